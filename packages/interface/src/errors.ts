@@ -1,0 +1,82 @@
+/**
+ * Stable error codes. Users' code and scripts match on these, so a code is
+ * never renamed or reused for another meaning.
+ */
+export const ErrorCodes = {
+  /** A command failed its machine's JSON Schema; it was never ordered. */
+  INVALID_COMMAND: 'INVALID_COMMAND',
+  /** A command was ordered and executed but aborted; the state is unchanged on every replica. */
+  COMMAND_FAILED: 'COMMAND_FAILED',
+  /** A request's session slot was forgotten (the client had acknowledged it already). */
+  SESSION_EXPIRED: 'SESSION_EXPIRED',
+  /** A peer message did not have the shape its protocol requires. */
+  MALFORMED_MESSAGE: 'MALFORMED_MESSAGE',
+  /** A frame on the wire could not be decoded. */
+  MALFORMED_FRAME: 'MALFORMED_FRAME',
+  /** A frame exceeded the configured maximum size. */
+  FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  /** A message came from, or was addressed to, a node that is not known. */
+  UNKNOWN_PEER: 'UNKNOWN_PEER',
+  /** A peer or client failed authentication. */
+  AUTH_FAILED: 'AUTH_FAILED',
+  /** Configuration was invalid. */
+  INVALID_CONFIG: 'INVALID_CONFIG',
+  /** A bounded queue was full. */
+  BACKPRESSURE: 'BACKPRESSURE',
+  /** No reply came in time. */
+  TIMEOUT: 'TIMEOUT',
+  /** The component was stopped. */
+  STOPPED: 'STOPPED',
+  /** A replica is not (or no longer) a member of the current view. */
+  NOT_MEMBER: 'NOT_MEMBER',
+  /** Stored data failed its checksum or could not be parsed. */
+  STORAGE_CORRUPT: 'STORAGE_CORRUPT',
+  /** A DSL program had errors. */
+  DSL_ERROR: 'DSL_ERROR',
+  /** A feature was asked for that this version does not implement. */
+  UNSUPPORTED: 'UNSUPPORTED',
+  /** An invariant of Lockstep itself broke: a bug. */
+  INTERNAL: 'INTERNAL',
+} as const
+
+/** One of {@link ErrorCodes}. */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+/** Where an error was found, when it is about a piece of data (a JSON path, a field). */
+export interface ErrorDetails {
+  /** JSON Pointer-style path of the offending field, for example `/args/key`. */
+  readonly path?: string
+  readonly [key: string]: unknown
+}
+
+/** Every error Lockstep raises: a stable `code` and a message that says what, where, and what to do. */
+export class LockstepError extends Error {
+  override readonly name = 'LockstepError'
+  readonly code: ErrorCode
+  readonly details: ErrorDetails | undefined
+
+  constructor(code: ErrorCode, message: string, details?: ErrorDetails, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.details = details
+  }
+
+  /** Plain data for replies and logs. */
+  toInfo(): ErrorInfo {
+    return this.details?.path === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, path: this.details.path }
+  }
+}
+
+/** An error as it travels in a reply. */
+export interface ErrorInfo {
+  readonly code: ErrorCode
+  readonly message: string
+  readonly path?: string
+}
+
+/** True for a LockstepError, also one from another installed copy of this package. */
+export function isLockstepError(value: unknown): value is LockstepError {
+  return value instanceof Error && typeof (value as { code?: unknown }).code === 'string' && value.name === 'LockstepError'
+}

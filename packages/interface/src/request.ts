@@ -1,0 +1,65 @@
+import type { ErrorInfo } from './errors'
+import type { ClientId } from './ids'
+
+/**
+ * A client request. `(client, seq)` names it: the engine executes each pair at
+ * most once and answers retries from its session table.
+ */
+export interface Request<C = unknown> {
+  readonly client: ClientId
+  /** Increases by one for each new request of this client, from 1. */
+  readonly seq: number
+  readonly command: C
+  /**
+   * The lowest seq whose reply this client still awaits: every reply below it
+   * has been received, so replicas may forget them. Optional; defaults to `seq`.
+   */
+  readonly ackedBelow?: number
+}
+
+/** An output value addressed to a client, numbered per client (from 1) in the order the cluster produced them. */
+export interface NumberedOutput<O = unknown> {
+  /** Per-client output number: a client uses it to drop duplicates and find gaps. */
+  readonly outputSeq: number
+  readonly value: O
+}
+
+/** The answer to one request, sent to its client once the request executed. */
+export type Reply<O = unknown> =
+  | {
+      readonly client: ClientId
+      readonly seq: number
+      readonly ok: true
+      /** Outputs this request addressed to its own client. */
+      readonly outputs: readonly NumberedOutput<O>[]
+      /** Position in the total order at which it executed. */
+      readonly position: number
+    }
+  | {
+      readonly client: ClientId
+      readonly seq: number
+      readonly ok: false
+      readonly error: ErrorInfo
+      /** Position in the total order, when the request was ordered (absent when it was rejected before ordering). */
+      readonly position?: number
+    }
+
+/**
+ * An output produced by another request (or by an earlier one of the same
+ * client) and addressed to this client: the queued `acquire` that is granted
+ * when someone releases.
+ */
+export interface OutputNotice<O = unknown> extends NumberedOutput<O> {
+  readonly to: ClientId
+  /** The request whose execution produced it. */
+  readonly cause: { readonly client: ClientId; readonly seq: number }
+  readonly position: number
+}
+
+/** Messages from a client to a replica. */
+export type ClientToReplica = { readonly type: 'request'; readonly request: Request }
+
+/** Messages from a replica to a client. */
+export type ReplicaToClient =
+  | { readonly type: 'reply'; readonly from: string; readonly reply: Reply }
+  | { readonly type: 'output'; readonly from: string; readonly output: OutputNotice }

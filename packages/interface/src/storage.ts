@@ -1,0 +1,37 @@
+/** One durable log record: the request delivered at `position`, encoded by the engine. */
+export interface LogRecord {
+  readonly position: number
+  readonly data: Uint8Array
+}
+
+/** A state snapshot taken after the request at `position` executed. */
+export interface Snapshot {
+  readonly position: number
+  readonly data: Uint8Array
+}
+
+/** What survived on disk: the newest complete snapshot and the complete records after it. */
+export interface Recovered {
+  readonly snapshot: Snapshot | undefined
+  readonly records: readonly LogRecord[]
+}
+
+/** When appended records become durable. */
+export type SyncPolicy = 'batch' | 'interval' | 'never'
+
+/**
+ * Durable state of one replica: a write-ahead log of delivered requests plus
+ * snapshots. Appends are buffered; `sync` makes them durable per the policy and
+ * resolves once they are.
+ */
+export interface Storage {
+  /** Reads what survived. Called once, before anything else. */
+  open(): Promise<Recovered>
+  /** Appends records (positions strictly increasing). */
+  append(records: readonly LogRecord[]): void
+  /** Resolves once every appended record is as durable as the policy makes it. */
+  sync(): Promise<void>
+  /** Writes a snapshot atomically, then drops the records it covers. */
+  writeSnapshot(snapshot: Snapshot): Promise<void>
+  close(): Promise<void>
+}

@@ -1,0 +1,34 @@
+import type { ClientId, ReplicaId } from './ids'
+
+/** What a transport calls when something arrives. */
+export interface TransportHandler {
+  /** A message from another replica, in FIFO order per link. */
+  onPeerMessage(from: ReplicaId, message: unknown): void
+  /** A message from a client connected to this replica. */
+  onClientMessage(client: ClientId, message: unknown): void
+}
+
+/**
+ * A replica's network endpoint. Links between replicas are reliable and FIFO
+ * while both ends live: nothing is lost, duplicated or reordered. Messages are
+ * plain data (msgpack-serializable) and must not be mutated after sending.
+ */
+export interface Transport {
+  readonly self: ReplicaId
+  /** Starts listening; messages go to `handler` from then on. */
+  start(handler: TransportHandler): Promise<void>
+  /** Sends to a replica. Unknown replicas are an error. */
+  send(to: ReplicaId, message: unknown): void
+  /** Sends to a client if it is connected here; otherwise drops the message (the client retries). */
+  sendToClient(to: ClientId, message: unknown): void
+  /** Stops and releases every resource. */
+  stop(): Promise<void>
+}
+
+/** A client's network endpoint: reaches the replicas it is configured with. */
+export interface ClientTransport {
+  readonly self: ClientId
+  start(onMessage: (from: ReplicaId, message: unknown) => void): Promise<void>
+  send(to: ReplicaId, message: unknown): void
+  stop(): Promise<void>
+}
