@@ -1,1 +1,9 @@
-export {}
+export { mutex } from './mutex'
+export type { MutexCommand, MutexState } from './mutex'
+export { register } from './register'
+export type { RegisterCommand, RegisterOutput, RegisterState } from './register'
+export { kv } from './kv'
+export type { KvCommand, KvOutput, KvState } from './kv'
+export { commandSchema } from './command'
+export type { Command } from './command'
+export { canonicalJson, decodeJson, encodeJson } from './codec'
