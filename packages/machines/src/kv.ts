@@ -28,10 +28,10 @@ export const kv: StateMachine<KvState, KvCommand, KvOutput> = {
       case 'get':
         return [{ to: ctx.client, value: { value: state.data.get(key) ?? '' } }]
       case 'put':
-        state.data.set(key, command.args.value)
+        state.data.set(key, command.args!.value)
         return [{ to: ctx.client, value: {} }]
       case 'append':
-        state.data.set(key, (state.data.get(key) ?? '') + command.args.value)
+        state.data.set(key, (state.data.get(key) ?? '') + command.args!.value)
         return [{ to: ctx.client, value: {} }]
       default:
         throw new LockstepError(ErrorCodes.COMMAND_FAILED, `kv has no command '${(command as Command).name}'`)

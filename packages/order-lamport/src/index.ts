@@ -1,1 +1,6 @@
-export {}
+export { LamportOrderer, lamport } from './lamport-orderer'
+export type { LamportOptions } from './lamport-orderer'
+export { LamportClock, compareStamps } from './lamport-clock'
+export type { Stamp } from './lamport-clock'
+export { parseLamportMessage } from './messages'
+export type { LamportMessage, StampedEntry } from './messages'

@@ -1,1 +1,6 @@
-export {}
+export { SeededRandom } from './sim/prng'
+export { VirtualScheduler } from './sim/virtual-scheduler'
+export { simulate } from './sim/simulator'
+export type { SimulationOptions, SimulationResult } from './sim/simulator'
+export { checkMutualExclusion, genericWorkload, kvWorkload, mutexWorkload, registerWorkload, workloads } from './sim/workloads'
+export type { RandomCommand, Workload, WorkloadClient, WorkloadEvent, WorkloadRecord } from './sim/workloads'

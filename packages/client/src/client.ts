@@ -1,0 +1,197 @@
+import {
+  ErrorCodes,
+  LockstepError,
+  type ClientId,
+  type ClientTransport,
+  type NumberedOutput,
+  type OutputNotice,
+  type ReplicaId,
+  type ReplicaToClient,
+  type Reply,
+  type Scheduler,
+  type TimerHandle,
+} from '@lockstep/interface'
+
+/** Options of {@link LockstepClient}. */
+export interface ClientOptions {
+  readonly id: ClientId
+  readonly transport: ClientTransport
+  /** Replicas to talk to, in order of preference. */
+  readonly replicas: readonly ReplicaId[]
+  /** Clock and timers (the simulator passes virtual time). */
+  readonly scheduler: Scheduler
+  /** A request without a reply after this long is sent again, to the next replica. Default 1000 ms. */
+  readonly retryAfterMs?: number
+  /** Give up (reject with TIMEOUT) after this many attempts. Default: never give up. */
+  readonly maxAttempts?: number
+  /** Told of every request as it is submitted and as its reply arrives (recorders, metrics). */
+  readonly observer?: ClientObserver
+}
+
+/** Watches a client's requests. */
+export interface ClientObserver {
+  submitted?(seq: number, command: unknown): void
+  replied?(seq: number, reply: Reply): void
+}
+
+interface PendingRequest {
+  readonly seq: number
+  readonly command: unknown
+  readonly resolve: (reply: Reply) => void
+  readonly reject: (error: Error) => void
+  attempts: number
+  timer: TimerHandle | undefined
+}
+
+/**
+ * A client of a replicated service. It numbers its requests `(id, seq)`, sends
+ * each to one replica and, after a silence, again to the next (the replicas'
+ * session tables keep retries exactly-once), and receives outputs addressed to
+ * it in the order the cluster produced them, without duplicates.
+ * Fail-stop voting: the first reply wins.
+ */
+export class LockstepClient {
+  readonly id: ClientId
+  private readonly transport: ClientTransport
+  private readonly replicas: readonly ReplicaId[]
+  private readonly scheduler: Scheduler
+  private readonly retryAfterMs: number
+  private readonly maxAttempts: number
+  private readonly observer: ClientObserver | undefined
+  private nextSeq = 1
+  private preferred = 0
+  private readonly pending = new Map<number, PendingRequest>()
+  /** Output numbers below this were all received. */
+  private outputWatermark = 1
+  private readonly outputsAhead = new Map<number, OutputNotice | NumberedOutput>()
+  private readonly notices: OutputNotice[] = []
+  private readonly noticeWaiters: { accept: (notice: OutputNotice) => boolean; resolve: (notice: OutputNotice) => void }[] = []
+  private readonly listeners = new Set<(notice: OutputNotice) => void>()
+  private started = false
+
+  constructor(options: ClientOptions) {
+    if (options.replicas.length === 0) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client '${options.id}': no replicas given`)
+    this.id = options.id
+    this.transport = options.transport
+    this.replicas = options.replicas
+    this.scheduler = options.scheduler
+    this.retryAfterMs = options.retryAfterMs ?? 1000
+    this.maxAttempts = options.maxAttempts ?? Infinity
+    this.observer = options.observer
+  }
+
+  /** Connects. */
+  async start(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    await this.transport.start((from, message) => this.onMessage(from, message))
+  }
+
+  /** Disconnects; pending requests are rejected with STOPPED. */
+  async stop(): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    for (const request of this.pending.values()) {
+      if (request.timer !== undefined) this.scheduler.clearTimer(request.timer)
+      request.reject(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped before request #${request.seq} was answered`))
+    }
+    this.pending.clear()
+    await this.transport.stop()
+  }
+
+  /** Submits a command; resolves with its reply (which may be an error reply). */
+  submit(command: unknown): Promise<Reply> {
+    if (!this.started) return Promise.reject(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' is not started`))
+    const seq = this.nextSeq++
+    this.observer?.submitted?.(seq, command)
+    return new Promise<Reply>((resolve, reject) => {
+      const request: PendingRequest = { seq, command, resolve, reject, attempts: 0, timer: undefined }
+      this.pending.set(seq, request)
+      this.send(request)
+    })
+  }
+
+  /** Submits a command; resolves with the values it addressed to this client, or throws its error. */
+  async call<O = unknown>(command: unknown): Promise<O[]> {
+    const reply = await this.submit(command)
+    if (!reply.ok) throw new LockstepError(reply.error.code, reply.error.message, reply.error.path === undefined ? undefined : { path: reply.error.path })
+    return reply.outputs.map((o) => o.value as O)
+  }
+
+  /**
+   * The next output produced by another request and addressed to this client
+   * (a queued `acquire` granted by someone's `release`) that `accept` takes.
+   * Outputs are handed out once, in the order the cluster produced them.
+   */
+  nextNotice(accept: (notice: OutputNotice) => boolean = () => true): Promise<OutputNotice> {
+    const index = this.notices.findIndex(accept)
+    if (index >= 0) return Promise.resolve(this.notices.splice(index, 1)[0]!)
+    return new Promise((resolve) => this.noticeWaiters.push({ accept, resolve }))
+  }
+
+  /** Calls `listener` for every notice as it arrives (notices are still queued for {@link nextNotice}). */
+  onNotice(listener: (notice: OutputNotice) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.pending.size
+  }
+
+  private send(request: PendingRequest): void {
+    if (request.attempts >= this.maxAttempts) {
+      this.pending.delete(request.seq)
+      request.reject(new LockstepError(ErrorCodes.TIMEOUT, `client '${this.id}': request #${request.seq} got no reply after ${request.attempts} attempts`))
+      return
+    }
+    if (request.attempts > 0) this.preferred = (this.preferred + 1) % this.replicas.length
+    request.attempts++
+    const replica = this.replicas[this.preferred]!
+    let ackedBelow = this.nextSeq
+    for (const seq of this.pending.keys()) if (seq < ackedBelow) ackedBelow = seq
+    this.transport.send(replica, { type: 'request', request: { client: this.id, seq: request.seq, command: request.command, ackedBelow } })
+    request.timer = this.scheduler.setTimer(this.retryAfterMs, () => {
+      if (this.pending.get(request.seq) === request) this.send(request)
+    })
+  }
+
+  private onMessage(_from: ReplicaId, raw: unknown): void {
+    const message = raw as ReplicaToClient
+    if (typeof message !== 'object' || message === null) return
+    if (message.type === 'reply') {
+      const reply = message.reply
+      if (reply?.client !== this.id) return
+      for (const output of reply.ok ? reply.outputs : []) this.acceptOutput(output, false)
+      const request = this.pending.get(reply.seq)
+      if (!request) return // a duplicate reply
+      this.pending.delete(reply.seq)
+      if (request.timer !== undefined) this.scheduler.clearTimer(request.timer)
+      this.observer?.replied?.(reply.seq, reply)
+      request.resolve(reply)
+    } else if (message.type === 'output') {
+      if (message.output?.to === this.id) this.acceptOutput(message.output, true)
+    }
+  }
+
+  /** Puts outputs in cluster order and drops duplicates; notices then go to waiters or the queue. */
+  private acceptOutput(output: NumberedOutput | OutputNotice, isNotice: boolean): void {
+    if (output.outputSeq < this.outputWatermark || this.outputsAhead.has(output.outputSeq)) return
+    if (isNotice) this.outputsAhead.set(output.outputSeq, output)
+    else this.outputsAhead.set(output.outputSeq, { outputSeq: output.outputSeq, value: output.value })
+    while (this.outputsAhead.has(this.outputWatermark)) {
+      const next = this.outputsAhead.get(this.outputWatermark)!
+      this.outputsAhead.delete(this.outputWatermark)
+      this.outputWatermark++
+      if ('to' in next) this.handNotice(next)
+    }
+  }
+
+  private handNotice(notice: OutputNotice): void {
+    for (const listener of this.listeners) listener(notice)
+    const index = this.noticeWaiters.findIndex((w) => w.accept(notice))
+    if (index >= 0) this.noticeWaiters.splice(index, 1)[0]!.resolve(notice)
+    else this.notices.push(notice)
+  }
+}

@@ -1,0 +1,2 @@
+export { LockstepClient } from './client'
+export type { ClientObserver, ClientOptions } from './client'

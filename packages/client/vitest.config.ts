@@ -1,0 +1,3 @@
+import { lockstepProject } from '../../tooling/vitest.shared'
+
+export default lockstepProject('client')

@@ -1,0 +1,253 @@
+import {
+  ErrorCodes,
+  LockstepError,
+  type Orderer,
+  type OrdererContext,
+  type OrdererFactory,
+  type ReplicaId,
+  type Request,
+  type View,
+} from '@lockstep/interface'
+import { LamportClock, compareStamps } from './lamport-clock'
+import { parseLamportMessage, type LamportMessage, type StampedEntry } from './messages'
+
+/** Options of the Lamport orderer. */
+export interface LamportOptions {
+  /** An idle replica sends its clock and acknowledgements to each peer at least this often. Default 50. */
+  readonly heartbeatMs?: number
+  /** Most requests carried by one message. Default 4096. */
+  readonly maxBatch?: number
+}
+
+interface PendingEntry {
+  readonly time: number
+  readonly n: number
+  readonly request: Request
+}
+
+/** One origin's undelivered requests, in stamp order (FIFO links keep them so). */
+class OriginQueue {
+  entries: PendingEntry[] = []
+  head = 0
+  /** How many of this origin's requests this replica has received (they are numbered 1, 2, …). */
+  received = 0
+  /** Stamp time of the last received request, to check stamps increase. */
+  lastTime = 0
+
+  peek(): PendingEntry | undefined {
+    return this.entries[this.head]
+  }
+
+  shift(): PendingEntry {
+    const entry = this.entries[this.head++]!
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head)
+      this.head = 0
+    }
+    return entry
+  }
+
+  get size(): number {
+    return this.entries.length - this.head
+  }
+}
+
+/**
+ * Total order from Lamport clocks (Schneider §3.2.1), made safe for crashes
+ * over real networks.
+ *
+ * A replica stamps each client request `(T, self)` and sends it to every
+ * member over FIFO links. Every message carries the sender's clock and its
+ * acknowledgement vector (how many requests of each origin it holds). A
+ * request is **stable** once every member has acknowledged it. Since an
+ * acknowledgement is sent after the acker's clock passed the request's stamp
+ * (LC2), and everything the acker stamped before was sent before it (FIFO), an
+ * acknowledgement from every member also proves that no request with a lower
+ * stamp is still on its way: Schneider's "higher stamp from every member"
+ * test follows. Requiring the acknowledgements as well means a delivered
+ * request is held by every member, so none is lost if its sender crashes.
+ * Stable requests are delivered in stamp order.
+ */
+export class LamportOrderer implements Orderer {
+  readonly name = 'lamport'
+  private readonly ctx: OrdererContext
+  private readonly heartbeatMs: number
+  private readonly maxBatch: number
+  private readonly clock = new LamportClock()
+  private members: readonly ReplicaId[]
+  private peers: readonly ReplicaId[]
+  private readonly queues = new Map<ReplicaId, OriginQueue>()
+  /** acks.get(m).get(o): how many of origin o's requests member m reported holding. */
+  private readonly acks = new Map<ReplicaId, Map<ReplicaId, number>>()
+  /** This replica's own stamped requests not yet sent. */
+  private outbox: StampedEntry[] = []
+  /** Peers owed an acknowledgement (our vector changed since we last wrote to them). */
+  private readonly ackOwed = new Set<ReplicaId>()
+  private readonly lastSentAt = new Map<ReplicaId, number>()
+  private delivering = false
+
+  constructor(ctx: OrdererContext, options: LamportOptions = {}) {
+    this.ctx = ctx
+    this.heartbeatMs = options.heartbeatMs ?? 50
+    this.maxBatch = options.maxBatch ?? 4096
+    if (!(this.heartbeatMs > 0)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lamport: heartbeatMs must be > 0 (got ${options.heartbeatMs})`)
+    if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lamport: maxBatch must be an integer >= 1 (got ${options.maxBatch})`)
+    this.members = ctx.view().members
+    this.peers = this.members.filter((m) => m !== ctx.self)
+    for (const member of this.members) {
+      this.queues.set(member, new OriginQueue())
+      this.acks.set(member, new Map())
+    }
+  }
+
+  submit(request: Request): void {
+    // LC1: stamping a request is an event.
+    const time = this.clock.tick()
+    const own = this.queues.get(this.ctx.self)!
+    const n = ++own.received
+    own.lastTime = time
+    own.entries.push({ time, n, request })
+    this.outbox.push([time, n, request])
+    this.deliverStable()
+  }
+
+  receive(from: ReplicaId, raw: unknown): void {
+    const queue = this.queues.get(from)
+    if (!queue || from === this.ctx.self) {
+      throw new LockstepError(ErrorCodes.UNKNOWN_PEER, `lamport: message from '${from}', which is not a peer in view ${this.ctx.view().id}`)
+    }
+    const message = parseLamportMessage(from, raw)
+    this.checkEntries(from, queue, message)
+    // LC2: on receipt of a message stamped τ, T := max(T, τ) + 1.
+    this.clock.witness(message.c)
+    if (message.r) {
+      for (const [time, n, request] of message.r) {
+        if (n <= queue.received) continue // already held (a resent batch)
+        queue.received = n
+        queue.lastTime = time
+        queue.entries.push({ time, n, request })
+      }
+      for (const peer of this.peers) this.ackOwed.add(peer)
+    }
+    const acked = this.acks.get(from)!
+    for (const origin of this.members) {
+      const count = message.a[origin]
+      if (count !== undefined && count > (acked.get(origin) ?? 0)) acked.set(origin, count)
+    }
+    this.deliverStable()
+  }
+
+  tick(): void {
+    const now = this.ctx.clock.now()
+    for (const peer of this.peers) {
+      if (now - (this.lastSentAt.get(peer) ?? -Infinity) >= this.heartbeatMs) this.ackOwed.add(peer)
+    }
+    this.flush()
+  }
+
+  flush(): void {
+    if (this.outbox.length === 0 && this.ackOwed.size === 0) return
+    const batches: StampedEntry[][] = []
+    for (let i = 0; i < this.outbox.length; i += this.maxBatch) batches.push(this.outbox.slice(i, i + this.maxBatch))
+    this.outbox = []
+    const now = this.ctx.clock.now()
+    // LC1: sending is an event. Every entry below was stamped before this reading.
+    const clock = this.clock.tick()
+    const vector = this.ackVector()
+    for (const peer of this.peers) {
+      if (batches.length === 0) {
+        if (!this.ackOwed.has(peer)) continue
+        this.ctx.send(peer, { t: 'lamport', c: clock, a: vector } satisfies LamportMessage)
+      } else {
+        // The vector rides on the last batch only: an acknowledgement must follow every
+        // request this replica stamped before it, or the stability argument breaks.
+        for (let i = 0; i < batches.length; i++) {
+          const a = i === batches.length - 1 ? vector : {}
+          this.ctx.send(peer, { t: 'lamport', c: clock, a, r: batches[i] } satisfies LamportMessage)
+        }
+      }
+      this.lastSentAt.set(peer, now)
+    }
+    this.ackOwed.clear()
+  }
+
+  viewChanged(view: View): void {
+    const same = view.members.length === this.members.length && view.members.every((m, i) => m === this.members[i])
+    if (!same) {
+      throw new LockstepError(ErrorCodes.UNSUPPORTED, `lamport: membership changes (view ${view.id}: ${view.members.join(', ')}) are not supported by this version of the Lamport orderer`)
+    }
+  }
+
+  pendingCount(): number {
+    let count = 0
+    for (const queue of this.queues.values()) count += queue.size
+    return count
+  }
+
+  /** The current Lamport clock reading (for tests and status). */
+  get time(): number {
+    return this.clock.now
+  }
+
+  /** Delivers, in stamp order, every request that is stable. */
+  private deliverStable(): void {
+    if (this.delivering) return // deliver() may re-enter through the engine; the outer loop continues
+    this.delivering = true
+    try {
+      while (true) {
+        let best: PendingEntry | undefined
+        let bestOrigin: ReplicaId | undefined
+        for (const [origin, queue] of this.queues) {
+          const head = queue.peek()
+          if (head && (!best || compareStamps(head.time, origin, best.time, bestOrigin!) < 0)) {
+            best = head
+            bestOrigin = origin
+          }
+        }
+        if (!best || !this.isStable(bestOrigin!, best.n)) return
+        this.queues.get(bestOrigin!)!.shift()
+        this.ctx.deliver(best.request)
+      }
+    } finally {
+      this.delivering = false
+    }
+  }
+
+  /** Stable: every member other than the origin and this replica acknowledged holding request `n` of `origin`. */
+  private isStable(origin: ReplicaId, n: number): boolean {
+    for (const member of this.peers) {
+      if (member === origin) continue
+      if ((this.acks.get(member)!.get(origin) ?? 0) < n) return false
+    }
+    return true
+  }
+
+  private ackVector(): Record<ReplicaId, number> {
+    const vector: Record<ReplicaId, number> = {}
+    for (const [origin, queue] of this.queues) vector[origin] = queue.received
+    return vector
+  }
+
+  /** FIFO links deliver each origin's requests in order, numbered without gaps and with rising stamps. */
+  private checkEntries(from: ReplicaId, queue: OriginQueue, message: LamportMessage): void {
+    if (!message.r) return
+    let expected = queue.received + 1
+    let lastTime = queue.lastTime
+    for (const [time, n] of message.r) {
+      if (n < expected) continue
+      if (n !== expected) {
+        throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `lamport message from '${from}': request number ${n} arrived but ${expected} was expected (the link lost or reordered messages)`)
+      }
+      if (time <= lastTime || time > message.c) {
+        throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `lamport message from '${from}': request ${n} has stamp ${time}, which is not between the previous stamp ${lastTime} and the message clock ${message.c}`)
+      }
+      expected++
+      lastTime = time
+    }
+  }
+}
+
+/** The Lamport ordering strategy, as a factory for the engine: `lamport({ heartbeatMs: 50 })`. */
+export function lamport(options: LamportOptions = {}): OrdererFactory {
+  return (ctx) => new LamportOrderer(ctx, options)
+}
