@@ -1,1 +1,8 @@
-export {}
+export { fileStorage } from './file-storage'
+export type { FileStorage, FileStorageStats } from './file-storage'
+export type { FileStorageOptions } from './options'
+export type { CorruptLogPolicy } from './recovery-plan'
+export { nodeFileSystem } from './file-system'
+export type { StorageFileHandle, StorageFileSystem } from './file-system'
+export { memoryDurableStorage } from './memory-durable-storage'
+export type { CrashOptions, MemoryDurableStorage, MemoryDurableStorageStats } from './memory-durable-storage'

@@ -1,0 +1,564 @@
+import { join } from 'node:path'
+import { ErrorCodes, LockstepError, type LogRecord, type Recovered, type Scheduler, type Snapshot, type Storage, type SyncPolicy, type TimerHandle } from '@lockstep/interface'
+import { acquireDirectoryLock, type ReleaseLock } from './directory-lock'
+import { nodeFileSystem, type StorageFileHandle, type StorageFileSystem } from './file-system'
+import { resolveFileStorageOptions, type FileStorageOptions, type ResolvedFileStorageOptions } from './options'
+import { realScheduler } from './real-scheduler'
+import { checkAppendedRecords, checkSnapshot } from './record-checks'
+import { planLogRecovery, type ChainSegment, type FoundSegment } from './recovery-plan'
+import { decodeSnapshot, encodeSnapshot, parseSnapshotFileName, snapshotFileName } from './snapshot-format'
+import { encodeFrame, encodeSegmentHeader, parseSegment, parseSegmentFileName, SEGMENT_HEADER_BYTES, segmentFileName } from './wal-format'
+
+/** Counters of what a {@link FileStorage} did since `open()`. */
+export interface FileStorageStats {
+  /** Records accepted by `append`. */
+  readonly appendedRecords: number
+  /** Records handed to the operating system (written). */
+  readonly writtenRecords: number
+  /** Records known to be on stable storage (fsynced, or covered by a durable snapshot). */
+  readonly syncedRecords: number
+  /** Write calls to log segments. */
+  readonly logWrites: number
+  readonly logBytesWritten: number
+  /** fsyncs of log segment files (group commits, interval ticks, segment rollovers and new segment headers). */
+  readonly logFsyncs: number
+  /** fsyncs of snapshot files. */
+  readonly snapshotFsyncs: number
+  /** fsyncs of the directory (new segments, snapshot renames, recovery repairs). */
+  readonly directoryFsyncs: number
+  readonly snapshotsWritten: number
+  readonly segmentsDeleted: number
+  /** Segment files in the log right now. */
+  readonly segments: number
+}
+
+/** A {@link Storage} backed by files, with counters for tests and monitoring. */
+export interface FileStorage extends Storage {
+  readonly dir: string
+  readonly policy: SyncPolicy
+  /** Counters since `open()`. */
+  stats(): FileStorageStats
+}
+
+/**
+ * A durable write-ahead log with snapshots in a directory: segment files of
+ * checksummed records, atomic checksummed snapshots, torn-tail recovery, log
+ * compaction and a lock file. See docs/storage.md for the format and guarantees.
+ */
+export function fileStorage(options: FileStorageOptions): FileStorage {
+  const resolved = resolveFileStorageOptions(options)
+  return new FileStorageImpl(resolved, options.fs ?? nodeFileSystem(), options.scheduler ?? realScheduler())
+}
+
+/** Pending records are written to the OS in the background beyond this many bytes. */
+const WRITE_BEHIND_BYTES = 1024 * 1024
+
+interface PendingFrame {
+  readonly frame: Uint8Array
+  readonly position: number
+}
+
+/** One queued write (and maybe fsync) round: callers that arrive before it starts share it. */
+interface Round {
+  fsync: boolean
+  promise: Promise<void>
+}
+
+interface SyncWaiter {
+  readonly target: number
+  readonly resolve: () => void
+  readonly reject: (error: unknown) => void
+}
+
+type Phase = 'created' | 'opening' | 'open' | 'closing' | 'closed'
+
+class FileStorageImpl implements FileStorage {
+  readonly dir: string
+  readonly policy: SyncPolicy
+  private phase: Phase = 'created'
+  private failure: LockstepError | undefined
+  private releaseLock: ReleaseLock | undefined
+  private opening: Promise<Recovered> | undefined
+  private closing: Promise<void> | undefined
+  /** The log chain, oldest first; the last segment is the one appended to. */
+  private chain: ChainSegment[] = []
+  private activeHandle: StorageFileHandle | undefined
+  private nextSeq = 1
+  private pending: PendingFrame[] = []
+  private pendingBytes = 0
+  /** Appends must be above this: the last appended position, or the snapshot position if higher. */
+  private floor = 0
+  private snapshotPosition: number | undefined
+  /** Snapshot files on disk by position (the current one and older ones not yet deleted). */
+  private readonly snapshotFiles = new Map<number, string>()
+  // Record counts since open: appended >= written >= synced.
+  private appended = 0
+  private written = 0
+  private synced = 0
+  /** Serializes every file operation. */
+  private queue: Promise<unknown> = Promise.resolve()
+  private queuedRound: Round | undefined
+  private waiters: SyncWaiter[] = []
+  private timer: TimerHandle | undefined
+  private lastTickAtMs = 0
+  private readonly counters = { logWrites: 0, logBytesWritten: 0, logFsyncs: 0, snapshotFsyncs: 0, directoryFsyncs: 0, snapshotsWritten: 0, segmentsDeleted: 0 }
+
+  constructor(
+    private readonly options: ResolvedFileStorageOptions,
+    private readonly fs: StorageFileSystem,
+    private readonly scheduler: Scheduler,
+  ) {
+    this.dir = options.dir
+    this.policy = options.sync
+  }
+
+  open(): Promise<Recovered> {
+    if (this.phase !== 'created') {
+      return Promise.reject(new LockstepError(ErrorCodes.INTERNAL, `fileStorage(${this.dir}): open() was already called. Create a new fileStorage to reopen the directory.`))
+    }
+    this.phase = 'opening'
+    this.opening = this.openDirectory()
+    return this.opening
+  }
+
+  private async openDirectory(): Promise<Recovered> {
+    try {
+      await this.fs.mkdir(this.dir)
+      this.releaseLock = await acquireDirectoryLock(this.fs, this.dir, this.options.logger)
+      const recovered = await this.recover()
+      this.phase = 'open'
+      this.lastTickAtMs = this.scheduler.now()
+      return recovered
+    } catch (error) {
+      await this.activeHandle?.close().catch(() => undefined)
+      this.activeHandle = undefined
+      await this.releaseLock?.().catch(() => undefined)
+      this.releaseLock = undefined
+      this.phase = 'closed'
+      throw error
+    }
+  }
+
+  append(records: readonly LogRecord[]): void {
+    this.assertOpen('append')
+    this.floor = checkAppendedRecords(records, this.floor, `fileStorage(${this.dir}).append`)
+    for (const record of records) {
+      const frame = encodeFrame(record)
+      this.pending.push({ frame, position: record.position })
+      this.pendingBytes += frame.length
+    }
+    this.appended += records.length
+    if (this.policy === 'interval') this.armTimer()
+    if (this.pendingBytes >= WRITE_BEHIND_BYTES) {
+      // Errors put the storage into the failed state; the next call reports them.
+      this.flush(false).catch(() => undefined)
+    }
+  }
+
+  async sync(): Promise<void> {
+    this.assertOpen('sync')
+    const target = this.appended
+    if (this.policy === 'batch') {
+      while (this.synced < target) await this.flush(true)
+      return
+    }
+    while (this.written < target) await this.flush(false)
+    if (this.policy === 'never' || this.synced >= target) return
+    await new Promise<void>((resolve, reject) => {
+      this.waiters.push({ target, resolve, reject })
+      this.armTimer()
+    })
+  }
+
+  async writeSnapshot(snapshot: Snapshot): Promise<void> {
+    this.assertOpen('writeSnapshot')
+    checkSnapshot(snapshot, this.snapshotPosition, `fileStorage(${this.dir}).writeSnapshot`)
+    const { position } = snapshot
+    // Encode now: the caller may reuse its buffer once this returns.
+    const bytes = encodeSnapshot(snapshot)
+    this.snapshotPosition = position
+    this.floor = Math.max(this.floor, position)
+    await this.enqueue(async () => {
+      await this.writePending()
+      const name = snapshotFileName(position)
+      const path = join(this.dir, name)
+      const temporaryPath = `${path}.tmp`
+      const handle = await this.fs.open(temporaryPath, 'w')
+      try {
+        await handle.write(bytes, 0)
+        await handle.sync()
+        this.counters.snapshotFsyncs++
+      } finally {
+        await handle.close()
+      }
+      await this.fs.rename(temporaryPath, path)
+      await this.syncDirectory()
+      this.counters.snapshotsWritten++
+      this.snapshotFiles.set(position, name)
+      await this.compact(position)
+      for (const [older, olderName] of this.snapshotFiles) {
+        if (older >= position) continue
+        await this.fs.unlink(join(this.dir, olderName))
+        this.snapshotFiles.delete(older)
+      }
+    })
+  }
+
+  close(): Promise<void> {
+    if (this.closing === undefined) this.closing = this.shutDown()
+    return this.closing
+  }
+
+  stats(): FileStorageStats {
+    return { ...this.counters, appendedRecords: this.appended, writtenRecords: this.written, syncedRecords: this.synced, segments: this.chain.length }
+  }
+
+  // ---- recovery ----
+
+  private async recover(): Promise<Recovered> {
+    const { logger } = this.options
+    const names = await this.fs.readdir(this.dir)
+    const taken = new Set(names)
+    let repaired = false
+
+    // A snapshot write interrupted by a crash leaves its temporary file: it was never renamed, so it never counted.
+    for (const name of names.filter((n) => n.endsWith('.tmp'))) {
+      logger.warn('storage-file: removing an unfinished snapshot left by a crash', { dir: this.dir, file: name })
+      await this.fs.unlink(join(this.dir, name))
+      repaired = true
+    }
+
+    // The newest valid snapshot wins; invalid ones are set aside and the next older one is tried.
+    let snapshot: Snapshot | undefined
+    const snapshotNames = names
+      .map((name) => ({ name, position: parseSnapshotFileName(name) }))
+      .filter((s): s is { name: string; position: number } => s.position !== undefined)
+      .sort((a, b) => b.position - a.position)
+    for (const { name, position } of snapshotNames) {
+      if (snapshot !== undefined) {
+        this.snapshotFiles.set(position, name)
+        continue
+      }
+      const decoded = decodeSnapshot(await this.fs.readFile(join(this.dir, name)))
+      const problem = typeof decoded === 'string' ? decoded : decoded.position !== position ? `holds position ${decoded.position}, not ${position}` : undefined
+      if (typeof decoded === 'string' || problem !== undefined) {
+        const corruptName = await this.quarantine(name, taken)
+        logger.error('storage-file: ignoring an invalid snapshot', { dir: this.dir, file: name, problem, movedTo: corruptName })
+        repaired = true
+        continue
+      }
+      snapshot = decoded
+      this.snapshotFiles.set(position, name)
+    }
+    const base = snapshot?.position ?? 0
+
+    const found: FoundSegment[] = []
+    for (const name of names) {
+      const seq = parseSegmentFileName(name)
+      if (seq === undefined) continue
+      const bytes = await this.fs.readFile(join(this.dir, name))
+      found.push({ seq, name, sizeBytes: bytes.length, parsed: parseSegment(bytes) })
+      this.nextSeq = Math.max(this.nextSeq, seq + 1)
+    }
+    found.sort((a, b) => a.seq - b.seq)
+    const plan = planLogRecovery(found, base, this.options.onCorruptLog, this.dir)
+
+    for (const name of plan.remove) {
+      await this.fs.unlink(join(this.dir, name))
+      this.counters.segmentsDeleted++
+      repaired = true
+    }
+    if (plan.damage !== undefined) {
+      const sizeBytes = found.find((s) => s.name === plan.damage!.name)?.sizeBytes ?? 0
+      logger.warn('storage-file: the log ends early; later bytes are dropped', { dir: this.dir, ...plan.damage, droppedBytes: sizeBytes - (plan.truncate?.lengthBytes ?? 0) })
+    }
+    if (plan.truncate !== undefined) {
+      const handle = await this.fs.open(join(this.dir, plan.truncate.name), 'r+')
+      try {
+        await handle.truncate(plan.truncate.lengthBytes)
+        await handle.sync()
+        this.counters.logFsyncs++
+      } finally {
+        await handle.close()
+      }
+      repaired = true
+    }
+    for (const name of plan.quarantine) {
+      const corruptName = await this.quarantine(name, taken)
+      logger.error('storage-file: set aside a log segment that follows damage', { dir: this.dir, file: name, movedTo: corruptName })
+      repaired = true
+    }
+    if (repaired) await this.syncDirectory()
+
+    this.chain = plan.chain
+    this.snapshotPosition = snapshot?.position
+    const active = this.chain.at(-1)
+    if (active === undefined) {
+      await this.createSegment(base)
+    } else {
+      this.activeHandle = await this.fs.open(join(this.dir, active.name), 'r+')
+    }
+    this.floor = Math.max(base, this.chain.at(-1)!.lastPosition)
+    logger.info('storage-file: opened', { dir: this.dir, snapshotPosition: snapshot?.position, records: plan.records.length, lastPosition: this.floor, segments: this.chain.length })
+    return { snapshot, records: plan.records }
+  }
+
+  /** Renames a damaged file to `<name>.corrupt` (or `.corrupt-N` if taken), keeping it for inspection. */
+  private async quarantine(name: string, taken: Set<string>): Promise<string> {
+    let target = `${name}.corrupt`
+    for (let n = 1; taken.has(target); n++) target = `${name}.corrupt-${n}`
+    taken.add(target)
+    await this.fs.rename(join(this.dir, name), join(this.dir, target))
+    return target
+  }
+
+  // ---- writing ----
+
+  private assertOpen(operation: string): void {
+    if (this.failure !== undefined) throw this.failure
+    if (this.phase !== 'open') {
+      const why = this.phase === 'created' || this.phase === 'opening' ? 'call open() and wait for it first' : 'it was closed'
+      throw new LockstepError(ErrorCodes.STOPPED, `fileStorage(${this.dir}).${operation}: the storage is not open (${why}).`)
+    }
+  }
+
+  /** Runs file operations one at a time; an error stops the storage for good. */
+  private enqueue<T>(operation: () => Promise<T>): Promise<T> {
+    const run = async () => {
+      if (this.failure !== undefined) throw this.failure
+      try {
+        return await operation()
+      } catch (error) {
+        throw this.fail(error)
+      }
+    }
+    const result = this.queue.then(run)
+    this.queue = result.catch(() => undefined)
+    return result
+  }
+
+  /**
+   * Writes pending records, and fsyncs them if `fsync`. Callers arriving before
+   * the queued round starts join it, so many `sync()` calls cost one fsync.
+   */
+  private flush(fsync: boolean): Promise<void> {
+    const queued = this.queuedRound
+    if (queued !== undefined) {
+      if (fsync) queued.fsync = true
+      return queued.promise
+    }
+    const round: Round = { fsync, promise: Promise.resolve() }
+    round.promise = this.enqueue(async () => {
+      if (this.queuedRound === round) this.queuedRound = undefined
+      await this.writePending()
+      if (round.fsync) await this.fsyncActive()
+    })
+    this.queuedRound = round
+    return round.promise
+  }
+
+  private async writePending(): Promise<void> {
+    const { segmentBytes } = this.options
+    while (this.pending.length > 0) {
+      const frames = this.pending
+      this.pending = []
+      this.pendingBytes = 0
+      let start = 0
+      while (start < frames.length) {
+        const segment = this.chain.at(-1)!
+        let end = start
+        let bytes = 0
+        // Fill the active segment up to segmentBytes; a segment always takes at least one record.
+        while (end < frames.length) {
+          const size = frames[end]!.frame.length
+          if ((segment.recordCount > 0 || end > start) && segment.sizeBytes + bytes + size > segmentBytes) break
+          bytes += size
+          end++
+        }
+        if (end === start) {
+          await this.rollover()
+          continue
+        }
+        await this.activeHandle!.write(concatFrames(frames, start, end, bytes), segment.sizeBytes)
+        segment.sizeBytes += bytes
+        segment.recordCount += end - start
+        segment.lastPosition = frames[end - 1]!.position
+        this.written += end - start
+        this.counters.logWrites++
+        this.counters.logBytesWritten += bytes
+        start = end
+      }
+    }
+  }
+
+  private async fsyncActive(): Promise<void> {
+    if (this.synced >= this.written) return
+    const target = this.written
+    await this.activeHandle!.sync()
+    this.counters.logFsyncs++
+    this.markSynced(target)
+  }
+
+  /**
+   * Starts a new segment. The full one is fsynced first, so a segment with
+   * records is never followed by one that survived a crash while it did not:
+   * damage before the last segment is then real corruption, not a torn write.
+   */
+  private async rollover(): Promise<void> {
+    const full = this.chain.at(-1)!
+    const handle = this.activeHandle!
+    await handle.sync()
+    this.counters.logFsyncs++
+    this.markSynced(this.written)
+    await handle.close()
+    this.activeHandle = undefined
+    await this.createSegment(full.lastPosition)
+  }
+
+  /** Creates the next segment file, durable (header fsynced, directory fsynced) before any record goes in. */
+  private async createSegment(prevPosition: number): Promise<void> {
+    const seq = this.nextSeq++
+    const name = segmentFileName(seq)
+    const handle = await this.fs.open(join(this.dir, name), 'wx')
+    try {
+      await handle.write(encodeSegmentHeader(prevPosition), 0)
+      await handle.sync()
+      this.counters.logFsyncs++
+      await this.syncDirectory()
+    } catch (error) {
+      await handle.close().catch(() => undefined)
+      throw error
+    }
+    this.activeHandle = handle
+    this.chain.push({ seq, name, prevPosition, lastPosition: prevPosition, recordCount: 0, sizeBytes: SEGMENT_HEADER_BYTES })
+  }
+
+  /**
+   * Log compaction after a durable snapshot at `position`: deletes, oldest
+   * first, every segment whose records are all at or below it. If even the
+   * active segment is covered, the whole log is replaced by a fresh segment.
+   */
+  private async compact(position: number): Promise<void> {
+    const active = this.chain.at(-1)!
+    if (active.lastPosition <= position && (this.chain.length > 1 || active.recordCount > 0)) {
+      await this.activeHandle!.close()
+      this.activeHandle = undefined
+      for (const segment of this.chain) {
+        await this.fs.unlink(join(this.dir, segment.name))
+        this.counters.segmentsDeleted++
+      }
+      this.chain = []
+      // Every written record is at or below the snapshot, which is durable.
+      this.markSynced(this.written)
+      await this.createSegment(position)
+      return
+    }
+    // A segment reappearing after a crash (unlink not yet durable) is covered by the snapshot and removed again on open.
+    while (this.chain.length > 1 && this.chain[1]!.prevPosition <= position) {
+      await this.fs.unlink(join(this.dir, this.chain[0]!.name))
+      this.counters.segmentsDeleted++
+      this.chain.shift()
+    }
+  }
+
+  private async syncDirectory(): Promise<void> {
+    await this.fs.syncDirectory(this.dir)
+    this.counters.directoryFsyncs++
+  }
+
+  /** Records up to count `target` are durable: resolve the 'interval' waiters they cover. */
+  private markSynced(target: number): void {
+    this.synced = Math.max(this.synced, target)
+    if (this.waiters.length === 0) return
+    const still: SyncWaiter[] = []
+    for (const waiter of this.waiters) {
+      if (waiter.target <= this.synced) waiter.resolve()
+      else still.push(waiter)
+    }
+    this.waiters = still
+  }
+
+  // ---- the 'interval' policy ----
+
+  /** Schedules the next interval fsync, at least syncIntervalMs after the previous tick. */
+  private armTimer(): void {
+    if (this.policy !== 'interval' || this.timer !== undefined || this.phase !== 'open' || this.failure !== undefined) return
+    const intervalMs = this.options.syncIntervalMs
+    const delayMs = Math.min(intervalMs, Math.max(0, this.lastTickAtMs + intervalMs - this.scheduler.now()))
+    this.timer = this.scheduler.setTimer(delayMs, () => this.tick())
+  }
+
+  private tick(): void {
+    this.timer = undefined
+    if (this.phase !== 'open') return
+    this.lastTickAtMs = this.scheduler.now()
+    this.flush(true).then(
+      () => {
+        if (this.appended > this.synced) this.armTimer()
+      },
+      () => undefined, // the storage is failed; waiters were rejected
+    )
+  }
+
+  // ---- failure and shutdown ----
+
+  /** Enters the failed state: every later call throws the returned error. */
+  private fail(error: unknown): LockstepError {
+    if (this.failure === undefined) {
+      const detail = error instanceof Error ? error.message : String(error)
+      this.failure =
+        error instanceof LockstepError
+          ? error
+          : new LockstepError(
+              ErrorCodes.STOPPED,
+              `fileStorage(${this.dir}): a file operation failed (${detail}); the storage stopped and rejects every later call. Fix the cause (disk full? permissions?) and restart the replica: recovery keeps every complete record.`,
+              { path: this.dir },
+              { cause: error },
+            )
+      this.options.logger.error('storage-file: stopped after a failed file operation', { dir: this.dir, error: detail })
+      if (this.timer !== undefined) this.scheduler.clearTimer(this.timer)
+      this.timer = undefined
+      for (const waiter of this.waiters) waiter.reject(this.failure)
+      this.waiters = []
+    }
+    return this.failure
+  }
+
+  /** Clean shutdown: writes and fsyncs everything appended (whatever the policy), then releases the lock. */
+  private async shutDown(): Promise<void> {
+    await this.opening?.catch(() => undefined)
+    const wasOpen = this.phase === 'open'
+    this.phase = 'closing'
+    if (this.timer !== undefined) this.scheduler.clearTimer(this.timer)
+    this.timer = undefined
+    let flushError: unknown
+    if (wasOpen && this.failure === undefined) {
+      try {
+        await this.flush(true)
+      } catch (error) {
+        flushError = error
+      }
+    }
+    await this.queue
+    const stopped = new LockstepError(ErrorCodes.STOPPED, `fileStorage(${this.dir}): closed before these records were fsynced.`)
+    for (const waiter of this.waiters) waiter.reject(this.failure ?? stopped)
+    this.waiters = []
+    await this.activeHandle?.close().catch(() => undefined)
+    this.activeHandle = undefined
+    await this.releaseLock?.()
+    this.releaseLock = undefined
+    this.phase = 'closed'
+    if (flushError !== undefined) throw flushError
+  }
+}
+
+function concatFrames(frames: readonly PendingFrame[], start: number, end: number, bytes: number): Uint8Array {
+  if (end - start === 1) return frames[start]!.frame
+  const out = new Uint8Array(bytes)
+  let offset = 0
+  for (let i = start; i < end; i++) {
+    out.set(frames[i]!.frame, offset)
+    offset += frames[i]!.frame.length
+  }
+  return out
+}

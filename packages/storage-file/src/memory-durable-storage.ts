@@ -1,0 +1,134 @@
+import { ErrorCodes, LockstepError, type LogRecord, type Recovered, type Snapshot, type Storage } from '@lockstep/interface'
+import { checkAppendedRecords, checkSnapshot } from './record-checks'
+
+/** Options of {@link MemoryDurableStorage.crash}. */
+export interface CrashOptions {
+  /**
+   * How many of the oldest unsynced records survive anyway, as if the OS had
+   * flushed them before the crash (default 0). Only a prefix can survive: the
+   * file storage never returns a record after a lost one.
+   */
+  readonly keepUnsynced?: number
+}
+
+/** Counters of a {@link MemoryDurableStorage}. */
+export interface MemoryDurableStorageStats {
+  readonly appendedRecords: number
+  /** `sync()` calls that completed. */
+  readonly syncs: number
+  readonly snapshotsWritten: number
+  /** Records appended but lost in crashes. */
+  readonly lostRecords: number
+  readonly crashes: number
+}
+
+/**
+ * An in-memory {@link Storage} that models durability for simulation: a record
+ * survives a {@link crash} only once a `sync()` covering it resolved (or a
+ * snapshot covering it was written), like `fileStorage` with `sync: 'batch'`.
+ * It can be reopened after `crash()` or `close()`, so one object stands for a
+ * replica's disk across restarts. Deterministic: no timers, no I/O.
+ */
+export interface MemoryDurableStorage extends Storage {
+  /**
+   * Simulates a crash of the process and machine: unsynced records are lost
+   * (but see {@link CrashOptions.keepUnsynced}), pending `sync()` and
+   * `writeSnapshot()` calls reject with STOPPED, and the storage must be
+   * opened again.
+   */
+  crash(options?: CrashOptions): void
+  /** What `open()` would return after a crash right now. */
+  durable(): Recovered
+  stats(): MemoryDurableStorageStats
+}
+
+/** Creates an empty {@link MemoryDurableStorage}. */
+export function memoryDurableStorage(): MemoryDurableStorage {
+  return new MemoryDurableStorageImpl()
+}
+
+class MemoryDurableStorageImpl implements MemoryDurableStorage {
+  private isOpen = false
+  /** Bumped by crash, so operations that were in flight never complete. */
+  private epoch = 0
+  private durableSnapshot: Snapshot | undefined
+  private durableRecords: LogRecord[] = []
+  private unsynced: LogRecord[] = []
+  private floor = 0
+  private readonly counters = { appendedRecords: 0, syncs: 0, snapshotsWritten: 0, lostRecords: 0, crashes: 0 }
+
+  async open(): Promise<Recovered> {
+    if (this.isOpen) throw new LockstepError(ErrorCodes.INTERNAL, 'memoryDurableStorage: open() called while open. Call crash() or close() first.')
+    this.isOpen = true
+    this.unsynced = []
+    this.floor = Math.max(this.durableSnapshot?.position ?? 0, this.durableRecords.at(-1)?.position ?? 0)
+    return this.durable()
+  }
+
+  append(records: readonly LogRecord[]): void {
+    this.assertOpen('append')
+    this.floor = checkAppendedRecords(records, this.floor, 'memoryDurableStorage.append')
+    for (const { position, data } of records) this.unsynced.push({ position, data: data.slice() })
+    this.counters.appendedRecords += records.length
+  }
+
+  async sync(): Promise<void> {
+    this.assertOpen('sync')
+    const upTo = this.floor
+    await this.settle('sync')
+    const index = this.unsynced.findIndex((record) => record.position > upTo)
+    const count = index < 0 ? this.unsynced.length : index
+    this.durableRecords.push(...this.unsynced.splice(0, count))
+    this.counters.syncs++
+  }
+
+  async writeSnapshot(snapshot: Snapshot): Promise<void> {
+    this.assertOpen('writeSnapshot')
+    checkSnapshot(snapshot, this.durableSnapshot?.position, 'memoryDurableStorage.writeSnapshot')
+    const copy: Snapshot = { position: snapshot.position, data: snapshot.data.slice() }
+    this.floor = Math.max(this.floor, copy.position)
+    await this.settle('writeSnapshot')
+    this.durableSnapshot = copy
+    this.durableRecords = this.durableRecords.filter((record) => record.position > copy.position)
+    this.unsynced = this.unsynced.filter((record) => record.position > copy.position)
+    this.counters.snapshotsWritten++
+  }
+
+  async close(): Promise<void> {
+    if (!this.isOpen) return
+    // A clean close makes everything durable, like fileStorage's final fsync.
+    this.durableRecords.push(...this.unsynced)
+    this.unsynced = []
+    this.isOpen = false
+  }
+
+  crash(options: CrashOptions = {}): void {
+    const keep = Math.max(0, Math.min(options.keepUnsynced ?? 0, this.unsynced.length))
+    this.durableRecords.push(...this.unsynced.slice(0, keep))
+    this.counters.lostRecords += this.unsynced.length - keep
+    this.counters.crashes++
+    this.unsynced = []
+    this.isOpen = false
+    this.epoch++
+  }
+
+  durable(): Recovered {
+    const snapshot = this.durableSnapshot === undefined ? undefined : { position: this.durableSnapshot.position, data: this.durableSnapshot.data.slice() }
+    return { snapshot, records: this.durableRecords.map(({ position, data }) => ({ position, data: data.slice() })) }
+  }
+
+  stats(): MemoryDurableStorageStats {
+    return { ...this.counters }
+  }
+
+  private assertOpen(operation: string): void {
+    if (!this.isOpen) throw new LockstepError(ErrorCodes.STOPPED, `memoryDurableStorage.${operation}: the storage is not open (call open() first, also after crash() or close()).`)
+  }
+
+  /** Lets the current burst of work finish, then fails if a crash or close happened meanwhile. */
+  private async settle(operation: string): Promise<void> {
+    const epoch = this.epoch
+    await Promise.resolve()
+    if (this.epoch !== epoch) throw new LockstepError(ErrorCodes.STOPPED, `memoryDurableStorage.${operation}: the storage crashed before this completed; what it covered is durable only if crash() kept it.`)
+  }
+}

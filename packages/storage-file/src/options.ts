@@ -1,0 +1,70 @@
+import { ErrorCodes, LockstepError, silentLogger, type Logger, type Scheduler, type SyncPolicy } from '@lockstep/interface'
+import type { StorageFileSystem } from './file-system'
+import type { CorruptLogPolicy } from './recovery-plan'
+
+/** Options of {@link fileStorage}. */
+export interface FileStorageOptions {
+  /** Directory that holds this replica's log, snapshots and lock file; created if missing. One replica per directory. */
+  readonly dir: string
+  /**
+   * When appended records become durable (default `'batch'`):
+   * - `'batch'`: every `sync()` writes and fsyncs everything appended before it; concurrent calls share one fsync (group commit).
+   * - `'interval'`: records are fsynced at most every `syncIntervalMs`; `sync()` resolves after the fsync that covers its records.
+   * - `'never'`: `sync()` resolves once the records are written to the operating system; nothing is fsynced until `close()`.
+   */
+  readonly sync?: SyncPolicy
+  /** Period of the fsync for `sync: 'interval'`, in milliseconds (default 10). Only valid with that policy. */
+  readonly syncIntervalMs?: number
+  /** A segment file is closed and a new one started once it would grow past this (default 64 MiB; 256 B to 1 GiB). */
+  readonly segmentBytes?: number
+  /**
+   * What `open()` does when the log is damaged before its tail, with later
+   * segments still holding records (not a torn write from a crash):
+   * `'fail'` (default) throws STORAGE_CORRUPT; `'truncate'` keeps the records
+   * before the damage and renames the later segments to `*.corrupt`.
+   */
+  readonly onCorruptLog?: CorruptLogPolicy
+  readonly logger?: Logger
+  /** File operations; defaults to the real file system. Tests inject one to count or fail operations. */
+  readonly fs?: StorageFileSystem
+  /** Timers for `sync: 'interval'`; defaults to real timers. Tests inject a manual one. */
+  readonly scheduler?: Scheduler
+}
+
+/** Options with defaults applied. */
+export interface ResolvedFileStorageOptions {
+  readonly dir: string
+  readonly sync: SyncPolicy
+  readonly syncIntervalMs: number
+  readonly segmentBytes: number
+  readonly onCorruptLog: CorruptLogPolicy
+  readonly logger: Logger
+}
+
+/** Default segment size: 64 MiB. */
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+/** Default fsync period of the 'interval' policy. */
+export const DEFAULT_SYNC_INTERVAL_MS = 10
+const MIN_SEGMENT_BYTES = 256
+const MAX_SEGMENT_BYTES = 1024 * 1024 * 1024
+const POLICIES: readonly SyncPolicy[] = ['batch', 'interval', 'never']
+
+/** Validates options and applies defaults; throws INVALID_CONFIG naming the bad option. */
+export function resolveFileStorageOptions(options: FileStorageOptions): ResolvedFileStorageOptions {
+  const invalid = (path: string, message: string) => new LockstepError(ErrorCodes.INVALID_CONFIG, `fileStorage: ${message}`, { path })
+  if (typeof options !== 'object' || options === null) throw invalid('/', 'options must be an object such as { dir: "./data/replica-1" }.')
+  const { dir, sync = 'batch', syncIntervalMs, segmentBytes = DEFAULT_SEGMENT_BYTES, onCorruptLog = 'fail' } = options
+  if (typeof dir !== 'string' || dir.length === 0) throw invalid('/dir', `dir must be a non-empty path, got ${JSON.stringify(dir)}.`)
+  if (!POLICIES.includes(sync)) throw invalid('/sync', `sync must be one of ${POLICIES.map((p) => `'${p}'`).join(', ')}, got ${JSON.stringify(sync)}.`)
+  if (syncIntervalMs !== undefined) {
+    if (sync !== 'interval') throw invalid('/syncIntervalMs', `syncIntervalMs only applies to sync: 'interval' (sync is '${sync}'); remove it or switch the policy.`)
+    if (typeof syncIntervalMs !== 'number' || !Number.isFinite(syncIntervalMs) || syncIntervalMs <= 0) {
+      throw invalid('/syncIntervalMs', `syncIntervalMs must be a positive number of milliseconds, got ${JSON.stringify(syncIntervalMs)}.`)
+    }
+  }
+  if (!Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES || segmentBytes > MAX_SEGMENT_BYTES) {
+    throw invalid('/segmentBytes', `segmentBytes must be an integer from ${MIN_SEGMENT_BYTES} to ${MAX_SEGMENT_BYTES}, got ${JSON.stringify(segmentBytes)}.`)
+  }
+  if (onCorruptLog !== 'fail' && onCorruptLog !== 'truncate') throw invalid('/onCorruptLog', `onCorruptLog must be 'fail' or 'truncate', got ${JSON.stringify(onCorruptLog)}.`)
+  return { dir, sync, syncIntervalMs: syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS, segmentBytes, onCorruptLog, logger: options.logger ?? silentLogger }
+}

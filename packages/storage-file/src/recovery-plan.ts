@@ -1,0 +1,155 @@
+import { ErrorCodes, LockstepError, type LogRecord } from '@lockstep/interface'
+import { SEGMENT_HEADER_BYTES, type ParsedSegment } from './wal-format'
+
+/** What to do when the log is damaged somewhere a torn tail cannot explain. */
+export type CorruptLogPolicy = 'fail' | 'truncate'
+
+/** A segment file as found on disk. */
+export interface FoundSegment {
+  readonly seq: number
+  readonly name: string
+  readonly sizeBytes: number
+  readonly parsed: ParsedSegment
+}
+
+/** A segment of the recovered log chain. */
+export interface ChainSegment {
+  readonly seq: number
+  readonly name: string
+  readonly prevPosition: number
+  /** Position of its last record; `prevPosition` when it holds none. */
+  lastPosition: number
+  recordCount: number
+  sizeBytes: number
+}
+
+/** Where the log ended before the end of the files, and why. */
+export interface LogDamage {
+  readonly name: string
+  readonly offset: number
+  readonly reason: string
+}
+
+/** The outcome of recovery: what to return and which files to fix. */
+export interface RecoveryPlan {
+  /** Records above the snapshot position, in order. */
+  readonly records: LogRecord[]
+  /** The log chain that stays, oldest first; the last one is appended to. */
+  readonly chain: ChainSegment[]
+  /** Segment files to delete: covered by the snapshot, or empty ones after the end of the log. */
+  readonly remove: string[]
+  /** Cut this segment at `lengthBytes` (the end of its last valid record). */
+  readonly truncate: { readonly name: string; readonly lengthBytes: number } | undefined
+  /** Segments holding data after the damage, set aside (only with the 'truncate' policy). */
+  readonly quarantine: string[]
+  /** Where the log ended early, if it did. */
+  readonly damage: LogDamage | undefined
+}
+
+const hasRecordBytes = (segment: FoundSegment) => segment.sizeBytes > SEGMENT_HEADER_BYTES
+
+/**
+ * Decides what survives in the log, given the segment files (in sequence order)
+ * and the position of the snapshot recovery starts from (`base`, 0 for none).
+ *
+ * - The chain starts at the newest segment whose `prevPosition` is at most
+ *   `base`; older segments are covered by the snapshot and removed.
+ * - Each later segment must start exactly where the one before ends.
+ * - The log ends at the first damage (a record cut short, a bad checksum, a
+ *   position out of order, a bad header, a break in the chain). Nothing after
+ *   it is returned. If no later segment holds record bytes, the damage is a
+ *   torn tail: the segment is truncated there and empty segments after it are
+ *   removed. Otherwise acknowledged data may sit after the damage: with policy
+ *   'fail' that is STORAGE_CORRUPT; with 'truncate' those segments are quarantined.
+ */
+export function planLogRecovery(found: readonly FoundSegment[], base: number, policy: CorruptLogPolicy, dir: string): RecoveryPlan {
+  const segments = [...found]
+  const remove: string[] = []
+  // A segment whose creation was interrupted: header missing or cut short, nothing after it.
+  while (segments.length > 0) {
+    const last = segments.at(-1)!
+    if (last.parsed.prevPosition !== undefined || hasRecordBytes(last)) break
+    remove.push(last.name)
+    segments.pop()
+  }
+  if (segments.length === 0) return { records: [], chain: [], remove, truncate: undefined, quarantine: [], damage: undefined }
+
+  let start = -1
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const prevPosition = segments[i]!.parsed.prevPosition
+    if (prevPosition !== undefined && prevPosition <= base) {
+      start = i
+      break
+    }
+  }
+  if (start < 0) throw missingRecords(segments, base, dir)
+  for (const covered of segments.slice(0, start)) remove.push(covered.name)
+
+  const records: LogRecord[] = []
+  const chain: ChainSegment[] = []
+  let damage: (LogDamage & { index: number; cutBytes: number | undefined }) | undefined
+  let lastPosition = segments[start]!.parsed.prevPosition!
+  for (let i = start; i < segments.length; i++) {
+    const { name, seq, parsed } = segments[i]!
+    if (parsed.prevPosition === undefined) {
+      damage = { index: i, name, offset: 0, reason: 'invalid or missing segment header', cutBytes: undefined }
+      break
+    }
+    if (parsed.prevPosition !== lastPosition) {
+      damage = { index: i, name, offset: 0, reason: `segment starts after position ${parsed.prevPosition} but the log before it ends at ${lastPosition}`, cutBytes: undefined }
+      break
+    }
+    for (const record of parsed.records) if (record.position > base) records.push(record)
+    lastPosition = parsed.records.at(-1)?.position ?? lastPosition
+    chain.push({ seq, name, prevPosition: parsed.prevPosition, lastPosition, recordCount: parsed.records.length, sizeBytes: parsed.validBytes })
+    if (parsed.damage !== undefined) {
+      damage = { index: i, name, offset: parsed.damage.offset, reason: describeDamage(parsed.damage.reason), cutBytes: parsed.validBytes }
+      break
+    }
+  }
+  if (damage === undefined) return { records, chain, remove, truncate: undefined, quarantine: [], damage: undefined }
+
+  // Segments wholly after the damage; a segment dropped whole (bad header, chain break) counts as after it.
+  const after = segments.slice(damage.cutBytes === undefined ? damage.index : damage.index + 1)
+  const withData = after.filter(hasRecordBytes)
+  if (withData.length > 0 && policy === 'fail') {
+    throw new LockstepError(
+      ErrorCodes.STORAGE_CORRUPT,
+      `The write-ahead log in ${dir} is damaged in ${damage.name} at byte ${damage.offset} (${damage.reason}), and later segments still hold records (${withData.map((s) => s.name).join(', ')}). ` +
+        'This is not a torn tail from a crash, so records the replica acknowledged may be lost. Move the directory aside and let the replica rejoin through state transfer from its peers, ' +
+        "or open it with onCorruptLog: 'truncate' to keep the records before the damage and set the later segments aside.",
+      { path: damage.name, offset: damage.offset, reason: damage.reason, laterSegments: withData.map((s) => s.name) },
+    )
+  }
+  const quarantine = withData.map((s) => s.name)
+  for (const empty of after) if (!hasRecordBytes(empty)) remove.push(empty.name)
+  const truncate = damage.cutBytes === undefined ? undefined : { name: damage.name, lengthBytes: damage.cutBytes }
+  return { records, chain, remove, truncate, quarantine, damage: { name: damage.name, offset: damage.offset, reason: damage.reason } }
+}
+
+function describeDamage(reason: NonNullable<ParsedSegment['damage']>['reason']): string {
+  switch (reason) {
+    case 'header':
+      return 'invalid or missing segment header'
+    case 'truncated':
+      return 'record cut short'
+    case 'checksum':
+      return 'record checksum mismatch'
+    case 'position':
+      return 'record position not above the one before'
+  }
+}
+
+function missingRecords(segments: readonly FoundSegment[], base: number, dir: string): LockstepError {
+  const first = segments.find((s) => s.parsed.prevPosition !== undefined)
+  const covered = base === 0 ? 'there is no valid snapshot' : `the newest valid snapshot is at position ${base}`
+  const what =
+    first === undefined
+      ? `no segment of the write-ahead log in ${dir} has a valid header`
+      : `the write-ahead log in ${dir} starts after position ${first.parsed.prevPosition} (${first.name}) but ${covered}, so the records in between are missing`
+  return new LockstepError(
+    ErrorCodes.STORAGE_CORRUPT,
+    `Cannot recover: ${what}. (A newer snapshot may have been damaged after the log it covered was compacted.) Move the directory aside and let the replica rejoin through state transfer from its peers.`,
+    { path: first?.name ?? dir, base },
+  )
+}

@@ -1,0 +1,132 @@
+/**
+ * On-disk format of the write-ahead log (format version 1). All integers are
+ * little-endian; u64 values must be safe integers (at most 2^53 - 1).
+ *
+ * A segment file `wal-<seq, 16 decimal digits>.log` is a header and frames:
+ *
+ *   segment header, 20 bytes
+ *     0..7    magic  "LSTPWAL1" (ASCII; the final "1" is the format version)
+ *     8..15   u64    prevPosition: position of the last record written before
+ *                    this segment (or the snapshot it starts after); 0 = none
+ *     16..19  u32    CRC32C of bytes 0..15
+ *
+ *   record frame, 16 + length bytes
+ *     0..3    u32    CRC32C of bytes 4..(16 + length): length, position and data
+ *     4..7    u32    length of data in bytes
+ *     8..15   u64    position (>= 1, strictly above the previous record's
+ *                    position, or above prevPosition for the first frame)
+ *     16..    data
+ *
+ * Reading stops at the first frame that is cut short, fails its checksum or
+ * breaks the position order: that frame and everything after it are not records.
+ */
+
+import type { LogRecord } from '@lockstep/interface'
+import { crc32c } from './crc32c'
+
+/** Bytes of the segment header. */
+export const SEGMENT_HEADER_BYTES = 20
+/** Bytes of a record frame before its data. */
+export const FRAME_HEADER_BYTES = 16
+/** Segment magic, "LSTPWAL1". */
+const SEGMENT_MAGIC = new TextEncoder().encode('LSTPWAL1')
+const TWO_TO_32 = 2 ** 32
+/** Largest high word of a u64 that still reads as a safe integer. */
+const MAX_SAFE_HIGH_WORD = 0x1fffff
+
+/** Writes a safe non-negative integer as a little-endian u64. */
+export function writeUint64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, value % TWO_TO_32, true)
+  view.setUint32(offset + 4, Math.floor(value / TWO_TO_32), true)
+}
+
+/** Reads a little-endian u64; undefined when it exceeds Number.MAX_SAFE_INTEGER. */
+export function readUint64(view: DataView, offset: number): number | undefined {
+  const high = view.getUint32(offset + 4, true)
+  if (high > MAX_SAFE_HIGH_WORD) return undefined
+  return high * TWO_TO_32 + view.getUint32(offset, true)
+}
+
+/** File name of segment number `seq`. */
+export function segmentFileName(seq: number): string {
+  return `wal-${String(seq).padStart(16, '0')}.log`
+}
+
+/** The segment number in a segment file name, or undefined for other names. */
+export function parseSegmentFileName(name: string): number | undefined {
+  const match = /^wal-(\d{16})\.log$/.exec(name)
+  return match === null ? undefined : Number(match[1])
+}
+
+/** The 20-byte header of a segment whose records follow `prevPosition`. */
+export function encodeSegmentHeader(prevPosition: number): Uint8Array {
+  const bytes = new Uint8Array(SEGMENT_HEADER_BYTES)
+  const view = new DataView(bytes.buffer)
+  bytes.set(SEGMENT_MAGIC, 0)
+  writeUint64(view, 8, prevPosition)
+  view.setUint32(16, crc32c(bytes, 0, 16), true)
+  return bytes
+}
+
+/** One record frame (header and data) ready to be written. */
+export function encodeFrame(record: LogRecord): Uint8Array {
+  const length = record.data.length
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + length)
+  const view = new DataView(frame.buffer)
+  view.setUint32(4, length, true)
+  writeUint64(view, 8, record.position)
+  frame.set(record.data, FRAME_HEADER_BYTES)
+  view.setUint32(0, crc32c(frame, 4), true)
+  return frame
+}
+
+/** Why reading a segment stopped before its end. */
+export type DamageReason = 'header' | 'truncated' | 'checksum' | 'position'
+
+/** What a segment file holds. */
+export interface ParsedSegment {
+  /** From the header; undefined when the header is missing, cut short or invalid. */
+  readonly prevPosition: number | undefined
+  /** The complete, valid records before the first damage, in order. */
+  readonly records: LogRecord[]
+  /** Bytes from the start of the file up to the end of the last valid record (or header). */
+  readonly validBytes: number
+  /** Set when the file holds bytes beyond `validBytes`: where and why reading stopped. */
+  readonly damage: { readonly offset: number; readonly reason: DamageReason } | undefined
+}
+
+/**
+ * Reads a segment file's bytes: the valid records up to the first frame that is
+ * cut short, fails its checksum or does not increase the position. Never throws.
+ */
+export function parseSegment(bytes: Uint8Array): ParsedSegment {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const prevPosition = readSegmentHeader(bytes, view)
+  if (prevPosition === undefined) {
+    return { prevPosition: undefined, records: [], validBytes: 0, damage: { offset: 0, reason: 'header' } }
+  }
+  const records: LogRecord[] = []
+  let offset = SEGMENT_HEADER_BYTES
+  let lastPosition = prevPosition
+  while (offset < bytes.length) {
+    const damage = (reason: DamageReason): ParsedSegment => ({ prevPosition, records, validBytes: offset, damage: { offset, reason } })
+    if (bytes.length - offset < FRAME_HEADER_BYTES) return damage('truncated')
+    const length = view.getUint32(offset + 4, true)
+    const end = offset + FRAME_HEADER_BYTES + length
+    if (end > bytes.length) return damage('truncated')
+    if (crc32c(bytes, offset + 4, end) !== view.getUint32(offset, true)) return damage('checksum')
+    const position = readUint64(view, offset + 8)
+    if (position === undefined || position <= lastPosition) return damage('position')
+    records.push({ position, data: new Uint8Array(bytes.buffer, bytes.byteOffset + offset + FRAME_HEADER_BYTES, length) })
+    lastPosition = position
+    offset = end
+  }
+  return { prevPosition, records, validBytes: offset, damage: undefined }
+}
+
+function readSegmentHeader(bytes: Uint8Array, view: DataView): number | undefined {
+  if (bytes.length < SEGMENT_HEADER_BYTES) return undefined
+  for (let i = 0; i < SEGMENT_MAGIC.length; i++) if (bytes[i] !== SEGMENT_MAGIC[i]) return undefined
+  if (crc32c(bytes, 0, 16) !== view.getUint32(16, true)) return undefined
+  return readUint64(view, 8)
+}
