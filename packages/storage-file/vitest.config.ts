@@ -1,3 +1,3 @@
-import { lockstepProject } from '../../tooling/vitest.shared'
+import { lockstepProject } from '../../tooling/vitest.shared.ts'
 
 export default lockstepProject('storage-file')

@@ -7,21 +7,30 @@ export interface CommandValidator {
   validate(command: unknown): LockstepError | undefined
 }
 
+/** Compiled schemas, shared by every engine in the process (compiling costs milliseconds). */
+const compiled = new WeakMap<object, ValidateFunction>()
+
 /** Builds a validator; without a schema every command is accepted. */
 export function createCommandValidator(machineName: string, schema: object | undefined): CommandValidator {
   if (!schema) return { validate: () => undefined }
-  let check: ValidateFunction
-  try {
-    const ajv = new Ajv({ allErrors: false, discriminator: true, strict: false })
-    check = ajv.compile(schema)
-  } catch (cause) {
-    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `machine '${machineName}': its commandSchema is not a valid JSON Schema: ${(cause as Error).message}`, undefined, { cause })
-  }
+  let check = compiled.get(schema)
+  if (!check) check = compileSchema(machineName, schema)
+  compiled.set(schema, check)
+  const validate = check
   return {
     validate(command) {
-      if (check(command)) return undefined
-      return describeFailure(machineName, check.errors ?? [])
+      if (validate(command)) return undefined
+      return describeFailure(machineName, validate.errors ?? [])
     },
+  }
+}
+
+function compileSchema(machineName: string, schema: object): ValidateFunction {
+  try {
+    const ajv = new Ajv({ allErrors: false, discriminator: true, strict: false })
+    return ajv.compile(schema)
+  } catch (cause) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `machine '${machineName}': its commandSchema is not a valid JSON Schema: ${(cause as Error).message}`, undefined, { cause })
   }
 }
 

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest'
+import { ErrorCodes, LockstepError, type StateMachine } from '@lockstep/interface'
+import { kv, mutex, register } from '@lockstep/machines'
+import { singleReplica } from './helpers'
+
+describe('exactly-once client sessions', () => {
+  it('a retried request (client, seq) executes once and returns the same reply', () => {
+    const r = singleReplica(kv)
+    r.request('c1', 1, { name: 'append', args: { key: 'k', value: 'x' } })
+    r.request('c1', 1, { name: 'append', args: { key: 'k', value: 'x' } })
+    r.request('c1', 1, { name: 'append', args: { key: 'k', value: 'x' } })
+    r.request('c1', 2, { name: 'get', args: { key: 'k' } })
+    expect(r.delivered.filter((d) => d.key === 'c1#1')).toHaveLength(1)
+    expect(r.engine.stateJSON()).toEqual({ k: 'x' })
+    const replies = r.replies()
+    const first = replies.filter((reply) => reply.seq === 1)
+    expect(first).toHaveLength(3)
+    expect(first[1]).toEqual(first[0])
+    expect(first[2]).toEqual(first[0])
+    expect(replies.find((reply) => reply.seq === 2)).toMatchObject({ ok: true, outputs: [{ outputSeq: 2, value: { value: 'x' } }] })
+  })
+
+  it('a retry ordered twice (submitted at two replicas) executes once and answers from the session table', () => {
+    const r = singleReplica(register)
+    r.request('c1', 1, { name: 'write', args: { value: 7 } })
+    // The same request delivered again by the orderer, as after a retry at another replica.
+    ;(r.engine as unknown as { deliver(request: unknown): void }).deliver({ client: 'c1', seq: 1, command: { name: 'write', args: { value: 7 } } })
+    expect(r.delivered.map((d) => d.executed)).toEqual([true, false])
+    expect(r.engine.executed).toBe(1)
+    expect(r.engine.position).toBe(2)
+    expect(r.replies()).toHaveLength(2)
+    expect(r.replies()[1]).toEqual(r.replies()[0])
+  })
+
+  it('forgets replies the client acknowledged and answers older retries with SESSION_EXPIRED', () => {
+    const r = singleReplica(register)
+    r.request('c1', 1, { name: 'write', args: { value: 1 } })
+    r.request('c1', 2, { name: 'read' }, 2)
+    r.request('c1', 1, { name: 'write', args: { value: 1 } })
+    expect(r.engine.executed).toBe(2)
+    expect(r.replies().at(-1)).toMatchObject({ seq: 1, ok: false, error: { code: 'SESSION_EXPIRED' } })
+  })
+})
+
+describe('command validation', () => {
+  it('a schema-invalid command is rejected with a field-level message and never ordered', () => {
+    const r = singleReplica(kv)
+    r.request('c1', 1, { name: 'put', args: { key: 'a', value: 3 } })
+    r.request('c1', 2, { name: 'put', args: { key: 'a' } })
+    r.request('c1', 3, { name: 'drop', args: {} })
+    r.request('c1', 4, { name: 'get', args: { key: 'a', extra: 1 } })
+    expect(r.delivered).toEqual([])
+    expect(r.engine.pending).toBe(0)
+    const [wrongType, missing, unknown, extra] = r.replies()
+    expect(wrongType).toMatchObject({ seq: 1, ok: false, error: { code: 'INVALID_COMMAND', path: '/args/value' } })
+    expect(wrongType!.ok === false && wrongType!.error.message).toContain('command.args.value must be string')
+    expect(missing).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND', path: '/args/value' } })
+    expect(missing!.ok === false && missing!.error.message).toContain('command.args.value is required')
+    expect(unknown).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND', path: '/name' } })
+    expect(extra).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND', path: '/args/extra' } })
+  })
+
+  it('drops messages that are not requests, and requests in another client\'s name', () => {
+    const r = singleReplica(kv)
+    r.engine.onClientMessage('c1', 'garbage')
+    r.engine.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq: 0, command: {} } })
+    r.engine.onClientMessage('c1', { type: 'request', request: { client: 'c2', seq: 1, command: { name: 'get', args: { key: 'a' } } } })
+    expect(r.toClients).toEqual([])
+    expect(r.delivered).toEqual([])
+  })
+})
+
+describe('outputs addressed to any client', () => {
+  it("a queued acquire's OK goes to the waiting client when the holder releases", () => {
+    const r = singleReplica(mutex)
+    r.request('c1', 1, { name: 'acquire' })
+    r.request('c2', 1, { name: 'acquire' })
+    r.request('c1', 2, { name: 'release' })
+    const replies = r.replies()
+    expect(replies[0]).toMatchObject({ client: 'c1', ok: true, outputs: [{ outputSeq: 1, value: 'OK' }] })
+    expect(replies[1]).toMatchObject({ client: 'c2', ok: true, outputs: [] })
+    const notices = r.toClients.filter((m) => m.message.type === 'output')
+    expect(notices).toEqual([
+      { to: 'c2', message: { type: 'output', from: 'r1', output: { to: 'c2', outputSeq: 1, value: 'OK', cause: { client: 'c1', seq: 2 }, position: 3 } } },
+    ])
+    expect(r.engine.stateJSON()).toEqual({ user: 'c2', waiting: [] })
+  })
+
+  it('a command that throws gets an error reply and leaves the state unchanged', () => {
+    const failing: StateMachine<{ n: number }, { name: string }> = {
+      name: 'failing',
+      init: () => ({ n: 0 }),
+      apply(state, command) {
+        if (command.name === 'boom') throw new LockstepError(ErrorCodes.COMMAND_FAILED, 'boom: division by zero')
+        state.n++
+        return []
+      },
+      snapshot: (s) => new TextEncoder().encode(JSON.stringify(s)),
+      restore: (b) => JSON.parse(new TextDecoder().decode(b)),
+      toJSON: (s) => s,
+    }
+    const r = singleReplica(failing)
+    r.request('c1', 1, { name: 'inc' })
+    r.request('c1', 2, { name: 'boom' })
+    expect(r.replies()[1]).toMatchObject({ ok: false, error: { code: 'COMMAND_FAILED', message: 'boom: division by zero' }, position: 2 })
+    expect(r.engine.stateJSON()).toEqual({ n: 1 })
+  })
+})
+
+describe('peer messages', () => {
+  it('drops messages from replicas outside the view and malformed envelopes without failing', () => {
+    const r = singleReplica(kv)
+    r.engine.onPeerMessage('r9', { k: 'o', m: {} })
+    r.engine.onPeerMessage('r1', 42)
+    expect(r.delivered).toEqual([])
+  })
+})

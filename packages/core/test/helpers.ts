@@ -1,0 +1,33 @@
+import type { ClientId, ReplicaToClient, StateMachine } from '@lockstep/interface'
+import { lamport } from '@lockstep/order-lamport'
+import { ReplicaEngine, type PeerEnvelope } from '../src/index'
+
+/** A single-replica engine whose effects are recorded. */
+export function singleReplica(machine: StateMachine) {
+  const toClients: { to: ClientId; message: ReplicaToClient }[] = []
+  const toPeers: { to: string; message: PeerEnvelope }[] = []
+  const delivered: { position: number; key: string; executed: boolean }[] = []
+  let now = 0
+  const engine = new ReplicaEngine({
+    self: 'r1',
+    machine,
+    orderer: lamport(),
+    clock: { now: () => now },
+    view: { id: 1, members: ['r1'] },
+    effects: {
+      sendToPeer: (to, message) => toPeers.push({ to, message }),
+      sendToClient: (to, message) => toClients.push({ to, message }),
+      delivered: (position, request, executed) => delivered.push({ position, key: `${request.client}#${request.seq}`, executed }),
+    },
+  })
+  return {
+    engine,
+    toClients,
+    toPeers,
+    delivered,
+    advance: (ms: number) => (now += ms),
+    request: (client: string, seq: number, command: unknown, ackedBelow?: number) =>
+      engine.onClientMessage(client, { type: 'request', request: { client, seq, command, ...(ackedBelow === undefined ? {} : { ackedBelow }) } }),
+    replies: () => toClients.filter((m) => m.message.type === 'reply').map((m) => (m.message as Extract<ReplicaToClient, { type: 'reply' }>).reply),
+  }
+}
