@@ -1,1 +1,17 @@
-export {}
+export { tcpTransport } from './tcp-transport'
+export type { TcpTransport } from './tcp-transport'
+export { tcpClientTransport } from './tcp-client-transport'
+export { DEFAULT_LIMITS, DEFAULT_RECONNECT, MIN_SECRET_BYTES } from './options'
+export type {
+  CommonOptions,
+  Pem,
+  PeerAddress,
+  ReconnectOptions,
+  ReplicaAuth,
+  Secret,
+  TcpClientTransportOptions,
+  TcpTransportOptions,
+  TlsCredentials,
+  TransportLimits,
+} from './options'
+export { PROTOCOL_VERSION } from './envelope'

@@ -1,0 +1,217 @@
+import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
+import { isLockstepError } from '@lockstep/interface'
+import type { Logger, Scheduler, TimerHandle } from '@lockstep/interface'
+import { FrameDecoder } from './frame-codec'
+import { decodeEnvelope, encodePingFrame, encodeRefuseFrame } from './envelope'
+import type { Envelope } from './envelope'
+import type { ResolvedLimits } from './options'
+
+/** Receives what arrives on a connection. Swapped as the connection moves from handshake to link. */
+export interface ConnectionHandler {
+  /** One validated envelope. */
+  onFrame(connection: Connection, envelope: Envelope): void
+  /** Called after all frames of one received chunk were handled (acks are sent here, batched). */
+  onChunkEnd?(connection: Connection): void
+  /** The socket drained: more may be written. */
+  onDrain?(connection: Connection): void
+}
+
+/** Log levels used for closing reasons. */
+export type CloseLevel = 'debug' | 'info' | 'warn' | 'error'
+
+const noHandler: ConnectionHandler = { onFrame: () => {} }
+
+/**
+ * One TCP or TLS socket carrying frames: decoding with limits, coalesced
+ * writes with backpressure, handshake and idle timeouts, and one logged
+ * reason when it closes. It never throws into socket callbacks: every
+ * problem closes this connection only.
+ */
+export class Connection {
+  /** Resolves once the socket is fully closed. */
+  readonly closed: Promise<void>
+  /** Why it closed (set when closing starts). */
+  closeReason: string | undefined
+  /** Whether the link on it is established (handshake and resume done). */
+  isOpen = false
+  /** Whether the link on it was ever established. */
+  everOpened = false
+  private handler: ConnectionHandler = noHandler
+  private readonly decoder: FrameDecoder
+  private resolveClosed!: () => void
+  private handshakeTimer: TimerHandle | undefined
+  private idleTimer: TimerHandle | undefined
+  private lingerTimer: TimerHandle | undefined
+  private lastReceivedAt: number
+  private lastSentAt: number
+  private closing = false
+  private socketClosed = false
+
+  /**
+   * @param socket connected (or connecting) socket; the connection owns it from now on
+   * @param label  who is talking to whom, for log lines (`r1 -> r2 at 127.0.0.1:4001`)
+   */
+  constructor(
+    readonly socket: Socket | TLSSocket,
+    public label: string,
+    private readonly limits: ResolvedLimits,
+    private readonly logger: Logger,
+    private readonly scheduler: Scheduler,
+  ) {
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
+    this.decoder = new FrameDecoder(limits.maxHandshakeFrameBytes)
+    this.lastReceivedAt = this.lastSentAt = scheduler.now()
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('drain', () => {
+      if (!this.closing) this.handler.onDrain?.(this)
+    })
+    socket.on('error', (error: Error & { code?: string }) => {
+      const expected = error.code === 'ECONNREFUSED' || error.code === 'ECONNRESET' || error.code === 'EPIPE'
+      this.close(`socket error: ${error.code ?? ''} ${error.message}`.trim(), expected ? 'debug' : 'warn')
+    })
+    socket.on('end', () => this.close('closed by the other end', 'debug'))
+    socket.on('close', () => this.onSocketClose())
+    this.handshakeTimer = scheduler.setTimer(limits.handshakeTimeoutMs, () => {
+      this.handshakeTimer = undefined
+      if (!this.isOpen) this.close(`handshake did not finish within ${limits.handshakeTimeoutMs} ms`, 'warn')
+    })
+  }
+
+  /** The remote IP address, or `unknown`. */
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? 'unknown'
+  }
+
+  /** Whether the connection is closing or closed. */
+  get isClosed(): boolean {
+    return this.closing
+  }
+
+  /** Whether more can be written without exceeding the socket high-water mark. */
+  get writable(): boolean {
+    return !this.closing && this.socket.writableLength < this.limits.socketHighWaterBytes
+  }
+
+  /** Routes future frames to `handler`. */
+  setHandler(handler: ConnectionHandler): void {
+    this.handler = handler
+  }
+
+  /** Writes bytes (one or more whole frames). Ignored once closing. */
+  write(bytes: Buffer): void {
+    if (this.closing) return
+    this.lastSentAt = this.scheduler.now()
+    this.socket.write(bytes)
+  }
+
+  /** The handshake finished: lift the frame limit, stop the handshake clock, start idle checks. */
+  markOpen(): void {
+    if (this.closing || this.isOpen) return
+    this.isOpen = true
+    this.everOpened = true
+    this.decoder.setMaxFrameBytes(this.limits.maxFrameBytes)
+    if (this.handshakeTimer !== undefined) this.scheduler.clearTimer(this.handshakeTimer)
+    this.handshakeTimer = undefined
+    this.scheduleIdleCheck()
+  }
+
+  /** Sends a REFUSE frame with `reason`, logs it, and closes once the frame is flushed. */
+  refuse(reason: string): void {
+    if (this.closing) return
+    this.logger.warn(`lockstep tcp: refused ${this.label}: ${reason}`, { remoteAddress: this.remoteAddress })
+    this.closeReason = `refused: ${reason}`
+    this.beginClose()
+    // end() flushes the REFUSE frame, then sends FIN; destroy anyway if the peer never closes.
+    this.socket.end(encodeRefuseFrame(reason))
+    this.lingerTimer = this.scheduler.setTimer(1000, () => this.socket.destroy())
+  }
+
+  /** Closes the connection (once), logging `reason` at `level`. */
+  close(reason: string, level: CloseLevel = 'info'): void {
+    if (this.closing) return
+    this.closeReason = reason
+    this.logger[level](`lockstep tcp: closed ${this.label}: ${reason}`, { remoteAddress: this.remoteAddress })
+    this.beginClose()
+    this.socket.destroy()
+  }
+
+  private beginClose(): void {
+    this.closing = true
+    this.isOpen = false
+    this.handler = noHandler
+    if (this.handshakeTimer !== undefined) this.scheduler.clearTimer(this.handshakeTimer)
+    if (this.idleTimer !== undefined) this.scheduler.clearTimer(this.idleTimer)
+    this.handshakeTimer = this.idleTimer = undefined
+    if (this.decoder.bufferedBytes > 0) {
+      this.logger.debug(`lockstep tcp: ${this.label}: discarded ${this.decoder.bufferedBytes} bytes of an incomplete frame`)
+    }
+  }
+
+  private onSocketClose(): void {
+    if (this.socketClosed) return
+    this.socketClosed = true
+    if (!this.closing) this.close('socket closed', 'debug')
+    if (this.lingerTimer !== undefined) this.scheduler.clearTimer(this.lingerTimer)
+    this.lingerTimer = undefined
+    this.resolveClosed()
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return
+    this.lastReceivedAt = this.scheduler.now()
+    const { payloads, error } = this.decoder.push(chunk)
+    for (const payload of payloads) {
+      if (this.closing) return
+      let envelope: Envelope
+      try {
+        envelope = decodeEnvelope(payload)
+      } catch (decodeError) {
+        this.closeForError(decodeError)
+        return
+      }
+      try {
+        this.handler.onFrame(this, envelope)
+      } catch (handlerError) {
+        this.closeForError(handlerError)
+        return
+      }
+    }
+    if (error) {
+      this.closeForError(error)
+      return
+    }
+    if (!this.closing) {
+      try {
+        this.handler.onChunkEnd?.(this)
+      } catch (handlerError) {
+        this.closeForError(handlerError)
+      }
+    }
+  }
+
+  private closeForError(error: unknown): void {
+    if (isLockstepError(error)) {
+      this.close(`${error.code}: ${error.message}`, 'warn')
+    } else {
+      const message = error instanceof Error ? `${error.message}\n${error.stack ?? ''}` : String(error)
+      this.close(`INTERNAL: unexpected error while handling a frame: ${message}`, 'error')
+    }
+  }
+
+  private scheduleIdleCheck(): void {
+    const periodMs = Math.max(1, Math.floor(this.limits.idleTimeoutMs / 3))
+    this.idleTimer = this.scheduler.setTimer(periodMs, () => {
+      this.idleTimer = undefined
+      if (this.closing) return
+      const now = this.scheduler.now()
+      if (now - this.lastReceivedAt >= this.limits.idleTimeoutMs) {
+        this.close(`nothing received for ${this.limits.idleTimeoutMs} ms (idle timeout)`, 'warn')
+        return
+      }
+      if (now - this.lastSentAt >= periodMs) this.write(encodePingFrame())
+      this.scheduleIdleCheck()
+    })
+  }
+}

@@ -1,0 +1,331 @@
+import { Packr, Unpackr } from 'msgpackr'
+import { LockstepError } from '@lockstep/interface'
+import { encodeFrame } from './frame-codec'
+
+/** The wire protocol version this package speaks; the handshake refuses any other. */
+export const PROTOCOL_VERSION = 1
+
+/** Frame types: the first element of every envelope. */
+export const FrameType = {
+  /** `[1, seq, message]`: one user message, numbered per link from 1. */
+  DATA: 1,
+  /** `[2, upTo]`: cumulative acknowledgement: every DATA with seq <= upTo arrived. */
+  ACK: 2,
+  /** `[3]`: keeps an idle connection alive. */
+  PING: 3,
+  /** `[16, {version, clusterId, nodeId, role, nonce}]`: the dialer introduces itself. */
+  HELLO: 16,
+  /** `[17, {version, clusterId, nodeId, nonce, proof}]`: the listener answers and proves itself. */
+  WELCOME: 17,
+  /** `[18, {proof}]`: the dialer proves itself. */
+  AUTH: 18,
+  /** `[19, {incarnation, oldestSeq, peerIncarnation, receivedUpTo}]`: resumes a link after authentication. */
+  RESUME: 19,
+  /** `[20, {reason}]`: the connection is refused; the sender closes it next. */
+  REFUSE: 20,
+} as const
+
+/** The role a node announces in its handshake. */
+export type NodeRole = 'replica' | 'client'
+
+/** A validated DATA envelope. */
+export interface DataEnvelope {
+  readonly type: typeof FrameType.DATA
+  readonly seq: number
+  readonly message: unknown
+}
+/** A validated ACK envelope. */
+export interface AckEnvelope {
+  readonly type: typeof FrameType.ACK
+  readonly upTo: number
+}
+/** A validated PING envelope. */
+export interface PingEnvelope {
+  readonly type: typeof FrameType.PING
+}
+/** A validated HELLO envelope. */
+export interface HelloEnvelope {
+  readonly type: typeof FrameType.HELLO
+  readonly version: number
+  readonly clusterId: string
+  readonly nodeId: string
+  readonly role: NodeRole
+  readonly nonce: Uint8Array
+}
+/** A validated WELCOME envelope; `proof` is null when no shared secret applies (TLS only). */
+export interface WelcomeEnvelope {
+  readonly type: typeof FrameType.WELCOME
+  readonly version: number
+  readonly clusterId: string
+  readonly nodeId: string
+  readonly nonce: Uint8Array
+  readonly proof: Uint8Array | null
+}
+/** A validated AUTH envelope. */
+export interface AuthEnvelope {
+  readonly type: typeof FrameType.AUTH
+  readonly proof: Uint8Array | null
+}
+/** A validated RESUME envelope. */
+export interface ResumeEnvelope {
+  readonly type: typeof FrameType.RESUME
+  /** The sender's incarnation of this link (random, new each time the link state is created). */
+  readonly incarnation: string
+  /** Seq of the oldest message the sender still holds (unacknowledged); nextSeq when it holds none. */
+  readonly oldestSeq: number
+  /** The receiver's link incarnation as the sender knows it, or null if it knows none. */
+  readonly peerIncarnation: string | null
+  /** Every message of `peerIncarnation` with seq <= this was received. */
+  readonly receivedUpTo: number
+}
+/** A validated REFUSE envelope. */
+export interface RefuseEnvelope {
+  readonly type: typeof FrameType.REFUSE
+  readonly reason: string
+}
+
+/** Any frame of the transport's own protocol, after validation. */
+export type Envelope =
+  | DataEnvelope
+  | AckEnvelope
+  | PingEnvelope
+  | HelloEnvelope
+  | WelcomeEnvelope
+  | AuthEnvelope
+  | ResumeEnvelope
+  | RefuseEnvelope
+
+/** Nonces in the handshake are this many random bytes. */
+export const NONCE_BYTES = 32
+const MAX_ID_LENGTH = 256
+const MAX_REASON_LENGTH = 1024
+const MAX_PROOF_BYTES = 64
+
+// Records (msgpackr's structure support) pay off only with structures shared
+// across messages, which would make each frame depend on the frames before it
+// on the same connection. Frames must stay self-contained so the exact bytes
+// can be resent on a new connection after a reconnect, and measured on
+// typical messages self-contained records were slower than plain maps, so
+// they are off.
+const packr = new Packr({ useRecords: false, moreTypes: false })
+// copyBuffers: binary values are copied out of the socket chunk, so a
+// delivered Uint8Array never aliases (or pins) receive buffers.
+const unpackr = new Unpackr({ useRecords: false, copyBuffers: true, mapsAsObjects: true, int64AsType: 'number' })
+
+/** Encodes any value as msgpack with the transport's settings. */
+export function packValue(value: unknown): Buffer {
+  return packr.pack(value)
+}
+
+/** Decodes one msgpack value with the transport's settings (throws msgpackr's error on bad input). */
+export function unpackValue(bytes: Uint8Array): unknown {
+  return unpackr.unpack(bytes)
+}
+
+/** Encodes a DATA frame. Throws MALFORMED_MESSAGE when the message cannot be encoded. */
+export function encodeDataFrame(seq: number, message: unknown): Buffer {
+  let payload: Buffer
+  try {
+    payload = packr.pack([FrameType.DATA, seq, message])
+  } catch (error) {
+    throw new LockstepError(
+      'MALFORMED_MESSAGE',
+      `A message could not be encoded as msgpack (${describe(error)}); send plain data: objects, arrays, strings, numbers, booleans, null, Uint8Array.`,
+      undefined,
+      { cause: error },
+    )
+  }
+  return encodeFrame(payload)
+}
+
+/** Encodes an ACK frame. */
+export function encodeAckFrame(upTo: number): Buffer {
+  return encodeFrame(packr.pack([FrameType.ACK, upTo]))
+}
+
+/** Encodes a PING frame. */
+export function encodePingFrame(): Buffer {
+  return encodeFrame(packr.pack([FrameType.PING]))
+}
+
+/** Encodes a HELLO frame. */
+export function encodeHelloFrame(hello: Omit<HelloEnvelope, 'type'>): Buffer {
+  return encodeControl(FrameType.HELLO, {
+    version: hello.version,
+    clusterId: hello.clusterId,
+    nodeId: hello.nodeId,
+    role: hello.role,
+    nonce: hello.nonce,
+  })
+}
+
+/** Encodes a WELCOME frame. */
+export function encodeWelcomeFrame(welcome: Omit<WelcomeEnvelope, 'type'>): Buffer {
+  return encodeControl(FrameType.WELCOME, {
+    version: welcome.version,
+    clusterId: welcome.clusterId,
+    nodeId: welcome.nodeId,
+    nonce: welcome.nonce,
+    proof: welcome.proof,
+  })
+}
+
+/** Encodes an AUTH frame. */
+export function encodeAuthFrame(proof: Uint8Array | null): Buffer {
+  return encodeControl(FrameType.AUTH, { proof })
+}
+
+/** Encodes a RESUME frame. */
+export function encodeResumeFrame(resume: Omit<ResumeEnvelope, 'type'>): Buffer {
+  return encodeControl(FrameType.RESUME, {
+    incarnation: resume.incarnation,
+    oldestSeq: resume.oldestSeq,
+    peerIncarnation: resume.peerIncarnation,
+    receivedUpTo: resume.receivedUpTo,
+  })
+}
+
+/** Encodes a REFUSE frame. */
+export function encodeRefuseFrame(reason: string): Buffer {
+  return encodeControl(FrameType.REFUSE, { reason: reason.slice(0, MAX_REASON_LENGTH) })
+}
+
+function encodeControl(type: number, body: Record<string, unknown>): Buffer {
+  return encodeFrame(packr.pack([type, body]))
+}
+
+/**
+ * Decodes and validates one frame payload. Throws a LockstepError
+ * (MALFORMED_FRAME for bytes that are not one msgpack value, MALFORMED_MESSAGE
+ * for a value that is not a valid envelope); never returns an unchecked shape.
+ */
+export function decodeEnvelope(payload: Uint8Array): Envelope {
+  let value: unknown
+  try {
+    value = unpackr.unpack(payload)
+  } catch (error) {
+    throw new LockstepError(
+      'MALFORMED_FRAME',
+      `A frame of ${payload.length} bytes is not one valid msgpack value (${describe(error)}).`,
+      undefined,
+      { cause: error },
+    )
+  }
+  return validateEnvelope(value)
+}
+
+/** Checks that a decoded value is one of the transport's envelopes. */
+export function validateEnvelope(value: unknown): Envelope {
+  if (!Array.isArray(value) || value.length === 0) fail('an envelope must be a non-empty array')
+  const type = value[0]
+  switch (type) {
+    case FrameType.DATA: {
+      if (value.length !== 3) fail('DATA must be [1, seq, message]')
+      return { type, seq: sequenceNumber(value[1], 'DATA seq', 1), message: value[2] }
+    }
+    case FrameType.ACK: {
+      if (value.length !== 2) fail('ACK must be [2, upTo]')
+      return { type, upTo: sequenceNumber(value[1], 'ACK upTo', 0) }
+    }
+    case FrameType.PING: {
+      if (value.length !== 1) fail('PING must be [3]')
+      return { type }
+    }
+    case FrameType.HELLO: {
+      const body = controlBody(value, 'HELLO')
+      const role = body.role
+      if (role !== 'replica' && role !== 'client') fail(`HELLO role must be "replica" or "client", not ${preview(role)}`)
+      return {
+        type,
+        version: version(body.version),
+        clusterId: identifier(body.clusterId, 'HELLO clusterId'),
+        nodeId: identifier(body.nodeId, 'HELLO nodeId'),
+        role,
+        nonce: bytes(body.nonce, 'HELLO nonce', NONCE_BYTES, NONCE_BYTES),
+      }
+    }
+    case FrameType.WELCOME: {
+      const body = controlBody(value, 'WELCOME')
+      return {
+        type,
+        version: version(body.version),
+        clusterId: identifier(body.clusterId, 'WELCOME clusterId'),
+        nodeId: identifier(body.nodeId, 'WELCOME nodeId'),
+        nonce: bytes(body.nonce, 'WELCOME nonce', NONCE_BYTES, NONCE_BYTES),
+        proof: body.proof === null ? null : bytes(body.proof, 'WELCOME proof', 1, MAX_PROOF_BYTES),
+      }
+    }
+    case FrameType.AUTH: {
+      const body = controlBody(value, 'AUTH')
+      return { type, proof: body.proof === null ? null : bytes(body.proof, 'AUTH proof', 1, MAX_PROOF_BYTES) }
+    }
+    case FrameType.RESUME: {
+      const body = controlBody(value, 'RESUME')
+      const peerIncarnation =
+        body.peerIncarnation === null ? null : identifier(body.peerIncarnation, 'RESUME peerIncarnation')
+      return {
+        type,
+        incarnation: identifier(body.incarnation, 'RESUME incarnation'),
+        oldestSeq: sequenceNumber(body.oldestSeq, 'RESUME oldestSeq', 1),
+        peerIncarnation,
+        receivedUpTo: sequenceNumber(body.receivedUpTo, 'RESUME receivedUpTo', 0),
+      }
+    }
+    case FrameType.REFUSE: {
+      const body = controlBody(value, 'REFUSE')
+      if (typeof body.reason !== 'string') fail('REFUSE reason must be a string')
+      return { type, reason: body.reason.slice(0, MAX_REASON_LENGTH) }
+    }
+    default:
+      fail(`unknown frame type ${preview(type)}`)
+  }
+}
+
+function controlBody(value: unknown[], name: string): Record<string, unknown> {
+  const body = value[1]
+  if (value.length !== 2 || typeof body !== 'object' || body === null || Array.isArray(body) || body instanceof Uint8Array) {
+    fail(`${name} must be [type, {fields}]`)
+  }
+  return body as Record<string, unknown>
+}
+
+function sequenceNumber(value: unknown, what: string, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    fail(`${what} must be a safe integer >= ${min}, not ${preview(value)}`)
+  }
+  return value
+}
+
+function version(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(`protocol version must be an integer, not ${preview(value)}`)
+  return value
+}
+
+function identifier(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
+    fail(`${what} must be a string of 1 to ${MAX_ID_LENGTH} characters, not ${preview(value)}`)
+  }
+  return value
+}
+
+function bytes(value: unknown, what: string, minBytes: number, maxBytes: number): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.length < minBytes || value.length > maxBytes) {
+    fail(`${what} must be ${minBytes === maxBytes ? minBytes : `${minBytes} to ${maxBytes}`} bytes, not ${preview(value)}`)
+  }
+  return value
+}
+
+function fail(problem: string): never {
+  throw new LockstepError('MALFORMED_MESSAGE', `Invalid transport envelope: ${problem}.`)
+}
+
+function preview(value: unknown): string {
+  if (value instanceof Uint8Array) return `${value.length} bytes`
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object'
+  return String(value)
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message.slice(0, 200) : String(error).slice(0, 200)
+}

@@ -1,0 +1,207 @@
+import { LockstepError } from '@lockstep/interface'
+import type { ClientId, Logger, RandomSource, ReplicaId, Scheduler } from '@lockstep/interface'
+import { DEFAULT_MAX_FRAME_BYTES } from './frame-codec'
+
+/** A shared secret: a string (UTF-8) or raw bytes, at least 16 bytes long. */
+export type Secret = string | Uint8Array
+
+/** PEM text or bytes, as node:tls accepts them. */
+export type Pem = string | Uint8Array
+
+/** Mutual TLS material: the cluster CA and this node's certificate and key. */
+export interface TlsCredentials {
+  /** The cluster CA certificate(s) every peer certificate must chain to. */
+  readonly ca: Pem | readonly Pem[]
+  /** This node's certificate: subject CN = node id, OU = `replica` or `client`. */
+  readonly cert: Pem
+  /** This node's private key. */
+  readonly key: Pem
+}
+
+/** How replicas authenticate each other: a shared cluster secret (HMAC) or mutual TLS. */
+export type ReplicaAuth = { readonly secret: Secret } | { readonly tls: TlsCredentials }
+
+/** Where a replica listens. */
+export interface PeerAddress {
+  readonly id: ReplicaId
+  readonly host: string
+  /** 1 to 65535; 0 means "not known yet": nothing is dialled until {@link TcpTransport.setPeerAddress} sets it. */
+  readonly port: number
+}
+
+/** Limits that keep a slow, broken or hostile peer from exhausting the process. All optional. */
+export interface TransportLimits {
+  /** Largest frame payload accepted or sent. Default 16 MiB. */
+  readonly maxFrameBytes?: number
+  /** Largest frame accepted before the peer has authenticated. Default 64 KiB. */
+  readonly maxHandshakeFrameBytes?: number
+  /** Connect, TLS, hello and authentication must finish within this. Default 10 s. */
+  readonly handshakeTimeoutMs?: number
+  /** A connection that receives nothing for this long is closed; pings are sent after a third of it. Default 60 s. */
+  readonly idleTimeoutMs?: number
+  /** Simultaneous inbound connections accepted from one remote IP address. Default 64. */
+  readonly maxConnectionsPerAddress?: number
+  /** Encoded bytes of unacknowledged messages held per replica link; beyond it `send` throws BACKPRESSURE. Default 64 MiB. */
+  readonly maxBufferedBytesPerPeer?: number
+  /** Encoded bytes of unacknowledged messages held per client; beyond it the client's session is dropped. Default 8 MiB. */
+  readonly maxBufferedBytesPerClient?: number
+  /** Client sessions held by one replica (connected or retained). Default 10,000. */
+  readonly maxClientSessions?: number
+  /** How long a disconnected client's session is kept so it can resume. Default 30 s. */
+  readonly clientSessionRetentionMs?: number
+  /** Bytes handed to the kernel socket before waiting for it to drain. Default 1 MiB. */
+  readonly socketHighWaterBytes?: number
+}
+
+/** Reconnection with exponential backoff and jitter. All optional. */
+export interface ReconnectOptions {
+  /** First delay after a failure. Default 100 ms. */
+  readonly initialDelayMs?: number
+  /** Largest delay. Default 10 s. */
+  readonly maxDelayMs?: number
+  /** Growth factor per consecutive failure. Default 2. */
+  readonly multiplier?: number
+  /** Fraction of each delay that is randomized: the delay is d × (1 − jitter × r), r in [0, 1). Default 0.5. */
+  readonly jitter?: number
+}
+
+/** Options shared by the replica and the client endpoint. */
+export interface CommonOptions {
+  /** Must equal the cluster id of every peer; a node of another cluster is refused. */
+  readonly clusterId: string
+  readonly limits?: TransportLimits
+  readonly reconnect?: ReconnectOptions
+  /** Receives connection events and the reason of every refusal. Default: discards. */
+  readonly logger?: Logger
+  /** Timers and time; default: the real ones. */
+  readonly scheduler?: Scheduler
+  /** Randomness for reconnect jitter; default Math.random. */
+  readonly random?: RandomSource
+}
+
+/** Options of {@link tcpTransport}: a replica's endpoint. */
+export interface TcpTransportOptions extends CommonOptions {
+  readonly self: ReplicaId
+  /** Where to listen; port 0 picks a free port (read it from `bind()`). */
+  readonly listen: { readonly host: string; readonly port: number }
+  /** Every replica of the cluster (this one may be included; it is ignored). */
+  readonly peers: readonly PeerAddress[]
+  readonly auth: ReplicaAuth
+  /**
+   * Accept clients. Without TLS, `secret` is required and must differ from the
+   * replica secret. With TLS, clients present a certificate (CN = client id,
+   * OU = `client`) and, if `secret` is set, must prove it too. Absent: clients are refused.
+   */
+  readonly clients?: { readonly secret?: Secret }
+}
+
+/** Options of {@link tcpClientTransport}: a client's endpoint. */
+export interface TcpClientTransportOptions extends CommonOptions {
+  readonly self: ClientId
+  /** The replicas to reach. */
+  readonly replicas: readonly PeerAddress[]
+  /** The client secret, a client certificate (mutual TLS), or both when the replicas require both. */
+  readonly auth: { readonly secret?: Secret; readonly tls?: TlsCredentials }
+}
+
+/** Every limit, with defaults filled in. */
+export type ResolvedLimits = { readonly [K in keyof TransportLimits]-?: number }
+
+/** Every reconnect setting, with defaults filled in. */
+export type ResolvedReconnect = { readonly [K in keyof ReconnectOptions]-?: number }
+
+const MiB = 1024 * 1024
+
+/** The defaults of {@link TransportLimits}. */
+export const DEFAULT_LIMITS: ResolvedLimits = {
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxHandshakeFrameBytes: 64 * 1024,
+  handshakeTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
+  maxConnectionsPerAddress: 64,
+  maxBufferedBytesPerPeer: 64 * MiB,
+  maxBufferedBytesPerClient: 8 * MiB,
+  maxClientSessions: 10_000,
+  clientSessionRetentionMs: 30_000,
+  socketHighWaterBytes: 1 * MiB,
+}
+
+/** The defaults of {@link ReconnectOptions}. */
+export const DEFAULT_RECONNECT: ResolvedReconnect = {
+  initialDelayMs: 100,
+  maxDelayMs: 10_000,
+  multiplier: 2,
+  jitter: 0.5,
+}
+
+/** Smallest accepted secret, in bytes. */
+export const MIN_SECRET_BYTES = 16
+
+/** Fills in and checks limits. */
+export function resolveLimits(limits: TransportLimits | undefined, where: string): ResolvedLimits {
+  const resolved = { ...DEFAULT_LIMITS, ...definedOnly(limits ?? {}) }
+  for (const [name, value] of Object.entries(resolved)) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      invalid(where, `limits.${name} must be a positive number, not ${String(value)}`)
+    }
+  }
+  if (resolved.maxFrameBytes > 0xffffffff) invalid(where, 'limits.maxFrameBytes must be at most 4 GiB - 1 (the frame length is 32 bits)')
+  return resolved
+}
+
+/** Fills in and checks reconnect settings. */
+export function resolveReconnect(reconnect: ReconnectOptions | undefined, where: string): ResolvedReconnect {
+  const resolved = { ...DEFAULT_RECONNECT, ...definedOnly(reconnect ?? {}) }
+  if (!(resolved.initialDelayMs >= 0)) invalid(where, 'reconnect.initialDelayMs must be >= 0')
+  if (!(resolved.maxDelayMs >= resolved.initialDelayMs)) invalid(where, 'reconnect.maxDelayMs must be >= initialDelayMs')
+  if (!(resolved.multiplier >= 1)) invalid(where, 'reconnect.multiplier must be >= 1')
+  if (!(resolved.jitter >= 0 && resolved.jitter <= 1)) invalid(where, 'reconnect.jitter must be between 0 and 1')
+  return resolved
+}
+
+/** Turns a secret into bytes and checks its length. */
+export function secretBytes(secret: Secret, what: string, where: string): Buffer {
+  const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret)
+  if (bytes.length < MIN_SECRET_BYTES) {
+    invalid(where, `${what} must be at least ${MIN_SECRET_BYTES} bytes; generate one with \`openssl rand -hex 32\``)
+  }
+  return bytes
+}
+
+/** Checks a node or cluster id. */
+export function checkId(value: unknown, what: string, where: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
+    invalid(where, `${what} must be a string of 1 to 256 characters, not ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+/** Checks a list of replica addresses; returns them by id. */
+export function checkPeers(peers: readonly PeerAddress[] | undefined, what: string, where: string): Map<ReplicaId, PeerAddress> {
+  if (!Array.isArray(peers)) invalid(where, `${what} must be an array of { id, host, port }`)
+  const byId = new Map<ReplicaId, PeerAddress>()
+  for (const peer of peers) {
+    const id = checkId(peer?.id, `${what}[].id`, where)
+    if (byId.has(id)) invalid(where, `${what} lists replica "${id}" twice`)
+    checkAddress(peer.host, peer.port, `${what} entry "${id}"`, where)
+    byId.set(id, { id, host: peer.host, port: peer.port })
+  }
+  return byId
+}
+
+/** Checks a host and port (port 0 allowed). */
+export function checkAddress(host: unknown, port: unknown, what: string, where: string): void {
+  if (typeof host !== 'string' || host.length === 0) invalid(where, `${what}: host must be a non-empty string`)
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    invalid(where, `${what}: port must be an integer from 0 to 65535, not ${String(port)}`)
+  }
+}
+
+/** Throws INVALID_CONFIG. */
+export function invalid(where: string, problem: string): never {
+  throw new LockstepError('INVALID_CONFIG', `${where}: ${problem}.`)
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}

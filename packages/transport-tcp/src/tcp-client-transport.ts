@@ -1,0 +1,127 @@
+import { LockstepError, silentLogger } from '@lockstep/interface'
+import type { ClientId, ClientTransport, Logger, ReplicaId, Scheduler } from '@lockstep/interface'
+import { Backoff, mathRandom } from './backoff'
+import type { Connection } from './connection'
+import { Dialer } from './dialer'
+import { checkId, checkPeers, invalid, resolveLimits, resolveReconnect, secretBytes } from './options'
+import type { PeerAddress, ResolvedLimits, TcpClientTransportOptions, TlsCredentials } from './options'
+import { realScheduler } from './real-scheduler'
+import { ReliableLink } from './reliable-link'
+
+/**
+ * Creates a client's TCP (or TLS) transport: one reliable FIFO link to each
+ * configured replica, dialled at `start` and re-dialled with backoff after
+ * any disconnect. `send` to a replica that is not connected yet buffers
+ * (bounded by limits.maxBufferedBytesPerPeer).
+ */
+export function tcpClientTransport(options: TcpClientTransportOptions): ClientTransport {
+  return new TcpClientEndpoint(options)
+}
+
+interface ReplicaState {
+  readonly address: PeerAddress
+  readonly link: ReliableLink
+  dialer: Dialer | undefined
+}
+
+class TcpClientEndpoint implements ClientTransport {
+  readonly self: ClientId
+  private readonly where: string
+  private readonly replicas = new Map<ReplicaId, ReplicaState>()
+  private readonly connections = new Set<Connection>()
+  private readonly limits: ResolvedLimits
+  private readonly logger: Logger
+  private readonly scheduler: Scheduler
+  private readonly secret: Buffer | undefined
+  private readonly tls: TlsCredentials | undefined
+  private onMessage: ((from: ReplicaId, message: unknown) => void) | undefined
+  private phase: 'created' | 'started' | 'stopped' = 'created'
+  private stopping: Promise<void> | undefined
+
+  constructor(private readonly options: TcpClientTransportOptions) {
+    const where = `tcpClientTransport(${JSON.stringify(options?.self)})`
+    this.where = where
+    this.self = checkId(options?.self, 'self', where)
+    checkId(options.clusterId, 'clusterId', where)
+    this.limits = resolveLimits(options.limits, where)
+    resolveReconnect(options.reconnect, where)
+    this.logger = options.logger ?? silentLogger
+    this.scheduler = options.scheduler ?? realScheduler
+    const auth = options.auth
+    if (auth === undefined || (auth.secret === undefined && auth.tls === undefined)) {
+      invalid(where, 'auth needs the client secret (`secret`), a client certificate (`tls`), or both')
+    }
+    if (auth.secret !== undefined) this.secret = secretBytes(auth.secret, 'auth.secret', where)
+    if (auth.tls !== undefined) {
+      if (!auth.tls.ca || !auth.tls.cert || !auth.tls.key) invalid(where, 'auth.tls needs ca, cert and key')
+      this.tls = auth.tls
+    }
+    const replicas = checkPeers(options.replicas, 'replicas', where)
+    if (replicas.size === 0) invalid(where, 'replicas must list at least one replica')
+    for (const address of replicas.values()) {
+      if (address.port === 0) invalid(where, `replicas entry "${address.id}" needs a port`)
+      const link = new ReliableLink({
+        label: `client ${this.self} -> ${address.id}`,
+        maxBufferedBytes: this.limits.maxBufferedBytesPerPeer,
+        logger: this.logger,
+        scheduler: this.scheduler,
+        deliver: (message) => this.onMessage!(address.id, message),
+      })
+      this.replicas.set(address.id, { address, link, dialer: undefined })
+    }
+  }
+
+  async start(onMessage: (from: ReplicaId, message: unknown) => void): Promise<void> {
+    if (this.phase === 'stopped') throw new LockstepError('STOPPED', `${this.where}: start() after stop(); create a new transport.`)
+    if (this.phase === 'started') throw new LockstepError('INVALID_CONFIG', `${this.where}: start() was called twice.`)
+    this.onMessage = onMessage
+    this.phase = 'started'
+    const settings = resolveReconnect(this.options.reconnect, this.where)
+    for (const replica of this.replicas.values()) {
+      replica.dialer = new Dialer({
+        selfId: this.self,
+        role: 'client',
+        clusterId: this.options.clusterId,
+        target: () => replica.address,
+        tls: this.tls,
+        secret: this.secret,
+        link: replica.link,
+        limits: this.limits,
+        logger: this.logger,
+        scheduler: this.scheduler,
+        backoff: new Backoff(settings, this.options.random ?? mathRandom),
+        track: (connection) => {
+          this.connections.add(connection)
+          void connection.closed.then(() => this.connections.delete(connection))
+        },
+      })
+      replica.dialer.start()
+    }
+  }
+
+  send(to: ReplicaId, message: unknown): void {
+    if (this.phase === 'stopped') throw new LockstepError('STOPPED', `${this.where}: send() after stop().`)
+    const replica = this.replicas.get(to)
+    if (replica === undefined) {
+      throw new LockstepError(
+        'UNKNOWN_PEER',
+        `${this.where}: replica ${JSON.stringify(to)} is not among its replicas (${[...this.replicas.keys()].join(', ')}); add it to \`replicas\` or check the id.`,
+        { peer: to },
+      )
+    }
+    replica.link.send(message)
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.phase = 'stopped'
+      for (const replica of this.replicas.values()) {
+        replica.dialer?.stop()
+        replica.link.close('client transport stopping')
+      }
+      for (const connection of this.connections) connection.close('client transport stopping', 'debug')
+      await Promise.all([...this.connections].map((c) => c.closed))
+    })()
+    return this.stopping
+  }
+}

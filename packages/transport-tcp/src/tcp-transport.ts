@@ -1,0 +1,456 @@
+import { createServer as netCreateServer } from 'node:net'
+import type { AddressInfo, Server, Socket } from 'node:net'
+import { createServer as tlsCreateServer } from 'node:tls'
+import type { TLSSocket } from 'node:tls'
+import { LockstepError, isLockstepError, silentLogger } from '@lockstep/interface'
+import type { ClientId, Logger, ReplicaId, Scheduler, TimerHandle, Transport, TransportHandler } from '@lockstep/interface'
+import { Backoff, mathRandom } from './backoff'
+import { Connection } from './connection'
+import { Dialer } from './dialer'
+import type { HelloEnvelope } from './envelope'
+import { packValue, unpackValue } from './envelope'
+import { certificateMismatch, peerCertificateIdentity, runListenerHandshake } from './handshake'
+import type { HelloDecision } from './handshake'
+import {
+  checkAddress,
+  checkId,
+  checkPeers,
+  invalid,
+  resolveLimits,
+  resolveReconnect,
+  secretBytes,
+} from './options'
+import type { PeerAddress, ResolvedLimits, TcpTransportOptions, TlsCredentials } from './options'
+import { realScheduler } from './real-scheduler'
+import { ReliableLink } from './reliable-link'
+import { tlsSecureContextOptions } from './tls-options'
+
+/** A replica's TCP endpoint: a {@link Transport} plus what TCP needs (binding, addresses). */
+export interface TcpTransport extends Transport {
+  /**
+   * Starts listening without dialling or delivering (connections that
+   * authenticate meanwhile wait for `start`). Returns the bound address,
+   * which is how to learn the port when listening on port 0. `start` binds
+   * if this was not called.
+   */
+  bind(): Promise<{ host: string; port: number }>
+  /** The bound address, or undefined before binding. */
+  address(): { host: string; port: number } | undefined
+  /** Changes where replica `id` is dialled; takes effect on the next connection attempt. */
+  setPeerAddress(id: ReplicaId, host: string, port: number): void
+}
+
+/**
+ * Creates a replica's TCP (or TLS) transport. Links to replicas are reliable
+ * and FIFO across reconnects; the replica whose id sorts first dials, the
+ * other accepts. Clients connect to the same listener.
+ */
+export function tcpTransport(options: TcpTransportOptions): TcpTransport {
+  return new TcpReplicaTransport(options)
+}
+
+interface PeerState {
+  address: PeerAddress
+  readonly link: ReliableLink
+  dialer: Dialer | undefined
+}
+
+interface ClientSession {
+  readonly link: ReliableLink
+  retentionTimer: TimerHandle | undefined
+}
+
+type Phase = 'created' | 'started' | 'stopped'
+
+class TcpReplicaTransport implements TcpTransport {
+  readonly self: ReplicaId
+  private readonly where: string
+  private readonly clusterId: string
+  private readonly limits: ResolvedLimits
+  private readonly logger: Logger
+  private readonly scheduler: Scheduler
+  private readonly backoffSettings: ReturnType<typeof resolveReconnect>
+  private readonly random
+  private readonly listen: { host: string; port: number }
+  private readonly replicaSecret: Buffer | undefined
+  private readonly clientSecret: Buffer | undefined
+  private readonly tls: TlsCredentials | undefined
+  private readonly acceptClients: boolean
+  private readonly peers = new Map<ReplicaId, PeerState>()
+  private readonly clients = new Map<ClientId, ClientSession>()
+  private readonly connections = new Set<Connection>()
+  private readonly rawSockets = new Map<Socket, Promise<void>>()
+  private readonly connectionsPerAddress = new Map<string, number>()
+  private parked: { hello: HelloEnvelope; connection: Connection }[] = []
+  private loopback: unknown[] = []
+  private loopbackBytes = 0
+  private loopbackScheduled = false
+  private server: Server | undefined
+  private serverClosed: Promise<void> | undefined
+  private bound: Promise<{ host: string; port: number }> | undefined
+  private boundAddress: { host: string; port: number } | undefined
+  private handler: TransportHandler | undefined
+  private phase: Phase = 'created'
+  private stopping: Promise<void> | undefined
+
+  constructor(options: TcpTransportOptions) {
+    const where = `tcpTransport(${JSON.stringify(options?.self)})`
+    this.where = where
+    this.self = checkId(options?.self, 'self', where)
+    this.clusterId = checkId(options.clusterId, 'clusterId', where)
+    if (typeof options.listen !== 'object' || options.listen === null) invalid(where, 'listen must be { host, port }')
+    checkAddress(options.listen.host, options.listen.port, 'listen', where)
+    this.listen = { host: options.listen.host, port: options.listen.port }
+    this.limits = resolveLimits(options.limits, where)
+    this.backoffSettings = resolveReconnect(options.reconnect, where)
+    this.logger = options.logger ?? silentLogger
+    this.scheduler = options.scheduler ?? realScheduler
+    this.random = options.random ?? mathRandom
+
+    const auth = options.auth as { secret?: unknown; tls?: TlsCredentials } | undefined
+    if (auth === undefined || typeof auth !== 'object') invalid(where, 'auth must be { secret } or { tls: { ca, cert, key } }')
+    if ((auth.secret === undefined) === (auth.tls === undefined)) {
+      invalid(where, 'auth must have exactly one of `secret` (HMAC challenge-response) or `tls` (mutual TLS)')
+    }
+    if (auth.tls !== undefined) {
+      const { ca, cert, key } = auth.tls
+      if (!ca || !cert || !key) invalid(where, 'auth.tls needs ca, cert and key')
+      this.tls = auth.tls
+    } else {
+      this.replicaSecret = secretBytes(auth.secret as string, 'auth.secret', where)
+    }
+    this.acceptClients = options.clients !== undefined
+    if (options.clients?.secret !== undefined) {
+      this.clientSecret = secretBytes(options.clients.secret, 'clients.secret', where)
+      if (this.replicaSecret !== undefined && this.clientSecret.equals(this.replicaSecret)) {
+        invalid(where, 'clients.secret must differ from auth.secret, or a client could authenticate as a replica')
+      }
+    } else if (this.acceptClients && this.tls === undefined) {
+      invalid(where, 'clients.secret is required to accept clients without TLS')
+    }
+
+    for (const peer of checkPeers(options.peers, 'peers', where).values()) {
+      if (peer.id === this.self) continue
+      const label = `${this.self} -> ${peer.id}`
+      const link = new ReliableLink({
+        label,
+        maxBufferedBytes: this.limits.maxBufferedBytesPerPeer,
+        logger: this.logger,
+        scheduler: this.scheduler,
+        deliver: (message) => this.handler!.onPeerMessage(peer.id, message),
+        onOpen: () => this.logger.info(`lockstep tcp: link ${label} established`),
+      })
+      this.peers.set(peer.id, { address: peer, link, dialer: undefined })
+    }
+  }
+
+  bind(): Promise<{ host: string; port: number }> {
+    if (this.phase === 'stopped') return Promise.reject(this.stoppedError('bind'))
+    this.bound ??= new Promise((resolve, reject) => {
+      const server = this.tls
+        ? tlsCreateServer({
+            ...tlsSecureContextOptions(this.tls),
+            requestCert: true,
+            rejectUnauthorized: true,
+            handshakeTimeout: this.limits.handshakeTimeoutMs,
+            minVersion: 'TLSv1.2',
+          })
+        : netCreateServer()
+      this.server = server
+      this.serverClosed = new Promise((resolveClosed) => server.once('close', () => resolveClosed()))
+      server.on('connection', (socket: Socket) => this.onRawConnection(socket))
+      if (this.tls) {
+        server.on('secureConnection', (socket: TLSSocket) => this.onSocket(socket))
+        server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
+          const level = error.code === 'ECONNRESET' ? 'debug' : 'warn'
+          this.logger[level](`lockstep tcp: refused ${this.self} <- ${socket.remoteAddress ?? 'unknown'}: TLS handshake failed: ${error.message}`, {
+            code: error.code,
+          })
+        })
+      }
+      const onListenError = (error: Error) => {
+        this.bound = undefined
+        reject(new LockstepError('INVALID_CONFIG', `${this.where}: cannot listen on ${this.listen.host}:${this.listen.port}: ${error.message}.`, undefined, { cause: error }))
+      }
+      server.once('error', onListenError)
+      server.listen(this.listen.port, this.listen.host, () => {
+        server.off('error', onListenError)
+        server.on('error', (error) => this.logger.error(`lockstep tcp: ${this.self}: listener error: ${error.message}`))
+        const info = server.address() as AddressInfo
+        this.boundAddress = { host: this.listen.host, port: info.port }
+        this.logger.info(`lockstep tcp: ${this.self} listening on ${this.listen.host}:${info.port}`, { tls: this.tls !== undefined })
+        resolve(this.boundAddress)
+      })
+    })
+    return this.bound
+  }
+
+  address(): { host: string; port: number } | undefined {
+    return this.boundAddress
+  }
+
+  setPeerAddress(id: ReplicaId, host: string, port: number): void {
+    const peer = this.peers.get(id)
+    if (peer === undefined) throw this.unknownPeer(id)
+    checkAddress(host, port, `setPeerAddress("${id}")`, this.where)
+    peer.address = { id, host, port }
+    peer.dialer?.addressChanged()
+  }
+
+  async start(handler: TransportHandler): Promise<void> {
+    if (this.phase === 'stopped') throw this.stoppedError('start')
+    if (this.phase === 'started') throw new LockstepError('INVALID_CONFIG', `${this.where}: start() was called twice; create a new transport to restart.`)
+    await this.bind()
+    if (this.phase !== 'created') return
+    this.handler = handler
+    this.phase = 'started'
+    const parked = this.parked
+    this.parked = []
+    for (const { hello, connection } of parked) {
+      if (!connection.isClosed) this.attachAuthenticated(hello, connection)
+    }
+    for (const peer of this.peers.values()) {
+      // The replica whose id sorts first dials; the other one accepts.
+      if (this.self < peer.address.id) {
+        peer.dialer = new Dialer({
+          selfId: this.self,
+          role: 'replica',
+          clusterId: this.clusterId,
+          target: () => peer.address,
+          tls: this.tls,
+          secret: this.replicaSecret,
+          link: peer.link,
+          limits: this.limits,
+          logger: this.logger,
+          scheduler: this.scheduler,
+          backoff: new Backoff(this.backoffSettings, this.random),
+          track: (connection) => this.track(connection),
+        })
+        peer.dialer.start()
+      }
+    }
+    if (this.loopback.length > 0) this.scheduleLoopback()
+  }
+
+  send(to: ReplicaId, message: unknown): void {
+    if (this.phase === 'stopped') throw this.stoppedError('send')
+    if (to === this.self) return this.sendToSelf(message)
+    const peer = this.peers.get(to)
+    if (peer === undefined) throw this.unknownPeer(to)
+    peer.link.send(message)
+  }
+
+  sendToClient(to: ClientId, message: unknown): void {
+    if (this.phase === 'stopped') throw this.stoppedError('sendToClient')
+    const session = this.clients.get(to)
+    if (session === undefined) return // not connected here: dropped, the client retries
+    try {
+      session.link.send(message)
+    } catch (error) {
+      if (!isLockstepError(error) || error.code !== 'BACKPRESSURE') throw error
+      this.logger.warn(
+        `lockstep tcp: ${this.self}: client "${to}" is not reading (${session.link.bufferedBytes} bytes unacknowledged); ` +
+          'its session is dropped and further messages to it are discarded until it reconnects',
+      )
+      this.dropClientSession(to, session, 'client too slow')
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.shutDown()
+    return this.stopping
+  }
+
+  private async shutDown(): Promise<void> {
+    this.phase = 'stopped'
+    for (const peer of this.peers.values()) {
+      peer.dialer?.stop()
+      peer.link.close('transport stopping')
+    }
+    for (const [id, session] of this.clients) this.dropClientSession(id, session, 'transport stopping')
+    for (const { connection } of this.parked) connection.close('transport stopping', 'debug')
+    this.parked = []
+    this.loopback = []
+    this.server?.close()
+    for (const connection of this.connections) connection.close('transport stopping', 'debug')
+    for (const socket of this.rawSockets.keys()) socket.destroy()
+    await Promise.all([...[...this.connections].map((c) => c.closed), ...this.rawSockets.values(), this.serverClosed])
+    this.logger.info(`lockstep tcp: ${this.self} stopped`)
+  }
+
+  private onRawConnection(socket: Socket): void {
+    const address = socket.remoteAddress ?? 'unknown'
+    if (this.phase === 'stopped') {
+      socket.destroy()
+      return
+    }
+    const count = this.connectionsPerAddress.get(address) ?? 0
+    if (count >= this.limits.maxConnectionsPerAddress) {
+      this.logger.warn(
+        `lockstep tcp: refused ${this.self} <- ${address}: already ${count} connections from this address ` +
+          `(limits.maxConnectionsPerAddress = ${this.limits.maxConnectionsPerAddress})`,
+      )
+      socket.destroy()
+      return
+    }
+    this.connectionsPerAddress.set(address, count + 1)
+    this.rawSockets.set(
+      socket,
+      new Promise((resolve) =>
+        socket.once('close', () => {
+          this.rawSockets.delete(socket)
+          const remaining = (this.connectionsPerAddress.get(address) ?? 1) - 1
+          if (remaining <= 0) this.connectionsPerAddress.delete(address)
+          else this.connectionsPerAddress.set(address, remaining)
+          resolve()
+        }),
+      ),
+    )
+    if (!this.tls) this.onSocket(socket)
+  }
+
+  private onSocket(socket: Socket | TLSSocket): void {
+    if (this.phase === 'stopped') {
+      socket.destroy()
+      return
+    }
+    const label = `${this.self} <- ${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`
+    const connection = new Connection(socket, label, this.limits, this.logger, this.scheduler)
+    this.track(connection)
+    runListenerHandshake(connection, {
+      selfId: this.self,
+      clusterId: this.clusterId,
+      decide: (hello, conn) => this.decide(hello, conn),
+      authenticated: (hello, conn) => {
+        conn.label = `${this.self} <- ${hello.role} ${hello.nodeId} at ${conn.remoteAddress}`
+        if (this.phase === 'started') this.attachAuthenticated(hello, conn)
+        else if (this.phase === 'created') this.parked.push({ hello, connection: conn })
+        else conn.close('transport stopping', 'debug')
+      },
+    })
+  }
+
+  private decide(hello: HelloEnvelope, connection: Connection): HelloDecision {
+    const id = hello.nodeId
+    const certificate = this.tls ? peerCertificateIdentity(connection.socket as TLSSocket) : undefined
+    if (hello.role === 'replica') {
+      if (id === this.self) return refuse(`a replica claims this node's own id "${id}"`)
+      if (!this.peers.has(id)) return refuse(`unknown replica "${id}": not among the peers of "${this.self}"`)
+      if (!(id < this.self)) {
+        return refuse(`replica "${id}" dialled "${this.self}", but the replica whose id sorts first dials; check both peer lists`)
+      }
+      if (this.tls) {
+        const mismatch = certificateMismatch(certificate, id, 'replica')
+        if (mismatch !== undefined) return refuse(`replica "${id}": ${mismatch}`)
+      }
+      return { accept: true, secret: this.replicaSecret }
+    }
+    if (!this.acceptClients) return refuse(`client "${id}": this replica accepts no clients (no \`clients\` option)`)
+    if (id === this.self || this.peers.has(id)) return refuse(`client "${id}": a client cannot use a replica's id`)
+    if (this.tls) {
+      const mismatch = certificateMismatch(certificate, id, 'client')
+      if (mismatch !== undefined) return refuse(`client "${id}": ${mismatch}`)
+    }
+    if (!this.clients.has(id) && this.clients.size >= this.limits.maxClientSessions) {
+      return refuse(`client "${id}": already ${this.clients.size} client sessions (limits.maxClientSessions)`)
+    }
+    return { accept: true, secret: this.clientSecret }
+  }
+
+  private attachAuthenticated(hello: HelloEnvelope, connection: Connection): void {
+    const id = hello.nodeId
+    if (hello.role === 'replica') {
+      this.peers.get(id)!.link.attach(connection)
+      return
+    }
+    let session = this.clients.get(id)
+    if (session === undefined) {
+      const label = `${this.self} -> client ${id}`
+      session = {
+        link: new ReliableLink({
+          label,
+          maxBufferedBytes: this.limits.maxBufferedBytesPerClient,
+          logger: this.logger,
+          scheduler: this.scheduler,
+          deliver: (message) => this.handler!.onClientMessage(id, message),
+        }),
+        retentionTimer: undefined,
+      }
+      this.clients.set(id, session)
+    }
+    const current = session
+    if (current.retentionTimer !== undefined) this.scheduler.clearTimer(current.retentionTimer)
+    current.retentionTimer = undefined
+    current.link.attach(connection)
+    void connection.closed.then(() => {
+      if (this.phase !== 'started' || this.clients.get(id) !== current || current.link.connection !== undefined) return
+      current.retentionTimer = this.scheduler.setTimer(this.limits.clientSessionRetentionMs, () => {
+        current.retentionTimer = undefined
+        if (current.link.connection === undefined) this.dropClientSession(id, current, 'client session expired')
+      })
+    })
+  }
+
+  private dropClientSession(id: ClientId, session: ClientSession, reason: string): void {
+    if (session.retentionTimer !== undefined) this.scheduler.clearTimer(session.retentionTimer)
+    session.retentionTimer = undefined
+    session.link.close(reason)
+    if (this.clients.get(id) === session) this.clients.delete(id)
+  }
+
+  private track(connection: Connection): void {
+    this.connections.add(connection)
+    void connection.closed.then(() => this.connections.delete(connection))
+  }
+
+  /** Messages to oneself go through a local FIFO queue, copied through msgpack like any other. */
+  private sendToSelf(message: unknown): void {
+    const bytes = packValue(message)
+    if (this.loopbackBytes + bytes.length > this.limits.maxBufferedBytesPerPeer) {
+      throw new LockstepError(
+        'BACKPRESSURE',
+        `${this.where}: ${this.loopbackBytes} bytes of messages to itself are waiting for delivery; the limit is ${this.limits.maxBufferedBytesPerPeer}.`,
+      )
+    }
+    this.loopbackBytes += bytes.length
+    this.loopback.push(unpackValue(bytes))
+    if (this.phase === 'started') this.scheduleLoopback()
+  }
+
+  private scheduleLoopback(): void {
+    if (this.loopbackScheduled) return
+    this.loopbackScheduled = true
+    this.scheduler.defer(() => {
+      this.loopbackScheduled = false
+      const batch = this.loopback
+      this.loopback = []
+      this.loopbackBytes = 0
+      for (const message of batch) {
+        if (this.phase !== 'started') return
+        try {
+          this.handler!.onPeerMessage(this.self, message)
+        } catch (error) {
+          this.logger.error(`lockstep tcp: ${this.self}: the message handler threw on a message to itself`, {
+            error: error instanceof Error ? error.message : String(error),
+          })
+        }
+      }
+    })
+  }
+
+  private unknownPeer(id: string): LockstepError {
+    return new LockstepError(
+      'UNKNOWN_PEER',
+      `${this.where}: replica ${JSON.stringify(id)} is not among its peers (${[...this.peers.keys()].join(', ') || 'none'}); add it to \`peers\` or check the id.`,
+      { peer: id },
+    )
+  }
+
+  private stoppedError(operation: string): LockstepError {
+    return new LockstepError('STOPPED', `${this.where}: ${operation}() after stop(); create a new transport to restart.`)
+  }
+}
+
+function refuse(reason: string): HelloDecision {
+  return { accept: false, reason }
+}

@@ -1,0 +1,103 @@
+import type { Logger } from '@lockstep/interface'
+import { tcpClientTransport, tcpTransport } from '../src/index'
+import type { TcpTransport, TcpTransportOptions, TcpClientTransportOptions } from '../src/index'
+
+export const HOST = '127.0.0.1'
+export const CLUSTER = 'test-cluster'
+export const REPLICA_SECRET = 'replica-secret-0123456789abcdef'
+export const CLIENT_SECRET = 'client-secret-0123456789abcdef!'
+
+/** Fast reconnects for tests (still exponential, with jitter from a fixed sequence). */
+export const FAST_RECONNECT = { initialDelayMs: 2, maxDelayMs: 50, multiplier: 2, jitter: 0.5 }
+
+/** A deterministic jitter source. */
+export function fixedRandom(seed = 1): { next(): number } {
+  let state = seed >>> 0
+  return {
+    next() {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+      return state / 4294967296
+    },
+  }
+}
+
+/** A logger that records lines, so tests can assert that a refusal was logged with its reason. */
+export class RecordingLogger implements Logger {
+  readonly lines: { level: string; message: string }[] = []
+  private waiters: { pattern: RegExp; resolve: () => void }[] = []
+  debug(message: string): void {
+    this.record('debug', message)
+  }
+  info(message: string): void {
+    this.record('info', message)
+  }
+  warn(message: string): void {
+    this.record('warn', message)
+  }
+  error(message: string): void {
+    this.record('error', message)
+  }
+  /** Resolves when a line matching `pattern` has been logged (now or later). */
+  waitFor(pattern: RegExp): Promise<string> {
+    const found = this.lines.find((l) => pattern.test(l.message))
+    if (found) return Promise.resolve(found.message)
+    return new Promise((resolve) => {
+      this.waiters.push({
+        pattern,
+        resolve: () => resolve(this.lines.find((l) => pattern.test(l.message))!.message),
+      })
+    })
+  }
+  has(pattern: RegExp): boolean {
+    return this.lines.some((l) => pattern.test(l.message))
+  }
+  private record(level: string, message: string): void {
+    this.lines.push({ level, message })
+    const still = []
+    for (const waiter of this.waiters) {
+      if (waiter.pattern.test(message)) waiter.resolve()
+      else still.push(waiter)
+    }
+    this.waiters = still
+  }
+}
+
+/** Builds replicas listening on ephemeral ports, binds them and tells each the others' ports. */
+export async function bindCluster(
+  ids: string[],
+  extra: (id: string) => Partial<TcpTransportOptions> = () => ({}),
+): Promise<TcpTransport[]> {
+  const transports = ids.map((id) =>
+    tcpTransport({
+      self: id,
+      clusterId: CLUSTER,
+      listen: { host: HOST, port: 0 },
+      peers: ids.map((peer) => ({ id: peer, host: HOST, port: 0 })),
+      auth: { secret: REPLICA_SECRET },
+      clients: { secret: CLIENT_SECRET },
+      reconnect: FAST_RECONNECT,
+      random: fixedRandom(),
+      ...extra(id),
+    }),
+  )
+  const addresses = await Promise.all(transports.map((t) => t.bind()))
+  for (const transport of transports) {
+    ids.forEach((id, index) => {
+      if (id !== transport.self) transport.setPeerAddress(id, HOST, addresses[index]!.port)
+    })
+  }
+  return transports
+}
+
+/** A client endpoint for replicas built by {@link bindCluster}. */
+export function clientFor(id: string, transports: TcpTransport[], extra: Partial<TcpClientTransportOptions> = {}) {
+  return tcpClientTransport({
+    self: id,
+    clusterId: CLUSTER,
+    replicas: transports.map((t) => ({ id: t.self, host: HOST, port: t.address()!.port })),
+    auth: { secret: CLIENT_SECRET },
+    reconnect: FAST_RECONNECT,
+    random: fixedRandom(2),
+    ...extra,
+  })
+}
