@@ -6,6 +6,9 @@ import type { StorageFileSystem } from './file-system'
 /** Name of the lock file inside a storage directory. */
 export const LOCK_FILE_NAME = 'LOCK'
 
+/** How long an empty lock file must stay empty before it counts as left by a crash. */
+const UNREADABLE_LOCK_WAIT_MS = 100
+
 /** Directories this process holds, so a second storage in the same process is refused too. */
 const heldByThisProcess = new Set<string>()
 
@@ -24,8 +27,10 @@ export type ReleaseLock = () => Promise<void>
 
 /**
  * Takes the directory's lock file (created with O_EXCL, holding `pid` and host
- * name). A lock left by a dead process on this host is taken over; one held by
- * a live process, by another storage in this process, or by another host is refused.
+ * name, fsynced). A lock left by a dead process on this host, or one still
+ * empty after a pause (its creator crashed before writing it), is taken over;
+ * one held by a live process, by another storage in this process, or by a
+ * process on another host is refused.
  */
 export async function acquireDirectoryLock(fs: StorageFileSystem, dir: string, logger: Logger, isAlive: (pid: number) => boolean = isProcessAlive): Promise<ReleaseLock> {
   const key = resolve(dir)
@@ -34,12 +39,14 @@ export async function acquireDirectoryLock(fs: StorageFileSystem, dir: string, l
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `Storage directory ${dir} is already open in this process. Give each replica its own directory, or close the other storage first.`, { path: dir })
   }
   const contents = new TextEncoder().encode(`${process.pid}\n${hostname()}\n`)
-  // Two rounds: the lock may vanish or turn out stale between our attempts.
+  // A few rounds: the lock may vanish, or turn out stale, between our attempts.
   for (let attempt = 0; ; attempt++) {
     try {
       const handle = await fs.open(path, 'wx')
       try {
         await handle.write(contents, 0)
+        // Durable, so a lock file that survives a power loss names its holder.
+        await handle.sync()
       } finally {
         await handle.close()
       }
@@ -47,11 +54,22 @@ export async function acquireDirectoryLock(fs: StorageFileSystem, dir: string, l
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 2) throw error
     }
-    const holder = await readHolder(fs, path)
+    let holder = await readHolder(fs, path)
+    if (holder === undefined) {
+      // Empty or unreadable: either its creator is between creating and writing it
+      // (microseconds), or it crashed there. Look again after a pause to tell which.
+      await new Promise((resolve) => setTimeout(resolve, UNREADABLE_LOCK_WAIT_MS))
+      holder = await readHolder(fs, path)
+      if (holder === undefined) {
+        logger.warn('storage-file: taking over an empty or unreadable lock file', { dir })
+        await fs.unlink(path)
+        continue
+      }
+    }
     if (holder === 'gone') continue
     const stale = holder !== undefined && holder.host === hostname() && (holder.pid === process.pid || !isAlive(holder.pid))
     if (!stale) {
-      const who = holder === undefined ? 'an unknown process (unreadable lock file)' : `process ${holder.pid} on host ${holder.host}`
+      const who = `process ${holder.pid} on host ${holder.host}`
       throw new LockstepError(
         ErrorCodes.INVALID_CONFIG,
         `Storage directory ${dir} is locked by ${who} (${path}). Two replicas must not share a directory: stop the other process, or if you are sure none is running, delete ${path}.`,

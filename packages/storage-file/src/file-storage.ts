@@ -543,11 +543,14 @@ class FileStorageImpl implements FileStorage {
     const stopped = new LockstepError(ErrorCodes.STOPPED, `fileStorage(${this.dir}): closed before these records were fsynced.`)
     for (const waiter of this.waiters) waiter.reject(this.failure ?? stopped)
     this.waiters = []
-    await this.activeHandle?.close().catch(() => undefined)
-    this.activeHandle = undefined
-    await this.releaseLock?.()
-    this.releaseLock = undefined
-    this.phase = 'closed'
+    try {
+      await this.activeHandle?.close().catch(() => undefined)
+      this.activeHandle = undefined
+      await this.releaseLock?.()
+    } finally {
+      this.releaseLock = undefined
+      this.phase = 'closed'
+    }
     if (flushError !== undefined) throw flushError
   }
 }

@@ -1,0 +1,209 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
+import type { LogRecord, Scheduler, TimerHandle } from '@lockstep/interface'
+import { nodeFileSystem, type StorageFileHandle, type StorageFileSystem } from '../src/index'
+
+const created: string[] = []
+
+/** A fresh directory under the OS temp dir; removed by {@link removeTempDirs}. */
+export async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'lockstep-storage-file-'))
+  created.push(dir)
+  return dir
+}
+
+/** Removes every directory {@link tempDir} created (call in afterEach/afterAll). */
+export async function removeTempDirs(): Promise<void> {
+  for (const dir of created.splice(0)) await rm(dir, { recursive: true, force: true })
+}
+
+/** mulberry32: a small seeded PRNG so tests are reproducible. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** A record whose data is `length` bytes derived from its position. */
+export function record(position: number, length = 8): LogRecord {
+  const data = new Uint8Array(length)
+  for (let i = 0; i < length; i++) data[i] = (position * 31 + i * 7) & 0xff
+  return { position, data }
+}
+
+/** Plain, comparable form of records. */
+export function plain(records: readonly LogRecord[]): { position: number; data: number[] }[] {
+  return records.map((r) => ({ position: r.position, data: [...r.data] }))
+}
+
+/** Names in `dir` matching a suffix, sorted. */
+export async function filesEndingWith(dir: string, suffix: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => n.endsWith(suffix)).sort()
+}
+
+/** The contents of every file in `dir` (a crash image to restore later). */
+export async function readDirectory(dir: string): Promise<Map<string, Uint8Array>> {
+  const image = new Map<string, Uint8Array>()
+  for (const name of (await readdir(dir)).sort()) image.set(name, new Uint8Array(await readFile(join(dir, name))))
+  return image
+}
+
+/** Replaces the contents of `dir` with `image`. */
+export async function writeDirectory(dir: string, image: ReadonlyMap<string, Uint8Array>): Promise<void> {
+  for (const name of await readdir(dir)) await rm(join(dir, name), { force: true, recursive: true })
+  for (const [name, bytes] of image) await writeFile(join(dir, name), bytes)
+}
+
+/** Counts of what went through a {@link CountingFileSystem}. */
+export interface FileSystemCounts {
+  /** fsyncs per file name. */
+  fileSyncs: Map<string, number>
+  directorySyncs: number
+  writes: number
+}
+
+/** A file system that counts operations, can skip real fsyncs (speed) and can fail chosen operations. */
+export interface CountingFileSystem extends StorageFileSystem {
+  readonly counts: FileSystemCounts
+  /** fsyncs of files whose name ends with `suffix`. */
+  fileSyncsOf(suffix: string): number
+  /** Return an error to make that operation fail. */
+  failWhen: ((operation: string, path: string) => Error | undefined) | undefined
+  /** Worst-case power loss: cut every file back to its size at its last fsync; drop files created since the last directory fsync. */
+  powerLoss(): Promise<void>
+}
+
+/** Wraps the real file system. `realFsync: false` counts fsyncs without doing them. */
+export function countingFileSystem(options: { realFsync?: boolean } = {}): CountingFileSystem {
+  const inner = nodeFileSystem()
+  const counts: FileSystemCounts = { fileSyncs: new Map(), directorySyncs: 0, writes: 0 }
+  /** Per path: the size known durable (from its last fsync). */
+  const durableSize = new Map<string, number>()
+  /** Paths created since the directory was last fsynced. */
+  const createdSinceDirectorySync = new Set<string>()
+  const check = (operation: string, path: string) => {
+    const error = fs.failWhen?.(operation, path)
+    if (error !== undefined) throw error
+  }
+  const fs: CountingFileSystem = {
+    counts,
+    failWhen: undefined,
+    fileSyncsOf: (suffix) => [...counts.fileSyncs].filter(([name]) => name.endsWith(suffix)).reduce((sum, [, n]) => sum + n, 0),
+    mkdir: (path) => inner.mkdir(path),
+    readdir: (path) => inner.readdir(path),
+    readFile: (path) => inner.readFile(path),
+    async open(path, flags) {
+      check('open', path)
+      const handle: StorageFileHandle = await inner.open(path, flags)
+      if (flags !== 'r+') {
+        createdSinceDirectorySync.add(path)
+        durableSize.set(path, 0)
+      }
+      let size = flags === 'r+' ? (await inner.readFile(path)).length : 0
+      return {
+        async write(bytes, position) {
+          check('write', path)
+          counts.writes++
+          await handle.write(bytes, position)
+          size = Math.max(size, position + bytes.length)
+        },
+        async sync() {
+          check('sync', path)
+          counts.fileSyncs.set(basename(path), (counts.fileSyncs.get(basename(path)) ?? 0) + 1)
+          if (options.realFsync === true) await handle.sync()
+          durableSize.set(path, size)
+        },
+        async truncate(lengthBytes) {
+          check('truncate', path)
+          await handle.truncate(lengthBytes)
+          size = lengthBytes
+        },
+        close: () => handle.close(),
+      }
+    },
+    async rename(from, to) {
+      check('rename', from)
+      await inner.rename(from, to)
+      if (durableSize.has(from)) durableSize.set(to, durableSize.get(from)!)
+      durableSize.delete(from)
+      createdSinceDirectorySync.add(to)
+    },
+    async unlink(path) {
+      check('unlink', path)
+      await inner.unlink(path)
+      durableSize.delete(path)
+      createdSinceDirectorySync.delete(path)
+    },
+    async syncDirectory(path) {
+      check('syncDirectory', path)
+      counts.directorySyncs++
+      if (options.realFsync === true) await inner.syncDirectory(path)
+      createdSinceDirectorySync.clear()
+    },
+    async powerLoss() {
+      for (const path of createdSinceDirectorySync) await rm(path, { force: true })
+      for (const [path, size] of durableSize) {
+        if (createdSinceDirectorySync.has(path)) continue
+        const bytes = await readFile(path).catch(() => undefined)
+        if (bytes !== undefined && bytes.length > size) await writeFile(path, bytes.subarray(0, size))
+      }
+      createdSinceDirectorySync.clear()
+    },
+  }
+  return fs
+}
+
+/** A scheduler on manual virtual time: `advance(ms)` fires the timers that fall due. */
+export interface ManualScheduler extends Scheduler {
+  advance(ms: number): void
+  pendingTimers(): number
+}
+
+/** Creates a {@link ManualScheduler} at time 0. */
+export function manualScheduler(): ManualScheduler {
+  let nowMs = 0
+  let nextId = 1
+  const timers = new Map<number, { atMs: number; fn: () => void }>()
+  return {
+    now: () => nowMs,
+    setTimer(delayMs, fn): TimerHandle {
+      const id = nextId++
+      timers.set(id, { atMs: nowMs + delayMs, fn })
+      return id
+    },
+    clearTimer: (handle) => void timers.delete(handle as number),
+    defer: (fn) => void Promise.resolve().then(fn),
+    advance(ms) {
+      const until = nowMs + ms
+      for (;;) {
+        const due = [...timers].filter(([, t]) => t.atMs <= until).sort((a, b) => a[1].atMs - b[1].atMs || a[0] - b[0])[0]
+        if (due === undefined) break
+        timers.delete(due[0])
+        nowMs = due[1].atMs
+        due[1].fn()
+      }
+      nowMs = until
+    },
+    pendingTimers: () => timers.size,
+  }
+}
+
+/** Lets pending I/O callbacks and promise chains run (event-loop turns, not wall-clock time). */
+export async function settleIo(turns = 20): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve))
+}
+
+/** Runs event-loop turns until `condition` holds (fails after `maxTurns`): waits for I/O without reading the clock. */
+export async function waitFor(condition: () => boolean, maxTurns = 100_000): Promise<void> {
+  for (let turn = 0; turn < maxTurns; turn++) {
+    if (condition()) return
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+  throw new Error('waitFor: condition never held')
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest'
+import { memoryDurableStorage } from '../src/index'
+import { plain, record } from './helpers'
+
+describe('memoryDurableStorage', () => {
+  it('keeps synced records across a crash and loses the unsynced ones', async () => {
+    const storage = memoryDurableStorage()
+    expect(await storage.open()).toEqual({ snapshot: undefined, records: [] })
+    storage.append([record(1), record(2)])
+    await storage.sync()
+    storage.append([record(3)])
+    storage.crash()
+    expect(storage.stats()).toMatchObject({ appendedRecords: 3, lostRecords: 1, crashes: 1 })
+    const recovered = await storage.open()
+    expect(plain(recovered.records)).toEqual(plain([record(1), record(2)]))
+    storage.append([record(3, 4)])
+    await storage.sync()
+    expect(plain(storage.durable().records)).toEqual(plain([record(1), record(2), record(3, 4)]))
+  })
+
+  it('a sync() still in flight when the crash comes rejects with STOPPED and covers nothing', async () => {
+    const storage = memoryDurableStorage()
+    await storage.open()
+    storage.append([record(1)])
+    const pending = storage.sync()
+    storage.crash()
+    await expect(pending).rejects.toMatchObject({ code: 'STOPPED' })
+    expect(storage.durable().records).toEqual([])
+  })
+
+  it('keepUnsynced models an OS that flushed a prefix of the unsynced records', async () => {
+    const storage = memoryDurableStorage()
+    await storage.open()
+    storage.append([record(1), record(2), record(3)])
+    storage.crash({ keepUnsynced: 2 })
+    expect((await storage.open()).records.map((r) => r.position)).toEqual([1, 2])
+  })
+
+  it('a snapshot is durable at once and drops the records it covers, synced or not', async () => {
+    const storage = memoryDurableStorage()
+    await storage.open()
+    storage.append([record(1), record(2)])
+    await storage.sync()
+    storage.append([record(3), record(4)])
+    await storage.writeSnapshot({ position: 3, data: new Uint8Array([3]) })
+    storage.crash()
+    const recovered = await storage.open()
+    expect(recovered.snapshot).toEqual({ position: 3, data: new Uint8Array([3]) })
+    expect(recovered.records).toEqual([])
+    expect(() => storage.append([record(3)])).toThrow(/not above 3/)
+  })
+
+  it('close() makes everything durable; reopening needs a close or crash first', async () => {
+    const storage = memoryDurableStorage()
+    await storage.open()
+    await expect(storage.open()).rejects.toMatchObject({ code: 'INTERNAL' })
+    storage.append([record(1)])
+    await storage.close()
+    expect(() => storage.append([record(2)])).toThrow(expect.objectContaining({ code: 'STOPPED' }))
+    expect((await storage.open()).records.map((r) => r.position)).toEqual([1])
+  })
+
+  it('copies data, so later changes to the caller buffers do not reach the durable state', async () => {
+    const storage = memoryDurableStorage()
+    await storage.open()
+    const data = new Uint8Array([1, 2, 3])
+    storage.append([{ position: 1, data }])
+    await storage.sync()
+    data[0] = 99
+    expect([...storage.durable().records[0]!.data]).toEqual([1, 2, 3])
+  })
+
+  it('checks positions like the file storage', async () => {
+    const storage = memoryDurableStorage()
+    await storage.open()
+    storage.append([record(2)])
+    expect(() => storage.append([record(2)])).toThrow(expect.objectContaining({ code: 'INTERNAL' }))
+    await expect(storage.writeSnapshot({ position: -1, data: new Uint8Array() })).rejects.toMatchObject({ code: 'INTERNAL' })
+  })
+})
