@@ -5,9 +5,10 @@ import { nodeFileSystem, type StorageFileHandle, type StorageFileSystem } from '
 import { resolveFileStorageOptions, type FileStorageOptions, type ResolvedFileStorageOptions } from './options'
 import { realScheduler } from './real-scheduler'
 import { checkAppendedRecords, checkSnapshot } from './record-checks'
-import { planLogRecovery, type ChainSegment, type FoundSegment } from './recovery-plan'
-import { decodeSnapshot, encodeSnapshot, parseSnapshotFileName, snapshotFileName } from './snapshot-format'
-import { encodeFrame, encodeSegmentHeader, parseSegment, parseSegmentFileName, SEGMENT_HEADER_BYTES, segmentFileName } from './wal-format'
+import { recoverDirectory } from './recover-directory'
+import type { ChainSegment } from './recovery-plan'
+import { encodeSnapshot, snapshotFileName } from './snapshot-format'
+import { encodeFrame, encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName } from './wal-format'
 
 /** Counters of what a {@link FileStorage} did since `open()`. */
 export interface FileStorageStats {
@@ -216,82 +217,15 @@ class FileStorageImpl implements FileStorage {
   // ---- recovery ----
 
   private async recover(): Promise<Recovered> {
-    const { logger } = this.options
-    const names = await this.fs.readdir(this.dir)
-    const taken = new Set(names)
-    let repaired = false
-
-    // A snapshot write interrupted by a crash leaves its temporary file: it was never renamed, so it never counted.
-    for (const name of names.filter((n) => n.endsWith('.tmp'))) {
-      logger.warn('storage-file: removing an unfinished snapshot left by a crash', { dir: this.dir, file: name })
-      await this.fs.unlink(join(this.dir, name))
-      repaired = true
-    }
-
-    // The newest valid snapshot wins; invalid ones are set aside and the next older one is tried.
-    let snapshot: Snapshot | undefined
-    const snapshotNames = names
-      .map((name) => ({ name, position: parseSnapshotFileName(name) }))
-      .filter((s): s is { name: string; position: number } => s.position !== undefined)
-      .sort((a, b) => b.position - a.position)
-    for (const { name, position } of snapshotNames) {
-      if (snapshot !== undefined) {
-        this.snapshotFiles.set(position, name)
-        continue
-      }
-      const decoded = decodeSnapshot(await this.fs.readFile(join(this.dir, name)))
-      const problem = typeof decoded === 'string' ? decoded : decoded.position !== position ? `holds position ${decoded.position}, not ${position}` : undefined
-      if (typeof decoded === 'string' || problem !== undefined) {
-        const corruptName = await this.quarantine(name, taken)
-        logger.error('storage-file: ignoring an invalid snapshot', { dir: this.dir, file: name, problem, movedTo: corruptName })
-        repaired = true
-        continue
-      }
-      snapshot = decoded
-      this.snapshotFiles.set(position, name)
-    }
-    const base = snapshot?.position ?? 0
-
-    const found: FoundSegment[] = []
-    for (const name of names) {
-      const seq = parseSegmentFileName(name)
-      if (seq === undefined) continue
-      const bytes = await this.fs.readFile(join(this.dir, name))
-      found.push({ seq, name, sizeBytes: bytes.length, parsed: parseSegment(bytes) })
-      this.nextSeq = Math.max(this.nextSeq, seq + 1)
-    }
-    found.sort((a, b) => a.seq - b.seq)
-    const plan = planLogRecovery(found, base, this.options.onCorruptLog, this.dir)
-
-    for (const name of plan.remove) {
-      await this.fs.unlink(join(this.dir, name))
-      this.counters.segmentsDeleted++
-      repaired = true
-    }
-    if (plan.damage !== undefined) {
-      const sizeBytes = found.find((s) => s.name === plan.damage!.name)?.sizeBytes ?? 0
-      logger.warn('storage-file: the log ends early; later bytes are dropped', { dir: this.dir, ...plan.damage, droppedBytes: sizeBytes - (plan.truncate?.lengthBytes ?? 0) })
-    }
-    if (plan.truncate !== undefined) {
-      const handle = await this.fs.open(join(this.dir, plan.truncate.name), 'r+')
-      try {
-        await handle.truncate(plan.truncate.lengthBytes)
-        await handle.sync()
-        this.counters.logFsyncs++
-      } finally {
-        await handle.close()
-      }
-      repaired = true
-    }
-    for (const name of plan.quarantine) {
-      const corruptName = await this.quarantine(name, taken)
-      logger.error('storage-file: set aside a log segment that follows damage', { dir: this.dir, file: name, movedTo: corruptName })
-      repaired = true
-    }
-    if (repaired) await this.syncDirectory()
-
-    this.chain = plan.chain
-    this.snapshotPosition = snapshot?.position
+    const found = await recoverDirectory(this.fs, this.dir, this.options.onCorruptLog, this.options.logger)
+    this.counters.segmentsDeleted += found.repairs.segmentsDeleted
+    this.counters.logFsyncs += found.repairs.logFsyncs
+    this.counters.directoryFsyncs += found.repairs.directoryFsyncs
+    for (const [position, name] of found.snapshotFiles) this.snapshotFiles.set(position, name)
+    this.snapshotPosition = found.snapshot?.position
+    this.nextSeq = found.nextSeq
+    this.chain = found.chain
+    const base = found.snapshot?.position ?? 0
     const active = this.chain.at(-1)
     if (active === undefined) {
       await this.createSegment(base)
@@ -299,17 +233,8 @@ class FileStorageImpl implements FileStorage {
       this.activeHandle = await this.fs.open(join(this.dir, active.name), 'r+')
     }
     this.floor = Math.max(base, this.chain.at(-1)!.lastPosition)
-    logger.info('storage-file: opened', { dir: this.dir, snapshotPosition: snapshot?.position, records: plan.records.length, lastPosition: this.floor, segments: this.chain.length })
-    return { snapshot, records: plan.records }
-  }
-
-  /** Renames a damaged file to `<name>.corrupt` (or `.corrupt-N` if taken), keeping it for inspection. */
-  private async quarantine(name: string, taken: Set<string>): Promise<string> {
-    let target = `${name}.corrupt`
-    for (let n = 1; taken.has(target); n++) target = `${name}.corrupt-${n}`
-    taken.add(target)
-    await this.fs.rename(join(this.dir, name), join(this.dir, target))
-    return target
+    this.options.logger.info('storage-file: opened', { dir: this.dir, snapshotPosition: this.snapshotPosition, records: found.records.length, lastPosition: this.floor, segments: this.chain.length })
+    return { snapshot: found.snapshot, records: found.records }
   }
 
   // ---- writing ----
