@@ -27,6 +27,7 @@ export function lockstepProject(name: string, extra: UserWorkspaceConfig['test']
       name,
       include: ['test/**/*.test.ts'],
       testTimeout: 60_000,
+      passWithNoTests: true,
       ...extra,
     },
   })

@@ -1,1 +1,3 @@
-export {}
+export { LockClient } from './lock-client'
+export { startInProcessCluster } from './in-process-cluster'
+export type { InProcessCluster, InProcessClusterOptions } from './in-process-cluster'

@@ -1,6 +1,24 @@
 import type { ClientId, ReplicaToClient, StateMachine } from '@lockstep/interface'
-import { lamport } from '@lockstep/order-lamport'
+import type { OrdererFactory } from '@lockstep/interface'
 import { ReplicaEngine, type PeerEnvelope } from '../src/index'
+
+/** A one-replica cluster needs no agreement: every request is next in the order. */
+export const immediate: OrdererFactory = (ctx) => {
+  let pending = 0
+  return {
+    name: 'immediate',
+    submit: (request) => {
+      pending++
+      ctx.deliver(request)
+      pending--
+    },
+    receive: () => {},
+    tick: () => {},
+    flush: () => {},
+    viewChanged: () => {},
+    pendingCount: () => pending,
+  }
+}
 
 /** A single-replica engine whose effects are recorded. */
 export function singleReplica(machine: StateMachine) {
@@ -11,7 +29,7 @@ export function singleReplica(machine: StateMachine) {
   const engine = new ReplicaEngine({
     self: 'r1',
     machine,
-    orderer: lamport(),
+    orderer: immediate,
     clock: { now: () => now },
     view: { id: 1, members: ['r1'] },
     effects: {

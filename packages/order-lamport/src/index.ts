@@ -1,4 +1,4 @@
-export { LamportOrderer, lamport } from './lamport-orderer'
+export { LamportOrderer, lamport, lamportSimulation } from './lamport-orderer'
 export type { LamportOptions } from './lamport-orderer'
 export { LamportClock, compareStamps } from './lamport-clock'
 export type { Stamp } from './lamport-clock'

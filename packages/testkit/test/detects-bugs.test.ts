@@ -37,7 +37,7 @@ const deliversTwice: OrdererFactory = (ctx) => ({
 
 async function firstFailure(workload: Workload, orderer: OrdererFactory, replicas = 3) {
   for (let seed = 1; seed <= 200; seed++) {
-    const result = await simulate({ seed, workload, orderer, ordererName: 'broken', replicas, clients: 4, ops: 40 })
+    const result = await simulate({ seed, workload, orderer: { name: 'broken', create: () => orderer }, replicas, clients: 4, ops: 40 })
     if (!result.ok) return result
   }
   return undefined
@@ -63,7 +63,7 @@ describe('the simulator catches broken orderers', () => {
 
   it('an orderer that delivers every request twice still gets each executed once (session table)', async () => {
     // The engine's session table must turn the second delivery into a duplicate, never a second execution.
-    const result = await simulate({ seed: 3, workload: workloads.kv!, orderer: deliversTwice, replicas: 1, clients: 3, ops: 30 })
+    const result = await simulate({ seed: 3, workload: workloads.kv!, orderer: { name: 'twice', create: () => deliversTwice }, replicas: 1, clients: 3, ops: 30 })
     expect(result.violations.filter((v) => v.includes('exactly-once'))).toEqual([])
     expect(result.ok).toBe(true)
   })

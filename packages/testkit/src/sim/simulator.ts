@@ -1,12 +1,21 @@
 import { LockstepClient } from '@lockstep/client'
 import { ReplicaHost } from '@lockstep/core'
-import type { OrdererFactory, Request } from '@lockstep/interface'
-import { lamport } from '@lockstep/order-lamport'
+import type { OrdererFactory, RandomSource, Request } from '@lockstep/interface'
 import { MemoryNetwork, memoryClientTransport, memoryTransport } from '@lockstep/transport-memory'
 import type { Operation } from '../lincheck/operation'
 import { SeededRandom } from './prng'
 import { VirtualScheduler } from './virtual-scheduler'
 import type { Workload, WorkloadEvent } from './workloads'
+
+/**
+ * An ordering strategy as the simulator runs it: a name (for the rerun
+ * command) and a factory that may draw its parameters (heartbeat interval,
+ * batch size) from the seed.
+ */
+export interface OrdererSpec {
+  readonly name: string
+  create(random: RandomSource): OrdererFactory
+}
 
 /** One simulated run's configuration. Everything random is drawn from `seed`. */
 export interface SimulationOptions {
@@ -18,10 +27,8 @@ export interface SimulationOptions {
   readonly clients?: number
   /** Total requests across all clients. Default 100. */
   readonly ops?: number
-  /** The ordering strategy; default Lamport. */
-  readonly orderer?: OrdererFactory
-  /** Name of the ordering strategy, for the rerun command. Default `lamport`. */
-  readonly ordererName?: string
+  /** The ordering strategy under test. */
+  readonly orderer: OrdererSpec
   /** Give up (a liveness violation) after this much virtual time. Default 600,000 ms. */
   readonly maxTimeMs?: number
   /** How the CLI names the machine, for the rerun command (a path for custom machines). */
@@ -68,7 +75,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const clientCount = options.clients ?? 3
   const ops = options.ops ?? 100
   const maxTimeMs = options.maxTimeMs ?? 600_000
-  const ordererName = options.ordererName ?? 'lamport'
+  const ordererName = options.orderer.name
   const rerun = `npx lockstep sim --machine ${options.machineArg ?? options.workload.name} --replicas ${replicaCount} --order ${ordererName} --clients ${clientCount} --ops ${ops} --seed ${options.seed}`
   const random = new SeededRandom(options.seed)
   const scheduler = new VirtualScheduler()
@@ -79,6 +86,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const records = new Map<string, ReplicaRecord>()
   const violations: string[] = []
 
+  const ordererFactory = options.orderer.create(random.fork())
   const hosts = replicaIds.map((id) => {
     const record: ReplicaRecord = { delivered: [], executed: new Set(), duplicatesExecuted: 0 }
     records.set(id, record)
@@ -86,7 +94,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       self: id,
       replicas: replicaIds,
       machine: options.workload.machine,
-      orderer: options.orderer ?? lamport({ heartbeatMs: random.pick([5, 20, 50]) }),
+      orderer: ordererFactory,
       transport: memoryTransport({ network, self: id, replicas: replicaIds }),
       scheduler,
       tickMs: 5,

@@ -1,0 +1,102 @@
+import { isLockstepError } from '@lockstep/interface'
+import { lamportSimulation } from '@lockstep/order-lamport'
+import { simulate, type OrdererSpec, type SimulationResult } from '@lockstep/testkit'
+import { intFlag, parseFlags } from '../args'
+import { ExitCode, type Io } from '../io'
+import { loadWorkload } from '../machine-loader'
+
+export const simUsage = `lockstep sim --machine <mutex|register|kv|PATH> [--replicas N] [--order lamport] [--clients C] [--ops K] [--seeds S | --seed X] [--json]
+
+Runs whole clusters in one process on virtual time with seeded delays and
+checks every run: agreement and order, exactly-once, completeness, equal state
+digests, and linearizability (register, kv) or mutual exclusion (mutex).
+  --machine   built-in machine or a JS module exporting machine and randomCommand
+  --replicas  replicas per cluster (default 3)
+  --order     ordering strategy (default lamport)
+  --clients   concurrent clients (default 3)
+  --ops       requests per run, across all clients (default 100)
+  --seeds     run seeds 1..S (default 100); --seed X runs only seed X
+  --json      print one JSON object: ok, seeds, operations, failures[{seed, violation}]
+Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
+
+/** Ordering strategies by `--order` name, as the compliance suites run them (so reruns reproduce). */
+const orderers: Record<string, OrdererSpec> = { lamport: lamportSimulation }
+
+/** `lockstep sim`: runs seeds, exits 0 iff every seed passes every check. */
+export async function simCommand(args: string[], io: Io): Promise<number> {
+  const { values: flags } = parseFlags('sim', args, {
+    machine: { type: 'string' },
+    replicas: { type: 'string' },
+    order: { type: 'string' },
+    clients: { type: 'string' },
+    ops: { type: 'string' },
+    seeds: { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed', string>> & { json?: boolean; help?: boolean }
+  if (values.help) {
+    io.stdout(simUsage)
+    return ExitCode.OK
+  }
+  if (!values.machine) {
+    io.stderr(`lockstep sim: --machine is required\n\n${simUsage}`)
+    return ExitCode.USAGE
+  }
+  const order = values.order ?? 'lamport'
+  const orderer = orderers[order]
+  if (!orderer) {
+    io.stderr(`lockstep sim: --order '${order}' is not available; this version orders with: ${Object.keys(orderers).join(', ')}`)
+    return ExitCode.USAGE
+  }
+  const replicas = intFlag('sim', 'replicas', values.replicas, 3, 1, 15)
+  const clients = intFlag('sim', 'clients', values.clients, 3, 1, 1000)
+  const ops = intFlag('sim', 'ops', values.ops, 100, 1, 10_000_000)
+  const seeds = values.seed !== undefined ? [intFlag('sim', 'seed', values.seed, 1, 0, 0xffffffff)] : range(intFlag('sim', 'seeds', values.seeds, 100, 1, 10_000_000))
+  let workload
+  try {
+    workload = await loadWorkload(values.machine)
+  } catch (error) {
+    io.stderr(`lockstep sim: ${(error as Error).message}`)
+    return isLockstepError(error) && error.code === 'UNSUPPORTED' ? ExitCode.FAILED : ExitCode.USAGE
+  }
+
+  const started = performance.now()
+  const failures: SimulationResult[] = []
+  let operations = 0
+  let virtualTimeMs = 0
+  for (const seed of seeds) {
+    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, machineArg: values.machine })
+    operations += result.operations
+    virtualTimeMs += result.virtualTimeMs
+    if (!result.ok) {
+      failures.push(result)
+      if (!values.json) io.stderr(`seed ${seed} FAILED:\n${result.violations.map((v) => `  - ${v}`).join('\n')}\n  rerun: ${result.rerun}`)
+    }
+  }
+  const elapsedMs = performance.now() - started
+  const ok = failures.length === 0
+  if (values.json) {
+    io.stdout(JSON.stringify({
+      ok,
+      machine: values.machine,
+      order,
+      replicas,
+      clients,
+      ops,
+      seeds: seeds.length,
+      operations,
+      failures: failures.flatMap((f) => f.violations.map((violation) => ({ seed: f.seed, violation, rerun: f.rerun }))),
+      virtualTimeMs: Math.round(virtualTimeMs),
+      elapsedMs: Math.round(elapsedMs),
+    }))
+  } else {
+    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients, machine ${values.machine}; ${(elapsedMs / 1000).toFixed(1)} s`)
+  }
+  return ok ? ExitCode.OK : ExitCode.FAILED
+}
+
+function range(count: number): number[] {
+  return Array.from({ length: count }, (_, i) => i + 1)
+}

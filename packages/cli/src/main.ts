@@ -1,0 +1,45 @@
+import { isLockstepError } from '@lockstep/interface'
+import { ExitCode, type Io } from './io'
+import { simCommand } from './commands/sim'
+
+type Command = (args: string[], io: Io) => Promise<number>
+
+/** Every `lockstep` command, loaded on demand so one command's dependencies never slow another. */
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  sim: { summary: 'simulate clusters on virtual time over many seeds and check every run', load: async () => simCommand },
+  lincheck: { summary: 'check a recorded history for linearizability', load: async () => (await import('./commands/lincheck')).lincheckCommand },
+}
+
+/** The top-level usage text. */
+export function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length))
+  return `lockstep: state machine replication for TypeScript
+
+Usage: lockstep <command> [options]   (lockstep <command> --help for its options)
+
+Commands:
+${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n')}`
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [name, ...args] = argv
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(usage())
+    return name ? ExitCode.OK : ExitCode.USAGE
+  }
+  const command = commands[name]
+  if (!command) {
+    io.stderr(`lockstep: unknown command '${name}'\n\n${usage()}`)
+    return ExitCode.USAGE
+  }
+  try {
+    return await (await command.load())(args, io)
+  } catch (error) {
+    if (isLockstepError(error)) {
+      io.stderr(error.message)
+      return error.code === 'INVALID_CONFIG' ? ExitCode.USAGE : ExitCode.FAILED
+    }
+    throw error
+  }
+}

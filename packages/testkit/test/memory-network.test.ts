@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest'
+import { SeededRandom, VirtualScheduler } from '../src/index'
+import { MemoryNetwork, memoryClientTransport, memoryTransport } from '@lockstep/transport-memory'
+
+function network(maxMs = 10, seed = 1) {
+  const scheduler = new VirtualScheduler()
+  const net = new MemoryNetwork({ scheduler, random: new SeededRandom(seed), delay: { minMs: 0, maxMs } })
+  const received: { at: number; from: string; to: string; message: unknown }[] = []
+  for (const id of ['a', 'b', 'c']) net.attach(id, (from, message) => received.push({ at: scheduler.now(), from, to: id, message }))
+  const run = () => {
+    while (scheduler.step());
+  }
+  return { scheduler, net, received, run }
+}
+
+describe('MemoryNetwork', () => {
+  it('keeps every link FIFO under random delays, while links overtake each other', () => {
+    const { net, received, run } = network(20)
+    for (let i = 0; i < 500; i++) {
+      net.send('a', 'b', i)
+      net.send('c', 'b', i)
+    }
+    run()
+    const fromA = received.filter((r) => r.from === 'a').map((r) => r.message)
+    const fromC = received.filter((r) => r.from === 'c').map((r) => r.message)
+    expect(fromA).toEqual([...Array(500).keys()])
+    expect(fromC).toEqual([...Array(500).keys()])
+    // Cross-link reordering happened: the interleaving is not the send order.
+    const interleaving = received.map((r) => r.from).join('')
+    expect(interleaving).not.toBe('ac'.repeat(500))
+  })
+
+  it('delays each message within the configured bounds', () => {
+    const { net, received, scheduler, run } = network(10)
+    net.send('a', 'b', 'x')
+    run()
+    expect(received[0]!.at).toBeGreaterThanOrEqual(0)
+    expect(received[0]!.at).toBeLessThanOrEqual(10)
+    expect(scheduler.now()).toBeLessThanOrEqual(10)
+  })
+
+  it('is deterministic for a seed', () => {
+    const runOnce = () => {
+      const { net, received, run } = network(20, 9)
+      for (let i = 0; i < 50; i++) net.send(i % 2 ? 'a' : 'c', 'b', i)
+      run()
+      return received
+    }
+    expect(runOnce()).toEqual(runOnce())
+  })
+
+  it('drops messages across a partition, including those already in flight, until healed', () => {
+    const { net, received, run } = network(5)
+    net.send('a', 'b', 'in flight')
+    net.partition(['a'], ['b', 'c'])
+    net.send('a', 'b', 'during')
+    net.send('b', 'c', 'same side')
+    run()
+    expect(received.map((r) => r.message)).toEqual(['same side'])
+    net.heal()
+    net.send('a', 'b', 'after')
+    run()
+    expect(received.map((r) => r.message)).toEqual(['same side', 'after'])
+    expect(net.stats.dropped).toBe(2)
+  })
+
+  it('batches zero-delay messages on a link into one deferred turn, in order', () => {
+    const scheduler = new VirtualScheduler()
+    const net = new MemoryNetwork({ scheduler })
+    const got: unknown[] = []
+    net.attach('b', (_from, m) => got.push(m))
+    net.send('a', 'b', 1)
+    net.send('a', 'b', 2)
+    expect(got).toEqual([])
+    scheduler.step()
+    expect(got).toEqual([1, 2])
+  })
+
+  it('rejects bad configuration with a clear error', () => {
+    const scheduler = new VirtualScheduler()
+    expect(() => new MemoryNetwork({ scheduler, delay: { minMs: 0, maxMs: 5 } })).toThrow(/random source is required/)
+    expect(() => new MemoryNetwork({ scheduler, random: new SeededRandom(1), delay: { minMs: 5, maxMs: 1 } })).toThrow(/invalid delay/)
+    const net = new MemoryNetwork({ scheduler })
+    net.attach('a', () => {})
+    expect(() => net.attach('a', () => {})).toThrow(/already attached/)
+  })
+})
+
+describe('memory transports', () => {
+  it('route replica messages to onPeerMessage and client messages to onClientMessage, and answer only connected clients', async () => {
+    const scheduler = new VirtualScheduler()
+    const net = new MemoryNetwork({ scheduler })
+    const peers: unknown[] = []
+    const fromClients: unknown[] = []
+    const r1 = memoryTransport({ network: net, self: 'r1', replicas: ['r1', 'r2'] })
+    const r2 = memoryTransport({ network: net, self: 'r2', replicas: ['r1', 'r2'] })
+    await r1.start({ onPeerMessage: (from, m) => peers.push([from, m]), onClientMessage: (from, m) => fromClients.push([from, m]) })
+    await r2.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+    const toClient: unknown[] = []
+    const client = memoryClientTransport({ network: net, self: 'c1', replicas: ['r1', 'r2'] })
+    await client.start((from, m) => toClient.push([from, m]))
+    r2.send('r1', 'hello')
+    r1.sendToClient('c1', 'before connecting') // dropped: c1 has not talked to r1
+    client.send('r1', 'request')
+    while (scheduler.step());
+    r1.sendToClient('c1', 'reply')
+    r1.sendToClient('nobody', 'dropped')
+    while (scheduler.step());
+    expect(peers).toEqual([['r2', 'hello']])
+    expect(fromClients).toEqual([['c1', 'request']])
+    expect(toClient).toEqual([['r1', 'reply']])
+    expect(() => r1.send('r9', 'x')).toThrow(expect.objectContaining({ code: 'UNKNOWN_PEER' }))
+    await r1.stop()
+    await r2.stop()
+    await client.stop()
+  })
+})
