@@ -1,0 +1,95 @@
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import type { MachineNode } from './ast'
+import { checkExpression, checkMachine, type CheckedProgram, type Scope, type VarInfo } from './checker'
+import { DiagnosticBag, DiagnosticCodes, SourceText, formatDiagnostics, type Diagnostic } from './diagnostics'
+import { analyzeGuards } from './guard-analysis'
+import { CompiledMachine, compileExpression, createMachine, evaluateInitialValues, type DslMachine, type Evaluator } from './interpreter'
+import { parseExpression, parseMachine } from './parser'
+import { scan } from './scanner'
+import { Types, typeToString } from './types'
+
+/** Options for {@link compile}. */
+export interface CompileOptions {
+  /** The file name diagnostics and run-time failures name. Defaults to `input.sm`. */
+  readonly file?: string
+}
+
+/** What {@link compile} returns: always the diagnostics; the machine only when there were no errors. */
+export interface CompileResult {
+  /** The syntax tree (absent only when nothing could be parsed). */
+  readonly ast: MachineNode | undefined
+  /** Every error and warning, in source order. */
+  readonly diagnostics: readonly Diagnostic[]
+  /** The checked program, when there were no errors: input to the emitter, the schema and the model checker. */
+  readonly program?: CheckedProgram
+  /** The interpreted state machine, when there were no errors. */
+  readonly machine?: DslMachine
+}
+
+/** File access for the compiler: the caller (the CLI) provides it, so the compiler itself does no I/O. */
+export interface CompilerHost {
+  readFile(path: string): Promise<string>
+}
+
+/** Compiles DSL source: scan, parse, check, analyze guards, then build the interpreted machine. Never throws for bad programs. */
+export function compile(source: string, options: CompileOptions = {}): CompileResult {
+  const text = new SourceText(options.file ?? 'input.sm', source)
+  const diagnostics = new DiagnosticBag(text)
+  const tokens = scan(source, diagnostics)
+  const ast = parseMachine(tokens, diagnostics)
+  if (!ast) return { ast, diagnostics: diagnostics.sorted() }
+  const syntaxOk = !diagnostics.hasErrors()
+  const checked = checkMachine(ast, diagnostics)
+  const program: CheckedProgram = { name: ast.name.name, file: text.file, source: text, ast, vars: checked.vars, commands: checked.commands }
+  // Guard analysis evaluates guards, so it needs commands that parsed and checked cleanly.
+  if (syntaxOk) analyzeGuards(program, checked.commands.filter((c) => checked.cleanCommands.has(c.name)), diagnostics)
+  if (diagnostics.hasErrors()) return { ast, diagnostics: diagnostics.sorted() }
+  const initial = evaluateInitialValues(program)
+  if ('failed' in initial) {
+    const init = initial.failed.decl.init!
+    diagnostics.error(DiagnosticCodes.INIT_FAILS, init.start, init.end, `the init expression of '${initial.failed.name}' fails: ${initial.message}`)
+    return { ast, diagnostics: diagnostics.sorted() }
+  }
+  const machine = createMachine(new CompiledMachine(program, initial.values))
+  return { ast, diagnostics: diagnostics.sorted(), program, machine }
+}
+
+/** Reads a file through the host and compiles it, naming the file in diagnostics. */
+export async function compileFile(path: string, host: CompilerHost): Promise<CompileResult & { readonly source: string }> {
+  const source = await host.readFile(path)
+  return { ...compile(source, { file: path }), source }
+}
+
+/** Compiles DSL source and returns the machine, or throws a `DSL_ERROR` LockstepError listing every error. */
+export function compileOrThrow(source: string, options: CompileOptions = {}): { program: CheckedProgram; machine: DslMachine } {
+  const result = compile(source, options)
+  if (!result.program || !result.machine) {
+    const errors = result.diagnostics.filter((d) => d.severity === 'error')
+    throw new LockstepError(ErrorCodes.DSL_ERROR,
+      `${options.file ?? 'input.sm'} has ${errors.length} error${errors.length === 1 ? '' : 's'}:\n${formatDiagnostics(errors, source)}`)
+  }
+  return { program: result.program, machine: result.machine }
+}
+
+/** An invariant: a bool DSL expression over the state variables, compiled. */
+export interface CompiledInvariant {
+  readonly text: string
+  readonly evaluate: Evaluator
+}
+
+/** Compiles an invariant such as `not (user in waiting)` against a program's state variables. */
+export function compileInvariant(program: CheckedProgram, text: string, options: CompileOptions = {}): { invariant?: CompiledInvariant; diagnostics: readonly Diagnostic[] } {
+  const source = new SourceText(options.file ?? '<invariant>', text)
+  const diagnostics = new DiagnosticBag(source)
+  const tokens = scan(text, diagnostics)
+  const expr = parseExpression(tokens, diagnostics)
+  if (!expr || diagnostics.hasErrors()) return { diagnostics: diagnostics.sorted() }
+  const scope: Scope = { vars: new Map<string, VarInfo>(program.vars.map((v) => [v.name, v])), params: undefined, context: 'invariant' }
+  const type = checkExpression(expr, scope, diagnostics, Types.bool)
+  if (type.kind !== 'error' && type.kind !== 'bool' && !diagnostics.hasErrors()) {
+    diagnostics.error(DiagnosticCodes.TYPE_MISMATCH, expr.start, expr.end, `an invariant must be a bool, found ${typeToString(type)}`)
+  }
+  if (diagnostics.hasErrors()) return { diagnostics: diagnostics.sorted() }
+  const evaluate = compileExpression(expr, { source, command: 'invariant', inCommand: false })
+  return { invariant: { text, evaluate }, diagnostics: diagnostics.sorted() }
+}

@@ -1,0 +1,202 @@
+import { DiagnosticCodes, type DiagnosticBag } from './diagnostics'
+
+/** What kind of token: names, output atoms (`OK`), literals, keywords, punctuation. */
+export type TokenKind = 'ident' | 'atom' | 'int' | 'string' | 'keyword' | 'punct' | 'eof'
+
+/**
+ * A token. `value` is normalized: keywords and punctuation carry their ASCII
+ * spelling (`Φ` → `nil`, `●`/`∘` → `++`, `≠` → `!=`, `→` → `->`, `≤` → `<=`,
+ * `≥` → `>=`), strings carry their decoded contents.
+ */
+export interface Token {
+  readonly kind: TokenKind
+  readonly value: string
+  readonly start: number
+  readonly end: number
+  /** True when a line break separates this token from the previous one (statements may end at line breaks). */
+  readonly newlineBefore: boolean
+}
+
+/** Reserved words. `nil` is also spelled `Φ`. */
+export const keywords: ReadonlySet<string> = new Set([
+  'state_machine', 'var', 'init', 'command', 'end', 'if', 'send', 'to', 'skip',
+  'and', 'or', 'not', 'in', 'list', 'set', 'map', 'of', 'client', 'true', 'false', 'nil',
+  'client_id', 'int', 'bool', 'string',
+])
+
+/** Unicode symbols and the ASCII spelling they stand for. */
+const unicodeSymbols: ReadonlyMap<string, { kind: TokenKind; value: string }> = new Map([
+  ['Φ', { kind: 'keyword', value: 'nil' }],
+  ['●', { kind: 'punct', value: '++' }],
+  ['∘', { kind: 'punct', value: '++' }],
+  ['≠', { kind: 'punct', value: '!=' }],
+  ['→', { kind: 'punct', value: '->' }],
+  ['≤', { kind: 'punct', value: '<=' }],
+  ['≥', { kind: 'punct', value: '>=' }],
+])
+
+const twoCharPunct = new Set([':=', '!=', '<=', '>=', '->', '++'])
+const oneCharPunct = new Set([':', ';', ',', '(', ')', '[', ']', '=', '<', '>', '+', '-', '*', '/', '%'])
+
+/** The largest integer literal: integers are exact up to 2^53 - 1. */
+export const MAX_INT = Number.MAX_SAFE_INTEGER
+
+const atomPattern = /^[A-Z][A-Z0-9_]*$/
+
+/** True for a name spelled in capitals (`OK`, `NOT_HOLDER`): an output atom, not a variable. */
+export function isAtomName(name: string): boolean {
+  return atomPattern.test(name)
+}
+
+function isIdentStart(ch: number): boolean {
+  return (ch >= 65 && ch <= 90) || (ch >= 97 && ch <= 122) || ch === 95
+}
+
+function isIdentPart(ch: number): boolean {
+  return isIdentStart(ch) || (ch >= 48 && ch <= 57)
+}
+
+function isDigit(ch: number): boolean {
+  return ch >= 48 && ch <= 57
+}
+
+/** Splits a source text into tokens, reporting bad characters, strings and numbers to `diagnostics`. The last token is `eof`. */
+export function scan(text: string, diagnostics: DiagnosticBag): Token[] {
+  const tokens: Token[] = []
+  let pos = 0
+  let newlineBefore = false
+  // A byte order mark at the start is not part of the program.
+  if (text.charCodeAt(0) === 0xfeff) pos = 1
+
+  const push = (kind: TokenKind, value: string, start: number, end: number) => {
+    tokens.push({ kind, value, start, end, newlineBefore })
+    newlineBefore = false
+  }
+
+  while (pos < text.length) {
+    const ch = text.charCodeAt(pos)
+    if (ch === 10 || ch === 13) {
+      newlineBefore = true
+      pos++
+      continue
+    }
+    if (ch === 32 || ch === 9 || ch === 12 || ch === 11 || ch === 0xa0 || ch === 0xfeff) {
+      pos++
+      continue
+    }
+    // `--` starts a comment that runs to the end of the line.
+    if (ch === 45 && text.charCodeAt(pos + 1) === 45) {
+      while (pos < text.length && text.charCodeAt(pos) !== 10 && text.charCodeAt(pos) !== 13) pos++
+      continue
+    }
+    const start = pos
+    if (isIdentStart(ch)) {
+      while (pos < text.length && isIdentPart(text.charCodeAt(pos))) pos++
+      const word = text.slice(start, pos)
+      if (keywords.has(word)) push('keyword', word, start, pos)
+      else if (isAtomName(word)) push('atom', word, start, pos)
+      else push('ident', word, start, pos)
+      continue
+    }
+    if (isDigit(ch)) {
+      while (pos < text.length && isDigit(text.charCodeAt(pos))) pos++
+      if (pos < text.length && isIdentStart(text.charCodeAt(pos))) {
+        const badStart = pos
+        while (pos < text.length && isIdentPart(text.charCodeAt(pos))) pos++
+        diagnostics.error(DiagnosticCodes.UNEXPECTED_CHARACTER, badStart, pos,
+          `a number cannot be followed by letters ('${text.slice(start, pos)}'); separate them with a space or an operator`)
+      }
+      const digits = text.slice(start, pos).replace(/[^0-9]/g, '')
+      const value = Number(digits)
+      if (!Number.isSafeInteger(value)) {
+        diagnostics.error(DiagnosticCodes.INTEGER_TOO_LARGE, start, pos,
+          `integer literal ${digits} is too large; integers are exact only up to ${MAX_INT}`)
+        push('int', '0', start, pos)
+      } else {
+        push('int', String(value), start, pos)
+      }
+      continue
+    }
+    if (ch === 34) {
+      pos = scanString(text, pos, diagnostics, (value, end) => push('string', value, start, end))
+      continue
+    }
+    const symbol = unicodeSymbols.get(text[pos]!)
+    if (symbol) {
+      pos++
+      push(symbol.kind, symbol.value, start, pos)
+      continue
+    }
+    const two = text.slice(pos, pos + 2)
+    if (twoCharPunct.has(two)) {
+      pos += 2
+      push('punct', two, start, pos)
+      continue
+    }
+    const one = text[pos]!
+    if (oneCharPunct.has(one)) {
+      pos++
+      push('punct', one, start, pos)
+      continue
+    }
+    // An unknown character: report it once for the whole run of them, then go on.
+    const code = text.codePointAt(pos)!
+    const width = code > 0xffff ? 2 : 1
+    const shown = String.fromCodePoint(code)
+    const hint = one === '!' ? "; write '!=' or '≠' for 'not equal', or 'not' for negation"
+      : one === '&' ? "; write 'and'"
+      : one === '|' ? "; write 'or'"
+      : one === "'" ? '; strings use double quotes'
+      : ''
+    diagnostics.error(DiagnosticCodes.UNEXPECTED_CHARACTER, pos, pos + width,
+      `unexpected character '${printable(shown)}' (U+${code.toString(16).toUpperCase().padStart(4, '0')})${hint}`)
+    pos += width
+  }
+  tokens.push({ kind: 'eof', value: '', start: text.length, end: text.length, newlineBefore: true })
+  return tokens
+}
+
+function printable(ch: string): string {
+  const code = ch.codePointAt(0)!
+  return code < 32 || code === 127 ? '?' : ch
+}
+
+function scanString(text: string, startPos: number, diagnostics: DiagnosticBag, emit: (value: string, end: number) => void): number {
+  let pos = startPos + 1
+  let value = ''
+  while (true) {
+    if (pos >= text.length || text[pos] === '\n' || text[pos] === '\r') {
+      diagnostics.error(DiagnosticCodes.UNTERMINATED_STRING, startPos, pos,
+        'unterminated string: close it with \'"\' on the same line')
+      emit(value, pos)
+      return pos
+    }
+    const ch = text[pos]!
+    if (ch === '"') {
+      pos++
+      emit(value, pos)
+      return pos
+    }
+    if (ch === '\\') {
+      const next = text[pos + 1]
+      const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', '"': '"', '\\': '\\' }
+      if (next !== undefined && simple[next] !== undefined) {
+        value += simple[next]
+        pos += 2
+        continue
+      }
+      if (next === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(pos + 2, pos + 6))) {
+        value += String.fromCharCode(parseInt(text.slice(pos + 2, pos + 6), 16))
+        pos += 6
+        continue
+      }
+      const end = next === undefined || next === '\n' || next === '\r' ? pos + 1 : pos + 2
+      diagnostics.error(DiagnosticCodes.INVALID_ESCAPE, pos, end,
+        'invalid escape in string; use \\n, \\t, \\r, \\", \\\\ or \\uXXXX')
+      pos = end
+      continue
+    }
+    value += ch
+    pos++
+  }
+}
