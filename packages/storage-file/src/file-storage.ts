@@ -136,7 +136,7 @@ class FileStorageImpl implements FileStorage {
       await this.releaseLock?.().catch(() => undefined)
       this.releaseLock = undefined
       this.phase = 'closed'
-      throw error
+      throw openError(this.dir, error)
     }
   }
 
@@ -478,6 +478,22 @@ class FileStorageImpl implements FileStorage {
     }
     if (flushError !== undefined) throw flushError
   }
+}
+
+/** Errors of `open()` as LockstepErrors: a directory we may not use is a configuration problem. */
+function openError(dir: string, error: unknown): LockstepError {
+  if (error instanceof LockstepError) return error
+  const code = (error as NodeJS.ErrnoException).code
+  const detail = error instanceof Error ? error.message : String(error)
+  const unusable = code === 'EACCES' || code === 'EPERM' || code === 'ENOTDIR' || code === 'EROFS' || code === 'EEXIST'
+  return new LockstepError(
+    unusable ? ErrorCodes.INVALID_CONFIG : ErrorCodes.STOPPED,
+    unusable
+      ? `fileStorage: cannot use ${dir} as a storage directory (${detail}). Point dir at a writable directory of its own.`
+      : `fileStorage(${dir}): open failed (${detail}). Fix the cause and open again; nothing was lost.`,
+    { path: dir },
+    { cause: error },
+  )
 }
 
 function concatFrames(frames: readonly PendingFrame[], start: number, end: number, bytes: number): Uint8Array {

@@ -149,6 +149,17 @@ describe('fileStorage: options', () => {
   })
 })
 
+describe('fileStorage: a directory it cannot use', () => {
+  it('a dir that is a file is INVALID_CONFIG, with the I/O error as the cause', async () => {
+    const parent = await tempDir()
+    const file = join(parent, 'not-a-directory')
+    await writeFile(file, 'x')
+    const error = await expectLockstepError(fileStorage(fast(file)).open(), 'INVALID_CONFIG')
+    expect(error.message).toContain(file)
+    expect(error.cause).toBeInstanceOf(Error)
+  })
+})
+
 describe('fileStorage: the directory lock', () => {
   it('a second storage on the same directory is refused while the first is open, and allowed after close', async () => {
     const dir = await tempDir()
