@@ -163,7 +163,7 @@ export class LockstepClient {
     if (message.type === 'reply') {
       const reply = message.reply
       if (reply?.client !== this.id) return
-      for (const output of reply.ok ? reply.outputs : []) this.acceptOutput(output, false)
+      if (reply.ok) for (const output of reply.outputs) this.acceptOutput(output, false)
       const request = this.pending.get(reply.seq)
       if (!request) return // a duplicate reply
       this.pending.delete(reply.seq)
@@ -178,6 +178,10 @@ export class LockstepClient {
   /** Puts outputs in cluster order and drops duplicates; notices then go to waiters or the queue. */
   private acceptOutput(output: NumberedOutput | OutputNotice, isNotice: boolean): void {
     if (output.outputSeq < this.outputWatermark || this.outputsAhead.has(output.outputSeq)) return
+    if (!isNotice && output.outputSeq === this.outputWatermark && this.outputsAhead.size === 0) {
+      this.outputWatermark++ // the common case: the next output, already handed over with its reply
+      return
+    }
     if (isNotice) this.outputsAhead.set(output.outputSeq, output)
     else this.outputsAhead.set(output.outputSeq, { outputSeq: output.outputSeq, value: output.value })
     while (this.outputsAhead.has(this.outputWatermark)) {

@@ -78,6 +78,8 @@ export class LamportOrderer implements Orderer {
   private members: readonly ReplicaId[]
   private peers: readonly ReplicaId[]
   private readonly queues = new Map<ReplicaId, OriginQueue>()
+  /** The same queues, in `members` order (the hot delivery loop avoids Map iteration). */
+  private readonly queueList: OriginQueue[] = []
   /** acks.get(m).get(o): how many of origin o's requests member m reported holding. */
   private readonly acks = new Map<ReplicaId, Map<ReplicaId, number>>()
   /** This replica's own stamped requests not yet sent. */
@@ -96,7 +98,9 @@ export class LamportOrderer implements Orderer {
     this.members = ctx.view().members
     this.peers = this.members.filter((m) => m !== ctx.self)
     for (const member of this.members) {
-      this.queues.set(member, new OriginQueue())
+      const queue = new OriginQueue()
+      this.queues.set(member, queue)
+      this.queueList.push(queue)
       this.acks.set(member, new Map())
     }
   }
@@ -181,7 +185,7 @@ export class LamportOrderer implements Orderer {
 
   pendingCount(): number {
     let count = 0
-    for (const queue of this.queues.values()) count += queue.size
+    for (const queue of this.queueList) count += queue.size
     return count
   }
 
@@ -197,16 +201,16 @@ export class LamportOrderer implements Orderer {
     try {
       while (true) {
         let best: PendingEntry | undefined
-        let bestOrigin: ReplicaId | undefined
-        for (const [origin, queue] of this.queues) {
-          const head = queue.peek()
-          if (head && (!best || compareStamps(head.time, origin, best.time, bestOrigin!) < 0)) {
+        let bestIndex = -1
+        for (let i = 0; i < this.queueList.length; i++) {
+          const head = this.queueList[i]!.peek()
+          if (head && (!best || compareStamps(head.time, this.members[i]!, best.time, this.members[bestIndex]!) < 0)) {
             best = head
-            bestOrigin = origin
+            bestIndex = i
           }
         }
-        if (!best || !this.isStable(bestOrigin!, best.n)) return
-        this.queues.get(bestOrigin!)!.shift()
+        if (!best || !this.isStable(this.members[bestIndex]!, best.n)) return
+        this.queueList[bestIndex]!.shift()
         this.ctx.deliver(best.request)
       }
     } finally {

@@ -1,0 +1,98 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { main } from '../src/index'
+import { memoryIo } from './io'
+
+let dir: string
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lockstep-cli-'))
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('lockstep sim', () => {
+  it('runs S seeds and prints the JSON summary; exit 0 when every seed passes', async () => {
+    const { io, stdout } = memoryIo()
+    const code = await main(['sim', '--machine', 'kv', '--replicas', '3', '--order', 'lamport', '--clients', '4', '--ops', '30', '--seeds', '5', '--json'], io)
+    expect(code).toBe(0)
+    const result = JSON.parse(stdout())
+    expect(result).toMatchObject({ ok: true, seeds: 5, operations: 150, failures: [] })
+  })
+
+  it('runs the one seed given by --seed, for each machine, with a readable summary', async () => {
+    for (const machine of ['mutex', 'register', 'kv']) {
+      const { io, stdout } = memoryIo()
+      expect(await main(['sim', '--machine', machine, '--replicas', '5', '--clients', '3', '--ops', '20', '--seed', '99'], io)).toBe(0)
+      expect(stdout()).toMatch(/^ok: 1\/1 seeds passed/)
+    }
+  })
+
+  it('exits 2 with a message for bad usage', async () => {
+    const cases = [
+      [['sim'], /--machine is required/],
+      [['sim', '--machine', 'kv', '--replicas', 'three'], /--replicas must be a whole number/],
+      [['sim', '--machine', 'kv', '--order', 'paxos'], /--order 'paxos' is not available/],
+      [['sim', '--machine', 'kv', '--bogus'], /Unknown option '--bogus'/],
+      [['sim', '--machine', join('nowhere', 'machine.mjs')], /not a built-in machine/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+    ] as const
+    for (const [args, message] of cases) {
+      const { io, stderr } = memoryIo()
+      expect(await main([...args], io), args.join(' ')).toBe(2)
+      expect(stderr()).toMatch(message)
+    }
+  })
+
+  it('simulates a machine from a JavaScript module', async () => {
+    const path = join(dir, 'counter.mjs')
+    await writeFile(path, `
+const enc = new TextEncoder(), dec = new TextDecoder()
+export const machine = {
+  name: 'counter',
+  init: () => ({ n: 0 }),
+  apply(state, command, ctx) { state.n += command.by; return [{ to: ctx.client, value: state.n }] },
+  snapshot: (s) => enc.encode(JSON.stringify(s)),
+  restore: (b) => JSON.parse(dec.decode(b)),
+}
+export function randomCommand(random) { return { by: 1 + Math.floor(random.next() * 3) } }
+`)
+    const { io, stdout } = memoryIo()
+    expect(await main(['sim', '--machine', path, '--seeds', '3', '--ops', '20', '--json'], io)).toBe(0)
+    expect(JSON.parse(stdout())).toMatchObject({ ok: true, seeds: 3, operations: 60 })
+  })
+
+  it('exits 1 and names the seed, the violation and the rerun command when a run fails', async () => {
+    // Nondeterministic on purpose: all replicas in this process share `calls`, so their states differ.
+    const path = join(dir, 'nondeterministic.mjs')
+    await writeFile(path, `
+let calls = 0
+const enc = new TextEncoder(), dec = new TextDecoder()
+export const machine = {
+  name: 'bad',
+  init: () => ({ last: 0 }),
+  apply(state) { state.last = ++calls; return [] },
+  snapshot: (s) => enc.encode(JSON.stringify(s)),
+  restore: (b) => JSON.parse(dec.decode(b)),
+}
+export const randomCommand = () => ({})
+`)
+    const { io, stdout } = memoryIo()
+    expect(await main(['sim', '--machine', path, '--seeds', '2', '--ops', '10', '--json'], io)).toBe(1)
+    const result = JSON.parse(stdout())
+    expect(result.ok).toBe(false)
+    expect(result.failures[0]).toMatchObject({ seed: 1, violation: expect.stringMatching(/state digests differ/) })
+    expect(result.failures[0].rerun).toBe(`npx lockstep sim --machine ${path} --replicas 3 --order lamport --clients 3 --ops 10 --seed 1`)
+  })
+
+  it('works through the installed bin', async () => {
+    const bin = fileURLToPath(new URL('../bin/lockstep.js', import.meta.url))
+    const { stdout } = await promisify(execFile)(process.execPath, [bin, 'sim', '--machine', 'register', '--seeds', '2', '--ops', '10', '--json'])
+    expect(JSON.parse(stdout)).toMatchObject({ ok: true, seeds: 2 })
+  })
+})

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest'
+import type { ClientTransport, Reply, Scheduler } from '@lockstep/interface'
+import { LockstepClient } from '../src/index'
+
+/** Manual time and a transport whose sends the test inspects and answers. */
+function harness(retryAfterMs = 100) {
+  let now = 0
+  let timers: { at: number; fn: () => void; live: boolean }[] = []
+  const scheduler: Scheduler = {
+    now: () => now,
+    setTimer: (ms, fn) => {
+      const t = { at: now + ms, fn, live: true }
+      timers.push(t)
+      return t
+    },
+    clearTimer: (t) => void ((t as { live: boolean }).live = false),
+    defer: (fn) => fn(),
+  }
+  const sent: { to: string; message: any }[] = []
+  let receive: (from: string, message: unknown) => void = () => {}
+  const transport: ClientTransport = {
+    self: 'c1',
+    start: async (onMessage) => void (receive = onMessage),
+    send: (to, message) => void sent.push({ to, message }),
+    stop: async () => {},
+  }
+  const client = new LockstepClient({ id: 'c1', transport, replicas: ['r1', 'r2', 'r3'], scheduler, retryAfterMs, maxAttempts: 4 })
+  return {
+    client,
+    sent,
+    receive: (from: string, message: unknown) => receive(from, message),
+    advance(ms: number) {
+      now += ms
+      const due = timers.filter((t) => t.live && t.at <= now)
+      timers = timers.filter((t) => !due.includes(t))
+      for (const t of due) t.fn()
+    },
+  }
+}
+
+const okReply = (seq: number, outputs: { outputSeq: number; value: unknown }[] = []): Reply => ({ client: 'c1', seq, ok: true, outputs, position: seq })
+
+describe('LockstepClient', () => {
+  it('numbers requests and tells replicas which replies it has (ackedBelow)', async () => {
+    const h = harness()
+    await h.client.start()
+    const first = h.client.submit({ name: 'a' })
+    const second = h.client.submit({ name: 'b' })
+    expect(h.sent.map((s) => [s.to, s.message.request.seq, s.message.request.ackedBelow])).toEqual([['r1', 1, 1], ['r1', 2, 1]])
+    h.receive('r1', { type: 'reply', from: 'r1', reply: okReply(1) })
+    await expect(first).resolves.toMatchObject({ seq: 1, ok: true })
+    h.client.submit({ name: 'c' })
+    expect(h.sent.at(-1)!.message.request).toMatchObject({ seq: 3, ackedBelow: 2 })
+    h.receive('r1', { type: 'reply', from: 'r1', reply: okReply(2) })
+    await second
+  })
+
+  it('retries a silent request at the next replica with the same seq, and takes the first reply once', async () => {
+    const h = harness(100)
+    await h.client.start()
+    const pending = h.client.submit({ name: 'a' })
+    h.advance(100)
+    h.advance(100)
+    expect(h.sent.map((s) => [s.to, s.message.request.seq])).toEqual([['r1', 1], ['r2', 1], ['r3', 1]])
+    h.receive('r3', { type: 'reply', from: 'r3', reply: okReply(1, [{ outputSeq: 1, value: 'x' }]) })
+    h.receive('r2', { type: 'reply', from: 'r2', reply: okReply(1, [{ outputSeq: 1, value: 'x' }]) })
+    await expect(pending).resolves.toMatchObject({ outputs: [{ value: 'x' }] })
+    expect(h.client.inFlight).toBe(0)
+    h.advance(1000)
+    expect(h.sent).toHaveLength(3) // no retries after the reply
+  })
+
+  it('gives up with TIMEOUT after maxAttempts', async () => {
+    const h = harness(10)
+    await h.client.start()
+    const pending = h.client.submit({ name: 'a' })
+    for (let i = 0; i < 4; i++) h.advance(10)
+    await expect(pending).rejects.toMatchObject({ code: 'TIMEOUT' })
+  })
+
+  it('hands out notices once each, in cluster order, even when they arrive out of order or twice', async () => {
+    const h = harness()
+    await h.client.start()
+    const notice = (outputSeq: number, value: string) => ({ type: 'output', from: 'r1', output: { to: 'c1', outputSeq, value, cause: { client: 'c2', seq: 1 }, position: 1 } })
+    const got: unknown[] = []
+    h.client.onNotice((n) => got.push(n.value))
+    h.receive('r2', notice(2, 'second'))
+    h.receive('r1', notice(1, 'first'))
+    h.receive('r1', notice(2, 'second'))
+    h.receive('r3', notice(1, 'first'))
+    expect(got).toEqual(['first', 'second'])
+    await expect(h.client.nextNotice((n) => n.value === 'second')).resolves.toMatchObject({ value: 'second' })
+    await expect(h.client.nextNotice()).resolves.toMatchObject({ value: 'first' })
+    const later = h.client.nextNotice()
+    h.receive('r1', notice(3, 'third'))
+    await expect(later).resolves.toMatchObject({ value: 'third', outputSeq: 3 })
+  })
+
+  it('ignores replies for other clients and garbage', async () => {
+    const h = harness()
+    await h.client.start()
+    const pending = h.client.submit({ name: 'a' })
+    h.receive('r1', 'garbage')
+    h.receive('r1', { type: 'reply', from: 'r1', reply: { ...okReply(1), client: 'c9' } })
+    expect(h.client.inFlight).toBe(1)
+    h.receive('r1', { type: 'reply', from: 'r1', reply: okReply(1) })
+    await pending
+  })
+
+  it('call() returns the output values or throws the error reply as a LockstepError', async () => {
+    const h = harness()
+    await h.client.start()
+    const ok = h.client.call({ name: 'get' })
+    h.receive('r1', { type: 'reply', from: 'r1', reply: okReply(1, [{ outputSeq: 1, value: { value: 'v' } }]) })
+    await expect(ok).resolves.toEqual([{ value: 'v' }])
+    const bad = h.client.call({ name: 'bad' })
+    h.receive('r1', { type: 'reply', from: 'r1', reply: { client: 'c1', seq: 2, ok: false, error: { code: 'INVALID_COMMAND', message: 'command.name is not a command of this machine', path: '/name' } } })
+    await expect(bad).rejects.toMatchObject({ code: 'INVALID_COMMAND', details: { path: '/name' } })
+  })
+
+  it('rejects pending requests when stopped', async () => {
+    const h = harness()
+    await h.client.start()
+    const pending = h.client.submit({ name: 'a' })
+    await h.client.stop()
+    await expect(pending).rejects.toMatchObject({ code: 'STOPPED' })
+  })
+})

@@ -1,0 +1,63 @@
+// Committed commands/s of an in-process cluster: 3 replicas over the memory
+// transport with Lamport ordering, closed-loop clients (one request in flight each).
+import { LockstepClient } from '../../packages/client/dist/index.js'
+import { ReplicaHost, realScheduler } from '../../packages/core/dist/index.js'
+import { kv } from '../../packages/machines/dist/index.js'
+import { lamport } from '../../packages/order-lamport/dist/index.js'
+import { MemoryNetwork, memoryClientTransport, memoryTransport } from '../../packages/transport-memory/dist/index.js'
+import { machineInfo, report } from './table.mjs'
+
+const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000)
+const warmupMs = Number(process.env.BENCH_WARMUP_MS ?? 500)
+
+async function run(clientCount) {
+  const scheduler = realScheduler()
+  const network = new MemoryNetwork({ scheduler })
+  const ids = ['r1', 'r2', 'r3']
+  const hosts = ids.map((id) => new ReplicaHost({ self: id, replicas: ids, machine: kv, orderer: lamport(), transport: memoryTransport({ network, self: id, replicas: ids }), scheduler }))
+  for (const host of hosts) await host.start()
+  const clients = []
+  for (let i = 0; i < clientCount; i++) {
+    const client = new LockstepClient({ id: `c${i}`, transport: memoryClientTransport({ network, self: `c${i}`, replicas: ids }), replicas: [ids[i % 3], ...ids.filter((_, j) => j !== i % 3)], scheduler, retryAfterMs: 60_000 })
+    await client.start()
+    clients.push(client)
+  }
+  let measuring = false
+  let running = true
+  let committed = 0
+  const latencies = []
+  const loops = clients.map(async (client, i) => {
+    let n = 0
+    while (running) {
+      const key = `k${(i + n) % 16}`
+      const command = n % 2 === 0 ? { name: 'put', args: { key, value: `v${n}` } } : { name: 'get', args: { key } }
+      const t0 = performance.now()
+      const reply = await client.submit(command)
+      if (!reply.ok) throw new Error(reply.error.message)
+      if (measuring) {
+        committed++
+        if (latencies.length < 200_000) latencies.push(performance.now() - t0)
+      }
+      n++
+    }
+  })
+  await new Promise((r) => setTimeout(r, warmupMs))
+  measuring = true
+  const started = performance.now()
+  await new Promise((r) => setTimeout(r, durationMs))
+  measuring = false
+  const elapsed = performance.now() - started
+  running = false
+  await Promise.all(loops)
+  const digests = new Set(hosts.map((h) => h.engine.stateDigest()))
+  for (const client of clients) await client.stop()
+  for (const host of hosts) await host.stop()
+  latencies.sort((a, b) => a - b)
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0
+  if (digests.size !== 1) throw new Error('replicas diverged during the benchmark')
+  return { clients: clientCount, 'commands/s': Math.round((committed / elapsed) * 1000), 'p50 ms': pct(50), 'p99 ms': pct(99), committed }
+}
+
+const rows = []
+for (const clients of (process.env.BENCH_CLIENTS ?? "1,64").split(",").map(Number)) rows.push(await run(clients))
+report('in-process cluster: 3 replicas, memory transport, Lamport ordering, kv put/get', rows, { machine: await machineInfo(), durationMs })
