@@ -131,6 +131,12 @@ export class Connection {
   /** Closes the connection (once), logging `reason` at `level`. */
   close(reason: string, level: CloseLevel = 'info'): void {
     if (this.closing) return
+    const partial = this.decoder.bufferedBytes
+    if (partial > 0 && !this.decoder.error) {
+      // A truncated frame: worth more than a debug line.
+      reason = `${reason}; discarded ${partial} bytes of an incomplete frame`
+      if (level === 'debug') level = 'info'
+    }
     this.closeReason = reason
     this.logger[level](`lockstep tcp: closed ${this.label}: ${reason}`, { remoteAddress: this.remoteAddress })
     this.beginClose()
@@ -144,9 +150,6 @@ export class Connection {
     if (this.handshakeTimer !== undefined) this.scheduler.clearTimer(this.handshakeTimer)
     if (this.idleTimer !== undefined) this.scheduler.clearTimer(this.idleTimer)
     this.handshakeTimer = this.idleTimer = undefined
-    if (this.decoder.bufferedBytes > 0) {
-      this.logger.debug(`lockstep tcp: ${this.label}: discarded ${this.decoder.bufferedBytes} bytes of an incomplete frame`)
-    }
   }
 
   private onSocketClose(): void {

@@ -111,6 +111,9 @@ export function runListenerHandshake(connection: Connection, params: ListenerHan
   let transcript: HandshakeTranscript | undefined
   connection.setHandler({
     onFrame(conn, envelope: Envelope) {
+      if (envelope.type === FrameType.REFUSE) {
+        return conn.close(`refused by ${hello === undefined ? 'the dialer' : `${hello.role} "${hello.nodeId}"`}: ${envelope.reason}`, 'warn')
+      }
       if (hello === undefined) {
         if (envelope.type !== FrameType.HELLO) return conn.refuse(`expected HELLO, got frame type ${envelope.type}`)
         if (envelope.version !== PROTOCOL_VERSION) {
@@ -191,7 +194,7 @@ export function runDialerHandshake(connection: Connection, params: DialerHandsha
         listenerNonce: envelope.nonce,
       }
       if (params.secret !== undefined && !proofMatches(handshakeProof(params.secret, 'listener', transcript), envelope.proof)) {
-        return conn.close(`authentication failed: "${params.expectedPeerId}" did not prove the ${params.role} secret`, 'warn')
+        return conn.refuse(`authentication failed: "${params.expectedPeerId}" did not prove the ${params.role} secret`)
       }
       conn.write(encodeAuthFrame(params.secret === undefined ? null : handshakeProof(params.secret, 'dialer', transcript)))
       params.authenticated(conn)

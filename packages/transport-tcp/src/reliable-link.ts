@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { LockstepError } from '@lockstep/interface'
 import type { Logger, Scheduler } from '@lockstep/interface'
 import type { Connection, ConnectionHandler } from './connection'
@@ -42,7 +42,7 @@ const WRITE_BATCH_BYTES = 256 * 1024
  */
 export class ReliableLink {
   /** Random id of this link state; a new one means a fresh sequence space. */
-  readonly incarnation: string = randomBytes(12).toString('hex')
+  readonly incarnation: string = randomUUID()
 
   // Outgoing: frames[head + i] has seq firstSeq + i.
   private frames: (Buffer | undefined)[] = []

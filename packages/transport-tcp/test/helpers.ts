@@ -41,10 +41,18 @@ export class RecordingLogger implements Logger {
   waitFor(pattern: RegExp): Promise<string> {
     const found = this.lines.find((l) => pattern.test(l.message))
     if (found) return Promise.resolve(found.message)
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
+      // A guard against hangs only: it turns a missing line into a readable failure.
+      const guard = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.pattern !== pattern)
+        reject(new Error(`no log line matched ${pattern}; lines so far:\n${this.lines.map((l) => `${l.level} ${l.message}`).join('\n')}`))
+      }, 20_000)
       this.waiters.push({
         pattern,
-        resolve: () => resolve(this.lines.find((l) => pattern.test(l.message))!.message),
+        resolve: () => {
+          clearTimeout(guard)
+          resolve(this.lines.find((l) => pattern.test(l.message))!.message)
+        },
       })
     })
   }

@@ -1,0 +1,155 @@
+import { connect as tlsConnect } from 'node:tls'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import type { ClientTransport } from '@lockstep/interface'
+import { transportCompliance } from '../../testkit/src/compliance/transport'
+import { MessageInbox } from '../../testkit/src/compliance/message-inbox'
+import { tcpTransport } from '../src/index'
+import type { TcpTransport, TlsCredentials } from '../src/index'
+import { CLUSTER, FAST_RECONNECT, HOST, RecordingLogger, bindCluster, clientFor } from './helpers'
+import { TestPki, opensslAvailable } from './test-pki'
+import type { TestCa } from './test-pki'
+
+const hasOpenssl = opensslAvailable()
+
+if (!hasOpenssl) {
+  describe.skip('mutual TLS [skipped: no openssl binary on PATH to make test certificates]', () => {
+    it('needs openssl', () => {})
+  })
+} else {
+  let pki: TestPki | undefined
+  let clusterCa: TestCa | undefined
+  let otherCa: TestCa | undefined
+  const issued = new Map<string, TlsCredentials>()
+  const setup = () => {
+    pki ??= new TestPki()
+    clusterCa ??= pki.createCa('lockstep-test-cluster-ca')
+    otherCa ??= pki.createCa('some-other-ca')
+    return { clusterCa, otherCa }
+  }
+  /** Credentials for `id` in role `unit`, issued by the cluster CA (or by `ca`). */
+  const credentials = (id: string, unit: 'replica' | 'client', ca?: TestCa): TlsCredentials => {
+    const { clusterCa: cluster } = setup()
+    const issuer = ca ?? cluster
+    const cacheKey = `${issuer === cluster ? 'cluster' : 'other'}/${id}/${unit}`
+    let found = issued.get(cacheKey)
+    if (found === undefined) {
+      const pair = issuer.issue(id, unit)
+      // Everyone trusts the cluster CA only.
+      found = { ca: cluster.cert, cert: pair.cert, key: pair.key }
+      issued.set(cacheKey, found)
+    }
+    return found
+  }
+  afterAll(() => pki?.dispose())
+
+  const tlsCluster = (ids: string[], logger?: (id: string) => RecordingLogger | undefined) =>
+    bindCluster(ids, (id) => ({
+      auth: { tls: credentials(id, 'replica') },
+      clients: {},
+      ...(logger?.(id) ? { logger: logger(id) } : {}),
+    }))
+
+  transportCompliance('tcp with mutual TLS', {
+    async createCluster(ids) {
+      const transports = await tlsCluster(ids)
+      const clients: ClientTransport[] = []
+      return {
+        transports,
+        client(id) {
+          const client = clientFor(id, transports, { auth: { tls: credentials(id, 'client') } })
+          clients.push(client)
+          return client
+        },
+        async cleanup() {
+          await Promise.all([...clients.map((c) => c.stop()), ...transports.map((t) => t.stop())])
+        },
+      }
+    },
+  })
+
+  describe('mutual TLS refusals', () => {
+    const cleanups: (() => Promise<void> | void)[] = []
+    afterEach(async () => {
+      while (cleanups.length > 0) await cleanups.pop()!()
+    })
+
+    async function runningPair() {
+      const logger = new RecordingLogger()
+      const [r1, r2] = (await tlsCluster(['r1', 'r2'], (id) => (id === 'r2' ? logger : undefined))) as [TcpTransport, TcpTransport]
+      cleanups.push(() => Promise.all([r1.stop(), r2.stop()]).then(() => {}))
+      const atR2 = new MessageInbox('r2')
+      await r1.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+      await r2.start({ onPeerMessage: (from, m) => atR2.push(from, m), onClientMessage: (from, m) => atR2.push(from, m) })
+      r1.send('r2', { n: 1 })
+      await atR2.waitForCount('r1', 1)
+      return { r1, r2, logger, atR2, port: r2.address()!.port }
+    }
+
+    function rogueReplica(id: string, port: number, tls: TlsCredentials, logger: RecordingLogger): TcpTransport {
+      const rogue = tcpTransport({
+        self: id,
+        clusterId: CLUSTER,
+        listen: { host: HOST, port: 0 },
+        peers: [{ id: 'r2', host: HOST, port }],
+        auth: { tls },
+        reconnect: FAST_RECONNECT,
+        logger,
+      })
+      cleanups.push(() => rogue.stop())
+      return rogue
+    }
+
+    it('refuses a replica whose certificate comes from another CA', async () => {
+      const pair = await runningPair()
+      const rogue = rogueReplica('r0', pair.port, credentials('r0', 'replica', setup().otherCa), new RecordingLogger())
+      await rogue.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+      rogue.send('r2', { evil: true })
+      await pair.logger.waitFor(/TLS handshake failed/)
+      pair.r1.send('r2', { n: 2 })
+      await pair.atR2.waitForCount('r1', 2)
+      expect(pair.atR2.received.some((r) => r.from === 'r0')).toBe(false)
+    })
+
+    it('refuses a client certificate used to pose as a replica', async () => {
+      const pair = await runningPair()
+      // Issued by the cluster CA for the name "r1", but as a client.
+      const rogue = rogueReplica('r1', pair.port, credentials('r1', 'client'), new RecordingLogger())
+      await rogue.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+      rogue.send('r2', { evil: true })
+      await pair.logger.waitFor(/replica "r1": certificate OU \["client"\] does not include role "replica"/)
+      pair.r1.send('r2', { n: 2 })
+      await pair.atR2.waitForCount('r1', 2)
+      expect(pair.atR2.received.some((r) => (r.message as { evil?: boolean }).evil)).toBe(false)
+    })
+
+    it('refuses a replica certificate whose name does not match the claimed id', async () => {
+      const pair = await runningPair()
+      const rogue = rogueReplica('r1', pair.port, credentials('r0', 'replica'), new RecordingLogger())
+      await rogue.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+      await pair.logger.waitFor(/certificate CN "r0" does not match node id "r1"/)
+    })
+
+    it('refuses a client without a certificate', async () => {
+      const pair = await runningPair()
+      const socket = tlsConnect({ host: HOST, port: pair.port, ca: setup().clusterCa.cert, checkServerIdentity: () => undefined })
+      socket.on('error', () => {})
+      cleanups.push(() => {
+        socket.destroy()
+      })
+      await pair.logger.waitFor(/TLS handshake failed: .*certificate/i)
+    })
+
+    it('a dialer refuses a listener whose certificate names another replica', async () => {
+      const logger = new RecordingLogger()
+      const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => ({
+        auth: { tls: credentials(id === 'r2' ? 'r3' : id, 'replica') },
+        clients: {},
+        ...(id === 'r1' ? { logger } : {}),
+      }))) as [TcpTransport, TcpTransport]
+      cleanups.push(() => Promise.all([r1.stop(), r2.stop()]).then(() => {}))
+      await r2.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+      await r1.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+      await logger.waitFor(/TLS peer is not replica "r2": certificate CN "r3" does not match node id "r2"/)
+    })
+  })
+}
