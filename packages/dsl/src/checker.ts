@@ -166,7 +166,7 @@ class Checker {
     for (const info of vars) {
       if (info.decl.init) {
         const initType = this.expr(info.decl.init, initScope, info.type)
-        this.requireAssignable(info.decl.init, initType, info.type, `cannot initialize '${info.name}' of type ${typeToString(info.type)} with`)
+        this.requireAssignable(info.decl.init, initType, info.type, (t) => `cannot initialize '${info.name}' of type ${typeToString(info.type)} with ${t}`)
       }
     }
 
@@ -214,7 +214,8 @@ class Checker {
       if (errorsAfter === errorsBefore && !duplicate) cleanCommands.add(info.name)
     }
 
-    for (const info of vars) {
+    // Unused-variable warnings would be noise in a program that has errors.
+    for (const info of this.diagnostics.errorCount() > 0 ? [] : vars) {
       if (!this.usedVars.has(info.name)) {
         this.diagnostics.warning(DiagnosticCodes.UNUSED_VARIABLE, info.decl.name.start, info.decl.name.end,
           `state variable '${info.name}' is never used by any command`)
@@ -253,7 +254,7 @@ class Checker {
           return
         }
         const valueType = this.expr(statement.value, scope, target.type)
-        this.requireAssignable(statement.value, valueType, target.type, `cannot assign to '${target.name}' of type ${typeToString(target.type)}`)
+        this.requireAssignable(statement.value, valueType, target.type, (t) => `cannot assign ${t} to '${target.name}' of type ${typeToString(target.type)}`)
         return
       }
       case 'IndexAssign': {
@@ -273,9 +274,9 @@ class Checker {
           return
         }
         const keyType = this.expr(statement.index, scope, target.type.key)
-        this.requireAssignable(statement.index, keyType, target.type.key, `the key of '${target.name}' must be ${typeToString(target.type.key)}; found`)
+        this.requireAssignable(statement.index, keyType, target.type.key, (t) => `the keys of '${target.name}' are ${typeToString(target.type.key)}, not ${t}`)
         const valueType = this.expr(statement.value, scope, target.type.value)
-        this.requireAssignable(statement.value, valueType, target.type.value, `the values of '${target.name}' are ${typeToString(target.type.value)}; cannot store`)
+        this.requireAssignable(statement.value, valueType, target.type.value, (t) => `the values of '${target.name}' are ${typeToString(target.type.value)}; cannot store ${t}`)
         return
       }
     }
@@ -292,7 +293,8 @@ class Checker {
     }
     const info = scope.vars.get(target.name)
     if (!info) {
-      this.error(target, DiagnosticCodes.UNKNOWN_NAME, `unknown variable '${target.name}'${suggestion(target.name, scope.vars.keys())}; declare it in the 'var' section`)
+      const hint = suggestion(target.name, scope.vars.keys())
+      this.error(target, DiagnosticCodes.UNKNOWN_NAME, `unknown variable '${target.name}'${hint || "; declare it in the 'var' section"}`)
       return undefined
     }
     this.usedVars.add(info.name)
@@ -304,8 +306,8 @@ class Checker {
     if (!typeEquals(actual, wanted)) this.error(span, DiagnosticCodes.TYPE_MISMATCH, `${message}, found ${typeToString(actual)}`)
   }
 
-  private requireAssignable(span: { start: number; end: number }, actual: Type, wanted: Type, message: string): void {
-    if (!isAssignable(actual, wanted)) this.error(span, DiagnosticCodes.TYPE_MISMATCH, `${message} ${typeToString(actual)}`)
+  private requireAssignable(span: { start: number; end: number }, actual: Type, wanted: Type, message: (actual: string) => string): void {
+    if (!isAssignable(actual, wanted)) this.error(span, DiagnosticCodes.TYPE_MISMATCH, message(typeToString(actual)))
   }
 
   /** Checks an expression, recording its type on the node; `expected` types a `Φ`. */
@@ -392,7 +394,7 @@ class Checker {
         const objectType = this.expr(e.object, scope)
         if (objectType.kind === 'map') {
           const keyType = this.expr(e.index, scope, objectType.key)
-          this.requireAssignable(e.index, keyType, objectType.key, `the key must be ${typeToString(objectType.key)}; found`)
+          this.requireAssignable(e.index, keyType, objectType.key, (t) => `the keys of this map are ${typeToString(objectType.key)}, not ${t}`)
           return objectType.value
         }
         this.expr(e.index, scope)

@@ -142,6 +142,11 @@ export class DiagnosticBag {
     this.add('warning', code, start, end, message)
   }
 
+  /** Lines (from 1) where the scanner reported a problem: the parser stays quiet there to avoid cascades. */
+  scannerErrorLines(): Set<number> {
+    return new Set(this.items.filter((d) => d.code.startsWith('DSL1')).map((d) => d.line))
+  }
+
   /** How many errors (not warnings) were recorded. */
   errorCount(): number {
     let count = 0

@@ -1,4 +1,6 @@
-import { Reasons } from './values'
+import { MAX_VALUE_SIZE, Reasons } from './values'
+
+const tooLarge = JSON.stringify(Reasons.tooLarge)
 
 /**
  * The helpers generated modules inline: each one's TypeScript source and the
@@ -121,14 +123,16 @@ type $Type =
     deps: ['$fail'],
     code: `function $push<T>(list: readonly T[], item: T | null, site: number): readonly T[] {
   if (item === null) $fail(site, ${JSON.stringify(Reasons.appendNil)})
+  if (list.length >= ${MAX_VALUE_SIZE}) $fail(site, ${tooLarge})
   const out = list.slice()
   out.push(item)
   return out
 }`,
   },
   $concat: {
-    deps: [],
-    code: `function $concat<T>(a: readonly T[], b: readonly T[]): readonly T[] {
+    deps: ['$fail'],
+    code: `function $concat<T>(a: readonly T[], b: readonly T[], site: number): readonly T[] {
+  if (a.length + b.length > ${MAX_VALUE_SIZE}) $fail(site, ${tooLarge})
   return b.length === 0 ? a : a.length === 0 ? b : [...a, ...b]
 }`,
   },
@@ -137,18 +141,20 @@ type $Type =
     code: `function $setAdd<T>(set: ReadonlySet<T>, item: T | null, site: number): ReadonlySet<T> {
   if (item === null) $fail(site, ${JSON.stringify(Reasons.appendNil)})
   if (set.has(item)) return set
+  if (set.size >= ${MAX_VALUE_SIZE}) $fail(site, ${tooLarge})
   const out = new Set(set)
   out.add(item)
   return out
 }`,
   },
   $union: {
-    deps: [],
-    code: `function $union<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): ReadonlySet<T> {
+    deps: ['$fail'],
+    code: `function $union<T>(a: ReadonlySet<T>, b: ReadonlySet<T>, site: number): ReadonlySet<T> {
   if (b.size === 0) return a
   if (a.size === 0) return b
   const out = new Set(a)
   for (const item of b) out.add(item)
+  if (out.size > ${MAX_VALUE_SIZE}) $fail(site, ${tooLarge})
   return out
 }`,
   },
@@ -156,6 +162,7 @@ type $Type =
     deps: ['$fail'],
     code: `function $str(a: string | null, b: string | null, site: number): string {
   if (a === null || b === null) $fail(site, ${JSON.stringify(Reasons.nilOperand)})
+  if (a.length + b.length > ${MAX_VALUE_SIZE}) $fail(site, ${tooLarge})
   return a + b
 }`,
   },
@@ -197,6 +204,7 @@ type $Type =
   const out = owned !== null && owned.has(map) ? (map as Map<K, V>) : new Map(map)
   if (owned !== null) owned.add(out)
   if (value === null || $isEmpty(value)) out.delete(key)
+  else if (!out.has(key) && out.size >= ${MAX_VALUE_SIZE}) $fail(site, ${tooLarge})
   else out.set(key, value)
   return out
 }`,
@@ -385,7 +393,7 @@ export function helpersFor(code: string): string[] {
     for (const dep of runtimeHelpers[name]!.deps) visit(dep)
   }
   for (const name of Object.keys(runtimeHelpers)) {
-    const pattern = name === '$Types' ? /\$Type\b|\$Scalar\b/ : new RegExp(`\\${name}\\(`)
+    const pattern = name === '$Types' ? /\$Type\b|\$Scalar\b/ : new RegExp(`\\${name}[(<]`)
     if (pattern.test(code)) visit(name)
   }
   return Object.keys(runtimeHelpers).filter((name) => needed.has(name))

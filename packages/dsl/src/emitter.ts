@@ -265,11 +265,11 @@ class CommandEmitter {
           case 'list-element':
             return `$push(${l}, ${r}, ${site()})`
           case 'list-concat':
-            return `$concat(${l}, ${r})`
+            return `$concat(${l}, ${r}, ${site()})`
           case 'set-element':
             return `$setAdd(${l}, ${r}, ${site()})`
           case 'set-union':
-            return `$union(${l}, ${r})`
+            return `$union(${l}, ${r}, ${site()})`
           case 'string-concat':
             return `$str(${l}, ${r}, ${site()})`
         }
@@ -395,7 +395,7 @@ function outputType(program: CheckedProgram): string {
  */
 export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {}): string {
   const initial = evaluateInitialValues(program)
-  if ('failed' in initial) throw new Error(`cannot emit ${program.name}: ${initial.message}`)
+  if ('failures' in initial) throw new Error(`cannot emit ${program.name}: ${initial.failures.map((f) => f.reason).join('; ')}`)
   const machineName = options.exportName ?? safeIdentifier(program.name)
   const prefix = pascalCase(program.name)
   const stateType = `${prefix}State`

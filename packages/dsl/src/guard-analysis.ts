@@ -1,7 +1,7 @@
 import type { Arm, CommandDecl, Expr } from './ast'
 import type { CheckedProgram, CommandInfo } from './checker'
 import { DiagnosticCodes, type DiagnosticBag } from './diagnostics'
-import { compileExpression, type Evaluator, type Frame } from './interpreter'
+import { compileExpression, type Evaluator, type Frame, type SiteContext } from './interpreter'
 import { isScalar, type Type } from './types'
 import { emptyValue, toJson, type Scalar, type Value } from './values'
 
@@ -63,14 +63,43 @@ class AtomTable {
 
 const not = (f: Formula): Formula => (f.k === 'const' ? { k: 'const', v: !f.v } : f.k === 'not' ? f.f : { k: 'not', f })
 
-function toFormula(e: Expr, atoms: AtomTable): Formula {
+/** True when the expression reads no state, parameter or client: its value is fixed. */
+function isClosed(e: Expr): boolean {
+  switch (e.kind) {
+    case 'Name':
+    case 'Client':
+    case 'Error':
+      return false
+    case 'Unary':
+      return isClosed(e.operand)
+    case 'Binary':
+      return isClosed(e.left) && isClosed(e.right)
+    case 'Call':
+      return e.args.every(isClosed)
+    case 'Index':
+      return isClosed(e.object) && isClosed(e.index)
+    default:
+      return true
+  }
+}
+
+function toFormula(e: Expr, atoms: AtomTable, context: SiteContext): Formula {
   if (e.kind === 'Bool') return { k: 'const', v: e.value }
-  if (e.kind === 'Unary' && e.op === 'not') return not(toFormula(e.operand, atoms))
+  if (isClosed(e)) {
+    // A closed guard has one value; if evaluating it fails, the arm is never reached either way.
+    try {
+      const value = compileExpression(e, context)({ vars: [], args: [], client: null, owned: null })
+      return { k: 'const', v: value === true }
+    } catch (_error) {
+      return { k: 'const', v: false }
+    }
+  }
+  if (e.kind === 'Unary' && e.op === 'not') return not(toFormula(e.operand, atoms, context))
   if (e.kind === 'Binary') {
     switch (e.op) {
       case 'and':
       case 'or':
-        return { k: e.op, a: toFormula(e.left, atoms), b: toFormula(e.right, atoms) }
+        return { k: e.op, a: toFormula(e.left, atoms, context), b: toFormula(e.right, atoms, context) }
       case '=':
       case '!=': {
         const l = print(e.left)
@@ -136,7 +165,8 @@ function analyzeCommand(program: CheckedProgram, command: CommandInfo, diagnosti
   const arms = command.decl.arms.filter((arm) => arm.guard !== undefined)
   if (arms.length === 0) return
   const atoms = new AtomTable()
-  const formulas = arms.map((arm) => toFormula(arm.guard!, atoms))
+  const context: SiteContext = { source: program.source, command: command.name, inCommand: true }
+  const formulas = arms.map((arm) => toFormula(arm.guard!, atoms, context))
   const reachable: boolean[] = []
   for (let j = 0; j < arms.length; j++) {
     let f = formulas[j]!

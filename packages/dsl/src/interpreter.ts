@@ -5,7 +5,7 @@ import type { SourceText } from './diagnostics'
 import { commandSchema } from './schema'
 import { isScalar } from './types'
 import {
-  ConversionError, Reasons, emptyValue, encodeValue, failureMessage, fromJson, isEmptyValue, snippetOf, toJson, valueEquals,
+  ConversionError, MAX_VALUE_SIZE, Reasons, emptyValue, encodeValue, failureMessage, fromJson, isEmptyValue, snippetOf, toJson, valueEquals,
   type Scalar, type Site, type Value,
 } from './values'
 
@@ -297,6 +297,7 @@ function compileBinary(e: Extract<Expr, { kind: 'Binary' }>, context: SiteContex
             const list = left(frame) as readonly Value[]
             const item = right(frame)
             if (item === null) fail(site, Reasons.appendNil)
+            if (list.length >= MAX_VALUE_SIZE) fail(site, Reasons.tooLarge)
             const out = list.slice()
             out.push(item)
             return out
@@ -305,6 +306,7 @@ function compileBinary(e: Extract<Expr, { kind: 'Binary' }>, context: SiteContex
           return (frame) => {
             const a = left(frame) as readonly Value[]
             const b = right(frame) as readonly Value[]
+            if (a.length + b.length > MAX_VALUE_SIZE) fail(site, Reasons.tooLarge)
             return b.length === 0 ? a : a.length === 0 ? b : [...a, ...b]
           }
         case 'set-element':
@@ -313,6 +315,7 @@ function compileBinary(e: Extract<Expr, { kind: 'Binary' }>, context: SiteContex
             const item = right(frame)
             if (item === null) fail(site, Reasons.appendNil)
             if (set.has(item as Scalar)) return set
+            if (set.size >= MAX_VALUE_SIZE) fail(site, Reasons.tooLarge)
             const out = new Set(set)
             out.add(item as Scalar)
             return out
@@ -325,6 +328,7 @@ function compileBinary(e: Extract<Expr, { kind: 'Binary' }>, context: SiteContex
             if (a.size === 0) return b
             const out = new Set(a)
             for (const item of b) out.add(item)
+            if (out.size > MAX_VALUE_SIZE) fail(site, Reasons.tooLarge)
             return out
           }
         case 'string-concat':
@@ -332,6 +336,7 @@ function compileBinary(e: Extract<Expr, { kind: 'Binary' }>, context: SiteContex
             const a = left(frame)
             const b = right(frame)
             if (a === null || b === null) fail(site, Reasons.nilOperand)
+            if ((a as string).length + (b as string).length > MAX_VALUE_SIZE) fail(site, Reasons.tooLarge)
             return (a as string) + (b as string)
           }
       }
@@ -381,6 +386,7 @@ function compileStatements(statements: readonly Stmt[], context: SiteContext, va
           }
           // A map holds no Φ: storing Φ removes the key.
           if (isEmptyValue(v)) map.delete(k as Scalar)
+          else if (!map.has(k as Scalar) && map.size >= MAX_VALUE_SIZE) fail(site, Reasons.tooLarge)
           else map.set(k as Scalar, v)
           frame.vars[index] = map
         })
@@ -413,9 +419,10 @@ function compileArm(arm: Arm, context: SiteContext, vars: ReadonlyMap<string, Va
   }
 }
 
-/** Evaluates the init expressions; the first failure is returned with the variable it belongs to. */
-export function evaluateInitialValues(program: CheckedProgram): { values: Value[] } | { failed: VarInfo; message: string } {
+/** Evaluates the init expressions; returns every failure, with the variable it belongs to. */
+export function evaluateInitialValues(program: CheckedProgram): { values: Value[] } | { failures: { var: VarInfo; reason: string }[] } {
   const values: Value[] = []
+  const failures: { var: VarInfo; reason: string }[] = []
   const frame: Frame = { vars: [], args: [], client: null, owned: null }
   for (const info of program.vars) {
     if (!info.decl.init) {
@@ -426,10 +433,12 @@ export function evaluateInitialValues(program: CheckedProgram): { values: Value[
     try {
       values.push(compileExpression(info.decl.init, context)(frame))
     } catch (error) {
-      return { failed: info, message: (error as Error).message }
+      // The diagnostic gives the place; keep only what failed.
+      failures.push({ var: info, reason: (error as Error).message.replace(/^.*? failed: /, '') })
+      values.push(emptyValue(info.type))
     }
   }
-  return { values }
+  return failures.length > 0 ? { failures } : { values }
 }
 
 /** A checked program compiled to closures: the engine behind the interpreted {@link DslMachine} and the model checker. */

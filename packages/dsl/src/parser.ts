@@ -22,11 +22,17 @@ class Parser {
   private pos = 0
   /** After an error, further errors are suppressed until the parser resynchronizes (no cascades). */
   private panic = false
+  /** Syntax errors met, reported or not. */
+  private failures = 0
+  /** Lines the scanner already complained about. */
+  private readonly quietLines: Set<number>
 
   constructor(
     private readonly tokens: readonly Token[],
     private readonly diagnostics: DiagnosticBag,
-  ) {}
+  ) {
+    this.quietLines = diagnostics.scannerErrorLines()
+  }
 
   // ---- token helpers ------------------------------------------------------
 
@@ -66,8 +72,17 @@ class Parser {
   }
 
   private error(code: DiagnosticCode, span: Span, message: string): void {
-    if (!this.panic) this.diagnostics.error(code, span.start, span.end, message)
+    this.failures++
+    if (!this.panic && !this.onQuietLine(span)) this.diagnostics.error(code, span.start, span.end, message)
     this.panic = true
+  }
+
+  /** True when the scanner reported a problem on this line or the previous token's line: a parse error there is a cascade. */
+  private onQuietLine(span: Span): boolean {
+    if (this.quietLines.size === 0) return false
+    const source = this.diagnostics.source
+    const before = this.previous()
+    return this.quietLines.has(source.position(span.start).line) || (before !== undefined && this.quietLines.has(source.position(before.start).line))
   }
 
   private expectPunct(value: string, context: string): boolean {
@@ -300,8 +315,9 @@ class Parser {
     } else {
       guarded = false
       const bodyStart = this.peek()
+      const failuresBefore = this.failures
       const statements = this.parseStatements()
-      if (statements.length === 0 && !this.panic) {
+      if (statements.length === 0 && this.failures === failuresBefore) {
         this.diagnostics.error(DiagnosticCodes.EMPTY_ARM, bodyStart.start, bodyStart.end,
           `command '${name.name}' has no statements; write 'skip' to do nothing`)
       }
@@ -357,8 +373,9 @@ class Parser {
       this.panic = false
     }
     const hadError = this.panic
+    const failuresBefore = this.failures
     const statements = this.parseStatements()
-    if (statements.length === 0 && !hadError) {
+    if (statements.length === 0 && !hadError && this.failures === failuresBefore) {
       this.diagnostics.error(DiagnosticCodes.EMPTY_ARM, ifToken.start, arrowEnd,
         "this arm has no statements; write 'skip' to do nothing")
     }
@@ -503,17 +520,20 @@ class Parser {
 
   private parseComparison(): Expr {
     let left = this.parseAppend()
+    let chained = false
     let count = 0
     while (this.atComparison()) {
       const op = this.next()
       if (count > 0) {
+        chained = true
         this.diagnostics.error(DiagnosticCodes.CHAINED_COMPARISON, op.start, op.end,
           `comparisons cannot be chained; add parentheses or combine them with 'and'`)
       }
       left = this.binary(op.value as BinaryOp, left, this.parseAppend())
       count++
     }
-    return left
+    // A chain has no meaning to check: stand in an error node so no type errors follow.
+    return chained ? { kind: 'Error', start: left.start, end: left.end } : left
   }
 
   private parseAppend(): Expr {

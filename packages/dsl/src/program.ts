@@ -45,9 +45,11 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   if (syntaxOk) analyzeGuards(program, checked.commands.filter((c) => checked.cleanCommands.has(c.name)), diagnostics)
   if (diagnostics.hasErrors()) return { ast, diagnostics: diagnostics.sorted() }
   const initial = evaluateInitialValues(program)
-  if ('failed' in initial) {
-    const init = initial.failed.decl.init!
-    diagnostics.error(DiagnosticCodes.INIT_FAILS, init.start, init.end, `the init expression of '${initial.failed.name}' fails: ${initial.message}`)
+  if ('failures' in initial) {
+    for (const failure of initial.failures) {
+      const init = failure.var.decl.init!
+      diagnostics.error(DiagnosticCodes.INIT_FAILS, init.start, init.end, `the init expression of '${failure.var.name}' fails: ${failure.reason}`)
+    }
     return { ast, diagnostics: diagnostics.sorted() }
   }
   const machine = createMachine(new CompiledMachine(program, initial.values))

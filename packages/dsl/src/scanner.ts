@@ -139,21 +139,54 @@ export function scan(text: string, diagnostics: DiagnosticBag): Token[] {
       push('punct', one, start, pos)
       continue
     }
-    // An unknown character: report it once for the whole run of them, then go on.
-    const code = text.codePointAt(pos)!
-    const width = code > 0xffff ? 2 : 1
-    const shown = String.fromCodePoint(code)
-    const hint = one === '!' ? "; write '!=' or '≠' for 'not equal', or 'not' for negation"
-      : one === '&' ? "; write 'and'"
-      : one === '|' ? "; write 'or'"
-      : one === "'" ? '; strings use double quotes'
-      : ''
-    diagnostics.error(DiagnosticCodes.UNEXPECTED_CHARACTER, pos, pos + width,
-      `unexpected character '${printable(shown)}' (U+${code.toString(16).toUpperCase().padStart(4, '0')})${hint}`)
-    pos += width
+    // Spellings from other languages: report them, then read them as meant so parsing goes on.
+    const foreign = foreignSpellings.find(([spelling]) => text.startsWith(spelling, pos) && !(spelling === '!' && text[pos + 1] === '='))
+    if (foreign) {
+      const [spelling, kind, value, advice] = foreign
+      diagnostics.error(DiagnosticCodes.UNEXPECTED_CHARACTER, pos, pos + spelling.length, `unexpected '${spelling}'; ${advice}`)
+      pos += spelling.length
+      push(kind, value, start, pos)
+      continue
+    }
+    // Unknown characters: one report for a run of them, then go on.
+    let end = pos
+    while (end < text.length) {
+      const code = text.codePointAt(end)!
+      const ch = String.fromCodePoint(code)
+      if (!isUnknown(text, end)) break
+      end += ch.length
+    }
+    const run = text.slice(pos, end)
+    const first = run.codePointAt(0)!
+    const shown = [...run].map(printable).join('')
+    const hint = run.startsWith("'") ? '; strings use double quotes' : ''
+    diagnostics.error(DiagnosticCodes.UNEXPECTED_CHARACTER, pos, end,
+      [...run].length === 1
+        ? `unexpected character '${shown}' (U+${first.toString(16).toUpperCase().padStart(4, '0')})${hint}`
+        : `unexpected characters '${shown}'${hint}`)
+    pos = end
   }
   tokens.push({ kind: 'eof', value: '', start: text.length, end: text.length, newlineBefore: true })
   return tokens
+}
+
+/** Operators from other languages: reported, then read as the DSL's own. */
+const foreignSpellings: readonly [string, TokenKind, string, string][] = [
+  ['&&', 'keyword', 'and', "write 'and'"],
+  ['||', 'keyword', 'or', "write 'or'"],
+  ['==', 'punct', '=', "write '=' to compare (':=' assigns)"],
+  ['!', 'keyword', 'not', "write 'not' for negation ('!=' or '≠' for 'not equal')"],
+]
+
+/** True when the character at `pos` starts no token. */
+function isUnknown(text: string, pos: number): boolean {
+  const ch = text.charCodeAt(pos)
+  if (ch === 10 || ch === 13 || ch === 32 || ch === 9 || ch === 12 || ch === 11 || ch === 0xa0 || ch === 0xfeff || ch === 34) return false
+  if (isIdentStart(ch) || isDigit(ch)) return false
+  if (text.startsWith('--', pos) || foreignSpellings.some(([spelling]) => text.startsWith(spelling, pos))) return false
+  const one = text[pos]!
+  if (unicodeSymbols.has(one) || oneCharPunct.has(one) || twoCharPunct.has(text.slice(pos, pos + 2))) return false
+  return true
 }
 
 function printable(ch: string): string {

@@ -21,7 +21,11 @@ export const Reasons = {
   appendNil: 'cannot append Φ to a collection',
   nilKey: 'a map key cannot be Φ',
   missingKeyPrefix: 'the map has no key ',
+  tooLarge: 'the value would exceed 1048576 elements or characters',
 } as const
+
+/** The most characters a string, or elements a list, set or map, may hold: bigger values abort the command. */
+export const MAX_VALUE_SIZE = 1_048_576
 
 /** Where a run-time check sits: what a failure message names. */
 export interface Site {
