@@ -68,6 +68,7 @@ export class LockstepClient {
   private readonly noticeWaiters: { accept: (notice: OutputNotice) => boolean; resolve: (notice: OutputNotice) => void }[] = []
   private readonly listeners = new Set<(notice: OutputNotice) => void>()
   private started = false
+  private outputSyncTimer: TimerHandle | undefined
 
   constructor(options: ClientOptions) {
     if (options.replicas.length === 0) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client '${options.id}': no replicas given`)
@@ -96,6 +97,8 @@ export class LockstepClient {
       request.reject(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped before request #${request.seq} was answered`))
     }
     this.pending.clear()
+    if (this.outputSyncTimer !== undefined) this.scheduler.clearTimer(this.outputSyncTimer)
+    this.outputSyncTimer = undefined
     await this.transport.stop()
   }
 
@@ -126,7 +129,25 @@ export class LockstepClient {
   nextNotice(accept: (notice: OutputNotice) => boolean = () => true): Promise<OutputNotice> {
     const index = this.notices.findIndex(accept)
     if (index >= 0) return Promise.resolve(this.notices.splice(index, 1)[0]!)
-    return new Promise((resolve) => this.noticeWaiters.push({ accept, resolve }))
+    const waiting = new Promise<OutputNotice>((resolve) => this.noticeWaiters.push({ accept, resolve }))
+    this.scheduleOutputSync()
+    return waiting
+  }
+
+  /**
+   * While someone waits for a notice, ask a replica now and then for outputs
+   * this client may have missed (the replica that would have sent them may have
+   * crashed). Replicas keep outputs until the client acknowledges them.
+   */
+  private scheduleOutputSync(): void {
+    if (this.outputSyncTimer !== undefined) return
+    this.outputSyncTimer = this.scheduler.setTimer(this.retryAfterMs, () => {
+      this.outputSyncTimer = undefined
+      if (!this.started || this.noticeWaiters.length === 0) return
+      this.preferred = (this.preferred + 1) % this.replicas.length
+      this.transport.send(this.replicas[this.preferred]!, { type: 'outputs', from: this.outputWatermark })
+      this.scheduleOutputSync()
+    })
   }
 
   /** Calls `listener` for every notice as it arrives (notices are still queued for {@link nextNotice}). */
@@ -151,7 +172,10 @@ export class LockstepClient {
     const replica = this.replicas[this.preferred]!
     let ackedBelow = this.nextSeq
     for (const seq of this.pending.keys()) if (seq < ackedBelow) ackedBelow = seq
-    this.transport.send(replica, { type: 'request', request: { client: this.id, seq: request.seq, command: request.command, ackedBelow } })
+    this.transport.send(replica, {
+      type: 'request',
+      request: { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark },
+    })
     request.timer = this.scheduler.setTimer(this.retryAfterMs, () => {
       if (this.pending.get(request.seq) === request) this.send(request)
     })

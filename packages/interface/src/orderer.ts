@@ -42,10 +42,48 @@ export interface Orderer {
   tick(): void
   /** The end of a burst of events: send what is buffered (batching). */
   flush(): void
-  /** The membership changed. */
+  /**
+   * Start ordering afresh in `view`, delivering nothing (after state transfer,
+   * or when a replica joins). Orderers that do not support membership changes
+   * throw `UNSUPPORTED` for a view with other members.
+   */
   viewChanged(view: View): void
   /** Requests this replica holds that are not yet delivered. */
   pendingCount(): number
+}
+
+/**
+ * An orderer that survives crashes: it takes part in the engine's
+ * majority-agreed view change (Schneider: "a majority can assert their
+ * failure"). The engine freezes a majority, merges their reports into the
+ * agreed boundary of the old view, and every member of the new view installs it.
+ */
+export interface CrashTolerantOrderer extends Orderer {
+  /**
+   * Stop ordering in the current view: from now on deliver nothing, send
+   * nothing and ignore messages of this view. Returns what this replica holds
+   * (delivered counts and undelivered requests), as plain data.
+   */
+  freeze(): unknown
+  /**
+   * Combines freeze reports from a majority of the old view into the agreed
+   * boundary: every request that was delivered anywhere, and the order in which
+   * the rest of the old view's requests are delivered. A pure function.
+   */
+  mergeReports(reports: readonly unknown[]): unknown
+  /**
+   * Delivers, in the agreed order, the boundary's requests this replica has not
+   * delivered yet, then starts ordering afresh in `view`. Returns false, having
+   * delivered nothing, when this replica cannot (it lacks requests the boundary
+   * needs, or missed a view): it then needs state transfer.
+   */
+  install(view: View, boundary: unknown): boolean
+}
+
+/** True if the orderer takes part in view changes. */
+export function isCrashTolerant(orderer: Orderer): orderer is CrashTolerantOrderer {
+  const candidate = orderer as Partial<CrashTolerantOrderer>
+  return typeof candidate.freeze === 'function' && typeof candidate.mergeReports === 'function' && typeof candidate.install === 'function'
 }
 
 /** Builds an orderer for one replica. Plug-ins export a factory of factories: `lamport(options) => OrdererFactory`. */

@@ -15,6 +15,13 @@ export interface Request<C = unknown> {
    * has been received, so replicas may forget them. Optional; defaults to `seq`.
    */
   readonly ackedBelow?: number
+  /**
+   * Every output numbered below this has reached the client, so replicas may
+   * forget them. Outputs at or above it are kept, and re-sent on request
+   * (`{ type: 'outputs', from }`), so a client whose replica crashed still
+   * gets them.
+   */
+  readonly outputsAckedBelow?: number
 }
 
 /** An output value addressed to a client, numbered per client (from 1) in the order the cluster produced them. */
@@ -56,8 +63,8 @@ export interface OutputNotice<O = unknown> extends NumberedOutput<O> {
   readonly position: number
 }
 
-/** Messages from a client to a replica. */
-export type ClientToReplica = { readonly type: 'request'; readonly request: Request }
+/** Messages from a client to a replica: a request, or a request to re-send the outputs numbered `from` on. */
+export type ClientToReplica = { readonly type: 'request'; readonly request: Request } | { readonly type: 'outputs'; readonly from: number }
 
 /** Messages from a replica to a client. */
 export type ReplicaToClient =

@@ -1,5 +1,5 @@
 export { LamportOrderer, lamport, lamportSimulation } from './lamport-orderer'
-export type { LamportOptions } from './lamport-orderer'
+export type { LamportBoundary, LamportOptions, LamportReport } from './lamport-orderer'
 export { LamportClock, compareStamps } from './lamport-clock'
 export type { Stamp } from './lamport-clock'
 export { parseLamportMessage } from './messages'

@@ -1,7 +1,7 @@
 import {
   ErrorCodes,
   LockstepError,
-  type Orderer,
+  type CrashTolerantOrderer,
   type OrdererContext,
   type OrdererFactory,
   type RandomSource,
@@ -34,6 +34,8 @@ class OriginQueue {
   received = 0
   /** Stamp time of the last received request, to check stamps increase. */
   lastTime = 0
+  /** How many of this origin's requests this replica has delivered. */
+  delivered = 0
 
   peek(): PendingEntry | undefined {
     return this.entries[this.head]
@@ -41,6 +43,7 @@ class OriginQueue {
 
   shift(): PendingEntry {
     const entry = this.entries[this.head++]!
+    this.delivered = entry.n
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head)
       this.head = 0
@@ -51,6 +54,24 @@ class OriginQueue {
   get size(): number {
     return this.entries.length - this.head
   }
+
+  /** The undelivered entries. */
+  undelivered(): PendingEntry[] {
+    return this.entries.slice(this.head)
+  }
+}
+
+/** What a frozen Lamport orderer reports to the view change: per-origin delivered counts and what it holds beyond. */
+export interface LamportReport {
+  readonly delivered: Readonly<Record<ReplicaId, number>>
+  /** `[origin, stamp time, n, request]` for every request held and not delivered. */
+  readonly pending: readonly (readonly [ReplicaId, number, number, Request])[]
+}
+
+/** The agreed end of a view: every origin's requests up to `maxDelivered` plus `entries`, in stamp order. */
+export interface LamportBoundary {
+  readonly maxDelivered: Readonly<Record<ReplicaId, number>>
+  readonly entries: readonly (readonly [ReplicaId, number, number, Request])[]
 }
 
 /**
@@ -69,24 +90,26 @@ class OriginQueue {
  * request is held by every member, so none is lost if its sender crashes.
  * Stable requests are delivered in stamp order.
  */
-export class LamportOrderer implements Orderer {
+export class LamportOrderer implements CrashTolerantOrderer {
   readonly name = 'lamport'
   private readonly ctx: OrdererContext
   private readonly heartbeatMs: number
   private readonly maxBatch: number
   private readonly clock = new LamportClock()
-  private members: readonly ReplicaId[]
-  private peers: readonly ReplicaId[]
-  private readonly queues = new Map<ReplicaId, OriginQueue>()
+  private members: readonly ReplicaId[] = []
+  private peers: readonly ReplicaId[] = []
+  private queues = new Map<ReplicaId, OriginQueue>()
   /** The same queues, in `members` order (the hot delivery loop avoids Map iteration). */
-  private readonly queueList: OriginQueue[] = []
+  private queueList: OriginQueue[] = []
   /** acks.get(m).get(o): how many of origin o's requests member m reported holding. */
-  private readonly acks = new Map<ReplicaId, Map<ReplicaId, number>>()
+  private acks = new Map<ReplicaId, Map<ReplicaId, number>>()
+  /** Set by a view change: this view is over here. */
+  private frozen = false
   /** This replica's own stamped requests not yet sent. */
   private outbox: StampedEntry[] = []
   /** Peers owed an acknowledgement (our vector changed since we last wrote to them). */
-  private readonly ackOwed = new Set<ReplicaId>()
-  private readonly lastSentAt = new Map<ReplicaId, number>()
+  private ackOwed = new Set<ReplicaId>()
+  private lastSentAt = new Map<ReplicaId, number>()
   private delivering = false
 
   constructor(ctx: OrdererContext, options: LamportOptions = {}) {
@@ -95,17 +118,11 @@ export class LamportOrderer implements Orderer {
     this.maxBatch = options.maxBatch ?? 4096
     if (!(this.heartbeatMs > 0)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lamport: heartbeatMs must be > 0 (got ${options.heartbeatMs})`)
     if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lamport: maxBatch must be an integer >= 1 (got ${options.maxBatch})`)
-    this.members = ctx.view().members
-    this.peers = this.members.filter((m) => m !== ctx.self)
-    for (const member of this.members) {
-      const queue = new OriginQueue()
-      this.queues.set(member, queue)
-      this.queueList.push(queue)
-      this.acks.set(member, new Map())
-    }
+    this.startView(ctx.view())
   }
 
   submit(request: Request): void {
+    if (this.frozen) return // the engine holds submissions during a view change
     // LC1: stamping a request is an event.
     const time = this.clock.tick()
     const own = this.queues.get(this.ctx.self)!
@@ -117,6 +134,7 @@ export class LamportOrderer implements Orderer {
   }
 
   receive(from: ReplicaId, raw: unknown): void {
+    if (this.frozen) return
     const queue = this.queues.get(from)
     if (!queue || from === this.ctx.self) {
       throw new LockstepError(ErrorCodes.UNKNOWN_PEER, `lamport: message from '${from}', which is not a peer in view ${this.ctx.view().id}`)
@@ -143,6 +161,7 @@ export class LamportOrderer implements Orderer {
   }
 
   tick(): void {
+    if (this.frozen) return
     const now = this.ctx.clock.now()
     for (const peer of this.peers) {
       if (now - (this.lastSentAt.get(peer) ?? -Infinity) >= this.heartbeatMs) this.ackOwed.add(peer)
@@ -151,6 +170,7 @@ export class LamportOrderer implements Orderer {
   }
 
   flush(): void {
+    if (this.frozen) return
     if (this.outbox.length === 0 && this.ackOwed.size === 0) return
     const batches: StampedEntry[][] = []
     for (let i = 0; i < this.outbox.length; i += this.maxBatch) batches.push(this.outbox.slice(i, i + this.maxBatch))
@@ -177,10 +197,65 @@ export class LamportOrderer implements Orderer {
   }
 
   viewChanged(view: View): void {
-    const same = view.members.length === this.members.length && view.members.every((m, i) => m === this.members[i])
-    if (!same) {
-      throw new LockstepError(ErrorCodes.UNSUPPORTED, `lamport: membership changes (view ${view.id}: ${view.members.join(', ')}) are not supported by this version of the Lamport orderer`)
+    this.startView(view)
+  }
+
+  freeze(): LamportReport {
+    this.frozen = true
+    const delivered: Record<ReplicaId, number> = {}
+    const pending: [ReplicaId, number, number, Request][] = []
+    for (let i = 0; i < this.members.length; i++) {
+      const origin = this.members[i]!
+      const queue = this.queueList[i]!
+      delivered[origin] = queue.delivered
+      for (const entry of queue.undelivered()) pending.push([origin, entry.time, entry.n, entry.request])
     }
+    return { delivered, pending }
+  }
+
+  mergeReports(reports: readonly unknown[]): LamportBoundary {
+    const maxDelivered: Record<ReplicaId, number> = {}
+    const entries = new Map<string, readonly [ReplicaId, number, number, Request]>()
+    for (const raw of reports) {
+      const report = raw as LamportReport
+      for (const [origin, count] of Object.entries(report.delivered)) maxDelivered[origin] = Math.max(maxDelivered[origin] ?? 0, count)
+      for (const entry of report.pending) entries.set(`${entry[0]}\u0000${entry[2]}`, entry)
+    }
+    const sorted = [...entries.values()].sort((a, b) => compareStamps(a[1], a[0], b[1], b[0]))
+    return { maxDelivered, entries: sorted }
+  }
+
+  /**
+   * The view-change flush. Every request delivered anywhere in the old view was
+   * acknowledged by every member, so a member holds all of them (up to
+   * `maxDelivered` per origin); the boundary adds what the majority held
+   * beyond. Each member delivers, in stamp order, the part it has not
+   * delivered: all end the view at the same position.
+   */
+  install(view: View, raw: unknown): boolean {
+    const boundary = raw as LamportBoundary
+    const candidates = new Map<string, readonly [ReplicaId, number, number, Request]>()
+    for (let i = 0; i < this.members.length; i++) {
+      const origin = this.members[i]!
+      for (const entry of this.queueList[i]!.undelivered()) {
+        if (entry.n <= (boundary.maxDelivered[origin] ?? 0)) candidates.set(`${origin}\u0000${entry.n}`, [origin, entry.time, entry.n, entry.request])
+      }
+    }
+    for (const entry of boundary.entries) candidates.set(`${entry[0]}\u0000${entry[2]}`, entry)
+    const deliveredCount = (origin: ReplicaId) => this.queues.get(origin)?.delivered ?? 0
+    // Every request up to maxDelivered must be at hand, or this replica cannot end the view by itself.
+    for (const [origin, max] of Object.entries(boundary.maxDelivered)) {
+      for (let n = deliveredCount(origin) + 1; n <= max; n++) {
+        if (!candidates.has(`${origin}\u0000${n}`)) return false
+      }
+    }
+    const toDeliver = [...candidates.values()]
+      .filter(([origin, , n]) => n > deliveredCount(origin))
+      .sort((a, b) => compareStamps(a[1], a[0], b[1], b[0]))
+    this.frozen = true
+    for (const [, , , request] of toDeliver) this.ctx.deliver(request)
+    this.startView(view)
+    return true
   }
 
   pendingCount(): number {
@@ -194,9 +269,28 @@ export class LamportOrderer implements Orderer {
     return this.clock.now
   }
 
+  /** Starts a view with empty queues; the clock keeps running (stamps only grow). */
+  private startView(view: View): void {
+    this.frozen = false
+    this.members = [...view.members]
+    this.peers = this.members.filter((m) => m !== this.ctx.self)
+    this.queues = new Map()
+    this.queueList = []
+    this.acks = new Map()
+    for (const member of this.members) {
+      const queue = new OriginQueue()
+      this.queues.set(member, queue)
+      this.queueList.push(queue)
+      this.acks.set(member, new Map())
+    }
+    this.outbox = []
+    this.ackOwed = new Set()
+    this.lastSentAt = new Map()
+  }
+
   /** Delivers, in stamp order, every request that is stable. */
   private deliverStable(): void {
-    if (this.delivering) return // deliver() may re-enter through the engine; the outer loop continues
+    if (this.delivering || this.frozen) return // deliver() may re-enter through the engine; the outer loop continues
     this.delivering = true
     try {
       while (true) {

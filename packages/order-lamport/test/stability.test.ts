@@ -167,9 +167,4 @@ describe('bad messages', () => {
     const c = cluster(['r1', 'r2'])
     expect(() => c.get('r1').receive('r7', { t: 'lamport', c: 1, a: {} })).toThrow(expect.objectContaining({ code: 'UNKNOWN_PEER' }))
   })
-
-  it('refuses membership changes it does not support with a clear error', () => {
-    const c = cluster(['r1', 'r2'])
-    expect(() => c.get('r1').viewChanged({ id: 2, members: ['r1'] })).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }))
-  })
 })

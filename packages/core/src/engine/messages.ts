@@ -1,7 +1,6 @@
 import { ErrorCodes, LockstepError, type ClientId, type Request } from '@lockstep/interface'
 
-/** Envelope of every replica-to-replica message the engine sends: `o` carries an orderer's message. */
-export type PeerEnvelope = { readonly k: 'o'; readonly m: unknown }
+export type { PeerEnvelope } from './view-messages'
 
 /** Checks that a value is a well-formed request; throws MALFORMED_MESSAGE naming the field otherwise. */
 export function parseRequest(value: unknown, where: string): Request {
@@ -13,19 +12,30 @@ export function parseRequest(value: unknown, where: string): Request {
   if (request.ackedBelow !== undefined && (!Number.isSafeInteger(request.ackedBelow) || (request.ackedBelow as number) < 0 || (request.ackedBelow as number) > (request.seq as number))) {
     throw malformed(where, 'request.ackedBelow', 'an integer between 0 and request.seq')
   }
+  if (request.outputsAckedBelow !== undefined && (!Number.isSafeInteger(request.outputsAckedBelow) || (request.outputsAckedBelow as number) < 0)) {
+    throw malformed(where, 'request.outputsAckedBelow', 'a non-negative integer')
+  }
   return value as Request
 }
 
-/** Checks a client's message; the request's client must be the connection's own id (no posing as another). */
-export function parseClientMessage(client: ClientId, value: unknown): Request {
-  if (typeof value !== 'object' || value === null || (value as { type?: unknown }).type !== 'request') {
-    throw malformed(`message from client '${client}'`, 'type', "'request'")
+/** A client's message: a request, or a request for the outputs it may have missed. */
+export type ClientMessage = { readonly type: 'request'; readonly request: Request } | { readonly type: 'outputs'; readonly from: number }
+
+/** Checks a client's message; a request's client must be the connection's own id (no posing as another). */
+export function parseClientMessage(client: ClientId, value: unknown): ClientMessage {
+  const where = `message from client '${client}'`
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined
+  if (type === 'outputs') {
+    const from = (value as { from?: unknown }).from
+    if (!Number.isSafeInteger(from) || (from as number) < 1) throw malformed(where, 'from', 'an integer >= 1')
+    return value as ClientMessage
   }
-  const request = parseRequest((value as { request?: unknown }).request, `message from client '${client}'`)
+  if (type !== 'request') throw malformed(where, 'type', "'request' or 'outputs'")
+  const request = parseRequest((value as { request?: unknown }).request, where)
   if (request.client !== client) {
     throw new LockstepError(ErrorCodes.AUTH_FAILED, `client '${client}' sent a request in the name of '${request.client}'; refused`)
   }
-  return request
+  return value as ClientMessage
 }
 
 /** The error for a message field that does not have the required shape. */

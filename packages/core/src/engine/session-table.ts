@@ -1,6 +1,6 @@
-import type { ClientId, Reply } from '@lockstep/interface'
+import type { ClientId, OutputNotice, Reply } from '@lockstep/interface'
 
-/** One client's session: which requests executed, their replies, and the client's output numbering. */
+/** One client's session: which requests executed, their replies, and the client's outputs. */
 interface Session {
   /** Every seq below this executed or was abandoned, and its reply may be forgotten. */
   floor: number
@@ -8,6 +8,8 @@ interface Session {
   readonly replies: Map<number, Reply>
   /** Number of outputs addressed to this client so far. */
   outputSeq: number
+  /** Outputs the client has not acknowledged yet, by number: re-sent on request. */
+  readonly outputs: Map<number, OutputNotice>
 }
 
 /** What the session table knows of a request. */
@@ -16,13 +18,18 @@ export type SessionLookup =
   | { readonly kind: 'executed'; readonly reply: Reply }
   | { readonly kind: 'expired' }
 
+/** Most unacknowledged outputs kept per client; older ones are dropped first. */
+const MAX_RETAINED_OUTPUTS = 1024
+
 /**
  * Exactly-once execution (Schneider §3, client sessions): the engine executes
- * each `(client, seq)` once and answers retries from here. The table is
- * replicated state: it changes only on delivery, identically everywhere.
+ * each `(client, seq)` once and answers retries from here. Outputs are kept
+ * until the client acknowledges them, so a client whose replica crashed can
+ * fetch them from another. The table is replicated state: it changes only on
+ * delivery, identically everywhere, and travels in state transfers.
  */
 export class SessionTable {
-  private readonly sessions = new Map<ClientId, Session>()
+  private sessions = new Map<ClientId, Session>()
 
   /** What the table knows of `(client, seq)`. */
   lookup(client: ClientId, seq: number): SessionLookup {
@@ -34,19 +41,33 @@ export class SessionTable {
     return { kind: 'new' }
   }
 
-  /** Records an executed request's reply and forgets replies the client acknowledged (below `ackedBelow`). */
-  record(client: ClientId, seq: number, ackedBelow: number, reply: Reply): void {
+  /** Records an executed request's reply and forgets what the client acknowledged. */
+  record(client: ClientId, seq: number, ackedBelow: number, outputsAckedBelow: number | undefined, reply: Reply): void {
     const session = this.session(client)
     session.replies.set(seq, reply)
     if (ackedBelow > session.floor) {
       session.floor = ackedBelow
       for (const old of session.replies.keys()) if (old < ackedBelow) session.replies.delete(old)
     }
+    if (outputsAckedBelow !== undefined && session.outputs.size > 0) {
+      for (const old of session.outputs.keys()) if (old < outputsAckedBelow) session.outputs.delete(old)
+    }
   }
 
-  /** The next output number for `client` (outputs are numbered per destination, from 1). */
-  nextOutputSeq(client: ClientId): number {
-    return ++this.session(client).outputSeq
+  /** Numbers an output for `client` (from 1) and keeps it until acknowledged. */
+  addOutput(client: ClientId, make: (outputSeq: number) => OutputNotice): OutputNotice {
+    const session = this.session(client)
+    const notice = make(++session.outputSeq)
+    session.outputs.set(notice.outputSeq, notice)
+    if (session.outputs.size > MAX_RETAINED_OUTPUTS) session.outputs.delete(session.outputs.keys().next().value!)
+    return notice
+  }
+
+  /** The kept outputs of `client` numbered `from` or above, in order. */
+  outputsFrom(client: ClientId, from: number): OutputNotice[] {
+    const session = this.sessions.get(client)
+    if (!session) return []
+    return [...session.outputs.values()].filter((o) => o.outputSeq >= from)
   }
 
   /** Number of clients with a session. */
@@ -54,17 +75,30 @@ export class SessionTable {
     return this.sessions.size
   }
 
-  /** Plain data, for snapshots. */
+  /** Plain data, for snapshots and state transfer (clients sorted, so equal tables give equal data). */
   toJSON(): unknown {
     return [...this.sessions.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([client, s]) => [client, s.floor, s.outputSeq, [...s.replies.values()]])
+      .map(([client, s]) => [client, s.floor, s.outputSeq, [...s.replies.values()], [...s.outputs.values()]])
+  }
+
+  /** Replaces the table with one from {@link toJSON}. */
+  restore(data: unknown): void {
+    this.sessions = new Map()
+    for (const [client, floor, outputSeq, replies, outputs] of data as [ClientId, number, number, Reply[], OutputNotice[]][]) {
+      this.sessions.set(client, {
+        floor,
+        outputSeq,
+        replies: new Map(replies.map((r) => [r.seq, r])),
+        outputs: new Map(outputs.map((o) => [o.outputSeq, o])),
+      })
+    }
   }
 
   private session(client: ClientId): Session {
     let session = this.sessions.get(client)
     if (!session) {
-      session = { floor: 0, replies: new Map(), outputSeq: 0 }
+      session = { floor: 0, replies: new Map(), outputSeq: 0, outputs: new Map() }
       this.sessions.set(client, session)
     }
     return session

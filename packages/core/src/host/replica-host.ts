@@ -10,8 +10,9 @@ import {
   type StateMachine,
   type TimerHandle,
   type Transport,
+  type View,
 } from '@lockstep/interface'
-import { ReplicaEngine } from '../engine/engine'
+import { ReplicaEngine, type MembershipOptions } from '../engine/engine'
 import { realScheduler } from './real-scheduler'
 
 /** Options of {@link ReplicaHost}. */
@@ -29,6 +30,12 @@ export interface ReplicaHostOptions<S> {
   readonly log?: Logger
   /** Called for every delivered request (recording, metrics). */
   readonly onDeliver?: (position: number, request: Request, executed: boolean) => void
+  /** Called when a view is installed here. */
+  readonly onViewInstalled?: (view: View, position: number) => void
+  /** Failure detection and majority-agreed view changes (needs a crash-tolerant orderer such as Lamport's). */
+  readonly membership?: MembershipOptions
+  /** Start with no state and ask the cluster to add this replica (new, or restarted without its state). */
+  readonly join?: boolean
 }
 
 /**
@@ -68,7 +75,10 @@ export class ReplicaHost<S = unknown> {
         sendToPeer: (to, message) => transport.send(to, message),
         sendToClient: (to, message) => transport.sendToClient(to, message),
         delivered: options.onDeliver,
+        viewInstalled: options.onViewInstalled,
       },
+      membership: options.membership,
+      join: options.join,
     })
   }
 
@@ -109,6 +119,7 @@ export class ReplicaHost<S = unknown> {
     this.tickTimer = this.scheduler.setTimer(this.tickMs, () => {
       if (!this.running) return
       this.engine.tick()
+      this.scheduleFlush()
       this.scheduleTick()
     })
   }
