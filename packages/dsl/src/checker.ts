@@ -112,6 +112,7 @@ function editDistance(a: string, b: string): number {
 }
 
 function suggestion(name: string, candidates: Iterable<string>): string {
+  if (name.length < 3) return ''
   let best: string | undefined
   let bestDistance = Infinity
   for (const candidate of candidates) {
@@ -273,10 +274,11 @@ class Checker {
           this.expr(statement.value, scope)
           return
         }
-        const keyType = this.expr(statement.index, scope, target.type.key)
-        this.requireAssignable(statement.index, keyType, target.type.key, (t) => `the keys of '${target.name}' are ${typeToString(target.type.key)}, not ${t}`)
-        const valueType = this.expr(statement.value, scope, target.type.value)
-        this.requireAssignable(statement.value, valueType, target.type.value, (t) => `the values of '${target.name}' are ${typeToString(target.type.value)}; cannot store ${t}`)
+        const mapType = target.type
+        const keyType = this.expr(statement.index, scope, mapType.key)
+        this.requireAssignable(statement.index, keyType, mapType.key, (t) => `the keys of '${target.name}' are ${typeToString(mapType.key)}, not ${t}`)
+        const valueType = this.expr(statement.value, scope, mapType.value)
+        this.requireAssignable(statement.value, valueType, mapType.value, (t) => `the values of '${target.name}' are ${typeToString(mapType.value)}; cannot store ${t}`)
         return
       }
     }
@@ -475,7 +477,7 @@ class Checker {
   }
 
   private append(e: Extract<Expr, { kind: 'Binary' }>, scope: Scope, expected: Type | undefined): Type {
-    let left = this.expr(e.left, scope, expected)
+    const left = this.expr(e.left, scope, expected)
     if (left.kind === 'nil') {
       const right = this.expr(e.right, scope)
       if (right.kind === 'list' || right.kind === 'set' || right.kind === 'string') {

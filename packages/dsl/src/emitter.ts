@@ -140,6 +140,8 @@ function isLiteralExpr(e: Expr): boolean {
 class CommandEmitter {
   private readonly assigned = new Set<number>()
   private readonly referenced = new Set<number>()
+  /** Parameters the command reads (only those get a local). */
+  readonly usedParams = new Set<number>()
   usesClient = false
   usesOwned = false
 
@@ -179,7 +181,9 @@ class CommandEmitter {
         this.usesClient = true
         return 'client'
       case 'Name':
-        return e.binding!.kind === 'var' ? this.varRef(e.binding!.index) : `p_${e.name}`
+        if (e.binding!.kind === 'var') return this.varRef(e.binding!.index)
+        this.usedParams.add(e.binding!.index)
+        return `p_${e.name}`
       case 'Unary':
         return e.op === 'not' ? `!${this.bool(e.operand, e)}` : `$neg(${this.expr(e.operand)}, ${this.site(e)})`
       case 'Binary':
@@ -428,7 +432,7 @@ export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {
     const copyOnce = new Set(program.vars.filter((v) => v.type.kind === 'map' && !escaping.has(v.index)).map((v) => v.index))
     const emitter = new CommandEmitter(program, command, sites, copyOnce, types)
     const armLines = emitter.arms(command.decl.arms, outType)
-    const params = command.params.map((p, i) => `  const p_${p.name} = args[${i}] as ${tsValueType(p.type)}`)
+    const params = command.params.filter((_p, i) => emitter.usedParams.has(i)).map((p) => `  const p_${p.name} = args[${p.index}] as ${tsValueType(p.type)}`)
     const lines = [
       `/** \`${command.name}\` (${program.file} line ${program.source.position(command.decl.start).line}). */`,
       `function $command_${command.name}(state: ${stateType}, ${emitter.usesClient ? 'client' : '_client'}: ClientId, ${params.length > 0 ? 'args' : '_args'}: readonly unknown[]): Output<${outType}>[] {`,

@@ -558,6 +558,34 @@ function commandLookup(compiled: CompiledMachine, command: unknown): number {
   return index
 }
 
+/** The outcome of {@link validateCommand}. */
+export type CommandValidation =
+  | { readonly ok: true; readonly commandIndex: number; readonly args: readonly Value[] }
+  | { readonly ok: false; readonly path: string; readonly message: string }
+
+/**
+ * Checks a command against a machine's commands exactly as its
+ * `commandSchema` does (an object with a known `name`, no other fields than
+ * `name` and `args`, the arguments of the right types), without a JSON Schema
+ * library. Returns the converted arguments, or what is wrong and where.
+ */
+export function validateCommand(machine: DslMachine | CompiledMachine, command: unknown): CommandValidation {
+  const compiled = 'compiled' in machine ? machine.compiled : machine
+  try {
+    const index = commandLookup(compiled, command)
+    for (const key of Object.keys(command as object)) {
+      if (key !== 'name' && key !== 'args') {
+        return { ok: false, path: `/${key}`, message: `unknown field '${key}': a command has only 'name' and 'args'` }
+      }
+    }
+    return { ok: true, commandIndex: index, args: compiled.argsFromJson(index, (command as DslCommand).args) }
+  } catch (error) {
+    if (error instanceof ConversionError) return { ok: false, path: error.path, message: error.message }
+    if (error instanceof LockstepError) return { ok: false, path: error.details?.path ?? '', message: error.message }
+    throw error
+  }
+}
+
 /** Wraps a compiled program as a {@link DslMachine} the replica engine can run. */
 export function createMachine(compiled: CompiledMachine): DslMachine {
   const program = compiled.program

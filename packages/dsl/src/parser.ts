@@ -587,7 +587,10 @@ class Parser {
   private parsePrimary(): Expr {
     const token = this.peek()
     // A line that starts a new statement means this line's expression is missing.
-    if (token.newlineBefore && (this.atStatementStart() || this.isKeyword('if') || this.isKeyword('end'))) {
+    // (Only unmistakable starts count: `y = 0` on a new line may well continue a guard.)
+    const startsStatement = this.isKeyword('send') || this.isKeyword('skip') || this.isKeyword('if') || this.isKeyword('end') ||
+      ((token.kind === 'ident' || this.isKeyword('client')) && this.isPunct(':=', 1))
+    if (token.newlineBefore && startsStatement) {
       const before = this.previous()
       const at = before ? { start: before.end, end: before.end } : token
       this.error(DiagnosticCodes.EXPECTED, at,
