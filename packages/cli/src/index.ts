@@ -2,3 +2,23 @@ export { main, usage } from './main'
 export { ExitCode, processIo } from './io'
 export type { Io } from './io'
 export { simCommand } from './commands/sim'
+export { replicaCommand } from './commands/replica'
+export { clusterCommand } from './commands/cluster'
+export { clientCommand } from './commands/client'
+export {
+  authProblems,
+  builtInMachineNames,
+  clusterConfigSchema,
+  configError,
+  DEFAULT_TIMEOUTS,
+  loadClusterConfig,
+  parseClusterConfig,
+  readSecret,
+  validateClusterConfig,
+} from './cluster-config'
+export type { ClusterConfig, ClusterTimeouts, ConfigProblem, LoadedClusterConfig, ReplicaEntry, SecretSource } from './cluster-config'
+export { freePorts, startLocalCluster, upLocalCluster, writeLocalClusterConfig } from './local-cluster'
+export type { LocalCluster, LocalClusterSpec, LocalReplica, ReplicaProcessEvent } from './local-cluster'
+export { startReplica } from './replica-runner'
+export type { RunningReplica } from './replica-runner'
+export { loadMachine } from './machine-source'

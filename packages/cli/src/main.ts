@@ -8,6 +8,9 @@ type Command = (args: string[], io: Io) => Promise<number>
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   sim: { summary: 'simulate clusters on virtual time over many seeds and check every run', load: async () => simCommand },
   lincheck: { summary: 'check a recorded history for linearizability', load: async () => (await import('./commands/lincheck')).lincheckCommand },
+  replica: { summary: 'run one replica of a configured cluster over TCP', load: async () => (await import('./commands/replica')).replicaCommand },
+  cluster: { summary: 'run a local cluster as child processes (cluster up), print the config schema', load: async () => (await import('./commands/cluster')).clusterCommand },
+  client: { summary: 'submit one command to a cluster and print its result as JSON', load: async () => (await import('./commands/client')).clientCommand },
 }
 
 /** The top-level usage text. */

@@ -1,0 +1,167 @@
+import { randomBytes, X509Certificate } from 'node:crypto'
+import { hostname } from 'node:os'
+import { LockstepClient } from '@lockstep/client'
+import { realScheduler } from '@lockstep/core'
+import { ErrorCodes, LockstepError, silentLogger, type OutputNotice, type Reply } from '@lockstep/interface'
+import { tcpClientTransport, type TlsCredentials } from '@lockstep/transport-tcp'
+import { intFlag, parseFlags } from '../args'
+import { authProblems, configError, configPath, loadClusterConfig, readSecret, type LoadedClusterConfig } from '../cluster-config'
+import { ExitCode, type Io } from '../io'
+import { transportTuning } from '../replica-runner'
+import { stderrLogger } from '../stderr-logger'
+
+export const clientUsage = `lockstep client --cluster <cluster.json> [options] <command> [json-args]
+
+Submits one command, { "name": <command>, "args": <json-args> }, to the
+cluster and prints the client-visible result as one JSON line:
+  {"ok":true,"outputs":[...],"position":N,"client":"...","seq":1}
+outputs are the values the command addressed to this client; position is
+where it sits in the total order. \`acquire\` waits until the lock is granted
+(at once, or when the holder releases) and then prints
+  {"ok":true,"outputs":["OK"],...,"granted":{"position":N,"by":{"client":...,"seq":...}}}
+  --cluster     the cluster's configuration (as written by \`lockstep cluster up\`)
+  --id          client id (default: generated, unique per invocation)
+  --replica     replica to try first (default: the first listed)
+  --timeout-ms  give up after this long without a reply (default: timeouts.clientTimeoutMs, 10000)
+  --no-wait     acquire: print the reply at once even when queued
+  --cert/--key  this client's certificate and key (PEM) when the cluster uses TLS;
+                the id defaults to the certificate's CN
+  --verbose     log connection events to stderr
+Exit 0 on success; 1 for an error reply (its JSON on stderr) or when no
+replica answered in time (TIMEOUT); 2 for bad usage or an invalid configuration.
+
+Examples:
+  lockstep client --cluster .lockstep/cluster/cluster.json put '{"key":"a","value":"1"}'
+  lockstep client --cluster .lockstep/cluster/cluster.json get '{"key":"a"}'
+  lockstep client --cluster .lockstep/cluster/cluster.json acquire`
+
+/** `lockstep client`: submits one command and prints its result as JSON. */
+export async function clientCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseFlags('client', args, {
+    cluster: { type: 'string' },
+    id: { type: 'string' },
+    replica: { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    'no-wait': { type: 'boolean' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  if (values.help) {
+    io.stdout(clientUsage)
+    return ExitCode.OK
+  }
+  const file = values.cluster as string | undefined
+  const [name, argsText, ...rest] = positionals
+  const usageError = (problem: string) => {
+    io.stderr(`lockstep client: ${problem}\nUsage: ${clientUsage.split('\n')[0]}   (lockstep client --help for the options)`)
+    return ExitCode.USAGE
+  }
+  if (!file) return usageError('--cluster is required')
+  if (!name) return usageError('the command name is required (for example: get, put, acquire)')
+  if (rest.length > 0) return usageError(`unexpected arguments after the JSON arguments: ${rest.join(' ')} (quote the JSON as one argument)`)
+  let commandArgs: unknown
+  if (argsText !== undefined) {
+    try {
+      commandArgs = JSON.parse(argsText)
+    } catch (error) {
+      return usageError(`json-args is not valid JSON (${(error as Error).message}): ${argsText}`)
+    }
+  }
+  if ((values.cert === undefined) !== (values.key === undefined)) return usageError('--cert and --key go together')
+
+  const config = await loadClusterConfig(file, io)
+  const problems = authProblems(config, 'client')
+  if (problems.length > 0) throw configError(config.file, problems)
+  const timeoutMs = intFlag('client', 'timeout-ms', values['timeout-ms'] as string | undefined, config.timeouts.clientTimeoutMs, 1)
+  const tls = await clientTls(config, io, values.cert as string | undefined, values.key as string | undefined)
+  const id = (values.id as string | undefined) ?? tls?.commonName ?? `cli-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`
+  if (config.replicas.some((r) => r.id === id)) return usageError(`--id ${id} is a replica's id; a client needs its own`)
+  const preferred = values.replica as string | undefined
+  if (preferred !== undefined && !config.replicas.some((r) => r.id === preferred)) {
+    return usageError(`--replica ${preferred} is not a replica of ${config.file} (${config.replicas.map((r) => r.id).join(', ')})`)
+  }
+  const secret = config.security.clientSecret ? await readSecret(config, 'clientSecret', io) : undefined
+  const ids = config.replicas.map((r) => r.id)
+  const order = preferred === undefined ? ids : [preferred, ...ids.filter((r) => r !== preferred)]
+
+  const transport = tcpClientTransport({
+    self: id,
+    clusterId: config.clusterId,
+    replicas: config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
+    auth: { secret, tls: tls?.credentials },
+    ...transportTuning(config),
+    logger: values.verbose ? stderrLogger(id, (line) => io.stderr(line), 'info') : silentLogger,
+  })
+  const client = new LockstepClient({ id, transport, replicas: order, scheduler: realScheduler(), retryAfterMs: config.timeouts.clientRetryMs })
+  const command = commandArgs === undefined ? { name } : { name, args: commandArgs }
+  await client.start()
+  try {
+    const reply = await withDeadline(client.submit(command), timeoutMs, () => timeoutError(config, timeoutMs))
+    if (!reply.ok) {
+      io.stderr(JSON.stringify({ ok: false, error: reply.error, client: id, seq: reply.seq, ...(reply.position === undefined ? {} : { position: reply.position }) }))
+      return ExitCode.FAILED
+    }
+    const result: Record<string, unknown> = { ok: true, outputs: reply.outputs.map((o) => o.value), position: reply.position, client: id, seq: reply.seq }
+    if (name === 'acquire' && reply.outputs.length === 0 && !values['no-wait']) {
+      io.stderr(`lockstep client: ${id} is queued for the lock; waiting for the grant (Ctrl-C gives up; the grant then goes to a client that no longer listens)`)
+      const notice = await client.nextNotice()
+      Object.assign(result, grantOf(notice))
+    }
+    io.stdout(JSON.stringify(result))
+    return ExitCode.OK
+  } finally {
+    await client.stop()
+  }
+}
+
+function grantOf(notice: OutputNotice): Record<string, unknown> {
+  return { outputs: [notice.value], granted: { position: notice.position, by: notice.cause } }
+}
+
+function timeoutError(config: LoadedClusterConfig, timeoutMs: number): LockstepError {
+  const where = config.replicas.map((r) => `${r.id} at ${r.host}:${r.port}`).join(', ')
+  return new LockstepError(
+    ErrorCodes.TIMEOUT,
+    `lockstep client: TIMEOUT: no replica of ${config.file} answered within ${timeoutMs} ms (${where}); check that the cluster is running (\`lockstep cluster up\`), that its addresses are reachable and that the client secret matches`,
+  )
+}
+
+/** Resolves with the promise, or rejects with `onTimeout()` after `ms`. */
+async function withDeadline(promise: Promise<Reply>, ms: number, onTimeout: () => Error): Promise<Reply> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  promise.catch(() => {}) // rejected with STOPPED when the client stops after a timeout
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The client certificate for a TLS cluster, and the id it names (its CN). */
+async function clientTls(config: LoadedClusterConfig, io: Io, cert: string | undefined, key: string | undefined): Promise<{ credentials: TlsCredentials; commonName: string | undefined } | undefined> {
+  const tls = config.security.tls
+  if (tls === undefined) {
+    if (cert !== undefined) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep client: --cert was given but ${config.file} has no security.tls; the cluster authenticates clients with the client secret`)
+    return undefined
+  }
+  if (cert === undefined || key === undefined) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep client: ${config.file} uses TLS (security.tls): pass --cert and --key, this client's certificate (CN = client id, OU = client) and key`)
+  }
+  const read = async (path: string, what: string) => {
+    try {
+      return await io.readFile(path)
+    } catch (cause) {
+      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep client: cannot read ${what} ${path}: ${(cause as Error).message}`)
+    }
+  }
+  const credentials = { ca: await read(configPath(config, tls.ca), 'the CA certificate (security.tls.ca)'), cert: await read(cert, '--cert'), key: await read(key, '--key') }
+  let commonName: string | undefined
+  try {
+    commonName = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(credentials.cert).subject)?.[1]
+  } catch (cause) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep client: --cert ${cert} is not a PEM certificate: ${(cause as Error).message}`)
+  }
+  return { credentials, commonName }
+}

@@ -1,0 +1,147 @@
+import { resolve } from 'node:path'
+import { intFlag, parseFlags } from '../args'
+import { builtInMachineNames, clusterConfigSchema, orderNames } from '../cluster-config'
+import { ExitCode, type Io } from '../io'
+import { upLocalCluster, type LocalCluster } from '../local-cluster'
+import { loadMachine } from '../machine-source'
+import { parseLogLevel } from '../stderr-logger'
+
+export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport] [--machine mutex|register|kv|PATH] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn]
+lockstep cluster schema
+
+up      Starts a local cluster: one \`lockstep replica\` child process per replica
+        on 127.0.0.1, with freshly generated replica and client secrets. Writes
+        DIR/cluster.json (and DIR/replica.secret, DIR/client.secret, mode 600),
+        prints the replicas' addresses and how to run a client, and runs until
+        SIGINT or SIGTERM, which stop every replica cleanly.
+  --replicas   number of replicas, 1 to 15 (default 3; 2F+1 tolerate F crashes)
+  --order      ordering strategy (default lamport)
+  --machine    built-in machine (mutex, register, kv; default kv), a JavaScript
+               module exporting \`machine\`, or a DSL spec (.sm)
+  --base-port  port of r1; r2, r3, ... use the next ports (default 7400; 0 picks free ports)
+  --dir        where the configuration and secrets go (default .lockstep/cluster)
+  --log-level  the replicas' log level on this terminal (default warn)
+schema  Prints the JSON Schema of cluster.json.
+
+A replica that dies is reported; the others go on once a majority agrees it
+failed, and the message says how to bring it back (\`lockstep replica ... --join\`).
+Exit 0 after a clean stop; 1 if a replica fails to start or fewer than a
+majority keep running (the rest are then stopped); 2 for bad usage.`
+
+/** `lockstep cluster`: `up` runs a local cluster as child processes; `schema` prints the configuration schema. */
+export async function clusterCommand(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args
+  if (sub === 'schema') {
+    io.stdout(JSON.stringify(clusterConfigSchema, null, 2))
+    return ExitCode.OK
+  }
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    io.stdout(clusterUsage)
+    return ExitCode.OK
+  }
+  if (sub !== 'up') {
+    io.stderr(`lockstep cluster: ${sub === undefined ? 'a subcommand is required' : `unknown subcommand '${sub}'`}\n\n${clusterUsage}`)
+    return ExitCode.USAGE
+  }
+  return clusterUp(rest, io)
+}
+
+async function clusterUp(args: string[], io: Io): Promise<number> {
+  const { values } = parseFlags('cluster up', args, {
+    replicas: { type: 'string' },
+    order: { type: 'string' },
+    machine: { type: 'string' },
+    'base-port': { type: 'string' },
+    dir: { type: 'string' },
+    'log-level': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  if (values.help) {
+    io.stdout(clusterUsage)
+    return ExitCode.OK
+  }
+  const replicas = intFlag('cluster up', 'replicas', values.replicas as string | undefined, 3, 1, 15)
+  const basePort = intFlag('cluster up', 'base-port', values['base-port'] as string | undefined, 7400, 0, 65535)
+  if (basePort > 0 && basePort + replicas - 1 > 65535) {
+    io.stderr(`lockstep cluster up: --base-port ${basePort} leaves no room for ${replicas} replicas below port 65536`)
+    return ExitCode.USAGE
+  }
+  const order = (values.order as string | undefined) ?? 'lamport'
+  if (!(orderNames as readonly string[]).includes(order)) {
+    io.stderr(`lockstep cluster up: --order '${order}' is not available; this version orders with: ${orderNames.join(', ')}`)
+    return ExitCode.USAGE
+  }
+  const machine = (values.machine as string | undefined) ?? 'kv'
+  const logLevel = parseLogLevel('cluster up', values['log-level'] as string | undefined, 'warn')
+  const dir = resolve((values.dir as string | undefined) ?? '.lockstep/cluster')
+  // Load the machine here first, so a broken module or spec is reported once, before any process starts.
+  await loadMachine(machine, process.cwd(), io, '--machine')
+
+  let cluster: LocalCluster
+  try {
+    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport', machine, basePort, logLevel, onLog: (line) => io.stderr(line) })
+  } catch (error) {
+    io.stderr(`lockstep cluster up: the cluster did not start: ${(error as Error).message}`)
+    return ExitCode.FAILED
+  }
+  io.stdout(describeCluster(cluster))
+
+  const majority = Math.floor(cluster.replicas.length / 2) + 1
+  let onSignal: (signal: string) => void = () => {}
+  let unsubscribe = () => {}
+  const outcome = await new Promise<{ signal: string } | { lost: true }>((resolveOutcome) => {
+    onSignal = (signal: string) => resolveOutcome({ signal })
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    unsubscribe = cluster.onUnexpectedExit(({ id, pid, code, signal }) => {
+      const alive = cluster.running().length
+      const how = signal ? `signal ${signal}` : `exit code ${code}`
+      if (alive >= majority) {
+        io.stderr(
+          `lockstep cluster: replica ${id} (pid ${pid}) exited unexpectedly (${how}); the ${alive} others go on without it once a majority agrees it failed (view change).
+` +
+            `  To bring it back (it rejoins by state transfer): npx lockstep replica --config ${cluster.configFile} --id ${id} --join`,
+        )
+      } else {
+        io.stderr(`lockstep cluster: replica ${id} (pid ${pid}) exited unexpectedly (${how}); only ${alive} of ${cluster.replicas.length} replicas run, fewer than a majority (${majority}), so the cluster cannot order requests: stopping`)
+        resolveOutcome({ lost: true })
+      }
+    })
+  })
+  unsubscribe()
+  process.off('SIGINT', onSignal)
+  process.off('SIGTERM', onSignal)
+  // Further signals while stopping are only acknowledged: the replicas are already on their way
+  // out, and would stop by themselves (their IPC channel closes) if this process were killed.
+  const impatient = () => io.stderr('lockstep cluster: still stopping the replicas')
+  process.on('SIGINT', impatient)
+  process.on('SIGTERM', impatient)
+  if ('signal' in outcome) io.stderr(`lockstep cluster: ${outcome.signal}: stopping ${cluster.running().length} replicas`)
+  await cluster.stop()
+  process.off('SIGINT', impatient)
+  process.off('SIGTERM', impatient)
+  io.stdout(`lockstep cluster: stopped (${cluster.replicas.map((r) => `${r.id} pid ${r.pid}`).join(', ')})`)
+  return 'lost' in outcome ? ExitCode.FAILED : ExitCode.OK
+}
+
+function describeCluster(cluster: LocalCluster): string {
+  const { config, configFile } = cluster
+  const width = Math.max(...cluster.replicas.map((r) => r.id.length), 'secrets'.length)
+  const example = clientExample(config.machine)
+  return [
+    `lockstep cluster: ${cluster.replicas.length} replicas of ${config.machine}, ${config.order} ordering, on 127.0.0.1`,
+    `  ${'config'.padEnd(width)}  ${configFile}`,
+    ...cluster.replicas.map((r) => `  ${r.id.padEnd(width)}  ${r.host}:${r.port}  pid ${r.pid}`),
+    `  ${'secrets'.padEnd(width)}  replica.secret, client.secret beside the config (mode 600)`,
+    'Run a client:',
+    `  npx lockstep client --cluster ${configFile} ${example}`,
+    'cluster ready; Ctrl-C (SIGINT) or SIGTERM stops every replica.',
+  ].join('\n')
+}
+
+function clientExample(machine: string): string {
+  if (machine === 'mutex') return 'acquire'
+  if (machine === 'register') return `write '{"value":1}'`
+  if ((builtInMachineNames as readonly string[]).includes(machine)) return `put '{"key":"a","value":"1"}'`
+  return '<command> \'<json-args>\''
+}

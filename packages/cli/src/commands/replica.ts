@@ -1,0 +1,94 @@
+import { parseFlags } from '../args'
+import { loadClusterConfig } from '../cluster-config'
+import { ExitCode, type Io } from '../io'
+import type { ReplicaProcessEvent } from '../local-cluster'
+import { startReplica } from '../replica-runner'
+import { parseLogLevel, stderrLogger } from '../stderr-logger'
+
+export const replicaUsage = `lockstep replica --config <cluster.json> --id <replica id> [--join] [--log-level debug|info|warn|error]
+
+Runs one replica of the cluster described by the configuration file: listens
+on its configured address, connects to its peers over TCP (or TLS), orders
+client requests with the configured strategy and executes them on the
+configured state machine. Logs go to stderr, each line prefixed with the
+replica id (default level info).
+
+Replicas watch each other: one that stays silent is removed by a view change
+once a majority suspects it, and the others go on. State lives in memory, so
+a replica that was stopped or crashed must come back with --join: it starts
+empty and asks the running replicas to add it back, taking their state.
+
+SIGINT or SIGTERM stops it cleanly: the engine stops, every socket closes, and
+it exits 0; a second signal exits at once.
+Exit 0 after a clean stop; 2 for bad usage or an invalid configuration (each
+problem with its JSON path); 1 if the replica fails to run.`
+
+/** `lockstep replica`: runs one replica process until SIGINT or SIGTERM. */
+export async function replicaCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parseFlags('replica', args, {
+    config: { type: 'string' },
+    id: { type: 'string' },
+    join: { type: 'boolean' },
+    'log-level': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  if (values.help) {
+    io.stdout(replicaUsage)
+    return ExitCode.OK
+  }
+  const file = values.config as string | undefined
+  const id = values.id as string | undefined
+  if (!file || !id) {
+    io.stderr(`lockstep replica: ${!file ? '--config' : '--id'} is required\n\n${replicaUsage}`)
+    return ExitCode.USAGE
+  }
+  const level = parseLogLevel('replica', values['log-level'] as string | undefined, 'info')
+  const config = await loadClusterConfig(file, io)
+  const log = stderrLogger(id, (line) => io.stderr(line), level)
+  const join = values.join === true
+  const replica = await startReplica(config, id, io, log, { join })
+  const { host, port } = replica.address
+  log.info(`replica ${id} listening on ${host}:${port}${join ? ', asking to join' : ''}: cluster ${config.clusterId} (${config.replicas.map((r) => r.id).join(', ')}), machine ${replica.machineName}, ${config.order} ordering, pid ${process.pid}`)
+  notifyParent({ lockstep: 'replica', event: 'listening', id, host, port, pid: process.pid })
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false
+    const shutDown = (reason: string) => {
+      if (stopping) {
+        log.warn(`${reason} while stopping: exiting at once`)
+        process.exit(130)
+      }
+      stopping = true
+      log.info(`stopping (${reason}) at position ${replica.host.engine.position}`)
+      notifyParent({ lockstep: 'replica', event: 'stopping', id, reason })
+      replica.stop().then(
+        () => {
+          log.info('stopped: engine halted, sockets closed')
+          finish(ExitCode.OK)
+        },
+        (error: Error) => {
+          log.error(`failed to stop cleanly: ${error.message}`)
+          finish(ExitCode.FAILED)
+        },
+      )
+    }
+    const onSigint = () => shutDown('SIGINT')
+    const onSigterm = () => shutDown('SIGTERM')
+    const onDisconnect = () => shutDown('the parent process went away')
+    const finish = (code: number) => {
+      process.off('SIGTERM', onSigterm)
+      process.off('disconnect', onDisconnect)
+      if (process.connected) process.disconnect()
+      // A second SIGINT stays caught (it would exit at once) until the process ends by itself.
+      resolveExit(code)
+    }
+    process.on('SIGINT', onSigint)
+    process.on('SIGTERM', onSigterm)
+    if (process.send) process.once('disconnect', onDisconnect)
+  })
+}
+
+/** Tells `cluster up` (or any parent with an IPC channel) what this replica is doing. */
+function notifyParent(event: ReplicaProcessEvent): void {
+  if (process.send && process.connected) process.send(event)
+}

@@ -1,0 +1,271 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import { builtInMachineNames, parseClusterConfig, type LoadedClusterConfig } from './cluster-config'
+import type { LogLevel } from './stderr-logger'
+
+/** What a replica started by `cluster up` reports over its IPC channel. */
+export type ReplicaProcessEvent =
+  | { readonly lockstep: 'replica'; readonly event: 'listening'; readonly id: string; readonly host: string; readonly port: number; readonly pid: number }
+  | { readonly lockstep: 'replica'; readonly event: 'stopping'; readonly id: string; readonly reason: string }
+
+/** What `cluster up` and the tests ask for. */
+export interface LocalClusterSpec {
+  /** Directory for cluster.json and the secrets (created if missing). */
+  readonly dir: string
+  /** Default 3. */
+  readonly replicas?: number
+  /** Default 'lamport'. */
+  readonly order?: 'lamport'
+  /** A built-in machine name or a path (resolved against the current directory). Default 'kv'. */
+  readonly machine?: string
+  /** First replica's port; the others follow. 0 picks free ports. Default 7400. */
+  readonly basePort?: number
+  /** Log level of the replica processes. Default 'warn'. */
+  readonly logLevel?: LogLevel
+  /** Each line a replica writes to stderr. Default: discarded. */
+  readonly onLog?: (line: string) => void
+  /** Give up when the replicas are not all listening after this long. Default 30 s. */
+  readonly readyTimeoutMs?: number
+  /** Extra configuration fields (timeouts, clusterId) merged into the generated file. */
+  readonly extra?: Record<string, unknown>
+}
+
+/** A replica process that ended. */
+export interface ReplicaExit {
+  readonly id: string
+  readonly pid: number
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+/** One replica process. */
+export interface LocalReplica {
+  readonly id: string
+  readonly host: string
+  readonly port: number
+  readonly pid: number
+  readonly process: ChildProcess
+}
+
+/** A running local cluster. */
+export interface LocalCluster {
+  /** The cluster.json every replica and client reads (absolute). */
+  readonly configFile: string
+  readonly config: LoadedClusterConfig
+  readonly replicas: readonly LocalReplica[]
+  /** Calls `listener` for every replica that exits while the cluster is not stopping (also for earlier ones). Returns an unsubscribe function. */
+  onUnexpectedExit(listener: (exit: ReplicaExit) => void): () => void
+  /** Replicas whose process is still running. */
+  running(): LocalReplica[]
+  /** Sends SIGTERM to every replica and waits until all exited (SIGKILL after 10 s). Idempotent. */
+  stop(): Promise<void>
+}
+
+/**
+ * Writes a local cluster's configuration into `spec.dir`: fresh random
+ * replica and client secrets (files with mode 600), replicas r1..rN on
+ * 127.0.0.1, and cluster.json referring to them.
+ */
+export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<LoadedClusterConfig> {
+  const count = spec.replicas ?? 3
+  const dir = resolve(spec.dir)
+  await mkdir(dir, { recursive: true })
+  const basePort = spec.basePort ?? 7400
+  const ports = basePort === 0 ? await freePorts(count) : Array.from({ length: count }, (_, i) => basePort + i)
+  let machine = spec.machine ?? 'kv'
+  if (!(builtInMachineNames as readonly string[]).includes(machine) && !isAbsolute(machine)) machine = resolve(machine)
+  await writeSecret(join(dir, 'replica.secret'))
+  await writeSecret(join(dir, 'client.secret'))
+  const document = {
+    clusterId: `local-${randomBytes(4).toString('hex')}`,
+    replicas: ports.map((port, i) => ({ id: `r${i + 1}`, host: '127.0.0.1', port })),
+    order: spec.order ?? 'lamport',
+    machine,
+    storage: { type: 'memory' },
+    security: { replicaSecret: { file: 'replica.secret' }, clientSecret: { file: 'client.secret' } },
+    timeouts: { reconnectMaxDelayMs: 1000 },
+    ...spec.extra,
+  }
+  const file = join(dir, 'cluster.json')
+  const text = `${JSON.stringify(document, null, 2)}\n`
+  const config = parseClusterConfig(text, file)
+  await writeFile(file, text, 'utf8')
+  return config
+}
+
+/**
+ * Starts one `lockstep replica` child process per configured replica (this
+ * CLI's bin under the running Node) and resolves once every one listens.
+ * Children run in their own process group, so a terminal's Ctrl-C reaches
+ * only this process, which then stops them in order; a child whose parent
+ * goes away (its IPC channel closes) stops itself.
+ */
+export async function startLocalCluster(config: LoadedClusterConfig, options: Pick<LocalClusterSpec, 'logLevel' | 'onLog' | 'readyTimeoutMs'> = {}): Promise<LocalCluster> {
+  const bin = cliBin()
+  let stopping = false
+  const exits: ReplicaExit[] = []
+  const exitListeners = new Set<(exit: ReplicaExit) => void>()
+  const reportExit = (exit: ReplicaExit) => {
+    exits.push(exit)
+    for (const listener of exitListeners) listener(exit)
+  }
+  const started: { id: string; child: ChildProcess; exited: Promise<void>; stderrTail: string[] }[] = []
+  const stop = async () => {
+    stopping = true
+    await Promise.all(started.map(({ child, exited }) => stopChild(child, exited)))
+  }
+  try {
+    const ready = config.replicas.map((replica) => {
+      const child = spawn(process.execPath, [bin, 'replica', '--config', config.file, '--id', replica.id, '--log-level', options.logLevel ?? 'warn'], {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        detached: true,
+      })
+      const stderrTail: string[] = []
+      const exited = new Promise<void>((resolveExited) => child.once('exit', () => resolveExited()))
+      started.push({ id: replica.id, child, exited, stderrTail })
+      forwardLines(child, (line) => {
+        stderrTail.push(line)
+        if (stderrTail.length > 20) stderrTail.shift()
+        options.onLog?.(line)
+      })
+      child.once('exit', (code, signal) => {
+        if (!stopping) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal })
+      })
+      return new Promise<LocalReplica>((resolveReady, rejectReady) => {
+        child.on('message', (message: ReplicaProcessEvent) => {
+          if (message?.lockstep === 'replica' && message.event === 'listening') {
+            resolveReady({ id: replica.id, host: message.host, port: message.port, pid: message.pid, process: child })
+          }
+        })
+        child.once('error', (error) => rejectReady(new LockstepError(ErrorCodes.INTERNAL, `replica ${replica.id}: cannot start ${process.execPath} ${bin}: ${error.message}`)))
+        child.once('exit', (code, signal) => {
+          // Give the stderr pipe a moment to drain so the reason is in the tail.
+          setImmediate(() =>
+            rejectReady(new LockstepError(
+              ErrorCodes.STOPPED,
+              `replica ${replica.id} exited before it was listening (${signal ? `signal ${signal}` : `exit code ${code}`}):\n${stderrTail.map((l) => `    ${l}`).join('\n') || '    (no output)'}`,
+              { replica: replica.id, addressInUse: stderrTail.some((l) => l.includes('EADDRINUSE')) },
+            )),
+          )
+        })
+      })
+    })
+    const replicas = await withGuard(Promise.all(ready), options.readyTimeoutMs ?? 30_000, `the replicas of ${config.file} were not all listening after ${options.readyTimeoutMs ?? 30_000} ms`)
+    return {
+      configFile: config.file,
+      config,
+      replicas,
+      stop,
+      running: () => replicas.filter((r) => r.process.exitCode === null && r.process.signalCode === null),
+      onUnexpectedExit(listener) {
+        for (const exit of exits) listener(exit)
+        exitListeners.add(listener)
+        return () => exitListeners.delete(listener)
+      },
+    }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
+/**
+ * Writes a configuration and starts its replicas. When ports were picked
+ * automatically (basePort 0) and one was taken meanwhile, it tries again with
+ * new ports (up to three times).
+ */
+export async function upLocalCluster(spec: LocalClusterSpec): Promise<LocalCluster> {
+  for (let attempt = 1; ; attempt++) {
+    const config = await writeLocalClusterConfig(spec)
+    try {
+      return await startLocalCluster(config, spec)
+    } catch (error) {
+      const addressInUse = error instanceof LockstepError && error.details?.addressInUse === true
+      if (!(addressInUse && spec.basePort === 0 && attempt < 3)) throw error
+    }
+  }
+}
+
+/** Ports that were free a moment ago on 127.0.0.1, all different. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<ReturnType<typeof createServer>>((resolveServer, reject) => {
+        const server = createServer()
+        server.once('error', reject)
+        server.listen(0, '127.0.0.1', () => resolveServer(server))
+      }),
+    ),
+  )
+  const ports = servers.map((s) => (s.address() as { port: number }).port)
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  return ports
+}
+
+/** The path of this package's `lockstep` launcher (which runs dist/bin.js). */
+export function cliBin(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    const manifest = join(dir, 'package.json')
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === '@lockstep/cli') break
+    const parent = dirname(dir)
+    if (parent === dir) throw new LockstepError(ErrorCodes.INTERNAL, `cannot find the @lockstep/cli package above ${fileURLToPath(import.meta.url)}`)
+    dir = parent
+  }
+  if (!existsSync(join(dir, 'dist', 'bin.js'))) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `@lockstep/cli is not built (${join(dir, 'dist', 'bin.js')} is missing); run \`npx -y pnpm@10.34.9 exec turbo run build --filter=@lockstep/cli...\` from the repository root`)
+  }
+  return join(dir, 'bin', 'lockstep.js')
+}
+
+async function writeSecret(path: string): Promise<void> {
+  await writeFile(path, `${randomBytes(32).toString('hex')}\n`, { encoding: 'utf8', mode: 0o600 })
+  await chmod(path, 0o600) // an existing file keeps its mode on overwrite
+}
+
+function forwardLines(child: ChildProcess, onLine: (line: string) => void): void {
+  let buffered = ''
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (chunk: string) => {
+    buffered += chunk
+    let newline = buffered.indexOf('\n')
+    while (newline >= 0) {
+      onLine(buffered.slice(0, newline))
+      buffered = buffered.slice(newline + 1)
+      newline = buffered.indexOf('\n')
+    }
+  })
+  child.stderr?.on('end', () => {
+    if (buffered.length > 0) onLine(buffered)
+    buffered = ''
+  })
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const killed = new Promise<void>((resolveKilled) => {
+    timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      resolveKilled()
+    }, 10_000)
+  })
+  await Promise.race([exited, killed])
+  clearTimeout(timer)
+  await exited
+}
+
+function withGuard<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LockstepError(ErrorCodes.TIMEOUT, message)), ms)
+  })
+  return Promise.race([promise, guard]).finally(() => clearTimeout(timer))
+}

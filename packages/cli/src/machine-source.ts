@@ -1,0 +1,58 @@
+import { isAbsolute, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { ErrorCodes, LockstepError, isLockstepError, type StateMachine } from '@lockstep/interface'
+import { kv, mutex, register } from '@lockstep/machines'
+import type { Io } from './io'
+
+/** The part of @lockstep/dsl used here, typed locally so the CLI builds whatever state the DSL's declarations are in. */
+interface DslModule {
+  compileOrThrow(source: string, options: { file: string }): { machine: unknown }
+}
+const DSL_PACKAGE = '@lockstep/dsl'
+
+const builtIn: Readonly<Record<string, StateMachine>> = { mutex, register, kv } as unknown as Record<string, StateMachine>
+
+/**
+ * Resolves a replica's machine: a built-in name (`mutex`, `register`, `kv`),
+ * the path of a DSL spec (`.sm`, compiled with @lockstep/dsl), or the path of
+ * a JavaScript module exporting `machine` (or a default export). Relative
+ * paths are resolved against `baseDir`. `where` names the setting in errors.
+ */
+export async function loadMachine(spec: string, baseDir: string, io: Io, where = '/machine'): Promise<StateMachine> {
+  const named = builtIn[spec]
+  if (named) return named
+  const path = isAbsolute(spec) ? spec : resolve(baseDir, spec)
+  if (spec.endsWith('.sm')) return compileSpec(path, io, where)
+  let module: Record<string, unknown>
+  try {
+    module = (await import(pathToFileURL(path).href)) as Record<string, unknown>
+  } catch (cause) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `${where}: the module ${path} could not be loaded: ${(cause as Error).message}`, { path: where })
+  }
+  const machine = (module.machine ?? module.default) as StateMachine | undefined
+  if (!machine || typeof machine.apply !== 'function' || typeof machine.init !== 'function' || typeof machine.name !== 'string') {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `${where}: ${path} must export 'machine' (or a default export) implementing StateMachine (name, init, apply, snapshot, restore)`, { path: where })
+  }
+  return machine
+}
+
+async function compileSpec(path: string, io: Io, where: string): Promise<StateMachine> {
+  let source: string
+  try {
+    source = await io.readFile(path)
+  } catch (cause) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `${where}: cannot read the DSL spec ${path}: ${(cause as Error).message}`, { path: where })
+  }
+  let dsl: DslModule
+  try {
+    dsl = (await import(DSL_PACKAGE)) as DslModule
+  } catch (cause) {
+    throw new LockstepError(ErrorCodes.UNSUPPORTED, `${where}: DSL specs need @lockstep/dsl, which could not be loaded (${(cause as Error).message}); use a built-in machine or a JavaScript module`, { path: where })
+  }
+  try {
+    return dsl.compileOrThrow(source, { file: path }).machine as StateMachine
+  } catch (error) {
+    if (isLockstepError(error)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `${where}: ${error.message}`, { path: where }, { cause: error })
+    throw error
+  }
+}

@@ -1,0 +1,109 @@
+import { ReplicaHost } from '@lockstep/core'
+import { ErrorCodes, LockstepError, type Logger, type OrdererFactory } from '@lockstep/interface'
+import { lamport } from '@lockstep/order-lamport'
+import { tcpTransport, type ReplicaAuth, type TlsCredentials } from '@lockstep/transport-tcp'
+import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig } from './cluster-config'
+import type { Io } from './io'
+import { loadMachine } from './machine-source'
+
+/** A replica process's running parts. */
+export interface RunningReplica {
+  readonly id: string
+  readonly host: ReplicaHost
+  /** Where it listens (the configured address). */
+  readonly address: { readonly host: string; readonly port: number }
+  readonly machineName: string
+  /** Stops the engine's timer and closes every socket. */
+  stop(): Promise<void>
+}
+
+/** The transport settings every node of a cluster shares, from the configured timeouts. */
+export function transportTuning(config: ClusterConfig) {
+  const { handshakeTimeoutMs, idleTimeoutMs, reconnectMaxDelayMs } = config.timeouts
+  return {
+    limits: { handshakeTimeoutMs, idleTimeoutMs },
+    reconnect: { initialDelayMs: Math.min(100, reconnectMaxDelayMs), maxDelayMs: reconnectMaxDelayMs },
+  }
+}
+
+/** The orderer named by the configuration. */
+export function ordererFor(config: ClusterConfig): OrdererFactory {
+  switch (config.order) {
+    case 'lamport':
+      return lamport({ heartbeatMs: config.timeouts.heartbeatMs })
+  }
+}
+
+/**
+ * Starts replica `id` of a cluster: loads the machine, reads the secrets or
+ * TLS material, listens on the configured address and starts the engine with
+ * failure detection and view changes. With `join`, it starts without state
+ * and asks the running replicas to add it back (state transfer): the way to
+ * restart a replica, since its state lived in memory.
+ * Configuration problems throw INVALID_CONFIG naming the JSON path.
+ */
+export async function startReplica(config: LoadedClusterConfig, id: string, io: Io, logger: Logger, options: { join?: boolean } = {}): Promise<RunningReplica> {
+  const entry = config.replicas.find((r) => r.id === id)
+  if (!entry) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--id ${id}: not a replica of ${config.file} (its replicas: ${config.replicas.map((r) => r.id).join(', ')})`)
+  }
+  const problems = authProblems(config, 'replica')
+  if (problems.length > 0) throw configError(config.file, problems)
+  if (config.storage.type === 'file') {
+    throw new LockstepError(
+      ErrorCodes.UNSUPPORTED,
+      `/storage: durable storage ("type": "file") is not supported by this version: the replica runtime of @lockstep/core has no storage hook yet, so replicas keep their state in memory; set "storage": { "type": "memory" } (or remove it)`,
+      { path: '/storage/type' },
+    )
+  }
+  const machine = await loadMachine(config.machine, config.baseDir, io)
+  const index = config.replicas.indexOf(entry)
+  let auth: ReplicaAuth
+  let clientSecret: string | undefined
+  if (config.security.tls) {
+    auth = { tls: await readTls(config, io, config.security.tls.ca, entry.tls!, `/replicas/${index}/tls`) }
+    if (config.security.clientSecret) clientSecret = await readSecret(config, 'clientSecret', io)
+  } else {
+    auth = { secret: await readSecret(config, 'replicaSecret', io) }
+    clientSecret = await readSecret(config, 'clientSecret', io)
+  }
+  if (clientSecret !== undefined && 'secret' in auth && clientSecret === auth.secret) {
+    throw configError(config.file, [{ path: '/security/clientSecret', message: 'must differ from security.replicaSecret, or a client could authenticate as a replica' }])
+  }
+  const transport = tcpTransport({
+    self: id,
+    clusterId: config.clusterId,
+    listen: { host: entry.host, port: entry.port },
+    peers: config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
+    auth,
+    clients: { secret: clientSecret },
+    ...transportTuning(config),
+    logger,
+  })
+  const host = new ReplicaHost({
+    self: id,
+    replicas: config.replicas.map((r) => r.id),
+    machine,
+    orderer: ordererFor(config),
+    transport,
+    tickMs: config.timeouts.tickMs,
+    log: logger,
+    membership: { heartbeatMs: config.timeouts.heartbeatMs, suspectAfterMs: config.timeouts.suspectAfterMs, viewChangeTimeoutMs: config.timeouts.viewChangeTimeoutMs },
+    join: options.join === true,
+  })
+  await transport.bind()
+  await host.start()
+  return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, stop: () => host.stop() }
+}
+
+/** Reads the CA, certificate and key PEM files named by the configuration. */
+export async function readTls(config: LoadedClusterConfig, io: Io, ca: string, own: { cert: string; key: string }, where: string): Promise<TlsCredentials> {
+  const read = async (path: string, pointer: string) => {
+    try {
+      return await io.readFile(configPath(config, path))
+    } catch (cause) {
+      throw configError(config.file, [{ path: pointer, message: `cannot read ${configPath(config, path)}: ${(cause as Error).message}` }])
+    }
+  }
+  return { ca: await read(ca, '/security/tls/ca'), cert: await read(own.cert, `${where}/cert`), key: await read(own.key, `${where}/key`) }
+}

@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+/** The `lockstep` launcher; the tests run the built CLI, as users do. */
+export const cliBinPath = join(packageRoot, 'bin', 'lockstep.js')
+
+/** Fails early, and clearly, when the CLI was not built. */
+export function requireBuiltCli(): void {
+  if (!existsSync(join(packageRoot, 'dist', 'bin.js'))) {
+    throw new Error('packages/cli/dist/bin.js is missing: build first (npx -y pnpm@10.34.9 exec turbo run build --filter=@lockstep/cli...)')
+  }
+}
+
+/** A `lockstep` process started by a test, with its output so far. */
+export interface CliProcess {
+  readonly child: ChildProcess
+  stdout(): string
+  stderr(): string
+  /** Resolves with the exit code (or 128 + signal number style: -1 when killed by a signal). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+/** Every process the tests started, so afterAll can kill whatever is left even after a failure. */
+const started = new Set<ChildProcess>()
+/** Other pids to kill at the end (replicas started by a `cluster up` under test). */
+const extraPids = new Set<number>()
+
+/** Starts `lockstep ARGS` (binding only 127.0.0.1 is up to the arguments). */
+export function startCli(args: string[]): CliProcess {
+  const child = spawn(process.execPath, [cliBinPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  started.add(child)
+  let out = ''
+  let err = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => {
+      started.delete(child)
+      resolve({ code, signal })
+    }),
+  )
+  return { child, stdout: () => out, stderr: () => err, exited }
+}
+
+/** Runs `lockstep ARGS` to completion. */
+export async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const process = startCli(args)
+  const { code } = await process.exited
+  return { code, stdout: process.stdout(), stderr: process.stderr() }
+}
+
+/** Remembers a pid to SIGKILL in {@link killEverything}. */
+export function trackPid(pid: number): void {
+  extraPids.add(pid)
+}
+
+/** SIGKILLs every process still running; for afterAll. */
+export function killEverything(): void {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  for (const pid of extraPids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+  extraPids.clear()
+}
+
+/** True while a process with this pid exists. */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Waits until `condition()` holds, polling; no timing is asserted. The guard
+ * only turns a hang into a failure with a message.
+ */
+export async function waitFor(what: string, condition: () => boolean, guardMs = 30_000): Promise<void> {
+  const deadline = performance.now() + guardMs
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`gave up waiting (${guardMs} ms guard) for: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
