@@ -132,10 +132,10 @@ export class Connection {
   close(reason: string, level: CloseLevel = 'info'): void {
     if (this.closing) return
     const partial = this.decoder.bufferedBytes
-    if (partial > 0 && !this.decoder.error) {
-      // A truncated frame: worth more than a debug line.
+    if (partial > 0 && level === 'debug') {
+      // The peer went away in the middle of a frame: a truncated frame is worth more than a debug line.
       reason = `${reason}; discarded ${partial} bytes of an incomplete frame`
-      if (level === 'debug') level = 'info'
+      level = 'info'
     }
     this.closeReason = reason
     this.logger[level](`lockstep tcp: closed ${this.label}: ${reason}`, { remoteAddress: this.remoteAddress })
@@ -164,9 +164,9 @@ export class Connection {
   private onData(chunk: Buffer): void {
     if (this.closing) return
     this.lastReceivedAt = this.scheduler.now()
-    const { payloads, error } = this.decoder.push(chunk)
-    for (const payload of payloads) {
-      if (this.closing) return
+    this.decoder.push(chunk)
+    // One frame at a time: a frame may change how the next is read (the end of the handshake lifts the size limit).
+    for (let payload = this.decoder.next(); payload !== undefined; payload = this.decoder.next()) {
       let envelope: Envelope
       try {
         envelope = decodeEnvelope(payload)
@@ -180,9 +180,10 @@ export class Connection {
         this.closeForError(handlerError)
         return
       }
+      if (this.closing) return
     }
-    if (error) {
-      this.closeForError(error)
+    if (this.decoder.error) {
+      this.closeForError(this.decoder.error)
       return
     }
     if (!this.closing) {

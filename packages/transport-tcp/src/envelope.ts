@@ -1,13 +1,14 @@
 import { Packr, Unpackr } from 'msgpackr'
 import { LockstepError } from '@lockstep/interface'
-import { encodeFrame } from './frame-codec'
+import { crc32 } from 'node:zlib'
+import { FRAME_HEADER_BYTES, encodeFrame } from './frame-codec'
 
 /** The wire protocol version this package speaks; the handshake refuses any other. */
 export const PROTOCOL_VERSION = 1
 
 /** Frame types: the first element of every envelope. */
 export const FrameType = {
-  /** `[1, seq, message]`: one user message, numbered per link from 1. */
+  /** `[1, firstSeq, [message, ...]]`: one or more user messages, numbered per link from 1 (the i-th has firstSeq + i). */
   DATA: 1,
   /** `[2, upTo]`: cumulative acknowledgement: every DATA with seq <= upTo arrived. */
   ACK: 2,
@@ -31,8 +32,9 @@ export type NodeRole = 'replica' | 'client'
 /** A validated DATA envelope. */
 export interface DataEnvelope {
   readonly type: typeof FrameType.DATA
-  readonly seq: number
-  readonly message: unknown
+  /** Sequence number of `messages[0]`; the others follow consecutively. */
+  readonly firstSeq: number
+  readonly messages: readonly unknown[]
 }
 /** A validated ACK envelope. */
 export interface AckEnvelope {
@@ -122,11 +124,20 @@ export function unpackValue(bytes: Uint8Array): unknown {
   return unpackr.unpack(bytes)
 }
 
-/** Encodes a DATA frame. Throws MALFORMED_MESSAGE when the message cannot be encoded. */
-export function encodeDataFrame(seq: number, message: unknown): Buffer {
-  let payload: Buffer
+/** Most bytes a DATA frame adds around its messages: frame header, array, type, seq and count. */
+export const DATA_FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + 1 + 1 + 9 + 5
+
+/** Backing stores larger than this are not retained by a queued message (it is copied instead). */
+const MAX_RETAINED_BACKING_BYTES = 64 * 1024
+
+/**
+ * Encodes one user message as msgpack, once, at send time. Throws
+ * MALFORMED_MESSAGE when the message cannot be encoded.
+ */
+export function encodeMessage(message: unknown): Buffer {
+  let encoded: Buffer
   try {
-    payload = packr.pack([FrameType.DATA, seq, message])
+    encoded = packr.pack(message)
   } catch (error) {
     throw new LockstepError(
       'MALFORMED_MESSAGE',
@@ -135,7 +146,48 @@ export function encodeDataFrame(seq: number, message: unknown): Buffer {
       { cause: error },
     )
   }
-  return encodeFrame(payload)
+  // msgpackr returns a view of its own growing buffer, never overwritten later;
+  // keep small views, copy out of a large backing store so a queued message
+  // never pins megabytes.
+  return encoded.buffer.byteLength > MAX_RETAINED_BACKING_BYTES ? Buffer.from(encoded) : encoded
+}
+
+/**
+ * Builds one DATA frame from already-encoded messages: the msgpack array
+ * `[1, firstSeq, [m0, m1, ...]]` is assembled around their bytes, so
+ * messages are encoded once however often they are resent, and the whole
+ * batch costs one checksum and one decode at the receiver.
+ */
+export function encodeDataFrame(firstSeq: number, encodedMessages: readonly Uint8Array[]): Buffer {
+  const seqBytes = packr.pack(firstSeq)
+  const count = encodedMessages.length
+  const countBytes = count < 16 ? 1 : count < 0x10000 ? 3 : 5
+  let payloadLength = 2 + seqBytes.length + countBytes
+  for (const encoded of encodedMessages) payloadLength += encoded.length
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLength)
+  let offset = FRAME_HEADER_BYTES
+  frame[offset++] = 0x93 // fixarray of 3
+  frame[offset++] = FrameType.DATA // positive fixint
+  frame.set(seqBytes, offset)
+  offset += seqBytes.length
+  if (count < 16) {
+    frame[offset++] = 0x90 | count
+  } else if (count < 0x10000) {
+    frame[offset++] = 0xdc
+    frame.writeUInt16BE(count, offset)
+    offset += 2
+  } else {
+    frame[offset++] = 0xdd
+    frame.writeUInt32BE(count, offset)
+    offset += 4
+  }
+  for (const encoded of encodedMessages) {
+    frame.set(encoded, offset)
+    offset += encoded.length
+  }
+  frame.writeUInt32BE(payloadLength, 0)
+  frame.writeUInt32BE(crc32(frame.subarray(FRAME_HEADER_BYTES)), 4)
+  return frame
 }
 
 /** Encodes an ACK frame. */
@@ -220,8 +272,11 @@ export function validateEnvelope(value: unknown): Envelope {
   const type = value[0]
   switch (type) {
     case FrameType.DATA: {
-      if (value.length !== 3) fail('DATA must be [1, seq, message]')
-      return { type, seq: sequenceNumber(value[1], 'DATA seq', 1), message: value[2] }
+      const messages = value[2]
+      if (value.length !== 3 || !Array.isArray(messages) || messages.length === 0) fail('DATA must be [1, firstSeq, [message, ...]]')
+      const firstSeq = sequenceNumber(value[1], 'DATA firstSeq', 1)
+      if (!Number.isSafeInteger(firstSeq + messages.length)) fail('DATA sequence numbers must stay safe integers')
+      return { type, firstSeq, messages }
     }
     case FrameType.ACK: {
       if (value.length !== 2) fail('ACK must be [2, upTo]')

@@ -25,7 +25,7 @@ export function encodeFrame(payload: Uint8Array): Buffer {
   return frame
 }
 
-/** What {@link FrameDecoder.push} found in a chunk. */
+/** What {@link FrameDecoder.pushAll} found in a chunk. */
 export interface FrameDecodeResult {
   /** Whole, checksum-verified payloads, in stream order. */
   readonly payloads: Buffer[]
@@ -34,17 +34,17 @@ export interface FrameDecodeResult {
 }
 
 /**
- * Splits a byte stream into frame payloads. Never throws: a damaged stream
- * (oversized length, checksum mismatch) is reported once as `error`, and
- * the decoder then refuses further input, because nothing after a broken
- * frame boundary can be trusted.
+ * Splits a byte stream into frame payloads, one at a time, so that what a
+ * frame changes (the handshake lifting the frame limit, say) applies to the
+ * very next one. Never throws: a damaged stream (oversized length, checksum
+ * mismatch) sets `error` once and the decoder then yields nothing more,
+ * because nothing after a broken frame boundary can be trusted.
  */
 export class FrameDecoder {
-  /** Bytes of an incomplete frame, kept as received so a large frame is copied once, not once per chunk. */
+  /** Received bytes not consumed yet: chunks[0] from `offset` on, then the other chunks whole. */
   private chunks: Buffer[] = []
-  private chunksLength = 0
-  /** Header plus payload length of the incomplete frame, once its header has arrived; 0 before. */
-  private neededBytes = 0
+  private offset = 0
+  private available = 0
   private failed: LockstepError | undefined
 
   /** @param maxFrameBytes largest payload accepted; may be changed later with {@link setMaxFrameBytes}. */
@@ -55,9 +55,9 @@ export class FrameDecoder {
     this.maxFrameBytes = maxFrameBytes
   }
 
-  /** Bytes held back while waiting for the rest of a frame. */
+  /** Bytes received and not yet returned as frames (an incomplete frame, or frames not pulled yet). */
   get bufferedBytes(): number {
-    return this.chunksLength
+    return this.available
   }
 
   /** The error that stopped this decoder, if any. */
@@ -65,70 +65,94 @@ export class FrameDecoder {
     return this.failed
   }
 
-  /** Feeds the next chunk of the stream. */
-  push(chunk: Uint8Array): FrameDecodeResult {
-    if (this.failed) return { payloads: [], error: this.failed }
-    const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    let buffer: Buffer
-    if (this.chunksLength > 0) {
-      this.chunks.push(incoming)
-      this.chunksLength += incoming.length
-      if (this.neededBytes === 0 && this.chunksLength >= FRAME_HEADER_BYTES) {
-        const joined = Buffer.concat(this.chunks, this.chunksLength)
-        this.chunks = [joined]
-        const error = this.checkLength(joined.readUInt32BE(0))
-        if (error) return { payloads: [], error }
-        this.neededBytes = FRAME_HEADER_BYTES + joined.readUInt32BE(0)
-      }
-      if (this.neededBytes === 0 || this.chunksLength < this.neededBytes) return { payloads: [] }
-      buffer = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.chunksLength)
-      this.chunks = []
-      this.chunksLength = 0
-      this.neededBytes = 0
-    } else {
-      buffer = incoming
+  /** Appends the next chunk of the stream; pull frames with {@link next}. */
+  push(chunk: Uint8Array): void {
+    if (this.failed || chunk.length === 0) return
+    this.chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    this.available += chunk.length
+  }
+
+  /**
+   * The next whole, checksum-verified payload, or undefined when more bytes
+   * are needed or the stream is broken (then {@link error} is set).
+   */
+  next(): Buffer | undefined {
+    if (this.failed || this.available < FRAME_HEADER_BYTES) return undefined
+    let first = this.chunks[0]!
+    if (first.length - this.offset < FRAME_HEADER_BYTES) {
+      // The header spans chunks (rare): join everything buffered once.
+      first = Buffer.concat([first.subarray(this.offset), ...this.chunks.slice(1)], this.available)
+      this.chunks = [first]
+      this.offset = 0
     }
-    const payloads: Buffer[] = []
-    let offset = 0
-    while (buffer.length - offset >= FRAME_HEADER_BYTES) {
-      const length = buffer.readUInt32BE(offset)
-      const error = this.checkLength(length)
-      if (error) return { payloads, error }
-      if (buffer.length - offset - FRAME_HEADER_BYTES < length) break
-      const expectedChecksum = buffer.readUInt32BE(offset + 4)
-      const start = offset + FRAME_HEADER_BYTES
-      const payload = buffer.subarray(start, start + length)
-      const actualChecksum = crc32(payload)
-      if (actualChecksum !== expectedChecksum) {
-        this.failed = new LockstepError(
+    const length = first.readUInt32BE(this.offset)
+    if (length > this.maxFrameBytes) {
+      this.fail(
+        new LockstepError(
+          'FRAME_TOO_LARGE',
+          `A frame announced ${length} bytes, more than the limit of ${this.maxFrameBytes} bytes; ` +
+            'the connection is closed. Raise limits.maxFrameBytes on both ends if such messages are expected.',
+          { frameBytes: length, maxFrameBytes: this.maxFrameBytes },
+        ),
+      )
+      return undefined
+    }
+    const frameBytes = FRAME_HEADER_BYTES + length
+    if (this.available < frameBytes) return undefined
+    const expectedChecksum = first.readUInt32BE(this.offset + 4)
+    let payload: Buffer
+    if (first.length - this.offset >= frameBytes) {
+      payload = first.subarray(this.offset + FRAME_HEADER_BYTES, this.offset + frameBytes)
+      this.consume(frameBytes)
+    } else {
+      // The frame spans chunks: copy exactly its bytes, once.
+      const frame = Buffer.allocUnsafe(frameBytes)
+      let copied = 0
+      while (copied < frameBytes) {
+        const chunk = this.chunks[0]!
+        const take = Math.min(chunk.length - this.offset, frameBytes - copied)
+        chunk.copy(frame, copied, this.offset, this.offset + take)
+        copied += take
+        this.consume(take)
+      }
+      payload = frame.subarray(FRAME_HEADER_BYTES)
+    }
+    const actualChecksum = crc32(payload)
+    if (actualChecksum !== expectedChecksum) {
+      this.fail(
+        new LockstepError(
           'MALFORMED_FRAME',
           `A frame of ${length} bytes failed its checksum (expected ${expectedChecksum}, computed ${actualChecksum}); ` +
             'the stream is damaged or is not Lockstep traffic, so the connection is closed.',
           { frameBytes: length },
-        )
-        return { payloads, error: this.failed }
-      }
-      payloads.push(payload)
-      offset = start + length
+        ),
+      )
+      return undefined
     }
-    if (offset < buffer.length) {
-      // Copy the tail so a small remainder does not pin a large socket chunk.
-      const tail = Buffer.from(buffer.subarray(offset))
-      this.chunks = [tail]
-      this.chunksLength = tail.length
-      this.neededBytes = tail.length >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + tail.readUInt32BE(0) : 0
-    }
-    return { payloads }
+    return payload
   }
 
-  private checkLength(length: number): LockstepError | undefined {
-    if (length <= this.maxFrameBytes) return undefined
-    this.failed = new LockstepError(
-      'FRAME_TOO_LARGE',
-      `A frame announced ${length} bytes, more than the limit of ${this.maxFrameBytes} bytes; ` +
-        'the connection is closed. Raise limits.maxFrameBytes on both ends if such messages are expected.',
-      { frameBytes: length, maxFrameBytes: this.maxFrameBytes },
-    )
-    return this.failed
+  /** Pushes a chunk and pulls every frame it completes (for callers that need no per-frame state changes). */
+  pushAll(chunk: Uint8Array): FrameDecodeResult {
+    this.push(chunk)
+    const payloads: Buffer[] = []
+    for (let payload = this.next(); payload !== undefined; payload = this.next()) payloads.push(payload)
+    return this.failed ? { payloads, error: this.failed } : { payloads }
+  }
+
+  private consume(bytes: number): void {
+    this.offset += bytes
+    this.available -= bytes
+    while (this.chunks.length > 0 && this.offset >= this.chunks[0]!.length) {
+      this.offset -= this.chunks[0]!.length
+      this.chunks.shift()
+    }
+  }
+
+  private fail(error: LockstepError): void {
+    this.failed = error
+    this.chunks = []
+    this.offset = 0
+    this.available = 0
   }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { LockstepError } from '@lockstep/interface'
 import type { Logger, Scheduler } from '@lockstep/interface'
 import type { Connection, ConnectionHandler } from './connection'
-import { FrameType, encodeAckFrame, encodeDataFrame, encodeResumeFrame } from './envelope'
+import { DATA_FRAME_OVERHEAD_BYTES, FrameType, encodeAckFrame, encodeDataFrame, encodeMessage, encodeResumeFrame } from './envelope'
 import type { Envelope } from './envelope'
 
 /** How a link is set up. */
@@ -11,6 +11,8 @@ export interface ReliableLinkOptions {
   readonly label: string
   /** Encoded bytes of unacknowledged messages this link may hold. */
   readonly maxBufferedBytes: number
+  /** Largest frame payload; a message that cannot fit in one frame is refused at send time. */
+  readonly maxFrameBytes: number
   readonly logger: Logger
   readonly scheduler: Scheduler
   /** Hands one received message up, in order. */
@@ -19,17 +21,20 @@ export interface ReliableLinkOptions {
   onOpen?(connection: Connection): void
 }
 
-/** Bytes written to the socket per write call at most (many frames coalesced). */
-const WRITE_BATCH_BYTES = 256 * 1024
+/** Message bytes per DATA frame at most (many messages coalesced into one frame and one write). */
+const MAX_BATCH_BYTES = 64 * 1024
+/** The smallest batch budget; a frame always carries at least one message whatever its size. */
+const MIN_BATCH_BYTES = 512
 
 /**
  * One reliable FIFO link to one remote node, surviving reconnects.
  *
- * Sending: every message gets the next sequence number and is encoded into
- * its frame at once; the frame stays buffered until the peer acknowledges it
- * (cumulative ACK). After a reconnect the two RESUME frames tell each side
- * what the other received, and the sender rewrites exactly the frames after
- * that point, byte for byte.
+ * Sending: every message gets the next sequence number and is encoded at
+ * once; its bytes stay buffered until the peer acknowledges it (cumulative
+ * ACK). A flush packs every message not yet written on this connection into
+ * DATA frames of up to 64 KiB of messages. After a reconnect the two RESUME frames tell
+ * each side what the other received, and the sender writes again exactly the
+ * messages after that point.
  *
  * Receiving: a DATA frame is delivered only if its seq is the next expected
  * one; lower seqs are duplicates (dropped); a higher seq means a gap, which
@@ -44,8 +49,8 @@ export class ReliableLink {
   /** Random id of this link state; a new one means a fresh sequence space. */
   readonly incarnation: string = randomUUID()
 
-  // Outgoing: frames[head + i] has seq firstSeq + i.
-  private frames: (Buffer | undefined)[] = []
+  // Outgoing: encoded[head + i] is the message with seq firstSeq + i.
+  private encoded: (Buffer | undefined)[] = []
   private head = 0
   private firstSeq = 1
   private nextSeq = 1
@@ -53,6 +58,15 @@ export class ReliableLink {
   /** Highest seq written to the current connection. */
   private writtenUpTo = 0
   private flushScheduled = false
+  /**
+   * Current message bytes per frame. A connection that breaks before any
+   * frame got through (a path that cuts long writes) quarters it, so the next
+   * attempt sends smaller frames and makes progress; acknowledgements double
+   * it back.
+   */
+  private batchBytes = MAX_BATCH_BYTES
+  private ackedAtLastResume = 0
+  private pendingAtLastResume = false
 
   // Incoming.
   private peerIncarnation: string | null = null
@@ -99,19 +113,27 @@ export class ReliableLink {
    */
   send(message: unknown): void {
     if (this.closedForGood) throw new LockstepError('STOPPED', `Link ${this.options.label} is closed; nothing more can be sent on it.`)
-    const frame = encodeDataFrame(this.nextSeq, message)
-    if (this.bufferedBytesTotal + frame.length > this.options.maxBufferedBytes) {
+    const bytes = encodeMessage(message)
+    if (bytes.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes) {
+      throw new LockstepError(
+        'FRAME_TOO_LARGE',
+        `Link ${this.options.label}: a message of ${bytes.length} encoded bytes does not fit in one frame ` +
+          `(limits.maxFrameBytes = ${this.options.maxFrameBytes}); split it, or raise the limit on every node.`,
+        { messageBytes: bytes.length, maxFrameBytes: this.options.maxFrameBytes },
+      )
+    }
+    if (this.bufferedBytesTotal + bytes.length > this.options.maxBufferedBytes) {
       throw new LockstepError(
         'BACKPRESSURE',
         `Link ${this.options.label} holds ${this.bufferedBytesTotal} bytes of unacknowledged messages ` +
-          `(${this.bufferedMessages} messages); adding ${frame.length} more would pass the limit of ${this.options.maxBufferedBytes}. ` +
+          `(${this.bufferedMessages} messages); adding ${bytes.length} more would pass the limit of ${this.options.maxBufferedBytes}. ` +
           'The peer is slow, stalled or unreachable: slow down, or treat it as failed; raise limits.maxBufferedBytesPerPeer if bursts are expected.',
         { bufferedBytes: this.bufferedBytesTotal, maxBufferedBytes: this.options.maxBufferedBytes },
       )
     }
-    this.frames.push(frame)
+    this.encoded.push(bytes)
     this.nextSeq += 1
-    this.bufferedBytesTotal += frame.length
+    this.bufferedBytesTotal += bytes.length
     this.scheduleFlush()
   }
 
@@ -147,7 +169,7 @@ export class ReliableLink {
     this.closedForGood = true
     this.current?.close(reason, 'debug')
     this.current = undefined
-    this.frames = []
+    this.encoded = []
     this.head = 0
     this.bufferedBytesTotal = 0
   }
@@ -179,6 +201,11 @@ export class ReliableLink {
         } else {
           this.writtenUpTo = this.firstSeq - 1
         }
+        if (this.pendingAtLastResume && this.firstSeq - 1 === this.ackedAtLastResume) {
+          this.batchBytes = Math.max(MIN_BATCH_BYTES, this.batchBytes >> 2)
+        }
+        this.ackedAtLastResume = this.firstSeq - 1
+        this.pendingAtLastResume = this.nextSeq > this.firstSeq
         connection.markOpen()
         this.options.onOpen?.(connection)
         this.flush()
@@ -186,17 +213,22 @@ export class ReliableLink {
       }
       case FrameType.DATA: {
         if (!connection.isOpen) return this.violation(connection, 'DATA before RESUME')
-        if (envelope.seq <= this.receivedUpTo) return // duplicate
-        if (envelope.seq !== this.receivedUpTo + 1) {
-          return this.violation(connection, `DATA seq ${envelope.seq} after ${this.receivedUpTo} (a gap)`)
+        const { firstSeq, messages } = envelope
+        if (firstSeq > this.receivedUpTo + 1) {
+          return this.violation(connection, `DATA from seq ${firstSeq} after ${this.receivedUpTo} (a gap)`)
         }
-        this.receivedUpTo = envelope.seq
-        try {
-          this.options.deliver(envelope.message)
-        } catch (error) {
-          this.options.logger.error(`lockstep tcp: ${this.options.label}: the message handler threw; the message counts as delivered`, {
-            error: error instanceof Error ? error.message : String(error),
-          })
+        // Messages up to receivedUpTo are duplicates of ones already delivered: skipped.
+        for (let index = this.receivedUpTo + 1 - firstSeq; index < messages.length; index += 1) {
+          this.receivedUpTo += 1
+          try {
+            this.options.deliver(messages[index])
+          } catch (error) {
+            this.options.logger.error(`lockstep tcp: ${this.options.label}: the message handler threw; the message counts as delivered`, {
+              error: error instanceof Error ? error.message : String(error),
+            })
+          }
+          // The handler may have stopped the transport or replaced this connection.
+          if (connection !== this.current || connection.isClosed) return
         }
         return
       }
@@ -205,7 +237,10 @@ export class ReliableLink {
         if (envelope.upTo > this.writtenUpTo) {
           return this.violation(connection, `ACK of seq ${envelope.upTo}, but only ${this.writtenUpTo} was sent`)
         }
-        this.trim(envelope.upTo)
+        if (envelope.upTo >= this.firstSeq) {
+          this.trim(envelope.upTo)
+          this.batchBytes = Math.min(MAX_BATCH_BYTES, this.batchBytes * 2)
+        }
         return
       }
       case FrameType.PING:
@@ -231,14 +266,13 @@ export class ReliableLink {
 
   private trim(upTo: number): void {
     while (this.firstSeq <= upTo) {
-      const frame = this.frames[this.head]!
-      this.bufferedBytesTotal -= frame.length
-      this.frames[this.head] = undefined
+      this.bufferedBytesTotal -= this.encoded[this.head]!.length
+      this.encoded[this.head] = undefined
       this.head += 1
       this.firstSeq += 1
     }
-    if (this.head > 4096 && this.head * 2 > this.frames.length) {
-      this.frames = this.frames.slice(this.head)
+    if (this.head > 4096 && this.head * 2 > this.encoded.length) {
+      this.encoded = this.encoded.slice(this.head)
       this.head = 0
     }
   }
@@ -252,23 +286,25 @@ export class ReliableLink {
     })
   }
 
-  /** Writes buffered frames the peer has not been sent on this connection, while the socket accepts more. */
+  /** Writes the buffered messages not yet sent on this connection, in DATA frames, while the socket accepts more. */
   private flush(): void {
     const connection = this.current
     if (connection === undefined || !connection.isOpen) return
+    const frameBudget = Math.min(this.batchBytes, this.options.maxFrameBytes - DATA_FRAME_OVERHEAD_BYTES)
     while (this.writtenUpTo < this.nextSeq - 1 && connection.writable) {
-      const batch: Buffer[] = []
-      let batchBytes = 0
-      let index = this.head + (this.writtenUpTo + 1 - this.firstSeq)
+      const start = this.head + (this.writtenUpTo + 1 - this.firstSeq)
       const end = this.head + (this.nextSeq - this.firstSeq)
-      while (index < end && batchBytes < WRITE_BATCH_BYTES) {
-        const frame = this.frames[index]!
-        batch.push(frame)
-        batchBytes += frame.length
+      // Always at least one message; more while they fit in the frame budget.
+      let index = start
+      let bytes = this.encoded[index]!.length
+      index += 1
+      while (index < end && bytes + this.encoded[index]!.length <= frameBudget) {
+        bytes += this.encoded[index]!.length
         index += 1
       }
-      this.writtenUpTo += batch.length
-      connection.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes))
+      const firstSeq = this.writtenUpTo + 1
+      this.writtenUpTo += index - start
+      connection.write(encodeDataFrame(firstSeq, this.encoded.slice(start, index) as Buffer[]))
     }
   }
 }

@@ -63,6 +63,7 @@ class TcpClientEndpoint implements ClientTransport {
       const link = new ReliableLink({
         label: `client ${this.self} -> ${address.id}`,
         maxBufferedBytes: this.limits.maxBufferedBytesPerPeer,
+        maxFrameBytes: this.limits.maxFrameBytes,
         logger: this.logger,
         scheduler: this.scheduler,
         deliver: (message) => this.onMessage!(address.id, message),

@@ -135,6 +135,7 @@ class TcpReplicaTransport implements TcpTransport {
       const link = new ReliableLink({
         label,
         maxBufferedBytes: this.limits.maxBufferedBytesPerPeer,
+        maxFrameBytes: this.limits.maxFrameBytes,
         logger: this.logger,
         scheduler: this.scheduler,
         deliver: (message) => this.handler!.onPeerMessage(peer.id, message),
@@ -370,6 +371,7 @@ class TcpReplicaTransport implements TcpTransport {
         link: new ReliableLink({
           label,
           maxBufferedBytes: this.limits.maxBufferedBytesPerClient,
+          maxFrameBytes: this.limits.maxFrameBytes,
           logger: this.logger,
           scheduler: this.scheduler,
           deliver: (message) => this.handler!.onClientMessage(id, message),

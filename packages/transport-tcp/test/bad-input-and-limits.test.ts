@@ -2,9 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { MessageInbox } from '../../testkit/src/compliance/message-inbox'
 import { tcpTransport } from '../src/index'
 import type { TcpTransport } from '../src/index'
-import { FrameType, encodeDataFrame, encodeHelloFrame, packValue } from '../src/envelope'
+import { FrameType, encodeHelloFrame, packValue } from '../src/envelope'
 import { encodeFrame } from '../src/frame-codec'
-import { CLIENT_SECRET, CLUSTER, HOST, REPLICA_SECRET, RecordingLogger, bindCluster } from './helpers'
+import { CLIENT_SECRET, CLUSTER, HOST, REPLICA_SECRET, RecordingLogger, bindCluster, dataFrame } from './helpers'
 import { RawPeer } from './raw-peer'
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -63,7 +63,7 @@ describe('malformed input closes only the offending connection', () => {
     ['an unknown frame type', () => encodeFrame(packValue([99, 'what'])), /unknown frame type 99/],
     ['an envelope of the wrong shape', () => encodeFrame(packValue({ type: 'hello' })), /must be a non-empty array/],
     ['a HELLO with a bad field', () => encodeFrame(packValue([FrameType.HELLO, { version: 1, clusterId: CLUSTER, nodeId: 'r1', role: 'admin', nonce: Buffer.alloc(32) }])), /role must be/],
-    ['DATA before any handshake', () => encodeDataFrame(1, { sneaky: true }), /expected HELLO/],
+    ['DATA before any handshake', () => dataFrame(1, { sneaky: true }), /expected HELLO/],
     ['an oversized frame during the handshake', () => oversizedHeader(64 * 1024 + 1), /FRAME_TOO_LARGE/],
   ]
   for (const [what, bytes, reason] of unauthenticated) {
@@ -94,8 +94,9 @@ describe('malformed input closes only the offending connection', () => {
     ['an oversized frame', () => oversizedHeader(1024 * 1024 + 1), /FRAME_TOO_LARGE.*1048577 bytes/],
     ['malformed msgpack', () => encodeFrame(Buffer.from([0x92, 0x01])), /MALFORMED_FRAME/],
     ['an unknown frame type', () => encodeFrame(packValue([42])), /unknown frame type 42/],
-    ['DATA that skips a sequence number', () => Buffer.concat([encodeDataFrame(1, 'one'), encodeDataFrame(3, 'three')]), /a gap/],
-    ['DATA with a fractional sequence number', () => encodeFrame(packValue([FrameType.DATA, 1.5, 'x'])), /seq must be a safe integer/],
+    ['DATA that skips a sequence number', () => Buffer.concat([dataFrame(1, 'one'), dataFrame(3, 'three')]), /a gap/],
+    ['DATA with an empty message list', () => encodeFrame(packValue([FrameType.DATA, 1, []])), /DATA must be/],
+    ['DATA with a fractional sequence number', () => encodeFrame(packValue([FrameType.DATA, 1.5, ['x']])), /firstSeq must be a safe integer/],
     ['an ACK of something never sent', () => encodeFrame(packValue([FrameType.ACK, 10])), /ACK of seq 10, but only 0 was sent/],
     ['a second HELLO', () => encodeHelloFrame({ version: 1, clusterId: CLUSTER, nodeId: 'mallory', role: 'client', nonce: Buffer.alloc(32) }), /unexpected frame type 16 on an established link/],
     ['a HELLO of the wrong shape', () => encodeFrame(packValue([FrameType.HELLO, {}])), /HELLO role must be/],

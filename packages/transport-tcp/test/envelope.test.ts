@@ -5,8 +5,8 @@ import {
   decodeEnvelope,
   encodeAckFrame,
   encodeAuthFrame,
-  encodeDataFrame,
   encodeHelloFrame,
+  encodeMessage,
   encodePingFrame,
   encodeRefuseFrame,
   encodeResumeFrame,
@@ -14,19 +14,24 @@ import {
   packValue,
   validateEnvelope,
 } from '../src/envelope'
+import type { DataEnvelope } from '../src/envelope'
 import { FRAME_HEADER_BYTES, FrameDecoder } from '../src/frame-codec'
+import { dataFrame } from './helpers'
 
 function roundTrip(frame: Buffer) {
-  const { payloads, error } = new FrameDecoder().push(frame)
+  const { payloads, error } = new FrameDecoder().pushAll(frame)
   expect(error).toBeUndefined()
   expect(payloads).toHaveLength(1)
   return decodeEnvelope(payloads[0]!)
 }
 
+/** JSON values without "__proto__" keys, which msgpackr renames (see the test below). */
+const jsonWithoutProtoKeys = fc.jsonValue().filter((value) => !JSON.stringify(value).includes('"__proto__":'))
+
 describe('transport envelopes', () => {
   it('round-trips every frame type', () => {
     const nonce = new Uint8Array(32).fill(3)
-    expect(roundTrip(encodeDataFrame(7, { a: [1, 'b'] }))).toEqual({ type: FrameType.DATA, seq: 7, message: { a: [1, 'b'] } })
+    expect(roundTrip(dataFrame(7, { a: [1, 'b'] }, 'two'))).toEqual({ type: FrameType.DATA, firstSeq: 7, messages: [{ a: [1, 'b'] }, 'two'] })
     expect(roundTrip(encodeAckFrame(9))).toEqual({ type: FrameType.ACK, upTo: 9 })
     expect(roundTrip(encodePingFrame())).toEqual({ type: FrameType.PING })
     expect(roundTrip(encodeHelloFrame({ version: 1, clusterId: 'c', nodeId: 'r1', role: 'replica', nonce }))).toMatchObject({
@@ -56,9 +61,12 @@ describe('transport envelopes', () => {
   const invalid: [string, unknown, RegExp][] = [
     ['a non-array', { t: 1 }, /non-empty array/],
     ['an empty array', [], /non-empty array/],
-    ['DATA with seq 0', [1, 0, 'x'], /seq must be a safe integer >= 1/],
-    ['DATA with a string seq', [1, '1', 'x'], /seq must be/],
-    ['DATA with a missing message', [1, 1], /DATA must be/],
+    ['DATA with seq 0', [1, 0, ['x']], /firstSeq must be a safe integer >= 1/],
+    ['DATA with a string seq', [1, '1', ['x']], /firstSeq must be/],
+    ['DATA with a missing message list', [1, 1], /DATA must be/],
+    ['DATA with a message that is not in a list', [1, 1, 'x'], /DATA must be/],
+    ['DATA with an empty message list', [1, 1, []], /DATA must be/],
+    ['DATA whose seqs would pass 2^53', [1, Number.MAX_SAFE_INTEGER, ['x']], /safe integers/],
     ['ACK with a negative number', [2, -1], /upTo must be/],
     ['ACK with an unsafe integer', [2, 2 ** 60], /upTo must be/],
     ['PING with extra fields', [3, 1], /PING must be/],
@@ -81,20 +89,33 @@ describe('transport envelopes', () => {
     })
   }
 
-  it('encodes any JSON value as DATA and decodes it back (fast-check, 2,000 cases)', () => {
+  it('encodes any batch of JSON values as one DATA frame and decodes it back (fast-check, 2,000 cases)', () => {
     fc.assert(
-      fc.property(fc.jsonValue(), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), (value, seq) => {
-        const envelope = roundTrip(encodeDataFrame(seq, value))
+      fc.property(fc.array(jsonWithoutProtoKeys, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 2 ** 52 }), (values, firstSeq) => {
+        const envelope = roundTrip(dataFrame(firstSeq, ...values))
         expect(envelope.type).toBe(FrameType.DATA)
-        expect(envelope).toMatchObject({ seq })
-        // msgpack has a single integer zero, so -0 comes back as 0.
-        expect(JSON.stringify((envelope as { message: unknown }).message)).toBe(JSON.stringify(value))
+        const data = envelope as DataEnvelope
+        expect(data.firstSeq).toBe(firstSeq)
+        // msgpack has a single integer zero, so -0 comes back as 0: compare as JSON.
+        expect(JSON.stringify(data.messages)).toBe(JSON.stringify(values))
       }),
       { seed: 4242, numRuns: 2_000 },
     )
   })
 
+  it('renames a key "__proto__" to "__proto_" on decoding (msgpackr guards against prototype pollution)', () => {
+    const envelope = roundTrip(dataFrame(1, JSON.parse('{"__proto__": 1, "a": 2}')))
+    expect((envelope as DataEnvelope).messages).toEqual([{ __proto_: 1, a: 2 }])
+  })
+
+  it('uses the 16- and 32-bit array headers for large batches', () => {
+    for (const count of [15, 16, 65_535, 65_536]) {
+      const envelope = roundTrip(dataFrame(1, ...Array.from({ length: count }, (_, i) => i)))
+      expect((envelope as DataEnvelope).messages).toHaveLength(count)
+    }
+  })
+
   it('refuses to encode a message msgpack cannot carry', () => {
-    expect(() => encodeDataFrame(1, { big: 2n ** 70n })).toThrow(/could not be encoded/)
+    expect(() => encodeMessage({ big: 2n ** 70n })).toThrow(/could not be encoded/)
   })
 })

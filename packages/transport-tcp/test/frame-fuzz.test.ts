@@ -10,6 +10,7 @@ import {
   encodeAuthFrame,
   encodeDataFrame,
   encodeHelloFrame,
+  encodeMessage,
   encodeResumeFrame,
   packValue,
   unpackValue,
@@ -34,11 +35,15 @@ interface CleanStream {
   readonly expected: unknown[]
 }
 
+/** RESUME, then the messages in DATA frames of 1, 2, 3, 1, 2, 3... messages. */
 function cleanStream(messages: unknown[]): CleanStream {
-  const frames = [
-    encodeResumeFrame({ incarnation: 'fuzz-peer', oldestSeq: 1, peerIncarnation: null, receivedUpTo: 0 }),
-    ...messages.map((message, index) => encodeDataFrame(index + 1, message)),
-  ]
+  const frames = [encodeResumeFrame({ incarnation: 'fuzz-peer', oldestSeq: 1, peerIncarnation: null, receivedUpTo: 0 })]
+  let next = 0
+  for (let size = 1; next < messages.length; size = (size % 3) + 1) {
+    const batch = messages.slice(next, next + size)
+    frames.push(encodeDataFrame(next + 1, batch.map(encodeMessage)))
+    next += batch.length
+  }
   return { frames, expected: messages.map((m) => unpackValue(packValue(m))) }
 }
 
@@ -55,6 +60,7 @@ function feedLink(bytes: Buffer, cuts: readonly number[]): FeedResult {
   const link = new ReliableLink({
     label: 'fuzz',
     maxBufferedBytes: 1 << 20,
+    maxFrameBytes: 256 * 1024,
     logger: silentLogger,
     scheduler: inertScheduler,
     deliver: (message) => delivered.push(message),
@@ -305,7 +311,7 @@ describe('frame decoding under random and damaged input', () => {
         const originalWrite = socket.write.bind(socket)
         socket.write = (bytes: Uint8Array) => {
           const decoder = new FrameDecoder()
-          for (const payload of decoder.push(bytes).payloads) {
+          for (const payload of decoder.pushAll(bytes).payloads) {
             const envelope = decodeEnvelope(payload)
             if (envelope.type === FrameType.WELCOME) listenerNonce = envelope.nonce
           }
@@ -355,7 +361,7 @@ describe('frame decoding under random and damaged input', () => {
     const decoder = new FrameDecoder(1024)
     const header = Buffer.alloc(8)
     header.writeUInt32BE(1025, 0)
-    const result = decoder.push(header)
+    const result = decoder.pushAll(header)
     expect(result.error?.code).toBe('FRAME_TOO_LARGE')
     expect(decoder.bufferedBytes).toBe(0)
   })
@@ -366,7 +372,7 @@ describe('frame decoding under random and damaged input', () => {
     const decoder = new FrameDecoder()
     const payloads: Buffer[] = []
     for (let offset = 0; offset < frame.length; offset += 1000) {
-      const result = decoder.push(frame.subarray(offset, offset + 1000))
+      const result = decoder.pushAll(frame.subarray(offset, offset + 1000))
       expect(result.error).toBeUndefined()
       payloads.push(...result.payloads)
     }

@@ -1,4 +1,5 @@
 import type { Logger } from '@lockstep/interface'
+import { encodeDataFrame, encodeMessage } from '../src/envelope'
 import { tcpClientTransport, tcpTransport } from '../src/index'
 import type { TcpTransport, TcpTransportOptions, TcpClientTransportOptions } from '../src/index'
 
@@ -108,4 +109,9 @@ export function clientFor(id: string, transports: TcpTransport[], extra: Partial
     random: fixedRandom(2),
     ...extra,
   })
+}
+
+/** A DATA frame carrying `messages` from sequence number `firstSeq`. */
+export function dataFrame(firstSeq: number, ...messages: unknown[]): Buffer {
+  return encodeDataFrame(firstSeq, messages.map(encodeMessage))
 }

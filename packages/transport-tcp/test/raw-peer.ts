@@ -30,7 +30,7 @@ export class RawPeer {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()))
     socket.on('error', () => {})
     socket.on('data', (chunk: Buffer) => {
-      for (const payload of this.decoder.push(chunk).payloads) this.envelopes.push(decodeEnvelope(payload))
+      for (const payload of this.decoder.pushAll(chunk).payloads) this.envelopes.push(decodeEnvelope(payload))
       this.wake()
     })
     socket.once('close', () => {

@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest'
+import { silentLogger } from '@lockstep/interface'
+import { encodeResumeFrame } from '../src/envelope'
+import { ReliableLink } from '../src/reliable-link'
+import { fakeConnection, inertScheduler } from './fake-socket'
+import { dataFrame } from './helpers'
+
+function attachedLink(limits = {}) {
+  const { socket, connection } = fakeConnection(limits)
+  const delivered: unknown[] = []
+  const link = new ReliableLink({
+    label: 'test',
+    maxBufferedBytes: 1 << 20,
+    maxFrameBytes: 1 << 20,
+    logger: silentLogger,
+    scheduler: inertScheduler,
+    deliver: (message) => delivered.push(message),
+  })
+  link.attach(connection)
+  const resume = encodeResumeFrame({ incarnation: 'peer', oldestSeq: 1, peerIncarnation: null, receivedUpTo: 0 })
+  return { socket, connection, delivered, resume }
+}
+
+describe('reliable link, receiving side', () => {
+  it('lifts the handshake frame limit for a large DATA frame in the same chunk as the RESUME', () => {
+    const { socket, connection, delivered, resume } = attachedLink({ maxHandshakeFrameBytes: 200 })
+    const big = 'x'.repeat(10_000)
+    socket.emit('data', Buffer.concat([resume, dataFrame(1, big, 'after')]))
+    expect(connection.isClosed).toBe(false)
+    expect(delivered).toEqual([big, 'after'])
+  })
+
+  it('skips the already delivered part of an overlapping batch', () => {
+    const { socket, connection, delivered, resume } = attachedLink()
+    socket.emit('data', Buffer.concat([resume, dataFrame(1, 'a', 'b'), dataFrame(2, 'b', 'c', 'd'), dataFrame(1, 'a')]))
+    expect(connection.isClosed).toBe(false)
+    expect(delivered).toEqual(['a', 'b', 'c', 'd'])
+  })
+
+  it('closes the connection on a gap, delivering nothing after it', () => {
+    const { socket, connection, delivered, resume } = attachedLink()
+    socket.emit('data', Buffer.concat([resume, dataFrame(1, 'a'), dataFrame(3, 'c'), dataFrame(2, 'b')]))
+    expect(connection.isClosed).toBe(true)
+    expect(connection.closeReason).toMatch(/DATA from seq 3 after 1 \(a gap\)/)
+    expect(delivered).toEqual(['a'])
+  })
+
+  it('refuses DATA before the RESUME exchange', () => {
+    const { socket, connection, delivered } = attachedLink()
+    socket.emit('data', dataFrame(1, 'a'))
+    expect(connection.closeReason).toMatch(/DATA before RESUME/)
+    expect(delivered).toEqual([])
+  })
+
+  it('refuses a peer that resumes the same incarnation but dropped messages that were never acknowledged', () => {
+    const delivered: unknown[] = []
+    const link = newLink(delivered)
+    const first = fakeConnection()
+    link.attach(first.connection)
+    first.socket.emit('data', Buffer.concat([resumeFrame(1), dataFrame(1, 'a')]))
+    const second = fakeConnection()
+    link.attach(second.connection)
+    expect(first.connection.closeReason).toBe('replaced by a newer connection')
+    // The peer now says its oldest held message is 5, though only 1 arrived here.
+    second.socket.emit('data', resumeFrame(5))
+    expect(second.connection.closeReason).toMatch(/peer dropped messages 2..4 that were never acknowledged/)
+    expect(delivered).toEqual(['a'])
+  })
+
+  it('a new peer incarnation starts from its oldest held message', () => {
+    const delivered: unknown[] = []
+    const link = newLink(delivered)
+    const first = fakeConnection()
+    link.attach(first.connection)
+    first.socket.emit('data', Buffer.concat([resumeFrame(1), dataFrame(1, 'a', 'b')]))
+    const second = fakeConnection()
+    link.attach(second.connection)
+    second.socket.emit('data', Buffer.concat([resumeFrame(7, 'peer-reborn'), dataFrame(7, 'g')]))
+    expect(second.connection.isClosed).toBe(false)
+    expect(delivered).toEqual(['a', 'b', 'g'])
+  })
+})
+
+describe('reliable link, sending side', () => {
+  it('refuses a message too large for one frame, before queueing it', () => {
+    const link = newLink([], { maxFrameBytes: 1000 })
+    expect(() => link.send('x'.repeat(2000))).toThrow(/does not fit in one frame/)
+    expect(link.bufferedMessages).toBe(0)
+  })
+
+  it('throws BACKPRESSURE when the buffer would pass its limit, and queues nothing', () => {
+    const link = newLink([], { maxBufferedBytes: 1000 })
+    let accepted = 0
+    expect(() => {
+      for (;;) {
+        link.send('y'.repeat(90))
+        accepted += 1
+      }
+    }).toThrow(/pass the limit of 1000/)
+    expect(accepted).toBe(10)
+    expect(link.bufferedBytes).toBeLessThanOrEqual(1000)
+    expect(link.bufferedMessages).toBe(accepted)
+  })
+})
+
+function resumeFrame(oldestSeq: number, incarnation = 'peer'): Buffer {
+  return encodeResumeFrame({ incarnation, oldestSeq, peerIncarnation: null, receivedUpTo: 0 })
+}
+
+function newLink(delivered: unknown[], options: { maxFrameBytes?: number; maxBufferedBytes?: number } = {}): ReliableLink {
+  return new ReliableLink({
+    label: 'test',
+    maxBufferedBytes: options.maxBufferedBytes ?? 1 << 20,
+    maxFrameBytes: options.maxFrameBytes ?? 1 << 20,
+    logger: silentLogger,
+    scheduler: inertScheduler,
+    deliver: (message) => delivered.push(message),
+  })
+}
