@@ -365,7 +365,10 @@ function $fromJson(json: unknown, type: $Type, path: string, nullable: boolean):
     deps: ['$fromJson'],
     code: `function $args(machine: string, command: string, args: unknown, params: readonly (readonly [string, $Type])[]): unknown[] {
   try {
-    if (args === undefined) args = {}
+    if (args === undefined) {
+      if (params.length === 0) return []
+      args = {}
+    }
     if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new $ConversionError('/args', \`the arguments of '\${command}' must be an object\`)
     const record = args as Record<string, unknown>
     const known = new Set(params.map(([name]) => name))

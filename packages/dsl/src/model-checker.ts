@@ -1,6 +1,7 @@
 import { ErrorCodes, LockstepError, type Output } from '@lockstep/interface'
 import type { CheckedProgram, ParamInfo } from './checker'
 import { formatDiagnostics } from './diagnostics'
+import { StateKeys } from './state-key'
 import type { CompiledMachine, DslMachine, Frame } from './interpreter'
 import { compileInvariant, type CompiledInvariant } from './program'
 import { isScalar, typeToString, type Type } from './types'
@@ -173,8 +174,12 @@ function describeStep(compiled: CompiledMachine, action: Action, outputs: readon
   return { client: action.client, command: command.name, args, outputs, line }
 }
 
+/** One frame reused for every invariant check (invariants only read it). */
+const invariantFrame: Frame = { vars: [], args: [], client: null, owned: null }
+
 function checkInvariants(invariants: readonly CompiledInvariant[], state: Value[]): { invariant: string; message: string } | undefined {
-  const frame: Frame = { vars: state, args: [], client: null, owned: null }
+  const frame = invariantFrame
+  frame.vars = state
   for (const invariant of invariants) {
     let value: Value
     try {
@@ -213,7 +218,9 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
   const parents: number[] = [-1]
   const via: number[] = [-1]
   const initial = compiled.init()
-  const visited = new Map<string, number>([[compiled.encodeState(initial), 0]])
+  // States are deduplicated by a compact canonical key: equal exactly when the snapshot bytes are.
+  const keys = new StateKeys(program)
+  const visited = new Map<string, number>([[keys.key(initial), 0]])
   let transitions = 0
 
   const violationAt = (id: number, state: Value[], found: { invariant: string; message: string }): ModelCheckResult => {
@@ -242,40 +249,49 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
   const initialViolation = checkInvariants(invariants, initial)
   if (initialViolation) return violationAt(0, initial, initialViolation)
 
-  let frontier: { id: number; state: Value[] }[] = [{ id: 0, state: initial }]
+  // The frontier as two parallel arrays (ids and states): fewer objects for the collector.
+  let frontierIds: number[] = [0]
+  let frontierStates: Value[][] = [initial]
   let depthReached = 0
-  for (let depth = 1; depth <= options.depth && frontier.length > 0; depth++) {
-    const next: { id: number; state: Value[] }[] = []
-    for (const { id, state } of frontier) {
+  for (let depth = 1; depth <= options.depth && frontierIds.length > 0; depth++) {
+    const nextIds: number[] = []
+    const nextStates: Value[][] = []
+    for (let f = 0; f < frontierIds.length; f++) {
+      const id = frontierIds[f]!
+      const state = frontierStates[f]!
       for (let a = 0; a < actions.length; a++) {
         const action = actions[a]!
         transitions++
         let successor: Value[]
         try {
-          successor = compiled.exec(state, action.commandIndex, action.client, action.args).state
+          successor = compiled.step(state, action.commandIndex, action.client, action.args)
         } catch (error) {
           // A failed command leaves the state unchanged: nothing new to explore.
           if (error instanceof LockstepError && error.code === ErrorCodes.COMMAND_FAILED) continue
           throw error
         }
-        const key = compiled.encodeState(successor)
+        const key = keys.key(successor)
         if (visited.has(key)) continue
         const successorId = parents.length
         parents.push(id)
         via.push(a)
         visited.set(key, successorId)
-        const found = checkInvariants(invariants, successor)
-        if (found) return violationAt(successorId, successor, found)
-        next.push({ id: successorId, state: successor })
+        if (invariants.length > 0) {
+          const found = checkInvariants(invariants, successor)
+          if (found) return violationAt(successorId, successor, found)
+        }
+        nextIds.push(successorId)
+        nextStates.push(successor)
         if (visited.size >= maxStates) {
           return { ok: true, statesExplored: visited.size, transitions, depthReached, exhausted: false, truncated: true }
         }
       }
     }
-    frontier = next
+    frontierIds = nextIds
+    frontierStates = nextStates
     depthReached = depth
   }
-  return { ok: true, statesExplored: visited.size, transitions, depthReached, exhausted: frontier.length === 0, truncated: false }
+  return { ok: true, statesExplored: visited.size, transitions, depthReached, exhausted: frontierIds.length === 0, truncated: false }
 }
 
 /** The default argument domain of each parameter, as JSON (for reports). */
