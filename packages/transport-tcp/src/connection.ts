@@ -130,7 +130,11 @@ export class Connection {
 
   /** Closes the connection (once), logging `reason` at `level`. */
   close(reason: string, level: CloseLevel = 'info'): void {
-    if (this.closing) return
+    if (this.closing) {
+      // Already closing (a refusal flushing its last frame): now close for good.
+      this.socket.destroy()
+      return
+    }
     const partial = this.decoder.bufferedBytes
     if (partial > 0 && level === 'debug') {
       // The peer went away in the middle of a frame: a truncated frame is worth more than a debug line.
