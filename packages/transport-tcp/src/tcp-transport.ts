@@ -325,7 +325,13 @@ class TcpReplicaTransport implements TcpTransport {
       authenticated: (hello, conn) => {
         conn.label = `${this.self} <- ${hello.role} ${hello.nodeId} at ${conn.remoteAddress}`
         if (this.phase === 'started') this.attachAuthenticated(hello, conn)
-        else if (this.phase === 'created') this.parked.push({ hello, connection: conn })
+        else if (this.phase === 'created') {
+          const entry = { hello, connection: conn }
+          this.parked.push(entry)
+          void conn.closed.then(() => {
+            this.parked = this.parked.filter((p) => p !== entry)
+          })
+        }
         else conn.close('transport stopping', 'debug')
       },
     })

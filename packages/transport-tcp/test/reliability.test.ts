@@ -95,6 +95,16 @@ describe('reliable FIFO links across reconnects', () => {
     expect(proxy.cuts).toBeGreaterThanOrEqual(5)
   })
 
+  it('a replica that is bound but not started holds connections until start(), then receives everything', async () => {
+    const { r1, r2 } = await startPair()
+    await r1.start(inboxHandler(new MessageInbox('r1')))
+    for (let n = 0; n < 1000; n += 1) r1.send('r2', { n })
+    const atR2 = new MessageInbox('r2')
+    await r2.start(inboxHandler(atR2))
+    await atR2.waitForCount('r1', 1000)
+    expectExactSequence(atR2.from('r1'), 1000)
+  })
+
   it('a replica that restarts receives what was sent to it while it was down', async () => {
     const { r1, r2 } = await startPair()
     const atR2 = new MessageInbox('r2 first life')
