@@ -106,7 +106,7 @@ try {
   const safe = dsl.compile(safeSource, { file: 'safe-mutex.sm' })
   const checkSeed = benchModelCheck(seed.machine, { clients: 3, depth: quick ? 9 : 11, invariants: [] })
   const checkSeedInvariant = benchModelCheck(seed.machine, { clients: 3, depth: quick ? 9 : 11, invariants: ['len(waiting) < 20'] })
-  const checkSafe = benchModelCheck(safe.machine, { clients: 3, depth: quick ? 10 : 14, invariants: ['not (user in waiting)', 'user ≠ Φ or waiting = Φ'] })
+  const checkSafe = benchModelCheck(safe.machine, { clients: quick ? 5 : 6, depth: quick ? 16 : 18, invariants: ['not (user in waiting)', 'user ≠ Φ or waiting = Φ'] })
 
   const rows = [
     ['compile seed mutex (median, warm)', `${compileSeed.medianMs.toFixed(3)} ms`, `cold ${compileSeed.coldMs.toFixed(1)} ms`],
