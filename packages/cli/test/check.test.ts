@@ -52,6 +52,13 @@ describe('lockstep check', () => {
     expect(stdout()).toContain('ok: all 2 invariants hold in every state up to depth 8')
   })
 
+  it('lists the argument domains it tries', async () => {
+    const { io, stdout } = captureIo()
+    expect(await checkCommand([join(specs, 'counter.sm'), '--depth', '2', '--domain', 'amount=-1,5', '--invariant', 'count >= 0'], io)).toBe(0)
+    expect(stdout()).toContain('arguments: add.amount ∈ {-1, 5}')
+    expect(stdout()).toContain('ok: the invariant holds in every state up to depth 2')
+  })
+
   it('prints one JSON object with --json', async () => {
     const { io, stdout } = captureIo()
     const code = await checkCommand([join(specs, 'kv.sm'), '--clients', '1', '--depth', '3', '--invariant', 'len(data) < 2', '--domain', 'put.key=a,b', '--domain', 'value=7', '--json'], io)

@@ -1,5 +1,5 @@
 import {
-  clientNames, compile, compileInvariant, formatDiagnostic, modelCheck, parseDomain,
+  clientNames, compile, compileInvariant, describeDomains, formatDiagnostic, modelCheck, parseDomain,
   type CompiledInvariant, type ModelCheckResult,
 } from '@lockstep/dsl'
 import { isLockstepError } from '@lockstep/interface'
@@ -124,6 +124,8 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
 
   const lines: string[] = []
   lines.push(`checking ${program.name} (${file}): ${clients} client${clients === 1 ? '' : 's'} (${clientNames(clients).join(', ')}), depth ${depth}, ${invariants.length} invariant${invariants.length === 1 ? '' : 's'}`)
+  const domainsUsed = Object.entries(describeDomains(program, clients, domains))
+  if (domainsUsed.length > 0) lines.push(`arguments: ${domainsUsed.map(([key, vals]) => `${key} ∈ {${vals.map((v) => JSON.stringify(v)).join(', ')}}`).join('; ')}`)
   if (outcome.violation) {
     const v = outcome.violation
     lines.push(`VIOLATION of invariant: ${v.invariant}`)
@@ -136,7 +138,7 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
     if (v.trace.length === 0) lines.push('  (the initial state)')
     lines.push(`state: ${JSON.stringify(v.state)}`)
   } else if (invariants.length === 0) {
-    lines.push(`no invariants given: explored without checking (commands never crashed the checker)`)
+    lines.push('no invariants given: explored the reachable states without checking any')
   } else {
     const scope = outcome.exhausted ? 'in every reachable state (the whole state space)' : outcome.truncated ? `in the first ${outcome.statesExplored} states (stopped by --max-states)` : `in every state up to depth ${outcome.depthReached}`
     lines.push(`ok: ${invariants.length === 1 ? 'the invariant holds' : `all ${invariants.length} invariants hold`} ${scope}`)
