@@ -313,7 +313,9 @@ class CommandEmitter {
           const json = plain ? value : `$toJson(${value}, ${this.types.ref(valueType)}) as ${tsJsonType(valueType)}`
           lines.push(`${indent}{`)
           lines.push(`${indent}  const value: ${outType} = ${json}`)
-          lines.push(`${indent}  out.push({ to: $to(${to}, ${this.site(statement.to)}), value })`)
+          // `client` is never Φ; any other recipient is checked.
+          const recipient = statement.to.kind === 'Client' ? to : `$to(${to}, ${this.site(statement.to)})`
+          lines.push(`${indent}  out.push({ to: ${recipient}, value })`)
           lines.push(`${indent}}`)
           break
         }
