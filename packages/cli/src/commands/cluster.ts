@@ -72,6 +72,10 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
     return ExitCode.USAGE
   }
   const machine = (values.machine as string | undefined) ?? 'kv'
+  if (!(builtInMachineNames as readonly string[]).includes(machine) && !/\.(?:m?js|cjs|sm)$/.test(machine)) {
+    io.stderr(`lockstep cluster up: --machine '${machine}' is neither a built-in machine (${builtInMachineNames.join(', ')}) nor the path of a JavaScript module (.js, .mjs, .cjs) or DSL spec (.sm)`)
+    return ExitCode.USAGE
+  }
   const logLevel = parseLogLevel('cluster up', values['log-level'] as string | undefined, 'warn')
   const dir = resolve((values.dir as string | undefined) ?? '.lockstep/cluster')
   // Load the machine here first, so a broken module or spec is reported once, before any process starts.

@@ -1,0 +1,138 @@
+import { readFile, stat, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePorts, main, parseClusterConfig } from '../src/index'
+import { memoryIo } from './io'
+import { isRunning, killEverything, requireBuiltCli, runCli, startCli, trackPid, waitFor, type CliProcess } from './processes'
+
+let dir: string
+let up: CliProcess
+let configFile: string
+const replicas: { id: string; port: number; pid: number }[] = []
+
+beforeAll(async () => {
+  requireBuiltCli()
+  dir = await mkdtemp(join(tmpdir(), 'lockstep-cluster-up-'))
+  up = startCli(['cluster', 'up', '--replicas', '3', '--machine', 'kv', '--base-port', '0', '--dir', join(dir, 'cluster'), '--log-level', 'warn'])
+  await waitFor('cluster up to be ready', () => up.stdout().includes('cluster ready') || up.child.exitCode !== null, 60_000)
+  for (const match of up.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:(\d+)\s+pid (\d+)$/gm)) {
+    replicas.push({ id: match[1]!, port: Number(match[2]), pid: Number(match[3]) })
+    trackPid(Number(match[3]))
+  }
+  configFile = join(dir, 'cluster', 'cluster.json')
+}, 90_000)
+
+afterAll(async () => {
+  killEverything()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('lockstep cluster up', () => {
+  it('prints the config path, every replica address and how to run a client; writes the config and secrets', async () => {
+    expect(up.child.exitCode).toBeNull()
+    const out = up.stdout()
+    expect(out).toMatch(/^lockstep cluster: 3 replicas of kv, lamport ordering, on 127\.0\.0\.1$/m)
+    expect(out).toContain(`config   ${configFile}`)
+    expect(out).toContain(`npx lockstep client --cluster ${configFile} put '{"key":"a","value":"1"}'`)
+    expect(replicas.map((r) => r.id)).toEqual(['r1', 'r2', 'r3'])
+    for (const replica of replicas) expect(isRunning(replica.pid)).toBe(true)
+
+    const config = parseClusterConfig(await readFile(configFile, 'utf8'), configFile)
+    expect(config.replicas.map((r) => [r.id, r.host, r.port])).toEqual(replicas.map((r) => [r.id, '127.0.0.1', r.port]))
+    expect(config).toMatchObject({ order: 'lamport', machine: 'kv', security: { replicaSecret: { file: 'replica.secret' }, clientSecret: { file: 'client.secret' } } })
+    for (const secret of ['replica.secret', 'client.secret']) {
+      expect((await stat(join(dir, 'cluster', secret))).mode & 0o777).toBe(0o600)
+      expect((await readFile(join(dir, 'cluster', secret), 'utf8')).trim()).toMatch(/^[0-9a-f]{64}$/)
+    }
+  })
+
+  it('lockstep client submits one command and prints the client-visible result as JSON', async () => {
+    const put = await runCli(['client', '--cluster', configFile, 'put', '{"key":"a","value":"1"}'])
+    expect(put).toMatchObject({ code: 0, stderr: '' })
+    const putResult = JSON.parse(put.stdout)
+    expect(putResult).toMatchObject({ ok: true, outputs: [{}], seq: 1 })
+    expect(putResult.client).toMatch(/^cli-/)
+
+    const get = await runCli(['client', '--cluster', configFile, '--id', 'reader', '--replica', 'r2', 'get', '{"key":"a"}'])
+    expect(get).toMatchObject({ code: 0, stderr: '' })
+    const getResult = JSON.parse(get.stdout)
+    expect(getResult).toMatchObject({ ok: true, outputs: [{ value: '1' }], client: 'reader', seq: 1 })
+    expect(getResult.position).toBeGreaterThan(putResult.position)
+  })
+
+  it('an error reply exits 1 with the error as JSON on stderr', async () => {
+    const result = await runCli(['client', '--cluster', configFile, 'put', '{"key":"a"}'])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(JSON.parse(result.stderr)).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND', path: '/args/value' } })
+  })
+
+  it('bad usage exits 2', async () => {
+    const cases: [string[], RegExp][] = [
+      [['client', '--cluster', configFile], /the command name is required/],
+      [['client', '--cluster', configFile, 'put', '{"key":'], /json-args is not valid JSON/],
+      [['client', 'get', '{"key":"a"}'], /--cluster is required/],
+      [['client', '--cluster', configFile, '--id', 'r1', 'get', '{"key":"a"}'], /--id r1 is a replica's id/],
+      [['client', '--cluster', configFile, '--replica', 'r7', 'get', '{"key":"a"}'], /--replica r7 is not a replica of/],
+      [['client', '--cluster', configFile, '--timeout-ms', 'soon', 'get'], /--timeout-ms must be a whole number/],
+    ]
+    for (const [args, message] of cases) {
+      const { io, stderr } = memoryIo()
+      expect(await main(args, io), args.join(' ')).toBe(2)
+      expect(stderr()).toMatch(message)
+    }
+  })
+
+  it('exits 1 with TIMEOUT when no replica answers in time', async () => {
+    const config = JSON.parse(await readFile(configFile, 'utf8'))
+    const ports = await freePorts(3)
+    config.replicas.forEach((replica: { port: number }, i: number) => (replica.port = ports[i]!))
+    const nowhere = join(dir, 'cluster', 'nowhere.json') // beside the secrets, which it names relatively
+    await writeFile(nowhere, JSON.stringify(config))
+    const result = await runCli(['client', '--cluster', nowhere, '--timeout-ms', '300', 'get', '{"key":"a"}'])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toMatch(/^lockstep client: TIMEOUT: no replica of .*nowhere\.json answered within 300 ms \(r1 at 127\.0\.0\.1:\d+, r2/m)
+  })
+
+  it('says so when a replica dies, and the others go on without it', async () => {
+    const victim = replicas[2]!
+    process.kill(victim.pid, 'SIGKILL')
+    await waitFor('cluster up to report the dead replica', () => up.stderr().includes('exited unexpectedly'))
+    expect(up.stderr()).toContain(`replica r3 (pid ${victim.pid}) exited unexpectedly (signal SIGKILL); the 2 others go on without it`)
+    expect(up.stderr()).toContain(`npx lockstep replica --config ${configFile} --id r3 --join`)
+    const put = await runCli(['client', '--cluster', configFile, '--replica', 'r3', 'put', '{"key":"b","value":"2"}'])
+    expect(put).toMatchObject({ code: 0, stderr: '' })
+    expect(JSON.parse(put.stdout)).toMatchObject({ ok: true, outputs: [{}] })
+    expect(up.child.exitCode).toBeNull()
+  })
+
+  it('stops every replica cleanly on SIGINT and exits 0', async () => {
+    up.child.kill('SIGINT')
+    const { code } = await up.exited
+    expect(code).toBe(0)
+    expect(up.stderr()).toContain('lockstep cluster: SIGINT: stopping 2 replicas')
+    expect(up.stdout()).toMatch(/^lockstep cluster: stopped \(r1 pid \d+, r2 pid \d+, r3 pid \d+\)$/m)
+    for (const replica of replicas) expect(isRunning(replica.pid), replica.id).toBe(false)
+  })
+})
+
+describe('lockstep cluster up: bad usage', () => {
+  it('exits 2 before starting anything', async () => {
+    const cases: [string[], RegExp][] = [
+      [['cluster'], /a subcommand is required/],
+      [['cluster', 'down'], /unknown subcommand 'down'/],
+      [['cluster', 'up', '--order', 'paxos'], /--order 'paxos' is not available; this version orders with: lamport/],
+      [['cluster', 'up', '--machine', 'mutexx'], /--machine 'mutexx' is neither a built-in machine/],
+      [['cluster', 'up', '--replicas', '0'], /--replicas must be a whole number from 1 to 15/],
+      [['cluster', 'up', '--base-port', '65535'], /--base-port 65535 leaves no room for 3 replicas/],
+      [['cluster', 'up', '--machine', join(tmpdir(), 'no-such-machine.mjs')], /--machine: the module .*no-such-machine\.mjs could not be loaded/],
+    ]
+    for (const [args, message] of cases) {
+      const { io, stderr } = memoryIo()
+      expect(await main(args, io), args.join(' ')).toBe(2)
+      expect(stderr()).toMatch(message)
+    }
+  })
+})
