@@ -6,7 +6,8 @@
 //
 //   (cd packages/interface && npx tsup) && (cd packages/transport-tcp && npx tsup) && node tooling/bench/transport-bench.mjs
 //
-// Options (environment): BENCH_MESSAGES (per run, default 200000), BENCH_RUNS (default 3; the median is reported).
+// Options (environment): BENCH_MESSAGES (per run, default 200000), BENCH_RUNS (rounds, default 3; the median is
+// reported). Scenarios alternate within each round, so load changes on a shared machine hit all of them alike.
 // Both ends of every link live in this one process, so each figure includes
 // the sender's and the receiver's work on one core. Not a test: nothing is asserted.
 import { execFileSync } from 'node:child_process'
@@ -186,12 +187,17 @@ function makeTlsCredentials() {
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
-async function measure(name, runOnce) {
-  await runOnce() // warm-up
-  const times = []
-  for (let i = 0; i < RUNS; i += 1) times.push(await runOnce())
-  const ms = median(times)
-  return { link: name, 'messages/s': Math.round((MESSAGES / ms) * 1000), 'MB/s': (MESSAGES * MESSAGE_BYTES) / ms / 1000, 'ms per run': ms }
+/** Runs every scenario once per round, round after round, so that a change in machine load hits all of them alike. */
+async function measureAll(scenarios) {
+  for (const [, runOnce] of scenarios) await runOnce() // warm-up
+  const times = scenarios.map(() => [])
+  for (let round = 0; round < RUNS; round += 1) {
+    for (const [index, [, runOnce]] of scenarios.entries()) times[index].push(await runOnce())
+  }
+  return scenarios.map(([name], index) => {
+    const ms = median(times[index])
+    return { link: name, 'messages/s': Math.round((MESSAGES / ms) * 1000), 'MB/s': (MESSAGES * MESSAGE_BYTES) / ms / 1000, 'ms per run': ms }
+  })
 }
 
 const tls = makeTlsCredentials()
@@ -203,8 +209,7 @@ const scenarios = [
   ['transport-tcp (HMAC auth), echo', () => transportRun({ echo: true })],
   ...(tls ? [['transport-tcp (mutual TLS), echo', () => transportRun({ echo: true, tls })]] : []),
 ]
-const rows = []
-for (const [name, runOnce] of scenarios) rows.push(await measure(name, runOnce))
+const rows = await measureAll(scenarios)
 const ceiling = (kind) => rows.find((r) => r.link === `plain node:net + msgpackr, ${kind}`)['messages/s']
 for (const row of rows) row['% of plain'] = Math.round((row['messages/s'] / ceiling(row.link.endsWith('echo') ? 'echo' : 'one way')) * 100)
 report(`transport: ${MESSAGES.toLocaleString('en-US')} messages of ${MESSAGE_BYTES} bytes over one link on 127.0.0.1 (median of ${RUNS})`, rows, {
