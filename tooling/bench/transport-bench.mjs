@@ -10,13 +10,17 @@
 // reported). Scenarios alternate within each round, so load changes on a shared machine hit all of them alike.
 // Both ends of every link live in this one process, so each figure includes
 // the sender's and the receiver's work on one core. Not a test: nothing is asserted.
+import { Buffer } from 'node:buffer'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { performance } from 'node:perf_hooks'
+import process from 'node:process'
+import { setImmediate } from 'node:timers'
+import { URL, pathToFileURL } from 'node:url'
 import { tcpTransport } from '../../packages/transport-tcp/dist/index.js'
 import { machineInfo, report } from './table.mjs'
 
