@@ -1,27 +1,63 @@
-import { mutex } from '@lockstep/machines'
 import { checkMutualExclusion, type WorkloadEvent } from '@lockstep/testkit'
-import { startInProcessCluster } from './in-process-cluster'
 import { LockClient } from './lock-client'
+import { startProcessCluster, type ProcessCluster, type ReplicaStatus } from './process-cluster'
 
 const CLIENTS = 5
 const ROUNDS = 20
 
 /**
- * The lock-service demo: three replicas of the seed's mutex in this process,
- * ordered by Lamport clocks; five clients contend for the lock. Each grant is
- * printed as it happens; at the end the recorded history is checked for
- * mutual exclusion.
+ * The lock-service demo: three replica processes of the seed's mutex on
+ * 127.0.0.1, ordered by Lamport clocks over TCP; five clients in this process
+ * contend for the lock. Each grant is printed as it happens; at the end the
+ * recorded history is checked for mutual exclusion, the replicas' states are
+ * compared, and every replica process is stopped.
  */
 async function demo(): Promise<number> {
-  const cluster = await startInProcessCluster({ machine: mutex, replicas: 3, delay: { minMs: 0, maxMs: 1 } })
-  console.log(`lock service: ${cluster.replicaIds.length} replicas (${cluster.replicaIds.join(', ')}), Lamport ordering, in-process network`)
-  console.log(`${CLIENTS} clients each acquire and release the lock ${ROUNDS} times\n`)
+  const cluster = await startProcessCluster({ machine: 'mutex', replicas: 3 })
+  let interrupted = false
+  const onSignal = () => {
+    interrupted = true
+    console.log('\ninterrupted: stopping the replica processes')
+    void cluster.stop().then(() => process.exit(130))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    console.log(`lock service: ${cluster.replicas.length} replica processes, Lamport ordering, TCP on 127.0.0.1`)
+    for (const r of cluster.replicas) console.log(`  ${r.id}  ${r.host}:${r.port}  pid ${r.pid}`)
+    console.log(`${CLIENTS} clients each acquire and release the lock ${ROUNDS} times\n`)
+    const result = await contend(cluster)
+    if (interrupted) return 130
+    const statuses = await settledStatuses(cluster, result.requests)
+    const digests = new Set(statuses.map((s) => s.digest))
+    const violations = checkMutualExclusion(result.events)
+    console.log(`
+summary
+  requests          ${result.requests} (${result.grants} acquire + ${result.grants} release)
+  grants            ${result.grants}
+  elapsed           ${result.elapsedMs.toFixed(0)} ms
+  throughput        ${((result.requests / result.elapsedMs) * 1000).toFixed(0)} requests/s
+  replicas agree    ${digests.size === 1 ? 'yes' : 'NO'} (positions ${statuses.map((s) => s.position).join(', ')}, state digest ${[...digests].join(' / ')})
+  mutual exclusion: ${violations.length === 0 ? 'held' : `VIOLATED\n    ${violations.join('\n    ')}`}`)
+    return violations.length === 0 && digests.size === 1 && result.grants === CLIENTS * ROUNDS ? 0 : 1
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    if (!interrupted) {
+      await cluster.stop()
+      console.log(`stopped ${cluster.replicas.length} replica processes (${cluster.replicas.map((r) => `pid ${r.pid}`).join(', ')})`)
+    }
+  }
+}
+
+/** CLIENTS clients, each preferring a different replica, take turns holding the lock; every grant and release is recorded. */
+async function contend(cluster: ProcessCluster) {
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => cluster.client(`client-${i + 1}`, i)))
   const started = performance.now()
   const events: WorkloadEvent[] = []
   let tick = 0
   let grants = 0
   const at = () => (performance.now() - started).toFixed(1).padStart(7)
-  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => cluster.client(`client-${i + 1}`, i)))
   await Promise.all(
     clients.map(async (client) => {
       const lock = new LockClient(client)
@@ -30,28 +66,22 @@ async function demo(): Promise<number> {
         grants++
         events.push({ kind: 'grant', client: client.id, tick: ++tick, time: performance.now() })
         console.log(`[${at()} ms] grant ${String(grants).padStart(3)} → ${client.id}`)
-        await new Promise((resolve) => setTimeout(resolve, 1))
+        await new Promise((resolve) => setTimeout(resolve, 1)) // the critical section
         events.push({ kind: 'release', client: client.id, tick: ++tick, time: performance.now() })
         await lock.release()
       }
     }),
   )
-  const elapsedMs = performance.now() - started
-  const requests = grants * 2
-  const violations = checkMutualExclusion(events)
-  const digests = new Set(cluster.hosts.map((h) => h.engine.stateDigest()))
-  const positions = cluster.hosts.map((h) => h.engine.position)
-  await cluster.stop()
+  return { events, grants, requests: grants * 2, elapsedMs: performance.now() - started }
+}
 
-  console.log(`
-summary
-  requests          ${requests} (${grants} acquire + ${grants} release)
-  grants            ${grants}
-  elapsed           ${elapsedMs.toFixed(0)} ms
-  throughput        ${((requests / elapsedMs) * 1000).toFixed(0)} requests/s
-  replicas agree    ${digests.size === 1 ? 'yes' : 'NO'} (positions ${positions.join(', ')}, state digest ${[...digests].join(' / ')})
-  mutual exclusion: ${violations.length === 0 ? 'held' : `VIOLATED\n    ${violations.join('\n    ')}`}`)
-  return violations.length === 0 && digests.size === 1 && grants === CLIENTS * ROUNDS ? 0 : 1
+/** The replicas' statuses once each has executed every request (the last release's reply came from one of them). */
+async function settledStatuses(cluster: ProcessCluster, requests: number): Promise<ReplicaStatus[]> {
+  for (let attempt = 0; ; attempt++) {
+    const statuses = await cluster.status()
+    if (statuses.every((s) => s.position >= requests) || attempt >= 500) return statuses
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
 }
 
 process.exitCode = await demo()
