@@ -1,6 +1,8 @@
 export { SeededRandom } from './sim/prng'
 export { VirtualScheduler } from './sim/virtual-scheduler'
 export { simulate } from './sim/simulator'
+export { drawFaultSchedule, faultKinds, parseFaults } from './sim/faults'
+export type { FaultEvent, FaultKind } from './sim/faults'
 export type { OrdererSpec, SimulationOptions, SimulationResult } from './sim/simulator'
 export { checkMutualExclusion, genericWorkload, kvWorkload, mutexWorkload, registerWorkload, workloads } from './sim/workloads'
 export type { RandomCommand, Workload, WorkloadClient, WorkloadEvent, WorkloadRecord } from './sim/workloads'

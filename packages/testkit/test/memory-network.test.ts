@@ -49,7 +49,7 @@ describe('MemoryNetwork', () => {
     expect(runOnce()).toEqual(runOnce())
   })
 
-  it('drops messages across a partition, including those already in flight, until healed', () => {
+  it('holds messages across a partition, including those already in flight, and delivers them in order when it heals', () => {
     const { net, received, run } = network(5)
     net.send('a', 'b', 'in flight')
     net.partition(['a'], ['b', 'c'])
@@ -60,8 +60,19 @@ describe('MemoryNetwork', () => {
     net.heal()
     net.send('a', 'b', 'after')
     run()
-    expect(received.map((r) => r.message)).toEqual(['same side', 'after'])
-    expect(net.stats.dropped).toBe(2)
+    expect(received.map((r) => r.message)).toEqual(['same side', 'in flight', 'during', 'after'])
+    expect(net.stats.dropped).toBe(0)
+  })
+
+  it('loses what was in flight to or from a node that detaches (crashes)', () => {
+    const { net, received, run } = network(5)
+    net.send('a', 'b', 'lost')
+    net.detach('b')
+    net.attach('b', (from, message) => received.push({ at: 0, from, to: 'b', message }))
+    net.send('a', 'b', 'new incarnation')
+    run()
+    expect(received.map((r) => r.message)).toEqual(['new incarnation'])
+    expect(net.stats.dropped).toBe(1)
   })
 
   it('batches zero-delay messages on a link into one deferred turn, in order', () => {

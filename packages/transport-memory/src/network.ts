@@ -21,18 +21,25 @@ export interface MemoryNetworkOptions {
 type Receiver = (from: NodeId, message: unknown) => void
 
 interface Link {
-  /** Virtual time at which the last message on this link is delivered: keeps links FIFO. */
+  /** Virtual time at which the last message on this link is due: delays never reorder a link. */
   lastDeliveryAt: number
   /** Messages waiting in zero-delay mode, delivered in one deferred turn. */
-  queue: unknown[] | undefined
+  queue: [number, unknown][] | undefined
+  /** Number of messages sent on the link; each carries its number. */
+  sent: number
+  /** Number of the next message to hand over. */
+  next: number
+  /** Messages that arrived but wait for a partition to heal (or for an earlier one). */
+  readonly waiting: Map<number, unknown>
 }
 
 /**
  * An in-process network of named nodes. Every link (ordered pair of nodes) is
- * FIFO; each message gets a seeded delay, so messages on different links
- * overtake each other. Partitions drop messages between the two sides
- * (a dropped message is lost, as when a TCP connection breaks and is not
- * re-established).
+ * FIFO and reliable while both ends live; each message gets a seeded delay, so
+ * messages on different links overtake each other. A partition cuts the links
+ * between two sides: messages wait and arrive, in order, once it heals (what
+ * the TCP transport's reliable links do across reconnects). A node that
+ * detaches (crashes) loses everything in flight to and from it.
  */
 export class MemoryNetwork {
   private readonly receivers = new Map<NodeId, Receiver>()
@@ -41,7 +48,9 @@ export class MemoryNetwork {
   private readonly scheduler: Scheduler
   private readonly random: RandomSource | undefined
   private delay: LinkDelay
-  /** Messages sent and messages dropped by partitions or missing receivers. */
+  /** Extra delay of messages from or to a slow node. */
+  private readonly slowNodes = new Map<NodeId, number>()
+  /** Messages sent, and messages dropped because a node detached (crashed) or was never there. */
   readonly stats = { sent: 0, dropped: 0 }
 
   constructor(options: MemoryNetworkOptions) {
@@ -67,8 +76,11 @@ export class MemoryNetwork {
   /** Removes a node; messages in flight to it are dropped on arrival. */
   detach(id: NodeId): void {
     this.receivers.delete(id)
-    for (const key of [...this.links.keys()]) {
-      if (key.startsWith(`${id}\u0000`) || key.endsWith(`\u0000${id}`)) this.links.delete(key)
+    for (const [key, link] of this.links) {
+      if (key.startsWith(`${id}\u0000`) || key.endsWith(`\u0000${id}`)) {
+        this.stats.dropped += link.waiting.size
+        this.links.delete(key)
+      }
     }
   }
 
@@ -82,6 +94,13 @@ export class MemoryNetwork {
     this.delay = delay
   }
 
+  /** Makes every message from or to `id` take `extraMs` longer (0 restores it): a slow replica. */
+  setSlow(id: NodeId, extraMs: number): void {
+    if (extraMs > 0 && !this.random) throw new LockstepError(ErrorCodes.INVALID_CONFIG, 'MemoryNetwork: a random source is required for slow nodes')
+    if (extraMs > 0) this.slowNodes.set(id, extraMs)
+    else this.slowNodes.delete(id)
+  }
+
   /** Cuts the links between every node of `a` and every node of `b`, both ways. */
   partition(a: readonly NodeId[], b: readonly NodeId[]): void {
     for (const x of a) for (const y of b) {
@@ -90,59 +109,76 @@ export class MemoryNetwork {
     }
   }
 
-  /** Restores every link. */
+  /** Restores every link; messages held by the partition go on, in order. */
   heal(): void {
     this.blocked.clear()
+    for (const [key, link] of this.links) {
+      if (link.waiting.size === 0) continue
+      const [from, to] = key.split('\u0000') as [NodeId, NodeId]
+      this.scheduler.defer(() => this.handOver(key, link, from, to))
+    }
   }
 
   /** Sends a message; it arrives after the link's delay, after every earlier message on the same link. */
   send(from: NodeId, to: NodeId, message: unknown): void {
     this.stats.sent++
     const key = linkKey(from, to)
-    if (this.blocked.has(key)) {
-      this.stats.dropped++
-      return
-    }
     let link = this.links.get(key)
     if (!link) {
-      link = { lastDeliveryAt: 0, queue: undefined }
+      link = { lastDeliveryAt: 0, queue: undefined, sent: 0, next: 1, waiting: new Map() }
       this.links.set(key, link)
     }
-    if (this.delay.maxMs === 0) {
-      // Zero delay: batch the link's messages into one deferred delivery turn.
+    const extraMs = this.slowNodes.size === 0 ? 0 : (this.slowNodes.get(from) ?? 0) + (this.slowNodes.get(to) ?? 0)
+    const now = this.scheduler.now()
+    const current = link
+    // Zero delay: the link's messages go together in one deferred turn.
+    if (this.delay.maxMs === 0 && extraMs === 0 && link.lastDeliveryAt <= now && link.waiting.size === 0 && !this.blocked.has(key)) {
+      const entry: [number, unknown] = [++link.sent, message]
       if (link.queue) {
-        link.queue.push(message)
+        link.queue.push(entry)
         return
       }
-      const queue = [message]
+      const queue = [entry]
       link.queue = queue
-      const current = link
       this.scheduler.defer(() => {
         current.queue = undefined
-        for (const queued of queue) this.arrive(key, from, to, queued)
+        for (const [n, queued] of queue) current.waiting.set(n, queued)
+        this.handOver(key, current, from, to)
       })
       return
     }
-    const now = this.scheduler.now()
-    const delayMs = this.delay.minMs + this.random!.next() * (this.delay.maxMs - this.delay.minMs)
-    const at = Math.max(now + delayMs, link.lastDeliveryAt)
+    const n = ++link.sent
+    const jitterMs = this.delay.maxMs > this.delay.minMs ? this.random!.next() * (this.delay.maxMs - this.delay.minMs) : 0
+    const at = Math.max(now + this.delay.minMs + jitterMs + extraMs, link.lastDeliveryAt)
     link.lastDeliveryAt = at
-    this.scheduler.setTimer(at - now, () => this.arrive(key, from, to, message))
+    this.scheduler.setTimer(at - now, () => {
+      current.waiting.set(n, message)
+      this.handOver(key, current, from, to)
+    })
   }
 
-  private arrive(key: string, from: NodeId, to: NodeId, message: unknown): void {
-    // A partition that started while the message was in flight drops it too.
-    if (this.blocked.has(key)) {
-      this.stats.dropped++
+  /** Hands over a link's waiting messages in order, unless the link is cut or the receiver is gone. */
+  private handOver(key: string, link: Link, from: NodeId, to: NodeId): void {
+    if (this.links.get(key) !== link) {
+      // The link belonged to an earlier incarnation of one end: what was on it is lost.
+      this.stats.dropped += link.waiting.size
+      link.waiting.clear()
       return
     }
-    const receiver = this.receivers.get(to)
-    if (!receiver) {
-      this.stats.dropped++
-      return
+    if (this.blocked.has(key)) return
+    while (link.waiting.has(link.next)) {
+      const message = link.waiting.get(link.next)
+      link.waiting.delete(link.next)
+      link.next++
+      const receiver = this.receivers.get(to)
+      if (!receiver) {
+        this.stats.dropped++
+        continue
+      }
+      receiver(from, message)
     }
-    receiver(from, message)
   }
+
 }
 
 function linkKey(from: NodeId, to: NodeId): string {

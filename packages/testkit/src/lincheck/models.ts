@@ -1,0 +1,20 @@
+import { LockstepError } from '@lockstep/interface'
+import { kvModel } from './kv-model'
+import type { Model } from './model'
+import { registerModel } from './register-model'
+
+/** The built-in models by name: `register` and `kv`. */
+export const models: Readonly<Record<string, Model>> = Object.freeze({
+  register: registerModel,
+  kv: kvModel,
+})
+
+/** The built-in model called `name`; throws `LockstepError` `INVALID_CONFIG` listing the known names otherwise. */
+export function modelByName(name: string): Model {
+  if (Object.prototype.hasOwnProperty.call(models, name)) return models[name]!
+  throw new LockstepError(
+    'INVALID_CONFIG',
+    `unknown linearizability model ${JSON.stringify(name)}; the built-in models are ${Object.keys(models).join(', ')} (or pass your own Model object)`,
+    { path: 'model', model: name },
+  )
+}

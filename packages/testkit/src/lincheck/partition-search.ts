@@ -1,0 +1,405 @@
+import { DeterminedSet } from './determined-set'
+import type { Model } from './model'
+import { isDetermined, type Operation } from './operation'
+import { StateCache } from './state-cache'
+
+/** Limits shared by the searches of all partitions of one check. */
+export interface SearchBudget {
+  /** Model steps taken so far, over all partitions. */
+  steps: number
+  /** Give up once `steps` reaches this (checked every 1024 search iterations). */
+  readonly maxSteps: number
+  /** Give up once this returns true; polled every 1024 search iterations. */
+  readonly expired: () => boolean
+}
+
+/** How the search of one partition ended; operation numbers are positions in the partition. */
+export type PartitionSearchOutcome<S> =
+  | { readonly verdict: 'linearizable'; readonly order: readonly number[]; readonly statesExplored: number }
+  | {
+      readonly verdict: 'not-linearizable'
+      /** The longest linearizable prefix found, in linearization order. */
+      readonly prefix: readonly number[]
+      /** The operation that must come next (it returns first) but cannot be placed after the prefix. */
+      readonly blocked: number
+      readonly stateAfterPrefix: S
+      readonly statesExplored: number
+    }
+  | {
+      readonly verdict: 'unknown'
+      readonly reason: 'steps' | 'time'
+      readonly statesExplored: number
+      /** A violation found under a horizon before the search gave up (see HORIZON_FACTORS). */
+      readonly bounded?: BoundedViolation<S>
+    }
+
+/** A failure of a search in which optional operations had to take effect within `horizon` of their call. */
+export interface BoundedViolation<S> {
+  readonly horizon: number
+  readonly prefix: readonly number[]
+  readonly blocked: number
+  readonly stateAfterPrefix: S
+}
+
+const NIL = -1
+const POLL_INTERVAL = 1024
+// Phases of the search within a node.
+const READ_ONLY = 0
+const SCAN = 1
+const OPTIONAL = 2
+
+/**
+ * Horizons for optional operations, in multiples of the longest operation
+ * duration in the partition, tried in turn.
+ *
+ * An optional operation (unknown outcome) may take effect at any time after
+ * its call, or never. One that never took effect stays a candidate forever;
+ * at every dead end the search tries it, with every other pending one, and
+ * what it explores grows exponentially with their number. In practice a request
+ * takes effect soon after its client gave up on it, or not at all. So the
+ * search first lets an optional operation take effect only up to
+ * `call + factor × longest duration`. A linearization found that way is a
+ * linearization; a failure is exact when the horizon never cut a branch.
+ * Otherwise the next, longer horizon is tried, ending with none, so the
+ * verdict is always exact.
+ */
+const HORIZON_FACTORS = [2, 16, Infinity]
+
+/**
+ * Decide one partition: Wing & Gong's linearizability search with Lowe's
+ * cache, as in Porcupine, once per horizon of HORIZON_FACTORS until one is
+ * conclusive.
+ */
+export function searchPartition<S>(operations: readonly Operation[], model: Model<S>, budget: SearchBudget): PartitionSearchOutcome<S> {
+  let longest = 0
+  for (const operation of operations) {
+    if (operation.return !== null) longest = Math.max(longest, operation.return - operation.call)
+  }
+  const hasOptional = operations.some((operation) => !isDetermined(operation))
+  let statesExplored = 0
+  let bounded: BoundedViolation<S> | undefined
+  for (const factor of hasOptional ? HORIZON_FACTORS : [Infinity]) {
+    const horizon = factor === Infinity ? Infinity : factor * longest
+    const { outcome, cut } = new PartitionSearch(operations, model, budget, horizon).run()
+    statesExplored += outcome.statesExplored
+    if (outcome.verdict === 'not-linearizable' && cut) {
+      bounded = { horizon, prefix: outcome.prefix, blocked: outcome.blocked, stateAfterPrefix: outcome.stateAfterPrefix }
+      continue
+    }
+    if (outcome.verdict === 'unknown') return { ...outcome, statesExplored, ...(bounded === undefined ? {} : { bounded }) }
+    return { ...outcome, statesExplored }
+  }
+  throw new Error('unreachable: the last horizon is infinite')
+}
+
+/**
+ * One depth-first search over a doubly linked list of the call and return
+ * entries of the determined operations, sorted by time (at equal times calls
+ * first, so operations that touch count as concurrent). At each node the
+ * candidates are the operations called before the first return entry still in
+ * the list: that operation must be linearized before anything called later.
+ * Linearizing a candidate lifts its two entries out of the list; backtracking
+ * puts them back. Visited (linearized set, state) nodes are cached, so no node
+ * is explored twice.
+ *
+ * Optional operations (unknown outcome or never returned) have no return
+ * entry. They sit in a second list ordered by call time, are tried only after
+ * every determined candidate of a node, and only while the latest call on the
+ * path is at most `call + horizon`; `cut` records whether that rule ever
+ * removed a candidate. The search succeeds once every determined operation is
+ * linearized: optional operations left over never took effect.
+ */
+class PartitionSearch<S> {
+  private readonly count: number
+  private readonly inputs: unknown[]
+  private readonly outputs: unknown[]
+  private readonly calls: Float64Array
+  /** 1 for determined operations. */
+  private readonly determined: Uint8Array
+  /** 1 for operations the model says leave the state unchanged (see {@link Model.readOnly}). */
+  private readonly readOnly: Uint8Array
+  /** Bit of an operation in the determined or the optional set; bits follow call order. */
+  private readonly slot: Int32Array
+  private readonly determinedSet: DeterminedSet
+  private readonly optionalBits: Uint32Array
+  private readonly cache: StateCache
+
+  // The entry list: entry 2k is the call of the determined operation with bit k, 2k+1 its return.
+  private readonly entryOperation: Int32Array
+  private readonly entryTime: Float64Array
+  private readonly next: Int32Array
+  private readonly prev: Int32Array
+  private readonly head: number
+  // The optional list: node u is the optional operation with bit u.
+  private readonly optionalOperation: Int32Array
+  private readonly optionalExpiry: Float64Array
+  private readonly optionalNext: Int32Array
+  private readonly optionalPrev: Int32Array
+  private readonly optionalHead: number
+
+  // The path from the root: the operation linearized at each depth, and what it replaced.
+  private readonly pathOperation: Int32Array
+  private readonly pathState: S[]
+  private readonly pathKey: string[]
+  private readonly pathLatestCall: Float64Array
+  private depth = 0
+  private state: S
+  private stateKey: string
+  /** The latest call on the path: the next linearization point is no earlier. */
+  private latestCall = -Infinity
+  private cut = false
+
+  constructor(
+    operations: readonly Operation[],
+    private readonly model: Model<S>,
+    private readonly budget: SearchBudget,
+    horizon: number,
+  ) {
+    const count = operations.length
+    this.count = count
+    this.inputs = operations.map((operation) => operation.input)
+    this.outputs = operations.map((operation) => operation.output)
+    this.calls = Float64Array.from(operations, (operation) => operation.call)
+    this.determined = Uint8Array.from(operations, (operation) => (isDetermined(operation) ? 1 : 0))
+    this.readOnly = Uint8Array.from(operations, (operation) => (model.readOnly?.(operation.input, operation.output) === true ? 1 : 0))
+    const byCall = Array.from({ length: count }, (_, i) => i).sort((a, b) => this.calls[a]! - this.calls[b]! || a - b)
+    this.slot = new Int32Array(count)
+    let determinedCount = 0
+    let optionalCount = 0
+    for (const i of byCall) this.slot[i] = this.determined[i] === 1 ? determinedCount++ : optionalCount++
+    this.determinedSet = new DeterminedSet(determinedCount)
+    this.optionalBits = new Uint32Array((optionalCount + 31) >>> 5)
+    this.cache = new StateCache(this.optionalBits.length)
+
+    const entryCount = 2 * determinedCount
+    this.entryOperation = new Int32Array(entryCount)
+    this.entryTime = new Float64Array(entryCount)
+    this.optionalOperation = new Int32Array(optionalCount)
+    this.optionalExpiry = new Float64Array(optionalCount)
+    for (let i = 0; i < count; i++) {
+      const k = this.slot[i]!
+      if (this.determined[i] === 1) {
+        this.entryOperation[2 * k] = i
+        this.entryOperation[2 * k + 1] = i
+        this.entryTime[2 * k] = operations[i]!.call
+        this.entryTime[2 * k + 1] = operations[i]!.return!
+      } else {
+        this.optionalOperation[k] = i
+        this.optionalExpiry[k] = operations[i]!.call + horizon
+      }
+    }
+    const entries = Array.from({ length: entryCount }, (_, e) => e).sort(
+      (a, b) => this.entryTime[a]! - this.entryTime[b]! || (a & 1) - (b & 1) || a - b,
+    )
+    this.head = entryCount
+    this.next = new Int32Array(entryCount + 1)
+    this.prev = new Int32Array(entryCount + 1)
+    linkInOrder(entries, this.head, this.next, this.prev)
+    // Optional bits already follow call order. Read-only optional operations constrain
+    // nothing (they may be left out, and change no state), so they are not candidates.
+    this.optionalHead = optionalCount
+    this.optionalNext = new Int32Array(optionalCount + 1)
+    this.optionalPrev = new Int32Array(optionalCount + 1)
+    const candidates = Array.from({ length: optionalCount }, (_, u) => u).filter((u) => this.readOnly[this.optionalOperation[u]!] === 0)
+    linkInOrder(candidates, this.optionalHead, this.optionalNext, this.optionalPrev)
+
+    this.pathOperation = new Int32Array(count)
+    this.pathState = new Array<S>(count)
+    this.pathKey = new Array<string>(count)
+    this.pathLatestCall = new Float64Array(count)
+    this.state = model.init()
+    this.stateKey = model.key(this.state)
+    this.cache.add(this.determinedSet, this.optionalBits, this.stateKey)
+  }
+
+  run(): { outcome: PartitionSearchOutcome<S>; cut: boolean } {
+    const { next, head, entryOperation, entryTime, optionalNext, optionalHead, optionalOperation, optionalExpiry, calls, budget, readOnly } = this
+    let remaining = this.entryTime.length / 2
+    if (remaining === 0) return this.finish({ verdict: 'linearizable', order: [], statesExplored: this.cache.size })
+
+    // The deepest dead end seen: its path is the longest linearizable prefix found.
+    // bestPrefix[0, agree) equals the current path, so recording a deeper one copies only the difference.
+    const bestPrefix: number[] = []
+    let bestBlocked = NIL
+    let bestState = this.state
+    let agree = 0
+
+    // Where the search is within the current node: first its read-only candidates, then the
+    // other determined candidates in call order, then the optional candidates.
+    let phase = READ_ONLY
+    let entry = next[head]!
+    let optional = NIL
+    let limit = 0 // time of the first return entry: optional candidates are those called by then
+    let blocked = NIL // the operation owning that return entry: it must come before anything called later
+    let poll = POLL_INTERVAL
+
+    while (true) {
+      if (--poll === 0) {
+        poll = POLL_INTERVAL
+        if (budget.steps >= budget.maxSteps) return this.finish({ verdict: 'unknown', reason: 'steps', statesExplored: this.cache.size })
+        if (budget.expired()) return this.finish({ verdict: 'unknown', reason: 'time', statesExplored: this.cache.size })
+      }
+      if (phase !== OPTIONAL) {
+        if ((entry & 1) === 0) {
+          const i = entryOperation[entry]!
+          // Read-only operations are tried in the first pass only; the rest in the second.
+          if ((readOnly[i] === 1) === (phase === READ_ONLY) && this.tryLinearize(i)) {
+            lift(entry, this.next, this.prev)
+            if (--remaining === 0) {
+              return this.finish({ verdict: 'linearizable', order: Array.from(this.pathOperation.subarray(0, this.depth)), statesExplored: this.cache.size })
+            }
+            phase = READ_ONLY
+            entry = next[head]!
+          } else {
+            entry = next[entry]!
+          }
+          continue
+        }
+        if (phase === READ_ONLY) {
+          phase = SCAN
+          entry = next[head]!
+          continue
+        }
+        // The first return entry: nothing called after it can come before it.
+        limit = entryTime[entry]!
+        blocked = entryOperation[entry]!
+        phase = OPTIONAL
+        optional = optionalNext[optionalHead]!
+        continue
+      }
+      while (optional !== NIL && calls[optionalOperation[optional]!]! <= limit && optionalExpiry[optional]! < this.latestCall) {
+        this.cut = true
+        optional = optionalNext[optional]!
+      }
+      if (optional !== NIL && calls[optionalOperation[optional]!]! <= limit) {
+        if (this.tryLinearize(optionalOperation[optional]!)) {
+          lift1(optional, this.optionalNext, this.optionalPrev)
+          phase = READ_ONLY
+          entry = next[head]!
+        } else {
+          optional = optionalNext[optional]!
+        }
+        continue
+      }
+      // Dead end: no candidate leads to a new node.
+      if (this.depth > bestPrefix.length || bestBlocked === NIL) {
+        for (let d = agree; d < this.depth; d++) bestPrefix[d] = this.pathOperation[d]!
+        bestPrefix.length = this.depth
+        agree = this.depth
+        bestBlocked = blocked
+        bestState = this.state
+      }
+      if (this.depth === 0) {
+        return this.finish({ verdict: 'not-linearizable', prefix: bestPrefix, blocked: bestBlocked, stateAfterPrefix: bestState, statesExplored: this.cache.size })
+      }
+      const i = this.backtrack()
+      if (this.depth < agree) agree = this.depth
+      const bit = this.slot[i]!
+      if (this.determined[i] === 1) {
+        unlift(2 * bit, this.next, this.prev)
+        remaining++
+      } else {
+        unlift1(bit, this.optionalNext, this.optionalPrev)
+      }
+      if (readOnly[i] === 1) {
+        // A read-only candidate that fits can always go first (moving it earlier changes no
+        // state and breaks no real-time order), so when it fails its parent fails too.
+        let e = next[head]!
+        while ((e & 1) === 0) e = next[e]!
+        limit = entryTime[e]!
+        blocked = entryOperation[e]!
+        phase = OPTIONAL
+        optional = NIL
+      } else if (this.determined[i] === 1) {
+        phase = SCAN
+        entry = next[2 * bit]!
+      } else {
+        phase = OPTIONAL
+        optional = optionalNext[bit]!
+        // Back at the parent node: find its first return entry again.
+        let e = next[head]!
+        while ((e & 1) === 0) e = next[e]!
+        limit = entryTime[e]!
+        blocked = entryOperation[e]!
+      }
+    }
+  }
+
+  private finish(outcome: PartitionSearchOutcome<S>): { outcome: PartitionSearchOutcome<S>; cut: boolean } {
+    return { outcome, cut: this.cut }
+  }
+
+  /** Apply operation i; when that reaches a node not covered by the cache, record it and push i on the path. */
+  private tryLinearize(i: number): boolean {
+    this.budget.steps++
+    const result = this.model.step(this.state, this.inputs[i], this.outputs[i])
+    if (!result.ok) return false
+    const key = this.model.key(result.state)
+    const bit = this.slot[i]!
+    const isDeterminedOperation = this.determined[i] === 1
+    if (isDeterminedOperation) this.determinedSet.add(bit)
+    else this.optionalBits[bit >>> 5]! |= 1 << (bit & 31)
+    if (this.cache.covers(this.determinedSet, this.optionalBits, key)) {
+      if (isDeterminedOperation) this.determinedSet.remove(bit)
+      else this.optionalBits[bit >>> 5]! &= ~(1 << (bit & 31))
+      return false
+    }
+    this.cache.add(this.determinedSet, this.optionalBits, key)
+    const depth = this.depth++
+    this.pathOperation[depth] = i
+    this.pathState[depth] = this.state
+    this.pathKey[depth] = this.stateKey
+    this.pathLatestCall[depth] = this.latestCall
+    this.state = result.state
+    this.stateKey = key
+    if (this.calls[i]! > this.latestCall) this.latestCall = this.calls[i]!
+    return true
+  }
+
+  /** Pop the last operation of the path, restoring what it replaced; returns it. */
+  private backtrack(): number {
+    const depth = --this.depth
+    const i = this.pathOperation[depth]!
+    this.state = this.pathState[depth]!
+    this.stateKey = this.pathKey[depth]!
+    this.latestCall = this.pathLatestCall[depth]!
+    this.pathState[depth] = undefined as S
+    const bit = this.slot[i]!
+    if (this.determined[i] === 1) this.determinedSet.remove(bit)
+    else this.optionalBits[bit >>> 5]! &= ~(1 << (bit & 31))
+    return i
+  }
+}
+
+function linkInOrder(order: readonly number[], head: number, next: Int32Array, prev: Int32Array): void {
+  let last = head
+  for (const node of order) {
+    next[last] = node
+    prev[node] = last
+    last = node
+  }
+  next[last] = NIL
+  prev[head] = NIL
+}
+
+/** Remove a call entry (even) and its return entry (the odd one after it) from the list. */
+function lift(call: number, next: Int32Array, prev: Int32Array): void {
+  lift1(call, next, prev)
+  lift1(call + 1, next, prev)
+}
+
+/** Undo {@link lift}. Lifts are undone in reverse order, so the neighbours are as they were. */
+function unlift(call: number, next: Int32Array, prev: Int32Array): void {
+  unlift1(call + 1, next, prev)
+  unlift1(call, next, prev)
+}
+
+function lift1(node: number, next: Int32Array, prev: Int32Array): void {
+  next[prev[node]!] = next[node]!
+  if (next[node] !== NIL) prev[next[node]!] = prev[node]!
+}
+
+function unlift1(node: number, next: Int32Array, prev: Int32Array): void {
+  next[prev[node]!] = node
+  if (next[node] !== NIL) prev[next[node]!] = node
+}
