@@ -38,6 +38,16 @@ export interface ClusterTimeouts {
   readonly clientTimeoutMs: number
 }
 
+/** Transport limits a configuration may set; unset ones keep @lockstep/transport-tcp's defaults. */
+export interface ClusterLimits {
+  readonly maxFrameBytes?: number
+  readonly maxConnectionsPerAddress?: number
+  readonly maxClientSessions?: number
+  readonly clientSessionRetentionMs?: number
+  readonly maxBufferedBytesPerPeer?: number
+  readonly maxBufferedBytesPerClient?: number
+}
+
 /** A validated cluster configuration with its defaults filled in. */
 export interface ClusterConfig {
   readonly clusterId: string
@@ -51,6 +61,7 @@ export interface ClusterConfig {
     readonly tls?: { readonly ca: string }
   }
   readonly timeouts: ClusterTimeouts
+  readonly limits: ClusterLimits
 }
 
 /** A configuration read from a file: relative paths in it are resolved against `baseDir`. */
@@ -185,6 +196,7 @@ interface RawConfig {
   storage?: { type: 'memory' | 'file'; dir?: string; sync?: 'batch' | 'interval' | 'never' }
   security?: ClusterConfig['security']
   timeouts?: Partial<ClusterTimeouts>
+  limits?: ClusterLimits
 }
 
 function withDefaults(raw: RawConfig): ClusterConfig {
@@ -197,6 +209,7 @@ function withDefaults(raw: RawConfig): ClusterConfig {
     storage: storage.type === 'file' ? { type: 'file', dir: storage.dir!, sync: storage.sync ?? 'batch' } : { type: 'memory' },
     security: { ...raw.security },
     timeouts: { ...DEFAULT_TIMEOUTS, ...raw.timeouts },
+    limits: { ...raw.limits },
   }
 }
 

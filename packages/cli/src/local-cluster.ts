@@ -90,6 +90,8 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<L
     storage: { type: 'memory' },
     security: { replicaSecret: { file: 'replica.secret' }, clientSecret: { file: 'client.secret' } },
     timeouts: { reconnectMaxDelayMs: 1000 },
+    // Every client and peer connects from 127.0.0.1, so the per-address limit must cover them all.
+    limits: { maxConnectionsPerAddress: 4096 },
     ...spec.extra,
   }
   const file = join(dir, 'cluster.json')

@@ -21,7 +21,7 @@ export interface RunningReplica {
 export function transportTuning(config: ClusterConfig) {
   const { handshakeTimeoutMs, idleTimeoutMs, reconnectMaxDelayMs } = config.timeouts
   return {
-    limits: { handshakeTimeoutMs, idleTimeoutMs },
+    limits: { ...config.limits, handshakeTimeoutMs, idleTimeoutMs },
     reconnect: { initialDelayMs: Math.min(100, reconnectMaxDelayMs), maxDelayMs: reconnectMaxDelayMs },
   }
 }
