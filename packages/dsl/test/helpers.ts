@@ -3,7 +3,6 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as lockstepInterface from '@lockstep/interface'
-import ts from 'typescript'
 import { compile, type CheckedProgram, type DslMachine } from '../src/index'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -30,6 +29,8 @@ export function compileOk(source: string, file = 'test.sm'): { program: CheckedP
 
 /** Transpiles a generated TypeScript module to CommonJS and evaluates it, with `@lockstep/interface` injected. */
 export function loadGenerated(code: string): Record<string, any> {
+  // Loaded on first use: most test files never need the TypeScript compiler.
+  const ts = createRequire(import.meta.url)('typescript') as typeof import('typescript')
   const js = ts.transpileModule(code, {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
   }).outputText
