@@ -20,12 +20,14 @@ where it sits in the total order. \`acquire\` waits until the lock is granted
 (at once, or when the holder releases) and then prints
   {"ok":true,"outputs":["OK"],...,"granted":{"position":N,"by":{"client":...,"seq":...}}}
   --cluster     the cluster's configuration (as written by \`lockstep cluster up\`)
-  --id          client id (default: generated, unique per invocation)
+  --id          client id (default: generated, unique per invocation). An id names
+                one client session: do not reuse it in a later invocation, or the
+                cluster answers its request #1 with the earlier reply #1
   --replica     replica to try first (default: the first listed)
   --timeout-ms  give up after this long without a reply (default: timeouts.clientTimeoutMs, 10000)
   --no-wait     acquire: print the reply at once even when queued
   --cert/--key  this client's certificate and key (PEM) when the cluster uses TLS;
-                the id defaults to the certificate's CN
+                the id defaults to the certificate's CN (so, one certificate per invocation)
   --verbose     log connection events to stderr
 Exit 0 on success; 1 for an error reply (its JSON on stderr) or when no
 replica answered in time (TIMEOUT); 2 for bad usage or an invalid configuration.

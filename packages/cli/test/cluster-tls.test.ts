@@ -1,0 +1,80 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseClusterConfig, startLocalCluster, type LocalCluster } from '../src/index'
+import { killEverything, requireBuiltCli, runCli } from './processes'
+
+function opensslAvailable(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+
+/** A CA and certificates with CN = node id, OU = role, made with openssl as docs/running-a-cluster.md shows. */
+function issueCertificates(dir: string, nodes: [string, 'replica' | 'client'][]): void {
+  const curve = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+  openssl(dir, ['req', '-x509', ...curve, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3650', '-subj', '/CN=lockstep-test-ca'])
+  execFileSync('sh', ['-c', 'printf "basicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth,clientAuth\\n" > leaf.ext'], { cwd: dir })
+  nodes.forEach(([id, role], i) => {
+    openssl(dir, ['req', '-new', ...curve, '-keyout', `${id}.key`, '-out', `${id}.csr`, '-subj', `/CN=${id}/OU=${role}`])
+    openssl(dir, ['x509', '-req', '-in', `${id}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(i + 2), '-days', '3650', '-extfile', 'leaf.ext', '-out', `${id}.pem`])
+  })
+}
+
+const canRun = opensslAvailable()
+let dir: string
+let cluster: LocalCluster | undefined
+
+beforeAll(async () => {
+  if (!canRun) return
+  requireBuiltCli()
+  dir = await mkdtemp(join(tmpdir(), 'lockstep-tls-'))
+  issueCertificates(dir, [['r1', 'replica'], ['r2', 'replica'], ['r3', 'replica'], ['alice', 'client'], ['bob', 'client']])
+  const { freePorts } = await import('../src/index')
+  const ports = await freePorts(3)
+  const document = {
+    clusterId: 'tls-test',
+    replicas: ['r1', 'r2', 'r3'].map((id, i) => ({ id, host: '127.0.0.1', port: ports[i], tls: { cert: `${id}.pem`, key: `${id}.key` } })),
+    machine: 'register',
+    security: { tls: { ca: 'ca.pem' } },
+  }
+  const file = join(dir, 'cluster.json')
+  await writeFile(file, JSON.stringify(document, null, 2))
+  cluster = await startLocalCluster(parseClusterConfig(JSON.stringify(document), file))
+}, 90_000)
+
+afterAll(async () => {
+  await cluster?.stop()
+  killEverything()
+  if (dir) await rm(dir, { recursive: true, force: true })
+}, 30_000)
+
+describe.skipIf(!canRun)('a cluster with mutual TLS (no secrets)', () => {
+  // A certificate names one client session, so each invocation below uses its own (see docs/running-a-cluster.md).
+  it('replicas authenticate with certificates; a client presents its own, and its id is the certificate CN', async () => {
+    const file = cluster!.configFile
+    const write = await runCli(['client', '--cluster', file, '--cert', join(dir, 'alice.pem'), '--key', join(dir, 'alice.key'), 'write', '{"value":42}'])
+    expect(write).toMatchObject({ code: 0, stderr: '' })
+    expect(JSON.parse(write.stdout)).toMatchObject({ ok: true, outputs: [{}], client: 'alice' })
+    const read = await runCli(['client', '--cluster', file, '--cert', join(dir, 'bob.pem'), '--key', join(dir, 'bob.key'), '--replica', 'r3', 'read'])
+    expect(read).toMatchObject({ code: 0, stderr: '' })
+    expect(JSON.parse(read.stdout)).toMatchObject({ ok: true, outputs: [{ value: 42 }], client: 'bob' })
+  })
+
+  it('refuses a client without a certificate (exit 2), and one whose id does not match its certificate (TIMEOUT)', async () => {
+    const file = cluster!.configFile
+    const missing = await runCli(['client', '--cluster', file, 'read'])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(/uses TLS \(security\.tls\): pass --cert and --key/)
+    const impostor = await runCli(['client', '--cluster', file, '--cert', join(dir, 'alice.pem'), '--key', join(dir, 'alice.key'), '--id', 'mallory', '--timeout-ms', '500', 'read'])
+    expect(impostor.code).toBe(1)
+    expect(impostor.stderr).toMatch(/TIMEOUT/)
+  })
+})
