@@ -1,4 +1,5 @@
 export type { Operation, IndexedOperation } from './operation'
+export { isDetermined } from './operation'
 export type { Model, StepResult, OperationProblem } from './model'
 export { parseHistory } from './parse-history'
 export { checkLinearizability, describeOperation } from './check-linearizability'

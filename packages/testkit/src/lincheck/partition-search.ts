@@ -47,6 +47,11 @@ const POLL_INTERVAL = 1024
 const READ_ONLY = 0
 const SCAN = 1
 const OPTIONAL = 2
+const DONE = 3
+// Results of PartitionSearch.tryLinearize.
+const REJECTED = 0
+const COVERED = 1
+const PUSHED = 2
 
 /**
  * Horizons for optional operations, in multiples of the longest operation
@@ -100,17 +105,24 @@ export function searchPartition<S>(operations: readonly Operation[], model: Mode
  * the list: that operation must be linearized before anything called later.
  * Linearizing a candidate lifts its two entries out of the list; backtracking
  * puts them back. Visited (linearized set, state) nodes are cached, so no node
- * is explored twice.
- *
- * Optional operations (unknown outcome or never returned) have no return
- * entry. They sit in a second list ordered by call time, are tried only after
- * every determined candidate of a node, and only while the latest call on the
- * path is at most `call + horizon`; `cut` records whether that rule ever
- * removed a candidate. The search succeeds once every determined operation is
+ * is explored twice. The search succeeds once every determined operation is
  * linearized: optional operations left over never took effect.
+ *
+ * Candidates of a node are tried in this order:
+ * 1. Read-only determined candidates (Model.readOnly). The first that fits is
+ *    taken without trying alternatives: it can be moved to the front of any
+ *    completion (it changes no state, and as a candidate it returns no
+ *    earlier than anything pending), so if it fails, the node fails.
+ * 2. The other determined candidates, in call order.
+ * 3. Optional operations (unknown outcome or never returned, not read-only),
+ *    from a second list ordered by call time: those called by the first
+ *    pending return and, under a horizon, with the path's latest call at most
+ *    `call + horizon` (`cut` records whether that ever removed one). All of
+ *    a node's optional children are recorded in the cache before any is
+ *    explored, so a node that adds two optional operations is covered by its
+ *    sibling that adds only the last one when their states agree.
  */
 class PartitionSearch<S> {
-  private readonly count: number
   private readonly inputs: unknown[]
   private readonly outputs: unknown[]
   private readonly calls: Float64Array
@@ -143,6 +155,16 @@ class PartitionSearch<S> {
   private readonly pathKey: string[]
   private readonly pathLatestCall: Float64Array
   private depth = 0
+  // Queued optional children of the nodes on the path: the node at depth d has
+  // children childNext[d] … childEnd[d] - 1 left, from its list starting at
+  // childStart[d] (-1 before it is prepared). The lists form a stack in one pool.
+  private readonly childStart: Int32Array
+  private readonly childNext: Int32Array
+  private readonly childEnd: Int32Array
+  private childTop = 0
+  private childOperation: Int32Array = new Int32Array(256)
+  private childState: S[] = []
+  private childKey: string[] = []
   private state: S
   private stateKey: string
   /** The latest call on the path: the next linearization point is no earlier. */
@@ -156,7 +178,6 @@ class PartitionSearch<S> {
     horizon: number,
   ) {
     const count = operations.length
-    this.count = count
     this.inputs = operations.map((operation) => operation.input)
     this.outputs = operations.map((operation) => operation.output)
     this.calls = Float64Array.from(operations, (operation) => operation.call)
@@ -207,13 +228,16 @@ class PartitionSearch<S> {
     this.pathState = new Array<S>(count)
     this.pathKey = new Array<string>(count)
     this.pathLatestCall = new Float64Array(count)
+    this.childStart = new Int32Array(count + 1).fill(-1)
+    this.childNext = new Int32Array(count + 1)
+    this.childEnd = new Int32Array(count + 1)
     this.state = model.init()
     this.stateKey = model.key(this.state)
     this.cache.add(this.determinedSet, this.optionalBits, this.stateKey)
   }
 
   run(): { outcome: PartitionSearchOutcome<S>; cut: boolean } {
-    const { next, head, entryOperation, entryTime, optionalNext, optionalHead, optionalOperation, optionalExpiry, calls, budget, readOnly } = this
+    const { next, head, entryOperation, entryTime, budget, readOnly } = this
     let remaining = this.entryTime.length / 2
     if (remaining === 0) return this.finish({ verdict: 'linearizable', order: [], statesExplored: this.cache.size })
 
@@ -225,12 +249,9 @@ class PartitionSearch<S> {
     let agree = 0
 
     // Where the search is within the current node: first its read-only candidates, then the
-    // other determined candidates in call order, then the optional candidates.
+    // other determined candidates in call order, then its optional children, then done.
     let phase = READ_ONLY
     let entry = next[head]!
-    let optional = NIL
-    let limit = 0 // time of the first return entry: optional candidates are those called by then
-    let blocked = NIL // the operation owning that return entry: it must come before anything called later
     let poll = POLL_INTERVAL
 
     while (true) {
@@ -239,17 +260,22 @@ class PartitionSearch<S> {
         if (budget.steps >= budget.maxSteps) return this.finish({ verdict: 'unknown', reason: 'steps', statesExplored: this.cache.size })
         if (budget.expired()) return this.finish({ verdict: 'unknown', reason: 'time', statesExplored: this.cache.size })
       }
-      if (phase !== OPTIONAL) {
+      if (phase === READ_ONLY || phase === SCAN) {
         if ((entry & 1) === 0) {
           const i = entryOperation[entry]!
           // Read-only operations are tried in the first pass only; the rest in the second.
-          if ((readOnly[i] === 1) === (phase === READ_ONLY) && this.tryLinearize(i)) {
-            lift(entry, this.next, this.prev)
+          const tried = (readOnly[i] === 1) === (phase === READ_ONLY) ? this.tryLinearize(i) : REJECTED
+          if (tried === PUSHED) {
             if (--remaining === 0) {
               return this.finish({ verdict: 'linearizable', order: Array.from(this.pathOperation.subarray(0, this.depth)), statesExplored: this.cache.size })
             }
             phase = READ_ONLY
             entry = next[head]!
+          } else if (tried === COVERED && phase === READ_ONLY) {
+            // A read-only candidate that fits decides its parent (see below). Its node was
+            // visited before, off the path (a node that adds a determined operation is never
+            // an ancestor), so it failed: so does this one.
+            phase = DONE
           } else {
             entry = next[entry]!
           }
@@ -261,23 +287,16 @@ class PartitionSearch<S> {
           continue
         }
         // The first return entry: nothing called after it can come before it.
-        limit = entryTime[entry]!
-        blocked = entryOperation[entry]!
+        this.prepareOptionalChildren(entryTime[entry]!)
         phase = OPTIONAL
-        optional = optionalNext[optionalHead]!
         continue
       }
-      while (optional !== NIL && calls[optionalOperation[optional]!]! <= limit && optionalExpiry[optional]! < this.latestCall) {
-        this.cut = true
-        optional = optionalNext[optional]!
-      }
-      if (optional !== NIL && calls[optionalOperation[optional]!]! <= limit) {
-        if (this.tryLinearize(optionalOperation[optional]!)) {
-          lift1(optional, this.optionalNext, this.optionalPrev)
+      if (phase === OPTIONAL) {
+        if (this.pushNextOptionalChild()) {
           phase = READ_ONLY
           entry = next[head]!
         } else {
-          optional = optionalNext[optional]!
+          phase = DONE
         }
         continue
       }
@@ -286,7 +305,9 @@ class PartitionSearch<S> {
         for (let d = agree; d < this.depth; d++) bestPrefix[d] = this.pathOperation[d]!
         bestPrefix.length = this.depth
         agree = this.depth
-        bestBlocked = blocked
+        let e = next[head]!
+        while ((e & 1) === 0) e = next[e]!
+        bestBlocked = entryOperation[e]!
         bestState = this.state
       }
       if (this.depth === 0) {
@@ -294,70 +315,125 @@ class PartitionSearch<S> {
       }
       const i = this.backtrack()
       if (this.depth < agree) agree = this.depth
-      const bit = this.slot[i]!
-      if (this.determined[i] === 1) {
-        unlift(2 * bit, this.next, this.prev)
-        remaining++
-      } else {
-        unlift1(bit, this.optionalNext, this.optionalPrev)
-      }
+      if (this.determined[i] === 1) remaining++
       if (readOnly[i] === 1) {
         // A read-only candidate that fits can always go first (moving it earlier changes no
         // state and breaks no real-time order), so when it fails its parent fails too.
-        let e = next[head]!
-        while ((e & 1) === 0) e = next[e]!
-        limit = entryTime[e]!
-        blocked = entryOperation[e]!
-        phase = OPTIONAL
-        optional = NIL
+        phase = DONE
       } else if (this.determined[i] === 1) {
         phase = SCAN
-        entry = next[2 * bit]!
+        entry = next[2 * this.slot[i]!]!
       } else {
         phase = OPTIONAL
-        optional = optionalNext[bit]!
-        // Back at the parent node: find its first return entry again.
-        let e = next[head]!
-        while ((e & 1) === 0) e = next[e]!
-        limit = entryTime[e]!
-        blocked = entryOperation[e]!
       }
     }
+  }
+
+  /**
+   * Compute, record in the cache and queue the optional children of the current
+   * node: the optional operations called by `limit` (the first pending return)
+   * and within the horizon, whose nodes are new. Recording them all before
+   * exploring any lets a node that adds two optional operations be covered by
+   * its sibling that adds only the second, instead of exploring both.
+   */
+  private prepareOptionalChildren(limit: number): void {
+    const depth = this.depth
+    const start = this.childTop
+    let end = start
+    const { optionalNext, optionalOperation, optionalExpiry, calls, optionalBits } = this
+    for (let u = optionalNext[this.optionalHead]!; u !== NIL && calls[optionalOperation[u]!]! <= limit; u = optionalNext[u]!) {
+      if (optionalExpiry[u]! < this.latestCall) {
+        this.cut = true
+        continue
+      }
+      const i = optionalOperation[u]!
+      this.budget.steps++
+      const result = this.model.step(this.state, this.inputs[i], this.outputs[i])
+      if (!result.ok) continue
+      const key = this.model.key(result.state)
+      optionalBits[u >>> 5]! |= 1 << (u & 31)
+      if (!this.cache.covers(this.determinedSet, optionalBits, key)) {
+        this.cache.add(this.determinedSet, optionalBits, key)
+        if (end === this.childOperation.length) {
+          const bigger = new Int32Array(end * 2)
+          bigger.set(this.childOperation)
+          this.childOperation = bigger
+        }
+        this.childOperation[end] = i
+        this.childState[end] = result.state
+        this.childKey[end] = key
+        end++
+      }
+      optionalBits[u >>> 5]! &= ~(1 << (u & 31))
+    }
+    this.childStart[depth] = start
+    this.childNext[depth] = start
+    this.childEnd[depth] = end
+    this.childTop = end
+  }
+
+  /** Push the current node's next queued optional child (already in the cache); false when none is left. */
+  private pushNextOptionalChild(): boolean {
+    const depth = this.depth
+    const c = this.childNext[depth]!
+    if (c === this.childEnd[depth]) return false
+    this.childNext[depth] = c + 1
+    const i = this.childOperation[c]!
+    const state = this.childState[c]!
+    this.childState[c] = undefined as S
+    const u = this.slot[i]!
+    this.optionalBits[u >>> 5]! |= 1 << (u & 31)
+    this.push(i, state, this.childKey[c]!)
+    return true
   }
 
   private finish(outcome: PartitionSearchOutcome<S>): { outcome: PartitionSearchOutcome<S>; cut: boolean } {
     return { outcome, cut: this.cut }
   }
 
-  /** Apply operation i; when that reaches a node not covered by the cache, record it and push i on the path. */
-  private tryLinearize(i: number): boolean {
+  /**
+   * Apply determined operation i. When the model accepts it and the node
+   * reached is not covered by the cache, record the node, push i on the path
+   * and return PUSHED; otherwise return REJECTED or COVERED.
+   */
+  private tryLinearize(i: number): number {
     this.budget.steps++
     const result = this.model.step(this.state, this.inputs[i], this.outputs[i])
-    if (!result.ok) return false
+    if (!result.ok) return REJECTED
     const key = this.model.key(result.state)
     const bit = this.slot[i]!
-    const isDeterminedOperation = this.determined[i] === 1
-    if (isDeterminedOperation) this.determinedSet.add(bit)
-    else this.optionalBits[bit >>> 5]! |= 1 << (bit & 31)
+    this.determinedSet.add(bit)
     if (this.cache.covers(this.determinedSet, this.optionalBits, key)) {
-      if (isDeterminedOperation) this.determinedSet.remove(bit)
-      else this.optionalBits[bit >>> 5]! &= ~(1 << (bit & 31))
-      return false
+      this.determinedSet.remove(bit)
+      return COVERED
     }
     this.cache.add(this.determinedSet, this.optionalBits, key)
+    this.push(i, result.state, key)
+    return PUSHED
+  }
+
+  /** Push operation i (already added to its set by the caller) on the path, moving to `state`, and lift it out of its list. */
+  private push(i: number, state: S, key: string): void {
     const depth = this.depth++
     this.pathOperation[depth] = i
     this.pathState[depth] = this.state
     this.pathKey[depth] = this.stateKey
     this.pathLatestCall[depth] = this.latestCall
-    this.state = result.state
+    this.state = state
     this.stateKey = key
     if (this.calls[i]! > this.latestCall) this.latestCall = this.calls[i]!
-    return true
+    const bit = this.slot[i]!
+    if (this.determined[i] === 1) lift(2 * bit, this.next, this.prev)
+    else lift1(bit, this.optionalNext, this.optionalPrev)
   }
 
   /** Pop the last operation of the path, restoring what it replaced; returns it. */
   private backtrack(): number {
+    if (this.childStart[this.depth] !== -1) {
+      // The node being left had queued optional children: free its list.
+      this.childTop = this.childStart[this.depth]!
+      this.childStart[this.depth] = -1
+    }
     const depth = --this.depth
     const i = this.pathOperation[depth]!
     this.state = this.pathState[depth]!
@@ -365,8 +441,13 @@ class PartitionSearch<S> {
     this.latestCall = this.pathLatestCall[depth]!
     this.pathState[depth] = undefined as S
     const bit = this.slot[i]!
-    if (this.determined[i] === 1) this.determinedSet.remove(bit)
-    else this.optionalBits[bit >>> 5]! &= ~(1 << (bit & 31))
+    if (this.determined[i] === 1) {
+      this.determinedSet.remove(bit)
+      unlift(2 * bit, this.next, this.prev)
+    } else {
+      this.optionalBits[bit >>> 5]! &= ~(1 << (bit & 31))
+      unlift1(bit, this.optionalNext, this.optionalPrev)
+    }
     return i
   }
 }
