@@ -118,6 +118,34 @@ describe('lockstep cluster up', () => {
   })
 })
 
+describe('lockstep replica on its own', () => {
+  it('logs to stderr with its id, serves clients, and exits 0 on SIGINT after closing everything', async () => {
+    const [port] = await freePorts(1)
+    const file = join(dir, 'single.json')
+    await writeFile(join(dir, 'single.replica'), 'r'.repeat(32))
+    await writeFile(join(dir, 'single.client'), 'c'.repeat(32))
+    await writeFile(file, JSON.stringify({
+      replicas: [{ id: 'solo', host: '127.0.0.1', port }],
+      machine: 'register',
+      security: { replicaSecret: { file: 'single.replica' }, clientSecret: { file: 'single.client' } },
+    }))
+    const replica = startCli(['replica', '--config', file, '--id', 'solo'])
+    await waitFor('the replica to listen', () => replica.stderr().includes(`replica solo listening on 127.0.0.1:${port}`) || replica.child.exitCode !== null)
+    expect(replica.stderr()).toMatch(/^solo \d{4}-\d\d-\d\dT[\d:.]+Z info {2}replica solo listening on 127\.0\.0\.1:\d+: cluster lockstep \(solo\), machine register, lamport ordering, pid \d+$/m)
+
+    const write = await runCli(['client', '--cluster', file, 'write', '{"value":"x"}'])
+    expect(write).toMatchObject({ code: 0, stderr: '' })
+    expect(JSON.parse(write.stdout)).toMatchObject({ ok: true, outputs: [{}], position: 1 })
+
+    replica.child.kill('SIGINT')
+    const { code } = await replica.exited
+    expect(code).toBe(0)
+    expect(replica.stdout()).toBe('')
+    expect(replica.stderr()).toMatch(/^solo \S+ info {2}stopping \(SIGINT\) at position 1$/m)
+    expect(replica.stderr()).toMatch(/^solo \S+ info {2}stopped: engine halted, sockets closed$/m)
+  })
+})
+
 describe('lockstep cluster up: bad usage', () => {
   it('exits 2 before starting anything', async () => {
     const cases: [string[], RegExp][] = [
