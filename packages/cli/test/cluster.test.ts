@@ -47,6 +47,13 @@ describe('lockstep cluster up', () => {
     }
   })
 
+  it('refuses a second cluster up in the same directory while the first runs', async () => {
+    const second = await runCli(['cluster', 'up', '--base-port', '0', '--dir', join(dir, 'cluster')])
+    expect(second.code).toBe(2)
+    expect(second.stderr).toMatch(new RegExp(`a cluster started from .*cluster is still running \\(cluster up pid ${up.child.pid}\\)`))
+    expect(await readFile(join(dir, 'cluster', 'cluster.pid'), 'utf8')).toBe(`${up.child.pid}\n`)
+  })
+
   it('lockstep client submits one command and prints the client-visible result as JSON', async () => {
     const put = await runCli(['client', '--cluster', configFile, 'put', '{"key":"a","value":"1"}'])
     expect(put).toMatchObject({ code: 0, stderr: '' })
@@ -115,6 +122,7 @@ describe('lockstep cluster up', () => {
     expect(up.stderr()).toContain('lockstep cluster: SIGINT: stopping 2 replicas')
     expect(up.stdout()).toMatch(/^lockstep cluster: stopped \(r1 pid \d+, r2 pid \d+, r3 pid \d+\)$/m)
     for (const replica of replicas) expect(isRunning(replica.pid), replica.id).toBe(false)
+    await expect(stat(join(dir, 'cluster', 'cluster.pid'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })
 

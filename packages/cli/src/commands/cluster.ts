@@ -1,4 +1,5 @@
-import { resolve } from 'node:path'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { intFlag, parseFlags } from '../args'
 import { builtInMachineNames, clusterConfigSchema, orderNames } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
@@ -11,7 +12,8 @@ lockstep cluster schema
 
 up      Starts a local cluster: one \`lockstep replica\` child process per replica
         on 127.0.0.1, with freshly generated replica and client secrets. Writes
-        DIR/cluster.json (and DIR/replica.secret, DIR/client.secret, mode 600),
+        DIR/cluster.json (and DIR/replica.secret, DIR/client.secret, mode 600,
+        and DIR/cluster.pid while it runs: one cluster per directory),
         prints the replicas' addresses and how to run a client, and runs until
         SIGINT or SIGTERM, which stop every replica cleanly.
   --replicas   number of replicas, 1 to 15 (default 3; 2F+1 tolerate F crashes)
@@ -81,10 +83,21 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   // Load the machine here first, so a broken module or spec is reported once, before any process starts.
   await loadMachine(machine, process.cwd(), io, '--machine')
 
+  // One cluster per directory: a second `up` would overwrite the secrets the running one's clients read.
+  const pidFile = join(dir, 'cluster.pid')
+  const owner = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim())
+  if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+    io.stderr(`lockstep cluster up: a cluster started from ${dir} is still running (cluster up pid ${owner}); stop it (Ctrl-C there, or kill -INT ${owner}) or pass another --dir`)
+    return ExitCode.USAGE
+  }
+  await mkdir(dir, { recursive: true })
+  await writeFile(pidFile, `${process.pid}\n`, 'utf8')
+
   let cluster: LocalCluster
   try {
     cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport', machine, basePort, logLevel, onLog: (line) => io.stderr(line) })
   } catch (error) {
+    await rm(pidFile, { force: true })
     io.stderr(`lockstep cluster up: the cluster did not start: ${(error as Error).message}`)
     return ExitCode.FAILED
   }
@@ -122,10 +135,20 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   process.on('SIGTERM', impatient)
   if ('signal' in outcome) io.stderr(`lockstep cluster: ${outcome.signal}: stopping ${cluster.running().length} replicas`)
   await cluster.stop()
+  await rm(pidFile, { force: true })
   process.off('SIGINT', impatient)
   process.off('SIGTERM', impatient)
   io.stdout(`lockstep cluster: stopped (${cluster.replicas.map((r) => `${r.id} pid ${r.pid}`).join(', ')})`)
   return 'lost' in outcome ? ExitCode.FAILED : ExitCode.OK
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 function describeCluster(cluster: LocalCluster): string {
