@@ -241,9 +241,12 @@ class PartitionSearch<S> {
     let remaining = this.entryTime.length / 2
     if (remaining === 0) return this.finish({ verdict: 'linearizable', order: [], statesExplored: this.cache.size })
 
-    // The deepest dead end seen: its path is the longest linearizable prefix found.
-    // bestPrefix[0, agree) equals the current path, so recording a deeper one copies only the difference.
+    // The dead end with the most determined operations placed (then the fewest optional ones):
+    // its path is the longest linearizable prefix found. bestPrefix[0, agree) equals the
+    // current path, so recording a new best copies only the difference.
+    const total = remaining
     const bestPrefix: number[] = []
+    let bestPlaced = -1
     let bestBlocked = NIL
     let bestState = this.state
     let agree = 0
@@ -301,7 +304,9 @@ class PartitionSearch<S> {
         continue
       }
       // Dead end: no candidate leads to a new node.
-      if (this.depth > bestPrefix.length || bestBlocked === NIL) {
+      const placed = total - remaining
+      if (placed > bestPlaced || (placed === bestPlaced && this.depth < bestPrefix.length)) {
+        bestPlaced = placed
         for (let d = agree; d < this.depth; d++) bestPrefix[d] = this.pathOperation[d]!
         bestPrefix.length = this.depth
         agree = this.depth
