@@ -10,6 +10,7 @@ import { ExitCode, type Io } from '../io'
 import { transportTuning } from '../replica-runner'
 import { stderrLogger } from '../stderr-logger'
 
+/** Help text of `lockstep client`. */
 export const clientUsage = `lockstep client --cluster <cluster.json> [options] <command> [json-args]
 
 Submits one command, { "name": <command>, "args": <json-args> }, to the

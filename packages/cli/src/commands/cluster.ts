@@ -7,6 +7,7 @@ import { upLocalCluster, type LocalCluster } from '../local-cluster'
 import { loadMachine } from '../machine-source'
 import { parseLogLevel } from '../stderr-logger'
 
+/** Help text of `lockstep cluster`. */
 export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport] [--machine mutex|register|kv|PATH] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn]
 lockstep cluster schema
 

@@ -5,6 +5,7 @@ import type { ReplicaProcessEvent } from '../local-cluster'
 import { startReplica } from '../replica-runner'
 import { parseLogLevel, stderrLogger } from '../stderr-logger'
 
+/** Help text of `lockstep replica`. */
 export const replicaUsage = `lockstep replica --config <cluster.json> --id <replica id> [--join] [--log-level debug|info|warn|error]
 
 Runs one replica of the cluster described by the configuration file: listens
