@@ -18,6 +18,7 @@ export const LINCHECK_UNDECIDED = 3
 /** How many operations of the longest linearizable prefix the text output shows (--json shows all). */
 const PREFIX_SHOWN = 20
 
+/** The help text of `lockstep lincheck`. */
 export const lincheckUsage = `lockstep lincheck HISTORY.json --model register|kv [--json] [--timeout-ms N] [--max-steps N]
 
 Checks that a recorded history is linearizable: that some order of its
