@@ -128,15 +128,20 @@ export class ReplicaEngine<S = unknown> {
   // Membership (all unused without options.membership).
   private readonly membership: Required<MembershipOptions> | undefined
   private readonly lastHeard = new Map<ReplicaId, number>()
-  private readonly lastSent = new Map<ReplicaId, number>()
+  private readonly lastHeartbeat = new Map<ReplicaId, number>()
   private readonly peerSuspects = new Map<ReplicaId, readonly ReplicaId[]>()
-  private readonly joinRequests = new Set<ReplicaId>()
+  /** Replicas asking to join, with the incarnation they asked with. */
+  private readonly joinRequests = new Map<ReplicaId, number>()
+  /** This process's incarnation (its start time): joins and the views that admit them carry it. */
+  private readonly incarnation: number
   private promised: Ballot | null = null
   private accepted: { b: Ballot; value: ViewValue } | null = null
   private frozenReport: unknown = undefined
   private coordination: Coordination | undefined
   private highestRound = 0
   private needSince: number | undefined
+  /** When this replica last saw another coordinator at work (a prepare or an accept). */
+  private lastViewChangeSeen = -Infinity
   private lastCommit: ViewValue | undefined
   private boundaryState: BoundaryState | undefined
   private heldSubmissions: Request[] = []
@@ -160,6 +165,7 @@ export class ReplicaEngine<S = unknown> {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}' is not a member of its initial view (${options.view.members.join(', ')}); start it with join: true to add it`)
     }
     this.currentStatus = options.join ? 'joining' : 'normal'
+    this.incarnation = options.clock.now()
     this.validator = createCommandValidator(options.machine.name, options.machine.commandSchema)
     const ctx: OrdererContext = {
       clock: options.clock,
@@ -368,7 +374,6 @@ export class ReplicaEngine<S = unknown> {
       this.selfQueue.push(envelope)
       return
     }
-    if (this.membership) this.lastSent.set(to, this.clock.now())
     this.effects.sendToPeer(to, envelope)
   }
 
@@ -432,9 +437,9 @@ export class ReplicaEngine<S = unknown> {
         if (env.view.id > this.currentView.id && !env.view.members.includes(this.self)) this.leave(env.view)
         return
       case 'join':
-        if (this.currentStatus !== 'joining' && this.membership) {
-          if (!this.joinRequests.has(from)) this.log.info(`replica '${from}' asks to join view ${this.currentView.id}`)
-          this.joinRequests.add(from)
+        if (this.currentStatus !== 'joining' && Number.isFinite(env.n)) {
+          if (this.joinRequests.get(from) !== env.n) this.log.info(`replica '${from}' asks to join view ${this.currentView.id}`)
+          this.joinRequests.set(from, env.n)
         }
         return
       case 'state?':
@@ -458,13 +463,15 @@ export class ReplicaEngine<S = unknown> {
     if (this.currentStatus === 'joining') {
       if (now - this.lastJoinAttempt >= options.viewChangeTimeoutMs / 2) {
         this.lastJoinAttempt = now
-        for (const replica of this.universe) if (replica !== this.self) this.sendPeer(replica, { k: 'join' })
+        for (const replica of this.universe) if (replica !== this.self) this.sendPeer(replica, { k: 'join', n: this.incarnation })
       }
       return
     }
+    // Heartbeats go out on their own schedule, whatever else flows: they carry this replica's suspicions.
     const suspects = this.suspects(now)
     for (const member of this.currentView.members) {
-      if (member !== this.self && now - (this.lastSent.get(member) ?? -Infinity) >= options.heartbeatMs) {
+      if (member !== this.self && now - (this.lastHeartbeat.get(member) ?? -Infinity) >= options.heartbeatMs) {
+        this.lastHeartbeat.set(member, now)
         this.sendPeer(member, { k: 'hb', v: this.currentView.id, s: suspects })
       }
     }
@@ -477,20 +484,22 @@ export class ReplicaEngine<S = unknown> {
     }
     // A view change is needed when a majority suspects a member, someone asks to join, or one is stuck half-way.
     const suspectedByMajority = this.currentView.members.some((m) => m !== this.self && this.suspicionCount(m, suspects) >= this.majority())
-    const joins = [...this.joinRequests].length > 0
+    const joins = this.joinRequests.size > 0
     const needed = suspectedByMajority || joins || this.currentStatus === 'frozen'
     if (!needed) {
       this.needSince = undefined
       return
     }
     this.needSince ??= now
-    if (this.coordination && now - this.coordination.startedAt < options.viewChangeTimeoutMs) return
-    // Coordinators take turns: the lowest-id member not suspected here goes first, the next after a timeout, …
-    const candidates = this.currentView.members.filter((m) => m === this.self || !suspects.includes(m))
+    // Coordinators take turns, so they do not duel: the lowest-id member that is neither suspected here nor
+    // asking to join goes first; the one ranked r waits r timeouts, and after any sign of another
+    // coordinator's progress (a prepare or accept) it waits r + 1 timeouts again.
+    const candidates = this.currentView.members.filter((m) => m === this.self || (!suspects.includes(m) && !this.joinRequests.has(m)))
     const rank = candidates.indexOf(this.self)
     if (rank < 0) return
-    const turn = this.coordination ? 1 : rank
-    if (now - this.needSince >= turn * options.viewChangeTimeoutMs) this.startViewChange(now)
+    const lastActivity = Math.max(this.coordination?.startedAt ?? -Infinity, this.lastViewChangeSeen)
+    const due = lastActivity >= this.needSince ? lastActivity + (rank + 1) * options.viewChangeTimeoutMs : this.needSince + rank * options.viewChangeTimeoutMs
+    if (now >= due) this.startViewChange(now)
   }
 
   private suspects(now: number): ReplicaId[] {
@@ -521,6 +530,7 @@ export class ReplicaEngine<S = unknown> {
       return
     }
     this.highestRound = Math.max(this.highestRound, env.b[0])
+    if (from !== this.self) this.lastViewChangeSeen = this.clock.now()
     if (this.promised && !ballotAbove(env.b, this.promised) && !(env.b[0] === this.promised[0] && env.b[1] === this.promised[1])) {
       this.sendPeer(from, { k: 'nack', v: env.v, b: this.promised })
       return
@@ -555,10 +565,11 @@ export class ReplicaEngine<S = unknown> {
   private proposeValue(c: Coordination): ViewValue {
     const promises = [...c.promises.values()]
     const removed = this.currentView.members.filter((m) => promises.filter((p) => p.s.includes(m)).length >= this.majority() && !c.promises.has(m))
-    const joining = [...this.joinRequests].filter((r) => !c.promises.has(r)).sort()
+    const joining = [...this.joinRequests.keys()].filter((r) => !c.promises.has(r)).sort()
+    const incarnations = Object.fromEntries(joining.map((r) => [r, this.joinRequests.get(r)!]))
     const members = [...new Set([...this.currentView.members.filter((m) => !removed.includes(m)), ...joining])].sort()
     const boundary = (this.orderer as CrashTolerantOrderer).mergeReports(promises.map((p) => p.report))
-    return { view: { id: c.v, members }, joining, boundary }
+    return { view: { id: c.v, members }, joining, incarnations, boundary }
   }
 
   private onAccept(from: ReplicaId, env: Extract<PeerEnvelope, { k: 'accept' }>): void {
@@ -567,6 +578,7 @@ export class ReplicaEngine<S = unknown> {
       this.sendPeer(from, { k: 'nack', v: env.v, b: this.promised })
       return
     }
+    if (from !== this.self) this.lastViewChangeSeen = this.clock.now()
     this.promised = env.b
     this.accepted = { b: env.b, value: env.value }
     this.freeze()
@@ -587,9 +599,13 @@ export class ReplicaEngine<S = unknown> {
   /** Installs a chosen view: the flush delivers the old view's agreed end, then the new view starts. */
   private install(value: ViewValue): void {
     if (value.view.id <= this.currentView.id) return
+    // A replica outside the view (restarted without state, or removed) may only come in as one of the
+    // view's joiners: a view that lists it as a plain member counted on acknowledgements it no longer has.
+    if (this.currentStatus === 'joining' && value.incarnations[this.self] !== this.incarnation) return
     const isMember = value.view.members.includes(this.self)
     const consecutive = value.view.id === this.currentView.id + 1
-    const canFlush = consecutive && isMember && !value.joining.includes(this.self) && (this.currentStatus === 'normal' || this.currentStatus === 'frozen')
+    const joiner = value.joining.includes(this.self)
+    const canFlush = consecutive && isMember && !joiner && (this.currentStatus === 'normal' || this.currentStatus === 'frozen')
     if (canFlush && (this.orderer as CrashTolerantOrderer).install(value.view, value.boundary)) {
       this.enterView(value, 'normal')
       this.boundaryState = { v: value.view.id, position: this.deliveredCount, machine: this.machine.snapshot(this.state), sessions: this.sessions.toJSON() }
@@ -621,8 +637,9 @@ export class ReplicaEngine<S = unknown> {
     this.frozenReport = undefined
     this.coordination = undefined
     this.needSince = undefined
+    this.lastViewChangeSeen = -Infinity
     this.peerSuspects.clear()
-    for (const member of value.view.members) this.joinRequests.delete(member)
+    for (const joiner of value.joining) if (this.joinRequests.get(joiner) === value.incarnations[joiner]) this.joinRequests.delete(joiner)
     this.inFlight = new Set()
     const now = this.clock.now()
     this.lastHeard.clear()

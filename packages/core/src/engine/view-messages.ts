@@ -8,6 +8,8 @@ export interface ViewValue {
   readonly view: View
   /** Replicas of the new view that take their state by transfer (they joined or lost it). */
   readonly joining: readonly ReplicaId[]
+  /** The incarnation each joiner asked with: a later incarnation of the same replica is not fooled by an old view. */
+  readonly incarnations: Readonly<Record<ReplicaId, number>>
   /** The orderer's agreed boundary of the old view (opaque to the engine). */
   readonly boundary: unknown
 }
@@ -34,8 +36,8 @@ export type PeerEnvelope =
   | { readonly k: 'query'; readonly v: number }
   /** Tells a replica that it is not a member of the sender's view. */
   | { readonly k: 'removed'; readonly view: View }
-  /** A replica outside the view asks to be added. */
-  | { readonly k: 'join' }
+  /** A replica outside the view asks to be added; `n` names this incarnation of it. */
+  | { readonly k: 'join'; readonly n: number }
   /** Asks for the state at the start of view `v`. */
   | { readonly k: 'state?'; readonly v: number }
   /** The state at the start of view `v`. */

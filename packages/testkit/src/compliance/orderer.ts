@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { simulate, type OrdererSpec, type SimulationResult } from '../sim/simulator'
+import type { FaultKind } from '../sim/faults'
 import { workloads } from '../sim/workloads'
 
 /** Options of {@link ordererCompliance}. */
@@ -14,6 +15,8 @@ export interface OrdererComplianceOptions {
   readonly ops?: number
   /** Clients per run are 1..maxClients, drawn from the seed. Default 8. */
   readonly maxClients?: number
+  /** Faults to inject in every run (the orderer must then be crash-tolerant). Default none. */
+  readonly faults?: readonly FaultKind[]
 }
 
 /**
@@ -25,12 +28,15 @@ export interface OrdererComplianceOptions {
  * reruns its seed. Call it from a test file:
  *
  *     ordererCompliance({ name: 'lamport', create: () => lamport() })
+ *     ordererCompliance(spec, { faults: ['crash', 'restart', 'partition'] })   // crash-tolerant orderers
  */
 export function ordererCompliance(spec: OrdererSpec, options: OrdererComplianceOptions = {}): void {
   const seedsPerConfig = options.seedsPerConfig ?? 340
   const ops = options.ops ?? 40
   const maxClients = options.maxClients ?? 8
-  describe(`orderer compliance: ${spec.name}`, () => {
+  const faults = options.faults ?? []
+  const title = faults.length > 0 ? `orderer compliance under faults (${faults.join(', ')}): ${spec.name}` : `orderer compliance: ${spec.name}`
+  describe(title, () => {
     for (const machine of options.machines ?? ['mutex', 'register', 'kv']) {
       for (const replicas of options.replicas ?? [3, 5]) {
         it(`${machine} on ${replicas} replicas passes every check on ${seedsPerConfig} seeds`, async () => {
@@ -38,7 +44,7 @@ export function ordererCompliance(spec: OrdererSpec, options: OrdererComplianceO
           let operations = 0
           for (let i = 0; i < seedsPerConfig; i++) {
             const seed = 1000 * replicas + i
-            const result = await simulate({ seed, workload: workloads[machine]!, orderer: spec, replicas, clients: 1 + (seed % maxClients), ops })
+            const result = await simulate({ seed, workload: workloads[machine]!, orderer: spec, replicas, clients: 1 + (seed % maxClients), ops, faults })
             operations += result.operations
             if (!result.ok) failures.push(result)
           }
@@ -49,6 +55,7 @@ export function ordererCompliance(spec: OrdererSpec, options: OrdererComplianceO
       }
     }
 
+    if (faults.length > 0) return
     it('a single replica orders and executes everything', async () => {
       const result = await simulate({ seed: 1, workload: workloads.kv!, orderer: spec, replicas: 1, clients: 3, ops: 30 })
       expect(result.violations).toEqual([])

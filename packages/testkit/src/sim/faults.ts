@@ -42,10 +42,10 @@ export function drawFaultSchedule(random: SeededRandom, kinds: readonly FaultKin
   const restart = kinds.includes('restart')
   const events: FaultEvent[] = []
   let crashedForGood = 0
-  let at = random.int(20, 200)
+  let at = random.int(10, 100)
   while (at < windowMs) {
     const kind = random.pick(active)
-    const durationMs = random.int(50, 600)
+    const durationMs = random.int(30, 400)
     const count = f === 0 ? 0 : random.int(1, f)
     const shuffled = shuffle(random, replicaIds)
     if (kind === 'crash') {
@@ -62,7 +62,7 @@ export function drawFaultSchedule(random: SeededRandom, kinds: readonly FaultKin
     } else if (kind === 'delay') {
       events.push({ atMs: at, durationMs, kind, replicas: [], extraMs: random.int(20, 100) })
     }
-    at += durationMs + random.int(50, 400)
+    at += durationMs + random.int(20, 200)
   }
   return events
 }

@@ -62,7 +62,7 @@ export interface SimulationResult {
   readonly rerun: string
   /** The network's delay model drawn for this seed. */
   readonly delay: { readonly minMs: number; readonly maxMs: number }
-  /** The faults injected. */
+  /** The faults injected, at the virtual time they struck (one waits until the cluster recovered from the last). */
   readonly faults: readonly FaultEvent[]
   /** Views installed (by any replica), beyond the first. */
   readonly viewChanges: number
@@ -150,10 +150,28 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   // Faults, scheduled on virtual time.
   const schedule = drawFaultSchedule(random.fork(), faultKinds, replicaIds, faultWindowMs)
-  const restart = faultKinds.includes('restart')
   const failoverStarts: { atMs: number; victims: readonly string[] }[] = []
-  for (const fault of schedule) {
-    scheduler.setTimer(fault.atMs, () => {
+  // A fault strikes only a cluster that has recovered from the last one (every live replica serving in one
+  // view of all of them); otherwise it waits. So at most F replicas are ever out at once, counting those
+  // still rejoining.
+  const restart = faultKinds.includes('restart')
+  const healthy = () => {
+    const up = replicaIds.map((id) => current.get(id)!).filter((i) => i.alive)
+    if (restart && up.length < replicaIds.length) return false
+    const views = new Set(up.map((i) => i.host.engine.view.id))
+    return views.size === 1 && up.every((i) => i.host.engine.status === 'normal' && i.host.engine.view.members.length === up.length)
+  }
+  const strike = (fault: FaultEvent) => {
+    if (!healthy()) {
+      if (scheduler.now() < faultWindowMs) scheduler.setTimer(50, () => strike(fault))
+      return
+    }
+    inject(fault)
+  }
+  const injected: FaultEvent[] = []
+  const inject = (fault: FaultEvent) => {
+    injected.push({ ...fault, atMs: scheduler.now() })
+    {
       if (fault.kind === 'crash') {
         failoverStarts.push({ atMs: scheduler.now(), victims: fault.replicas })
         for (const id of fault.replicas) {
@@ -178,8 +196,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         network.setDelay({ minMs: delay.minMs, maxMs: delay.maxMs + fault.extraMs })
         scheduler.setTimer(fault.durationMs, () => network.setDelay(delay))
       }
-    })
+    }
   }
+  for (const fault of schedule) scheduler.setTimer(fault.atMs, () => strike(fault))
 
   const retryAfterMs = faultKinds.length > 0 ? random.pick([50, 100, 300]) : random.pick([15, 40, 200, 5_000])
   const history: Operation[] = []
@@ -265,7 +284,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   })
   for (const client of clients) await client.stop()
   for (const incarnation of live()) await incarnation.host.stop()
-  await Promise.all(loops)
+  // Clients that never finished wait on virtual time that no longer runs: do not wait for them.
+  if (finished === clientCount) await Promise.all(loops)
 
   return {
     seed: options.seed,
@@ -277,7 +297,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     events: scheduler.eventsRun,
     rerun,
     delay,
-    faults: schedule,
+    faults: injected,
     viewChanges: viewsInstalled.length,
     failoverMs,
     history,
