@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { ErrorCodes, LockstepError, type StateMachine } from '@lockstep/interface'
@@ -14,9 +15,7 @@ export const builtInMachines = Object.keys(workloads)
 export async function loadWorkload(spec: string): Promise<Workload> {
   const builtIn = workloads[spec]
   if (builtIn) return builtIn
-  if (spec.endsWith('.sm')) {
-    throw new LockstepError(ErrorCodes.UNSUPPORTED, `--machine ${spec}: DSL specs are loaded once @lockstep/dsl is wired into the CLI; use a built-in machine (${builtInMachines.join(', ')}) or a JavaScript module`)
-  }
+  if (spec.endsWith('.sm')) return loadSpecWorkload(spec)
   let module: Record<string, unknown>
   try {
     module = (await import(pathToFileURL(resolve(spec)).href)) as Record<string, unknown>
@@ -32,4 +31,50 @@ export async function loadWorkload(spec: string): Promise<Workload> {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--machine ${spec}: the module must export 'randomCommand(random, client)' so the simulator can generate commands`)
   }
   return genericWorkload(machine, randomCommand)
+}
+
+/** The part of a compiled DSL program the simulator needs to make commands. */
+interface SpecParam {
+  readonly name: string
+  readonly type: { readonly kind: string }
+}
+
+/**
+ * A DSL spec as a simulator workload: commands drawn uniformly, arguments from
+ * small domains (ints 0–3, strings a–c, booleans, client ids c1–c4, empty
+ * collections), so clients collide on the same values.
+ */
+async function loadSpecWorkload(spec: string): Promise<Workload> {
+  let source: string
+  try {
+    source = await readFile(resolve(spec), 'utf8')
+  } catch (cause) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--machine ${spec}: cannot read the DSL spec: ${(cause as Error).message}`)
+  }
+  const dsl = await import('@lockstep/dsl')
+  let compiled
+  try {
+    compiled = dsl.compileOrThrow(source, { file: spec })
+  } catch (error) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--machine ${spec}: ${(error as Error).message}`)
+  }
+  const commands = compiled.program.commands.map((c) => ({ name: c.name, params: c.params as readonly SpecParam[] }))
+  const pick = <T>(random: { next(): number }, items: readonly T[]): T => items[Math.floor(random.next() * items.length)]!
+  const randomCommand: RandomCommand = (random, client) => {
+    const command = pick(random, commands)
+    if (command.params.length === 0) return { name: command.name }
+    const args: Record<string, unknown> = {}
+    for (const param of command.params) {
+      switch (param.type.kind) {
+        case 'int': args[param.name] = Math.floor(random.next() * 4); break
+        case 'string': args[param.name] = pick(random, ['a', 'b', 'c']); break
+        case 'bool': args[param.name] = random.next() < 0.5; break
+        case 'client_id': args[param.name] = random.next() < 0.5 ? client : pick(random, ['c1', 'c2', 'c3', 'c4']); break
+        case 'map': args[param.name] = {}; break
+        default: args[param.name] = []
+      }
+    }
+    return { name: command.name, args }
+  }
+  return genericWorkload(compiled.machine as unknown as StateMachine, randomCommand)
 }

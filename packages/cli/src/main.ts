@@ -7,6 +7,9 @@ type Command = (args: string[], io: Io) => Promise<number>
 /** Every `lockstep` command, loaded on demand so one command's dependencies never slow another. */
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   sim: { summary: 'simulate clusters on virtual time over many seeds and check every run', load: async () => simCommand },
+  compile: { summary: 'compile a DSL spec (.sm) to a TypeScript module', load: async () => (await import('./commands/compile')).compileCommand },
+  exec: { summary: 'run DSL commands read from stdin on one instance of a machine', load: async () => (await import('./commands/exec')).execCommand },
+  check: { summary: 'model-check a DSL spec: every interleaving up to a depth, against invariants', load: async () => (await import('./commands/check')).checkCommand },
   lincheck: { summary: 'check a recorded history for linearizability', load: async () => (await import('./commands/lincheck')).lincheckCommand },
   replica: { summary: 'run one replica of a configured cluster over TCP', load: async () => (await import('./commands/replica')).replicaCommand },
   cluster: { summary: 'run a local cluster as child processes (cluster up), print the config schema', load: async () => (await import('./commands/cluster')).clusterCommand },

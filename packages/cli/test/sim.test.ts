@@ -90,6 +90,26 @@ export const randomCommand = () => ({})
     expect(result.failures[0].rerun).toBe(`npx lockstep sim --machine ${path} --replicas 3 --order lamport --clients 3 --ops 10 --seed 1`)
   })
 
+  it('injects faults drawn from each seed and still passes every check', async () => {
+    const { io, stdout } = memoryIo()
+    const code = await main(['sim', '--machine', 'kv', '--replicas', '5', '--clients', '4', '--ops', '60', '--faults', 'crash,restart,partition,slow,delay', '--seeds', '10', '--json'], io)
+    expect(code).toBe(0)
+    expect(JSON.parse(stdout())).toMatchObject({ ok: true, seeds: 10, operations: 600, faults: ['crash', 'restart', 'partition', 'slow', 'delay'] })
+  })
+
+  it('rejects unknown faults with exit 2', async () => {
+    const { io, stderr } = memoryIo()
+    expect(await main(['sim', '--machine', 'kv', '--faults', 'meteor'], io)).toBe(2)
+    expect(stderr()).toMatch(/unknown fault 'meteor'/)
+  })
+
+  it('simulates a DSL spec given as --machine FILE.sm', async () => {
+    const spec = fileURLToPath(new URL('../../../apps/lock-service/specs/seed-mutex.sm', import.meta.url))
+    const { io, stdout } = memoryIo()
+    expect(await main(['sim', '--machine', spec, '--replicas', '3', '--clients', '3', '--ops', '30', '--seeds', '3', '--json'], io)).toBe(0)
+    expect(JSON.parse(stdout())).toMatchObject({ ok: true, seeds: 3, operations: 90 })
+  })
+
   it('works through the installed bin', async () => {
     const bin = fileURLToPath(new URL('../bin/lockstep.js', import.meta.url))
     const { stdout } = await promisify(execFile)(process.execPath, [bin, 'sim', '--machine', 'register', '--seeds', '2', '--ops', '10', '--json'])

@@ -1,6 +1,8 @@
 export { SeededRandom } from './sim/prng'
 export { VirtualScheduler } from './sim/virtual-scheduler'
 export { simulate } from './sim/simulator'
+export { SimCluster } from './sim/sim-cluster'
+export type { SimClusterOptions } from './sim/sim-cluster'
 export { drawFaultSchedule, faultKinds, parseFaults } from './sim/faults'
 export type { FaultEvent, FaultKind } from './sim/faults'
 export type { OrdererSpec, SimulationOptions, SimulationResult } from './sim/simulator'
@@ -9,3 +11,4 @@ export type { RandomCommand, Workload, WorkloadClient, WorkloadEvent, WorkloadRe
 export * from './lincheck/index'
 export { ordererCompliance } from './compliance/orderer'
 export type { OrdererComplianceOptions } from './compliance/orderer'
+export * from './compliance/transport'

@@ -1,20 +1,22 @@
 import { isLockstepError } from '@lockstep/interface'
 import { lamportSimulation } from '@lockstep/order-lamport'
-import { simulate, type OrdererSpec, type SimulationResult } from '@lockstep/testkit'
+import { parseFaults, simulate, type FaultKind, type OrdererSpec, type SimulationResult } from '@lockstep/testkit'
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 import { loadWorkload } from '../machine-loader'
 
-export const simUsage = `lockstep sim --machine <mutex|register|kv|PATH> [--replicas N] [--order lamport] [--clients C] [--ops K] [--seeds S | --seed X] [--json]
+export const simUsage = `lockstep sim --machine <mutex|register|kv|PATH> [--replicas N] [--order lamport] [--clients C] [--ops K] [--faults none|crash,restart,partition,slow,delay] [--seeds S | --seed X] [--json]
 
 Runs whole clusters in one process on virtual time with seeded delays and
 checks every run: agreement and order, exactly-once, completeness, equal state
 digests, and linearizability (register, kv) or mutual exclusion (mutex).
-  --machine   built-in machine or a JS module exporting machine and randomCommand
+  --machine   built-in machine, a DSL spec (.sm), or a JS module exporting machine and randomCommand
   --replicas  replicas per cluster (default 3)
   --order     ordering strategy (default lamport)
   --clients   concurrent clients (default 3)
   --ops       requests per run, across all clients (default 100)
+  --faults    faults drawn from each seed (default none): crash, restart (crashed replicas come back
+              without state), partition, slow, delay; turns on failure detection and view changes
   --seeds     run seeds 1..S (default 100); --seed X runs only seed X
   --json      print one JSON object: ok, seeds, operations, failures[{seed, violation}]
 Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
@@ -32,10 +34,11 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     ops: { type: 'string' },
     seeds: { type: 'string' },
     seed: { type: 'string' },
+    faults: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
-  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed', string>> & { json?: boolean; help?: boolean }
+  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed' | 'faults', string>> & { json?: boolean; help?: boolean }
   if (values.help) {
     io.stdout(simUsage)
     return ExitCode.OK
@@ -48,6 +51,13 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   const orderer = orderers[order]
   if (!orderer) {
     io.stderr(`lockstep sim: --order '${order}' is not available; this version orders with: ${Object.keys(orderers).join(', ')}`)
+    return ExitCode.USAGE
+  }
+  let faults: FaultKind[]
+  try {
+    faults = parseFaults(values.faults ?? 'none')
+  } catch (error) {
+    io.stderr(`lockstep sim: --faults: ${(error as Error).message}`)
     return ExitCode.USAGE
   }
   const replicas = intFlag('sim', 'replicas', values.replicas, 3, 1, 15)
@@ -67,7 +77,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   let operations = 0
   let virtualTimeMs = 0
   for (const seed of seeds) {
-    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, machineArg: values.machine })
+    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, machineArg: values.machine })
     operations += result.operations
     virtualTimeMs += result.virtualTimeMs
     if (!result.ok) {
@@ -85,6 +95,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
       replicas,
       clients,
       ops,
+      faults: faults.length > 0 ? faults : 'none',
       seeds: seeds.length,
       operations,
       failures: failures.flatMap((f) => f.violations.map((violation) => ({ seed: f.seed, violation, rerun: f.rerun }))),
@@ -92,7 +103,8 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
       elapsedMs: Math.round(elapsedMs),
     }))
   } else {
-    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients, machine ${values.machine}; ${(elapsedMs / 1000).toFixed(1)} s`)
+    const faultText = faults.length > 0 ? `, faults ${faults.join(',')}` : ''
+    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients, machine ${values.machine}${faultText}; ${(elapsedMs / 1000).toFixed(1)} s`)
   }
   return ok ? ExitCode.OK : ExitCode.FAILED
 }

@@ -130,6 +130,8 @@ export class ReplicaEngine<S = unknown> {
   private readonly lastHeard = new Map<ReplicaId, number>()
   private readonly lastHeartbeat = new Map<ReplicaId, number>()
   private readonly peerSuspects = new Map<ReplicaId, readonly ReplicaId[]>()
+  /** Peers the host could not send to, suspected until the next view. */
+  private readonly unreachable = new Set<ReplicaId>()
   /** Replicas asking to join, with the incarnation they asked with. */
   private readonly joinRequests = new Map<ReplicaId, number>()
   /** This process's incarnation (its start time): joins and the views that admit them carry it. */
@@ -272,6 +274,17 @@ export class ReplicaEngine<S = unknown> {
   /** The end of a burst of events: the orderer sends what it batched. */
   flush(): void {
     if (this.currentStatus === 'normal' || this.currentStatus === 'transferring') this.orderer.flush()
+  }
+
+  /**
+   * The host could not send to `peer` (its link is full: the peer is stalled or far behind). The link is no
+   * longer reliable, so the peer is treated as failed until a view change removes it; it then rejoins by
+   * state transfer.
+   */
+  peerUnreachable(peer: ReplicaId): void {
+    if (!this.membership || this.unreachable.has(peer)) return
+    this.log.warn(`replica '${this.self}' cannot send to '${peer}' (its link is full); it suspects it until the next view`)
+    this.unreachable.add(peer)
   }
 
   // ---------------------------------------------------------- inspection
@@ -504,7 +517,7 @@ export class ReplicaEngine<S = unknown> {
 
   private suspects(now: number): ReplicaId[] {
     const limit = this.membership!.suspectAfterMs
-    return this.currentView.members.filter((m) => m !== this.self && now - (this.lastHeard.get(m) ?? now) > limit)
+    return this.currentView.members.filter((m) => m !== this.self && (this.unreachable.has(m) || now - (this.lastHeard.get(m) ?? now) > limit))
   }
 
   private suspicionCount(member: ReplicaId, ownSuspects: readonly ReplicaId[]): number {
@@ -639,6 +652,7 @@ export class ReplicaEngine<S = unknown> {
     this.needSince = undefined
     this.lastViewChangeSeen = -Infinity
     this.peerSuspects.clear()
+    this.unreachable.clear()
     for (const joiner of value.joining) if (this.joinRequests.get(joiner) === value.incarnations[joiner]) this.joinRequests.delete(joiner)
     this.inFlight = new Set()
     const now = this.clock.now()

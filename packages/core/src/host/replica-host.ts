@@ -1,6 +1,7 @@
 import {
   ErrorCodes,
   LockstepError,
+  isLockstepError,
   silentLogger,
   type Logger,
   type OrdererFactory,
@@ -64,6 +65,16 @@ export class ReplicaHost<S = unknown> {
     }
     const members = [...options.replicas].sort()
     const transport = this.transport
+    const sendToPeer = (to: ReplicaId, message: unknown) => {
+      try {
+        transport.send(to, message)
+      } catch (error) {
+        // A full link (BACKPRESSURE) or a vanished peer must not take this replica down.
+        if (!isLockstepError(error)) throw error
+        this.log.warn(`replica '${options.self}': could not send to '${to}': ${error.message}`, { code: error.code })
+        this.engine.peerUnreachable(to)
+      }
+    }
     this.engine = new ReplicaEngine<S>({
       self: options.self,
       machine: options.machine,
@@ -72,7 +83,7 @@ export class ReplicaHost<S = unknown> {
       view: { id: 1, members },
       log: this.log,
       effects: {
-        sendToPeer: (to, message) => transport.send(to, message),
+        sendToPeer,
         sendToClient: (to, message) => transport.sendToClient(to, message),
         delivered: options.onDeliver,
         viewInstalled: options.onViewInstalled,

@@ -1,3 +1,4 @@
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
@@ -23,7 +24,7 @@ export function parseFaults(spec: string): FaultKind[] {
   const kinds = spec.split(',').map((s) => s.trim())
   for (const kind of kinds) {
     if (!(faultKinds as readonly string[]).includes(kind)) {
-      throw new Error(`unknown fault '${kind}': choose from none, ${faultKinds.join(', ')}`)
+      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `unknown fault '${kind}': choose from none, ${faultKinds.join(', ')}`)
     }
   }
   return kinds as FaultKind[]
