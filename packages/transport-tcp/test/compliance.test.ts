@@ -1,5 +1,5 @@
 // Until @lockstep/testkit re-exports the suite, import it from its source.
-import { transportCompliance } from '../../testkit/src/compliance/transport'
+import { transportCompliance } from '@lockstep/testkit'
 import type { ClientTransport } from '@lockstep/interface'
 import { bindCluster, clientFor } from './helpers'
 

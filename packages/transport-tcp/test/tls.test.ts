@@ -1,7 +1,7 @@
 import { connect as tlsConnect } from 'node:tls'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { ClientTransport } from '@lockstep/interface'
-import { transportCompliance } from '../../testkit/src/compliance/transport'
+import { transportCompliance } from '@lockstep/testkit'
 import { MessageInbox } from '../../testkit/src/compliance/message-inbox'
 import { tcpTransport } from '../src/index'
 import type { TcpTransport, TlsCredentials } from '../src/index'
