@@ -95,3 +95,35 @@ describe('crash tolerance (virtual time)', () => {
     await c.stop()
   })
 })
+
+describe('membership commands for operators', () => {
+  it('removes a replica through an ordered view change, keeps it out, and admits it back with the same state', async () => {
+    c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, seed: 2 })
+    await c.start()
+    const alice = await c.client('alice', ['r1', 'r2'], 100)
+    await put(alice, 'a', '1')
+    c.host('r1').removeReplica('r3')
+    expect(await c.runUntil(() => c.host('r1').engine.view.members.join() === 'r1,r2' && c.host('r3').engine.status === 'joining', 5_000)).toBe(true)
+    await put(alice, 'b', '2')
+    await c.runFor(2_000)
+    expect(c.host('r3').engine.status).toBe('joining') // its requests to join are refused
+    expect(c.host('r2').engine.view.members).toEqual(['r1', 'r2'])
+    c.host('r2').admitReplica('r3')
+    expect(await c.runUntil(() => c.converged() && c.host('r3').engine.view.members.length === 3, 5_000)).toBe(true)
+    expect(c.host('r3').engine.stateJSON()).toEqual({ a: '1', b: '2' })
+    await c.stop()
+  })
+
+  it('adds a configured spare: it joins by a view change and takes its state by transfer', async () => {
+    c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, spares: 1, seed: 3 })
+    await c.start()
+    const alice = await c.client('alice', ['r1', 'r2', 'r3'], 100)
+    for (let i = 0; i < 5; i++) await put(alice, `k${i}`, 'v')
+    await c.startSpare('r4')
+    expect(await c.runUntil(() => c.converged() && c.running().length === 4 && c.host('r1').engine.view.members.length === 4, 5_000)).toBe(true)
+    await put(alice, 'k5', 'v')
+    expect(await c.runUntil(() => c.converged(), 5_000)).toBe(true)
+    expect(c.host('r4').engine.stateDigest()).toBe(c.host('r1').engine.stateDigest())
+    await c.stop()
+  })
+})

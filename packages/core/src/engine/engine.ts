@@ -65,6 +65,8 @@ export interface EngineOptions<S> {
   readonly membership?: MembershipOptions
   /** Start with no state, outside the view, and ask to join (a new replica, or one restarted without its state). */
   readonly join?: boolean
+  /** Every replica configured for the cluster, members of the initial view or spares. Default: the initial view's members. */
+  readonly replicas?: readonly ReplicaId[]
 }
 
 /** Where a replica stands. */
@@ -117,8 +119,10 @@ export class ReplicaEngine<S = unknown> {
   private readonly clock: Clock
   private currentView: View
   private members: Set<ReplicaId>
-  /** Every replica this one has heard of: where join requests go. */
+  /** Every configured replica: where join requests go, and who may ask to join. */
   private readonly universe: Set<ReplicaId>
+  /** Replicas an operator removed: their requests to join are refused until an operator admits them again. */
+  private readonly removals = new Set<ReplicaId>()
   private currentStatus: EngineStatus
   /** Requests submitted here and not yet delivered: a retry of one is not ordered twice. */
   private inFlight = new Set<string>()
@@ -162,7 +166,7 @@ export class ReplicaEngine<S = unknown> {
     this.clock = options.clock
     this.currentView = { id: options.view.id, members: [...options.view.members].sort() }
     this.members = new Set(this.currentView.members)
-    this.universe = new Set([...this.currentView.members, this.self])
+    this.universe = new Set([...(options.replicas ?? []), ...this.currentView.members, this.self])
     if (!this.members.has(this.self) && !options.join) {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}' is not a member of its initial view (${options.view.members.join(', ')}); start it with join: true to add it`)
     }
@@ -274,6 +278,30 @@ export class ReplicaEngine<S = unknown> {
   /** The end of a burst of events: the orderer sends what it batched. */
   flush(): void {
     if (this.currentStatus === 'normal' || this.currentStatus === 'transferring') this.orderer.flush()
+  }
+
+  /**
+   * Operator command: remove `replica` from the cluster through the same majority-agreed, ordered view
+   * change as a failure. Requests it held are flushed like a crashed replica's. Its requests to join
+   * are refused until an operator admits it again (`admitReplica`).
+   */
+  removeReplica(replica: ReplicaId): void {
+    if (!this.membership) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}': removing replicas needs membership options`)
+    if (!this.members.has(replica)) throw new LockstepError(ErrorCodes.NOT_MEMBER, `'${replica}' is not a member of view ${this.currentView.id} (${this.currentView.members.join(', ')})`)
+    if (this.currentView.members.length === 1) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `cannot remove '${replica}': it is the last member`)
+    for (const member of this.currentView.members) this.sendPeer(member, { k: 'remove', r: replica })
+    this.drainSelf()
+  }
+
+  /**
+   * Operator command: let `replica` ask to join (a replica not in the cluster configuration). It then
+   * starts with `join: true`, is added by a majority-agreed view change and takes its state by transfer.
+   */
+  admitReplica(replica: ReplicaId): void {
+    if (!this.membership) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}': admitting replicas needs membership options`)
+    this.universe.add(replica)
+    this.removals.delete(replica)
+    for (const member of this.currentView.members) if (member !== this.self) this.sendPeer(member, { k: 'admit', r: replica })
   }
 
   /**
@@ -411,8 +439,11 @@ export class ReplicaEngine<S = unknown> {
       this.log.warn(`dropped a '${env.k}' message from replica '${from}': membership changes are not enabled on this replica`)
       return
     }
+    if (!this.universe.has(from)) {
+      this.log.warn(`dropped a '${env.k}' message from '${from}', which is not a configured replica (an operator can admit it)`)
+      return
+    }
     if (this.members.has(from)) this.lastHeard.set(from, now)
-    this.universe.add(from)
     switch (env.k) {
       case 'o':
         if (env.v === this.currentView.id) {
@@ -450,9 +481,22 @@ export class ReplicaEngine<S = unknown> {
         if (env.view.id > this.currentView.id && !env.view.members.includes(this.self)) this.leave(env.view)
         return
       case 'join':
+        if (this.removals.has(from)) return
         if (this.currentStatus !== 'joining' && Number.isFinite(env.n)) {
           if (this.joinRequests.get(from) !== env.n) this.log.info(`replica '${from}' asks to join view ${this.currentView.id}`)
           this.joinRequests.set(from, env.n)
+        }
+        return
+      case 'remove':
+        if (this.members.has(from) && this.members.has(env.r) && !this.removals.has(env.r)) {
+          this.log.info(`replica '${env.r}' is to be removed (asked at '${from}')`)
+          this.removals.add(env.r)
+        }
+        return
+      case 'admit':
+        if (this.members.has(from)) {
+          this.universe.add(env.r)
+          this.removals.delete(env.r)
         }
         return
       case 'state?':
@@ -498,7 +542,8 @@ export class ReplicaEngine<S = unknown> {
     // A view change is needed when a majority suspects a member, someone asks to join, or one is stuck half-way.
     const suspectedByMajority = this.currentView.members.some((m) => m !== this.self && this.suspicionCount(m, suspects) >= this.majority())
     const joins = this.joinRequests.size > 0
-    const needed = suspectedByMajority || joins || this.currentStatus === 'frozen'
+    const removals = [...this.removals].some((r) => this.members.has(r))
+    const needed = suspectedByMajority || joins || removals || this.currentStatus === 'frozen'
     if (!needed) {
       this.needSince = undefined
       return
@@ -577,8 +622,10 @@ export class ReplicaEngine<S = unknown> {
   /** The next view: members a majority suspects leave, replicas that asked to join come in and take their state by transfer. */
   private proposeValue(c: Coordination): ViewValue {
     const promises = [...c.promises.values()]
-    const removed = this.currentView.members.filter((m) => promises.filter((p) => p.s.includes(m)).length >= this.majority() && !c.promises.has(m))
-    const joining = [...this.joinRequests.keys()].filter((r) => !c.promises.has(r)).sort()
+    const removed = this.currentView.members.filter(
+      (m) => this.removals.has(m) || (promises.filter((p) => p.s.includes(m)).length >= this.majority() && !c.promises.has(m)),
+    )
+    const joining = [...this.joinRequests.keys()].filter((r) => !c.promises.has(r) && !removed.includes(r)).sort()
     const incarnations = Object.fromEntries(joining.map((r) => [r, this.joinRequests.get(r)!]))
     const members = [...new Set([...this.currentView.members.filter((m) => !removed.includes(m)), ...joining])].sort()
     const boundary = (this.orderer as CrashTolerantOrderer).mergeReports(promises.map((p) => p.report))

@@ -38,6 +38,10 @@ export type PeerEnvelope =
   | { readonly k: 'removed'; readonly view: View }
   /** A replica outside the view asks to be added; `n` names this incarnation of it. */
   | { readonly k: 'join'; readonly n: number }
+  /** An operator asked to remove replica `r` from the cluster. */
+  | { readonly k: 'remove'; readonly r: ReplicaId }
+  /** An operator asked to admit replica `r` (a configured spare, or one removed before). */
+  | { readonly k: 'admit'; readonly r: ReplicaId }
   /** Asks for the state at the start of view `v`. */
   | { readonly k: 'state?'; readonly v: number }
   /** The state at the start of view `v`. */

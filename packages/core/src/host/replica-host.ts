@@ -19,8 +19,10 @@ import { realScheduler } from './real-scheduler'
 /** Options of {@link ReplicaHost}. */
 export interface ReplicaHostOptions<S> {
   readonly self: ReplicaId
-  /** Every replica of the cluster (the initial view). */
+  /** Every replica of the cluster configuration. */
   readonly replicas: readonly ReplicaId[]
+  /** Members of the initial view (default: every replica); the others are spares an operator can add. */
+  readonly initialMembers?: readonly ReplicaId[]
   readonly machine: StateMachine<S>
   readonly orderer: OrdererFactory
   readonly transport: Transport
@@ -63,7 +65,7 @@ export class ReplicaHost<S = unknown> {
     if (options.transport.self !== options.self) {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}' was given the transport of '${options.transport.self}'`)
     }
-    const members = [...options.replicas].sort()
+    const members = [...(options.initialMembers ?? options.replicas)].sort()
     const transport = this.transport
     const sendToPeer = (to: ReplicaId, message: unknown) => {
       try {
@@ -90,6 +92,7 @@ export class ReplicaHost<S = unknown> {
       },
       membership: options.membership,
       join: options.join,
+      replicas: options.replicas,
     })
   }
 
@@ -119,6 +122,21 @@ export class ReplicaHost<S = unknown> {
     if (this.tickTimer !== undefined) this.scheduler.clearTimer(this.tickTimer)
     this.tickTimer = undefined
     await this.transport.stop()
+  }
+
+  /** Operator command: removes a replica from the cluster by a majority-agreed view change. */
+  removeReplica(replica: ReplicaId): void {
+    this.engine.removeReplica(replica)
+    this.scheduleFlush()
+  }
+
+  /**
+   * Operator command: adds a replica. A configured spare (or a removed replica) only needs to be started
+   * with `join: true`; a replica outside the configuration must be admitted here first.
+   */
+  admitReplica(replica: ReplicaId): void {
+    this.engine.admitReplica(replica)
+    this.scheduleFlush()
   }
 
   /** True between start and stop. */

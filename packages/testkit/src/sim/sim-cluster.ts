@@ -9,8 +9,10 @@ import { VirtualScheduler } from './virtual-scheduler'
 export interface SimClusterOptions {
   readonly machine: StateMachine
   readonly orderer: OrdererFactory
-  /** Number of replicas, named r1…rN. Default 3. */
+  /** Number of replicas in the initial view, named r1…rN. Default 3. */
   readonly replicas?: number
+  /** Configured spares beyond them (rN+1, …), not started: `startSpare` adds one. Default 0. */
+  readonly spares?: number
   /** Failure detection and view changes. Default: heartbeats 20 ms, suspicion after 150 ms, view-change timeout 200 ms. */
   readonly membership?: MembershipOptions
   readonly seed?: number
@@ -26,7 +28,9 @@ export interface SimClusterOptions {
 export class SimCluster {
   readonly scheduler = new VirtualScheduler()
   readonly network: MemoryNetwork
+  /** Every configured replica, spares included. */
   readonly replicaIds: readonly string[]
+  readonly initialMembers: readonly string[]
   private readonly hosts = new Map<string, ReplicaHost>()
   private readonly clients: LockstepClient[] = []
   private readonly options: SimClusterOptions
@@ -36,12 +40,18 @@ export class SimCluster {
     this.options = options
     this.membership = options.membership ?? { heartbeatMs: 20, suspectAfterMs: 150, viewChangeTimeoutMs: 200 }
     this.network = new MemoryNetwork({ scheduler: this.scheduler, random: new SeededRandom(options.seed ?? 1), delay: options.delay ?? { minMs: 1, maxMs: 5 } })
-    this.replicaIds = Array.from({ length: options.replicas ?? 3 }, (_, i) => `r${i + 1}`)
+    this.replicaIds = Array.from({ length: (options.replicas ?? 3) + (options.spares ?? 0) }, (_, i) => `r${i + 1}`)
+    this.initialMembers = this.replicaIds.slice(0, options.replicas ?? 3)
   }
 
   /** Starts every replica. */
   async start(): Promise<void> {
-    for (const id of this.replicaIds) await this.startReplica(id, false)
+    for (const id of this.initialMembers) await this.startReplica(id, false)
+  }
+
+  /** Starts a configured spare; it asks to join and takes its state by transfer. */
+  async startSpare(id: string): Promise<void> {
+    await this.startReplica(id, true)
   }
 
   /** The running host of a replica (throws if it is down). */
@@ -144,6 +154,7 @@ export class SimCluster {
     const host = new ReplicaHost({
       self: id,
       replicas: this.replicaIds,
+      initialMembers: this.initialMembers,
       machine: this.options.machine,
       orderer: this.options.orderer,
       transport: memoryTransport({ network: this.network, self: id, replicas: this.replicaIds }),
