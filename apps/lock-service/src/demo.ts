@@ -1,19 +1,22 @@
+import { fileURLToPath } from 'node:url'
 import { checkMutualExclusion, type WorkloadEvent } from '@lockstep/testkit'
 import { LockClient } from './lock-client'
 import { startProcessCluster, type ProcessCluster, type ReplicaStatus } from './process-cluster'
 
 const CLIENTS = 5
 const ROUNDS = 20
+/** The lock service runs the safe mutex, compiled from its DSL spec by each replica. */
+const SPEC = fileURLToPath(new URL('../specs/safe-mutex.sm', import.meta.url))
 
 /**
- * The lock-service demo: three replica processes of the seed's mutex on
- * 127.0.0.1, ordered by Lamport clocks over TCP; five clients in this process
- * contend for the lock. Each grant is printed as it happens; at the end the
+ * The lock-service demo: three replica processes of the safe mutex (compiled
+ * from specs/safe-mutex.sm) on 127.0.0.1, ordered by Lamport clocks over TCP;
+ * five clients in this process contend for the lock. Each grant is printed as it happens; at the end the
  * recorded history is checked for mutual exclusion, the replicas' states are
  * compared, and every replica process is stopped.
  */
 async function demo(): Promise<number> {
-  const cluster = await startProcessCluster({ machine: 'mutex', replicas: 3 })
+  const cluster = await startProcessCluster({ machine: SPEC, replicas: 3 })
   let interrupted = false
   const onSignal = () => {
     interrupted = true
@@ -23,7 +26,7 @@ async function demo(): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    console.log(`lock service: ${cluster.replicas.length} replica processes, Lamport ordering, TCP on 127.0.0.1`)
+    console.log(`lock service: ${cluster.replicas.length} replica processes running specs/safe-mutex.sm, Lamport ordering, TCP on 127.0.0.1`)
     for (const r of cluster.replicas) console.log(`  ${r.id}  ${r.host}:${r.port}  pid ${r.pid}`)
     console.log(`${CLIENTS} clients each acquire and release the lock ${ROUNDS} times\n`)
     const result = await contend(cluster)
@@ -31,6 +34,7 @@ async function demo(): Promise<number> {
     const statuses = await settledStatuses(cluster, result.requests)
     const digests = new Set(statuses.map((s) => s.digest))
     const violations = checkMutualExclusion(result.events)
+    const fenced = result.tokens.every((token, i) => token === i + 1)
     console.log(`
 summary
   requests          ${result.requests} (${result.grants} acquire + ${result.grants} release)
@@ -38,8 +42,9 @@ summary
   elapsed           ${result.elapsedMs.toFixed(0)} ms
   throughput        ${((result.requests / result.elapsedMs) * 1000).toFixed(0)} requests/s
   replicas agree    ${digests.size === 1 ? 'yes' : 'NO'} (positions ${statuses.map((s) => s.position).join(', ')}, state digest ${[...digests].join(' / ')})
+  fencing tokens    ${fenced ? `1…${result.tokens.length}, one per grant, in grant order` : `OUT OF ORDER: ${result.tokens.join(', ')}`}
   mutual exclusion: ${violations.length === 0 ? 'held' : `VIOLATED\n    ${violations.join('\n    ')}`}`)
-    return violations.length === 0 && digests.size === 1 && result.grants === CLIENTS * ROUNDS ? 0 : 1
+    return violations.length === 0 && fenced && digests.size === 1 && result.grants === CLIENTS * ROUNDS ? 0 : 1
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
@@ -57,22 +62,24 @@ async function contend(cluster: ProcessCluster) {
   const events: WorkloadEvent[] = []
   let tick = 0
   let grants = 0
+  const tokens: number[] = []
   const at = () => (performance.now() - started).toFixed(1).padStart(7)
   await Promise.all(
     clients.map(async (client) => {
       const lock = new LockClient(client)
       for (let round = 0; round < ROUNDS; round++) {
-        await lock.acquire()
+        const { token } = await lock.acquire()
         grants++
+        tokens.push(token ?? -1)
         events.push({ kind: 'grant', client: client.id, tick: ++tick, time: performance.now() })
-        console.log(`[${at()} ms] grant ${String(grants).padStart(3)} → ${client.id}`)
+        console.log(`[${at()} ms] grant ${String(grants).padStart(3)} → ${client.id}  (fencing token ${token})`)
         await new Promise((resolve) => setTimeout(resolve, 1)) // the critical section
         events.push({ kind: 'release', client: client.id, tick: ++tick, time: performance.now() })
         await lock.release()
       }
     }),
   )
-  return { events, grants, requests: grants * 2, elapsedMs: performance.now() - started }
+  return { events, grants, tokens, requests: grants * 2, elapsedMs: performance.now() - started }
 }
 
 /** The replicas' statuses once each has executed every request (the last release's reply came from one of them). */

@@ -13,8 +13,8 @@ import type { ParentMessage, ReplicaMessage } from './process-protocol'
 export interface ProcessClusterOptions {
   /** Default 3. */
   readonly replicas?: number
-  /** Default 'mutex'. */
-  readonly machine?: 'mutex' | 'register' | 'kv'
+  /** 'mutex', 'register', 'kv', or the path of a DSL spec (.sm). Default 'mutex'. */
+  readonly machine?: string
   /** The replicas' log level (their stderr goes to `onLog`). Default 'warn'. */
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error'
   /** Each line a replica writes to stderr. Default: written to this process's stderr. */

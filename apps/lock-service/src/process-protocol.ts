@@ -5,7 +5,7 @@ export type ParentMessage =
       readonly self: string
       readonly replicas: readonly string[]
       readonly clusterId: string
-      readonly machine: 'mutex' | 'register' | 'kv'
+      readonly machine: string
       readonly replicaSecret: string
       readonly clientSecret: string
       readonly logLevel: 'debug' | 'info' | 'warn' | 'error'

@@ -1,3 +1,5 @@
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import { readFileSync } from 'node:fs'
 import { ReplicaHost } from '@lockstep/core'
 import type { Logger, StateMachine } from '@lockstep/interface'
 import { kv, mutex, register } from '@lockstep/machines'
@@ -66,8 +68,8 @@ async function handle(message: ParentMessage): Promise<void> {
   switch (message.type) {
     case 'configure': {
       self = message.self
-      const machine = machines[message.machine]
-      if (!machine) throw new Error(`unknown machine '${message.machine}'`)
+      const machine = message.machine.endsWith('.sm') ? await compileSpec(message.machine) : machines[message.machine]
+      if (!machine) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `unknown machine '${message.machine}'`)
       const log: Logger = { debug: logger('debug', message.logLevel), info: logger('info', message.logLevel), warn: logger('warn', message.logLevel), error: logger('error', message.logLevel) }
       // Peers' ports are not known yet (port 0): nothing is dialled until `peers` arrives.
       transport = tcpTransport({
@@ -107,4 +109,10 @@ async function handle(message: ParentMessage): Promise<void> {
       await stop('asked to stop')
       return
   }
+}
+
+/** Compiles a DSL spec (the lock service's safe mutex) into the machine this replica runs. */
+async function compileSpec(path: string): Promise<StateMachine> {
+  const { compileOrThrow } = await import('@lockstep/dsl')
+  return compileOrThrow(readFileSync(path, 'utf8'), { file: path }).machine as unknown as StateMachine
 }
