@@ -1,5 +1,5 @@
 export { ReplicaEngine } from './engine/engine'
-export type { EngineEffects, EngineOptions, EngineStatus, MembershipOptions } from './engine/engine'
+export type { EngineEffects, EngineOptions, EngineSnapshot, EngineStatus, MembershipOptions } from './engine/engine'
 export { SessionTable } from './engine/session-table'
 export type { SessionLookup } from './engine/session-table'
 export { createCommandValidator } from './engine/command-validator'

@@ -34,8 +34,18 @@ export interface EngineEffects {
   sendToClient(to: ClientId, message: ReplicaToClient): void
   /** A request was delivered at `position` (1-based) of the total order; `executed` is false for a duplicate. */
   delivered?(position: number, request: Request, executed: boolean): void
-  /** A view was installed here (`joined`: this replica took its state by transfer). */
+  /** A view was installed here. */
   viewInstalled?(view: View, position: number): void
+  /** The state was replaced by a transfer (or a recovery) at `position`: a durable host writes a snapshot. */
+  stateReplaced?(position: number): void
+}
+
+/** Everything a replica needs to resume: written to snapshots, sent in state transfers. */
+export interface EngineSnapshot {
+  readonly view: View
+  readonly position: number
+  readonly machine: Uint8Array
+  readonly sessions: unknown
 }
 
 /** Failure detection and view changes. */
@@ -79,6 +89,8 @@ export type EngineStatus =
   | 'transferring'
   /** Not a member: asking to be added. Serves nothing. */
   | 'joining'
+  /** Restarted from its disk, waiting for every member of its last view to report (whole-cluster recovery). */
+  | 'recovering'
 
 interface Coordination {
   readonly v: number
@@ -154,6 +166,10 @@ export class ReplicaEngine<S = unknown> {
   private heldDeliveries: Request[] = []
   private readonly futureMessages: { from: ReplicaId; env: Extract<PeerEnvelope, { k: 'o' }> }[] = []
   private lastJoinAttempt = -Infinity
+  /** Whole-cluster recovery: the last view and position each recovering replica reported. */
+  private readonly recoveryReports = new Map<ReplicaId, { view: View; p: number }>()
+  /** Requests executed by `replay` do not answer clients (they were answered before the restart, or will be on retry). */
+  private replaying = false
   private readonly selfQueue: PeerEnvelope[] = []
   private draining = false
 
@@ -219,7 +235,7 @@ export class ReplicaEngine<S = unknown> {
 
   /** A request entering at this replica (already shape-checked). */
   submit(request: Request): void {
-    if (this.currentStatus === 'joining') return // not a member: the client retries elsewhere
+    if (this.currentStatus === 'joining' || this.currentStatus === 'recovering') return // the client retries elsewhere
     if (this.currentStatus !== 'normal') {
       if (this.heldSubmissions.length < 100_000) this.heldSubmissions.push(request)
       return
@@ -278,6 +294,42 @@ export class ReplicaEngine<S = unknown> {
   /** The end of a burst of events: the orderer sends what it batched. */
   flush(): void {
     if (this.currentStatus === 'normal' || this.currentStatus === 'transferring') this.orderer.flush()
+  }
+
+  /** A snapshot of everything needed to resume here (for durable storage). */
+  snapshotData(): EngineSnapshot {
+    return { view: this.currentView, position: this.deliveredCount, machine: this.machine.snapshot(this.state), sessions: this.sessions.toJSON() }
+  }
+
+  /**
+   * Restarts from a disk: restores `snapshot`, then replays the requests delivered after it (`log`, in
+   * order, with the views installed on the way). The replica then waits, in status `recovering`, either
+   * to be added back by a live cluster (state transfer) or, when the whole cluster restarted, for every
+   * member of its last view to report: the one that delivered most becomes the source of the next view.
+   */
+  recover(snapshot: EngineSnapshot | undefined, log: readonly ({ readonly request: Request } | { readonly view: View })[]): void {
+    if (!this.membership) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}': recovering from a disk needs membership options`)
+    if (snapshot) {
+      this.state = this.machine.restore(snapshot.machine)
+      this.sessions.restore(snapshot.sessions)
+      this.deliveredCount = snapshot.position
+      this.currentView = snapshot.view
+    }
+    this.replaying = true
+    try {
+      for (const entry of log) {
+        if ('view' in entry) this.currentView = entry.view
+        else this.execute(entry.request)
+      }
+    } finally {
+      this.replaying = false
+    }
+    this.members = new Set(this.currentView.members)
+    for (const member of this.currentView.members) this.universe.add(member)
+    this.currentStatus = 'recovering'
+    this.recoveryReports.set(this.self, { view: this.currentView, p: this.deliveredCount })
+    this.lastJoinAttempt = -Infinity
+    this.log.info(`replica '${this.self}' recovered view ${this.currentView.id} at position ${this.deliveredCount} from its disk`)
   }
 
   /**
@@ -368,12 +420,12 @@ export class ReplicaEngine<S = unknown> {
     const known = this.sessions.lookup(request.client, request.seq)
     if (known.kind !== 'new') {
       // Ordered twice (the client retried at another replica): execute once, answer from the table.
-      this.effects.delivered?.(position, request, false)
+      if (!this.replaying) this.effects.delivered?.(position, request, false)
       if (known.kind === 'executed') this.replyTo(request.client, known.reply)
       return
     }
     this.executedCount++
-    this.effects.delivered?.(position, request, true)
+    if (!this.replaying) this.effects.delivered?.(position, request, true)
     let reply: Reply
     try {
       const outputs = this.machine.apply(this.state, request.command, { client: request.client, position })
@@ -387,7 +439,7 @@ export class ReplicaEngine<S = unknown> {
           position,
         }))
         if (output.to === request.client) own.push({ outputSeq: notice.outputSeq, value: notice.value })
-        else this.effects.sendToClient(output.to, { type: 'output', from: this.self, output: notice })
+        else if (!this.replaying) this.effects.sendToClient(output.to, { type: 'output', from: this.self, output: notice })
       }
       reply = { client: request.client, seq: request.seq, ok: true, outputs: own, position }
     } catch (error) {
@@ -405,6 +457,7 @@ export class ReplicaEngine<S = unknown> {
   }
 
   private replyTo(client: ClientId, reply: Reply): void {
+    if (this.replaying) return
     this.effects.sendToClient(client, { type: 'reply', from: this.self, reply })
   }
 
@@ -487,6 +540,8 @@ export class ReplicaEngine<S = unknown> {
           this.joinRequests.set(from, env.n)
         }
         return
+      case 'recover':
+        return this.onRecover(from, env)
       case 'remove':
         if (this.members.has(from) && this.members.has(env.r) && !this.removals.has(env.r)) {
           this.log.info(`replica '${env.r}' is to be removed (asked at '${from}')`)
@@ -517,6 +572,15 @@ export class ReplicaEngine<S = unknown> {
   private tickMembership(): void {
     const options = this.membership!
     const now = this.clock.now()
+    if (this.currentStatus === 'recovering') {
+      if (now - this.lastJoinAttempt >= options.viewChangeTimeoutMs / 2) {
+        this.lastJoinAttempt = now
+        for (const replica of this.universe) {
+          if (replica !== this.self) this.sendPeer(replica, { k: 'recover', view: this.currentView, p: this.deliveredCount, n: this.incarnation })
+        }
+      }
+      return
+    }
     if (this.currentStatus === 'joining') {
       if (now - this.lastJoinAttempt >= options.viewChangeTimeoutMs / 2) {
         this.lastJoinAttempt = now
@@ -582,7 +646,7 @@ export class ReplicaEngine<S = unknown> {
 
   private onPrepare(from: ReplicaId, env: Extract<PeerEnvelope, { k: 'prepare' }>): void {
     // Only members that hold the old view's state may vouch for it.
-    if (this.currentStatus === 'joining' || this.currentStatus === 'transferring' || !this.members.has(from)) return
+    if (this.currentStatus === 'joining' || this.currentStatus === 'transferring' || this.currentStatus === 'recovering' || !this.members.has(from)) return
     if (env.v !== this.currentView.id + 1) {
       if (env.v <= this.currentView.id && this.lastCommit) this.sendPeer(from, { k: 'commit', value: this.lastCommit })
       return
@@ -633,7 +697,7 @@ export class ReplicaEngine<S = unknown> {
   }
 
   private onAccept(from: ReplicaId, env: Extract<PeerEnvelope, { k: 'accept' }>): void {
-    if (this.currentStatus === 'joining' || this.currentStatus === 'transferring' || !this.members.has(from) || env.v !== this.currentView.id + 1) return
+    if (this.currentStatus === 'joining' || this.currentStatus === 'transferring' || this.currentStatus === 'recovering' || !this.members.has(from) || env.v !== this.currentView.id + 1) return
     if (this.promised && ballotAbove(this.promised, env.b)) {
       this.sendPeer(from, { k: 'nack', v: env.v, b: this.promised })
       return
@@ -661,7 +725,7 @@ export class ReplicaEngine<S = unknown> {
     if (value.view.id <= this.currentView.id) return
     // A replica outside the view (restarted without state, or removed) may only come in as one of the
     // view's joiners: a view that lists it as a plain member counted on acknowledgements it no longer has.
-    if (this.currentStatus === 'joining' && value.incarnations[this.self] !== this.incarnation) return
+    if ((this.currentStatus === 'joining' || this.currentStatus === 'recovering') && value.incarnations[this.self] !== this.incarnation) return
     const isMember = value.view.members.includes(this.self)
     const consecutive = value.view.id === this.currentView.id + 1
     const joiner = value.joining.includes(this.self)
@@ -724,10 +788,55 @@ export class ReplicaEngine<S = unknown> {
     this.deliveredCount = env.position
     this.boundaryState = { v: env.v, position: env.position, machine: env.machine, sessions: env.sessions }
     this.currentStatus = 'normal'
+    this.effects.stateReplaced?.(env.position)
     this.effects.viewInstalled?.(this.currentView, env.position)
     this.log.info(`replica '${this.self}' took the state of view ${env.v} at position ${env.position} and serves again`)
     for (const request of this.heldDeliveries.splice(0)) this.execute(request)
     for (const request of this.heldSubmissions.splice(0)) this.submit(request)
+  }
+
+  /**
+   * Whole-cluster recovery. A live cluster treats a recovering replica like any joiner (its disk state is
+   * replaced by a transfer). Among recovering replicas, once every member of the most recent view reported,
+   * they all agree, from the same reports, on the next view: same members, its state taken from the member
+   * that delivered most (ties to the lowest id). Every acknowledged request was on the disk of the replica
+   * that answered it, a member of that view, so it survives.
+   */
+  private onRecover(from: ReplicaId, env: Extract<PeerEnvelope, { k: 'recover' }>): void {
+    if (this.currentStatus === 'normal' || this.currentStatus === 'frozen') {
+      if (!this.removals.has(from) && this.joinRequests.get(from) !== env.n) {
+        this.log.info(`replica '${from}' restarted from its disk; it rejoins by state transfer`)
+        this.joinRequests.set(from, env.n)
+      }
+      return
+    }
+    if (this.currentStatus !== 'recovering') return
+    this.recoveryReports.set(from, { view: env.view, p: env.p })
+    let latest = this.currentView
+    for (const report of this.recoveryReports.values()) if (report.view.id > latest.id) latest = report.view
+    if (!latest.members.every((m) => this.recoveryReports.has(m))) return
+    let source = latest.members[0]!
+    for (const member of latest.members) {
+      const a = this.recoveryReports.get(member)!.p
+      const b = this.recoveryReports.get(source)!.p
+      if (a > b || (a === b && member < source)) source = member
+    }
+    const next: View = { id: latest.id + 1, members: latest.members }
+    const value: ViewValue = { view: next, joining: latest.members.filter((m) => m !== source), incarnations: {}, boundary: undefined }
+    this.log.info(`whole-cluster recovery: view ${next.id} (${next.members.join(', ')}) resumes from '${source}' at position ${this.recoveryReports.get(source)!.p}`)
+    this.recoveryReports.clear()
+    this.orderer.viewChanged(next)
+    if (source === this.self) {
+      this.enterView(value, 'normal')
+      this.boundaryState = { v: next.id, position: this.deliveredCount, machine: this.machine.snapshot(this.state), sessions: this.sessions.toJSON() }
+      this.effects.viewInstalled?.(next, this.deliveredCount)
+    } else {
+      this.enterView(value, 'transferring')
+      this.heldDeliveries = []
+      this.lastJoinAttempt = this.clock.now()
+      this.requestState()
+    }
+    this.replayFutureMessages()
   }
 
   /** This replica is not a member any more: stop serving and ask to be added back. */

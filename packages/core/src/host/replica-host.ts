@@ -8,12 +8,14 @@ import {
   type ReplicaId,
   type Request,
   type Scheduler,
+  type Storage,
   type StateMachine,
   type TimerHandle,
   type Transport,
   type View,
 } from '@lockstep/interface'
-import { ReplicaEngine, type MembershipOptions } from '../engine/engine'
+import { ReplicaEngine, type EngineSnapshot, type MembershipOptions } from '../engine/engine'
+import { decodeLogEntry, decodeSnapshot, encodeLogEntry, encodeSnapshot } from './durable-codec'
 import { realScheduler } from './real-scheduler'
 
 /** Options of {@link ReplicaHost}. */
@@ -39,6 +41,15 @@ export interface ReplicaHostOptions<S> {
   readonly membership?: MembershipOptions
   /** Start with no state and ask the cluster to add this replica (new, or restarted without its state). */
   readonly join?: boolean
+  /**
+   * Durable storage. Every delivered request (and every view installed) is appended, and nothing is
+   * sent to a client until the storage's `sync()` covering it resolved, so a reply means "as durable as
+   * the storage's sync policy makes it". On start, a replica with something on its disk recovers it
+   * (needs `membership`). Default: none (state lives in memory).
+   */
+  readonly storage?: Storage
+  /** Write a snapshot (and compact the log) every this many records. Default 10,000. */
+  readonly snapshotEvery?: number
 }
 
 /**
@@ -55,6 +66,15 @@ export class ReplicaHost<S = unknown> {
   private tickTimer: TimerHandle | undefined
   private flushScheduled = false
   private running = false
+  private readonly storage: Storage | undefined
+  private readonly snapshotEvery: number
+  /** Log sequence number of the last record appended (storage positions). */
+  private lsn = 0
+  private recordsSinceSnapshot = 0
+  /** Client messages held until the records before them are durable. */
+  private heldForSync: { to: string; message: unknown }[] = []
+  private syncing = false
+  private snapshotting = false
 
   constructor(options: ReplicaHostOptions<S>) {
     this.transport = options.transport
@@ -66,7 +86,16 @@ export class ReplicaHost<S = unknown> {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}' was given the transport of '${options.transport.self}'`)
     }
     const members = [...(options.initialMembers ?? options.replicas)].sort()
+    this.storage = options.storage
+    this.snapshotEvery = options.snapshotEvery ?? 10_000
+    if (this.storage && !options.membership) {
+      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': durable storage needs membership options (recovery rejoins the cluster by view change)`)
+    }
     const transport = this.transport
+    const sendToClient = (to: string, message: unknown) => {
+      if (this.storage) this.heldForSync.push({ to, message })
+      else transport.sendToClient(to, message)
+    }
     const sendToPeer = (to: ReplicaId, message: unknown) => {
       try {
         transport.send(to, message)
@@ -86,9 +115,16 @@ export class ReplicaHost<S = unknown> {
       log: this.log,
       effects: {
         sendToPeer,
-        sendToClient: (to, message) => transport.sendToClient(to, message),
-        delivered: options.onDeliver,
-        viewInstalled: options.onViewInstalled,
+        sendToClient,
+        delivered: (position, request, executed) => {
+          this.persist(encodeLogEntry({ request }))
+          options.onDeliver?.(position, request, executed)
+        },
+        viewInstalled: (view, position) => {
+          this.persist(encodeLogEntry({ view }))
+          options.onViewInstalled?.(view, position)
+        },
+        stateReplaced: () => void this.writeSnapshot(),
       },
       membership: options.membership,
       join: options.join,
@@ -96,9 +132,10 @@ export class ReplicaHost<S = unknown> {
     })
   }
 
-  /** Starts the transport and the tick timer. */
+  /** Starts the transport and the tick timer; with storage, first recovers what is on disk. */
   async start(): Promise<void> {
     if (this.running) return
+    if (this.storage) await this.recover(this.storage)
     this.running = true
     await this.transport.start({
       onPeerMessage: (from, message) => {
@@ -122,6 +159,7 @@ export class ReplicaHost<S = unknown> {
     if (this.tickTimer !== undefined) this.scheduler.clearTimer(this.tickTimer)
     this.tickTimer = undefined
     await this.transport.stop()
+    if (this.storage) await this.storage.close()
   }
 
   /** Operator command: removes a replica from the cluster by a majority-agreed view change. */
@@ -137,6 +175,19 @@ export class ReplicaHost<S = unknown> {
   admitReplica(replica: ReplicaId): void {
     this.engine.admitReplica(replica)
     this.scheduleFlush()
+  }
+
+  /**
+   * Stops at once, like kill -9: no goodbye, and the storage is not closed (what it had not synced is
+   * the storage's to lose). For fault tests.
+   */
+  async kill(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    if (this.tickTimer !== undefined) this.scheduler.clearTimer(this.tickTimer)
+    this.tickTimer = undefined
+    this.heldForSync = []
+    await this.transport.stop()
   }
 
   /** True between start and stop. */
@@ -158,7 +209,63 @@ export class ReplicaHost<S = unknown> {
     this.flushScheduled = true
     this.scheduler.defer(() => {
       this.flushScheduled = false
-      if (this.running) this.engine.flush()
+      if (!this.running) return
+      this.engine.flush()
+      this.syncAndRelease()
     })
+  }
+
+  private async recover(storage: Storage): Promise<void> {
+    const recovered = await storage.open()
+    const snapshot: EngineSnapshot | undefined = recovered.snapshot ? decodeSnapshot(recovered.snapshot.data) : undefined
+    this.lsn = recovered.records.at(-1)?.position ?? recovered.snapshot?.position ?? 0
+    if (!snapshot && recovered.records.length === 0) return // an empty disk: a fresh replica
+    this.engine.recover(snapshot, recovered.records.map((r) => decodeLogEntry(r.data)))
+    this.recordsSinceSnapshot = recovered.records.length
+  }
+
+  private persist(data: Uint8Array): void {
+    if (!this.storage || this.engineReplaying()) return
+    this.storage.append([{ position: ++this.lsn, data }])
+    this.recordsSinceSnapshot++
+  }
+
+  private engineReplaying(): boolean {
+    return !this.running
+  }
+
+  /** One sync per burst: client messages held before it go out once it resolves (group commit). */
+  private syncAndRelease(): void {
+    if (!this.storage || this.syncing || this.heldForSync.length === 0) return
+    const batch = this.heldForSync
+    this.heldForSync = []
+    this.syncing = true
+    this.storage.sync().then(
+      () => {
+        this.syncing = false
+        if (this.running) for (const { to, message } of batch) this.transport.sendToClient(to, message)
+        if (this.recordsSinceSnapshot >= this.snapshotEvery) void this.writeSnapshot()
+        if (this.heldForSync.length > 0) this.syncAndRelease()
+      },
+      (error: unknown) => {
+        this.syncing = false
+        // The disk failed: answering now would promise durability we do not have. Stop serving.
+        this.log.error(`replica '${this.engine.self}': storage sync failed, stopping: ${(error as Error).message}`)
+        void this.stop()
+      },
+    )
+  }
+
+  /** Snapshots the engine at the last record and lets the storage drop the records it covers. */
+  private async writeSnapshot(): Promise<void> {
+    if (!this.storage || this.snapshotting) return
+    this.snapshotting = true
+    try {
+      const position = ++this.lsn
+      this.recordsSinceSnapshot = 0
+      await this.storage.writeSnapshot({ position, data: encodeSnapshot(this.engine.snapshotData()) })
+    } finally {
+      this.snapshotting = false
+    }
   }
 }

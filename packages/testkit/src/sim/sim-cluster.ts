@@ -1,6 +1,7 @@
 import { LockstepClient } from '@lockstep/client'
 import { ReplicaHost, type MembershipOptions } from '@lockstep/core'
 import { ErrorCodes, LockstepError, type OrdererFactory, type StateMachine } from '@lockstep/interface'
+import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
 import { SeededRandom } from './prng'
 import { VirtualScheduler } from './virtual-scheduler'
@@ -18,6 +19,11 @@ export interface SimClusterOptions {
   readonly seed?: number
   /** Link delay. Default 1–5 ms. */
   readonly delay?: LinkDelay
+  /**
+   * Give every replica a disk (`memoryDurableStorage`, sync per batch): replies wait for it, a crash loses
+   * only what was not synced, and `restartFromDisk` recovers. Default false.
+   */
+  readonly durable?: boolean
 }
 
 /**
@@ -33,6 +39,8 @@ export class SimCluster {
   readonly initialMembers: readonly string[]
   private readonly hosts = new Map<string, ReplicaHost>()
   private readonly clients: LockstepClient[] = []
+  /** Each replica's disk, kept across its crashes. */
+  readonly disks = new Map<string, MemoryDurableStorage>()
   private readonly options: SimClusterOptions
   private readonly membership: MembershipOptions
 
@@ -66,15 +74,22 @@ export class SimCluster {
     return [...this.hosts.values()]
   }
 
-  /** Stops a replica at once, losing everything it held (kill -9 without a disk). */
+  /** Stops a replica at once (kill -9): it loses its memory, and what its disk had not synced. */
   async crash(id: string): Promise<void> {
     const host = this.hosts.get(id)
     this.hosts.delete(id)
-    await host?.stop()
+    await host?.kill()
+    this.disks.get(id)?.crash()
   }
 
-  /** Starts a crashed replica again, without state: it asks to join and takes its state by transfer. */
+  /** Starts a crashed replica again from its disk: it recovers and rejoins (or, if all are back, rebuilds the cluster). */
+  async restartFromDisk(id: string): Promise<void> {
+    await this.startReplica(id, false)
+  }
+
+  /** Starts a crashed replica again, without state (a new, empty disk): it asks to join and takes its state by transfer. */
   async restart(id: string): Promise<void> {
+    if (this.options.durable) this.disks.set(id, memoryDurableStorage())
     await this.startReplica(id, true)
   }
 
@@ -151,7 +166,13 @@ export class SimCluster {
   }
 
   private async startReplica(id: string, join: boolean): Promise<void> {
+    let disk = this.disks.get(id)
+    if (this.options.durable && !disk) {
+      disk = memoryDurableStorage()
+      this.disks.set(id, disk)
+    }
     const host = new ReplicaHost({
+      storage: disk,
       self: id,
       replicas: this.replicaIds,
       initialMembers: this.initialMembers,
