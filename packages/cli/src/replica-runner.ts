@@ -1,3 +1,5 @@
+import { resolve } from 'node:path'
+import { fileStorage } from '@lockstep/storage-file'
 import { ReplicaHost } from '@lockstep/core'
 import { ErrorCodes, LockstepError, type Logger, type OrdererFactory } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
@@ -49,13 +51,6 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
   }
   const problems = authProblems(config, 'replica')
   if (problems.length > 0) throw configError(config.file, problems)
-  if (config.storage.type === 'file') {
-    throw new LockstepError(
-      ErrorCodes.UNSUPPORTED,
-      `/storage: durable storage ("type": "file") is not supported by this version: the replica runtime of @lockstep/core has no storage hook yet, so replicas keep their state in memory; set "storage": { "type": "memory" } (or remove it)`,
-      { path: '/storage/type' },
-    )
-  }
   const machine = await loadMachine(config.machine, config.baseDir, io)
   const index = config.replicas.indexOf(entry)
   let auth: ReplicaAuth
@@ -90,6 +85,8 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     log: logger,
     membership: { heartbeatMs: config.timeouts.heartbeatMs, suspectAfterMs: config.timeouts.suspectAfterMs, viewChangeTimeoutMs: config.timeouts.viewChangeTimeoutMs },
     join: options.join === true,
+    // Each replica keeps its write-ahead log and snapshots in its own folder under storage.dir.
+    storage: config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync, logger }) : undefined,
   })
   await transport.bind()
   await host.start()

@@ -131,14 +131,6 @@ describe('cluster configuration validation', () => {
     expect(reused.stderr).toMatch(/\/security\/clientSecret: must differ from security\.replicaSecret/)
   })
 
-  it('refuses durable storage with UNSUPPORTED (exit 1) until the runtime can persist', async () => {
-    const document = validConfig()
-    document.storage = { type: 'file', dir: 'data' }
-    const { code, stderr } = await replicaOn(document)
-    expect(code).toBe(1)
-    expect(stderr).toMatch(/\/storage: durable storage \("type": "file"\) is not supported by this version/)
-  })
-
   it('lockstep client checks the same file and exits 2', async () => {
     const document = validConfig()
     document.replicas[0].host = ''
