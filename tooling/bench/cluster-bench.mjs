@@ -5,16 +5,27 @@ import { ReplicaHost, realScheduler } from '../../packages/core/dist/index.js'
 import { kv } from '../../packages/machines/dist/index.js'
 import { lamport } from '../../packages/order-lamport/dist/index.js'
 import { MemoryNetwork, memoryClientTransport, memoryTransport } from '../../packages/transport-memory/dist/index.js'
+import { fileStorage } from '../../packages/storage-file/dist/index.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { machineInfo, report } from './table.mjs'
 
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const warmupMs = Number(process.env.BENCH_WARMUP_MS ?? 500)
 
-async function run(clientCount) {
+/** `sync`: undefined for memory only, or the file storage's policy ('batch' fsyncs before every reply batch). */
+async function run(clientCount, sync) {
   const scheduler = realScheduler()
   const network = new MemoryNetwork({ scheduler })
   const ids = ['r1', 'r2', 'r3']
-  const hosts = ids.map((id) => new ReplicaHost({ self: id, replicas: ids, machine: kv, orderer: lamport(), transport: memoryTransport({ network, self: id, replicas: ids }), scheduler }))
+  const dataDir = sync ? mkdtempSync(join(tmpdir(), 'lockstep-bench-')) : undefined
+  const durable = sync ? { storage: undefined, membership: {} } : {}
+  const hosts = ids.map((id) => new ReplicaHost({
+    self: id, replicas: ids, machine: kv, orderer: lamport(), transport: memoryTransport({ network, self: id, replicas: ids }), scheduler,
+    ...durable,
+    ...(sync ? { storage: fileStorage({ dir: join(dataDir, id), sync }) } : {}),
+  }))
   for (const host of hosts) await host.start()
   const clients = []
   for (let i = 0; i < clientCount; i++) {
@@ -54,10 +65,13 @@ async function run(clientCount) {
   for (const host of hosts) await host.stop()
   latencies.sort((a, b) => a - b)
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   if (digests.size !== 1) throw new Error('replicas diverged during the benchmark')
-  return { clients: clientCount, 'commands/s': Math.round((committed / elapsed) * 1000), 'p50 ms': pct(50), 'p99 ms': pct(99), committed }
+  return { storage: sync ? `file, sync ${sync}` : 'memory', clients: clientCount, 'commands/s': Math.round((committed / elapsed) * 1000), 'p50 ms': pct(50), 'p99 ms': pct(99), committed }
 }
 
 const rows = []
 for (const clients of (process.env.BENCH_CLIENTS ?? "1,64").split(",").map(Number)) rows.push(await run(clients))
+// Durability's price: the same cluster writing a WAL per replica, without fsync and with an fsync per reply batch.
+for (const sync of ['never', 'batch']) for (const clients of [1, 64]) rows.push(await run(clients, sync))
 report('in-process cluster: 3 replicas, memory transport, Lamport ordering, kv put/get', rows, { machine: await machineInfo(), durationMs })

@@ -431,6 +431,11 @@ export class ReplicaEngine<S = unknown> {
       const outputs = this.machine.apply(this.state, request.command, { client: request.client, position })
       const own: NumberedOutput[] = []
       for (const output of outputs) {
+        if (output.to === request.client) {
+          // The requester's own outputs travel (and are kept) in its reply.
+          own.push({ outputSeq: this.sessions.nextOutputSeq(output.to), value: output.value })
+          continue
+        }
         const notice = this.sessions.addOutput(output.to, (outputSeq) => ({
           outputSeq,
           value: output.value,
@@ -438,8 +443,7 @@ export class ReplicaEngine<S = unknown> {
           cause: { client: request.client, seq: request.seq },
           position,
         }))
-        if (output.to === request.client) own.push({ outputSeq: notice.outputSeq, value: notice.value })
-        else if (!this.replaying) this.effects.sendToClient(output.to, { type: 'output', from: this.self, output: notice })
+        if (!this.replaying) this.effects.sendToClient(output.to, { type: 'output', from: this.self, output: notice })
       }
       reply = { client: request.client, seq: request.seq, ok: true, outputs: own, position }
     } catch (error) {

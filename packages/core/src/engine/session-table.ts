@@ -54,7 +54,12 @@ export class SessionTable {
     }
   }
 
-  /** Numbers an output for `client` (from 1) and keeps it until acknowledged. */
+  /** Numbers an output for `client` that travels in its own reply (kept with the reply, not separately). */
+  nextOutputSeq(client: ClientId): number {
+    return ++this.session(client).outputSeq
+  }
+
+  /** Numbers an output for `client` (from 1) caused by another request, and keeps it until acknowledged. */
   addOutput(client: ClientId, make: (outputSeq: number) => OutputNotice): OutputNotice {
     const session = this.session(client)
     const notice = make(++session.outputSeq)

@@ -117,11 +117,11 @@ export class ReplicaHost<S = unknown> {
         sendToPeer,
         sendToClient,
         delivered: (position, request, executed) => {
-          this.persist(encodeLogEntry({ request }))
+          if (this.storage) this.persist(encodeLogEntry({ request }))
           options.onDeliver?.(position, request, executed)
         },
         viewInstalled: (view, position) => {
-          this.persist(encodeLogEntry({ view }))
+          if (this.storage) this.persist(encodeLogEntry({ view }))
           options.onViewInstalled?.(view, position)
         },
         stateReplaced: () => void this.writeSnapshot(),
