@@ -10,6 +10,7 @@ import { processIo, readSecret, upLocalCluster } from '../../packages/cli/dist/i
 import { LockstepClient } from '../../packages/client/dist/index.js'
 import { realScheduler } from '../../packages/core/dist/index.js'
 import { tcpClientTransport } from '../../packages/transport-tcp/dist/index.js'
+import { measureClosedLoop } from './closed-loop.mjs'
 import { machineInfo, report } from './table.mjs'
 
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000)
@@ -34,37 +35,9 @@ async function run(cluster, clientCount, round) {
     await client.start()
     clients.push(client)
   }
-  let measuring = false
-  let running = true
-  let committed = 0
-  const latencies = []
-  const loops = clients.map(async (client, i) => {
-    let n = 0
-    while (running) {
-      const key = `k${(i + n) % 16}`
-      const command = n % 2 === 0 ? { name: 'put', args: { key, value: `v${n}` } } : { name: 'get', args: { key } }
-      const t0 = performance.now()
-      const reply = await client.submit(command)
-      if (!reply.ok) throw new Error(reply.error.message)
-      if (measuring) {
-        committed++
-        if (latencies.length < 200_000) latencies.push(performance.now() - t0)
-      }
-      n++
-    }
-  })
-  await new Promise((r) => setTimeout(r, warmupMs))
-  measuring = true
-  const started = performance.now()
-  await new Promise((r) => setTimeout(r, durationMs))
-  measuring = false
-  const elapsed = performance.now() - started
-  running = false
-  await Promise.all(loops)
+  const measured = await measureClosedLoop(clients, { warmupMs, durationMs })
   for (const client of clients) await client.stop()
-  latencies.sort((a, b) => a - b)
-  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0
-  return { clients: clientCount, 'commands/s': Math.round((committed / elapsed) * 1000), 'p50 ms': pct(50), 'p99 ms': pct(99), committed }
+  return { clients: clientCount, ...measured }
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'lockstep-bench-'))
