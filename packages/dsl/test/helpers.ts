@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { Ajv } from 'ajv'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as lockstepInterface from '@lockstep/interface'
@@ -43,13 +44,8 @@ export function loadGenerated(code: string): Record<string, any> {
   return module.exports
 }
 
-/**
- * ajv 8, as the replica engine uses it. @lockstep/dsl has no dependency on ajv,
- * so the tests borrow the copy @lockstep/core depends on.
- */
+/** ajv 8 configured as the replica engine uses it (a devDependency: the package itself never validates with ajv). */
 export function createAjv(): any {
-  const require = createRequire(join(repoRoot, 'packages', 'core', 'package.json'))
-  const { Ajv } = require('ajv') as { Ajv: new (options: object) => any }
   return new Ajv({ discriminator: true, allErrors: false })
 }
 
