@@ -97,6 +97,19 @@ export const randomCommand = () => ({})
     expect(JSON.parse(stdout())).toMatchObject({ ok: true, seeds: 10, operations: 600, faults: ['crash', 'restart', 'partition', 'slow', 'delay'] })
   })
 
+  it('runs durable replicas through blackouts of the whole cluster', async () => {
+    const { io, stdout } = memoryIo()
+    const code = await main(['sim', '--machine', 'register', '--replicas', '3', '--clients', '3', '--ops', '45', '--faults', 'crash,restart,blackout', '--durable', '--seeds', '8', '--json'], io)
+    expect(code).toBe(0)
+    expect(JSON.parse(stdout())).toMatchObject({ ok: true, seeds: 8, operations: 360, durable: true })
+  })
+
+  it('refuses blackouts without --durable', async () => {
+    const { io, stderr } = memoryIo()
+    expect(await main(['sim', '--machine', 'kv', '--faults', 'blackout'], io)).toBe(2)
+    expect(stderr()).toMatch(/needs --durable/)
+  })
+
   it('rejects unknown faults with exit 2', async () => {
     const { io, stderr } = memoryIo()
     expect(await main(['sim', '--machine', 'kv', '--faults', 'meteor'], io)).toBe(2)

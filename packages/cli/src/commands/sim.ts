@@ -5,7 +5,7 @@ import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 import { loadWorkload } from '../machine-loader'
 
-export const simUsage = `lockstep sim --machine <mutex|register|kv|PATH> [--replicas N] [--order lamport] [--clients C] [--ops K] [--faults none|crash,restart,partition,slow,delay] [--seeds S | --seed X] [--json]
+export const simUsage = `lockstep sim --machine <mutex|register|kv|PATH> [--replicas N] [--order lamport] [--clients C] [--ops K] [--faults none|crash,restart,partition,slow,delay,blackout] [--durable] [--seeds S | --seed X] [--json]
 
 Runs whole clusters in one process on virtual time with seeded delays and
 checks every run: agreement and order, exactly-once, completeness, equal state
@@ -16,7 +16,9 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --clients   concurrent clients (default 3)
   --ops       requests per run, across all clients (default 100)
   --faults    faults drawn from each seed (default none): crash, restart (crashed replicas come back
-              without state), partition, slow, delay; turns on failure detection and view changes
+              without state, or from their disks with --durable), partition, slow, delay, blackout
+              (every replica at once; needs --durable); turns on failure detection and view changes
+  --durable   replicas keep a write-ahead log on a simulated disk that loses unsynced writes on a crash
   --seeds     run seeds 1..S (default 100); --seed X runs only seed X
   --json      print one JSON object: ok, seeds, operations, failures[{seed, violation}]
 Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
@@ -35,10 +37,11 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     seeds: { type: 'string' },
     seed: { type: 'string' },
     faults: { type: 'string' },
+    durable: { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
-  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed' | 'faults', string>> & { json?: boolean; help?: boolean }
+  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed' | 'faults', string>> & { json?: boolean; help?: boolean; durable?: boolean }
   if (values.help) {
     io.stdout(simUsage)
     return ExitCode.OK
@@ -60,6 +63,10 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     io.stderr(`lockstep sim: --faults: ${(error as Error).message}`)
     return ExitCode.USAGE
   }
+  if (faults.includes('blackout') && !values.durable) {
+    io.stderr("lockstep sim: --faults blackout needs --durable (replicas with disks): without them nothing survives a blackout")
+    return ExitCode.USAGE
+  }
   const replicas = intFlag('sim', 'replicas', values.replicas, 3, 1, 15)
   const clients = intFlag('sim', 'clients', values.clients, 3, 1, 1000)
   const ops = intFlag('sim', 'ops', values.ops, 100, 1, 10_000_000)
@@ -77,7 +84,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   let operations = 0
   let virtualTimeMs = 0
   for (const seed of seeds) {
-    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, machineArg: values.machine })
+    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, durable: values.durable === true, machineArg: values.machine })
     operations += result.operations
     virtualTimeMs += result.virtualTimeMs
     if (!result.ok) {
@@ -96,6 +103,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
       clients,
       ops,
       faults: faults.length > 0 ? faults : 'none',
+      durable: values.durable === true,
       seeds: seeds.length,
       operations,
       failures: failures.flatMap((f) => f.violations.map((violation) => ({ seed: f.seed, violation, rerun: f.rerun }))),

@@ -580,7 +580,7 @@ export class ReplicaEngine<S = unknown> {
       if (now - this.lastJoinAttempt >= options.viewChangeTimeoutMs / 2) {
         this.lastJoinAttempt = now
         for (const replica of this.universe) {
-          if (replica !== this.self) this.sendPeer(replica, { k: 'recover', view: this.currentView, p: this.deliveredCount, n: this.incarnation })
+          if (replica !== this.self) this.sendPeer(replica, { k: 'recover', view: this.currentView, p: this.deliveredCount, n: this.incarnation, u: [...this.universe] })
         }
       }
       return
@@ -733,7 +733,8 @@ export class ReplicaEngine<S = unknown> {
     const isMember = value.view.members.includes(this.self)
     const consecutive = value.view.id === this.currentView.id + 1
     const joiner = value.joining.includes(this.self)
-    const canFlush = consecutive && isMember && !joiner && (this.currentStatus === 'normal' || this.currentStatus === 'frozen')
+    // A whole-cluster recovery view has no boundary: everyone but its source takes the state by transfer.
+    const canFlush = consecutive && isMember && !joiner && value.boundary !== undefined && (this.currentStatus === 'normal' || this.currentStatus === 'frozen')
     if (canFlush && (this.orderer as CrashTolerantOrderer).install(value.view, value.boundary)) {
       this.enterView(value, 'normal')
       this.boundaryState = { v: value.view.id, position: this.deliveredCount, machine: this.machine.snapshot(this.state), sessions: this.sessions.toJSON() }
@@ -801,10 +802,11 @@ export class ReplicaEngine<S = unknown> {
 
   /**
    * Whole-cluster recovery. A live cluster treats a recovering replica like any joiner (its disk state is
-   * replaced by a transfer). Among recovering replicas, once every member of the most recent view reported,
-   * they all agree, from the same reports, on the next view: same members, its state taken from the member
-   * that delivered most (ties to the lowest id). Every acknowledged request was on the disk of the replica
-   * that answered it, a member of that view, so it survives.
+   * replaced by a transfer). Among recovering replicas, once every configured replica reported, they all
+   * agree, from the same reports, on the next view: all of them, numbered after the newest view anyone
+   * remembers, its state taken from the replica that delivered most (ties to the lowest id; delivered
+   * sequences are prefixes of one another). Every acknowledged request was on the disk of the replica that
+   * answered it, so it survives.
    */
   private onRecover(from: ReplicaId, env: Extract<PeerEnvelope, { k: 'recover' }>): void {
     if (this.currentStatus === 'normal' || this.currentStatus === 'frozen') {
@@ -816,17 +818,20 @@ export class ReplicaEngine<S = unknown> {
     }
     if (this.currentStatus !== 'recovering') return
     this.recoveryReports.set(from, { view: env.view, p: env.p })
+    for (const replica of env.u) this.universe.add(replica)
+    // Decide only once every replica anyone knows of has reported: a view installed by some of them may be
+    // remembered by one replica alone (the others crashed before syncing it), and all must decide alike.
+    if (![...this.universe].every((r) => this.recoveryReports.has(r))) return
     let latest = this.currentView
     for (const report of this.recoveryReports.values()) if (report.view.id > latest.id) latest = report.view
-    if (!latest.members.every((m) => this.recoveryReports.has(m))) return
-    let source = latest.members[0]!
-    for (const member of latest.members) {
-      const a = this.recoveryReports.get(member)!.p
-      const b = this.recoveryReports.get(source)!.p
-      if (a > b || (a === b && member < source)) source = member
+    let source = this.self
+    for (const [replica, report] of this.recoveryReports) {
+      const best = this.recoveryReports.get(source)!.p
+      if (report.p > best || (report.p === best && replica < source)) source = replica
     }
-    const next: View = { id: latest.id + 1, members: latest.members }
-    const value: ViewValue = { view: next, joining: latest.members.filter((m) => m !== source), incarnations: {}, boundary: undefined }
+    const members = [...this.universe].sort()
+    const next: View = { id: latest.id + 1, members }
+    const value: ViewValue = { view: next, joining: members.filter((m) => m !== source), incarnations: {}, boundary: undefined }
     this.log.info(`whole-cluster recovery: view ${next.id} (${next.members.join(', ')}) resumes from '${source}' at position ${this.recoveryReports.get(source)!.p}`)
     this.recoveryReports.clear()
     this.orderer.viewChanged(next)

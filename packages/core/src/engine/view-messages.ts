@@ -43,7 +43,7 @@ export type PeerEnvelope =
   /** An operator asked to admit replica `r` (a configured spare, or one removed before). */
   | { readonly k: 'admit'; readonly r: ReplicaId }
   /** A replica restarted from its disk: its last view and position, to rebuild the cluster when all are back. */
-  | { readonly k: 'recover'; readonly view: View; readonly p: number; readonly n: number }
+  | { readonly k: 'recover'; readonly view: View; readonly p: number; readonly n: number; readonly u: readonly ReplicaId[] }
   /** Asks for the state at the start of view `v`. */
   | { readonly k: 'state?'; readonly v: number }
   /** The state at the start of view `v`. */

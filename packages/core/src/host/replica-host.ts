@@ -121,7 +121,10 @@ export class ReplicaHost<S = unknown> {
           options.onDeliver?.(position, request, executed)
         },
         viewInstalled: (view, position) => {
-          if (this.storage) this.persist(encodeLogEntry({ view }))
+          if (this.storage) {
+            this.persist(encodeLogEntry({ view }))
+            void this.storage.sync().catch(() => {}) // make the new view durable soon; failures surface on the next reply's sync
+          }
           options.onViewInstalled?.(view, position)
         },
         stateReplaced: () => void this.writeSnapshot(),
@@ -219,7 +222,15 @@ export class ReplicaHost<S = unknown> {
     const recovered = await storage.open()
     const snapshot: EngineSnapshot | undefined = recovered.snapshot ? decodeSnapshot(recovered.snapshot.data) : undefined
     this.lsn = recovered.records.at(-1)?.position ?? recovered.snapshot?.position ?? 0
-    if (!snapshot && recovered.records.length === 0) return // an empty disk: a fresh replica
+    if (!snapshot && recovered.records.length === 0) {
+      // An empty disk: a replica's very first start. Record that it started (its initial view) before it
+      // serves, so that a restart after a crash finds a non-empty disk and recovers instead of starting afresh.
+      if (this.engine.status !== 'joining') {
+        this.storage!.append([{ position: ++this.lsn, data: encodeLogEntry({ view: this.engine.view }) }])
+        await this.storage!.sync()
+      }
+      return
+    }
     this.engine.recover(snapshot, recovered.records.map((r) => decodeLogEntry(r.data)))
     this.recordsSinceSnapshot = recovered.records.length
   }

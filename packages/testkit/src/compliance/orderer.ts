@@ -17,6 +17,8 @@ export interface OrdererComplianceOptions {
   readonly maxClients?: number
   /** Faults to inject in every run (the orderer must then be crash-tolerant). Default none. */
   readonly faults?: readonly FaultKind[]
+  /** Replicas with disks that lose unsynced writes when they crash (see `simulate`). Default false. */
+  readonly durable?: boolean
 }
 
 /**
@@ -35,7 +37,8 @@ export function ordererCompliance(spec: OrdererSpec, options: OrdererComplianceO
   const ops = options.ops ?? 40
   const maxClients = options.maxClients ?? 8
   const faults = options.faults ?? []
-  const title = faults.length > 0 ? `orderer compliance under faults (${faults.join(', ')}): ${spec.name}` : `orderer compliance: ${spec.name}`
+  const durable = options.durable ?? false
+  const title = faults.length > 0 ? `orderer compliance under faults (${faults.join(', ')}${durable ? ', durable' : ''}): ${spec.name}` : `orderer compliance: ${spec.name}`
   describe(title, () => {
     for (const machine of options.machines ?? ['mutex', 'register', 'kv']) {
       for (const replicas of options.replicas ?? [3, 5]) {
@@ -44,7 +47,7 @@ export function ordererCompliance(spec: OrdererSpec, options: OrdererComplianceO
           let operations = 0
           for (let i = 0; i < seedsPerConfig; i++) {
             const seed = 1000 * replicas + i
-            const result = await simulate({ seed, workload: workloads[machine]!, orderer: spec, replicas, clients: 1 + (seed % maxClients), ops, faults })
+            const result = await simulate({ seed, workload: workloads[machine]!, orderer: spec, replicas, clients: 1 + (seed % maxClients), ops, faults, durable })
             operations += result.operations
             if (!result.ok) failures.push(result)
           }

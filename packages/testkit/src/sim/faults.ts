@@ -2,16 +2,19 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'partition', 'slow', 'delay'] as const
+export const faultKinds = ['crash', 'restart', 'partition', 'slow', 'delay', 'blackout'] as const
 
-/** One kind of fault. `restart` brings crashed replicas back (with no state: they rejoin by state transfer). */
+/**
+ * One kind of fault. `restart` brings crashed replicas back (with no state, or with their disks in a
+ * durable run). `blackout` (durable runs only) kills every replica at once and restarts all from their disks.
+ */
 export type FaultKind = (typeof faultKinds)[number]
 
 /** One scheduled fault: it starts at `atMs` and ends (heals, restarts) `durationMs` later. */
 export interface FaultEvent {
   readonly atMs: number
   readonly durationMs: number
-  readonly kind: 'crash' | 'partition' | 'slow' | 'delay'
+  readonly kind: 'crash' | 'partition' | 'slow' | 'delay' | 'blackout'
   /** The replicas it hits (crash, partition, slow). */
   readonly replicas: readonly string[]
   /** For `slow` and `delay`: the extra delay in ms. */
@@ -62,6 +65,8 @@ export function drawFaultSchedule(random: SeededRandom, kinds: readonly FaultKin
       events.push({ atMs: at, durationMs, kind, replicas: shuffled.slice(0, 1), extraMs: random.int(20, 200) })
     } else if (kind === 'delay') {
       events.push({ atMs: at, durationMs, kind, replicas: [], extraMs: random.int(20, 100) })
+    } else if (kind === 'blackout') {
+      events.push({ atMs: at, durationMs, kind, replicas: [...replicaIds], extraMs: 0 })
     }
     at += durationMs + random.int(20, 200)
   }

@@ -1,6 +1,7 @@
 import { LockstepClient } from '@lockstep/client'
 import { ReplicaHost, type MembershipOptions } from '@lockstep/core'
-import type { Logger, OrdererFactory, RandomSource, Request } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type Logger, type OrdererFactory, type RandomSource, type Request } from '@lockstep/interface'
+import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
 import { MemoryNetwork, memoryClientTransport, memoryTransport } from '@lockstep/transport-memory'
 import type { Operation } from '../lincheck/operation'
 import { drawFaultSchedule, type FaultEvent, type FaultKind } from './faults'
@@ -32,6 +33,11 @@ export interface SimulationOptions {
   readonly ops?: number
   /** Faults to inject (drawn from the seed). Default none. Any fault turns on failure detection and view changes. */
   readonly faults?: readonly FaultKind[]
+  /**
+   * Give every replica a disk that loses what was not synced when it crashes: replies wait for the sync,
+   * and crashed replicas restart from their disks. Needed for the `blackout` fault. Default false.
+   */
+  readonly durable?: boolean
   /** Faults happen during this much virtual time from the start. Default 3,000 ms. */
   readonly faultWindowMs?: number
   /** Liveness bound: once faults stop, every client must finish within this much virtual time. Default 30,000 ms. */
@@ -101,7 +107,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const faultWindowMs = options.faultWindowMs ?? 3_000
   const recoveryBoundMs = options.recoveryBoundMs ?? 30_000
   const maxTimeMs = faultKinds.length > 0 ? faultWindowMs + recoveryBoundMs : (options.maxTimeMs ?? 600_000)
-  const faultsArg = faultKinds.length > 0 ? ` --faults ${faultKinds.join(',')}` : ''
+  const faultsArg = (faultKinds.length > 0 ? ` --faults ${faultKinds.join(',')}` : '') + (options.durable ? ' --durable' : '')
+  if (faultKinds.includes('blackout') && !options.durable) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, "the 'blackout' fault needs durable replicas (durable: true, --durable): without disks nothing survives it")
+  }
   const rerun = `npx lockstep sim --machine ${options.machineArg ?? options.workload.name} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg} --seed ${options.seed}`
   const random = new SeededRandom(options.seed)
   const scheduler = new VirtualScheduler()
@@ -111,12 +120,18 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const replicaIds = Array.from({ length: replicaCount }, (_, i) => `r${i + 1}`)
   const violations: string[] = []
   const ordererFactory = options.orderer.create(random.fork())
-  const membership: MembershipOptions | undefined = faultKinds.length > 0 ? { heartbeatMs: 20, suspectAfterMs: 150, viewChangeTimeoutMs: 200 } : undefined
+  const membership: MembershipOptions | undefined = faultKinds.length > 0 || options.durable ? { heartbeatMs: 20, suspectAfterMs: 150, viewChangeTimeoutMs: 200 } : undefined
   const incarnations: Incarnation[] = []
   const current = new Map<string, Incarnation>()
   const viewsInstalled: { atMs: number; members: readonly string[] }[] = []
 
+  const disks = new Map<string, MemoryDurableStorage>()
   const startReplica = async (id: string, join: boolean) => {
+    let disk = disks.get(id)
+    if (options.durable && !disk) {
+      disk = memoryDurableStorage()
+      disks.set(id, disk)
+    }
     const delivered = new Map<number, { key: string; executed: boolean }>()
     const incarnation: Incarnation = { replica: id, number: incarnations.filter((i) => i.replica === id).length, host: undefined as never, delivered, duplicatesExecuted: 0, alive: true }
     const executed = new Set<string>()
@@ -130,6 +145,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       tickMs: 5,
       membership,
       join,
+      storage: disk,
       log: options.trace ? traceLogger(options.trace, id, () => scheduler.now()) : undefined,
       onDeliver: (position: number, request: Request, wasExecuted: boolean) => {
         const key = `${request.client}#${request.seq}`
@@ -154,7 +170,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   // A fault strikes only a cluster that has recovered from the last one (every live replica serving in one
   // view of all of them); otherwise it waits. So at most F replicas are ever out at once, counting those
   // still rejoining.
-  const restart = faultKinds.includes('restart')
+  const restart = faultKinds.includes('restart') || faultKinds.includes('blackout')
   const healthy = () => {
     const up = replicaIds.map((id) => current.get(id)!).filter((i) => i.alive)
     if (restart && up.length < replicaIds.length) return false
@@ -172,13 +188,20 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const inject = (fault: FaultEvent) => {
     injected.push({ ...fault, atMs: scheduler.now() })
     {
-      if (fault.kind === 'crash') {
-        failoverStarts.push({ atMs: scheduler.now(), victims: fault.replicas })
+      if (fault.kind === 'crash' || fault.kind === 'blackout') {
+        if (fault.kind === 'crash') failoverStarts.push({ atMs: scheduler.now(), victims: fault.replicas })
         for (const id of fault.replicas) {
           const incarnation = current.get(id)!
           if (!incarnation.alive) continue
           incarnation.alive = false
-          void incarnation.host.stop()
+          void incarnation.host.kill()
+          disks.get(id)?.crash()
+        }
+        if (fault.kind === 'blackout') {
+          scheduler.setTimer(fault.durationMs, () => {
+            for (const id of fault.replicas) if (!current.get(id)!.alive) void startReplica(id, true)
+          })
+          return
         }
         if (restart) {
           scheduler.setTimer(fault.durationMs, () => {

@@ -1,0 +1,6 @@
+import { ordererCompliance } from '@lockstep/testkit'
+import { lamportSimulation } from '../src/index'
+
+// Durable replicas: disks that lose unsynced writes on a crash, crashed replicas restarting from them, and
+// blackouts that kill the whole cluster at once. 3 machines × {3, 5} replicas × 150 seeds = 900 runs.
+ordererCompliance(lamportSimulation, { faults: ['crash', 'restart', 'partition', 'slow', 'delay', 'blackout'], durable: true, ops: 60, seedsPerConfig: 150 })
