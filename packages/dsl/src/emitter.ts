@@ -1,3 +1,4 @@
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { Arm, Expr, Span, Stmt } from './ast'
 import type { CheckedProgram, CommandInfo } from './checker'
 import { helpersFor, runtimeHelpers } from './emitter-runtime'
@@ -206,7 +207,7 @@ class CommandEmitter {
       case 'Index':
         return `$get(${this.expr(e.object)}, ${this.expr(e.index)}, ${this.site(e)})`
       case 'Error':
-        throw new Error('cannot emit a program that has errors')
+        throw new LockstepError(ErrorCodes.DSL_ERROR, 'cannot emit a program that has errors: fix its diagnostics first')
     }
   }
 
@@ -401,7 +402,7 @@ function outputType(program: CheckedProgram): string {
  */
 export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {}): string {
   const initial = evaluateInitialValues(program)
-  if ('failures' in initial) throw new Error(`cannot emit ${program.name}: ${initial.failures.map((f) => f.reason).join('; ')}`)
+  if ('failures' in initial) throw new LockstepError(ErrorCodes.DSL_ERROR, `cannot emit ${program.name}: ${initial.failures.map((f) => f.reason).join('; ')}`)
   const machineName = options.exportName ?? safeIdentifier(program.name)
   const prefix = pascalCase(program.name)
   const stateType = `${prefix}State`
