@@ -1,10 +1,11 @@
 import {
-  clientNames, compile, compileInvariant, describeDomains, formatDiagnostic, modelCheck, parseDomain,
+  clientNames, compileInvariant, describeDomains, formatDiagnostic, modelCheck, parseDomain,
   type CompiledInvariant, type ModelCheckResult,
 } from '@lockstep/dsl'
 import { isLockstepError } from '@lockstep/interface'
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
+import { readSpec } from '../spec-file'
 
 export const checkUsage = `lockstep check FILE.sm --clients N --depth D [--invariant EXPR]... [--domain PARAM=v1,v2]... [--max-states M] [--json]
 
@@ -51,20 +52,9 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
     io.stderr(`${(error as Error).message}\n\n${checkUsage}`)
     return ExitCode.USAGE
   }
-  if (positionals.length !== 1) {
-    io.stderr(`lockstep check: expected one FILE.sm, got ${positionals.length}\n\n${checkUsage}`)
-    return ExitCode.USAGE
-  }
-  const file = positionals[0]!
-  let source: string
-  try {
-    source = await io.readFile(file)
-  } catch (error) {
-    io.stderr(`lockstep check: cannot read ${file}: ${(error as Error).message}`)
-    return ExitCode.USAGE
-  }
-  const result = compile(source, { file })
-  for (const diagnostic of result.diagnostics) io.stderr(formatDiagnostic(diagnostic, source))
+  const spec = await readSpec('check', positionals, checkUsage, io)
+  if (typeof spec === 'number') return spec
+  const { file, result } = spec
   if (!result.program || !result.machine) {
     io.stderr(`lockstep check: ${file} has errors; fix them first`)
     return ExitCode.USAGE

@@ -1,6 +1,7 @@
-import { compile, emitTypeScript, formatDiagnostic } from '@lockstep/dsl'
+import { emitTypeScript } from '@lockstep/dsl'
 import { parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
+import { readSpec } from '../spec-file'
 
 export const compileUsage = `lockstep compile FILE.sm [-o OUT.ts] [--interface-module NAME]
 
@@ -31,20 +32,9 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
     io.stdout(compileUsage)
     return ExitCode.OK
   }
-  if (flags.positionals.length !== 1) {
-    io.stderr(`lockstep compile: expected one FILE.sm, got ${flags.positionals.length}\n\n${compileUsage}`)
-    return ExitCode.USAGE
-  }
-  const file = flags.positionals[0]!
-  let source: string
-  try {
-    source = await io.readFile(file)
-  } catch (error) {
-    io.stderr(`lockstep compile: cannot read ${file}: ${(error as Error).message}`)
-    return ExitCode.USAGE
-  }
-  const result = compile(source, { file })
-  for (const diagnostic of result.diagnostics) io.stderr(formatDiagnostic(diagnostic, source))
+  const spec = await readSpec('compile', flags.positionals, compileUsage, io)
+  if (typeof spec === 'number') return spec
+  const { file, result } = spec
   if (!result.program) {
     const errors = result.diagnostics.filter((d) => d.severity === 'error').length
     io.stderr(`lockstep compile: ${file}: ${errors} error${errors === 1 ? '' : 's'}`)

@@ -1,6 +1,7 @@
-import { compile, formatDiagnostic, validateCommand, type DslMachine } from '@lockstep/dsl'
+import { validateCommand, type DslMachine } from '@lockstep/dsl'
 import { parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
+import { readSpec } from '../spec-file'
 
 export const execUsage = `lockstep exec FILE.sm
 
@@ -27,20 +28,9 @@ export async function execCommand(args: string[], io: Io): Promise<number> {
     io.stdout(execUsage)
     return ExitCode.OK
   }
-  if (flags.positionals.length !== 1) {
-    io.stderr(`lockstep exec: expected one FILE.sm, got ${flags.positionals.length}\n\n${execUsage}`)
-    return ExitCode.USAGE
-  }
-  const file = flags.positionals[0]!
-  let source: string
-  try {
-    source = await io.readFile(file)
-  } catch (error) {
-    io.stderr(`lockstep exec: cannot read ${file}: ${(error as Error).message}`)
-    return ExitCode.USAGE
-  }
-  const result = compile(source, { file })
-  for (const diagnostic of result.diagnostics) io.stderr(formatDiagnostic(diagnostic, source))
+  const spec = await readSpec('exec', flags.positionals, execUsage, io)
+  if (typeof spec === 'number') return spec
+  const { result } = spec
   if (!result.machine) return ExitCode.FAILED
   const input = await io.readStdin()
   return runLines(result.machine, input, io)

@@ -1,0 +1,31 @@
+import { compile, formatDiagnostic, type CompileResult } from '@lockstep/dsl'
+import { ExitCode, type Io } from './io'
+
+/** A DSL spec read and compiled for a command, its diagnostics already printed. */
+export interface CompiledSpec {
+  readonly file: string
+  readonly source: string
+  readonly result: CompileResult
+}
+
+/**
+ * The shared start of `compile`, `exec` and `check`: exactly one FILE.sm argument, read it, compile it,
+ * print its diagnostics on stderr. Returns the exit code instead when the usage or the file is wrong.
+ */
+export async function readSpec(command: string, positionals: readonly string[], usage: string, io: Io): Promise<CompiledSpec | number> {
+  if (positionals.length !== 1) {
+    io.stderr(`lockstep ${command}: expected one FILE.sm, got ${positionals.length}\n\n${usage}`)
+    return ExitCode.USAGE
+  }
+  const file = positionals[0]!
+  let source: string
+  try {
+    source = await io.readFile(file)
+  } catch (error) {
+    io.stderr(`lockstep ${command}: cannot read ${file}: ${(error as Error).message}`)
+    return ExitCode.USAGE
+  }
+  const result = compile(source, { file })
+  for (const diagnostic of result.diagnostics) io.stderr(formatDiagnostic(diagnostic, source))
+  return { file, source, result }
+}
