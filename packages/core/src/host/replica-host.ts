@@ -157,11 +157,7 @@ export class ReplicaHost<S = unknown> {
 
   /** Stops ticking and closes the transport. */
   async stop(): Promise<void> {
-    if (!this.running) return
-    this.running = false
-    if (this.tickTimer !== undefined) this.scheduler.clearTimer(this.tickTimer)
-    this.tickTimer = undefined
-    await this.transport.stop()
+    if (!(await this.halt())) return
     if (this.storage) await this.storage.close()
   }
 
@@ -185,12 +181,18 @@ export class ReplicaHost<S = unknown> {
    * the storage's to lose). For fault tests.
    */
   async kill(): Promise<void> {
-    if (!this.running) return
+    this.heldForSync = []
+    await this.halt()
+  }
+
+  /** Stops ticking and closes the transport; false if it was not running. */
+  private async halt(): Promise<boolean> {
+    if (!this.running) return false
     this.running = false
     if (this.tickTimer !== undefined) this.scheduler.clearTimer(this.tickTimer)
     this.tickTimer = undefined
-    this.heldForSync = []
     await this.transport.stop()
+    return true
   }
 
   /** True between start and stop. */
