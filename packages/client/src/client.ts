@@ -26,6 +26,12 @@ export interface ClientOptions {
   readonly maxAttempts?: number
   /** Told of every request as it is submitted and as its reply arrives (recorders, metrics). */
   readonly observer?: ClientObserver
+  /**
+   * This run of the client: a process that restarts under the same id must use a higher number, so the
+   * replicas start its session afresh instead of answering from the previous run's replies. Default: the
+   * scheduler's clock at construction, in whole milliseconds (virtual time starts at 0).
+   */
+  readonly incarnation?: number
 }
 
 /** Watches a client's requests. */
@@ -58,6 +64,7 @@ export class LockstepClient {
   private readonly retryAfterMs: number
   private readonly maxAttempts: number
   private readonly observer: ClientObserver | undefined
+  private readonly incarnation: number
   private nextSeq = 1
   private preferred = 0
   private readonly pending = new Map<number, PendingRequest>()
@@ -79,6 +86,7 @@ export class LockstepClient {
     this.retryAfterMs = options.retryAfterMs ?? 1000
     this.maxAttempts = options.maxAttempts ?? Infinity
     this.observer = options.observer
+    this.incarnation = options.incarnation ?? Math.max(0, Math.floor(options.scheduler.now()))
   }
 
   /** Connects. */
@@ -174,7 +182,7 @@ export class LockstepClient {
     for (const seq of this.pending.keys()) if (seq < ackedBelow) ackedBelow = seq
     this.transport.send(replica, {
       type: 'request',
-      request: { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark },
+      request: { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark, incarnation: this.incarnation },
     })
     request.timer = this.scheduler.setTimer(this.retryAfterMs, () => {
       if (this.pending.get(request.seq) === request) this.send(request)
@@ -187,6 +195,7 @@ export class LockstepClient {
     if (message.type === 'reply') {
       const reply = message.reply
       if (reply?.client !== this.id) return
+      if (reply.ok && reply.outputsFrom !== undefined) this.skipOutputsBelow(reply.outputsFrom)
       if (reply.ok) for (const output of reply.outputs) this.acceptOutput(output, false)
       const request = this.pending.get(reply.seq)
       if (!request) return // a duplicate reply
@@ -199,6 +208,14 @@ export class LockstepClient {
     }
   }
 
+  /** Outputs numbered below `from` were for an earlier run of this client id: drop them and go on from there. */
+  private skipOutputsBelow(from: number): void {
+    if (from <= this.outputWatermark) return
+    for (const seq of [...this.outputsAhead.keys()]) if (seq < from) this.outputsAhead.delete(seq)
+    this.outputWatermark = from
+    this.drainOutputs()
+  }
+
   /** Puts outputs in cluster order and drops duplicates; notices then go to waiters or the queue. */
   private acceptOutput(output: NumberedOutput | OutputNotice, isNotice: boolean): void {
     if (output.outputSeq < this.outputWatermark || this.outputsAhead.has(output.outputSeq)) return
@@ -208,6 +225,11 @@ export class LockstepClient {
     }
     if (isNotice) this.outputsAhead.set(output.outputSeq, output)
     else this.outputsAhead.set(output.outputSeq, { outputSeq: output.outputSeq, value: output.value })
+    this.drainOutputs()
+  }
+
+  /** Hands over the outputs that are next in order. */
+  private drainOutputs(): void {
     while (this.outputsAhead.has(this.outputWatermark)) {
       const next = this.outputsAhead.get(this.outputWatermark)!
       this.outputsAhead.delete(this.outputWatermark)

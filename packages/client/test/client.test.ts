@@ -96,6 +96,20 @@ describe('LockstepClient', () => {
     await expect(later).resolves.toMatchObject({ value: 'third', outputSeq: 3 })
   })
 
+  it('sends its incarnation, and skips outputs of an earlier run of its id when a reply says where its own start', async () => {
+    const h = harness()
+    await h.client.start()
+    const got: unknown[] = []
+    h.client.onNotice((n) => got.push(n.value))
+    const pending = h.client.submit({ name: 'a' })
+    expect(h.sent[0]!.message.request).toHaveProperty('incarnation')
+    const notice = (outputSeq: number, value: string) => ({ type: 'output', from: 'r1', output: { to: 'c1', outputSeq, value, cause: { client: 'c2', seq: 1 }, position: 1 } })
+    h.receive('r1', notice(8, 'new run'))
+    h.receive('r1', { type: 'reply', from: 'r1', reply: { ...okReply(1, [{ outputSeq: 7, value: 'mine' }]), outputsFrom: 7 } })
+    await expect(pending).resolves.toMatchObject({ outputs: [{ value: 'mine' }] })
+    expect(got).toEqual(['new run'])
+  })
+
   it('ignores replies for other clients and garbage', async () => {
     const h = harness()
     await h.client.start()

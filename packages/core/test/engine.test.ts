@@ -42,6 +42,33 @@ describe('exactly-once client sessions', () => {
   })
 })
 
+describe('client incarnations', () => {
+  const send = (r: ReturnType<typeof singleReplica>, seq: number, incarnation: number, command: unknown) =>
+    r.engine.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq, command, incarnation } })
+
+  it('a restarted client under the same id starts a fresh session instead of getting the old run\'s replies', () => {
+    const r = singleReplica(kv)
+    send(r, 1, 100, { name: 'put', args: { key: 'a', value: 'x' } })
+    send(r, 1, 200, { name: 'get', args: { key: 'a' } }) // the same (client, seq), a new run: executes
+    expect(r.engine.executed).toBe(2)
+    expect(r.replies()[1]).toMatchObject({ seq: 1, ok: true, outputs: [{ value: { value: 'x' } }], outputsFrom: 2 })
+    send(r, 2, 100, { name: 'put', args: { key: 'a', value: 'stale' } }) // the old run is over
+    expect(r.replies().at(-1)).toMatchObject({ seq: 2, ok: false, error: { code: 'SESSION_EXPIRED' } })
+    expect(r.engine.stateJSON()).toEqual({ a: 'x' })
+  })
+
+  it('a new run does not get the previous run\'s outputs when it asks for missed ones', () => {
+    const r = singleReplica(mutex)
+    r.engine.onClientMessage('c2', { type: 'request', request: { client: 'c2', seq: 1, command: { name: 'acquire' } } })
+    send(r, 1, 100, { name: 'acquire' }) // queued behind c2
+    r.engine.onClientMessage('c2', { type: 'request', request: { client: 'c2', seq: 2, command: { name: 'release' } } }) // grants c1 (run 100)
+    send(r, 1, 200, { name: 'release' }) // c1 restarted: releases, and its outputs start after the old grant
+    r.toClients.length = 0
+    r.engine.onClientMessage('c1', { type: 'outputs', from: 1 })
+    expect(r.toClients).toEqual([])
+  })
+})
+
 describe('command validation', () => {
   it('a schema-invalid command is rejected with a field-level message and never ordered', () => {
     const r = singleReplica(kv)

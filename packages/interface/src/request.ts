@@ -22,6 +22,12 @@ export interface Request<C = unknown> {
    * gets them.
    */
   readonly outputsAckedBelow?: number
+  /**
+   * Which run of the client process sent it (its start time, say). A client that restarts under the same
+   * id numbers its requests from 1 again; a higher incarnation tells the replicas to start its session
+   * afresh instead of answering from the previous run's replies. Optional; default 0.
+   */
+  readonly incarnation?: number
 }
 
 /** An output value addressed to a client, numbered per client (from 1) in the order the cluster produced them. */
@@ -41,6 +47,8 @@ export type Reply<O = unknown> =
       readonly outputs: readonly NumberedOutput<O>[]
       /** Position in the total order at which it executed. */
       readonly position: number
+      /** Outputs numbered below this belong to an earlier incarnation of the client: it may skip them. */
+      readonly outputsFrom?: number
     }
   | {
       readonly client: ClientId

@@ -240,7 +240,7 @@ export class ReplicaEngine<S = unknown> {
       if (this.heldSubmissions.length < 100_000) this.heldSubmissions.push(request)
       return
     }
-    const known = this.sessions.lookup(request.client, request.seq)
+    const known = this.sessions.lookup(request.client, request.seq, request.incarnation)
     if (known.kind === 'executed') {
       this.replyTo(request.client, known.reply)
       return
@@ -417,7 +417,7 @@ export class ReplicaEngine<S = unknown> {
   private execute(request: Request): void {
     const position = ++this.deliveredCount
     this.inFlight.delete(requestKey(request))
-    const known = this.sessions.lookup(request.client, request.seq)
+    const known = this.sessions.lookup(request.client, request.seq, request.incarnation)
     if (known.kind !== 'new') {
       // Ordered twice (the client retried at another replica): execute once, answer from the table.
       if (!this.replaying) this.effects.delivered?.(position, request, false)
@@ -426,6 +426,7 @@ export class ReplicaEngine<S = unknown> {
     }
     this.executedCount++
     if (!this.replaying) this.effects.delivered?.(position, request, true)
+    const outputsFrom = this.sessions.beginIncarnation(request.client, request.incarnation ?? 0)
     let reply: Reply
     try {
       const outputs = this.machine.apply(this.state, request.command, { client: request.client, position })
@@ -445,7 +446,9 @@ export class ReplicaEngine<S = unknown> {
         }))
         if (!this.replaying) this.effects.sendToClient(output.to, { type: 'output', from: this.self, output: notice })
       }
-      reply = { client: request.client, seq: request.seq, ok: true, outputs: own, position }
+      reply = outputsFrom > 1
+        ? { client: request.client, seq: request.seq, ok: true, outputs: own, position, outputsFrom }
+        : { client: request.client, seq: request.seq, ok: true, outputs: own, position }
     } catch (error) {
       const info: ErrorInfo = isLockstepError(error)
         ? error.toInfo()

@@ -12,6 +12,9 @@ export function parseRequest(value: unknown, where: string): Request {
   if (request.ackedBelow !== undefined && (!Number.isSafeInteger(request.ackedBelow) || (request.ackedBelow as number) < 0 || (request.ackedBelow as number) > (request.seq as number))) {
     throw malformed(where, 'request.ackedBelow', 'an integer between 0 and request.seq')
   }
+  if (request.incarnation !== undefined && (!Number.isSafeInteger(request.incarnation) || (request.incarnation as number) < 0)) {
+    throw malformed(where, 'request.incarnation', 'a non-negative integer')
+  }
   if (request.outputsAckedBelow !== undefined && (!Number.isSafeInteger(request.outputsAckedBelow) || (request.outputsAckedBelow as number) < 0)) {
     throw malformed(where, 'request.outputsAckedBelow', 'a non-negative integer')
   }

@@ -10,6 +10,9 @@ interface Session {
   outputSeq: number
   /** Outputs the client has not acknowledged yet, by number: re-sent on request. */
   readonly outputs: Map<number, OutputNotice>
+  /** The client's current incarnation, and the first output number that belongs to it. */
+  incarnation: number
+  outputsFrom: number
 }
 
 /** What the session table knows of a request. */
@@ -31,10 +34,12 @@ const MAX_RETAINED_OUTPUTS = 1024
 export class SessionTable {
   private sessions = new Map<ClientId, Session>()
 
-  /** What the table knows of `(client, seq)`. */
-  lookup(client: ClientId, seq: number): SessionLookup {
+  /** What the table knows of `(client, seq)` sent by the client's incarnation `incarnation`. */
+  lookup(client: ClientId, seq: number, incarnation = 0): SessionLookup {
     const session = this.sessions.get(client)
     if (!session) return { kind: 'new' }
+    if (incarnation > session.incarnation) return { kind: 'new' } // a restarted client: its numbering starts again
+    if (incarnation < session.incarnation) return { kind: 'expired' }
     const reply = session.replies.get(seq)
     if (reply) return { kind: 'executed', reply }
     if (seq < session.floor) return { kind: 'expired' }
@@ -52,6 +57,21 @@ export class SessionTable {
     if (outputsAckedBelow !== undefined && session.outputs.size > 0) {
       for (const old of session.outputs.keys()) if (old < outputsAckedBelow) session.outputs.delete(old)
     }
+  }
+
+  /**
+   * A newer incarnation of `client` executes its first request: its request numbering starts afresh (the
+   * previous run's replies are dropped) and its outputs start at the next number. Returns that number.
+   */
+  beginIncarnation(client: ClientId, incarnation: number): number {
+    const session = this.session(client)
+    if (incarnation > session.incarnation) {
+      session.incarnation = incarnation
+      session.replies.clear()
+      session.floor = 0
+      session.outputsFrom = session.outputSeq + 1
+    }
+    return session.outputsFrom
   }
 
   /** Numbers an output for `client` that travels in its own reply (kept with the reply, not separately). */
@@ -72,7 +92,8 @@ export class SessionTable {
   outputsFrom(client: ClientId, from: number): OutputNotice[] {
     const session = this.sessions.get(client)
     if (!session) return []
-    return [...session.outputs.values()].filter((o) => o.outputSeq >= from)
+    const first = Math.max(from, session.outputsFrom) // never an earlier run's outputs
+    return [...session.outputs.values()].filter((o) => o.outputSeq >= first)
   }
 
   /** Number of clients with a session. */
@@ -84,16 +105,18 @@ export class SessionTable {
   toJSON(): unknown {
     return [...this.sessions.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([client, s]) => [client, s.floor, s.outputSeq, [...s.replies.values()], [...s.outputs.values()]])
+      .map(([client, s]) => [client, s.floor, s.outputSeq, [...s.replies.values()], [...s.outputs.values()], s.incarnation, s.outputsFrom])
   }
 
   /** Replaces the table with one from {@link toJSON}. */
   restore(data: unknown): void {
     this.sessions = new Map()
-    for (const [client, floor, outputSeq, replies, outputs] of data as [ClientId, number, number, Reply[], OutputNotice[]][]) {
+    for (const [client, floor, outputSeq, replies, outputs, incarnation, outputsFrom] of data as [ClientId, number, number, Reply[], OutputNotice[], number, number][]) {
       this.sessions.set(client, {
         floor,
         outputSeq,
+        incarnation,
+        outputsFrom,
         replies: new Map(replies.map((r) => [r.seq, r])),
         outputs: new Map(outputs.map((o) => [o.outputSeq, o])),
       })
@@ -103,7 +126,7 @@ export class SessionTable {
   private session(client: ClientId): Session {
     let session = this.sessions.get(client)
     if (!session) {
-      session = { floor: 0, replies: new Map(), outputSeq: 0, outputs: new Map() }
+      session = { floor: 0, replies: new Map(), outputSeq: 0, outputs: new Map(), incarnation: 0, outputsFrom: 1 }
       this.sessions.set(client, session)
     }
     return session
