@@ -1,40 +1,14 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
 import { execCommand } from '../src/commands/exec'
-import type { Io } from '../src/io'
+import { memoryIo, specs, useTempDir } from './io'
 
-const specs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'apps', 'lock-service', 'specs')
-
-function captureIo(stdin: string): { io: Io; lines: () => unknown[]; stderr: () => string } {
-  const out: string[] = []
-  const err: string[] = []
-  return {
-    io: {
-      stdout: (t) => void out.push(t),
-      stderr: (t) => void err.push(t),
-      readFile: (p) => readFile(p, 'utf8'),
-      writeFile: (p, d) => writeFile(p, d, 'utf8'),
-      readStdin: async () => stdin,
-    },
-    lines: () => out.map((line) => JSON.parse(line)),
-    stderr: () => err.join('\n'),
-  }
-}
-
-let dir: string
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'lockstep-exec-'))
-})
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
-})
+const tempDir = useTempDir('lockstep-exec-')
 
 describe('lockstep exec', () => {
   it("runs the seed's mutex as its semantics say: grant, queue, hand over on release", async () => {
-    const { io, lines, stderr } = captureIo('c1 acquire\nc2 acquire\nc1 release\n')
+    const { io, lines, stderr } = memoryIo('c1 acquire\nc2 acquire\nc1 release\n')
     expect(await execCommand([join(specs, 'seed-mutex.sm')], io)).toBe(0)
     expect(lines()).toEqual([
       { to: 'c1', value: 'OK' },
@@ -56,7 +30,7 @@ describe('lockstep exec', () => {
       'c3 divide {"key":"a","by":0}',
       'c3 size',
     ].join('\n')
-    const { io, lines } = captureIo(input)
+    const { io, lines } = memoryIo(input)
     expect(await execCommand([join(specs, 'kv.sm')], io)).toBe(0)
     const file = join(specs, 'kv.sm')
     expect(lines()).toEqual([
@@ -72,7 +46,7 @@ describe('lockstep exec', () => {
   })
 
   it('reports unreadable lines and exits 2 after running the rest', async () => {
-    const { io, lines } = captureIo('c1\nc1 acquire {oops\nc1 acquire\n')
+    const { io, lines } = memoryIo('c1\nc1 acquire {oops\nc1 acquire\n')
     expect(await execCommand([join(specs, 'safe-mutex.sm')], io)).toBe(2)
     expect(lines()).toEqual([
       { client: 'c1', error: "line 1: expected 'CLIENT COMMAND [JSON-ARGS]', got 'c1'" },
@@ -83,15 +57,15 @@ describe('lockstep exec', () => {
   })
 
   it('prints diagnostics and exits 1 for a spec with errors', async () => {
-    const file = join(dir, 'bad.sm')
+    const file = join(tempDir(), 'bad.sm')
     await writeFile(file, 'm: state_machine\n  go: command\n    send x to client\n  end go\nend m\n')
-    const { io, stderr } = captureIo('c1 go\n')
+    const { io, stderr } = memoryIo('c1 go\n')
     expect(await execCommand([file], io)).toBe(1)
     expect(stderr()).toContain(`${file}:3:10: error: unknown name 'x' [DSL3001]`)
   })
 
   it('exits 2 for bad usage', async () => {
-    expect(await execCommand([], captureIo('').io)).toBe(2)
-    expect(await execCommand([join(dir, 'missing.sm')], captureIo('').io)).toBe(2)
+    expect(await execCommand([], memoryIo('').io)).toBe(2)
+    expect(await execCommand([join(tempDir(), 'missing.sm')], memoryIo('').io)).toBe(2)
   })
 })

@@ -1,5 +1,12 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll } from 'vitest'
 import type { Io } from '../src/io'
+
+/** The example DSL specs of the lock service. */
+export const specs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'apps', 'lock-service', 'specs')
 
 /** In-memory stdout/stderr around the real file system. */
 export function memoryIo(stdin = '') {
@@ -12,5 +19,23 @@ export function memoryIo(stdin = '') {
     writeFile: (p, d) => writeFile(p, d, 'utf8'),
     readStdin: async () => stdin,
   }
-  return { io, stdout: () => out.join('\n'), stderr: () => err.join('\n') }
+  return {
+    io,
+    stdout: () => out.join('\n'),
+    stderr: () => err.join('\n'),
+    /** Every stdout line, parsed as JSON. */
+    lines: (): unknown[] => out.map((line) => JSON.parse(line)),
+  }
+}
+
+/** A temporary directory for the file's tests, made before them and removed after; call the result inside a test. */
+export function useTempDir(prefix: string): () => string {
+  let dir: string | undefined
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix))
+  })
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+  return () => dir!
 }
