@@ -1,13 +1,8 @@
-/** A small seeded PRNG (mulberry32): the suite's only randomness, so every run sends the same traffic. */
+import { SeededRandom } from '../sim/prng'
+/** The suite's only randomness, seeded, so every run sends the same traffic. */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = new SeededRandom(seed)
+  return () => random.next()
 }
 
 /** Plain-data messages that every transport must carry unchanged (no binary values). */

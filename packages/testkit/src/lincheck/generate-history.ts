@@ -2,7 +2,7 @@ import { LockstepError } from '@lockstep/interface'
 import type { KvInput, KvOutput } from './kv-model'
 import type { Operation } from './operation'
 import type { RegisterInput, RegisterOutput } from './register-model'
-import { seededRandom, type SeededRandom } from './seeded-random'
+import { SeededRandom } from '../sim/prng'
 
 /** Options of the history generators. Every history they produce is linearizable. */
 export interface HistoryGeneratorOptions {
@@ -64,7 +64,7 @@ function simulate<S, I, O>(
   run: (state: S, input: I) => { state: S; output: O },
 ): Operation<I, O>[] {
   checkOptions(options)
-  const random = seededRandom(options.seed)
+  const random = new SeededRandom(options.seed)
   const clients = options.clients ?? 10
   const unknownRate = options.unknownRate ?? 0.01
   const crashRate = options.crashRate ?? 0.002
@@ -75,8 +75,8 @@ function simulate<S, I, O>(
     // The client that is free first issues the next operation.
     let client = 0
     for (let c = 1; c < clients; c++) if (clientFree[c]! < clientFree[client]!) client = c
-    const call = clientFree[client]! + random.below(4)
-    const latency = 1 + random.below(maxLatency)
+    const call = clientFree[client]! + random.int(0, 3)
+    const latency = 1 + random.int(0, maxLatency - 1)
     const input = nextInput(random, client, sequence)
     const roll = random.next()
     if (roll < crashRate) {
@@ -120,7 +120,7 @@ export function generateKvHistory(options: KvHistoryGeneratorOptions): Operation
     options,
     new Map(),
     (random, client, sequence) => {
-      const key = `k${random.below(keys)}`
+      const key = `k${random.int(0, keys - 1)}`
       const roll = random.next()
       if (roll < 0.5) return { f: 'get', key }
       if (roll < 0.75) return { f: 'put', key, value: `${client}.${sequence}` }
@@ -153,7 +153,7 @@ export function generateRegisterHistory(options: HistoryGeneratorOptions): Opera
       recent.push(sequence)
       if (recent.length > 4) recent.shift()
       if (roll < 0.8) return { f: 'write', value: sequence }
-      return { f: 'cas', from: recent[random.below(recent.length - 1)]!, to: sequence }
+      return { f: 'cas', from: recent[random.int(0, recent.length - 2)]!, to: sequence }
     },
     (state, input) => {
       if (input.f === 'read') return { state, output: { value: state } }
