@@ -207,36 +207,12 @@ interface Symbol {
 function collectConstants(command: CommandDecl): { ints: number[]; strings: string[] } {
   const ints = new Set<number>()
   const strings = new Set<string>()
-  const visit = (e: Expr | undefined): void => {
-    if (!e) return
-    switch (e.kind) {
-      case 'Int':
-        ints.add(e.value)
-        break
-      case 'String':
-        strings.add(e.value)
-        break
-      case 'Atom':
-        strings.add(e.name)
-        break
-      case 'Unary':
-        visit(e.operand)
-        break
-      case 'Binary':
-        visit(e.left)
-        visit(e.right)
-        break
-      case 'Call':
-        e.args.forEach(visit)
-        break
-      case 'Index':
-        visit(e.object)
-        visit(e.index)
-        break
-      default:
-        break
-    }
-  }
+  const visit = (e: Expr | undefined): void =>
+    walkExpr(e, (node) => {
+      if (node.kind === 'Int') ints.add(node.value)
+      else if (node.kind === 'String') strings.add(node.value)
+      else if (node.kind === 'Atom') strings.add(node.name)
+    })
   for (const arm of command.arms) visit(arm.guard)
   return { ints: [...ints], strings: [...strings] }
 }
@@ -309,33 +285,15 @@ function usedSymbols(exprs: readonly Expr[]): { vars: Set<number>; params: Set<n
   const vars = new Set<number>()
   const params = new Set<number>()
   let client = false
-  const visit = (e: Expr): void => {
-    switch (e.kind) {
-      case 'Name':
-        if (e.binding?.kind === 'var') vars.add(e.binding.index)
-        else if (e.binding?.kind === 'param') params.add(e.binding.index)
-        break
-      case 'Client':
+  const visit = (e: Expr): void =>
+    walkExpr(e, (node) => {
+      if (node.kind === 'Name') {
+        if (node.binding?.kind === 'var') vars.add(node.binding.index)
+        else if (node.binding?.kind === 'param') params.add(node.binding.index)
+      } else if (node.kind === 'Client') {
         client = true
-        break
-      case 'Unary':
-        visit(e.operand)
-        break
-      case 'Binary':
-        visit(e.left)
-        visit(e.right)
-        break
-      case 'Call':
-        e.args.forEach(visit)
-        break
-      case 'Index':
-        visit(e.object)
-        visit(e.index)
-        break
-      default:
-        break
-    }
-  }
+      }
+    })
   exprs.forEach(visit)
   return { vars, params, client }
 }
@@ -392,5 +350,29 @@ function holds(guard: Evaluator, frame: Frame): boolean {
     return guard(frame) === true
   } catch (_error) {
     return false
+  }
+}
+
+/** Calls `onNode` for `e` and every expression inside it, parents first. */
+function walkExpr(e: Expr | undefined, onNode: (node: Expr) => void): void {
+  if (!e) return
+  onNode(e)
+  switch (e.kind) {
+    case 'Unary':
+      walkExpr(e.operand, onNode)
+      break
+    case 'Binary':
+      walkExpr(e.left, onNode)
+      walkExpr(e.right, onNode)
+      break
+    case 'Call':
+      for (const arg of e.args) walkExpr(arg, onNode)
+      break
+    case 'Index':
+      walkExpr(e.object, onNode)
+      walkExpr(e.index, onNode)
+      break
+    default:
+      break
   }
 }
