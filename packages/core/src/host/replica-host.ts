@@ -237,14 +237,11 @@ export class ReplicaHost<S = unknown> {
     this.recordsSinceSnapshot = recovered.records.length
   }
 
+  /** Appends one record (the engine emits no effects while it replays a log, so nothing is written twice). */
   private persist(data: Uint8Array): void {
-    if (!this.storage || this.engineReplaying()) return
+    if (!this.storage) return
     this.storage.append([{ position: ++this.lsn, data }])
     this.recordsSinceSnapshot++
-  }
-
-  private engineReplaying(): boolean {
-    return !this.running
   }
 
   /** One sync per burst: client messages held before it go out once it resolves (group commit). */
