@@ -1,5 +1,5 @@
 import { ordererCompliance } from '@lockstep/testkit'
-import { lamportSimulation } from '../src/index'
+import { lamportSimulation } from '@lockstep/order-lamport'
 
 // Crash tolerance: 3 machines × {3, 5} replicas (F = 1, 2) × 340 seeds = 2,040 runs with crashes,
 // restarts without state, partitions, slow replicas and delay spikes drawn from each seed.

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
 import { SimCluster } from '@lockstep/testkit'
 import type { LockstepClient } from '@lockstep/client'
-import { lamport } from '../src/index'
+import { lamport } from '@lockstep/order-lamport'
 
 
 

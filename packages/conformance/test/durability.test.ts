@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
 import { SeededRandom, SimCluster } from '@lockstep/testkit'
-import { lamport } from '../src/index'
+import { lamport } from '@lockstep/order-lamport'
 
 describe('durability (virtual time, disks that lose what was not synced)', () => {
   it('a whole cluster killed at once and restarted from its disks resumes with every acknowledged request', async () => {

@@ -1,5 +1,5 @@
 import { ordererCompliance } from '@lockstep/testkit'
-import { lamportSimulation } from '../src/index'
+import { lamportSimulation } from '@lockstep/order-lamport'
 
 // Durable replicas: disks that lose unsynced writes on a crash, crashed replicas restarting from them, and
 // blackouts that kill the whole cluster at once. 3 machines × {3, 5} replicas × 150 seeds = 900 runs.
