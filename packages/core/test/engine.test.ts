@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ErrorCodes, LockstepError, type StateMachine } from '@lockstep/interface'
 import { kv, mutex, register } from '@lockstep/machines'
+import { decodePeerMessage, encodePeerMessage, type PeerMessage } from '../src/index'
 import { singleReplica } from './helpers'
 
 describe('exactly-once client sessions', () => {
@@ -135,10 +136,38 @@ describe('outputs addressed to any client', () => {
 })
 
 describe('peer messages', () => {
-  it('drops messages from replicas outside the view and malformed envelopes without failing', () => {
+  it('drops messages from replicas outside the configuration without failing', () => {
     const r = singleReplica(kv)
-    r.engine.onPeerMessage('r9', { k: 'o', m: {} })
-    r.engine.onPeerMessage('r1', 42)
+    r.engine.onPeerMessage('r9', { kind: 'orderer', view: 1, message: {} })
     expect(r.delivered).toEqual([])
+  })
+
+  it('the wire codec refuses malformed messages with an error naming the field, and round-trips every kind', () => {
+    expect(() => decodePeerMessage('r2', 42)).toThrow(/message from replica 'r2': message must be a non-empty array/)
+    expect(() => decodePeerMessage('r2', [99])).toThrow(/kind must be one of the codes/)
+    expect(() => decodePeerMessage('r2', [2, 3, -1, 'r2'])).toThrow(/\(prepare\): ballot round must be a non-negative integer/)
+    expect(() => decodePeerMessage('r2', [1, 3, [7]])).toThrow(/\(heartbeat\): suspects must be a list of replica ids/)
+    const value = { view: { id: 3, members: ['r1', 'r2'] }, joining: ['r2'], incarnations: { r2: 17 }, boundary: { any: 'thing' } }
+    const ballot = { round: 2, coordinator: 'r1' }
+    const messages: PeerMessage[] = [
+      { kind: 'orderer', view: 2, message: { t: 'x' } },
+      { kind: 'heartbeat', view: 2, suspects: ['r3'] },
+      { kind: 'prepare', view: 3, ballot },
+      { kind: 'promise', view: 3, ballot, report: [1], suspects: [], accepted: { ballot, value } },
+      { kind: 'promise', view: 3, ballot, report: null, suspects: ['r3'], accepted: null },
+      { kind: 'nack', view: 3, ballot },
+      { kind: 'accept', view: 3, ballot, value },
+      { kind: 'accepted', view: 3, ballot },
+      { kind: 'commit', value },
+      { kind: 'query', view: 4 },
+      { kind: 'removed', view: { id: 3, members: ['r1'] } },
+      { kind: 'join', incarnation: 12.5 },
+      { kind: 'remove', replica: 'r3' },
+      { kind: 'admit', replica: 'r4' },
+      { kind: 'recover', view: { id: 2, members: ['r1', 'r2', 'r3'] }, position: 40, incarnation: 9, configuration: ['r1', 'r2', 'r3'] },
+      { kind: 'stateRequest', view: 3 },
+      { kind: 'stateTransfer', view: 3, position: 7, machine: new Uint8Array([1, 2]), sessions: [] },
+    ]
+    for (const message of messages) expect(decodePeerMessage('r2', encodePeerMessage(message))).toEqual(message)
   })
 })

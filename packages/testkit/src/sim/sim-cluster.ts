@@ -181,6 +181,7 @@ export class SimCluster {
       transport: memoryTransport({ network: this.network, self: id, replicas: this.replicaIds }),
       scheduler: this.scheduler,
       tickMs: 5,
+      checkInvariants: true,
       membership: this.membership,
       join,
     })

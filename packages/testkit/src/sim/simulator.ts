@@ -143,6 +143,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       transport: memoryTransport({ network, self: id, replicas: replicaIds }),
       scheduler,
       tickMs: 5,
+      checkInvariants: true,
       membership,
       join,
       storage: disk,
