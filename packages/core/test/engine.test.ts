@@ -52,7 +52,8 @@ describe('client incarnations', () => {
     send(r, 1, 100, { name: 'put', args: { key: 'a', value: 'x' } })
     send(r, 1, 200, { name: 'get', args: { key: 'a' } }) // the same (client, seq), a new run: executes
     expect(r.engine.executed).toBe(2)
-    expect(r.replies()[1]).toMatchObject({ seq: 1, ok: true, outputs: [{ value: { value: 'x' } }], outputsFrom: 2 })
+    expect(r.replies()[1]).toMatchObject({ seq: 1, ok: true, outputs: [{ value: { value: 'x' } }], outputsFrom: 2, incarnation: 200 })
+    expect(r.replies()[0]).toMatchObject({ incarnation: 100 })
     send(r, 2, 100, { name: 'put', args: { key: 'a', value: 'stale' } }) // the old run is over
     expect(r.replies().at(-1)).toMatchObject({ seq: 2, ok: false, error: { code: 'SESSION_EXPIRED' } })
     expect(r.engine.stateJSON()).toEqual({ a: 'x' })
@@ -109,7 +110,7 @@ describe('outputs addressed to any client', () => {
     expect(replies[1]).toMatchObject({ client: 'c2', ok: true, outputs: [] })
     const notices = r.toClients.filter((m) => m.message.type === 'output')
     expect(notices).toEqual([
-      { to: 'c2', message: { type: 'output', from: 'r1', output: { to: 'c2', outputSeq: 1, value: 'OK', cause: { client: 'c1', seq: 2 }, position: 3 } } },
+      { to: 'c2', message: { type: 'output', from: 'r1', output: { to: 'c2', outputSeq: 1, value: 'OK', cause: { client: 'c1', seq: 2 }, position: 3, incarnation: 0 } } },
     ])
     expect(r.engine.stateJSON()).toEqual({ user: 'c2', waiting: [] })
   })

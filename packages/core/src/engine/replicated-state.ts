@@ -75,7 +75,8 @@ export class ReplicatedState<S> {
     const known = this.lookup(request)
     if (known.kind !== 'new') return { position, executed: false, reply: known.kind === 'executed' ? known.reply : undefined, notices: [] }
     this.executedCount++
-    const outputsFrom = this.sessions.beginIncarnation(request.client, request.incarnation ?? 0)
+    const incarnation = request.incarnation ?? 0
+    const outputsFrom = this.sessions.beginIncarnation(request.client, incarnation)
     const notices: OutputNotice[] = []
     let reply: Reply
     try {
@@ -88,14 +89,14 @@ export class ReplicatedState<S> {
           continue
         }
         const cause = { client: request.client, seq: request.seq }
-        notices.push(this.sessions.addOutput(output.to, (outputSeq) => ({ outputSeq, value: output.value, to: output.to, cause, position })))
+        notices.push(this.sessions.addOutput(output.to, (outputSeq, to) => ({ outputSeq, value: output.value, to: output.to, cause, position, incarnation: to })))
       }
-      reply = { client: request.client, seq: request.seq, ok: true, outputs: own, position, ...(outputsFrom > 1 ? { outputsFrom } : {}) }
+      reply = { client: request.client, seq: request.seq, ok: true, outputs: own, position, incarnation, ...(outputsFrom > 1 ? { outputsFrom } : {}) }
     } catch (error) {
       const info: ErrorInfo = isLockstepError(error)
         ? error.toInfo()
         : { code: ErrorCodes.COMMAND_FAILED, message: `machine '${this.machine.name}' failed: ${(error as Error)?.message ?? String(error)}` }
-      reply = { client: request.client, seq: request.seq, ok: false, error: info, position }
+      reply = { client: request.client, seq: request.seq, ok: false, error: info, position, incarnation }
     }
     this.sessions.record(request.client, request.seq, request.ackedBelow ?? request.seq, request.outputsAckedBelow, reply)
     return { position, executed: true, reply, notices }

@@ -118,7 +118,7 @@ export class RequestPath<S> {
   }
 
   private replyError(request: Request, error: ErrorInfo): void {
-    this.replyTo(request.client, { client: request.client, seq: request.seq, ok: false, error })
+    this.replyTo(request.client, { client: request.client, seq: request.seq, ok: false, error, incarnation: request.incarnation ?? 0 })
   }
 
   private replyTo(client: ClientId, reply: Reply): void {
