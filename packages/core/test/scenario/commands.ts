@@ -178,7 +178,7 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
     usage: 'drop-msgs [r1->r2 | r1->* | rN (to rN) | all]… [type=KIND[,KIND…]]',
     options: ['type'],
     run(env, args) {
-      if (args.words.length === 0) throw args.error('say which messages (all, a link r1->r2, or a replica)')
+      if (args.words.length === 0 && !args.options.has('type')) throw args.error('say which messages (all, a link r1->r2, a replica, or type=)')
       return env.drop(selectors(args), kinds(args))
     },
   },

@@ -30,6 +30,9 @@ const kindNames: Readonly<Record<string, string>> = {
   hb: 'heartbeat',
 }
 
+/** Fields holding counts per replica, whose zeros are left out. */
+const countFields = new Set(['acks', 'delivered', 'maxDelivered'])
+
 /** Envelope kinds that carry an orderer's message in field `m`: printed as the inner message. */
 const ordererEnvelopeKinds = new Set(['o', 'order', 'orderer'])
 
@@ -156,10 +159,10 @@ export function formatValue(value: unknown, name = ''): string {
   if (isView(value)) return formatView(value)
   if (isRecord(value)) {
     const entries = Object.entries(value)
-    // A vector of counts per replica: `(r1:2 r3:1)`; zeros are left out.
+    // A vector of numbers per replica: `(r1:2 r3:1)`. In counts (acknowledgements, deliveries) zeros are left out.
     if (entries.length > 0 && entries.every(([, v]) => typeof v === 'number')) {
-      const nonZero = entries.filter(([, v]) => v !== 0)
-      return `(${nonZero.map(([k, v]) => `${k}:${String(v)}`).join(' ')})`
+      const shown = countFields.has(name) ? entries.filter(([, v]) => v !== 0) : entries
+      return `(${shown.map(([k, v]) => `${k}:${String(v)}`).join(' ')})`
     }
     if (entries.length === 0) return '{}'
     return `{${entries.map(([k, v]) => `${envelopeFieldNames[k] ?? k}=${formatValue(v, envelopeFieldNames[k] ?? k)}`).join(' ')}}`

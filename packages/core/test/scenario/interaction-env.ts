@@ -286,8 +286,11 @@ export class InteractionEnv {
     const lost = this.pick([{ from: id, to: undefined }, { from: undefined, to: id }], undefined, false)
     for (const message of lost) this.unqueue(message)
     for (const client of this.clients.values()) client.connected.delete(id)
-    const lines = [`${id} crashed${lost.length > 0 ? `; lost in flight:` : ''}`]
-    for (const m of lost) lines.push(`  ${m.from}->${m.to} ${formatMessage(m.message)}`)
+    const notable = lost.filter((m) => !isRoutine(m.message))
+    const routine = lost.length - notable.length
+    const lines = [`${id} crashed${notable.length > 0 ? '; lost in flight:' : ''}`]
+    for (const m of notable) lines.push(`  ${m.from}->${m.to} ${formatMessage(m.message)}`)
+    if (routine > 0) lines.push(`  (and ${routine} heartbeat${routine === 1 ? '' : 's'} or bare acknowledgement${routine === 1 ? '' : 's'})`)
     return lines
   }
 
@@ -473,7 +476,7 @@ export class InteractionEnv {
       this.current = outer
     }
     const after = run.engine.status
-    if (after !== before) event.effects.push({ text: `${label(run)} is now ${after}`, routine: false })
+    if (after !== before) event.effects.push({ text: `${run.replica} is now ${after}`, routine: false })
     this.checker.eventEnded(run)
     return event
   }
@@ -506,7 +509,7 @@ export class InteractionEnv {
     if (message.type === 'reply') {
       this.checker.reply(run.replica, message.reply)
       const known = client.replies.get(message.reply.seq)
-      if (known) known.from.push(run.replica)
+      if (known && !known.from.includes(run.replica)) known.from.push(run.replica)
       else client.replies.set(message.reply.seq, { reply: message.reply, from: [run.replica] })
     } else {
       client.outputs.push({ text: formatClientMessage(message), from: run.replica })
@@ -578,17 +581,23 @@ export class InteractionEnv {
 
 /** Prints events: each header, then what it caused indented under it (headerless events print flat). */
 function render(events: readonly EngineEvent[], verbose: boolean): string[] {
-  const lines: string[] = []
+  // Runs of identical events (a backlog of heartbeats, each answered alike) print once, with a count.
+  const runs: { lines: string[]; times: number }[] = []
   for (const event of events) {
     const effects = event.effects.filter((e) => verbose || !e.routine)
+    let lines: string[]
     if (event.header) {
       if (!verbose && event.header.routine && effects.length === 0) continue
-      lines.push(event.header.text, ...effects.map((e) => indent(e.text)))
+      lines = [event.header.text, ...effects.map((e) => indent(e.text))]
     } else {
-      lines.push(...effects.map((e) => e.text))
+      lines = effects.map((e) => e.text)
     }
+    if (lines.length === 0) continue
+    const last = runs.at(-1)
+    if (event.header && last && last.lines.length === lines.length && last.lines.every((l, i) => l === lines[i])) last.times++
+    else runs.push({ lines, times: 1 })
   }
-  return lines
+  return runs.flatMap(({ lines, times }) => (times === 1 ? lines : [`${lines[0]} (${times} times)`, ...lines.slice(1)]))
 }
 
 function indent(line: string): string {
