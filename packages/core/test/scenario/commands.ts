@@ -5,7 +5,7 @@
  */
 import type { StateMachine } from '@lockstep/interface'
 import { kv, mutex, register } from '@lockstep/machines'
-import { InteractionEnv, ScenarioError, type MessageSelector } from './interaction-env'
+import { InteractionEnv, ScenarioError, type Detail, type MessageSelector } from './interaction-env'
 
 /** The machines a scenario may run (`add-replicas 3 machine=mutex`). */
 const machines: Readonly<Record<string, StateMachine>> = { kv, register, mutex }
@@ -37,7 +37,7 @@ interface CommandSpec {
   readonly usage: string
   /** The options it accepts. */
   readonly options?: readonly string[]
-  /** Flag words it accepts among its positional words (`verbose`). */
+  /** Flag words it accepts among its positional words (`verbose`, `quiet`). */
   readonly flags?: readonly string[]
   run(env: InteractionEnv, args: Args): string[]
 }
@@ -138,23 +138,21 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
     },
   },
   submit: {
-    usage: 'submit rN CLIENT COMMAND ARGS… [verbose] (e.g. submit r1 c1 put x 1; it is sent at the next flush, tick or delivery)',
-    flags: ['verbose'],
+    usage: 'submit rN CLIENT COMMAND ARGS… (e.g. submit r1 c1 put x 1; it is sent at the next flush, tick or delivery)',
     run(env, args) {
       const replica = args.word(0, 'the replica')
       const client = args.word(1, 'the client')
       const command = machineCommand(env, args, args.words.slice(2))
-      return env.submit(replica, client, command, args.flag('verbose'))
+      return env.submit(replica, client, command, 'all')
     },
   },
   retry: {
-    usage: 'retry rN CLIENT [seq=N] [verbose] (sends the client\'s request #N, by default its last, again)',
+    usage: 'retry rN CLIENT [seq=N] (sends the client\'s request #N, by default its last, again)',
     options: ['seq'],
-    flags: ['verbose'],
     run(env, args) {
       args.atMost(2)
       const seq = args.options.has('seq') ? args.integer(args.options.get('seq'), 'seq') : undefined
-      return env.retry(args.word(0, 'the replica'), args.word(1, 'the client'), seq, args.flag('verbose'))
+      return env.retry(args.word(0, 'the replica'), args.word(1, 'the client'), seq, 'all')
     },
   },
   'fetch-outputs': {
@@ -166,12 +164,12 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
     },
   },
   'deliver-msgs': {
-    usage: 'deliver-msgs [r1->r2 | r1->* | rN (to rN) | all]… [type=KIND[,KIND…]] [count=N] [brief] (type= may overtake other messages on a link)',
+    usage: 'deliver-msgs [r1->r2 | r1->* | rN (to rN) | all]… [type=KIND[,KIND…]] [count=N] [brief|quiet] (type= may overtake other messages on a link)',
     options: ['type', 'count'],
-    flags: ['brief'],
+    flags: ['brief', 'quiet'],
     run(env, args) {
       const count = args.options.has('count') ? args.integer(args.options.get('count'), 'count') : undefined
-      return env.deliver(selectors(args), kinds(args), count, !args.flag('brief'))
+      return env.deliver(selectors(args), kinds(args), count, detail(args, 'all'))
     },
   },
   'drop-msgs': {
@@ -186,41 +184,41 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
     usage: 'msgs [r1->r2 | r1->* | rN | all]… [verbose] (lists the messages in flight)',
     flags: ['verbose'],
     run(env, args) {
-      return env.messages(selectors(args), args.flag('verbose'))
+      return env.messages(selectors(args), args.flag('verbose') ? 'all' : 'brief')
     },
   },
   stabilize: {
-    usage: 'stabilize [verbose] (delivers everything until nothing is in flight; verbose also prints heartbeats and bare acknowledgements)',
-    flags: ['verbose'],
+    usage: 'stabilize [verbose|quiet] (delivers everything until nothing is in flight; verbose also prints heartbeats and bare acknowledgements, quiet prints only what changed at the replicas)',
+    flags: ['verbose', 'quiet'],
     run(env, args) {
       args.atMost(0)
-      return env.stabilize(args.flag('verbose'))
+      return env.stabilize(detail(args))
     },
   },
   tick: {
-    usage: 'tick MS [verbose] (advances the clock, then ticks every live replica)',
-    flags: ['verbose'],
+    usage: 'tick MS [verbose|quiet] (advances the clock, then ticks every live replica)',
+    flags: ['verbose', 'quiet'],
     run(env, args) {
       args.atMost(1)
-      return env.tick(args.integer(args.words[0], 'the milliseconds'), args.flag('verbose'))
+      return env.tick(args.integer(args.words[0], 'the milliseconds'), detail(args))
     },
   },
   run: {
-    usage: 'run MS [step=MS] [verbose] (repeats: tick by step, then stabilize; prints what is not routine)',
+    usage: 'run MS [step=MS] [verbose|quiet] (repeats: tick by step, then stabilize; prints what is not routine, or with quiet only what changed at the replicas)',
     options: ['step'],
-    flags: ['verbose'],
+    flags: ['verbose', 'quiet'],
     run(env, args) {
       args.atMost(1)
       const step = args.integer(args.options.get('step'), 'step', 10)
       if (step === 0) throw args.error('step must be > 0')
-      return env.runFor(args.integer(args.words[0], 'the milliseconds'), step, args.flag('verbose'))
+      return env.runFor(args.integer(args.words[0], 'the milliseconds'), step, detail(args))
     },
   },
   flush: {
-    usage: 'flush [rN…] [verbose] (ends the burst: orderers send what they batched)',
-    flags: ['verbose'],
+    usage: 'flush [rN…] [verbose|quiet] (ends the burst: orderers send what they batched)',
+    flags: ['verbose', 'quiet'],
     run(env, args) {
-      return env.flush(args.words, args.flag('verbose'))
+      return env.flush(args.words, detail(args))
     },
   },
   crash: {
@@ -333,6 +331,12 @@ function selectors(args: Args): MessageSelector[] {
     else throw args.error(`'${word}' is not a link (r1->r2), a replica or all`)
   }
   return result
+}
+
+/** The detail a command prints: `verbose` (everything), `quiet` (only what changed at the replicas), else `fallback`. */
+function detail(args: Args, fallback: Detail = 'brief'): Detail {
+  if (args.flag('verbose') && args.flag('quiet')) throw args.error('verbose or quiet, not both')
+  return args.flag('verbose') ? 'all' : args.flag('quiet') ? 'outcomes' : args.flag('brief') ? 'brief' : fallback
 }
 
 function kinds(args: Args): string[] | undefined {

@@ -25,11 +25,19 @@ export interface ClusterOptions {
   readonly orderHeartbeatMs: number
 }
 
-/** One line of output: `routine` lines (heartbeats, bare acknowledgements) are left out unless verbose. */
+/**
+ * One line of output. `routine` lines (heartbeats, bare acknowledgements) are printed only in detail
+ * `all`; `send` lines (messages sent) are left out in detail `outcomes`, which keeps what changed at the
+ * replicas: deliveries, views, states, statuses, replies, warnings.
+ */
 interface Line {
   readonly text: string
   readonly routine: boolean
+  readonly send?: boolean
 }
+
+/** How much a command prints: everything, all but routine messages, or only what changed at the replicas. */
+export type Detail = 'all' | 'brief' | 'outcomes'
 
 /** Something handed to one replica (a message, a tick, a request) and what it caused. */
 interface EngineEvent {
@@ -122,7 +130,7 @@ export class InteractionEnv {
     const m = options.membership
     lines.push(m ? `membership on: heartbeat ${m.heartbeatMs} ms, suspect after ${m.suspectAfterMs} ms, view-change timeout ${m.viewChangeTimeoutMs} ms` : 'membership off')
     lines.push(`machine ${options.machine.name}, ${options.durable ? 'durable disks' : 'no disks'}, order heartbeat ${options.orderHeartbeatMs} ms`)
-    return [...lines, ...render(events, true)]
+    return [...lines, ...render(events, 'all')]
   }
 
   /** Starts a replica that is down: a configured spare (or a replica an operator admitted) asks to join. */
@@ -130,13 +138,13 @@ export class InteractionEnv {
     const slot = this.slot(id, { allowUnknown: true })
     if (slot.run) throw new ScenarioError(`start: ${id} is already running`)
     if (slot.starts > 0) throw new ScenarioError(`start: ${id} ran before; use 'restart ${id}'`)
-    return [`${id} starts and asks to join`, ...render(this.start(id, 'join'), true)]
+    return [`${id} starts and asks to join`, ...render(this.start(id, 'join'), 'all')]
   }
 
   // ---------------------------------------------------------- clients
 
   /** A client sends a new request to a replica. It is not flushed: a burst ends at the next flush, tick or delivery. */
-  submit(replica: string, client: ClientId, command: unknown, verbose: boolean): string[] {
+  submit(replica: string, client: ClientId, command: unknown, detail: Detail): string[] {
     const state = this.client(client)
     const seq = ++state.seq
     // Like the client library: every reply below the lowest unanswered request has arrived.
@@ -144,17 +152,17 @@ export class InteractionEnv {
     for (const s of state.requests.keys()) if (!state.replies.has(s) && s < ackedBelow) ackedBelow = s
     const request: Request = { client, seq, command, ackedBelow }
     state.requests.set(seq, request)
-    return this.sendRequest(replica, state, request, verbose)
+    return this.sendRequest(replica, state, request, detail)
   }
 
   /** A client sends one of its earlier requests again, to any replica. */
-  retry(replica: string, client: ClientId, seq: number | undefined, verbose: boolean): string[] {
+  retry(replica: string, client: ClientId, seq: number | undefined, detail: Detail): string[] {
     const state = this.clients.get(client)
     if (!state || state.seq === 0) throw new ScenarioError(`retry: client ${client} has sent no request yet`)
     const which = seq ?? state.seq
     const request = state.requests.get(which)
     if (!request) throw new ScenarioError(`retry: client ${client} has no request #${which} (it sent #1…#${state.seq})`)
-    return this.sendRequest(replica, state, request, verbose)
+    return this.sendRequest(replica, state, request, detail)
   }
 
   /** A client asks a replica to send again the outputs numbered `from` on (the mutex grants it may have missed). */
@@ -163,28 +171,28 @@ export class InteractionEnv {
     const run = this.slot(replica).run
     if (!run) return [`${replica} is down: ${client} cannot reach it`]
     state.connected.add(replica)
-    return render([this.handle(run, { text: `${client}->${replica} outputs from #${from}`, routine: false }, () => run.engine.onClientMessage(client, { type: 'outputs', from }), false)], true)
+    return render([this.handle(run, { text: `${client}->${replica} outputs from #${from}`, routine: false }, () => run.engine.onClientMessage(client, { type: 'outputs', from }), false)], 'all')
   }
 
-  private sendRequest(replica: string, state: ClientState, request: Request, verbose: boolean): string[] {
+  private sendRequest(replica: string, state: ClientState, request: Request, detail: Detail): string[] {
     const run = this.slot(replica).run
     const header = `${state.id}->${replica} ${formatRequest(request)}`
     if (!run) return [`${header} (lost: ${replica} is down)`]
     state.connected.add(replica)
-    return render([this.handle(run, { text: header, routine: false }, () => run.engine.onClientMessage(state.id, { type: 'request', request }), false)], verbose)
+    return render([this.handle(run, { text: header, routine: false }, () => run.engine.onClientMessage(state.id, { type: 'request', request }), false)], detail)
   }
 
   // ---------------------------------------------------------- network
 
   /** Delivers the queued messages `selectors` pick (all when empty), each link in FIFO order. */
-  deliver(selectors: readonly MessageSelector[], kinds: readonly string[] | undefined, count: number | undefined, verbose: boolean): string[] {
+  deliver(selectors: readonly MessageSelector[], kinds: readonly string[] | undefined, count: number | undefined, detail: Detail): string[] {
     const picked = this.pick(selectors, kinds, true).slice(0, count ?? Infinity)
     const events: EngineEvent[] = []
     for (const message of picked) {
       const event = this.deliverOne(message)
       if (event) events.push(event)
     }
-    return render(events, verbose)
+    return render(events, detail)
   }
 
   /** Drops the queued messages `selectors` pick (held ones too). */
@@ -195,10 +203,10 @@ export class InteractionEnv {
   }
 
   /** Lists the queued messages, marking those a partition holds. */
-  messages(selectors: readonly MessageSelector[], verbose: boolean): string[] {
+  messages(selectors: readonly MessageSelector[], detail: Detail): string[] {
     const lines: string[] = []
     for (const message of this.pick(selectors, undefined, false)) {
-      if (!verbose && isRoutine(message.message)) continue
+      if (detail !== 'all' && isRoutine(message.message)) continue
       const held = this.blocked.has(linkKey(message.from, message.to)) ? ' (held by a partition)' : ''
       lines.push(`${message.from}->${message.to} ${formatMessage(message.message)}${held}`)
     }
@@ -227,11 +235,11 @@ export class InteractionEnv {
   }
 
   /** Delivers everything until no message is in flight, round by round. */
-  stabilize(verbose: boolean): string[] {
+  stabilize(detail: Detail): string[] {
     const lines: string[] = []
     const flushes = this.liveRuns().map((run) => this.handle(run, undefined, () => {}, true))
-    const flushed = render(flushes, verbose)
-    if (flushed.length > 0) lines.push('> flush', ...flushed)
+    const flushed = render(flushes, detail)
+    if (flushed.length > 0) lines.push(...(detail === 'outcomes' ? flushed : ['> flush', ...flushed]))
     for (let round = 1; ; round++) {
       const inFlight = this.pick([], undefined, true)
       if (inFlight.length === 0) break
@@ -241,8 +249,8 @@ export class InteractionEnv {
         const event = this.deliverOne(message)
         if (event) events.push(event)
       }
-      const printed = render(events, verbose)
-      if (printed.length > 0) lines.push(`> round ${round}`, ...printed)
+      const printed = render(events, detail)
+      if (printed.length > 0) lines.push(...(detail === 'outcomes' ? printed : [`> round ${round}`, ...printed]))
     }
     return lines
   }
@@ -250,30 +258,31 @@ export class InteractionEnv {
   // ------------------------------------------------------------- time
 
   /** Advances the clock by `ms`, then ticks (and flushes) every live engine. */
-  tick(ms: number, verbose: boolean): string[] {
+  tick(ms: number, detail: Detail): string[] {
     this.now += ms
     const events = this.liveRuns().map((run) => this.handle(run, undefined, () => run.engine.tick(), true))
-    return [`t=${this.now}`, ...render(events, verbose)]
+    return [`t=${this.now}`, ...render(events, detail)]
   }
 
   /** Runs `ms` of time in steps: each step ticks every engine, then delivers until nothing is in flight. */
-  runFor(ms: number, stepMs: number, verbose: boolean): string[] {
-    const lines: string[] = []
+  runFor(ms: number, stepMs: number, detail: Detail): string[] {
+    const steps: { time: number; lines: string[] }[] = []
     const until = this.now + ms
     while (this.now < until) {
       const step = Math.min(stepMs, until - this.now)
-      const ticked = this.tick(step, verbose).slice(1)
-      const delivered = this.stabilize(verbose)
-      if (ticked.length + delivered.length > 0) lines.push(`t=${this.now}`, ...ticked.map(indent), ...delivered.map(indent))
+      const ticked = this.tick(step, detail).slice(1)
+      const delivered = this.stabilize(detail)
+      steps.push({ time: this.now, lines: [...ticked, ...delivered].map(indent) })
     }
-    if (lines.length === 0) lines.push(`t=${this.now} (nothing but heartbeats)`)
+    const lines = printSteps(steps)
+    if (lines.length === 0) lines.push(`t=${this.now} (${detail === 'outcomes' ? 'no delivery, no view, no status change' : 'nothing but heartbeats'})`)
     return lines
   }
 
   /** Ends the current burst at replicas (all when empty): orderers send what they batched. */
-  flush(replicas: readonly string[], verbose: boolean): string[] {
+  flush(replicas: readonly string[], detail: Detail): string[] {
     const runs = replicas.length === 0 ? this.liveRuns() : replicas.map((id) => this.liveRun(id, 'flush'))
-    return render(runs.map((run) => this.handle(run, undefined, () => {}, true)), verbose)
+    return render(runs.map((run) => this.handle(run, undefined, () => {}, true)), detail)
   }
 
   // ----------------------------------------------------------- faults
@@ -304,13 +313,13 @@ export class InteractionEnv {
     const events = this.start(id, how === 'from-disk' ? 'disk' : 'join')
     const run = slot.run!
     const where = how === 'from-disk' ? `from its disk` : 'with amnesia (empty state, asks to join)'
-    return [`${label(run)} starts ${where}: ${run.engine.status} in view ${formatView(run.engine.view)} at position ${run.engine.position}`, ...render(events, true)]
+    return [`${label(run)} starts ${where}: ${run.engine.status} in view ${formatView(run.engine.view)} at position ${run.engine.position}`, ...render(events, 'all')]
   }
 
   /** The host could not send from `replica` to `peer`. */
   unreachable(replica: string, peer: string): string[] {
     const run = this.liveRun(replica, 'unreachable')
-    return render([this.handle(run, { text: `${replica} cannot send to ${peer}`, routine: false }, () => run.engine.peerUnreachable(peer), true)], true)
+    return render([this.handle(run, { text: `${replica} cannot send to ${peer}`, routine: false }, () => run.engine.peerUnreachable(peer), true)], 'all')
   }
 
   // -------------------------------------------------------- operators
@@ -318,14 +327,14 @@ export class InteractionEnv {
   /** Operator command at `via`: remove `replica`. */
   remove(replica: string, via: string): string[] {
     const run = this.liveRun(via, 'remove')
-    return render([this.handle(run, { text: `operator at ${via}: remove ${replica}`, routine: false }, () => this.operator(() => run.engine.removeReplica(replica)), true)], true)
+    return render([this.handle(run, { text: `operator at ${via}: remove ${replica}`, routine: false }, () => this.operator(() => run.engine.removeReplica(replica)), true)], 'all')
   }
 
   /** Operator command at `via`: admit `replica`. */
   admit(replica: string, via: string): string[] {
     const run = this.liveRun(via, 'admit')
     if (!this.slots.has(replica)) this.slots.set(replica, { id: replica, run: undefined, starts: 0, disk: undefined })
-    return render([this.handle(run, { text: `operator at ${via}: admit ${replica}`, routine: false }, () => this.operator(() => run.engine.admitReplica(replica)), true)], true)
+    return render([this.handle(run, { text: `operator at ${via}: admit ${replica}`, routine: false }, () => this.operator(() => run.engine.admitReplica(replica)), true)], 'all')
   }
 
   private operator(command: () => void): void {
@@ -493,14 +502,14 @@ export class InteractionEnv {
     const text = `${from}->${to} ${formatMessage(message)}`
     const routine = isRoutine(message)
     if (!this.slots.get(to)?.run) {
-      this.effect(`${text} (lost: ${to} is down)`, routine)
+      this.effect(`${text} (lost: ${to} is down)`, routine, true)
       return
     }
     const key = linkKey(from, to)
     const queue = this.links.get(key) ?? []
     queue.push({ from, to, message })
     this.links.set(key, queue)
-    this.effect(this.blocked.has(key) ? `${text} (held by a partition)` : text, routine)
+    this.effect(this.blocked.has(key) ? `${text} (held by a partition)` : text, routine, true)
   }
 
   private toClient(run: Run, to: ClientId, message: ReplicaToClient): void {
@@ -517,9 +526,9 @@ export class InteractionEnv {
     this.effect(`${run.replica}->${to} ${formatClientMessage(message)}`)
   }
 
-  private effect(text: string, routine = false): void {
+  private effect(text: string, routine = false, send = false): void {
     if (!this.current) throw new ScenarioError(`internal: an effect outside of any event: ${text}`)
-    this.current.effects.push({ text, routine })
+    this.current.effects.push({ text, routine, send })
   }
 
   /** Queued messages matching the selectors (any of them; all when none) and kinds, links in sorted order. */
@@ -580,24 +589,55 @@ export class InteractionEnv {
 }
 
 /** Prints events: each header, then what it caused indented under it (headerless events print flat). */
-function render(events: readonly EngineEvent[], verbose: boolean): string[] {
+function render(events: readonly EngineEvent[], detail: Detail): string[] {
   // Runs of identical events (a backlog of heartbeats, each answered alike) print once, with a count.
   const runs: { lines: string[]; times: number }[] = []
   for (const event of events) {
-    const effects = event.effects.filter((e) => verbose || !e.routine)
+    const effects = event.effects.filter((e) => (detail === 'all' || !e.routine) && (detail !== 'outcomes' || !e.send))
     let lines: string[]
-    if (event.header) {
-      if (!verbose && event.header.routine && effects.length === 0) continue
-      lines = [event.header.text, ...effects.map((e) => indent(e.text))]
-    } else {
+    if (detail === 'outcomes' || !event.header) {
       lines = effects.map((e) => e.text)
+    } else {
+      if (detail === 'brief' && event.header.routine && effects.length === 0) continue
+      lines = [event.header.text, ...effects.map((e) => indent(e.text))]
     }
     if (lines.length === 0) continue
     const last = runs.at(-1)
-    if (event.header && last && last.lines.length === lines.length && last.lines.every((l, i) => l === lines[i])) last.times++
+    if (event.header && detail !== 'outcomes' && last && last.lines.length === lines.length && last.lines.every((l, i) => l === lines[i])) last.times++
     else runs.push({ lines, times: 1 })
   }
   return runs.flatMap(({ lines, times }) => (times === 1 ? lines : [`${lines[0]} (${times} times)`, ...lines.slice(1)]))
+}
+
+/** The most steps a repeating cycle of `run` may span (heartbeats every step, joins every third…). */
+const MAX_CYCLE_STEPS = 12
+
+/**
+ * Prints the steps of `run` that did something, each under its time. A cycle of steps that repeats
+ * (a stalled cluster retrying the same thing) prints once, then one line says how often it repeated.
+ */
+function printSteps(steps: readonly { time: number; lines: string[] }[]): string[] {
+  const out: string[] = []
+  const same = (a: number, b: number) => steps[a]!.lines.length === steps[b]!.lines.length && steps[a]!.lines.every((l, i) => l === steps[b]!.lines[i])
+  let i = 0
+  while (i < steps.length) {
+    // The cycle starting here that repeats at least twice more and covers the most steps.
+    let best = { period: 0, repeats: 0 }
+    for (let period = 1; period <= MAX_CYCLE_STEPS && i + 3 * period <= steps.length; period++) {
+      let repeats = 0
+      while (i + (repeats + 2) * period <= steps.length && Array.from({ length: period }, (_, k) => k).every((k) => same(i + k, i + (repeats + 1) * period + k))) repeats++
+      const busy = steps.slice(i, i + period).some((step) => step.lines.length > 0)
+      if (busy && repeats >= 2 && repeats * period > best.repeats * best.period) best = { period, repeats }
+    }
+    const period = best.period || 1
+    for (const step of steps.slice(i, i + period)) if (step.lines.length > 0) out.push(`t=${step.time}`, ...step.lines)
+    if (best.repeats > 0) {
+      const last = steps[i + (best.repeats + 1) * period - 1]!.time
+      out.push(`(the ${period === 1 ? 'step' : `${period} steps`} above repeat${period === 1 ? 's' : ''} ${best.repeats} more time${best.repeats === 1 ? '' : 's'}, until t=${last})`)
+    }
+    i += period * (best.repeats + 1)
+  }
+  return out
 }
 
 function indent(line: string): string {
