@@ -51,12 +51,12 @@ export function parseBlocks(text: string, file: string): Block[] {
     while (i < lines.length && lines[i] !== '----') {
       const start = i
       let command = lines[i]!
-      while (command.endsWith('\\') && i + 1 < lines.length) command = command.slice(0, -1) + ' ' + lines[++i]!.trim()
-      if (command.trim() === '') throw new DataDrivenError(`${file}:${i + 1}: a blank line inside a block, before its '----' (every block needs '----' and its expected output)`)
+      while (command.endsWith('\\') && i + 1 < lines.length) command = `${command.slice(0, -1).trimEnd()} ${lines[++i]!.trim()}`
+      if (command.trim() === '') throw noSeparator(file, blockLine, commands)
       if (!command.startsWith('#')) commands.push({ line: start + 1, text: command.trim() })
       i++
     }
-    if (i >= lines.length) throw new DataDrivenError(`${file}:${blockLine}: the block has no '----' line before the end of the file`)
+    if (i >= lines.length) throw noSeparator(file, blockLine, commands)
     const outputStart = i
     i++ // the separator
     const output: string[] = []
@@ -72,6 +72,11 @@ export function parseBlocks(text: string, file: string): Block[] {
     blocks.push({ line: blockLine, commands, expected: output.join('\n'), outputStart, outputEnd: i })
   }
   return blocks
+}
+
+function noSeparator(file: string, line: number, commands: readonly CommandText[]): DataDrivenError {
+  const first = commands[0]?.text ?? ''
+  return new DataDrivenError(`${file}:${line}: the block '${first}' has no '----' line after its commands (every block needs '----' and its expected output)`)
 }
 
 /** A block whose output differs from the expected one. */

@@ -56,12 +56,13 @@ function diffLines(a: readonly string[], b: readonly string[]): DiffOp[] {
       ops.push({ op: ' ', text: a[i]!, aLine: i, bLine: j })
       i++
       j++
-    } else if (j < b.length && (i === a.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
-      ops.push({ op: '+', text: b[j]!, aLine: i, bLine: j })
-      j++
-    } else {
+    } else if (i < a.length && (j === b.length || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) {
+      // Deletions before insertions, as diff(1) prints them.
       ops.push({ op: '-', text: a[i]!, aLine: i, bLine: j })
       i++
+    } else {
+      ops.push({ op: '+', text: b[j]!, aLine: i, bLine: j })
+      j++
     }
   }
   return ops
