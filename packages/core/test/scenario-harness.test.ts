@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { Reply } from '@lockstep/interface'
 import { DataDrivenError, describeMismatches, parseBlocks, rewrite, runBlocks } from './scenario/datadriven'
+import { formatMessage, isRoutine, messageKind } from './scenario/format'
 import { InteractionEnv } from './scenario/interaction-env'
 import { InvariantChecker, type Incarnation } from './scenario/invariants'
 import { runBlock, runScenarioFile } from './scenario/run-scenario'
@@ -169,5 +170,27 @@ describe('datadriven files', () => {
 
   it('the diff shows context around changes', () => {
     expect(unifiedDiff('a\nb\nc\nd\ne\nf\ng\nh\ni', 'a\nb\nc\nd\nE\nf\ng\nh\ni')).toBe('--- expected\n+++ actual\n@@ -2,7 +2,7 @@\n b\n c\n d\n-e\n+E\n f\n g\n h')
+  })
+})
+
+describe('message printing', () => {
+  it('prints the engine\'s message kinds in full words', () => {
+    expect(formatMessage({ k: 'prepare', v: 2, b: [1, 'r1'] })).toBe('prepare view=2 ballot=(1,r1)')
+    expect(formatMessage({ k: 'hb', v: 1, s: ['r3'] })).toBe('heartbeat view=1 suspects=[r3]')
+    expect(formatMessage({ k: 'o', v: 1, m: { t: 'lamport', c: 4, a: { r1: 1, r2: 0 }, r: [[3, 1, { client: 'c1', seq: 1, command: { name: 'put', args: { key: 'x', value: '1' } } }]] } })).toBe(
+      'lamport view=1 clock=4 acks=(r1:1) requests=[c1#1 put x 1 @3]',
+    )
+  })
+
+  it('prints renamed and unknown kinds generically, and still knows heartbeats and bare acknowledgements', () => {
+    const heartbeat = { kind: 'heartbeat', view: 1, suspects: [] }
+    expect(formatMessage(heartbeat)).toBe('heartbeat view=1 suspects=[]')
+    expect(isRoutine(heartbeat)).toBe(true)
+    const ack = { kind: 'ordering', view: 1, m: { t: 'lamport', c: 4, a: { r1: 1 } } }
+    expect(messageKind(ack)).toBe('lamport')
+    expect(formatMessage(ack)).toBe('lamport view=1 clock=4 acks=(r1:1)')
+    expect(isRoutine(ack)).toBe(true)
+    expect(formatMessage({ k: 'gossip', rumour: 'a b', depth: { r1: 2 }, blob: new Uint8Array(3) })).toBe('gossip rumour="a b" depth=(r1:2) blob=<3 bytes>')
+    expect(isRoutine({ k: 'gossip' })).toBe(false)
   })
 })

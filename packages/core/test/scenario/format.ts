@@ -33,63 +33,69 @@ const kindNames: Readonly<Record<string, string>> = {
 /** Fields holding counts per replica, whose zeros are left out. */
 const countFields = new Set(['acks', 'delivered', 'maxDelivered'])
 
-/** Envelope kinds that carry an orderer's message in field `m`: printed as the inner message. */
+/** Envelope kinds that carry an orderer's message: printed as the inner message. */
 const ordererEnvelopeKinds = new Set(['o', 'order', 'orderer'])
+
+/** The field naming a peer message's kind (`k` today; `kind` or `type` would do too). */
+function kindField(message: Record<string, unknown>): string | undefined {
+  return ['k', 'kind', 'type'].find((field) => typeof message[field] === 'string')
+}
+
+/**
+ * The orderer's message an envelope carries, and the field it is in: an envelope of a known orderer kind,
+ * or any message whose `m` (or `message`) field is itself a message with a type `t`.
+ */
+function ordererPayload(message: Record<string, unknown>): { field: string; payload: unknown } | undefined {
+  const field = 'm' in message ? 'm' : 'message' in message ? 'message' : undefined
+  if (!field) return undefined
+  const kind = kindField(message)
+  const payload = message[field]
+  if ((kind && ordererEnvelopeKinds.has(message[kind] as string)) || (isRecord(payload) && typeof payload.t === 'string')) return { field, payload }
+  return undefined
+}
 
 /** The display name of a peer message's kind (`heartbeat`, `prepare`, `lamport`, …). */
 export function messageKind(message: unknown): string {
   if (!isRecord(message)) return 'malformed'
-  const kind = typeof message.k === 'string' ? message.k : typeof message.kind === 'string' ? message.kind : typeof message.type === 'string' ? message.type : 'unknown'
-  if (ordererEnvelopeKinds.has(kind)) {
-    const inner = message.m ?? message.message
-    return isRecord(inner) && typeof inner.t === 'string' ? inner.t : 'order'
-  }
+  const orderer = ordererPayload(message)
+  if (orderer) return isRecord(orderer.payload) && typeof orderer.payload.t === 'string' ? orderer.payload.t : 'order'
+  const field = kindField(message)
+  const kind = field ? (message[field] as string) : 'unknown'
   return kindNames[kind] ?? kind
 }
 
 /**
  * A routine message: a heartbeat, or an orderer message that carries no request (an acknowledgement or
- * the orderer's own heartbeat). `run` and `stabilize brief` leave them out.
+ * the orderer's own heartbeat). Only `verbose` prints them.
  */
 export function isRoutine(message: unknown): boolean {
   if (!isRecord(message)) return false
-  const kind = messageKind(message)
-  if (kind === 'heartbeat') return true
-  const kindField = typeof message.k === 'string' ? message.k : message.kind
-  if (typeof kindField === 'string' && ordererEnvelopeKinds.has(kindField)) {
-    const inner = message.m ?? message.message
-    return !(isRecord(inner) && Array.isArray(inner.r) && inner.r.length > 0)
-  }
-  return false
+  const orderer = ordererPayload(message)
+  if (orderer) return !(isRecord(orderer.payload) && Array.isArray(orderer.payload.r) && orderer.payload.r.length > 0)
+  return messageKind(message) === 'heartbeat'
 }
 
 /** One peer message, without its link: `prepare view=2 ballot=(1,r1)`. */
 export function formatMessage(message: unknown): string {
   if (!isRecord(message)) return `malformed ${formatValue(message)}`
-  const kind = messageKind(message)
-  const kindField = typeof message.k === 'string' ? 'k' : typeof message.kind === 'string' ? 'kind' : 'type'
-  const parts = [kind]
-  if (ordererEnvelopeKinds.has(String(message[kindField]))) {
-    for (const [field, value] of Object.entries(message)) {
-      if (field === kindField || field === 'm' || field === 'message') continue
-      parts.push(`${envelopeFieldNames[field] ?? field}=${formatValue(value, field)}`)
-    }
-    const inner = message.m ?? message.message
-    if (isRecord(inner)) {
-      for (const [field, value] of Object.entries(inner)) {
+  const kind = kindField(message)
+  const orderer = ordererPayload(message)
+  const parts = [messageKind(message)]
+  for (const [field, value] of Object.entries(message)) {
+    if (field === kind || field === orderer?.field) continue
+    const name = envelopeFieldNames[field] ?? field
+    parts.push(`${name}=${formatValue(value, name)}`)
+  }
+  if (orderer) {
+    if (isRecord(orderer.payload)) {
+      for (const [field, value] of Object.entries(orderer.payload)) {
         if (field === 't') continue
         const name = ordererFieldNames[field] ?? field
         parts.push(`${name}=${formatValue(value, name)}`)
       }
     } else {
-      parts.push(`message=${formatValue(inner)}`)
+      parts.push(`message=${formatValue(orderer.payload)}`)
     }
-    return parts.join(' ')
-  }
-  for (const [field, value] of Object.entries(message)) {
-    if (field === kindField) continue
-    const name = envelopeFieldNames[field] ?? field
-    parts.push(`${name}=${formatValue(value, name)}`)
   }
   return parts.join(' ')
 }
