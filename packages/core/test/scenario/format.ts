@@ -163,6 +163,7 @@ export function formatValue(value: unknown, name = ''): string {
   }
   if (isRequest(value)) return formatRequest(value)
   if (isView(value)) return formatView(value)
+  if (isRecord(value) && typeof value.round === 'number' && typeof value.coordinator === 'string' && Object.keys(value).length === 2) return `(${value.round},${value.coordinator})`
   if (isRecord(value)) {
     const entries = Object.entries(value)
     // A vector of numbers per replica: `(r1:2 r3:1)`. In counts (acknowledgements, deliveries) zeros are left out.
