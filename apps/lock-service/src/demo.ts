@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
+import { upLocalCluster, type LocalCluster, type ReplicaStatus } from '@lockstep/cli'
 import { checkMutualExclusion, type WorkloadEvent } from '@lockstep/testkit'
 import { LockClient } from './lock-client'
-import { startProcessCluster, type ProcessCluster, type ReplicaStatus } from './process-cluster'
 
 const CLIENTS = 5
 const ROUNDS = 20
@@ -10,13 +10,15 @@ const SPEC = fileURLToPath(new URL('../specs/safe-mutex.sm', import.meta.url))
 
 /**
  * The lock-service demo: three replica processes of the safe mutex (compiled
- * from specs/safe-mutex.sm) on 127.0.0.1, ordered by Lamport clocks over TCP;
+ * from specs/safe-mutex.sm) on 127.0.0.1, ordered by Lamport clocks over TCP,
+ * started as a local cluster of `lockstep replica` processes (@lockstep/cli;
+ * free ports, fresh secrets in a temporary directory);
  * five clients in this process contend for the lock. Each grant is printed as it happens; at the end the
  * recorded history is checked for mutual exclusion, the replicas' states are
  * compared, and every replica process is stopped.
  */
 async function demo(): Promise<number> {
-  const cluster = await startProcessCluster({ machine: SPEC, replicas: 3 })
+  const cluster = await upLocalCluster({ machine: SPEC, replicas: 3, basePort: 0, onLog: (line) => void process.stderr.write(`${line}\n`) })
   let interrupted = false
   const onSignal = () => {
     interrupted = true
@@ -56,8 +58,9 @@ summary
 }
 
 /** CLIENTS clients, each preferring a different replica, take turns holding the lock; every grant and release is recorded. */
-async function contend(cluster: ProcessCluster) {
-  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => cluster.client(`client-${i + 1}`, i)))
+async function contend(cluster: LocalCluster) {
+  const replicaIds = cluster.replicas.map((r) => r.id)
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => cluster.client(`client-${i + 1}`, { preferred: replicaIds[i % replicaIds.length] })))
   const started = performance.now()
   const events: WorkloadEvent[] = []
   let tick = 0
@@ -83,7 +86,7 @@ async function contend(cluster: ProcessCluster) {
 }
 
 /** The replicas' statuses once each has executed every request (the last release's reply came from one of them). */
-async function settledStatuses(cluster: ProcessCluster, requests: number): Promise<ReplicaStatus[]> {
+async function settledStatuses(cluster: LocalCluster, requests: number): Promise<ReplicaStatus[]> {
   for (let attempt = 0; ; attempt++) {
     const statuses = await cluster.status()
     if (statuses.every((s) => s.position >= requests) || attempt >= 500) return statuses
