@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LockstepClient } from '@lockstep/client'
+import { builtInMachineNames, type BuiltInMachineName } from '@lockstep/machines'
 import {
   SeededRandom,
   checkLinearizability,
@@ -20,23 +21,21 @@ import { isRunning, killEverything, requireBuiltCli, runCli, startCli, waitFor }
 // clients in this process; histories timed with performance.now and checked.
 const CLIENTS = 5
 const OPS_PER_CLIENT = 50
-const machines = ['mutex', 'register', 'kv'] as const
-type MachineName = (typeof machines)[number]
 
 let dir: string
-const clusters = new Map<MachineName, LocalCluster>()
+const clusters = new Map<BuiltInMachineName, LocalCluster>()
 const replicaLog: string[] = []
 
 beforeAll(async () => {
   requireBuiltCli()
   dir = await mkdtemp(join(tmpdir(), 'lockstep-multiprocess-'))
   const results = await Promise.allSettled(
-    machines.map((machine) =>
+    builtInMachineNames.map((machine) =>
       upLocalCluster({ dir: join(dir, machine), machine, basePort: 0, logLevel: 'warn', onLog: (line) => replicaLog.push(`[${machine}] ${line}`) }),
     ),
   )
   results.forEach((result, i) => {
-    if (result.status === 'fulfilled') clusters.set(machines[i]!, result.value)
+    if (result.status === 'fulfilled') clusters.set(builtInMachineNames[i]!, result.value)
   })
   const failed = results.find((r) => r.status === 'rejected')
   if (failed) throw (failed as PromiseRejectedResult).reason
@@ -60,7 +59,7 @@ function connect(cluster: LocalCluster, id: string, preferred: number): Promise<
  * clients, OPS_PER_CLIENT requests each, seeded choices, real sleeps between
  * requests. `during` runs alongside and may inject faults.
  */
-async function runWorkload(machine: MachineName, seed: number, during?: (history: Operation[]) => Promise<void>) {
+async function runWorkload(machine: BuiltInMachineName, seed: number, during?: (history: Operation[]) => Promise<void>) {
   const cluster = clusters.get(machine)!
   const workload = workloads[machine]!
   const history: Operation[] = []
