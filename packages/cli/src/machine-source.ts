@@ -25,7 +25,7 @@ export function machineSpecProblem(spec: string): string | undefined {
 }
 
 /**
- * Resolves a replica's machine: a built-in name (`mutex`, `register`, `kv`),
+ * Resolves a replica's machine: a built-in name (`builtInMachineNames` of @lockstep/machines),
  * the path of a DSL spec (`.sm`, compiled with @lockstep/dsl), or the path of
  * a JavaScript module exporting `machine` (or a default export). Relative
  * paths are resolved against `baseDir`. `where` names the setting in errors.
