@@ -18,21 +18,28 @@ const SPEC = fileURLToPath(new URL('../specs/safe-mutex.sm', import.meta.url))
  * compared, and every replica process is stopped.
  */
 async function demo(): Promise<number> {
-  const cluster = await upLocalCluster({ machine: SPEC, replicas: 3, basePort: 0, onLog: (line) => void process.stderr.write(`${line}\n`) })
+  const starting = upLocalCluster({ machine: SPEC, replicas: 3, basePort: 0, onLog: (line) => void process.stderr.write(`${line}\n`) })
   let interrupted = false
+  // Listening already while the replicas start, so an early Ctrl-C also stops them and removes their directory.
   const onSignal = () => {
     interrupted = true
     console.log('\ninterrupted: stopping the replica processes')
-    void cluster.stop().then(() => process.exit(130))
+    void starting.then((started) => started.stop()).finally(() => process.exit(130))
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+  const cluster = await starting
+  if (interrupted) return new Promise<number>(() => {}) // onSignal stops the cluster and exits 130
   try {
     console.log(`lock service: ${cluster.replicas.length} replica processes running specs/safe-mutex.sm, Lamport ordering, TCP on 127.0.0.1`)
     for (const r of cluster.replicas) console.log(`  ${r.id}  ${r.host}:${r.port}  pid ${r.pid}`)
     console.log(`${CLIENTS} clients each acquire and release the lock ${ROUNDS} times\n`)
-    const result = await contend(cluster)
-    if (interrupted) return 130
+    // Stopping the cluster on a signal stops its clients, whose pending requests then fail with STOPPED.
+    const result = await contend(cluster).catch((error: unknown) => {
+      if (interrupted) return undefined
+      throw error
+    })
+    if (interrupted || result === undefined) return 130
     const statuses = await settledStatuses(cluster, result.requests)
     const digests = new Set(statuses.map((s) => s.digest))
     const violations = checkMutualExclusion(result.events)
@@ -48,12 +55,13 @@ summary
   mutual exclusion: ${violations.length === 0 ? 'held' : `VIOLATED\n    ${violations.join('\n    ')}`}`)
     return violations.length === 0 && fenced && digests.size === 1 && result.grants === CLIENTS * ROUNDS ? 0 : 1
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
     if (!interrupted) {
       await cluster.stop()
       console.log(`stopped ${cluster.replicas.length} replica processes (${cluster.replicas.map((r) => `pid ${r.pid}`).join(', ')})`)
     }
+    // Only now: a signal while the replicas stop must not end this process before it removed their directory.
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
 }
 

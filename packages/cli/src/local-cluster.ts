@@ -130,7 +130,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec & { readonl
  */
 export async function startLocalCluster(config: LoadedClusterConfig, options: Pick<LocalClusterSpec, 'logLevel' | 'onLog' | 'readyTimeoutMs'> = {}): Promise<LocalCluster> {
   const bin = cliBin()
-  let stopping = false
+  let stopping: Promise<void> | undefined
   const exits: ReplicaExit[] = []
   const exitListeners = new Set<(exit: ReplicaExit) => void>()
   const reportExit = (exit: ReplicaExit) => {
@@ -141,11 +141,12 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
   const clients: LockstepClient[] = []
   const statusRequests = new Map<number, { id: string; answer: (status: ReplicaStatus | undefined) => void }>()
   let lastRequestId = 0
-  const stop = async () => {
-    stopping = true
-    await Promise.allSettled(clients.map((client) => client.stop()))
-    await Promise.all(started.map(({ child, exited }) => stopChild(child, exited)))
-  }
+  // One stop, however often it is asked for: a second SIGTERM would make a stopping replica exit at once.
+  const stop = () =>
+    (stopping ??= (async () => {
+      await Promise.allSettled(clients.map((client) => client.stop()))
+      await Promise.all(started.map(({ child, exited }) => stopChild(child, exited)))
+    })())
   try {
     const ready = config.replicas.map((replica) => {
       const child = spawn(process.execPath, [bin, 'replica', '--config', config.file, '--id', replica.id, '--log-level', options.logLevel ?? 'warn'], {
@@ -167,7 +168,7 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
           statusRequests.delete(requestId)
           request.answer(undefined)
         }
-        if (!stopping) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal })
+        if (stopping === undefined) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal })
       })
       child.on('message', (message: unknown) => {
         if (isReplicaProcessEvent(message) && message.event === 'status') {
@@ -204,7 +205,7 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
       stop,
       running,
       async client(id, clientOptions = {}) {
-        if (stopping) throw new LockstepError(ErrorCodes.STOPPED, `the cluster of ${config.file} is stopping: no new clients`)
+        if (stopping !== undefined) throw new LockstepError(ErrorCodes.STOPPED, `the cluster of ${config.file} is stopping: no new clients`)
         const client = await clusterClient(config, { ...clientOptions, id })
         clients.push(client)
         await client.start()
@@ -260,7 +261,8 @@ export async function upLocalCluster(spec: LocalClusterSpec): Promise<LocalClust
       throw error
     }
     if (temporaryDir === undefined) return cluster
-    return { ...cluster, stop: () => cluster.stop().then(removeTemporaryDir) }
+    let stopped: Promise<void> | undefined
+    return { ...cluster, stop: () => (stopped ??= cluster.stop().then(removeTemporaryDir)) }
   }
 }
 

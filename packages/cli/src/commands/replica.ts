@@ -92,7 +92,11 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     }
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
-    if (process.send) process.once('disconnect', onDisconnect)
+    if (process.send) {
+      process.once('disconnect', onDisconnect)
+      // A parent that went away while this replica was starting left no 'disconnect' to hear.
+      if (!process.connected) onDisconnect()
+    }
   })
 }
 
