@@ -1,6 +1,6 @@
 import type { LockstepClient } from '@lockstep/client'
 import type { RandomSource, StateMachine } from '@lockstep/interface'
-import { kv, mutex, register } from '@lockstep/machines'
+import { builtInMachines, type BuiltInMachineName } from '@lockstep/machines'
 import { checkLinearizability } from '../lincheck/index'
 import { kvModel } from '../lincheck/kv-model'
 import { registerModel } from '../lincheck/register-model'
@@ -56,7 +56,7 @@ export type RandomCommand = (random: RandomSource, client: string) => unknown
 /** The seed mutex: acquire, hold a while, release; checks that no two clients ever hold the lock at once. */
 export const mutexWorkload: Workload = {
   name: 'mutex',
-  machine: mutex,
+  machine: builtInMachines.mutex,
   async runClient(ctx) {
     for (let issued = 0; issued + 2 <= Math.max(2, ctx.requests); issued += 2) {
       const reply = await ctx.client.submit({ name: 'acquire' })
@@ -102,7 +102,7 @@ export function checkMutualExclusion(events: readonly WorkloadEvent[]): string[]
 /** A single register: random reads, writes and compare-and-sets; the history must be linearizable. */
 export const registerWorkload: Workload = {
   name: 'register',
-  machine: register,
+  machine: builtInMachines.register,
   async runClient(ctx) {
     for (let i = 0; i < ctx.requests; i++) {
       const roll = ctx.random.next()
@@ -133,7 +133,7 @@ export const registerWorkload: Workload = {
 /** A key-value store over a few keys: gets, puts and appends of unique strings; the history must be linearizable. */
 export const kvWorkload: Workload = {
   name: 'kv',
-  machine: kv,
+  machine: builtInMachines.kv,
   async runClient(ctx) {
     const keys = ['a', 'b', 'c']
     for (let i = 0; i < ctx.requests; i++) {
@@ -183,9 +183,9 @@ function linearizabilityViolations(history: readonly Operation[], model: Paramet
   return [`history of ${history.length} operations is not linearizable: ${JSON.stringify(result).slice(0, 600)}`]
 }
 
-/** The built-in workloads by machine name. */
+/** The built-in workloads by machine name: one for every machine of @lockstep/machines' registry. */
 export const workloads: Readonly<Record<string, Workload>> = {
   mutex: mutexWorkload,
   register: registerWorkload,
   kv: kvWorkload,
-}
+} satisfies Record<BuiltInMachineName, Workload>
