@@ -8,7 +8,7 @@
  */
 import type { ClientId, ReplicaToClient, Reply, Request, StateMachine, View } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
-import { ReplicaEngine, type EngineSnapshot, type MembershipOptions } from '../../src/index'
+import { ReplicaEngine, decodePeerMessage, encodePeerMessage, type EngineSnapshot, type MembershipOptions, type PeerMessage } from '../../src/index'
 import { formatClientMessage, formatCommand, formatMessage, formatRequest, formatView, isRoutine, messageKind, requestName } from './format'
 import { InvariantChecker, label, type Incarnation, type Violation } from './invariants'
 
@@ -495,7 +495,7 @@ export class InteractionEnv {
     const run = this.slots.get(message.to)?.run
     if (!run) return undefined
     const text = `${message.from}->${message.to} ${formatMessage(message.message)}`
-    return this.handle(run, { text, routine: isRoutine(message.message) }, () => run.engine.onPeerMessage(message.from, message.message), true)
+    return this.handle(run, { text, routine: isRoutine(message.message) }, () => run.engine.onPeerMessage(message.from, decodePeerMessage(message.from, encodePeerMessage(message.message as PeerMessage))), true)
   }
 
   private send(from: string, to: string, message: unknown): void {
