@@ -1,6 +1,6 @@
 export { ReplicaEngine } from './engine/engine'
-export type { RecoveredEntry } from './engine/engine'
-export type { EngineEffects, EngineOptions, EngineSnapshot, EngineStatus, MembershipOptions } from './engine/engine-types'
+export type { EngineEffects, EngineOptions, EngineSnapshot, EngineStatus, MembershipOptions, RecoveredEntry } from './engine/engine-types'
+export type { AcceptorState } from './engine/view-change/acceptor'
 export { decodePeerMessage, encodePeerMessage } from './engine/peer-codec'
 export type { PeerMessage } from './engine/peer-messages'
 export { ReplicaHost } from './host/replica-host'

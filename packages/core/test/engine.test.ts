@@ -148,24 +148,28 @@ describe('peer messages', () => {
     expect(() => decodePeerMessage('r2', [99])).toThrow(/kind must be one of the codes/)
     expect(() => decodePeerMessage('r2', [2, 3, -1, 'r2'])).toThrow(/\(prepare\): ballot round must be a non-negative integer/)
     expect(() => decodePeerMessage('r2', [1, 3, [7]])).toThrow(/\(heartbeat\): suspects must be a list of replica ids/)
-    const value = { view: { id: 3, members: ['r1', 'r2'] }, joining: ['r2'], incarnations: { r2: 17 }, boundary: { any: 'thing' } }
+    const value = { view: { id: 3, members: ['r1', 'r2'] }, configuration: ['r1', 'r2', 'r3'], joining: ['r2'], incarnations: { r2: 17 }, boundary: { any: 'thing' } }
+    const recovery = { ...value, boundary: undefined, source: 'r1' }
     const ballot = { round: 2, coordinator: 'r1' }
     const messages: PeerMessage[] = [
       { kind: 'orderer', view: 2, message: { t: 'x' } },
       { kind: 'heartbeat', view: 2, suspects: ['r3'] },
       { kind: 'prepare', view: 3, ballot },
-      { kind: 'promise', view: 3, ballot, report: [1], suspects: [], accepted: { ballot, value } },
-      { kind: 'promise', view: 3, ballot, report: null, suspects: ['r3'], accepted: null },
-      { kind: 'nack', view: 3, ballot },
+      { kind: 'promise', view: 3, ballot, holding: { kind: 'live', report: [1] }, suspects: [], accepted: { ballot, value }, incarnation: 4 },
+      { kind: 'promise', view: 3, ballot, holding: { kind: 'disk', view: { id: 2, members: ['r1'] }, position: 9 }, suspects: ['r3'], accepted: null, incarnation: 5 },
+      { kind: 'promise', view: 3, ballot, holding: { kind: 'none' }, suspects: [], accepted: { ballot, value: recovery }, incarnation: 6 },
+      { kind: 'nack', view: 3, ballot, knownView: 2 },
+      { kind: 'nack', view: 3, ballot: null, knownView: 5 },
       { kind: 'accept', view: 3, ballot, value },
       { kind: 'accepted', view: 3, ballot },
       { kind: 'commit', value },
       { kind: 'query', view: 4 },
       { kind: 'removed', view: { id: 3, members: ['r1'] } },
-      { kind: 'join', incarnation: 12.5 },
+      { kind: 'join', incarnation: 12.5, fresh: true },
       { kind: 'remove', replica: 'r3' },
       { kind: 'admit', replica: 'r4' },
-      { kind: 'recover', view: { id: 2, members: ['r1', 'r2', 'r3'] }, position: 40, incarnation: 9, configuration: ['r1', 'r2', 'r3'] },
+      { kind: 'recover', view: { id: 2, members: ['r1', 'r2', 'r3'] }, position: 40, incarnation: 9 },
+      { kind: 'durable', position: 41 },
       { kind: 'stateRequest', view: 3 },
       { kind: 'stateTransfer', view: 3, position: 7, machine: new Uint8Array([1, 2]), sessions: [] },
     ]

@@ -10,6 +10,7 @@ const observe = (over: Partial<EngineObservation> = {}): EngineObservation => ({
   position: 0,
   promised: false,
   coordinating: undefined,
+  restartedFromDisk: false,
   ...over,
 })
 
@@ -52,6 +53,7 @@ describe('the engine invariants', () => {
       view: { id: 1, members: ['r1', 'r2', 'r3'] },
       effects: { sendToPeer: () => {}, sendToClient: () => {} },
       membership: {},
+      startAs: 'member',
       checkInvariants: true,
     })
     engine.onPeerMessage('r2', { kind: 'prepare', view: 2, ballot: { round: 1, coordinator: 'r2' } })

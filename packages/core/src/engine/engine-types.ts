@@ -1,5 +1,6 @@
 import type { ClientId, Logger, OrdererFactory, ReplicaId, ReplicaToClient, Request, StateMachine, View, Clock } from '@lockstep/interface'
 import type { PeerMessage } from './peer-messages'
+import type { AcceptorState } from './view-change/acceptor'
 import type { StateImage } from './replicated-state'
 
 /** Where the engine's effects go. The host turns them into I/O; tests record them. */
@@ -10,8 +11,13 @@ export interface EngineEffects {
   sendToClient(to: ClientId, message: ReplicaToClient): void
   /** A request was delivered at `position` (1-based) of the total order; `executed` is false for a duplicate. */
   delivered?(position: number, request: Request, executed: boolean): void
-  /** A view was installed here. */
-  viewInstalled?(view: View, position: number): void
+  /** A view was installed here, with the configured replicas from then on (its disk record needs both). */
+  viewInstalled?(view: View, position: number, configuration: readonly ReplicaId[]): void
+  /**
+   * The replica's votes in view changes changed. A durable host writes them before the messages that follow
+   * (the promise or acceptance), so a replica restarted from its disk never forgets a vote.
+   */
+  persistVotes?(votes: AcceptorState): void
   /** The state was replaced by a transfer (or a recovery) at `position`: a durable host writes a snapshot. */
   stateReplaced?(position: number): void
 }
@@ -19,7 +25,17 @@ export interface EngineEffects {
 /** Everything a replica needs to resume: written to snapshots, sent in state transfers. */
 export interface EngineSnapshot extends StateImage {
   readonly view: View
+  /** The configured replicas when it was taken (absent in snapshots of earlier versions). */
+  readonly configuration?: readonly ReplicaId[]
+  /** The replica's votes in view changes (absent when it has none). */
+  readonly votes?: AcceptorState
 }
+
+/** A record of a disk's log replayed by `recover`: a delivered request, a view installed, or the replica's votes. */
+export type RecoveredEntry =
+  | { readonly request: Request }
+  | { readonly view: View; readonly configuration?: readonly ReplicaId[] }
+  | { readonly votes: AcceptorState }
 
 /** Failure detection and view changes. */
 export interface MembershipOptions {
@@ -46,10 +62,25 @@ export interface EngineOptions<S> {
    * orderer. Without it the engine assumes no replica fails.
    */
   readonly membership?: MembershipOptions
-  /** Start with no state, outside the view, and ask to join (a new replica, or one restarted without its state). */
+  /**
+   * Ask an existing cluster to add this replica (a new replica, or one restarted without its state) instead of
+   * starting as `startAs` says.
+   */
   readonly join?: boolean
+  /**
+   * With membership, how the replica starts: `fresh` (the default) without state, starting a new cluster
+   * once a majority of the configuration starts fresh too, or else joining the existing one; `member`, as a
+   * member of the initial view that has already started (tests and simulations that skip the start).
+   */
+  readonly startAs?: 'fresh' | 'member'
   /** Every replica configured for the cluster, members of the initial view or spares. Default: the initial view's members. */
   readonly replicas?: readonly ReplicaId[]
+  /**
+   * Release a reply only once its request is on the disks of a majority of the configuration (the host then
+   * reports its own disk's progress with `durableUpTo`). Needs membership. Default false: replies go out on
+   * delivery.
+   */
+  readonly durableReplies?: boolean
   /** Check the engine's invariants after every event and throw on a violation (tests and simulations). Default false. */
   readonly checkInvariants?: boolean
 }

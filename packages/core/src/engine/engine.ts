@@ -6,6 +6,7 @@ import {
   silentLogger,
   type ClientId,
   type Clock,
+  type ReplicaToClient,
   type CrashTolerantOrderer,
   type Logger,
   type Orderer,
@@ -13,10 +14,12 @@ import {
   type Request,
   type View,
 } from '@lockstep/interface'
-import type { EngineEffects, EngineOptions, EngineSnapshot, EngineStatus } from './engine-types'
+import type { EngineEffects, EngineOptions, EngineSnapshot, EngineStatus, RecoveredEntry } from './engine-types'
+import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
-import { Membership } from './membership'
+import { Membership, type StartAs } from './membership'
 import type { PeerMessage, PeerMessageKind, PeerMessageOf } from './peer-messages'
+import { majorityOf } from './view-change/quorum'
 import { RequestPath } from './request-path'
 
 /** The status changes the engine makes (see `transitionTo`); any other is a bug. */
@@ -24,12 +27,9 @@ const transitions: Readonly<Record<EngineStatus, readonly EngineStatus[]>> = {
   normal: ['normal', 'frozen', 'transferring', 'joining', 'recovering'],
   frozen: ['normal', 'transferring', 'joining'],
   transferring: ['normal', 'transferring', 'joining'],
-  joining: ['transferring', 'joining', 'recovering'],
+  joining: ['normal', 'transferring', 'joining', 'recovering'],
   recovering: ['normal', 'transferring', 'joining'],
 }
-
-/** A log entry replayed by `recover`: a delivered request, or a view installed. */
-export type RecoveredEntry = { readonly request: Request } | { readonly view: View }
 
 /**
  * The deterministic replica engine: events in (client requests, peer messages,
@@ -52,8 +52,8 @@ export class ReplicaEngine<S = unknown> {
   private readonly clock: Clock
   private currentView: View
   private members: Set<ReplicaId>
-  /** Every configured replica: where join requests go, and who may send to this one. */
-  private readonly configuration: Set<ReplicaId>
+  /** Every replica this one knows of (configured, spares, admitted): where asks go, and who may send to this one. */
+  private readonly replicas: Set<ReplicaId>
   private currentStatus: EngineStatus
   private readonly membership: Membership | undefined
   /** Orderer messages of views this replica has not installed yet: handled once it has. */
@@ -64,6 +64,8 @@ export class ReplicaEngine<S = unknown> {
   /** True while the orderer delivers the agreed end of the old view. */
   private flushing = false
   private readonly invariants: EngineInvariants | undefined
+  /** With durable storage: replies wait for a majority's disks. */
+  private readonly durableReplies: DurableReplies | undefined
 
   constructor(options: EngineOptions<S>) {
     this.self = options.self
@@ -72,18 +74,21 @@ export class ReplicaEngine<S = unknown> {
     this.clock = options.clock
     this.currentView = { id: options.view.id, members: [...options.view.members].sort() }
     this.members = new Set(this.currentView.members)
-    this.configuration = new Set([...(options.replicas ?? []), ...this.currentView.members, this.self])
+    this.replicas = new Set([...(options.replicas ?? []), ...this.currentView.members, this.self])
     if (!this.members.has(this.self) && !options.join) {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}' is not a member of its initial view (${options.view.members.join(', ')}); start it with join: true to add it`)
     }
     if (options.join && !options.membership) {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}': join needs membership options (failure detection and view changes)`)
     }
-    this.currentStatus = options.join ? 'joining' : 'normal'
+    const startAs: StartAs = !options.membership ? 'member' : options.join ? 'joiner' : (options.startAs ?? 'fresh')
+    this.currentStatus = startAs === 'member' ? 'normal' : 'joining'
     this.invariants = options.checkInvariants ? new EngineInvariants() : undefined
+    if (options.durableReplies && !options.membership) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}': durable replies need membership options`)
+    this.durableReplies = options.durableReplies ? new DurableReplies() : undefined
     this.requests = new RequestPath(options.machine, {
       self: this.self,
-      effects: this.effects,
+      effects: { ...this.effects, sendToClient: (to, message) => this.sendToClient(to, message) },
       log: this.log,
       status: () => this.currentStatus,
       order: (request) => this.orderer.submit(request),
@@ -100,10 +105,10 @@ export class ReplicaEngine<S = unknown> {
       },
       deliver: (request) => this.deliver(request),
     })
-    this.membership = options.membership && this.createMembership(options)
+    this.membership = options.membership && this.createMembership(options, startAs)
   }
 
-  private createMembership(options: EngineOptions<S>): Membership {
+  private createMembership(options: EngineOptions<S>, startAs: StartAs): Membership {
     const orderer = this.orderer
     if (!isCrashTolerant(orderer)) {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `orderer '${orderer.name}' does not support view changes, so it cannot be used with membership (failure detection)`)
@@ -116,7 +121,9 @@ export class ReplicaEngine<S = unknown> {
       incarnation: this.clock.now(),
       orderer,
       requests: this.requests as RequestPath<unknown>,
-      configuration: this.configuration,
+      replicas: this.replicas,
+      initialView: this.currentView,
+      initialConfiguration: this.currentView.members,
       status: () => this.currentStatus,
       view: () => this.currentView,
       isMember: (replica: ReplicaId) => this.members.has(replica),
@@ -124,8 +131,9 @@ export class ReplicaEngine<S = unknown> {
       send: (to: ReplicaId, message: PeerMessage) => this.sendPeer(to, message),
       replayFutureMessages: () => this.replayFutureMessages(),
       endView: (view: View, boundary: unknown) => this.endView(orderer, view, boundary),
+      forgetDurable: (replicas: readonly ReplicaId[]) => this.durableReplies?.forget(replicas),
     }
-    return new Membership(host, options.membership!)
+    return new Membership(host, options.membership!, startAs)
   }
 
   // ----------------------------------------------------------------- events
@@ -163,7 +171,8 @@ export class ReplicaEngine<S = unknown> {
 
   /** A snapshot of everything needed to resume here (for durable storage). */
   snapshotData(): EngineSnapshot {
-    return { view: this.currentView, ...this.requests.replicated.image() }
+    const votes = this.membership?.viewChange.votes
+    return { view: this.currentView, ...this.requests.replicated.image(), ...(this.membership ? { configuration: this.membership.currentConfiguration, votes } : {}) }
   }
 
   /**
@@ -175,11 +184,19 @@ export class ReplicaEngine<S = unknown> {
   recover(snapshot: EngineSnapshot | undefined, log: readonly RecoveredEntry[]): void {
     const membership = this.requireMembership('recovering from a disk')
     let view = snapshot?.view ?? this.currentView
+    let configuration = snapshot?.configuration
+    let votes = snapshot?.votes
     if (snapshot) this.requests.replicated.restore(snapshot)
-    for (const entry of log) if ('view' in entry) view = entry.view
+    for (const entry of log) {
+      if ('view' in entry) {
+        view = entry.view
+        configuration = entry.configuration ?? configuration
+      } else if ('votes' in entry) votes = entry.votes
+    }
     this.requests.replay(log.flatMap((entry) => ('request' in entry ? [entry.request] : [])))
     this.setView(view)
-    membership.recovering()
+    membership.restoreConfiguration(configuration ?? [...new Set([...this.replicas].filter((r) => view.members.includes(r) || this.currentView.members.includes(r)))])
+    membership.recovering(votes)
     this.log.info(`replica '${this.self}' recovered view ${view.id} at position ${this.position} from its disk`)
   }
 
@@ -203,7 +220,20 @@ export class ReplicaEngine<S = unknown> {
    */
   admitReplica(replica: ReplicaId): void {
     this.requireMembership('admitting replicas').asks.admit(replica)
+    this.replicas.add(replica)
     for (const member of this.currentView.members) if (member !== this.self) this.sendPeer(member, { kind: 'admit', replica })
+  }
+
+  /**
+   * The host's disk now holds the order up to `position` (its sync covering that delivery, or the snapshot of a
+   * transferred state, completed). With durable replies, the peers are told, and replies a majority's disks
+   * now cover go out.
+   */
+  durableUpTo(position: number): void {
+    if (!this.durableReplies?.record(this.self, position)) return
+    for (const member of this.currentView.members) if (member !== this.self) this.sendPeer(member, { kind: 'durable', position })
+    this.releaseDurable()
+    this.afterEvent()
   }
 
   /**
@@ -268,15 +298,18 @@ export class ReplicaEngine<S = unknown> {
     query: (from, m, membership) => membership.onQuery(from, m),
     removed: (_from, m, membership) => membership.onRemoved(m),
     join: (from, m, membership) => membership.onJoin(from, m),
-    remove: (from, m, membership) => membership.asks.onRemove(from, m, (replica) => this.members.has(replica)),
-    admit: (from, m, membership) => (this.members.has(from) ? membership.asks.admit(m.replica) : undefined),
+    remove: (from, m, membership) => (this.members.has(from) ? membership.asks.remove(m.replica) : undefined),
+    admit: (from, m, membership) => (this.members.has(from) ? (this.replicas.add(m.replica), membership.asks.admit(m.replica)) : undefined),
     recover: (from, m, membership) => membership.onRecover(from, m),
     stateRequest: (from, m, membership) => membership.onStateRequest(from, m),
     stateTransfer: (_from, m, membership) => membership.onStateTransfer(m),
+    durable: (from, m) => {
+      if (this.durableReplies?.record(from, m.position)) this.releaseDurable()
+    },
   }
 
   private handlePeer(from: ReplicaId, message: PeerMessage): void {
-    if (!this.configuration.has(from)) {
+    if (!this.replicas.has(from)) {
       this.log.warn(`dropped a '${message.kind}' message from '${from}', which is not a configured replica (an operator can admit it)`)
       return
     }
@@ -285,17 +318,20 @@ export class ReplicaEngine<S = unknown> {
       return
     }
     if (this.members.has(from)) this.membership?.detector.heard(from, this.clock.now())
+    this.membership?.noteMessage(message)
     const handler = this.handlers[message.kind] as ((from: ReplicaId, message: PeerMessage, membership: Membership) => void) | undefined
     if (!handler) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `unknown peer message kind '${String(message.kind)}'`)
     handler(from, message, this.membership as Membership)
   }
 
   private onOrderer(from: ReplicaId, m: PeerMessageOf<'orderer'>): void {
-    if (m.view === this.currentView.id) {
+    const fresh = this.membership?.isFresh === true
+    if (m.view === this.currentView.id && !fresh) {
       if (this.members.has(from) && this.orders()) this.orderer.receive(from, m.message)
-    } else if (m.view > this.currentView.id) {
+    } else if (m.view >= this.currentView.id) {
+      // A newer view's messages (or the new cluster's, to a fresh replica about to start it) wait until it is installed.
       if (this.futureMessages.length < 100_000) this.futureMessages.push({ from, message: m })
-      this.sendPeer(from, { kind: 'query', view: m.view })
+      if (m.view > this.currentView.id) this.sendPeer(from, { kind: 'query', view: m.view })
     } else if (!this.members.has(from)) {
       this.sendPeer(from, { kind: 'removed', view: this.currentView })
     }
@@ -321,6 +357,22 @@ export class ReplicaEngine<S = unknown> {
   }
 
   // --------------------------------------------------- delivery and status
+
+  /** A reply or output for a client: with durable replies, it waits until a majority's disks hold its request. */
+  private sendToClient(to: ClientId, message: ReplicaToClient): void {
+    const position = message.type === 'reply' ? message.reply.position : message.output.position
+    if (!this.durableReplies || position === undefined || position <= this.durableCovered()) return this.effects.sendToClient(to, message)
+    this.durableReplies.hold(position, to, message)
+  }
+
+  private durableCovered(): number {
+    const configuration = this.membership?.currentConfiguration ?? this.currentView.members
+    return this.durableReplies!.covered(this.currentView.members, majorityOf(configuration.length))
+  }
+
+  private releaseDurable(): void {
+    for (const { to, message } of this.durableReplies!.release(this.durableCovered())) this.effects.sendToClient(to, message)
+  }
 
   private deliver(request: Request): void {
     const violation = this.invariants?.onDeliver(this.currentStatus, this.flushing, this.requests.isReplaying)
@@ -351,7 +403,7 @@ export class ReplicaEngine<S = unknown> {
   private setView(view: View): void {
     this.currentView = view
     this.members = new Set(view.members)
-    for (const member of view.members) this.configuration.add(member)
+    for (const member of view.members) this.replicas.add(member)
   }
 
   /** True while the orderer runs: ordering normally, or ordering with deliveries held for a transfer. */
@@ -365,6 +417,14 @@ export class ReplicaEngine<S = unknown> {
   }
 
   private afterEvent(): void {
+    try {
+      this.checkInvariants()
+    } finally {
+      this.membership?.settle()
+    }
+  }
+
+  private checkInvariants(): void {
     if (!this.invariants) return
     const violations = this.invariants.afterEvent({
       status: this.currentStatus,
@@ -372,6 +432,7 @@ export class ReplicaEngine<S = unknown> {
       position: this.position,
       promised: this.membership?.viewChange.promised ?? false,
       coordinating: this.membership?.viewChange.coordinating,
+      restartedFromDisk: this.membership?.restartedFromDisk ?? false,
     })
     if (violations.length > 0) throw new LockstepError(ErrorCodes.INTERNAL, `replica '${this.self}' broke an invariant: ${violations.join('; ')}`)
   }

@@ -10,13 +10,21 @@ export interface EngineObservation {
   readonly promised: boolean
   /** The view number of the view change this replica coordinates, if any. */
   readonly coordinating: number | undefined
+  /**
+   * True while a replica restarted from its disk has not yet taken the cluster's state: after a whole-cluster
+   * crash its disk may hold deliveries that no majority's disk held (never acknowledged), which the cluster
+   * resumed without; taking the cluster's state rolls them back.
+   */
+  readonly restartedFromDisk: boolean
 }
 
 /**
  * The replica engine's invariants, checked after every event when the engine
  * runs with `checkInvariants` (tests, simulations), like TigerBeetle's
  * assertions after each message:
- * - the position never decreases;
+ * - the position never decreases, except when a replica restarted from its disk takes the cluster's state: if
+ *   the whole cluster had crashed, its disk may hold requests that no majority's disk held (so never
+ *   acknowledged: a reply waits for a majority's disks), which the cluster resumed without;
  * - view numbers never decrease, and a view number always names the same members (one view per number);
  * - a frozen replica has promised a ballot; a coordinator coordinates the view after its own;
  * - a replica delivers only while it orders (normal, or transferring with deliveries held), while it ends a
@@ -30,14 +38,14 @@ export class EngineInvariants {
   /** Checks the state after an event; returns what is violated (empty when all hold). */
   afterEvent(now: EngineObservation): string[] {
     const violations: string[] = []
-    if (now.position < this.lastPosition) violations.push(`the position went back from ${this.lastPosition} to ${now.position}`)
+    if (now.position < this.lastPosition && !now.restartedFromDisk) violations.push(`the position went back from ${this.lastPosition} to ${now.position}`)
     if (now.view.id < this.lastView) violations.push(`the view went back from ${this.lastView} to ${now.view.id}`)
     const members = now.view.members.join(',')
     const known = this.viewMembers.get(now.view.id)
     if (known !== undefined && known !== members) violations.push(`view ${now.view.id} changed its members from [${known}] to [${members}]`)
     if (now.status === 'frozen' && !now.promised) violations.push('frozen without having promised a ballot')
     if (now.coordinating !== undefined && now.coordinating !== now.view.id + 1) violations.push(`coordinating view ${now.coordinating} from view ${now.view.id}`)
-    this.lastPosition = Math.max(this.lastPosition, now.position)
+    this.lastPosition = now.restartedFromDisk ? now.position : Math.max(this.lastPosition, now.position)
     this.lastView = Math.max(this.lastView, now.view.id)
     this.viewMembers.set(now.view.id, members)
     return violations

@@ -1,53 +1,66 @@
 import type { Logger, ReplicaId } from '@lockstep/interface'
-import type { PeerMessageOf, ViewValue } from './peer-messages'
+import type { ViewValue } from './peer-messages'
 
 /**
  * What the next view change should do besides removing failed members: add
- * the replicas that asked to join (or restarted from a disk and must rejoin),
- * and remove the ones an operator asked to remove. Also the cluster's
- * configuration: the replicas that may take part at all.
+ * the replicas that asked to join (or restarted and must rejoin), and apply
+ * the operator's removals and admissions. A request from an incarnation the
+ * current view already admitted is stale (a late message) and is ignored.
  */
 export class MembershipRequests {
   private readonly log: Logger
-  /** Every configured replica: where join requests go, and who may ask to join. */
-  readonly configuration: Set<ReplicaId>
   /** Replicas asking to join, with the incarnation they asked with. */
   readonly joins = new Map<ReplicaId, number>()
-  /** Replicas an operator removed: their requests to join are refused until an operator admits them again. */
+  /** Replicas an operator removed: they leave the view and the configuration, and may not rejoin until admitted. */
   readonly removals = new Set<ReplicaId>()
+  /** Replicas an operator admitted: they enter the configuration at the next view change. */
+  readonly admissions = new Set<ReplicaId>()
+  /** The incarnation each member was admitted with (by the view that added it as a joiner). */
+  private readonly admitted = new Map<ReplicaId, number>()
 
-  constructor(configuration: Iterable<ReplicaId>, log: Logger) {
-    this.configuration = new Set(configuration)
+  constructor(log: Logger) {
     this.log = log
   }
 
-  /** A replica outside the view asks to be added (`join`), or restarted from its disk while the cluster lives (`recover`). */
-  askedToJoin(replica: ReplicaId, incarnation: number, why: 'join' | 'recover', viewId: number): void {
+  /** A replica asks to be added (`join`), or restarted from its disk and must be brought back (`recover`). */
+  askedToJoin(replica: ReplicaId, incarnation: number, why: 'join' | 'recover', view: { readonly id: number; readonly members: readonly ReplicaId[] }): void {
     if (this.removals.has(replica) || this.joins.get(replica) === incarnation || !Number.isFinite(incarnation)) return
-    this.log.info(why === 'join' ? `replica '${replica}' asks to join view ${viewId}` : `replica '${replica}' restarted from its disk; it rejoins by state transfer`)
+    if (view.members.includes(replica) && (this.admitted.get(replica) ?? -Infinity) >= incarnation) return // already admitted: a late message
+    this.log.info(why === 'join' ? `replica '${replica}' asks to join view ${view.id}` : `replica '${replica}' restarted from its disk; it rejoins by state transfer`)
     this.joins.set(replica, incarnation)
   }
 
-  /** An operator asked (at member `from`) to remove `replica`. */
-  onRemove(from: ReplicaId, m: PeerMessageOf<'remove'>, isMember: (replica: ReplicaId) => boolean): void {
-    if (!isMember(from) || !isMember(m.replica) || this.removals.has(m.replica)) return
-    this.log.info(`replica '${m.replica}' is to be removed (asked at '${from}')`)
-    this.removals.add(m.replica)
+  /** An operator asks to remove `replica`. */
+  remove(replica: ReplicaId): void {
+    if (this.removals.has(replica)) return
+    this.log.info(`replica '${replica}' is to be removed`)
+    this.removals.add(replica)
+    this.admissions.delete(replica)
   }
 
-  /** An operator admits `replica`: it may ask to join. */
+  /** An operator admits `replica`: it may join, and enters the configuration. */
   admit(replica: ReplicaId): void {
-    this.configuration.add(replica)
     this.removals.delete(replica)
+    this.admissions.add(replica)
   }
 
-  /** True if a view change has membership work to do in a view of `members`. */
-  pending(members: ReadonlySet<ReplicaId>): boolean {
-    return this.joins.size > 0 || [...this.removals].some((r) => members.has(r))
+  /** True if a view change has membership work to do, given the current view and configuration. */
+  pending(members: readonly ReplicaId[], configuration: readonly ReplicaId[]): boolean {
+    return (
+      this.joins.size > 0 ||
+      [...this.removals].some((r) => members.includes(r) || configuration.includes(r)) ||
+      [...this.admissions].some((r) => !configuration.includes(r))
+    )
   }
 
-  /** A view was installed: its joiners' requests (from the incarnations it admitted) are done. */
+  /** A view was installed: the joins it admitted are done, and its joiners' incarnations are remembered. */
   installed(value: ViewValue): void {
-    for (const joiner of value.joining) if (this.joins.get(joiner) === value.incarnations[joiner]) this.joins.delete(joiner)
+    for (const joiner of value.joining) {
+      const incarnation = value.incarnations[joiner]
+      if (incarnation !== undefined) this.admitted.set(joiner, incarnation)
+      if (this.joins.get(joiner) === incarnation) this.joins.delete(joiner)
+    }
+    for (const member of value.view.members) if ((this.admitted.get(member) ?? -Infinity) >= (this.joins.get(member) ?? Infinity)) this.joins.delete(member)
+    for (const replica of value.configuration) this.admissions.delete(replica)
   }
 }

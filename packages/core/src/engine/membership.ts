@@ -2,13 +2,20 @@ import type { Clock, CrashTolerantOrderer, Logger, ReplicaId, View } from '@lock
 import type { EngineEffects, EngineStatus, MembershipOptions } from './engine-types'
 import { FailureDetector } from './failure-detector'
 import { MembershipRequests } from './membership-requests'
-import type { PeerMessage, PeerMessageOf, ViewValue } from './peer-messages'
-import { decideRecovery, type RecoveryReport } from './recovery'
+import type { Holding, PeerMessage, PeerMessageOf, ViewValue } from './peer-messages'
 import type { RequestPath } from './request-path'
 import { StateTransfer, transferSources } from './state-transfer'
-import { proposeNextView } from './view-change/coordinator'
+import type { AcceptorState } from './view-change/acceptor'
+import { proposeNextView, recoveryValue } from './view-change/coordinator'
 import { majorityOf } from './view-change/quorum'
 import { ViewChange } from './view-change/view-change'
+
+/**
+ * How a replica starts: `member` of the initial view (a cluster that has started already, for tests);
+ * `fresh`, without any state, starting a new cluster with a majority of fresh replicas or else joining the
+ * existing one; `joiner`, asking an existing cluster to add it.
+ */
+export type StartAs = 'member' | 'fresh' | 'joiner'
 
 /** What membership needs from the engine: its situation, and the one way to change its status. */
 export interface MembershipHost {
@@ -16,12 +23,15 @@ export interface MembershipHost {
   readonly clock: Clock
   readonly log: Logger
   readonly effects: EngineEffects
-  /** This process's incarnation (its start time): joins, recoveries and the views that admit them carry it. */
+  /** This process's incarnation (its start time): joins, promises and the views that admit them carry it. */
   readonly incarnation: number
   readonly orderer: CrashTolerantOrderer
   readonly requests: RequestPath<unknown>
-  /** Every configured replica (shared with the engine, which drops messages from anyone else). */
-  readonly configuration: Set<ReplicaId>
+  /** Every replica this one knows of (shared with the engine, which drops messages from anyone else). */
+  readonly replicas: Set<ReplicaId>
+  /** The initial view, and the configured replicas at the start (the first quorum). */
+  readonly initialView: View
+  readonly initialConfiguration: readonly ReplicaId[]
   status(): EngineStatus
   view(): View
   isMember(replica: ReplicaId): boolean
@@ -32,14 +42,17 @@ export interface MembershipHost {
   replayFutureMessages(): void
   /** The view-change flush: the orderer delivers the old view's agreed end and starts `view` (false if this replica lacks part of it). */
   endView(view: View, boundary: unknown): boolean
+  /** These replicas start afresh (joiners): what their disks were known to hold no longer counts. */
+  forgetDurable(replicas: readonly ReplicaId[]): void
 }
 
 /**
  * Membership: failure detection, majority-agreed view changes, joins and
- * operator commands, state transfer, and whole-cluster recovery from disks.
- * The engine has one only when it runs with `membership` options; its peer
- * message handlers live here, and every status change goes back through the
- * engine's `transitionTo`.
+ * operator commands, state transfer, the start of a new cluster, and the
+ * return of replicas restarted from their disks. The engine has one only
+ * with `membership` options; its peer message handlers live here (and in
+ * `ViewChange`), and every status change goes back through the engine's
+ * `transitionTo`.
  */
 export class Membership {
   private readonly host: MembershipHost
@@ -48,40 +61,62 @@ export class Membership {
   readonly viewChange: ViewChange
   readonly transfer = new StateTransfer()
   readonly asks: MembershipRequests
+  /** The newest view number this replica knows to be decided. */
+  private knownView: number
+  /** Votes in view changes below this may have been forgotten (a restart without them): no vote there. */
+  private votesFrom: number
+  /** Started without any state and not yet in a view: may start a new cluster with a majority of fresh replicas. */
+  private fresh: boolean
+  private readonly freshPeers = new Set<ReplicaId>()
+  /** The replicas whose majority decides the next view change (the last installed view's configuration). */
+  private configuration: readonly ReplicaId[]
   /** The orderer's report, taken once when this replica froze for the current view change. */
   private frozenReport: unknown = undefined
   /** The value of the view this replica installed last: re-sent to replicas that missed it. */
   private lastCommit: ViewValue | undefined
   /** When this replica last asked to join, to recover, or for the state (asks repeat until answered). */
   private lastAskedAt = -Infinity
-  /** Whole-cluster recovery: the last view and position each recovering replica reported. */
-  private readonly recoveryReports = new Map<ReplicaId, RecoveryReport>()
+  /** Restarted from its disk: the view and position the disk holds, and since when it waits to be brought back. */
+  private disk: { readonly view: View; readonly position: number; readonly since: number } | undefined
+  /** Restarted from its disk and not yet serving with the cluster's state. */
+  private fromDisk = false
 
-  constructor(host: MembershipHost, options: MembershipOptions) {
+  constructor(host: MembershipHost, options: MembershipOptions, startAs: StartAs) {
     this.host = host
     this.options = { heartbeatMs: 50, suspectAfterMs: 500, viewChangeTimeoutMs: 1000, ...options }
-    this.asks = new MembershipRequests(host.configuration, host.log)
+    this.asks = new MembershipRequests(host.log)
     this.detector = new FailureDetector(host.self, this.options)
     this.detector.watch(host.view().members, host.clock.now())
-    const quorum = () => majorityOf(host.view().members.length)
+    this.configuration = [...host.initialConfiguration].sort()
+    this.fresh = startAs === 'fresh'
+    this.knownView = startAs === 'member' ? host.initialView.id : 0
+    this.votesFrom = startAs === 'member' ? host.initialView.id + 1 : Infinity
+    if (startAs === 'member') this.lastCommit = this.initialValue()
     this.viewChange = new ViewChange({
       self: host.self,
+      incarnation: host.incarnation,
       clock: host.clock,
       log: host.log,
       timeoutMs: this.options.viewChangeTimeoutMs,
-      view: host.view,
-      isMember: host.isMember,
-      holdsViewState: () => host.status() === 'normal' || host.status() === 'frozen',
-      isTransferring: () => host.status() === 'transferring',
-      quorum,
-      send: host.send,
-      freeze: () => this.freeze(),
-      suspects: () => this.detector.suspects(host.clock.now()),
+      knownView: () => this.knownView,
+      votesFrom: () => this.votesFrom,
+      configuration: () => this.coordinatorConfiguration(),
       lastCommit: () => this.lastCommit,
+      send: host.send,
+      persistVotes: (state) => host.effects.persistVotes?.(state),
+      promiseHolding: (instance) => this.holding(instance),
+      acceptedValue: (instance) => (instance === host.view().id + 1 ? this.freeze() : undefined),
+      suspects: () => this.detector.suspects(host.clock.now()),
       propose: (promises) => {
-        const boundary = host.orderer.mergeReports([...promises.values()].map((p) => p.report))
-        return proposeNextView({ current: host.view(), promises, removals: this.asks.removals, joinRequests: this.asks.joins, majority: quorum(), boundary })
+        const view = this.knownView + 1
+        if (![...promises.values()].some((p) => p.holding.kind === 'live')) return recoveryValue(view, this.configuration, promises)
+        const boundary = host.orderer.mergeReports([...promises.values()].flatMap((p) => (p.holding.kind === 'live' ? [p.holding.report] : [])))
+        const joinRequests = new Map(this.asks.joins)
+        for (const [replica, promise] of promises) if (promise.holding.kind !== 'live') joinRequests.set(replica, promise.incarnation)
+        const { removals, admissions } = this.asks
+        return proposeNextView({ current: host.view(), configuration: this.configuration, promises, removals, admissions, joinRequests, boundary })
       },
+      heardOfView: (view) => (this.knownView = Math.max(this.knownView, view)),
     })
   }
 
@@ -91,14 +126,17 @@ export class Membership {
     const now = host.clock.now()
     const askDue = now - this.lastAskedAt >= this.options.viewChangeTimeoutMs / 2
     const status = host.status()
-    if (status === 'recovering' || status === 'joining') {
-      if (!askDue) return
-      this.lastAskedAt = now
-      const ask: PeerMessage =
-        status === 'joining'
-          ? { kind: 'join', incarnation: host.incarnation }
-          : { kind: 'recover', view: host.view(), position: host.requests.replicated.position, incarnation: host.incarnation, configuration: [...host.configuration] }
-      for (const replica of host.configuration) if (replica !== host.self) host.send(replica, ask)
+    if (status === 'joining') {
+      this.maybeStartCluster()
+      if (askDue && host.status() === 'joining') this.ask({ kind: 'join', incarnation: host.incarnation, fresh: this.fresh })
+      return
+    }
+    if (status === 'recovering') {
+      const disk = this.disk!
+      if (askDue) this.ask({ kind: 'recover', view: disk.view, position: disk.position, incarnation: host.incarnation })
+      // A live cluster brings it back; failing that (a whole cluster restarted), the recovering replicas agree
+      // among themselves on the view that resumes it, after giving the live cluster a view-change timeout.
+      this.viewChange.tick(now - disk.since >= this.options.viewChangeTimeoutMs, this.configuration)
       return
     }
     const suspects = this.detector.suspects(now)
@@ -110,63 +148,93 @@ export class Membership {
     // A view change is needed when a majority suspects a member, there is membership work, or one is stuck half-way.
     const members = host.view().members
     const suspectedByMajority = members.some((m) => m !== host.self && this.detector.suspicionCount(m, suspects) >= majorityOf(members.length))
-    const needed = suspectedByMajority || this.asks.pending(new Set(members)) || status === 'frozen'
-    this.viewChange.tick(needed, suspects, this.asks.joins)
+    const needed = suspectedByMajority || this.asks.pending(members, this.configuration) || status === 'frozen'
+    const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m)))
+    this.viewChange.tick(needed, candidates)
   }
 
-  /** A replica restarted from its disk: it waits to be added back, or for every configured replica to report. */
-  recovering(): void {
-    this.host.transitionTo('recovering')
-    this.recoveryReports.set(this.host.self, { view: this.host.view(), position: this.host.requests.replicated.position })
+  /** A replica restarted from its disk (holding `view` and `position`, and its votes): it waits to be brought back. */
+  recovering(votes: AcceptorState | undefined): void {
+    const { host } = this
+    this.disk = { view: host.view(), position: host.requests.replicated.position, since: host.clock.now() }
+    this.fromDisk = true
+    this.knownView = Math.max(this.knownView, host.view().id)
+    this.fresh = false
+    // Every vote it sent was on its disk first (the host holds a vote until it is synced), so what the disk
+    // holds is all it ever voted: it may vote at once, in any view change.
+    if (votes) this.viewChange.restoreVotes(votes)
+    this.votesFrom = 0
+    host.transitionTo('recovering')
     this.lastAskedAt = -Infinity
+  }
+
+  /** The configured replicas (from the disk's view records) when restarting: the quorum of the next view change. */
+  restoreConfiguration(configuration: readonly ReplicaId[]): void {
+    this.configuration = [...configuration].sort()
+  }
+
+  /** The replicas whose majority decides the next view change. */
+  get currentConfiguration(): readonly ReplicaId[] {
+    return this.configuration
+  }
+
+  /** True while this replica started without state and may still start a new cluster. */
+  get isFresh(): boolean {
+    return this.fresh
+  }
+
+  /**
+   * A message arrived. To a fresh replica, anything but another fresh replica's join or the initial view's
+   * traffic is evidence of a cluster that has started already: it stops counting on starting one and waits to
+   * be added to it.
+   */
+  noteMessage(message: PeerMessage): void {
+    if (!this.fresh) return
+    const initial = this.host.initialView.id
+    const startTraffic = (message.kind === 'join' && message.fresh) || ((message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === initial)
+    if (startTraffic) return
+    this.fresh = false
+    this.host.log.info(`replica '${this.host.self}' started without state and hears from a running cluster ('${message.kind}'); it asks to join it`)
   }
 
   onHeartbeat(from: ReplicaId, m: PeerMessageOf<'heartbeat'>): void {
     const view = this.host.view()
+    if (this.host.status() === 'joining' || this.host.status() === 'recovering') return
     if (m.view === view.id && this.host.isMember(from)) this.detector.reported(from, m.suspects)
     else if (m.view > view.id) this.host.send(from, { kind: 'query', view: m.view })
     else if (m.view < view.id) this.host.send(from, this.lastCommit && this.host.isMember(from) ? { kind: 'commit', value: this.lastCommit } : { kind: 'removed', view })
   }
 
   onQuery(from: ReplicaId, m: PeerMessageOf<'query'>): void {
-    if (this.lastCommit && m.view <= this.host.view().id) this.host.send(from, { kind: 'commit', value: this.lastCommit })
+    if (this.lastCommit && m.view <= this.lastCommit.view.id) this.host.send(from, { kind: 'commit', value: this.lastCommit })
   }
 
   onRemoved(m: PeerMessageOf<'removed'>): void {
+    this.knownView = Math.max(this.knownView, m.view.id)
+    if (this.host.status() === 'recovering') return
     if (m.view.id > this.host.view().id && !m.view.members.includes(this.host.self)) this.leave(m.view)
   }
 
   onJoin(from: ReplicaId, m: PeerMessageOf<'join'>): void {
-    if (this.host.status() !== 'joining') this.asks.askedToJoin(from, m.incarnation, 'join', this.host.view().id)
+    const status = this.host.status()
+    if (status === 'joining' || status === 'recovering') {
+      if (this.fresh && m.fresh) this.freshPeers.add(from)
+      this.maybeStartCluster()
+      return
+    }
+    this.asks.askedToJoin(from, m.incarnation, 'join', this.host.view())
   }
 
-  /**
-   * Whole-cluster recovery. A live cluster treats a recovering replica like any joiner (its disk state is
-   * replaced by a transfer). Recovering replicas collect each other's reports and decide, all alike, the
-   * view to resume in (`decideRecovery`).
-   */
+  /** A replica restarted from its disk: a live replica has it brought back by the next view change. */
   onRecover(from: ReplicaId, m: PeerMessageOf<'recover'>): void {
-    const { host } = this
-    const status = host.status()
-    if (status === 'normal' || status === 'frozen') return this.asks.askedToJoin(from, m.incarnation, 'recover', host.view().id)
-    if (status !== 'recovering') return
-    this.recoveryReports.set(from, { view: m.view, position: m.position })
-    for (const replica of m.configuration) host.configuration.add(replica)
-    const decision = decideRecovery(this.recoveryReports, host.configuration)
-    if (!decision) return
-    host.log.info(`whole-cluster recovery: view ${decision.view.id} (${decision.view.members.join(', ')}) resumes from '${decision.source}' at position ${decision.position}`)
-    this.recoveryReports.clear()
-    host.orderer.viewChanged(decision.view)
-    const value: ViewValue = { view: decision.view, joining: decision.view.members.filter((r) => r !== decision.source), incarnations: {}, boundary: undefined }
-    if (decision.source === host.self) this.startView(value)
-    else this.awaitState(value)
-    host.replayFutureMessages()
+    const status = this.host.status()
+    if (status === 'normal' || status === 'frozen') this.asks.askedToJoin(from, m.incarnation, 'recover', this.host.view())
   }
 
   onStateRequest(from: ReplicaId, m: PeerMessageOf<'stateRequest'>): void {
     const image = this.host.status() === 'transferring' ? undefined : this.transfer.imageAt(m.view)
     if (image) this.host.send(from, { kind: 'stateTransfer', view: image.view, position: image.position, machine: image.machine, sessions: image.sessions })
-    else if (this.lastCommit && m.view < this.host.view().id) this.host.send(from, { kind: 'commit', value: this.lastCommit })
+    else if (this.lastCommit && m.view < this.lastCommit.view.id) this.host.send(from, { kind: 'commit', value: this.lastCommit })
   }
 
   onStateTransfer(m: PeerMessageOf<'stateTransfer'>): void {
@@ -176,7 +244,7 @@ export class Membership {
     this.transfer.recordViewStart(m.view, m)
     host.transitionTo('normal')
     host.effects.stateReplaced?.(m.position)
-    host.effects.viewInstalled?.(host.view(), m.position)
+    host.effects.viewInstalled?.(host.view(), m.position, this.configuration)
     host.log.info(`replica '${host.self}' took the state of view ${m.view} at position ${m.position} and serves again`)
     for (const request of this.transfer.takeHeld()) host.requests.execute(request)
     host.requests.resubmitHeld()
@@ -187,16 +255,19 @@ export class Membership {
     const { host } = this
     const status = host.status()
     const current = host.view()
+    this.knownView = Math.max(this.knownView, value.view.id)
     if (value.view.id <= current.id) return
-    // A replica outside the view (restarted without state, or removed) may only come in as one of the
-    // view's joiners: a view that lists it as a plain member counted on acknowledgements it no longer has.
+    // A replica outside a view (restarted, or removed) comes in only as the incarnation the view names: a view
+    // naming an earlier run of it counted on acknowledgements, votes or a disk that this run does not have.
     if ((status === 'joining' || status === 'recovering') && value.incarnations[host.self] !== host.incarnation) return
     const isMember = value.view.members.includes(host.self)
-    const consecutive = value.view.id === current.id + 1
-    // A whole-cluster recovery view has no boundary: everyone but its source takes the state by transfer.
-    const canFlush = consecutive && isMember && !value.joining.includes(host.self) && value.boundary !== undefined && (status === 'normal' || status === 'frozen')
-    if (canFlush && host.endView(value.view, value.boundary)) this.startView(value)
-    else if (isMember) {
+    const canFlush = value.view.id === current.id + 1 && isMember && !value.joining.includes(host.self) && value.boundary !== undefined && (status === 'normal' || status === 'frozen')
+    if (value.source === host.self) {
+      host.orderer.viewChanged(value.view)
+      this.startView(value)
+    } else if (canFlush && host.endView(value.view, value.boundary)) {
+      this.startView(value)
+    } else if (isMember) {
       // Joining, or too far behind to end the old view by itself: order in the new view, execute after the state arrives.
       host.orderer.viewChanged(value.view)
       this.awaitState(value)
@@ -213,9 +284,52 @@ export class Membership {
     return this.frozenReport
   }
 
+  /** True from a restart from disk until the end of the event in which this replica serves again. */
+  get restartedFromDisk(): boolean {
+    return this.fromDisk
+  }
+
+  /** The end of an event: a replica restarted from its disk that serves again is an ordinary member from now on. */
+  settle(): void {
+    if (this.fromDisk && this.host.status() === 'normal') this.fromDisk = false
+  }
+
   /** Requests this replica delivered but holds until the state of its view arrives. */
   get held(): number {
     return this.transfer.heldCount
+  }
+
+  /** What this replica holds of the view that view change `instance` ends (a live member freezes first). */
+  private holding(instance: number): Holding {
+    const { host } = this
+    const status = host.status()
+    if ((status === 'normal' || status === 'frozen') && instance === host.view().id + 1) return { kind: 'live', report: this.freeze() }
+    if (status === 'recovering' && this.disk) return { kind: 'disk', view: this.disk.view, position: this.disk.position }
+    return { kind: 'none' }
+  }
+
+  /** The configuration of the view a coordinator would end, when this replica knows it: a live member, or one restarted from the newest disk it heard of. */
+  private coordinatorConfiguration(): readonly ReplicaId[] | undefined {
+    const status = this.host.status()
+    if ((status === 'normal' || status === 'frozen') && this.knownView === this.host.view().id) return this.configuration
+    if (status === 'recovering' && this.disk && this.knownView === this.disk.view.id) return this.configuration
+    return undefined
+  }
+
+  /** A fresh replica of the initial view starts a new cluster once a majority of the configuration is fresh too. */
+  private maybeStartCluster(): void {
+    const { host } = this
+    if (!this.fresh || host.status() !== 'joining' || !host.initialView.members.includes(host.self)) return
+    const fresh = new Set([...this.freshPeers, host.self].filter((r) => this.configuration.includes(r)))
+    if (fresh.size < majorityOf(this.configuration.length)) return
+    host.log.info(`replica '${host.self}' starts a new cluster in view ${host.initialView.id} with ${[...fresh].sort().join(', ')} (a majority started without state)`)
+    host.orderer.viewChanged(host.initialView)
+    this.startView(this.initialValue())
+    host.replayFutureMessages()
+  }
+
+  private initialValue(): ViewValue {
+    return { view: this.host.initialView, configuration: this.configuration, joining: [], incarnations: {}, boundary: undefined }
   }
 
   /** Starts serving in `value`'s view with the state at hand, which every joiner of the view takes. */
@@ -223,7 +337,7 @@ export class Membership {
     const { host } = this
     this.enterView(value, 'normal')
     this.transfer.recordViewStart(value.view.id, host.requests.replicated.image())
-    host.effects.viewInstalled?.(value.view, host.requests.replicated.position)
+    host.effects.viewInstalled?.(value.view, host.requests.replicated.position, this.configuration)
     host.log.info(`replica '${host.self}' installed view ${value.view.id}: ${value.view.members.join(', ')} at position ${host.requests.replicated.position}`)
     host.requests.resubmitHeld()
   }
@@ -238,9 +352,16 @@ export class Membership {
   private enterView(value: ViewValue, status: 'normal' | 'transferring'): void {
     this.host.transitionTo(status, value.view)
     this.lastCommit = value
+    this.knownView = Math.max(this.knownView, value.view.id)
+    this.votesFrom = Math.min(this.votesFrom, value.view.id + 1)
+    this.fresh = false
+    this.disk = undefined
+    this.configuration = [...value.configuration].sort()
+    for (const replica of value.configuration) this.host.replicas.add(replica)
     this.frozenReport = undefined
     this.viewChange.reset()
     this.asks.installed(value)
+    this.host.forgetDurable(value.joining)
     this.host.requests.forgetInFlight()
     this.detector.watch(value.view.members, this.host.clock.now())
   }
@@ -258,9 +379,15 @@ export class Membership {
     this.lastAskedAt = -Infinity
   }
 
+  private ask(message: PeerMessage): void {
+    this.lastAskedAt = this.host.clock.now()
+    for (const replica of this.host.replicas) if (replica !== this.host.self) this.host.send(replica, message)
+  }
+
   private requestState(): void {
     const view = this.host.view()
     this.lastAskedAt = this.host.clock.now()
-    for (const source of transferSources(view, this.lastCommit?.joining ?? [], this.host.self)) this.host.send(source, { kind: 'stateRequest', view: view.id })
+    const sources = this.lastCommit?.source ? [this.lastCommit.source] : transferSources(view, this.lastCommit?.joining ?? [], this.host.self)
+    for (const source of sources) if (source !== this.host.self) this.host.send(source, { kind: 'stateRequest', view: view.id })
   }
 }

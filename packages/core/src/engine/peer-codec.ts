@@ -1,6 +1,6 @@
 import type { ReplicaId, View } from '@lockstep/interface'
 import { malformed } from './client-messages'
-import type { AcceptedValue, Ballot, PeerMessage, PeerMessageKind, ViewValue } from './peer-messages'
+import type { AcceptedValue, Ballot, Holding, PeerMessage, PeerMessageKind, ViewValue } from './peer-messages'
 
 /**
  * The wire form of peer messages: a tuple whose first element is the kind's
@@ -27,6 +27,7 @@ const codes: Readonly<Record<PeerMessageKind, number>> = {
   recover: 13,
   stateRequest: 14,
   stateTransfer: 15,
+  durable: 16,
 }
 const kindsByCode = Object.fromEntries(Object.entries(codes).map(([kind, code]) => [code, kind])) as Record<number, PeerMessageKind>
 
@@ -41,11 +42,12 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'heartbeat':
       return [code, message.view, message.suspects]
     case 'prepare':
-    case 'nack':
     case 'accepted':
       return [code, message.view, ...encodeBallot(message.ballot)]
+    case 'nack':
+      return [code, message.view, ...(message.ballot ? encodeBallot(message.ballot) : [null, null]), message.knownView]
     case 'promise':
-      return [code, message.view, ...encodeBallot(message.ballot), message.report, message.suspects, message.accepted && [...encodeBallot(message.accepted.ballot), encodeValue(message.accepted.value)]]
+      return [code, message.view, ...encodeBallot(message.ballot), encodeHolding(message.holding), message.suspects, message.accepted && [...encodeBallot(message.accepted.ballot), encodeValue(message.accepted.value)], message.incarnation]
     case 'accept':
       return [code, message.view, ...encodeBallot(message.ballot), encodeValue(message.value)]
     case 'commit':
@@ -56,14 +58,16 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'removed':
       return [code, message.view.id, message.view.members]
     case 'join':
-      return [code, message.incarnation]
+      return [code, message.incarnation, message.fresh]
     case 'remove':
     case 'admit':
       return [code, message.replica]
     case 'recover':
-      return [code, message.view.id, message.view.members, message.position, message.incarnation, message.configuration]
+      return [code, message.view.id, message.view.members, message.position, message.incarnation]
     case 'stateTransfer':
       return [code, message.view, message.position, message.machine, message.sessions]
+    case 'durable':
+      return [code, message.position]
   }
 }
 
@@ -80,12 +84,14 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     case 'heartbeat':
       return { kind, view: field.count(1, 'view'), suspects: field.ids(2, 'suspects') }
     case 'prepare':
-    case 'nack':
     case 'accepted':
       return { kind, view: field.count(1, 'view'), ballot: field.ballot(2) }
+    case 'nack':
+      return { kind, view: field.count(1, 'view'), ballot: raw[2] === null ? null : field.ballot(2), knownView: field.count(4, 'knownView') }
     case 'promise': {
       const accepted = raw[6] === null ? null : decodeAccepted(raw[6], `${where} (promise) accepted`)
-      return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), report: field.any(4), suspects: field.ids(5, 'suspects'), accepted }
+      const holding = decodeHolding(raw[4], `${where} (promise) holding`)
+      return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), holding, suspects: field.ids(5, 'suspects'), accepted, incarnation: field.number(7, 'incarnation') }
     }
     case 'accept':
       return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), value: decodeValue(raw[4], `${where} (accept) value`) }
@@ -97,14 +103,16 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     case 'removed':
       return { kind, view: field.view(1) }
     case 'join':
-      return { kind, incarnation: field.number(1, 'incarnation') }
+      return { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh') }
     case 'remove':
     case 'admit':
       return { kind, replica: field.id(1, 'replica') }
     case 'recover':
-      return { kind, view: field.view(1), position: field.count(3, 'position'), incarnation: field.number(4, 'incarnation'), configuration: field.ids(5, 'configuration') }
+      return { kind, view: field.view(1), position: field.count(3, 'position'), incarnation: field.number(4, 'incarnation') }
     case 'stateTransfer':
       return { kind, view: field.count(1, 'view'), position: field.count(2, 'position'), machine: field.bytes(3, 'machine'), sessions: field.any(4) }
+    case 'durable':
+      return { kind, position: field.count(1, 'position') }
   }
 }
 
@@ -113,7 +121,22 @@ function encodeBallot(ballot: Ballot): [number, ReplicaId] {
 }
 
 function encodeValue(value: ViewValue): Wire {
-  return [value.view.id, value.view.members, value.joining, value.incarnations, value.boundary]
+  return [value.view.id, value.view.members, value.joining, value.incarnations, value.boundary, value.configuration, value.source ?? null]
+}
+
+function encodeHolding(holding: Holding): Wire {
+  if (holding.kind === 'live') return [0, holding.report]
+  if (holding.kind === 'disk') return [1, holding.view.id, holding.view.members, holding.position]
+  return [2]
+}
+
+function decodeHolding(raw: unknown, where: string): Holding {
+  if (!Array.isArray(raw)) throw malformed(where, 'holding', '[kind, …]')
+  const field = new Fields(raw, where)
+  if (raw[0] === 0) return { kind: 'live', report: field.any(1) }
+  if (raw[0] === 1) return { kind: 'disk', view: field.view(1), position: field.count(3, 'position') }
+  if (raw[0] === 2) return { kind: 'none' }
+  throw malformed(where, 'holding kind', '0 (live), 1 (disk) or 2 (none)')
 }
 
 function decodeAccepted(raw: unknown, where: string): AcceptedValue {
@@ -129,7 +152,8 @@ function decodeValue(raw: unknown, where: string): ViewValue {
   if (typeof incarnations !== 'object' || incarnations === null || Array.isArray(incarnations) || !Object.values(incarnations).every((n) => typeof n === 'number')) {
     throw malformed(where, 'incarnations', 'an object of numbers')
   }
-  return { view: field.view(0), joining: field.ids(2, 'joining'), incarnations: incarnations as Record<ReplicaId, number>, boundary: raw[4] }
+  const base = { view: field.view(0), joining: field.ids(2, 'joining'), incarnations: incarnations as Record<ReplicaId, number>, boundary: raw[4], configuration: field.ids(5, 'configuration') }
+  return raw[6] === null || raw[6] === undefined ? base : { ...base, source: field.id(6, 'source') }
 }
 
 /** Reads the fields of one wire tuple, each checked, errors naming the field. */
@@ -153,6 +177,12 @@ class Fields {
     const value = this.raw[index]
     if (!Number.isSafeInteger(value) || (value as number) < 0) throw malformed(this.where, name, 'a non-negative integer')
     return value as number
+  }
+
+  boolean(index: number, name: string): boolean {
+    const value = this.raw[index]
+    if (typeof value !== 'boolean') throw malformed(this.where, name, 'true or false')
+    return value
   }
 
   id(index: number, name: string): ReplicaId {

@@ -9,12 +9,19 @@ export interface Ballot {
 /** The value a view change agrees on: the next view and the boundary of the old one. */
 export interface ViewValue {
   readonly view: View
+  /**
+   * The configured replicas from this view on: the acceptors of the next view change, whose majority is its
+   * quorum. Changed only by operator commands (remove, admit).
+   */
+  readonly configuration: readonly ReplicaId[]
   /** Replicas of the new view that take their state by transfer (they joined, or lost their state). */
   readonly joining: readonly ReplicaId[]
   /** The incarnation each joiner asked with: a later incarnation of the same replica is not fooled by an old view. */
   readonly incarnations: Readonly<Record<ReplicaId, number>>
-  /** The orderer's agreed boundary of the old view (opaque to the engine); absent for a whole-cluster recovery view. */
+  /** The orderer's agreed boundary of the old view (opaque to the engine); absent for a recovery view. */
   readonly boundary: unknown
+  /** For a view that resumes a cluster from disks: the member whose state it resumes from (every other member joins). */
+  readonly source?: ReplicaId
 }
 
 /** A value an acceptor accepted, with the ballot it was accepted in. */
@@ -44,22 +51,40 @@ export interface Prepare {
   readonly ballot: Ballot
 }
 
-/** Paxos phase 1b: the sender promised `ballot`; it reports what it holds, whom it suspects, and any value it accepted. */
+/**
+ * What a promiser holds of the view the change ends:
+ * - `live`: it is a member of that view with its state; `report` is its orderer's freeze report (what it
+ *   delivered, and the requests it holds undelivered);
+ * - `disk`: it restarted from its disk, which holds `view` and the first `position` requests of the order;
+ * - `none`: nothing (it joins, or waits for a transfer).
+ */
+export type Holding =
+  | { readonly kind: 'live'; readonly report: unknown }
+  | { readonly kind: 'disk'; readonly view: View; readonly position: number }
+  | { readonly kind: 'none' }
+
+/** Paxos phase 1b: the sender promised `ballot`; it says what it holds, whom it suspects, and any value it accepted. */
 export interface PromiseMessage {
   readonly kind: 'promise'
   readonly view: number
   readonly ballot: Ballot
-  /** The orderer's freeze report: what this replica delivered and holds undelivered. */
-  readonly report: unknown
+  readonly holding: Holding
   readonly suspects: readonly ReplicaId[]
   readonly accepted: AcceptedValue | null
+  /** The promiser's incarnation: a view that resumes from its disk names it, so a later restart is not fooled. */
+  readonly incarnation: number
 }
 
-/** A refusal: the sender promised the higher ballot `ballot`. */
+/**
+ * A refusal: the sender promised the higher ballot `ballot` for view `view`, or (`knownView` >= `view`) it
+ * knows that view number is taken already.
+ */
 export interface Nack {
   readonly kind: 'nack'
   readonly view: number
-  readonly ballot: Ballot
+  readonly ballot: Ballot | null
+  /** The newest view the sender knows of. */
+  readonly knownView: number
 }
 
 /** Paxos phase 2a: accept `value` for view `view` in `ballot`. */
@@ -99,6 +124,8 @@ export interface Removed {
 export interface Join {
   readonly kind: 'join'
   readonly incarnation: number
+  /** True if it started without any state and has served nothing yet: a majority of fresh replicas starts a new cluster. */
+  readonly fresh: boolean
 }
 
 /** An operator asked to remove `replica` from the cluster. */
@@ -113,14 +140,18 @@ export interface Admit {
   readonly replica: ReplicaId
 }
 
-/** A replica restarted from its disk: its last view and position, to rebuild the cluster when all are back. */
+/** A replica restarted from its disk asks to be brought back: its last view and position. */
 export interface Recover {
   readonly kind: 'recover'
   readonly view: View
   readonly position: number
   readonly incarnation: number
-  /** Every replica the sender knows to be configured. */
-  readonly configuration: readonly ReplicaId[]
+}
+
+/** A replica's disk holds the order up to `position`: replies wait until a majority's disks hold a request. */
+export interface Durable {
+  readonly kind: 'durable'
+  readonly position: number
 }
 
 /** Asks for the state at the start of view `view`. */
@@ -156,6 +187,7 @@ export type PeerMessage =
   | Recover
   | StateRequest
   | StateTransfer
+  | Durable
 
 /** The kinds of peer message. */
 export type PeerMessageKind = PeerMessage['kind']

@@ -1,8 +1,8 @@
-import { ErrorCodes, LockstepError, type Request, type View } from '@lockstep/interface'
-import type { EngineSnapshot } from '../engine/engine-types'
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import type { EngineSnapshot, RecoveredEntry } from '../engine/engine-types'
 
-/** One durable log entry: a delivered request, or a view installed. */
-export type LogEntry = { readonly request: Request } | { readonly view: View }
+/** One durable log entry: a delivered request, a view installed (with the configuration), or the replica's votes. */
+export type LogEntry = RecoveredEntry
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -16,11 +16,11 @@ export function encodeLogEntry(entry: LogEntry): Uint8Array {
 export function decodeLogEntry(bytes: Uint8Array): LogEntry {
   try {
     const entry = JSON.parse(decoder.decode(bytes)) as LogEntry
-    if (typeof entry === 'object' && entry !== null && ('request' in entry || 'view' in entry)) return entry
+    if (typeof entry === 'object' && entry !== null && ('request' in entry || 'view' in entry || 'votes' in entry)) return entry
   } catch {
     // fall through
   }
-  throw new LockstepError(ErrorCodes.STORAGE_CORRUPT, 'a log record is not a delivered request or a view')
+  throw new LockstepError(ErrorCodes.STORAGE_CORRUPT, 'a log record is not a delivered request, a view or votes')
 }
 
 /** Encodes an engine snapshot: JSON with the machine bytes in base64. */

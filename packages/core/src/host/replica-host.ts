@@ -15,10 +15,10 @@ import {
   type View,
 } from '@lockstep/interface'
 import { ReplicaEngine } from '../engine/engine'
-import type { EngineSnapshot, MembershipOptions } from '../engine/engine-types'
+import type { MembershipOptions } from '../engine/engine-types'
 import { decodePeerMessage, encodePeerMessage } from '../engine/peer-codec'
 import type { PeerMessage } from '../engine/peer-messages'
-import { decodeLogEntry, decodeSnapshot, encodeLogEntry, encodeSnapshot } from './durable-codec'
+import { DurableLog } from './durable-log'
 import { realScheduler } from './real-scheduler'
 
 /** Options of {@link ReplicaHost}. */
@@ -42,25 +42,32 @@ export interface ReplicaHostOptions<S> {
   readonly onViewInstalled?: (view: View, position: number) => void
   /** Failure detection and majority-agreed view changes (needs a crash-tolerant orderer such as Lamport's). */
   readonly membership?: MembershipOptions
-  /** Start with no state and ask the cluster to add this replica (new, or restarted without its state). */
+  /**
+   * Ask a running cluster to add this replica instead of starting as a fresh one. Not needed: a replica that
+   * starts without state (memory storage, an empty data directory) starts a new cluster only together with a
+   * majority of fresh replicas, and otherwise asks to join by itself.
+   */
   readonly join?: boolean
   /**
-   * Durable storage. Every delivered request (and every view installed) is appended, and nothing is
-   * sent to a client until the storage's `sync()` covering it resolved, so a reply means "as durable as
-   * the storage's sync policy makes it". On start, a replica with something on its disk recovers it
-   * (needs `membership`). Default: none (state lives in memory).
+   * Durable storage. Every delivered request, every view installed and every vote in a view change is
+   * appended to it. A reply goes out only once its request is on the disks of a majority of the configuration
+   * (each replica syncs once per burst and tells the others how far its disk holds the order), and a vote only
+   * once it is on this replica's disk. On start, a replica with something on its disk recovers it and is
+   * brought back by the cluster (needs `membership`). Default: none (state lives in memory).
    */
   readonly storage?: Storage
   /** Write a snapshot (and compact the log) every this many records. Default 10,000. */
   readonly snapshotEvery?: number
   /** Check the engine's invariants after every event and throw on a violation (tests, simulations). Default false. */
   readonly checkInvariants?: boolean
+  /** Start as a member of the initial view that has already started (tests that skip the start). Default: fresh. */
+  readonly startAsMember?: boolean
 }
 
 /**
  * Runs one replica: feeds the engine with what the transport receives, ticks it
- * on a timer, and flushes its batches once per burst of events. The only code
- * around the engine that touches time and I/O.
+ * on a timer, flushes its batches once per burst of events, and keeps its
+ * write-ahead log. The only code around the engine that touches time and I/O.
  */
 export class ReplicaHost<S = unknown> {
   readonly engine: ReplicaEngine<S>
@@ -71,15 +78,12 @@ export class ReplicaHost<S = unknown> {
   private tickTimer: TimerHandle | undefined
   private flushScheduled = false
   private running = false
+  private readonly disk: DurableLog | undefined
   private readonly storage: Storage | undefined
   private readonly snapshotEvery: number
-  /** Log sequence number of the last record appended (storage positions). */
-  private lsn = 0
-  private recordsSinceSnapshot = 0
-  /** Client messages held until the records before them are durable. */
-  private heldForSync: { to: string; message: unknown }[] = []
+  /** Peer messages that follow a vote: they go out once the vote is on the disk. */
+  private heldForVotes: { to: ReplicaId; message: PeerMessage; after: number }[] = []
   private syncing = false
-  private snapshotting = false
 
   constructor(options: ReplicaHostOptions<S>) {
     this.transport = options.transport
@@ -92,25 +96,13 @@ export class ReplicaHost<S = unknown> {
     }
     const members = [...(options.initialMembers ?? options.replicas)].sort()
     this.storage = options.storage
+    this.disk = options.storage && new DurableLog(options.storage)
     this.snapshotEvery = options.snapshotEvery ?? 10_000
     if (this.storage && !options.membership) {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': durable storage needs membership options (recovery rejoins the cluster by view change)`)
     }
-    const transport = this.transport
-    const sendToClient = (to: string, message: unknown) => {
-      if (this.storage) this.heldForSync.push({ to, message })
-      else transport.sendToClient(to, message)
-    }
-    const sendToPeer = (to: ReplicaId, message: PeerMessage) => {
-      try {
-        transport.send(to, encodePeerMessage(message))
-      } catch (error) {
-        // A full link (BACKPRESSURE) or a vanished peer must not take this replica down.
-        if (!isLockstepError(error)) throw error
-        this.log.warn(`replica '${options.self}': could not send to '${to}': ${error.message}`, { code: error.code })
-        this.engine.peerUnreachable(to)
-      }
-    }
+    const disk = this.disk
+    let lastVotes = 0
     this.engine = new ReplicaEngine<S>({
       self: options.self,
       machine: options.machine,
@@ -119,24 +111,35 @@ export class ReplicaHost<S = unknown> {
       view: { id: 1, members },
       log: this.log,
       effects: {
-        sendToPeer,
-        sendToClient,
+        sendToPeer: (to, message) => {
+          if (disk && (lastVotes > disk.durableRecord || this.heldForVotes.length > 0)) this.heldForVotes.push({ to, message, after: lastVotes })
+          else this.sendToPeer(to, message)
+        },
+        sendToClient: (to, message) => this.transport.sendToClient(to, message),
         delivered: (position, request, executed) => {
-          if (this.storage) this.persist(encodeLogEntry({ request }))
+          disk?.appendDelivery(position, request)
           options.onDeliver?.(position, request, executed)
         },
-        viewInstalled: (view, position) => {
-          if (this.storage) {
-            this.persist(encodeLogEntry({ view }))
-            void this.storage.sync().catch(() => {}) // make the new view durable soon; failures surface on the next reply's sync
-          }
+        viewInstalled: (view, position, configuration) => {
+          disk?.appendView(view, configuration)
           options.onViewInstalled?.(view, position)
         },
-        stateReplaced: () => void this.writeSnapshot(),
+        persistVotes: (votes) => {
+          if (disk) lastVotes = disk.appendVotes(votes)
+        },
+        stateReplaced: () => {
+          if (!disk) return
+          disk.transferred(this.engine.snapshotData()).then(
+            () => this.afterDurable(),
+            (error: unknown) => this.diskFailed(error),
+          )
+        },
       },
       membership: options.membership,
       join: options.join,
+      startAs: options.startAsMember ? 'member' : 'fresh',
       replicas: options.replicas,
+      durableReplies: this.disk !== undefined,
       checkInvariants: options.checkInvariants,
     })
   }
@@ -144,7 +147,11 @@ export class ReplicaHost<S = unknown> {
   /** Starts the transport and the tick timer; with storage, first recovers what is on disk. */
   async start(): Promise<void> {
     if (this.running) return
-    if (this.storage) await this.recover(this.storage)
+    if (this.disk) {
+      const contents = await this.disk.open()
+      if (contents.snapshot || contents.entries.length > 0) this.engine.recover(contents.snapshot, contents.entries)
+      this.engine.durableUpTo(this.engine.position)
+    }
     this.running = true
     await this.transport.start({
       onPeerMessage: (from, raw) => {
@@ -168,7 +175,7 @@ export class ReplicaHost<S = unknown> {
     this.scheduleTick()
   }
 
-  /** Stops ticking and closes the transport. */
+  /** Stops ticking and closes the transport (and the storage). */
   async stop(): Promise<void> {
     if (!(await this.halt())) return
     if (this.storage) await this.storage.close()
@@ -181,8 +188,8 @@ export class ReplicaHost<S = unknown> {
   }
 
   /**
-   * Operator command: adds a replica. A configured spare (or a removed replica) only needs to be started
-   * with `join: true`; a replica outside the configuration must be admitted here first.
+   * Operator command: adds a replica. A configured spare (or a removed replica) only needs to be started;
+   * a replica outside the configuration must be admitted here first.
    */
   admitReplica(replica: ReplicaId): void {
     this.engine.admitReplica(replica)
@@ -194,8 +201,13 @@ export class ReplicaHost<S = unknown> {
    * the storage's to lose). For fault tests.
    */
   async kill(): Promise<void> {
-    this.heldForSync = []
+    this.heldForVotes = []
     await this.halt()
+  }
+
+  /** True between start and stop. */
+  get isRunning(): boolean {
+    return this.running
   }
 
   /** Stops ticking and closes the transport; false if it was not running. */
@@ -208,9 +220,15 @@ export class ReplicaHost<S = unknown> {
     return true
   }
 
-  /** True between start and stop. */
-  get isRunning(): boolean {
-    return this.running
+  private sendToPeer(to: ReplicaId, message: PeerMessage): void {
+    try {
+      this.transport.send(to, encodePeerMessage(message))
+    } catch (error) {
+      // A full link (BACKPRESSURE) or a vanished peer must not take this replica down.
+      if (!isLockstepError(error)) throw error
+      this.log.warn(`replica '${this.engine.self}': could not send to '${to}': ${error.message}`, { code: error.code })
+      this.engine.peerUnreachable(to)
+    }
   }
 
   private scheduleTick(): void {
@@ -229,66 +247,43 @@ export class ReplicaHost<S = unknown> {
       this.flushScheduled = false
       if (!this.running) return
       this.engine.flush()
-      this.syncAndRelease()
+      this.syncDisk()
     })
   }
 
-  private async recover(storage: Storage): Promise<void> {
-    const recovered = await storage.open()
-    const snapshot: EngineSnapshot | undefined = recovered.snapshot ? decodeSnapshot(recovered.snapshot.data) : undefined
-    this.lsn = recovered.records.at(-1)?.position ?? recovered.snapshot?.position ?? 0
-    if (!snapshot && recovered.records.length === 0) {
-      // An empty disk: a replica's very first start. Record that it started (its initial view) before it
-      // serves, so that a restart after a crash finds a non-empty disk and recovers instead of starting afresh.
-      if (this.engine.status !== 'joining') {
-        this.storage!.append([{ position: ++this.lsn, data: encodeLogEntry({ view: this.engine.view }) }])
-        await this.storage!.sync()
-      }
-      return
-    }
-    this.engine.recover(snapshot, recovered.records.map((r) => decodeLogEntry(r.data)))
-    this.recordsSinceSnapshot = recovered.records.length
-  }
-
-  /** Appends one record (the engine emits no effects while it replays a log, so nothing is written twice). */
-  private persist(data: Uint8Array): void {
-    if (!this.storage) return
-    this.storage.append([{ position: ++this.lsn, data }])
-    this.recordsSinceSnapshot++
-  }
-
-  /** One sync per burst: client messages held before it go out once it resolves (group commit). */
-  private syncAndRelease(): void {
-    if (!this.storage || this.syncing || this.heldForSync.length === 0) return
-    const batch = this.heldForSync
-    this.heldForSync = []
+  /** One sync per burst (group commit); when it completes, the engine learns how far the disk holds the order. */
+  private syncDisk(): void {
+    const disk = this.disk
+    if (!disk || this.syncing || !disk.unsynced) return
     this.syncing = true
-    this.storage.sync().then(
+    disk.sync().then(
       () => {
         this.syncing = false
-        if (this.running) for (const { to, message } of batch) this.transport.sendToClient(to, message)
-        if (this.recordsSinceSnapshot >= this.snapshotEvery) void this.writeSnapshot()
-        if (this.heldForSync.length > 0) this.syncAndRelease()
+        this.afterDurable()
+        if (disk.sinceSnapshot >= this.snapshotEvery) disk.snapshot(this.engine.snapshotData()).catch((error: unknown) => this.diskFailed(error))
+        this.syncDisk()
       },
       (error: unknown) => {
         this.syncing = false
-        // The disk failed: answering now would promise durability we do not have. Stop serving.
-        this.log.error(`replica '${this.engine.self}': storage sync failed, stopping: ${(error as Error).message}`)
-        void this.stop()
+        this.diskFailed(error)
       },
     )
   }
 
-  /** Snapshots the engine at the last record and lets the storage drop the records it covers. */
-  private async writeSnapshot(): Promise<void> {
-    if (!this.storage || this.snapshotting) return
-    this.snapshotting = true
-    try {
-      const position = ++this.lsn
-      this.recordsSinceSnapshot = 0
-      await this.storage.writeSnapshot({ position, data: encodeSnapshot(this.engine.snapshotData()) })
-    } finally {
-      this.snapshotting = false
-    }
+  /** The disk holds more: votes waiting for it go out, and the engine releases the replies a majority now holds. */
+  private afterDurable(): void {
+    if (!this.running || !this.disk) return
+    const durable = this.disk.durableRecord
+    const ready = this.heldForVotes.filter((m) => m.after <= durable)
+    this.heldForVotes = this.heldForVotes.filter((m) => m.after > durable)
+    for (const { to, message } of ready) this.sendToPeer(to, message)
+    this.engine.durableUpTo(this.disk.durablePosition)
+    this.scheduleFlush()
+  }
+
+  /** The disk failed: answering now would promise durability we do not have. Stop serving. */
+  private diskFailed(error: unknown): void {
+    this.log.error(`replica '${this.engine.self}': storage failed, stopping: ${(error as Error).message}`)
+    void this.stop().catch(() => {})
   }
 }

@@ -72,7 +72,8 @@ export function isRoutine(message: unknown): boolean {
   if (!isRecord(message)) return false
   const orderer = ordererPayload(message)
   if (orderer) return !(isRecord(orderer.payload) && Array.isArray(orderer.payload.r) && orderer.payload.r.length > 0)
-  return messageKind(message) === 'heartbeat'
+  // Heartbeats, and a disk's progress reports, flow all the time: shown only with `verbose`.
+  return messageKind(message) === 'heartbeat' || messageKind(message) === 'durable'
 }
 
 /** One peer message, without its link: `prepare view=2 ballot=(1,r1)`. */

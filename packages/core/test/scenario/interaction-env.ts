@@ -6,9 +6,9 @@
  * `tick`, `flush`, `recover`, `snapshotData`, operator commands and getters), and
  * feeds every observation to the invariant checker.
  */
-import type { ClientId, ReplicaToClient, Reply, Request, StateMachine, View } from '@lockstep/interface'
+import type { ClientId, ReplicaToClient, Reply, Request, StateMachine } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
-import { ReplicaEngine, decodePeerMessage, encodePeerMessage, type EngineSnapshot, type MembershipOptions, type PeerMessage } from '../../src/index'
+import { ReplicaEngine, decodePeerMessage, encodePeerMessage, type EngineSnapshot, type MembershipOptions, type PeerMessage, type RecoveredEntry } from '../../src/index'
 import { formatClientMessage, formatCommand, formatMessage, formatRequest, formatView, isRoutine, messageKind, requestName } from './format'
 import { InvariantChecker, label, type Incarnation, type Violation } from './invariants'
 
@@ -48,7 +48,7 @@ interface EngineEvent {
 /** What a durable replica has on its disk: the host's write-ahead log, kept in memory. */
 interface Disk {
   snapshot: EngineSnapshot | undefined
-  log: ({ readonly request: Request } | { readonly view: View })[]
+  log: RecoveredEntry[]
 }
 
 /** One run of a replica, from a start to its crash. */
@@ -385,7 +385,11 @@ export class InteractionEnv {
     const lines: string[] = []
     const s = slot.disk.snapshot
     lines.push(s ? `snapshot: view ${formatView(s.view)} position ${s.position}` : 'snapshot: none')
-    for (const entry of slot.disk.log) lines.push('view' in entry ? `view ${formatView(entry.view)}` : `request ${formatRequest(entry.request)}`)
+    for (const entry of slot.disk.log) {
+      if ('view' in entry) lines.push(`view ${formatView(entry.view)}`)
+      else if ('votes' in entry) lines.push(`votes in view change ${entry.votes.instance}: promised ${entry.votes.promised ? `(${entry.votes.promised.round},${entry.votes.promised.coordinator})` : 'none'}${entry.votes.accepted ? `, accepted view ${formatView(entry.votes.accepted.value.view)}` : ''}`)
+      else lines.push(`request ${formatRequest(entry.request)}`)
+    }
     return lines
   }
 
@@ -410,7 +414,7 @@ export class InteractionEnv {
 
   // -------------------------------------------------------- internals
 
-  private start(id: string, mode: 'initial' | 'join' | 'disk'): EngineEvent[] {
+  private start(id: string, mode: 'initial' | 'join' | 'disk' | 'amnesia'): EngineEvent[] {
     const options = this.requireCluster()
     const slot = this.slot(id, { allowUnknown: true })
     if (options.durable && (mode !== 'disk' || !slot.disk)) slot.disk = { snapshot: undefined, log: [] }
@@ -428,7 +432,11 @@ export class InteractionEnv {
       view: { id: 1, members: this.initialMembers },
       replicas: this.configured,
       membership: options.membership,
+      // Durable replicas answer only once a majority's disks hold a request (each disk here is written at once).
+      durableReplies: options.durable && options.membership !== undefined,
       join: mode === 'join',
+      // The cluster of `add-replicas` has started already; a replica restarted without its state starts fresh.
+      startAs: mode === 'initial' ? 'member' : 'fresh',
       log: {
         debug: () => {},
         info: () => {},
@@ -443,10 +451,13 @@ export class InteractionEnv {
           this.checker.delivered(at(), position, requestName(request), executed, at().engine.status)
           this.effect(`${id} delivered ${position}: ${formatRequest(request)}${executed ? '' : ' (a duplicate: not executed again)'}`)
         },
-        viewInstalled: (view, position) => {
-          disk?.log.push({ view })
+        viewInstalled: (view, position, configuration) => {
+          disk?.log.push({ view, configuration })
           this.checker.viewInstalled(at(), view, position)
           this.effect(`${id} installed view ${formatView(view)} at position ${position}`)
+        },
+        persistVotes: (votes) => {
+          disk?.log.push({ votes })
         },
         stateReplaced: (position) => {
           if (disk) {
@@ -464,9 +475,9 @@ export class InteractionEnv {
     const events: EngineEvent[] = []
     if (recovering) {
       events.push(this.handle(run, undefined, () => engine.recover(disk.snapshot, disk.log), false))
-    } else if (disk && mode !== 'join') {
-      // The host's first start: it records its initial view, so a restart finds a non-empty disk.
-      disk.log.push({ view: engine.view })
+    } else if (disk && mode === 'initial') {
+      // A cluster that has started: its initial view is on every disk, so a restart finds a non-empty disk.
+      disk.log.push({ view: engine.view, configuration: this.configured.slice(0, this.initialMembers.length) })
     }
     this.checker.view(run, engine.view)
     return events
@@ -480,6 +491,8 @@ export class InteractionEnv {
     const before = run.engine.status
     try {
       fn()
+      // A disk here holds what it is given at once: tell the engine, as a host does after its sync.
+      if (this.slots.get(run.replica)?.run === run && this.requireCluster().durable) run.engine.durableUpTo(run.engine.position)
       if (flush && this.slots.get(run.replica)?.run === run) run.engine.flush()
     } finally {
       this.current = outer

@@ -1,43 +1,74 @@
 import type { AcceptedValue, Ballot, ViewValue } from '../peer-messages'
 import { ballotAbove, sameBallot } from './ballot'
 
+/** What an acceptor remembers: its votes in the newest view change (`instance`: the view number) it took part in. */
+export interface AcceptorState {
+  readonly instance: number
+  readonly promised: Ballot | null
+  readonly accepted: AcceptedValue | null
+}
+
+/** Why an acceptor refused: it promised a higher ballot in that view change, or it has moved on to a later one. */
+export interface Refusal {
+  /** The ballot it promised, when the refusal is about the same view change. */
+  readonly promised: Ballot | null
+  /** The view change it takes part in now. */
+  readonly instance: number
+}
+
 /**
- * The Paxos acceptor of one view change (single-decree Paxos per view number):
- * it promises ballots and accepts values, refusing anything below what it
- * promised. The engine keeps one per view and resets it when a view is installed.
+ * The Paxos acceptor of the view changes (single-decree Paxos per view number). It remembers its votes in
+ * the newest view change it took part in; a prepare or accept for an older one is refused (that view number
+ * is decided, or about to be, without it), and one for a newer one starts afresh. Its state must outlive the
+ * process (it goes to disk with durable storage), or the replica must not vote until it has rejoined: an
+ * acceptor that forgets an acceptance can let two values be chosen for one view number.
  */
 export class Acceptor {
-  private promisedBallot: Ballot | null = null
-  private acceptedValue: AcceptedValue | null = null
+  private current: AcceptorState = { instance: 0, promised: null, accepted: null }
 
-  /** The highest ballot promised in this view change, if any. */
+  /** Its votes, for persistence. */
+  get state(): AcceptorState {
+    return this.current
+  }
+
+  /** The highest ballot promised in the view change it takes part in, if any. */
   get promised(): Ballot | null {
-    return this.promisedBallot
+    return this.current.promised
   }
 
-  /** The value accepted in this view change, if any, with its ballot. */
+  /** The value it accepted in the view change it takes part in, if any, with its ballot. */
   get accepted(): AcceptedValue | null {
-    return this.acceptedValue
+    return this.current.accepted
   }
 
-  /** Phase 1b: promises `ballot` unless a higher one was promised (the same one may be promised again). Returns the refusing ballot, or undefined. */
-  prepare(ballot: Ballot): Ballot | undefined {
-    if (this.promisedBallot && !ballotAbove(ballot, this.promisedBallot) && !sameBallot(ballot, this.promisedBallot)) return this.promisedBallot
-    this.promisedBallot = ballot
+  /** Takes back votes read from a disk. */
+  restore(state: AcceptorState): void {
+    this.current = state
+  }
+
+  /** Phase 1b for view `instance`: promises `ballot` unless a higher one was promised (the same may be promised again). */
+  prepare(instance: number, ballot: Ballot): Refusal | undefined {
+    const refusal = this.moveTo(instance)
+    if (refusal) return refusal
+    const { promised } = this.current
+    if (promised && !ballotAbove(ballot, promised) && !sameBallot(ballot, promised)) return { promised, instance }
+    this.current = { ...this.current, promised: ballot }
     return undefined
   }
 
-  /** Phase 2b: accepts `value` in `ballot` unless a higher ballot was promised. Returns the refusing ballot, or undefined. */
-  accept(ballot: Ballot, value: ViewValue): Ballot | undefined {
-    if (this.promisedBallot && ballotAbove(this.promisedBallot, ballot)) return this.promisedBallot
-    this.promisedBallot = ballot
-    this.acceptedValue = { ballot, value }
+  /** Phase 2b for view `instance`: accepts `value` in `ballot` unless a higher ballot was promised. */
+  accept(instance: number, ballot: Ballot, value: ViewValue): Refusal | undefined {
+    const refusal = this.moveTo(instance)
+    if (refusal) return refusal
+    const { promised } = this.current
+    if (promised && ballotAbove(promised, ballot)) return { promised, instance }
+    this.current = { instance, promised: ballot, accepted: { ballot, value } }
     return undefined
   }
 
-  /** Forgets this view change (a view was installed, or this replica left the view). */
-  reset(): void {
-    this.promisedBallot = null
-    this.acceptedValue = null
+  private moveTo(instance: number): Refusal | undefined {
+    if (instance < this.current.instance) return { promised: null, instance: this.current.instance }
+    if (instance > this.current.instance) this.current = { instance, promised: null, accepted: null }
+    return undefined
   }
 }

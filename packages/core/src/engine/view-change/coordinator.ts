@@ -1,6 +1,7 @@
 import type { ReplicaId, View } from '@lockstep/interface'
 import type { AcceptedValue, Ballot, PromiseMessage, ViewValue } from '../peer-messages'
 import { ballotAbove, sameBallot } from './ballot'
+import { majorityOf } from './quorum'
 
 /** A view change this replica coordinates: phase 1 collects promises, phase 2 acceptances of the value. */
 export class Coordination {
@@ -8,15 +9,18 @@ export class Coordination {
   readonly ballot: Ballot
   /** When it started: the next coordinator's turn is counted from here. */
   readonly startedAt: number
+  /** The acceptors: a majority of them decides. */
+  readonly configuration: readonly ReplicaId[]
   readonly promises = new Map<ReplicaId, PromiseMessage>()
   readonly accepts = new Set<ReplicaId>()
   /** The value proposed in phase 2, once a majority promised. */
   value: ViewValue | undefined
 
-  constructor(view: number, ballot: Ballot, startedAt: number) {
+  constructor(view: number, ballot: Ballot, startedAt: number, configuration: readonly ReplicaId[]) {
     this.view = view
     this.ballot = ballot
     this.startedAt = startedAt
+    this.configuration = configuration
   }
 
   /** True if a message about (`view`, `ballot`) belongs to this view change. */
@@ -32,53 +36,77 @@ export function highestAccepted(promises: Iterable<PromiseMessage>): AcceptedVal
   return best
 }
 
-/** What a coordinator knows when it proposes the next view. */
+/** What a coordinator knows when it proposes the next view after a live one. */
 export interface NextViewInputs {
   readonly current: View
-  /** The promises of a majority, by member. */
+  readonly configuration: readonly ReplicaId[]
+  /** The promises of a majority of the configuration, by replica. */
   readonly promises: ReadonlyMap<ReplicaId, PromiseMessage>
-  /** Replicas an operator asked to remove. */
+  /** Replicas an operator asked to remove (they leave the view and the configuration). */
   readonly removals: ReadonlySet<ReplicaId>
+  /** Replicas an operator admitted (they join the configuration). */
+  readonly admissions: ReadonlySet<ReplicaId>
   /** Replicas asking to join, with the incarnation they asked with. */
   readonly joinRequests: ReadonlyMap<ReplicaId, number>
-  readonly majority: number
-  /** The orderer's merge of the promisers' reports: the agreed end of the current view. */
+  /** The orderer's merge of the live members' reports: the agreed end of the current view. */
   readonly boundary: unknown
 }
 
 /**
- * The next view: members an operator removed, and members a majority of the promisers suspect (and that did
- * not promise themselves), leave; replicas that asked to join come in and take their state by transfer.
+ * The next view after a live one: members an operator removed, and members that did not promise and that a
+ * majority of the live promisers suspect, leave; replicas that asked to join come in and take their state by
+ * transfer. The configuration changes only by the operator's removals and admissions.
  */
 export function proposeNextView(inputs: NextViewInputs): ViewValue {
-  const promises = [...inputs.promises.values()]
-  const suspectedByMajority = (m: ReplicaId) => promises.filter((p) => p.suspects.includes(m)).length >= inputs.majority && !inputs.promises.has(m)
+  const live = [...inputs.promises.values()].filter((p) => p.holding.kind === 'live')
+  const suspectedByMajority = (m: ReplicaId) => !inputs.promises.has(m) && live.filter((p) => p.suspects.includes(m)).length >= majorityOf(live.length)
   const removed = inputs.current.members.filter((m) => inputs.removals.has(m) || suspectedByMajority(m))
-  const joining = [...inputs.joinRequests.keys()].filter((r) => !inputs.promises.has(r) && !removed.includes(r)).sort()
+  const joining = [...inputs.joinRequests.keys()].filter((r) => !inputs.removals.has(r) && (!inputs.current.members.includes(r) || removed.includes(r) || !inputs.promises.has(r))).sort()
   const incarnations = Object.fromEntries(joining.map((r) => [r, inputs.joinRequests.get(r)!]))
   const members = [...new Set([...inputs.current.members.filter((m) => !removed.includes(m)), ...joining])].sort()
-  return { view: { id: inputs.current.id + 1, members }, joining, incarnations, boundary: inputs.boundary }
+  const configuration = [...new Set([...inputs.configuration, ...inputs.admissions])].filter((r) => !inputs.removals.has(r)).sort()
+  return { view: { id: inputs.current.id + 1, members }, configuration, joining, incarnations, boundary: inputs.boundary }
 }
 
 /**
- * Coordinators take turns, so they do not duel: the members that are neither suspected here nor asking to
- * join are ranked by id; the one ranked r starts r timeouts after the need arose, and after any sign of
- * another coordinator's progress it waits r + 1 timeouts again. Returns when this replica's turn is due,
- * or undefined when it is not a candidate.
+ * The view that resumes a cluster none of whose promisers holds a live view (they all restarted from their
+ * disks): its members are the promisers; its state comes from the one whose disk holds the newest view and,
+ * in it, the most of the order (ties to the lowest id); every other member takes it by transfer. Undefined
+ * until a majority of the configuration reported a disk: replies wait for a majority of disks, so any
+ * majority holds every acknowledged request.
+ */
+export function recoveryValue(view: number, configuration: readonly ReplicaId[], promises: ReadonlyMap<ReplicaId, PromiseMessage>): ViewValue | undefined {
+  let source: { replica: ReplicaId; view: number; position: number } | undefined
+  let disks = 0
+  for (const [replica, promise] of promises) {
+    const holding = promise.holding
+    if (holding.kind !== 'disk') continue
+    disks++
+    const better = !source || holding.view.id > source.view || (holding.view.id === source.view && (holding.position > source.position || (holding.position === source.position && replica < source.replica)))
+    if (better) source = { replica, view: holding.view.id, position: holding.position }
+  }
+  if (!source || disks < majorityOf(configuration.length)) return undefined
+  const members = [...promises.keys()].sort()
+  const incarnations = Object.fromEntries([...promises].map(([replica, promise]) => [replica, promise.incarnation]))
+  return { view: { id: view, members }, configuration: [...configuration], joining: members.filter((m) => m !== source.replica), incarnations, boundary: undefined, source: source.replica }
+}
+
+/**
+ * Coordinators take turns, so they do not duel: the candidates are ranked by id; the one ranked r starts r
+ * timeouts after the need arose, and after any sign of another coordinator's progress it waits r + 1
+ * timeouts again. Returns when this replica's turn is due, or undefined when it is not a candidate.
  */
 export function coordinatorTurnDue(turn: {
   readonly self: ReplicaId
-  readonly members: readonly ReplicaId[]
-  readonly suspects: readonly ReplicaId[]
-  readonly joinRequests: ReadonlyMap<ReplicaId, number>
+  /** The replicas that may coordinate now, in rank order. */
+  readonly candidates: readonly ReplicaId[]
   /** When a view change was first found needed. */
   readonly needSince: number
   /** The last sign of a coordinator at work (this one's start, or another's prepare or accept). */
   readonly lastActivity: number
   readonly timeoutMs: number
 }): number | undefined {
-  const candidates = turn.members.filter((m) => m === turn.self || (!turn.suspects.includes(m) && !turn.joinRequests.has(m)))
-  const rank = candidates.indexOf(turn.self)
+  const rank = turn.candidates.indexOf(turn.self)
   if (rank < 0) return undefined
   return turn.lastActivity >= turn.needSince ? turn.lastActivity + (rank + 1) * turn.timeoutMs : turn.needSince + rank * turn.timeoutMs
 }

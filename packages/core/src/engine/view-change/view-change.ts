@@ -1,41 +1,51 @@
-import type { Clock, Logger, ReplicaId, View } from '@lockstep/interface'
-import type { PeerMessage, PeerMessageOf, PromiseMessage, ViewValue } from '../peer-messages'
-import { Acceptor } from './acceptor'
+import type { Clock, Logger, ReplicaId } from '@lockstep/interface'
+import type { Holding, PeerMessage, PeerMessageOf, PromiseMessage, ViewValue } from '../peer-messages'
+import { Acceptor, type AcceptorState } from './acceptor'
 import { Coordination, coordinatorTurnDue, highestAccepted } from './coordinator'
+import { majorityOf } from './quorum'
 
 /** What the view change needs from the engine around it. */
 export interface ViewChangeEnvironment {
   readonly self: ReplicaId
+  /** This process's incarnation, named in its promises. */
+  readonly incarnation: number
   readonly clock: Clock
   readonly log: Logger
   /** A coordinator that has not finished after this long is taken over by the next. */
   readonly timeoutMs: number
-  view(): View
-  /** True if `replica` is a member of the current view. */
-  isMember(replica: ReplicaId): boolean
-  /** True if this replica holds the current view's state, so it may vouch for it in a view change. */
-  holdsViewState(): boolean
-  /** True while this replica waits for the state at the start of its view (it cannot coordinate). */
-  isTransferring(): boolean
-  /** How many votes make a quorum. */
-  quorum(): number
+  /** The newest view number this replica knows to be decided. */
+  knownView(): number
+  /** The lowest view number this replica may vote for: its votes in earlier ones may be lost (it restarted without them). */
+  votesFrom(): number
+  /** The configured replicas (the acceptors) of the view the change ends, if this replica knows them well enough to coordinate. */
+  configuration(): readonly ReplicaId[] | undefined
+  /** The last value this replica installed: re-sent to a coordinator of a view number already taken. */
+  lastCommit(): ViewValue | undefined
   send(to: ReplicaId, message: PeerMessage): void
-  /** Stops ordering in the current view (once) and returns the orderer's report of what this replica holds. */
-  freeze(): unknown
+  /** Makes the acceptor's votes durable (with storage) before the message that follows them goes out. */
+  persistVotes(state: AcceptorState): void
+  /** What this replica holds of the view view `instance` ends; a live member stops ordering in it (freezes) first. */
+  promiseHolding(instance: number): Holding
+  /** This replica accepted a value for view `instance`: a live member stops ordering. */
+  acceptedValue(instance: number): void
   /** Members this replica suspects now. */
   suspects(): ReplicaId[]
-  /** The value of the last view installed here, re-sent to replicas behind. */
-  lastCommit(): ViewValue | undefined
-  /** The value to propose when no promiser accepted one: the next membership and the old view's boundary. */
-  propose(promises: ReadonlyMap<ReplicaId, PromiseMessage>): ViewValue
+  /** The value to propose when no promiser accepted one; undefined to wait for more promises. */
+  propose(promises: ReadonlyMap<ReplicaId, PromiseMessage>): ViewValue | undefined
+  /** A newer view was named by another replica (a refusal): a replica without a view may number its attempts after it. */
+  heardOfView(view: number): void
 }
 
 /**
  * The view change: single-decree Paxos per view number, whose value is the
- * next view plus the orderer's agreed boundary of the old one. Each replica
- * is an acceptor; the one whose turn it is coordinates (phase 1: prepare and
- * promise; phase 2: accept and accepted; then commit). Coordinators take turns
- * (`coordinatorTurnDue`) so they do not duel; a higher ballot always wins.
+ * next view (members, configuration, joiners) plus the orderer's agreed
+ * boundary of the old one. The acceptors are the *configured* replicas, so a
+ * majority of the configuration decides even when the current view has
+ * shrunk. A replica that may have forgotten votes (restarted without its
+ * disk) does not vote until it has rejoined. The one whose turn it is
+ * coordinates: prepare, promise (with what each holds), accept, accepted,
+ * commit; a higher ballot always wins, and coordinators take turns
+ * (`coordinatorTurnDue`) so they do not duel.
  */
 export class ViewChange {
   private readonly env: ViewChangeEnvironment
@@ -51,9 +61,9 @@ export class ViewChange {
     this.env = env
   }
 
-  /** True once this replica promised a ballot in the current view change. */
+  /** True once this replica voted in the next view change (promised or accepted). */
   get promised(): boolean {
-    return this.acceptor.promised !== null
+    return this.acceptor.promised !== null && this.acceptor.state.instance > this.env.knownView()
   }
 
   /** The view this replica coordinates a change to, if any. */
@@ -61,100 +71,120 @@ export class ViewChange {
     return this.coordination?.view
   }
 
+  /** The acceptor's votes, for persistence. */
+  get votes(): AcceptorState {
+    return this.acceptor.state
+  }
+
+  /** Takes back votes read from a disk. */
+  restoreVotes(state: AcceptorState): void {
+    this.acceptor.restore(state)
+  }
+
   /**
-   * Called on every tick: when a view change is `needed` and it is this replica's turn (see
-   * `coordinatorTurnDue`), it starts one as coordinator.
+   * Called on every tick: when a view change is `needed` and it is this replica's turn among `candidates`
+   * (see `coordinatorTurnDue`), it starts one as coordinator.
    */
-  tick(needed: boolean, suspects: readonly ReplicaId[], joinRequests: ReadonlyMap<ReplicaId, number>): void {
+  tick(needed: boolean, candidates: readonly ReplicaId[]): void {
     if (!needed) {
       this.neededSince = undefined
       return
     }
     const now = this.env.clock.now()
     this.neededSince ??= now
+    if (this.coordination && this.coordination.view <= this.env.knownView()) this.coordination = undefined
     const lastActivity = Math.max(this.coordination?.startedAt ?? -Infinity, this.lastSeenAtWork)
-    const due = coordinatorTurnDue({
-      self: this.env.self,
-      members: this.env.view().members,
-      suspects,
-      joinRequests,
-      needSince: this.neededSince,
-      lastActivity,
-      timeoutMs: this.env.timeoutMs,
-    })
+    const due = coordinatorTurnDue({ self: this.env.self, candidates, needSince: this.neededSince, lastActivity, timeoutMs: this.env.timeoutMs })
     if (due !== undefined && now >= due) this.start(now)
   }
 
-  /** Phase 1a: a ballot above any seen, sent to every member of the current view. */
+  /** Phase 1a: a ballot above any seen, sent to every configured replica. */
   private start(now: number): void {
+    const configuration = this.env.configuration()
+    if (!configuration) return
     this.highestRound = Math.max(this.highestRound, this.acceptor.promised?.round ?? 0) + 1
     const ballot = { round: this.highestRound, coordinator: this.env.self }
-    const view = this.env.view().id + 1
-    this.coordination = new Coordination(view, ballot, now)
+    const view = this.env.knownView() + 1
+    this.coordination = new Coordination(view, ballot, now, configuration)
     this.env.log.info(`replica '${this.env.self}' starts a view change to view ${view} (ballot ${ballot.round})`)
-    for (const member of this.env.view().members) this.env.send(member, { kind: 'prepare', view, ballot })
+    for (const replica of configuration) this.env.send(replica, { kind: 'prepare', view, ballot })
   }
 
-  /** Phase 1b: promise the ballot (freezing the old view) unless a higher one was promised. */
+  /** Phase 1b: promise the ballot (a live member freezes the old view first) unless a higher one was promised. */
   onPrepare(from: ReplicaId, m: PeerMessageOf<'prepare'>): void {
-    if (!this.env.holdsViewState() || !this.env.isMember(from)) return
-    const current = this.env.view().id
-    if (m.view !== current + 1) {
-      const commit = this.env.lastCommit()
-      if (m.view <= current && commit) this.env.send(from, { kind: 'commit', value: commit })
-      return
-    }
+    if (this.refuseStale(from, m.view)) return
     this.highestRound = Math.max(this.highestRound, m.ballot.round)
     if (from !== this.env.self) this.lastSeenAtWork = this.env.clock.now()
-    const refusal = this.acceptor.prepare(m.ballot)
-    if (refusal) return this.env.send(from, { kind: 'nack', view: m.view, ballot: refusal })
-    const report = this.env.freeze()
-    this.env.send(from, { kind: 'promise', view: m.view, ballot: m.ballot, report, suspects: this.env.suspects(), accepted: this.acceptor.accepted })
+    const refusal = this.acceptor.prepare(m.view, m.ballot)
+    if (refusal) return this.env.send(from, { kind: 'nack', view: m.view, ballot: refusal.promised, knownView: Math.max(this.env.knownView(), refusal.instance - 1) })
+    this.env.persistVotes(this.acceptor.state)
+    const holding = this.env.promiseHolding(m.view)
+    const promise = { kind: 'promise', view: m.view, ballot: m.ballot, holding, suspects: this.env.suspects(), accepted: this.acceptor.accepted, incarnation: this.env.incarnation } as const
+    this.env.send(from, promise)
   }
 
-  /** Phase 2a, once a quorum promised: propose the highest accepted value, or a new one. */
+  /** Phase 2a, once a majority of the configuration promised: propose the highest accepted value, or a new one. */
   onPromise(from: ReplicaId, m: PeerMessageOf<'promise'>): void {
     const c = this.coordination
-    if (!c || !c.isFor(m.view, m.ballot) || c.value) return
-    if (!this.env.isMember(from) || this.env.isTransferring()) return
+    if (!c || !c.isFor(m.view, m.ballot) || c.value || !c.configuration.includes(from)) return
     c.promises.set(from, m)
-    if (c.promises.size < this.env.quorum()) return
+    if (c.promises.size < majorityOf(c.configuration.length)) return
     c.value = highestAccepted(c.promises.values())?.value ?? this.env.propose(c.promises)
-    for (const member of this.env.view().members) this.env.send(member, { kind: 'accept', view: c.view, ballot: c.ballot, value: c.value })
+    if (!c.value) return // more promises are needed (none of these holds the old view's state yet)
+    for (const replica of c.configuration) this.env.send(replica, { kind: 'accept', view: c.view, ballot: c.ballot, value: c.value })
   }
 
-  /** A refusal: a higher ballot is at work; this coordinator steps back. */
+  /** A refusal: a higher ballot or a later view change is at work; this coordinator steps back. */
   onNack(m: PeerMessageOf<'nack'>): void {
-    this.highestRound = Math.max(this.highestRound, m.ballot.round)
-    if (this.coordination?.view === m.view && !this.coordination.isFor(m.view, m.ballot)) this.coordination = undefined
+    this.highestRound = Math.max(this.highestRound, m.ballot?.round ?? 0)
+    this.env.heardOfView(m.knownView)
+    const c = this.coordination
+    if (c?.view !== m.view) return
+    if (m.knownView >= c.view || (m.ballot && !c.isFor(m.view, m.ballot))) this.coordination = undefined
   }
 
   /** Phase 2b: accept the value unless a higher ballot was promised. */
   onAccept(from: ReplicaId, m: PeerMessageOf<'accept'>): void {
-    if (!this.env.holdsViewState() || !this.env.isMember(from) || m.view !== this.env.view().id + 1) return
-    const refusal = this.acceptor.accept(m.ballot, m.value)
-    if (refusal) return this.env.send(from, { kind: 'nack', view: m.view, ballot: refusal })
+    if (this.refuseStale(from, m.view)) return
+    const refusal = this.acceptor.accept(m.view, m.ballot, m.value)
+    if (refusal) return this.env.send(from, { kind: 'nack', view: m.view, ballot: refusal.promised, knownView: Math.max(this.env.knownView(), refusal.instance - 1) })
     if (from !== this.env.self) this.lastSeenAtWork = this.env.clock.now()
-    this.env.freeze()
+    this.env.persistVotes(this.acceptor.state)
+    this.env.acceptedValue(m.view)
     this.env.send(from, { kind: 'accepted', view: m.view, ballot: m.ballot })
   }
 
-  /** The value is chosen once a quorum accepted it: commit it to everyone, old members and new. */
+  /** The value is chosen once a majority of the configuration accepted it: commit it to everyone, old and new. */
   onAccepted(from: ReplicaId, m: PeerMessageOf<'accepted'>): void {
     const c = this.coordination
-    if (!c || !c.value || !c.isFor(m.view, m.ballot) || !this.env.isMember(from)) return
+    if (!c || !c.value || !c.isFor(m.view, m.ballot) || !c.configuration.includes(from)) return
     c.accepts.add(from)
-    if (c.accepts.size < this.env.quorum()) return
+    if (c.accepts.size < majorityOf(c.configuration.length)) return
     const value = c.value
     this.coordination = undefined
-    for (const replica of new Set([...this.env.view().members, ...value.view.members])) this.env.send(replica, { kind: 'commit', value })
+    for (const replica of new Set([...c.configuration, ...value.configuration, ...value.view.members])) this.env.send(replica, { kind: 'commit', value })
   }
 
-  /** A view was installed, or this replica left: this view change is over. */
+  /** A view was installed, or this replica left one: the coordination and the wait are over. */
   reset(): void {
-    this.acceptor.reset()
     this.coordination = undefined
     this.neededSince = undefined
     this.lastSeenAtWork = -Infinity
+  }
+
+  /**
+   * A prepare or accept for a view number this replica knows is taken gets that view's value (or a refusal
+   * naming the newest view it knows); one it may not vote in (it could have forgotten votes there) gets
+   * nothing. True if handled so.
+   */
+  private refuseStale(from: ReplicaId, view: number): boolean {
+    const known = this.env.knownView()
+    if (view <= known) {
+      const commit = this.env.lastCommit()
+      if (commit && commit.view.id >= view) this.env.send(from, { kind: 'commit', value: commit })
+      else this.env.send(from, { kind: 'nack', view, ballot: null, knownView: known })
+      return true
+    }
+    return view < this.env.votesFrom()
   }
 }
