@@ -9,6 +9,3 @@ export type { OrdererSpec, SimulationOptions, SimulationResult } from './sim/sim
 export { checkMutualExclusion, genericWorkload, kvWorkload, mutexWorkload, registerWorkload, workloads } from './sim/workloads'
 export type { RandomCommand, Workload, WorkloadClient, WorkloadEvent, WorkloadRecord } from './sim/workloads'
 export * from './lincheck/index'
-export { ordererCompliance } from './compliance/orderer'
-export type { OrdererComplianceOptions } from './compliance/orderer'
-export * from './compliance/transport'
