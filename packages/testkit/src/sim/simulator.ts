@@ -1,4 +1,3 @@
-import type { MembershipOptions } from '@lockstep/core'
 import { ErrorCodes, LockstepError, type OrdererFactory, type RandomSource } from '@lockstep/interface'
 import type { Operation } from '../lincheck/operation'
 import { checkAgreement, checkOrder } from './checkers/agreement-order'
@@ -12,9 +11,6 @@ import { drawFaultSchedule, type FaultEvent, type FaultKind } from './faults'
 import { SeededRandom } from './prng'
 import { SimCluster } from './sim-cluster'
 import type { Workload, WorkloadEvent } from './workloads'
-
-/** Failure detection and view changes in runs with faults or disks (a fault-free run turns them off). */
-const faultTolerantMembership: MembershipOptions = { heartbeatMs: 20, suspectAfterMs: 150, viewChangeTimeoutMs: 200 }
 
 /**
  * An ordering strategy as the simulator runs it: a name (for the rerun
@@ -133,7 +129,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     replicas: replicaCount,
     random: networkRandom,
     delay,
-    membership: faultKinds.length > 0 || options.durable ? faultTolerantMembership : false,
+    // Failure detection and view changes (SimCluster's defaults) only in runs where something can fail.
+    membership: faultKinds.length > 0 || options.durable ? undefined : false,
     durable: options.durable,
     trace: options.trace,
     observeReplica: (replica, number) => {
@@ -214,7 +211,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   await cluster.runWhile(() => !caughtUp() && scheduler.now() <= settleBy)
 
   // The checks. A divergent order makes the other delivery checks meaningless, so it stands alone.
-  const records = incarnations.map((incarnation) => record(incarnation, cluster))
+  const records = incarnations.map((incarnation) => incarnationRecord(incarnation, cluster))
   const order = checkOrder(records)
   violations.push(...order)
   if (order.length === 0) {
@@ -252,7 +249,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 }
 
 /** What the checks see of an incarnation: its deliveries, and its position if it is the one serving now. */
-function record(incarnation: LiveIncarnation, cluster: SimCluster): IncarnationRecord {
+function incarnationRecord(incarnation: LiveIncarnation, cluster: SimCluster): IncarnationRecord {
   const host = incarnation.alive ? cluster.host(incarnation.replica) : undefined
   const servingAt = host && host.engine.status === 'normal' ? host.engine.position : undefined
   return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt }
