@@ -1,3 +1,3 @@
 import { lockstepTsup } from '../../tooling/tsup.base'
 
-export default lockstepTsup({ entry: ["src/index.ts", "src/demo.ts", "src/replica-process.ts"] })
+export default lockstepTsup({ entry: ["src/index.ts", "src/demo.ts"] })

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
+import { upLocalCluster, type LocalCluster, type ReplicaStatus } from '@lockstep/cli'
 import { checkMutualExclusion, type WorkloadEvent } from '@lockstep/testkit'
 import { LockClient } from './lock-client'
-import { startProcessCluster, type ProcessCluster, type ReplicaStatus } from './process-cluster'
 
 const CLIENTS = 5
 const ROUNDS = 20
@@ -10,27 +10,36 @@ const SPEC = fileURLToPath(new URL('../specs/safe-mutex.sm', import.meta.url))
 
 /**
  * The lock-service demo: three replica processes of the safe mutex (compiled
- * from specs/safe-mutex.sm) on 127.0.0.1, ordered by Lamport clocks over TCP;
+ * from specs/safe-mutex.sm) on 127.0.0.1, ordered by Lamport clocks over TCP,
+ * started as a local cluster of `lockstep replica` processes (@lockstep/cli;
+ * free ports, fresh secrets in a temporary directory);
  * five clients in this process contend for the lock. Each grant is printed as it happens; at the end the
  * recorded history is checked for mutual exclusion, the replicas' states are
  * compared, and every replica process is stopped.
  */
 async function demo(): Promise<number> {
-  const cluster = await startProcessCluster({ machine: SPEC, replicas: 3 })
+  const starting = upLocalCluster({ machine: SPEC, replicas: 3, basePort: 0, onLog: (line) => void process.stderr.write(`${line}\n`) })
   let interrupted = false
+  // Listening already while the replicas start, so an early Ctrl-C also stops them and removes their directory.
   const onSignal = () => {
     interrupted = true
     console.log('\ninterrupted: stopping the replica processes')
-    void cluster.stop().then(() => process.exit(130))
+    void starting.then((started) => started.stop()).finally(() => process.exit(130))
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+  const cluster = await starting
+  if (interrupted) return new Promise<number>(() => {}) // onSignal stops the cluster and exits 130
   try {
     console.log(`lock service: ${cluster.replicas.length} replica processes running specs/safe-mutex.sm, Lamport ordering, TCP on 127.0.0.1`)
     for (const r of cluster.replicas) console.log(`  ${r.id}  ${r.host}:${r.port}  pid ${r.pid}`)
     console.log(`${CLIENTS} clients each acquire and release the lock ${ROUNDS} times\n`)
-    const result = await contend(cluster)
-    if (interrupted) return 130
+    // Stopping the cluster on a signal stops its clients, whose pending requests then fail with STOPPED.
+    const result = await contend(cluster).catch((error: unknown) => {
+      if (interrupted) return undefined
+      throw error
+    })
+    if (interrupted || result === undefined) return 130
     const statuses = await settledStatuses(cluster, result.requests)
     const digests = new Set(statuses.map((s) => s.digest))
     const violations = checkMutualExclusion(result.events)
@@ -46,18 +55,20 @@ summary
   mutual exclusion: ${violations.length === 0 ? 'held' : `VIOLATED\n    ${violations.join('\n    ')}`}`)
     return violations.length === 0 && fenced && digests.size === 1 && result.grants === CLIENTS * ROUNDS ? 0 : 1
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
     if (!interrupted) {
       await cluster.stop()
       console.log(`stopped ${cluster.replicas.length} replica processes (${cluster.replicas.map((r) => `pid ${r.pid}`).join(', ')})`)
     }
+    // Only now: a signal while the replicas stop must not end this process before it removed their directory.
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
 }
 
 /** CLIENTS clients, each preferring a different replica, take turns holding the lock; every grant and release is recorded. */
-async function contend(cluster: ProcessCluster) {
-  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => cluster.client(`client-${i + 1}`, i)))
+async function contend(cluster: LocalCluster) {
+  const replicaIds = cluster.replicas.map((r) => r.id)
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => cluster.client(`client-${i + 1}`, { preferred: replicaIds[i % replicaIds.length] })))
   const started = performance.now()
   const events: WorkloadEvent[] = []
   let tick = 0
@@ -83,7 +94,7 @@ async function contend(cluster: ProcessCluster) {
 }
 
 /** The replicas' statuses once each has executed every request (the last release's reply came from one of them). */
-async function settledStatuses(cluster: ProcessCluster, requests: number): Promise<ReplicaStatus[]> {
+async function settledStatuses(cluster: LocalCluster, requests: number): Promise<ReplicaStatus[]> {
   for (let attempt = 0; ; attempt++) {
     const statuses = await cluster.status()
     if (statuses.every((s) => s.position >= requests) || attempt >= 500) return statuses

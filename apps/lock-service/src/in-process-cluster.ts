@@ -1,6 +1,6 @@
 import { LockstepClient } from '@lockstep/client'
 import { ReplicaHost, realScheduler } from '@lockstep/core'
-import type { OrdererFactory, Scheduler, StateMachine } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type OrdererFactory, type Scheduler, type StateMachine } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
 import { SeededRandom } from '@lockstep/testkit'
@@ -22,8 +22,8 @@ export interface InProcessClusterOptions {
 export interface InProcessCluster {
   readonly replicaIds: readonly string[]
   readonly hosts: readonly ReplicaHost[]
-  /** A started client that prefers replica `preferred` (index). */
-  client(id: string, preferred?: number): Promise<LockstepClient>
+  /** A started client; `options.preferred` names the replica it tries first (default r1), as `LocalCluster.client` of @lockstep/cli. */
+  client(id: string, options?: { readonly preferred?: string }): Promise<LockstepClient>
   stop(): Promise<void>
 }
 
@@ -48,8 +48,9 @@ export async function startInProcessCluster(options: InProcessClusterOptions): P
   return {
     replicaIds,
     hosts,
-    async client(id, preferred = 0) {
-      const order = [...replicaIds.slice(preferred % replicaIds.length), ...replicaIds.slice(0, preferred % replicaIds.length)]
+    async client(id, { preferred = replicaIds[0]! } = {}) {
+      if (!replicaIds.includes(preferred)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica ${preferred} is not a replica of this cluster (${replicaIds.join(', ')})`)
+      const order = [preferred, ...replicaIds.filter((r) => r !== preferred)]
       const client = new LockstepClient({ id, transport: memoryClientTransport({ network, self: id, replicas: replicaIds }), replicas: order, scheduler })
       await client.start()
       clients.push(client)

@@ -1,5 +1,3 @@
 export { LockClient } from './lock-client'
 export { startInProcessCluster } from './in-process-cluster'
 export type { InProcessCluster, InProcessClusterOptions } from './in-process-cluster'
-export { startProcessCluster } from './process-cluster'
-export type { ProcessCluster, ProcessClusterOptions, ReplicaProcess, ReplicaStatus } from './process-cluster'

@@ -53,8 +53,8 @@ describe('the README quickstart', () => {
 describe('the lock service', () => {
   it('grants the lock to one client at a time; acquire resolves exactly when granted', async () => {
     const cluster = await startInProcessCluster({ machine: mutex, replicas: 3 })
-    const alice = new LockClient(await cluster.client('alice', 0))
-    const bob = new LockClient(await cluster.client('bob', 1))
+    const alice = new LockClient(await cluster.client('alice', { preferred: 'r1' }))
+    const bob = new LockClient(await cluster.client('bob', { preferred: 'r2' }))
     await alice.acquire()
     let bobHasIt = false
     const bobWaits = bob.acquire().then(() => (bobHasIt = true))

@@ -2,13 +2,11 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
 import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { Io } from './io'
+import { machineSpecProblem } from './machine-source'
 import schema from './cluster-config.schema.json'
 
 /** The JSON Schema of a cluster configuration file (draft-07). */
 export const clusterConfigSchema: object = schema
-
-/** Machines every replica knows by name. */
-export const builtInMachineNames = ['mutex', 'register', 'kv'] as const
 
 /** Ordering strategies a replica can run. */
 export const orderNames = ['lamport'] as const
@@ -92,7 +90,6 @@ export const DEFAULT_TIMEOUTS: ClusterTimeouts = {
   clientTimeoutMs: 10_000,
 }
 
-const MACHINE_FILE = /\.(?:m?js|cjs|sm)$/
 let compiledValidator: ReturnType<Ajv['compile']> | undefined
 
 /**
@@ -273,13 +270,8 @@ function ruleProblems(data: unknown): ConfigProblem[] {
     }
   })
   if (typeof data.machine === 'string' && data.machine.length > 0) {
-    const machine = data.machine
-    if (!(builtInMachineNames as readonly string[]).includes(machine) && !MACHINE_FILE.test(machine)) {
-      problems.push({
-        path: '/machine',
-        message: `${JSON.stringify(machine)} is neither a built-in machine (${builtInMachineNames.join(', ')}) nor the path of a JavaScript module (.js, .mjs, .cjs) or DSL spec (.sm)`,
-      })
-    }
+    const problem = machineSpecProblem(data.machine)
+    if (problem !== undefined) problems.push({ path: '/machine', message: `${JSON.stringify(data.machine)} ${problem}` })
   }
   const security = isObject(data.security) ? data.security : {}
   const tls = isObject(security.tls)

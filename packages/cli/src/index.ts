@@ -11,7 +11,6 @@ export { clusterCommand } from './commands/cluster'
 export { clientCommand } from './commands/client'
 export {
   authProblems,
-  builtInMachineNames,
   clusterConfigSchema,
   configError,
   DEFAULT_TIMEOUTS,
@@ -22,7 +21,10 @@ export {
 } from './cluster-config'
 export type { ClusterConfig, ClusterTimeouts, ConfigProblem, LoadedClusterConfig, ReplicaEntry, SecretSource } from './cluster-config'
 export { freePorts, startLocalCluster, upLocalCluster, writeLocalClusterConfig } from './local-cluster'
-export type { LocalCluster, LocalClusterSpec, LocalReplica, ReplicaProcessEvent } from './local-cluster'
+export type { LocalClientOptions, LocalCluster, LocalClusterSpec, LocalReplica, ReplicaExit } from './local-cluster'
+export type { ReplicaProcessEvent, ReplicaProcessRequest, ReplicaStatus } from './replica-ipc'
+export { clusterClient } from './cluster-client'
+export type { ClusterClientOptions } from './cluster-client'
 export { startReplica } from './replica-runner'
 export type { RunningReplica } from './replica-runner'
 export { loadMachine } from './machine-source'

@@ -1,23 +1,26 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { LockstepClient } from '@lockstep/client'
 import { ErrorCodes, LockstepError } from '@lockstep/interface'
-import { builtInMachineNames, parseClusterConfig, type LoadedClusterConfig } from './cluster-config'
+import { isBuiltInMachineName } from '@lockstep/machines'
+import { clusterClient, type ClusterClientOptions } from './cluster-client'
+import { parseClusterConfig, type LoadedClusterConfig } from './cluster-config'
+import { isReplicaProcessEvent, type ReplicaProcessRequest, type ReplicaStatus } from './replica-ipc'
 import type { LogLevel } from './stderr-logger'
 
-/** What a replica started by `cluster up` reports over its IPC channel. */
-export type ReplicaProcessEvent =
-  | { readonly lockstep: 'replica'; readonly event: 'listening'; readonly id: string; readonly host: string; readonly port: number; readonly pid: number }
-  | { readonly lockstep: 'replica'; readonly event: 'stopping'; readonly id: string; readonly reason: string }
-
-/** What `cluster up` and the tests ask for. */
+/** What `cluster up`, programs and tests ask for. */
 export interface LocalClusterSpec {
-  /** Directory for cluster.json and the secrets (created if missing). */
-  readonly dir: string
+  /**
+   * Directory for cluster.json and the secrets (created if missing). Default:
+   * a fresh temporary directory, which `stop()` removes.
+   */
+  readonly dir?: string
   /** Default 3. */
   readonly replicas?: number
   /** Default 'lamport'. */
@@ -53,17 +56,34 @@ export interface LocalReplica {
   readonly process: ChildProcess
 }
 
+/** Options of {@link LocalCluster.client}: those of {@link clusterClient} but the id. */
+export type LocalClientOptions = Omit<ClusterClientOptions, 'id' | 'io'>
+
 /** A running local cluster. */
 export interface LocalCluster {
   /** The cluster.json every replica and client reads (absolute). */
   readonly configFile: string
   readonly config: LoadedClusterConfig
   readonly replicas: readonly LocalReplica[]
+  /**
+   * A started client of this cluster over TCP, authenticated with its client
+   * secret; `options.preferred` names the replica it tries first. `stop()`
+   * stops it.
+   */
+  client(id: string, options?: LocalClientOptions): Promise<LockstepClient>
+  /**
+   * Asks every running replica, over its IPC channel, for its position, state
+   * digest, view and status. A replica that exits before it answers is left out.
+   */
+  status(): Promise<ReplicaStatus[]>
   /** Calls `listener` for every replica that exits while the cluster is not stopping (also for earlier ones). Returns an unsubscribe function. */
   onUnexpectedExit(listener: (exit: ReplicaExit) => void): () => void
   /** Replicas whose process is still running. */
   running(): LocalReplica[]
-  /** Sends SIGTERM to every replica and waits until all exited (SIGKILL after 10 s). Idempotent. */
+  /**
+   * Stops every client made by `client()`, then sends SIGTERM to every
+   * replica and waits until all exited (SIGKILL after 10 s). Idempotent.
+   */
   stop(): Promise<void>
 }
 
@@ -72,14 +92,14 @@ export interface LocalCluster {
  * replica and client secrets (files with mode 600), replicas r1..rN on
  * 127.0.0.1, and cluster.json referring to them.
  */
-export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<LoadedClusterConfig> {
+export async function writeLocalClusterConfig(spec: LocalClusterSpec & { readonly dir: string }): Promise<LoadedClusterConfig> {
   const count = spec.replicas ?? 3
   const dir = resolve(spec.dir)
   await mkdir(dir, { recursive: true })
   const basePort = spec.basePort ?? 7400
   const ports = basePort === 0 ? await freePorts(count) : Array.from({ length: count }, (_, i) => basePort + i)
   let machine = spec.machine ?? 'kv'
-  if (!(builtInMachineNames as readonly string[]).includes(machine) && !isAbsolute(machine)) machine = resolve(machine)
+  if (!isBuiltInMachineName(machine) && !isAbsolute(machine)) machine = resolve(machine)
   await writeSecret(join(dir, 'replica.secret'))
   await writeSecret(join(dir, 'client.secret'))
   const document = {
@@ -110,7 +130,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<L
  */
 export async function startLocalCluster(config: LoadedClusterConfig, options: Pick<LocalClusterSpec, 'logLevel' | 'onLog' | 'readyTimeoutMs'> = {}): Promise<LocalCluster> {
   const bin = cliBin()
-  let stopping = false
+  let stopping: Promise<void> | undefined
   const exits: ReplicaExit[] = []
   const exitListeners = new Set<(exit: ReplicaExit) => void>()
   const reportExit = (exit: ReplicaExit) => {
@@ -118,10 +138,15 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
     for (const listener of exitListeners) listener(exit)
   }
   const started: { id: string; child: ChildProcess; exited: Promise<void>; stderrTail: string[] }[] = []
-  const stop = async () => {
-    stopping = true
-    await Promise.all(started.map(({ child, exited }) => stopChild(child, exited)))
-  }
+  const clients: LockstepClient[] = []
+  const statusRequests = new Map<number, { id: string; answer: (status: ReplicaStatus | undefined) => void }>()
+  let lastRequestId = 0
+  // One stop, however often it is asked for: a second SIGTERM would make a stopping replica exit at once.
+  const stop = () =>
+    (stopping ??= (async () => {
+      await Promise.allSettled(clients.map((client) => client.stop()))
+      await Promise.all(started.map(({ child, exited }) => stopChild(child, exited)))
+    })())
   try {
     const ready = config.replicas.map((replica) => {
       const child = spawn(process.execPath, [bin, 'replica', '--config', config.file, '--id', replica.id, '--log-level', options.logLevel ?? 'warn'], {
@@ -137,11 +162,24 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
         options.onLog?.(line)
       })
       child.once('exit', (code, signal) => {
-        if (!stopping) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal })
+        // A replica that exits answers no more status requests.
+        for (const [requestId, request] of statusRequests) {
+          if (request.id !== replica.id) continue
+          statusRequests.delete(requestId)
+          request.answer(undefined)
+        }
+        if (stopping === undefined) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal })
+      })
+      child.on('message', (message: unknown) => {
+        if (isReplicaProcessEvent(message) && message.event === 'status') {
+          const { lockstep: _lockstep, event: _event, requestId, ...status } = message
+          statusRequests.get(requestId)?.answer(status)
+          statusRequests.delete(requestId)
+        }
       })
       return new Promise<LocalReplica>((resolveReady, rejectReady) => {
-        child.on('message', (message: ReplicaProcessEvent) => {
-          if (message?.lockstep === 'replica' && message.event === 'listening') {
+        child.on('message', (message: unknown) => {
+          if (isReplicaProcessEvent(message) && message.event === 'listening') {
             resolveReady({ id: replica.id, host: message.host, port: message.port, pid: message.pid, process: child })
           }
         })
@@ -159,12 +197,36 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
       })
     })
     const replicas = await withGuard(Promise.all(ready), options.readyTimeoutMs ?? 30_000, `the replicas of ${config.file} were not all listening after ${options.readyTimeoutMs ?? 30_000} ms`)
+    const running = () => replicas.filter((r) => r.process.exitCode === null && r.process.signalCode === null)
     return {
       configFile: config.file,
       config,
       replicas,
       stop,
-      running: () => replicas.filter((r) => r.process.exitCode === null && r.process.signalCode === null),
+      running,
+      async client(id, clientOptions = {}) {
+        if (stopping !== undefined) throw new LockstepError(ErrorCodes.STOPPED, `the cluster of ${config.file} is stopping: no new clients`)
+        const client = await clusterClient(config, { ...clientOptions, id })
+        clients.push(client)
+        await client.start()
+        return client
+      },
+      async status() {
+        const answers = await Promise.all(
+          running().map(
+            (replica) =>
+              new Promise<ReplicaStatus | undefined>((answer) => {
+                if (!replica.process.connected) return answer(undefined)
+                const requestId = ++lastRequestId
+                statusRequests.set(requestId, { id: replica.id, answer })
+                replica.process.send({ lockstep: 'status', requestId } satisfies ReplicaProcessRequest, (error) => {
+                  if (error && statusRequests.delete(requestId)) answer(undefined)
+                })
+              }),
+          ),
+        )
+        return answers.filter((status) => status !== undefined)
+      },
       onUnexpectedExit(listener) {
         for (const exit of exits) listener(exit)
         exitListeners.add(listener)
@@ -178,19 +240,29 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
 }
 
 /**
- * Writes a configuration and starts its replicas. When ports were picked
- * automatically (basePort 0) and one was taken meanwhile, it tries again with
- * new ports (up to three times).
+ * Writes a configuration and starts its replicas: a local cluster in one call.
+ * Without `spec.dir`, the configuration and secrets go to a fresh temporary
+ * directory that `stop()` removes. When ports were picked automatically
+ * (basePort 0) and one was taken meanwhile, it tries again with new ports
+ * (up to three times).
  */
 export async function upLocalCluster(spec: LocalClusterSpec): Promise<LocalCluster> {
+  const temporaryDir = spec.dir === undefined ? await mkdtemp(join(tmpdir(), 'lockstep-cluster-')) : undefined
+  const removeTemporaryDir = () => (temporaryDir === undefined ? Promise.resolve() : rm(temporaryDir, { recursive: true, force: true }))
   for (let attempt = 1; ; attempt++) {
-    const config = await writeLocalClusterConfig(spec)
+    const config = await writeLocalClusterConfig({ ...spec, dir: spec.dir ?? temporaryDir! })
+    let cluster: LocalCluster
     try {
-      return await startLocalCluster(config, spec)
+      cluster = await startLocalCluster(config, spec)
     } catch (error) {
       const addressInUse = error instanceof LockstepError && error.details?.addressInUse === true
-      if (!(addressInUse && spec.basePort === 0 && attempt < 3)) throw error
+      if (addressInUse && spec.basePort === 0 && attempt < 3) continue
+      await removeTemporaryDir()
+      throw error
     }
+    if (temporaryDir === undefined) return cluster
+    let stopped: Promise<void> | undefined
+    return { ...cluster, stop: () => (stopped ??= cluster.stop().then(removeTemporaryDir)) }
   }
 }
 

@@ -2,25 +2,23 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { ErrorCodes, LockstepError, type StateMachine } from '@lockstep/interface'
+import { builtInMachineNames, isBuiltInMachineName } from '@lockstep/machines'
 import { genericWorkload, workloads, type RandomCommand, type Workload } from '@lockstep/testkit'
 
-/** The built-in machine names. */
-export const builtInMachines = Object.keys(workloads)
-
 /**
- * Resolves `--machine`: a built-in name (`mutex`, `register`, `kv`) or the path
+ * Resolves `--machine`: a built-in name (@lockstep/machines' registry) or the path
  * of a JavaScript module exporting `machine` (a StateMachine) and
  * `randomCommand(random, client)` (commands for the simulator).
  */
 export async function loadWorkload(spec: string): Promise<Workload> {
-  const builtIn = workloads[spec]
-  if (builtIn) return builtIn
+  // The testkit has a workload for every built-in machine.
+  if (isBuiltInMachineName(spec)) return workloads[spec]!
   if (spec.endsWith('.sm')) return loadSpecWorkload(spec)
   let module: Record<string, unknown>
   try {
     module = (await import(pathToFileURL(resolve(spec)).href)) as Record<string, unknown>
   } catch (cause) {
-    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--machine ${spec}: not a built-in machine (${builtInMachines.join(', ')}) and the module could not be loaded: ${(cause as Error).message}`)
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--machine ${spec}: not a built-in machine (${builtInMachineNames.join(', ')}) and the module could not be loaded: ${(cause as Error).message}`)
   }
   const machine = (module.machine ?? module.default) as StateMachine | undefined
   if (!machine || typeof machine.apply !== 'function' || typeof machine.init !== 'function') {

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { ErrorCodes, LockstepError, isLockstepError, type StateMachine } from '@lockstep/interface'
-import { kv, mutex, register } from '@lockstep/machines'
+import { builtInMachine, builtInMachineNames, isBuiltInMachineName } from '@lockstep/machines'
 import type { Io } from './io'
 
 /** The part of @lockstep/dsl used here, typed locally so the CLI builds whatever state the DSL's declarations are in. */
@@ -10,17 +10,28 @@ interface DslModule {
 }
 const DSL_PACKAGE = '@lockstep/dsl'
 
-const builtIn: Readonly<Record<string, StateMachine>> = { mutex, register, kv } as unknown as Record<string, StateMachine>
+/** The file endings a machine path may have: a JavaScript module or a DSL spec. */
+const MACHINE_FILE = /\.(?:m?js|cjs|sm)$/
 
 /**
- * Resolves a replica's machine: a built-in name (`mutex`, `register`, `kv`),
+ * What is wrong with a machine setting, before anything is loaded: undefined
+ * for a built-in name (see @lockstep/machines) or the path of a JavaScript
+ * module (.js, .mjs, .cjs) or DSL spec (.sm), else the rest of a sentence
+ * whose subject (the setting) the caller writes first.
+ */
+export function machineSpecProblem(spec: string): string | undefined {
+  if (isBuiltInMachineName(spec) || MACHINE_FILE.test(spec)) return undefined
+  return `is neither a built-in machine (${builtInMachineNames.join(', ')}) nor the path of a JavaScript module (.js, .mjs, .cjs) or DSL spec (.sm)`
+}
+
+/**
+ * Resolves a replica's machine: a built-in name (`builtInMachineNames` of @lockstep/machines),
  * the path of a DSL spec (`.sm`, compiled with @lockstep/dsl), or the path of
  * a JavaScript module exporting `machine` (or a default export). Relative
  * paths are resolved against `baseDir`. `where` names the setting in errors.
  */
 export async function loadMachine(spec: string, baseDir: string, io: Io, where = '/machine'): Promise<StateMachine> {
-  const named = builtIn[spec]
-  if (named) return named
+  if (isBuiltInMachineName(spec)) return builtInMachine(spec)
   const path = isAbsolute(spec) ? spec : resolve(baseDir, spec)
   if (spec.endsWith('.sm')) return compileSpec(path, io, where)
   let module: Record<string, unknown>

@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process'
 import { readFile, stat, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePorts, main, parseClusterConfig } from '../src/index'
+import { freePorts, main, parseClusterConfig, writeLocalClusterConfig } from '../src/index'
 import { memoryIo } from './io'
-import { isRunning, killEverything, requireBuiltCli, runCli, startCli, trackPid, waitFor, type CliProcess } from './processes'
+import { cliBinPath, isRunning, killEverything, requireBuiltCli, runCli, startCli, trackPid, waitFor, type CliProcess } from './processes'
 
 let dir: string
 let up: CliProcess
@@ -151,6 +152,20 @@ describe('lockstep replica on its own', () => {
     expect(replica.stdout()).toBe('')
     expect(replica.stderr()).toMatch(/^solo \S+ info {2}stopping \(SIGINT\) at position 1$/m)
     expect(replica.stderr()).toMatch(/^solo \S+ info {2}stopped: engine halted, sockets closed$/m)
+  })
+})
+
+describe('a replica started with an IPC channel', () => {
+  it('stops by itself when its parent goes away while it is still starting', async () => {
+    const config = await writeLocalClusterConfig({ dir: join(dir, 'orphan'), replicas: 1, machine: 'kv', basePort: 0 })
+    const child = spawn(process.execPath, [cliBinPath, 'replica', '--config', config.file, '--id', 'r1', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+    trackPid(child.pid!)
+    let stderr = ''
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    child.disconnect() // before the replica has even loaded its configuration
+    expect(await exited).toBe(0)
+    expect(stderr).toMatch(/^r1 \S+ info {2}stopping \(the parent process went away\)/m)
   })
 })
 

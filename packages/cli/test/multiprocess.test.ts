@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LockstepClient } from '@lockstep/client'
-import { realScheduler } from '@lockstep/core'
+import type { LockstepClient } from '@lockstep/client'
+import { builtInMachineNames, type BuiltInMachineName } from '@lockstep/machines'
 import {
   SeededRandom,
   checkLinearizability,
@@ -14,40 +14,34 @@ import {
   type Operation,
   type WorkloadEvent,
 } from '@lockstep/testkit'
-import { tcpClientTransport } from '@lockstep/transport-tcp'
-import { readSecret, upLocalCluster, type LocalCluster } from '../src/index'
-import { memoryIo } from './io'
+import { upLocalCluster, type LocalCluster } from '../src/index'
 import { isRunning, killEverything, requireBuiltCli, runCli, startCli, waitFor } from './processes'
 
 // Three replica processes per machine on 127.0.0.1, Lamport ordering, real TCP;
 // clients in this process; histories timed with performance.now and checked.
 const CLIENTS = 5
 const OPS_PER_CLIENT = 50
-const machines = ['mutex', 'register', 'kv'] as const
-type MachineName = (typeof machines)[number]
 
 let dir: string
-const clusters = new Map<MachineName, LocalCluster>()
-const clients: LockstepClient[] = []
+const clusters = new Map<BuiltInMachineName, LocalCluster>()
 const replicaLog: string[] = []
 
 beforeAll(async () => {
   requireBuiltCli()
   dir = await mkdtemp(join(tmpdir(), 'lockstep-multiprocess-'))
   const results = await Promise.allSettled(
-    machines.map((machine) =>
+    builtInMachineNames.map((machine) =>
       upLocalCluster({ dir: join(dir, machine), machine, basePort: 0, logLevel: 'warn', onLog: (line) => replicaLog.push(`[${machine}] ${line}`) }),
     ),
   )
   results.forEach((result, i) => {
-    if (result.status === 'fulfilled') clusters.set(machines[i]!, result.value)
+    if (result.status === 'fulfilled') clusters.set(builtInMachineNames[i]!, result.value)
   })
   const failed = results.find((r) => r.status === 'rejected')
   if (failed) throw (failed as PromiseRejectedResult).reason
 }, 120_000)
 
 afterAll(async () => {
-  await Promise.allSettled(clients.map((c) => c.stop()))
   await Promise.allSettled([...clusters.values()].map((c) => c.stop()))
   for (const cluster of clusters.values()) for (const replica of cluster.replicas) if (isRunning(replica.pid)) replica.process.kill('SIGKILL')
   killEverything()
@@ -55,21 +49,9 @@ afterAll(async () => {
   if (replicaLog.some((line) => / (error|warn) /.test(line))) console.log(`replica warnings and errors:\n${replicaLog.filter((l) => / (error|warn) /.test(l)).slice(0, 40).join('\n')}`)
 }, 60_000)
 
-/** A started client of a cluster that tries replica `preferred` first. */
-async function connect(cluster: LocalCluster, id: string, preferred: number): Promise<LockstepClient> {
-  const { io } = memoryIo()
-  const ids = cluster.config.replicas.map((r) => r.id)
-  const order = [...ids.slice(preferred % ids.length), ...ids.slice(0, preferred % ids.length)]
-  const transport = tcpClientTransport({
-    self: id,
-    clusterId: cluster.config.clusterId,
-    replicas: cluster.config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
-    auth: { secret: await readSecret(cluster.config, 'clientSecret', io) },
-  })
-  const client = new LockstepClient({ id, transport, replicas: order, scheduler: realScheduler(), retryAfterMs: 500 })
-  clients.push(client)
-  await client.start()
-  return client
+/** A started client of a cluster that tries replica number `preferred` first. */
+function connect(cluster: LocalCluster, id: string, preferred: number): Promise<LockstepClient> {
+  return cluster.client(id, { preferred: cluster.replicas[preferred % cluster.replicas.length]!.id, retryAfterMs: 500 })
 }
 
 /**
@@ -77,7 +59,7 @@ async function connect(cluster: LocalCluster, id: string, preferred: number): Pr
  * clients, OPS_PER_CLIENT requests each, seeded choices, real sleeps between
  * requests. `during` runs alongside and may inject faults.
  */
-async function runWorkload(machine: MachineName, seed: number, during?: (history: Operation[]) => Promise<void>) {
+async function runWorkload(machine: BuiltInMachineName, seed: number, during?: (history: Operation[]) => Promise<void>) {
   const cluster = clusters.get(machine)!
   const workload = workloads[machine]!
   const history: Operation[] = []
@@ -119,6 +101,19 @@ describe('three replica processes over TCP (Lamport ordering)', () => {
     const result = checkLinearizability(history, registerModel)
     expect(result.violation?.message).toBeUndefined()
     expect(result.verdict).toBe('linearizable')
+  })
+
+  it('status(): every replica reports its position, state digest and view over IPC; idle replicas agree', async () => {
+    const cluster = clusters.get('register')!
+    let statuses = await cluster.status()
+    while (!statuses.every((s) => s.position === statuses[0]!.position)) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      statuses = await cluster.status()
+    }
+    expect(statuses.map((s) => s.id)).toEqual(['r1', 'r2', 'r3'])
+    expect(statuses.map((s) => [s.view, s.state])).toEqual(Array(3).fill([['r1', 'r2', 'r3'], 'normal']))
+    expect(statuses[0]!.position).toBeGreaterThanOrEqual(CLIENTS * OPS_PER_CLIENT)
+    expect(new Set(statuses.map((s) => s.digest)).size).toBe(1)
   })
 
   it('kv: 5 clients × 50 gets, puts and appends stay linearizable, also across kill -9 of a replica', async () => {

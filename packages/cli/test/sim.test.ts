@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
+import { builtInMachineNames } from '@lockstep/machines'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { main } from '../src/index'
 import { memoryIo } from './io'
@@ -25,8 +26,8 @@ describe('lockstep sim', () => {
     expect(result).toMatchObject({ ok: true, seeds: 5, operations: 150, failures: [] })
   })
 
-  it('runs the one seed given by --seed, for each machine, with a readable summary', async () => {
-    for (const machine of ['mutex', 'register', 'kv']) {
+  it('runs the one seed given by --seed, for each built-in machine, with a readable summary', async () => {
+    for (const machine of builtInMachineNames) {
       const { io, stdout } = memoryIo()
       expect(await main(['sim', '--machine', machine, '--replicas', '5', '--clients', '3', '--ops', '20', '--seed', '99'], io)).toBe(0)
       expect(stdout()).toMatch(/^ok: 1\/1 seeds passed/)

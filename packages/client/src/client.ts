@@ -194,7 +194,8 @@ export class LockstepClient {
     if (typeof message !== 'object' || message === null) return
     if (message.type === 'reply') {
       const reply = message.reply
-      if (reply?.client !== this.id) return
+      // A reply names the run of this id that sent the request: a previous run's late reply is not this run's answer.
+      if (reply?.client !== this.id || (reply.incarnation ?? 0) !== this.incarnation) return
       if (reply.ok && reply.outputsFrom !== undefined) this.skipOutputsBelow(reply.outputsFrom)
       if (reply.ok) for (const output of reply.outputs) this.acceptOutput(output, false)
       const request = this.pending.get(reply.seq)
@@ -204,7 +205,7 @@ export class LockstepClient {
       this.observer?.replied?.(reply.seq, reply)
       request.resolve(reply)
     } else if (message.type === 'output') {
-      if (message.output?.to === this.id) this.acceptOutput(message.output, true)
+      if (message.output?.to === this.id && (message.output.incarnation ?? 0) === this.incarnation) this.acceptOutput(message.output, true)
     }
   }
 

@@ -140,3 +140,25 @@ describe('LockstepClient', () => {
     await expect(pending).rejects.toMatchObject({ code: 'STOPPED' })
   })
 })
+
+describe('client incarnations in replies', () => {
+  it("ignores a reply or an output notice of another run of the same client id (a reused id never takes the previous run's answer)", async () => {
+    let now = 5
+    const scheduler: Scheduler = { now: () => now, setTimer: () => ({}), clearTimer: () => {}, defer: (fn) => fn() }
+    let receive: (from: string, message: unknown) => void = () => {}
+    const transport: ClientTransport = { self: 'c1', start: async (onMessage) => void (receive = onMessage), send: () => {}, stop: async () => {} }
+    const client = new LockstepClient({ id: 'c1', transport, replicas: ['r1'], scheduler, incarnation: 7 })
+    await client.start()
+    let settled: Reply | undefined
+    void client.submit({ name: 'release' }).then((reply) => (settled = reply))
+    // The previous run's acquire (seq 1 too) executes late; its reply reaches this run's connection.
+    receive('r1', { type: 'reply', from: 'r1', reply: { ...okReply(1, [{ outputSeq: 1, value: 'OK' }]), incarnation: 6 } })
+    receive('r1', { type: 'output', from: 'r1', output: { to: 'c1', outputSeq: 1, value: 'OK', cause: { client: 'c2', seq: 4 }, position: 9, incarnation: 6 } })
+    await Promise.resolve()
+    expect(settled).toBeUndefined()
+    receive('r1', { type: 'reply', from: 'r1', reply: { ...okReply(1), incarnation: 7 } })
+    await Promise.resolve()
+    expect(settled).toMatchObject({ seq: 1, ok: true, incarnation: 7 })
+    now++
+  })
+})

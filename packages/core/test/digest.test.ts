@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { fnv1a64 } from '../src/index'
+import { fnv1a64 } from '../src/engine/digest'
 
 describe('fnv1a64', () => {
   it('matches the FNV-1a 64-bit reference values', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ErrorCodes, LockstepError, type StateMachine } from '@lockstep/interface'
 import { kv, mutex, register } from '@lockstep/machines'
+import { decodePeerMessage, encodePeerMessage, type PeerMessage } from '../src/index'
 import { singleReplica } from './helpers'
 
 describe('exactly-once client sessions', () => {
@@ -51,7 +52,8 @@ describe('client incarnations', () => {
     send(r, 1, 100, { name: 'put', args: { key: 'a', value: 'x' } })
     send(r, 1, 200, { name: 'get', args: { key: 'a' } }) // the same (client, seq), a new run: executes
     expect(r.engine.executed).toBe(2)
-    expect(r.replies()[1]).toMatchObject({ seq: 1, ok: true, outputs: [{ value: { value: 'x' } }], outputsFrom: 2 })
+    expect(r.replies()[1]).toMatchObject({ seq: 1, ok: true, outputs: [{ value: { value: 'x' } }], outputsFrom: 2, incarnation: 200 })
+    expect(r.replies()[0]).toMatchObject({ incarnation: 100 })
     send(r, 2, 100, { name: 'put', args: { key: 'a', value: 'stale' } }) // the old run is over
     expect(r.replies().at(-1)).toMatchObject({ seq: 2, ok: false, error: { code: 'SESSION_EXPIRED' } })
     expect(r.engine.stateJSON()).toEqual({ a: 'x' })
@@ -108,7 +110,7 @@ describe('outputs addressed to any client', () => {
     expect(replies[1]).toMatchObject({ client: 'c2', ok: true, outputs: [] })
     const notices = r.toClients.filter((m) => m.message.type === 'output')
     expect(notices).toEqual([
-      { to: 'c2', message: { type: 'output', from: 'r1', output: { to: 'c2', outputSeq: 1, value: 'OK', cause: { client: 'c1', seq: 2 }, position: 3 } } },
+      { to: 'c2', message: { type: 'output', from: 'r1', output: { to: 'c2', outputSeq: 1, value: 'OK', cause: { client: 'c1', seq: 2 }, position: 3, incarnation: 0 } } },
     ])
     expect(r.engine.stateJSON()).toEqual({ user: 'c2', waiting: [] })
   })
@@ -135,10 +137,38 @@ describe('outputs addressed to any client', () => {
 })
 
 describe('peer messages', () => {
-  it('drops messages from replicas outside the view and malformed envelopes without failing', () => {
+  it('drops messages from replicas outside the configuration without failing', () => {
     const r = singleReplica(kv)
-    r.engine.onPeerMessage('r9', { k: 'o', m: {} })
-    r.engine.onPeerMessage('r1', 42)
+    r.engine.onPeerMessage('r9', { kind: 'orderer', view: 1, message: {} })
     expect(r.delivered).toEqual([])
+  })
+
+  it('the wire codec refuses malformed messages with an error naming the field, and round-trips every kind', () => {
+    expect(() => decodePeerMessage('r2', 42)).toThrow(/message from replica 'r2': message must be a non-empty array/)
+    expect(() => decodePeerMessage('r2', [99])).toThrow(/kind must be one of the codes/)
+    expect(() => decodePeerMessage('r2', [2, 3, -1, 'r2'])).toThrow(/\(prepare\): ballot round must be a non-negative integer/)
+    expect(() => decodePeerMessage('r2', [1, 3, [7]])).toThrow(/\(heartbeat\): suspects must be a list of replica ids/)
+    const value = { view: { id: 3, members: ['r1', 'r2'] }, joining: ['r2'], incarnations: { r2: 17 }, boundary: { any: 'thing' } }
+    const ballot = { round: 2, coordinator: 'r1' }
+    const messages: PeerMessage[] = [
+      { kind: 'orderer', view: 2, message: { t: 'x' } },
+      { kind: 'heartbeat', view: 2, suspects: ['r3'] },
+      { kind: 'prepare', view: 3, ballot },
+      { kind: 'promise', view: 3, ballot, report: [1], suspects: [], accepted: { ballot, value } },
+      { kind: 'promise', view: 3, ballot, report: null, suspects: ['r3'], accepted: null },
+      { kind: 'nack', view: 3, ballot },
+      { kind: 'accept', view: 3, ballot, value },
+      { kind: 'accepted', view: 3, ballot },
+      { kind: 'commit', value },
+      { kind: 'query', view: 4 },
+      { kind: 'removed', view: { id: 3, members: ['r1'] } },
+      { kind: 'join', incarnation: 12.5 },
+      { kind: 'remove', replica: 'r3' },
+      { kind: 'admit', replica: 'r4' },
+      { kind: 'recover', view: { id: 2, members: ['r1', 'r2', 'r3'] }, position: 40, incarnation: 9, configuration: ['r1', 'r2', 'r3'] },
+      { kind: 'stateRequest', view: 3 },
+      { kind: 'stateTransfer', view: 3, position: 7, machine: new Uint8Array([1, 2]), sessions: [] },
+    ]
+    for (const message of messages) expect(decodePeerMessage('r2', encodePeerMessage(message))).toEqual(message)
   })
 })

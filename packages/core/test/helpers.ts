@@ -1,6 +1,6 @@
 import type { ClientId, ReplicaToClient, StateMachine } from '@lockstep/interface'
 import type { OrdererFactory } from '@lockstep/interface'
-import { ReplicaEngine, type PeerEnvelope } from '../src/index'
+import { ReplicaEngine, type PeerMessage } from '../src/index'
 
 /** A one-replica cluster needs no agreement: every request is next in the order. */
 export const immediate: OrdererFactory = (ctx) => {
@@ -23,7 +23,7 @@ export const immediate: OrdererFactory = (ctx) => {
 /** A single-replica engine whose effects are recorded. */
 export function singleReplica(machine: StateMachine) {
   const toClients: { to: ClientId; message: ReplicaToClient }[] = []
-  const toPeers: { to: string; message: PeerEnvelope }[] = []
+  const toPeers: { to: string; message: PeerMessage }[] = []
   const delivered: { position: number; key: string; executed: boolean }[] = []
   let now = 0
   const engine = new ReplicaEngine({

@@ -49,6 +49,8 @@ export type Reply<O = unknown> =
       readonly position: number
       /** Outputs numbered below this belong to an earlier incarnation of the client: it may skip them. */
       readonly outputsFrom?: number
+      /** The incarnation of the client that sent the request: a client ignores replies meant for another run of its id. */
+      readonly incarnation?: number
     }
   | {
       readonly client: ClientId
@@ -57,6 +59,8 @@ export type Reply<O = unknown> =
       readonly error: ErrorInfo
       /** Position in the total order, when the request was ordered (absent when it was rejected before ordering). */
       readonly position?: number
+      /** The incarnation of the client that sent the request: a client ignores replies meant for another run of its id. */
+      readonly incarnation?: number
     }
 
 /**
@@ -69,6 +73,8 @@ export interface OutputNotice<O = unknown> extends NumberedOutput<O> {
   /** The request whose execution produced it. */
   readonly cause: { readonly client: ClientId; readonly seq: number }
   readonly position: number
+  /** The incarnation of the addressed client when the output was produced: a later run of its id ignores it. */
+  readonly incarnation?: number
 }
 
 /** Messages from a client to a replica: a request, or a request to re-send the outputs numbered `from` on. */

@@ -1,13 +1,11 @@
 import { randomBytes, X509Certificate } from 'node:crypto'
 import { hostname } from 'node:os'
-import { LockstepClient } from '@lockstep/client'
-import { realScheduler } from '@lockstep/core'
-import { ErrorCodes, LockstepError, silentLogger, type OutputNotice, type Reply } from '@lockstep/interface'
-import { tcpClientTransport, type TlsCredentials } from '@lockstep/transport-tcp'
+import { ErrorCodes, LockstepError, type OutputNotice, type Reply } from '@lockstep/interface'
+import type { TlsCredentials } from '@lockstep/transport-tcp'
 import { intFlag, parseFlags } from '../args'
-import { authProblems, configError, configPath, loadClusterConfig, readSecret, type LoadedClusterConfig } from '../cluster-config'
+import { clusterClient } from '../cluster-client'
+import { authProblems, configError, configPath, loadClusterConfig, type LoadedClusterConfig } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
-import { transportTuning } from '../replica-runner'
 import { stderrLogger } from '../stderr-logger'
 
 /** Help text of `lockstep client`. */
@@ -85,19 +83,13 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
   if (preferred !== undefined && !config.replicas.some((r) => r.id === preferred)) {
     return usageError(`--replica ${preferred} is not a replica of ${config.file} (${config.replicas.map((r) => r.id).join(', ')})`)
   }
-  const secret = config.security.clientSecret ? await readSecret(config, 'clientSecret', io) : undefined
-  const ids = config.replicas.map((r) => r.id)
-  const order = preferred === undefined ? ids : [preferred, ...ids.filter((r) => r !== preferred)]
-
-  const transport = tcpClientTransport({
-    self: id,
-    clusterId: config.clusterId,
-    replicas: config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
-    auth: { secret, tls: tls?.credentials },
-    ...transportTuning(config),
-    logger: values.verbose ? stderrLogger(id, (line) => io.stderr(line), 'info') : silentLogger,
+  const client = await clusterClient(config, {
+    id,
+    preferred,
+    tls: tls?.credentials,
+    logger: values.verbose ? stderrLogger(id, (line) => io.stderr(line), 'info') : undefined,
+    io,
   })
-  const client = new LockstepClient({ id, transport, replicas: order, scheduler: realScheduler(), retryAfterMs: config.timeouts.clientRetryMs })
   const command = commandArgs === undefined ? { name } : { name, args: commandArgs }
   await client.start()
   try {

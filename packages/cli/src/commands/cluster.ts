@@ -1,14 +1,15 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { builtInMachineNames, isBuiltInMachineName, type BuiltInMachineName } from '@lockstep/machines'
 import { intFlag, parseFlags } from '../args'
-import { builtInMachineNames, clusterConfigSchema, orderNames } from '../cluster-config'
+import { clusterConfigSchema, orderNames } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
 import { upLocalCluster, type LocalCluster } from '../local-cluster'
-import { loadMachine } from '../machine-source'
+import { loadMachine, machineSpecProblem } from '../machine-source'
 import { parseLogLevel } from '../stderr-logger'
 
 /** Help text of `lockstep cluster`. */
-export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport] [--machine mutex|register|kv|PATH] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn]
+export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport] [--machine ${builtInMachineNames.join('|')}|PATH] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn]
 lockstep cluster schema
 
 up      Starts a local cluster: one \`lockstep replica\` child process per replica
@@ -19,7 +20,7 @@ up      Starts a local cluster: one \`lockstep replica\` child process per repli
         SIGINT or SIGTERM, which stop every replica cleanly.
   --replicas   number of replicas, 1 to 15 (default 3; 2F+1 tolerate F crashes)
   --order      ordering strategy (default lamport)
-  --machine    built-in machine (mutex, register, kv; default kv), a JavaScript
+  --machine    built-in machine (${builtInMachineNames.join(', ')}; default kv), a JavaScript
                module exporting \`machine\`, or a DSL spec (.sm)
   --base-port  port of r1; r2, r3, ... use the next ports (default 7400; 0 picks free ports)
   --dir        where the configuration and secrets go (default .lockstep/cluster)
@@ -75,8 +76,9 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
     return ExitCode.USAGE
   }
   const machine = (values.machine as string | undefined) ?? 'kv'
-  if (!(builtInMachineNames as readonly string[]).includes(machine) && !/\.(?:m?js|cjs|sm)$/.test(machine)) {
-    io.stderr(`lockstep cluster up: --machine '${machine}' is neither a built-in machine (${builtInMachineNames.join(', ')}) nor the path of a JavaScript module (.js, .mjs, .cjs) or DSL spec (.sm)`)
+  const machineProblem = machineSpecProblem(machine)
+  if (machineProblem !== undefined) {
+    io.stderr(`lockstep cluster up: --machine '${machine}' ${machineProblem}`)
     return ExitCode.USAGE
   }
   const logLevel = parseLogLevel('cluster up', values['log-level'] as string | undefined, 'warn')
@@ -167,9 +169,13 @@ function describeCluster(cluster: LocalCluster): string {
   ].join('\n')
 }
 
+/** A first command to try on each built-in machine (typed by the registry, so a new machine needs one). */
+const clientExamples: Readonly<Record<BuiltInMachineName, string>> = {
+  mutex: 'acquire',
+  register: `write '{"value":1}'`,
+  kv: `put '{"key":"a","value":"1"}'`,
+}
+
 function clientExample(machine: string): string {
-  if (machine === 'mutex') return 'acquire'
-  if (machine === 'register') return `write '{"value":1}'`
-  if ((builtInMachineNames as readonly string[]).includes(machine)) return `put '{"key":"a","value":"1"}'`
-  return '<command> \'<json-args>\''
+  return isBuiltInMachineName(machine) ? clientExamples[machine] : '<command> \'<json-args>\''
 }

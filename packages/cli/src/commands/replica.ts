@@ -1,7 +1,7 @@
 import { parseFlags } from '../args'
 import { loadClusterConfig } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
-import type { ReplicaProcessEvent } from '../local-cluster'
+import type { ReplicaProcessEvent, ReplicaProcessRequest } from '../replica-ipc'
 import { startReplica } from '../replica-runner'
 import { parseLogLevel, stderrLogger } from '../stderr-logger'
 
@@ -51,6 +51,12 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   const { host, port } = replica.address
   log.info(`replica ${id} listening on ${host}:${port}${join ? ', asking to join' : ''}: cluster ${config.clusterId} (${config.replicas.map((r) => r.id).join(', ')}), machine ${replica.machineName}, ${config.order} ordering, pid ${process.pid}`)
   notifyParent({ lockstep: 'replica', event: 'listening', id, host, port, pid: process.pid })
+  const onRequest = (request: ReplicaProcessRequest) => {
+    if (request?.lockstep !== 'status') return
+    const { engine } = replica.host
+    notifyParent({ lockstep: 'replica', event: 'status', requestId: request.requestId, id, position: engine.position, digest: engine.stateDigest(), view: engine.view.members, state: engine.status })
+  }
+  if (process.send) process.on('message', onRequest)
 
   return new Promise<number>((resolveExit) => {
     let stopping = false
@@ -77,6 +83,7 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     const onSigterm = () => shutDown('SIGTERM')
     const onDisconnect = () => shutDown('the parent process went away')
     const finish = (code: number) => {
+      process.off('message', onRequest)
       process.off('SIGTERM', onSigterm)
       process.off('disconnect', onDisconnect)
       if (process.connected) process.disconnect()
@@ -85,7 +92,11 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     }
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
-    if (process.send) process.once('disconnect', onDisconnect)
+    if (process.send) {
+      process.once('disconnect', onDisconnect)
+      // A parent that went away while this replica was starting left no 'disconnect' to hear.
+      if (!process.connected) onDisconnect()
+    }
   })
 }
 

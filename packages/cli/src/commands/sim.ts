@@ -1,11 +1,12 @@
 import { isLockstepError } from '@lockstep/interface'
+import { builtInMachineNames } from '@lockstep/machines'
 import { lamportSimulation } from '@lockstep/order-lamport'
 import { parseFaults, simulate, type FaultKind, type OrdererSpec, type SimulationResult } from '@lockstep/testkit'
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 import { loadWorkload } from '../machine-loader'
 
-export const simUsage = `lockstep sim --machine <mutex|register|kv|PATH> [--replicas N] [--order lamport] [--clients C] [--ops K] [--faults none|crash,restart,partition,slow,delay,blackout] [--durable] [--seeds S | --seed X] [--json]
+export const simUsage = `lockstep sim --machine <${builtInMachineNames.join('|')}|PATH> [--replicas N] [--order lamport] [--clients C] [--ops K] [--faults none|crash,restart,partition,slow,delay,blackout] [--durable] [--seeds S | --seed X] [--json]
 
 Runs whole clusters in one process on virtual time with seeded delays and
 checks every run: agreement and order, exactly-once, completeness, equal state

@@ -79,10 +79,10 @@ export class SessionTable {
     return ++this.session(client).outputSeq
   }
 
-  /** Numbers an output for `client` (from 1) caused by another request, and keeps it until acknowledged. */
-  addOutput(client: ClientId, make: (outputSeq: number) => OutputNotice): OutputNotice {
+  /** Numbers an output for `client` (from 1) caused by another request, and keeps it until acknowledged; `make` also gets the client's incarnation. */
+  addOutput(client: ClientId, make: (outputSeq: number, incarnation: number) => OutputNotice): OutputNotice {
     const session = this.session(client)
-    const notice = make(++session.outputSeq)
+    const notice = make(++session.outputSeq, session.incarnation)
     session.outputs.set(notice.outputSeq, notice)
     if (session.outputs.size > MAX_RETAINED_OUTPUTS) session.outputs.delete(session.outputs.keys().next().value!)
     return notice

@@ -1,5 +1,5 @@
 import { ErrorCodes, LockstepError, type Request, type View } from '@lockstep/interface'
-import type { EngineSnapshot } from '../engine/engine'
+import type { EngineSnapshot } from '../engine/engine-types'
 
 /** One durable log entry: a delivered request, or a view installed. */
 export type LogEntry = { readonly request: Request } | { readonly view: View }

@@ -14,7 +14,10 @@ import {
   type Transport,
   type View,
 } from '@lockstep/interface'
-import { ReplicaEngine, type EngineSnapshot, type MembershipOptions } from '../engine/engine'
+import { ReplicaEngine } from '../engine/engine'
+import type { EngineSnapshot, MembershipOptions } from '../engine/engine-types'
+import { decodePeerMessage, encodePeerMessage } from '../engine/peer-codec'
+import type { PeerMessage } from '../engine/peer-messages'
 import { decodeLogEntry, decodeSnapshot, encodeLogEntry, encodeSnapshot } from './durable-codec'
 import { realScheduler } from './real-scheduler'
 
@@ -50,6 +53,8 @@ export interface ReplicaHostOptions<S> {
   readonly storage?: Storage
   /** Write a snapshot (and compact the log) every this many records. Default 10,000. */
   readonly snapshotEvery?: number
+  /** Check the engine's invariants after every event and throw on a violation (tests, simulations). Default false. */
+  readonly checkInvariants?: boolean
 }
 
 /**
@@ -96,9 +101,9 @@ export class ReplicaHost<S = unknown> {
       if (this.storage) this.heldForSync.push({ to, message })
       else transport.sendToClient(to, message)
     }
-    const sendToPeer = (to: ReplicaId, message: unknown) => {
+    const sendToPeer = (to: ReplicaId, message: PeerMessage) => {
       try {
-        transport.send(to, message)
+        transport.send(to, encodePeerMessage(message))
       } catch (error) {
         // A full link (BACKPRESSURE) or a vanished peer must not take this replica down.
         if (!isLockstepError(error)) throw error
@@ -132,6 +137,7 @@ export class ReplicaHost<S = unknown> {
       membership: options.membership,
       join: options.join,
       replicas: options.replicas,
+      checkInvariants: options.checkInvariants,
     })
   }
 
@@ -141,8 +147,15 @@ export class ReplicaHost<S = unknown> {
     if (this.storage) await this.recover(this.storage)
     this.running = true
     await this.transport.start({
-      onPeerMessage: (from, message) => {
+      onPeerMessage: (from, raw) => {
         if (!this.running) return
+        let message: PeerMessage
+        try {
+          message = decodePeerMessage(from, raw)
+        } catch (error) {
+          this.log.warn(`replica '${this.engine.self}': dropped a message from replica '${from}': ${(error as Error).message}`)
+          return
+        }
         this.engine.onPeerMessage(from, message)
         this.scheduleFlush()
       },

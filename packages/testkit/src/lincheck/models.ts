@@ -1,13 +1,14 @@
 import { LockstepError } from '@lockstep/interface'
+import type { BuiltInMachineName } from '@lockstep/machines'
 import { kvModel } from './kv-model'
 import type { Model } from './model'
 import { registerModel } from './register-model'
 
-/** The built-in models by name: `register` and `kv`. */
+/** The built-in models by name: `register` and `kv`, named after the built-in machines they specify. */
 export const models: Readonly<Record<string, Model>> = Object.freeze({
   register: registerModel,
   kv: kvModel,
-})
+} satisfies Partial<Record<BuiltInMachineName, Model>>)
 
 /** The built-in model called `name`; throws `LockstepError` `INVALID_CONFIG` listing the known names otherwise. */
 export function modelByName(name: string): Model {

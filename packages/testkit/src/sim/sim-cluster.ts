@@ -284,6 +284,7 @@ export class SimCluster {
       transport: memoryTransport({ network: this.network, self: id, replicas: this.replicaIds }),
       scheduler: this.scheduler,
       tickMs: 5,
+      checkInvariants: true,
       membership: this.membership,
       join,
       log: this.options.trace ? traceLogger(this.options.trace, id, () => this.scheduler.now()) : undefined,

@@ -1,6 +1,6 @@
 import type { LockstepClient } from '@lockstep/client'
 import type { RandomSource, StateMachine } from '@lockstep/interface'
-import { kv, mutex, register } from '@lockstep/machines'
+import { builtInMachines, type BuiltInMachineName } from '@lockstep/machines'
 import { kvModel } from '../lincheck/kv-model'
 import { registerModel } from '../lincheck/register-model'
 import type { Operation } from '../lincheck/operation'
@@ -57,7 +57,7 @@ export type RandomCommand = (random: RandomSource, client: string) => unknown
 /** The seed mutex: acquire, hold a while, release; checks that no two clients ever hold the lock at once. */
 export const mutexWorkload: Workload = {
   name: 'mutex',
-  machine: mutex,
+  machine: builtInMachines.mutex,
   async runClient(ctx) {
     for (let issued = 0; issued + 2 <= Math.max(2, ctx.requests); issued += 2) {
       const reply = await ctx.client.submit({ name: 'acquire' })
@@ -79,7 +79,7 @@ export const mutexWorkload: Workload = {
 /** A single register: random reads, writes and compare-and-sets; the history must be linearizable. */
 export const registerWorkload: Workload = {
   name: 'register',
-  machine: register,
+  machine: builtInMachines.register,
   async runClient(ctx) {
     for (let i = 0; i < ctx.requests; i++) {
       const roll = ctx.random.next()
@@ -110,7 +110,7 @@ export const registerWorkload: Workload = {
 /** A key-value store over a few keys: gets, puts and appends of unique strings; the history must be linearizable. */
 export const kvWorkload: Workload = {
   name: 'kv',
-  machine: kv,
+  machine: builtInMachines.kv,
   async runClient(ctx) {
     const keys = ['a', 'b', 'c']
     for (let i = 0; i < ctx.requests; i++) {
@@ -154,9 +154,9 @@ async function invoke(ctx: WorkloadClient, command: unknown, input: Record<strin
   ctx.record({ client: ctx.id, input, output, call, return: ctx.now() })
 }
 
-/** The built-in workloads by machine name. */
+/** The built-in workloads by machine name: one for every machine of @lockstep/machines' registry. */
 export const workloads: Readonly<Record<string, Workload>> = {
   mutex: mutexWorkload,
   register: registerWorkload,
   kv: kvWorkload,
-}
+} satisfies Record<BuiltInMachineName, Workload>

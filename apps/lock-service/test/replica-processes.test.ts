@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { upLocalCluster, type LocalCluster } from '@lockstep/cli'
 import { afterAll, describe, expect, it } from 'vitest'
-import { LockClient, startProcessCluster, type ProcessCluster } from '../src/index'
+import { LockClient } from '../src/index'
 
-// Runs the built replica program (dist/replica-process.js): `turbo run test` builds first.
-let cluster: ProcessCluster | undefined
+// The replicas are `lockstep replica` processes of the built CLI: `turbo run test` builds it first.
+let cluster: LocalCluster | undefined
 
 afterAll(async () => {
   if (!cluster) return
@@ -33,13 +36,13 @@ function running(pid: number): boolean {
 describe('the lock service on three replica processes over TCP', () => {
   it('grants the lock to one client at a time, keeps the replicas in agreement, and stops every process', async () => {
     const logs: string[] = []
-    cluster = await startProcessCluster({ machine: 'mutex', replicas: 3, onLog: (line) => logs.push(line) })
+    cluster = await upLocalCluster({ machine: 'mutex', replicas: 3, basePort: 0, onLog: (line) => logs.push(line) })
     expect(cluster.replicas.map((r) => r.id)).toEqual(['r1', 'r2', 'r3'])
     expect(new Set(cluster.replicas.map((r) => r.port)).size).toBe(3)
     for (const replica of cluster.replicas) expect(running(replica.pid)).toBe(true)
 
-    const alice = new LockClient(await cluster.client('alice', 0))
-    const bob = new LockClient(await cluster.client('bob', 1))
+    const alice = new LockClient(await cluster.client('alice', { preferred: 'r1' }))
+    const bob = new LockClient(await cluster.client('bob', { preferred: 'r2' }))
     await alice.acquire()
     let bobHasIt = false
     const bobWaits = bob.acquire().then(() => (bobHasIt = true))
@@ -57,6 +60,7 @@ describe('the lock service on three replica processes over TCP', () => {
 
     await cluster.stop()
     for (const replica of cluster.replicas) expect(running(replica.pid)).toBe(false)
+    expect(existsSync(dirname(cluster.configFile))).toBe(false) // its temporary directory, secrets included
     expect(logs.filter((line) => / error /.test(line))).toEqual([])
   })
 })

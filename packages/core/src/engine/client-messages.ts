@@ -1,7 +1,5 @@
 import { ErrorCodes, LockstepError, type ClientId, type Request } from '@lockstep/interface'
 
-export type { PeerEnvelope } from './view-messages'
-
 /** Checks that a value is a well-formed request; throws MALFORMED_MESSAGE naming the field otherwise. */
 export function parseRequest(value: unknown, where: string): Request {
   if (typeof value !== 'object' || value === null) throw malformed(where, 'request', 'an object')

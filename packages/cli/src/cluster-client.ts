@@ -1,0 +1,48 @@
+import { LockstepClient } from '@lockstep/client'
+import { realScheduler } from '@lockstep/core'
+import { ErrorCodes, LockstepError, silentLogger, type Logger } from '@lockstep/interface'
+import { tcpClientTransport, type TlsCredentials } from '@lockstep/transport-tcp'
+import { readSecret, type LoadedClusterConfig } from './cluster-config'
+import { processIo, type Io } from './io'
+import { transportTuning } from './replica-runner'
+
+/** Options of {@link clusterClient}. */
+export interface ClusterClientOptions {
+  /** The client's id: its session at the replicas. Must not be a replica's id. */
+  readonly id: string
+  /** The replica to try first; the others follow in configuration order. Default: the first configured. */
+  readonly preferred?: string
+  /** This client's certificate and key (with the CA), when the cluster uses TLS. */
+  readonly tls?: TlsCredentials
+  /** Resend an unanswered request (to the next replica) after this long. Default: the configuration's timeouts.clientRetryMs. */
+  readonly retryAfterMs?: number
+  /** Connection events. Default: silent. */
+  readonly logger?: Logger
+  /** How the client secret's file is read. Default: the real file system. */
+  readonly io?: Io
+}
+
+/**
+ * A client of a configured cluster over TCP (not started yet: call `start()`),
+ * authenticated with the client secret cluster.json names, or with `tls`.
+ * Throws INVALID_CONFIG when the id is a replica's or `preferred` is not one.
+ */
+export async function clusterClient(config: LoadedClusterConfig, options: ClusterClientOptions): Promise<LockstepClient> {
+  const { id, preferred } = options
+  const ids = config.replicas.map((r) => r.id)
+  if (ids.includes(id)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client id ${id} is a replica's id in ${config.file}; a client needs its own`)
+  if (preferred !== undefined && !ids.includes(preferred)) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica ${preferred} is not a replica of ${config.file} (${ids.join(', ')})`)
+  }
+  const secret = config.security.clientSecret ? await readSecret(config, 'clientSecret', options.io ?? processIo) : undefined
+  const transport = tcpClientTransport({
+    self: id,
+    clusterId: config.clusterId,
+    replicas: config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
+    auth: { secret, tls: options.tls },
+    ...transportTuning(config),
+    logger: options.logger ?? silentLogger,
+  })
+  const order = preferred === undefined ? ids : [preferred, ...ids.filter((r) => r !== preferred)]
+  return new LockstepClient({ id, transport, replicas: order, scheduler: realScheduler(), retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs })
+}

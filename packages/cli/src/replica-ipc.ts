@@ -1,0 +1,30 @@
+// The IPC channel between a local cluster (`cluster up`, `upLocalCluster`) and
+// the `lockstep replica` processes it starts. Secrets never travel here: they
+// are in the files cluster.json names.
+
+/** What a replica reports about itself when asked (`LocalCluster.status()`). */
+export interface ReplicaStatus {
+  readonly id: string
+  /** Requests delivered so far. */
+  readonly position: number
+  /** Digest of the state machine's state: equal positions of a correct cluster have equal digests. */
+  readonly digest: string
+  /** Members of its current view. */
+  readonly view: readonly string[]
+  /** Where it stands: 'normal', 'frozen', 'transferring', 'joining' or 'recovering' (see @lockstep/core's EngineStatus). */
+  readonly state: string
+}
+
+/** What a replica started by a local cluster reports over its IPC channel. */
+export type ReplicaProcessEvent =
+  | { readonly lockstep: 'replica'; readonly event: 'listening'; readonly id: string; readonly host: string; readonly port: number; readonly pid: number }
+  | { readonly lockstep: 'replica'; readonly event: 'stopping'; readonly id: string; readonly reason: string }
+  | ({ readonly lockstep: 'replica'; readonly event: 'status'; readonly requestId: number } & ReplicaStatus)
+
+/** What a local cluster asks a replica over its IPC channel; the answer is a `status` event with the same requestId. */
+export type ReplicaProcessRequest = { readonly lockstep: 'status'; readonly requestId: number }
+
+/** True for a message a replica process sent as a {@link ReplicaProcessEvent}. */
+export function isReplicaProcessEvent(message: unknown): message is ReplicaProcessEvent {
+  return typeof message === 'object' && message !== null && (message as { lockstep?: unknown }).lockstep === 'replica'
+}

@@ -1,0 +1,68 @@
+import type { ClientId, Logger, OrdererFactory, ReplicaId, ReplicaToClient, Request, StateMachine, View, Clock } from '@lockstep/interface'
+import type { PeerMessage } from './peer-messages'
+import type { StateImage } from './replicated-state'
+
+/** Where the engine's effects go. The host turns them into I/O; tests record them. */
+export interface EngineEffects {
+  /** Send to another replica (reliable FIFO link). */
+  sendToPeer(to: ReplicaId, message: PeerMessage): void
+  /** Send to a client (dropped if the client is not connected to this replica). */
+  sendToClient(to: ClientId, message: ReplicaToClient): void
+  /** A request was delivered at `position` (1-based) of the total order; `executed` is false for a duplicate. */
+  delivered?(position: number, request: Request, executed: boolean): void
+  /** A view was installed here. */
+  viewInstalled?(view: View, position: number): void
+  /** The state was replaced by a transfer (or a recovery) at `position`: a durable host writes a snapshot. */
+  stateReplaced?(position: number): void
+}
+
+/** Everything a replica needs to resume: written to snapshots, sent in state transfers. */
+export interface EngineSnapshot extends StateImage {
+  readonly view: View
+}
+
+/** Failure detection and view changes. */
+export interface MembershipOptions {
+  /** A replica writes to each member at least this often. Default 50 ms. */
+  readonly heartbeatMs?: number
+  /** A member silent this long is suspected. Default 500 ms. */
+  readonly suspectAfterMs?: number
+  /** A view change not finished after this long is taken over by the next coordinator. Default 1000 ms. */
+  readonly viewChangeTimeoutMs?: number
+}
+
+/** Options of the replica engine. */
+export interface EngineOptions<S> {
+  readonly self: ReplicaId
+  readonly machine: StateMachine<S>
+  readonly orderer: OrdererFactory
+  readonly clock: Clock
+  /** The initial view: every replica of the cluster. */
+  readonly view: View
+  readonly effects: EngineEffects
+  readonly log?: Logger
+  /**
+   * Failure detection and majority-agreed view changes; needs a crash-tolerant
+   * orderer. Without it the engine assumes no replica fails.
+   */
+  readonly membership?: MembershipOptions
+  /** Start with no state, outside the view, and ask to join (a new replica, or one restarted without its state). */
+  readonly join?: boolean
+  /** Every replica configured for the cluster, members of the initial view or spares. Default: the initial view's members. */
+  readonly replicas?: readonly ReplicaId[]
+  /** Check the engine's invariants after every event and throw on a violation (tests and simulations). Default false. */
+  readonly checkInvariants?: boolean
+}
+
+/** Where a replica stands. */
+export type EngineStatus =
+  /** A member, ordering and executing. */
+  | 'normal'
+  /** A member that promised a view change: delivers nothing until the next view is installed. */
+  | 'frozen'
+  /** A member of the current view waiting for the state at its start. */
+  | 'transferring'
+  /** Not a member: asking to be added. Serves nothing. */
+  | 'joining'
+  /** Restarted from its disk, waiting for every member of its last view to report (whole-cluster recovery). */
+  | 'recovering'

@@ -1,0 +1,51 @@
+import type { View } from '@lockstep/interface'
+import type { EngineStatus } from './engine-types'
+
+/** What the invariants look at after each event. */
+export interface EngineObservation {
+  readonly status: EngineStatus
+  readonly view: View
+  readonly position: number
+  /** True while this replica has promised a ballot in a view change. */
+  readonly promised: boolean
+  /** The view number of the view change this replica coordinates, if any. */
+  readonly coordinating: number | undefined
+}
+
+/**
+ * The replica engine's invariants, checked after every event when the engine
+ * runs with `checkInvariants` (tests, simulations), like TigerBeetle's
+ * assertions after each message:
+ * - the position never decreases;
+ * - view numbers never decrease, and a view number always names the same members (one view per number);
+ * - a frozen replica has promised a ballot; a coordinator coordinates the view after its own;
+ * - a replica delivers only while it orders (normal, or transferring with deliveries held), while it ends a
+ *   view by the agreed flush, or while it replays its own log.
+ */
+export class EngineInvariants {
+  private lastPosition = 0
+  private lastView = 0
+  private readonly viewMembers = new Map<number, string>()
+
+  /** Checks the state after an event; returns what is violated (empty when all hold). */
+  afterEvent(now: EngineObservation): string[] {
+    const violations: string[] = []
+    if (now.position < this.lastPosition) violations.push(`the position went back from ${this.lastPosition} to ${now.position}`)
+    if (now.view.id < this.lastView) violations.push(`the view went back from ${this.lastView} to ${now.view.id}`)
+    const members = now.view.members.join(',')
+    const known = this.viewMembers.get(now.view.id)
+    if (known !== undefined && known !== members) violations.push(`view ${now.view.id} changed its members from [${known}] to [${members}]`)
+    if (now.status === 'frozen' && !now.promised) violations.push('frozen without having promised a ballot')
+    if (now.coordinating !== undefined && now.coordinating !== now.view.id + 1) violations.push(`coordinating view ${now.coordinating} from view ${now.view.id}`)
+    this.lastPosition = Math.max(this.lastPosition, now.position)
+    this.lastView = Math.max(this.lastView, now.view.id)
+    this.viewMembers.set(now.view.id, members)
+    return violations
+  }
+
+  /** Checks that a delivery is allowed in the replica's situation; returns the violation, if any. */
+  onDeliver(status: EngineStatus, flushing: boolean, replaying: boolean): string | undefined {
+    if (status === 'normal' || status === 'transferring' || flushing || replaying) return undefined
+    return `delivered a request while ${status}`
+  }
+}

@@ -1,0 +1,183 @@
+import type { ReplicaId, View } from '@lockstep/interface'
+import { malformed } from './client-messages'
+import type { AcceptedValue, Ballot, PeerMessage, PeerMessageKind, ViewValue } from './peer-messages'
+
+/**
+ * The wire form of peer messages: a tuple whose first element is the kind's
+ * code, then the fields in a fixed order. The logic only ever sees the named
+ * form of `peer-messages.ts`; this file is the one place that knows the
+ * compact one, and decoding checks every field, so a malformed message from
+ * the network becomes a `MALFORMED_MESSAGE` error naming the field instead of
+ * a crash deeper in.
+ */
+const codes: Readonly<Record<PeerMessageKind, number>> = {
+  orderer: 0,
+  heartbeat: 1,
+  prepare: 2,
+  promise: 3,
+  nack: 4,
+  accept: 5,
+  accepted: 6,
+  commit: 7,
+  query: 8,
+  removed: 9,
+  join: 10,
+  remove: 11,
+  admit: 12,
+  recover: 13,
+  stateRequest: 14,
+  stateTransfer: 15,
+}
+const kindsByCode = Object.fromEntries(Object.entries(codes).map(([kind, code]) => [code, kind])) as Record<number, PeerMessageKind>
+
+type Wire = readonly unknown[]
+
+/** The compact wire form of a peer message. */
+export function encodePeerMessage(message: PeerMessage): Wire {
+  const code = codes[message.kind]
+  switch (message.kind) {
+    case 'orderer':
+      return [code, message.view, message.message]
+    case 'heartbeat':
+      return [code, message.view, message.suspects]
+    case 'prepare':
+    case 'nack':
+    case 'accepted':
+      return [code, message.view, ...encodeBallot(message.ballot)]
+    case 'promise':
+      return [code, message.view, ...encodeBallot(message.ballot), message.report, message.suspects, message.accepted && [...encodeBallot(message.accepted.ballot), encodeValue(message.accepted.value)]]
+    case 'accept':
+      return [code, message.view, ...encodeBallot(message.ballot), encodeValue(message.value)]
+    case 'commit':
+      return [code, encodeValue(message.value)]
+    case 'query':
+    case 'stateRequest':
+      return [code, message.view]
+    case 'removed':
+      return [code, message.view.id, message.view.members]
+    case 'join':
+      return [code, message.incarnation]
+    case 'remove':
+    case 'admit':
+      return [code, message.replica]
+    case 'recover':
+      return [code, message.view.id, message.view.members, message.position, message.incarnation, message.configuration]
+    case 'stateTransfer':
+      return [code, message.view, message.position, message.machine, message.sessions]
+  }
+}
+
+/** Decodes and checks a peer message from the wire; throws `MALFORMED_MESSAGE` naming what is wrong. */
+export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
+  const where = `message from replica '${from}'`
+  if (!Array.isArray(raw) || raw.length === 0) throw malformed(where, 'message', 'a non-empty array (kind code first)')
+  const kind = kindsByCode[raw[0] as number]
+  if (kind === undefined) throw malformed(where, 'kind', `one of the codes 0–${Object.keys(codes).length - 1} (got ${String(raw[0])})`)
+  const field = new Fields(raw, `${where} (${kind})`)
+  switch (kind) {
+    case 'orderer':
+      return { kind, view: field.count(1, 'view'), message: field.any(2) }
+    case 'heartbeat':
+      return { kind, view: field.count(1, 'view'), suspects: field.ids(2, 'suspects') }
+    case 'prepare':
+    case 'nack':
+    case 'accepted':
+      return { kind, view: field.count(1, 'view'), ballot: field.ballot(2) }
+    case 'promise': {
+      const accepted = raw[6] === null ? null : decodeAccepted(raw[6], `${where} (promise) accepted`)
+      return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), report: field.any(4), suspects: field.ids(5, 'suspects'), accepted }
+    }
+    case 'accept':
+      return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), value: decodeValue(raw[4], `${where} (accept) value`) }
+    case 'commit':
+      return { kind, value: decodeValue(raw[1], `${where} (commit) value`) }
+    case 'query':
+    case 'stateRequest':
+      return { kind, view: field.count(1, 'view') }
+    case 'removed':
+      return { kind, view: field.view(1) }
+    case 'join':
+      return { kind, incarnation: field.number(1, 'incarnation') }
+    case 'remove':
+    case 'admit':
+      return { kind, replica: field.id(1, 'replica') }
+    case 'recover':
+      return { kind, view: field.view(1), position: field.count(3, 'position'), incarnation: field.number(4, 'incarnation'), configuration: field.ids(5, 'configuration') }
+    case 'stateTransfer':
+      return { kind, view: field.count(1, 'view'), position: field.count(2, 'position'), machine: field.bytes(3, 'machine'), sessions: field.any(4) }
+  }
+}
+
+function encodeBallot(ballot: Ballot): [number, ReplicaId] {
+  return [ballot.round, ballot.coordinator]
+}
+
+function encodeValue(value: ViewValue): Wire {
+  return [value.view.id, value.view.members, value.joining, value.incarnations, value.boundary]
+}
+
+function decodeAccepted(raw: unknown, where: string): AcceptedValue {
+  if (!Array.isArray(raw)) throw malformed(where, 'accepted', 'null or [round, coordinator, value]')
+  const field = new Fields(raw, where)
+  return { ballot: field.ballot(0), value: decodeValue(raw[2], where) }
+}
+
+function decodeValue(raw: unknown, where: string): ViewValue {
+  if (!Array.isArray(raw)) throw malformed(where, 'value', '[view, members, joining, incarnations, boundary]')
+  const field = new Fields(raw, where)
+  const incarnations = raw[3]
+  if (typeof incarnations !== 'object' || incarnations === null || Array.isArray(incarnations) || !Object.values(incarnations).every((n) => typeof n === 'number')) {
+    throw malformed(where, 'incarnations', 'an object of numbers')
+  }
+  return { view: field.view(0), joining: field.ids(2, 'joining'), incarnations: incarnations as Record<ReplicaId, number>, boundary: raw[4] }
+}
+
+/** Reads the fields of one wire tuple, each checked, errors naming the field. */
+class Fields {
+  constructor(
+    private readonly raw: readonly unknown[],
+    private readonly where: string,
+  ) {}
+
+  any(index: number): unknown {
+    return this.raw[index]
+  }
+
+  number(index: number, name: string): number {
+    const value = this.raw[index]
+    if (typeof value !== 'number' || Number.isNaN(value)) throw malformed(this.where, name, 'a number')
+    return value
+  }
+
+  count(index: number, name: string): number {
+    const value = this.raw[index]
+    if (!Number.isSafeInteger(value) || (value as number) < 0) throw malformed(this.where, name, 'a non-negative integer')
+    return value as number
+  }
+
+  id(index: number, name: string): ReplicaId {
+    const value = this.raw[index]
+    if (typeof value !== 'string' || value.length === 0) throw malformed(this.where, name, 'a replica id')
+    return value
+  }
+
+  ids(index: number, name: string): readonly ReplicaId[] {
+    const value = this.raw[index]
+    if (!Array.isArray(value) || !value.every((id) => typeof id === 'string' && id.length > 0)) throw malformed(this.where, name, 'a list of replica ids')
+    return value as ReplicaId[]
+  }
+
+  bytes(index: number, name: string): Uint8Array {
+    const value = this.raw[index]
+    if (!(value instanceof Uint8Array)) throw malformed(this.where, name, 'bytes')
+    return value
+  }
+
+  ballot(index: number): Ballot {
+    return { round: this.count(index, 'ballot round'), coordinator: this.id(index + 1, 'ballot coordinator') }
+  }
+
+  view(index: number): View {
+    return { id: this.count(index, 'view id'), members: this.ids(index + 1, 'view members') }
+  }
+}

@@ -1,0 +1,164 @@
+import type { ReplicaId, View } from '@lockstep/interface'
+
+/** A Paxos ballot for one view number, ordered by round, then by coordinator id. */
+export interface Ballot {
+  readonly round: number
+  readonly coordinator: ReplicaId
+}
+
+/** The value a view change agrees on: the next view and the boundary of the old one. */
+export interface ViewValue {
+  readonly view: View
+  /** Replicas of the new view that take their state by transfer (they joined, or lost their state). */
+  readonly joining: readonly ReplicaId[]
+  /** The incarnation each joiner asked with: a later incarnation of the same replica is not fooled by an old view. */
+  readonly incarnations: Readonly<Record<ReplicaId, number>>
+  /** The orderer's agreed boundary of the old view (opaque to the engine); absent for a whole-cluster recovery view. */
+  readonly boundary: unknown
+}
+
+/** A value an acceptor accepted, with the ballot it was accepted in. */
+export interface AcceptedValue {
+  readonly ballot: Ballot
+  readonly value: ViewValue
+}
+
+/** An orderer's message, sent in view `view`. */
+export interface OrdererMessage {
+  readonly kind: 'orderer'
+  readonly view: number
+  readonly message: unknown
+}
+
+/** Liveness and the sender's suspicions, sent on their own schedule to every member of view `view`. */
+export interface Heartbeat {
+  readonly kind: 'heartbeat'
+  readonly view: number
+  readonly suspects: readonly ReplicaId[]
+}
+
+/** Paxos phase 1a: a coordinator asks the members of the old view to promise `ballot` for view `view`. */
+export interface Prepare {
+  readonly kind: 'prepare'
+  readonly view: number
+  readonly ballot: Ballot
+}
+
+/** Paxos phase 1b: the sender promised `ballot`; it reports what it holds, whom it suspects, and any value it accepted. */
+export interface PromiseMessage {
+  readonly kind: 'promise'
+  readonly view: number
+  readonly ballot: Ballot
+  /** The orderer's freeze report: what this replica delivered and holds undelivered. */
+  readonly report: unknown
+  readonly suspects: readonly ReplicaId[]
+  readonly accepted: AcceptedValue | null
+}
+
+/** A refusal: the sender promised the higher ballot `ballot`. */
+export interface Nack {
+  readonly kind: 'nack'
+  readonly view: number
+  readonly ballot: Ballot
+}
+
+/** Paxos phase 2a: accept `value` for view `view` in `ballot`. */
+export interface Accept {
+  readonly kind: 'accept'
+  readonly view: number
+  readonly ballot: Ballot
+  readonly value: ViewValue
+}
+
+/** Paxos phase 2b: the sender accepted the value of `ballot`. */
+export interface Accepted {
+  readonly kind: 'accepted'
+  readonly view: number
+  readonly ballot: Ballot
+}
+
+/** The value of view `value.view.id` is chosen: install it. */
+export interface Commit {
+  readonly kind: 'commit'
+  readonly value: ViewValue
+}
+
+/** Asks for the commit of view `view` (the sender saw traffic of a view it does not know). */
+export interface ViewQuery {
+  readonly kind: 'query'
+  readonly view: number
+}
+
+/** Tells a replica that it is not a member of the sender's view `view`. */
+export interface Removed {
+  readonly kind: 'removed'
+  readonly view: View
+}
+
+/** A replica outside the view asks to be added; `incarnation` names this run of it. */
+export interface Join {
+  readonly kind: 'join'
+  readonly incarnation: number
+}
+
+/** An operator asked to remove `replica` from the cluster. */
+export interface Remove {
+  readonly kind: 'remove'
+  readonly replica: ReplicaId
+}
+
+/** An operator asked to admit `replica` (a configured spare, or one removed before). */
+export interface Admit {
+  readonly kind: 'admit'
+  readonly replica: ReplicaId
+}
+
+/** A replica restarted from its disk: its last view and position, to rebuild the cluster when all are back. */
+export interface Recover {
+  readonly kind: 'recover'
+  readonly view: View
+  readonly position: number
+  readonly incarnation: number
+  /** Every replica the sender knows to be configured. */
+  readonly configuration: readonly ReplicaId[]
+}
+
+/** Asks for the state at the start of view `view`. */
+export interface StateRequest {
+  readonly kind: 'stateRequest'
+  readonly view: number
+}
+
+/** The state at the start of view `view`: the machine's snapshot and the session table after `position` requests. */
+export interface StateTransfer {
+  readonly kind: 'stateTransfer'
+  readonly view: number
+  readonly position: number
+  readonly machine: Uint8Array
+  readonly sessions: unknown
+}
+
+/** Every replica-to-replica message of the engine. */
+export type PeerMessage =
+  | OrdererMessage
+  | Heartbeat
+  | Prepare
+  | PromiseMessage
+  | Nack
+  | Accept
+  | Accepted
+  | Commit
+  | ViewQuery
+  | Removed
+  | Join
+  | Remove
+  | Admit
+  | Recover
+  | StateRequest
+  | StateTransfer
+
+/** The kinds of peer message. */
+export type PeerMessageKind = PeerMessage['kind']
+
+/** The peer message of kind `K`. */
+export type PeerMessageOf<K extends PeerMessageKind> = Extract<PeerMessage, { readonly kind: K }>

@@ -1,0 +1,126 @@
+import {
+  ErrorCodes,
+  isLockstepError,
+  type ClientId,
+  type ErrorInfo,
+  type NumberedOutput,
+  type OutputNotice,
+  type Reply,
+  type Request,
+  type StateMachine,
+} from '@lockstep/interface'
+import { fnv1a64 } from './digest'
+import { SessionTable, type SessionLookup } from './session-table'
+
+/** What executing one delivered request produced. */
+export interface Execution {
+  /** Its position in the total order. */
+  readonly position: number
+  /** False for a request executed before (ordered twice after a retry elsewhere): the state did not change. */
+  readonly executed: boolean
+  /** The reply to the requester (from the session table for a duplicate; none for an expired one). */
+  readonly reply: Reply | undefined
+  /** Outputs addressed to other clients, numbered and kept until they acknowledge them. */
+  readonly notices: readonly OutputNotice[]
+}
+
+/** The replicated state at a position: what snapshots hold and state transfers carry. */
+export interface StateImage {
+  readonly position: number
+  readonly machine: Uint8Array
+  readonly sessions: unknown
+}
+
+/**
+ * The state every replica holds identically: the machine's state, the client
+ * session table (exactly-once execution, Schneider §3) and the number of
+ * requests delivered. It changes only by executing the next request of the
+ * total order, or by being replaced wholesale by a transferred image.
+ */
+export class ReplicatedState<S> {
+  readonly machine: StateMachine<S>
+  private state: S
+  private readonly sessions = new SessionTable()
+  private delivered = 0
+  private executedCount = 0
+
+  constructor(machine: StateMachine<S>) {
+    this.machine = machine
+    this.state = machine.init()
+  }
+
+  /** Number of requests delivered: the position of the last one. */
+  get position(): number {
+    return this.delivered
+  }
+
+  /** Requests executed by this process (delivered and not duplicates; not counting images taken in). */
+  get executed(): number {
+    return this.executedCount
+  }
+
+  /** What the session table knows of a request. */
+  lookup(request: Request): SessionLookup {
+    return this.sessions.lookup(request.client, request.seq, request.incarnation)
+  }
+
+  /** Kept outputs of `client` numbered `from` or above. */
+  outputsFrom(client: ClientId, from: number): OutputNotice[] {
+    return this.sessions.outputsFrom(client, from)
+  }
+
+  /** Executes the next request of the total order (once per `(client, seq)`; a duplicate is answered from the table). */
+  execute(request: Request): Execution {
+    const position = ++this.delivered
+    const known = this.lookup(request)
+    if (known.kind !== 'new') return { position, executed: false, reply: known.kind === 'executed' ? known.reply : undefined, notices: [] }
+    this.executedCount++
+    const incarnation = request.incarnation ?? 0
+    const outputsFrom = this.sessions.beginIncarnation(request.client, incarnation)
+    const notices: OutputNotice[] = []
+    let reply: Reply
+    try {
+      const outputs = this.machine.apply(this.state, request.command, { client: request.client, position })
+      const own: NumberedOutput[] = []
+      for (const output of outputs) {
+        if (output.to === request.client) {
+          // The requester's own outputs travel (and are kept) in its reply.
+          own.push({ outputSeq: this.sessions.nextOutputSeq(output.to), value: output.value })
+          continue
+        }
+        const cause = { client: request.client, seq: request.seq }
+        notices.push(this.sessions.addOutput(output.to, (outputSeq, to) => ({ outputSeq, value: output.value, to: output.to, cause, position, incarnation: to })))
+      }
+      reply = { client: request.client, seq: request.seq, ok: true, outputs: own, position, incarnation, ...(outputsFrom > 1 ? { outputsFrom } : {}) }
+    } catch (error) {
+      const info: ErrorInfo = isLockstepError(error)
+        ? error.toInfo()
+        : { code: ErrorCodes.COMMAND_FAILED, message: `machine '${this.machine.name}' failed: ${(error as Error)?.message ?? String(error)}` }
+      reply = { client: request.client, seq: request.seq, ok: false, error: info, position, incarnation }
+    }
+    this.sessions.record(request.client, request.seq, request.ackedBelow ?? request.seq, request.outputsAckedBelow, reply)
+    return { position, executed: true, reply, notices }
+  }
+
+  /** The state as it stands, for snapshots and state transfer. */
+  image(): StateImage {
+    return { position: this.delivered, machine: this.machine.snapshot(this.state), sessions: this.sessions.toJSON() }
+  }
+
+  /** Replaces the state with an image taken elsewhere (a transfer) or earlier (a snapshot). */
+  restore(image: StateImage): void {
+    this.state = this.machine.restore(image.machine)
+    this.sessions.restore(image.sessions)
+    this.delivered = image.position
+  }
+
+  /** Digest of the machine state: equal on replicas that executed the same sequence. */
+  digest(): string {
+    return fnv1a64(this.machine.snapshot(this.state))
+  }
+
+  /** The machine state as JSON (or its digest when the machine has no toJSON). */
+  toJSON(): unknown {
+    return this.machine.toJSON ? this.machine.toJSON(this.state) : { digest: this.digest() }
+  }
+}

@@ -1,0 +1,131 @@
+import { ErrorCodes, type ClientId, type ErrorInfo, type Logger, type ReplicaId, type Reply, type Request, type StateMachine } from '@lockstep/interface'
+import { parseClientMessage } from './client-messages'
+import { createCommandValidator, type CommandValidator } from './command-validator'
+import type { EngineEffects, EngineStatus } from './engine-types'
+import { ReplicatedState } from './replicated-state'
+
+/** What the request path needs from the engine around it. */
+export interface RequestPathEnvironment {
+  readonly self: ReplicaId
+  readonly effects: EngineEffects
+  readonly log: Logger
+  /** Where the replica stands: only a `normal` replica orders new requests. */
+  status(): EngineStatus
+  /** Hands a request to the orderer. */
+  order(request: Request): void
+}
+
+/**
+ * A request's path through one replica: a client's message is checked, a
+ * known `(client, seq)` is answered from the session table, a schema-invalid
+ * command is refused before ordering, and the rest goes to the orderer; once
+ * delivered, it executes against the replicated state and its reply and
+ * outputs go out. Requests that arrive during a view change wait for the next
+ * view.
+ */
+export class RequestPath<S> {
+  readonly replicated: ReplicatedState<S>
+  private readonly env: RequestPathEnvironment
+  private readonly validator: CommandValidator
+  /** Requests submitted here and not yet delivered: a retry of one is not ordered twice. */
+  private inFlight = new Set<string>()
+  /** Requests that arrived during a view change: submitted once the next view starts. */
+  private held: Request[] = []
+  /** Requests executed while replaying a disk's log answer no client (they were answered before, or will be on retry). */
+  private replaying = false
+
+  constructor(machine: StateMachine<S>, env: RequestPathEnvironment) {
+    this.replicated = new ReplicatedState(machine)
+    this.env = env
+    this.validator = createCommandValidator(machine.name, machine.commandSchema)
+  }
+
+  /** A message from a client. Bad messages are logged and dropped; bad commands get an error reply. */
+  onClientMessage(client: ClientId, message: unknown): void {
+    let parsed
+    try {
+      parsed = parseClientMessage(client, message)
+    } catch (error) {
+      this.env.log.warn(`dropped a message from client '${client}': ${(error as Error).message}`)
+      return
+    }
+    if (parsed.type === 'request') return this.submit(parsed.request)
+    if (this.env.status() !== 'normal') return
+    for (const output of this.replicated.outputsFrom(client, parsed.from)) this.env.effects.sendToClient(client, { type: 'output', from: this.env.self, output })
+  }
+
+  /** A request entering at this replica (already shape-checked). */
+  submit(request: Request): void {
+    const status = this.env.status()
+    if (status === 'joining' || status === 'recovering') return // the client retries elsewhere
+    if (status !== 'normal') {
+      if (this.held.length < 100_000) this.held.push(request)
+      return
+    }
+    const known = this.replicated.lookup(request)
+    if (known.kind === 'executed') return this.replyTo(request.client, known.reply)
+    if (known.kind === 'expired') {
+      const message = `request ${request.client}#${request.seq} is older than what client '${request.client}' acknowledged; its reply was forgotten`
+      return this.replyError(request, { code: ErrorCodes.SESSION_EXPIRED, message })
+    }
+    const key = requestKey(request)
+    if (this.inFlight.has(key)) return // a retry of a request being ordered: the reply comes when it is delivered
+    const invalid = this.validator.validate(request.command)
+    if (invalid) return this.replyError(request, invalid.toInfo())
+    this.inFlight.add(key)
+    this.env.order(request)
+  }
+
+  /** Executes a delivered request and answers its client (unless replaying a log). */
+  execute(request: Request): void {
+    this.inFlight.delete(requestKey(request))
+    const { position, executed, reply, notices } = this.replicated.execute(request)
+    if (this.replaying) return
+    this.env.effects.delivered?.(position, request, executed)
+    for (const output of notices) this.env.effects.sendToClient(output.to, { type: 'output', from: this.env.self, output })
+    if (reply) this.replyTo(request.client, reply)
+  }
+
+  /** Executes a disk's log without answering anyone. */
+  replay(requests: Iterable<Request>): void {
+    this.replaying = true
+    try {
+      for (const request of requests) this.execute(request)
+    } finally {
+      this.replaying = false
+    }
+  }
+
+  /** True while replaying a log. */
+  get isReplaying(): boolean {
+    return this.replaying
+  }
+
+  /** A new view started here: requests held during the view change are submitted in it. */
+  resubmitHeld(): void {
+    for (const request of this.held.splice(0)) this.submit(request)
+  }
+
+  /** A new view: requests in flight in the old one were delivered by its flush or are lost with it (clients retry). */
+  forgetInFlight(): void {
+    this.inFlight = new Set()
+  }
+
+  /** This replica left the view: nothing it holds will be ordered here. */
+  dropAll(): void {
+    this.held = []
+    this.inFlight = new Set()
+  }
+
+  private replyError(request: Request, error: ErrorInfo): void {
+    this.replyTo(request.client, { client: request.client, seq: request.seq, ok: false, error, incarnation: request.incarnation ?? 0 })
+  }
+
+  private replyTo(client: ClientId, reply: Reply): void {
+    this.env.effects.sendToClient(client, { type: 'reply', from: this.env.self, reply })
+  }
+}
+
+function requestKey(request: Request): string {
+  return `${request.client}\u0000${request.seq}`
+}
