@@ -1,22 +1,58 @@
-import { readdirSync, existsSync } from 'node:fs'
+import { readdirSync, existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { defineProject, type UserWorkspaceConfig } from 'vitest/config'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
-/** Workspace imports resolve to sources, so unit tests run without a build. */
-function workspaceAliases(): Record<string, string> {
-  const aliases: Record<string, string> = {}
+/** One alias: an exact import specifier and the source file it stands for. */
+interface WorkspaceAlias {
+  readonly find: RegExp
+  readonly replacement: string
+}
+
+/**
+ * Workspace imports resolve to sources, so unit tests run without a build. Every entry a package exports
+ * (`@lockstep/testkit`, `@lockstep/testkit/compliance`) maps to the source its built file comes from
+ * (`./dist/compliance/index.js` → `src/compliance/index.ts`). Each alias matches its specifier exactly:
+ * a plain string alias would also rewrite every longer specifier it prefixes.
+ */
+export function workspaceAliases(): WorkspaceAlias[] {
+  const aliases: WorkspaceAlias[] = []
   for (const folder of ['packages', 'apps']) {
     const dir = join(root, folder)
     if (!existsSync(dir)) continue
     for (const name of readdirSync(dir)) {
-      const entry = join(dir, name, 'src', 'index.ts')
-      if (existsSync(entry)) aliases[`@lockstep/${name}`] = entry
+      for (const [subpath, source] of exportedSources(join(dir, name))) {
+        aliases.push({ find: new RegExp(`^${escapeRegExp(`@lockstep/${name}${subpath}`)}$`), replacement: source })
+      }
     }
   }
   return aliases
+}
+
+/** A package's exported subpaths ('' for the root) and the source file behind each. */
+function exportedSources(packageDir: string): [subpath: string, source: string][] {
+  const sources: [string, string][] = []
+  const rootEntry = join(packageDir, 'src', 'index.ts')
+  if (existsSync(rootEntry)) sources.push(['', rootEntry])
+  const manifest = join(packageDir, 'package.json')
+  if (!existsSync(manifest)) return sources
+  const exportsField = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: unknown }).exports
+  if (typeof exportsField !== 'object' || exportsField === null) return sources
+  for (const [key, target] of Object.entries(exportsField as Record<string, unknown>)) {
+    if (key === '.' || !key.startsWith('./')) continue
+    const built = typeof target === 'string' ? target : (target as { import?: unknown }).import
+    const match = typeof built === 'string' ? /^\.\/dist\/(.+)\.js$/.exec(built) : null
+    if (!match) continue
+    const source = join(packageDir, 'src', `${match[1]}.ts`)
+    if (existsSync(source)) sources.push([key.slice(1), source])
+  }
+  return sources
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 }
 
 /** A package's vitest project: `export default lockstepProject('core')`. */

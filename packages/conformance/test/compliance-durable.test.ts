@@ -1,4 +1,4 @@
-import { ordererCompliance } from '@lockstep/testkit'
+import { ordererCompliance } from '@lockstep/testkit/compliance'
 import { lamportSimulation } from '@lockstep/order-lamport'
 
 // Durable replicas: disks that lose unsynced writes on a crash, crashed replicas restarting from them, and

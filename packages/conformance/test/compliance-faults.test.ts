@@ -1,4 +1,4 @@
-import { ordererCompliance } from '@lockstep/testkit'
+import { ordererCompliance } from '@lockstep/testkit/compliance'
 import { lamportSimulation } from '@lockstep/order-lamport'
 
 // Crash tolerance: 3 machines × {3, 5} replicas (F = 1, 2) × 340 seeds = 2,040 runs with crashes,

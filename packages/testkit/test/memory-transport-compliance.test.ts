@@ -1,6 +1,7 @@
 import { realScheduler } from '@lockstep/core'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
-import { SeededRandom, transportCompliance, type TransportHarness } from '../src/index'
+import { transportCompliance, type TransportHarness } from '../src/compliance/index'
+import { SeededRandom } from '../src/index'
 
 function harness(delay: LinkDelay): TransportHarness {
   return {

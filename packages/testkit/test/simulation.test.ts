@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ordererCompliance, simulate, workloads } from '../src/index'
+import { ordererCompliance } from '../src/compliance/index'
+import { simulate, workloads } from '../src/index'
 import { sequencerSpec } from './sequencer'
 
 // The suite itself, run against a second, simple orderer (Lamport runs it in its own package).

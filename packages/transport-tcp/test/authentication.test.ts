@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isLockstepError } from '@lockstep/interface'
-import { MessageInbox } from '../../testkit/src/compliance/message-inbox'
+import { MessageInbox } from '@lockstep/testkit/compliance'
 import { tcpClientTransport, tcpTransport } from '../src/index'
 import type { TcpTransport } from '../src/index'
 import { PROTOCOL_VERSION } from '../src/envelope'

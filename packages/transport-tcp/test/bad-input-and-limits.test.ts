@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { MessageInbox } from '../../testkit/src/compliance/message-inbox'
+import { MessageInbox } from '@lockstep/testkit/compliance'
 import { tcpTransport } from '../src/index'
 import type { TcpTransport } from '../src/index'
 import { FrameType, encodeHelloFrame, packValue } from '../src/envelope'

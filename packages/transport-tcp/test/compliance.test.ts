@@ -1,5 +1,4 @@
-// Until @lockstep/testkit re-exports the suite, import it from its source.
-import { transportCompliance } from '@lockstep/testkit'
+import { transportCompliance } from '@lockstep/testkit/compliance'
 import type { ClientTransport } from '@lockstep/interface'
 import { bindCluster, clientFor } from './helpers'
 

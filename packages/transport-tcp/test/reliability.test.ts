@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { isLockstepError } from '@lockstep/interface'
 import type { ClientTransport, TransportHandler } from '@lockstep/interface'
-import { MessageInbox } from '../../testkit/src/compliance/message-inbox'
+import { MessageInbox } from '@lockstep/testkit/compliance'
 import { tcpTransport } from '../src/index'
 import type { TcpTransport } from '../src/index'
 import { CuttingProxy } from './cutting-proxy'

@@ -1,10 +1,24 @@
-import { LockstepClient } from '@lockstep/client'
+import { LockstepClient, type ClientObserver } from '@lockstep/client'
 import { ReplicaHost, type MembershipOptions } from '@lockstep/core'
-import { ErrorCodes, LockstepError, type OrdererFactory, type StateMachine } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type Logger, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type View } from '@lockstep/interface'
 import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
 import { SeededRandom } from './prng'
+import { runPromiseContinuations } from './promise-continuations'
 import { VirtualScheduler } from './virtual-scheduler'
+
+/** Failure detection and view changes when {@link SimClusterOptions.membership} is not given. */
+const defaultMembership: MembershipOptions = { heartbeatMs: 20, suspectAfterMs: 150, viewChangeTimeoutMs: 200 }
+
+/** Watches one incarnation of a replica (see {@link SimClusterOptions.observeReplica}). */
+export interface ReplicaObserver {
+  /** A request delivered at `position`; `executed` is false for a duplicate answered from the session table. */
+  onDeliver?(position: number, request: Request, executed: boolean): void
+  /** A view installed at this replica. */
+  onViewInstalled?(view: View, position: number): void
+  /** This incarnation crashed. */
+  onCrash?(): void
+}
 
 /** Options of {@link SimCluster}. */
 export interface SimClusterOptions {
@@ -14,9 +28,15 @@ export interface SimClusterOptions {
   readonly replicas?: number
   /** Configured spares beyond them (rN+1, …), not started: `startSpare` adds one. Default 0. */
   readonly spares?: number
-  /** Failure detection and view changes. Default: heartbeats 20 ms, suspicion after 150 ms, view-change timeout 200 ms. */
-  readonly membership?: MembershipOptions
+  /**
+   * Failure detection and view changes. Default: heartbeats 20 ms, suspicion after 150 ms, view-change
+   * timeout 200 ms. `false` turns them off (a fault-free run; durable replicas need them).
+   */
+  readonly membership?: MembershipOptions | false
+  /** Seeds the network's delays when `random` is not given. Default 1. */
   readonly seed?: number
+  /** The network's source of randomness (delays, reordering). Default: `new SeededRandom(seed)`. */
+  readonly random?: RandomSource
   /** Link delay. Default 1–5 ms. */
   readonly delay?: LinkDelay
   /**
@@ -24,12 +44,36 @@ export interface SimClusterOptions {
    * only what was not synced, and `restartFromDisk` recovers. Default false.
    */
   readonly durable?: boolean
+  /** Receives every replica's log lines, stamped with virtual time and the replica's name (for debugging). */
+  readonly trace?: (line: string) => void
+  /**
+   * Called as a replica starts, first with incarnation 0, then once per restart; the hooks it returns
+   * watch that incarnation until it crashes.
+   */
+  readonly observeReplica?: (replica: ReplicaId, incarnation: number) => ReplicaObserver
+}
+
+/** Options of {@link SimCluster.client}. */
+export interface SimClientOptions {
+  /** Replicas to talk to, in order of preference. Default: every configured replica. */
+  readonly replicas?: readonly string[]
+  /** Virtual time before a request is retried at the next replica. Default 200 ms. */
+  readonly retryAfterMs?: number
+  /** Sees each request as it is submitted and as its reply arrives. */
+  readonly observer?: ClientObserver
+}
+
+/** A running replica: its host and the hooks watching this incarnation. */
+interface RunningReplica {
+  readonly host: ReplicaHost
+  readonly observer: ReplicaObserver | undefined
 }
 
 /**
- * A cluster on virtual time for scripted scenarios: crash, restart, partition
- * and heal exactly when a test says, then run the clock and look at every
- * replica. The simulator's random runs use the same parts.
+ * A cluster on virtual time: N replicas over the memory network, their disks, clients, and the clock that
+ * drives them. Scripted scenarios crash, restart, partition and heal exactly when a test says, then run the
+ * clock and look at every replica; `simulate` drives the same cluster with faults and workloads drawn from
+ * a seed.
  */
 export class SimCluster {
   readonly scheduler = new VirtualScheduler()
@@ -37,17 +81,19 @@ export class SimCluster {
   /** Every configured replica, spares included. */
   readonly replicaIds: readonly string[]
   readonly initialMembers: readonly string[]
-  private readonly hosts = new Map<string, ReplicaHost>()
+  private readonly replicas = new Map<string, RunningReplica>()
+  /** How many times each replica was started: the next start's incarnation number. */
+  private readonly starts = new Map<string, number>()
   private readonly clients: LockstepClient[] = []
   /** Each replica's disk, kept across its crashes. */
   readonly disks = new Map<string, MemoryDurableStorage>()
   private readonly options: SimClusterOptions
-  private readonly membership: MembershipOptions
+  private readonly membership: MembershipOptions | undefined
 
   constructor(options: SimClusterOptions) {
     this.options = options
-    this.membership = options.membership ?? { heartbeatMs: 20, suspectAfterMs: 150, viewChangeTimeoutMs: 200 }
-    this.network = new MemoryNetwork({ scheduler: this.scheduler, random: new SeededRandom(options.seed ?? 1), delay: options.delay ?? { minMs: 1, maxMs: 5 } })
+    this.membership = options.membership === false ? undefined : (options.membership ?? defaultMembership)
+    this.network = new MemoryNetwork({ scheduler: this.scheduler, random: options.random ?? new SeededRandom(options.seed ?? 1), delay: options.delay ?? { minMs: 1, maxMs: 5 } })
     this.replicaIds = Array.from({ length: (options.replicas ?? 3) + (options.spares ?? 0) }, (_, i) => `r${i + 1}`)
     this.initialMembers = this.replicaIds.slice(0, options.replicas ?? 3)
   }
@@ -64,21 +110,43 @@ export class SimCluster {
 
   /** The running host of a replica (throws if it is down). */
   host(id: string): ReplicaHost {
-    const host = this.hosts.get(id)
-    if (!host) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica ${id} is not running`)
-    return host
+    const replica = this.replicas.get(id)
+    if (!replica) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica ${id} is not running`)
+    return replica.host
   }
 
-  /** Hosts of the running replicas. */
+  /** Hosts of the running replicas, in configuration order. */
   running(): ReplicaHost[] {
-    return [...this.hosts.values()]
+    return this.replicaIds.flatMap((id) => {
+      const replica = this.replicas.get(id)
+      return replica ? [replica.host] : []
+    })
   }
 
-  /** Stops a replica at once (kill -9): it loses its memory, and what its disk had not synced. */
+  /** True while `id` runs (started, and not crashed or stopped since). */
+  isRunning(id: string): boolean {
+    return this.replicas.has(id)
+  }
+
+  /** Stops a replica at once (kill -9): it loses its memory, and what its disk had not synced once it stopped. */
   async crash(id: string): Promise<void> {
-    const host = this.hosts.get(id)
-    this.hosts.delete(id)
-    await host?.kill()
+    const replica = this.replicas.get(id)
+    this.replicas.delete(id)
+    replica?.observer?.onCrash?.()
+    await replica?.host.kill()
+    this.disks.get(id)?.crash()
+  }
+
+  /**
+   * Crashes a running replica within the current event (a fault injected from a timer): its disk loses what
+   * it had not synced at this instant, before a sync in flight can complete. No-op if it is down.
+   */
+  crashNow(id: string): void {
+    const replica = this.replicas.get(id)
+    if (!replica) return
+    this.replicas.delete(id)
+    replica.observer?.onCrash?.()
+    void replica.host.kill()
     this.disks.get(id)?.crash()
   }
 
@@ -90,6 +158,14 @@ export class SimCluster {
   /** Starts a crashed replica again, without state (a new, empty disk): it asks to join and takes its state by transfer. */
   async restart(id: string): Promise<void> {
     if (this.options.durable) this.disks.set(id, memoryDurableStorage())
+    await this.startReplica(id, true)
+  }
+
+  /**
+   * Starts a crashed replica again with whatever its disk kept (nothing without `durable`), asking the
+   * cluster to add it back: a supervisor restarting the process with its usual command line.
+   */
+  async rejoin(id: string): Promise<void> {
     await this.startReplica(id, true)
   }
 
@@ -108,9 +184,22 @@ export class SimCluster {
     this.network.heal()
   }
 
-  /** A started client that talks to `replicas` in that order. */
-  async client(id: string, replicas: readonly string[] = this.replicaIds, retryAfterMs = 200): Promise<LockstepClient> {
-    const client = new LockstepClient({ id, transport: memoryClientTransport({ network: this.network, self: id, replicas: this.replicaIds }), replicas, scheduler: this.scheduler, retryAfterMs })
+  /**
+   * A started client. Pass the replicas to talk to (in that order) and the retry interval, or options with
+   * an observer as well.
+   */
+  async client(id: string, replicas?: readonly string[], retryAfterMs?: number): Promise<LockstepClient>
+  async client(id: string, options: SimClientOptions): Promise<LockstepClient>
+  async client(id: string, replicasOrOptions: readonly string[] | SimClientOptions = {}, retryAfterMs?: number): Promise<LockstepClient> {
+    const options: SimClientOptions = isReplicaList(replicasOrOptions) ? { replicas: replicasOrOptions, retryAfterMs } : replicasOrOptions
+    const client = new LockstepClient({
+      id,
+      transport: memoryClientTransport({ network: this.network, self: id, replicas: this.replicaIds }),
+      replicas: options.replicas ?? this.replicaIds,
+      scheduler: this.scheduler,
+      retryAfterMs: options.retryAfterMs ?? 200,
+      observer: options.observer,
+    })
     await client.start()
     this.clients.push(client)
     return client
@@ -121,7 +210,7 @@ export class SimCluster {
     const until = this.scheduler.now() + ms
     while ((this.scheduler.peekTime() ?? Infinity) <= until) {
       this.scheduler.step()
-      for (let i = 0; i < 4; i++) await undefined
+      await runPromiseContinuations()
     }
   }
 
@@ -131,9 +220,20 @@ export class SimCluster {
     while (!condition()) {
       if ((this.scheduler.peekTime() ?? Infinity) > until) return false
       this.scheduler.step()
-      for (let i = 0; i < 4; i++) await undefined
+      await runPromiseContinuations()
     }
     return true
+  }
+
+  /**
+   * Runs events one at a time while `condition` holds and events remain. Unlike `runUntil` it has no time
+   * bound of its own: a condition that reads the clock runs the event that crosses its bound, then stops.
+   */
+  async runWhile(condition: () => boolean): Promise<void> {
+    while (condition()) {
+      if (!this.scheduler.step()) break
+      await runPromiseContinuations()
+    }
   }
 
   /** Runs virtual time until `promise` settles (at most `maxMs`), and returns its value. */
@@ -158,11 +258,11 @@ export class SimCluster {
     )
   }
 
-  /** Stops every client and replica. */
+  /** Stops every client, then every replica (in configuration order). */
   async stop(): Promise<void> {
     for (const client of this.clients) await client.stop()
-    for (const host of this.hosts.values()) await host.stop()
-    this.hosts.clear()
+    for (const host of this.running()) await host.stop()
+    this.replicas.clear()
   }
 
   private async startReplica(id: string, join: boolean): Promise<void> {
@@ -171,6 +271,9 @@ export class SimCluster {
       disk = memoryDurableStorage()
       this.disks.set(id, disk)
     }
+    const incarnation = this.starts.get(id) ?? 0
+    this.starts.set(id, incarnation + 1)
+    const observer = this.options.observeReplica?.(id, incarnation)
     const host = new ReplicaHost({
       storage: disk,
       self: id,
@@ -184,8 +287,21 @@ export class SimCluster {
       checkInvariants: true,
       membership: this.membership,
       join,
+      log: this.options.trace ? traceLogger(this.options.trace, id, () => this.scheduler.now()) : undefined,
+      onDeliver: observer?.onDeliver ? (position, request, executed) => observer.onDeliver!(position, request, executed) : undefined,
+      onViewInstalled: observer?.onViewInstalled ? (view, position) => observer.onViewInstalled!(view, position) : undefined,
     })
-    this.hosts.set(id, host)
+    this.replicas.set(id, { host, observer })
     await host.start()
   }
+}
+
+function isReplicaList(value: readonly string[] | SimClientOptions): value is readonly string[] {
+  return Array.isArray(value)
+}
+
+/** A logger that prefixes each line with the virtual time and the replica. */
+function traceLogger(trace: (line: string) => void, id: string, now: () => number): Logger {
+  const line = (level: string) => (message: string) => trace(`${now().toFixed(1).padStart(8)} ${id} ${level} ${message}`)
+  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') }
 }

@@ -1,12 +1,15 @@
-import { LockstepClient } from '@lockstep/client'
-import { ReplicaHost, type MembershipOptions } from '@lockstep/core'
-import { ErrorCodes, LockstepError, type Logger, type OrdererFactory, type RandomSource, type Request } from '@lockstep/interface'
-import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
-import { MemoryNetwork, memoryClientTransport, memoryTransport } from '@lockstep/transport-memory'
+import { ErrorCodes, LockstepError, type OrdererFactory, type RandomSource } from '@lockstep/interface'
 import type { Operation } from '../lincheck/operation'
+import { checkAgreement, checkOrder } from './checkers/agreement-order'
+import { checkCompleteness } from './checkers/completeness'
+import { checkExactlyOnce } from './checkers/exactly-once'
+import type { Delivery, IncarnationRecord } from './checkers/incarnation-record'
+import { checkLiveness } from './checkers/liveness'
+import { checkStateDigests } from './checkers/state-digests'
+import { FaultInjector, type InstalledView } from './fault-injector'
 import { drawFaultSchedule, type FaultEvent, type FaultKind } from './faults'
 import { SeededRandom } from './prng'
-import { VirtualScheduler } from './virtual-scheduler'
+import { SimCluster } from './sim-cluster'
 import type { Workload, WorkloadEvent } from './workloads'
 
 /**
@@ -78,14 +81,11 @@ export interface SimulationResult {
   readonly history: readonly Operation[]
 }
 
-/** What one incarnation of a replica delivered, by position. */
-interface Incarnation {
+/** What one incarnation delivered, filled in while the run goes. */
+interface LiveIncarnation {
   readonly replica: string
-  /** 0 for the first run of the replica, then 1, 2, … for each restart. */
   readonly number: number
-  readonly host: ReplicaHost
-  readonly delivered: Map<number, { key: string; executed: boolean }>
-  duplicatesExecuted: number
+  readonly deliveries: Delivery[]
   alive: boolean
 }
 
@@ -112,118 +112,44 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, "the 'blackout' fault needs durable replicas (durable: true, --durable): without disks nothing survives it")
   }
   const rerun = `npx lockstep sim --machine ${options.machineArg ?? options.workload.name} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg} --seed ${options.seed}`
+
+  // Every draw comes from the seed, in a fixed order: the delay model, the network's own source, the
+  // orderer's parameters, the fault schedule, the retry interval, then one source per client.
   const random = new SeededRandom(options.seed)
-  const scheduler = new VirtualScheduler()
   const maxDelay = random.pick([0, 1, 2, 5, 10, 20])
   const delay = { minMs: maxDelay === 0 ? 0 : random.int(0, Math.floor(maxDelay / 2)), maxMs: maxDelay }
-  const network = new MemoryNetwork({ scheduler, random: random.fork(), delay })
-  const replicaIds = Array.from({ length: replicaCount }, (_, i) => `r${i + 1}`)
-  const violations: string[] = []
+  const networkRandom = random.fork()
   const ordererFactory = options.orderer.create(random.fork())
-  const membership: MembershipOptions | undefined = faultKinds.length > 0 || options.durable ? { heartbeatMs: 20, suspectAfterMs: 150, viewChangeTimeoutMs: 200 } : undefined
-  const incarnations: Incarnation[] = []
-  const current = new Map<string, Incarnation>()
-  const viewsInstalled: { atMs: number; members: readonly string[] }[] = []
 
-  const disks = new Map<string, MemoryDurableStorage>()
-  const startReplica = async (id: string, join: boolean) => {
-    let disk = disks.get(id)
-    if (options.durable && !disk) {
-      disk = memoryDurableStorage()
-      disks.set(id, disk)
-    }
-    const delivered = new Map<number, { key: string; executed: boolean }>()
-    const incarnation: Incarnation = { replica: id, number: incarnations.filter((i) => i.replica === id).length, host: undefined as never, delivered, duplicatesExecuted: 0, alive: true }
-    const executed = new Set<string>()
-    const host = new ReplicaHost({
-      self: id,
-      replicas: replicaIds,
-      machine: options.workload.machine,
-      orderer: ordererFactory,
-      transport: memoryTransport({ network, self: id, replicas: replicaIds }),
-      scheduler,
-      tickMs: 5,
-      checkInvariants: true,
-      membership,
-      join,
-      storage: disk,
-      log: options.trace ? traceLogger(options.trace, id, () => scheduler.now()) : undefined,
-      onDeliver: (position: number, request: Request, wasExecuted: boolean) => {
-        const key = `${request.client}#${request.seq}`
-        delivered.set(position, { key, executed: wasExecuted })
-        if (wasExecuted) {
-          if (executed.has(key)) incarnation.duplicatesExecuted++
-          executed.add(key)
-        }
-      },
-      onViewInstalled: (view) => viewsInstalled.push({ atMs: scheduler.now(), members: view.members }),
-    })
-    ;(incarnation as { host: ReplicaHost }).host = host
-    incarnations.push(incarnation)
-    current.set(id, incarnation)
-    await host.start()
-  }
-  for (const id of replicaIds) await startReplica(id, false)
-
-  // Faults, scheduled on virtual time.
-  const schedule = drawFaultSchedule(random.fork(), faultKinds, replicaIds, faultWindowMs)
-  const failoverStarts: { atMs: number; victims: readonly string[] }[] = []
-  // A fault strikes only a cluster that has recovered from the last one (every live replica serving in one
-  // view of all of them); otherwise it waits. So at most F replicas are ever out at once, counting those
-  // still rejoining.
-  const restart = faultKinds.includes('restart') || faultKinds.includes('blackout')
-  const healthy = () => {
-    const up = replicaIds.map((id) => current.get(id)!).filter((i) => i.alive)
-    if (restart && up.length < replicaIds.length) return false
-    const views = new Set(up.map((i) => i.host.engine.view.id))
-    return views.size === 1 && up.every((i) => i.host.engine.status === 'normal' && i.host.engine.view.members.length === up.length)
-  }
-  const strike = (fault: FaultEvent) => {
-    if (!healthy()) {
-      if (scheduler.now() < faultWindowMs) scheduler.setTimer(50, () => strike(fault))
-      return
-    }
-    inject(fault)
-  }
-  const injected: FaultEvent[] = []
-  const inject = (fault: FaultEvent) => {
-    injected.push({ ...fault, atMs: scheduler.now() })
-    {
-      if (fault.kind === 'crash' || fault.kind === 'blackout') {
-        if (fault.kind === 'crash') failoverStarts.push({ atMs: scheduler.now(), victims: fault.replicas })
-        for (const id of fault.replicas) {
-          const incarnation = current.get(id)!
-          if (!incarnation.alive) continue
-          incarnation.alive = false
-          void incarnation.host.kill()
-          disks.get(id)?.crash()
-        }
-        if (fault.kind === 'blackout') {
-          scheduler.setTimer(fault.durationMs, () => {
-            for (const id of fault.replicas) if (!current.get(id)!.alive) void startReplica(id, true)
-          })
-          return
-        }
-        if (restart) {
-          scheduler.setTimer(fault.durationMs, () => {
-            for (const id of fault.replicas) if (!current.get(id)!.alive) void startReplica(id, true)
-          })
-        }
-      } else if (fault.kind === 'partition') {
-        failoverStarts.push({ atMs: scheduler.now(), victims: fault.replicas })
-        network.partition(fault.replicas, replicaIds.filter((r) => !fault.replicas.includes(r)))
-        scheduler.setTimer(fault.durationMs, () => network.heal())
-      } else if (fault.kind === 'slow') {
-        network.setSlow(fault.replicas[0]!, fault.extraMs)
-        scheduler.setTimer(fault.durationMs, () => network.setSlow(fault.replicas[0]!, 0))
-      } else {
-        network.setDelay({ minMs: delay.minMs, maxMs: delay.maxMs + fault.extraMs })
-        scheduler.setTimer(fault.durationMs, () => network.setDelay(delay))
+  const incarnations: LiveIncarnation[] = []
+  const viewsInstalled: InstalledView[] = []
+  const cluster: SimCluster = new SimCluster({
+    machine: options.workload.machine,
+    orderer: ordererFactory,
+    replicas: replicaCount,
+    random: networkRandom,
+    delay,
+    // Failure detection and view changes (SimCluster's defaults) only in runs where something can fail.
+    membership: faultKinds.length > 0 || options.durable ? undefined : false,
+    durable: options.durable,
+    trace: options.trace,
+    observeReplica: (replica, number) => {
+      const incarnation: LiveIncarnation = { replica, number, deliveries: [], alive: true }
+      incarnations.push(incarnation)
+      return {
+        onDeliver: (position, request, executed) => incarnation.deliveries.push({ position, key: `${request.client}#${request.seq}`, executed }),
+        onViewInstalled: (view) => viewsInstalled.push({ atMs: cluster.scheduler.now(), members: view.members }),
+        onCrash: () => (incarnation.alive = false),
       }
-    }
-  }
-  for (const fault of schedule) scheduler.setTimer(fault.atMs, () => strike(fault))
+    },
+  })
+  const { scheduler, network, replicaIds } = cluster
+  await cluster.start()
 
+  const faults = new FaultInjector(cluster, { kinds: faultKinds, windowMs: faultWindowMs, delay })
+  faults.schedule(drawFaultSchedule(random.fork(), faultKinds, replicaIds, faultWindowMs))
+
+  const violations: string[] = []
   const retryAfterMs = faultKinds.length > 0 ? random.pick([50, 100, 300]) : random.pick([15, 40, 200, 5_000])
   const history: Operation[] = []
   const events: WorkloadEvent[] = []
@@ -232,16 +158,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   let counter = 0
   let finished = 0
   let operations = 0
-  const clients: LockstepClient[] = []
   const loops: Promise<void>[] = []
   for (let c = 0; c < clientCount; c++) {
     const id = `c${c + 1}`
+    // Client c prefers replica c (round robin), so the clients spread over the replicas.
     const preference = [...replicaIds.slice(c % replicaCount), ...replicaIds.slice(0, c % replicaCount)]
-    const client = new LockstepClient({
-      id,
-      transport: memoryClientTransport({ network, self: id, replicas: replicaIds }),
+    const client = await cluster.client(id, {
       replicas: preference,
-      scheduler,
       retryAfterMs,
       observer: {
         submitted: (seq) => submitted.add(`${id}#${seq}`),
@@ -251,8 +174,6 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         },
       },
     })
-    await client.start()
-    clients.push(client)
     const share = Math.floor(ops / clientCount) + (c < ops % clientCount ? 1 : 0)
     const loop = options.workload
       .runClient({
@@ -274,40 +195,39 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   }
 
   // Run until every client finished (within the liveness bound).
-  await runWhile(scheduler, () => finished < clientCount && scheduler.now() <= maxTimeMs)
-  if (finished < clientCount) {
-    const bound = faultKinds.length > 0 ? `${recoveryBoundMs}ms after the faults stopped (at ${faultWindowMs}ms)` : `${maxTimeMs}ms`
-    violations.push(`liveness: ${clientCount - finished} of ${clientCount} clients did not finish within ${bound} of virtual time (${operations} requests completed)`)
-  }
+  await cluster.runWhile(() => finished < clientCount && scheduler.now() <= maxTimeMs)
+  const bound = faultKinds.length > 0 ? `${recoveryBoundMs}ms after the faults stopped (at ${faultWindowMs}ms)` : `${maxTimeMs}ms`
+  violations.push(...checkLiveness({ clients: clientCount, finished, operations, bound }))
   // Heal everything, bring crashed replicas back, and let every live replica catch up.
-  network.heal()
-  network.setDelay(delay)
-  for (const id of replicaIds) network.setSlow(id, 0)
-  if (restart) for (const id of replicaIds) if (!current.get(id)!.alive) await startReplica(id, true)
-  const live = () => replicaIds.map((id) => current.get(id)!).filter((i) => i.alive)
+  await faults.endAll()
+  const serving = () => cluster.running().filter((host) => host.engine.status === 'normal')
   const caughtUp = () => {
-    const serving = live().filter((i) => i.host.engine.status === 'normal')
-    if (serving.length === 0) return false
-    const positions = new Set(serving.map((i) => i.host.engine.position))
-    return positions.size === 1 && serving.every((i) => i.host.engine.pending === 0) && (!restart || serving.length === replicaIds.length)
+    const hosts = serving()
+    if (hosts.length === 0) return false
+    const positions = new Set(hosts.map((host) => host.engine.position))
+    return positions.size === 1 && hosts.every((host) => host.engine.pending === 0) && (!faults.restarts || hosts.length === replicaIds.length)
   }
   const settleBy = scheduler.now() + 10_000
-  await runWhile(scheduler, () => !caughtUp() && scheduler.now() <= settleBy)
+  await cluster.runWhile(() => !caughtUp() && scheduler.now() <= settleBy)
 
-  violations.push(...checkIncarnations(incarnations, submitted, acknowledged, finished === clientCount))
-  const serving = live().filter((i) => i.host.engine.status === 'normal')
-  const digests = new Set(serving.map((i) => i.host.engine.stateDigest()))
-  if (violations.length === 0 && digests.size > 1) {
-    violations.push(`state digests differ across replicas: ${serving.map((i) => `${i.replica}@${i.host.engine.position}=${i.host.engine.stateDigest()}`).join(', ')}`)
+  // The checks. A divergent order makes the other delivery checks meaningless, so it stands alone.
+  const records = incarnations.map((incarnation) => incarnationRecord(incarnation, cluster))
+  const order = checkOrder(records)
+  violations.push(...order)
+  if (order.length === 0) {
+    violations.push(
+      ...checkExactlyOnce(records),
+      ...checkCompleteness(records, { submitted, acknowledged, allFinished: finished === clientCount }),
+      ...checkAgreement(records),
+    )
+  }
+  if (violations.length === 0) {
+    violations.push(...checkStateDigests(serving().map((host) => ({ replica: host.engine.self, position: host.engine.position, digest: host.engine.stateDigest() }))))
   }
   if (finished === clientCount) violations.push(...options.workload.check({ history, events }))
 
-  const failoverMs = failoverStarts.flatMap((start) => {
-    const next = viewsInstalled.find((v) => v.atMs >= start.atMs && start.victims.every((victim) => !v.members.includes(victim)))
-    return next ? [next.atMs - start.atMs] : []
-  })
-  for (const client of clients) await client.stop()
-  for (const incarnation of live()) await incarnation.host.stop()
+  const failoverMs = faults.failoverMs(viewsInstalled)
+  await cluster.stop()
   // Clients that never finished wait on virtual time that no longer runs: do not wait for them.
   if (finished === clientCount) await Promise.all(loops)
 
@@ -321,71 +241,16 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     events: scheduler.eventsRun,
     rerun,
     delay,
-    faults: injected,
+    faults: faults.injected,
     viewChanges: viewsInstalled.length,
     failoverMs,
     history,
   }
 }
 
-/**
- * Agreement and Order across every incarnation of every replica: no two
- * delivered different requests at the same position; no request executed at
- * two positions or twice in one incarnation; every acknowledged (and, when all
- * clients finished, every submitted) request executed; nothing executed that
- * nobody submitted.
- */
-function checkIncarnations(incarnations: readonly Incarnation[], submitted: Set<string>, acknowledged: Set<string>, complete: boolean): string[] {
-  const violations: string[] = []
-  const byPosition = new Map<number, { key: string; by: string }>()
-  const executedAt = new Map<string, number>()
-  for (const incarnation of incarnations) {
-    const name = incarnation.number === 0 ? incarnation.replica : `${incarnation.replica} (restart ${incarnation.number})`
-    if (incarnation.duplicatesExecuted > 0) violations.push(`exactly-once: ${name} executed ${incarnation.duplicatesExecuted} requests twice`)
-    for (const [position, { key, executed }] of incarnation.delivered) {
-      const seen = byPosition.get(position)
-      if (!seen) byPosition.set(position, { key, by: name })
-      else if (seen.key !== key) {
-        violations.push(`order: at position ${position} ${seen.by} delivered ${seen.key} but ${name} delivered ${key}`)
-        return violations
-      }
-      if (executed) {
-        const at = executedAt.get(key)
-        if (at !== undefined && at !== position) violations.push(`exactly-once: ${key} executed at positions ${at} and ${position}`)
-        executedAt.set(key, position)
-      }
-      if (!submitted.has(key)) violations.push(`${name} executed ${key}, which no client submitted`)
-    }
-  }
-  const lost = [...acknowledged].filter((key) => !executedAt.has(key))
-  if (lost.length > 0) violations.push(`lost: ${lost.length} acknowledged requests were never executed (first: ${lost[0]})`)
-  if (complete) {
-    const missing = [...submitted].filter((key) => !executedAt.has(key))
-    if (missing.length > 0) violations.push(`agreement: ${missing.length} submitted requests were never executed (first: ${missing[0]})`)
-  }
-  // Every live replica that serves holds the whole sequence up to its position.
-  for (const incarnation of incarnations) {
-    if (!incarnation.alive || incarnation.host.engine.status !== 'normal') continue
-    const top = incarnation.host.engine.position
-    for (let p = 1; p <= top; p++) {
-      if (!byPosition.has(p)) {
-        violations.push(`agreement: position ${p} below ${incarnation.replica}'s position ${top} was never delivered by any replica`)
-        break
-      }
-    }
-  }
-  return violations
-}
-
-function traceLogger(trace: (line: string) => void, id: string, now: () => number): Logger {
-  const line = (level: string) => (message: string) => trace(`${now().toFixed(1).padStart(8)} ${id} ${level} ${message}`)
-  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') }
-}
-
-/** Steps the scheduler while `condition` holds, letting promise continuations run after each event. */
-async function runWhile(scheduler: VirtualScheduler, condition: () => boolean): Promise<void> {
-  while (condition()) {
-    if (!scheduler.step()) break
-    for (let i = 0; i < 4; i++) await undefined
-  }
+/** What the checks see of an incarnation: its deliveries, and its position if it is the one serving now. */
+function incarnationRecord(incarnation: LiveIncarnation, cluster: SimCluster): IncarnationRecord {
+  const host = incarnation.alive ? cluster.host(incarnation.replica) : undefined
+  const servingAt = host && host.engine.status === 'normal' ? host.engine.position : undefined
+  return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt }
 }

@@ -1,10 +1,11 @@
 import type { LockstepClient } from '@lockstep/client'
 import type { RandomSource, StateMachine } from '@lockstep/interface'
 import { builtInMachines, type BuiltInMachineName } from '@lockstep/machines'
-import { checkLinearizability } from '../lincheck/index'
 import { kvModel } from '../lincheck/kv-model'
 import { registerModel } from '../lincheck/register-model'
 import type { Operation } from '../lincheck/operation'
+import { checkHistoryLinearizable } from './checkers/linearizability'
+import { checkMutualExclusion } from './checkers/mutual-exclusion'
 import type { SeededRandom } from './prng'
 
 /** What a workload's client loop can use. */
@@ -75,30 +76,6 @@ export const mutexWorkload: Workload = {
   },
 }
 
-/**
- * Mutual exclusion from what clients saw: a client holds the lock from the
- * moment its grant arrives until it sends its release. No two such intervals
- * of different clients may overlap.
- */
-export function checkMutualExclusion(events: readonly WorkloadEvent[]): string[] {
-  const holding = new Map<string, WorkloadEvent>()
-  const sorted = [...events].sort((a, b) => a.tick - b.tick)
-  const violations: string[] = []
-  for (const event of sorted) {
-    if (event.kind === 'grant') {
-      for (const [other, since] of holding) {
-        if (other !== event.client) {
-          violations.push(`mutual exclusion violated: '${event.client}' was granted the lock at t=${event.time}ms while '${other}' held it since t=${since.time}ms`)
-        }
-      }
-      holding.set(event.client, event)
-    } else if (event.kind === 'release') {
-      holding.delete(event.client)
-    }
-  }
-  return violations
-}
-
 /** A single register: random reads, writes and compare-and-sets; the history must be linearizable. */
 export const registerWorkload: Workload = {
   name: 'register',
@@ -126,7 +103,7 @@ export const registerWorkload: Workload = {
     }
   },
   check(record) {
-    return linearizabilityViolations(record.history, registerModel)
+    return checkHistoryLinearizable(record.history, registerModel)
   },
 }
 
@@ -147,7 +124,7 @@ export const kvWorkload: Workload = {
     }
   },
   check(record) {
-    return linearizabilityViolations(record.history, kvModel)
+    return checkHistoryLinearizable(record.history, kvModel)
   },
 }
 
@@ -175,12 +152,6 @@ async function invoke(ctx: WorkloadClient, command: unknown, input: Record<strin
   if (!reply.ok) throw new Error(`${JSON.stringify(command)} failed: ${reply.error.message}`)
   const output = reply.outputs[0]?.value ?? null
   ctx.record({ client: ctx.id, input, output, call, return: ctx.now() })
-}
-
-function linearizabilityViolations(history: readonly Operation[], model: Parameters<typeof checkLinearizability>[1]): string[] {
-  const result = checkLinearizability([...history], model)
-  if (result.ok) return []
-  return [`history of ${history.length} operations is not linearizable: ${JSON.stringify(result).slice(0, 600)}`]
 }
 
 /** The built-in workloads by machine name: one for every machine of @lockstep/machines' registry. */

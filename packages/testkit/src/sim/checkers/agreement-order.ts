@@ -1,0 +1,39 @@
+import { deliveredByPosition, incarnationName, type IncarnationRecord } from './incarnation-record'
+
+/**
+ * Order across every incarnation of every replica: no two delivered different requests at the same
+ * position. Reports the first disagreement only: once the order diverged, every later check would just
+ * repeat it.
+ */
+export function checkOrder(incarnations: readonly IncarnationRecord[]): string[] {
+  const byPosition = new Map<number, { key: string; by: string }>()
+  for (const incarnation of incarnations) {
+    const name = incarnationName(incarnation)
+    for (const [position, { key }] of deliveredByPosition(incarnation)) {
+      const seen = byPosition.get(position)
+      if (!seen) byPosition.set(position, { key, by: name })
+      else if (seen.key !== key) return [`order: at position ${position} ${seen.by} delivered ${seen.key} but ${name} delivered ${key}`]
+    }
+  }
+  return []
+}
+
+/**
+ * Agreement with no gaps: every replica that serves at the end holds the whole sequence up to its
+ * position, so each position below it was delivered by some incarnation.
+ */
+export function checkAgreement(incarnations: readonly IncarnationRecord[]): string[] {
+  const delivered = new Set(incarnations.flatMap((incarnation) => incarnation.deliveries.map((d) => d.position)))
+  const violations: string[] = []
+  for (const incarnation of incarnations) {
+    const top = incarnation.servingAt
+    if (top === undefined) continue
+    for (let p = 1; p <= top; p++) {
+      if (!delivered.has(p)) {
+        violations.push(`agreement: position ${p} below ${incarnation.replica}'s position ${top} was never delivered by any replica`)
+        break
+      }
+    }
+  }
+  return violations
+}
