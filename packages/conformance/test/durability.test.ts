@@ -50,7 +50,8 @@ describe('durability (virtual time, disks that lose what was not synced)', () =>
         }
       })
       void loops
-      await c.runFor(random.int(20, 400))
+      await c.runUntil(() => c.converged(), 5_000) // the new cluster has started
+      await c.runFor(random.int(60, 400))
       for (const id of c.replicaIds) await c.crash(id)
       for (const id of c.replicaIds) await c.restartFromDisk(id)
       expect(await c.runUntil(() => c.converged(), 20_000), `seed ${seed}: the cluster recovers`).toBe(true)

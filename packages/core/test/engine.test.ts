@@ -166,6 +166,7 @@ describe('peer messages', () => {
       { kind: 'query', view: 4 },
       { kind: 'removed', view: { id: 3, members: ['r1'] } },
       { kind: 'join', incarnation: 12.5, fresh: true },
+      { kind: 'join', incarnation: 13, fresh: false, started: true },
       { kind: 'remove', replica: 'r3' },
       { kind: 'admit', replica: 'r4' },
       { kind: 'recover', view: { id: 2, members: ['r1', 'r2', 'r3'] }, position: 40, incarnation: 9 },

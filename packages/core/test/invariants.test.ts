@@ -28,7 +28,7 @@ describe('the engine invariants', () => {
       [[observe({ view: { id: 3, members: ['r1'] } }), observe()], /view went back from 3 to 1/],
       [[observe(), observe({ view: { id: 1, members: ['r1', 'r2'] } })], /view 1 changed its members/],
       [[observe({ status: 'frozen' })], /frozen without having promised/],
-      [[observe({ coordinating: 3 })], /coordinating view 3 from view 1/],
+      [[observe({ view: { id: 3, members: ['r1'] }, coordinating: 3 })], /coordinating view 3 from view 3/],
     ]
     for (const [observations, expected] of cases) {
       const check = new EngineInvariants()

@@ -92,6 +92,7 @@ export class ReplicaEngine<S = unknown> {
       log: this.log,
       status: () => this.currentStatus,
       order: (request) => this.orderer.submit(request),
+      startingCluster: () => this.membership?.isFresh === true,
     })
     this.orderer = options.orderer({
       clock: options.clock,
@@ -327,13 +328,26 @@ export class ReplicaEngine<S = unknown> {
   private onOrderer(from: ReplicaId, m: PeerMessageOf<'orderer'>): void {
     const fresh = this.membership?.isFresh === true
     if (m.view === this.currentView.id && !fresh) {
-      if (this.members.has(from) && this.orders()) this.orderer.receive(from, m.message)
+      if (this.members.has(from) && this.orders()) this.receiveOrdererMessage(from, m.message)
     } else if (m.view >= this.currentView.id) {
       // A newer view's messages (or the new cluster's, to a fresh replica about to start it) wait until it is installed.
       if (this.futureMessages.length < 100_000) this.futureMessages.push({ from, message: m })
       if (m.view > this.currentView.id) this.sendPeer(from, { kind: 'query', view: m.view })
     } else if (!this.members.has(from)) {
       this.sendPeer(from, { kind: 'removed', view: this.currentView })
+    }
+  }
+
+  /**
+   * An orderer that refuses a member's message (a gap in its stream: the member restarted, or the link lost
+   * messages) cannot order with it any more: the member is suspected, so a view change brings it back.
+   */
+  private receiveOrdererMessage(from: ReplicaId, message: unknown): void {
+    try {
+      this.orderer.receive(from, message)
+    } catch (error) {
+      if (!isLockstepError(error) || !this.membership) throw error
+      if (this.membership.detector.markUnreachable(from)) this.log.warn(`replica '${this.self}' suspects '${from}': its orderer refused its message: ${error.message}`)
     }
   }
 
@@ -430,7 +444,7 @@ export class ReplicaEngine<S = unknown> {
       status: this.currentStatus,
       view: this.currentView,
       position: this.position,
-      promised: this.membership?.viewChange.promised ?? false,
+      promised: this.membership?.viewChange.votedAfter(this.currentView.id) ?? false,
       coordinating: this.membership?.viewChange.coordinating,
       restartedFromDisk: this.membership?.restartedFromDisk ?? false,
     })

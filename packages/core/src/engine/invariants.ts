@@ -26,7 +26,8 @@ export interface EngineObservation {
  *   the whole cluster had crashed, its disk may hold requests that no majority's disk held (so never
  *   acknowledged: a reply waits for a majority's disks), which the cluster resumed without;
  * - view numbers never decrease, and a view number always names the same members (one view per number);
- * - a frozen replica has promised a ballot; a coordinator coordinates the view after its own;
+ * - a frozen replica has promised a ballot; a coordinator coordinates a view after its own (the next one, or
+ *   the one after a chosen view it could not install because it was restarting from its disk);
  * - a replica delivers only while it orders (normal, or transferring with deliveries held), while it ends a
  *   view by the agreed flush, or while it replays its own log.
  */
@@ -44,7 +45,7 @@ export class EngineInvariants {
     const known = this.viewMembers.get(now.view.id)
     if (known !== undefined && known !== members) violations.push(`view ${now.view.id} changed its members from [${known}] to [${members}]`)
     if (now.status === 'frozen' && !now.promised) violations.push('frozen without having promised a ballot')
-    if (now.coordinating !== undefined && now.coordinating !== now.view.id + 1) violations.push(`coordinating view ${now.coordinating} from view ${now.view.id}`)
+    if (now.coordinating !== undefined && now.coordinating <= now.view.id) violations.push(`coordinating view ${now.coordinating} from view ${now.view.id}`)
     this.lastPosition = now.restartedFromDisk ? now.position : Math.max(this.lastPosition, now.position)
     this.lastView = Math.max(this.lastView, now.view.id)
     this.viewMembers.set(now.view.id, members)

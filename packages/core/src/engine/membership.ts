@@ -80,6 +80,10 @@ export class Membership {
   private disk: { readonly view: View; readonly position: number; readonly since: number } | undefined
   /** Restarted from its disk and not yet serving with the cluster's state. */
   private fromDisk = false
+  /** The newest value this replica learned was chosen, even one it could not install (while it recovers). */
+  private knownValue: ViewValue | undefined
+  /** The run of each late replica of the initial view that was told the new cluster started. */
+  private readonly startedAnswers = new Map<ReplicaId, number>()
 
   constructor(host: MembershipHost, options: MembershipOptions, startAs: StartAs) {
     this.host = host
@@ -191,7 +195,7 @@ export class Membership {
   noteMessage(message: PeerMessage): void {
     if (!this.fresh) return
     const initial = this.host.initialView.id
-    const startTraffic = (message.kind === 'join' && message.fresh) || ((message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === initial)
+    const startTraffic = (message.kind === 'join' && (message.fresh || message.started === true)) || ((message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === initial)
     if (startTraffic) return
     this.fresh = false
     this.host.log.info(`replica '${this.host.self}' started without state and hears from a running cluster ('${message.kind}'); it asks to join it`)
@@ -216,13 +220,24 @@ export class Membership {
   }
 
   onJoin(from: ReplicaId, m: PeerMessageOf<'join'>): void {
-    const status = this.host.status()
+    const { host } = this
+    const status = host.status()
     if (status === 'joining' || status === 'recovering') {
-      if (this.fresh && m.fresh) this.freshPeers.add(from)
+      if (this.fresh && (m.fresh || m.started)) this.freshPeers.add(from)
       this.maybeStartCluster()
       return
     }
-    this.asks.askedToJoin(from, m.incarnation, 'join', this.host.view())
+    if (m.started) return
+    // A replica of the initial view starting late, while the new cluster has delivered nothing yet, is a member
+    // of that view already: say so, once per run of it, instead of changing the view for it. If it asks again
+    // (the answer was lost, or it restarted since), a view change brings it in like any other.
+    const initial = host.initialView
+    if (m.fresh && this.startedAnswers.get(from) !== m.incarnation && host.view().id === initial.id && host.requests.replicated.position === 0 && initial.members.includes(from)) {
+      this.startedAnswers.set(from, m.incarnation)
+      host.send(from, { kind: 'join', incarnation: host.incarnation, fresh: false, started: true })
+      return
+    }
+    this.asks.askedToJoin(from, m.incarnation, 'join', host.view())
   }
 
   /** A replica restarted from its disk: a live replica has it brought back by the next view change. */
@@ -256,6 +271,7 @@ export class Membership {
     const status = host.status()
     const current = host.view()
     this.knownView = Math.max(this.knownView, value.view.id)
+    if (!this.knownValue || value.view.id > this.knownValue.view.id) this.knownValue = value
     if (value.view.id <= current.id) return
     // A replica outside a view (restarted, or removed) comes in only as the incarnation the view names: a view
     // naming an earlier run of it counted on acknowledgements, votes or a disk that this run does not have.
@@ -312,7 +328,11 @@ export class Membership {
   private coordinatorConfiguration(): readonly ReplicaId[] | undefined {
     const status = this.host.status()
     if ((status === 'normal' || status === 'frozen') && this.knownView === this.host.view().id) return this.configuration
-    if (status === 'recovering' && this.disk && this.knownView === this.disk.view.id) return this.configuration
+    if (status !== 'recovering' || !this.disk) return undefined
+    // A replica restarted from its disk may coordinate after its disk's view, or after a chosen view no live
+    // replica installed (the whole cluster went down during that view change).
+    if (this.knownView === this.disk.view.id) return this.configuration
+    if (this.knownValue?.view.id === this.knownView) return this.knownValue.configuration
     return undefined
   }
 

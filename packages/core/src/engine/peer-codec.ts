@@ -58,7 +58,7 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'removed':
       return [code, message.view.id, message.view.members]
     case 'join':
-      return [code, message.incarnation, message.fresh]
+      return message.started ? [code, message.incarnation, message.fresh, true] : [code, message.incarnation, message.fresh]
     case 'remove':
     case 'admit':
       return [code, message.replica]
@@ -103,7 +103,9 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     case 'removed':
       return { kind, view: field.view(1) }
     case 'join':
-      return { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh') }
+      return raw[3] === true
+        ? { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh'), started: true }
+        : { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh') }
     case 'remove':
     case 'admit':
       return { kind, replica: field.id(1, 'replica') }

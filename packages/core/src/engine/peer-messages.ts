@@ -126,6 +126,11 @@ export interface Join {
   readonly incarnation: number
   /** True if it started without any state and has served nothing yet: a majority of fresh replicas starts a new cluster. */
   readonly fresh: boolean
+  /**
+   * An answer to a fresh replica of the initial view: the sender started the new cluster in the initial view
+   * and has delivered nothing yet, so the fresh one may start in it too.
+   */
+  readonly started?: boolean
 }
 
 /** An operator asked to remove `replica` from the cluster. */

@@ -13,6 +13,8 @@ export interface RequestPathEnvironment {
   status(): EngineStatus
   /** Hands a request to the orderer. */
   order(request: Request): void
+  /** True while a replica outside any view is about to start a new cluster: requests wait for it instead of being dropped. */
+  startingCluster(): boolean
 }
 
 /**
@@ -57,7 +59,7 @@ export class RequestPath<S> {
   /** A request entering at this replica (already shape-checked). */
   submit(request: Request): void {
     const status = this.env.status()
-    if (status === 'joining' || status === 'recovering') return // the client retries elsewhere
+    if (status === 'recovering' || (status === 'joining' && !this.env.startingCluster())) return // the client retries elsewhere
     if (status !== 'normal') {
       if (this.held.length < 100_000) this.held.push(request)
       return

@@ -87,6 +87,7 @@ interface LiveIncarnation {
   readonly number: number
   readonly deliveries: Delivery[]
   alive: boolean
+  lostWithMajority?: boolean
 }
 
 /**
@@ -122,6 +123,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const ordererFactory = options.orderer.create(random.fork())
 
   const incarnations: LiveIncarnation[] = []
+  // A blackout (more than F replicas down at once) loses a majority's memory: every incarnation that died
+  // since the last moment all replicas were up may have lost deliveries nobody acknowledged.
+  const f = Math.floor((replicaCount - 1) / 2)
+  let diedSinceAllUp: LiveIncarnation[] = []
   const viewsInstalled: InstalledView[] = []
   const cluster: SimCluster = new SimCluster({
     machine: options.workload.machine,
@@ -139,7 +144,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       return {
         onDeliver: (position, request, executed) => incarnation.deliveries.push({ position, key: `${request.client}#${request.seq}`, executed }),
         onViewInstalled: (view) => viewsInstalled.push({ atMs: cluster.scheduler.now(), members: view.members }),
-        onCrash: () => (incarnation.alive = false),
+        onCrash: () => {
+          incarnation.alive = false
+          const down = replicaCount - cluster.running().length
+          diedSinceAllUp = down <= 1 ? [incarnation] : [...diedSinceAllUp, incarnation]
+          if (down > f) for (const lost of diedSinceAllUp) lost.lostWithMajority = true
+        },
       }
     },
   })
@@ -155,6 +165,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const events: WorkloadEvent[] = []
   const submitted = new Set<string>()
   const acknowledged = new Set<string>()
+  const acknowledgedAt = new Map<string, number>()
   let counter = 0
   let finished = 0
   let operations = 0
@@ -168,9 +179,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       retryAfterMs,
       observer: {
         submitted: (seq) => submitted.add(`${id}#${seq}`),
-        replied: (seq) => {
+        replied: (seq, reply) => {
           operations++
           acknowledged.add(`${id}#${seq}`)
+          if (reply.position !== undefined) acknowledgedAt.set(`${id}#${seq}`, reply.position)
         },
       },
     })
@@ -212,11 +224,11 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   // The checks. A divergent order makes the other delivery checks meaningless, so it stands alone.
   const records = incarnations.map((incarnation) => incarnationRecord(incarnation, cluster))
-  const order = checkOrder(records)
+  const order = checkOrder(records, acknowledgedAt)
   violations.push(...order)
   if (order.length === 0) {
     violations.push(
-      ...checkExactlyOnce(records),
+      ...checkExactlyOnce(records, acknowledgedAt),
       ...checkCompleteness(records, { submitted, acknowledged, allFinished: finished === clientCount }),
       ...checkAgreement(records),
     )
@@ -252,5 +264,5 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 function incarnationRecord(incarnation: LiveIncarnation, cluster: SimCluster): IncarnationRecord {
   const host = incarnation.alive ? cluster.host(incarnation.replica) : undefined
   const servingAt = host && host.engine.status === 'normal' ? host.engine.position : undefined
-  return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt }
+  return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt, lostWithMajority: incarnation.lostWithMajority }
 }

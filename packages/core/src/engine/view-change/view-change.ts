@@ -61,9 +61,9 @@ export class ViewChange {
     this.env = env
   }
 
-  /** True once this replica voted in the next view change (promised or accepted). */
-  get promised(): boolean {
-    return this.acceptor.promised !== null && this.acceptor.state.instance > this.env.knownView()
+  /** True if this replica voted (promised or accepted) in a view change after view `view`. */
+  votedAfter(view: number): boolean {
+    return this.acceptor.promised !== null && this.acceptor.state.instance > view
   }
 
   /** The view this replica coordinates a change to, if any. */

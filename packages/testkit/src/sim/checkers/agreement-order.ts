@@ -1,19 +1,25 @@
-import { deliveredByPosition, incarnationName, type IncarnationRecord } from './incarnation-record'
+import { deliveredByPosition, incarnationName, isTentative, type AcknowledgedAt, type IncarnationRecord } from './incarnation-record'
 
 /**
  * Order across every incarnation of every replica: no two delivered different requests at the same
- * position. Reports the first disagreement only: once the order diverged, every later check would just
- * repeat it.
+ * position, and every acknowledged request is at the position its reply named. Deliveries lost with a
+ * majority's memory and never acknowledged (`isTentative`) are not held to it. Reports the first
+ * disagreement only: once the order diverged, every later check would just repeat it.
  */
-export function checkOrder(incarnations: readonly IncarnationRecord[]): string[] {
+export function checkOrder(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt): string[] {
   const byPosition = new Map<number, { key: string; by: string }>()
   for (const incarnation of incarnations) {
     const name = incarnationName(incarnation)
-    for (const [position, { key }] of deliveredByPosition(incarnation)) {
+    for (const [position, delivery] of deliveredByPosition(incarnation)) {
+      if (isTentative(incarnation, delivery, acknowledgedAt)) continue
       const seen = byPosition.get(position)
-      if (!seen) byPosition.set(position, { key, by: name })
-      else if (seen.key !== key) return [`order: at position ${position} ${seen.by} delivered ${seen.key} but ${name} delivered ${key}`]
+      if (!seen) byPosition.set(position, { key: delivery.key, by: name })
+      else if (seen.key !== delivery.key) return [`order: at position ${position} ${seen.by} delivered ${seen.key} but ${name} delivered ${delivery.key}`]
     }
+  }
+  for (const [key, position] of acknowledgedAt ?? []) {
+    const seen = byPosition.get(position)
+    if (seen && seen.key !== key) return [`order: ${key} was acknowledged at position ${position}, but ${seen.by} delivered ${seen.key} there`]
   }
   return []
 }

@@ -1,10 +1,11 @@
-import { deliveredByPosition, incarnationName, type IncarnationRecord } from './incarnation-record'
+import { deliveredByPosition, incarnationName, isTentative, type AcknowledgedAt, type IncarnationRecord } from './incarnation-record'
 
 /**
  * Exactly-once execution: no incarnation executed a request twice, and no request was executed at two
- * different positions (by any incarnations).
+ * different positions (by any incarnations; an execution lost with a majority's memory and never
+ * acknowledged, `isTentative`, does not count).
  */
-export function checkExactlyOnce(incarnations: readonly IncarnationRecord[]): string[] {
+export function checkExactlyOnce(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt): string[] {
   const violations: string[] = []
   const executedAt = new Map<string, number>()
   for (const incarnation of incarnations) {
@@ -16,8 +17,9 @@ export function checkExactlyOnce(incarnations: readonly IncarnationRecord[]): st
       executed.add(key)
     }
     if (twice > 0) violations.push(`exactly-once: ${incarnationName(incarnation)} executed ${twice} requests twice`)
-    for (const [position, { key, executed: ran }] of deliveredByPosition(incarnation)) {
-      if (!ran) continue
+    for (const [position, delivery] of deliveredByPosition(incarnation)) {
+      const { key, executed: ran } = delivery
+      if (!ran || isTentative(incarnation, delivery, acknowledgedAt)) continue
       const at = executedAt.get(key)
       if (at !== undefined && at !== position) violations.push(`exactly-once: ${key} executed at positions ${at} and ${position}`)
       executedAt.set(key, position)

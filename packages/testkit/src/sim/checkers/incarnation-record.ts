@@ -16,6 +16,25 @@ export interface IncarnationRecord {
   readonly deliveries: readonly Delivery[]
   /** Its position at the end of the run, if it is still up and serving then (the checks judge only those). */
   readonly servingAt?: number
+  /**
+   * It crashed while, or before, more than F replicas were down at once (a blackout): the memory of a
+   * majority was lost, so what it delivered and no client saw may have been lost with it, and the cluster
+   * may have resumed without it.
+   */
+  readonly lostWithMajority?: boolean
+}
+
+/** Where each acknowledged request executed, by `client#seq`, as its reply said. */
+export type AcknowledgedAt = ReadonlyMap<string, number>
+
+/**
+ * A delivery the cluster may legitimately have lost: made by an incarnation that died in a loss of a majority's
+ * memory (a blackout), and never acknowledged at that position. A reply waits for a majority's disks, so
+ * every acknowledged request survives any such loss; an unacknowledged one may not, and the cluster may
+ * then order another request at its position.
+ */
+export function isTentative(incarnation: IncarnationRecord, delivery: Delivery, acknowledgedAt: AcknowledgedAt | undefined): boolean {
+  return incarnation.lostWithMajority === true && acknowledgedAt?.get(delivery.key) !== delivery.position
 }
 
 /** How violations name an incarnation: `r2`, or `r2 (restart 1)`. */
