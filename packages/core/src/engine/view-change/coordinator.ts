@@ -61,7 +61,9 @@ export function proposeNextView(inputs: NextViewInputs): ViewValue {
   const live = [...inputs.promises.values()].filter((p) => p.holding.kind === 'live')
   const suspectedByMajority = (m: ReplicaId) => !inputs.promises.has(m) && live.filter((p) => p.suspects.includes(m)).length >= majorityOf(live.length)
   const removed = inputs.current.members.filter((m) => inputs.removals.has(m) || suspectedByMajority(m))
-  const joining = [...inputs.joinRequests.keys()].filter((r) => !inputs.removals.has(r) && (!inputs.current.members.includes(r) || removed.includes(r) || !inputs.promises.has(r))).sort()
+  // A member that promised with its live state is not joining, whatever a late join request says; any other
+  // replica that asked (or promised without the view's state) joins and takes the state by transfer.
+  const joining = [...inputs.joinRequests.keys()].filter((r) => !inputs.removals.has(r) && (!inputs.current.members.includes(r) || removed.includes(r) || inputs.promises.get(r)?.holding.kind !== 'live')).sort()
   const incarnations = Object.fromEntries(joining.map((r) => [r, inputs.joinRequests.get(r)!]))
   const members = [...new Set([...inputs.current.members.filter((m) => !removed.includes(m)), ...joining])].sort()
   const configuration = [...new Set([...inputs.configuration, ...inputs.admissions])].filter((r) => !inputs.removals.has(r)).sort()
