@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest'
+import type { LogRecord, Recovered, Snapshot, Storage } from '@lockstep/interface'
+import { DurableLog } from '../src/host/durable-log'
+import { decodeLogEntry, decodeSnapshot } from '../src/host/durable-codec'
+import type { EngineSnapshot } from '../src/engine/engine-types'
+
+/** A disk whose snapshot writes complete only when the test says, and which can crash (keeping only what completed). */
+function slowDisk() {
+  const appended: LogRecord[] = []
+  const done: { records: LogRecord[]; snapshot: Snapshot | undefined } = { records: [], snapshot: undefined }
+  const pending: (() => void)[] = []
+  const storage: Storage = {
+    open: async (): Promise<Recovered> => ({ snapshot: undefined, records: [] }),
+    append: (records) => void appended.push(...records),
+    sync: async () => void (done.records = appended.filter((r) => r.position > (done.snapshot?.position ?? 0))),
+    writeSnapshot: (snapshot) =>
+      new Promise<void>((resolve) =>
+        pending.push(() => {
+          done.snapshot = snapshot
+          done.records = done.records.filter((r) => r.position > snapshot.position)
+          resolve()
+        }),
+      ),
+    close: async () => {},
+  }
+  /** What a restart would read: the snapshot and records that completed, in log order. */
+  const onDisk = () => ({ snapshot: done.snapshot && decodeSnapshot(done.snapshot.data), entries: done.records.map((r) => decodeLogEntry(r.data)) })
+  return { storage, appended, pending, onDisk }
+}
+
+const image = (position: number, view = 1): EngineSnapshot => ({ view: { id: view, members: ['r1', 'r2', 'r3'] }, position, machine: new Uint8Array([position]), sessions: [] })
+const request = (seq: number) => ({ client: 'c', seq, command: { name: 'put' } })
+
+describe('the durable log', () => {
+  it('Found 6: a transferred state is written, not skipped, when a periodic snapshot is still being written, and nothing recorded after it reaches the disk before it', async () => {
+    const disk = slowDisk()
+    const log = new DurableLog(disk.storage)
+    await log.open()
+    for (let p = 1; p <= 15; p++) log.appendDelivery(p, request(p))
+    await log.sync()
+    const periodic = log.snapshot(image(15)) // still being written…
+    const transfer = log.transferred(image(26, 3)) // … when a state transfer replaces the state at position 26
+    log.appendView({ id: 3, members: ['r1', 'r2', 'r3'] }, ['r1', 'r2', 'r3'])
+    log.appendDelivery(27, request(27))
+    await log.sync()
+    // A crash now: the disk replays to position 15 and must not show view 3 or request 27 on top of it.
+    expect(disk.onDisk().entries.map((e) => ('request' in e ? e.request.seq : 'view' in e ? `view ${e.view.id}` : 'votes'))).toEqual([...Array.from({ length: 15 }, (_, i) => i + 1)])
+    expect(log.durablePosition).toBe(15)
+    disk.pending.shift()!() // the periodic snapshot completes
+    await periodic
+    disk.pending.shift()!() // then the transferred state's
+    await transfer
+    await log.sync()
+    const after = disk.onDisk()
+    expect(after.snapshot?.position).toBe(26)
+    expect(after.entries.map((e) => ('request' in e ? e.request.seq : 'view' in e ? `view ${e.view.id}` : 'votes'))).toEqual(['view 3', 27])
+    expect(log.durablePosition).toBe(27)
+  })
+
+  it('a vote is durable once a sync that started after it completes', async () => {
+    const disk = slowDisk()
+    const log = new DurableLog(disk.storage)
+    await log.open()
+    const vote = log.appendVotes({ instance: 2, promised: { round: 1, coordinator: 'r1' }, accepted: null })
+    expect(log.durableRecord).toBeLessThan(vote)
+    await log.sync()
+    expect(log.durableRecord).toBeGreaterThanOrEqual(vote)
+  })
+})
