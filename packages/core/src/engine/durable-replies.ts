@@ -1,4 +1,16 @@
 import type { ClientId, ReplicaId, ReplicaToClient } from '@lockstep/interface'
+import type { PeerMessage } from './peer-messages'
+
+/** What the durable replies need from the engine. */
+export interface DurableRepliesEnvironment {
+  readonly self: ReplicaId
+  /** The members of the current view: their disks count. */
+  members(): readonly ReplicaId[]
+  /** How many of their disks must hold a request (a majority of the configuration). */
+  quorum(): number
+  sendToClient(to: ClientId, message: ReplicaToClient): void
+  sendToPeer(to: ReplicaId, message: PeerMessage): void
+}
 
 /**
  * Majority-durable replies. With durable storage a reply is a promise that
@@ -10,8 +22,41 @@ import type { ClientId, ReplicaId, ReplicaToClient } from '@lockstep/interface'
  * position of the request they answer, until that far is covered.
  */
 export class DurableReplies {
+  private readonly env: DurableRepliesEnvironment
   private readonly durable = new Map<ReplicaId, number>()
   private held: { readonly position: number; readonly to: ClientId; readonly message: ReplicaToClient }[] = []
+
+  constructor(env: DurableRepliesEnvironment) {
+    this.env = env
+  }
+
+  /** A reply or output for a client: it goes out once a majority's disks hold the request it answers. */
+  send(to: ClientId, message: ReplicaToClient): void {
+    const position = message.type === 'reply' ? message.reply.position : message.output.position
+    if (position === undefined || position <= this.coveredNow()) this.env.sendToClient(to, message)
+    else this.hold(position, to, message)
+  }
+
+  /** This replica's disk holds the order up to `position`: the peers are told, and what is covered goes out. True if it moved. */
+  ownProgress(position: number): boolean {
+    if (!this.record(this.env.self, position)) return false
+    for (const member of this.env.members()) if (member !== this.env.self) this.env.sendToPeer(member, { kind: 'durable', position })
+    this.releaseCovered()
+    return true
+  }
+
+  /** Peer `from`'s disk holds the order up to `position`. */
+  peerProgress(from: ReplicaId, position: number): void {
+    if (this.record(from, position)) this.releaseCovered()
+  }
+
+  private coveredNow(): number {
+    return this.covered(this.env.members(), this.env.quorum())
+  }
+
+  private releaseCovered(): void {
+    for (const { to, message } of this.release(this.coveredNow())) this.env.sendToClient(to, message)
+  }
 
   /** Replica `replica`'s disk holds the order up to `position`. Returns true if that moved it forward. */
   record(replica: ReplicaId, position: number): boolean {

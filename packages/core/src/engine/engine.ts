@@ -6,8 +6,6 @@ import {
   silentLogger,
   type ClientId,
   type Clock,
-  type ReplicaToClient,
-  type CrashTolerantOrderer,
   type Logger,
   type Orderer,
   type ReplicaId,
@@ -17,19 +15,14 @@ import {
 import type { EngineEffects, EngineOptions, EngineSnapshot, EngineStatus, RecoveredEntry } from './engine-types'
 import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
+import { startAsFor } from './engine-options'
 import { Membership, type StartAs } from './membership'
 import type { PeerMessage, PeerMessageKind, PeerMessageOf } from './peer-messages'
 import { majorityOf } from './view-change/quorum'
+import { OrdererChannel } from './orderer-channel'
 import { RequestPath } from './request-path'
-
-/** The status changes the engine makes (see `transitionTo`); any other is a bug. */
-const transitions: Readonly<Record<EngineStatus, readonly EngineStatus[]>> = {
-  normal: ['normal', 'frozen', 'transferring', 'joining', 'recovering'],
-  frozen: ['normal', 'transferring', 'joining'],
-  transferring: ['normal', 'transferring', 'joining'],
-  joining: ['normal', 'transferring', 'joining', 'recovering'],
-  recovering: ['normal', 'transferring', 'joining'],
-}
+import { readDisk } from './disk-contents'
+import { canTransition } from './statuses'
 
 /**
  * The deterministic replica engine: events in (client requests, peer messages,
@@ -56,13 +49,10 @@ export class ReplicaEngine<S = unknown> {
   private readonly replicas: Set<ReplicaId>
   private currentStatus: EngineStatus
   private readonly membership: Membership | undefined
-  /** Orderer messages of views this replica has not installed yet: handled once it has. */
-  private readonly futureMessages: { from: ReplicaId; message: PeerMessageOf<'orderer'> }[] = []
+  private readonly channel: OrdererChannel
   /** Messages a replica sends itself (its own promise as coordinator) are handled after the current event. */
   private readonly selfQueue: PeerMessage[] = []
   private draining = false
-  /** True while the orderer delivers the agreed end of the old view. */
-  private flushing = false
   private readonly invariants: EngineInvariants | undefined
   /** With durable storage: replies wait for a majority's disks. */
   private readonly durableReplies: DurableReplies | undefined
@@ -75,20 +65,21 @@ export class ReplicaEngine<S = unknown> {
     this.currentView = { id: options.view.id, members: [...options.view.members].sort() }
     this.members = new Set(this.currentView.members)
     this.replicas = new Set([...(options.replicas ?? []), ...this.currentView.members, this.self])
-    if (!this.members.has(this.self) && !options.join) {
-      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}' is not a member of its initial view (${options.view.members.join(', ')}); start it with join: true to add it`)
-    }
-    if (options.join && !options.membership) {
-      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}': join needs membership options (failure detection and view changes)`)
-    }
-    const startAs: StartAs = !options.membership ? 'member' : options.join ? 'joiner' : (options.startAs ?? 'fresh')
+    const startAs = startAsFor(options as EngineOptions<unknown>)
     this.currentStatus = startAs === 'member' ? 'normal' : 'joining'
     this.invariants = options.checkInvariants ? new EngineInvariants() : undefined
-    if (options.durableReplies && !options.membership) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${this.self}': durable replies need membership options`)
-    this.durableReplies = options.durableReplies ? new DurableReplies() : undefined
+    this.durableReplies = options.durableReplies
+      ? new DurableReplies({
+          self: this.self,
+          members: () => this.currentView.members,
+          quorum: () => majorityOf((this.membership?.currentConfiguration ?? this.currentView.members).length),
+          sendToClient: (to, message) => this.effects.sendToClient(to, message),
+          sendToPeer: (to, message) => this.sendPeer(to, message),
+        })
+      : undefined
     this.requests = new RequestPath(options.machine, {
       self: this.self,
-      effects: { ...this.effects, sendToClient: (to, message) => this.sendToClient(to, message) },
+      effects: { ...this.effects, sendToClient: (to, message) => (this.durableReplies ? this.durableReplies.send(to, message) : this.effects.sendToClient(to, message)) },
       log: this.log,
       status: () => this.currentStatus,
       order: (request) => this.orderer.submit(request),
@@ -107,6 +98,19 @@ export class ReplicaEngine<S = unknown> {
       deliver: (request) => this.deliver(request),
     })
     this.membership = options.membership && this.createMembership(options, startAs)
+    this.channel = new OrdererChannel(
+      {
+        self: this.self,
+        log: this.log,
+        view: () => this.currentView,
+        isMember: (replica) => this.members.has(replica),
+        orders: () => this.orders(),
+        isFresh: () => this.membership?.isFresh === true,
+        send: (to, message) => this.sendPeer(to, message),
+        suspect: (replica) => this.membership?.detector.markUnreachable(replica),
+      },
+      () => this.orderer,
+    )
   }
 
   private createMembership(options: EngineOptions<S>, startAs: StartAs): Membership {
@@ -131,7 +135,7 @@ export class ReplicaEngine<S = unknown> {
       transitionTo: (status: EngineStatus, view?: View) => this.transitionTo(status, view),
       send: (to: ReplicaId, message: PeerMessage) => this.sendPeer(to, message),
       replayFutureMessages: () => this.replayFutureMessages(),
-      endView: (view: View, boundary: unknown) => this.endView(orderer, view, boundary),
+      endView: (view: View, boundary: unknown) => this.channel.endView(orderer, view, boundary),
       forgetDurable: (replicas: readonly ReplicaId[]) => this.durableReplies?.forget(replicas),
     }
     return new Membership(host, options.membership!, startAs)
@@ -178,51 +182,44 @@ export class ReplicaEngine<S = unknown> {
 
   /**
    * Restarts from a disk: restores `snapshot`, then replays the requests delivered after it (`log`, in
-   * order, with the views installed on the way). The replica then waits, in status `recovering`, either
-   * to be added back by a live cluster (state transfer) or, when the whole cluster restarted, for every
-   * configured replica to report: the one that delivered most becomes the source of the next view.
+   * order, with the views installed and the votes cast on the way). The replica then waits, in status
+   * `recovering`, to be brought back: by a live cluster (state transfer), or, when the whole cluster
+   * restarted, by a view that resumes it from a majority's disks (the votes on its disk let it vote at once).
    */
   recover(snapshot: EngineSnapshot | undefined, log: readonly RecoveredEntry[]): void {
     const membership = this.requireMembership('recovering from a disk')
-    let view = snapshot?.view ?? this.currentView
-    let configuration = snapshot?.configuration
-    let votes = snapshot?.votes
+    const disk = readDisk(snapshot, log, this.currentView)
     if (snapshot) this.requests.replicated.restore(snapshot)
-    for (const entry of log) {
-      if ('view' in entry) {
-        view = entry.view
-        configuration = entry.configuration ?? configuration
-      } else if ('votes' in entry) votes = entry.votes
-    }
-    this.requests.replay(log.flatMap((entry) => ('request' in entry ? [entry.request] : [])))
-    this.setView(view)
-    membership.restoreConfiguration(configuration ?? [...new Set([...this.replicas].filter((r) => view.members.includes(r) || this.currentView.members.includes(r)))])
-    membership.recovering(votes)
-    this.log.info(`replica '${this.self}' recovered view ${view.id} at position ${this.position} from its disk`)
+    this.requests.replay(disk.requests)
+    this.setView(disk.view)
+    membership.restoreConfiguration(disk.configuration ?? [...this.replicas].filter((r) => disk.view.members.includes(r)))
+    membership.recovering(disk.votes)
+    this.log.info(`replica '${this.self}' recovered view ${disk.view.id} at position ${this.position} from its disk`)
   }
 
   /**
-   * Operator command: remove `replica` from the cluster through the same majority-agreed, ordered view
-   * change as a failure. Requests it held are flushed like a crashed replica's. Its requests to join
-   * are refused until an operator admits it again (`admitReplica`).
+   * Operator command: remove `replica` from the cluster (the view and the configuration) through the same
+   * majority-agreed, ordered view change as a failure. Requests it held are flushed like a crashed replica's.
+   * Its requests to join are refused until an operator admits it again (`admitReplica`).
    */
   removeReplica(replica: ReplicaId): void {
     this.requireMembership('removing replicas')
     if (!this.members.has(replica)) throw new LockstepError(ErrorCodes.NOT_MEMBER, `'${replica}' is not a member of view ${this.currentView.id} (${this.currentView.members.join(', ')})`)
     if (this.currentView.members.length === 1) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `cannot remove '${replica}': it is the last member`)
-    for (const member of this.currentView.members) this.sendPeer(member, { kind: 'remove', replica })
-    this.drainSelf()
-    this.afterEvent()
+    this.broadcastCommand({ kind: 'remove', replica })
   }
 
-  /**
-   * Operator command: let `replica` ask to join (a replica not in the cluster configuration). It then
-   * starts with `join: true`, is added by a majority-agreed view change and takes its state by transfer.
-   */
+  /** Operator command: let `replica` join and enter the configuration (a spare, one removed before, or a new one). */
   admitReplica(replica: ReplicaId): void {
-    this.requireMembership('admitting replicas').asks.admit(replica)
+    this.requireMembership('admitting replicas')
     this.replicas.add(replica)
-    for (const member of this.currentView.members) if (member !== this.self) this.sendPeer(member, { kind: 'admit', replica })
+    this.broadcastCommand({ kind: 'admit', replica })
+  }
+
+  private broadcastCommand(message: PeerMessage): void {
+    for (const member of this.currentView.members) this.sendPeer(member, message)
+    this.drainSelf()
+    this.afterEvent()
   }
 
   /**
@@ -231,10 +228,7 @@ export class ReplicaEngine<S = unknown> {
    * now cover go out.
    */
   durableUpTo(position: number): void {
-    if (!this.durableReplies?.record(this.self, position)) return
-    for (const member of this.currentView.members) if (member !== this.self) this.sendPeer(member, { kind: 'durable', position })
-    this.releaseDurable()
-    this.afterEvent()
+    if (this.durableReplies?.ownProgress(position)) this.afterEvent()
   }
 
   /**
@@ -288,7 +282,7 @@ export class ReplicaEngine<S = unknown> {
 
   /** One handler per peer message kind (membership's are in `Membership` and `ViewChange`). */
   private readonly handlers: { readonly [K in PeerMessageKind]: (from: ReplicaId, message: PeerMessageOf<K>, membership: Membership) => void } = {
-    orderer: (from, m) => this.onOrderer(from, m),
+    orderer: (from, m) => this.channel.onMessage(from, m),
     heartbeat: (from, m, membership) => membership.onHeartbeat(from, m),
     prepare: (from, m, membership) => membership.viewChange.onPrepare(from, m),
     promise: (from, m, membership) => membership.viewChange.onPromise(from, m),
@@ -300,13 +294,11 @@ export class ReplicaEngine<S = unknown> {
     removed: (_from, m, membership) => membership.onRemoved(m),
     join: (from, m, membership) => membership.onJoin(from, m),
     remove: (from, m, membership) => (this.members.has(from) ? membership.asks.remove(m.replica) : undefined),
-    admit: (from, m, membership) => (this.members.has(from) ? (this.replicas.add(m.replica), membership.asks.admit(m.replica)) : undefined),
+    admit: (from, m, membership) => this.members.has(from) && (this.replicas.add(m.replica), membership.asks.admit(m.replica)),
     recover: (from, m, membership) => membership.onRecover(from, m),
     stateRequest: (from, m, membership) => membership.onStateRequest(from, m),
     stateTransfer: (_from, m, membership) => membership.onStateTransfer(m),
-    durable: (from, m) => {
-      if (this.durableReplies?.record(from, m.position)) this.releaseDurable()
-    },
+    durable: (from, m) => this.durableReplies?.peerProgress(from, m.position),
   }
 
   private handlePeer(from: ReplicaId, message: PeerMessage): void {
@@ -325,34 +317,8 @@ export class ReplicaEngine<S = unknown> {
     handler(from, message, this.membership as Membership)
   }
 
-  private onOrderer(from: ReplicaId, m: PeerMessageOf<'orderer'>): void {
-    const fresh = this.membership?.isFresh === true
-    if (m.view === this.currentView.id && !fresh) {
-      if (this.members.has(from) && this.orders()) this.receiveOrdererMessage(from, m.message)
-    } else if (m.view >= this.currentView.id) {
-      // A newer view's messages (or the new cluster's, to a fresh replica about to start it) wait until it is installed.
-      if (this.futureMessages.length < 100_000) this.futureMessages.push({ from, message: m })
-      if (m.view > this.currentView.id) this.sendPeer(from, { kind: 'query', view: m.view })
-    } else if (!this.members.has(from)) {
-      this.sendPeer(from, { kind: 'removed', view: this.currentView })
-    }
-  }
-
-  /**
-   * An orderer that refuses a member's message (a gap in its stream: the member restarted, or the link lost
-   * messages) cannot order with it any more: the member is suspected, so a view change brings it back.
-   */
-  private receiveOrdererMessage(from: ReplicaId, message: unknown): void {
-    try {
-      this.orderer.receive(from, message)
-    } catch (error) {
-      if (!isLockstepError(error) || !this.membership) throw error
-      if (this.membership.detector.markUnreachable(from)) this.log.warn(`replica '${this.self}' suspects '${from}': its orderer refused its message: ${error.message}`)
-    }
-  }
-
   private replayFutureMessages(): void {
-    for (const { from, message } of this.futureMessages.splice(0)) this.handlePeer(from, message)
+    for (const { from, message } of this.channel.takeWaiting()) this.handlePeer(from, message)
   }
 
   private sendPeer(to: ReplicaId, message: PeerMessage): void {
@@ -372,42 +338,16 @@ export class ReplicaEngine<S = unknown> {
 
   // --------------------------------------------------- delivery and status
 
-  /** A reply or output for a client: with durable replies, it waits until a majority's disks hold its request. */
-  private sendToClient(to: ClientId, message: ReplicaToClient): void {
-    const position = message.type === 'reply' ? message.reply.position : message.output.position
-    if (!this.durableReplies || position === undefined || position <= this.durableCovered()) return this.effects.sendToClient(to, message)
-    this.durableReplies.hold(position, to, message)
-  }
-
-  private durableCovered(): number {
-    const configuration = this.membership?.currentConfiguration ?? this.currentView.members
-    return this.durableReplies!.covered(this.currentView.members, majorityOf(configuration.length))
-  }
-
-  private releaseDurable(): void {
-    for (const { to, message } of this.durableReplies!.release(this.durableCovered())) this.effects.sendToClient(to, message)
-  }
-
   private deliver(request: Request): void {
-    const violation = this.invariants?.onDeliver(this.currentStatus, this.flushing, this.requests.isReplaying)
+    const violation = this.invariants?.onDeliver(this.currentStatus, this.channel.flushing, this.requests.isReplaying)
     if (violation) throw new LockstepError(ErrorCodes.INTERNAL, `replica '${this.self}' broke an invariant: ${violation}`)
     if (this.currentStatus === 'transferring') this.membership!.transfer.hold(request)
     else this.requests.execute(request)
   }
 
-  /** The view-change flush: the orderer delivers the old view's agreed end, then orders in `view`. */
-  private endView(orderer: CrashTolerantOrderer, view: View, boundary: unknown): boolean {
-    this.flushing = true
-    try {
-      return orderer.install(view, boundary)
-    } finally {
-      this.flushing = false
-    }
-  }
-
   /** The one place the status changes; with `view`, the view changes with it. */
   private transitionTo(next: EngineStatus, view?: View): void {
-    if (!transitions[this.currentStatus].includes(next)) {
+    if (!canTransition(this.currentStatus, next)) {
       throw new LockstepError(ErrorCodes.INTERNAL, `replica '${this.self}': no transition from ${this.currentStatus} to ${next}`)
     }
     this.currentStatus = next

@@ -1,5 +1,6 @@
 import type { Clock, CrashTolerantOrderer, Logger, ReplicaId, View } from '@lockstep/interface'
 import type { EngineEffects, EngineStatus, MembershipOptions } from './engine-types'
+import { ClusterStart } from './cluster-start'
 import { FailureDetector } from './failure-detector'
 import { MembershipRequests } from './membership-requests'
 import type { Holding, PeerMessage, PeerMessageOf, ViewValue } from './peer-messages'
@@ -65,9 +66,8 @@ export class Membership {
   private knownView: number
   /** Votes in view changes below this may have been forgotten (a restart without them): no vote there. */
   private votesFrom: number
-  /** Started without any state and not yet in a view: may start a new cluster with a majority of fresh replicas. */
-  private fresh: boolean
-  private readonly freshPeers = new Set<ReplicaId>()
+  /** Starting a new cluster, while this replica is fresh. */
+  private readonly start: ClusterStart
   /** The replicas whose majority decides the next view change (the last installed view's configuration). */
   private configuration: readonly ReplicaId[]
   /** The orderer's report, taken once when this replica froze for the current view change. */
@@ -82,8 +82,6 @@ export class Membership {
   private fromDisk = false
   /** The newest value this replica learned was chosen, even one it could not install (while it recovers). */
   private knownValue: ViewValue | undefined
-  /** The run of each late replica of the initial view that was told the new cluster started. */
-  private readonly startedAnswers = new Map<ReplicaId, number>()
 
   constructor(host: MembershipHost, options: MembershipOptions, startAs: StartAs) {
     this.host = host
@@ -92,7 +90,7 @@ export class Membership {
     this.detector = new FailureDetector(host.self, this.options)
     this.detector.watch(host.view().members, host.clock.now())
     this.configuration = [...host.initialConfiguration].sort()
-    this.fresh = startAs === 'fresh'
+    this.start = new ClusterStart(host.self, host.initialView, startAs === 'fresh', host.log)
     this.knownView = startAs === 'member' ? host.initialView.id : 0
     this.votesFrom = startAs === 'member' ? host.initialView.id + 1 : Infinity
     if (startAs === 'member') this.lastCommit = this.initialValue()
@@ -132,7 +130,7 @@ export class Membership {
     const status = host.status()
     if (status === 'joining') {
       this.maybeStartCluster()
-      if (askDue && host.status() === 'joining') this.ask({ kind: 'join', incarnation: host.incarnation, fresh: this.fresh })
+      if (askDue && host.status() === 'joining') this.ask({ kind: 'join', incarnation: host.incarnation, fresh: this.start.isFresh })
       return
     }
     if (status === 'recovering') {
@@ -163,7 +161,7 @@ export class Membership {
     this.disk = { view: host.view(), position: host.requests.replicated.position, since: host.clock.now() }
     this.fromDisk = true
     this.knownView = Math.max(this.knownView, host.view().id)
-    this.fresh = false
+    this.start.ended()
     // Every vote it sent was on its disk first (the host holds a vote until it is synced), so what the disk
     // holds is all it ever voted: it may vote at once, in any view change.
     if (votes) this.viewChange.restoreVotes(votes)
@@ -184,21 +182,12 @@ export class Membership {
 
   /** True while this replica started without state and may still start a new cluster. */
   get isFresh(): boolean {
-    return this.fresh
+    return this.start.isFresh
   }
 
-  /**
-   * A message arrived. To a fresh replica, anything but another fresh replica's join or the initial view's
-   * traffic is evidence of a cluster that has started already: it stops counting on starting one and waits to
-   * be added to it.
-   */
+  /** A message arrived (see `ClusterStart.noteMessage`). */
   noteMessage(message: PeerMessage): void {
-    if (!this.fresh) return
-    const initial = this.host.initialView.id
-    const startTraffic = (message.kind === 'join' && (message.fresh || message.started === true)) || ((message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === initial)
-    if (startTraffic) return
-    this.fresh = false
-    this.host.log.info(`replica '${this.host.self}' started without state and hears from a running cluster ('${message.kind}'); it asks to join it`)
+    this.start.noteMessage(message)
   }
 
   onHeartbeat(from: ReplicaId, m: PeerMessageOf<'heartbeat'>): void {
@@ -223,20 +212,15 @@ export class Membership {
     const { host } = this
     const status = host.status()
     if (status === 'joining' || status === 'recovering') {
-      if (this.fresh && (m.fresh || m.started)) this.freshPeers.add(from)
+      this.start.joinedWhileOutside(from, m)
       this.maybeStartCluster()
       return
     }
     if (m.started) return
-    // A replica of the initial view starting late, while the new cluster has delivered nothing yet, is a member
-    // of that view already: say so, once per run of it, instead of changing the view for it. If it asks again
-    // (the answer was lost, or it restarted since), a view change brings it in like any other.
-    const initial = host.initialView
-    if (m.fresh && this.startedAnswers.get(from) !== m.incarnation && host.view().id === initial.id && host.requests.replicated.position === 0 && initial.members.includes(from)) {
-      this.startedAnswers.set(from, m.incarnation)
-      host.send(from, { kind: 'join', incarnation: host.incarnation, fresh: false, started: true })
-      return
-    }
+    // A late fresh member of the initial view, while the new cluster has delivered nothing yet, is told so
+    // (once per run of it) instead of changing the view for it; asking again, it is added like any other.
+    const answer = this.start.answerTo(from, m, { view: host.view().id, position: host.requests.replicated.position }, host.incarnation)
+    if (answer) return host.send(from, answer)
     this.asks.askedToJoin(from, m.incarnation, 'join', host.view())
   }
 
@@ -339,10 +323,7 @@ export class Membership {
   /** A fresh replica of the initial view starts a new cluster once a majority of the configuration is fresh too. */
   private maybeStartCluster(): void {
     const { host } = this
-    if (!this.fresh || host.status() !== 'joining' || !host.initialView.members.includes(host.self)) return
-    const fresh = new Set([...this.freshPeers, host.self].filter((r) => this.configuration.includes(r)))
-    if (fresh.size < majorityOf(this.configuration.length)) return
-    host.log.info(`replica '${host.self}' starts a new cluster in view ${host.initialView.id} with ${[...fresh].sort().join(', ')} (a majority started without state)`)
+    if (host.status() !== 'joining' || !this.start.shouldStart(this.configuration)) return
     host.orderer.viewChanged(host.initialView)
     this.startView(this.initialValue())
     host.replayFutureMessages()
@@ -374,7 +355,7 @@ export class Membership {
     this.lastCommit = value
     this.knownView = Math.max(this.knownView, value.view.id)
     this.votesFrom = Math.min(this.votesFrom, value.view.id + 1)
-    this.fresh = false
+    this.start.ended()
     this.disk = undefined
     this.configuration = [...value.configuration].sort()
     for (const replica of value.configuration) this.host.replicas.add(replica)

@@ -56,6 +56,8 @@ export class ViewChange {
   private neededSince: number | undefined
   /** When this replica last saw another coordinator at work (a prepare or an accept). */
   private lastSeenAtWork = -Infinity
+  /** Attempts this replica made at coordinating the current view number. */
+  private attempts = 0
 
   constructor(env: ViewChangeEnvironment) {
     this.env = env
@@ -105,6 +107,16 @@ export class ViewChange {
     this.highestRound = Math.max(this.highestRound, this.acceptor.promised?.round ?? 0) + 1
     const ballot = { round: this.highestRound, coordinator: this.env.self }
     const view = this.env.knownView() + 1
+    const previous = this.coordination
+    this.attempts = previous?.view === view ? this.attempts + 1 : 1
+    if (previous?.view === view && !previous.value && (this.attempts === 3 || this.attempts % 20 === 0)) {
+      // Say why the cluster does not serve: fewer than a majority of the configuration can vote.
+      const promised = [...previous.promises.keys()].sort()
+      this.env.log.warn(
+        `replica '${this.env.self}' cannot finish a view change to view ${view}: votes from ${promised.join(', ') || 'nobody'} of ${configuration.join(', ')}, ` +
+          `and it needs a majority of them with a replica that holds the cluster's state (replicas restarted without their state vote only after they rejoin)`,
+      )
+    }
     this.coordination = new Coordination(view, ballot, now, configuration)
     this.env.log.info(`replica '${this.env.self}' starts a view change to view ${view} (ballot ${ballot.round})`)
     for (const replica of configuration) this.env.send(replica, { kind: 'prepare', view, ballot })
@@ -170,6 +182,7 @@ export class ViewChange {
     this.coordination = undefined
     this.neededSince = undefined
     this.lastSeenAtWork = -Infinity
+    this.attempts = 0
   }
 
   /**

@@ -1,0 +1,14 @@
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import type { EngineOptions } from './engine-types'
+import type { StartAs } from './membership'
+
+/** Checks options that do not fit together and says how the replica starts. */
+export function startAsFor(options: EngineOptions<unknown>): StartAs {
+  const { self, view, membership, join } = options
+  if (!view.members.includes(self) && !join) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}' is not a member of its initial view (${view.members.join(', ')}); start it with join: true to add it`)
+  }
+  if (join && !membership) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}': join needs membership options (failure detection and view changes)`)
+  if (options.durableReplies && !membership) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}': durable replies need membership options`)
+  return !membership ? 'member' : join ? 'joiner' : (options.startAs ?? 'fresh')
+}
