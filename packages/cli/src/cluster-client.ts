@@ -44,5 +44,8 @@ export async function clusterClient(config: LoadedClusterConfig, options: Cluste
     logger: options.logger ?? silentLogger,
   })
   const order = preferred === undefined ? ids : [preferred, ...ids.filter((r) => r !== preferred)]
-  return new LockstepClient({ id, transport, replicas: order, scheduler: realScheduler(), retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs })
+  // Every run of a client is a new incarnation (microseconds since the epoch: a later run has a higher one), so
+  // reusing an id, or a certificate's CN, never mixes two runs' sessions, replies or outputs.
+  const incarnation = Math.floor((performance.timeOrigin + performance.now()) * 1000)
+  return new LockstepClient({ id, transport, replicas: order, scheduler: realScheduler(), retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs, incarnation })
 }

@@ -9,7 +9,7 @@ import { loadMachine, machineSpecProblem } from '../machine-source'
 import { parseLogLevel } from '../stderr-logger'
 
 /** Help text of `lockstep cluster`. */
-export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport] [--machine ${builtInMachineNames.join('|')}|PATH] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn]
+export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport] [--machine ${builtInMachineNames.join('|')}|PATH] [--storage memory|file] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn]
 lockstep cluster schema
 
 up      Starts a local cluster: one \`lockstep replica\` child process per replica
@@ -22,15 +22,23 @@ up      Starts a local cluster: one \`lockstep replica\` child process per repli
   --order      ordering strategy (default lamport)
   --machine    built-in machine (${builtInMachineNames.join(', ')}; default kv), a JavaScript
                module exporting \`machine\`, or a DSL spec (.sm)
+  --storage    memory (default: a replica restarted without its state rejoins by state transfer) or
+               file (each replica keeps a write-ahead log under DIR/data/<id>, fsynced per batch; a reply
+               waits until a majority's disks hold its request, so the cluster survives any crash,
+               all replicas at once included)
   --base-port  port of r1; r2, r3, ... use the next ports (default 7400; 0 picks free ports)
   --dir        where the configuration and secrets go (default .lockstep/cluster)
   --log-level  the replicas' log level on this terminal (default warn)
 schema  Prints the JSON Schema of cluster.json.
 
 A replica that dies is reported; the others go on once a majority agrees it
-failed, and the message says how to bring it back (\`lockstep replica ... --join\`).
-Exit 0 after a clean stop; 1 if a replica fails to start or fewer than a
-majority keep running (the rest are then stopped); 2 for bad usage.`
+failed. Restart it with the command printed at start (\`lockstep replica --config
+DIR/cluster.json --id <id>\`): with file storage it recovers its disk, otherwise it
+starts fresh and joins by itself; either way it rejoins by state transfer.
+Exit 0 after a clean stop; 1 if a replica fails to start, or (with memory
+storage) fewer than a majority keep running (the rest are then stopped: their
+state cannot be recovered anyway); 2 for bad usage. With file storage the
+survivors keep running whatever happens, waiting for the others to return.`
 
 /** `lockstep cluster`: `up` runs a local cluster as child processes; `schema` prints the configuration schema. */
 export async function clusterCommand(args: string[], io: Io): Promise<number> {
@@ -58,6 +66,7 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
     'base-port': { type: 'string' },
     dir: { type: 'string' },
     'log-level': { type: 'string' },
+    storage: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   })
   if (values.help) {
@@ -81,6 +90,11 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
     io.stderr(`lockstep cluster up: --machine '${machine}' ${machineProblem}`)
     return ExitCode.USAGE
   }
+  const storage = (values.storage as string | undefined) ?? 'memory'
+  if (storage !== 'memory' && storage !== 'file') {
+    io.stderr(`lockstep cluster up: --storage must be memory or file (got '${storage}')`)
+    return ExitCode.USAGE
+  }
   const logLevel = parseLogLevel('cluster up', values['log-level'] as string | undefined, 'warn')
   const dir = resolve((values.dir as string | undefined) ?? '.lockstep/cluster')
   // Load the machine here first, so a broken module or spec is reported once, before any process starts.
@@ -98,7 +112,8 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
 
   let cluster: LocalCluster
   try {
-    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport', machine, basePort, logLevel, onLog: (line) => io.stderr(line) })
+    const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
+    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport', machine, basePort, logLevel, onLog: (line) => io.stderr(line), extra })
   } catch (error) {
     await rm(pidFile, { force: true })
     io.stderr(`lockstep cluster up: the cluster did not start: ${(error as Error).message}`)
@@ -116,11 +131,12 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
     unsubscribe = cluster.onUnexpectedExit(({ id, pid, code, signal }) => {
       const alive = cluster.running().length
       const how = signal ? `signal ${signal}` : `exit code ${code}`
-      if (alive >= majority) {
+      if (alive >= majority || cluster.config.storage.type === 'file') {
         io.stderr(
-          `lockstep cluster: replica ${id} (pid ${pid}) exited unexpectedly (${how}); the ${alive} others go on without it once a majority agrees it failed (view change).
-` +
-            `  To bring it back (it rejoins by state transfer): npx lockstep replica --config ${cluster.configFile} --id ${id} --join`,
+          (alive >= majority
+            ? `lockstep cluster: replica ${id} (pid ${pid}) exited unexpectedly (${how}); the ${alive} others go on without it once a majority agrees it failed (view change).\n`
+            : `lockstep cluster: replica ${id} (pid ${pid}) exited unexpectedly (${how}); only ${alive} of ${cluster.replicas.length} replicas run, fewer than a majority (${majority}): the cluster waits, its state safe on the disks, until enough are back.\n`) +
+            `  To bring it back (it rejoins by state transfer): ${restartCommand(cluster.configFile, id)}`,
         )
       } else {
         io.stderr(`lockstep cluster: replica ${id} (pid ${pid}) exited unexpectedly (${how}); only ${alive} of ${cluster.replicas.length} replicas run, fewer than a majority (${majority}), so the cluster cannot order requests: stopping`)
@@ -163,10 +179,18 @@ function describeCluster(cluster: LocalCluster): string {
     `  ${'config'.padEnd(width)}  ${configFile}`,
     ...cluster.replicas.map((r) => `  ${r.id.padEnd(width)}  ${r.host}:${r.port}  pid ${r.pid}`),
     `  ${'secrets'.padEnd(width)}  replica.secret, client.secret beside the config (mode 600)`,
+    `  ${'storage'.padEnd(width)}  ${config.storage.type === 'file' ? `file: ${join(config.baseDir, config.storage.dir)}/<id>, fsync per batch` : 'memory'}`,
+    'Restart a replica that died (the same command that started it):',
+    ...cluster.replicas.map((r) => `  ${restartCommand(configFile, r.id)}`),
     'Run a client:',
     `  npx lockstep client --cluster ${configFile} ${example}`,
     'cluster ready; Ctrl-C (SIGINT) or SIGTERM stops every replica.',
   ].join('\n')
+}
+
+/** The command that starts replica `id` of the cluster described by `configFile`, as `cluster up` does. */
+function restartCommand(configFile: string, id: string): string {
+  return `npx lockstep replica --config ${configFile} --id ${id}`
 }
 
 /** A first command to try on each built-in machine (typed by the registry, so a new machine needs one). */
