@@ -109,7 +109,7 @@ describe('lockstep cluster up', () => {
     process.kill(victim.pid, 'SIGKILL')
     await waitFor('cluster up to report the dead replica', () => up.stderr().includes('exited unexpectedly'))
     expect(up.stderr()).toContain(`replica r3 (pid ${victim.pid}) exited unexpectedly (signal SIGKILL); the 2 others go on without it`)
-    expect(up.stderr()).toContain(`npx lockstep replica --config ${configFile} --id r3 --join`)
+    expect(up.stderr()).toContain(`npx lockstep replica --config ${configFile} --id r3`)
     const put = await runCli(['client', '--cluster', configFile, '--replica', 'r3', 'put', '{"key":"b","value":"2"}'])
     expect(put).toMatchObject({ code: 0, stderr: '' })
     expect(JSON.parse(put.stdout)).toMatchObject({ ok: true, outputs: [{}] })
