@@ -43,6 +43,16 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules: a promise nobody awaits or handles turns an error into an unhandled rejection
+    // (a disk error in the host, for one), so every promise must be awaited, returned, or voided on purpose.
+    files: ['packages/*/src/**/*.ts', 'apps/*/src/**/*.ts', 'packages/*/test/**/*.ts', 'apps/*/test/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: false }],
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+    },
+  },
+  {
     files: deterministicFiles,
     rules: {
       'no-restricted-globals': ['error', ...bannedGlobals],

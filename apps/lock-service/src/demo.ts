@@ -24,7 +24,10 @@ async function demo(): Promise<number> {
   const onSignal = () => {
     interrupted = true
     console.log('\ninterrupted: stopping the replica processes')
-    void starting.then((started) => started.stop()).finally(() => process.exit(130))
+    starting
+      .then((started) => started.stop())
+      .catch((error: unknown) => console.error(`could not stop the replicas cleanly: ${(error as Error).message}`))
+      .finally(() => process.exit(130))
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)

@@ -49,7 +49,6 @@ describe('durability (virtual time, disks that lose what was not synced)', () =>
           acked.set(key, value)
         }
       })
-      void loops
       await c.runUntil(() => c.converged(), 5_000) // the new cluster has started
       await c.runFor(random.int(60, 400))
       for (const id of c.replicaIds) await c.crash(id)
@@ -59,6 +58,7 @@ describe('durability (virtual time, disks that lose what was not synced)', () =>
       for (const [key, value] of acked) expect(state[key], `seed ${seed}: acknowledged ${key}`).toBe(value)
       expect(acked.size, `seed ${seed}: work was done`).toBeGreaterThan(0)
       await c.stop()
+      await Promise.all(loops) // each ends once its client is stopped
     }
   })
 })

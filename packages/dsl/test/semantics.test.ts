@@ -193,7 +193,8 @@ for (const [label, machine] of bothMachines(program)) {
 
 describe('interpreter and generated code agree on failure messages', () => {
   it('word for word', () => {
-    const [[, interpreted], [, generated]] = bothMachines(program)
+    const [interpretedEntry, generatedEntry] = bothMachines(program)
+    const [interpreted, generated] = [interpretedEntry![1], generatedEntry![1]]
     for (const command of [{ name: 'get', args: { k: 'q' } }, { name: 'big' }, { name: 'pop' }, { name: 'tell' }, { name: 'neg' }, { name: 'nope' }, { name: 'put', args: { k: 3 } }, { name: 'div', args: [] }]) {
       expect(failure(generated, generated.init(), command).message).toBe(failure(interpreted, interpreted.init(), command).message)
     }

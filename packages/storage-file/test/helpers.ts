@@ -178,7 +178,7 @@ export function manualScheduler(): ManualScheduler {
       return id
     },
     clearTimer: (handle) => void timers.delete(handle as number),
-    defer: (fn) => void Promise.resolve().then(fn),
+    defer: (fn) => queueMicrotask(fn),
     advance(ms) {
       const until = nowMs + ms
       for (;;) {

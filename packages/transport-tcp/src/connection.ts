@@ -84,6 +84,11 @@ export class Connection {
     return this.socket.remoteAddress ?? 'unknown'
   }
 
+  /** Runs `listener` once the socket is fully closed; an error it throws is logged, never left unhandled. */
+  whenClosed(listener: () => void): void {
+    this.closed.then(listener).catch((error: unknown) => this.logger.error(`lockstep tcp: ${this.label}: a close listener failed: ${(error as Error).message}`))
+  }
+
   /** Whether the connection is closing or closed. */
   get isClosed(): boolean {
     return this.closing

@@ -105,7 +105,7 @@ export class Dialer {
         authenticated: (conn) => params.link.attach(conn),
       })
     })
-    void connection.closed.then(() => {
+    connection.whenClosed(() => {
       if (this.connection === connection) this.connection = undefined
       if (this.stopped) return
       if (connection.everOpened) {

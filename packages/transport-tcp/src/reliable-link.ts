@@ -159,7 +159,7 @@ export class ReliableLink {
       }),
     )
     this.ackedToPeerUpTo = this.receivedUpTo
-    void connection.closed.then(() => {
+    connection.whenClosed(() => {
       if (this.current === connection) this.current = undefined
     })
   }

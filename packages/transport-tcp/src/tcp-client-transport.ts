@@ -93,7 +93,7 @@ class TcpClientEndpoint implements ClientTransport {
         backoff: new Backoff(settings, this.options.random ?? mathRandom),
         track: (connection) => {
           this.connections.add(connection)
-          void connection.closed.then(() => this.connections.delete(connection))
+          connection.whenClosed(() => this.connections.delete(connection))
         },
       })
       replica.dialer.start()

@@ -328,7 +328,7 @@ class TcpReplicaTransport implements TcpTransport {
         else if (this.phase === 'created') {
           const entry = { hello, connection: conn }
           this.parked.push(entry)
-          void conn.closed.then(() => {
+          conn.whenClosed(() => {
             this.parked = this.parked.filter((p) => p !== entry)
           })
         }
@@ -390,7 +390,7 @@ class TcpReplicaTransport implements TcpTransport {
     if (current.retentionTimer !== undefined) this.scheduler.clearTimer(current.retentionTimer)
     current.retentionTimer = undefined
     current.link.attach(connection)
-    void connection.closed.then(() => {
+    connection.whenClosed(() => {
       if (this.phase !== 'started' || this.clients.get(id) !== current || current.link.connection !== undefined) return
       current.retentionTimer = this.scheduler.setTimer(this.limits.clientSessionRetentionMs, () => {
         current.retentionTimer = undefined
@@ -408,7 +408,7 @@ class TcpReplicaTransport implements TcpTransport {
 
   private track(connection: Connection): void {
     this.connections.add(connection)
-    void connection.closed.then(() => this.connections.delete(connection))
+    connection.whenClosed(() => this.connections.delete(connection))
   }
 
   /** Messages to oneself go through a local FIFO queue, copied through msgpack like any other. */

@@ -88,7 +88,7 @@ export class FaultInjector {
     const { scheduler, network } = cluster
     this.injected.push({ ...fault, atMs: scheduler.now() })
     const restartVictims = () => {
-      for (const id of fault.replicas) if (!cluster.isRunning(id)) void cluster.rejoin(id)
+      for (const id of fault.replicas) if (!cluster.isRunning(id)) cluster.background(`restarting ${id}`, cluster.rejoin(id))
     }
     switch (fault.kind) {
       case 'crash':

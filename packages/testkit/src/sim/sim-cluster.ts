@@ -123,6 +123,14 @@ export class SimCluster {
     })
   }
 
+  /** Errors of work started in the background (a kill, a restart from a timer): `simulate` reports them. */
+  readonly failures: string[] = []
+
+  /** Runs `work` without waiting for it; a failure is kept in `failures`, never left unhandled. */
+  background(what: string, work: Promise<unknown>): void {
+    work.catch((error: unknown) => this.failures.push(`${what}: ${(error as Error).message}`))
+  }
+
   /** True while `id` runs (started, and not crashed or stopped since). */
   isRunning(id: string): boolean {
     return this.replicas.has(id)
@@ -146,7 +154,7 @@ export class SimCluster {
     if (!replica) return
     this.replicas.delete(id)
     replica.observer?.onCrash?.()
-    void replica.host.kill()
+    this.background(`killing ${id}`, replica.host.kill())
     this.disks.get(id)?.crash()
   }
 

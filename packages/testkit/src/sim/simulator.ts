@@ -238,6 +238,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   }
   if (finished === clientCount) violations.push(...options.workload.check({ history, events }))
 
+  violations.push(...cluster.failures.map((failure) => `simulator: ${failure}`))
   const failoverMs = faults.failoverMs(viewsInstalled)
   await cluster.stop()
   // Clients that never finished wait on virtual time that no longer runs: do not wait for them.
