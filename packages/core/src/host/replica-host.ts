@@ -54,8 +54,8 @@ export interface ReplicaHostOptions<S> {
    */
   readonly join?: boolean
   /**
-   * Builds durable storage, e.g. `fileStorage(options)`; the host passes it `{ self, scheduler, log }`. Every delivered request, every view installed and every vote in a view change is
-   * appended to it. A reply goes out only once its request is on the disks of a majority of the configuration
+   * Builds durable storage, e.g. `fileStorage(options)`; the host passes it `{ self, scheduler, log }`.
+   * Every delivered request, every view installed and every vote in a view change is appended to it. A reply goes out only once its request is on the disks of a majority of the configuration
    * (each replica syncs once per burst and tells the others how far its disk holds the order), and a vote only
    * once it is on this replica's disk. On start, a replica with something on its disk recovers it and is
    * brought back by the cluster (needs `membership`). Default: none (state lives in memory).
