@@ -1,7 +1,8 @@
 // Committed commands/s of an in-process cluster: 3 replicas over the memory
 // transport with Lamport ordering, closed-loop clients (one request in flight each).
 import { LockstepClient } from '../../packages/client/dist/index.js'
-import { ReplicaHost, realScheduler } from '../../packages/core/dist/index.js'
+import { ReplicaHost } from '../../packages/core/dist/index.js'
+import { realScheduler } from '../../packages/interface/dist/index.js'
 import { kv } from '../../packages/machines/dist/index.js'
 import { lamport } from '../../packages/order-lamport/dist/index.js'
 import { MemoryNetwork, memoryClientTransport, memoryTransport } from '../../packages/transport-memory/dist/index.js'
@@ -23,14 +24,14 @@ async function run(clientCount, sync) {
   const dataDir = sync ? mkdtempSync(join(tmpdir(), 'lockstep-bench-')) : undefined
   const durable = sync ? { storage: undefined, membership: {} } : {}
   const hosts = ids.map((id) => new ReplicaHost({
-    self: id, replicas: ids, machine: kv, orderer: lamport(), transport: memoryTransport({ network, self: id, replicas: ids }), scheduler,
+    self: id, replicas: ids, machine: kv, orderer: lamport(), transport: memoryTransport({ network, replicas: ids }), scheduler,
     ...durable,
     ...(sync ? { storage: fileStorage({ dir: join(dataDir, id), sync }) } : {}),
   }))
   for (const host of hosts) await host.start()
   const clients = []
   for (let i = 0; i < clientCount; i++) {
-    const client = new LockstepClient({ id: `c${i}`, transport: memoryClientTransport({ network, self: `c${i}`, replicas: ids }), replicas: [ids[i % 3], ...ids.filter((_, j) => j !== i % 3)], scheduler, retryAfterMs: 60_000 })
+    const client = new LockstepClient({ id: `c${i}`, transport: memoryClientTransport({ network, replicas: ids }), replicas: [ids[i % 3], ...ids.filter((_, j) => j !== i % 3)], scheduler, retryAfterMs: 60_000 })
     await client.start()
     clients.push(client)
   }

@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir, cpus, release, platform } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { realScheduler, silentLogger } from '../../packages/interface/dist/index.js'
 import { fileStorage } from '../../packages/storage-file/dist/index.js'
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')))
@@ -39,7 +40,7 @@ async function run(scenario) {
   const dir = await mkdtemp(join(baseDir, 'lockstep-storage-bench-'))
   const options = { dir, sync: scenario.sync }
   if (scenario.syncIntervalMs !== undefined) options.syncIntervalMs = scenario.syncIntervalMs
-  const storage = fileStorage(options)
+  const storage = fileStorage(options)({ self: 'bench', scheduler: realScheduler(), log: silentLogger })
   await storage.open()
   let position = 0
   let syncs = 0

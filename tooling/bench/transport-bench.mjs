@@ -21,7 +21,8 @@ import { performance } from 'node:perf_hooks'
 import process from 'node:process'
 import { setImmediate } from 'node:timers'
 import { URL, pathToFileURL } from 'node:url'
-import { tcpTransport } from '../../packages/transport-tcp/dist/index.js'
+import { realScheduler, silentLogger } from '../../packages/interface/dist/index.js'
+import { tcp } from '../../packages/transport-tcp/dist/index.js'
 import { machineInfo, report } from './table.mjs'
 
 const require = createRequire(new URL('../../packages/transport-tcp/package.json', import.meta.url))
@@ -51,14 +52,13 @@ const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve))
 async function transportRun({ echo, tls }) {
   const ids = ['r1', 'r2']
   const transports = ids.map((id) =>
-    tcpTransport({
-      self: id,
+    tcp({
       clusterId: 'bench',
       listen: { host: HOST, port: 0 },
       peers: ids.map((peer) => ({ id: peer, host: HOST, port: 0 })),
       auth: tls ? { tls: tls[id] } : { secret: SECRET },
       limits: { maxBufferedBytesPerPeer: 1024 * 1024 * 1024 },
-    }),
+    })({ self: id, scheduler: realScheduler(), log: silentLogger }),
   )
   const ports = await Promise.all(transports.map((t) => t.bind()))
   transports[0].setPeerAddress('r2', HOST, ports[1].port)

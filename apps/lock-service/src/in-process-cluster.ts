@@ -1,6 +1,6 @@
 import { LockstepClient } from '@lockstep/client'
-import { ReplicaHost, realScheduler } from '@lockstep/core'
-import { ErrorCodes, LockstepError, type OrdererFactory, type Scheduler, type StateMachine } from '@lockstep/interface'
+import { ReplicaHost } from '@lockstep/core'
+import { ErrorCodes, LockstepError, realScheduler, type OrdererFactory, type Scheduler, type StateMachine } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
 import { SeededRandom } from '@lockstep/testkit'
@@ -39,7 +39,7 @@ export async function startInProcessCluster(options: InProcessClusterOptions): P
         replicas: replicaIds,
         machine: options.machine,
         orderer: options.orderer ?? lamport(),
-        transport: memoryTransport({ network, self: id, replicas: replicaIds }),
+        transport: memoryTransport({ network, replicas: replicaIds }),
         scheduler,
       }),
   )
@@ -51,7 +51,7 @@ export async function startInProcessCluster(options: InProcessClusterOptions): P
     async client(id, { preferred = replicaIds[0]! } = {}) {
       if (!replicaIds.includes(preferred)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica ${preferred} is not a replica of this cluster (${replicaIds.join(', ')})`)
       const order = [preferred, ...replicaIds.filter((r) => r !== preferred)]
-      const client = new LockstepClient({ id, transport: memoryClientTransport({ network, self: id, replicas: replicaIds }), replicas: order, scheduler })
+      const client = new LockstepClient({ id, transport: memoryClientTransport({ network, replicas: replicaIds }), replicas: order, scheduler })
       await client.start()
       clients.push(client)
       return client

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest'
 // The README's quickstart, verbatim (imports included), so it stays true.
 import { ReplicaHost } from '@lockstep/core'
 import { LockstepClient } from '@lockstep/client'
+import { realScheduler } from '@lockstep/interface'
 import { kv } from '@lockstep/machines'
 import { lamport } from '@lockstep/order-lamport'
 import { MemoryNetwork, memoryClientTransport, memoryTransport } from '@lockstep/transport-memory'
-import { realScheduler } from '@lockstep/core'
 import { LockClient, startInProcessCluster } from '../src/index'
 import { mutex } from '@lockstep/machines'
 
@@ -18,8 +18,7 @@ async function settled(hosts: readonly { engine: { position: number; pending: nu
 
 describe('the README quickstart', () => {
   it('replicates a key-value store on three replicas and answers a client', async () => {
-    const scheduler = realScheduler()
-    const network = new MemoryNetwork({ scheduler })
+    const network = new MemoryNetwork({ scheduler: realScheduler() })
     const replicas = ['r1', 'r2', 'r3']
 
     const hosts = replicas.map((id) => new ReplicaHost({
@@ -27,15 +26,14 @@ describe('the README quickstart', () => {
       replicas,
       machine: kv,                       // any deterministic StateMachine
       orderer: lamport(),                // total order from Lamport clocks
-      transport: memoryTransport({ network, self: id, replicas }),
+      transport: memoryTransport({ network, replicas }),   // built by the host with its id, clock and logger
     }))
     for (const host of hosts) await host.start()
 
     const client = new LockstepClient({
       id: 'alice',
-      transport: memoryClientTransport({ network, self: 'alice', replicas }),
+      transport: memoryClientTransport({ network, replicas }),
       replicas,
-      scheduler,
     })
     await client.start()
     await client.call({ name: 'put', args: { key: 'greeting', value: 'hello' } })

@@ -1,7 +1,6 @@
 import { LockstepClient } from '@lockstep/client'
-import { realScheduler } from '@lockstep/core'
-import { ErrorCodes, LockstepError, silentLogger, type Logger } from '@lockstep/interface'
-import { tcpClientTransport, type TlsCredentials } from '@lockstep/transport-tcp'
+import { ErrorCodes, LockstepError, type Logger } from '@lockstep/interface'
+import { tcpClient, type TlsCredentials } from '@lockstep/transport-tcp'
 import { readSecret, type LoadedClusterConfig } from './cluster-config'
 import { processIo, type Io } from './io'
 import { transportTuning } from './replica-runner'
@@ -35,17 +34,16 @@ export async function clusterClient(config: LoadedClusterConfig, options: Cluste
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica ${preferred} is not a replica of ${config.file} (${ids.join(', ')})`)
   }
   const secret = config.security.clientSecret ? await readSecret(config, 'clientSecret', options.io ?? processIo) : undefined
-  const transport = tcpClientTransport({
-    self: id,
+  const transport = tcpClient({
     clusterId: config.clusterId,
     replicas: config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
     auth: { secret, tls: options.tls },
     ...transportTuning(config),
-    logger: options.logger ?? silentLogger,
   })
   const order = preferred === undefined ? ids : [preferred, ...ids.filter((r) => r !== preferred)]
   // Every run of a client is a new incarnation (microseconds since the epoch: a later run has a higher one), so
-  // reusing an id, or a certificate's CN, never mixes two runs' sessions, replies or outputs.
+  // reusing an id, or a certificate's CN, never mixes two runs' sessions, replies or outputs. The client builds
+  // its transport on the real scheduler, with this logger.
   const incarnation = Math.floor((performance.timeOrigin + performance.now()) * 1000)
-  return new LockstepClient({ id, transport, replicas: order, scheduler: realScheduler(), retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs, incarnation })
+  return new LockstepClient({ id, transport, replicas: order, log: options.logger, retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs, incarnation })
 }

@@ -3,7 +3,7 @@ import { fileStorage } from '@lockstep/storage-file'
 import { ReplicaHost } from '@lockstep/core'
 import { ErrorCodes, LockstepError, type Logger, type OrdererFactory } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
-import { tcpTransport, type ReplicaAuth, type TlsCredentials } from '@lockstep/transport-tcp'
+import { tcp, type ReplicaAuth, type TcpTransport, type TlsCredentials } from '@lockstep/transport-tcp'
 import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig } from './cluster-config'
 import type { Io } from './io'
 import { loadMachine } from './machine-source'
@@ -65,30 +65,31 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
   if (clientSecret !== undefined && 'secret' in auth && clientSecret === auth.secret) {
     throw configError(config.file, [{ path: '/security/clientSecret', message: 'must differ from security.replicaSecret, or a client could authenticate as a replica' }])
   }
-  const transport = tcpTransport({
-    self: id,
+  const transportFactory = tcp({
     clusterId: config.clusterId,
     listen: { host: entry.host, port: entry.port },
     peers: config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
     auth,
     clients: { secret: clientSecret },
     ...transportTuning(config),
-    logger,
   })
+  // The host builds the transport (with its id, scheduler and logger); keep it to bind before starting.
+  let transport: TcpTransport | undefined
   const host = new ReplicaHost({
     self: id,
     replicas: config.replicas.map((r) => r.id),
     machine,
     orderer: ordererFor(config),
-    transport,
+    transport: (components) => (transport = transportFactory(components)),
     tickMs: config.timeouts.tickMs,
     log: logger,
     membership: { heartbeatMs: config.timeouts.heartbeatMs, suspectAfterMs: config.timeouts.suspectAfterMs, viewChangeTimeoutMs: config.timeouts.viewChangeTimeoutMs },
     join: options.join === true,
     // Each replica keeps its write-ahead log and snapshots in its own folder under storage.dir.
-    storage: config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync, logger }) : undefined,
+    storage: config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync }) : undefined,
   })
-  await transport.bind()
+  // A taken port is reported before the disk is locked and recovered.
+  await transport!.bind()
   await host.start()
   return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, stop: () => host.stop() }
 }

@@ -1,8 +1,12 @@
 import {
   ErrorCodes,
   LockstepError,
+  realScheduler,
+  silentLogger,
   type ClientId,
   type ClientTransport,
+  type ClientTransportFactory,
+  type Logger,
   type NumberedOutput,
   type OutputNotice,
   type ReplicaId,
@@ -15,11 +19,17 @@ import {
 /** Options of {@link LockstepClient}. */
 export interface ClientOptions {
   readonly id: ClientId
-  readonly transport: ClientTransport
+  /**
+   * Builds the client's transport, e.g. `tcpClient(options)` or `memoryClientTransport(options)`; the client passes
+   * it `{ self: id, scheduler, log }`.
+   */
+  readonly transport: ClientTransportFactory
   /** Replicas to talk to, in order of preference. */
   readonly replicas: readonly ReplicaId[]
-  /** Clock and timers (the simulator passes virtual time). */
-  readonly scheduler: Scheduler
+  /** Clock and timers of the client and its transport; default: the real ones. The simulator passes virtual time. */
+  readonly scheduler?: Scheduler
+  /** Where the client's transport logs. Default: discards. */
+  readonly log?: Logger
   /** A request without a reply after this long is sent again, to the next replica. Default 1000 ms. */
   readonly retryAfterMs?: number
   /** Give up (reject with TIMEOUT) after this many attempts. Default: never give up. */
@@ -80,13 +90,16 @@ export class LockstepClient {
   constructor(options: ClientOptions) {
     if (options.replicas.length === 0) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client '${options.id}': no replicas given`)
     this.id = options.id
-    this.transport = options.transport
+    this.scheduler = options.scheduler ?? realScheduler()
+    this.transport = options.transport({ self: options.id, scheduler: this.scheduler, log: options.log ?? silentLogger })
+    if (this.transport.self !== options.id) {
+      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client '${options.id}' was given the transport of '${this.transport.self}'`)
+    }
     this.replicas = options.replicas
-    this.scheduler = options.scheduler
     this.retryAfterMs = options.retryAfterMs ?? 1000
     this.maxAttempts = options.maxAttempts ?? Infinity
     this.observer = options.observer
-    this.incarnation = options.incarnation ?? Math.max(0, Math.floor(options.scheduler.now()))
+    this.incarnation = options.incarnation ?? Math.max(0, Math.floor(this.scheduler.now()))
   }
 
   /** Connects. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { ClientTransport, Reply, Scheduler } from '@lockstep/interface'
+import type { ClientComponents, ClientTransport, Logger, Reply, Scheduler } from '@lockstep/interface'
 import { LockstepClient } from '../src/index'
 
 /** Manual time and a transport whose sends the test inspects and answers. */
@@ -24,7 +24,7 @@ function harness(retryAfterMs = 100) {
     send: (to, message) => void sent.push({ to, message }),
     stop: async () => {},
   }
-  const client = new LockstepClient({ id: 'c1', transport, replicas: ['r1', 'r2', 'r3'], scheduler, retryAfterMs, maxAttempts: 4 })
+  const client = new LockstepClient({ id: 'c1', transport: () => transport, replicas: ['r1', 'r2', 'r3'], scheduler, retryAfterMs, maxAttempts: 4 })
   return {
     client,
     sent,
@@ -147,7 +147,7 @@ describe('client incarnations in replies', () => {
     const scheduler: Scheduler = { now: () => now, setTimer: () => ({}), clearTimer: () => {}, defer: (fn) => fn() }
     let receive: (from: string, message: unknown) => void = () => {}
     const transport: ClientTransport = { self: 'c1', start: async (onMessage) => void (receive = onMessage), send: () => {}, stop: async () => {} }
-    const client = new LockstepClient({ id: 'c1', transport, replicas: ['r1'], scheduler, incarnation: 7 })
+    const client = new LockstepClient({ id: 'c1', transport: () => transport, replicas: ['r1'], scheduler, incarnation: 7 })
     await client.start()
     let settled: Reply | undefined
     client.submit({ name: 'release' }).then((reply) => (settled = reply), () => {})
@@ -160,5 +160,32 @@ describe('client incarnations in replies', () => {
     await Promise.resolve()
     expect(settled).toMatchObject({ seq: 1, ok: true, incarnation: 7 })
     now++
+  })
+})
+
+describe('the client builds its transport', () => {
+  const transportFor = (self: string): ClientTransport => ({ self, start: async () => {}, send: () => {}, stop: async () => {} })
+
+  it('with its own id, scheduler and logger', () => {
+    const scheduler: Scheduler = { now: () => 42, setTimer: () => ({}), clearTimer: () => {}, defer: (fn) => fn() }
+    const log: Logger = { debug() {}, info() {}, warn() {}, error() {} }
+    const seen: ClientComponents[] = []
+    const client = new LockstepClient({ id: 'alice', replicas: ['r1'], scheduler, log, transport: (components) => (seen.push(components), transportFor(components.self)) })
+    expect(seen).toEqual([{ self: 'alice', scheduler, log }])
+    expect(seen[0]!.scheduler).toBe(scheduler)
+    expect(seen[0]!.log).toBe(log)
+    expect(client.id).toBe('alice')
+  })
+
+  it('on real time by default, so a restarted process has a higher incarnation', () => {
+    const seen: ClientComponents[] = []
+    new LockstepClient({ id: 'alice', replicas: ['r1'], transport: (components) => (seen.push(components), transportFor(components.self)) })
+    expect(Math.abs(seen[0]!.scheduler.now() - Date.now())).toBeLessThan(1000)
+  })
+
+  it('refuses a transport built for another client', () => {
+    expect(() => new LockstepClient({ id: 'alice', replicas: ['r1'], transport: () => transportFor('bob') })).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIG', message: "client 'alice' was given the transport of 'bob'" }),
+    )
   })
 })

@@ -66,7 +66,7 @@ describe('SimCluster observers and restarts', () => {
     c.crashNow('r2')
     await c.runFor(1_000)
     expect(lines.length).toBeGreaterThan(0)
-    for (const line of lines) expect(line).toMatch(/^ *\d+\.\d r[13] (debug|info|warn|error) /)
+    for (const line of lines) expect(line).toMatch(/^ *\d+\.\d r[123] (debug|info|warn|error) /)
     await c.stop()
   })
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
+import { crashTolerantOrderer } from '@lockstep/interface'
 import { EngineInvariants, type EngineObservation } from '../src/engine/invariants'
 import { ReplicaEngine } from '../src/index'
 import { immediate } from './helpers'
@@ -47,7 +48,7 @@ describe('the engine invariants', () => {
       machine: kv,
       orderer: (ctx) => {
         deliver = ctx.deliver
-        return { ...immediate(ctx), freeze: () => ({}), mergeReports: () => ({}), install: () => true }
+        return { ...immediate(ctx), [crashTolerantOrderer]: true as const, freeze: () => ({}), mergeReports: () => ({}), install: () => true }
       },
       clock: { now: () => 0 },
       view: { id: 1, members: ['r1', 'r2', 'r3'] },

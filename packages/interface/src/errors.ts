@@ -49,11 +49,19 @@ export interface ErrorDetails {
   readonly [key: string]: unknown
 }
 
+/** The brand every {@link LockstepError} carries; `Symbol.for`, so errors of two installed copies of this package recognise each other. */
+const lockstepErrorBrand = Symbol.for('@lockstep/error')
+
 /** Every error Lockstep raises: a stable `code` and a message that says what, where, and what to do. */
 export class LockstepError extends Error {
   override readonly name = 'LockstepError'
   readonly code: ErrorCode
   readonly details: ErrorDetails | undefined
+
+  static {
+    // On the prototype, not enumerable: the brand never shows in logs or comparisons.
+    Object.defineProperty(this.prototype, lockstepErrorBrand, { value: true })
+  }
 
   constructor(code: ErrorCode, message: string, details?: ErrorDetails, options?: { cause?: unknown }) {
     super(message, options)
@@ -76,7 +84,7 @@ export interface ErrorInfo {
   readonly path?: string
 }
 
-/** True for a LockstepError, also one from another installed copy of this package. */
+/** True for a LockstepError, also one from another installed copy of this package (it checks the brand). */
 export function isLockstepError(value: unknown): value is LockstepError {
-  return value instanceof Error && typeof (value as { code?: unknown }).code === 'string' && value.name === 'LockstepError'
+  return typeof value === 'object' && value !== null && (value as { [lockstepErrorBrand]?: unknown })[lockstepErrorBrand] === true
 }

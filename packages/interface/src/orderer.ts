@@ -53,12 +53,20 @@ export interface Orderer {
 }
 
 /**
+ * The brand of a {@link CrashTolerantOrderer}. `Symbol.for`, so an orderer built
+ * against one installed copy of this package is recognised by another.
+ */
+export const crashTolerantOrderer: unique symbol = Symbol.for('@lockstep/crash-tolerant-orderer')
+
+/**
  * An orderer that survives crashes: it takes part in the engine's
  * majority-agreed view change (Schneider: "a majority can assert their
  * failure"). The engine freezes a majority, merges their reports into the
  * agreed boundary of the old view, and every member of the new view installs it.
  */
 export interface CrashTolerantOrderer extends Orderer {
+  /** Declares the contract: `readonly [crashTolerantOrderer] = true`. */
+  readonly [crashTolerantOrderer]: true
   /**
    * Stop ordering in the current view: from now on deliver nothing, send
    * nothing and ignore messages of this view. Returns what this replica holds
@@ -80,10 +88,9 @@ export interface CrashTolerantOrderer extends Orderer {
   install(view: View, boundary: unknown): boolean
 }
 
-/** True if the orderer takes part in view changes. */
+/** True if the orderer takes part in view changes: it carries the {@link crashTolerantOrderer} brand. */
 export function isCrashTolerant(orderer: Orderer): orderer is CrashTolerantOrderer {
-  const candidate = orderer as Partial<CrashTolerantOrderer>
-  return typeof candidate.freeze === 'function' && typeof candidate.mergeReports === 'function' && typeof candidate.install === 'function'
+  return (orderer as Partial<CrashTolerantOrderer>)[crashTolerantOrderer] === true
 }
 
 /** Builds an orderer for one replica. Plug-ins export a factory of factories: `lamport(options) => OrdererFactory`. */

@@ -1,3 +1,5 @@
+import type { ReplicaComponents } from './components'
+
 /** One durable log record: the request delivered at `position`, encoded by the engine. */
 export interface LogRecord {
   readonly position: number
@@ -35,3 +37,10 @@ export interface Storage {
   writeSnapshot(snapshot: Snapshot): Promise<void>
   close(): Promise<void>
 }
+
+/**
+ * Builds a replica's storage from the host's components. Storage plug-ins export a
+ * factory of factories, configuration first: `fileStorage(options) => StorageFactory`;
+ * the host calls it with its own `{ self, scheduler, log }`.
+ */
+export type StorageFactory<T extends Storage = Storage> = (components: ReplicaComponents) => T

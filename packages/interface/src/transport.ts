@@ -1,3 +1,4 @@
+import type { ClientComponents, ReplicaComponents } from './components'
 import type { ClientId, ReplicaId } from './ids'
 
 /** What a transport calls when something arrives. */
@@ -32,3 +33,13 @@ export interface ClientTransport {
   send(to: ReplicaId, message: unknown): void
   stop(): Promise<void>
 }
+
+/**
+ * Builds a replica's transport from the host's components. Transports export a
+ * factory of factories, configuration first: `tcp(options) => TransportFactory`;
+ * the host calls it with its own `{ self, scheduler, log }`.
+ */
+export type TransportFactory<T extends Transport = Transport> = (components: ReplicaComponents) => T
+
+/** Builds a client's transport from the client's components: `tcpClient(options) => ClientTransportFactory`. */
+export type ClientTransportFactory<T extends ClientTransport = ClientTransport> = (components: ClientComponents) => T

@@ -1,6 +1,7 @@
 import {
   ErrorCodes,
   LockstepError,
+  crashTolerantOrderer,
   type CrashTolerantOrderer,
   type OrdererContext,
   type OrdererFactory,
@@ -91,6 +92,7 @@ export interface LamportBoundary {
  * Stable requests are delivered in stamp order.
  */
 export class LamportOrderer implements CrashTolerantOrderer {
+  readonly [crashTolerantOrderer] = true as const
   readonly name = 'lamport'
   private readonly ctx: OrdererContext
   private readonly heartbeatMs: number

@@ -1,9 +1,21 @@
 import { join } from 'node:path'
-import { ErrorCodes, LockstepError, type LogRecord, type Recovered, type Scheduler, type Snapshot, type Storage, type SyncPolicy, type TimerHandle } from '@lockstep/interface'
+import {
+  ErrorCodes,
+  LockstepError,
+  type Logger,
+  type LogRecord,
+  type Recovered,
+  type ReplicaComponents,
+  type Scheduler,
+  type Snapshot,
+  type Storage,
+  type StorageFactory,
+  type SyncPolicy,
+  type TimerHandle,
+} from '@lockstep/interface'
 import { acquireDirectoryLock, type ReleaseLock } from './directory-lock'
 import { nodeFileSystem, type StorageFileHandle, type StorageFileSystem } from './file-system'
 import { resolveFileStorageOptions, type FileStorageOptions, type ResolvedFileStorageOptions } from './options'
-import { realScheduler } from './real-scheduler'
 import { checkAppendedRecords, checkSnapshot } from './record-checks'
 import { recoverDirectory } from './recover-directory'
 import type { ChainSegment } from './recovery-plan'
@@ -45,10 +57,14 @@ export interface FileStorage extends Storage {
  * A durable write-ahead log with snapshots in a directory: segment files of
  * checksummed records, atomic checksummed snapshots, torn-tail recovery, log
  * compaction and a lock file. See docs/storage.md for the format and guarantees.
+ * `fileStorage(options)` checks the options and returns the factory a
+ * `ReplicaHost` takes; the host builds the storage with its own `log` (recovery
+ * and failures are logged there) and `scheduler` (the `'interval'` policy's timer).
  */
-export function fileStorage(options: FileStorageOptions): FileStorage {
+export function fileStorage(options: FileStorageOptions): StorageFactory<FileStorage> {
   const resolved = resolveFileStorageOptions(options)
-  return new FileStorageImpl(resolved, options.fs ?? nodeFileSystem(), options.scheduler ?? realScheduler())
+  const fs = options.fs ?? nodeFileSystem()
+  return (components: ReplicaComponents) => new FileStorageImpl(resolved, fs, components.scheduler, components.log)
 }
 
 /** Pending records are written to the OS in the background beyond this many bytes. */
@@ -108,6 +124,7 @@ class FileStorageImpl implements FileStorage {
     private readonly options: ResolvedFileStorageOptions,
     private readonly fs: StorageFileSystem,
     private readonly scheduler: Scheduler,
+    private readonly log: Logger,
   ) {
     this.dir = options.dir
     this.policy = options.sync
@@ -125,7 +142,7 @@ class FileStorageImpl implements FileStorage {
   private async openDirectory(): Promise<Recovered> {
     try {
       await this.fs.mkdir(this.dir)
-      this.releaseLock = await acquireDirectoryLock(this.fs, this.dir, this.options.logger)
+      this.releaseLock = await acquireDirectoryLock(this.fs, this.dir, this.log)
       const recovered = await this.recover()
       this.phase = 'open'
       this.lastTickAtMs = this.scheduler.now()
@@ -217,7 +234,7 @@ class FileStorageImpl implements FileStorage {
   // ---- recovery ----
 
   private async recover(): Promise<Recovered> {
-    const found = await recoverDirectory(this.fs, this.dir, this.options.onCorruptLog, this.options.logger)
+    const found = await recoverDirectory(this.fs, this.dir, this.options.onCorruptLog, this.log)
     this.counters.segmentsDeleted += found.repairs.segmentsDeleted
     this.counters.logFsyncs += found.repairs.logFsyncs
     this.counters.directoryFsyncs += found.repairs.directoryFsyncs
@@ -233,7 +250,7 @@ class FileStorageImpl implements FileStorage {
       this.activeHandle = await this.fs.open(join(this.dir, active.name), 'r+')
     }
     this.floor = Math.max(base, this.chain.at(-1)!.lastPosition)
-    this.options.logger.info('storage-file: opened', { dir: this.dir, snapshotPosition: this.snapshotPosition, records: found.records.length, lastPosition: this.floor, segments: this.chain.length })
+    this.log.info('storage-file: opened', { dir: this.dir, snapshotPosition: this.snapshotPosition, records: found.records.length, lastPosition: this.floor, segments: this.chain.length })
     return { snapshot: found.snapshot, records: found.records }
   }
 
@@ -440,7 +457,7 @@ class FileStorageImpl implements FileStorage {
               { path: this.dir },
               { cause: error },
             )
-      this.options.logger.error('storage-file: stopped after a failed file operation', { dir: this.dir, error: detail })
+      this.log.error('storage-file: stopped after a failed file operation', { dir: this.dir, error: detail })
       if (this.timer !== undefined) this.scheduler.clearTimer(this.timer)
       this.timer = undefined
       for (const waiter of this.waiters) waiter.reject(this.failure)

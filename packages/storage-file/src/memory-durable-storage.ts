@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError, type LogRecord, type Recovered, type Snapshot, type Storage } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type Logger, type LogRecord, type Recovered, type ReplicaComponents, type Snapshot, type Storage, type StorageFactory } from '@lockstep/interface'
 import { checkAppendedRecords, checkSnapshot } from './record-checks'
 
 /** Options of {@link MemoryDurableStorage.crash}. */
@@ -42,9 +42,13 @@ export interface MemoryDurableStorage extends Storage {
   stats(): MemoryDurableStorageStats
 }
 
-/** Creates an empty {@link MemoryDurableStorage}. */
-export function memoryDurableStorage(): MemoryDurableStorage {
-  return new MemoryDurableStorageImpl()
+/**
+ * A factory of empty {@link MemoryDurableStorage}s. It logs opens and crashes to the components'
+ * `log`; it has no timers, so it does not use their scheduler. A simulator that keeps one disk
+ * across a replica's restarts builds it once and hands the host a factory returning it.
+ */
+export function memoryDurableStorage(): StorageFactory<MemoryDurableStorage> {
+  return (components: ReplicaComponents) => new MemoryDurableStorageImpl(components.log)
 }
 
 class MemoryDurableStorageImpl implements MemoryDurableStorage {
@@ -57,11 +61,14 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
   private floor = 0
   private readonly counters = { appendedRecords: 0, syncs: 0, snapshotsWritten: 0, lostRecords: 0, crashes: 0 }
 
+  constructor(private readonly log: Logger) {}
+
   async open(): Promise<Recovered> {
     if (this.isOpen) throw new LockstepError(ErrorCodes.INTERNAL, 'memoryDurableStorage: open() called while open. Call crash() or close() first.')
     this.isOpen = true
     this.unsynced = []
     this.floor = Math.max(this.durableSnapshot?.position ?? 0, this.durableRecords.at(-1)?.position ?? 0)
+    this.log.debug('memoryDurableStorage: opened', { snapshotPosition: this.durableSnapshot?.position, records: this.durableRecords.length, lastPosition: this.floor })
     return this.durable()
   }
 
@@ -107,6 +114,7 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
     this.durableRecords.push(...this.unsynced.slice(0, keep))
     this.counters.lostRecords += this.unsynced.length - keep
     this.counters.crashes++
+    this.log.info('memoryDurableStorage: crashed', { lostRecords: this.unsynced.length - keep, keptUnsynced: keep })
     this.unsynced = []
     this.isOpen = false
     this.epoch++

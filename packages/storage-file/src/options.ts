@@ -1,8 +1,11 @@
-import { ErrorCodes, LockstepError, silentLogger, type Logger, type Scheduler, type SyncPolicy } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type SyncPolicy } from '@lockstep/interface'
 import type { StorageFileSystem } from './file-system'
 import type { CorruptLogPolicy } from './recovery-plan'
 
-/** Options of {@link fileStorage}. */
+/**
+ * Options of {@link fileStorage}. The logger and the timers of the `'interval'` policy are not options:
+ * they are the components the host passes (`log`, `scheduler`).
+ */
 export interface FileStorageOptions {
   /** Directory that holds this replica's log, snapshots and lock file; created if missing. One replica per directory. */
   readonly dir: string
@@ -24,11 +27,8 @@ export interface FileStorageOptions {
    * before the damage and renames the later segments to `*.corrupt`.
    */
   readonly onCorruptLog?: CorruptLogPolicy
-  readonly logger?: Logger
   /** File operations; defaults to the real file system. Tests inject one to count or fail operations. */
   readonly fs?: StorageFileSystem
-  /** Timers for `sync: 'interval'`; defaults to real timers. Tests inject a manual one. */
-  readonly scheduler?: Scheduler
 }
 
 /** Options with defaults applied. */
@@ -38,7 +38,6 @@ export interface ResolvedFileStorageOptions {
   readonly syncIntervalMs: number
   readonly segmentBytes: number
   readonly onCorruptLog: CorruptLogPolicy
-  readonly logger: Logger
 }
 
 /** Default segment size: 64 MiB. */
@@ -66,5 +65,5 @@ export function resolveFileStorageOptions(options: FileStorageOptions): Resolved
     throw invalid('/segmentBytes', `segmentBytes must be an integer from ${MIN_SEGMENT_BYTES} to ${MAX_SEGMENT_BYTES}, got ${JSON.stringify(segmentBytes)}.`)
   }
   if (onCorruptLog !== 'fail' && onCorruptLog !== 'truncate') throw invalid('/onCorruptLog', `onCorruptLog must be 'fail' or 'truncate', got ${JSON.stringify(onCorruptLog)}.`)
-  return { dir, sync, syncIntervalMs: syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS, segmentBytes, onCorruptLog, logger: options.logger ?? silentLogger }
+  return { dir, sync, syncIntervalMs: syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS, segmentBytes, onCorruptLog }
 }

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fileStorage } from '../src/index'
-import { countingFileSystem, plain, record, removeTempDirs, tempDir, writeDirectory } from './helpers'
+import { buildFileStorage, countingFileSystem, plain, record, removeTempDirs, tempDir, writeDirectory } from './helpers'
 
 let dir: string
 beforeAll(async () => {
@@ -28,7 +27,7 @@ describe('a crash at any step of writeSnapshot and compaction', () => {
       expect(failAt, 'the snapshot write never completed').toBeLessThan(100)
       await writeDirectory(dir, new Map())
       const fs = countingFileSystem()
-      const storage = fileStorage({ dir, fs, segmentBytes: 256 })
+      const storage = buildFileStorage({ dir, fs, segmentBytes: 256 })
       await storage.open()
       storage.append(records.slice(0, 5))
       await storage.writeSnapshot({ position: 5, data: new Uint8Array([5]) })
@@ -46,7 +45,7 @@ describe('a crash at any step of writeSnapshot and compaction', () => {
       fs.failWhen = undefined
       await fs.powerLoss()
 
-      const again = fileStorage({ dir, fs: countingFileSystem(), segmentBytes: 256 })
+      const again = buildFileStorage({ dir, fs: countingFileSystem(), segmentBytes: 256 })
       const recovered = await again.open()
       const base = recovered.snapshot?.position
       expect([5, snapshotPosition], `snapshot after a crash at operation ${failAt}`).toContain(base)

@@ -2,9 +2,9 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isLockstepError, type LockstepError } from '@lockstep/interface'
 import { afterEach, describe, expect, it } from 'vitest'
-import { fileStorage, type FileStorageOptions } from '../src/index'
+import type { FileStorageOptions } from '../src/index'
 import { encodeFrame } from '../src/wal-format'
-import { countingFileSystem, filesEndingWith, plain, readDirectory, record, removeTempDirs, tempDir } from './helpers'
+import { buildFileStorage, countingFileSystem, filesEndingWith, plain, readDirectory, record, removeTempDirs, tempDir } from './helpers'
 
 afterEach(removeTempDirs)
 
@@ -22,7 +22,7 @@ async function expectLockstepError(promise: Promise<unknown>, code: string): Pro
 }
 
 async function reopen(options: FileStorageOptions) {
-  const storage = fileStorage(options)
+  const storage = buildFileStorage(options)
   const recovered = await storage.open()
   return { storage, recovered }
 }
@@ -30,14 +30,14 @@ async function reopen(options: FileStorageOptions) {
 describe('fileStorage: round trip', () => {
   it('an empty directory opens with no snapshot and no records', async () => {
     const dir = await tempDir()
-    const storage = fileStorage({ dir })
+    const storage = buildFileStorage({ dir })
     expect(await storage.open()).toEqual({ snapshot: undefined, records: [] })
     await storage.close()
   })
 
   it('returns after a restart every record that was synced, in order, byte for byte (real fsyncs)', async () => {
     const dir = await tempDir()
-    const storage = fileStorage({ dir })
+    const storage = buildFileStorage({ dir })
     await storage.open()
     const written = [record(1, 0), record(2, 100), record(3, 1), record(7, 5000)]
     storage.append(written.slice(0, 2))
@@ -54,7 +54,7 @@ describe('fileStorage: round trip', () => {
 
   it('keeps positions with gaps and continues appending after a restart', async () => {
     const dir = await tempDir()
-    const first = fileStorage(fast(dir))
+    const first = buildFileStorage(fast(dir))
     await first.open()
     first.append([record(10), record(20)])
     await first.sync()
@@ -71,7 +71,7 @@ describe('fileStorage: round trip', () => {
 
   it('rolls over into new segments and reads them all back', async () => {
     const dir = await tempDir()
-    const storage = fileStorage(fast(dir, { segmentBytes: 256 }))
+    const storage = buildFileStorage(fast(dir, { segmentBytes: 256 }))
     await storage.open()
     const written = Array.from({ length: 60 }, (_, i) => record(i + 1, (i * 13) % 50))
     for (let i = 0; i < written.length; i += 7) {
@@ -90,7 +90,7 @@ describe('fileStorage: round trip', () => {
 
   it('a record larger than a segment gets a segment of its own', async () => {
     const dir = await tempDir()
-    const storage = fileStorage(fast(dir, { segmentBytes: 256 }))
+    const storage = buildFileStorage(fast(dir, { segmentBytes: 256 }))
     await storage.open()
     storage.append([record(1, 10), record(2, 1000), record(3, 10)])
     await storage.close()
@@ -104,7 +104,7 @@ describe('fileStorage: round trip', () => {
 describe('fileStorage: append checks', () => {
   it('rejects positions that do not strictly increase, appending nothing of a bad batch', async () => {
     const dir = await tempDir()
-    const storage = fileStorage(fast(dir))
+    const storage = buildFileStorage(fast(dir))
     await storage.open()
     storage.append([record(5)])
     expect(() => storage.append([record(6), record(6)])).toThrow(/not above 6/)
@@ -122,7 +122,7 @@ describe('fileStorage: append checks', () => {
 
   it('refuses calls before open and after close with STOPPED', async () => {
     const dir = await tempDir()
-    const storage = fileStorage(fast(dir))
+    const storage = buildFileStorage(fast(dir))
     expect(() => storage.append([record(1)])).toThrow(expect.objectContaining({ code: 'STOPPED' }))
     await storage.open()
     await expectLockstepError(storage.open(), 'INTERNAL')
@@ -145,7 +145,7 @@ describe('fileStorage: options', () => {
     [{ dir: 'x', segmentBytes: 4096.5 }, '/segmentBytes'],
     [{ dir: 'x', onCorruptLog: 'ignore' }, '/onCorruptLog'],
   ])('rejects %j with INVALID_CONFIG at %s', (options, path) => {
-    expect(() => fileStorage(options as unknown as FileStorageOptions)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', details: { path } }))
+    expect(() => buildFileStorage(options as unknown as FileStorageOptions)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', details: { path } }))
   })
 })
 
@@ -154,7 +154,7 @@ describe('fileStorage: a directory it cannot use', () => {
     const parent = await tempDir()
     const file = join(parent, 'not-a-directory')
     await writeFile(file, 'x')
-    const error = await expectLockstepError(fileStorage(fast(file)).open(), 'INVALID_CONFIG')
+    const error = await expectLockstepError(buildFileStorage(fast(file)).open(), 'INVALID_CONFIG')
     expect(error.message).toContain(file)
     expect(error.cause).toBeInstanceOf(Error)
   })
@@ -163,13 +163,13 @@ describe('fileStorage: a directory it cannot use', () => {
 describe('fileStorage: the directory lock', () => {
   it('a second storage on the same directory is refused while the first is open, and allowed after close', async () => {
     const dir = await tempDir()
-    const first = fileStorage(fast(dir))
+    const first = buildFileStorage(fast(dir))
     await first.open()
-    const error = await expectLockstepError(fileStorage(fast(dir)).open(), 'INVALID_CONFIG')
+    const error = await expectLockstepError(buildFileStorage(fast(dir)).open(), 'INVALID_CONFIG')
     expect(error.message).toContain('already open in this process')
     await first.close()
     expect(await filesEndingWith(dir, 'LOCK')).toEqual([])
-    const second = fileStorage(fast(dir))
+    const second = buildFileStorage(fast(dir))
     await second.open()
     await second.close()
   })
@@ -178,7 +178,7 @@ describe('fileStorage: the directory lock', () => {
     const dir = await tempDir()
     const { hostname } = await import('node:os')
     await writeFile(join(dir, 'LOCK'), `${process.ppid}\n${hostname()}\n`)
-    const error = await expectLockstepError(fileStorage(fast(dir)).open(), 'INVALID_CONFIG')
+    const error = await expectLockstepError(buildFileStorage(fast(dir)).open(), 'INVALID_CONFIG')
     expect(error.message).toContain(`process ${process.ppid}`)
     expect(error.message).toContain('delete')
   })
@@ -189,7 +189,7 @@ describe('fileStorage: the directory lock', () => {
     const { spawnSync } = await import('node:child_process')
     const deadPid = spawnSync(process.execPath, ['-e', '']).pid!
     await writeFile(join(dir, 'LOCK'), `${deadPid}\n${hostname()}\n`)
-    const storage = fileStorage(fast(dir))
+    const storage = buildFileStorage(fast(dir))
     await storage.open()
     expect((await readFile(join(dir, 'LOCK'), 'utf8')).split('\n')[0]).toBe(String(process.pid))
     await storage.close()
@@ -198,7 +198,7 @@ describe('fileStorage: the directory lock', () => {
   it('an empty lock file (its creator crashed before writing it) is taken over', async () => {
     const dir = await tempDir()
     await writeFile(join(dir, 'LOCK'), '')
-    const storage = fileStorage(fast(dir))
+    const storage = buildFileStorage(fast(dir))
     await storage.open()
     await storage.close()
   })
@@ -206,7 +206,7 @@ describe('fileStorage: the directory lock', () => {
   it('a failed open releases the lock', async () => {
     const dir = await tempDir()
     await writeFile(join(dir, 'wal-0000000000000001.log'), new Uint8Array(100).fill(7))
-    await expectLockstepError(fileStorage(fast(dir)).open(), 'STORAGE_CORRUPT')
+    await expectLockstepError(buildFileStorage(fast(dir)).open(), 'STORAGE_CORRUPT')
     expect(await filesEndingWith(dir, 'LOCK')).toEqual([])
   })
 })
@@ -215,7 +215,7 @@ describe('fileStorage: snapshots and compaction', () => {
   it('a snapshot replaces the records it covers; whole covered segments are deleted', async () => {
     const dir = await tempDir()
     const options = fast(dir, { segmentBytes: 256 })
-    const storage = fileStorage(options)
+    const storage = buildFileStorage(options)
     await storage.open()
     for (let position = 1; position <= 40; position++) {
       storage.append([record(position, 20)])
@@ -254,7 +254,7 @@ describe('fileStorage: snapshots and compaction', () => {
 
   it('a snapshot ahead of the log (from state transfer) moves the append floor', async () => {
     const dir = await tempDir()
-    const storage = fileStorage(fast(dir))
+    const storage = buildFileStorage(fast(dir))
     await storage.open()
     storage.append([record(1), record(2)])
     await storage.writeSnapshot({ position: 1000, data: new Uint8Array([1]) })
@@ -274,7 +274,7 @@ describe('fileStorage: snapshots and compaction', () => {
   it('records written before a snapshot but not yet synced are covered by it', async () => {
     const dir = await tempDir()
     const fs = countingFileSystem()
-    const storage = fileStorage({ dir, fs })
+    const storage = buildFileStorage({ dir, fs })
     await storage.open()
     storage.append([record(1), record(2), record(3)])
     await storage.writeSnapshot({ position: 3, data: new Uint8Array([3]) })
@@ -288,7 +288,7 @@ describe('fileStorage: snapshots and compaction', () => {
 
   it('a crash during the snapshot write (temporary file left behind) is ignored', async () => {
     const dir = await tempDir()
-    const storage = fileStorage(fast(dir))
+    const storage = buildFileStorage(fast(dir))
     await storage.open()
     storage.append([record(1), record(2), record(3)])
     await storage.writeSnapshot({ position: 1, data: new Uint8Array([1]) })
@@ -306,7 +306,7 @@ describe('fileStorage: snapshots and compaction', () => {
   it('a crash between writing and renaming the snapshot keeps the old state', async () => {
     const dir = await tempDir()
     const fs = countingFileSystem()
-    const storage = fileStorage({ dir, fs })
+    const storage = buildFileStorage({ dir, fs })
     await storage.open()
     storage.append([record(1), record(2)])
     await storage.sync()
@@ -324,7 +324,7 @@ describe('fileStorage: snapshots and compaction', () => {
 
   it('an invalid newest snapshot is set aside and the older valid one is used', async () => {
     const dir = await tempDir()
-    const storage = fileStorage(fast(dir))
+    const storage = buildFileStorage(fast(dir))
     await storage.open()
     storage.append([record(1), record(2), record(3)])
     await storage.writeSnapshot({ position: 1, data: new Uint8Array([1]) })
@@ -339,7 +339,7 @@ describe('fileStorage: snapshots and compaction', () => {
 
   it('a damaged snapshot whose records were compacted away is STORAGE_CORRUPT, not a silent gap', async () => {
     const dir = await tempDir()
-    const storage = fileStorage(fast(dir))
+    const storage = buildFileStorage(fast(dir))
     await storage.open()
     storage.append([record(1), record(2)])
     await storage.writeSnapshot({ position: 2, data: new Uint8Array([2]) })
@@ -349,14 +349,14 @@ describe('fileStorage: snapshots and compaction', () => {
     const bytes = await readFile(path)
     bytes[25]! ^= 1
     await writeFile(path, bytes)
-    const error = await expectLockstepError(fileStorage(fast(dir)).open(), 'STORAGE_CORRUPT')
+    const error = await expectLockstepError(buildFileStorage(fast(dir)).open(), 'STORAGE_CORRUPT')
     expect(error.message).toMatch(/starts after position 2 .* there is no valid snapshot/)
   })
 })
 
 describe('fileStorage: damage before the tail', () => {
   async function threeSegments(dir: string) {
-    const storage = fileStorage(fast(dir, { segmentBytes: 256 }))
+    const storage = buildFileStorage(fast(dir, { segmentBytes: 256 }))
     await storage.open()
     for (let position = 1; position <= 30; position++) storage.append([record(position, 30)])
     await storage.close()
@@ -372,7 +372,7 @@ describe('fileStorage: damage before the tail', () => {
     const bytes = await readFile(path)
     bytes[20 + 46 + 30]! ^= 0xff // inside the second record's data
     await writeFile(path, bytes)
-    const error = await expectLockstepError(fileStorage(fast(dir, { segmentBytes: 256 })).open(), 'STORAGE_CORRUPT')
+    const error = await expectLockstepError(buildFileStorage(fast(dir, { segmentBytes: 256 })).open(), 'STORAGE_CORRUPT')
     expect(error.message).toContain(segments[0]!)
     expect(error.message).toContain('checksum')
     expect(error.details).toMatchObject({ path: segments[0], offset: 66 })
@@ -403,7 +403,7 @@ describe('fileStorage: damage before the tail', () => {
     const segments = await threeSegments(dir)
     const { rm } = await import('node:fs/promises')
     await rm(join(dir, segments[1]!))
-    const error = await expectLockstepError(fileStorage(fast(dir, { segmentBytes: 256 })).open(), 'STORAGE_CORRUPT')
+    const error = await expectLockstepError(buildFileStorage(fast(dir, { segmentBytes: 256 })).open(), 'STORAGE_CORRUPT')
     expect(error.message).toContain('segment starts after position')
   })
 
@@ -414,12 +414,12 @@ describe('fileStorage: damage before the tail', () => {
     const bytes = await readFile(path)
     bytes[3]! ^= 1
     await writeFile(path, bytes)
-    await expectLockstepError(fileStorage(fast(dir, { segmentBytes: 256 })).open(), 'STORAGE_CORRUPT')
+    await expectLockstepError(buildFileStorage(fast(dir, { segmentBytes: 256 })).open(), 'STORAGE_CORRUPT')
   })
 
   it('a record with a valid checksum but a position out of order ends the log', async () => {
     const dir = await tempDir()
-    const storage = fileStorage(fast(dir))
+    const storage = buildFileStorage(fast(dir))
     await storage.open()
     storage.append([record(1), record(2)])
     await storage.close()
@@ -439,7 +439,7 @@ describe('fileStorage: I/O failures', () => {
   it('a failed write stops the storage; the complete records survive a restart', async () => {
     const dir = await tempDir()
     const fs = countingFileSystem()
-    const storage = fileStorage({ dir, fs })
+    const storage = buildFileStorage({ dir, fs })
     await storage.open()
     storage.append([record(1)])
     await storage.sync()
@@ -459,7 +459,7 @@ describe('fileStorage: I/O failures', () => {
   it('a failed fsync is never retried: the storage stops', async () => {
     const dir = await tempDir()
     const fs = countingFileSystem()
-    const storage = fileStorage({ dir, fs })
+    const storage = buildFileStorage({ dir, fs })
     await storage.open()
     fs.failWhen = (operation) => (operation === 'sync' ? new Error('EIO: i/o error') : undefined)
     storage.append([record(1)])

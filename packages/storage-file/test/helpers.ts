@@ -1,8 +1,32 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
-import type { LogRecord, Scheduler, TimerHandle } from '@lockstep/interface'
-import { nodeFileSystem, type StorageFileHandle, type StorageFileSystem } from '../src/index'
+import { realScheduler, silentLogger } from '@lockstep/interface'
+import type { Logger, LogRecord, Scheduler, TimerHandle } from '@lockstep/interface'
+import { fileStorage, memoryDurableStorage, nodeFileSystem, type FileStorage, type FileStorageOptions, type MemoryDurableStorage, type StorageFileHandle, type StorageFileSystem } from '../src/index'
+
+/** The components a test injects; a host would pass its own. */
+export interface TestComponents {
+  /** Default: the real scheduler. */
+  readonly scheduler?: Scheduler
+  /** Default: silent. */
+  readonly logger?: Logger
+}
+
+function components({ scheduler, logger }: TestComponents) {
+  return { self: 'r1', scheduler: scheduler ?? realScheduler(), log: logger ?? silentLogger }
+}
+
+/** Builds a file storage the way a host does: `fileStorage(options)` with `{ self, scheduler, log }`. */
+export function buildFileStorage(options: FileStorageOptions & TestComponents): FileStorage {
+  const { scheduler, logger, ...init } = options
+  return fileStorage(init)(components({ scheduler, logger }))
+}
+
+/** Builds a memory durable storage the way a host does. */
+export function buildMemoryDurableStorage(injected: TestComponents = {}): MemoryDurableStorage {
+  return memoryDurableStorage()(components(injected))
+}
 
 const created: string[] = []
 

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { memoryDurableStorage } from '../src/index'
-import { plain, record } from './helpers'
+import { buildMemoryDurableStorage, plain, record } from './helpers'
 
 describe('memoryDurableStorage', () => {
   it('keeps synced records across a crash and loses the unsynced ones', async () => {
-    const storage = memoryDurableStorage()
+    const storage = buildMemoryDurableStorage()
     expect(await storage.open()).toEqual({ snapshot: undefined, records: [] })
     storage.append([record(1), record(2)])
     await storage.sync()
@@ -19,7 +18,7 @@ describe('memoryDurableStorage', () => {
   })
 
   it('a sync() still in flight when the crash comes rejects with STOPPED and covers nothing', async () => {
-    const storage = memoryDurableStorage()
+    const storage = buildMemoryDurableStorage()
     await storage.open()
     storage.append([record(1)])
     const pending = storage.sync()
@@ -29,7 +28,7 @@ describe('memoryDurableStorage', () => {
   })
 
   it('keepUnsynced models an OS that flushed a prefix of the unsynced records', async () => {
-    const storage = memoryDurableStorage()
+    const storage = buildMemoryDurableStorage()
     await storage.open()
     storage.append([record(1), record(2), record(3)])
     storage.crash({ keepUnsynced: 2 })
@@ -37,7 +36,7 @@ describe('memoryDurableStorage', () => {
   })
 
   it('a snapshot is durable at once and drops the records it covers, synced or not', async () => {
-    const storage = memoryDurableStorage()
+    const storage = buildMemoryDurableStorage()
     await storage.open()
     storage.append([record(1), record(2)])
     await storage.sync()
@@ -51,7 +50,7 @@ describe('memoryDurableStorage', () => {
   })
 
   it('close() makes everything durable; reopening needs a close or crash first', async () => {
-    const storage = memoryDurableStorage()
+    const storage = buildMemoryDurableStorage()
     await storage.open()
     await expect(storage.open()).rejects.toMatchObject({ code: 'INTERNAL' })
     storage.append([record(1)])
@@ -61,7 +60,7 @@ describe('memoryDurableStorage', () => {
   })
 
   it('copies data, so later changes to the caller buffers do not reach the durable state', async () => {
-    const storage = memoryDurableStorage()
+    const storage = buildMemoryDurableStorage()
     await storage.open()
     const data = new Uint8Array([1, 2, 3])
     storage.append([{ position: 1, data }])
@@ -71,7 +70,7 @@ describe('memoryDurableStorage', () => {
   })
 
   it('checks positions like the file storage', async () => {
-    const storage = memoryDurableStorage()
+    const storage = buildMemoryDurableStorage()
     await storage.open()
     storage.append([record(2)])
     expect(() => storage.append([record(2)])).toThrow(expect.objectContaining({ code: 'INTERNAL' }))

@@ -1,15 +1,15 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { fileStorage, type FileStorage, type FileStorageOptions } from '../src/index'
-import { countingFileSystem, filesEndingWith, manualScheduler, plain, record, removeTempDirs, settleIo, tempDir, waitFor, type CountingFileSystem } from './helpers'
+import type { FileStorage, FileStorageOptions } from '../src/index'
+import { buildFileStorage, countingFileSystem, filesEndingWith, manualScheduler, plain, record, removeTempDirs, settleIo, tempDir, waitFor, type CountingFileSystem, type TestComponents } from './helpers'
 
 afterEach(removeTempDirs)
 
-async function openStorage(extra: Partial<FileStorageOptions> = {}) {
+async function openStorage(extra: Partial<FileStorageOptions> & TestComponents = {}) {
   const dir = await tempDir()
   const fs = countingFileSystem()
-  const storage = fileStorage({ dir, fs, ...extra })
+  const storage = buildFileStorage({ dir, fs, ...extra })
   await storage.open()
   // Opening an empty directory creates the first segment: one fsync of its header, one of the directory.
   expect(fs.fileSyncsOf('.log')).toBe(1)
@@ -28,7 +28,7 @@ async function crash(storage: FileStorage, fs: CountingFileSystem): Promise<void
 }
 
 async function recoveredPositions(dir: string): Promise<number[]> {
-  const storage = fileStorage({ dir, fs: countingFileSystem() })
+  const storage = buildFileStorage({ dir, fs: countingFileSystem() })
   const { records } = await storage.open()
   await storage.close()
   return records.map((r) => r.position)
@@ -196,7 +196,7 @@ describe('what a restart returns, whatever the policy', () => {
     const records = Array.from({ length: 30 }, (_, i) => record(i + 1, i))
     for (const r of records) storage.append([r])
     await storage.close()
-    const again = fileStorage({ dir, fs: countingFileSystem() })
+    const again = buildFileStorage({ dir, fs: countingFileSystem() })
     expect(plain((await again.open()).records)).toEqual(plain(records))
     await again.close()
   })

@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import type { LockstepError, LogRecord } from '@lockstep/interface'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fileStorage, type FileStorageOptions } from '../src/index'
-import { countingFileSystem, plain, readDirectory, record, removeTempDirs, seededRandom, tempDir, writeDirectory } from './helpers'
+import type { FileStorageOptions } from '../src/index'
+import { buildFileStorage, countingFileSystem, plain, readDirectory, record, removeTempDirs, seededRandom, tempDir, writeDirectory } from './helpers'
 
 const SEGMENT_BYTES = 256
 const HEADER = 20
@@ -19,7 +19,7 @@ const options = (extra: Partial<FileStorageOptions> = {}): FileStorageOptions =>
 /** Writes `records` through the storage and returns the directory's files. */
 async function buildLog(records: readonly LogRecord[]): Promise<Map<string, Uint8Array>> {
   await writeDirectory(dir, new Map())
-  const storage = fileStorage(options())
+  const storage = buildFileStorage(options())
   await storage.open()
   for (const r of records) {
     storage.append([r])
@@ -64,7 +64,7 @@ function layoutOf(image: Map<string, Uint8Array>, records: readonly LogRecord[])
  */
 async function expectRecovery(image: Map<string, Uint8Array>, expected: readonly LogRecord[], firstLost: LogRecord | undefined): Promise<void> {
   await writeDirectory(dir, image)
-  const storage = fileStorage(options())
+  const storage = buildFileStorage(options())
   const recovered = await storage.open()
   expect(plain(recovered.records)).toEqual(plain(expected))
   const segments = [...(await readDirectory(dir))].filter(([name]) => name.endsWith('.log'))
@@ -74,7 +74,7 @@ async function expectRecovery(image: Map<string, Uint8Array>, expected: readonly
   storage.append([next])
   await storage.sync()
   await storage.close()
-  const again = fileStorage(options())
+  const again = buildFileStorage(options())
   const reopened = await again.open()
   expect(plain(reopened.records)).toEqual(plain([...expected, next]))
   await again.close()
@@ -162,7 +162,7 @@ describe('torn-tail recovery', () => {
         const damaged = new Map(image)
         damaged.set(victim.name, bytes)
         await writeDirectory(dir, damaged)
-        const error = await fileStorage(options())
+        const error = await buildFileStorage(options())
           .open()
           .then(() => undefined, (e: LockstepError) => e)
         expect(error?.code).toBe('STORAGE_CORRUPT')
@@ -173,7 +173,7 @@ describe('torn-tail recovery', () => {
           .flatMap((l) => l.frames)
           .concat(victim.frames.filter((f) => f.end <= offset))
           .map((f) => records[f.index]!)
-        const storage = fileStorage(options({ onCorruptLog: 'truncate' }))
+        const storage = buildFileStorage(options({ onCorruptLog: 'truncate' }))
         const recovered = await storage.open()
         expect(plain(recovered.records)).toEqual(plain(survivors))
         await storage.close()

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { silentLogger } from '@lockstep/interface'
 import { SeededRandom, VirtualScheduler } from '../src/index'
 import { MemoryNetwork, memoryClientTransport, memoryTransport } from '@lockstep/transport-memory'
 
@@ -103,12 +104,13 @@ describe('memory transports', () => {
     const net = new MemoryNetwork({ scheduler })
     const peers: unknown[] = []
     const fromClients: unknown[] = []
-    const r1 = memoryTransport({ network: net, self: 'r1', replicas: ['r1', 'r2'] })
-    const r2 = memoryTransport({ network: net, self: 'r2', replicas: ['r1', 'r2'] })
+    const transport = memoryTransport({ network: net, replicas: ['r1', 'r2'] })
+    const r1 = transport({ self: 'r1', scheduler, log: silentLogger })
+    const r2 = transport({ self: 'r2', scheduler, log: silentLogger })
     await r1.start({ onPeerMessage: (from, m) => peers.push([from, m]), onClientMessage: (from, m) => fromClients.push([from, m]) })
     await r2.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
     const toClient: unknown[] = []
-    const client = memoryClientTransport({ network: net, self: 'c1', replicas: ['r1', 'r2'] })
+    const client = memoryClientTransport({ network: net, replicas: ['r1', 'r2'] })({ self: 'c1', scheduler, log: silentLogger })
     await client.start((from, m) => toClient.push([from, m]))
     r2.send('r1', 'hello')
     r1.sendToClient('c1', 'before connecting') // dropped: c1 has not talked to r1

@@ -1,4 +1,4 @@
-import { realScheduler } from '@lockstep/core'
+import { realScheduler, silentLogger } from '@lockstep/interface'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
 import { transportCompliance, type TransportHarness } from '../src/compliance/index'
 import { SeededRandom } from '../src/index'
@@ -6,10 +6,13 @@ import { SeededRandom } from '../src/index'
 function harness(delay: LinkDelay): TransportHarness {
   return {
     async createCluster(ids) {
-      const network = new MemoryNetwork({ scheduler: realScheduler(), random: new SeededRandom(7), delay })
+      const scheduler = realScheduler()
+      const network = new MemoryNetwork({ scheduler, random: new SeededRandom(7), delay })
+      const transport = memoryTransport({ network, replicas: ids })
+      const clientTransport = memoryClientTransport({ network, replicas: ids })
       return {
-        transports: ids.map((self) => memoryTransport({ network, self, replicas: ids })),
-        client: (self) => memoryClientTransport({ network, self, replicas: ids }),
+        transports: ids.map((self) => transport({ self, scheduler, log: silentLogger })),
+        client: (self) => clientTransport({ self, scheduler, log: silentLogger }),
         cleanup: async () => {},
       }
     },

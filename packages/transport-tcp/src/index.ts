@@ -1,6 +1,6 @@
-export { tcpTransport } from './tcp-transport'
+export { tcp } from './tcp-transport'
 export type { TcpTransport } from './tcp-transport'
-export { tcpClientTransport } from './tcp-client-transport'
+export { tcpClient } from './tcp-client-transport'
 export { DEFAULT_LIMITS, DEFAULT_RECONNECT, MIN_SECRET_BYTES } from './options'
 export type {
   CommonOptions,

@@ -1,5 +1,5 @@
 import { LockstepError } from '@lockstep/interface'
-import type { ClientId, Logger, RandomSource, ReplicaId, Scheduler } from '@lockstep/interface'
+import type { RandomSource, ReplicaId } from '@lockstep/interface'
 import { DEFAULT_MAX_FRAME_BYTES } from './frame-codec'
 
 /** A shared secret: a string (UTF-8) or raw bytes, at least 16 bytes long. */
@@ -71,17 +71,15 @@ export interface CommonOptions {
   readonly clusterId: string
   readonly limits?: TransportLimits
   readonly reconnect?: ReconnectOptions
-  /** Receives connection events and the reason of every refusal. Default: discards. */
-  readonly logger?: Logger
-  /** Timers and time; default: the real ones. */
-  readonly scheduler?: Scheduler
   /** Randomness for reconnect jitter; default Math.random. */
   readonly random?: RandomSource
 }
 
-/** Options of {@link tcpTransport}: a replica's endpoint. */
+/**
+ * Options of {@link tcp}: a replica's endpoint. Its id, timers and logger are not options: they are the
+ * components the host passes (`self`, `scheduler`, `log`).
+ */
 export interface TcpTransportOptions extends CommonOptions {
-  readonly self: ReplicaId
   /** Where to listen; port 0 picks a free port (read it from `bind()`). */
   readonly listen: { readonly host: string; readonly port: number }
   /** Every replica of the cluster (this one may be included; it is ignored). */
@@ -95,9 +93,8 @@ export interface TcpTransportOptions extends CommonOptions {
   readonly clients?: { readonly secret?: Secret }
 }
 
-/** Options of {@link tcpClientTransport}: a client's endpoint. */
+/** Options of {@link tcpClient}: a client's endpoint. Its id, timers and logger come from the client's components. */
 export interface TcpClientTransportOptions extends CommonOptions {
-  readonly self: ClientId
   /** The replicas to reach. */
   readonly replicas: readonly PeerAddress[]
   /** The client secret, a client certificate (mutual TLS), or both when the replicas require both. */

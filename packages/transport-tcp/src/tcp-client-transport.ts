@@ -1,21 +1,22 @@
-import { LockstepError, silentLogger } from '@lockstep/interface'
-import type { ClientId, ClientTransport, Logger, ReplicaId, Scheduler } from '@lockstep/interface'
+import { LockstepError } from '@lockstep/interface'
+import type { ClientComponents, ClientId, ClientTransport, ClientTransportFactory, Logger, ReplicaId, Scheduler } from '@lockstep/interface'
 import { Backoff, mathRandom } from './backoff'
 import type { Connection } from './connection'
 import { Dialer } from './dialer'
 import { checkId, checkPeers, invalid, resolveLimits, resolveReconnect, secretBytes } from './options'
 import type { PeerAddress, ResolvedLimits, TcpClientTransportOptions, TlsCredentials } from './options'
-import { realScheduler } from './real-scheduler'
 import { ReliableLink } from './reliable-link'
 
 /**
- * Creates a client's TCP (or TLS) transport: one reliable FIFO link to each
- * configured replica, dialled at `start` and re-dialled with backoff after
- * any disconnect. `send` to a replica that is not connected yet buffers
- * (bounded by limits.maxBufferedBytesPerPeer).
+ * A client's TCP (or TLS) transport: `tcpClient(options)` is the factory a
+ * `LockstepClient` takes, and the client builds the endpoint with its own id,
+ * scheduler and logger. One reliable FIFO link to each configured replica,
+ * dialled at `start` and re-dialled with backoff after any disconnect. `send`
+ * to a replica that is not connected yet buffers (bounded by
+ * limits.maxBufferedBytesPerPeer).
  */
-export function tcpClientTransport(options: TcpClientTransportOptions): ClientTransport {
-  return new TcpClientEndpoint(options)
+export function tcpClient(options: TcpClientTransportOptions): ClientTransportFactory {
+  return (components) => new TcpClientEndpoint(options, components)
 }
 
 interface ReplicaState {
@@ -38,15 +39,19 @@ class TcpClientEndpoint implements ClientTransport {
   private phase: 'created' | 'started' | 'stopped' = 'created'
   private stopping: Promise<void> | undefined
 
-  constructor(private readonly options: TcpClientTransportOptions) {
-    const where = `tcpClientTransport(${JSON.stringify(options?.self)})`
+  constructor(
+    private readonly options: TcpClientTransportOptions,
+    components: ClientComponents,
+  ) {
+    const where = `tcpClient(${JSON.stringify(components?.self)})`
     this.where = where
-    this.self = checkId(options?.self, 'self', where)
+    this.self = checkId(components?.self, 'self', where)
+    if (typeof options !== 'object' || options === null) invalid(where, 'options must be an object such as { clusterId, replicas, auth }')
     checkId(options.clusterId, 'clusterId', where)
     this.limits = resolveLimits(options.limits, where)
     resolveReconnect(options.reconnect, where)
-    this.logger = options.logger ?? silentLogger
-    this.scheduler = options.scheduler ?? realScheduler
+    this.logger = components.log
+    this.scheduler = components.scheduler
     const auth = options.auth
     if (auth === undefined || (auth.secret === undefined && auth.tls === undefined)) {
       invalid(where, 'auth needs the client secret (`secret`), a client certificate (`tls`), or both')

@@ -2,8 +2,8 @@ import { createServer as netCreateServer } from 'node:net'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import { createServer as tlsCreateServer } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
-import { LockstepError, isLockstepError, silentLogger } from '@lockstep/interface'
-import type { ClientId, Logger, ReplicaId, Scheduler, TimerHandle, Transport, TransportHandler } from '@lockstep/interface'
+import { LockstepError, isLockstepError } from '@lockstep/interface'
+import type { ClientId, Logger, ReplicaComponents, ReplicaId, Scheduler, TimerHandle, Transport, TransportFactory, TransportHandler } from '@lockstep/interface'
 import { Backoff, mathRandom } from './backoff'
 import { Connection } from './connection'
 import { Dialer } from './dialer'
@@ -21,7 +21,6 @@ import {
   secretBytes,
 } from './options'
 import type { PeerAddress, ResolvedLimits, TcpTransportOptions, TlsCredentials } from './options'
-import { realScheduler } from './real-scheduler'
 import { ReliableLink } from './reliable-link'
 import { tlsSecureContextOptions } from './tls-options'
 
@@ -41,12 +40,14 @@ export interface TcpTransport extends Transport {
 }
 
 /**
- * Creates a replica's TCP (or TLS) transport. Links to replicas are reliable
- * and FIFO across reconnects; the replica whose id sorts first dials, the
- * other accepts. Clients connect to the same listener.
+ * A replica's TCP (or TLS) transport: `tcp(options)` is the factory a
+ * `ReplicaHost` takes, and the host builds the endpoint with its own `self`,
+ * `scheduler` and `log`. Links to replicas are reliable and FIFO across
+ * reconnects; the replica whose id sorts first dials, the other accepts.
+ * Clients connect to the same listener.
  */
-export function tcpTransport(options: TcpTransportOptions): TcpTransport {
-  return new TcpReplicaTransport(options)
+export function tcp(options: TcpTransportOptions): TransportFactory<TcpTransport> {
+  return (components) => new TcpReplicaTransport(options, components)
 }
 
 interface PeerState {
@@ -93,18 +94,19 @@ class TcpReplicaTransport implements TcpTransport {
   private phase: Phase = 'created'
   private stopping: Promise<void> | undefined
 
-  constructor(options: TcpTransportOptions) {
-    const where = `tcpTransport(${JSON.stringify(options?.self)})`
+  constructor(options: TcpTransportOptions, components: ReplicaComponents) {
+    const where = `tcp(${JSON.stringify(components?.self)})`
     this.where = where
-    this.self = checkId(options?.self, 'self', where)
+    this.self = checkId(components?.self, 'self', where)
+    if (typeof options !== 'object' || options === null) invalid(where, 'options must be an object such as { clusterId, listen, peers, auth }')
     this.clusterId = checkId(options.clusterId, 'clusterId', where)
     if (typeof options.listen !== 'object' || options.listen === null) invalid(where, 'listen must be { host, port }')
     checkAddress(options.listen.host, options.listen.port, 'listen', where)
     this.listen = { host: options.listen.host, port: options.listen.port }
     this.limits = resolveLimits(options.limits, where)
     this.backoffSettings = resolveReconnect(options.reconnect, where)
-    this.logger = options.logger ?? silentLogger
-    this.scheduler = options.scheduler ?? realScheduler
+    this.logger = components.log
+    this.scheduler = components.scheduler
     this.random = options.random ?? mathRandom
 
     const auth = options.auth as { secret?: unknown; tls?: TlsCredentials } | undefined

@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isLockstepError } from '@lockstep/interface'
 import { MessageInbox } from '@lockstep/testkit/compliance'
-import { tcpClientTransport, tcpTransport } from '../src/index'
 import type { TcpTransport } from '../src/index'
 import { PROTOCOL_VERSION } from '../src/envelope'
-import { CLIENT_SECRET, CLUSTER, FAST_RECONNECT, HOST, REPLICA_SECRET, RecordingLogger, bindCluster, clientFor } from './helpers'
+import { CLIENT_SECRET, CLUSTER, FAST_RECONNECT, HOST, REPLICA_SECRET, RecordingLogger, bindCluster, buildTcp, buildTcpClient, clientFor } from './helpers'
 import { RawPeer } from './raw-peer'
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -52,7 +51,7 @@ describe('HMAC challenge-response', () => {
     const cluster = await runningCluster()
     await expectClusterHealthy(cluster, 'before')
     const rogueLogger = new RecordingLogger()
-    const rogue = tcpTransport({
+    const rogue = buildTcp({
       self: 'r1', // impersonates a real member
       clusterId: CLUSTER,
       listen: { host: HOST, port: 0 },
@@ -103,7 +102,7 @@ describe('HMAC challenge-response', () => {
     expect(await peer.authenticate('c1', 'client', null, 'r2')).toBe(false)
     expect(await peer.refusal()).toMatch(/client "c1" did not prove the client secret/)
     await cluster.logger.waitFor(/client "c1" did not prove the client secret/)
-    expect(() => tcpClientTransport({ self: 'c1', clusterId: CLUSTER, replicas: [{ id: 'r2', host: HOST, port: cluster.port }], auth: {} })).toThrow(
+    expect(() => buildTcpClient({ self: 'c1', clusterId: CLUSTER, replicas: [{ id: 'r2', host: HOST, port: cluster.port }], auth: {} })).toThrow(
       /auth needs the client secret/,
     )
   })
@@ -111,7 +110,7 @@ describe('HMAC challenge-response', () => {
   it('a client with the wrong client secret is refused and learns why', async () => {
     const cluster = await runningCluster()
     const logger = new RecordingLogger()
-    const client = tcpClientTransport({
+    const client = buildTcpClient({
       self: 'c1',
       clusterId: CLUSTER,
       replicas: [{ id: 'r2', host: HOST, port: cluster.port }],
@@ -135,7 +134,7 @@ describe('HMAC challenge-response', () => {
     expect(await peer.refusal()).toMatch(/replica "r1" did not prove the replica secret/)
     // A replica endpoint configured with the client secret.
     const rogueLogger = new RecordingLogger()
-    const rogue = tcpTransport({
+    const rogue = buildTcp({
       self: 'r1',
       clusterId: CLUSTER,
       listen: { host: HOST, port: 0 },
@@ -156,7 +155,7 @@ describe('HMAC challenge-response', () => {
 
   it('a replica without a clients option refuses clients', async () => {
     const logger = new RecordingLogger()
-    const lone = tcpTransport({ self: 'r1', clusterId: CLUSTER, listen: { host: HOST, port: 0 }, peers: [], auth: { secret: REPLICA_SECRET }, logger })
+    const lone = buildTcp({ self: 'r1', clusterId: CLUSTER, listen: { host: HOST, port: 0 }, peers: [], auth: { secret: REPLICA_SECRET }, logger })
     cleanups.push(() => lone.stop())
     await lone.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
     const peer = await rawPeer(lone.address()!.port)
@@ -192,7 +191,7 @@ describe('configuration errors', () => {
     it(`rejects ${what} with INVALID_CONFIG`, () => {
       let thrown: unknown
       try {
-        tcpTransport({ ...base, ...options } as never)
+        buildTcp({ ...base, ...options } as never)
       } catch (error) {
         thrown = error
       }
@@ -202,7 +201,7 @@ describe('configuration errors', () => {
   }
 
   it('throws UNKNOWN_PEER for setPeerAddress of an unknown replica and STOPPED after stop', async () => {
-    const transport = tcpTransport({ ...base, auth: { secret: REPLICA_SECRET } })
+    const transport = buildTcp({ ...base, auth: { secret: REPLICA_SECRET } })
     expect(() => transport.setPeerAddress('r7', HOST, 1)).toThrow(/not among its peers/)
     await transport.stop()
     expect(() => transport.send('r1', {})).toThrow(/after stop/)

@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { MessageInbox } from '@lockstep/testkit/compliance'
-import { tcpTransport } from '../src/index'
 import type { TcpTransport } from '../src/index'
 import { FrameType, encodeHelloFrame, packValue } from '../src/envelope'
 import { encodeFrame } from '../src/frame-codec'
-import { CLIENT_SECRET, CLUSTER, HOST, REPLICA_SECRET, RecordingLogger, bindCluster, dataFrame } from './helpers'
+import { CLIENT_SECRET, CLUSTER, HOST, REPLICA_SECRET, RecordingLogger, bindCluster, buildTcp, dataFrame } from './helpers'
 import { RawPeer } from './raw-peer'
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -119,7 +118,7 @@ describe('malformed input closes only the offending connection', () => {
 
 describe('limits', () => {
   function lone(limits: Record<string, number>, logger: RecordingLogger): TcpTransport {
-    const transport = tcpTransport({
+    const transport = buildTcp({
       self: 'r1',
       clusterId: CLUSTER,
       listen: { host: HOST, port: 0 },

@@ -1,7 +1,29 @@
-import type { Logger } from '@lockstep/interface'
+import { realScheduler, silentLogger } from '@lockstep/interface'
+import type { ClientTransport, Logger, Scheduler } from '@lockstep/interface'
 import { encodeDataFrame, encodeMessage } from '../src/envelope'
-import { tcpClientTransport, tcpTransport } from '../src/index'
+import { tcp, tcpClient } from '../src/index'
 import type { TcpTransport, TcpTransportOptions, TcpClientTransportOptions } from '../src/index'
+
+/** What a test passes to build an endpoint: its options, plus the components a host would inject. */
+export interface WithComponents {
+  readonly self: string
+  /** Default: silent. */
+  readonly logger?: Logger
+  /** Default: the real scheduler. */
+  readonly scheduler?: Scheduler
+}
+
+/** Builds a replica endpoint the way a host does: `tcp(options)` with `{ self, scheduler, log }`. */
+export function buildTcp(options: TcpTransportOptions & WithComponents): TcpTransport {
+  const { self, logger, scheduler, ...init } = options
+  return tcp(init)({ self, scheduler: scheduler ?? realScheduler(), log: logger ?? silentLogger })
+}
+
+/** Builds a client endpoint the way a client does: `tcpClient(options)` with `{ self, scheduler, log }`. */
+export function buildTcpClient(options: TcpClientTransportOptions & WithComponents): ClientTransport {
+  const { self, logger, scheduler, ...init } = options
+  return tcpClient(init)({ self, scheduler: scheduler ?? realScheduler(), log: logger ?? silentLogger })
+}
 
 export const HOST = '127.0.0.1'
 export const CLUSTER = 'test-cluster'
@@ -74,10 +96,10 @@ export class RecordingLogger implements Logger {
 /** Builds replicas listening on ephemeral ports, binds them and tells each the others' ports. */
 export async function bindCluster(
   ids: string[],
-  extra: (id: string) => Partial<TcpTransportOptions> = () => ({}),
+  extra: (id: string) => Partial<TcpTransportOptions & WithComponents> = () => ({}),
 ): Promise<TcpTransport[]> {
   const transports = ids.map((id) =>
-    tcpTransport({
+    buildTcp({
       self: id,
       clusterId: CLUSTER,
       listen: { host: HOST, port: 0 },
@@ -99,8 +121,8 @@ export async function bindCluster(
 }
 
 /** A client endpoint for replicas built by {@link bindCluster}. */
-export function clientFor(id: string, transports: TcpTransport[], extra: Partial<TcpClientTransportOptions> = {}) {
-  return tcpClientTransport({
+export function clientFor(id: string, transports: TcpTransport[], extra: Partial<TcpClientTransportOptions & WithComponents> = {}) {
+  return buildTcpClient({
     self: id,
     clusterId: CLUSTER,
     replicas: transports.map((t) => ({ id: t.self, host: HOST, port: t.address()!.port })),

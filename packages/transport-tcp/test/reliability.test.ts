@@ -2,10 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { isLockstepError } from '@lockstep/interface'
 import type { ClientTransport, TransportHandler } from '@lockstep/interface'
 import { MessageInbox } from '@lockstep/testkit/compliance'
-import { tcpTransport } from '../src/index'
 import type { TcpTransport } from '../src/index'
 import { CuttingProxy } from './cutting-proxy'
-import { CLUSTER, FAST_RECONNECT, HOST, REPLICA_SECRET, RecordingLogger, bindCluster, clientFor, fixedRandom } from './helpers'
+import { CLUSTER, FAST_RECONNECT, HOST, REPLICA_SECRET, RecordingLogger, bindCluster, buildTcp, clientFor, fixedRandom } from './helpers'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -115,7 +114,7 @@ describe('reliable FIFO links across reconnects', () => {
     const port = r2.address()!.port
     await r2.stop()
     for (let n = 1; n <= 500; n += 1) r1.send('r2', { n })
-    const reborn = tcpTransport({
+    const reborn = buildTcp({
       self: 'r2',
       clusterId: CLUSTER,
       listen: { host: HOST, port },
@@ -180,7 +179,7 @@ describe('backpressure', () => {
   })
 
   it('an unreachable peer: messages are held up to the limit, then send throws BACKPRESSURE', async () => {
-    const peer = tcpTransport({
+    const peer = buildTcp({
       self: 'r1',
       clusterId: CLUSTER,
       listen: { host: HOST, port: 0 },

@@ -2,9 +2,8 @@ import { connect as tlsConnect } from 'node:tls'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { ClientTransport } from '@lockstep/interface'
 import { MessageInbox, transportCompliance } from '@lockstep/testkit/compliance'
-import { tcpTransport } from '../src/index'
 import type { TcpTransport, TlsCredentials } from '../src/index'
-import { CLUSTER, FAST_RECONNECT, HOST, RecordingLogger, bindCluster, clientFor } from './helpers'
+import { CLUSTER, FAST_RECONNECT, HOST, RecordingLogger, bindCluster, buildTcp, clientFor } from './helpers'
 import { TestPki, opensslAvailable } from './test-pki'
 import type { TestCa } from './test-pki'
 
@@ -85,7 +84,7 @@ if (!hasOpenssl) {
     }
 
     function rogueReplica(id: string, port: number, tls: TlsCredentials, logger: RecordingLogger): TcpTransport {
-      const rogue = tcpTransport({
+      const rogue = buildTcp({
         self: id,
         clusterId: CLUSTER,
         listen: { host: HOST, port: 0 },

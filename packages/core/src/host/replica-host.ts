@@ -2,16 +2,20 @@ import {
   ErrorCodes,
   LockstepError,
   isLockstepError,
+  realScheduler,
   silentLogger,
   type Logger,
   type OrdererFactory,
+  type ReplicaComponents,
   type ReplicaId,
   type Request,
   type Scheduler,
   type Storage,
+  type StorageFactory,
   type StateMachine,
   type TimerHandle,
   type Transport,
+  type TransportFactory,
   type View,
 } from '@lockstep/interface'
 import { ReplicaEngine } from '../engine/engine'
@@ -19,7 +23,6 @@ import type { MembershipOptions } from '../engine/engine-types'
 import { decodePeerMessage, encodePeerMessage } from '../engine/peer-codec'
 import type { PeerMessage } from '../engine/peer-messages'
 import { DurableLog } from './durable-log'
-import { realScheduler } from './real-scheduler'
 
 /** Options of {@link ReplicaHost}. */
 export interface ReplicaHostOptions<S> {
@@ -30,11 +33,13 @@ export interface ReplicaHostOptions<S> {
   readonly initialMembers?: readonly ReplicaId[]
   readonly machine: StateMachine<S>
   readonly orderer: OrdererFactory
-  readonly transport: Transport
-  /** Clock and timers; default: the real ones. The simulator passes virtual time. */
+  /** Builds this replica's transport, e.g. `tcp(options)` or `memoryTransport(options)`; the host passes it `{ self, scheduler, log }`. */
+  readonly transport: TransportFactory
+  /** Clock and timers of the host and of the plug-ins it builds; default: the real ones. The simulator passes virtual time. */
   readonly scheduler?: Scheduler
   /** How often the engine's tick runs (heartbeats, timeouts). Default 10 ms. */
   readonly tickMs?: number
+  /** Where the host, the engine and the plug-ins it builds log. Default: discards. */
   readonly log?: Logger
   /** Called for every delivered request (recording, metrics). */
   readonly onDeliver?: (position: number, request: Request, executed: boolean) => void
@@ -49,13 +54,13 @@ export interface ReplicaHostOptions<S> {
    */
   readonly join?: boolean
   /**
-   * Durable storage. Every delivered request, every view installed and every vote in a view change is
-   * appended to it. A reply goes out only once its request is on the disks of a majority of the configuration
+   * Builds durable storage, e.g. `fileStorage(options)`; the host passes it `{ self, scheduler, log }`.
+   * Every delivered request, every view installed and every vote in a view change is appended to it. A reply goes out only once its request is on the disks of a majority of the configuration
    * (each replica syncs once per burst and tells the others how far its disk holds the order), and a vote only
    * once it is on this replica's disk. On start, a replica with something on its disk recovers it and is
    * brought back by the cluster (needs `membership`). Default: none (state lives in memory).
    */
-  readonly storage?: Storage
+  readonly storage?: StorageFactory
   /** Write a snapshot (and compact the log) every this many records. Default 10,000. */
   readonly snapshotEvery?: number
   /** Check the engine's invariants after every event and throw on a violation (tests, simulations). Default false. */
@@ -86,21 +91,23 @@ export class ReplicaHost<S = unknown> {
   private syncing = false
 
   constructor(options: ReplicaHostOptions<S>) {
-    this.transport = options.transport
     this.scheduler = options.scheduler ?? realScheduler()
     this.tickMs = options.tickMs ?? 10
     this.log = options.log ?? silentLogger
     if (!(this.tickMs > 0)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': tickMs must be > 0 (got ${options.tickMs})`)
-    if (options.transport.self !== options.self) {
-      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}' was given the transport of '${options.transport.self}'`)
-    }
-    const members = [...(options.initialMembers ?? options.replicas)].sort()
-    this.storage = options.storage
-    this.disk = options.storage && new DurableLog(options.storage)
-    this.snapshotEvery = options.snapshotEvery ?? 10_000
-    if (this.storage && !options.membership) {
+    if (options.storage && !options.membership) {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': durable storage needs membership options (recovery rejoins the cluster by view change)`)
     }
+    // The plug-ins run on this host's identity, time and logger.
+    const components: ReplicaComponents = { self: options.self, scheduler: this.scheduler, log: this.log }
+    this.transport = options.transport(components)
+    if (this.transport.self !== options.self) {
+      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}' was given the transport of '${this.transport.self}'`)
+    }
+    const members = [...(options.initialMembers ?? options.replicas)].sort()
+    this.storage = options.storage?.(components)
+    this.disk = this.storage && new DurableLog(this.storage)
+    this.snapshotEvery = options.snapshotEvery ?? 10_000
     const disk = this.disk
     let lastVotes = 0
     this.engine = new ReplicaEngine<S>({

@@ -1,11 +1,11 @@
-import { ErrorCodes, LockstepError, type LogRecord, type Recovered, type Snapshot, type Storage } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type LogRecord, type Recovered, type Snapshot, type Storage, type StorageFactory } from '@lockstep/interface'
 
 /**
  * Storage in memory: the log and snapshots live as long as this object. Every
  * `sync` is immediate. For tests, demos and replicas that rely on state
  * transfer instead of disks.
  */
-export class MemoryStorage implements Storage {
+class MemoryStorage implements Storage {
   private records: LogRecord[] = []
   private snapshot: Snapshot | undefined
   private opened = false
@@ -38,7 +38,10 @@ export class MemoryStorage implements Storage {
   }
 }
 
-/** In-memory {@link Storage}. */
-export function memoryStorage(): MemoryStorage {
-  return new MemoryStorage()
+/**
+ * In-memory {@link Storage}: `new ReplicaHost({ storage: memoryStorage(), … })`. It needs none of the
+ * host's components (no timers, no I/O, nothing to log).
+ */
+export function memoryStorage(): StorageFactory {
+  return () => new MemoryStorage()
 }

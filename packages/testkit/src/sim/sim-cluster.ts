@@ -1,6 +1,6 @@
 import { LockstepClient, type ClientObserver } from '@lockstep/client'
 import { ReplicaHost, type MembershipOptions } from '@lockstep/core'
-import { ErrorCodes, LockstepError, type Logger, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type View } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, silentLogger, type Logger, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type View } from '@lockstep/interface'
 import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
 import { SeededRandom } from './prng'
@@ -165,7 +165,7 @@ export class SimCluster {
 
   /** Starts a crashed replica again, without state (a new, empty disk): it asks to join and takes its state by transfer. */
   async restart(id: string): Promise<void> {
-    if (this.options.durable) this.disks.set(id, memoryDurableStorage())
+    if (this.options.durable) this.disks.set(id, memoryDurableStorage()({ self: id, scheduler: this.scheduler, log: silentLogger }))
     await this.startReplica(id, true)
   }
 
@@ -202,7 +202,7 @@ export class SimCluster {
     const options: SimClientOptions = isReplicaList(replicasOrOptions) ? { replicas: replicasOrOptions, retryAfterMs } : replicasOrOptions
     const client = new LockstepClient({
       id,
-      transport: memoryClientTransport({ network: this.network, self: id, replicas: this.replicaIds }),
+      transport: memoryClientTransport({ network: this.network, replicas: this.replicaIds }),
       replicas: options.replicas ?? this.replicaIds,
       scheduler: this.scheduler,
       retryAfterMs: options.retryAfterMs ?? 200,
@@ -276,20 +276,22 @@ export class SimCluster {
   private async startReplica(id: string, join: boolean): Promise<void> {
     let disk = this.disks.get(id)
     if (this.options.durable && !disk) {
-      disk = memoryDurableStorage()
+      disk = memoryDurableStorage()({ self: id, scheduler: this.scheduler, log: silentLogger })
       this.disks.set(id, disk)
     }
     const incarnation = this.starts.get(id) ?? 0
     this.starts.set(id, incarnation + 1)
     const observer = this.options.observeReplica?.(id, incarnation)
+    // The disk outlives this incarnation: the host is given a factory that returns it.
+    const kept = disk
     const host = new ReplicaHost({
-      storage: disk,
+      storage: kept && (() => kept),
       self: id,
       replicas: this.replicaIds,
       initialMembers: this.initialMembers,
       machine: this.options.machine,
       orderer: this.options.orderer,
-      transport: memoryTransport({ network: this.network, self: id, replicas: this.replicaIds }),
+      transport: memoryTransport({ network: this.network, replicas: this.replicaIds }),
       scheduler: this.scheduler,
       tickMs: 5,
       checkInvariants: true,

@@ -1,0 +1,13 @@
+import { describe, expect, it } from 'vitest'
+import { isCrashTolerant, silentLogger, type OrdererContext } from '@lockstep/interface'
+import { lamport } from '../src/index'
+
+describe('the Lamport orderer', () => {
+  it('declares itself crash-tolerant with the Symbol.for brand the engine checks', () => {
+    const view = { id: 1, members: ['r1', 'r2', 'r3'] }
+    const ctx: OrdererContext = { clock: { now: () => 0 }, self: 'r1', log: silentLogger, view: () => view, send() {}, broadcast() {}, deliver() {} }
+    const orderer = lamport()(ctx)
+    expect(isCrashTolerant(orderer)).toBe(true)
+    expect((orderer as unknown as Record<symbol, unknown>)[Symbol.for('@lockstep/crash-tolerant-orderer')]).toBe(true)
+  })
+})
