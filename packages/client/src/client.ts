@@ -74,7 +74,7 @@ export class LockstepClient {
   private readonly retryAfterMs: number
   private readonly maxAttempts: number
   private readonly observer: ClientObserver | undefined
-  private readonly incarnation: number
+  private incarnation: number
   private nextSeq = 1
   private preferred = 0
   private readonly pending = new Map<number, PendingRequest>()
@@ -211,6 +211,11 @@ export class LockstepClient {
       if (reply?.client !== this.id || (reply.incarnation ?? 0) !== this.incarnation) return
       if (reply.ok && reply.outputsFrom !== undefined) this.skipOutputsBelow(reply.outputsFrom)
       if (reply.ok) for (const output of reply.outputs) this.acceptOutput(output, false)
+      if (!reply.ok && reply.error.code === ErrorCodes.SESSION_EXPIRED && reply.error.resumeAbove !== undefined) {
+        // The replicas dropped this client's session: go on under an incarnation above theirs. The request that
+        // got this answer may or may not have executed; its caller decides.
+        this.incarnation = Math.max(this.incarnation + 1, reply.error.resumeAbove + 1)
+      }
       const request = this.pending.get(reply.seq)
       if (!request) return // a duplicate reply
       this.pending.delete(reply.seq)

@@ -189,3 +189,16 @@ describe('the client builds its transport', () => {
     )
   })
 })
+
+describe('a dropped session', () => {
+  it('answers SESSION_EXPIRED to the request, and the client goes on under an incarnation above the replicas\' floor', async () => {
+    const h = harness()
+    await h.client.start()
+    const first = h.client.submit({ name: 'a' })
+    const sent = h.sent.at(-1)!.message.request
+    h.receive('r1', { type: 'reply', from: 'r1', reply: { client: 'c1', seq: sent.seq, ok: false, error: { code: 'SESSION_EXPIRED', message: 'dropped', resumeAbove: 41 }, incarnation: sent.incarnation } })
+    await expect(first).resolves.toMatchObject({ ok: false, error: { code: 'SESSION_EXPIRED' } })
+    h.client.submit({ name: 'b' }).catch(() => {})
+    expect(h.sent.at(-1)!.message.request.incarnation).toBe(42)
+  })
+})

@@ -82,6 +82,8 @@ export interface ErrorInfo {
   readonly code: ErrorCode
   readonly message: string
   readonly path?: string
+  /** With SESSION_EXPIRED: the client's session is gone; it resumes under an incarnation above this. */
+  readonly resumeAbove?: number
 }
 
 /** True for a LockstepError, also one from another installed copy of this package (it checks the brand). */

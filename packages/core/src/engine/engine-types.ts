@@ -1,6 +1,7 @@
 import type { ClientId, Logger, OrdererFactory, ReplicaId, ReplicaToClient, Request, StateMachine, View, Clock } from '@lockstep/interface'
 import type { PeerMessage } from './peer-messages'
 import type { AcceptorState } from './view-change/acceptor'
+import type { SessionLimits } from './session-table'
 import type { StateImage } from './replicated-state'
 
 /** Where the engine's effects go. The host turns them into I/O; tests record them. */
@@ -83,6 +84,8 @@ export interface EngineOptions<S> {
   readonly durableReplies?: boolean
   /** Check the engine's invariants after every event and throw on a violation (tests and simulations). Default false. */
   readonly checkInvariants?: boolean
+  /** Bounds of the client session table (capacity, expiry in positions); identical on every replica. */
+  readonly sessions?: SessionLimits
 }
 
 /** Where a replica stands. */

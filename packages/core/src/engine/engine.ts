@@ -84,7 +84,7 @@ export class ReplicaEngine<S = unknown> {
       status: () => this.currentStatus,
       order: (request) => this.orderer.submit(request),
       startingCluster: () => this.membership?.isFresh === true,
-    })
+    }, options.sessions)
     this.orderer = options.orderer({
       clock: options.clock,
       self: this.self,

@@ -10,7 +10,7 @@ import {
   type StateMachine,
 } from '@lockstep/interface'
 import { fnv1a64 } from './digest'
-import { SessionTable, type SessionLookup } from './session-table'
+import { SessionTable, type SessionLimits, type SessionLookup } from './session-table'
 
 /** What executing one delivered request produced. */
 export interface Execution {
@@ -40,13 +40,14 @@ export interface StateImage {
 export class ReplicatedState<S> {
   readonly machine: StateMachine<S>
   private state: S
-  private readonly sessions = new SessionTable()
+  private readonly sessions: SessionTable
   private delivered = 0
   private executedCount = 0
 
-  constructor(machine: StateMachine<S>) {
+  constructor(machine: StateMachine<S>, limits: SessionLimits = {}) {
     this.machine = machine
     this.state = machine.init()
+    this.sessions = new SessionTable(limits)
   }
 
   /** Number of requests delivered: the position of the last one. */
@@ -99,6 +100,9 @@ export class ReplicatedState<S> {
       reply = { client: request.client, seq: request.seq, ok: false, error: info, position, incarnation }
     }
     this.sessions.record(request.client, request.seq, request.ackedBelow ?? request.seq, request.outputsAckedBelow, reply)
+    for (const notice of notices) this.sessions.touch(notice.to, position)
+    this.sessions.touch(request.client, position)
+    this.sessions.dropIdle(position)
     return { position, executed: true, reply, notices }
   }
 
@@ -112,6 +116,11 @@ export class ReplicatedState<S> {
     this.state = this.machine.restore(image.machine)
     this.sessions.restore(image.sessions)
     this.delivered = image.position
+  }
+
+  /** Number of client sessions kept. */
+  get sessionCount(): number {
+    return this.sessions.size
   }
 
   /** Digest of the machine state: equal on replicas that executed the same sequence. */

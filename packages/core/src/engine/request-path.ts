@@ -3,6 +3,7 @@ import { parseClientMessage } from './client-messages'
 import { createCommandValidator, type CommandValidator } from './command-validator'
 import type { EngineEffects, EngineStatus } from './engine-types'
 import { ReplicatedState } from './replicated-state'
+import type { SessionLimits } from './session-table'
 
 /** What the request path needs from the engine around it. */
 export interface RequestPathEnvironment {
@@ -36,8 +37,8 @@ export class RequestPath<S> {
   /** Requests executed while replaying a disk's log answer no client (they were answered before, or will be on retry). */
   private replaying = false
 
-  constructor(machine: StateMachine<S>, env: RequestPathEnvironment) {
-    this.replicated = new ReplicatedState(machine)
+  constructor(machine: StateMachine<S>, env: RequestPathEnvironment, limits: SessionLimits = {}) {
+    this.replicated = new ReplicatedState(machine, limits)
     this.env = env
     this.validator = createCommandValidator(machine.name, machine.commandSchema)
   }
@@ -67,8 +68,12 @@ export class RequestPath<S> {
     const known = this.replicated.lookup(request)
     if (known.kind === 'executed') return this.replyTo(request.client, known.reply)
     if (known.kind === 'expired') {
-      const message = `request ${request.client}#${request.seq} is older than what client '${request.client}' acknowledged; its reply was forgotten`
-      return this.replyError(request, { code: ErrorCodes.SESSION_EXPIRED, message })
+      if (known.resumeAbove === undefined) {
+        const message = `request ${request.client}#${request.seq} is older than what client '${request.client}' acknowledged; its reply was forgotten`
+        return this.replyError(request, { code: ErrorCodes.SESSION_EXPIRED, message })
+      }
+      const message = `client '${request.client}''s session was dropped (idle, or the session table was full); request #${request.seq} may or may not have executed, and the client goes on under a new incarnation above ${known.resumeAbove}`
+      return this.replyError(request, { code: ErrorCodes.SESSION_EXPIRED, message, resumeAbove: known.resumeAbove })
     }
     const key = requestKey(request)
     if (this.inFlight.has(key)) return // a retry of a request being ordered: the reply comes when it is delivered

@@ -13,13 +13,24 @@ interface Session {
   /** The client's current incarnation, and the first output number that belongs to it. */
   incarnation: number
   outputsFrom: number
+  /** The position of the last request the client executed or output it was sent: the table is kept in this order. */
+  lastActive: number
+}
+
+/** Bounds of the session table. */
+export interface SessionLimits {
+  /** Most sessions kept; beyond it the least recently active idle ones are dropped. Default 100,000. */
+  readonly capacity?: number
+  /** A session idle for this many positions of the total order is dropped. Default 1,000,000. */
+  readonly expireAfterPositions?: number
 }
 
 /** What the session table knows of a request. */
 export type SessionLookup =
   | { readonly kind: 'new' }
   | { readonly kind: 'executed'; readonly reply: Reply }
-  | { readonly kind: 'expired' }
+  /** The request belongs to a session that is gone; a new incarnation of the client must be above `resumeAbove`. */
+  | { readonly kind: 'expired'; readonly resumeAbove?: number }
 
 /** Most unacknowledged outputs kept per client; older ones are dropped first. */
 const MAX_RETAINED_OUTPUTS = 1024
@@ -32,12 +43,26 @@ const MAX_RETAINED_OUTPUTS = 1024
  * delivery, identically everywhere, and travels in state transfers.
  */
 export class SessionTable {
+  /** Sessions from the least to the most recently active (a Map keeps insertion order; activity re-inserts). */
   private sessions = new Map<ClientId, Session>()
+  /**
+   * The highest incarnation of a dropped session: a request without a session from an incarnation at or below
+   * it may belong to a dropped one (its retry could have executed already), so it is refused with
+   * SESSION_EXPIRED instead of starting a session; the client resumes above it.
+   */
+  private droppedUpTo = -1
+  private readonly capacity: number
+  private readonly expireAfter: number
+
+  constructor(limits: SessionLimits = {}) {
+    this.capacity = limits.capacity ?? 100_000
+    this.expireAfter = limits.expireAfterPositions ?? 1_000_000
+  }
 
   /** What the table knows of `(client, seq)` sent by the client's incarnation `incarnation`. */
   lookup(client: ClientId, seq: number, incarnation = 0): SessionLookup {
     const session = this.sessions.get(client)
-    if (!session) return { kind: 'new' }
+    if (!session) return incarnation <= this.droppedUpTo ? { kind: 'expired', resumeAbove: this.droppedUpTo } : { kind: 'new' }
     if (incarnation > session.incarnation) return { kind: 'new' } // a restarted client: its numbering starts again
     if (incarnation < session.incarnation) return { kind: 'expired' }
     const reply = session.replies.get(seq)
@@ -101,22 +126,51 @@ export class SessionTable {
     return this.sessions.size
   }
 
-  /** Plain data, for snapshots and state transfer (clients sorted, so equal tables give equal data). */
-  toJSON(): unknown {
-    return [...this.sessions.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([client, s]) => [client, s.floor, s.outputSeq, [...s.replies.values()], [...s.outputs.values()], s.incarnation, s.outputsFrom])
+  /** `client` was active at `position` (it executed a request, or was sent an output): it becomes the most recent. */
+  touch(client: ClientId, position: number): void {
+    const session = this.sessions.get(client)
+    if (!session) return
+    this.sessions.delete(client)
+    session.lastActive = position
+    this.sessions.set(client, session)
   }
 
-  /** Replaces the table with one from {@link toJSON}. */
+  /**
+   * Drops sessions, least recently active first, while the table is over capacity or a session has been idle
+   * for longer than the expiry, at `position`. A session with outputs the client has not acknowledged is kept
+   * (a waiting lock holder's grant must not vanish). The same on every replica: it depends only on the order.
+   */
+  dropIdle(position: number): void {
+    let scanned = 0
+    for (const [client, session] of this.sessions) {
+      const over = this.sessions.size > this.capacity
+      const expired = position - session.lastActive > this.expireAfter
+      if (!over && !expired) return
+      if (++scanned > 64) return // bounded work per delivery; the next ones continue
+      if (session.outputs.size > 0) continue
+      this.sessions.delete(client)
+      this.droppedUpTo = Math.max(this.droppedUpTo, session.incarnation)
+    }
+  }
+
+  /** Plain data, for snapshots and state transfer, in the table's order (equal tables give equal data). */
+  toJSON(): unknown {
+    const sessions = [...this.sessions.entries()].map(([client, s]) => [client, s.floor, s.outputSeq, [...s.replies.values()], [...s.outputs.values()], s.incarnation, s.outputsFrom, s.lastActive])
+    return { droppedUpTo: this.droppedUpTo, sessions }
+  }
+
+  /** Replaces the table with one from {@link toJSON} (also of earlier versions: a plain list, clients sorted). */
   restore(data: unknown): void {
+    const { droppedUpTo, sessions } = Array.isArray(data) ? { droppedUpTo: -1, sessions: data } : (data as { droppedUpTo: number; sessions: unknown[] })
+    this.droppedUpTo = droppedUpTo
     this.sessions = new Map()
-    for (const [client, floor, outputSeq, replies, outputs, incarnation, outputsFrom] of data as [ClientId, number, number, Reply[], OutputNotice[], number, number][]) {
+    for (const [client, floor, outputSeq, replies, outputs, incarnation, outputsFrom, lastActive] of sessions as [ClientId, number, number, Reply[], OutputNotice[], number, number, number?][]) {
       this.sessions.set(client, {
         floor,
         outputSeq,
         incarnation,
         outputsFrom,
+        lastActive: lastActive ?? 0,
         replies: new Map(replies.map((r) => [r.seq, r])),
         outputs: new Map(outputs.map((o) => [o.outputSeq, o])),
       })
@@ -126,7 +180,7 @@ export class SessionTable {
   private session(client: ClientId): Session {
     let session = this.sessions.get(client)
     if (!session) {
-      session = { floor: 0, replies: new Map(), outputSeq: 0, outputs: new Map(), incarnation: 0, outputsFrom: 1 }
+      session = { floor: 0, replies: new Map(), outputSeq: 0, outputs: new Map(), incarnation: 0, outputsFrom: 1, lastActive: 0 }
       this.sessions.set(client, session)
     }
     return session

@@ -151,6 +151,7 @@ export function formatValue(value: unknown, name = ''): string {
   if (typeof value === 'string') return word(value)
   if (typeof value === 'number' || typeof value === 'boolean') return String(value)
   if (value instanceof Uint8Array) return `<${value.length} bytes>`
+  if (name === 'sessions' && isRecord(value) && Array.isArray(value.sessions)) return formatValue(value.sessions, 'sessions')
   if (name === 'sessions' && Array.isArray(value)) return `<${value.length} client${value.length === 1 ? '' : 's'}>`
   if (Array.isArray(value)) {
     if (isBallot(value)) return `(${value[0]},${value[1]})`
