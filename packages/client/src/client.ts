@@ -1,6 +1,7 @@
 import {
   ErrorCodes,
   LockstepError,
+  isLockstepError,
   realScheduler,
   silentLogger,
   type ClientId,
@@ -166,7 +167,11 @@ export class LockstepClient {
       this.outputSyncTimer = undefined
       if (!this.started || this.noticeWaiters.length === 0) return
       this.preferred = (this.preferred + 1) % this.replicas.length
-      this.transport.send(this.replicas[this.preferred]!, { type: 'outputs', from: this.outputWatermark })
+      try {
+        this.transport.send(this.replicas[this.preferred]!, { type: 'outputs', from: this.outputWatermark })
+      } catch (error) {
+        if (!isLockstepError(error)) throw error // a full or closed link: the next round asks again
+      }
       this.scheduleOutputSync()
     })
   }
@@ -193,10 +198,21 @@ export class LockstepClient {
     const replica = this.replicas[this.preferred]!
     let ackedBelow = this.nextSeq
     for (const seq of this.pending.keys()) if (seq < ackedBelow) ackedBelow = seq
-    this.transport.send(replica, {
-      type: 'request',
-      request: { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark, incarnation: this.incarnation },
-    })
+    try {
+      this.transport.send(replica, {
+        type: 'request',
+        request: { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark, incarnation: this.incarnation },
+      })
+    } catch (error) {
+      // A request that can never be sent (too large for a frame, not encodable) fails now, settled and
+      // forgotten; a full or closed link is a failed attempt like a lost message: the timer retries.
+      const transient = isLockstepError(error) && (error.code === ErrorCodes.BACKPRESSURE || error.code === ErrorCodes.STOPPED || error.code === ErrorCodes.UNKNOWN_PEER)
+      if (!transient) {
+        this.pending.delete(request.seq)
+        request.reject(isLockstepError(error) ? error : new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `client '${this.id}': request #${request.seq} could not be sent: ${(error as Error).message}`))
+        return
+      }
+    }
     request.timer = this.scheduler.setTimer(this.retryAfterMs, () => {
       if (this.pending.get(request.seq) === request) this.send(request)
     })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { ClientComponents, ClientTransport, Logger, Reply, Scheduler } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type ClientComponents, type ClientTransport, type Logger, type Reply, type Scheduler } from '@lockstep/interface'
 import { LockstepClient } from '../src/index'
 
 /** Manual time and a transport whose sends the test inspects and answers. */
@@ -200,5 +200,44 @@ describe('a dropped session', () => {
     await expect(first).resolves.toMatchObject({ ok: false, error: { code: 'SESSION_EXPIRED' } })
     h.client.submit({ name: 'b' }).catch(() => {})
     expect(h.sent.at(-1)!.message.request.incarnation).toBe(42)
+  })
+})
+
+describe('requests that cannot be sent', () => {
+  function throwing(error: () => Error) {
+    let throwOn = true
+    const scheduled: (() => void)[] = []
+    const scheduler: Scheduler = { now: () => 0, setTimer: (_ms, fn) => scheduled.push(fn), clearTimer: () => {}, defer: (fn) => fn() }
+    const sent: unknown[] = []
+    const transport: ClientTransport = {
+      self: 'c1',
+      start: async () => {},
+      send: (_to, message) => {
+        if (throwOn) throw error()
+        sent.push(message)
+      },
+      stop: async () => {},
+    }
+    const client = new LockstepClient({ id: 'c1', transport: () => transport, replicas: ['r1', 'r2'], scheduler })
+    return { client, sent, scheduled, heal: () => (throwOn = false) }
+  }
+
+  it('a request too large for a frame fails at once, and nothing stays pending', async () => {
+    const h = throwing(() => new LockstepError(ErrorCodes.FRAME_TOO_LARGE, 'too large'))
+    await h.client.start()
+    await expect(h.client.submit({ name: 'put', args: { value: 'x'.repeat(10) } })).rejects.toMatchObject({ code: 'FRAME_TOO_LARGE' })
+    expect(h.client.inFlight).toBe(0)
+  })
+
+  it('a full link (BACKPRESSURE) is a failed attempt: no throw from the retry timer, and the retry gets through', async () => {
+    const h = throwing(() => new LockstepError(ErrorCodes.BACKPRESSURE, 'full'))
+    await h.client.start()
+    const pending = h.client.submit({ name: 'get' })
+    expect(h.client.inFlight).toBe(1)
+    expect(() => h.scheduled.shift()!()).not.toThrow() // the retry timer, still full
+    h.heal()
+    h.scheduled.shift()!()
+    expect(h.sent).toHaveLength(1)
+    pending.catch(() => {})
   })
 })

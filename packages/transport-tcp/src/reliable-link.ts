@@ -108,8 +108,9 @@ export class ReliableLink {
   }
 
   /**
-   * Queues a message. Throws MALFORMED_MESSAGE if it cannot be encoded and
-   * BACKPRESSURE if the unacknowledged buffer is full; in both cases nothing was queued.
+   * Queues a message. Throws MALFORMED_MESSAGE if it cannot be encoded, FRAME_TOO_LARGE if it does not fit in
+   * a frame, and BACKPRESSURE if the unacknowledged buffer cannot take it (a message larger than the whole
+   * buffer is taken when the buffer is empty); in every case nothing was queued.
    */
   send(message: unknown): void {
     if (this.closedForGood) throw new LockstepError('STOPPED', `Link ${this.options.label} is closed; nothing more can be sent on it.`)
@@ -122,7 +123,9 @@ export class ReliableLink {
         { messageBytes: bytes.length, maxFrameBytes: this.options.maxFrameBytes },
       )
     }
-    if (this.bufferedBytesTotal + bytes.length > this.options.maxBufferedBytes) {
+    // A message larger than the whole buffer (a large reply, within the frame limit) is let in alone, when
+    // nothing else is waiting: otherwise it could never be sent, and a retry would hit the same wall forever.
+    if (this.bufferedBytesTotal > 0 && this.bufferedBytesTotal + bytes.length > this.options.maxBufferedBytes) {
       throw new LockstepError(
         'BACKPRESSURE',
         `Link ${this.options.label} holds ${this.bufferedBytesTotal} bytes of unacknowledged messages ` +

@@ -1,6 +1,6 @@
 import { randomBytes, X509Certificate } from 'node:crypto'
 import { hostname } from 'node:os'
-import { ErrorCodes, LockstepError, type OutputNotice, type Reply } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, isLockstepError, type OutputNotice, type Reply } from '@lockstep/interface'
 import type { TlsCredentials } from '@lockstep/transport-tcp'
 import { intFlag, parseFlags } from '../args'
 import { clusterClient } from '../cluster-client'
@@ -9,19 +9,21 @@ import { ExitCode, type Io } from '../io'
 import { stderrLogger } from '../stderr-logger'
 
 /** Help text of `lockstep client`. */
-export const clientUsage = `lockstep client --cluster <cluster.json> [options] <command> [json-args]
+export const clientUsage = `lockstep client --cluster <cluster.json> [options] <command> [json-args | @file | -]
 
 Submits one command, { "name": <command>, "args": <json-args> }, to the
-cluster and prints the client-visible result as one JSON line:
+cluster and prints the client-visible result as one JSON line (the arguments
+may come from a file, @path, or from standard input, -, for values too large
+for a command line):
   {"ok":true,"outputs":[...],"position":N,"client":"...","seq":1}
 outputs are the values the command addressed to this client; position is
 where it sits in the total order. \`acquire\` waits until the lock is granted
 (at once, or when the holder releases) and then prints
   {"ok":true,"outputs":["OK"],...,"granted":{"position":N,"by":{"client":...,"seq":...}}}
   --cluster     the cluster's configuration (as written by \`lockstep cluster up\`)
-  --id          client id (default: generated, unique per invocation). An id names
-                one client session: do not reuse it in a later invocation, or the
-                cluster answers its request #1 with the earlier reply #1
+  --id          client id (default: generated, unique per invocation). Reusing an id
+                in a later invocation is safe: every invocation is a new incarnation
+                of the client, and never takes an earlier one's replies
   --replica     replica to try first (default: the first listed)
   --timeout-ms  give up after this long without a reply (default: timeouts.clientTimeoutMs, 10000)
   --no-wait     acquire: print the reply at once even when queued
@@ -64,10 +66,19 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
   if (rest.length > 0) return usageError(`unexpected arguments after the JSON arguments: ${rest.join(' ')} (quote the JSON as one argument)`)
   let commandArgs: unknown
   if (argsText !== undefined) {
+    let text = argsText
+    const source = argsText === '-' ? 'standard input' : argsText.startsWith('@') ? argsText.slice(1) : undefined
     try {
-      commandArgs = JSON.parse(argsText)
+      if (argsText === '-') text = await io.readStdin()
+      else if (source !== undefined) text = await io.readFile(source)
     } catch (error) {
-      return usageError(`json-args is not valid JSON (${(error as Error).message}): ${argsText}`)
+      return usageError(`cannot read the JSON arguments from ${source}: ${(error as Error).message}`)
+    }
+    try {
+      commandArgs = JSON.parse(text)
+    } catch (error) {
+      const shown = text.length > 200 ? `${text.slice(0, 200)}… (${text.length} characters)` : text
+      return usageError(`json-args${source === undefined ? '' : ` from ${source}`} is not valid JSON (${(error as Error).message}): ${shown}`)
     }
   }
   if ((values.cert === undefined) !== (values.key === undefined)) return usageError('--cert and --key go together')
@@ -93,7 +104,15 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
   const command = commandArgs === undefined ? { name } : { name, args: commandArgs }
   await client.start()
   try {
-    const reply = await withDeadline(client.submit(command), timeoutMs, () => timeoutError(config, timeoutMs))
+    let reply: Reply
+    try {
+      reply = await withDeadline(client.submit(command), timeoutMs, () => timeoutError(config, timeoutMs))
+    } catch (error) {
+      // A request the client could not send at all (FRAME_TOO_LARGE, …): reported like an error reply.
+      if (!isLockstepError(error) || error.code === ErrorCodes.TIMEOUT) throw error
+      io.stderr(JSON.stringify({ ok: false, error: error.toInfo(), client: id }))
+      return ExitCode.FAILED
+    }
     if (!reply.ok) {
       io.stderr(JSON.stringify({ ok: false, error: reply.error, client: id, seq: reply.seq, ...(reply.position === undefined ? {} : { position: reply.position }) }))
       return ExitCode.FAILED
