@@ -160,7 +160,7 @@ describe('the packed CLI, installed with npm outside the workspace', () => {
   })
 
   it('runs `lockstep sim` over 10 seeds, every check passing', async () => {
-    const sim = await run('npx', ['--no', '--', 'lockstep', 'sim', '--machine', 'mutex', '--seeds', '10'], project, 120_000)
+    const sim = await run('npx', ['--no', '--', 'lockstep', 'sim', '--seeds', '10'], project, 120_000)
     expectSuccess(sim, 'lockstep sim')
     expect(sim.stdout).toMatch(/^ok: 10\/10 seeds passed; \d+ operations on 3 replicas \(lamport\)/)
   })

@@ -36,7 +36,6 @@ describe('lockstep sim', () => {
 
   it('exits 2 with a message for bad usage', async () => {
     const cases = [
-      [['sim'], /--machine is required/],
       [['sim', '--machine', 'kv', '--replicas', 'three'], /--replicas must be a whole number/],
       [['sim', '--machine', 'kv', '--order', 'paxos'], /--order 'paxos' is not available/],
       [['sim', '--machine', 'kv', '--bogus'], /Unknown option '--bogus'/],

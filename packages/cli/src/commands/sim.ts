@@ -6,12 +6,12 @@ import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 import { loadWorkload } from '../machine-loader'
 
-export const simUsage = `lockstep sim --machine <${builtInMachineNames.join('|')}|PATH> [--replicas N] [--order lamport] [--clients C] [--ops K] [--faults none|crash,restart,partition,slow,delay,blackout] [--durable] [--seeds S | --seed X] [--json]
+export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport] [--clients C] [--ops K] [--faults none|crash,restart,partition,slow,delay,blackout] [--durable] [--seeds S | --seed X] [--json]
 
 Runs whole clusters in one process on virtual time with seeded delays and
 checks every run: agreement and order, exactly-once, completeness, equal state
 digests, and linearizability (register, kv) or mutual exclusion (mutex).
-  --machine   built-in machine, a DSL spec (.sm), or a JS module exporting machine and randomCommand
+  --machine   built-in machine (default kv), a DSL spec (.sm), or a JS module exporting machine and randomCommand
   --replicas  replicas per cluster (default 3)
   --order     ordering strategy (default lamport)
   --clients   concurrent clients (default 3)
@@ -47,10 +47,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     io.stdout(simUsage)
     return ExitCode.OK
   }
-  if (!values.machine) {
-    io.stderr(`lockstep sim: --machine is required\n\n${simUsage}`)
-    return ExitCode.USAGE
-  }
+  values.machine ??= 'kv'
   const order = values.order ?? 'lamport'
   const orderer = orderers[order]
   if (!orderer) {
