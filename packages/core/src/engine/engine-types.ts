@@ -86,6 +86,8 @@ export interface EngineOptions<S> {
   readonly checkInvariants?: boolean
   /** Bounds of the client session table (capacity, expiry in positions); identical on every replica. */
   readonly sessions?: SessionLimits
+  /** State transfer: chunks of at most `chunkBytes` (default 1 MiB, under the transport's frame limit), `window` asked for at once (default 4). */
+  readonly transfer?: { readonly chunkBytes?: number; readonly window?: number }
 }
 
 /** Where a replica stands. */

@@ -138,7 +138,8 @@ export class ReplicaEngine<S = unknown> {
       endView: (view: View, boundary: unknown) => this.channel.endView(orderer, view, boundary),
       forgetDurable: (replicas: readonly ReplicaId[]) => this.durableReplies?.forget(replicas),
     }
-    return new Membership(host, options.membership!, startAs)
+    const transfer = { chunkBytes: options.transfer?.chunkBytes ?? 1024 * 1024, window: options.transfer?.window ?? 4 }
+    return new Membership(host, options.membership!, startAs, transfer)
   }
 
   // ----------------------------------------------------------------- events
@@ -265,7 +266,12 @@ export class ReplicaEngine<S = unknown> {
 
   /** Requests this replica holds that are not delivered yet (or delivered and held until a transfer). */
   get pending(): number {
-    return this.orderer.pendingCount() + (this.membership?.held ?? 0)
+    return this.orderer.pendingCount() + (this.membership?.transfer.heldCount ?? 0)
+  }
+
+  /** Client sessions kept (bounded by `EngineOptions.sessions`). */
+  get sessionCount(): number {
+    return this.requests.replicated.sessionCount
   }
 
   /** The state machine's state as JSON (or its snapshot bytes' digest when it has no toJSON). */
@@ -297,7 +303,7 @@ export class ReplicaEngine<S = unknown> {
     admit: (from, m, membership) => this.members.has(from) && (this.replicas.add(m.replica), membership.asks.admit(m.replica)),
     recover: (from, m, membership) => membership.onRecover(from, m),
     stateRequest: (from, m, membership) => membership.onStateRequest(from, m),
-    stateTransfer: (_from, m, membership) => membership.onStateTransfer(m),
+    stateChunk: (_from, m, membership) => membership.onStateChunk(m),
     durable: (from, m) => this.durableReplies?.peerProgress(from, m.position),
   }
 

@@ -5,9 +5,9 @@ import { FailureDetector } from './failure-detector'
 import { MembershipRequests } from './membership-requests'
 import type { Holding, PeerMessage, PeerMessageOf, ViewValue } from './peer-messages'
 import type { RequestPath } from './request-path'
-import { StateTransfer, transferSources } from './state-transfer'
+import { StateTransfer, transferSources, type Outgoing, type TransferOptions } from './state-transfer'
 import type { AcceptorState } from './view-change/acceptor'
-import { proposeNextView, recoveryValue } from './view-change/coordinator'
+import { proposeValue } from './view-change/coordinator'
 import { majorityOf } from './view-change/quorum'
 import { ViewChange } from './view-change/view-change'
 
@@ -60,7 +60,7 @@ export class Membership {
   private readonly options: Required<MembershipOptions>
   readonly detector: FailureDetector
   readonly viewChange: ViewChange
-  readonly transfer = new StateTransfer()
+  readonly transfer: StateTransfer
   readonly asks: MembershipRequests
   /** The newest view number this replica knows to be decided. */
   private knownView: number
@@ -83,8 +83,9 @@ export class Membership {
   /** The newest value this replica learned was chosen, even one it could not install (while it recovers). */
   private knownValue: ViewValue | undefined
 
-  constructor(host: MembershipHost, options: MembershipOptions, startAs: StartAs) {
+  constructor(host: MembershipHost, options: MembershipOptions, startAs: StartAs, transfer: TransferOptions) {
     this.host = host
+    this.transfer = new StateTransfer(transfer)
     this.options = { heartbeatMs: 50, suspectAfterMs: 500, viewChangeTimeoutMs: 1000, ...options }
     this.asks = new MembershipRequests(host.log)
     this.detector = new FailureDetector(host.self, this.options)
@@ -109,15 +110,8 @@ export class Membership {
       promiseHolding: (instance) => this.holding(instance),
       acceptedValue: (instance) => (instance === host.view().id + 1 ? this.freeze() : undefined),
       suspects: () => this.detector.suspects(host.clock.now()),
-      propose: (promises) => {
-        const view = this.knownView + 1
-        if (![...promises.values()].some((p) => p.holding.kind === 'live')) return recoveryValue(view, this.configuration, promises)
-        const boundary = host.orderer.mergeReports([...promises.values()].flatMap((p) => (p.holding.kind === 'live' ? [p.holding.report] : [])))
-        const joinRequests = new Map(this.asks.joins)
-        for (const [replica, promise] of promises) if (promise.holding.kind !== 'live') joinRequests.set(replica, promise.incarnation)
-        const { removals, admissions } = this.asks
-        return proposeNextView({ current: host.view(), configuration: this.configuration, promises, removals, admissions, joinRequests, boundary })
-      },
+      propose: (promises) =>
+        proposeValue({ view: this.knownView + 1, current: host.view(), configuration: this.configuration, promises, asks: this.asks, merge: (reports) => host.orderer.mergeReports(reports) }),
       heardOfView: (view) => (this.knownView = Math.max(this.knownView, view)),
     })
   }
@@ -144,7 +138,7 @@ export class Membership {
     const suspects = this.detector.suspects(now)
     for (const member of this.detector.heartbeatsDue(now)) host.send(member, { kind: 'heartbeat', view: host.view().id, suspects })
     if (status === 'transferring') {
-      if (askDue) this.requestState()
+      if (askDue) this.requestState(true)
       return
     }
     // A view change is needed when a majority suspects a member, there is membership work, or one is stuck half-way.
@@ -231,20 +225,24 @@ export class Membership {
   }
 
   onStateRequest(from: ReplicaId, m: PeerMessageOf<'stateRequest'>): void {
-    const image = this.host.status() === 'transferring' ? undefined : this.transfer.imageAt(m.view)
-    if (image) this.host.send(from, { kind: 'stateTransfer', view: image.view, position: image.position, machine: image.machine, sessions: image.sessions })
+    const chunk = this.host.status() === 'transferring' ? undefined : this.transfer.chunk(m.view, m.offset)
+    if (chunk) this.host.send(from, chunk)
     else if (this.lastCommit && m.view < this.lastCommit.view.id) this.host.send(from, { kind: 'commit', value: this.lastCommit })
   }
 
-  onStateTransfer(m: PeerMessageOf<'stateTransfer'>): void {
+  onStateChunk(m: PeerMessageOf<'stateChunk'>): void {
     const { host } = this
     if (host.status() !== 'transferring' || m.view !== host.view().id) return
-    host.requests.replicated.restore(m)
-    this.transfer.recordViewStart(m.view, m)
+    const { ask, image, rejected } = this.transfer.onChunk(m)
+    if (rejected) host.log.error(`replica '${host.self}': ${rejected}`)
+    this.send(ask)
+    if (!image) return
+    host.requests.replicated.restore(image)
+    this.transfer.recordViewStart(m.view, image)
     host.transitionTo('normal')
-    host.effects.stateReplaced?.(m.position)
-    host.effects.viewInstalled?.(host.view(), m.position, this.configuration)
-    host.log.info(`replica '${host.self}' took the state of view ${m.view} at position ${m.position} and serves again`)
+    host.effects.stateReplaced?.(image.position)
+    host.effects.viewInstalled?.(host.view(), image.position, this.configuration)
+    host.log.info(`replica '${host.self}' took the state of view ${m.view} at position ${image.position} (${m.totalBytes} bytes) and serves again`)
     for (const request of this.transfer.takeHeld()) host.requests.execute(request)
     host.requests.resubmitHeld()
   }
@@ -292,11 +290,6 @@ export class Membership {
   /** The end of an event: a replica restarted from its disk that serves again is an ordinary member from now on. */
   settle(): void {
     if (this.fromDisk && this.host.status() === 'normal') this.fromDisk = false
-  }
-
-  /** Requests this replica delivered but holds until the state of its view arrives. */
-  get held(): number {
-    return this.transfer.heldCount
   }
 
   /** What this replica holds of the view that view change `instance` ends (a live member freezes first). */
@@ -385,10 +378,15 @@ export class Membership {
     for (const replica of this.host.replicas) if (replica !== this.host.self) this.host.send(replica, message)
   }
 
-  private requestState(): void {
+  /** Takes the state at the start of the current view from every member that holds it (`again`: asks again for what did not come). */
+  private requestState(again = false): void {
     const view = this.host.view()
     this.lastAskedAt = this.host.clock.now()
     const sources = this.lastCommit?.source ? [this.lastCommit.source] : transferSources(view, this.lastCommit?.joining ?? [], this.host.self)
-    for (const source of sources) if (source !== this.host.self) this.host.send(source, { kind: 'stateRequest', view: view.id })
+    this.send(again ? this.transfer.retry() : this.transfer.begin(view.id, sources.filter((s) => s !== this.host.self)))
+  }
+
+  private send(messages: readonly Outgoing[]): void {
+    for (const { to, message } of messages) this.host.send(to, message)
   }
 }

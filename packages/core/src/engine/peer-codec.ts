@@ -26,7 +26,7 @@ const codes: Readonly<Record<PeerMessageKind, number>> = {
   admit: 12,
   recover: 13,
   stateRequest: 14,
-  stateTransfer: 15,
+  stateChunk: 15,
   durable: 16,
 }
 const kindsByCode = Object.fromEntries(Object.entries(codes).map(([kind, code]) => [code, kind])) as Record<number, PeerMessageKind>
@@ -53,8 +53,9 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'commit':
       return [code, encodeValue(message.value)]
     case 'query':
-    case 'stateRequest':
       return [code, message.view]
+    case 'stateRequest':
+      return [code, message.view, message.offset]
     case 'removed':
       return [code, message.view.id, message.view.members]
     case 'join':
@@ -64,8 +65,8 @@ export function encodePeerMessage(message: PeerMessage): Wire {
       return [code, message.replica]
     case 'recover':
       return [code, message.view.id, message.view.members, message.position, message.incarnation]
-    case 'stateTransfer':
-      return [code, message.view, message.position, message.machine, message.sessions]
+    case 'stateChunk':
+      return [code, message.view, message.position, message.totalBytes, message.digest, message.offset, message.bytes]
     case 'durable':
       return [code, message.position]
   }
@@ -98,8 +99,9 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     case 'commit':
       return { kind, value: decodeValue(raw[1], `${where} (commit) value`) }
     case 'query':
-    case 'stateRequest':
       return { kind, view: field.count(1, 'view') }
+    case 'stateRequest':
+      return { kind, view: field.count(1, 'view'), offset: field.count(2, 'offset') }
     case 'removed':
       return { kind, view: field.view(1) }
     case 'join':
@@ -111,8 +113,8 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
       return { kind, replica: field.id(1, 'replica') }
     case 'recover':
       return { kind, view: field.view(1), position: field.count(3, 'position'), incarnation: field.number(4, 'incarnation') }
-    case 'stateTransfer':
-      return { kind, view: field.count(1, 'view'), position: field.count(2, 'position'), machine: field.bytes(3, 'machine'), sessions: field.any(4) }
+    case 'stateChunk':
+      return { kind, view: field.count(1, 'view'), position: field.count(2, 'position'), totalBytes: field.count(3, 'totalBytes'), digest: field.text(4, 'digest'), offset: field.count(5, 'offset'), bytes: field.bytes(6, 'bytes') }
     case 'durable':
       return { kind, position: field.count(1, 'position') }
   }
@@ -179,6 +181,12 @@ class Fields {
     const value = this.raw[index]
     if (!Number.isSafeInteger(value) || (value as number) < 0) throw malformed(this.where, name, 'a non-negative integer')
     return value as number
+  }
+
+  text(index: number, name: string): string {
+    const value = this.raw[index]
+    if (typeof value !== 'string') throw malformed(this.where, name, 'a string')
+    return value
   }
 
   boolean(index: number, name: string): boolean {

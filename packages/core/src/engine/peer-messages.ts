@@ -159,19 +159,25 @@ export interface Durable {
   readonly position: number
 }
 
-/** Asks for the state at the start of view `view`. */
+/** Asks for the chunk at `offset` of the state at the start of view `view`. */
 export interface StateRequest {
   readonly kind: 'stateRequest'
   readonly view: number
+  readonly offset: number
 }
 
-/** The state at the start of view `view`: the machine's snapshot and the session table after `position` requests. */
-export interface StateTransfer {
-  readonly kind: 'stateTransfer'
+/**
+ * A chunk of the state at the start of view `view`: `bytes` at `offset` of an image of `totalBytes`, whose
+ * whole has the digest `digest`, holding the machine's state and the session table after `position` requests.
+ */
+export interface StateChunk {
+  readonly kind: 'stateChunk'
   readonly view: number
   readonly position: number
-  readonly machine: Uint8Array
-  readonly sessions: unknown
+  readonly totalBytes: number
+  readonly digest: string
+  readonly offset: number
+  readonly bytes: Uint8Array
 }
 
 /** Every replica-to-replica message of the engine. */
@@ -191,7 +197,7 @@ export type PeerMessage =
   | Admit
   | Recover
   | StateRequest
-  | StateTransfer
+  | StateChunk
   | Durable
 
 /** The kinds of peer message. */

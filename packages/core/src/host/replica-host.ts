@@ -19,7 +19,7 @@ import {
   type View,
 } from '@lockstep/interface'
 import { ReplicaEngine } from '../engine/engine'
-import type { MembershipOptions } from '../engine/engine-types'
+import type { EngineOptions, MembershipOptions } from '../engine/engine-types'
 import { decodePeerMessage, encodePeerMessage } from '../engine/peer-codec'
 import type { PeerMessage } from '../engine/peer-messages'
 import { DurableLog } from './durable-log'
@@ -67,6 +67,10 @@ export interface ReplicaHostOptions<S> {
   readonly checkInvariants?: boolean
   /** Start as a member of the initial view that has already started (tests that skip the start). Default: fresh. */
   readonly startAsMember?: boolean
+  /** Bounds of the client session table (see `EngineOptions.sessions`). */
+  readonly sessions?: EngineOptions<S>['sessions']
+  /** State transfer chunking (see `EngineOptions.transfer`). */
+  readonly transfer?: EngineOptions<S>['transfer']
 }
 
 /**
@@ -148,6 +152,8 @@ export class ReplicaHost<S = unknown> {
       replicas: options.replicas,
       durableReplies: this.disk !== undefined,
       checkInvariants: options.checkInvariants,
+      sessions: options.sessions,
+      transfer: options.transfer,
     })
   }
 

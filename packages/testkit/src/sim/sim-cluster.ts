@@ -1,5 +1,5 @@
 import { LockstepClient, type ClientObserver } from '@lockstep/client'
-import { ReplicaHost, type MembershipOptions } from '@lockstep/core'
+import { ReplicaHost, type MembershipOptions, type ReplicaHostOptions } from '@lockstep/core'
 import { ErrorCodes, LockstepError, silentLogger, type Logger, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type View } from '@lockstep/interface'
 import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
@@ -44,6 +44,8 @@ export interface SimClusterOptions {
    * only what was not synced, and `restartFromDisk` recovers. Default false.
    */
   readonly durable?: boolean
+  /** Engine settings every replica gets: the session table's bounds, state transfer chunking. */
+  readonly engine?: Pick<ReplicaHostOptions<unknown>, 'sessions' | 'transfer'>
   /** Receives every replica's log lines, stamped with virtual time and the replica's name (for debugging). */
   readonly trace?: (line: string) => void
   /**
@@ -295,6 +297,7 @@ export class SimCluster {
       scheduler: this.scheduler,
       tickMs: 5,
       checkInvariants: true,
+      ...this.options.engine,
       membership: this.membership,
       join,
       log: this.options.trace ? traceLogger(this.options.trace, id, () => this.scheduler.now()) : undefined,

@@ -2,6 +2,7 @@ import type { ReplicaId, View } from '@lockstep/interface'
 import type { AcceptedValue, Ballot, PromiseMessage, ViewValue } from '../peer-messages'
 import { ballotAbove, sameBallot } from './ballot'
 import { majorityOf } from './quorum'
+import type { MembershipRequests } from '../membership-requests'
 
 /** A view change this replica coordinates: phase 1 collects promises, phase 2 acceptances of the value. */
 export class Coordination {
@@ -111,4 +112,26 @@ export function coordinatorTurnDue(turn: {
   const rank = turn.candidates.indexOf(turn.self)
   if (rank < 0) return undefined
   return turn.lastActivity >= turn.needSince ? turn.lastActivity + (rank + 1) * turn.timeoutMs : turn.needSince + rank * turn.timeoutMs
+}
+
+/**
+ * The value a coordinator proposes for view `view` when no promiser accepted one: after a live view, the next
+ * one (`proposeNextView`, every promiser without the view's state joining); when no promiser is live (the whole
+ * cluster restarted), the view that resumes it from a majority's disks (`recoveryValue`), or undefined to wait.
+ */
+export function proposeValue(inputs: {
+  readonly view: number
+  readonly current: View
+  readonly configuration: readonly ReplicaId[]
+  readonly promises: ReadonlyMap<ReplicaId, PromiseMessage>
+  readonly asks: MembershipRequests
+  readonly merge: (reports: readonly unknown[]) => unknown
+}): ViewValue | undefined {
+  const promises = [...inputs.promises.values()]
+  if (!promises.some((p) => p.holding.kind === 'live')) return recoveryValue(inputs.view, inputs.configuration, inputs.promises)
+  const boundary = inputs.merge(promises.flatMap((p) => (p.holding.kind === 'live' ? [p.holding.report] : [])))
+  const joinRequests = new Map(inputs.asks.joins)
+  for (const [replica, promise] of inputs.promises) if (promise.holding.kind !== 'live') joinRequests.set(replica, promise.incarnation)
+  const { removals, admissions } = inputs.asks
+  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, admissions, joinRequests, boundary })
 }

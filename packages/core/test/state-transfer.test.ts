@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest'
+import type { PeerMessageOf } from '../src/engine/peer-messages'
+import { StateTransfer, decodeImage, encodeImage, type Outgoing } from '../src/engine/state-transfer'
+
+const image = (size: number) => ({ position: 42, sessions: { droppedUpTo: -1, sessions: [['c1', 0, 0, [], [], 7, 1, 40]] }, machine: Uint8Array.from({ length: size }, (_, i) => i % 251) })
+
+/** Sources that each hold the same image at the start of view 3; `down` ones never answer. */
+function cluster(size: number, chunkBytes: number, window = 3) {
+  const sources = new Map(['r1', 'r2', 'r3'].map((id) => {
+    const transfer = new StateTransfer({ chunkBytes, window })
+    transfer.recordViewStart(3, image(size))
+    return [id, transfer]
+  }))
+  const joiner = new StateTransfer({ chunkBytes, window })
+  const down = new Set<string>()
+  const asked: string[] = []
+  /** Answers every request (those to live sources), feeding the chunks back until nothing is asked. */
+  const run = (requests: Outgoing[]) => {
+    let result: ReturnType<StateTransfer['onChunk']> | undefined
+    const queue = [...requests]
+    while (queue.length > 0) {
+      expect(queue.length, 'never more than the window asked at once').toBeLessThanOrEqual(window)
+      const { to, message } = queue.shift()!
+      asked.push(to)
+      if (down.has(to)) continue
+      const chunk = sources.get(to)!.chunk(3, (message as PeerMessageOf<'stateRequest'>).offset)!
+      result = joiner.onChunk(chunk)
+      queue.push(...result.ask)
+      if (result.image) return result.image
+    }
+    return undefined
+  }
+  return { sources, joiner, down, asked, run }
+}
+
+describe('streamed state transfer', () => {
+  it('an image encodes to bytes and back', () => {
+    const original = image(1000)
+    expect(decodeImage(encodeImage(original))).toEqual(original)
+  })
+
+  it('takes a state of many chunks from several sources in parallel, a window at a time, and checks its digest', () => {
+    const c = cluster(100_000, 4096)
+    const got = c.run(c.joiner.begin(3, ['r1', 'r2', 'r3']))
+    expect(got).toEqual(image(100_000))
+    expect(new Set(c.asked)).toEqual(new Set(['r1', 'r2', 'r3']))
+    expect(c.asked.length).toBeGreaterThan(20)
+  })
+
+  it('goes on from another source, at the same offsets, when one stops answering mid-transfer', () => {
+    const c = cluster(50_000, 4096)
+    let pending = c.joiner.begin(3, ['r1', 'r2'])
+    c.down.add('r1') // r1 crashes: what was asked of it never comes
+    let got = c.run(pending)
+    for (let round = 0; got === undefined && round < 20; round++) {
+      pending = c.joiner.retry() // the tick asks again, from the next sources
+      got = c.run(pending)
+    }
+    expect(got).toEqual(image(50_000))
+    expect(c.joiner.progress).toBeUndefined()
+  })
+
+  it('refuses an image whose digest does not match, and starts over from the next source', () => {
+    const c = cluster(10_000, 4096)
+    const requests = c.joiner.begin(3, ['r1', 'r2'])
+    const first = c.sources.get('r1')!.chunk(3, 0)!
+    const forged = { ...first, bytes: first.bytes.map((b) => b ^ 1) }
+    const asks = [...requests.slice(1)]
+    let result = c.joiner.onChunk(forged)
+    asks.push(...result.ask)
+    for (const { to, message } of asks.splice(0)) {
+      result = c.joiner.onChunk(c.sources.get(to)!.chunk(3, (message as PeerMessageOf<'stateRequest'>).offset)!)
+      if (result.rejected) break
+      asks.push(...result.ask)
+    }
+    expect(result.rejected).toMatch(/does not match its digest/)
+    expect(c.run(result.ask)).toEqual(image(10_000))
+  })
+})
