@@ -9,7 +9,7 @@ import { lamport } from '@lockstep/order-lamport'
 describe('large state and many clients (simulated)', () => {
   it('a rejoining replica takes a state of many chunks, and goes on from another source when the one it streams from crashes', async () => {
     const lines: string[] = []
-    const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 5, seed: 10, engine: { transfer: { chunkBytes: 512, window: 2 } }, trace: (line) => lines.push(line) })
+    const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 5, seed: 10, engine: { transfer: { chunkBytes: 512, window: 2, suffixWindow: 0 } }, trace: (line) => lines.push(line) })
     await c.start()
     const alice = await c.client('alice', ['r1', 'r2', 'r3', 'r4'], 100)
     for (let i = 0; i < 60; i++) await c.until(alice.submit({ name: 'put', args: { key: `k${i}`, value: 'x'.repeat(200) } }))
@@ -44,4 +44,23 @@ describe('large state and many clients (simulated)', () => {
     expect(await c.runUntil(() => c.converged() && c.running().length === 3, 20_000)).toBe(true)
     await c.stop()
   }, 120_000)
+
+  it('a replica restarted after a short outage with its disk catches up with the suffix of the order (no snapshot is sent); one too far behind takes the state', async () => {
+    for (const [missed, suffixWindow, bySuffix] of [[20, 4096, true], [80, 50, false]] as const) {
+      const lines: string[] = []
+      const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, durable: true, seed: 12, engine: { transfer: { suffixWindow } }, trace: (line) => lines.push(line) })
+      await c.start()
+      const alice = await c.client('alice', ['r1', 'r2'], 100)
+      for (let i = 0; i < 10; i++) await c.until(alice.submit({ name: 'put', args: { key: `a${i}`, value: String(i) } }))
+      await c.crash('r3')
+      for (let i = 0; i < missed; i++) await c.until(alice.submit({ name: 'put', args: { key: `b${i}`, value: String(i) } }))
+      await c.restartFromDisk('r3')
+      expect(await c.runUntil(() => c.converged() && c.running().length === 3 && c.host('r1').engine.view.members.length === 3, 10_000)).toBe(true)
+      expect(c.host('r3').engine.stateDigest()).toBe(c.host('r1').engine.stateDigest())
+      const caughtUp = lines.filter((line) => line.includes("replica 'r3' took"))
+      expect(caughtUp.some((line) => line.includes('(no snapshot needed)')), caughtUp.join('\n')).toBe(bySuffix)
+      expect(caughtUp.some((line) => / bytes\) and serves/.test(line)), caughtUp.join('\n')).toBe(!bySuffix)
+      await c.stop()
+    }
+  })
 })

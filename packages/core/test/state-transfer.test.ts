@@ -7,11 +7,11 @@ const image = (size: number) => ({ position: 42, sessions: { droppedUpTo: -1, se
 /** Sources that each hold the same image at the start of view 3; `down` ones never answer. */
 function cluster(size: number, chunkBytes: number, window = 3) {
   const sources = new Map(['r1', 'r2', 'r3'].map((id) => {
-    const transfer = new StateTransfer({ chunkBytes, window })
+    const transfer = new StateTransfer({ chunkBytes, window, suffixWindow: 0 })
     transfer.recordViewStart(3, image(size))
     return [id, transfer]
   }))
-  const joiner = new StateTransfer({ chunkBytes, window })
+  const joiner = new StateTransfer({ chunkBytes, window, suffixWindow: 0 })
   const down = new Set<string>()
   const asked: string[] = []
   /** Answers every request (those to live sources), feeding the chunks back until nothing is asked. */

@@ -86,8 +86,12 @@ export interface EngineOptions<S> {
   readonly checkInvariants?: boolean
   /** Bounds of the client session table (capacity, expiry in positions); identical on every replica. */
   readonly sessions?: SessionLimits
-  /** State transfer: chunks of at most `chunkBytes` (default 1 MiB, under the transport's frame limit), `window` asked for at once (default 4). */
-  readonly transfer?: { readonly chunkBytes?: number; readonly window?: number }
+  /**
+   * State transfer: chunks of at most `chunkBytes` (default 1 MiB, under the transport's frame limit),
+   * `window` asked for at once (default 4); a replica behind by at most the last `suffixWindow` requests
+   * (default 4096, each kept in memory) catches up with just those instead of the whole state.
+   */
+  readonly transfer?: { readonly chunkBytes?: number; readonly window?: number; readonly suffixWindow?: number }
 }
 
 /** Where a replica stands. */

@@ -1,17 +1,4 @@
-import {
-  ErrorCodes,
-  LockstepError,
-  isCrashTolerant,
-  isLockstepError,
-  silentLogger,
-  type ClientId,
-  type Clock,
-  type Logger,
-  type Orderer,
-  type ReplicaId,
-  type Request,
-  type View,
-} from '@lockstep/interface'
+import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientId, type Clock, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
 import type { EngineEffects, EngineOptions, EngineSnapshot, EngineStatus, RecoveredEntry } from './engine-types'
 import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
@@ -84,6 +71,7 @@ export class ReplicaEngine<S = unknown> {
       status: () => this.currentStatus,
       order: (request) => this.orderer.submit(request),
       startingCluster: () => this.membership?.isFresh === true,
+      executed: (position, request) => this.membership?.catchUp.transfer.recordDelivery(position, request, this.requests.replicated.orderDigest),
     }, options.sessions)
     this.orderer = options.orderer({
       clock: options.clock,
@@ -138,7 +126,7 @@ export class ReplicaEngine<S = unknown> {
       endView: (view: View, boundary: unknown) => this.channel.endView(orderer, view, boundary),
       forgetDurable: (replicas: readonly ReplicaId[]) => this.durableReplies?.forget(replicas),
     }
-    const transfer = { chunkBytes: options.transfer?.chunkBytes ?? 1024 * 1024, window: options.transfer?.window ?? 4 }
+    const transfer = { chunkBytes: options.transfer?.chunkBytes ?? 1024 * 1024, window: options.transfer?.window ?? 4, suffixWindow: options.transfer?.suffixWindow ?? 4096 }
     return new Membership(host, options.membership!, startAs, transfer)
   }
 
@@ -266,7 +254,7 @@ export class ReplicaEngine<S = unknown> {
 
   /** Requests this replica holds that are not delivered yet (or delivered and held until a transfer). */
   get pending(): number {
-    return this.orderer.pendingCount() + (this.membership?.transfer.heldCount ?? 0)
+    return this.orderer.pendingCount() + (this.membership?.catchUp.transfer.heldCount ?? 0)
   }
 
   /** Client sessions kept (bounded by `EngineOptions.sessions`). */
@@ -302,8 +290,9 @@ export class ReplicaEngine<S = unknown> {
     remove: (from, m, membership) => (this.members.has(from) ? membership.asks.remove(m.replica) : undefined),
     admit: (from, m, membership) => this.members.has(from) && (this.replicas.add(m.replica), membership.asks.admit(m.replica)),
     recover: (from, m, membership) => membership.onRecover(from, m),
-    stateRequest: (from, m, membership) => membership.onStateRequest(from, m),
-    stateChunk: (_from, m, membership) => membership.onStateChunk(m),
+    stateRequest: (from, m, membership) => membership.catchUp.onRequest(from, m, membership.committed),
+    stateChunk: (_from, m, membership) => membership.catchUp.onChunk(m, membership.currentConfiguration),
+    stateSuffix: (_from, m, membership) => membership.catchUp.onSuffix(m, membership.currentConfiguration),
     durable: (from, m) => this.durableReplies?.peerProgress(from, m.position),
   }
 
@@ -347,7 +336,7 @@ export class ReplicaEngine<S = unknown> {
   private deliver(request: Request): void {
     const violation = this.invariants?.onDeliver(this.currentStatus, this.channel.flushing, this.requests.isReplaying)
     if (violation) throw new LockstepError(ErrorCodes.INTERNAL, `replica '${this.self}' broke an invariant: ${violation}`)
-    if (this.currentStatus === 'transferring') this.membership!.transfer.hold(request)
+    if (this.currentStatus === 'transferring') this.membership!.catchUp.transfer.hold(request)
     else this.requests.execute(request)
   }
 

@@ -5,7 +5,8 @@ import { FailureDetector } from './failure-detector'
 import { MembershipRequests } from './membership-requests'
 import type { Holding, PeerMessage, PeerMessageOf, ViewValue } from './peer-messages'
 import type { RequestPath } from './request-path'
-import { StateTransfer, transferSources, type Outgoing, type TransferOptions } from './state-transfer'
+import { CatchUp } from './catch-up'
+import type { TransferOptions } from './state-transfer'
 import type { AcceptorState } from './view-change/acceptor'
 import { proposeValue } from './view-change/coordinator'
 import { majorityOf } from './view-change/quorum'
@@ -60,7 +61,7 @@ export class Membership {
   private readonly options: Required<MembershipOptions>
   readonly detector: FailureDetector
   readonly viewChange: ViewChange
-  readonly transfer: StateTransfer
+  readonly catchUp: CatchUp
   readonly asks: MembershipRequests
   /** The newest view number this replica knows to be decided. */
   private knownView: number
@@ -85,7 +86,7 @@ export class Membership {
 
   constructor(host: MembershipHost, options: MembershipOptions, startAs: StartAs, transfer: TransferOptions) {
     this.host = host
-    this.transfer = new StateTransfer(transfer)
+    this.catchUp = new CatchUp({ ...host, transitionTo: (status) => host.transitionTo(status) }, transfer)
     this.options = { heartbeatMs: 50, suspectAfterMs: 500, viewChangeTimeoutMs: 1000, ...options }
     this.asks = new MembershipRequests(host.log)
     this.detector = new FailureDetector(host.self, this.options)
@@ -138,7 +139,10 @@ export class Membership {
     const suspects = this.detector.suspects(now)
     for (const member of this.detector.heartbeatsDue(now)) host.send(member, { kind: 'heartbeat', view: host.view().id, suspects })
     if (status === 'transferring') {
-      if (askDue) this.requestState(true)
+      if (askDue) {
+        this.lastAskedAt = now
+        this.catchUp.retry()
+      }
       return
     }
     // A view change is needed when a majority suspects a member, there is membership work, or one is stuck half-way.
@@ -167,6 +171,11 @@ export class Membership {
   /** The configured replicas (from the disk's view records) when restarting: the quorum of the next view change. */
   restoreConfiguration(configuration: readonly ReplicaId[]): void {
     this.configuration = [...configuration].sort()
+  }
+
+  /** The value of the view this replica installed last. */
+  get committed(): ViewValue | undefined {
+    return this.lastCommit
   }
 
   /** The replicas whose majority decides the next view change. */
@@ -222,29 +231,6 @@ export class Membership {
   onRecover(from: ReplicaId, m: PeerMessageOf<'recover'>): void {
     const status = this.host.status()
     if (status === 'normal' || status === 'frozen') this.asks.askedToJoin(from, m.incarnation, 'recover', this.host.view())
-  }
-
-  onStateRequest(from: ReplicaId, m: PeerMessageOf<'stateRequest'>): void {
-    const chunk = this.host.status() === 'transferring' ? undefined : this.transfer.chunk(m.view, m.offset)
-    if (chunk) this.host.send(from, chunk)
-    else if (this.lastCommit && m.view < this.lastCommit.view.id) this.host.send(from, { kind: 'commit', value: this.lastCommit })
-  }
-
-  onStateChunk(m: PeerMessageOf<'stateChunk'>): void {
-    const { host } = this
-    if (host.status() !== 'transferring' || m.view !== host.view().id) return
-    const { ask, image, rejected } = this.transfer.onChunk(m)
-    if (rejected) host.log.error(`replica '${host.self}': ${rejected}`)
-    this.send(ask)
-    if (!image) return
-    host.requests.replicated.restore(image)
-    this.transfer.recordViewStart(m.view, image)
-    host.transitionTo('normal')
-    host.effects.stateReplaced?.(image.position)
-    host.effects.viewInstalled?.(host.view(), image.position, this.configuration)
-    host.log.info(`replica '${host.self}' took the state of view ${m.view} at position ${image.position} (${m.totalBytes} bytes) and serves again`)
-    for (const request of this.transfer.takeHeld()) host.requests.execute(request)
-    host.requests.resubmitHeld()
   }
 
   /** Installs a chosen view (`commit`): the flush delivers the old view's agreed end, then the new view starts. */
@@ -330,7 +316,7 @@ export class Membership {
   private startView(value: ViewValue): void {
     const { host } = this
     this.enterView(value, 'normal')
-    this.transfer.recordViewStart(value.view.id, host.requests.replicated.image())
+    this.catchUp.transfer.recordViewStart(value.view.id, host.requests.replicated.image())
     host.effects.viewInstalled?.(value.view, host.requests.replicated.position, this.configuration)
     host.log.info(`replica '${host.self}' installed view ${value.view.id}: ${value.view.members.join(', ')} at position ${host.requests.replicated.position}`)
     host.requests.resubmitHeld()
@@ -339,8 +325,9 @@ export class Membership {
   /** Orders in `value`'s view, holding what it delivers, until the state at the view's start arrives. */
   private awaitState(value: ViewValue): void {
     this.enterView(value, 'transferring')
-    this.transfer.dropHeld()
-    this.requestState()
+    this.catchUp.transfer.dropHeld()
+    this.lastAskedAt = this.host.clock.now()
+    this.catchUp.begin(this.lastCommit)
   }
 
   private enterView(value: ViewValue, status: 'normal' | 'transferring'): void {
@@ -368,7 +355,7 @@ export class Membership {
     if (host.status() === 'normal') host.orderer.freeze()
     host.transitionTo('joining', view)
     host.requests.dropAll()
-    this.transfer.dropHeld()
+    this.catchUp.transfer.dropHeld()
     this.viewChange.reset()
     this.lastAskedAt = -Infinity
   }
@@ -376,17 +363,5 @@ export class Membership {
   private ask(message: PeerMessage): void {
     this.lastAskedAt = this.host.clock.now()
     for (const replica of this.host.replicas) if (replica !== this.host.self) this.host.send(replica, message)
-  }
-
-  /** Takes the state at the start of the current view from every member that holds it (`again`: asks again for what did not come). */
-  private requestState(again = false): void {
-    const view = this.host.view()
-    this.lastAskedAt = this.host.clock.now()
-    const sources = this.lastCommit?.source ? [this.lastCommit.source] : transferSources(view, this.lastCommit?.joining ?? [], this.host.self)
-    this.send(again ? this.transfer.retry() : this.transfer.begin(view.id, sources.filter((s) => s !== this.host.self)))
-  }
-
-  private send(messages: readonly Outgoing[]): void {
-    for (const { to, message } of messages) this.host.send(to, message)
   }
 }

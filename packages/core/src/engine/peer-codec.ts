@@ -1,5 +1,5 @@
 import type { ReplicaId, View } from '@lockstep/interface'
-import { malformed } from './client-messages'
+import { malformed, parseRequest } from './client-messages'
 import type { AcceptedValue, Ballot, Holding, PeerMessage, PeerMessageKind, ViewValue } from './peer-messages'
 
 /**
@@ -28,6 +28,7 @@ const codes: Readonly<Record<PeerMessageKind, number>> = {
   stateRequest: 14,
   stateChunk: 15,
   durable: 16,
+  stateSuffix: 17,
 }
 const kindsByCode = Object.fromEntries(Object.entries(codes).map(([kind, code]) => [code, kind])) as Record<number, PeerMessageKind>
 
@@ -55,7 +56,9 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'query':
       return [code, message.view]
     case 'stateRequest':
-      return [code, message.view, message.offset]
+      return message.from ? [code, message.view, message.offset, message.from.position, message.from.digest] : [code, message.view, message.offset]
+    case 'stateSuffix':
+      return [code, message.view, message.from, message.target, message.digest, message.requests]
     case 'removed':
       return [code, message.view.id, message.view.members]
     case 'join':
@@ -101,7 +104,15 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     case 'query':
       return { kind, view: field.count(1, 'view') }
     case 'stateRequest':
-      return { kind, view: field.count(1, 'view'), offset: field.count(2, 'offset') }
+      return raw.length > 3
+        ? { kind, view: field.count(1, 'view'), offset: field.count(2, 'offset'), from: { position: field.count(3, 'from position'), digest: field.text(4, 'from digest') } }
+        : { kind, view: field.count(1, 'view'), offset: field.count(2, 'offset') }
+    case 'stateSuffix': {
+      const requests = raw[5]
+      if (!Array.isArray(requests)) throw malformed(`${where} (stateSuffix)`, 'requests', 'a list of requests')
+      const checked = requests.map((request, i) => parseRequest(request, `${where} (stateSuffix) request ${i}`))
+      return { kind, view: field.count(1, 'view'), from: field.count(2, 'from'), target: field.count(3, 'target'), digest: field.text(4, 'digest'), requests: checked }
+    }
     case 'removed':
       return { kind, view: field.view(1) }
     case 'join':

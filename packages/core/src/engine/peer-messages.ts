@@ -1,4 +1,4 @@
-import type { ReplicaId, View } from '@lockstep/interface'
+import type { ReplicaId, Request, View } from '@lockstep/interface'
 
 /** A Paxos ballot for one view number, ordered by round, then by coordinator id. */
 export interface Ballot {
@@ -159,11 +159,28 @@ export interface Durable {
   readonly position: number
 }
 
-/** Asks for the chunk at `offset` of the state at the start of view `view`. */
+/**
+ * Asks for the chunk at `offset` of the state at the start of view `view`; or, with `from`, for the part of
+ * the order after the asker's own state (its position, and the digest of its order up to there).
+ */
 export interface StateRequest {
   readonly kind: 'stateRequest'
   readonly view: number
   readonly offset: number
+  readonly from?: { readonly position: number; readonly digest: string }
+}
+
+/**
+ * The requests of the order after position `from` (the asker's), up to at most `target`, the position at the
+ * start of view `view`; `digest` is the digest of the order after the last one.
+ */
+export interface StateSuffix {
+  readonly kind: 'stateSuffix'
+  readonly view: number
+  readonly from: number
+  readonly target: number
+  readonly digest: string
+  readonly requests: readonly Request[]
 }
 
 /**
@@ -198,6 +215,7 @@ export type PeerMessage =
   | Recover
   | StateRequest
   | StateChunk
+  | StateSuffix
   | Durable
 
 /** The kinds of peer message. */

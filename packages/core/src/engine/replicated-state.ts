@@ -29,6 +29,15 @@ export interface StateImage {
   readonly position: number
   readonly machine: Uint8Array
   readonly sessions: unknown
+  /** The digest of the order up to `position` (see `ReplicatedState.orderDigest`); absent in images of earlier versions. */
+  readonly orderDigest?: string
+}
+
+const digestEncoder = new TextEncoder()
+
+/** The digest of the order after one more request: a chain, so equal digests at a position mean equal orders up to it. */
+export function chainDigest(previous: string, request: Request): string {
+  return fnv1a64(digestEncoder.encode(`${previous}|${request.client}|${request.seq}|${request.incarnation ?? 0}`))
 }
 
 /**
@@ -43,6 +52,7 @@ export class ReplicatedState<S> {
   private readonly sessions: SessionTable
   private delivered = 0
   private executedCount = 0
+  private digestOfOrder = ''
 
   constructor(machine: StateMachine<S>, limits: SessionLimits = {}) {
     this.machine = machine
@@ -70,9 +80,18 @@ export class ReplicatedState<S> {
     return this.sessions.outputsFrom(client, from)
   }
 
+  /**
+   * A digest of every request delivered so far, in order: replicas whose digests are equal at a position have
+   * delivered the same requests up to it, so one can catch the other up with the suffix of the order alone.
+   */
+  get orderDigest(): string {
+    return this.digestOfOrder
+  }
+
   /** Executes the next request of the total order (once per `(client, seq)`; a duplicate is answered from the table). */
   execute(request: Request): Execution {
     const position = ++this.delivered
+    this.digestOfOrder = chainDigest(this.digestOfOrder, request)
     const known = this.lookup(request)
     if (known.kind !== 'new') return { position, executed: false, reply: known.kind === 'executed' ? known.reply : undefined, notices: [] }
     this.executedCount++
@@ -108,7 +127,7 @@ export class ReplicatedState<S> {
 
   /** The state as it stands, for snapshots and state transfer. */
   image(): StateImage {
-    return { position: this.delivered, machine: this.machine.snapshot(this.state), sessions: this.sessions.toJSON() }
+    return { position: this.delivered, machine: this.machine.snapshot(this.state), sessions: this.sessions.toJSON(), orderDigest: this.digestOfOrder }
   }
 
   /** Replaces the state with an image taken elsewhere (a transfer) or earlier (a snapshot). */
@@ -116,6 +135,7 @@ export class ReplicatedState<S> {
     this.state = this.machine.restore(image.machine)
     this.sessions.restore(image.sessions)
     this.delivered = image.position
+    this.digestOfOrder = image.orderDigest ?? ''
   }
 
   /** Number of client sessions kept. */

@@ -16,6 +16,8 @@ export interface RequestPathEnvironment {
   order(request: Request): void
   /** True while a replica outside any view is about to start a new cluster: requests wait for it instead of being dropped. */
   startingCluster(): boolean
+  /** A request was executed (or answered as a duplicate) at `position`, also while replaying. */
+  executed?(position: number, request: Request): void
 }
 
 /**
@@ -87,6 +89,7 @@ export class RequestPath<S> {
   execute(request: Request): void {
     this.inFlight.delete(requestKey(request))
     const { position, executed, reply, notices } = this.replicated.execute(request)
+    this.env.executed?.(position, request)
     if (this.replaying) return
     this.env.effects.delivered?.(position, request, executed)
     for (const output of notices) this.env.effects.sendToClient(output.to, { type: 'output', from: this.env.self, output })

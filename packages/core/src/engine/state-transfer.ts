@@ -3,10 +3,38 @@ import { fnv1a64 } from './digest'
 import type { PeerMessage, PeerMessageOf } from './peer-messages'
 import type { StateImage } from './replicated-state'
 
-/** How a state travels: in chunks of at most `chunkBytes`, at most `window` chunks asked for at once. */
+/**
+ * How a state travels: in chunks of at most `chunkBytes`, at most `window` chunks asked for at once; a
+ * replica behind by no more than the last `suffixWindow` requests of the order gets just those.
+ */
 export interface TransferOptions {
   readonly chunkBytes: number
   readonly window: number
+  readonly suffixWindow: number
+}
+
+/** A delivered request kept for catching replicas up, with the digest of the order after it. */
+interface Kept {
+  readonly position: number
+  readonly request: Request
+  readonly digest: string
+  readonly bytes: number
+}
+
+/** A request whose command holds more than this is not kept for catch-up (the window stays small in memory). */
+const LARGE_REQUEST_BYTES = 64 * 1024
+
+/** A rough size of a command: the characters of its strings and 8 per other value, up to `limit`. */
+function roughBytes(value: unknown, limit: number): number {
+  if (typeof value === 'string') return value.length
+  if (value instanceof Uint8Array) return value.length
+  if (typeof value !== 'object' || value === null) return 8
+  let total = 0
+  for (const item of Array.isArray(value) ? value : Object.values(value)) {
+    total += 8 + roughBytes(item, limit - total)
+    if (total > limit) return total
+  }
+  return total
 }
 
 const encoder = new TextEncoder()
@@ -18,7 +46,7 @@ const decoder = new TextDecoder()
  * a view serves the same image, and a joiner may take its chunks from several of them.
  */
 export function encodeImage(image: StateImage): Uint8Array {
-  const header = encoder.encode(JSON.stringify({ position: image.position, sessions: image.sessions, machineBytes: image.machine.length }))
+  const header = encoder.encode(JSON.stringify({ position: image.position, sessions: image.sessions, orderDigest: image.orderDigest, machineBytes: image.machine.length }))
   const bytes = new Uint8Array(4 + header.length + image.machine.length)
   new DataView(bytes.buffer).setUint32(0, header.length)
   bytes.set(header, 4)
@@ -29,13 +57,16 @@ export function encodeImage(image: StateImage): Uint8Array {
 /** The image of {@link encodeImage}. */
 export function decodeImage(bytes: Uint8Array): StateImage {
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0)
-  const header = JSON.parse(decoder.decode(bytes.subarray(4, 4 + headerLength))) as { position: number; sessions: unknown; machineBytes: number }
+  const header = JSON.parse(decoder.decode(bytes.subarray(4, 4 + headerLength))) as { position: number; sessions: unknown; orderDigest?: string; machineBytes: number }
   const machine = bytes.slice(4 + headerLength, 4 + headerLength + header.machineBytes)
-  return { position: header.position, sessions: header.sessions, machine }
+  return { position: header.position, sessions: header.sessions, machine, ...(header.orderDigest === undefined ? {} : { orderDigest: header.orderDigest }) }
 }
 
 /** A state on its way in: the chunks received, and those asked for. */
 interface Incoming {
+  /** `suffix`: asking for the requests after `from` (this replica's own state); `image`: the whole state, in chunks. */
+  mode: 'suffix' | 'image'
+  from: { position: number; digest: string } | undefined
   readonly view: number
   readonly sources: readonly ReplicaId[]
   nextSource: number
@@ -65,9 +96,61 @@ export class StateTransfer {
   private viewStart: { readonly view: number; readonly image: StateImage; encoded?: { bytes: Uint8Array; digest: string } } | undefined
   private held: Request[] = []
   private incoming: Incoming | undefined
+  /** The last requests of the order, oldest first, after the position and digest of `keptFrom`. */
+  private kept: Kept[] = []
+  private keptFrom = { position: 0, digest: '' }
+  private keptBytes = 0
 
   constructor(options: TransferOptions) {
     this.options = options
+  }
+
+  /** A request was delivered at `position`, the order's digest becoming `digest`: kept for catching others up. */
+  recordDelivery(position: number, request: Request, digest: string): void {
+    const bytes = roughBytes(request.command, LARGE_REQUEST_BYTES)
+    if (bytes > LARGE_REQUEST_BYTES || position !== this.keptFrom.position + this.kept.length + 1) {
+      // Too large to keep (or a gap): the window starts after it.
+      this.resetKept(position, digest)
+      return
+    }
+    this.kept.push({ position, request, digest, bytes })
+    this.keptBytes += bytes
+    while (this.kept.length > this.options.suffixWindow) {
+      const oldest = this.kept.shift()!
+      this.keptBytes -= oldest.bytes
+      this.keptFrom = { position: oldest.position, digest: oldest.digest }
+    }
+  }
+
+  /** The state was replaced (a transfer, a restore): the kept requests start after it. */
+  resetKept(position: number, digest: string): void {
+    this.kept = []
+    this.keptBytes = 0
+    this.keptFrom = { position, digest }
+  }
+
+  /**
+   * Source side: the requests after `from` up to the start of `view`, if this replica keeps them all and
+   * `from` is on the same order (equal digests); at most about a chunk's worth, the asker asks again for more.
+   */
+  suffix(view: number, from: { readonly position: number; readonly digest: string }): PeerMessageOf<'stateSuffix'> | undefined {
+    if (this.viewStart?.view !== view) return undefined
+    const target = this.viewStart.image.position
+    const start = from.position - this.keptFrom.position
+    const last = target - this.keptFrom.position
+    if (from.position > target || start < 0 || last > this.kept.length) return undefined
+    const digestAtFrom = start === 0 ? this.keptFrom.digest : this.kept[start - 1]!.digest
+    if (digestAtFrom !== from.digest) return undefined
+    const requests: Request[] = []
+    let bytes = 0
+    let digest = from.digest
+    for (let i = start; i < last && (requests.length === 0 || bytes < this.options.chunkBytes); i++) {
+      const entry = this.kept[i]!
+      requests.push(entry.request)
+      bytes += entry.bytes
+      digest = entry.digest
+    }
+    return { kind: 'stateSuffix', view, from: from.position, target, digest, requests }
   }
 
   /** Records the state at the start of `view`, served to its joiners. */
@@ -85,10 +168,37 @@ export class StateTransfer {
     return { kind: 'stateChunk', view, position: this.viewStart.image.position, totalBytes: encoded.bytes.length, digest: encoded.digest, offset, bytes: piece }
   }
 
-  /** Joiner side: starts taking the state at the start of `view` from `sources`; returns what to ask for. */
-  begin(view: number, sources: readonly ReplicaId[]): Outgoing[] {
-    this.incoming = { view, sources, nextSource: 0, header: undefined, chunks: new Map(), received: 0, asked: new Set() }
+  /**
+   * Joiner side: starts taking the state at the start of `view` from `sources`; with `from` (this replica's
+   * own position and order digest), first only the requests after it. Returns what to ask for.
+   */
+  begin(view: number, sources: readonly ReplicaId[], from?: { position: number; digest: string }): Outgoing[] {
+    this.incoming = { mode: from ? 'suffix' : 'image', from, view, sources, nextSource: 0, header: undefined, chunks: new Map(), received: 0, asked: new Set() }
     return this.ask([0])
+  }
+
+  /**
+   * A part of the order arrived for a catch-up by suffix: the requests to execute (the caller checks that its
+   * order's digest then equals `m.digest`), and whether that reaches the start of the view.
+   */
+  onSuffix(m: PeerMessageOf<'stateSuffix'>): { readonly requests: readonly Request[]; readonly done: boolean } | undefined {
+    const incoming = this.incoming
+    if (!incoming || incoming.mode !== 'suffix' || m.view !== incoming.view || m.from !== incoming.from?.position) return undefined
+    return { requests: m.requests, done: m.from + m.requests.length >= m.target }
+  }
+
+  /** The suffix applied brought this replica to `position` with order digest `digest`: ask for the next part. */
+  caughtUpTo(position: number, digest: string): Outgoing[] {
+    if (!this.incoming) return []
+    this.incoming.from = { position, digest }
+    this.incoming.asked.clear()
+    return this.ask([0])
+  }
+
+  /** The suffix did not fit (a digest mismatch): take the whole state instead. */
+  wholeState(): Outgoing[] {
+    if (!this.incoming) return []
+    return this.begin(this.incoming.view, this.incoming.sources)
   }
 
   /**
@@ -98,6 +208,12 @@ export class StateTransfer {
   onChunk(m: PeerMessageOf<'stateChunk'>): { readonly ask: Outgoing[]; readonly image?: StateImage; readonly rejected?: string } {
     const incoming = this.incoming
     if (!incoming || m.view !== incoming.view) return { ask: [] }
+    if (incoming.mode === 'suffix') {
+      // The source cannot serve the suffix (the asker is too far behind): it sent the whole state instead.
+      incoming.mode = 'image'
+      incoming.from = undefined
+      incoming.asked.clear()
+    }
     incoming.header ??= { position: m.position, totalBytes: m.totalBytes, digest: m.digest }
     const { header } = incoming
     if (m.position !== header.position || m.totalBytes !== header.totalBytes || m.digest !== header.digest) return { ask: [] } // another image
@@ -123,7 +239,7 @@ export class StateTransfer {
     const again = this.incoming.header ? [...this.incoming.asked] : [0]
     this.incoming.asked.clear()
     const asks = this.ask(again)
-    return this.incoming.header ? [...asks, ...this.fillWindow()] : asks
+    return this.incoming.header && this.incoming.mode === 'image' ? [...asks, ...this.fillWindow()] : asks
   }
 
   /** Bytes of the state received so far, and in all (once known). */
@@ -169,7 +285,8 @@ export class StateTransfer {
     return offsets.map((offset) => {
       incoming.asked.add(offset)
       const to = incoming.sources[incoming.nextSource++ % incoming.sources.length]!
-      return { to, message: { kind: 'stateRequest', view: incoming.view, offset } }
+      const from = incoming.mode === 'suffix' ? incoming.from : undefined
+      return { to, message: from ? { kind: 'stateRequest', view: incoming.view, offset, from: { ...from } } : { kind: 'stateRequest', view: incoming.view, offset } }
     })
   }
 }

@@ -1,0 +1,101 @@
+import type { Logger, ReplicaId, View } from '@lockstep/interface'
+import type { EngineEffects, EngineStatus } from './engine-types'
+import type { PeerMessage, PeerMessageOf, ViewValue } from './peer-messages'
+import type { RequestPath } from './request-path'
+import { StateTransfer, transferSources, type Outgoing, type TransferOptions } from './state-transfer'
+
+/** What catching up needs from the engine around it. */
+export interface CatchUpHost {
+  readonly self: ReplicaId
+  readonly log: Logger
+  readonly effects: EngineEffects
+  readonly requests: RequestPath<unknown>
+  status(): EngineStatus
+  view(): View
+  transitionTo(status: EngineStatus): void
+  send(to: ReplicaId, message: PeerMessage): void
+}
+
+/**
+ * Catching a replica up to the state at the start of its view, and serving others: first only the part of
+ * the order after its own state (when a member still keeps it, and the digests of the orders agree up to
+ * there), else the whole state, streamed (`StateTransfer`). Meanwhile the replica orders in the view and
+ * holds what it delivers; once it has the state it executes what it held and serves.
+ */
+export class CatchUp {
+  readonly transfer: StateTransfer
+  private readonly host: CatchUpHost
+  /** The position this replica had when it began catching up. */
+  private startedAt = 0
+
+  constructor(host: CatchUpHost, options: TransferOptions) {
+    this.host = host
+    this.transfer = new StateTransfer(options)
+  }
+
+  /** Starts catching up with the view `commit` installed (its sources: the members that did not join in it). */
+  begin(commit: ViewValue | undefined): void {
+    const view = this.host.view()
+    const sources = commit?.source ? [commit.source] : transferSources(view, commit?.joining ?? [], this.host.self)
+    const { position, orderDigest } = this.host.requests.replicated
+    this.startedAt = position
+    this.send(this.transfer.begin(view.id, sources.filter((s) => s !== this.host.self), { position, digest: orderDigest }))
+  }
+
+  /** Asks again for what did not come (a source crashed, a link broke). */
+  retry(): void {
+    this.send(this.transfer.retry())
+  }
+
+  /** Serves a replica catching up: the suffix it asked for if this replica keeps it, else a chunk of the state. */
+  onRequest(from: ReplicaId, m: PeerMessageOf<'stateRequest'>, lastCommit: ViewValue | undefined): void {
+    const serving = this.host.status() !== 'transferring'
+    const answer = serving ? ((m.from && this.transfer.suffix(m.view, m.from)) ?? this.transfer.chunk(m.view, m.offset)) : undefined
+    if (answer) this.host.send(from, answer)
+    else if (lastCommit && m.view < lastCommit.view.id) this.host.send(from, { kind: 'commit', value: lastCommit })
+  }
+
+  onChunk(m: PeerMessageOf<'stateChunk'>, configuration: readonly ReplicaId[]): void {
+    const { host } = this
+    if (host.status() !== 'transferring' || m.view !== host.view().id) return
+    const { ask, image, rejected } = this.transfer.onChunk(m)
+    if (rejected) host.log.error(`replica '${host.self}': ${rejected}`)
+    this.send(ask)
+    if (!image) return
+    host.requests.replicated.restore(image)
+    this.transfer.resetKept(image.position, image.orderDigest ?? '')
+    this.taken(`the state of view ${m.view} at position ${image.position} (${m.totalBytes} bytes)`, configuration)
+  }
+
+  /** A part of the order after this replica's own state: executed as it was ordered, checked by digest. */
+  onSuffix(m: PeerMessageOf<'stateSuffix'>, configuration: readonly ReplicaId[]): void {
+    const { host } = this
+    const part = host.status() === 'transferring' && m.view === host.view().id ? this.transfer.onSuffix(m) : undefined
+    if (!part) return
+    host.requests.replay(part.requests)
+    const { position, orderDigest } = host.requests.replicated
+    if (orderDigest !== m.digest) {
+      host.log.error(`replica '${host.self}': the order after position ${m.from} does not match its digest; taking the whole state instead`)
+      return this.send(this.transfer.wholeState())
+    }
+    if (part.done) this.taken(`the order's last ${position - this.startedAt} requests, up to position ${position} (no snapshot needed)`, configuration)
+    else this.send(this.transfer.caughtUpTo(position, orderDigest))
+  }
+
+  /** This replica holds the state at the start of its view: it executes what it held and serves. */
+  private taken(what: string, configuration: readonly ReplicaId[]): void {
+    const { host } = this
+    const position = host.requests.replicated.position
+    this.transfer.recordViewStart(host.view().id, host.requests.replicated.image())
+    host.transitionTo('normal')
+    host.effects.stateReplaced?.(position)
+    host.effects.viewInstalled?.(host.view(), position, configuration)
+    host.log.info(`replica '${host.self}' took ${what} and serves again`)
+    for (const request of this.transfer.takeHeld()) host.requests.execute(request)
+    host.requests.resubmitHeld()
+  }
+
+  private send(messages: readonly Outgoing[]): void {
+    for (const { to, message } of messages) this.host.send(to, message)
+  }
+}
