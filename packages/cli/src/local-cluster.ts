@@ -73,13 +73,20 @@ export interface LocalCluster {
   client(id: string, options?: LocalClientOptions): Promise<LockstepClient>
   /**
    * Asks every running replica, over its IPC channel, for its position, state
-   * digest, view and status. A replica that exits before it answers is left out.
+   * digest (unless `digest: false`: it reads the whole state), view and status.
+   * A replica that exits before it answers is left out.
    */
-  status(): Promise<ReplicaStatus[]>
+  status(options?: { readonly digest?: boolean }): Promise<ReplicaStatus[]>
   /** Calls `listener` for every replica that exits while the cluster is not stopping (also for earlier ones). Returns an unsubscribe function. */
   onUnexpectedExit(listener: (exit: ReplicaExit) => void): () => void
   /** Replicas whose process is still running. */
   running(): LocalReplica[]
+  /**
+   * Starts replica `id` again, with the command that started it (after SIGKILL if it still runs); resolves
+   * once it listens. With memory storage it comes back without state and rejoins by state transfer; with
+   * file storage it recovers its disk.
+   */
+  restart(id: string): Promise<LocalReplica>
   /**
    * Stops every client made by `client()`, then sends SIGTERM to every
    * replica and waits until all exited (SIGKILL after 10 s). Idempotent.
@@ -147,63 +154,82 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
       await Promise.allSettled(clients.map((client) => client.stop()))
       await Promise.all(started.map(({ child, exited }) => stopChild(child, exited)))
     })())
-  try {
-    const ready = config.replicas.map((replica) => {
-      const child = spawn(process.execPath, [bin, 'replica', '--config', config.file, '--id', replica.id, '--log-level', options.logLevel ?? 'warn'], {
-        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-        detached: true,
-      })
-      const stderrTail: string[] = []
-      const exited = new Promise<void>((resolveExited) => child.once('exit', () => resolveExited()))
-      started.push({ id: replica.id, child, exited, stderrTail })
-      forwardLines(child, (line) => {
-        stderrTail.push(line)
-        if (stderrTail.length > 20) stderrTail.shift()
-        options.onLog?.(line)
-      })
-      child.once('exit', (code, signal) => {
-        // A replica that exits answers no more status requests.
-        for (const [requestId, request] of statusRequests) {
-          if (request.id !== replica.id) continue
-          statusRequests.delete(requestId)
-          request.answer(undefined)
-        }
-        if (stopping === undefined) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal })
-      })
+  /** Starts replica `replica.id` as a child process; resolves once it listens. */
+  const startReplica = (replica: LoadedClusterConfig['replicas'][number]): Promise<LocalReplica> => {
+    const child = spawn(process.execPath, [bin, 'replica', '--config', config.file, '--id', replica.id, '--log-level', options.logLevel ?? 'warn'], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      detached: true,
+    })
+    const stderrTail: string[] = []
+    const exited = new Promise<void>((resolveExited) => child.once('exit', () => resolveExited()))
+    started.push({ id: replica.id, child, exited, stderrTail })
+    forwardLines(child, (line) => {
+      stderrTail.push(line)
+      if (stderrTail.length > 20) stderrTail.shift()
+      options.onLog?.(line)
+    })
+    child.once('exit', (code, signal) => {
+      // A replica that exits answers no more status requests.
+      for (const [requestId, request] of statusRequests) {
+        if (request.id !== replica.id) continue
+        statusRequests.delete(requestId)
+        request.answer(undefined)
+      }
+      if (stopping === undefined) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal })
+    })
+    child.on('message', (message: unknown) => {
+      if (isReplicaProcessEvent(message) && message.event === 'status') {
+        const { lockstep: _lockstep, event: _event, requestId, ...status } = message
+        statusRequests.get(requestId)?.answer(status)
+        statusRequests.delete(requestId)
+      }
+    })
+    return new Promise<LocalReplica>((resolveReady, rejectReady) => {
       child.on('message', (message: unknown) => {
-        if (isReplicaProcessEvent(message) && message.event === 'status') {
-          const { lockstep: _lockstep, event: _event, requestId, ...status } = message
-          statusRequests.get(requestId)?.answer(status)
-          statusRequests.delete(requestId)
+        if (isReplicaProcessEvent(message) && message.event === 'listening') {
+          resolveReady({ id: replica.id, host: message.host, port: message.port, pid: message.pid, process: child })
         }
       })
-      return new Promise<LocalReplica>((resolveReady, rejectReady) => {
-        child.on('message', (message: unknown) => {
-          if (isReplicaProcessEvent(message) && message.event === 'listening') {
-            resolveReady({ id: replica.id, host: message.host, port: message.port, pid: message.pid, process: child })
-          }
-        })
-        child.once('error', (error) => rejectReady(new LockstepError(ErrorCodes.INTERNAL, `replica ${replica.id}: cannot start ${process.execPath} ${bin}: ${error.message}`)))
-        child.once('exit', (code, signal) => {
-          // Give the stderr pipe a moment to drain so the reason is in the tail.
-          setImmediate(() =>
-            rejectReady(new LockstepError(
-              ErrorCodes.STOPPED,
-              `replica ${replica.id} exited before it was listening (${signal ? `signal ${signal}` : `exit code ${code}`}):\n${stderrTail.map((l) => `    ${l}`).join('\n') || '    (no output)'}`,
-              { replica: replica.id, addressInUse: stderrTail.some((l) => l.includes('EADDRINUSE')) },
-            )),
-          )
-        })
+      child.once('error', (error) => rejectReady(new LockstepError(ErrorCodes.INTERNAL, `replica ${replica.id}: cannot start ${process.execPath} ${bin}: ${error.message}`)))
+      child.once('exit', (code, signal) => {
+        // Give the stderr pipe a moment to drain so the reason is in the tail.
+        setImmediate(() =>
+          rejectReady(new LockstepError(
+            ErrorCodes.STOPPED,
+            `replica ${replica.id} exited before it was listening (${signal ? `signal ${signal}` : `exit code ${code}`}):\n${stderrTail.map((l) => `    ${l}`).join('\n') || '    (no output)'}`,
+            { replica: replica.id, addressInUse: stderrTail.some((l) => l.includes('EADDRINUSE')) },
+          )),
+        )
       })
     })
+  }
+  try {
+    const ready = config.replicas.map((replica) => startReplica(replica))
     const replicas = await withGuard(Promise.all(ready), options.readyTimeoutMs ?? 30_000, `the replicas of ${config.file} were not all listening after ${options.readyTimeoutMs ?? 30_000} ms`)
     const running = () => replicas.filter((r) => r.process.exitCode === null && r.process.signalCode === null)
     return {
       configFile: config.file,
       config,
-      replicas,
+      get replicas() {
+        return replicas
+      },
       stop,
       running,
+      async restart(id) {
+        const index = replicas.findIndex((r) => r.id === id)
+        const replica = config.replicas.find((r) => r.id === id)
+        if (index < 0 || !replica) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica ${id} is not a replica of ${config.file}`)
+        if (stopping !== undefined) throw new LockstepError(ErrorCodes.STOPPED, `the cluster of ${config.file} is stopping: no restarts`)
+        const current = replicas[index]!
+        if (current.process.exitCode === null && current.process.signalCode === null) {
+          const gone = new Promise<void>((resolveGone) => current.process.once('exit', () => resolveGone()))
+          current.process.kill('SIGKILL')
+          await gone
+        }
+        const restarted = await withGuard(startReplica(replica), options.readyTimeoutMs ?? 30_000, `replica ${id} was not listening after ${options.readyTimeoutMs ?? 30_000} ms`)
+        replicas[index] = restarted
+        return restarted
+      },
       async client(id, clientOptions = {}) {
         if (stopping !== undefined) throw new LockstepError(ErrorCodes.STOPPED, `the cluster of ${config.file} is stopping: no new clients`)
         const client = await clusterClient(config, { ...clientOptions, id })
@@ -211,7 +237,7 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
         await client.start()
         return client
       },
-      async status() {
+      async status(statusOptions = {}) {
         const answers = await Promise.all(
           running().map(
             (replica) =>
@@ -219,7 +245,7 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
                 if (!replica.process.connected) return answer(undefined)
                 const requestId = ++lastRequestId
                 statusRequests.set(requestId, { id: replica.id, answer })
-                replica.process.send({ lockstep: 'status', requestId } satisfies ReplicaProcessRequest, (error) => {
+                replica.process.send({ lockstep: 'status', requestId, digest: statusOptions.digest ?? true } satisfies ReplicaProcessRequest, (error) => {
                   if (error && statusRequests.delete(requestId)) answer(undefined)
                 })
               }),

@@ -7,7 +7,7 @@ export interface ReplicaStatus {
   readonly id: string
   /** Requests delivered so far. */
   readonly position: number
-  /** Digest of the state machine's state: equal positions of a correct cluster have equal digests. */
+  /** Digest of the state machine's state: equal positions of a correct cluster have equal digests ('' when not asked for). */
   readonly digest: string
   /** Members of its current view. */
   readonly view: readonly string[]
@@ -22,7 +22,12 @@ export type ReplicaProcessEvent =
   | ({ readonly lockstep: 'replica'; readonly event: 'status'; readonly requestId: number } & ReplicaStatus)
 
 /** What a local cluster asks a replica over its IPC channel; the answer is a `status` event with the same requestId. */
-export type ReplicaProcessRequest = { readonly lockstep: 'status'; readonly requestId: number }
+export type ReplicaProcessRequest = {
+  readonly lockstep: 'status'
+  readonly requestId: number
+  /** Include the state digest (it reads the whole state: costly for a large one). Default true. */
+  readonly digest?: boolean
+}
 
 /** True for a message a replica process sent as a {@link ReplicaProcessEvent}. */
 export function isReplicaProcessEvent(message: unknown): message is ReplicaProcessEvent {
