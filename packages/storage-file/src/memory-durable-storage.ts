@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError, type LogRecord, type Recovered, type Snapshot, type Storage } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type LogRecord, type Recovered, type Scheduler, type Snapshot, type Storage } from '@lockstep/interface'
 import { checkAppendedRecords, checkSnapshot } from './record-checks'
 
 /** Options of {@link MemoryDurableStorage.crash}. */
@@ -9,6 +9,18 @@ export interface CrashOptions {
    * file storage never returns a record after a lost one.
    */
   readonly keepUnsynced?: number
+}
+
+/** Options of {@link memoryDurableStorage}. */
+export interface MemoryDurableStorageOptions {
+  /**
+   * How long each `sync()` and `writeSnapshot()` takes, in the scheduler's milliseconds: a number, or a
+   * function called once per operation (a simulator draws it from its seed). A crash before it completes
+   * loses what it would have covered. Needs `scheduler`. Default 0: it completes in the next microtask.
+   */
+  readonly syncLatencyMs?: number | (() => number)
+  /** The timers that make a sync take time (the simulator's virtual scheduler). Needed with `syncLatencyMs`. */
+  readonly scheduler?: Pick<Scheduler, 'setTimer'>
 }
 
 /** Counters of a {@link MemoryDurableStorage}. */
@@ -27,7 +39,8 @@ export interface MemoryDurableStorageStats {
  * survives a {@link crash} only once a `sync()` covering it resolved (or a
  * snapshot covering it was written), like `fileStorage` with `sync: 'batch'`.
  * It can be reopened after `crash()` or `close()`, so one object stands for a
- * replica's disk across restarts. Deterministic: no timers, no I/O.
+ * replica's disk across restarts. Deterministic: no I/O, and no timers unless
+ * a sync latency runs on the scheduler it was given.
  */
 export interface MemoryDurableStorage extends Storage {
   /**
@@ -42,9 +55,12 @@ export interface MemoryDurableStorage extends Storage {
   stats(): MemoryDurableStorageStats
 }
 
-/** Creates an empty {@link MemoryDurableStorage}. */
-export function memoryDurableStorage(): MemoryDurableStorage {
-  return new MemoryDurableStorageImpl()
+/** Creates an empty {@link MemoryDurableStorage}; with options, its syncs take (virtual) time. */
+export function memoryDurableStorage(options: MemoryDurableStorageOptions = {}): MemoryDurableStorage {
+  if (options.syncLatencyMs !== undefined && options.syncLatencyMs !== 0 && !options.scheduler) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, 'memoryDurableStorage: syncLatencyMs needs a scheduler to time the syncs on (pass scheduler).')
+  }
+  return new MemoryDurableStorageImpl(options)
 }
 
 class MemoryDurableStorageImpl implements MemoryDurableStorage {
@@ -56,6 +72,11 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
   private unsynced: LogRecord[] = []
   private floor = 0
   private readonly counters = { appendedRecords: 0, syncs: 0, snapshotsWritten: 0, lostRecords: 0, crashes: 0 }
+  private readonly options: MemoryDurableStorageOptions
+
+  constructor(options: MemoryDurableStorageOptions) {
+    this.options = options
+  }
 
   async open(): Promise<Recovered> {
     if (this.isOpen) throw new LockstepError(ErrorCodes.INTERNAL, 'memoryDurableStorage: open() called while open. Call crash() or close() first.')
@@ -125,10 +146,13 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
     if (!this.isOpen) throw new LockstepError(ErrorCodes.STOPPED, `memoryDurableStorage.${operation}: the storage is not open (call open() first, also after crash() or close()).`)
   }
 
-  /** Lets the current burst of work finish, then fails if a crash or close happened meanwhile. */
+  /** Lets the current burst of work finish (and the sync latency pass), then fails if a crash happened meanwhile. */
   private async settle(operation: string): Promise<void> {
     const epoch = this.epoch
-    await Promise.resolve()
+    const { syncLatencyMs, scheduler } = this.options
+    const latencyMs = typeof syncLatencyMs === 'function' ? syncLatencyMs() : (syncLatencyMs ?? 0)
+    if (latencyMs > 0 && scheduler) await new Promise<void>((resolve) => scheduler.setTimer(latencyMs, resolve))
+    else await Promise.resolve()
     if (this.epoch !== epoch) throw new LockstepError(ErrorCodes.STOPPED, `memoryDurableStorage.${operation}: the storage crashed before this completed; what it covered is durable only if crash() kept it.`)
   }
 }
