@@ -64,7 +64,7 @@ export class ClientFleet {
   operations = 0
   /** Client ids that finished their work (or failed). */
   finished = 0
-  /** Client restarts asked for whose new run has not started yet. */
+  /** Client processes stopped whose new run has not started yet. */
   restartsPending = 0
   /** When the last client restart completed (its new run started). */
   lastRestartAtMs = -Infinity
@@ -103,7 +103,6 @@ export class ClientFleet {
     const run = random.pick(candidates)
     const nextRandom = random.fork()
     run.restartAfterMs = downtimeMs
-    this.restartsPending++
     this.nextRandom.set(run.index, nextRandom)
     if (run.restartable) void this.stop(run)
     return run.id
@@ -189,16 +188,19 @@ export class ClientFleet {
     if (run.stopped) return
     this.done.add(run.index)
     this.finished++
-    if (run.restartAfterMs !== undefined) {
-      // It finished before it could stop: no restart after all.
-      run.restartAfterMs = undefined
-      this.restartsPending--
-    }
+    // It finished before it could stop: no restart after all.
+    run.restartAfterMs = undefined
+  }
+
+  /** Faults stopped striking: restarts still waiting for their client to allow them are called off. */
+  cancelDeferredRestarts(): void {
+    for (const run of this.runs) if (!run.stopped) run.restartAfterMs = undefined
   }
 
   /** Stops a run (kill -9 of the client process) and starts the next one after its downtime. */
   private async stop(run: ClientRun): Promise<void> {
     run.stopped = true
+    this.restartsPending++
     for (const key of run.inFlight) {
       this.inFlight.delete(key)
       this.abandoned.add(key)

@@ -71,6 +71,8 @@ export class OverlappingFaultInjector {
   private lastOverBudgetAtMs = -Infinity
   /** When the last fault ended, once no new fault strikes. */
   private quietAtMs: number | undefined
+  /** The most replicas seen faulty at once outside blackouts (checked after every fault and by `checkBudget`). */
+  peakFaulty = 0
   /** Crashed replicas come back after their downtime (the run has `restart`). */
   private readonly crashesRestart: boolean
 
@@ -135,6 +137,18 @@ export class OverlappingFaultInjector {
     this.checkQuiet()
   }
 
+  /**
+   * Checks the budget now: outside a blackout, at most F replicas may be faulty. Returns a description of the
+   * breach (a simulator bug), or undefined.
+   */
+  checkBudget(): string | undefined {
+    if (this.blackoutInForce()) return undefined
+    const count = this.budget.count()
+    this.peakFaulty = Math.max(this.peakFaulty, count)
+    if (count <= this.budget.limit) return undefined
+    return `simulator: the fault budget was exceeded: ${count} replicas faulty outside a blackout, F=${this.budget.limit} (${this.describeFaulty()})`
+  }
+
   /** Describes what is faulty now, for violation messages. */
   describeFaulty(): string {
     const faulty = this.budget.faulty()
@@ -154,6 +168,7 @@ export class OverlappingFaultInjector {
       return
     }
     const struck = this.drawAndInject()
+    if (struck) this.afterStrike()
     this.scheduleStrike(struck ? this.random.int(GAP_MS.min, GAP_MS.max) : this.random.int(RETRY_MS.min, RETRY_MS.max))
   }
 
@@ -220,6 +235,11 @@ export class OverlappingFaultInjector {
   private record(fault: FaultEvent): void {
     this.injected.push(fault)
     this.options.onFault?.(fault)
+  }
+
+  /** After a fault struck: what it made faulty counts toward the peak (checked once it took effect). */
+  private afterStrike(): void {
+    if (!this.overBudget) this.peakFaulty = Math.max(this.peakFaulty, this.budget.count())
   }
 
   /** Kills a replica; with `restart`, it comes back after `afterMs` (with its disk, or with amnesia). */

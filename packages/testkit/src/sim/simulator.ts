@@ -94,6 +94,11 @@ export interface SimulationResult {
   readonly syncLatencyMaxMs: number
   /** The faults injected, at the virtual time they struck. */
   readonly faults: readonly FaultEvent[]
+  /**
+   * Overlapping faults: F, the most replicas seen faulty at once outside blackouts (never above F), and
+   * whether a blackout left more than F replicas without their state until the end (no liveness is owed then).
+   */
+  readonly faultBudget?: { readonly limit: number; readonly peak: number; readonly exceededByBlackoutAtEnd: boolean }
   /** Views installed (by any replica), beyond the first. */
   readonly viewChanges: number
   /** Virtual time from the start of each crash or partition to the next view installed without the victims. */
@@ -205,6 +210,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   const violations: string[] = []
   let gated: FaultInjector | undefined
+  let overBudgetAtEnd = false
   let overlapping: OverlappingFaultInjector | undefined
   if (overlap) {
     const striking = options.faultWindowMs !== undefined
@@ -233,13 +239,24 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // Run until every client finished; stop early at a stall, or when the clients overran the bound after the last fault.
     let stall: string | undefined
     let nextStallCheck = 0
-    const quietAt = () => (injector.quietSinceMs === undefined || fleet.restartsPending > 0 ? undefined : Math.max(injector.quietSinceMs, fleet.lastRestartAtMs))
+    let deferredCancelled = false
+    const quietAt = () => {
+      if (injector.quietSinceMs === undefined) return undefined
+      if (!deferredCancelled) {
+        // No fault strikes any more, client restarts included.
+        fleet.cancelDeferredRestarts()
+        deferredCancelled = true
+      }
+      return fleet.restartsPending > 0 ? undefined : Math.max(injector.quietSinceMs, fleet.lastRestartAtMs)
+    }
     await cluster.runWhile(() => {
       if (fleet.allFinished) return false
       const now = scheduler.now()
       const blackout = injector.blackoutInForce()
       if (now >= nextStallCheck) {
         nextStallCheck = now + STALL_CHECK_EVERY_MS
+        const breach = injector.checkBudget()
+        if (breach && !violations.includes(breach)) violations.push(breach)
         const oldest = blackout ? undefined : fleet.oldestInFlight()
         if (oldest) {
           const [key, sentAtMs] = oldest
@@ -254,8 +271,11 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       if (quiet !== undefined && now > quiet + recoveryBoundMs) return false
       return now <= maxTimeMs
     })
+    // A blackout that left more than F replicas without their state (disks that had not synced yet) takes the
+    // cluster beyond what any protocol recovers from: no liveness is owed then (the safety checks still apply).
+    overBudgetAtEnd = !fleet.allFinished && injector.blackoutInForce()
     if (stall) violations.push(stall)
-    else if (!fleet.allFinished) {
+    else if (!fleet.allFinished && !overBudgetAtEnd) {
       const quiet = quietAt()
       const bound = quiet === undefined ? `${maxTimeMs}ms (faults were still striking or healing)` : `${recoveryBoundMs}ms after the last fault healed (at ${Math.round(quiet)}ms)`
       violations.push(...checkLiveness({ clients: clientCount, finished: fleet.finished, operations: fleet.operations, bound, replicas: cluster.describe() }))
@@ -263,7 +283,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // End every fault, bring back the replicas that were to come back, and let them all catch up.
     await injector.endAll()
     const settled = await cluster.runUntil(() => caughtUp(cluster, 'every replica serves'), SETTLE_BOUND_MS)
-    if (!settled && fleet.allFinished && violations.length === 0) {
+    if (!settled && fleet.allFinished && violations.length === 0 && !injector.blackoutInForce()) {
       violations.push(`liveness: ${SETTLE_BOUND_MS}ms after every fault ended, the replicas did not all serve again at one position: ${cluster.describe()}`)
     }
   } else {
@@ -314,6 +334,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     delay,
     syncLatencyMaxMs,
     faults: injected,
+    ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd } } : {}),
     viewChanges: viewsInstalled.length,
     failoverMs,
     history: fleet.history,
@@ -322,7 +343,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
 /**
  * True when the replicas caught up: the ones in status normal are at one position with nothing pending, and
- * they are every replica (`every replica runs`), or every replica serving in a view that includes it.
+ * they are every replica (`every replica runs`), or every running replica serves in a view that includes it
+ * (`every replica serves`: a replica crashed for good stays down).
  */
 function caughtUp(cluster: SimCluster, who: 'the running ones' | 'every replica runs' | 'every replica serves'): boolean {
   const hosts = cluster.running().filter((host) => host.engine.status === 'normal')
@@ -330,7 +352,7 @@ function caughtUp(cluster: SimCluster, who: 'the running ones' | 'every replica 
   const positions = new Set(hosts.map((host) => host.engine.position))
   if (positions.size !== 1 || !hosts.every((host) => host.engine.pending === 0)) return false
   if (who === 'every replica runs') return hosts.length === cluster.replicaIds.length
-  return who === 'the running ones' || cluster.initialMembers.every((id) => cluster.isServing(id))
+  return who === 'the running ones' || cluster.initialMembers.every((id) => !cluster.isRunning(id) || cluster.isServing(id))
 }
 
 /** One line per fault for traces: `crash r2 for 340ms`, `client-restart c3 after 12ms`. */
