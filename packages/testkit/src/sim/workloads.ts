@@ -15,13 +15,13 @@ export interface WorkloadClient {
   readonly random: SeededRandom
   /** How many requests this client should issue (a restarted client: what its earlier runs left). */
   readonly requests: number
-  /** Which run of this client id this is: 0 for the first, then 1, 2, … after each client restart. */
-  readonly incarnation: number
+  /** Which run of this client id this is: 0 (the default) for the first, then 1, 2, … after each client restart. */
+  readonly incarnation?: number
   /**
    * What the workload keeps for this client id across its restarts (a small journal on the client's own
-   * disk, such as "this id holds the lock"). Empty for the first run.
+   * disk, such as "this id holds the lock"). Empty for the first run; absent where clients never restart.
    */
-  readonly journal: Map<string, unknown>
+  readonly journal?: Map<string, unknown>
   /** Virtual time now. */
   now(): number
   /** A strictly increasing event counter: orders records made at the same virtual time. */
@@ -35,9 +35,10 @@ export interface WorkloadClient {
   /**
    * Tells the simulator whether this client process may be stopped now by a `client-restart` fault (it may,
    * until told otherwise). A stop waits until it may. A workload whose next run could not tell where it stands
-   * (the mutex, while the lock's fate hangs on a request in flight) says no meanwhile.
+   * (the mutex, while the lock's fate hangs on a request in flight) says no meanwhile. Optional: drivers
+   * that never restart clients need not provide it.
    */
-  restartable(ok: boolean): void
+  restartable?(ok: boolean): void
 }
 
 /** A workload-specific event, ordered by `tick`. */
@@ -80,26 +81,26 @@ export const mutexWorkload: Workload = {
   machine: builtInMachines.mutex,
   async runClient(ctx) {
     let issued = 0
-    if (ctx.journal.get('holding') === true) {
+    if (ctx.journal?.get('holding') === true) {
       // The previous run of this id stopped holding the lock: this run releases it on the id's behalf.
-      ctx.restartable(false)
+      ctx.restartable?.(false)
       await release(ctx)
-      ctx.restartable(true)
+      ctx.restartable?.(true)
       issued++
     }
-    const requests = ctx.incarnation === 0 ? Math.max(2, ctx.requests) : ctx.requests
+    const requests = (ctx.incarnation ?? 0) === 0 ? Math.max(2, ctx.requests) : ctx.requests
     for (; issued + 2 <= requests; issued += 2) {
-      ctx.restartable(false)
+      ctx.restartable?.(false)
       const reply = await ctx.client.submit({ name: 'acquire' })
       if (!reply.ok) throw new Error(`acquire failed: ${reply.error.message}`)
       if (!reply.outputs.some((o) => o.value === 'OK')) await ctx.client.nextNotice((n) => n.value === 'OK')
       ctx.note({ kind: 'grant', client: ctx.id, tick: ctx.tick(), time: ctx.now() })
-      ctx.journal.set('holding', true)
-      ctx.restartable(true)
+      ctx.journal?.set('holding', true)
+      ctx.restartable?.(true)
       await ctx.sleep(ctx.random.int(0, 5))
-      ctx.restartable(false)
+      ctx.restartable?.(false)
       await release(ctx)
-      ctx.restartable(true)
+      ctx.restartable?.(true)
       await ctx.sleep(ctx.random.int(0, 3))
     }
   },
@@ -181,7 +182,7 @@ export function genericWorkload(machine: StateMachine, randomCommand: RandomComm
 /** Releases the lock the client id holds (noted as released when the release is sent). */
 async function release(ctx: WorkloadClient): Promise<void> {
   ctx.note({ kind: 'release', client: ctx.id, tick: ctx.tick(), time: ctx.now() })
-  ctx.journal.set('holding', false)
+  ctx.journal?.set('holding', false)
   const released = await ctx.client.submit({ name: 'release' })
   if (!released.ok) throw new Error(`release failed: ${released.error.message}`)
 }
