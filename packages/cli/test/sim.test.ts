@@ -134,8 +134,16 @@ export const randomCommand = () => ({})
     expect(JSON.parse(stdout()).failures[0].rerun).toBe(`npx lockstep sim --machine ${path} --replicas 3 --order lamport --clients 3 --ops 20 --faults delay,client-restart --overlap --seed 2`)
   })
 
+  it('--trace prints every replica\'s log and every fault of one seed on virtual time', async () => {
+    const { io, stdout } = memoryIo()
+    expect(await main(['sim', '--machine', 'kv', '--ops', '30', '--faults', 'crash,restart', '--seed', '3', '--trace'], io)).toBe(0)
+    expect(stdout()).toMatch(/^ +\d+\.\d r\d info replica 'r\d' /m)
+    expect(stdout()).toMatch(/^ +\d+\.\d FAULT (crash|restart) r\d/m)
+  })
+
   it('refuses amnesia and client restarts one fault at a time, and --overlap with --no-overlap', async () => {
     for (const [args, message] of [
+      [['--trace'], /--trace needs --seed/],
       [['--faults', 'amnesia', '--no-overlap'], /--faults amnesia needs overlapping faults/],
       [['--faults', 'crash,client-restart', '--no-overlap'], /--faults client-restart needs overlapping faults/],
       [['--faults', 'crash', '--overlap', '--no-overlap'], /exclude each other/],

@@ -8,7 +8,7 @@ import { loadWorkload } from '../machine-loader'
 
 export const simUsage = `lockstep sim --machine <${builtInMachineNames.join('|')}|PATH> [--replicas N] [--order lamport] [--clients C] [--ops K]
              [--faults none|crash,restart,amnesia,partition,slow,delay,blackout,client-restart] [--overlap | --no-overlap]
-             [--durable] [--seeds S | --seed X] [--json]
+             [--durable] [--seeds S | --seed X [--trace]] [--json]
 
 Runs whole clusters in one process on virtual time with seeded delays and
 checks every run: agreement and order, exactly-once, completeness, equal state
@@ -30,6 +30,7 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               client-restart)
   --durable   replicas keep a write-ahead log on a simulated disk that loses unsynced writes on a crash
   --seeds     run seeds 1..S (default 100); --seed X runs only seed X
+  --trace     with --seed: print every replica's log and every fault, stamped with virtual time
   --json      print one JSON object: ok, seeds, operations, failures[{seed, violation}]
 Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
 
@@ -50,6 +51,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     durable: { type: 'boolean' },
     overlap: { type: 'boolean' },
     'no-overlap': { type: 'boolean' },
+    trace: { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
@@ -59,6 +61,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     durable?: boolean
     overlap?: boolean
     'no-overlap'?: boolean
+    trace?: boolean
   }
   if (values.help) {
     io.stdout(simUsage)
@@ -89,6 +92,10 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     io.stderr('lockstep sim: --overlap and --no-overlap exclude each other')
     return ExitCode.USAGE
   }
+  if (values.trace && values.seed === undefined) {
+    io.stderr('lockstep sim: --trace needs --seed X (one run)')
+    return ExitCode.USAGE
+  }
   const overlap = !values['no-overlap']
   const overlapOnly = faults.find((kind) => overlapOnlyFaultKinds.includes(kind))
   if (overlapOnly && !overlap) {
@@ -112,7 +119,8 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   let operations = 0
   let virtualTimeMs = 0
   for (const seed of seeds) {
-    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg: values.machine })
+    const trace = values.trace ? (line: string) => io.stdout(line) : undefined
+    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg: values.machine, trace })
     operations += result.operations
     virtualTimeMs += result.virtualTimeMs
     if (!result.ok) {
