@@ -90,18 +90,67 @@ export const randomCommand = () => ({})
     expect(result.failures[0].rerun).toBe(`npx lockstep sim --machine ${path} --replicas 3 --order lamport --clients 3 --ops 10 --seed 1`)
   })
 
-  it('injects faults drawn from each seed and still passes every check', async () => {
+  it('injects faults drawn from each seed, one at a time with --no-overlap, and still passes every check', async () => {
     const { io, stdout } = memoryIo()
-    const code = await main(['sim', '--machine', 'kv', '--replicas', '5', '--clients', '4', '--ops', '60', '--faults', 'crash,restart,partition,slow,delay', '--seeds', '10', '--json'], io)
+    const code = await main(['sim', '--machine', 'kv', '--replicas', '5', '--clients', '4', '--ops', '60', '--faults', 'crash,restart,partition,slow,delay', '--no-overlap', '--seeds', '10', '--json'], io)
     expect(code).toBe(0)
-    expect(JSON.parse(stdout())).toMatchObject({ ok: true, seeds: 10, operations: 600, faults: ['crash', 'restart', 'partition', 'slow', 'delay'] })
+    expect(JSON.parse(stdout())).toMatchObject({ ok: true, seeds: 10, operations: 600, faults: ['crash', 'restart', 'partition', 'slow', 'delay'], overlap: false })
   })
 
   it('runs durable replicas through blackouts of the whole cluster', async () => {
     const { io, stdout } = memoryIo()
-    const code = await main(['sim', '--machine', 'register', '--replicas', '3', '--clients', '3', '--ops', '45', '--faults', 'crash,restart,blackout', '--durable', '--seeds', '8', '--json'], io)
+    const code = await main(['sim', '--machine', 'register', '--replicas', '3', '--clients', '3', '--ops', '45', '--faults', 'crash,restart,blackout', '--no-overlap', '--durable', '--seeds', '8', '--json'], io)
     expect(code).toBe(0)
     expect(JSON.parse(stdout())).toMatchObject({ ok: true, seeds: 8, operations: 360, durable: true })
+  })
+
+  it('overlaps every kind of fault by default, amnesia and client restarts included, under the budget', async () => {
+    const faults = 'crash,restart,amnesia,partition,slow,delay,blackout,client-restart'
+    const { io, stdout } = memoryIo()
+    const code = await main(['sim', '--machine', 'register', '--replicas', '5', '--clients', '3', '--ops', '150', '--faults', faults, '--durable', '--seed', '4', '--json'], io)
+    expect(JSON.parse(stdout())).toMatchObject({ ok: true, seeds: 1, faults: faults.split(','), overlap: true, durable: true })
+    expect(code).toBe(0)
+  })
+
+  it('prints a rerun command that reproduces an overlapping run, with --overlap and --durable', async () => {
+    // A stall bound no cluster meets would be needed to fail on purpose; instead, the nondeterministic machine
+    // fails every run, and its rerun must name the world flags.
+    const path = join(dir, 'nondeterministic-world.mjs')
+    await writeFile(path, `
+let calls = 0
+const enc = new TextEncoder(), dec = new TextDecoder()
+export const machine = {
+  name: 'bad',
+  init: () => ({ last: 0 }),
+  apply(state) { state.last = ++calls; return [] },
+  snapshot: (s) => enc.encode(JSON.stringify(s)),
+  restore: (b) => JSON.parse(dec.decode(b)),
+}
+export const randomCommand = () => ({})
+`)
+    const { io, stdout } = memoryIo()
+    expect(await main(['sim', '--machine', path, '--ops', '20', '--faults', 'delay,client-restart', '--seed', '2', '--json'], io)).toBe(1)
+    expect(JSON.parse(stdout()).failures[0].rerun).toBe(`npx lockstep sim --machine ${path} --replicas 3 --order lamport --clients 3 --ops 20 --faults delay,client-restart --overlap --seed 2`)
+  })
+
+  it('--trace prints every replica\'s log and every fault of one seed on virtual time', async () => {
+    const { io, stdout } = memoryIo()
+    expect(await main(['sim', '--machine', 'kv', '--ops', '30', '--faults', 'crash,restart', '--seed', '3', '--trace'], io)).toBe(0)
+    expect(stdout()).toMatch(/^ +\d+\.\d r\d info replica 'r\d' /m)
+    expect(stdout()).toMatch(/^ +\d+\.\d FAULT (crash|restart) r\d/m)
+  })
+
+  it('refuses amnesia and client restarts one fault at a time, and --overlap with --no-overlap', async () => {
+    for (const [args, message] of [
+      [['--trace'], /--trace needs --seed/],
+      [['--faults', 'amnesia', '--no-overlap'], /--faults amnesia needs overlapping faults/],
+      [['--faults', 'crash,client-restart', '--no-overlap'], /--faults client-restart needs overlapping faults/],
+      [['--faults', 'crash', '--overlap', '--no-overlap'], /exclude each other/],
+    ] as const) {
+      const { io, stderr } = memoryIo()
+      expect(await main(['sim', '--machine', 'kv', ...args], io)).toBe(2)
+      expect(stderr()).toMatch(message)
+    }
   })
 
   it('refuses blackouts without --durable', async () => {

@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError, type Logger, type LogRecord, type Recovered, type ReplicaComponents, type Snapshot, type Storage, type StorageFactory } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type Logger, type LogRecord, type Recovered, type ReplicaComponents, type Scheduler, type Snapshot, type Storage, type StorageFactory } from '@lockstep/interface'
 import { checkAppendedRecords, checkSnapshot } from './record-checks'
 
 /** Options of {@link MemoryDurableStorage.crash}. */
@@ -9,6 +9,18 @@ export interface CrashOptions {
    * file storage never returns a record after a lost one.
    */
   readonly keepUnsynced?: number
+}
+
+/** Options of {@link memoryDurableStorage}. */
+export interface MemoryDurableStorageOptions {
+  /**
+   * How long each `sync()` and `writeSnapshot()` takes, in the scheduler's milliseconds: a number, or a
+   * function called once per operation (a simulator draws it from its seed). A crash before it completes
+   * loses what it would have covered. Default 0: it completes in the next microtask.
+   */
+  readonly syncLatencyMs?: number | (() => number)
+  /** The timers that make a sync take time; default: the components' scheduler (the simulator's virtual one). */
+  readonly scheduler?: Pick<Scheduler, 'setTimer'>
 }
 
 /** Counters of a {@link MemoryDurableStorage}. */
@@ -27,7 +39,8 @@ export interface MemoryDurableStorageStats {
  * survives a {@link crash} only once a `sync()` covering it resolved (or a
  * snapshot covering it was written), like `fileStorage` with `sync: 'batch'`.
  * It can be reopened after `crash()` or `close()`, so one object stands for a
- * replica's disk across restarts. Deterministic: no timers, no I/O.
+ * replica's disk across restarts. Deterministic: no I/O, and no timers unless
+ * a sync latency runs on the scheduler it was given.
  */
 export interface MemoryDurableStorage extends Storage {
   /**
@@ -44,11 +57,12 @@ export interface MemoryDurableStorage extends Storage {
 
 /**
  * A factory of empty {@link MemoryDurableStorage}s. It logs opens and crashes to the components'
- * `log`; it has no timers, so it does not use their scheduler. A simulator that keeps one disk
- * across a replica's restarts builds it once and hands the host a factory returning it.
+ * `log`; with `syncLatencyMs`, its syncs take time on `options.scheduler` or else the components'
+ * scheduler (the simulator's virtual one). A simulator that keeps one disk across a replica's
+ * restarts builds it once and hands the host a factory returning it.
  */
-export function memoryDurableStorage(): StorageFactory<MemoryDurableStorage> {
-  return (components: ReplicaComponents) => new MemoryDurableStorageImpl(components.log)
+export function memoryDurableStorage(options: MemoryDurableStorageOptions = {}): StorageFactory<MemoryDurableStorage> {
+  return (components: ReplicaComponents) => new MemoryDurableStorageImpl(components.log, { ...options, scheduler: options.scheduler ?? components.scheduler })
 }
 
 class MemoryDurableStorageImpl implements MemoryDurableStorage {
@@ -60,8 +74,10 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
   private unsynced: LogRecord[] = []
   private floor = 0
   private readonly counters = { appendedRecords: 0, syncs: 0, snapshotsWritten: 0, lostRecords: 0, crashes: 0 }
-
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly options: MemoryDurableStorageOptions,
+  ) {}
 
   async open(): Promise<Recovered> {
     if (this.isOpen) throw new LockstepError(ErrorCodes.INTERNAL, 'memoryDurableStorage: open() called while open. Call crash() or close() first.')
@@ -133,10 +149,13 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
     if (!this.isOpen) throw new LockstepError(ErrorCodes.STOPPED, `memoryDurableStorage.${operation}: the storage is not open (call open() first, also after crash() or close()).`)
   }
 
-  /** Lets the current burst of work finish, then fails if a crash or close happened meanwhile. */
+  /** Lets the current burst of work finish (and the sync latency pass), then fails if a crash happened meanwhile. */
   private async settle(operation: string): Promise<void> {
     const epoch = this.epoch
-    await Promise.resolve()
+    const { syncLatencyMs, scheduler } = this.options
+    const latencyMs = typeof syncLatencyMs === 'function' ? syncLatencyMs() : (syncLatencyMs ?? 0)
+    if (latencyMs > 0 && scheduler) await new Promise<void>((resolve) => scheduler.setTimer(latencyMs, resolve))
+    else await Promise.resolve()
     if (this.epoch !== epoch) throw new LockstepError(ErrorCodes.STOPPED, `memoryDurableStorage.${operation}: the storage crashed before this completed; what it covered is durable only if crash() kept it.`)
   }
 }

@@ -13,7 +13,7 @@ export interface TestComponents {
   readonly logger?: Logger
 }
 
-function components({ scheduler, logger }: TestComponents) {
+export function components({ scheduler, logger }: TestComponents = {}) {
   return { self: 'r1', scheduler: scheduler ?? realScheduler(), log: logger ?? silentLogger }
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { buildMemoryDurableStorage, plain, record } from './helpers'
+import { memoryDurableStorage } from '../src'
+import { buildMemoryDurableStorage, components, plain, record } from './helpers'
 
 describe('memoryDurableStorage', () => {
   it('keeps synced records across a crash and loses the unsynced ones', async () => {
@@ -75,5 +76,56 @@ describe('memoryDurableStorage', () => {
     storage.append([record(2)])
     expect(() => storage.append([record(2)])).toThrow(expect.objectContaining({ code: 'INTERNAL' }))
     await expect(storage.writeSnapshot({ position: -1, data: new Uint8Array() })).rejects.toMatchObject({ code: 'INTERNAL' })
+  })
+
+  describe('with a sync latency', () => {
+    /** A hand-driven clock: timers fire only when the test advances it. */
+    function manualScheduler() {
+      let now = 0
+      const timers: { at: number; fn: () => void }[] = []
+      return {
+        setTimer: (delayMs: number, fn: () => void) => timers.push({ at: now + delayMs, fn }),
+        async advance(ms: number) {
+          now += ms
+          for (const timer of timers.filter((t) => t.at <= now)) {
+            timers.splice(timers.indexOf(timer), 1)
+            timer.fn()
+          }
+          for (let i = 0; i < 5; i++) await Promise.resolve()
+        },
+      }
+    }
+
+    it('a sync completes only after its latency, and a crash before then loses what it covered', async () => {
+      const scheduler = manualScheduler()
+      const latencies = [3, 2]
+      const storage = memoryDurableStorage({ scheduler, syncLatencyMs: () => latencies.shift()! })(components())
+      await storage.open()
+      storage.append([record(1)])
+      let synced = false
+      void storage.sync().then(() => (synced = true))
+      await scheduler.advance(2)
+      expect(synced).toBe(false)
+      expect(storage.durable().records).toEqual([])
+      await scheduler.advance(1)
+      expect(synced).toBe(true)
+      expect(storage.durable().records.map((r) => r.position)).toEqual([1])
+
+      storage.append([record(2)])
+      const pending = storage.sync()
+      await scheduler.advance(1)
+      storage.crash()
+      await scheduler.advance(5)
+      await expect(pending).rejects.toMatchObject({ code: 'STOPPED' })
+      expect((await storage.open()).records.map((r) => r.position)).toEqual([1])
+    })
+
+    it('latency 0 behaves as before', async () => {
+      const storage = memoryDurableStorage({ syncLatencyMs: 0 })(components())
+      await storage.open()
+      storage.append([record(1)])
+      await storage.sync()
+      expect(storage.durable().records.map((r) => r.position)).toEqual([1])
+    })
   })
 })

@@ -1,12 +1,14 @@
 import { isLockstepError } from '@lockstep/interface'
 import { builtInMachineNames } from '@lockstep/machines'
 import { lamportSimulation } from '@lockstep/order-lamport'
-import { parseFaults, simulate, type FaultKind, type OrdererSpec, type SimulationResult } from '@lockstep/testkit'
+import { overlapOnlyFaultKinds, parseFaults, simulate, type FaultKind, type OrdererSpec, type SimulationResult } from '@lockstep/testkit'
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 import { loadWorkload } from '../machine-loader'
 
-export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport] [--clients C] [--ops K] [--faults none|crash,restart,partition,slow,delay,blackout] [--durable] [--seeds S | --seed X] [--json]
+export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport] [--clients C] [--ops K]
+             [--faults none|crash,restart,amnesia,partition,slow,delay,blackout,client-restart] [--overlap | --no-overlap]
+             [--durable] [--seeds S | --seed X [--trace]] [--json]
 
 Runs whole clusters in one process on virtual time with seeded delays and
 checks every run: agreement and order, exactly-once, completeness, equal state
@@ -16,11 +18,19 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --order     ordering strategy (default lamport)
   --clients   concurrent clients (default 3)
   --ops       requests per run, across all clients (default 100)
-  --faults    faults drawn from each seed (default none): crash, restart (crashed replicas come back
-              without state, or from their disks with --durable), partition, slow, delay, blackout
-              (every replica at once; needs --durable); turns on failure detection and view changes
+  --faults    faults drawn from each seed (default none): crash, restart (replicas restarted with their
+              usual options: from their disks with --durable, else without state), amnesia (restarted
+              without memory or disk), partition, slow, delay, blackout (every replica at once, then
+              restarted one by one from disk; needs --durable), client-restart (a client process stops
+              and a new one carries on under its id); turns on failure detection and view changes
+  --overlap   faults overlap, at most F = (N-1)/2 replicas faulty at once (the default): they strike at
+              any moment while the workload runs, disks take time to sync, and a request waiting over
+              10 s while at most F are faulty is a liveness violation
+  --no-overlap  one fault at a time, each once the cluster recovered from the last (no amnesia or
+              client-restart)
   --durable   replicas keep a write-ahead log on a simulated disk that loses unsynced writes on a crash
   --seeds     run seeds 1..S (default 100); --seed X runs only seed X
+  --trace     with --seed: print every replica's log and every fault, stamped with virtual time
   --json      print one JSON object: ok, seeds, operations, failures[{seed, violation}]
 Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
 
@@ -39,10 +49,20 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     seed: { type: 'string' },
     faults: { type: 'string' },
     durable: { type: 'boolean' },
+    overlap: { type: 'boolean' },
+    'no-overlap': { type: 'boolean' },
+    trace: { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
-  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed' | 'faults', string>> & { json?: boolean; help?: boolean; durable?: boolean }
+  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed' | 'faults', string>> & {
+    json?: boolean
+    help?: boolean
+    durable?: boolean
+    overlap?: boolean
+    'no-overlap'?: boolean
+    trace?: boolean
+  }
   if (values.help) {
     io.stdout(simUsage)
     return ExitCode.OK
@@ -65,6 +85,20 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     io.stderr("lockstep sim: --faults blackout needs --durable (replicas with disks): without them nothing survives a blackout")
     return ExitCode.USAGE
   }
+  if (values.overlap && values['no-overlap']) {
+    io.stderr('lockstep sim: --overlap and --no-overlap exclude each other')
+    return ExitCode.USAGE
+  }
+  if (values.trace && values.seed === undefined) {
+    io.stderr('lockstep sim: --trace needs --seed X (one run)')
+    return ExitCode.USAGE
+  }
+  const overlap = !values['no-overlap']
+  const overlapOnly = faults.find((kind) => overlapOnlyFaultKinds.includes(kind))
+  if (overlapOnly && !overlap) {
+    io.stderr(`lockstep sim: --faults ${overlapOnly} needs overlapping faults (drop --no-overlap)`)
+    return ExitCode.USAGE
+  }
   const replicas = intFlag('sim', 'replicas', values.replicas, 3, 1, 15)
   const clients = intFlag('sim', 'clients', values.clients, 3, 1, 1000)
   const ops = intFlag('sim', 'ops', values.ops, 100, 1, 10_000_000)
@@ -82,7 +116,8 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   let operations = 0
   let virtualTimeMs = 0
   for (const seed of seeds) {
-    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, durable: values.durable === true, machineArg: values.machine })
+    const trace = values.trace ? (line: string) => io.stdout(line) : undefined
+    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg: values.machine, trace })
     operations += result.operations
     virtualTimeMs += result.virtualTimeMs
     if (!result.ok) {
@@ -101,6 +136,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
       clients,
       ops,
       faults: faults.length > 0 ? faults : 'none',
+      overlap: faults.length > 0 && overlap,
       durable: values.durable === true,
       seeds: seeds.length,
       operations,
@@ -109,7 +145,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
       elapsedMs: Math.round(elapsedMs),
     }))
   } else {
-    const faultText = faults.length > 0 ? `, faults ${faults.join(',')}` : ''
+    const faultText = faults.length > 0 ? `, faults ${faults.join(',')}${overlap ? ' (overlapping)' : ' (one at a time)'}` : ''
     io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients, machine ${values.machine}${faultText}; ${(elapsedMs / 1000).toFixed(1)} s`)
   }
   return ok ? ExitCode.OK : ExitCode.FAILED

@@ -21,6 +21,14 @@ export interface InstalledView {
   readonly members: readonly string[]
 }
 
+/** Virtual time from each fault's start to the next view installed without its victims (none if there was no such view). */
+export function failoverTimes(starts: readonly { atMs: number; victims: readonly string[] }[], views: readonly InstalledView[]): number[] {
+  return starts.flatMap((start) => {
+    const next = views.find((v) => v.atMs >= start.atMs && start.victims.every((victim) => !v.members.includes(victim)))
+    return next ? [next.atMs - start.atMs] : []
+  })
+}
+
 /**
  * Injects a drawn fault schedule into a {@link SimCluster} on virtual time: crashes (and the restarts
  * that follow them), partitions, slow replicas, delay spikes and blackouts, each undone after its
@@ -60,10 +68,7 @@ export class FaultInjector {
 
   /** Virtual time from the start of each crash or partition to the next view installed without its victims. */
   failoverMs(views: readonly InstalledView[]): number[] {
-    return this.failoverStarts.flatMap((start) => {
-      const next = views.find((v) => v.atMs >= start.atMs && start.victims.every((victim) => !v.members.includes(victim)))
-      return next ? [next.atMs - start.atMs] : []
-    })
+    return failoverTimes(this.failoverStarts, views)
   }
 
   /** True when the cluster has recovered from the last fault (and, with restarts, every replica is back). */

@@ -2,23 +2,34 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'partition', 'slow', 'delay', 'blackout'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart'] as const
 
 /**
- * One kind of fault. `restart` brings crashed replicas back (with no state, or with their disks in a
- * durable run). `blackout` (durable runs only) kills every replica at once and restarts all from their disks.
+ * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
+ * the run also has `restart`). `restart` stops replicas and starts them again with their usual options: from
+ * their disks in a durable run, without state otherwise. `amnesia` (overlapping faults) restarts replicas
+ * without memory or disk, exactly as they were first started. `blackout` (durable runs only) kills every
+ * replica at once and restarts them from their disks. `client-restart` (overlapping faults) stops a client
+ * process and starts a new run of it under the same id.
  */
 export type FaultKind = (typeof faultKinds)[number]
+
+/** The fault kinds that only the overlapping (world) model injects. */
+export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart']
 
 /** One scheduled fault: it starts at `atMs` and ends (heals, restarts) `durationMs` later. */
 export interface FaultEvent {
   readonly atMs: number
   readonly durationMs: number
-  readonly kind: 'crash' | 'partition' | 'slow' | 'delay' | 'blackout'
-  /** The replicas it hits (crash, partition, slow). */
+  readonly kind: 'crash' | 'restart' | 'amnesia' | 'partition' | 'slow' | 'delay' | 'blackout' | 'client-restart'
+  /** The replicas it hits (crash, restart, amnesia, partition, slow; every one for a blackout). */
   readonly replicas: readonly string[]
   /** For `slow` and `delay`: the extra delay in ms. */
   readonly extraMs: number
+  /** For `client-restart`: the client id. */
+  readonly client?: string
+  /** For a `blackout` with overlapping faults: when each replica comes back, in ms after the blackout. */
+  readonly restartsAfterMs?: Readonly<Record<string, number>>
 }
 
 /** Parses `--faults none|crash,restart,…`. */
@@ -40,6 +51,9 @@ export function parseFaults(spec: string): FaultKind[] {
  * crashed replicas stay down, and at most F crash in the whole run.
  */
 export function drawFaultSchedule(random: SeededRandom, kinds: readonly FaultKind[], replicaIds: readonly string[], windowMs: number): FaultEvent[] {
+  for (const kind of kinds) {
+    if (overlapOnlyFaultKinds.includes(kind)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `the '${kind}' fault needs overlapping faults (overlap: true, --overlap)`)
+  }
   const active = kinds.filter((k) => k !== 'restart') as FaultEvent['kind'][]
   if (active.length === 0) return []
   const f = Math.floor((replicaIds.length - 1) / 2)
@@ -74,7 +88,7 @@ export function drawFaultSchedule(random: SeededRandom, kinds: readonly FaultKin
 }
 
 /** A Fisher–Yates shuffle driven by the seeded source. */
-function shuffle<T>(random: SeededRandom, items: readonly T[]): T[] {
+export function shuffle<T>(random: SeededRandom, items: readonly T[]): T[] {
   const out = [...items]
   for (let i = out.length - 1; i > 0; i--) {
     const j = random.int(0, i)

@@ -46,6 +46,11 @@ export interface SimClusterOptions {
   readonly durable?: boolean
   /** Engine settings every replica gets: the session table's bounds, state transfer chunking. */
   readonly engine?: Pick<ReplicaHostOptions<unknown>, 'sessions' | 'transfer'>
+  /**
+   * With `durable`: how long each sync of a disk takes, in virtual milliseconds, asked once per sync (a
+   * simulation draws it from its seed). Default: none (a sync completes in the same instant).
+   */
+  readonly syncLatencyMs?: () => number
   /** Receives every replica's log lines, stamped with virtual time and the replica's name (for debugging). */
   readonly trace?: (line: string) => void
   /**
@@ -63,12 +68,16 @@ export interface SimClientOptions {
   readonly retryAfterMs?: number
   /** Sees each request as it is submitted and as its reply arrives. */
   readonly observer?: ClientObserver
+  /** This run of the client id (a restarted client uses a higher one). Default: the virtual time, in whole ms. */
+  readonly incarnation?: number
 }
 
 /** A running replica: its host and the hooks watching this incarnation. */
 interface RunningReplica {
   readonly host: ReplicaHost
   readonly observer: ReplicaObserver | undefined
+  /** It started with something on its disk (it recovers); false for a start without state. */
+  readonly fromDisk: boolean
 }
 
 /**
@@ -165,9 +174,30 @@ export class SimCluster {
     await this.startReplica(id, false)
   }
 
+  /**
+   * Starts a crashed replica again with a wiped disk (nothing, without `durable`), exactly as it was first
+   * started: no join flag. It finds out by itself that the cluster runs without it, asks to join, and must not
+   * vote or count toward a majority until it has the cluster's state again.
+   */
+  async restartWithAmnesia(id: string): Promise<void> {
+    if (this.options.durable) this.disks.set(id, this.newDisk(id))
+    await this.startReplica(id, false)
+  }
+
+  /** True when `id` runs and serves: status normal, in a view that includes it. */
+  isServing(id: string): boolean {
+    const host = this.replicas.get(id)?.host
+    return host !== undefined && host.engine.status === 'normal' && host.engine.view.members.includes(id)
+  }
+
+  /** True when `id` runs and its current run started with something on its disk (it recovered from it). */
+  startedFromDisk(id: string): boolean {
+    return this.replicas.get(id)?.fromDisk === true
+  }
+
   /** Starts a crashed replica again, without state (a new, empty disk): it asks to join and takes its state by transfer. */
   async restart(id: string): Promise<void> {
-    if (this.options.durable) this.disks.set(id, memoryDurableStorage()({ self: id, scheduler: this.scheduler, log: silentLogger }))
+    if (this.options.durable) this.disks.set(id, this.newDisk(id))
     await this.startReplica(id, true)
   }
 
@@ -209,6 +239,7 @@ export class SimCluster {
       scheduler: this.scheduler,
       retryAfterMs: options.retryAfterMs ?? 200,
       observer: options.observer,
+      incarnation: options.incarnation,
     })
     await client.start()
     this.clients.push(client)
@@ -268,6 +299,22 @@ export class SimCluster {
     )
   }
 
+  /**
+   * What each configured replica is doing, for violation messages and traces:
+   * `r1 normal in view 5 {r1,r2} at 120 (3 pending); r3 down`.
+   */
+  describe(): string {
+    return this.replicaIds
+      .map((id) => {
+        const host = this.replicas.get(id)?.host
+        if (!host) return `${id} down`
+        const { engine } = host
+        const pending = engine.pending > 0 ? ` (${engine.pending} pending)` : ''
+        return `${id} ${engine.status} in view ${engine.view.id} {${engine.view.members.join(',')}} at ${engine.position}${pending}`
+      })
+      .join('; ')
+  }
+
   /** Stops every client, then every replica (in configuration order). */
   async stop(): Promise<void> {
     for (const client of this.clients) await client.stop()
@@ -275,12 +322,19 @@ export class SimCluster {
     this.replicas.clear()
   }
 
+  private newDisk(id: string): MemoryDurableStorage {
+    const latency = this.options.syncLatencyMs
+    return memoryDurableStorage(latency ? { syncLatencyMs: latency } : {})({ self: id, scheduler: this.scheduler, log: silentLogger })
+  }
+
   private async startReplica(id: string, join: boolean): Promise<void> {
     let disk = this.disks.get(id)
     if (this.options.durable && !disk) {
-      disk = memoryDurableStorage()({ self: id, scheduler: this.scheduler, log: silentLogger })
+      disk = this.newDisk(id)
       this.disks.set(id, disk)
     }
+    const durable = disk?.durable()
+    const fromDisk = durable !== undefined && (durable.snapshot !== undefined || durable.records.length > 0)
     const incarnation = this.starts.get(id) ?? 0
     this.starts.set(id, incarnation + 1)
     const observer = this.options.observeReplica?.(id, incarnation)
@@ -304,7 +358,7 @@ export class SimCluster {
       onDeliver: observer?.onDeliver ? (position, request, executed) => observer.onDeliver!(position, request, executed) : undefined,
       onViewInstalled: observer?.onViewInstalled ? (view, position) => observer.onViewInstalled!(view, position) : undefined,
     })
-    this.replicas.set(id, { host, observer })
+    this.replicas.set(id, { host, observer, fromDisk })
     await host.start()
   }
 }

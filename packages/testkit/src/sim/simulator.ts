@@ -4,13 +4,15 @@ import { checkAgreement, checkOrder } from './checkers/agreement-order'
 import { checkCompleteness } from './checkers/completeness'
 import { checkExactlyOnce } from './checkers/exactly-once'
 import type { Delivery, IncarnationRecord } from './checkers/incarnation-record'
-import { checkLiveness } from './checkers/liveness'
+import { checkLiveness, describeStall } from './checkers/liveness'
 import { checkStateDigests } from './checkers/state-digests'
-import { FaultInjector, type InstalledView } from './fault-injector'
-import { drawFaultSchedule, type FaultEvent, type FaultKind } from './faults'
+import { ClientFleet, requestKey } from './client-fleet'
+import { FaultInjector, failoverTimes, type InstalledView } from './fault-injector'
+import { drawFaultSchedule, overlapOnlyFaultKinds, type FaultEvent, type FaultKind } from './faults'
+import { OverlappingFaultInjector } from './overlapping-fault-injector'
 import { SeededRandom } from './prng'
 import { SimCluster } from './sim-cluster'
-import type { Workload, WorkloadEvent } from './workloads'
+import type { Workload } from './workloads'
 
 /**
  * An ordering strategy as the simulator runs it: a name (for the rerun
@@ -37,21 +39,38 @@ export interface SimulationOptions {
   /** Faults to inject (drawn from the seed). Default none. Any fault turns on failure detection and view changes. */
   readonly faults?: readonly FaultKind[]
   /**
+   * Overlapping faults in a modelled world (default for fault runs): faults strike at any moment while the
+   * workload runs, under a strict budget of at most F faulty replicas at once (see `FaultBudget`); blackouts
+   * restart the replicas one by one; restarts use each replica's usual options (no join flag); disks take
+   * virtual time to sync; clients may restart (`client-restart`); and a request that waits longer than
+   * `stallBoundMs` while at most F replicas are faulty is a liveness violation. `false`: one fault at a time,
+   * each waiting until the cluster recovered from the last, during `faultWindowMs`.
+   */
+  readonly overlap?: boolean
+  /**
    * Give every replica a disk that loses what was not synced when it crashes: replies wait for the sync,
    * and crashed replicas restart from their disks. Needed for the `blackout` fault. Default false.
    */
   readonly durable?: boolean
-  /** Faults happen during this much virtual time from the start. Default 3,000 ms. */
+  /**
+   * Faults happen during this much virtual time from the start. Default: 3,000 ms one at a time; with
+   * overlapping faults, until the clients have done nine tenths of their requests.
+   */
   readonly faultWindowMs?: number
-  /** Liveness bound: once faults stop, every client must finish within this much virtual time. Default 30,000 ms. */
+  /** Liveness bound: once faults stop (and, overlapping, the last one healed), every client must finish within this much virtual time. Default 30,000 ms. */
   readonly recoveryBoundMs?: number
-  /** Give up (a liveness violation) after this much virtual time without faults. Default 600,000 ms. */
+  /** Overlapping faults: no request may wait longer than this while at most F replicas are faulty. Default 10,000 ms. */
+  readonly stallBoundMs?: number
+  /** Give up (a liveness violation) after this much virtual time: without faults, or with overlapping faults. Default 600,000 ms. */
   readonly maxTimeMs?: number
   /** How the CLI names the machine, for the rerun command (a path for custom machines). */
   readonly machineArg?: string
-  /** Receives every replica's log lines, stamped with virtual time (for debugging a seed). */
+  /** Receives every replica's log lines, stamped with virtual time (for debugging a seed), and every fault. */
   readonly trace?: (line: string) => void
 }
+
+/** Faults overlap unless a run says otherwise. */
+export const OVERLAP_BY_DEFAULT = true
 
 /** The outcome of one run. */
 export interface SimulationResult {
@@ -71,8 +90,15 @@ export interface SimulationResult {
   readonly rerun: string
   /** The network's delay model drawn for this seed. */
   readonly delay: { readonly minMs: number; readonly maxMs: number }
-  /** The faults injected, at the virtual time they struck (one waits until the cluster recovered from the last). */
+  /** With durable overlapping runs: the most a disk's sync took (each sync draws between 0 and this). */
+  readonly syncLatencyMaxMs: number
+  /** The faults injected, at the virtual time they struck. */
   readonly faults: readonly FaultEvent[]
+  /**
+   * Overlapping faults: F, the most replicas seen faulty at once outside blackouts (never above F), and
+   * whether a blackout left more than F replicas without their state until the end (no liveness is owed then).
+   */
+  readonly faultBudget?: { readonly limit: number; readonly peak: number; readonly exceededByBlackoutAtEnd: boolean }
   /** Views installed (by any replica), beyond the first. */
   readonly viewChanges: number
   /** Virtual time from the start of each crash or partition to the next view installed without the victims. */
@@ -90,41 +116,64 @@ interface LiveIncarnation {
   lostWithMajority?: boolean
 }
 
+/** Overlapping faults stop striking once the clients completed this share of their requests (without `faultWindowMs`)… */
+const FAULTS_UNTIL_SHARE_DONE = 0.9
+/** …or after this much virtual time. */
+const FAULT_WINDOW_CAP_MS = 20_000
+/** How often (virtual ms) the simulator looks for a request stuck beyond the stall bound. */
+const STALL_CHECK_EVERY_MS = 100
+/** After the clients finished and every fault ended, the replicas must all serve again within this. */
+const SETTLE_BOUND_MS = 10_000
+
 /**
- * Runs a whole cluster in one process on virtual time: N replicas over the
- * memory network with seeded delays (messages on different links overtake each
- * other), C clients running the workload, and optionally faults drawn from the
- * seed (crashes, restarts without state, partitions, slow replicas, delay
- * spikes). Then checks the run: no two replicas delivered different requests
- * at the same position, no request executed twice, every submitted and every
- * acknowledged request executed, equal state digests on the live replicas,
- * liveness within a bound, and the workload's own checks.
+ * Runs a whole cluster in one process on virtual time: N replicas over the memory network with seeded delays
+ * (messages on different links overtake each other), C clients running the workload, and optionally faults
+ * drawn from the seed (crashes, restarts with and without state, partitions, slow replicas, delay spikes,
+ * blackouts, client restarts). Then checks the run: no two replicas delivered different requests at the same
+ * position, no request executed twice, every submitted and every acknowledged request executed, equal state
+ * digests on the live replicas, liveness within bounds, and the workload's own checks.
  */
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
   const replicaCount = options.replicas ?? 3
   const clientCount = options.clients ?? 3
   const ops = options.ops ?? 100
   const faultKinds = options.faults ?? []
-  const faultWindowMs = options.faultWindowMs ?? 3_000
+  const overlap = faultKinds.length > 0 && (options.overlap ?? OVERLAP_BY_DEFAULT)
+  const durable = options.durable === true
   const recoveryBoundMs = options.recoveryBoundMs ?? 30_000
-  const maxTimeMs = faultKinds.length > 0 ? faultWindowMs + recoveryBoundMs : (options.maxTimeMs ?? 600_000)
-  const faultsArg = (faultKinds.length > 0 ? ` --faults ${faultKinds.join(',')}` : '') + (options.durable ? ' --durable' : '')
-  if (faultKinds.includes('blackout') && !options.durable) {
+  const stallBoundMs = options.stallBoundMs ?? 10_000
+  const faultWindowMs = options.faultWindowMs ?? 3_000
+  const maxTimeMs = faultKinds.length > 0 && !overlap ? faultWindowMs + recoveryBoundMs : (options.maxTimeMs ?? 600_000)
+  if (faultKinds.includes('blackout') && !durable) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, "the 'blackout' fault needs durable replicas (durable: true, --durable): without disks nothing survives it")
   }
-  const rerun = `npx lockstep sim --machine ${options.machineArg ?? options.workload.name} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg} --seed ${options.seed}`
+  const overlapOnly = faultKinds.find((kind) => overlapOnlyFaultKinds.includes(kind))
+  if (overlapOnly && !overlap) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `the '${overlapOnly}' fault needs overlapping faults (overlap: true, --overlap)`)
+  const faultsArg = faultKinds.length > 0 ? ` --faults ${faultKinds.join(',')}${overlap ? ' --overlap' : ' --no-overlap'}` : ''
+  const rerun = `npx lockstep sim --machine ${options.machineArg ?? options.workload.name} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''} --seed ${options.seed}`
 
   // Every draw comes from the seed, in a fixed order: the delay model, the network's own source, the
-  // orderer's parameters, the fault schedule, the retry interval, then one source per client.
+  // orderer's parameters, (overlapping faults) the disks' sync latency and the clients' pace, the fault
+  // schedule, the retry interval, then one source per client.
   const random = new SeededRandom(options.seed)
   const maxDelay = random.pick([0, 1, 2, 5, 10, 20])
   const delay = { minMs: maxDelay === 0 ? 0 : random.int(0, Math.floor(maxDelay / 2)), maxMs: maxDelay }
   const networkRandom = random.fork()
   const ordererFactory = options.orderer.create(random.fork())
+  const world = overlap ? random.fork() : undefined
+  const diskRandom = world?.fork()
+  const syncLatencyMaxMs = world && durable ? world.pick([0, 0.5, 1, 2, 5]) : 0
+  const syncLatencyMs = syncLatencyMaxMs > 0 ? () => diskRandom!.next() * syncLatencyMaxMs : undefined
+  // With overlapping faults the workload paces itself to last about `paceMs`, so that faults strike while it
+  // runs: each client thinks a while between requests.
+  const paceRandom = world?.fork()
+  const paceMs = world ? world.pick([300, 1_000, 2_000, 4_000]) : 0
+  const thinkMeanMs = (paceMs * clientCount) / Math.max(1, ops)
+  const thinkMs = paceRandom && thinkMeanMs > 0 ? () => paceRandom.next() * 2 * thinkMeanMs : undefined
 
   const incarnations: LiveIncarnation[] = []
   // A blackout (more than F replicas down at once) loses a majority's memory: every incarnation that died
-  // since the last moment all replicas were up may have lost deliveries nobody acknowledged.
+  // since the cluster was last whole may have lost deliveries nobody acknowledged.
   const f = Math.floor((replicaCount - 1) / 2)
   let diedSinceAllUp: LiveIncarnation[] = []
   const viewsInstalled: InstalledView[] = []
@@ -135,19 +184,22 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     random: networkRandom,
     delay,
     // Failure detection and view changes (SimCluster's defaults) only in runs where something can fail.
-    membership: faultKinds.length > 0 || options.durable ? undefined : false,
-    durable: options.durable,
+    membership: faultKinds.length > 0 || durable ? undefined : false,
+    durable,
+    syncLatencyMs,
     trace: options.trace,
     observeReplica: (replica, number) => {
       const incarnation: LiveIncarnation = { replica, number, deliveries: [], alive: true }
       incarnations.push(incarnation)
       return {
-        onDeliver: (position, request, executed) => incarnation.deliveries.push({ position, key: `${request.client}#${request.seq}`, executed }),
+        onDeliver: (position, request, executed) => incarnation.deliveries.push({ position, key: requestKey(request.client, request.incarnation, request.seq), executed }),
         onViewInstalled: (view) => viewsInstalled.push({ atMs: cluster.scheduler.now(), members: view.members }),
         onCrash: () => {
           incarnation.alive = false
           const down = replicaCount - cluster.running().length
-          diedSinceAllUp = down <= 1 ? [incarnation] : [...diedSinceAllUp, incarnation]
+          // One at a time, the cluster was whole if this was the only replica down; overlapping, if every other one serves.
+          const wasWhole = overlap ? cluster.initialMembers.every((id) => id === replica || cluster.isServing(id)) : down <= 1
+          diedSinceAllUp = wasWhole ? [incarnation] : [...diedSinceAllUp, incarnation]
           if (down > f) for (const lost of diedSinceAllUp) lost.lostWithMajority = true
         },
       }
@@ -156,109 +208,160 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const { scheduler, network, replicaIds } = cluster
   await cluster.start()
 
-  const faults = new FaultInjector(cluster, { kinds: faultKinds, windowMs: faultWindowMs, delay })
-  faults.schedule(drawFaultSchedule(random.fork(), faultKinds, replicaIds, faultWindowMs))
-
   const violations: string[] = []
-  const retryAfterMs = faultKinds.length > 0 ? random.pick([50, 100, 300]) : random.pick([15, 40, 200, 5_000])
-  const history: Operation[] = []
-  const events: WorkloadEvent[] = []
-  const submitted = new Set<string>()
-  const acknowledged = new Set<string>()
-  const acknowledgedAt = new Map<string, number>()
-  let counter = 0
-  let finished = 0
-  let operations = 0
-  const loops: Promise<void>[] = []
-  for (let c = 0; c < clientCount; c++) {
-    const id = `c${c + 1}`
-    // Client c prefers replica c (round robin), so the clients spread over the replicas.
-    const preference = [...replicaIds.slice(c % replicaCount), ...replicaIds.slice(0, c % replicaCount)]
-    const client = await cluster.client(id, {
-      replicas: preference,
-      retryAfterMs,
-      observer: {
-        submitted: (seq) => submitted.add(`${id}#${seq}`),
-        replied: (seq, reply) => {
-          operations++
-          acknowledged.add(`${id}#${seq}`)
-          if (reply.position !== undefined) acknowledgedAt.set(`${id}#${seq}`, reply.position)
-        },
-      },
+  let gated: FaultInjector | undefined
+  let overBudgetAtEnd = false
+  let overlapping: OverlappingFaultInjector | undefined
+  if (overlap) {
+    const striking = options.faultWindowMs !== undefined
+      ? () => scheduler.now() < faultWindowMs
+      : () => fleet.operations < FAULTS_UNTIL_SHARE_DONE * ops && !fleet.allFinished && scheduler.now() < FAULT_WINDOW_CAP_MS
+    overlapping = new OverlappingFaultInjector(cluster, {
+      kinds: faultKinds,
+      blackoutSpacingMs: stallBoundMs + 2_000,
+      delay,
+      random: random.fork(),
+      striking,
+      restartClient: (r, downtimeMs) => fleet.restart(r, downtimeMs),
+      onFault: options.trace && ((fault) => options.trace!(`${scheduler.now().toFixed(1).padStart(8)} FAULT ${describeFault(fault)}`)),
     })
-    const share = Math.floor(ops / clientCount) + (c < ops % clientCount ? 1 : 0)
-    const loop = options.workload
-      .runClient({
-        id,
-        client,
-        random: random.fork(),
-        requests: share,
-        now: () => scheduler.now(),
-        tick: () => ++counter,
-        sleep: (ms) => new Promise((resolve) => scheduler.setTimer(ms, resolve)),
-        record: (operation) => history.push(operation),
-        note: (event) => events.push(event),
-      })
-      .catch((error: unknown) => {
-        violations.push(`client ${id} failed: ${(error as Error).message}`)
-      })
-      .finally(() => finished++)
-    loops.push(loop)
+  } else {
+    gated = new FaultInjector(cluster, { kinds: faultKinds, windowMs: faultWindowMs, delay })
+    gated.schedule(drawFaultSchedule(random.fork(), faultKinds, replicaIds, faultWindowMs))
   }
+  const retryAfterMs = faultKinds.length > 0 ? random.pick([50, 100, 300]) : random.pick([15, 40, 200, 5_000])
+  const fleet = new ClientFleet({ cluster, workload: options.workload, clients: clientCount, ops, retryAfterMs, violations, thinkMs })
+  for (let c = 0; c < clientCount; c++) await fleet.start(c, random.fork())
+  overlapping?.start()
 
-  // Run until every client finished (within the liveness bound).
-  await cluster.runWhile(() => finished < clientCount && scheduler.now() <= maxTimeMs)
-  const bound = faultKinds.length > 0 ? `${recoveryBoundMs}ms after the faults stopped (at ${faultWindowMs}ms)` : `${maxTimeMs}ms`
-  violations.push(...checkLiveness({ clients: clientCount, finished, operations, bound }))
-  // Heal everything, bring crashed replicas back, and let every live replica catch up.
-  await faults.endAll()
-  const serving = () => cluster.running().filter((host) => host.engine.status === 'normal')
-  const caughtUp = () => {
-    const hosts = serving()
-    if (hosts.length === 0) return false
-    const positions = new Set(hosts.map((host) => host.engine.position))
-    return positions.size === 1 && hosts.every((host) => host.engine.pending === 0) && (!faults.restarts || hosts.length === replicaIds.length)
+  if (overlapping) {
+    const injector = overlapping
+    // Run until every client finished; stop early at a stall, or when the clients overran the bound after the last fault.
+    let stall: string | undefined
+    let nextStallCheck = 0
+    let deferredCancelled = false
+    const quietAt = () => {
+      if (injector.quietSinceMs === undefined) return undefined
+      if (!deferredCancelled) {
+        // No fault strikes any more, client restarts included.
+        fleet.cancelDeferredRestarts()
+        deferredCancelled = true
+      }
+      return fleet.restartsPending > 0 ? undefined : Math.max(injector.quietSinceMs, fleet.lastRestartAtMs)
+    }
+    await cluster.runWhile(() => {
+      if (fleet.allFinished) return false
+      const now = scheduler.now()
+      const blackout = injector.blackoutInForce()
+      if (now >= nextStallCheck) {
+        nextStallCheck = now + STALL_CHECK_EVERY_MS
+        const breach = injector.checkBudget()
+        if (breach && !violations.includes(breach)) violations.push(breach)
+        const oldest = blackout ? undefined : fleet.oldestInFlight()
+        if (oldest) {
+          const [key, sentAtMs] = oldest
+          const waitingSinceMs = Math.max(sentAtMs, injector.blackoutEndedAtMs)
+          if (now - waitingSinceMs > stallBoundMs) {
+            stall = describeStall({ key, sentAtMs, waitingSinceMs, nowMs: now, boundMs: stallBoundMs, f, faulty: injector.describeFaulty(), replicas: cluster.describe() })
+            return false
+          }
+        }
+      }
+      const quiet = quietAt()
+      if (quiet !== undefined && now > quiet + recoveryBoundMs) return false
+      return now <= maxTimeMs
+    })
+    // A blackout that left more than F replicas without their state (disks that had not synced yet) takes the
+    // cluster beyond what any protocol recovers from: no liveness is owed then (the safety checks still apply).
+    overBudgetAtEnd = !fleet.allFinished && injector.blackoutInForce()
+    if (stall) violations.push(stall)
+    else if (!fleet.allFinished && !overBudgetAtEnd) {
+      const quiet = quietAt()
+      const bound = quiet === undefined ? `${maxTimeMs}ms (faults were still striking or healing)` : `${recoveryBoundMs}ms after the last fault healed (at ${Math.round(quiet)}ms)`
+      violations.push(...checkLiveness({ clients: clientCount, finished: fleet.finished, operations: fleet.operations, bound, replicas: cluster.describe() }))
+    }
+    // End every fault, bring back the replicas that were to come back, and let them all catch up.
+    await injector.endAll()
+    const settled = await cluster.runUntil(() => caughtUp(cluster, 'every replica serves'), SETTLE_BOUND_MS)
+    if (!settled && fleet.allFinished && violations.length === 0 && !injector.blackoutInForce()) {
+      violations.push(`liveness: ${SETTLE_BOUND_MS}ms after every fault ended, the replicas did not all serve again at one position: ${cluster.describe()}`)
+    }
+  } else {
+    // Run until every client finished (within the liveness bound).
+    await cluster.runWhile(() => !fleet.allFinished && scheduler.now() <= maxTimeMs)
+    const bound = faultKinds.length > 0 ? `${recoveryBoundMs}ms after the faults stopped (at ${faultWindowMs}ms)` : `${maxTimeMs}ms`
+    violations.push(...checkLiveness({ clients: clientCount, finished: fleet.finished, operations: fleet.operations, bound }))
+    // Heal everything, bring crashed replicas back, and let every live replica catch up.
+    await gated?.endAll()
+    const settleBy = scheduler.now() + 10_000
+    await cluster.runWhile(() => !caughtUp(cluster, gated?.restarts ? 'every replica runs' : 'the running ones') && scheduler.now() <= settleBy)
   }
-  const settleBy = scheduler.now() + 10_000
-  await cluster.runWhile(() => !caughtUp() && scheduler.now() <= settleBy)
 
   // The checks. A divergent order makes the other delivery checks meaningless, so it stands alone.
+  const { acknowledgedAt } = fleet
   const records = incarnations.map((incarnation) => incarnationRecord(incarnation, cluster))
   const order = checkOrder(records, acknowledgedAt)
   violations.push(...order)
   if (order.length === 0) {
     violations.push(
       ...checkExactlyOnce(records, acknowledgedAt),
-      ...checkCompleteness(records, { submitted, acknowledged, allFinished: finished === clientCount }),
+      ...checkCompleteness(records, { submitted: fleet.submitted, acknowledged: fleet.acknowledged, allFinished: fleet.allFinished, abandoned: fleet.abandoned }),
       ...checkAgreement(records),
     )
   }
+  const serving = cluster.running().filter((host) => host.engine.status === 'normal')
   if (violations.length === 0) {
-    violations.push(...checkStateDigests(serving().map((host) => ({ replica: host.engine.self, position: host.engine.position, digest: host.engine.stateDigest() }))))
+    violations.push(...checkStateDigests(serving.map((host) => ({ replica: host.engine.self, position: host.engine.position, digest: host.engine.stateDigest() }))))
   }
-  if (finished === clientCount) violations.push(...options.workload.check({ history, events }))
+  if (fleet.allFinished) violations.push(...options.workload.check({ history: fleet.history, events: fleet.events }))
 
   violations.push(...cluster.failures.map((failure) => `simulator: ${failure}`))
-  const failoverMs = faults.failoverMs(viewsInstalled)
+  const injected = overlapping?.injected ?? gated?.injected ?? []
+  const failoverMs = overlapping ? failoverTimes(injected.filter((fault) => fault.kind === 'crash' || fault.kind === 'partition').map((fault) => ({ atMs: fault.atMs, victims: fault.replicas })), viewsInstalled) : (gated?.failoverMs(viewsInstalled) ?? [])
+  fleet.close()
   await cluster.stop()
   // Clients that never finished wait on virtual time that no longer runs: do not wait for them.
-  if (finished === clientCount) await Promise.all(loops)
+  if (fleet.allFinished) await Promise.all(fleet.loops)
 
   return {
     seed: options.seed,
     ok: violations.length === 0,
     violations,
-    operations,
+    operations: fleet.operations,
     virtualTimeMs: scheduler.now(),
     messages: network.stats.sent,
     events: scheduler.eventsRun,
     rerun,
     delay,
-    faults: faults.injected,
+    syncLatencyMaxMs,
+    faults: injected,
+    ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd } } : {}),
     viewChanges: viewsInstalled.length,
     failoverMs,
-    history,
+    history: fleet.history,
   }
+}
+
+/**
+ * True when the replicas caught up: the ones in status normal are at one position with nothing pending, and
+ * they are every replica (`every replica runs`), or every running replica serves in a view that includes it
+ * (`every replica serves`: a replica crashed for good stays down).
+ */
+function caughtUp(cluster: SimCluster, who: 'the running ones' | 'every replica runs' | 'every replica serves'): boolean {
+  const hosts = cluster.running().filter((host) => host.engine.status === 'normal')
+  if (hosts.length === 0) return false
+  const positions = new Set(hosts.map((host) => host.engine.position))
+  if (positions.size !== 1 || !hosts.every((host) => host.engine.pending === 0)) return false
+  if (who === 'every replica runs') return hosts.length === cluster.replicaIds.length
+  return who === 'the running ones' || cluster.initialMembers.every((id) => !cluster.isRunning(id) || cluster.isServing(id))
+}
+
+/** One line per fault for traces: `crash r2 for 340ms`, `client-restart c3 after 12ms`. */
+function describeFault(fault: FaultEvent): string {
+  if (fault.kind === 'client-restart') return `client-restart ${fault.client} after ${fault.durationMs}ms`
+  if (fault.kind === 'blackout') return `blackout; restarts after ${JSON.stringify(fault.restartsAfterMs)}`
+  const extra = fault.extraMs > 0 ? ` +${fault.extraMs}ms` : ''
+  return `${fault.kind} ${fault.replicas.join(',')}${extra} for ${fault.durationMs}ms`
 }
 
 /** What the checks see of an incarnation: its deliveries, and its position if it is the one serving now. */

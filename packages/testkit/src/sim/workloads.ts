@@ -1,5 +1,5 @@
 import type { LockstepClient } from '@lockstep/client'
-import type { RandomSource, StateMachine } from '@lockstep/interface'
+import { ErrorCodes, isLockstepError, type RandomSource, type StateMachine } from '@lockstep/interface'
 import { builtInMachines, type BuiltInMachineName } from '@lockstep/machines'
 import { kvModel } from '../lincheck/kv-model'
 import { registerModel } from '../lincheck/register-model'
@@ -13,8 +13,15 @@ export interface WorkloadClient {
   readonly id: string
   readonly client: LockstepClient
   readonly random: SeededRandom
-  /** How many requests this client should issue. */
+  /** How many requests this client should issue (a restarted client: what its earlier runs left). */
   readonly requests: number
+  /** Which run of this client id this is: 0 (the default) for the first, then 1, 2, … after each client restart. */
+  readonly incarnation?: number
+  /**
+   * What the workload keeps for this client id across its restarts (a small journal on the client's own
+   * disk, such as "this id holds the lock"). Empty for the first run; absent where clients never restart.
+   */
+  readonly journal?: Map<string, unknown>
   /** Virtual time now. */
   now(): number
   /** A strictly increasing event counter: orders records made at the same virtual time. */
@@ -25,6 +32,13 @@ export interface WorkloadClient {
   record(operation: Operation): void
   /** Records something only this workload understands (grants, releases). */
   note(event: WorkloadEvent): void
+  /**
+   * Tells the simulator whether this client process may be stopped now by a `client-restart` fault (it may,
+   * until told otherwise). A stop waits until it may. A workload whose next run could not tell where it stands
+   * (the mutex, while the lock's fate hangs on a request in flight) says no meanwhile. Optional: drivers
+   * that never restart clients need not provide it.
+   */
+  restartable?(ok: boolean): void
 }
 
 /** A workload-specific event, ordered by `tick`. */
@@ -54,20 +68,39 @@ export interface Workload {
 /** A command generator for machines without a dedicated workload (custom machines, DSL specs). */
 export type RandomCommand = (random: RandomSource, client: string) => unknown
 
-/** The seed mutex: acquire, hold a while, release; checks that no two clients ever hold the lock at once. */
+/**
+ * The seed mutex: acquire, hold a while, release; checks that no two clients ever hold the lock at once.
+ *
+ * The lock belongs to the client id, and the seed's mutex cannot tell anyone who holds it, nor check who
+ * releases it. So a client process may stop only where its next run knows where the id stands: holding the
+ * lock (the next run releases it first, as its journal says) or between a release's reply and the next
+ * acquire. While an acquire or a release is in flight, or a queued acquire waits for its grant, it may not.
+ */
 export const mutexWorkload: Workload = {
   name: 'mutex',
   machine: builtInMachines.mutex,
   async runClient(ctx) {
-    for (let issued = 0; issued + 2 <= Math.max(2, ctx.requests); issued += 2) {
+    let issued = 0
+    if (ctx.journal?.get('holding') === true) {
+      // The previous run of this id stopped holding the lock: this run releases it on the id's behalf.
+      ctx.restartable?.(false)
+      await release(ctx)
+      ctx.restartable?.(true)
+      issued++
+    }
+    const requests = (ctx.incarnation ?? 0) === 0 ? Math.max(2, ctx.requests) : ctx.requests
+    for (; issued + 2 <= requests; issued += 2) {
+      ctx.restartable?.(false)
       const reply = await ctx.client.submit({ name: 'acquire' })
       if (!reply.ok) throw new Error(`acquire failed: ${reply.error.message}`)
       if (!reply.outputs.some((o) => o.value === 'OK')) await ctx.client.nextNotice((n) => n.value === 'OK')
       ctx.note({ kind: 'grant', client: ctx.id, tick: ctx.tick(), time: ctx.now() })
+      ctx.journal?.set('holding', true)
+      ctx.restartable?.(true)
       await ctx.sleep(ctx.random.int(0, 5))
-      ctx.note({ kind: 'release', client: ctx.id, tick: ctx.tick(), time: ctx.now() })
-      const released = await ctx.client.submit({ name: 'release' })
-      if (!released.ok) throw new Error(`release failed: ${released.error.message}`)
+      ctx.restartable?.(false)
+      await release(ctx)
+      ctx.restartable?.(true)
       await ctx.sleep(ctx.random.int(0, 3))
     }
   },
@@ -146,9 +179,25 @@ export function genericWorkload(machine: StateMachine, randomCommand: RandomComm
   }
 }
 
+/** Releases the lock the client id holds (noted as released when the release is sent). */
+async function release(ctx: WorkloadClient): Promise<void> {
+  ctx.note({ kind: 'release', client: ctx.id, tick: ctx.tick(), time: ctx.now() })
+  ctx.journal?.set('holding', false)
+  const released = await ctx.client.submit({ name: 'release' })
+  if (!released.ok) throw new Error(`release failed: ${released.error.message}`)
+}
+
 async function invoke(ctx: WorkloadClient, command: unknown, input: Record<string, unknown>): Promise<void> {
   const call = ctx.now()
-  const reply = await ctx.client.submit(command)
+  let reply
+  try {
+    reply = await ctx.client.submit(command)
+  } catch (error) {
+    // The client process stopped with the request in flight: nobody will know its outcome, and it may still
+    // take effect at any time. The history records it as never returning.
+    if (isLockstepError(error) && error.code === ErrorCodes.STOPPED) ctx.record({ client: ctx.id, input, output: null, call, return: null })
+    throw error
+  }
   if (!reply.ok) throw new Error(`${JSON.stringify(command)} failed: ${reply.error.message}`)
   const output = reply.outputs[0]?.value ?? null
   ctx.record({ client: ctx.id, input, output, call, return: ctx.now() })

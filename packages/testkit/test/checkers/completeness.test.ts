@@ -31,4 +31,10 @@ describe('completeness checker', () => {
   it('flags a request executed that no client submitted', () => {
     expect(checkCompleteness([incarnation('r1', 2, ['a#1', 'z#9'])], clients(['a#1'], ['a#1']))).toEqual(['r1 (restart 2) executed z#9, which no client submitted'])
   })
+
+  it('does not ask for the requests a stopped client process abandoned, but still for everything acknowledged', () => {
+    const records = [incarnation('r1', 0, ['a#1'])]
+    const abandoned = { ...clients(['a#1', 'a#2', 'a~1#1'], ['a#1']), abandoned: new Set(['a#2']) }
+    expect(checkCompleteness(records, abandoned)).toEqual(['agreement: 1 submitted requests were never executed (first: a~1#1)'])
+  })
 })

@@ -1,0 +1,14 @@
+import { ordererCompliance } from '@lockstep/testkit/compliance'
+import { lamportSimulation } from '@lockstep/order-lamport'
+import { knownEngineBugs } from './known-engine-bugs'
+
+// The modelled world without disks: every restart is an amnesia (the replica's usual command line, memory
+// storage), overlapping with crashes, partitions, slow replicas, delay spikes and client restarts under the
+// strict budget. 3 machines × {3, 5} replicas × 110 seeds = 660 runs (with compliance-world: 2,220).
+ordererCompliance(lamportSimulation, {
+  faults: ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'client-restart'],
+  overlap: true,
+  ops: 200,
+  seedsPerConfig: 110,
+  skipSeeds: knownEngineBugs.memory,
+})

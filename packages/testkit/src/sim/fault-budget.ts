@@ -1,0 +1,109 @@
+import type { SimCluster } from './sim-cluster'
+
+/**
+ * The strict fault budget of overlapping faults: at every instant at most F = ⌊(n−1)/2⌋ replicas are
+ * faulty, so a majority of the configuration is always up, connected, on time and in possession of its
+ * state, and every stall the simulator finds is a bug. A replica is faulty while it is
+ *
+ * - down (crashed, or not yet restarted),
+ * - partitioned away from the others,
+ * - slowed,
+ * - or restarted without its state (amnesia, or a disk that held nothing) and not yet serving again:
+ *   status `normal` in a view that includes it. Until then it must not vote, acknowledge or count toward a
+ *   majority, so it is no help to the cluster. A replica restarted from a disk that held its state is not
+ *   faulty once it runs: its disk keeps its votes, and the cluster may count on it (recovery from any
+ *   majority of disks).
+ *
+ * A new fault strikes only if the faulty set, with its victims added, stays within F. Blackouts are the one
+ * exception: they kill every replica; the budget is then exceeded until enough of them are back.
+ */
+export class FaultBudget {
+  /** F: the most replicas that may be faulty at once. */
+  readonly limit: number
+  private readonly cluster: SimCluster
+  /** Active partitions' counts, by replica (a replica may be on the cut-off side of several at once). */
+  private readonly partitioned = new Map<string, number>()
+  /** Active slowdowns' counts, by replica. */
+  private readonly slowed = new Map<string, number>()
+  /** Restarted without state and not yet seen serving. */
+  private readonly amnesiac = new Set<string>()
+
+  constructor(cluster: SimCluster) {
+    this.cluster = cluster
+    this.limit = Math.floor((cluster.initialMembers.length - 1) / 2)
+  }
+
+  /** The replicas faulty now, each with why (`down`, `partitioned`, `slow`, `amnesia`), in configuration order. */
+  faulty(): Map<string, string> {
+    const faulty = new Map<string, string>()
+    for (const id of this.cluster.initialMembers) {
+      const reasons: string[] = []
+      if (!this.cluster.isRunning(id)) reasons.push('down')
+      else if (this.amnesiac.has(id)) {
+        if (this.cluster.isServing(id)) this.amnesiac.delete(id)
+        else reasons.push('restarted without state, not serving yet')
+      }
+      if (this.partitioned.has(id)) reasons.push('partitioned')
+      if (this.slowed.has(id)) reasons.push('slow')
+      if (reasons.length > 0) faulty.set(id, reasons.join(', '))
+    }
+    return faulty
+  }
+
+  /** How many replicas are faulty now. */
+  count(): number {
+    return this.faulty().size
+  }
+
+  /** True if striking `victims` keeps the faulty replicas within F (victims already faulty cost nothing). */
+  allows(victims: readonly string[]): boolean {
+    const faulty = new Set(this.faulty().keys())
+    for (const victim of victims) faulty.add(victim)
+    return faulty.size <= this.limit
+  }
+
+  /**
+   * Picks up to `count` victims from `candidates` (in the order given, which the caller shuffled) so that the
+   * faulty replicas stay within F; replicas already faulty cost nothing. May return fewer, or none.
+   */
+  pick(candidates: readonly string[], count: number): string[] {
+    const faulty = new Set(this.faulty().keys())
+    const victims: string[] = []
+    for (const candidate of candidates) {
+      if (victims.length >= count) break
+      if (faulty.has(candidate) || faulty.size < this.limit) {
+        victims.push(candidate)
+        faulty.add(candidate)
+      }
+    }
+    return victims
+  }
+
+  /** `id` was started again; `withState` tells whether it recovered from a disk that held its state. */
+  restarted(id: string, withState: boolean): void {
+    if (withState) this.amnesiac.delete(id)
+    else this.amnesiac.add(id)
+  }
+
+  partitionStarted(side: readonly string[]): void {
+    for (const id of side) this.partitioned.set(id, (this.partitioned.get(id) ?? 0) + 1)
+  }
+
+  partitionEnded(side: readonly string[]): void {
+    for (const id of side) decrement(this.partitioned, id)
+  }
+
+  slowStarted(id: string): void {
+    this.slowed.set(id, (this.slowed.get(id) ?? 0) + 1)
+  }
+
+  slowEnded(id: string): void {
+    decrement(this.slowed, id)
+  }
+}
+
+function decrement(counts: Map<string, number>, id: string): void {
+  const left = (counts.get(id) ?? 0) - 1
+  if (left > 0) counts.set(id, left)
+  else counts.delete(id)
+}

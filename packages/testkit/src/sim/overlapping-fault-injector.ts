@@ -1,0 +1,323 @@
+import type { TimerHandle } from '@lockstep/interface'
+import type { LinkDelay } from '@lockstep/transport-memory'
+import { FaultBudget } from './fault-budget'
+import { shuffle, type FaultEvent, type FaultKind } from './faults'
+import type { SeededRandom } from './prng'
+import type { SimCluster } from './sim-cluster'
+
+/** Options of {@link OverlappingFaultInjector}. */
+export interface OverlappingFaultOptions {
+  /** The fault kinds of the run. */
+  readonly kinds: readonly FaultKind[]
+  /** The network's delay model, restored when the last delay spike ends. */
+  readonly delay: LinkDelay
+  /** Draws every fault: kind, victims, durations, the gaps between them. */
+  readonly random: SeededRandom
+  /** Faults keep striking while this holds (asked before each one); once it fails, no new fault strikes. */
+  readonly striking: () => boolean
+  /**
+   * The least virtual time between the end of a blackout (once no more than F replicas are faulty) and the
+   * next one, so that the liveness bound between them can catch a stall. Default 12,000 ms.
+   */
+  readonly blackoutSpacingMs?: number
+  /**
+   * Stops one client process and starts the next run of its id `downtimeMs` later (`client-restart`).
+   * Returns the client's id, or undefined when no client can be restarted now. (The client restarts are the
+   * caller's to track: they are not counted among the faults that must heal before the run is quiet.)
+   */
+  readonly restartClient?: (random: SeededRandom, downtimeMs: number) => string | undefined
+  /** Sees every fault as it strikes (tracing). */
+  readonly onFault?: (fault: FaultEvent) => void
+}
+
+/** How a replica that is down comes back. */
+interface PlannedRestart {
+  readonly handle: TimerHandle
+  /** `disk`: with its usual options (its disk, if it has one); `amnesia`: with a wiped disk. */
+  readonly mode: 'disk' | 'amnesia'
+}
+
+/** Time from one fault to the next (ms): often shorter than the faults last, so they overlap. */
+const GAP_MS = { min: 20, max: 600 }
+/** When the budget leaves no room for the fault drawn, another is drawn this much later (ms). */
+const RETRY_MS = { min: 10, max: 100 }
+/** A blackout is drawn this rarely (a share of the draws that pick it), and never sooner than this after the last one ended. */
+const BLACKOUT_CHANCE = 0.25
+
+/**
+ * Injects overlapping faults into a {@link SimCluster}, drawn one by one from the seed while the workload
+ * runs: crashes, restarts from disk and with amnesia, partitions, slow replicas, delay spikes, client
+ * restarts, and blackouts. A fault strikes at any moment (during a view change, a state transfer, a
+ * recovery, between a write, its sync and the reply) as long as the {@link FaultBudget} allows it: at most
+ * F replicas faulty at once. A blackout kills every replica regardless, and brings them back from their
+ * disks one by one, each at its own drawn time (some stay down a while).
+ */
+export class OverlappingFaultInjector {
+  /** The faults that struck, stamped with the virtual time they did. */
+  readonly injected: FaultEvent[] = []
+  readonly budget: FaultBudget
+  private readonly cluster: SimCluster
+  private readonly options: OverlappingFaultOptions
+  private readonly random: SeededRandom
+  private readonly restarts = new Map<string, PlannedRestart>()
+  private partitions: (readonly string[])[] = []
+  private slowdowns: { readonly id: string; readonly extraMs: number }[] = []
+  private spikes: number[] = []
+  private nextStrike: TimerHandle | undefined
+  private striking = false
+  /** A blackout struck and more than F replicas have been faulty since. */
+  private overBudget = false
+  /** When the budget was last exceeded (a blackout in force); -Infinity if never. */
+  private lastOverBudgetAtMs = -Infinity
+  /** When the last fault ended, once no new fault strikes. */
+  private quietAtMs: number | undefined
+  /** The most replicas seen faulty at once outside blackouts (checked after every fault and by `checkBudget`). */
+  peakFaulty = 0
+  /** Crashed replicas come back after their downtime (the run has `restart`). */
+  private readonly crashesRestart: boolean
+
+  constructor(cluster: SimCluster, options: OverlappingFaultOptions) {
+    this.cluster = cluster
+    this.options = options
+    this.random = options.random
+    this.budget = new FaultBudget(cluster)
+    this.crashesRestart = options.kinds.includes('restart')
+  }
+
+  /** Starts drawing faults. */
+  start(): void {
+    this.striking = this.options.kinds.length > 0
+    if (this.striking) this.scheduleStrike(this.random.int(10, 100))
+    else this.quietAtMs = this.cluster.scheduler.now()
+  }
+
+  /** True while a blackout keeps more than F replicas faulty: the liveness bound for single requests is off. */
+  blackoutInForce(): boolean {
+    if (!this.overBudget) return false
+    if (this.budget.count() > this.budget.limit) {
+      this.lastOverBudgetAtMs = this.cluster.scheduler.now()
+      return true
+    }
+    this.overBudget = false
+    return false
+  }
+
+  /** The last moment a blackout was in force (-Infinity if none was). */
+  get blackoutEndedAtMs(): number {
+    return this.lastOverBudgetAtMs
+  }
+
+  /** When the last fault healed after faults stopped striking; undefined while faults still strike or last. */
+  get quietSinceMs(): number | undefined {
+    return this.quietAtMs
+  }
+
+  /** True while faults strike or some fault has not healed yet. */
+  get active(): boolean {
+    return this.quietAtMs === undefined
+  }
+
+  /** Stops striking and ends every fault now: heals the network, restores delays, restarts replicas that were to come back. */
+  async endAll(): Promise<void> {
+    this.striking = false
+    if (this.nextStrike !== undefined) this.cluster.scheduler.clearTimer(this.nextStrike)
+    for (const side of this.partitions) this.budget.partitionEnded(side)
+    for (const { id } of this.slowdowns) this.budget.slowEnded(id)
+    this.partitions = []
+    this.slowdowns = []
+    this.spikes = []
+    const { network } = this.cluster
+    network.heal()
+    network.setDelay(this.options.delay)
+    for (const id of this.cluster.replicaIds) network.setSlow(id, 0)
+    for (const [id, planned] of [...this.restarts]) {
+      this.cluster.scheduler.clearTimer(planned.handle)
+      await this.restartNow(id, planned.mode)
+    }
+    this.checkQuiet()
+  }
+
+  /**
+   * Checks the budget now: outside a blackout, at most F replicas may be faulty. Returns a description of the
+   * breach (a simulator bug), or undefined.
+   */
+  checkBudget(): string | undefined {
+    if (this.blackoutInForce()) return undefined
+    const count = this.budget.count()
+    this.peakFaulty = Math.max(this.peakFaulty, count)
+    if (count <= this.budget.limit) return undefined
+    return `simulator: the fault budget was exceeded: ${count} replicas faulty outside a blackout, F=${this.budget.limit} (${this.describeFaulty()})`
+  }
+
+  /** Describes what is faulty now, for violation messages. */
+  describeFaulty(): string {
+    const faulty = this.budget.faulty()
+    return faulty.size === 0 ? 'none' : [...faulty].map(([id, why]) => `${id} ${why}`).join('; ')
+  }
+
+  private scheduleStrike(ms: number): void {
+    this.nextStrike = this.cluster.scheduler.setTimer(ms, () => this.strike())
+  }
+
+  private strike(): void {
+    this.nextStrike = undefined
+    if (!this.striking) return
+    if (!this.options.striking()) {
+      this.striking = false
+      this.checkQuiet()
+      return
+    }
+    const struck = this.drawAndInject()
+    if (struck) this.afterStrike()
+    this.scheduleStrike(struck ? this.random.int(GAP_MS.min, GAP_MS.max) : this.random.int(RETRY_MS.min, RETRY_MS.max))
+  }
+
+  /** Draws a fault and injects it if the budget allows; false if it could not strike now. */
+  private drawAndInject(): boolean {
+    const { cluster, random, budget } = this
+    const now = cluster.scheduler.now()
+    const kind = random.pick(this.options.kinds)
+    const running = cluster.initialMembers.filter((id) => cluster.isRunning(id))
+    const f = budget.limit
+    const fault = (durationMs: number, replicas: readonly string[], extra: Partial<FaultEvent> = {}): FaultEvent => ({ atMs: now, durationMs, kind, replicas, extraMs: 0, ...extra })
+    switch (kind) {
+      case 'crash':
+      case 'restart':
+      case 'amnesia':
+      case 'partition': {
+        const count = f === 0 ? 0 : random.int(1, f)
+        const victims = budget.pick(shuffle(random, running), count)
+        const durationMs = kind === 'crash' || kind === 'partition' ? random.int(30, 1500) : random.int(1, 300)
+        if (victims.length === 0) return false
+        this.record(fault(durationMs, victims))
+        if (kind === 'partition') this.partition(victims, durationMs)
+        else for (const id of victims) this.kill(id, kind === 'crash' && !this.crashesRestart ? undefined : { afterMs: durationMs, mode: kind === 'amnesia' ? 'amnesia' : 'disk' })
+        return true
+      }
+      case 'slow': {
+        const victims = budget.pick(shuffle(random, running), 1)
+        const durationMs = random.int(50, 1500)
+        const extraMs = random.int(20, 200)
+        if (victims.length === 0) return false
+        this.record(fault(durationMs, victims, { extraMs }))
+        this.slow(victims[0]!, extraMs, durationMs)
+        return true
+      }
+      case 'delay': {
+        const durationMs = random.int(30, 800)
+        const extraMs = random.int(20, 100)
+        this.record(fault(durationMs, [], { extraMs }))
+        this.spike(extraMs, durationMs)
+        return true
+      }
+      case 'blackout': {
+        if (!random.chance(BLACKOUT_CHANCE) || this.blackoutInForce()) return false
+        if (now < this.lastOverBudgetAtMs + (this.options.blackoutSpacingMs ?? 12_000)) return false
+        const restartsAfterMs: Record<string, number> = {}
+        // Each replica comes back at its own time; now and then one stays down a while.
+        for (const id of running) restartsAfterMs[id] = random.chance(0.25) ? random.int(500, 3000) : random.int(1, 400)
+        this.record(fault(Math.max(0, ...Object.values(restartsAfterMs)), running, { restartsAfterMs }))
+        for (const id of running) this.kill(id, { afterMs: restartsAfterMs[id]!, mode: 'disk' })
+        this.overBudget = true
+        this.lastOverBudgetAtMs = now
+        return true
+      }
+      case 'client-restart': {
+        const downtimeMs = random.int(1, 50)
+        const client = this.options.restartClient?.(random, downtimeMs)
+        if (client === undefined) return false
+        this.record(fault(downtimeMs, [], { client }))
+        return true
+      }
+    }
+  }
+
+  private record(fault: FaultEvent): void {
+    this.injected.push(fault)
+    this.options.onFault?.(fault)
+  }
+
+  /** After a fault struck: what it made faulty counts toward the peak (checked once it took effect). */
+  private afterStrike(): void {
+    if (!this.overBudget) this.peakFaulty = Math.max(this.peakFaulty, this.budget.count())
+  }
+
+  /** Kills a replica; with `restart`, it comes back after `afterMs` (with its disk, or with amnesia). */
+  private kill(id: string, restart: { afterMs: number; mode: 'disk' | 'amnesia' } | undefined): void {
+    this.cluster.crashNow(id)
+    if (!restart || this.restarts.has(id)) return
+    const handle = this.cluster.scheduler.setTimer(restart.afterMs, () => {
+      this.restarts.delete(id)
+      void this.restartNow(id, restart.mode).then(() => this.checkQuiet())
+    })
+    this.restarts.set(id, { handle, mode: restart.mode })
+  }
+
+  private async restartNow(id: string, mode: 'disk' | 'amnesia'): Promise<void> {
+    this.restarts.delete(id)
+    if (this.cluster.isRunning(id)) return
+    const started = mode === 'amnesia' ? this.cluster.restartWithAmnesia(id) : this.cluster.restartFromDisk(id)
+    // The replica is registered (and its disk read) before the start's first await.
+    this.budget.restarted(id, this.cluster.startedFromDisk(id))
+    await started
+  }
+
+  private partition(side: readonly string[], durationMs: number): void {
+    this.partitions.push(side)
+    this.budget.partitionStarted(side)
+    this.cluster.partition(side)
+    this.cluster.scheduler.setTimer(durationMs, () => {
+      const index = this.partitions.indexOf(side)
+      if (index < 0) return // ended by endAll
+      this.partitions.splice(index, 1)
+      this.budget.partitionEnded(side)
+      // Heal every link, then cut again what other partitions still cut.
+      this.cluster.network.heal()
+      for (const other of this.partitions) this.cluster.partition(other)
+      this.checkQuiet()
+    })
+  }
+
+  private slow(id: string, extraMs: number, durationMs: number): void {
+    const slowdown = { id, extraMs }
+    this.slowdowns.push(slowdown)
+    this.budget.slowStarted(id)
+    this.applySlow(id)
+    this.cluster.scheduler.setTimer(durationMs, () => {
+      const index = this.slowdowns.indexOf(slowdown)
+      if (index < 0) return
+      this.slowdowns.splice(index, 1)
+      this.budget.slowEnded(id)
+      this.applySlow(id)
+      this.checkQuiet()
+    })
+  }
+
+  private applySlow(id: string): void {
+    this.cluster.network.setSlow(id, Math.max(0, ...this.slowdowns.filter((s) => s.id === id).map((s) => s.extraMs)))
+  }
+
+  private spike(extraMs: number, durationMs: number): void {
+    this.spikes.push(extraMs)
+    this.applyDelay()
+    this.cluster.scheduler.setTimer(durationMs, () => {
+      const index = this.spikes.indexOf(extraMs)
+      if (index < 0) return
+      this.spikes.splice(index, 1)
+      this.applyDelay()
+      this.checkQuiet()
+    })
+  }
+
+  private applyDelay(): void {
+    const { delay } = this.options
+    this.cluster.network.setDelay({ minMs: delay.minMs, maxMs: delay.maxMs + Math.max(0, ...this.spikes) })
+  }
+
+  /** Once no new fault strikes, notes when the last one healed. */
+  private checkQuiet(): void {
+    if (this.striking || this.quietAtMs !== undefined) return
+    const lasting = this.partitions.length + this.slowdowns.length + this.spikes.length + this.restarts.size
+    if (lasting === 0) this.quietAtMs = this.cluster.scheduler.now()
+  }
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest'
+import { FaultBudget } from '../src/sim/fault-budget'
+import type { SimCluster } from '../src/sim/sim-cluster'
+
+/** Five replicas as the budget sees them: which run, and which serve. */
+function world(down: string[] = [], notServing: string[] = []) {
+  const state = { down: new Set(down), notServing: new Set(notServing) }
+  const cluster = {
+    initialMembers: ['r1', 'r2', 'r3', 'r4', 'r5'],
+    isRunning: (id: string) => !state.down.has(id),
+    isServing: (id: string) => !state.down.has(id) && !state.notServing.has(id),
+  } as unknown as SimCluster
+  return { budget: new FaultBudget(cluster), state }
+}
+
+describe('the fault budget', () => {
+  it('allows F = ⌊(n−1)/2⌋ faulty replicas, counting down, partitioned and slow ones once each', () => {
+    const { budget } = world(['r1'])
+    expect(budget.limit).toBe(2)
+    budget.partitionStarted(['r1', 'r2'])
+    budget.slowStarted('r2')
+    expect([...budget.faulty()]).toEqual([['r1', 'down, partitioned'], ['r2', 'partitioned, slow']])
+    expect(budget.allows(['r1', 'r2'])).toBe(true) // already faulty: they cost nothing
+    expect(budget.allows(['r3'])).toBe(false)
+    budget.partitionEnded(['r1', 'r2'])
+    budget.slowEnded('r2')
+    expect(budget.allows(['r3'])).toBe(true)
+  })
+
+  it('counts a replica restarted without its state until it serves again, and one restarted from its disk not at all', () => {
+    const { budget, state } = world([], ['r4', 'r5'])
+    budget.restarted('r4', false)
+    budget.restarted('r5', true)
+    expect([...budget.faulty().keys()]).toEqual(['r4'])
+    state.notServing.delete('r4')
+    expect(budget.count()).toBe(0)
+    // Serving once is enough: the replica is an ordinary member again.
+    state.notServing.add('r4')
+    expect(budget.count()).toBe(0)
+  })
+
+  it('picks victims within the budget, taking faulty replicas for free', () => {
+    const { budget } = world(['r2'])
+    expect(budget.pick(['r1', 'r3', 'r4'], 3)).toEqual(['r1'])
+    expect(budget.pick(['r2', 'r3', 'r4'], 3)).toEqual(['r2', 'r3'])
+    budget.slowStarted('r5')
+    expect(budget.pick(['r1', 'r3'], 2)).toEqual([])
+  })
+})
