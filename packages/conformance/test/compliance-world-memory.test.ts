@@ -1,6 +1,5 @@
 import { ordererCompliance } from '@lockstep/testkit/compliance'
 import { lamportSimulation } from '@lockstep/order-lamport'
-import { knownEngineBugs } from './known-engine-bugs'
 
 // The modelled world without disks: every restart is an amnesia (the replica's usual command line, memory
 // storage), overlapping with crashes, partitions, slow replicas, delay spikes and client restarts under the
@@ -10,5 +9,4 @@ ordererCompliance(lamportSimulation, {
   overlap: true,
   ops: 200,
   seedsPerConfig: 110,
-  skipSeeds: knownEngineBugs.memory,
 })

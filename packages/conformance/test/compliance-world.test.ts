@@ -1,6 +1,5 @@
 import { ordererCompliance } from '@lockstep/testkit/compliance'
 import { lamportSimulation } from '@lockstep/order-lamport'
-import { knownEngineBugs } from './known-engine-bugs'
 
 // The modelled world: overlapping faults of every kind under the strict budget (at most F replicas crashed,
 // partitioned, slow or restarted without state at once; blackouts kill all and restart them one by one),
@@ -12,5 +11,4 @@ ordererCompliance(lamportSimulation, {
   overlap: true,
   ops: 200,
   seedsPerConfig: 260,
-  skipSeeds: knownEngineBugs.durable,
 })

@@ -12,6 +12,7 @@ const observe = (over: Partial<EngineObservation> = {}): EngineObservation => ({
   promised: false,
   coordinating: undefined,
   restartedFromDisk: false,
+  restores: 0,
   ...over,
 })
 
@@ -21,6 +22,9 @@ describe('the engine invariants', () => {
     expect(check.afterEvent(observe({ position: 3 }))).toEqual([])
     expect(check.afterEvent(observe({ position: 3, status: 'frozen', promised: true, coordinating: 2 }))).toEqual([])
     expect(check.afterEvent(observe({ position: 5, view: { id: 2, members: ['r1', 'r2'] } }))).toEqual([])
+    // Taking a transferred state may roll back deliveries no majority held; then it moves on from there.
+    expect(check.afterEvent(observe({ position: 4, view: { id: 3, members: ['r1', 'r2'] }, restores: 1 }))).toEqual([])
+    expect(check.afterEvent(observe({ position: 3, view: { id: 3, members: ['r1', 'r2'] }, restores: 1 }))).toEqual(['the position went back from 4 to 3'])
   })
 
   it('each one fires on a bad observation', () => {

@@ -103,12 +103,13 @@ describe('memoryDurableStorage', () => {
       await storage.open()
       storage.append([record(1)])
       let synced = false
-      void storage.sync().then(() => (synced = true))
+      const first = storage.sync().then(() => (synced = true))
       await scheduler.advance(2)
       expect(synced).toBe(false)
       expect(storage.durable().records).toEqual([])
       await scheduler.advance(1)
       expect(synced).toBe(true)
+      await first
       expect(storage.durable().records.map((r) => r.position)).toEqual([1])
 
       storage.append([record(2)])

@@ -55,7 +55,7 @@ export class CatchUp {
     else if (lastCommit && m.view < lastCommit.view.id) this.host.send(from, { kind: 'commit', value: lastCommit })
   }
 
-  onChunk(m: PeerMessageOf<'stateChunk'>, configuration: readonly ReplicaId[]): void {
+  onChunk(m: PeerMessageOf<'stateChunk'>, configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
     const { host } = this
     if (host.status() !== 'transferring' || m.view !== host.view().id) return
     const { ask, image, rejected } = this.transfer.onChunk(m)
@@ -64,11 +64,11 @@ export class CatchUp {
     if (!image) return
     host.requests.replicated.restore(image)
     this.transfer.resetKept(image.position, image.orderDigest ?? '')
-    this.taken(`the state of view ${m.view} at position ${image.position} (${m.totalBytes} bytes)`, configuration)
+    this.taken(`the state of view ${m.view} at position ${image.position} (${m.totalBytes} bytes)`, configuration, commit, true)
   }
 
   /** A part of the order after this replica's own state: executed as it was ordered, checked by digest. */
-  onSuffix(m: PeerMessageOf<'stateSuffix'>, configuration: readonly ReplicaId[]): void {
+  onSuffix(m: PeerMessageOf<'stateSuffix'>, configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
     const { host } = this
     const part = host.status() === 'transferring' && m.view === host.view().id ? this.transfer.onSuffix(m) : undefined
     if (!part) return
@@ -78,18 +78,18 @@ export class CatchUp {
       host.log.error(`replica '${host.self}': the order after position ${m.from} does not match its digest; taking the whole state instead`)
       return this.send(this.transfer.wholeState())
     }
-    if (part.done) this.taken(`the order's last ${position - this.startedAt} requests, up to position ${position} (no snapshot needed)`, configuration)
+    if (part.done) this.taken(`the order's last ${position - this.startedAt} requests, up to position ${position} (no snapshot needed)`, configuration, commit, false)
     else this.send(this.transfer.caughtUpTo(position, orderDigest))
   }
 
   /** This replica holds the state at the start of its view: it executes what it held and serves. */
-  private taken(what: string, configuration: readonly ReplicaId[]): void {
+  private taken(what: string, configuration: readonly ReplicaId[], commit: ViewValue | undefined, wholeState: boolean): void {
     const { host } = this
     const position = host.requests.replicated.position
     this.transfer.recordViewStart(host.view().id, host.requests.replicated.image())
     host.transitionTo('normal')
-    host.effects.stateReplaced?.(position)
-    host.effects.viewInstalled?.(host.view(), position, configuration)
+    host.effects.stateReplaced?.(position, wholeState)
+    host.effects.viewInstalled?.(host.view(), position, configuration, commit?.view.id === host.view().id ? commit : undefined)
     host.log.info(`replica '${host.self}' took ${what} and serves again`)
     for (const request of this.transfer.takeHeld()) host.requests.execute(request)
     host.requests.resubmitHeld()

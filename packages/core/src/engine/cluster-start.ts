@@ -10,8 +10,10 @@ import { majorityOf } from './view-change/quorum'
  * (nobody holds any state) do the fresh replicas start the initial view;
  * anything that shows a cluster already running (a newer view, a vote, a
  * recovering replica, a non-fresh join) makes it wait to be added instead. A
- * replica that started the initial view and has delivered nothing yet tells a
- * late fresh member of it so (`started`), once per run of it.
+ * member of the initial view that comes late is added by a view change like
+ * any joiner: it may be a member that restarted without its state, whose
+ * earlier run ordered requests the others count on, so it never takes its
+ * place in the initial view by itself.
  */
 export class ClusterStart {
   private readonly self: ReplicaId
@@ -19,8 +21,6 @@ export class ClusterStart {
   private readonly initialView: View
   private fresh: boolean
   private readonly freshPeers = new Set<ReplicaId>()
-  /** The run of each late replica of the initial view that was told the new cluster started. */
-  private readonly startedAnswers = new Map<ReplicaId, number>()
 
   constructor(self: ReplicaId, initialView: View, fresh: boolean, log: Logger) {
     this.self = self
@@ -46,7 +46,7 @@ export class ClusterStart {
   noteMessage(message: PeerMessage): void {
     if (!this.fresh) return
     const startTraffic =
-      (message.kind === 'join' && (message.fresh || message.started === true)) ||
+      (message.kind === 'join' && message.fresh) ||
       ((message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === this.initialView.id)
     if (startTraffic) return
     this.fresh = false
@@ -55,7 +55,7 @@ export class ClusterStart {
 
   /** A join from `from` while this replica is outside any view: a fresh one counts toward starting. */
   joinedWhileOutside(from: ReplicaId, m: PeerMessageOf<'join'>): void {
-    if (this.fresh && (m.fresh || m.started)) this.freshPeers.add(from)
+    if (this.fresh && m.fresh) this.freshPeers.add(from)
   }
 
   /** True when this fresh replica of the initial view should start it: a majority of `configuration` is fresh. */
@@ -65,16 +65,5 @@ export class ClusterStart {
     if (new Set(fresh).size < majorityOf(configuration.length)) return false
     this.log.info(`replica '${this.self}' starts a new cluster in view ${this.initialView.id} with ${[...new Set(fresh)].sort().join(', ')} (a majority started without state)`)
     return true
-  }
-
-  /**
-   * A member's answer to a fresh join, if it should get one: the sender is a late member of the initial view,
-   * this member is still in it with nothing delivered, and this run of the sender was not told before.
-   */
-  answerTo(from: ReplicaId, m: PeerMessageOf<'join'>, current: { readonly view: number; readonly position: number }, incarnation: number): PeerMessage | undefined {
-    const late = m.fresh && current.view === this.initialView.id && current.position === 0 && this.initialView.members.includes(from)
-    if (!late || this.startedAnswers.get(from) === m.incarnation) return undefined
-    this.startedAnswers.set(from, m.incarnation)
-    return { kind: 'join', incarnation, fresh: false, started: true }
   }
 }

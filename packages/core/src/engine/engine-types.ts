@@ -1,5 +1,5 @@
 import type { ClientId, Logger, OrdererFactory, ReplicaId, ReplicaToClient, Request, StateMachine, View, Clock } from '@lockstep/interface'
-import type { PeerMessage } from './peer-messages'
+import type { PeerMessage, ViewValue } from './peer-messages'
 import type { AcceptorState } from './view-change/acceptor'
 import type { SessionLimits } from './session-table'
 import type { StateImage } from './replicated-state'
@@ -13,14 +13,17 @@ export interface EngineEffects {
   /** A request was delivered at `position` (1-based) of the total order; `executed` is false for a duplicate. */
   delivered?(position: number, request: Request, executed: boolean): void
   /** A view was installed here, with the configured replicas from then on (its disk record needs both). */
-  viewInstalled?(view: View, position: number, configuration: readonly ReplicaId[]): void
+  viewInstalled?(view: View, position: number, configuration: readonly ReplicaId[], commit?: ViewValue): void
   /**
    * The replica's votes in view changes changed. A durable host writes them before the messages that follow
    * (the promise or acceptance), so a replica restarted from its disk never forgets a vote.
    */
   persistVotes?(votes: AcceptorState): void
-  /** The state was replaced by a transfer (or a recovery) at `position`: a durable host writes a snapshot. */
-  stateReplaced?(position: number): void
+  /**
+   * The replica took the cluster's state up to `position`, the whole state (`wholeState`, replacing its own) or
+   * the order after its own: a durable host writes a snapshot.
+   */
+  stateReplaced?(position: number, wholeState: boolean): void
 }
 
 /** Everything a replica needs to resume: written to snapshots, sent in state transfers. */
@@ -30,12 +33,14 @@ export interface EngineSnapshot extends StateImage {
   readonly configuration?: readonly ReplicaId[]
   /** The replica's votes in view changes (absent when it has none). */
   readonly votes?: AcceptorState
+  /** The value that installed `view` (absent in snapshots of earlier versions). */
+  readonly commit?: ViewValue
 }
 
 /** A record of a disk's log replayed by `recover`: a delivered request, a view installed, or the replica's votes. */
 export type RecoveredEntry =
   | { readonly request: Request }
-  | { readonly view: View; readonly configuration?: readonly ReplicaId[] }
+  | { readonly view: View; readonly configuration?: readonly ReplicaId[]; readonly commit?: ViewValue }
   | { readonly votes: AcceptorState }
 
 /** Failure detection and view changes. */

@@ -166,7 +166,9 @@ export class ReplicaEngine<S = unknown> {
   /** A snapshot of everything needed to resume here (for durable storage). */
   snapshotData(): EngineSnapshot {
     const votes = this.membership?.viewChange.votes
-    return { view: this.currentView, ...this.requests.replicated.image(), ...(this.membership ? { configuration: this.membership.currentConfiguration, votes } : {}) }
+    const commit = this.membership?.committed
+    const membership = this.membership ? { configuration: this.membership.currentConfiguration, votes, ...(commit?.view.id === this.currentView.id ? { commit } : {}) } : {}
+    return { view: this.currentView, ...this.requests.replicated.image(), ...membership }
   }
 
   /**
@@ -182,7 +184,7 @@ export class ReplicaEngine<S = unknown> {
     this.requests.replay(disk.requests)
     this.setView(disk.view)
     membership.restoreConfiguration(disk.configuration ?? [...this.replicas].filter((r) => disk.view.members.includes(r)))
-    membership.recovering(disk.votes)
+    membership.recovering(disk.votes, disk.commit)
     this.log.info(`replica '${this.self}' recovered view ${disk.view.id} at position ${this.position} from its disk`)
   }
 
@@ -291,8 +293,8 @@ export class ReplicaEngine<S = unknown> {
     admit: (from, m, membership) => this.members.has(from) && (this.replicas.add(m.replica), membership.asks.admit(m.replica)),
     recover: (from, m, membership) => membership.onRecover(from, m),
     stateRequest: (from, m, membership) => membership.catchUp.onRequest(from, m, membership.committed),
-    stateChunk: (_from, m, membership) => membership.catchUp.onChunk(m, membership.currentConfiguration),
-    stateSuffix: (_from, m, membership) => membership.catchUp.onSuffix(m, membership.currentConfiguration),
+    stateChunk: (_from, m, membership) => membership.catchUp.onChunk(m, membership.currentConfiguration, membership.committed),
+    stateSuffix: (_from, m, membership) => membership.catchUp.onSuffix(m, membership.currentConfiguration, membership.committed),
     durable: (from, m) => this.durableReplies?.peerProgress(from, m.position),
   }
 
@@ -382,6 +384,7 @@ export class ReplicaEngine<S = unknown> {
       promised: this.membership?.viewChange.votedAfter(this.currentView.id) ?? false,
       coordinating: this.membership?.viewChange.coordinating,
       restartedFromDisk: this.membership?.restartedFromDisk ?? false,
+      restores: this.requests.replicated.restores,
     })
     if (violations.length > 0) throw new LockstepError(ErrorCodes.INTERNAL, `replica '${this.self}' broke an invariant: ${violations.join('; ')}`)
   }

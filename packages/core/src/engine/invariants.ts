@@ -16,6 +16,12 @@ export interface EngineObservation {
    * resumed without; taking the cluster's state rolls them back.
    */
   readonly restartedFromDisk: boolean
+  /**
+   * How many times the state was replaced by a transferred one. A replica waiting for a view's state may hold
+   * deliveries that never reached a majority's disks (the only replica that had the view's state failed): the
+   * cluster may resume without them, and taking its state rolls them back.
+   */
+  readonly restores: number
 }
 
 /**
@@ -33,20 +39,23 @@ export interface EngineObservation {
  */
 export class EngineInvariants {
   private lastPosition = 0
+  private lastRestores = 0
   private lastView = 0
   private readonly viewMembers = new Map<number, string>()
 
   /** Checks the state after an event; returns what is violated (empty when all hold). */
   afterEvent(now: EngineObservation): string[] {
     const violations: string[] = []
-    if (now.position < this.lastPosition && !now.restartedFromDisk) violations.push(`the position went back from ${this.lastPosition} to ${now.position}`)
+    const rolledBack = now.restartedFromDisk || now.restores !== this.lastRestores
+    if (now.position < this.lastPosition && !rolledBack) violations.push(`the position went back from ${this.lastPosition} to ${now.position}`)
     if (now.view.id < this.lastView) violations.push(`the view went back from ${this.lastView} to ${now.view.id}`)
     const members = now.view.members.join(',')
     const known = this.viewMembers.get(now.view.id)
     if (known !== undefined && known !== members) violations.push(`view ${now.view.id} changed its members from [${known}] to [${members}]`)
     if (now.status === 'frozen' && !now.promised) violations.push('frozen without having promised a ballot')
     if (now.coordinating !== undefined && now.coordinating <= now.view.id) violations.push(`coordinating view ${now.coordinating} from view ${now.view.id}`)
-    this.lastPosition = now.restartedFromDisk ? now.position : Math.max(this.lastPosition, now.position)
+    this.lastPosition = rolledBack ? now.position : Math.max(this.lastPosition, now.position)
+    this.lastRestores = now.restores
     this.lastView = Math.max(this.lastView, now.view.id)
     this.viewMembers.set(now.view.id, members)
     return violations

@@ -81,6 +81,11 @@ export class Membership {
   private disk: { readonly view: View; readonly position: number; readonly since: number } | undefined
   /** Restarted from its disk and not yet serving with the cluster's state. */
   private fromDisk = false
+  /**
+   * Outside a live view (transferring, or removed), the view whose state this replica holds: the one it served
+   * in last, or its disk's when it restarted from it. Undefined when it started without state and took none yet.
+   */
+  private stateView: View | undefined
   /** The newest value this replica learned was chosen, even one it could not install (while it recovers). */
   private knownValue: ViewValue | undefined
 
@@ -105,14 +110,19 @@ export class Membership {
       knownView: () => this.knownView,
       votesFrom: () => this.votesFrom,
       configuration: () => this.coordinatorConfiguration(),
-      lastCommit: () => this.lastCommit,
+      lastCommit: () => this.newestChosen(),
       send: host.send,
       persistVotes: (state) => host.effects.persistVotes?.(state),
       promiseHolding: (instance) => this.holding(instance),
       acceptedValue: (instance) => (instance === host.view().id + 1 ? this.freeze() : undefined),
       suspects: () => this.detector.suspects(host.clock.now()),
-      propose: (promises) =>
-        proposeValue({ view: this.knownView + 1, current: host.view(), configuration: this.configuration, promises, asks: this.asks, merge: (reports) => host.orderer.mergeReports(reports) }),
+      propose: (instance, promises) => {
+        // The view the change ends is the one numbered just below it: this replica's own, or (restarted from its
+        // disk) a newer one it learned was chosen; never number the next view after an older one.
+        const ending = this.endingView(instance)
+        if (!ending) return undefined
+        return proposeValue({ view: instance, current: ending.view, configuration: ending.configuration, promises, asks: this.asks, merge: (reports) => host.orderer.mergeReports(reports) })
+      },
       heardOfView: (view) => (this.knownView = Math.max(this.knownView, view)),
     })
   }
@@ -138,24 +148,26 @@ export class Membership {
     }
     const suspects = this.detector.suspects(now)
     for (const member of this.detector.heartbeatsDue(now)) host.send(member, { kind: 'heartbeat', view: host.view().id, suspects })
-    if (status === 'transferring') {
-      if (askDue) {
-        this.lastAskedAt = now
-        this.catchUp.retry()
-      }
-      return
+    if (status === 'transferring' && askDue) {
+      this.lastAskedAt = now
+      this.catchUp.retry()
     }
-    // A view change is needed when a majority suspects a member, there is membership work, or one is stuck half-way.
+    // A view change is needed when a majority suspects a member, there is membership work, or one is stuck
+    // half-way. A member still waiting for the view's state takes part only when a member is suspected (the
+    // one that was to send the state may be gone for good, and it holds part of the cluster's state itself).
     const members = host.view().members
     const suspectedByMajority = members.some((m) => m !== host.self && this.detector.suspicionCount(m, suspects) >= majorityOf(members.length))
-    const needed = suspectedByMajority || this.asks.pending(members, this.configuration) || status === 'frozen'
+    const needed = suspectedByMajority || (status !== 'transferring' && (this.asks.pending(members, this.configuration) || status === 'frozen'))
     const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m)))
     this.viewChange.tick(needed, candidates)
   }
 
-  /** A replica restarted from its disk (holding `view` and `position`, and its votes): it waits to be brought back. */
-  recovering(votes: AcceptorState | undefined): void {
+  /** A replica restarted from its disk (holding `view` and `position`, its votes and the view's value): it waits to be brought back. */
+  recovering(votes: AcceptorState | undefined, commit: ViewValue | undefined): void {
     const { host } = this
+    // The value of its disk's view: it can tell replicas that missed that view (its coordinator may have been
+    // this replica, gone before the commit reached anyone).
+    if (commit?.view.id === host.view().id) this.lastCommit = commit
     this.disk = { view: host.view(), position: host.requests.replicated.position, since: host.clock.now() }
     this.fromDisk = true
     this.knownView = Math.max(this.knownView, host.view().id)
@@ -202,7 +214,8 @@ export class Membership {
   }
 
   onQuery(from: ReplicaId, m: PeerMessageOf<'query'>): void {
-    if (this.lastCommit && m.view <= this.lastCommit.view.id) this.host.send(from, { kind: 'commit', value: this.lastCommit })
+    const chosen = this.newestChosen()
+    if (chosen && m.view <= chosen.view.id) this.host.send(from, { kind: 'commit', value: chosen })
   }
 
   onRemoved(m: PeerMessageOf<'removed'>): void {
@@ -219,11 +232,9 @@ export class Membership {
       this.maybeStartCluster()
       return
     }
+    // A replica that started without state joins by a view change, a late member of the initial view too: it
+    // may have run before and lost what the others count on (its orderer's promises, its acknowledgements).
     if (m.started) return
-    // A late fresh member of the initial view, while the new cluster has delivered nothing yet, is told so
-    // (once per run of it) instead of changing the view for it; asking again, it is added like any other.
-    const answer = this.start.answerTo(from, m, { view: host.view().id, position: host.requests.replicated.position }, host.incarnation)
-    if (answer) return host.send(from, answer)
     this.asks.askedToJoin(from, m.incarnation, 'join', host.view())
   }
 
@@ -284,18 +295,31 @@ export class Membership {
     const status = host.status()
     if ((status === 'normal' || status === 'frozen') && instance === host.view().id + 1) return { kind: 'live', report: this.freeze() }
     if (status === 'recovering' && this.disk) return { kind: 'disk', view: this.disk.view, position: this.disk.position }
+    // Waiting for a view's state, or removed, it still holds the state of the view it last had (restarted from
+    // its disk: the disk's), plus the part of the order it caught up with since, and everything it acknowledged
+    // in this run: it counts like a disk when the replicas that were to send the state are gone too. One that
+    // started without state holds nothing of its own (and its earlier runs' acknowledgements are lost).
+    if (this.stateView && (status === 'transferring' || status === 'joining')) return { kind: 'disk', view: this.stateView, position: host.requests.replicated.position }
     return { kind: 'none' }
   }
 
   /** The configuration of the view a coordinator would end, when this replica knows it: a live member, or one restarted from the newest disk it heard of. */
   private coordinatorConfiguration(): readonly ReplicaId[] | undefined {
+    return this.endingView(this.knownView + 1)?.configuration
+  }
+
+  /**
+   * The view that view change `instance` ends (numbered `instance - 1`) and its configuration, when this replica
+   * knows them: a live member's own view; for a replica restarted from its disk, its disk's view, or a chosen
+   * view no live replica installed (the whole cluster went down during that view change).
+   */
+  private endingView(instance: number): { readonly view: View; readonly configuration: readonly ReplicaId[] } | undefined {
     const status = this.host.status()
-    if ((status === 'normal' || status === 'frozen') && this.knownView === this.host.view().id) return this.configuration
+    if (instance !== this.knownView + 1) return undefined
+    if ((status === 'normal' || status === 'frozen' || status === 'transferring') && this.host.view().id === instance - 1) return { view: this.host.view(), configuration: this.configuration }
     if (status !== 'recovering' || !this.disk) return undefined
-    // A replica restarted from its disk may coordinate after its disk's view, or after a chosen view no live
-    // replica installed (the whole cluster went down during that view change).
-    if (this.knownView === this.disk.view.id) return this.configuration
-    if (this.knownValue?.view.id === this.knownView) return this.knownValue.configuration
+    if (this.disk.view.id === instance - 1) return { view: this.disk.view, configuration: this.configuration }
+    if (this.knownValue?.view.id === instance - 1) return { view: this.knownValue.view, configuration: this.knownValue.configuration }
     return undefined
   }
 
@@ -317,13 +341,14 @@ export class Membership {
     const { host } = this
     this.enterView(value, 'normal')
     this.catchUp.transfer.recordViewStart(value.view.id, host.requests.replicated.image())
-    host.effects.viewInstalled?.(value.view, host.requests.replicated.position, this.configuration)
+    host.effects.viewInstalled?.(value.view, host.requests.replicated.position, this.configuration, value)
     host.log.info(`replica '${host.self}' installed view ${value.view.id}: ${value.view.members.join(', ')} at position ${host.requests.replicated.position}`)
     host.requests.resubmitHeld()
   }
 
   /** Orders in `value`'s view, holding what it delivers, until the state at the view's start arrives. */
   private awaitState(value: ViewValue): void {
+    this.keepStateView()
     this.enterView(value, 'transferring')
     this.catchUp.transfer.dropHeld()
     this.lastAskedAt = this.host.clock.now()
@@ -353,11 +378,28 @@ export class Membership {
     if (host.status() === 'joining' && view.id <= host.view().id) return
     host.log.warn(`replica '${host.self}' is not a member of view ${view.id} (${view.members.join(', ')}); it rejoins by state transfer`)
     if (host.status() === 'normal') host.orderer.freeze()
+    this.keepStateView()
     host.transitionTo('joining', view)
     host.requests.dropAll()
     this.catchUp.transfer.dropHeld()
     this.viewChange.reset()
     this.lastAskedAt = -Infinity
+  }
+
+  /**
+   * The newest value this replica knows was chosen: the one it installed last, or a newer one it learned of but
+   * could not install (restarting). Passing it on lets replicas that missed its commit install it.
+   */
+  private newestChosen(): ViewValue | undefined {
+    const installed = this.lastCommit
+    return this.knownValue && (!installed || this.knownValue.view.id > installed.view.id) ? this.knownValue : installed
+  }
+
+  /** Leaving its view without the next one's state: remembers which view's state it holds (see `stateView`). */
+  private keepStateView(): void {
+    const status = this.host.status()
+    if (status === 'normal' || status === 'frozen') this.stateView = this.host.view()
+    else if (status === 'recovering' && this.disk) this.stateView = this.disk.view
   }
 
   private ask(message: PeerMessage): void {

@@ -127,8 +127,8 @@ export interface Join {
   /** True if it started without any state and has served nothing yet: a majority of fresh replicas starts a new cluster. */
   readonly fresh: boolean
   /**
-   * An answer to a fresh replica of the initial view: the sender started the new cluster in the initial view
-   * and has delivered nothing yet, so the fresh one may start in it too.
+   * Sent by earlier versions to let a late fresh member of the initial view start in it; unsafe (that member may
+   * have run before and lost what the others count on), so it is ignored: a late member joins by a view change.
    */
   readonly started?: boolean
 }

@@ -125,6 +125,9 @@ export class ReplicatedState<S> {
     return { position, executed: true, reply, notices }
   }
 
+  /** How many times the state was replaced by an image (see `restore`). */
+  restores = 0
+
   /** The state as it stands, for snapshots and state transfer. */
   image(): StateImage {
     return { position: this.delivered, machine: this.machine.snapshot(this.state), sessions: this.sessions.toJSON(), orderDigest: this.digestOfOrder }
@@ -132,6 +135,7 @@ export class ReplicatedState<S> {
 
   /** Replaces the state with an image taken elsewhere (a transfer) or earlier (a snapshot). */
   restore(image: StateImage): void {
+    this.restores++
     this.state = this.machine.restore(image.machine)
     this.sessions.restore(image.sessions)
     this.delivered = image.position

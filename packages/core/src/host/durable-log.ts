@@ -1,5 +1,6 @@
 import type { ReplicaId, Request, Storage, View } from '@lockstep/interface'
 import type { EngineSnapshot, RecoveredEntry } from '../engine/engine-types'
+import type { ViewValue } from '../engine/peer-messages'
 import type { AcceptorState } from '../engine/view-change/acceptor'
 import { decodeLogEntry, decodeSnapshot, encodeLogEntry, encodeSnapshot } from './durable-codec'
 
@@ -81,8 +82,8 @@ export class DurableLog {
   }
 
   /** Records a view installed (with the configuration from then on); returns the record's number. */
-  appendView(view: View, configuration: readonly ReplicaId[]): number {
-    return this.append(encodeLogEntry({ view, configuration }), this.latestPosition)
+  appendView(view: View, configuration: readonly ReplicaId[], commit?: ViewValue): number {
+    return this.append(encodeLogEntry(commit ? { view, configuration, commit } : { view, configuration }), this.latestPosition)
   }
 
   /** Records the replica's votes in view changes; returns the record's number (the vote goes out once it is durable). */

@@ -45,6 +45,13 @@ export interface ReplicaHostOptions<S> {
   readonly onDeliver?: (position: number, request: Request, executed: boolean) => void
   /** Called when a view is installed here. */
   readonly onViewInstalled?: (view: View, position: number) => void
+  /** With storage: called when the disk holds the order up to `position` (after a sync, and on start). */
+  readonly onDurable?: (position: number) => void
+  /**
+   * Called when this replica took the cluster's state up to `position`: the whole state (replacing its own, which
+   * rolls back what it delivered that no majority held) or only the part of the order after its own.
+   */
+  readonly onStateTransferred?: (position: number, wholeState: boolean) => void
   /** Failure detection and majority-agreed view changes (needs a crash-tolerant orderer such as Lamport's). */
   readonly membership?: MembershipOptions
   /**
@@ -93,11 +100,15 @@ export class ReplicaHost<S = unknown> {
   /** Peer messages that follow a vote: they go out once the vote is on the disk. */
   private heldForVotes: { to: ReplicaId; message: PeerMessage; after: number }[] = []
   private syncing = false
+  private readonly onDurable: ((position: number) => void) | undefined
+  private readonly onStateTransferred: ((position: number, wholeState: boolean) => void) | undefined
 
   constructor(options: ReplicaHostOptions<S>) {
     this.scheduler = options.scheduler ?? realScheduler()
     this.tickMs = options.tickMs ?? 10
     this.log = options.log ?? silentLogger
+    this.onDurable = options.onDurable
+    this.onStateTransferred = options.onStateTransferred
     if (!(this.tickMs > 0)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': tickMs must be > 0 (got ${options.tickMs})`)
     if (options.storage && !options.membership) {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': durable storage needs membership options (recovery rejoins the cluster by view change)`)
@@ -131,14 +142,15 @@ export class ReplicaHost<S = unknown> {
           disk?.appendDelivery(position, request)
           options.onDeliver?.(position, request, executed)
         },
-        viewInstalled: (view, position, configuration) => {
-          disk?.appendView(view, configuration)
+        viewInstalled: (view, position, configuration, commit) => {
+          disk?.appendView(view, configuration, commit)
           options.onViewInstalled?.(view, position)
         },
         persistVotes: (votes) => {
           if (disk) lastVotes = disk.appendVotes(votes)
         },
-        stateReplaced: () => {
+        stateReplaced: (position, wholeState) => {
+          this.onStateTransferred?.(position, wholeState)
           if (!disk) return
           disk.transferred(this.engine.snapshotData()).then(
             () => this.afterDurable(),
@@ -164,6 +176,7 @@ export class ReplicaHost<S = unknown> {
       const contents = await this.disk.open()
       if (contents.snapshot || contents.entries.length > 0) this.engine.recover(contents.snapshot, contents.entries)
       this.engine.durableUpTo(this.engine.position)
+      this.onDurable?.(this.engine.position)
     }
     this.running = true
     await this.transport.start({
@@ -291,6 +304,7 @@ export class ReplicaHost<S = unknown> {
     this.heldForVotes = this.heldForVotes.filter((m) => m.after > durable)
     for (const { to, message } of ready) this.sendToPeer(to, message)
     this.engine.durableUpTo(this.disk.durablePosition)
+    this.onDurable?.(this.disk.durablePosition)
     this.scheduleFlush()
   }
 

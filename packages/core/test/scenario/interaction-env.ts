@@ -451,8 +451,8 @@ export class InteractionEnv {
           this.checker.delivered(at(), position, requestName(request), executed, at().engine.status)
           this.effect(`${id} delivered ${position}: ${formatRequest(request)}${executed ? '' : ' (a duplicate: not executed again)'}`)
         },
-        viewInstalled: (view, position, configuration) => {
-          disk?.log.push({ view, configuration })
+        viewInstalled: (view, position, configuration, commit) => {
+          disk?.log.push(commit ? { view, configuration, commit } : { view, configuration })
           this.checker.viewInstalled(at(), view, position)
           this.effect(`${id} installed view ${formatView(view)} at position ${position}`)
         },

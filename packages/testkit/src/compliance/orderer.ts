@@ -21,11 +21,6 @@ export interface OrdererComplianceOptions {
   readonly durable?: boolean
   /** Overlapping faults under the strict budget, or one at a time (see `simulate`'s `overlap`). Default: `simulate`'s default. */
   readonly overlap?: boolean
-  /**
-   * Seeds to leave out, by machine: runs that fail because of a known bug of the engine under repair, each
-   * reported with its rerun command. They are skipped (and counted in the test's name), never passed.
-   */
-  readonly skipSeeds?: Readonly<Record<string, readonly number[]>>
 }
 
 /**
@@ -52,21 +47,17 @@ export function ordererCompliance(spec: OrdererSpec, options: OrdererComplianceO
     for (const machine of options.machines ?? ['mutex', 'register', 'kv']) {
       for (const replicas of options.replicas ?? [3, 5]) {
         const seeds = Array.from({ length: seedsPerConfig }, (_, i) => 1000 * replicas + i)
-        const skipped = new Set(options.skipSeeds?.[machine] ?? [])
-        const skippedHere = seeds.filter((seed) => skipped.has(seed))
-        const skipNote = skippedHere.length > 0 ? ` of ${seedsPerConfig} (${skippedHere.join(', ')} skipped: known engine bugs)` : ''
-        it(`${machine} on ${replicas} replicas passes every check on ${seedsPerConfig - skippedHere.length} seeds${skipNote}`, async () => {
+        it(`${machine} on ${replicas} replicas passes every check on ${seedsPerConfig} seeds`, async () => {
           const failures: SimulationResult[] = []
           let operations = 0
           for (const seed of seeds) {
-            if (skipped.has(seed)) continue
             const result = await simulate({ seed, workload: workloads[machine]!, orderer: spec, replicas, clients: 1 + (seed % maxClients), ops, faults, durable, overlap })
             operations += result.operations
             if (!result.ok) failures.push(result)
           }
           expect(failures, describeFailures(failures)).toEqual([])
           // Every seed did real work: a run that completes nothing would pass the other checks vacuously.
-          expect(operations).toBeGreaterThanOrEqual(seedsPerConfig * Math.min(ops, 2) )
+          expect(operations).toBeGreaterThanOrEqual(seedsPerConfig * Math.min(ops, 2))
         }, 600_000)
       }
     }

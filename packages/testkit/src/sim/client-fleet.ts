@@ -104,7 +104,7 @@ export class ClientFleet {
     const nextRandom = random.fork()
     run.restartAfterMs = downtimeMs
     this.nextRandom.set(run.index, nextRandom)
-    if (run.restartable) void this.stop(run)
+    if (run.restartable) this.options.cluster.background(`stopping client ${run.id}`, this.stop(run))
     return run.id
   }
 
@@ -171,7 +171,7 @@ export class ClientFleet {
         note: (event) => run.stopped || this.events.push(event),
         restartable: (ok) => {
           run.restartable = ok
-          if (ok && run.restartAfterMs !== undefined && !run.stopped) void this.stop(run)
+          if (ok && run.restartAfterMs !== undefined && !run.stopped) this.options.cluster.background(`stopping client ${id}`, this.stop(run))
         },
       })
       .then(
@@ -209,10 +209,11 @@ export class ClientFleet {
     const downtimeMs = run.restartAfterMs ?? 0
     await run.client.stop()
     scheduler.setTimer(downtimeMs, () => {
-      void this.startRun(run.index, run.incarnation + 1, this.nextRandom.get(run.index)!).then(() => {
+      const restarted = this.startRun(run.index, run.incarnation + 1, this.nextRandom.get(run.index)!).then(() => {
         this.restartsPending--
         this.lastRestartAtMs = scheduler.now()
       })
+      this.options.cluster.background(`restarting client ${run.id}`, restarted)
     })
   }
 }

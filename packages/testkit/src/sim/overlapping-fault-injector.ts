@@ -248,7 +248,7 @@ export class OverlappingFaultInjector {
     if (!restart || this.restarts.has(id)) return
     const handle = this.cluster.scheduler.setTimer(restart.afterMs, () => {
       this.restarts.delete(id)
-      void this.restartNow(id, restart.mode).then(() => this.checkQuiet())
+      this.cluster.background(`restarting ${id}`, this.restartNow(id, restart.mode).then(() => this.checkQuiet()))
     })
     this.restarts.set(id, { handle, mode: restart.mode })
   }

@@ -16,6 +16,10 @@ export interface ReplicaObserver {
   onDeliver?(position: number, request: Request, executed: boolean): void
   /** A view installed at this replica. */
   onViewInstalled?(view: View, position: number): void
+  /** With `durable`: its disk holds the order up to `position`. */
+  onDurable?(position: number): void
+  /** It took the cluster's state up to `position`: the whole state (replacing its own), or the order after its own. */
+  onStateTransferred?(position: number, wholeState: boolean): void
   /** This incarnation crashed. */
   onCrash?(): void
 }
@@ -357,6 +361,8 @@ export class SimCluster {
       log: this.options.trace ? traceLogger(this.options.trace, id, () => this.scheduler.now()) : undefined,
       onDeliver: observer?.onDeliver ? (position, request, executed) => observer.onDeliver!(position, request, executed) : undefined,
       onViewInstalled: observer?.onViewInstalled ? (view, position) => observer.onViewInstalled!(view, position) : undefined,
+      onDurable: observer?.onDurable ? (position) => observer.onDurable!(position) : undefined,
+      onStateTransferred: observer?.onStateTransferred ? (position, wholeState) => observer.onStateTransferred!(position, wholeState) : undefined,
     })
     this.replicas.set(id, { host, observer, fromDisk })
     await host.start()

@@ -107,13 +107,54 @@ export interface SimulationResult {
   readonly history: readonly Operation[]
 }
 
+/** One delivery as the run records it: rolled back later, or held by the incarnation's disk. */
+interface RecordedDelivery extends Delivery {
+  superseded?: boolean
+  durable?: boolean
+}
+
 /** What one incarnation delivered, filled in while the run goes. */
 interface LiveIncarnation {
   readonly replica: string
   readonly number: number
-  readonly deliveries: Delivery[]
+  readonly deliveries: RecordedDelivery[]
+  /** Its state's deliveries by position (not rolled back), and the first position its disk may not hold. */
+  readonly current: Map<number, RecordedDelivery>
+  notDurableFrom: number
   alive: boolean
   lostWithMajority?: boolean
+}
+
+/**
+ * Records one incarnation's deliveries: a delivery at or below its last position means it took a transferred
+ * state that rolled the later ones back; its disk's progress marks which ones a majority may hold.
+ */
+function recordDelivery(incarnation: LiveIncarnation, delivery: RecordedDelivery): void {
+  rollBack(incarnation, delivery.position)
+  incarnation.deliveries.push(delivery)
+  incarnation.current.set(delivery.position, delivery)
+}
+
+/** The incarnation's deliveries from `from` on are no longer its state's (it took a transferred state). */
+function rollBack(incarnation: LiveIncarnation, from: number): void {
+  for (const [position, earlier] of incarnation.current) {
+    if (position < from) continue
+    earlier.superseded = true
+    incarnation.current.delete(position)
+  }
+  incarnation.notDurableFrom = Math.min(incarnation.notDurableFrom, from)
+}
+
+function recordDurable(incarnation: LiveIncarnation, upTo: number, durableBy: Map<string, Set<string>>): void {
+  for (; incarnation.notDurableFrom <= upTo; incarnation.notDurableFrom++) {
+    const delivery = incarnation.current.get(incarnation.notDurableFrom)
+    if (!delivery || delivery.durable) continue
+    delivery.durable = true
+    const at = `${delivery.position} ${delivery.key}`
+    const replicas = durableBy.get(at) ?? new Set<string>()
+    replicas.add(incarnation.replica)
+    durableBy.set(at, replicas)
+  }
 }
 
 /** Overlapping faults stop striking once the clients completed this share of their requests (without `faultWindowMs`)… */
@@ -172,6 +213,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const thinkMs = paceRandom && thinkMeanMs > 0 ? () => paceRandom.next() * 2 * thinkMeanMs : undefined
 
   const incarnations: LiveIncarnation[] = []
+  /** For each `position key`, the replicas whose disk held that delivery. */
+  const durableBy = new Map<string, Set<string>>()
   // A blackout (more than F replicas down at once) loses a majority's memory: every incarnation that died
   // since the cluster was last whole may have lost deliveries nobody acknowledged.
   const f = Math.floor((replicaCount - 1) / 2)
@@ -189,10 +232,18 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     syncLatencyMs,
     trace: options.trace,
     observeReplica: (replica, number) => {
-      const incarnation: LiveIncarnation = { replica, number, deliveries: [], alive: true }
+      const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, alive: true }
       incarnations.push(incarnation)
       return {
-        onDeliver: (position, request, executed) => incarnation.deliveries.push({ position, key: requestKey(request.client, request.incarnation, request.seq), executed }),
+        onDeliver: (position, request, executed) => recordDelivery(incarnation, { position, key: requestKey(request.client, request.incarnation, request.seq), executed }),
+        onDurable: (position) => recordDurable(incarnation, position, durableBy),
+        // The whole state replaced its own: what it delivered before is not its state any more (its disk's
+        // snapshot holds the transferred state, whose deliveries other incarnations recorded).
+        onStateTransferred: (position, wholeState) => {
+          if (!wholeState) return
+          rollBack(incarnation, 1)
+          incarnation.notDurableFrom = position + 1
+        },
         onViewInstalled: (view) => viewsInstalled.push({ atMs: cluster.scheduler.now(), members: view.members }),
         onCrash: () => {
           incarnation.alive = false
@@ -299,12 +350,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   // The checks. A divergent order makes the other delivery checks meaningless, so it stands alone.
   const { acknowledgedAt } = fleet
-  const records = incarnations.map((incarnation) => incarnationRecord(incarnation, cluster))
-  const order = checkOrder(records, acknowledgedAt)
+  const records = incarnations.map((incarnation) => incarnationRecord(incarnation, cluster, durable))
+  const majorityDurable = durable ? (position: number, key: string) => (durableBy.get(`${position} ${key}`)?.size ?? 0) >= f + 1 : undefined
+  const order = checkOrder(records, acknowledgedAt, majorityDurable)
   violations.push(...order)
   if (order.length === 0) {
     violations.push(
-      ...checkExactlyOnce(records, acknowledgedAt),
+      ...checkExactlyOnce(records, acknowledgedAt, majorityDurable),
       ...checkCompleteness(records, { submitted: fleet.submitted, acknowledged: fleet.acknowledged, allFinished: fleet.allFinished, abandoned: fleet.abandoned }),
       ...checkAgreement(records),
     )
@@ -365,8 +417,8 @@ function describeFault(fault: FaultEvent): string {
 }
 
 /** What the checks see of an incarnation: its deliveries, and its position if it is the one serving now. */
-function incarnationRecord(incarnation: LiveIncarnation, cluster: SimCluster): IncarnationRecord {
+function incarnationRecord(incarnation: LiveIncarnation, cluster: SimCluster, durable: boolean): IncarnationRecord {
   const host = incarnation.alive ? cluster.host(incarnation.replica) : undefined
   const servingAt = host && host.engine.status === 'normal' ? host.engine.position : undefined
-  return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt, lostWithMajority: incarnation.lostWithMajority }
+  return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt, lostWithMajority: incarnation.lostWithMajority, crashed: durable && !incarnation.alive }
 }

@@ -19,7 +19,7 @@ export interface ViewChangeEnvironment {
   votesFrom(): number
   /** The configured replicas (the acceptors) of the view the change ends, if this replica knows them well enough to coordinate. */
   configuration(): readonly ReplicaId[] | undefined
-  /** The last value this replica installed: re-sent to a coordinator of a view number already taken. */
+  /** The newest value this replica knows was chosen: re-sent to a coordinator of a view number already taken. */
   lastCommit(): ViewValue | undefined
   send(to: ReplicaId, message: PeerMessage): void
   /** Makes the acceptor's votes durable (with storage) before the message that follows them goes out. */
@@ -30,8 +30,8 @@ export interface ViewChangeEnvironment {
   acceptedValue(instance: number): void
   /** Members this replica suspects now. */
   suspects(): ReplicaId[]
-  /** The value to propose when no promiser accepted one; undefined to wait for more promises. */
-  propose(promises: ReadonlyMap<ReplicaId, PromiseMessage>): ViewValue | undefined
+  /** The value to propose for view change `instance` when no promiser accepted one; undefined to wait for more promises. */
+  propose(instance: number, promises: ReadonlyMap<ReplicaId, PromiseMessage>): ViewValue | undefined
   /** A newer view was named by another replica (a refusal): a replica without a view may number its attempts after it. */
   heardOfView(view: number): void
 }
@@ -141,7 +141,7 @@ export class ViewChange {
     if (!c || !c.isFor(m.view, m.ballot) || c.value || !c.configuration.includes(from)) return
     c.promises.set(from, m)
     if (c.promises.size < majorityOf(c.configuration.length)) return
-    c.value = highestAccepted(c.promises.values())?.value ?? this.env.propose(c.promises)
+    c.value = highestAccepted(c.promises.values())?.value ?? this.env.propose(c.view, c.promises)
     if (!c.value) return // more promises are needed (none of these holds the old view's state yet)
     for (const replica of c.configuration) this.env.send(replica, { kind: 'accept', view: c.view, ballot: c.ballot, value: c.value })
   }
@@ -158,6 +158,11 @@ export class ViewChange {
   /** Phase 2b: accept the value unless a higher ballot was promised. */
   onAccept(from: ReplicaId, m: PeerMessageOf<'accept'>): void {
     if (this.refuseStale(from, m.view)) return
+    if (m.value.view.id !== m.view) {
+      // View change N decides view N: a value numbered otherwise would be ignored where it is installed.
+      this.env.log.error(`replica '${this.env.self}' refuses a value for view ${m.value.view.id} proposed by '${from}' in view change ${m.view}`)
+      return
+    }
     const refusal = this.acceptor.accept(m.view, m.ballot, m.value)
     if (refusal) return this.env.send(from, { kind: 'nack', view: m.view, ballot: refusal.promised, knownView: Math.max(this.env.knownView(), refusal.instance - 1) })
     if (from !== this.env.self) this.lastSeenAtWork = this.env.clock.now()
@@ -186,18 +191,20 @@ export class ViewChange {
   }
 
   /**
-   * A prepare or accept for a view number this replica knows is taken gets that view's value (or a refusal
-   * naming the newest view it knows); one it may not vote in (it could have forgotten votes there) gets
-   * nothing. True if handled so.
+   * A prepare or accept for a view number this replica installed already gets the value of its view; one it
+   * may not vote in (it could have forgotten votes there) gets nothing. True if handled so.
    */
   private refuseStale(from: ReplicaId, view: number): boolean {
     const known = this.env.knownView()
-    if (view <= known) {
-      const commit = this.env.lastCommit()
-      if (commit && commit.view.id >= view) this.env.send(from, { kind: 'commit', value: commit })
-      else this.env.send(from, { kind: 'nack', view, ballot: null, knownView: known })
+    const commit = this.env.lastCommit()
+    if (view <= known && commit && commit.view.id >= view) {
+      this.env.send(from, { kind: 'commit', value: commit })
       return true
     }
+    // A view change this replica knows was decided but whose value it cannot send (it restarted from its disk,
+    // or only heard of it): it votes as usual, so the coordinator learns the chosen value from a majority's
+    // votes (Paxos: the value a majority accepted is proposed again). A refusal would leave those that missed
+    // the commit without that view and unable to coordinate the next.
     return view < this.env.votesFrom()
   }
 }

@@ -1,17 +1,18 @@
-import { deliveredByPosition, incarnationName, isTentative, type AcknowledgedAt, type IncarnationRecord } from './incarnation-record'
+import { incarnationName, isTentative, type AcknowledgedAt, type IncarnationRecord, type MajorityDurable } from './incarnation-record'
 
 /**
  * Order across every incarnation of every replica: no two delivered different requests at the same
- * position, and every acknowledged request is at the position its reply named. Deliveries lost with a
- * majority's memory and never acknowledged (`isTentative`) are not held to it. Reports the first
- * disagreement only: once the order diverged, every later check would just repeat it.
+ * position, and every acknowledged request is at the position its reply named. Deliveries the cluster could
+ * lose, never acknowledged and never on a majority's disks (`isTentative`), are not held to it. Reports the
+ * first disagreement only: once the order diverged, every later check would just repeat it.
  */
-export function checkOrder(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt): string[] {
+export function checkOrder(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable): string[] {
   const byPosition = new Map<number, { key: string; by: string }>()
   for (const incarnation of incarnations) {
     const name = incarnationName(incarnation)
-    for (const [position, delivery] of deliveredByPosition(incarnation)) {
-      if (isTentative(incarnation, delivery, acknowledgedAt)) continue
+    for (const delivery of incarnation.deliveries) {
+      const { position } = delivery
+      if (isTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
       const seen = byPosition.get(position)
       if (!seen) byPosition.set(position, { key: delivery.key, by: name })
       else if (seen.key !== delivery.key) return [`order: at position ${position} ${seen.by} delivered ${seen.key} but ${name} delivered ${delivery.key}`]

@@ -1,4 +1,4 @@
-import { deliveredByPosition, incarnationName, type IncarnationRecord } from './incarnation-record'
+import { incarnationName, type IncarnationRecord } from './incarnation-record'
 
 /** What the clients did: every request they submitted and every one answered, as `client#seq`. */
 export interface ClientRecord {
@@ -19,8 +19,8 @@ export function checkCompleteness(incarnations: readonly IncarnationRecord[], cl
   const violations: string[] = []
   const executed = new Set<string>()
   for (const incarnation of incarnations) {
-    for (const { key, executed: ran } of deliveredByPosition(incarnation).values()) {
-      if (ran) executed.add(key)
+    for (const { key, executed: ran, superseded } of incarnation.deliveries) {
+      if (ran && !superseded) executed.add(key)
       if (!clients.submitted.has(key)) violations.push(`${incarnationName(incarnation)} executed ${key}, which no client submitted`)
     }
   }

@@ -5,6 +5,11 @@ export interface Delivery {
   readonly key: string
   /** False for a duplicate the session table answered without executing it again. */
   readonly executed: boolean
+  /**
+   * The incarnation later replaced its state by a transferred one below this position (it rolled this delivery
+   * back): the cluster resumed without it, because no majority's disk held it.
+   */
+  readonly superseded?: boolean
 }
 
 /** What one incarnation of a replica (one run of its process, between a start and a crash) delivered. */
@@ -22,19 +27,33 @@ export interface IncarnationRecord {
    * may have resumed without it.
    */
   readonly lostWithMajority?: boolean
+  /**
+   * It crashed, in a run with disks: what it delivered that no majority's disk held may have been lost with it
+   * (the replicas that held it may all fail one after another), and the cluster may have resumed without it.
+   */
+  readonly crashed?: boolean
 }
+
+/**
+ * True if a majority of the replicas' disks held `key` at `position` (in a run with disks): such a delivery
+ * survives any failures and must never be contradicted, acknowledged or not.
+ */
+export type MajorityDurable = (position: number, key: string) => boolean
 
 /** Where each acknowledged request executed, by `client#seq`, as its reply said. */
 export type AcknowledgedAt = ReadonlyMap<string, number>
 
 /**
- * A delivery the cluster may legitimately have lost: made by an incarnation that died in a loss of a majority's
- * memory (a blackout), and never acknowledged at that position. A reply waits for a majority's disks, so
- * every acknowledged request survives any such loss; an unacknowledged one may not, and the cluster may
- * then order another request at its position.
+ * A delivery the cluster may legitimately have lost: never acknowledged at that position, never on a majority's
+ * disks, and made by an incarnation that died in a loss of a majority's memory (a blackout), that crashed in a
+ * run with disks, or that rolled it back by taking a transferred state. A reply waits for a majority's disks,
+ * so every acknowledged request survives; an unacknowledged one that no majority held may not, and the
+ * cluster may then order another request at its position (as Raft truncates uncommitted entries).
  */
-export function isTentative(incarnation: IncarnationRecord, delivery: Delivery, acknowledgedAt: AcknowledgedAt | undefined): boolean {
-  return incarnation.lostWithMajority === true && acknowledgedAt?.get(delivery.key) !== delivery.position
+export function isTentative(incarnation: IncarnationRecord, delivery: Delivery, acknowledgedAt: AcknowledgedAt | undefined, majorityDurable?: MajorityDurable): boolean {
+  if (acknowledgedAt?.get(delivery.key) === delivery.position) return false
+  if (majorityDurable?.(delivery.position, delivery.key)) return false
+  return incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true
 }
 
 /** How violations name an incarnation: `r2`, or `r2 (restart 1)`. */
