@@ -293,8 +293,12 @@ export class ReplicaEngine<S = unknown> {
     admit: (from, m, membership) => this.members.has(from) && (this.replicas.add(m.replica), membership.asks.admit(m.replica)),
     recover: (from, m, membership) => membership.onRecover(from, m),
     stateRequest: (from, m, membership) => membership.catchUp.onRequest(from, m, membership.committed),
-    stateChunk: (_from, m, membership) => membership.catchUp.onChunk(m, membership.currentConfiguration, membership.committed),
-    stateSuffix: (_from, m, membership) => membership.catchUp.onSuffix(m, membership.currentConfiguration, membership.committed),
+    stateChunk: (_from, m, membership) => {
+      if (membership.mayTakeState()) membership.catchUp.onChunk(m, membership.currentConfiguration, membership.committed)
+    },
+    stateSuffix: (_from, m, membership) => {
+      if (membership.mayTakeState()) membership.catchUp.onSuffix(m, membership.currentConfiguration, membership.committed)
+    },
     durable: (from, m) => this.durableReplies?.peerProgress(from, m.position),
   }
 

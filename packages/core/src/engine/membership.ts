@@ -185,6 +185,15 @@ export class Membership {
     this.configuration = [...configuration].sort()
   }
 
+  /**
+   * False once this replica promised in a view change after its view: what it promised to hold must stay so (a
+   * live member freezes; one waiting for the state stops taking it), or the chosen view could leave out what it
+   * took and then helped a majority hold.
+   */
+  mayTakeState(): boolean {
+    return !this.viewChange.votedAfter(this.host.view().id)
+  }
+
   /** The value of the view this replica installed last. */
   get committed(): ViewValue | undefined {
     return this.lastCommit
@@ -339,6 +348,9 @@ export class Membership {
   /** Starts serving in `value`'s view with the state at hand, which every joiner of the view takes. */
   private startView(value: ViewValue): void {
     const { host } = this
+    // A replica that waited for a state and now resumes the cluster from its own (the source of a recovery
+    // view) drops what it held of the view it never had the state of: those deliveries were not committed.
+    this.catchUp.transfer.dropHeld()
     this.enterView(value, 'normal')
     this.catchUp.transfer.recordViewStart(value.view.id, host.requests.replicated.image())
     host.effects.viewInstalled?.(value.view, host.requests.replicated.position, this.configuration, value)

@@ -25,6 +25,19 @@ describe('order checker', () => {
     ])).toEqual(['order: at position 2 r3 delivered c2#1 but r3 (restart 1) delivered c3#1'])
   })
 
+  it('lets the cluster lose a delivery no majority held once its holder crashed or rolled it back, and nothing else', () => {
+    const survivors = incarnation('r2', 0, ['a#1', 'b#1'])
+    const crashed = { ...incarnation('r1', 0, ['a#1', 'x#1']), crashed: true }
+    const rolledBack = { ...incarnation('r3', 0, ['a#1']), deliveries: [...incarnation('r3', 0, ['a#1']).deliveries, { position: 2, key: 'x#1', executed: true, superseded: true }] }
+    // Tentative: never acknowledged, never on a majority's disks.
+    expect(checkOrder([survivors, crashed, rolledBack], new Map(), () => false)).toEqual([])
+    // Acknowledged at that position, or on a majority's disks: it must never be contradicted.
+    expect(checkOrder([survivors, crashed], new Map([['x#1', 2]]), () => false)).toEqual(['order: at position 2 r2 delivered b#1 but r1 delivered x#1'])
+    expect(checkOrder([survivors, rolledBack], new Map(), (position, key) => position === 2 && key === 'x#1')).toEqual(['order: at position 2 r2 delivered b#1 but r3 delivered x#1'])
+    // A live incarnation that did not roll it back is held to it.
+    expect(checkOrder([survivors, incarnation('r1', 0, ['a#1', 'x#1'])], new Map(), () => false)).toEqual(['order: at position 2 r2 delivered b#1 but r1 delivered x#1'])
+  })
+
   it('reports only the first divergence', () => {
     expect(checkOrder([
       incarnation('r1', 0, ['a#1', 'b#1', 'c#1']),
