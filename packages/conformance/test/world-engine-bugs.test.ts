@@ -53,6 +53,20 @@ const found: { bug: string; machine: string; replicas: number; seed: number; bef
     seed: 5051,
     before: 'liveness: r5 frozen in view 12, r2 and r4 recovering, view change to 14 never finished',
   },
+  {
+    bug: 'a replica waiting for a state promised its holding in a view change, then took the state and helped a majority hold a request the chosen view left out',
+    machine: 'mutex',
+    replicas: 3,
+    seed: 3305,
+    before: 'order: at position 10 r2 delivered c2#5 but r1 (restart 1) delivered c1#6',
+  },
+  {
+    bug: 'a replica that waited for a state and became the source of a recovery view kept the deliveries it held',
+    machine: 'register',
+    replicas: 3,
+    seed: 3267,
+    before: 'liveness: every replica normal at 227, one with a held delivery that never ran',
+  },
 ]
 
 describe('engine bugs found by the world simulator stay fixed', () => {

@@ -113,3 +113,35 @@ describe('the coordinator', () => {
     expect(turn('r4')).toBeUndefined()
   })
 })
+
+describe('the view change as an acceptor', () => {
+  it('refuses a value numbered other than its view change (a coordinator that numbered after an older view)', async () => {
+    const { ViewChange } = await import('../src/engine/view-change/view-change')
+    const sent: unknown[] = []
+    const errors: string[] = []
+    const vc = new ViewChange({
+      self: 'r2',
+      incarnation: 1,
+      clock: { now: () => 0 },
+      log: { debug: () => {}, info: () => {}, warn: () => {}, error: (message: string) => errors.push(message) },
+      timeoutMs: 100,
+      knownView: () => 19,
+      votesFrom: () => 0,
+      configuration: () => ['r1', 'r2', 'r3'],
+      lastCommit: () => undefined,
+      send: (_to, message) => sent.push(message),
+      persistVotes: () => {},
+      promiseHolding: () => ({ kind: 'none' }),
+      acceptedValue: () => {},
+      suspects: () => [],
+      propose: () => undefined,
+      heardOfView: () => {},
+    })
+    const ballot = { round: 1, coordinator: 'r1' }
+    vc.onAccept('r1', { kind: 'accept', view: 21, ballot, value: value(20, ['r1', 'r2']) })
+    expect(sent).toEqual([])
+    expect(errors).toEqual(["replica 'r2' refuses a value for view 20 proposed by 'r1' in view change 21"])
+    vc.onAccept('r1', { kind: 'accept', view: 21, ballot, value: value(21, ['r1', 'r2']) })
+    expect(sent).toEqual([{ kind: 'accepted', view: 21, ballot }])
+  })
+})

@@ -88,6 +88,8 @@ export class Membership {
   private stateView: View | undefined
   /** The newest value this replica learned was chosen, even one it could not install (while it recovers). */
   private knownValue: ViewValue | undefined
+  /** Fresh joins from members of the initial view, waiting a view-change timeout for them to start in it. */
+  private readonly freshJoins = new Map<ReplicaId, { readonly incarnation: number; readonly since: number }>()
 
   constructor(host: MembershipHost, options: MembershipOptions, startAs: StartAs, transfer: TransferOptions) {
     this.host = host
@@ -145,6 +147,11 @@ export class Membership {
       // among themselves on the view that resumes it, after giving the live cluster a view-change timeout.
       this.viewChange.tick(now - disk.since >= this.options.viewChangeTimeoutMs, this.configuration)
       return
+    }
+    for (const [replica, join] of this.freshJoins) {
+      if (now - join.since < this.options.viewChangeTimeoutMs && host.view().id === host.initialView.id) continue
+      this.freshJoins.delete(replica)
+      this.asks.askedToJoin(replica, join.incarnation, 'join', host.view())
     }
     const suspects = this.detector.suspects(now)
     for (const member of this.detector.heartbeatsDue(now)) host.send(member, { kind: 'heartbeat', view: host.view().id, suspects })
@@ -217,6 +224,8 @@ export class Membership {
   onHeartbeat(from: ReplicaId, m: PeerMessageOf<'heartbeat'>): void {
     const view = this.host.view()
     if (this.host.status() === 'joining' || this.host.status() === 'recovering') return
+    // It serves in the initial view: it started the new cluster by itself.
+    if (m.view === this.host.initialView.id) this.freshJoins.delete(from)
     if (m.view === view.id && this.host.isMember(from)) this.detector.reported(from, m.suspects)
     else if (m.view > view.id) this.host.send(from, { kind: 'query', view: m.view })
     else if (m.view < view.id) this.host.send(from, this.lastCommit && this.host.isMember(from) ? { kind: 'commit', value: this.lastCommit } : { kind: 'removed', view })
@@ -243,7 +252,14 @@ export class Membership {
     }
     // A replica that started without state joins by a view change, a late member of the initial view too: it
     // may have run before and lost what the others count on (its orderer's promises, its acknowledgements).
+    // A fresh member of the initial view may also just be starting the new cluster by itself, a moment after
+    // this one: it gets a view-change timeout to show up in the view before the view change adds it.
     if (m.started) return
+    if (m.fresh && host.view().id === host.initialView.id && host.initialView.members.includes(from)) {
+      const seen = this.freshJoins.get(from)
+      if (seen?.incarnation !== m.incarnation) this.freshJoins.set(from, { incarnation: m.incarnation, since: host.clock.now() })
+      return
+    }
     this.asks.askedToJoin(from, m.incarnation, 'join', host.view())
   }
 
