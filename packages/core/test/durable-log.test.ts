@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { LogRecord, Recovered, Snapshot, Storage } from '@lockstep/interface'
 import { DurableLog } from '../src/host/durable-log'
 import { decodeLogEntry, decodeSnapshot } from '../src/host/durable-codec'
-import type { EngineSnapshot } from '../src/engine/engine-types'
+import type { LazySnapshot } from '../src/engine/engine-types'
 
 /** A disk whose snapshot writes complete only when the test says, and which can crash (keeping only what completed). */
 function slowDisk() {
@@ -28,7 +28,11 @@ function slowDisk() {
   return { storage, appended, pending, onDisk }
 }
 
-const image = (position: number, view = 1): EngineSnapshot => ({ view: { id: view, members: ['r1', 'r2', 'r3'] }, position, machine: new Uint8Array([position]), sessions: [] })
+const image = (position: number, view = 1): LazySnapshot => ({
+  position,
+  resume: { view: { id: view, members: ['r1', 'r2', 'r3'] } },
+  image: { position, machine: new Uint8Array([position]), sessions: [], orderDigest: '' },
+})
 const request = (seq: number) => ({ client: 'c', seq, command: { name: 'put' } })
 
 describe('the durable log', () => {

@@ -172,7 +172,8 @@ describe('peer messages', () => {
       { kind: 'recover', view: { id: 2, members: ['r1', 'r2', 'r3'] }, position: 40, incarnation: 9 },
       { kind: 'durable', position: 41 },
       { kind: 'stateRequest', view: 3, offset: 1048576 },
-      { kind: 'stateChunk', view: 3, position: 7, totalBytes: 2_000_000, digest: '0123456789abcdef', offset: 1048576, bytes: new Uint8Array([1, 2]) },
+      { kind: 'stateChunk', view: 3, position: 7, offset: 1048576, bytes: new Uint8Array([1, 2]) },
+      { kind: 'stateChunk', view: 3, position: 7, offset: 1048576, bytes: new Uint8Array([1, 2]), end: { totalBytes: 1_048_578, digest: '0123456789abcdef' } },
     ]
     for (const message of messages) expect(decodePeerMessage('r2', encodePeerMessage(message))).toEqual(message)
   })

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import type { PeerMessageOf } from '../src/engine/peer-messages'
-import { StateTransfer, decodeImage, encodeImage, type Outgoing } from '../src/engine/state-transfer'
+import { decodeImage, encodeImage } from '../src/engine/image-codec'
+import { StateTransfer, type Outgoing } from '../src/engine/state-transfer'
 
-const image = (size: number) => ({ position: 42, sessions: { droppedUpTo: -1, sessions: [['c1', 0, 0, [], [], 7, 1, 40]] }, machine: Uint8Array.from({ length: size }, (_, i) => i % 251) })
+const image = (size: number) => ({ position: 42, sessions: { droppedUpTo: -1, sessions: [['c1', 0, 0, [], [], 7, 1, 40]] }, orderDigest: 'abc', machine: Uint8Array.from({ length: size }, (_, i) => i % 251) })
 
 /** Sources that each hold the same image at the start of view 3; `down` ones never answer. */
 function cluster(size: number, chunkBytes: number, window = 3) {
@@ -23,7 +24,7 @@ function cluster(size: number, chunkBytes: number, window = 3) {
       const { to, message } = queue.shift()!
       asked.push(to)
       if (down.has(to)) continue
-      const chunk = sources.get(to)!.chunk(3, (message as PeerMessageOf<'stateRequest'>).offset)!
+      const chunk = sources.get(to)!.chunk(3, (message as PeerMessageOf<'stateRequest'>).offset, 'r9')!
       result = joiner.onChunk(chunk)
       queue.push(...result.ask)
       if (result.image) return result.image

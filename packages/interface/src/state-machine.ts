@@ -35,6 +35,33 @@ export interface StateMachine<S = any, C = any, O = any> {
   snapshot(state: S): Uint8Array
   /** Rebuilds a state from `snapshot`'s bytes. */
   restore(bytes: Uint8Array): S
+  /**
+   * Optional, for machines whose state can grow large: the state as a sequence of chunks, so that a
+   * snapshot or a state transfer never holds the whole state twice in memory and never stops the replica
+   * for longer than one chunk takes. When a machine has it (and `restoreChunks`), replicas use it instead
+   * of `snapshot` for state transfers and for the snapshots they write to disk.
+   *
+   * - **A cheap capture, lazy bytes.** The call captures the state as it is at the call, cheaply (a copy
+   *   of references to immutable values, a copy-on-write view: O(entries), not O(bytes)); the chunks are
+   *   produced as the iterable is consumed, which the replica does later, a chunk at a time, while `apply`
+   *   goes on changing `state`. Every chunk must still describe the state at the call. So do not write it
+   *   as a generator function that reads `state` lazily: capture first, then return the iterable.
+   * - **Iterable again.** Each iteration starts over and yields the same chunks (return an object whose
+   *   `[Symbol.iterator]()` starts a new pass, not a one-shot generator; a one-shot one works, but the
+   *   replica then has to keep every chunk it produced).
+   * - **Deterministic.** Equal states give equal chunk sequences (same chunks, same boundaries), on every
+   *   replica: chunks from several replicas are combined in one transfer, checked by one digest.
+   * - **Bounded.** Each chunk should hold at most about 1 MiB (an entry larger than that may take a chunk
+   *   of its own).
+   * - `restoreChunks(snapshotChunks(s))` equals `s`.
+   */
+  snapshotChunks?(state: S): Iterable<Uint8Array>
+  /**
+   * Rebuilds a state from the chunks of `snapshotChunks`, in order; iterates them once. Required with
+   * `snapshotChunks`. Chunks that are not what `snapshotChunks` writes throw an error saying which chunk
+   * is wrong and why.
+   */
+  restoreChunks?(chunks: Iterable<Uint8Array>): S
   /** JSON Schema for commands; a request that fails it is rejected before ordering. */
   readonly commandSchema?: object
   /** A JSON view of the state, for inspection and `lockstep exec`. */

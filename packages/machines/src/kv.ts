@@ -1,6 +1,7 @@
 import { ErrorCodes, LockstepError, type Output, type StateMachine } from '@lockstep/interface'
 import { decodeJson, encodeJson } from './codec'
 import { commandSchema, type Command } from './command'
+import { mapChunks, mapFromChunks, rememberIfSorted } from './kv-chunks'
 
 /** A map from string keys to string values; a missing key reads as "". */
 export interface KvState {
@@ -18,6 +19,11 @@ export type KvOutput = { value: string } | Record<string, never>
  * A key-value store: `get(key)` → `{value}`, `put(key, value)` → `{}`,
  * `append(key, value)` → `{}` (appends the string). The outputs match the `kv`
  * model of `lockstep lincheck`.
+ *
+ * Its state can grow large, so it has `snapshotChunks`/`restoreChunks`: chunks
+ * of at most about 256 KiB of `[key, value]` pairs in key order, captured in
+ * O(keys) and produced lazily (replicas use them for state transfer and disk
+ * snapshots). `snapshot` still writes the whole map as one JSON array.
  */
 export const kv: StateMachine<KvState, KvCommand, KvOutput> = {
   name: 'kv',
@@ -38,7 +44,13 @@ export const kv: StateMachine<KvState, KvCommand, KvOutput> = {
     }
   },
   snapshot: (state) => encodeJson([...state.data.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-  restore: (bytes) => ({ data: new Map(decodeJson<[string, string][]>(bytes)) }),
+  restore: (bytes) => {
+    const data = new Map(decodeJson<[string, string][]>(bytes))
+    rememberIfSorted(data)
+    return { data }
+  },
+  snapshotChunks: (state) => mapChunks(state.data),
+  restoreChunks: (chunks) => ({ data: mapFromChunks(chunks, 'kv') }),
   toJSON: (state) => Object.fromEntries([...state.data.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   commandSchema: commandSchema({
     get: { properties: { key: { type: 'string' } }, required: ['key'] },

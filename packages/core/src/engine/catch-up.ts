@@ -50,7 +50,7 @@ export class CatchUp {
   /** Serves a replica catching up: the suffix it asked for if this replica keeps it, else a chunk of the state. */
   onRequest(from: ReplicaId, m: PeerMessageOf<'stateRequest'>, lastCommit: ViewValue | undefined): void {
     const serving = this.host.status() !== 'transferring'
-    const answer = serving ? ((m.from && this.transfer.suffix(m.view, m.from)) ?? this.transfer.chunk(m.view, m.offset)) : undefined
+    const answer = serving ? ((m.from && this.transfer.suffix(m.view, m.from)) ?? this.transfer.chunk(m.view, m.offset, from)) : undefined
     if (answer) this.host.send(from, answer)
     else if (lastCommit && m.view < lastCommit.view.id) this.host.send(from, { kind: 'commit', value: lastCommit })
   }
@@ -58,13 +58,13 @@ export class CatchUp {
   onChunk(m: PeerMessageOf<'stateChunk'>, configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
     const { host } = this
     if (host.status() !== 'transferring' || m.view !== host.view().id) return
-    const { ask, image, rejected } = this.transfer.onChunk(m)
+    const { ask, image, totalBytes, rejected } = this.transfer.onChunk(m)
     if (rejected) host.log.error(`replica '${host.self}': ${rejected}`)
     this.send(ask)
     if (!image) return
     host.requests.replicated.restore(image)
     this.transfer.resetKept(image.position, image.orderDigest ?? '')
-    this.taken(`the state of view ${m.view} at position ${image.position} (${m.totalBytes} bytes)`, configuration, commit, true)
+    this.taken(`the state of view ${m.view} at position ${image.position} (${totalBytes} bytes)`, configuration, commit, true)
   }
 
   /** A part of the order after this replica's own state: executed as it was ordered, checked by digest. */

@@ -2,7 +2,7 @@ import type { ClientId, Logger, OrdererFactory, ReplicaId, ReplicaToClient, Requ
 import type { PeerMessage, ViewValue } from './peer-messages'
 import type { AcceptorState } from './view-change/acceptor'
 import type { SessionLimits } from './session-table'
-import type { StateImage } from './replicated-state'
+import type { LazyImage, StateImage } from './state-image'
 
 /** Where the engine's effects go. The host turns them into I/O; tests record them. */
 export interface EngineEffects {
@@ -26,8 +26,8 @@ export interface EngineEffects {
   stateReplaced?(position: number, wholeState: boolean): void
 }
 
-/** Everything a replica needs to resume: written to snapshots, sent in state transfers. */
-export interface EngineSnapshot extends StateImage {
+/** What a replica needs to resume besides the replicated state: its view, configuration and votes. */
+export interface EngineResume {
   readonly view: View
   /** The configured replicas when it was taken (absent in snapshots of earlier versions). */
   readonly configuration?: readonly ReplicaId[]
@@ -35,6 +35,20 @@ export interface EngineSnapshot extends StateImage {
   readonly votes?: AcceptorState
   /** The value that installed `view` (absent in snapshots of earlier versions). */
   readonly commit?: ViewValue
+}
+
+/** Everything a replica needs to resume, as written to a snapshot and read back. */
+export interface EngineSnapshot extends EngineResume, StateImage {}
+
+/**
+ * Everything a replica needs to resume, captured at an instant (see `ReplicaEngine.lazySnapshot`): the
+ * engine's part copied, the replicated state a `LazyImage` whose bytes are produced later.
+ */
+export interface LazySnapshot {
+  /** The position of the replicated state it holds. */
+  readonly position: number
+  readonly resume: EngineResume
+  readonly image: LazyImage
 }
 
 /** A record of a disk's log replayed by `recover`: a delivered request, a view installed, or the replica's votes. */

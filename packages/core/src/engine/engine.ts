@@ -1,5 +1,5 @@
 import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientId, type Clock, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
-import type { EngineEffects, EngineOptions, EngineSnapshot, EngineStatus, RecoveredEntry } from './engine-types'
+import type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, RecoveredEntry } from './engine-types'
 import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
 import { startAsFor } from './engine-options'
@@ -163,12 +163,29 @@ export class ReplicaEngine<S = unknown> {
     if (this.orders()) this.orderer.flush()
   }
 
-  /** A snapshot of everything needed to resume here (for durable storage). */
+  /**
+   * Everything needed to resume here, captured now, its bytes produced later (for durable storage: the host
+   * writes it a piece at a time, between other work). A machine with `snapshotChunks` is captured in
+   * O(entries); the snapshot stays the state of this instant while later requests execute.
+   */
+  lazySnapshot(): LazySnapshot {
+    const image = this.requests.replicated.image()
+    return { position: image.position, resume: this.resumeData(), image }
+  }
+
+  /** A snapshot of everything needed to resume here, whole, at once (tests, small states); see `lazySnapshot`. */
   snapshotData(): EngineSnapshot {
+    const image = this.requests.replicated.image()
+    const machine = image.machine instanceof Uint8Array ? image.machine : { chunks: [...image.machine.chunks] }
+    return { ...this.resumeData(), ...image, machine }
+  }
+
+  /** The engine's own part of a snapshot, copied (it changes after the capture). */
+  private resumeData(): EngineResume {
     const votes = this.membership?.viewChange.votes
     const commit = this.membership?.committed
     const membership = this.membership ? { configuration: this.membership.currentConfiguration, votes, ...(commit?.view.id === this.currentView.id ? { commit } : {}) } : {}
-    return { view: this.currentView, ...this.requests.replicated.image(), ...membership }
+    return JSON.parse(JSON.stringify({ view: this.currentView, ...membership })) as EngineResume
   }
 
   /**

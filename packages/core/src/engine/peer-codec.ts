@@ -69,7 +69,8 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'recover':
       return [code, message.view.id, message.view.members, message.position, message.incarnation]
     case 'stateChunk':
-      return [code, message.view, message.position, message.totalBytes, message.digest, message.offset, message.bytes]
+      // The size and digest sit where earlier versions always had them; null until the source knows them.
+      return [code, message.view, message.position, message.end?.totalBytes ?? null, message.end?.digest ?? null, message.offset, message.bytes]
     case 'durable':
       return [code, message.position]
   }
@@ -124,8 +125,11 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
       return { kind, replica: field.id(1, 'replica') }
     case 'recover':
       return { kind, view: field.view(1), position: field.count(3, 'position'), incarnation: field.number(4, 'incarnation') }
-    case 'stateChunk':
-      return { kind, view: field.count(1, 'view'), position: field.count(2, 'position'), totalBytes: field.count(3, 'totalBytes'), digest: field.text(4, 'digest'), offset: field.count(5, 'offset'), bytes: field.bytes(6, 'bytes') }
+    case 'stateChunk': {
+      const chunk = { kind, view: field.count(1, 'view'), position: field.count(2, 'position'), offset: field.count(5, 'offset'), bytes: field.bytes(6, 'bytes') }
+      if (raw[3] === null && raw[4] === null) return chunk
+      return { ...chunk, end: { totalBytes: field.count(3, 'totalBytes'), digest: field.text(4, 'digest') } }
+    }
     case 'durable':
       return { kind, position: field.count(1, 'position') }
   }

@@ -184,17 +184,18 @@ export interface StateSuffix {
 }
 
 /**
- * A chunk of the state at the start of view `view`: `bytes` at `offset` of an image of `totalBytes`, whose
- * whole has the digest `digest`, holding the machine's state and the session table after `position` requests.
+ * A chunk of the state at the start of view `view`: `bytes` at `offset` of an image holding the machine's
+ * state and the session table after `position` requests. `end`, once the source has produced the whole
+ * image (always with its last chunk, and with any ask past the end, which gets no bytes): its size and the
+ * digest of the whole.
  */
 export interface StateChunk {
   readonly kind: 'stateChunk'
   readonly view: number
   readonly position: number
-  readonly totalBytes: number
-  readonly digest: string
   readonly offset: number
   readonly bytes: Uint8Array
+  readonly end?: { readonly totalBytes: number; readonly digest: string }
 }
 
 /** Every replica-to-replica message of the engine. */

@@ -11,6 +11,7 @@ import {
 } from '@lockstep/interface'
 import { fnv1a64 } from './digest'
 import { SessionTable, type SessionLimits, type SessionLookup } from './session-table'
+import { captureMachine, checkChunkMethods, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
 
 /** What executing one delivered request produced. */
 export interface Execution {
@@ -22,15 +23,6 @@ export interface Execution {
   readonly reply: Reply | undefined
   /** Outputs addressed to other clients, numbered and kept until they acknowledge them. */
   readonly notices: readonly OutputNotice[]
-}
-
-/** The replicated state at a position: what snapshots hold and state transfers carry. */
-export interface StateImage {
-  readonly position: number
-  readonly machine: Uint8Array
-  readonly sessions: unknown
-  /** The digest of the order up to `position` (see `ReplicatedState.orderDigest`); absent in images of earlier versions. */
-  readonly orderDigest?: string
 }
 
 const digestEncoder = new TextEncoder()
@@ -55,6 +47,7 @@ export class ReplicatedState<S> {
   private digestOfOrder = ''
 
   constructor(machine: StateMachine<S>, limits: SessionLimits = {}) {
+    checkChunkMethods(machine)
     this.machine = machine
     this.state = machine.init()
     this.sessions = new SessionTable(limits)
@@ -128,15 +121,20 @@ export class ReplicatedState<S> {
   /** How many times the state was replaced by an image (see `restore`). */
   restores = 0
 
-  /** The state as it stands, for snapshots and state transfer. */
-  image(): StateImage {
-    return { position: this.delivered, machine: this.machine.snapshot(this.state), sessions: this.sessions.toJSON(), orderDigest: this.digestOfOrder }
+  /**
+   * The state as it stands, for snapshots and state transfer: captured now, its bytes produced later (see
+   * `LazyImage`). A machine with `snapshotChunks` is captured in O(entries), and the image stays the state
+   * at this position while later requests execute; one without is serialized now (`snapshot`).
+   */
+  image(): LazyImage {
+    return { position: this.delivered, machine: captureMachine(this.machine, this.state), sessions: this.sessions.toJSON(), orderDigest: this.digestOfOrder }
   }
 
   /** Replaces the state with an image taken elsewhere (a transfer) or earlier (a snapshot). */
   restore(image: StateImage): void {
+    const state = restoreMachine(this.machine, image.machine)
     this.restores++
-    this.state = this.machine.restore(image.machine)
+    this.state = state
     this.sessions.restore(image.sessions)
     this.delivered = image.position
     this.digestOfOrder = image.orderDigest ?? ''
@@ -149,7 +147,7 @@ export class ReplicatedState<S> {
 
   /** Digest of the machine state: equal on replicas that executed the same sequence. */
   digest(): string {
-    return fnv1a64(this.machine.snapshot(this.state))
+    return machineDigest(this.machine, this.state)
   }
 
   /** The machine state as JSON (or its digest when the machine has no toJSON). */

@@ -1,7 +1,9 @@
 import type { ReplicaId, Request, View } from '@lockstep/interface'
-import { fnv1a64 } from './digest'
+import { Fnv1a64 } from './digest'
+import { PieceReader, imagePieces, readImage } from './image-codec'
+import { ImagePass, type ImageEnd } from './image-pass'
 import type { PeerMessage, PeerMessageOf } from './peer-messages'
-import type { StateImage } from './replicated-state'
+import type { LazyImage, StateImage } from './state-image'
 
 /**
  * How a state travels: in chunks of at most `chunkBytes`, at most `window` chunks asked for at once; a
@@ -37,31 +39,6 @@ function roughBytes(value: unknown, limit: number): number {
   return total
 }
 
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
-/**
- * A state image as bytes: a 4-byte length, a JSON header (position, sessions, machine length), then the
- * machine's snapshot. Equal states give equal bytes, so every replica that holds the state at the start of
- * a view serves the same image, and a joiner may take its chunks from several of them.
- */
-export function encodeImage(image: StateImage): Uint8Array {
-  const header = encoder.encode(JSON.stringify({ position: image.position, sessions: image.sessions, orderDigest: image.orderDigest, machineBytes: image.machine.length }))
-  const bytes = new Uint8Array(4 + header.length + image.machine.length)
-  new DataView(bytes.buffer).setUint32(0, header.length)
-  bytes.set(header, 4)
-  bytes.set(image.machine, 4 + header.length)
-  return bytes
-}
-
-/** The image of {@link encodeImage}. */
-export function decodeImage(bytes: Uint8Array): StateImage {
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0)
-  const header = JSON.parse(decoder.decode(bytes.subarray(4, 4 + headerLength))) as { position: number; sessions: unknown; orderDigest?: string; machineBytes: number }
-  const machine = bytes.slice(4 + headerLength, 4 + headerLength + header.machineBytes)
-  return { position: header.position, sessions: header.sessions, machine, ...(header.orderDigest === undefined ? {} : { orderDigest: header.orderDigest }) }
-}
-
 /** A state on its way in: the chunks received, and those asked for. */
 interface Incoming {
   /** `suffix`: asking for the requests after `from` (this replica's own state); `image`: the whole state, in chunks. */
@@ -70,10 +47,15 @@ interface Incoming {
   readonly view: number
   readonly sources: readonly ReplicaId[]
   nextSource: number
-  /** What the first chunk said about the whole image; every later chunk must say the same. */
-  header: { readonly position: number; readonly totalBytes: number; readonly digest: string } | undefined
+  /** The position of the image, as the first chunk said; every later chunk must say the same. */
+  position: number | undefined
+  /** The image's size and digest, once a source has produced all of it and said so; they never change after. */
+  end: ImageEnd | undefined
   readonly chunks: Map<number, Uint8Array>
   received: number
+  /** The image is hashed as it comes, in order: every byte before `hashedUpTo` is hashed. */
+  hashedUpTo: number
+  readonly hasher: Fnv1a64
   readonly asked: Set<number>
 }
 
@@ -84,16 +66,22 @@ export interface Outgoing {
 }
 
 /**
- * State transfer, streamed. Each replica keeps the image of its state at the start of the current view and
- * serves it in chunks under the frame limit to the view's joiners (and to members that could not end the old
- * view by themselves). A joiner asks for a window of chunks at a time, round-robin over every source (so
- * several serve in parallel, and flow control is the joiner's asking), asks again for what does not arrive
- * (a source that crashed or whose link broke: another one answers, from the same offset), checks the digest
- * of the whole image before it installs it, and meanwhile orders in the new view, holding what it delivers.
+ * State transfer, streamed. Each replica keeps the image of its state at the start of the current view (a
+ * lazy one: captured at the view's start, its bytes produced only when a joiner asks for them) and serves it
+ * in chunks under the frame limit to the view's joiners (and to members that could not end the old view by
+ * themselves). A joiner asks for a window of chunks at a time, round-robin over every source (so several
+ * serve in parallel, and flow control is the joiner's asking), asks again for what does not arrive (a source
+ * that crashed or whose link broke: another one answers, from the same offset), hashes the image as it
+ * arrives and checks the digest of the whole before it installs it, and meanwhile orders in the new view,
+ * holding what it delivers.
+ *
+ * A source produces the image as it is asked for it, one pass per joiner (`ImagePass`), so it learns the
+ * image's size and digest only at the end: it says them with the last chunk (and every chunk after), and
+ * the joiner asks ahead until it knows them.
  */
 export class StateTransfer {
   private readonly options: TransferOptions
-  private viewStart: { readonly view: number; readonly image: StateImage; encoded?: { bytes: Uint8Array; digest: string } } | undefined
+  private viewStart: { readonly view: number; readonly image: LazyImage; readonly passes: Map<ReplicaId, ImagePass> } | undefined
   private held: Request[] = []
   private incoming: Incoming | undefined
   /** The last requests of the order, oldest first, after the position and digest of `keptFrom`. */
@@ -153,19 +141,27 @@ export class StateTransfer {
     return { kind: 'stateSuffix', view, from: from.position, target, digest, requests }
   }
 
-  /** Records the state at the start of `view`, served to its joiners. */
-  recordViewStart(view: number, image: StateImage): void {
-    this.viewStart = { view, image }
+  /** Records the state at the start of `view` (captured, not yet produced), served to its joiners. */
+  recordViewStart(view: number, image: LazyImage): void {
+    this.viewStart = { view, image, passes: new Map() }
   }
 
-  /** Source side: the chunk at `offset` of the image at the start of `view`, if this replica has it. */
-  chunk(view: number, offset: number): PeerMessageOf<'stateChunk'> | undefined {
-    if (this.viewStart?.view !== view) return undefined
-    const bytes = this.viewStart.encoded?.bytes ?? encodeImage(this.viewStart.image)
-    const encoded = (this.viewStart.encoded ??= { bytes, digest: fnv1a64(bytes) })
-    if (offset < 0 || offset >= Math.max(1, encoded.bytes.length)) return undefined
-    const piece = encoded.bytes.slice(offset, offset + this.options.chunkBytes)
-    return { kind: 'stateChunk', view, position: this.viewStart.image.position, totalBytes: encoded.bytes.length, digest: encoded.digest, offset, bytes: piece }
+  /**
+   * Source side: the chunk at `offset` of the image at the start of `view` for the joiner `asker`, if this
+   * replica has it; with the image's size and digest once it has produced all of it (an ask past the end
+   * gets no bytes, and them).
+   */
+  chunk(view: number, offset: number, asker: ReplicaId = ''): PeerMessageOf<'stateChunk'> | undefined {
+    const start = this.viewStart
+    if (start?.view !== view || offset < 0) return undefined
+    let pass = start.passes.get(asker)
+    if (!pass) {
+      // Keep what a retry from the window a joiner asks at once, twice over, may ask again.
+      pass = new ImagePass(() => imagePieces(start.image), 2 * this.options.window * this.options.chunkBytes)
+      start.passes.set(asker, pass)
+    }
+    const { bytes, end } = pass.read(offset, this.options.chunkBytes)
+    return { kind: 'stateChunk', view, position: start.image.position, offset, bytes, ...(end ? { end } : {}) }
   }
 
   /**
@@ -173,7 +169,7 @@ export class StateTransfer {
    * own position and order digest), first only the requests after it. Returns what to ask for.
    */
   begin(view: number, sources: readonly ReplicaId[], from?: { position: number; digest: string }): Outgoing[] {
-    this.incoming = { mode: from ? 'suffix' : 'image', from, view, sources, nextSource: 0, header: undefined, chunks: new Map(), received: 0, asked: new Set() }
+    this.incoming = { mode: from ? 'suffix' : 'image', from, view, sources, nextSource: 0, position: undefined, end: undefined, chunks: new Map(), received: 0, hashedUpTo: 0, hasher: new Fnv1a64(), asked: new Set() }
     return this.ask([0])
   }
 
@@ -202,10 +198,11 @@ export class StateTransfer {
   }
 
   /**
-   * A chunk arrived. Returns what to ask for next, and the image once every chunk is in and the digest of the
-   * whole matches (a mismatch starts the transfer over, from the next source).
+   * A chunk arrived. Returns what to ask for next, and the image (with its size in bytes) once every chunk
+   * is in and the digest of the whole matches (a mismatch, or an image that cannot be read, starts the
+   * transfer over, from the next source).
    */
-  onChunk(m: PeerMessageOf<'stateChunk'>): { readonly ask: Outgoing[]; readonly image?: StateImage; readonly rejected?: string } {
+  onChunk(m: PeerMessageOf<'stateChunk'>): { readonly ask: Outgoing[]; readonly image?: StateImage; readonly totalBytes?: number; readonly rejected?: string } {
     const incoming = this.incoming
     if (!incoming || m.view !== incoming.view) return { ask: [] }
     if (incoming.mode === 'suffix') {
@@ -214,37 +211,54 @@ export class StateTransfer {
       incoming.from = undefined
       incoming.asked.clear()
     }
-    incoming.header ??= { position: m.position, totalBytes: m.totalBytes, digest: m.digest }
-    const { header } = incoming
-    if (m.position !== header.position || m.totalBytes !== header.totalBytes || m.digest !== header.digest) return { ask: [] } // another image
+    incoming.position ??= m.position
+    if (m.position !== incoming.position) return { ask: [] } // another image
+    if (m.end) {
+      if (incoming.end && (m.end.totalBytes !== incoming.end.totalBytes || m.end.digest !== incoming.end.digest)) return { ask: [] } // another image
+      incoming.end ??= m.end
+      for (const offset of incoming.asked) if (offset >= m.end.totalBytes) incoming.asked.delete(offset)
+    }
     incoming.asked.delete(m.offset)
-    if (!incoming.chunks.has(m.offset) && m.bytes.length > 0) {
+    if (!incoming.chunks.has(m.offset) && m.bytes.length > 0 && (!incoming.end || m.offset < incoming.end.totalBytes)) {
       incoming.chunks.set(m.offset, m.bytes)
       incoming.received += m.bytes.length
+      for (let next = incoming.chunks.get(incoming.hashedUpTo); next; next = incoming.chunks.get(incoming.hashedUpTo)) {
+        incoming.hasher.update(next)
+        incoming.hashedUpTo += next.length
+      }
     }
-    if (incoming.received < header.totalBytes) return { ask: this.fillWindow() }
-    const whole = new Uint8Array(header.totalBytes)
-    for (const [offset, bytes] of incoming.chunks) whole.set(bytes, offset)
-    if (fnv1a64(whole) !== header.digest) {
-      const rejected = `the state of view ${incoming.view} from ${incoming.sources.join(', ')} does not match its digest ${header.digest}; taking it again`
-      return { ask: this.begin(incoming.view, [...incoming.sources.slice(1), incoming.sources[0]!]), rejected }
+    const end = incoming.end
+    if (!end || incoming.hashedUpTo < end.totalBytes) return { ask: this.fillWindow() }
+    const sources = incoming.sources
+    const again = (why: string) => ({
+      ask: this.begin(incoming.view, [...sources.slice(1), sources[0]!]),
+      rejected: `the state of view ${incoming.view} from ${sources.join(', ')} ${why}; taking it again`,
+    })
+    if (incoming.hasher.digest() !== end.digest) return again(`does not match its digest ${end.digest}`)
+    const pieces = [...incoming.chunks.entries()].sort(([a], [b]) => a - b).map(([, bytes]) => bytes)
+    let image: StateImage
+    try {
+      image = readImage(new PieceReader(pieces), `the state of view ${incoming.view}`).image
+    } catch (error) {
+      return again(`cannot be read (${(error as Error).message})`)
     }
     this.incoming = undefined
-    return { ask: [], image: decodeImage(whole) }
+    return { ask: [], image, totalBytes: end.totalBytes }
   }
 
   /** Asks again, from the next sources, for every chunk asked for and not received (a source crashed, a link broke). */
   retry(): Outgoing[] {
     if (!this.incoming) return []
-    const again = this.incoming.header ? [...this.incoming.asked] : [0]
+    const started = this.incoming.position !== undefined
+    const again = started ? [...this.incoming.asked] : [0]
     this.incoming.asked.clear()
     const asks = this.ask(again)
-    return this.incoming.header && this.incoming.mode === 'image' ? [...asks, ...this.fillWindow()] : asks
+    return started && this.incoming.mode === 'image' ? [...asks, ...this.fillWindow()] : asks
   }
 
-  /** Bytes of the state received so far, and in all (once known). */
+  /** Bytes of the state received so far, and in all (once a source has said). */
   get progress(): { readonly received: number; readonly total: number | undefined } | undefined {
-    return this.incoming && { received: this.incoming.received, total: this.incoming.header?.totalBytes }
+    return this.incoming && { received: this.incoming.received, total: this.incoming.end?.totalBytes }
   }
 
   /** Holds a request delivered before the state arrived. */
@@ -268,12 +282,14 @@ export class StateTransfer {
     return this.held.length
   }
 
-  /** Asks for the chunks that keep `window` in flight, in offset order. */
+  /** Asks for the chunks that keep `window` in flight, in offset order (ahead of what is known to exist, until the end is known). */
   private fillWindow(): Outgoing[] {
     const incoming = this.incoming!
-    const total = incoming.header!.totalBytes
+    const total = incoming.end?.totalBytes ?? Infinity
+    const { chunkBytes } = this.options
     const wanted: number[] = []
-    for (let offset = 0; offset < total && incoming.asked.size + wanted.length < this.options.window; offset += this.options.chunkBytes) {
+    // Every chunk before `hashedUpTo` is in.
+    for (let offset = Math.floor(incoming.hashedUpTo / chunkBytes) * chunkBytes; offset < total && incoming.asked.size + wanted.length < this.options.window; offset += chunkBytes) {
       if (!incoming.chunks.has(offset) && !incoming.asked.has(offset)) wanted.push(offset)
     }
     return this.ask(wanted)

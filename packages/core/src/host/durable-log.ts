@@ -1,13 +1,24 @@
-import type { ReplicaId, Request, Storage, View } from '@lockstep/interface'
-import type { EngineSnapshot, RecoveredEntry } from '../engine/engine-types'
+import { ErrorCodes, LockstepError, type ReplicaId, type Request, type Storage, type View } from '@lockstep/interface'
+import type { EngineSnapshot, LazySnapshot, RecoveredEntry } from '../engine/engine-types'
 import type { ViewValue } from '../engine/peer-messages'
 import type { AcceptorState } from '../engine/view-change/acceptor'
-import { decodeLogEntry, decodeSnapshot, encodeLogEntry, encodeSnapshot } from './durable-codec'
+import { decodeLogEntry, decodeSnapshot, encodeLogEntry, snapshotPieces } from './durable-codec'
 
 /** What a disk held at start. */
 export interface DiskContents {
   readonly snapshot: EngineSnapshot | undefined
   readonly entries: readonly RecoveredEntry[]
+}
+
+/** How a {@link DurableLog} produces snapshots. */
+export interface DurableLogOptions {
+  /**
+   * Resolves at the host's next turn. A snapshot is produced a piece at a time, `snapshotBytesPerTurn` per
+   * turn, so producing a large one never stops the replica for long. Default: resolves at once.
+   */
+  readonly nextTurn?: () => Promise<void>
+  /** Bytes of a snapshot produced (and then copied into one buffer) per turn. Default 1 MiB. */
+  readonly snapshotBytesPerTurn?: number
 }
 
 /** A record, numbered in the order it was made, and the delivery position it brings the disk to. */
@@ -28,6 +39,11 @@ interface PendingRecord {
  * - snapshots are written one after another, never skipped;
  * - `durable` (how far the disk holds the order, and which records are safe)
  *   moves only when a sync or a snapshot covering it completed.
+ *
+ * A snapshot is captured when it is asked for (`LazySnapshot`) and produced over
+ * the next turns while records go on being appended; its log sequence number is
+ * taken at the capture, so it covers exactly the records made before it, and the
+ * records made while it was produced stay in the log after it.
  */
 export class DurableLog {
   private readonly storage: Storage
@@ -42,9 +58,23 @@ export class DurableLog {
   private waiting: PendingRecord[] | undefined
   private latestPosition = 0
   private snapshots: Promise<void> = Promise.resolve()
+  private readonly nextTurn: () => Promise<void>
+  private readonly bytesPerTurn: number
+  /** Set by `halt`: nothing more is handed to the storage. */
+  private halted = false
 
-  constructor(storage: Storage) {
+  constructor(storage: Storage, options: DurableLogOptions = {}) {
     this.storage = storage
+    this.nextTurn = options.nextTurn ?? (() => Promise.resolve())
+    this.bytesPerTurn = options.snapshotBytesPerTurn ?? 1024 * 1024
+  }
+
+  /**
+   * The replica stopped: snapshots still being produced are abandoned (they reject with `STOPPED`) and
+   * never reach the storage, which a restarted replica may have opened again.
+   */
+  halt(): void {
+    this.halted = true
   }
 
   /** Reads what survived. */
@@ -103,7 +133,7 @@ export class DurableLog {
    * appended and are replayed on top of it after a restart. Not taken while a transfer's snapshot is pending
    * (records made after it are not in the log yet); the caller asks again later.
    */
-  snapshot(snapshot: EngineSnapshot): Promise<void> {
+  snapshot(snapshot: LazySnapshot): Promise<void> {
     if (this.waiting) return this.snapshots
     return this.writeSnapshot(snapshot)
   }
@@ -112,7 +142,7 @@ export class DurableLog {
    * The state was replaced by a transfer: `snapshot` must be on the disk before any record made after it.
    * Resolves once it is, and the records that waited are handed to the storage.
    */
-  async transferred(snapshot: EngineSnapshot): Promise<void> {
+  async transferred(snapshot: LazySnapshot): Promise<void> {
     this.waiting ??= []
     this.latestPosition = Math.max(this.latestPosition, snapshot.position)
     const number = ++this.madeRecords
@@ -127,12 +157,46 @@ export class DurableLog {
     for (const record of waiting) this.hand(record)
   }
 
-  private writeSnapshot(snapshot: EngineSnapshot): Promise<void> {
+  private writeSnapshot(snapshot: LazySnapshot): Promise<void> {
+    // Its number is taken now: it covers the records made before it, not those made while it is produced.
     const position = ++this.lsn
     this.recordsSinceSnapshot = 0
-    const data = encodeSnapshot(snapshot)
-    this.snapshots = this.snapshots.then(() => this.storage.writeSnapshot({ position, data }))
+    const produced = this.produce(snapshot)
+    this.snapshots = Promise.all([this.snapshots, produced]).then(([, data]) => {
+      if (this.halted) throw stopped(snapshot.position)
+      return this.storage.writeSnapshot({ position, data })
+    })
     return this.snapshots
+  }
+
+  /** The snapshot's bytes, produced `bytesPerTurn` per turn, then copied into one buffer the same way. */
+  private async produce(snapshot: LazySnapshot): Promise<Uint8Array> {
+    const pieces: Uint8Array[] = []
+    let total = 0
+    let thisTurn = 0
+    const pace = async (bytes: number) => {
+      thisTurn += bytes
+      if (thisTurn < this.bytesPerTurn) return
+      thisTurn = 0
+      await this.nextTurn()
+      if (this.halted) throw stopped(snapshot.position)
+    }
+    const iterator = snapshotPieces(snapshot)
+    for (let next = produceNext(iterator, snapshot); !next.done; next = produceNext(iterator, snapshot)) {
+      pieces.push(next.value)
+      total += next.value.length
+      await pace(next.value.length)
+    }
+    const data = new Uint8Array(total)
+    let at = 0
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i]!
+      data.set(piece, at)
+      at += piece.length
+      pieces[i] = EMPTY // copied: let it go
+      await pace(piece.length)
+    }
+    return data
   }
 
   private append(data: Uint8Array, position: number): number {
@@ -148,4 +212,19 @@ export class DurableLog {
     this.recordsSinceSnapshot++
     this.handed = { record: record.number, position: Math.max(this.handed.position, record.position) }
   }
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** The next piece of a snapshot; a machine failing to produce its chunks is reported as such. */
+function produceNext(iterator: Iterator<Uint8Array>, snapshot: LazySnapshot): IteratorResult<Uint8Array> {
+  try {
+    return iterator.next()
+  } catch (error) {
+    throw new LockstepError(ErrorCodes.INTERNAL, `the snapshot at position ${snapshot.position} could not be produced: ${(error as Error)?.message ?? String(error)}`, undefined, { cause: error })
+  }
+}
+
+function stopped(position: number): LockstepError {
+  return new LockstepError(ErrorCodes.STOPPED, `the replica stopped while its snapshot at position ${position} was being produced; it was not written`)
 }

@@ -121,7 +121,8 @@ export class ReplicaHost<S = unknown> {
     }
     const members = [...(options.initialMembers ?? options.replicas)].sort()
     this.storage = options.storage?.(components)
-    this.disk = this.storage && new DurableLog(this.storage)
+    // A snapshot is produced a piece at a time, one piece per turn of the event loop, between other work.
+    this.disk = this.storage && new DurableLog(this.storage, { nextTurn: () => new Promise<void>((resolve) => this.scheduler.defer(resolve)) })
     this.snapshotEvery = options.snapshotEvery ?? 10_000
     const disk = this.disk
     let lastVotes = 0
@@ -152,7 +153,7 @@ export class ReplicaHost<S = unknown> {
         stateReplaced: (position, wholeState) => {
           this.onStateTransferred?.(position, wholeState)
           if (!disk) return
-          disk.transferred(this.engine.snapshotData()).then(
+          disk.transferred(this.engine.lazySnapshot()).then(
             () => this.afterDurable(),
             (error: unknown) => this.diskFailed(error),
           )
@@ -240,6 +241,7 @@ export class ReplicaHost<S = unknown> {
   private async halt(): Promise<boolean> {
     if (!this.running) return false
     this.running = false
+    this.disk?.halt()
     if (this.tickTimer !== undefined) this.scheduler.clearTimer(this.tickTimer)
     this.tickTimer = undefined
     await this.transport.stop()
@@ -286,7 +288,7 @@ export class ReplicaHost<S = unknown> {
       () => {
         this.syncing = false
         this.afterDurable()
-        if (disk.sinceSnapshot >= this.snapshotEvery) disk.snapshot(this.engine.snapshotData()).catch((error: unknown) => this.diskFailed(error))
+        if (disk.sinceSnapshot >= this.snapshotEvery) disk.snapshot(this.engine.lazySnapshot()).catch((error: unknown) => this.diskFailed(error))
         this.syncDisk()
       },
       (error: unknown) => {

@@ -1,0 +1,154 @@
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import { chunkLength, type LazyImage, type MachineImage, type StateImage } from './state-image'
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/**
+ * A state image as bytes: a 4-byte big-endian length, a JSON header, then the machine's state:
+ * - header `machineBytes: n`: the machine's `snapshot`, n bytes (the only format of earlier versions);
+ * - header `machineChunks: true`: each chunk of `snapshotChunks`, as a 4-byte big-endian length and its
+ *   bytes, up to the end of the image.
+ *
+ * Produced as a sequence of pieces, a chunk at a time: the header first, then the machine's chunks as the
+ * machine produces them. Equal states give equal bytes, so every replica that holds the state at the
+ * start of a view serves the same image, and a joiner may take its parts from several of them. `extra`
+ * fields go into the header (a disk snapshot's view, configuration and votes).
+ */
+export function* imagePieces(image: LazyImage, extra: object = {}): Generator<Uint8Array, void, undefined> {
+  const machine = image.machine
+  const format = machine instanceof Uint8Array ? { machineBytes: machine.length } : { machineChunks: true }
+  const header = encoder.encode(JSON.stringify({ ...extra, position: image.position, sessions: image.sessions, orderDigest: image.orderDigest, ...format }))
+  const first = new Uint8Array(4 + header.length)
+  new DataView(first.buffer).setUint32(0, header.length)
+  first.set(header, 4)
+  yield first
+  if (machine instanceof Uint8Array) {
+    yield machine
+    return
+  }
+  for (const chunk of machine.chunks) {
+    yield chunkLength(chunk)
+    yield chunk
+  }
+}
+
+/** The whole image at once (tests and small states). */
+export function encodeImage(image: LazyImage): Uint8Array {
+  return concat([...imagePieces(image)])
+}
+
+/** The image of {@link encodeImage}, or of earlier versions' images. */
+export function decodeImage(bytes: Uint8Array): StateImage {
+  return readImage(new PieceReader([bytes]), 'the state image').image
+}
+
+/**
+ * Reads an image from `reader`: the state, and the whole header (with any extra fields). The machine's
+ * chunks are read as they are iterated, once. Malformed bytes throw `STORAGE_CORRUPT` naming `where`.
+ */
+export function readImage(reader: PieceReader, where: string): { readonly image: StateImage; readonly header: Record<string, unknown> } {
+  const headerLength = reader.u32(where, 'header length')
+  let header: Record<string, unknown>
+  try {
+    header = JSON.parse(decoder.decode(reader.read(headerLength, where, 'header'))) as Record<string, unknown>
+  } catch (error) {
+    if (error instanceof LockstepError) throw error
+    throw corrupt(where, `its header is not JSON (${(error as Error).message})`)
+  }
+  if (typeof header !== 'object' || header === null || typeof header.position !== 'number') throw corrupt(where, 'its header has no position')
+  let machine: MachineImage
+  if (header.machineChunks === true) machine = { chunks: framedChunks(reader, where) }
+  else if (typeof header.machineBytes === 'number') machine = reader.read(header.machineBytes, where, 'machine state')
+  else throw corrupt(where, 'its header says neither machineBytes nor machineChunks')
+  const orderDigest = typeof header.orderDigest === 'string' ? { orderDigest: header.orderDigest } : {}
+  return { image: { position: header.position, sessions: header.sessions, machine, ...orderDigest }, header }
+}
+
+/** The chunks after an image's header, each a 4-byte length and its bytes, up to the end; read once, as iterated. */
+function framedChunks(reader: PieceReader, where: string): Iterable<Uint8Array> {
+  let used = false
+  return {
+    [Symbol.iterator](): Iterator<Uint8Array> {
+      if (used) throw new LockstepError(ErrorCodes.INTERNAL, `${where}: the machine's chunks of an image read back can be iterated only once`)
+      used = true
+      let index = 0
+      return {
+        next(): IteratorResult<Uint8Array> {
+          if (reader.remaining === 0) return { done: true, value: undefined }
+          const length = reader.u32(where, `length of chunk ${index}`)
+          return { done: false, value: reader.read(length, where, `chunk ${index++}`) }
+        },
+      }
+    },
+  }
+}
+
+/** Reads bytes in order from pieces laid end to end, copying only what spans two pieces. */
+export class PieceReader {
+  private readonly pieces: readonly Uint8Array[]
+  private piece = 0
+  private at = 0
+  private left: number
+
+  constructor(pieces: readonly Uint8Array[]) {
+    this.pieces = pieces
+    this.left = pieces.reduce((sum, p) => sum + p.length, 0)
+  }
+
+  /** Bytes not read yet. */
+  get remaining(): number {
+    return this.left
+  }
+
+  /** The next `length` bytes; `what` names them in the error if there are fewer. */
+  read(length: number, where: string, what: string): Uint8Array {
+    if (!Number.isSafeInteger(length) || length < 0 || length > this.left) throw corrupt(where, `its ${what} (${length} bytes) runs past its end (${this.left} bytes left)`)
+    this.left -= length
+    while (this.piece < this.pieces.length && this.at === this.pieces[this.piece]!.length) this.nextPiece()
+    const current = this.pieces[this.piece]
+    if (length === 0 || !current) return new Uint8Array(0)
+    if (this.at + length <= current.length) {
+      const bytes = current.subarray(this.at, this.at + length)
+      this.at += length
+      return bytes
+    }
+    const bytes = new Uint8Array(length)
+    let filled = 0
+    while (filled < length) {
+      const piece = this.pieces[this.piece]!
+      const take = Math.min(length - filled, piece.length - this.at)
+      bytes.set(piece.subarray(this.at, this.at + take), filled)
+      filled += take
+      this.at += take
+      if (this.at === piece.length) this.nextPiece()
+    }
+    return bytes
+  }
+
+  /** The next 4 bytes as a big-endian unsigned integer. */
+  u32(where: string, what: string): number {
+    const bytes = this.read(4, where, what)
+    return new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0)
+  }
+
+  private nextPiece(): void {
+    this.piece++
+    this.at = 0
+  }
+}
+
+/** Pieces laid end to end in one array. */
+export function concat(pieces: readonly Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(pieces.reduce((sum, p) => sum + p.length, 0))
+  let at = 0
+  for (const piece of pieces) {
+    bytes.set(piece, at)
+    at += piece.length
+  }
+  return bytes
+}
+
+function corrupt(where: string, what: string): LockstepError {
+  return new LockstepError(ErrorCodes.STORAGE_CORRUPT, `${where} is damaged or not an image of this version: ${what}`)
+}

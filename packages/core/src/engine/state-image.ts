@@ -1,0 +1,105 @@
+import { ErrorCodes, LockstepError, type StateMachine } from '@lockstep/interface'
+import { Fnv1a64 } from './digest'
+
+/**
+ * A machine's state in an image: its `snapshot` bytes, or, for a machine with `snapshotChunks` and
+ * `restoreChunks`, its chunks.
+ */
+export type MachineImage = Uint8Array | { readonly chunks: Iterable<Uint8Array> }
+
+/** The replicated state at a position, as read back from an image (a snapshot on disk, a transfer). */
+export interface StateImage {
+  readonly position: number
+  /** The machine's state (chunks read back from bytes are iterated once). */
+  readonly machine: MachineImage
+  readonly sessions: unknown
+  /** The digest of the order up to `position` (see `ReplicatedState.orderDigest`); absent in images of earlier versions. */
+  readonly orderDigest?: string
+}
+
+/**
+ * The replicated state captured at a position: cheap to take (a machine with `snapshotChunks` is captured
+ * in O(entries)), its bytes produced later, on demand, any number of times, while the replica goes on
+ * executing. State transfer serves it; the host writes it to disk.
+ */
+export interface LazyImage extends StateImage {
+  readonly orderDigest: string
+  /**
+   * The session table as plain data. Its replies and notices are never changed once recorded, so it stays
+   * the table at `position`.
+   */
+  readonly sessions: unknown
+  /** The machine's `snapshot` bytes, or its chunks, which can be iterated again and again. */
+  readonly machine: MachineImage
+}
+
+/** Throws `INVALID_CONFIG` for a machine with only one of `snapshotChunks` and `restoreChunks`. */
+export function checkChunkMethods(machine: StateMachine): void {
+  if ((machine.snapshotChunks === undefined) === (machine.restoreChunks === undefined)) return
+  const has = machine.snapshotChunks ? 'snapshotChunks' : 'restoreChunks'
+  const lacks = machine.snapshotChunks ? 'restoreChunks' : 'snapshotChunks'
+  throw new LockstepError(ErrorCodes.INVALID_CONFIG, `machine '${machine.name}' has ${has} but no ${lacks}: give it both, or neither (snapshot and restore are used then)`)
+}
+
+/** The machine's state now, for a lazy image: its chunks (captured, produced later) when it has them, else its snapshot. */
+export function captureMachine<S>(machine: StateMachine<S>, state: S): MachineImage {
+  if (!machine.snapshotChunks || !machine.restoreChunks) return machine.snapshot(state)
+  return { chunks: replayable(machine.snapshotChunks(state)) }
+}
+
+/** The machine's state from an image: `restore` for bytes, `restoreChunks` for chunks. */
+export function restoreMachine<S>(machine: StateMachine<S>, image: MachineImage): S {
+  if (image instanceof Uint8Array) return machine.restore(image)
+  if (!machine.restoreChunks) {
+    throw new LockstepError(ErrorCodes.UNSUPPORTED, `machine '${machine.name}' cannot read this image: it holds the chunks of a machine's snapshotChunks, and '${machine.name}' has no restoreChunks`)
+  }
+  return machine.restoreChunks(image.chunks)
+}
+
+/**
+ * Digest of a machine's state: of its `snapshot` bytes, or of its chunks, each after its 4-byte length (so
+ * the boundaries count too), hashed one at a time.
+ */
+export function machineDigest<S>(machine: StateMachine<S>, state: S): string {
+  if (!machine.snapshotChunks || !machine.restoreChunks) return new Fnv1a64().update(machine.snapshot(state)).digest()
+  const hasher = new Fnv1a64()
+  for (const chunk of machine.snapshotChunks(state)) hasher.update(chunkLength(chunk)).update(chunk)
+  return hasher.digest()
+}
+
+/** A chunk's length as 4 big-endian bytes: how chunks are framed in images. */
+export function chunkLength(chunk: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(4)
+  new DataView(bytes.buffer).setUint32(0, chunk.length)
+  return bytes
+}
+
+/**
+ * Chunks that can be iterated again. A machine should return such an iterable; one that returns a
+ * one-shot iterator (a generator object) gets its chunks kept as they are produced, to be replayed.
+ */
+function replayable(chunks: Iterable<Uint8Array>): Iterable<Uint8Array> {
+  if (typeof (chunks as Partial<Iterator<Uint8Array>>).next !== 'function') return chunks
+  const source = chunks[Symbol.iterator]()
+  const seen: Uint8Array[] = []
+  let done = false
+  return {
+    [Symbol.iterator](): Iterator<Uint8Array> {
+      let at = 0
+      return {
+        next(): IteratorResult<Uint8Array> {
+          if (at < seen.length) return { done: false, value: seen[at++]! }
+          if (done) return { done: true, value: undefined }
+          const result = source.next()
+          if (result.done) {
+            done = true
+            return { done: true, value: undefined }
+          }
+          seen.push(result.value)
+          at++
+          return { done: false, value: result.value }
+        },
+      }
+    },
+  }
+}
