@@ -46,6 +46,12 @@ export interface ClusterLimits {
   readonly maxBufferedBytesPerClient?: number
 }
 
+/** Bounds of the replicated session table; unset ones keep @lockstep/core's defaults. */
+export interface ClusterSessions {
+  readonly capacity?: number
+  readonly expireAfterPositions?: number
+}
+
 /** A validated cluster configuration with its defaults filled in. */
 export interface ClusterConfig {
   readonly clusterId: string
@@ -60,6 +66,7 @@ export interface ClusterConfig {
   }
   readonly timeouts: ClusterTimeouts
   readonly limits: ClusterLimits
+  readonly sessions: ClusterSessions
 }
 
 /** A configuration read from a file: relative paths in it are resolved against `baseDir`. */
@@ -194,6 +201,7 @@ interface RawConfig {
   security?: ClusterConfig['security']
   timeouts?: Partial<ClusterTimeouts>
   limits?: ClusterLimits
+  sessions?: ClusterSessions
 }
 
 function withDefaults(raw: RawConfig): ClusterConfig {
@@ -207,6 +215,7 @@ function withDefaults(raw: RawConfig): ClusterConfig {
     security: { ...raw.security },
     timeouts: { ...DEFAULT_TIMEOUTS, ...raw.timeouts },
     limits: { ...raw.limits },
+    sessions: { ...raw.sessions },
   }
 }
 

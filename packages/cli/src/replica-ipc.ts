@@ -13,6 +13,8 @@ export interface ReplicaStatus {
   readonly view: readonly string[]
   /** Where it stands: 'normal', 'frozen', 'transferring', 'joining' or 'recovering' (see @lockstep/core's EngineStatus). */
   readonly state: string
+  /** Client sessions in its replicated session table (bounded by the configuration's `sessions.capacity`). */
+  readonly sessions: number
 }
 
 /** What a replica started by a local cluster reports over its IPC channel. */

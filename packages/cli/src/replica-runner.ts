@@ -85,6 +85,7 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     log: logger,
     membership: { heartbeatMs: config.timeouts.heartbeatMs, suspectAfterMs: config.timeouts.suspectAfterMs, viewChangeTimeoutMs: config.timeouts.viewChangeTimeoutMs },
     join: options.join === true,
+    sessions: config.sessions,
     // Each replica keeps its write-ahead log and snapshots in its own folder under storage.dir.
     storage: config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync }) : undefined,
   })

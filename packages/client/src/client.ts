@@ -227,12 +227,20 @@ export class LockstepClient {
       if (reply?.client !== this.id || (reply.incarnation ?? 0) !== this.incarnation) return
       if (reply.ok && reply.outputsFrom !== undefined) this.skipOutputsBelow(reply.outputsFrom)
       if (reply.ok) for (const output of reply.outputs) this.acceptOutput(output, false)
-      if (!reply.ok && reply.error.code === ErrorCodes.SESSION_EXPIRED && reply.error.resumeAbove !== undefined) {
-        // The replicas dropped this client's session: go on under an incarnation above theirs. The request that
-        // got this answer may or may not have executed; its caller decides.
-        this.incarnation = Math.max(this.incarnation + 1, reply.error.resumeAbove + 1)
-      }
       const request = this.pending.get(reply.seq)
+      if (!reply.ok && reply.error.code === ErrorCodes.SESSION_EXPIRED && reply.error.resumeAbove !== undefined) {
+        // The replicas dropped this client's session (or one of an earlier client with its id): go on under an
+        // incarnation above theirs. A request sent once and refused so was never ordered: it goes again, under
+        // the new incarnation. One sent more than once may have executed before the session was dropped; its
+        // caller decides.
+        this.incarnation = Math.max(this.incarnation + 1, reply.error.resumeAbove + 1)
+        if (request?.attempts === 1) {
+          if (request.timer !== undefined) this.scheduler.clearTimer(request.timer)
+          request.attempts = 0
+          this.send(request)
+          return
+        }
+      }
       if (!request) return // a duplicate reply
       this.pending.delete(reply.seq)
       if (request.timer !== undefined) this.scheduler.clearTimer(request.timer)

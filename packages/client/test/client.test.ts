@@ -191,15 +191,29 @@ describe('the client builds its transport', () => {
 })
 
 describe('a dropped session', () => {
-  it('answers SESSION_EXPIRED to the request, and the client goes on under an incarnation above the replicas\' floor', async () => {
+  it('answers SESSION_EXPIRED to a retried request, and the client goes on under an incarnation above the replicas\' floor', async () => {
+    const h = harness()
+    await h.client.start()
+    const first = h.client.submit({ name: 'a' })
+    h.advance(100) // no reply: sent again (it may have executed before the session was dropped)
+    const sent = h.sent.at(-1)!.message.request
+    h.receive('r2', { type: 'reply', from: 'r2', reply: { client: 'c1', seq: sent.seq, ok: false, error: { code: 'SESSION_EXPIRED', message: 'dropped', resumeAbove: 41 }, incarnation: sent.incarnation } })
+    await expect(first).resolves.toMatchObject({ ok: false, error: { code: 'SESSION_EXPIRED' } })
+    h.client.submit({ name: 'b' }).catch(() => {})
+    expect(h.sent.at(-1)!.message.request.incarnation).toBe(42)
+  })
+
+  it('sends a request refused on its first attempt again under the new incarnation (it was never ordered)', async () => {
     const h = harness()
     await h.client.start()
     const first = h.client.submit({ name: 'a' })
     const sent = h.sent.at(-1)!.message.request
     h.receive('r1', { type: 'reply', from: 'r1', reply: { client: 'c1', seq: sent.seq, ok: false, error: { code: 'SESSION_EXPIRED', message: 'dropped', resumeAbove: 41 }, incarnation: sent.incarnation } })
-    await expect(first).resolves.toMatchObject({ ok: false, error: { code: 'SESSION_EXPIRED' } })
-    h.client.submit({ name: 'b' }).catch(() => {})
-    expect(h.sent.at(-1)!.message.request.incarnation).toBe(42)
+    const again = h.sent.at(-1)!
+    expect(again.to).toBe('r1')
+    expect(again.message.request).toMatchObject({ seq: sent.seq, incarnation: 42 })
+    h.receive('r1', { type: 'reply', from: 'r1', reply: { client: 'c1', seq: sent.seq, ok: true, outputs: [{}], position: 7, incarnation: 42 } })
+    await expect(first).resolves.toMatchObject({ ok: true, position: 7 })
   })
 })
 

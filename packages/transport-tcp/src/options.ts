@@ -45,7 +45,10 @@ export interface TransportLimits {
   readonly maxBufferedBytesPerPeer?: number
   /** Encoded bytes of unacknowledged messages held per client; beyond it the client's session is dropped. Default 8 MiB. */
   readonly maxBufferedBytesPerClient?: number
-  /** Client sessions held by one replica (connected or retained). Default 10,000. */
+  /**
+   * Client sessions held by one replica (connected or retained). When full, a new client takes the place of the
+   * one disconnected the longest; it is refused only when every session is connected. Default 10,000.
+   */
   readonly maxClientSessions?: number
   /** How long a disconnected client's session is kept so it can resume. Default 30 s. */
   readonly clientSessionRetentionMs?: number

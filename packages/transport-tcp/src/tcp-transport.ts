@@ -79,6 +79,8 @@ class TcpReplicaTransport implements TcpTransport {
   private readonly acceptClients: boolean
   private readonly peers = new Map<ReplicaId, PeerState>()
   private readonly clients = new Map<ClientId, ClientSession>()
+  /** Sessions of clients that disconnected and are kept for a while, the longest disconnected first. */
+  private readonly retained = new Map<ClientId, ClientSession>()
   private readonly connections = new Set<Connection>()
   private readonly rawSockets = new Map<Socket, Promise<void>>()
   private readonly connectionsPerAddress = new Map<string, number>()
@@ -361,7 +363,13 @@ class TcpReplicaTransport implements TcpTransport {
       if (mismatch !== undefined) return refuse(`client "${id}": ${mismatch}`)
     }
     if (!this.clients.has(id) && this.clients.size >= this.limits.maxClientSessions) {
-      return refuse(`client "${id}": already ${this.clients.size} client sessions (limits.maxClientSessions)`)
+      // Short-lived clients come and go by the thousand: a new one takes the place of the client that has been
+      // disconnected the longest (its session could only have served a resume); only connected ones refuse it.
+      const oldest = this.retained.entries().next()
+      if (oldest.done) return refuse(`client "${id}": already ${this.clients.size} connected client sessions (limits.maxClientSessions)`)
+      const [dropped, session] = oldest.value
+      this.logger.debug(`lockstep tcp: ${this.self}: client session dropped for a new client: "${dropped}" was disconnected the longest (limits.maxClientSessions)`)
+      this.dropClientSession(dropped, session, 'client session dropped for a new client (limits.maxClientSessions)')
     }
     return { accept: true, secret: this.clientSecret }
   }
@@ -391,9 +399,12 @@ class TcpReplicaTransport implements TcpTransport {
     const current = session
     if (current.retentionTimer !== undefined) this.scheduler.clearTimer(current.retentionTimer)
     current.retentionTimer = undefined
+    this.retained.delete(id)
     current.link.attach(connection)
     connection.whenClosed(() => {
       if (this.phase !== 'started' || this.clients.get(id) !== current || current.link.connection !== undefined) return
+      this.retained.delete(id)
+      this.retained.set(id, current)
       current.retentionTimer = this.scheduler.setTimer(this.limits.clientSessionRetentionMs, () => {
         current.retentionTimer = undefined
         if (current.link.connection === undefined) this.dropClientSession(id, current, 'client session expired')
@@ -406,6 +417,7 @@ class TcpReplicaTransport implements TcpTransport {
     session.retentionTimer = undefined
     session.link.close(reason)
     if (this.clients.get(id) === session) this.clients.delete(id)
+    if (this.retained.get(id) === session) this.retained.delete(id)
   }
 
   private track(connection: Connection): void {

@@ -155,6 +155,28 @@ describe('limits', () => {
     for (const [index, peer] of accepted.entries()) expect(await peer.authenticate(`c${index}`, 'client', CLIENT_SECRET, 'r1')).toBe(true)
   })
 
+  it('at its client session limit, a new client takes the place of the one disconnected the longest; connected ones are never dropped', async () => {
+    const logger = new RecordingLogger()
+    const transport = lone({ maxClientSessions: 2 }, logger)
+    await transport.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+    const port = transport.address()!.port
+    const first = await rawPeer(port)
+    expect(await first.authenticate('first', 'client', CLIENT_SECRET, 'r1')).toBe(true)
+    const second = await rawPeer(port)
+    expect(await second.authenticate('second', 'client', CLIENT_SECRET, 'r1')).toBe(true)
+    // Both connected: a third is refused.
+    const refused = await rawPeer(port)
+    expect(await refused.authenticate('third', 'client', CLIENT_SECRET, 'r1')).toBe(false)
+    await logger.waitFor(/already 2 connected client sessions/)
+    // The first one leaves (one-shot): the next new client takes its session's place.
+    first.destroy()
+    await logger.waitFor(/closed r1 <- client first/)
+    const third = await rawPeer(port)
+    expect(await third.authenticate('third', 'client', CLIENT_SECRET, 'r1')).toBe(true)
+    await logger.waitFor(/client session dropped for a new client/)
+    expect(second.socket.readyState).toBe('open')
+  })
+
   it('closes an idle connection, while pings keep quiet links alive', async () => {
     const logger = new RecordingLogger()
     const idleTimeoutMs = 150

@@ -54,7 +54,7 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   const onRequest = (request: ReplicaProcessRequest) => {
     if (request?.lockstep !== 'status') return
     const { engine } = replica.host
-    notifyParent({ lockstep: 'replica', event: 'status', requestId: request.requestId, id, position: engine.position, digest: request.digest === false ? '' : engine.stateDigest(), view: engine.view.members, state: engine.status })
+    notifyParent({ lockstep: 'replica', event: 'status', requestId: request.requestId, id, position: engine.position, digest: request.digest === false ? '' : engine.stateDigest(), view: engine.view.members, state: engine.status, sessions: engine.sessionCount })
   }
   if (process.send) process.on('message', onRequest)
 
