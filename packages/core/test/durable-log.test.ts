@@ -33,6 +33,13 @@ const image = (position: number, view = 1): LazySnapshot => ({
   resume: { view: { id: view, members: ['r1', 'r2', 'r3'] } },
   image: { position, machine: new Uint8Array([position]), sessions: [], orderDigest: '' },
 })
+/** Lets the event loop turn until `done()` holds (snapshots are produced a piece per turn). */
+async function until(done: () => boolean): Promise<void> {
+  for (let turns = 0; !done(); turns++) {
+    if (turns > 100) throw new Error('gave up waiting')
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
 const request = (seq: number) => ({ client: 'c', seq, command: { name: 'put' } })
 
 describe('the durable log', () => {
@@ -50,8 +57,10 @@ describe('the durable log', () => {
     // A crash now: the disk replays to position 15 and must not show view 3 or request 27 on top of it.
     expect(disk.onDisk().entries.map((e) => ('request' in e ? e.request.seq : 'view' in e ? `view ${e.view.id}` : 'votes'))).toEqual([...Array.from({ length: 15 }, (_, i) => i + 1)])
     expect(log.durablePosition).toBe(15)
+    await until(() => disk.pending.length > 0) // snapshots are produced over the next turns
     disk.pending.shift()!() // the periodic snapshot completes
     await periodic
+    await until(() => disk.pending.length > 0)
     disk.pending.shift()!() // then the transferred state's
     await transfer
     await log.sync()

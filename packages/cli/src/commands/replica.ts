@@ -54,7 +54,18 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   const onRequest = (request: ReplicaProcessRequest) => {
     if (request?.lockstep !== 'status') return
     const { engine } = replica.host
-    notifyParent({ lockstep: 'replica', event: 'status', requestId: request.requestId, id, position: engine.position, digest: request.digest === false ? '' : engine.stateDigest(), view: engine.view.members, state: engine.status, sessions: engine.sessionCount })
+    const answer = (position: number, digest: string) =>
+      notifyParent({ lockstep: 'replica', event: 'status', requestId: request.requestId, id, position, digest, view: engine.view.members, state: engine.status, sessions: engine.sessionCount })
+    if (request.digest === false) {
+      answer(engine.position, '')
+      return
+    }
+    // The digest of the state at one position, hashed a megabyte per turn: a large state must not stop the
+    // replica (its peers would suspect it), so the position is the one hashed, not the one at the answer.
+    engine.stateDigestInTurns(() => new Promise<void>((resolve) => setImmediate(resolve))).then(
+      ({ position, digest }) => answer(position, digest),
+      (error: unknown) => log.error(`status: the state digest could not be computed: ${(error as Error)?.message ?? String(error)}`),
+    )
   }
   if (process.send) process.on('message', onRequest)
 

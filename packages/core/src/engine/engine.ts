@@ -3,6 +3,7 @@ import type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, Engine
 import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
 import { startAsFor } from './engine-options'
+import { digestInTurns } from './state-image'
 import { Membership, type StartAs } from './membership'
 import type { PeerMessage, PeerMessageKind, PeerMessageOf } from './peer-messages'
 import { majorityOf } from './view-change/quorum'
@@ -289,6 +290,15 @@ export class ReplicaEngine<S = unknown> {
   /** Digest of the machine state: equal on replicas that executed the same sequence. */
   stateDigest(): string {
     return this.requests.replicated.digest()
+  }
+
+  /**
+   * The digest of `stateDigest`, of the state at the position it returns, computed a megabyte per turn (it
+   * awaits `nextTurn()` in between): the replica keeps ordering and answering while it hashes a large state.
+   */
+  async stateDigestInTurns(nextTurn: () => Promise<void>): Promise<{ readonly position: number; readonly digest: string }> {
+    const { position, pieces } = this.requests.replicated.digestLater()
+    return { position, digest: await digestInTurns(pieces, nextTurn) }
   }
 
   // ---------------------------------------------------------- peer messages

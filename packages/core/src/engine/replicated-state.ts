@@ -11,7 +11,7 @@ import {
 } from '@lockstep/interface'
 import { fnv1a64 } from './digest'
 import { SessionTable, type SessionLimits, type SessionLookup } from './session-table'
-import { captureMachine, checkChunkMethods, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
+import { captureMachine, checkChunkMethods, digestPieces, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
 
 /** What executing one delivered request produced. */
 export interface Execution {
@@ -148,6 +148,15 @@ export class ReplicatedState<S> {
   /** Digest of the machine state: equal on replicas that executed the same sequence. */
   digest(): string {
     return machineDigest(this.machine, this.state)
+  }
+
+  /**
+   * The bytes whose hash is `digest()`, captured now (cheaply for a machine with `snapshotChunks`) and
+   * produced as they are iterated, while requests go on executing: hash them a piece at a time.
+   */
+  digestLater(): { readonly position: number; readonly pieces: Iterable<Uint8Array> } {
+    const image = captureMachine(this.machine, this.state)
+    return { position: this.delivered, pieces: { [Symbol.iterator]: () => digestPieces(image) } }
   }
 
   /** The machine state as JSON (or its digest when the machine has no toJSON). */

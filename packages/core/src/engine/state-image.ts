@@ -61,9 +61,41 @@ export function restoreMachine<S>(machine: StateMachine<S>, image: MachineImage)
  * the boundaries count too), hashed one at a time.
  */
 export function machineDigest<S>(machine: StateMachine<S>, state: S): string {
-  if (!machine.snapshotChunks || !machine.restoreChunks) return new Fnv1a64().update(machine.snapshot(state)).digest()
   const hasher = new Fnv1a64()
-  for (const chunk of machine.snapshotChunks(state)) hasher.update(chunkLength(chunk)).update(chunk)
+  for (const piece of digestPieces(captureMachine(machine, state))) hasher.update(piece)
+  return hasher.digest()
+}
+
+/** The bytes {@link machineDigest} hashes, a piece at a time: the snapshot, or each chunk after its length. */
+export function* digestPieces(image: MachineImage): Generator<Uint8Array, void, undefined> {
+  if (image instanceof Uint8Array) {
+    yield image
+    return
+  }
+  for (const chunk of image.chunks) {
+    yield chunkLength(chunk)
+    yield chunk
+  }
+}
+
+/**
+ * The digest of `pieces` (as {@link machineDigest}), hashed `bytesPerTurn` at a time with `nextTurn()`
+ * awaited in between, so that hashing a large state never stops a replica for long.
+ */
+export async function digestInTurns(pieces: Iterable<Uint8Array>, nextTurn: () => Promise<void>, bytesPerTurn = 1024 * 1024): Promise<string> {
+  const hasher = new Fnv1a64()
+  let thisTurn = 0
+  for (const piece of pieces) {
+    for (let at = 0; at < piece.length; at += bytesPerTurn) {
+      const slice = piece.subarray(at, at + bytesPerTurn)
+      hasher.update(slice)
+      thisTurn += slice.length
+      if (thisTurn >= bytesPerTurn) {
+        thisTurn = 0
+        await nextTurn()
+      }
+    }
+  }
   return hasher.digest()
 }
 
