@@ -61,7 +61,7 @@ describe('cluster configuration validation', () => {
     ['a machine that is not a string', (c) => void (c.machine = 42), [/^ {2}\/machine: must be a string \(got 42\)$/m]],
     ['a missing machine', (c) => void delete c.machine, [/^ {2}\/machine: is required$/m]],
     ['a replica id with a space', (c) => void (c.replicas[0].id = 'r 1'), [/^ {2}\/replicas\/0\/id: Replica id: letters, digits/m]],
-    ['an unknown field', (c) => void (c.replica = []), [/^ {2}\/replica: is not a known field \(expected one of: clusterId, replicas, order, machine, storage, security, timeouts, limits\)$/m]],
+    ['an unknown field', (c) => void (c.replica = []), [/^ {2}\/replica: is not a known field \(expected one of: clusterId, replicas, order, machine, storage, security, timeouts, limits, sessions\)$/m]],
     ['a secret with two sources', (c) => void (c.security.clientSecret = { file: 'x', env: 'Y' }), [/^ {2}\/security\/clientSecret: must have exactly one of: file, env, value/m]],
     ['a short inline secret', (c) => void (c.security.replicaSecret = { value: 'short' }), [/^ {2}\/security\/replicaSecret\/value: must NOT have fewer than 16 characters/m]],
     ['file storage without a directory', (c) => void (c.storage = { type: 'file' }), [/^ {2}\/storage\/dir: is required$/m]],
@@ -151,6 +151,7 @@ describe('cluster configuration validation', () => {
         machine: 'mutex',
         storage: { type: 'memory' },
         security: {},
+        sessions: {},
         timeouts: DEFAULT_TIMEOUTS,
         limits: {},
       },
@@ -162,7 +163,7 @@ describe('cluster configuration validation', () => {
     expect(await main(['cluster', 'schema'], io)).toBe(0)
     const schema = JSON.parse(stdout())
     expect(schema.required).toEqual(['replicas', 'machine'])
-    expect(Object.keys(schema.properties)).toEqual(['$schema', 'clusterId', 'replicas', 'order', 'machine', 'storage', 'security', 'timeouts', 'limits'])
+    expect(Object.keys(schema.properties)).toEqual(['$schema', 'clusterId', 'replicas', 'order', 'machine', 'storage', 'security', 'timeouts', 'limits', 'sessions'])
   })
 
   it('the built binary exits 2 with the problems on stderr', async () => {
