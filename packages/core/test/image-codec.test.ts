@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { ErrorCodes } from '@lockstep/interface'
+import { kv } from '@lockstep/machines'
+import { decodeSnapshot, snapshotPieces } from '../src/host/durable-codec'
+import { concat } from '../src/engine/image-codec'
+import { ReplicatedState } from '../src/engine/replicated-state'
+import type { LazySnapshot } from '../src/engine/engine-types'
+
+/** A kv state of `keys` entries, its lazy snapshot captured at once. */
+function kvSnapshot(keys: number): { state: ReplicatedState<unknown>; snapshot: LazySnapshot } {
+  const state = new ReplicatedState(kv as never)
+  for (let i = 0; i < keys; i++) state.execute({ client: 'c', seq: i + 1, command: { name: 'put', args: { key: `k${i}`, value: `${i}:${'v'.repeat(1000)}` } } })
+  const image = state.image()
+  return { state, snapshot: { position: image.position, resume: { view: { id: 4, members: ['r1', 'r2', 'r3'] } }, image } }
+}
+
+describe('snapshot images', () => {
+  it('a chunked machine snapshot reads back to the same state, and stays the state of its capture', () => {
+    const { state, snapshot } = kvSnapshot(600)
+    const digest = state.digest()
+    // The state changes after the capture; the bytes produced later are still those of the capture.
+    state.execute({ client: 'c', seq: 601, command: { name: 'put', args: { key: 'k0', value: 'changed' } } })
+    const bytes = concat([...snapshotPieces(snapshot)])
+    const back = decodeSnapshot(bytes)
+    expect(back.view).toEqual({ id: 4, members: ['r1', 'r2', 'r3'] })
+    expect(back.position).toBe(600)
+    expect(back.machine instanceof Uint8Array).toBe(false) // the machine's chunks, not one snapshot
+    const restored = new ReplicatedState(kv as never)
+    restored.restore(back)
+    expect(restored.digest()).toBe(digest)
+    expect(restored.position).toBe(600)
+  })
+
+  it('reads a snapshot written by earlier versions (JSON, the machine in base64)', () => {
+    const machine = kv.snapshot({ data: new Map([['a', '1'], ['b', '2']]) })
+    const old = new TextEncoder().encode(JSON.stringify({ view: { id: 2, members: ['r1', 'r2', 'r3'] }, position: 7, sessions: [], machine: Buffer.from(machine).toString('base64') }))
+    const back = decodeSnapshot(old)
+    expect(back.position).toBe(7)
+    const restored = new ReplicatedState(kv as never)
+    restored.restore(back)
+    expect(restored.toJSON()).toEqual({ a: '1', b: '2' })
+  })
+
+  it('a truncated or damaged snapshot fails with STORAGE_CORRUPT, saying where', () => {
+    const { snapshot } = kvSnapshot(50)
+    const bytes = concat([...snapshotPieces(snapshot)])
+    const truncated = decodeSnapshot(bytes.subarray(0, bytes.length - 10))
+    expect(() => new ReplicatedState(kv as never).restore(truncated)).toThrow(expect.objectContaining({ code: ErrorCodes.STORAGE_CORRUPT, message: expect.stringMatching(/the snapshot .*chunk \d+.*runs past its end/) }))
+    const damaged = bytes.slice()
+    damaged[damaged.length - 3] = 0x7b // '{' inside the last chunk's JSON
+    expect(() => new ReplicatedState(kv as never).restore(decodeSnapshot(damaged))).toThrow(expect.objectContaining({ code: ErrorCodes.STORAGE_CORRUPT }))
+  })
+})
