@@ -13,6 +13,7 @@ const benches = {
   storage: 'storage-bench.mjs',
   lincheck: 'lincheck-bench.mjs',
   dsl: 'dsl-bench.mjs',
+  snapshot: 'snapshot-bench.mjs',
 }
 const wanted = process.argv.slice(2)
 const unknown = wanted.filter((name) => !(name in benches))

@@ -39,6 +39,7 @@ export interface ClusterTimeouts {
 /** Transport limits a configuration may set; unset ones keep @lockstep/transport-tcp's defaults. */
 export interface ClusterLimits {
   readonly maxFrameBytes?: number
+  readonly maxPeerMessageBytes?: number
   readonly maxConnectionsPerAddress?: number
   readonly maxClientSessions?: number
   readonly clientSessionRetentionMs?: number

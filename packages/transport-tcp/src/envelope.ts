@@ -14,13 +14,19 @@ export const FrameType = {
   ACK: 2,
   /** `[3]`: keeps an idle connection alive. */
   PING: 3,
+  /**
+   * `[4, seq, offset, totalBytes, bytes]`: part of one user message too large for a frame (replica links only):
+   * `bytes` at `offset` of its `totalBytes` encoded bytes. The parts of a message come in order, one message's
+   * at a time; the message counts as received (and is acknowledged) once its last part arrived.
+   */
+  PART: 4,
   /** `[16, {version, clusterId, nodeId, role, nonce}]`: the dialer introduces itself. */
   HELLO: 16,
   /** `[17, {version, clusterId, nodeId, nonce, proof}]`: the listener answers and proves itself. */
   WELCOME: 17,
   /** `[18, {proof}]`: the dialer proves itself. */
   AUTH: 18,
-  /** `[19, {incarnation, oldestSeq, peerIncarnation, receivedUpTo}]`: resumes a link after authentication. */
+  /** `[19, {incarnation, oldestSeq, peerIncarnation, receivedUpTo, partBytes?}]`: resumes a link after authentication. */
   RESUME: 19,
   /** `[20, {reason}]`: the connection is refused; the sender closes it next. */
   REFUSE: 20,
@@ -35,6 +41,14 @@ export interface DataEnvelope {
   /** Sequence number of `messages[0]`; the others follow consecutively. */
   readonly firstSeq: number
   readonly messages: readonly unknown[]
+}
+/** A validated PART envelope: a piece of one large message. */
+export interface PartEnvelope {
+  readonly type: typeof FrameType.PART
+  readonly seq: number
+  readonly offset: number
+  readonly totalBytes: number
+  readonly bytes: Uint8Array
 }
 /** A validated ACK envelope. */
 export interface AckEnvelope {
@@ -79,6 +93,8 @@ export interface ResumeEnvelope {
   readonly peerIncarnation: string | null
   /** Every message of `peerIncarnation` with seq <= this was received. */
   readonly receivedUpTo: number
+  /** Bytes of message `receivedUpTo + 1` received in PART frames so far (absent: none); its parts resume after them. */
+  readonly partBytes?: number
 }
 /** A validated REFUSE envelope. */
 export interface RefuseEnvelope {
@@ -89,6 +105,7 @@ export interface RefuseEnvelope {
 /** Any frame of the transport's own protocol, after validation. */
 export type Envelope =
   | DataEnvelope
+  | PartEnvelope
   | AckEnvelope
   | PingEnvelope
   | HelloEnvelope
@@ -190,6 +207,14 @@ export function encodeDataFrame(firstSeq: number, encodedMessages: readonly Uint
   return frame
 }
 
+/** Bytes a PART frame adds around its piece of a message, at most. */
+export const PART_FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + 1 + 1 + 9 + 9 + 9 + 5
+
+/** Encodes a PART frame: `bytes` at `offset` of the `totalBytes` encoded bytes of message `seq`. */
+export function encodePartFrame(seq: number, offset: number, totalBytes: number, bytes: Uint8Array): Buffer {
+  return encodeFrame(packr.pack([FrameType.PART, seq, offset, totalBytes, bytes]))
+}
+
 /** Encodes an ACK frame. */
 export function encodeAckFrame(upTo: number): Buffer {
   return encodeFrame(packr.pack([FrameType.ACK, upTo]))
@@ -234,6 +259,7 @@ export function encodeResumeFrame(resume: Omit<ResumeEnvelope, 'type'>): Buffer 
     oldestSeq: resume.oldestSeq,
     peerIncarnation: resume.peerIncarnation,
     receivedUpTo: resume.receivedUpTo,
+    ...(resume.partBytes ? { partBytes: resume.partBytes } : {}),
   })
 }
 
@@ -277,6 +303,16 @@ export function validateEnvelope(value: unknown): Envelope {
       const firstSeq = sequenceNumber(value[1], 'DATA firstSeq', 1)
       if (!Number.isSafeInteger(firstSeq + messages.length)) fail('DATA sequence numbers must stay safe integers')
       return { type, firstSeq, messages }
+    }
+    case FrameType.PART: {
+      if (value.length !== 5) fail('PART must be [4, seq, offset, totalBytes, bytes]')
+      const seq = sequenceNumber(value[1], 'PART seq', 1)
+      const offset = sequenceNumber(value[2], 'PART offset', 0)
+      const totalBytes = sequenceNumber(value[3], 'PART totalBytes', 1)
+      const piece = value[4]
+      if (!(piece instanceof Uint8Array) || piece.length === 0) fail('PART bytes must be a non-empty binary value')
+      if (offset + piece.length > totalBytes) fail(`PART bytes at ${offset} (${piece.length} of them) run past the message's ${totalBytes} bytes`)
+      return { type, seq, offset, totalBytes, bytes: piece }
     }
     case FrameType.ACK: {
       if (value.length !== 2) fail('ACK must be [2, upTo]')
@@ -324,6 +360,7 @@ export function validateEnvelope(value: unknown): Envelope {
         oldestSeq: sequenceNumber(body.oldestSeq, 'RESUME oldestSeq', 1),
         peerIncarnation,
         receivedUpTo: sequenceNumber(body.receivedUpTo, 'RESUME receivedUpTo', 0),
+        ...(body.partBytes === undefined ? {} : { partBytes: sequenceNumber(body.partBytes, 'RESUME partBytes', 0) }),
       }
     }
     case FrameType.REFUSE: {

@@ -33,6 +33,12 @@ export interface PeerAddress {
 export interface TransportLimits {
   /** Largest frame payload accepted or sent. Default 16 MiB. */
   readonly maxFrameBytes?: number
+  /**
+   * Largest message between replicas, in encoded bytes. One larger than a frame (a view change carrying several
+   * large requests, say) is sent in parts of at most 1 MiB and put together by the receiver. Messages to and
+   * from clients always fit in one frame. Default 256 MiB.
+   */
+  readonly maxPeerMessageBytes?: number
   /** Largest frame accepted before the peer has authenticated. Default 64 KiB. */
   readonly maxHandshakeFrameBytes?: number
   /** Connect, TLS, hello and authentication must finish within this. Default 10 s. */
@@ -115,6 +121,7 @@ const MiB = 1024 * 1024
 /** The defaults of {@link TransportLimits}. */
 export const DEFAULT_LIMITS: ResolvedLimits = {
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxPeerMessageBytes: 256 * MiB,
   maxHandshakeFrameBytes: 64 * 1024,
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { LockstepError } from '@lockstep/interface'
 import type { Logger, Scheduler } from '@lockstep/interface'
 import type { Connection, ConnectionHandler } from './connection'
-import { DATA_FRAME_OVERHEAD_BYTES, FrameType, encodeAckFrame, encodeDataFrame, encodeMessage, encodeResumeFrame } from './envelope'
-import type { Envelope } from './envelope'
+import { DATA_FRAME_OVERHEAD_BYTES, FrameType, PART_FRAME_OVERHEAD_BYTES, encodeAckFrame, encodeDataFrame, encodeMessage, encodePartFrame, encodeResumeFrame, unpackValue } from './envelope'
+import type { Envelope, PartEnvelope } from './envelope'
 
 /** How a link is set up. */
 export interface ReliableLinkOptions {
@@ -11,8 +11,14 @@ export interface ReliableLinkOptions {
   readonly label: string
   /** Encoded bytes of unacknowledged messages this link may hold. */
   readonly maxBufferedBytes: number
-  /** Largest frame payload; a message that cannot fit in one frame is refused at send time. */
+  /** Largest frame payload. */
   readonly maxFrameBytes: number
+  /**
+   * Largest message sent or accepted, in encoded bytes. A message that does not fit in one frame goes in PART
+   * frames of at most a mebibyte each; one larger than this is refused at send time (FRAME_TOO_LARGE), and a
+   * peer announcing one is a protocol violation. Default: `maxFrameBytes` (every message fits in one frame).
+   */
+  readonly maxMessageBytes?: number
   readonly logger: Logger
   readonly scheduler: Scheduler
   /** Hands one received message up, in order. */
@@ -25,6 +31,8 @@ export interface ReliableLinkOptions {
 const MAX_BATCH_BYTES = 64 * 1024
 /** The smallest batch budget; a frame always carries at least one message whatever its size. */
 const MIN_BATCH_BYTES = 512
+/** Bytes of a large message per PART frame at most: other links' frames interleave between them. */
+const MAX_PART_BYTES = 1024 * 1024
 
 /**
  * One reliable FIFO link to one remote node, surviving reconnects.
@@ -44,6 +52,11 @@ const MIN_BATCH_BYTES = 512
  * Each link state has a random incarnation. A peer that restarted (or lost
  * this link's state) does not know our incarnation; it then accepts our
  * messages from the oldest one we still hold.
+ *
+ * A message larger than a frame (allowed up to `maxMessageBytes`) is written
+ * in PART frames, in order; the receiver gathers them and delivers the message
+ * once its last part arrived. After a reconnect its parts are written again
+ * from the first; the receiver skips the bytes it already has.
  */
 export class ReliableLink {
   /** Random id of this link state; a new one means a fresh sequence space. */
@@ -57,6 +70,8 @@ export class ReliableLink {
   private bufferedBytesTotal = 0
   /** Highest seq written to the current connection. */
   private writtenUpTo = 0
+  /** Bytes of message `writtenUpTo + 1` written in PART frames to the current connection (a large message under way). */
+  private writtenPartBytes = 0
   private flushScheduled = false
   /**
    * Current message bytes per frame. A connection that breaks before any
@@ -71,6 +86,8 @@ export class ReliableLink {
   // Incoming.
   private peerIncarnation: string | null = null
   private receivedUpTo = 0
+  /** The parts received of message `receivedUpTo + 1`, when it is a large one. */
+  private partial: { readonly bytes: Buffer; received: number } | undefined
   private ackedToPeerUpTo = 0
 
   private current: Connection | undefined
@@ -115,12 +132,15 @@ export class ReliableLink {
   send(message: unknown): void {
     if (this.closedForGood) throw new LockstepError('STOPPED', `Link ${this.options.label} is closed; nothing more can be sent on it.`)
     const bytes = encodeMessage(message)
-    if (bytes.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes) {
+    const maxMessageBytes = this.options.maxMessageBytes ?? this.options.maxFrameBytes - DATA_FRAME_OVERHEAD_BYTES
+    if (bytes.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes && bytes.length > maxMessageBytes) {
       throw new LockstepError(
         'FRAME_TOO_LARGE',
-        `Link ${this.options.label}: a message of ${bytes.length} encoded bytes does not fit in one frame ` +
-          `(limits.maxFrameBytes = ${this.options.maxFrameBytes}); split it, or raise the limit on every node.`,
-        { messageBytes: bytes.length, maxFrameBytes: this.options.maxFrameBytes },
+        this.options.maxMessageBytes === undefined
+          ? `Link ${this.options.label}: a message of ${bytes.length} encoded bytes does not fit in one frame ` +
+              `(limits.maxFrameBytes = ${this.options.maxFrameBytes}); split it, or raise the limit on every node.`
+          : `Link ${this.options.label}: a message of ${bytes.length} encoded bytes is larger than the ${maxMessageBytes} bytes a message may have on this link; split it, or raise the limit on every node.`,
+        { messageBytes: bytes.length, maxFrameBytes: this.options.maxFrameBytes, maxMessageBytes },
       )
     }
     // A message larger than the whole buffer (a large reply, within the frame limit) is let in alone, when
@@ -159,6 +179,7 @@ export class ReliableLink {
         oldestSeq: this.firstSeq,
         peerIncarnation: this.peerIncarnation,
         receivedUpTo: this.receivedUpTo,
+        partBytes: this.partial?.received ?? 0,
       }),
     )
     this.ackedToPeerUpTo = this.receivedUpTo
@@ -189,6 +210,7 @@ export class ReliableLink {
           }
           this.peerIncarnation = envelope.incarnation
           this.receivedUpTo = envelope.oldestSeq - 1
+          this.partial = undefined
           this.ackedToPeerUpTo = this.receivedUpTo
         } else if (envelope.oldestSeq - 1 > this.receivedUpTo) {
           return this.violation(connection, `peer dropped messages ${this.receivedUpTo + 1}..${envelope.oldestSeq - 1} that were never acknowledged`)
@@ -201,8 +223,13 @@ export class ReliableLink {
           }
           this.trim(upTo)
           this.writtenUpTo = upTo
+          // A large message under way goes on from the bytes the peer already holds.
+          const next = this.encoded[this.head + (upTo + 1 - this.firstSeq)]
+          const large = next !== undefined && next.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes
+          this.writtenPartBytes = large && (envelope.partBytes ?? 0) < next.length ? (envelope.partBytes ?? 0) : 0
         } else {
           this.writtenUpTo = this.firstSeq - 1
+          this.writtenPartBytes = 0
         }
         if (this.pendingAtLastResume && this.firstSeq - 1 === this.ackedAtLastResume) {
           this.batchBytes = Math.max(MIN_BATCH_BYTES, this.batchBytes >> 2)
@@ -235,6 +262,9 @@ export class ReliableLink {
         }
         return
       }
+      case FrameType.PART:
+        if (!connection.isOpen) return this.violation(connection, 'PART before RESUME')
+        return this.onPart(connection, envelope)
       case FrameType.ACK: {
         if (!connection.isOpen) return this.violation(connection, 'ACK before RESUME')
         if (envelope.upTo > this.writtenUpTo) {
@@ -252,6 +282,39 @@ export class ReliableLink {
         return connection.close(`refused by the other end: ${envelope.reason}`, 'warn')
       default:
         return this.violation(connection, `unexpected frame type ${envelope.type} on an established link`)
+    }
+  }
+
+  /** A part of a large message: gathered in order; the whole message is delivered with its last part. */
+  private onPart(connection: Connection, part: PartEnvelope): void {
+    if (part.seq <= this.receivedUpTo) return // a part of a message already delivered, written again after a reconnect
+    if (part.seq !== this.receivedUpTo + 1) return this.violation(connection, `PART of seq ${part.seq} after ${this.receivedUpTo} (a gap)`)
+    const limit = this.options.maxMessageBytes ?? 0
+    if (part.totalBytes > limit) return this.violation(connection, `a message of ${part.totalBytes} bytes, more than the ${limit} this link accepts`)
+    if (this.partial !== undefined && this.partial.bytes.length !== part.totalBytes) {
+      return this.violation(connection, `PART of seq ${part.seq} says ${part.totalBytes} bytes, earlier parts ${this.partial.bytes.length}`)
+    }
+    const partial = (this.partial ??= { bytes: Buffer.allocUnsafe(part.totalBytes), received: 0 })
+    if (part.offset > partial.received) return this.violation(connection, `PART of seq ${part.seq} at ${part.offset}, but only ${partial.received} bytes came before it (a gap)`)
+    const end = part.offset + part.bytes.length
+    if (end <= partial.received) return // written again after a reconnect: already here
+    partial.bytes.set(part.bytes.subarray(partial.received - part.offset), partial.received)
+    partial.received = end
+    if (partial.received < partial.bytes.length) return
+    this.partial = undefined
+    let message: unknown
+    try {
+      message = unpackValue(partial.bytes)
+    } catch (error) {
+      return this.violation(connection, `the parts of message ${part.seq} are not one msgpack value (${error instanceof Error ? error.message : String(error)})`)
+    }
+    this.receivedUpTo += 1
+    try {
+      this.options.deliver(message)
+    } catch (error) {
+      this.options.logger.error(`lockstep tcp: ${this.options.label}: the message handler threw; the message counts as delivered`, {
+        error: error instanceof Error ? error.message : String(error),
+      })
     }
   }
 
@@ -297,9 +360,14 @@ export class ReliableLink {
     while (this.writtenUpTo < this.nextSeq - 1 && connection.writable) {
       const start = this.head + (this.writtenUpTo + 1 - this.firstSeq)
       const end = this.head + (this.nextSeq - this.firstSeq)
+      const first = this.encoded[start]!
+      if (first.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes) {
+        this.writeParts(connection, first)
+        continue
+      }
       // Always at least one message; more while they fit in the frame budget.
       let index = start
-      let bytes = this.encoded[index]!.length
+      let bytes = first.length
       index += 1
       while (index < end && bytes + this.encoded[index]!.length <= frameBudget) {
         bytes += this.encoded[index]!.length
@@ -309,5 +377,19 @@ export class ReliableLink {
       this.writtenUpTo += index - start
       connection.write(encodeDataFrame(firstSeq, this.encoded.slice(start, index) as Buffer[]))
     }
+  }
+
+  /** Writes the next parts of the large message `writtenUpTo + 1` while the socket accepts them. */
+  private writeParts(connection: Connection, message: Buffer): void {
+    const seq = this.writtenUpTo + 1
+    const partBytes = Math.min(MAX_PART_BYTES, this.options.maxFrameBytes - PART_FRAME_OVERHEAD_BYTES)
+    while (this.writtenPartBytes < message.length && connection.writable) {
+      const piece = message.subarray(this.writtenPartBytes, this.writtenPartBytes + partBytes)
+      connection.write(encodePartFrame(seq, this.writtenPartBytes, message.length, piece))
+      this.writtenPartBytes += piece.length
+    }
+    if (this.writtenPartBytes < message.length) return
+    this.writtenPartBytes = 0
+    this.writtenUpTo = seq
   }
 }

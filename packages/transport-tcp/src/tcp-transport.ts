@@ -140,6 +140,7 @@ class TcpReplicaTransport implements TcpTransport {
         label,
         maxBufferedBytes: this.limits.maxBufferedBytesPerPeer,
         maxFrameBytes: this.limits.maxFrameBytes,
+        maxMessageBytes: Math.max(this.limits.maxPeerMessageBytes, this.limits.maxFrameBytes),
         logger: this.logger,
         scheduler: this.scheduler,
         deliver: (message) => this.handler!.onPeerMessage(peer.id, message),

@@ -130,6 +130,44 @@ describe('reliable FIFO links across reconnects', () => {
   })
 })
 
+describe('messages between replicas larger than a frame', () => {
+  it('go in parts, in order with the small ones, exactly once, while a proxy cuts the connection; over maxPeerMessageBytes, send throws FRAME_TOO_LARGE', async () => {
+    const limits = { maxFrameBytes: 64 * 1024, maxPeerMessageBytes: 1024 * 1024 }
+    const { r1, r2 } = await startPair(() => ({ limits }))
+    const random = fixedRandom(7)
+    const proxy = new CuttingProxy({ host: HOST, port: r2.address()!.port }, { random: () => random.next(), cutAfterBytes: { min: 1, max: 300_000 } })
+    cleanups.push(() => proxy.close())
+    r1.setPeerAddress('r2', HOST, await proxy.listen())
+    const atR2 = new MessageInbox('r2')
+    await r1.start(inboxHandler(new MessageInbox('r1')))
+    await r2.start(inboxHandler(atR2))
+    // Every fourth message is 100 KiB to 900 KiB (2 to 15 frames of parts); each carries its number in its bytes.
+    const count = 400
+    const body = (n: number) => {
+      const bytes = new Uint8Array(n % 4 === 0 ? 100_000 + (n % 9) * 100_000 : 10)
+      for (let i = 0; i < bytes.length; i += 997) bytes[i] = (n + i) & 0xff
+      return bytes
+    }
+    for (let n = 0; n < count; n++) {
+      r1.send('r2', { n, body: body(n) })
+      if (n % 20 === 19) await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+    await atR2.waitForCount('r1', count)
+    const received = atR2.from('r1') as { n: number; body: Uint8Array }[]
+    expect(received.map((m) => m.n)).toEqual(Array.from({ length: count }, (_, n) => n))
+    const wrong = received.findIndex((m) => Buffer.compare(Buffer.from(m.body), Buffer.from(body(m.n))) !== 0)
+    expect(wrong, 'the first message whose bytes differ').toBe(-1)
+    expect(proxy.cuts).toBeGreaterThanOrEqual(5)
+    let error: unknown
+    try {
+      r1.send('r2', { body: new Uint8Array(1024 * 1024 + 1) })
+    } catch (caught) {
+      error = caught
+    }
+    expect(isLockstepError(error) && error.code).toBe('FRAME_TOO_LARGE')
+  })
+})
+
 describe('backpressure', () => {
   it('a stalled peer fills the bounded buffer, send throws BACKPRESSURE, and everything accepted arrives after the stall', async () => {
     const limit = 256 * 1024
