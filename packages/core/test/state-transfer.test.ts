@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import type { PeerMessageOf } from '../src/engine/peer-messages'
 import { decodeImage, encodeImage } from '../src/engine/image-codec'
 import { StateTransfer, type Outgoing } from '../src/engine/state-transfer'
+import { kv } from '@lockstep/machines'
+import { ReplicatedState } from '../src/engine/replicated-state'
 
 const image = (size: number) => ({ position: 42, sessions: { droppedUpTo: -1, sessions: [['c1', 0, 0, [], [], 7, 1, 40]] }, orderDigest: 'abc', machine: Uint8Array.from({ length: size }, (_, i) => i % 251) })
 
@@ -76,5 +78,51 @@ describe('streamed state transfer', () => {
     }
     expect(result.rejected).toMatch(/does not match its digest/)
     expect(c.run(result.ask)).toEqual(image(10_000))
+  })
+
+  it('a machine with chunkRestorer is rebuilt chunk by chunk as the bytes arrive, and a forged chunk is refused before it counts', () => {
+    const state = new ReplicatedState(kv as never)
+    for (let i = 0; i < 1500; i++) state.execute({ client: 'c', seq: i + 1, command: { name: 'put', args: { key: `k${i}`, value: `${i}:${'v'.repeat(2000)}` } } })
+    const sources = ['r1', 'r2'].map((id) => {
+      const transfer = new StateTransfer({ chunkBytes: 65536, window: 4, suffixWindow: 0 })
+      transfer.recordViewStart(3, state.image())
+      return [id, transfer] as const
+    })
+    const added: number[] = []
+    let received = 0
+    const restorer = () => {
+      const inner = kv.chunkRestorer!()
+      return { add: (chunk: Uint8Array) => (added.push(received), inner.add(chunk)), finish: () => inner.finish() }
+    }
+    const take = (forgeAt?: number) => {
+      const joiner = new StateTransfer({ chunkBytes: 65536, window: 4, suffixWindow: 0 }, restorer)
+      const queue = joiner.begin(3, ['r1', 'r2'])
+      let rejected: string | undefined
+      while (queue.length > 0) {
+        const { to, message } = queue.shift()!
+        let chunk = new Map(sources).get(to)!.chunk(3, (message as PeerMessageOf<'stateRequest'>).offset, 'r9')!
+        if (chunk.offset === forgeAt && rejected === undefined) chunk = { ...chunk, bytes: chunk.bytes.map((b) => (b === 0x76 ? 0x77 : b)) }
+        received += chunk.bytes.length
+        const result = joiner.onChunk(chunk)
+        rejected ??= result.rejected
+        if (result.image) return { image: result.image, rejected }
+        queue.push(...result.ask)
+      }
+      throw new Error('the transfer never finished')
+    }
+    const { image: got } = take()
+    expect(got.restored).toBeDefined() // rebuilt on the way, not read whole at the end
+    expect(added.length).toBeGreaterThan(10)
+    expect(added[0]!, 'the first chunk was added long before the last bytes came').toBeLessThan(received / 2)
+    const restored = new ReplicatedState(kv as never)
+    restored.restore(got)
+    expect(restored.digest()).toBe(state.digest())
+    // A forged chunk (valid JSON, wrong value) goes into the restorer, but the digest refuses the whole; the next try is right.
+    received = 0
+    const again = take(65536 * 5)
+    expect(again.rejected).toMatch(/does not match its digest/)
+    const second = new ReplicatedState(kv as never)
+    second.restore(again.image)
+    expect(second.digest()).toBe(state.digest())
   })
 })

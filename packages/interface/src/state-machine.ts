@@ -62,8 +62,25 @@ export interface StateMachine<S = any, C = any, O = any> {
    * is wrong and why.
    */
   restoreChunks?(chunks: Iterable<Uint8Array>): S
+  /**
+   * Optional, with `snapshotChunks`: rebuilds a state a chunk at a time, as the chunks arrive. A replica
+   * taking a state from its peers adds each chunk as soon as the bytes before it are in, so it never stops
+   * for the whole state at the end (the time `restoreChunks` takes, which for millions of entries is
+   * longer than a failure detector's patience) and lets go of each chunk's bytes once added. `add` takes
+   * the chunks of `snapshotChunks` in order and throws like `restoreChunks` on a wrong one; `finish`
+   * returns the state. A restorer whose image turns out wrong (its digest) is dropped unfinished.
+   */
+  chunkRestorer?(): ChunkRestorer<S>
   /** JSON Schema for commands; a request that fails it is rejected before ordering. */
   readonly commandSchema?: object
   /** A JSON view of the state, for inspection and `lockstep exec`. */
   toJSON?(state: S): unknown
+}
+
+/** Rebuilds a state from the chunks of `snapshotChunks`, one at a time (see `StateMachine.chunkRestorer`). */
+export interface ChunkRestorer<S> {
+  /** Adds the next chunk. */
+  add(chunk: Uint8Array): void
+  /** The state of every chunk added. */
+  finish(): S
 }

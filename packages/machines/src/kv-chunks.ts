@@ -53,37 +53,54 @@ function chunkPass(owner: object, keys: readonly string[], values: readonly stri
  * the chunk and the entry (`details.path`: `/chunks/<chunk>/<entry>`).
  */
 export function mapFromChunks(chunks: Iterable<Uint8Array>, machine: string): Map<string, string> {
-  const data = new Map<string, string>()
-  const keys: string[] = []
-  let chunkIndex = 0
-  const fail = (entry: number | undefined, what: string): never => {
-    const where = entry === undefined ? `chunk ${chunkIndex}` : `chunk ${chunkIndex}, entry ${entry}`
-    throw new LockstepError(ErrorCodes.STORAGE_CORRUPT, `${machine}.restoreChunks: ${where} ${what}; restoreChunks reads only what snapshotChunks wrote`, {
-      path: entry === undefined ? `/chunks/${chunkIndex}` : `/chunks/${chunkIndex}/${entry}`,
-    })
+  const reader = new MapChunkReader(machine)
+  for (const chunk of chunks) reader.add(chunk)
+  return reader.finish()
+}
+
+/** Builds the map of {@link mapChunks}' chunks one chunk at a time (see {@link mapFromChunks}). */
+export class MapChunkReader {
+  private readonly machine: string
+  private readonly data = new Map<string, string>()
+  private readonly keys: string[] = []
+  private chunkIndex = 0
+
+  constructor(machine: string) {
+    this.machine = machine
   }
-  for (const chunk of chunks) {
+
+  add(chunk: Uint8Array): void {
     let pairs: unknown
     try {
       pairs = JSON.parse(decoder.decode(chunk))
     } catch (error) {
-      fail(undefined, `is not JSON (${(error as Error).message})`)
+      this.fail(undefined, `is not JSON (${(error as Error).message})`)
     }
-    if (!Array.isArray(pairs)) fail(undefined, 'is not a JSON array of [key, value] pairs')
+    if (!Array.isArray(pairs)) this.fail(undefined, 'is not a JSON array of [key, value] pairs')
     const list = pairs as unknown[]
     for (let entry = 0; entry < list.length; entry++) {
       const pair = list[entry]
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') fail(entry, 'is not a [key, value] pair of strings')
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') this.fail(entry, 'is not a [key, value] pair of strings')
       const [key, value] = pair as [string, string]
-      if (data.has(key)) fail(entry, `repeats the key ${JSON.stringify(key.slice(0, 100))}`)
-      data.set(key, value)
-      keys.push(key)
+      if (this.data.has(key)) this.fail(entry, `repeats the key ${JSON.stringify(key.slice(0, 100))}`)
+      this.data.set(key, value)
+      this.keys.push(key)
     }
-    chunkIndex++
+    this.chunkIndex++
   }
-  // Chunks come in key order: the map's next snapshot starts from a known order.
-  rememberSortedKeys(data, keys)
-  return data
+
+  finish(): Map<string, string> {
+    // Chunks come in key order: the map's next snapshot starts from a known order.
+    rememberSortedKeys(this.data, this.keys)
+    return this.data
+  }
+
+  private fail(entry: number | undefined, what: string): never {
+    const where = entry === undefined ? `chunk ${this.chunkIndex}` : `chunk ${this.chunkIndex}, entry ${entry}`
+    throw new LockstepError(ErrorCodes.STORAGE_CORRUPT, `${this.machine}.restoreChunks: ${where} ${what}; restoreChunks reads only what snapshotChunks wrote`, {
+      path: entry === undefined ? `/chunks/${this.chunkIndex}` : `/chunks/${this.chunkIndex}/${entry}`,
+    })
+  }
 }
 
 /** Remembers that a map built from sorted entries (an older snapshot's) holds its keys in order. */

@@ -1,7 +1,7 @@
 import { ErrorCodes, LockstepError, type Output, type StateMachine } from '@lockstep/interface'
 import { decodeJson, encodeJson } from './codec'
 import { commandSchema, type Command } from './command'
-import { mapChunks, mapFromChunks, rememberIfSorted } from './kv-chunks'
+import { MapChunkReader, mapChunks, mapFromChunks, rememberIfSorted } from './kv-chunks'
 
 /** A map from string keys to string values; a missing key reads as "". */
 export interface KvState {
@@ -51,6 +51,10 @@ export const kv: StateMachine<KvState, KvCommand, KvOutput> = {
   },
   snapshotChunks: (state) => mapChunks(state.data),
   restoreChunks: (chunks) => ({ data: mapFromChunks(chunks, 'kv') }),
+  chunkRestorer() {
+    const reader = new MapChunkReader('kv')
+    return { add: (chunk: Uint8Array) => reader.add(chunk), finish: () => ({ data: reader.finish() }) }
+  },
   toJSON: (state) => Object.fromEntries([...state.data.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   commandSchema: commandSchema({
     get: { properties: { key: { type: 'string' } }, required: ['key'] },

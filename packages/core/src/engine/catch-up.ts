@@ -30,7 +30,7 @@ export class CatchUp {
 
   constructor(host: CatchUpHost, options: TransferOptions) {
     this.host = host
-    this.transfer = new StateTransfer(options)
+    this.transfer = new StateTransfer(options, () => host.requests.replicated.chunkRestorer())
   }
 
   /** Starts catching up with the view `commit` installed (its sources: the members that did not join in it). */

@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type ChunkRestorer } from '@lockstep/interface'
 import { chunkLength, type LazyImage, type MachineImage, type StateImage } from './state-image'
 
 const encoder = new TextEncoder()
@@ -49,20 +49,13 @@ export function decodeImage(bytes: Uint8Array): StateImage {
  */
 export function readImage(reader: PieceReader, where: string): { readonly image: StateImage; readonly header: Record<string, unknown> } {
   const headerLength = reader.u32(where, 'header length')
-  let header: Record<string, unknown>
-  try {
-    header = JSON.parse(decoder.decode(reader.read(headerLength, where, 'header'))) as Record<string, unknown>
-  } catch (error) {
-    if (error instanceof LockstepError) throw error
-    throw corrupt(where, `its header is not JSON (${(error as Error).message})`)
-  }
-  if (typeof header !== 'object' || header === null || typeof header.position !== 'number') throw corrupt(where, 'its header has no position')
+  const header = parseHeader(reader.read(headerLength, where, 'header'), where)
   let machine: MachineImage
   if (header.machineChunks === true) machine = { chunks: framedChunks(reader, where) }
   else if (typeof header.machineBytes === 'number') machine = reader.read(header.machineBytes, where, 'machine state')
   else throw corrupt(where, 'its header says neither machineBytes nor machineChunks')
   const orderDigest = typeof header.orderDigest === 'string' ? { orderDigest: header.orderDigest } : {}
-  return { image: { position: header.position, sessions: header.sessions, machine, ...orderDigest }, header }
+  return { image: { position: header.position as number, sessions: header.sessions, machine, ...orderDigest }, header }
 }
 
 /** The chunks after an image's header, each a 4-byte length and its bytes, up to the end; read once, as iterated. */
@@ -84,15 +77,111 @@ function framedChunks(reader: PieceReader, where: string): Iterable<Uint8Array> 
   }
 }
 
-/** Reads bytes in order from pieces laid end to end, copying only what spans two pieces. */
+/**
+ * An image read as its bytes arrive, in order. With a restorer (the machine's `chunkRestorer`, for an image
+ * of chunks), each machine chunk is added to it as soon as it is in, and its bytes are let go: at the end
+ * the state is already built. Without one, the bytes are kept and read at the end.
+ */
+export class ImageStream {
+  private readonly where: string
+  private readonly startRestorer: () => ChunkRestorer<unknown> | undefined
+  /** Bytes not parsed yet, oldest first. */
+  private queue: Uint8Array[] = []
+  private queued = 0
+  /** Every byte pushed, while they may be needed whole (no restorer, or the header not read yet). */
+  private all: Uint8Array[] | undefined = []
+  private headerLength: number | undefined
+  private header: Record<string, unknown> | undefined
+  private restorer: ChunkRestorer<unknown> | undefined
+  private chunkLength: number | undefined
+  private chunkIndex = 0
+
+  constructor(where: string, startRestorer: () => ChunkRestorer<unknown> | undefined) {
+    this.where = where
+    this.startRestorer = startRestorer
+  }
+
+  /** The next bytes of the image. Throws `STORAGE_CORRUPT` (or the restorer's error) for bytes that cannot be an image. */
+  push(bytes: Uint8Array): void {
+    this.all?.push(bytes)
+    if (this.header && !this.restorer) return // read whole at the end
+    this.queue.push(bytes)
+    this.queued += bytes.length
+    for (;;) {
+      if (this.header === undefined) {
+        if (this.headerLength === undefined) {
+          const length = this.take(4)
+          if (!length) return
+          this.headerLength = new DataView(length.buffer, length.byteOffset, 4).getUint32(0)
+        }
+        const header = this.take(this.headerLength)
+        if (!header) return
+        this.header = parseHeader(header, this.where)
+        this.restorer = this.header.machineChunks === true ? this.startRestorer() : undefined
+        if (!this.restorer) return
+        this.all = undefined
+        continue
+      }
+      if (this.chunkLength === undefined) {
+        const length = this.take(4)
+        if (!length) return
+        this.chunkLength = new DataView(length.buffer, length.byteOffset, 4).getUint32(0)
+      }
+      const chunk = this.take(this.chunkLength)
+      if (!chunk) return
+      this.chunkLength = undefined
+      this.restorer!.add(chunk)
+      this.chunkIndex++
+    }
+  }
+
+  /** The image, once every byte is in. */
+  finish(): StateImage {
+    if (!this.restorer) return readImage(new PieceReader(this.all ?? []), this.where).image
+    if (this.chunkLength !== undefined || this.queued > 0) throw corrupt(this.where, `it ends inside chunk ${this.chunkIndex}`)
+    const header = this.header!
+    const orderDigest = typeof header.orderDigest === 'string' ? { orderDigest: header.orderDigest } : {}
+    return { position: header.position as number, sessions: header.sessions, machine: { chunks: [] }, restored: { state: this.restorer.finish() }, ...orderDigest }
+  }
+
+  /** The next `length` queued bytes, if that many are queued. */
+  private take(length: number): Uint8Array | undefined {
+    if (this.queued < length) return undefined
+    this.queued -= length
+    const first = this.queue[0]
+    if (first && first.length >= length) {
+      const bytes = first.subarray(0, length)
+      if (first.length === length) this.queue.shift()
+      else this.queue[0] = first.subarray(length)
+      return bytes
+    }
+    const bytes = new Uint8Array(length)
+    let filled = 0
+    while (filled < length) {
+      const piece = this.queue[0]!
+      const take = Math.min(length - filled, piece.length)
+      bytes.set(piece.subarray(0, take), filled)
+      filled += take
+      if (take === piece.length) this.queue.shift()
+      else this.queue[0] = piece.subarray(take)
+    }
+    return bytes
+  }
+}
+
+/**
+ * Reads bytes in order from pieces laid end to end, copying only what spans two pieces. It lets go of each
+ * piece once read past it, so reading an image while building a state from it holds about one copy of the
+ * state in memory, not two.
+ */
 export class PieceReader {
-  private readonly pieces: readonly Uint8Array[]
+  private readonly pieces: Uint8Array[]
   private piece = 0
   private at = 0
   private left: number
 
   constructor(pieces: readonly Uint8Array[]) {
-    this.pieces = pieces
+    this.pieces = [...pieces]
     this.left = pieces.reduce((sum, p) => sum + p.length, 0)
   }
 
@@ -133,6 +222,7 @@ export class PieceReader {
   }
 
   private nextPiece(): void {
+    this.pieces[this.piece] = EMPTY // read: let it go (what was returned from it stays, as views of it)
     this.piece++
     this.at = 0
   }
@@ -147,6 +237,20 @@ export function concat(pieces: readonly Uint8Array[]): Uint8Array {
     at += piece.length
   }
   return bytes
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** An image's JSON header; it must have a position. */
+function parseHeader(bytes: Uint8Array, where: string): Record<string, unknown> {
+  let header: unknown
+  try {
+    header = JSON.parse(decoder.decode(bytes))
+  } catch (error) {
+    throw corrupt(where, `its header is not JSON (${(error as Error).message})`)
+  }
+  if (typeof header !== 'object' || header === null || typeof (header as { position?: unknown }).position !== 'number') throw corrupt(where, 'its header has no position')
+  return header as Record<string, unknown>
 }
 
 function corrupt(where: string, what: string): LockstepError {

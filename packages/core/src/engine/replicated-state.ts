@@ -1,6 +1,7 @@
 import {
   ErrorCodes,
   isLockstepError,
+  type ChunkRestorer,
   type ClientId,
   type ErrorInfo,
   type NumberedOutput,
@@ -132,7 +133,7 @@ export class ReplicatedState<S> {
 
   /** Replaces the state with an image taken elsewhere (a transfer) or earlier (a snapshot). */
   restore(image: StateImage): void {
-    const state = restoreMachine(this.machine, image.machine)
+    const state = image.restored ? (image.restored.state as S) : restoreMachine(this.machine, image.machine)
     this.restores++
     this.state = state
     this.sessions.restore(image.sessions)
@@ -143,6 +144,11 @@ export class ReplicatedState<S> {
   /** Number of client sessions kept. */
   get sessionCount(): number {
     return this.sessions.size
+  }
+
+  /** A restorer that rebuilds a state of this machine a chunk at a time, if the machine has one. */
+  chunkRestorer(): ChunkRestorer<unknown> | undefined {
+    return this.machine.snapshotChunks && this.machine.restoreChunks ? this.machine.chunkRestorer?.() : undefined
   }
 
   /** Digest of the machine state: equal on replicas that executed the same sequence. */

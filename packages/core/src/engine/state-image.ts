@@ -15,6 +15,8 @@ export interface StateImage {
   readonly sessions: unknown
   /** The digest of the order up to `position` (see `ReplicatedState.orderDigest`); absent in images of earlier versions. */
   readonly orderDigest?: string
+  /** The machine's state already rebuilt from `machine`'s chunks as they arrived (`chunkRestorer`): taken as it is. */
+  readonly restored?: { readonly state: unknown }
 }
 
 /**
@@ -33,8 +35,11 @@ export interface LazyImage extends StateImage {
   readonly machine: MachineImage
 }
 
-/** Throws `INVALID_CONFIG` for a machine with only one of `snapshotChunks` and `restoreChunks`. */
+/** Throws `INVALID_CONFIG` for a machine with only one of `snapshotChunks` and `restoreChunks`, or `chunkRestorer` without them. */
 export function checkChunkMethods(machine: StateMachine): void {
+  if (machine.chunkRestorer && !machine.snapshotChunks) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `machine '${machine.name}' has chunkRestorer but no snapshotChunks: it rebuilds the chunks snapshotChunks writes`)
+  }
   if ((machine.snapshotChunks === undefined) === (machine.restoreChunks === undefined)) return
   const has = machine.snapshotChunks ? 'snapshotChunks' : 'restoreChunks'
   const lacks = machine.snapshotChunks ? 'restoreChunks' : 'snapshotChunks'

@@ -1,6 +1,6 @@
-import type { ReplicaId, Request, View } from '@lockstep/interface'
+import type { ChunkRestorer, ReplicaId, Request, View } from '@lockstep/interface'
 import { Fnv1a64 } from './digest'
-import { PieceReader, imagePieces, readImage } from './image-codec'
+import { ImageStream, imagePieces } from './image-codec'
 import { ImagePass, type ImageEnd } from './image-pass'
 import type { PeerMessage, PeerMessageOf } from './peer-messages'
 import type { LazyImage, StateImage } from './state-image'
@@ -53,9 +53,13 @@ interface Incoming {
   end: ImageEnd | undefined
   readonly chunks: Map<number, Uint8Array>
   received: number
-  /** The image is hashed as it comes, in order: every byte before `hashedUpTo` is hashed. */
+  /** The image is hashed and read as it comes, in order: every byte before `hashedUpTo` is hashed and read. */
   hashedUpTo: number
   readonly hasher: Fnv1a64
+  /** Reads the bytes hashed (a machine with `chunkRestorer` is rebuilt on the way, and the chunks let go). */
+  readonly stream: ImageStream
+  /** Why the bytes read so far cannot be an image, once known. */
+  unreadable: string | undefined
   readonly asked: Set<number>
 }
 
@@ -89,8 +93,12 @@ export class StateTransfer {
   private keptFrom = { position: 0, digest: '' }
   private keptBytes = 0
 
-  constructor(options: TransferOptions) {
+  private readonly restorer: () => ChunkRestorer<unknown> | undefined
+
+  /** `restorer`: a new restorer of the machine's state from its chunks, one at a time, if it has one. */
+  constructor(options: TransferOptions, restorer: () => ChunkRestorer<unknown> | undefined = () => undefined) {
     this.options = options
+    this.restorer = restorer
   }
 
   /** A request was delivered at `position`, the order's digest becoming `digest`: kept for catching others up. */
@@ -169,7 +177,8 @@ export class StateTransfer {
    * own position and order digest), first only the requests after it. Returns what to ask for.
    */
   begin(view: number, sources: readonly ReplicaId[], from?: { position: number; digest: string }): Outgoing[] {
-    this.incoming = { mode: from ? 'suffix' : 'image', from, view, sources, nextSource: 0, position: undefined, end: undefined, chunks: new Map(), received: 0, hashedUpTo: 0, hasher: new Fnv1a64(), asked: new Set() }
+    const stream = new ImageStream(`the state of view ${view}`, this.restorer)
+    this.incoming = { mode: from ? 'suffix' : 'image', from, view, sources, nextSource: 0, position: undefined, end: undefined, chunks: new Map(), received: 0, hashedUpTo: 0, hasher: new Fnv1a64(), stream, unreadable: undefined, asked: new Set() }
     return this.ask([0])
   }
 
@@ -219,12 +228,20 @@ export class StateTransfer {
       for (const offset of incoming.asked) if (offset >= m.end.totalBytes) incoming.asked.delete(offset)
     }
     incoming.asked.delete(m.offset)
-    if (!incoming.chunks.has(m.offset) && m.bytes.length > 0 && (!incoming.end || m.offset < incoming.end.totalBytes)) {
+    if (m.offset >= incoming.hashedUpTo && !incoming.chunks.has(m.offset) && m.bytes.length > 0 && (!incoming.end || m.offset < incoming.end.totalBytes)) {
       incoming.chunks.set(m.offset, m.bytes)
       incoming.received += m.bytes.length
       for (let next = incoming.chunks.get(incoming.hashedUpTo); next; next = incoming.chunks.get(incoming.hashedUpTo)) {
+        incoming.chunks.delete(incoming.hashedUpTo)
         incoming.hasher.update(next)
         incoming.hashedUpTo += next.length
+        if (incoming.unreadable !== undefined) continue
+        try {
+          incoming.stream.push(next)
+        } catch (error) {
+          // Checked against the digest first: damage on the way is retried, a machine that cannot read its own chunks is said so.
+          incoming.unreadable = (error as Error).message
+        }
       }
     }
     const end = incoming.end
@@ -235,10 +252,10 @@ export class StateTransfer {
       rejected: `the state of view ${incoming.view} from ${sources.join(', ')} ${why}; taking it again`,
     })
     if (incoming.hasher.digest() !== end.digest) return again(`does not match its digest ${end.digest}`)
-    const pieces = [...incoming.chunks.entries()].sort(([a], [b]) => a - b).map(([, bytes]) => bytes)
+    if (incoming.unreadable !== undefined) return again(`cannot be read (${incoming.unreadable})`)
     let image: StateImage
     try {
-      image = readImage(new PieceReader(pieces), `the state of view ${incoming.view}`).image
+      image = incoming.stream.finish()
     } catch (error) {
       return again(`cannot be read (${(error as Error).message})`)
     }
