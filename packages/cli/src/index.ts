@@ -20,7 +20,7 @@ export {
   validateClusterConfig,
 } from './cluster-config'
 export type { ClusterConfig, ClusterTimeouts, ConfigProblem, LoadedClusterConfig, ReplicaEntry, SecretSource } from './cluster-config'
-export { freePorts, startLocalCluster, upLocalCluster, writeLocalClusterConfig } from './local-cluster'
+export { cliBin, freePorts, startLocalCluster, upLocalCluster, writeLocalClusterConfig } from './local-cluster'
 export type { LocalClientOptions, LocalCluster, LocalClusterSpec, LocalReplica, ReplicaExit } from './local-cluster'
 export type { ReplicaProcessEvent, ReplicaProcessRequest, ReplicaStatus } from './replica-ipc'
 export { clusterClient } from './cluster-client'

@@ -1,0 +1,238 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream, type WriteStream } from 'node:fs'
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { cliBin, loadClusterConfig, processIo, writeLocalClusterConfig, type LoadedClusterConfig, type ReplicaProcessEvent, type ReplicaStatus } from '@lockstep/cli'
+import { LinkProxy } from './proxy'
+
+/** One replica process and how it is doing. */
+interface Replica {
+  readonly id: string
+  readonly port: number
+  readonly configFile: string
+  child: ChildProcess | undefined
+  paused: boolean
+}
+
+/** Options of {@link ChaosCluster.create}. */
+export interface ChaosClusterOptions {
+  /** Where the configuration, the secrets, the replicas' data and their log go. */
+  readonly dir: string
+  /** A built-in machine name or a spec file. */
+  readonly machine: string
+  /** Default 3. */
+  readonly replicas?: number
+  /** Timeouts merged into the configuration. */
+  readonly timeouts?: Record<string, number>
+}
+
+/**
+ * Replica processes (`lockstep replica`, file storage) whose links to each other all go through
+ * {@link LinkProxy}s: each replica gets its own configuration file in which the other replicas' addresses
+ * are the proxies of its links to them. Clients connect to the replicas directly.
+ */
+export class ChaosCluster {
+  readonly config: LoadedClusterConfig
+  readonly dir: string
+  private readonly replicas: Replica[]
+  /** `${from}>${to}`: the proxy of the connections `from` dials to `to`. */
+  private readonly proxies: Map<string, LinkProxy>
+  private readonly log: WriteStream
+  private requestId = 0
+  private readonly statusWaiters = new Map<number, (status: ReplicaStatus | undefined) => void>()
+
+  private constructor(config: LoadedClusterConfig, dir: string, replicas: Replica[], proxies: Map<string, LinkProxy>) {
+    this.config = config
+    this.dir = dir
+    this.replicas = replicas
+    this.proxies = proxies
+    this.log = createWriteStream(join(dir, 'replicas.log'), { flags: 'a' })
+  }
+
+  static async create(options: ChaosClusterOptions): Promise<ChaosCluster> {
+    const base = await writeLocalClusterConfig({
+      dir: options.dir,
+      machine: options.machine,
+      replicas: options.replicas ?? 3,
+      basePort: 0,
+      extra: {
+        storage: { type: 'file', dir: 'data', sync: 'batch' },
+        timeouts: { reconnectMaxDelayMs: 500, ...options.timeouts },
+      },
+    })
+    const document = JSON.parse(await readFile(base.file, 'utf8')) as { replicas: { id: string; host: string; port: number }[] }
+    const proxies = new Map<string, LinkProxy>()
+    const ports = new Map(document.replicas.map((r) => [r.id, r.port]))
+    const replicas: Replica[] = []
+    for (const self of document.replicas) {
+      const peers = []
+      for (const peer of document.replicas) {
+        if (peer.id === self.id) {
+          peers.push(peer)
+          continue
+        }
+        const proxy = new LinkProxy(self.id, peer.id, () => ports.get(peer.id)!)
+        proxies.set(`${self.id}>${peer.id}`, proxy)
+        peers.push({ ...peer, port: await proxy.listen() })
+      }
+      const configFile = join(options.dir, `replica-${self.id}.json`)
+      await writeFile(configFile, `${JSON.stringify({ ...document, replicas: peers }, null, 2)}\n`, 'utf8')
+      replicas.push({ id: self.id, port: self.port, configFile, child: undefined, paused: false })
+    }
+    return new ChaosCluster(base, options.dir, replicas, proxies)
+  }
+
+  get ids(): string[] {
+    return this.replicas.map((r) => r.id)
+  }
+
+  /** Starts replica `id` (from its disk, if it has one); resolves once it listens. */
+  async start(id: string): Promise<void> {
+    const replica = this.replica(id)
+    if (replica.child) return
+    const child = spawn(process.execPath, [cliBin(), 'replica', '--config', replica.configFile, '--id', id, '--log-level', 'info'], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      detached: true,
+    })
+    replica.child = child
+    replica.paused = false
+    let partial = ''
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) this.log.write(`${line}\n`)
+    })
+    child.on('message', (message: unknown) => {
+      const event = message as ReplicaProcessEvent
+      if (event?.lockstep !== 'replica' || event.event !== 'status') return
+      const { lockstep: _l, event: _e, requestId, ...status } = event
+      this.statusWaiters.get(requestId)?.(status)
+      this.statusWaiters.delete(requestId)
+    })
+    child.once('exit', (code, signal) => {
+      if (replica.child === child) replica.child = undefined
+      this.log.write(`chaos ${new Date().toISOString()} replica ${id} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}\n`)
+    })
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (message: unknown) => {
+        const event = message as ReplicaProcessEvent
+        if (event?.lockstep === 'replica' && event.event === 'listening') {
+          child.off('message', onMessage)
+          resolve()
+        }
+      }
+      child.on('message', onMessage)
+      child.once('exit', (code, signal) => reject(new Error(`replica ${id} exited before it listened (${signal ?? `code ${code}`}); see ${join(this.dir, 'replicas.log')}`)))
+    })
+  }
+
+  /** Sends `signal` to replica `id`; a SIGKILL resolves once it exited. */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const replica = this.replica(id)
+    const child = replica.child
+    if (!child?.pid) return
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    if (replica.paused) process.kill(child.pid, 'SIGCONT')
+    replica.paused = false
+    process.kill(child.pid, signal)
+    await exited
+  }
+
+  pause(id: string): void {
+    const replica = this.replica(id)
+    if (!replica.child?.pid || replica.paused) return
+    process.kill(replica.child.pid, 'SIGSTOP')
+    replica.paused = true
+  }
+
+  resume(id: string): void {
+    const replica = this.replica(id)
+    if (!replica.child?.pid || !replica.paused) return
+    process.kill(replica.child.pid, 'SIGCONT')
+    replica.paused = false
+  }
+
+  isRunning(id: string): boolean {
+    return this.replica(id).child !== undefined
+  }
+
+  /** The folder of replica `id`'s write-ahead log and snapshots. */
+  dataDir(id: string): string {
+    return join(this.config.baseDir, 'data', id)
+  }
+
+  /** Deletes replica `id`'s disk (it must be stopped). */
+  async wipe(id: string): Promise<void> {
+    await rm(this.dataDir(id), { recursive: true, force: true })
+  }
+
+  /** The proxy of the connections `from` dials to `to`. */
+  link(from: string, to: string): LinkProxy {
+    return this.proxies.get(`${from}>${to}`)!
+  }
+
+  /** Every link between `a` and `b`, whichever side dials. */
+  linksBetween(a: string, b: string): LinkProxy[] {
+    return [this.link(a, b), this.link(b, a)]
+  }
+
+  /** The status of every running, unpaused replica (`digest`: also the state digest). */
+  async status(digest = true): Promise<ReplicaStatus[]> {
+    const answers = await Promise.all(
+      this.replicas.map(
+        (replica) =>
+          new Promise<ReplicaStatus | undefined>((resolve) => {
+            const child = replica.child
+            if (!child?.connected || replica.paused) return resolve(undefined)
+            const requestId = ++this.requestId
+            const timer = setTimeout(() => {
+              this.statusWaiters.delete(requestId)
+              resolve(undefined)
+            }, 30_000)
+            this.statusWaiters.set(requestId, (status) => {
+              clearTimeout(timer)
+              resolve(status)
+            })
+            child.send({ lockstep: 'status', requestId, digest }, (error) => {
+              if (error && this.statusWaiters.delete(requestId)) {
+                clearTimeout(timer)
+                resolve(undefined)
+              }
+            })
+          }),
+      ),
+    )
+    return answers.filter((s) => s !== undefined)
+  }
+
+  /** The configuration clients read (the replicas' own addresses). */
+  async clientConfig(): Promise<LoadedClusterConfig> {
+    return loadClusterConfig(this.config.file, processIo)
+  }
+
+  /** Stops every replica process (paused ones are resumed first) and closes every proxy. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.replicas.map(async (replica) => {
+        const child = replica.child
+        if (!child?.pid) return
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+        try {
+          if (replica.paused) process.kill(child.pid, 'SIGCONT')
+          process.kill(child.pid, 'SIGKILL')
+        } catch {
+          // already gone
+        }
+        await exited
+      }),
+    )
+    await Promise.all([...this.proxies.values()].map((proxy) => proxy.close()))
+    await new Promise<void>((resolve) => this.log.end(() => resolve()))
+  }
+
+  private replica(id: string): Replica {
+    const replica = this.replicas.find((r) => r.id === id)
+    if (!replica) throw new Error(`no replica ${id}`)
+    return replica
+  }
+}

@@ -1,0 +1,241 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { SeededRandom } from '@lockstep/testkit'
+import { ChaosCluster } from './processes'
+import { kvWorkload, lockWorkload, registerWorkload, type OperationCounts, type RunningWorkload, type WorkloadResult } from './workloads'
+
+/** Every nemesis the harness knows. */
+export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew'] as const
+export type Nemesis = (typeof NEMESES)[number]
+/** Nemeses that need something not built yet, and what. */
+export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = { skew: 'clock skew needs the real-time orderer, which does not exist yet' }
+
+export const WORKLOADS = ['kv', 'register', 'lock'] as const
+export type Workload = (typeof WORKLOADS)[number]
+
+/** Options of {@link runChaos}. */
+export interface ChaosOptions {
+  /** Seconds of faults and traffic, split evenly over the workloads. */
+  readonly durationS: number
+  readonly nemeses: readonly Nemesis[]
+  readonly seed: number
+  readonly workloads: readonly Workload[]
+  /** Where the clusters' files and logs go. Default: a temporary directory, removed after a run without violations. */
+  readonly dir?: string
+  /** Progress lines. */
+  readonly log?: (line: string) => void
+}
+
+/** One fault as it happened. */
+export interface FaultRecord {
+  readonly kind: Nemesis
+  readonly target: string
+  readonly detail: string
+  /** ms since the run started. */
+  readonly start: number
+  end: number
+}
+
+/** What a run found. */
+export interface ChaosResult {
+  readonly seed: number
+  readonly durationS: number
+  readonly nemeses: readonly Nemesis[]
+  readonly workloads: readonly WorkloadResult[]
+  readonly operations: OperationCounts
+  readonly faults: Record<string, number>
+  readonly faultLog: readonly FaultRecord[]
+  readonly violations: readonly string[]
+  readonly lostWrites: number
+  /** The longest time without a successful operation while faults were injected, ms. */
+  readonly longestUnavailableMs: number
+  /** The same, per kind of fault active at the start of the gap. */
+  readonly longestUnavailableByNemesis: Record<string, number>
+  /** Where the logs are (kept when there were violations). */
+  readonly dir: string
+}
+
+const SPEC = fileURLToPath(new URL('../../../apps/lock-service/specs/safe-mutex.sm', import.meta.url))
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Runs the workloads one after another, each on its own 3-replica cluster under the nemesis. */
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  for (const nemesis of options.nemeses) {
+    const why = UNAVAILABLE_NEMESES[nemesis]
+    if (why) throw new Error(`nemesis '${nemesis}' is not available: ${why}`)
+  }
+  const log = options.log ?? (() => {})
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'lockstep-chaos-')))
+  await mkdir(dir, { recursive: true })
+  const random = new SeededRandom(options.seed)
+  const phaseMs = (options.durationS * 1000) / options.workloads.length
+  const started = performance.now()
+  const faultLog: FaultRecord[] = []
+  const results: WorkloadResult[] = []
+  const violations: string[] = []
+  for (const workload of options.workloads) {
+    const phaseRandom = random.fork()
+    const cluster = await ChaosCluster.create({ dir: join(dir, workload), machine: workload === 'lock' ? SPEC : workload })
+    try {
+      await Promise.all(cluster.ids.map((id) => cluster.start(id)))
+      const config = await cluster.clientConfig()
+      const running: RunningWorkload = workload === 'kv' ? kvWorkload(config, phaseRandom.fork()) : workload === 'register' ? registerWorkload(config, phaseRandom.fork()) : lockWorkload(config, phaseRandom.fork())
+      log(`${workload}: 3 replicas under ${options.nemeses.join(', ') || 'no faults'} for ${(phaseMs / 1000).toFixed(0)} s (${cluster.dir})`)
+      await nemesis(cluster, options.nemeses, phaseRandom.fork(), phaseMs, faultLog, started, log)
+      // Every fault is healed: the traffic stops, the replicas must converge, the final reads see everything.
+      await running.stop()
+      const converged = await settle(cluster)
+      if (!converged.ok) violations.push(`${workload}: ${converged.problem}`)
+      const result = await running.check()
+      results.push(result)
+      violations.push(...result.violations)
+      await settle(cluster)
+      const digests = await cluster.status(true)
+      const positions = new Set(digests.map((s) => s.position))
+      if (positions.size === 1 && new Set(digests.map((s) => s.digest)).size !== 1) {
+        violations.push(`${workload}: replicas at position ${[...positions][0]} have different state digests: ${digests.map((s) => `${s.id} ${s.digest}`).join(', ')}`)
+      }
+      log(`${workload}: ${result.operations.ok} ok, ${result.operations.failed} failed, ${result.operations.unknown} unknown; ${result.violations.length} violations`)
+    } finally {
+      await cluster.stop()
+    }
+  }
+  const operations = { ok: 0, failed: 0, unknown: 0 }
+  for (const r of results) {
+    operations.ok += r.operations.ok
+    operations.failed += r.operations.failed
+    operations.unknown += r.operations.unknown
+  }
+  const faults: Record<string, number> = {}
+  for (const f of faultLog) faults[f.kind] = (faults[f.kind] ?? 0) + 1
+  const { longest, byNemesis } = unavailability(results, faultLog, started)
+  const result: ChaosResult = {
+    seed: options.seed,
+    durationS: options.durationS,
+    nemeses: options.nemeses,
+    workloads: results,
+    operations,
+    faults,
+    faultLog,
+    violations,
+    lostWrites: results.reduce((sum, r) => sum + r.lostWrites, 0),
+    longestUnavailableMs: longest,
+    longestUnavailableByNemesis: byNemesis,
+    dir,
+  }
+  await writeFile(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`, 'utf8')
+  if (violations.length === 0 && options.dir === undefined) await rm(dir, { recursive: true, force: true })
+  return result
+}
+
+/** Injects one fault at a time (3 replicas tolerate one), each healed before the next, for `phaseMs`. */
+async function nemesis(cluster: ChaosCluster, nemeses: readonly Nemesis[], random: SeededRandom, phaseMs: number, faultLog: FaultRecord[], started: number, log: (line: string) => void): Promise<void> {
+  const end = performance.now() + phaseMs
+  const now = () => performance.now() - started
+  const ids = cluster.ids
+  while (performance.now() < end) {
+    await sleep(random.int(300, 1500))
+    if (nemeses.length === 0 || performance.now() >= end) continue
+    const kind = random.pick(nemeses)
+    const target = random.pick(ids)
+    const others = ids.filter((id) => id !== target)
+    const holdMs = Math.min(random.int(800, 4000), Math.max(0, end - performance.now()))
+    const record: FaultRecord = { kind, target, detail: '', start: now(), end: now() }
+    faultLog.push(record)
+    switch (kind) {
+      case 'kill':
+      case 'amnesia':
+      case 'disk': {
+        await cluster.kill(target)
+        let detail = kind === 'kill' ? 'kill -9, restart from its disk' : kind === 'amnesia' ? 'kill -9, disk wiped, restart' : ''
+        if (kind === 'amnesia') await cluster.wipe(target)
+        if (kind === 'disk') detail = await flipBit(cluster.dataDir(target), random)
+        ;(record as { detail: string }).detail = detail
+        await sleep(holdMs)
+        await cluster.start(target)
+        break
+      }
+      case 'pause':
+        cluster.pause(target)
+        ;(record as { detail: string }).detail = 'SIGSTOP, then SIGCONT'
+        await sleep(holdMs)
+        cluster.resume(target)
+        break
+      case 'partition': {
+        const oneWay = random.chance(0.3)
+        const direction = random.chance(0.5) ? 'forward' : 'backward'
+        for (const other of others) {
+          if (oneWay) {
+            // Bytes from the target to the others are lost (or to it), the other way passes.
+            cluster.link(target, other).set({ kind: 'drop', direction: direction === 'forward' ? 'forward' : 'backward' })
+            cluster.link(other, target).set({ kind: 'drop', direction: direction === 'forward' ? 'backward' : 'forward' })
+          } else {
+            for (const link of cluster.linksBetween(target, other)) link.set({ kind: 'down' })
+          }
+        }
+        ;(record as { detail: string }).detail = oneWay ? `one way (${direction === 'forward' ? 'from' : 'to'} it) lost` : 'isolated from the others'
+        await sleep(holdMs)
+        for (const other of others) for (const link of cluster.linksBetween(target, other)) link.set({ kind: 'pass' })
+        break
+      }
+      case 'reset':
+        for (const other of others) for (const link of cluster.linksBetween(target, other)) link.reset()
+        ;(record as { detail: string }).detail = 'every connection to the others cut'
+        break
+      case 'skew':
+        throw new Error('skew is not available')
+    }
+    record.end = now()
+    log(`  ${(record.start / 1000).toFixed(1)} s  ${kind} ${target}: ${record.detail} (${((record.end - record.start) / 1000).toFixed(1)} s)`)
+  }
+}
+
+/** Flips one bit in the middle of the newest write-ahead log segment of a stopped replica; says where. */
+async function flipBit(dataDir: string, random: SeededRandom): Promise<string> {
+  const segments = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^wal-\d+\.log$/.test(name)).sort()
+  const newest = segments.at(-1)
+  if (!newest) return 'no log segment to damage'
+  const file = join(dataDir, newest)
+  const bytes = await readFile(file)
+  if (bytes.length < 64) return `${newest} too short to damage`
+  const offset = Math.floor(bytes.length / 4) + random.int(0, Math.floor(bytes.length / 2))
+  bytes[offset] = bytes[offset]! ^ (1 << random.int(0, 7))
+  await writeFile(file, bytes)
+  return `one bit flipped in ${newest} at offset ${offset} of ${bytes.length}`
+}
+
+/** Waits until every replica runs, is normal and at one position, twice in a row; at most 60 s. */
+async function settle(cluster: ChaosCluster): Promise<{ ok: true } | { ok: false; problem: string }> {
+  let last = ''
+  let same = 0
+  for (let i = 0; i < 300; i++) {
+    const statuses = await cluster.status(false)
+    const summary = statuses.map((s) => `${s.id} ${s.state} @${s.position}`).join(', ')
+    const good = statuses.length === cluster.ids.length && statuses.every((s) => s.state === 'normal') && new Set(statuses.map((s) => s.position)).size === 1
+    same = good && summary === last ? same + 1 : 0
+    last = summary
+    if (same >= 2) return { ok: true }
+    await sleep(200)
+  }
+  return { ok: false, problem: `the replicas did not converge within 60 s after the faults healed (${last})` }
+}
+
+/** The longest gap between successful operations, overall and by the kind of fault active when it began. */
+function unavailability(results: readonly WorkloadResult[], faults: readonly FaultRecord[], started: number): { longest: number; byNemesis: Record<string, number> } {
+  let longest = 0
+  const byNemesis: Record<string, number> = {}
+  for (const result of results) {
+    const times = [...result.successes].sort((a, b) => a - b).map((t) => t - started)
+    for (let i = 1; i < times.length; i++) {
+      const gap = times[i]! - times[i - 1]!
+      longest = Math.max(longest, gap)
+      for (const fault of faults) {
+        if (fault.start <= times[i]! && fault.end >= times[i - 1]!) byNemesis[fault.kind] = Math.max(byNemesis[fault.kind] ?? 0, gap)
+      }
+    }
+  }
+  return { longest, byNemesis }
+}

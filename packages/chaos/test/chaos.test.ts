@@ -1,0 +1,38 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { NEMESES, UNAVAILABLE_NEMESES, formatResult, runChaos, type Workload } from '../src/index'
+
+// Two short chaos runs on every `npm test`: real `lockstep replica` processes over TCP through fault-injecting
+// proxies, every nemesis that exists, concurrent clients; a violation fails the test with the table and the
+// command that replays the run.
+const nemeses = NEMESES.filter((n) => UNAVAILABLE_NEMESES[n] === undefined)
+const dirs: string[] = []
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+})
+
+/** Processes still running whose command line names `dir` (Linux: /proc). */
+async function processesUnder(dir: string): Promise<string[]> {
+  const found: string[] = []
+  for (const pid of (await readdir('/proc')).filter((name) => /^\d+$/.test(name))) {
+    const cmdline = await readFile(join('/proc', pid, 'cmdline'), 'utf8').catch(() => '')
+    if (cmdline.includes(dir)) found.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`)
+  }
+  return found
+}
+
+describe('chaos: real processes under a nemesis', () => {
+  for (const [seed, workloads] of [[1, ['kv', 'register']], [2, ['lock', 'kv']]] as [number, Workload[]][]) {
+    it(`seed ${seed}: ${workloads.join(' and ')} for 20 s under ${nemeses.join(', ')}: linearizable, exclusive, nothing acknowledged lost, equal digests; every process stopped`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-test-'))
+      dirs.push(dir)
+      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, dir })
+      expect(await processesUnder(dir), 'processes of the run still running').toEqual([])
+      expect(result.violations, formatResult(result)).toEqual([])
+      expect(result.operations.ok).toBeGreaterThan(100)
+      expect(Object.values(result.faults).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(4)
+    }, 300_000)
+  }
+})

@@ -1,0 +1,3 @@
+import { lockstepTsup } from '../../tooling/tsup.base'
+
+export default lockstepTsup({ entry: ['src/index.ts', 'src/main.ts'] })
