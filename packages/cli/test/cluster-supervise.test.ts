@@ -77,8 +77,8 @@ describe('cluster up supervises every replica of its configuration by id', () =>
 
       // Now r1, which runs outside cluster up, dies too: only r3 is left, fewer than a majority, memory storage.
       r1.child.kill('SIGKILL')
-      const { code } = await up.process.exited
-      expect(code, up.process.stderr()).toBe(1)
+      await waitFor('cluster up to stop', () => up.process.child.exitCode !== null, 30_000)
+      expect(up.process.child.exitCode, up.process.stderr()).toBe(1)
       expect(up.process.stderr()).toMatch(/replica r1 at 127\.0\.0\.1:\d+ \(not started by this cluster up\) no longer answers; only 1 of 3 replicas run, fewer than a majority \(2\), so the cluster cannot order requests: stopping/)
       expect(isRunning(up.pids.get('r3')!), 'r3 was stopped with the cluster').toBe(false)
     } finally {
@@ -87,7 +87,7 @@ describe('cluster up supervises every replica of its configuration by id', () =>
     }
   }, 240_000)
 
-  it('--restart: cluster up restarts a crashed replica itself, child or started outside it, and the cluster serves', async () => {
+  it('--restart: cluster up restarts a crashed replica itself, also one it restarted before, and the cluster serves', async () => {
     const up = await clusterUp('restart', ['--restart'])
     try {
       expect(up.process.child.exitCode, up.process.stderr()).toBeNull()
@@ -129,6 +129,32 @@ describe('cluster up supervises every replica of its configuration by id', () =>
       const { code } = await up.process.exited
       expect(code, up.process.stderr()).toBe(0)
       for (const pid of [up.pids.get('r1')!, r2, r3]) expect(isRunning(pid), `pid ${pid} stopped with the cluster`).toBe(false)
+    } finally {
+      up.process.child.kill('SIGINT')
+      await up.process.exited
+    }
+  }, 240_000)
+
+  it('SIGINT stops the children and names the replica restarted by hand, which it cannot stop', async () => {
+    const up = await clusterUp('interrupt')
+    try {
+      process.kill(up.pids.get('r3')!, 'SIGKILL')
+      await waitFor('cluster up to report r3', () => up.process.stderr().includes('replica r3 (pid') || up.process.child.exitCode !== null, 30_000)
+      const r3 = startCli(up.restart.get('r3')!)
+      trackPid(r3.child.pid!)
+      await waitFor('cluster up to notice r3 again', () => up.process.stderr().includes('replica r3 answers again') || up.process.child.exitCode !== null, 60_000)
+      const put = await client(up, ['--id', 'writer', '--replica', 'r3', 'put', JSON.stringify({ key: 'x', value: '1' })])
+      expect(put.code, put.stderr).toBe(0)
+
+      up.process.child.kill('SIGINT')
+      const { code } = await up.process.exited
+      expect(code, up.process.stderr()).toBe(0)
+      expect(up.process.stderr()).toContain('lockstep cluster: SIGINT: stopping 2 replicas')
+      expect(up.process.stderr()).toMatch(/replica r3 at 127\.0\.0\.1:\d+ was not started by this cluster up and still runs: stop it where it was started/)
+      for (const id of ['r1', 'r2']) expect(isRunning(up.pids.get(id)!), id).toBe(false)
+      expect(isRunning(r3.child.pid!), 'r3 runs on, as said').toBe(true)
+      r3.child.kill('SIGINT')
+      expect((await r3.exited).code).toBe(0)
     } finally {
       up.process.child.kill('SIGINT')
       await up.process.exited
