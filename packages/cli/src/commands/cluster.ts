@@ -5,11 +5,12 @@ import { intFlag, parseFlags } from '../args'
 import { clusterConfigSchema, orderNames } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
 import { upLocalCluster, type LocalCluster } from '../local-cluster'
+import { ClusterSupervisor } from './cluster-supervisor'
 import { loadMachine, machineSpecProblem } from '../machine-source'
 import { parseLogLevel } from '../stderr-logger'
 
 /** Help text of `lockstep cluster`. */
-export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport] [--machine ${builtInMachineNames.join('|')}|PATH] [--storage memory|file] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn]
+export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport] [--machine ${builtInMachineNames.join('|')}|PATH] [--storage memory|file] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn] [--restart]
 lockstep cluster schema
 
 up      Starts a local cluster: one \`lockstep replica\` child process per replica
@@ -29,16 +30,22 @@ up      Starts a local cluster: one \`lockstep replica\` child process per repli
   --base-port  port of r1; r2, r3, ... use the next ports (default 7400; 0 picks free ports)
   --dir        where the configuration and secrets go (default .lockstep/cluster)
   --log-level  the replicas' log level on this terminal (default warn)
+  --restart    restart a replica that dies (a child or one restarted by hand) as a child,
+               instead of printing how to
 schema  Prints the JSON Schema of cluster.json.
 
 A replica that dies is reported; the others go on once a majority agrees it
 failed. Restart it with the command printed at start (\`lockstep replica --config
-DIR/cluster.json --id <id>\`): with file storage it recovers its disk, otherwise it
-starts fresh and joins by itself; either way it rejoins by state transfer.
+DIR/cluster.json --id <id>\`), or let --restart do it: with file storage it
+recovers its disk, otherwise it starts fresh and joins by itself; either way it
+rejoins by state transfer. cluster up supervises by replica id: a replica
+restarted by hand counts as running while it listens on its address (probed
+every second), and its death is reported like a child's; SIGINT does not stop it.
 Exit 0 after a clean stop; 1 if a replica fails to start, or (with memory
-storage) fewer than a majority keep running (the rest are then stopped: their
-state cannot be recovered anyway); 2 for bad usage. With file storage the
-survivors keep running whatever happens, waiting for the others to return.`
+storage) fewer than a majority of the configured replicas keep running (its
+children are then stopped: their state cannot be recovered anyway); 2 for bad
+usage. With file storage the survivors keep running whatever happens, waiting
+for the others to return.`
 
 /** `lockstep cluster`: `up` runs a local cluster as child processes; `schema` prints the configuration schema. */
 export async function clusterCommand(args: string[], io: Io): Promise<number> {
@@ -67,6 +74,7 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
     dir: { type: 'string' },
     'log-level': { type: 'string' },
     storage: { type: 'string' },
+    restart: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
   if (values.help) {
@@ -121,30 +129,16 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   }
   io.stdout(describeCluster(cluster))
 
-  const majority = Math.floor(cluster.replicas.length / 2) + 1
+  const supervisor = new ClusterSupervisor(cluster, { restart: values.restart === true, io, restartCommand: (id) => restartCommand(cluster.configFile, id) })
   let onSignal: (signal: string) => void = () => {}
-  let unsubscribe = () => {}
   const outcome = await new Promise<{ signal: string } | { lost: true }>((resolveOutcome) => {
     onSignal = (signal: string) => resolveOutcome({ signal })
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
-    unsubscribe = cluster.onUnexpectedExit(({ id, pid, code, signal }) => {
-      const alive = cluster.running().length
-      const how = signal ? `signal ${signal}` : `exit code ${code}`
-      if (alive >= majority || cluster.config.storage.type === 'file') {
-        io.stderr(
-          (alive >= majority
-            ? `lockstep cluster: replica ${id} (pid ${pid}) exited unexpectedly (${how}); the ${alive} others go on without it once a majority agrees it failed (view change).\n`
-            : `lockstep cluster: replica ${id} (pid ${pid}) exited unexpectedly (${how}); only ${alive} of ${cluster.replicas.length} replicas run, fewer than a majority (${majority}): the cluster waits, its state safe on the disks, until enough are back.\n`) +
-            `  To bring it back (it rejoins by state transfer): ${restartCommand(cluster.configFile, id)}`,
-        )
-      } else {
-        io.stderr(`lockstep cluster: replica ${id} (pid ${pid}) exited unexpectedly (${how}); only ${alive} of ${cluster.replicas.length} replicas run, fewer than a majority (${majority}), so the cluster cannot order requests: stopping`)
-        resolveOutcome({ lost: true })
-      }
-    })
+    supervisor.lost.then(() => resolveOutcome({ lost: true }), () => {})
+    supervisor.start()
   })
-  unsubscribe()
+  supervisor.close()
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
   // Further signals while stopping are only acknowledged: the replicas are already on their way
@@ -155,6 +149,10 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   if ('signal' in outcome) io.stderr(`lockstep cluster: ${outcome.signal}: stopping ${cluster.running().length} replicas`)
   await cluster.stop()
   await rm(pidFile, { force: true })
+  // Replicas restarted by hand run outside this process: say so rather than leave them running unmentioned.
+  for (const { id, host, port } of await supervisor.outside()) {
+    io.stderr(`lockstep cluster: replica ${id} at ${host}:${port} was not started by this cluster up and still runs: stop it where it was started (Ctrl-C there)`)
+  }
   process.off('SIGINT', impatient)
   process.off('SIGTERM', impatient)
   io.stdout(`lockstep cluster: stopped (${cluster.replicas.map((r) => `${r.id} pid ${r.pid}`).join(', ')})`)
