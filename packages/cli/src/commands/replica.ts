@@ -15,9 +15,11 @@ configured state machine. Logs go to stderr, each line prefixed with the
 replica id (default level info).
 
 Replicas watch each other: one that stays silent is removed by a view change
-once a majority suspects it, and the others go on. State lives in memory, so
-a replica that was stopped or crashed must come back with --join: it starts
-empty and asks the running replicas to add it back, taking their state.
+once a majority suspects it, and the others go on. A replica that was stopped
+or crashed comes back with the same command: with file storage it restarts
+from its disk; with memory storage (or a lost disk) it starts empty and the
+running replicas add it back, sending it their state. --join is accepted and
+no longer needed.
 
 SIGINT or SIGTERM stops it cleanly: the engine stops, every socket closes, and
 it exits 0; a second signal exits at once.
