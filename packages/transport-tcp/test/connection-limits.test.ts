@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { MessageInbox } from '@lockstep/testkit/compliance'
 import type { Scheduler } from '@lockstep/interface'
 import type { TcpTransport } from '../src/index'
-import { CLIENT_SECRET, CLUSTER, HOST, REPLICA_SECRET, RecordingLogger, buildTcp, dataFrame, skewedScheduler } from './helpers'
+import { CLIENT_SECRET, CLUSTER, HOST, REPLICA_SECRET, RecordingLogger, bindCluster, buildTcp, dataFrame, skewedScheduler } from './helpers'
 import { RawPeer } from './raw-peer'
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -72,6 +73,23 @@ describe('connections that authenticate before start()', () => {
     expect(wasAccepted).toBe(true)
     peer.write(dataFrame(1, { n: 1 }))
     expect(await delivered).toEqual({ n: 1 })
+  })
+})
+
+describe('a replica link dialled before the other replica starts', () => {
+  it('is established on its first connection once the replica starts', async () => {
+    const logger = new RecordingLogger()
+    const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => (id === 'r2' ? { logger } : {}))) as [TcpTransport, TcpTransport]
+    cleanups.push(() => Promise.all([r1.stop(), r2.stop()]).then(() => {}))
+    await r1.start(handler)
+    r1.send('r2', { n: 1 })
+    // r1 dials r2 and authenticates while r2 is only bound (a replica recovering its disk, say).
+    await logger.waitFor(/r2 <- replica r1 at 127\.0\.0\.1: authenticated before start\(\); waits for it|refused/)
+    const atR2 = new MessageInbox('r2')
+    await r2.start({ onPeerMessage: (from, message) => atR2.push(from, message), onClientMessage: () => {} })
+    await atR2.waitForCount('r1', 1)
+    expect(refusalLines(logger)).toEqual([])
+    expect(logger.lines.filter((l) => /closed r2 <- /.test(l.message))).toEqual([])
   })
 })
 
