@@ -105,8 +105,8 @@ export class RawPeer {
             dialerNonce: nonce,
             listenerNonce: welcome.nonce,
           })
-    this.write(encodeAuthFrame(proof))
-    this.write(encodeResumeFrame({ incarnation: 'raw-peer', oldestSeq: 1, peerIncarnation: null, receivedUpTo: 0 }))
+    // In one write, as a dialer that sends its RESUME right behind its AUTH: the listener reads both at once.
+    this.write(Buffer.concat([encodeAuthFrame(proof), encodeResumeFrame({ incarnation: 'raw-peer', oldestSeq: 1, peerIncarnation: null, receivedUpTo: 0 })]))
     return (await this.waitForFrame(FrameType.RESUME)) !== undefined
   }
 
