@@ -41,6 +41,9 @@ export interface ClusterLimits {
   readonly maxFrameBytes?: number
   readonly maxPeerMessageBytes?: number
   readonly maxConnectionsPerAddress?: number
+  readonly maxPendingHandshakesPerAddress?: number
+  readonly maxPendingHandshakes?: number
+  readonly maxConnections?: number
   readonly maxClientSessions?: number
   readonly clientSessionRetentionMs?: number
   readonly maxBufferedBytesPerPeer?: number

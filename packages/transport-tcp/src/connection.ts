@@ -22,6 +22,18 @@ export type CloseLevel = 'debug' | 'info' | 'warn' | 'error'
 
 const noHandler: ConnectionHandler = { onFrame: () => {} }
 
+/** Frames an authenticated connection may send while it waits for the transport to start (a dialer sends one RESUME). */
+const MAX_HELD_FRAMES = 8
+
+/** Optional behaviour of a {@link Connection}. */
+export interface ConnectionOptions {
+  /**
+   * Called instead of logging at `warn` when the handshake deadline passes (the close is logged at debug): a
+   * listener that sums such closes up in one line per interval.
+   */
+  readonly onHandshakeTimeout?: (connection: Connection) => void
+}
+
 /**
  * One TCP or TLS socket carrying frames: decoding with limits, coalesced
  * writes with backpressure, handshake and idle timeouts, and one logged
@@ -47,6 +59,7 @@ export class Connection {
   private lastSentAt: number
   private closing = false
   private socketClosed = false
+  private held: Envelope[] | undefined
 
   /**
    * @param socket connected (or connecting) socket; the connection owns it from now on
@@ -58,6 +71,7 @@ export class Connection {
     private readonly limits: ResolvedLimits,
     private readonly logger: Logger,
     private readonly scheduler: Scheduler,
+    options: ConnectionOptions = {},
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
     this.decoder = new FrameDecoder(limits.maxHandshakeFrameBytes)
@@ -75,7 +89,10 @@ export class Connection {
     socket.on('close', () => this.onSocketClose())
     this.handshakeTimer = scheduler.setTimer(limits.handshakeTimeoutMs, () => {
       this.handshakeTimer = undefined
-      if (!this.isOpen) this.close(`handshake did not finish within ${limits.handshakeTimeoutMs} ms`, 'warn')
+      if (this.isOpen) return
+      if (options.onHandshakeTimeout === undefined) return this.close(`handshake did not finish within ${limits.handshakeTimeoutMs} ms`, 'warn')
+      this.close(`handshake did not finish within ${limits.handshakeTimeoutMs} ms`, 'debug')
+      options.onHandshakeTimeout(this)
     })
   }
 
@@ -120,6 +137,48 @@ export class Connection {
     if (this.handshakeTimer !== undefined) this.scheduler.clearTimer(this.handshakeTimer)
     this.handshakeTimer = undefined
     this.scheduleIdleCheck()
+  }
+
+  /**
+   * The peer authenticated, but whoever takes the connection over is not ready (a transport not started yet):
+   * stops the handshake clock and keeps the frames that arrive (at most {@link MAX_HELD_FRAMES}) until
+   * {@link release}.
+   */
+  hold(): void {
+    if (this.closing || this.held !== undefined) return
+    if (this.handshakeTimer !== undefined) this.scheduler.clearTimer(this.handshakeTimer)
+    this.handshakeTimer = undefined
+    const held: Envelope[] = []
+    this.held = held
+    this.handler = {
+      onFrame: (connection, envelope) => {
+        if (held.length >= MAX_HELD_FRAMES) {
+          return connection.close(`protocol violation: more than ${MAX_HELD_FRAMES} frames before the link was resumed`, 'warn')
+        }
+        held.push(envelope)
+      },
+    }
+  }
+
+  /** Hands the frames kept since {@link hold} to the current handler, in order. */
+  release(): void {
+    const held = this.held
+    this.held = undefined
+    if (held === undefined || this.closing) return
+    for (const envelope of held) {
+      try {
+        this.handler.onFrame(this, envelope)
+      } catch (handlerError) {
+        this.closeForError(handlerError)
+        return
+      }
+      if (this.closing) return
+    }
+    try {
+      this.handler.onChunkEnd?.(this)
+    } catch (handlerError) {
+      this.closeForError(handlerError)
+    }
   }
 
   /** Sends a REFUSE frame with `reason`, logs it, and closes once the frame is flushed. */

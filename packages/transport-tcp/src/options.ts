@@ -45,8 +45,26 @@ export interface TransportLimits {
   readonly handshakeTimeoutMs?: number
   /** A connection that receives nothing for this long is closed; pings are sent after a third of it. Default 60 s. */
   readonly idleTimeoutMs?: number
-  /** Simultaneous inbound connections accepted from one remote IP address. Default 64. */
+  /**
+   * Simultaneous inbound connections accepted from one remote IP address, authenticated or not. When full, a new
+   * connection takes the place of the oldest unfinished handshake from that address; it is refused only when
+   * every connection from the address has authenticated (or all handshakes are younger than 1 s). Default 64.
+   */
   readonly maxConnectionsPerAddress?: number
+  /**
+   * Simultaneous unfinished handshakes (connected, not yet authenticated) from one remote IP address, so that idle
+   * unauthenticated connections cannot use up `maxConnectionsPerAddress` and lock out the clients behind that
+   * address. When full, a new connection takes the place of the oldest of them (once it is 1 s old).
+   * Default: a quarter of `maxConnectionsPerAddress`, at least 16.
+   */
+  readonly maxPendingHandshakesPerAddress?: number
+  /** Simultaneous unfinished handshakes from all addresses together; when full, as above. Default 1,024. */
+  readonly maxPendingHandshakes?: number
+  /**
+   * Simultaneous inbound connections from all addresses together, authenticated or not; when full, as above.
+   * Keep it above `maxClientSessions` plus the replicas, or connected clients can keep a replica out. Default 12,000.
+   */
+  readonly maxConnections?: number
   /** Encoded bytes of unacknowledged messages held per replica link; beyond it `send` throws BACKPRESSURE. Default 64 MiB. */
   readonly maxBufferedBytesPerPeer?: number
   /** Encoded bytes of unacknowledged messages held per client; beyond it the client's session is dropped. Default 8 MiB. */
@@ -126,6 +144,9 @@ export const DEFAULT_LIMITS: ResolvedLimits = {
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,
   maxConnectionsPerAddress: 64,
+  maxPendingHandshakesPerAddress: 16,
+  maxPendingHandshakes: 1024,
+  maxConnections: 12_000,
   maxBufferedBytesPerPeer: 64 * MiB,
   maxBufferedBytesPerClient: 8 * MiB,
   maxClientSessions: 10_000,
@@ -146,7 +167,12 @@ export const MIN_SECRET_BYTES = 16
 
 /** Fills in and checks limits. */
 export function resolveLimits(limits: TransportLimits | undefined, where: string): ResolvedLimits {
-  const resolved = { ...DEFAULT_LIMITS, ...definedOnly(limits ?? {}) }
+  const given = definedOnly(limits ?? {})
+  const resolved = { ...DEFAULT_LIMITS, ...given }
+  if (given.maxPendingHandshakesPerAddress === undefined && typeof resolved.maxConnectionsPerAddress === 'number') {
+    // Many clients behind one address (a local cluster, a NAT) connect at once: let a quarter of them handshake together.
+    resolved.maxPendingHandshakesPerAddress = Math.max(DEFAULT_LIMITS.maxPendingHandshakesPerAddress, Math.floor(resolved.maxConnectionsPerAddress / 4))
+  }
   for (const [name, value] of Object.entries(resolved)) {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
       invalid(where, `limits.${name} must be a positive number, not ${String(value)}`)

@@ -6,9 +6,11 @@ import { LockstepError, isLockstepError } from '@lockstep/interface'
 import type { ClientId, Logger, ReplicaComponents, ReplicaId, Scheduler, TimerHandle, Transport, TransportFactory, TransportHandler } from '@lockstep/interface'
 import { Backoff, mathRandom } from './backoff'
 import { Connection } from './connection'
+import { ConnectionAdmission, EVICTABLE_HANDSHAKE_AGE_MS } from './connection-admission'
+import type { AdmissionLimit, AdmissionTicket, Eviction } from './connection-admission'
 import { Dialer } from './dialer'
 import type { HelloEnvelope } from './envelope'
-import { packValue, unpackValue } from './envelope'
+import { encodeRefuseFrame, packValue, unpackValue } from './envelope'
 import { certificateMismatch, peerCertificateIdentity, runListenerHandshake } from './handshake'
 import type { HelloDecision } from './handshake'
 import {
@@ -21,6 +23,7 @@ import {
   secretBytes,
 } from './options'
 import type { PeerAddress, ResolvedLimits, TcpTransportOptions, TlsCredentials } from './options'
+import { RefusalLog } from './refusal-log'
 import { ReliableLink } from './reliable-link'
 import { tlsSecureContextOptions } from './tls-options'
 
@@ -56,6 +59,20 @@ interface PeerState {
   dialer: Dialer | undefined
 }
 
+/** An accepted socket, from accept to close: what it counts against the limits, and its connection once it has one. */
+interface Inbound {
+  readonly ticket: AdmissionTicket
+  connection: Connection | undefined
+}
+
+/** How each limit is named in the summed-up refusal lines. */
+const LIMIT_CAUSES: Record<AdmissionLimit, string> = {
+  maxPendingHandshakesPerAddress: 'per-address limit of unfinished handshakes',
+  maxPendingHandshakes: 'global limit of unfinished handshakes',
+  maxConnectionsPerAddress: 'per-address limit',
+  maxConnections: 'global connection limit',
+}
+
 interface ClientSession {
   readonly link: ReliableLink
   retentionTimer: TimerHandle | undefined
@@ -83,7 +100,10 @@ class TcpReplicaTransport implements TcpTransport {
   private readonly retained = new Map<ClientId, ClientSession>()
   private readonly connections = new Set<Connection>()
   private readonly rawSockets = new Map<Socket, Promise<void>>()
-  private readonly connectionsPerAddress = new Map<string, number>()
+  /** Accepted sockets by `address|port`, so that a TLS socket finds what its raw socket counted. */
+  private readonly inbound = new Map<string, Inbound>()
+  private readonly admission: ConnectionAdmission
+  private readonly refusals: RefusalLog
   private parked: { hello: HelloEnvelope; connection: Connection }[] = []
   private loopback: unknown[] = []
   private loopbackBytes = 0
@@ -110,6 +130,8 @@ class TcpReplicaTransport implements TcpTransport {
     this.logger = components.log
     this.scheduler = components.scheduler
     this.random = options.random ?? mathRandom
+    this.admission = new ConnectionAdmission(this.limits, () => this.scheduler.now())
+    this.refusals = new RefusalLog(this.self, this.logger, this.scheduler)
 
     const auth = options.auth as { secret?: unknown; tls?: TlsCredentials } | undefined
     if (auth === undefined || typeof auth !== 'object') invalid(where, 'auth must be { secret } or { tls: { ca, cert, key } }')
@@ -213,7 +235,10 @@ class TcpReplicaTransport implements TcpTransport {
     const parked = this.parked
     this.parked = []
     for (const { hello, connection } of parked) {
-      if (!connection.isClosed) this.attachAuthenticated(hello, connection)
+      if (connection.isClosed) continue
+      this.attachAuthenticated(hello, connection)
+      // The dialer's RESUME (kept while waiting) goes to the link now that this side's RESUME is on its way.
+      connection.release()
     }
     for (const peer of this.peers.values()) {
       // The replica whose id sorts first dials; the other one accepts.
@@ -280,6 +305,7 @@ class TcpReplicaTransport implements TcpTransport {
     this.server?.close()
     for (const connection of this.connections) connection.close('transport stopping', 'debug')
     for (const socket of this.rawSockets.keys()) socket.destroy()
+    this.refusals.stop()
     await Promise.all([...[...this.connections].map((c) => c.closed), ...this.rawSockets.values(), this.serverClosed])
     this.logger.info(`lockstep tcp: ${this.self} stopped`)
   }
@@ -290,29 +316,60 @@ class TcpReplicaTransport implements TcpTransport {
       socket.destroy()
       return
     }
-    const count = this.connectionsPerAddress.get(address) ?? 0
-    if (count >= this.limits.maxConnectionsPerAddress) {
-      this.logger.warn(
-        `lockstep tcp: refused ${this.self} <- ${address}: already ${count} connections from this address ` +
-          `(limits.maxConnectionsPerAddress = ${this.limits.maxConnectionsPerAddress})`,
-      )
-      socket.destroy()
+    const key = socketKey(socket)
+    const admission = this.admission.admit(address, () => {
+      const connection = this.inbound.get(key)?.connection
+      const reason = `handshake unfinished after ${EVICTABLE_HANDSHAKE_AGE_MS} ms, closed to make room for a newer connection`
+      if (connection !== undefined) connection.close(reason, 'debug')
+      else socket.destroy()
+    })
+    this.logEvictions(admission.evicted)
+    if (!admission.admitted) {
+      this.refusals.refused(address, `${LIMIT_CAUSES[admission.limit]} (limits.${admission.limit} = ${this.limits[admission.limit]})`, admission.reason)
+      this.refuseRawSocket(socket, admission.reason)
       return
     }
-    this.connectionsPerAddress.set(address, count + 1)
+    const entry: Inbound = { ticket: admission.ticket, connection: undefined }
+    this.inbound.set(key, entry)
     this.rawSockets.set(
       socket,
       new Promise((resolve) =>
         socket.once('close', () => {
           this.rawSockets.delete(socket)
-          const remaining = (this.connectionsPerAddress.get(address) ?? 1) - 1
-          if (remaining <= 0) this.connectionsPerAddress.delete(address)
-          else this.connectionsPerAddress.set(address, remaining)
+          if (this.inbound.get(key) === entry) this.inbound.delete(key)
+          entry.ticket.release()
           resolve()
         }),
       ),
     )
     if (!this.tls) this.onSocket(socket)
+  }
+
+  /** Closes a socket refused at accept; without TLS it first gets a REFUSE frame saying why. */
+  private refuseRawSocket(socket: Socket, reason: string): void {
+    socket.on('error', () => {}) // the peer may reset first; the refusal is logged already
+    if (this.tls) {
+      socket.destroy()
+      return
+    }
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    this.rawSockets.set(socket, closed)
+    // end() flushes the REFUSE frame, then sends FIN; destroy anyway if the peer never closes.
+    const linger = this.scheduler.setTimer(1000, () => socket.destroy())
+    closed
+      .then(() => {
+        this.rawSockets.delete(socket)
+        this.scheduler.clearTimer(linger)
+      })
+      .catch((error: unknown) => this.logger.error(`lockstep tcp: ${this.self}: closing a refused socket failed: ${String(error)}`))
+    socket.end(encodeRefuseFrame(reason))
+  }
+
+  private logEvictions(evicted: readonly Eviction[]): void {
+    for (const { address, limit } of evicted) {
+      const cause = `handshake unfinished after ${EVICTABLE_HANDSHAKE_AGE_MS} ms, closed to make room for a newer connection (limits.${limit} = ${this.limits[limit]})`
+      this.refusals.refused(address, cause)
+    }
   }
 
   private onSocket(socket: Socket | TLSSocket): void {
@@ -321,7 +378,11 @@ class TcpReplicaTransport implements TcpTransport {
       return
     }
     const label = `${this.self} <- ${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`
-    const connection = new Connection(socket, label, this.limits, this.logger, this.scheduler)
+    const inbound = this.inbound.get(socketKey(socket))
+    const connection = new Connection(socket, label, this.limits, this.logger, this.scheduler, {
+      onHandshakeTimeout: (conn) => this.refusals.refused(conn.remoteAddress, `handshake did not finish within ${this.limits.handshakeTimeoutMs} ms (limits.handshakeTimeoutMs)`),
+    })
+    if (inbound !== undefined) inbound.connection = connection
     this.track(connection)
     runListenerHandshake(connection, {
       selfId: this.self,
@@ -329,8 +390,12 @@ class TcpReplicaTransport implements TcpTransport {
       decide: (hello, conn) => this.decide(hello, conn),
       authenticated: (hello, conn) => {
         conn.label = `${this.self} <- ${hello.role} ${hello.nodeId} at ${conn.remoteAddress}`
+        inbound?.ticket.authenticated()
         if (this.phase === 'started') this.attachAuthenticated(hello, conn)
         else if (this.phase === 'created') {
+          // Not started yet (a replica recovering its disk): keep the connection and its RESUME until start().
+          conn.hold()
+          this.logger.debug(`lockstep tcp: ${conn.label}: authenticated before start(); waits for it`)
           const entry = { hello, connection: conn }
           this.parked.push(entry)
           conn.whenClosed(() => {
@@ -363,16 +428,16 @@ class TcpReplicaTransport implements TcpTransport {
       const mismatch = certificateMismatch(certificate, id, 'client')
       if (mismatch !== undefined) return refuse(`client "${id}": ${mismatch}`)
     }
-    if (!this.clients.has(id) && this.clients.size >= this.limits.maxClientSessions) {
-      // Short-lived clients come and go by the thousand: a new one takes the place of the client that has been
-      // disconnected the longest (its session could only have served a resume); only connected ones refuse it.
-      const oldest = this.retained.entries().next()
-      if (oldest.done) return refuse(`client "${id}": already ${this.clients.size} connected client sessions (limits.maxClientSessions)`)
-      const [dropped, session] = oldest.value
-      this.logger.debug(`lockstep tcp: ${this.self}: client session dropped for a new client: "${dropped}" was disconnected the longest (limits.maxClientSessions)`)
-      this.dropClientSession(dropped, session, 'client session dropped for a new client (limits.maxClientSessions)')
+    // An early answer only: nothing is dropped for a client that has not authenticated yet. The session is
+    // checked and taken in one step after authentication (attachAuthenticated).
+    if (!this.clients.has(id) && this.clients.size >= this.limits.maxClientSessions && this.retained.size === 0) {
+      return refuse(this.sessionsFull(id))
     }
     return { accept: true, secret: this.clientSecret }
+  }
+
+  private sessionsFull(id: ClientId): string {
+    return `client "${id}": already ${this.clients.size} connected client sessions (limits.maxClientSessions = ${this.limits.maxClientSessions})`
   }
 
   private attachAuthenticated(hello: HelloEnvelope, connection: Connection): void {
@@ -382,6 +447,18 @@ class TcpReplicaTransport implements TcpTransport {
       return
     }
     let session = this.clients.get(id)
+    if (session === undefined && this.clients.size >= this.limits.maxClientSessions) {
+      // Short-lived clients come and go by the thousand: a new one takes the place of the client that has been
+      // disconnected the longest (its session could only have served a resume); only connected ones refuse it.
+      const oldest = this.retained.entries().next()
+      if (oldest.done) {
+        connection.refuse(this.sessionsFull(id))
+        return
+      }
+      const [dropped, retained] = oldest.value
+      this.logger.debug(`lockstep tcp: ${this.self}: client session dropped for a new client: "${dropped}" was disconnected the longest (limits.maxClientSessions)`)
+      this.dropClientSession(dropped, retained, 'client session dropped for a new client (limits.maxClientSessions)')
+    }
     if (session === undefined) {
       const label = `${this.self} -> client ${id}`
       session = {
@@ -472,6 +549,11 @@ class TcpReplicaTransport implements TcpTransport {
   private stoppedError(operation: string): LockstepError {
     return new LockstepError('STOPPED', `${this.where}: ${operation}() after stop(); create a new transport to restart.`)
   }
+}
+
+/** Identifies an accepted socket while it is open: its remote address and port. */
+function socketKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? 'unknown'}|${socket.remotePort ?? 0}`
 }
 
 function refuse(reason: string): HelloDecision {

@@ -3,7 +3,8 @@ import { MessageInbox } from '@lockstep/testkit/compliance'
 import type { TcpTransport } from '../src/index'
 import { FrameType, encodeHelloFrame, packValue } from '../src/envelope'
 import { encodeFrame } from '../src/frame-codec'
-import { CLIENT_SECRET, CLUSTER, HOST, REPLICA_SECRET, RecordingLogger, bindCluster, buildTcp, dataFrame } from './helpers'
+import type { Scheduler } from '@lockstep/interface'
+import { CLIENT_SECRET, CLUSTER, HOST, REPLICA_SECRET, RecordingLogger, bindCluster, buildTcp, dataFrame, skewedScheduler } from './helpers'
 import { RawPeer } from './raw-peer'
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -117,7 +118,7 @@ describe('malformed input closes only the offending connection', () => {
 })
 
 describe('limits', () => {
-  function lone(limits: Record<string, number>, logger: RecordingLogger): TcpTransport {
+  function lone(limits: Record<string, number>, logger: RecordingLogger, scheduler?: Scheduler): TcpTransport {
     const transport = buildTcp({
       self: 'r1',
       clusterId: CLUSTER,
@@ -127,6 +128,7 @@ describe('limits', () => {
       clients: { secret: CLIENT_SECRET },
       limits,
       logger,
+      ...(scheduler === undefined ? {} : { scheduler }),
     })
     cleanups.push(() => transport.stop())
     return transport
@@ -143,11 +145,12 @@ describe('limits', () => {
 
   it('refuses connections beyond the per-address limit', async () => {
     const logger = new RecordingLogger()
-    const transport = lone({ maxConnectionsPerAddress: 2 }, logger)
+    // A frozen clock: the two accepted handshakes never get old enough to be closed for the third.
+    const transport = lone({ maxConnectionsPerAddress: 2 }, logger, skewedScheduler({ frozen: true }))
     await transport.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
     const port = transport.address()!.port
     const peers = [await rawPeer(port), await rawPeer(port), await rawPeer(port)]
-    await logger.waitFor(/already 2 connections from this address/)
+    await logger.waitFor(/too many connections from 127\.0\.0\.1: already 2 \(limits\.maxConnectionsPerAddress = 2/)
     await Promise.race(peers.map((p) => p.closed))
     // The two accepted ones still work.
     const accepted = peers.filter((p) => p.socket.readyState === 'open')

@@ -44,6 +44,40 @@ export function fixedRandom(seed = 1): { next(): number } {
   }
 }
 
+/**
+ * The real scheduler with a clock that a test can move forward (`skip`), or stop (`frozen`: `now()` moves only
+ * by `skip`, so nothing grows old on a slow machine), and a count of the timers it has running, to check that a
+ * stopped transport leaves none behind. Timers run on real time either way.
+ */
+export function skewedScheduler(options: { frozen?: boolean } = {}): Scheduler & { skip(ms: number): void; readonly activeTimers: number } {
+  const real = realScheduler()
+  const frozenAt = real.now()
+  let offsetMs = 0
+  const active = new Set<unknown>()
+  return {
+    now: () => (options.frozen === true ? frozenAt : real.now()) + offsetMs,
+    setTimer(delayMs, fn) {
+      const handle: unknown = real.setTimer(delayMs, () => {
+        active.delete(handle)
+        fn()
+      })
+      active.add(handle)
+      return handle as ReturnType<Scheduler['setTimer']>
+    },
+    clearTimer(handle) {
+      active.delete(handle)
+      real.clearTimer(handle)
+    },
+    defer: (fn) => real.defer(fn),
+    skip(ms: number) {
+      offsetMs += ms
+    },
+    get activeTimers() {
+      return active.size
+    },
+  }
+}
+
 /** A logger that records lines, so tests can assert that a refusal was logged with its reason. */
 export class RecordingLogger implements Logger {
   readonly lines: { level: string; message: string }[] = []

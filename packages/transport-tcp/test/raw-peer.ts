@@ -39,10 +39,10 @@ export class RawPeer {
     })
   }
 
-  /** Connects to a listener on 127.0.0.1. */
-  static connect(port: number): Promise<RawPeer> {
+  /** Connects to a listener on 127.0.0.1, from `localAddress` if given (any 127.x.y.z works on Linux). */
+  static connect(port: number, localAddress?: string): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const socket = connect(port, HOST)
+      const socket = connect({ port, host: HOST, ...(localAddress === undefined ? {} : { localAddress }) })
       socket.once('error', reject)
       socket.once('connect', () => {
         socket.off('error', reject)
@@ -82,7 +82,17 @@ export class RawPeer {
    * Resolves true once the listener's RESUME arrived.
    */
   async authenticate(nodeId: string, role: NodeRole, secret: Uint8Array | string | null, listenerId: string): Promise<boolean> {
-    const { nonce, welcome } = await this.hello(nodeId, role)
+    return this.completeHandshake(nodeId, role, secret, listenerId, await this.hello(nodeId, role))
+  }
+
+  /** The rest of {@link authenticate} after {@link hello}: AUTH and RESUME out; true once the listener's RESUME arrived. */
+  async completeHandshake(
+    nodeId: string,
+    role: NodeRole,
+    secret: Uint8Array | string | null,
+    listenerId: string,
+    { nonce, welcome }: Awaited<ReturnType<RawPeer['hello']>>,
+  ): Promise<boolean> {
     if (welcome === undefined) return false
     const proof =
       secret === null
@@ -95,8 +105,8 @@ export class RawPeer {
             dialerNonce: nonce,
             listenerNonce: welcome.nonce,
           })
-    this.write(encodeAuthFrame(proof))
-    this.write(encodeResumeFrame({ incarnation: 'raw-peer', oldestSeq: 1, peerIncarnation: null, receivedUpTo: 0 }))
+    // In one write, as a dialer that sends its RESUME right behind its AUTH: the listener reads both at once.
+    this.write(Buffer.concat([encodeAuthFrame(proof), encodeResumeFrame({ incarnation: 'raw-peer', oldestSeq: 1, peerIncarnation: null, receivedUpTo: 0 })]))
     return (await this.waitForFrame(FrameType.RESUME)) !== undefined
   }
 
