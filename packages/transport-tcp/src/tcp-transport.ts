@@ -7,7 +7,7 @@ import type { ClientId, Logger, ReplicaComponents, ReplicaId, Scheduler, TimerHa
 import { Backoff, mathRandom } from './backoff'
 import { Connection } from './connection'
 import { Dialer } from './dialer'
-import type { HelloEnvelope } from './envelope'
+import type { HelloEnvelope, RefusalCode } from './envelope'
 import { packValue, unpackValue } from './envelope'
 import { certificateMismatch, peerCertificateIdentity, runListenerHandshake } from './handshake'
 import type { HelloDecision } from './handshake'
@@ -353,7 +353,7 @@ class TcpReplicaTransport implements TcpTransport {
       }
       if (this.tls) {
         const mismatch = certificateMismatch(certificate, id, 'replica')
-        if (mismatch !== undefined) return refuse(`replica "${id}": ${mismatch}`)
+        if (mismatch !== undefined) return refuse(`replica "${id}": ${mismatch}`, 'AUTH_FAILED')
       }
       return { accept: true, secret: this.replicaSecret }
     }
@@ -361,7 +361,7 @@ class TcpReplicaTransport implements TcpTransport {
     if (id === this.self || this.peers.has(id)) return refuse(`client "${id}": a client cannot use a replica's id`)
     if (this.tls) {
       const mismatch = certificateMismatch(certificate, id, 'client')
-      if (mismatch !== undefined) return refuse(`client "${id}": ${mismatch}`)
+      if (mismatch !== undefined) return refuse(`client "${id}": ${mismatch}`, 'AUTH_FAILED')
     }
     if (!this.clients.has(id) && this.clients.size >= this.limits.maxClientSessions) {
       // Short-lived clients come and go by the thousand: a new one takes the place of the client that has been
@@ -474,6 +474,6 @@ class TcpReplicaTransport implements TcpTransport {
   }
 }
 
-function refuse(reason: string): HelloDecision {
-  return { accept: false, reason }
+function refuse(reason: string, code?: RefusalCode): HelloDecision {
+  return { accept: false, reason, ...(code === undefined ? {} : { code }) }
 }
