@@ -187,7 +187,7 @@ export class LockstepClient {
       const request: PendingRequest = { seq, command, resolve, reject, attempts: 0, timer: undefined, deadline: undefined, forgetSignal: undefined }
       this.pending.set(seq, request)
       if (timeoutMs !== undefined && timeoutMs !== Infinity) {
-        request.deadline = this.setTimer(timeoutMs, () => {
+        request.deadline = this.scheduler.setTimer(timeoutMs, () => {
           request.deadline = undefined
           this.settle(request, new LockstepError(ErrorCodes.TIMEOUT, `client '${this.id}': request #${seq} got no reply within ${timeoutMs} ms (timeoutMs; ${request.attempts} attempts)`))
         })
@@ -234,7 +234,7 @@ export class LockstepClient {
    */
   private scheduleOutputSync(): void {
     if (this.outputSyncTimer !== undefined) return
-    this.outputSyncTimer = this.setTimer(this.retryAfterMs, () => {
+    this.outputSyncTimer = this.scheduler.setTimer(this.retryAfterMs, () => {
       this.outputSyncTimer = undefined
       if (!this.started || this.noticeWaiters.length === 0) return
       this.preferred = (this.preferred + 1) % this.replicas.length
@@ -290,7 +290,7 @@ export class LockstepClient {
         return
       }
     }
-    request.timer = this.setTimer(this.retryAfterMs, () => {
+    request.timer = this.scheduler.setTimer(this.retryAfterMs, () => {
       request.timer = undefined
       if (this.pending.get(request.seq) === request) this.send(request)
     })
@@ -306,20 +306,6 @@ export class LockstepClient {
     request.forgetSignal?.()
     if (outcome instanceof Error) request.reject(outcome)
     else request.resolve(outcome)
-  }
-
-  /**
-   * A timer whose callback never throws into the scheduler (with real time, a throw from a timer would crash the
-   * process): what it throws is a bug, said at error level.
-   */
-  private setTimer(delayMs: number, fn: () => void): TimerHandle {
-    return this.scheduler.setTimer(delayMs, () => {
-      try {
-        fn()
-      } catch (error) {
-        this.log.error(`client '${this.id}': INTERNAL: a timer failed: ${describeError(error)}`)
-      }
-    })
   }
 
   /** A replica refused this client: once every replica has, the pending requests fail with the reasons. */
