@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -68,13 +68,23 @@ describe.skipIf(!canRun)('a cluster with mutual TLS (no secrets)', () => {
     expect(JSON.parse(read.stdout)).toMatchObject({ ok: true, outputs: [{ value: 42 }], client: 'bob' })
   })
 
-  it('refuses a client without a certificate (exit 2), and one whose id does not match its certificate (TIMEOUT)', async () => {
+  it('refuses a client without a certificate (exit 2), and at once one whose id does not match its certificate (AUTH_FAILED)', async () => {
     const file = cluster!.configFile
     const missing = await runCli(['client', '--cluster', file, 'read'])
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/uses TLS \(security\.tls\): pass --cert and --key/)
-    const impostor = await runCli(['client', '--cluster', file, '--cert', join(dir, 'alice.pem'), '--key', join(dir, 'alice.key'), '--id', 'mallory', '--timeout-ms', '500', 'read'])
+    // Ten minutes: a client that waited for its timeout would hang past the test's own timeout.
+    const impostor = await runCli(['client', '--cluster', file, '--cert', join(dir, 'alice.pem'), '--key', join(dir, 'alice.key'), '--id', 'mallory', '--timeout-ms', '600000', 'read'])
     expect(impostor.code).toBe(1)
-    expect(impostor.stderr).toMatch(/TIMEOUT/)
-  })
+    expect(impostor.stderr).toMatch(/^lockstep client: AUTH_FAILED: client 'mallory': every replica refused it: mallory -> r1 at 127\.0\.0\.1:\d+: refused by r1: client "mallory": certificate CN "alice" does not match node id "mallory"/m)
+  }, 30_000)
+
+  it('refuses at once a client whose certificate another CA issued (AUTH_FAILED)', async () => {
+    const other = join(dir, 'other-ca')
+    await mkdir(other)
+    issueCertificates(other, [['carol', 'client']])
+    const result = await runCli(['client', '--cluster', cluster!.configFile, '--cert', join(other, 'carol.pem'), '--key', join(other, 'carol.key'), '--timeout-ms', '600000', 'read'])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/^lockstep client: AUTH_FAILED: client 'carol': every replica refused it: carol -> r1 at 127\.0\.0\.1:\d+: TLS: .*certificate/m)
+  }, 30_000)
 })

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { createServer, type Socket } from 'node:net'
 import { readFile, stat, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -92,17 +93,59 @@ describe('lockstep cluster up', () => {
     }
   })
 
-  it('exits 1 with TIMEOUT when no replica answers in time', async () => {
+  /** A copy of cluster.json beside it (the secrets it names are relative to its folder), changed by `change`. */
+  async function variant(name: string, change: (config: any) => void | Promise<void>): Promise<string> {
     const config = JSON.parse(await readFile(configFile, 'utf8'))
+    await change(config)
+    const file = join(dir, 'cluster', name)
+    await writeFile(file, JSON.stringify(config))
+    return file
+  }
+  /** Ten minutes: a client that waited for its timeout would hang past the test's own timeout. */
+  const longTimeout = ['--timeout-ms', '600000']
+
+  it('exits 1 with TIMEOUT when the replicas accept connections but never answer in time', async () => {
+    const silent = await Promise.all([0, 1, 2].map(() => silentListener()))
+    try {
+      const file = await variant('silent.json', (config) => config.replicas.forEach((replica: { port: number }, i: number) => (replica.port = silent[i]!.port)))
+      const result = await runCli(['client', '--cluster', file, '--timeout-ms', '300', 'get', '{"key":"a"}'])
+      expect(result.code).toBe(1)
+      expect(result.stdout).toBe('')
+      expect(result.stderr).toMatch(/^lockstep client: TIMEOUT: no replica of .*silent\.json answered within 300 ms \(r1 at 127\.0\.0\.1:\d+, r2/m)
+    } finally {
+      await Promise.all(silent.map((listener) => listener.close()))
+    }
+  })
+
+  it('exits 1 at once with UNREACHABLE when no replica runs there (connection refused on every one)', async () => {
     const ports = await freePorts(3)
-    config.replicas.forEach((replica: { port: number }, i: number) => (replica.port = ports[i]!))
-    const nowhere = join(dir, 'cluster', 'nowhere.json') // beside the secrets, which it names relatively
-    await writeFile(nowhere, JSON.stringify(config))
-    const result = await runCli(['client', '--cluster', nowhere, '--timeout-ms', '300', 'get', '{"key":"a"}'])
+    const file = await variant('nowhere.json', (config) => config.replicas.forEach((replica: { port: number }, i: number) => (replica.port = ports[i]!)))
+    const result = await runCli(['client', '--cluster', file, ...longTimeout, 'get', '{"key":"a"}'])
     expect(result.code).toBe(1)
     expect(result.stdout).toBe('')
-    expect(result.stderr).toMatch(/^lockstep client: TIMEOUT: no replica of .*nowhere\.json answered within 300 ms \(r1 at 127\.0\.0\.1:\d+, r2/m)
-  })
+    expect(result.stderr).toMatch(
+      new RegExp(`^lockstep client: UNREACHABLE: client '[^']+': every replica refused it: \\S+ -> r1 at 127\\.0\\.0\\.1:${ports[0]}: connection refused \\(ECONNREFUSED\\)`, 'm'),
+    )
+    expect(result.stderr).toMatch(/Check that the cluster is running and that its addresses are right \(cluster .*nowhere\.json\)$/m)
+  }, 30_000)
+
+  it('exits 1 at once with AUTH_FAILED when the client secret is wrong', async () => {
+    await writeFile(join(dir, 'cluster', 'wrong-client.secret'), 'f'.repeat(64), { mode: 0o600 })
+    const file = await variant('wrong-secret.json', (config) => void (config.security.clientSecret = { file: 'wrong-client.secret' }))
+    const result = await runCli(['client', '--cluster', file, ...longTimeout, 'get', '{"key":"a"}'])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toMatch(/^lockstep client: AUTH_FAILED: client '[^']+': every replica refused it: .* -> r1 at 127\.0\.0\.1:\d+: authentication failed: "r1" did not prove the client secret/m)
+    expect(result.stderr).toMatch(/Check the client secret or certificate \(cluster .*wrong-secret\.json\)$/m)
+  }, 30_000)
+
+  it('exits 1 at once with CLUSTER_MISMATCH when the cluster id is wrong', async () => {
+    const file = await variant('wrong-cluster.json', (config) => void (config.clusterId = 'another-cluster'))
+    const result = await runCli(['client', '--cluster', file, '--id', 'misdirected', ...longTimeout, 'get', '{"key":"a"}'])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toMatch(/^lockstep client: CLUSTER_MISMATCH: client 'misdirected': every replica refused it: misdirected -> r1 at 127\.0\.0\.1:\d+: refused by r1: node "misdirected" belongs to cluster "another-cluster", not "[^"]+"/m)
+  }, 30_000)
 
   it('says so when a replica dies, and the others go on without it', async () => {
     const victim = replicas[2]!
@@ -187,3 +230,21 @@ describe('lockstep cluster up: bad usage', () => {
     }
   })
 })
+
+/** A TCP listener on 127.0.0.1 that accepts connections and never says a word: a replica that is only slow. */
+async function silentListener(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {}).on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}

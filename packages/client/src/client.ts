@@ -7,6 +7,7 @@ import {
   type ClientId,
   type ClientTransport,
   type ClientTransportFactory,
+  type ErrorCode,
   type Logger,
   type NumberedOutput,
   type OutputNotice,
@@ -45,6 +46,20 @@ export interface ClientOptions {
   readonly incarnation?: number
 }
 
+/** Options of one request ({@link LockstepClient.submit}, {@link LockstepClient.call}). */
+export interface RequestOptions {
+  /**
+   * Settle with TIMEOUT when no reply came within this long after the call, however many attempts `maxAttempts`
+   * still allows. Default: no limit of its own. A request that timed out may still execute.
+   */
+  readonly timeoutMs?: number
+  /**
+   * Abandons the request when it aborts: it settles with ABORTED (the signal's reason as the error's `cause`) and is
+   * not sent again. A request already sent may still execute.
+   */
+  readonly signal?: AbortSignal
+}
+
 /** Watches a client's requests. */
 export interface ClientObserver {
   submitted?(seq: number, command: unknown): void
@@ -57,7 +72,25 @@ interface PendingRequest {
   readonly resolve: (reply: Reply) => void
   readonly reject: (error: Error) => void
   attempts: number
+  /** The retry timer. */
   timer: TimerHandle | undefined
+  /** The timeoutMs deadline, if any. */
+  deadline: TimerHandle | undefined
+  /** Removes the abort listener, if any. */
+  forgetSignal: (() => void) | undefined
+}
+
+/** setTimeout's longest delay: a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/** The refusals that say most about a misconfigured client come first: they name what to fix. */
+const refusalRank: Partial<Record<ErrorCode, number>> = { AUTH_FAILED: 0, CLUSTER_MISMATCH: 1, UNREACHABLE: 2 }
+
+/** What to check, by refusal. */
+const refusalAdvice: Partial<Record<ErrorCode, string>> = {
+  AUTH_FAILED: 'check the client secret or certificate',
+  CLUSTER_MISMATCH: 'check the cluster id (clusterId)',
+  UNREACHABLE: 'check that the cluster is running and that its addresses are right',
 }
 
 /**
@@ -71,6 +104,9 @@ export class LockstepClient {
   readonly id: ClientId
   private readonly transport: ClientTransport
   private readonly replicas: readonly ReplicaId[]
+  private readonly log: Logger
+  /** The latest refusal of each replica since it last accepted this client (fail fast once every one refused). */
+  private readonly refusals = new Map<ReplicaId, LockstepError>()
   private readonly scheduler: Scheduler
   private readonly retryAfterMs: number
   private readonly maxAttempts: number
@@ -92,7 +128,8 @@ export class LockstepClient {
     if (options.replicas.length === 0) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client '${options.id}': no replicas given`)
     this.id = options.id
     this.scheduler = options.scheduler ?? realScheduler()
-    this.transport = options.transport({ self: options.id, scheduler: this.scheduler, log: options.log ?? silentLogger })
+    this.log = options.log ?? silentLogger
+    this.transport = options.transport({ self: options.id, scheduler: this.scheduler, log: this.log })
     if (this.transport.self !== options.id) {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client '${options.id}' was given the transport of '${this.transport.self}'`)
     }
@@ -107,38 +144,72 @@ export class LockstepClient {
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
-    await this.transport.start((from, message) => this.onMessage(from, message))
+    await this.transport.start((from, message) => this.onMessage(from, message), {
+      refused: (replica, error) => this.onRefused(replica, error),
+      connected: (replica) => void this.refusals.delete(replica),
+    })
   }
 
   /** Disconnects; pending requests are rejected with STOPPED. */
   async stop(): Promise<void> {
     if (!this.started) return
     this.started = false
-    for (const request of this.pending.values()) {
-      if (request.timer !== undefined) this.scheduler.clearTimer(request.timer)
-      request.reject(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped before request #${request.seq} was answered`))
+    for (const request of [...this.pending.values()]) {
+      this.settle(request, new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped before request #${request.seq} was answered`))
     }
-    this.pending.clear()
+    this.refusals.clear()
     if (this.outputSyncTimer !== undefined) this.scheduler.clearTimer(this.outputSyncTimer)
     this.outputSyncTimer = undefined
     await this.transport.stop()
   }
 
-  /** Submits a command; resolves with its reply (which may be an error reply). */
-  submit(command: unknown): Promise<Reply> {
+  /**
+   * Submits a command; resolves with its reply (which may be an error reply). Every request settles: with its reply,
+   * or rejected with TIMEOUT (`timeoutMs`, `maxAttempts`), ABORTED (`signal`), STOPPED, an error that keeps it from
+   * being sent (FRAME_TOO_LARGE), or the refusal of every replica (AUTH_FAILED, CLUSTER_MISMATCH, UNREACHABLE).
+   */
+  submit(command: unknown, options: RequestOptions = {}): Promise<Reply> {
     if (!this.started) return Promise.reject(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' is not started`))
+    const { timeoutMs, signal } = options
+    if (timeoutMs !== undefined && timeoutMs !== Infinity && !(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
+      return Promise.reject(
+        new LockstepError(ErrorCodes.INVALID_CONFIG, `client '${this.id}': timeoutMs must be a number of milliseconds from 1 to ${MAX_TIMER_MS} (or Infinity), not ${String(timeoutMs)}`),
+      )
+    }
+    if (signal?.aborted) {
+      return Promise.reject(new LockstepError(ErrorCodes.ABORTED, `client '${this.id}': a request was abandoned before it was sent (its signal had aborted)`, undefined, { cause: signal.reason }))
+    }
+    const refusedByAll = this.refusedByAll()
+    if (refusedByAll !== undefined) return Promise.reject(refusedByAll)
     const seq = this.nextSeq++
     this.observer?.submitted?.(seq, command)
     return new Promise<Reply>((resolve, reject) => {
-      const request: PendingRequest = { seq, command, resolve, reject, attempts: 0, timer: undefined }
+      const request: PendingRequest = { seq, command, resolve, reject, attempts: 0, timer: undefined, deadline: undefined, forgetSignal: undefined }
       this.pending.set(seq, request)
+      if (timeoutMs !== undefined && timeoutMs !== Infinity) {
+        request.deadline = this.scheduler.setTimer(timeoutMs, () => {
+          request.deadline = undefined
+          this.settle(request, new LockstepError(ErrorCodes.TIMEOUT, `client '${this.id}': request #${seq} got no reply within ${timeoutMs} ms (timeoutMs; ${request.attempts} attempts)`))
+        })
+      }
+      if (signal !== undefined) {
+        const onAbort = () =>
+          this.settle(
+            request,
+            new LockstepError(ErrorCodes.ABORTED, `client '${this.id}': request #${seq} was abandoned (its signal aborted) after ${request.attempts} attempts; it may still execute`, undefined, {
+              cause: signal.reason,
+            }),
+          )
+        signal.addEventListener('abort', onAbort, { once: true })
+        request.forgetSignal = () => signal.removeEventListener('abort', onAbort)
+      }
       this.send(request)
     })
   }
 
-  /** Submits a command; resolves with the values it addressed to this client, or throws its error. */
-  async call<O = unknown>(command: unknown): Promise<O[]> {
-    const reply = await this.submit(command)
+  /** Submits a command; resolves with the values it addressed to this client, or throws its error (see {@link submit}). */
+  async call<O = unknown>(command: unknown, options: RequestOptions = {}): Promise<O[]> {
+    const reply = await this.submit(command, options)
     if (!reply.ok) throw new LockstepError(reply.error.code, reply.error.message, reply.error.path === undefined ? undefined : { path: reply.error.path })
     return reply.outputs.map((o) => o.value as O)
   }
@@ -167,10 +238,15 @@ export class LockstepClient {
       this.outputSyncTimer = undefined
       if (!this.started || this.noticeWaiters.length === 0) return
       this.preferred = (this.preferred + 1) % this.replicas.length
+      const replica = this.replicas[this.preferred]!
       try {
-        this.transport.send(this.replicas[this.preferred]!, { type: 'outputs', from: this.outputWatermark })
+        this.transport.send(replica, { type: 'outputs', from: this.outputWatermark })
       } catch (error) {
-        if (!isLockstepError(error)) throw error // a full or closed link: the next round asks again
+        // A full or closed link (BACKPRESSURE, STOPPED): the next round asks again. Anything else is a transport's
+        // bug; it is said, and the next round asks again too. Nothing is thrown from a timer.
+        if (!isLockstepError(error)) {
+          this.log.error(`client '${this.id}': asking ${replica} for missed outputs failed: ${describeError(error)}; asking again in ${this.retryAfterMs} ms`)
+        }
       }
       this.scheduleOutputSync()
     })
@@ -189,8 +265,7 @@ export class LockstepClient {
 
   private send(request: PendingRequest): void {
     if (request.attempts >= this.maxAttempts) {
-      this.pending.delete(request.seq)
-      request.reject(new LockstepError(ErrorCodes.TIMEOUT, `client '${this.id}': request #${request.seq} got no reply after ${request.attempts} attempts`))
+      this.settle(request, new LockstepError(ErrorCodes.TIMEOUT, `client '${this.id}': request #${request.seq} got no reply after ${request.attempts} attempts`))
       return
     }
     if (request.attempts > 0) this.preferred = (this.preferred + 1) % this.replicas.length
@@ -208,14 +283,54 @@ export class LockstepClient {
       // forgotten; a full or closed link is a failed attempt like a lost message: the timer retries.
       const transient = isLockstepError(error) && (error.code === ErrorCodes.BACKPRESSURE || error.code === ErrorCodes.STOPPED || error.code === ErrorCodes.UNKNOWN_PEER)
       if (!transient) {
-        this.pending.delete(request.seq)
-        request.reject(isLockstepError(error) ? error : new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `client '${this.id}': request #${request.seq} could not be sent: ${(error as Error).message}`))
+        this.settle(
+          request,
+          isLockstepError(error) ? error : new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `client '${this.id}': request #${request.seq} could not be sent: ${describeError(error)}`, undefined, { cause: error }),
+        )
         return
       }
     }
     request.timer = this.scheduler.setTimer(this.retryAfterMs, () => {
+      request.timer = undefined
       if (this.pending.get(request.seq) === request) this.send(request)
     })
+  }
+
+  /** Forgets a pending request (its timers, its abort listener) and settles it with `outcome`. */
+  private settle(request: PendingRequest, outcome: Reply | Error): void {
+    if (this.pending.get(request.seq) !== request) return // settled already
+    this.pending.delete(request.seq)
+    if (request.timer !== undefined) this.scheduler.clearTimer(request.timer)
+    if (request.deadline !== undefined) this.scheduler.clearTimer(request.deadline)
+    request.timer = request.deadline = undefined
+    request.forgetSignal?.()
+    if (outcome instanceof Error) request.reject(outcome)
+    else request.resolve(outcome)
+  }
+
+  /** A replica refused this client: once every replica has, the pending requests fail with the reasons. */
+  private onRefused(replica: ReplicaId, error: LockstepError): void {
+    if (!this.replicas.includes(replica)) return
+    this.refusals.set(replica, error)
+    const refusedByAll = this.refusedByAll()
+    if (refusedByAll === undefined) return
+    for (const request of [...this.pending.values()]) this.settle(request, refusedByAll)
+  }
+
+  /** The error of a client every replica refused (each at least once, and none accepted it since), or undefined. */
+  private refusedByAll(): LockstepError | undefined {
+    const replicas = [...new Set(this.replicas)]
+    const refusals = replicas.map((replica) => this.refusals.get(replica))
+    if (refusals.some((refusal) => refusal === undefined)) return undefined
+    const all = refusals as LockstepError[]
+    const rank = (error: LockstepError) => refusalRank[error.code] ?? Object.keys(refusalRank).length
+    const code = all.reduce((best, error) => (rank(error) < rank(best) ? error : best)).code
+    const advice = refusalAdvice[code]
+    return new LockstepError(
+      code,
+      `client '${this.id}': every replica refused it: ${all.map((error) => error.message).join('; ')}${advice === undefined ? '' : `. ${advice[0]!.toUpperCase()}${advice.slice(1)}`}`,
+      { refusals: Object.fromEntries(replicas.map((replica, i) => [replica, { code: all[i]!.code, message: all[i]!.message }])) },
+    )
   }
 
   private onMessage(_from: ReplicaId, raw: unknown): void {
@@ -236,16 +351,15 @@ export class LockstepClient {
         this.incarnation = Math.max(this.incarnation + 1, reply.error.resumeAbove + 1)
         if (request?.attempts === 1) {
           if (request.timer !== undefined) this.scheduler.clearTimer(request.timer)
+          request.timer = undefined
           request.attempts = 0
           this.send(request)
           return
         }
       }
       if (!request) return // a duplicate reply
-      this.pending.delete(reply.seq)
-      if (request.timer !== undefined) this.scheduler.clearTimer(request.timer)
       this.observer?.replied?.(reply.seq, reply)
-      request.resolve(reply)
+      this.settle(request, reply)
     } else if (message.type === 'output') {
       if (message.output?.to === this.id && (message.output.incarnation ?? 0) === this.incarnation) this.acceptOutput(message.output, true)
     }
@@ -287,4 +401,8 @@ export class LockstepClient {
     if (index >= 0) this.noticeWaiters.splice(index, 1)[0]!.resolve(notice)
     else this.notices.push(notice)
   }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }

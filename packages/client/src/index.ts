@@ -1,2 +1,2 @@
 export { LockstepClient } from './client'
-export type { ClientObserver, ClientOptions } from './client'
+export type { ClientObserver, ClientOptions, RequestOptions } from './client'

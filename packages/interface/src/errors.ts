@@ -17,8 +17,12 @@ export const ErrorCodes = {
   FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
   /** A message came from, or was addressed to, a node that is not known. */
   UNKNOWN_PEER: 'UNKNOWN_PEER',
-  /** A peer or client failed authentication. */
+  /** A peer or client failed authentication (a wrong secret or certificate). */
   AUTH_FAILED: 'AUTH_FAILED',
+  /** A node belongs to another cluster (a different cluster id) than the one it reached. */
+  CLUSTER_MISMATCH: 'CLUSTER_MISMATCH',
+  /** No replica accepted a connection (connection refused on every one): the cluster is not running there. */
+  UNREACHABLE: 'UNREACHABLE',
   /** Configuration was invalid. */
   INVALID_CONFIG: 'INVALID_CONFIG',
   /** A bounded queue was full. */
@@ -27,6 +31,8 @@ export const ErrorCodes = {
   TIMEOUT: 'TIMEOUT',
   /** The component was stopped. */
   STOPPED: 'STOPPED',
+  /** The caller abandoned a request (its AbortSignal aborted); a request already sent may still execute. */
+  ABORTED: 'ABORTED',
   /** A replica is not (or no longer) a member of the current view. */
   NOT_MEMBER: 'NOT_MEMBER',
   /** Stored data failed its checksum or could not be parsed. */

@@ -10,5 +10,5 @@ export type { ApplyContext, ChunkRestorer, Output, StateMachine } from './state-
 export type { ClientToReplica, NumberedOutput, OutputNotice, Reply, ReplicaToClient, Request } from './request'
 export { crashTolerantOrderer, isCrashTolerant } from './orderer'
 export type { CrashTolerantOrderer, Orderer, OrdererContext, OrdererFactory, View } from './orderer'
-export type { ClientTransport, ClientTransportFactory, Transport, TransportFactory, TransportHandler } from './transport'
+export type { ClientTransport, ClientTransportEvents, ClientTransportFactory, Transport, TransportFactory, TransportHandler } from './transport'
 export type { LogRecord, Recovered, Snapshot, Storage, StorageFactory, SyncPolicy } from './storage'

@@ -1,4 +1,5 @@
 import type { ClientComponents, ReplicaComponents } from './components'
+import type { LockstepError } from './errors'
 import type { ClientId, ReplicaId } from './ids'
 
 /** What a transport calls when something arrives. */
@@ -26,10 +27,28 @@ export interface Transport {
   stop(): Promise<void>
 }
 
+/**
+ * What a client transport tells its client about its connections, besides messages. Both are optional: a
+ * transport without connections (the in-memory one) reports nothing, and a client that is not interested
+ * passes nothing.
+ */
+export interface ClientTransportEvents {
+  /**
+   * A connection to `replica` was refused, or could not be made because nothing accepts connections there.
+   * `error.code` says why: AUTH_FAILED (a wrong secret or certificate), CLUSTER_MISMATCH (a wrong cluster id) or
+   * UNREACHABLE (connection refused); its message says what and where. The transport keeps trying; a replica
+   * that is only slow is not reported.
+   */
+  refused?(replica: ReplicaId, error: LockstepError): void
+  /** A connection to `replica` was established and authenticated (any earlier refusal is over). */
+  connected?(replica: ReplicaId): void
+}
+
 /** A client's network endpoint: reaches the replicas it is configured with. */
 export interface ClientTransport {
   readonly self: ClientId
-  start(onMessage: (from: ReplicaId, message: unknown) => void): Promise<void>
+  /** Connects; messages go to `onMessage`, connection events to `events` (if the transport reports them). */
+  start(onMessage: (from: ReplicaId, message: unknown) => void, events?: ClientTransportEvents): Promise<void>
   send(to: ReplicaId, message: unknown): void
   stop(): Promise<void>
 }

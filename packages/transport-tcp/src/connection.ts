@@ -4,7 +4,7 @@ import { isLockstepError } from '@lockstep/interface'
 import type { Logger, Scheduler, TimerHandle } from '@lockstep/interface'
 import { FrameDecoder } from './frame-codec'
 import { decodeEnvelope, encodePingFrame, encodeRefuseFrame } from './envelope'
-import type { Envelope } from './envelope'
+import type { Envelope, RefusalCode } from './envelope'
 import type { ResolvedLimits } from './options'
 
 /** Receives what arrives on a connection. Swapped as the connection moves from handshake to link. */
@@ -181,14 +181,14 @@ export class Connection {
     }
   }
 
-  /** Sends a REFUSE frame with `reason`, logs it, and closes once the frame is flushed. */
-  refuse(reason: string): void {
+  /** Sends a REFUSE frame with `reason` (and the error `code` the other side reports), logs it, and closes once the frame is flushed. */
+  refuse(reason: string, code?: RefusalCode): void {
     if (this.closing) return
     this.logger.warn(`lockstep tcp: refused ${this.label}: ${reason}`, { remoteAddress: this.remoteAddress })
     this.closeReason = `refused: ${reason}`
     this.beginClose()
     // end() flushes the REFUSE frame, then sends FIN; destroy anyway if the peer never closes.
-    this.socket.end(encodeRefuseFrame(reason))
+    this.socket.end(encodeRefuseFrame(reason, code))
     this.lingerTimer = this.scheduler.setTimer(1000, () => this.socket.destroy())
   }
 

@@ -1,7 +1,8 @@
 import { connect as netConnect } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
-import type { Logger, Scheduler, TimerHandle } from '@lockstep/interface'
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import type { ErrorCode, Logger, Scheduler, TimerHandle } from '@lockstep/interface'
 import type { Backoff } from './backoff'
 import { Connection } from './connection'
 import type { NodeRole } from './envelope'
@@ -27,6 +28,14 @@ export interface DialerParams {
   readonly backoff: Backoff
   /** Registers every connection so the owner can close it on stop. */
   readonly track: (connection: Connection) => void
+  /**
+   * An attempt failed in a way its owner reports (a client tells its caller): the replica refused this node
+   * (AUTH_FAILED: a wrong secret or certificate; CLUSTER_MISMATCH: another cluster id) or nothing accepts
+   * connections at its address (UNREACHABLE). Attempts that time out or break off are not reported.
+   */
+  readonly refused?: (error: LockstepError) => void
+  /** A connection was authenticated and handed to the link. */
+  readonly connected?: () => void
 }
 
 /**
@@ -91,10 +100,24 @@ export class Dialer {
     const connection = new Connection(socket, label, params.limits, params.logger, params.scheduler)
     this.connection = connection
     params.track(connection)
+    // Why this attempt failed, when it is a refusal the owner reports (the first one found).
+    let refusal: { code: ErrorCode; reason: string } | undefined
+    let secured = false
+    let authenticated = false
+    const refusedFor = (code: ErrorCode, reason: string) => void (refusal ??= { code, reason })
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'ECONNREFUSED') refusedFor(ErrorCodes.UNREACHABLE, 'connection refused (ECONNREFUSED): nothing accepts connections there')
+      else if (params.tls && isTlsAuthenticationError(error)) refusedFor(ErrorCodes.AUTH_FAILED, `TLS: ${error.message}`)
+    })
     socket.once(params.tls ? 'secureConnect' : 'connect', () => {
+      secured = true
       if (params.tls) {
         const mismatch = certificateMismatch(peerCertificateIdentity(socket as TLSSocket), address.id, 'replica')
-        if (mismatch !== undefined) return connection.close(`TLS peer is not replica "${address.id}": ${mismatch}`, 'warn')
+        if (mismatch !== undefined) {
+          const reason = `TLS peer is not replica "${address.id}": ${mismatch}`
+          refusedFor(ErrorCodes.AUTH_FAILED, reason)
+          return connection.close(reason, 'warn')
+        }
       }
       runDialerHandshake(connection, {
         selfId: params.selfId,
@@ -102,12 +125,28 @@ export class Dialer {
         clusterId: params.clusterId,
         expectedPeerId: address.id,
         secret: params.secret,
-        authenticated: (conn) => params.link.attach(conn),
+        authenticated: (conn) => {
+          authenticated = true
+          params.link.attach(conn)
+          params.connected?.()
+        },
+        refused: (reason, code) => {
+          if (code !== undefined) refusedFor(code, reason)
+        },
       })
     })
     connection.whenClosed(() => {
       if (this.connection === connection) this.connection = undefined
       if (this.stopped) return
+      if (params.tls && secured && !authenticated && refusal === undefined && closedByPeer(connection.closeReason)) {
+        // With TLS 1.3 the client finishes its handshake before the replica checks the client's certificate; a
+        // replica that rejects it closes the connection without a word (no TLS alert, no REFUSE frame).
+        refusedFor(
+          ErrorCodes.AUTH_FAILED,
+          "TLS: the replica closed the connection right after the TLS handshake, before answering: it did not accept this node's certificate (is it issued by the cluster's CA?)",
+        )
+      }
+      if (!connection.everOpened && refusal !== undefined) params.refused?.(new LockstepError(refusal.code, `${label}: ${refusal.reason}`, { peer: address.id }))
       if (connection.everOpened) {
         params.backoff.reset()
         this.consecutiveFailures = 0
@@ -120,4 +159,19 @@ export class Dialer {
       this.timer = params.scheduler.setTimer(params.backoff.nextDelayMs(), () => this.attempt())
     })
   }
+}
+
+/**
+ * A TLS error that means the certificates do not fit: this side cannot verify the peer's certificate (X.509
+ * verification codes such as UNABLE_TO_VERIFY_LEAF_SIGNATURE, SELF_SIGNED_CERT_IN_CHAIN, CERT_HAS_EXPIRED), or the
+ * peer rejected this side's certificate with a TLS alert (ERR_SSL_TLSV1_ALERT_UNKNOWN_CA, ..._BAD_CERTIFICATE).
+ */
+function isTlsAuthenticationError(error: Error & { code?: string }): boolean {
+  const code = error.code ?? ''
+  return /CERT|UNABLE_TO_|^ERR_SSL_.*ALERT/.test(code)
+}
+
+/** Whether a connection closed because the other end closed or reset it. */
+function closedByPeer(closeReason: string | undefined): boolean {
+  return closeReason !== undefined && (closeReason.startsWith('closed by the other end') || closeReason.startsWith('socket error: ECONNRESET'))
 }

@@ -28,7 +28,10 @@ export const FrameType = {
   AUTH: 18,
   /** `[19, {incarnation, oldestSeq, peerIncarnation, receivedUpTo, partBytes?}]`: resumes a link after authentication. */
   RESUME: 19,
-  /** `[20, {reason}]`: the connection is refused; the sender closes it next. */
+  /**
+   * `[20, {reason, code?}]`: the connection is refused; the sender closes it next. `code`, when present, is the
+   * error code the refused side reports (AUTH_FAILED, CLUSTER_MISMATCH); older senders omit it.
+   */
   REFUSE: 20,
 } as const
 
@@ -100,7 +103,13 @@ export interface ResumeEnvelope {
 export interface RefuseEnvelope {
   readonly type: typeof FrameType.REFUSE
   readonly reason: string
+  /** Why, as an error code (AUTH_FAILED, CLUSTER_MISMATCH), when the sender gave one. */
+  readonly code?: RefusalCode
 }
+
+/** The error codes a REFUSE frame can carry: refusals a client reports to its caller. */
+export type RefusalCode = 'AUTH_FAILED' | 'CLUSTER_MISMATCH'
+const REFUSAL_CODES: readonly string[] = ['AUTH_FAILED', 'CLUSTER_MISMATCH'] satisfies RefusalCode[]
 
 /** Any frame of the transport's own protocol, after validation. */
 export type Envelope =
@@ -264,8 +273,8 @@ export function encodeResumeFrame(resume: Omit<ResumeEnvelope, 'type'>): Buffer 
 }
 
 /** Encodes a REFUSE frame. */
-export function encodeRefuseFrame(reason: string): Buffer {
-  return encodeControl(FrameType.REFUSE, { reason: reason.slice(0, MAX_REASON_LENGTH) })
+export function encodeRefuseFrame(reason: string, code?: RefusalCode): Buffer {
+  return encodeControl(FrameType.REFUSE, { reason: reason.slice(0, MAX_REASON_LENGTH), ...(code === undefined ? {} : { code }) })
 }
 
 function encodeControl(type: number, body: Record<string, unknown>): Buffer {
@@ -366,7 +375,9 @@ export function validateEnvelope(value: unknown): Envelope {
     case FrameType.REFUSE: {
       const body = controlBody(value, 'REFUSE')
       if (typeof body.reason !== 'string') fail('REFUSE reason must be a string')
-      return { type, reason: body.reason.slice(0, MAX_REASON_LENGTH) }
+      // A code this version does not know is left out: the reason still says what happened.
+      const code = typeof body.code === 'string' && REFUSAL_CODES.includes(body.code) ? (body.code as RefusalCode) : undefined
+      return { type, reason: body.reason.slice(0, MAX_REASON_LENGTH), ...(code === undefined ? {} : { code }) }
     }
     default:
       fail(`unknown frame type ${preview(type)}`)

@@ -10,7 +10,7 @@ import {
   encodeWelcomeFrame,
   packValue,
 } from './envelope'
-import type { Envelope, HelloEnvelope, NodeRole } from './envelope'
+import type { Envelope, HelloEnvelope, NodeRole, RefusalCode } from './envelope'
 
 /** Which side of a connection computes a proof. */
 export type ProofSide = 'listener' | 'dialer'
@@ -88,8 +88,13 @@ export function certificateMismatch(identity: CertificateIdentity | undefined, n
   return undefined
 }
 
-/** What the listener decides about a HELLO: refuse, or go on with an optional secret to check. */
-export type HelloDecision = { readonly accept: false; readonly reason: string } | { readonly accept: true; readonly secret: Uint8Array | undefined }
+/**
+ * What the listener decides about a HELLO: refuse (with the error code the dialer reports, when the refusal is one a
+ * client must hear of: a certificate that does not fit), or go on with an optional secret to check.
+ */
+export type HelloDecision =
+  | { readonly accept: false; readonly reason: string; readonly code?: RefusalCode }
+  | { readonly accept: true; readonly secret: Uint8Array | undefined }
 
 /** The listener side of the handshake. */
 export interface ListenerHandshakeParams {
@@ -120,10 +125,10 @@ export function runListenerHandshake(connection: Connection, params: ListenerHan
           return conn.refuse(`protocol version ${envelope.version} is not supported (this node speaks ${PROTOCOL_VERSION})`)
         }
         if (envelope.clusterId !== params.clusterId) {
-          return conn.refuse(`node "${envelope.nodeId}" belongs to cluster "${envelope.clusterId}", not "${params.clusterId}"`)
+          return conn.refuse(`node "${envelope.nodeId}" belongs to cluster "${envelope.clusterId}", not "${params.clusterId}"`, 'CLUSTER_MISMATCH')
         }
         const decision = params.decide(envelope, conn)
-        if (!decision.accept) return conn.refuse(decision.reason)
+        if (!decision.accept) return conn.refuse(decision.reason, decision.code)
         hello = envelope
         secret = decision.secret
         transcript = {
@@ -147,7 +152,7 @@ export function runListenerHandshake(connection: Connection, params: ListenerHan
       }
       if (envelope.type !== FrameType.AUTH) return conn.refuse(`expected AUTH, got frame type ${envelope.type}`)
       if (secret !== undefined && !proofMatches(handshakeProof(secret, 'dialer', transcript!), envelope.proof)) {
-        return conn.refuse(`authentication failed: ${hello.role} "${hello.nodeId}" did not prove the ${hello.role} secret`)
+        return conn.refuse(`authentication failed: ${hello.role} "${hello.nodeId}" did not prove the ${hello.role} secret`, 'AUTH_FAILED')
       }
       params.authenticated(hello, conn)
     },
@@ -165,6 +170,11 @@ export interface DialerHandshakeParams {
   readonly secret: Uint8Array | undefined
   /** The peer proved itself (or TLS did); AUTH has been sent; the caller takes over. */
   authenticated(connection: Connection): void
+  /**
+   * The handshake failed for a reason the dialer's owner reports (a client tells its caller): `code` when it is
+   * one (a wrong secret, another cluster), undefined for the others. Called just before the connection closes.
+   */
+  refused?(reason: string, code: RefusalCode | undefined): void
 }
 
 /** Runs the dialer side: HELLO out, WELCOME in (checking the listener's proof), AUTH out. */
@@ -173,17 +183,19 @@ export function runDialerHandshake(connection: Connection, params: DialerHandsha
   connection.setHandler({
     onFrame(conn, envelope: Envelope) {
       if (envelope.type === FrameType.REFUSE) {
-        return conn.close(`refused by ${params.expectedPeerId}: ${envelope.reason}`, 'warn')
+        const reason = `refused by ${params.expectedPeerId}: ${envelope.reason}`
+        params.refused?.(reason, envelope.code)
+        return conn.close(reason, 'warn')
       }
       if (envelope.type !== FrameType.WELCOME) {
         return conn.close(`expected WELCOME from ${params.expectedPeerId}, got frame type ${envelope.type}`, 'warn')
       }
       if (envelope.version !== PROTOCOL_VERSION || envelope.clusterId !== params.clusterId || envelope.nodeId !== params.expectedPeerId) {
-        return conn.close(
+        const reason =
           `expected replica "${params.expectedPeerId}" of cluster "${params.clusterId}" (protocol ${PROTOCOL_VERSION}), ` +
-            `reached "${envelope.nodeId}" of cluster "${envelope.clusterId}" (protocol ${envelope.version}); check the peer address`,
-          'warn',
-        )
+          `reached "${envelope.nodeId}" of cluster "${envelope.clusterId}" (protocol ${envelope.version}); check the peer address`
+        params.refused?.(reason, envelope.clusterId !== params.clusterId ? 'CLUSTER_MISMATCH' : undefined)
+        return conn.close(reason, 'warn')
       }
       const transcript: HandshakeTranscript = {
         clusterId: params.clusterId,
@@ -194,7 +206,9 @@ export function runDialerHandshake(connection: Connection, params: DialerHandsha
         listenerNonce: envelope.nonce,
       }
       if (params.secret !== undefined && !proofMatches(handshakeProof(params.secret, 'listener', transcript), envelope.proof)) {
-        return conn.refuse(`authentication failed: "${params.expectedPeerId}" did not prove the ${params.role} secret`)
+        const reason = `authentication failed: "${params.expectedPeerId}" did not prove the ${params.role} secret`
+        params.refused?.(reason, 'AUTH_FAILED')
+        return conn.refuse(reason, 'AUTH_FAILED')
       }
       conn.write(encodeAuthFrame(params.secret === undefined ? null : handshakeProof(params.secret, 'dialer', transcript)))
       params.authenticated(conn)

@@ -1,5 +1,5 @@
 import { LockstepError } from '@lockstep/interface'
-import type { ClientComponents, ClientId, ClientTransport, ClientTransportFactory, Logger, ReplicaId, Scheduler } from '@lockstep/interface'
+import type { ClientComponents, ClientId, ClientTransport, ClientTransportEvents, ClientTransportFactory, Logger, ReplicaId, Scheduler } from '@lockstep/interface'
 import { Backoff, mathRandom } from './backoff'
 import type { Connection } from './connection'
 import { Dialer } from './dialer'
@@ -13,7 +13,9 @@ import { ReliableLink } from './reliable-link'
  * scheduler and logger. One reliable FIFO link to each configured replica,
  * dialled at `start` and re-dialled with backoff after any disconnect. `send`
  * to a replica that is not connected yet buffers (bounded by
- * limits.maxBufferedBytesPerPeer).
+ * limits.maxBufferedBytesPerPeer). It tells the client of refusals (a wrong
+ * secret or certificate, another cluster id, connection refused) and of
+ * authenticated connections through the events `start` takes.
  */
 export function tcpClient(options: TcpClientTransportOptions): ClientTransportFactory {
   return (components) => new TcpClientEndpoint(options, components)
@@ -77,7 +79,7 @@ class TcpClientEndpoint implements ClientTransport {
     }
   }
 
-  async start(onMessage: (from: ReplicaId, message: unknown) => void): Promise<void> {
+  async start(onMessage: (from: ReplicaId, message: unknown) => void, events?: ClientTransportEvents): Promise<void> {
     if (this.phase === 'stopped') throw new LockstepError('STOPPED', `${this.where}: start() after stop(); create a new transport.`)
     if (this.phase === 'started') throw new LockstepError('INVALID_CONFIG', `${this.where}: start() was called twice.`)
     this.onMessage = onMessage
@@ -99,6 +101,12 @@ class TcpClientEndpoint implements ClientTransport {
         track: (connection) => {
           this.connections.add(connection)
           connection.whenClosed(() => this.connections.delete(connection))
+        },
+        refused: (error) => {
+          if (this.phase === 'started') events?.refused?.(replica.address.id, error)
+        },
+        connected: () => {
+          if (this.phase === 'started') events?.connected?.(replica.address.id)
         },
       })
       replica.dialer.start()

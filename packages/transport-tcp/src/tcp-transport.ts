@@ -9,7 +9,7 @@ import { Connection } from './connection'
 import { ConnectionAdmission, EVICTABLE_HANDSHAKE_AGE_MS } from './connection-admission'
 import type { AdmissionLimit, AdmissionTicket, Eviction } from './connection-admission'
 import { Dialer } from './dialer'
-import type { HelloEnvelope } from './envelope'
+import type { HelloEnvelope, RefusalCode } from './envelope'
 import { encodeRefuseFrame, packValue, unpackValue } from './envelope'
 import { certificateMismatch, peerCertificateIdentity, runListenerHandshake } from './handshake'
 import type { HelloDecision } from './handshake'
@@ -418,7 +418,7 @@ class TcpReplicaTransport implements TcpTransport {
       }
       if (this.tls) {
         const mismatch = certificateMismatch(certificate, id, 'replica')
-        if (mismatch !== undefined) return refuse(`replica "${id}": ${mismatch}`)
+        if (mismatch !== undefined) return refuse(`replica "${id}": ${mismatch}`, 'AUTH_FAILED')
       }
       return { accept: true, secret: this.replicaSecret }
     }
@@ -426,7 +426,7 @@ class TcpReplicaTransport implements TcpTransport {
     if (id === this.self || this.peers.has(id)) return refuse(`client "${id}": a client cannot use a replica's id`)
     if (this.tls) {
       const mismatch = certificateMismatch(certificate, id, 'client')
-      if (mismatch !== undefined) return refuse(`client "${id}": ${mismatch}`)
+      if (mismatch !== undefined) return refuse(`client "${id}": ${mismatch}`, 'AUTH_FAILED')
     }
     // An early answer only: nothing is dropped for a client that has not authenticated yet. The session is
     // checked and taken in one step after authentication (attachAuthenticated).
@@ -556,6 +556,6 @@ function socketKey(socket: Socket): string {
   return `${socket.remoteAddress ?? 'unknown'}|${socket.remotePort ?? 0}`
 }
 
-function refuse(reason: string): HelloDecision {
-  return { accept: false, reason }
+function refuse(reason: string, code?: RefusalCode): HelloDecision {
+  return { accept: false, reason, ...(code === undefined ? {} : { code }) }
 }

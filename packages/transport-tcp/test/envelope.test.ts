@@ -49,6 +49,12 @@ describe('transport envelopes', () => {
       receivedUpTo: 2,
     })
     expect(roundTrip(encodeRefuseFrame('no'))).toEqual({ type: FrameType.REFUSE, reason: 'no' })
+    expect(roundTrip(encodeRefuseFrame('wrong cluster', 'CLUSTER_MISMATCH'))).toEqual({ type: FrameType.REFUSE, reason: 'wrong cluster', code: 'CLUSTER_MISMATCH' })
+  })
+
+  it('a REFUSE code this version does not know is left out; the reason stays', () => {
+    expect(validateEnvelope([FrameType.REFUSE, { reason: 'busy', code: 'SOMETHING_NEW' }])).toEqual({ type: FrameType.REFUSE, reason: 'busy' })
+    expect(validateEnvelope([FrameType.REFUSE, { reason: 'busy', code: 7 }])).toEqual({ type: FrameType.REFUSE, reason: 'busy' })
   })
 
   it('a frame is an 8-byte header (length, CRC-32) and one msgpack value', () => {

@@ -30,8 +30,12 @@ where it sits in the total order. \`acquire\` waits until the lock is granted
   --cert/--key  this client's certificate and key (PEM) when the cluster uses TLS;
                 the id defaults to the certificate's CN (so, one certificate per invocation)
   --verbose     log connection events to stderr
-Exit 0 on success; 1 for an error reply (its JSON on stderr) or when no
-replica answered in time (TIMEOUT); 2 for bad usage or an invalid configuration.
+Exit 0 on success; 1 for an error reply (its JSON on stderr), when no
+replica answered in time (TIMEOUT), or at once, with every replica's reason on
+stderr, when every replica refused the client: AUTH_FAILED (a wrong client
+secret or certificate), CLUSTER_MISMATCH (a wrong cluster id) or UNREACHABLE
+(connection refused: the cluster is not running there); 2 for bad usage or an
+invalid configuration.
 
 Examples:
   lockstep client --cluster .lockstep/cluster/cluster.json put '{"key":"a","value":"1"}'
@@ -86,7 +90,7 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
   const config = await loadClusterConfig(file, io)
   const problems = authProblems(config, 'client')
   if (problems.length > 0) throw configError(config.file, problems)
-  const timeoutMs = intFlag('client', 'timeout-ms', values['timeout-ms'] as string | undefined, config.timeouts.clientTimeoutMs, 1)
+  const timeoutMs = intFlag('client', 'timeout-ms', values['timeout-ms'] as string | undefined, config.timeouts.clientTimeoutMs, 1, 2_147_483_647)
   const tls = await clientTls(config, io, values.cert as string | undefined, values.key as string | undefined)
   const id = (values.id as string | undefined) ?? tls?.commonName ?? `cli-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`
   if (config.replicas.some((r) => r.id === id)) return usageError(`--id ${id} is a replica's id; a client needs its own`)
@@ -106,10 +110,16 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
   try {
     let reply: Reply
     try {
-      reply = await withDeadline(client.submit(command), timeoutMs, () => timeoutError(config, timeoutMs))
+      reply = await client.submit(command, { timeoutMs })
     } catch (error) {
+      if (!isLockstepError(error)) throw error
+      if (error.code === ErrorCodes.TIMEOUT) throw timeoutError(config, timeoutMs)
+      if (refusals.has(error.code)) {
+        // Every replica refused this client: say why at once, not after the timeout.
+        io.stderr(`lockstep client: ${error.code}: ${error.message} (cluster ${config.file})`)
+        return ExitCode.FAILED
+      }
       // A request the client could not send at all (FRAME_TOO_LARGE, …): reported like an error reply.
-      if (!isLockstepError(error) || error.code === ErrorCodes.TIMEOUT) throw error
       io.stderr(JSON.stringify({ ok: false, error: error.toInfo(), client: id }))
       return ExitCode.FAILED
     }
@@ -142,16 +152,8 @@ function timeoutError(config: LoadedClusterConfig, timeoutMs: number): LockstepE
   )
 }
 
-/** Resolves with the promise, or rejects with `onTimeout()` after `ms`. */
-async function withDeadline(promise: Promise<Reply>, ms: number, onTimeout: () => Error): Promise<Reply> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  promise.catch(() => {}) // rejected with STOPPED when the client stops after a timeout
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+/** The errors of a client every replica refused (see LockstepClient.submit). */
+const refusals: ReadonlySet<string> = new Set([ErrorCodes.AUTH_FAILED, ErrorCodes.CLUSTER_MISMATCH, ErrorCodes.UNREACHABLE])
 
 /** The client certificate for a TLS cluster, and the id it names (its CN). */
 async function clientTls(config: LoadedClusterConfig, io: Io, cert: string | undefined, key: string | undefined): Promise<{ credentials: TlsCredentials; commonName: string | undefined } | undefined> {
