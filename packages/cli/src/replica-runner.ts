@@ -87,7 +87,7 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     join: options.join === true,
     sessions: config.sessions,
     // Each replica keeps its write-ahead log and snapshots in its own folder under storage.dir.
-    storage: config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync }) : undefined,
+    storage: config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync, onCorruptLog: 'rejoin' }) : undefined,
   })
   // A taken port is reported before the disk is locked and recovered.
   await transport!.bind()
