@@ -142,4 +142,32 @@ describe('disk damage with real replica processes (storage "file", sync per batc
     await cluster.stop()
     cluster = undefined
   }, 240_000)
+
+  it('two of three damaged (all stopped, then restarted): nothing acknowledged is lost silently; the cluster stops and says which replicas it needs', async () => {
+    lines.length = 0
+    const config = await writeLocalClusterConfig({ dir: join(dir, 'two'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
+    const dataDir = join(dir, 'two', 'data')
+    cluster = await start(config)
+    await writeKeys(cluster, 60)
+    const ids = ['r1', 'r2', 'r3']
+    await kill(cluster, ids)
+    const damages = new Map<string, { file: string; frameOffset: number }>()
+    for (const id of ['r2', 'r3']) damages.set(id, await flipBitMidSegment(dataDir, id))
+    const restartedAt = lines.length
+    for (const id of ids) await cluster.restart(id)
+    // No answer from a state missing the records after the damage, and no write taken on top of one.
+    const lost = await runCli(['client', '--cluster', cluster.configFile, '--timeout-ms', '10000', 'get', JSON.stringify({ key: 'k59' })])
+    expect(lost.code, `answered without the records after the damage: ${lost.stdout}`).not.toBe(0)
+    // The damaged replicas name their damage; the healthy one says whose votes it has and that it needs a majority.
+    for (const [id, { file, frameOffset }] of damages) await waitFor(`${id} to name its damage twice`, () => damageReports(id, file, frameOffset).length >= 2, 30_000)
+    await waitFor('r1 to say which votes it lacks', () => lines.slice(restartedAt).some((l) => l.startsWith('r1 ') && /cannot finish a view change to view \d+: votes from r1 of r1, r2, r3/.test(l)), 60_000)
+    const statuses = await cluster.status({ digest: false })
+    const byId = new Map(statuses.map((s) => [s.id, s]))
+    expect(byId.get('r1')?.state).toBe('recovering')
+    expect(byId.get('r1')?.position).toBeGreaterThanOrEqual(60)
+    for (const id of ['r2', 'r3']) expect([byId.get(id)?.state, byId.get(id)?.position]).toEqual(['joining', 0])
+    expect(lines.slice(restartedAt).filter((l) => l.includes('starts a new cluster in view'))).toEqual([])
+    await cluster.stop()
+    cluster = undefined
+  }, 240_000)
 })

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { ErrorCodes, LockstepError, type LogRecord } from '@lockstep/interface'
-import { SEGMENT_HEADER_BYTES, type ParsedSegment } from './wal-format'
+import { framePosition, SEGMENT_HEADER_BYTES, type ParsedSegment } from './wal-format'
 
 /**
  * What to do when the log is damaged somewhere a torn tail cannot explain (or the snapshot the manifest
@@ -142,9 +142,14 @@ export function planLogRecovery(found: readonly FoundSegment[], base: number, po
       ...(damage.validFrameAt === undefined ? [] : [`a valid record at byte ${damage.validFrameAt} of ${damage.name}`]),
       ...(withData.length === 0 ? [] : [`later segments that hold records (${withData.map((s) => s.name).join(', ')})`]),
     ]
+    const damagedSegment = segments[damage.index]!
+    const laterRecord = withData.find((s) => s.parsed.records.length > 0)?.parsed.records[0]?.position
+    const nextValidPosition =
+      damage.validFrameAt !== undefined && damagedSegment.bytes !== undefined ? framePosition(damagedSegment.bytes, damage.validFrameAt) : laterRecord
     throw new LockstepError(
       ErrorCodes.STORAGE_CORRUPT,
-      `The write-ahead log in ${dir} is damaged in ${damage.name} at byte ${damage.offset} (${damage.reason}), and valid data follows the damage: ${followers.join(' and ')}. ` +
+      `The write-ahead log in ${dir} is damaged in ${damage.name} at byte ${damage.offset} (${damage.reason}), after the record at log position ${lastPosition}, and valid data follows the damage: ${followers.join(' and ')}` +
+        `${nextValidPosition === undefined ? '' : ` (from log position ${nextValidPosition})`}. ` +
         'This is corruption, not a torn tail from a crash, so records the replica acknowledged may be lost. Move the directory aside and let the replica rejoin through state transfer from its peers ' +
         "(onCorruptLog: 'rejoin' does that), or open it with onCorruptLog: 'truncate' to keep the records before the damage and set the rest aside.",
       {
@@ -153,6 +158,8 @@ export function planLogRecovery(found: readonly FoundSegment[], base: number, po
         offset: damage.offset,
         reason: damage.reason,
         validRecordAt: damage.validFrameAt,
+        lastIntactPosition: lastPosition,
+        nextValidPosition,
         laterSegments: withData.map((s) => s.name),
       },
     )

@@ -101,6 +101,11 @@ export interface ParsedSegment {
   readonly damage: { readonly offset: number; readonly reason: DamageReason; readonly validFrameAt: number | undefined } | undefined
 }
 
+/** The position of the frame at `offset` (a valid one, as {@link findValidFrame} found). */
+export function framePosition(bytes: Uint8Array, offset: number): number | undefined {
+  return readUint64(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset + 8)
+}
+
 /**
  * Reads a segment file's bytes: the valid records up to the first frame that is
  * cut short, fails its checksum or does not increase the position. Never throws.

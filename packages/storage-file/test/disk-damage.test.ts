@@ -63,7 +63,7 @@ describe('disk damage in the middle of the active segment is corruption, not a t
     const error = await openError(fast(dir))
     expect(error.message).toContain(segment)
     expect(error.message).toContain(`at byte ${offset}`)
-    expect(error.details).toMatchObject({ path: segment, file: join(dir, segment), offset, validRecordAt: offset + FRAME })
+    expect(error.details).toMatchObject({ path: segment, file: join(dir, segment), offset, validRecordAt: offset + FRAME, lastIntactPosition: 9, nextValidPosition: 11 })
     const after = await readDirectory(dir)
     after.delete('LOCK')
     before.delete('LOCK')
