@@ -91,7 +91,13 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
   })
   // A taken port is reported before the disk is locked and recovered.
   await transport!.bind()
-  await host.start()
+  try {
+    await host.start()
+  } catch (error) {
+    // A replica that cannot start (its disk refused to open) must not keep its port open, or the process never exits.
+    await transport!.stop().catch(() => undefined)
+    throw error
+  }
   return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, stop: () => host.stop() }
 }
 

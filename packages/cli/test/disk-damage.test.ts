@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -170,4 +170,16 @@ describe('disk damage with real replica processes (storage "file", sync per batc
     await cluster.stop()
     cluster = undefined
   }, 240_000)
+})
+
+describe('a replica whose disk cannot be opened', () => {
+  it('exits (code 2: the storage directory is unusable) naming the problem instead of staying up with its port open', async () => {
+    const config = await writeLocalClusterConfig({ dir: join(dir, 'unopenable'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
+    // Its data directory is a file: the storage cannot be opened.
+    await mkdir(join(dir, 'unopenable', 'data'), { recursive: true })
+    await writeFile(join(dir, 'unopenable', 'data', 'r1'), 'not a directory')
+    const run = await runCli(['replica', '--config', config.file, '--id', 'r1'])
+    expect(run.code, run.stderr).toBe(2)
+    expect(run.stderr).toContain(join(dir, 'unopenable', 'data', 'r1'))
+  }, 60_000)
 })
