@@ -87,11 +87,17 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     join: options.join === true,
     sessions: config.sessions,
     // Each replica keeps its write-ahead log and snapshots in its own folder under storage.dir.
-    storage: config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync }) : undefined,
+    storage: config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync, onCorruptLog: 'rejoin' }) : undefined,
   })
   // A taken port is reported before the disk is locked and recovered.
   await transport!.bind()
-  await host.start()
+  try {
+    await host.start()
+  } catch (error) {
+    // A replica that cannot start (its disk refused to open) must not keep its port open, or the process never exits.
+    await transport!.stop().catch(() => undefined)
+    throw error
+  }
   return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, stop: () => host.stop() }
 }
 

@@ -16,6 +16,24 @@ export interface Snapshot {
 export interface Recovered {
   readonly snapshot: Snapshot | undefined
   readonly records: readonly LogRecord[]
+  /**
+   * Set when the storage found damage it cannot recover from without losing data (corruption, not a torn
+   * tail) and gave its contents up: `snapshot` and `records` are empty, and the replica must rejoin by state
+   * transfer, never start a new cluster. Every later `open()` says so again until a snapshot is written.
+   */
+  readonly damaged?: StorageDamage
+}
+
+/** Damage that made a storage give up its contents (see {@link Recovered.damaged}). */
+export interface StorageDamage {
+  /** The damaged file. */
+  readonly file: string
+  /** Byte offset of the damage in `file`, when known. */
+  readonly offset: number | undefined
+  /** What is wrong, in words. */
+  readonly message: string
+  /** Where the damaged files were moved for inspection (nothing is deleted). */
+  readonly setAsideIn: string
 }
 
 /** When appended records become durable. */

@@ -17,9 +17,10 @@ import { acquireDirectoryLock, type ReleaseLock } from './directory-lock'
 import { nodeFileSystem, type StorageFileHandle, type StorageFileSystem } from './file-system'
 import { resolveFileStorageOptions, type FileStorageOptions, type ResolvedFileStorageOptions } from './options'
 import { checkAppendedRecords, checkSnapshot } from './record-checks'
-import { recoverDirectory } from './recover-directory'
+import { DAMAGED_MARKER_NAME, recoverDirectory, writeAtomically } from './recover-directory'
 import type { ChainSegment } from './recovery-plan'
 import { encodeSnapshot, snapshotFileName } from './snapshot-format'
+import { encodeManifest, MANIFEST_NAME, manifestOf } from './snapshot-manifest'
 import { encodeFrame, encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName } from './wal-format'
 
 /** Counters of what a {@link FileStorage} did since `open()`. */
@@ -106,6 +107,8 @@ class FileStorageImpl implements FileStorage {
   /** Appends must be above this: the last appended position, or the snapshot position if higher. */
   private floor = 0
   private snapshotPosition: number | undefined
+  /** The contents were set aside for damage; the DAMAGED marker goes with the next snapshot. */
+  private damaged = false
   /** Snapshot files on disk by position (the current one and older ones not yet deleted). */
   private readonly snapshotFiles = new Map<number, string>()
   // Record counts since open: appended >= written >= synced.
@@ -211,8 +214,18 @@ class FileStorageImpl implements FileStorage {
       }
       await this.fs.rename(temporaryPath, path)
       await this.syncDirectory()
+      // The manifest names the new snapshot before any older one is deleted: recovery insists on finding it.
+      await writeAtomically(this.fs, this.dir, MANIFEST_NAME, encodeManifest(manifestOf(position, bytes)))
+      this.counters.directoryFsyncs++
       this.counters.snapshotsWritten++
       this.snapshotFiles.set(position, name)
+      if (this.damaged) {
+        // The replica holds a state again (taken from its peers): the directory may be served from now on.
+        await this.fs.unlink(join(this.dir, DAMAGED_MARKER_NAME))
+        await this.syncDirectory()
+        this.damaged = false
+        this.log.info('storage-file: a snapshot was written after the damage was set aside; the directory holds a state again', { dir: this.dir, position })
+      }
       await this.compact(position)
       for (const [older, olderName] of this.snapshotFiles) {
         if (older >= position) continue
@@ -240,6 +253,7 @@ class FileStorageImpl implements FileStorage {
     this.counters.directoryFsyncs += found.repairs.directoryFsyncs
     for (const [position, name] of found.snapshotFiles) this.snapshotFiles.set(position, name)
     this.snapshotPosition = found.snapshot?.position
+    this.damaged = found.damaged !== undefined
     this.nextSeq = found.nextSeq
     this.chain = found.chain
     const base = found.snapshot?.position ?? 0
@@ -251,7 +265,7 @@ class FileStorageImpl implements FileStorage {
     }
     this.floor = Math.max(base, this.chain.at(-1)!.lastPosition)
     this.log.info('storage-file: opened', { dir: this.dir, snapshotPosition: this.snapshotPosition, records: found.records.length, lastPosition: this.floor, segments: this.chain.length })
-    return { snapshot: found.snapshot, records: found.records }
+    return found.damaged ? { snapshot: undefined, records: [], damaged: found.damaged } : { snapshot: found.snapshot, records: found.records }
   }
 
   // ---- writing ----

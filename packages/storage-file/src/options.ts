@@ -21,10 +21,12 @@ export interface FileStorageOptions {
   /** A segment file is closed and a new one started once it would grow past this (default 64 MiB; 256 B to 1 GiB). */
   readonly segmentBytes?: number
   /**
-   * What `open()` does when the log is damaged before its tail, with later
-   * segments still holding records (not a torn write from a crash):
-   * `'fail'` (default) throws STORAGE_CORRUPT; `'truncate'` keeps the records
-   * before the damage and renames the later segments to `*.corrupt`.
+   * What `open()` does when the log is damaged with valid records after the damage (in the same segment or
+   * later ones: corruption, not a torn write from a crash), or the snapshot the manifest names is missing or damaged:
+   * `'fail'` (default) throws STORAGE_CORRUPT naming the file and offset; `'truncate'` keeps the records
+   * before the damage and sets the rest aside as `*.corrupt`; `'rejoin'` moves every data file into a
+   * `damaged-<n>` folder and opens empty with `damaged` set, so the replica rejoins by state transfer
+   * (and says so on every open until it has written a snapshot again).
    */
   readonly onCorruptLog?: CorruptLogPolicy
   /** File operations; defaults to the real file system. Tests inject one to count or fail operations. */
@@ -64,6 +66,8 @@ export function resolveFileStorageOptions(options: FileStorageOptions): Resolved
   if (!Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES || segmentBytes > MAX_SEGMENT_BYTES) {
     throw invalid('/segmentBytes', `segmentBytes must be an integer from ${MIN_SEGMENT_BYTES} to ${MAX_SEGMENT_BYTES}, got ${JSON.stringify(segmentBytes)}.`)
   }
-  if (onCorruptLog !== 'fail' && onCorruptLog !== 'truncate') throw invalid('/onCorruptLog', `onCorruptLog must be 'fail' or 'truncate', got ${JSON.stringify(onCorruptLog)}.`)
+  if (onCorruptLog !== 'fail' && onCorruptLog !== 'truncate' && onCorruptLog !== 'rejoin') {
+    throw invalid('/onCorruptLog', `onCorruptLog must be 'fail', 'truncate' or 'rejoin', got ${JSON.stringify(onCorruptLog)}.`)
+  }
   return { dir, sync, syncIntervalMs: syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS, segmentBytes, onCorruptLog }
 }

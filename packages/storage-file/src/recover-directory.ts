@@ -1,8 +1,9 @@
 import { join } from 'node:path'
-import type { LogRecord, Logger, Snapshot } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, isLockstepError, type LogRecord, type Logger, type Snapshot, type StorageDamage } from '@lockstep/interface'
 import type { StorageFileSystem } from './file-system'
 import { planLogRecovery, type ChainSegment, type CorruptLogPolicy, type FoundSegment } from './recovery-plan'
-import { decodeSnapshot, parseSnapshotFileName } from './snapshot-format'
+import { decodeSnapshot, parseSnapshotFileName, snapshotFileName } from './snapshot-format'
+import { decodeManifest, MANIFEST_NAME, manifestMismatch, type SnapshotManifest } from './snapshot-manifest'
 import { parseSegment, parseSegmentFileName } from './wal-format'
 
 /** What {@link recoverDirectory} found and left on disk. */
@@ -18,10 +19,17 @@ export interface RecoveredDirectory {
   readonly nextSeq: number
   /** What the repairs cost, for the stats. */
   readonly repairs: { readonly segmentsDeleted: number; readonly logFsyncs: number; readonly directoryFsyncs: number }
+  /** Set when the contents were given up for damage (policy 'rejoin'): every data file was moved aside. */
+  readonly damaged: StorageDamage | undefined
 }
 
-/** A leftover of a snapshot write that a crash interrupted before the rename. */
-const SNAPSHOT_TEMPORARY_NAME = /^snapshot-\d{16}\.snap\.tmp$/
+/** The marker of a directory whose contents were set aside for damage: the replica must rejoin, never start afresh. */
+export const DAMAGED_MARKER_NAME = 'DAMAGED'
+/** Data files: segments, snapshots, the manifest, and files set aside earlier. */
+const DATA_FILE = /^(wal-\d{16}\.log|snapshot-\d{16}\.snap|MANIFEST)(\.corrupt(-\d+)?)?$/
+/** Temporary files of atomic writes (snapshot, manifest, marker) that a crash interrupted before the rename. */
+const TEMPORARY_NAME = /^(snapshot-\d{16}\.snap|MANIFEST|DAMAGED)\.tmp$/
+
 
 /**
  * Reads a storage directory after a restart and repairs it: removes unfinished
@@ -32,19 +40,108 @@ const SNAPSHOT_TEMPORARY_NAME = /^snapshot-\d{16}\.snap\.tmp$/
  * recovered without losing records silently.
  */
 export async function recoverDirectory(fs: StorageFileSystem, dir: string, policy: CorruptLogPolicy, logger: Logger): Promise<RecoveredDirectory> {
+  // The temporary file of an interrupted atomic write was never renamed into place, so it never counted.
+  let cleaned = false
+  for (const name of (await fs.readdir(dir)).filter((n) => TEMPORARY_NAME.test(n))) {
+    logger.warn('storage-file: removing an unfinished write left by a crash', { dir, file: name })
+    await fs.unlink(join(dir, name))
+    cleaned = true
+  }
+  if (cleaned) await fs.syncDirectory(dir)
   const names = await fs.readdir(dir)
+  if (names.includes(DAMAGED_MARKER_NAME)) return reportEarlierDamage(fs, dir, policy, logger, names)
+  try {
+    return await recoverContents(fs, dir, policy, logger, names)
+  } catch (error) {
+    if (policy !== 'rejoin' || !isLockstepError(error) || error.code !== ErrorCodes.STORAGE_CORRUPT) throw error
+    const details = (error.details ?? {}) as { file?: unknown; path?: unknown; offset?: unknown }
+    const file = typeof details.file === 'string' ? details.file : join(dir, typeof details.path === 'string' ? details.path : '')
+    const offset = typeof details.offset === 'number' ? details.offset : undefined
+    const setAsideIn = await setAside(fs, dir, { file, offset, message: error.message })
+    const damaged: StorageDamage = { file, offset, message: error.message, setAsideIn }
+    logger.error(`storage-file: the data in ${dir} is damaged (${file}${offset === undefined ? '' : ` at byte ${offset}`}); it is not served. Every data file was moved to ${setAsideIn} for inspection, and the replica must rejoin by state transfer from its peers`, { ...damaged })
+    return emptyDirectory(damaged)
+  }
+}
+
+function emptyDirectory(damaged: StorageDamage): RecoveredDirectory {
+  return { snapshot: undefined, records: [], chain: [], snapshotFiles: new Map(), nextSeq: 1, repairs: { segmentsDeleted: 0, logFsyncs: 0, directoryFsyncs: 2 }, damaged }
+}
+
+/**
+ * Moves every data file of `dir` into a new `damaged-<n>` folder, after writing the DAMAGED marker that makes
+ * every later open report the damage again (until a snapshot is written): a crash in between can never leave
+ * an empty directory that would count as a fresh replica. Returns the folder.
+ */
+async function setAside(fs: StorageFileSystem, dir: string, damage: Omit<StorageDamage, 'setAsideIn'>): Promise<string> {
+  const names = await fs.readdir(dir)
+  let n = 1
+  while (names.includes(`damaged-${n}`)) n++
+  const setAsideIn = join(dir, `damaged-${n}`)
+  await writeAtomically(fs, dir, DAMAGED_MARKER_NAME, new TextEncoder().encode(`${JSON.stringify({ ...damage, setAsideIn }, null, 2)}\n`))
+  await moveDataFiles(fs, dir, setAsideIn, names)
+  return setAsideIn
+}
+
+async function moveDataFiles(fs: StorageFileSystem, dir: string, into: string, names: readonly string[]): Promise<void> {
+  await fs.mkdir(into)
+  const there = new Set(await fs.readdir(into))
+  for (const name of names.filter((n) => DATA_FILE.test(n))) {
+    let target = name
+    for (let k = 1; there.has(target); k++) target = `${name}-${k}`
+    there.add(target)
+    await fs.rename(join(dir, name), join(into, target))
+  }
+  await fs.syncDirectory(into)
+  await fs.syncDirectory(dir)
+}
+
+/** Writes `name` in `dir` atomically: a temporary file, fsynced, renamed into place, the directory fsynced. */
+export async function writeAtomically(fs: StorageFileSystem, dir: string, name: string, bytes: Uint8Array): Promise<void> {
+  const path = join(dir, name)
+  const handle = await fs.open(`${path}.tmp`, 'w')
+  try {
+    await handle.write(bytes, 0)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await fs.rename(`${path}.tmp`, path)
+  await fs.syncDirectory(dir)
+}
+
+/** A directory set aside earlier: with 'rejoin' it stays empty and says so again; otherwise STORAGE_CORRUPT. */
+async function reportEarlierDamage(fs: StorageFileSystem, dir: string, policy: CorruptLogPolicy, logger: Logger, names: readonly string[]): Promise<RecoveredDirectory> {
+  let recorded: Partial<StorageDamage> = {}
+  try {
+    recorded = JSON.parse(new TextDecoder().decode(await fs.readFile(join(dir, DAMAGED_MARKER_NAME)))) as Partial<StorageDamage>
+  } catch {
+    // An unreadable marker still says the directory's contents were given up.
+  }
+  const file = typeof recorded.file === 'string' ? recorded.file : join(dir, DAMAGED_MARKER_NAME)
+  const offset = typeof recorded.offset === 'number' ? recorded.offset : undefined
+  const setAsideIn = typeof recorded.setAsideIn === 'string' ? recorded.setAsideIn : dir
+  const message =
+    `The data in ${dir} was set aside after damage (${file}${offset === undefined ? '' : ` at byte ${offset}`}; see ${setAsideIn}) and the replica has not rejoined since: ` +
+    `it holds no state and must rejoin by state transfer from its peers (the ${DAMAGED_MARKER_NAME} file goes once it has).`
+  if (policy !== 'rejoin') throw new LockstepError(ErrorCodes.STORAGE_CORRUPT, message, { path: DAMAGED_MARKER_NAME, file, offset })
+  // Data files written since (or left by a crash while setting aside) belong to no state this replica may serve.
+  const leftovers = names.filter((n) => DATA_FILE.test(n))
+  if (leftovers.length > 0) await moveDataFiles(fs, dir, setAsideIn, names)
+  const damaged: StorageDamage = { file, offset, message: typeof recorded.message === 'string' ? recorded.message : message, setAsideIn }
+  logger.error(`storage-file: ${message}`, { dir, file, offset, setAsideIn })
+  return emptyDirectory(damaged)
+}
+
+async function recoverContents(fs: StorageFileSystem, dir: string, policy: CorruptLogPolicy, logger: Logger, names: readonly string[]): Promise<RecoveredDirectory> {
   const taken = new Set(names)
   const repairs = { segmentsDeleted: 0, logFsyncs: 0, directoryFsyncs: 0 }
   let repaired = false
+  const manifest = await readManifest(fs, dir, names)
 
-  // The temporary file of an interrupted snapshot write was never renamed into place, so it never counted.
-  for (const name of names.filter((n) => SNAPSHOT_TEMPORARY_NAME.test(n))) {
-    logger.warn('storage-file: removing an unfinished snapshot left by a crash', { dir, file: name })
-    await fs.unlink(join(dir, name))
-    repaired = true
-  }
-
-  // The newest valid snapshot wins; an invalid one is set aside and the next older one is tried.
+  // The newest valid snapshot wins; an invalid one is set aside and the next older one is tried. With a manifest,
+  // none older than the snapshot it names may be used: that one must be there, intact (a newer one is a
+  // snapshot whose manifest update a crash interrupted).
   let snapshot: Snapshot | undefined
   const snapshotFiles = new Map<number, string>()
   const snapshotNames = names
@@ -56,6 +153,7 @@ export async function recoverDirectory(fs: StorageFileSystem, dir: string, polic
       snapshotFiles.set(position, name)
       continue
     }
+    if (manifest !== undefined && position <= manifest.position) break
     const decoded = decodeSnapshot(await fs.readFile(join(dir, name)))
     const problem = typeof decoded === 'string' ? decoded : decoded.position !== position ? `holds position ${decoded.position}, not ${position}` : undefined
     if (typeof decoded === 'string' || problem !== undefined) {
@@ -67,6 +165,24 @@ export async function recoverDirectory(fs: StorageFileSystem, dir: string, polic
     snapshot = decoded
     snapshotFiles.set(position, name)
   }
+  if (snapshot === undefined && manifest !== undefined && manifest.position > 0) {
+    const name = snapshotFileName(manifest.position)
+    const bytes = names.includes(name) ? await fs.readFile(join(dir, name)) : undefined
+    const decoded = bytes === undefined ? 'missing' : decodeSnapshot(bytes)
+    const problem =
+      bytes === undefined ? 'it is missing' : (manifestMismatch(manifest, bytes) ?? (typeof decoded === 'string' ? decoded : decoded.position !== manifest.position ? `it holds position ${decoded.position}` : undefined))
+    if (problem !== undefined || typeof decoded === 'string') {
+      throw new LockstepError(
+        ErrorCodes.STORAGE_CORRUPT,
+        `Cannot recover ${dir}: the manifest names the snapshot ${name} (position ${manifest.position}), but ${problem ?? 'it is invalid'}. ` +
+          'The state it held is not in the log any more, so the replica cannot come back from this disk. Move the directory aside and let the replica rejoin through state transfer from its peers.',
+        { path: name, file: join(dir, name), offset: 0, position: manifest.position },
+      )
+    }
+    snapshot = decoded
+    snapshotFiles.set(manifest.position, name)
+    for (const older of snapshotNames) if (older.position < manifest.position) snapshotFiles.set(older.position, older.name)
+  }
 
   const found: FoundSegment[] = []
   let nextSeq = 1
@@ -74,7 +190,7 @@ export async function recoverDirectory(fs: StorageFileSystem, dir: string, polic
     const seq = parseSegmentFileName(name)
     if (seq === undefined) continue
     const bytes = await fs.readFile(join(dir, name))
-    found.push({ seq, name, sizeBytes: bytes.length, parsed: parseSegment(bytes) })
+    found.push({ seq, name, sizeBytes: bytes.length, parsed: parseSegment(bytes), bytes })
     nextSeq = Math.max(nextSeq, seq + 1)
   }
   found.sort((a, b) => a.seq - b.seq)
@@ -92,6 +208,14 @@ export async function recoverDirectory(fs: StorageFileSystem, dir: string, polic
       ...plan.damage,
       droppedBytes: sizeBytes - (plan.truncate?.lengthBytes ?? 0),
     })
+  }
+  if (plan.preserve !== undefined) {
+    const copy = `${plan.preserve}.corrupt`
+    let target = copy
+    for (let n = 1; taken.has(target); n++) target = `${copy}-${n}`
+    taken.add(target)
+    await writeAtomically(fs, dir, target, found.find((s) => s.name === plan.preserve)!.bytes!)
+    logger.error('storage-file: valid records follow damage in a log segment; kept a copy of it before truncating it', { dir, file: plan.preserve, copiedTo: target })
   }
   if (plan.truncate !== undefined) {
     const handle = await fs.open(join(dir, plan.truncate.name), 'r+')
@@ -113,7 +237,19 @@ export async function recoverDirectory(fs: StorageFileSystem, dir: string, polic
     await fs.syncDirectory(dir)
     repairs.directoryFsyncs++
   }
-  return { snapshot, records: plan.records, chain: plan.chain, snapshotFiles, nextSeq, repairs }
+  return { snapshot, records: plan.records, chain: plan.chain, snapshotFiles, nextSeq, repairs, damaged: undefined }
+}
+
+/** The manifest, if the directory has one (older versions wrote none); a damaged one is STORAGE_CORRUPT. */
+async function readManifest(fs: StorageFileSystem, dir: string, names: readonly string[]): Promise<SnapshotManifest | undefined> {
+  if (!names.includes(MANIFEST_NAME)) return undefined
+  const decoded = decodeManifest(await fs.readFile(join(dir, MANIFEST_NAME)))
+  if (typeof decoded !== 'string') return decoded
+  throw new LockstepError(
+    ErrorCodes.STORAGE_CORRUPT,
+    `Cannot recover ${dir}: its snapshot manifest ${MANIFEST_NAME} is damaged (${decoded}), so which snapshot the state needs is unknown. Move the directory aside and let the replica rejoin through state transfer from its peers.`,
+    { path: MANIFEST_NAME, file: join(dir, MANIFEST_NAME), offset: 0 },
+  )
 }
 
 /** Renames a damaged file to `<name>.corrupt` (or `.corrupt-N` if taken), keeping it for inspection. */

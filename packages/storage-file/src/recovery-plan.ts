@@ -1,8 +1,13 @@
+import { join } from 'node:path'
 import { ErrorCodes, LockstepError, type LogRecord } from '@lockstep/interface'
-import { SEGMENT_HEADER_BYTES, type ParsedSegment } from './wal-format'
+import { framePosition, SEGMENT_HEADER_BYTES, type ParsedSegment } from './wal-format'
 
-/** What to do when the log is damaged somewhere a torn tail cannot explain. */
-export type CorruptLogPolicy = 'fail' | 'truncate'
+/**
+ * What to do when the log is damaged somewhere a torn tail cannot explain (or the snapshot the manifest
+ * names is missing or damaged): `'fail'` throws STORAGE_CORRUPT; `'truncate'` keeps what precedes the damage;
+ * `'rejoin'` sets every data file aside and opens empty, marked as damaged, so the replica rejoins by state transfer.
+ */
+export type CorruptLogPolicy = 'fail' | 'truncate' | 'rejoin'
 
 /** A segment file as found on disk. */
 export interface FoundSegment {
@@ -10,6 +15,8 @@ export interface FoundSegment {
   readonly name: string
   readonly sizeBytes: number
   readonly parsed: ParsedSegment
+  /** The file's bytes (to keep a copy of a damaged segment before it is truncated). */
+  readonly bytes?: Uint8Array
 }
 
 /** A segment of the recovered log chain. */
@@ -42,6 +49,8 @@ export interface RecoveryPlan {
   readonly truncate: { readonly name: string; readonly lengthBytes: number } | undefined
   /** Segments holding data after the damage, set aside (only with the 'truncate' policy). */
   readonly quarantine: string[]
+  /** A segment to copy aside (as `*.corrupt`) before it is truncated: valid records follow its damage ('truncate' policy). */
+  readonly preserve: string | undefined
   /** Where the log ended early, if it did. */
   readonly damage: LogDamage | undefined
 }
@@ -59,8 +68,10 @@ const hasRecordBytes = (segment: FoundSegment) => segment.sizeBytes > SEGMENT_HE
  *   position out of order, a bad header, a break in the chain). Nothing after
  *   it is returned. If no later segment holds record bytes, the damage is a
  *   torn tail: the segment is truncated there and empty segments after it are
- *   removed. Otherwise acknowledged data may sit after the damage: with policy
- *   'fail' that is STORAGE_CORRUPT; with 'truncate' those segments are quarantined.
+ *   removed, unless a valid frame follows the damage in its own segment. Otherwise
+ *   acknowledged data may sit after the damage: with policy 'fail' or 'rejoin' that
+ *   is STORAGE_CORRUPT; with 'truncate' those segments are quarantined (and the
+ *   damaged one copied aside before it is truncated).
  */
 export function planLogRecovery(found: readonly FoundSegment[], base: number, policy: CorruptLogPolicy, dir: string): RecoveryPlan {
   const segments = [...found]
@@ -72,7 +83,7 @@ export function planLogRecovery(found: readonly FoundSegment[], base: number, po
     remove.push(last.name)
     segments.pop()
   }
-  if (segments.length === 0) return { records: [], chain: [], remove, truncate: undefined, quarantine: [], damage: undefined }
+  if (segments.length === 0) return { records: [], chain: [], remove, truncate: undefined, quarantine: [], preserve: undefined, damage: undefined }
 
   let start = -1
   for (let i = segments.length - 1; i >= 0; i--) {
@@ -87,44 +98,77 @@ export function planLogRecovery(found: readonly FoundSegment[], base: number, po
 
   const records: LogRecord[] = []
   const chain: ChainSegment[] = []
-  let damage: (LogDamage & { index: number; cutBytes: number | undefined }) | undefined
+  let damage: (LogDamage & { index: number; cutBytes: number | undefined; validFrameAt: number | undefined }) | undefined
   let lastPosition = segments[start]!.parsed.prevPosition!
   for (let i = start; i < segments.length; i++) {
     const { name, seq, parsed } = segments[i]!
     if (parsed.prevPosition === undefined) {
-      damage = { index: i, name, offset: 0, reason: 'invalid or missing segment header', cutBytes: undefined }
+      damage = { index: i, name, offset: 0, reason: 'invalid or missing segment header', cutBytes: undefined, validFrameAt: undefined }
       break
     }
     if (parsed.prevPosition !== lastPosition) {
-      damage = { index: i, name, offset: 0, reason: `segment starts after position ${parsed.prevPosition} but the log before it ends at ${lastPosition}`, cutBytes: undefined }
+      damage = {
+        index: i,
+        name,
+        offset: 0,
+        reason: `segment starts after position ${parsed.prevPosition} but the log before it ends at ${lastPosition}`,
+        cutBytes: undefined,
+        validFrameAt: undefined,
+      }
       break
     }
     for (const record of parsed.records) if (record.position > base) records.push(record)
     lastPosition = parsed.records.at(-1)?.position ?? lastPosition
     chain.push({ seq, name, prevPosition: parsed.prevPosition, lastPosition, recordCount: parsed.records.length, sizeBytes: parsed.validBytes })
     if (parsed.damage !== undefined) {
-      damage = { index: i, name, offset: parsed.damage.offset, reason: describeDamage(parsed.damage.reason), cutBytes: parsed.validBytes }
+      damage = {
+        index: i,
+        name,
+        offset: parsed.damage.offset,
+        reason: describeDamage(parsed.damage.reason),
+        cutBytes: parsed.validBytes,
+        validFrameAt: parsed.damage.validFrameAt,
+      }
       break
     }
   }
-  if (damage === undefined) return { records, chain, remove, truncate: undefined, quarantine: [], damage: undefined }
+  if (damage === undefined) return { records, chain, remove, truncate: undefined, quarantine: [], preserve: undefined, damage: undefined }
 
   // Segments wholly after the damage; a segment dropped whole (bad header, chain break) counts as after it.
   const after = segments.slice(damage.cutBytes === undefined ? damage.index : damage.index + 1)
   const withData = after.filter(hasRecordBytes)
-  if (withData.length > 0 && policy === 'fail') {
+  if ((withData.length > 0 || damage.validFrameAt !== undefined) && policy !== 'truncate') {
+    const followers = [
+      ...(damage.validFrameAt === undefined ? [] : [`a valid record at byte ${damage.validFrameAt} of ${damage.name}`]),
+      ...(withData.length === 0 ? [] : [`later segments that hold records (${withData.map((s) => s.name).join(', ')})`]),
+    ]
+    const damagedSegment = segments[damage.index]!
+    const laterRecord = withData.find((s) => s.parsed.records.length > 0)?.parsed.records[0]?.position
+    const nextValidPosition =
+      damage.validFrameAt !== undefined && damagedSegment.bytes !== undefined ? framePosition(damagedSegment.bytes, damage.validFrameAt) : laterRecord
     throw new LockstepError(
       ErrorCodes.STORAGE_CORRUPT,
-      `The write-ahead log in ${dir} is damaged in ${damage.name} at byte ${damage.offset} (${damage.reason}), and later segments still hold records (${withData.map((s) => s.name).join(', ')}). ` +
-        'This is not a torn tail from a crash, so records the replica acknowledged may be lost. Move the directory aside and let the replica rejoin through state transfer from its peers, ' +
-        "or open it with onCorruptLog: 'truncate' to keep the records before the damage and set the later segments aside.",
-      { path: damage.name, offset: damage.offset, reason: damage.reason, laterSegments: withData.map((s) => s.name) },
+      `The write-ahead log in ${dir} is damaged in ${damage.name} at byte ${damage.offset} (${damage.reason}), after the record at log position ${lastPosition}, and valid data follows the damage: ${followers.join(' and ')}` +
+        `${nextValidPosition === undefined ? '' : ` (from log position ${nextValidPosition})`}. ` +
+        'This is corruption, not a torn tail from a crash, so records the replica acknowledged may be lost. Move the directory aside and let the replica rejoin through state transfer from its peers ' +
+        "(onCorruptLog: 'rejoin' does that), or open it with onCorruptLog: 'truncate' to keep the records before the damage and set the rest aside.",
+      {
+        path: damage.name,
+        file: join(dir, damage.name),
+        offset: damage.offset,
+        reason: damage.reason,
+        validRecordAt: damage.validFrameAt,
+        lastIntactPosition: lastPosition,
+        nextValidPosition,
+        laterSegments: withData.map((s) => s.name),
+      },
     )
   }
   const quarantine = withData.map((s) => s.name)
   for (const empty of after) if (!hasRecordBytes(empty)) remove.push(empty.name)
   const truncate = damage.cutBytes === undefined ? undefined : { name: damage.name, lengthBytes: damage.cutBytes }
-  return { records, chain, remove, truncate, quarantine, damage: { name: damage.name, offset: damage.offset, reason: damage.reason } }
+  const preserve = damage.validFrameAt === undefined ? undefined : damage.name
+  return { records, chain, remove, truncate, quarantine, preserve, damage: { name: damage.name, offset: damage.offset, reason: damage.reason } }
 }
 
 function describeDamage(reason: NonNullable<ParsedSegment['damage']>['reason']): string {

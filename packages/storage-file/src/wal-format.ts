@@ -19,6 +19,8 @@
  *
  * Reading stops at the first frame that is cut short, fails its checksum or
  * breaks the position order: that frame and everything after it are not records.
+ * A valid frame found after that point (by trying every byte offset) shows the
+ * damage is not a torn tail but corruption in the middle of the log.
  */
 
 import type { LogRecord } from '@lockstep/interface'
@@ -91,8 +93,17 @@ export interface ParsedSegment {
   readonly records: LogRecord[]
   /** Bytes from the start of the file up to the end of the last valid record (or header). */
   readonly validBytes: number
-  /** Set when the file holds bytes beyond `validBytes`: where and why reading stopped. */
-  readonly damage: { readonly offset: number; readonly reason: DamageReason } | undefined
+  /**
+   * Set when the file holds bytes beyond `validBytes`: where and why reading stopped, and `validFrameAt`, the
+   * offset of the first valid frame found after the damage (complete, checksum matching, position above the
+   * last valid record's), if any. A valid frame after the damage means the damage is not a torn tail.
+   */
+  readonly damage: { readonly offset: number; readonly reason: DamageReason; readonly validFrameAt: number | undefined } | undefined
+}
+
+/** The position of the frame at `offset` (a valid one, as {@link findValidFrame} found). */
+export function framePosition(bytes: Uint8Array, offset: number): number | undefined {
+  return readUint64(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset + 8)
 }
 
 /**
@@ -103,13 +114,18 @@ export function parseSegment(bytes: Uint8Array): ParsedSegment {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const prevPosition = readSegmentHeader(bytes, view)
   if (prevPosition === undefined) {
-    return { prevPosition: undefined, records: [], validBytes: 0, damage: { offset: 0, reason: 'header' } }
+    return { prevPosition: undefined, records: [], validBytes: 0, damage: { offset: 0, reason: 'header', validFrameAt: undefined } }
   }
   const records: LogRecord[] = []
   let offset = SEGMENT_HEADER_BYTES
   let lastPosition = prevPosition
   while (offset < bytes.length) {
-    const damage = (reason: DamageReason): ParsedSegment => ({ prevPosition, records, validBytes: offset, damage: { offset, reason } })
+    const damage = (reason: DamageReason): ParsedSegment => ({
+      prevPosition,
+      records,
+      validBytes: offset,
+      damage: { offset, reason, validFrameAt: findValidFrame(bytes, view, offset + 1, lastPosition) },
+    })
     if (bytes.length - offset < FRAME_HEADER_BYTES) return damage('truncated')
     const length = view.getUint32(offset + 4, true)
     const end = offset + FRAME_HEADER_BYTES + length
@@ -122,6 +138,22 @@ export function parseSegment(bytes: Uint8Array): ParsedSegment {
     offset = end
   }
   return { prevPosition, records, validBytes: offset, damage: undefined }
+}
+
+/**
+ * The offset of the first valid frame at or after `from` whose position is above `above`, or undefined.
+ * Tries every byte offset (the damaged frame's length field may be wrong, so frame boundaries are unknown);
+ * the cheap checks (the frame fits, the position is a safe integer above `above`) come before the checksum.
+ */
+export function findValidFrame(bytes: Uint8Array, view: DataView, from: number, above: number): number | undefined {
+  for (let offset = from; offset + FRAME_HEADER_BYTES <= bytes.length; offset++) {
+    const end = offset + FRAME_HEADER_BYTES + view.getUint32(offset + 4, true)
+    if (end > bytes.length) continue
+    const position = readUint64(view, offset + 8)
+    if (position === undefined || position <= above) continue
+    if (crc32c(bytes, offset + 4, end) === view.getUint32(offset, true)) return offset
+  }
+  return undefined
 }
 
 function readSegmentHeader(bytes: Uint8Array, view: DataView): number | undefined {

@@ -350,7 +350,7 @@ describe('fileStorage: snapshots and compaction', () => {
     bytes[25]! ^= 1
     await writeFile(path, bytes)
     const error = await expectLockstepError(buildFileStorage(fast(dir)).open(), 'STORAGE_CORRUPT')
-    expect(error.message).toMatch(/starts after position 2 .* there is no valid snapshot/)
+    expect(error.message).toMatch(/the manifest names the snapshot snapshot-0000000000000002\.snap .* checksum/)
   })
 })
 
@@ -390,7 +390,8 @@ describe('fileStorage: damage before the tail', () => {
     const options = fast(dir, { segmentBytes: 256, onCorruptLog: 'truncate' })
     const { storage, recovered } = await reopen(options)
     expect(plain(recovered.records)).toEqual(plain([record(1, 30)]))
-    expect((await filesEndingWith(dir, '.corrupt')).length).toBe(segments.length - 1)
+    // The later segments are set aside, and a copy of the damaged one is kept before it is truncated.
+    expect((await filesEndingWith(dir, '.corrupt')).length).toBe(segments.length)
     storage.append([record(2, 5)])
     await storage.close()
     const { storage: again, recovered: after } = await reopen(options)
@@ -417,7 +418,7 @@ describe('fileStorage: damage before the tail', () => {
     await expectLockstepError(buildFileStorage(fast(dir, { segmentBytes: 256 })).open(), 'STORAGE_CORRUPT')
   })
 
-  it('a record with a valid checksum but a position out of order ends the log', async () => {
+  it('a record with a valid checksum but a position out of order ends the log; with a valid record after it, that is corruption', async () => {
     const dir = await tempDir()
     const storage = buildFileStorage(fast(dir))
     await storage.open()
@@ -427,6 +428,9 @@ describe('fileStorage: damage before the tail', () => {
     const path = join(dir, segment!)
     const bytes = await readFile(path)
     await writeFile(path, new Uint8Array([...bytes, ...encodeFrame(record(2)), ...encodeFrame(record(3))]))
+    const error = await expectLockstepError(buildFileStorage(fast(dir)).open(), 'STORAGE_CORRUPT')
+    expect(error.details).toMatchObject({ path: segment, offset: bytes.length, reason: 'record position not above the one before' })
+    await writeFile(path, new Uint8Array([...bytes, ...encodeFrame(record(2))]))
     const { storage: again, recovered } = await reopen(fast(dir))
     expect(recovered.records.map((r) => r.position)).toEqual([1, 2])
     expect((await readFile(path)).length).toBe(bytes.length)

@@ -113,7 +113,8 @@ describe('torn-tail recovery', () => {
     expect(cuts).toBe(layouts.reduce((n, l) => n + l.bytes.length, 0) + 1)
   })
 
-  it('corrupt random bytes in the tail: the records before the first bad one survive, never one after it', async () => {
+  it('corrupt random bytes in the tail: with nothing valid after the first bad record it is a torn tail (truncated); with a valid record after it, STORAGE_CORRUPT', async () => {
+    let outcomes = { tornTails: 0, corrupt: 0 }
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 1_000_000 }),
@@ -140,11 +141,30 @@ describe('torn-tail recovery', () => {
             .slice(0, -1)
             .flatMap((l) => l.frames)
             .concat(tail.frames.filter((f) => f.end <= firstBad))
-          await expectRecovery(damaged, survivors.map((f) => records[f.index]!), records[survivors.length])
+          // A frame after the first damaged one that no corruption touched and the cut left whole.
+          const intactAfter = tail.frames.some((f) => f.start > firstBad && f.end <= cutAt && offsets.every((o) => o < f.start || o >= f.end))
+          if (!intactAfter) {
+            outcomes = { ...outcomes, tornTails: outcomes.tornTails + 1 }
+            await expectRecovery(damaged, survivors.map((f) => records[f.index]!), records[survivors.length])
+            return
+          }
+          outcomes = { ...outcomes, corrupt: outcomes.corrupt + 1 }
+          await writeDirectory(dir, damaged)
+          const error = await buildFileStorage(options())
+            .open()
+            .then(() => undefined, (e: LockstepError) => e)
+          expect(error?.code).toBe('STORAGE_CORRUPT')
+          expect(error?.details).toMatchObject({ path: tail.name })
+          const storage = buildFileStorage(options({ onCorruptLog: 'truncate' }))
+          expect(plain((await storage.open()).records)).toEqual(plain(survivors.map((f) => records[f.index]!)))
+          await storage.close()
         },
       ),
       { seed: 20260125, numRuns: 120 },
     )
+    // Both outcomes were exercised.
+    expect(outcomes.tornTails).toBeGreaterThan(10)
+    expect(outcomes.corrupt).toBeGreaterThan(10)
   })
 
   it('damage in an older segment is never mistaken for a tail: STORAGE_CORRUPT, or with truncate exactly the records before it', async () => {

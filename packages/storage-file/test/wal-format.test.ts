@@ -66,7 +66,8 @@ describe('the write-ahead log format', () => {
     ])
     const parsed = parseSegment(bytes)
     expect(parsed.records.map((r) => r.position)).toEqual([1, 5])
-    expect(parsed.damage).toEqual({ offset: SEGMENT_HEADER_BYTES + 2 * (FRAME_HEADER_BYTES + 1), reason: 'position' })
+    // The record at position 6 after it is valid: the damage is not a torn tail.
+    expect(parsed.damage).toEqual({ offset: SEGMENT_HEADER_BYTES + 2 * (FRAME_HEADER_BYTES + 1), reason: 'position', validFrameAt: SEGMENT_HEADER_BYTES + 3 * (FRAME_HEADER_BYTES + 1) })
     expect(parseSegment(segmentBytes(7, [{ position: 7, data: new Uint8Array() }])).damage?.reason).toBe('position')
   })
 

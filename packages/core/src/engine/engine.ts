@@ -207,6 +207,18 @@ export class ReplicaEngine<S = unknown> {
   }
 
   /**
+   * Starts without the state this replica had: its disk was damaged and set aside (not a torn tail, so requests
+   * it acknowledged may sit after the damage). Like `join: true`, it asks a running cluster to add it and takes
+   * the state by transfer; unlike a fresh replica, it never helps a majority of empty replicas start a new,
+   * empty cluster, which would lose everything silently. Call before the first event.
+   */
+  startWithoutLostState(): void {
+    const membership = this.requireMembership('rejoining after disk damage')
+    if (this.currentStatus !== 'joining') throw new LockstepError(ErrorCodes.INTERNAL, `replica '${this.self}': startWithoutLostState() after it started (status ${this.currentStatus})`)
+    membership.neverStartCluster()
+  }
+
+  /**
    * Operator command: remove `replica` from the cluster (the view and the configuration) through the same
    * majority-agreed, ordered view change as a failure. Requests it held are flushed like a crashed replica's.
    * Its requests to join are refused until an operator admits it again (`admitReplica`).

@@ -216,6 +216,11 @@ export class Membership {
     return this.start.isFresh
   }
 
+  /** This replica lost a state it had (a damaged disk): it may only be added by a running cluster, never start one. */
+  neverStartCluster(): void {
+    this.start.ended()
+  }
+
   /** A message arrived (see `ClusterStart.noteMessage`). */
   noteMessage(message: PeerMessage): void {
     this.start.noteMessage(message)

@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError, type ReplicaId, type Request, type Storage, type View } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type ReplicaId, type Request, type Storage, type StorageDamage, type View } from '@lockstep/interface'
 import type { EngineSnapshot, LazySnapshot, RecoveredEntry } from '../engine/engine-types'
 import type { ViewValue } from '../engine/peer-messages'
 import type { AcceptorState } from '../engine/view-change/acceptor'
@@ -8,6 +8,8 @@ import { decodeLogEntry, decodeSnapshot, encodeLogEntry, snapshotPieces } from '
 export interface DiskContents {
   readonly snapshot: EngineSnapshot | undefined
   readonly entries: readonly RecoveredEntry[]
+  /** The storage gave its contents up for damage: the replica holds no state and must rejoin (see `Recovered.damaged`). */
+  readonly damaged?: StorageDamage
 }
 
 /** How a {@link DurableLog} produces snapshots. */
@@ -83,7 +85,8 @@ export class DurableLog {
     const snapshot = recovered.snapshot ? decodeSnapshot(recovered.snapshot.data) : undefined
     this.lsn = recovered.records.at(-1)?.position ?? recovered.snapshot?.position ?? 0
     this.recordsSinceSnapshot = recovered.records.length
-    return { snapshot, entries: recovered.records.map((r) => decodeLogEntry(r.data)) }
+    const entries = recovered.records.map((r) => decodeLogEntry(r.data))
+    return recovered.damaged ? { snapshot, entries, damaged: recovered.damaged } : { snapshot, entries }
   }
 
   /** How far the disk holds the order: the last delivery covered by a completed sync or snapshot. */

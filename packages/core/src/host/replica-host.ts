@@ -11,6 +11,7 @@ import {
   type Request,
   type Scheduler,
   type Storage,
+  type StorageDamage,
   type StorageFactory,
   type StateMachine,
   type TimerHandle,
@@ -80,6 +81,9 @@ export interface ReplicaHostOptions<S> {
   readonly transfer?: EngineOptions<S>['transfer']
 }
 
+/** How often a replica whose disk was damaged says so again, until it has rejoined. */
+const DAMAGE_REPORT_EVERY_MS = 5000
+
 /**
  * Runs one replica: feeds the engine with what the transport receives, ticks it
  * on a timer, flushes its batches once per burst of events, and keeps its
@@ -102,6 +106,9 @@ export class ReplicaHost<S = unknown> {
   private syncing = false
   private readonly onDurable: ((position: number) => void) | undefined
   private readonly onStateTransferred: ((position: number, wholeState: boolean) => void) | undefined
+  /** The damage the storage set aside at start, reported at error level until the replica has rejoined. */
+  private damage: StorageDamage | undefined
+  private damageTimer: TimerHandle | undefined
 
   constructor(options: ReplicaHostOptions<S>) {
     this.scheduler = options.scheduler ?? realScheduler()
@@ -175,7 +182,12 @@ export class ReplicaHost<S = unknown> {
     if (this.running) return
     if (this.disk) {
       const contents = await this.disk.open()
-      if (contents.snapshot || contents.entries.length > 0) this.engine.recover(contents.snapshot, contents.entries)
+      if (contents.damaged) {
+        // Not a torn tail: requests this replica acknowledged may have sat after the damage. It serves nothing
+        // from that disk and comes back without state, as a joiner that never starts a cluster by itself.
+        this.damage = contents.damaged
+        this.engine.startWithoutLostState()
+      } else if (contents.snapshot || contents.entries.length > 0) this.engine.recover(contents.snapshot, contents.entries)
       this.engine.durableUpTo(this.engine.position)
       this.onDurable?.(this.engine.position)
     }
@@ -200,6 +212,32 @@ export class ReplicaHost<S = unknown> {
       },
     })
     this.scheduleTick()
+    if (this.damage) this.reportDamage()
+  }
+
+  /**
+   * Says at error level, now and every {@link DAMAGE_REPORT_EVERY_MS} until a running cluster has added this
+   * replica and sent it the state, that its disk was damaged, where, and what it waits for: with every disk
+   * damaged no cluster can take it back, and the log must keep saying why nothing serves.
+   */
+  private reportDamage(): void {
+    const damage = this.damage
+    if (!damage || !this.running) return
+    if (this.engine.status === 'normal' || this.engine.status === 'frozen') {
+      this.log.info(`replica '${this.engine.self}' rejoined after disk damage: it took the cluster's state at position ${this.engine.position} (the damaged files stay in ${damage.setAsideIn})`)
+      this.damage = undefined
+      return
+    }
+    const where = `${damage.file}${damage.offset === undefined ? '' : ` at byte ${damage.offset}`}`
+    this.log.error(
+      `replica '${this.engine.self}' does not serve: its disk is damaged (${where}; not a torn tail) and was set aside in ${damage.setAsideIn}. ` +
+        'It holds no state and waits for a running cluster (a majority of the configuration) to add it back and send it the state; it never starts a new cluster by itself.',
+      { code: ErrorCodes.STORAGE_CORRUPT, file: damage.file, offset: damage.offset, setAsideIn: damage.setAsideIn },
+    )
+    this.damageTimer = this.scheduler.setTimer(DAMAGE_REPORT_EVERY_MS, () => {
+      this.damageTimer = undefined
+      this.reportDamage()
+    })
   }
 
   /** Stops ticking and closes the transport (and the storage). */
@@ -244,6 +282,8 @@ export class ReplicaHost<S = unknown> {
     this.disk?.halt()
     if (this.tickTimer !== undefined) this.scheduler.clearTimer(this.tickTimer)
     this.tickTimer = undefined
+    if (this.damageTimer !== undefined) this.scheduler.clearTimer(this.damageTimer)
+    this.damageTimer = undefined
     await this.transport.stop()
     return true
   }

@@ -1,0 +1,185 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startLocalCluster, writeLocalClusterConfig, type LocalCluster, type LoadedClusterConfig } from '../src/index'
+import { killEverything, requireBuiltCli, runCli, trackPid, waitFor } from './processes'
+
+// Issue 11, "disk damage is corruption, not a tail", with real `lockstep replica` processes over TCP and file
+// storage: one bit flipped in the middle of the active WAL segment of stopped replicas, which are then restarted.
+
+let dir: string
+let cluster: LocalCluster | undefined
+beforeAll(async () => {
+  requireBuiltCli()
+  dir = await mkdtemp(join(tmpdir(), 'lockstep-disk-damage-'))
+})
+afterAll(async () => {
+  await cluster?.stop()
+  killEverything()
+  await rm(dir, { recursive: true, force: true })
+})
+
+const SEGMENT_HEADER_BYTES = 20
+const FRAME_HEADER_BYTES = 16
+
+/** Every line the replica processes wrote to stderr. */
+const lines: string[] = []
+
+async function start(config: LoadedClusterConfig): Promise<LocalCluster> {
+  const started = await startLocalCluster(config, { logLevel: 'info', onLog: (line) => lines.push(line) })
+  for (const replica of started.replicas) trackPid(replica.pid)
+  return started
+}
+
+async function kill(running: LocalCluster, ids: readonly string[]): Promise<void> {
+  const victims = running.replicas.filter((r) => ids.includes(r.id))
+  const exits = victims.map((r) => new Promise<void>((resolve) => (r.process.exitCode !== null || r.process.signalCode !== null ? resolve() : r.process.once('exit', () => resolve()))))
+  for (const replica of victims) process.kill(replica.pid, 'SIGKILL')
+  await Promise.all(exits)
+}
+
+/**
+ * Flips one bit in the middle of replica `id`'s active (newest) WAL segment. Returns the segment's path and the
+ * offset of the record frame holding the flipped bit (where the damage must be reported), found by walking the
+ * frames' length fields.
+ */
+async function flipBitMidSegment(dataDir: string, id: string): Promise<{ file: string; frameOffset: number; records: number }> {
+  const segments = (await readdir(join(dataDir, id))).filter((n) => /^wal-\d{16}\.log$/.test(n)).sort()
+  const file = join(dataDir, id, segments.at(-1)!)
+  const bytes = await readFile(file)
+  const frames: number[] = []
+  for (let offset = SEGMENT_HEADER_BYTES; offset + FRAME_HEADER_BYTES <= bytes.length; offset += FRAME_HEADER_BYTES + bytes.readUInt32LE(offset + 4)) frames.push(offset)
+  expect(frames.length, `records in ${file}`).toBeGreaterThan(20)
+  const frameOffset = frames[Math.floor(frames.length / 2)]!
+  bytes[frameOffset + FRAME_HEADER_BYTES + 2]! ^= 0x04
+  await writeFile(file, bytes)
+  return { file, frameOffset, records: frames.length }
+}
+
+/** Error-level lines of replica `id` saying it does not serve, naming `file` and `offset`. */
+const damageReports = (id: string, file: string, offset: number) =>
+  lines.filter((l) => l.startsWith(`${id} `) && / error /.test(l) && l.includes('does not serve') && l.includes(`${file} at byte ${offset}`))
+
+async function writeKeys(running: LocalCluster, count: number): Promise<string[]> {
+  const client = await running.client('writer')
+  const acknowledged: string[] = []
+  for (let i = 0; i < count; i++) {
+    expect(await client.call({ name: 'put', args: { key: `k${i}`, value: `v${i}` } })).toEqual([{}])
+    acknowledged.push(`k${i}`)
+  }
+  await client.stop()
+  return acknowledged
+}
+
+describe('disk damage with real replica processes (storage "file", sync per batch)', () => {
+  it('one of three damaged: the replica refuses its log, names the damage at error level, moves it aside and rejoins by state transfer; every acknowledged write reads back', async () => {
+    lines.length = 0
+    const config = await writeLocalClusterConfig({ dir: join(dir, 'one'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
+    const dataDir = join(dir, 'one', 'data')
+    cluster = await start(config)
+    const acknowledged = await writeKeys(cluster, 60)
+    await kill(cluster, ['r3'])
+    const damage = await flipBitMidSegment(dataDir, 'r3')
+    await cluster.restart('r3')
+    await waitFor('r3 to report the damage at error level', () => damageReports('r3', damage.file, damage.frameOffset).length > 0, 30_000)
+    // It never treated the damage as a torn tail.
+    expect(lines.filter((l) => l.startsWith('r3 ') && l.includes('the log ends early'))).toEqual([])
+    // Writes go on while it rejoins, and it takes the state by transfer.
+    const later = await cluster.client('later')
+    expect(await later.call({ name: 'put', args: { key: 'after', value: 'damage' } })).toEqual([{}])
+    await later.stop()
+    await waitFor('r3 to rejoin', () => lines.some((l) => l.startsWith('r3 ') && l.includes('rejoined after disk damage')), 60_000)
+    const reader = await cluster.client('reader', { preferred: 'r3' })
+    for (const key of [...acknowledged, 'after']) {
+      expect(await reader.call({ name: 'get', args: { key } }), key).toEqual([{ value: key === 'after' ? 'damage' : key.replace('k', 'v') }])
+    }
+    await reader.stop()
+    const statuses = await cluster.status()
+    expect(new Set(statuses.map((s) => `${s.position}:${s.digest}`)).size, JSON.stringify(statuses)).toBe(1)
+    // The damaged files were moved aside, never deleted; the marker went once the transferred state was on disk.
+    const r3Files = await readdir(join(dataDir, 'r3'))
+    expect(r3Files).toContain('damaged-1')
+    expect(r3Files).not.toContain('DAMAGED')
+    expect(await readdir(join(dataDir, 'r3', 'damaged-1'))).toContain(damage.file.split('/').at(-1))
+    await cluster.stop()
+    cluster = undefined
+  }, 240_000)
+
+  it('all three damaged: no replica serves, each keeps naming its damage (file, offset) at error level, and none starts empty', async () => {
+    lines.length = 0
+    const config = await writeLocalClusterConfig({ dir: join(dir, 'three'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
+    const dataDir = join(dir, 'three', 'data')
+    cluster = await start(config)
+    await writeKeys(cluster, 60)
+    const ids = ['r1', 'r2', 'r3']
+    await kill(cluster, ids)
+    const damages = new Map<string, { file: string; frameOffset: number }>()
+    for (const id of ids) damages.set(id, await flipBitMidSegment(dataDir, id))
+    const restartedAt = lines.length
+    for (const id of ids) await cluster.restart(id)
+    // Nothing is served from the damaged disks: the last acknowledged write is not read back as missing (the
+    // records after the damage were never dropped as a torn tail), and a write is not taken either.
+    const lost = await runCli(['client', '--cluster', cluster.configFile, '--timeout-ms', '10000', 'get', JSON.stringify({ key: 'k59' })])
+    expect(lost.code, `a replica answered from a damaged disk: ${lost.stdout}`).not.toBe(0)
+    const put = await runCli(['client', '--cluster', cluster.configFile, '--timeout-ms', '3000', 'put', JSON.stringify({ key: 'k1', value: 'overwritten' })])
+    expect(put.code, put.stdout).not.toBe(0)
+    // Each says so, and says it again (the process keeps running and keeps naming what stops it).
+    for (const id of ids) {
+      const { file, frameOffset } = damages.get(id)!
+      await waitFor(`${id} to name its damage twice`, () => damageReports(id, file, frameOffset).length >= 2, 30_000)
+    }
+    // No replica started a new, empty cluster.
+    const statuses = await cluster.status({ digest: false })
+    expect(statuses.map((s) => [s.id, s.state, s.position]).sort()).toEqual(ids.map((id) => [id, 'joining', 0]))
+    expect(lines.slice(restartedAt).filter((l) => l.includes('starts a new cluster in view'))).toEqual([])
+    // And restarting them again does not turn the empty directories into fresh replicas.
+    for (const id of ids) await cluster.restart(id)
+    for (const id of ids) await waitFor(`${id} to name its damage after a second restart`, () => damageReports(id, damages.get(id)!.file, damages.get(id)!.frameOffset).length >= 4, 30_000)
+    const again = await cluster.status({ digest: false })
+    expect(again.map((s) => [s.state, s.position])).toEqual(ids.map(() => ['joining', 0]))
+    expect(lines.slice(restartedAt).filter((l) => l.includes('starts a new cluster in view'))).toEqual([])
+    await cluster.stop()
+    cluster = undefined
+  }, 240_000)
+
+  it('two of three damaged (all stopped, then restarted): nothing acknowledged is lost silently; the cluster stops and says which replicas it needs', async () => {
+    lines.length = 0
+    const config = await writeLocalClusterConfig({ dir: join(dir, 'two'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
+    const dataDir = join(dir, 'two', 'data')
+    cluster = await start(config)
+    await writeKeys(cluster, 60)
+    const ids = ['r1', 'r2', 'r3']
+    await kill(cluster, ids)
+    const damages = new Map<string, { file: string; frameOffset: number }>()
+    for (const id of ['r2', 'r3']) damages.set(id, await flipBitMidSegment(dataDir, id))
+    const restartedAt = lines.length
+    for (const id of ids) await cluster.restart(id)
+    // No answer from a state missing the records after the damage, and no write taken on top of one.
+    const lost = await runCli(['client', '--cluster', cluster.configFile, '--timeout-ms', '10000', 'get', JSON.stringify({ key: 'k59' })])
+    expect(lost.code, `answered without the records after the damage: ${lost.stdout}`).not.toBe(0)
+    // The damaged replicas name their damage; the healthy one says whose votes it has and that it needs a majority.
+    for (const [id, { file, frameOffset }] of damages) await waitFor(`${id} to name its damage twice`, () => damageReports(id, file, frameOffset).length >= 2, 30_000)
+    await waitFor('r1 to say which votes it lacks', () => lines.slice(restartedAt).some((l) => l.startsWith('r1 ') && /cannot finish a view change to view \d+: votes from r1 of r1, r2, r3/.test(l)), 60_000)
+    const statuses = await cluster.status({ digest: false })
+    const byId = new Map(statuses.map((s) => [s.id, s]))
+    expect(byId.get('r1')?.state).toBe('recovering')
+    expect(byId.get('r1')?.position).toBeGreaterThanOrEqual(60)
+    for (const id of ['r2', 'r3']) expect([byId.get(id)?.state, byId.get(id)?.position]).toEqual(['joining', 0])
+    expect(lines.slice(restartedAt).filter((l) => l.includes('starts a new cluster in view'))).toEqual([])
+    await cluster.stop()
+    cluster = undefined
+  }, 240_000)
+})
+
+describe('a replica whose disk cannot be opened', () => {
+  it('exits (code 2: the storage directory is unusable) naming the problem instead of staying up with its port open', async () => {
+    const config = await writeLocalClusterConfig({ dir: join(dir, 'unopenable'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
+    // Its data directory is a file: the storage cannot be opened.
+    await mkdir(join(dir, 'unopenable', 'data'), { recursive: true })
+    await writeFile(join(dir, 'unopenable', 'data', 'r1'), 'not a directory')
+    const run = await runCli(['replica', '--config', config.file, '--id', 'r1'])
+    expect(run.code, run.stderr).toBe(2)
+    expect(run.stderr).toContain(join(dir, 'unopenable', 'data', 'r1'))
+  }, 60_000)
+})
