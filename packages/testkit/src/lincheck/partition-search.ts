@@ -146,6 +146,8 @@ class PartitionSearch<S> {
   private readonly inputs: unknown[]
   private readonly outputs: unknown[]
   private readonly calls: Float64Array
+  /** Return times, Infinity for operations that never returned. */
+  private readonly returns: Float64Array
   /** 1 for determined operations. */
   private readonly determined: Uint8Array
   /** 1 for operations the model says leave the state unchanged (see {@link Model.readOnly}). */
@@ -198,15 +200,18 @@ class PartitionSearch<S> {
   private readonly sourcesLeft: Int32Array
   private sourcedStart: Int32Array
   private sourcedReads: Int32Array
+  /** Set by deadRead: whether the read it returned was dead before the last push too. */
+  private deadReadWasDead = false
 
-  // Determined operations not linearized yet, and the best dead end so far: the one with the
-  // most determined operations placed (then the fewest optional ones). Its path is the longest
-  // linearizable prefix found; bestPrefix[0, agree) equals the current path, so recording a
-  // new best copies only the difference.
+  // Determined operations not linearized yet, and the best dead end so far (see recordDeadEnd).
+  // Its path is the longest linearizable prefix found; bestPrefix[0, agree) equals the current
+  // path, so recording a new best copies only the difference.
   private remaining: number
   private readonly total: number
   private readonly bestPrefix: number[] = []
   private bestPlaced = -1
+  private bestFrontier = -Infinity
+  private bestPruned = false
   private bestBlocked = NIL
   private bestState: S
   private agree = 0
@@ -223,6 +228,7 @@ class PartitionSearch<S> {
     this.inputs = operations.map((operation) => operation.input)
     this.outputs = operations.map((operation) => operation.output)
     this.calls = Float64Array.from(operations, (operation) => operation.call)
+    this.returns = Float64Array.from(operations, (operation) => operation.return ?? Infinity)
     this.determined = Uint8Array.from(operations, (operation) => (isDetermined(operation) ? 1 : 0))
     this.readOnly = Uint8Array.from(operations, (operation) => (model.readOnly?.(operation.input, operation.output) === true ? 1 : 0))
     const byCall = Array.from({ length: count }, (_, i) => i).sort((a, b) => this.calls[a]! - this.calls[b]! || a - b)
@@ -295,7 +301,7 @@ class PartitionSearch<S> {
    */
   private prepareReadSources(operations: readonly Operation[], model: Model<S>): void {
     const count = operations.length
-    const returns = Float64Array.from(operations, (operation) => operation.return ?? Infinity)
+    const returns = this.returns
     const determinedWrites: number[] = []
     const optionalWrites: number[] = []
     let longest = 0
@@ -350,33 +356,78 @@ class PartitionSearch<S> {
     for (let p = 0; p < pairs.length; p += 2) this.sourcedReads[fill[pairs[p]!]!++] = pairs[p + 1]!
   }
 
-  /** A candidate read that can never fit in the current node (see Model.readSources), or NIL. */
+  /**
+   * A candidate read that can never fit in the current node (see
+   * Model.readSources), or NIL. For the explanation, a read that could not
+   * fit before the last push either (it just became a candidate) is preferred
+   * to one the last push ruled out: it is the cause, not a consequence.
+   */
   private deadRead(): number {
     const { next, entryOperation, reachableFrom, sourcesLeft } = this
+    let found = NIL
     for (let entry = next[this.head]!; entry !== NIL && (entry & 1) === 0; entry = next[entry]!) {
       const r = entryOperation[entry]!
       const reachable = reachableFrom[r]
-      if (reachable !== undefined && sourcesLeft[r] === 0 && !reachable(this.state)) return r
+      if (reachable === undefined || sourcesLeft[r] !== 0 || reachable(this.state)) continue
+      if (this.deadBeforeLastPush(r, reachable)) {
+        this.deadReadWasDead = true
+        return r
+      }
+      if (found === NIL) found = r
     }
-    return NIL
+    this.deadReadWasDead = false
+    return found
+  }
+
+  /** Whether read r, dead now, was already dead in the parent node's state. */
+  private deadBeforeLastPush(r: number, reachable: (state: S) => boolean): boolean {
+    const pushed = this.pathOperation[this.depth - 1]!
+    for (let s = this.sourcedStart[pushed]!; s < this.sourcedStart[pushed + 1]!; s++) if (this.sourcedReads[s] === r) return false
+    return !reachable(this.pathState[this.depth - 1]!)
   }
 
   /**
-   * After a push: when a candidate read can no longer fit, record the node as
-   * a dead end blaming that read, pop it and return true.
+   * After a push: when a candidate read can no longer fit, pop the node and
+   * return true. The node is recorded as a dead end blaming that read when it
+   * explains the failure: the read could not fit before the push either, or
+   * the operation pushed had to come before the read (it returned before the
+   * read was called). A read killed by a write that could as well have come
+   * after it says nothing about the history, only about this branch.
    */
   private pruneAfterPush(): boolean {
     const read = this.deadRead()
     if (read === NIL) return false
-    this.recordDeadEnd(read)
+    const pushed = this.pathOperation[this.depth - 1]!
+    if (this.deadReadWasDead || this.returns[pushed]! < this.calls[read]!) this.recordDeadEnd(read, true)
     this.backtrack()
     return true
   }
 
-  /** Record the current node as a dead end, where `blocked` cannot be placed, if it is the best so far. */
-  private recordDeadEnd(blocked: number): void {
+  /**
+   * Record the current node as a dead end, where `blocked` cannot be placed,
+   * if it is the best so far: the one that got furthest in time (its first
+   * pending return is the latest); then one where every candidate was tried
+   * (`pruned` false: it blames the operation that had to come next) over one
+   * left because a read could no longer fit; then the one with the most
+   * determined operations placed; then the fewest optional ones. Time comes
+   * first because pruning stops a branch as soon as a read can no longer
+   * fit, with operations called before that read still unplaced, while a
+   * wrong branch can place more of them before it fails.
+   */
+  private recordDeadEnd(blocked: number, pruned: boolean): void {
     const placed = this.total - this.remaining
-    if (placed > this.bestPlaced || (placed === this.bestPlaced && this.depth < this.bestPrefix.length)) {
+    let entry = this.next[this.head]!
+    while (entry !== NIL && (entry & 1) === 0) entry = this.next[entry]!
+    const frontier = entry === NIL ? Infinity : this.entryTime[entry]!
+    const better =
+      frontier !== this.bestFrontier
+        ? frontier > this.bestFrontier
+        : pruned !== this.bestPruned
+          ? !pruned
+          : placed > this.bestPlaced || (placed === this.bestPlaced && this.depth < this.bestPrefix.length)
+    if (better) {
+      this.bestFrontier = frontier
+      this.bestPruned = pruned
       this.bestPlaced = placed
       for (let d = this.agree; d < this.depth; d++) this.bestPrefix[d] = this.pathOperation[d]!
       this.bestPrefix.length = this.depth
@@ -446,7 +497,7 @@ class PartitionSearch<S> {
       // Dead end: no candidate leads to a new node. Blame the first pending return.
       let e = next[head]!
       while ((e & 1) === 0) e = next[e]!
-      this.recordDeadEnd(entryOperation[e]!)
+      this.recordDeadEnd(entryOperation[e]!, false)
       if (this.depth === 0) {
         return this.finish({
           verdict: 'not-linearizable',
