@@ -127,7 +127,8 @@ export function searchPartition<S>(operations: readonly Operation[], model: Mode
  *    completion (it changes no state, and as a candidate it returns no
  *    earlier than anything pending), so if it fails, the node fails.
  * 2. The other determined candidates, in call order.
- * 3. Optional operations (unknown outcome or never returned, not read-only),
+ * 3. Optional operations (unknown outcome or never returned, not read-only,
+ *    not unobserved: see searchPartition),
  *    from a second list ordered by call time: those called by the first
  *    pending return and, under a horizon, with the path's latest call at most
  *    `call + horizon` (`cut` records whether that ever removed one). All of
