@@ -2,6 +2,7 @@ import { LockstepError } from '@lockstep/interface'
 import { describe, expect, it } from 'vitest'
 import {
   checkLinearizability,
+  generateKvHistory,
   generateRegisterHistory,
   kvModel,
   modelByName,
@@ -112,6 +113,30 @@ describe('options', () => {
     expect(result.reason).toMatch(/gave up after \d+ model steps \(maxSteps 100\)/)
     expect(result.steps).toBeLessThan(2000)
     expect(checkLinearizability(hard, registerModel, { maxSteps: 100 })).toEqual(result)
+  })
+
+  it('gives up on a partition deterministically after about maxStates states, saying so', () => {
+    const result = checkLinearizability(hard, registerModel, { maxStates: 500 })
+    expect(result).toMatchObject({ ok: false, verdict: 'unknown' })
+    expect(result.reason).toMatch(/^gave up after \d+ states in one partition \(maxStates 500\)$/)
+    expect(result.statesExplored).toBeLessThan(5000)
+    expect(checkLinearizability(hard, registerModel, { maxStates: 500 })).toEqual(result)
+    expect(thrown(() => checkLinearizability([], registerModel, { maxStates: 0 })).message).toMatch(/maxStates is 0; expected a positive number/)
+    expect(checkLinearizability(hard, registerModel, { maxStates: Infinity }).verdict).toBe('linearizable')
+  })
+
+  it('still finds a violation in another partition when one runs out of states', () => {
+    // Key "a" needs many states; key "b" fails at once. Running out on "a" must not hide "b".
+    const busy = generateKvHistory({ seed: 3, operations: 3000, clients: 10, keys: 1 }).map((o) => ({ ...o, input: { ...o.input, key: 'a' } }))
+    const history = [
+      ...busy,
+      op('x', { f: 'put', key: 'b', value: '1' }, {}, 0, 1),
+      op('y', { f: 'get', key: 'b' }, { value: '2' }, 2, 3),
+    ]
+    expect(checkLinearizability(busy, kvModel, { maxStates: 100 }).verdict).toBe('unknown')
+    const result = checkLinearizability(history, kvModel, { maxStates: 100 })
+    expect(result.verdict).toBe('not-linearizable')
+    expect(result.violation!.partition).toBe('key "b"')
   })
 
   it('decides the same history when given enough time', () => {

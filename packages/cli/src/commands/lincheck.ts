@@ -1,6 +1,7 @@
 import { isLockstepError } from '@lockstep/interface'
 import {
   checkLinearizability,
+  DEFAULT_MAX_STATES,
   modelByName,
   models,
   parseHistory,
@@ -12,14 +13,14 @@ import {
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 
-/** Exit code when a limit (--timeout-ms, --max-steps) stopped the check before it decided. */
+/** Exit code of verdict `unknown`: a limit (--timeout-ms, --max-steps, --max-states) stopped the check before it decided. */
 export const LINCHECK_UNDECIDED = 3
 
 /** How many operations of the longest linearizable prefix the text output shows (--json shows all). */
 const PREFIX_SHOWN = 20
 
 /** The help text of `lockstep lincheck`. */
-export const lincheckUsage = `lockstep lincheck HISTORY.json --model register|kv [--json] [--timeout-ms N] [--max-steps N]
+export const lincheckUsage = `lockstep lincheck HISTORY.json --model register|kv [--json] [--timeout-ms N] [--max-states N] [--max-steps N]
 
 Checks that a recorded history is linearizable: that some order of its
 operations, respecting real time (an operation that returned before another
@@ -31,23 +32,27 @@ docs/lincheck.md.
                 checked one key at a time)
   --json        print one JSON object
   --timeout-ms  give up after this long (default: no limit)
+  --max-states  give up on a partition once its search holds this many states;
+                bounds memory, about 150 bytes a state (default: ${DEFAULT_MAX_STATES})
   --max-steps   give up after about this many model steps (default: no limit)
 Exit 0 when linearizable, 1 when not (the longest linearizable prefix found and
 the operation that cannot follow it are printed), 2 for unreadable input or bad
-usage, 3 when a limit stopped the check before it decided.`
+usage, 3 for verdict unknown: a limit stopped the check before it decided.`
 
 /** `lockstep lincheck`: decide whether a recorded history is linearizable. */
 export async function lincheckCommand(args: string[], io: Pick<Io, 'stdout' | 'stderr' | 'readFile'>): Promise<number> {
-  let values: { model?: string; json?: boolean; 'timeout-ms'?: string; 'max-steps'?: string; help?: boolean }
+  let values: { model?: string; json?: boolean; 'timeout-ms'?: string; 'max-steps'?: string; 'max-states'?: string; help?: boolean }
   let positionals: string[]
   let timeoutMs: number | undefined
   let maxSteps: number | undefined
+  let maxStates: number | undefined
   try {
     const flags = parseFlags('lincheck', args, {
       model: { type: 'string', short: 'm' },
       json: { type: 'boolean' },
       'timeout-ms': { type: 'string' },
       'max-steps': { type: 'string' },
+      'max-states': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     })
     values = flags.values as typeof values
@@ -58,6 +63,7 @@ export async function lincheckCommand(args: string[], io: Pick<Io, 'stdout' | 's
     }
     if (values['timeout-ms'] !== undefined) timeoutMs = intFlag('lincheck', 'timeout-ms', values['timeout-ms'], 0, 1)
     if (values['max-steps'] !== undefined) maxSteps = intFlag('lincheck', 'max-steps', values['max-steps'], 0, 1)
+    if (values['max-states'] !== undefined) maxStates = intFlag('lincheck', 'max-states', values['max-states'], 0, 1)
   } catch (error) {
     io.stderr(`${(error as Error).message}\n\n${lincheckUsage}`)
     return ExitCode.USAGE
@@ -91,6 +97,7 @@ export async function lincheckCommand(args: string[], io: Pick<Io, 'stdout' | 's
     result = checkLinearizability(history, model, {
       ...(timeoutMs === undefined ? {} : { timeoutMs, now: () => performance.now() }),
       ...(maxSteps === undefined ? {} : { maxSteps }),
+      ...(maxStates === undefined ? {} : { maxStates }),
     })
   } catch (error) {
     if (!isLockstepError(error)) throw error
@@ -141,7 +148,7 @@ function resultText(file: string, result: LinearizabilityResult): string {
   const summary = `model ${result.model}, ${result.operations} operation${result.operations === 1 ? '' : 's'}, ${result.partitions} partition${result.partitions === 1 ? '' : 's'}, ${result.statesExplored} states explored`
   if (result.verdict === 'linearizable') return `${file}: linearizable (${summary})`
   const lines = [
-    result.verdict === 'not-linearizable' ? `${file}: NOT linearizable (${summary})` : `${file}: undecided (${summary}): ${result.reason}`,
+    result.verdict === 'not-linearizable' ? `${file}: NOT linearizable (${summary})` : `${file}: unknown (${summary}): ${result.reason}`,
   ]
   const violation = result.violation
   if (violation === undefined) return lines.join('\n')

@@ -16,9 +16,27 @@ export interface LinearizabilityOptions {
   readonly now?: () => number
   /** Give up (verdict `unknown`) after about this many model steps; deterministic, unlike `timeoutMs`. */
   readonly maxSteps?: number
+  /**
+   * Give up on a partition (its verdict `unknown`) once its search has
+   * recorded about this many states. Partitions are searched one at a time
+   * and only the current one's states are kept, so this bounds the memory the
+   * checker uses (about 150 bytes a state, plus the model's state keys).
+   * The other partitions are still searched: a violation in one of them still
+   * makes the verdict `not-linearizable`. Deterministic. Default
+   * {@link DEFAULT_MAX_STATES}; `Infinity` for no limit.
+   */
+  readonly maxStates?: number
   /** Also return a linearization of every partition when the history is linearizable. */
   readonly witness?: boolean
 }
+
+/**
+ * The default of {@link LinearizabilityOptions.maxStates}: far more than the
+ * project's benchmark histories need (at most a few hundred thousand), and
+ * under a gigabyte of memory when state keys are short, so a search too large
+ * ends in verdict `unknown` instead of exhausting the process's memory.
+ */
+export const DEFAULT_MAX_STATES = 5_000_000
 
 /** Why a history is not linearizable: the failing partition's longest linearizable prefix and the operation that cannot follow it. */
 export interface LinearizabilityViolation {
@@ -46,7 +64,7 @@ export interface LinearizabilityViolation {
 export interface LinearizabilityResult {
   /** True exactly when the history is linearizable. */
   readonly ok: boolean
-  /** `unknown` when the search gave up (`timeoutMs` or `maxSteps`) before deciding. */
+  /** `unknown` when the search gave up (`timeoutMs`, `maxSteps` or `maxStates`) before deciding. */
   readonly verdict: 'linearizable' | 'not-linearizable' | 'unknown'
   /** The model's name. */
   readonly model: string
@@ -76,7 +94,7 @@ export function describeOperation(model: Model, operation: Operation): string {
 }
 
 function checkOptions(options: LinearizabilityOptions): void {
-  const { timeoutMs, now, maxSteps } = options
+  const { timeoutMs, now, maxSteps, maxStates } = options
   if (timeoutMs !== undefined) {
     if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
       throw new LockstepError('INVALID_CONFIG', `timeoutMs is ${String(timeoutMs)}; expected a positive number of milliseconds`, { path: 'options.timeoutMs' })
@@ -91,6 +109,9 @@ function checkOptions(options: LinearizabilityOptions): void {
   }
   if (maxSteps !== undefined && (typeof maxSteps !== 'number' || !(maxSteps > 0))) {
     throw new LockstepError('INVALID_CONFIG', `maxSteps is ${String(maxSteps)}; expected a positive number`, { path: 'options.maxSteps' })
+  }
+  if (maxStates !== undefined && (typeof maxStates !== 'number' || !(maxStates > 0))) {
+    throw new LockstepError('INVALID_CONFIG', `maxStates is ${String(maxStates)}; expected a positive number (Infinity for no limit)`, { path: 'options.maxStates' })
   }
 }
 
@@ -157,6 +178,7 @@ export function checkLinearizability<S, I, O>(
   const budget: SearchBudget = {
     steps: 0,
     maxSteps: options.maxSteps ?? Infinity,
+    maxStates: options.maxStates ?? DEFAULT_MAX_STATES,
     expired: deadline === Infinity ? () => false : () => options.now!() >= deadline,
   }
   const base = { model: model.name, operations: history.length, partitions: parts.length }
@@ -180,7 +202,8 @@ export function checkLinearizability<S, I, O>(
     return { partition, partitionIndex: p, prefix, failedOperation, stateAfterPrefix, message, ...(horizon === undefined ? {} : { horizon }) }
   }
   let statesExplored = 0
-  let stoppedFor: 'steps' | 'time' | undefined
+  let stoppedFor: 'steps' | 'time' | 'states' | undefined
+  let statesAtStop = 0
   let boundedViolation: LinearizabilityViolation | undefined
   const witness: number[][] = []
   for (let p = 0; p < parts.length; p++) {
@@ -188,7 +211,9 @@ export function checkLinearizability<S, I, O>(
     const outcome = searchPartition(part.map((index) => history[index] as Operation), untypedModel, budget)
     statesExplored += outcome.statesExplored
     if (outcome.verdict === 'unknown') {
-      stoppedFor = outcome.reason
+      // Running out of time or steps ends the whole check; running out of states, one partition's.
+      if (stoppedFor === undefined || stoppedFor === 'states') stoppedFor = outcome.reason
+      if (outcome.reason === 'states') statesAtStop = Math.max(statesAtStop, outcome.statesExplored)
       if (outcome.bounded !== undefined && boundedViolation === undefined) boundedViolation = explain(p, outcome.bounded, outcome.bounded.horizon)
       if (outcome.reason === 'time') break
       continue
@@ -200,7 +225,12 @@ export function checkLinearizability<S, I, O>(
     return { ok: false, verdict: 'not-linearizable', ...base, statesExplored, steps: budget.steps, violation: explain(p, outcome) }
   }
   if (stoppedFor !== undefined) {
-    const reason = stoppedFor === 'time' ? `timed out after ${options.timeoutMs} ms` : `gave up after ${budget.steps} model steps (maxSteps ${options.maxSteps})`
+    const reason =
+      stoppedFor === 'time'
+        ? `timed out after ${options.timeoutMs} ms`
+        : stoppedFor === 'steps'
+          ? `gave up after ${budget.steps} model steps (maxSteps ${options.maxSteps})`
+          : `gave up after ${statesAtStop} states in one partition (maxStates ${budget.maxStates})`
     return {
       ok: false,
       verdict: 'unknown',

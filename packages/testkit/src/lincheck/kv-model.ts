@@ -63,6 +63,31 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
     }
   },
   readOnly: (input) => input.f === 'get',
+  unobserved(write, history) {
+    const { input } = write
+    if (input.f === 'get') return true
+    // A get after an append contains its string until the next put; a get after a put starts
+    // with its value until the next put. If no get does, no get came between.
+    return !history.some(
+      (operation) =>
+        operation.input.f === 'get' &&
+        operation.input.key === input.key &&
+        operation.output !== null &&
+        (input.f === 'put' ? (operation.output.value ?? '').startsWith(input.value) : (operation.output.value ?? '').includes(input.value)),
+    )
+  },
+  readSources(read, writes) {
+    if (read.input.f !== 'get' || read.output === null) return undefined
+    const key = read.input.key
+    const value = read.output.value ?? ''
+    // Appends only extend the value, so the value read is reachable without a put only from
+    // one of its prefixes; with puts, the last one must put a prefix of it.
+    const sources: number[] = []
+    writes.forEach((write, position) => {
+      if (write.input.f === 'put' && write.input.key === key && value.startsWith(write.input.value)) sources.push(position)
+    })
+    return { sources, reachableFrom: (state) => value.startsWith(state.get(key) ?? '') }
+  },
   key(state) {
     // Length-prefixed entries in key order: injective, and cheap for the one-key states of a partition.
     if (state.size === 0) return ''

@@ -66,6 +66,17 @@ export const registerModel: Model<RegisterState, RegisterInput, RegisterOutput> 
   key: (state) => state,
   // A read never changes the register; neither does a cas known to have failed.
   readOnly: (input, output) => input.f === 'read' || (input.f === 'cas' && output !== null && output.ok === false),
+  readSources(read, writes) {
+    if (read.input.f !== 'read' || read.output === null) return undefined
+    const value = canonicalJson(read.output.value)
+    // The last write (or successful cas) before the read must have left its value.
+    const sources: number[] = []
+    writes.forEach((write, position) => {
+      const { input } = write
+      if ((input.f === 'write' && canonicalJson(input.value) === value) || (input.f === 'cas' && canonicalJson(input.to) === value)) sources.push(position)
+    })
+    return { sources, reachableFrom: (state) => state === value }
+  },
   describeState: (state) => `value ${state}`,
   describeOperation({ input, output }) {
     switch (input.f) {

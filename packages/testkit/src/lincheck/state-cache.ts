@@ -13,11 +13,14 @@ import type { DeterminedSet } from './determined-set'
  * Nodes are chained in buckets by a hash of D's Zobrist hash and the state key.
  * Their bitsets live in one growing word pool (D as its non-trivial word range
  * only), so recording a node allocates nothing but, now and then, a bigger pool.
+ * The buckets are a typed array too (a JavaScript Map holds at most 2^24
+ * entries: a large search used to end in `RangeError: Map maximum size exceeded`).
  */
 export class StateCache {
-  private readonly bucketHead = new Map<number, number>()
+  private bucketHead: Int32Array = new Int32Array(1024).fill(-1)
   private readonly keys: string[] = []
   private chain: Int32Array = new Int32Array(1024)
+  private nodeHash: Int32Array = new Int32Array(1024)
   private offset: Int32Array = new Int32Array(1024)
   private low: Int32Array = new Int32Array(1024)
   private high: Int32Array = new Int32Array(1024)
@@ -38,7 +41,7 @@ export class StateCache {
     const words = determined.words
     const low = determined.low
     const high = determined.high
-    let node = this.bucketHead.get(bucketOf(determined.hash, key)) ?? -1
+    let node = this.bucketHead[bucketOf(determined.hash, key) & (this.bucketHead.length - 1)]!
     nodes: for (; node !== -1; node = this.chain[node]!) {
       if (this.low[node] !== low || this.high[node] !== high || this.keys[node] !== key) continue
       const base = this.offset[node]!
@@ -55,6 +58,7 @@ export class StateCache {
     const node = this.keys.length
     if (node >= this.chain.length) {
       this.chain = grow(this.chain)
+      this.nodeHash = grow(this.nodeHash)
       this.offset = grow(this.offset)
       this.low = grow(this.low)
       this.high = grow(this.high)
@@ -74,9 +78,23 @@ export class StateCache {
     this.high[node] = high
     this.used += length
     this.keys.push(key)
-    const bucket = bucketOf(determined.hash, key)
-    this.chain[node] = this.bucketHead.get(bucket) ?? -1
-    this.bucketHead.set(bucket, node)
+    const hash = bucketOf(determined.hash, key)
+    this.nodeHash[node] = hash
+    if (node >= this.bucketHead.length) this.rehash(this.bucketHead.length * 2)
+    const bucket = hash & (this.bucketHead.length - 1)
+    this.chain[node] = this.bucketHead[bucket]!
+    this.bucketHead[bucket] = node
+  }
+
+  /** Spread the nodes over `size` buckets (a power of two), keeping about one node per bucket. */
+  private rehash(size: number): void {
+    const heads = new Int32Array(size).fill(-1)
+    for (let node = 0; node < this.keys.length - 1; node++) {
+      const bucket = this.nodeHash[node]! & (size - 1)
+      this.chain[node] = heads[bucket]!
+      heads[bucket] = node
+    }
+    this.bucketHead = heads
   }
 }
 
