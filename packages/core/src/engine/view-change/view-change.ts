@@ -110,12 +110,17 @@ export class ViewChange {
     const previous = this.coordination
     this.attempts = previous?.view === view ? this.attempts + 1 : 1
     if (previous?.view === view && !previous.value && (this.attempts === 3 || this.attempts % 20 === 0)) {
-      // Say why the cluster does not serve: fewer than a majority of the configuration can vote.
+      // Say why the cluster does not serve: fewer than a majority of the configuration can vote. Once it has
+      // lasted (20 attempts), it is an error: the service is down until the replicas named come back.
       const promised = [...previous.promises.keys()].sort()
-      this.env.log.warn(
-        `replica '${this.env.self}' cannot finish a view change to view ${view}: votes from ${promised.join(', ') || 'nobody'} of ${configuration.join(', ')}, ` +
-          `and it needs a majority of them with a replica that holds the cluster's state (replicas restarted without their state vote only after they rejoin)`,
-      )
+      const holdings = [...previous.promises.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, p]) => `${id} ${describeHolding(p.holding)}`)
+      const missing = configuration.filter((id) => !previous.promises.has(id))
+      const line =
+        `replica '${this.env.self}' cannot finish a view change to view ${view}: votes from ${promised.join(', ') || 'nobody'} of ${configuration.join(', ')}` +
+        `${holdings.length > 0 ? ` (${holdings.join('; ')})` : ''}, and it needs a majority of them with a replica that holds the cluster's state ` +
+        `(replicas restarted without their state vote only after they rejoin); waiting for ${missing.join(', ') || 'a replica holding the state'}`
+      if (this.attempts >= 20) this.env.log.error(line)
+      else this.env.log.warn(line)
     }
     this.coordination = new Coordination(view, ballot, now, configuration)
     this.env.log.info(`replica '${this.env.self}' starts a view change to view ${view} (ballot ${ballot.round})`)
@@ -207,4 +212,11 @@ export class ViewChange {
     // the commit without that view and unable to coordinate the next.
     return view < this.env.votesFrom()
   }
+}
+
+/** What a promise says it holds, for the log: `holds view 3 at position 60 on its disk`. */
+function describeHolding(holding: Holding): string {
+  if (holding.kind === 'disk') return `holds the state of view ${holding.view.id} at position ${holding.position}`
+  if (holding.kind === 'live') return 'holds the live state'
+  return 'holds no state'
 }
