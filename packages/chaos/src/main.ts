@@ -2,7 +2,7 @@ import { formatResult, parseChaosArgs } from './report'
 import { runChaos } from './run'
 
 /**
- * `npm run chaos -- --duration 60 --nemesis kill,pause,partition,reset,amnesia,disk --workload kv,register,lock --seed N`:
+ * `npm run chaos -- --duration 60 --replicas 3 --nemesis kill,pause,partition,reset,amnesia,disk --workload kv,register,lock --seed N`:
  * real replica processes under a nemesis. Prints a table and one JSON line; exits 1 on any violation (and
  * prints the command that replays the same fault schedule), 2 on bad usage.
  */

@@ -10,6 +10,7 @@ export function parseChaosArgs(args: readonly string[]): ChaosOptions {
       nemesis: { type: 'string' },
       seed: { type: 'string' },
       workload: { type: 'string', default: WORKLOADS.join(',') },
+      replicas: { type: 'string', default: '3' },
       dir: { type: 'string' },
     },
     strict: true,
@@ -28,7 +29,9 @@ export function parseChaosArgs(args: readonly string[]): ChaosOptions {
   if (workloads.length === 0) throw new Error('--workload: name at least one workload')
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed)
   if (!Number.isSafeInteger(seed)) throw new Error(`--seed must be an integer, not '${values.seed}'`)
-  return { durationS, nemeses: nemeses as Nemesis[], seed, workloads: workloads as Workload[], ...(values.dir ? { dir: values.dir } : {}) }
+  const replicas = Number(values.replicas)
+  if (!Number.isSafeInteger(replicas) || replicas < 3 || replicas % 2 === 0) throw new Error(`--replicas must be an odd number of at least 3, not '${values.replicas}'`)
+  return { durationS, nemeses: nemeses as Nemesis[], seed, workloads: workloads as Workload[], replicas, ...(values.dir ? { dir: values.dir } : {}) }
 }
 
 /** The run as a table, then the command that replays its fault schedule. */
@@ -36,6 +39,7 @@ export function formatResult(result: ChaosResult): string {
   const rows: [string, string][] = [
     ['seed', String(result.seed)],
     ['duration', `${result.durationS} s`],
+    ['replicas', `${result.replicas} (up to ${Math.floor((result.replicas - 1) / 2)} faulty at once)`],
     ['workloads', result.workloads.map((w) => w.workload).join(', ')],
     ['operations ok / failed / unknown', `${result.operations.ok} / ${result.operations.failed} / ${result.operations.unknown}`],
     ...result.workloads.map((w): [string, string] => [`  ${w.workload}`, `${w.operations.ok} / ${w.operations.failed} / ${w.operations.unknown}`]),
@@ -50,7 +54,7 @@ export function formatResult(result: ChaosResult): string {
   for (const v of result.violations) lines.push(`VIOLATION: ${v}`)
   if (result.violations.length > 0) {
     lines.push(`logs and result.json: ${result.dir}`)
-    lines.push(`replay: npm run chaos -- --duration ${result.durationS} --nemesis ${result.nemeses.join(',')} --workload ${result.workloads.map((w) => w.workload).join(',')} --seed ${result.seed}`)
+    lines.push(`replay: npm run chaos -- --duration ${result.durationS} --replicas ${result.replicas} --nemesis ${result.nemeses.join(',')} --workload ${result.workloads.map((w) => w.workload).join(',')} --seed ${result.seed}`)
   }
   return lines.join('\n')
 }

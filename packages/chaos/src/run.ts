@@ -22,6 +22,8 @@ export interface ChaosOptions {
   readonly nemeses: readonly Nemesis[]
   readonly seed: number
   readonly workloads: readonly Workload[]
+  /** Replicas per cluster (default 3); up to F = (n - 1) / 2 of them are faulty at once, faults overlapping. */
+  readonly replicas?: number
   /** Where the clusters' files and logs go. Default: a temporary directory, removed after a run without violations. */
   readonly dir?: string
   /** Progress lines. */
@@ -42,6 +44,7 @@ export interface FaultRecord {
 export interface ChaosResult {
   readonly seed: number
   readonly durationS: number
+  readonly replicas: number
   readonly nemeses: readonly Nemesis[]
   readonly workloads: readonly WorkloadResult[]
   readonly operations: OperationCounts
@@ -68,6 +71,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     if (why) throw new Error(`nemesis '${nemesis}' is not available: ${why}`)
   }
   const log = options.log ?? (() => {})
+  const replicas = options.replicas ?? 3
+  if (!Number.isSafeInteger(replicas) || replicas < 3 || replicas % 2 === 0) throw new Error(`replicas must be an odd number of at least 3, not ${replicas}`)
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'lockstep-chaos-')))
   await mkdir(dir, { recursive: true })
   const random = new SeededRandom(options.seed)
@@ -78,12 +83,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const violations: string[] = []
   for (const workload of options.workloads) {
     const phaseRandom = random.fork()
-    const cluster = await ChaosCluster.create({ dir: join(dir, workload), machine: workload === 'lock' ? SPEC : workload })
+    const cluster = await ChaosCluster.create({ dir: join(dir, workload), machine: workload === 'lock' ? SPEC : workload, replicas })
     try {
       await Promise.all(cluster.ids.map((id) => cluster.start(id)))
       const config = await cluster.clientConfig()
       const running: RunningWorkload = workload === 'kv' ? kvWorkload(config, phaseRandom.fork()) : workload === 'register' ? registerWorkload(config, phaseRandom.fork()) : lockWorkload(config, phaseRandom.fork())
-      log(`${workload}: 3 replicas under ${options.nemeses.join(', ') || 'no faults'} for ${(phaseMs / 1000).toFixed(0)} s (${cluster.dir})`)
+      log(`${workload}: ${replicas} replicas under ${options.nemeses.join(', ') || 'no faults'} for ${(phaseMs / 1000).toFixed(0)} s (${cluster.dir})`)
       await nemesis(cluster, options.nemeses, phaseRandom.fork(), phaseMs, faultLog, started, log)
       // Every fault is healed: the traffic stops, the replicas must converge, the final reads see everything.
       await running.stop()
@@ -115,6 +120,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const result: ChaosResult = {
     seed: options.seed,
     durationS: options.durationS,
+    replicas,
     nemeses: options.nemeses,
     workloads: results,
     operations,
@@ -131,16 +137,48 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   return result
 }
 
-/** Injects one fault at a time (3 replicas tolerate one), each healed before the next, for `phaseMs`. */
+/**
+ * Injects faults for `phaseMs`: F = (n - 1) / 2 fault loops run at once (one with 3 replicas, two with 5:
+ * faults overlap), each on a replica no other loop holds, each fault healed before its loop's next.
+ */
 async function nemesis(cluster: ChaosCluster, nemeses: readonly Nemesis[], random: SeededRandom, phaseMs: number, faultLog: FaultRecord[], started: number, log: (line: string) => void): Promise<void> {
   const end = performance.now() + phaseMs
+  const busy = new Set<string>()
+  const partitioned = new Set<string>()
+  const loops = Math.floor((cluster.ids.length - 1) / 2)
+  await Promise.all(Array.from({ length: loops }, () => faultLoop(cluster, nemeses, random.fork(), end, { busy, partitioned }, faultLog, started, log)))
+}
+
+/** Replicas some fault loop holds now, and those it keeps partitioned. */
+interface FaultsHeld {
+  readonly busy: Set<string>
+  readonly partitioned: Set<string>
+}
+
+/** One fault at a time on a replica no other loop holds, until `end`. */
+async function faultLoop(cluster: ChaosCluster, nemeses: readonly Nemesis[], random: SeededRandom, end: number, held: FaultsHeld, faultLog: FaultRecord[], started: number, log: (line: string) => void): Promise<void> {
   const now = () => performance.now() - started
   const ids = cluster.ids
   while (performance.now() < end) {
     await sleep(random.int(300, 1500))
     if (nemeses.length === 0 || performance.now() >= end) continue
     const kind = random.pick(nemeses)
-    const target = random.pick(ids)
+    const free = ids.filter((id) => !held.busy.has(id))
+    if (free.length === 0) continue
+    const target = random.pick(free)
+    held.busy.add(target)
+    try {
+      await inject(cluster, kind, target, random, end, held, faultLog, now, log)
+    } finally {
+      held.busy.delete(target)
+    }
+  }
+}
+
+/** One fault on `target`, held and healed. */
+async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, random: SeededRandom, end: number, held: FaultsHeld, faultLog: FaultRecord[], now: () => number, log: (line: string) => void): Promise<void> {
+  {
+    const ids = cluster.ids
     const others = ids.filter((id) => id !== target)
     const holdMs = Math.min(random.int(800, 4000), Math.max(0, end - performance.now()))
     const record: FaultRecord = { kind, target, detail: '', start: now(), end: now() }
@@ -177,8 +215,11 @@ async function nemesis(cluster: ChaosCluster, nemeses: readonly Nemesis[], rando
           }
         }
         ;(record as { detail: string }).detail = oneWay ? `one way (${direction === 'forward' ? 'from' : 'to'} it) lost` : 'isolated from the others'
+        held.partitioned.add(target)
         await sleep(holdMs)
-        for (const other of others) for (const link of cluster.linksBetween(target, other)) link.set({ kind: 'pass' })
+        held.partitioned.delete(target)
+        // Links to a replica another loop still keeps apart stay as that loop set them.
+        for (const other of others) if (!held.partitioned.has(other)) for (const link of cluster.linksBetween(target, other)) link.set({ kind: 'pass' })
         break
       }
       case 'reset':

@@ -24,11 +24,11 @@ async function processesUnder(dir: string): Promise<string[]> {
 }
 
 describe('chaos: real processes under a nemesis', () => {
-  for (const [seed, workloads] of [[1, ['kv', 'register']], [2, ['lock', 'kv']]] as [number, Workload[]][]) {
-    it(`seed ${seed}: ${workloads.join(' and ')} for 20 s under ${nemeses.join(', ')}: linearizable, exclusive, nothing acknowledged lost, equal digests; every process stopped`, async () => {
+  for (const [seed, workloads, replicas] of [[1, ['kv', 'register'], 3], [2, ['lock', 'kv'], 3], [3, ['kv'], 5]] as [number, Workload[], number][]) {
+    it(`seed ${seed}: ${workloads.join(' and ')} on ${replicas} replicas for 20 s under ${nemeses.join(', ')}${replicas > 3 ? ' (two faults at once)' : ''}: linearizable, exclusive, nothing acknowledged lost, equal digests; every process stopped`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-test-'))
       dirs.push(dir)
-      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, dir })
+      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, dir })
       expect(await processesUnder(dir), 'processes of the run still running').toEqual([])
       expect(result.violations, formatResult(result)).toEqual([])
       expect(result.operations.ok).toBeGreaterThan(100)
