@@ -188,7 +188,7 @@ export class ChaosCluster {
             const timer = setTimeout(() => {
               this.statusWaiters.delete(requestId)
               resolve(undefined)
-            }, 30_000)
+            }, 5_000)
             this.statusWaiters.set(requestId, (status) => {
               clearTimeout(timer)
               resolve(status)

@@ -194,6 +194,9 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         ;(record as { detail: string }).detail = detail
         await sleep(holdMs)
         await cluster.start(target)
+        // Not healed until it serves again: a replica restarted without its state (or from a damaged disk) holds
+        // nothing until it has rejoined, and a second such fault before that would take the cluster beyond F.
+        if (!(await servesAgain(cluster, target))) (record as { detail: string }).detail += '; it did not serve again within 30 s'
         break
       }
       case 'pause':
@@ -248,11 +251,22 @@ async function flipBit(dataDir: string, random: SeededRandom): Promise<string> {
   return `one bit flipped in ${newest} at offset ${offset} of ${bytes.length}`
 }
 
+/** Waits (at most 30 s) until replica `id` reports the status `normal`. */
+async function servesAgain(cluster: ChaosCluster, id: string): Promise<boolean> {
+  const deadline = performance.now() + 30_000
+  while (performance.now() < deadline) {
+    if ((await cluster.status(false)).some((s) => s.id === id && s.state === 'normal')) return true
+    await sleep(200)
+  }
+  return false
+}
+
 /** Waits until every replica runs, is normal and at one position, twice in a row; at most 60 s. */
 async function settle(cluster: ChaosCluster): Promise<{ ok: true } | { ok: false; problem: string }> {
   let last = ''
   let same = 0
-  for (let i = 0; i < 300; i++) {
+  const deadline = performance.now() + 60_000
+  while (performance.now() < deadline) {
     const statuses = await cluster.status(false)
     const summary = statuses.map((s) => `${s.id} ${s.state} @${s.position}`).join(', ')
     const good = statuses.length === cluster.ids.length && statuses.every((s) => s.state === 'normal') && new Set(statuses.map((s) => s.position)).size === 1

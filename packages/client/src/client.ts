@@ -119,7 +119,7 @@ export class LockstepClient {
   private outputWatermark = 1
   private readonly outputsAhead = new Map<number, OutputNotice | NumberedOutput>()
   private readonly notices: OutputNotice[] = []
-  private readonly noticeWaiters: { accept: (notice: OutputNotice) => boolean; resolve: (notice: OutputNotice) => void }[] = []
+  private readonly noticeWaiters: { accept: (notice: OutputNotice) => boolean; resolve: (notice: OutputNotice) => void; reject: (error: LockstepError) => void }[] = []
   private readonly listeners = new Set<(notice: OutputNotice) => void>()
   private started = false
   private outputSyncTimer: TimerHandle | undefined
@@ -157,6 +157,7 @@ export class LockstepClient {
     for (const request of [...this.pending.values()]) {
       this.settle(request, new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped before request #${request.seq} was answered`))
     }
+    for (const waiter of this.noticeWaiters.splice(0)) waiter.reject(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped while waiting for an output`))
     this.refusals.clear()
     if (this.outputSyncTimer !== undefined) this.scheduler.clearTimer(this.outputSyncTimer)
     this.outputSyncTimer = undefined
@@ -218,11 +219,13 @@ export class LockstepClient {
    * The next output produced by another request and addressed to this client
    * (a queued `acquire` granted by someone's `release`) that `accept` takes.
    * Outputs are handed out once, in the order the cluster produced them.
+   * Rejects with `STOPPED` when the client stops first.
    */
   nextNotice(accept: (notice: OutputNotice) => boolean = () => true): Promise<OutputNotice> {
     const index = this.notices.findIndex(accept)
     if (index >= 0) return Promise.resolve(this.notices.splice(index, 1)[0]!)
-    const waiting = new Promise<OutputNotice>((resolve) => this.noticeWaiters.push({ accept, resolve }))
+    if (!this.started) return Promise.reject(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' is not started`))
+    const waiting = new Promise<OutputNotice>((resolve, reject) => this.noticeWaiters.push({ accept, resolve, reject }))
     this.scheduleOutputSync()
     return waiting
   }

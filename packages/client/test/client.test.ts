@@ -96,6 +96,15 @@ describe('LockstepClient', () => {
     await expect(later).resolves.toMatchObject({ value: 'third', outputSeq: 3 })
   })
 
+  it('a nextNotice still waiting settles with STOPPED when the client stops (a queued acquire does not hang its caller)', async () => {
+    const h = harness()
+    await h.client.start()
+    const waiting = h.client.nextNotice()
+    await h.client.stop()
+    await expect(waiting).rejects.toMatchObject({ code: 'STOPPED' })
+    await expect(h.client.nextNotice()).rejects.toMatchObject({ code: 'STOPPED' })
+  })
+
   it('sends its incarnation, and skips outputs of an earlier run of its id when a reply says where its own start', async () => {
     const h = harness()
     await h.client.start()
