@@ -1,28 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { LockstepClient } from '@lockstep/client'
-import { upLocalCluster, type LocalCluster } from '../src/index'
-import { killEverything, requireBuiltCli } from './processes'
+import { useLocalCluster } from './local-cluster-fixture'
 
 // A large state over TCP: three replica processes holding STATE_MB of kv data; one is wiped and rejoins by
 // streamed state transfer while clients keep writing, then again with its source killed mid-transfer.
 const STATE_MB = Number(process.env.LOCKSTEP_LARGE_STATE_MB ?? 200)
 const MiB = 1024 * 1024
 
-let dir: string
-let cluster: LocalCluster
-beforeAll(async () => {
-  requireBuiltCli()
-  dir = await mkdtemp(join(tmpdir(), 'lockstep-large-state-'))
-  cluster = await upLocalCluster({ dir: join(dir, 'cluster'), machine: 'kv', basePort: 0, logLevel: 'warn' })
-}, 90_000)
-afterAll(async () => {
-  await cluster?.stop()
-  killEverything()
-  await rm(dir, { recursive: true, force: true })
-})
+const fixture = useLocalCluster('lockstep-large-state-')
 
 /** Writes small puts in a loop until stopped, keeping each one's latency. */
 function writer(client: LockstepClient) {
@@ -56,9 +41,9 @@ const p99 = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Mat
 async function settled(): Promise<{ id: string; position: number; digest: string; status: string }[]> {
   let statuses: { id: string; position: number; digest: string; status: string }[] = []
   for (let i = 0; i < 600; i++) {
-    statuses = (await cluster.status({ digest: false })).map((s) => ({ id: s.id, position: s.position, digest: s.digest, status: s.state }))
+    statuses = (await fixture.cluster.status({ digest: false })).map((s) => ({ id: s.id, position: s.position, digest: s.digest, status: s.state }))
     if (statuses.length === 3 && statuses.every((s) => s.status === 'normal') && new Set(statuses.map((s) => s.position)).size === 1) {
-      return (await cluster.status()).map((s) => ({ id: s.id, position: s.position, digest: s.digest, status: s.state }))
+      return (await fixture.cluster.status()).map((s) => ({ id: s.id, position: s.position, digest: s.digest, status: s.state }))
     }
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
@@ -67,18 +52,18 @@ async function settled(): Promise<{ id: string; position: number; digest: string
 
 describe(`a ${STATE_MB} MB state over TCP`, () => {
   it('a wiped replica rejoins by streamed state transfer while clients keep writing; then again with its source killed mid-transfer', async () => {
-    const loader = await cluster.client('loader')
+    const loader = await fixture.cluster.client('loader')
     const value = 'x'.repeat(MiB)
     for (let i = 0; i < STATE_MB; i++) await loader.call({ name: 'put', args: { key: `big${i}`, value: `${i}:${value}` } })
 
     // 1. r3 is wiped (restarted with memory storage) and takes the state by streamed transfer.
-    const writing = writer(await cluster.client('writer', { preferred: 'r1' }))
+    const writing = writer(await fixture.cluster.client('writer', { preferred: 'r1' }))
     const started = performance.now()
-    await cluster.restart('r3')
+    await fixture.cluster.restart('r3')
     let transferring: number | undefined
     let transferred: number | undefined
     for (let i = 0; i < 1200 && transferred === undefined; i++) {
-      const r3 = (await cluster.status({ digest: false })).find((s) => s.id === 'r3')
+      const r3 = (await fixture.cluster.status({ digest: false })).find((s) => s.id === 'r3')
       if (r3?.state === 'transferring') transferring ??= performance.now()
       if (r3?.state === 'normal' && r3.position > STATE_MB) transferred = performance.now()
       else await new Promise((resolve) => setTimeout(resolve, 50))
@@ -96,24 +81,24 @@ describe(`a ${STATE_MB} MB state over TCP`, () => {
     )
 
     // 2. Again, and the replica it streams from dies mid-transfer: it finishes from the other one.
-    const again = writer(await cluster.client('writer2', { preferred: 'r2' }))
-    await cluster.restart('r3')
+    const again = writer(await fixture.cluster.client('writer2', { preferred: 'r2' }))
+    await fixture.cluster.restart('r3')
     for (let i = 0; i < 1200; i++) {
-      const r3 = (await cluster.status({ digest: false })).find((s) => s.id === 'r3')
+      const r3 = (await fixture.cluster.status({ digest: false })).find((s) => s.id === 'r3')
       if (r3?.state === 'transferring') break
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
-    const r1 = cluster.replicas.find((r) => r.id === 'r1')!
+    const r1 = fixture.cluster.replicas.find((r) => r.id === 'r1')!
     process.kill(r1.pid, 'SIGKILL') // one of its two sources
     let finished = false
     for (let i = 0; i < 1200 && !finished; i++) {
-      const r3 = (await cluster.status({ digest: false })).find((s) => s.id === 'r3')
+      const r3 = (await fixture.cluster.status({ digest: false })).find((s) => s.id === 'r3')
       finished = r3?.state === 'normal' && r3.position > STATE_MB
       if (!finished) await new Promise((resolve) => setTimeout(resolve, 100))
     }
     expect(finished, 'r3 finished taking the state from r2').toBe(true)
     await again.stop()
-    await cluster.restart('r1')
+    await fixture.cluster.restart('r1')
     const second = await settled()
     expect(new Set(second.map((s) => s.digest)).size, JSON.stringify(second)).toBe(1)
     const [check] = await loader.call<{ value: string }>({ name: 'get', args: { key: `big${STATE_MB - 1}` } })

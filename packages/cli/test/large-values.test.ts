@@ -1,28 +1,16 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { upLocalCluster, type LocalCluster } from '../src/index'
-import { killEverything, requireBuiltCli, runCli } from './processes'
+import { describe, expect, it } from 'vitest'
+import { useLocalCluster } from './local-cluster-fixture'
+import { runCli } from './processes'
 
 // Values of megabytes through three replica processes over TCP: the library and `lockstep client @file`.
 const MiB = 1024 * 1024
-let dir: string
-let cluster: LocalCluster
-beforeAll(async () => {
-  requireBuiltCli()
-  dir = await mkdtemp(join(tmpdir(), 'lockstep-large-'))
-  cluster = await upLocalCluster({ dir: join(dir, 'cluster'), machine: 'kv', basePort: 0, logLevel: 'warn' })
-}, 90_000)
-afterAll(async () => {
-  await cluster?.stop()
-  killEverything()
-  await rm(dir, { recursive: true, force: true })
-})
+const fixture = useLocalCluster('lockstep-large-')
 
 describe('large values end to end', () => {
   it('a 10 MB value round-trips through the library (a reply larger than a client\'s buffer is delivered)', async () => {
-    const client = await cluster.client('library')
+    const client = await fixture.cluster.client('library')
     const value = 'v'.repeat(10 * MiB)
     expect(await client.call({ name: 'put', args: { key: 'big', value } })).toEqual([{}])
     const [got] = await client.call<{ value: string }>({ name: 'get', args: { key: 'big' } })
@@ -31,22 +19,22 @@ describe('large values end to end', () => {
   }, 120_000)
 
   it('a 10 MB value round-trips through lockstep client put @file and get', async () => {
-    const file = join(dir, 'args.json')
+    const file = join(fixture.dir, 'args.json')
     await writeFile(file, JSON.stringify({ key: 'file', value: 'f'.repeat(10 * MiB) }))
-    const put = await runCli(['client', '--cluster', cluster.configFile, 'put', `@${file}`])
+    const put = await runCli(['client', '--cluster', fixture.cluster.configFile, 'put', `@${file}`])
     expect(put.code, put.stderr).toBe(0)
-    const get = await runCli(['client', '--cluster', cluster.configFile, 'get', '{"key":"file"}'])
+    const get = await runCli(['client', '--cluster', fixture.cluster.configFile, 'get', '{"key":"file"}'])
     expect(get.code, get.stderr.slice(0, 500)).toBe(0)
     expect((JSON.parse(get.stdout).outputs[0].value as string).length).toBe(10 * MiB)
   }, 120_000)
 
   it('a request over the frame limit fails at once with FRAME_TOO_LARGE and leaves nothing pending', async () => {
-    const client = await cluster.client('too-large')
+    const client = await fixture.cluster.client('too-large')
     await expect(client.submit({ name: 'put', args: { key: 'huge', value: 'h'.repeat(17 * MiB) } })).rejects.toMatchObject({ code: 'FRAME_TOO_LARGE' })
     expect(client.inFlight).toBe(0)
-    const file = join(dir, 'huge.json')
+    const file = join(fixture.dir, 'huge.json')
     await writeFile(file, JSON.stringify({ key: 'huge', value: 'h'.repeat(17 * MiB) }))
-    const put = await runCli(['client', '--cluster', cluster.configFile, 'put', `@${file}`])
+    const put = await runCli(['client', '--cluster', fixture.cluster.configFile, 'put', `@${file}`])
     expect(put.code).toBe(1)
     expect(put.stderr).toContain('FRAME_TOO_LARGE')
     // And the cluster serves on.
@@ -56,10 +44,10 @@ describe('large values end to end', () => {
   it('10 MB puts in flight across a view change complete: the view change carrying them goes between replicas in parts', async () => {
     // Found: two pending 10 MB requests made every view change message larger than a frame (FRAME_TOO_LARGE on
     // each try), and the cluster changed views for ever without serving again.
-    const client = await cluster.client('through-view-changes', { preferred: 'r1' })
+    const client = await fixture.cluster.client('through-view-changes', { preferred: 'r1' })
     for (const victim of ['r2', 'r3']) {
       const puts = [0, 1].map((i) => client.call({ name: 'put', args: { key: `vc-${victim}-${i}`, value: `${i}`.repeat(10 * MiB) } }))
-      const pid = cluster.replicas.find((r) => r.id === victim)!.pid
+      const pid = fixture.cluster.replicas.find((r) => r.id === victim)!.pid
       process.kill(pid, 'SIGSTOP') // suspected by the others: a view change while the puts are pending
       try {
         await new Promise((resolve) => setTimeout(resolve, 2500))

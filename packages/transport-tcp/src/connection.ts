@@ -165,20 +165,8 @@ export class Connection {
     const held = this.held
     this.held = undefined
     if (held === undefined || this.closing) return
-    for (const envelope of held) {
-      try {
-        this.handler.onFrame(this, envelope)
-      } catch (handlerError) {
-        this.closeForError(handlerError)
-        return
-      }
-      if (this.closing) return
-    }
-    try {
-      this.handler.onChunkEnd?.(this)
-    } catch (handlerError) {
-      this.closeForError(handlerError)
-    }
+    for (const envelope of held) if (!this.handFrame(envelope)) return
+    this.handChunkEnd()
   }
 
   /** Sends a REFUSE frame with `reason` (and the error `code` the other side reports), logs it, and closes once the frame is flushed. */
@@ -242,24 +230,32 @@ export class Connection {
         this.closeForError(decodeError)
         return
       }
-      try {
-        this.handler.onFrame(this, envelope)
-      } catch (handlerError) {
-        this.closeForError(handlerError)
-        return
-      }
-      if (this.closing) return
+      if (!this.handFrame(envelope)) return
     }
     if (this.decoder.error) {
       this.closeForError(this.decoder.error)
       return
     }
-    if (!this.closing) {
-      try {
-        this.handler.onChunkEnd?.(this)
-      } catch (handlerError) {
-        this.closeForError(handlerError)
-      }
+    if (!this.closing) this.handChunkEnd()
+  }
+
+  /** Hands one frame to the handler; false once the connection is closing (the handler threw, or closed it). */
+  private handFrame(envelope: Envelope): boolean {
+    try {
+      this.handler.onFrame(this, envelope)
+    } catch (handlerError) {
+      this.closeForError(handlerError)
+      return false
+    }
+    return !this.closing
+  }
+
+  /** Tells the handler a chunk of the socket was handled (it acknowledges then); closes if it throws. */
+  private handChunkEnd(): void {
+    try {
+      this.handler.onChunkEnd?.(this)
+    } catch (handlerError) {
+      this.closeForError(handlerError)
     }
   }
 

@@ -1,5 +1,5 @@
 import { ErrorCodes, LockstepError, type ChunkRestorer } from '@lockstep/interface'
-import { chunkLength, type LazyImage, type MachineImage, type StateImage } from './state-image'
+import { machinePieces, type LazyImage, type MachineImage, type StateImage } from './state-image'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -23,14 +23,7 @@ export function* imagePieces(image: LazyImage, extra: object = {}): Generator<Ui
   new DataView(first.buffer).setUint32(0, header.length)
   first.set(header, 4)
   yield first
-  if (machine instanceof Uint8Array) {
-    yield machine
-    return
-  }
-  for (const chunk of machine.chunks) {
-    yield chunkLength(chunk)
-    yield chunk
-  }
+  yield* machinePieces(machine)
 }
 
 /** The whole image at once (tests and small states). */
@@ -85,9 +78,8 @@ function framedChunks(reader: PieceReader, where: string): Iterable<Uint8Array> 
 export class ImageStream {
   private readonly where: string
   private readonly startRestorer: () => ChunkRestorer<unknown> | undefined
-  /** Bytes not parsed yet, oldest first. */
-  private queue: Uint8Array[] = []
-  private queued = 0
+  /** Bytes not parsed yet. */
+  private readonly unread = new PieceReader([])
   /** Every byte pushed, while they may be needed whole (no restorer, or the header not read yet). */
   private all: Uint8Array[] | undefined = []
   private headerLength: number | undefined
@@ -105,30 +97,27 @@ export class ImageStream {
   push(bytes: Uint8Array): void {
     this.all?.push(bytes)
     if (this.header && !this.restorer) return // read whole at the end
-    this.queue.push(bytes)
-    this.queued += bytes.length
+    const unread = this.unread
+    unread.push(bytes)
     for (;;) {
       if (this.header === undefined) {
         if (this.headerLength === undefined) {
-          const length = this.take(4)
-          if (!length) return
-          this.headerLength = new DataView(length.buffer, length.byteOffset, 4).getUint32(0)
+          if (unread.remaining < 4) return
+          this.headerLength = unread.u32(this.where, 'header length')
         }
-        const header = this.take(this.headerLength)
-        if (!header) return
-        this.header = parseHeader(header, this.where)
+        if (unread.remaining < this.headerLength) return
+        this.header = parseHeader(unread.read(this.headerLength, this.where, 'header'), this.where)
         this.restorer = this.header.machineChunks === true ? this.startRestorer() : undefined
         if (!this.restorer) return
         this.all = undefined
         continue
       }
       if (this.chunkLength === undefined) {
-        const length = this.take(4)
-        if (!length) return
-        this.chunkLength = new DataView(length.buffer, length.byteOffset, 4).getUint32(0)
+        if (unread.remaining < 4) return
+        this.chunkLength = unread.u32(this.where, `length of chunk ${this.chunkIndex}`)
       }
-      const chunk = this.take(this.chunkLength)
-      if (!chunk) return
+      if (unread.remaining < this.chunkLength) return
+      const chunk = unread.read(this.chunkLength, this.where, `chunk ${this.chunkIndex}`)
       this.chunkLength = undefined
       this.restorer!.add(chunk)
       this.chunkIndex++
@@ -138,34 +127,10 @@ export class ImageStream {
   /** The image, once every byte is in. */
   finish(): StateImage {
     if (!this.restorer) return readImage(new PieceReader(this.all ?? []), this.where).image
-    if (this.chunkLength !== undefined || this.queued > 0) throw corrupt(this.where, `it ends inside chunk ${this.chunkIndex}`)
+    if (this.chunkLength !== undefined || this.unread.remaining > 0) throw corrupt(this.where, `it ends inside chunk ${this.chunkIndex}`)
     const header = this.header!
     const orderDigest = typeof header.orderDigest === 'string' ? { orderDigest: header.orderDigest } : {}
     return { position: header.position as number, sessions: header.sessions, machine: { chunks: [] }, restored: { state: this.restorer.finish() }, ...orderDigest }
-  }
-
-  /** The next `length` queued bytes, if that many are queued. */
-  private take(length: number): Uint8Array | undefined {
-    if (this.queued < length) return undefined
-    this.queued -= length
-    const first = this.queue[0]
-    if (first && first.length >= length) {
-      const bytes = first.subarray(0, length)
-      if (first.length === length) this.queue.shift()
-      else this.queue[0] = first.subarray(length)
-      return bytes
-    }
-    const bytes = new Uint8Array(length)
-    let filled = 0
-    while (filled < length) {
-      const piece = this.queue[0]!
-      const take = Math.min(length - filled, piece.length)
-      bytes.set(piece.subarray(0, take), filled)
-      filled += take
-      if (take === piece.length) this.queue.shift()
-      else this.queue[0] = piece.subarray(take)
-    }
-    return bytes
   }
 }
 
@@ -188,6 +153,12 @@ export class PieceReader {
   /** Bytes not read yet. */
   get remaining(): number {
     return this.left
+  }
+
+  /** Lays `piece` after the others (a stream read as it arrives). */
+  push(piece: Uint8Array): void {
+    this.pieces.push(piece)
+    this.left += piece.length
   }
 
   /** The next `length` bytes; `what` names them in the error if there are fewer. */

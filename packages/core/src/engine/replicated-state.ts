@@ -12,7 +12,7 @@ import {
 } from '@lockstep/interface'
 import { fnv1a64 } from './digest'
 import { SessionTable, type SessionLimits, type SessionLookup } from './session-table'
-import { captureMachine, checkChunkMethods, digestPieces, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
+import { captureMachine, checkChunkMethods, machinePieces, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
 
 /** What executing one delivered request produced. */
 export interface Execution {
@@ -162,7 +162,7 @@ export class ReplicatedState<S> {
    */
   digestLater(): { readonly position: number; readonly pieces: Iterable<Uint8Array> } {
     const image = captureMachine(this.machine, this.state)
-    return { position: this.delivered, pieces: { [Symbol.iterator]: () => digestPieces(image) } }
+    return { position: this.delivered, pieces: { [Symbol.iterator]: () => machinePieces(image) } }
   }
 
   /** The machine state as JSON (or its digest when the machine has no toJSON). */

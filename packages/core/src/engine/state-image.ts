@@ -67,12 +67,15 @@ export function restoreMachine<S>(machine: StateMachine<S>, image: MachineImage)
  */
 export function machineDigest<S>(machine: StateMachine<S>, state: S): string {
   const hasher = new Fnv1a64()
-  for (const piece of digestPieces(captureMachine(machine, state))) hasher.update(piece)
+  for (const piece of machinePieces(captureMachine(machine, state))) hasher.update(piece)
   return hasher.digest()
 }
 
-/** The bytes {@link machineDigest} hashes, a piece at a time: the snapshot, or each chunk after its length. */
-export function* digestPieces(image: MachineImage): Generator<Uint8Array, void, undefined> {
+/**
+ * A machine's state as it goes into an image (and what {@link machineDigest} hashes), a piece at a time: the
+ * snapshot, or each chunk after its 4-byte length.
+ */
+export function* machinePieces(image: MachineImage): Generator<Uint8Array, void, undefined> {
   if (image instanceof Uint8Array) {
     yield image
     return

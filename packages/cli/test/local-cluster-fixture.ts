@@ -1,0 +1,35 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll } from 'vitest'
+import { upLocalCluster, type LocalCluster, type LocalClusterSpec } from '../src/index'
+import { killEverything, requireBuiltCli } from './processes'
+
+/**
+ * A local cluster for a test file: started before its tests in a fresh temporary directory (`prefix`),
+ * stopped after them with every process the file started, and the directory removed.
+ */
+export function useLocalCluster(prefix: string, spec: Omit<LocalClusterSpec, 'dir'> = {}): { readonly cluster: LocalCluster; readonly dir: string } {
+  let dir: string | undefined
+  let cluster: LocalCluster | undefined
+  beforeAll(async () => {
+    requireBuiltCli()
+    dir = await mkdtemp(join(tmpdir(), prefix))
+    cluster = await upLocalCluster({ machine: 'kv', basePort: 0, logLevel: 'warn', ...spec, dir: join(dir, 'cluster') })
+  }, 90_000)
+  afterAll(async () => {
+    await cluster?.stop()
+    killEverything()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+  return {
+    get cluster() {
+      if (!cluster) throw new Error('the local cluster is not started (use it inside a test)')
+      return cluster
+    },
+    get dir() {
+      if (!dir) throw new Error('the local cluster is not started (use it inside a test)')
+      return dir
+    },
+  }
+}
