@@ -157,6 +157,7 @@ describe('peer messages', () => {
       { kind: 'prepare', view: 3, ballot },
       { kind: 'promise', view: 3, ballot, holding: { kind: 'live', report: [1] }, suspects: [], accepted: { ballot, value }, incarnation: 4 },
       { kind: 'promise', view: 3, ballot, holding: { kind: 'disk', view: { id: 2, members: ['r1'] }, position: 9 }, suspects: ['r3'], accepted: null, incarnation: 5 },
+      { kind: 'promise', view: 3, ballot, holding: { kind: 'disk', view: { id: 2, members: ['r1'] }, position: 9, damaged: true }, suspects: [], accepted: null, incarnation: 7 },
       { kind: 'promise', view: 3, ballot, holding: { kind: 'none' }, suspects: [], accepted: { ballot, value: recovery }, incarnation: 6 },
       { kind: 'nack', view: 3, ballot, knownView: 2 },
       { kind: 'nack', view: 3, ballot: null, knownView: 5 },

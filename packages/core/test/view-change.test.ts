@@ -105,6 +105,24 @@ describe('the coordinator', () => {
     expect(recoveryValue(5, ['r1', 'r2', 'r3'], one)).toBeUndefined() // a single disk might lack an acknowledged request
   })
 
+  it('counts a damaged disk toward the majority with how far it held the order, but never resumes from it', () => {
+    const damaged = (view: number, position: number): Holding => ({ kind: 'disk', view: { id: view, members: ['r1', 'r2', 'r3'] }, position, damaged: true })
+    const configuration = ['r1', 'r2', 'r3']
+    // Two damaged disks and an intact one that holds as much: the intact one is the source, every other joins.
+    const resumable = new Map([promise('r1', [], null, disk(4, 60)), promise('r2', [], null, damaged(4, 60)), promise('r3', [], null, damaged(4, 59))])
+    expect(recoveryValue(5, configuration, resumable)).toMatchObject({ source: 'r1', joining: ['r2', 'r3'] })
+    // The damaged disk and the intact one are a majority.
+    expect(recoveryValue(5, configuration, new Map([promise('r1', [], null, disk(4, 60)), promise('r3', [], null, damaged(4, 60))]))).toMatchObject({ source: 'r1' })
+    // A damaged disk held more of the order (or a newer view) than any intact one: an acknowledged request may sit
+    // only there, so the cluster waits for another replica.
+    expect(recoveryValue(5, configuration, new Map([promise('r1', [], null, disk(4, 59)), promise('r2', [], null, damaged(4, 60))]))).toBeUndefined()
+    expect(recoveryValue(5, configuration, new Map([promise('r1', [], null, disk(3, 80)), promise('r2', [], null, damaged(4, 60))]))).toBeUndefined()
+    // Only damaged disks: nothing to resume from, however many.
+    expect(recoveryValue(5, configuration, new Map([promise('r1', [], null, damaged(4, 60)), promise('r2', [], null, damaged(4, 60)), promise('r3', [], null, damaged(4, 60))]))).toBeUndefined()
+    // With a third replica's intact disk that holds enough, it resumes.
+    expect(recoveryValue(5, configuration, new Map([promise('r1', [], null, disk(4, 59)), promise('r2', [], null, damaged(4, 60)), promise('r3', [], null, disk(4, 60))]))).toMatchObject({ source: 'r3' })
+  })
+
   it('takes turns: the first candidate at once, the next a timeout later, everyone waits again after progress', () => {
     const turn = (self: string, lastActivity = -Infinity) => coordinatorTurnDue({ self, candidates: ['r2', 'r3'], needSince: 100, lastActivity, timeoutMs: 50 })
     expect(turn('r2')).toBe(100)

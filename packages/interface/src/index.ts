@@ -11,4 +11,4 @@ export type { ClientToReplica, NumberedOutput, OutputNotice, Reply, ReplicaToCli
 export { crashTolerantOrderer, isCrashTolerant } from './orderer'
 export type { CrashTolerantOrderer, Orderer, OrdererContext, OrdererFactory, View } from './orderer'
 export type { ClientTransport, ClientTransportEvents, ClientTransportFactory, Transport, TransportFactory, TransportHandler } from './transport'
-export type { LogRecord, Recovered, Snapshot, Storage, StorageDamage, StorageFactory, SyncPolicy } from './storage'
+export type { LogRecord, Recovered, Snapshot, Storage, StorageDamage, ReadableAroundDamage, StorageFactory, SyncPolicy } from './storage'

@@ -34,6 +34,22 @@ export interface StorageDamage {
   readonly message: string
   /** Where the damaged files were moved for inspection (nothing is deleted). */
   readonly setAsideIn: string
+  /**
+   * What could still be read around the damage, when the storage could tell (damage in the middle of a log
+   * whose snapshot is intact): the snapshot, every valid record before and after the damage in order, and each
+   * damaged stretch as a hole between the positions of the records around it. Never served from: a replica may
+   * only tell its peers from it how far its disk held the order, so a cluster that lost several disks can still
+   * resume from one that holds everything.
+   */
+  readonly readable?: ReadableAroundDamage
+}
+
+/** See {@link StorageDamage.readable}. */
+export interface ReadableAroundDamage {
+  readonly snapshot: Snapshot | undefined
+  readonly records: readonly LogRecord[]
+  /** Between the record at log position `after` (or the snapshot) and the one at `before`, the records were lost. */
+  readonly holes: readonly { readonly after: number; readonly before: number }[]
 }
 
 /** When appended records become durable. */

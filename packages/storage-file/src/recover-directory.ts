@@ -1,7 +1,7 @@
 import { join } from 'node:path'
-import { ErrorCodes, LockstepError, isLockstepError, type LogRecord, type Logger, type Snapshot, type StorageDamage } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, isLockstepError, type LogRecord, type Logger, type ReadableAroundDamage, type Snapshot, type StorageDamage } from '@lockstep/interface'
 import type { StorageFileSystem } from './file-system'
-import { planLogRecovery, type ChainSegment, type CorruptLogPolicy, type FoundSegment } from './recovery-plan'
+import { planLogRecovery, type ChainSegment, type CorruptLogPolicy, type FoundSegment, type ReadableLog } from './recovery-plan'
 import { decodeSnapshot, parseSnapshotFileName, snapshotFileName } from './snapshot-format'
 import { decodeManifest, MANIFEST_NAME, manifestMismatch, type SnapshotManifest } from './snapshot-manifest'
 import { parseSegment, parseSegmentFileName } from './wal-format'
@@ -58,7 +58,8 @@ export async function recoverDirectory(fs: StorageFileSystem, dir: string, polic
     const file = typeof details.file === 'string' ? details.file : join(dir, typeof details.path === 'string' ? details.path : '')
     const offset = typeof details.offset === 'number' ? details.offset : undefined
     const setAsideIn = await setAside(fs, dir, { file, offset, message: error.message })
-    const damaged: StorageDamage = { file, offset, message: error.message, setAsideIn }
+    const readable = (error.details as { readable?: ReadableAroundDamage } | undefined)?.readable
+    const damaged: StorageDamage = readable ? { file, offset, message: error.message, setAsideIn, readable } : { file, offset, message: error.message, setAsideIn }
     logger.error(`storage-file: the data in ${dir} is damaged (${file}${offset === undefined ? '' : ` at byte ${offset}`}); it is not served. Every data file was moved to ${setAsideIn} for inspection, and the replica must rejoin by state transfer from its peers`, { ...damaged })
     return emptyDirectory(damaged)
   }
@@ -78,7 +79,9 @@ async function setAside(fs: StorageFileSystem, dir: string, damage: Omit<Storage
   let n = 1
   while (names.includes(`damaged-${n}`)) n++
   const setAsideIn = join(dir, `damaged-${n}`)
-  await writeAtomically(fs, dir, DAMAGED_MARKER_NAME, new TextEncoder().encode(`${JSON.stringify({ ...damage, setAsideIn }, null, 2)}\n`))
+  // The files moved, so a later open can read them again (and only them) for what is readable around the damage.
+  const files = names.filter((name) => DATA_FILE.test(name))
+  await writeAtomically(fs, dir, DAMAGED_MARKER_NAME, new TextEncoder().encode(`${JSON.stringify({ ...damage, setAsideIn, files }, null, 2)}\n`))
   await moveDataFiles(fs, dir, setAsideIn, names)
   return setAsideIn
 }
@@ -112,9 +115,9 @@ export async function writeAtomically(fs: StorageFileSystem, dir: string, name: 
 
 /** A directory set aside earlier: with 'rejoin' it stays empty and says so again; otherwise STORAGE_CORRUPT. */
 async function reportEarlierDamage(fs: StorageFileSystem, dir: string, policy: CorruptLogPolicy, logger: Logger, names: readonly string[]): Promise<RecoveredDirectory> {
-  let recorded: Partial<StorageDamage> = {}
+  let recorded: Partial<StorageDamage> & { files?: unknown } = {}
   try {
-    recorded = JSON.parse(new TextDecoder().decode(await fs.readFile(join(dir, DAMAGED_MARKER_NAME)))) as Partial<StorageDamage>
+    recorded = JSON.parse(new TextDecoder().decode(await fs.readFile(join(dir, DAMAGED_MARKER_NAME)))) as Partial<StorageDamage> & { files?: unknown }
   } catch {
     // An unreadable marker still says the directory's contents were given up.
   }
@@ -128,9 +131,54 @@ async function reportEarlierDamage(fs: StorageFileSystem, dir: string, policy: C
   // Data files written since (or left by a crash while setting aside) belong to no state this replica may serve.
   const leftovers = names.filter((n) => DATA_FILE.test(n))
   if (leftovers.length > 0) await moveDataFiles(fs, dir, setAsideIn, names)
-  const damaged: StorageDamage = { file, offset, message: typeof recorded.message === 'string' ? recorded.message : message, setAsideIn }
+  const files = Array.isArray(recorded.files) && recorded.files.every((f) => typeof f === 'string') ? (recorded.files as string[]) : undefined
+  const readable = files ? await readSetAside(fs, setAsideIn, files) : undefined
+  const damaged: StorageDamage = { file, offset, message: typeof recorded.message === 'string' ? recorded.message : message, setAsideIn, ...(readable ? { readable } : {}) }
   logger.error(`storage-file: ${message}`, { dir, file, offset, setAsideIn })
   return emptyDirectory(damaged)
+}
+
+/**
+ * Reads the files set aside for damage again, without changing them, for what is readable around the damage
+ * (see `StorageDamage.readable`): only `files`, the ones moved there when the damage was found. Undefined when
+ * that cannot be told (the snapshot is missing or invalid, the files are gone).
+ */
+async function readSetAside(fs: StorageFileSystem, setAsideIn: string, files: readonly string[]): Promise<ReadableAroundDamage | undefined> {
+  let snapshot: Snapshot | undefined
+  const found: FoundSegment[] = []
+  try {
+    const manifestBytes = files.includes(MANIFEST_NAME) ? await fs.readFile(join(setAsideIn, MANIFEST_NAME)) : undefined
+    const manifest = manifestBytes === undefined ? undefined : decodeManifest(manifestBytes)
+    if (typeof manifest === 'string') return undefined
+    const snapshots = files.map((name) => ({ name, position: parseSnapshotFileName(name) })).filter((f): f is { name: string; position: number } => f.position !== undefined)
+    for (const { name, position } of snapshots.sort((a, b) => b.position - a.position)) {
+      if (manifest !== undefined && position < manifest.position) break
+      const bytes = await fs.readFile(join(setAsideIn, name))
+      const decoded = decodeSnapshot(bytes)
+      if (typeof decoded === 'string' || decoded.position !== position) continue
+      if (manifest !== undefined && position === manifest.position && manifestMismatch(manifest, bytes) !== undefined) return undefined
+      snapshot = decoded
+      break
+    }
+    // The snapshot the manifest names is the one the log needs: without it, what the disk held cannot be told.
+    if (manifest !== undefined && manifest.position > 0 && (snapshot?.position ?? 0) < manifest.position) return undefined
+    for (const name of files) {
+      const seq = parseSegmentFileName(name)
+      if (seq === undefined) continue
+      const bytes = await fs.readFile(join(setAsideIn, name))
+      found.push({ seq, name, sizeBytes: bytes.length, parsed: parseSegment(bytes), bytes })
+    }
+  } catch {
+    return undefined
+  }
+  found.sort((a, b) => a.seq - b.seq)
+  try {
+    planLogRecovery(found, snapshot?.position ?? 0, 'rejoin', setAsideIn)
+    return undefined
+  } catch (error) {
+    const readable = isLockstepError(error) ? (error.details as { readable?: ReadableLog } | undefined)?.readable : undefined
+    return readable ? { snapshot, records: readable.records, holes: readable.holes } : undefined
+  }
 }
 
 async function recoverContents(fs: StorageFileSystem, dir: string, policy: CorruptLogPolicy, logger: Logger, names: readonly string[]): Promise<RecoveredDirectory> {
@@ -194,7 +242,7 @@ async function recoverContents(fs: StorageFileSystem, dir: string, policy: Corru
     nextSeq = Math.max(nextSeq, seq + 1)
   }
   found.sort((a, b) => a.seq - b.seq)
-  const plan = planLogRecovery(found, snapshot?.position ?? 0, policy, dir)
+  const plan = withSnapshot(() => planLogRecovery(found, snapshot?.position ?? 0, policy, dir), snapshot)
 
   for (const name of plan.remove) {
     await fs.unlink(join(dir, name))
@@ -238,6 +286,18 @@ async function recoverContents(fs: StorageFileSystem, dir: string, policy: Corru
     repairs.directoryFsyncs++
   }
   return { snapshot, records: plan.records, chain: plan.chain, snapshotFiles, nextSeq, repairs, damaged: undefined }
+}
+
+/** Runs `plan`; damage it reports with what is readable around it gets the snapshot added to that. */
+function withSnapshot<T>(plan: () => T, snapshot: Snapshot | undefined): T {
+  try {
+    return plan()
+  } catch (error) {
+    const details = isLockstepError(error) ? (error.details as { readable?: ReadableLog } | undefined) : undefined
+    if (!details?.readable) throw error
+    const readable: ReadableAroundDamage = { snapshot, records: details.readable.records, holes: details.readable.holes }
+    throw new LockstepError(ErrorCodes.STORAGE_CORRUPT, (error as Error).message, { ...details, readable }, { cause: error })
+  }
 }
 
 /** The manifest, if the directory has one (older versions wrote none); a damaged one is STORAGE_CORRUPT. */

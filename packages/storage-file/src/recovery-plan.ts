@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { ErrorCodes, LockstepError, type LogRecord } from '@lockstep/interface'
-import { framePosition, SEGMENT_HEADER_BYTES, type ParsedSegment } from './wal-format'
+import { framePosition, readPastDamage, SEGMENT_HEADER_BYTES, type ParsedSegment } from './wal-format'
 
 /**
  * What to do when the log is damaged somewhere a torn tail cannot explain (or the snapshot the manifest
@@ -161,6 +161,7 @@ export function planLogRecovery(found: readonly FoundSegment[], base: number, po
         lastIntactPosition: lastPosition,
         nextValidPosition,
         laterSegments: withData.map((s) => s.name),
+        ...(policy === 'rejoin' ? { readable: readAround(records, segments, damage, lastPosition) } : {}),
       },
     )
   }
@@ -169,6 +170,42 @@ export function planLogRecovery(found: readonly FoundSegment[], base: number, po
   const truncate = damage.cutBytes === undefined ? undefined : { name: damage.name, lengthBytes: damage.cutBytes }
   const preserve = damage.validFrameAt === undefined ? undefined : damage.name
   return { records, chain, remove, truncate, quarantine, preserve, damage: { name: damage.name, offset: damage.offset, reason: damage.reason } }
+}
+
+/** What can still be read of a log damaged in the middle (see `StorageDamage.readable`). */
+export interface ReadableLog {
+  /** The valid records, before and after the damage, in order. */
+  readonly records: LogRecord[]
+  /** The damaged stretches, between the positions of the records around them. */
+  readonly holes: { after: number; before: number }[]
+}
+
+/**
+ * The records before the damage and every valid record after it (in the damaged segment past the damage, and
+ * in the later segments), with each damaged stretch as a hole. Undefined when the damaged segment's bytes are
+ * not at hand.
+ */
+function readAround(
+  before: readonly LogRecord[],
+  segments: readonly FoundSegment[],
+  damage: { readonly index: number; readonly cutBytes: number | undefined },
+  lastPosition: number,
+): ReadableLog | undefined {
+  const out = { records: [...before], holes: [] as { after: number; before: number }[] }
+  let last = lastPosition
+  for (let i = damage.index; i < segments.length; i++) {
+    const segment = segments[i]!
+    if (segment.bytes === undefined) return undefined
+    // The damaged segment from just past its damage; a later one from its first record if it goes on where the
+    // log before it ended, else (a bad header, a break in the chain) from wherever a valid record is found.
+    if (i === damage.index && damage.cutBytes !== undefined) last = readPastDamage(segment.bytes, damage.cutBytes + 1, last, out)
+    else if (i > damage.index && segment.parsed.prevPosition === last) {
+      out.records.push(...segment.parsed.records)
+      last = segment.parsed.records.at(-1)?.position ?? last
+      if (segment.parsed.damage !== undefined) last = readPastDamage(segment.bytes, segment.parsed.damage.offset + 1, last, out)
+    } else last = readPastDamage(segment.bytes, 0, last, out)
+  }
+  return out
 }
 
 function describeDamage(reason: NonNullable<ParsedSegment['damage']>['reason']): string {

@@ -116,28 +116,62 @@ export function parseSegment(bytes: Uint8Array): ParsedSegment {
   if (prevPosition === undefined) {
     return { prevPosition: undefined, records: [], validBytes: 0, damage: { offset: 0, reason: 'header', validFrameAt: undefined } }
   }
+  const read = readFrames(bytes, SEGMENT_HEADER_BYTES, prevPosition)
+  if (read.damage === undefined) return { prevPosition, records: read.records, validBytes: read.validBytes, damage: undefined }
+  const validFrameAt = findValidFrame(bytes, view, read.validBytes + 1, read.lastPosition)
+  return { prevPosition, records: read.records, validBytes: read.validBytes, damage: { reason: read.damage, offset: read.validBytes, validFrameAt } }
+}
+
+/** The frames read from `offset` on (see {@link readFrames}). */
+export interface ReadFrames {
+  readonly records: LogRecord[]
+  /** The end of the last valid frame (or `offset`). */
+  readonly validBytes: number
+  /** The position of the last valid record (or the `after` it was given). */
+  readonly lastPosition: number
+  /** Why reading stopped before the end of the bytes, if it did. */
+  readonly damage: DamageReason | undefined
+}
+
+/** Reads consecutive valid frames from `offset`, each above the one before (the first above `after`). Never throws. */
+export function readFrames(bytes: Uint8Array, offset: number, after: number): ReadFrames {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const records: LogRecord[] = []
-  let offset = SEGMENT_HEADER_BYTES
-  let lastPosition = prevPosition
+  let lastPosition = after
+  const stop = (damage: DamageReason | undefined): ReadFrames => ({ records, validBytes: offset, lastPosition, damage })
   while (offset < bytes.length) {
-    const damage = (reason: DamageReason): ParsedSegment => ({
-      prevPosition,
-      records,
-      validBytes: offset,
-      damage: { offset, reason, validFrameAt: findValidFrame(bytes, view, offset + 1, lastPosition) },
-    })
-    if (bytes.length - offset < FRAME_HEADER_BYTES) return damage('truncated')
+    if (bytes.length - offset < FRAME_HEADER_BYTES) return stop('truncated')
     const length = view.getUint32(offset + 4, true)
     const end = offset + FRAME_HEADER_BYTES + length
-    if (end > bytes.length) return damage('truncated')
-    if (crc32c(bytes, offset + 4, end) !== view.getUint32(offset, true)) return damage('checksum')
+    if (end > bytes.length) return stop('truncated')
+    if (crc32c(bytes, offset + 4, end) !== view.getUint32(offset, true)) return stop('checksum')
     const position = readUint64(view, offset + 8)
-    if (position === undefined || position <= lastPosition) return damage('position')
+    if (position === undefined || position <= lastPosition) return stop('position')
     records.push({ position, data: new Uint8Array(bytes.buffer, bytes.byteOffset + offset + FRAME_HEADER_BYTES, length) })
     lastPosition = position
     offset = end
   }
-  return { prevPosition, records, validBytes: offset, damage: undefined }
+  return stop(undefined)
+}
+
+/**
+ * Reads what is still valid in `bytes` from `offset` on, where damage is known to start: every valid frame
+ * found (by trying every byte offset, then reading on frame by frame), and each damaged stretch as a hole
+ * between the last record before it (`after`) and the first valid one after it (`before`). Returns the
+ * position of the last record read (or `after`).
+ */
+export function readPastDamage(bytes: Uint8Array, offset: number, after: number, out: { records: LogRecord[]; holes: { after: number; before: number }[] }): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let last = after
+  for (let at = findValidFrame(bytes, view, offset, last); at !== undefined; ) {
+    out.holes.push({ after: last, before: framePosition(bytes, at)! })
+    const read = readFrames(bytes, at, last)
+    out.records.push(...read.records)
+    last = read.lastPosition
+    if (read.damage === undefined) break
+    at = findValidFrame(bytes, view, read.validBytes + 1, last)
+  }
+  return last
 }
 
 /**

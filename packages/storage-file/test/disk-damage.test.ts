@@ -45,6 +45,11 @@ async function flipBit(path: string, offset: number): Promise<void> {
   await writeFile(path, bytes)
 }
 
+/** The number of records in a segment file of `length` bytes (records of DATA_BYTES). */
+function lastFrameCount(length: number): number {
+  return (length - HEADER) / FRAME
+}
+
 /** A logger that keeps what was logged at error level. */
 function errorRecorder(): Logger & { errors: { message: string; fields: Record<string, unknown> | undefined }[] } {
   const errors: { message: string; fields: Record<string, unknown> | undefined }[] = []
@@ -207,6 +212,62 @@ describe("onCorruptLog: 'rejoin'", () => {
     expect(back.records.map((r) => r.position)).toEqual([41])
     await healed.close()
     expect((await readdir(dir)).filter((n) => n.startsWith('damaged-'))).toEqual(['damaged-1'])
+  })
+
+  it('says what is still readable around the damage: the snapshot, every valid record before and after it, and each damaged stretch as a hole', async () => {
+    const dir = await tempDir()
+    const segment = await oneSegment(dir, 30, 5)
+    await flipBit(join(dir, segment), HEADER + 9 * FRAME + FRAME_HEADER + 3) // the data of record 10
+    await flipBit(join(dir, segment), HEADER + 19 * FRAME + 6) // the length of record 20: frame boundaries lost there
+    await flipBit(join(dir, segment), HEADER + 20 * FRAME + 2) // and the checksum of record 21
+    const storage = buildFileStorage(fast(dir, { onCorruptLog: 'rejoin' }))
+    const recovered = await storage.open()
+    const readable = recovered.damaged?.readable
+    expect(readable?.snapshot?.position).toBe(5)
+    const kept = [6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 22, 23, 24, 25, 26, 27, 28, 29, 30]
+    expect(readable?.records.map((r) => r.position)).toEqual(kept)
+    for (const r of readable?.records ?? []) expect(r.data).toEqual(record(r.position, DATA_BYTES).data)
+    expect(readable?.holes).toEqual([
+      { after: 9, before: 11 },
+      { after: 19, before: 22 },
+    ])
+    // Nothing of it is served: the storage itself opens empty, as before.
+    expect(recovered.snapshot).toBeUndefined()
+    expect(recovered.records).toEqual([])
+    storage.append([record(1, DATA_BYTES)]) // written after the damage, before the replica rejoined
+    await storage.close()
+    // Every later open (until a snapshot is written) reads the files set aside again, and only those.
+    const again = buildFileStorage(fast(dir, { onCorruptLog: 'rejoin' }))
+    const second = (await again.open()).damaged?.readable
+    expect(second?.snapshot?.position).toBe(5)
+    expect(second?.records.map((r) => r.position)).toEqual(kept)
+    expect(second?.holes).toEqual(readable?.holes)
+    await again.close()
+    // The default policy fails without carrying the records in its error.
+    await rm(join(dir, 'DAMAGED'))
+    for (const name of (await readdir(join(dir, 'damaged-1'))).filter((n) => !n.includes('.log-'))) await writeFile(join(dir, name), await readFile(join(dir, 'damaged-1', name)))
+    expect((await openError(fast(dir))).details).not.toHaveProperty('readable')
+  })
+
+  it('reads on into later segments past a damaged one, a lost segment end being a hole too', async () => {
+    const dir = await tempDir()
+    const storage = buildFileStorage(fast(dir, { segmentBytes: HEADER + 10 * FRAME }))
+    await storage.open()
+    for (let position = 1; position <= 25; position++) storage.append([record(position, DATA_BYTES)])
+    await storage.close()
+    const segments = (await filesEndingWith(dir, '.log')).sort()
+    expect(segments.length).toBeGreaterThanOrEqual(3)
+    // The last record of the first segment is damaged: nothing follows it there, the next segment shows it was lost.
+    const first = join(dir, segments[0]!)
+    const bytes = await readFile(first)
+    const lastFrame = bytes.length - FRAME
+    await flipBit(first, lastFrame + FRAME_HEADER + 1)
+    const reopened = buildFileStorage(fast(dir, { onCorruptLog: 'rejoin', segmentBytes: HEADER + 10 * FRAME }))
+    const readable = (await reopened.open()).damaged?.readable
+    const lost = lastFrameCount(bytes.length) // the first segment holds records 1..lost
+    expect(readable?.holes).toEqual([{ after: lost - 1, before: lost + 1 }])
+    expect(readable?.records.map((r) => r.position)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1).filter((p) => p !== lost))
+    await reopened.close()
   })
 
   it('a deleted snapshot is set aside the same way', async () => {

@@ -53,7 +53,8 @@ export interface LazySnapshot {
 
 /** A record of a disk's log replayed by `recover`: a delivered request, a view installed, or the replica's votes. */
 export type RecoveredEntry =
-  | { readonly request: Request }
+  /** `at`: its position in the order (absent in logs of earlier versions). */
+  | { readonly request: Request; readonly at?: number }
   | { readonly view: View; readonly configuration?: readonly ReplicaId[]; readonly commit?: ViewValue }
   | { readonly votes: AcceptorState }
 

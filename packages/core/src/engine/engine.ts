@@ -9,7 +9,7 @@ import type { PeerMessage, PeerMessageKind, PeerMessageOf } from './peer-message
 import { majorityOf } from './view-change/quorum'
 import { OrdererChannel } from './orderer-channel'
 import { RequestPath } from './request-path'
-import { readDisk } from './disk-contents'
+import { readDisk, type DiskContents } from './disk-contents'
 import { canTransition } from './statuses'
 
 /**
@@ -204,6 +204,22 @@ export class ReplicaEngine<S = unknown> {
     membership.restoreConfiguration(disk.configuration ?? [...this.replicas].filter((r) => disk.view.members.includes(r)))
     membership.recovering(disk.votes, disk.commit)
     this.log.info(`replica '${this.self}' recovered view ${disk.view.id} at position ${this.position} from its disk`)
+  }
+
+  /**
+   * Restarted from a disk damaged in the middle of its log that still tells for sure (`readDamagedDisk`) its
+   * view, configuration and votes and how far it held the order (`position`), but not every request's contents.
+   * Like `recover`, it waits `recovering` to be brought back and votes with its disk's votes; its state starts
+   * empty, it reports its disk as damaged (so a view that resumes the cluster never starts from it, yet counts
+   * how far it held the order), and it takes the state by transfer. Call before the first event.
+   */
+  recoverDamaged(disk: DiskContents, position: number): void {
+    const membership = this.requireMembership('recovering from a damaged disk')
+    if (this.currentStatus !== 'joining') throw new LockstepError(ErrorCodes.INTERNAL, `replica '${this.self}': recoverDamaged() after it started (status ${this.currentStatus})`)
+    this.setView(disk.view)
+    membership.restoreConfiguration(disk.configuration ?? [...this.replicas].filter((r) => disk.view.members.includes(r)))
+    membership.recovering(disk.votes, disk.commit, { position })
+    this.log.warn(`replica '${this.self}' recovered view ${disk.view.id} and its votes from a damaged disk that held the order up to position ${position}; it takes the state by transfer`)
   }
 
   /**

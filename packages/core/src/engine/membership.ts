@@ -78,7 +78,13 @@ export class Membership {
   /** When this replica last asked to join, to recover, or for the state (asks repeat until answered). */
   private lastAskedAt = -Infinity
   /** Restarted from its disk: the view and position the disk holds, and since when it waits to be brought back. */
-  private disk: { readonly view: View; readonly position: number; readonly since: number } | undefined
+  private disk: { readonly view: View; readonly position: number; readonly since: number; readonly damaged: boolean } | undefined
+  /**
+   * Restarted from a damaged disk (`recoverDamaged`) and without the cluster's state yet: the view and position
+   * its disk held. Until the state arrives it reports them (as damaged) in every view change, so a majority of
+   * reports still bounds every acknowledged request, though its own state is empty.
+   */
+  private damagedClaim: { readonly view: View; readonly position: number } | undefined
   /** Restarted from its disk and not yet serving with the cluster's state. */
   private fromDisk = false
   /**
@@ -170,12 +176,13 @@ export class Membership {
   }
 
   /** A replica restarted from its disk (holding `view` and `position`, its votes and the view's value): it waits to be brought back. */
-  recovering(votes: AcceptorState | undefined, commit: ViewValue | undefined): void {
+  recovering(votes: AcceptorState | undefined, commit: ViewValue | undefined, damaged?: { readonly position: number }): void {
     const { host } = this
     // The value of its disk's view: it can tell replicas that missed that view (its coordinator may have been
     // this replica, gone before the commit reached anyone).
     if (commit?.view.id === host.view().id) this.lastCommit = commit
-    this.disk = { view: host.view(), position: host.requests.replicated.position, since: host.clock.now() }
+    this.disk = { view: host.view(), position: damaged?.position ?? host.requests.replicated.position, since: host.clock.now(), damaged: damaged !== undefined }
+    if (damaged) this.damagedClaim = { view: host.view(), position: damaged.position }
     this.fromDisk = true
     this.knownView = Math.max(this.knownView, host.view().id)
     this.start.ended()
@@ -317,6 +324,7 @@ export class Membership {
   /** The end of an event: a replica restarted from its disk that serves again is an ordinary member from now on. */
   settle(): void {
     if (this.fromDisk && this.host.status() === 'normal') this.fromDisk = false
+    if (this.damagedClaim && this.host.status() === 'normal') this.damagedClaim = undefined
   }
 
   /** What this replica holds of the view that view change `instance` ends (a live member freezes first). */
@@ -324,7 +332,9 @@ export class Membership {
     const { host } = this
     const status = host.status()
     if ((status === 'normal' || status === 'frozen') && instance === host.view().id + 1) return { kind: 'live', report: this.freeze() }
-    if (status === 'recovering' && this.disk) return { kind: 'disk', view: this.disk.view, position: this.disk.position }
+    if (status === 'recovering' && this.disk) return this.disk.damaged ? { kind: 'disk', view: this.disk.view, position: this.disk.position, damaged: true } : { kind: 'disk', view: this.disk.view, position: this.disk.position }
+    // Restarted from a damaged disk and still without the cluster's state: what its disk held, marked damaged.
+    if (this.damagedClaim && status !== 'normal' && status !== 'frozen') return { kind: 'disk', view: this.damagedClaim.view, position: this.damagedClaim.position, damaged: true }
     // Waiting for a view's state, or removed, it still holds the state of the view it last had (restarted from
     // its disk: the disk's), plus the part of the order it caught up with since, and everything it acknowledged
     // in this run: it counts like a disk when the replicas that were to send the state are gone too. One that
@@ -432,7 +442,7 @@ export class Membership {
   private keepStateView(): void {
     const status = this.host.status()
     if (status === 'normal' || status === 'frozen') this.stateView = this.host.view()
-    else if (status === 'recovering' && this.disk) this.stateView = this.disk.view
+    else if (status === 'recovering' && this.disk && !this.disk.damaged) this.stateView = this.disk.view
   }
 
   private ask(message: PeerMessage): void {

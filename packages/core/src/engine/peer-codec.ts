@@ -145,7 +145,7 @@ function encodeValue(value: ViewValue): Wire {
 
 function encodeHolding(holding: Holding): Wire {
   if (holding.kind === 'live') return [0, holding.report]
-  if (holding.kind === 'disk') return [1, holding.view.id, holding.view.members, holding.position]
+  if (holding.kind === 'disk') return holding.damaged ? [1, holding.view.id, holding.view.members, holding.position, 1] : [1, holding.view.id, holding.view.members, holding.position]
   return [2]
 }
 
@@ -153,7 +153,12 @@ function decodeHolding(raw: unknown, where: string): Holding {
   if (!Array.isArray(raw)) throw malformed(where, 'holding', '[kind, …]')
   const field = new Fields(raw, where)
   if (raw[0] === 0) return { kind: 'live', report: field.any(1) }
-  if (raw[0] === 1) return { kind: 'disk', view: field.view(1), position: field.count(3, 'position') }
+  if (raw[0] === 1) {
+    const disk = { kind: 'disk', view: field.view(1), position: field.count(3, 'position') } as const
+    if (raw[4] === undefined || raw[4] === 0) return disk
+    if (raw[4] === 1) return { ...disk, damaged: true }
+    throw malformed(where, 'holding damaged flag', 'absent, 0 or 1')
+  }
   if (raw[0] === 2) return { kind: 'none' }
   throw malformed(where, 'holding kind', '0 (live), 1 (disk) or 2 (none)')
 }

@@ -55,12 +55,14 @@ export interface Prepare {
  * What a promiser holds of the view the change ends:
  * - `live`: it is a member of that view with its state; `report` is its orderer's freeze report (what it
  *   delivered, and the requests it holds undelivered);
- * - `disk`: it restarted from its disk, which holds `view` and the first `position` requests of the order;
+ * - `disk`: it restarted from its disk, which holds `view` and the first `position` requests of the order
+ *   (`damaged`: the disk held them, but lost some requests' contents: it cannot be the state a cluster
+ *   resumes from, yet its position still counts);
  * - `none`: nothing (it joins, or waits for a transfer).
  */
 export type Holding =
   | { readonly kind: 'live'; readonly report: unknown }
-  | { readonly kind: 'disk'; readonly view: View; readonly position: number }
+  | { readonly kind: 'disk'; readonly view: View; readonly position: number; readonly damaged?: true }
   | { readonly kind: 'none' }
 
 /** Paxos phase 1b: the sender promised `ballot`; it says what it holds, whom it suspects, and any value it accepted. */

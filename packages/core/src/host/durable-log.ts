@@ -1,4 +1,5 @@
-import { ErrorCodes, LockstepError, type ReplicaId, type Request, type Storage, type StorageDamage, type View } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type ReadableAroundDamage, type ReplicaId, type Request, type Storage, type StorageDamage, type View } from '@lockstep/interface'
+import type { DamagedDisk } from '../engine/disk-contents'
 import type { EngineSnapshot, LazySnapshot, RecoveredEntry } from '../engine/engine-types'
 import type { ViewValue } from '../engine/peer-messages'
 import type { AcceptorState } from '../engine/view-change/acceptor'
@@ -10,6 +11,8 @@ export interface DiskContents {
   readonly entries: readonly RecoveredEntry[]
   /** The storage gave its contents up for damage: the replica holds no state and must rejoin (see `Recovered.damaged`). */
   readonly damaged?: StorageDamage
+  /** With `damaged`, what could still be read around the damage, decoded (undefined when it cannot be). */
+  readonly aroundDamage?: DamagedDisk
 }
 
 /** How a {@link DurableLog} produces snapshots. */
@@ -86,7 +89,9 @@ export class DurableLog {
     this.lsn = recovered.records.at(-1)?.position ?? recovered.snapshot?.position ?? 0
     this.recordsSinceSnapshot = recovered.records.length
     const entries = recovered.records.map((r) => decodeLogEntry(r.data))
-    return recovered.damaged ? { snapshot, entries, damaged: recovered.damaged } : { snapshot, entries }
+    if (!recovered.damaged) return { snapshot, entries }
+    const aroundDamage = decodeAroundDamage(recovered.damaged.readable)
+    return aroundDamage ? { snapshot, entries, damaged: recovered.damaged, aroundDamage } : { snapshot, entries, damaged: recovered.damaged }
   }
 
   /** How far the disk holds the order: the last delivery covered by a completed sync or snapshot. */
@@ -111,7 +116,7 @@ export class DurableLog {
 
   /** Records the request delivered at `position`; returns the record's number. */
   appendDelivery(position: number, request: Request): number {
-    return this.append(encodeLogEntry({ request }), position)
+    return this.append(encodeLogEntry({ request, at: position }), position)
   }
 
   /** Records a view installed (with the configuration from then on); returns the record's number. */
@@ -218,6 +223,20 @@ export class DurableLog {
 }
 
 const EMPTY = new Uint8Array(0)
+
+/** Decodes what a storage could read around damage; undefined if it read nothing, or what it read does not decode. */
+function decodeAroundDamage(readable: ReadableAroundDamage | undefined): DamagedDisk | undefined {
+  if (!readable) return undefined
+  try {
+    return {
+      snapshot: readable.snapshot ? decodeSnapshot(readable.snapshot.data) : undefined,
+      entries: readable.records.map((r) => ({ logPosition: r.position, entry: decodeLogEntry(r.data) })),
+      holes: readable.holes,
+    }
+  } catch {
+    return undefined
+  }
+}
 
 /** The next piece of a snapshot; a machine failing to produce its chunks is reported as such. */
 function produceNext(iterator: Iterator<Uint8Array>, snapshot: LazySnapshot): IteratorResult<Uint8Array> {

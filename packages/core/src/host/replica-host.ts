@@ -24,6 +24,7 @@ import type { EngineOptions, MembershipOptions } from '../engine/engine-types'
 import { decodePeerMessage, encodePeerMessage } from '../engine/peer-codec'
 import type { PeerMessage } from '../engine/peer-messages'
 import { DurableLog } from './durable-log'
+import { readDamagedDisk } from '../engine/disk-contents'
 
 /** Options of {@link ReplicaHost}. */
 export interface ReplicaHostOptions<S> {
@@ -108,6 +109,8 @@ export class ReplicaHost<S = unknown> {
   private readonly onStateTransferred: ((position: number, wholeState: boolean) => void) | undefined
   /** The damage the storage set aside at start, reported at error level until the replica has rejoined. */
   private damage: StorageDamage | undefined
+  /** What the damaged disk still told for sure (its view and how far it held the order), when it did. */
+  private damageClaim: { readonly view: number; readonly position: number } | undefined
   private damageTimer: TimerHandle | undefined
 
   constructor(options: ReplicaHostOptions<S>) {
@@ -184,9 +187,19 @@ export class ReplicaHost<S = unknown> {
       const contents = await this.disk.open()
       if (contents.damaged) {
         // Not a torn tail: requests this replica acknowledged may have sat after the damage. It serves nothing
-        // from that disk and comes back without state, as a joiner that never starts a cluster by itself.
+        // from that disk. If what is left of it still tells for sure its view, its votes and how far it held the
+        // order, it reports that much while it waits to be brought back (so a cluster that lost several disks
+        // can resume from one that holds everything); otherwise it comes back without state, as a joiner that
+        // never starts a cluster by itself.
         this.damage = contents.damaged
-        this.engine.startWithoutLostState()
+        const reading = contents.aroundDamage ? readDamagedDisk(contents.aroundDamage, this.engine.view) : undefined
+        if (reading?.certain) {
+          this.damageClaim = { view: reading.contents.view.id, position: reading.position }
+          this.engine.recoverDamaged(reading.contents, reading.position)
+        } else {
+          if (reading) this.log.warn(`replica '${this.engine.self}' cannot use what is left of its damaged disk: ${reading.reason}; it rejoins without state`)
+          this.engine.startWithoutLostState()
+        }
       } else if (contents.snapshot || contents.entries.length > 0) this.engine.recover(contents.snapshot, contents.entries)
       this.engine.durableUpTo(this.engine.position)
       this.onDurable?.(this.engine.position)
@@ -229,9 +242,12 @@ export class ReplicaHost<S = unknown> {
       return
     }
     const where = `${damage.file}${damage.offset === undefined ? '' : ` at byte ${damage.offset}`}`
+    const claim = this.damageClaim
+    const waits = claim
+      ? `It held view ${claim.view} and the order up to position ${claim.position}, which it reports to the others; it serves nothing from that disk and waits for a running cluster, or for a majority of restarted replicas with an intact disk that holds as much, to send it the state.`
+      : 'It holds no state and waits for a running cluster (a majority of the configuration) to add it back and send it the state; it never starts a new cluster by itself.'
     this.log.error(
-      `replica '${this.engine.self}' does not serve: its disk is damaged (${where}; not a torn tail) and was set aside in ${damage.setAsideIn}. ` +
-        'It holds no state and waits for a running cluster (a majority of the configuration) to add it back and send it the state; it never starts a new cluster by itself.',
+      `replica '${this.engine.self}' does not serve: its disk is damaged (${where}; not a torn tail) and was set aside in ${damage.setAsideIn}. ${waits}`,
       { code: ErrorCodes.STORAGE_CORRUPT, file: damage.file, offset: damage.offset, setAsideIn: damage.setAsideIn },
     )
     this.damageTimer = this.scheduler.setTimer(DAMAGE_REPORT_EVERY_MS, () => {

@@ -77,18 +77,29 @@ export function proposeNextView(inputs: NextViewInputs): ViewValue {
  * in it, the most of the order (ties to the lowest id); every other member takes it by transfer. Undefined
  * until a majority of the configuration reported a disk: replies wait for a majority of disks, so any
  * majority holds every acknowledged request.
+ *
+ * A damaged disk (one that lost some requests' contents, see `readDamagedDisk`) counts toward that majority
+ * with how far it held the order, but the state never comes from it: only from an intact disk at least as far
+ * in view and position as every damaged one reported, or else (an acknowledged request may sit only on the
+ * damaged disks) undefined, to wait for more replicas.
  */
 export function recoveryValue(view: number, configuration: readonly ReplicaId[], promises: ReadonlyMap<ReplicaId, PromiseMessage>): ViewValue | undefined {
   let source: { replica: ReplicaId; view: number; position: number } | undefined
+  let furthestDamaged: { view: number; position: number } | undefined
   let disks = 0
   for (const [replica, promise] of promises) {
     const holding = promise.holding
     if (holding.kind !== 'disk') continue
     disks++
+    if (holding.damaged) {
+      furthestDamaged = { view: Math.max(furthestDamaged?.view ?? 0, holding.view.id), position: Math.max(furthestDamaged?.position ?? 0, holding.position) }
+      continue
+    }
     const better = !source || holding.view.id > source.view || (holding.view.id === source.view && (holding.position > source.position || (holding.position === source.position && replica < source.replica)))
     if (better) source = { replica, view: holding.view.id, position: holding.position }
   }
   if (!source || disks < majorityOf(configuration.length)) return undefined
+  if (furthestDamaged && (furthestDamaged.view > source.view || furthestDamaged.position > source.position)) return undefined
   const members = [...promises.keys()].sort()
   const incarnations = Object.fromEntries([...promises].map(([replica, promise]) => [replica, promise.incarnation]))
   return { view: { id: view, members }, configuration: [...configuration], joining: members.filter((m) => m !== source.replica), incarnations, boundary: undefined, source: source.replica }

@@ -115,10 +115,15 @@ export class ViewChange {
       const promised = [...previous.promises.keys()].sort()
       const holdings = [...previous.promises.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, p]) => `${id} ${describeHolding(p.holding)}`)
       const missing = configuration.filter((id) => !previous.promises.has(id))
+      const damaged = [...previous.promises.values()].flatMap((p) => (p.holding.kind === 'disk' && p.holding.damaged ? [p.holding] : []))
+      const needed =
+        damaged.length === 0
+          ? ''
+          : `; damaged disks held the order up to position ${Math.max(...damaged.map((d) => d.position))} (view ${Math.max(...damaged.map((d) => d.view.id))}), so the state must come from an intact disk that holds as much`
       const line =
         `replica '${this.env.self}' cannot finish a view change to view ${view}: votes from ${promised.join(', ') || 'nobody'} of ${configuration.join(', ')}` +
         `${holdings.length > 0 ? ` (${holdings.join('; ')})` : ''}, and it needs a majority of them with a replica that holds the cluster's state ` +
-        `(replicas restarted without their state vote only after they rejoin); waiting for ${missing.join(', ') || 'a replica holding the state'}`
+        `(replicas restarted without their state vote only after they rejoin)${needed}; waiting for ${missing.join(', ') || 'a replica holding the state'}`
       if (this.attempts >= 20) this.env.log.error(line)
       else this.env.log.warn(line)
     }
@@ -216,6 +221,7 @@ export class ViewChange {
 
 /** What a promise says it holds, for the log: `holds view 3 at position 60 on its disk`. */
 function describeHolding(holding: Holding): string {
+  if (holding.kind === 'disk' && holding.damaged) return `held view ${holding.view.id} up to position ${holding.position} on a damaged disk (the state cannot come from it)`
   if (holding.kind === 'disk') return `holds the state of view ${holding.view.id} at position ${holding.position}`
   if (holding.kind === 'live') return 'holds the live state'
   return 'holds no state'
