@@ -190,7 +190,7 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         await cluster.kill(target)
         let detail = kind === 'kill' ? 'kill -9, restart from its disk' : kind === 'amnesia' ? 'kill -9, disk wiped, restart' : ''
         if (kind === 'amnesia') await cluster.wipe(target)
-        if (kind === 'disk') detail = await flipBit(cluster.dataDir(target), random)
+        if (kind === 'disk') detail = await damageDisk(cluster.dataDir(target), random)
         ;(record as { detail: string }).detail = detail
         await sleep(holdMs)
         await cluster.start(target)
@@ -235,6 +235,38 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
     record.end = now()
     log(`  ${(record.start / 1000).toFixed(1)} s  ${kind} ${target}: ${record.detail} (${((record.end - record.start) / 1000).toFixed(1)} s)`)
   }
+}
+
+/**
+ * Damages the disk of a stopped replica one of three ways, chosen by the seed: one bit flipped in the middle of
+ * its newest write-ahead log segment; a torn tail (the segment's last bytes cut off, as a crash mid-write
+ * leaves it); or its newest snapshot lost (deleted; a bit flip when it has none). Says what it did.
+ */
+async function damageDisk(dataDir: string, random: SeededRandom): Promise<string> {
+  const way = random.int(0, 2)
+  if (way === 1) return tearTail(dataDir, random)
+  if (way === 2) {
+    const snapshots = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^snapshot-\d+\.snap$/.test(name)).sort()
+    const newest = snapshots.at(-1)
+    if (newest) {
+      await rm(join(dataDir, newest))
+      return `snapshot ${newest} deleted`
+    }
+  }
+  return flipBit(dataDir, random)
+}
+
+/** Cuts the last 1 to 40 bytes off the newest write-ahead log segment, as a crash in the middle of a write does. */
+async function tearTail(dataDir: string, random: SeededRandom): Promise<string> {
+  const segments = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^wal-\d+\.log$/.test(name)).sort()
+  const newest = segments.at(-1)
+  if (!newest) return 'no log segment to tear'
+  const file = join(dataDir, newest)
+  const bytes = await readFile(file)
+  if (bytes.length < 64) return `${newest} too short to tear`
+  const cut = random.int(1, 40)
+  await writeFile(file, bytes.subarray(0, bytes.length - cut))
+  return `torn tail: the last ${cut} bytes of ${newest} cut off`
 }
 
 /** Flips one bit in the middle of the newest write-ahead log segment of a stopped replica; says where. */
