@@ -22,7 +22,7 @@ function runInLockstep(machines: readonly [string, Machine][], steps: readonly S
   steps.forEach((step, i) => {
     const results = machines.map(([, machine], m) => {
       try {
-        return { outputs: machine.apply(states[m], step.command, { client: step.client, position: i + 1 }) }
+        return { outputs: machine.apply(states[m], step.command, { client: step.client, position: i + 1, time: 0 }) }
       } catch (error) {
         return { error: (error as Error).message }
       }

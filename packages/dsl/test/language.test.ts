@@ -12,7 +12,7 @@ function tokens(text: string) {
 const run = (source: string, steps: [string, string, Record<string, unknown>?][]) => {
   const { machine } = compileOk(source)
   const state = machine.init()
-  const outputs = steps.map(([client, name, args]) => machine.apply(state, args ? { name, args } : { name }, { client, position: 1 }))
+  const outputs = steps.map(([client, name, args]) => machine.apply(state, args ? { name, args } : { name }, { client, position: 1, time: 0 }))
   return { outputs, state: machine.toJSON(state) }
 }
 

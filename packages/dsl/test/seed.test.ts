@@ -9,7 +9,7 @@ const seedDocument = '/work/shared/seed/000_d8a79fcf084990d5.txt'
 /** sha256 of the mutex block in the seed document, so the check also runs where the seed is not on disk. */
 const seedBlockSha256 = 'a52195f97816d682c79a1e86d39c7cfdf58eb809f5cfb617323101b019a020a9'
 
-const ctx = (client: string, position = 1) => ({ client, position })
+const ctx = (client: string, position = 1) => ({ client, position, time: 0 })
 
 describe("the seed's mutex", () => {
   const source = readSpec('seed-mutex.sm')

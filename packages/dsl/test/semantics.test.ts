@@ -16,14 +16,14 @@ function run(machine: Machine, steps: [string, string, Record<string, unknown>?]
   const state = machine.init()
   const outputs: unknown[] = []
   for (const [client, name, args] of steps) {
-    outputs.push(machine.apply(state, args ? { name, args } : { name }, { client, position: 1 }))
+    outputs.push(machine.apply(state, args ? { name, args } : { name }, { client, position: 1, time: 0 }))
   }
   return { state: machine.toJSON(state), outputs, raw: state }
 }
 
 function failure(machine: Machine, state: unknown, command: object): Error {
   try {
-    machine.apply(state, command, { client: 'c1', position: 1 })
+    machine.apply(state, command, { client: 'c1', position: 1, time: 0 })
   } catch (error) {
     return error as Error
   }
@@ -132,7 +132,7 @@ for (const [label, machine] of bothMachines(program)) {
 
     it('aborts a failing command: error reply, no outputs, state unchanged', () => {
       const state = machine.init()
-      machine.apply(state, { name: 'seq' }, { client: 'c1', position: 1 })
+      machine.apply(state, { name: 'seq' }, { client: 'c1', position: 1, time: 0 })
       const before = JSON.stringify(machine.toJSON(state))
       const error = failure(machine, state, { name: 'div', args: { a: 1, b: 0 } })
       expect(isLockstepError(error) && error.code).toBe(ErrorCodes.COMMAND_FAILED)

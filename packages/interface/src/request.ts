@@ -28,6 +28,12 @@ export interface Request<C = unknown> {
    * afresh instead of answering from the previous run's replies. Optional; default 0.
    */
   readonly incarnation?: number
+  /**
+   * When the request entered the cluster: the clock reading (epoch milliseconds) of the replica it was
+   * submitted to, set by that replica (whatever a client sent is replaced). Carried with the request in the
+   * total order; state machines read the agreed time built from it (`ApplyContext.time`), never this.
+   */
+  readonly time?: number
 }
 
 /** An output value addressed to a client, numbered per client (from 1) in the order the cluster produced them. */

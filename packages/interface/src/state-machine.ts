@@ -12,6 +12,13 @@ export interface ApplyContext {
   readonly client: ClientId
   /** The command's position in the total order, from 1. The same on every replica. */
   readonly position: number
+  /**
+   * Agreed time, in epoch milliseconds: the time the request entered the cluster (the clock of the replica
+   * it was submitted to), made non-decreasing along the order. The same on every replica at every position,
+   * across view changes, restarts and state transfers. The only time a machine may read: leases and
+   * timeouts are built on it (the DSL's `now`). 0 for requests ordered by earlier versions.
+   */
+  readonly time: number
 }
 
 /**

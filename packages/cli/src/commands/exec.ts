@@ -69,7 +69,7 @@ function runLines(machine: DslMachine, input: string, io: Io): number {
     }
     position++
     try {
-      const outputs = machine.apply(state, command as { name: string; args?: Record<string, unknown> }, { client, position })
+      const outputs = machine.apply(state, command as { name: string; args?: Record<string, unknown> }, { client, position, time: 0 })
       for (const output of outputs) io.stdout(JSON.stringify({ to: output.to, value: output.value }))
     } catch (error) {
       io.stdout(JSON.stringify({ client, error: (error as Error).message }))

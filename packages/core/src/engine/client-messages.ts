@@ -16,6 +16,9 @@ export function parseRequest(value: unknown, where: string): Request {
   if (request.outputsAckedBelow !== undefined && (!Number.isSafeInteger(request.outputsAckedBelow) || (request.outputsAckedBelow as number) < 0)) {
     throw malformed(where, 'request.outputsAckedBelow', 'a non-negative integer')
   }
+  if (request.time !== undefined && (typeof request.time !== 'number' || !Number.isFinite(request.time) || request.time < 0)) {
+    throw malformed(where, 'request.time', 'a non-negative number of milliseconds')
+  }
   return value as Request
 }
 

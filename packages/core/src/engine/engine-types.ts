@@ -10,8 +10,11 @@ export interface EngineEffects {
   sendToPeer(to: ReplicaId, message: PeerMessage): void
   /** Send to a client (dropped if the client is not connected to this replica). */
   sendToClient(to: ClientId, message: ReplicaToClient): void
-  /** A request was delivered at `position` (1-based) of the total order; `executed` is false for a duplicate. */
-  delivered?(position: number, request: Request, executed: boolean): void
+  /**
+   * A request was delivered at `position` (1-based) of the total order; `executed` is false for a duplicate;
+   * `time` is the agreed time there (`ApplyContext.time`).
+   */
+  delivered?(position: number, request: Request, executed: boolean, time: number): void
   /** A view was installed here, with the configured replicas from then on (its disk record needs both). */
   viewInstalled?(view: View, position: number, configuration: readonly ReplicaId[], commit?: ViewValue): void
   /**

@@ -71,6 +71,7 @@ export class ReplicaEngine<S = unknown> {
       log: this.log,
       status: () => this.currentStatus,
       order: (request) => this.orderer.submit(request),
+      now: () => options.clock.now(),
       startingCluster: () => this.membership?.isFresh === true,
       executed: (position, request) => this.membership?.catchUp.transfer.recordDelivery(position, request, this.requests.replicated.orderDigest),
     }, options.sessions)

@@ -18,7 +18,7 @@ const decoder = new TextDecoder()
 export function* imagePieces(image: LazyImage, extra: object = {}): Generator<Uint8Array, void, undefined> {
   const machine = image.machine
   const format = machine instanceof Uint8Array ? { machineBytes: machine.length } : { machineChunks: true }
-  const header = encoder.encode(JSON.stringify({ ...extra, position: image.position, sessions: image.sessions, orderDigest: image.orderDigest, ...format }))
+  const header = encoder.encode(JSON.stringify({ ...extra, position: image.position, sessions: image.sessions, orderDigest: image.orderDigest, ...(image.time === undefined ? {} : { time: image.time }), ...format }))
   const first = new Uint8Array(4 + header.length)
   new DataView(first.buffer).setUint32(0, header.length)
   first.set(header, 4)
@@ -47,8 +47,15 @@ export function readImage(reader: PieceReader, where: string): { readonly image:
   if (header.machineChunks === true) machine = { chunks: framedChunks(reader, where) }
   else if (typeof header.machineBytes === 'number') machine = reader.read(header.machineBytes, where, 'machine state')
   else throw corrupt(where, 'its header says neither machineBytes nor machineChunks')
-  const orderDigest = typeof header.orderDigest === 'string' ? { orderDigest: header.orderDigest } : {}
-  return { image: { position: header.position as number, sessions: header.sessions, machine, ...orderDigest }, header }
+  return { image: { position: header.position as number, sessions: header.sessions, machine, ...headerExtras(header) }, header }
+}
+
+/** The order's digest and the agreed time an image's header holds (images of earlier versions may lack them). */
+function headerExtras(header: Record<string, unknown>): { orderDigest?: string; time?: number } {
+  return {
+    ...(typeof header.orderDigest === 'string' ? { orderDigest: header.orderDigest } : {}),
+    ...(typeof header.time === 'number' && Number.isFinite(header.time) ? { time: header.time } : {}),
+  }
 }
 
 /** The chunks after an image's header, each a 4-byte length and its bytes, up to the end; read once, as iterated. */
@@ -129,8 +136,7 @@ export class ImageStream {
     if (!this.restorer) return readImage(new PieceReader(this.all ?? []), this.where).image
     if (this.chunkLength !== undefined || this.unread.remaining > 0) throw corrupt(this.where, `it ends inside chunk ${this.chunkIndex}`)
     const header = this.header!
-    const orderDigest = typeof header.orderDigest === 'string' ? { orderDigest: header.orderDigest } : {}
-    return { position: header.position as number, sessions: header.sessions, machine: { chunks: [] }, restored: { state: this.restorer.finish() }, ...orderDigest }
+    return { position: header.position as number, sessions: header.sessions, machine: { chunks: [] }, restored: { state: this.restorer.finish() }, ...headerExtras(header) }
   }
 }
 

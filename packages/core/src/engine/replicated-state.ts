@@ -24,6 +24,8 @@ export interface Execution {
   readonly reply: Reply | undefined
   /** Outputs addressed to other clients, numbered and kept until they acknowledge them. */
   readonly notices: readonly OutputNotice[]
+  /** Agreed time at its position (`ApplyContext.time`). */
+  readonly time: number
 }
 
 const digestEncoder = new TextEncoder()
@@ -46,6 +48,8 @@ export class ReplicatedState<S> {
   private delivered = 0
   private executedCount = 0
   private digestOfOrder = ''
+  /** Agreed time after the last delivered request (see `ApplyContext.time`). */
+  private agreedTime = 0
 
   constructor(machine: StateMachine<S>, limits: SessionLimits = {}) {
     checkChunkMethods(machine)
@@ -82,19 +86,27 @@ export class ReplicatedState<S> {
     return this.digestOfOrder
   }
 
+  /** Agreed time after the last delivered request: the same on every replica at a position, never decreasing. */
+  get time(): number {
+    return this.agreedTime
+  }
+
   /** Executes the next request of the total order (once per `(client, seq)`; a duplicate is answered from the table). */
   execute(request: Request): Execution {
     const position = ++this.delivered
     this.digestOfOrder = chainDigest(this.digestOfOrder, request)
+    // Every position moves agreed time (duplicates too), so it depends on the order alone.
+    if (request.time !== undefined && request.time > this.agreedTime) this.agreedTime = request.time
+    const time = this.agreedTime
     const known = this.lookup(request)
-    if (known.kind !== 'new') return { position, executed: false, reply: known.kind === 'executed' ? known.reply : undefined, notices: [] }
+    if (known.kind !== 'new') return { position, executed: false, reply: known.kind === 'executed' ? known.reply : undefined, notices: [], time }
     this.executedCount++
     const incarnation = request.incarnation ?? 0
     const outputsFrom = this.sessions.beginIncarnation(request.client, incarnation)
     const notices: OutputNotice[] = []
     let reply: Reply
     try {
-      const outputs = this.machine.apply(this.state, request.command, { client: request.client, position })
+      const outputs = this.machine.apply(this.state, request.command, { client: request.client, position, time })
       const own: NumberedOutput[] = []
       for (const output of outputs) {
         if (output.to === request.client) {
@@ -116,7 +128,7 @@ export class ReplicatedState<S> {
     for (const notice of notices) this.sessions.touch(notice.to, position)
     this.sessions.touch(request.client, position)
     this.sessions.dropIdle(position)
-    return { position, executed: true, reply, notices }
+    return { position, executed: true, reply, notices, time }
   }
 
   /** How many times the state was replaced by an image (see `restore`). */
@@ -128,7 +140,7 @@ export class ReplicatedState<S> {
    * at this position while later requests execute; one without is serialized now (`snapshot`).
    */
   image(): LazyImage {
-    return { position: this.delivered, machine: captureMachine(this.machine, this.state), sessions: this.sessions.toJSON(), orderDigest: this.digestOfOrder }
+    return { position: this.delivered, machine: captureMachine(this.machine, this.state), sessions: this.sessions.toJSON(), orderDigest: this.digestOfOrder, time: this.agreedTime }
   }
 
   /** Replaces the state with an image taken elsewhere (a transfer) or earlier (a snapshot). */
@@ -139,6 +151,7 @@ export class ReplicatedState<S> {
     this.sessions.restore(image.sessions)
     this.delivered = image.position
     this.digestOfOrder = image.orderDigest ?? ''
+    this.agreedTime = image.time ?? 0
   }
 
   /** Number of client sessions kept. */

@@ -16,6 +16,8 @@ export interface RequestPathEnvironment {
   order(request: Request): void
   /** True while a replica outside any view is about to start a new cluster: requests wait for it instead of being dropped. */
   startingCluster(): boolean
+  /** The replica's clock (epoch milliseconds): a request entering here is stamped with it (`Request.time`). */
+  now(): number
   /** A request was executed (or answered as a duplicate) at `position`, also while replaying. */
   executed?(position: number, request: Request): void
 }
@@ -54,7 +56,8 @@ export class RequestPath<S> {
       this.env.log.warn(`dropped a message from client '${client}': ${(error as Error).message}`)
       return
     }
-    if (parsed.type === 'request') return this.submit(parsed.request)
+    // The time it entered the cluster is this replica's to say, not the client's.
+    if (parsed.type === 'request') return this.submit({ ...parsed.request, time: Math.floor(this.env.now()) })
     if (this.env.status() !== 'normal') return
     for (const output of this.replicated.outputsFrom(client, parsed.from)) this.env.effects.sendToClient(client, { type: 'output', from: this.env.self, output })
   }
@@ -88,10 +91,10 @@ export class RequestPath<S> {
   /** Executes a delivered request and answers its client (unless replaying a log). */
   execute(request: Request): void {
     this.inFlight.delete(requestKey(request))
-    const { position, executed, reply, notices } = this.replicated.execute(request)
+    const { position, executed, reply, notices, time } = this.replicated.execute(request)
     this.env.executed?.(position, request)
     if (this.replaying) return
-    this.env.effects.delivered?.(position, request, executed)
+    this.env.effects.delivered?.(position, request, executed, time)
     for (const output of notices) this.env.effects.sendToClient(output.to, { type: 'output', from: this.env.self, output })
     if (reply) this.replyTo(request.client, reply)
   }

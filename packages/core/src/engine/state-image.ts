@@ -15,6 +15,8 @@ export interface StateImage {
   readonly sessions: unknown
   /** The digest of the order up to `position` (see `ReplicatedState.orderDigest`); absent in images of earlier versions. */
   readonly orderDigest?: string
+  /** Agreed time at `position` (see `ApplyContext.time`); absent (0) in images of earlier versions. */
+  readonly time?: number
   /** The machine's state already rebuilt from `machine`'s chunks as they arrived (`chunkRestorer`): taken as it is. */
   readonly restored?: { readonly state: unknown }
 }

@@ -44,7 +44,7 @@ export interface ReplicaHostOptions<S> {
   /** Where the host, the engine and the plug-ins it builds log. Default: discards. */
   readonly log?: Logger
   /** Called for every delivered request (recording, metrics). */
-  readonly onDeliver?: (position: number, request: Request, executed: boolean) => void
+  readonly onDeliver?: (position: number, request: Request, executed: boolean, time: number) => void
   /** Called when a view is installed here. */
   readonly onViewInstalled?: (view: View, position: number) => void
   /** With storage: called when the disk holds the order up to `position` (after a sync, and on start). */
@@ -149,9 +149,9 @@ export class ReplicaHost<S = unknown> {
           else this.sendToPeer(to, message)
         },
         sendToClient: (to, message) => this.transport.sendToClient(to, message),
-        delivered: (position, request, executed) => {
+        delivered: (position, request, executed, time) => {
           disk?.appendDelivery(position, request)
-          options.onDeliver?.(position, request, executed)
+          options.onDeliver?.(position, request, executed, time)
         },
         viewInstalled: (view, position, configuration, commit) => {
           disk?.appendView(view, configuration, commit)

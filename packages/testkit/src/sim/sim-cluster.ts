@@ -12,8 +12,8 @@ const defaultMembership: MembershipOptions = { heartbeatMs: 20, suspectAfterMs: 
 
 /** Watches one incarnation of a replica (see {@link SimClusterOptions.observeReplica}). */
 export interface ReplicaObserver {
-  /** A request delivered at `position`; `executed` is false for a duplicate answered from the session table. */
-  onDeliver?(position: number, request: Request, executed: boolean): void
+  /** A request delivered at `position`; `executed` is false for a duplicate answered from the session table; `time`: the agreed time there. */
+  onDeliver?(position: number, request: Request, executed: boolean, time: number): void
   /** A view installed at this replica. */
   onViewInstalled?(view: View, position: number): void
   /** With `durable`: its disk holds the order up to `position`. */
@@ -359,7 +359,7 @@ export class SimCluster {
       membership: this.membership,
       join,
       log: this.options.trace ? traceLogger(this.options.trace, id, () => this.scheduler.now()) : undefined,
-      onDeliver: observer?.onDeliver ? (position, request, executed) => observer.onDeliver!(position, request, executed) : undefined,
+      onDeliver: observer?.onDeliver ? (position, request, executed, time) => observer.onDeliver!(position, request, executed, time) : undefined,
       onViewInstalled: observer?.onViewInstalled ? (view, position) => observer.onViewInstalled!(view, position) : undefined,
       onDurable: observer?.onDurable ? (position) => observer.onDurable!(position) : undefined,
       onStateTransferred: observer?.onStateTransferred ? (position, wholeState) => observer.onStateTransferred!(position, wholeState) : undefined,

@@ -1,6 +1,6 @@
 import { ErrorCodes, LockstepError, type OrdererFactory, type RandomSource } from '@lockstep/interface'
 import type { Operation } from '../lincheck/operation'
-import { checkAgreement, checkOrder } from './checkers/agreement-order'
+import { checkAgreedTime, checkAgreement, checkOrder } from './checkers/agreement-order'
 import { checkCompleteness } from './checkers/completeness'
 import { checkExactlyOnce } from './checkers/exactly-once'
 import type { Delivery, IncarnationRecord } from './checkers/incarnation-record'
@@ -235,7 +235,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, alive: true }
       incarnations.push(incarnation)
       return {
-        onDeliver: (position, request, executed) => recordDelivery(incarnation, { position, key: requestKey(request.client, request.incarnation, request.seq), executed }),
+        onDeliver: (position, request, executed, time) => recordDelivery(incarnation, { position, key: requestKey(request.client, request.incarnation, request.seq), executed, time }),
         onDurable: (position) => recordDurable(incarnation, position, durableBy),
         // The whole state replaced its own: what it delivered before is not its state any more (its disk's
         // snapshot holds the transferred state, whose deliveries other incarnations recorded).
@@ -359,6 +359,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       ...checkExactlyOnce(records, acknowledgedAt, majorityDurable),
       ...checkCompleteness(records, { submitted: fleet.submitted, acknowledged: fleet.acknowledged, allFinished: fleet.allFinished, abandoned: fleet.abandoned }),
       ...checkAgreement(records),
+      ...checkAgreedTime(records, acknowledgedAt, majorityDurable),
     )
   }
   const serving = cluster.running().filter((host) => host.engine.status === 'normal')

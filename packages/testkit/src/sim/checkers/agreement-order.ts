@@ -1,4 +1,4 @@
-import { incarnationName, isTentative, type AcknowledgedAt, type IncarnationRecord, type MajorityDurable } from './incarnation-record'
+import { deliveredByPosition, incarnationName, isTentative, type AcknowledgedAt, type IncarnationRecord, type MajorityDurable } from './incarnation-record'
 
 /**
  * Order across every incarnation of every replica: no two delivered different requests at the same
@@ -39,6 +39,38 @@ export function checkAgreement(incarnations: readonly IncarnationRecord[]): stri
       if (!delivered.has(p)) {
         violations.push(`agreement: position ${p} below ${incarnation.replica}'s position ${top} was never delivered by any replica`)
         break
+      }
+    }
+  }
+  return violations
+}
+
+/**
+ * Agreed time (`ApplyContext.time`): every replica had the same time at each position, and along each
+ * incarnation's state it never decreased, across view changes, restarts and state transfers. Deliveries the
+ * cluster could lose (`isTentative`) are not held to the first rule. Reports the first disagreement of each kind.
+ */
+export function checkAgreedTime(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable): string[] {
+  const violations: string[] = []
+  const byPosition = new Map<number, { time: number; by: string }>()
+  let disagreed = false
+  for (const incarnation of incarnations) {
+    const name = incarnationName(incarnation)
+    let last: { position: number; time: number } | undefined
+    let decreased = false
+    for (const delivery of [...deliveredByPosition(incarnation).values()].sort((a, b) => a.position - b.position)) {
+      if (delivery.time === undefined) continue
+      if (!decreased && last && delivery.position === last.position + 1 && delivery.time < last.time) {
+        violations.push(`agreed time: ${name} had time ${delivery.time} at position ${delivery.position}, below ${last.time} at position ${last.position}`)
+        decreased = true
+      }
+      last = { position: delivery.position, time: delivery.time }
+      if (disagreed || isTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
+      const seen = byPosition.get(delivery.position)
+      if (!seen) byPosition.set(delivery.position, { time: delivery.time, by: name })
+      else if (seen.time !== delivery.time) {
+        violations.push(`agreed time: at position ${delivery.position} ${seen.by} had time ${seen.time} but ${name} had ${delivery.time}`)
+        disagreed = true
       }
     }
   }

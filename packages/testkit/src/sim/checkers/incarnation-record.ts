@@ -5,6 +5,8 @@ export interface Delivery {
   readonly key: string
   /** False for a duplicate the session table answered without executing it again. */
   readonly executed: boolean
+  /** The agreed time at its position (`ApplyContext.time`), when recorded. */
+  readonly time?: number
   /**
    * The incarnation later replaced its state by a transferred one below this position (it rolled this delivery
    * back): the cluster resumed without it, because no majority's disk held it.
