@@ -15,6 +15,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lockstep-disk-damage-'))
 })
 afterAll(async () => {
+  if (process.env.LOCKSTEP_DEBUG_LINES) await writeFile(process.env.LOCKSTEP_DEBUG_LINES, lines.join('\n'))
   await cluster?.stop()
   killEverything()
   await rm(dir, { recursive: true, force: true })
