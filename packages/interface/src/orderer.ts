@@ -23,6 +23,13 @@ export interface OrdererContext {
   broadcast(message: unknown): void
   /** Hands the next request of the total order to the engine. */
   deliver(request: Request): void
+  /**
+   * Optional. This replica's order can no longer be trusted: the engine must stop serving from its state and
+   * rejoin by state transfer. An orderer calls it when it finds that an assumption its safety rests on broke
+   * here (a real-time orderer received a request after its deadline, or saw the clock-skew bound broken);
+   * it has stopped delivering by then. `reason` says what broke, for the operator.
+   */
+  diverged?(reason: string): void
 }
 
 /**
