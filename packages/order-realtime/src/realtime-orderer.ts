@@ -246,6 +246,9 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
           queue.directTime = time
         }
         if (queue.has(n)) continue // a copy (the origin's and the relays')
+        // Like Lamport's LC2: this replica's later stamps are above every stamp it received, so its floor
+        // vouches for it in Test II. A received stamp is at most the skew ahead of this clock.
+        this.stamps.raise(time)
         const entry: HeldEntry = { time, origin, n, request }
         const last = this.lastDelivered
         if (last && compareStamps(time, origin, last.time, last.origin) <= 0) {
@@ -484,10 +487,9 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
 
   /**
    * Test II: every member will only stamp above `entry` from now on, and sent everything it stamped below
-   * over its FIFO link. This replica's own floor rises with its clock.
+   * over its FIFO link. This replica's own floor is already at or above every stamp it holds (see `receive`).
    */
   private testII(entry: HeldEntry): boolean {
-    if (this.stamps.advance(this.ctx.clock.now()) < entry.time) return false
     for (const peer of this.peers) {
       if ((this.peerFloors.get(peer) ?? -1) < entry.time) return false
     }

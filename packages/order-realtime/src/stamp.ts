@@ -33,6 +33,11 @@ export class StampSource {
     return this.value
   }
 
+  /** Raises the floor to `stamp`: every later stamp is above it. */
+  raise(stamp: number): void {
+    this.value = Math.max(this.value, stamp)
+  }
+
   /** Advertises the clock: the floor rises to the reading (later stamps are above it). Returns the floor. */
   advance(nowMs: number): number {
     this.value = Math.max(this.value, clockMicros(nowMs))
