@@ -1,4 +1,4 @@
-export { RealtimeOrderer, realtime, realtimeSimulation } from './realtime-orderer'
+export { RealtimeOrderer, holdersNeeded, realtime, realtimeSimulation } from './realtime-orderer'
 export type { ClockOffset, RealtimeBoundary, RealtimeOptions, RealtimeReport, RealtimeReportEntry, RealtimeStats } from './realtime-orderer'
 export { StampSource, clockMicros, compareStamps } from './stamp'
 export { parseRealtimeMessage } from './messages'

@@ -134,6 +134,20 @@ class OriginQueue {
   }
 }
 
+/**
+ * How many members of a view of `viewSize` must hold a request before any replica delivers it, in a
+ * configuration of `configurationSize`. The view-change flush merges the reports of the live members among
+ * a majority M of the configuration: at least M − (configuration − view) of them. The holders must meet every
+ * such set: a majority of the view, or more when the view is smaller than the configuration (a view of 3 in
+ * a configuration of 5 needs all 3), and never more than the whole view.
+ */
+export function holdersNeeded(viewSize: number, configurationSize: number): number {
+  const majorityOfView = Math.floor(viewSize / 2) + 1
+  const configuration = Math.max(configurationSize, viewSize)
+  const fewestReporters = Math.floor(configuration / 2) + 1 - (configuration - viewSize)
+  return Math.min(viewSize, Math.max(majorityOfView, viewSize - Math.max(1, fewestReporters) + 1))
+}
+
 /** How many heartbeat intervals between two clock probes of the same peer. */
 const PROBE_EVERY_HEARTBEATS = 4
 
@@ -150,8 +164,9 @@ const PROBE_EVERY_HEARTBEATS = 4
  * delivered, in stamp order, once
  * - **Test I**: the local clock reads at least `r.stamp + Δ`, or
  *   **Test II**: every member has sent a floor at or above `r.stamp` over its FIFO link; and
- * - a **majority** of the view (counting this replica) has acknowledged holding r, so the view-change flush
- *   (the union of a majority's holdings) keeps every request delivered anywhere.
+ * - a **majority** of the view (counting this replica; all of a view smaller than a majority of the
+ *   configuration plus one, see `holdersNeeded`) has acknowledged holding r, so the view-change flush
+ *   (the union of the reporting majority's holdings) keeps every request delivered anywhere.
  *
  * Test I rests on the timing assumptions (`maxDelayMs`, `maxSkewMs`). When a
  * request arrives at or below the last delivered stamp, or a probe shows a
@@ -172,6 +187,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private readonly stamps = new StampSource()
   private members: readonly ReplicaId[] = []
   private peers: readonly ReplicaId[] = []
+  /** How many members must hold a request before it is delivered (see `holdersNeeded`). */
   private majority = 1
   private queues = new Map<ReplicaId, OriginQueue>()
   private queueList: OriginQueue[] = []
@@ -426,7 +442,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     this.frozen = false
     this.members = [...view.members]
     this.peers = this.members.filter((m) => m !== this.ctx.self)
-    this.majority = Math.floor(this.members.length / 2) + 1
+    this.majority = holdersNeeded(this.members.length, this.ctx.configuration?.().length ?? this.members.length)
     this.queues = new Map()
     this.queueList = []
     this.acks = new Map()
@@ -496,7 +512,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     return true
   }
 
-  /** A majority of the view (this replica, which holds it, included) acknowledged holding the request. */
+  /** Enough members to reach the view-change flush (a majority of the view, at least; see `holdersNeeded`) hold the request, this replica included. */
   private heldByMajority(entry: HeldEntry): boolean {
     let holders = 1
     for (const peer of this.peers) {

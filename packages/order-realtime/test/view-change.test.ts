@@ -127,3 +127,34 @@ describe('the view-change flush', () => {
     )
   })
 })
+
+describe('a view smaller than the configuration (found by the world simulator, 5 replicas, seeds 20, 23 and 42)', () => {
+  it('needs every member of a 3-member view of a 5-replica configuration to hold a request before delivering it', () => {
+    // The view change after r2 and r3 crashed: view {r1, r4, r5}. Its end is merged from the live members
+    // among a majority of the configuration: {r1, r2, r3} promise, and only r1 is live. A request held by
+    // r4 and r5 alone (a majority of the view) must not be delivered: r1's report would not have it.
+    const c = cluster(['r1', 'r4', 'r5'], { ...timing, configuration: ['r1', 'r2', 'r3', 'r4', 'r5'] })
+    c.get('r5').submit(req('x', 1))
+    c.get('r5').flush()
+    c.deliverAll('r5', 'r4')
+    c.links.get('r5>r1')!.length = 0
+    c.get('r4').flush()
+    c.deliverAll('r4', 'r5')
+    c.links.get('r4>r1')!.length = 0
+    c.advance(20)
+    c.get('r5').tick()
+    c.get('r4').tick()
+    const delivered = c.keys('r5')
+    // The flush from r1's report alone.
+    const boundary = c.get('r1').mergeReports([c.get('r1').freeze()])
+    expect(c.get('r1').install({ id: 2, members: ['r1', 'r2', 'r3', 'r4', 'r5'] }, boundary)).toBe(true)
+    expect(c.keys('r1')).toEqual(delivered)
+    expect(delivered).toEqual([])
+  })
+
+  it('counts holders against the configuration', async () => {
+    const { holdersNeeded } = await import('../src/index')
+    expect([holdersNeeded(3, 3), holdersNeeded(5, 5), holdersNeeded(2, 3), holdersNeeded(1, 1)]).toEqual([2, 3, 2, 1])
+    expect([holdersNeeded(3, 5), holdersNeeded(4, 5), holdersNeeded(4, 7), holdersNeeded(5, 7)]).toEqual([3, 3, 4, 4])
+  })
+})
