@@ -63,6 +63,22 @@ describe('timing faults are detected and contained', () => {
     expect(c.keys('r3')).toEqual(['b#1', 'z#1'])
   })
 
+  it('a request whose predecessor from the same origin is missing waits for it, even past Δ, so both are delivered in order', () => {
+    const c = cluster(['r1', 'r2', 'r3'], timing)
+    c.get('r1').submit(req('a', 1))
+    c.get('r1').submit(req('a', 2))
+    c.get('r1').flush() // held on r1→r3
+    // r2 relays a#2 only (a#1 reached r3 by another way in this story, or is still on its way).
+    c.get('r3').receive('r2', { t: 'realtime', c: 1_000_001, a: { r1: 2, r2: 0, r3: 0 }, r: [[1_000_001, 'r1', 2, req('a', 2)]] })
+    c.advance(25)
+    c.get('r3').tick()
+    expect(c.keys('r3')).toEqual([])
+    c.deliverAll('r1', 'r3')
+    c.get('r3').tick()
+    expect(c.keys('r3')).toEqual(['a#1', 'a#2'])
+    expect(c.get('r3').stats()).toMatchObject({ timingViolations: 0, stopped: false })
+  })
+
   it('requests that arrive within their deadline never count as timing faults', () => {
     const c = cluster(['r1', 'r2', 'r3'], timing)
     for (let i = 1; i <= 30; i++) {
