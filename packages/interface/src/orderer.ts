@@ -17,12 +17,26 @@ export interface OrdererContext {
   readonly log: Logger
   /** The current view. */
   view(): View
+  /**
+   * Optional. The replicas of the configuration (the 2F+1 an operator set up; the view is the active ordering
+   * set within it). A view change merges the reports of the live members among a majority of the
+   * configuration, so an orderer that delivers on the acknowledgements of fewer than all of the view must
+   * count them against the configuration's size. Absent: the configuration is the current view's members.
+   */
+  configuration?(): readonly ReplicaId[]
   /** Sends to one peer over a reliable FIFO link. */
   send(to: ReplicaId, message: unknown): void
   /** Sends to every other member of the current view. */
   broadcast(message: unknown): void
   /** Hands the next request of the total order to the engine. */
   deliver(request: Request): void
+  /**
+   * Optional. This replica's order can no longer be trusted: the engine must stop serving from its state and
+   * rejoin by state transfer. An orderer calls it when it finds that an assumption its safety rests on broke
+   * here (a real-time orderer received a request after its deadline, or saw the clock-skew bound broken);
+   * it has stopped delivering by then. `reason` says what broke, for the operator.
+   */
+  diverged?(reason: string): void
 }
 
 /**

@@ -1,0 +1,5 @@
+export { RealtimeOrderer, holdersNeeded, realtime, realtimeSimulation } from './realtime-orderer'
+export type { ClockOffset, RealtimeBoundary, RealtimeOptions, RealtimeReport, RealtimeReportEntry, RealtimeStats } from './realtime-orderer'
+export { StampSource, clockMicros, compareStamps } from './stamp'
+export { parseRealtimeMessage } from './messages'
+export type { RealtimeEntry, RealtimeMessage } from './messages'

@@ -1,0 +1,67 @@
+import { ErrorCodes, LockstepError, type Request } from '@lockstep/interface'
+
+/**
+ * The real-time orderer's one message type. Every message carries the sender's
+ * stamp floor and its acknowledgement vector, and may carry requests, a clock
+ * probe and a probe answer:
+ * - `c`: the sender's stamp floor (integer microseconds): every request the sender stamps later is stamped
+ *   above `c`, and every one it stamped at or below `c` was sent on this link before (FIFO), so `c` is what
+ *   Test II compares with;
+ * - `a`: for each origin replica, how many of that origin's requests the sender holds without a gap;
+ * - `r`: requests, the sender's own (in order) and those it relays for other origins:
+ *   `[stamp, origin, n, request]`, where `n` numbers the origin's requests from 1 with no gaps;
+ * - `p`: a clock probe: the sender's clock reading (ms) when it sent the message;
+ * - `q`: the answer to the receiver's probe: `[the probe's reading, the sender's clock reading (ms)]`.
+ */
+export interface RealtimeMessage {
+  readonly t: 'realtime'
+  readonly c: number
+  readonly a: Readonly<Record<string, number>>
+  readonly r?: readonly RealtimeEntry[]
+  readonly p?: number
+  readonly q?: readonly [probeSentAtMs: number, peerClockMs: number]
+}
+
+/** One stamped request in a message: `[stamp (µs), origin replica, origin sequence number, request]`. */
+export type RealtimeEntry = readonly [stamp: number, origin: string, n: number, request: Request]
+
+/** Validates a message from the network; throws MALFORMED_MESSAGE naming the field. */
+export function parseRealtimeMessage(from: string, value: unknown): RealtimeMessage {
+  const where = `realtime message from '${from}'`
+  if (typeof value !== 'object' || value === null) throw bad(where, 'message', 'an object')
+  const message = value as Record<string, unknown>
+  if (message.t !== 'realtime') throw bad(where, 't', "'realtime'")
+  if (!Number.isSafeInteger(message.c) || (message.c as number) < 0) throw bad(where, 'c', 'a non-negative integer stamp floor')
+  if (typeof message.a !== 'object' || message.a === null || Array.isArray(message.a)) throw bad(where, 'a', 'an object of counts')
+  for (const [origin, count] of Object.entries(message.a)) {
+    if (!Number.isSafeInteger(count) || (count as number) < 0) throw bad(where, `a.${origin}`, 'a non-negative integer')
+  }
+  if (message.r !== undefined) {
+    if (!Array.isArray(message.r)) throw bad(where, 'r', 'an array of entries')
+    message.r.forEach((entry: unknown, index) => {
+      if (!Array.isArray(entry) || entry.length !== 4) throw bad(where, `r[${index}]`, '[stamp, origin, n, request]')
+      const [stamp, origin, n, request] = entry as unknown[]
+      if (!Number.isSafeInteger(stamp) || (stamp as number) < 1) throw bad(where, `r[${index}][0]`, 'a positive integer stamp')
+      if (typeof origin !== 'string' || origin === '') throw bad(where, `r[${index}][1]`, 'a replica id')
+      if (!Number.isSafeInteger(n) || (n as number) < 1) throw bad(where, `r[${index}][2]`, 'a positive integer')
+      checkRequest(where, `r[${index}][3]`, request)
+    })
+  }
+  if (message.p !== undefined && !Number.isFinite(message.p)) throw bad(where, 'p', 'a clock reading')
+  if (message.q !== undefined) {
+    if (!Array.isArray(message.q) || message.q.length !== 2 || !message.q.every((x) => Number.isFinite(x))) throw bad(where, 'q', '[probe reading, clock reading]')
+  }
+  return value as unknown as RealtimeMessage
+}
+
+function checkRequest(where: string, field: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null) throw bad(where, field, 'a request object')
+  const request = value as Record<string, unknown>
+  if (typeof request.client !== 'string') throw bad(where, `${field}.client`, 'a string')
+  if (!Number.isSafeInteger(request.seq) || (request.seq as number) < 1) throw bad(where, `${field}.seq`, 'an integer >= 1')
+  if (!('command' in request)) throw bad(where, `${field}.command`, 'present')
+}
+
+function bad(where: string, field: string, expected: string): LockstepError {
+  return new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `${where}: ${field} must be ${expected}`, { path: field })
+}

@@ -1,0 +1,605 @@
+import {
+  ErrorCodes,
+  LockstepError,
+  crashTolerantOrderer,
+  type CrashTolerantOrderer,
+  type OrdererContext,
+  type OrdererFactory,
+  type RandomSource,
+  type ReplicaId,
+  type Request,
+  type View,
+} from '@lockstep/interface'
+import { parseRealtimeMessage, type RealtimeEntry, type RealtimeMessage } from './messages'
+import { StampSource, clockMicros, compareStamps } from './stamp'
+
+/** Options of the real-time orderer. Times are in milliseconds of the replicas' clocks. */
+export interface RealtimeOptions {
+  /** The most one message takes from one replica to another (one hop). Default 100. */
+  readonly maxDelayMs?: number
+  /** The most two replicas' clocks differ. Default 10. */
+  readonly maxSkewMs?: number
+  /**
+   * Δ of Test I: a request stamped `s` is stable once the local clock reads `s + Δ`. Default and least value
+   * `2 * maxDelayMs + maxSkewMs`: two hops (a request whose origin crashed mid-broadcast is relayed) plus skew.
+   */
+  readonly deltaMs?: number
+  /** An idle replica sends its stamp floor and acknowledgements to each peer at least this often. Default 20. */
+  readonly heartbeatMs?: number
+  /** Most requests carried by one message. Default 4096. */
+  readonly maxBatch?: number
+}
+
+/** A clock-offset estimate of one peer (Cristian's algorithm). */
+export interface ClockOffset {
+  /** The peer's clock minus this replica's, estimated from the last probe. */
+  readonly offsetMs: number
+  /** The probe's round trip; the estimate is off by at most half of it. */
+  readonly roundTripMs: number
+}
+
+/** Counters of a real-time orderer (they survive view changes). */
+export interface RealtimeStats {
+  /** Requests that arrived at or below the last delivered stamp (after their deadline). */
+  readonly timingViolations: number
+  /** Probes that found a peer's clock further off than `maxSkewMs` plus half the round trip. */
+  readonly skewViolations: number
+  /** Requests delivered because the clock passed their stamp + Δ (and not by Test II). */
+  readonly deliveredByTestI: number
+  /** Requests delivered because every member had sent a larger stamp. */
+  readonly deliveredByTestII: number
+  /** Requests delivered by the view-change flush. */
+  readonly deliveredByFlush: number
+  /** Requests relayed to other members on first receipt. */
+  readonly relayed: number
+  /** True while this replica has stopped delivering after a timing fault (until a state transfer restarts it). */
+  readonly stopped: boolean
+}
+
+/** `[origin, stamp, n, request]`: one request in a report or a boundary. */
+export type RealtimeReportEntry = readonly [origin: ReplicaId, stamp: number, n: number, request: Request]
+
+/** What a frozen real-time orderer reports to the view change. */
+export interface RealtimeReport {
+  /** Per origin, how many of its requests this replica delivered in the view (always a prefix). */
+  readonly delivered: Readonly<Record<ReplicaId, number>>
+  /** Every request held and not delivered. */
+  readonly pending: readonly RealtimeReportEntry[]
+  /** Requests delivered recently (stamped within 2Δ of the freeze), for members that have not received them yet. */
+  readonly recent: readonly RealtimeReportEntry[]
+}
+
+/** The agreed end of a view: every origin's requests up to `maxDelivered`, plus `entries`, in stamp order. */
+export interface RealtimeBoundary {
+  readonly maxDelivered: Readonly<Record<ReplicaId, number>>
+  readonly entries: readonly RealtimeReportEntry[]
+}
+
+interface HeldEntry {
+  readonly time: number
+  readonly origin: ReplicaId
+  readonly n: number
+  readonly request: Request
+}
+
+/** One origin's requests held and not delivered, by number (so in stamp order); relays may fill them in out of order. */
+class OriginQueue {
+  /** Undelivered entries sorted by n. */
+  private entries: HeldEntry[] = []
+  private head = 0
+  private readonly held = new Set<number>()
+  /** Requests 1..received are all held or delivered (what this replica acknowledges). */
+  received = 0
+  /** Requests 1..delivered are delivered. */
+  delivered = 0
+  /** The origin's requests received from the origin itself (its FIFO link): numbered 1, 2, … */
+  direct = 0
+  /** Stamp of the last request received from the origin itself. */
+  directTime = 0
+
+  /** True if request `n` was received before (held or delivered). */
+  has(n: number): boolean {
+    return n <= this.delivered || this.held.has(n)
+  }
+
+  add(entry: HeldEntry): void {
+    let i = this.entries.length
+    while (i > this.head && this.entries[i - 1]!.n > entry.n) i--
+    this.entries.splice(i, 0, entry)
+    this.held.add(entry.n)
+    while (this.held.has(this.received + 1)) this.received++
+  }
+
+  peek(): HeldEntry | undefined {
+    return this.entries[this.head]
+  }
+
+  shift(): HeldEntry {
+    const entry = this.entries[this.head++]!
+    this.held.delete(entry.n)
+    this.delivered = entry.n
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head)
+      this.head = 0
+    }
+    return entry
+  }
+
+  get size(): number {
+    return this.entries.length - this.head
+  }
+
+  undelivered(): HeldEntry[] {
+    return this.entries.slice(this.head)
+  }
+}
+
+/**
+ * How many members of a view of `viewSize` must hold a request before any replica delivers it, in a
+ * configuration of `configurationSize`. The view-change flush merges the reports of the live members among
+ * a majority M of the configuration: at least M − (configuration − view) of them. The holders must meet every
+ * such set: a majority of the view, or more when the view is smaller than the configuration (a view of 3 in
+ * a configuration of 5 needs all 3), and never more than the whole view.
+ */
+export function holdersNeeded(viewSize: number, configurationSize: number): number {
+  const majorityOfView = Math.floor(viewSize / 2) + 1
+  const configuration = Math.max(configurationSize, viewSize)
+  const fewestReporters = Math.floor(configuration / 2) + 1 - (configuration - viewSize)
+  return Math.min(viewSize, Math.max(majorityOfView, viewSize - Math.max(1, fewestReporters) + 1))
+}
+
+/** How many heartbeat intervals between two clock probes of the same peer. */
+const PROBE_EVERY_HEARTBEATS = 4
+
+/**
+ * Total order from real-time clocks (Schneider §3.2.2), made safe for crashes
+ * over real networks.
+ *
+ * A replica stamps each client request with its clock reading (µs, kept
+ * strictly increasing; ties broken by replica id) and sends it to every
+ * member; every member relays a request to the others the first time it
+ * receives it, so all hold it within two hops even if its origin crashed
+ * mid-broadcast. Every message carries the sender's stamp floor (all its
+ * later stamps are above it) and its acknowledgement vector. A request r is
+ * delivered, in stamp order, once
+ * - **Test I**: the local clock reads at least `r.stamp + Δ`, or
+ *   **Test II**: every member has sent a floor at or above `r.stamp` over its FIFO link; and
+ * - a **majority** of the view (counting this replica; all of a view smaller than a majority of the
+ *   configuration plus one, see `holdersNeeded`) has acknowledged holding r, so the view-change flush
+ *   (the union of the reporting majority's holdings) keeps every request delivered anywhere.
+ *
+ * Test I rests on the timing assumptions (`maxDelayMs`, `maxSkewMs`). When a
+ * request arrives at or below the last delivered stamp, or a probe shows a
+ * peer's clock beyond the skew bound, they broke: this replica stops
+ * delivering at once, logs why at error level, and calls `ctx.diverged`
+ * (the engine rejoins it by state transfer).
+ */
+export class RealtimeOrderer implements CrashTolerantOrderer {
+  readonly [crashTolerantOrderer] = true as const
+  readonly name = 'realtime'
+  private readonly ctx: OrdererContext
+  private readonly maxDelayMs: number
+  private readonly maxSkewMs: number
+  private readonly deltaMs: number
+  private readonly deltaMicros: number
+  private readonly heartbeatMs: number
+  private readonly maxBatch: number
+  private readonly stamps = new StampSource()
+  private members: readonly ReplicaId[] = []
+  private peers: readonly ReplicaId[] = []
+  /** How many members must hold a request before it is delivered (see `holdersNeeded`). */
+  private majority = 1
+  private queues = new Map<ReplicaId, OriginQueue>()
+  private queueList: OriginQueue[] = []
+  /** acks.get(m).get(o): how many of origin o's requests member m reported holding without a gap. */
+  private acks = new Map<ReplicaId, Map<ReplicaId, number>>()
+  /** The largest stamp floor each peer advertised in this view. */
+  private peerFloors = new Map<ReplicaId, number>()
+  /** The last floor this replica sent each peer. */
+  private sentFloors = new Map<ReplicaId, number>()
+  private lastDelivered: { time: number; origin: ReplicaId } | undefined
+  /** Entries delivered in this view, oldest first, pruned to the last 2Δ of stamps. */
+  private recent: HeldEntry[] = []
+  private frozen = false
+  private stopped = false
+  /** Per peer, requests to send: this replica's own, and relays. */
+  private outbox = new Map<ReplicaId, HeldEntry[]>()
+  private ackOwed = new Set<ReplicaId>()
+  private lastSentAt = new Map<ReplicaId, number>()
+  /** Per peer, the clock reading of a probe it sent that this replica has not answered yet. */
+  private probeAnswers = new Map<ReplicaId, number>()
+  private probeOwed = new Set<ReplicaId>()
+  private lastProbeAt = new Map<ReplicaId, number>()
+  private readonly clockOffsets = new Map<ReplicaId, ClockOffset>()
+  private delivering = false
+  private counters = { timingViolations: 0, skewViolations: 0, deliveredByTestI: 0, deliveredByTestII: 0, deliveredByFlush: 0, relayed: 0 }
+
+  constructor(ctx: OrdererContext, options: RealtimeOptions = {}) {
+    this.ctx = ctx
+    this.maxDelayMs = options.maxDelayMs ?? 100
+    this.maxSkewMs = options.maxSkewMs ?? 10
+    this.heartbeatMs = options.heartbeatMs ?? 20
+    this.maxBatch = options.maxBatch ?? 4096
+    const invalid = (option: string, rule: string, value: unknown) => new LockstepError(ErrorCodes.INVALID_CONFIG, `realtime: ${option} must be ${rule} (got ${String(value)})`, { path: option })
+    if (!(Number.isFinite(this.maxDelayMs) && this.maxDelayMs > 0)) throw invalid('maxDelayMs', 'a number > 0', options.maxDelayMs)
+    if (!(Number.isFinite(this.maxSkewMs) && this.maxSkewMs >= 0)) throw invalid('maxSkewMs', 'a number >= 0', options.maxSkewMs)
+    const leastDeltaMs = 2 * this.maxDelayMs + this.maxSkewMs
+    this.deltaMs = options.deltaMs ?? leastDeltaMs
+    if (!(Number.isFinite(this.deltaMs) && this.deltaMs >= leastDeltaMs)) {
+      throw invalid('deltaMs', `at least 2 * maxDelayMs + maxSkewMs = ${leastDeltaMs} (two hops, because of relaying, plus skew)`, options.deltaMs)
+    }
+    if (!(Number.isFinite(this.heartbeatMs) && this.heartbeatMs > 0)) throw invalid('heartbeatMs', 'a number > 0', options.heartbeatMs)
+    if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1) throw invalid('maxBatch', 'an integer >= 1', options.maxBatch)
+    this.deltaMicros = Math.ceil(this.deltaMs * 1000)
+    this.startView(ctx.view())
+  }
+
+  submit(request: Request): void {
+    if (this.frozen) return // the engine holds submissions during a view change
+    const time = this.stamps.next(this.ctx.clock.now())
+    const own = this.queues.get(this.ctx.self)!
+    const entry: HeldEntry = { time, origin: this.ctx.self, n: own.received + 1, request }
+    own.add(entry)
+    own.direct = entry.n
+    own.directTime = time
+    for (const peer of this.peers) this.outbox.get(peer)!.push(entry)
+    this.deliverStable()
+  }
+
+  receive(from: ReplicaId, raw: unknown): void {
+    if (this.frozen) return
+    if (!this.queues.has(from) || from === this.ctx.self) {
+      throw new LockstepError(ErrorCodes.UNKNOWN_PEER, `realtime: message from '${from}', which is not a peer in view ${this.ctx.view().id}`)
+    }
+    const message = parseRealtimeMessage(from, raw)
+    this.checkEntries(from, message)
+    if (message.r) {
+      let added = false
+      for (const [time, origin, n, request] of message.r) {
+        const queue = this.queues.get(origin)!
+        if (origin === from && n > queue.direct) {
+          queue.direct = n
+          queue.directTime = time
+        }
+        if (queue.has(n)) continue // a copy (the origin's and the relays')
+        // Like Lamport's LC2: this replica's later stamps are above every stamp it received, so its floor
+        // vouches for it in Test II. A received stamp is at most the skew ahead of this clock.
+        this.stamps.raise(time)
+        const entry: HeldEntry = { time, origin, n, request }
+        const last = this.lastDelivered
+        if (last && compareStamps(time, origin, last.time, last.origin) <= 0) {
+          this.timingFault('timingViolations', `replica '${this.ctx.self}' received request ${request.client}#${request.seq} (from '${origin}', stamp ${time} µs) from '${from}' at or below the stamp of the last request it delivered (${last.time} µs from '${last.origin}'): it arrived after its deadline, the timing assumption (maxDelayMs ${this.maxDelayMs}, maxSkewMs ${this.maxSkewMs}) broke, and this replica stops delivering`, { request: `${request.client}#${request.seq}`, origin, stamp: time, lastDelivered: last.time, from })
+        }
+        queue.add(entry)
+        added = true
+        // Relay on first receipt, so every member holds it within two hops even if its origin crashed mid-broadcast.
+        for (const peer of this.peers) {
+          if (peer === from || peer === origin) continue
+          this.outbox.get(peer)!.push(entry)
+          this.counters.relayed++
+        }
+      }
+      if (added) for (const peer of this.peers) this.ackOwed.add(peer)
+    }
+    if (message.c > (this.peerFloors.get(from) ?? -1)) this.peerFloors.set(from, message.c)
+    const acked = this.acks.get(from)!
+    for (const origin of this.members) {
+      const count = message.a[origin]
+      if (count !== undefined && count > (acked.get(origin) ?? 0)) acked.set(origin, count)
+    }
+    if (message.p !== undefined) this.probeAnswers.set(from, message.p)
+    if (message.q !== undefined) this.probeAnswered(from, message.q[0], message.q[1])
+    this.deliverStable()
+  }
+
+  tick(): void {
+    if (this.frozen) return
+    const now = this.ctx.clock.now()
+    for (const peer of this.peers) {
+      if (now - (this.lastSentAt.get(peer) ?? -Infinity) >= this.heartbeatMs) this.ackOwed.add(peer)
+      if (now - (this.lastProbeAt.get(peer) ?? -Infinity) >= PROBE_EVERY_HEARTBEATS * this.heartbeatMs) this.probeOwed.add(peer)
+    }
+    this.deliverStable() // Test I: time alone may have made requests stable
+    this.pruneRecent()
+    this.flush()
+  }
+
+  flush(): void {
+    if (this.frozen) return
+    const now = this.ctx.clock.now()
+    let floor: number | undefined
+    let vector: Record<ReplicaId, number> | undefined
+    for (const peer of this.peers) {
+      const out = this.outbox.get(peer)!
+      const answer = this.probeAnswers.get(peer)
+      const probe = this.probeOwed.has(peer)
+      if (out.length === 0 && !this.ackOwed.has(peer) && answer === undefined && !probe) continue
+      // The floor is advertised after every request this replica stamped below it (FIFO): Test II at the peer.
+      floor ??= this.stamps.advance(now)
+      vector ??= this.ackVector()
+      let sentFloor = this.sentFloors.get(peer) ?? 0
+      const batches = Math.max(1, Math.ceil(out.length / this.maxBatch))
+      for (let i = 0; i < batches; i++) {
+        const batch = out.slice(i * this.maxBatch, (i + 1) * this.maxBatch)
+        const lastBatch = i === batches - 1
+        // An earlier batch may only claim the floor of the own requests it carries: later batches hold more.
+        for (const entry of batch) if (entry.origin === this.ctx.self) sentFloor = Math.max(sentFloor, entry.time)
+        const message: { -readonly [K in keyof RealtimeMessage]: RealtimeMessage[K] } = { t: 'realtime', c: lastBatch ? floor : sentFloor, a: lastBatch ? vector : {} }
+        if (batch.length > 0) message.r = batch.map((e): RealtimeEntry => [e.time, e.origin, e.n, e.request])
+        if (lastBatch && probe) message.p = now
+        if (lastBatch && answer !== undefined) message.q = [answer, now]
+        this.ctx.send(peer, message)
+      }
+      this.sentFloors.set(peer, floor)
+      this.outbox.set(peer, [])
+      this.lastSentAt.set(peer, now)
+      if (probe) this.lastProbeAt.set(peer, now)
+    }
+    this.ackOwed.clear()
+    this.probeOwed.clear()
+    this.probeAnswers.clear()
+  }
+
+  viewChanged(view: View): void {
+    // A fresh start after state transfer: the state this replica serves from is trusted again.
+    this.stopped = false
+    this.startView(view)
+  }
+
+  freeze(): RealtimeReport {
+    this.frozen = true
+    const delivered: Record<ReplicaId, number> = {}
+    const pending: RealtimeReportEntry[] = []
+    for (let i = 0; i < this.members.length; i++) {
+      const origin = this.members[i]!
+      const queue = this.queueList[i]!
+      delivered[origin] = queue.delivered
+      for (const entry of queue.undelivered()) pending.push([origin, entry.time, entry.n, entry.request])
+    }
+    this.pruneRecent()
+    return { delivered, pending, recent: this.recent.map((e) => [e.origin, e.time, e.n, e.request] as const) }
+  }
+
+  mergeReports(reports: readonly unknown[]): RealtimeBoundary {
+    const maxDelivered: Record<ReplicaId, number> = {}
+    const entries = new Map<string, RealtimeReportEntry>()
+    for (const raw of reports) {
+      const report = raw as RealtimeReport
+      for (const [origin, count] of Object.entries(report.delivered)) maxDelivered[origin] = Math.max(maxDelivered[origin] ?? 0, count)
+      for (const entry of report.pending) entries.set(`${entry[0]}\u0000${entry[2]}`, entry)
+      for (const entry of report.recent ?? []) entries.set(`${entry[0]}\u0000${entry[2]}`, entry)
+    }
+    const sorted = [...entries.values()].sort((a, b) => compareStamps(a[1], a[0], b[1], b[0]))
+    return { maxDelivered, entries: sorted }
+  }
+
+  /**
+   * The view-change flush, as in the Lamport orderer. Every request delivered anywhere in the old view was
+   * acknowledged by a majority, so a member of the reporting majority held it: it is in the boundary (pending
+   * or recently delivered there) or counted in `maxDelivered`. Each member delivers, in stamp order, the part
+   * it has not delivered; a member that lacks part of the delivered prefix, or that stopped after a timing
+   * fault, returns false and rejoins by state transfer.
+   */
+  install(view: View, raw: unknown): boolean {
+    if (this.stopped) return false
+    const boundary = raw as RealtimeBoundary
+    const candidates = new Map<string, RealtimeReportEntry>()
+    for (let i = 0; i < this.members.length; i++) {
+      const origin = this.members[i]!
+      for (const entry of this.queueList[i]!.undelivered()) {
+        if (entry.n <= (boundary.maxDelivered[origin] ?? 0)) candidates.set(`${origin}\u0000${entry.n}`, [origin, entry.time, entry.n, entry.request])
+      }
+    }
+    for (const entry of boundary.entries) candidates.set(`${entry[0]}\u0000${entry[2]}`, entry)
+    const deliveredCount = (origin: ReplicaId) => this.queues.get(origin)?.delivered ?? 0
+    for (const [origin, max] of Object.entries(boundary.maxDelivered)) {
+      for (let n = deliveredCount(origin) + 1; n <= max; n++) {
+        if (!candidates.has(`${origin}\u0000${n}`)) return false
+      }
+    }
+    const toDeliver = [...candidates.values()]
+      .filter(([origin, , n]) => n > deliveredCount(origin))
+      .sort((a, b) => compareStamps(a[1], a[0], b[1], b[0]))
+    const last = this.lastDelivered
+    const late = last && toDeliver.find(([origin, time]) => compareStamps(time, origin, last.time, last.origin) <= 0)
+    if (late) {
+      // The old view delivered a request this replica never received, below what it delivered itself: its order diverged.
+      this.timingFault('timingViolations', `replica '${this.ctx.self}' ends view ${this.ctx.view().id} with request ${late[3].client}#${late[3].seq} (from '${late[0]}', stamp ${late[1]} µs), which it never received, at or below the stamp of the last request it delivered (${last.time} µs from '${last.origin}'): its order diverged, it needs state transfer`, { request: `${late[3].client}#${late[3].seq}`, origin: late[0], stamp: late[1], lastDelivered: last.time })
+      return false
+    }
+    this.frozen = true
+    for (const [, , , request] of toDeliver) {
+      this.counters.deliveredByFlush++
+      this.ctx.deliver(request)
+    }
+    this.startView(view)
+    return true
+  }
+
+  pendingCount(): number {
+    let count = 0
+    for (const queue of this.queueList) count += queue.size
+    return count
+  }
+
+  /** Counters: timing and skew violations, deliveries by Test I, Test II and the flush, relays. */
+  stats(): RealtimeStats {
+    return { ...this.counters, stopped: this.stopped }
+  }
+
+  /** Per peer, the clock offset estimated by the last probe and that probe's round trip. */
+  offsets(): Record<ReplicaId, ClockOffset> {
+    return Object.fromEntries(this.clockOffsets)
+  }
+
+  /** Δ in milliseconds (the option, or its default). */
+  get delta(): number {
+    return this.deltaMs
+  }
+
+  /** Starts a view with empty queues; stamps keep growing with the clock. */
+  private startView(view: View): void {
+    this.frozen = false
+    this.members = [...view.members]
+    this.peers = this.members.filter((m) => m !== this.ctx.self)
+    this.majority = holdersNeeded(this.members.length, this.ctx.configuration?.().length ?? this.members.length)
+    this.queues = new Map()
+    this.queueList = []
+    this.acks = new Map()
+    for (const member of this.members) {
+      const queue = new OriginQueue()
+      this.queues.set(member, queue)
+      this.queueList.push(queue)
+      this.acks.set(member, new Map())
+    }
+    this.peerFloors = new Map()
+    this.sentFloors = new Map()
+    this.lastDelivered = undefined
+    this.recent = []
+    this.outbox = new Map(this.peers.map((peer) => [peer, []]))
+    this.ackOwed = new Set()
+    this.lastSentAt = new Map()
+    this.probeAnswers = new Map()
+    this.probeOwed = new Set()
+  }
+
+  /** Delivers, in stamp order, every request that is stable. */
+  private deliverStable(): void {
+    if (this.delivering || this.frozen || this.stopped) return // deliver() may re-enter through the engine; the outer loop continues
+    this.delivering = true
+    try {
+      while (!this.stopped) {
+        let best: HeldEntry | undefined
+        let bestQueue: OriginQueue | undefined
+        for (const queue of this.queueList) {
+          const head = queue.peek()
+          if (head && (!best || compareStamps(head.time, head.origin, best.time, best.origin) < 0)) {
+            best = head
+            bestQueue = queue
+          }
+        }
+        if (!best || !bestQueue) return
+        // An earlier request of the same origin (a lower stamp) has not arrived yet.
+        if (best.n !== bestQueue.delivered + 1) return
+        if (!this.heldByMajority(best)) return
+        const byTestII = this.testII(best)
+        if (!byTestII && !this.testI(best)) return
+        bestQueue.shift()
+        this.lastDelivered = { time: best.time, origin: best.origin }
+        this.recent.push(best)
+        if (byTestII) this.counters.deliveredByTestII++
+        else this.counters.deliveredByTestI++
+        this.ctx.deliver(best.request)
+      }
+    } finally {
+      this.delivering = false
+    }
+  }
+
+  /** Test I: the local clock passed the stamp by Δ, so every lower stamp has arrived if the timing assumptions hold. */
+  private testI(entry: HeldEntry): boolean {
+    return clockMicros(this.ctx.clock.now()) >= entry.time + this.deltaMicros
+  }
+
+  /**
+   * Test II: every member will only stamp above `entry` from now on, and sent everything it stamped below
+   * over its FIFO link. This replica's own floor is already at or above every stamp it holds (see `receive`).
+   */
+  private testII(entry: HeldEntry): boolean {
+    for (const peer of this.peers) {
+      if ((this.peerFloors.get(peer) ?? -1) < entry.time) return false
+    }
+    return true
+  }
+
+  /** Enough members to reach the view-change flush (a majority of the view, at least; see `holdersNeeded`) hold the request, this replica included. */
+  private heldByMajority(entry: HeldEntry): boolean {
+    let holders = 1
+    for (const peer of this.peers) {
+      if ((this.acks.get(peer)!.get(entry.origin) ?? 0) >= entry.n) holders++
+    }
+    return holders >= this.majority
+  }
+
+  private ackVector(): Record<ReplicaId, number> {
+    const vector: Record<ReplicaId, number> = {}
+    for (const [origin, queue] of this.queues) vector[origin] = queue.received
+    return vector
+  }
+
+  private pruneRecent(): void {
+    const horizon = clockMicros(this.ctx.clock.now()) - 2 * this.deltaMicros
+    let drop = 0
+    while (drop < this.recent.length && this.recent[drop]!.time < horizon) drop++
+    if (drop > 0) this.recent = this.recent.slice(drop)
+  }
+
+  private probeAnswered(from: ReplicaId, sentAtMs: number, peerClockMs: number): void {
+    // Cristian: the peer read its clock about halfway through the round trip.
+    const now = this.ctx.clock.now()
+    const roundTripMs = now - sentAtMs
+    if (roundTripMs < 0) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `realtime message from '${from}': q answers a probe sent at ${sentAtMs} ms, after now (${now} ms)`, { path: 'q' })
+    const offsetMs = peerClockMs - (sentAtMs + now) / 2
+    this.clockOffsets.set(from, { offsetMs, roundTripMs })
+    if (Math.abs(offsetMs) > this.maxSkewMs + roundTripMs / 2) {
+      this.timingFault('skewViolations', `replica '${this.ctx.self}' found the clock of '${from}' off by ${offsetMs.toFixed(3)} ms (round trip ${roundTripMs.toFixed(3)} ms), beyond maxSkewMs ${this.maxSkewMs} plus half the round trip: the clock-skew assumption broke, and this replica stops delivering`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs })
+    }
+  }
+
+  /** A timing assumption broke: stop delivering at once, say why at error level, count it, and tell the engine. */
+  private timingFault(counter: 'timingViolations' | 'skewViolations', reason: string, fields: Record<string, unknown>): void {
+    this.counters[counter]++
+    this.ctx.log.error(reason, { code: 'TIMING_FAULT', kind: counter, ...fields })
+    if (this.stopped) return
+    this.stopped = true
+    this.ctx.diverged?.(reason)
+  }
+
+  /**
+   * Checks a message's requests before using any: the origin's own requests arrive over its FIFO link numbered
+   * without gaps, with rising stamps not above the floor the message claims; relayed ones name a member.
+   */
+  private checkEntries(from: ReplicaId, message: RealtimeMessage): void {
+    if (!message.r) return
+    const fromQueue = this.queues.get(from)!
+    let expected = fromQueue.direct + 1
+    let lastTime = fromQueue.directTime
+    for (const [time, origin, n] of message.r) {
+      const queue = this.queues.get(origin)
+      if (!queue) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `realtime message from '${from}': request ${n} of '${origin}', which is not a member of view ${this.ctx.view().id}`, { path: 'r' })
+      if (origin === this.ctx.self) {
+        if (n > queue.received) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `realtime message from '${from}': relays request ${n} of '${origin}' (this replica), which it never stamped`, { path: 'r' })
+        continue
+      }
+      if (origin !== from) continue
+      if (n < expected) continue
+      if (n !== expected) {
+        throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `realtime message from '${from}': request number ${n} arrived but ${expected} was expected (the link lost or reordered messages)`, { path: 'r' })
+      }
+      if (time <= lastTime || time > message.c) {
+        throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `realtime message from '${from}': request ${n} has stamp ${time}, which is not between the previous stamp ${lastTime} and the message's floor ${message.c}`, { path: 'r' })
+      }
+      expected++
+      lastTime = time
+    }
+  }
+}
+
+/**
+ * The real-time orderer as the simulator runs it (the compliance suites): the heartbeat and the timing
+ * bounds are drawn from the seed, so a failing seed reruns exactly. The simulator's clocks are one virtual
+ * clock (no skew) and its network delays one hop by at most 20 ms, plus up to 200 ms for each slow end and
+ * 100 ms of delay spike: the drawn `maxDelayMs` covers that worst case.
+ */
+export const realtimeSimulation = {
+  name: 'realtime',
+  create: (random: RandomSource): OrdererFactory => {
+    const pick = <T>(options: readonly T[]): T => options[Math.floor(random.next() * options.length)]!
+    return realtime({ heartbeatMs: pick([5, 10, 20]), maxDelayMs: pick([600, 800]), maxSkewMs: pick([0, 1, 5]) })
+  },
+}
+
+/** The real-time ordering strategy, as a factory for the engine: `realtime({ maxDelayMs: 50, maxSkewMs: 5 })`. */
+export function realtime(options: RealtimeOptions = {}): OrdererFactory {
+  return (ctx) => new RealtimeOrderer(ctx, options)
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest'
+import { cluster, req } from './harness'
+
+// Δ = 2 * 10 + 0 = 20 ms in these tests.
+const timing = { maxDelayMs: 10, maxSkewMs: 0, heartbeatMs: 5 }
+
+/**
+ * r1 stamps a#1 at 1000 ms, but its messages are held (beyond maxDelayMs); r2 stamps b#1 at 1005 ms, which
+ * r2 and r3 hold and deliver by Test I at 1025 ms. Then a#1 arrives at r3: after its deadline.
+ */
+function lateRequest() {
+  const c = cluster(['r1', 'r2', 'r3'], timing)
+  c.get('r1').submit(req('a', 1))
+  c.get('r1').flush()
+  c.advance(5)
+  c.get('r2').submit(req('b', 1))
+  c.get('r2').flush()
+  c.deliverAll('r2', 'r3')
+  c.get('r3').flush()
+  c.deliverAll('r3', 'r2')
+  c.advance(20)
+  c.get('r3').tick()
+  expect(c.keys('r3')).toEqual(['b#1'])
+  return c
+}
+
+describe('timing faults are detected and contained', () => {
+  it('a request arriving at or below the last delivered stamp stops delivery, is logged at error level, counted, and reported through diverged', () => {
+    const c = lateRequest()
+    c.deliverAll('r1', 'r3') // a#1, stamped before b#1, arrives late
+    expect(c.diverged.get('r3')).toHaveLength(1)
+    expect(c.diverged.get('r3')![0]).toMatch(/received request a#1 \(from 'r1', stamp 1000000 µs\) from 'r1' at or below the stamp of the last request it delivered \(1005000 µs from 'r2'\)/)
+    expect(c.errors.get('r3')).toEqual([c.diverged.get('r3')![0]])
+    expect(c.get('r3').stats()).toMatchObject({ timingViolations: 1, stopped: true })
+    // Nothing is delivered out of order, and nothing more at all.
+    c.get('r2').submit(req('b', 2))
+    c.settle()
+    c.advance(100)
+    c.tickAll()
+    c.settle()
+    expect(c.keys('r3')).toEqual(['b#1'])
+    expect(c.get('r3').pendingCount()).toBeGreaterThan(0)
+  })
+
+  it('without a diverged callback the orderer just stays stopped', () => {
+    const c = lateRequest()
+    ;(c.get('r3') as unknown as { ctx: { diverged?: unknown } }).ctx.diverged = undefined
+    c.deliverAll('r1', 'r3')
+    c.advance(100)
+    c.tickAll()
+    expect(c.keys('r3')).toEqual(['b#1'])
+    expect(c.get('r3').stats().stopped).toBe(true)
+  })
+
+  it('a stopped replica cannot end the view by itself: it asks for state transfer; a fresh start (viewChanged) resumes', () => {
+    const c = lateRequest()
+    c.deliverAll('r1', 'r3')
+    const boundary = c.get('r3').mergeReports([c.get('r2').freeze(), c.get('r3').freeze()])
+    expect(c.get('r3').install({ id: 2, members: ['r2', 'r3'] }, boundary)).toBe(false)
+    c.get('r3').viewChanged({ id: 2, members: ['r3'] })
+    expect(c.get('r3').stats().stopped).toBe(false)
+    c.get('r3').submit(req('z', 1))
+    expect(c.keys('r3')).toEqual(['b#1', 'z#1'])
+  })
+
+  it('a request whose predecessor from the same origin is missing waits for it, even past Δ, so both are delivered in order', () => {
+    const c = cluster(['r1', 'r2', 'r3'], timing)
+    c.get('r1').submit(req('a', 1))
+    c.get('r1').submit(req('a', 2))
+    c.get('r1').flush() // held on r1→r3
+    // r2 relays a#2 only (a#1 reached r3 by another way in this story, or is still on its way).
+    c.get('r3').receive('r2', { t: 'realtime', c: 1_000_001, a: { r1: 2, r2: 0, r3: 0 }, r: [[1_000_001, 'r1', 2, req('a', 2)]] })
+    c.advance(25)
+    c.get('r3').tick()
+    expect(c.keys('r3')).toEqual([])
+    c.deliverAll('r1', 'r3')
+    c.get('r3').tick()
+    expect(c.keys('r3')).toEqual(['a#1', 'a#2'])
+    expect(c.get('r3').stats()).toMatchObject({ timingViolations: 0, stopped: false })
+  })
+
+  it('requests that arrive within their deadline never count as timing faults', () => {
+    const c = cluster(['r1', 'r2', 'r3'], timing)
+    for (let i = 1; i <= 30; i++) {
+      c.get(`r${1 + (i % 3)}`).submit(req('c', i))
+      c.advance(3)
+      c.tickAll()
+      c.settle()
+    }
+    for (const id of ['r1', 'r2', 'r3']) {
+      expect(c.keys(id)).toHaveLength(30)
+      expect(c.get(id).stats()).toMatchObject({ timingViolations: 0, skewViolations: 0, stopped: false })
+    }
+    expect(c.keys('r2')).toEqual(c.keys('r1'))
+    expect(c.keys('r3')).toEqual(c.keys('r1'))
+  })
+})
+
+describe('clock offsets (Cristian probes)', () => {
+  /** r1 probes r2: one hop of 1 ms each way. */
+  function probe(clockOffsetMs: Record<string, number>, maxSkewMs: number) {
+    const c = cluster(['r1', 'r2'], { ...timing, maxSkewMs, clockOffsetMs })
+    c.get('r1').tick() // the first heartbeat carries a probe
+    c.advance(1)
+    c.deliverAll('r1', 'r2')
+    c.get('r2').flush() // the answer: the probe's reading and r2's clock
+    c.advance(1)
+    c.deliverAll('r2', 'r1')
+    return c
+  }
+
+  it('estimates each peer\'s offset and round trip', () => {
+    const c = probe({ r2: 3 }, 5)
+    expect(c.get('r1').offsets()).toEqual({ r2: { offsetMs: 3, roundTripMs: 2 } })
+    expect(c.get('r1').stats()).toMatchObject({ skewViolations: 0, stopped: false })
+    expect(c.diverged.get('r1')).toEqual([])
+  })
+
+  it('probes again every four heartbeats', () => {
+    const c = cluster(['r1', 'r2'], timing)
+    const probes = () => c.links.get('r1>r2')!.filter((m) => (m.message as { p?: number }).p !== undefined).length
+    for (let i = 0; i < 9; i++) {
+      c.get('r1').tick()
+      c.advance(5)
+    }
+    expect(probes()).toBe(3)
+  })
+
+  it('an offset beyond maxSkewMs plus half the round trip is a timing fault: delivery stops, diverged is called', () => {
+    const c = probe({ r2: 7 }, 5) // 7 > 5 + 2 / 2
+    expect(c.get('r1').offsets().r2).toEqual({ offsetMs: 7, roundTripMs: 2 })
+    expect(c.get('r1').stats()).toMatchObject({ skewViolations: 1, timingViolations: 0, stopped: true })
+    expect(c.diverged.get('r1')![0]).toMatch(/found the clock of 'r2' off by 7\.000 ms \(round trip 2\.000 ms\), beyond maxSkewMs 5/)
+    expect(c.errors.get('r1')).toHaveLength(1)
+    c.get('r1').submit(req('a', 1))
+    c.settle()
+    expect(c.keys('r1')).toEqual([])
+  })
+
+  it('an offset within the bound plus half the round trip is not', () => {
+    const c = probe({ r2: -6 }, 5) // |−6| ≤ 5 + 1
+    expect(c.get('r1').stats()).toMatchObject({ skewViolations: 0, stopped: false })
+  })
+})
