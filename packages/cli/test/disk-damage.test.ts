@@ -90,7 +90,7 @@ describe('disk damage with real replica processes (storage "file", sync per batc
     const later = await cluster.client('later')
     expect(await later.call({ name: 'put', args: { key: 'after', value: 'damage' } })).toEqual([{}])
     await later.stop()
-    await waitFor('r3 to rejoin', () => lines.some((l) => l.startsWith('r3 ') && l.includes('rejoined after disk damage')), 60_000)
+    await waitFor('r3 to rejoin', () => lines.some((l) => l.startsWith('r3 ') && l.includes('rejoined after disk damage')), 120_000)
     const reader = await cluster.client('reader', { preferred: 'r3' })
     for (const key of [...acknowledged, 'after']) {
       expect(await reader.call({ name: 'get', args: { key } }), key).toEqual([{ value: key === 'after' ? 'damage' : key.replace('k', 'v') }])
@@ -162,7 +162,7 @@ describe('disk damage with real replica processes (storage "file", sync per batc
     expect(lost.code, `answered without the records after the damage: ${lost.stdout}`).not.toBe(0)
     for (const [id, { file, frameOffset }] of damages) await waitFor(`${id} to name its damage`, () => damageReports(id, file, frameOffset).length >= 1, 30_000)
     // They say how far their damaged disks held the order, and that the state must come from an intact disk.
-    await waitFor('a damaged replica to say what it needs', () => lines.slice(restartedAt).some((l) => /^r[23] /.test(l) && /cannot finish a view change to view \d+: votes from r2, r3 of r1, r2, r3 .*damaged disks held the order up to position \d+ .*intact disk that holds as much; waiting for r1/.test(l)), 60_000)
+    await waitFor('a damaged replica to say what it needs', () => lines.slice(restartedAt).some((l) => /^r[23] /.test(l) && /cannot finish a view change to view \d+: votes from r2, r3 of r1, r2, r3 .*damaged disks held the order up to position \d+ .*intact disk that holds as much; waiting for r1/.test(l)), 120_000)
     const waiting = await cluster.status({ digest: false })
     expect(waiting.filter((s) => s.id !== 'r1').map((s) => [s.id, s.state, s.position]).sort()).toEqual([
       ['r2', 'recovering', 0],
@@ -173,7 +173,7 @@ describe('disk damage with real replica processes (storage "file", sync per batc
     await cluster.restart('r2')
     // The intact replica comes back: the cluster resumes from its disk, and the damaged ones take its state.
     await cluster.restart('r1')
-    for (const id of ['r2', 'r3']) await waitFor(`${id} to rejoin`, () => lines.slice(restartedAt).some((l) => l.startsWith(`${id} `) && l.includes('rejoined after disk damage')), 60_000)
+    for (const id of ['r2', 'r3']) await waitFor(`${id} to rejoin`, () => lines.slice(restartedAt).some((l) => l.startsWith(`${id} `) && l.includes('rejoined after disk damage')), 120_000)
     for (const id of ['r2', 'r3']) {
       const reader = await cluster.client(`reader-${id}`, { preferred: id })
       for (const key of acknowledged) expect(await reader.call({ name: 'get', args: { key } }), key).toEqual([{ value: key.replace('k', 'v') }])
@@ -191,7 +191,7 @@ describe('disk damage with real replica processes (storage "file", sync per batc
     expect(lines.slice(restartedAt).filter((l) => l.includes('starts a new cluster in view'))).toEqual([])
     await cluster.stop()
     cluster = undefined
-  }, 240_000)
+  }, 480_000)
 })
 
 describe('a replica whose disk cannot be opened', () => {
