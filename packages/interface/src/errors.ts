@@ -37,6 +37,12 @@ export const ErrorCodes = {
   NOT_MEMBER: 'NOT_MEMBER',
   /** Stored data failed its checksum or could not be parsed. */
   STORAGE_CORRUPT: 'STORAGE_CORRUPT',
+  /**
+   * A replica's orderer can no longer guarantee the order (a timing assumption of real-time ordering broke:
+   * a request arrived after its deadline, or the clocks drifted apart beyond the bound). The replica stops
+   * serving from its state and rejoins by state transfer.
+   */
+  ORDER_DIVERGED: 'ORDER_DIVERGED',
   /** A DSL program had errors. */
   DSL_ERROR: 'DSL_ERROR',
   /** A feature was asked for that this version does not implement. */

@@ -94,6 +94,11 @@ export class DurableReplies {
     return ready
   }
 
+  /** Drops every held reply unsent (they may come from a state this replica can no longer vouch for). */
+  dropHeld(): void {
+    this.held = []
+  }
+
   /** Messages waiting for disks. */
   get waiting(): number {
     return this.held.length

@@ -41,6 +41,8 @@ export class ReplicaEngine<S = unknown> {
   /** Messages a replica sends itself (its own promise as coordinator) are handled after the current event. */
   private readonly selfQueue: PeerMessage[] = []
   private draining = false
+  /** Times the orderer lost its guarantee here (see `orderDiverged`). */
+  private divergenceCount = 0
   private readonly invariants: EngineInvariants | undefined
   /** With durable storage: replies wait for a majority's disks. */
   private readonly durableReplies: DurableReplies | undefined
@@ -87,6 +89,7 @@ export class ReplicaEngine<S = unknown> {
         for (const member of this.currentView.members) if (member !== this.self) this.sendPeer(member, envelope)
       },
       deliver: (request) => this.deliver(request),
+      diverged: (reason) => this.orderDiverged(reason),
     })
     this.membership = options.membership && this.createMembership(options, startAs)
     this.channel = new OrdererChannel(
@@ -410,6 +413,27 @@ export class ReplicaEngine<S = unknown> {
     }
     this.currentStatus = next
     if (view) this.setView(view)
+  }
+
+  /**
+   * The orderer can no longer guarantee the order (a timing assumption broke): this replica stops serving
+   * from its state, drops the replies still waiting for disks, and rejoins by state transfer (with
+   * membership; without it, it stays stopped).
+   */
+  private orderDiverged(reason: string): void {
+    this.divergenceCount++
+    this.durableReplies?.dropHeld()
+    const rejoins = this.membership?.discardState() ?? false
+    this.log.error(
+      `replica '${this.self}' stops serving: its orderer can no longer guarantee the order (${reason}). ` +
+        (rejoins ? 'It drops what it holds and rejoins by state transfer.' : this.membership ? 'It was not serving.' : 'Without membership it cannot rejoin: it stays stopped.'),
+      { code: ErrorCodes.ORDER_DIVERGED, reason },
+    )
+  }
+
+  /** How many times the orderer lost its guarantee here (see `orderDiverged`). */
+  get divergences(): number {
+    return this.divergenceCount
   }
 
   private setView(view: View): void {

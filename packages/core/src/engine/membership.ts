@@ -415,6 +415,27 @@ export class Membership {
     this.detector.watch(value.view.members, this.host.clock.now())
   }
 
+  /**
+   * This replica's order can no longer be trusted (its orderer lost its guarantee): it stops serving at once
+   * and asks to be added back as a joiner, holding nothing it could vouch for in a view change (its state may
+   * lack a request the others delivered), so it takes the state by transfer. Its votes stay: they are on record.
+   * False if it serves nothing already (waiting to join, recovering).
+   */
+  discardState(): boolean {
+    const { host } = this
+    const status = host.status()
+    if (status !== 'normal' && status !== 'frozen' && status !== 'transferring') return false
+    if (status === 'normal') host.orderer.freeze()
+    this.stateView = undefined
+    this.damagedClaim = undefined
+    host.transitionTo('joining', host.view())
+    host.requests.dropAll()
+    this.catchUp.transfer.dropHeld()
+    this.viewChange.reset()
+    this.lastAskedAt = -Infinity
+    return true
+  }
+
   /** This replica is not a member any more: stop serving and ask to be added back. */
   private leave(view: View): void {
     const { host } = this
