@@ -10,15 +10,28 @@ const SPEC = fileURLToPath(new URL('../specs/safe-mutex.sm', import.meta.url))
 
 /**
  * The lock-service demo: three replica processes of the safe mutex (compiled
- * from specs/safe-mutex.sm) on 127.0.0.1, ordered by Lamport clocks over TCP,
+ * from specs/safe-mutex.sm) on 127.0.0.1, ordered by Lamport clocks over TCP
+ * (or by synchronized real-time clocks: `npm run demo -- --order realtime`),
  * started as a local cluster of `lockstep replica` processes (@lockstep/cli;
  * free ports, fresh secrets in a temporary directory);
  * five clients in this process contend for the lock. Each grant is printed as it happens; at the end the
  * recorded history is checked for mutual exclusion, the replicas' states are
  * compared, and every replica process is stopped.
  */
+/** The ordering strategy asked for (`--order lamport|realtime`, default lamport); undefined for anything else. */
+function orderArgument(args: readonly string[]): 'lamport' | 'realtime' | undefined {
+  if (args.length === 0) return 'lamport'
+  const value = args[0] === '--order' && args.length === 2 ? args[1] : args.length === 1 && args[0]!.startsWith('--order=') ? args[0]!.slice('--order='.length) : undefined
+  return value === 'lamport' || value === 'realtime' ? value : undefined
+}
+
 async function demo(): Promise<number> {
-  const starting = upLocalCluster({ machine: SPEC, replicas: 3, basePort: 0, onLog: (line) => void process.stderr.write(`${line}\n`) })
+  const order = orderArgument(process.argv.slice(2))
+  if (order === undefined) {
+    console.error('usage: demo [--order lamport|realtime]')
+    return 2
+  }
+  const starting = upLocalCluster({ machine: SPEC, replicas: 3, basePort: 0, order, onLog: (line) => void process.stderr.write(`${line}\n`) })
   let interrupted = false
   // Listening already while the replicas start, so an early Ctrl-C also stops them and removes their directory.
   const onSignal = () => {
@@ -34,7 +47,7 @@ async function demo(): Promise<number> {
   const cluster = await starting
   if (interrupted) return new Promise<number>(() => {}) // onSignal stops the cluster and exits 130
   try {
-    console.log(`lock service: ${cluster.replicas.length} replica processes running specs/safe-mutex.sm, Lamport ordering, TCP on 127.0.0.1`)
+    console.log(`lock service: ${cluster.replicas.length} replica processes running specs/safe-mutex.sm, ${order === 'realtime' ? 'real-time' : 'Lamport'} ordering, TCP on 127.0.0.1`)
     for (const r of cluster.replicas) console.log(`  ${r.id}  ${r.host}:${r.port}  pid ${r.pid}`)
     console.log(`${CLIENTS} clients each acquire and release the lock ${ROUNDS} times\n`)
     // Stopping the cluster on a signal stops its clients, whose pending requests then fail with STOPPED.

@@ -9,7 +9,7 @@ import schema from './cluster-config.schema.json'
 export const clusterConfigSchema: object = schema
 
 /** Ordering strategies a replica can run. */
-export const orderNames = ['lamport'] as const
+export const orderNames = ['lamport', 'realtime'] as const
 
 /** Where a secret comes from: exactly one of a file, an environment variable or the value itself. */
 export type SecretSource = { readonly file: string } | { readonly env: string } | { readonly value: string }
@@ -61,6 +61,8 @@ export interface ClusterConfig {
   readonly clusterId: string
   readonly replicas: readonly ReplicaEntry[]
   readonly order: (typeof orderNames)[number]
+  /** The real-time orderer's timing bounds (order 'realtime'); unset ones keep @lockstep/order-realtime's defaults. */
+  readonly realtime: { readonly maxDelayMs?: number; readonly maxSkewMs?: number; readonly deltaMs?: number }
   readonly machine: string
   readonly storage: { readonly type: 'memory' } | { readonly type: 'file'; readonly dir: string; readonly sync: 'batch' | 'interval' | 'never' }
   readonly security: {
@@ -200,6 +202,7 @@ interface RawConfig {
   clusterId?: string
   replicas: ReplicaEntry[]
   order?: ClusterConfig['order']
+  realtime?: ClusterConfig['realtime']
   machine: string
   storage?: { type: 'memory' | 'file'; dir?: string; sync?: 'batch' | 'interval' | 'never' }
   security?: ClusterConfig['security']
@@ -214,6 +217,7 @@ function withDefaults(raw: RawConfig): ClusterConfig {
     clusterId: raw.clusterId ?? 'lockstep',
     replicas: raw.replicas.map((r) => ({ ...r })),
     order: raw.order ?? 'lamport',
+    realtime: { ...raw.realtime },
     machine: raw.machine,
     storage: storage.type === 'file' ? { type: 'file', dir: storage.dir!, sync: storage.sync ?? 'batch' } : { type: 'memory' },
     security: { ...raw.security },

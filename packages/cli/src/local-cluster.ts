@@ -24,7 +24,7 @@ export interface LocalClusterSpec {
   /** Default 3. */
   readonly replicas?: number
   /** Default 'lamport'. */
-  readonly order?: 'lamport'
+  readonly order?: 'lamport' | 'realtime'
   /** A built-in machine name or a path (resolved against the current directory). Default 'kv'. */
   readonly machine?: string
   /** First replica's port; the others follow. 0 picks free ports. Default 7400. */

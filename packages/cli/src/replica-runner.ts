@@ -3,6 +3,7 @@ import { fileStorage } from '@lockstep/storage-file'
 import { ReplicaHost } from '@lockstep/core'
 import { ErrorCodes, LockstepError, type Logger, type OrdererFactory } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
+import { realtime } from '@lockstep/order-realtime'
 import { tcp, type ReplicaAuth, type TcpTransport, type TlsCredentials } from '@lockstep/transport-tcp'
 import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig } from './cluster-config'
 import type { Io } from './io'
@@ -33,6 +34,8 @@ export function ordererFor(config: ClusterConfig): OrdererFactory {
   switch (config.order) {
     case 'lamport':
       return lamport({ heartbeatMs: config.timeouts.heartbeatMs })
+    case 'realtime':
+      return realtime({ heartbeatMs: config.timeouts.heartbeatMs, ...config.realtime })
   }
 }
 

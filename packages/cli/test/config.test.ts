@@ -54,14 +54,16 @@ describe('cluster configuration validation', () => {
     ['a port above 65535', (c) => void (c.replicas[1].port = 70000), [/^ {2}\/replicas\/1\/port: must be <= 65535 \(got 70000\)$/m]],
     ['a port that is not a number', (c) => void (c.replicas[0].port = '7401'), [/^ {2}\/replicas\/0\/port: must be an integer \(got "7401"\)$/m]],
     ['port 0', (c) => void (c.replicas[2].port = 0), [/^ {2}\/replicas\/2\/port: must be >= 1 \(got 0\)$/m]],
-    ['an unknown order', (c) => void (c.order = 'paxos'), [/^ {2}\/order: must be one of: "lamport" \(got "paxos"\)$/m]],
+    ['an unknown order', (c) => void (c.order = 'paxos'), [/^ {2}\/order: must be one of: "lamport", "realtime" \(got "paxos"\)$/m]],
+    ['a negative clock skew bound', (c) => void (c.realtime = { maxSkewMs: -1 }), [/^ {2}\/realtime\/maxSkewMs: must be >= 0 \(got -1\)$/m]],
+    ['an unknown real-time setting', (c) => void (c.realtime = { delta: 5 }), [/^ {2}\/realtime\/delta: is not a known field/m]],
     ['duplicate replica ids', (c) => void (c.replicas[2].id = 'r1'), [/^ {2}\/replicas\/2\/id: duplicate replica id "r1" \(also \/replicas\/0\/id\)/m]],
     ['two replicas on one address', (c) => void (c.replicas[1].port = 7401), [/^ {2}\/replicas\/1\/port: 127\.0\.0\.1:7401 is also the address of \/replicas\/0/m]],
     ['an unknown machine name', (c) => void (c.machine = 'mutexx'), [/^ {2}\/machine: "mutexx" is neither a built-in machine \(mutex, register, kv\) nor the path/m]],
     ['a machine that is not a string', (c) => void (c.machine = 42), [/^ {2}\/machine: must be a string \(got 42\)$/m]],
     ['a missing machine', (c) => void delete c.machine, [/^ {2}\/machine: is required$/m]],
     ['a replica id with a space', (c) => void (c.replicas[0].id = 'r 1'), [/^ {2}\/replicas\/0\/id: Replica id: letters, digits/m]],
-    ['an unknown field', (c) => void (c.replica = []), [/^ {2}\/replica: is not a known field \(expected one of: clusterId, replicas, order, machine, storage, security, timeouts, limits, sessions\)$/m]],
+    ['an unknown field', (c) => void (c.replica = []), [/^ {2}\/replica: is not a known field \(expected one of: clusterId, replicas, order, realtime, machine, storage, security, timeouts, limits, sessions\)$/m]],
     ['a secret with two sources', (c) => void (c.security.clientSecret = { file: 'x', env: 'Y' }), [/^ {2}\/security\/clientSecret: must have exactly one of: file, env, value/m]],
     ['a short inline secret', (c) => void (c.security.replicaSecret = { value: 'short' }), [/^ {2}\/security\/replicaSecret\/value: must NOT have fewer than 16 characters/m]],
     ['file storage without a directory', (c) => void (c.storage = { type: 'file' }), [/^ {2}\/storage\/dir: is required$/m]],
@@ -140,6 +142,20 @@ describe('cluster configuration validation', () => {
     expect(stderr()).toMatch(/^ {2}\/replicas\/0\/host: must NOT have fewer than 1 characters/m)
   })
 
+  it('takes the real-time orderer with its bounds', () => {
+    const result = validateClusterConfig({ replicas: [{ id: 'a', host: 'localhost', port: 1 }], machine: 'kv', order: 'realtime', realtime: { maxDelayMs: 20, maxSkewMs: 2 } })
+    expect(result).toMatchObject({ ok: true, config: { order: 'realtime', realtime: { maxDelayMs: 20, maxSkewMs: 2 } } })
+  })
+
+  it('a Δ below two hops plus skew stops the replica with the option named', async () => {
+    const document = validConfig()
+    document.order = 'realtime'
+    document.realtime = { maxDelayMs: 50, maxSkewMs: 5, deltaMs: 20 }
+    const { code, stderr } = await replicaOn(document)
+    expect(code).not.toBe(0)
+    expect(stderr).toMatch(/deltaMs/)
+  })
+
   it('fills in defaults for a minimal valid file', () => {
     const result = validateClusterConfig({ replicas: [{ id: 'a', host: 'localhost', port: 1 }], machine: 'mutex' })
     expect(result).toEqual({
@@ -148,6 +164,7 @@ describe('cluster configuration validation', () => {
         clusterId: 'lockstep',
         replicas: [{ id: 'a', host: 'localhost', port: 1 }],
         order: 'lamport',
+        realtime: {},
         machine: 'mutex',
         storage: { type: 'memory' },
         security: {},
@@ -163,7 +180,7 @@ describe('cluster configuration validation', () => {
     expect(await main(['cluster', 'schema'], io)).toBe(0)
     const schema = JSON.parse(stdout())
     expect(schema.required).toEqual(['replicas', 'machine'])
-    expect(Object.keys(schema.properties)).toEqual(['$schema', 'clusterId', 'replicas', 'order', 'machine', 'storage', 'security', 'timeouts', 'limits', 'sessions'])
+    expect(Object.keys(schema.properties)).toEqual(['$schema', 'clusterId', 'replicas', 'order', 'realtime', 'machine', 'storage', 'security', 'timeouts', 'limits', 'sessions'])
   })
 
   it('the built binary exits 2 with the problems on stderr', async () => {

@@ -2,20 +2,17 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { LockstepClient } from '@lockstep/client'
 import { builtInMachineNames, type BuiltInMachineName } from '@lockstep/machines'
 import {
-  SeededRandom,
   checkLinearizability,
   checkMutualExclusion,
   kvModel,
   registerModel,
-  workloads,
   type Operation,
-  type WorkloadEvent,
 } from '@lockstep/testkit'
 import { upLocalCluster, type LocalCluster } from '../src/index'
 import { isRunning, killEverything, requireBuiltCli, runCli, startCli, waitFor } from './processes'
+import { runClusterWorkload } from './workload-runner'
 
 // Three replica processes per machine on 127.0.0.1, Lamport ordering, real TCP;
 // clients in this process; histories timed with performance.now and checked.
@@ -49,41 +46,9 @@ afterAll(async () => {
   if (replicaLog.some((line) => / (error|warn) /.test(line))) console.log(`replica warnings and errors:\n${replicaLog.filter((l) => / (error|warn) /.test(l)).slice(0, 40).join('\n')}`)
 }, 60_000)
 
-/** A started client of a cluster that tries replica number `preferred` first. */
-function connect(cluster: LocalCluster, id: string, preferred: number): Promise<LockstepClient> {
-  return cluster.client(id, { preferred: cluster.replicas[preferred % cluster.replicas.length]!.id, retryAfterMs: 500 })
-}
-
-/**
- * Runs the testkit's workload for `machine` with real time: CLIENTS concurrent
- * clients, OPS_PER_CLIENT requests each, seeded choices, real sleeps between
- * requests. `during` runs alongside and may inject faults.
- */
-async function runWorkload(machine: BuiltInMachineName, seed: number, during?: (history: Operation[]) => Promise<void>) {
-  const cluster = clusters.get(machine)!
-  const workload = workloads[machine]!
-  const history: Operation[] = []
-  const events: WorkloadEvent[] = []
-  let ticks = 0
-  const running = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => connect(cluster, `${machine}-client-${i + 1}`, i)))
-  await Promise.all([
-    ...running.map((client, i) =>
-      workload.runClient({
-        id: client.id,
-        client,
-        random: new SeededRandom(seed * 1000 + i),
-        requests: OPS_PER_CLIENT,
-        now: () => performance.now(),
-        tick: () => ++ticks,
-        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-        record: (operation) => history.push(operation),
-        note: (event) => events.push(event),
-      }),
-    ),
-    during?.(history),
-  ])
-  await Promise.all(running.map((c) => c.stop()))
-  return { history, events }
+/** Runs the testkit's workload for `machine` on its cluster (see `runClusterWorkload`). */
+function runWorkload(machine: BuiltInMachineName, seed: number, during?: (history: Operation[]) => Promise<void>) {
+  return runClusterWorkload(clusters.get(machine)!, machine, seed, { clients: CLIENTS, opsPerClient: OPS_PER_CLIENT }, during)
 }
 
 describe('three replica processes over TCP (Lamport ordering)', () => {

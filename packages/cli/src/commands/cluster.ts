@@ -10,7 +10,7 @@ import { loadMachine, machineSpecProblem } from '../machine-source'
 import { parseLogLevel } from '../stderr-logger'
 
 /** Help text of `lockstep cluster`. */
-export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport] [--machine ${builtInMachineNames.join('|')}|PATH] [--storage memory|file] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn] [--restart]
+export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport|realtime] [--machine ${builtInMachineNames.join('|')}|PATH] [--storage memory|file] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn] [--restart]
 lockstep cluster schema
 
 up      Starts a local cluster: one \`lockstep replica\` child process per replica
@@ -20,7 +20,8 @@ up      Starts a local cluster: one \`lockstep replica\` child process per repli
         prints the replicas' addresses and how to run a client, and runs until
         SIGINT or SIGTERM, which stop every replica cleanly.
   --replicas   number of replicas, 1 to 15 (default 3; 2F+1 tolerate F crashes)
-  --order      ordering strategy (default lamport)
+  --order      ordering strategy: lamport (logical clocks, the default) or realtime (synchronized
+               clocks; its bounds are the \`realtime\` settings of cluster.json)
   --machine    built-in machine (${builtInMachineNames.join(', ')}; default kv), a JavaScript
                module exporting \`machine\`, or a DSL spec (.sm)
   --storage    memory (default: a replica restarted without its state rejoins by state transfer) or
@@ -121,7 +122,7 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   let cluster: LocalCluster
   try {
     const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
-    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport', machine, basePort, logLevel, onLog: (line) => io.stderr(line), extra })
+    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport' | 'realtime', machine, basePort, logLevel, onLog: (line) => io.stderr(line), extra })
   } catch (error) {
     await rm(pidFile, { force: true })
     io.stderr(`lockstep cluster up: the cluster did not start: ${(error as Error).message}`)

@@ -1,12 +1,13 @@
 import { isLockstepError } from '@lockstep/interface'
 import { builtInMachineNames } from '@lockstep/machines'
 import { lamportSimulation } from '@lockstep/order-lamport'
+import { realtimeSimulation } from '@lockstep/order-realtime'
 import { overlapOnlyFaultKinds, parseFaults, simulate, type FaultKind, type OrdererSpec, type SimulationResult } from '@lockstep/testkit'
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 import { loadWorkload } from '../machine-loader'
 
-export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport] [--clients C] [--ops K]
+export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport|realtime] [--clients C] [--ops K]
              [--faults none|crash,restart,amnesia,partition,slow,delay,blackout,client-restart] [--overlap | --no-overlap]
              [--durable] [--seeds S | --seed X [--trace]] [--json]
 
@@ -15,7 +16,7 @@ checks every run: agreement and order, exactly-once, completeness, equal state
 digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --machine   built-in machine (default kv), a DSL spec (.sm), or a JS module exporting machine and randomCommand
   --replicas  replicas per cluster (default 3)
-  --order     ordering strategy (default lamport)
+  --order     ordering strategy: lamport (logical clocks, the default) or realtime (synchronized clocks)
   --clients   concurrent clients (default 3)
   --ops       requests per run, across all clients (default 100)
   --faults    faults drawn from each seed (default none): crash, restart (replicas restarted with their
@@ -35,7 +36,7 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
 Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
 
 /** Ordering strategies by `--order` name, as the compliance suites run them (so reruns reproduce). */
-const orderers: Record<string, OrdererSpec> = { lamport: lamportSimulation }
+const orderers: Record<string, OrdererSpec> = { lamport: lamportSimulation, realtime: realtimeSimulation }
 
 /** `lockstep sim`: runs seeds, exits 0 iff every seed passes every check. */
 export async function simCommand(args: string[], io: Io): Promise<number> {
