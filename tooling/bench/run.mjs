@@ -14,6 +14,7 @@ const benches = {
   lincheck: 'lincheck-bench.mjs',
   dsl: 'dsl-bench.mjs',
   snapshot: 'snapshot-bench.mjs',
+  ordering: 'ordering-bench.mjs',
 }
 const wanted = process.argv.slice(2)
 const unknown = wanted.filter((name) => !(name in benches))
