@@ -150,10 +150,13 @@ function recordDurable(incarnation: LiveIncarnation, upTo: number, durableBy: Ma
     const delivery = incarnation.current.get(incarnation.notDurableFrom)
     if (!delivery || delivery.durable) continue
     delivery.durable = true
-    const at = `${delivery.position} ${delivery.key}`
-    const replicas = durableBy.get(at) ?? new Set<string>()
-    replicas.add(incarnation.replica)
-    durableBy.set(at, replicas)
+    // By request, and by request and agreed time: after a rollback the same request may be ordered again at
+    // the same position as a new copy (a client's retry, entered later), with a later time.
+    for (const at of [`${delivery.position} ${delivery.key}`, `${delivery.position} ${delivery.key} @${delivery.time ?? ''}`]) {
+      const replicas = durableBy.get(at) ?? new Set<string>()
+      replicas.add(incarnation.replica)
+      durableBy.set(at, replicas)
+    }
   }
 }
 
@@ -359,7 +362,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       ...checkExactlyOnce(records, acknowledgedAt, majorityDurable),
       ...checkCompleteness(records, { submitted: fleet.submitted, acknowledged: fleet.acknowledged, allFinished: fleet.allFinished, abandoned: fleet.abandoned }),
       ...checkAgreement(records),
-      ...checkAgreedTime(records, acknowledgedAt, majorityDurable),
+      ...checkAgreedTime(records, acknowledgedAt, durable ? (position, key, time) => (durableBy.get(`${position} ${key} @${time}`)?.size ?? 0) >= f + 1 : undefined),
     )
   }
   const serving = cluster.running().filter((host) => host.engine.status === 'normal')

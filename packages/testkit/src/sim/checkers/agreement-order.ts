@@ -48,9 +48,17 @@ export function checkAgreement(incarnations: readonly IncarnationRecord[]): stri
 /**
  * Agreed time (`ApplyContext.time`): every replica had the same time at each position, and along each
  * incarnation's state it never decreased, across view changes, restarts and state transfers. Deliveries the
- * cluster could lose (`isTentative`) are not held to the first rule. Reports the first disagreement of each kind.
+ * cluster could lose are not held to the first rule: in a run with disks, one that no majority's disks held
+ * with that time, made by an incarnation that crashed or rolled it back (the same request may be ordered again
+ * at that position later, as a client's retry that entered later, so with a later time: its first copy was
+ * never answered, a reply waits for a majority's disks); without disks, the tentative ones (`isTentative`).
+ * Reports the first disagreement of each kind.
  */
-export function checkAgreedTime(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable): string[] {
+export function checkAgreedTime(
+  incarnations: readonly IncarnationRecord[],
+  acknowledgedAt?: AcknowledgedAt,
+  majorityDurableAt?: (position: number, key: string, time: number) => boolean,
+): string[] {
   const violations: string[] = []
   const byPosition = new Map<number, { time: number; by: string }>()
   let disagreed = false
@@ -65,7 +73,10 @@ export function checkAgreedTime(incarnations: readonly IncarnationRecord[], ackn
         decreased = true
       }
       last = { position: delivery.position, time: delivery.time }
-      if (disagreed || isTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
+      const mayBeLost = majorityDurableAt
+        ? !majorityDurableAt(delivery.position, delivery.key, delivery.time) && (incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true)
+        : isTentative(incarnation, delivery, acknowledgedAt)
+      if (disagreed || mayBeLost) continue
       const seen = byPosition.get(delivery.position)
       if (!seen) byPosition.set(delivery.position, { time: delivery.time, by: name })
       else if (seen.time !== delivery.time) {

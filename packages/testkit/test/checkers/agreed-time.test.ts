@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest'
+import { checkAgreedTime } from '../../src/sim/checkers/agreement-order'
+import type { IncarnationRecord } from '../../src/sim/checkers/incarnation-record'
+
+const delivery = (position: number, key: string, time: number) => ({ position, key, executed: true, time })
+
+describe('checkAgreedTime', () => {
+  it('flags two replicas with different times at one position, and a time that goes back along one replica', () => {
+    const a: IncarnationRecord = { replica: 'r1', number: 0, deliveries: [delivery(1, 'c#1', 10), delivery(2, 'c#2', 20)], servingAt: 2 }
+    const b: IncarnationRecord = { replica: 'r2', number: 0, deliveries: [delivery(1, 'c#1', 10), delivery(2, 'c#2', 25)], servingAt: 2 }
+    expect(checkAgreedTime([a, b])).toEqual(['agreed time: at position 2 r1 had time 20 but r2 had 25'])
+    const back: IncarnationRecord = { replica: 'r3', number: 0, deliveries: [delivery(1, 'c#1', 10), delivery(2, 'c#2', 9)], servingAt: 2 }
+    expect(checkAgreedTime([back])).toEqual(['agreed time: r3 had time 9 at position 2, below 10 at position 1'])
+  })
+
+  it('with disks, a rolled-back first copy of a request (never on a majority of disks with its time) may have had another time', () => {
+    // r3 delivered c#5 at 45 entering at time 564, then crashed in a blackout before a majority's disks held it;
+    // the cluster resumed at 44 and the client's retry, entered at 2365, was ordered at 45 again.
+    const lost: IncarnationRecord = { replica: 'r3', number: 1, deliveries: [delivery(45, 'c#5', 564)], crashed: true }
+    const kept: IncarnationRecord = { replica: 'r1', number: 4, deliveries: [delivery(45, 'c#5', 2365)], servingAt: 45 }
+    const durableAt = (time: number) => (_position: number, _key: string, t: number) => t === time
+    expect(checkAgreedTime([lost, kept], new Map([['c#5', 45]]), durableAt(2365))).toEqual([])
+    // Had a majority's disks held the first copy with its time, the two must agree.
+    expect(checkAgreedTime([lost, kept], new Map([['c#5', 45]]), (_p, _k, t) => t === 564 || t === 2365)).toEqual(['agreed time: at position 45 r3 (restart 1) had time 564 but r1 (restart 4) had 2365'])
+  })
+})
