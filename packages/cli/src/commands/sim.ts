@@ -2,13 +2,14 @@ import { isLockstepError } from '@lockstep/interface'
 import { builtInMachineNames } from '@lockstep/machines'
 import { lamportSimulation } from '@lockstep/order-lamport'
 import { realtimeSimulation } from '@lockstep/order-realtime'
-import { overlapOnlyFaultKinds, parseFaults, simulate, type FaultKind, type OrdererSpec, type SimulationResult } from '@lockstep/testkit'
+import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, overlapOnlyFaultKinds, parseFaults, simulate, type FaultKind, type OrdererSpec, type SimulationResult } from '@lockstep/testkit'
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 import { loadWorkload } from '../machine-loader'
 
 export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport|realtime] [--clients C] [--ops K]
-             [--faults none|crash,restart,amnesia,partition,slow,delay,blackout,client-restart] [--overlap | --no-overlap]
+             [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart] [--overlap | --no-overlap]
+             [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM]
              [--durable] [--seeds S | --seed X [--trace]] [--json]
 
 Runs whole clusters in one process on virtual time with seeded delays and
@@ -21,7 +22,9 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --ops       requests per run, across all clients (default 100)
   --faults    faults drawn from each seed (default none): crash, restart (replicas restarted with their
               usual options: from their disks with --durable, else without state), amnesia (restarted
-              without memory or disk), partition, slow, delay, blackout (every replica at once, then
+              without memory or disk), partition, slow, delay (a spike on every link, up to
+              --delay-spike-ms), skew (one replica's clock set off by --skew-beyond-ms to three times
+              that, ahead or behind, for a while; it counts as faulty), blackout (every replica at once, then
               restarted one by one from disk; needs --durable), client-restart (a client process stops
               and a new one carries on under its id); turns on failure detection and view changes
   --overlap   faults overlap, at most F = (N-1)/2 replicas faulty at once (the default): they strike at
@@ -29,10 +32,17 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               10 s while at most F are faulty is a liveness violation
   --no-overlap  one fault at a time, each once the cluster recovered from the last (no amnesia or
               client-restart)
+  --skew-beyond-ms  the least clock offset of a skew fault, in ms (default 50; choose it above the
+              orderer's skew bound: the realtime orderer's drawn bound is at most 5 ms)
+  --delay-spike-ms  the most a delay fault adds to every link, in ms (default 100; above the realtime
+              orderer's Δ, requests arrive after their deadline)
+  --clock-offset-ms, --clock-drift-ppm  give each replica its own clock, offset and drift drawn from
+              the seed within these bounds (default 0: every replica reads the same time)
   --durable   replicas keep a write-ahead log on a simulated disk that loses unsynced writes on a crash
   --seeds     run seeds 1..S (default 100); --seed X runs only seed X
   --trace     with --seed: print every replica's log and every fault, stamped with virtual time
-  --json      print one JSON object: ok, seeds, operations, failures[{seed, violation}]
+  --json      print one JSON object: ok, seeds, operations, timing{timingViolations, skewViolations,
+              divergences}, failures[{seed, violation}]
 Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
 
 /** Ordering strategies by `--order` name, as the compliance suites run them (so reruns reproduce). */
@@ -49,6 +59,10 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     seeds: { type: 'string' },
     seed: { type: 'string' },
     faults: { type: 'string' },
+    'skew-beyond-ms': { type: 'string' },
+    'delay-spike-ms': { type: 'string' },
+    'clock-offset-ms': { type: 'string' },
+    'clock-drift-ppm': { type: 'string' },
     durable: { type: 'boolean' },
     overlap: { type: 'boolean' },
     'no-overlap': { type: 'boolean' },
@@ -56,7 +70,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
-  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed' | 'faults', string>> & {
+  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed' | 'faults' | 'skew-beyond-ms' | 'delay-spike-ms' | 'clock-offset-ms' | 'clock-drift-ppm', string>> & {
     json?: boolean
     help?: boolean
     durable?: boolean
@@ -103,6 +117,11 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   const replicas = intFlag('sim', 'replicas', values.replicas, 3, 1, 15)
   const clients = intFlag('sim', 'clients', values.clients, 3, 1, 1000)
   const ops = intFlag('sim', 'ops', values.ops, 100, 1, 10_000_000)
+  const skewBeyondMs = intFlag('sim', 'skew-beyond-ms', values['skew-beyond-ms'], DEFAULT_SKEW_BEYOND_MS, 1, 3_600_000)
+  const delaySpikeMaxMs = intFlag('sim', 'delay-spike-ms', values['delay-spike-ms'], DEFAULT_DELAY_SPIKE_MAX_MS, 20, 3_600_000)
+  const maxOffsetMs = intFlag('sim', 'clock-offset-ms', values['clock-offset-ms'], 0, 0, 3_600_000)
+  const maxDriftPpm = intFlag('sim', 'clock-drift-ppm', values['clock-drift-ppm'], 0, 0, 999_999)
+  const clocks = maxOffsetMs > 0 || maxDriftPpm > 0 ? { maxOffsetMs, maxDriftPpm } : undefined
   const seeds = values.seed !== undefined ? [intFlag('sim', 'seed', values.seed, 1, 0, 0xffffffff)] : range(intFlag('sim', 'seeds', values.seeds, 100, 1, 10_000_000))
   let workload
   try {
@@ -116,10 +135,14 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   const failures: SimulationResult[] = []
   let operations = 0
   let virtualTimeMs = 0
+  const timing = { timingViolations: 0, skewViolations: 0, divergences: 0 }
   for (const seed of seeds) {
     const trace = values.trace ? (line: string) => io.stdout(line) : undefined
-    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg: values.machine, trace })
+    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg: values.machine, trace, clocks, skewBeyondMs, delaySpikeMaxMs })
     operations += result.operations
+    timing.timingViolations += result.timing.timingViolations
+    timing.skewViolations += result.timing.skewViolations
+    timing.divergences += result.timing.divergences
     virtualTimeMs += result.virtualTimeMs
     if (!result.ok) {
       failures.push(result)
@@ -141,13 +164,15 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
       durable: values.durable === true,
       seeds: seeds.length,
       operations,
+      timing,
       failures: failures.flatMap((f) => f.violations.map((violation) => ({ seed: f.seed, violation, rerun: f.rerun }))),
       virtualTimeMs: Math.round(virtualTimeMs),
       elapsedMs: Math.round(elapsedMs),
     }))
   } else {
     const faultText = faults.length > 0 ? `, faults ${faults.join(',')}${overlap ? ' (overlapping)' : ' (one at a time)'}` : ''
-    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients, machine ${values.machine}${faultText}; ${(elapsedMs / 1000).toFixed(1)} s`)
+    const timingText = timing.timingViolations + timing.skewViolations + timing.divergences > 0 ? `; the orderers detected ${timing.timingViolations} late requests and ${timing.skewViolations} skewed clocks, ${timing.divergences} replica divergences` : ''
+    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients, machine ${values.machine}${faultText}${timingText}; ${(elapsedMs / 1000).toFixed(1)} s`)
   }
   return ok ? ExitCode.OK : ExitCode.FAILED
 }

@@ -52,6 +52,8 @@ export class ClientFleet {
   readonly submitted = new Set<string>()
   readonly acknowledged = new Set<string>()
   readonly acknowledgedAt = new Map<string, number>()
+  /** Which replica sent the reply each client took, by request key. */
+  readonly acknowledgedFrom = new Map<string, string>()
   /** Requests sent and not answered yet, with the virtual time they were sent. */
   readonly inFlight = new Map<string, number>()
   /** Requests whose client process stopped before their reply: they may or may not execute. */
@@ -127,10 +129,13 @@ export class ClientFleet {
     // Client c prefers replica c (round robin), so the clients spread over the replicas.
     const preference = [...replicaIds.slice(index % replicaIds.length), ...replicaIds.slice(0, index % replicaIds.length)]
     const inFlight = new Set<string>()
+    // The replica whose message the client is handling: the one whose reply it takes.
+    let handlingFrom: string | undefined
     const client = await cluster.client(id, {
       replicas: preference,
       retryAfterMs,
       incarnation,
+      onMessage: (from) => (handlingFrom = from),
       observer: {
         submitted: (seq) => {
           const key = requestKey(id, incarnation, seq)
@@ -146,6 +151,7 @@ export class ClientFleet {
           this.inFlight.delete(key)
           inFlight.delete(key)
           if (reply.position !== undefined) this.acknowledgedAt.set(key, reply.position)
+          if (handlingFrom !== undefined) this.acknowledgedFrom.set(key, handlingFrom)
         },
       },
     })

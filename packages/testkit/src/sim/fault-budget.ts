@@ -8,6 +8,7 @@ import type { SimCluster } from './sim-cluster'
  * - down (crashed, or not yet restarted),
  * - partitioned away from the others,
  * - slowed,
+ * - its clock skewed beyond the orderer's bound (a `skew` fault),
  * - or restarted without its state (amnesia, or a disk that held nothing) and not yet serving again:
  *   status `normal` in a view that includes it. Until then it must not vote, acknowledge or count toward a
  *   majority, so it is no help to the cluster. A replica restarted from a disk that held its state is not
@@ -25,6 +26,8 @@ export class FaultBudget {
   private readonly partitioned = new Map<string, number>()
   /** Active slowdowns' counts, by replica. */
   private readonly slowed = new Map<string, number>()
+  /** Active clock skews' counts, by replica. */
+  private readonly skewed = new Map<string, number>()
   /** Restarted without state and not yet seen serving. */
   private readonly amnesiac = new Set<string>()
 
@@ -33,7 +36,7 @@ export class FaultBudget {
     this.limit = Math.floor((cluster.initialMembers.length - 1) / 2)
   }
 
-  /** The replicas faulty now, each with why (`down`, `partitioned`, `slow`, `amnesia`), in configuration order. */
+  /** The replicas faulty now, each with why (`down`, `partitioned`, `slow`, `clock skewed`, `amnesia`), in configuration order. */
   faulty(): Map<string, string> {
     const faulty = new Map<string, string>()
     for (const id of this.cluster.initialMembers) {
@@ -45,6 +48,7 @@ export class FaultBudget {
       }
       if (this.partitioned.has(id)) reasons.push('partitioned')
       if (this.slowed.has(id)) reasons.push('slow')
+      if (this.skewed.has(id)) reasons.push('clock skewed')
       if (reasons.length > 0) faulty.set(id, reasons.join(', '))
     }
     return faulty
@@ -99,6 +103,14 @@ export class FaultBudget {
 
   slowEnded(id: string): void {
     decrement(this.slowed, id)
+  }
+
+  skewStarted(id: string): void {
+    this.skewed.set(id, (this.skewed.get(id) ?? 0) + 1)
+  }
+
+  skewEnded(id: string): void {
+    decrement(this.skewed, id)
   }
 }
 

@@ -31,7 +31,7 @@ export function failoverTimes(starts: readonly { atMs: number; victims: readonly
 
 /**
  * Injects a drawn fault schedule into a {@link SimCluster} on virtual time: crashes (and the restarts
- * that follow them), partitions, slow replicas, delay spikes and blackouts, each undone after its
+ * that follow them), partitions, slow replicas, delay spikes, clock skews and blackouts, each undone after its
  * duration. A fault strikes only a cluster that has recovered from the last one (every live replica
  * serving in one view of all of them); otherwise it waits. So at most F replicas are ever out at once,
  * counting those still rejoining.
@@ -45,6 +45,8 @@ export class FaultInjector {
   private readonly options: FaultInjectorOptions
   /** Crashed replicas come back: the run has `restart` or `blackout` faults. */
   readonly restarts: boolean
+  /** Clocks a `skew` fault set off, with the offset each goes back to. */
+  private readonly skewed = new Map<string, number>()
 
   constructor(cluster: SimCluster, options: FaultInjectorOptions) {
     this.cluster = cluster
@@ -63,6 +65,8 @@ export class FaultInjector {
     network.heal()
     network.setDelay(this.options.delay)
     for (const id of this.cluster.replicaIds) network.setSlow(id, 0)
+    for (const [id, offsetMs] of this.skewed) this.cluster.clock(id).setOffset(offsetMs)
+    this.skewed.clear()
     if (this.restarts) for (const id of this.cluster.replicaIds) if (!this.cluster.isRunning(id)) await this.cluster.rejoin(id)
   }
 
@@ -115,6 +119,20 @@ export class FaultInjector {
         const { delay } = this.options
         network.setDelay({ minMs: delay.minMs, maxMs: delay.maxMs + fault.extraMs })
         scheduler.setTimer(fault.durationMs, () => network.setDelay(delay))
+        break
+      }
+      case 'skew': {
+        // The clock runs off by the drawn offset for the fault's duration, then back to where it was.
+        const id = fault.replicas[0]!
+        const clock = cluster.clock(id)
+        const backTo = this.skewed.get(id) ?? clock.offsetMs
+        this.skewed.set(id, backTo)
+        clock.setOffset(backTo + (fault.offsetMs ?? 0))
+        scheduler.setTimer(fault.durationMs, () => {
+          if (this.skewed.get(id) !== backTo) return // ended by endAll
+          this.skewed.delete(id)
+          clock.setOffset(backTo)
+        })
         break
       }
     }

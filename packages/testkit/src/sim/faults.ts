@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart'] as const
 
 /**
  * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
@@ -10,7 +10,10 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * their disks in a durable run, without state otherwise. `amnesia` (overlapping faults) restarts replicas
  * without memory or disk, exactly as they were first started. `blackout` (durable runs only) kills every
  * replica at once and restarts them from their disks. `client-restart` (overlapping faults) stops a client
- * process and starts a new run of it under the same id.
+ * process and starts a new run of it under the same id. `skew` sets one replica's clock off by more than
+ * the orderer's skew bound (at least `skewBeyondMs`, ahead or behind) for a while, then back: a skewed replica
+ * is faulty (it counts toward F). `delay` adds a spike to every link's delay (up to `delaySpikeMaxMs`, which
+ * may exceed the orderer's Δ).
  */
 export type FaultKind = (typeof faultKinds)[number]
 
@@ -21,15 +24,36 @@ export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-r
 export interface FaultEvent {
   readonly atMs: number
   readonly durationMs: number
-  readonly kind: 'crash' | 'restart' | 'amnesia' | 'partition' | 'slow' | 'delay' | 'blackout' | 'client-restart'
+  readonly kind: 'crash' | 'restart' | 'amnesia' | 'partition' | 'slow' | 'delay' | 'skew' | 'blackout' | 'client-restart'
   /** The replicas it hits (crash, restart, amnesia, partition, slow; every one for a blackout). */
   readonly replicas: readonly string[]
   /** For `slow` and `delay`: the extra delay in ms. */
   readonly extraMs: number
+  /** For `skew`: the clock offset set on the replica during the fault, in ms (negative: behind). */
+  readonly offsetMs?: number
   /** For `client-restart`: the client id. */
   readonly client?: string
   /** For a `blackout` with overlapping faults: when each replica comes back, in ms after the blackout. */
   readonly restartsAfterMs?: Readonly<Record<string, number>>
+}
+
+/** How far a `skew` fault sets a clock at least, by default (ms): ten times the simulator orderers' largest skew bound. */
+export const DEFAULT_SKEW_BEYOND_MS = 50
+/** A delay spike adds up to this much to every link's delay, by default (ms). */
+export const DEFAULT_DELAY_SPIKE_MAX_MS = 100
+
+/** Options of the drawn faults. */
+export interface FaultDrawOptions {
+  /** A `skew` fault sets a clock off by between this and three times this, ahead or behind. Default 50 ms. */
+  readonly skewBeyondMs?: number
+  /** A `delay` spike adds between 20 ms and this much. Default 100 ms. */
+  readonly delaySpikeMaxMs?: number
+}
+
+/** Draws a `skew` fault's clock offset: between `skewBeyondMs` and three times that, ahead or behind. */
+export function drawSkewOffset(random: SeededRandom, skewBeyondMs = DEFAULT_SKEW_BEYOND_MS): number {
+  const magnitude = random.int(Math.ceil(skewBeyondMs), Math.ceil(3 * skewBeyondMs))
+  return random.chance(0.5) ? magnitude : -magnitude
 }
 
 /** Parses `--faults none|crash,restart,…`. */
@@ -48,9 +72,10 @@ export function parseFaults(spec: string): FaultKind[] {
  * Draws a fault schedule from the seed: faults one after another during
  * `windowMs`, each hitting at most F = ⌊(n−1)/2⌋ replicas, so a majority stays
  * up and connected between faults and after the window. Without `restart`,
- * crashed replicas stay down, and at most F crash in the whole run.
+ * crashed replicas stay down, and at most F crash in the whole run. A `skew`
+ * sets one replica's clock off (see {@link drawSkewOffset}).
  */
-export function drawFaultSchedule(random: SeededRandom, kinds: readonly FaultKind[], replicaIds: readonly string[], windowMs: number): FaultEvent[] {
+export function drawFaultSchedule(random: SeededRandom, kinds: readonly FaultKind[], replicaIds: readonly string[], windowMs: number, options: FaultDrawOptions = {}): FaultEvent[] {
   for (const kind of kinds) {
     if (overlapOnlyFaultKinds.includes(kind)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `the '${kind}' fault needs overlapping faults (overlap: true, --overlap)`)
   }
@@ -78,7 +103,9 @@ export function drawFaultSchedule(random: SeededRandom, kinds: readonly FaultKin
     } else if (kind === 'slow') {
       events.push({ atMs: at, durationMs, kind, replicas: shuffled.slice(0, 1), extraMs: random.int(20, 200) })
     } else if (kind === 'delay') {
-      events.push({ atMs: at, durationMs, kind, replicas: [], extraMs: random.int(20, 100) })
+      events.push({ atMs: at, durationMs, kind, replicas: [], extraMs: random.int(20, options.delaySpikeMaxMs ?? DEFAULT_DELAY_SPIKE_MAX_MS) })
+    } else if (kind === 'skew' && f > 0) {
+      events.push({ atMs: at, durationMs, kind, replicas: shuffled.slice(0, 1), extraMs: 0, offsetMs: drawSkewOffset(random, options.skewBeyondMs) })
     } else if (kind === 'blackout') {
       events.push({ atMs: at, durationMs, kind, replicas: [...replicaIds], extraMs: 0 })
     }

@@ -1,7 +1,7 @@
 import type { TimerHandle } from '@lockstep/interface'
 import type { LinkDelay } from '@lockstep/transport-memory'
 import { FaultBudget } from './fault-budget'
-import { shuffle, type FaultEvent, type FaultKind } from './faults'
+import { drawSkewOffset, DEFAULT_DELAY_SPIKE_MAX_MS, shuffle, type FaultEvent, type FaultKind } from './faults'
 import type { SeededRandom } from './prng'
 import type { SimCluster } from './sim-cluster'
 
@@ -26,6 +26,10 @@ export interface OverlappingFaultOptions {
    * caller's to track: they are not counted among the faults that must heal before the run is quiet.)
    */
   readonly restartClient?: (random: SeededRandom, downtimeMs: number) => string | undefined
+  /** A `skew` fault sets a clock off by between this and three times this (ms). Default 50. */
+  readonly skewBeyondMs?: number
+  /** A `delay` spike adds between 20 ms and this much (ms). Default 100. */
+  readonly delaySpikeMaxMs?: number
   /** Sees every fault as it strikes (tracing). */
   readonly onFault?: (fault: FaultEvent) => void
 }
@@ -46,8 +50,8 @@ const BLACKOUT_CHANCE = 0.25
 
 /**
  * Injects overlapping faults into a {@link SimCluster}, drawn one by one from the seed while the workload
- * runs: crashes, restarts from disk and with amnesia, partitions, slow replicas, delay spikes, client
- * restarts, and blackouts. A fault strikes at any moment (during a view change, a state transfer, a
+ * runs: crashes, restarts from disk and with amnesia, partitions, slow replicas, delay spikes, clock skews,
+ * client restarts, and blackouts. A fault strikes at any moment (during a view change, a state transfer, a
  * recovery, between a write, its sync and the reply) as long as the {@link FaultBudget} allows it: at most
  * F replicas faulty at once. A blackout kills every replica regardless, and brings them back from their
  * disks one by one, each at its own drawn time (some stay down a while).
@@ -63,6 +67,9 @@ export class OverlappingFaultInjector {
   private partitions: (readonly string[])[] = []
   private slowdowns: { readonly id: string; readonly extraMs: number }[] = []
   private spikes: number[] = []
+  /** Clock skews in force, oldest first; each replica's clock goes back to `backTo` once its last one ends. */
+  private skews: { readonly id: string; readonly offsetMs: number }[] = []
+  private readonly skewBackTo = new Map<string, number>()
   private nextStrike: TimerHandle | undefined
   private striking = false
   /** A blackout struck and more than F replicas have been faulty since. */
@@ -123,9 +130,13 @@ export class OverlappingFaultInjector {
     if (this.nextStrike !== undefined) this.cluster.scheduler.clearTimer(this.nextStrike)
     for (const side of this.partitions) this.budget.partitionEnded(side)
     for (const { id } of this.slowdowns) this.budget.slowEnded(id)
+    for (const { id } of this.skews) this.budget.skewEnded(id)
+    for (const [id, offsetMs] of this.skewBackTo) this.cluster.clock(id).setOffset(offsetMs)
     this.partitions = []
     this.slowdowns = []
     this.spikes = []
+    this.skews = []
+    this.skewBackTo.clear()
     const { network } = this.cluster
     network.heal()
     network.setDelay(this.options.delay)
@@ -205,9 +216,18 @@ export class OverlappingFaultInjector {
       }
       case 'delay': {
         const durationMs = random.int(30, 800)
-        const extraMs = random.int(20, 100)
+        const extraMs = random.int(20, this.options.delaySpikeMaxMs ?? DEFAULT_DELAY_SPIKE_MAX_MS)
         this.record(fault(durationMs, [], { extraMs }))
         this.spike(extraMs, durationMs)
+        return true
+      }
+      case 'skew': {
+        const victims = budget.pick(shuffle(random, running), 1)
+        const durationMs = random.int(50, 1500)
+        const offsetMs = drawSkewOffset(random, this.options.skewBeyondMs)
+        if (victims.length === 0) return false
+        this.record(fault(durationMs, victims, { offsetMs }))
+        this.skew(victims[0]!, offsetMs, durationMs)
         return true
       }
       case 'blackout': {
@@ -297,6 +317,27 @@ export class OverlappingFaultInjector {
     this.cluster.network.setSlow(id, Math.max(0, ...this.slowdowns.filter((s) => s.id === id).map((s) => s.extraMs)))
   }
 
+  /** Sets `id`'s clock off by `offsetMs` for `durationMs`; once its last skew ends, it goes back to its own offset. */
+  private skew(id: string, offsetMs: number, durationMs: number): void {
+    const skew = { id, offsetMs }
+    const clock = this.cluster.clock(id)
+    if (!this.skewBackTo.has(id)) this.skewBackTo.set(id, clock.offsetMs)
+    this.skews.push(skew)
+    this.budget.skewStarted(id)
+    clock.setOffset(this.skewBackTo.get(id)! + offsetMs)
+    this.cluster.scheduler.setTimer(durationMs, () => {
+      const index = this.skews.indexOf(skew)
+      if (index < 0) return // ended by endAll
+      this.skews.splice(index, 1)
+      this.budget.skewEnded(id)
+      const backTo = this.skewBackTo.get(id)!
+      const latest = this.skews.filter((s) => s.id === id).at(-1)
+      clock.setOffset(backTo + (latest?.offsetMs ?? 0))
+      if (!latest) this.skewBackTo.delete(id)
+      this.checkQuiet()
+    })
+  }
+
   private spike(extraMs: number, durationMs: number): void {
     this.spikes.push(extraMs)
     this.applyDelay()
@@ -317,7 +358,7 @@ export class OverlappingFaultInjector {
   /** Once no new fault strikes, notes when the last one healed. */
   private checkQuiet(): void {
     if (this.striking || this.quietAtMs !== undefined) return
-    const lasting = this.partitions.length + this.slowdowns.length + this.spikes.length + this.restarts.size
+    const lasting = this.partitions.length + this.slowdowns.length + this.spikes.length + this.skews.length + this.restarts.size
     if (lasting === 0) this.quietAtMs = this.cluster.scheduler.now()
   }
 }

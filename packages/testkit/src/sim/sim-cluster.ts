@@ -1,9 +1,10 @@
 import { LockstepClient, type ClientObserver } from '@lockstep/client'
 import { ReplicaHost, type MembershipOptions, type ReplicaHostOptions } from '@lockstep/core'
-import { ErrorCodes, LockstepError, silentLogger, type Logger, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type View } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, silentLogger, type ClientTransport, type Logger, type Orderer, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type TransportFactory, type View } from '@lockstep/interface'
 import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
 import { SeededRandom } from './prng'
+import { checkClockOptions, ReplicaClock, type ClockOptions } from './replica-clock'
 import { runPromiseContinuations } from './promise-continuations'
 import { VirtualScheduler } from './virtual-scheduler'
 
@@ -20,6 +21,8 @@ export interface ReplicaObserver {
   onDurable?(position: number): void
   /** It took the cluster's state up to `position`: the whole state (replacing its own), or the order after its own. */
   onStateTransferred?(position: number, wholeState: boolean): void
+  /** This incarnation sent `message` to client `client` (a reply, an output). */
+  onClientMessage?(client: string, message: unknown): void
   /** This incarnation crashed. */
   onCrash?(): void
 }
@@ -58,6 +61,14 @@ export interface SimClusterOptions {
   /** Receives every replica's log lines, stamped with virtual time and the replica's name (for debugging). */
   readonly trace?: (line: string) => void
   /**
+   * Give each replica its own clock, its offset and drift drawn from `clockRandom` (see {@link ClockOptions}):
+   * the engine, the orderer and the host read it; timers still run on the shared virtual time. Default: every
+   * clock reads the virtual time exactly. Either way `clock(id)` returns a replica's clock, to set its offset.
+   */
+  readonly clocks?: ClockOptions
+  /** Draws the clocks' offsets and drifts. Default: a source seeded from `seed`, apart from the network's. */
+  readonly clockRandom?: RandomSource
+  /**
    * Called as a replica starts, first with incarnation 0, then once per restart; the hooks it returns
    * watch that incarnation until it crashes.
    */
@@ -68,6 +79,8 @@ export interface SimClusterOptions {
 export interface SimClientOptions {
   /** Replicas to talk to, in order of preference. Default: every configured replica. */
   readonly replicas?: readonly string[]
+  /** Sees every message a replica sends this client, before the client handles it (which replica answered). */
+  readonly onMessage?: (from: ReplicaId, message: unknown) => void
   /** Virtual time before a request is retried at the next replica. Default 200 ms. */
   readonly retryAfterMs?: number
   /** Sees each request as it is submitted and as its reply arrives. */
@@ -104,6 +117,12 @@ export class SimCluster {
   readonly disks = new Map<string, MemoryDurableStorage>()
   private readonly options: SimClusterOptions
   private readonly membership: MembershipOptions | undefined
+  /** Each configured replica's clock, kept across its restarts. */
+  private readonly clocks = new Map<string, ReplicaClock>()
+  /** Every orderer built, by replica, in the order they were built (one per incarnation). */
+  private readonly orderers: { readonly replica: string; readonly orderer: Orderer }[] = []
+  /** Every host started, crashed ones included (their engines keep their counters). */
+  private readonly hosts: ReplicaHost[] = []
 
   constructor(options: SimClusterOptions) {
     this.options = options
@@ -111,6 +130,44 @@ export class SimCluster {
     this.network = new MemoryNetwork({ scheduler: this.scheduler, random: options.random ?? new SeededRandom(options.seed ?? 1), delay: options.delay ?? { minMs: 1, maxMs: 5 } })
     this.replicaIds = Array.from({ length: (options.replicas ?? 3) + (options.spares ?? 0) }, (_, i) => `r${i + 1}`)
     this.initialMembers = this.replicaIds.slice(0, options.replicas ?? 3)
+    const { maxOffsetMs = 0, maxDriftPpm = 0 } = options.clocks ?? {}
+    if (options.clocks) checkClockOptions(options.clocks)
+    // Drawn only when asked for, so that runs without clocks draw exactly what they always did.
+    const random = maxOffsetMs > 0 || maxDriftPpm > 0 ? (options.clockRandom ?? new SeededRandom(((options.seed ?? 1) ^ 0x5bd1e995) >>> 0)) : undefined
+    const draw = (max: number) => (random && max > 0 ? (random.next() * 2 - 1) * max : 0)
+    for (const id of this.replicaIds) {
+      const offsetMs = draw(maxOffsetMs)
+      this.clocks.set(id, new ReplicaClock(this.scheduler, offsetMs, draw(maxDriftPpm)))
+    }
+  }
+
+  /** A replica's clock (its engine, orderer and host read it; it survives restarts): tests set its offset. */
+  clock(id: string): ReplicaClock {
+    const clock = this.clocks.get(id)
+    if (!clock) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `SimCluster: no replica '${id}' (configured: ${this.replicaIds.join(', ')})`)
+    return clock
+  }
+
+  /**
+   * The orderers' counters summed over every orderer built (every incarnation of every replica), for orderers
+   * with a `stats()` of numbers (the real-time orderer's `timingViolations`, `skewViolations`, …); empty otherwise.
+   */
+  ordererStats(): Record<string, number> {
+    const sums: Record<string, number> = {}
+    for (const { orderer } of this.orderers) {
+      const stats = (orderer as Partial<{ stats(): unknown }>).stats
+      if (typeof stats !== 'function') continue
+      const values = stats.call(orderer) as Record<string, unknown>
+      for (const [name, value] of Object.entries(values)) if (typeof value === 'number') sums[name] = (sums[name] ?? 0) + value
+    }
+    return sums
+  }
+
+  /** How many times an orderer lost its guarantee (`OrdererContext.diverged`), per replica, over all its runs. */
+  divergences(): Record<string, number> {
+    const counts: Record<string, number> = {}
+    for (const host of this.hosts) if (host.engine.divergences > 0) counts[host.engine.self] = (counts[host.engine.self] ?? 0) + host.engine.divergences
+    return counts
   }
 
   /** Starts every replica. */
@@ -236,9 +293,11 @@ export class SimCluster {
   async client(id: string, options: SimClientOptions): Promise<LockstepClient>
   async client(id: string, replicasOrOptions: readonly string[] | SimClientOptions = {}, retryAfterMs?: number): Promise<LockstepClient> {
     const options: SimClientOptions = isReplicaList(replicasOrOptions) ? { replicas: replicasOrOptions, retryAfterMs } : replicasOrOptions
+    const transport = memoryClientTransport({ network: this.network, replicas: this.replicaIds })
+    const { onMessage } = options
     const client = new LockstepClient({
       id,
-      transport: memoryClientTransport({ network: this.network, replicas: this.replicaIds }),
+      transport: onMessage ? (components) => watchedClientTransport(transport(components), onMessage) : transport,
       replicas: options.replicas ?? this.replicaIds,
       scheduler: this.scheduler,
       retryAfterMs: options.retryAfterMs ?? 200,
@@ -344,15 +403,21 @@ export class SimCluster {
     const observer = this.options.observeReplica?.(id, incarnation)
     // The disk outlives this incarnation: the host is given a factory that returns it.
     const kept = disk
+    const { orderer } = this.options
     const host = new ReplicaHost({
       storage: kept && (() => kept),
       self: id,
       replicas: this.replicaIds,
       initialMembers: this.initialMembers,
       machine: this.options.machine,
-      orderer: this.options.orderer,
-      transport: memoryTransport({ network: this.network, replicas: this.replicaIds }),
-      scheduler: this.scheduler,
+      orderer: (ctx) => {
+        const built = orderer(ctx)
+        this.orderers.push({ replica: id, orderer: built })
+        return built
+      },
+      transport: watchedTransport(memoryTransport({ network: this.network, replicas: this.replicaIds }), observer),
+      // The replica reads its own clock; its timers run on the shared virtual time.
+      scheduler: this.clock(id).scheduler(this.scheduler),
       tickMs: 5,
       checkInvariants: true,
       ...this.options.engine,
@@ -365,7 +430,41 @@ export class SimCluster {
       onStateTransferred: observer?.onStateTransferred ? (position, wholeState) => observer.onStateTransferred!(position, wholeState) : undefined,
     })
     this.replicas.set(id, { host, observer, fromDisk })
+    this.hosts.push(host)
     await host.start()
+  }
+}
+
+/** A replica's transport that shows the observer every message the replica sends a client. */
+function watchedTransport(inner: TransportFactory, observer: ReplicaObserver | undefined): TransportFactory {
+  if (!observer?.onClientMessage) return inner
+  const onClientMessage = observer.onClientMessage.bind(observer)
+  return (components) => {
+    const transport = inner(components)
+    return {
+      self: transport.self,
+      start: (handler) => transport.start(handler),
+      send: (to, message) => transport.send(to, message),
+      sendToClient: (to, message) => {
+        onClientMessage(to, message)
+        transport.sendToClient(to, message)
+      },
+      stop: () => transport.stop(),
+    }
+  }
+}
+
+/** A client transport that shows `onMessage` each message before the client handles it. */
+function watchedClientTransport(inner: ClientTransport, onMessage: (from: ReplicaId, message: unknown) => void): ClientTransport {
+  return {
+    self: inner.self,
+    start: (handle, events) =>
+      inner.start((from, message) => {
+        onMessage(from, message)
+        handle(from, message)
+      }, events),
+    send: (to, message) => inner.send(to, message),
+    stop: () => inner.stop(),
   }
 }
 

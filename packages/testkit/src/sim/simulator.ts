@@ -2,15 +2,17 @@ import { ErrorCodes, LockstepError, type OrdererFactory, type RandomSource } fro
 import type { Operation } from '../lincheck/operation'
 import { checkAgreedTime, checkAgreement, checkOrder } from './checkers/agreement-order'
 import { checkCompleteness } from './checkers/completeness'
+import { checkDivergedReplies, type SentReply } from './checkers/diverged-replies'
 import { checkExactlyOnce } from './checkers/exactly-once'
 import type { Delivery, IncarnationRecord } from './checkers/incarnation-record'
 import { checkLiveness, describeStall } from './checkers/liveness'
 import { checkStateDigests } from './checkers/state-digests'
 import { ClientFleet, requestKey } from './client-fleet'
 import { FaultInjector, failoverTimes, type InstalledView } from './fault-injector'
-import { drawFaultSchedule, overlapOnlyFaultKinds, type FaultEvent, type FaultKind } from './faults'
+import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, drawFaultSchedule, overlapOnlyFaultKinds, type FaultEvent, type FaultKind } from './faults'
 import { OverlappingFaultInjector } from './overlapping-fault-injector'
 import { SeededRandom } from './prng'
+import type { ClockOptions } from './replica-clock'
 import { SimCluster } from './sim-cluster'
 import type { Workload } from './workloads'
 
@@ -63,6 +65,18 @@ export interface SimulationOptions {
   readonly stallBoundMs?: number
   /** Give up (a liveness violation) after this much virtual time: without faults, or with overlapping faults. Default 600,000 ms. */
   readonly maxTimeMs?: number
+  /**
+   * Give each replica its own clock, offset and drift drawn from the seed (see `ClockOptions`). Default none:
+   * every replica reads the virtual time. Keep them within the orderer's skew bound: beyond it is a `skew` fault.
+   */
+  readonly clocks?: ClockOptions
+  /**
+   * A `skew` fault sets one replica's clock off by between this and three times this (ms), ahead or behind.
+   * Choose it above the orderer's skew bound. Default 50 (ten times the simulator orderers' largest bound).
+   */
+  readonly skewBeyondMs?: number
+  /** A `delay` fault adds between 20 ms and this much to every link (ms); above the orderer's Δ, requests arrive late. Default 100. */
+  readonly delaySpikeMaxMs?: number
   /** How the CLI names the machine, for the rerun command (a path for custom machines). */
   readonly machineArg?: string
   /** Receives every replica's log lines, stamped with virtual time (for debugging a seed), and every fault. */
@@ -105,6 +119,13 @@ export interface SimulationResult {
   readonly failoverMs: readonly number[]
   /** The client-visible history (register and kv workloads). */
   readonly history: readonly Operation[]
+  /**
+   * Timing faults the orderers detected, over every incarnation: `timingViolations` (a request after its
+   * deadline) and `skewViolations` (a clock beyond the skew bound), from orderers with `stats()` (the real-time
+   * orderer; 0 otherwise), and `divergences`: how many times a replica's orderer lost its guarantee and the
+   * engine stopped it serving (`OrdererContext.diverged`), with the replicas it happened to.
+   */
+  readonly timing: { readonly timingViolations: number; readonly skewViolations: number; readonly divergences: number; readonly divergedReplicas: readonly string[] }
 }
 
 /** One delivery as the run records it: rolled back later, or held by the incarnation's disk. */
@@ -194,7 +215,17 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const overlapOnly = faultKinds.find((kind) => overlapOnlyFaultKinds.includes(kind))
   if (overlapOnly && !overlap) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `the '${overlapOnly}' fault needs overlapping faults (overlap: true, --overlap)`)
   const faultsArg = faultKinds.length > 0 ? ` --faults ${faultKinds.join(',')}${overlap ? ' --overlap' : ' --no-overlap'}` : ''
-  const rerun = `npx lockstep sim --machine ${options.machineArg ?? options.workload.name} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''} --seed ${options.seed}`
+  const { clocks, skewBeyondMs = DEFAULT_SKEW_BEYOND_MS, delaySpikeMaxMs = DEFAULT_DELAY_SPIKE_MAX_MS } = options
+  for (const [name, value, least] of [['skewBeyondMs', skewBeyondMs, 0], ['delaySpikeMaxMs', delaySpikeMaxMs, 20]] as const) {
+    if (!(Number.isFinite(value) && value >= least)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `simulate: ${name} must be a number >= ${least} (got ${value})`, { path: name })
+  }
+  const timingArgs = [
+    clocks?.maxOffsetMs ? ` --clock-offset-ms ${clocks.maxOffsetMs}` : '',
+    clocks?.maxDriftPpm ? ` --clock-drift-ppm ${clocks.maxDriftPpm}` : '',
+    faultKinds.includes('skew') && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
+    faultKinds.includes('delay') && delaySpikeMaxMs !== DEFAULT_DELAY_SPIKE_MAX_MS ? ` --delay-spike-ms ${delaySpikeMaxMs}` : '',
+  ].join('')
+  const rerun = `npx lockstep sim --machine ${options.machineArg ?? options.workload.name} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs} --seed ${options.seed}`
 
   // Every draw comes from the seed, in a fixed order: the delay model, the network's own source, the
   // orderer's parameters, (overlapping faults) the disks' sync latency and the clients' pace, the fault
@@ -223,6 +254,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const f = Math.floor((replicaCount - 1) / 2)
   let diedSinceAllUp: LiveIncarnation[] = []
   const viewsInstalled: InstalledView[] = []
+  /** The last reply each replica sent for each `key position`, with the state it came from. */
+  const sentReplies = new Map<string, { readonly incarnation: LiveIncarnation; readonly state: [number, string][] }>()
   const cluster: SimCluster = new SimCluster({
     machine: options.workload.machine,
     orderer: ordererFactory,
@@ -234,6 +267,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     durable,
     syncLatencyMs,
     trace: options.trace,
+    // Drawn from a source of their own, so that runs without clocks draw exactly what they always did.
+    clocks,
+    clockRandom: clocks ? new SeededRandom((options.seed ^ 0x2545f491) >>> 0) : undefined,
     observeReplica: (replica, number) => {
       const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, alive: true }
       incarnations.push(incarnation)
@@ -248,6 +284,15 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           incarnation.notDurableFrom = position + 1
         },
         onViewInstalled: (view) => viewsInstalled.push({ atMs: cluster.scheduler.now(), members: view.members }),
+        // A reply at a position: remember the state it came from (the requests this incarnation holds up to there).
+        onClientMessage: (_client, message) => {
+          const reply = (message as { type?: unknown; reply?: { client: string; incarnation?: number; seq: number; position?: number } }).reply
+          if ((message as { type?: unknown }).type !== 'reply' || reply?.position === undefined) return
+          const key = requestKey(reply.client, reply.incarnation, reply.seq)
+          const state: [number, string][] = []
+          for (const [position, delivery] of incarnation.current) if (position <= reply.position) state.push([position, delivery.key])
+          sentReplies.set(`${replica} ${key} ${reply.position}`, { incarnation, state })
+        },
         onCrash: () => {
           incarnation.alive = false
           const down = replicaCount - cluster.running().length
@@ -277,11 +322,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       random: random.fork(),
       striking,
       restartClient: (r, downtimeMs) => fleet.restart(r, downtimeMs),
+      skewBeyondMs,
+      delaySpikeMaxMs,
       onFault: options.trace && ((fault) => options.trace!(`${scheduler.now().toFixed(1).padStart(8)} FAULT ${describeFault(fault)}`)),
     })
   } else {
     gated = new FaultInjector(cluster, { kinds: faultKinds, windowMs: faultWindowMs, delay })
-    gated.schedule(drawFaultSchedule(random.fork(), faultKinds, replicaIds, faultWindowMs))
+    gated.schedule(drawFaultSchedule(random.fork(), faultKinds, replicaIds, faultWindowMs, { skewBeyondMs, delaySpikeMaxMs }))
   }
   const retryAfterMs = faultKinds.length > 0 ? random.pick([50, 100, 300]) : random.pick([15, 40, 200, 5_000])
   const fleet = new ClientFleet({ cluster, workload: options.workload, clients: clientCount, ops, retryAfterMs, violations, thinkMs })
@@ -364,6 +411,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       ...checkAgreement(records),
       ...checkAgreedTime(records, acknowledgedAt, durable ? (position, key, time) => (durableBy.get(`${position} ${key} @${time}`)?.size ?? 0) >= f + 1 : undefined),
     )
+    const recordOf = new Map(incarnations.map((incarnation, i) => [incarnation, records[i]!]))
+    const sent = (replica: string, key: string, position: number): SentReply | undefined => {
+      const reply = sentReplies.get(`${replica} ${key} ${position}`)
+      return reply && { incarnation: recordOf.get(reply.incarnation)!, state: reply.state }
+    }
+    violations.push(...checkDivergedReplies(records, { acknowledgedAt, acknowledgedFrom: fleet.acknowledgedFrom, sent, majorityDurable }))
   }
   const serving = cluster.running().filter((host) => host.engine.status === 'normal')
   if (violations.length === 0) {
@@ -374,6 +427,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   violations.push(...cluster.failures.map((failure) => `simulator: ${failure}`))
   const injected = overlapping?.injected ?? gated?.injected ?? []
   const failoverMs = overlapping ? failoverTimes(injected.filter((fault) => fault.kind === 'crash' || fault.kind === 'partition').map((fault) => ({ atMs: fault.atMs, victims: fault.replicas })), viewsInstalled) : (gated?.failoverMs(viewsInstalled) ?? [])
+  const ordererStats = cluster.ordererStats()
+  const divergedBy = cluster.divergences()
+  const timing = {
+    timingViolations: ordererStats.timingViolations ?? 0,
+    skewViolations: ordererStats.skewViolations ?? 0,
+    divergences: Object.values(divergedBy).reduce((sum, count) => sum + count, 0),
+    divergedReplicas: Object.keys(divergedBy).sort(),
+  }
   fleet.close()
   await cluster.stop()
   // Clients that never finished wait on virtual time that no longer runs: do not wait for them.
@@ -395,6 +456,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     viewChanges: viewsInstalled.length,
     failoverMs,
     history: fleet.history,
+    timing,
   }
 }
 
@@ -415,6 +477,7 @@ function caughtUp(cluster: SimCluster, who: 'the running ones' | 'every replica 
 /** One line per fault for traces: `crash r2 for 340ms`, `client-restart c3 after 12ms`. */
 function describeFault(fault: FaultEvent): string {
   if (fault.kind === 'client-restart') return `client-restart ${fault.client} after ${fault.durationMs}ms`
+  if (fault.kind === 'skew') return `skew ${fault.replicas.join(',')} ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms for ${fault.durationMs}ms`
   if (fault.kind === 'blackout') return `blackout; restarts after ${JSON.stringify(fault.restartsAfterMs)}`
   const extra = fault.extraMs > 0 ? ` +${fault.extraMs}ms` : ''
   return `${fault.kind} ${fault.replicas.join(',')}${extra} for ${fault.durationMs}ms`
