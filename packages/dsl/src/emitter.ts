@@ -440,12 +440,15 @@ export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {
     const emitter = new CommandEmitter(program, command, sites, copyOnce, types)
     const armLines = emitter.arms(command.decl.arms, outType)
     const params = command.params.filter((_p, i) => emitter.usedParams.has(i)).map((p) => `  const p_${p.name} = args[${p.index}] as ${tsValueType(p.type)}`)
+    const prologue = emitter.prologue('state')
+    // A command that reads no state variable must not leave \`state\` unused (noUnusedParameters).
+    const stateParam = prologue.length > 0 ? 'state' : '_state'
     const lines = [
       `/** \`${command.name}\` (${program.file} line ${program.source.position(command.decl.start).line}). */`,
-      `function $command_${command.name}(state: ${stateType}, ${emitter.usesClient ? 'client' : '_client'}: ClientId, ${emitter.usesNow ? 'now' : '_now'}: number, ${params.length > 0 ? 'args' : '_args'}: readonly unknown[]): Output<${outType}>[] {`,
+      `function $command_${command.name}(${stateParam}: ${stateType}, ${emitter.usesClient ? 'client' : '_client'}: ClientId, ${emitter.usesNow ? 'now' : '_now'}: number, ${params.length > 0 ? 'args' : '_args'}: readonly unknown[]): Output<${outType}>[] {`,
       `  const out: Output<${outType}>[] = []`,
       ...params,
-      ...emitter.prologue('state'),
+      ...prologue,
       ...(emitter.usesOwned ? ['  const $owned = new Set<object>()'] : []),
       ...armLines,
       ...emitter.epilogue('state'),
