@@ -111,6 +111,7 @@ export type Expr =
   | AtomLiteral
   | NameExpr
   | ClientExpr
+  | NowExpr
   | UnaryExpr
   | BinaryExpr
   | CallExpr
@@ -132,6 +133,8 @@ export interface NameExpr extends Span, Checked {
 }
 /** `client`: the requesting client. */
 export interface ClientExpr extends Span, Checked { readonly kind: 'Client' }
+/** `now`: the agreed time of the command (`ApplyContext.time`, epoch milliseconds). */
+export interface NowExpr extends Span, Checked { readonly kind: 'Now' }
 export interface UnaryExpr extends Span, Checked { readonly kind: 'Unary'; readonly op: 'not' | '-'; readonly operand: Expr }
 export interface BinaryExpr extends Span, Checked {
   readonly kind: 'Binary'

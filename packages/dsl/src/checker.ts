@@ -289,6 +289,10 @@ class Checker {
       this.error(target, DiagnosticCodes.ASSIGN_TO_CLIENT, "cannot assign to 'client': it is the client that sent the command")
       return undefined
     }
+    if (target.name === 'now') {
+      this.error(target, DiagnosticCodes.ASSIGN_TO_NOW, "cannot assign to 'now': it is the agreed time of the command; store it in a state variable instead")
+      return undefined
+    }
     if (scope.params?.has(target.name)) {
       this.error(target, DiagnosticCodes.ASSIGN_TO_PARAMETER, `cannot assign to parameter '${target.name}': parameters are read-only; copy it into a state variable`)
       return undefined
@@ -358,6 +362,13 @@ class Checker {
           return Types.error
         }
         return Types.clientId
+      case 'Now':
+        if (scope.context !== 'command') {
+          this.error(e, DiagnosticCodes.NOW_OUTSIDE_COMMAND,
+            scope.context === 'init' ? "'now' has no value in an init expression; initial values are constants" : "'now' has no value in an invariant; invariants read state variables only")
+          return Types.error
+        }
+        return Types.int
       case 'Name': {
         const param = scope.params?.get(e.name)
         if (param) {

@@ -45,6 +45,13 @@ type $Type =
   return value === 0 ? 0 : value
 }`,
   },
+  $now: {
+    deps: ['$fail'],
+    code: `function $now(time: number, site: number): number {
+  if (!Number.isSafeInteger(time)) $fail(site, ${JSON.stringify(Reasons.noTime)})
+  return time
+}`,
+  },
   $neg: { deps: ['$n', '$int'], code: `function $neg(a: number | null, site: number): number {\n  return $int(0 - $n(a, site), site)\n}` },
   $add: { deps: ['$n', '$int'], code: `function $add(a: number | null, b: number | null, site: number): number {\n  return $int($n(a, site) + $n(b, site), site)\n}` },
   $sub: { deps: ['$n', '$int'], code: `function $sub(a: number | null, b: number | null, site: number): number {\n  return $int($n(a, site) - $n(b, site), site)\n}` },

@@ -144,6 +144,7 @@ class CommandEmitter {
   /** Parameters the command reads (only those get a local). */
   readonly usedParams = new Set<number>()
   usesClient = false
+  usesNow = false
   usesOwned = false
 
   constructor(
@@ -181,6 +182,9 @@ class CommandEmitter {
       case 'Client':
         this.usesClient = true
         return 'client'
+      case 'Now':
+        this.usesNow = true
+        return `$now(now, ${this.site(e)})`
       case 'Name':
         if (e.binding!.kind === 'var') return this.varRef(e.binding!.index)
         this.usedParams.add(e.binding!.index)
@@ -436,12 +440,15 @@ export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {
     const emitter = new CommandEmitter(program, command, sites, copyOnce, types)
     const armLines = emitter.arms(command.decl.arms, outType)
     const params = command.params.filter((_p, i) => emitter.usedParams.has(i)).map((p) => `  const p_${p.name} = args[${p.index}] as ${tsValueType(p.type)}`)
+    const prologue = emitter.prologue('state')
+    // A command that reads no state variable must not leave \`state\` unused (noUnusedParameters).
+    const stateParam = prologue.length > 0 ? 'state' : '_state'
     const lines = [
       `/** \`${command.name}\` (${program.file} line ${program.source.position(command.decl.start).line}). */`,
-      `function $command_${command.name}(state: ${stateType}, ${emitter.usesClient ? 'client' : '_client'}: ClientId, ${params.length > 0 ? 'args' : '_args'}: readonly unknown[]): Output<${outType}>[] {`,
+      `function $command_${command.name}(${stateParam}: ${stateType}, ${emitter.usesClient ? 'client' : '_client'}: ClientId, ${emitter.usesNow ? 'now' : '_now'}: number, ${params.length > 0 ? 'args' : '_args'}: readonly unknown[]): Output<${outType}>[] {`,
       `  const out: Output<${outType}>[] = []`,
       ...params,
-      ...emitter.prologue('state'),
+      ...prologue,
       ...(emitter.usesOwned ? ['  const $owned = new Set<object>()'] : []),
       ...armLines,
       ...emitter.epilogue('state'),
@@ -467,7 +474,7 @@ export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {
     `    const name: unknown = command !== null && typeof command === 'object' ? (command as { name?: unknown }).name : undefined`,
     `    if (typeof name !== 'string') throw new LockstepError(ErrorCodes.COMMAND_FAILED, ${JSON.stringify(`a command for ${program.name} must be an object with a string 'name'`)}, { path: '/name' })`,
     `    switch (name) {`,
-    ...program.commands.map((c) => `      case ${JSON.stringify(c.name)}:\n        return $command_${c.name}(state, ctx.client, $args(${JSON.stringify(program.name)}, ${JSON.stringify(c.name)}, (command as { args?: unknown }).args, [${c.params.map((p) => `[${JSON.stringify(p.name)}, ${types.ref(p.type)}]`).join(', ')}]))`),
+    ...program.commands.map((c) => `      case ${JSON.stringify(c.name)}:\n        return $command_${c.name}(state, ctx.client, ctx.time, $args(${JSON.stringify(program.name)}, ${JSON.stringify(c.name)}, (command as { args?: unknown }).args, [${c.params.map((p) => `[${JSON.stringify(p.name)}, ${types.ref(p.type)}]`).join(', ')}]))`),
     `      default:`,
     `        throw new LockstepError(ErrorCodes.COMMAND_FAILED, \`${program.name} has no command '\${name}'; its commands are ${program.commands.map((c) => c.name).join(', ')}\`, { path: '/name' })`,
     `    }`,

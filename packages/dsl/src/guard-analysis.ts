@@ -32,6 +32,8 @@ function print(e: Expr): string {
       return `${e.binding?.kind ?? '?'}:${e.name}`
     case 'Client':
       return 'client'
+    case 'Now':
+      return 'now'
     case 'Unary':
       return `(${e.op} ${print(e.operand)})`
     case 'Binary':
@@ -63,11 +65,12 @@ class AtomTable {
 
 const not = (f: Formula): Formula => (f.k === 'const' ? { k: 'const', v: !f.v } : f.k === 'not' ? f.f : { k: 'not', f })
 
-/** True when the expression reads no state, parameter or client: its value is fixed. */
+/** True when the expression reads no state, parameter, client or time: its value is fixed. */
 function isClosed(e: Expr): boolean {
   switch (e.kind) {
     case 'Name':
     case 'Client':
+    case 'Now':
     case 'Error':
       return false
     case 'Unary':
@@ -88,7 +91,7 @@ function toFormula(e: Expr, atoms: AtomTable, context: SiteContext): Formula {
   if (isClosed(e)) {
     // A closed guard has one value; if evaluating it fails, the arm is never reached either way.
     try {
-      const value = compileExpression(e, context)({ vars: [], args: [], client: null, owned: null })
+      const value = compileExpression(e, context)({ vars: [], args: [], client: null, time: null, owned: null })
       return { k: 'const', v: value === true }
     } catch (_error) {
       return { k: 'const', v: false }
@@ -201,7 +204,7 @@ interface Symbol {
   readonly describe: string
   readonly type: Type
   readonly domain: readonly Value[]
-  readonly assign: (frame: { vars: Value[]; args: Value[]; client: string | null }, value: Value) => void
+  readonly assign: (frame: { vars: Value[]; args: Value[]; client: string | null; time: number | null }, value: Value) => void
 }
 
 function collectConstants(command: CommandDecl): { ints: number[]; strings: string[] } {
@@ -281,10 +284,11 @@ function valueDomain(type: Type, constants: { ints: number[]; strings: string[] 
   return [null]
 }
 
-function usedSymbols(exprs: readonly Expr[]): { vars: Set<number>; params: Set<number>; client: boolean } {
+function usedSymbols(exprs: readonly Expr[]): { vars: Set<number>; params: Set<number>; client: boolean; now: boolean } {
   const vars = new Set<number>()
   const params = new Set<number>()
   let client = false
+  let now = false
   const visit = (e: Expr): void =>
     walkExpr(e, (node) => {
       if (node.kind === 'Name') {
@@ -292,10 +296,12 @@ function usedSymbols(exprs: readonly Expr[]): { vars: Set<number>; params: Set<n
         else if (node.binding?.kind === 'param') params.add(node.binding.index)
       } else if (node.kind === 'Client') {
         client = true
+      } else if (node.kind === 'Now') {
+        now = true
       }
     })
   exprs.forEach(visit)
-  return { vars, params, client }
+  return { vars, params, client, now }
 }
 
 /** Searches small domains for a state where both guards hold; returns it described, or undefined. */
@@ -317,11 +323,15 @@ function findWitness(program: CheckedProgram, decl: CommandDecl, command: Comman
   if (used.client) {
     symbols.push({ describe: 'client', type: { kind: 'client_id' }, domain: valueDomain({ kind: 'client_id' }, constants, false), assign: (f, v) => { f.client = v as string } })
   }
+  if (used.now) {
+    // `now` is an int like any other here: the constants it is compared with (and ±1) are its interesting values.
+    symbols.push({ describe: 'now', type: { kind: 'int' }, domain: valueDomain({ kind: 'int' }, constants, false), assign: (f, v) => { f.time = v as number } })
+  }
   const sizes = symbols.map((s) => s.domain.length)
   const total = sizes.reduce((x, y) => x * y, 1)
   const vars = program.vars.map((v) => emptyValue(v.type))
   const args = command.params.map((p) => emptyValue(p.type))
-  const frame = { vars, args, client: 'c1' as string | null, owned: null }
+  const frame = { vars, args, client: 'c1' as string | null, time: 0 as number | null, owned: null }
   const samples = Math.min(total, MAX_SAMPLES)
   // Past the sample budget, visit a deterministic spread of the combinations.
   let seed = 0x9e3779b9

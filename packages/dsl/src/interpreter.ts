@@ -26,6 +26,8 @@ export interface Frame {
   readonly args: readonly Value[]
   /** The requesting client; null outside commands. */
   readonly client: string | null
+  /** The agreed time of the command (`ApplyContext.time`, the DSL's `now`); null outside commands. */
+  readonly time: number | null
   /** Maps this command copied already, so it may update them in place. */
   owned: Set<object> | null
 }
@@ -94,6 +96,53 @@ function asBool(value: Value, site: Site): boolean {
 function checkedInt(value: number, site: Site): number {
   if (value > MAX_INT || value < -MAX_INT) fail(site, Reasons.overflow)
   return value === 0 ? 0 : value
+}
+
+/** Every expression of a command (guards and statements), each visited with its subexpressions, parents first. */
+export function forEachExpression(command: CommandDecl, onNode: (node: Expr) => void): void {
+  const visit = (e: Expr): void => {
+    onNode(e)
+    switch (e.kind) {
+      case 'Unary':
+        visit(e.operand)
+        return
+      case 'Binary':
+        visit(e.left)
+        visit(e.right)
+        return
+      case 'Call':
+        e.args.forEach(visit)
+        return
+      case 'Index':
+        visit(e.object)
+        visit(e.index)
+        return
+      default:
+        return
+    }
+  }
+  for (const arm of command.arms) {
+    if (arm.guard) visit(arm.guard)
+    for (const statement of arm.statements) {
+      if (statement.kind === 'Assign') visit(statement.value)
+      else if (statement.kind === 'IndexAssign') {
+        visit(statement.index)
+        visit(statement.value)
+      } else if (statement.kind === 'Send') {
+        visit(statement.value)
+        visit(statement.to)
+      }
+    }
+  }
+}
+
+/** True when the command reads `now`: only such commands can observe the agreed time. */
+export function readsNow(command: CommandDecl): boolean {
+  let found = false
+  forEachExpression(command, (node) => {
+    if (node.kind === 'Now') found = true
+  })
+  return found
 }
 
 /**
@@ -170,6 +219,15 @@ export function compileExpression(e: Expr, context: SiteContext): Evaluator {
       return () => null
     case 'Client':
       return (frame) => frame.client
+    case 'Now': {
+      const site = siteOf(context, e)
+      return (frame) => {
+        const time = frame.time
+        // Agreed time is the same on every replica, so this check fails everywhere or nowhere.
+        if (!Number.isSafeInteger(time)) fail(site, Reasons.noTime)
+        return time
+      }
+    }
     case 'Name': {
       const index = e.binding!.index
       return e.binding!.kind === 'var' ? (frame) => frame.vars[index]! : (frame) => frame.args[index]!
@@ -424,7 +482,7 @@ function compileArm(arm: Arm, context: SiteContext, vars: ReadonlyMap<string, Va
 export function evaluateInitialValues(program: CheckedProgram): { values: Value[] } | { failures: { var: VarInfo; reason: string }[] } {
   const values: Value[] = []
   const failures: { var: VarInfo; reason: string }[] = []
-  const frame: Frame = { vars: [], args: [], client: null, owned: null }
+  const frame: Frame = { vars: [], args: [], client: null, time: null, owned: null }
   for (const info of program.vars) {
     if (!info.decl.init) {
       values.push(emptyValue(info.type))
@@ -478,10 +536,11 @@ export class CompiledMachine {
    * Runs command `commandIndex` for `client` without touching `state`: returns
    * the next state and the outputs, or throws a `COMMAND_FAILED` LockstepError.
    * The first arm whose guard holds runs; when none holds nothing happens.
+   * `time` is the command's agreed time, what `now` reads.
    */
-  exec(state: readonly Value[], commandIndex: number, client: string, args: readonly Value[]): { state: Value[]; outputs: Output[] } {
+  exec(state: readonly Value[], commandIndex: number, client: string, args: readonly Value[], time: number): { state: Value[]; outputs: Output[] } {
     const command = this.commands[commandIndex]!
-    const frame: Frame = { vars: state.slice(), args, client, owned: null }
+    const frame: Frame = { vars: state.slice(), args, client, time, owned: null }
     const outputs: Output[] = []
     for (const arm of command.arms) {
       if (arm.guard === undefined || asBool(arm.guard(frame), arm.guardSite!)) {
@@ -496,9 +555,9 @@ export class CompiledMachine {
    * Like {@link exec} but for the model checker: returns only the next state,
    * discarding outputs, with fewer allocations. Throws like `exec`.
    */
-  step(state: readonly Value[], commandIndex: number, client: string, args: readonly Value[]): Value[] {
+  step(state: readonly Value[], commandIndex: number, client: string, args: readonly Value[], time: number): Value[] {
     const command = this.commands[commandIndex]!
-    const frame: Frame = { vars: state.slice(), args, client, owned: null }
+    const frame: Frame = { vars: state.slice(), args, client, time, owned: null }
     const outputs = this.scratchOutputs
     outputs.length = 0
     for (const arm of command.arms) {
@@ -630,7 +689,7 @@ export function createMachine(compiled: CompiledMachine): DslMachine {
         if (!(error instanceof ConversionError)) throw error
         throw new LockstepError(ErrorCodes.COMMAND_FAILED, `${program.name}.${command.name}: invalid arguments: ${error.message}`, { path: error.path })
       }
-      const result = compiled.exec(state, index, ctx.client, args)
+      const result = compiled.exec(state, index, ctx.client, args, ctx.time)
       for (let i = 0; i < result.state.length; i++) state[i] = result.state[i]!
       return result.outputs
     },

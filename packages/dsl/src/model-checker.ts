@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError, type Output } from '@lockstep/interface'
 import type { CheckedProgram, ParamInfo } from './checker'
 import { formatDiagnostics } from './diagnostics'
 import { StateKeys } from './state-key'
-import type { CompiledMachine, DslMachine, Frame } from './interpreter'
+import { forEachExpression, readsNow, type CompiledMachine, type DslMachine, type Frame } from './interpreter'
 import { compileInvariant, type CompiledInvariant } from './program'
 import { isScalar, typeToString, type Type } from './types'
 import { ConversionError, emptyValue, fromJson, toJson, type Value } from './values'
@@ -23,6 +23,24 @@ export interface ModelCheckOptions {
   readonly domains?: Readonly<Record<string, readonly unknown[]>>
   /** Stop after this many distinct states (default 2,000,000). */
   readonly maxStates?: number
+  /**
+   * For specs that read `now`: how many milliseconds may pass before a command
+   * that reads `now` (each value is one choice the search explores). Default:
+   * 0, 1 and every positive int literal written in the commands that read
+   * `now` (so `expires := now + 100` lets 100 ms pass at once).
+   */
+  readonly timeSteps?: readonly number[]
+  /** The agreed time of the first command that reads `now` before any time passed (default 0). */
+  readonly startTime?: number
+  /** Time never advances past `startTime + maxTime` (default: twice the largest time step). */
+  readonly maxTime?: number
+}
+
+/** How the model checker modelled `now` (present when the spec reads it). */
+export interface TimeModel {
+  readonly startTime: number
+  readonly steps: readonly number[]
+  readonly maxTime: number
 }
 
 /** One step of a trace: which client ran which command, and what it sent. */
@@ -33,6 +51,8 @@ export interface TraceStep {
   readonly outputs: readonly Output[]
   /** The step as a `lockstep exec` input line: `c1 acquire`, `c2 put {"key":"a","value":3}`. */
   readonly line: string
+  /** The agreed time the command ran at (what `now` read). */
+  readonly time: number
 }
 
 /** An invariant that failed, with the shortest command sequence that reaches the bad state. */
@@ -60,6 +80,8 @@ export interface ModelCheckResult {
   /** True when `maxStates` stopped the search. */
   readonly truncated: boolean
   readonly violation?: Violation
+  /** How time was modelled, when the spec reads `now`. */
+  readonly time?: TimeModel
 }
 
 interface Action {
@@ -164,18 +186,52 @@ function buildActions(compiled: CompiledMachine, clients: readonly string[], dom
   return actions
 }
 
-function describeStep(compiled: CompiledMachine, action: Action, outputs: readonly Output[]): TraceStep {
+function describeStep(compiled: CompiledMachine, action: Action, outputs: readonly Output[], time: number): TraceStep {
   const command = compiled.program.commands[action.commandIndex]!
   const args: Record<string, unknown> = {}
   command.params.forEach((param, i) => {
     args[param.name] = toJson(action.args[i]!, param.type)
   })
   const line = `${action.client} ${command.name}${command.params.length > 0 ? ' ' + JSON.stringify(args) : ''}`
-  return { client: action.client, command: command.name, args, outputs, line }
+  return { client: action.client, command: command.name, args, outputs, line, time }
+}
+
+function checkTimeOption(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `${name} must be a whole number of milliseconds${min === 0 ? ' ≥ 0' : ''}, got ${value}`)
+  }
+  return value
+}
+
+/**
+ * How `now` is modelled: the time steps (given, or 0, 1 and the positive int
+ * literals of the commands that read `now`), the start time and the bound.
+ * Undefined when no command reads `now`: time then plays no part in the search.
+ */
+export function timeModel(program: CheckedProgram, options: Pick<ModelCheckOptions, 'timeSteps' | 'startTime' | 'maxTime'> = {}): TimeModel | undefined {
+  const readers = program.commands.filter((c) => readsNow(c.decl))
+  if (readers.length === 0) return undefined
+  let steps: number[]
+  if (options.timeSteps !== undefined) {
+    if (options.timeSteps.length === 0) throw new LockstepError(ErrorCodes.INVALID_CONFIG, 'timeSteps must hold at least one step (0 lets time stand still)')
+    steps = options.timeSteps.map((step) => checkTimeOption('a time step', step, 0))
+  } else {
+    steps = [0, 1]
+    for (const command of readers) {
+      forEachExpression(command.decl, (node) => {
+        if (node.kind === 'Int' && node.value > 0) steps.push(node.value)
+      })
+    }
+  }
+  steps = [...new Set(steps)].sort((a, b) => a - b)
+  const startTime = options.startTime === undefined ? 0 : checkTimeOption('startTime', options.startTime, -Number.MAX_SAFE_INTEGER)
+  const maxTime = options.maxTime === undefined ? 2 * steps[steps.length - 1]! : checkTimeOption('maxTime', options.maxTime, 0)
+  if (startTime + maxTime > Number.MAX_SAFE_INTEGER) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `startTime + maxTime must stay within ${Number.MAX_SAFE_INTEGER}`)
+  return { startTime, steps, maxTime }
 }
 
 /** One frame reused for every invariant check (invariants only read it). */
-const invariantFrame: Frame = { vars: [], args: [], client: null, owned: null }
+const invariantFrame: Frame = { vars: [], args: [], client: null, time: null, owned: null }
 
 function checkInvariants(invariants: readonly CompiledInvariant[], state: Value[]): { invariant: string; message: string } | undefined {
   const frame = invariantFrame
@@ -214,25 +270,36 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
   })
   const actions = buildActions(compiled, clients, options.domains ?? {})
   const maxStates = options.maxStates ?? 2_000_000
+  // Time: the agreed time of the last command that read `now`. Only such
+  // commands observe it, so time passes (by one of the steps) just before them;
+  // every other command runs at the time of the state it starts from.
+  const time = timeModel(program, options)
+  const startTime = time?.startTime ?? 0
+  const latest = startTime + (time?.maxTime ?? 0)
+  const actionSteps: (readonly number[])[] = program.commands.map((c) => (time !== undefined && readsNow(c.decl) ? time.steps : [0]))
 
   const parents: number[] = [-1]
   const via: number[] = [-1]
+  const times: number[] = [startTime]
   const initial = compiled.init()
-  // States are deduplicated by a compact canonical key: equal exactly when the snapshot bytes are.
+  // States are deduplicated by a compact canonical key: equal exactly when the snapshot bytes are
+  // (and, for specs that read `now`, the times are).
   const keys = new StateKeys(program)
-  const visited = new Map<string, number>([[keys.key(initial), 0]])
+  const keyOf = time === undefined ? (state: Value[]) => keys.key(state) : (state: Value[], at: number) => `${keys.key(state)}@${at}`
+  const visited = new Map<string, number>([[keyOf(initial, startTime), 0]])
   let transitions = 0
+  const timeInfo = time === undefined ? {} : { time }
 
   const violationAt = (id: number, state: Value[], found: { invariant: string; message: string }): ModelCheckResult => {
     const path: number[] = []
-    for (let node = id; node > 0; node = parents[node]!) path.push(via[node]!)
+    for (let node = id; node > 0; node = parents[node]!) path.push(node)
     path.reverse()
     const trace: TraceStep[] = []
     let current = compiled.init()
-    for (const index of path) {
-      const action = actions[index]!
-      const result = compiled.exec(current, action.commandIndex, action.client, action.args)
-      trace.push(describeStep(compiled, action, result.outputs))
+    for (const node of path) {
+      const action = actions[via[node]!]!
+      const result = compiled.exec(current, action.commandIndex, action.client, action.args, times[node]!)
+      trace.push(describeStep(compiled, action, result.outputs, times[node]!))
       current = result.state
     }
     return {
@@ -243,55 +310,66 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
       exhausted: false,
       truncated: false,
       violation: { ...found, trace, state: compiled.stateToJson(state) },
+      ...timeInfo,
     }
   }
 
   const initialViolation = checkInvariants(invariants, initial)
   if (initialViolation) return violationAt(0, initial, initialViolation)
 
-  // The frontier as two parallel arrays (ids and states): fewer objects for the collector.
+  // The frontier as parallel arrays (ids, states, times): fewer objects for the collector.
   let frontierIds: number[] = [0]
   let frontierStates: Value[][] = [initial]
+  let frontierTimes: number[] = [startTime]
   let depthReached = 0
   for (let depth = 1; depth <= options.depth && frontierIds.length > 0; depth++) {
     const nextIds: number[] = []
     const nextStates: Value[][] = []
+    const nextTimes: number[] = []
     for (let f = 0; f < frontierIds.length; f++) {
       const id = frontierIds[f]!
       const state = frontierStates[f]!
+      const before = frontierTimes[f]!
       for (let a = 0; a < actions.length; a++) {
         const action = actions[a]!
-        transitions++
-        let successor: Value[]
-        try {
-          successor = compiled.step(state, action.commandIndex, action.client, action.args)
-        } catch (error) {
-          // A failed command leaves the state unchanged: nothing new to explore.
-          if (error instanceof LockstepError && error.code === ErrorCodes.COMMAND_FAILED) continue
-          throw error
-        }
-        const key = keys.key(successor)
-        if (visited.has(key)) continue
-        const successorId = parents.length
-        parents.push(id)
-        via.push(a)
-        visited.set(key, successorId)
-        if (invariants.length > 0) {
-          const found = checkInvariants(invariants, successor)
-          if (found) return violationAt(successorId, successor, found)
-        }
-        nextIds.push(successorId)
-        nextStates.push(successor)
-        if (visited.size >= maxStates) {
-          return { ok: true, statesExplored: visited.size, transitions, depthReached, exhausted: false, truncated: true }
+        for (const step of actionSteps[action.commandIndex]!) {
+          const at = before + step
+          if (step > 0 && at > latest) continue
+          transitions++
+          let successor: Value[]
+          try {
+            successor = compiled.step(state, action.commandIndex, action.client, action.args, at)
+          } catch (error) {
+            // A failed command leaves the state unchanged: nothing new to explore.
+            if (error instanceof LockstepError && error.code === ErrorCodes.COMMAND_FAILED) continue
+            throw error
+          }
+          const key = keyOf(successor, at)
+          if (visited.has(key)) continue
+          const successorId = parents.length
+          parents.push(id)
+          via.push(a)
+          times.push(at)
+          visited.set(key, successorId)
+          if (invariants.length > 0) {
+            const found = checkInvariants(invariants, successor)
+            if (found) return violationAt(successorId, successor, found)
+          }
+          nextIds.push(successorId)
+          nextStates.push(successor)
+          nextTimes.push(at)
+          if (visited.size >= maxStates) {
+            return { ok: true, statesExplored: visited.size, transitions, depthReached, exhausted: false, truncated: true, ...timeInfo }
+          }
         }
       }
     }
     frontierIds = nextIds
     frontierStates = nextStates
+    frontierTimes = nextTimes
     depthReached = depth
   }
-  return { ok: true, statesExplored: visited.size, transitions, depthReached, exhausted: frontierIds.length === 0, truncated: false }
+  return { ok: true, statesExplored: visited.size, transitions, depthReached, exhausted: frontierIds.length === 0, truncated: false, ...timeInfo }
 }
 
 /** The default argument domain of each parameter, as JSON (for reports). */

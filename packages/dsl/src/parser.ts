@@ -142,7 +142,7 @@ class Parser {
   private atStatementStart(offset = 0): boolean {
     const token = this.peek(offset)
     if (token.kind === 'keyword' && (token.value === 'skip' || token.value === 'send')) return true
-    if (token.kind === 'ident' || (token.kind === 'keyword' && token.value === 'client')) {
+    if (token.kind === 'ident' || (token.kind === 'keyword' && (token.value === 'client' || token.value === 'now'))) {
       return this.isPunct(':=', offset + 1) || this.isPunct('[', offset + 1) || this.isPunct('=', offset + 1)
     }
     return false
@@ -589,7 +589,7 @@ class Parser {
     // A line that starts a new statement means this line's expression is missing.
     // (Only unmistakable starts count: `y = 0` on a new line may well continue a guard.)
     const startsStatement = this.isKeyword('send') || this.isKeyword('skip') || this.isKeyword('if') || this.isKeyword('end') ||
-      ((token.kind === 'ident' || this.isKeyword('client')) && this.isPunct(':=', 1))
+      ((token.kind === 'ident' || this.isKeyword('client') || this.isKeyword('now')) && this.isPunct(':=', 1))
     if (token.newlineBefore && startsStatement) {
       const before = this.previous()
       const at = before ? { start: before.end, end: before.end } : token
@@ -637,6 +637,10 @@ class Parser {
         if (token.value === 'client') {
           this.next()
           return { kind: 'Client', start: token.start, end: token.end }
+        }
+        if (token.value === 'now') {
+          this.next()
+          return { kind: 'Now', start: token.start, end: token.end }
         }
         break
       case 'punct':

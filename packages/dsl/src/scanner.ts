@@ -20,7 +20,7 @@ export interface Token {
 /** Reserved words. `nil` is also spelled `Φ`. */
 export const keywords: ReadonlySet<string> = new Set([
   'state_machine', 'var', 'init', 'command', 'end', 'if', 'send', 'to', 'skip',
-  'and', 'or', 'not', 'in', 'list', 'set', 'map', 'of', 'client', 'true', 'false', 'nil',
+  'and', 'or', 'not', 'in', 'list', 'set', 'map', 'of', 'client', 'now', 'true', 'false', 'nil',
   'client_id', 'int', 'bool', 'string',
 ])
 

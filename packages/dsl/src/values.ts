@@ -22,6 +22,7 @@ export const Reasons = {
   nilKey: 'a map key cannot be Φ',
   missingKeyPrefix: 'the map has no key ',
   tooLarge: 'the value would exceed 1048576 elements or characters',
+  noTime: 'the agreed time (ApplyContext.time) is not an integer number of milliseconds',
 } as const
 
 /** The most characters a string, or elements a list, set or map, may hold: bigger values abort the command. */

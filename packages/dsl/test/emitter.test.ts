@@ -59,6 +59,11 @@ describe('the TypeScript generator', () => {
     expect(typeCheck(modules)).toEqual([])
   })
 
+  it('emits a command that reads no state variable without an unused state parameter', () => {
+    const source = 'echo: state_machine\n  var count: int init 0\n  ping: command\n    send PONG to client\n  end ping\n  bump: command\n    count := count + 1\n  end bump\nend echo\n'
+    expect(typeCheck({ 'echo.generated.ts': emitTypeScript(compileOk(source, 'echo.sm').program) })).toEqual([])
+  })
+
   it('exports typed state, command and output types named after the machine', () => {
     const code = emitTypeScript(compileOk(readSpec('safe-mutex.sm'), 'safe-mutex.sm').program)
     expect(code).toContain('export interface SafeMutexState {\n  user: ClientId | null\n  waiting: readonly ClientId[]\n  token: number | null\n}')

@@ -14,6 +14,8 @@ type Machine = StateMachine & { toJSON(state: unknown): unknown }
 interface Step {
   readonly client: string
   readonly command: { name: string; args?: Record<string, unknown> }
+  /** The agreed time the step runs at (what `now` reads); 0 when absent. */
+  readonly time?: number
 }
 
 /** Runs the same steps on several machines, comparing outputs, errors, JSON states and snapshots after every step. */
@@ -22,7 +24,7 @@ function runInLockstep(machines: readonly [string, Machine][], steps: readonly S
   steps.forEach((step, i) => {
     const results = machines.map(([, machine], m) => {
       try {
-        return { outputs: machine.apply(states[m], step.command, { client: step.client, position: i + 1, time: 0 }) }
+        return { outputs: machine.apply(states[m], step.command, { client: step.client, position: i + 1, time: step.time ?? 0 }) }
       } catch (error) {
         return { error: (error as Error).message }
       }
@@ -108,10 +110,13 @@ describe('interpreter and generated code agree on random programs', () => {
       if (!result.program) continue
       compiled++
       const module = loadGenerated(emitTypeScript(result.program))
+      // Agreed time starts at a realistic epoch and never decreases; programs read it as `now`.
+      let time = 1_764_000_000_000 + Math.floor(random() * 1000)
       const steps: Step[] = Array.from({ length: 40 }, () => {
         const command = generatedProgram.commands[Math.floor(random() * generatedProgram.commands.length)]!
         const args = Object.fromEntries(command.params.map((p) => [p.name, generator.argument(p.type)]))
-        return { client: ['c1', 'c2', 'c3'][Math.floor(random() * 3)]!, command: command.params.length > 0 ? { name: command.name, args } : { name: command.name } }
+        time += [0, 0, 1, 7, 250][Math.floor(random() * 5)]!
+        return { client: ['c1', 'c2', 'c3'][Math.floor(random() * 3)]!, command: command.params.length > 0 ? { name: command.name, args } : { name: command.name }, time }
       })
       try {
         runInLockstep([['interpreter', result.machine as Machine], ['generated', module.gen as Machine]], steps)

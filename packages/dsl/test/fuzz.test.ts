@@ -6,7 +6,7 @@ import { ProgramGenerator } from './program-generator'
 
 const vocabulary = [
   'state_machine', 'var', 'init', 'command', 'end', 'if', 'send', 'to', 'skip', 'and', 'or', 'not', 'in', 'list', 'set',
-  'map', 'of', 'client', 'true', 'false', 'nil', 'client_id', 'int', 'bool', 'string', 'head', 'tail', 'len', 'x', 'y',
+  'map', 'of', 'client', 'now', 'true', 'false', 'nil', 'client_id', 'int', 'bool', 'string', 'head', 'tail', 'len', 'x', 'y',
   'm', 'OK', 'Φ', '●', '∘', '≠', '→', '≤', '≥', ':=', ':', ';', ',', '(', ')', '[', ']', '=', '!=', '<', '<=', '>', '>=',
   '+', '-', '*', '/', '%', '++', '->', '"s"', '"', '0', '1', '9007199254740992', '\n', '  ', '--', '&&', '!', '==', '\t', "'",
   '\u0000', '😀', '\r\n', '\\', 'p(a: int)', 'end x', 'x: command',

@@ -91,6 +91,8 @@ export class ProgramGenerator {
     const leaf = depth <= 0 || this.chance(0.3)
     const names = this.names(type)
     if (leaf || this.chance(0.25)) {
+      // Generated expressions only appear in commands, where `now` (the agreed time) has a value.
+      if (type.kind === 'int' && this.chance(0.15)) return 'now'
       if (names.length > 0 && this.chance(0.6)) return this.pick(names)
       return this.literal(type)
     }
