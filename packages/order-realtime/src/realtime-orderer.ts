@@ -261,9 +261,10 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
           queue.directTime = time
         }
         if (queue.has(n)) continue // a copy (the origin's and the relays')
-        // Like Lamport's LC2: this replica's later stamps are above every stamp it received, so its floor
-        // vouches for it in Test II. A received stamp is at most the skew ahead of this clock.
-        this.stamps.raise(time)
+        // Unlike Lamport's LC2, receiving a stamp does not raise this replica's floor: the floor it advertises
+        // stays clock-based (its clock reading, or its last own stamp), so Test II at a peer means what
+        // Schneider means, "this member's clock passed r's stamp", and a member whose clock is behind delays
+        // Test II (Test I may decide first). Raising it here would make every acknowledgement satisfy Test II.
         const entry: HeldEntry = { time, origin, n, request }
         const last = this.lastDelivered
         if (last && compareStamps(time, origin, last.time, last.origin) <= 0) {
@@ -467,6 +468,9 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     if (this.delivering || this.frozen || this.stopped) return // deliver() may re-enter through the engine; the outer loop continues
     this.delivering = true
     try {
+      // This replica's own floor rises to its clock: its later stamps are above it, whatever the clock does next.
+      // Test II counts it like a peer's; after Test I it is above the delivered stamp (the clock passed stamp + Δ).
+      this.stamps.advance(this.ctx.clock.now())
       while (!this.stopped) {
         let best: HeldEntry | undefined
         let bestQueue: OriginQueue | undefined
@@ -501,10 +505,11 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   }
 
   /**
-   * Test II: every member will only stamp above `entry` from now on, and sent everything it stamped below
-   * over its FIFO link. This replica's own floor is already at or above every stamp it holds (see `receive`).
+   * Test II: every member, this replica included, will only stamp above `entry` from now on (its clock-based
+   * floor passed the stamp), and sent everything it stamped below over its FIFO link.
    */
   private testII(entry: HeldEntry): boolean {
+    if (this.stamps.floor < entry.time) return false
     for (const peer of this.peers) {
       if ((this.peerFloors.get(peer) ?? -1) < entry.time) return false
     }
