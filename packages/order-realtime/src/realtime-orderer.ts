@@ -44,9 +44,9 @@ export interface RealtimeStats {
   readonly timingViolations: number
   /** Probes that found a peer's clock further off than `maxSkewMs` plus half the round trip. */
   readonly skewViolations: number
-  /** Requests delivered because the clock passed their stamp + Δ (and not by Test II). */
+  /** Requests delivered because the clock passed their stamp + Δ while some member's floor still lagged (Test II did not hold). */
   readonly deliveredByTestI: number
-  /** Requests delivered because every member had sent a larger stamp. */
+  /** Requests delivered because every member had sent a clock-based stamp floor at or above their stamp. */
   readonly deliveredByTestII: number
   /** Requests delivered by the view-change flush. */
   readonly deliveredByFlush: number
@@ -138,11 +138,10 @@ class OriginQueue {
  * How many members of a view of `viewSize` must hold a request before any replica delivers it: all of them.
  * The view-change flush merges the reports of the *live* members among a majority of the configuration,
  * which can be a single member (the others restarted from their disks, where undelivered requests are not
- * kept), so anything fewer than every member could leave a delivered request out of the flush (the world
- * simulator found that: 3 replicas, durable, seed 1130, with a majority rule). `configurationSize` is kept
- * for callers of the first version and does not change the answer.
+ * kept, or are not in the view at all), so anything fewer than every member could leave a delivered request
+ * out of the flush (the world simulator found that: 3 replicas, durable, seed 1130, with a majority rule).
  */
-export function holdersNeeded(viewSize: number, _configurationSize = viewSize): number {
+export function holdersNeeded(viewSize: number): number {
   return Math.max(1, viewSize)
 }
 
@@ -160,12 +159,19 @@ const PROBE_EVERY_HEARTBEATS = 4
  * mid-broadcast. Every message carries the sender's stamp floor (all its
  * later stamps are above it) and its acknowledgement vector. A request r is
  * delivered, in stamp order, once
- * - **Test I**: the local clock reads at least `r.stamp + Δ`, or
- *   **Test II**: every member has sent a floor at or above `r.stamp` over its FIFO link; and
  * - **every member** of the view has acknowledged holding r (see `holdersNeeded`), so the view-change
  *   flush (the union of the live reporters' holdings, which may be a single member) keeps every request
- *   delivered anywhere. Over FIFO links an acknowledgement also carries the acker's floor, so once every
- *   member holds r, Test II usually holds too; Test I matters when floors lag behind acknowledgements.
+ *   delivered anywhere; and
+ * - **Test II**: every member, this replica included, has a *clock-based* stamp floor at or above `r.stamp`
+ *   (its clock passed the stamp, or it stamped above it itself) and sent it over its FIFO link, or
+ *   **Test I**: the local clock reads at least `r.stamp + Δ`.
+ *
+ * Receiving a request does not raise a replica's floor (no Lamport LC2), so an acknowledgement of r does not
+ * by itself satisfy Test II. **When Test I, not Test II, decides:** every member holds r, but some member's
+ * latest floor here is still below r's stamp (its clock was behind r's origin's clock, within the skew bound,
+ * when it last wrote, or its later messages are slow), and this replica's clock reaches `r.stamp + Δ` before
+ * a floor at or above the stamp arrives from it. With clocks in step and heartbeats much shorter than Δ,
+ * Test II nearly always decides first (the simulator's replicas share one clock: there Test I is rare).
  *
  * Test I rests on the timing assumptions (`maxDelayMs`, `maxSkewMs`). When a
  * request arrives at or below the last delivered stamp, or a probe shows a
@@ -186,8 +192,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private readonly stamps = new StampSource()
   private members: readonly ReplicaId[] = []
   private peers: readonly ReplicaId[] = []
-  /** How many members must hold a request before it is delivered (see `holdersNeeded`). */
-  private majority = 1
+  /** How many members must hold a request before it is delivered: every member (see `holdersNeeded`). */
+  private holders = 1
   private queues = new Map<ReplicaId, OriginQueue>()
   private queueList: OriginQueue[] = []
   /** acks.get(m).get(o): how many of origin o's requests member m reported holding without a gap. */
@@ -375,8 +381,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
 
   /**
    * The view-change flush, as in the Lamport orderer. Every request delivered anywhere in the old view was
-   * acknowledged by a majority, so a member of the reporting majority held it: it is in the boundary (pending
-   * or recently delivered there) or counted in `maxDelivered`. Each member delivers, in stamp order, the part
+   * acknowledged by every member, so every reporter held it, however few of them are live: it is in the
+   * boundary (pending or recently delivered there) or counted in `maxDelivered`. Each member delivers, in stamp order, the part
    * it has not delivered; a member that lacks part of the delivered prefix, or that stopped after a timing
    * fault, returns false and rejoins by state transfer.
    */
@@ -442,7 +448,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     this.frozen = false
     this.members = [...view.members]
     this.peers = this.members.filter((m) => m !== this.ctx.self)
-    this.majority = holdersNeeded(this.members.length, this.ctx.configuration?.().length ?? this.members.length)
+    this.holders = holdersNeeded(this.members.length)
     this.queues = new Map()
     this.queueList = []
     this.acks = new Map()
@@ -522,7 +528,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     for (const peer of this.peers) {
       if ((this.acks.get(peer)!.get(entry.origin) ?? 0) >= entry.n) holders++
     }
-    return holders >= this.majority
+    return holders >= this.holders
   }
 
   private ackVector(): Record<ReplicaId, number> {
