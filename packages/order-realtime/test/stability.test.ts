@@ -59,6 +59,26 @@ describe('Test II: a larger clock-based floor from every member', () => {
     expect(c.get('r1').stats()).toMatchObject({ deliveredByTestI: 0, deliveredByTestII: 1 })
   })
 
+  it('counts this replica\'s own clock-based floor too: a replica whose clock is behind does not deliver before it, and orders its own later request first', () => {
+    // r1's clock is 5 ms behind. r2 stamps b#1 at 1000 ms; r2's and r3's floors pass the stamp, r1's does not.
+    const c = cluster(['r1', 'r2', 'r3'], { ...skewed, clockOffsetMs: { r1: -5 } })
+    c.get('r2').submit(req('b', 1))
+    c.get('r2').flush()
+    c.deliverAll('r2', 'r1')
+    c.deliverAll('r2', 'r3')
+    c.get('r3').flush()
+    c.deliverAll('r3', 'r1')
+    expect(c.keys('r1')).toEqual([]) // every member holds b#1, every peer's floor passed it, r1's clock did not
+    c.get('r1').submit(req('a', 1)) // stamped 995_000 µs by r1's clock: before b#1
+    c.advance(1)
+    c.settle()
+    c.advance(5)
+    c.tickAll()
+    c.settle()
+    for (const id of ['r1', 'r2', 'r3']) expect(c.keys(id)).toEqual(['a#1', 'b#1'])
+    for (const id of ['r1', 'r2', 'r3']) expect(c.get(id).stats()).toMatchObject({ deliveredByTestI: 0, timingViolations: 0 })
+  })
+
   it('a floor below the stamp is not enough', () => {
     const c = cluster(['r1', 'r2'], timing)
     c.get('r2').tick() // r2's floor: 1_000_000 µs

@@ -30,31 +30,35 @@ describe('the view-change flush', () => {
     expect(c.get('r2').stats().deliveredByFlush).toBe(3)
   })
 
-  it('a member that holds but has not delivered a request another one delivered gets it from its own queue, whoever reports', () => {
-    const c = cluster(['r1', 'r2', 'r3'], timing)
-    c.get('r1').submit(req('a', 1))
-    c.get('r1').flush()
-    c.deliverAll('r1', 'r2')
-    c.deliverAll('r1', 'r3')
-    c.get('r2').flush()
-    c.get('r3').flush()
-    c.deliverAll('r3', 'r2') // r2 hears r3's acknowledgement; r1 and r3 hear nothing more (r1 crashes)
-    c.dropFrom('r1')
-    c.dropFrom('r2')
-    expect(c.keys('r2')).toEqual(['a#1'])
-    expect(c.keys('r3')).toEqual([])
-    // r2 reports alone: a#1 is counted as delivered and listed among its recent deliveries.
-    const report = c.get('r2').freeze()
-    expect(report.recent.map((e) => e[3].client)).toEqual(['a'])
-    const boundary = c.get('r2').mergeReports([report])
-    expect(boundary.maxDelivered).toMatchObject({ r1: 1 })
-    c.get('r3').freeze()
-    const next = { id: 2, members: ['r2', 'r3'] }
-    expect(c.get('r2').install(next, boundary)).toBe(true)
-    expect(c.get('r3').install(next, boundary)).toBe(true)
-    expect(c.keys('r3')).toEqual(['a#1'])
-    expect(c.keys('r2')).toEqual(['a#1'])
-  })
+  for (const [when, wait, inRecent] of [['within 2Δ of its stamp (it is among the reporter\'s recent deliveries)', 0, true], ['after 2Δ (only the member\'s own queue has it)', 50, false]] as const) {
+    it(`a member that holds but has not delivered a request another one delivered gets it from the flush of that one's report alone, ${when}`, () => {
+      const c = cluster(['r1', 'r2', 'r3'], timing)
+      c.get('r1').submit(req('a', 1))
+      c.get('r1').flush()
+      c.deliverAll('r1', 'r2')
+      c.deliverAll('r1', 'r3')
+      c.get('r2').flush()
+      c.get('r3').flush()
+      c.deliverAll('r3', 'r2') // r2 hears r3's acknowledgement; r1 and r3 hear nothing more (r1 crashes)
+      c.dropFrom('r1')
+      expect(c.keys('r2')).toEqual(['a#1'])
+      c.advance(wait)
+      c.get('r2').tick()
+      c.dropFrom('r2')
+      expect(c.keys('r3')).toEqual([])
+      // r2 reports alone: a#1 is counted as delivered, and listed among its recent deliveries within 2Δ.
+      const report = c.get('r2').freeze()
+      expect(report.recent.map((e) => e[3].client)).toEqual(inRecent ? ['a'] : [])
+      const boundary = c.get('r2').mergeReports([report])
+      expect(boundary.maxDelivered).toMatchObject({ r1: 1 })
+      c.get('r3').freeze()
+      const next = { id: 2, members: ['r2', 'r3'] }
+      expect(c.get('r2').install(next, boundary)).toBe(true)
+      expect(c.get('r3').install(next, boundary)).toBe(true)
+      expect(c.keys('r3')).toEqual(['a#1'])
+      expect(c.keys('r2')).toEqual(['a#1'])
+    })
+  }
 
   it('a frozen orderer delivers and sends nothing', () => {
     const c = cluster(['r1', 'r2'], timing)
