@@ -150,10 +150,12 @@ function recordDurable(incarnation: LiveIncarnation, upTo: number, durableBy: Ma
     const delivery = incarnation.current.get(incarnation.notDurableFrom)
     if (!delivery || delivery.durable) continue
     delivery.durable = true
-    const at = `${delivery.position} ${delivery.key}`
-    const replicas = durableBy.get(at) ?? new Set<string>()
-    replicas.add(incarnation.replica)
-    durableBy.set(at, replicas)
+    // By position and request, and by position, request and agreed time (see `MajorityDurable`).
+    for (const at of [`${delivery.position} ${delivery.key}`, `${delivery.position} ${delivery.key} @${String(delivery.time)}`]) {
+      const replicas = durableBy.get(at) ?? new Set<string>()
+      replicas.add(incarnation.replica)
+      durableBy.set(at, replicas)
+    }
   }
 }
 
@@ -351,7 +353,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   // The checks. A divergent order makes the other delivery checks meaningless, so it stands alone.
   const { acknowledgedAt } = fleet
   const records = incarnations.map((incarnation) => incarnationRecord(incarnation, cluster, durable))
-  const majorityDurable = durable ? (position: number, key: string) => (durableBy.get(`${position} ${key}`)?.size ?? 0) >= f + 1 : undefined
+  const majorityDurable = durable
+    ? (position: number, key: string, time?: number) => (durableBy.get(time === undefined ? `${position} ${key}` : `${position} ${key} @${time}`)?.size ?? 0) >= f + 1
+    : undefined
   const order = checkOrder(records, acknowledgedAt, majorityDurable)
   violations.push(...order)
   if (order.length === 0) {

@@ -1,4 +1,4 @@
-import { deliveredByPosition, incarnationName, isTentative, type AcknowledgedAt, type IncarnationRecord, type MajorityDurable } from './incarnation-record'
+import { deliveredByPosition, incarnationName, isTentative, type AcknowledgedAt, type Delivery, type IncarnationRecord, type MajorityDurable } from './incarnation-record'
 
 /**
  * Order across every incarnation of every replica: no two delivered different requests at the same
@@ -46,6 +46,19 @@ export function checkAgreement(incarnations: readonly IncarnationRecord[]): stri
 }
 
 /**
+ * Like `isTentative`, for a delivery's time. An acknowledgement names only the request and its position, but a
+ * request a client retried after a blackout enters the cluster again with a new time: a lost delivery of its
+ * first submission and the acknowledged one of its retry share a key and a position, not a time. With disks
+ * (where every acknowledged delivery is on a majority's disks), a delivery's time is binding if a majority's
+ * disks held it with that time, or if the incarnation that made it could not have lost it.
+ */
+function timeIsTentative(incarnation: IncarnationRecord, delivery: Delivery, acknowledgedAt: AcknowledgedAt | undefined, majorityDurable: MajorityDurable | undefined): boolean {
+  if (!majorityDurable) return isTentative(incarnation, delivery, acknowledgedAt)
+  if (majorityDurable(delivery.position, delivery.key, delivery.time)) return false
+  return incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true
+}
+
+/**
  * Agreed time (`ApplyContext.time`): every replica had the same time at each position, and along each
  * incarnation's state it never decreased, across view changes, restarts and state transfers. Deliveries the
  * cluster could lose (`isTentative`) are not held to the first rule. Reports the first disagreement of each kind.
@@ -65,7 +78,7 @@ export function checkAgreedTime(incarnations: readonly IncarnationRecord[], ackn
         decreased = true
       }
       last = { position: delivery.position, time: delivery.time }
-      if (disagreed || isTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
+      if (disagreed || timeIsTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
       const seen = byPosition.get(delivery.position)
       if (!seen) byPosition.set(delivery.position, { time: delivery.time, by: name })
       else if (seen.time !== delivery.time) {
