@@ -382,9 +382,10 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   /**
    * The view-change flush, as in the Lamport orderer. Every request delivered anywhere in the old view was
    * acknowledged by every member, so every reporter held it, however few of them are live: it is in the
-   * boundary (pending or recently delivered there) or counted in `maxDelivered`. Each member delivers, in stamp order, the part
-   * it has not delivered; a member that lacks part of the delivered prefix, or that stopped after a timing
-   * fault, returns false and rejoins by state transfer.
+   * boundary (pending or recently delivered there) or counted in `maxDelivered`, and every member holds it in
+   * its own queue (the recent list is a second source). Each member delivers, in stamp order, the part it has
+   * not delivered; a member that lacks part of the delivered prefix, or that stopped after a timing fault,
+   * returns false and rejoins by state transfer.
    */
   install(view: View, raw: unknown): boolean {
     if (this.stopped) return false
