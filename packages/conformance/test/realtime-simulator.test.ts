@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { realtimeSimulation } from '@lockstep/order-realtime'
+import { RealtimeOrderer, realtimeSimulation } from '@lockstep/order-realtime'
 import { simulate, workloads, type FaultKind, type SimulationResult } from '@lockstep/testkit'
 
 /** Every kind of fault, as world-simulator.test.ts runs them for the Lamport orderer. */
@@ -8,11 +8,33 @@ const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'sl
 /** Seeds per (machine, replicas, durable) combination: ~60 in CI; `LOCKSTEP_SEEDS=2000` for a long run. */
 const seedsPerCombination = Number(process.env.LOCKSTEP_SEEDS ?? 60)
 
-const run = (seed: number, machine: string, replicas: number, durable: boolean) =>
+/** Deliveries by Test I, Test II and the flush, summed over every orderer the runs of one combination made. */
+interface Deliveries {
+  testI: number
+  testII: number
+  flush: number
+}
+
+/** `realtimeSimulation`, keeping every orderer it makes so that a run's counters can be summed. */
+function counted(made: RealtimeOrderer[]): typeof realtimeSimulation {
+  return {
+    name: realtimeSimulation.name,
+    create: (random) => {
+      const factory = realtimeSimulation.create(random)
+      return (ctx) => {
+        const orderer = factory(ctx)
+        if (orderer instanceof RealtimeOrderer) made.push(orderer)
+        return orderer
+      }
+    },
+  }
+}
+
+const run = (seed: number, machine: string, replicas: number, durable: boolean, made: RealtimeOrderer[]) =>
   simulate({
     seed,
     workload: workloads[machine]!,
-    orderer: realtimeSimulation,
+    orderer: counted(made),
     replicas,
     clients: 1 + (seed % 8),
     ops: 40,
@@ -32,11 +54,20 @@ describe('the world simulator with the real-time orderer', () => {
         it(`${machine} on ${replicas} replicas${durable ? ', durable' : ''}: every check passes on ${seedsPerCombination} seeds with overlapping faults`, async () => {
           const failures: SimulationResult[] = []
           let operations = 0
+          const deliveries: Deliveries = { testI: 0, testII: 0, flush: 0 }
           for (let i = 0; i < seedsPerCombination; i++) {
-            const result = await run(1 + i, machine, replicas, durable)
+            const made: RealtimeOrderer[] = []
+            const result = await run(1 + i, machine, replicas, durable, made)
             operations += result.operations
             if (!result.ok) failures.push(result)
+            for (const orderer of made) {
+              const stats = orderer.stats()
+              deliveries.testI += stats.deliveredByTestI
+              deliveries.testII += stats.deliveredByTestII
+              deliveries.flush += stats.deliveredByFlush
+            }
           }
+          console.log(`realtime world simulator: ${machine}, ${replicas} replicas${durable ? ', durable' : ''}: ${seedsPerCombination} seeds, ${failures.length} failing${failures.length > 0 ? ` (${failures.map((f) => f.seed).join(', ')})` : ''}, ${operations} operations; deliveries by Test I ${deliveries.testI}, Test II ${deliveries.testII}, flush ${deliveries.flush}`)
           expect(failures, describeFailures(failures)).toEqual([])
           expect(operations).toBeGreaterThan(seedsPerCombination)
         }, 600_000)

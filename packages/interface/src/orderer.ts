@@ -17,13 +17,6 @@ export interface OrdererContext {
   readonly log: Logger
   /** The current view. */
   view(): View
-  /**
-   * Optional. The replicas of the configuration (the 2F+1 an operator set up; the view is the active ordering
-   * set within it). A view change merges the reports of the live members among a majority of the
-   * configuration, so an orderer that delivers on the acknowledgements of fewer than all of the view must
-   * count them against the configuration's size. Absent: the configuration is the current view's members.
-   */
-  configuration?(): readonly ReplicaId[]
   /** Sends to one peer over a reliable FIFO link. */
   send(to: ReplicaId, message: unknown): void
   /** Sends to every other member of the current view. */

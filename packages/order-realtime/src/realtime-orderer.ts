@@ -44,9 +44,9 @@ export interface RealtimeStats {
   readonly timingViolations: number
   /** Probes that found a peer's clock further off than `maxSkewMs` plus half the round trip. */
   readonly skewViolations: number
-  /** Requests delivered because the clock passed their stamp + Δ (and not by Test II). */
+  /** Requests delivered because the clock passed their stamp + Δ while some member's floor still lagged (Test II did not hold). */
   readonly deliveredByTestI: number
-  /** Requests delivered because every member had sent a larger stamp. */
+  /** Requests delivered because every member had sent a clock-based stamp floor at or above their stamp. */
   readonly deliveredByTestII: number
   /** Requests delivered by the view-change flush. */
   readonly deliveredByFlush: number
@@ -135,17 +135,14 @@ class OriginQueue {
 }
 
 /**
- * How many members of a view of `viewSize` must hold a request before any replica delivers it, in a
- * configuration of `configurationSize`. The view-change flush merges the reports of the live members among
- * a majority M of the configuration: at least M − (configuration − view) of them. The holders must meet every
- * such set: a majority of the view, or more when the view is smaller than the configuration (a view of 3 in
- * a configuration of 5 needs all 3), and never more than the whole view.
+ * How many members of a view of `viewSize` must hold a request before any replica delivers it: all of them.
+ * The view-change flush merges the reports of the *live* members among a majority of the configuration,
+ * which can be a single member (the others restarted from their disks, where undelivered requests are not
+ * kept, or are not in the view at all), so anything fewer than every member could leave a delivered request
+ * out of the flush (the world simulator found that: 3 replicas, durable, seed 1130, with a majority rule).
  */
-export function holdersNeeded(viewSize: number, configurationSize: number): number {
-  const majorityOfView = Math.floor(viewSize / 2) + 1
-  const configuration = Math.max(configurationSize, viewSize)
-  const fewestReporters = Math.floor(configuration / 2) + 1 - (configuration - viewSize)
-  return Math.min(viewSize, Math.max(majorityOfView, viewSize - Math.max(1, fewestReporters) + 1))
+export function holdersNeeded(viewSize: number): number {
+  return Math.max(1, viewSize)
 }
 
 /** How many heartbeat intervals between two clock probes of the same peer. */
@@ -162,11 +159,19 @@ const PROBE_EVERY_HEARTBEATS = 4
  * mid-broadcast. Every message carries the sender's stamp floor (all its
  * later stamps are above it) and its acknowledgement vector. A request r is
  * delivered, in stamp order, once
- * - **Test I**: the local clock reads at least `r.stamp + Δ`, or
- *   **Test II**: every member has sent a floor at or above `r.stamp` over its FIFO link; and
- * - a **majority** of the view (counting this replica; all of a view smaller than a majority of the
- *   configuration plus one, see `holdersNeeded`) has acknowledged holding r, so the view-change flush
- *   (the union of the reporting majority's holdings) keeps every request delivered anywhere.
+ * - **every member** of the view has acknowledged holding r (see `holdersNeeded`), so the view-change
+ *   flush (the union of the live reporters' holdings, which may be a single member) keeps every request
+ *   delivered anywhere; and
+ * - **Test II**: every member, this replica included, has a *clock-based* stamp floor at or above `r.stamp`
+ *   (its clock passed the stamp, or it stamped above it itself) and sent it over its FIFO link, or
+ *   **Test I**: the local clock reads at least `r.stamp + Δ`.
+ *
+ * Receiving a request does not raise a replica's floor (no Lamport LC2), so an acknowledgement of r does not
+ * by itself satisfy Test II. **When Test I, not Test II, decides:** every member holds r, but some member's
+ * latest floor here is still below r's stamp (its clock was behind r's origin's clock, within the skew bound,
+ * when it last wrote, or its later messages are slow), and this replica's clock reaches `r.stamp + Δ` before
+ * a floor at or above the stamp arrives from it. With clocks in step and heartbeats much shorter than Δ,
+ * Test II nearly always decides first (the simulator's replicas share one clock: there Test I is rare).
  *
  * Test I rests on the timing assumptions (`maxDelayMs`, `maxSkewMs`). When a
  * request arrives at or below the last delivered stamp, or a probe shows a
@@ -187,8 +192,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private readonly stamps = new StampSource()
   private members: readonly ReplicaId[] = []
   private peers: readonly ReplicaId[] = []
-  /** How many members must hold a request before it is delivered (see `holdersNeeded`). */
-  private majority = 1
+  /** How many members must hold a request before it is delivered: every member (see `holdersNeeded`). */
+  private holders = 1
   private queues = new Map<ReplicaId, OriginQueue>()
   private queueList: OriginQueue[] = []
   /** acks.get(m).get(o): how many of origin o's requests member m reported holding without a gap. */
@@ -262,9 +267,10 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
           queue.directTime = time
         }
         if (queue.has(n)) continue // a copy (the origin's and the relays')
-        // Like Lamport's LC2: this replica's later stamps are above every stamp it received, so its floor
-        // vouches for it in Test II. A received stamp is at most the skew ahead of this clock.
-        this.stamps.raise(time)
+        // Unlike Lamport's LC2, receiving a stamp does not raise this replica's floor: the floor it advertises
+        // stays clock-based (its clock reading, or its last own stamp), so Test II at a peer means what
+        // Schneider means, "this member's clock passed r's stamp", and a member whose clock is behind delays
+        // Test II (Test I may decide first). Raising it here would make every acknowledgement satisfy Test II.
         const entry: HeldEntry = { time, origin, n, request }
         const last = this.lastDelivered
         if (last && compareStamps(time, origin, last.time, last.origin) <= 0) {
@@ -375,10 +381,11 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
 
   /**
    * The view-change flush, as in the Lamport orderer. Every request delivered anywhere in the old view was
-   * acknowledged by a majority, so a member of the reporting majority held it: it is in the boundary (pending
-   * or recently delivered there) or counted in `maxDelivered`. Each member delivers, in stamp order, the part
-   * it has not delivered; a member that lacks part of the delivered prefix, or that stopped after a timing
-   * fault, returns false and rejoins by state transfer.
+   * acknowledged by every member, so every reporter held it, however few of them are live: it is in the
+   * boundary (pending or recently delivered there) or counted in `maxDelivered`, and every member holds it in
+   * its own queue (the recent list is a second source). Each member delivers, in stamp order, the part it has
+   * not delivered; a member that lacks part of the delivered prefix, or that stopped after a timing fault,
+   * returns false and rejoins by state transfer.
    */
   install(view: View, raw: unknown): boolean {
     if (this.stopped) return false
@@ -442,7 +449,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     this.frozen = false
     this.members = [...view.members]
     this.peers = this.members.filter((m) => m !== this.ctx.self)
-    this.majority = holdersNeeded(this.members.length, this.ctx.configuration?.().length ?? this.members.length)
+    this.holders = holdersNeeded(this.members.length)
     this.queues = new Map()
     this.queueList = []
     this.acks = new Map()
@@ -468,6 +475,9 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     if (this.delivering || this.frozen || this.stopped) return // deliver() may re-enter through the engine; the outer loop continues
     this.delivering = true
     try {
+      // This replica's own floor rises to its clock: its later stamps are above it, whatever the clock does next.
+      // Test II counts it like a peer's; after Test I it is above the delivered stamp (the clock passed stamp + Δ).
+      this.stamps.advance(this.ctx.clock.now())
       while (!this.stopped) {
         let best: HeldEntry | undefined
         let bestQueue: OriginQueue | undefined
@@ -481,7 +491,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         if (!best || !bestQueue) return
         // An earlier request of the same origin (a lower stamp) has not arrived yet.
         if (best.n !== bestQueue.delivered + 1) return
-        if (!this.heldByMajority(best)) return
+        if (!this.heldByEnough(best)) return
         const byTestII = this.testII(best)
         if (!byTestII && !this.testI(best)) return
         bestQueue.shift()
@@ -502,23 +512,24 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   }
 
   /**
-   * Test II: every member will only stamp above `entry` from now on, and sent everything it stamped below
-   * over its FIFO link. This replica's own floor is already at or above every stamp it holds (see `receive`).
+   * Test II: every member, this replica included, will only stamp above `entry` from now on (its clock-based
+   * floor passed the stamp), and sent everything it stamped below over its FIFO link.
    */
   private testII(entry: HeldEntry): boolean {
+    if (this.stamps.floor < entry.time) return false
     for (const peer of this.peers) {
       if ((this.peerFloors.get(peer) ?? -1) < entry.time) return false
     }
     return true
   }
 
-  /** Enough members to reach the view-change flush (a majority of the view, at least; see `holdersNeeded`) hold the request, this replica included. */
-  private heldByMajority(entry: HeldEntry): boolean {
+  /** Every member holds the request, this replica included (see `holdersNeeded`). */
+  private heldByEnough(entry: HeldEntry): boolean {
     let holders = 1
     for (const peer of this.peers) {
       if ((this.acks.get(peer)!.get(entry.origin) ?? 0) >= entry.n) holders++
     }
-    return holders >= this.majority
+    return holders >= this.holders
   }
 
   private ackVector(): Record<ReplicaId, number> {

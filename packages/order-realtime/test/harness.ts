@@ -11,8 +11,6 @@ export interface InFlight {
 /** Options of a test cluster: orderer options, and per-replica clock offsets (ms added to the shared time). */
 export interface ClusterOptions extends RealtimeOptions {
   readonly clockOffsetMs?: Readonly<Record<string, number>>
-  /** The configuration the orderers see (default: the view's members). */
-  readonly configuration?: readonly string[]
 }
 
 /**
@@ -36,7 +34,6 @@ export function cluster(ids: string[], options: ClusterOptions = {}) {
       self: id,
       log,
       view: () => ({ id: 1, members: ids }),
-      configuration: () => options.configuration ?? ids,
       send: (to, message) => {
         const key = `${id}>${to}`
         if (!links.has(key)) links.set(key, [])

@@ -5,40 +5,78 @@ import { cluster, req } from './harness'
 // Δ = 2 * 10 + 0 = 20 ms in these tests.
 const timing = { maxDelayMs: 10, maxSkewMs: 0, heartbeatMs: 5 }
 
+// Δ = 2 * 10 + 5 = 25 ms with a skew bound of 5 ms.
+const skewed = { ...timing, maxSkewMs: 5 }
+
+/**
+ * r1 stamps a#1 at 1000 ms (1_000_000 µs); r2 and r3 receive it and acknowledge, so every member holds it.
+ * r3's clock is 5 ms behind (within the skew bound): its acknowledgement carries its clock-based floor,
+ * 995_000 µs, below the stamp, so Test II at r1 waits for r3's clock to pass the stamp.
+ */
+function heldByAllWithLaggingFloor() {
+  const c = cluster(['r1', 'r2', 'r3'], { ...skewed, clockOffsetMs: { r3: -5 } })
+  c.get('r1').submit(req('a', 1))
+  c.get('r1').flush()
+  c.deliverAll('r1', 'r2')
+  c.deliverAll('r1', 'r3')
+  c.get('r2').flush()
+  c.get('r3').flush()
+  c.deliverAll('r2', 'r1')
+  c.deliverAll('r3', 'r1')
+  expect(c.keys('r1')).toEqual([]) // every member holds it, but r3's floor (995_000 µs) is below its stamp
+  return c
+}
+
 describe('Test I: the clock passed the stamp by Δ', () => {
-  it('with a member silent, a request held by a majority is delivered when the clock reads stamp + Δ, not before', () => {
-    const c = cluster(['r1', 'r2', 'r3'], timing)
-    c.get('r1').submit(req('a', 1)) // stamp 1_000_000 µs
-    c.get('r1').flush()
-    c.deliverAll('r1', 'r2')
-    c.get('r2').flush() // acknowledges (and relays to r3, which is silent: nothing from r3 ever arrives)
-    c.deliverAll('r2', 'r1')
-    expect(c.keys('r1')).toEqual([])
-    c.advance(19.999)
-    c.get('r1').tick()
+  it('a request every member holds, while a member\'s clock-based floor lags behind its stamp, is delivered when the clock reads stamp + Δ, not before', () => {
+    const c = heldByAllWithLaggingFloor()
+    c.advance(24.999)
+    c.get('r1').tick() // r3's later heartbeats (its clock passed the stamp) are still on their way
     expect(c.keys('r1')).toEqual([])
     c.advance(0.001)
     c.get('r1').tick()
     expect(c.keys('r1')).toEqual(['a#1'])
     expect(c.get('r1').stats()).toMatchObject({ deliveredByTestI: 1, deliveredByTestII: 0, timingViolations: 0 })
   })
+
+  it('receiving a request does not raise a replica\'s floor: r3 acknowledges a#1 with a floor below its stamp', () => {
+    const c = heldByAllWithLaggingFloor()
+    const ack = c.get('r1') as unknown as { peerFloors: Map<string, number>; acks: Map<string, Map<string, number>> }
+    expect(ack.acks.get('r3')!.get('r1')).toBe(1)
+    expect(ack.peerFloors.get('r3')).toBe(995_000)
+  })
 })
 
-describe('Test II: a larger stamp from every member', () => {
-  it('a request is delivered before Δ once every member sent a larger floor and a majority holds it', () => {
-    const c = cluster(['r1', 'r2', 'r3'], timing)
-    c.get('r1').submit(req('a', 1))
-    c.get('r1').flush()
-    c.deliverAll('r1', 'r2')
-    c.get('r2').flush()
-    c.deliverAll('r2', 'r1')
-    expect(c.keys('r1')).toEqual([]) // r3's floor is missing
-    // r3 is idle: its heartbeat carries its current floor.
-    c.advance(5)
+describe('Test II: a larger clock-based floor from every member', () => {
+  it('a request every member holds is delivered before Δ once the lagging member\'s clock passed its stamp and it said so', () => {
+    const c = heldByAllWithLaggingFloor()
+    c.advance(5) // r3's clock reads 1000 ms: its heartbeat carries floor 1_000_000 µs
+    c.get('r1').tick()
+    expect(c.keys('r1')).toEqual([])
     c.get('r3').tick()
     c.deliverAll('r3', 'r1')
     expect(c.keys('r1')).toEqual(['a#1'])
     expect(c.get('r1').stats()).toMatchObject({ deliveredByTestI: 0, deliveredByTestII: 1 })
+  })
+
+  it('counts this replica\'s own clock-based floor too: a replica whose clock is behind does not deliver before it, and orders its own later request first', () => {
+    // r1's clock is 5 ms behind. r2 stamps b#1 at 1000 ms; r2's and r3's floors pass the stamp, r1's does not.
+    const c = cluster(['r1', 'r2', 'r3'], { ...skewed, clockOffsetMs: { r1: -5 } })
+    c.get('r2').submit(req('b', 1))
+    c.get('r2').flush()
+    c.deliverAll('r2', 'r1')
+    c.deliverAll('r2', 'r3')
+    c.get('r3').flush()
+    c.deliverAll('r3', 'r1')
+    expect(c.keys('r1')).toEqual([]) // every member holds b#1, every peer's floor passed it, r1's clock did not
+    c.get('r1').submit(req('a', 1)) // stamped 995_000 µs by r1's clock: before b#1
+    c.advance(1)
+    c.settle()
+    c.advance(5)
+    c.tickAll()
+    c.settle()
+    for (const id of ['r1', 'r2', 'r3']) expect(c.keys(id)).toEqual(['a#1', 'b#1'])
+    for (const id of ['r1', 'r2', 'r3']) expect(c.get(id).stats()).toMatchObject({ deliveredByTestI: 0, timingViolations: 0 })
   })
 
   it('a floor below the stamp is not enough', () => {
@@ -76,40 +114,46 @@ describe('Test II: a larger stamp from every member', () => {
   })
 })
 
-describe('the majority-acknowledgement rule', () => {
-  it('a request only its origin holds is not delivered, even past Δ and with larger floors from everyone', () => {
+describe('the every-member acknowledgement rule', () => {
+  it('a request held by all members but one is not delivered, even past Δ and with larger floors from everyone, until the last one acknowledges', () => {
     const c = cluster(['r1', 'r2', 'r3'], timing)
     c.get('r1').submit(req('a', 1))
     c.get('r1').flush() // r1's sends wait on its links
+    c.deliverAll('r1', 'r2')
+    c.get('r2').flush() // r2 acknowledges; its relay to r3 waits too
+    c.deliverAll('r2', 'r1')
     c.advance(100)
     c.get('r2').tick()
     c.get('r3').tick()
     c.deliverAll('r2', 'r1')
     c.deliverAll('r3', 'r1')
     c.get('r1').tick()
-    expect(c.keys('r1')).toEqual([])
-    // One peer acknowledges: r1 and r2 are a majority of three.
-    c.deliverAll('r1', 'r2')
-    c.get('r2').flush()
-    c.deliverAll('r2', 'r1')
+    expect(c.keys('r1')).toEqual([]) // r1 and r2 hold it, a majority of three: not enough
+    // The last member acknowledges.
+    c.deliverAll('r1', 'r3')
+    c.get('r3').flush()
+    c.deliverAll('r3', 'r1')
     expect(c.keys('r1')).toEqual(['a#1'])
   })
 
-  it('a request delivered at one replica, which then crashes with its last sends lost, is delivered by the survivors\' flush', () => {
+  it('a request delivered at one replica, which then crashes with its last sends lost, is delivered by the flush of a single surviving reporter', () => {
     const c = cluster(['r1', 'r2', 'r3'], timing)
     c.get('r1').submit(req('a', 1))
     c.get('r1').flush()
     c.deliverAll('r1', 'r2')
-    c.links.get('r1>r3')!.length = 0 // lost
+    c.deliverAll('r1', 'r3')
     c.get('r2').flush()
-    c.deliverAll('r2', 'r1') // r2's acknowledgement; its relay to r3 is lost too when r2 is slow
-    c.links.get('r2>r3')!.length = 0
-    c.advance(20)
-    c.get('r1').tick()
-    expect(c.keys('r1')).toEqual(['a#1'])
+    c.get('r3').flush()
+    c.deliverAll('r2', 'r1')
+    c.deliverAll('r3', 'r1')
+    expect(c.keys('r1')).toEqual(['a#1']) // every member holds it, every floor passed its stamp
+    expect(c.keys('r2')).toEqual([]) // r2 and r3 have not heard each other's acknowledgement yet
+    expect(c.keys('r3')).toEqual([])
     c.dropFrom('r1') // r1 crashes
-    const boundary = c.get('r2').mergeReports([c.get('r2').freeze(), c.get('r3').freeze()])
+    // The view change merges the reports of the live members among a majority: here r2 alone (r3 is slow).
+    const boundary = c.get('r2').mergeReports([c.get('r2').freeze()])
     const next = { id: 2, members: ['r2', 'r3'] }
+    c.get('r3').freeze()
     expect(c.get('r2').install(next, boundary)).toBe(true)
     expect(c.get('r3').install(next, boundary)).toBe(true)
     expect(c.keys('r2')).toEqual(['a#1'])
@@ -118,22 +162,29 @@ describe('the majority-acknowledgement rule', () => {
 })
 
 describe('relaying', () => {
-  it('a request whose origin crashed mid-broadcast reaches every member through the first receiver, and all deliver it', () => {
+  it('a request whose origin crashed mid-broadcast reaches every member through the first receiver; it is delivered once all hold it, and after the view change removes the origin', () => {
     const c = cluster(['r1', 'r2', 'r3'], timing)
     c.get('r1').submit(req('a', 1))
     c.get('r1').flush()
-    c.deliverAll('r1', 'r2') // only r2 got it: r1 crashed mid-broadcast
+    c.deliverAll('r1', 'r2') // only r2 got it (with r1's acknowledgement and floor): r1 crashed mid-broadcast
     c.dropFrom('r1')
-    c.get('r2').flush()
+    c.get('r2').flush() // relays a#1 to r3
+    expect(c.keys('r2')).toEqual([]) // r3 does not hold it yet
     c.deliverAll('r2', 'r3')
     c.get('r3').flush()
-    c.deliverAll('r3', 'r2')
-    c.advance(20) // r1 is silent: Test I
-    c.get('r2').tick()
+    c.deliverAll('r3', 'r2') // r3 acknowledges the relayed copy
+    expect(c.keys('r2')).toEqual(['a#1'])
+    expect(c.get('r2').stats().relayed).toBe(1)
+    // r3 never hears r1's acknowledgement: the view change removes the crashed origin first.
+    c.advance(100)
     c.get('r3').tick()
+    expect(c.keys('r3')).toEqual([])
+    const boundary = c.get('r3').mergeReports([c.get('r2').freeze(), c.get('r3').freeze()])
+    const next = { id: 2, members: ['r2', 'r3'] }
+    expect(c.get('r2').install(next, boundary)).toBe(true)
+    expect(c.get('r3').install(next, boundary)).toBe(true)
     expect(c.keys('r2')).toEqual(['a#1'])
     expect(c.keys('r3')).toEqual(['a#1'])
-    expect(c.get('r2').stats().relayed).toBe(1)
   })
 
   it('copies of a request (the origin\'s and the relays\') are delivered once', () => {
@@ -173,9 +224,11 @@ describe('order under any interleaving', () => {
             }
           }
         }
+        c.advance(1) // the clocks pass every stamp (stamps may run a few µs ahead of the clock); still below Δ
         c.settle()
         c.tickAll()
         c.settle()
+        for (const id of ids) expect(c.get(id).stats().deliveredByTestI).toBe(0)
         const reference = c.keys(ids[0]!)
         expect(reference).toHaveLength(submitted)
         expect(new Set(reference).size).toBe(submitted)

@@ -5,31 +5,33 @@ import { cluster, req } from './harness'
 const timing = { maxDelayMs: 10, maxSkewMs: 0, heartbeatMs: 5 }
 
 /**
- * r1 stamps a#1 at 1000 ms, but its messages are held (beyond maxDelayMs); r2 stamps b#1 at 1005 ms, which
- * r2 and r3 hold and deliver by Test I at 1025 ms. Then a#1 arrives at r3: after its deadline.
+ * A clock fault: r1's clock is 30 ms behind (the bound is 0). r2 stamps b#1 at 1000 ms; every member holds
+ * it, and r3 delivers it by Test I at 1020 ms (r1's clock-based floor lags). r1 then stamps a#1 with its
+ * clock, 990 ms: below b#1, which r3 already delivered.
  */
 function lateRequest() {
-  const c = cluster(['r1', 'r2', 'r3'], timing)
-  c.get('r1').submit(req('a', 1))
-  c.get('r1').flush()
-  c.advance(5)
+  const c = cluster(['r1', 'r2', 'r3'], { ...timing, clockOffsetMs: { r1: -30 } })
   c.get('r2').submit(req('b', 1))
   c.get('r2').flush()
+  c.deliverAll('r2', 'r1')
   c.deliverAll('r2', 'r3')
-  c.get('r3').flush()
-  c.deliverAll('r3', 'r2')
+  c.get('r1').flush() // r1 acknowledges b#1 with floor 970_000 µs
+  c.deliverAll('r1', 'r3')
   c.advance(20)
   c.get('r3').tick()
   expect(c.keys('r3')).toEqual(['b#1'])
+  expect(c.get('r3').stats()).toMatchObject({ deliveredByTestI: 1 })
+  c.get('r1').submit(req('a', 1)) // stamp 990_000 µs
+  c.get('r1').flush()
   return c
 }
 
 describe('timing faults are detected and contained', () => {
   it('a request arriving at or below the last delivered stamp stops delivery, is logged at error level, counted, and reported through diverged', () => {
     const c = lateRequest()
-    c.deliverAll('r1', 'r3') // a#1, stamped before b#1, arrives late
+    c.deliverAll('r1', 'r3') // a#1, stamped below b#1, arrives after b#1's delivery
     expect(c.diverged.get('r3')).toHaveLength(1)
-    expect(c.diverged.get('r3')![0]).toMatch(/received request a#1 \(from 'r1', stamp 1000000 µs\) from 'r1' at or below the stamp of the last request it delivered \(1005000 µs from 'r2'\)/)
+    expect(c.diverged.get('r3')![0]).toMatch(/received request a#1 \(from 'r1', stamp 990000 µs\) from 'r1' at or below the stamp of the last request it delivered \(1000000 µs from 'r2'\)/)
     expect(c.errors.get('r3')).toEqual([c.diverged.get('r3')![0]])
     expect(c.get('r3').stats()).toMatchObject({ timingViolations: 1, stopped: true })
     // Nothing is delivered out of order, and nothing more at all.
@@ -55,7 +57,9 @@ describe('timing faults are detected and contained', () => {
   it('a stopped replica cannot end the view by itself: it asks for state transfer; a fresh start (viewChanged) resumes', () => {
     const c = lateRequest()
     c.deliverAll('r1', 'r3')
-    const boundary = c.get('r3').mergeReports([c.get('r2').freeze(), c.get('r3').freeze()])
+    // A boundary that would suit r3 (r2's report: b#1, which r3 delivered; not the late a#1): r3 still refuses.
+    const boundary = c.get('r3').mergeReports([c.get('r2').freeze()])
+    c.get('r3').freeze()
     expect(c.get('r3').install({ id: 2, members: ['r2', 'r3'] }, boundary)).toBe(false)
     c.get('r3').viewChanged({ id: 2, members: ['r3'] })
     expect(c.get('r3').stats().stopped).toBe(false)

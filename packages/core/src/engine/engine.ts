@@ -82,7 +82,6 @@ export class ReplicaEngine<S = unknown> {
       self: this.self,
       log: this.log,
       view: () => this.currentView,
-      configuration: () => this.membership?.currentConfiguration ?? this.currentView.members,
       send: (to, message) => this.sendPeer(to, { kind: 'orderer', view: this.currentView.id, message }),
       broadcast: (message) => {
         const envelope: PeerMessage = { kind: 'orderer', view: this.currentView.id, message }

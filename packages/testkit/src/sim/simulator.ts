@@ -171,9 +171,8 @@ function recordDurable(incarnation: LiveIncarnation, upTo: number, durableBy: Ma
     const delivery = incarnation.current.get(incarnation.notDurableFrom)
     if (!delivery || delivery.durable) continue
     delivery.durable = true
-    // By request, and by request and agreed time: after a rollback the same request may be ordered again at
-    // the same position as a new copy (a client's retry, entered later), with a later time.
-    for (const at of [`${delivery.position} ${delivery.key}`, `${delivery.position} ${delivery.key} @${delivery.time ?? ''}`]) {
+    // By position and request, and by position, request and agreed time (see `MajorityDurable`).
+    for (const at of [`${delivery.position} ${delivery.key}`, `${delivery.position} ${delivery.key} @${String(delivery.time)}`]) {
       const replicas = durableBy.get(at) ?? new Set<string>()
       replicas.add(incarnation.replica)
       durableBy.set(at, replicas)
@@ -401,7 +400,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   // The checks. A divergent order makes the other delivery checks meaningless, so it stands alone.
   const { acknowledgedAt } = fleet
   const records = incarnations.map((incarnation) => incarnationRecord(incarnation, cluster, durable))
-  const majorityDurable = durable ? (position: number, key: string) => (durableBy.get(`${position} ${key}`)?.size ?? 0) >= f + 1 : undefined
+  const majorityDurable = durable
+    ? (position: number, key: string, time?: number) => (durableBy.get(time === undefined ? `${position} ${key}` : `${position} ${key} @${time}`)?.size ?? 0) >= f + 1
+    : undefined
   const order = checkOrder(records, acknowledgedAt, majorityDurable)
   violations.push(...order)
   if (order.length === 0) {
@@ -409,7 +410,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       ...checkExactlyOnce(records, acknowledgedAt, majorityDurable),
       ...checkCompleteness(records, { submitted: fleet.submitted, acknowledged: fleet.acknowledged, allFinished: fleet.allFinished, abandoned: fleet.abandoned }),
       ...checkAgreement(records),
-      ...checkAgreedTime(records, acknowledgedAt, durable ? (position, key, time) => (durableBy.get(`${position} ${key} @${time}`)?.size ?? 0) >= f + 1 : undefined),
+      ...checkAgreedTime(records, acknowledgedAt, majorityDurable),
     )
     const recordOf = new Map(incarnations.map((incarnation, i) => [incarnation, records[i]!]))
     const sent = (replica: string, key: string, position: number): SentReply | undefined => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { checkAgreement, checkOrder } from '../../src/sim/checkers/agreement-order'
+import { checkAgreedTime, checkAgreement, checkOrder } from '../../src/sim/checkers/agreement-order'
+import type { IncarnationRecord } from '../../src/sim/checkers/incarnation-record'
 import { incarnation } from './records'
 
 describe('order checker', () => {
@@ -62,5 +63,36 @@ describe('agreement checker', () => {
 
   it('ignores incarnations that are not serving at the end', () => {
     expect(checkAgreement([incarnation('r1', 0, [[5, 'a#5']])])).toEqual([])
+  })
+})
+
+describe('agreed-time checker', () => {
+  /** An incarnation that delivered `[key, time]` at positions 1, 2, … */
+  const timed = (replica: string, number: number, requests: readonly (readonly [string, number])[], extra: Partial<IncarnationRecord> = {}): IncarnationRecord => ({
+    replica,
+    number,
+    deliveries: requests.map(([key, time], i) => ({ position: i + 1, key, executed: true, time })),
+    ...extra,
+  })
+
+  it('flags two replicas with different times at one position, and a time that decreases', () => {
+    expect(checkAgreedTime([timed('r1', 0, [['a#1', 10], ['b#1', 20]]), timed('r2', 0, [['a#1', 10], ['b#1', 25]])])).toEqual(['agreed time: at position 2 r1 had time 20 but r2 had 25'])
+    expect(checkAgreedTime([timed('r1', 0, [['a#1', 10], ['b#1', 5]])])).toEqual(['agreed time: r1 had time 5 at position 2, below 10 at position 1'])
+  })
+
+  // The world simulator, 3 replicas, durable, seed 11 (mutex, real-time orderer): r3 delivered c2#3 at position 11
+  // with time 630 and lost it in a blackout (no disk held it); the client retried, the request entered again
+  // (time 882) and was delivered, acknowledged and kept at position 11. The lost execution was never seen.
+  it('lets a lost delivery differ in time from the one that replaced it at the same position, when the request was retried', () => {
+    const lost = timed('r3', 0, [['a#1', 10], ['c2#3', 630]], { crashed: true })
+    const kept = timed('r1', 2, [['a#1', 10], ['c2#3', 882]])
+    const acknowledged = new Map([['c2#3', 2]])
+    const durable = (position: number, key: string, time?: number) => position === 1 || (position === 2 && key === 'c2#3' && (time === undefined || time === 882))
+    expect(checkAgreedTime([lost, kept], acknowledged, durable)).toEqual([])
+    // A delivery a majority's disks held with its time is binding, crashed or not.
+    const durableBoth = (position: number) => position <= 2
+    expect(checkAgreedTime([lost, kept], acknowledged, durableBoth)).toEqual(['agreed time: at position 2 r3 had time 630 but r1 (restart 2) had 882'])
+    // So is one made by an incarnation that did not crash.
+    expect(checkAgreedTime([{ ...lost, crashed: false }, kept], acknowledged, durable)).toEqual(['agreed time: at position 2 r3 had time 630 but r1 (restart 2) had 882'])
   })
 })

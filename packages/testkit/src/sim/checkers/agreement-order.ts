@@ -1,4 +1,4 @@
-import { deliveredByPosition, incarnationName, isTentative, type AcknowledgedAt, type IncarnationRecord, type MajorityDurable } from './incarnation-record'
+import { deliveredByPosition, incarnationName, isTentative, type AcknowledgedAt, type Delivery, type IncarnationRecord, type MajorityDurable } from './incarnation-record'
 
 /**
  * Order across every incarnation of every replica: no two delivered different requests at the same
@@ -46,6 +46,19 @@ export function checkAgreement(incarnations: readonly IncarnationRecord[]): stri
 }
 
 /**
+ * Like `isTentative`, for a delivery's time. An acknowledgement names only the request and its position, but a
+ * request a client retried after a blackout enters the cluster again with a new time: a lost delivery of its
+ * first submission and the acknowledged one of its retry share a key and a position, not a time. With disks
+ * (where every acknowledged delivery is on a majority's disks), a delivery's time is binding if a majority's
+ * disks held it with that time, or if the incarnation that made it could not have lost it.
+ */
+function timeIsTentative(incarnation: IncarnationRecord, delivery: Delivery, acknowledgedAt: AcknowledgedAt | undefined, majorityDurable: MajorityDurable | undefined): boolean {
+  if (!majorityDurable) return isTentative(incarnation, delivery, acknowledgedAt)
+  if (majorityDurable(delivery.position, delivery.key, delivery.time)) return false
+  return incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true
+}
+
+/**
  * Agreed time (`ApplyContext.time`): every replica had the same time at each position, and along each
  * incarnation's state it never decreased, across view changes, restarts and state transfers. Deliveries the
  * cluster could lose are not held to the first rule: in a run with disks, one that no majority's disks held
@@ -54,11 +67,7 @@ export function checkAgreement(incarnations: readonly IncarnationRecord[]): stri
  * never answered, a reply waits for a majority's disks); without disks, the tentative ones (`isTentative`).
  * Reports the first disagreement of each kind.
  */
-export function checkAgreedTime(
-  incarnations: readonly IncarnationRecord[],
-  acknowledgedAt?: AcknowledgedAt,
-  majorityDurableAt?: (position: number, key: string, time: number) => boolean,
-): string[] {
+export function checkAgreedTime(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable): string[] {
   const violations: string[] = []
   const byPosition = new Map<number, { time: number; by: string }>()
   let disagreed = false
@@ -73,10 +82,7 @@ export function checkAgreedTime(
         decreased = true
       }
       last = { position: delivery.position, time: delivery.time }
-      const mayBeLost = majorityDurableAt
-        ? !majorityDurableAt(delivery.position, delivery.key, delivery.time) && (incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true)
-        : isTentative(incarnation, delivery, acknowledgedAt)
-      if (disagreed || mayBeLost) continue
+      if (disagreed || timeIsTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
       const seen = byPosition.get(delivery.position)
       if (!seen) byPosition.set(delivery.position, { time: delivery.time, by: name })
       else if (seen.time !== delivery.time) {

@@ -38,9 +38,11 @@ export interface IncarnationRecord {
 
 /**
  * True if a majority of the replicas' disks held `key` at `position` (in a run with disks): such a delivery
- * survives any failures and must never be contradicted, acknowledged or not.
+ * survives any failures and must never be contradicted, acknowledged or not. With `time`: held there with that
+ * agreed time (a request a client retried enters again with a new time, and may replace a lost delivery of
+ * itself at the same position).
  */
-export type MajorityDurable = (position: number, key: string) => boolean
+export type MajorityDurable = (position: number, key: string, time?: number) => boolean
 
 /** Where each acknowledged request executed, by `client#seq`, as its reply said. */
 export type AcknowledgedAt = ReadonlyMap<string, number>
