@@ -42,8 +42,13 @@ export interface ClockOffset {
 export interface RealtimeStats {
   /** Requests that arrived at or below the last delivered stamp (after their deadline). */
   readonly timingViolations: number
-  /** Probes that found a peer's clock further off than `maxSkewMs` plus half the round trip. */
+  /**
+   * Times this replica found its own clock off from a majority of the view, beyond `maxSkewMs` plus half the
+   * probe's round trip (it then stopped delivering).
+   */
   readonly skewViolations: number
+  /** Probes that found one peer's clock off while a majority of the view agreed with this replica's clock (that peer stops itself). */
+  readonly peerSkewSeen: number
   /** Requests delivered because the clock passed their stamp + Δ while some member's floor still lagged (Test II did not hold). */
   readonly deliveredByTestI: number
   /** Requests delivered because every member had sent a clock-based stamp floor at or above their stamp. */
@@ -217,7 +222,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private lastProbeAt = new Map<ReplicaId, number>()
   private readonly clockOffsets = new Map<ReplicaId, ClockOffset>()
   private delivering = false
-  private counters = { timingViolations: 0, skewViolations: 0, deliveredByTestI: 0, deliveredByTestII: 0, deliveredByFlush: 0, relayed: 0 }
+  private counters = { timingViolations: 0, skewViolations: 0, peerSkewSeen: 0, deliveredByTestI: 0, deliveredByTestII: 0, deliveredByFlush: 0, relayed: 0 }
 
   constructor(ctx: OrdererContext, options: RealtimeOptions = {}) {
     this.ctx = ctx
@@ -552,9 +557,24 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     if (roundTripMs < 0) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `realtime message from '${from}': q answers a probe sent at ${sentAtMs} ms, after now (${now} ms)`, { path: 'q' })
     const offsetMs = peerClockMs - (sentAtMs + now) / 2
     this.clockOffsets.set(from, { offsetMs, roundTripMs })
-    if (Math.abs(offsetMs) > this.maxSkewMs + roundTripMs / 2) {
-      this.timingFault('skewViolations', `replica '${this.ctx.self}' found the clock of '${from}' off by ${offsetMs.toFixed(3)} ms (round trip ${roundTripMs.toFixed(3)} ms), beyond maxSkewMs ${this.maxSkewMs} plus half the round trip: the clock-skew assumption broke, and this replica stops delivering`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs })
+    if (!this.beyondBound({ offsetMs, roundTripMs })) return
+    // A probe cannot tell whose clock is off. This replica blames itself only when its clock disagrees with a
+    // majority of the view (every healthy replica then agrees with a majority, so one skewed replica stops
+    // alone); a single peer off is that peer's to find out, and is only counted here.
+    const members = this.ctx.view().members
+    const agreeing = members.filter((m) => m === this.ctx.self || !this.beyondBound(this.clockOffsets.get(m))).length
+    if (agreeing >= Math.floor(members.length / 2) + 1) {
+      this.counters.peerSkewSeen++
+      this.ctx.log.warn(`replica '${this.ctx.self}' finds the clock of '${from}' off by ${offsetMs.toFixed(3)} ms (round trip ${roundTripMs.toFixed(3)} ms), beyond maxSkewMs ${this.maxSkewMs}; a majority of the view agrees with this replica's clock, so '${from}' is the one off`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs })
+      return
     }
+    const off = members.filter((m) => m !== this.ctx.self && this.beyondBound(this.clockOffsets.get(m)))
+    this.timingFault('skewViolations', `replica '${this.ctx.self}' finds its clock off from ${off.map((m) => `'${m}' (${this.clockOffsets.get(m)!.offsetMs.toFixed(3)} ms)`).join(', ')}, a majority of the view, beyond maxSkewMs ${this.maxSkewMs} plus half the round trip: the clock-skew assumption broke here, and this replica stops delivering`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs, off })
+  }
+
+  /** True if a clock estimate puts the peer beyond the skew bound (allowing half the probe's round trip); false without one. */
+  private beyondBound(estimate: ClockOffset | undefined): boolean {
+    return estimate !== undefined && Math.abs(estimate.offsetMs) > this.maxSkewMs + estimate.roundTripMs / 2
   }
 
   /** A timing assumption broke: stop delivering at once, say why at error level, count it, and tell the engine. */

@@ -134,11 +134,32 @@ describe('clock offsets (Cristian probes)', () => {
     const c = probe({ r2: 7 }, 5) // 7 > 5 + 2 / 2
     expect(c.get('r1').offsets().r2).toEqual({ offsetMs: 7, roundTripMs: 2 })
     expect(c.get('r1').stats()).toMatchObject({ skewViolations: 1, timingViolations: 0, stopped: true })
-    expect(c.diverged.get('r1')![0]).toMatch(/found the clock of 'r2' off by 7\.000 ms \(round trip 2\.000 ms\), beyond maxSkewMs 5/)
+    // With two members, each is off from "a majority" (the other): both stop, as neither can tell whose clock it is.
+    expect(c.diverged.get('r1')![0]).toMatch(/finds its clock off from 'r2' \(7\.000 ms\), a majority of the view, beyond maxSkewMs 5/)
     expect(c.errors.get('r1')).toHaveLength(1)
     c.get('r1').submit(req('a', 1))
     c.settle()
     expect(c.keys('r1')).toEqual([])
+  })
+
+  it('with three members, only the replica whose clock is off from a majority stops; the others count it and go on', () => {
+    const c = cluster(['r1', 'r2', 'r3'], { ...timing, maxSkewMs: 5, clockOffsetMs: { r3: 40 } })
+    const ids = ['r1', 'r2', 'r3']
+    const exchange = () => {
+      for (const id of ids) c.get(id).tick() // the first heartbeats carry probes
+      c.advance(1)
+      for (const from of ids) for (const to of ids) if (from !== to) c.deliverAll(from, to)
+      for (const id of ids) c.get(id).flush() // the answers
+      c.advance(1)
+      for (const from of ids) for (const to of ids) if (from !== to) c.deliverAll(from, to)
+    }
+    exchange()
+    expect(c.get('r3').stats()).toMatchObject({ skewViolations: 1, stopped: true })
+    expect(c.diverged.get('r3')![0]).toMatch(/'r3' finds its clock off from 'r1' \(-40\.000 ms\), 'r2' \(-40\.000 ms\), a majority of the view/)
+    for (const id of ['r1', 'r2']) {
+      expect(c.get(id).stats()).toMatchObject({ skewViolations: 0, peerSkewSeen: 1, stopped: false })
+      expect(c.diverged.get(id)).toEqual([])
+    }
   })
 
   it('an offset within the bound plus half the round trip is not', () => {

@@ -23,9 +23,11 @@ export class MembershipRequests {
   }
 
   /** A replica asks to be added (`join`), or restarted from its disk and must be brought back (`recover`). */
-  askedToJoin(replica: ReplicaId, incarnation: number, why: 'join' | 'recover', view: { readonly id: number; readonly members: readonly ReplicaId[] }): void {
+  askedToJoin(replica: ReplicaId, incarnation: number, why: 'join' | 'recover', view: { readonly id: number; readonly members: readonly ReplicaId[] }, leftView?: number): void {
     if (this.removals.has(replica) || this.joins.get(replica) === incarnation || !Number.isFinite(incarnation)) return
-    if (view.members.includes(replica) && (this.admitted.get(replica) ?? -Infinity) >= incarnation) return // already admitted: a late message
+    // Already admitted: a late message, unless the member says it gave up its state in this view.
+    const gaveUpState = leftView !== undefined && leftView >= view.id
+    if (view.members.includes(replica) && (this.admitted.get(replica) ?? -Infinity) >= incarnation && !gaveUpState) return
     this.log.info(why === 'join' ? `replica '${replica}' asks to join view ${view.id}` : `replica '${replica}' restarted from its disk; it rejoins by state transfer`)
     this.joins.set(replica, incarnation)
   }

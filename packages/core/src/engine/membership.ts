@@ -85,6 +85,8 @@ export class Membership {
    * reports still bounds every acknowledged request, though its own state is empty.
    */
   private damagedClaim: { readonly view: View; readonly position: number } | undefined
+  /** The view whose state this replica gave up while a member (`discardState`), until it is in a view again. */
+  private leftView: number | undefined
   /** Restarted from its disk and not yet serving with the cluster's state. */
   private fromDisk = false
   /**
@@ -143,7 +145,9 @@ export class Membership {
     const status = host.status()
     if (status === 'joining') {
       this.maybeStartCluster()
-      if (askDue && host.status() === 'joining') this.ask({ kind: 'join', incarnation: host.incarnation, fresh: this.start.isFresh })
+      if (askDue && host.status() === 'joining') {
+        this.ask(this.leftView === undefined ? { kind: 'join', incarnation: host.incarnation, fresh: this.start.isFresh } : { kind: 'join', incarnation: host.incarnation, fresh: false, leftView: this.leftView })
+      }
       return
     }
     if (status === 'recovering') {
@@ -272,7 +276,7 @@ export class Membership {
       if (seen?.incarnation !== m.incarnation) this.freshJoins.set(from, { incarnation: m.incarnation, since: host.clock.now() })
       return
     }
-    this.asks.askedToJoin(from, m.incarnation, 'join', host.view())
+    this.asks.askedToJoin(from, m.incarnation, 'join', host.view(), m.leftView)
   }
 
   /** A replica restarted from its disk: a live replica has it brought back by the next view change. */
@@ -405,6 +409,7 @@ export class Membership {
     this.votesFrom = Math.min(this.votesFrom, value.view.id + 1)
     this.start.ended()
     this.disk = undefined
+    this.leftView = undefined
     this.configuration = [...value.configuration].sort()
     for (const replica of value.configuration) this.host.replicas.add(replica)
     this.frozenReport = undefined
@@ -428,6 +433,7 @@ export class Membership {
     if (status === 'normal') host.orderer.freeze()
     this.stateView = undefined
     this.damagedClaim = undefined
+    this.leftView = host.view().id
     host.transitionTo('joining', host.view())
     host.requests.dropAll()
     this.catchUp.transfer.dropHeld()

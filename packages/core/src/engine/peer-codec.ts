@@ -62,6 +62,7 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'removed':
       return [code, message.view.id, message.view.members]
     case 'join':
+      if (message.leftView !== undefined) return [code, message.incarnation, message.fresh, message.started === true, message.leftView]
       return message.started ? [code, message.incarnation, message.fresh, true] : [code, message.incarnation, message.fresh]
     case 'remove':
     case 'admit':
@@ -116,10 +117,10 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     }
     case 'removed':
       return { kind, view: field.view(1) }
-    case 'join':
-      return raw[3] === true
-        ? { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh'), started: true }
-        : { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh') }
+    case 'join': {
+      const join = raw[3] === true ? { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh'), started: true } : { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh') }
+      return raw[4] === undefined ? join : { ...join, leftView: field.count(4, 'leftView') }
+    }
     case 'remove':
     case 'admit':
       return { kind, replica: field.id(1, 'replica') }

@@ -133,6 +133,11 @@ export interface Join {
    * have run before and lost what the others count on), so it is ignored: a late member joins by a view change.
    */
   readonly started?: boolean
+  /**
+   * Set by a member that gave up its state while in view `leftView` (its orderer lost its guarantee): though the
+   * view names it, it asks to be added back as a joiner, so its ask is not a late message from before it was admitted.
+   */
+  readonly leftView?: number
 }
 
 /** An operator asked to remove `replica` from the cluster. */
