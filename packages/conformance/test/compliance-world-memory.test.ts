@@ -1,10 +1,11 @@
 import { ordererCompliance } from '@lockstep/testkit/compliance'
 import { lamportSimulation } from '@lockstep/order-lamport'
+import { realtimeSimulation } from '@lockstep/order-realtime'
 
 // The modelled world without disks: every restart is an amnesia (the replica's usual command line, memory
 // storage), overlapping with crashes, partitions, slow replicas, delay spikes and client restarts under the
 // strict budget. 3 machines × {3, 5} replicas × 110 seeds = 660 runs (with compliance-world: 2,220).
-ordererCompliance(lamportSimulation, {
+for (const spec of [lamportSimulation, realtimeSimulation]) ordererCompliance(spec, {
   faults: ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'client-restart'],
   overlap: true,
   ops: 200,
