@@ -97,10 +97,16 @@ export class ChaosCluster {
     replica.child = child
     replica.paused = false
     let partial = ''
+    /** Its last lines, to say why it exited if it did before it listened. */
+    const tail: string[] = []
     child.stderr!.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString('utf8')).split('\n')
       partial = lines.pop() ?? ''
-      for (const line of lines) this.log.write(`${line}\n`)
+      for (const line of lines) {
+        this.log.write(`${line}\n`)
+        tail.push(line)
+        if (tail.length > 5) tail.shift()
+      }
     })
     child.on('message', (message: unknown) => {
       const event = message as ReplicaProcessEvent
@@ -122,7 +128,9 @@ export class ChaosCluster {
         }
       }
       child.on('message', onMessage)
-      child.once('exit', (code, signal) => reject(new Error(`replica ${id} exited before it listened (${signal ?? `code ${code}`}); see ${join(this.dir, 'replicas.log')}`)))
+      child.once('exit', (code, signal) =>
+        reject(new Error(`replica ${id} exited before it listened (${signal ?? `code ${code}`}); its last lines:\n  ${[...tail, partial].filter((l) => l !== '').join('\n  ')}\nsee ${join(this.dir, 'replicas.log')}`)),
+      )
     })
   }
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomInt } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -292,20 +292,32 @@ export async function upLocalCluster(spec: LocalClusterSpec): Promise<LocalClust
   }
 }
 
-/** Ports that were free a moment ago on 127.0.0.1, all different. */
+/**
+ * Where free ports are looked for: below Linux's default range of ephemeral ports (32768–60999), from which
+ * outgoing connections take their local port. A replica restarted on its port while it was down must find it
+ * free, and a connection that took it as its local port in the meantime would hold it (EADDRINUSE).
+ */
+const FREE_PORT_RANGE = { from: 20000, to: 32767 } as const
+
+/** Ports that were free a moment ago on 127.0.0.1, all different, outside the ephemeral range (see `FREE_PORT_RANGE`). */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<ReturnType<typeof createServer>>((resolveServer, reject) => {
-        const server = createServer()
-        server.once('error', reject)
-        server.listen(0, '127.0.0.1', () => resolveServer(server))
-      }),
-    ),
-  )
-  const ports = servers.map((s) => (s.address() as { port: number }).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  const ports: number[] = []
+  for (let attempt = 0; ports.length < count; attempt++) {
+    if (attempt >= 1000) throw new LockstepError(ErrorCodes.INTERNAL, `found only ${ports.length} of ${count} free ports in ${FREE_PORT_RANGE.from}–${FREE_PORT_RANGE.to} on 127.0.0.1`)
+    const port = randomInt(FREE_PORT_RANGE.from, FREE_PORT_RANGE.to + 1)
+    if (ports.includes(port)) continue
+    if (await canListen(port)) ports.push(port)
+  }
   return ports
+}
+
+/** True if a server could listen on `port` of 127.0.0.1 just now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolveListen) => {
+    const server = createServer()
+    server.once('error', () => resolveListen(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolveListen(true)))
+  })
 }
 
 /** The path of this package's `lockstep` launcher (which runs dist/bin.js). */
