@@ -20,6 +20,8 @@ const warmupMs = Number(process.env.BENCH_WARMUP_MS ?? 500)
 const HOP_MS = 2
 /** The real-time orderer's bounds in the simulator: one hop, no skew (the simulated clocks agree), so Δ = 2 hops. */
 const SIM_REALTIME = { maxDelayMs: HOP_MS, maxSkewMs: 0, heartbeatMs: 10 }
+/** How far r3's clock runs behind in the lagging-clock column (the real-time orderer's skew bound is set to it there). */
+const LAG_MS = 6
 const orderers = {
   lamport: () => lamport({ heartbeatMs: 10 }),
   realtime: () => realtime(SIM_REALTIME),
@@ -27,9 +29,14 @@ const orderers = {
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0
 
-/** Virtual-time latency of `requests` sequential puts from each of `clients` clients (client i at replica i mod 3). */
-async function simulatedLatency(order, clients, requests) {
-  const c = new SimCluster({ machine: kv, orderer: orderers[order](), replicas: 3, membership: false, delay: { minMs: HOP_MS, maxMs: HOP_MS }, seed: 1 })
+/**
+ * Virtual-time latency of `requests` sequential puts from each of `clients` clients (client i at replica i mod 3);
+ * with `lagMs`, r3's clock runs that far behind the others (within the real-time orderer's skew bound).
+ */
+async function simulatedLatency(order, clients, requests, lagMs = 0) {
+  const orderer = order === 'realtime' && lagMs > 0 ? realtime({ ...SIM_REALTIME, maxSkewMs: lagMs }) : orderers[order]()
+  const c = new SimCluster({ machine: kv, orderer, replicas: 3, membership: false, delay: { minMs: HOP_MS, maxMs: HOP_MS }, seed: 1 })
+  if (lagMs > 0) c.clock('r3').setOffset(-lagMs)
   await c.start()
   const ids = ['r1', 'r2', 'r3']
   const started = await Promise.all(Array.from({ length: clients }, (_, i) => c.client(`c${i}`, [ids[i % 3]], 60_000)))
@@ -90,8 +97,17 @@ const tcpRows = []
 for (const order of Object.keys(orderers)) {
   const idle = await simulatedLatency(order, 1, 200)
   const busy = await simulatedLatency(order, 3, 200)
+  const lagging = await simulatedLatency(order, 1, 200, LAG_MS)
   const throughput = await simulatedThroughput(order, 64, 2_000)
-  simRows.push({ order, 'idle members p50 ms': idle['p50 ms'], 'idle p99 ms': idle['p99 ms'], 'all busy p50 ms': busy['p50 ms'], 'busy p99 ms': busy['p99 ms'], '64 clients req/virtual s': throughput })
+  simRows.push({
+    order,
+    'idle members p50 ms': idle['p50 ms'],
+    'idle p99 ms': idle['p99 ms'],
+    'all busy p50 ms': busy['p50 ms'],
+    'busy p99 ms': busy['p99 ms'],
+    [`r3 ${LAG_MS} ms behind p50 ms`]: lagging['p50 ms'],
+    '64 clients req/virtual s': throughput,
+  })
 }
 for (const order of Object.keys(orderers)) {
   const rows = await overTcp(order)
