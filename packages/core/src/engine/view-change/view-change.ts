@@ -59,6 +59,9 @@ export class ViewChange {
   /** Attempts this replica made at coordinating the current view number. */
   private attempts = 0
 
+  /** The view number a missing configuration was reported for (see `start`). */
+  private silentFor: number | undefined
+
   constructor(env: ViewChangeEnvironment) {
     this.env = env
   }
@@ -103,7 +106,16 @@ export class ViewChange {
   /** Phase 1a: a ballot above any seen, sent to every configured replica. */
   private start(now: number): void {
     const configuration = this.env.configuration()
-    if (!configuration) return
+    if (!configuration) {
+      // It knows a newer view was decided but not that view's configuration (its value reached no disk it
+      // has): it cannot coordinate, and must say so instead of stalling silently. Once per view number.
+      const view = this.env.knownView() + 1
+      if (this.silentFor !== view) {
+        this.silentFor = view
+        this.env.log.warn(`replica '${this.env.self}' cannot coordinate a view change to view ${view}: it knows view ${view - 1} was decided but not its configuration; it waits for a replica that installed it (its commit)`)
+      }
+      return
+    }
     this.highestRound = Math.max(this.highestRound, this.acceptor.promised?.round ?? 0) + 1
     const ballot = { round: this.highestRound, coordinator: this.env.self }
     const view = this.env.knownView() + 1
