@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { RealtimeOrderer, realtimeSimulation } from '@lockstep/order-realtime'
+import { RealtimeOrderer, realtime, realtimeSimulation } from '@lockstep/order-realtime'
 import { simulate, workloads, type FaultKind, type SimulationResult } from '@lockstep/testkit'
 
 /** Every kind of fault, as world-simulator.test.ts runs them for the Lamport orderer. */
@@ -15,12 +15,25 @@ interface Deliveries {
   flush: number
 }
 
-/** `realtimeSimulation`, keeping every orderer it makes so that a run's counters can be summed. */
-function counted(made: RealtimeOrderer[]): typeof realtimeSimulation {
+/**
+ * With `skewed` clocks, each replica's clock is off by up to 2 ms (so two differ by at most 4 ms), and the
+ * orderer's bound is 5 ms: skew within the bound. Otherwise the clocks agree and the bound is drawn.
+ */
+const skewedSimulation: typeof realtimeSimulation = {
+  name: 'realtime',
+  create: (random) => {
+    const pick = <T>(options: readonly T[]): T => options[Math.floor(random.next() * options.length)]!
+    return realtime({ heartbeatMs: pick([5, 10, 20]), maxDelayMs: pick([600, 800]), maxSkewMs: 5 })
+  },
+}
+
+/** The simulation's orderer, keeping every orderer it makes so that a run's counters can be summed. */
+function counted(made: RealtimeOrderer[], skewed: boolean): typeof realtimeSimulation {
+  const spec = skewed ? skewedSimulation : realtimeSimulation
   return {
-    name: realtimeSimulation.name,
+    name: spec.name,
     create: (random) => {
-      const factory = realtimeSimulation.create(random)
+      const factory = spec.create(random)
       return (ctx) => {
         const orderer = factory(ctx)
         if (orderer instanceof RealtimeOrderer) made.push(orderer)
@@ -30,11 +43,12 @@ function counted(made: RealtimeOrderer[]): typeof realtimeSimulation {
   }
 }
 
-const run = (seed: number, machine: string, replicas: number, durable: boolean, made: RealtimeOrderer[]) =>
+const run = (seed: number, machine: string, replicas: number, durable: boolean, skewed: boolean, made: RealtimeOrderer[]) =>
   simulate({
     seed,
     workload: workloads[machine]!,
-    orderer: counted(made),
+    orderer: counted(made, skewed),
+    ...(skewed ? { clocks: { maxOffsetMs: 2, maxDriftPpm: 0 } } : {}),
     replicas,
     clients: 1 + (seed % 8),
     ops: 40,
@@ -48,16 +62,18 @@ function describeFailures(failures: readonly SimulationResult[]): string {
 }
 
 describe('the world simulator with the real-time orderer', () => {
+  for (const skewed of [false, true])
   for (const durable of [false, true]) {
     for (const machine of ['mutex', 'register', 'kv']) {
       for (const replicas of [3, 5]) {
-        it(`${machine} on ${replicas} replicas${durable ? ', durable' : ''}: every check passes on ${seedsPerCombination} seeds with overlapping faults`, async () => {
+        const what = `${machine} on ${replicas} replicas${durable ? ', durable' : ''}${skewed ? ', clocks skewed within the bound' : ''}`
+        it(`${what}: every check passes on ${seedsPerCombination} seeds with overlapping faults`, async () => {
           const failures: SimulationResult[] = []
           let operations = 0
           const deliveries: Deliveries = { testI: 0, testII: 0, flush: 0 }
           for (let i = 0; i < seedsPerCombination; i++) {
             const made: RealtimeOrderer[] = []
-            const result = await run(1 + i, machine, replicas, durable, made)
+            const result = await run(1 + i, machine, replicas, durable, skewed, made)
             operations += result.operations
             if (!result.ok) failures.push(result)
             for (const orderer of made) {
@@ -67,7 +83,7 @@ describe('the world simulator with the real-time orderer', () => {
               deliveries.flush += stats.deliveredByFlush
             }
           }
-          console.log(`realtime world simulator: ${machine}, ${replicas} replicas${durable ? ', durable' : ''}: ${seedsPerCombination} seeds, ${failures.length} failing${failures.length > 0 ? ` (${failures.map((f) => f.seed).join(', ')})` : ''}, ${operations} operations; deliveries by Test I ${deliveries.testI}, Test II ${deliveries.testII}, flush ${deliveries.flush}`)
+          console.log(`realtime world simulator: ${what}: ${seedsPerCombination} seeds, ${failures.length} failing${failures.length > 0 ? ` (${failures.map((f) => f.seed).join(', ')})` : ''}, ${operations} operations; deliveries by Test I ${deliveries.testI}, Test II ${deliveries.testII}, flush ${deliveries.flush}`)
           expect(failures, describeFailures(failures)).toEqual([])
           expect(operations).toBeGreaterThan(seedsPerCombination)
         }, 600_000)
