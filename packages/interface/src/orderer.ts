@@ -41,6 +41,12 @@ export interface OrdererContext {
 export interface Orderer {
   /** `lamport`, `realtime`, … */
   readonly name: string
+  /**
+   * True if its order rests on timing assumptions that can break (real-time ordering): a replica may then
+   * deliver out of order before it finds out (`OrdererContext.diverged`). The engine releases such a replica's
+   * replies only once a majority of the view reports the same order (a digest of it) at their positions.
+   */
+  readonly timingAssumptions?: boolean
   /** A client request entering at this replica. */
   submit(request: Request): void
   /** A message from a peer's orderer. */

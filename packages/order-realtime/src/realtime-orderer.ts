@@ -187,6 +187,8 @@ const PROBE_EVERY_HEARTBEATS = 4
 export class RealtimeOrderer implements CrashTolerantOrderer {
   readonly [crashTolerantOrderer] = true as const
   readonly name = 'realtime'
+  /** Its order rests on timing bounds: the engine releases replies only once a majority delivered the same order. */
+  readonly timingAssumptions = true
   private readonly ctx: OrdererContext
   private readonly maxDelayMs: number
   private readonly maxSkewMs: number

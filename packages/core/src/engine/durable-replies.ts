@@ -10,7 +10,16 @@ export interface DurableRepliesEnvironment {
   quorum(): number
   sendToClient(to: ClientId, message: ReplicaToClient): void
   sendToPeer(to: ReplicaId, message: PeerMessage): void
+  /**
+   * With an orderer that rests on timing assumptions: progress counts only where the order agrees. Each report
+   * carries the digest of the reporter's order at its position, and a peer's report counts once this replica's
+   * own digest at that position is the same.
+   */
+  readonly confirmOrder?: boolean
 }
+
+/** How many of its own order digests (by position) a replica keeps to check the peers' reports against. */
+const KEPT_DIGESTS = 16_384
 
 /**
  * Majority-durable replies. With durable storage a reply is a promise that
@@ -25,6 +34,10 @@ export class DurableReplies {
   private readonly env: DurableRepliesEnvironment
   private readonly durable = new Map<ReplicaId, number>()
   private held: { readonly position: number; readonly to: ClientId; readonly message: ReplicaToClient }[] = []
+  /** This replica's order digest at recent positions (with `confirmOrder`). */
+  private readonly digests = new Map<number, string>()
+  /** Each peer's latest report this replica could not check yet (it had not reached that position). */
+  private readonly claims = new Map<ReplicaId, { readonly position: number; readonly digest: string }>()
 
   constructor(env: DurableRepliesEnvironment) {
     this.env = env
@@ -40,14 +53,43 @@ export class DurableReplies {
   /** This replica's disk holds the order up to `position`: the peers are told, and what is covered goes out. True if it moved. */
   ownProgress(position: number): boolean {
     if (!this.record(this.env.self, position)) return false
-    for (const member of this.env.members()) if (member !== this.env.self) this.env.sendToPeer(member, { kind: 'durable', position })
+    const digest = this.env.confirmOrder ? this.digests.get(position) : undefined
+    const message: PeerMessage = digest === undefined ? { kind: 'durable', position } : { kind: 'durable', position, digest }
+    for (const member of this.env.members()) if (member !== this.env.self) this.env.sendToPeer(member, message)
     this.releaseCovered()
     return true
   }
 
-  /** Peer `from`'s disk holds the order up to `position`. */
-  peerProgress(from: ReplicaId, position: number): void {
-    if (this.record(from, position)) this.releaseCovered()
+  /**
+   * Peer `from`'s disk holds the order up to `position` (with `confirmOrder`: it delivered up to there, and
+   * `digest` is its order's digest there; it counts once this replica's own order is the same up to there).
+   */
+  peerProgress(from: ReplicaId, position: number, digest?: string): void {
+    if (!this.env.confirmOrder || digest === undefined) {
+      if (this.record(from, position)) this.releaseCovered()
+      return
+    }
+    this.claims.set(from, { position, digest })
+    this.checkClaim(from)
+  }
+
+  /** This replica's order digest after the request at `position` (with `confirmOrder`). */
+  noteDigest(position: number, digest: string): void {
+    if (!this.env.confirmOrder) return
+    this.digests.set(position, digest)
+    if (this.digests.size > KEPT_DIGESTS) this.digests.delete(this.digests.keys().next().value!)
+    for (const peer of [...this.claims.keys()]) this.checkClaim(peer)
+  }
+
+  /** Counts a peer's report once this replica's own digest at its position is known and the same. */
+  private checkClaim(peer: ReplicaId): void {
+    const claim = this.claims.get(peer)
+    if (!claim) return
+    const own = this.digests.get(claim.position)
+    if (own === undefined) return // not there yet (checked again as this replica delivers), or too far back
+    this.claims.delete(peer)
+    // A different order there: it does not confirm this replica's (one of the two diverged and stops).
+    if (own === claim.digest && this.record(peer, claim.position)) this.releaseCovered()
   }
 
   private coveredNow(): number {
@@ -67,7 +109,10 @@ export class DurableReplies {
 
   /** Replicas that start afresh (joiners): what their disks held before no longer counts. */
   forget(replicas: readonly ReplicaId[]): void {
-    for (const replica of replicas) this.durable.delete(replica)
+    for (const replica of replicas) {
+      this.durable.delete(replica)
+      this.claims.delete(replica)
+    }
   }
 
   /** How far `replica`'s disk is known to hold the order. */

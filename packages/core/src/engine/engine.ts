@@ -46,6 +46,10 @@ export class ReplicaEngine<S = unknown> {
   private readonly invariants: EngineInvariants | undefined
   /** With durable storage: replies wait for a majority's disks. */
   private readonly durableReplies: DurableReplies | undefined
+  /** The orderer rests on timing assumptions: replies wait for a majority that delivered the same order. */
+  private readonly confirmsOrder: boolean
+  /** Without disks, with such an orderer: this replica reports its deliveries (see `reportDeliveries`). */
+  private readonly reportsDeliveries: boolean
 
   constructor(options: EngineOptions<S>) {
     this.self = options.self
@@ -58,15 +62,6 @@ export class ReplicaEngine<S = unknown> {
     const startAs = startAsFor(options as EngineOptions<unknown>)
     this.currentStatus = startAs === 'member' ? 'normal' : 'joining'
     this.invariants = options.checkInvariants ? new EngineInvariants() : undefined
-    this.durableReplies = options.durableReplies
-      ? new DurableReplies({
-          self: this.self,
-          members: () => this.currentView.members,
-          quorum: () => majorityOf((this.membership?.currentConfiguration ?? this.currentView.members).length),
-          sendToClient: (to, message) => this.effects.sendToClient(to, message),
-          sendToPeer: (to, message) => this.sendPeer(to, message),
-        })
-      : undefined
     this.requests = new RequestPath(options.machine, {
       self: this.self,
       effects: { ...this.effects, sendToClient: (to, message) => (this.durableReplies ? this.durableReplies.send(to, message) : this.effects.sendToClient(to, message)) },
@@ -75,7 +70,10 @@ export class ReplicaEngine<S = unknown> {
       order: (request) => this.orderer.submit(request),
       now: () => options.clock.now(),
       startingCluster: () => this.membership?.isFresh === true,
-      executed: (position, request) => this.membership?.catchUp.transfer.recordDelivery(position, request, this.requests.replicated.orderDigest),
+      executed: (position, request) => {
+        this.membership?.catchUp.transfer.recordDelivery(position, request, this.requests.replicated.orderDigest)
+        this.durableReplies?.noteDigest(position, this.requests.replicated.orderDigest)
+      },
     }, options.sessions)
     this.orderer = options.orderer({
       clock: options.clock,
@@ -90,6 +88,22 @@ export class ReplicaEngine<S = unknown> {
       deliver: (request) => this.deliver(request),
       diverged: (reason) => this.orderDiverged(reason),
     })
+    // Replies wait for a majority's disks (durable storage), or, with an orderer that rests on timing
+    // assumptions, for a majority that delivered the same order up to them (so no client takes a reply from a
+    // replica whose order departed before it found out).
+    this.confirmsOrder = this.orderer.timingAssumptions === true
+    this.durableReplies =
+      options.durableReplies || this.confirmsOrder
+        ? new DurableReplies({
+            self: this.self,
+            members: () => this.currentView.members,
+            quorum: () => majorityOf((this.membership?.currentConfiguration ?? this.currentView.members).length),
+            sendToClient: (to, message) => this.effects.sendToClient(to, message),
+            sendToPeer: (to, message) => this.sendPeer(to, message),
+            confirmOrder: this.confirmsOrder,
+          })
+        : undefined
+    this.reportsDeliveries = this.confirmsOrder && !options.durableReplies
     this.membership = options.membership && this.createMembership(options, startAs)
     this.channel = new OrdererChannel(
       {
@@ -358,7 +372,7 @@ export class ReplicaEngine<S = unknown> {
     stateSuffix: (_from, m, membership) => {
       if (membership.mayTakeState()) membership.catchUp.onSuffix(m, membership.currentConfiguration, membership.committed)
     },
-    durable: (from, m) => this.durableReplies?.peerProgress(from, m.position),
+    durable: (from, m) => this.durableReplies?.peerProgress(from, m.position, m.digest),
   }
 
   private handlePeer(from: ReplicaId, message: PeerMessage): void {
@@ -453,10 +467,22 @@ export class ReplicaEngine<S = unknown> {
 
   private afterEvent(): void {
     try {
+      this.reportDeliveries()
       this.checkInvariants()
     } finally {
       this.membership?.settle()
     }
+  }
+
+  /**
+   * Without disks, with an orderer that rests on timing assumptions: tells the others how far this replica
+   * delivered, with its order's digest there (see `DurableReplies`), once per event.
+   */
+  private reportDeliveries(): void {
+    if (!this.reportsDeliveries || !this.durableReplies || (this.currentStatus !== 'normal' && this.currentStatus !== 'frozen')) return
+    const { position, orderDigest } = this.requests.replicated
+    this.durableReplies.noteDigest(position, orderDigest)
+    this.durableReplies.ownProgress(position)
   }
 
   private checkInvariants(): void {

@@ -73,7 +73,7 @@ export function encodePeerMessage(message: PeerMessage): Wire {
       // The size and digest sit where earlier versions always had them; null until the source knows them.
       return [code, message.view, message.position, message.end?.totalBytes ?? null, message.end?.digest ?? null, message.offset, message.bytes]
     case 'durable':
-      return [code, message.position]
+      return message.digest === undefined ? [code, message.position] : [code, message.position, message.digest]
   }
 }
 
@@ -132,7 +132,7 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
       return { ...chunk, end: { totalBytes: field.count(3, 'totalBytes'), digest: field.text(4, 'digest') } }
     }
     case 'durable':
-      return { kind, position: field.count(1, 'position') }
+      return raw[2] === undefined ? { kind, position: field.count(1, 'position') } : { kind, position: field.count(1, 'position'), digest: field.text(2, 'digest') }
   }
 }
 

@@ -164,6 +164,8 @@ export interface Recover {
 export interface Durable {
   readonly kind: 'durable'
   readonly position: number
+  /** The digest of the sender's order up to `position` (with an orderer that rests on timing assumptions). */
+  readonly digest?: string
 }
 
 /**
