@@ -380,7 +380,9 @@ export class ReplicaEngine<S = unknown> {
       this.log.warn(`dropped a '${message.kind}' message from '${from}', which is not a configured replica (an operator can admit it)`)
       return
     }
-    if (message.kind !== 'orderer' && !this.membership) {
+    // Without membership a replica still orders, and (with an orderer that rests on timing assumptions) its
+    // replies wait for the others' reports of the order they delivered.
+    if (message.kind !== 'orderer' && message.kind !== 'durable' && !this.membership) {
       this.log.warn(`dropped a '${message.kind}' message from replica '${from}': membership changes are not enabled on this replica`)
       return
     }
