@@ -100,7 +100,8 @@ export class ReplicaEngine<S = unknown> {
             quorum: () => majorityOf((this.membership?.currentConfiguration ?? this.currentView.members).length),
             sendToClient: (to, message) => this.effects.sendToClient(to, message),
             sendToPeer: (to, message) => this.sendPeer(to, message),
-            confirmOrder: this.confirmsOrder,
+            // With disks a reply already waits for a majority's disks at its position.
+            confirmOrder: this.confirmsOrder && !options.durableReplies,
           })
         : undefined
     this.reportsDeliveries = this.confirmsOrder && !options.durableReplies
