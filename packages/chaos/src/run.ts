@@ -10,7 +10,9 @@ import { kvWorkload, lockWorkload, registerWorkload, type OperationCounts, type 
 export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew'] as const
 export type Nemesis = (typeof NEMESES)[number]
 /** Nemeses that need something not built yet, and what. */
-export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = { skew: 'clock skew needs the real-time orderer, which does not exist yet' }
+export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = {
+  skew: "clock skew of real replica processes needs a way to set a running replica's clock offset, which lockstep replica does not have yet (the simulator has it: lockstep sim --order realtime --faults skew)",
+}
 
 export const WORKLOADS = ['kv', 'register', 'lock'] as const
 export type Workload = (typeof WORKLOADS)[number]
