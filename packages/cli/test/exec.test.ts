@@ -45,6 +45,23 @@ describe('lockstep exec', () => {
     ])
   })
 
+  it('@MS lines set the agreed time (the DSL\'s now) of the commands after them; time never goes back', async () => {
+    const spec = join(tempDir(), 'lease.sm')
+    await writeFile(
+      spec,
+      'lease: state_machine\n  var\n    expires: int init 0\n  take: command\n    expires := now + 100\n    send expires to client\n  end take\nend lease\n',
+    )
+    const { io, lines } = memoryIo('c1 take\n@1500\nc2 take\n@1000\nc3 take\n')
+    expect(await execCommand([spec], io)).toBe(2)
+    expect(lines()).toEqual([
+      { to: 'c1', value: 100 },
+      { to: 'c2', value: 1600 },
+      { error: "line 4: expected '@MS', a whole number of milliseconds at or above the time so far (1500), got '@1000'" },
+      { to: 'c3', value: 1600 },
+      { state: { expires: 1600 } },
+    ])
+  })
+
   it('reports unreadable lines and exits 2 after running the rest', async () => {
     const { io, lines } = memoryIo('c1\nc1 acquire {oops\nc1 acquire\n')
     expect(await execCommand([join(specs, 'safe-mutex.sm')], io)).toBe(2)

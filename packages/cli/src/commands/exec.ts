@@ -8,6 +8,8 @@ export const execUsage = `lockstep exec FILE.sm
 Runs commands read from stdin, one per line, on one instance of the machine:
   CLIENT COMMAND [JSON-ARGS]      e.g.  c1 acquire
                                         c2 put {"key":"a","value":3}
+A line @MS sets the agreed time (the DSL's now, in milliseconds; from 0, never
+decreasing) for the commands after it, e.g.  @1500
 Blank lines and lines starting with # or -- are skipped. Prints one JSON line per
 output, {"to":"c1","value":"OK"}, one per rejected or failed command,
 {"client":"c1","error":"…"}, and finally {"state":…} (lists as arrays, sets as
@@ -39,11 +41,24 @@ export async function execCommand(args: string[], io: Io): Promise<number> {
 function runLines(machine: DslMachine, input: string, io: Io): number {
   const state = machine.init()
   let position = 0
+  /** The agreed time (`now`) of the next commands, set by `@MS` lines. */
+  let time = 0
   let malformed = false
   const lines = input.split(/\r?\n/)
   lines.forEach((raw, i) => {
     const line = raw.trim()
     if (line === '' || line.startsWith('#') || line.startsWith('--')) return
+    if (line.startsWith('@')) {
+      const ms = /^@\s*(\d+)$/.exec(line)
+      const next = ms ? Number(ms[1]) : NaN
+      if (!Number.isSafeInteger(next) || next < time) {
+        malformed = true
+        io.stdout(JSON.stringify({ error: `line ${i + 1}: expected '@MS', a whole number of milliseconds at or above the time so far (${time}), got '${line}'` }))
+        return
+      }
+      time = next
+      return
+    }
     const match = /^(\S+)\s+([A-Za-z_][A-Za-z0-9_]*)(?:\s+(.*))?$/.exec(line)
     if (!match) {
       malformed = true
@@ -69,7 +84,7 @@ function runLines(machine: DslMachine, input: string, io: Io): number {
     }
     position++
     try {
-      const outputs = machine.apply(state, command as { name: string; args?: Record<string, unknown> }, { client, position, time: 0 })
+      const outputs = machine.apply(state, command as { name: string; args?: Record<string, unknown> }, { client, position, time })
       for (const output of outputs) io.stdout(JSON.stringify({ to: output.to, value: output.value }))
     } catch (error) {
       io.stdout(JSON.stringify({ client, error: (error as Error).message }))
