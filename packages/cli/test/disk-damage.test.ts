@@ -24,6 +24,16 @@ afterAll(async () => {
 const SEGMENT_HEADER_BYTES = 20
 const FRAME_HEADER_BYTES = 16
 
+/**
+ * Starts a 3-replica kv cluster with file storage (fsync per batch) in `dir/name`, forgetting earlier log lines;
+ * returns it and its data directory.
+ */
+async function startFileCluster(name: string): Promise<{ started: LocalCluster; dataDir: string }> {
+  lines.length = 0
+  const config = await writeLocalClusterConfig({ dir: join(dir, name), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
+  return { started: await start(config), dataDir: join(dir, name, 'data') }
+}
+
 /** Every line the replica processes wrote to stderr. */
 const lines: string[] = []
 
@@ -75,10 +85,8 @@ async function writeKeys(running: LocalCluster, count: number): Promise<string[]
 
 describe('disk damage with real replica processes (storage "file", sync per batch)', () => {
   it('one of three damaged: the replica refuses its log, names the damage at error level, moves it aside and rejoins by state transfer; every acknowledged write reads back', async () => {
-    lines.length = 0
-    const config = await writeLocalClusterConfig({ dir: join(dir, 'one'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
-    const dataDir = join(dir, 'one', 'data')
-    cluster = await start(config)
+    const { started, dataDir } = await startFileCluster('one')
+    cluster = started
     const acknowledged = await writeKeys(cluster, 60)
     await kill(cluster, ['r3'])
     const damage = await flipBitMidSegment(dataDir, 'r3')
@@ -108,10 +116,8 @@ describe('disk damage with real replica processes (storage "file", sync per batc
   }, 240_000)
 
   it('all three damaged: no replica serves, each keeps naming its damage (file, offset) at error level, and none starts empty', async () => {
-    lines.length = 0
-    const config = await writeLocalClusterConfig({ dir: join(dir, 'three'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
-    const dataDir = join(dir, 'three', 'data')
-    cluster = await start(config)
+    const { started, dataDir } = await startFileCluster('three')
+    cluster = started
     await writeKeys(cluster, 60)
     const ids = ['r1', 'r2', 'r3']
     await kill(cluster, ids)
@@ -146,10 +152,8 @@ describe('disk damage with real replica processes (storage "file", sync per batc
   }, 240_000)
 
   it('two of three damaged (all stopped): without the intact one the cluster stops and says what it needs; with it, the damaged replicas rejoin by state transfer and every acknowledged write reads back', async () => {
-    lines.length = 0
-    const config = await writeLocalClusterConfig({ dir: join(dir, 'two'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
-    const dataDir = join(dir, 'two', 'data')
-    cluster = await start(config)
+    const { started, dataDir } = await startFileCluster('two')
+    cluster = started
     const acknowledged = await writeKeys(cluster, 60)
     const ids = ['r1', 'r2', 'r3']
     await kill(cluster, ids)
