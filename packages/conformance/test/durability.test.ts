@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
 import { SeededRandom, SimCluster } from '@lockstep/testkit'
-import { lamport } from '@lockstep/order-lamport'
+import { orderers } from './orderers'
 
-describe('durability (virtual time, disks that lose what was not synced)', () => {
+describe.each(orderers)('durability (virtual time, disks that lose what was not synced) ($name)', (orderer) => {
   it('a whole cluster killed at once and restarted from its disks resumes with every acknowledged request', async () => {
-    const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, durable: true, seed: 5 })
+    const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: 3, durable: true, seed: 5 })
     await c.start()
     const alice = await c.client('alice', ['r1', 'r2', 'r3'], 100)
     for (let i = 0; i < 30; i++) await c.until(alice.submit({ name: 'put', args: { key: `k${i}`, value: String(i) } }))
@@ -20,7 +20,7 @@ describe('durability (virtual time, disks that lose what was not synced)', () =>
   })
 
   it('a replica restarted from its disk while the others live rejoins with the same state', async () => {
-    const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, durable: true, seed: 6 })
+    const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: 3, durable: true, seed: 6 })
     await c.start()
     const alice = await c.client('alice', ['r1', 'r2', 'r3'], 100)
     for (let i = 0; i < 10; i++) await c.until(alice.submit({ name: 'append', args: { key: 'log', value: String(i) } }))
@@ -35,7 +35,7 @@ describe('durability (virtual time, disks that lose what was not synced)', () =>
   it('over many seeds, killing the whole cluster at a random moment never loses an acknowledged request', async () => {
     for (let seed = 1; seed <= 40; seed++) {
       const random = new SeededRandom(seed)
-      const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: random.pick([3, 5]), durable: true, seed })
+      const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: random.pick([3, 5]), durable: true, seed })
       await c.start()
       const acked = new Map<string, string>()
       const clients = await Promise.all([0, 1, 2].map((i) => c.client(`c${i}`, [...c.replicaIds.slice(i % 3), ...c.replicaIds.slice(0, i % 3)], 100)))

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
 import { SimCluster } from '@lockstep/testkit'
-import { lamport } from '@lockstep/order-lamport'
+import { orderers } from './orderers'
 
 // The cases of "Found" in the issue on the world's faults, each as it was reproduced, on virtual time.
 
@@ -12,9 +12,9 @@ async function settled(c: SimCluster, maxMs = 10_000): Promise<boolean> {
 
 const states = (c: SimCluster) => c.running().map((h) => `${h.engine.self}:${h.engine.status}:view ${h.engine.view.id} (${h.engine.view.members.join(',')})`).join(' ')
 
-describe('the world\'s faults (Found 2, 3, 7)', () => {
+describe.each(orderers)('the world\'s faults (Found 2, 3, 7) ($name)', (orderer) => {
   it('Found 2: a shrunk view changes again when one of its members restarts, though the removed replica is back (quorums from the configuration)', async () => {
-    const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, seed: 2 })
+    const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: 3, seed: 2 })
     await c.start()
     const alice = await c.client('alice', ['r1', 'r2', 'r3'], 100)
     await c.until(alice.submit({ name: 'put', args: { key: 'x', value: '1' } }))
@@ -30,7 +30,7 @@ describe('the world\'s faults (Found 2, 3, 7)', () => {
 
   it('Found 3: whole-cluster recovery converges when the replicas restart one after another', async () => {
     for (const [order, gapsMs] of [[['r1', 'r2', 'r3'], [35, 5]], [['r3', 'r1', 'r2'], [35, 5]], [['r2', 'r3', 'r1'], [10, 90]], [['r1', 'r3', 'r2'], [120, 1]]] as const) {
-      const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, durable: true, seed: 3 })
+      const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: 3, durable: true, seed: 3 })
       await c.start()
       const alice = await c.client('alice', ['r1', 'r2', 'r3'], 100)
       for (let i = 0; i < 5; i++) await c.until(alice.submit({ name: 'put', args: { key: `k${i}`, value: String(i) } }))
@@ -47,7 +47,7 @@ describe('the world\'s faults (Found 2, 3, 7)', () => {
   })
 
   it('Found 3: two of three replicas restarted from intact disks resume service (any majority of disks)', async () => {
-    const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, durable: true, seed: 4 })
+    const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: 3, durable: true, seed: 4 })
     await c.start()
     const alice = await c.client('alice', ['r1', 'r2', 'r3'], 100)
     for (let i = 0; i < 5; i++) await c.until(alice.submit({ name: 'put', args: { key: `k${i}`, value: String(i) } }))
@@ -60,7 +60,7 @@ describe('the world\'s faults (Found 2, 3, 7)', () => {
   })
 
   it('Found 7: a late join from a replica already admitted does not add it again', async () => {
-    const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, seed: 7 })
+    const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: 3, seed: 7 })
     await c.start()
     const alice = await c.client('alice', ['r1', 'r2'], 100)
     await c.until(alice.submit({ name: 'put', args: { key: 'x', value: '1' } }))

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
 import { SimCluster } from '@lockstep/testkit'
-import { lamport } from '@lockstep/order-lamport'
+import { orderers } from './orderers'
 
 // Large state and many clients on virtual time: a state of many transfer chunks, the transfer's source
 // crashing mid-way, and thousands of short-lived clients against a bounded session table.
 
-describe('large state and many clients (simulated)', () => {
+describe.each(orderers)('large state and many clients (simulated) ($name)', (orderer) => {
   it('a rejoining replica takes a state of many chunks, and goes on from another source when the one it streams from crashes', async () => {
     const lines: string[] = []
-    const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 5, seed: 10, engine: { transfer: { chunkBytes: 512, window: 2, suffixWindow: 0 } }, trace: (line) => lines.push(line) })
+    const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: 5, seed: 10, engine: { transfer: { chunkBytes: 512, window: 2, suffixWindow: 0 } }, trace: (line) => lines.push(line) })
     await c.start()
     const alice = await c.client('alice', ['r1', 'r2', 'r3', 'r4'], 100)
     for (let i = 0; i < 60; i++) await c.until(alice.submit({ name: 'put', args: { key: `k${i}`, value: 'x'.repeat(200) } }))
@@ -28,7 +28,7 @@ describe('large state and many clients (simulated)', () => {
 
   it('thousands of short-lived clients keep the session table within its capacity on every replica; a replica rejoining afterwards catches up', async () => {
     const capacity = 100
-    const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, seed: 11, engine: { sessions: { capacity } } })
+    const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: 3, seed: 11, engine: { sessions: { capacity } } })
     await c.start()
     for (let i = 0; i < 2_000; i++) {
       const client = await c.client(`one-shot-${i}`, [`r${(i % 3) + 1}`], 100)
@@ -48,7 +48,7 @@ describe('large state and many clients (simulated)', () => {
   it('a replica restarted after a short outage with its disk catches up with the suffix of the order (no snapshot is sent); one too far behind takes the state', async () => {
     for (const [missed, suffixWindow, bySuffix] of [[20, 4096, true], [80, 50, false]] as const) {
       const lines: string[] = []
-      const c = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 3, durable: true, seed: 12, engine: { transfer: { suffixWindow } }, trace: (line) => lines.push(line) })
+      const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: 3, durable: true, seed: 12, engine: { transfer: { suffixWindow } }, trace: (line) => lines.push(line) })
       await c.start()
       const alice = await c.client('alice', ['r1', 'r2'], 100)
       for (let i = 0; i < 10; i++) await c.until(alice.submit({ name: 'put', args: { key: `a${i}`, value: String(i) } }))

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import type { LockstepClient } from '@lockstep/client'
 import { kv } from '@lockstep/machines'
-import { lamport } from '@lockstep/order-lamport'
+import { orderers } from './orderers'
 import { SimCluster, type SimClusterOptions } from '@lockstep/testkit'
 
-/** A 3-replica kv cluster on Lamport whose replicas report every incarnation, delivery, view and crash. */
-async function observedCluster(options: Partial<SimClusterOptions> = {}) {
+/** A 3-replica kv cluster on the given orderer whose replicas report every incarnation, delivery, view and crash. */
+async function observedCluster(orderer: (typeof orderers)[number], options: Partial<SimClusterOptions> = {}) {
   const seen: string[] = []
   const c = new SimCluster({
     machine: kv,
-    orderer: lamport({ heartbeatMs: 10 }),
+    orderer: orderer.make(),
     replicas: 3,
     seed: 4,
     observeReplica: (replica, incarnation) => {
@@ -27,9 +27,9 @@ async function observedCluster(options: Partial<SimClusterOptions> = {}) {
 }
 const put = (c: SimCluster, client: LockstepClient, key: string) => c.until(client.submit({ name: 'put', args: { key, value: 'v' } }))
 
-describe('SimCluster observers and restarts', () => {
+describe.each(orderers)('SimCluster observers and restarts ($name)', (orderer) => {
   it('reports each incarnation of each replica, what it delivered, its views and its crash', async () => {
-    const { c, seen } = await observedCluster()
+    const { c, seen } = await observedCluster(orderer)
     const alice = await c.client('alice', ['r1'], 100)
     await put(c, alice, 'a')
     expect(await c.runUntil(() => c.converged(), 5_000)).toBe(true)
@@ -51,7 +51,7 @@ describe('SimCluster observers and restarts', () => {
   })
 
   it('tells client observers about each request and reply', async () => {
-    const { c } = await observedCluster()
+    const { c } = await observedCluster(orderer)
     const events: string[] = []
     const bob = await c.client('bob', { replicas: ['r2', 'r1'], retryAfterMs: 100, observer: { submitted: (seq) => events.push(`submitted ${seq}`), replied: (seq) => events.push(`replied ${seq}`) } })
     await put(c, bob, 'x')
@@ -62,7 +62,7 @@ describe('SimCluster observers and restarts', () => {
 
   it('stamps every trace line with virtual time and the replica', async () => {
     const lines: string[] = []
-    const { c } = await observedCluster({ trace: (line) => lines.push(line) })
+    const { c } = await observedCluster(orderer, { trace: (line) => lines.push(line) })
     c.crashNow('r2')
     await c.runFor(1_000)
     expect(lines.length).toBeGreaterThan(0)
@@ -71,7 +71,7 @@ describe('SimCluster observers and restarts', () => {
   })
 
   it('crashNow crashes the disk within the event; rejoin keeps the disk, restart brings an empty one', async () => {
-    const { c } = await observedCluster({ durable: true })
+    const { c } = await observedCluster(orderer, { durable: true })
     const alice = await c.client('alice', ['r1', 'r2', 'r3'], 100)
     await put(c, alice, 'a')
     const disk = c.disks.get('r2')!
@@ -90,7 +90,7 @@ describe('SimCluster observers and restarts', () => {
   })
 
   it('without membership, a crash never changes the view', async () => {
-    const { c, seen } = await observedCluster({ membership: false })
+    const { c, seen } = await observedCluster(orderer, { membership: false })
     const alice = await c.client('alice', ['r1'], 100)
     await put(c, alice, 'a')
     c.crashNow('r3')

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { lamportSimulation } from '@lockstep/order-lamport'
 import { simulate, workloads, type FaultKind } from '@lockstep/testkit'
+import { orderers } from './orderers'
 
 // Engine bugs the world simulator found (overlapping faults, disks that take time to sync, amnesia), each
 // pinned to a seed that failed before its fix, as the compliance runs draw them (clients = 1 + seed % 8,
@@ -69,10 +69,10 @@ const found: { bug: string; machine: string; replicas: number; seed: number; bef
   },
 ]
 
-describe('engine bugs found by the world simulator stay fixed', () => {
+describe.each(orderers)('engine bugs found by the world simulator stay fixed ($name)', (orderer) => {
   for (const { bug, machine, replicas, seed, before } of found) {
     it(`${bug} (${machine}, ${replicas} replicas, seed ${seed}; before the fix: ${before})`, async () => {
-      const result = await simulate({ seed, workload: workloads[machine]!, orderer: lamportSimulation, replicas, clients: 1 + (seed % 8), ops: 200, faults: everyFault, durable: true, overlap: true })
+      const result = await simulate({ seed, workload: workloads[machine]!, orderer: orderer.simulation, replicas, clients: 1 + (seed % 8), ops: 200, faults: everyFault, durable: true, overlap: true })
       expect(result.violations, result.rerun).toEqual([])
       expect(result.operations).toBeGreaterThan(100)
     }, 60_000)

@@ -4,7 +4,7 @@ import { readSpec } from './helpers'
 
 /**
  * The interpreted machines inside the real replica engine: whole clusters on
- * virtual time (the testkit simulator, Lamport ordering), checked for
+ * virtual time (the testkit simulator, under each orderer), checked for
  * agreement, order, exactly-once, equal state digests and mutual exclusion.
  * Loaded by name at run time: @lockstep/dsl itself depends on neither.
  */
@@ -47,26 +47,33 @@ function safeMutexWorkload(testkit: any, machine: unknown) {
   }
 }
 
+/** The simulation specs of both orderers: every scenario here runs under each. */
+async function simulations(): Promise<any[]> {
+  return [(await load('order-lamport')).lamportSimulation, (await load('order-realtime')).realtimeSimulation]
+}
+
 describe('DSL machines in the replica engine', () => {
   it("seed-mutex.sm under the seed mutex's workload: 3 replicas, 3 clients, 5 seeds", async () => {
     const testkit = await load('testkit')
-    const { lamportSimulation } = await load('order-lamport')
     const machine = compile(readSpec('seed-mutex.sm'), { file: 'seed-mutex.sm' }).machine!
     const workload = { ...testkit.mutexWorkload, name: 'dsl seed-mutex', machine }
-    for (let seed = 1; seed <= 5; seed++) {
-      const result = await testkit.simulate({ seed, workload, orderer: lamportSimulation, replicas: 3, clients: 3, ops: 40 })
-      expect(result.violations, `seed ${seed}: ${result.rerun}`).toEqual([])
+    for (const orderer of await simulations()) {
+      for (let seed = 1; seed <= 5; seed++) {
+        const result = await testkit.simulate({ seed, workload, orderer, replicas: 3, clients: 3, ops: 40 })
+        expect(result.violations, `seed ${seed}: ${result.rerun}`).toEqual([])
+      }
     }
   })
 
   it('safe-mutex.sm: mutual exclusion and growing fencing tokens, 3 replicas, 3 clients, 5 seeds', async () => {
     const testkit = await load('testkit')
-    const { lamportSimulation } = await load('order-lamport')
     const machine = compile(readSpec('safe-mutex.sm'), { file: 'safe-mutex.sm' }).machine!
-    for (let seed = 1; seed <= 5; seed++) {
-      const result = await testkit.simulate({ seed, workload: safeMutexWorkload(testkit, machine), orderer: lamportSimulation, replicas: 3, clients: 3, ops: 40 })
-      expect(result.violations, `seed ${seed}: ${result.rerun}`).toEqual([])
-      expect(result.ok).toBe(true)
+    for (const orderer of await simulations()) {
+      for (let seed = 1; seed <= 5; seed++) {
+        const result = await testkit.simulate({ seed, workload: safeMutexWorkload(testkit, machine), orderer, replicas: 3, clients: 3, ops: 40 })
+        expect(result.violations, `seed ${seed}: ${result.rerun}`).toEqual([])
+        expect(result.ok).toBe(true)
+      }
     }
   })
 })
