@@ -8,9 +8,20 @@
  */
 import type { ClientId, ReplicaToClient, Reply, Request, StateMachine } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
+import { realtime } from '@lockstep/order-realtime'
 import { ReplicaEngine, decodePeerMessage, encodePeerMessage, type EngineSnapshot, type MembershipOptions, type PeerMessage, type RecoveredEntry } from '../../src/index'
 import { formatClientMessage, formatCommand, formatMessage, formatRequest, formatView, isRoutine, messageKind, requestName } from './format'
 import { InvariantChecker, label, type Incarnation, type Violation } from './invariants'
+
+/** The ordering a scenario runs under. */
+export type ScenarioOrderer = 'lamport' | 'realtime'
+
+/**
+ * The real-time orderer's bound Δ in scenarios: messages move only when the scenario says, so Test I
+ * (the clock passed stamp + Δ) holds only after `run`/`tick` moved time by Δ; Test II and the flush work as
+ * for Lamport. The replicas share the scenario's clock: no skew.
+ */
+export const SCENARIO_REALTIME_BOUNDS = { maxDelayMs: 20, maxSkewMs: 0 } as const
 
 /** How the cluster is set up (`add-replicas`). */
 export interface ClusterOptions {
@@ -111,7 +122,21 @@ export class InteractionEnv {
   /** Print violations in the output instead of failing (`invariants record`, for scenarios that show a bug). */
   recordViolations = false
   private current: EngineEvent | undefined
-  private readonly clock = { now: () => this.now }
+  /**
+   * The replicas' clock. Under Lamport ordering it is the scenario's time. Under the real-time orderer every
+   * message delivered also moves it on by 1 µs, as messages take time in the world (else no replica's clock
+   * would ever pass a stamp between two `run`s, and Test II could never hold); timers still fire only on
+   * `tick` and `run`, and the printed times are the scenario's.
+   */
+  private readonly clock = { now: () => (this.orderer === 'lamport' ? this.now : this.now + this.messagesMoved / 1000) }
+  private messagesMoved = 0
+
+  /**
+   * `orderer`: the ordering every replica of the scenario uses. The scenarios are written (and their
+   * comments tell the story) under Lamport ordering; each also runs under the real-time orderer, whose
+   * transcripts are kept in `test/scenarios/realtime/`.
+   */
+  constructor(readonly orderer: ScenarioOrderer = 'lamport') {}
 
   // ------------------------------------------------------------ setup
 
@@ -129,7 +154,8 @@ export class InteractionEnv {
     if (options.spares > 0) lines.push(`spares ${this.configured.slice(options.replicas).join(' ')} (not started)`)
     const m = options.membership
     lines.push(m ? `membership on: heartbeat ${m.heartbeatMs} ms, suspect after ${m.suspectAfterMs} ms, view-change timeout ${m.viewChangeTimeoutMs} ms` : 'membership off')
-    lines.push(`machine ${options.machine.name}, ${options.durable ? 'durable disks' : 'no disks'}, order heartbeat ${options.orderHeartbeatMs} ms`)
+    const ordering = this.orderer === 'lamport' ? '' : `, real-time order (Δ = ${SCENARIO_REALTIME_BOUNDS.maxDelayMs} + ${SCENARIO_REALTIME_BOUNDS.maxSkewMs} ms)`
+    lines.push(`machine ${options.machine.name}, ${options.durable ? 'durable disks' : 'no disks'}, order heartbeat ${options.orderHeartbeatMs} ms${ordering}`)
     return [...lines, ...render(events, 'all')]
   }
 
@@ -427,7 +453,7 @@ export class InteractionEnv {
     const engine: ReplicaEngine = new ReplicaEngine({
       self: id,
       machine: options.machine,
-      orderer: lamport({ heartbeatMs: options.orderHeartbeatMs }),
+      orderer: this.orderer === 'lamport' ? lamport({ heartbeatMs: options.orderHeartbeatMs }) : realtime({ heartbeatMs: options.orderHeartbeatMs, ...SCENARIO_REALTIME_BOUNDS }),
       clock: this.clock,
       view: { id: 1, members: this.initialMembers },
       replicas: this.configured,
@@ -505,6 +531,7 @@ export class InteractionEnv {
 
   private deliverOne(message: QueuedMessage): EngineEvent | undefined {
     this.unqueue(message)
+    this.messagesMoved++
     const run = this.slots.get(message.to)?.run
     if (!run) return undefined
     const text = `${message.from}->${message.to} ${formatMessage(message.message)}`
