@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Holding, PromiseMessage, ViewValue } from '../src/engine/peer-messages'
+import type { Holding, PeerMessage, PromiseMessage, ViewValue } from '../src/engine/peer-messages'
 import { Acceptor } from '../src/engine/view-change/acceptor'
 import { ballotAbove, sameBallot } from '../src/engine/view-change/ballot'
 import { coordinatorTurnDue, highestAccepted, proposeNextView, recoveryValue } from '../src/engine/view-change/coordinator'
@@ -154,6 +154,7 @@ describe('the view change as an acceptor', () => {
       suspects: () => [],
       propose: () => undefined,
       heardOfView: () => {},
+      learnedChosen: () => {},
     })
     const ballot = { round: 1, coordinator: 'r1' }
     vc.onAccept('r1', { kind: 'accept', view: 21, ballot, value: value(20, ['r1', 'r2']) })
@@ -161,5 +162,53 @@ describe('the view change as an acceptor', () => {
     expect(errors).toEqual(["replica 'r2' refuses a value for view 20 proposed by 'r1' in view change 21"])
     vc.onAccept('r1', { kind: 'accept', view: 21, ballot, value: value(21, ['r1', 'r2']) })
     expect(sent).toEqual([{ kind: 'accepted', view: 21, ballot }])
+  })
+})
+
+describe('a chosen value that reached no disk as an installed view (world seed 229)', () => {
+  it('an acceptor moving on to the next view change keeps the value chosen for the view that change ends', () => {
+    const a = new Acceptor()
+    a.accept(3, { round: 4, coordinator: 'r1' }, value(3, ['r1', 'r2', 'r3']))
+    // The coordinator of view change 4 names the value of view 3; what was accepted in 3 is forgotten, not it.
+    expect(a.prepare(4, { round: 5, coordinator: 'r3' }, value(3, ['r1', 'r2', 'r3']))).toBeUndefined()
+    expect(a.state).toEqual({ instance: 4, promised: { round: 5, coordinator: 'r3' }, accepted: null, previous: value(3, ['r1', 'r2', 'r3']) })
+    // A value for another view is not the one before this view change: ignored.
+    const b = new Acceptor()
+    b.prepare(4, { round: 1, coordinator: 'r1' }, value(2, ['r1']))
+    expect(b.state.previous).toBeUndefined()
+    // Learned with the accept, when the acceptor did not promise first.
+    b.accept(4, { round: 1, coordinator: 'r1' }, value(4, ['r1', 'r2']), value(3, ['r1', 'r2', 'r3']))
+    expect(b.state.previous?.view.id).toBe(3)
+  })
+
+  it('a replica restarted from a disk whose last votes name view 3 passes view 3 on and coordinates view 4 with its configuration, though its disk holds view 1', async () => {
+    const { lamport } = await import('@lockstep/order-lamport')
+    const { kv } = await import('@lockstep/machines')
+    const { ReplicaEngine } = await import('../src/index')
+    const sent: { to: string; message: PeerMessage }[] = []
+    const warnings: string[] = []
+    let now = 0
+    const engine = new ReplicaEngine({
+      self: 'r1',
+      machine: kv,
+      orderer: lamport({ heartbeatMs: 10 }),
+      clock: { now: () => now },
+      view: { id: 1, members: ['r1', 'r2', 'r3'] },
+      replicas: ['r1', 'r2', 'r3'],
+      membership: { heartbeatMs: 10, suspectAfterMs: 30, viewChangeTimeoutMs: 60 },
+      startAs: 'fresh',
+      log: { debug: () => {}, info: () => {}, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) },
+      effects: { sendToPeer: (to, message) => sent.push({ to, message }), sendToClient: () => {} },
+    })
+    const view3 = value(3, ['r1', 'r2', 'r3'])
+    engine.recover(undefined, [{ view: { id: 1, members: ['r1', 'r2', 'r3'] }, configuration: ['r1', 'r2', 'r3'] }, { votes: { instance: 4, promised: { round: 5, coordinator: 'r3' }, accepted: null, previous: view3 } }])
+    engine.onPeerMessage('r2', { kind: 'query', view: 3 })
+    expect(sent.filter((s) => s.to === 'r2' && s.message.kind === 'commit').map((s) => (s.message as { value: ViewValue }).value.view.id)).toEqual([3])
+    for (let i = 0; i < 40; i++) {
+      now += 10
+      engine.tick()
+    }
+    expect(warnings.filter((w) => w.includes('cannot coordinate'))).toEqual([])
+    expect(sent.some((s) => s.message.kind === 'prepare' && s.message.view === 4)).toBe(true)
   })
 })

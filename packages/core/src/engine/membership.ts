@@ -134,6 +134,7 @@ export class Membership {
         return proposeValue({ view: instance, current: ending.view, configuration: ending.configuration, promises, asks: this.asks, merge: (reports) => host.orderer.mergeReports(reports) })
       },
       heardOfView: (view) => (this.knownView = Math.max(this.knownView, view)),
+      learnedChosen: (value) => this.learnedChosen(value),
     })
   }
 
@@ -193,9 +194,18 @@ export class Membership {
     // Every vote it sent was on its disk first (the host holds a vote until it is synced), so what the disk
     // holds is all it ever voted: it may vote at once, in any view change.
     if (votes) this.viewChange.restoreVotes(votes)
+    // The value chosen for the view before its last vote: maybe no replica has that view on its disk (those that
+    // installed it lost theirs), yet the next view change must end it, with its configuration.
+    if (votes?.previous) this.learnedChosen(votes.previous)
     this.votesFrom = 0
     host.transitionTo('recovering')
     this.lastAskedAt = -Infinity
+  }
+
+  /** A value chosen for a view newer than any this replica knows the value of: it can pass it on and coordinate after it. */
+  private learnedChosen(value: ViewValue): void {
+    this.knownView = Math.max(this.knownView, value.view.id)
+    if (!this.knownValue || value.view.id > this.knownValue.view.id) this.knownValue = value
   }
 
   /** The configured replicas (from the disk's view records) when restarting: the quorum of the next view change. */

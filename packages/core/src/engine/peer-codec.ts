@@ -43,6 +43,7 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'heartbeat':
       return [code, message.view, message.suspects]
     case 'prepare':
+      return message.previous ? [code, message.view, ...encodeBallot(message.ballot), encodeValue(message.previous)] : [code, message.view, ...encodeBallot(message.ballot)]
     case 'accepted':
       return [code, message.view, ...encodeBallot(message.ballot)]
     case 'nack':
@@ -50,7 +51,9 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'promise':
       return [code, message.view, ...encodeBallot(message.ballot), encodeHolding(message.holding), message.suspects, message.accepted && [...encodeBallot(message.accepted.ballot), encodeValue(message.accepted.value)], message.incarnation]
     case 'accept':
-      return [code, message.view, ...encodeBallot(message.ballot), encodeValue(message.value)]
+      return message.previous
+        ? [code, message.view, ...encodeBallot(message.ballot), encodeValue(message.value), encodeValue(message.previous)]
+        : [code, message.view, ...encodeBallot(message.ballot), encodeValue(message.value)]
     case 'commit':
       return [code, encodeValue(message.value)]
     case 'query':
@@ -90,6 +93,7 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     case 'heartbeat':
       return { kind, view: field.count(1, 'view'), suspects: field.ids(2, 'suspects') }
     case 'prepare':
+      return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), ...(raw[4] === undefined ? {} : { previous: decodeValue(raw[4], `${where} (prepare) previous`) }) }
     case 'accepted':
       return { kind, view: field.count(1, 'view'), ballot: field.ballot(2) }
     case 'nack':
@@ -100,7 +104,13 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
       return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), holding, suspects: field.ids(5, 'suspects'), accepted, incarnation: field.number(7, 'incarnation') }
     }
     case 'accept':
-      return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), value: decodeValue(raw[4], `${where} (accept) value`) }
+      return {
+        kind,
+        view: field.count(1, 'view'),
+        ballot: field.ballot(2),
+        value: decodeValue(raw[4], `${where} (accept) value`),
+        ...(raw[5] === undefined ? {} : { previous: decodeValue(raw[5], `${where} (accept) previous`) }),
+      }
     case 'commit':
       return { kind, value: decodeValue(raw[1], `${where} (commit) value`) }
     case 'query':

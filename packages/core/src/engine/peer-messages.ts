@@ -49,6 +49,12 @@ export interface Prepare {
   readonly kind: 'prepare'
   readonly view: number
   readonly ballot: Ballot
+  /**
+   * The value chosen for view `view - 1`, the one the change ends, when the coordinator knows it (it must, to
+   * coordinate). A promiser keeps it with its votes: promising in view change `view` discards what it accepted
+   * in the one before, and that value may have reached no disk as an installed view.
+   */
+  readonly previous?: ViewValue
 }
 
 /**
@@ -95,6 +101,8 @@ export interface Accept {
   readonly view: number
   readonly ballot: Ballot
   readonly value: ViewValue
+  /** As in {@link Prepare}: the value of view `view - 1`, for an acceptor that did not promise first. */
+  readonly previous?: ViewValue
 }
 
 /** Paxos phase 2b: the sender accepted the value of `ballot`. */

@@ -6,6 +6,13 @@ export interface AcceptorState {
   readonly instance: number
   readonly promised: Ballot | null
   readonly accepted: AcceptedValue | null
+  /**
+   * The value chosen for view `instance - 1`, when this acceptor learned it before voting in view change
+   * `instance` (from the coordinator). Moving on to a view change forgets what was accepted in the one before;
+   * this keeps the chosen value on the disk, so that a replica restarted from it knows the configuration of the
+   * view the next change ends even if no replica ever installed that view on its disk.
+   */
+  readonly previous?: ViewValue
 }
 
 /** Why an acceptor refused: it promised a higher ballot in that view change, or it has moved on to a later one. */
@@ -47,8 +54,8 @@ export class Acceptor {
   }
 
   /** Phase 1b for view `instance`: promises `ballot` unless a higher one was promised (the same may be promised again). */
-  prepare(instance: number, ballot: Ballot): Refusal | undefined {
-    const refusal = this.moveTo(instance)
+  prepare(instance: number, ballot: Ballot, previous?: ViewValue): Refusal | undefined {
+    const refusal = this.moveTo(instance, previous)
     if (refusal) return refusal
     const { promised } = this.current
     if (promised && !ballotAbove(ballot, promised) && !sameBallot(ballot, promised)) return { promised, instance }
@@ -57,18 +64,21 @@ export class Acceptor {
   }
 
   /** Phase 2b for view `instance`: accepts `value` in `ballot` unless a higher ballot was promised. */
-  accept(instance: number, ballot: Ballot, value: ViewValue): Refusal | undefined {
-    const refusal = this.moveTo(instance)
+  accept(instance: number, ballot: Ballot, value: ViewValue, previous?: ViewValue): Refusal | undefined {
+    const refusal = this.moveTo(instance, previous)
     if (refusal) return refusal
     const { promised } = this.current
     if (promised && ballotAbove(promised, ballot)) return { promised, instance }
-    this.current = { instance, promised: ballot, accepted: { ballot, value } }
+    this.current = { ...this.current, instance, promised: ballot, accepted: { ballot, value } }
     return undefined
   }
 
-  private moveTo(instance: number): Refusal | undefined {
+  /** Takes part in view change `instance` from now on; `previous` (the value of view `instance - 1`) is kept once known. */
+  private moveTo(instance: number, previous: ViewValue | undefined): Refusal | undefined {
     if (instance < this.current.instance) return { promised: null, instance: this.current.instance }
-    if (instance > this.current.instance) this.current = { instance, promised: null, accepted: null }
+    const known = previous?.view.id === instance - 1 ? previous : undefined
+    if (instance > this.current.instance) this.current = { instance, promised: null, accepted: null, ...(known ? { previous: known } : {}) }
+    else if (known && !this.current.previous) this.current = { ...this.current, previous: known }
     return undefined
   }
 }

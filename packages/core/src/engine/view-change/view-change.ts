@@ -34,6 +34,8 @@ export interface ViewChangeEnvironment {
   propose(instance: number, promises: ReadonlyMap<ReplicaId, PromiseMessage>): ViewValue | undefined
   /** A newer view was named by another replica (a refusal): a replica without a view may number its attempts after it. */
   heardOfView(view: number): void
+  /** A coordinator said which value was chosen for a view (its prepare or accept): this replica knows it from now on. */
+  learnedChosen(value: ViewValue): void
 }
 
 /**
@@ -141,7 +143,14 @@ export class ViewChange {
     }
     this.coordination = new Coordination(view, ballot, now, configuration)
     this.env.log.info(`replica '${this.env.self}' starts a view change to view ${view} (ballot ${ballot.round})`)
-    for (const replica of configuration) this.env.send(replica, { kind: 'prepare', view, ballot })
+    const chosen = this.chosenBefore(view)
+    for (const replica of configuration) this.env.send(replica, { kind: 'prepare', view, ballot, ...(chosen ? { previous: chosen } : {}) })
+  }
+
+  /** The value chosen for view `view - 1`, if this replica knows it: what the change to `view` ends. */
+  private chosenBefore(view: number): ViewValue | undefined {
+    const chosen = this.env.lastCommit()
+    return chosen?.view.id === view - 1 ? chosen : undefined
   }
 
   /** Phase 1b: promise the ballot (a live member freezes the old view first) unless a higher one was promised. */
@@ -149,7 +158,8 @@ export class ViewChange {
     if (this.refuseStale(from, m.view)) return
     this.highestRound = Math.max(this.highestRound, m.ballot.round)
     if (from !== this.env.self) this.lastSeenAtWork = this.env.clock.now()
-    const refusal = this.acceptor.prepare(m.view, m.ballot)
+    if (m.previous) this.env.learnedChosen(m.previous)
+    const refusal = this.acceptor.prepare(m.view, m.ballot, m.previous ?? this.chosenBefore(m.view))
     if (refusal) return this.env.send(from, { kind: 'nack', view: m.view, ballot: refusal.promised, knownView: Math.max(this.env.knownView(), refusal.instance - 1) })
     this.env.persistVotes(this.acceptor.state)
     const holding = this.env.promiseHolding(m.view)
@@ -165,7 +175,8 @@ export class ViewChange {
     if (c.promises.size < majorityOf(c.configuration.length)) return
     c.value = highestAccepted(c.promises.values())?.value ?? this.env.propose(c.view, c.promises)
     if (!c.value) return // more promises are needed (none of these holds the old view's state yet)
-    for (const replica of c.configuration) this.env.send(replica, { kind: 'accept', view: c.view, ballot: c.ballot, value: c.value })
+    const previous = this.chosenBefore(c.view)
+    for (const replica of c.configuration) this.env.send(replica, { kind: 'accept', view: c.view, ballot: c.ballot, value: c.value, ...(previous ? { previous } : {}) })
   }
 
   /** A refusal: a higher ballot or a later view change is at work; this coordinator steps back. */
@@ -185,7 +196,8 @@ export class ViewChange {
       this.env.log.error(`replica '${this.env.self}' refuses a value for view ${m.value.view.id} proposed by '${from}' in view change ${m.view}`)
       return
     }
-    const refusal = this.acceptor.accept(m.view, m.ballot, m.value)
+    if (m.previous) this.env.learnedChosen(m.previous)
+    const refusal = this.acceptor.accept(m.view, m.ballot, m.value, m.previous ?? this.chosenBefore(m.view))
     if (refusal) return this.env.send(from, { kind: 'nack', view: m.view, ballot: refusal.promised, knownView: Math.max(this.env.knownView(), refusal.instance - 1) })
     if (from !== this.env.self) this.lastSeenAtWork = this.env.clock.now()
     this.env.persistVotes(this.acceptor.state)
