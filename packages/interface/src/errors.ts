@@ -45,6 +45,11 @@ export const ErrorCodes = {
   ORDER_DIVERGED: 'ORDER_DIVERGED',
   /** A DSL program had errors. */
   DSL_ERROR: 'DSL_ERROR',
+  /**
+   * A function was given an argument it cannot take: a value with no canonical encoding (a Map, a function,
+   * a cycle), a digest that is not SHA-256 hex, a statement that names no request. The message says which.
+   */
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
   /** A feature was asked for that this version does not implement. */
   UNSUPPORTED: 'UNSUPPORTED',
   /** An invariant of Lockstep itself broke: a bug. */
