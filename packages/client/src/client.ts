@@ -17,6 +17,7 @@ import {
   type Scheduler,
   type TimerHandle,
 } from '@lockstep/interface'
+import type { Tally, Voter, VoterFactory, VoteOutcome } from '@lockstep/voting'
 
 /** Options of {@link LockstepClient}. */
 export interface ClientOptions {
@@ -44,6 +45,35 @@ export interface ClientOptions {
    * scheduler's clock at construction, in whole milliseconds (virtual time starts at 0).
    */
   readonly incarnation?: number
+  /**
+   * How the client decides a request's result and each output addressed to it, from the replicas' answers (see
+   * `@lockstep/voting`): `first()` (the default: fail-stop, the first answer wins), `majority()`, or
+   * `byzantine(t)` (t+1 identical answers from distinct replicas, for replicas that may compute wrong outputs).
+   * With a voter other than `first()`, every replica that executes a request answers this client (it connects to
+   * every replica listed in `replicas`, which must be the whole cluster), the client waits for the voter to
+   * decide, and reports replicas whose answers differ ({@link LockstepClient.onDissent}).
+   */
+  readonly voter?: VoterFactory
+}
+
+/** Replicas whose answer differed from the one a client's voter decided (or that sent two different answers). */
+export interface DissentEvent {
+  /** A request's reply (`seq`), or an output addressed to the client (`outputSeq`). */
+  readonly kind: 'reply' | 'output'
+  readonly seq?: number
+  readonly outputSeq?: number
+  /** The voter's rule, e.g. `byzantine(1)`. */
+  readonly rule: string
+  /** The replicas that sent the decided answer. */
+  readonly agreeing: readonly ReplicaId[]
+  /** The replicas newly found to dissent with this event. */
+  readonly dissenting: readonly ReplicaId[]
+}
+
+/** Dissent a client has seen so far: events, and how often each replica dissented. */
+export interface DissentCounts {
+  readonly events: number
+  readonly byReplica: Readonly<Record<ReplicaId, number>>
 }
 
 /** Options of one request ({@link LockstepClient.submit}, {@link LockstepClient.call}). */
@@ -78,7 +108,22 @@ interface PendingRequest {
   deadline: TimerHandle | undefined
   /** Removes the abort listener, if any. */
   forgetSignal: (() => void) | undefined
+  /** With a voter other than `first()`: the replicas' replies so far. */
+  tally: Tally<Reply> | undefined
+  /** Sent to every replica already (a retry, or a refusal before ordering that each replica must give itself). */
+  fannedOut: boolean
 }
+
+/** A decided vote, kept a while so that late answers that differ are still reported. */
+interface DecidedVote {
+  readonly tally: Tally<unknown>
+  readonly reported: Set<ReplicaId>
+}
+
+/** Decided votes kept for late dissent, per kind. */
+const DECIDED_KEPT = 1_000
+/** Outputs further than this ahead of the next expected one are not tallied (a lying replica could flood them). */
+const OUTPUT_WINDOW = 10_000
 
 /** setTimeout's longest delay: a longer one fires at once. */
 const MAX_TIMER_MS = 2_147_483_647
@@ -98,7 +143,8 @@ const refusalAdvice: Partial<Record<ErrorCode, string>> = {
  * each to one replica and, after a silence, again to the next (the replicas'
  * session tables keep retries exactly-once), and receives outputs addressed to
  * it in the order the cluster produced them, without duplicates.
- * Fail-stop voting: the first reply wins.
+ * It votes on the replicas' answers with its `voter`: by default fail-stop voting (the first reply wins); with
+ * `byzantine(t)`, t+1 identical answers decide, so t replicas computing wrong outputs cannot fool it.
  */
 export class LockstepClient {
   readonly id: ClientId
@@ -123,6 +169,15 @@ export class LockstepClient {
   private readonly listeners = new Set<(notice: OutputNotice) => void>()
   private started = false
   private outputSyncTimer: TimerHandle | undefined
+  /** The voter, unless it is `first()` (then the first answer is taken as it comes). */
+  private readonly voter: Voter | undefined
+  /** Outputs addressed to this client, being voted on, by output number. */
+  private readonly outputTallies = new Map<number, Tally<OutputNotice>>()
+  /** Recently decided votes, for late dissent: `r<seq>` and `o<outputSeq>`. */
+  private readonly decidedVotes = new Map<string, DecidedVote>()
+  private dissentEvents = 0
+  private readonly dissentByReplica = new Map<ReplicaId, number>()
+  private readonly dissentListeners = new Set<(event: DissentEvent) => void>()
 
   constructor(options: ClientOptions) {
     if (options.replicas.length === 0) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client '${options.id}': no replicas given`)
@@ -138,6 +193,24 @@ export class LockstepClient {
     this.maxAttempts = options.maxAttempts ?? Infinity
     this.observer = options.observer
     this.incarnation = options.incarnation ?? Math.max(0, Math.floor(this.scheduler.now()))
+    const voter = options.voter?.([...new Set(options.replicas)])
+    this.voter = voter && voter.needed > 1 ? voter : undefined
+  }
+
+  /** The voter's rule: `first`, `majority`, `byzantine(t)`. */
+  get voting(): string {
+    return this.voter?.rule ?? 'first'
+  }
+
+  /** Calls `listener` whenever replicas are found to dissent from a decided answer; returns a function that stops it. */
+  onDissent(listener: (event: DissentEvent) => void): () => void {
+    this.dissentListeners.add(listener)
+    return () => this.dissentListeners.delete(listener)
+  }
+
+  /** The dissent seen so far. */
+  get dissent(): DissentCounts {
+    return { events: this.dissentEvents, byReplica: Object.fromEntries(this.dissentByReplica) }
   }
 
   /** Connects. */
@@ -185,7 +258,7 @@ export class LockstepClient {
     const seq = this.nextSeq++
     this.observer?.submitted?.(seq, command)
     return new Promise<Reply>((resolve, reject) => {
-      const request: PendingRequest = { seq, command, resolve, reject, attempts: 0, timer: undefined, deadline: undefined, forgetSignal: undefined }
+      const request: PendingRequest = { seq, command, resolve, reject, attempts: 0, timer: undefined, deadline: undefined, forgetSignal: undefined, tally: this.voter?.tally<Reply>(), fannedOut: false }
       this.pending.set(seq, request)
       if (timeoutMs !== undefined && timeoutMs !== Infinity) {
         request.deadline = this.scheduler.setTimer(timeoutMs, () => {
@@ -241,14 +314,17 @@ export class LockstepClient {
       this.outputSyncTimer = undefined
       if (!this.started || this.noticeWaiters.length === 0) return
       this.preferred = (this.preferred + 1) % this.replicas.length
-      const replica = this.replicas[this.preferred]!
-      try {
-        this.transport.send(replica, { type: 'outputs', from: this.outputWatermark })
-      } catch (error) {
-        // A full or closed link (BACKPRESSURE, STOPPED): the next round asks again. Anything else is a transport's
-        // bug; it is said, and the next round asks again too. Nothing is thrown from a timer.
-        if (!isLockstepError(error)) {
-          this.log.error(`client '${this.id}': asking ${replica} for missed outputs failed: ${describeError(error)}; asking again in ${this.retryAfterMs} ms`)
+      // Voting needs the missed outputs from enough replicas to decide them: ask every one.
+      const asked = this.voter ? [...new Set(this.replicas)] : [this.replicas[this.preferred]!]
+      for (const replica of asked) {
+        try {
+          this.transport.send(replica, { type: 'outputs', from: this.outputWatermark })
+        } catch (error) {
+          // A full or closed link (BACKPRESSURE, STOPPED): the next round asks again. Anything else is a transport's
+          // bug; it is said, and the next round asks again too. Nothing is thrown from a timer.
+          if (!isLockstepError(error)) {
+            this.log.error(`client '${this.id}': asking ${replica} for missed outputs failed: ${describeError(error)}; asking again in ${this.retryAfterMs} ms`)
+          }
         }
       }
       this.scheduleOutputSync()
@@ -272,15 +348,12 @@ export class LockstepClient {
       return
     }
     if (request.attempts > 0) this.preferred = (this.preferred + 1) % this.replicas.length
+    // A voting client's retry goes to every replica: those that executed it answer from their session tables,
+    // and one that lies or stays silent cannot hold the vote up.
+    if (request.attempts > 0 && this.voter) request.fannedOut = true
     request.attempts++
-    const replica = this.replicas[this.preferred]!
-    let ackedBelow = this.nextSeq
-    for (const seq of this.pending.keys()) if (seq < ackedBelow) ackedBelow = seq
     try {
-      this.transport.send(replica, {
-        type: 'request',
-        request: { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark, incarnation: this.incarnation },
-      })
+      for (const replica of request.fannedOut ? [...new Set(this.replicas)] : [this.replicas[this.preferred]!]) this.sendRequest(replica, request)
     } catch (error) {
       // A request that can never be sent (too large for a frame, not encodable) fails now, settled and
       // forgotten; a full or closed link is a failed attempt like a lost message: the timer retries.
@@ -296,6 +369,15 @@ export class LockstepClient {
     request.timer = this.scheduler.setTimer(this.retryAfterMs, () => {
       request.timer = undefined
       if (this.pending.get(request.seq) === request) this.send(request)
+    })
+  }
+
+  private sendRequest(replica: ReplicaId, request: PendingRequest): void {
+    let ackedBelow = this.nextSeq
+    for (const seq of this.pending.keys()) if (seq < ackedBelow) ackedBelow = seq
+    this.transport.send(replica, {
+      type: 'request',
+      request: { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark, incarnation: this.incarnation },
     })
   }
 
@@ -336,36 +418,144 @@ export class LockstepClient {
     )
   }
 
-  private onMessage(_from: ReplicaId, raw: unknown): void {
+  private onMessage(from: ReplicaId, raw: unknown): void {
     const message = raw as ReplicaToClient
     if (typeof message !== 'object' || message === null) return
     if (message.type === 'reply') {
       const reply = message.reply
       // A reply names the run of this id that sent the request: a previous run's late reply is not this run's answer.
       if (reply?.client !== this.id || (reply.incarnation ?? 0) !== this.incarnation) return
-      if (reply.ok && reply.outputsFrom !== undefined) this.skipOutputsBelow(reply.outputsFrom)
-      if (reply.ok) for (const output of reply.outputs) this.acceptOutput(output, false)
-      const request = this.pending.get(reply.seq)
-      if (!reply.ok && reply.error.code === ErrorCodes.SESSION_EXPIRED && reply.error.resumeAbove !== undefined) {
-        // The replicas dropped this client's session (or one of an earlier client with its id): go on under an
-        // incarnation above theirs. A request sent once and refused so was never ordered: it goes again, under
-        // the new incarnation. One sent more than once may have executed before the session was dropped; its
-        // caller decides.
-        this.incarnation = Math.max(this.incarnation + 1, reply.error.resumeAbove + 1)
-        if (request?.attempts === 1) {
-          if (request.timer !== undefined) this.scheduler.clearTimer(request.timer)
-          request.timer = undefined
-          request.attempts = 0
-          this.send(request)
-          return
-        }
-      }
-      if (!request) return // a duplicate reply
-      this.observer?.replied?.(reply.seq, reply)
-      this.settle(request, reply)
+      if (this.voter) this.voteOnReply(from, reply)
+      else this.takeReply(reply)
     } else if (message.type === 'output') {
-      if (message.output?.to === this.id && (message.output.incarnation ?? 0) === this.incarnation) this.acceptOutput(message.output, true)
+      if (message.output?.to !== this.id || (message.output.incarnation ?? 0) !== this.incarnation) return
+      if (this.voter) this.voteOnOutput(from, message.output)
+      else this.acceptOutput(message.output, true)
     }
+  }
+
+  /** A replica's reply, with a voter: it counts as that replica's ballot; the decided reply is taken. */
+  private voteOnReply(from: ReplicaId, reply: Reply): void {
+    const request = this.pending.get(reply.seq)
+    if (!request?.tally) return this.lateBallot(`r${reply.seq}`, from, reply, { kind: 'reply', seq: reply.seq })
+    const outcome = this.cast(request.tally, from, reply)
+    if (!outcome) return
+    if (outcome.status === 'undecided') {
+      // Refused before ordering (no position): only the replica asked saw it, and each replica must say so itself.
+      if (reply.position === undefined && !request.fannedOut) {
+        request.fannedOut = true
+        for (const replica of new Set(this.replicas)) if (replica !== from) this.trySend(replica, request)
+      }
+      return
+    }
+    if (outcome.status === 'impossible') {
+      this.settle(request, new LockstepError(ErrorCodes.VOTE_FAILED, `client '${this.id}': the replicas' replies to request #${reply.seq} cannot be decided by ${this.voter!.rule}: ${outcome.reason}`))
+      return
+    }
+    this.decided(`r${reply.seq}`, request.tally, outcome.dissenting, { kind: 'reply', seq: reply.seq, agreeing: outcome.agreeing })
+    this.takeReply(outcome.value)
+  }
+
+  /** An output addressed to this client, with a voter: the decided output is accepted, in order. */
+  private voteOnOutput(from: ReplicaId, output: OutputNotice): void {
+    const { outputSeq } = output
+    if (!Number.isSafeInteger(outputSeq)) return
+    if (outputSeq < this.outputWatermark || this.outputsAhead.has(outputSeq)) return this.lateBallot(`o${outputSeq}`, from, output, { kind: 'output', outputSeq })
+    if (outputSeq >= this.outputWatermark + OUTPUT_WINDOW) return
+    let tally = this.outputTallies.get(outputSeq)
+    if (!tally) this.outputTallies.set(outputSeq, (tally = this.voter!.tally<OutputNotice>()))
+    const outcome = this.cast(tally, from, output)
+    if (!outcome || outcome.status === 'undecided') return
+    this.outputTallies.delete(outputSeq)
+    if (outcome.status === 'impossible') {
+      this.log.error(`client '${this.id}': output #${outputSeq} cannot be decided by ${this.voter!.rule}: ${outcome.reason}; it is asked for again`)
+      this.scheduleOutputSync()
+      return
+    }
+    this.decided(`o${outputSeq}`, tally, outcome.dissenting, { kind: 'output', outputSeq, agreeing: outcome.agreeing })
+    this.acceptOutput(outcome.value, true)
+  }
+
+  /** Casts a ballot; a replica the voter does not know, or a value with no canonical encoding, is logged and ignored. */
+  private cast<V>(tally: Tally<V>, from: ReplicaId, value: V): VoteOutcome<V> | undefined {
+    try {
+      return tally.cast(from, value)
+    } catch (error) {
+      this.log.warn(`client '${this.id}': ignored an answer from '${from}': ${describeError(error)}`)
+      return undefined
+    }
+  }
+
+  /** An answer to a vote decided already: a replica that sent another value is reported (once). */
+  private lateBallot(key: string, from: ReplicaId, value: unknown, what: Pick<DissentEvent, 'kind' | 'seq' | 'outputSeq'>): void {
+    const vote = this.decidedVotes.get(key)
+    if (!vote) return
+    const outcome = this.cast(vote.tally, from, value)
+    if (outcome?.status !== 'decided') return
+    const fresh = outcome.dissenting.filter((replica) => !vote.reported.has(replica))
+    if (fresh.length > 0) this.reportDissent({ ...what, rule: this.voter!.rule, agreeing: outcome.agreeing, dissenting: fresh }, vote.reported)
+  }
+
+  /** Keeps a decided vote for late answers, and reports its dissenters so far. */
+  private decided(key: string, tally: Tally<unknown>, dissenting: readonly ReplicaId[], what: Omit<DissentEvent, 'rule' | 'dissenting'>): void {
+    const reported = new Set<ReplicaId>()
+    this.decidedVotes.set(key, { tally, reported })
+    if (this.decidedVotes.size > 2 * DECIDED_KEPT) {
+      for (const old of [...this.decidedVotes.keys()].slice(0, DECIDED_KEPT)) this.decidedVotes.delete(old)
+    }
+    if (dissenting.length > 0) this.reportDissent({ ...what, rule: this.voter!.rule, dissenting }, reported)
+  }
+
+  private reportDissent(event: DissentEvent, reported: Set<ReplicaId>): void {
+    for (const replica of event.dissenting) {
+      reported.add(replica)
+      this.dissentByReplica.set(replica, (this.dissentByReplica.get(replica) ?? 0) + 1)
+    }
+    this.dissentEvents++
+    const what = event.kind === 'reply' ? `the reply to request #${String(event.seq)}` : `output #${String(event.outputSeq)}`
+    this.log.warn(`client '${this.id}': ${event.dissenting.join(', ')} answered ${what} differently from ${event.agreeing.join(', ')} (voter ${event.rule})`)
+    for (const listener of this.dissentListeners) {
+      try {
+        listener(event)
+      } catch (error) {
+        this.log.error(`client '${this.id}': a dissent listener threw: ${describeError(error)}`)
+      }
+    }
+  }
+
+  /** Sends a request to one more replica; a full or closed link is like a lost message (the retry timer covers it). */
+  private trySend(replica: ReplicaId, request: PendingRequest): void {
+    try {
+      this.sendRequest(replica, request)
+    } catch (error) {
+      if (!isLockstepError(error)) this.log.error(`client '${this.id}': sending request #${request.seq} to ${replica} failed: ${describeError(error)}`)
+    }
+  }
+
+  /** The reply decided for a request (the first one, without a voter): its outputs, then the caller. */
+  private takeReply(reply: Reply): void {
+    if (reply.ok && reply.outputsFrom !== undefined) this.skipOutputsBelow(reply.outputsFrom)
+    if (reply.ok) for (const output of reply.outputs) this.acceptOutput(output, false)
+    const request = this.pending.get(reply.seq)
+    if (!reply.ok && reply.error.code === ErrorCodes.SESSION_EXPIRED && reply.error.resumeAbove !== undefined) {
+      // The replicas dropped this client's session (or one of an earlier client with its id): go on under an
+      // incarnation above theirs. A request sent once and refused so was never ordered: it goes again, under
+      // the new incarnation (and a new vote). One sent more than once may have executed before the session was
+      // dropped; its caller decides.
+      this.incarnation = Math.max(this.incarnation + 1, reply.error.resumeAbove + 1)
+      if (request?.attempts === 1) {
+        if (request.timer !== undefined) this.scheduler.clearTimer(request.timer)
+        request.timer = undefined
+        request.attempts = 0
+        request.tally = this.voter?.tally<Reply>()
+        request.fannedOut = false
+        this.send(request)
+        return
+      }
+    }
+    if (!request) return // a duplicate reply
+    this.observer?.replied?.(reply.seq, reply)
+    this.settle(request, reply)
   }
 
   /** Outputs numbered below `from` were for an earlier run of this client id: drop them and go on from there. */

@@ -33,6 +33,11 @@ export const ErrorCodes = {
   STOPPED: 'STOPPED',
   /** The caller abandoned a request (its AbortSignal aborted); a request already sent may still execute. */
   ABORTED: 'ABORTED',
+  /**
+   * A client's voter can no longer decide a request's result or an output: the replicas' answers differ so much
+   * that no value can reach the voter's threshold (more replicas are faulty than the voter tolerates).
+   */
+  VOTE_FAILED: 'VOTE_FAILED',
   /** A replica is not (or no longer) a member of the current view. */
   NOT_MEMBER: 'NOT_MEMBER',
   /** Stored data failed its checksum or could not be parsed. */

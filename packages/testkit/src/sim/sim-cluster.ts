@@ -1,9 +1,11 @@
 import { LockstepClient, type ClientObserver } from '@lockstep/client'
+import type { VoterFactory } from '@lockstep/voting'
 import { ReplicaHost, type MembershipOptions, type ReplicaHostOptions } from '@lockstep/core'
 import { ErrorCodes, LockstepError, silentLogger, type ClientTransport, type Logger, type Orderer, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type TransportFactory, type View } from '@lockstep/interface'
 import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
 import { SeededRandom } from './prng'
+import { lyingMachine, lyingTransport, type LieOptions } from './lying-replica'
 import { checkClockOptions, ReplicaClock, type ClockOptions } from './replica-clock'
 import { runPromiseContinuations } from './promise-continuations'
 import { VirtualScheduler } from './virtual-scheduler'
@@ -73,6 +75,11 @@ export interface SimClusterOptions {
    * watch that incarnation until it crashes.
    */
   readonly observeReplica?: (replica: ReplicaId, incarnation: number) => ReplicaObserver
+  /**
+   * Replicas that lie, for testing voting: each with how (see {@link LieOptions}). An observer's
+   * `onClientMessage` sees what the replica's engine sent, before the lie.
+   */
+  readonly liars?: Readonly<Record<ReplicaId, LieOptions>>
 }
 
 /** Options of {@link SimCluster.client}. */
@@ -87,6 +94,8 @@ export interface SimClientOptions {
   readonly observer?: ClientObserver
   /** This run of the client id (a restarted client uses a higher one). Default: the virtual time, in whole ms. */
   readonly incarnation?: number
+  /** How the client votes on the replicas' answers (see `ClientOptions.voter`). Default: the first answer wins. */
+  readonly voter?: VoterFactory
 }
 
 /** A running replica: its host and the hooks watching this incarnation. */
@@ -303,6 +312,7 @@ export class SimCluster {
       retryAfterMs: options.retryAfterMs ?? 200,
       observer: options.observer,
       incarnation: options.incarnation,
+      voter: options.voter,
     })
     await client.start()
     this.clients.push(client)
@@ -404,18 +414,20 @@ export class SimCluster {
     // The disk outlives this incarnation: the host is given a factory that returns it.
     const kept = disk
     const { orderer } = this.options
+    const lie = this.options.liars?.[id]
+    const network = memoryTransport({ network: this.network, replicas: this.replicaIds })
     const host = new ReplicaHost({
       storage: kept && (() => kept),
       self: id,
       replicas: this.replicaIds,
       initialMembers: this.initialMembers,
-      machine: this.options.machine,
+      machine: lie?.mode === 'state' ? lyingMachine(this.options.machine, lie) : this.options.machine,
       orderer: (ctx) => {
         const built = orderer(ctx)
         this.orderers.push({ replica: id, orderer: built })
         return built
       },
-      transport: watchedTransport(memoryTransport({ network: this.network, replicas: this.replicaIds }), observer),
+      transport: watchedTransport(lie && lie.mode !== 'state' ? lyingTransport(network, lie) : network, observer),
       // The replica reads its own clock; its timers run on the shared virtual time.
       scheduler: this.clock(id).scheduler(this.scheduler),
       tickMs: 5,
