@@ -5,6 +5,7 @@ import { flush, harness, track } from './harness'
 
 const reply = (seq: number, value: unknown, extra: Partial<Reply> = {}): Reply => ({ client: 'c1', seq, ok: true, outputs: [{ outputSeq: seq, value }], position: seq, ...extra }) as Reply
 const answer = (from: string, r: Reply) => ({ type: 'reply', from, reply: r })
+const requestsTo = (sent: { to: string; message: any }[]) => sent.filter((s) => s.message.type === 'request').map((s) => s.to)
 const notice = (outputSeq: number, value: unknown): OutputNotice => ({ to: 'c1', outputSeq, value, cause: { client: 'c2', seq: 1 }, position: 9 })
 
 describe('a client that votes on the replicas\' replies', () => {
@@ -95,13 +96,36 @@ describe('a client that votes on the replicas\' replies', () => {
     const h = harness({ voter: byzantine(1) })
     await h.client.start()
     const result = track(h.client.submit({ name: 'bad' }))
-    expect(h.sent.map((s) => s.to)).toEqual(['r1'])
+    expect(requestsTo(h.sent)).toEqual(['r1'])
     const refusal: Reply = { client: 'c1', seq: 1, ok: false, error: { code: ErrorCodes.INVALID_COMMAND, message: 'bad' } }
     h.receive('r1', answer('r1', refusal))
-    expect(h.sent.map((s) => s.to)).toEqual(['r1', 'r2', 'r3'])
+    expect(requestsTo(h.sent)).toEqual(['r1', 'r2', 'r3'])
     h.receive('r2', answer('r2', refusal))
     await flush()
     expect(result.value).toMatchObject({ ok: false, error: { code: ErrorCodes.INVALID_COMMAND } })
+  })
+
+  it('makes itself known to every replica at start (so that each answers it); a client that takes the first answer does not', async () => {
+    const voting = harness({ voter: byzantine(1) })
+    await voting.client.start()
+    expect(voting.sent.map((s) => [s.to, s.message])).toEqual(['r1', 'r2', 'r3'].map((r) => [r, { type: 'outputs', from: 1 }]))
+    const plain = harness()
+    await plain.client.start()
+    expect(plain.sent).toEqual([])
+  })
+
+  it('a refusal before ordering is no dissent: correct replicas may refuse a late retry of a request they answered', async () => {
+    const h = harness({ voter: byzantine(1) })
+    await h.client.start()
+    const result = track(h.client.call({ name: 'get' }))
+    const expired: Reply = { client: 'c1', seq: 1, ok: false, error: { code: ErrorCodes.SESSION_EXPIRED, message: 'older than acknowledged' } }
+    h.receive('r3', answer('r3', expired)) // refused before ordering: no position
+    h.receive('r1', answer('r1', reply(1, 'right')))
+    h.receive('r2', answer('r2', reply(1, 'right')))
+    await flush()
+    expect(result.value).toEqual(['right'])
+    h.receive('r1', answer('r1', expired)) // a late retry, refused after the decision
+    expect(h.client.dissent.events).toBe(0)
   })
 
   it('a retry goes to every replica', async () => {
@@ -109,7 +133,7 @@ describe('a client that votes on the replicas\' replies', () => {
     await h.client.start()
     track(h.client.submit({ name: 'get' }))
     h.advance(100)
-    expect(h.sent.map((s) => s.to)).toEqual(['r1', 'r1', 'r2', 'r3'])
+    expect(requestsTo(h.sent)).toEqual(['r1', 'r1', 'r2', 'r3'])
   })
 
   it('votes on the outputs addressed to it: a lying replica\'s notice is outvoted and reported', async () => {
