@@ -35,7 +35,7 @@ describe('lockstep sim', () => {
   })
 
   it('--faults lie --voter byzantine --liars 1: every answer the clients take is correct and only the liar is outvoted', async () => {
-    for (const [replicas, liars] of [['3', '1'], ['5', '2']]) {
+    for (const [replicas, liars] of [['3', '1'], ['5', '2']] as const) {
       const { io, stdout } = memoryIo()
       const code = await main(['sim', '--machine', 'mutex', '--replicas', replicas, '--ops', '40', '--seeds', '4', '--faults', 'lie,crash', '--voter', 'byzantine', '--liars', liars, '--json'], io)
       const result = JSON.parse(stdout())
