@@ -15,6 +15,7 @@ const benches = {
   dsl: 'dsl-bench.mjs',
   snapshot: 'snapshot-bench.mjs',
   ordering: 'ordering-bench.mjs',
+  voting: 'voting-bench.mjs',
 }
 const wanted = process.argv.slice(2)
 const unknown = wanted.filter((name) => !(name in benches))
