@@ -18,12 +18,14 @@ afterAll(async () => {
 })
 
 describe('lockstep sim', () => {
-  it('runs S seeds and prints the JSON summary; exit 0 when every seed passes', async () => {
-    const { io, stdout } = memoryIo()
-    const code = await main(['sim', '--machine', 'kv', '--replicas', '3', '--order', 'lamport', '--clients', '4', '--ops', '30', '--seeds', '5', '--json'], io)
-    expect(code).toBe(0)
-    const result = JSON.parse(stdout())
-    expect(result).toMatchObject({ ok: true, seeds: 5, operations: 150, failures: [] })
+  it('runs S seeds and prints the JSON summary, under either orderer; exit 0 when every seed passes', async () => {
+    for (const order of ['lamport', 'realtime']) {
+      const { io, stdout } = memoryIo()
+      const code = await main(['sim', '--machine', 'kv', '--replicas', '3', '--order', order, '--clients', '4', '--ops', '30', '--seeds', '5', '--json'], io)
+      expect(code).toBe(0)
+      const result = JSON.parse(stdout())
+      expect(result).toMatchObject({ ok: true, order, seeds: 5, operations: 150, failures: [] })
+    }
   })
 
   it('runs the one seed given by --seed, for each built-in machine, with a readable summary', async () => {
