@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest'
+import { modelCheck } from '../src/index'
+import { compileOk, readSpec } from './helpers'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+const fixture = (name: string): string => readFileSync(join(__dirname, 'fixtures', name), 'utf8')
+
+/** A mutex whose release hands out a token one lower: the token shrinks. */
+const shrinkingToken = `
+shrinking: state_machine
+  var
+    user: client_id
+    token: int init 5
+  acquire: command
+    if user = Φ ->
+      user := client
+      token := token + 1
+  end acquire
+  release: command
+    if user = client ->
+      user := Φ
+      token := token - 2
+  end release
+end shrinking
+`
+
+/** Only c1 may take the lock: a command with no enabled arm for everyone else. */
+const picky = `
+picky: state_machine
+  var user: client_id
+  take: command
+    if user = Φ -> user := client
+    if user ≠ Φ -> skip
+  end take
+  drop: command
+    if user = client -> user := Φ
+  end drop
+end picky
+`
+
+describe('the model checker reports aborted commands', () => {
+  it('reports a command that aborts (kv get of a missing key), unless allowAbort', () => {
+    const { machine } = compileOk(readSpec('kv.sm'))
+    const result = modelCheck(machine, { clients: 1, depth: 1, invariants: [] })
+    expect(result.ok).toBe(false)
+    expect(result.violation).toMatchObject({ kind: 'abort' })
+    expect(result.violation!.trace.map((s) => s.line)).toEqual(['c1 get {"key":"a"}'])
+    expect(result.violation!.message).toContain('get failed: the map has no key "a"')
+    expect(modelCheck(machine, { clients: 1, depth: 1, invariants: [], allowAbort: true }).ok).toBe(true)
+  })
+})
+
+describe('the model checker reports commands with no enabled arm', () => {
+  it('with deadlock: a state where a client command has no arm whose guard holds', () => {
+    const { machine } = compileOk(picky)
+    expect(modelCheck(machine, { clients: 2, depth: 3, invariants: [] }).ok).toBe(true)
+    const result = modelCheck(machine, { clients: 2, depth: 3, invariants: [], deadlock: true })
+    expect(result.ok).toBe(false)
+    expect(result.violation).toMatchObject({ kind: 'deadlock' })
+    expect(result.violation!.trace.map((s) => s.line)).toEqual(['c1 drop'])
+    expect(result.violation!.message).toBe('c1 drop has no enabled arm: no guard holds')
+  })
+})
+
+describe('symmetry reduction over client ids', () => {
+  it('explores far fewer states of the seed mutex with 3 clients, and finds the same result', () => {
+    const { machine } = compileOk(readSpec('seed-mutex.sm'))
+    const reduced = modelCheck(machine, { clients: 3, depth: 7, invariants: ['len(waiting) <= 7'] })
+    const full = modelCheck(machine, { clients: 3, depth: 7, invariants: ['len(waiting) <= 7'], symmetry: false })
+    expect(reduced.ok && full.ok).toBe(true)
+    expect(full.statesExplored).toBeGreaterThan(4 * reduced.statesExplored)
+  })
+})
+
+describe('properties beyond state invariants', () => {
+  it('checks transition properties over the previous state (a fencing token only grows)', () => {
+    const { machine } = compileOk(shrinkingToken)
+    const result = modelCheck(machine, { clients: 2, depth: 4, invariants: ["always token' >= token"] })
+    expect(result.ok).toBe(false)
+    expect(result.violation).toMatchObject({ kind: 'property', invariant: "always token' >= token" })
+    expect(result.violation!.trace.map((s) => s.line)).toEqual(['c1 acquire', 'c1 release'])
+    expect(modelCheck(compileOk(readSpec('safe-mutex.sm')).machine, { clients: 3, depth: 6, invariants: ["always token' >= token"] }).ok).toBe(true)
+  })
+
+  it('checks quantifiers over clients and client literals', () => {
+    const { machine } = compileOk(readSpec('seed-mutex.sm'))
+    const result = modelCheck(machine, { clients: 2, depth: 4, invariants: ['forall c: not (c in waiting and c = user)'] })
+    expect(result.violation!.trace.map((s) => s.line)).toEqual(['c1 acquire', 'c1 acquire'])
+    const literal = modelCheck(machine, { clients: 2, depth: 4, invariants: ['not (c2 in waiting)'] })
+    expect(literal.violation!.trace.map((s) => s.line)).toEqual(['c1 acquire', 'c2 acquire'])
+    expect(modelCheck(machine, { clients: 2, depth: 3, invariants: ['exists c: c = c1 or user = Φ'] }).ok).toBe(true)
+  })
+})
+
+describe('liveness under weak fairness', () => {
+  it('finds the waiter that is never granted, with a lasso', () => {
+    const { machine } = compileOk(fixture('lost-waiter.sm'))
+    const result = modelCheck(machine, { clients: 2, depth: 6, invariants: [], eventually: [{ property: 'user = c1', after: 'c1 acquire' }] })
+    expect(result.ok).toBe(false)
+    expect(result.violation).toMatchObject({ kind: 'liveness' })
+    expect(result.violation!.trace.map((s) => s.line)).toEqual(['c2 acquire', 'c1 acquire', 'c2 release'])
+    expect(result.violation!.cycle).toEqual([])
+  })
+})
