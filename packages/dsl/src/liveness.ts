@@ -88,7 +88,7 @@ export function checkLiveness(compiled: CompiledMachine, search: LivenessSearch)
   }))
   const labels = labelAction.length
   const keys = new CanonicalKeys(compiled.program, search.clients, undefined)
-  const keyOf = (state: Value[], at: number): string => (search.timed ? `${keys.key(state)}@${at}` : keys.key(state))
+  const keyOf = (state: Value[], at: number): string => keys.key(state, search.timed ? at : undefined)
   const ids = new Map<string, number>()
   const states: Value[][] = []
   const times: number[] = []

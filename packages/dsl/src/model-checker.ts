@@ -374,6 +374,42 @@ class IntVector {
   }
 }
 
+/**
+ * States waiting to be expanded, encoded exactly (see {@link CanonicalKeys.exact}) one after another in
+ * one array. Their ids are consecutive (states get their ids in the order they are found).
+ */
+class Frontier {
+  private codes: Uint16Array<ArrayBufferLike> = new Uint16Array(4096)
+  private used = 0
+  private readonly starts = new IntVector()
+  private firstId = -1
+
+  get size(): number {
+    return this.starts.length
+  }
+
+  add(id: number, keys: CanonicalKeys, state: readonly Value[]): void {
+    if (this.firstId === -1) this.firstId = id
+    keys.exact(state)
+    if (this.used + keys.length > this.codes.length) {
+      const bigger = new Uint16Array(Math.max(this.codes.length * 2, this.used + keys.length))
+      bigger.set(this.codes.subarray(0, this.used))
+      this.codes = bigger
+    }
+    this.codes.set(keys.buffer.subarray(0, keys.length), this.used)
+    this.starts.push(this.used)
+    this.used += keys.length
+  }
+
+  id(index: number): number {
+    return this.firstId + index
+  }
+
+  state(index: number, keys: CanonicalKeys): Value[] {
+    return keys.decode(this.codes, this.starts.get(index))
+  }
+}
+
 /** The client ids argument domains name: symmetry must keep them in place. */
 function clientsInDomains(program: CheckedProgram, clients: readonly string[], domains: Readonly<Record<string, readonly unknown[]>>): string[] {
   const named: string[] = []
@@ -420,11 +456,11 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
   const fixed = new Set([...literals, ...clientsInDomains(program, clients, domains)])
   const keys = new CanonicalKeys(program, clients, options.symmetry === false ? undefined : fixed)
   const symmetry: SymmetryInfo = { enabled: keys.symmetric, fixedClients: keys.symmetric ? clients.filter((c) => fixed.has(c)) : [] }
-  const keyOf = time === undefined ? (state: Value[]) => keys.key(state) : (state: Value[], at: number) => `${keys.key(state)}@${at}`
   const print = new Uint32Array(2)
   const visited = new FingerprintSet()
   const seen = (state: Value[], at: number): boolean => {
-    fingerprint(keyOf(state, at), print)
+    keys.canonical(state, time === undefined ? undefined : at)
+    fingerprint(keys.buffer, keys.length, print)
     return !visited.add(print[0]!, print[1]!)
   }
 
@@ -487,17 +523,16 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
   // Transition properties read the state before and after a step side by side.
   const count = program.vars.length
   const pair: Value[] = new Array<Value>(2 * count).fill(null)
-  // The frontier as parallel arrays (ids, states, times): fewer objects for the collector.
-  let frontierIds: number[] = [0]
-  let frontierStates: Value[][] = [initial]
+  // The frontier holds states encoded (a few bytes each), decoded when expanded.
+  let frontier = new Frontier()
+  frontier.add(0, keys, initial)
   let depthReached = 0
   let truncated = false
-  search: for (let depth = 1; depth <= options.depth && frontierIds.length > 0; depth++) {
-    const nextIds: number[] = []
-    const nextStates: Value[][] = []
-    for (let f = 0; f < frontierIds.length; f++) {
-      const id = frontierIds[f]!
-      const state = frontierStates[f]!
+  search: for (let depth = 1; depth <= options.depth && frontier.size > 0; depth++) {
+    const next = new Frontier()
+    for (let f = 0; f < frontier.size; f++) {
+      const id = frontier.id(f)
+      const state = frontier.state(f, keys)
       const before = timeOf(id)
       if (transitionChecks.length > 0) for (let i = 0; i < count; i++) pair[i] = state[i]!
       for (let a = 0; a < actions.length; a++) {
@@ -542,8 +577,7 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
             const found = failedCheck(stateChecks, successor)
             if (found) return violationAt(successorId, successor, { kind: 'invariant', ...found })
           }
-          nextIds.push(successorId)
-          nextStates.push(successor)
+          next.add(successorId, keys, successor)
           if ((visited.size & 0xffff) === 0) onProgress?.({ statesExplored: visited.size, transitions, depth })
           if (visited.size >= maxStates) {
             truncated = true
@@ -552,12 +586,11 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
         }
       }
     }
-    frontierIds = nextIds
-    frontierStates = nextStates
+    frontier = next
     depthReached = depth
     onProgress?.({ statesExplored: visited.size, transitions, depth })
   }
-  const exhausted = !truncated && frontierIds.length === 0
+  const exhausted = !truncated && frontier.size === 0
   const result: ModelCheckResult = { ok: true, statesExplored: visited.size, transitions, depthReached, exhausted, truncated, ...timeInfo, ...summary() }
   if (truncated || options.eventually === undefined || options.eventually.length === 0) return result
   const liveness = checkLiveness(compiled, {
