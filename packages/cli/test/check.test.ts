@@ -35,7 +35,7 @@ describe('lockstep check', () => {
 
   it('prints one JSON object with --json', async () => {
     const { io, stdout } = memoryIo()
-    const code = await checkCommand([join(specs, 'kv.sm'), '--clients', '1', '--depth', '3', '--invariant', 'len(data) < 2', '--domain', 'put.key=a,b', '--domain', 'value=7', '--json'], io)
+    const code = await checkCommand([join(specs, 'kv.sm'), '--clients', '1', '--depth', '3', '--invariant', 'len(data) < 2', '--domain', 'put.key=a,b', '--domain', 'value=7', '--allow-abort', '--json'], io)
     expect(code).toBe(1)
     const report = JSON.parse(stdout())
     expect(report).toMatchObject({ ok: false, machine: 'kv', clients: ['c1'], depth: 3, invariants: ['len(data) < 2'] })

@@ -118,6 +118,12 @@ export interface SymmetryInfo {
   readonly enabled: boolean
   /** Clients kept in place (named by a property or an argument domain). */
   readonly fixedClients: readonly string[]
+  /**
+   * How many states the search stands for: the states explored without symmetry reduction would
+   * be this many (each state explored counts for the states that differ from it by a permutation
+   * of clients). Absent for specs with sets of client ids or maps keyed by them.
+   */
+  readonly statesWithoutSymmetry?: number
 }
 
 /** The visited set keeps 64-bit fingerprints of states, as TLC does: a collision could hide a state. */
@@ -455,13 +461,17 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
 
   const fixed = new Set([...literals, ...clientsInDomains(program, clients, domains)])
   const keys = new CanonicalKeys(program, clients, options.symmetry === false ? undefined : fixed)
-  const symmetry: SymmetryInfo = { enabled: keys.symmetric, fixedClients: keys.symmetric ? clients.filter((c) => fixed.has(c)) : [] }
+  const fixedClients = keys.symmetric ? clients.filter((c) => fixed.has(c)) : []
+  let orbits: number | undefined = 0
   const print = new Uint32Array(2)
   const visited = new FingerprintSet()
   const seen = (state: Value[], at: number): boolean => {
     keys.canonical(state, time === undefined ? undefined : at)
     fingerprint(keys.buffer, keys.length, print)
-    return !visited.add(print[0]!, print[1]!)
+    if (!visited.add(print[0]!, print[1]!)) return true
+    const orbit = keys.orbitSize()
+    orbits = orbit === undefined || orbits === undefined ? undefined : orbits + orbit
+    return false
   }
 
   // The search tree, for traces: each state's parent, the action that reached it, and its time.
@@ -477,7 +487,7 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
   let transitions = 0
   const timeInfo = time === undefined ? {} : { time }
   const summary = (): { symmetry: SymmetryInfo; fingerprints: FingerprintInfo } => ({
-    symmetry,
+    symmetry: { enabled: keys.symmetric, fixedClients, ...(orbits === undefined ? {} : { statesWithoutSymmetry: orbits }) },
     fingerprints: { bits: 64, collisionProbability: (visited.size * (visited.size - 1)) / 2 / 2 ** 64 },
   })
 

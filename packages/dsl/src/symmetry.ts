@@ -85,6 +85,8 @@ export class CanonicalKeys {
   private position = 0
   /** Interchangeable clients, when symmetry is on. */
   readonly symmetric: boolean
+  /** By how many free clients a state names: how many states its orbit has (k!/(k−m)!). */
+  private readonly orbitSizes: readonly number[]
 
   constructor(program: CheckedProgram, clients: readonly string[], fixed: ReadonlySet<string> | undefined) {
     this.freeNames = fixed === undefined ? [] : clients.filter((c) => !fixed.has(c))
@@ -98,6 +100,24 @@ export class CanonicalKeys {
     this.decoders = program.vars.map((v) => this.compileDecoder(v.type))
     this.collectors = program.vars.map((v) => this.compileCollector(v.type))
     this.unordered = program.vars.some((v) => hasUnorderedClients(v.type))
+    const k = this.freeNames.length
+    this.orbitSizes = Array.from({ length: k + 1 }, (_, m) => {
+      let size = 1
+      for (let i = 0; i < m; i++) size *= k - i
+      return size
+    })
+  }
+
+  /**
+   * How many states the last state given to {@link canonical} stands for (its
+   * orbit under the permutations of the free clients): undefined when the
+   * program holds sets of client ids or maps keyed by them (then it is not
+   * counted).
+   */
+  orbitSize(): number | undefined {
+    if (!this.symmetric) return 1
+    if (this.unordered) return undefined
+    return this.orbitSizes[this.placed]!
   }
 
   /** Writes the canonical encoding of a state (and, when given, its time) into `buffer`. */
