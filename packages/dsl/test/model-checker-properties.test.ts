@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { modelCheck } from '../src/index'
+import { itfTrace, modelCheck } from '../src/index'
 import { compileOk, readSpec } from './helpers'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -126,5 +126,50 @@ describe('liveness under weak fairness', () => {
     expect(result.violation).toMatchObject({ kind: 'liveness' })
     expect(result.violation!.trace.map((s) => s.line)).toEqual(['c2 acquire', 'c1 acquire', 'c2 release'])
     expect(result.violation!.cycle).toEqual([])
+    expect(result.violation!.state).toEqual({ user: null, waiting: ['c1'] })
+  })
+
+  it('passes the safe mutex: under weak fairness the holder releases, and the waiter is granted', () => {
+    const { machine } = compileOk(readSpec('safe-mutex.sm'))
+    const result = modelCheck(machine, { clients: 2, depth: 8, invariants: [], eventually: [{ property: 'user = c1', after: 'c1 acquire' }] })
+    expect(result.violation).toBeUndefined()
+    expect(result.ok).toBe(true)
+    expect(result.livenessStates).toBeGreaterThan(5)
+  })
+
+  it('reports a lasso with a real cycle when clients can keep the waiter out forever', () => {
+    // Anyone may release and the lock goes to whoever asks next, not to the queue: c2 and c3 can pass it between them.
+    const { machine } = compileOk(`
+unfair: state_machine
+  var
+    user: client_id
+    asked: list of client_id
+  acquire: command
+    if user = Φ -> user := client
+    if user ≠ Φ and not (client in asked) -> asked := asked ● client
+  end acquire
+  release: command
+    if user = client -> user := Φ
+  end release
+end unfair
+`)
+    const result = modelCheck(machine, { clients: 3, depth: 8, invariants: [], eventually: [{ property: 'user = c1', after: 'c1 acquire' }] })
+    expect(result.violation?.kind).toBe('liveness')
+    // Fair: every command that can change the state runs in the cycle or is disabled somewhere in it.
+    expect(result.violation!.cycle!.length).toBeGreaterThan(0)
+    const lines = result.violation!.cycle!.map((s) => s.line)
+    expect(lines).not.toContain('c1 acquire')
+  })
+})
+
+describe('ITF traces', () => {
+  it('writes the states of a counterexample with ITF values', () => {
+    const { machine } = compileOk(readSpec('safe-mutex.sm'))
+    const result = modelCheck(machine, { clients: 2, depth: 4, invariants: ['token < 2'] })
+    const trace = itfTrace(machine, result.violation!)
+    expect(trace.vars).toEqual(['user', 'waiting', 'token'])
+    expect(trace.states.map((s) => s['#meta'])).toEqual([{ index: 0 }, { index: 1, action: 'c1 acquire', time: 0 }, { index: 2, action: 'c2 acquire', time: 0 }, { index: 3, action: 'c1 release', time: 0 }])
+    expect(trace.states[3]).toMatchObject({ user: 'c2', waiting: [], token: { '#bigint': '2' } })
+    expect(trace.loop).toBeUndefined()
   })
 })
