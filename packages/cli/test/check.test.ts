@@ -57,4 +57,16 @@ describe('lockstep check', () => {
     expect(await checkCommand([join(specs, 'kv.sm'), '--clients', 'many'], memoryIo().io)).toBe(2)
     expect(await checkCommand([], memoryIo().io)).toBe(2)
   })
+
+  it('shows a counting progress line where the terminal takes one, and clears it; none with --json', async () => {
+    const terminal = memoryIo()
+    const progress: string[] = []
+    const code = await checkCommand([join(specs, 'seed-mutex.sm'), '--clients', '3', '--depth', '5'], { ...terminal.io, progress: (line) => void progress.push(line) })
+    expect(code).toBe(0)
+    expect(progress[0]).toMatch(/^checking: \d+ states, \d+ transitions, depth \d+$/)
+    expect(progress[progress.length - 1]).toBe('')
+    const quiet: string[] = []
+    await checkCommand([join(specs, 'seed-mutex.sm'), '--clients', '3', '--depth', '5', '--json'], { ...memoryIo().io, progress: (line) => void quiet.push(line) })
+    expect(quiet).toEqual([])
+  })
 })
