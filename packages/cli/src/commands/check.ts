@@ -112,7 +112,7 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
 
   // A counting line on a terminal, at most four times a second; nothing on a pipe or with --json.
   const progress = values.json ? undefined : io.progress
-  let shownAt = 0
+  let shownAt = Number.NEGATIVE_INFINITY
   const onProgress = progress === undefined ? undefined : (p: { statesExplored: number; transitions: number; depth: number }) => {
     const now = performance.now()
     if (now - shownAt < 250) return
