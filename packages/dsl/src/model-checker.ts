@@ -602,7 +602,7 @@ export function modelCheck(machine: DslMachine | CompiledMachine, options: Model
   }
   const exhausted = !truncated && frontier.size === 0
   const result: ModelCheckResult = { ok: true, statesExplored: visited.size, transitions, depthReached, exhausted, truncated, ...timeInfo, ...summary() }
-  if (truncated || options.eventually === undefined || options.eventually.length === 0) return result
+  if (options.eventually === undefined || options.eventually.length === 0) return result
   const liveness = checkLiveness(compiled, {
     clients,
     actions,
