@@ -269,14 +269,17 @@ export class CanonicalKeys {
           if (code !== undefined && isFree[code] === true && renameTo[code] === 0) renameTo[code] = freeCodes[this.placed++]!
         }
       case 'list': {
-        const element = this.compileCollector(type.element)!
+        // Sets and client-keyed maps inside a list are placed by the search for the smallest encoding.
+        const element = this.compileCollector(type.element)
+        if (element === undefined) return undefined
         return (value) => {
           for (const item of value as readonly Value[]) element(item)
         }
       }
       case 'map': {
         if (type.key.kind === 'client_id') return undefined
-        const element = this.compileCollector(type.value)!
+        const element = this.compileCollector(type.value)
+        if (element === undefined) return undefined
         return (value) => {
           const entries = [...(value as ReadonlyMap<Scalar, Value>)].sort(([a], [b]) => compareScalars(a, b))
           for (const [, item] of entries) element(item)
