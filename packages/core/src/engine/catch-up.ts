@@ -14,6 +14,8 @@ export interface CatchUpHost {
   view(): View
   transitionTo(status: EngineStatus): void
   send(to: ReplicaId, message: PeerMessage): void
+  /** Drops the replies and outputs still waiting for disks: they answer deliveries this replica no longer vouches for. */
+  dropHeldReplies(): void
 }
 
 /**
@@ -86,6 +88,10 @@ export class CatchUp {
   private taken(what: string, configuration: readonly ReplicaId[], commit: ViewValue | undefined, wholeState: boolean): void {
     const { host } = this
     const position = host.requests.replicated.position
+    // Replies held for disks answered deliveries of the state it had before: that state is gone (a majority
+    // never held those deliveries, or the replies would have gone out), and a later report that the peers'
+    // disks hold those positions would be about other requests. The clients retry and get the real answer.
+    host.dropHeldReplies()
     this.transfer.recordViewStart(host.view().id, host.requests.replicated.image())
     host.transitionTo('normal')
     host.effects.stateReplaced?.(position, wholeState)

@@ -46,6 +46,8 @@ export interface MembershipHost {
   endView(view: View, boundary: unknown): boolean
   /** These replicas start afresh (joiners): what their disks were known to hold no longer counts. */
   forgetDurable(replicas: readonly ReplicaId[]): void
+  /** Drops the replies and outputs still waiting for disks (see `CatchUpHost.dropHeldReplies`). */
+  dropHeldReplies(): void
 }
 
 /**
@@ -458,6 +460,8 @@ export class Membership {
     if (host.status() === 'joining' && view.id <= host.view().id) return
     host.log.warn(`replica '${host.self}' is not a member of view ${view.id} (${view.members.join(', ')}); it rejoins by state transfer`)
     if (host.status() === 'normal') host.orderer.freeze()
+    // What it delivered and did not get onto a majority's disks may not be the cluster's: no reply for it.
+    host.dropHeldReplies()
     this.keepStateView()
     host.transitionTo('joining', view)
     host.requests.dropAll()
