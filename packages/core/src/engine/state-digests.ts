@@ -59,6 +59,11 @@ export class StateDigestChecks {
     return this.mismatches
   }
 
+  /** Positions whose reports are kept (at most {@link DIGEST_POSITIONS_KEPT}). */
+  get positionsKept(): number {
+    return this.checkpoints.size
+  }
+
   /** This replica's own digest at `position` (just executed): sent to the other members, then compared. */
   own(position: number, digest: string): void {
     for (const member of this.host.members()) if (member !== this.host.self) this.host.send(member, { kind: 'stateDigest', position, digest })
