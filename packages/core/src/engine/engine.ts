@@ -501,7 +501,7 @@ export class ReplicaEngine<S = unknown> {
     this.evidence?.clear()
     this.digestChecks.forgetOwn()
     this.digestsTaken = []
-    const rejoins = this.membership?.discardState() ?? false
+    const rejoins = this.membership?.discardState({ stateWrong: true }) ?? false
     if (rejoins) return `It stops serving, drops what it holds and rejoins by state transfer (position ${this.position} when it stopped).`
     return this.membership ? 'It was not serving.' : 'Without membership it cannot rejoin by state transfer: restart it without its state.'
   }
