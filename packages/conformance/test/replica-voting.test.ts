@@ -112,14 +112,33 @@ describe('evidence for external readers', () => {
         expect(verified.signers.length).toBeGreaterThanOrEqual(2)
         expect(verified.signers).toContain(replica)
       }
-      // A request no replica executed has no evidence.
-      await expect(c.until(reader.evidence({ client: 'alice', seq: 99, incarnation: reply.incarnation ?? 0 }, { replica: 'r2' }))).rejects.toMatchObject({
-        code: ErrorCodes.EVIDENCE_UNAVAILABLE,
-        message: expect.stringMatching(/replica 'r2' has no evidence for alice#99: replica 'r2' holds no signed reply/),
-      })
+      // Asked before the request executed there, a replica says "not yet"; the reader asks again until it has.
+      const incarnation = reply.incarnation ?? 0
+      const early = reader.verifiedReply({ client: 'alice', seq: reply.seq + 1, incarnation }, { replica: 'r2', publicKeys: c.publicKeys, clusterId: c.clusterId })
+      await c.runFor(500)
+      const second = await c.until(alice.submit(put('x', '43')))
+      expect((await c.until(early)).reply).toEqual(second)
+      // A request that never executes: the ask times out.
+      await expect(c.until(reader.evidence({ client: 'alice', seq: 99, incarnation }, { replica: 'r2', timeoutMs: 1_000 }))).rejects.toMatchObject({ code: ErrorCodes.TIMEOUT })
       await c.stop()
     })
   }
+
+  it('a replica keeps the evidence of the last evidenceWindow positions; an older request has none', async () => {
+    const c = new SimCluster({ machine: kv, orderer: orderers[0].make(), replicas: 3, seed: 4, signOutputs: true, engine: { evidenceWindow: 3 } })
+    await c.start()
+    const alice = await c.client('alice', ['r1', 'r2', 'r3'], 100)
+    const first = await c.until(alice.submit(put('a', '0')))
+    for (let i = 1; i <= 4; i++) await c.until(alice.submit(put('a', `${i}`)))
+    await c.runFor(200)
+    await expect(c.until(alice.evidence(first, { replica: 'r1' }))).rejects.toMatchObject({
+      code: ErrorCodes.EVIDENCE_UNAVAILABLE,
+      message: expect.stringMatching(/replica 'r1' has no evidence for alice#1: .* older than the last 3 positions it keeps/),
+    })
+    const last = await c.until(alice.submit(put('a', 'last')))
+    expect((await c.until(alice.verifiedReply(last, { replica: 'r1', publicKeys: c.publicKeys, clusterId: c.clusterId }))).reply).toEqual(last)
+    await c.stop()
+  })
 
   it('evidence forged by a lying replica is rejected, whatever it forges; honest evidence from another replica is accepted', async () => {
     const c = new SimCluster({ machine: kv, orderer: orderers[0].make(), replicas: 3, seed: 9, signOutputs: true })

@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientId, type Clock, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientId, type EvidenceAnswer, type Clock, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
 import type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, RecoveredEntry } from './engine-types'
 import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
@@ -87,7 +87,7 @@ export class ReplicaEngine<S = unknown> {
       executedLive: (position, request, reply) => {
         if (reply) this.evidence?.executed(position, request, reply)
       },
-      evidence: options.outputSigner && ((client, seq, incarnation) => this.evidence!.answer(client, seq, incarnation)),
+      evidence: options.outputSigner && ((client, seq, incarnation) => this.answerEvidence(client, seq, incarnation)),
     }, options.sessions)
     this.orderer = options.orderer({
       clock: options.clock,
@@ -504,6 +504,16 @@ export class ReplicaEngine<S = unknown> {
     const rejoins = this.membership?.discardState({ stateWrong: true }) ?? false
     if (rejoins) return `It stops serving, drops what it holds and rejoins by state transfer (position ${this.position} when it stopped).`
     return this.membership ? 'It was not serving.' : 'Without membership it cannot rejoin by state transfer: restart it without its state.'
+  }
+
+  /**
+   * A reader's ask for the evidence of a request's reply. A request this replica has not executed yet (another
+   * replica may have answered its client first) is `pending`, not `unavailable`: the reader asks again.
+   */
+  private answerEvidence(client: ClientId, seq: number, incarnation: number): EvidenceAnswer {
+    const answer = this.evidence!.answer(client, seq, incarnation)
+    if (answer.status !== 'unavailable' || this.requests.replicated.lookup({ client, seq, incarnation, command: null }).kind !== 'new') return answer
+    return { status: 'pending', client, seq, incarnation, reason: `replica '${this.self}' has not executed ${client}#${seq} (incarnation ${incarnation}) yet: ask again` }
   }
 
   /** Positions at which this replica's state digest differed from a majority's (it then rejoined). */
