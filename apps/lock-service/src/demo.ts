@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 import { upLocalCluster, type LocalCluster, type ReplicaStatus } from '@lockstep/cli'
 import { checkMutualExclusion, type WorkloadEvent } from '@lockstep/testkit'
 import { LockClient } from './lock-client'
@@ -11,27 +12,36 @@ const SPEC = fileURLToPath(new URL('../specs/safe-mutex.sm', import.meta.url))
 /**
  * The lock-service demo: three replica processes of the safe mutex (compiled
  * from specs/safe-mutex.sm) on 127.0.0.1, ordered by Lamport clocks over TCP
- * (or by synchronized real-time clocks: `npm run demo -- --order realtime`),
+ * (or by synchronized real-time clocks: `npm run demo -- --order realtime`; the clients take the first answer, or
+ * vote: `npm run demo -- --voter byzantine`),
  * started as a local cluster of `lockstep replica` processes (@lockstep/cli;
  * free ports, fresh secrets in a temporary directory);
  * five clients in this process contend for the lock. Each grant is printed as it happens; at the end the
  * recorded history is checked for mutual exclusion, the replicas' states are
  * compared, and every replica process is stopped.
  */
-/** The ordering strategy asked for (`--order lamport|realtime`, default lamport); undefined for anything else. */
-function orderArgument(args: readonly string[]): 'lamport' | 'realtime' | undefined {
-  if (args.length === 0) return 'lamport'
-  const value = args[0] === '--order' && args.length === 2 ? args[1] : args.length === 1 && args[0]!.startsWith('--order=') ? args[0]!.slice('--order='.length) : undefined
-  return value === 'lamport' || value === 'realtime' ? value : undefined
+/** The demo's options: `--order lamport|realtime` (default lamport), `--voter first|majority|byzantine` (default first). */
+function demoOptions(args: readonly string[]): { order: 'lamport' | 'realtime'; voter: 'first' | 'majority' | 'byzantine' } | undefined {
+  try {
+    const { values } = parseArgs({ args: [...args], options: { order: { type: 'string' }, voter: { type: 'string' } }, strict: true, allowPositionals: false })
+    const order = values.order ?? 'lamport'
+    const voter = values.voter ?? 'first'
+    if (order !== 'lamport' && order !== 'realtime') return undefined
+    if (voter !== 'first' && voter !== 'majority' && voter !== 'byzantine') return undefined
+    return { order, voter }
+  } catch {
+    return undefined
+  }
 }
 
 async function demo(): Promise<number> {
-  const order = orderArgument(process.argv.slice(2))
-  if (order === undefined) {
-    console.error('usage: demo [--order lamport|realtime]')
+  const options = demoOptions(process.argv.slice(2))
+  if (options === undefined) {
+    console.error('usage: demo [--order lamport|realtime] [--voter first|majority|byzantine]')
     return 2
   }
-  const starting = upLocalCluster({ machine: SPEC, replicas: 3, basePort: 0, order, onLog: (line) => void process.stderr.write(`${line}\n`) })
+  const { order, voter } = options
+  const starting = upLocalCluster({ machine: SPEC, replicas: 3, basePort: 0, order, voter, onLog: (line) => void process.stderr.write(`${line}\n`) })
   let interrupted = false
   // Listening already while the replicas start, so an early Ctrl-C also stops them and removes their directory.
   const onSignal = () => {
@@ -47,7 +57,7 @@ async function demo(): Promise<number> {
   const cluster = await starting
   if (interrupted) return new Promise<number>(() => {}) // onSignal stops the cluster and exits 130
   try {
-    console.log(`lock service: ${cluster.replicas.length} replica processes running specs/safe-mutex.sm, ${order === 'realtime' ? 'real-time' : 'Lamport'} ordering, TCP on 127.0.0.1`)
+    console.log(`lock service: ${cluster.replicas.length} replica processes running specs/safe-mutex.sm, ${order === 'realtime' ? 'real-time' : 'Lamport'} ordering, TCP on 127.0.0.1, clients voting ${voter}`)
     for (const r of cluster.replicas) console.log(`  ${r.id}  ${r.host}:${r.port}  pid ${r.pid}`)
     console.log(`${CLIENTS} clients each acquire and release the lock ${ROUNDS} times\n`)
     // Stopping the cluster on a signal stops its clients, whose pending requests then fail with STOPPED.

@@ -1,7 +1,7 @@
-import { LockstepClient } from '@lockstep/client'
+import { LockstepClient, byzantine, first, majority, type VoterFactory } from '@lockstep/client'
 import { ErrorCodes, LockstepError, type Logger } from '@lockstep/interface'
 import { tcpClient, type TlsCredentials } from '@lockstep/transport-tcp'
-import { readSecret, type LoadedClusterConfig } from './cluster-config'
+import { readSecret, type LoadedClusterConfig, type VoterName } from './cluster-config'
 import { processIo, type Io } from './io'
 import { transportTuning } from './replica-runner'
 
@@ -19,6 +19,14 @@ export interface ClusterClientOptions {
   readonly logger?: Logger
   /** How the client secret's file is read. Default: the real file system. */
   readonly io?: Io
+  /** How the client votes on the replicas' answers. Default: the configuration's `voter`. */
+  readonly voter?: VoterName
+}
+
+/** The voter named, for `replicas` replicas: `byzantine` tolerates t = (n-1)/2 replicas computing wrong outputs. */
+export function voterFor(name: VoterName, replicas: number): VoterFactory {
+  if (name === 'byzantine') return byzantine(Math.floor((replicas - 1) / 2))
+  return name === 'majority' ? majority() : first()
 }
 
 /**
@@ -45,5 +53,6 @@ export async function clusterClient(config: LoadedClusterConfig, options: Cluste
   // reusing an id, or a certificate's CN, never mixes two runs' sessions, replies or outputs. The client builds
   // its transport on the real scheduler, with this logger.
   const incarnation = Math.floor((performance.timeOrigin + performance.now()) * 1000)
-  return new LockstepClient({ id, transport, replicas: order, log: options.logger, retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs, incarnation })
+  const voter = voterFor(options.voter ?? config.voter, ids.length)
+  return new LockstepClient({ id, transport, replicas: order, log: options.logger, retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs, incarnation, voter })
 }

@@ -11,6 +11,10 @@ export const clusterConfigSchema: object = schema
 /** Ordering strategies a replica can run. */
 export const orderNames = ['lamport', 'realtime'] as const
 
+/** How clients vote on the replicas' answers (`voter` in the configuration, `--voter`). */
+export const voterNames = ['first', 'majority', 'byzantine'] as const
+export type VoterName = (typeof voterNames)[number]
+
 /** Where a secret comes from: exactly one of a file, an environment variable or the value itself. */
 export type SecretSource = { readonly file: string } | { readonly env: string } | { readonly value: string }
 
@@ -65,6 +69,8 @@ export interface ClusterConfig {
   readonly clusterId: string
   readonly replicas: readonly ReplicaEntry[]
   readonly order: (typeof orderNames)[number]
+  /** How its clients vote on the replicas' answers. */
+  readonly voter: VoterName
   /** The real-time orderer's timing bounds (order 'realtime'); unset ones keep @lockstep/order-realtime's defaults. */
   readonly realtime: { readonly maxDelayMs?: number; readonly maxSkewMs?: number; readonly deltaMs?: number }
   readonly machine: string
@@ -208,6 +214,7 @@ interface RawConfig {
   clusterId?: string
   replicas: ReplicaEntry[]
   order?: ClusterConfig['order']
+  voter?: VoterName
   realtime?: ClusterConfig['realtime']
   machine: string
   storage?: { type: 'memory' | 'file'; dir?: string; sync?: 'batch' | 'interval' | 'never' }
@@ -224,6 +231,7 @@ function withDefaults(raw: RawConfig): ClusterConfig {
     clusterId: raw.clusterId ?? 'lockstep',
     replicas: raw.replicas.map((r) => ({ ...r })),
     order: raw.order ?? 'lamport',
+    voter: raw.voter ?? 'first',
     realtime: { ...raw.realtime },
     machine: raw.machine,
     storage: storage.type === 'file' ? { type: 'file', dir: storage.dir!, sync: storage.sync ?? 'batch' } : { type: 'memory' },

@@ -19,12 +19,12 @@ export {
   readSecret,
   validateClusterConfig,
 } from './cluster-config'
-export type { ClusterConfig, ClusterTimeouts, ConfigProblem, LoadedClusterConfig, ReplicaEntry, SecretSource } from './cluster-config'
+export type { ClusterConfig, ClusterTimeouts, ConfigProblem, LoadedClusterConfig, ReplicaEntry, SecretSource, VoterName } from './cluster-config'
 export { cliBin, freePorts, startLocalCluster, upLocalCluster, writeLocalClusterConfig } from './local-cluster'
 export type { LocalClientOptions, LocalCluster, LocalClusterSpec, LocalReplica, ReplicaExit } from './local-cluster'
 export type { ReplicaProcessEvent, ReplicaProcessRequest, ReplicaStatus } from './replica-ipc'
-export { clusterClient } from './cluster-client'
+export { clusterClient, voterFor } from './cluster-client'
 export type { ClusterClientOptions } from './cluster-client'
-export { startReplica } from './replica-runner'
+export { TEST_LIE_VARIABLE, startReplica, testLie } from './replica-runner'
 export type { RunningReplica } from './replica-runner'
 export { loadMachine } from './machine-source'

@@ -11,7 +11,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import { isBuiltInMachineName } from '@lockstep/machines'
 import { generateReplicaKeys } from '@lockstep/voting'
 import { clusterClient, type ClusterClientOptions } from './cluster-client'
-import { parseClusterConfig, type LoadedClusterConfig } from './cluster-config'
+import { parseClusterConfig, type LoadedClusterConfig, type VoterName } from './cluster-config'
 import { isReplicaProcessEvent, type ReplicaProcessRequest, type ReplicaStatus } from './replica-ipc'
 import type { LogLevel } from './stderr-logger'
 
@@ -26,6 +26,8 @@ export interface LocalClusterSpec {
   readonly replicas?: number
   /** Default 'lamport'. */
   readonly order?: 'lamport' | 'realtime'
+  /** How the cluster's clients vote on the replicas' answers (`voter` in cluster.json). Default 'first'. */
+  readonly voter?: VoterName
   /** A built-in machine name or a path (resolved against the current directory). Default 'kv'. */
   readonly machine?: string
   /** First replica's port; the others follow. 0 picks free ports. Default 7400. */
@@ -123,6 +125,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec & { readonl
     clusterId: `local-${randomBytes(4).toString('hex')}`,
     replicas,
     order: spec.order ?? 'lamport',
+    ...(spec.voter === undefined || spec.voter === 'first' ? {} : { voter: spec.voter }),
     machine,
     storage: { type: 'memory' },
     security: { replicaSecret: { file: 'replica.secret' }, clientSecret: { file: 'client.secret' } },

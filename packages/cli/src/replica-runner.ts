@@ -4,6 +4,7 @@ import { ReplicaHost } from '@lockstep/core'
 import { ErrorCodes, LockstepError, type Logger, type OrdererFactory } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
 import { realtime } from '@lockstep/order-realtime'
+import { lieModes, lyingMachine, lyingTransport, type LieOptions } from '@lockstep/testkit'
 import { tcp, type ReplicaAuth, type TcpTransport, type TlsCredentials } from '@lockstep/transport-tcp'
 import { digestOf, signOutputDigest, verifyEvidence } from '@lockstep/voting'
 import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig, type ReplicaEntry } from './cluster-config'
@@ -28,6 +29,33 @@ export function transportTuning(config: ClusterConfig) {
     limits: { ...config.limits, handshakeTimeoutMs, idleTimeoutMs },
     reconnect: { initialDelayMs: Math.min(100, reconnectMaxDelayMs), maxDelayMs: reconnectMaxDelayMs },
   }
+}
+
+/** The environment variable that makes replicas lie to clients, for tests of voting (see {@link testLie}). */
+export const TEST_LIE_VARIABLE = 'LOCKSTEP_TEST_LIE'
+
+/**
+ * For tests of voting only: how replica `id` lies, from `LOCKSTEP_TEST_LIE`, a JSON object of replica ids to
+ * `{ "seed": N, "mode": "outputs" | "state", "rate": 0..1 }` (see the testkit's `LieOptions`). Undefined when the
+ * variable is unset or does not name this replica. A malformed value throws INVALID_CONFIG: a test that meant a
+ * replica to lie must not run with an honest one.
+ */
+export function testLie(id: string, env: NodeJS.ProcessEnv = process.env): LieOptions | undefined {
+  const text = env[TEST_LIE_VARIABLE]
+  if (text === undefined || text === '') return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `${TEST_LIE_VARIABLE} is not JSON (${(error as Error).message}): ${text.slice(0, 200)}`)
+  }
+  const entry = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>)[id] : undefined
+  if (entry === undefined) return undefined
+  const lie = entry as Partial<LieOptions>
+  const valid =
+    typeof entry === 'object' && entry !== null && Number.isSafeInteger(lie.seed) && (lie.mode === undefined || (lieModes as readonly string[]).includes(lie.mode)) && (lie.rate === undefined || (typeof lie.rate === 'number' && lie.rate >= 0 && lie.rate <= 1))
+  if (!valid) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `${TEST_LIE_VARIABLE}: replica ${id}'s entry must be {"seed": integer, "mode": "outputs"|"state", "rate": 0..1}, not ${JSON.stringify(entry)}`)
+  return lie as LieOptions
 }
 
 /** The orderer named by the configuration. */
@@ -55,7 +83,10 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
   }
   const problems = authProblems(config, 'replica')
   if (problems.length > 0) throw configError(config.file, problems)
-  const machine = await loadMachine(config.machine, config.baseDir, io)
+  const honestMachine = await loadMachine(config.machine, config.baseDir, io)
+  const lie = testLie(id)
+  if (lie) logger.error(`replica '${id}' LIES to clients (${TEST_LIE_VARIABLE}: mode ${lie.mode ?? 'outputs'}, seed ${lie.seed}); for tests of voting only`)
+  const machine = lie?.mode === 'state' ? lyingMachine(honestMachine, lie) : honestMachine
   const index = config.replicas.indexOf(entry)
   let auth: ReplicaAuth
   let clientSecret: string | undefined
@@ -84,7 +115,11 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     replicas: config.replicas.map((r) => r.id),
     machine,
     orderer: ordererFor(config),
-    transport: (components) => (transport = transportFactory(components)),
+    transport: (components) => {
+      transport = transportFactory(components)
+      const built = transport
+      return lie && lie.mode !== 'state' ? lyingTransport(() => built, lie)(components) : built
+    },
     tickMs: config.timeouts.tickMs,
     log: logger,
     membership: { heartbeatMs: config.timeouts.heartbeatMs, suspectAfterMs: config.timeouts.suspectAfterMs, viewChangeTimeoutMs: config.timeouts.viewChangeTimeoutMs },

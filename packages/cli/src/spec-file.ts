@@ -1,4 +1,4 @@
-import { compile, formatDiagnostic, type CompileResult } from '@lockstep/dsl'
+import { compile, formatDiagnostic, moreDiagnostics, type CompileResult } from '@lockstep/dsl'
 import { ExitCode, type Io } from './io'
 
 /** A DSL spec read and compiled for a command, its diagnostics already printed. */
@@ -27,5 +27,6 @@ export async function readSpec(command: string, positionals: readonly string[], 
   }
   const result = compile(source, { file })
   for (const diagnostic of result.diagnostics) io.stderr(formatDiagnostic(diagnostic, source))
+  if (result.omittedDiagnostics > 0) io.stderr(moreDiagnostics(result.omittedDiagnostics))
   return { file, source, result }
 }

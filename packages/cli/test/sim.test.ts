@@ -34,8 +34,31 @@ describe('lockstep sim', () => {
     }
   })
 
+  it('--faults lie --voter byzantine --liars 1: every answer the clients take is correct and only the liar is outvoted', async () => {
+    for (const [replicas, liars] of [['3', '1'], ['5', '2']] as const) {
+      const { io, stdout } = memoryIo()
+      const code = await main(['sim', '--machine', 'mutex', '--replicas', replicas, '--ops', '40', '--seeds', '4', '--faults', 'lie,crash', '--voter', 'byzantine', '--liars', liars, '--json'], io)
+      const result = JSON.parse(stdout())
+      expect(code, JSON.stringify(result.failures)).toBe(0)
+      expect(result.voting).toMatchObject({ voter: 'byzantine', liars: Number(liars), lieMode: 'outputs', outvoted: { correct: 0 }, wrongAnswers: 0 })
+      expect(result.voting.outvoted.liars).toBeGreaterThan(0)
+    }
+  })
+
+  it('--voter first against a liar: wrong answers reach the clients, the run fails and names them (exit 1)', async () => {
+    const { io, stdout, stderr } = memoryIo()
+    expect(await main(['sim', '--machine', 'register', '--ops', '40', '--seeds', '3', '--faults', 'lie', '--lie-mode', 'outputs'], io)).toBe(1)
+    expect(stderr()).toMatch(/voting: a client took the reply to c\d#\d+ that no correct replica sent/)
+    expect(stdout()).toMatch(/voter first against 1 lying \(outputs, drawn per seed\): clients outvoted a liar 0×, a correct replica 0×, and took [1-9]\d* wrong answers/)
+  })
+
   it('exits 2 with a message for bad usage', async () => {
     const cases = [
+      [['sim', '--voter', 'plurality'], /--voter 'plurality' is not a voter; choose from first, majority, byzantine/],
+      [['sim', '--liars', '1'], /--liars and --lie-mode need --faults lie/],
+      [['sim', '--faults', 'lie', '--liars', '2'], /--liars must be a whole number from 1 to 1/],
+      [['sim', '--faults', 'lie', '--lie-mode', 'sometimes'], /--lie-mode 'sometimes' is not a mode; choose from outputs, state/],
+      [['sim', '--faults', 'lie', '--no-overlap'], /--faults lie needs overlapping faults/],
       [['sim', '--machine', 'kv', '--replicas', 'three'], /--replicas must be a whole number/],
       [['sim', '--machine', 'kv', '--order', 'paxos'], /--order 'paxos' is not available/],
       [['sim', '--machine', 'kv', '--bogus'], /Unknown option '--bogus'/],

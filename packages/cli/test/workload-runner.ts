@@ -1,11 +1,11 @@
 import type { LockstepClient } from '@lockstep/client'
 import type { BuiltInMachineName } from '@lockstep/machines'
 import { SeededRandom, workloads, type Operation, type WorkloadEvent } from '@lockstep/testkit'
-import type { LocalCluster } from '../src/index'
+import type { LocalCluster, VoterName } from '../src/index'
 
 /** A started client of a cluster that tries replica number `preferred` first. */
-function connect(cluster: LocalCluster, id: string, preferred: number): Promise<LockstepClient> {
-  return cluster.client(id, { preferred: cluster.replicas[preferred % cluster.replicas.length]!.id, retryAfterMs: 500 })
+function connect(cluster: LocalCluster, id: string, preferred: number, voter?: VoterName): Promise<LockstepClient> {
+  return cluster.client(id, { preferred: cluster.replicas[preferred % cluster.replicas.length]!.id, retryAfterMs: 500, ...(voter ? { voter } : {}) })
 }
 
 /**
@@ -17,14 +17,14 @@ export async function runClusterWorkload(
   cluster: LocalCluster,
   machine: BuiltInMachineName,
   seed: number,
-  size: { readonly clients: number; readonly opsPerClient: number },
+  size: { readonly clients: number; readonly opsPerClient: number; readonly voter?: VoterName },
   during?: (history: Operation[]) => Promise<void>,
-): Promise<{ history: Operation[]; events: WorkloadEvent[] }> {
+): Promise<{ history: Operation[]; events: WorkloadEvent[]; dissent: Record<string, number> }> {
   const workload = workloads[machine]!
   const history: Operation[] = []
   const events: WorkloadEvent[] = []
   let ticks = 0
-  const running = await Promise.all(Array.from({ length: size.clients }, (_, i) => connect(cluster, `${machine}-client-${i + 1}`, i)))
+  const running = await Promise.all(Array.from({ length: size.clients }, (_, i) => connect(cluster, `${machine}-client-${i + 1}`, i, size.voter)))
   await Promise.all([
     ...running.map((client, i) =>
       workload.runClient({
@@ -42,5 +42,8 @@ export async function runClusterWorkload(
     during?.(history),
   ])
   await Promise.all(running.map((c) => c.stop()))
-  return { history, events }
+  // How often each replica was outvoted, over every client (voters other than first).
+  const dissent: Record<string, number> = {}
+  for (const client of running) for (const [replica, count] of Object.entries(client.dissent.byReplica)) dissent[replica] = (dissent[replica] ?? 0) + count
+  return { history, events, dissent }
 }

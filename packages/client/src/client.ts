@@ -109,8 +109,14 @@ interface PendingRequest {
   deadline: TimerHandle | undefined
   /** Removes the abort listener, if any. */
   forgetSignal: (() => void) | undefined
-  /** With a voter other than `first()`: the replicas' replies so far. */
+  /** With a voter other than `first()`: the replicas' replies from the order (with a position) so far. */
   tally: Tally<Reply> | undefined
+  /**
+   * And their refusals before ordering (no position: an invalid command, an expired session): each replica gives
+   * its own, which may differ among correct replicas with timing (a late retry of a request acknowledged since),
+   * so they decide among themselves and a differing one is no dissent.
+   */
+  refusals: Tally<Reply> | undefined
   /** Sent to every replica already (a retry, or a refusal before ordering that each replica must give itself). */
   fannedOut: boolean
 }
@@ -254,6 +260,22 @@ export class LockstepClient {
       refused: (replica, error) => this.onRefused(replica, error),
       connected: (replica) => void this.refusals.delete(replica),
     })
+    // A voting client needs every replica's answers: it makes itself known to each at once (asking for outputs it
+    // may have missed), so that each can answer it, over transports where a replica knows only clients that spoke.
+    if (this.voter) for (const replica of new Set(this.replicas)) this.askForOutputs(replica)
+  }
+
+  /** Asks `replica` for the outputs numbered from the watermark on; a failed send is logged, never thrown. */
+  private askForOutputs(replica: ReplicaId): void {
+    try {
+      this.transport.send(replica, { type: 'outputs', from: this.outputWatermark })
+    } catch (error) {
+      // A full or closed link (BACKPRESSURE, STOPPED): the next round asks again. Anything else is a transport's
+      // bug; it is said, and the next round asks again too. Nothing is thrown from a timer.
+      if (!isLockstepError(error)) {
+        this.log.error(`client '${this.id}': asking ${replica} for missed outputs failed: ${describeError(error)}; asking again in ${this.retryAfterMs} ms`)
+      }
+    }
   }
 
   /** Disconnects; pending requests are rejected with STOPPED. */
@@ -292,7 +314,7 @@ export class LockstepClient {
     const seq = this.nextSeq++
     this.observer?.submitted?.(seq, command)
     return new Promise<Reply>((resolve, reject) => {
-      const request: PendingRequest = { seq, command, resolve, reject, attempts: 0, timer: undefined, deadline: undefined, forgetSignal: undefined, tally: this.voter?.tally<Reply>(), fannedOut: false }
+      const request: PendingRequest = { seq, command, resolve, reject, attempts: 0, timer: undefined, deadline: undefined, forgetSignal: undefined, tally: this.voter?.tally<Reply>(), refusals: this.voter?.tally<Reply>(), fannedOut: false }
       this.pending.set(seq, request)
       if (timeoutMs !== undefined && timeoutMs !== Infinity) {
         request.deadline = this.scheduler.setTimer(timeoutMs, () => {
@@ -350,17 +372,7 @@ export class LockstepClient {
       this.preferred = (this.preferred + 1) % this.replicas.length
       // Voting needs the missed outputs from enough replicas to decide them: ask every one.
       const asked = this.voter ? [...new Set(this.replicas)] : [this.replicas[this.preferred]!]
-      for (const replica of asked) {
-        try {
-          this.transport.send(replica, { type: 'outputs', from: this.outputWatermark })
-        } catch (error) {
-          // A full or closed link (BACKPRESSURE, STOPPED): the next round asks again. Anything else is a transport's
-          // bug; it is said, and the next round asks again too. Nothing is thrown from a timer.
-          if (!isLockstepError(error)) {
-            this.log.error(`client '${this.id}': asking ${replica} for missed outputs failed: ${describeError(error)}; asking again in ${this.retryAfterMs} ms`)
-          }
-        }
-      }
+      for (const replica of asked) this.askForOutputs(replica)
       this.scheduleOutputSync()
     })
   }
@@ -473,17 +485,23 @@ export class LockstepClient {
   /** A replica's reply, with a voter: it counts as that replica's ballot; the decided reply is taken. */
   private voteOnReply(from: ReplicaId, reply: Reply): void {
     const request = this.pending.get(reply.seq)
-    if (!request?.tally) return this.lateBallot(`r${reply.seq}`, from, reply, { kind: 'reply', seq: reply.seq })
-    const outcome = this.cast(request.tally, from, reply)
-    if (!outcome) return
-    if (outcome.status === 'undecided') {
-      // Refused before ordering (no position): only the replica asked saw it, and each replica must say so itself.
-      if (reply.position === undefined && !request.fannedOut) {
+    const refused = reply.position === undefined
+    if (!request?.tally || !request.refusals) {
+      if (!refused) this.lateBallot(`r${reply.seq}`, from, reply, { kind: 'reply', seq: reply.seq })
+      return
+    }
+    if (refused) {
+      // Refused before ordering: only the replica asked saw it, and each replica must say so itself.
+      if (!request.fannedOut) {
         request.fannedOut = true
         for (const replica of new Set(this.replicas)) if (replica !== from) this.trySend(replica, request)
       }
+      const outcome = this.cast(request.refusals, from, reply)
+      if (outcome?.status === 'decided') this.takeReply(outcome.value)
       return
     }
+    const outcome = this.cast(request.tally, from, reply)
+    if (!outcome || outcome.status === 'undecided') return
     if (outcome.status === 'impossible') {
       this.settle(request, new LockstepError(ErrorCodes.VOTE_FAILED, `client '${this.id}': the replicas' replies to request #${reply.seq} cannot be decided by ${this.voter!.rule}: ${outcome.reason}`))
       return
@@ -584,6 +602,7 @@ export class LockstepClient {
         request.timer = undefined
         request.attempts = 0
         request.tally = this.voter?.tally<Reply>()
+        request.refusals = this.voter?.tally<Reply>()
         request.fannedOut = false
         this.send(request)
         return

@@ -97,18 +97,21 @@ export function resolveType(node: TypeNode, diagnostics: DiagnosticBag): Type {
   }
 }
 
+/** Edit distance counting a swap of two neighbouring characters as one edit (`cuont` → `count`): optimal string alignment. */
 function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  let before = Array.from({ length: b.length + 1 }, () => 0)
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
   for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!
-    row[0] = i
+    const row = [i]
     for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
-      prev = current
+      let best = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, before[j - 2]! + 1)
+      row.push(best)
     }
+    before = previous
+    previous = row
   }
-  return row[b.length]!
+  return previous[b.length]!
 }
 
 function suggestion(name: string, candidates: Iterable<string>): string {
@@ -123,6 +126,13 @@ function suggestion(name: string, candidates: Iterable<string>): string {
     }
   }
   return best === undefined ? '' : `; did you mean '${best}'?`
+}
+
+/** An expression whose type comes from its context: `Φ`, or an append to `Φ` (`Φ ● x`). */
+function takesTypeFromContext(e: Expr): boolean {
+  let current = e
+  while (current.kind === 'Binary' && current.op === '++') current = current.left
+  return current.kind === 'Nil' && current !== e ? true : e.kind === 'Nil'
 }
 
 class Checker {
@@ -389,7 +399,7 @@ class Checker {
           this.error(e, DiagnosticCodes.UNKNOWN_FUNCTION, `'${e.name}' is a function; call it as ${e.name}(…)`)
           return Types.error
         }
-        const candidates = [...scope.vars.keys(), ...(scope.params?.keys() ?? [])]
+        const candidates = [...scope.vars.keys(), ...(scope.params?.keys() ?? []), ...(scope.context === 'command' ? ['client', 'now'] : [])]
         this.error(e, DiagnosticCodes.UNKNOWN_NAME, `unknown name '${e.name}'${suggestion(e.name, candidates)}`)
         return Types.error
       }
@@ -445,8 +455,19 @@ class Checker {
         return Types.bool
       case '=':
       case '!=': {
-        let left = this.expr(e.left, scope)
+        let left: Type
         let right: Type
+        if (takesTypeFromContext(e.left) && !takesTypeFromContext(e.right)) {
+          // `Φ ● client = l`: the right side tells what the left's Φ is, as in `l = Φ ● client`.
+          right = this.expr(e.right, scope)
+          left = this.expr(e.left, scope, right.kind === 'error' ? undefined : right)
+          if (!isAssignable(right, left) && !isAssignable(left, right)) {
+            const shown = e.op === '=' ? '=' : '≠'
+            this.error(e, DiagnosticCodes.OPERATOR_TYPE, `cannot compare ${typeToString(left)} with ${typeToString(right)} using '${shown}'`)
+          }
+          return Types.bool
+        }
+        left = this.expr(e.left, scope)
         if (left.kind === 'nil') {
           right = this.expr(e.right, scope)
           if (right.kind !== 'nil' && right.kind !== 'error') {

@@ -11,6 +11,9 @@ export const DiagnosticCodes = {
   UNTERMINATED_STRING: 'DSL1002',
   INVALID_ESCAPE: 'DSL1003',
   INTEGER_TOO_LARGE: 'DSL1004',
+  INVALID_ENCODING: 'DSL1005',
+  STRING_TOO_LONG: 'DSL1006',
+  COMMENT_AFTER_OPERAND: 'DSL1007',
 
   EXPECTED: 'DSL2001',
   MISSING_SEPARATOR: 'DSL2002',
@@ -22,6 +25,7 @@ export const DiagnosticCodes = {
   MIXED_BODY: 'DSL2008',
   EQUALS_FOR_ASSIGNMENT: 'DSL2009',
   DECLARATION_OUTSIDE_VAR: 'DSL2010',
+  NESTED_TOO_DEEP: 'DSL2011',
 
   UNKNOWN_NAME: 'DSL3001',
   DUPLICATE_VARIABLE: 'DSL3002',
@@ -97,18 +101,36 @@ export class SourceText {
 
   /** The text of a line (from 1), without its line break. */
   lineText(line: number): string {
-    return lineOf(this.text, line)
+    const start = this.lineStarts[line - 1]
+    if (start === undefined) return ''
+    let end = this.lineStarts[line] ?? this.text.length
+    while (end > start && (this.text.charCodeAt(end - 1) === 10 || this.text.charCodeAt(end - 1) === 13)) end--
+    return this.text.slice(start, end)
   }
 }
 
-function lineOf(text: string, line: number): string {
-  const lines = text.split(/\r\n|\r|\n/)
-  return lines[line - 1] ?? ''
+/** At most this many diagnostics are kept (the first in source order); the rest are counted. */
+export const MAX_DIAGNOSTICS = 100
+
+/** The line index of the text formatted last: formatting many diagnostics of one source stays linear. */
+let lastSource: SourceText | undefined
+
+function sourceTextOf(text: string): SourceText {
+  if (lastSource?.text !== text) lastSource = new SourceText('', text)
+  return lastSource
 }
 
 /** Collects diagnostics for one source text. */
 export class DiagnosticBag {
   private readonly items: Diagnostic[] = []
+  /** Every diagnostic recorded, kept or not, by place and code: recovery must not repeat itself. */
+  private readonly seen = new Set<string>()
+  private readonly scannerLines = new Set<number>()
+  private errors = 0
+  /** Diagnostics recorded beyond {@link MAX_DIAGNOSTICS}. */
+  private dropped = 0
+  /** The largest start among the kept diagnostics, once the bag is full. */
+  private largestKeptStart = -1
   readonly source: SourceText
 
   constructor(source: SourceText) {
@@ -120,8 +142,20 @@ export class DiagnosticBag {
     const clampedStart = Math.max(0, Math.min(start, this.source.text.length))
     const clampedEnd = Math.max(clampedStart, Math.min(end, this.source.text.length))
     // One diagnostic per code and place: recovery must not repeat itself.
-    if (this.items.some((d) => d.start === clampedStart && d.code === code)) return
+    const key = `${clampedStart}:${code}`
+    if (this.seen.has(key)) return
+    this.seen.add(key)
+    if (severity === 'error') this.errors++
     const { line, column } = this.source.position(clampedStart)
+    if (code.startsWith('DSL1')) this.scannerLines.add(line)
+    if (this.items.length >= MAX_DIAGNOSTICS) {
+      // Full: keep the first diagnostics in source order, count the rest.
+      this.dropped++
+      if (clampedStart >= this.largestKeptStart) return
+      let last = 0
+      for (let i = 1; i < this.items.length; i++) if (this.items[i]!.start >= this.items[last]!.start) last = i
+      this.items.splice(last, 1)
+    }
     this.items.push({
       file: this.source.file,
       start: clampedStart,
@@ -132,6 +166,12 @@ export class DiagnosticBag {
       code,
       message,
     })
+    if (this.items.length >= MAX_DIAGNOSTICS) this.largestKeptStart = Math.max(...this.items.map((d) => d.start))
+  }
+
+  /** How many diagnostics were recorded but not kept (beyond {@link MAX_DIAGNOSTICS}). */
+  omitted(): number {
+    return this.dropped
   }
 
   /** Records an error. */
@@ -146,19 +186,17 @@ export class DiagnosticBag {
 
   /** Lines (from 1) where the scanner reported a problem: the parser stays quiet there to avoid cascades. */
   scannerErrorLines(): Set<number> {
-    return new Set(this.items.filter((d) => d.code.startsWith('DSL1')).map((d) => d.line))
+    return this.scannerLines
   }
 
   /** How many errors (not warnings) were recorded. */
   errorCount(): number {
-    let count = 0
-    for (const d of this.items) if (d.severity === 'error') count++
-    return count
+    return this.errors
   }
 
   /** True when an error (not a warning) was recorded. */
   hasErrors(): boolean {
-    return this.items.some((d) => d.severity === 'error')
+    return this.errors > 0
   }
 
   /** Every diagnostic, in source order (stable for equal positions). */
@@ -175,20 +213,47 @@ export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
   return diagnostics.some((d) => d.severity === 'error')
 }
 
+/** Lines longer than this are shown as a window around the caret. */
+const MAX_SHOWN_LINE = 120
+
 /**
  * Formats a diagnostic the way compilers do: `FILE:LINE:COL: error: MESSAGE [CODE]`,
- * then the source line and a caret line under the offending text.
+ * then the source line and a caret line under the offending text. A long line is cut
+ * to a window around the caret, marked with `…`.
  */
 export function formatDiagnostic(diagnostic: Diagnostic, source: string): string {
   const header = `${diagnostic.file}:${diagnostic.line}:${diagnostic.column}: ${diagnostic.severity}: ${diagnostic.message} [${diagnostic.code}]`
-  const lineText = lineOf(source, diagnostic.line)
-  const prefix = lineText.slice(0, diagnostic.column - 1).replace(/[^\t]/g, ' ')
-  const available = Math.max(1, lineText.length - (diagnostic.column - 1))
-  const caretCount = Math.max(1, Math.min(diagnostic.length, available))
+  let lineText = sourceTextOf(source).lineText(diagnostic.line)
+  let column = diagnostic.column
+  const available = Math.max(1, lineText.length - (column - 1))
+  let caretCount = Math.max(1, Math.min(diagnostic.length, available))
+  if (lineText.length > MAX_SHOWN_LINE) {
+    caretCount = Math.min(caretCount, MAX_SHOWN_LINE / 2)
+    const from = Math.max(0, Math.min(column - 1 - MAX_SHOWN_LINE / 3, lineText.length - MAX_SHOWN_LINE))
+    const to = Math.min(lineText.length, from + MAX_SHOWN_LINE)
+    const before = from > 0 ? '…' : ''
+    lineText = before + lineText.slice(from, to) + (to < lineText.length ? '…' : '')
+    column = column - from + before.length
+  }
+  // Control characters would garble the terminal: show them as '?', keeping columns.
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  lineText = lineText.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?')
+  const prefix = lineText.slice(0, column - 1).replace(/[^\t]/g, ' ')
   return `${header}\n${lineText}\n${prefix}${'^'.repeat(caretCount)}`
 }
 
-/** Formats several diagnostics, one block each, separated by line breaks. */
-export function formatDiagnostics(diagnostics: readonly Diagnostic[], source: string): string {
-  return diagnostics.map((d) => formatDiagnostic(d, source)).join('\n')
+/**
+ * Formats diagnostics, one block each, separated by line breaks: at most {@link MAX_DIAGNOSTICS},
+ * then a line `and N more` for the rest (`omitted` adds those a compilation did not keep).
+ */
+export function formatDiagnostics(diagnostics: readonly Diagnostic[], source: string, omitted = 0): string {
+  const shown = diagnostics.slice(0, MAX_DIAGNOSTICS).map((d) => formatDiagnostic(d, source))
+  const more = diagnostics.length - Math.min(diagnostics.length, MAX_DIAGNOSTICS) + omitted
+  if (more > 0) shown.push(moreDiagnostics(more))
+  return shown.join('\n')
+}
+
+/** The line that stands for diagnostics not shown. */
+export function moreDiagnostics(count: number): string {
+  return `and ${count} more diagnostic${count === 1 ? '' : 's'}`
 }

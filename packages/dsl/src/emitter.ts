@@ -24,8 +24,30 @@ const reservedWords = new Set([
   'symbol', 'object', 'never', 'unknown', 'readonly', 'keyof', 'infer', 'is', 'asserts', 'get', 'set', 'constructor',
 ])
 
+/**
+ * Names the generated module itself uses at the top level: its imports and the JavaScript globals its code
+ * calls. A machine named like one of them would shadow it (`export const ErrorCodes` hides the import).
+ */
+const moduleNames = new Set([
+  'ErrorCodes', 'LockstepError', 'ClientId', 'Output', 'StateMachine',
+  'TextEncoder', 'TextDecoder', 'JSON', 'Object', 'Array', 'Set', 'Map', 'Number', 'String', 'Boolean', 'Error', 'Math',
+  'RegExp', 'Symbol', 'Promise', 'Uint8Array', 'ReadonlySet', 'ReadonlyMap', 'ReadonlyArray', 'Record', 'Readonly', 'Parameters',
+  'Extract', 'globalThis',
+])
+
 function safeIdentifier(name: string): string {
   return reservedWords.has(name) ? `${name}_` : name
+}
+
+/** The exported name of the machine: reserved words and the module's own names get a trailing `_`. */
+function machineExportName(name: string): string {
+  return reservedWords.has(name) || moduleNames.has(name) ? `${name}_` : name
+}
+
+/** Text that is safe inside a generated comment (line or block): no line breaks, no `*\/`. */
+function commentText(text: string): string {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).replace(/\*\//g, '*\\/')
 }
 
 function pascalCase(name: string): string {
@@ -44,8 +66,11 @@ function tsValueType(type: Type): string {
       return 'number'
     case 'bool':
       return 'boolean'
-    case 'list':
-      return `readonly ${tsValueType(type.element)}[]`
+    case 'list': {
+      // `readonly readonly T[][]` is not TypeScript: an element that is itself an array type gets parentheses.
+      const element = tsValueType(type.element)
+      return type.element.kind === 'list' ? `readonly (${element})[]` : `readonly ${element}[]`
+    }
     case 'set':
       return `ReadonlySet<${tsValueType(type.element)}>`
     case 'map':
@@ -83,7 +108,7 @@ class TypeTable {
     let name = this.byCode.get(code)
     if (name === undefined) {
       name = `$T${this.entries.length}`
-      this.entries.push(`const ${name}: $Type = ${code}`)
+      this.entries.push(`const ${name}: $Type = ${code};`)
       this.byCode.set(code, name)
     }
     return name
@@ -296,7 +321,7 @@ class CommandEmitter {
           const index = this.program.vars.find((v) => v.name === statement.target.name)!.index
           const value = this.expr(statement.value)
           this.assigned.add(index)
-          lines.push(`${indent}${this.varRef(index)} = ${value}`)
+          lines.push(`${indent}${this.varRef(index)} = ${value};`)
           break
         }
         case 'IndexAssign': {
@@ -307,7 +332,7 @@ class CommandEmitter {
           const owned = this.copyOnce.has(index) ? '$owned' : 'null'
           if (owned === '$owned') this.usesOwned = true
           const target = this.varRef(index)
-          lines.push(`${indent}${target} = $put(${target}, ${key}, ${value}, ${this.site(statement)}, ${owned})`)
+          lines.push(`${indent}${target} = $put(${target}, ${key}, ${value}, ${this.site(statement)}, ${owned});`)
           break
         }
         case 'Send': {
@@ -317,10 +342,10 @@ class CommandEmitter {
           const plain = isScalar(valueType) || valueType.kind === 'nil'
           const json = plain ? value : `$toJson(${value}, ${this.types.ref(valueType)}) as ${tsJsonType(valueType)}`
           lines.push(`${indent}{`)
-          lines.push(`${indent}  const value: ${outType} = ${json}`)
+          lines.push(`${indent}  const value: ${outType} = ${json};`)
           // `client` is never Φ; any other recipient is checked.
           const recipient = statement.to.kind === 'Client' ? to : `$to(${to}, ${this.site(statement.to)})`
-          lines.push(`${indent}  out.push({ to: ${recipient}, value })`)
+          lines.push(`${indent}  out.push({ to: ${recipient}, value });`)
           lines.push(`${indent}}`)
           break
         }
@@ -348,14 +373,14 @@ class CommandEmitter {
     return [...this.referenced].sort((a, b) => a - b).map((index) => {
       const info = this.program.vars[index]!
       const keyword = this.assigned.has(index) ? 'let' : 'const'
-      return `  ${keyword} v_${info.name}: ${tsStateType(info.type)} = ${stateName}.${info.name}`
+      return `  ${keyword} v_${info.name}: ${tsStateType(info.type)} = ${stateName}.${info.name};`
     })
   }
 
   epilogue(stateName: string): string[] {
     return [...this.assigned].sort((a, b) => a - b).map((index) => {
       const name = this.program.vars[index]!.name
-      return `  ${stateName}.${name} = v_${name}`
+      return `  ${stateName}.${name} = v_${name};`
     })
   }
 }
@@ -407,7 +432,7 @@ function outputType(program: CheckedProgram): string {
 export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {}): string {
   const initial = evaluateInitialValues(program)
   if ('failures' in initial) throw new LockstepError(ErrorCodes.DSL_ERROR, `cannot emit ${program.name}: ${initial.failures.map((f) => f.reason).join('; ')}`)
-  const machineName = options.exportName ?? safeIdentifier(program.name)
+  const machineName = options.exportName ?? machineExportName(program.name)
   const prefix = pascalCase(program.name)
   const stateType = `${prefix}State`
   const commandType = `${prefix}Command`
@@ -439,20 +464,20 @@ export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {
     const copyOnce = new Set(program.vars.filter((v) => v.type.kind === 'map' && !escaping.has(v.index)).map((v) => v.index))
     const emitter = new CommandEmitter(program, command, sites, copyOnce, types)
     const armLines = emitter.arms(command.decl.arms, outType)
-    const params = command.params.filter((_p, i) => emitter.usedParams.has(i)).map((p) => `  const p_${p.name} = args[${p.index}] as ${tsValueType(p.type)}`)
+    const params = command.params.filter((_p, i) => emitter.usedParams.has(i)).map((p) => `  const p_${p.name} = args[${p.index}] as ${tsValueType(p.type)};`)
     const prologue = emitter.prologue('state')
     // A command that reads no state variable must not leave \`state\` unused (noUnusedParameters).
     const stateParam = prologue.length > 0 ? 'state' : '_state'
     const lines = [
-      `/** \`${command.name}\` (${program.file} line ${program.source.position(command.decl.start).line}). */`,
+      `/** \`${command.name}\` (${commentText(program.file)} line ${program.source.position(command.decl.start).line}). */`,
       `function $command_${command.name}(${stateParam}: ${stateType}, ${emitter.usesClient ? 'client' : '_client'}: ClientId, ${emitter.usesNow ? 'now' : '_now'}: number, ${params.length > 0 ? 'args' : '_args'}: readonly unknown[]): Output<${outType}>[] {`,
-      `  const out: Output<${outType}>[] = []`,
+      `  const out: Output<${outType}>[] = [];`,
       ...params,
       ...prologue,
-      ...(emitter.usesOwned ? ['  const $owned = new Set<object>()'] : []),
+      ...(emitter.usesOwned ? ['  const $owned = new Set<object>();'] : []),
       ...armLines,
       ...emitter.epilogue('state'),
-      '  return out',
+      '  return out;',
       '}',
       '',
     ]
@@ -462,11 +487,13 @@ export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {
   const sortedVars = [...program.vars].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   const encodeParts = sortedVars.map((info, i) => `${JSON.stringify((i === 0 ? '{' : ',') + JSON.stringify(info.name) + ':')} + $enc(state.${info.name}, ${types.ref(info.type)})`)
   const machine: string[] = [
-    `const $encoder = new TextEncoder()`,
-    `const $decoder = new TextDecoder()`,
-    `const $vars: readonly (readonly [string, $Type])[] = [${program.vars.map((v) => `[${JSON.stringify(v.name)}, ${types.ref(v.type)}]`).join(', ')}]`,
+    `const $encoder = new TextEncoder();`,
+    `const $decoder = new TextDecoder();`,
+    `/** The JSON Schema of the commands (a constant of its own: checking it inside the machine's type costs compilers dearly). */`,
+    `const $commandSchema: object = ${JSON.stringify(commandSchema(program), null, 2)};`,
+    `const $vars: readonly (readonly [string, $Type])[] = [${program.vars.map((v) => `[${JSON.stringify(v.name)}, ${types.ref(v.type)}]`).join(', ')}];`,
     '',
-    `/** The \`${program.name}\` state machine, compiled from ${program.file}. */`,
+    `/** The \`${program.name}\` state machine, compiled from ${commentText(program.file)}. */`,
     `export const ${machineName}: StateMachine<${stateType}, ${commandType}, ${outType}> & { readonly commandSchema: object; toJSON(state: ${stateType}): Record<string, unknown> } = {`,
     `  name: ${JSON.stringify(program.name)},`,
     `  init: () => ({ ${program.vars.map((v, i) => `${v.name}: ${valueLiteral(initial.values[i]!, v.type)}`).join(', ')} }),`,
@@ -496,8 +523,8 @@ export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {
     `    }`,
     `  },`,
     `  toJSON: (state) => ({ ${program.vars.map((v) => `${v.name}: ${isScalar(v.type) ? `state.${v.name}` : `$toJson(state.${v.name}, ${types.ref(v.type)})`}`).join(', ')} }),`,
-    `  commandSchema: ${JSON.stringify(commandSchema(program), null, 2).replace(/\n/g, '\n  ')},`,
-    `}`,
+    `  commandSchema: $commandSchema,`,
+    `};`,
     '',
   ]
 
@@ -507,12 +534,12 @@ export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {
     `  readonly #submit: (command: ${commandType}) => Promise<R>`,
     '',
     `  constructor(submit: (command: ${commandType}) => Promise<R>) {`,
-    `    this.#submit = submit`,
+    `    this.#submit = submit;`,
     `  }`,
     ...program.commands.flatMap((c) => {
       const params = c.params.map((p) => `${safeIdentifier(p.name)}: ${tsJsonType(p.type)}`).join(', ')
       const args = c.params.length === 0 ? '' : `, args: { ${c.params.map((p) => `${p.name}: ${safeIdentifier(p.name)}`).join(', ')} }`
-      return ['', `  /** Sends \`${c.name}\`. */`, `  ${c.name}(${params}): Promise<R> {`, `    return this.#submit({ name: ${JSON.stringify(c.name)}${args} })`, `  }`]
+      return ['', `  /** Sends \`${c.name}\`. */`, `  ${c.name}(${params}): Promise<R> {`, `    return this.#submit({ name: ${JSON.stringify(c.name)}${args} });`, `  }`]
     }),
     `}`,
   ]
@@ -520,17 +547,17 @@ export function emitTypeScript(program: CheckedProgram, options: EmitOptions = {
   const code = [...commandFunctions, ...machine].join('\n')
   const helperNames = helpersFor(code)
   const siteLines = [
-    `const $file = ${JSON.stringify(program.file)}`,
+    `const $file = ${JSON.stringify(program.file)};`,
     `/** Failure sites: [location, command, line, column, source text, inside a command]. */`,
     `const $sites: readonly (readonly [string, string, number, number, string, boolean])[] = [`,
     ...sites.sites.map((s) => `  [${JSON.stringify(s.location)}, ${JSON.stringify(s.command)}, ${s.line}, ${s.column}, ${JSON.stringify(s.snippet)}, ${s.inCommand}],`),
-    `]`,
+    `];`,
     '',
   ]
   const header = [
-    `// Generated by @lockstep/dsl from ${program.file}. Do not edit: change the .sm file and run \`lockstep compile\` again.`,
-    `import { ErrorCodes, LockstepError } from ${JSON.stringify(options.interfaceModule ?? '@lockstep/interface')}`,
-    `import type { ClientId, Output, StateMachine } from ${JSON.stringify(options.interfaceModule ?? '@lockstep/interface')}`,
+    `// Generated by @lockstep/dsl from ${commentText(program.file)}. Do not edit: change the .sm file and run \`lockstep compile\` again.`,
+    `import { ErrorCodes, LockstepError } from ${JSON.stringify(options.interfaceModule ?? '@lockstep/interface')};`,
+    `import type { ClientId, Output, StateMachine } from ${JSON.stringify(options.interfaceModule ?? '@lockstep/interface')};`,
     '',
   ]
   const helpers = [...new Set([...helperNames, '$fromJson', '$Types'])]

@@ -1,6 +1,6 @@
 export { compile, compileFile, compileInvariant, compileOrThrow } from './program'
 export type { CompileOptions, CompileResult, CompiledInvariant, CompilerHost } from './program'
-export { DiagnosticCodes, formatDiagnostic, formatDiagnostics, hasErrors } from './diagnostics'
+export { DiagnosticCodes, MAX_DIAGNOSTICS, formatDiagnostic, formatDiagnostics, hasErrors, moreDiagnostics } from './diagnostics'
 export type { Diagnostic, DiagnosticCode, Severity } from './diagnostics'
 export { argsSchema, commandSchema, commandSchemas, typeSchema } from './schema'
 export { CompiledMachine, validateCommand } from './interpreter'

@@ -4,6 +4,9 @@ import type {
 import { DiagnosticCodes, type DiagnosticBag, type DiagnosticCode } from './diagnostics'
 import type { Token } from './scanner'
 
+/** How deep expressions and types may nest: it bounds the recursion of every stage after the parser. */
+export const MAX_NESTING = 256
+
 const comparisonOps: ReadonlySet<string> = new Set(['=', '!=', '<', '<=', '>', '>=', 'in'])
 const typeKeywords: ReadonlySet<string> = new Set(['client_id', 'int', 'bool', 'string'])
 
@@ -26,6 +29,12 @@ class Parser {
   private failures = 0
   /** Lines the scanner already complained about. */
   private readonly quietLines: Set<number>
+  /** How deep the expression or type being parsed nests right now. */
+  private nesting = 0
+  /** The depth of each expression node built (a chain `a + b + c` is `(a + b) + c`, one level per operator). */
+  private readonly depths = new WeakMap<Expr, number>()
+  /** The nesting limit was reported for the current top-level expression or type. */
+  private deepReported = false
 
   constructor(
     private readonly tokens: readonly Token[],
@@ -255,7 +264,23 @@ class Parser {
   }
 
   private parseType(): TypeNode {
+    if (this.nesting === 0) this.deepReported = false
     const token = this.peek()
+    if (this.nesting >= MAX_NESTING) {
+      this.tooDeep(token, 'type')
+      // Skip the rest of the type without recursing.
+      while (!this.isEof() && (this.isKeyword('list') || this.isKeyword('set') || this.isKeyword('map') || this.isKeyword('of') || this.isKeyword('to') || typeKeywords.has(this.peek().value))) this.next()
+      return { kind: 'ErrorType', start: token.start, end: this.previous()?.end ?? token.end }
+    }
+    this.nesting++
+    try {
+      return this.parseTypeInner(token)
+    } finally {
+      this.nesting--
+    }
+  }
+
+  private parseTypeInner(token: Token): TypeNode {
     if (token.kind === 'keyword' && typeKeywords.has(token.value)) {
       this.next()
       return { kind: 'NamedType', name: token.value as 'client_id', start: token.start, end: token.end }
@@ -479,11 +504,63 @@ class Parser {
   }
 
   private parseExpr(): Expr {
+    if (this.nesting === 0) this.deepReported = false
     return this.parseOr()
   }
 
-  private binary(op: BinaryOp, left: Expr, right: Expr): Expr {
-    return { kind: 'Binary', op, left, right, start: left.start, end: right.end }
+  private depthOf(e: Expr): number {
+    return this.depths.get(e) ?? 1
+  }
+
+  /** Records a node's depth; past {@link MAX_NESTING} it reports the limit and stands in an error node. */
+  private sized(e: Expr, depth: number, at: Span): Expr {
+    if (depth > MAX_NESTING) {
+      this.tooDeep(at, 'expression')
+      return { kind: 'Error', start: e.start, end: e.end }
+    }
+    this.depths.set(e, depth)
+    return e
+  }
+
+  private tooDeep(at: Span, what: 'expression' | 'type'): void {
+    if (this.deepReported) return
+    this.deepReported = true
+    this.failures++
+    this.diagnostics.error(DiagnosticCodes.NESTED_TOO_DEEP, at.start, at.end, `${what} nested deeper than ${MAX_NESTING} levels`)
+  }
+
+  /** Runs a nested parse one level deeper, or, past the limit, reports it and skips the nested text without recursing. */
+  private nested(at: Span, parse: () => Expr): Expr {
+    if (this.nesting >= MAX_NESTING) {
+      this.tooDeep(at, 'expression')
+      this.skipNested()
+      return { kind: 'Error', start: at.start, end: this.previous()?.end ?? at.end }
+    }
+    this.nesting++
+    try {
+      return parse()
+    } finally {
+      this.nesting--
+    }
+  }
+
+  /** Skips the rest of a too-deep expression: operators, operands and balanced brackets, iteratively. */
+  private skipNested(): void {
+    let open = 0
+    while (!this.isEof()) {
+      const token = this.peek()
+      if (token.kind === 'punct' && (token.value === '(' || token.value === '[')) open++
+      else if (token.kind === 'punct' && (token.value === ')' || token.value === ']')) {
+        if (open === 0) return
+        open--
+      } else if (open === 0 && (token.kind === 'keyword' && ['if', 'end', 'send', 'skip', 'var', 'to', 'init'].includes(token.value))) return
+      this.next()
+    }
+  }
+
+  private binary(op: BinaryOp, left: Expr, right: Expr, at: Span = right): Expr {
+    const node: Expr = { kind: 'Binary', op, left, right, start: left.start, end: right.end }
+    return this.sized(node, 1 + Math.max(this.depthOf(left), this.depthOf(right)), at)
   }
 
   private parseOr(): Expr {
@@ -507,8 +584,8 @@ class Parser {
   private parseNot(): Expr {
     if (this.isKeyword('not')) {
       const token = this.next()
-      const operand = this.parseNot()
-      return { kind: 'Unary', op: 'not', operand, start: token.start, end: operand.end }
+      const operand = this.nested(token, () => this.parseNot())
+      return this.sized({ kind: 'Unary', op: 'not', operand, start: token.start, end: operand.end }, 1 + this.depthOf(operand), token)
     }
     return this.parseComparison()
   }
@@ -566,8 +643,8 @@ class Parser {
   private parseUnary(): Expr {
     if (this.isPunct('-') || this.isKeyword('not')) {
       const token = this.next()
-      const operand = this.parseUnary()
-      return { kind: 'Unary', op: token.value as '-' | 'not', operand, start: token.start, end: operand.end }
+      const operand = this.nested(token, () => this.parseUnary())
+      return this.sized({ kind: 'Unary', op: token.value as '-' | 'not', operand, start: token.start, end: operand.end }, 1 + this.depthOf(operand), token)
     }
     return this.parsePostfix()
   }
@@ -575,11 +652,12 @@ class Parser {
   private parsePostfix(): Expr {
     let expr = this.parsePrimary()
     while (this.isPunct('[') && expr.kind !== 'Error') {
-      this.next()
-      const index = this.parseExpr()
+      const open = this.next()
+      const index = this.nested(open, () => this.parseExpr())
       const close = this.peek()
       this.expectPunct(']', 'to close the index')
-      expr = { kind: 'Index', object: expr, index, start: expr.start, end: close.end }
+      const node: Expr = { kind: 'Index', object: expr, index, start: expr.start, end: close.end }
+      expr = this.sized(node, 1 + Math.max(this.depthOf(expr), this.depthOf(index)), open)
     }
     return expr
   }
@@ -614,14 +692,15 @@ class Parser {
           const args: Expr[] = []
           if (!this.isPunct(')')) {
             while (true) {
-              args.push(this.parseExpr())
+              args.push(this.nested(token, () => this.parseExpr()))
               if (!this.isPunct(',')) break
               this.next()
             }
           }
           const close = this.peek()
           this.expectPunct(')', `to close the call of '${token.value}'`)
-          return { kind: 'Call', callee: { name: token.value, start: token.start, end: token.end }, args, start: token.start, end: close.end }
+          const call: Expr = { kind: 'Call', callee: { name: token.value, start: token.start, end: token.end }, args, start: token.start, end: close.end }
+          return this.sized(call, 1 + Math.max(0, ...args.map((a) => this.depthOf(a))), token)
         }
         return { kind: 'Name', name: token.value, start: token.start, end: token.end }
       }
@@ -646,11 +725,11 @@ class Parser {
       case 'punct':
         if (token.value === '(') {
           this.next()
-          const inner = this.parseExpr()
+          const inner = this.nested(token, () => this.parseExpr())
           const close = this.peek()
           if (!this.expectPunct(')', 'to close the parenthesis')) return inner
           // The parentheses belong to the expression's span, so messages quote them.
-          return { ...inner, start: token.start, end: close.end }
+          return this.sized({ ...inner, start: token.start, end: close.end }, this.depthOf(inner), token)
         }
         break
       default:

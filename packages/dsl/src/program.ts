@@ -18,8 +18,10 @@ export interface CompileOptions {
 export interface CompileResult {
   /** The syntax tree (absent only when nothing could be parsed). */
   readonly ast: MachineNode | undefined
-  /** Every error and warning, in source order. */
+  /** The errors and warnings, in source order: at most the first 100 (`MAX_DIAGNOSTICS`). */
   readonly diagnostics: readonly Diagnostic[]
+  /** How many more diagnostics were found but not kept (print them as `and N more`, see `formatDiagnostics`). */
+  readonly omittedDiagnostics: number
   /** The checked program, when there were no errors: input to the emitter, the schema and the model checker. */
   readonly program?: CheckedProgram
   /** The interpreted state machine, when there were no errors. */
@@ -37,23 +39,23 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   const diagnostics = new DiagnosticBag(text)
   const tokens = scan(source, diagnostics)
   const ast = parseMachine(tokens, diagnostics)
-  if (!ast) return { ast, diagnostics: diagnostics.sorted() }
+  if (!ast) return { ast, diagnostics: diagnostics.sorted(), omittedDiagnostics: diagnostics.omitted() }
   const syntaxOk = !diagnostics.hasErrors()
   const checked = checkMachine(ast, diagnostics)
   const program: CheckedProgram = { name: ast.name.name, file: text.file, source: text, ast, vars: checked.vars, commands: checked.commands }
   // Guard analysis evaluates guards, so it needs commands that parsed and checked cleanly.
   if (syntaxOk) analyzeGuards(program, checked.commands.filter((c) => checked.cleanCommands.has(c.name)), diagnostics)
-  if (diagnostics.hasErrors()) return { ast, diagnostics: diagnostics.sorted() }
+  if (diagnostics.hasErrors()) return { ast, diagnostics: diagnostics.sorted(), omittedDiagnostics: diagnostics.omitted() }
   const initial = evaluateInitialValues(program)
   if ('failures' in initial) {
     for (const failure of initial.failures) {
       const init = failure.var.decl.init!
       diagnostics.error(DiagnosticCodes.INIT_FAILS, init.start, init.end, `the init expression of '${failure.var.name}' fails: ${failure.reason}`)
     }
-    return { ast, diagnostics: diagnostics.sorted() }
+    return { ast, diagnostics: diagnostics.sorted(), omittedDiagnostics: diagnostics.omitted() }
   }
   const machine = createMachine(new CompiledMachine(program, initial.values))
-  return { ast, diagnostics: diagnostics.sorted(), program, machine }
+  return { ast, diagnostics: diagnostics.sorted(), omittedDiagnostics: diagnostics.omitted(), program, machine }
 }
 
 /** Reads a file through the host and compiles it, naming the file in diagnostics. */
@@ -68,7 +70,7 @@ export function compileOrThrow(source: string, options: CompileOptions = {}): { 
   if (!result.program || !result.machine) {
     const errors = result.diagnostics.filter((d) => d.severity === 'error')
     throw new LockstepError(ErrorCodes.DSL_ERROR,
-      `${options.file ?? 'input.sm'} has ${errors.length} error${errors.length === 1 ? '' : 's'}:\n${formatDiagnostics(errors, source)}`)
+      `${options.file ?? 'input.sm'} has ${errors.length + result.omittedDiagnostics} error${errors.length + result.omittedDiagnostics === 1 ? '' : 's'}:\n${formatDiagnostics(errors, source, result.omittedDiagnostics)}`)
   }
   return { program: result.program, machine: result.machine }
 }

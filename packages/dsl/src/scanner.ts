@@ -1,4 +1,5 @@
 import { DiagnosticCodes, type DiagnosticBag } from './diagnostics'
+import { MAX_VALUE_SIZE } from './values'
 
 /** What kind of token: names, output atoms (`OK`), literals, keywords, punctuation. */
 export type TokenKind = 'ident' | 'atom' | 'int' | 'string' | 'keyword' | 'punct' | 'eof'
@@ -67,6 +68,7 @@ export function scan(text: string, diagnostics: DiagnosticBag): Token[] {
   let newlineBefore = false
   // A byte order mark at the start is not part of the program.
   if (text.charCodeAt(0) === 0xfeff) pos = 1
+  reportLoneSurrogates(text, diagnostics)
 
   const push = (kind: TokenKind, value: string, start: number, end: number) => {
     tokens.push({ kind, value, start, end, newlineBefore })
@@ -84,9 +86,17 @@ export function scan(text: string, diagnostics: DiagnosticBag): Token[] {
       pos++
       continue
     }
-    // `--` starts a comment that runs to the end of the line.
+    // `--` starts a comment that runs to the end of the line, always (`x --1` is `x` and a comment).
     if (ch === 45 && text.charCodeAt(pos + 1) === 45) {
+      const start = pos
+      const last = tokens[tokens.length - 1]
+      if (last !== undefined && !newlineBefore && /[0-9A-Za-z_(]/.test(text[pos + 2] ?? '')) {
+        const word = /^--[^\s]*/.exec(text.slice(pos, pos + 40))![0]
+        diagnostics.warning(DiagnosticCodes.COMMENT_AFTER_OPERAND, pos, pos + word.length,
+          `'--' starts a comment, so '${word}' and the rest of the line are ignored; write '- -' with a space (or '- (-…)') to subtract a negative, or put a space after '--'`)
+      }
       while (pos < text.length && text.charCodeAt(pos) !== 10 && text.charCodeAt(pos) !== 13) pos++
+      reportControlCharacters(text, start, pos, 'a comment', diagnostics)
       continue
     }
     const start = pos
@@ -127,6 +137,16 @@ export function scan(text: string, diagnostics: DiagnosticBag): Token[] {
       push(symbol.kind, symbol.value, start, pos)
       continue
     }
+    // Spellings from other languages: report them, then read them as meant so parsing goes on.
+    // (Before punctuation: `==` would otherwise be read as `=` and then another `=`.)
+    const foreign = foreignSpellings.find(([spelling]) => text.startsWith(spelling, pos) && !(spelling === '!' && text[pos + 1] === '='))
+    if (foreign) {
+      const [spelling, kind, value, advice] = foreign
+      diagnostics.error(DiagnosticCodes.UNEXPECTED_CHARACTER, pos, pos + spelling.length, `unexpected '${spelling}'; ${advice}`)
+      pos += spelling.length
+      push(kind, value, start, pos)
+      continue
+    }
     const two = text.slice(pos, pos + 2)
     if (twoCharPunct.has(two)) {
       pos += 2
@@ -137,15 +157,6 @@ export function scan(text: string, diagnostics: DiagnosticBag): Token[] {
     if (oneCharPunct.has(one)) {
       pos++
       push('punct', one, start, pos)
-      continue
-    }
-    // Spellings from other languages: report them, then read them as meant so parsing goes on.
-    const foreign = foreignSpellings.find(([spelling]) => text.startsWith(spelling, pos) && !(spelling === '!' && text[pos + 1] === '='))
-    if (foreign) {
-      const [spelling, kind, value, advice] = foreign
-      diagnostics.error(DiagnosticCodes.UNEXPECTED_CHARACTER, pos, pos + spelling.length, `unexpected '${spelling}'; ${advice}`)
-      pos += spelling.length
-      push(kind, value, start, pos)
       continue
     }
     // Unknown characters: one report for a run of them, then go on.
@@ -207,6 +218,11 @@ function scanString(text: string, startPos: number, diagnostics: DiagnosticBag, 
     const ch = text[pos]!
     if (ch === '"') {
       pos++
+      reportControlCharacters(text, startPos, pos, 'a string', diagnostics)
+      if (value.length > MAX_VALUE_SIZE) {
+        diagnostics.error(DiagnosticCodes.STRING_TOO_LONG, startPos, pos,
+          `string literal of ${value.length} characters is too long; values are limited to ${MAX_VALUE_SIZE} characters`)
+      }
       emit(value, pos)
       return pos
     }
@@ -231,5 +247,27 @@ function scanString(text: string, startPos: number, diagnostics: DiagnosticBag, 
     }
     value += ch
     pos++
+  }
+}
+
+/** Reports UTF-16 code units that are half a surrogate pair: text that was not valid Unicode (and cannot be UTF-8). */
+function reportLoneSurrogates(text: string, diagnostics: DiagnosticBag): void {
+  const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+  for (let match = lone.exec(text); match !== null; match = lone.exec(text)) {
+    diagnostics.error(DiagnosticCodes.INVALID_ENCODING, match.index, match.index + 1,
+      `invalid Unicode: a lone surrogate U+${text.charCodeAt(match.index).toString(16).toUpperCase()} (the file is not valid UTF-8 text)`)
+  }
+}
+
+/** Reports control characters (other than tab) inside a string or comment: they are invisible and never meant. */
+function reportControlCharacters(text: string, start: number, end: number, where: string, diagnostics: DiagnosticBag): void {
+  const part = text.slice(start, end)
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  const control = /[\u0000-\u0008\u000b-\u001f\u007f]/g
+  for (let match = control.exec(part); match !== null; match = control.exec(part)) {
+    const at = start + match.index
+    const code = text.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0')
+    diagnostics.error(DiagnosticCodes.UNEXPECTED_CHARACTER, at, at + 1,
+      `unexpected control character U+${code} in ${where}${where === 'a string' ? `; write it as \\u${code}` : ''}`)
   }
 }

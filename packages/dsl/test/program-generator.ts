@@ -50,8 +50,25 @@ function same(a: GenType, b: GenType): boolean {
 /** A generated program and what is needed to drive it. */
 export interface GeneratedProgram {
   readonly source: string
+  /** The machine's name (`gen` unless the generator was given other names). */
+  readonly name: string
   readonly commands: readonly { name: string; params: readonly Named[] }[]
 }
+
+/** Opt-in variations for the emitter's property test; the defaults reproduce the original programs. */
+export interface GeneratorOptions {
+  /** Machine names to draw from (default: always `gen`). */
+  readonly machineNames?: readonly string[]
+  /** Also use nested collection types (`list of list of int`, maps of sets). */
+  readonly nestedTypes?: boolean
+}
+
+const nestedVarTypes: GenType[] = [
+  { kind: 'list', element: { kind: 'list', element: int } },
+  { kind: 'list', element: { kind: 'list', element: { kind: 'list', element: clientId } } },
+  { kind: 'map', key: string, value: { kind: 'set', element: int } },
+  { kind: 'map', key: bool, value: { kind: 'map', key: int, value: string } },
+]
 
 export class ProgramGenerator {
   private vars: Named[] = []
@@ -60,7 +77,7 @@ export class ProgramGenerator {
   /** In guards, constant true/false would make arms unreachable (a checker error), so they are avoided. */
   private noBoolLiterals = false
 
-  constructor(private readonly random: () => number) {}
+  constructor(private readonly random: () => number, private readonly options: GeneratorOptions = {}) {}
 
   private int(n: number): number {
     return Math.floor(this.random() * n)
@@ -162,7 +179,7 @@ export class ProgramGenerator {
 
   /** Scalar types, and collection types some variable has (so operands are never an untyped Φ). */
   private typesWithValues(): GenType[] {
-    return varTypes.filter((t) => t.kind === 'int' || t.kind === 'bool' || t.kind === 'string' || t.kind === 'client_id' || this.names(t, false).length > 0)
+    return (this.options.nestedTypes ? [...varTypes, ...nestedVarTypes] : varTypes).filter((t) => t.kind === 'int' || t.kind === 'bool' || t.kind === 'string' || t.kind === 'client_id' || this.names(t, false).length > 0)
   }
 
   /** An expression safe to use as an operand (parenthesized unless a leaf). */
@@ -215,7 +232,7 @@ export class ProgramGenerator {
     const varCount = 1 + this.int(4)
     const decls: string[] = []
     for (let i = 0; i < varCount; i++) {
-      const type = this.pick(varTypes)
+      const type = this.pick(this.options.nestedTypes ? [...varTypes, ...nestedVarTypes] : varTypes)
       const name = `v${i}`
       const init = type.kind === 'int' ? this.pick(['0', '5', '-3', '2 * 3']) : type.kind === 'bool' ? this.pick(['true', 'false', this.nil()]) : type.kind === 'string' ? this.pick(['"s"', 'OK', this.nil()]) : this.nil()
       decls.push(`    ${name}: ${typeText(type)}${this.chance(0.9) ? ` init ${init}` : ''}${this.chance(0.5) ? ';' : ''}`)
@@ -249,8 +266,9 @@ export class ProgramGenerator {
       bodies.push(lines.join('\n'))
       commands.push({ name, params })
     }
-    const source = `gen: state_machine\n  var\n${decls.join('\n')}\n${bodies.join('\n')}\nend gen\n`
-    return { source, commands }
+    const name = this.options.machineNames ? this.pick(this.options.machineNames) : 'gen'
+    const source = `${name}: state_machine\n  var\n${decls.join('\n')}\n${bodies.join('\n')}\nend ${name}\n`
+    return { source, name, commands }
   }
 
   /** A JSON argument value for a parameter type. */

@@ -32,13 +32,13 @@ describe('canonicalEncode', () => {
     same({ a: 1, b: { c: [1, 2], d: 'x' } }, { b: { d: 'x', c: [1, 2] }, a: 1 })
     fc.assert(fc.property(fc.jsonValue(), (value) => {
       expect(hex(canonicalEncode(reverseKeys(value)))).toBe(hex(canonicalEncode(value)))
-    }))
+    }), { seed: 13, numRuns: 500 })
   })
 
   it('gives different values different bytes (JSON values, against a reference)', () => {
     fc.assert(fc.property(fc.jsonValue({ maxDepth: 3 }), fc.jsonValue({ maxDepth: 3 }), (a, b) => {
       expect(hex(canonicalEncode(a)) === hex(canonicalEncode(b))).toBe(referenceText(a) === referenceText(b))
-    }))
+    }), { seed: 14, numRuns: 500 })
   })
 
   it('keeps arrays in order', () => {

@@ -173,18 +173,19 @@ describe('voting against liars', () => {
         }
         const final = tally.outcome()
         expect(final).toMatchObject({ status: 'decided', value: 'truth' })
-        expect((final as { agreeing: string[] }).agreeing.filter((replica) => honest.includes(replica))).toEqual(honest)
-        for (const replica of (final as { dissenting: string[] }).dissenting) expect(liars).toContain(replica)
+        if (final.status !== 'decided') return
+        expect(final.agreeing.filter((replica) => honest.includes(replica))).toEqual(honest)
+        for (const replica of final.dissenting) expect(liars).toContain(replica)
       },
     )
   }
 
   it('byzantine(1) with one liar among 3 decides the truth whatever the liar sends and whatever the order (property)', () => {
-    fc.assert(liarsProperty(1, three), { numRuns: 300 })
+    fc.assert(liarsProperty(1, three), { seed: 31, numRuns: 300 })
   })
 
   it('byzantine(2) with 2 liars among 5 decides the truth whatever they send and whatever the order (property)', () => {
-    fc.assert(liarsProperty(2, five), { numRuns: 300 })
+    fc.assert(liarsProperty(2, five), { seed: 52, numRuns: 300 })
   })
 
   it('byzantine(2) with 2 colluding liars among 5: their common lie never decides', () => {

@@ -4,7 +4,7 @@ import { ErrorCodes, LockstepError, isLockstepError, type OutputNotice, type Rep
 import type { TlsCredentials } from '@lockstep/transport-tcp'
 import { intFlag, parseFlags } from '../args'
 import { clusterClient } from '../cluster-client'
-import { authProblems, configError, configPath, loadClusterConfig, type LoadedClusterConfig } from '../cluster-config'
+import { authProblems, configError, configPath, loadClusterConfig, voterNames, type LoadedClusterConfig, type VoterName } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
 import type { LockstepClient } from '@lockstep/client'
 import { stderrLogger } from '../stderr-logger'
@@ -28,6 +28,10 @@ where it sits in the total order. \`acquire\` waits until the lock is granted
   --replica     replica to try first (default: the first listed)
   --timeout-ms  give up after this long without a reply (default: timeouts.clientTimeoutMs, 10000)
   --no-wait     acquire: print the reply at once even when queued
+  --voter       first|majority|byzantine: how to decide the result from the replicas' answers
+                (default: the configuration's voter, first); with byzantine, t+1 identical answers
+                out of 2t+1 replicas decide, so t replicas computing wrong outputs cannot fool it,
+                and replicas whose answers differ are named on stderr (docs/voting.md)
   --verify      after the reply, ask ONE replica (--verify-at, default the first) for its
                 evidence: the reply with the signed digests of t+1 replicas (t = F =
                 floor((n-1)/2)); verify it with the public keys of cluster.json and print the
@@ -57,6 +61,7 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
     replica: { type: 'string' },
     'timeout-ms': { type: 'string' },
     'no-wait': { type: 'boolean' },
+    voter: { type: 'string' },
     verify: { type: 'boolean' },
     'verify-at': { type: 'string' },
     cert: { type: 'string' },
@@ -95,6 +100,8 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
     }
   }
   if ((values.cert === undefined) !== (values.key === undefined)) return usageError('--cert and --key go together')
+  const voter = values.voter as string | undefined
+  if (voter !== undefined && !(voterNames as readonly string[]).includes(voter)) return usageError(`--voter '${voter}' is not a voter; choose from ${voterNames.join(', ')}`)
 
   const config = await loadClusterConfig(file, io)
   const problems = authProblems(config, 'client')
@@ -119,6 +126,11 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
     tls: tls?.credentials,
     logger: values.verbose ? stderrLogger(id, (line) => io.stderr(line), 'info') : undefined,
     io,
+    ...(voter === undefined ? {} : { voter: voter as VoterName }),
+  })
+  client.onDissent((event) => {
+    const what = event.kind === 'reply' ? `the reply to request #${String(event.seq)}` : `output #${String(event.outputSeq)}`
+    io.stderr(`lockstep client: ${event.dissenting.join(', ')} answered ${what} differently from ${event.agreeing.join(', ')} (voter ${event.rule}): outvoted`)
   })
   const command = commandArgs === undefined ? { name } : { name, args: commandArgs }
   await client.start()
@@ -142,7 +154,7 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
       io.stderr(JSON.stringify({ ok: false, error: reply.error, client: id, seq: reply.seq, ...(reply.position === undefined ? {} : { position: reply.position }) }))
       return ExitCode.FAILED
     }
-    const result: Record<string, unknown> = { ok: true, outputs: reply.outputs.map((o) => o.value), position: reply.position, client: id, seq: reply.seq }
+    const result: Record<string, unknown> = { ok: true, outputs: reply.outputs.map((o) => o.value), position: reply.position, client: id, seq: reply.seq, ...(client.voting === 'first' ? {} : { voter: client.voting, dissent: client.dissent.byReplica }) }
     if (publicKeys) {
       const verified = await verifiedResult(client, reply, config, publicKeys, verifyAt ?? config.replicas[0]!.id, timeoutMs, io)
       if (verified === undefined) return ExitCode.FAILED

@@ -2,7 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { builtInMachineNames, isBuiltInMachineName, type BuiltInMachineName } from '@lockstep/machines'
 import { intFlag, parseFlags } from '../args'
-import { clusterConfigSchema, orderNames } from '../cluster-config'
+import { clusterConfigSchema, orderNames, voterNames, type VoterName } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
 import { upLocalCluster, type LocalCluster } from '../local-cluster'
 import { ClusterSupervisor } from './cluster-supervisor'
@@ -10,7 +10,7 @@ import { loadMachine, machineSpecProblem } from '../machine-source'
 import { parseLogLevel } from '../stderr-logger'
 
 /** Help text of `lockstep cluster`. */
-export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport|realtime] [--machine ${builtInMachineNames.join('|')}|PATH] [--storage memory|file] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn] [--restart]
+export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport|realtime] [--voter first|majority|byzantine] [--machine ${builtInMachineNames.join('|')}|PATH] [--storage memory|file] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn] [--restart]
 lockstep cluster schema
 
 up      Starts a local cluster: one \`lockstep replica\` child process per replica
@@ -22,6 +22,9 @@ up      Starts a local cluster: one \`lockstep replica\` child process per repli
   --replicas   number of replicas, 1 to 15 (default 3; 2F+1 tolerate F crashes)
   --order      ordering strategy: lamport (logical clocks, the default) or realtime (synchronized
                clocks; its bounds are the \`realtime\` settings of cluster.json)
+  --voter      how clients decide a result from the replicas' answers (\`voter\` in cluster.json):
+               first (the default), majority, or byzantine (t+1 identical answers, t = (n-1)/2; see
+               docs/voting.md)
   --machine    built-in machine (${builtInMachineNames.join(', ')}; default kv), a JavaScript
                module exporting \`machine\`, or a DSL spec (.sm)
   --storage    memory (default: a replica restarted without its state rejoins by state transfer) or
@@ -70,6 +73,7 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   const { values } = parseFlags('cluster up', args, {
     replicas: { type: 'string' },
     order: { type: 'string' },
+    voter: { type: 'string' },
     machine: { type: 'string' },
     'base-port': { type: 'string' },
     dir: { type: 'string' },
@@ -91,6 +95,11 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   const order = (values.order as string | undefined) ?? 'lamport'
   if (!(orderNames as readonly string[]).includes(order)) {
     io.stderr(`lockstep cluster up: --order '${order}' is not available; this version orders with: ${orderNames.join(', ')}`)
+    return ExitCode.USAGE
+  }
+  const voter = (values.voter as string | undefined) ?? 'first'
+  if (!(voterNames as readonly string[]).includes(voter)) {
+    io.stderr(`lockstep cluster up: --voter '${voter}' is not a voter; choose from ${voterNames.join(', ')}`)
     return ExitCode.USAGE
   }
   const machine = (values.machine as string | undefined) ?? 'kv'
@@ -122,7 +131,7 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   let cluster: LocalCluster
   try {
     const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
-    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport' | 'realtime', machine, basePort, logLevel, onLog: (line) => io.stderr(line), extra })
+    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport' | 'realtime', voter: voter as VoterName, machine, basePort, logLevel, onLog: (line) => io.stderr(line), extra })
   } catch (error) {
     await rm(pidFile, { force: true })
     io.stderr(`lockstep cluster up: the cluster did not start: ${(error as Error).message}`)

@@ -2,14 +2,15 @@ import { isLockstepError } from '@lockstep/interface'
 import { builtInMachineNames } from '@lockstep/machines'
 import { lamportSimulation } from '@lockstep/order-lamport'
 import { realtimeSimulation } from '@lockstep/order-realtime'
-import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, overlapOnlyFaultKinds, parseFaults, simulate, type FaultKind, type OrdererSpec, type SimulationResult } from '@lockstep/testkit'
+import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, lieModes, overlapOnlyFaultKinds, parseFaults, simulate, voterNames, type FaultKind, type OrdererSpec, type SimulationResult, type VoterName } from '@lockstep/testkit'
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 import { loadWorkload } from '../machine-loader'
 
 export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport|realtime] [--clients C] [--ops K]
-             [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart] [--overlap | --no-overlap]
+             [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart,lie] [--overlap | --no-overlap]
              [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM]
+             [--voter first|majority|byzantine] [--liars L] [--lie-mode outputs|state]
              [--durable] [--seeds S | --seed X [--trace]] [--json]
 
 Runs whole clusters in one process on virtual time with seeded delays and
@@ -26,7 +27,9 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               --delay-spike-ms), skew (one replica's clock set off by --skew-beyond-ms to three times
               that, ahead or behind, for a while; it counts as faulty), blackout (every replica at once, then
               restarted one by one from disk; needs --durable), client-restart (a client process stops
-              and a new one carries on under its id); turns on failure detection and view changes
+              and a new one carries on under its id), lie (--liars replicas lie to clients for the whole
+              run; they count toward F, so the other faults strike only within what is left); turns on
+              failure detection and view changes
   --overlap   faults overlap, at most F = (N-1)/2 replicas faulty at once (the default): they strike at
               any moment while the workload runs, disks take time to sync, and a request waiting over
               10 s while at most F are faulty is a liveness violation
@@ -38,11 +41,19 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               orderer's Δ, requests arrive after their deadline)
   --clock-offset-ms, --clock-drift-ppm  give each replica its own clock, offset and drift drawn from
               the seed within these bounds (default 0: every replica reads the same time)
+  --voter     how every client votes on the replicas' answers: first (the first answer wins, the
+              default), majority, or byzantine (t+1 identical answers, t = F); with liars, a check fails
+              every run in which a client took an answer no correct replica sent
+  --liars     with --faults lie: how many replicas lie, 1 to F (default 1), drawn from the seed
+  --lie-mode  with --faults lie: outputs (corrupted replies and outputs, the default) or state (a machine
+              that now and then loses a command's effect on its state)
   --durable   replicas keep a write-ahead log on a simulated disk that loses unsynced writes on a crash
   --seeds     run seeds 1..S (default 100); --seed X runs only seed X
   --trace     with --seed: print every replica's log and every fault, stamped with virtual time
   --json      print one JSON object: ok, seeds, operations, timing{timingViolations, skewViolations,
-              divergences}, failures[{seed, violation}]
+              divergences}, voting{voter, liars, lieMode, outvoted{liars, correct}, wrongAnswers} (with
+              liars or a voter; liarIds with --seed),
+              failures[{seed, violation}]
 Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
 
 /** Ordering strategies by `--order` name, as the compliance suites run them (so reruns reproduce). */
@@ -63,6 +74,9 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     'delay-spike-ms': { type: 'string' },
     'clock-offset-ms': { type: 'string' },
     'clock-drift-ppm': { type: 'string' },
+    voter: { type: 'string' },
+    liars: { type: 'string' },
+    'lie-mode': { type: 'string' },
     durable: { type: 'boolean' },
     overlap: { type: 'boolean' },
     'no-overlap': { type: 'boolean' },
@@ -70,7 +84,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
-  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed' | 'faults' | 'skew-beyond-ms' | 'delay-spike-ms' | 'clock-offset-ms' | 'clock-drift-ppm', string>> & {
+  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed' | 'faults' | 'skew-beyond-ms' | 'delay-spike-ms' | 'clock-offset-ms' | 'clock-drift-ppm' | 'voter' | 'liars' | 'lie-mode', string>> & {
     json?: boolean
     help?: boolean
     durable?: boolean
@@ -114,7 +128,26 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     io.stderr(`lockstep sim: --faults ${overlapOnly} needs overlapping faults (drop --no-overlap)`)
     return ExitCode.USAGE
   }
+  const voter = (values.voter ?? 'first') as VoterName
+  if (!(voterNames as readonly string[]).includes(voter)) {
+    io.stderr(`lockstep sim: --voter '${voter}' is not a voter; choose from ${voterNames.join(', ')}`)
+    return ExitCode.USAGE
+  }
+  const lieMode = (values['lie-mode'] ?? 'outputs') as 'outputs' | 'state'
+  if (!(lieModes as readonly string[]).includes(lieMode)) {
+    io.stderr(`lockstep sim: --lie-mode '${lieMode}' is not a mode; choose from ${lieModes.join(', ')}`)
+    return ExitCode.USAGE
+  }
+  if ((values.liars !== undefined || values['lie-mode'] !== undefined) && !faults.includes('lie')) {
+    io.stderr('lockstep sim: --liars and --lie-mode need --faults lie')
+    return ExitCode.USAGE
+  }
   const replicas = intFlag('sim', 'replicas', values.replicas, 3, 1, 15)
+  const liars = faults.includes('lie') ? intFlag('sim', 'liars', values.liars, 1, 1, Math.max(1, Math.floor((replicas - 1) / 2))) : undefined
+  if (liars !== undefined && liars > Math.floor((replicas - 1) / 2)) {
+    io.stderr(`lockstep sim: --liars ${liars} with ${replicas} replicas: at most F = ${Math.floor((replicas - 1) / 2)} may lie (more could outvote the correct ones)`)
+    return ExitCode.USAGE
+  }
   const clients = intFlag('sim', 'clients', values.clients, 3, 1, 1000)
   const ops = intFlag('sim', 'ops', values.ops, 100, 1, 10_000_000)
   const skewBeyondMs = intFlag('sim', 'skew-beyond-ms', values['skew-beyond-ms'], DEFAULT_SKEW_BEYOND_MS, 1, 3_600_000)
@@ -136,9 +169,20 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   let operations = 0
   let virtualTimeMs = 0
   const timing = { timingViolations: 0, skewViolations: 0, divergences: 0 }
+  /** How often clients outvoted a lying replica, and a correct one (which would be a false accusation). */
+  const outvoted = { liars: 0, correct: 0 }
+  const liarIds = new Set<string>()
+  let wrongAnswers = 0
+  let voting = false
   for (const seed of seeds) {
     const trace = values.trace ? (line: string) => io.stdout(line) : undefined
-    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg: values.machine, trace, clocks, skewBeyondMs, delaySpikeMaxMs })
+    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg: values.machine, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode })
+    if (result.voting) {
+      voting = true
+      wrongAnswers += result.voting.wrongAnswers
+      for (const liar of result.voting.liars) liarIds.add(liar)
+      for (const [replica, count] of Object.entries(result.voting.dissent)) outvoted[result.voting.liars.includes(replica) ? 'liars' : 'correct'] += count
+    }
     operations += result.operations
     timing.timingViolations += result.timing.timingViolations
     timing.skewViolations += result.timing.skewViolations
@@ -165,6 +209,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
       seeds: seeds.length,
       operations,
       timing,
+      ...(voting ? { voting: { voter, ...(liars === undefined ? {} : { liars, lieMode }), ...(seeds.length === 1 ? { liarIds: [...liarIds] } : {}), outvoted, wrongAnswers } } : {}),
       failures: failures.flatMap((f) => f.violations.map((violation) => ({ seed: f.seed, violation, rerun: f.rerun }))),
       virtualTimeMs: Math.round(virtualTimeMs),
       elapsedMs: Math.round(elapsedMs),
@@ -172,7 +217,9 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   } else {
     const faultText = faults.length > 0 ? `, faults ${faults.join(',')}${overlap ? ' (overlapping)' : ' (one at a time)'}` : ''
     const timingText = timing.timingViolations + timing.skewViolations + timing.divergences > 0 ? `; the orderers detected ${timing.timingViolations} late requests and ${timing.skewViolations} skewed clocks, ${timing.divergences} replica divergences` : ''
-    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients, machine ${values.machine}${faultText}${timingText}; ${(elapsedMs / 1000).toFixed(1)} s`)
+    const lyingText = liars === undefined ? '' : ` against ${liars} lying (${lieMode}${seeds.length === 1 ? `: ${[...liarIds].join(', ')}` : ', drawn per seed'})`
+    const votingText = voting ? `; voter ${voter}${lyingText}: clients outvoted a liar ${outvoted.liars}×, a correct replica ${outvoted.correct}×, and took ${wrongAnswers} wrong answers` : ''
+    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients, machine ${values.machine}${faultText}${timingText}${votingText}; ${(elapsedMs / 1000).toFixed(1)} s`)
   }
   return ok ? ExitCode.OK : ExitCode.FAILED
 }

@@ -1,4 +1,6 @@
 import type { LockstepClient } from '@lockstep/client'
+import type { OutputNotice, Reply } from '@lockstep/interface'
+import type { VoterFactory } from '@lockstep/voting'
 import type { Operation } from '../lincheck/operation'
 import type { SeededRandom } from './prng'
 import type { SimCluster } from './sim-cluster'
@@ -7,6 +9,11 @@ import type { Workload, WorkloadEvent } from './workloads'
 /** How the checks name a request: `c1#4` for the first run of client c1, `c1~2#4` for its third run. */
 export function requestKey(client: string, incarnation: number | undefined, seq: number): string {
   return incarnation ? `${client}~${incarnation}#${seq}` : `${client}#${seq}`
+}
+
+/** How the checks name an output addressed to a client run: `c1 o3`, `c1~2 o3`. */
+export function outputKey(client: string, incarnation: number | undefined, outputSeq: number): string {
+  return `${incarnation ? `${client}~${incarnation}` : client} o${outputSeq}`
 }
 
 /** Options of {@link ClientFleet}. */
@@ -21,6 +28,10 @@ export interface ClientFleetOptions {
   readonly violations: string[]
   /** Extra virtual time added to every sleep of the workload (the clients' pace), asked once per sleep. Default none. */
   readonly thinkMs?: () => number
+  /** How every client votes on the replicas' answers. Default: the first answer wins. */
+  readonly voter?: VoterFactory
+  /** Record every reply and output the clients accept (`accepted`), for the voting checks. */
+  readonly recordAccepted?: boolean
 }
 
 /** One run of a client process: a `LockstepClient` with its own incarnation, running the workload. */
@@ -47,6 +58,10 @@ interface ClientRun {
  * the ones abandoned.
  */
 export class ClientFleet {
+  /** With `recordAccepted`: each reply the clients took (by request key) and each output (by output key). */
+  readonly accepted = { replies: new Map<string, Reply>(), outputs: new Map<string, OutputNotice>() }
+  /** How often each replica's answers were outvoted, over every client. */
+  readonly dissent = new Map<string, number>()
   readonly history: Operation[] = []
   readonly events: WorkloadEvent[] = []
   readonly submitted = new Set<string>()
@@ -135,6 +150,7 @@ export class ClientFleet {
       replicas: preference,
       retryAfterMs,
       incarnation,
+      voter: this.options.voter,
       onMessage: (from) => (handlingFrom = from),
       observer: {
         submitted: (seq) => {
@@ -152,8 +168,13 @@ export class ClientFleet {
           inFlight.delete(key)
           if (reply.position !== undefined) this.acknowledgedAt.set(key, reply.position)
           if (handlingFrom !== undefined) this.acknowledgedFrom.set(key, handlingFrom)
+          if (this.options.recordAccepted) this.accepted.replies.set(key, reply)
         },
       },
+    })
+    if (this.options.recordAccepted) client.onNotice((notice) => this.accepted.outputs.set(outputKey(id, incarnation, notice.outputSeq), notice))
+    client.onDissent((event) => {
+      for (const replica of event.dissenting) this.dissent.set(replica, (this.dissent.get(replica) ?? 0) + 1)
     })
     const run: ClientRun = { index, id, incarnation, client, inFlight, restartable: true, restartAfterMs: undefined, stopped: false, loop: Promise.resolve() }
     this.runs[index] = run

@@ -9,6 +9,7 @@ import type { SimCluster } from './sim-cluster'
  * - partitioned away from the others,
  * - slowed,
  * - its clock skewed beyond the orderer's bound (a `skew` fault),
+ * - lying to clients (the `lie` fault, for the whole run),
  * - or restarted without its state (amnesia, or a disk that held nothing) and not yet serving again:
  *   status `normal` in a view that includes it. Until then it must not vote, acknowledge or count toward a
  *   majority, so it is no help to the cluster. A replica restarted from a disk that held its state is not
@@ -31,9 +32,13 @@ export class FaultBudget {
   /** Restarted without state and not yet seen serving. */
   private readonly amnesiac = new Set<string>()
 
-  constructor(cluster: SimCluster) {
+  /** Replicas that lie for the whole run: always faulty. */
+  private readonly liars: ReadonlySet<string>
+
+  constructor(cluster: SimCluster, liars: readonly string[] = []) {
     this.cluster = cluster
     this.limit = Math.floor((cluster.initialMembers.length - 1) / 2)
+    this.liars = new Set(liars)
   }
 
   /** The replicas faulty now, each with why (`down`, `partitioned`, `slow`, `clock skewed`, `amnesia`), in configuration order. */
@@ -41,6 +46,7 @@ export class FaultBudget {
     const faulty = new Map<string, string>()
     for (const id of this.cluster.initialMembers) {
       const reasons: string[] = []
+      if (this.liars.has(id)) reasons.push('lying')
       if (!this.cluster.isRunning(id)) reasons.push('down')
       else if (this.amnesiac.has(id)) {
         if (this.cluster.isServing(id)) this.amnesiac.delete(id)

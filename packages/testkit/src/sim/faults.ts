@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie'] as const
 
 /**
  * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
@@ -13,18 +13,19 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * process and starts a new run of it under the same id. `skew` sets one replica's clock off by more than
  * the orderer's skew bound (at least `skewBeyondMs`, ahead or behind) for a while, then back: a skewed replica
  * is faulty (it counts toward F). `delay` adds a spike to every link's delay (up to `delaySpikeMaxMs`, which
- * may exceed the orderer's Δ).
+ * may exceed the orderer's Δ). `lie` (overlapping faults) makes `liars` replicas lie to clients for the whole run
+ * (see `LieOptions`): they count toward F from the start, so the other faults strike only within what is left.
  */
 export type FaultKind = (typeof faultKinds)[number]
 
 /** The fault kinds that only the overlapping (world) model injects. */
-export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart']
+export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie']
 
 /** One scheduled fault: it starts at `atMs` and ends (heals, restarts) `durationMs` later. */
 export interface FaultEvent {
   readonly atMs: number
   readonly durationMs: number
-  readonly kind: 'crash' | 'restart' | 'amnesia' | 'partition' | 'slow' | 'delay' | 'skew' | 'blackout' | 'client-restart'
+  readonly kind: Exclude<FaultKind, 'lie'>
   /** The replicas it hits (crash, restart, amnesia, partition, slow; every one for a blackout). */
   readonly replicas: readonly string[]
   /** For `slow` and `delay`: the extra delay in ms. */

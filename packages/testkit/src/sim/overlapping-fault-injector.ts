@@ -32,6 +32,8 @@ export interface OverlappingFaultOptions {
   readonly delaySpikeMaxMs?: number
   /** Sees every fault as it strikes (tracing). */
   readonly onFault?: (fault: FaultEvent) => void
+  /** Replicas that lie for the whole run (`lie`): faulty from the start, in the budget. */
+  readonly liars?: readonly string[]
 }
 
 /** How a replica that is down comes back. */
@@ -87,7 +89,7 @@ export class OverlappingFaultInjector {
     this.cluster = cluster
     this.options = options
     this.random = options.random
-    this.budget = new FaultBudget(cluster)
+    this.budget = new FaultBudget(cluster, options.liars)
     this.crashesRestart = options.kinds.includes('restart')
   }
 
@@ -187,7 +189,10 @@ export class OverlappingFaultInjector {
   private drawAndInject(): boolean {
     const { cluster, random, budget } = this
     const now = cluster.scheduler.now()
-    const kind = random.pick(this.options.kinds)
+    const drawn = random.pick(this.options.kinds)
+    // `lie` is no event: its liars lie for the whole run (the simulator sets them up, the budget counts them).
+    if (drawn === 'lie') return false
+    const kind = drawn
     const running = cluster.initialMembers.filter((id) => cluster.isRunning(id))
     const f = budget.limit
     const fault = (durationMs: number, replicas: readonly string[], extra: Partial<FaultEvent> = {}): FaultEvent => ({ atMs: now, durationMs, kind, replicas, extraMs: 0, ...extra })

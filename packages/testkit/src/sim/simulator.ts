@@ -1,4 +1,5 @@
-import { ErrorCodes, LockstepError, type OrdererFactory, type RandomSource } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type OrdererFactory, type OutputNotice, type RandomSource, type Reply } from '@lockstep/interface'
+import { byzantine, digestOf, first, majority, type VoterFactory } from '@lockstep/voting'
 import type { Operation } from '../lincheck/operation'
 import { checkAgreedTime, checkAgreement, checkOrder } from './checkers/agreement-order'
 import { checkCompleteness } from './checkers/completeness'
@@ -7,9 +8,11 @@ import { checkExactlyOnce } from './checkers/exactly-once'
 import type { Delivery, IncarnationRecord } from './checkers/incarnation-record'
 import { checkLiveness, describeStall } from './checkers/liveness'
 import { checkStateDigests } from './checkers/state-digests'
-import { ClientFleet, requestKey } from './client-fleet'
+import { ClientFleet, outputKey, requestKey } from './client-fleet'
 import { FaultInjector, failoverTimes, type InstalledView } from './fault-injector'
-import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, drawFaultSchedule, overlapOnlyFaultKinds, type FaultEvent, type FaultKind } from './faults'
+import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, drawFaultSchedule, overlapOnlyFaultKinds, shuffle, type FaultEvent, type FaultKind } from './faults'
+import type { LieOptions } from './lying-replica'
+import { checkVotedAnswers } from './checkers/voted-answers'
 import { OverlappingFaultInjector } from './overlapping-fault-injector'
 import { SeededRandom } from './prng'
 import type { ClockOptions } from './replica-clock'
@@ -81,6 +84,26 @@ export interface SimulationOptions {
   readonly machineArg?: string
   /** Receives every replica's log lines, stamped with virtual time (for debugging a seed), and every fault. */
   readonly trace?: (line: string) => void
+  /**
+   * How every client votes on the replicas' answers: `first` (the default: the first answer wins), `majority`, or
+   * `byzantine` (t+1 identical answers, t = F). See `@lockstep/voting`.
+   */
+  readonly voter?: VoterName
+  /** With the `lie` fault: how many replicas lie, from 1 (the default) to F; drawn from the seed. */
+  readonly liars?: number
+  /** With the `lie` fault: how they lie (see `LieOptions`). Default `outputs`. */
+  readonly lieMode?: 'outputs' | 'state'
+}
+
+/** The voters the simulator (and `lockstep sim --voter`) knows by name. */
+export const voterNames = ['first', 'majority', 'byzantine'] as const
+export type VoterName = (typeof voterNames)[number]
+
+/** The voter named, for a cluster of `replicas`: `byzantine` tolerates t = F lying replicas. */
+export function voterByName(name: VoterName, replicas: number): VoterFactory {
+  if (name === 'majority') return majority()
+  if (name === 'byzantine') return byzantine(Math.floor((replicas - 1) / 2))
+  return first()
 }
 
 /** Faults overlap unless a run says otherwise. */
@@ -113,6 +136,12 @@ export interface SimulationResult {
    * whether a blackout left more than F replicas without their state until the end (no liveness is owed then).
    */
   readonly faultBudget?: { readonly limit: number; readonly peak: number; readonly exceededByBlackoutAtEnd: boolean }
+  /**
+   * With liars or a voter other than `first`: the voter, the lying replicas and how they lied, how often each
+   * replica's answers were outvoted (over every client), and how many answers the clients took that no correct
+   * replica gave (each is also a violation).
+   */
+  readonly voting?: { readonly voter: VoterName; readonly liars: readonly string[]; readonly lieMode: 'outputs' | 'state'; readonly dissent: Readonly<Record<string, number>>; readonly wrongAnswers: number }
   /** Views installed (by any replica), beyond the first. */
   readonly viewChanges: number
   /** Virtual time from the start of each crash or partition to the next view installed without the victims. */
@@ -214,6 +243,17 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const overlapOnly = faultKinds.find((kind) => overlapOnlyFaultKinds.includes(kind))
   if (overlapOnly && !overlap) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `the '${overlapOnly}' fault needs overlapping faults (overlap: true, --overlap)`)
   const faultsArg = faultKinds.length > 0 ? ` --faults ${faultKinds.join(',')}${overlap ? ' --overlap' : ' --no-overlap'}` : ''
+  const f = Math.floor((replicaCount - 1) / 2)
+  const voterName = options.voter ?? 'first'
+  if (!(voterNames as readonly string[]).includes(voterName)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `simulate: unknown voter '${String(voterName)}': choose from ${voterNames.join(', ')}`, { path: 'voter' })
+  const lying = faultKinds.includes('lie')
+  const liarCount = lying ? (options.liars ?? 1) : 0
+  if (!lying && options.liars) throw new LockstepError(ErrorCodes.INVALID_CONFIG, "simulate: liars need the 'lie' fault (faults: [..., 'lie'], --faults lie)", { path: 'liars' })
+  if (lying && !(Number.isInteger(liarCount) && liarCount >= 1 && liarCount <= f)) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `simulate: ${String(liarCount)} liars among ${replicaCount} replicas: choose from 1 to F = ${f} (more could outvote the correct replicas)`, { path: 'liars' })
+  }
+  const lieMode = options.lieMode ?? 'outputs'
+  const votingArgs = `${voterName === 'first' ? '' : ` --voter ${voterName}`}${lying ? ` --liars ${liarCount}${lieMode === 'outputs' ? '' : ` --lie-mode ${lieMode}`}` : ''}`
   const { clocks, skewBeyondMs = DEFAULT_SKEW_BEYOND_MS, delaySpikeMaxMs = DEFAULT_DELAY_SPIKE_MAX_MS } = options
   for (const [name, value, least] of [['skewBeyondMs', skewBeyondMs, 0], ['delaySpikeMaxMs', delaySpikeMaxMs, 20]] as const) {
     if (!(Number.isFinite(value) && value >= least)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `simulate: ${name} must be a number >= ${least} (got ${value})`, { path: name })
@@ -224,7 +264,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     faultKinds.includes('skew') && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
     faultKinds.includes('delay') && delaySpikeMaxMs !== DEFAULT_DELAY_SPIKE_MAX_MS ? ` --delay-spike-ms ${delaySpikeMaxMs}` : '',
   ].join('')
-  const rerun = `npx lockstep sim --machine ${options.machineArg ?? options.workload.name} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs} --seed ${options.seed}`
+  const rerun = `npx lockstep sim --machine ${options.machineArg ?? options.workload.name} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs} --seed ${options.seed}`
 
   // Every draw comes from the seed, in a fixed order: the delay model, the network's own source, the
   // orderer's parameters, (overlapping faults) the disks' sync latency and the clients' pace, the fault
@@ -250,11 +290,21 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const durableBy = new Map<string, Set<string>>()
   // A blackout (more than F replicas down at once) loses a majority's memory: every incarnation that died
   // since the cluster was last whole may have lost deliveries nobody acknowledged.
-  const f = Math.floor((replicaCount - 1) / 2)
   let diedSinceAllUp: LiveIncarnation[] = []
   const viewsInstalled: InstalledView[] = []
   /** The last reply each replica sent for each `key position`, with the state it came from. */
   const sentReplies = new Map<string, { readonly incarnation: LiveIncarnation; readonly state: [number, string][] }>()
+  // The liars, drawn from a source of their own (runs without them draw exactly what they always did).
+  const liars = lying ? shuffle(new SeededRandom((options.seed ^ 0x6c696521) >>> 0), [...Array.from({ length: replicaCount }, (_, i) => `r${i + 1}`)]).slice(0, liarCount).sort() : []
+  const liarOptions: Record<string, LieOptions> = Object.fromEntries(liars.map((id, i) => [id, { seed: (options.seed * 31 + i) >>> 0, mode: lieMode }]))
+  /** With voting checks: the digests of the answers correct replicas sent, by request key and by output key. */
+  const voting = liars.length > 0 || voterName !== 'first'
+  const correctAnswers = new Map<string, Set<string>>()
+  const noteCorrect = (key: string, value: unknown) => {
+    const digests = correctAnswers.get(key) ?? new Set<string>()
+    digests.add(answerDigest(value))
+    correctAnswers.set(key, digests)
+  }
   const cluster: SimCluster = new SimCluster({
     machine: options.workload.machine,
     orderer: ordererFactory,
@@ -269,6 +319,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // Drawn from a source of their own, so that runs without clocks draw exactly what they always did.
     clocks,
     clockRandom: clocks ? new SeededRandom((options.seed ^ 0x2545f491) >>> 0) : undefined,
+    liars: liarOptions,
     observeReplica: (replica, number) => {
       const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, alive: true }
       incarnations.push(incarnation)
@@ -285,6 +336,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         onViewInstalled: (view) => viewsInstalled.push({ atMs: cluster.scheduler.now(), members: view.members }),
         // A reply at a position: remember the state it came from (the requests this incarnation holds up to there).
         onClientMessage: (_client, message) => {
+          // What a correct replica answers (a liar's engine computes correctly in mode `outputs`: it lies on the way out).
+          if (voting && !(liars.includes(replica) && lieMode === 'state')) {
+            const m = message as { type?: unknown; reply?: Reply; output?: OutputNotice }
+            if (m.type === 'reply' && m.reply) noteCorrect(requestKey(m.reply.client, m.reply.incarnation, m.reply.seq), m.reply)
+            if (m.type === 'output' && m.output) noteCorrect(outputKey(m.output.to, m.output.incarnation, m.output.outputSeq), m.output)
+          }
           const reply = (message as { type?: unknown; reply?: { client: string; incarnation?: number; seq: number; position?: number } }).reply
           if ((message as { type?: unknown }).type !== 'reply' || reply?.position === undefined) return
           const key = requestKey(reply.client, reply.incarnation, reply.seq)
@@ -315,7 +372,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       ? () => scheduler.now() < faultWindowMs
       : () => fleet.operations < FAULTS_UNTIL_SHARE_DONE * ops && !fleet.allFinished && scheduler.now() < FAULT_WINDOW_CAP_MS
     overlapping = new OverlappingFaultInjector(cluster, {
-      kinds: faultKinds,
+      kinds: faultKinds.filter((kind) => kind !== 'lie'),
+      liars,
       blackoutSpacingMs: stallBoundMs + 2_000,
       delay,
       random: random.fork(),
@@ -330,7 +388,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     gated.schedule(drawFaultSchedule(random.fork(), faultKinds, replicaIds, faultWindowMs, { skewBeyondMs, delaySpikeMaxMs }))
   }
   const retryAfterMs = faultKinds.length > 0 ? random.pick([50, 100, 300]) : random.pick([15, 40, 200, 5_000])
-  const fleet = new ClientFleet({ cluster, workload: options.workload, clients: clientCount, ops, retryAfterMs, violations, thinkMs })
+  const fleet = new ClientFleet({ cluster, workload: options.workload, clients: clientCount, ops, retryAfterMs, violations, thinkMs, voter: voterByName(voterName, replicaCount), recordAccepted: voting })
   for (let c = 0; c < clientCount; c++) await fleet.start(c, random.fork())
   overlapping?.start()
 
@@ -414,12 +472,17 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     )
     const recordOf = new Map(incarnations.map((incarnation, i) => [incarnation, records[i]!]))
     const sent = (replica: string, key: string, position: number): SentReply | undefined => {
+      // A liar whose machine computes a wrong state sends replies from it: only the vote may stop them.
+      if (lieMode === 'state' && liars.includes(replica)) return undefined
       const reply = sentReplies.get(`${replica} ${key} ${position}`)
       return reply && { incarnation: recordOf.get(reply.incarnation)!, state: reply.state }
     }
     violations.push(...checkDivergedReplies(records, { acknowledgedAt, acknowledgedFrom: fleet.acknowledgedFrom, sent, majorityDurable }))
   }
-  const serving = cluster.running().filter((host) => host.engine.status === 'normal')
+  // A liar whose machine computes a wrong state has its own digest, by design.
+  const serving = cluster.running().filter((host) => host.engine.status === 'normal' && !(lieMode === 'state' && liars.includes(host.engine.self)))
+  const wrong = voting ? checkVotedAnswers(fleet.accepted, correctAnswers, answerDigest) : []
+  violations.push(...wrong)
   if (violations.length === 0) {
     violations.push(...checkStateDigests(serving.map((host) => ({ replica: host.engine.self, position: host.engine.position, digest: host.engine.stateDigest() }))))
   }
@@ -454,6 +517,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     syncLatencyMaxMs,
     faults: injected,
     ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd } } : {}),
+    ...(voting ? { voting: { voter: voterName, liars, lieMode, dissent: Object.fromEntries([...fleet.dissent].sort()), wrongAnswers: wrong.length } } : {}),
     viewChanges: viewsInstalled.length,
     failoverMs,
     history: fleet.history,
@@ -489,4 +553,9 @@ function incarnationRecord(incarnation: LiveIncarnation, cluster: SimCluster, du
   const host = incarnation.alive ? cluster.host(incarnation.replica) : undefined
   const servingAt = host && host.engine.status === 'normal' ? host.engine.position : undefined
   return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt, lostWithMajority: incarnation.lostWithMajority, crashed: durable && !incarnation.alive }
+}
+
+/** An answer's digest as the voters compare it (canonical encoding), after the trip a message makes on the wire. */
+function answerDigest(value: unknown): string {
+  return digestOf(JSON.parse(JSON.stringify(value)) as unknown)
 }

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest'
+import { simulate, workloads, type FaultKind, type SimulationResult } from '@lockstep/testkit'
+import { orderers } from './orderers'
+
+// Output voting in the simulator: replicas that lie to clients (`lie`: corrupted replies and outputs, or a machine
+// that computes a wrong state now and then), crash faults where the budget allows (the liars are faulty from the
+// start, so crashes, restarts and partitions strike only within what is left of F), every client voting.
+// `LOCKSTEP_SEEDS=N` runs N seeds per combination (CI: the default below).
+const seeds = Number(process.env.LOCKSTEP_SEEDS ?? 0)
+const faults: FaultKind[] = ['lie', 'crash', 'restart', 'amnesia', 'partition', 'slow', 'client-restart']
+
+const run = (orderer: (typeof orderers)[number], seed: number, machine: string, replicas: number, liars: number, voter: 'byzantine' | 'majority' | 'first') =>
+  simulate({
+    seed,
+    workload: workloads[machine]!,
+    orderer: orderer.simulation,
+    replicas,
+    clients: 1 + (seed % 4),
+    ops: 80,
+    faults,
+    overlap: true,
+    voter,
+    liars,
+    lieMode: seed % 2 === 0 ? 'outputs' : 'state',
+  })
+
+function summary(results: readonly SimulationResult[]): string {
+  const failing = results.filter((r) => !r.ok)
+  return failing
+    .slice(0, 3)
+    .map((r) => `seed ${r.seed}: ${r.violations.slice(0, 2).join('; ')}\n  rerun: ${r.rerun}`)
+    .join('\n')
+}
+
+describe.each(orderers)('voting against lying replicas in the simulator ($name)', (orderer) => {
+  for (const [replicas, liars, perMachine] of [[3, 1, seeds || 85], [5, 2, seeds || 35]] as const) {
+    it(`${replicas} replicas, ${liars} lying, byzantine(${liars}): every result and output a client takes is correct, and only liars are reported (${perMachine} seeds per machine)`, async () => {
+      const results: SimulationResult[] = []
+      for (const machine of ['mutex', 'register', 'kv']) {
+        for (let seed = 1; seed <= perMachine; seed++) results.push(await run(orderer, seed, machine, replicas, liars, 'byzantine'))
+      }
+      expect(results.filter((r) => !r.ok), summary(results)).toEqual([])
+      for (const r of results) {
+        expect(r.voting!.liars).toHaveLength(liars)
+        expect(r.voting!.wrongAnswers).toBe(0)
+        // Nobody but a liar is ever outvoted.
+        for (const replica of Object.keys(r.voting!.dissent)) expect(r.voting!.liars, `seed ${r.seed}`).toContain(replica)
+      }
+      // The liars are caught: in most runs a client outvoted and reported one (a liar that was down, or that no client
+      // heard from, while it lied has nothing to report).
+      const reported = results.filter((r) => Object.keys(r.voting!.dissent).length > 0).length
+      console.log(`voting (${orderer.name}, ${replicas} replicas, ${liars} lying): ${results.length} runs, ${results.reduce((n, r) => n + r.operations, 0)} operations, liars reported in ${reported}`)
+      expect(reported).toBeGreaterThan(results.length / 2)
+    }, 600_000)
+  }
+
+  it('with first(), wrong results reach the clients (why voting exists)', async () => {
+    const wrong: SimulationResult[] = []
+    for (let seed = 1; seed <= 20 && wrong.length < 3; seed++) {
+      const result = await run(orderer, seed, 'register', 3, 1, 'first')
+      if (result.voting!.wrongAnswers > 0) wrong.push(result)
+    }
+    expect(wrong.length).toBe(3)
+    for (const result of wrong) expect(result.violations.some((v) => v.startsWith('voting: a client took'))).toBe(true)
+  }, 120_000)
+})
