@@ -13,8 +13,10 @@ const benches = {
   storage: 'storage-bench.mjs',
   lincheck: 'lincheck-bench.mjs',
   dsl: 'dsl-bench.mjs',
+  'dsl-check': 'dsl-check-bench.mjs',
   snapshot: 'snapshot-bench.mjs',
   ordering: 'ordering-bench.mjs',
+  voting: 'voting-bench.mjs',
 }
 const wanted = process.argv.slice(2)
 const unknown = wanted.filter((name) => !(name in benches))

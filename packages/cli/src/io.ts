@@ -7,6 +7,8 @@ export interface Io {
   readFile(path: string): Promise<string>
   writeFile(path: string, data: string): Promise<void>
   readStdin(): Promise<string>
+  /** Replaces the progress line on a terminal (`''` clears it). Absent when stderr is not a terminal. */
+  progress?: (line: string) => void
 }
 
 /** The process's real I/O. */
@@ -20,6 +22,7 @@ export const processIo: Io = {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
     return Buffer.concat(chunks).toString('utf8')
   },
+  ...(process.stderr.isTTY ? { progress: (line: string) => void process.stderr.write(`\r\u001b[K${line}`) } : {}),
 }
 
 /** Exit codes shared by every command. */

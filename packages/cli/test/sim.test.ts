@@ -18,12 +18,14 @@ afterAll(async () => {
 })
 
 describe('lockstep sim', () => {
-  it('runs S seeds and prints the JSON summary; exit 0 when every seed passes', async () => {
-    const { io, stdout } = memoryIo()
-    const code = await main(['sim', '--machine', 'kv', '--replicas', '3', '--order', 'lamport', '--clients', '4', '--ops', '30', '--seeds', '5', '--json'], io)
-    expect(code).toBe(0)
-    const result = JSON.parse(stdout())
-    expect(result).toMatchObject({ ok: true, seeds: 5, operations: 150, failures: [] })
+  it('runs S seeds and prints the JSON summary, under either orderer; exit 0 when every seed passes', async () => {
+    for (const order of ['lamport', 'realtime']) {
+      const { io, stdout } = memoryIo()
+      const code = await main(['sim', '--machine', 'kv', '--replicas', '3', '--order', order, '--clients', '4', '--ops', '30', '--seeds', '5', '--json'], io)
+      expect(code).toBe(0)
+      const result = JSON.parse(stdout())
+      expect(result).toMatchObject({ ok: true, order, seeds: 5, operations: 150, failures: [] })
+    }
   })
 
   it('runs the one seed given by --seed, for each built-in machine, with a readable summary', async () => {
@@ -199,5 +201,35 @@ export const randomCommand = () => ({})
     const bin = fileURLToPath(new URL('../bin/lockstep.js', import.meta.url))
     const { stdout } = await promisify(execFile)(process.execPath, [bin, 'sim', '--machine', 'register', '--seeds', '2', '--ops', '10', '--json'])
     expect(JSON.parse(stdout)).toMatchObject({ ok: true, seeds: 2 })
+  })
+})
+
+describe('lockstep sim --invariant (DSL specs)', () => {
+  const spec = (name: string) => join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'apps', 'lock-service', 'specs', name)
+
+  it('checks the invariant on every replica after every delivery: the seed mutex lets the holder queue behind itself', async () => {
+    const { io, stderr } = memoryIo()
+    const code = await main(['sim', '--machine', spec('seed-mutex.sm'), '--clients', '2', '--ops', '40', '--seeds', '3', '--invariant', 'not (user in waiting)'], io)
+    expect(code).toBe(1)
+    expect(stderr()).toMatch(/invariant 'not \(user in waiting\)' does not hold after c\d acquire \(position \d+\) on a replica; state \{"user":"c\d","waiting":\[/)
+    expect(stderr()).toContain("--invariant 'not (user in waiting)'")
+  })
+
+  it('passes the safe mutex with quantified and transition properties', async () => {
+    const { io, stdout, stderr } = memoryIo()
+    const code = await main(['sim', '--machine', spec('safe-mutex.sm'), '--clients', '3', '--ops', '40', '--seeds', '2',
+      '--invariant', 'forall c: not (c in waiting and c = user)', '--invariant', "always token' >= token"], io)
+    expect(stderr()).toBe('')
+    expect(code).toBe(0)
+    expect(stdout()).toMatch(/^ok: 2\/2 seeds passed/)
+  })
+
+  it('exits 2 for --invariant with a built-in machine or a bad invariant', async () => {
+    const builtIn = memoryIo()
+    expect(await main(['sim', '--machine', 'mutex', '--invariant', 'true'], builtIn.io)).toBe(2)
+    expect(builtIn.stderr()).toContain('--invariant needs a DSL spec (--machine FILE.sm)')
+    const bad = memoryIo()
+    expect(await main(['sim', '--machine', spec('seed-mutex.sm'), '--invariant', 'usr = c1'], bad.io)).toBe(2)
+    expect(bad.stderr()).toContain("unknown name 'usr'")
   })
 })

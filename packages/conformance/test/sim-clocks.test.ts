@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
 import type { OrdererContext } from '@lockstep/interface'
-import { lamport } from '@lockstep/order-lamport'
+import { orderers } from './orderers'
 import { SimCluster } from '@lockstep/testkit'
 
-describe('SimCluster clocks', () => {
+describe.each(orderers)('SimCluster clocks ($name)', (orderer) => {
   it("each replica's orderer reads its own clock, drawn from the seed within the bounds, and a restarted replica keeps it", async () => {
     const contexts = new Map<string, OrdererContext>()
     const c = new SimCluster({
       machine: kv,
       orderer: (ctx) => {
         contexts.set(ctx.self, ctx)
-        return lamport({ heartbeatMs: 10 })(ctx)
+        return orderer.make()(ctx)
       },
       seed: 3,
       clocks: { maxOffsetMs: 20, maxDriftPpm: 100 },
@@ -36,7 +36,7 @@ describe('SimCluster clocks', () => {
 
   it('without clocks every replica reads the virtual time', async () => {
     const contexts = new Map<string, OrdererContext>()
-    const c = new SimCluster({ machine: kv, orderer: (ctx) => (contexts.set(ctx.self, ctx), lamport()(ctx)), seed: 3 })
+    const c = new SimCluster({ machine: kv, orderer: (ctx) => (contexts.set(ctx.self, ctx), orderer.make()(ctx)), seed: 3 })
     await c.start()
     await c.runFor(77)
     for (const id of c.replicaIds) expect(contexts.get(id)!.clock.now()).toBe(c.scheduler.now())
