@@ -29,6 +29,8 @@ export class CatchUp {
   private readonly host: CatchUpHost
   /** The position this replica had when it began catching up. */
   private startedAt = 0
+  /** Its own state is known to be wrong (see `distrustOwnState`): the next catch-up takes the whole state. */
+  private ownStateWrong = false
 
   constructor(host: CatchUpHost, options: TransferOptions) {
     this.host = host
@@ -41,7 +43,14 @@ export class CatchUp {
     const sources = commit?.source ? [commit.source] : transferSources(view, commit?.joining ?? [], this.host.self)
     const { position, orderDigest } = this.host.requests.replicated
     this.startedAt = position
-    this.send(this.transfer.begin(view.id, sources.filter((s) => s !== this.host.self), { position, digest: orderDigest }))
+    // A state known to be wrong cannot be caught up by the order after it: its order is right, its state is not.
+    const from = this.ownStateWrong ? undefined : { position, digest: orderDigest }
+    this.send(this.transfer.begin(view.id, sources.filter((s) => s !== this.host.self), from))
+  }
+
+  /** This replica's state is wrong though its order is right (a state digest differed): take the whole state next. */
+  distrustOwnState(): void {
+    this.ownStateWrong = true
   }
 
   /** Asks again for what did not come (a source crashed, a link broke). */
@@ -92,6 +101,7 @@ export class CatchUp {
     // never held those deliveries, or the replies would have gone out), and a later report that the peers'
     // disks hold those positions would be about other requests. The clients retry and get the real answer.
     host.dropHeldReplies()
+    if (wholeState) this.ownStateWrong = false
     this.transfer.recordViewStart(host.view().id, host.requests.replicated.image())
     host.transitionTo('normal')
     host.effects.stateReplaced?.(position, wholeState)
