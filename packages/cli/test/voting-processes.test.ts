@@ -1,44 +1,26 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { checkLinearizability, checkMutualExclusion, kvModel } from '@lockstep/testkit'
-import { TEST_LIE_VARIABLE, upLocalCluster, type LocalCluster } from '../src/index'
-import { killEverything, requireBuiltCli, runCli, trackPid } from './processes'
+import { TEST_LIE_VARIABLE } from '../src/index'
+import { useLocalCluster } from './local-cluster-fixture'
+import { runCli } from './processes'
 import { runClusterWorkload } from './workload-runner'
 
 // Issue 13: output voting with real `lockstep replica` processes over TCP, one of which lies to its clients
 // (LOCKSTEP_TEST_LIE: the testkit's lying transport, every reply and output it sends a client corrupted).
 
 const LIAR = 'r3'
-let dir: string
-const clusters = new Map<string, LocalCluster>()
-
-beforeAll(async () => {
-  requireBuiltCli()
-  dir = await mkdtemp(join(tmpdir(), 'lockstep-voting-'))
-  // The replica processes inherit the environment: r3 lies, r1 and r2 do not.
-  process.env[TEST_LIE_VARIABLE] = JSON.stringify({ [LIAR]: { seed: 7, mode: 'outputs' } })
-  try {
-    for (const machine of ['kv', 'mutex'] as const) {
-      const cluster = await upLocalCluster({ dir: join(dir, machine), machine, basePort: 0, logLevel: 'error' })
-      for (const replica of cluster.replicas) trackPid(replica.pid)
-      clusters.set(machine, cluster)
-    }
-  } finally {
-    delete process.env[TEST_LIE_VARIABLE]
-  }
-}, 120_000)
-
-afterAll(async () => {
-  await Promise.allSettled([...clusters.values()].map((c) => c.stop()))
-  killEverything()
-  await rm(dir, { recursive: true, force: true })
-}, 60_000)
+// The replica processes inherit the environment when the clusters start (in the fixtures' beforeAll): r3 lies,
+// r1 and r2 do not. The variable is removed once they run.
+process.env[TEST_LIE_VARIABLE] = JSON.stringify({ [LIAR]: { seed: 7, mode: 'outputs' } })
+const fixtures = { kv: useLocalCluster('lockstep-voting-kv-', { machine: 'kv', logLevel: 'error' }), mutex: useLocalCluster('lockstep-voting-mutex-', { machine: 'mutex', logLevel: 'error' }) }
+const clusters = { get: (machine: 'kv' | 'mutex') => fixtures[machine].cluster }
+beforeAll(() => {
+  delete process.env[TEST_LIE_VARIABLE]
+})
 
 describe('voting against a lying replica process (3 replicas over TCP, t = 1)', () => {
   it('kv, byzantine: 4 clients × 40 operations, some preferring the liar, stay linearizable; only the liar is outvoted', async () => {
-    const { history, dissent } = await runClusterWorkload(clusters.get('kv')!, 'kv', 11, { clients: 4, opsPerClient: 40, voter: 'byzantine' })
+    const { history, dissent } = await runClusterWorkload(clusters.get('kv'), 'kv', 11, { clients: 4, opsPerClient: 40, voter: 'byzantine' })
     expect(history).toHaveLength(160)
     const result = checkLinearizability(history, kvModel)
     expect(result.violation?.message).toBeUndefined()
@@ -48,7 +30,7 @@ describe('voting against a lying replica process (3 replicas over TCP, t = 1)', 
   })
 
   it('mutex, byzantine: grants and releases keep mutual exclusion though the liar corrupts every answer', async () => {
-    const { events, dissent } = await runClusterWorkload(clusters.get('mutex')!, 'mutex', 12, { clients: 4, opsPerClient: 20, voter: 'byzantine' })
+    const { events, dissent } = await runClusterWorkload(clusters.get('mutex'), 'mutex', 12, { clients: 4, opsPerClient: 20, voter: 'byzantine' })
     expect(events.filter((e) => e.kind === 'grant')).toHaveLength(40)
     expect(checkMutualExclusion(events)).toEqual([])
     expect(Object.keys(dissent)).toEqual([LIAR])
@@ -58,7 +40,7 @@ describe('voting against a lying replica process (3 replicas over TCP, t = 1)', 
   // liar's answer may or may not come first. See packages/conformance/test/voting-simulator.test.ts.)
 
   it('lockstep client --voter byzantine --replica r3: the right answer though the replica asked first lies', async () => {
-    const config = clusters.get('kv')!.configFile
+    const config = clusters.get('kv').configFile
     const put = await runCli(['client', '--cluster', config, '--voter', 'byzantine', '--replica', LIAR, 'put', '{"key":"k","value":"v"}'])
     expect(put.code, put.stderr).toBe(0)
     const get = await runCli(['client', '--cluster', config, '--voter', 'byzantine', '--replica', LIAR, 'get', '{"key":"k"}'])

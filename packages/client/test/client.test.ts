@@ -1,42 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { ErrorCodes, LockstepError, type ClientComponents, type ClientTransport, type Logger, type Reply, type Scheduler } from '@lockstep/interface'
 import { LockstepClient } from '../src/index'
+import { harness as shared } from './harness'
 
-/** Manual time and a transport whose sends the test inspects and answers. */
-function harness(retryAfterMs = 100) {
-  let now = 0
-  let timers: { at: number; fn: () => void; live: boolean }[] = []
-  const scheduler: Scheduler = {
-    now: () => now,
-    setTimer: (ms, fn) => {
-      const t = { at: now + ms, fn, live: true }
-      timers.push(t)
-      return t
-    },
-    clearTimer: (t) => void ((t as { live: boolean }).live = false),
-    defer: (fn) => fn(),
-  }
-  const sent: { to: string; message: any }[] = []
-  let receive: (from: string, message: unknown) => void = () => {}
-  const transport: ClientTransport = {
-    self: 'c1',
-    start: async (onMessage) => void (receive = onMessage),
-    send: (to, message) => void sent.push({ to, message }),
-    stop: async () => {},
-  }
-  const client = new LockstepClient({ id: 'c1', transport: () => transport, replicas: ['r1', 'r2', 'r3'], scheduler, retryAfterMs, maxAttempts: 4 })
-  return {
-    client,
-    sent,
-    receive: (from: string, message: unknown) => receive(from, message),
-    advance(ms: number) {
-      now += ms
-      const due = timers.filter((t) => t.live && t.at <= now)
-      timers = timers.filter((t) => !due.includes(t))
-      for (const t of due) t.fn()
-    },
-  }
-}
+const harness = (retryAfterMs = 100) => shared({ retryAfterMs, maxAttempts: 4 })
 
 const okReply = (seq: number, outputs: { outputSeq: number; value: unknown }[] = []): Reply => ({ client: 'c1', seq, ok: true, outputs, position: seq })
 
