@@ -43,9 +43,10 @@ interface SpecParam {
  * collections), so clients collide on the same values.
  */
 async function loadSpecWorkload(spec: string): Promise<Workload> {
-  let source: string
+  let source: Uint8Array
   try {
-    source = await readFile(resolve(spec), 'utf8')
+    // Bytes: the compiler reports invalid UTF-8 where it is.
+    source = await readFile(resolve(spec))
   } catch (cause) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--machine ${spec}: cannot read the DSL spec: ${(cause as Error).message}`)
   }

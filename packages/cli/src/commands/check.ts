@@ -20,7 +20,8 @@ state reached. The first violation found has a shortest trace.
                 (defaults: int 0,1; string a,b; bool false,true; client_id the clients)
   --max-states  stop after this many distinct states (default 2000000)
   --json        print one JSON object
-Exit 0 when every invariant holds, 1 on a violation, 2 for bad input.`
+Exit 0 when every invariant holds, 1 on a violation or errors in the spec, 2 for
+bad usage or input.`
 
 /** `lockstep check`: bounded model checking of a DSL spec. */
 export async function checkCommand(args: string[], io: Io): Promise<number> {
@@ -57,7 +58,7 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
   const { file, result } = spec
   if (!result.program || !result.machine) {
     io.stderr(`lockstep check: ${file} has errors; fix them first`)
-    return ExitCode.USAGE
+    return ExitCode.FAILED
   }
   const program = result.program
 
