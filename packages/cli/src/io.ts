@@ -5,6 +5,8 @@ export interface Io {
   stdout(text: string): void
   stderr(text: string): void
   readFile(path: string): Promise<string>
+  /** Reads a file as bytes (DSL specs, so invalid UTF-8 is reported, not replaced); without it, `readFile` is used. */
+  readFileBytes?: (path: string) => Promise<Uint8Array>
   writeFile(path: string, data: string): Promise<void>
   readStdin(): Promise<string>
   /** Replaces the progress line on a terminal (`''` clears it). Absent when stderr is not a terminal. */
@@ -16,6 +18,7 @@ export const processIo: Io = {
   stdout: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   stderr: (text) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
   readFile: (path) => readFile(path, 'utf8'),
+  readFileBytes: (path) => readFile(path),
   writeFile: (path, data) => writeFile(path, data, 'utf8'),
   readStdin: async () => {
     const chunks: Buffer[] = []

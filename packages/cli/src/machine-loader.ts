@@ -62,9 +62,10 @@ const MAX_REPORTED_VIOLATIONS = 5
  * Throws `INVALID_CONFIG` for a spec or an invariant with errors.
  */
 export async function specWorkloads(spec: string, invariants: readonly string[], clients: number): Promise<SpecWorkloads> {
-  let source: string
+  let source: Uint8Array
   try {
-    source = await readFile(resolve(spec), 'utf8')
+    // Bytes: the compiler reports invalid UTF-8 where it is.
+    source = await readFile(resolve(spec))
   } catch (cause) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--machine ${spec}: cannot read the DSL spec: ${(cause as Error).message}`)
   }

@@ -6,7 +6,7 @@ import type { Io } from './io'
 
 /** The part of @lockstep/dsl used here, typed locally so the CLI builds whatever state the DSL's declarations are in. */
 interface DslModule {
-  compileOrThrow(source: string, options: { file: string }): { machine: unknown }
+  compileOrThrow(source: string | Uint8Array, options: { file: string }): { machine: unknown }
 }
 const DSL_PACKAGE = '@lockstep/dsl'
 
@@ -48,9 +48,10 @@ export async function loadMachine(spec: string, baseDir: string, io: Io, where =
 }
 
 async function compileSpec(path: string, io: Io, where: string): Promise<StateMachine> {
-  let source: string
+  let source: string | Uint8Array
   try {
-    source = await io.readFile(path)
+    // As bytes when the I/O can: the compiler then reports invalid UTF-8 instead of reading replacement characters.
+    source = io.readFileBytes ? await io.readFileBytes(path) : await io.readFile(path)
   } catch (cause) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `${where}: cannot read the DSL spec ${path}: ${(cause as Error).message}`, { path: where })
   }

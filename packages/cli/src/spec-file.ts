@@ -1,4 +1,4 @@
-import { compile, formatDiagnostic, moreDiagnostics, type CompileResult } from '@lockstep/dsl'
+import { compile, decodeSource, formatDiagnostic, moreDiagnostics, type CompileResult, type DecodedSource } from '@lockstep/dsl'
 import { ExitCode, type Io } from './io'
 
 /** A DSL spec read and compiled for a command, its diagnostics already printed. */
@@ -10,7 +10,8 @@ export interface CompiledSpec {
 
 /**
  * The shared start of `compile`, `exec` and `check`: exactly one FILE.sm argument, read it, compile it,
- * print its diagnostics on stderr. Returns the exit code instead when the usage or the file is wrong.
+ * print its diagnostics on stderr. The file is read as bytes: invalid UTF-8 is reported at its line and column.
+ * Returns the exit code instead when the usage or the file is wrong.
  */
 export async function readSpec(command: string, positionals: readonly string[], usage: string, io: Io): Promise<CompiledSpec | number> {
   if (positionals.length !== 1) {
@@ -19,13 +20,22 @@ export async function readSpec(command: string, positionals: readonly string[], 
   }
   const file = positionals[0]!
   let source: string
+  let decoded: DecodedSource | undefined
   try {
-    source = await io.readFile(file)
+    if (io.readFileBytes) {
+      decoded = decodeSource(await io.readFileBytes(file), { file })
+      source = decoded.source
+    } else {
+      source = await io.readFile(file)
+    }
   } catch (error) {
     io.stderr(`lockstep ${command}: cannot read ${file}: ${(error as Error).message}`)
     return ExitCode.USAGE
   }
-  const result = compile(source, { file })
+  // A file that is not UTF-8 text is not compiled: its bytes are reported (DSL1005), each where it is.
+  const result: CompileResult = decoded && decoded.diagnostics.length > 0
+    ? { ast: undefined, diagnostics: decoded.diagnostics, omittedDiagnostics: decoded.omittedDiagnostics, errorCount: decoded.diagnostics.length + decoded.omittedDiagnostics }
+    : compile(source, { file })
   for (const diagnostic of result.diagnostics) io.stderr(formatDiagnostic(diagnostic, source))
   if (result.omittedDiagnostics > 0) io.stderr(moreDiagnostics(result.omittedDiagnostics))
   return { file, source, result }

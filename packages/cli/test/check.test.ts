@@ -44,16 +44,13 @@ describe('lockstep check', () => {
     expect(report.statesExplored).toBeGreaterThan(1)
   })
 
-  it('exits 2 for a bad invariant, domain, spec or flag', async () => {
+  it('exits 2 for a bad invariant, domain or flag', async () => {
     const badInvariant = memoryIo()
     expect(await checkCommand([join(specs, 'seed-mutex.sm'), '--invariant', 'not (usr in waiting)'], badInvariant.io)).toBe(2)
     expect(badInvariant.stderr()).toContain("--invariant 1:1:6: error: unknown name 'usr'; did you mean 'user'? [DSL3001]\nnot (usr in waiting)\n     ^^^")
     const badDomain = memoryIo()
     expect(await checkCommand([join(specs, 'kv.sm'), '--domain', 'value=x'], badDomain.io)).toBe(2)
     expect(badDomain.stderr()).toContain("'x' is not an integer")
-    const file = join(tempDir(), 'bad.sm')
-    await writeFile(file, 'm: state_machine\nend m\n')
-    expect(await checkCommand([file], memoryIo().io)).toBe(2)
     expect(await checkCommand([join(specs, 'kv.sm'), '--clients', 'many'], memoryIo().io)).toBe(2)
     expect(await checkCommand([], memoryIo().io)).toBe(2)
   })
@@ -68,5 +65,13 @@ describe('lockstep check', () => {
     const quiet: string[] = []
     await checkCommand([join(specs, 'seed-mutex.sm'), '--clients', '3', '--depth', '5', '--json'], { ...memoryIo().io, progress: (line) => void quiet.push(line) })
     expect(quiet).toEqual([])
+  })
+
+  it('exits 1 for a spec with errors, as compile does', async () => {
+    const file = join(tempDir(), 'bad.sm')
+    await writeFile(file, 'm: state_machine\nend m\n')
+    const { io, stderr } = memoryIo()
+    expect(await checkCommand([file], io)).toBe(1)
+    expect(stderr()).toContain(`lockstep check: ${file} has errors; fix them first`)
   })
 })

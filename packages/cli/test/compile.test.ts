@@ -34,6 +34,25 @@ describe('lockstep compile', () => {
     expect(stderr()).toMatch(/2 errors$/)
   })
 
+  it('counts every error, the ones past the first 100 shown too', async () => {
+    const file = join(tempDir(), 'junk.sm')
+    const source = '@ '.repeat(300)
+    await writeFile(file, source)
+    const { io, stderr } = memoryIo()
+    expect(await compileCommand([file], io)).toBe(1)
+    expect(stderr()).toContain('\nand 200 more diagnostics\n')
+    expect(stderr()).toMatch(/: 300 errors$/)
+  })
+
+  it('reads the file as bytes and reports invalid UTF-8 where it is', async () => {
+    const file = join(tempDir(), 'latin1.sm')
+    await writeFile(file, Uint8Array.from([...Buffer.from('m: state_machine\n  -- caf'), 0xe9, ...Buffer.from('\n  var x: int\nend m\n')]))
+    const { io, stderr } = memoryIo()
+    expect(await compileCommand([file], io)).toBe(1)
+    expect(stderr()).toContain(`${file}:2:9: error: invalid UTF-8 byte 0xE9 [DSL1005]\n  -- caf\ufffd\n        ^`)
+    expect(stderr()).toMatch(/: 1 error$/)
+  })
+
   it('prints warnings but still succeeds', async () => {
     const file = join(tempDir(), 'warn.sm')
     await writeFile(file, 'c: state_machine\n  var n: int init 0\n  go(a: int): command\n    if a > 1 -> n := 1\n    if a > 2 -> n := 2\n  end go\nend c\n')

@@ -16,6 +16,7 @@ export function memoryIo(stdin = '') {
     stdout: (t) => void out.push(t),
     stderr: (t) => void err.push(t),
     readFile: (p) => readFile(p, 'utf8'),
+    readFileBytes: (p) => readFile(p),
     writeFile: (p, d) => writeFile(p, d, 'utf8'),
     readStdin: async () => stdin,
   }

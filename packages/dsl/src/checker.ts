@@ -118,9 +118,12 @@ function suggestion(name: string, candidates: Iterable<string>): string {
   if (name.length < 3) return ''
   let best: string | undefined
   let bestDistance = Infinity
+  const allowed = Math.max(1, Math.floor(name.length / 3))
   for (const candidate of candidates) {
+    // The distance is at least the difference in length: a 6,000-character name is not compared at all.
+    if (Math.abs(name.length - candidate.length) > allowed) continue
     const distance = editDistance(name, candidate)
-    if (distance < bestDistance && distance <= Math.max(1, Math.floor(name.length / 3))) {
+    if (distance < bestDistance && distance <= allowed) {
       best = candidate
       bestDistance = distance
     }

@@ -123,8 +123,10 @@ function sourceTextOf(text: string): SourceText {
 /** Collects diagnostics for one source text. */
 export class DiagnosticBag {
   private readonly items: Diagnostic[] = []
-  /** Every diagnostic recorded, kept or not, by place and code: recovery must not repeat itself. */
-  private readonly seen = new Set<string>()
+  /** Every diagnostic recorded, kept or not, by place and code (`start * 10000 + code number`): recovery must not repeat itself. */
+  private readonly seen = new Set<number>()
+  /** The same for scanner codes (DSL1001–DSL1008): bit `code - 1001` of the byte at the offset. */
+  private scannerSeen: Uint8Array | undefined
   private readonly scannerLines = new Set<number>()
   private errors = 0
   /** Diagnostics recorded beyond {@link MAX_DIAGNOSTICS}. */
@@ -141,17 +143,32 @@ export class DiagnosticBag {
   add(severity: Severity, code: DiagnosticCode, start: number, end: number, message: string): void {
     const clampedStart = Math.max(0, Math.min(start, this.source.text.length))
     const clampedEnd = Math.max(clampedStart, Math.min(end, this.source.text.length))
-    // One diagnostic per code and place: recovery must not repeat itself.
-    const key = `${clampedStart}:${code}`
-    if (this.seen.has(key)) return
-    this.seen.add(key)
+    // One diagnostic per code and place: recovery must not repeat itself. Hostile input yields hundreds of
+    // thousands of scanner diagnostics (DSL1001–1008): those are marked in a bit per code and offset.
+    const codeNumber = Number(code.slice(3))
+    const fromScanner = code.startsWith('DSL1')
+    if (codeNumber >= 1001 && codeNumber <= 1008) {
+      this.scannerSeen ??= new Uint8Array(this.source.text.length + 1)
+      const bit = 1 << (codeNumber - 1001)
+      if ((this.scannerSeen[clampedStart]! & bit) !== 0) return
+      this.scannerSeen[clampedStart]! |= bit
+    } else {
+      const key = clampedStart * 10_000 + codeNumber
+      if (this.seen.has(key)) return
+      this.seen.add(key)
+    }
     if (severity === 'error') this.errors++
+    if (this.items.length >= MAX_DIAGNOSTICS && clampedStart >= this.largestKeptStart) {
+      // Full, and after every kept one: only counted.
+      this.dropped++
+      if (fromScanner) this.scannerLines.add(this.source.position(clampedStart).line)
+      return
+    }
     const { line, column } = this.source.position(clampedStart)
-    if (code.startsWith('DSL1')) this.scannerLines.add(line)
+    if (fromScanner) this.scannerLines.add(line)
     if (this.items.length >= MAX_DIAGNOSTICS) {
       // Full: keep the first diagnostics in source order, count the rest.
       this.dropped++
-      if (clampedStart >= this.largestKeptStart) return
       let last = 0
       for (let i = 1; i < this.items.length; i++) if (this.items[i]!.start >= this.items[last]!.start) last = i
       this.items.splice(last, 1)

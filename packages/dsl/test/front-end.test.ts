@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { compile, formatDiagnostic, formatDiagnostics } from '../src/index'
+import { compile, compileInvariant, formatDiagnostic, formatDiagnostics } from '../src/index'
 
 const machine = (body: string) => `m: state_machine\n  var x: int init 0\n  l: list of client_id\n  b: bool init true\n  s: string\n${body}\nend m\n`
 const command = (statements: string) => machine(`  go: command\n${statements}\n  end go`)
@@ -33,6 +33,14 @@ describe('the front end never crashes on hostile input', () => {
 
   it('a chain of 256 operators is still fine', () => {
     expect(compile(command(`    x := x${' + 1'.repeat(255)}\n    send x to client`)).program).toBeDefined()
+  })
+
+  it('an invariant keeps at most 100 diagnostics too, and counts the rest', () => {
+    const { program } = compile(command('    x := 1'))
+    const result = compileInvariant(program!, Array.from({ length: 500 }, () => '@ x').join(' '))
+    expect(result.invariant).toBeUndefined()
+    expect(result.diagnostics.length).toBe(100)
+    expect(result.omittedDiagnostics).toBeGreaterThan(0)
   })
 
   it('keeps at most 100 diagnostics, says how many more, and cuts long lines around the caret', () => {

@@ -33,7 +33,8 @@ shortest trace.
   --itf FILE     write the counterexample as an ITF trace (Apalache's Informal Trace Format)
   --json         print one JSON object (and no progress line)
 Progress: a counting line on stderr while it runs, when stderr is a terminal.
-Exit 0 when every property holds, 1 on a violation, 2 for bad input.`
+Exit 0 when every property holds, 1 on a violation or errors in the spec, 2 for
+bad usage or input.`
 
 /** `lockstep check`: bounded model checking of a DSL spec. */
 export async function checkCommand(args: string[], io: Io): Promise<number> {
@@ -80,7 +81,7 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
   const { file, result } = spec
   if (!result.program || !result.machine) {
     io.stderr(`lockstep check: ${file} has errors; fix them first`)
-    return ExitCode.USAGE
+    return ExitCode.FAILED
   }
   const program = result.program
   const names = clientNames(clients)

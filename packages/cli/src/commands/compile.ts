@@ -36,7 +36,8 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
   if (typeof spec === 'number') return spec
   const { file, result } = spec
   if (!result.program) {
-    const errors = result.diagnostics.filter((d) => d.severity === 'error').length
+    // Every error, the ones past the first 100 (not shown) too.
+    const errors = result.errorCount
     io.stderr(`lockstep compile: ${file}: ${errors} error${errors === 1 ? '' : 's'}`)
     return ExitCode.FAILED
   }
