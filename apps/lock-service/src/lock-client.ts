@@ -321,7 +321,8 @@ export class LockClient {
     lease.renewTimer = undefined
     const sentAt = this.scheduler.now()
     const remainingMs = lease.deadline - sentAt
-    if (!(remainingMs > 0)) return // the deadline timer says it
+    // Past the deadline (the timers ran late: a paused process): the lease may be over, say so now.
+    if (!(remainingMs > 0)) return this.lose(lease, this.leaseError(lease, `no renewal was confirmed within its ${lease.ttlMs} ms`))
     const next = () => {
       if (!lease.over && this.held === lease && lease.renewTimer === undefined) lease.renewTimer = this.scheduler.setTimer(lease.heartbeatMs, () => this.renew(lease))
     }
