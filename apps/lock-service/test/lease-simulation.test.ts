@@ -90,6 +90,10 @@ describe('leases in the simulator (virtual time)', () => {
     // The new holder keeps it as long as it renews, and releases it.
     await cluster.runFor(3 * TTL_MS)
     expect(second.signal.aborted).toBe(false)
+    // Handed over by another client's command, the grant is renewed at once: its holder cannot know when it began.
+    const handOverTime = handOver.expires - TTL_MS
+    const firstRenewal = deliveries.find((d) => d.client === 'waiter' && d.name === 'renew')!
+    expect(firstRenewal.time - handOverTime).toBeLessThanOrEqual(NETWORK_SLACK_MS)
     await cluster.until(waiter.lock.release())
     expect(await cluster.runUntil(() => cluster.converged(), 5_000)).toBe(true)
     expect(r1State()).toMatchObject({ user: null, waiting: [], token: 2 })
@@ -159,7 +163,7 @@ describe('leases in the simulator (virtual time)', () => {
   })
 
   it('an acquire given up (timeoutMs, signal) while queued rejects, and its late grant is released at once for the next waiter', async () => {
-    const { cluster, lockClient, r1State } = await leasedCluster(14)
+    const { cluster, deliveries, lockClient, r1State } = await leasedCluster(14)
     const holder = await lockClient('holder', ['r1', 'r2', 'r3'])
     const impatient = await lockClient('impatient', ['r2', 'r3', 'r1'])
     const aborted = await lockClient('aborted', ['r3', 'r1', 'r2'])
@@ -179,8 +183,10 @@ describe('leases in the simulator (virtual time)', () => {
     expect(r1State().waiting).toEqual(['impatient', 'aborted', 'patient']) // the machine cannot drop a waiter
 
     await cluster.until(holder.lock.release())
-    expect(await cluster.runUntil(() => lastOne.settled, 5_000)).toBe(true)
+    // Released at once, not left to run out: well within one lease of the holder's release.
+    expect(await cluster.runUntil(() => lastOne.settled, TTL_MS / 2)).toBe(true)
     expect((lastOne.value as Grant).token).toBe(4) // 2 and 3 went to the abandoned acquires, which released them
+    expect(deliveries.filter((d) => d.name === 'release').map((d) => d.client)).toEqual(['holder', 'impatient', 'aborted'])
     expect(impatient.errors).toEqual([])
     expect(aborted.errors).toEqual([])
     await cluster.until(patient.lock.release())
