@@ -53,7 +53,14 @@ describe('leases with real processes', () => {
     const killedAt = performance.now()
     holder.kill('SIGKILL')
     await exited
-    const grant: Grant = await granted
+    // A generous bound (many times TTL + heartbeat), only so that a lock that never passes on fails with a clear message.
+    let giveUp: NodeJS.Timeout | undefined
+    const grant: Grant = await Promise.race([
+      granted,
+      new Promise<never>((_, reject) => {
+        giveUp = setTimeout(() => reject(new Error(`the waiter was not granted the lock within 30 s of the holder's SIGKILL (TTL ${TTL_MS} ms)`)), 30_000)
+      }),
+    ]).finally(() => clearTimeout(giveUp))
     expect(grant.token).toBeGreaterThan(held.token)
     expect(grant.token).toBe(2)
 
