@@ -192,4 +192,22 @@ describe('leases in the simulator (virtual time)', () => {
     await cluster.until(patient.lock.release())
     await cluster.stop()
   })
+
+  it('checks its options: ttlMs within the bounds, timeoutMs, heartbeatMs; the machine refuses what it cannot grant (BAD_TTL)', async () => {
+    const { cluster, lockClient } = await leasedCluster(15)
+    const { client, lock } = await lockClient('alice', ['r1', 'r2', 'r3'])
+    expect(() => new LockClient(client, { ttlMs: 99 })).toThrow(/LockClient options: ttlMs must be a whole number of milliseconds from 100 to 600000, not 99/)
+    expect(() => new LockClient(client, { heartbeatMs: 0 })).toThrow(/heartbeatMs must be a positive number of milliseconds, not 0/)
+    await expect(lock.acquire({ ttlMs: 600_001 })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringMatching(/acquire: ttlMs must be .* not 600001/) as unknown })
+    await expect(lock.acquire({ timeoutMs: -1 })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT })
+    await expect(new LockClient(client, { leases: false }).acquire({ ttlMs: 1000 })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT })
+    // Without leases the leased mutex refuses the command (its ttl is required): said by the service, not hidden.
+    await expect(cluster.until(new LockClient(client).acquire())).rejects.toMatchObject({ code: ErrorCodes.INVALID_COMMAND })
+    const grant = await cluster.until(lock.acquire())
+    await expect(lock.acquire()).rejects.toMatchObject({ code: ErrorCodes.COMMAND_FAILED, message: "acquire: 'alice' already holds the lock" })
+    await cluster.until(lock.release())
+    expect(grant.signal.aborted).toBe(false)
+    await expect(cluster.until(lock.release())).rejects.toMatchObject({ code: ErrorCodes.COMMAND_FAILED, message: "release: 'alice' does not hold the lock" })
+    await cluster.stop()
+  })
 })
