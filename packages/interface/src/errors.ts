@@ -38,6 +38,12 @@ export const ErrorCodes = {
    * that no value can reach the voter's threshold (more replicas are faulty than the voter tolerates).
    */
   VOTE_FAILED: 'VOTE_FAILED',
+  /**
+   * A lock's lease ran out before its holder renewed or released it (the lock service's leased mutex): the lock
+   * may have passed to another holder, whose fencing token is higher. Work done under the lost lease may have
+   * overlapped the next holder's.
+   */
+  LEASE_EXPIRED: 'LEASE_EXPIRED',
   /** A replica is not (or no longer) a member of the current view. */
   NOT_MEMBER: 'NOT_MEMBER',
   /** Stored data failed its checksum or could not be parsed. */
