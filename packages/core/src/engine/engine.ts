@@ -324,6 +324,21 @@ export class ReplicaEngine<S = unknown> {
     return this.orderer.pendingCount() + (this.membership?.catchUp.transfer.heldCount ?? 0)
   }
 
+  /** What waits here, by queue: requests the orderer holds, requests held until a transfer, replies waiting for a majority. */
+  get queueDepths(): { readonly orderer: number; readonly heldForTransfer: number; readonly repliesWaiting: number } {
+    return { orderer: this.orderer.pendingCount(), heldForTransfer: this.membership?.catchUp.transfer.heldCount ?? 0, repliesWaiting: this.durableReplies?.waiting ?? 0 }
+  }
+
+  /** The configured replicas (the quorum is a majority of them): the view's members without membership. */
+  get configuration(): readonly ReplicaId[] {
+    return this.membership?.currentConfiguration ?? this.currentView.members
+  }
+
+  /** Members this replica suspects now (silent too long, or unreachable); none without membership. */
+  get suspected(): readonly ReplicaId[] {
+    return this.membership?.detector.suspects(this.clock.now()) ?? []
+  }
+
   /** Client sessions kept (bounded by `EngineOptions.sessions`). */
   get sessionCount(): number {
     return this.requests.replicated.sessionCount
