@@ -46,3 +46,13 @@ describe('what an operator can read from a replica', () => {
     expect(host.engine.pending).toBe(1)
   })
 })
+
+describe('clock offsets', () => {
+  it('are the orderer\'s estimates when it keeps them, undefined with Lamport\'s', async () => {
+    const { realtime } = await import('@lockstep/order-realtime')
+    const { scheduler } = manualScheduler()
+    const host = new ReplicaHost({ self: 'r1', replicas: ['r1', 'r2'], machine: kv, orderer: realtime(), transport: (c) => ({ self: c.self, start: async () => {}, send() {}, sendToClient() {}, stop: async () => {} }), startAsMember: true, scheduler })
+    expect(host.engine.clockOffsets).toEqual({})
+    expect(loneMember().host.engine.clockOffsets).toBeUndefined()
+  })
+})

@@ -339,6 +339,15 @@ export class ReplicaEngine<S = unknown> {
     return this.membership?.detector.suspects(this.clock.now()) ?? []
   }
 
+  /**
+   * Per peer, the orderer's estimate of the peer's clock minus this replica's and the round trip of the probe
+   * behind it, when the orderer keeps such estimates (the real-time orderer's `offsets()`); undefined otherwise.
+   */
+  get clockOffsets(): Readonly<Record<ReplicaId, { readonly offsetMs: number; readonly roundTripMs: number }>> | undefined {
+    const orderer = this.orderer as Orderer & { offsets?: () => Record<ReplicaId, { offsetMs: number; roundTripMs: number }> }
+    return typeof orderer.offsets === 'function' ? orderer.offsets() : undefined
+  }
+
   /** Client sessions kept (bounded by `EngineOptions.sessions`). */
   get sessionCount(): number {
     return this.requests.replicated.sessionCount
