@@ -39,6 +39,8 @@ export interface LocalClusterSpec {
   readonly readyTimeoutMs?: number
   /** Extra configuration fields (timeouts, clusterId) merged into the generated file. */
   readonly extra?: Record<string, unknown>
+  /** Give every replica a free `metricsPort` (its HTTP endpoint for operators: /metrics, /health, /status). Default true. */
+  readonly metrics?: boolean
 }
 
 /** A replica process that ended. */
@@ -55,6 +57,8 @@ export interface LocalReplica {
   readonly host: string
   readonly port: number
   readonly pid: number
+  /** Port of its HTTP endpoint for operators on `host`, when it has one. */
+  readonly metricsPort?: number
   readonly process: ChildProcess
 }
 
@@ -107,13 +111,14 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec & { readonl
   await mkdir(dir, { recursive: true })
   const basePort = spec.basePort ?? 7400
   const ports = basePort === 0 ? await freePorts(count) : Array.from({ length: count }, (_, i) => basePort + i)
+  const metricsPorts = spec.metrics === false ? [] : (await freePorts(count, ports))
   let machine = spec.machine ?? 'kv'
   if (!isBuiltInMachineName(machine) && !isAbsolute(machine)) machine = resolve(machine)
   await writeSecret(join(dir, 'replica.secret'))
   await writeSecret(join(dir, 'client.secret'))
   const document = {
     clusterId: `local-${randomBytes(4).toString('hex')}`,
-    replicas: ports.map((port, i) => ({ id: `r${i + 1}`, host: '127.0.0.1', port })),
+    replicas: ports.map((port, i) => ({ id: `r${i + 1}`, host: '127.0.0.1', port, ...(metricsPorts[i] === undefined ? {} : { metricsPort: metricsPorts[i] }) })),
     order: spec.order ?? 'lamport',
     ...(spec.voter === undefined || spec.voter === 'first' ? {} : { voter: spec.voter }),
     machine,
@@ -190,7 +195,7 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
     return new Promise<LocalReplica>((resolveReady, rejectReady) => {
       child.on('message', (message: unknown) => {
         if (isReplicaProcessEvent(message) && message.event === 'listening') {
-          resolveReady({ id: replica.id, host: message.host, port: message.port, pid: message.pid, process: child })
+          resolveReady({ id: replica.id, host: message.host, port: message.port, pid: message.pid, ...(message.metricsPort === undefined ? {} : { metricsPort: message.metricsPort }), process: child })
         }
       })
       child.once('error', (error) => rejectReady(new LockstepError(ErrorCodes.INTERNAL, `replica ${replica.id}: cannot start ${process.execPath} ${bin}: ${error.message}`)))
@@ -303,12 +308,12 @@ export async function upLocalCluster(spec: LocalClusterSpec): Promise<LocalClust
 const FREE_PORT_RANGE = { from: 20000, to: 32767 } as const
 
 /** Ports that were free a moment ago on 127.0.0.1, all different, outside the ephemeral range (see `FREE_PORT_RANGE`). */
-export async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number, taken: readonly number[] = []): Promise<number[]> {
   const ports: number[] = []
   for (let attempt = 0; ports.length < count; attempt++) {
     if (attempt >= 1000) throw new LockstepError(ErrorCodes.INTERNAL, `found only ${ports.length} of ${count} free ports in ${FREE_PORT_RANGE.from}–${FREE_PORT_RANGE.to} on 127.0.0.1`)
     const port = randomInt(FREE_PORT_RANGE.from, FREE_PORT_RANGE.to + 1)
-    if (ports.includes(port)) continue
+    if (ports.includes(port) || taken.includes(port)) continue
     if (await canListen(port)) ports.push(port)
   }
   return ports

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePorts, main, parseClusterConfig, writeLocalClusterConfig } from '../src/index'
 import { memoryIo } from './io'
-import { cliBinPath, isRunning, killEverything, requireBuiltCli, runCli, startCli, trackPid, waitFor, type CliProcess } from './processes'
+import { cliBinPath, isRunning, killEverything, logLines, requireBuiltCli, runCli, startCli, trackPid, waitFor, type CliProcess } from './processes'
 
 let dir: string
 let up: CliProcess
@@ -183,7 +183,9 @@ describe('lockstep replica on its own', () => {
     }))
     const replica = startCli(['replica', '--config', file, '--id', 'solo'])
     await waitFor('the replica to listen', () => replica.stderr().includes(`replica solo listening on 127.0.0.1:${port}`) || replica.child.exitCode !== null)
-    expect(replica.stderr()).toMatch(/^solo \d{4}-\d\d-\d\dT[\d:.]+Z info {2}replica solo listening on 127\.0\.0\.1:\d+: cluster lockstep \(solo\), machine register, lamport ordering, pid \d+$/m)
+    expect(logLines(replica.stderr())).toContainEqual(
+      expect.objectContaining({ level: 'info', replica: 'solo', view: 1, position: 0, msg: expect.stringMatching(/^replica solo listening on 127\.0\.0\.1:\d+: cluster lockstep \(solo\), machine register, lamport ordering, pid \d+$/) as unknown }),
+    )
 
     const write = await runCli(['client', '--cluster', file, 'write', '{"value":"x"}'])
     expect(write).toMatchObject({ code: 0, stderr: '' })
@@ -193,8 +195,11 @@ describe('lockstep replica on its own', () => {
     const { code } = await replica.exited
     expect(code).toBe(0)
     expect(replica.stdout()).toBe('')
-    expect(replica.stderr()).toMatch(/^solo \S+ info {2}stopping \(SIGINT\) at position 1$/m)
-    expect(replica.stderr()).toMatch(/^solo \S+ info {2}stopped: engine halted, sockets closed$/m)
+    const lines = logLines(replica.stderr())
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'info', replica: 'solo', view: 1, position: 1, msg: 'stopping (SIGINT) at position 1' }))
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'info', replica: 'solo', msg: 'stopped: engine halted, sockets closed' }))
+    // Every line is a JSON object with an ISO time, the replica id, its view and position.
+    for (const line of lines) expect(line).toMatchObject({ time: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/) as unknown, replica: 'solo', view: 1, position: expect.any(Number) as unknown })
   })
 })
 
@@ -208,7 +213,7 @@ describe('a replica started with an IPC channel', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
     child.disconnect() // before the replica has even loaded its configuration
     expect(await exited).toBe(0)
-    expect(stderr).toMatch(/^r1 \S+ info {2}stopping \(the parent process went away\)/m)
+    expect(logLines(stderr)).toContainEqual(expect.objectContaining({ level: 'info', replica: 'r1', msg: expect.stringMatching(/^stopping \(the parent process went away\)/) as unknown }))
   })
 })
 

@@ -92,3 +92,19 @@ export async function waitFor(what: string, condition: () => boolean, guardMs = 
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
 }
+
+/** A replica's stderr as JSON log lines; throws, naming the line, if one is not a JSON object. */
+export function logLines(stderr: string): Record<string, unknown>[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      try {
+        const parsed = JSON.parse(line) as unknown
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>
+      } catch {
+        // reported below
+      }
+      throw new Error(`not a JSON log line: ${line}`)
+    })
+}
