@@ -8,6 +8,7 @@ import { ExitCode, type Io } from '../io'
 import { upLocalCluster, type LocalCluster } from '../local-cluster'
 import { ClusterSupervisor } from './cluster-supervisor'
 import { loadMachine, machineSpecProblem } from '../machine-source'
+import { prettyLogLine } from '../replica-log'
 import { parseLogLevel } from '../stderr-logger'
 
 /** Help text of `lockstep cluster`. */
@@ -143,7 +144,9 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   let cluster: LocalCluster
   try {
     const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
-    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport' | 'realtime', voter: voter as VoterName, machine, basePort, logLevel, onLog: (line) => io.stderr(line), extra })
+    // The replicas log JSON lines (their stderr is a pipe); on a terminal they are shown as readable lines.
+    const shown = process.stderr.isTTY ? prettyLogLine() : (line: string) => line
+    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport' | 'realtime', voter: voter as VoterName, machine, basePort, logLevel, onLog: (line) => io.stderr(shown(line)), extra })
   } catch (error) {
     await rm(pidFile, { force: true })
     io.stderr(`lockstep cluster up: the cluster did not start: ${(error as Error).message}`)
