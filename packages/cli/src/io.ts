@@ -7,6 +7,11 @@ export interface Io {
   readFile(path: string): Promise<string>
   writeFile(path: string, data: string): Promise<void>
   readStdin(): Promise<string>
+  /**
+   * Shows `text` as a transient status line of a long run (rewritten in place; '' clears it). Present only
+   * when stderr is a terminal: on a pipe or a file there is no progress output at all.
+   */
+  progress?(text: string): void
 }
 
 /** The process's real I/O. */
@@ -20,6 +25,8 @@ export const processIo: Io = {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
     return Buffer.concat(chunks).toString('utf8')
   },
+  // Carriage return and "erase line": the status line is rewritten where it stands.
+  ...(process.stderr.isTTY ? { progress: (text: string) => void process.stderr.write(`\r\x1b[2K${text}`) } : {}),
 }
 
 /** Exit codes shared by every command. */

@@ -50,10 +50,12 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --durable   replicas keep a write-ahead log on a simulated disk that loses unsynced writes on a crash
   --seeds     run seeds 1..S (default 100); --seed X runs only seed X
   --trace     with --seed: print every replica's log and every fault, stamped with virtual time
-  --json      print one JSON object: ok, seeds, operations, timing{timingViolations, skewViolations,
+  --json      print one JSON object (and no progress line): ok, seeds, operations, timing{timingViolations, skewViolations,
               divergences}, voting{voter, liars, lieMode, outvoted{liars, correct}, wrongAnswers} (with
               liars or a voter; liarIds with --seed),
               failures[{seed, violation}]
+On a terminal, a progress line on stderr counts the seeds as they run (none on
+a pipe, with --json or with --trace).
 Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
 
 /** Ordering strategies by `--order` name, as the compliance suites run them (so reruns reproduce). */
@@ -174,6 +176,9 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   const liarIds = new Set<string>()
   let wrongAnswers = 0
   let voting = false
+  const progress = values.json || values.trace ? undefined : io.progress?.bind(io)
+  let lastProgressMs = -Infinity
+  let done = 0
   for (const seed of seeds) {
     const trace = values.trace ? (line: string) => io.stdout(line) : undefined
     const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg: values.machine, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode })
@@ -188,11 +193,20 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     timing.skewViolations += result.timing.skewViolations
     timing.divergences += result.timing.divergences
     virtualTimeMs += result.virtualTimeMs
+    done++
     if (!result.ok) {
       failures.push(result)
+      progress?.('')
       if (!values.json) io.stderr(`seed ${seed} FAILED:\n${result.violations.map((v) => `  - ${v}`).join('\n')}\n  rerun: ${result.rerun}`)
     }
+    // At most ten updates a second (the first and the last always): a terminal need not redraw for every seed.
+    const nowMs = performance.now()
+    if (progress && (nowMs - lastProgressMs >= 100 || done === seeds.length || done === 1)) {
+      lastProgressMs = nowMs
+      progress(`sim: ${done}/${seeds.length} seeds (${done - failures.length} passed${failures.length > 0 ? `, ${failures.length} FAILED` : ''}), ${operations} operations, ${((nowMs - started) / 1000).toFixed(1)} s`)
+    }
   }
+  progress?.('')
   const elapsedMs = performance.now() - started
   const ok = failures.length === 0
   if (values.json) {
