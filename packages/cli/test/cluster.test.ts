@@ -181,15 +181,25 @@ describe('lockstep replica on its own', () => {
       machine: 'register',
       security: { replicaSecret: { file: 'single.replica' }, clientSecret: { file: 'single.client' } },
     }))
-    const replica = startCli(['replica', '--config', file, '--id', 'solo'])
+    const replica = startCli(['replica', '--config', file, '--id', 'solo', '--metrics-port', '0'])
     await waitFor('the replica to listen', () => replica.stderr().includes(`replica solo listening on 127.0.0.1:${port}`) || replica.child.exitCode !== null)
+    // --metrics-port 0 picks a free port for the operator endpoint; the line that says it listens names it.
+    const metricsUrl = /metrics, health and status on (http:\/\/127\.0\.0\.1:\d+)/.exec(replica.stderr())?.[1]
+    expect(metricsUrl, replica.stderr()).toBeDefined()
+    const health = await fetch(`${metricsUrl!}/health`)
+    expect({ code: health.status, body: await health.json() }).toEqual({ code: 200, body: { replica: 'solo', status: 'normal', view: 1, position: 0 } })
     expect(logLines(replica.stderr())).toContainEqual(
-      expect.objectContaining({ level: 'info', replica: 'solo', view: 1, position: 0, msg: expect.stringMatching(/^replica solo listening on 127\.0\.0\.1:\d+: cluster lockstep \(solo\), machine register, lamport ordering, pid \d+$/) as unknown }),
+      expect.objectContaining({ level: 'info', replica: 'solo', view: 1, position: 0, msg: expect.stringMatching(/^replica solo listening on 127\.0\.0\.1:\d+: cluster lockstep \(solo\), machine register, lamport ordering, pid \d+; metrics, health and status on http:\/\/127\.0\.0\.1:\d+$/) as unknown }),
     )
 
     const write = await runCli(['client', '--cluster', file, 'write', '{"value":"x"}'])
     expect(write).toMatchObject({ code: 0, stderr: '' })
     expect(JSON.parse(write.stdout)).toMatchObject({ ok: true, outputs: [{}], position: 1 })
+    const metrics = await (await fetch(`${metricsUrl!}/metrics`)).text()
+    expect(metrics).toMatch(/^lockstep_requests_total\{replica="solo"\} 1$/m)
+    expect(metrics).toMatch(/^lockstep_deliveries_total\{replica="solo"\} 1$/m)
+    expect(metrics).toMatch(/^lockstep_position\{replica="solo"\} 1$/m)
+    expect(metrics).toMatch(/^lockstep_wal_fsync_seconds_count\{replica="solo"\} 0$/m) // memory storage: no disk
 
     replica.child.kill('SIGINT')
     const { code } = await replica.exited
