@@ -66,8 +66,13 @@ async function loadGenerated(program, directory) {
   return (await import(pathToFileURL(file).href))[program.name]
 }
 
-/** Model checking: three runs; the best is reported (the machine may be shared), with the median beside it. */
-function benchModelCheck(machine, options) {
+/**
+ * Model checking: three runs; the best is reported (the machine may be shared), with the median beside it.
+ * Without symmetry reduction, so the state counts stay comparable across versions (dsl-check-bench.mjs
+ * measures the reduction).
+ */
+function benchModelCheck(machine, given) {
+  const options = { symmetry: false, ...given }
   dsl.modelCheck(machine, { ...options, depth: Math.min(options.depth, 6) })
   const runs = []
   let result

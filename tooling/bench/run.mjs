@@ -13,6 +13,7 @@ const benches = {
   storage: 'storage-bench.mjs',
   lincheck: 'lincheck-bench.mjs',
   dsl: 'dsl-bench.mjs',
+  'dsl-check': 'dsl-check-bench.mjs',
   snapshot: 'snapshot-bench.mjs',
   ordering: 'ordering-bench.mjs',
   voting: 'voting-bench.mjs',

@@ -27,6 +27,10 @@ export interface ReplicaEntry {
   readonly metricsPort?: number
   /** This replica's certificate and key (PEM paths), when the cluster uses TLS. */
   readonly tls?: { readonly cert: string; readonly key: string }
+  /** This replica's Ed25519 public key (base64 of the raw 32 bytes): readers verify its signed reply digests with it. */
+  readonly publicKey?: string
+  /** Path of the file holding this replica's Ed25519 private key (base64), read by that replica only. */
+  readonly signingKey?: string
 }
 
 /** Timeouts, with every default filled in. */
@@ -81,6 +85,8 @@ export interface ClusterConfig {
   readonly timeouts: ClusterTimeouts
   readonly limits: ClusterLimits
   readonly sessions: ClusterSessions
+  /** State digests every this many deliveries (0: off). */
+  readonly stateDigestEvery: number
 }
 
 /** A configuration read from a file: relative paths in it are resolved against `baseDir`. */
@@ -218,6 +224,7 @@ interface RawConfig {
   timeouts?: Partial<ClusterTimeouts>
   limits?: ClusterLimits
   sessions?: ClusterSessions
+  stateDigestEvery?: number
 }
 
 function withDefaults(raw: RawConfig): ClusterConfig {
@@ -234,6 +241,7 @@ function withDefaults(raw: RawConfig): ClusterConfig {
     timeouts: { ...DEFAULT_TIMEOUTS, ...raw.timeouts },
     limits: { ...raw.limits },
     sessions: { ...raw.sessions },
+    stateDigestEvery: raw.stateDigestEvery ?? 1000,
   }
 }
 
@@ -314,6 +322,11 @@ function ruleProblems(data: unknown): ConfigProblem[] {
   replicas.forEach((replica, index) => {
     if (isObject(replica) && tls && replica.tls === undefined) {
       problems.push({ path: `/replicas/${index}/tls`, message: 'is required when security.tls is set: { "cert": PATH, "key": PATH }' })
+    }
+  })
+  replicas.forEach((replica, index) => {
+    if (isObject(replica) && replica.signingKey !== undefined && replica.publicKey === undefined) {
+      problems.push({ path: `/replicas/${index}/publicKey`, message: 'is required when signingKey is set: readers verify the replica\'s signatures with it' })
     }
   })
   const withCertificate = replicas.findIndex((replica) => isObject(replica) && replica.tls !== undefined)

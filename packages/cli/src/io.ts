@@ -7,11 +7,8 @@ export interface Io {
   readFile(path: string): Promise<string>
   writeFile(path: string, data: string): Promise<void>
   readStdin(): Promise<string>
-  /**
-   * Shows `text` as a transient status line of a long run (rewritten in place; '' clears it). Present only
-   * when stderr is a terminal: on a pipe or a file there is no progress output at all.
-   */
-  progress?(text: string): void
+  /** Replaces the progress line on a terminal (`''` clears it). Absent when stderr is not a terminal. */
+  progress?: (line: string) => void
 }
 
 /** The process's real I/O. */
@@ -25,8 +22,7 @@ export const processIo: Io = {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
     return Buffer.concat(chunks).toString('utf8')
   },
-  // Carriage return and "erase line": the status line is rewritten where it stands.
-  ...(process.stderr.isTTY ? { progress: (text: string) => void process.stderr.write(`\r\x1b[2K${text}`) } : {}),
+  ...(process.stderr.isTTY ? { progress: (line: string) => void process.stderr.write(`\r\u001b[K${line}`) } : {}),
 }
 
 /** Exit codes shared by every command. */

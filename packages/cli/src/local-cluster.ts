@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import type { LockstepClient } from '@lockstep/client'
 import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import { isBuiltInMachineName } from '@lockstep/machines'
+import { generateReplicaKeys } from '@lockstep/voting'
 import { clusterClient, type ClusterClientOptions } from './cluster-client'
 import { parseClusterConfig, type LoadedClusterConfig, type VoterName } from './cluster-config'
 import { isReplicaProcessEvent, type ReplicaProcessRequest, type ReplicaStatus } from './replica-ipc'
@@ -116,9 +117,18 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec & { readonl
   if (!isBuiltInMachineName(machine) && !isAbsolute(machine)) machine = resolve(machine)
   await writeSecret(join(dir, 'replica.secret'))
   await writeSecret(join(dir, 'client.secret'))
+  // One Ed25519 key pair per replica: the public key in cluster.json (readers verify with it), the private key
+  // in a file of its own (mode 600) that only that replica reads.
+  const replicas = []
+  for (const [i, port] of ports.entries()) {
+    const id = `r${i + 1}`
+    const keys = generateReplicaKeys()
+    await writeSecretText(join(dir, `${id}.signing-key`), `${keys.privateKey}\n`)
+    replicas.push({ id, host: '127.0.0.1', port, ...(metricsPorts[i] === undefined ? {} : { metricsPort: metricsPorts[i] }), publicKey: keys.publicKey, signingKey: `${id}.signing-key` })
+  }
   const document = {
     clusterId: `local-${randomBytes(4).toString('hex')}`,
-    replicas: ports.map((port, i) => ({ id: `r${i + 1}`, host: '127.0.0.1', port, ...(metricsPorts[i] === undefined ? {} : { metricsPort: metricsPorts[i] }) })),
+    replicas,
     order: spec.order ?? 'lamport',
     ...(spec.voter === undefined || spec.voter === 'first' ? {} : { voter: spec.voter }),
     machine,
@@ -345,7 +355,11 @@ export function cliBin(): string {
 }
 
 async function writeSecret(path: string): Promise<void> {
-  await writeFile(path, `${randomBytes(32).toString('hex')}\n`, { encoding: 'utf8', mode: 0o600 })
+  await writeSecretText(path, `${randomBytes(32).toString('hex')}\n`)
+}
+
+async function writeSecretText(path: string, text: string): Promise<void> {
+  await writeFile(path, text, { encoding: 'utf8', mode: 0o600 })
   await chmod(path, 0o600) // an existing file keeps its mode on overwrite
 }
 

@@ -43,6 +43,25 @@ interface SpecParam {
  * collections), so clients collide on the same values.
  */
 async function loadSpecWorkload(spec: string): Promise<Workload> {
+  return (await specWorkloads(spec, [], 1)).next().workload
+}
+
+/** A fresh simulator workload for each run of a DSL spec, with the invariant violations its replicas met. */
+export interface SpecWorkloads {
+  next(): { workload: Workload; violations: readonly string[] }
+}
+
+/** The most invariant violations one run reports (the first ones; one is enough to fail the seed). */
+const MAX_REPORTED_VIOLATIONS = 5
+
+/**
+ * `lockstep sim --machine SPEC.sm --invariant EXPR`: the spec as a simulator workload whose machine
+ * checks every invariant (a model-checker property: quantifiers over the clients c1…cN and client
+ * literals allowed, primed names read the state after the command) on every replica after every
+ * command it applies (every delivery). A command that aborts changes nothing and is not checked.
+ * Throws `INVALID_CONFIG` for a spec or an invariant with errors.
+ */
+export async function specWorkloads(spec: string, invariants: readonly string[], clients: number): Promise<SpecWorkloads> {
   let source: string
   try {
     source = await readFile(resolve(spec), 'utf8')
@@ -74,5 +93,39 @@ async function loadSpecWorkload(spec: string): Promise<Workload> {
     }
     return { name: command.name, args }
   }
-  return genericWorkload(compiled.machine as unknown as StateMachine, randomCommand)
+  const clientIds = Array.from({ length: clients }, (_, i) => `c${i + 1}`)
+  const properties = invariants.map((text, i) => {
+    const result = dsl.compileProperty(compiled.program, text, { clients: clientIds, file: `--invariant ${i + 1}` })
+    if (!result.property) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--invariant '${text}' is not a valid property:\n${dsl.formatDiagnostics(result.diagnostics, text)}`)
+    return result.property
+  })
+  const base = compiled.machine
+  return {
+    next() {
+      if (properties.length === 0) return { workload: genericWorkload(base as unknown as StateMachine, randomCommand), violations: [] }
+      const violations: string[] = []
+      let met = 0
+      const machine: typeof base = {
+        ...base,
+        apply(state, command, ctx) {
+          const before = state.slice()
+          const outputs = base.apply(state, command, ctx)
+          for (const property of properties) {
+            let value: unknown
+            try {
+              value = property.evaluate(property.kind === 'transition' ? [...before, ...state] : state)
+            } catch (error) {
+              value = (error as Error).message
+            }
+            if (value === true) continue
+            if (++met > MAX_REPORTED_VIOLATIONS) continue
+            const why = value === false ? 'does not hold' : value === null ? 'is Φ' : `cannot be evaluated: ${String(value)}`
+            violations.push(`invariant '${property.text}' ${why} after ${ctx.client} ${command.name} (position ${ctx.position}) on a replica; state ${JSON.stringify(base.toJSON(state))}`)
+          }
+          return outputs
+        },
+      }
+      return { workload: genericWorkload(machine as unknown as StateMachine, randomCommand), violations }
+    },
+  }
 }

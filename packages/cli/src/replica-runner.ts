@@ -6,7 +6,8 @@ import { lamport } from '@lockstep/order-lamport'
 import { realtime } from '@lockstep/order-realtime'
 import { lieModes, lyingMachine, lyingTransport, type LieOptions } from '@lockstep/testkit'
 import { tcp, type ReplicaAuth, type TcpTransport, type TcpTransportStats, type TlsCredentials } from '@lockstep/transport-tcp'
-import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig } from './cluster-config'
+import { digestOf, signOutputDigest, verifyEvidence } from '@lockstep/voting'
+import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig, type ReplicaEntry } from './cluster-config'
 import type { Io } from './io'
 import { loadMachine } from './machine-source'
 import type { ReplicaMetrics } from './replica-metrics'
@@ -135,6 +136,8 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     membership: { heartbeatMs: config.timeouts.heartbeatMs, suspectAfterMs: config.timeouts.suspectAfterMs, viewChangeTimeoutMs: config.timeouts.viewChangeTimeoutMs },
     join: options.join === true,
     sessions: config.sessions,
+    stateDigestEvery: config.stateDigestEvery,
+    ...(entry.signingKey === undefined ? {} : { outputSigning: { clusterId: config.clusterId, privateKey: await readSigningKey(config, io, entry, index) } }),
     storage: storage && metrics ? metrics.timedStorage(storage) : storage,
   })
   options.onHostCreated?.(host)
@@ -170,6 +173,29 @@ function observedTransport(inner: Transport, metrics: ReplicaMetrics): Transport
     },
     stop: () => inner.stop(),
   }
+}
+
+/**
+ * Reads a replica's Ed25519 private key (`signingKey`) and checks it against its `publicKey`, so a wrong file fails
+ * the start with the JSON path instead of making every signature unverifiable.
+ */
+async function readSigningKey(config: LoadedClusterConfig, io: Io, entry: ReplicaEntry, index: number): Promise<string> {
+  const where = `/replicas/${index}/signingKey`
+  const file = configPath(config, entry.signingKey!)
+  let privateKey: string
+  try {
+    privateKey = (await io.readFile(file)).trim()
+  } catch (cause) {
+    throw configError(config.file, [{ path: where, message: `cannot read ${file}: ${(cause as Error).message}` }])
+  }
+  try {
+    const statement = { clusterId: config.clusterId, replicaId: entry.id, client: 'key-check', seq: 1, incarnation: 0, position: 1, digest: digestOf(null) }
+    const check = verifyEvidence({ value: null, statements: [signOutputDigest(statement, privateKey)] }, { [entry.id]: entry.publicKey! }, 0)
+    if (!check.ok) throw new Error(`it does not match /replicas/${index}/publicKey`)
+  } catch (cause) {
+    throw configError(config.file, [{ path: where, message: `${file} is not this replica's Ed25519 private key: ${(cause as Error).message}` }])
+  }
+  return privateKey
 }
 
 /** Reads the CA, certificate and key PEM files named by the configuration. */

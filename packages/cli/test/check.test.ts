@@ -35,7 +35,7 @@ describe('lockstep check', () => {
 
   it('prints one JSON object with --json', async () => {
     const { io, stdout } = memoryIo()
-    const code = await checkCommand([join(specs, 'kv.sm'), '--clients', '1', '--depth', '3', '--invariant', 'len(data) < 2', '--domain', 'put.key=a,b', '--domain', 'value=7', '--json'], io)
+    const code = await checkCommand([join(specs, 'kv.sm'), '--clients', '1', '--depth', '3', '--invariant', 'len(data) < 2', '--domain', 'put.key=a,b', '--domain', 'value=7', '--allow-abort', '--json'], io)
     expect(code).toBe(1)
     const report = JSON.parse(stdout())
     expect(report).toMatchObject({ ok: false, machine: 'kv', clients: ['c1'], depth: 3, invariants: ['len(data) < 2'] })
@@ -56,5 +56,17 @@ describe('lockstep check', () => {
     expect(await checkCommand([file], memoryIo().io)).toBe(2)
     expect(await checkCommand([join(specs, 'kv.sm'), '--clients', 'many'], memoryIo().io)).toBe(2)
     expect(await checkCommand([], memoryIo().io)).toBe(2)
+  })
+
+  it('shows a counting progress line where the terminal takes one, and clears it; none with --json', async () => {
+    const terminal = memoryIo()
+    const progress: string[] = []
+    const code = await checkCommand([join(specs, 'seed-mutex.sm'), '--clients', '3', '--depth', '5'], { ...terminal.io, progress: (line) => void progress.push(line) })
+    expect(code).toBe(0)
+    expect(progress[0]).toMatch(/^checking: \d+ states, \d+ transitions, depth \d+$/)
+    expect(progress[progress.length - 1]).toBe('')
+    const quiet: string[] = []
+    await checkCommand([join(specs, 'seed-mutex.sm'), '--clients', '3', '--depth', '5', '--json'], { ...memoryIo().io, progress: (line) => void quiet.push(line) })
+    expect(quiet).toEqual([])
   })
 })

@@ -17,7 +17,8 @@ import {
   type Scheduler,
   type TimerHandle,
 } from '@lockstep/interface'
-import type { Tally, Voter, VoterFactory, VoteOutcome } from '@lockstep/voting'
+import type { OutputEvidence, Tally, Voter, VoterFactory, VoteOutcome } from '@lockstep/voting'
+import { EvidenceAsks, verifyReplyEvidence, type EvidenceOptions, type RequestRef, type VerifiedReply, type VerifyOptions } from './evidence'
 
 /** Options of {@link LockstepClient}. */
 export interface ClientOptions {
@@ -184,6 +185,8 @@ export class LockstepClient {
   private dissentEvents = 0
   private readonly dissentByReplica = new Map<ReplicaId, number>()
   private readonly dissentListeners = new Set<(event: DissentEvent) => void>()
+  /** Open asks for evidence (see {@link evidence}). */
+  private readonly evidenceAsks: EvidenceAsks
 
   constructor(options: ClientOptions) {
     if (options.replicas.length === 0) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client '${options.id}': no replicas given`)
@@ -201,6 +204,36 @@ export class LockstepClient {
     this.incarnation = options.incarnation ?? Math.max(0, Math.floor(this.scheduler.now()))
     const voter = options.voter?.([...new Set(options.replicas)])
     this.voter = voter && voter.needed > 1 ? voter : undefined
+    this.evidenceAsks = new EvidenceAsks({ self: this.id, scheduler: this.scheduler, retryAfterMs: this.retryAfterMs, send: (replica, message) => this.transport.send(replica, message) })
+  }
+
+  /**
+   * Asks ONE replica (`options.replica`, default the first) for the evidence of a request's reply: the reply and
+   * the signed digests of t+1 or more replicas (see {@link verifiedReply}). Any request may be asked about, also
+   * another client's. Asks again while the replica has too few signatures yet; rejects with EVIDENCE_UNAVAILABLE when
+   * it holds none for that request, TIMEOUT after `timeoutMs`. The evidence is not checked: see {@link verifiedReply}.
+   */
+  evidence(request: RequestRef, options: EvidenceOptions = {}): Promise<OutputEvidence<Reply>> {
+    if (!this.started) return Promise.reject(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' is not started`))
+    const replica = options.replica ?? this.replicas[0]!
+    return this.evidenceAsks.ask(replica, this.requestName(request), options.timeoutMs ?? 10_000)
+  }
+
+  /**
+   * The reply to a request as an external reader can trust it: asks one replica for the evidence ({@link evidence})
+   * and verifies it with the replicas' public keys. Resolves with the reply and the replicas that signed it; rejects
+   * with EVIDENCE_INVALID when the evidence does not verify (the replica asked lies, or is wrong): ask another.
+   */
+  async verifiedReply(request: RequestRef, options: VerifyOptions): Promise<VerifiedReply> {
+    const name = this.requestName(request)
+    const replica = options.replica ?? this.replicas[0]!
+    const evidence = await this.evidence(name, { ...options, replica })
+    return verifyReplyEvidence(evidence, name, options, replica)
+  }
+
+  private requestName(request: RequestRef): { client: ClientId; seq: number; incarnation: number } {
+    const client = request.client ?? this.id
+    return { client, seq: request.seq, incarnation: request.incarnation ?? (client === this.id ? this.incarnation : 0) }
   }
 
   /** The voter's rule: `first`, `majority`, `byzantine(t)`. */
@@ -253,6 +286,7 @@ export class LockstepClient {
       this.settle(request, new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped before request #${request.seq} was answered`))
     }
     for (const waiter of this.noticeWaiters.splice(0)) waiter.reject(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped while waiting for an output`))
+    this.evidenceAsks.rejectAll(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped while waiting for evidence`))
     this.refusals.clear()
     if (this.outputSyncTimer !== undefined) this.scheduler.clearTimer(this.outputSyncTimer)
     this.outputSyncTimer = undefined
@@ -443,6 +477,8 @@ export class LockstepClient {
       if (message.output?.to !== this.id || (message.output.incarnation ?? 0) !== this.incarnation) return
       if (this.voter) this.voteOnOutput(from, message.output)
       else this.acceptOutput(message.output, true)
+    } else if (message.type === 'evidence') {
+      this.evidenceAsks.onAnswer(from, message.answer)
     }
   }
 

@@ -10,7 +10,7 @@ import { orderers } from './orderers'
 // partition,slow,delay,blackout,client-restart --overlap --durable --seed S [--trace]
 const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart']
 
-const found: { bug: string; machine: string; replicas: number; seed: number; before: string; ops?: number }[] = [
+const found: { bug: string; machine: string; replicas: number; seed: number; before: string; ops?: number; clients?: number }[] = [
   {
     bug: 'A: a coordinator restarted from its disk numbered the next view after its disk view, not the view it ended',
     machine: 'kv',
@@ -82,6 +82,14 @@ const found: { bug: string; machine: string; replicas: number; seed: number; bef
     seed: 229,
     ops: 40,
     before: 'liveness (real-time orderer): r1 recovering in view 1, r2 recovering in view 2, r3 joining',
+  },
+  {
+    bug: 'a replica that left its view kept the replies it held for disks; after it took the state, a different request at the same position made them look durable, and a client got the reply of a request the cluster had ordered elsewhere',
+    machine: 'mutex',
+    replicas: 5,
+    seed: 7015,
+    ops: 40,
+    before: 'order (real-time orderer): at position 17 r5 delivered c1#2 but r5 delivered c6#3 (c1#2 acknowledged at 17, ordered at 18)',
   },
 ]
 

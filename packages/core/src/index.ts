@@ -3,6 +3,7 @@ export type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, Engine
 export type { LazyImage, MachineImage, StateImage } from './engine/state-image'
 export type { AcceptorState } from './engine/view-change/acceptor'
 export { decodePeerMessage, encodePeerMessage } from './engine/peer-codec'
+export type { OutputSigner } from './engine/output-evidence'
 export type { PeerMessage } from './engine/peer-messages'
 export { ReplicaHost } from './host/replica-host'
 export type { ReplicaHostOptions } from './host/replica-host'

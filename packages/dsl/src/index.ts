@@ -13,4 +13,11 @@ export type { Value } from './values'
 export { emitTypeScript } from './emitter'
 export type { EmitOptions } from './emitter'
 export { clientNames, describeDomains, modelCheck, parseDomain, timeModel } from './model-checker'
-export type { ModelCheckOptions, ModelCheckResult, TimeModel, TraceStep, Violation } from './model-checker'
+export type {
+  FingerprintInfo, ModelCheckOptions, ModelCheckProgress, ModelCheckResult, SymmetryInfo, TimeModel, TraceStep, Violation, ViolationKind,
+} from './model-checker'
+export type { EventuallyProperty } from './liveness'
+export { compileProperty } from './property'
+export type { CompiledProperty, PropertyOptions } from './property'
+export { itfTrace } from './itf'
+export type { ItfTrace, ItfValue } from './itf'

@@ -560,8 +560,12 @@ export class CompiledMachine {
     const frame: Frame = { vars: state.slice(), args, client, time, owned: null }
     const outputs = this.scratchOutputs
     outputs.length = 0
-    for (const arm of command.arms) {
+    const arms = command.arms
+    this.lastArm = -1
+    for (let i = 0; i < arms.length; i++) {
+      const arm = arms[i]!
       if (arm.guard === undefined || asBool(arm.guard(frame), arm.guardSite!)) {
+        this.lastArm = i
         for (const statement of arm.statements) statement(frame, outputs)
         break
       }
@@ -571,6 +575,9 @@ export class CompiledMachine {
   }
 
   private readonly scratchOutputs: Output[] = []
+
+  /** Which arm the last {@link step} ran (its index), or -1 when no guard held. */
+  lastArm = -1
 
   /** Canonical JSON text of a state: equal states give equal text. */
   encodeState(state: readonly Value[]): string {

@@ -61,8 +61,14 @@ function isDigit(ch: number): boolean {
   return ch >= 48 && ch <= 57
 }
 
+/** Options for {@link scan}. */
+export interface ScanOptions {
+  /** Read `x'` (a name followed by a prime) as one name: the next-state value of `x` in a transition property. */
+  readonly primes?: boolean
+}
+
 /** Splits a source text into tokens, reporting bad characters, strings and numbers to `diagnostics`. The last token is `eof`. */
-export function scan(text: string, diagnostics: DiagnosticBag): Token[] {
+export function scan(text: string, diagnostics: DiagnosticBag, options: ScanOptions = {}): Token[] {
   const tokens: Token[] = []
   let pos = 0
   let newlineBefore = false
@@ -102,6 +108,7 @@ export function scan(text: string, diagnostics: DiagnosticBag): Token[] {
     const start = pos
     if (isIdentStart(ch)) {
       while (pos < text.length && isIdentPart(text.charCodeAt(pos))) pos++
+      if (options.primes === true && text.charCodeAt(pos) === 39) pos++
       const word = text.slice(start, pos)
       if (keywords.has(word)) push('keyword', word, start, pos)
       else if (isAtomName(word)) push('atom', word, start, pos)

@@ -48,6 +48,21 @@ export const ErrorCodes = {
    * serving from its state and rejoins by state transfer.
    */
   ORDER_DIVERGED: 'ORDER_DIVERGED',
+  /**
+   * Replicas' state digests at a position of the order differ: a majority agrees on one digest and the replicas
+   * named in the message hold another. A replica in the minority stops serving and rejoins by state transfer.
+   */
+  STATE_DIVERGED: 'STATE_DIVERGED',
+  /**
+   * The evidence a replica served for a request's reply does not verify: fewer than t+1 replicas with known public
+   * keys validly signed the served reply's digest. The replica asked may be lying; ask another.
+   */
+  EVIDENCE_INVALID: 'EVIDENCE_INVALID',
+  /**
+   * A replica does not hold the evidence asked for: the request did not execute there, it is older than the replica
+   * keeps (`evidenceWindow`), the replica has no signing key, or it is not serving. Ask another replica.
+   */
+  EVIDENCE_UNAVAILABLE: 'EVIDENCE_UNAVAILABLE',
   /** A DSL program had errors. */
   DSL_ERROR: 'DSL_ERROR',
   /**

@@ -83,10 +83,51 @@ export interface OutputNotice<O = unknown> extends NumberedOutput<O> {
   readonly incarnation?: number
 }
 
-/** Messages from a client to a replica: a request, or a request to re-send the outputs numbered `from` on. */
-export type ClientToReplica = { readonly type: 'request'; readonly request: Request } | { readonly type: 'outputs'; readonly from: number }
+/**
+ * Messages from a client to a replica: a request, a request to re-send the outputs numbered `from` on, or (any
+ * client, an external reader) a request for the evidence of a request's reply: the reply and the replicas'
+ * signed digests of it (see {@link EvidenceAnswer}).
+ */
+export type ClientToReplica =
+  | { readonly type: 'request'; readonly request: Request }
+  | { readonly type: 'outputs'; readonly from: number }
+  | { readonly type: 'evidence'; readonly client: ClientId; readonly seq: number; readonly incarnation?: number }
+
+/**
+ * A replica's signed statement that the reply to a request (`client`, `seq`, `incarnation`), executed at `position`,
+ * has digest `digest` (SHA-256 of its canonical encoding, hex); `signature` is the replica's Ed25519 signature
+ * (base64). The shape `@lockstep/voting`'s `verifyEvidence` checks.
+ */
+export interface SignedReplyStatement {
+  readonly statement: {
+    readonly clusterId: string
+    readonly replicaId: string
+    readonly client: ClientId
+    readonly seq: number
+    readonly incarnation: number
+    readonly position: number
+    readonly digest: string
+  }
+  readonly signature: string
+}
+
+/**
+ * A replica's answer to `{ type: 'evidence' }`: `ok` with the reply it executed and every signed statement it holds
+ * that matches its own (at least t+1, its own included); `pending` when it has fewer yet (ask again); `unavailable`
+ * when it does not hold the request's evidence (never executed here, too old, no signing key, or not serving).
+ */
+export type EvidenceAnswer =
+  | {
+      readonly status: 'ok'
+      readonly client: ClientId
+      readonly seq: number
+      readonly incarnation: number
+      readonly evidence: { readonly value: Reply; readonly statements: readonly SignedReplyStatement[] }
+    }
+  | { readonly status: 'pending' | 'unavailable'; readonly client: ClientId; readonly seq: number; readonly incarnation: number; readonly reason: string }
 
 /** Messages from a replica to a client. */
 export type ReplicaToClient =
   | { readonly type: 'reply'; readonly from: string; readonly reply: Reply }
   | { readonly type: 'output'; readonly from: string; readonly output: OutputNotice }
+  | { readonly type: 'evidence'; readonly from: string; readonly answer: EvidenceAnswer }

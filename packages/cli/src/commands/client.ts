@@ -6,6 +6,7 @@ import { intFlag, parseFlags } from '../args'
 import { clusterClient } from '../cluster-client'
 import { authProblems, configError, configPath, loadClusterConfig, voterNames, type LoadedClusterConfig, type VoterName } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
+import type { LockstepClient } from '@lockstep/client'
 import { stderrLogger } from '../stderr-logger'
 
 /** Help text of `lockstep client`. */
@@ -31,10 +32,16 @@ where it sits in the total order. \`acquire\` waits until the lock is granted
                 (default: the configuration's voter, first); with byzantine, t+1 identical answers
                 out of 2t+1 replicas decide, so t replicas computing wrong outputs cannot fool it,
                 and replicas whose answers differ are named on stderr (docs/voting.md)
+  --verify      after the reply, ask ONE replica (--verify-at, default the first) for its
+                evidence: the reply with the signed digests of t+1 replicas (t = F =
+                floor((n-1)/2)); verify it with the public keys of cluster.json and print the
+                verified reply with "verified":true, "signers":[...], "servedBy"; exit 1
+                when it does not verify (EVIDENCE_INVALID) or the replica has none
+  --verify-at   the replica --verify asks (default: the first listed)
   --cert/--key  this client's certificate and key (PEM) when the cluster uses TLS;
                 the id defaults to the certificate's CN (so, one certificate per invocation)
   --verbose     log connection events to stderr
-Exit 0 on success; 1 for an error reply (its JSON on stderr), when no
+Exit 0 on success; 1 for an error reply (its JSON on stderr), a --verify that failed, when no
 replica answered in time (TIMEOUT), or at once, with every replica's reason on
 stderr, when every replica refused the client: AUTH_FAILED (a wrong client
 secret or certificate), CLUSTER_MISMATCH (a wrong cluster id) or UNREACHABLE
@@ -55,6 +62,8 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
     'timeout-ms': { type: 'string' },
     'no-wait': { type: 'boolean' },
     voter: { type: 'string' },
+    verify: { type: 'boolean' },
+    'verify-at': { type: 'string' },
     cert: { type: 'string' },
     key: { type: 'string' },
     verbose: { type: 'boolean' },
@@ -105,6 +114,12 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
   if (preferred !== undefined && !config.replicas.some((r) => r.id === preferred)) {
     return usageError(`--replica ${preferred} is not a replica of ${config.file} (${config.replicas.map((r) => r.id).join(', ')})`)
   }
+  const verifyAt = values['verify-at'] as string | undefined
+  if (verifyAt !== undefined && !values.verify) return usageError('--verify-at goes with --verify')
+  if (verifyAt !== undefined && !config.replicas.some((r) => r.id === verifyAt)) {
+    return usageError(`--verify-at ${verifyAt} is not a replica of ${config.file} (${config.replicas.map((r) => r.id).join(', ')})`)
+  }
+  const publicKeys = values.verify ? verificationKeys(config) : undefined
   const client = await clusterClient(config, {
     id,
     preferred,
@@ -140,6 +155,11 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
       return ExitCode.FAILED
     }
     const result: Record<string, unknown> = { ok: true, outputs: reply.outputs.map((o) => o.value), position: reply.position, client: id, seq: reply.seq, ...(client.voting === 'first' ? {} : { voter: client.voting, dissent: client.dissent.byReplica }) }
+    if (publicKeys) {
+      const verified = await verifiedResult(client, reply, config, publicKeys, verifyAt ?? config.replicas[0]!.id, timeoutMs, io)
+      if (verified === undefined) return ExitCode.FAILED
+      Object.assign(result, verified)
+    }
     if (name === 'acquire' && reply.outputs.length === 0 && !values['no-wait']) {
       io.stderr(`lockstep client: ${id} is queued for the lock; waiting for the grant (Ctrl-C gives up; the grant then goes to a client that no longer listens)`)
       const notice = await client.nextNotice()
@@ -149,6 +169,42 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
     return ExitCode.OK
   } finally {
     await client.stop()
+  }
+}
+
+/** Every replica's public key from the configuration (`--verify`); INVALID_CONFIG naming the first one missing. */
+function verificationKeys(config: LoadedClusterConfig): Record<string, string> {
+  const missing = config.replicas.findIndex((r) => r.publicKey === undefined)
+  if (missing >= 0) {
+    throw configError(config.file, [{ path: `/replicas/${missing}/publicKey`, message: 'is required for --verify: the reader checks every replica\'s signature with its public key (`lockstep cluster up` writes them)' }])
+  }
+  return Object.fromEntries(config.replicas.map((r) => [r.id, r.publicKey!]))
+}
+
+/**
+ * `--verify`: asks one replica for the evidence of `reply` and verifies it (t = F = ⌊(n-1)/2⌋). The verified reply's
+ * fields for the printed result, or undefined after saying on stderr why it did not verify.
+ */
+async function verifiedResult(
+  client: LockstepClient,
+  reply: Reply,
+  config: LoadedClusterConfig,
+  publicKeys: Record<string, string>,
+  replica: string,
+  timeoutMs: number,
+  io: Io,
+): Promise<Record<string, unknown> | undefined> {
+  const t = Math.floor((config.replicas.length - 1) / 2)
+  try {
+    const verified = await client.verifiedReply(reply, { replica, publicKeys, clusterId: config.clusterId, t, timeoutMs })
+    const checked = verified.reply
+    if (!checked.ok) throw new LockstepError(ErrorCodes.EVIDENCE_INVALID, `the verified reply of ${replica} is an error (${checked.error.code}), not the success this client was given`)
+    return { outputs: checked.outputs.map((o) => o.value), position: checked.position, verified: true, signers: verified.signers, servedBy: replica, t }
+  } catch (error) {
+    if (!isLockstepError(error)) throw error
+    const what = error.code === ErrorCodes.TIMEOUT ? `replica ${replica} served no evidence within ${timeoutMs} ms` : error.message
+    io.stderr(`lockstep client: ${error.code}: the reply to ${reply.client}#${reply.seq} could not be verified: ${what}`)
+    return undefined
   }
 }
 

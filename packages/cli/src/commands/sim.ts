@@ -5,13 +5,13 @@ import { realtimeSimulation } from '@lockstep/order-realtime'
 import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, lieModes, overlapOnlyFaultKinds, parseFaults, simulate, voterNames, type FaultKind, type OrdererSpec, type SimulationResult, type VoterName } from '@lockstep/testkit'
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
-import { loadWorkload } from '../machine-loader'
+import { loadWorkload, specWorkloads, type SpecWorkloads } from '../machine-loader'
 
 export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport|realtime] [--clients C] [--ops K]
              [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart,lie] [--overlap | --no-overlap]
              [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM]
              [--voter first|majority|byzantine] [--liars L] [--lie-mode outputs|state]
-             [--durable] [--seeds S | --seed X [--trace]] [--json]
+             [--durable] [--seeds S | --seed X [--trace]] [--invariant EXPR]... [--json]
 
 Runs whole clusters in one process on virtual time with seeded delays and
 checks every run: agreement and order, exactly-once, completeness, equal state
@@ -50,6 +50,9 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --durable   replicas keep a write-ahead log on a simulated disk that loses unsynced writes on a crash
   --seeds     run seeds 1..S (default 100); --seed X runs only seed X
   --trace     with --seed: print every replica's log and every fault, stamped with virtual time
+  --invariant with a DSL spec (--machine FILE.sm): a property checked on every replica after every
+              delivery, as lockstep check reads it ("forall c: not (c in waiting and c = user)",
+              "always token' >= token"); repeat for more
   --json      print one JSON object (and no progress line): ok, seeds, operations, timing{timingViolations, skewViolations,
               divergences}, voting{voter, liars, lieMode, outvoted{liars, correct}, wrongAnswers} (with
               liars or a voter; liarIds with --seed),
@@ -83,6 +86,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     overlap: { type: 'boolean' },
     'no-overlap': { type: 'boolean' },
     trace: { type: 'boolean' },
+    invariant: { type: 'string', multiple: true },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
@@ -94,6 +98,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     'no-overlap'?: boolean
     trace?: boolean
   }
+  const invariants = (flags as { invariant?: string[] }).invariant ?? []
   if (values.help) {
     io.stdout(simUsage)
     return ExitCode.OK
@@ -158,9 +163,15 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   const maxDriftPpm = intFlag('sim', 'clock-drift-ppm', values['clock-drift-ppm'], 0, 0, 999_999)
   const clocks = maxOffsetMs > 0 || maxDriftPpm > 0 ? { maxOffsetMs, maxDriftPpm } : undefined
   const seeds = values.seed !== undefined ? [intFlag('sim', 'seed', values.seed, 1, 0, 0xffffffff)] : range(intFlag('sim', 'seeds', values.seeds, 100, 1, 10_000_000))
+  if (invariants.length > 0 && !values.machine.endsWith('.sm')) {
+    io.stderr(`lockstep sim: --invariant needs a DSL spec (--machine FILE.sm); '${values.machine}' has no state variables to check (the built-in machines are checked by their workloads)`)
+    return ExitCode.USAGE
+  }
   let workload
+  let specRuns: SpecWorkloads | undefined
   try {
     workload = await loadWorkload(values.machine)
+    if (invariants.length > 0) specRuns = await specWorkloads(values.machine, invariants, clients)
   } catch (error) {
     io.stderr(`lockstep sim: ${(error as Error).message}`)
     return isLockstepError(error) && error.code === 'UNSUPPORTED' ? ExitCode.FAILED : ExitCode.USAGE
@@ -181,7 +192,10 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   let done = 0
   for (const seed of seeds) {
     const trace = values.trace ? (line: string) => io.stdout(line) : undefined
-    const result = await simulate({ seed, workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg: values.machine, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode })
+    const run = specRuns?.next()
+    const machineArg = [values.machine, ...invariants.map((text) => `--invariant '${text.replace(/'/g, "'\\''")}'`)].join(' ')
+    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode })
+    if (run !== undefined && run.violations.length > 0) result = { ...result, ok: false, violations: [...result.violations, ...run.violations] }
     if (result.voting) {
       voting = true
       wrongAnswers += result.voting.wrongAnswers

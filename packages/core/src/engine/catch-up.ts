@@ -14,6 +14,8 @@ export interface CatchUpHost {
   view(): View
   transitionTo(status: EngineStatus): void
   send(to: ReplicaId, message: PeerMessage): void
+  /** Drops the replies and outputs still waiting for disks: they answer deliveries this replica no longer vouches for. */
+  dropHeldReplies(): void
 }
 
 /**
@@ -27,6 +29,8 @@ export class CatchUp {
   private readonly host: CatchUpHost
   /** The position this replica had when it began catching up. */
   private startedAt = 0
+  /** Its own state is known to be wrong (see `distrustOwnState`): the next catch-up takes the whole state. */
+  private ownStateWrong = false
 
   constructor(host: CatchUpHost, options: TransferOptions) {
     this.host = host
@@ -39,7 +43,14 @@ export class CatchUp {
     const sources = commit?.source ? [commit.source] : transferSources(view, commit?.joining ?? [], this.host.self)
     const { position, orderDigest } = this.host.requests.replicated
     this.startedAt = position
-    this.send(this.transfer.begin(view.id, sources.filter((s) => s !== this.host.self), { position, digest: orderDigest }))
+    // A state known to be wrong cannot be caught up by the order after it: its order is right, its state is not.
+    const from = this.ownStateWrong ? undefined : { position, digest: orderDigest }
+    this.send(this.transfer.begin(view.id, sources.filter((s) => s !== this.host.self), from))
+  }
+
+  /** This replica's state is wrong though its order is right (a state digest differed): take the whole state next. */
+  distrustOwnState(): void {
+    this.ownStateWrong = true
   }
 
   /** Asks again for what did not come (a source crashed, a link broke). */
@@ -86,6 +97,11 @@ export class CatchUp {
   private taken(what: string, configuration: readonly ReplicaId[], commit: ViewValue | undefined, wholeState: boolean): void {
     const { host } = this
     const position = host.requests.replicated.position
+    // Replies held for disks answered deliveries of the state it had before: that state is gone (a majority
+    // never held those deliveries, or the replies would have gone out), and a later report that the peers'
+    // disks hold those positions would be about other requests. The clients retry and get the real answer.
+    host.dropHeldReplies()
+    if (wholeState) this.ownStateWrong = false
     this.transfer.recordViewStart(host.view().id, host.requests.replicated.image())
     host.transitionTo('normal')
     host.effects.stateReplaced?.(position, wholeState)

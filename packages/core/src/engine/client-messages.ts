@@ -23,8 +23,11 @@ export function parseRequest(value: unknown, where: string): Request {
   return value as Request
 }
 
-/** A client's message: a request, or a request for the outputs it may have missed. */
-export type ClientMessage = { readonly type: 'request'; readonly request: Request } | { readonly type: 'outputs'; readonly from: number }
+/** A client's message: a request, a request for the outputs it may have missed, or for a reply's evidence. */
+export type ClientMessage =
+  | { readonly type: 'request'; readonly request: Request }
+  | { readonly type: 'outputs'; readonly from: number }
+  | { readonly type: 'evidence'; readonly client: ClientId; readonly seq: number; readonly incarnation: number }
 
 /** Checks a client's message; a request's client must be the connection's own id (no posing as another). */
 export function parseClientMessage(client: ClientId, value: unknown): ClientMessage {
@@ -35,7 +38,15 @@ export function parseClientMessage(client: ClientId, value: unknown): ClientMess
     if (!Number.isSafeInteger(from) || (from as number) < 1) throw malformed(where, 'from', 'an integer >= 1')
     return value as ClientMessage
   }
-  if (type !== 'request') throw malformed(where, 'type', "'request' or 'outputs'")
+  if (type === 'evidence') {
+    // Any client may ask about any client's request: external readers verify what they are served.
+    const { client: of, seq, incarnation } = value as { client?: unknown; seq?: unknown; incarnation?: unknown }
+    if (typeof of !== 'string' || of.length === 0) throw malformed(where, 'client', 'a non-empty string')
+    if (!Number.isSafeInteger(seq) || (seq as number) < 1) throw malformed(where, 'seq', 'an integer >= 1')
+    if (incarnation !== undefined && (!Number.isSafeInteger(incarnation) || (incarnation as number) < 0)) throw malformed(where, 'incarnation', 'a non-negative integer')
+    return { type: 'evidence', client: of, seq: seq as number, incarnation: (incarnation as number | undefined) ?? 0 }
+  }
+  if (type !== 'request') throw malformed(where, 'type', "'request', 'outputs' or 'evidence'")
   const request = parseRequest((value as { request?: unknown }).request, where)
   if (request.client !== client) {
     throw new LockstepError(ErrorCodes.AUTH_FAILED, `client '${client}' sent a request in the name of '${request.client}'; refused`)

@@ -43,9 +43,11 @@ export class DurableReplies {
     this.env = env
   }
 
-  /** A reply or output for a client: it goes out once a majority's disks hold the request it answers. */
+  /** A reply, output or evidence for a client: it goes out once a majority's disks hold the request it answers. */
   send(to: ClientId, message: ReplicaToClient): void {
-    const position = message.type === 'reply' ? message.reply.position : message.output.position
+    // An evidence answer vouches for a reply: it waits like the reply.
+    const position =
+      message.type === 'reply' ? message.reply.position : message.type === 'output' ? message.output.position : message.answer.status === 'ok' ? message.answer.evidence.value.position : undefined
     if (position === undefined || position <= this.coveredNow()) this.env.sendToClient(to, message)
     else this.hold(position, to, message)
   }

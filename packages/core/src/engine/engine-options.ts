@@ -10,5 +10,12 @@ export function startAsFor(options: EngineOptions<unknown>): StartAs {
   }
   if (join && !membership) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}': join needs membership options (failure detection and view changes)`)
   if (options.durableReplies && !membership) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}': durable replies need membership options`)
+  const { stateDigestEvery, evidenceWindow } = options
+  if (stateDigestEvery !== undefined && !(Number.isSafeInteger(stateDigestEvery) && stateDigestEvery >= 0)) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}': stateDigestEvery must be a whole number of deliveries (0 turns the checks off), not ${String(stateDigestEvery)}`)
+  }
+  if (evidenceWindow !== undefined && !(Number.isSafeInteger(evidenceWindow) && evidenceWindow >= 1)) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}': evidenceWindow must be a whole number of positions >= 1, not ${String(evidenceWindow)}`)
+  }
   return !membership ? 'member' : join ? 'joiner' : (options.startAs ?? 'fresh')
 }

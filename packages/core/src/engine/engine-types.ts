@@ -3,6 +3,7 @@ import type { PeerMessage, ViewValue } from './peer-messages'
 import type { AcceptorState } from './view-change/acceptor'
 import type { SessionLimits } from './session-table'
 import type { LazyImage, StateImage } from './state-image'
+import type { OutputSigner } from './output-evidence'
 
 /** Where the engine's effects go. The host turns them into I/O; tests record them. */
 export interface EngineEffects {
@@ -115,6 +116,19 @@ export interface EngineOptions<S> {
    * (default 4096, each kept in memory) catches up with just those instead of the whole state.
    */
   readonly transfer?: { readonly chunkBytes?: number; readonly window?: number; readonly suffixWindow?: number }
+  /**
+   * Every this many deliveries (at positions that are multiples of it) the replica sends the digest of its state
+   * to the members of its view; a replica whose digest differs from a majority's stops serving and rejoins by
+   * state transfer (`STATE_DIVERGED`). Give every replica the same value. Default 1000; 0 turns the checks off.
+   */
+  readonly stateDigestEvery?: number
+  /**
+   * Signs the digest of every reply this replica executes and serves readers the evidence (see `OutputSigner`);
+   * built by the host from the replica's private key. Default: none (readers asking for evidence are told so).
+   */
+  readonly outputSigner?: OutputSigner
+  /** With `outputSigner`: the evidence of the last this many positions of the order is kept. Default 4096. */
+  readonly evidenceWindow?: number
 }
 
 /** Where a replica stands. */

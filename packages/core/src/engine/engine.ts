@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientId, type Clock, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientId, type EvidenceAnswer, type Clock, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
 import type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, RecoveredEntry } from './engine-types'
 import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
@@ -11,6 +11,8 @@ import { OrdererChannel } from './orderer-channel'
 import { RequestPath } from './request-path'
 import { readDisk, type DiskContents } from './disk-contents'
 import { canTransition } from './statuses'
+import { StateDigestChecks } from './state-digests'
+import { OutputEvidence } from './output-evidence'
 
 /**
  * The deterministic replica engine: events in (client requests, peer messages,
@@ -50,6 +52,12 @@ export class ReplicaEngine<S = unknown> {
   private readonly confirmsOrder: boolean
   /** Without disks, with such an orderer: this replica reports its deliveries (see `reportDeliveries`). */
   private readonly reportsDeliveries: boolean
+  /** State digests every `stateDigestEvery` deliveries, compared with the view's. */
+  private readonly digestChecks: StateDigestChecks
+  /** Own state digests taken in this event, compared once it ends (see `afterEvent`). */
+  private digestsTaken: { readonly position: number; readonly digest: string }[] = []
+  /** With a signer: signed reply digests, served to readers as evidence. */
+  private readonly evidence: OutputEvidence | undefined
 
   constructor(options: EngineOptions<S>) {
     this.self = options.self
@@ -73,7 +81,13 @@ export class ReplicaEngine<S = unknown> {
       executed: (position, request) => {
         this.membership?.catchUp.transfer.recordDelivery(position, request, this.requests.replicated.orderDigest)
         this.durableReplies?.noteDigest(position, this.requests.replicated.orderDigest)
+        // The digest is of the state at exactly this position; it is sent and compared once the event ends.
+        if (!this.requests.isReplaying && this.digestChecks.isCheckpoint(position)) this.digestsTaken.push({ position, digest: this.requests.replicated.digest() })
       },
+      executedLive: (position, request, reply) => {
+        if (reply) this.evidence?.executed(position, request, reply)
+      },
+      evidence: options.outputSigner && ((client, seq, incarnation) => this.answerEvidence(client, seq, incarnation)),
     }, options.sessions)
     this.orderer = options.orderer({
       clock: options.clock,
@@ -105,6 +119,27 @@ export class ReplicaEngine<S = unknown> {
           })
         : undefined
     this.reportsDeliveries = this.confirmsOrder && !options.durableReplies
+    this.digestChecks = new StateDigestChecks(
+      {
+        self: this.self,
+        log: this.log,
+        members: () => this.currentView.members,
+        send: (to, message) => this.sendPeer(to, message),
+        diverged: () => this.stateDiverged(),
+      },
+      options.stateDigestEvery ?? 1000,
+    )
+    this.evidence =
+      options.outputSigner &&
+      new OutputEvidence({
+        self: this.self,
+        log: this.log,
+        signer: options.outputSigner,
+        window: options.evidenceWindow ?? 4096,
+        members: () => this.currentView.members,
+        configurationSize: () => (this.membership?.currentConfiguration ?? this.currentView.members).length,
+        send: (to, message) => this.sendPeer(to, message),
+      })
     this.membership = options.membership && this.createMembership(options, startAs)
     this.channel = new OrdererChannel(
       {
@@ -145,6 +180,7 @@ export class ReplicaEngine<S = unknown> {
       replayFutureMessages: () => this.replayFutureMessages(),
       endView: (view: View, boundary: unknown) => this.channel.endView(orderer, view, boundary),
       forgetDurable: (replicas: readonly ReplicaId[]) => this.durableReplies?.forget(replicas),
+      dropHeldReplies: () => this.durableReplies?.dropHeld(),
     }
     const transfer = { chunkBytes: options.transfer?.chunkBytes ?? 1024 * 1024, window: options.transfer?.window ?? 4, suffixWindow: options.transfer?.suffixWindow ?? 4096 }
     return new Membership(host, options.membership!, startAs, transfer)
@@ -181,6 +217,8 @@ export class ReplicaEngine<S = unknown> {
   /** The end of a burst of events: the orderer sends what it batched. */
   flush(): void {
     if (this.orders()) this.orderer.flush()
+    this.evidence?.sendBatch()
+    this.compareDigestsTaken()
   }
 
   /**
@@ -398,6 +436,8 @@ export class ReplicaEngine<S = unknown> {
       if (membership.mayTakeState()) membership.catchUp.onSuffix(m, membership.currentConfiguration, membership.committed)
     },
     durable: (from, m) => this.durableReplies?.peerProgress(from, m.position, m.digest),
+    replySignatures: (from, m) => this.evidence?.onSignatures(from, m.signatures),
+    stateDigest: (from, m) => (this.members.has(from) ? this.digestChecks.onReport(from, m.position, m.digest) : undefined),
   }
 
   private handlePeer(from: ReplicaId, message: PeerMessage): void {
@@ -407,7 +447,7 @@ export class ReplicaEngine<S = unknown> {
     }
     // Without membership a replica still orders, and (with an orderer that rests on timing assumptions) its
     // replies wait for the others' reports of the order they delivered.
-    if (message.kind !== 'orderer' && message.kind !== 'durable' && !this.membership) {
+    if (message.kind !== 'orderer' && message.kind !== 'durable' && message.kind !== 'replySignatures' && message.kind !== 'stateDigest' && !this.membership) {
       this.log.warn(`dropped a '${message.kind}' message from replica '${from}': membership changes are not enabled on this replica`)
       return
     }
@@ -476,6 +516,44 @@ export class ReplicaEngine<S = unknown> {
     return this.divergenceCount
   }
 
+  /**
+   * A majority of the view reported another state digest than this replica's: its state is wrong.
+   * Like `orderDiverged`, it stops serving from it, drops the replies still held and the evidence it signed, and
+   * rejoins by state transfer (with membership; without it, it goes on and can only say so). Returns what it did.
+   */
+  private stateDiverged(): string {
+    this.durableReplies?.dropHeld()
+    this.evidence?.clear()
+    this.digestChecks.forgetOwn()
+    this.digestsTaken = []
+    const rejoins = this.membership?.discardState({ stateWrong: true }) ?? false
+    if (rejoins) return `It stops serving, drops what it holds and rejoins by state transfer (position ${this.position} when it stopped).`
+    return this.membership ? 'It was not serving.' : 'Without membership it cannot rejoin by state transfer: restart it without its state.'
+  }
+
+  /**
+   * A reader's ask for the evidence of a request's reply. A request this replica has not executed yet (another
+   * replica may have answered its client first) is `pending`, not `unavailable`: the reader asks again.
+   */
+  private answerEvidence(client: ClientId, seq: number, incarnation: number): EvidenceAnswer {
+    const answer = this.evidence!.answer(client, seq, incarnation)
+    if (answer.status !== 'unavailable' || this.requests.replicated.lookup({ client, seq, incarnation, command: null }).kind !== 'new') return answer
+    return { status: 'pending', client, seq, incarnation, reason: `replica '${this.self}' has not executed ${client}#${seq} (incarnation ${incarnation}) yet: ask again` }
+  }
+
+  /** Positions at which this replica's state digest differed from a majority's (it then rejoined). */
+  get stateDivergences(): number {
+    return this.digestChecks.divergences
+  }
+
+  /**
+   * For tests and simulations only: replaces the machine's state by `corrupt(state)`, outside the order, as a
+   * memory fault or a bug would. The state digests then find this replica in the minority.
+   */
+  corruptStateForTest(corrupt: (state: S) => S): void {
+    this.requests.replicated.corruptForTest(corrupt)
+  }
+
   private setView(view: View): void {
     this.currentView = view
     this.members = new Set(view.members)
@@ -494,10 +572,20 @@ export class ReplicaEngine<S = unknown> {
 
   private afterEvent(): void {
     try {
+      this.evidence?.sendBatch()
+      this.compareDigestsTaken()
       this.reportDeliveries()
       this.checkInvariants()
     } finally {
       this.membership?.settle()
+    }
+  }
+
+  /** Sends and compares the state digests this event took (not during it: a divergence changes the status). */
+  private compareDigestsTaken(): void {
+    while (this.digestsTaken.length > 0) {
+      const { position, digest } = this.digestsTaken.shift()!
+      this.digestChecks.own(position, digest)
     }
   }
 

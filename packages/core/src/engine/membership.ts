@@ -46,6 +46,8 @@ export interface MembershipHost {
   endView(view: View, boundary: unknown): boolean
   /** These replicas start afresh (joiners): what their disks were known to hold no longer counts. */
   forgetDurable(replicas: readonly ReplicaId[]): void
+  /** Drops the replies and outputs still waiting for disks (see `CatchUpHost.dropHeldReplies`). */
+  dropHeldReplies(): void
 }
 
 /**
@@ -434,12 +436,14 @@ export class Membership {
    * This replica's order can no longer be trusted (its orderer lost its guarantee): it stops serving at once
    * and asks to be added back as a joiner, holding nothing it could vouch for in a view change (its state may
    * lack a request the others delivered), so it takes the state by transfer. Its votes stay: they are on record.
-   * False if it serves nothing already (waiting to join, recovering).
+   * False if it serves nothing already (waiting to join, recovering). With `stateWrong` (its state digest differed
+   * from a majority's), it takes the whole state, never just the order after its own.
    */
-  discardState(): boolean {
+  discardState(options: { readonly stateWrong?: boolean } = {}): boolean {
     const { host } = this
     const status = host.status()
     if (status !== 'normal' && status !== 'frozen' && status !== 'transferring') return false
+    if (options.stateWrong) this.catchUp.distrustOwnState()
     if (status === 'normal') host.orderer.freeze()
     this.stateView = undefined
     this.damagedClaim = undefined
@@ -458,6 +462,8 @@ export class Membership {
     if (host.status() === 'joining' && view.id <= host.view().id) return
     host.log.warn(`replica '${host.self}' is not a member of view ${view.id} (${view.members.join(', ')}); it rejoins by state transfer`)
     if (host.status() === 'normal') host.orderer.freeze()
+    // What it delivered and did not get onto a majority's disks may not be the cluster's: no reply for it.
+    host.dropHeldReplies()
     this.keepStateView()
     host.transitionTo('joining', view)
     host.requests.dropAll()

@@ -1,6 +1,7 @@
 import type { ReplicaId, View } from '@lockstep/interface'
 import { malformed, parseRequest } from './client-messages'
-import type { AcceptedValue, Ballot, Holding, PeerMessage, PeerMessageKind, ViewValue } from './peer-messages'
+import type { AcceptedValue, Ballot, Holding, PeerMessage, PeerMessageKind, ReplySignature, ViewValue } from './peer-messages'
+import { MAX_SIGNATURES_PER_MESSAGE } from './output-evidence'
 
 /**
  * The wire form of peer messages: a tuple whose first element is the kind's
@@ -29,6 +30,8 @@ const codes: Readonly<Record<PeerMessageKind, number>> = {
   stateChunk: 15,
   durable: 16,
   stateSuffix: 17,
+  replySignatures: 18,
+  stateDigest: 19,
 }
 const kindsByCode = Object.fromEntries(Object.entries(codes).map(([kind, code]) => [code, kind])) as Record<number, PeerMessageKind>
 
@@ -77,6 +80,10 @@ export function encodePeerMessage(message: PeerMessage): Wire {
       return [code, message.view, message.position, message.end?.totalBytes ?? null, message.end?.digest ?? null, message.offset, message.bytes]
     case 'durable':
       return message.digest === undefined ? [code, message.position] : [code, message.position, message.digest]
+    case 'replySignatures':
+      return [code, message.signatures.map((s) => [s.client, s.seq, s.incarnation, s.position, s.digest, s.signature])]
+    case 'stateDigest':
+      return [code, message.position, message.digest]
   }
 }
 
@@ -143,7 +150,35 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     }
     case 'durable':
       return raw[2] === undefined ? { kind, position: field.count(1, 'position') } : { kind, position: field.count(1, 'position'), digest: field.text(2, 'digest') }
+    case 'replySignatures': {
+      const list = raw[1]
+      if (!Array.isArray(list) || list.length > MAX_SIGNATURES_PER_MESSAGE) throw malformed(`${where} (replySignatures)`, 'signatures', `a list of at most ${MAX_SIGNATURES_PER_MESSAGE} signatures`)
+      return { kind, signatures: list.map((item, i) => decodeReplySignature(item, `${where} (replySignatures) signature ${i}`)) }
+    }
+    case 'stateDigest':
+      return { kind, position: field.count(1, 'position'), digest: field.text(2, 'digest') }
   }
+}
+
+/** A SHA-256 digest in hex, as `digestOf` writes it. */
+const sha256Hex = /^[0-9a-f]{64}$/
+/** An Ed25519 signature in base64: 64 bytes, 88 characters. */
+const ed25519Base64 = /^[A-Za-z0-9+/]{86}==$/
+
+function decodeReplySignature(raw: unknown, where: string): ReplySignature {
+  if (!Array.isArray(raw) || raw.length !== 6) throw malformed(where, 'signature', '[client, seq, incarnation, position, digest, signature]')
+  const field = new Fields(raw, where)
+  const client = field.text(0, 'client')
+  if (client.length === 0) throw malformed(where, 'client', 'a non-empty client id')
+  const digest = field.text(4, 'digest')
+  if (!sha256Hex.test(digest)) throw malformed(where, 'digest', 'a SHA-256 digest in 64 lowercase hex digits')
+  const signature = field.text(5, 'signature')
+  if (!ed25519Base64.test(signature)) throw malformed(where, 'signature', 'an Ed25519 signature in base64 (88 characters)')
+  const seq = field.count(1, 'seq')
+  if (seq < 1) throw malformed(where, 'seq', 'an integer >= 1')
+  const position = field.count(3, 'position')
+  if (position < 1) throw malformed(where, 'position', 'an integer >= 1')
+  return { client, seq, incarnation: field.count(2, 'incarnation'), position, digest, signature }
 }
 
 function encodeBallot(ballot: Ballot): [number, ReplicaId] {

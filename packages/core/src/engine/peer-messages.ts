@@ -1,4 +1,4 @@
-import type { ReplicaId, Request, View } from '@lockstep/interface'
+import type { ClientId, ReplicaId, Request, View } from '@lockstep/interface'
 
 /** A Paxos ballot for one view number, ordered by round, then by coordinator id. */
 export interface Ballot {
@@ -215,6 +215,34 @@ export interface StateChunk {
   readonly end?: { readonly totalBytes: number; readonly digest: string }
 }
 
+/**
+ * A replica's signature of its statement that the reply to (`client`, `seq`, `incarnation`), executed at
+ * `position`, has digest `digest` (see `OutputEvidence`); the signer is the sender, the cluster the receiver's.
+ */
+export interface ReplySignature {
+  readonly client: ClientId
+  readonly seq: number
+  readonly incarnation: number
+  readonly position: number
+  /** SHA-256 of the reply's canonical encoding, 64 lowercase hex digits. */
+  readonly digest: string
+  /** Ed25519, base64. */
+  readonly signature: string
+}
+
+/** The sender's signatures of the replies it executed since its last batch. */
+export interface ReplySignatures {
+  readonly kind: 'replySignatures'
+  readonly signatures: readonly ReplySignature[]
+}
+
+/** The digest of the sender's state after `position` requests (every `stateDigestEvery` deliveries). */
+export interface StateDigest {
+  readonly kind: 'stateDigest'
+  readonly position: number
+  readonly digest: string
+}
+
 /** Every replica-to-replica message of the engine. */
 export type PeerMessage =
   | OrdererMessage
@@ -235,6 +263,8 @@ export type PeerMessage =
   | StateChunk
   | StateSuffix
   | Durable
+  | ReplySignatures
+  | StateDigest
 
 /** The kinds of peer message. */
 export type PeerMessageKind = PeerMessage['kind']

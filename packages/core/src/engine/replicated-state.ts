@@ -154,6 +154,11 @@ export class ReplicatedState<S> {
     this.agreedTime = image.time ?? 0
   }
 
+  /** For tests only: replaces the machine's state outside the order (see `ReplicaEngine.corruptStateForTest`). */
+  corruptForTest(corrupt: (state: S) => S): void {
+    this.state = corrupt(this.state)
+  }
+
   /** Number of client sessions kept. */
   get sessionCount(): number {
     return this.sessions.size

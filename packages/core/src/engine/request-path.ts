@@ -1,4 +1,4 @@
-import { ErrorCodes, type ClientId, type ErrorInfo, type Logger, type ReplicaId, type Reply, type Request, type StateMachine } from '@lockstep/interface'
+import { ErrorCodes, type ClientId, type ErrorInfo, type EvidenceAnswer, type Logger, type ReplicaId, type Reply, type Request, type StateMachine } from '@lockstep/interface'
 import { parseClientMessage } from './client-messages'
 import { createCommandValidator, type CommandValidator } from './command-validator'
 import type { EngineEffects, EngineStatus } from './engine-types'
@@ -20,6 +20,13 @@ export interface RequestPathEnvironment {
   now(): number
   /** A request was executed (or answered as a duplicate) at `position`, also while replaying. */
   executed?(position: number, request: Request): void
+  /**
+   * A request was executed at `position` (not a duplicate, not replaying a log), before its reply goes out:
+   * `reply` is what its client gets.
+   */
+  executedLive?(position: number, request: Request, reply: Reply | undefined): void
+  /** A reader asks for the evidence of a request's reply (see `OutputEvidence`). */
+  evidence?(client: ClientId, seq: number, incarnation: number): EvidenceAnswer
 }
 
 /**
@@ -58,6 +65,7 @@ export class RequestPath<S> {
     }
     // The time it entered the cluster is this replica's to say, not the client's.
     if (parsed.type === 'request') return this.submit({ ...parsed.request, time: Math.floor(this.env.now()) })
+    if (parsed.type === 'evidence') return this.answerEvidence(client, parsed.client, parsed.seq, parsed.incarnation)
     if (this.env.status() !== 'normal') return
     for (const output of this.replicated.outputsFrom(client, parsed.from)) this.env.effects.sendToClient(client, { type: 'output', from: this.env.self, output })
   }
@@ -95,6 +103,7 @@ export class RequestPath<S> {
     this.env.executed?.(position, request)
     if (this.replaying) return
     this.env.effects.delivered?.(position, request, executed, time)
+    if (executed) this.env.executedLive?.(position, request, reply)
     for (const output of notices) this.env.effects.sendToClient(output.to, { type: 'output', from: this.env.self, output })
     if (reply) this.replyTo(request.client, reply)
   }
@@ -128,6 +137,17 @@ export class RequestPath<S> {
   dropAll(): void {
     this.held = []
     this.inFlight = new Set()
+  }
+
+  private answerEvidence(reader: ClientId, client: ClientId, seq: number, incarnation: number): void {
+    const answer: EvidenceAnswer = this.env.evidence?.(client, seq, incarnation) ?? {
+      status: 'unavailable',
+      client,
+      seq,
+      incarnation,
+      reason: `replica '${this.env.self}' signs no output digests (it has no signing key)`,
+    }
+    this.env.effects.sendToClient(reader, { type: 'evidence', from: this.env.self, answer })
   }
 
   private replyError(request: Request, error: ErrorInfo): void {

@@ -25,6 +25,8 @@ import { decodePeerMessage, encodePeerMessage } from '../engine/peer-codec'
 import type { PeerMessage } from '../engine/peer-messages'
 import { DurableLog } from './durable-log'
 import { readDamagedDisk } from '../engine/disk-contents'
+import type { OutputSigner } from '../engine/output-evidence'
+import { digestOf, signOutputDigest, type KeyInput } from '@lockstep/voting'
 
 /** Options of {@link ReplicaHost}. */
 export interface ReplicaHostOptions<S> {
@@ -80,6 +82,26 @@ export interface ReplicaHostOptions<S> {
   readonly sessions?: EngineOptions<S>['sessions']
   /** State transfer chunking (see `EngineOptions.transfer`). */
   readonly transfer?: EngineOptions<S>['transfer']
+  /** State digests every this many deliveries, compared across the view (see `EngineOptions.stateDigestEvery`). Default 1000; 0: off. */
+  readonly stateDigestEvery?: number
+  /**
+   * Sign the digest of every reply with this replica's Ed25519 private key (base64 of the raw 32 bytes, as
+   * `generateReplicaKeys` of `@lockstep/voting` writes it, or a KeyObject), so that readers can ask any replica for
+   * a reply together with t+1 replicas' signatures and verify it with the public keys. `clusterId` is signed with
+   * every statement. Default: no signing (evidence requests are answered `unavailable`).
+   */
+  readonly outputSigning?: { readonly clusterId: string; readonly privateKey: KeyInput }
+  /** With `outputSigning`: the evidence of the last this many positions is kept. Default 4096. */
+  readonly evidenceWindow?: number
+}
+
+/** The engine's signer from a replica's private key; checks the key now (a bad key fails the start, not the first reply). */
+function outputSigner(self: ReplicaId, signing: { readonly clusterId: string; readonly privateKey: KeyInput }): OutputSigner {
+  const { clusterId, privateKey } = signing
+  if (typeof clusterId !== 'string' || clusterId === '') throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}': outputSigning.clusterId must be a non-empty string`)
+  const sign: OutputSigner['sign'] = (statement) => signOutputDigest(statement, privateKey).signature
+  sign({ clusterId, replicaId: self, client: 'probe', seq: 1, incarnation: 0, position: 1, digest: digestOf(null) })
+  return { clusterId, digest: digestOf, sign }
 }
 
 /** How often a replica whose disk was damaged says so again, until it has rejoined. */
@@ -177,6 +199,9 @@ export class ReplicaHost<S = unknown> {
       checkInvariants: options.checkInvariants,
       sessions: options.sessions,
       transfer: options.transfer,
+      stateDigestEvery: options.stateDigestEvery,
+      outputSigner: options.outputSigning && outputSigner(options.self, options.outputSigning),
+      evidenceWindow: options.evidenceWindow,
     })
   }
 

@@ -137,6 +137,7 @@ export function formatReply(reply: Reply): string {
 /** A message to a client, as its replica sent it. */
 export function formatClientMessage(message: ReplicaToClient): string {
   if (message.type === 'reply') return `reply ${requestName(message.reply)} ${formatReply(message.reply)}`
+  if (message.type === 'evidence') return `evidence ${message.answer.client}#${message.answer.seq} ${message.answer.status}`
   const o = message.output
   return `output #${o.outputSeq} ${JSON.stringify(o.value)} caused-by=${o.cause.client}#${o.cause.seq} position=${o.position}`
 }

@@ -1,5 +1,5 @@
 import { LockstepClient, type ClientObserver } from '@lockstep/client'
-import type { VoterFactory } from '@lockstep/voting'
+import { generateReplicaKeys, type ReplicaKeys, type VoterFactory } from '@lockstep/voting'
 import { ReplicaHost, type MembershipOptions, type ReplicaHostOptions } from '@lockstep/core'
 import { ErrorCodes, LockstepError, silentLogger, type ClientTransport, type Logger, type Orderer, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type TransportFactory, type View } from '@lockstep/interface'
 import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
@@ -53,8 +53,17 @@ export interface SimClusterOptions {
    * only what was not synced, and `restartFromDisk` recovers. Default false.
    */
   readonly durable?: boolean
-  /** Engine settings every replica gets: the session table's bounds, state transfer chunking. */
-  readonly engine?: Pick<ReplicaHostOptions<unknown>, 'sessions' | 'transfer'>
+  /**
+   * Engine settings every replica gets: the session table's bounds, state transfer chunking, state digests
+   * (`stateDigestEvery`), the evidence kept (`evidenceWindow`).
+   */
+  readonly engine?: Pick<ReplicaHostOptions<unknown>, 'sessions' | 'transfer' | 'stateDigestEvery' | 'evidenceWindow'>
+  /**
+   * Give every replica an Ed25519 key pair (made once per cluster, kept across restarts) and have it sign the
+   * digest of every reply, so readers can ask any replica for a reply's evidence (`LockstepClient.verifiedReply`)
+   * and verify it with {@link SimCluster.publicKeys} and {@link SimCluster.clusterId}. Default false.
+   */
+  readonly signOutputs?: boolean
   /**
    * With `durable`: how long each sync of a disk takes, in virtual milliseconds, asked once per sync (a
    * simulation draws it from its seed). Default: none (a sync completes in the same instant).
@@ -132,6 +141,10 @@ export class SimCluster {
   private readonly orderers: { readonly replica: string; readonly orderer: Orderer }[] = []
   /** Every host started, crashed ones included (their engines keep their counters). */
   private readonly hosts: ReplicaHost[] = []
+  /** The cluster id replicas sign their reply digests with (see {@link SimClusterOptions.signOutputs}). */
+  readonly clusterId = 'sim'
+  /** With `signOutputs`: each configured replica's key pair. */
+  private readonly keys = new Map<ReplicaId, ReplicaKeys>()
 
   constructor(options: SimClusterOptions) {
     this.options = options
@@ -187,6 +200,15 @@ export class SimCluster {
   /** Starts a configured spare; it asks to join and takes its state by transfer. */
   async startSpare(id: string): Promise<void> {
     await this.startReplica(id, true)
+  }
+
+  /**
+   * With `signOutputs`: the public key of every configured replica (base64, as in a cluster configuration), for
+   * readers that verify evidence; each replica's pair is made when it first starts, so every one of them must have
+   * started once. Empty without `signOutputs`.
+   */
+  get publicKeys(): Readonly<Record<ReplicaId, string>> {
+    return Object.fromEntries([...this.keys].map(([replica, pair]) => [replica, pair.publicKey]))
   }
 
   /** The running host of a replica (throws if it is down). */
@@ -415,6 +437,8 @@ export class SimCluster {
     const kept = disk
     const { orderer } = this.options
     const lie = this.options.liars?.[id]
+    let keys = this.keys.get(id)
+    if (this.options.signOutputs && !keys) this.keys.set(id, (keys = generateReplicaKeys()))
     const network = memoryTransport({ network: this.network, replicas: this.replicaIds })
     const host = new ReplicaHost({
       storage: kept && (() => kept),
@@ -433,6 +457,7 @@ export class SimCluster {
       tickMs: 5,
       checkInvariants: true,
       ...this.options.engine,
+      ...(keys ? { outputSigning: { clusterId: this.clusterId, privateKey: keys.privateKey } } : {}),
       membership: this.membership,
       join,
       log: this.options.trace ? traceLogger(this.options.trace, id, () => this.scheduler.now()) : undefined,

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest'
+import { silentLogger, type Reply, type Request } from '@lockstep/interface'
+import { digestOf, generateReplicaKeys, signOutputDigest, verifyEvidence } from '@lockstep/voting'
+import { OutputEvidence, type OutputSigner } from '../src/engine/output-evidence'
+import { parseClientMessage } from '../src/engine/client-messages'
+import type { PeerMessage, ReplySignature } from '../src/engine/peer-messages'
+import { decodePeerMessage, encodePeerMessage } from '../src/index'
+
+const clusterId = 'test-cluster'
+const replicas = ['r1', 'r2', 'r3'] as const
+const keys = Object.fromEntries(replicas.map((replica) => [replica, generateReplicaKeys()]))
+const publicKeys = Object.fromEntries(replicas.map((replica) => [replica, keys[replica]!.publicKey]))
+
+function signer(replica: string): OutputSigner {
+  return { clusterId, digest: digestOf, sign: (statement) => signOutputDigest(statement, keys[replica]!.privateKey).signature }
+}
+
+function store(self = 'r1', window = 100) {
+  const sent: { to: string; message: PeerMessage }[] = []
+  const evidence = new OutputEvidence({
+    self,
+    log: silentLogger,
+    signer: signer(self),
+    window,
+    members: () => replicas,
+    configurationSize: () => replicas.length,
+    send: (to, message) => sent.push({ to, message }),
+  })
+  return { evidence, sent }
+}
+
+const request = (seq: number, client = 'c1'): Request => ({ client, seq, command: { op: 'put', key: 'x', value: seq }, incarnation: 7 })
+const reply = (seq: number, position: number, value: unknown = seq): Reply => ({ client: 'c1', seq, ok: true, outputs: [{ outputSeq: seq, value }], position, incarnation: 7 })
+
+/** What replica `from` signs about its reply at `position`, as it travels. */
+function peerSignature(from: string, seq: number, position: number, value: unknown = seq): ReplySignature {
+  const digest = digestOf(reply(seq, position, value))
+  const name = { client: 'c1', seq, incarnation: 7 }
+  return { ...name, position, digest, signature: signer(from).sign({ clusterId, replicaId: from, ...name, position, digest }) }
+}
+
+describe('signed reply digests (evidence for external readers)', () => {
+  it('serves the reply with t+1 matching signatures, which a reader verifies with the public keys', () => {
+    const { evidence, sent } = store()
+    evidence.executed(5, request(1), reply(1, 5))
+    expect(evidence.answer('c1', 1, 7)).toMatchObject({ status: 'pending', reason: expect.stringMatching(/holds 1 matching signature\(s\) for c1#1; 2 \(t\+1\) are needed/) })
+    evidence.sendBatch()
+    expect(sent.map((m) => m.to)).toEqual(['r2', 'r3'])
+    expect(sent[0]!.message).toMatchObject({ kind: 'replySignatures', signatures: [{ client: 'c1', seq: 1, incarnation: 7, position: 5 }] })
+    evidence.sendBatch() // nothing new: nothing sent
+    expect(sent).toHaveLength(2)
+    evidence.onSignatures('r3', [peerSignature('r3', 1, 5, 'another value')]) // another digest: does not count
+    expect(evidence.answer('c1', 1, 7).status).toBe('pending')
+    evidence.onSignatures('r2', [peerSignature('r2', 1, 5)])
+    const answer = evidence.answer('c1', 1, 7)
+    if (answer.status !== 'ok') throw new Error(`expected ok, got ${answer.status}: ${answer.reason}`)
+    expect(answer.evidence.statements.map((s) => s.statement.replicaId)).toEqual(['r1', 'r2'])
+    const check = verifyEvidence(answer.evidence, publicKeys, 1, { clusterId, client: 'c1', seq: 1, incarnation: 7 })
+    expect(check).toMatchObject({ ok: true, signers: ['r1', 'r2'], value: reply(1, 5) })
+  })
+
+  it('a signature that arrives before the replica executed the request counts once it has', () => {
+    const { evidence } = store()
+    evidence.onSignatures('r2', [peerSignature('r2', 1, 1)])
+    expect(evidence.answer('c1', 1, 7).status).toBe('unavailable')
+    evidence.executed(1, request(1), reply(1, 1))
+    expect(evidence.answer('c1', 1, 7).status).toBe('ok')
+  })
+
+  it('keeps only the last `window` positions, and drops statements far ahead of its own order', () => {
+    const { evidence } = store('r1', 4)
+    for (let position = 1; position <= 10; position++) {
+      evidence.executed(position, request(position), reply(position, position))
+      evidence.onSignatures('r2', [peerSignature('r2', position, position)])
+    }
+    expect(evidence.size).toBe(4)
+    expect(evidence.answer('c1', 6, 7)).toMatchObject({ status: 'unavailable', reason: expect.stringMatching(/older than the last 4 positions it keeps/) })
+    expect(evidence.answer('c1', 7, 7).status).toBe('ok')
+    evidence.onSignatures('r2', [peerSignature('r2', 15, 15), peerSignature('r2', 14, 14)])
+    expect(evidence.size).toBe(5) // 14 is within the window ahead, 15 is not
+    evidence.clear()
+    expect(evidence.size).toBe(0)
+    expect(evidence.answer('c1', 10, 7).status).toBe('unavailable')
+  })
+
+  it('the wire codec round-trips the new kinds and refuses malformed signatures with an error naming the field', () => {
+    const signature = peerSignature('r2', 3, 9)
+    const messages: PeerMessage[] = [
+      { kind: 'replySignatures', signatures: [signature, { ...signature, seq: 4, position: 10 }] },
+      { kind: 'replySignatures', signatures: [] },
+      { kind: 'stateDigest', position: 1000, digest: '0123456789abcdef' },
+    ]
+    for (const message of messages) expect(decodePeerMessage('r2', encodePeerMessage(message))).toEqual(message)
+    const wire = (fields: unknown[]) => [18, [fields]]
+    const good = ['c1', 3, 7, 9, signature.digest, signature.signature]
+    expect(decodePeerMessage('r2', wire(good))).toEqual({ kind: 'replySignatures', signatures: [{ ...signature, incarnation: 7 }] })
+    expect(() => decodePeerMessage('r2', [18, 'x'])).toThrow(/\(replySignatures\): signatures must be a list of at most 100000 signatures/)
+    expect(() => decodePeerMessage('r2', wire(good.slice(0, 5)))).toThrow(/signature 0: signature must be \[client, seq, incarnation, position, digest, signature\]/)
+    expect(() => decodePeerMessage('r2', wire(['', ...good.slice(1)]))).toThrow(/signature 0: client must be a non-empty client id/)
+    expect(() => decodePeerMessage('r2', wire(['c1', 0, ...good.slice(2)]))).toThrow(/seq must be an integer >= 1/)
+    expect(() => decodePeerMessage('r2', wire(['c1', 3, -1, ...good.slice(3)]))).toThrow(/incarnation must be a non-negative integer/)
+    expect(() => decodePeerMessage('r2', wire([...good.slice(0, 4), 'ABC', good[5]]))).toThrow(/digest must be a SHA-256 digest in 64 lowercase hex digits/)
+    expect(() => decodePeerMessage('r2', wire([...good.slice(0, 5), 'not base64!']))).toThrow(/signature must be an Ed25519 signature in base64/)
+    expect(() => decodePeerMessage('r2', [19, 10])).toThrow(/\(stateDigest\): digest must be a string/)
+    expect(() => decodePeerMessage('r2', [19, -1, 'ab'])).toThrow(/\(stateDigest\): position must be a non-negative integer/)
+  })
+
+  it("any client may ask for the evidence of any client's request; a malformed ask is refused naming the field", () => {
+    expect(parseClientMessage('reader', { type: 'evidence', client: 'c1', seq: 3 })).toEqual({ type: 'evidence', client: 'c1', seq: 3, incarnation: 0 })
+    expect(parseClientMessage('reader', { type: 'evidence', client: 'c1', seq: 3, incarnation: 9 })).toEqual({ type: 'evidence', client: 'c1', seq: 3, incarnation: 9 })
+    expect(() => parseClientMessage('reader', { type: 'evidence', client: 'c1', seq: 0 })).toThrow(/seq must be an integer >= 1/)
+    expect(() => parseClientMessage('reader', { type: 'evidence', seq: 1 })).toThrow(/client must be a non-empty string/)
+    expect(() => parseClientMessage('reader', { type: 'evidence', client: 'c1', seq: 1, incarnation: -2 })).toThrow(/incarnation must be a non-negative integer/)
+  })
+})
