@@ -18,7 +18,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lockstep-cluster-up-'))
   up = startCli(['cluster', 'up', '--replicas', '3', '--machine', 'kv', '--base-port', '0', '--dir', join(dir, 'cluster'), '--log-level', 'warn'])
   await waitFor('cluster up to be ready', () => up.stdout().includes('cluster ready') || up.child.exitCode !== null, 60_000)
-  for (const match of up.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:(\d+)\s+pid (\d+)$/gm)) {
+  for (const match of up.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:(\d+)\s+pid (\d+)(?: {2}metrics http:\/\/\S+)?$/gm)) {
     replicas.push({ id: match[1]!, port: Number(match[2]), pid: Number(match[3]) })
     trackPid(Number(match[3]))
   }
@@ -231,7 +231,7 @@ describe('lockstep cluster up: bad usage', () => {
   it('exits 2 before starting anything', async () => {
     const cases: [string[], RegExp][] = [
       [['cluster'], /a subcommand is required/],
-      [['cluster', 'down'], /unknown subcommand 'down'/],
+      [['cluster', 'sideways'], /unknown subcommand 'sideways'/],
       [['cluster', 'up', '--order', 'paxos'], /--order 'paxos' is not available; this version orders with: lamport/],
       [['cluster', 'up', '--machine', 'mutexx'], /--machine 'mutexx' is neither a built-in machine/],
       [['cluster', 'up', '--replicas', '0'], /--replicas must be a whole number from 1 to 15/],
