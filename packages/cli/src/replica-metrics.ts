@@ -126,10 +126,14 @@ export class ReplicaMetrics {
     })
   }
 
-  /** Starts reading the replica (its engine) and its transport; samples suspicions and the request rate until `stop`. */
-  attach(host: ReplicaHost, transportStats: () => TcpTransportStats | undefined): void {
+  /**
+   * Starts reading the replica (its engine) and its transport; samples suspicions and the request rate every
+   * 250 ms until `stop` (unless `sampler` is false: tests call `sample` themselves).
+   */
+  attach(host: ReplicaHost, transportStats: () => TcpTransportStats | undefined, sampler = true): void {
     this.host = host
     this.transportStats = transportStats
+    if (!sampler) return
     this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS)
     this.timer.unref()
   }
@@ -230,12 +234,16 @@ export class ReplicaMetrics {
     return elapsedMs <= 0 ? 0 : Math.round(((this.requestCount - first.count) * 1000 * 100) / elapsedMs) / 100
   }
 
-  private sample(): void {
+  /** Takes one sample: the request count for the rate, new suspicions, and forgets requests when nothing is held. */
+  sample(): void {
     const now = this.nowMs()
     this.samples.push({ atMs: now, count: this.requestCount })
     while (this.samples.length > 1 && now - this.samples[0]!.atMs > RATE_WINDOW_MS) this.samples.shift()
     const engine = this.host?.engine
     if (engine === undefined) return
+    // Nothing held here: every request received was delivered or answered, even one whose answer this replica did
+    // not see (dropped as malformed, or answered by the session table without a reply through the transport).
+    if (engine.pending === 0) this.waiting.clear()
     const suspected = new Set(engine.suspected)
     for (const member of suspected) if (!this.suspectedBefore.has(member)) this.suspicions.inc()
     this.suspectedBefore = suspected
