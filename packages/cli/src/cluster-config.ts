@@ -23,6 +23,8 @@ export interface ReplicaEntry {
   readonly id: string
   readonly host: string
   readonly port: number
+  /** Port of its HTTP endpoint for operators (/metrics, /health, /status, /members) on `host`; none when unset. */
+  readonly metricsPort?: number
   /** This replica's certificate and key (PEM paths), when the cluster uses TLS. */
   readonly tls?: { readonly cert: string; readonly key: string }
   /** This replica's Ed25519 public key (base64 of the raw 32 bytes): readers verify its signed reply digests with it. */
@@ -287,7 +289,7 @@ function ruleProblems(data: unknown): ConfigProblem[] {
   if (!isObject(data)) return problems
   const replicas = Array.isArray(data.replicas) ? data.replicas : []
   const ids = new Map<string, number>()
-  const addresses = new Map<string, number>()
+  const addresses = new Map<string, string>()
   replicas.forEach((replica, index) => {
     if (!isObject(replica)) return
     if (typeof replica.id === 'string') {
@@ -298,8 +300,14 @@ function ruleProblems(data: unknown): ConfigProblem[] {
     if (typeof replica.host === 'string' && typeof replica.port === 'number') {
       const address = `${replica.host}:${replica.port}`
       const first = addresses.get(address)
-      if (first !== undefined) problems.push({ path: `/replicas/${index}/port`, message: `${address} is also the address of /replicas/${first}; every replica needs its own port` })
-      else addresses.set(address, index)
+      if (first !== undefined) problems.push({ path: `/replicas/${index}/port`, message: `${address} is also the address of ${first}; every replica needs its own port` })
+      else addresses.set(address, `/replicas/${index}`)
+    }
+    if (typeof replica.host === 'string' && typeof replica.metricsPort === 'number') {
+      const address = `${replica.host}:${replica.metricsPort}`
+      const first = addresses.get(address)
+      if (first !== undefined) problems.push({ path: `/replicas/${index}/metricsPort`, message: `${address} is also the address of ${first}; every port may serve one thing only` })
+      else addresses.set(address, `/replicas/${index}/metricsPort`)
     }
   })
   if (typeof data.machine === 'string' && data.machine.length > 0) {

@@ -40,6 +40,8 @@ export interface LocalClusterSpec {
   readonly readyTimeoutMs?: number
   /** Extra configuration fields (timeouts, clusterId) merged into the generated file. */
   readonly extra?: Record<string, unknown>
+  /** Give every replica a free `metricsPort` (its HTTP endpoint for operators: /metrics, /health, /status). Default true. */
+  readonly metrics?: boolean
 }
 
 /** A replica process that ended. */
@@ -56,6 +58,8 @@ export interface LocalReplica {
   readonly host: string
   readonly port: number
   readonly pid: number
+  /** Port of its HTTP endpoint for operators on `host`, when it has one. */
+  readonly metricsPort?: number
   readonly process: ChildProcess
 }
 
@@ -108,6 +112,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec & { readonl
   await mkdir(dir, { recursive: true })
   const basePort = spec.basePort ?? 7400
   const ports = basePort === 0 ? await freePorts(count) : Array.from({ length: count }, (_, i) => basePort + i)
+  const metricsPorts = spec.metrics === false ? [] : (await freePorts(count, ports))
   let machine = spec.machine ?? 'kv'
   if (!isBuiltInMachineName(machine) && !isAbsolute(machine)) machine = resolve(machine)
   await writeSecret(join(dir, 'replica.secret'))
@@ -119,7 +124,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec & { readonl
     const id = `r${i + 1}`
     const keys = generateReplicaKeys()
     await writeSecretText(join(dir, `${id}.signing-key`), `${keys.privateKey}\n`)
-    replicas.push({ id, host: '127.0.0.1', port, publicKey: keys.publicKey, signingKey: `${id}.signing-key` })
+    replicas.push({ id, host: '127.0.0.1', port, ...(metricsPorts[i] === undefined ? {} : { metricsPort: metricsPorts[i] }), publicKey: keys.publicKey, signingKey: `${id}.signing-key` })
   }
   const document = {
     clusterId: `local-${randomBytes(4).toString('hex')}`,
@@ -200,7 +205,7 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
     return new Promise<LocalReplica>((resolveReady, rejectReady) => {
       child.on('message', (message: unknown) => {
         if (isReplicaProcessEvent(message) && message.event === 'listening') {
-          resolveReady({ id: replica.id, host: message.host, port: message.port, pid: message.pid, process: child })
+          resolveReady({ id: replica.id, host: message.host, port: message.port, pid: message.pid, ...(message.metricsPort === undefined ? {} : { metricsPort: message.metricsPort }), process: child })
         }
       })
       child.once('error', (error) => rejectReady(new LockstepError(ErrorCodes.INTERNAL, `replica ${replica.id}: cannot start ${process.execPath} ${bin}: ${error.message}`)))
@@ -313,12 +318,12 @@ export async function upLocalCluster(spec: LocalClusterSpec): Promise<LocalClust
 const FREE_PORT_RANGE = { from: 20000, to: 32767 } as const
 
 /** Ports that were free a moment ago on 127.0.0.1, all different, outside the ephemeral range (see `FREE_PORT_RANGE`). */
-export async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number, taken: readonly number[] = []): Promise<number[]> {
   const ports: number[] = []
   for (let attempt = 0; ports.length < count; attempt++) {
     if (attempt >= 1000) throw new LockstepError(ErrorCodes.INTERNAL, `found only ${ports.length} of ${count} free ports in ${FREE_PORT_RANGE.from}–${FREE_PORT_RANGE.to} on 127.0.0.1`)
     const port = randomInt(FREE_PORT_RANGE.from, FREE_PORT_RANGE.to + 1)
-    if (ports.includes(port)) continue
+    if (ports.includes(port) || taken.includes(port)) continue
     if (await canListen(port)) ports.push(port)
   }
   return ports

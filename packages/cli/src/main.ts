@@ -12,8 +12,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   check: { summary: 'model-check a DSL spec: every interleaving up to a depth, against invariants', load: async () => (await import('./commands/check')).checkCommand },
   lincheck: { summary: 'check a recorded history for linearizability', load: async () => (await import('./commands/lincheck')).lincheckCommand },
   replica: { summary: 'run one replica of a configured cluster over TCP', load: async () => (await import('./commands/replica')).replicaCommand },
-  cluster: { summary: 'run a local cluster as child processes (cluster up), print the config schema', load: async () => (await import('./commands/cluster')).clusterCommand },
+  cluster: { summary: 'run a local cluster as child processes (cluster up), stop it (cluster down), print the config schema', load: async () => (await import('./commands/cluster')).clusterCommand },
   client: { summary: 'submit one command to a cluster and print its result as JSON', load: async () => (await import('./commands/client')).clientCommand },
+  status: { summary: "every replica's state: up, view, position, lag, peers, requests/s, digest", load: async () => (await import('./commands/status')).statusCommand },
+  member: { summary: 'list, add or remove members through the ordered view change', load: async () => (await import('./commands/member')).memberCommand },
 }
 
 /** The top-level usage text. */

@@ -19,7 +19,7 @@ export interface ReplicaStatus {
 
 /** What a replica started by a local cluster reports over its IPC channel. */
 export type ReplicaProcessEvent =
-  | { readonly lockstep: 'replica'; readonly event: 'listening'; readonly id: string; readonly host: string; readonly port: number; readonly pid: number }
+  | { readonly lockstep: 'replica'; readonly event: 'listening'; readonly id: string; readonly host: string; readonly port: number; readonly pid: number; readonly metricsPort?: number }
   | { readonly lockstep: 'replica'; readonly event: 'stopping'; readonly id: string; readonly reason: string }
   | ({ readonly lockstep: 'replica'; readonly event: 'status'; readonly requestId: number } & ReplicaStatus)
 

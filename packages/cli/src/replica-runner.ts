@@ -1,15 +1,16 @@
 import { resolve } from 'node:path'
 import { fileStorage } from '@lockstep/storage-file'
 import { ReplicaHost } from '@lockstep/core'
-import { ErrorCodes, LockstepError, type Logger, type OrdererFactory } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type Logger, type OrdererFactory, type Transport } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
 import { realtime } from '@lockstep/order-realtime'
 import { lieModes, lyingMachine, lyingTransport, type LieOptions } from '@lockstep/testkit'
-import { tcp, type ReplicaAuth, type TcpTransport, type TlsCredentials } from '@lockstep/transport-tcp'
+import { tcp, type ReplicaAuth, type TcpTransport, type TcpTransportStats, type TlsCredentials } from '@lockstep/transport-tcp'
 import { digestOf, signOutputDigest, verifyEvidence } from '@lockstep/voting'
 import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig, type ReplicaEntry } from './cluster-config'
 import type { Io } from './io'
 import { loadMachine } from './machine-source'
+import type { ReplicaMetrics } from './replica-metrics'
 
 /** A replica process's running parts. */
 export interface RunningReplica {
@@ -18,6 +19,10 @@ export interface RunningReplica {
   /** Where it listens (the configured address). */
   readonly address: { readonly host: string; readonly port: number }
   readonly machineName: string
+  /** The TCP endpoint's figures (peers and clients connected, connections refused). */
+  transportStats(): TcpTransportStats | undefined
+  /** The replica secret (undefined in a TLS cluster): it signs operators' membership requests. */
+  readonly replicaSecret: string | undefined
   /** Stops the engine's timer and closes every socket. */
   stop(): Promise<void>
 }
@@ -76,7 +81,7 @@ export function ordererFor(config: ClusterConfig): OrdererFactory {
  * restart a replica, since its state lived in memory.
  * Configuration problems throw INVALID_CONFIG naming the JSON path.
  */
-export async function startReplica(config: LoadedClusterConfig, id: string, io: Io, logger: Logger, options: { join?: boolean } = {}): Promise<RunningReplica> {
+export async function startReplica(config: LoadedClusterConfig, id: string, io: Io, logger: Logger, options: { join?: boolean; metrics?: ReplicaMetrics; onHostCreated?: (host: ReplicaHost) => void } = {}): Promise<RunningReplica> {
   const entry = config.replicas.find((r) => r.id === id)
   if (!entry) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--id ${id}: not a replica of ${config.file} (its replicas: ${config.replicas.map((r) => r.id).join(', ')})`)
@@ -108,6 +113,9 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     clients: { secret: clientSecret },
     ...transportTuning(config),
   })
+  const metrics = options.metrics
+  // Each replica keeps its write-ahead log and snapshots in its own folder under storage.dir.
+  const storage = config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync, onCorruptLog: 'rejoin' }) : undefined
   // The host builds the transport (with its id, scheduler and logger); keep it to bind before starting.
   let transport: TcpTransport | undefined
   const host = new ReplicaHost({
@@ -118,8 +126,11 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     transport: (components) => {
       transport = transportFactory(components)
       const built = transport
-      return lie && lie.mode !== 'state' ? lyingTransport(() => built, lie)(components) : built
+      const used = lie && lie.mode !== 'state' ? lyingTransport(() => built, lie)(components) : built
+      return metrics ? observedTransport(used, metrics) : used
     },
+    onDeliver: metrics && ((_position, request) => metrics.delivered(request)),
+    onViewInstalled: metrics && ((view) => metrics.viewInstalled(view.id)),
     tickMs: config.timeouts.tickMs,
     log: logger,
     membership: { heartbeatMs: config.timeouts.heartbeatMs, suspectAfterMs: config.timeouts.suspectAfterMs, viewChangeTimeoutMs: config.timeouts.viewChangeTimeoutMs },
@@ -127,9 +138,9 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     sessions: config.sessions,
     stateDigestEvery: config.stateDigestEvery,
     ...(entry.signingKey === undefined ? {} : { outputSigning: { clusterId: config.clusterId, privateKey: await readSigningKey(config, io, entry, index) } }),
-    // Each replica keeps its write-ahead log and snapshots in its own folder under storage.dir.
-    storage: config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync, onCorruptLog: 'rejoin' }) : undefined,
+    storage: storage && metrics ? metrics.timedStorage(storage) : storage,
   })
+  options.onHostCreated?.(host)
   // A taken port is reported before the disk is locked and recovered.
   await transport!.bind()
   try {
@@ -139,7 +150,29 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     await transport!.stop().catch(() => undefined)
     throw error
   }
-  return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, stop: () => host.stop() }
+  const replicaSecret = 'secret' in auth && typeof auth.secret === 'string' ? auth.secret : undefined
+  return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, transportStats: () => transport?.stats(), replicaSecret, stop: () => host.stop() }
+}
+
+/** A transport that tells the metrics of every client message received and every message sent to a client. */
+function observedTransport(inner: Transport, metrics: ReplicaMetrics): Transport {
+  return {
+    self: inner.self,
+    start: (handler) =>
+      inner.start({
+        ...handler,
+        onClientMessage: (client, message) => {
+          metrics.clientMessage(client, message)
+          handler.onClientMessage(client, message)
+        },
+      }),
+    send: (to, message) => inner.send(to, message),
+    sendToClient: (to, message) => {
+      metrics.clientReply(to, message)
+      inner.sendToClient(to, message)
+    },
+    stop: () => inner.stop(),
+  }
 }
 
 /**

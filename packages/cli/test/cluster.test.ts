@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePorts, main, parseClusterConfig, writeLocalClusterConfig } from '../src/index'
 import { memoryIo } from './io'
-import { cliBinPath, isRunning, killEverything, requireBuiltCli, runCli, startCli, trackPid, waitFor, type CliProcess } from './processes'
+import { cliBinPath, isRunning, killEverything, logLines, requireBuiltCli, runCli, startCli, trackPid, waitFor, type CliProcess } from './processes'
 
 let dir: string
 let up: CliProcess
@@ -18,7 +18,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lockstep-cluster-up-'))
   up = startCli(['cluster', 'up', '--replicas', '3', '--machine', 'kv', '--base-port', '0', '--dir', join(dir, 'cluster'), '--log-level', 'warn'])
   await waitFor('cluster up to be ready', () => up.stdout().includes('cluster ready') || up.child.exitCode !== null, 60_000)
-  for (const match of up.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:(\d+)\s+pid (\d+)$/gm)) {
+  for (const match of up.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:(\d+)\s+pid (\d+)(?: {2}metrics http:\/\/\S+)?$/gm)) {
     replicas.push({ id: match[1]!, port: Number(match[2]), pid: Number(match[3]) })
     trackPid(Number(match[3]))
   }
@@ -181,20 +181,35 @@ describe('lockstep replica on its own', () => {
       machine: 'register',
       security: { replicaSecret: { file: 'single.replica' }, clientSecret: { file: 'single.client' } },
     }))
-    const replica = startCli(['replica', '--config', file, '--id', 'solo'])
+    const replica = startCli(['replica', '--config', file, '--id', 'solo', '--metrics-port', '0'])
     await waitFor('the replica to listen', () => replica.stderr().includes(`replica solo listening on 127.0.0.1:${port}`) || replica.child.exitCode !== null)
-    expect(replica.stderr()).toMatch(/^solo \d{4}-\d\d-\d\dT[\d:.]+Z info {2}replica solo listening on 127\.0\.0\.1:\d+: cluster lockstep \(solo\), machine register, lamport ordering, pid \d+$/m)
+    // --metrics-port 0 picks a free port for the operator endpoint; the line that says it listens names it.
+    const metricsUrl = /metrics, health and status on (http:\/\/127\.0\.0\.1:\d+)/.exec(replica.stderr())?.[1]
+    expect(metricsUrl, replica.stderr()).toBeDefined()
+    const health = await fetch(`${metricsUrl!}/health`)
+    expect({ code: health.status, body: await health.json() }).toEqual({ code: 200, body: { replica: 'solo', status: 'normal', view: 1, position: 0 } })
+    expect(logLines(replica.stderr())).toContainEqual(
+      expect.objectContaining({ level: 'info', replica: 'solo', view: 1, position: 0, msg: expect.stringMatching(/^replica solo listening on 127\.0\.0\.1:\d+: cluster lockstep \(solo\), machine register, lamport ordering, pid \d+; metrics, health and status on http:\/\/127\.0\.0\.1:\d+$/) as unknown }),
+    )
 
     const write = await runCli(['client', '--cluster', file, 'write', '{"value":"x"}'])
     expect(write).toMatchObject({ code: 0, stderr: '' })
     expect(JSON.parse(write.stdout)).toMatchObject({ ok: true, outputs: [{}], position: 1 })
+    const metrics = await (await fetch(`${metricsUrl!}/metrics`)).text()
+    expect(metrics).toMatch(/^lockstep_requests_total\{replica="solo"\} 1$/m)
+    expect(metrics).toMatch(/^lockstep_deliveries_total\{replica="solo"\} 1$/m)
+    expect(metrics).toMatch(/^lockstep_position\{replica="solo"\} 1$/m)
+    expect(metrics).toMatch(/^lockstep_wal_fsync_seconds_count\{replica="solo"\} 0$/m) // memory storage: no disk
 
     replica.child.kill('SIGINT')
     const { code } = await replica.exited
     expect(code).toBe(0)
     expect(replica.stdout()).toBe('')
-    expect(replica.stderr()).toMatch(/^solo \S+ info {2}stopping \(SIGINT\) at position 1$/m)
-    expect(replica.stderr()).toMatch(/^solo \S+ info {2}stopped: engine halted, sockets closed$/m)
+    const lines = logLines(replica.stderr())
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'info', replica: 'solo', view: 1, position: 1, msg: 'stopping (SIGINT) at position 1' }))
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'info', replica: 'solo', msg: 'stopped: engine halted, sockets closed' }))
+    // Every line is a JSON object with an ISO time, the replica id, its view and position.
+    for (const line of lines) expect(line).toMatchObject({ time: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/) as unknown, replica: 'solo', view: 1, position: expect.any(Number) as unknown })
   })
 })
 
@@ -208,7 +223,7 @@ describe('a replica started with an IPC channel', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
     child.disconnect() // before the replica has even loaded its configuration
     expect(await exited).toBe(0)
-    expect(stderr).toMatch(/^r1 \S+ info {2}stopping \(the parent process went away\)/m)
+    expect(logLines(stderr)).toContainEqual(expect.objectContaining({ level: 'info', replica: 'r1', msg: expect.stringMatching(/^stopping \(the parent process went away\)/) as unknown }))
   })
 })
 
@@ -216,7 +231,7 @@ describe('lockstep cluster up: bad usage', () => {
   it('exits 2 before starting anything', async () => {
     const cases: [string[], RegExp][] = [
       [['cluster'], /a subcommand is required/],
-      [['cluster', 'down'], /unknown subcommand 'down'/],
+      [['cluster', 'sideways'], /unknown subcommand 'sideways'/],
       [['cluster', 'up', '--order', 'paxos'], /--order 'paxos' is not available; this version orders with: lamport/],
       [['cluster', 'up', '--machine', 'mutexx'], /--machine 'mutexx' is neither a built-in machine/],
       [['cluster', 'up', '--replicas', '0'], /--replicas must be a whole number from 1 to 15/],

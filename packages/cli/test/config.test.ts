@@ -59,6 +59,8 @@ describe('cluster configuration validation', () => {
     ['an unknown real-time setting', (c) => void (c.realtime = { delta: 5 }), [/^ {2}\/realtime\/delta: is not a known field/m]],
     ['duplicate replica ids', (c) => void (c.replicas[2].id = 'r1'), [/^ {2}\/replicas\/2\/id: duplicate replica id "r1" \(also \/replicas\/0\/id\)/m]],
     ['two replicas on one address', (c) => void (c.replicas[1].port = 7401), [/^ {2}\/replicas\/1\/port: 127\.0\.0\.1:7401 is also the address of \/replicas\/0/m]],
+    ['a metrics port on a replica\'s address', (c) => void (c.replicas[1].metricsPort = 7401), [/^ {2}\/replicas\/1\/metricsPort: 127\.0\.0\.1:7401 is also the address of \/replicas\/0; every port may serve one thing only$/m]],
+    ['a metrics port above 65535', (c) => void (c.replicas[0].metricsPort = 70000), [/^ {2}\/replicas\/0\/metricsPort: must be <= 65535 \(got 70000\)$/m]],
     ['an unknown machine name', (c) => void (c.machine = 'mutexx'), [/^ {2}\/machine: "mutexx" is neither a built-in machine \(mutex, register, kv\) nor the path/m]],
     ['a machine that is not a string', (c) => void (c.machine = 42), [/^ {2}\/machine: must be a string \(got 42\)$/m]],
     ['a missing machine', (c) => void delete c.machine, [/^ {2}\/machine: is required$/m]],

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalCluster, writeLocalClusterConfig, type LocalCluster, type LoadedClusterConfig } from '../src/index'
-import { killEverything, requireBuiltCli, runCli, trackPid, waitFor } from './processes'
+import { killEverything, plainLogLine, requireBuiltCli, runCli, trackPid, waitFor } from './processes'
 
 // Issue 11, "disk damage is corruption, not a tail", with real `lockstep replica` processes over TCP and file
 // storage: one bit flipped in the middle of the active WAL segment of stopped replicas, which are then restarted.
@@ -38,7 +38,7 @@ async function startFileCluster(name: string): Promise<{ started: LocalCluster; 
 const lines: string[] = []
 
 async function start(config: LoadedClusterConfig): Promise<LocalCluster> {
-  const started = await startLocalCluster(config, { logLevel: 'info', onLog: (line) => lines.push(line) })
+  const started = await startLocalCluster(config, { logLevel: 'info', onLog: (line) => lines.push(plainLogLine(line)) })
   for (const replica of started.replicas) trackPid(replica.pid)
   return started
 }

@@ -92,3 +92,30 @@ export async function waitFor(what: string, condition: () => boolean, guardMs = 
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
 }
+
+/** A replica's stderr as JSON log lines; throws, naming the line, if one is not a JSON object. */
+export function logLines(stderr: string): Record<string, unknown>[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      try {
+        const parsed = JSON.parse(line) as unknown
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>
+      } catch {
+        // reported below
+      }
+      throw new Error(`not a JSON log line: ${line}`)
+    })
+}
+
+/**
+ * A replica's JSON log line as the text line replicas wrote before they logged JSON,
+ * `r1 2026-11-25T22:10:36.123Z warn  message {"field":1}`, for tests that match text; other lines unchanged.
+ */
+export function plainLogLine(line: string): string {
+  if (!line.startsWith('{')) return line
+  const { replica, time, level, msg, pid: _pid, view: _view, position: _position, ...fields } = JSON.parse(line) as Record<string, unknown>
+  const extra = Object.keys(fields).length === 0 ? '' : ` ${JSON.stringify(fields)}`
+  return `${String(replica)} ${String(time)} ${String(level).padEnd(5)} ${String(msg)}${extra}`
+}

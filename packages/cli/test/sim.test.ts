@@ -204,6 +204,38 @@ export const randomCommand = () => ({})
   })
 })
 
+describe('lockstep sim progress', () => {
+  it('on a terminal, counts the seeds on a status line that is cleared at the end', async () => {
+    const { io, stdout } = memoryIo()
+    const shown: string[] = []
+    const code = await main(['sim', '--machine', 'kv', '--clients', '2', '--ops', '10', '--seeds', '4'], { ...io, progress: (text) => void shown.push(text) })
+    expect(code).toBe(0)
+    expect(stdout()).toMatch(/^ok: 4\/4 seeds passed/)
+    expect(shown[0]).toMatch(/^sim: 1\/4 seeds \(1 passed\), 10 operations, [\d.]+ s$/)
+    expect(shown.at(-2)).toMatch(/^sim: 4\/4 seeds \(4 passed\), 40 operations, [\d.]+ s$/)
+    expect(shown.at(-1)).toBe('')
+  })
+
+  it('prints no progress with --json or --trace, nor without a terminal', async () => {
+    for (const flags of [['--seeds', '2', '--json'], ['--seed', '3', '--trace']]) {
+      const shown: string[] = []
+      const { io } = memoryIo()
+      expect(await main(['sim', '--machine', 'kv', '--clients', '2', '--ops', '10', ...flags], { ...io, progress: (text) => void shown.push(text) })).toBe(0)
+      expect(shown, flags.join(' ')).toEqual([])
+    }
+    // The real CLI on a pipe: stderr stays empty (no carriage returns, no escape sequences).
+    const { stdout, stderr } = await runBuiltCli(['sim', '--machine', 'kv', '--clients', '2', '--ops', '10', '--seeds', '2'])
+    expect(stdout).toMatch(/^ok: 2\/2 seeds passed/)
+    expect(stderr).toBe('')
+  })
+})
+
+/** Runs the built CLI with stdout and stderr on pipes. */
+async function runBuiltCli(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const bin = fileURLToPath(new URL('../bin/lockstep.js', import.meta.url))
+  return promisify(execFile)(process.execPath, [bin, ...args])
+}
+
 describe('lockstep sim --invariant (DSL specs)', () => {
   const spec = (name: string) => join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'apps', 'lock-service', 'specs', name)
 

@@ -29,7 +29,7 @@ async function clusterUp(name: string, extra: string[] = [], machine = 'kv'): Pr
   const process = startCli(['cluster', 'up', '--replicas', '3', '--machine', machine, '--base-port', '0', '--dir', join(dir, name), ...extra])
   await waitFor('cluster up to be ready', () => process.stdout().includes('cluster ready') || process.child.exitCode !== null, 60_000)
   const pids = new Map<string, number>()
-  for (const match of process.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:\d+\s+pid (\d+)$/gm)) {
+  for (const match of process.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:\d+\s+pid (\d+)(?: {2}metrics http:\/\/\S+)?$/gm)) {
     pids.set(match[1]!, Number(match[2]))
     trackPid(Number(match[2]))
   }

@@ -32,6 +32,8 @@ export interface ConnectionOptions {
    * listener that sums such closes up in one line per interval.
    */
   readonly onHandshakeTimeout?: (connection: Connection) => void
+  /** Called when this side refuses the connection (`refuse`): a listener counts its refusals. */
+  readonly onRefuse?: (connection: Connection) => void
 }
 
 /**
@@ -71,7 +73,7 @@ export class Connection {
     private readonly limits: ResolvedLimits,
     private readonly logger: Logger,
     private readonly scheduler: Scheduler,
-    options: ConnectionOptions = {},
+    private readonly options: ConnectionOptions = {},
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
     this.decoder = new FrameDecoder(limits.maxHandshakeFrameBytes)
@@ -172,6 +174,7 @@ export class Connection {
   /** Sends a REFUSE frame with `reason` (and the error `code` the other side reports), logs it, and closes once the frame is flushed. */
   refuse(reason: string, code?: RefusalCode): void {
     if (this.closing) return
+    this.options.onRefuse?.(this)
     this.logger.warn(`lockstep tcp: refused ${this.label}: ${reason}`, { remoteAddress: this.remoteAddress })
     this.closeReason = `refused: ${reason}`
     this.beginClose()

@@ -1,5 +1,5 @@
 export { tcp } from './tcp-transport'
-export type { TcpTransport } from './tcp-transport'
+export type { TcpTransport, TcpTransportStats } from './tcp-transport'
 export { tcpClient } from './tcp-client-transport'
 export { DEFAULT_LIMITS, DEFAULT_RECONNECT, MIN_SECRET_BYTES } from './options'
 export type {

@@ -18,6 +18,8 @@ export class RefusalLog {
   private readonly tallies = new Map<string, Tally>()
   private timer: TimerHandle | undefined
   private stopped = false
+  /** Refusals recorded since creation (metrics). */
+  total = 0
 
   constructor(
     private readonly prefix: string,
@@ -32,6 +34,7 @@ export class RefusalLog {
    */
   refused(address: string, cause: string, detail = cause): void {
     if (this.stopped) return
+    this.total++
     if (this.timer === undefined) {
       // Quiet until now: say it at once, then sum up what follows.
       this.logger.warn(`lockstep tcp: ${this.prefix}: refused a connection from ${address}: ${detail} (further refusals are logged every ${formatSeconds(this.intervalMs)})`)

@@ -40,6 +40,18 @@ export interface TcpTransport extends Transport {
   address(): { host: string; port: number } | undefined
   /** Changes where replica `id` is dialled; takes effect on the next connection attempt. */
   setPeerAddress(id: ReplicaId, host: string, port: number): void
+  /** What the endpoint holds now, and how many connections it refused since it was created (metrics, status). */
+  stats(): TcpTransportStats
+}
+
+/** A snapshot of a replica's TCP endpoint (see {@link TcpTransport.stats}). */
+export interface TcpTransportStats {
+  /** Peers with an open, authenticated link, in id order. */
+  readonly peersConnected: readonly ReplicaId[]
+  /** Clients with an open, authenticated connection. */
+  readonly clientConnections: number
+  /** Connections refused since creation: at the limits, in the handshake (bad secret, wrong cluster, unknown id), or a failed TLS handshake. */
+  readonly refusedConnections: number
 }
 
 /**
@@ -115,6 +127,8 @@ class TcpReplicaTransport implements TcpTransport {
   private handler: TransportHandler | undefined
   private phase: Phase = 'created'
   private stopping: Promise<void> | undefined
+  /** Connections refused in the handshake or by TLS (the limits' refusals are counted by `refusals`). */
+  private refusedInHandshake = 0
 
   constructor(options: TcpTransportOptions, components: ReplicaComponents) {
     const where = `tcp(${JSON.stringify(components?.self)})`
@@ -190,6 +204,7 @@ class TcpReplicaTransport implements TcpTransport {
       if (this.tls) {
         server.on('secureConnection', (socket: TLSSocket) => this.onSocket(socket))
         server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
+          this.refusedInHandshake++
           const level = error.code === 'ECONNRESET' ? 'debug' : 'warn'
           this.logger[level](`lockstep tcp: refused ${this.self} <- ${socket.remoteAddress ?? 'unknown'}: TLS handshake failed: ${error.message}`, {
             code: error.code,
@@ -223,6 +238,12 @@ class TcpReplicaTransport implements TcpTransport {
     checkAddress(host, port, `setPeerAddress("${id}")`, this.where)
     peer.address = { id, host, port }
     peer.dialer?.addressChanged()
+  }
+
+  stats(): TcpTransportStats {
+    const peersConnected = [...this.peers].filter(([, peer]) => peer.link.isOpen).map(([id]) => id).sort()
+    const clientConnections = [...this.clients.values()].filter((session) => session.link.isOpen).length
+    return { peersConnected, clientConnections, refusedConnections: this.refusals.total + this.refusedInHandshake }
   }
 
   async start(handler: TransportHandler): Promise<void> {
@@ -381,6 +402,7 @@ class TcpReplicaTransport implements TcpTransport {
     const inbound = this.inbound.get(socketKey(socket))
     const connection = new Connection(socket, label, this.limits, this.logger, this.scheduler, {
       onHandshakeTimeout: (conn) => this.refusals.refused(conn.remoteAddress, `handshake did not finish within ${this.limits.handshakeTimeoutMs} ms (limits.handshakeTimeoutMs)`),
+      onRefuse: () => this.refusedInHandshake++,
     })
     if (inbound !== undefined) inbound.connection = connection
     this.track(connection)

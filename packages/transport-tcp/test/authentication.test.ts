@@ -174,6 +174,24 @@ describe('HMAC challenge-response', () => {
   })
 })
 
+describe('stats', () => {
+  it('count the open peer links, the authenticated clients and every refused connection', async () => {
+    const cluster = await runningCluster()
+    await expectClusterHealthy(cluster, 'linked')
+    expect(cluster.r2.stats()).toEqual({ peersConnected: ['r1', 'r3'], clientConnections: 0, refusedConnections: 0 })
+    const client = clientFor('c1', [cluster.r1, cluster.r2, cluster.r3])
+    cleanups.push(() => client.stop())
+    await client.start(() => {})
+    client.send('r2', { hello: 'from c1' })
+    await cluster.atR2.waitForCount('c1', 1)
+    expect(cluster.r2.stats().clientConnections).toBe(1)
+    const peer = await rawPeer(cluster.port)
+    expect(await peer.authenticate('c2', 'client', null, 'r2')).toBe(false)
+    await cluster.logger.waitFor(/client "c2" did not prove the client secret/)
+    expect(cluster.r2.stats().refusedConnections).toBe(1)
+  })
+})
+
 describe('configuration errors', () => {
   const base = { self: 'r1', clusterId: CLUSTER, listen: { host: HOST, port: 0 }, peers: [] }
   const cases: [string, Record<string, unknown>, RegExp][] = [

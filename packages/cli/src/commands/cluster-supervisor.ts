@@ -30,6 +30,8 @@ export interface ClusterSupervisorOptions {
   readonly restartCommand: (id: string) => string
   /** How often replicas that are not children are probed on their address. Default 1000 ms. */
   readonly probeIntervalMs?: number
+  /** Called when `--restart` started a replica again as a child (cluster up records its pid). */
+  readonly onRestarted?: () => void
 }
 
 /**
@@ -167,6 +169,7 @@ export class ClusterSupervisor {
     try {
       const restarted = await this.cluster.restart(id)
       this.whereabouts.set(id, 'child')
+      this.options.onRestarted?.()
       if (!this.closed) this.options.io.stderr(`lockstep cluster: replica ${id} restarted by cluster up (pid ${restarted.pid}); it rejoins by state transfer`)
     } catch (error) {
       this.whereabouts.set(id, 'down')

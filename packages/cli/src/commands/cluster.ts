@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { builtInMachineNames, isBuiltInMachineName, type BuiltInMachineName } from '@lockstep/machines'
 import { intFlag, parseFlags } from '../args'
 import { clusterConfigSchema, orderNames, voterNames, type VoterName } from '../cluster-config'
@@ -7,18 +8,23 @@ import { ExitCode, type Io } from '../io'
 import { upLocalCluster, type LocalCluster } from '../local-cluster'
 import { ClusterSupervisor } from './cluster-supervisor'
 import { loadMachine, machineSpecProblem } from '../machine-source'
+import { prettyLogLine } from '../replica-log'
 import { parseLogLevel } from '../stderr-logger'
 
 /** Help text of `lockstep cluster`. */
 export const clusterUsage = `lockstep cluster up [--replicas 3] [--order lamport|realtime] [--voter first|majority|byzantine] [--machine ${builtInMachineNames.join('|')}|PATH] [--storage memory|file] [--base-port 7400] [--dir .lockstep/cluster] [--log-level warn] [--restart]
+lockstep cluster down [--dir .lockstep/cluster] [--json] [--timeout-ms 30000]
 lockstep cluster schema
 
 up      Starts a local cluster: one \`lockstep replica\` child process per replica
         on 127.0.0.1, with freshly generated replica and client secrets. Writes
         DIR/cluster.json (and DIR/replica.secret, DIR/client.secret, mode 600,
-        and DIR/cluster.pid while it runs: one cluster per directory),
-        prints the replicas' addresses and how to run a client, and runs until
-        SIGINT or SIGTERM, which stop every replica cleanly.
+        and, while it runs, DIR/cluster.pid, its own pid: one cluster per
+        directory, and DIR/replicas.pid, \`<id> <pid>\` per replica), prints
+        the replicas' addresses and how to run a client, and runs until SIGINT
+        or SIGTERM, which stop every replica cleanly. Every replica serves
+        /metrics, /health and /status on a free port of 127.0.0.1 (metricsPort
+        in cluster.json; see \`lockstep status\`, \`lockstep member\`).
   --replicas   number of replicas, 1 to 15 (default 3; 2F+1 tolerate F crashes)
   --order      ordering strategy: lamport (logical clocks, the default) or realtime (synchronized
                clocks; its bounds are the \`realtime\` settings of cluster.json)
@@ -36,6 +42,12 @@ up      Starts a local cluster: one \`lockstep replica\` child process per repli
   --log-level  the replicas' log level on this terminal (default warn)
   --restart    restart a replica that dies (a child or one restarted by hand) as a child,
                instead of printing how to
+down    Stops the cluster that \`cluster up --dir DIR\` runs: sends it SIGTERM
+        (it stops its replicas cleanly), waits until it and every replica it
+        started exited, and prints what it stopped. Exit 0 when it stopped;
+        1 when no cluster runs from DIR (no cluster.pid, or its process is
+        gone: the stale file is removed), or when it did not stop within
+        --timeout-ms (default 30000).
 schema  Prints the JSON Schema of cluster.json.
 
 A replica that dies is reported; the others go on once a majority agrees it
@@ -62,6 +74,7 @@ export async function clusterCommand(args: string[], io: Io): Promise<number> {
     io.stdout(clusterUsage)
     return ExitCode.OK
   }
+  if (sub === 'down') return clusterDown(rest, io)
   if (sub !== 'up') {
     io.stderr(`lockstep cluster: ${sub === undefined ? 'a subcommand is required' : `unknown subcommand '${sub}'`}\n\n${clusterUsage}`)
     return ExitCode.USAGE
@@ -131,15 +144,28 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   let cluster: LocalCluster
   try {
     const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
-    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport' | 'realtime', voter: voter as VoterName, machine, basePort, logLevel, onLog: (line) => io.stderr(line), extra })
+    // The replicas log JSON lines (their stderr is a pipe); on a terminal they are shown as readable lines.
+    const shown = process.stderr.isTTY ? prettyLogLine() : (line: string) => line
+    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport' | 'realtime', voter: voter as VoterName, machine, basePort, logLevel, onLog: (line) => io.stderr(shown(line)), extra })
   } catch (error) {
     await rm(pidFile, { force: true })
     io.stderr(`lockstep cluster up: the cluster did not start: ${(error as Error).message}`)
     return ExitCode.FAILED
   }
+  const replicaPidFile = join(dir, 'replicas.pid')
+  const recordReplicaPids = () =>
+    writeFile(replicaPidFile, cluster.replicas.map((r) => `${r.id} ${r.pid}\n`).join(''), 'utf8').catch((error: unknown) =>
+      io.stderr(`lockstep cluster: cannot write ${replicaPidFile} (cluster down reads it): ${(error as Error).message}`),
+    )
+  await recordReplicaPids()
   io.stdout(describeCluster(cluster))
 
-  const supervisor = new ClusterSupervisor(cluster, { restart: values.restart === true, io, restartCommand: (id) => restartCommand(cluster.configFile, id) })
+  const supervisor = new ClusterSupervisor(cluster, {
+    restart: values.restart === true,
+    io,
+    restartCommand: (id) => restartCommand(cluster.configFile, id),
+    onRestarted: recordReplicaPids,
+  })
   let onSignal: (signal: string) => void = () => {}
   const outcome = await new Promise<{ signal: string } | { lost: true }>((resolveOutcome) => {
     onSignal = (signal: string) => resolveOutcome({ signal })
@@ -158,6 +184,7 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   process.on('SIGTERM', impatient)
   if ('signal' in outcome) io.stderr(`lockstep cluster: ${outcome.signal}: stopping ${cluster.running().length} replicas`)
   await cluster.stop()
+  await rm(replicaPidFile, { force: true })
   await rm(pidFile, { force: true })
   // Replicas restarted by hand run outside this process: say so rather than leave them running unmentioned.
   for (const { id, host, port } of await supervisor.outside()) {
@@ -167,6 +194,66 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   process.off('SIGTERM', impatient)
   io.stdout(`lockstep cluster: stopped (${cluster.replicas.map((r) => `${r.id} pid ${r.pid}`).join(', ')})`)
   return 'lost' in outcome ? ExitCode.FAILED : ExitCode.OK
+}
+
+async function clusterDown(args: string[], io: Io): Promise<number> {
+  const { values } = parseFlags('cluster down', args, {
+    dir: { type: 'string' },
+    json: { type: 'boolean' },
+    'timeout-ms': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  if (values.help) {
+    io.stdout(clusterUsage)
+    return ExitCode.OK
+  }
+  const timeoutMs = intFlag('cluster down', 'timeout-ms', values['timeout-ms'] as string | undefined, 30_000, 1, 3_600_000)
+  const dir = resolve((values.dir as string | undefined) ?? '.lockstep/cluster')
+  const json = values.json === true
+  const pidFile = join(dir, 'cluster.pid')
+  const replicaPidFile = join(dir, 'replicas.pid')
+  const report = (code: number, fields: Record<string, unknown>, text: string) => {
+    if (json) io.stdout(JSON.stringify({ dir, ...fields }))
+    else if (code === ExitCode.OK) io.stdout(text)
+    else io.stderr(text)
+    return code
+  }
+  const pidText = await readFile(pidFile, 'utf8').catch(() => undefined)
+  const pid = Number(pidText?.trim())
+  if (pidText === undefined || !Number.isSafeInteger(pid) || pid <= 0) {
+    return report(ExitCode.FAILED, { stopped: false, reason: 'not running' }, `lockstep cluster down: no cluster runs from ${dir} (${pidText === undefined ? 'no cluster.pid there' : `cluster.pid holds no pid: '${pidText.trim()}'`})`)
+  }
+  const replicas = ((await readFile(replicaPidFile, 'utf8').catch(() => '')) as string)
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields): fields is [string, string] => fields.length === 2 && Number.isSafeInteger(Number(fields[1])))
+    .map(([id, replicaPid]) => ({ id, pid: Number(replicaPid) }))
+  const commandLine = await readFile(`/proc/${pid}/cmdline`, 'utf8').then((text) => text.split('\0').join(' '), () => undefined)
+  if (!isAlive(pid) || (commandLine !== undefined && !/lockstep.* cluster up/.test(commandLine))) {
+    await rm(pidFile, { force: true })
+    await rm(replicaPidFile, { force: true })
+    const gone = !isAlive(pid) ? `its cluster up (pid ${pid}) is gone` : `pid ${pid} is no longer a cluster up (${commandLine!.trim().slice(0, 120)})`
+    return report(ExitCode.FAILED, { stopped: false, reason: 'not running', pid }, `lockstep cluster down: no cluster runs from ${dir}: ${gone}; removed the stale cluster.pid`)
+  }
+  try {
+    process.kill(pid, 'SIGTERM')
+  } catch (error) {
+    return report(ExitCode.FAILED, { stopped: false, reason: 'signal failed', pid }, `lockstep cluster down: cannot signal cluster up (pid ${pid}): ${(error as Error).message}`)
+  }
+  if (!json) io.stderr(`lockstep cluster down: sent SIGTERM to cluster up (pid ${pid}); waiting for it and its ${replicas.length} replicas to exit`)
+  const deadline = Date.now() + timeoutMs
+  const running = () => [pid, ...replicas.map((r) => r.pid)].filter(isAlive)
+  while (running().length > 0 && Date.now() < deadline) await sleep(100)
+  const left = running()
+  if (left.length > 0) {
+    const which = [...(left.includes(pid) ? [`cluster up (pid ${pid})`] : []), ...replicas.filter((r) => left.includes(r.pid)).map((r) => `replica ${r.id} (pid ${r.pid})`)]
+    return report(ExitCode.FAILED, { stopped: false, reason: 'timeout', pid, running: left }, `lockstep cluster down: TIMEOUT: still running after ${timeoutMs} ms: ${which.join(', ')}; try again, or stop them with kill -KILL`)
+  }
+  return report(
+    ExitCode.OK,
+    { stopped: true, pid, replicas },
+    `lockstep cluster down: stopped the cluster of ${dir}: cluster up pid ${pid}${replicas.length > 0 ? `, ${replicas.map((r) => `${r.id} pid ${r.pid}`).join(', ')}` : ''}`,
+  )
 }
 
 function isAlive(pid: number): boolean {
@@ -185,13 +272,17 @@ function describeCluster(cluster: LocalCluster): string {
   return [
     `lockstep cluster: ${cluster.replicas.length} replicas of ${config.machine}, ${config.order} ordering, on 127.0.0.1`,
     `  ${'config'.padEnd(width)}  ${configFile}`,
-    ...cluster.replicas.map((r) => `  ${r.id.padEnd(width)}  ${r.host}:${r.port}  pid ${r.pid}`),
+    ...cluster.replicas.map((r) => `  ${r.id.padEnd(width)}  ${r.host}:${r.port}  pid ${r.pid}${r.metricsPort === undefined ? '' : `  metrics http://${r.host}:${r.metricsPort}/metrics`}`),
     `  ${'secrets'.padEnd(width)}  replica.secret, client.secret beside the config (mode 600)`,
     `  ${'storage'.padEnd(width)}  ${config.storage.type === 'file' ? `file: ${join(config.baseDir, config.storage.dir)}/<id>, fsync per batch` : 'memory'}`,
     'Restart a replica that died (the same command that started it):',
     ...cluster.replicas.map((r) => `  ${restartCommand(configFile, r.id)}`),
     'Run a client:',
     `  npx lockstep client --cluster ${configFile} ${example}`,
+    'Watch it, change its members, stop it:',
+    `  npx lockstep status --cluster ${configFile}`,
+    `  npx lockstep member list --cluster ${configFile}`,
+    `  npx lockstep cluster down --dir ${dirname(configFile)}`,
     'cluster ready; Ctrl-C (SIGINT) or SIGTERM stops every replica.',
   ].join('\n')
 }

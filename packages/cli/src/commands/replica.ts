@@ -1,18 +1,31 @@
-import { parseFlags } from '../args'
+import type { ReplicaHost } from '@lockstep/core'
+import { intFlag, parseFlags } from '../args'
 import { loadClusterConfig } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
+import { startOperatorEndpoint } from '../operator-endpoint'
 import type { ReplicaProcessEvent, ReplicaProcessRequest } from '../replica-ipc'
+import { replicaLogger } from '../replica-log'
+import { ReplicaMetrics } from '../replica-metrics'
 import { startReplica } from '../replica-runner'
-import { parseLogLevel, stderrLogger } from '../stderr-logger'
+import { parseLogLevel } from '../stderr-logger'
 
 /** Help text of `lockstep replica`. */
-export const replicaUsage = `lockstep replica --config <cluster.json> --id <replica id> [--join] [--log-level debug|info|warn|error]
+export const replicaUsage = `lockstep replica --config <cluster.json> --id <replica id> [--join] [--log-level debug|info|warn|error] [--metrics-port N]
 
 Runs one replica of the cluster described by the configuration file: listens
 on its configured address, connects to its peers over TCP (or TLS), orders
 client requests with the configured strategy and executes them on the
-configured state machine. Logs go to stderr, each line prefixed with the
-replica id (default level info).
+configured state machine.
+
+Logs go to stderr as JSON lines (pino): time, level, replica, view, position,
+pid, msg and the entry's fields; readable lines instead when stderr is a
+terminal. --log-level sets the level (default info).
+
+--metrics-port N serves the replica's HTTP endpoint for operators on its host
+(default: the configuration's metricsPort of this replica, or none; 0 picks a
+free port): GET /metrics (Prometheus), /health (200 while it serves in a view,
+503 otherwise), /status (JSON) and POST /members (membership changes signed
+with the replica secret). See docs/operations.md.
 
 Replicas watch each other: one that stays silent is removed by a view change
 once a majority suspects it, and the others go on. A replica that was stopped
@@ -33,6 +46,7 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     id: { type: 'string' },
     join: { type: 'boolean' },
     'log-level': { type: 'string' },
+    'metrics-port': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   })
   if (values.help) {
@@ -46,13 +60,40 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     return ExitCode.USAGE
   }
   const level = parseLogLevel('replica', values['log-level'] as string | undefined, 'info')
+  const metricsFlag = values['metrics-port'] as string | undefined
+  const metricsPortFlag = metricsFlag === undefined ? undefined : intFlag('replica', 'metrics-port', metricsFlag, 0, 0, 65535)
   const config = await loadClusterConfig(file, io)
-  const log = stderrLogger(id, (line) => io.stderr(line), level)
+  let running: ReplicaHost | undefined
+  const log = replicaLogger({
+    id,
+    level,
+    pretty: process.stderr.isTTY === true,
+    where: () => (running === undefined ? { view: null, position: null } : { view: running.engine.view.id, position: running.engine.position }),
+  })
   const join = values.join === true
-  const replica = await startReplica(config, id, io, log, { join })
+  const metrics = new ReplicaMetrics(id)
+  const replica = await startReplica(config, id, io, log, { join, metrics, onHostCreated: (created) => (running = created) })
+  metrics.attach(replica.host, () => replica.transportStats())
   const { host, port } = replica.address
-  log.info(`replica ${id} listening on ${host}:${port}${join ? ', asking to join' : ''}: cluster ${config.clusterId} (${config.replicas.map((r) => r.id).join(', ')}), machine ${replica.machineName}, ${config.order} ordering, pid ${process.pid}`)
-  notifyParent({ lockstep: 'replica', event: 'listening', id, host, port, pid: process.pid })
+  const metricsPort = metricsPortFlag ?? config.replicas.find((r) => r.id === id)?.metricsPort
+  let endpoint: Awaited<ReturnType<typeof startOperatorEndpoint>> | undefined
+  if (metricsPort !== undefined) {
+    try {
+      endpoint = await startOperatorEndpoint(
+        { host, port: metricsPort },
+        { id, clusterId: config.clusterId, host: replica.host, metrics, knownReplicas: config.replicas.map((r) => r.id), replicaSecret: replica.replicaSecret, log },
+      )
+    } catch (error) {
+      metrics.stop()
+      await replica.stop()
+      throw error
+    }
+  }
+  log.info(
+    `replica ${id} listening on ${host}:${port}${join ? ', asking to join' : ''}: cluster ${config.clusterId} (${config.replicas.map((r) => r.id).join(', ')}), machine ${replica.machineName}, ${config.order} ordering, pid ${process.pid}` +
+      (endpoint === undefined ? '' : `; metrics, health and status on http://${host}:${endpoint.port}`),
+  )
+  notifyParent({ lockstep: 'replica', event: 'listening', id, host, port, pid: process.pid, ...(endpoint === undefined ? {} : { metricsPort: endpoint.port }) })
   const onRequest = (request: ReplicaProcessRequest) => {
     if (request?.lockstep !== 'status') return
     const { engine } = replica.host
@@ -81,7 +122,8 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
       stopping = true
       log.info(`stopping (${reason}) at position ${replica.host.engine.position}`)
       notifyParent({ lockstep: 'replica', event: 'stopping', id, reason })
-      replica.stop().then(
+      metrics.stop()
+      Promise.all([replica.stop(), endpoint?.close()]).then(
         () => {
           log.info('stopped: engine halted, sockets closed')
           finish(ExitCode.OK)

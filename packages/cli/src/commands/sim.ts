@@ -53,10 +53,12 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --invariant with a DSL spec (--machine FILE.sm): a property checked on every replica after every
               delivery, as lockstep check reads it ("forall c: not (c in waiting and c = user)",
               "always token' >= token"); repeat for more
-  --json      print one JSON object: ok, seeds, operations, timing{timingViolations, skewViolations,
+  --json      print one JSON object (and no progress line): ok, seeds, operations, timing{timingViolations, skewViolations,
               divergences}, voting{voter, liars, lieMode, outvoted{liars, correct}, wrongAnswers} (with
               liars or a voter; liarIds with --seed),
               failures[{seed, violation}]
+On a terminal, a progress line on stderr counts the seeds as they run (none on
+a pipe, with --json or with --trace).
 Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
 
 /** Ordering strategies by `--order` name, as the compliance suites run them (so reruns reproduce). */
@@ -185,6 +187,9 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   const liarIds = new Set<string>()
   let wrongAnswers = 0
   let voting = false
+  const progress = values.json || values.trace ? undefined : io.progress?.bind(io)
+  let lastProgressMs = -Infinity
+  let done = 0
   for (const seed of seeds) {
     const trace = values.trace ? (line: string) => io.stdout(line) : undefined
     const run = specRuns?.next()
@@ -202,11 +207,20 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     timing.skewViolations += result.timing.skewViolations
     timing.divergences += result.timing.divergences
     virtualTimeMs += result.virtualTimeMs
+    done++
     if (!result.ok) {
       failures.push(result)
+      progress?.('')
       if (!values.json) io.stderr(`seed ${seed} FAILED:\n${result.violations.map((v) => `  - ${v}`).join('\n')}\n  rerun: ${result.rerun}`)
     }
+    // At most ten updates a second (the first and the last always): a terminal need not redraw for every seed.
+    const nowMs = performance.now()
+    if (progress && (nowMs - lastProgressMs >= 100 || done === seeds.length || done === 1)) {
+      lastProgressMs = nowMs
+      progress(`sim: ${done}/${seeds.length} seeds (${done - failures.length} passed${failures.length > 0 ? `, ${failures.length} FAILED` : ''}), ${operations} operations, ${((nowMs - started) / 1000).toFixed(1)} s`)
+    }
   }
+  progress?.('')
   const elapsedMs = performance.now() - started
   const ok = failures.length === 0
   if (values.json) {

@@ -362,6 +362,30 @@ export class ReplicaEngine<S = unknown> {
     return this.orderer.pendingCount() + (this.membership?.catchUp.transfer.heldCount ?? 0)
   }
 
+  /** What waits here, by queue: requests the orderer holds, requests held until a transfer, replies waiting for a majority. */
+  get queueDepths(): { readonly orderer: number; readonly heldForTransfer: number; readonly repliesWaiting: number } {
+    return { orderer: this.orderer.pendingCount(), heldForTransfer: this.membership?.catchUp.transfer.heldCount ?? 0, repliesWaiting: this.durableReplies?.waiting ?? 0 }
+  }
+
+  /** The configured replicas (the quorum is a majority of them): the view's members without membership. */
+  get configuration(): readonly ReplicaId[] {
+    return this.membership?.currentConfiguration ?? this.currentView.members
+  }
+
+  /** Members this replica suspects now (silent too long, or unreachable); none without membership. */
+  get suspected(): readonly ReplicaId[] {
+    return this.membership?.detector.suspects(this.clock.now()) ?? []
+  }
+
+  /**
+   * Per peer, the orderer's estimate of the peer's clock minus this replica's and the round trip of the probe
+   * behind it, when the orderer keeps such estimates (the real-time orderer's `offsets()`); undefined otherwise.
+   */
+  get clockOffsets(): Readonly<Record<ReplicaId, { readonly offsetMs: number; readonly roundTripMs: number }>> | undefined {
+    const orderer = this.orderer as Orderer & { offsets?: () => Record<ReplicaId, { offsetMs: number; roundTripMs: number }> }
+    return typeof orderer.offsets === 'function' ? orderer.offsets() : undefined
+  }
+
   /** Client sessions kept (bounded by `EngineOptions.sessions`). */
   get sessionCount(): number {
     return this.requests.replicated.sessionCount

@@ -1,0 +1,87 @@
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import type { LoadedClusterConfig, ReplicaEntry } from './cluster-config'
+import { signOperatorRequest } from './operator-auth'
+import type { ReplicaStatusReport } from './replica-metrics'
+
+/** What asking one replica's operator endpoint gave: its answer, or why there was none. */
+export type EndpointAnswer<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } }
+
+/** How long one replica may take to answer an operator command. */
+export const ENDPOINT_TIMEOUT_MS = 5000
+
+/** The base URL of a replica's operator endpoint, or undefined when it has no `metricsPort`. */
+export function endpointUrl(replica: ReplicaEntry): string | undefined {
+  if (replica.metricsPort === undefined) return undefined
+  const host = replica.host.includes(':') ? `[${replica.host}]` : replica.host
+  return `http://${host}:${replica.metricsPort}`
+}
+
+/** GET `path` from replica `replica`'s endpoint as JSON (any HTTP status: /health answers 503 with a body). */
+export async function getJson<T>(config: LoadedClusterConfig, replica: ReplicaEntry, path: string, timeoutMs = ENDPOINT_TIMEOUT_MS): Promise<EndpointAnswer<T> & { readonly httpStatus?: number }> {
+  return request<T>(config, replica, 'GET', path, undefined, undefined, timeoutMs)
+}
+
+/** Asks every configured replica for its `/status` at once. */
+export function statusOfAll(config: LoadedClusterConfig, options: { readonly digest: boolean; readonly timeoutMs?: number }): Promise<(EndpointAnswer<ReplicaStatusReport> & { readonly id: string })[]> {
+  return Promise.all(
+    config.replicas.map(async (replica) => ({ id: replica.id, ...(await getJson<ReplicaStatusReport>(config, replica, `/status${options.digest ? '' : '?digest=false'}`, options.timeoutMs)) })),
+  )
+}
+
+/** POSTs a JSON body to replica `replica`'s endpoint, signed with the replica secret. */
+export function postSigned<T>(config: LoadedClusterConfig, replica: ReplicaEntry, path: string, body: unknown, replicaSecret: string, timeoutMs = ENDPOINT_TIMEOUT_MS): Promise<EndpointAnswer<T> & { readonly httpStatus?: number }> {
+  const text = JSON.stringify(body)
+  const authorization = signOperatorRequest(replicaSecret, config.clusterId, replica.id, 'POST', path, text, Date.now())
+  return request<T>(config, replica, 'POST', path, text, authorization, timeoutMs)
+}
+
+async function request<T>(
+  config: LoadedClusterConfig,
+  replica: ReplicaEntry,
+  method: string,
+  path: string,
+  body: string | undefined,
+  authorization: string | undefined,
+  timeoutMs: number,
+): Promise<EndpointAnswer<T> & { readonly httpStatus?: number }> {
+  const base = endpointUrl(replica)
+  if (base === undefined) {
+    return { ok: false, error: { code: ErrorCodes.INVALID_CONFIG, message: `replica ${replica.id} has no metricsPort in ${config.file}: it serves no operator endpoint` } }
+  }
+  const where = `${base}${path}`
+  let response: Response
+  try {
+    response = await fetch(where, {
+      method,
+      signal: AbortSignal.timeout(timeoutMs),
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(authorization === undefined ? {} : { authorization }) },
+      ...(body === undefined ? {} : { body }),
+    })
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code
+    if ((error as Error).name === 'TimeoutError') return { ok: false, error: { code: ErrorCodes.TIMEOUT, message: `replica ${replica.id}: no answer from ${where} within ${timeoutMs} ms` } }
+    return { ok: false, error: { code: ErrorCodes.UNREACHABLE, message: `replica ${replica.id}: cannot reach ${where} (${cause ?? (error as Error).message})` } }
+  }
+  const text = await response.text()
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { ok: false, httpStatus: response.status, error: { code: ErrorCodes.MALFORMED_MESSAGE, message: `replica ${replica.id}: ${where} answered ${response.status} with something that is not JSON: ${text.slice(0, 200)}` } }
+  }
+  const refusal = (value as { ok?: unknown; error?: { code?: unknown; message?: unknown } }).error
+  if ((value as { ok?: unknown }).ok === false && refusal !== undefined) {
+    return { ok: false, httpStatus: response.status, error: { code: String(refusal.code), message: String(refusal.message) } }
+  }
+  return { ok: true, httpStatus: response.status, value: value as T }
+}
+
+/** The replica secret that signs membership requests; TLS clusters have none (their membership commands are unavailable). */
+export function requireReplicaSecretSource(config: LoadedClusterConfig): void {
+  if (config.security.replicaSecret === undefined) {
+    throw new LockstepError(
+      ErrorCodes.UNSUPPORTED,
+      `${config.file} has no security.replicaSecret (the cluster uses TLS): membership changes are signed with the replica secret, so \`lockstep member add|remove\` is not available for it`,
+    )
+  }
+}

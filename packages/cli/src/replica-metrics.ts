@@ -1,0 +1,251 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { ReplicaHost } from '@lockstep/core'
+import type { Request, Storage, StorageFactory } from '@lockstep/interface'
+import type { TcpTransportStats } from '@lockstep/transport-tcp'
+
+/** What `/status` answers about a replica (and `lockstep status --json` prints per replica). */
+export interface ReplicaStatusReport {
+  readonly id: string
+  readonly pid: number
+  /** Where it stands: 'normal' (serving in a view), 'frozen', 'transferring', 'joining' or 'recovering'. */
+  readonly status: string
+  readonly view: { readonly id: number; readonly members: readonly string[] }
+  /** The configured replicas (a majority of them is the quorum). */
+  readonly configuration: readonly string[]
+  /** Requests delivered so far. */
+  readonly position: number
+  /** Requests held here and not delivered yet, and the age of the oldest this replica received from a client. */
+  readonly stabilityLag: { readonly pendingRequests: number; readonly oldestPendingMs: number | null }
+  readonly queues: { readonly orderer: number; readonly heldForTransfer: number; readonly repliesWaiting: number }
+  readonly peersConnected: readonly string[]
+  readonly clientConnections: number
+  /** Client requests received per second, over the last ten seconds. */
+  readonly requestsPerSecond: number
+  readonly sessions: number
+  /** Members it suspects now. */
+  readonly suspected: readonly string[]
+  /** The state digest and the position it is of (null when not asked for: `/status?digest=false`). */
+  readonly digest: { readonly position: number; readonly digest: string } | null
+  /** The real-time orderer's estimates of each peer's clock minus this one's (null with another orderer). */
+  readonly clockOffsets: Readonly<Record<string, { readonly offsetMs: number; readonly roundTripMs: number }>> | null
+}
+
+/** How often the sampler looks at suspicions and the request rate. */
+const SAMPLE_EVERY_MS = 250
+/** The window of the request rate. */
+const RATE_WINDOW_MS = 10_000
+/** Requests whose age is tracked at most (a flood of requests never delivered must not grow memory without bound). */
+const MAX_TRACKED_REQUESTS = 100_000
+
+/**
+ * A replica process's metrics (a prom-client registry of its own, every name prefixed `lockstep_`, every
+ * series labelled with the replica id) and the figures of its `/status`. The replica runner feeds it what
+ * happens (requests received, deliveries, views installed, disk syncs); the rest is read from the engine and
+ * the transport when scraped.
+ */
+export class ReplicaMetrics {
+  readonly registry = new Registry()
+  private host: ReplicaHost | undefined
+  private transportStats: () => TcpTransportStats | undefined = () => undefined
+  private readonly requests: Counter
+  private readonly deliveries: Counter
+  private readonly viewChanges: Counter
+  private readonly suspicions: Counter
+  private readonly fsyncSeconds: Histogram
+  /** Requests received from clients and not delivered or answered yet: `client\0seq` to the time received. */
+  private readonly waiting = new Map<string, number>()
+  private requestCount = 0
+  /** Request counts sampled over the rate window, oldest first. */
+  private samples: { readonly atMs: number; readonly count: number }[] = []
+  private suspectedBefore = new Set<string>()
+  private timer: ReturnType<typeof setInterval> | undefined
+
+  constructor(
+    readonly id: string,
+    private readonly nowMs: () => number = () => performance.now(),
+  ) {
+    const registry = this.registry
+    registry.setDefaultLabels({ replica: id })
+    collectDefaultMetrics({ register: registry, prefix: 'lockstep_' })
+    const self = () => this.host?.engine
+    this.requests = new Counter({ name: 'lockstep_requests_total', help: 'Client requests received by this replica.', registers: [registry] })
+    this.deliveries = new Counter({ name: 'lockstep_deliveries_total', help: 'Requests delivered (executed or found duplicate) in the total order here.', registers: [registry] })
+    this.viewChanges = new Counter({ name: 'lockstep_view_changes_total', help: 'Views installed here after the first.', registers: [registry] })
+    this.suspicions = new Counter({ name: 'lockstep_suspicions_total', help: 'Times this replica began to suspect a member (silent too long, or its link full).', registers: [registry] })
+    this.fsyncSeconds = new Histogram({
+      name: 'lockstep_wal_fsync_seconds',
+      help: 'Duration of the write-ahead log syncs (one per burst of deliveries; file storage only).',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    })
+    const gauge = (name: string, help: string, read: () => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          const value = read()
+          if (value !== undefined) this.set(value)
+        },
+      })
+    gauge('lockstep_view', 'Id of the current view.', () => self()?.view.id)
+    gauge('lockstep_view_members', 'Members of the current view.', () => self()?.view.members.length)
+    gauge('lockstep_position', 'Requests delivered so far (the position of the last one in the total order).', () => self()?.position)
+    gauge('lockstep_serving', '1 while the replica serves in a view (status normal), 0 otherwise.', () => (self() === undefined ? undefined : self()!.status === 'normal' ? 1 : 0))
+    gauge('lockstep_stability_lag_requests', 'Requests held here that are not delivered yet (waiting to be stable, or held for a state transfer).', () => self()?.pending)
+    gauge('lockstep_stability_lag_seconds', 'Age of the oldest request this replica received from a client and has not delivered or answered (0 when none).', () => (this.oldestPendingMs() ?? 0) / 1000)
+    gauge('lockstep_orderer_pending', 'Requests the orderer holds until they are stable.', () => self()?.queueDepths.orderer)
+    new Gauge({
+      name: 'lockstep_queue_depth',
+      help: 'Depth of each queue: orderer (requests not stable yet), held_for_transfer (delivered while the state is being transferred), replies_waiting (replies waiting for a majority of disks or of confirmed orders).',
+      labelNames: ['queue'],
+      registers: [registry],
+      collect() {
+        const queues = self()?.queueDepths
+        if (queues === undefined) return
+        this.set({ queue: 'orderer' }, queues.orderer)
+        this.set({ queue: 'held_for_transfer' }, queues.heldForTransfer)
+        this.set({ queue: 'replies_waiting' }, queues.repliesWaiting)
+      },
+    })
+    gauge('lockstep_client_sessions', 'Client sessions in the replicated session table.', () => self()?.sessionCount)
+    gauge('lockstep_peer_connections', 'Peers with an open, authenticated link.', () => this.transportStats()?.peersConnected.length)
+    gauge('lockstep_client_connections', 'Clients with an open, authenticated connection.', () => this.transportStats()?.clientConnections)
+    const transportStats = () => this.transportStats()
+    let refusedSeen = 0
+    new Counter({
+      name: 'lockstep_refused_connections_total',
+      help: 'Connections refused: at the connection limits, in the handshake (a wrong secret or cluster, an unknown id) or a failed TLS handshake.',
+      registers: [registry],
+      collect() {
+        const total = transportStats()?.refusedConnections
+        if (total === undefined || total <= refusedSeen) return
+        this.inc(total - refusedSeen)
+        refusedSeen = total
+      },
+    })
+  }
+
+  /**
+   * Starts reading the replica (its engine) and its transport; samples suspicions and the request rate every
+   * 250 ms until `stop` (unless `sampler` is false: tests call `sample` themselves).
+   */
+  attach(host: ReplicaHost, transportStats: () => TcpTransportStats | undefined, sampler = true): void {
+    this.host = host
+    this.transportStats = transportStats
+    if (!sampler) return
+    this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS)
+    this.timer.unref()
+  }
+
+  /** Stops the sampler. */
+  stop(): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  /** A client message arrived: counts a request and remembers when it came. */
+  clientMessage(client: string, message: unknown): void {
+    const request = typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'request' ? (message as { request?: { seq?: unknown } }).request : undefined
+    if (request === undefined) return
+    this.requests.inc()
+    this.requestCount++
+    const key = `${client}\u0000${String(request.seq)}`
+    if (this.waiting.size < MAX_TRACKED_REQUESTS && !this.waiting.has(key)) this.waiting.set(key, this.nowMs())
+  }
+
+  /** A message went to a client: a reply answers its request (whatever it says). */
+  clientReply(client: string, message: unknown): void {
+    if (typeof message !== 'object' || message === null || (message as { type?: unknown }).type !== 'reply') return
+    const seq = (message as { reply?: { seq?: unknown } }).reply?.seq
+    this.waiting.delete(`${client}\u0000${String(seq)}`)
+  }
+
+  /** A request was delivered here. */
+  delivered(request: Request): void {
+    this.deliveries.inc()
+    this.waiting.delete(`${request.client}\u0000${String(request.seq)}`)
+  }
+
+  /** A view was installed here (the first one is not a change). */
+  viewInstalled(viewId: number): void {
+    if (viewId > 1) this.viewChanges.inc()
+  }
+
+  /** Wraps storage so that each sync's duration is observed. */
+  timedStorage(factory: StorageFactory): StorageFactory {
+    return (components) => {
+      const storage = factory(components)
+      const observe = (seconds: number) => this.fsyncSeconds.observe(seconds)
+      const now = this.nowMs
+      return new Proxy(storage, {
+        get(target, property, receiver) {
+          if (property === 'sync') {
+            return async () => {
+              const started = now()
+              await target.sync()
+              observe((now() - started) / 1000)
+            }
+          }
+          const value = Reflect.get(target, property, receiver) as unknown
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+        },
+      }) as Storage
+    }
+  }
+
+  /** The figures of `/status`; with `digest`, the state's digest (hashed a megabyte per turn). */
+  async status(digest: boolean): Promise<ReplicaStatusReport> {
+    const host = this.host
+    if (host === undefined) throw new Error('the replica has not started yet')
+    const engine = host.engine
+    const stats = this.transportStats()
+    const hashed = digest ? await engine.stateDigestInTurns(() => new Promise<void>((resolve) => setImmediate(resolve))) : null
+    return {
+      id: this.id,
+      pid: process.pid,
+      status: engine.status,
+      view: { id: engine.view.id, members: [...engine.view.members] },
+      configuration: [...engine.configuration],
+      position: engine.position,
+      stabilityLag: { pendingRequests: engine.pending, oldestPendingMs: this.oldestPendingMs() },
+      queues: engine.queueDepths,
+      peersConnected: [...(stats?.peersConnected ?? [])],
+      clientConnections: stats?.clientConnections ?? 0,
+      requestsPerSecond: this.requestRate(),
+      sessions: engine.sessionCount,
+      suspected: [...engine.suspected],
+      digest: hashed,
+      clockOffsets: engine.clockOffsets ?? null,
+    }
+  }
+
+  /** Age of the oldest request received and not delivered or answered, in ms (null when none). */
+  private oldestPendingMs(): number | null {
+    // The map keeps insertion order: the first entry is the oldest.
+    for (const receivedAt of this.waiting.values()) return Math.max(0, this.nowMs() - receivedAt)
+    return null
+  }
+
+  private requestRate(): number {
+    const first = this.samples[0]
+    if (first === undefined) return 0
+    const elapsedMs = this.nowMs() - first.atMs
+    return elapsedMs <= 0 ? 0 : Math.round(((this.requestCount - first.count) * 1000 * 100) / elapsedMs) / 100
+  }
+
+  /** Takes one sample: the request count for the rate, new suspicions, and forgets requests when nothing is held. */
+  sample(): void {
+    const now = this.nowMs()
+    this.samples.push({ atMs: now, count: this.requestCount })
+    while (this.samples.length > 1 && now - this.samples[0]!.atMs > RATE_WINDOW_MS) this.samples.shift()
+    const engine = this.host?.engine
+    if (engine === undefined) return
+    // Nothing held here: every request received was delivered or answered, even one whose answer this replica did
+    // not see (dropped as malformed, or answered by the session table without a reply through the transport).
+    if (engine.pending === 0) this.waiting.clear()
+    const suspected = new Set(engine.suspected)
+    for (const member of suspected) if (!this.suspectedBefore.has(member)) this.suspicions.inc()
+    this.suspectedBefore = suspected
+  }
+}
