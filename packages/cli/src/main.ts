@@ -14,6 +14,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   replica: { summary: 'run one replica of a configured cluster over TCP', load: async () => (await import('./commands/replica')).replicaCommand },
   cluster: { summary: 'run a local cluster as child processes (cluster up), print the config schema', load: async () => (await import('./commands/cluster')).clusterCommand },
   client: { summary: 'submit one command to a cluster and print its result as JSON', load: async () => (await import('./commands/client')).clientCommand },
+  bench: { summary: 'measure a running cluster: closed-loop puts or lock pairs, ops/s and p50/p99 latency', load: async () => (await import('./commands/bench')).benchCommand },
 }
 
 /** The top-level usage text. */
