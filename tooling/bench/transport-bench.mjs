@@ -10,42 +10,22 @@
 // reported). Scenarios alternate within each round, so load changes on a shared machine hit all of them alike.
 // Both ends of every link live in this one process, so each figure includes
 // the sender's and the receiver's work on one core. Not a test: nothing is asserted.
-import { Buffer } from 'node:buffer'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import process from 'node:process'
-import { setImmediate } from 'node:timers'
-import { URL, pathToFileURL } from 'node:url'
 import { realScheduler, silentLogger } from '../../packages/interface/dist/index.js'
 import { tcp } from '../../packages/transport-tcp/dist/index.js'
+import { MESSAGE_BYTES, message, plainRun as plainLink, yieldToLoop } from './plain-net.mjs'
 import { machineInfo, report } from './table.mjs'
-
-const require = createRequire(new URL('../../packages/transport-tcp/package.json', import.meta.url))
-const { Packr, Unpackr } = await import(pathToFileURL(require.resolve('msgpackr')).href)
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const BURST = 1000
 const HOST = '127.0.0.1'
 const SECRET = 'bench-cluster-secret-0123456789'
-
-const packr = new Packr({ useRecords: false })
-const unpackr = new Unpackr({ useRecords: false })
-
-/** A typical small message, padded so its msgpack encoding is 100 bytes. */
-function makeMessage(seq) {
-  return { type: 'request', client: 'client-0001', seq, command: { op: 'acquire', key: 'lock-000042' }, pad: '' }
-}
-const padLength = 100 - packr.pack(makeMessage(100_000)).length
-const message = (seq) => ({ ...makeMessage(seq), pad: 'x'.repeat(padLength) })
-const MESSAGE_BYTES = packr.pack(message(100_000)).length
-
-const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve))
 
 // --- @lockstep/transport-tcp ----------------------------------------------
 
@@ -98,71 +78,9 @@ async function transportRun({ echo, tls }) {
   return elapsedMs
 }
 
-// --- plain node:net + msgpackr ---------------------------------------------
+// --- plain node:net + msgpackr (plain-net.mjs) -----------------------------
 
-function frame(value) {
-  const payload = packr.pack(value)
-  const out = Buffer.allocUnsafe(4 + payload.length)
-  out.writeUInt32BE(payload.length, 0)
-  out.set(payload, 4)
-  return out
-}
-
-/** Calls onValue for each length-prefixed msgpack value in the stream; returns the push function. */
-function frameReader(onValue) {
-  let pending = Buffer.alloc(0)
-  return (chunk) => {
-    const buffer = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
-    let offset = 0
-    while (buffer.length - offset >= 4) {
-      const length = buffer.readUInt32BE(offset)
-      if (buffer.length - offset - 4 < length) break
-      onValue(unpackr.unpack(buffer.subarray(offset + 4, offset + 4 + length)))
-      offset += 4 + length
-    }
-    pending = buffer.subarray(offset)
-  }
-}
-
-async function plainRun({ echo }) {
-  let received = 0
-  let done
-  const finished = new Promise((resolve) => (done = resolve))
-  const server = createServer((socket) => {
-    socket.setNoDelay(true)
-    let out = []
-    const read = frameReader((value) => {
-      if (echo) out.push(frame(value))
-      else if (++received === MESSAGES) done()
-    })
-    socket.on('data', (chunk) => {
-      read(chunk)
-      if (out.length > 0) {
-        socket.write(Buffer.concat(out))
-        out = []
-      }
-    })
-  })
-  await new Promise((resolve) => server.listen(0, HOST, resolve))
-  const client = connect(server.address().port, HOST)
-  client.setNoDelay(true)
-  await new Promise((resolve) => client.once('connect', resolve))
-  client.on('data', frameReader(() => {
-    if (++received === MESSAGES) done()
-  }))
-  const started = performance.now()
-  for (let seq = 0; seq < MESSAGES; seq += BURST) {
-    const burst = []
-    for (let i = seq; i < Math.min(seq + BURST, MESSAGES); i += 1) burst.push(frame(message(i)))
-    if (!client.write(Buffer.concat(burst))) await new Promise((resolve) => client.once('drain', resolve))
-    else await yieldToLoop()
-  }
-  await finished
-  const elapsedMs = performance.now() - started
-  client.destroy()
-  await new Promise((resolve) => server.close(resolve))
-  return elapsedMs
-}
+const plainRun = ({ echo }) => plainLink({ echo, messages: MESSAGES })
 
 // --- certificates for the TLS rows (skipped without openssl) ----------------
 

@@ -9,6 +9,8 @@ export { lincheckCommand } from './commands/lincheck'
 export { replicaCommand } from './commands/replica'
 export { clusterCommand } from './commands/cluster'
 export { clientCommand } from './commands/client'
+export { benchCommand } from './commands/bench'
+export type { BenchResult, BenchWorkload } from './commands/bench'
 export {
   authProblems,
   clusterConfigSchema,
