@@ -27,7 +27,9 @@ export function tracePage(trace: Trace, explain: (trace: Trace, index: number) =
   const laneOf = new Map(lanes.map((name, i) => [name, i]))
   const laneY = (name: string) => TOP + (laneOf.get(name) ?? 0) * LANE_HEIGHT + LANE_HEIGHT / 2
   const endMs = Math.max(trace.endMs, 1)
-  let scale = Math.min(20, Math.max(0.02, 1400 / endMs))
+  // Fit the run in a screen's width, but give a busy lane's deliveries about 12 px each (at most 60,000 px in all).
+  const busiestLane = Math.max(0, ...trace.replicas.map((replica) => events.filter((e) => e.type === 'deliver' && e.replica === replica).length))
+  let scale = Math.min(20, Math.max(0.02, 1400 / endMs, Math.min(60_000, 12 * busiestLane) / endMs))
   let showHeartbeats = false
   let selected: number | undefined
 
@@ -192,7 +194,10 @@ export function tracePage(trace: Trace, explain: (trace: Trace, index: number) =
       const [replica, position] = match[1]!.split(':')
       index = events.findIndex((e) => e.type === 'deliver' && e.replica === replica && e.position === Number(position))
     }
-    if (index !== undefined && index >= 0) select(index)
+    if (index !== undefined && index >= 0) {
+      select(index)
+      document.querySelector(`#diagram .delivery[data-index="${index}"]`)?.scrollIntoView({ block: 'nearest', inline: 'center' })
+    }
   }
 
   // The header: the run, its verdict and its violations.
