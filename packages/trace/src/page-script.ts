@@ -142,7 +142,9 @@ export function tracePage(trace: Trace, explain: (trace: Trace, index: number) =
       parts.push(`<g class="view-change" data-replica="${esc(event.replica)}" data-view="${event.view}"><line x1="${x(event.t)}" y1="${y - LANE_HEIGHT / 2 + 2}" x2="${x(event.t)}" y2="${y + LANE_HEIGHT / 2 - 2}"/><text x="${x(event.t) + 2}" y="${y + LANE_HEIGHT / 2 - 4}">v${event.view}</text><title>${esc(event.replica)} installs view ${event.view} {${esc(event.members.join(','))}} at position ${event.position}, ${ms(event.t)}</title></g>`)
     })
     // Deliveries, numbered by position; a number that would overlap the one before on its lane goes below.
+    // The ones a violation names are drawn last, on top of their neighbours.
     const lastLabel = new Map<string, { x: number; below: boolean }>()
+    const drawnLast: string[] = []
     events.forEach((event, index) => {
       if (event.type !== 'deliver') return
       const before = lastLabel.get(event.replica)
@@ -150,9 +152,9 @@ export function tracePage(trace: Trace, explain: (trace: Trace, index: number) =
       lastLabel.set(event.replica, { x: x(event.t), below })
       const cls = `delivery${violatingBy.has(index) ? ' violating' : named.has(index) ? ' named' : ''}${event.executed ? '' : ' duplicate'}${selected === index ? ' selected' : ''}`
       const y = laneY(event.replica)
-      parts.push(`<g class="${cls}" data-index="${index}" data-replica="${esc(event.replica)}" data-position="${event.position}" data-key="${esc(event.key)}"><circle cx="${x(event.t)}" cy="${y}" r="${violatingBy.has(index) ? 7 : 5}"/><text class="position" x="${x(event.t)}" y="${below ? y + 17 : y - 9}">${event.position}</text><title>${esc(event.replica)} delivers ${esc(event.key)} at position ${event.position}, ${ms(event.t)}${event.executed ? '' : ' (a duplicate: not executed again)'}</title></g>`)
+      ;(violatingBy.has(index) ? drawnLast : parts).push(`<g class="${cls}" data-index="${index}" data-replica="${esc(event.replica)}" data-position="${event.position}" data-key="${esc(event.key)}"><circle cx="${x(event.t)}" cy="${y}" r="${violatingBy.has(index) ? 7 : 5}"/><text class="position" x="${x(event.t)}" y="${below ? y + 17 : y - 9}">${event.position}</text><title>${esc(event.replica)} delivers ${esc(event.key)} at position ${event.position}, ${ms(event.t)}${event.executed ? '' : ' (a duplicate: not executed again)'}</title></g>`)
     })
-    parts.push('</svg>')
+    parts.push(...drawnLast, '</svg>')
     byId('diagram-host').innerHTML = parts.join('')
     byId('arrow-note').textContent = `· ${drawn} of ${messages.length} messages drawn${hidden > 0 ? `; ${hidden} heartbeats hidden (tick “heartbeats” to show them)` : ''}${drawn >= MAX_ARROWS ? `; at most ${MAX_ARROWS} are drawn: the JSON trace has them all` : ''}.`
     if (selected !== undefined) markWaited(selected)
