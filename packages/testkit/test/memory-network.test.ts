@@ -128,3 +128,49 @@ describe('memory transports', () => {
     await client.stop()
   })
 })
+
+describe('MemoryNetwork observer', () => {
+  it('numbers every message and reports it sent, then received or dropped (with why); a partition holds it until it heals', () => {
+    const scheduler = new VirtualScheduler()
+    const seen: string[] = []
+    const net = new MemoryNetwork({
+      scheduler,
+      random: new SeededRandom(3),
+      delay: { minMs: 1, maxMs: 5 },
+      observer: {
+        sent: (id, from, to, message) => seen.push(`sent ${id} ${from}→${to} ${String(message)}`),
+        received: (id, from, to, message) => seen.push(`received ${id} ${from}→${to} ${String(message)}`),
+        dropped: (id, from, to, message, reason) => seen.push(`dropped ${id} ${from}→${to} ${String(message)} ${reason}`),
+      },
+    })
+    for (const id of ['a', 'b', 'c']) net.attach(id, () => {})
+    const run = () => {
+      while (scheduler.step());
+    }
+    net.send('a', 'b', 'x')
+    run()
+    net.partition(['a'], ['c'])
+    net.send('a', 'c', 'held')
+    run()
+    expect(seen).toEqual(['sent 1 a→b x', 'received 1 a→b x', 'sent 2 a→c held'])
+    net.heal()
+    run()
+    expect(seen.at(-1)).toBe('received 2 a→c held')
+    // In flight while its receiver crashes: lost with the link.
+    net.send('a', 'b', 'lost')
+    net.detach('b')
+    run()
+    expect(seen.slice(-2)).toEqual(['sent 3 a→b lost', 'dropped 3 a→b lost link-reset'])
+    // Held by a partition when its receiver crashes.
+    net.partition(['a'], ['c'])
+    net.send('a', 'c', 'held too')
+    run()
+    net.detach('c')
+    expect(seen.slice(-2)).toEqual(['sent 4 a→c held too', 'dropped 4 a→c held too link-reset'])
+    // To a node that is not there.
+    net.send('a', 'nobody', 'nowhere')
+    run()
+    expect(seen.slice(-2)).toEqual(['sent 5 a→nobody nowhere', 'dropped 5 a→nobody nowhere receiver-down'])
+    expect(net.stats).toEqual({ sent: 5, dropped: 3 })
+  })
+})

@@ -16,6 +16,25 @@ export interface MemoryNetworkOptions {
   readonly random?: RandomSource
   /** Per-link delay; default 0 (delivered on the next deferred turn). */
   readonly delay?: LinkDelay
+  /** Sees every message sent, handed over and lost (a simulator's trace); it must not send. Default none. */
+  readonly observer?: NetworkObserver
+}
+
+/**
+ * Watches a {@link MemoryNetwork}: each message gets an id (1, 2, … in the order sent) that names it in its
+ * `received` or `dropped`. A message held by a partition is neither until the partition heals.
+ */
+export interface NetworkObserver {
+  sent?(id: number, from: NodeId, to: NodeId, message: unknown): void
+  received?(id: number, from: NodeId, to: NodeId, message: unknown): void
+  /** Lost: its receiver was not attached when it arrived (`receiver-down`), or one end detached (crashed) while it was on the link (`link-reset`). */
+  dropped?(id: number, from: NodeId, to: NodeId, message: unknown, reason: 'receiver-down' | 'link-reset'): void
+}
+
+/** A message on a link: its id on the network and its contents. */
+interface InFlight {
+  readonly id: number
+  readonly message: unknown
 }
 
 type Receiver = (from: NodeId, message: unknown) => void
@@ -24,13 +43,13 @@ interface Link {
   /** Virtual time at which the last message on this link is due: delays never reorder a link. */
   lastDeliveryAt: number
   /** Messages waiting in zero-delay mode, delivered in one deferred turn. */
-  queue: [number, unknown][] | undefined
+  queue: [number, InFlight][] | undefined
   /** Number of messages sent on the link; each carries its number. */
   sent: number
   /** Number of the next message to hand over. */
   next: number
   /** Messages that arrived but wait for a partition to heal (or for an earlier one). */
-  readonly waiting: Map<number, unknown>
+  readonly waiting: Map<number, InFlight>
 }
 
 /**
@@ -52,11 +71,13 @@ export class MemoryNetwork {
   private readonly slowNodes = new Map<NodeId, number>()
   /** Messages sent, and messages dropped because a node detached (crashed) or was never there. */
   readonly stats = { sent: 0, dropped: 0 }
+  private readonly observer: NetworkObserver | undefined
 
   constructor(options: MemoryNetworkOptions) {
     this.scheduler = options.scheduler
     this.random = options.random
     this.delay = options.delay ?? { minMs: 0, maxMs: 0 }
+    this.observer = options.observer
     if (this.delay.maxMs > 0 && !this.random) {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, 'MemoryNetwork: a random source is required when delay.maxMs > 0')
     }
@@ -79,6 +100,7 @@ export class MemoryNetwork {
     for (const [key, link] of this.links) {
       if (key.startsWith(`${id}\u0000`) || key.endsWith(`\u0000${id}`)) {
         this.stats.dropped += link.waiting.size
+        this.reportDropped(key, link, 'link-reset')
         this.links.delete(key)
       }
     }
@@ -122,6 +144,8 @@ export class MemoryNetwork {
   /** Sends a message; it arrives after the link's delay, after every earlier message on the same link. */
   send(from: NodeId, to: NodeId, message: unknown): void {
     this.stats.sent++
+    const inFlight: InFlight = { id: this.stats.sent, message }
+    this.observer?.sent?.(inFlight.id, from, to, message)
     const key = linkKey(from, to)
     let link = this.links.get(key)
     if (!link) {
@@ -133,7 +157,7 @@ export class MemoryNetwork {
     const current = link
     // Zero delay: the link's messages go together in one deferred turn.
     if (this.delay.maxMs === 0 && extraMs === 0 && link.lastDeliveryAt <= now && link.waiting.size === 0 && !this.blocked.has(key)) {
-      const entry: [number, unknown] = [++link.sent, message]
+      const entry: [number, InFlight] = [++link.sent, inFlight]
       if (link.queue) {
         link.queue.push(entry)
         return
@@ -152,7 +176,7 @@ export class MemoryNetwork {
     const at = Math.max(now + this.delay.minMs + jitterMs + extraMs, link.lastDeliveryAt)
     link.lastDeliveryAt = at
     this.scheduler.setTimer(at - now, () => {
-      current.waiting.set(n, message)
+      current.waiting.set(n, inFlight)
       this.handOver(key, current, from, to)
     })
   }
@@ -162,20 +186,33 @@ export class MemoryNetwork {
     if (this.links.get(key) !== link) {
       // The link belonged to an earlier incarnation of one end: what was on it is lost.
       this.stats.dropped += link.waiting.size
+      this.reportDropped(key, link, 'link-reset')
       link.waiting.clear()
       return
     }
     if (this.blocked.has(key)) return
     while (link.waiting.has(link.next)) {
-      const message = link.waiting.get(link.next)
+      const entry = link.waiting.get(link.next)!
       link.waiting.delete(link.next)
       link.next++
       const receiver = this.receivers.get(to)
       if (!receiver) {
         this.stats.dropped++
+        this.observer?.dropped?.(entry.id, from, to, entry.message, 'receiver-down')
         continue
       }
-      receiver(from, message)
+      this.observer?.received?.(entry.id, from, to, entry.message)
+      receiver(from, entry.message)
+    }
+  }
+
+  /** Tells the observer about every message waiting on a link that is being thrown away. */
+  private reportDropped(key: string, link: Link, reason: 'receiver-down' | 'link-reset'): void {
+    if (!this.observer?.dropped || link.waiting.size === 0) return
+    const [from, to] = key.split('\u0000') as [NodeId, NodeId]
+    for (const n of [...link.waiting.keys()].sort((a, b) => a - b)) {
+      const entry = link.waiting.get(n)!
+      this.observer.dropped(entry.id, from, to, entry.message, reason)
     }
   }
 

@@ -1,8 +1,10 @@
+import { writeFile } from 'node:fs/promises'
 import { isLockstepError } from '@lockstep/interface'
 import { builtInMachineNames } from '@lockstep/machines'
 import { lamportSimulation } from '@lockstep/order-lamport'
 import { realtimeSimulation } from '@lockstep/order-realtime'
 import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, lieModes, overlapOnlyFaultKinds, parseFaults, simulate, voterNames, type FaultKind, type OrdererSpec, type SimulationResult, type VoterName } from '@lockstep/testkit'
+import { renderTraceHtml, TraceRecorder } from '@lockstep/trace'
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 import { loadWorkload, specWorkloads, type SpecWorkloads } from '../machine-loader'
@@ -11,7 +13,7 @@ export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|'
              [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart,lie] [--overlap | --no-overlap]
              [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM]
              [--voter first|majority|byzantine] [--liars L] [--lie-mode outputs|state]
-             [--durable] [--seeds S | --seed X [--trace]] [--invariant EXPR]... [--json]
+             [--durable] [--seeds S | --seed X [--trace [FILE.html|FILE.json]]] [--invariant EXPR]... [--json]
 
 Runs whole clusters in one process on virtual time with seeded delays and
 checks every run: agreement and order, exactly-once, completeness, equal state
@@ -49,7 +51,9 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               that now and then loses a command's effect on its state)
   --durable   replicas keep a write-ahead log on a simulated disk that loses unsynced writes on a crash
   --seeds     run seeds 1..S (default 100); --seed X runs only seed X
-  --trace     with --seed: print every replica's log and every fault, stamped with virtual time
+  --trace     with --seed: print every replica's log and every fault, stamped with virtual time;
+              --trace FILE.html writes a page instead (opens offline: a space-time diagram of the run, with
+              its violations marked), --trace FILE.json the run's events (docs/simulation.md, "Trace files")
   --invariant with a DSL spec (--machine FILE.sm): a property checked on every replica after every
               delivery, as lockstep check reads it ("forall c: not (c in waiting and c = user)",
               "always token' >= token"); repeat for more
@@ -65,7 +69,12 @@ Exit 0 iff every seed passes every check; 1 if one fails; 2 for bad usage.`
 const orderers: Record<string, OrdererSpec> = { lamport: lamportSimulation, realtime: realtimeSimulation }
 
 /** `lockstep sim`: runs seeds, exits 0 iff every seed passes every check. */
-export async function simCommand(args: string[], io: Io): Promise<number> {
+export async function simCommand(argv: string[], io: Io): Promise<number> {
+  const { args, traceFile } = takeTraceFile(argv)
+  if (traceFile !== undefined && !/\.(html|json)$/i.test(traceFile)) {
+    io.stderr(`lockstep sim: --trace ${traceFile}: a trace file ends in .html (a page) or .json (the events); --trace alone prints the logs`)
+    return ExitCode.USAGE
+  }
   const { values: flags } = parseFlags('sim', args, {
     machine: { type: 'string' },
     replicas: { type: 'string' },
@@ -125,7 +134,7 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     io.stderr('lockstep sim: --overlap and --no-overlap exclude each other')
     return ExitCode.USAGE
   }
-  if (values.trace && values.seed === undefined) {
+  if ((values.trace || traceFile !== undefined) && values.seed === undefined) {
     io.stderr('lockstep sim: --trace needs --seed X (one run)')
     return ExitCode.USAGE
   }
@@ -191,11 +200,22 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
   let lastProgressMs = -Infinity
   let done = 0
   for (const seed of seeds) {
-    const trace = values.trace ? (line: string) => io.stdout(line) : undefined
+    const trace = values.trace && traceFile === undefined ? (line: string) => io.stdout(line) : undefined
+    const record = traceFile === undefined ? undefined : new TraceRecorder()
     const run = specRuns?.next()
     const machineArg = [values.machine, ...invariants.map((text) => `--invariant '${text.replace(/'/g, "'\\''")}'`)].join(' ')
-    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode })
+    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode, record })
     if (run !== undefined && run.violations.length > 0) result = { ...result, ok: false, violations: [...result.violations, ...run.violations] }
+    if (traceFile !== undefined && result.trace) {
+      try {
+        await writeFile(traceFile, /\.json$/i.test(traceFile) ? `${JSON.stringify(result.trace)}\n` : renderTraceHtml(result.trace))
+      } catch (error) {
+        io.stderr(`lockstep sim: could not write the trace to ${traceFile}: ${(error as Error).message}`)
+        return ExitCode.USAGE
+      }
+      const truncated = result.trace.truncated ? ` (truncated: ${result.trace.truncated.dropped} events from ${Math.round(result.trace.truncated.fromMs)} ms on not kept)` : ''
+      io.stderr(`trace of seed ${seed}: ${traceFile}, ${result.trace.events.length} events${truncated}`)
+    }
     if (result.voting) {
       voting = true
       wrongAnswers += result.voting.wrongAnswers
@@ -250,6 +270,26 @@ export async function simCommand(args: string[], io: Io): Promise<number> {
     io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients, machine ${values.machine}${faultText}${timingText}${votingText}; ${(elapsedMs / 1000).toFixed(1)} s`)
   }
   return ok ? ExitCode.OK : ExitCode.FAILED
+}
+
+/**
+ * `--trace FILE` / `--trace=FILE`: takes the file out of the arguments (the flag stays, as a switch). A value is a
+ * file only when it is not a flag: `--trace` alone still means "print the logs".
+ */
+function takeTraceFile(argv: readonly string[]): { args: string[]; traceFile: string | undefined } {
+  const args: string[] = []
+  let traceFile: string | undefined
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg.startsWith('--trace=')) {
+      traceFile = arg.slice('--trace='.length)
+      args.push('--trace')
+    } else if (arg === '--trace' && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-')) {
+      traceFile = argv[++i]!
+      args.push('--trace')
+    } else args.push(arg)
+  }
+  return { args, traceFile }
 }
 
 function range(count: number): number[] {

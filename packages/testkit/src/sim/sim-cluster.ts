@@ -3,7 +3,7 @@ import { generateReplicaKeys, type ReplicaKeys, type VoterFactory } from '@locks
 import { ReplicaHost, type MembershipOptions, type ReplicaHostOptions } from '@lockstep/core'
 import { ErrorCodes, LockstepError, silentLogger, type ClientTransport, type Logger, type Orderer, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type TransportFactory, type View } from '@lockstep/interface'
 import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
-import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay } from '@lockstep/transport-memory'
+import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay, type NetworkObserver } from '@lockstep/transport-memory'
 import { SeededRandom } from './prng'
 import { lyingMachine, lyingTransport, type LieOptions } from './lying-replica'
 import { checkClockOptions, ReplicaClock, type ClockOptions } from './replica-clock'
@@ -89,6 +89,10 @@ export interface SimClusterOptions {
    * `onClientMessage` sees what the replica's engine sent, before the lie.
    */
   readonly liars?: Readonly<Record<ReplicaId, LieOptions>>
+  /** Sees every message on the network (a trace: see `simulate`'s `record`). Default none. */
+  readonly network?: NetworkObserver
+  /** Called after each event the cluster runs (and the promise continuations it started), to look at the replicas. */
+  readonly afterEvent?: () => void
 }
 
 /** Options of {@link SimCluster.client}. */
@@ -149,7 +153,7 @@ export class SimCluster {
   constructor(options: SimClusterOptions) {
     this.options = options
     this.membership = options.membership === false ? undefined : (options.membership ?? defaultMembership)
-    this.network = new MemoryNetwork({ scheduler: this.scheduler, random: options.random ?? new SeededRandom(options.seed ?? 1), delay: options.delay ?? { minMs: 1, maxMs: 5 } })
+    this.network = new MemoryNetwork({ scheduler: this.scheduler, random: options.random ?? new SeededRandom(options.seed ?? 1), delay: options.delay ?? { minMs: 1, maxMs: 5 }, observer: options.network })
     this.replicaIds = Array.from({ length: (options.replicas ?? 3) + (options.spares ?? 0) }, (_, i) => `r${i + 1}`)
     this.initialMembers = this.replicaIds.slice(0, options.replicas ?? 3)
     const { maxOffsetMs = 0, maxDriftPpm = 0 } = options.clocks ?? {}
@@ -347,6 +351,7 @@ export class SimCluster {
     while ((this.scheduler.peekTime() ?? Infinity) <= until) {
       this.scheduler.step()
       await runPromiseContinuations()
+      this.options.afterEvent?.()
     }
   }
 
@@ -357,6 +362,7 @@ export class SimCluster {
       if ((this.scheduler.peekTime() ?? Infinity) > until) return false
       this.scheduler.step()
       await runPromiseContinuations()
+      this.options.afterEvent?.()
     }
     return true
   }
@@ -369,6 +375,7 @@ export class SimCluster {
     while (condition()) {
       if (!this.scheduler.step()) break
       await runPromiseContinuations()
+      this.options.afterEvent?.()
     }
   }
 

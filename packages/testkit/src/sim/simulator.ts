@@ -1,4 +1,5 @@
 import { ErrorCodes, LockstepError, type OrdererFactory, type OutputNotice, type RandomSource, type Reply } from '@lockstep/interface'
+import type { Trace, TraceRecorder } from '@lockstep/trace'
 import { byzantine, digestOf, first, majority, type VoterFactory } from '@lockstep/voting'
 import type { Operation } from '../lincheck/operation'
 import { checkAgreedTime, checkAgreement, checkOrder } from './checkers/agreement-order'
@@ -13,9 +14,11 @@ import { FaultInjector, failoverTimes, type InstalledView } from './fault-inject
 import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, drawFaultSchedule, overlapOnlyFaultKinds, shuffle, type FaultEvent, type FaultKind } from './faults'
 import type { LieOptions } from './lying-replica'
 import { checkVotedAnswers } from './checkers/voted-answers'
+import type { ViolationLocations } from './checkers/violation-locations'
 import { OverlappingFaultInjector } from './overlapping-fault-injector'
 import { SeededRandom } from './prng'
 import type { ClockOptions } from './replica-clock'
+import { RunTracer } from './run-tracer'
 import { SimCluster } from './sim-cluster'
 import type { Workload } from './workloads'
 
@@ -93,6 +96,11 @@ export interface SimulationOptions {
   readonly liars?: number
   /** With the `lie` fault: how they lie (see `LieOptions`). Default `outputs`. */
   readonly lieMode?: 'outputs' | 'state'
+  /**
+   * Record the run's trace (`@lockstep/trace`) into this recorder: every message, delivery, view, status change,
+   * fault and client request; the result's `trace` holds it, with the violations and the deliveries they name.
+   */
+  readonly record?: TraceRecorder
 }
 
 /** The voters the simulator (and `lockstep sim --voter`) knows by name. */
@@ -155,6 +163,8 @@ export interface SimulationResult {
    * engine stopped it serving (`OrdererContext.diverged`), with the replicas it happened to.
    */
   readonly timing: { readonly timingViolations: number; readonly skewViolations: number; readonly divergences: number; readonly divergedReplicas: readonly string[] }
+  /** With `record`: the run's trace. */
+  readonly trace?: Trace
 }
 
 /** One delivery as the run records it: rolled back later, or held by the incarnation's disk. */
@@ -305,7 +315,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     digests.add(answerDigest(value))
     correctAnswers.set(key, digests)
   }
+  const tracer = options.record ? new RunTracer(options.record, () => cluster.scheduler.now(), Array.from({ length: replicaCount }, (_, i) => `r${i + 1}`)) : undefined
   const cluster: SimCluster = new SimCluster({
+    network: tracer?.network,
+    afterEvent: tracer && (() => tracer.afterEvent(cluster)),
     machine: options.workload.machine,
     orderer: ordererFactory,
     replicas: replicaCount,
@@ -324,7 +337,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, alive: true }
       incarnations.push(incarnation)
       return {
-        onDeliver: (position, request, executed, time) => recordDelivery(incarnation, { position, key: requestKey(request.client, request.incarnation, request.seq), executed, time }),
+        onDeliver: (position, request, executed, time) => {
+          tracer?.delivered(replica, number, position, request, executed)
+          recordDelivery(incarnation, { position, key: requestKey(request.client, request.incarnation, request.seq), executed, time })
+        },
         onDurable: (position) => recordDurable(incarnation, position, durableBy),
         // The whole state replaced its own: what it delivered before is not its state any more (its disk's
         // snapshot holds the transferred state, whose deliveries other incarnations recorded).
@@ -333,7 +349,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           rollBack(incarnation, 1)
           incarnation.notDurableFrom = position + 1
         },
-        onViewInstalled: (view) => viewsInstalled.push({ atMs: cluster.scheduler.now(), members: view.members }),
+        onViewInstalled: (view, position) => {
+          tracer?.viewInstalled(replica, view, position)
+          viewsInstalled.push({ atMs: cluster.scheduler.now(), members: view.members })
+        },
         // A reply at a position: remember the state it came from (the requests this incarnation holds up to there).
         onClientMessage: (_client, message) => {
           // What a correct replica answers (a liar's engine computes correctly in mode `outputs`: it lies on the way out).
@@ -350,6 +369,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           sentReplies.set(`${replica} ${key} ${reply.position}`, { incarnation, state })
         },
         onCrash: () => {
+          tracer?.crashed(replica)
           incarnation.alive = false
           const down = replicaCount - cluster.running().length
           // One at a time, the cluster was whole if this was the only replica down; overlapping, if every other one serves.
@@ -461,14 +481,15 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const majorityDurable = durable
     ? (position: number, key: string, time?: number) => (durableBy.get(time === undefined ? `${position} ${key}` : `${position} ${key} @${time}`)?.size ?? 0) >= f + 1
     : undefined
-  const order = checkOrder(records, acknowledgedAt, majorityDurable)
+  const locations: ViolationLocations = new Map()
+  const order = checkOrder(records, acknowledgedAt, majorityDurable, locations)
   violations.push(...order)
   if (order.length === 0) {
     violations.push(
-      ...checkExactlyOnce(records, acknowledgedAt, majorityDurable),
+      ...checkExactlyOnce(records, acknowledgedAt, majorityDurable, locations),
       ...checkCompleteness(records, { submitted: fleet.submitted, acknowledged: fleet.acknowledged, allFinished: fleet.allFinished, abandoned: fleet.abandoned }),
       ...checkAgreement(records),
-      ...checkAgreedTime(records, acknowledgedAt, majorityDurable),
+      ...checkAgreedTime(records, acknowledgedAt, majorityDurable, locations),
     )
     const recordOf = new Map(incarnations.map((incarnation, i) => [incarnation, records[i]!]))
     const sent = (replica: string, key: string, position: number): SentReply | undefined => {
@@ -499,6 +520,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     divergences: Object.values(divergedBy).reduce((sum, count) => sum + count, 0),
     divergedReplicas: Object.keys(divergedBy).sort(),
   }
+  const endMs = scheduler.now()
   fleet.close()
   await cluster.stop()
   // Clients that never finished wait on virtual time that no longer runs: do not wait for them.
@@ -522,7 +544,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     failoverMs,
     history: fleet.history,
     timing,
+    ...(tracer ? { trace: finishTrace(tracer, injected, { seed: options.seed, rerun, violations, locations, clients: clientCount, endMs }) } : {}),
   }
+}
+
+/** The run's trace: its faults added (the injectors list them with their times), then the violations. */
+function finishTrace(tracer: RunTracer, injected: readonly FaultEvent[], run: Parameters<RunTracer['finish']>[0]): Trace {
+  tracer.faults(injected, describeFault)
+  return tracer.finish(run)
 }
 
 /**

@@ -1,3 +1,4 @@
+import { located, type ViolationLocations } from './violation-locations'
 import { deliveredByPosition, incarnationName, isTentative, type AcknowledgedAt, type Delivery, type IncarnationRecord, type MajorityDurable } from './incarnation-record'
 
 /**
@@ -6,21 +7,26 @@ import { deliveredByPosition, incarnationName, isTentative, type AcknowledgedAt,
  * lose, never acknowledged and never on a majority's disks (`isTentative`), are not held to it. Reports the
  * first disagreement only: once the order diverged, every later check would just repeat it.
  */
-export function checkOrder(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable): string[] {
-  const byPosition = new Map<number, { key: string; by: string }>()
+export function checkOrder(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable, locations?: ViolationLocations): string[] {
+  const byPosition = new Map<number, { key: string; by: string; replica: string; incarnation: number }>()
   for (const incarnation of incarnations) {
     const name = incarnationName(incarnation)
     for (const delivery of incarnation.deliveries) {
       const { position } = delivery
       if (isTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
       const seen = byPosition.get(position)
-      if (!seen) byPosition.set(position, { key: delivery.key, by: name })
-      else if (seen.key !== delivery.key) return [`order: at position ${position} ${seen.by} delivered ${seen.key} but ${name} delivered ${delivery.key}`]
+      if (!seen) byPosition.set(position, { key: delivery.key, by: name, replica: incarnation.replica, incarnation: incarnation.number })
+      else if (seen.key !== delivery.key) {
+        return [located(locations, `order: at position ${position} ${seen.by} delivered ${seen.key} but ${name} delivered ${delivery.key}`, [
+          { replica: seen.replica, incarnation: seen.incarnation, position, key: seen.key },
+          { replica: incarnation.replica, incarnation: incarnation.number, position, key: delivery.key },
+        ])]
+      }
     }
   }
   for (const [key, position] of acknowledgedAt ?? []) {
     const seen = byPosition.get(position)
-    if (seen && seen.key !== key) return [`order: ${key} was acknowledged at position ${position}, but ${seen.by} delivered ${seen.key} there`]
+    if (seen && seen.key !== key) return [located(locations, `order: ${key} was acknowledged at position ${position}, but ${seen.by} delivered ${seen.key} there`, [{ replica: seen.replica, incarnation: seen.incarnation, position, key: seen.key }])]
   }
   return []
 }
@@ -67,26 +73,28 @@ function timeIsTentative(incarnation: IncarnationRecord, delivery: Delivery, ack
  * never answered, a reply waits for a majority's disks); without disks, the tentative ones (`isTentative`).
  * Reports the first disagreement of each kind.
  */
-export function checkAgreedTime(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable): string[] {
+export function checkAgreedTime(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable, locations?: ViolationLocations): string[] {
   const violations: string[] = []
-  const byPosition = new Map<number, { time: number; by: string }>()
+  const byPosition = new Map<number, { time: number; by: string; at: { replica: string; incarnation: number; position: number; key: string } }>()
   let disagreed = false
   for (const incarnation of incarnations) {
     const name = incarnationName(incarnation)
-    let last: { position: number; time: number } | undefined
+    let last: { position: number; time: number; key: string } | undefined
     let decreased = false
     for (const delivery of [...deliveredByPosition(incarnation).values()].sort((a, b) => a.position - b.position)) {
       if (delivery.time === undefined) continue
       if (!decreased && last && delivery.position === last.position + 1 && delivery.time < last.time) {
-        violations.push(`agreed time: ${name} had time ${delivery.time} at position ${delivery.position}, below ${last.time} at position ${last.position}`)
+        const at = (d: { position: number; key: string }) => ({ replica: incarnation.replica, incarnation: incarnation.number, position: d.position, key: d.key })
+        violations.push(located(locations, `agreed time: ${name} had time ${delivery.time} at position ${delivery.position}, below ${last.time} at position ${last.position}`, [at(last), at(delivery)]))
         decreased = true
       }
-      last = { position: delivery.position, time: delivery.time }
+      last = { position: delivery.position, time: delivery.time, key: delivery.key }
       if (disagreed || timeIsTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
       const seen = byPosition.get(delivery.position)
-      if (!seen) byPosition.set(delivery.position, { time: delivery.time, by: name })
+      const here = { replica: incarnation.replica, incarnation: incarnation.number, position: delivery.position, key: delivery.key }
+      if (!seen) byPosition.set(delivery.position, { time: delivery.time, by: name, at: here })
       else if (seen.time !== delivery.time) {
-        violations.push(`agreed time: at position ${delivery.position} ${seen.by} had time ${seen.time} but ${name} had ${delivery.time}`)
+        violations.push(located(locations, `agreed time: at position ${delivery.position} ${seen.by} had time ${seen.time} but ${name} had ${delivery.time}`, [seen.at, here]))
         disagreed = true
       }
     }

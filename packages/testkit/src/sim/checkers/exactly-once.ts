@@ -1,3 +1,4 @@
+import { located, type ViolationLocations } from './violation-locations'
 import { incarnationName, isTentative, type AcknowledgedAt, type IncarnationRecord, type MajorityDurable } from './incarnation-record'
 
 /**
@@ -5,9 +6,9 @@ import { incarnationName, isTentative, type AcknowledgedAt, type IncarnationReco
  * different positions (by any incarnations; an execution the cluster could lose, never acknowledged and never
  * on a majority's disks, `isTentative`, does not count).
  */
-export function checkExactlyOnce(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable): string[] {
+export function checkExactlyOnce(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable, locations?: ViolationLocations): string[] {
   const violations: string[] = []
-  const executedAt = new Map<string, number>()
+  const executedAt = new Map<string, { position: number; replica: string; incarnation: number }>()
   for (const incarnation of incarnations) {
     const executed = new Set<string>()
     let twice = 0
@@ -22,8 +23,11 @@ export function checkExactlyOnce(incarnations: readonly IncarnationRecord[], ack
       const { key, position, executed: ran } = delivery
       if (!ran || isTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
       const at = executedAt.get(key)
-      if (at !== undefined && at !== position) violations.push(`exactly-once: ${key} executed at positions ${at} and ${position}`)
-      executedAt.set(key, position)
+      const here = { position, replica: incarnation.replica, incarnation: incarnation.number }
+      if (at !== undefined && at.position !== position) {
+        violations.push(located(locations, `exactly-once: ${key} executed at positions ${at.position} and ${position}`, [{ ...at, key }, { ...here, key }]))
+      }
+      executedAt.set(key, here)
     }
   }
   return violations

@@ -1,0 +1,7 @@
+export { DEFAULT_MAX_TRACE_EVENTS, TRACE_FORMAT_VERSION } from './trace-format'
+export type { ClientReplyEvent, ClientRequestEvent, DeliverEvent, DropEvent, FaultTraceEvent, ReceiveEvent, SendEvent, StatusEvent, Trace, TraceEvent, TraceTruncation, TraceViolation, ViewEvent, ViolationDelivery } from './trace-format'
+export { TraceRecorder, traceViolation } from './trace-recorder'
+export type { TraceRecorderOptions, TraceRun } from './trace-recorder'
+export { explainDelivery } from './explain-delivery'
+export type { DeliveryExplanation, MemberWait } from './explain-delivery'
+export { renderTraceHtml } from './render-html'

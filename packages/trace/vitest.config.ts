@@ -1,0 +1,3 @@
+import { lockstepProject } from '../../tooling/vitest.shared.ts'
+
+export default lockstepProject('trace')
