@@ -20,7 +20,7 @@ import { SeededRandom } from './prng'
 import type { ClockOptions } from './replica-clock'
 import { RunTracer } from './run-tracer'
 import { SimCluster } from './sim-cluster'
-import type { Workload } from './workloads'
+import { workloads, type Workload } from './workloads'
 
 /**
  * An ordering strategy as the simulator runs it: a name (for the rerun
@@ -83,7 +83,12 @@ export interface SimulationOptions {
   readonly skewBeyondMs?: number
   /** A `delay` fault adds between 20 ms and this much to every link (ms); above the orderer's Δ, requests arrive late. Default 100. */
   readonly delaySpikeMaxMs?: number
-  /** How the CLI names the machine, for the rerun command (a path for custom machines). */
+  /**
+   * What the rerun command passes as `--machine`: for a custom machine, the path of a module exporting
+   * `machine` and `randomCommand` (`'./counter.mjs'`), which `lockstep sim --machine` loads. Default: the
+   * built-in machine's name for the testkit's own workloads; for any other workload a placeholder that says
+   * this option is missing (the simulator cannot know which module holds the machine).
+   */
   readonly machineArg?: string
   /** Receives every replica's log lines, stamped with virtual time (for debugging a seed), and every fault. */
   readonly trace?: (line: string) => void
@@ -112,6 +117,14 @@ export function voterByName(name: VoterName, replicas: number): VoterFactory {
   if (name === 'majority') return majority()
   if (name === 'byzantine') return byzantine(Math.floor((replicas - 1) / 2))
   return first()
+}
+
+/** The rerun command's `--machine`: `machineArg`, a built-in machine's name, or a placeholder the CLI rejects with its meaning. */
+function machineArgument(options: SimulationOptions): string {
+  if (options.machineArg !== undefined) return options.machineArg
+  if (workloads[options.workload.name] === options.workload) return options.workload.name
+  // A machine's name alone is not something `lockstep sim` can load (it once printed `--machine counter`).
+  return "'<a module exporting machine and randomCommand: give simulate() its path as machineArg>'"
 }
 
 /** Faults overlap unless a run says otherwise. */
@@ -274,7 +287,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     faultKinds.includes('skew') && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
     faultKinds.includes('delay') && delaySpikeMaxMs !== DEFAULT_DELAY_SPIKE_MAX_MS ? ` --delay-spike-ms ${delaySpikeMaxMs}` : '',
   ].join('')
-  const rerun = `npx lockstep sim --machine ${options.machineArg ?? options.workload.name} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs} --seed ${options.seed}`
+  const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs} --seed ${options.seed}`
 
   // Every draw comes from the seed, in a fixed order: the delay model, the network's own source, the
   // orderer's parameters, (overlapping faults) the disks' sync latency and the clients' pace, the fault
