@@ -22,7 +22,7 @@ async function run(clientCount, sync) {
   const network = new MemoryNetwork({ scheduler })
   const ids = ['r1', 'r2', 'r3']
   const dataDir = sync ? mkdtempSync(join(tmpdir(), 'lockstep-bench-')) : undefined
-  const durable = sync ? { storage: undefined, membership: {} } : {}
+  const durable = sync ? { storage: undefined, membership: {} } : { membership: false }
   const hosts = ids.map((id) => new ReplicaHost({
     self: id, replicas: ids, machine: kv, orderer: lamport(), transport: memoryTransport({ network, replicas: ids }), scheduler,
     ...durable,

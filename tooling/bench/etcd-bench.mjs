@@ -153,7 +153,7 @@ async function inProcessPuts(order, clientCount) {
   const scheduler = realScheduler()
   const network = new MemoryNetwork({ scheduler })
   const ids = ['r1', 'r2', 'r3']
-  const hosts = ids.map((id) => new ReplicaHost({ self: id, replicas: ids, machine: kv, orderer: ordererFactory(order), transport: memoryTransport({ network, replicas: ids }), scheduler }))
+  const hosts = ids.map((id) => new ReplicaHost({ self: id, replicas: ids, machine: kv, orderer: ordererFactory(order), transport: memoryTransport({ network, replicas: ids }), scheduler, membership: false }))
   for (const host of hosts) await host.start()
   const clients = []
   try {

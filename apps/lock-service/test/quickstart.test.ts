@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest'
-// The README's quickstart, verbatim (imports included), so it stays true.
-import { ReplicaHost } from '@lockstep/core'
-import { LockstepClient } from '@lockstep/client'
-import { realScheduler } from '@lockstep/interface'
-import { kv } from '@lockstep/machines'
-import { lamport } from '@lockstep/order-lamport'
-import { MemoryNetwork, memoryClientTransport, memoryTransport } from '@lockstep/transport-memory'
+// The README's quickstart runs as written in packages/conformance/test/docs-examples.test.ts.
 import { LockClient, startInProcessCluster } from '../src/index'
 import { mutex } from '@lockstep/machines'
 
@@ -15,38 +9,6 @@ async function settled(hosts: readonly { engine: { position: number; pending: nu
     await new Promise((resolve) => setTimeout(resolve, 2))
   }
 }
-
-describe('the README quickstart', () => {
-  it('replicates a key-value store on three replicas and answers a client', async () => {
-    const network = new MemoryNetwork({ scheduler: realScheduler() })
-    const replicas = ['r1', 'r2', 'r3']
-
-    const hosts = replicas.map((id) => new ReplicaHost({
-      self: id,
-      replicas,
-      machine: kv,                       // any deterministic StateMachine
-      orderer: lamport(),                // total order from Lamport clocks
-      transport: memoryTransport({ network, replicas }),   // built by the host with its id, clock and logger
-    }))
-    for (const host of hosts) await host.start()
-
-    const client = new LockstepClient({
-      id: 'alice',
-      transport: memoryClientTransport({ network, replicas }),
-      replicas,
-    })
-    await client.start()
-    await client.call({ name: 'put', args: { key: 'greeting', value: 'hello' } })
-    const [answer] = await client.call({ name: 'get', args: { key: 'greeting' } })
-    // answer is { value: 'hello' } and all three replicas hold the same state
-
-    expect(answer).toEqual({ value: 'hello' })
-    await settled(hosts, 2)
-    expect(new Set(hosts.map((h) => h.engine.stateDigest())).size).toBe(1)
-    await client.stop()
-    for (const host of hosts) await host.stop()
-  })
-})
 
 describe('the lock service', () => {
   it('grants the lock to one client at a time; acquire resolves exactly when granted', async () => {

@@ -34,7 +34,11 @@ export interface ClientOptions {
   readonly scheduler?: Scheduler
   /** Where the client's transport logs. Default: discards. */
   readonly log?: Logger
-  /** A request without a reply after this long is sent again, to the next replica. Default 1000 ms. */
+  /**
+   * A request without a reply after this long is sent again, to the next replica (which answers it once only, from
+   * its session table, if it was executed already). Default 300 ms: about when the replicas have gone on without a
+   * stopped one (their `suspectAfterMs` is 300 ms by default).
+   */
   readonly retryAfterMs?: number
   /** Give up (reject with TIMEOUT) after this many attempts. Default: never give up. */
   readonly maxAttempts?: number
@@ -127,6 +131,9 @@ interface DecidedVote {
   readonly reported: Set<ReplicaId>
 }
 
+/** The default of {@link ClientOptions.retryAfterMs}. */
+export const DEFAULT_RETRY_AFTER_MS = 300
+
 /** Decided votes kept for late dissent, per kind. */
 const DECIDED_KEPT = 1_000
 /** Outputs further than this ahead of the next expected one are not tallied (a lying replica could flood them). */
@@ -198,7 +205,7 @@ export class LockstepClient {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client '${options.id}' was given the transport of '${this.transport.self}'`)
     }
     this.replicas = options.replicas
-    this.retryAfterMs = options.retryAfterMs ?? 1000
+    this.retryAfterMs = options.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS
     this.maxAttempts = options.maxAttempts ?? Infinity
     this.observer = options.observer
     this.incarnation = options.incarnation ?? Math.max(0, Math.floor(this.scheduler.now()))

@@ -1,5 +1,6 @@
 export { ReplicaEngine } from './engine/engine'
 export type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, MembershipOptions, RecoveredEntry } from './engine/engine-types'
+export { DEFAULT_MEMBERSHIP } from './engine/engine-types'
 export type { LazyImage, MachineImage, StateImage } from './engine/state-image'
 export type { AcceptorState } from './engine/view-change/acceptor'
 export { decodePeerMessage, encodePeerMessage } from './engine/peer-codec'

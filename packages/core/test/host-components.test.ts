@@ -61,7 +61,7 @@ describe('ReplicaHost builds its plug-ins', () => {
 
   it('with the real scheduler and a silent logger by default', () => {
     const seen: ReplicaComponents[] = []
-    new ReplicaHost({ self: 'r2', replicas: ['r2'], machine: kv, orderer: immediate, transport: recordingTransport(seen) })
+    new ReplicaHost({ self: 'r2', replicas: ['r2'], machine: kv, orderer: immediate, transport: recordingTransport(seen), membership: false })
     const [components] = seen
     expect(Math.abs(components!.scheduler.now() - Date.now())).toBeLessThan(1000)
     expect(components!.log.info).toBeTypeOf('function')
@@ -69,7 +69,7 @@ describe('ReplicaHost builds its plug-ins', () => {
 
   it('refuses a transport that was built for another replica', () => {
     const wrong: TransportFactory = (components) => ({ ...recordingTransport([])(components), self: 'r9' })
-    expect(() => new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: kv, orderer: immediate, transport: wrong })).toThrow(
+    expect(() => new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: kv, orderer: immediate, transport: wrong, membership: false })).toThrow(
       expect.objectContaining({ code: 'INVALID_CONFIG', message: "replica 'r1' was given the transport of 'r9'" }),
     )
   })

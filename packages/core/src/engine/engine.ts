@@ -159,7 +159,7 @@ export class ReplicaEngine<S = unknown> {
   private createMembership(options: EngineOptions<S>, startAs: StartAs): Membership {
     const orderer = this.orderer
     if (!isCrashTolerant(orderer)) {
-      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `orderer '${orderer.name}' does not support view changes, so it cannot be used with membership (failure detection)`)
+      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `orderer '${orderer.name}' does not support view changes (freeze, mergeReports, install), so it cannot be used with membership (failure detection, on by default in ReplicaHost); pass \`membership: false\` to run it without, or implement CrashTolerantOrderer`)
     }
     const host = {
       self: this.self,

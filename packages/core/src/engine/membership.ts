@@ -1,5 +1,5 @@
 import type { Clock, CrashTolerantOrderer, Logger, ReplicaId, View } from '@lockstep/interface'
-import type { EngineEffects, EngineStatus, MembershipOptions } from './engine-types'
+import { DEFAULT_MEMBERSHIP, type EngineEffects, type EngineStatus, type MembershipOptions } from './engine-types'
 import { ClusterStart } from './cluster-start'
 import { FailureDetector } from './failure-detector'
 import { MembershipRequests } from './membership-requests'
@@ -104,7 +104,7 @@ export class Membership {
   constructor(host: MembershipHost, options: MembershipOptions, startAs: StartAs, transfer: TransferOptions) {
     this.host = host
     this.catchUp = new CatchUp({ ...host, transitionTo: (status) => host.transitionTo(status) }, transfer)
-    this.options = { heartbeatMs: 50, suspectAfterMs: 500, viewChangeTimeoutMs: 1000, ...options }
+    this.options = { ...DEFAULT_MEMBERSHIP, ...options }
     this.asks = new MembershipRequests(host.log)
     this.detector = new FailureDetector(host.self, this.options)
     this.detector.watch(host.view().members, host.clock.now())

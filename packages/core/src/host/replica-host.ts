@@ -56,8 +56,13 @@ export interface ReplicaHostOptions<S> {
    * rolls back what it delivered that no majority held) or only the part of the order after its own.
    */
   readonly onStateTransferred?: (position: number, wholeState: boolean) => void
-  /** Failure detection and majority-agreed view changes (needs a crash-tolerant orderer such as Lamport's). */
-  readonly membership?: MembershipOptions
+  /**
+   * Failure detection and majority-agreed view changes, on by default: a replica silent for `suspectAfterMs`
+   * (default 300 ms) is suspected, and once a majority of the view suspects it the others go on without it.
+   * Needs a crash-tolerant orderer (Lamport's and the real-time one are). `false` turns it off: the replicas then
+   * assume none ever fails, and one stopped replica stalls the cluster until it comes back.
+   */
+  readonly membership?: MembershipOptions | false
   /**
    * Ask a running cluster to add this replica instead of starting as a fresh one. Not needed: a replica that
    * starts without state (memory storage, an empty data directory) starts a new cluster only together with a
@@ -104,6 +109,17 @@ function outputSigner(self: ReplicaId, signing: { readonly clusterId: string; re
   return { clusterId, digest: digestOf, sign }
 }
 
+/** The engine's membership options: the given ones, `{}` (every default) when none are given, none with `false`. */
+function membershipOf<S>(options: ReplicaHostOptions<S>): MembershipOptions | undefined {
+  const { membership } = options
+  if (membership === false) return undefined
+  if (membership === undefined) return {}
+  if (typeof membership !== 'object' || membership === null || Array.isArray(membership)) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': membership must be an object of options (or false to turn failure detection off), not ${JSON.stringify(membership)}`)
+  }
+  return membership
+}
+
 /** How often a replica whose disk was damaged says so again, until it has rejoined. */
 const DAMAGE_REPORT_EVERY_MS = 5000
 
@@ -142,8 +158,9 @@ export class ReplicaHost<S = unknown> {
     this.onDurable = options.onDurable
     this.onStateTransferred = options.onStateTransferred
     if (!(this.tickMs > 0)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': tickMs must be > 0 (got ${options.tickMs})`)
-    if (options.storage && !options.membership) {
-      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': durable storage needs membership options (recovery rejoins the cluster by view change)`)
+    const membership = membershipOf(options)
+    if (options.storage && !membership) {
+      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': durable storage needs membership (recovery rejoins the cluster by view change); remove \`membership: false\``)
     }
     // The plug-ins run on this host's identity, time and logger.
     const components: ReplicaComponents = { self: options.self, scheduler: this.scheduler, log: this.log }
@@ -191,7 +208,7 @@ export class ReplicaHost<S = unknown> {
           )
         },
       },
-      membership: options.membership,
+      membership,
       join: options.join,
       startAs: options.startAsMember ? 'member' : 'fresh',
       replicas: options.replicas,

@@ -465,7 +465,8 @@ export class SimCluster {
       checkInvariants: true,
       ...this.options.engine,
       ...(keys ? { outputSigning: { clusterId: this.clusterId, privateKey: keys.privateKey } } : {}),
-      membership: this.membership,
+      // Explicit either way: without membership options a ReplicaHost detects failures with its own defaults.
+      membership: this.membership ?? false,
       join,
       log: this.options.trace ? traceLogger(this.options.trace, id, () => this.scheduler.now()) : undefined,
       onDeliver: observer?.onDeliver ? (position, request, executed, time) => observer.onDeliver!(position, request, executed, time) : undefined,
