@@ -42,7 +42,8 @@ export interface ClusterEvent {
 
 /**
  * The changes from `previous` (undefined: the first poll) to `next`: replicas going down or coming up, status
- * changes, views installed, and members suspected or no longer suspected. Pure: the dashboard's event list.
+ * changes, views installed, and members suspected (now, or in between by the replica's suspicion counter) or no
+ * longer suspected. Pure: the dashboard's event list.
  */
 export function clusterEvents(previous: ClusterSample | undefined, next: ClusterSample): ClusterEvent[] {
   const events: ClusterEvent[] = []
@@ -60,7 +61,11 @@ export function clusterEvents(previous: ClusterSample | undefined, next: Cluster
     }
     if (before.view.id !== now.view.id) event('view', `installed view ${now.view.id}: ${now.view.members.join(', ')}`)
     if (before.status !== now.status) event('status', `status ${before.status} → ${now.status}`)
-    for (const member of now.suspected) if (!before.suspected.includes(member)) event('suspect', `suspects ${member}`)
+    const newlySuspected = now.suspected.filter((member) => !before.suspected.includes(member))
+    for (const member of newlySuspected) event('suspect', `suspects ${member}`)
+    // A suspicion that began and ended between two polls shows only in the replica's counter (it samples every 250 ms).
+    const counted = now.suspicionsTotal !== null && before.suspicionsTotal !== null ? now.suspicionsTotal - before.suspicionsTotal : 0
+    if (counted > newlySuspected.length) event('suspect', `suspected a member since the last poll (lockstep_suspicions_total +${counted})`)
     for (const member of before.suspected) if (!now.suspected.includes(member)) event('unsuspect', `no longer suspects ${member}`)
   }
   return events
