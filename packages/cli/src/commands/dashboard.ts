@@ -68,15 +68,17 @@ export async function dashboardCommand(args: string[], io: Io): Promise<number> 
     historyLength: HISTORY_LENGTH,
     lockMachine: /mutex/i.test(basename(config.machine)),
   })
-  watch.start()
-  io.stdout(server.url)
-  io.stderr(`lockstep dashboard: cluster ${config.clusterId} (${config.file}), ${config.replicas.length} replicas, polled every ${intervalMs} ms; open ${server.url} (Ctrl-C stops)`)
+  // The signal handlers come before the address is printed: whoever read it may stop the dashboard at once.
   let onSignal: (signal: NodeJS.Signals) => void = () => {}
-  const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
+  const stopSignal = new Promise<NodeJS.Signals>((resolveSignal) => {
     onSignal = resolveSignal
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
   })
+  watch.start()
+  io.stdout(server.url)
+  io.stderr(`lockstep dashboard: cluster ${config.clusterId} (${config.file}), ${config.replicas.length} replicas, polled every ${intervalMs} ms; open ${server.url} (Ctrl-C stops)`)
+  const signal = await stopSignal
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
   io.stderr(`lockstep dashboard: ${signal}: stopping`)
