@@ -10,6 +10,7 @@ export { replicaCommand } from './commands/replica'
 export { clusterCommand } from './commands/cluster'
 export { clientCommand } from './commands/client'
 export { benchCommand } from './commands/bench'
+export { dashboardCommand } from './commands/dashboard'
 export type { BenchResult, BenchWorkload } from './commands/bench'
 export {
   authProblems,

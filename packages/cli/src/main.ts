@@ -16,6 +16,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   client: { summary: 'submit one command to a cluster and print its result as JSON', load: async () => (await import('./commands/client')).clientCommand },
   status: { summary: "every replica's state: up, view, position, lag, peers, requests/s, digest", load: async () => (await import('./commands/status')).statusCommand },
   member: { summary: 'list, add or remove members through the ordered view change', load: async () => (await import('./commands/member')).memberCommand },
+  dashboard: { summary: 'a live web page of a running cluster: replicas up/down, views, positions, lag, requests/s, events', load: async () => (await import('./commands/dashboard')).dashboardCommand },
   bench: { summary: 'measure a running cluster: closed-loop puts or lock pairs, ops/s and p50/p99 latency', load: async () => (await import('./commands/bench')).benchCommand },
 }
 

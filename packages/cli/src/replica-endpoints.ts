@@ -35,6 +35,12 @@ export function postSigned<T>(config: LoadedClusterConfig, replica: ReplicaEntry
   return request<T>(config, replica, 'POST', path, text, authorization, timeoutMs)
 }
 
+/** GET `path` from replica `replica`'s endpoint as text (`/metrics`: Prometheus text), with its HTTP status. */
+export async function getText(config: LoadedClusterConfig, replica: ReplicaEntry, path: string, timeoutMs = ENDPOINT_TIMEOUT_MS): Promise<EndpointAnswer<string> & { readonly httpStatus?: number }> {
+  const answer = await exchange(config, replica, 'GET', path, undefined, undefined, timeoutMs)
+  return answer.ok ? { ok: true, httpStatus: answer.httpStatus, value: answer.text } : answer
+}
+
 async function request<T>(
   config: LoadedClusterConfig,
   replica: ReplicaEntry,
@@ -44,36 +50,50 @@ async function request<T>(
   authorization: string | undefined,
   timeoutMs: number,
 ): Promise<EndpointAnswer<T> & { readonly httpStatus?: number }> {
+  const answer = await exchange(config, replica, method, path, body, authorization, timeoutMs)
+  if (!answer.ok) return answer
+  const { text, where, httpStatus } = answer
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { ok: false, httpStatus, error: { code: ErrorCodes.MALFORMED_MESSAGE, message: `replica ${replica.id}: ${where} answered ${httpStatus} with something that is not JSON: ${text.slice(0, 200)}` } }
+  }
+  const refusal = (value as { ok?: unknown; error?: { code?: unknown; message?: unknown } }).error
+  if ((value as { ok?: unknown }).ok === false && refusal !== undefined) {
+    return { ok: false, httpStatus, error: { code: String(refusal.code), message: String(refusal.message) } }
+  }
+  return { ok: true, httpStatus, value: value as T }
+}
+
+/** One HTTP exchange with a replica's endpoint: the body as text, or why there was none. */
+async function exchange(
+  config: LoadedClusterConfig,
+  replica: ReplicaEntry,
+  method: string,
+  path: string,
+  body: string | undefined,
+  authorization: string | undefined,
+  timeoutMs: number,
+): Promise<{ readonly ok: true; readonly text: string; readonly where: string; readonly httpStatus: number } | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } }> {
   const base = endpointUrl(replica)
   if (base === undefined) {
     return { ok: false, error: { code: ErrorCodes.INVALID_CONFIG, message: `replica ${replica.id} has no metricsPort in ${config.file}: it serves no operator endpoint` } }
   }
   const where = `${base}${path}`
-  let response: Response
   try {
-    response = await fetch(where, {
+    const response = await fetch(where, {
       method,
       signal: AbortSignal.timeout(timeoutMs),
       headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(authorization === undefined ? {} : { authorization }) },
       ...(body === undefined ? {} : { body }),
     })
+    return { ok: true, text: await response.text(), where, httpStatus: response.status }
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code
     if ((error as Error).name === 'TimeoutError') return { ok: false, error: { code: ErrorCodes.TIMEOUT, message: `replica ${replica.id}: no answer from ${where} within ${timeoutMs} ms` } }
     return { ok: false, error: { code: ErrorCodes.UNREACHABLE, message: `replica ${replica.id}: cannot reach ${where} (${cause ?? (error as Error).message})` } }
   }
-  const text = await response.text()
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return { ok: false, httpStatus: response.status, error: { code: ErrorCodes.MALFORMED_MESSAGE, message: `replica ${replica.id}: ${where} answered ${response.status} with something that is not JSON: ${text.slice(0, 200)}` } }
-  }
-  const refusal = (value as { ok?: unknown; error?: { code?: unknown; message?: unknown } }).error
-  if ((value as { ok?: unknown }).ok === false && refusal !== undefined) {
-    return { ok: false, httpStatus: response.status, error: { code: String(refusal.code), message: String(refusal.message) } }
-  }
-  return { ok: true, httpStatus: response.status, value: value as T }
 }
 
 /** The replica secret that signs membership requests; TLS clusters have none (their membership commands are unavailable). */
