@@ -161,6 +161,7 @@ export interface SimulationResult {
 interface RecordedDelivery extends Delivery {
   superseded?: boolean
   durable?: boolean
+  inTransferredState?: boolean
   /** The replica's digest of the whole order up to this delivery (see `ReplicaEngine.orderDigest`). */
   readonly orderDigest?: string
 }
@@ -328,19 +329,18 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       return {
         onDeliver: (position, request, executed, time, orderDigest) => recordDelivery(incarnation, { position, key: requestKey(request.client, request.incarnation, request.seq), executed, time, orderDigest }),
         onDurable: (position) => recordDurable(incarnation, position, durableBy),
+        // The whole state replaced its own: what it delivered before is not its state any more (its disk's
+        // snapshot holds the transferred state, whose deliveries other incarnations recorded). But when its own
+        // order up to that position was the state's (equal digests of the order there), the requests it delivered
+        // up to there are still executed in the state it took, at the same positions (their agreed times may
+        // differ: a request retried after a loss enters again with a new time): the others may never have
+        // recorded them, as replicas that took them as a suffix or from their disks record no delivery.
         onStateTransferred: (position, wholeState, orderDigest) => {
           if (!wholeState) return
-          // The whole state replaced its own. If its own order up to that position was the state's (equal digests
-          // of the whole order there), what it delivered up to there stays its state's, and the disk's snapshot
-          // holds it once synced: only what it delivered beyond is rolled back. It may be the only incarnation
-          // that recorded those deliveries: replicas that took them as a suffix, or from their disks, record none.
           const own = incarnation.current.get(position)
           if (own?.orderDigest !== undefined && own.orderDigest !== '' && own.orderDigest === orderDigest) {
-            rollBack(incarnation, position + 1)
-            return
+            for (const [at, delivery] of incarnation.current) if (at <= position) delivery.inTransferredState = true
           }
-          // Else what it delivered before is not its state any more (its disk's snapshot holds the transferred
-          // state, whose deliveries other incarnations recorded).
           rollBack(incarnation, 1)
           incarnation.notDurableFrom = position + 1
         },
