@@ -91,6 +91,13 @@ const found: { bug: string; machine: string; replicas: number; seed: number; bef
     ops: 40,
     before: 'order (real-time orderer): at position 17 r5 delivered c1#2 but r5 delivered c6#3 (c1#2 acknowledged at 17, ordered at 18)',
   },
+  {
+    bug: 'the simulator, not the engine: a replica that took a whole state holding the very deliveries it had made itself (the only ones recorded: the others took them by suffix) counted them as rolled back, so acknowledged requests looked lost',
+    machine: 'mutex',
+    replicas: 3,
+    seed: 3012,
+    before: 'lost (real-time orderer): 2 acknowledged requests were never executed (first: c2#19); agreement: 2 submitted requests were never executed (first: c1#20)',
+  },
 ]
 
 describe.each(orderers)('engine bugs found by the world simulator stay fixed ($name)', (orderer) => {

@@ -352,6 +352,15 @@ export class ReplicaEngine<S = unknown> {
     return this.requests.replicated.position
   }
 
+  /**
+   * A digest of the whole order up to `position` (every request delivered, in order, chained): replicas with
+   * equal digests at a position delivered the same requests up to it, however each came by them (delivery,
+   * its disk, or a transferred state or suffix).
+   */
+  get orderDigest(): string {
+    return this.requests.replicated.orderDigest
+  }
+
   /** Number of requests executed here (delivered and not duplicates; not counting state transferred in). */
   get executed(): number {
     return this.requests.replicated.executed

@@ -15,14 +15,20 @@ const defaultMembership: MembershipOptions = { heartbeatMs: 20, suspectAfterMs: 
 
 /** Watches one incarnation of a replica (see {@link SimClusterOptions.observeReplica}). */
 export interface ReplicaObserver {
-  /** A request delivered at `position`; `executed` is false for a duplicate answered from the session table; `time`: the agreed time there. */
-  onDeliver?(position: number, request: Request, executed: boolean, time: number): void
+  /**
+   * A request delivered at `position`; `executed` is false for a duplicate answered from the session table; `time`: the
+   * agreed time there; `orderDigest`: the replica's digest of the whole order up to there (`ReplicaEngine.orderDigest`).
+   */
+  onDeliver?(position: number, request: Request, executed: boolean, time: number, orderDigest: string): void
   /** A view installed at this replica. */
   onViewInstalled?(view: View, position: number): void
   /** With `durable`: its disk holds the order up to `position`. */
   onDurable?(position: number): void
-  /** It took the cluster's state up to `position`: the whole state (replacing its own), or the order after its own. */
-  onStateTransferred?(position: number, wholeState: boolean): void
+  /**
+   * It took the cluster's state up to `position`: the whole state (replacing its own), or the order after its own;
+   * `orderDigest`: the digest of the order up to `position` of the state it took.
+   */
+  onStateTransferred?(position: number, wholeState: boolean, orderDigest: string): void
   /** This incarnation sent `message` to client `client` (a reply, an output). */
   onClientMessage?(client: string, message: unknown): void
   /** This incarnation crashed. */
@@ -447,7 +453,7 @@ export class SimCluster {
     let keys = this.keys.get(id)
     if (this.options.signOutputs && !keys) this.keys.set(id, (keys = generateReplicaKeys()))
     const network = memoryTransport({ network: this.network, replicas: this.replicaIds })
-    const host = new ReplicaHost({
+    const host: ReplicaHost = new ReplicaHost({
       storage: kept && (() => kept),
       self: id,
       replicas: this.replicaIds,
@@ -469,10 +475,10 @@ export class SimCluster {
       membership: this.membership ?? false,
       join,
       log: this.options.trace ? traceLogger(this.options.trace, id, () => this.scheduler.now()) : undefined,
-      onDeliver: observer?.onDeliver ? (position, request, executed, time) => observer.onDeliver!(position, request, executed, time) : undefined,
+      onDeliver: observer?.onDeliver ? (position, request, executed, time) => observer.onDeliver!(position, request, executed, time, host.engine.orderDigest) : undefined,
       onViewInstalled: observer?.onViewInstalled ? (view, position) => observer.onViewInstalled!(view, position) : undefined,
       onDurable: observer?.onDurable ? (position) => observer.onDurable!(position) : undefined,
-      onStateTransferred: observer?.onStateTransferred ? (position, wholeState) => observer.onStateTransferred!(position, wholeState) : undefined,
+      onStateTransferred: observer?.onStateTransferred ? (position, wholeState) => observer.onStateTransferred!(position, wholeState, host.engine.orderDigest) : undefined,
     })
     this.replicas.set(id, { host, observer, fromDisk })
     this.hosts.push(host)

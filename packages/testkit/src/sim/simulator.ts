@@ -184,6 +184,9 @@ export interface SimulationResult {
 interface RecordedDelivery extends Delivery {
   superseded?: boolean
   durable?: boolean
+  inTransferredState?: boolean
+  /** The replica's digest of the whole order up to this delivery (see `ReplicaEngine.orderDigest`). */
+  readonly orderDigest?: string
 }
 
 /** What one incarnation delivered, filled in while the run goes. */
@@ -350,15 +353,23 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, alive: true }
       incarnations.push(incarnation)
       return {
-        onDeliver: (position, request, executed, time) => {
+        onDeliver: (position, request, executed, time, orderDigest) => {
           tracer?.delivered(replica, number, position, request, executed)
-          recordDelivery(incarnation, { position, key: requestKey(request.client, request.incarnation, request.seq), executed, time })
+          recordDelivery(incarnation, { position, key: requestKey(request.client, request.incarnation, request.seq), executed, time, orderDigest })
         },
         onDurable: (position) => recordDurable(incarnation, position, durableBy),
         // The whole state replaced its own: what it delivered before is not its state any more (its disk's
-        // snapshot holds the transferred state, whose deliveries other incarnations recorded).
-        onStateTransferred: (position, wholeState) => {
+        // snapshot holds the transferred state, whose deliveries other incarnations recorded). But when its own
+        // order up to that position was the state's (equal digests of the order there), the requests it delivered
+        // up to there are still executed in the state it took, at the same positions (their agreed times may
+        // differ: a request retried after a loss enters again with a new time): the others may never have
+        // recorded them, as replicas that took them as a suffix or from their disks record no delivery.
+        onStateTransferred: (position, wholeState, orderDigest) => {
           if (!wholeState) return
+          const own = incarnation.current.get(position)
+          if (own?.orderDigest !== undefined && own.orderDigest !== '' && own.orderDigest === orderDigest) {
+            for (const [at, delivery] of incarnation.current) if (at <= position) delivery.inTransferredState = true
+          }
           rollBack(incarnation, 1)
           incarnation.notDurableFrom = position + 1
         },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { checkCompleteness } from '../../src/sim/checkers/completeness'
+import type { IncarnationRecord } from '../../src/sim/checkers/incarnation-record'
 import { incarnation } from './records'
 
 const clients = (submitted: string[], acknowledged: string[], allFinished = true) => ({ submitted: new Set(submitted), acknowledged: new Set(acknowledged), allFinished })
@@ -26,6 +27,20 @@ describe('completeness checker', () => {
     const records = [incarnation('r1', 0, ['a#1'])]
     expect(checkCompleteness(records, clients(['a#1', 'a#2', 'b#1'], ['a#1']))).toEqual(['agreement: 2 submitted requests were never executed (first: a#2)'])
     expect(checkCompleteness(records, clients(['a#1', 'a#2', 'b#1'], ['a#1'], false))).toEqual([])
+  })
+
+  it('counts a delivery rolled back by a transferred state as lost, unless that state orders the same requests up to there (world seed 3012)', () => {
+    // r3 delivered a#1 and a#2 itself; the others took them as a suffix (no delivery recorded); later r3 took
+    // a whole state: if its order up to there was r3's own (equal digests), a#2 is still executed there.
+    const rolledBack = (inTransferredState: boolean): IncarnationRecord => {
+      const r3 = incarnation('r3', 0, ['a#1', 'a#2'])
+      return { ...r3, deliveries: r3.deliveries.map((d) => ({ ...d, superseded: true, inTransferredState })) }
+    }
+    expect(checkCompleteness([rolledBack(false)], clients(['a#1', 'a#2'], ['a#2']))).toEqual([
+      'lost: 1 acknowledged requests were never executed (first: a#2)',
+      'agreement: 2 submitted requests were never executed (first: a#1)',
+    ])
+    expect(checkCompleteness([rolledBack(true)], clients(['a#1', 'a#2'], ['a#2']))).toEqual([])
   })
 
   it('flags a request executed that no client submitted', () => {

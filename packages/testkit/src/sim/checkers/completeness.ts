@@ -19,8 +19,8 @@ export function checkCompleteness(incarnations: readonly IncarnationRecord[], cl
   const violations: string[] = []
   const executed = new Set<string>()
   for (const incarnation of incarnations) {
-    for (const { key, executed: ran, superseded } of incarnation.deliveries) {
-      if (ran && !superseded) executed.add(key)
+    for (const { key, executed: ran, superseded, inTransferredState } of incarnation.deliveries) {
+      if (ran && (!superseded || inTransferredState)) executed.add(key)
       if (!clients.submitted.has(key)) violations.push(`${incarnationName(incarnation)} executed ${key}, which no client submitted`)
     }
   }

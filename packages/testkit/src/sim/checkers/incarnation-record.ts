@@ -12,6 +12,11 @@ export interface Delivery {
    * back): the cluster resumed without it, because no majority's disk held it.
    */
   readonly superseded?: boolean
+  /**
+   * Superseded, but by a transferred state whose order holds the same requests up to its position (equal
+   * digests of the order): the request stays executed at this position, in the state the incarnation took.
+   */
+  readonly inTransferredState?: boolean
 }
 
 /** What one incarnation of a replica (one run of its process, between a start and a crash) delivered. */
