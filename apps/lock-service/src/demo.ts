@@ -290,10 +290,12 @@ async function contendThroughKill(cluster: LocalCluster, startedAt: number) {
           grantWaiters.splice(grantWaiters.indexOf(waiter), 1)
           waiter.reached()
         }
+        const held = holder
         await new Promise((resolve) => setTimeout(resolve, HOLD_MS))
-        holder = undefined
         events.push({ kind: 'release', client: client.id, tick: ++tick, time: performance.now() })
         await lock.release()
+        // The cluster holds the lock for this client until its release is executed (which grants the next one).
+        if (holder === held) holder = undefined
       }
     }),
   )
