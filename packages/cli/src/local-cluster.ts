@@ -42,6 +42,12 @@ export interface LocalClusterSpec {
   readonly extra?: Record<string, unknown>
   /** Give every replica a free `metricsPort` (its HTTP endpoint for operators: /metrics, /health, /status). Default true. */
   readonly metrics?: boolean
+  /**
+   * Where the replicas keep their state: 'memory' (a restarted replica comes back empty and rejoins by state
+   * transfer) or 'file' (each replica's write-ahead log and snapshots in `<dir>/data/<id>`, synced per batch;
+   * a restarted replica recovers its disk). A `storage` in `extra` overrides it. Default 'memory'.
+   */
+  readonly storage?: 'memory' | 'file'
 }
 
 /** A replica process that ended. */
@@ -89,6 +95,14 @@ export interface LocalCluster {
   /** Replicas whose process is still running. */
   running(): LocalReplica[]
   /**
+   * Kills replica `id` with SIGKILL, as a crash would (no clean shutdown, nothing flushed beyond what its
+   * storage already synced); resolves with its exit once the process is gone. Like any exit while the cluster
+   * is not stopping, it is reported to `onUnexpectedExit` listeners. `restart(id)` brings it back. A replica
+   * that is not running is left alone (resolves with its earlier exit). Throws INVALID_ARGUMENT for an id that
+   * is not a replica of this cluster, STOPPED once the cluster is stopping.
+   */
+  kill(id: string): Promise<ReplicaExit>
+  /**
    * Starts replica `id` again, with the command that started it (after SIGKILL if it still runs); resolves
    * once it listens. With memory storage it comes back without state and rejoins by state transfer; with
    * file storage it recovers its disk.
@@ -132,7 +146,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec & { readonl
     order: spec.order ?? 'lamport',
     ...(spec.voter === undefined || spec.voter === 'first' ? {} : { voter: spec.voter }),
     machine,
-    storage: { type: 'memory' },
+    storage: spec.storage === 'file' ? { type: 'file', dir: 'data', sync: 'batch' } : { type: 'memory' },
     security: { replicaSecret: { file: 'replica.secret' }, clientSecret: { file: 'client.secret' } },
     timeouts: { reconnectMaxDelayMs: 1000 },
     // Every client and peer connects from 127.0.0.1, so the per-address limit must cover them all.
@@ -233,6 +247,18 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
       },
       stop,
       running,
+      async kill(id) {
+        const replica = replicas.find((r) => r.id === id)
+        if (replica === undefined) throw new LockstepError(ErrorCodes.INVALID_ARGUMENT, `cannot kill replica '${id}': it is not a replica of ${config.file} (replicas: ${replicas.map((r) => r.id).join(', ')})`)
+        if (stopping !== undefined) throw new LockstepError(ErrorCodes.STOPPED, `cannot kill replica ${id}: the cluster of ${config.file} is stopping`)
+        const child = replica.process
+        const exit = () => ({ id, pid: replica.pid, code: child.exitCode, signal: child.signalCode })
+        if (child.exitCode !== null || child.signalCode !== null) return exit()
+        const gone = new Promise<void>((resolveGone) => child.once('exit', () => resolveGone()))
+        child.kill('SIGKILL')
+        await gone
+        return exit()
+      },
       async restart(id) {
         const index = replicas.findIndex((r) => r.id === id)
         const replica = config.replicas.find((r) => r.id === id)

@@ -35,8 +35,9 @@ export interface ClientOptions {
   /** Where the client's transport logs. Default: discards. */
   readonly log?: Logger
   /**
-   * A request without a reply after this long is sent again, to the next replica (which answers it once only, from
-   * its session table, if it was executed already). Default 300 ms: about when the replicas have gone on without a
+   * A request without a reply after this long is sent again, to the next replica (skipping replicas that refuse
+   * connections now, such as a crashed one, unless every replica does; the next one answers it once only, from its
+   * session table, if it was executed already). Default 300 ms: about when the replicas have gone on without a
    * stopped one (their `suspectAfterMs` is 300 ms by default).
    */
   readonly retryAfterMs?: number
@@ -376,7 +377,7 @@ export class LockstepClient {
     this.outputSyncTimer = this.scheduler.setTimer(this.retryAfterMs, () => {
       this.outputSyncTimer = undefined
       if (!this.started || this.noticeWaiters.length === 0) return
-      this.preferred = (this.preferred + 1) % this.replicas.length
+      this.rotatePreferred()
       // Voting needs the missed outputs from enough replicas to decide them: ask every one.
       const asked = this.voter ? [...new Set(this.replicas)] : [this.replicas[this.preferred]!]
       for (const replica of asked) this.askForOutputs(replica)
@@ -400,7 +401,9 @@ export class LockstepClient {
       this.settle(request, new LockstepError(ErrorCodes.TIMEOUT, `client '${this.id}': request #${request.seq} got no reply after ${request.attempts} attempts`))
       return
     }
-    if (request.attempts > 0) this.preferred = (this.preferred + 1) % this.replicas.length
+    // A retry goes to the next replica; the first attempt too when the preferred one refuses connections now.
+    if (request.attempts > 0) this.rotatePreferred()
+    else this.preferred = this.reachableFrom(this.preferred)
     // A voting client's retry goes to every replica: those that executed it answer from their session tables,
     // and one that lies or stays silent cannot hold the vote up.
     if (request.attempts > 0 && this.voter) request.fannedOut = true
@@ -423,6 +426,24 @@ export class LockstepClient {
       request.timer = undefined
       if (this.pending.get(request.seq) === request) this.send(request)
     })
+  }
+
+  /** Moves `preferred` on to the next replica that does not refuse connections now (see {@link reachableFrom}). */
+  private rotatePreferred(): void {
+    this.preferred = this.reachableFrom((this.preferred + 1) % this.replicas.length)
+  }
+
+  /**
+   * The index of the first replica from `index` on, cyclically, that has not refused a connection since it last
+   * accepted one (a crashed replica refuses them: asking it would cost a whole retry interval); `index` itself when
+   * every replica refuses.
+   */
+  private reachableFrom(index: number): number {
+    for (let step = 0; step < this.replicas.length; step++) {
+      const candidate = (index + step) % this.replicas.length
+      if (!this.refusals.has(this.replicas[candidate]!)) return candidate
+    }
+    return index
   }
 
   private sendRequest(replica: ReplicaId, request: PendingRequest): void {

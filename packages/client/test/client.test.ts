@@ -37,6 +37,44 @@ describe('LockstepClient', () => {
     expect(h.sent).toHaveLength(3) // no retries after the reply
   })
 
+  it('skips a replica that refuses connections (a crashed one) on retries and on the first attempt, until it connects again', async () => {
+    const h = shared({ retryAfterMs: 100 })
+    await h.client.start()
+    h.refused('r2', new LockstepError(ErrorCodes.UNREACHABLE, 'r2: connection refused (ECONNREFUSED)'))
+    h.client.submit({ name: 'a' }).catch(() => {}) // left pending: the test looks only at where it goes
+    h.advance(100)
+    h.advance(100)
+    expect(h.sent.map((s) => s.to)).toEqual(['r1', 'r3', 'r1'])
+    // Preferring the refusing replica does not send the next request there either.
+    h.refused('r1', new LockstepError(ErrorCodes.UNREACHABLE, 'r1: connection refused (ECONNREFUSED)'))
+    h.client.submit({ name: 'b' }).catch(() => {})
+    expect(h.sent.at(-1)).toMatchObject({ to: 'r3', message: { request: { seq: 2 } } })
+    // Back: r2 is asked again in its turn (r1 still refuses).
+    h.connected('r2')
+    h.sent.length = 0
+    h.advance(100)
+    expect(h.sent.map((s) => [s.to, s.message.request.seq])).toEqual([['r2', 1], ['r3', 2]])
+  })
+
+  it('asks a replica that does not refuse connections for missed outputs while it waits for a notice', async () => {
+    const h = shared({ retryAfterMs: 100 })
+    await h.client.start()
+    h.refused('r2', new LockstepError(ErrorCodes.UNREACHABLE, 'r2: connection refused (ECONNREFUSED)'))
+    h.client.nextNotice().catch(() => {})
+    h.advance(100)
+    h.advance(100)
+    expect(h.sent.filter((s) => s.message.type === 'outputs').map((s) => s.to)).toEqual(['r3', 'r1'])
+  })
+
+  it('with every replica refusing connections, it asks each in turn for missed outputs', async () => {
+    const h = shared({ retryAfterMs: 100 })
+    await h.client.start()
+    for (const replica of ['r1', 'r2', 'r3']) h.refused(replica, new LockstepError(ErrorCodes.UNREACHABLE, `${replica}: connection refused`))
+    h.client.nextNotice().catch(() => {})
+    h.advance(300)
+    expect(h.sent.filter((s) => s.message.type === 'outputs').map((s) => s.to)).toEqual(['r2', 'r3', 'r1'])
+  })
+
   it('gives up with TIMEOUT after maxAttempts', async () => {
     const h = harness(10)
     await h.client.start()

@@ -143,10 +143,9 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
 
   let cluster: LocalCluster
   try {
-    const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
     // The replicas log JSON lines (their stderr is a pipe); on a terminal they are shown as readable lines.
     const shown = process.stderr.isTTY ? prettyLogLine() : (line: string) => line
-    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport' | 'realtime', voter: voter as VoterName, machine, basePort, logLevel, onLog: (line) => io.stderr(shown(line)), extra })
+    cluster = await upLocalCluster({ dir, replicas, order: order as 'lamport' | 'realtime', voter: voter as VoterName, machine, basePort, logLevel, onLog: (line) => io.stderr(shown(line)), storage })
   } catch (error) {
     await rm(pidFile, { force: true })
     io.stderr(`lockstep cluster up: the cluster did not start: ${(error as Error).message}`)
