@@ -98,6 +98,13 @@ const found: { bug: string; machine: string; replicas: number; seed: number; bef
     seed: 3012,
     before: 'lost (real-time orderer): 2 acknowledged requests were never executed (first: c2#19); agreement: 2 submitted requests were never executed (first: c1#20)',
   },
+  {
+    bug: 'the simulator, not the engine: a request a crashed replica executed in a flush no other replica delivered (never acknowledged, on its disk alone) counted as held by a majority because the majority later delivered the same request at that position as a duplicate, answered from the session table',
+    machine: 'register',
+    replicas: 5,
+    seed: 3034,
+    before: 'exactly-once (Lamport orderer): c2#47 executed at positions 167 and 166',
+  },
 ]
 
 describe.each(orderers)('engine bugs found by the world simulator stay fixed ($name)', (orderer) => {
