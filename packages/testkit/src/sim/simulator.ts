@@ -5,6 +5,7 @@ import type { Operation } from '../lincheck/operation'
 import { checkAgreedTime, checkAgreement, checkOrder } from './checkers/agreement-order'
 import { checkCompleteness } from './checkers/completeness'
 import { checkDivergedReplies, type SentReply } from './checkers/diverged-replies'
+import { DiskHoldings } from './checkers/disk-holdings'
 import { checkExactlyOnce } from './checkers/exactly-once'
 import type { Delivery, IncarnationRecord } from './checkers/incarnation-record'
 import { checkLiveness, describeStall } from './checkers/liveness'
@@ -221,17 +222,12 @@ function rollBack(incarnation: LiveIncarnation, from: number): void {
   incarnation.notDurableFrom = Math.min(incarnation.notDurableFrom, from)
 }
 
-function recordDurable(incarnation: LiveIncarnation, upTo: number, durableBy: Map<string, Set<string>>): void {
+function recordDurable(incarnation: LiveIncarnation, upTo: number, disks: DiskHoldings): void {
   for (; incarnation.notDurableFrom <= upTo; incarnation.notDurableFrom++) {
     const delivery = incarnation.current.get(incarnation.notDurableFrom)
     if (!delivery || delivery.durable) continue
     delivery.durable = true
-    // By position and request, and by position, request and agreed time (see `MajorityDurable`).
-    for (const at of [`${delivery.position} ${delivery.key}`, `${delivery.position} ${delivery.key} @${String(delivery.time)}`]) {
-      const replicas = durableBy.get(at) ?? new Set<string>()
-      replicas.add(incarnation.replica)
-      durableBy.set(at, replicas)
-    }
+    disks.held(incarnation.replica, delivery)
   }
 }
 
@@ -312,8 +308,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const thinkMs = paceRandom && thinkMeanMs > 0 ? () => paceRandom.next() * 2 * thinkMeanMs : undefined
 
   const incarnations: LiveIncarnation[] = []
-  /** For each `position key`, the replicas whose disk held that delivery. */
-  const durableBy = new Map<string, Set<string>>()
+  /** The replicas whose disk held each delivery. */
+  const disks = new DiskHoldings()
   // A blackout (more than F replicas down at once) loses a majority's memory: every incarnation that died
   // since the cluster was last whole may have lost deliveries nobody acknowledged.
   let diedSinceAllUp: LiveIncarnation[] = []
@@ -357,7 +353,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           tracer?.delivered(replica, number, position, request, executed)
           recordDelivery(incarnation, { position, key: requestKey(request.client, request.incarnation, request.seq), executed, time, orderDigest })
         },
-        onDurable: (position) => recordDurable(incarnation, position, durableBy),
+        onDurable: (position) => recordDurable(incarnation, position, disks),
         // The whole state replaced its own: what it delivered before is not its state any more (its disk's
         // snapshot holds the transferred state, whose deliveries other incarnations recorded). But when its own
         // order up to that position was the state's (equal digests of the order there), the requests it delivered
@@ -502,9 +498,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   // The checks. A divergent order makes the other delivery checks meaningless, so it stands alone.
   const { acknowledgedAt } = fleet
   const records = incarnations.map((incarnation) => incarnationRecord(incarnation, cluster, durable))
-  const majorityDurable = durable
-    ? (position: number, key: string, time?: number) => (durableBy.get(time === undefined ? `${position} ${key}` : `${position} ${key} @${time}`)?.size ?? 0) >= f + 1
-    : undefined
+  const majorityDurable = durable ? disks.majorityDurable(f + 1) : undefined
   const locations: ViolationLocations = new Map()
   const order = checkOrder(records, acknowledgedAt, majorityDurable, locations)
   violations.push(...order)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { checkAgreedTime } from '../../src/sim/checkers/agreement-order'
-import type { IncarnationRecord } from '../../src/sim/checkers/incarnation-record'
+import type { IncarnationRecord, MajorityDurable } from '../../src/sim/checkers/incarnation-record'
 
 const delivery = (position: number, key: string, time: number) => ({ position, key, executed: true, time })
 
@@ -18,9 +18,9 @@ describe('checkAgreedTime', () => {
     // the cluster resumed at 44 and the client's retry, entered at 2365, was ordered at 45 again.
     const lost: IncarnationRecord = { replica: 'r3', number: 1, deliveries: [delivery(45, 'c#5', 564)], crashed: true }
     const kept: IncarnationRecord = { replica: 'r1', number: 4, deliveries: [delivery(45, 'c#5', 2365)], servingAt: 45 }
-    const durableAt = (time: number) => (_position: number, _key: string, t?: number) => t === time
+    const durableAt = (time: number): MajorityDurable => ({ time: t }, withTime) => withTime === true && t === time
     expect(checkAgreedTime([lost, kept], new Map([['c#5', 45]]), durableAt(2365))).toEqual([])
     // Had a majority's disks held the first copy with its time, the two must agree.
-    expect(checkAgreedTime([lost, kept], new Map([['c#5', 45]]), (_p: number, _k: string, t?: number) => t === 564 || t === 2365)).toEqual(['agreed time: at position 45 r3 (restart 1) had time 564 but r1 (restart 4) had 2365'])
+    expect(checkAgreedTime([lost, kept], new Map([['c#5', 45]]), ({ time: t }, withTime) => withTime === true && (t === 564 || t === 2365))).toEqual(['agreed time: at position 45 r3 (restart 1) had time 564 but r1 (restart 4) had 2365'])
   })
 })

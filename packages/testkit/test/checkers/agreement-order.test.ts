@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { checkAgreedTime, checkAgreement, checkOrder } from '../../src/sim/checkers/agreement-order'
-import type { IncarnationRecord } from '../../src/sim/checkers/incarnation-record'
+import type { IncarnationRecord, MajorityDurable } from '../../src/sim/checkers/incarnation-record'
 import { incarnation } from './records'
 
 describe('order checker', () => {
@@ -34,7 +34,7 @@ describe('order checker', () => {
     expect(checkOrder([survivors, crashed, rolledBack], new Map(), () => false)).toEqual([])
     // Acknowledged at that position, or on a majority's disks: it must never be contradicted.
     expect(checkOrder([survivors, crashed], new Map([['x#1', 2]]), () => false)).toEqual(['order: at position 2 r2 delivered b#1 but r1 delivered x#1'])
-    expect(checkOrder([survivors, rolledBack], new Map(), (position, key) => position === 2 && key === 'x#1')).toEqual(['order: at position 2 r2 delivered b#1 but r3 delivered x#1'])
+    expect(checkOrder([survivors, rolledBack], new Map(), ({ position, key }) => position === 2 && key === 'x#1')).toEqual(['order: at position 2 r2 delivered b#1 but r3 delivered x#1'])
     // A live incarnation that did not roll it back is held to it.
     expect(checkOrder([survivors, incarnation('r1', 0, ['a#1', 'x#1'])], new Map(), () => false)).toEqual(['order: at position 2 r2 delivered b#1 but r1 delivered x#1'])
   })
@@ -87,10 +87,10 @@ describe('agreed-time checker', () => {
     const lost = timed('r3', 0, [['a#1', 10], ['c2#3', 630]], { crashed: true })
     const kept = timed('r1', 2, [['a#1', 10], ['c2#3', 882]])
     const acknowledged = new Map([['c2#3', 2]])
-    const durable = (position: number, key: string, time?: number) => position === 1 || (position === 2 && key === 'c2#3' && (time === undefined || time === 882))
+    const durable: MajorityDurable = ({ position, key, time }, withTime) => position === 1 || (position === 2 && key === 'c2#3' && (!withTime || time === 882))
     expect(checkAgreedTime([lost, kept], acknowledged, durable)).toEqual([])
     // A delivery a majority's disks held with its time is binding, crashed or not.
-    const durableBoth = (position: number) => position <= 2
+    const durableBoth: MajorityDurable = ({ position }) => position <= 2
     expect(checkAgreedTime([lost, kept], acknowledged, durableBoth)).toEqual(['agreed time: at position 2 r3 had time 630 but r1 (restart 2) had 882'])
     // So is one made by an incarnation that did not crash.
     expect(checkAgreedTime([{ ...lost, crashed: false }, kept], acknowledged, durable)).toEqual(['agreed time: at position 2 r3 had time 630 but r1 (restart 2) had 882'])

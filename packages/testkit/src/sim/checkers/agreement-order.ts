@@ -60,7 +60,7 @@ export function checkAgreement(incarnations: readonly IncarnationRecord[]): stri
  */
 function timeIsTentative(incarnation: IncarnationRecord, delivery: Delivery, acknowledgedAt: AcknowledgedAt | undefined, majorityDurable: MajorityDurable | undefined): boolean {
   if (!majorityDurable) return isTentative(incarnation, delivery, acknowledgedAt)
-  if (majorityDurable(delivery.position, delivery.key, delivery.time)) return false
+  if (majorityDurable(delivery, delivery.time !== undefined)) return false
   return incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true
 }
 

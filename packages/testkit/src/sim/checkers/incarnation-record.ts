@@ -42,12 +42,13 @@ export interface IncarnationRecord {
 }
 
 /**
- * True if a majority of the replicas' disks held `key` at `position` (in a run with disks): such a delivery
- * survives any failures and must never be contradicted, acknowledged or not. With `time`: held there with that
- * agreed time (a request a client retried enters again with a new time, and may replace a lost delivery of
- * itself at the same position).
+ * True if a majority of the replicas' disks held `delivery` (in a run with disks): its request at its position,
+ * executed there or answered there as a duplicate, as the delivery was (see `DiskHoldings`). Such a delivery
+ * survives any failures and must never be contradicted, acknowledged or not. `withTime`: held there with the
+ * delivery's agreed time too (a request a client retried enters again with a new time, and may replace a lost
+ * delivery of itself at the same position).
  */
-export type MajorityDurable = (position: number, key: string, time?: number) => boolean
+export type MajorityDurable = (delivery: Pick<Delivery, 'position' | 'key' | 'executed' | 'time'>, withTime?: boolean) => boolean
 
 /** Where each acknowledged request executed, by `client#seq`, as its reply said. */
 export type AcknowledgedAt = ReadonlyMap<string, number>
@@ -61,7 +62,7 @@ export type AcknowledgedAt = ReadonlyMap<string, number>
  */
 export function isTentative(incarnation: IncarnationRecord, delivery: Delivery, acknowledgedAt: AcknowledgedAt | undefined, majorityDurable?: MajorityDurable): boolean {
   if (acknowledgedAt?.get(delivery.key) === delivery.position) return false
-  if (majorityDurable?.(delivery.position, delivery.key)) return false
+  if (majorityDurable?.(delivery)) return false
   return incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true
 }
 
