@@ -38,6 +38,9 @@ describe('checkAgreedTime', () => {
     // Along the state it took, time still may not go back.
     const back: IncarnationRecord = { ...r4, deliveries: [...r4.deliveries, delivery(22, 'c1#4', 2000)] }
     expect(checkAgreedTime([back])).toEqual(['agreed time: r4 (restart 1) had time 2000 at position 22, below 2267 at position 21'])
+    // The transferred state may hold its last position with a lower time than the incarnation's own rolled-back delivery there.
+    const sameTop: IncarnationRecord = { replica: 'r2', number: 0, deliveries: [delivery(19, 'c#1', 900), rolledBack(20, 'c#2', 3000), { ...delivery(21, 'c#3', 2500), afterWholeStateTransfer: true }] }
+    expect(checkAgreedTime([sameTop])).toEqual([])
     // Without a whole-state transfer, a delivery at or below the last position extends the state up to the one before it.
     const rolled: IncarnationRecord = { replica: 'r1', number: 0, deliveries: [delivery(1, 'c#1', 10), delivery(2, 'c#2', 50), delivery(3, 'c#3', 60), delivery(2, 'c#4', 5)] }
     expect(checkAgreedTime([rolled])).toEqual(['agreed time: r1 had time 5 at position 2, below 10 at position 1'])
