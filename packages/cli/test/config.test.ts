@@ -158,6 +158,12 @@ describe('cluster configuration validation', () => {
     expect(stderr).toMatch(/deltaMs/)
   })
 
+  it('statusSummary: true by default, false keeps the machine\'s summary off GET /status, anything else is refused', () => {
+    const base = { machine: 'mutex', replicas: [{ id: 'r1', host: '127.0.0.1', port: 1 }] }
+    expect(validateClusterConfig({ ...base, statusSummary: false })).toMatchObject({ ok: true, config: { statusSummary: false } })
+    expect(validateClusterConfig({ ...base, statusSummary: 'no' })).toMatchObject({ ok: false, problems: [{ path: '/statusSummary' }] })
+  })
+
   it('fills in defaults for a minimal valid file', () => {
     const result = validateClusterConfig({ replicas: [{ id: 'a', host: 'localhost', port: 1 }], machine: 'mutex' })
     expect(result).toEqual({

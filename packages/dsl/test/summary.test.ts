@@ -94,14 +94,19 @@ describe('the summary of a DSL machine', () => {
   })
 
   it('leaves out the last variables, saying how many, when even their scalars do not fit', () => {
-    const vars = Array.from({ length: 30 }, (_, i) => `    s${i}: string init Φ`).join('\n')
-    const assignments = Array.from({ length: 30 }, (_, i) => `s${i} := t`).join('; ')
-    const source = `wide: state_machine\n  var\n${vars}\n  put(t: string): command\n    if true ->\n      ${assignments}\n  end put\nend wide\n`
-    const summary = summaries(both(source), [['c1', { name: 'put', args: { t: 'y'.repeat(500) } }]]) as Record<string, unknown>
-    const shown = Object.keys(summary).filter((key) => key !== '$omitted')
-    expect(shown.length).toBeGreaterThan(10)
-    expect(shown).toEqual(Array.from({ length: shown.length }, (_, i) => `s${i}`))
-    expect(summary.$omitted).toBe(30 - shown.length)
+    const wide = (count: number) => {
+      const vars = Array.from({ length: count }, (_, i) => `    s${i}: string init Φ`).join('\n')
+      const assignments = Array.from({ length: count }, (_, i) => `s${i} := t`).join('; ')
+      const source = `wide: state_machine\n  var\n${vars}\n  put(t: string): command\n    if true ->\n      ${assignments}\n  end put\nend wide\n`
+      return summaries(both(source), [['c1', { name: 'put', args: { t: 'y'.repeat(500) } }]]) as Record<string, unknown>
+    }
+    // 19 variables of 200 characters (and '…') fit in 4096 characters; from 20 on, the last ones are left out.
+    for (const count of [19, 20, 21, 30]) {
+      const summary = wide(count)
+      const shown = Object.keys(summary).filter((key) => key !== '$omitted')
+      expect(shown, `${count} variables`).toEqual(Array.from({ length: Math.min(count, 19) }, (_, i) => `s${i}`))
+      expect(summary.$omitted, `${count} variables`).toBe(count > 19 ? count - 19 : undefined)
+    }
   })
 
   it('shows at most 400 elements in all, however deep the nesting', () => {
