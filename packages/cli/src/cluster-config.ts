@@ -87,6 +87,8 @@ export interface ClusterConfig {
   readonly sessions: ClusterSessions
   /** State digests every this many deliveries (0: off). */
   readonly stateDigestEvery: number
+  /** GET /status includes the machine's summary of its state (`StateMachine.summary`) when it has one. */
+  readonly statusSummary: boolean
 }
 
 /** A configuration read from a file: relative paths in it are resolved against `baseDir`. */
@@ -225,6 +227,7 @@ interface RawConfig {
   limits?: ClusterLimits
   sessions?: ClusterSessions
   stateDigestEvery?: number
+  statusSummary?: boolean
 }
 
 function withDefaults(raw: RawConfig): ClusterConfig {
@@ -242,6 +245,7 @@ function withDefaults(raw: RawConfig): ClusterConfig {
     limits: { ...raw.limits },
     sessions: { ...raw.sessions },
     stateDigestEvery: raw.stateDigestEvery ?? 1000,
+    statusSummary: raw.statusSummary ?? true,
   }
 }
 

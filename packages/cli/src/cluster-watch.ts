@@ -1,3 +1,4 @@
+import type { JsonValue } from '@lockstep/interface'
 import type { LoadedClusterConfig } from './cluster-config'
 import { getJson, getText, type EndpointAnswer } from './replica-endpoints'
 import type { ReplicaStatusReport } from './replica-metrics'
@@ -30,6 +31,65 @@ export type ReplicaSample =
 export interface ClusterSample {
   readonly atMs: number
   readonly replicas: readonly ReplicaSample[]
+  /** The lock, from the machine's summary of its state (see {@link lockView}); absent in samples made without it. */
+  readonly lock?: LockView
+}
+
+/**
+ * The lock as the dashboard shows it, read from the summary (`GET /status`'s `summary`) of the most advanced
+ * up replica that reports one: the holder (`user`), the queue (`waiting`, its first clients and its length),
+ * the lease's end (`expires`, agreed time in epoch ms; the leased mutex) and the last fencing token
+ * (`token`), the names the mutex machines use. Or why it cannot be shown.
+ */
+export type LockView =
+  | {
+      readonly shown: true
+      /** The replica whose summary it is, and its position. */
+      readonly from: string
+      readonly position: number
+      readonly holder: string | null
+      /** The first clients waiting, in grant order (a summary holds the first 20). */
+      readonly queue: readonly string[]
+      readonly queueLength: number
+      /** When the holder's lease ends (epoch ms of agreed time); null without a lease or a holder. */
+      readonly leaseExpiresAtMs: number | null
+      /** The last fencing token granted; null when the machine has none. */
+      readonly token: number | null
+    }
+  | { readonly shown: false; readonly reason: string }
+
+/** The lock from the replicas' `/status` answers (see {@link LockView}). Pure. */
+export function lockView(reports: readonly ReplicaStatusReport[]): LockView {
+  if (reports.length === 0) return { shown: false, reason: 'no replica answered' }
+  const withSummary = reports.filter((r) => r.summary !== undefined)
+  if (withSummary.length === 0) {
+    const failed = reports.find((r) => r.summaryError !== undefined)
+    if (failed) return { shown: false, reason: `${failed.id}: ${failed.summaryError!}` }
+    return { shown: false, reason: 'the replicas report no summary of the machine\'s state ("statusSummary": false in the configuration, or a machine without one)' }
+  }
+  // The most advanced: the highest position, the first in the configuration's order among equals.
+  const best = withSummary.reduce((a, b) => (b.position > a.position ? b : a))
+  const summary = best.summary as JsonValue
+  const record = summary !== null && typeof summary === 'object' && !Array.isArray(summary) ? (summary as { readonly [key: string]: JsonValue }) : undefined
+  const user = record?.['user']
+  const waiting = record?.['waiting']
+  const items = Array.isArray(waiting) ? waiting : waiting !== null && typeof waiting === 'object' ? (waiting as { items?: JsonValue }).items : undefined
+  if (record === undefined || (user !== null && typeof user !== 'string') || !Array.isArray(items)) {
+    return { shown: false, reason: `the summary of ${best.id} is not a lock's (it has no 'user' and 'waiting')` }
+  }
+  const count = Array.isArray(waiting) ? waiting.length : (waiting as { count?: JsonValue }).count
+  const expires = record['expires']
+  const token = record['token']
+  return {
+    shown: true,
+    from: best.id,
+    position: best.position,
+    holder: user,
+    queue: (items as readonly JsonValue[]).map((item) => (typeof item === 'string' ? item : JSON.stringify(item))),
+    queueLength: typeof count === 'number' ? count : items.length,
+    leaseExpiresAtMs: user !== null && typeof expires === 'number' && expires > 0 ? expires : null,
+    token: typeof token === 'number' ? token : null,
+  }
 }
 
 /** Something that changed between two polls: what the dashboard lists under "recent events". */
@@ -163,16 +223,18 @@ export class ClusterWatch {
   /** Asks every replica once and records the sample. */
   async poll(): Promise<ClusterSample> {
     const { config, options } = this
-    const replicas = await Promise.all(
+    const answers = await Promise.all(
       config.replicas.map(async (replica) => {
         const [status, metrics] = await Promise.all([
           getJson<ReplicaStatusReport>(config, replica, '/status?digest=false', options.timeoutMs),
           getText(config, replica, '/metrics', options.timeoutMs),
         ])
-        return replicaSample(replica.id, status, metrics)
+        return { sample: replicaSample(replica.id, status, metrics), report: status.ok ? status.value : undefined }
       }),
     )
-    const sample: ClusterSample = { atMs: Date.now(), replicas }
+    const replicas = answers.map((answer) => answer.sample)
+    const lock = lockView(answers.flatMap((answer) => (answer.report === undefined ? [] : [answer.report])))
+    const sample: ClusterSample = { atMs: Date.now(), replicas, lock }
     const events = clusterEvents(this.samples.at(-1), sample)
     this.samples.push(sample)
     if (this.samples.length > options.historyLength) this.samples.splice(0, this.samples.length - options.historyLength)

@@ -20,7 +20,9 @@ export interface DashboardInit {
  * What it shows is also in the DOM for programs: `#dashboard` carries `data-updates` (samples drawn),
  * `data-sample-at` (the last sample's time), `data-updated-at` (when it was drawn) and `data-connected`;
  * each replica's row `data-replica`, `data-up`, `data-status`, `data-view`, `data-position` and
- * `data-changed-at` (when its `data-up` last changed, epoch ms).
+ * `data-changed-at` (when its `data-up` last changed, epoch ms); the lock panel (`#lock`) `data-exposed` (the
+ * replicas report the lock's state), `data-holder`, `data-queue` (a JSON array, in grant order),
+ * `data-queue-length`, `data-lease-expires` (epoch ms), `data-token` and `data-from` (the replica it is from).
  */
 export function dashboardPage(init: DashboardInit): void {
   const CHART_WIDTH = 620
@@ -133,18 +135,45 @@ export function dashboardPage(init: DashboardInit): void {
     return `${head} data-status="${esc(replica.status)}" data-view="${replica.view.id}" data-position="${replica.position}"><td class="state">up</td>${name}${cells.map((cell, i) => `<td${i === 0 ? ` class="status status-${esc(cell)}"` : ''}>${esc(cell)}</td>`).join('')}</tr>`
   }
 
-  function lockPanel(latest: ClusterSample | undefined): string {
+  function lockPanel(latest: ClusterSample | undefined, nowMs: number): string {
     const serving = latest?.replicas.filter((r): r is Extract<ReplicaSample, { up: true }> => r.up && r.status === 'normal') ?? []
     const most = (read: (r: Extract<ReplicaSample, { up: true }>) => number) => (serving.length === 0 ? '-' : String(Math.max(...serving.map(read))))
+    const lock = latest?.lock
+    let state: string
+    if (lock === undefined) state = '<p class="honest">waiting for the first poll…</p>'
+    else if (!lock.shown) state = `<p class="honest">The holder and the queue cannot be shown: ${esc(lock.reason)}.</p>`
+    else {
+      const lease = lock.leaseExpiresAtMs === null
+        ? '-'
+        : `${clock(lock.leaseExpiresAtMs)} (${lock.leaseExpiresAtMs > nowMs ? `in ${((lock.leaseExpiresAtMs - nowMs) / 1000).toFixed(1)} s` : 'passed: over at the next command'})`
+      const more = lock.queueLength > lock.queue.length ? ` … and ${lock.queueLength - lock.queue.length} more` : ''
+      state =
+        `<dl><dt>holder</dt><dd data-field="holder">${lock.holder === null ? '<span class="free">free</span>' : esc(lock.holder)}</dd>` +
+        `<dt>queue (${lock.queueLength} waiting)</dt><dd data-field="queue">${lock.queue.length === 0 ? '-' : `<ol>${lock.queue.map((id) => `<li>${esc(id)}</li>`).join('')}</ol>${esc(more)}`}</dd>` +
+        `<dt>lease ends</dt><dd data-field="lease">${esc(lease)}</dd>` +
+        (lock.token === null ? '' : `<dt>fencing token</dt><dd data-field="token">${lock.token}</dd>`) +
+        `</dl><p class="source">from the state summary of ${esc(lock.from)} at position ${lock.position} (GET /status; "statusSummary": false in cluster.json hides it)</p>`
+    }
     return (
-      `<h2>Lock service</h2><p class="honest">The current holder and the queue are the machine's state, and the replicas' operator ` +
-      `endpoints do not reveal state contents (GET /status is not authenticated and gives only the state's digest): ` +
-      `they cannot be shown here. What /status offers:</p>` +
+      `<h2>Lock service</h2>${state}` +
       `<dl><dt>client sessions</dt><dd data-field="sessions">${most((r) => r.sessions)}</dd>` +
       `<dt>clients connected</dt><dd data-field="clients">${serving.length === 0 ? '-' : String(serving.reduce((sum, r) => sum + r.clientConnections, 0))}</dd>` +
       `<dt>requests held, not delivered</dt><dd data-field="held">${most((r) => r.pendingRequests)}</dd>` +
       `<dt>replies waiting</dt><dd data-field="replies-waiting">${most((r) => r.repliesWaiting)}</dd></dl>`
     )
+  }
+
+  /** The lock's state in the panel's data attributes, for programs (and the tests). */
+  function lockData(panel: HTMLElement, latest: ClusterSample | undefined): void {
+    const lock = latest?.lock
+    const shown = lock !== undefined && lock.shown ? lock : undefined
+    panel.dataset.exposed = String(shown !== undefined)
+    panel.dataset.holder = shown?.holder ?? ''
+    panel.dataset.queue = JSON.stringify(shown?.queue ?? [])
+    panel.dataset.queueLength = String(shown?.queueLength ?? 0)
+    panel.dataset.leaseExpires = shown === undefined || shown.leaseExpiresAtMs === null ? '' : String(shown.leaseExpiresAtMs)
+    panel.dataset.token = shown === undefined || shown.token === null ? '' : String(shown.token)
+    panel.dataset.from = shown?.from ?? ''
   }
 
   function render(): void {
@@ -165,7 +194,10 @@ export function dashboardPage(init: DashboardInit): void {
     byId('legend').innerHTML = init.cluster.replicas.map((id) => `<span><span class="swatch" style="background:${color(id)}"></span>${esc(id)}</span>`).join('')
     byId('charts').innerHTML = charts.map((c) => chart(c.name, c.series)).join('')
     const lock = document.getElementById('lock')
-    if (lock) lock.innerHTML = lockPanel(latest)
+    if (lock) {
+      lock.innerHTML = lockPanel(latest, nowMs)
+      lockData(lock, latest)
+    }
     byId('events').innerHTML =
       events.length === 0
         ? '<li class="none">no view changes, suspicions or replicas going down yet</li>'
@@ -229,6 +261,7 @@ td.status:not(.status-normal) { color: #e08a00; font-weight: 600; }
 #events li { padding: 2px 8px; border-bottom: 1px solid #eee; } #events time { color: #777; margin-right: 6px; }
 .event-down { color: #c62828; } .event-up { color: #2e7d32; } .event-view { color: #1f5fbf; } .event-suspect, .event-status { color: #e08a00; }
 #lock { max-width: 520px; } #lock dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; } #lock dd { margin: 0; font-weight: 600; }
+#lock ol { margin: 0; padding-left: 20px; } #lock .free { color: #2e7d32; } #lock .source { color: #777; font-size: 12px; margin: 4px 0 10px; }
 .honest { color: #555; font-style: italic; }
 `
 

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ReplicaHost } from '@lockstep/core'
-import type { Request, Storage, StorageFactory } from '@lockstep/interface'
+import type { JsonValue, Request, Storage, StorageFactory } from '@lockstep/interface'
 import type { TcpTransportStats } from '@lockstep/transport-tcp'
 
 /** What `/status` answers about a replica (and `lockstep status --json` prints per replica). */
@@ -28,7 +28,17 @@ export interface ReplicaStatusReport {
   readonly digest: { readonly position: number; readonly digest: string } | null
   /** The real-time orderer's estimates of each peer's clock minus this one's (null with another orderer). */
   readonly clockOffsets: Readonly<Record<string, { readonly offsetMs: number; readonly roundTripMs: number }>> | null
+  /**
+   * The machine's summary of its state at `position` (`StateMachine.summary`: the mutex's holder and queue);
+   * absent when the machine has none or the configuration says `"statusSummary": false`.
+   */
+  readonly summary?: JsonValue
+  /** Why there is no summary although the machine has one: its `summary` threw, or gave more than 16 KiB of JSON. */
+  readonly summaryError?: string
 }
+
+/** The most characters of JSON of a machine's summary that `/status` reports (StateMachine.summary should stay near 4 KB). */
+export const MAX_SUMMARY_JSON_CHARS = 16_384
 
 /** How often the sampler looks at suspicions and the request rate. */
 const SAMPLE_EVERY_MS = 250
@@ -60,9 +70,14 @@ export class ReplicaMetrics {
   private suspectedBefore = new Set<string>()
   private timer: ReturnType<typeof setInterval> | undefined
 
+  /**
+   * `statusSummary` false: `/status` leaves out the machine's summary of its state (the configuration's
+   * `statusSummary`).
+   */
   constructor(
     readonly id: string,
     private readonly nowMs: () => number = () => performance.now(),
+    private readonly options: { readonly statusSummary?: boolean } = {},
   ) {
     const registry = this.registry
     registry.setDefaultLabels({ replica: id })
@@ -217,6 +232,7 @@ export class ReplicaMetrics {
       suspected: [...engine.suspected],
       digest: hashed,
       clockOffsets: engine.clockOffsets ?? null,
+      ...(this.options.statusSummary === false ? {} : summaryOf(engine)),
     }
   }
 
@@ -248,4 +264,27 @@ export class ReplicaMetrics {
     for (const member of suspected) if (!this.suspectedBefore.has(member)) this.suspicions.inc()
     this.suspectedBefore = suspected
   }
+}
+
+/** The machine's summary of its state for `/status`: `summary`, or `summaryError` saying why not; nothing without one. */
+function summaryOf(engine: ReplicaHost['engine']): { summary?: JsonValue; summaryError?: string } {
+  let summary: JsonValue | undefined
+  try {
+    summary = engine.stateSummary()
+  } catch (error) {
+    return { summaryError: `the state machine's summary failed: ${(error as Error)?.message ?? String(error)}` }
+  }
+  if (summary === undefined) return {}
+  let text: string | undefined
+  try {
+    text = JSON.stringify(summary)
+  } catch (error) {
+    return { summaryError: `the state machine's summary is not JSON: ${(error as Error)?.message ?? String(error)}` }
+  }
+  if (text === undefined) return { summaryError: 'the state machine\'s summary is not JSON (undefined, a function or a symbol)' }
+  if (text.length > MAX_SUMMARY_JSON_CHARS) {
+    return { summaryError: `the state machine's summary is ${text.length} characters of JSON, more than the ${MAX_SUMMARY_JSON_CHARS} a replica reports: StateMachine.summary must stay small (about 4 KB)` }
+  }
+  // Parsed back: what the endpoint sends is what was measured (no toJSON methods or undefined fields on the way).
+  return { summary: JSON.parse(text) as JsonValue }
 }

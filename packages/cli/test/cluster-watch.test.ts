@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { clusterEvents, metricValue, replicaSample, type ClusterSample, type ReplicaSample } from '../src/cluster-watch'
+import { clusterEvents, lockView, metricValue, replicaSample, type ClusterSample, type ReplicaSample } from '../src/cluster-watch'
+import { summaryLines } from '../src/commands/status'
 import type { ReplicaStatusReport } from '../src/replica-metrics'
 
 // What the dashboard derives from two consecutive polls of the replicas' operator endpoints. Pure: no
@@ -120,5 +121,54 @@ describe('replicaSample and metricValue', () => {
     expect(metricValue(metrics, 'lockstep_suspicions_total')).toBe(5)
     expect(metricValue('lockstep_view 3\n', 'lockstep_view')).toBe(3)
     expect(metricValue(metrics, 'lockstep_view')).toBeNull()
+  })
+})
+
+/** A /status answer with the fields the lock view and the summary lines read. */
+function report(id: string, position: number, fields: Partial<ReplicaStatusReport> = {}): ReplicaStatusReport {
+  return { id, position, ...fields } as ReplicaStatusReport
+}
+
+describe('lockView: the lock from the replicas\' summaries of the machine\'s state', () => {
+  const leased = (user: string | null, waiting: string[], expires = 0) => ({ user, expires, waiting: { count: waiting.length, items: waiting }, ttls: { count: 0, items: {} }, token: 4 })
+
+  it('reads the holder, the queue in order, the lease and the token from the most advanced replica', () => {
+    const view = lockView([
+      report('r1', 10, { summary: leased('alice', ['bob'], 5000) }),
+      report('r2', 12, { summary: leased('bob', ['carol', 'alice'], 9000) }),
+      report('r3', 12, { summary: leased('x', []) }),
+    ])
+    expect(view).toEqual({ shown: true, from: 'r2', position: 12, holder: 'bob', queue: ['carol', 'alice'], queueLength: 2, leaseExpiresAtMs: 9000, token: 4 })
+  })
+
+  it('the built-in mutex: no lease, no token; a free lock has no holder; a long queue keeps its length', () => {
+    expect(lockView([report('r1', 3, { summary: { user: null, waiting: { count: 0, items: [] } } })])).toEqual({
+      shown: true, from: 'r1', position: 3, holder: null, queue: [], queueLength: 0, leaseExpiresAtMs: null, token: null,
+    })
+    const queue = Array.from({ length: 20 }, (_, i) => `c${i}`)
+    expect(lockView([report('r1', 3, { summary: { user: 'h', waiting: { count: 55, items: queue } } })])).toMatchObject({ holder: 'h', queue, queueLength: 55 })
+  })
+
+  it('says why it cannot show the lock: no summary, a failing one, one that is not a lock\'s', () => {
+    expect(lockView([])).toEqual({ shown: false, reason: 'no replica answered' })
+    expect(lockView([report('r1', 1)])).toEqual({ shown: false, reason: expect.stringContaining('"statusSummary": false') as unknown })
+    expect(lockView([report('r1', 1), report('r2', 1, { summaryError: "the state machine's summary failed: boom" })])).toEqual({ shown: false, reason: "r2: the state machine's summary failed: boom" })
+    expect(lockView([report('r1', 1, { summary: { count: 3 } })])).toEqual({ shown: false, reason: "the summary of r1 is not a lock's (it has no 'user' and 'waiting')" })
+    expect(lockView([report('r1', 1, { summary: [1, 2] })])).toMatchObject({ shown: false })
+  })
+})
+
+describe('lockstep status: the summary lines', () => {
+  const summary = { user: 'alice', waiting: { count: 0, items: [] } }
+
+  it('one line for the cluster when every replica shows the same summary, one per replica otherwise, none without', () => {
+    expect(summaryLines([report('r1', 4, { summary }), report('r2', 4, { summary })])).toEqual(['summary: {"user":"alice","waiting":{"count":0,"items":[]}}'])
+    expect(summaryLines([report('r1', 5, { summary: { ...summary, user: 'bob' } }), report('r2', 4, { summary }), report('r3', 4, { summaryError: 'boom' })])).toEqual([
+      'r1 summary at position 5: {"user":"bob","waiting":{"count":0,"items":[]}}',
+      'r2 summary at position 4: {"user":"alice","waiting":{"count":0,"items":[]}}',
+      'r3 summary at position 4: unavailable: boom',
+    ])
+    expect(summaryLines([report('r1', 4), report('r2', 4)])).toEqual([])
+    expect(summaryLines([])).toEqual([])
   })
 })

@@ -65,7 +65,7 @@ describe('cluster configuration validation', () => {
     ['a machine that is not a string', (c) => void (c.machine = 42), [/^ {2}\/machine: must be a string \(got 42\)$/m]],
     ['a missing machine', (c) => void delete c.machine, [/^ {2}\/machine: is required$/m]],
     ['a replica id with a space', (c) => void (c.replicas[0].id = 'r 1'), [/^ {2}\/replicas\/0\/id: Replica id: letters, digits/m]],
-    ['an unknown field', (c) => void (c.replica = []), [/^ {2}\/replica: is not a known field \(expected one of: clusterId, replicas, order, voter, realtime, machine, storage, security, timeouts, limits, sessions, stateDigestEvery\)$/m]],
+    ['an unknown field', (c) => void (c.replica = []), [/^ {2}\/replica: is not a known field \(expected one of: clusterId, replicas, order, voter, realtime, machine, storage, security, timeouts, limits, sessions, stateDigestEvery, statusSummary\)$/m]],
     ['a secret with two sources', (c) => void (c.security.clientSecret = { file: 'x', env: 'Y' }), [/^ {2}\/security\/clientSecret: must have exactly one of: file, env, value/m]],
     ['a short inline secret', (c) => void (c.security.replicaSecret = { value: 'short' }), [/^ {2}\/security\/replicaSecret\/value: must NOT have fewer than 16 characters/m]],
     ['file storage without a directory', (c) => void (c.storage = { type: 'file' }), [/^ {2}\/storage\/dir: is required$/m]],
@@ -158,6 +158,12 @@ describe('cluster configuration validation', () => {
     expect(stderr).toMatch(/deltaMs/)
   })
 
+  it('statusSummary: true by default, false keeps the machine\'s summary off GET /status, anything else is refused', () => {
+    const base = { machine: 'mutex', replicas: [{ id: 'r1', host: '127.0.0.1', port: 1 }] }
+    expect(validateClusterConfig({ ...base, statusSummary: false })).toMatchObject({ ok: true, config: { statusSummary: false } })
+    expect(validateClusterConfig({ ...base, statusSummary: 'no' })).toMatchObject({ ok: false, problems: [{ path: '/statusSummary' }] })
+  })
+
   it('fills in defaults for a minimal valid file', () => {
     const result = validateClusterConfig({ replicas: [{ id: 'a', host: 'localhost', port: 1 }], machine: 'mutex' })
     expect(result).toEqual({
@@ -175,6 +181,7 @@ describe('cluster configuration validation', () => {
         limits: {},
         voter: 'first',
         stateDigestEvery: 1000,
+        statusSummary: true,
       },
     })
   })
@@ -184,7 +191,7 @@ describe('cluster configuration validation', () => {
     expect(await main(['cluster', 'schema'], io)).toBe(0)
     const schema = JSON.parse(stdout())
     expect(schema.required).toEqual(['replicas', 'machine'])
-    expect(Object.keys(schema.properties)).toEqual(['$schema', 'clusterId', 'replicas', 'order', 'voter', 'realtime', 'machine', 'storage', 'security', 'timeouts', 'limits', 'sessions', 'stateDigestEvery'])
+    expect(Object.keys(schema.properties)).toEqual(['$schema', 'clusterId', 'replicas', 'order', 'voter', 'realtime', 'machine', 'storage', 'security', 'timeouts', 'limits', 'sessions', 'stateDigestEvery', 'statusSummary'])
   })
 
   it('the built binary exits 2 with the problems on stderr', async () => {

@@ -11,7 +11,8 @@ import { runCli, startCli, waitFor, type CliProcess } from './processes'
 
 // `lockstep dashboard` against a running 3-replica cluster of real processes, as an operator runs it (the built
 // CLI), and its page as headless Chromium draws it, driven over the DevTools protocol so that the test watches
-// the page change: a replica SIGKILLed shows as down within 2 s (the issue's bound), and as up again once it
+// the page change: the lock service's holder, queue and lease (the leased mutex's summary of its state, from
+// GET /status), a replica SIGKILLed shown as down within 2 s (the issue's bound), and as up again once it
 // rejoined. Screenshots go to packages/cli/test-output/ (git-ignored); with LOCKSTEP_DOCS_IMAGES=1 the last
 // (after the rejoin) also replaces docs/images/dashboard.png.
 
@@ -21,7 +22,9 @@ const docsImage = join(here, '..', '..', '..', 'docs', 'images', 'dashboard.png'
 /** The issue's bound: the page marks a killed replica down within this long. */
 const DOWN_WITHIN_MS = 2000
 
-const local = useLocalCluster('lockstep-dashboard-', { machine: 'mutex' })
+/** The lock service's machine: the leased mutex (holder, queue, lease and fencing token in its summary). */
+const leasedMutex = join(here, '..', '..', '..', 'apps', 'lock-service', 'specs', 'leased-mutex.sm')
+const local = useLocalCluster('lockstep-dashboard-', { machine: leasedMutex })
 let chromium: ChromiumLookup
 let dashboard: CliProcess | undefined
 let url: string
@@ -74,13 +77,35 @@ function saveScreenshot(png: Buffer, name: string): string {
   return path
 }
 
-/** A client acquiring and releasing the lock in a loop until `stop`, so that positions and rates move. */
+/** What the lock panel shows: its data attributes. */
+interface LockState {
+  readonly exposed: string
+  readonly holder: string
+  readonly queue: string[]
+  readonly queueLength: string
+  readonly leaseExpires: string
+  readonly token: string
+  readonly from: string
+}
+
+const lockState = (p: DevtoolsPage) =>
+  p.evaluate<LockState>(
+    `(() => { const d = document.getElementById('lock').dataset; return { exposed: d.exposed, holder: d.holder, queue: JSON.parse(d.queue || '[]'), queueLength: d.queueLength, leaseExpires: d.leaseExpires, token: d.token, from: d.from } })()`,
+  )
+
+/**
+ * A client acquiring (a lease of the default 10 s) and releasing the lock in a loop until `stop`, so that
+ * positions, rates and the holder move. It holds the lock 200 ms before releasing: two of them contending, one
+ * mostly waits in the queue while the other holds (an acquire while the lock is held queues the client and is
+ * answered at once; the grant comes later; a release by a client that does not hold the lock changes nothing).
+ */
 function lockTraffic(client: LockstepClient): { stop(): Promise<void> } {
   let running = true
   let failure: unknown
   const loop = (async () => {
     while (running) {
-      await client.submit({ name: 'acquire' }, { timeoutMs: 60_000 })
+      await client.submit({ name: 'acquire', args: { ttl: 0 } }, { timeoutMs: 60_000 })
+      await new Promise((resolve) => setTimeout(resolve, 200))
       await client.submit({ name: 'release' }, { timeoutMs: 60_000 })
       await new Promise((resolve) => setTimeout(resolve, 40))
     }
@@ -118,14 +143,41 @@ describe('lockstep dashboard --cluster FILE', () => {
     expect((await fetch(`${url}nothing`)).status).toBe(404)
   })
 
-  it('in Chromium: the replicas and the charts, a replica SIGKILLed shown down within 2 s, and up again after it rejoined', async (context) => {
+  it('in Chromium: the lock\'s holder, queue and lease, the replicas and the charts, a replica SIGKILLed shown down within 2 s, and up again after it rejoined', async (context) => {
     if ('skip' in chromium) return context.skip(chromium.skip)
     const { cluster } = local
-    const client = await cluster.client('alice', { preferred: 'r1' })
-    const traffic = lockTraffic(client)
+    // carol holds the lock (a lease of 60 s) while alice and bob, contending, queue behind her.
+    const carol = await cluster.client('carol', { preferred: 'r1' })
+    const granted = await carol.submit({ name: 'acquire', args: { ttl: 60_000 } }, { timeoutMs: 60_000 })
+    // A grant is the fencing token.
+    const token = granted.ok ? granted.outputs[0]?.value : undefined
+    expect(token).toEqual(expect.any(Number))
+    const traffic = [lockTraffic(await cluster.client('alice', { preferred: 'r1' })), lockTraffic(await cluster.client('bob', { preferred: 'r3' }))]
     try {
       page = await openDevtoolsPage(chromium.path, url, { width: 1400, height: 1000 })
       const p = page
+      await waitForPage('carol holding the lock, alice and bob waiting', async () => {
+        const lock = await lockState(p)
+        return lock.holder === 'carol' && lock.queue.length === 2
+      }, 60_000)
+      const held = await lockState(p)
+      expect(held).toMatchObject({ exposed: 'true', holder: 'carol', queueLength: '2', token: String(token) })
+      expect([...held.queue].sort()).toEqual(['alice', 'bob'])
+      expect(['r1', 'r2', 'r3']).toContain(held.from)
+      // The lease runs 60 s of agreed time (the replicas' clocks) from carol's acquire.
+      expect(Number(held.leaseExpires)).toBeGreaterThan(Date.now() + 30_000)
+      expect(Number(held.leaseExpires)).toBeLessThanOrEqual(Date.now() + 60_000)
+      expect(await p.evaluate<string>(`document.querySelector('#lock [data-field=queue]').textContent`)).toBe(held.queue.join(''))
+      saveScreenshot(await p.screenshot(), 'dashboard-lock-queue.png')
+      // carol releases: the lock passes down the queue, and the clients' loops take turns.
+      await carol.submit({ name: 'release' }, { timeoutMs: 60_000 })
+      const holders = new Set<string>()
+      await waitForPage('the lock passed to alice and to bob', async () => {
+        const lock = await lockState(p)
+        if (lock.holder !== '') holders.add(lock.holder)
+        return holders.has('alice') && holders.has('bob')
+      }, 60_000)
+      expect([...holders].filter((holder) => holder !== 'carol').sort(), [...holders].join(', ')).toEqual(['alice', 'bob'])
       await waitForPage('every replica up, serving in view 1, and requests delivered', async () => {
         const now = await rows(p)
         return now.length === 3 && now.every((row) => row.up === 'true' && row.status === 'normal' && row.view === '1' && Number(row.position) >= 6)
@@ -141,10 +193,8 @@ describe('lockstep dashboard --cluster FILE', () => {
         expect(chart.lines.map((line) => line.replica)).toEqual(['r1', 'r2', 'r3'])
         for (const line of chart.lines) expect(line.points, `${chart.chart} ${line.replica}`).toBeGreaterThanOrEqual(2)
       }
-      // The lock service's panel says what it cannot show, and shows what /status offers.
-      const lock = await p.evaluate<{ text: string; sessions: string }>(`({ text: document.getElementById('lock').textContent, sessions: document.querySelector('#lock [data-field=sessions]').textContent })`)
-      expect(lock.text).toMatch(/holder and the queue .* cannot be shown here/)
-      expect(Number(lock.sessions)).toBeGreaterThanOrEqual(1)
+      // The lock service's panel also shows what /status offers besides the summary.
+      expect(Number(await p.evaluate<string>(`document.querySelector('#lock [data-field=sessions]').textContent`))).toBeGreaterThanOrEqual(3)
       saveScreenshot(await p.screenshot(), 'dashboard.png')
 
       // SIGKILL r2: the page marks it down within the bound, measured from the kill to the row showing it.
@@ -180,10 +230,15 @@ describe('lockstep dashboard --cluster FILE', () => {
       const events = await p.evaluate<string[]>(`[...document.querySelectorAll('#events li.event')].map((li) => li.dataset.kind + ' ' + li.textContent)`)
       expect(events.some((e) => /^up .* r2 up: /.test(e)), events.join('\n')).toBe(true)
       expect(events.some((e) => /^view .* installed view \d+: /.test(e)), events.join('\n')).toBe(true)
+      // The clients still contend: one holds the lock while the other waits (also what the docs' image shows).
+      await waitForPage('one client holding the lock and the other waiting', async () => {
+        const lock = await lockState(p)
+        return ['alice', 'bob'].includes(lock.holder) && lock.queue.length === 1 && lock.queue[0] !== lock.holder && ['alice', 'bob'].includes(lock.queue[0]!)
+      }, 60_000)
       const rejoined = saveScreenshot(await p.screenshot(), 'dashboard-r2-rejoined.png')
       if (process.env.LOCKSTEP_DOCS_IMAGES === '1') copyFileSync(rejoined, docsImage)
     } finally {
-      await traffic.stop()
+      for (const loop of traffic) await loop.stop()
       await page?.close()
     }
   }, 240_000)

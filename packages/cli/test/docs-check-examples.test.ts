@@ -51,7 +51,7 @@ describe('the lockstep check examples of docs/dsl.md', () => {
       const { io, stdout } = memoryIo()
       const resolve = (name: string): string => (existsSync(join(specs, name)) ? join(specs, name) : join(fixtures, name))
       const args = words(example.command).slice(2)
-      const code = await checkCommand(args, { ...io, readFile: (path) => readFile(resolve(path), 'utf8') })
+      const code = await checkCommand(args, { ...io, readFile: (path) => readFile(resolve(path), 'utf8'), readFileBytes: (path) => readFile(resolve(path)) })
       expect(timing(stdout())).toBe(timing(example.output))
       expect(code).toBe(example.output.includes('VIOLATION') ? 1 : 0)
     })

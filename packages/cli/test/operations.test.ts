@@ -61,7 +61,9 @@ describe('an operator with a running cluster (cluster up --storage file)', () =>
     expect(JSON.parse(release.stdout)).toMatchObject({ ok: true, client: 'alice' })
   })
 
-  it('lockstep status shows every replica up, serving in view 1, at the same position with the same digest', async () => {
+  it('lockstep status shows every replica up, serving in view 1, at the same position with the same digest, and the lock\'s holder', async () => {
+    const acquire = await runCli(['client', '--cluster', configFile, '--id', 'bob', 'acquire'])
+    expect(acquire.code, acquire.stderr).toBe(0)
     const result = await runCli(['status', '--cluster', configFile, '--json'])
     expect(result.code, result.stderr).toBe(0)
     const report = JSON.parse(result.stdout) as { cluster: string; replicas: Record<string, unknown>[] }
@@ -75,12 +77,17 @@ describe('an operator with a running cluster (cluster up --storage file)', () =>
     }
     const digests = new Set(report.replicas.map((r) => JSON.stringify(r.digest)))
     expect(digests.size, result.stdout).toBe(1)
-    expect((report.replicas[0]!.digest as { position: number }).position).toBeGreaterThanOrEqual(2)
+    expect((report.replicas[0]!.digest as { position: number }).position).toBeGreaterThanOrEqual(3)
+    // The mutex's summary of its state (statusSummary is on by default): bob holds the lock, nobody waits.
+    for (const replica of report.replicas) expect(replica.summary, String(replica.id)).toEqual({ user: 'bob', waiting: { count: 0, items: [] } })
 
     const text = await runCli(['status', '--cluster', configFile])
     expect(text.code, text.stderr).toBe(0)
     expect(text.stdout).toMatch(/^replica +up +status +view +members +position +lag +peers +req\/s +digest +clock offset$/m)
     expect(text.stdout).toMatch(/^r2 +up +normal +1 +r1,r2,r3 +\d+ +\d+ +r1,r3 +[\d.]+ +[0-9a-f]{12}@\d+ +-$/m)
+    expect(text.stdout).toMatch(/^summary: \{"user":"bob","waiting":\{"count":0,"items":\[\]\}\}$/m)
+    const release = await runCli(['client', '--cluster', configFile, '--id', 'bob', 'release'])
+    expect(release.code, release.stderr).toBe(0)
   })
 
   it('lockstep member list names the view and the configuration', async () => {

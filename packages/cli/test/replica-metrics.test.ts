@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import type { ReplicaHost } from '@lockstep/core'
-import { ReplicaMetrics } from '../src/replica-metrics'
+import { silentLogger, type JsonValue } from '@lockstep/interface'
+import { startOperatorEndpoint } from '../src/operator-endpoint'
+import { MAX_SUMMARY_JSON_CHARS, ReplicaMetrics } from '../src/replica-metrics'
 
 /** An engine whose figures the test sets. */
 function fakeEngine() {
@@ -14,13 +16,15 @@ function fakeEngine() {
     sessionCount: 2,
     suspected: [] as string[],
     clockOffsets: undefined,
+    /** The machine's summary (StateMachine.summary); undefined: the machine has none. */
+    stateSummary: (): JsonValue | undefined => undefined,
   }
 }
 
-function measured() {
+function measured(options: { statusSummary?: boolean } = {}) {
   const clock = { nowMs: 1000 }
   const engine = fakeEngine()
-  const metrics = new ReplicaMetrics('r1', () => clock.nowMs)
+  const metrics = new ReplicaMetrics('r1', () => clock.nowMs, options)
   metrics.attach({ engine } as unknown as ReplicaHost, () => ({ peersConnected: ['r2'], clientConnections: 1, refusedConnections: 3 }), false)
   return { clock, engine, metrics }
 }
@@ -87,5 +91,52 @@ describe('a replica\'s metrics', () => {
       digest: null,
       clockOffsets: null,
     })
+  })
+
+  it('/status includes the machine\'s summary of its state, unless the configuration says statusSummary: false', async () => {
+    const holder = { user: 'alice', waiting: { count: 1, items: ['bob'] } }
+    const shown = measured()
+    expect(await shown.metrics.status(false)).not.toHaveProperty('summary')
+    shown.engine.stateSummary = () => holder
+    expect(await shown.metrics.status(false)).toMatchObject({ position: 7, summary: holder })
+    expect(await shown.metrics.status(false)).not.toHaveProperty('summaryError')
+
+    const hidden = measured({ statusSummary: false })
+    let asked = 0
+    hidden.engine.stateSummary = () => (asked++, holder)
+    const report = await hidden.metrics.status(false)
+    expect(report).not.toHaveProperty('summary')
+    expect(report).not.toHaveProperty('summaryError')
+    expect(asked).toBe(0)
+
+    // Over HTTP, as operators and the dashboard read it.
+    for (const [which, expected] of [[shown, holder], [hidden, undefined]] as const) {
+      const endpoint = await startOperatorEndpoint({ host: '127.0.0.1', port: 0 }, {
+        id: 'r1', clusterId: 'c', host: { engine: which.engine } as unknown as ReplicaHost, metrics: which.metrics, knownReplicas: ['r1'], replicaSecret: undefined, log: silentLogger,
+      })
+      try {
+        const body = (await (await fetch(`http://127.0.0.1:${endpoint.port}/status?digest=false`)).json()) as Record<string, unknown>
+        expect(body.summary).toEqual(expected)
+        expect(body.position).toBe(7)
+      } finally {
+        await endpoint.close()
+      }
+    }
+  })
+
+  it('reports summaryError instead of a summary that throws, is not JSON or is larger than 16 KiB of JSON', async () => {
+    const { engine, metrics } = measured()
+    engine.stateSummary = () => {
+      throw new Error('no holder today')
+    }
+    const failed = await metrics.status(false)
+    expect(failed).not.toHaveProperty('summary')
+    expect(failed.summaryError).toBe("the state machine's summary failed: no holder today")
+    engine.stateSummary = () => ({ queue: 'x'.repeat(MAX_SUMMARY_JSON_CHARS) })
+    expect((await metrics.status(false)).summaryError).toBe(`the state machine's summary is ${MAX_SUMMARY_JSON_CHARS + 12} characters of JSON, more than the 16384 a replica reports: StateMachine.summary must stay small (about 4 KB)`)
+    engine.stateSummary = () => ({ queue: 'x'.repeat(MAX_SUMMARY_JSON_CHARS - 12) })
+    expect((await metrics.status(false)).summary).toEqual({ queue: 'x'.repeat(MAX_SUMMARY_JSON_CHARS - 12) })
+    engine.stateSummary = () => ({ big: 10n }) as unknown as JsonValue
+    expect((await metrics.status(false)).summaryError).toMatch(/^the state machine's summary is not JSON: .*BigInt/)
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { kv } from '@lockstep/machines'
+import { kv, mutex } from '@lockstep/machines'
 import { lamport } from '@lockstep/order-lamport'
 import type { Scheduler, TimerHandle, Transport } from '@lockstep/interface'
 import { ReplicaHost } from '../src/index'
@@ -44,6 +44,17 @@ describe('what an operator can read from a replica', () => {
     host.engine.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq: 1, command: { name: 'put', args: { key: 'a', value: '1' } } } })
     expect(host.engine.queueDepths.orderer).toBe(1)
     expect(host.engine.pending).toBe(1)
+  })
+})
+
+describe('the machine\'s summary of its state', () => {
+  it('is the machine\'s summary of the state (the mutex: holder and queue), undefined for a machine without one', () => {
+    const { host } = loneMember()
+    expect(host.engine.stateSummary()).toBeUndefined()
+    const { scheduler } = manualScheduler()
+    const silent: Transport = { self: 'r1', start: async () => {}, send() {}, sendToClient() {}, stop: async () => {} }
+    const lone = new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: mutex, orderer: lamport(), transport: () => silent, startAsMember: true, scheduler })
+    expect(lone.engine.stateSummary()).toEqual({ user: null, waiting: { count: 0, items: [] } })
   })
 })
 

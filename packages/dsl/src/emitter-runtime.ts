@@ -1,3 +1,4 @@
+import { SummaryLimits } from './summary'
 import { MAX_VALUE_SIZE, Reasons } from './values'
 
 const tooLarge = JSON.stringify(Reasons.tooLarge)
@@ -257,6 +258,88 @@ function $keyCmp(a: $Scalar, b: $Scalar): number {
     default:
       return value
   }
+}`,
+  },
+  $summary: {
+    deps: ['$Types', '$cmp'],
+    code: `type $Json = null | boolean | number | string | readonly $Json[] | { readonly [key: string]: $Json }
+function $cut(text: string): string {
+  return text.length > ${SummaryLimits.stringChars} ? text.slice(0, ${SummaryLimits.stringChars}) + '…' : text
+}
+function $setOwn(target: Record<string, $Json>, key: string, value: $Json): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  else target[key] = value
+}
+function $smallest<T>(items: Iterable<T>, k: number, compare: (a: T, b: T) => number): T[] {
+  const best: T[] = []
+  if (k <= 0) return best
+  for (const item of items) {
+    if (best.length === k && compare(item, best[k - 1]!) >= 0) continue
+    let at = best.length
+    while (at > 0 && compare(item, best[at - 1]!) < 0) at--
+    best.splice(at, 0, item)
+    if (best.length > k) best.pop()
+  }
+  return best
+}
+function $summarize(value: unknown, type: $Type, budget: { items: number }): $Json {
+  switch (type.kind) {
+    case 'list': {
+      const list = value as readonly unknown[]
+      const items: $Json[] = []
+      for (let i = 0; i < list.length && items.length < ${SummaryLimits.itemsPerCollection} && budget.items > 0; i++) {
+        budget.items--
+        items.push($summarize(list[i], type.element, budget))
+      }
+      return { count: list.length, items }
+    }
+    case 'set': {
+      const set = value as ReadonlySet<$Scalar>
+      const first = $smallest(set, Math.min(${SummaryLimits.itemsPerCollection}, budget.items), $cmp)
+      budget.items -= first.length
+      return { count: set.size, items: first.map((item) => (typeof item === 'string' ? $cut(item) : item)) }
+    }
+    case 'map': {
+      const map = value as ReadonlyMap<$Scalar, unknown>
+      const items: Record<string, $Json> = {}
+      for (const key of $smallest(map.keys(), Math.min(${SummaryLimits.itemsPerCollection}, budget.items), $keyCmp)) {
+        if (budget.items <= 0) break
+        budget.items--
+        $setOwn(items, $cut(String(key)), $summarize(map.get(key), type.value, budget))
+      }
+      return { count: map.size, items }
+    }
+    default:
+      return typeof value === 'string' ? $cut(value) : (value as $Json)
+  }
+}
+function $entryChars(name: string, summary: $Json): number {
+  return JSON.stringify(name).length + 1 + JSON.stringify(summary).length
+}
+/** The state bounded for operators (GET /status): as @lockstep/dsl's summarizeState. */
+function $summary(vars: readonly (readonly [string, $Type])[], values: readonly unknown[]): { [name: string]: $Json } {
+  const budget = { items: ${SummaryLimits.itemsInAll} }
+  const entries = vars.map(([name, type], i) => {
+    const summary = $summarize(values[i], type, budget)
+    return { name, type, summary, chars: $entryChars(name, summary) }
+  })
+  const textChars = (omitted: number) =>
+    entries.reduce((sum, e) => sum + e.chars, 2 + Math.max(0, entries.length - 1)) + (omitted > 0 ? $entryChars('$omitted', omitted) + (entries.length > 0 ? 1 : 0) : 0)
+  for (let i = entries.length - 1; i >= 0 && textChars(0) > ${SummaryLimits.jsonChars}; i--) {
+    const entry = entries[i]!
+    if (entry.type.kind !== 'list' && entry.type.kind !== 'set' && entry.type.kind !== 'map') continue
+    const summary: $Json = { count: (entry.summary as { count: number }).count, items: entry.type.kind === 'map' ? {} : [] }
+    entries[i] = { ...entry, summary, chars: $entryChars(entry.name, summary) }
+  }
+  let omitted = 0
+  while (entries.length > 0 && textChars(omitted) > ${SummaryLimits.jsonChars}) {
+    entries.pop()
+    omitted++
+  }
+  const out: Record<string, $Json> = {}
+  for (const entry of entries) $setOwn(out, entry.name, entry.summary)
+  if (omitted > 0) out.$omitted = omitted
+  return out
 }`,
   },
   $enc: {

@@ -1,8 +1,9 @@
-import { ErrorCodes, LockstepError, type Output, type StateMachine } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type JsonValue, type Output, type StateMachine } from '@lockstep/interface'
 import type { Arm, CommandDecl, Expr, Span, Stmt } from './ast'
 import type { CheckedProgram, CommandInfo, VarInfo } from './checker'
 import type { SourceText } from './diagnostics'
 import { commandSchema } from './schema'
+import { summarizeState } from './summary'
 import { isScalar } from './types'
 import {
   ConversionError, MAX_VALUE_SIZE, Reasons, compileEncoder, emptyValue, failureMessage, fromJson, isEmptyValue, snippetOf, toJson, valueEquals,
@@ -631,6 +632,8 @@ export interface DslMachine extends StateMachine<DslState, DslCommand, unknown> 
   readonly commandSchema: object
   /** The state as plain JSON: lists as arrays, sets as sorted arrays, maps as objects, `Φ` as null. */
   toJSON(state: DslState): Record<string, unknown>
+  /** The state, bounded for operators (`GET /status`): see {@link summarizeState}. */
+  summary(state: DslState): { [name: string]: JsonValue }
   /** The compiled program behind this machine. */
   readonly compiled: CompiledMachine
 }
@@ -682,6 +685,7 @@ export function validateCommand(machine: DslMachine | CompiledMachine, command: 
 /** Wraps a compiled program as a {@link DslMachine} the replica engine can run. */
 export function createMachine(compiled: CompiledMachine): DslMachine {
   const program = compiled.program
+  const summaryVars = program.vars.map((v) => [v.name, v.type] as const)
   return {
     name: program.name,
     compiled,
@@ -709,5 +713,6 @@ export function createMachine(compiled: CompiledMachine): DslMachine {
       }
     },
     toJSON: (state) => compiled.stateToJson(state),
+    summary: (state) => summarizeState(summaryVars, program.vars.map((v) => state[v.index]!)),
   }
 }

@@ -165,7 +165,7 @@ function load(js: string): Record<string, unknown> {
   return module.exports
 }
 
-type AnyMachine = DslMachine & { toJSON(state: unknown): unknown }
+type AnyMachine = DslMachine & { toJSON(state: unknown): unknown; summary(state: unknown): unknown }
 
 function outcome(machine: AnyMachine, state: unknown, command: unknown, client: string, position: number, time: number): unknown {
   try {
@@ -238,10 +238,13 @@ describe('generated TypeScript equals the interpreter', () => {
         const snapshots = [generated.snapshot(states[1] as never), c.machine.snapshot(states[0] as never)] as const
         const compareJson = step === STEPS || snapshots[1].length <= 65_536
         const json = compareJson ? [JSON.stringify(generated.toJSON(states[1])), JSON.stringify(c.machine.toJSON(states[0]))] as const : ['', ''] as const
-        if (isDeepStrictEqual(actual, expected) && json[0] === json[1] && Buffer.from(snapshots[0]).equals(snapshots[1])) continue
+        // The summary (bounded, whatever the state's size) at every step.
+        const summary = [JSON.stringify(generated.summary(states[1])), JSON.stringify(c.machine.summary(states[0]))] as const
+        if (isDeepStrictEqual(actual, expected) && json[0] === json[1] && summary[0] === summary[1] && Buffer.from(snapshots[0]).equals(snapshots[1])) continue
         const context = `${c.id}, step ${step} (${client} ${JSON.stringify(wire)}) of:\n${c.generated.source}`
         expect(actual, context).toEqual(expected)
         expect(json[0], context).toBe(json[1])
+        expect(summary[0], `${context}\nsummary`).toBe(summary[1])
         expect(Buffer.from(snapshots[0]).toString(), context).toBe(Buffer.from(snapshots[1]).toString())
       }
     }

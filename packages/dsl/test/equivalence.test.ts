@@ -9,7 +9,7 @@ import { compile, emitTypeScript } from '../src/index'
 import { compileOk, loadGenerated, readSpec, seededRandom } from './helpers'
 import { ProgramGenerator } from './program-generator'
 
-type Machine = StateMachine & { toJSON(state: unknown): unknown }
+type Machine = StateMachine & { toJSON(state: unknown): unknown; summary(state: unknown): unknown }
 
 interface Step {
   readonly client: string
@@ -18,7 +18,7 @@ interface Step {
   readonly time?: number
 }
 
-/** Runs the same steps on several machines, comparing outputs, errors, JSON states and snapshots after every step. */
+/** Runs the same steps on several machines, comparing outputs, errors, JSON states, summaries and snapshots after every step. */
 function runInLockstep(machines: readonly [string, Machine][], steps: readonly Step[], compareSnapshots: (label: string) => boolean = () => true): void {
   const states = machines.map(([, m]) => m.init())
   steps.forEach((step, i) => {
@@ -30,11 +30,13 @@ function runInLockstep(machines: readonly [string, Machine][], steps: readonly S
       }
     })
     const views = machines.map(([, machine], m) => JSON.stringify(machine.toJSON(states[m])))
+    const summaries = machines.map(([, machine], m) => JSON.stringify(machine.summary(states[m])))
     const snapshots = machines.map(([label, machine], m) => (compareSnapshots(label) ? Buffer.from(machine.snapshot(states[m])).toString() : ''))
     for (let m = 1; m < machines.length; m++) {
       const context = `step ${i + 1} (${step.client} ${JSON.stringify(step.command)}): ${machines[0]![0]} vs ${machines[m]![0]}`
       expect(results[m], context).toEqual(results[0])
       expect(views[m], context).toBe(views[0])
+      expect(summaries[m], `${context}: summary`).toBe(summaries[0])
       if (compareSnapshots(machines[m]![0])) expect(snapshots[m], context).toBe(snapshots[0])
     }
   })

@@ -133,12 +133,14 @@ describe('the compiler never throws', () => {
  * of 2.0 KB on average in 21 s (20 s CPU, 220 MB); the slowest single run 30–170 ms, always a stall (that
  * input takes under 1 ms when run again); the slowest real input, a 6,000-character unknown name, took
  * 8–33 ms until typo suggestions stopped comparing names of very different lengths, now under 2 ms. The
- * budget (100 ms and more) keeps a margin of 20 and more over every repeatable time seen. The slowest
- * input's time is printed.
+ * budget (500 ms and more; the issue's bound is 2 s per input) keeps a margin of 20 and more over every
+ * repeatable time seen: a fresh-clone CI run on the loaded machine once saw a valid 9.4 KB leased mutex take
+ * 146 ms at best of three under the old budget of 100 ms + 4 ms/KB (guard analysis: its overlap search threw
+ * thousands of errors with stack traces; without them it takes 30 ms). The slowest input's time is printed.
  */
 const FUZZ_INPUTS = 100_000
-const BUDGET_MS = 100
-const BUDGET_MS_PER_KB = 4
+const BUDGET_MS = 500
+const BUDGET_MS_PER_KB = 20
 
 const corpusDir = join(import.meta.dirname, 'cases')
 

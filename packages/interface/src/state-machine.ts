@@ -82,7 +82,27 @@ export interface StateMachine<S = any, C = any, O = any> {
   readonly commandSchema?: object
   /** A JSON view of the state, for inspection and `lockstep exec`. */
   toJSON?(state: S): unknown
+  /**
+   * Optional: a small, bounded JSON view of the state for operators: what a replica's `GET /status` reports
+   * as `summary` (unless the cluster configuration says `"statusSummary": false`), `lockstep status` prints
+   * and `lockstep dashboard` shows (the lock service's holder, queue and lease). Unlike `toJSON` it is
+   * **public**: the operator endpoint's `GET`s are not authenticated, so put in it only what anyone who can
+   * reach that port may read.
+   *
+   * - **Small.** At most about 4 KB of JSON text, whatever the state's size: truncate collections (their first
+   *   elements and a count). A replica reports `summaryError` instead of a summary larger than 16 KiB.
+   * - **Cheap.** It runs on the replica's event loop at every `/status` (the dashboard asks every 500 ms):
+   *   O(what it returns), or at most one pass over the state.
+   * - **Read-only and deterministic.** It must not change `state`; equal states give equal summaries.
+   *
+   * The built-in mutex gives `{ user, waiting: { count, items } }`; a machine compiled from the DSL gives its
+   * state variables (see docs/dsl.md).
+   */
+  summary?(state: S): JsonValue
 }
+
+/** A JSON value: what `JSON.parse` returns. */
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue }
 
 /** Rebuilds a state from the chunks of `snapshotChunks`, one at a time (see `StateMachine.chunkRestorer`). */
 export interface ChunkRestorer<S> {

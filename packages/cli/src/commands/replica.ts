@@ -71,7 +71,7 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     where: () => (running === undefined ? { view: null, position: null } : { view: running.engine.view.id, position: running.engine.position }),
   })
   const join = values.join === true
-  const metrics = new ReplicaMetrics(id)
+  const metrics = new ReplicaMetrics(id, undefined, { statusSummary: config.statusSummary })
   const replica = await startReplica(config, id, io, log, { join, metrics, onHostCreated: (created) => (running = created) })
   metrics.attach(replica.host, () => replica.transportStats())
   const { host, port } = replica.address

@@ -14,7 +14,10 @@ members, delivered position, stability lag (requests held and not delivered,
 and the age of the oldest one it received), peers connected, client requests
 per second (last 10 s), the state digest (equal digests at equal positions:
 the replicas agree) and, with real-time ordering, the largest estimated clock
-offset to a peer.
+offset to a peer. When the state machine has a summary of its state (the
+mutex: the holder and the queue; off with "statusSummary": false in
+cluster.json), one more line shows it: one for the cluster when every replica
+that answered shows the same, otherwise one per replica.
   --cluster     the cluster's configuration (as written by \`lockstep cluster up\`)
   --json        print {"cluster", "config", "replicas": [...]} instead, each replica
                 {"id", "up": true, ...its /status} or {"id", "up": false, "error": {code, message}}
@@ -62,8 +65,25 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
   const format = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()
   const lines = [`cluster ${config.clusterId} (${config.file}), ${config.replicas.length} replicas, ${config.order} ordering`, format(header), ...rows.map(format)]
   for (const answer of answers) if (!answer.ok) lines.push(`${answer.id}: ${answer.error.code}: ${answer.error.message}`)
+  lines.push(...summaryLines(answers.flatMap((answer) => (answer.ok ? [answer.value] : []))))
   io.stdout(lines.join('\n'))
   return allUp ? ExitCode.OK : ExitCode.FAILED
+}
+
+/**
+ * The machine's summary of its state: one line for the cluster when every replica that answered shows the
+ * same one (`summary: {...}`), otherwise one per replica (`r1 summary at position 12: {...}`); none when no
+ * replica reports one.
+ */
+export function summaryLines(reports: readonly ReplicaStatusReport[]): string[] {
+  const shown = reports.map((report) => ({
+    report,
+    text: report.summary !== undefined ? JSON.stringify(report.summary) : report.summaryError !== undefined ? `unavailable: ${report.summaryError}` : undefined,
+  }))
+  if (shown.every((s) => s.text === undefined)) return []
+  const first = shown[0]!.text
+  if (shown.every((s) => s.text === first)) return [`summary: ${first}`]
+  return shown.map(({ report, text }) => `${report.id} summary at position ${report.position}: ${text ?? 'none'}`)
 }
 
 function row(status: ReplicaStatusReport): string[] {

@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientId, type EvidenceAnswer, type Clock, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientId, type EvidenceAnswer, type Clock, type JsonValue, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
 import type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, RecoveredEntry } from './engine-types'
 import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
@@ -403,6 +403,14 @@ export class ReplicaEngine<S = unknown> {
   /** The state machine's state as JSON (or its snapshot bytes' digest when it has no toJSON). */
   stateJSON(): unknown {
     return this.requests.replicated.toJSON()
+  }
+
+  /**
+   * The machine's summary of its state (`StateMachine.summary`: small, public, for operators), of the state at
+   * `position`; undefined when the machine has none. Throws what the machine's `summary` throws.
+   */
+  stateSummary(): JsonValue | undefined {
+    return this.requests.replicated.summary()
   }
 
   /** Digest of the machine state: equal on replicas that executed the same sequence. */

@@ -4,6 +4,7 @@ import {
   type ChunkRestorer,
   type ClientId,
   type ErrorInfo,
+  type JsonValue,
   type NumberedOutput,
   type OutputNotice,
   type Reply,
@@ -186,5 +187,10 @@ export class ReplicatedState<S> {
   /** The machine state as JSON (or its digest when the machine has no toJSON). */
   toJSON(): unknown {
     return this.machine.toJSON ? this.machine.toJSON(this.state) : { digest: this.digest() }
+  }
+
+  /** The machine's summary of its state (`StateMachine.summary`), or undefined when it has none. */
+  summary(): JsonValue | undefined {
+    return this.machine.summary?.(this.state)
   }
 }

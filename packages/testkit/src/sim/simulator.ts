@@ -184,6 +184,7 @@ export interface SimulationResult {
 /** One delivery as the run records it: rolled back later, or held by the incarnation's disk. */
 interface RecordedDelivery extends Delivery {
   superseded?: boolean
+  afterWholeStateTransfer?: boolean
   durable?: boolean
   inTransferredState?: boolean
   /** The replica's digest of the whole order up to this delivery (see `ReplicaEngine.orderDigest`). */
@@ -198,6 +199,8 @@ interface LiveIncarnation {
   /** Its state's deliveries by position (not rolled back), and the first position its disk may not hold. */
   readonly current: Map<number, RecordedDelivery>
   notDurableFrom: number
+  /** It took a whole transferred state since its last delivery (see `Delivery.afterWholeStateTransfer`). */
+  tookWholeState: boolean
   alive: boolean
   lostWithMajority?: boolean
 }
@@ -208,6 +211,8 @@ interface LiveIncarnation {
  */
 function recordDelivery(incarnation: LiveIncarnation, delivery: RecordedDelivery): void {
   rollBack(incarnation, delivery.position)
+  if (incarnation.tookWholeState) delivery.afterWholeStateTransfer = true
+  incarnation.tookWholeState = false
   incarnation.deliveries.push(delivery)
   incarnation.current.set(delivery.position, delivery)
 }
@@ -346,7 +351,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     clockRandom: clocks ? new SeededRandom((options.seed ^ 0x2545f491) >>> 0) : undefined,
     liars: liarOptions,
     observeReplica: (replica, number) => {
-      const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, alive: true }
+      const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, tookWholeState: false, alive: true }
       incarnations.push(incarnation)
       return {
         onDeliver: (position, request, executed, time, orderDigest) => {
@@ -368,6 +373,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           }
           rollBack(incarnation, 1)
           incarnation.notDurableFrom = position + 1
+          incarnation.tookWholeState = true
         },
         onViewInstalled: (view, position) => {
           tracer?.viewInstalled(replica, view, position)

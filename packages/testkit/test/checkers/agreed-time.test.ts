@@ -23,4 +23,26 @@ describe('checkAgreedTime', () => {
     // Had a majority's disks held the first copy with its time, the two must agree.
     expect(checkAgreedTime([lost, kept], new Map([['c#5', 45]]), ({ time: t }, withTime) => withTime === true && (t === 564 || t === 2365))).toEqual(['agreed time: at position 45 r3 (restart 1) had time 564 but r1 (restart 4) had 2365'])
   })
+
+  it('compares a delivery with the one before it in the state it extends, not with one a whole-state transfer rolled back', () => {
+    // Seed 3006 (mutex, 5 replicas, real time): r4 delivered 20 to 23 in a view no majority's disks held, took
+    // the state of the next view at 20 (rolling 20 to 23 back), delivered 21 there with time 2267, and crashed.
+    const rolledBack = (position: number, key: string, time: number) => ({ ...delivery(position, key, time), superseded: true })
+    const r4: IncarnationRecord = {
+      replica: 'r4',
+      number: 1,
+      deliveries: [rolledBack(20, 'c6#3', 1470), rolledBack(21, 'c7#2', 1489), rolledBack(22, 'c6#3', 1547), rolledBack(23, 'c7#2', 1614), { ...delivery(21, 'c7#2', 2267), afterWholeStateTransfer: true }],
+      crashed: true,
+    }
+    expect(checkAgreedTime([r4])).toEqual([])
+    // Along the state it took, time still may not go back.
+    const back: IncarnationRecord = { ...r4, deliveries: [...r4.deliveries, delivery(22, 'c1#4', 2000)] }
+    expect(checkAgreedTime([back])).toEqual(['agreed time: r4 (restart 1) had time 2000 at position 22, below 2267 at position 21'])
+    // The transferred state may hold its last position with a lower time than the incarnation's own rolled-back delivery there.
+    const sameTop: IncarnationRecord = { replica: 'r2', number: 0, deliveries: [delivery(19, 'c#1', 900), rolledBack(20, 'c#2', 3000), { ...delivery(21, 'c#3', 2500), afterWholeStateTransfer: true }] }
+    expect(checkAgreedTime([sameTop])).toEqual([])
+    // Without a whole-state transfer, a delivery at or below the last position extends the state up to the one before it.
+    const rolled: IncarnationRecord = { replica: 'r1', number: 0, deliveries: [delivery(1, 'c#1', 10), delivery(2, 'c#2', 50), delivery(3, 'c#3', 60), delivery(2, 'c#4', 5)] }
+    expect(checkAgreedTime([rolled])).toEqual(['agreed time: r1 had time 5 at position 2, below 10 at position 1'])
+  })
 })

@@ -75,29 +75,43 @@ function timeIsTentative(incarnation: IncarnationRecord, delivery: Delivery, ack
  */
 export function checkAgreedTime(incarnations: readonly IncarnationRecord[], acknowledgedAt?: AcknowledgedAt, majorityDurable?: MajorityDurable, locations?: ViolationLocations): string[] {
   const violations: string[] = []
+  for (const incarnation of incarnations) {
+    const decrease = firstDecrease(incarnation, locations)
+    if (decrease) violations.push(decrease)
+  }
   const byPosition = new Map<number, { time: number; by: string; at: { replica: string; incarnation: number; position: number; key: string } }>()
-  let disagreed = false
   for (const incarnation of incarnations) {
     const name = incarnationName(incarnation)
-    let last: { position: number; time: number; key: string } | undefined
-    let decreased = false
     for (const delivery of [...deliveredByPosition(incarnation).values()].sort((a, b) => a.position - b.position)) {
-      if (delivery.time === undefined) continue
-      if (!decreased && last && delivery.position === last.position + 1 && delivery.time < last.time) {
-        const at = (d: { position: number; key: string }) => ({ replica: incarnation.replica, incarnation: incarnation.number, position: d.position, key: d.key })
-        violations.push(located(locations, `agreed time: ${name} had time ${delivery.time} at position ${delivery.position}, below ${last.time} at position ${last.position}`, [at(last), at(delivery)]))
-        decreased = true
-      }
-      last = { position: delivery.position, time: delivery.time, key: delivery.key }
-      if (disagreed || timeIsTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
+      if (delivery.time === undefined || timeIsTentative(incarnation, delivery, acknowledgedAt, majorityDurable)) continue
       const seen = byPosition.get(delivery.position)
       const here = { replica: incarnation.replica, incarnation: incarnation.number, position: delivery.position, key: delivery.key }
       if (!seen) byPosition.set(delivery.position, { time: delivery.time, by: name, at: here })
       else if (seen.time !== delivery.time) {
         violations.push(located(locations, `agreed time: at position ${delivery.position} ${seen.by} had time ${seen.time} but ${name} had ${delivery.time}`, [seen.at, here]))
-        disagreed = true
+        return violations
       }
     }
   }
   return violations
+}
+
+/**
+ * The first delivery of an incarnation whose time is below that of the position before it in the state it
+ * extends. Replays the incarnation's state in the order its deliveries happened: a delivery at or below the
+ * last position extends the state up to the position before it (what was above was rolled back), and after a
+ * whole-state transfer the state is the transferred one, whose deliveries this incarnation did not make.
+ */
+function firstDecrease(incarnation: IncarnationRecord, locations: ViolationLocations | undefined): string | undefined {
+  const state = new Map<number, Delivery>()
+  for (const delivery of incarnation.deliveries) {
+    if (delivery.afterWholeStateTransfer === true) state.clear()
+    for (const position of state.keys()) if (position >= delivery.position) state.delete(position)
+    const previous = state.get(delivery.position - 1)
+    state.set(delivery.position, delivery)
+    if (delivery.time === undefined || previous?.time === undefined || delivery.time >= previous.time) continue
+    const at = (d: Delivery) => ({ replica: incarnation.replica, incarnation: incarnation.number, position: d.position, key: d.key })
+    return located(locations, `agreed time: ${incarnationName(incarnation)} had time ${delivery.time} at position ${delivery.position}, below ${previous.time} at position ${previous.position}`, [at(previous), at(delivery)])
+  }
+  return undefined
 }

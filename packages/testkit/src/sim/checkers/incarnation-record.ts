@@ -17,6 +17,11 @@ export interface Delivery {
    * digests of the order): the request stays executed at this position, in the state the incarnation took.
    */
   readonly inTransferredState?: boolean
+  /**
+   * The incarnation took a whole transferred state just before this delivery: the state this delivery extends is
+   * the transferred one, not the one its earlier deliveries built.
+   */
+  readonly afterWholeStateTransfer?: boolean
 }
 
 /** What one incarnation of a replica (one run of its process, between a start and a crash) delivered. */
