@@ -126,6 +126,20 @@ export class ReplicaMetrics {
     gauge('lockstep_client_sessions', 'Client sessions in the replicated session table.', () => self()?.sessionCount)
     gauge('lockstep_peer_connections', 'Peers with an open, authenticated link.', () => this.transportStats()?.peersConnected.length)
     gauge('lockstep_client_connections', 'Clients with an open, authenticated connection.', () => this.transportStats()?.clientConnections)
+    // Voting on the replicas' side: the state digests every `stateDigestEvery` deliveries outvote a replica whose
+    // state differs from a majority's (it then rejoins). Dissent seen by clients' voters is counted by the clients.
+    let divergencesSeen = 0
+    new Counter({
+      name: 'lockstep_state_divergences_total',
+      help: "Times this replica's state digest differed from a majority's at a checkpoint, so it was outvoted and took the majority's state (stateDigestEvery).",
+      registers: [registry],
+      collect() {
+        const total = self()?.stateDivergences
+        if (total === undefined || total <= divergencesSeen) return
+        this.inc(total - divergencesSeen)
+        divergencesSeen = total
+      },
+    })
     const transportStats = () => this.transportStats()
     let refusedSeen = 0
     new Counter({

@@ -16,6 +16,7 @@ function fakeEngine() {
     sessionCount: 2,
     suspected: [] as string[],
     clockOffsets: undefined,
+    stateDivergences: 0,
     /** The machine's summary (StateMachine.summary); undefined: the machine has none. */
     stateSummary: (): JsonValue | undefined => undefined,
   }
@@ -74,6 +75,15 @@ describe('a replica\'s metrics', () => {
     expect(text).toMatch(/^lockstep_refused_connections_total\{replica="r1"\} 3$/m)
     expect(text).toMatch(/^lockstep_stability_lag_requests\{replica="r1"\} 1$/m)
     expect(text).toMatch(/^lockstep_view\{replica="r1"\} 2$/m)
+    expect(text).toMatch(/^lockstep_state_divergences_total\{replica="r1"\} 0$/m)
+  })
+
+  it('counts the times the state digests outvoted this replica', async () => {
+    const { engine, metrics } = measured()
+    engine.stateDivergences = 2
+    expect(await metrics.registry.metrics()).toMatch(/^lockstep_state_divergences_total\{replica="r1"\} 2$/m)
+    engine.stateDivergences = 3
+    expect(await metrics.registry.metrics()).toMatch(/^lockstep_state_divergences_total\{replica="r1"\} 3$/m)
   })
 
   it('reports the status figures of the engine and the transport', async () => {
