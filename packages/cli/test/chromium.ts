@@ -3,8 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-/** Debian's headless browser, as the trace tests use it: found, installed when missing, or why not. */
-export type ChromiumLookup = { readonly path: string } | { readonly skip: string }
 
 const names = ['chromium', 'chromium-browser']
 
@@ -17,14 +15,14 @@ function which(): string | undefined {
 }
 
 /**
- * The system Chromium; when it is missing and we are root, installs Debian's `chromium` package
- * (`apt-get install -y chromium`, after `apt-get update` if the first try fails). Otherwise says why the
- * browser tests cannot run.
+ * The path of the system Chromium; when it is missing and we are root, installs Debian's `chromium` package
+ * (`apt-get install -y chromium`, after `apt-get update` if the first try fails). Otherwise throws, saying why:
+ * the browser tests fail rather than skip.
  */
-export function findChromium(): ChromiumLookup {
+export function findChromium(): string {
   const present = which()
-  if (present) return { path: present }
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return { skip: 'no chromium on PATH, and installing it needs root on Linux (apt-get install -y chromium)' }
+  if (present) return present
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) throw new Error('the browser tests need Chromium: none on PATH, and installing it needs root on Linux (apt-get install -y chromium)')
   const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 480_000 })
   let result = install()
   if (result.status !== 0) {
@@ -32,8 +30,8 @@ export function findChromium(): ChromiumLookup {
     result = install()
   }
   const installed = which()
-  if (installed) return { path: installed }
-  return { skip: `chromium is missing and 'apt-get install -y chromium' failed: ${(result.stderr || result.error?.message || '').trim().split('\n').slice(-2).join(' ')}` }
+  if (installed) return installed
+  throw new Error(`the browser tests need Chromium: it is missing and 'apt-get install -y chromium' failed: ${(result.stderr || result.error?.message || '').trim().split('\n').slice(-2).join(' ')}`)
 }
 
 /** Every browser a test started and that has not exited: `stopAllChromium` ends them by pid. */

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { LockstepClient } from '@lockstep/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { findChromium, type ChromiumLookup } from './chromium'
+import { findChromium } from './chromium'
 import { closeAllDevtoolsPages, openDevtoolsPage, type DevtoolsPage } from './devtools'
 import { useLocalCluster } from './local-cluster-fixture'
 import { runCli, startCli, waitFor, type CliProcess } from './processes'
@@ -25,7 +25,7 @@ const DOWN_WITHIN_MS = 2000
 /** The lock service's machine: the leased mutex (holder, queue, lease and fencing token in its summary). */
 const leasedMutex = join(here, '..', '..', '..', 'apps', 'lock-service', 'specs', 'leased-mutex.sm')
 const local = useLocalCluster('lockstep-dashboard-', { machine: leasedMutex })
-let chromium: ChromiumLookup
+let chromium: string
 let dashboard: CliProcess | undefined
 let url: string
 let page: DevtoolsPage | undefined
@@ -33,7 +33,6 @@ let page: DevtoolsPage | undefined
 beforeAll(async () => {
   mkdirSync(outputDir, { recursive: true })
   chromium = findChromium()
-  if ('skip' in chromium) console.warn(`dashboard: the browser tests are skipped: ${chromium.skip}`)
   dashboard = startCli(['dashboard', '--cluster', local.cluster.configFile, '--port', '0'])
   await waitFor('the dashboard to print its address', () => dashboard!.stdout().includes('\n') || dashboard!.child.exitCode !== null, 30_000)
   url = dashboard.stdout().split('\n')[0]!
@@ -143,8 +142,7 @@ describe('lockstep dashboard --cluster FILE', () => {
     expect((await fetch(`${url}nothing`)).status).toBe(404)
   })
 
-  it('in Chromium: the lock\'s holder, queue and lease, the replicas and the charts, a replica SIGKILLed shown down within 2 s, and up again after it rejoined', async (context) => {
-    if ('skip' in chromium) return context.skip(chromium.skip)
+  it('in Chromium: the lock\'s holder, queue and lease, the replicas and the charts, a replica SIGKILLed shown down within 2 s, and up again after it rejoined', async () => {
     const { cluster } = local
     // carol holds the lock (a lease of 60 s) while alice and bob, contending, queue behind her.
     const carol = await cluster.client('carol', { preferred: 'r1' })
@@ -154,7 +152,7 @@ describe('lockstep dashboard --cluster FILE', () => {
     expect(token).toEqual(expect.any(Number))
     const traffic = [lockTraffic(await cluster.client('alice', { preferred: 'r1' })), lockTraffic(await cluster.client('bob', { preferred: 'r3' }))]
     try {
-      page = await openDevtoolsPage(chromium.path, url, { width: 1400, height: 1000 })
+      page = await openDevtoolsPage(chromium, url, { width: 1400, height: 1000 })
       const p = page
       await waitForPage('carol holding the lock, alice and bob waiting', async () => {
         const lock = await lockState(p)

@@ -8,7 +8,7 @@ import type { Orderer, OrdererFactory, Request } from '@lockstep/interface'
 import { simulate, workloads } from '@lockstep/testkit'
 import { renderTraceHtml, TraceRecorder, type Trace, type TraceEvent } from '@lockstep/trace'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { findChromium, runChromium, stopAllChromium, type ChromiumLookup } from './chromium'
+import { findChromium, runChromium, stopAllChromium } from './chromium'
 import { cliBinPath, requireBuiltCli } from './processes'
 
 // `lockstep sim --seed N --trace FILE.html|FILE.json`, as users run it (the built CLI), and the page it writes
@@ -16,13 +16,12 @@ import { cliBinPath, requireBuiltCli } from './processes'
 // Screenshots go to packages/cli/test-output/ (git-ignored).
 
 const outputDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-output')
-let chromium: ChromiumLookup
+let chromium: string
 
 beforeAll(() => {
   requireBuiltCli()
   mkdirSync(outputDir, { recursive: true })
   chromium = findChromium()
-  if ('skip' in chromium) console.warn(`sim-trace: the browser tests are skipped: ${chromium.skip}`)
 }, 600_000)
 afterAll(() => stopAllChromium())
 
@@ -81,8 +80,7 @@ describe('lockstep sim --trace FILE', () => {
     expect(noSeed.stderr).toMatch(/--trace needs --seed/)
   })
 
-  it('--trace FILE.html: in Chromium, one lane per replica and client, an arrow per message, every delivery numbered by its position', async (context) => {
-    if ('skip' in chromium) return context.skip(chromium.skip)
+  it('--trace FILE.html: in Chromium, one lane per replica and client, an arrow per message, every delivery numbered by its position', async () => {
     const html = join(outputDir, 'trace-seed5.html')
     const json = join(outputDir, 'trace-seed5.json')
     const args = ['sim', '--machine', 'kv', '--clients', '2', '--ops', '20', '--seed', '5']
@@ -93,7 +91,7 @@ describe('lockstep sim --trace FILE', () => {
     // Self-contained: nothing to fetch.
     expect(page).not.toMatch(/<script[^>]+src=|<link[^>]+href=|https?:\/\/(?!www\.w3\.org\/2000\/svg)/)
     const url = `${pathToFileURL(html).href}#select=r2:10`
-    const dom = await runChromium(chromium.path, url, ['--dump-dom'])
+    const dom = await runChromium(chromium, url, ['--dump-dom'])
 
     const lanes = [...dom.matchAll(/<g class="lane lane-(replica|client)" data-lane="([^"]+)"/g)].map((m) => `${m[1]}:${m[2]}`)
     expect(lanes).toEqual(['replica:r1', 'replica:r2', 'replica:r3', 'client:c1', 'client:c2'])
@@ -110,11 +108,10 @@ describe('lockstep sim --trace FILE', () => {
     const rows = [...dom.matchAll(/<tr class="wait[^"]*" data-member="([^"]+)"><td>[^<]*<\/td><td>(#\d+ v\d+ lamport c=\d+[^<]*)<\/td>/g)].map((m) => m[1])
     expect(rows).toEqual(['r1', 'r3'])
     expect(/<line class="msg [^"]* waited"/.test(dom)).toBe(true)
-    await screenshot(chromium.path, url, 'trace-seed5.png')
+    await screenshot(chromium, url, 'trace-seed5.png')
   })
 
-  it('the trace of a failing seed (an orderer that breaks agreement on purpose) highlights the violating deliveries', async (context) => {
-    if ('skip' in chromium) return context.skip(chromium.skip)
+  it('the trace of a failing seed (an orderer that breaks agreement on purpose) highlights the violating deliveries', async () => {
     let trace: Trace | undefined
     for (let seed = 1; seed <= 50 && !trace; seed++) {
       const result = await simulate({ seed, workload: workloads.kv!, orderer: { name: 'broken', create: () => arrivalOrder }, replicas: 3, clients: 4, ops: 40, record: new TraceRecorder() })
@@ -125,7 +122,7 @@ describe('lockstep sim --trace FILE', () => {
     const html = join(outputDir, 'trace-broken-order.html')
     await writeFile(html, renderTraceHtml(trace!))
     const url = `${pathToFileURL(html).href}#select=violation`
-    const dom = await runChromium(chromium.path, url, ['--dump-dom'])
+    const dom = await runChromium(chromium, url, ['--dump-dom'])
     expect(/<span class="failed" id="verdict">([^<]*)<\/span>/.exec(dom)?.[1]).toBe('FAILED')
     const violating = drawnDeliveries(dom).filter((d) => d.classes.split(' ').includes('violating'))
     expect(violating.map((d) => `${d.replica} ${d.position} ${d.key}`).sort()).toEqual(violation.deliveries.map((d) => `${d.replica} ${d.position} ${d.key}`).sort())
@@ -133,7 +130,7 @@ describe('lockstep sim --trace FILE', () => {
     const selection = /<h2 id="selection">([^<]*)<\/h2><p class="violation-text">([^<]*)<\/p>/.exec(dom)
     expect(violation.deliveries.map((d) => `${d.replica} delivered ${d.key} at position ${d.position},`)).toContainEqual(selection?.[1]?.replace(/ [\d.]+ ms$/, ''))
     expect(selection?.[2]).toBe(`✖ ${violation.message}`)
-    await screenshot(chromium.path, url, 'trace-broken-order.png')
+    await screenshot(chromium, url, 'trace-broken-order.png')
   })
 })
 
