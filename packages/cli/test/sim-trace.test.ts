@@ -4,8 +4,7 @@ import { writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
-import type { Orderer, OrdererFactory, Request } from '@lockstep/interface'
-import { simulate, workloads } from '@lockstep/testkit'
+import { arrivalOrderer, simulate, workloads } from '@lockstep/testkit'
 import { renderTraceHtml, TraceRecorder, type Trace, type TraceEvent } from '@lockstep/trace'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findChromium, runChromium, stopAllChromium } from './chromium'
@@ -114,7 +113,7 @@ describe('lockstep sim --trace FILE', () => {
   it('the trace of a failing seed (an orderer that breaks agreement on purpose) highlights the violating deliveries', async () => {
     let trace: Trace | undefined
     for (let seed = 1; seed <= 50 && !trace; seed++) {
-      const result = await simulate({ seed, workload: workloads.kv!, orderer: { name: 'broken', create: () => arrivalOrder }, replicas: 3, clients: 4, ops: 40, record: new TraceRecorder() })
+      const result = await simulate({ seed, workload: workloads.kv!, orderer: { name: 'broken', create: () => arrivalOrderer }, replicas: 3, clients: 4, ops: 40, record: new TraceRecorder() })
       if (!result.ok) trace = result.trace
     }
     expect(trace?.ok).toBe(false)
@@ -134,21 +133,3 @@ describe('lockstep sim --trace FILE', () => {
   })
 })
 
-/** No ordering at all: each replica delivers requests as they reach it, so the replicas' orders differ. */
-const arrivalOrder: OrdererFactory = (ctx) => {
-  const orderer: Orderer = {
-    name: 'arrival',
-    submit(request: Request) {
-      ctx.deliver(request)
-      ctx.broadcast({ request })
-    },
-    receive(_from, message) {
-      ctx.deliver((message as { request: Request }).request)
-    },
-    tick() {},
-    flush() {},
-    viewChanged() {},
-    pendingCount: () => 0,
-  }
-  return orderer
-}

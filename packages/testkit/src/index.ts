@@ -1,6 +1,7 @@
 export { SeededRandom } from './sim/prng'
 export { VirtualScheduler } from './sim/virtual-scheduler'
 export { OVERLAP_BY_DEFAULT, simulate, voterByName, voterNames } from './sim/simulator'
+export { arrivalOrderer } from './sim/broken-orderers'
 export type { VoterName } from './sim/simulator'
 export { corruptClientMessage, corruptValue, lieModes, lyingMachine, lyingTransport } from './sim/lying-replica'
 export type { LieOptions } from './sim/lying-replica'

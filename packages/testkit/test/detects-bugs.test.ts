@@ -1,25 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { Orderer, OrdererFactory, Request } from '@lockstep/interface'
-import { simulate, workloads, type Workload } from '../src/index'
+import type { OrdererFactory } from '@lockstep/interface'
+import { arrivalOrderer, simulate, workloads, type Workload } from '../src/index'
 
-/** An orderer with no ordering at all: each replica delivers requests as they reach it. */
-const arrivalOrder: OrdererFactory = (ctx) => {
-  const orderer: Orderer = {
-    name: 'arrival',
-    submit(request: Request) {
-      ctx.deliver(request)
-      ctx.broadcast({ request })
-    },
-    receive(_from, message) {
-      ctx.deliver((message as { request: Request }).request)
-    },
-    tick() {},
-    flush() {},
-    viewChanged() {},
-    pendingCount: () => 0,
-  }
-  return orderer
-}
 
 /** A broken orderer that delivers every request twice. */
 const deliversTwice: OrdererFactory = (ctx) => ({
@@ -45,19 +27,19 @@ async function firstFailure(workload: Workload, orderer: OrdererFactory, replica
 
 describe('the simulator catches broken orderers', () => {
   it('finds replicas that deliver in different orders (kv)', async () => {
-    const failure = await firstFailure(workloads.kv!, arrivalOrder)
+    const failure = await firstFailure(workloads.kv!, arrivalOrderer)
     expect(failure?.violations.join('\n')).toMatch(/order: at position \d+ r1 delivered/)
     expect(failure?.rerun).toContain('--order broken')
   })
 
   it('finds a register history that is not linearizable when replicas answer from diverged states', async () => {
-    const failure = await firstFailure(workloads.register!, arrivalOrder)
+    const failure = await firstFailure(workloads.register!, arrivalOrderer)
     expect(failure).toBeDefined()
   })
 
   it('finds two holders of the mutex when the order differs', async () => {
     // Clients talk to different replicas, which grant the lock independently.
-    const failure = await firstFailure(workloads.mutex!, arrivalOrder)
+    const failure = await firstFailure(workloads.mutex!, arrivalOrderer)
     expect(failure?.violations.join('\n')).toMatch(/mutual exclusion violated|order:/)
   })
 

@@ -1,27 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import type { Orderer, OrdererFactory, Request } from '@lockstep/interface'
 import { TraceRecorder, type Trace, type TraceEvent } from '@lockstep/trace'
-import { simulate, workloads } from '../src/index'
+import { arrivalOrderer, simulate, workloads } from '../src/index'
 import { sequencerSpec } from './sequencer'
 
-/** No ordering at all: each replica delivers requests as they reach it (the replicas' orders differ). */
-const arrivalOrder: OrdererFactory = (ctx) => {
-  const orderer: Orderer = {
-    name: 'arrival',
-    submit(request: Request) {
-      ctx.deliver(request)
-      ctx.broadcast({ request })
-    },
-    receive(_from, message) {
-      ctx.deliver((message as { request: Request }).request)
-    },
-    tick() {},
-    flush() {},
-    viewChanged() {},
-    pendingCount: () => 0,
-  }
-  return orderer
-}
 
 function ofType<T extends TraceEvent['type']>(trace: Trace, type: T): Extract<TraceEvent, { type: T }>[] {
   return trace.events.filter((event): event is Extract<TraceEvent, { type: T }> => event.type === type)
@@ -56,7 +37,7 @@ describe('simulate({ record }) traces a run', () => {
   it('names the deliveries that break agreement when the order is broken', async () => {
     let failed
     for (let seed = 1; seed <= 50 && !failed; seed++) {
-      const result = await simulate({ seed, workload: workloads.kv!, orderer: { name: 'broken', create: () => arrivalOrder }, replicas: 3, clients: 4, ops: 40, record: new TraceRecorder() })
+      const result = await simulate({ seed, workload: workloads.kv!, orderer: { name: 'broken', create: () => arrivalOrderer }, replicas: 3, clients: 4, ops: 40, record: new TraceRecorder() })
       if (!result.ok) failed = result
     }
     const trace = failed!.trace!
