@@ -155,3 +155,27 @@ export const builtinFunctions: ReadonlyMap<string, number> = new Map([
   ['tail', 1],
   ['len', 1],
 ])
+
+/** Calls `onNode` for `e` and every expression inside it, parents first. */
+export function walkExpr(e: Expr | undefined, onNode: (node: Expr) => void): void {
+  if (!e) return
+  onNode(e)
+  switch (e.kind) {
+    case 'Unary':
+      walkExpr(e.operand, onNode)
+      break
+    case 'Binary':
+      walkExpr(e.left, onNode)
+      walkExpr(e.right, onNode)
+      break
+    case 'Call':
+      for (const arg of e.args) walkExpr(arg, onNode)
+      break
+    case 'Index':
+      walkExpr(e.object, onNode)
+      walkExpr(e.index, onNode)
+      break
+    default:
+      break
+  }
+}

@@ -1,4 +1,4 @@
-import type { Arm, CommandDecl, Expr } from './ast'
+import { walkExpr, type Arm, type CommandDecl, type Expr } from './ast'
 import type { CheckedProgram, CommandInfo } from './checker'
 import { DiagnosticCodes, type DiagnosticBag } from './diagnostics'
 import { compileExpression, type Evaluator, type Frame, type SiteContext } from './interpreter'
@@ -372,26 +372,3 @@ function holds(guard: Evaluator, frame: Frame): boolean {
   }
 }
 
-/** Calls `onNode` for `e` and every expression inside it, parents first. */
-function walkExpr(e: Expr | undefined, onNode: (node: Expr) => void): void {
-  if (!e) return
-  onNode(e)
-  switch (e.kind) {
-    case 'Unary':
-      walkExpr(e.operand, onNode)
-      break
-    case 'Binary':
-      walkExpr(e.left, onNode)
-      walkExpr(e.right, onNode)
-      break
-    case 'Call':
-      for (const arg of e.args) walkExpr(arg, onNode)
-      break
-    case 'Index':
-      walkExpr(e.object, onNode)
-      walkExpr(e.index, onNode)
-      break
-    default:
-      break
-  }
-}

@@ -1,4 +1,4 @@
-import type { Expr, Identifier, Param } from './ast'
+import { walkExpr, type Identifier, type Param } from './ast'
 import { checkExpression, type CheckedProgram, type ParamInfo, type Scope, type VarInfo } from './checker'
 import { DiagnosticBag, DiagnosticCodes, SourceText, type Diagnostic } from './diagnostics'
 import { compileExpression, type Frame } from './interpreter'
@@ -53,28 +53,6 @@ function isWord(token: Token | undefined, word: string): boolean {
   return token !== undefined && token.kind === 'ident' && token.value === word
 }
 
-/** Visits an expression and its subexpressions. */
-function visit(e: Expr, onNode: (node: Expr) => void): void {
-  onNode(e)
-  switch (e.kind) {
-    case 'Unary':
-      visit(e.operand, onNode)
-      return
-    case 'Binary':
-      visit(e.left, onNode)
-      visit(e.right, onNode)
-      return
-    case 'Call':
-      for (const arg of e.args) visit(arg, onNode)
-      return
-    case 'Index':
-      visit(e.object, onNode)
-      visit(e.index, onNode)
-      return
-    default:
-      return
-  }
-}
 
 /**
  * Compiles a model-checker property (see {@link CompiledProperty}) against a
@@ -127,7 +105,7 @@ export function compileProperty(program: CheckedProgram, text: string, options: 
 
   let transition = false
   const used = new Set<string>()
-  visit(expr, (node) => {
+  walkExpr(expr, (node) => {
     if (node.kind !== 'Name' || node.binding === undefined) return
     if (node.binding.kind === 'var' && node.binding.index >= count) transition = true
     if (node.binding.kind === 'param' && node.binding.index >= quantifiers.length) used.add(literals[node.binding.index - quantifiers.length]!)
