@@ -1,33 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
-import { lamport } from '@lockstep/order-lamport'
-import type { Scheduler, TimerHandle, Transport } from '@lockstep/interface'
-import { DEFAULT_MEMBERSHIP, ReplicaHost, memoryStorage, type ReplicaHostOptions } from '../src/index'
-import { immediate } from './helpers'
+import { DEFAULT_MEMBERSHIP, ReplicaHost, memoryStorage } from '../src/index'
+import { immediate, loneMember } from './helpers'
 
-/** Time moves only when the test sets `clock.nowMs`. */
-function manualScheduler() {
-  const clock = { nowMs: 0 }
-  const scheduler: Scheduler = { now: () => clock.nowMs, setTimer: (): TimerHandle => 1, clearTimer: () => {}, defer: () => {} }
-  return { scheduler, clock }
-}
 
-/** Replica r1 of three whose peers never answer, built with `extra` options. */
-function loneMember(extra: Partial<ReplicaHostOptions<unknown>>) {
-  const { scheduler, clock } = manualScheduler()
-  const silent = (self: string): Transport => ({ self, start: async () => {}, send() {}, sendToClient() {}, stop: async () => {} })
-  const host = new ReplicaHost({
-    self: 'r1',
-    replicas: ['r1', 'r2', 'r3'],
-    machine: kv,
-    orderer: lamport(),
-    transport: (components) => silent(components.self),
-    startAsMember: true,
-    scheduler,
-    ...extra,
-  })
-  return { host, clock }
-}
 
 describe('ReplicaHost detects failures unless told not to', () => {
   it(`without membership options: a member silent longer than ${DEFAULT_MEMBERSHIP.suspectAfterMs} ms is suspected`, () => {

@@ -1,43 +1,22 @@
 import { describe, expect, it } from 'vitest'
 import { kv, mutex } from '@lockstep/machines'
 import { lamport } from '@lockstep/order-lamport'
-import type { Scheduler, TimerHandle, Transport } from '@lockstep/interface'
+import type { Transport } from '@lockstep/interface'
 import { ReplicaHost } from '../src/index'
+import { loneMember, manualScheduler } from './helpers'
 
-/** A scheduler whose time the test sets; timers and deferred work never run by themselves. */
-function manualScheduler() {
-  const clock = { nowMs: 0 }
-  const scheduler: Scheduler = { now: () => clock.nowMs, setTimer: (): TimerHandle => 1, clearTimer: () => {}, defer: () => {} }
-  return { scheduler, clock }
-}
 
-/** A replica whose peers never answer. */
-function loneMember() {
-  const { scheduler, clock } = manualScheduler()
-  const silent = (self: string): Transport => ({ self, start: async () => {}, send() {}, sendToClient() {}, stop: async () => {} })
-  const host = new ReplicaHost({
-    self: 'r1',
-    replicas: ['r1', 'r2', 'r3'],
-    machine: kv,
-    orderer: lamport(),
-    transport: (components) => silent(components.self),
-    membership: { heartbeatMs: 50, suspectAfterMs: 500 },
-    startAsMember: true,
-    scheduler,
-  })
-  return { host, clock }
-}
 
 describe('what an operator can read from a replica', () => {
   it('the members it suspects: those silent longer than suspectAfterMs', () => {
-    const { host, clock } = loneMember()
+    const { host, clock } = loneMember({ membership: { heartbeatMs: 50, suspectAfterMs: 500 } })
     expect(host.engine.suspected).toEqual([])
     clock.nowMs = 501
     expect(host.engine.suspected).toEqual(['r2', 'r3'])
   })
 
   it('its configuration and the depth of its queues', () => {
-    const { host } = loneMember()
+    const { host } = loneMember({ membership: { heartbeatMs: 50, suspectAfterMs: 500 } })
     expect(host.engine.configuration).toEqual(['r1', 'r2', 'r3'])
     expect(host.engine.queueDepths).toEqual({ orderer: 0, heldForTransfer: 0, repliesWaiting: 0 })
     // Lamport's orderer holds a request until every member sent a higher stamp: the silent peers never do.
@@ -49,7 +28,7 @@ describe('what an operator can read from a replica', () => {
 
 describe('the machine\'s summary of its state', () => {
   it('is the machine\'s summary of the state (the mutex: holder and queue), undefined for a machine without one', () => {
-    const { host } = loneMember()
+    const { host } = loneMember({ membership: { heartbeatMs: 50, suspectAfterMs: 500 } })
     expect(host.engine.stateSummary()).toBeUndefined()
     const { scheduler } = manualScheduler()
     const silent: Transport = { self: 'r1', start: async () => {}, send() {}, sendToClient() {}, stop: async () => {} }
@@ -64,6 +43,6 @@ describe('clock offsets', () => {
     const { scheduler } = manualScheduler()
     const host = new ReplicaHost({ self: 'r1', replicas: ['r1', 'r2'], machine: kv, orderer: realtime(), transport: (c) => ({ self: c.self, start: async () => {}, send() {}, sendToClient() {}, stop: async () => {} }), startAsMember: true, scheduler })
     expect(host.engine.clockOffsets).toEqual({})
-    expect(loneMember().host.engine.clockOffsets).toBeUndefined()
+    expect(loneMember({ membership: { heartbeatMs: 50, suspectAfterMs: 500 } }).host.engine.clockOffsets).toBeUndefined()
   })
 })
