@@ -26,7 +26,7 @@ import type { PeerMessage } from '../engine/peer-messages'
 import { DurableLog } from './durable-log'
 import { readDamagedDisk } from '../engine/disk-contents'
 import type { OutputSigner } from '../engine/output-evidence'
-import { digestOf, signOutputDigest, type KeyInput } from '@lockstep/voting'
+import { digestOf, privateKeyObject, signOutputDigest, type KeyInput } from '@lockstep/voting'
 
 /** Options of {@link ReplicaHost}. */
 export interface ReplicaHostOptions<S> {
@@ -104,7 +104,9 @@ export interface ReplicaHostOptions<S> {
 function outputSigner(self: ReplicaId, signing: { readonly clusterId: string; readonly privateKey: KeyInput }): OutputSigner {
   const { clusterId, privateKey } = signing
   if (typeof clusterId !== 'string' || clusterId === '') throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}': outputSigning.clusterId must be a non-empty string`)
-  const sign: OutputSigner['sign'] = (statement) => signOutputDigest(statement, privateKey).signature
+  // Parsed once: building the key object from its base64 for every signed output took most of a busy replica's time.
+  const key = privateKeyObject(privateKey, `replica '${self}': outputSigning.privateKey`)
+  const sign: OutputSigner['sign'] = (statement) => signOutputDigest(statement, key).signature
   sign({ clusterId, replicaId: self, client: 'probe', seq: 1, incarnation: 0, position: 1, digest: digestOf(null) })
   return { clusterId, digest: digestOf, sign }
 }
