@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { kv, register } from '@lockstep/machines'
-import { fnv1a64 } from '../src/engine/digest'
+import { DigestChain, fnv1a64, fnv1a64Text } from '../src/engine/digest'
+import { chainDigest } from '../src/engine/replicated-state'
 import { singleReplica } from './helpers'
 
 describe('fnv1a64', () => {
@@ -9,6 +10,38 @@ describe('fnv1a64', () => {
     expect(fnv1a64(bytes(''))).toBe('cbf29ce484222325')
     expect(fnv1a64(bytes('a'))).toBe('af63dc4c8601ec8c')
     expect(fnv1a64(bytes('foobar'))).toBe('85944171f73967e8')
+  })
+
+  it('hashes text as its UTF-8 bytes, ASCII or not, without encoding it first', () => {
+    const bytes = (s: string) => new TextEncoder().encode(s)
+    const samples = ['', 'a', 'foobar', 'c1|42|0', 'cbf29ce484222325|client-é|7|1', 'ключ|1', '日本語', 'a😀b', 'x'.repeat(300) + 'ü', '\u007f\u0080']
+    // and some seeded random strings over ASCII, two-byte, three-byte and astral characters
+    let seed = 14
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
+    const pool = ['a', 'Z', '|', '0', '9', '\u00e9', '\u07ff', '\u0800', '\uffff', '\ud83d\ude00']
+    for (let n = 0; n < 200; n++) samples.push(Array.from({ length: next() % 20 }, () => pool[next() % pool.length]).join(''))
+    for (const text of samples) expect(fnv1a64Text(text), JSON.stringify(text)).toBe(fnv1a64(bytes(text)))
+  })
+})
+
+describe('the order digest chain', () => {
+  it('equals chainDigest applied request by request, from the start and from a restored digest', () => {
+    let seed = 7
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
+    const clients = ['c1', 'client-é', '日本', 'a😀', 'x'.repeat(40)]
+    for (const start of ['', 'cbf29ce484222325', '0000000000000000', 'ffffffffffffffff', 'not-a-digest', 'ABCDEF0123456789']) {
+      const chain = new DigestChain(start)
+      let expected = start
+      expect(chain.digest).toBe(expected)
+      for (let n = 0; n < 300; n++) {
+        const request = { client: clients[next() % clients.length]!, seq: next() % 100_000, incarnation: next() % 3 === 0 ? undefined : next() % 5, command: null }
+        expected = chainDigest(expected, request)
+        chain.extend(`|${request.client}|${request.seq}|${request.incarnation ?? 0}`)
+        if (n % 7 === 0) expect(chain.digest).toBe(expected) // read now and then: reading must not change the chain
+        if (n === 150) chain.reset(expected)
+      }
+      expect(chain.digest).toBe(expected)
+    }
   })
 })
 

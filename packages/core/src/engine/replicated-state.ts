@@ -11,7 +11,7 @@ import {
   type Request,
   type StateMachine,
 } from '@lockstep/interface'
-import { fnv1a64 } from './digest'
+import { DigestChain, fnv1a64Text } from './digest'
 import { SessionTable, type SessionLimits, type SessionLookup } from './session-table'
 import { captureMachine, checkChunkMethods, machinePieces, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
 
@@ -29,11 +29,9 @@ export interface Execution {
   readonly time: number
 }
 
-const digestEncoder = new TextEncoder()
-
 /** The digest of the order after one more request: a chain, so equal digests at a position mean equal orders up to it. */
 export function chainDigest(previous: string, request: Request): string {
-  return fnv1a64(digestEncoder.encode(`${previous}|${request.client}|${request.seq}|${request.incarnation ?? 0}`))
+  return fnv1a64Text(`${previous}|${request.client}|${request.seq}|${request.incarnation ?? 0}`)
 }
 
 /**
@@ -48,7 +46,7 @@ export class ReplicatedState<S> {
   private readonly sessions: SessionTable
   private delivered = 0
   private executedCount = 0
-  private digestOfOrder = ''
+  private readonly orderChain = new DigestChain()
   /** Agreed time after the last delivered request (see `ApplyContext.time`). */
   private agreedTime = 0
 
@@ -84,7 +82,7 @@ export class ReplicatedState<S> {
    * delivered the same requests up to it, so one can catch the other up with the suffix of the order alone.
    */
   get orderDigest(): string {
-    return this.digestOfOrder
+    return this.orderChain.digest
   }
 
   /** Agreed time after the last delivered request: the same on every replica at a position, never decreasing. */
@@ -95,7 +93,7 @@ export class ReplicatedState<S> {
   /** Executes the next request of the total order (once per `(client, seq)`; a duplicate is answered from the table). */
   execute(request: Request): Execution {
     const position = ++this.delivered
-    this.digestOfOrder = chainDigest(this.digestOfOrder, request)
+    this.orderChain.extend(`|${request.client}|${request.seq}|${request.incarnation ?? 0}`)
     // Every position moves agreed time (duplicates too), so it depends on the order alone.
     if (request.time !== undefined && request.time > this.agreedTime) this.agreedTime = request.time
     const time = this.agreedTime
@@ -141,7 +139,7 @@ export class ReplicatedState<S> {
    * at this position while later requests execute; one without is serialized now (`snapshot`).
    */
   image(): LazyImage {
-    return { position: this.delivered, machine: captureMachine(this.machine, this.state), sessions: this.sessions.toJSON(), orderDigest: this.digestOfOrder, time: this.agreedTime }
+    return { position: this.delivered, machine: captureMachine(this.machine, this.state), sessions: this.sessions.toJSON(), orderDigest: this.orderChain.digest, time: this.agreedTime }
   }
 
   /** Replaces the state with an image taken elsewhere (a transfer) or earlier (a snapshot). */
@@ -151,7 +149,7 @@ export class ReplicatedState<S> {
     this.state = state
     this.sessions.restore(image.sessions)
     this.delivered = image.position
-    this.digestOfOrder = image.orderDigest ?? ''
+    this.orderChain.reset(image.orderDigest ?? '')
     this.agreedTime = image.time ?? 0
   }
 
