@@ -43,20 +43,49 @@ describe('signed reply digests (evidence for external readers)', () => {
   it('serves the reply with t+1 matching signatures, which a reader verifies with the public keys', () => {
     const { evidence, sent } = store()
     evidence.executed(5, request(1), reply(1, 5))
+    expect(sent).toHaveLength(0) // executing sends nothing: signatures are asked for when a reader wants them
     expect(evidence.answer('c1', 1, 7)).toMatchObject({ status: 'pending', reason: expect.stringMatching(/holds 1 matching signature\(s\) for c1#1; 2 \(t\+1\) are needed/) })
-    evidence.sendBatch()
-    expect(sent.map((m) => m.to)).toEqual(['r2', 'r3'])
-    expect(sent[0]!.message).toMatchObject({ kind: 'replySignatures', signatures: [{ client: 'c1', seq: 1, incarnation: 7, position: 5 }] })
-    evidence.sendBatch() // nothing new: nothing sent
-    expect(sent).toHaveLength(2)
+    expect(sent).toEqual([
+      { to: 'r2', message: { kind: 'signatureRequest', positions: [5] } },
+      { to: 'r3', message: { kind: 'signatureRequest', positions: [5] } },
+    ])
+    // r2 executed the same request with the same reply at 5 and answers r1's ask; r3 holds another reply.
+    const r2 = store('r2')
+    r2.evidence.executed(5, request(1), reply(1, 5))
+    r2.evidence.onSignatureRequest('r1', [5, 6]) // nothing at 6: only 5 is signed
+    expect(r2.sent).toEqual([{ to: 'r1', message: { kind: 'replySignatures', signatures: [peerSignature('r2', 1, 5)] } }])
     evidence.onSignatures('r3', [peerSignature('r3', 1, 5, 'another value')]) // another digest: does not count
     expect(evidence.answer('c1', 1, 7).status).toBe('pending')
-    evidence.onSignatures('r2', [peerSignature('r2', 1, 5)])
+    expect(sent.slice(2)).toEqual([{ to: 'r2', message: { kind: 'signatureRequest', positions: [5] } }]) // r3 answered already
+    evidence.onSignatures('r2', (r2.sent[0]!.message as Extract<PeerMessage, { kind: 'replySignatures' }>).signatures)
     const answer = evidence.answer('c1', 1, 7)
     if (answer.status !== 'ok') throw new Error(`expected ok, got ${answer.status}: ${answer.reason}`)
     expect(answer.evidence.statements.map((s) => s.statement.replicaId)).toEqual(['r1', 'r2'])
     const check = verifyEvidence(answer.evidence, publicKeys, 1, { clusterId, client: 'c1', seq: 1, incarnation: 7 })
     expect(check).toMatchObject({ ok: true, signers: ['r1', 'r2'], value: reply(1, 5) })
+  })
+
+  it('signs a reply once, when evidence of it is first needed, not when it executes', () => {
+    let signatures = 0
+    const counting: OutputSigner = { ...signer('r1'), sign: (statement) => (signatures++, signer('r1').sign(statement)) }
+    const evidence = new OutputEvidence({ self: 'r1', log: silentLogger, signer: counting, window: 100, members: () => replicas, configurationSize: () => 3, send: () => {} })
+    for (let position = 1; position <= 50; position++) evidence.executed(position, request(position), reply(position, position))
+    expect(signatures).toBe(0)
+    evidence.answer('c1', 7, 7)
+    evidence.answer('c1', 7, 7)
+    evidence.onSignatureRequest('r2', [7, 8])
+    expect(signatures).toBe(2) // 7 once, 8 once
+  })
+
+  it('a reply with no canonical encoding is never signed: readers are told so, and the error is logged once', () => {
+    const errors: string[] = []
+    const log = { ...silentLogger, error: (message: string) => errors.push(message) }
+    const evidence = new OutputEvidence({ self: 'r1', log, signer: signer('r1'), window: 100, members: () => replicas, configurationSize: () => 3, send: () => {} })
+    evidence.executed(1, request(1), reply(1, 1, () => 'a function'))
+    expect(evidence.answer('c1', 1, 7)).toMatchObject({ status: 'unavailable', reason: expect.stringMatching(/no canonical encoding/) })
+    evidence.answer('c1', 1, 7)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatch(/cannot sign the reply to c1#1 at position 1/)
   })
 
   it('a signature that arrives before the replica executed the request counts once it has', () => {
@@ -89,6 +118,7 @@ describe('signed reply digests (evidence for external readers)', () => {
       { kind: 'replySignatures', signatures: [signature, { ...signature, seq: 4, position: 10 }] },
       { kind: 'replySignatures', signatures: [] },
       { kind: 'stateDigest', position: 1000, digest: '0123456789abcdef' },
+      { kind: 'signatureRequest', positions: [1, 99] },
     ]
     for (const message of messages) expect(decodePeerMessage('r2', encodePeerMessage(message))).toEqual(message)
     const wire = (fields: unknown[]) => [18, [fields]]
@@ -103,6 +133,8 @@ describe('signed reply digests (evidence for external readers)', () => {
     expect(() => decodePeerMessage('r2', wire([...good.slice(0, 5), 'not base64!']))).toThrow(/signature must be an Ed25519 signature in base64/)
     expect(() => decodePeerMessage('r2', [19, 10])).toThrow(/\(stateDigest\): digest must be a string/)
     expect(() => decodePeerMessage('r2', [19, -1, 'ab'])).toThrow(/\(stateDigest\): position must be a non-negative integer/)
+    expect(() => decodePeerMessage('r2', [20, [1, 0]])).toThrow(/\(signatureRequest\): positions must be a list of at most 100000 positions >= 1/)
+    expect(() => decodePeerMessage('r2', [20, 'x'])).toThrow(/\(signatureRequest\): positions must be a list/)
   })
 
   it("any client may ask for the evidence of any client's request; a malformed ask is refused naming the field", () => {

@@ -129,7 +129,7 @@ export interface EngineOptions<S> {
    */
   readonly stateDigestEvery?: number
   /**
-   * Signs the digest of every reply this replica executes and serves readers the evidence (see `OutputSigner`);
+   * Signs the digests of the replies this replica executed, when readers ask for their evidence, and serves it (see `OutputSigner`);
    * built by the host from the replica's private key. Default: none (readers asking for evidence are told so).
    */
   readonly outputSigner?: OutputSigner

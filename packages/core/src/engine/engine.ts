@@ -217,7 +217,6 @@ export class ReplicaEngine<S = unknown> {
   /** The end of a burst of events: the orderer sends what it batched. */
   flush(): void {
     if (this.orders()) this.orderer.flush()
-    this.evidence?.sendBatch()
     this.compareDigestsTaken()
   }
 
@@ -454,6 +453,7 @@ export class ReplicaEngine<S = unknown> {
     },
     durable: (from, m) => this.durableReplies?.peerProgress(from, m.position, m.digest),
     replySignatures: (from, m) => this.evidence?.onSignatures(from, m.signatures),
+    signatureRequest: (from, m) => (this.members.has(from) ? this.evidence?.onSignatureRequest(from, m.positions) : undefined),
     stateDigest: (from, m) => (this.members.has(from) ? this.digestChecks.onReport(from, m.position, m.digest) : undefined),
   }
 
@@ -464,7 +464,7 @@ export class ReplicaEngine<S = unknown> {
     }
     // Without membership a replica still orders, and (with an orderer that rests on timing assumptions) its
     // replies wait for the others' reports of the order they delivered.
-    if (message.kind !== 'orderer' && message.kind !== 'durable' && message.kind !== 'replySignatures' && message.kind !== 'stateDigest' && !this.membership) {
+    if (message.kind !== 'orderer' && message.kind !== 'durable' && message.kind !== 'replySignatures' && message.kind !== 'signatureRequest' && message.kind !== 'stateDigest' && !this.membership) {
       this.log.warn(`dropped a '${message.kind}' message from replica '${from}': membership changes are not enabled on this replica`)
       return
     }
@@ -589,8 +589,7 @@ export class ReplicaEngine<S = unknown> {
 
   private afterEvent(): void {
     try {
-      this.evidence?.sendBatch()
-      this.compareDigestsTaken()
+        this.compareDigestsTaken()
       this.reportDeliveries()
       this.checkInvariants()
     } finally {

@@ -29,11 +29,20 @@ export interface OutputEvidenceHost {
   send(to: ReplicaId, message: PeerMessage): void
 }
 
-/** One position of the order: this replica's own signed reply, and the other replicas' signatures. */
+/** One position of the order: this replica's own reply (signed when first needed), and the other replicas' signatures. */
 interface PositionEvidence {
-  own?: { readonly request: RequestName; readonly reply: Reply; readonly digest: string; readonly signature: string }
+  own?: OwnReply
   /** Each other replica's statement about this position (the last one it sent). */
   readonly peers: Map<ReplicaId, ReplySignature>
+}
+
+interface OwnReply {
+  readonly request: RequestName
+  readonly reply: Reply
+  /** Its digest and this replica's signature, made the first time a reader or a peer needs them. */
+  signed?: { readonly digest: string; readonly signature: string }
+  /** Signing failed (the reply has no canonical encoding): said once, never tried again. */
+  unsignable?: true
 }
 
 interface RequestName {
@@ -46,22 +55,23 @@ interface RequestName {
 export const MAX_SIGNATURES_PER_MESSAGE = 100_000
 
 /**
- * Signed output digests for external readers (issue 13, item 3). After executing a request, a replica signs the
- * statement {cluster, replica, client, seq, incarnation, position, digest of the reply} and sends the signature
- * to the members of its view (one message per event). It keeps, for the last `window` positions of the order,
- * its own reply and signature and the other replicas' statements, and serves a reader the reply with every
- * statement that matches its own (same request, same position, same digest) once there are at least t+1 of them.
- * Memory: O(window × replicas) statements and `window` replies; statements about positions more than `window`
- * beyond this replica's own are dropped.
+ * Signed output digests for external readers (issue 13, item 3). A replica keeps, for the last `window` positions
+ * of the order, its own reply to the request executed there and the other replicas' statements about it. When a
+ * reader asks for the evidence of a reply, the replica signs the statement {cluster, replica, client, seq,
+ * incarnation, position, digest of the reply} (once: the signature is kept), and serves the reply with every
+ * statement that matches its own (same request, same position, same digest) once there are at least t+1 of
+ * them; until then it answers `pending` and asks the members of its view to sign theirs (`signatureRequest`,
+ * answered with `replySignatures`), and the reader asks again. Signing on demand, not after every execution,
+ * keeps the digest, the Ed25519 signature and a message per peer off the path of every request (they were a
+ * quarter of a replica's CPU under load). Memory: O(window × replicas) statements and `window` replies;
+ * statements about positions more than `window` beyond this replica's own are dropped.
  */
 export class OutputEvidence {
   private readonly host: OutputEvidenceHost
   private readonly positions = new Map<number, PositionEvidence>()
-  /** Position of each request this replica signed, among those kept. */
+  /** Position of each request this replica executed, among those kept. */
   private readonly byRequest = new Map<string, number>()
-  /** This replica's signatures not yet sent. */
-  private outgoing: ReplySignature[] = []
-  /** The highest position this replica executed and signed. */
+  /** The highest position this replica executed. */
   private executedUpTo = 0
   /** Every position at or below this was forgotten. */
   private evictedUpTo = 0
@@ -70,28 +80,17 @@ export class OutputEvidence {
     this.host = host
   }
 
-  /** This replica executed `request` at `position` with `reply`: sign its digest, keep it, send it with the next batch. */
+  /** This replica executed `request` at `position` with `reply`: keep it, to sign when evidence of it is asked for. */
   executed(position: number, request: Request, reply: Reply): void {
-    const { signer, self } = this.host
     const name: RequestName = { client: request.client, seq: request.seq, incarnation: request.incarnation ?? 0 }
-    let digest: string
-    let signature: string
-    try {
-      digest = signer.digest(reply)
-      signature = signer.sign({ clusterId: signer.clusterId, replicaId: self, ...name, position, digest })
-    } catch (error) {
-      this.host.log.error(`replica '${self}' cannot sign the reply to ${name.client}#${name.seq} at position ${position}: ${(error as Error).message}; readers get no evidence for it`)
-      return
-    }
     // The order rolled back (a transferred state replaced this replica's): evict by looking at every position kept.
     if (position <= this.executedUpTo) this.evictedUpTo = 0
     this.evictBelow(position - this.host.window)
     const entry = this.entry(position)
     if (entry.own) this.byRequest.delete(keyOf(entry.own.request))
-    entry.own = { request: name, reply, digest, signature }
+    entry.own = { request: name, reply }
     this.byRequest.set(keyOf(name), position)
     this.executedUpTo = position
-    this.outgoing.push({ ...name, position, digest, signature })
   }
 
   /** Another replica's signatures (statements about positions far outside the window are dropped). */
@@ -104,32 +103,35 @@ export class OutputEvidence {
     }
   }
 
-  /** Sends this replica's signatures made since the last call, one message per member. */
-  sendBatch(): void {
-    if (this.outgoing.length === 0) return
-    const signatures = this.outgoing
-    this.outgoing = []
-    for (const member of this.host.members()) if (member !== this.host.self) this.host.send(member, { kind: 'replySignatures', signatures })
+  /** A member serving a reader asks for this replica's signatures at `positions`: those it holds a reply for go back to it. */
+  onSignatureRequest(from: ReplicaId, positions: readonly number[]): void {
+    const signatures: ReplySignature[] = []
+    for (const position of positions) {
+      const own = this.positions.get(position)?.own
+      const signed = own && this.sign(position, own)
+      if (own && signed) signatures.push({ ...own.request, position, digest: signed.digest, signature: signed.signature })
+    }
+    if (signatures.length > 0) this.host.send(from, { kind: 'replySignatures', signatures })
   }
 
-  /** This replica gave up its state: what it signed from it is void, and it serves no evidence until it executes again. */
+  /** This replica gave up its state: what it executed from it is void, and it serves no evidence until it executes again. */
   clear(): void {
     this.positions.clear()
     this.byRequest.clear()
-    this.outgoing = []
     this.executedUpTo = 0
     this.evictedUpTo = 0
   }
 
-  /** The answer to a reader asking for the evidence of a request's reply. */
+  /** The answer to a reader asking for the evidence of a request's reply (`pending` asks the members to sign theirs). */
   answer(client: ClientId, seq: number, incarnation: number): EvidenceAnswer {
     const name = { client, seq, incarnation }
     const position = this.byRequest.get(keyOf(name))
     const own = position === undefined ? undefined : this.positions.get(position)
-    if (position === undefined || !own?.own) {
-      return { status: 'unavailable', ...name, reason: `replica '${this.host.self}' holds no signed reply for ${client}#${seq} (incarnation ${incarnation}): it did not execute it, or it is older than the last ${this.host.window} positions it keeps` }
+    const mine = own?.own && this.sign(position!, own.own)
+    if (position === undefined || !own || !mine) {
+      const why = own?.own?.unsignable ? 'its reply has no canonical encoding to sign' : `it did not execute it, or it is older than the last ${this.host.window} positions it keeps`
+      return { status: 'unavailable', ...name, reason: `replica '${this.host.self}' holds no signed reply for ${client}#${seq} (incarnation ${incarnation}): ${why}` }
     }
-    const mine = own.own
     const { clusterId } = this.host.signer
     const statements: SignedReplyStatement[] = [{ statement: { clusterId, replicaId: this.host.self, ...name, position, digest: mine.digest }, signature: mine.signature }]
     for (const [replica, peer] of own.peers) {
@@ -138,9 +140,28 @@ export class OutputEvidence {
     }
     const needed = Math.floor((this.host.configurationSize() - 1) / 2) + 1
     if (statements.length < needed) {
+      for (const member of this.host.members()) if (member !== this.host.self && !own.peers.has(member)) this.host.send(member, { kind: 'signatureRequest', positions: [position] })
       return { status: 'pending', ...name, reason: `replica '${this.host.self}' holds ${statements.length} matching signature(s) for ${client}#${seq}; ${needed} (t+1) are needed: ask again` }
     }
     return { status: 'ok', ...name, evidence: { value: mine.reply, statements } }
+  }
+
+  /** This replica's digest and signature of its reply at `position`, made once. */
+  private sign(position: number, own: OwnReply): { readonly digest: string; readonly signature: string; readonly reply: Reply } | undefined {
+    if (own.signed) return { ...own.signed, reply: own.reply }
+    if (own.unsignable) return undefined
+    const { signer, self } = this.host
+    try {
+      const digest = signer.digest(own.reply)
+      const signature = signer.sign({ clusterId: signer.clusterId, replicaId: self, ...own.request, position, digest })
+      own.signed = { digest, signature }
+      return { digest, signature, reply: own.reply }
+    } catch (error) {
+      own.unsignable = true
+      const { client, seq } = own.request
+      this.host.log.error(`replica '${self}' cannot sign the reply to ${client}#${seq} at position ${position}: ${(error as Error).message}; readers get no evidence for it`)
+      return undefined
+    }
   }
 
   /** Positions with evidence kept (tests of the bound). */

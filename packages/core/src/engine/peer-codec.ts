@@ -32,6 +32,7 @@ const codes: Readonly<Record<PeerMessageKind, number>> = {
   stateSuffix: 17,
   replySignatures: 18,
   stateDigest: 19,
+  signatureRequest: 20,
 }
 const kindsByCode = Object.fromEntries(Object.entries(codes).map(([kind, code]) => [code, kind])) as Record<number, PeerMessageKind>
 
@@ -84,6 +85,8 @@ export function encodePeerMessage(message: PeerMessage): Wire {
       return [code, message.signatures.map((s) => [s.client, s.seq, s.incarnation, s.position, s.digest, s.signature])]
     case 'stateDigest':
       return [code, message.position, message.digest]
+    case 'signatureRequest':
+      return [code, message.positions]
   }
 }
 
@@ -157,6 +160,12 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     }
     case 'stateDigest':
       return { kind, position: field.count(1, 'position'), digest: field.text(2, 'digest') }
+    case 'signatureRequest': {
+      const list = raw[1]
+      const valid = Array.isArray(list) && list.length <= MAX_SIGNATURES_PER_MESSAGE && list.every((p) => Number.isSafeInteger(p) && (p as number) >= 1)
+      if (!valid) throw malformed(`${where} (signatureRequest)`, 'positions', `a list of at most ${MAX_SIGNATURES_PER_MESSAGE} positions >= 1`)
+      return { kind, positions: list as number[] }
+    }
   }
 }
 

@@ -230,10 +230,16 @@ export interface ReplySignature {
   readonly signature: string
 }
 
-/** The sender's signatures of the replies it executed since its last batch. */
+/** The sender's signatures of the replies it executed at the positions a `signatureRequest` named. */
 export interface ReplySignatures {
   readonly kind: 'replySignatures'
   readonly signatures: readonly ReplySignature[]
+}
+
+/** A replica serving a reader asks the others to sign their replies at these positions (answered with `replySignatures`). */
+export interface SignatureRequest {
+  readonly kind: 'signatureRequest'
+  readonly positions: readonly number[]
 }
 
 /** The digest of the sender's state after `position` requests (every `stateDigestEvery` deliveries). */
@@ -264,6 +270,7 @@ export type PeerMessage =
   | StateSuffix
   | Durable
   | ReplySignatures
+  | SignatureRequest
   | StateDigest
 
 /** The kinds of peer message. */

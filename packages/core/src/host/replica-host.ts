@@ -90,7 +90,7 @@ export interface ReplicaHostOptions<S> {
   /** State digests every this many deliveries, compared across the view (see `EngineOptions.stateDigestEvery`). Default 1000; 0: off. */
   readonly stateDigestEvery?: number
   /**
-   * Sign the digest of every reply with this replica's Ed25519 private key (base64 of the raw 32 bytes, as
+   * Sign reply digests (when a reader asks for a reply's evidence) with this replica's Ed25519 private key (base64 of the raw 32 bytes, as
    * `generateReplicaKeys` of `@lockstep/voting` writes it, or a KeyObject), so that readers can ask any replica for
    * a reply together with t+1 replicas' signatures and verify it with the public keys. `clusterId` is signed with
    * every statement. Default: no signing (evidence requests are answered `unavailable`).

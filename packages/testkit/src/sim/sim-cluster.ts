@@ -66,7 +66,7 @@ export interface SimClusterOptions {
   readonly engine?: Pick<ReplicaHostOptions<unknown>, 'sessions' | 'transfer' | 'stateDigestEvery' | 'evidenceWindow'>
   /**
    * Give every replica an Ed25519 key pair (made once per cluster, kept across restarts) and have it sign the
-   * digest of every reply, so readers can ask any replica for a reply's evidence (`LockstepClient.verifiedReply`)
+   * digests of its replies (on demand), so readers can ask any replica for a reply's evidence (`LockstepClient.verifiedReply`)
    * and verify it with {@link SimCluster.publicKeys} and {@link SimCluster.clusterId}. Default false.
    */
   readonly signOutputs?: boolean
