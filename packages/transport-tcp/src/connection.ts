@@ -130,6 +130,16 @@ export class Connection {
     this.socket.write(bytes)
   }
 
+  /** Holds writes until `uncork`, which hands them to the socket as one write (`writev`). */
+  cork(): void {
+    if (!this.closing) this.socket.cork()
+  }
+
+  /** Writes what was held since `cork`. */
+  uncork(): void {
+    this.socket.uncork()
+  }
+
   /** The handshake finished: lift the frame limit, stop the handshake clock, start idle checks. */
   markOpen(): void {
     if (this.closing || this.isOpen) return

@@ -25,7 +25,20 @@ export interface ReliableLinkOptions {
   deliver(message: unknown): void
   /** Called when a connection finished resuming (both RESUMEs exchanged). */
   onOpen?(connection: Connection): void
+  /**
+   * How long an acknowledgement may wait for a DATA frame of this link to ride on (written in the same socket
+   * write), before it goes alone. Default {@link ACK_DELAY_MS}; 0 acknowledges at the end of every socket read.
+   */
+  readonly ackDelayMs?: number
 }
+
+/**
+ * Default wait of an acknowledgement for data going the other way: a closed-loop client's next request, or the
+ * reply to a request, usually leaves within it, so most acknowledgements cost no write of their own.
+ */
+export const ACK_DELAY_MS = 20
+/** An acknowledgement owed for this many socket reads goes at once, whatever the delay (the sender's buffer frees). */
+const ACK_AFTER_READS = 8
 
 /** Message bytes per DATA frame at most (many messages coalesced into one frame and one write). */
 const MAX_BATCH_BYTES = 64 * 1024
@@ -89,6 +102,10 @@ export class ReliableLink {
   /** The parts received of message `receivedUpTo + 1`, when it is a large one. */
   private partial: { readonly bytes: Buffer; received: number } | undefined
   private ackedToPeerUpTo = 0
+  /** Socket reads since the last acknowledgement that brought messages not yet acknowledged. */
+  private readsOwed = 0
+  /** The timer that sends an owed acknowledgement alone, if no DATA frame took it first. */
+  private ackTimer: unknown
 
   private current: Connection | undefined
   private readonly handler: ConnectionHandler
@@ -97,7 +114,7 @@ export class ReliableLink {
   constructor(private readonly options: ReliableLinkOptions) {
     this.handler = {
       onFrame: (connection, envelope) => this.onFrame(connection, envelope),
-      onChunkEnd: (connection) => this.sendAck(connection),
+      onChunkEnd: (connection) => this.owe(connection),
       onDrain: (connection) => {
         if (connection === this.current) this.flush()
       },
@@ -190,7 +207,10 @@ export class ReliableLink {
 
   /** Closes the current connection and refuses further use; buffered messages are dropped. */
   close(reason: string): void {
+    // What arrived is acknowledged before going: a peer that stays does not send it again to our successor.
+    if (this.current !== undefined) this.sendAck(this.current)
     this.closedForGood = true
+    this.cancelAckTimer()
     this.current?.close(reason, 'debug')
     this.current = undefined
     this.encoded = []
@@ -322,12 +342,39 @@ export class ReliableLink {
     connection.close(`protocol violation: ${problem}`, 'warn')
   }
 
+  /** A socket read ended: acknowledge what it brought now, or soon with data going the other way. */
+  private owe(connection: Connection): void {
+    if (connection !== this.current || !connection.isOpen || this.receivedUpTo <= this.ackedToPeerUpTo) return
+    const delay = this.options.ackDelayMs ?? ACK_DELAY_MS
+    if (delay <= 0 || ++this.readsOwed >= ACK_AFTER_READS) return this.sendAck(connection)
+    // Data written before the timer fires takes the acknowledgement along (see `flush`).
+    if (this.writtenUpTo < this.nextSeq - 1) this.scheduleFlush()
+    this.ackTimer ??= this.options.scheduler.setTimer(delay, () => {
+      this.ackTimer = undefined
+      const current = this.current
+      if (current !== undefined) this.sendAck(current)
+    })
+  }
+
   private sendAck(connection: Connection): void {
     if (connection !== this.current || !connection.isOpen) return
-    if (this.receivedUpTo > this.ackedToPeerUpTo) {
-      this.ackedToPeerUpTo = this.receivedUpTo
-      connection.write(encodeAckFrame(this.receivedUpTo))
-    }
+    const ack = this.takeAck()
+    if (ack !== undefined) connection.write(ack)
+  }
+
+  /** The ACK frame owed to the peer, if any (it is then no longer owed). */
+  private takeAck(): Buffer | undefined {
+    this.readsOwed = 0
+    this.cancelAckTimer()
+    if (this.receivedUpTo <= this.ackedToPeerUpTo) return undefined
+    this.ackedToPeerUpTo = this.receivedUpTo
+    return encodeAckFrame(this.receivedUpTo)
+  }
+
+  private cancelAckTimer(): void {
+    if (this.ackTimer === undefined) return
+    this.options.scheduler.clearTimer(this.ackTimer)
+    this.ackTimer = undefined
   }
 
   private trim(upTo: number): void {
@@ -352,10 +399,25 @@ export class ReliableLink {
     })
   }
 
-  /** Writes the buffered messages not yet sent on this connection, in DATA frames, while the socket accepts more. */
+  /**
+   * Writes the buffered messages not yet sent on this connection, in DATA frames, while the socket accepts more,
+   * with the acknowledgement owed to the peer in front: one socket write for all of them.
+   */
   private flush(): void {
     const connection = this.current
     if (connection === undefined || !connection.isOpen) return
+    if (this.writtenUpTo >= this.nextSeq - 1 || !connection.writable) return
+    connection.cork()
+    try {
+      const ack = this.takeAck()
+      if (ack !== undefined) connection.write(ack)
+      this.writeData(connection)
+    } finally {
+      connection.uncork()
+    }
+  }
+
+  private writeData(connection: Connection): void {
     const frameBudget = Math.min(this.batchBytes, this.options.maxFrameBytes - DATA_FRAME_OVERHEAD_BYTES)
     while (this.writtenUpTo < this.nextSeq - 1 && connection.writable) {
       const start = this.head + (this.writtenUpTo + 1 - this.firstSeq)

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { silentLogger } from '@lockstep/interface'
-import { encodeResumeFrame } from '../src/envelope'
-import { ReliableLink } from '../src/reliable-link'
-import { fakeConnection, inertScheduler } from './fake-socket'
+import { FrameType, decodeEnvelope, encodeResumeFrame } from '../src/envelope'
+import { FrameDecoder } from '../src/frame-codec'
+import { ACK_DELAY_MS, ReliableLink } from '../src/reliable-link'
+import { ManualScheduler, fakeConnection, inertScheduler } from './fake-socket'
 import { dataFrame } from './helpers'
 
 function attachedLink(limits = {}) {
@@ -100,6 +101,73 @@ describe('reliable link, sending side', () => {
     expect(accepted).toBe(10)
     expect(link.bufferedBytes).toBeLessThanOrEqual(1000)
     expect(link.bufferedMessages).toBe(accepted)
+  })
+})
+
+describe('reliable link, acknowledgements', () => {
+  /** A link resumed with a peer over a fake socket driven by a manual scheduler; `writes()` lists the frame types of each socket write since. */
+  function resumedLink(ackDelayMs?: number) {
+    const scheduler = new ManualScheduler()
+    const { socket, connection } = fakeConnection()
+    const delivered: unknown[] = []
+    const link = new ReliableLink({ label: 'test', maxBufferedBytes: 1 << 20, maxFrameBytes: 1 << 20, logger: silentLogger, scheduler, deliver: (m) => delivered.push(m), ackDelayMs })
+    link.attach(connection)
+    socket.emit('data', resumeFrame(1))
+    let seen = socket.writes.length
+    const writes = () => {
+      const fresh = socket.writes.slice(seen)
+      seen = socket.writes.length
+      return fresh.map((bytes) => {
+        const decoder = new FrameDecoder()
+        decoder.push(bytes)
+        const types: string[] = []
+        for (let payload = decoder.next(); payload !== undefined; payload = decoder.next()) {
+          const envelope = decodeEnvelope(payload)
+          types.push(envelope.type === FrameType.ACK ? `ACK ${envelope.upTo}` : envelope.type === FrameType.DATA ? `DATA ${envelope.firstSeq}+${envelope.messages.length}` : String(envelope.type))
+        }
+        return types
+      })
+    }
+    writes() // the RESUME
+    return { scheduler, socket, connection, link, delivered, writes }
+  }
+
+  it('rides on the next DATA frame of the link, in the same socket write', () => {
+    const { scheduler, socket, link, delivered, writes } = resumedLink()
+    socket.emit('data', dataFrame(1, 'request 1', 'request 2'))
+    expect(delivered).toEqual(['request 1', 'request 2'])
+    expect(writes()).toEqual([]) // not yet: it waits for data going back
+    link.send('reply 1')
+    link.send('reply 2')
+    scheduler.runDeferred()
+    expect(writes()).toEqual([['ACK 2', 'DATA 1+2']])
+    scheduler.advance(ACK_DELAY_MS)
+    expect(writes()).toEqual([]) // nothing left owed: no ACK alone
+  })
+
+  it('goes alone after ackDelayMs when no data goes back, or at once with ackDelayMs 0', () => {
+    const delayed = resumedLink()
+    delayed.socket.emit('data', dataFrame(1, 'a'))
+    delayed.scheduler.advance(ACK_DELAY_MS - 1)
+    expect(delayed.writes()).toEqual([])
+    delayed.scheduler.advance(1)
+    expect(delayed.writes()).toEqual([['ACK 1']])
+    const prompt = resumedLink(0)
+    prompt.socket.emit('data', dataFrame(1, 'a'))
+    expect(prompt.writes()).toEqual([['ACK 1']])
+  })
+
+  it('goes at once after 8 socket reads owed, and before the link closes', () => {
+    const { scheduler, socket, link, writes } = resumedLink()
+    for (let seq = 1; seq <= 7; seq++) socket.emit('data', dataFrame(seq, `m${seq}`))
+    expect(writes()).toEqual([])
+    socket.emit('data', dataFrame(8, 'm8'))
+    expect(writes()).toEqual([['ACK 8']])
+    socket.emit('data', dataFrame(9, 'm9'))
+    link.close('stopping')
+    expect(writes()).toEqual([['ACK 9']])
+    scheduler.advance(ACK_DELAY_MS)
+    expect(writes()).toEqual([])
   })
 })
 
