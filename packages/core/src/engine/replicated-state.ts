@@ -29,6 +29,9 @@ export interface Execution {
   readonly time: number
 }
 
+/** The notices of an execution that addressed no other client (most of them): one frozen empty list. */
+const NO_NOTICES: readonly OutputNotice[] = Object.freeze([])
+
 /** The digest of the order after one more request: a chain, so equal digests at a position mean equal orders up to it. */
 export function chainDigest(previous: string, request: Request): string {
   return fnv1a64Text(`${previous}|${request.client}|${request.seq}|${request.incarnation ?? 0}`)
@@ -93,41 +96,42 @@ export class ReplicatedState<S> {
   /** Executes the next request of the total order (once per `(client, seq)`; a duplicate is answered from the table). */
   execute(request: Request): Execution {
     const position = ++this.delivered
-    this.orderChain.extend(`|${request.client}|${request.seq}|${request.incarnation ?? 0}`)
+    const { client, seq } = request
+    const incarnation = request.incarnation ?? 0
+    this.orderChain.extend(`|${client}|${seq}|${incarnation}`)
     // Every position moves agreed time (duplicates too), so it depends on the order alone.
     if (request.time !== undefined && request.time > this.agreedTime) this.agreedTime = request.time
     const time = this.agreedTime
     const known = this.lookup(request)
-    if (known.kind !== 'new') return { position, executed: false, reply: known.kind === 'executed' ? known.reply : undefined, notices: [], time }
+    if (known.kind !== 'new') return { position, executed: false, reply: known.kind === 'executed' ? known.reply : undefined, notices: NO_NOTICES, time }
     this.executedCount++
-    const incarnation = request.incarnation ?? 0
-    const outputsFrom = this.sessions.beginIncarnation(request.client, incarnation)
-    const notices: OutputNotice[] = []
+    const outputsFrom = this.sessions.beginIncarnation(client, incarnation)
+    let notices: OutputNotice[] | undefined
     let reply: Reply
     try {
-      const outputs = this.machine.apply(this.state, request.command, { client: request.client, position, time })
+      const outputs = this.machine.apply(this.state, request.command, { client, position, time })
       const own: NumberedOutput[] = []
       for (const output of outputs) {
-        if (output.to === request.client) {
+        if (output.to === client) {
           // The requester's own outputs travel (and are kept) in its reply.
-          own.push({ outputSeq: this.sessions.nextOutputSeq(output.to), value: output.value })
+          own.push({ outputSeq: this.sessions.nextOutputSeq(client), value: output.value })
           continue
         }
-        const cause = { client: request.client, seq: request.seq }
-        notices.push(this.sessions.addOutput(output.to, (outputSeq, to) => ({ outputSeq, value: output.value, to: output.to, cause, position, incarnation: to })))
+        const cause = { client, seq }
+        ;(notices ??= []).push(this.sessions.addOutput(output.to, (outputSeq, to) => ({ outputSeq, value: output.value, to: output.to, cause, position, incarnation: to })))
       }
-      reply = { client: request.client, seq: request.seq, ok: true, outputs: own, position, incarnation, ...(outputsFrom > 1 ? { outputsFrom } : {}) }
+      reply = outputsFrom > 1 ? { client, seq, ok: true, outputs: own, position, incarnation, outputsFrom } : { client, seq, ok: true, outputs: own, position, incarnation }
     } catch (error) {
       const info: ErrorInfo = isLockstepError(error)
         ? error.toInfo()
         : { code: ErrorCodes.COMMAND_FAILED, message: `machine '${this.machine.name}' failed: ${(error as Error)?.message ?? String(error)}` }
-      reply = { client: request.client, seq: request.seq, ok: false, error: info, position, incarnation }
+      reply = { client, seq, ok: false, error: info, position, incarnation }
     }
-    this.sessions.record(request.client, request.seq, request.ackedBelow ?? request.seq, request.outputsAckedBelow, reply)
-    for (const notice of notices) this.sessions.touch(notice.to, position)
-    this.sessions.touch(request.client, position)
+    this.sessions.record(client, seq, request.ackedBelow ?? seq, request.outputsAckedBelow, reply)
+    if (notices) for (const notice of notices) this.sessions.touch(notice.to, position)
+    this.sessions.touch(client, position)
     this.sessions.dropIdle(position)
-    return { position, executed: true, reply, notices, time }
+    return { position, executed: true, reply, notices: notices ?? NO_NOTICES, time }
   }
 
   /** How many times the state was replaced by an image (see `restore`). */

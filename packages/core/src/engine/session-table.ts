@@ -32,6 +32,10 @@ export type SessionLookup =
   /** The request belongs to a session that is gone; a new incarnation of the client must be above `resumeAbove`. */
   | { readonly kind: 'expired'; readonly resumeAbove?: number }
 
+// The answers that carry nothing else, made once (a lookup runs for every request at every replica).
+const NEW: SessionLookup = Object.freeze({ kind: 'new' })
+const EXPIRED: SessionLookup = Object.freeze({ kind: 'expired' })
+
 /** Most unacknowledged outputs kept per client; older ones are dropped first. */
 const MAX_RETAINED_OUTPUTS = 1024
 
@@ -62,13 +66,13 @@ export class SessionTable {
   /** What the table knows of `(client, seq)` sent by the client's incarnation `incarnation`. */
   lookup(client: ClientId, seq: number, incarnation = 0): SessionLookup {
     const session = this.sessions.get(client)
-    if (!session) return incarnation <= this.droppedUpTo ? { kind: 'expired', resumeAbove: this.droppedUpTo } : { kind: 'new' }
-    if (incarnation > session.incarnation) return { kind: 'new' } // a restarted client: its numbering starts again
-    if (incarnation < session.incarnation) return { kind: 'expired' }
+    if (!session) return incarnation <= this.droppedUpTo ? { kind: 'expired', resumeAbove: this.droppedUpTo } : NEW
+    if (incarnation > session.incarnation) return NEW // a restarted client: its numbering starts again
+    if (incarnation < session.incarnation) return EXPIRED
     const reply = session.replies.get(seq)
     if (reply) return { kind: 'executed', reply }
-    if (seq < session.floor) return { kind: 'expired' }
-    return { kind: 'new' }
+    if (seq < session.floor) return EXPIRED
+    return NEW
   }
 
   /** Records an executed request's reply and forgets what the client acknowledged. */
@@ -141,6 +145,11 @@ export class SessionTable {
    * (a waiting lock holder's grant must not vanish). The same on every replica: it depends only on the order.
    */
   dropIdle(position: number): void {
+    if (this.sessions.size <= this.capacity) {
+      // The usual case, answered from the least recently active session alone.
+      const oldest = this.sessions.values().next().value
+      if (oldest === undefined || position - oldest.lastActive <= this.expireAfter) return
+    }
     let scanned = 0
     for (const [client, session] of this.sessions) {
       const over = this.sessions.size > this.capacity
