@@ -106,6 +106,32 @@ async function lockstepTcpPuts(order, storage, clientCounts) {
   }
 }
 
+/**
+ * Puts from `workers` closed-loop callers sharing one client (pipelined: many requests in flight on its
+ * connection, the way an application's concurrent calls share its client). Over TCP, `storage` as above.
+ */
+async function lockstepPipelinedPuts(order, storage, workers) {
+  const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
+  const cluster = await upLocalCluster({ replicas: 3, machine: 'kv', order, basePort: 0, logLevel: 'warn', onLog: (line) => console.error(line), extra })
+  try {
+    const client = await cluster.client(`bench-pipelined-${storage}`, { retryAfterMs: 60_000 })
+    let measured
+    try {
+      measured = await measureOperations(workers, async (i, n) => {
+        const reply = await client.submit(putCommand(i, n))
+        if (!reply.ok) throw new Error(`put failed: ${reply.error.code}: ${reply.error.message}`)
+      }, timing)
+    } finally {
+      await client.stop()
+    }
+    console.error(`  lockstep ${order} ${storage} puts, ${workers} calls on one client: ${measured['ops/s']} ops/s`)
+    await checkAgreement(cluster)
+    return measured
+  } finally {
+    await cluster.stop()
+  }
+}
+
 /** Acquire + release pairs with the lock service's client on the safe mutex, file storage (fsync per batch). */
 async function lockstepLocks(order) {
   const cluster = await upLocalCluster({ replicas: 3, machine: SAFE_MUTEX, order, basePort: 0, logLevel: 'warn', onLog: (line) => console.error(line), extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
@@ -292,6 +318,18 @@ function etcdClients(endpoints, count) {
   return Array.from({ length: count }, (_, i) => etcdClient([endpoints[i % endpoints.length]]))
 }
 
+/** Puts from `workers` closed-loop callers sharing one etcd3 client of the three members (gRPC multiplexes them on its connections). */
+async function etcdPipelinedPuts(endpoints, workers) {
+  const client = etcdClient(endpoints)
+  try {
+    const measured = await measureOperations(workers, (i, n) => client.put(`k${i}`).value(`v${n}`).exec(), timing)
+    console.error(`  etcd puts, ${workers} calls on one client: ${measured['ops/s']} ops/s`)
+    return measured
+  } finally {
+    client.close()
+  }
+}
+
 async function etcdPuts(endpoints, clientCounts) {
   const results = {}
   for (const count of clientCounts) {
@@ -390,7 +428,7 @@ async function etcd3TryLock(endpoints) {
 
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ')
 const context = { date: new Date().toISOString().slice(0, 10), machine: await machineInfo(), loadBefore: load() }
-const results = { lockstepPuts: {}, lockstepLocks: {}, tcpMemory: {}, inProcess: {} }
+const results = { lockstepPuts: {}, lockstepLocks: {}, tcpMemory: {}, inProcess: {}, lockstepPipelined: {}, tcpMemoryPipelined: {} }
 const etcd = sides.includes('etcd') ? findEtcd() : undefined
 context.etcd = etcd
 context.etcdNote = etcd ? undefined : '`etcd` is not on the PATH (Debian: `apt-get install etcd-server`)'
@@ -403,6 +441,8 @@ for (const order of sides.includes('lockstep') ? orders : []) {
   console.error(`lockstep, ${order} ordering`)
   results.inProcess[order] = { 1: await inProcessPuts(order, 1), 64: await inProcessPuts(order, 64) }
   results.tcpMemory[order] = (await lockstepTcpPuts(order, 'memory', [64]))[64]
+  results.tcpMemoryPipelined[order] = await lockstepPipelinedPuts(order, 'memory', 64)
+  results.lockstepPipelined[order] = await lockstepPipelinedPuts(order, 'file', 64)
   results.lockstepPuts[order] = await lockstepTcpPuts(order, 'file', putClientCounts)
   results.lockstepLocks[order] = await lockstepLocks(order)
 }
@@ -412,6 +452,7 @@ if (etcd) {
     const cluster = await startEtcd(etcd.bin)
     try {
       results.etcdPuts = await etcdPuts(cluster.endpoints, putClientCounts)
+      results.etcdPipelined = await etcdPipelinedPuts(cluster.endpoints, 64)
       results.etcdLocks = {
         single: await etcdLocks(cluster.endpoints, 1, false),
         contended: await etcdLocks(cluster.endpoints, 16, false),
@@ -443,6 +484,8 @@ for (const o of orders) {
   }
   const m = results.tcpMemory[o]
   tableRows.push({ workload: 'TCP puts, 64 clients, memory', system: `lockstep ${o}`, 'ops/s': m?.['ops/s'] ?? '—', 'p50 ms': m?.['p50 ms'] ?? '—', 'p99 ms': m?.['p99 ms'] ?? '—' })
+  const p = results.tcpMemoryPipelined[o]
+  tableRows.push({ workload: 'TCP puts, 64 calls on one client, memory', system: `lockstep ${o}`, 'ops/s': p?.['ops/s'] ?? '—', 'p50 ms': p?.['p50 ms'] ?? '—', 'p99 ms': p?.['p99 ms'] ?? '—' })
 }
 tableRows.push({ workload: 'ceiling: node:net + msgpackr echo', system: 'plain', 'ops/s': results.echoFramesPerS, 'p50 ms': '—', 'p99 ms': '—' })
 report('Lockstep and etcd side by side: 3 members on 127.0.0.1', tableRows, {

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePorts, writeLocalClusterConfig } from '../src/index'
+import { closedLoop } from '../src/commands/bench'
+import type { LockstepClient } from '@lockstep/client'
 import { specs } from './io'
 import { useLocalCluster } from './local-cluster-fixture'
 import { runCli } from './processes'
@@ -27,7 +29,7 @@ describe('lockstep bench', () => {
     expect(run.stderr).toBe('')
     expect(run.code).toBe(0)
     const result = parseOneObject(run.stdout)
-    expect(result).toMatchObject({ workload: 'put', clients: 4, duration_s: 0.5, warmup_s: 0.2, errors: 0, replicas: 3, order: 'lamport', voter: 'first' })
+    expect(result).toMatchObject({ workload: 'put', clients: 4, in_flight: 1, duration_s: 0.5, warmup_s: 0.2, errors: 0, replicas: 3, order: 'lamport', voter: 'first' })
     for (const key of ['ops_s', 'p50', 'p99', 'max', 'ops']) expect(typeof result[key], key).toBe('number')
     expect(result.ops_s).toBeGreaterThan(0)
     expect(result.ops).toBeGreaterThan(0)
@@ -38,6 +40,16 @@ describe('lockstep bench', () => {
     const get = await runCli(['client', '--cluster', kvCluster.cluster.configFile, 'get', '{"key":"lockstep-bench-0"}'])
     expect(get.code).toBe(0)
     expect(JSON.parse(get.stdout)).toMatchObject({ ok: true, outputs: [{ value: expect.stringMatching(/^\d+$/) }] })
+  }, 60_000)
+
+  it('--in-flight K keeps K puts in flight on each client (pipelined), and says so', async () => {
+    const run = await runCli(['bench', '--cluster', kvCluster.cluster.configFile, '--workload', 'put', '--clients', '2', '--in-flight', '8', '--duration', '0.5', '--warmup', '0.2', '--json'])
+    expect(run.code).toBe(0)
+    const result = parseOneObject(run.stdout)
+    expect(result).toMatchObject({ workload: 'put', clients: 2, in_flight: 8, errors: 0 })
+    expect(result.ops as number).toBeGreaterThan(0)
+    const line = await runCli(['bench', '--cluster', kvCluster.cluster.configFile, '--workload', 'put', '--clients', '1', '--in-flight', '4', '--duration', '0.3', '--warmup', '0'])
+    expect(line.stdout).toMatch(/^lockstep bench: put, 1 clients × 4 in flight, 0\.3 s on 3 replicas/)
   }, 60_000)
 
   it('--workload lock measures acquire + release pairs on the safe mutex and leaves the lock free', async () => {
@@ -82,6 +94,8 @@ describe('lockstep bench', () => {
       [['--cluster', file, '--workload', 'put', '--duration', '0'], /--duration must be a number of seconds above 0 up to 86400 \(got '0'\)/],
       [['--cluster', file, '--workload', 'put', '--warmup', 'x'], /--warmup must be a number of seconds from 0 up to 86400 \(got 'x'\)/],
       [['--cluster', file, '--workload', 'put', '--voter', 'most'], /--voter 'most' is not a voter/],
+      [['--cluster', file, '--workload', 'put', '--in-flight', '0'], /--in-flight must be a whole number from 1 to 1000 \(got '0'\)/],
+      [['--cluster', file, '--workload', 'lock', '--in-flight', '2'], /--in-flight applies to --workload put only/],
       [['--cluster', file, '--workload', 'put', '--threads', '2'], /Unknown option '--threads'/],
     ]
     for (const [args, message] of cases) {
@@ -90,6 +104,25 @@ describe('lockstep bench', () => {
       expect(run.stderr, args.join(' ')).toMatch(message)
     }
   }, 60_000)
+})
+
+describe('the closed loops of lockstep bench', () => {
+  it('run --in-flight loops per client at once, each with its own index', async () => {
+    const clients = ['a', 'b'].map((id) => ({ id }) as unknown as LockstepClient)
+    const inFlight = new Map<string, number>()
+    const most = new Map<string, number>()
+    const indexes = new Set<number>()
+    const run = await closedLoop(clients, 3, async (client, index) => {
+      indexes.add(index)
+      inFlight.set(client.id, (inFlight.get(client.id) ?? 0) + 1)
+      most.set(client.id, Math.max(most.get(client.id) ?? 0, inFlight.get(client.id)!))
+      await new Promise((resolve) => setTimeout(resolve, 1))
+      inFlight.set(client.id, inFlight.get(client.id)! - 1)
+    }, { warmupMs: 0, durationMs: 30 })
+    expect(run.errors).toBe(0)
+    expect(Object.fromEntries(most)).toEqual({ a: 3, b: 3 })
+    expect([...indexes].sort()).toEqual([0, 1, 2, 3, 4, 5])
+  })
 })
 
 describe('lockstep bench against a cluster that is not running', () => {

@@ -9,7 +9,7 @@ import { ExitCode, type Io } from '../io'
 import { loadMachine } from '../machine-source'
 
 /** Help text of `lockstep bench`. */
-export const benchUsage = `lockstep bench --cluster <cluster.json> --workload put|lock [--clients 16] [--duration 10] [--warmup 1] [--voter first|majority|byzantine] [--json]
+export const benchUsage = `lockstep bench --cluster <cluster.json> --workload put|lock [--clients 16] [--in-flight 1] [--duration 10] [--warmup 1] [--voter first|majority|byzantine] [--json]
 
 Measures a running cluster from this machine: N closed-loop clients (each
 with its own connection and one request in flight) for --warmup seconds, then
@@ -24,6 +24,9 @@ the p50/p99 latency of one operation in milliseconds.
                     acquire's submission until the release's reply
   --clients   closed-loop clients, 1 to 10000 (default 16); clients are spread over
               the replicas, client i first tries replica i mod N
+  --in-flight put only: closed loops per client, 1 to 1000 (default 1); with K,
+              each client keeps K requests in flight on its connection
+              (pipelined, as an application's concurrent calls share its client)
   --duration  seconds measured (default 10; decimals allowed)
   --warmup    seconds run before measuring (default 1; 0 for none)
   --voter     first|majority|byzantine: how the clients decide a result from the
@@ -49,6 +52,8 @@ export type BenchWorkload = (typeof benchWorkloads)[number]
 export interface BenchResult {
   readonly workload: BenchWorkload
   readonly clients: number
+  /** Requests each client keeps in flight (`--in-flight`; 1 for a lock run). */
+  readonly in_flight: number
   readonly duration_s: number
   readonly warmup_s: number
   /** Operations completed while measuring (a lock operation is an acquire + release pair). */
@@ -79,6 +84,7 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
     cluster: { type: 'string' },
     workload: { type: 'string' },
     clients: { type: 'string' },
+    'in-flight': { type: 'string' },
     duration: { type: 'string' },
     warmup: { type: 'string' },
     voter: { type: 'string' },
@@ -99,6 +105,8 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   if (workload === undefined) return usageError(`--workload is required (${benchWorkloads.join(' or ')})`)
   if (!(benchWorkloads as readonly string[]).includes(workload)) return usageError(`--workload '${workload}' is not a workload; choose from ${benchWorkloads.join(', ')}`)
   const clientCount = intFlag('bench', 'clients', values.clients as string | undefined, 16, 1, 10_000)
+  const inFlight = intFlag('bench', 'in-flight', values['in-flight'] as string | undefined, 1, 1, 1000)
+  if (inFlight > 1 && workload === 'lock') return usageError('--in-flight applies to --workload put only: a lock client holds at most one acquire + release pair at a time')
   const durationS = secondsFlag('duration', values.duration as string | undefined, 10, false)
   const warmupS = secondsFlag('warmup', values.warmup as string | undefined, 1, true)
   const voter = values.voter as string | undefined
@@ -127,10 +135,10 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
       await client.start()
       clients.push(client)
     }
-    if (!values.json) io.stderr(`lockstep bench: ${workload} with ${clientCount} clients against ${config.file}: ${warmupS} s warm-up, ${durationS} s measured`)
+    if (!values.json) io.stderr(`lockstep bench: ${workload} with ${clientCount} clients${inFlight > 1 ? `, ${inFlight} requests in flight each` : ''} against ${config.file}: ${warmupS} s warm-up, ${durationS} s measured`)
     const operation = workload === 'put' ? putOperation(timeoutMs) : lockOperation(timeoutMs, clientCount)
-    const run = await closedLoop(clients, operation, { warmupMs: warmupS * 1000, durationMs: durationS * 1000 })
-    const result = summarize(run, { workload: workload as BenchWorkload, clients: clientCount, duration_s: durationS, warmup_s: warmupS, config, voter: clients[0]?.voting ?? 'first' })
+    const run = await closedLoop(clients, inFlight, operation, { warmupMs: warmupS * 1000, durationMs: durationS * 1000 })
+    const result = summarize(run, { workload: workload as BenchWorkload, clients: clientCount, in_flight: inFlight, duration_s: durationS, warmup_s: warmupS, config, voter: clients[0]?.voting ?? 'first' })
     if (values.json) io.stdout(JSON.stringify(result))
     else io.stdout(describe(result))
     if (run.firstError !== undefined) {
@@ -180,8 +188,8 @@ function commandNames(machine: StateMachine): string[] | undefined {
   return names.every((name): name is string => typeof name === 'string') ? names : undefined
 }
 
-/** One operation of a closed loop: client `index`'s `n`th. Throws on failure. */
-type Operation = (client: LockstepClient, index: number, n: number) => Promise<void>
+/** One operation of a closed loop: loop `index`'s `n`th, on its client. Throws on failure. */
+export type Operation = (client: LockstepClient, index: number, n: number) => Promise<void>
 
 /** A put of a short value to one of the workload's keys. */
 function putOperation(timeoutMs: number): Operation {
@@ -240,10 +248,10 @@ interface Run {
 }
 
 /**
- * Runs every client in a closed loop (the next operation once the last one ended) for `warmupMs`, then
- * counts and times the operations that end within `durationMs`. The first failure stops every loop.
+ * Runs `inFlight` closed loops on every client (the next operation of a loop once its last one ended) for
+ * `warmupMs`, then counts and times the operations that end within `durationMs`. The first failure stops every loop.
  */
-async function closedLoop(clients: readonly LockstepClient[], operation: Operation, { warmupMs, durationMs }: { warmupMs: number; durationMs: number }): Promise<Run> {
+export async function closedLoop(clients: readonly LockstepClient[], inFlight: number, operation: Operation, { warmupMs, durationMs }: { warmupMs: number; durationMs: number }): Promise<Run> {
   let running = true
   let measuring = false
   let ops = 0
@@ -254,7 +262,8 @@ async function closedLoop(clients: readonly LockstepClient[], operation: Operati
   const samples = new Float64Array(Math.min(MAX_SAMPLES, 1024))
   let latencies = samples
   let sampled = 0
-  const loops = clients.map(async (client, index) => {
+  const workers = clients.flatMap((client, c) => Array.from({ length: inFlight }, (_, k) => ({ client, index: c * inFlight + k })))
+  const loops = workers.map(async ({ client, index }) => {
     for (let n = 0; running; n++) {
       const started = performance.now()
       try {
@@ -294,13 +303,14 @@ async function closedLoop(clients: readonly LockstepClient[], operation: Operati
   return { ops, elapsedMs, latencies: latencies.slice(0, sampled).sort(), errors, firstError }
 }
 
-function summarize(run: Run, facts: { workload: BenchWorkload; clients: number; duration_s: number; warmup_s: number; config: LoadedClusterConfig; voter: string }): BenchResult {
+function summarize(run: Run, facts: { workload: BenchWorkload; clients: number; in_flight: number; duration_s: number; warmup_s: number; config: LoadedClusterConfig; voter: string }): BenchResult {
   const { latencies } = run
   const percentile = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0)
   const error = run.firstError === undefined ? undefined : isLockstepError(run.firstError) ? { code: run.firstError.code, message: run.firstError.message } : { code: ErrorCodes.INTERNAL, message: String(run.firstError) }
   return {
     workload: facts.workload,
     clients: facts.clients,
+    in_flight: facts.in_flight,
     duration_s: facts.duration_s,
     warmup_s: facts.warmup_s,
     ops: run.ops,
@@ -321,7 +331,8 @@ const round = (ms: number) => Math.round(ms * 1000) / 1000
 
 function describe(result: BenchResult): string {
   const what = result.workload === 'lock' ? 'acquire+release pairs' : 'puts'
-  return `lockstep bench: ${result.workload}, ${result.clients} clients, ${result.duration_s} s on ${result.replicas} replicas (${result.order} ordering): ${result.ops_s.toLocaleString('en-US')} ${what}/s, p50 ${result.p50} ms, p99 ${result.p99} ms, max ${result.max} ms, ${result.errors} errors`
+  const inFlight = result.in_flight > 1 ? ` × ${result.in_flight} in flight` : ''
+  return `lockstep bench: ${result.workload}, ${result.clients} clients${inFlight}, ${result.duration_s} s on ${result.replicas} replicas (${result.order} ordering): ${result.ops_s.toLocaleString('en-US')} ${what}/s, p50 ${result.p50} ms, p99 ${result.p99} ms, max ${result.max} ms, ${result.errors} errors`
 }
 
 function failureMessage(error: unknown, config: LoadedClusterConfig, timeoutMs: number): string {
