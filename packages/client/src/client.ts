@@ -451,7 +451,10 @@ export class LockstepClient {
     for (const seq of this.pending.keys()) if (seq < ackedBelow) ackedBelow = seq
     this.transport.send(replica, {
       type: 'request',
-      request: { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark, incarnation: this.incarnation },
+      // A voting client needs answers from several replicas; otherwise the one it asked answers.
+      request: this.voter
+        ? { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark, incarnation: this.incarnation, replyFromAll: true }
+        : { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark, incarnation: this.incarnation },
     })
   }
 

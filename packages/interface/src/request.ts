@@ -34,6 +34,12 @@ export interface Request<C = unknown> {
    * total order; state machines read the agreed time built from it (`ApplyContext.time`), never this.
    */
   readonly time?: number
+  /**
+   * Every replica that executes it answers the client: a voting client decides on several answers. Without it,
+   * only the replica the client sent it to answers (the others execute it silently), and a client that hears
+   * nothing (that replica failed) retries at another, which answers from its session table.
+   */
+  readonly replyFromAll?: boolean
 }
 
 /** An output value addressed to a client, numbered per client (from 1) in the order the cluster produced them. */

@@ -107,7 +107,7 @@ export class CatchUp {
     host.effects.stateReplaced?.(position, wholeState)
     host.effects.viewInstalled?.(host.view(), position, configuration, commit?.view.id === host.view().id ? commit : undefined)
     host.log.info(`replica '${host.self}' took ${what} and serves again`)
-    for (const request of this.transfer.takeHeld()) host.requests.execute(request)
+    for (const request of this.transfer.takeHeld()) host.requests.execute(request, true)
     host.requests.resubmitHeld()
   }
 

@@ -16,6 +16,7 @@ export function parseRequest(value: unknown, where: string): Request {
   if (request.outputsAckedBelow !== undefined && (!Number.isSafeInteger(request.outputsAckedBelow) || (request.outputsAckedBelow as number) < 0)) {
     throw malformed(where, 'request.outputsAckedBelow', 'a non-negative integer')
   }
+  if (request.replyFromAll !== undefined && typeof request.replyFromAll !== 'boolean') throw malformed(where, 'request.replyFromAll', 'a boolean')
   // Any clock reading: a simulated clock set back may read below zero (agreed time never goes below 0).
   if (request.time !== undefined && (typeof request.time !== 'number' || !Number.isFinite(request.time))) {
     throw malformed(where, 'request.time', 'a finite number of milliseconds')

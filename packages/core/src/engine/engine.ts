@@ -500,7 +500,7 @@ export class ReplicaEngine<S = unknown> {
     const violation = this.invariants?.onDeliver(this.currentStatus, this.channel.flushing, this.requests.isReplaying)
     if (violation) throw new LockstepError(ErrorCodes.INTERNAL, `replica '${this.self}' broke an invariant: ${violation}`)
     if (this.currentStatus === 'transferring') this.membership!.catchUp.transfer.hold(request)
-    else this.requests.execute(request)
+    else this.requests.execute(request, this.channel.flushing)
   }
 
   /** The one place the status changes; with `view`, the view changes with it. */

@@ -43,6 +43,11 @@ export class RequestPath<S> {
   private readonly validator: CommandValidator
   /** Requests submitted here and not yet delivered: a retry of one is not ordered twice. */
   private inFlight = new Set<string>()
+  /**
+   * Requests that entered the order here and have not executed yet: this replica answers them. Unlike `inFlight`
+   * it outlives a view change (the new view's flush may deliver them); bounded by {@link MAX_ENTERED}.
+   */
+  private entered = new Set<string>()
   /** Requests that arrived during a view change: submitted once the next view starts. */
   private held: Request[] = []
   /** Requests executed while replaying a disk's log answer no client (they were answered before, or will be on retry). */
@@ -93,19 +98,27 @@ export class RequestPath<S> {
     const invalid = this.validator.validate(request.command)
     if (invalid) return this.replyError(request, invalid.toInfo())
     this.inFlight.add(key)
+    if (this.entered.size >= MAX_ENTERED) this.entered.clear() // requests lost with a view, never retried here: their clients asked elsewhere
+    this.entered.add(key)
     this.env.order(request)
   }
 
-  /** Executes a delivered request and answers its client (unless replaying a log). */
-  execute(request: Request): void {
-    this.inFlight.delete(requestKey(request))
+  /** Executes a delivered request and answers its client if it entered here (unless replaying a log). */
+  execute(request: Request, answerAnyway = false): void {
+    const key = requestKey(request)
+    this.inFlight.delete(key)
+    // The replica the client sent it to answers, and every replica when the client votes on answers: the others
+    // executing it silently keep a reply (an encoding, a write, a read at the client) per replica off every request.
+    // After a failure (`answerAnyway`: a view change's flush, a catch-up) every replica answers, since the one the
+    // client asked may be gone, and the client would otherwise wait for its retry.
+    const answer = this.entered.delete(key) || answerAnyway || request.replyFromAll === true
     const { position, executed, reply, notices, time } = this.replicated.execute(request)
     this.env.executed?.(position, request)
     if (this.replaying) return
     this.env.effects.delivered?.(position, request, executed, time)
     if (executed) this.env.executedLive?.(position, request, reply)
     for (const output of notices) this.env.effects.sendToClient(output.to, { type: 'output', from: this.env.self, output })
-    if (reply) this.replyTo(request.client, reply)
+    if (reply && answer) this.replyTo(request.client, reply)
   }
 
   /** Executes a disk's log without answering anyone. */
@@ -137,6 +150,7 @@ export class RequestPath<S> {
   dropAll(): void {
     this.held = []
     this.inFlight = new Set()
+    this.entered = new Set()
   }
 
   private answerEvidence(reader: ClientId, client: ClientId, seq: number, incarnation: number): void {
@@ -158,6 +172,9 @@ export class RequestPath<S> {
     this.env.effects.sendToClient(client, { type: 'reply', from: this.env.self, reply })
   }
 }
+
+/** Most requests remembered as entered here and not executed yet (see `entered`). */
+const MAX_ENTERED = 100_000
 
 function requestKey(request: Request): string {
   return `${request.client}\u0000${request.seq}`
