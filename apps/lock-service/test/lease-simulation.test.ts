@@ -186,7 +186,10 @@ describe('leases in the simulator (virtual time)', () => {
     // Released at once, not left to run out: well within one lease of the holder's release.
     expect(await cluster.runUntil(() => lastOne.settled, TTL_MS / 2)).toBe(true)
     expect((lastOne.value as Grant).token).toBe(4) // 2 and 3 went to the abandoned acquires, which released them
-    expect(deliveries.filter((d) => d.name === 'release').map((d) => d.client)).toEqual(['holder', 'impatient', 'aborted'])
+    // (r1, whose deliveries are recorded, may deliver the last release a little after the replica that granted token 4)
+    const releases = () => deliveries.filter((d) => d.name === 'release').map((d) => d.client)
+    expect(await cluster.runUntil(() => releases().length >= 3, TTL_MS / 2)).toBe(true)
+    expect(releases()).toEqual(['holder', 'impatient', 'aborted'])
     expect(impatient.errors).toEqual([])
     expect(aborted.errors).toEqual([])
     await cluster.until(patient.lock.release())
