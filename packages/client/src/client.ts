@@ -447,8 +447,8 @@ export class LockstepClient {
   }
 
   private sendRequest(replica: ReplicaId, request: PendingRequest): void {
-    let ackedBelow = this.nextSeq
-    for (const seq of this.pending.keys()) if (seq < ackedBelow) ackedBelow = seq
+    // The lowest pending seq: the first key, since requests are added in seq order and never re-added.
+    const ackedBelow: number = this.pending.keys().next().value ?? this.nextSeq
     this.transport.send(replica, {
       type: 'request',
       // A voting client needs answers from several replicas; otherwise the one it asked answers.
