@@ -365,12 +365,17 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         // up to there are still executed in the state it took, at the same positions (their agreed times may
         // differ: a request retried after a loss enters again with a new time): the others may never have
         // recorded them, as replicas that took them as a suffix or from their disks record no delivery.
+        // Likewise for every other incarnation whose order up to that position is the one transferred (a suffix
+        // taken from a replica that delivered it in a view change's flush): the requests it delivered up to there
+        // are in the state this replica now holds, even if that incarnation later loses its own.
         onStateTransferred: (position, wholeState, orderDigest) => {
-          if (!wholeState) return
-          const own = incarnation.current.get(position)
-          if (own?.orderDigest !== undefined && own.orderDigest !== '' && own.orderDigest === orderDigest) {
-            for (const [at, delivery] of incarnation.current) if (at <= position) delivery.inTransferredState = true
+          if (orderDigest !== undefined && orderDigest !== '') {
+            for (const other of incarnations) {
+              if (other.current.get(position)?.orderDigest !== orderDigest) continue
+              for (const [at, delivery] of other.current) if (at <= position) delivery.inTransferredState = true
+            }
           }
+          if (!wholeState) return
           rollBack(incarnation, 1)
           incarnation.notDurableFrom = position + 1
           incarnation.tookWholeState = true
