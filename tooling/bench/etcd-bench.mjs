@@ -73,6 +73,24 @@ async function processClients(cluster, count, tag) {
   return clients
 }
 
+/**
+ * Waits until every replica of a fresh cluster answers: one command entering at each (a put, or a release of the
+ * lock nobody holds). A cluster just started may still be settling (a replica started late holds up the real-time
+ * order, a replica may still be joining): the first requests of a row would then measure its start, not its work.
+ */
+async function untilServing(cluster, command) {
+  const ids = cluster.replicas.map((r) => r.id)
+  for (const id of ids) {
+    const client = await cluster.client(`bench-ready-${id}`, { preferred: id, retryAfterMs: 200 })
+    try {
+      const reply = await client.submit(command, { timeoutMs: 30_000 })
+      if (!reply.ok) throw new Error(`the cluster answered ${reply.error.code}: ${reply.error.message}`)
+    } finally {
+      await client.stop()
+    }
+  }
+}
+
 async function stopAll(clients) {
   await Promise.all(clients.map((c) => c.stop()))
 }
@@ -89,6 +107,7 @@ async function lockstepTcpPuts(order, storage, clientCounts) {
   const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
   const cluster = await upLocalCluster({ replicas: 3, machine: 'kv', order, basePort: 0, logLevel: 'warn', onLog: (line) => console.error(line), extra })
   try {
+    await untilServing(cluster, putCommand(0, 0))
     const results = {}
     for (const count of clientCounts) {
       const clients = await processClients(cluster, count, `${storage}-${count}`)
@@ -114,6 +133,7 @@ async function lockstepPipelinedPuts(order, storage, workers) {
   const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
   const cluster = await upLocalCluster({ replicas: 3, machine: 'kv', order, basePort: 0, logLevel: 'warn', onLog: (line) => console.error(line), extra })
   try {
+    await untilServing(cluster, putCommand(0, 0))
     const client = await cluster.client(`bench-pipelined-${storage}`, { retryAfterMs: 60_000 })
     let measured
     try {
@@ -136,6 +156,7 @@ async function lockstepPipelinedPuts(order, storage, workers) {
 async function lockstepLocks(order) {
   const cluster = await upLocalCluster({ replicas: 3, machine: SAFE_MUTEX, order, basePort: 0, logLevel: 'warn', onLog: (line) => console.error(line), extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
   try {
+    await untilServing(cluster, { name: 'release' })
     const results = {}
     for (const count of [1, 16]) {
       const clients = await processClients(cluster, count, `lock-${count}`)
