@@ -9,10 +9,10 @@ export class Fnv1a64 {
   private h2 = 0x9ce4
   private h3 = 0xcbf2
 
-  /** Hashes `bytes` after everything hashed before. */
-  update(bytes: Uint8Array): this {
+  /** Hashes `bytes` (its first `length`) after everything hashed before. */
+  update(bytes: Uint8Array, length = bytes.length): this {
     let h0 = this.h0, h1 = this.h1, h2 = this.h2, h3 = this.h3
-    for (let i = 0; i < bytes.length; i++) {
+    for (let i = 0; i < length; i++) {
       h0 ^= bytes[i]!
       // multiply by the FNV prime 0x100000001b3 in 16-bit limbs
       const t0 = h0 * 0x1b3
@@ -39,37 +39,16 @@ export class Fnv1a64 {
    * in-process CPU profile).
    */
   updateText(text: string): this {
-    let h0 = this.h0, h1 = this.h1, h2 = this.h2, h3 = this.h3
+    if (textBytes.length < text.length) textBytes = new Uint8Array(Math.max(text.length, 2 * textBytes.length))
     let i = 0
     for (; i < text.length; i++) {
-      const byte = text.charCodeAt(i)
-      if (byte >= 0x80) break
-      h0 ^= byte
-      const t0 = h0 * 0x1b3
-      const t1 = h1 * 0x1b3
-      const t2 = h2 * 0x1b3 + (h0 << 8)
-      const t3 = h3 * 0x1b3 + (h1 << 8)
-      const c1 = t1 + (t0 >>> 16)
-      const c2 = t2 + (c1 >>> 16)
-      h0 = t0 & 0xffff
-      h1 = c1 & 0xffff
-      h2 = c2 & 0xffff
-      h3 = (t3 + (c2 >>> 16)) & 0xffff
+      const code = text.charCodeAt(i)
+      if (code >= 0x80) break
+      textBytes[i] = code
     }
-    this.h0 = h0
-    this.h1 = h1
-    this.h2 = h2
-    this.h3 = h3
+    this.update(textBytes, i)
     // The rest from the first non-ASCII character on: its UTF-8 bytes follow the ASCII ones unchanged.
     return i < text.length ? this.update(textEncoder.encode(text.slice(i))) : this
-  }
-
-  /** Continues from a state `limbs` returned (low limb first). */
-  setLimbs(h0: number, h1: number, h2: number, h3: number): void {
-    this.h0 = h0
-    this.h1 = h1
-    this.h2 = h2
-    this.h3 = h3
   }
 
   /** The state as four 16-bit limbs, low first. */
@@ -84,6 +63,9 @@ export class Fnv1a64 {
 }
 
 const textEncoder = new TextEncoder()
+/** Scratch space for the ASCII bytes of a text being hashed (grown as needed), and for a digest's 16 hex digits. */
+let textBytes = new Uint8Array(256)
+const hexBytes = new Uint8Array(16)
 
 const HEX_DIGITS = '0123456789abcdef'
 const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >>> 4]! + HEX_DIGITS[b & 15]!)
@@ -106,6 +88,8 @@ export class DigestChain {
   private h3 = 0
   /** The digest as text when known: '' at the start, a restored digest that is not 16 hex digits as given. */
   private text: string | undefined
+  /** The limbs hold the digest (else `text` is all there is: the start, or a digest that is not 16 hex digits). */
+  private fromLimbs = false
 
   constructor(digest = '') {
     this.reset(digest)
@@ -114,7 +98,8 @@ export class DigestChain {
   /** Starts from `digest` (as `digest` returns it). */
   reset(digest: string): void {
     this.text = digest
-    if (/^[0-9a-f]{16}$/.test(digest)) {
+    this.fromLimbs = /^[0-9a-f]{16}$/.test(digest)
+    if (this.fromLimbs) {
       this.h3 = parseInt(digest.slice(0, 4), 16)
       this.h2 = parseInt(digest.slice(4, 8), 16)
       this.h1 = parseInt(digest.slice(8, 12), 16)
@@ -129,40 +114,20 @@ export class DigestChain {
 
   /** Moves to `fnv1a64Text(this.digest + suffix)`. */
   extend(suffix: string): void {
-    const text = this.text
-    if (text !== undefined && (text === '' || text.length !== 16 || !/^[0-9a-f]{16}$/.test(text))) {
+    if (!this.fromLimbs) {
       // at the start, or from a digest that is not ours: hash the text itself
-      const hasher = new Fnv1a64().updateText(text + suffix)
-      this.setFrom(hasher)
+      this.setFrom(new Fnv1a64().updateText((this.text ?? '') + suffix))
       return
     }
-    let h0 = 0x2325, h1 = 0x8422, h2 = 0x9ce4, h3 = 0xcbf2
     const limbs = [this.h3, this.h2, this.h1, this.h0]
-    for (let l = 0; l < 4; l++) {
-      const limb = limbs[l]!
-      for (let shift = 12; shift >= 0; shift -= 4) {
-        h0 ^= HEX_CODES[(limb >>> shift) & 15]!
-        const t0 = h0 * 0x1b3
-        const t1 = h1 * 0x1b3
-        const t2 = h2 * 0x1b3 + (h0 << 8)
-        const t3 = h3 * 0x1b3 + (h1 << 8)
-        const c1 = t1 + (t0 >>> 16)
-        const c2 = t2 + (c1 >>> 16)
-        h0 = t0 & 0xffff
-        h1 = c1 & 0xffff
-        h2 = c2 & 0xffff
-        h3 = (t3 + (c2 >>> 16)) & 0xffff
-      }
-    }
-    const hasher = new Fnv1a64()
-    hasher.setLimbs(h0, h1, h2, h3)
-    hasher.updateText(suffix)
-    this.setFrom(hasher)
+    for (let l = 0; l < 4; l++) for (let d = 0; d < 4; d++) hexBytes[l * 4 + d] = HEX_CODES[(limbs[l]! >>> (12 - 4 * d)) & 15]!
+    this.setFrom(new Fnv1a64().update(hexBytes).updateText(suffix))
   }
 
   private setFrom(hasher: Fnv1a64): void {
     ;[this.h0, this.h1, this.h2, this.h3] = hasher.limbs()
     this.text = undefined
+    this.fromLimbs = true
   }
 }
 
