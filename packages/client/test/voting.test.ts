@@ -114,6 +114,17 @@ describe('a client that votes on the replicas\' replies', () => {
     expect(plain.sent).toEqual([])
   })
 
+  it("asks every replica to answer its requests (replyFromAll); a client that takes the first answer lets the one it asked answer", async () => {
+    for (const [voter, expected] of [[byzantine(1), true], [majority(), true], [first(), undefined], [undefined, undefined]] as const) {
+      const h = harness(voter ? { voter } : {})
+      await h.client.start()
+      track(h.client.submit({ name: 'get' }))
+      const requests = h.sent.filter((s) => s.message.type === 'request')
+      expect(requests, String(voter?.name)).toHaveLength(1)
+      expect(requests[0]!.message.request.replyFromAll, String(voter?.name)).toBe(expected)
+    }
+  })
+
   it('a refusal before ordering is no dissent: correct replicas may refuse a late retry of a request they answered', async () => {
     const h = harness({ voter: byzantine(1) })
     await h.client.start()

@@ -36,6 +36,10 @@ describe('exactly-once client sessions', () => {
     expect(r.engine.executed).toBe(1)
     expect(r.replies()).toHaveLength(2)
     expect(r.replies()[1]).toEqual(r.replies()[0])
+    // A voting client's request (replyFromAll) is answered by every replica that executes it, wherever it entered.
+    ;(r.engine as unknown as { deliver(request: unknown): void }).deliver({ client: 'c2', seq: 1, command: { name: 'read' }, replyFromAll: true })
+    ;(r.engine as unknown as { deliver(request: unknown): void }).deliver({ client: 'c3', seq: 1, command: { name: 'read' } })
+    expect(r.replies().map((reply) => reply.client)).toEqual(['c1', 'c1', 'c2'])
   })
 
   it('forgets replies the client acknowledged and answers older retries with SESSION_EXPIRED', () => {
