@@ -32,7 +32,7 @@ the p50/p99 latency of one operation in milliseconds.
   --voter     first|majority|byzantine: how the clients decide a result from the
               replicas' answers (default: the configuration's voter)
   --json      print one JSON object:
-              {"workload":"put","clients":16,"duration_s":10,"ops":…,"ops_s":…,"p50":…,"p99":…,"errors":0,…}
+              {"workload":"put","clients":16,"in_flight":1,"duration_s":10,"ops":…,"ops_s":…,"p50":…,"p99":…,"errors":0,…}
               (latencies in milliseconds)
 Exit 0 on success; 1 if the cluster cannot be reached or a request fails (the
 first error on stderr; with --json the object is still printed, with "error");
