@@ -102,12 +102,26 @@ async function measurePuts(clients) {
   }, timing)
 }
 
-/** Puts over TCP to three `lockstep replica` processes; `storage` 'file' fsyncs each replica's WAL per batch. */
-async function lockstepTcpPuts(order, storage, clientCounts) {
+/**
+ * Runs `work` on a fresh 3-process cluster of `machine` (`storage` 'file' fsyncs each replica's WAL per batch)
+ * once every replica answered `ready`, checks that the replicas agree after it, and stops the cluster.
+ */
+async function withCluster({ order, machine, storage, ready }, work) {
   const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
-  const cluster = await upLocalCluster({ replicas: 3, machine: 'kv', order, basePort: 0, logLevel: 'warn', onLog: (line) => console.error(line), extra })
+  const cluster = await upLocalCluster({ replicas: 3, machine, order, basePort: 0, logLevel: 'warn', onLog: (line) => console.error(line), extra })
   try {
-    await untilServing(cluster, putCommand(0, 0))
+    await untilServing(cluster, ready)
+    const results = await work(cluster)
+    await checkAgreement(cluster)
+    return results
+  } finally {
+    await cluster.stop()
+  }
+}
+
+/** Puts over TCP to three `lockstep replica` processes, with each count of closed-loop clients in turn. */
+async function lockstepTcpPuts(order, storage, clientCounts) {
+  return withCluster({ order, machine: 'kv', storage, ready: putCommand(0, 0) }, async (cluster) => {
     const results = {}
     for (const count of clientCounts) {
       const clients = await processClients(cluster, count, `${storage}-${count}`)
@@ -118,11 +132,8 @@ async function lockstepTcpPuts(order, storage, clientCounts) {
       }
       console.error(`  lockstep ${order} ${storage} puts, ${count} clients: ${results[count]['ops/s']} ops/s`)
     }
-    await checkAgreement(cluster)
     return results
-  } finally {
-    await cluster.stop()
-  }
+  })
 }
 
 /**
@@ -130,33 +141,21 @@ async function lockstepTcpPuts(order, storage, clientCounts) {
  * connection, the way an application's concurrent calls share its client). Over TCP, `storage` as above.
  */
 async function lockstepPipelinedPuts(order, storage, workers) {
-  const extra = storage === 'file' ? { storage: { type: 'file', dir: 'data', sync: 'batch' } } : undefined
-  const cluster = await upLocalCluster({ replicas: 3, machine: 'kv', order, basePort: 0, logLevel: 'warn', onLog: (line) => console.error(line), extra })
-  try {
-    await untilServing(cluster, putCommand(0, 0))
+  return withCluster({ order, machine: 'kv', storage, ready: putCommand(0, 0) }, async (cluster) => {
     const client = await cluster.client(`bench-pipelined-${storage}`, { retryAfterMs: 60_000 })
-    let measured
     try {
-      measured = await measureOperations(workers, async (i, n) => {
-        const reply = await client.submit(putCommand(i, n))
-        if (!reply.ok) throw new Error(`put failed: ${reply.error.code}: ${reply.error.message}`)
-      }, timing)
+      const measured = await measurePuts(Array.from({ length: workers }, () => client))
+      console.error(`  lockstep ${order} ${storage} puts, ${workers} calls on one client: ${measured['ops/s']} ops/s`)
+      return measured
     } finally {
       await client.stop()
     }
-    console.error(`  lockstep ${order} ${storage} puts, ${workers} calls on one client: ${measured['ops/s']} ops/s`)
-    await checkAgreement(cluster)
-    return measured
-  } finally {
-    await cluster.stop()
-  }
+  })
 }
 
 /** Acquire + release pairs with the lock service's client on the safe mutex, file storage (fsync per batch). */
 async function lockstepLocks(order) {
-  const cluster = await upLocalCluster({ replicas: 3, machine: SAFE_MUTEX, order, basePort: 0, logLevel: 'warn', onLog: (line) => console.error(line), extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
-  try {
-    await untilServing(cluster, { name: 'release' })
+  return withCluster({ order, machine: SAFE_MUTEX, storage: 'file', ready: { name: 'release' } }, async (cluster) => {
     const results = {}
     for (const count of [1, 16]) {
       const clients = await processClients(cluster, count, `lock-${count}`)
@@ -171,11 +170,8 @@ async function lockstepLocks(order) {
       }
       console.error(`  lockstep ${order} lock pairs, ${count} clients: ${results[count]['ops/s']} pairs/s`)
     }
-    await checkAgreement(cluster)
     return results
-  } finally {
-    await cluster.stop()
-  }
+  })
 }
 
 /** Every replica of a process cluster at the same position with the same state, or the run is not worth reporting. */

@@ -32,7 +32,7 @@ export function etcdReport({ orders, putClientCounts, durationMs, warmupMs, echo
       const puts = results.lockstepPuts[order] ?? {}
       const etcd = results.etcdPuts
       out.push(goal(`puts, 64 clients, fsync per batch: Lockstep ÷ etcd ${label}`, etcd?.[64] && puts[64] ? puts[64]['ops/s'] / etcd[64]['ops/s'] : undefined, 3, fmtRatio, etcdNote))
-      const pipelined = results.lockstepPipelined?.[order]
+      const pipelined = results.lockstepPipelined[order]
       out.push(goal(`puts, 64 concurrent calls on one client each side, fsync per batch: Lockstep ÷ etcd ${label}`, results.etcdPipelined && pipelined ? pipelined['ops/s'] / results.etcdPipelined['ops/s'] : undefined, 3, fmtRatio, etcdNote))
       // p50 at most half of etcd's: etcd's p50 ÷ Lockstep's at least 2.
       out.push(goal(`puts, 1 client: etcd's p50 ÷ Lockstep's p50 (Lockstep ≤ half of etcd's) ${label}`, etcd?.[1] && puts[1] ? etcd[1]['p50 ms'] / puts[1]['p50 ms'] : undefined, 2, fmtRatio, etcdNote))
@@ -41,7 +41,7 @@ export function etcdReport({ orders, putClientCounts, durationMs, warmupMs, echo
       const tcp = results.tcpMemory[order]
       const inProcess = results.inProcess[order]
       out.push(goal(`3 processes over TCP, memory storage, 64 clients ÷ in-process 64 clients ${label}`, tcp && inProcess?.[64] ? tcp['ops/s'] / inProcess[64]['ops/s'] : undefined, 0.4, (r) => `${Math.round(r * 100)} %`))
-      const tcpPipelined = results.tcpMemoryPipelined?.[order]
+      const tcpPipelined = results.tcpMemoryPipelined[order]
       out.push(goal(`3 processes over TCP, memory storage, 64 calls on one client ÷ in-process 64 clients ${label}`, tcpPipelined && inProcess?.[64] ? tcpPipelined['ops/s'] / inProcess[64]['ops/s'] : undefined, 0.4, (r) => `${Math.round(r * 100)} %`))
       out.push(goal(`in-process, 3 replicas, 64 clients: commands/s ${label}`, inProcess?.[64]?.['ops/s'], 200_000, fmtInt))
     }
@@ -55,7 +55,7 @@ export function etcdReport({ orders, putClientCounts, durationMs, warmupMs, echo
     for (const count of putClientCounts) {
       rows.push({ workload: `puts, ${count} client${count === 1 ? '' : 's'}, fsync per batch`, unit: 'puts/s', lockstep: Object.fromEntries(orders.map((o) => [o, cell(results.lockstepPuts[o]?.[count])])), etcd: cell(results.etcdPuts?.[count]) })
     }
-    rows.push({ workload: 'puts, 64 concurrent calls on one client, fsync per batch', unit: 'puts/s', lockstep: Object.fromEntries(orders.map((o) => [o, cell(results.lockstepPipelined?.[o])])), etcd: cell(results.etcdPipelined) })
+    rows.push({ workload: 'puts, 64 concurrent calls on one client, fsync per batch', unit: 'puts/s', lockstep: Object.fromEntries(orders.map((o) => [o, cell(results.lockstepPipelined[o])])), etcd: cell(results.etcdPipelined) })
     rows.push({ workload: 'lock, 1 client', unit: 'pairs/s', lockstep: Object.fromEntries(orders.map((o) => [o, cell(results.lockstepLocks[o]?.[1])])), etcd: cell(results.etcdLocks?.single) })
     rows.push({ workload: 'lock, 16 clients contending for one lock', unit: 'pairs/s', lockstep: Object.fromEntries(orders.map((o) => [o, cell(results.lockstepLocks[o]?.[16])])), etcd: cell(results.etcdLocks?.contended) })
     rows.push({ workload: 'lock, 16 clients on distinct locks', unit: 'pairs/s', lockstep: Object.fromEntries(orders.map((o) => [o, undefined])), etcd: cell(results.etcdLocks?.distinct), lockstepNote: 'not measured: the lock service has one lock per cluster' })
@@ -65,7 +65,7 @@ export function etcdReport({ orders, putClientCounts, durationMs, warmupMs, echo
   function markdown(results, context) {
     const rows = comparisonRows(results)
     const lines = []
-    lines.push(`Measured by \`npm run bench -- etcd\` (\`tooling/bench/etcd-bench.mjs\`) on ${context.date}: ${context.machine.cpus}-core ${context.machine.cpuModel}, ${context.machine.memoryGiB} GiB, Node.js ${context.machine.node}, ${context.etcd ? `etcd ${context.etcd.version}` : 'no etcd'}; load average ${context.loadBefore} when it started and ${context.loadAfter} when it ended (the machine was shared with other work: single runs vary). ${durationMs / 1000} s measured per row after ${warmupMs / 1000} s of warm-up; closed-loop clients (one request in flight each) in the benchmark process; everything on 127.0.0.1. Rows ran in this order: the echo ceiling; then for each orderer the in-process rows, the TCP memory-storage row, the file-storage puts and the locks; then etcd: a change of the machine's load during the run shifts later rows against earlier ones.`)
+    lines.push(`Measured by \`npm run bench -- etcd\` (\`tooling/bench/etcd-bench.mjs\`) on ${context.date}: ${context.machine.cpus}-core ${context.machine.cpuModel}, ${context.machine.memoryGiB} GiB, Node.js ${context.machine.node}, ${context.etcd ? `etcd ${context.etcd.version}` : 'no etcd'}; load average ${context.loadBefore} when it started and ${context.loadAfter} when it ended (the machine was shared with other work: single runs vary). ${durationMs / 1000} s measured per row after ${warmupMs / 1000} s of warm-up; closed-loop clients (one request in flight each) in the benchmark process; everything on 127.0.0.1. Rows ran in this order: the echo ceiling; then for each orderer the in-process rows, the TCP memory-storage row, the rows of 64 calls on one client (memory, then file storage), the file-storage puts and the locks; then etcd: a change of the machine's load during the run shifts later rows against earlier ones.`)
     lines.push('')
     if (!context.etcd) lines.push(`**etcd was not measured:** ${context.etcdNote}. The etcd columns are empty.`, '')
     lines.push('Lockstep: three `lockstep replica` processes (`cluster up`), file storage with an fsync per batch (`--storage file`), clients over TCP spread over the replicas; a row starts once every replica of the fresh cluster answered one command. etcd: three members with their own data directories (an fsync of the WAL per batch, its default), one `etcd3` client (own connection) per closed-loop client, client *i* talking to member *i* mod 3. Puts write key `k<i>` of client *i*. The row "64 concurrent calls on one client" shares one client among 64 closed-loop callers on each side, as an application\'s concurrent calls share its client: one `LockstepClient` (its requests pipelined on its connection to one replica) and one `etcd3` client of the three members (gRPC multiplexes the calls on HTTP/2). A lock pair is an acquire and a release: Lockstep with the lock service\'s `LockClient` on the safe mutex (`apps/lock-service/specs/safe-mutex.sm`), etcd with a lease per client and the mutex of `etcdctl lock` (a key per waiter under the lock\'s prefix, granted in creation order, waiting on a watch).')
@@ -91,7 +91,7 @@ export function etcdReport({ orders, putClientCounts, durationMs, warmupMs, echo
     lines.push(`| in-process (memory transport), 1 client | ${orders.map((o) => alone(results.inProcess[o]?.[1])).join(' | ')} |`)
     lines.push(`| in-process (memory transport), 64 clients | ${orders.map((o) => alone(results.inProcess[o]?.[64])).join(' | ')} |`)
     lines.push(`| 3 processes over TCP, 64 clients | ${orders.map((o) => alone(results.tcpMemory[o])).join(' | ')} |`)
-    lines.push(`| 3 processes over TCP, 64 concurrent calls on one client | ${orders.map((o) => alone(results.tcpMemoryPipelined?.[o])).join(' | ')} |`)
+    lines.push(`| 3 processes over TCP, 64 concurrent calls on one client | ${orders.map((o) => alone(results.tcpMemoryPipelined[o])).join(' | ')} |`)
     lines.push('')
     lines.push(`The ceiling on this machine in the same run: plain \`node:net\` + msgpackr, 100-byte frames echoed over one connection: **${fmtInt(results.echoFramesPerS)} frames/s** (median of 3 rounds of ${fmtInt(echoMessages)}).`, '')
     lines.push('The goals of issue 14, as measured in this run:', '')

@@ -451,10 +451,16 @@ export class LockstepClient {
     const ackedBelow: number = this.pending.keys().next().value ?? this.nextSeq
     this.transport.send(replica, {
       type: 'request',
-      // A voting client needs answers from several replicas; otherwise the one it asked answers.
-      request: this.voter
-        ? { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark, incarnation: this.incarnation, replyFromAll: true }
-        : { client: this.id, seq: request.seq, command: request.command, ackedBelow, outputsAckedBelow: this.outputWatermark, incarnation: this.incarnation },
+      request: {
+        client: this.id,
+        seq: request.seq,
+        command: request.command,
+        ackedBelow,
+        outputsAckedBelow: this.outputWatermark,
+        incarnation: this.incarnation,
+        // A voting client needs answers from several replicas; otherwise the one it asked answers.
+        ...(this.voter && { replyFromAll: true }),
+      },
     })
   }
 

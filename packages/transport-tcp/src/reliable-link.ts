@@ -348,7 +348,6 @@ export class ReliableLink {
     const delay = this.options.ackDelayMs ?? ACK_DELAY_MS
     if (delay <= 0 || ++this.readsOwed >= ACK_AFTER_READS) return this.sendAck(connection)
     // Data written before the timer fires takes the acknowledgement along (see `flush`).
-    if (this.writtenUpTo < this.nextSeq - 1) this.scheduleFlush()
     this.ackTimer ??= this.options.scheduler.setTimer(delay, () => {
       this.ackTimer = undefined
       const current = this.current

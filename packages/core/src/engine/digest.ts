@@ -77,7 +77,7 @@ function hex4(limb: number): string {
 const HEX_CODES = Array.from(HEX_DIGITS, (c) => c.charCodeAt(0))
 
 /**
- * A running chain of digests, each `fnv1a64Text(previous + suffix)` where `previous` is the one before as 16 hex
+ * A running chain of digests, each the FNV-1a 64-bit hash of the UTF-8 bytes of `previous + suffix` where `previous` is the one before as 16 hex
  * digits (the empty string at first): `extend` hashes the previous digest's hex digits from its limbs and
  * makes the hex string only when `digest` is read, so a delivery costs no string but its suffix.
  */
@@ -112,7 +112,7 @@ export class DigestChain {
     return (this.text ??= hex4(this.h3) + hex4(this.h2) + hex4(this.h1) + hex4(this.h0))
   }
 
-  /** Moves to `fnv1a64Text(this.digest + suffix)`. */
+  /** Moves to the hash of `this.digest + suffix`. */
   extend(suffix: string): void {
     if (!this.fromLimbs) {
       // at the start, or from a digest that is not ours: hash the text itself
@@ -136,7 +136,3 @@ export function fnv1a64(bytes: Uint8Array): string {
   return new Fnv1a64().update(bytes).digest()
 }
 
-/** FNV-1a 64-bit hash of the UTF-8 bytes of `text`, as 16 hex digits (equal to `fnv1a64` of its encoding). */
-export function fnv1a64Text(text: string): string {
-  return new Fnv1a64().updateText(text).digest()
-}

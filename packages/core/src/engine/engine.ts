@@ -589,7 +589,7 @@ export class ReplicaEngine<S = unknown> {
 
   private afterEvent(): void {
     try {
-        this.compareDigestsTaken()
+      this.compareDigestsTaken()
       this.reportDeliveries()
       this.checkInvariants()
     } finally {

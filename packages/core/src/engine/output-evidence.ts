@@ -109,7 +109,7 @@ export class OutputEvidence {
     for (const position of positions) {
       const own = this.positions.get(position)?.own
       const signed = own && this.sign(position, own)
-      if (own && signed) signatures.push({ ...own.request, position, digest: signed.digest, signature: signed.signature })
+      if (signed) signatures.push({ ...own.request, position, digest: signed.digest, signature: signed.signature })
     }
     if (signatures.length > 0) this.host.send(from, { kind: 'replySignatures', signatures })
   }
@@ -126,36 +126,36 @@ export class OutputEvidence {
   answer(client: ClientId, seq: number, incarnation: number): EvidenceAnswer {
     const name = { client, seq, incarnation }
     const position = this.byRequest.get(keyOf(name))
-    const own = position === undefined ? undefined : this.positions.get(position)
-    const mine = own?.own && this.sign(position!, own.own)
-    if (position === undefined || !own || !mine) {
-      const why = own?.own?.unsignable ? 'its reply has no canonical encoding to sign' : `it did not execute it, or it is older than the last ${this.host.window} positions it keeps`
+    const entry = position === undefined ? undefined : this.positions.get(position)
+    const own = entry?.own
+    const mine = own && this.sign(position!, own)
+    if (position === undefined || !entry || !own || !mine) {
+      const why = own?.unsignable ? 'its reply has no canonical encoding to sign' : `it did not execute it, or it is older than the last ${this.host.window} positions it keeps`
       return { status: 'unavailable', ...name, reason: `replica '${this.host.self}' holds no signed reply for ${client}#${seq} (incarnation ${incarnation}): ${why}` }
     }
     const { clusterId } = this.host.signer
     const statements: SignedReplyStatement[] = [{ statement: { clusterId, replicaId: this.host.self, ...name, position, digest: mine.digest }, signature: mine.signature }]
-    for (const [replica, peer] of own.peers) {
+    for (const [replica, peer] of entry.peers) {
       if (peer.client !== client || peer.seq !== seq || peer.incarnation !== incarnation || peer.digest !== mine.digest) continue
       statements.push({ statement: { clusterId, replicaId: replica, ...name, position, digest: peer.digest }, signature: peer.signature })
     }
     const needed = Math.floor((this.host.configurationSize() - 1) / 2) + 1
     if (statements.length < needed) {
-      for (const member of this.host.members()) if (member !== this.host.self && !own.peers.has(member)) this.host.send(member, { kind: 'signatureRequest', positions: [position] })
+      for (const member of this.host.members()) if (member !== this.host.self && !entry.peers.has(member)) this.host.send(member, { kind: 'signatureRequest', positions: [position] })
       return { status: 'pending', ...name, reason: `replica '${this.host.self}' holds ${statements.length} matching signature(s) for ${client}#${seq}; ${needed} (t+1) are needed: ask again` }
     }
-    return { status: 'ok', ...name, evidence: { value: mine.reply, statements } }
+    return { status: 'ok', ...name, evidence: { value: own.reply, statements } }
   }
 
   /** This replica's digest and signature of its reply at `position`, made once. */
-  private sign(position: number, own: OwnReply): { readonly digest: string; readonly signature: string; readonly reply: Reply } | undefined {
-    if (own.signed) return { ...own.signed, reply: own.reply }
-    if (own.unsignable) return undefined
+  private sign(position: number, own: OwnReply): OwnReply['signed'] {
+    if (own.signed || own.unsignable) return own.signed
     const { signer, self } = this.host
     try {
       const digest = signer.digest(own.reply)
       const signature = signer.sign({ clusterId: signer.clusterId, replicaId: self, ...own.request, position, digest })
       own.signed = { digest, signature }
-      return { digest, signature, reply: own.reply }
+      return own.signed
     } catch (error) {
       own.unsignable = true
       const { client, seq } = own.request

@@ -11,7 +11,7 @@ import {
   type Request,
   type StateMachine,
 } from '@lockstep/interface'
-import { DigestChain, fnv1a64Text } from './digest'
+import { DigestChain } from './digest'
 import { SessionTable, type SessionLimits, type SessionLookup } from './session-table'
 import { captureMachine, checkChunkMethods, machinePieces, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
 
@@ -32,11 +32,6 @@ export interface Execution {
 /** The notices of an execution that addressed no other client (most of them): one frozen empty list. */
 const NO_NOTICES: readonly OutputNotice[] = Object.freeze([])
 
-/** The digest of the order after one more request: a chain, so equal digests at a position mean equal orders up to it. */
-export function chainDigest(previous: string, request: Request): string {
-  return fnv1a64Text(`${previous}|${request.client}|${request.seq}|${request.incarnation ?? 0}`)
-}
-
 /**
  * The state every replica holds identically: the machine's state, the client
  * session table (exactly-once execution, Schneider §3) and the number of
@@ -49,6 +44,7 @@ export class ReplicatedState<S> {
   private readonly sessions: SessionTable
   private delivered = 0
   private executedCount = 0
+  /** The digest of the order: a chain over `|client|seq|incarnation` of each delivery, so equal digests at a position mean equal orders up to it. */
   private readonly orderChain = new DigestChain()
   /** Agreed time after the last delivered request (see `ApplyContext.time`). */
   private agreedTime = 0
