@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { LogRecord, Recovered, Snapshot, Storage } from '@lockstep/interface'
 import { DurableLog } from '../src/host/durable-log'
-import { decodeLogEntry, decodeSnapshot } from '../src/host/durable-codec'
+import { BINARY_RECORD_TAG, decodeLogEntry, decodeSnapshot } from '../src/host/durable-codec'
 import type { LazySnapshot } from '../src/engine/engine-types'
 
 /** A disk whose snapshot writes complete only when the test says, and which can crash (keeping only what completed). */
@@ -68,6 +68,30 @@ describe('the durable log', () => {
     expect(after.snapshot?.position).toBe(26)
     expect(after.entries.map((e) => ('request' in e ? e.request.seq : 'view' in e ? `view ${e.view.id}` : 'votes'))).toEqual(['view 3', 27])
     expect(log.durablePosition).toBe(27)
+  })
+
+  it('reads a log written by an earlier version (JSON records) and goes on appending binary records after it', async () => {
+    const records: LogRecord[] = [
+      { position: 1, data: new TextEncoder().encode(JSON.stringify({ view: { id: 1, members: ['r1', 'r2', 'r3'] }, configuration: ['r1', 'r2', 'r3'] })) },
+      { position: 2, data: new TextEncoder().encode(JSON.stringify({ request: request(1), at: 1 })) },
+    ]
+    const storage: Storage = {
+      open: async (): Promise<Recovered> => ({ snapshot: undefined, records: [...records] }),
+      append: (more) => void records.push(...more),
+      sync: async () => {},
+      writeSnapshot: async () => {},
+      close: async () => {},
+    }
+    const before = await new DurableLog(storage).open()
+    expect(before.entries).toEqual([{ view: { id: 1, members: ['r1', 'r2', 'r3'] }, configuration: ['r1', 'r2', 'r3'] }, { request: request(1), at: 1 }])
+    const log = new DurableLog(storage)
+    await log.open()
+    log.appendDelivery(2, request(2))
+    await log.sync()
+    expect(records.map((r) => r.data[0])).toEqual([0x7b, 0x7b, BINARY_RECORD_TAG])
+    const after = await new DurableLog(storage).open() // a restart reads both formats, in log order
+    expect(after.entries.map((e) => ('request' in e ? e.request.seq : 'view'))).toEqual(['view', 1, 2])
+    expect(after.entries[2]).toEqual({ request: request(2), at: 2 })
   })
 
   it('a vote is durable once a sync that started after it completes', async () => {

@@ -1,4 +1,5 @@
 import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import { Packr, Unpackr } from 'msgpackr'
 import type { EngineSnapshot, LazySnapshot, RecoveredEntry } from '../engine/engine-types'
 import { PieceReader, imagePieces, readImage } from '../engine/image-codec'
 
@@ -8,16 +9,39 @@ export type LogEntry = RecoveredEntry
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-/** Encodes a log entry as JSON bytes (commands are JSON by contract). */
+/**
+ * The first byte of a log record in the binary format: 0xC1, a byte msgpack never uses, then the entry as
+ * msgpack. Records of earlier versions are JSON, so they start with `{`.
+ */
+export const BINARY_RECORD_TAG = 0xc1
+const JSON_RECORD_START = 0x7b // `{`
+
+// Plain maps, no shared structures: every record decodes on its own. Fields holding `undefined` are left
+// out, as JSON.stringify leaves them out, so an entry replayed from the disk is the entry that was delivered.
+const packr = new Packr({ useRecords: false, moreTypes: false, skipValues: [undefined] })
+// copyBuffers: a binary value in a command never aliases (or pins) the buffer the log was read into.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true })
+
+/**
+ * Encodes a log entry: {@link BINARY_RECORD_TAG}, then msgpack (no JSON on the path every delivery takes).
+ * Commands are JSON values by contract, and they come back from a record as they went in.
+ */
 export function encodeLogEntry(entry: LogEntry): Uint8Array {
-  return encoder.encode(JSON.stringify(entry))
+  const body = packr.pack(entry)
+  const record = new Uint8Array(body.length + 1)
+  record[0] = BINARY_RECORD_TAG
+  record.set(body, 1)
+  return record
 }
 
-/** Decodes a log entry; a record that is not one is corruption the WAL's checksum did not catch. */
+/**
+ * Decodes a log entry, binary or (written by an earlier version) JSON; a record that is neither, or does not
+ * hold a delivered request, a view or votes, is corruption the WAL's checksum did not catch.
+ */
 export function decodeLogEntry(bytes: Uint8Array): LogEntry {
   try {
-    const entry = JSON.parse(decoder.decode(bytes)) as LogEntry
-    if (typeof entry === 'object' && entry !== null && ('request' in entry || 'view' in entry || 'votes' in entry)) return entry
+    const entry: unknown = bytes[0] === BINARY_RECORD_TAG ? unpackr.unpack(bytes.subarray(1)) : bytes[0] === JSON_RECORD_START ? JSON.parse(decoder.decode(bytes)) : undefined
+    if (typeof entry === 'object' && entry !== null && ('request' in entry || 'view' in entry || 'votes' in entry)) return entry as LogEntry
   } catch {
     // fall through
   }
