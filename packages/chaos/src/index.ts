@@ -1,6 +1,6 @@
-export { runChaos, NEMESES, UNAVAILABLE_NEMESES, WORKLOADS } from './run'
+export { runChaos, MAX_IN_FLIGHT, NEMESES, UNAVAILABLE_NEMESES, WORKLOADS } from './run'
 export type { ChaosOptions, ChaosResult, FaultRecord, Nemesis, Workload } from './run'
-export { formatResult, parseChaosArgs } from './report'
+export { CHAOS_USAGE, formatResult, parseChaosArgs } from './report'
 export { LinkProxy } from './proxy'
 export type { LinkMode } from './proxy'
 export { ChaosCluster } from './processes'

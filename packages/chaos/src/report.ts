@@ -1,5 +1,23 @@
 import { parseArgs } from 'node:util'
-import { NEMESES, UNAVAILABLE_NEMESES, WORKLOADS, type ChaosOptions, type ChaosResult, type Nemesis, type Workload } from './run'
+import { MAX_IN_FLIGHT, NEMESES, UNAVAILABLE_NEMESES, WORKLOADS, type ChaosOptions, type ChaosResult, type Nemesis, type Workload } from './run'
+
+/** What `npm run chaos -- --help` prints, and bad usage after its error. */
+export const CHAOS_USAGE = `usage: npm run chaos -- [--duration S] [--replicas N] [--in-flight K] [--nemesis LIST] [--workload LIST] [--seed N] [--dir DIR]
+
+  --duration S    seconds of faults and traffic, split evenly over the workloads (default 60)
+  --replicas N    replicas per cluster, odd, at least 3 (default 3); (N - 1) / 2 faults at once
+  --in-flight K   operations each kv and register client keeps in flight, 1 to ${MAX_IN_FLIGHT} (default 1): K loops
+                  share the client and pipeline their requests, each a sequential process of the checked
+                  history; an operation unanswered in 4 s replaces the client for all K loops, and each of
+                  their operations then in flight counts as unknown. Does not apply to lock: a lock client
+                  has one acquire or release at a time (its clients keep 1 in flight whatever K is)
+  --nemesis LIST  comma-separated, from ${NEMESES.join(', ')} (default: every one available)
+  --workload LIST comma-separated, from ${WORKLOADS.join(', ')} (default: all)
+  --seed N        the fault schedule and the workloads' choices (default: random; printed)
+  --dir DIR       keep the clusters' files, logs and result.json there (default: a temporary directory,
+                  removed after a run without violations)
+
+Exit 0 without violations, 1 with any (the replay command is printed), 2 for bad usage.`
 
 /** The command line of `npm run chaos`, as options; throws an Error with a usage message on bad input. */
 export function parseChaosArgs(args: readonly string[]): ChaosOptions {
@@ -11,6 +29,7 @@ export function parseChaosArgs(args: readonly string[]): ChaosOptions {
       seed: { type: 'string' },
       workload: { type: 'string', default: WORKLOADS.join(',') },
       replicas: { type: 'string', default: '3' },
+      'in-flight': { type: 'string', default: '1' },
       dir: { type: 'string' },
     },
     strict: true,
@@ -31,7 +50,12 @@ export function parseChaosArgs(args: readonly string[]): ChaosOptions {
   if (!Number.isSafeInteger(seed)) throw new Error(`--seed must be an integer, not '${values.seed}'`)
   const replicas = Number(values.replicas)
   if (!Number.isSafeInteger(replicas) || replicas < 3 || replicas % 2 === 0) throw new Error(`--replicas must be an odd number of at least 3, not '${values.replicas}'`)
-  return { durationS, nemeses: nemeses as Nemesis[], seed, workloads: workloads as Workload[], replicas, ...(values.dir ? { dir: values.dir } : {}) }
+  const inFlightText = values['in-flight']
+  const inFlight = Number(inFlightText)
+  if (!/^\d+$/.test(inFlightText) || !Number.isSafeInteger(inFlight) || inFlight < 1 || inFlight > MAX_IN_FLIGHT) {
+    throw new Error(`--in-flight must be an integer from 1 to ${MAX_IN_FLIGHT} (operations each kv and register client keeps in flight), not '${inFlightText}'`)
+  }
+  return { durationS, nemeses: nemeses as Nemesis[], seed, workloads: workloads as Workload[], replicas, inFlight, ...(values.dir ? { dir: values.dir } : {}) }
 }
 
 /** The run as a table, then the command that replays its fault schedule. */
@@ -40,6 +64,7 @@ export function formatResult(result: ChaosResult): string {
     ['seed', String(result.seed)],
     ['duration', `${result.durationS} s`],
     ['replicas', `${result.replicas} (up to ${Math.floor((result.replicas - 1) / 2)} faulty at once)`],
+    ['in flight per client', inFlightRow(result)],
     ['workloads', result.workloads.map((w) => w.workload).join(', ')],
     ['operations ok / failed / unknown', `${result.operations.ok} / ${result.operations.failed} / ${result.operations.unknown}`],
     ...result.workloads.map((w): [string, string] => [`  ${w.workload}`, `${w.operations.ok} / ${w.operations.failed} / ${w.operations.unknown}`]),
@@ -54,7 +79,14 @@ export function formatResult(result: ChaosResult): string {
   for (const v of result.violations) lines.push(`VIOLATION: ${v}`)
   if (result.violations.length > 0) {
     lines.push(`logs and result.json: ${result.dir}`)
-    lines.push(`replay: npm run chaos -- --duration ${result.durationS} --replicas ${result.replicas} --nemesis ${result.nemeses.join(',')} --workload ${result.workloads.map((w) => w.workload).join(',')} --seed ${result.seed}`)
+    lines.push(`replay: npm run chaos -- --duration ${result.durationS} --replicas ${result.replicas} --in-flight ${result.inFlight} --nemesis ${result.nemeses.join(',')} --workload ${result.workloads.map((w) => w.workload).join(',')} --seed ${result.seed}`)
   }
   return lines.join('\n')
+}
+
+/** `4 (kv, register; lock 1: a lock client has one acquire or release at a time)`, as far as the run's workloads go. */
+function inFlightRow(result: ChaosResult): string {
+  const pipelined = result.workloads.filter((w) => w.workload !== 'lock').map((w) => w.workload)
+  const lock = result.workloads.some((w) => w.workload === 'lock') ? `${pipelined.length > 0 ? '; ' : ''}lock 1: a lock client has one acquire or release at a time` : ''
+  return `${pipelined.length > 0 ? `${result.inFlight} (${pipelined.join(', ')})` : ''}${lock}`
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SeededRandom } from '@lockstep/testkit'
 import { ChaosCluster } from './processes'
-import { kvWorkload, lockWorkload, registerWorkload, type OperationCounts, type RunningWorkload, type WorkloadResult } from './workloads'
+import { kvWorkload, lockWorkload, registerWorkload, tcpCluster, type HistoryWorkload, type OperationCounts, type RunningWorkload, type WorkloadResult } from './workloads'
 
 /** Every nemesis the harness knows. */
 export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew'] as const
@@ -17,6 +17,9 @@ export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = {
 export const WORKLOADS = ['kv', 'register', 'lock'] as const
 export type Workload = (typeof WORKLOADS)[number]
 
+/** The most operations a client may keep in flight ({@link ChaosOptions.inFlight}). */
+export const MAX_IN_FLIGHT = 64
+
 /** Options of {@link runChaos}. */
 export interface ChaosOptions {
   /** Seconds of faults and traffic, split evenly over the workloads. */
@@ -26,6 +29,13 @@ export interface ChaosOptions {
   readonly workloads: readonly Workload[]
   /** Replicas per cluster (default 3); up to F = (n - 1) / 2 of them are faulty at once, faults overlapping. */
   readonly replicas?: number
+  /**
+   * Operations each `kv` and `register` client keeps in flight, 1 to {@link MAX_IN_FLIGHT} (default 1): that many
+   * loops share the client, pipelining their requests on its connection, each a sequential process of the
+   * checked history. When one operation gets no answer in time the client is replaced for all its loops, and
+   * every operation then in flight on it counts as unknown. `lock` clients always have one operation in flight.
+   */
+  readonly inFlight?: number
   /** Where the clusters' files and logs go. Default: a temporary directory, removed after a run without violations. */
   readonly dir?: string
   /** Progress lines. */
@@ -47,6 +57,8 @@ export interface ChaosResult {
   readonly seed: number
   readonly durationS: number
   readonly replicas: number
+  /** Operations each `kv` and `register` client kept in flight (see each workload's own `inFlight`). */
+  readonly inFlight: number
   readonly nemeses: readonly Nemesis[]
   readonly workloads: readonly WorkloadResult[]
   readonly operations: OperationCounts
@@ -75,6 +87,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log ?? (() => {})
   const replicas = options.replicas ?? 3
   if (!Number.isSafeInteger(replicas) || replicas < 3 || replicas % 2 === 0) throw new Error(`replicas must be an odd number of at least 3, not ${replicas}`)
+  const inFlight = options.inFlight ?? 1
+  if (!Number.isSafeInteger(inFlight) || inFlight < 1 || inFlight > MAX_IN_FLIGHT) throw new Error(`inFlight must be an integer from 1 to ${MAX_IN_FLIGHT}, not ${inFlight}`)
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'lockstep-chaos-')))
   await mkdir(dir, { recursive: true })
   const random = new SeededRandom(options.seed)
@@ -88,9 +102,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const cluster = await ChaosCluster.create({ dir: join(dir, workload), machine: workload === 'lock' ? SPEC : workload, replicas })
     try {
       await Promise.all(cluster.ids.map((id) => cluster.start(id)))
-      const config = await cluster.clientConfig()
-      const running: RunningWorkload = workload === 'kv' ? kvWorkload(config, phaseRandom.fork()) : workload === 'register' ? registerWorkload(config, phaseRandom.fork()) : lockWorkload(config, phaseRandom.fork())
-      log(`${workload}: ${replicas} replicas under ${options.nemeses.join(', ') || 'no faults'} for ${(phaseMs / 1000).toFixed(0)} s (${cluster.dir})`)
+      const target = tcpCluster(await cluster.clientConfig())
+      const running: RunningWorkload | HistoryWorkload<unknown> =
+        workload === 'kv' ? kvWorkload(target, phaseRandom.fork(), { inFlight }) : workload === 'register' ? registerWorkload(target, phaseRandom.fork(), { inFlight }) : lockWorkload(target, phaseRandom.fork())
+      const perClient = workload === 'lock' ? '' : `, ${inFlight} in flight per client`
+      log(`${workload}: ${replicas} replicas under ${options.nemeses.join(', ') || 'no faults'} for ${(phaseMs / 1000).toFixed(0)} s${perClient} (${cluster.dir})`)
       await nemesis(cluster, options.nemeses, phaseRandom.fork(), phaseMs, faultLog, started, log)
       // Every fault is healed: the traffic stops, the replicas must converge, the final reads see everything.
       await running.stop()
@@ -99,6 +115,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const result = await running.check()
       results.push(result)
       violations.push(...result.violations)
+      // The history as `lockstep lincheck` reads it, to look at a violation closely.
+      if (result.violations.length > 0 && 'history' in running) await writeFile(join(cluster.dir, 'history.json'), `${JSON.stringify(running.history)}\n`, 'utf8')
       await settle(cluster)
       const digests = await cluster.status(true)
       const positions = new Set(digests.map((s) => s.position))
@@ -123,6 +141,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     seed: options.seed,
     durationS: options.durationS,
     replicas,
+    inFlight,
     nemeses: options.nemeses,
     workloads: results,
     operations,

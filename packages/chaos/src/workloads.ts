@@ -13,6 +13,8 @@ export interface OperationCounts {
 /** What a workload found. */
 export interface WorkloadResult {
   readonly workload: string
+  /** Operations each client kept in flight (always 1 for `lock`: a lock client has one acquire or release at a time). */
+  readonly inFlight: number
   readonly operations: OperationCounts
   readonly violations: string[]
   /** Acknowledged writes that the final reads do not show. */
@@ -27,24 +29,54 @@ export interface RunningWorkload {
   check(): Promise<WorkloadResult>
 }
 
-/** How long one operation may take before its outcome counts as unknown (its client is then replaced). */
+/** What the kv and register workloads use of a client. */
+export type WorkloadClient = Pick<LockstepClient, 'id' | 'start' | 'stop' | 'submit'>
+
+/** The cluster a workload runs against: its replicas' ids, and how to make a client (not started yet) that prefers one of them. */
+export interface WorkloadCluster<C extends WorkloadClient = LockstepClient> {
+  readonly replicas: readonly string[]
+  connect(id: string, preferred: string): Promise<C>
+}
+
+/** The cluster of `config`, reached over TCP. */
+export function tcpCluster(config: LoadedClusterConfig): WorkloadCluster {
+  return {
+    replicas: config.replicas.map((replica) => replica.id),
+    connect: (id, preferred) => clusterClient(config, { id, preferred, retryAfterMs: 300 }),
+  }
+}
+
+/** Options of {@link kvWorkload} and {@link registerWorkload}. */
+export interface HistoryWorkloadOptions {
+  /** Clients (default 4). */
+  readonly clients?: number
+  /**
+   * Operations each client keeps in flight (default 1): K loops share the client, each a sequential process of
+   * the recorded history (named `<client id>/<loop>`), the way an application's concurrent calls share its client.
+   */
+  readonly inFlight?: number
+  /** How long one operation may take before its outcome counts as unknown and its client is replaced (default 4000 ms). */
+  readonly operationTimeoutMs?: number
+}
+
+/** The default of {@link HistoryWorkloadOptions.operationTimeoutMs}. */
 const OPERATION_TIMEOUT_MS = 4000
 const KEYS = 5
 
 /** Clients of a workload: a fresh one (new id) replaces one whose operation timed out. */
-class ClientPool {
-  private readonly config: LoadedClusterConfig
+class ClientPool<C extends WorkloadClient> {
+  private readonly cluster: WorkloadCluster<C>
   private readonly prefix: string
   private generation = 0
-  private readonly all: LockstepClient[] = []
+  private readonly all: C[] = []
 
-  constructor(config: LoadedClusterConfig, prefix: string) {
-    this.config = config
+  constructor(cluster: WorkloadCluster<C>, prefix: string) {
+    this.cluster = cluster
     this.prefix = prefix
   }
 
-  async fresh(slot: number, preferred: string): Promise<LockstepClient> {
-    const client = await clusterClient(this.config, { id: `${this.prefix}${slot}-${++this.generation}`, preferred, retryAfterMs: 300 })
+  async fresh(slot: number | string, preferred: string): Promise<C> {
+    const client = await this.cluster.connect(`${this.prefix}${slot}-${++this.generation}`, preferred)
     this.all.push(client)
     await client.start()
     return client
@@ -55,15 +87,73 @@ class ClientPool {
   }
 }
 
+/** One client of a {@link SharedClient}, until it is given up on. */
+interface ClientGeneration<C> {
+  readonly client: C
+  /** Aborts when the client is given up on: every operation still in flight on it then has an unknown outcome. */
+  readonly abandoned: AbortSignal
+}
+
+/**
+ * The client the K loops of one slot share. When an operation of one loop gets no answer in time, the client
+ * is replaced for all of them (a fresh id: the old one keeps retrying its requests in the background, which
+ * may take effect late or never); the operations the other loops still have in flight on it are abandoned
+ * at that moment, with unknown outcomes, and every loop goes on with the new client.
+ */
+class SharedClient<C extends WorkloadClient> {
+  private current: Promise<ClientGeneration<C>>
+  /** The newest client, and what gives it up. */
+  private latest: { readonly generation: ClientGeneration<C>; readonly controller: AbortController } | undefined
+
+  constructor(
+    private readonly pool: ClientPool<C>,
+    private readonly slot: number,
+    preferred: string,
+  ) {
+    this.current = this.connect(preferred)
+  }
+
+  /** The client to use now (the one being connected, once a replacement has begun). */
+  generation(): Promise<ClientGeneration<C>> {
+    return this.current
+  }
+
+  /** Gives `stale` up, unless another loop did already, and resolves with the client that replaces it (preferring `preferred`). */
+  replace(stale: ClientGeneration<C>, preferred: string): Promise<ClientGeneration<C>> {
+    if (this.latest?.generation === stale && !stale.abandoned.aborted) {
+      this.latest.controller.abort()
+      this.current = this.connect(preferred)
+    }
+    return this.current
+  }
+
+  private async connect(preferred: string): Promise<ClientGeneration<C>> {
+    const controller = new AbortController()
+    const generation = { client: await this.pool.fresh(this.slot, preferred), abandoned: controller.signal }
+    this.latest = { generation, controller }
+    return generation
+  }
+}
+
 type Outcome<O> = { readonly ok: true; readonly output: O } | { readonly ok: false; readonly definite: boolean }
 
-/** Runs `command` on `client`: its output, a definite failure (an error reply), or unknown (a timeout or a lost client). */
-async function attempt<O>(client: LockstepClient, command: unknown, toOutput: (values: unknown[]) => O): Promise<Outcome<O>> {
+/**
+ * Runs `command` on `client`: its output, a definite failure (an error reply), or unknown (a timeout, a lost
+ * client, or `abandoned` aborting first: the client was given up on while the operation was in flight).
+ */
+async function attempt<O>(client: WorkloadClient, command: unknown, toOutput: (values: unknown[]) => O, timeoutMs: number, abandoned?: AbortSignal): Promise<Outcome<O>> {
+  if (abandoned?.aborted) return { ok: false, definite: false }
   let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), OPERATION_TIMEOUT_MS)))
+  let onAbort: () => void = () => {}
+  const timeout = new Promise<'unknown'>((resolve) => {
+    timer = setTimeout(() => resolve('unknown'), timeoutMs)
+    onAbort = () => resolve('unknown')
+    abandoned?.addEventListener('abort', onAbort, { once: true })
+  })
   try {
     const reply = await Promise.race([client.submit(command), timeout])
-    if (reply === 'timeout') return { ok: false, definite: false }
+    // A reply that arrives once the client was given up on is not taken: every operation then in flight is unknown.
+    if (reply === 'unknown' || abandoned?.aborted) return { ok: false, definite: false }
     // An error reply of the machine means it ran and changed nothing; any other (expired session, stopped) is unknown.
     if (!reply.ok) return { ok: false, definite: reply.error.code === 'COMMAND_FAILED' || reply.error.code === 'INVALID_COMMAND' }
     return { ok: true, output: toOutput(reply.outputs.map((o) => o.value)) }
@@ -71,48 +161,69 @@ async function attempt<O>(client: LockstepClient, command: unknown, toOutput: (v
     return { ok: false, definite: false }
   } finally {
     clearTimeout(timer)
+    abandoned?.removeEventListener('abort', onAbort)
   }
 }
 
-/** Concurrent clients over a register or a key-value store, recorded for the linearizability checker. */
-function historyWorkload<I>(
-  name: 'kv' | 'register',
-  config: LoadedClusterConfig,
-  random: SeededRandom,
-  clients: number,
-  nextInput: (random: SeededRandom, client: string, n: number) => I,
-  toCommand: (input: I) => unknown,
-  toOutput: (input: I, values: unknown[]) => unknown,
-  finalReads: () => I[],
-  lostWrites: (history: readonly Operation<I>[]) => number,
-): RunningWorkload {
-  const pool = new ClientPool(config, `${name}-`)
+/** A running kv or register workload; its history (with the final reads once checked) for a closer look. */
+export interface HistoryWorkload<I> extends RunningWorkload {
+  readonly history: readonly Operation<I>[]
+}
+
+/** A workload's command for one operation, and its output as the model sees it. */
+interface HistoryCommands<I> {
+  /** The next operation of process `process` (a client's loop), its `n`th. */
+  readonly next: (random: SeededRandom, process: string, n: number) => I
+  readonly toCommand: (input: I) => unknown
+  readonly toOutput: (input: I, values: unknown[]) => unknown
+  /** The reads after the run that must see every acknowledged write. */
+  readonly finalReads: () => I[]
+  /** Acknowledged writes of `history` that the final reads (`finals`, also in `history`) do not show. */
+  readonly lostWrites: (history: readonly Operation<I>[], finals: readonly Operation<I>[]) => number
+}
+
+/**
+ * Concurrent clients over a register or a key-value store, recorded for the linearizability checker. Each
+ * client has `inFlight` loops that share it; each loop is a sequential process of the history (operations
+ * of one process never overlap; one that never returned ends its process, whose loop goes on under the new
+ * client's name).
+ */
+function historyWorkload<I>(name: 'kv' | 'register', cluster: WorkloadCluster<WorkloadClient>, random: SeededRandom, options: HistoryWorkloadOptions, commands: HistoryCommands<I>): HistoryWorkload<I> {
+  const clients = options.clients ?? 4
+  const inFlight = options.inFlight ?? 1
+  const timeoutMs = options.operationTimeoutMs ?? OPERATION_TIMEOUT_MS
+  const pool = new ClientPool(cluster, `${name}-`)
   const history: Operation<I>[] = []
   const counts: OperationCounts = { ok: 0, failed: 0, unknown: 0 }
   const successes: number[] = []
-  const ids = config.replicas.map((r) => r.id)
+  const ids = cluster.replicas
   let running = true
-  const loops = Array.from({ length: clients }, async (_, slot) => {
-    const rng = random.fork()
-    let client = await pool.fresh(slot, ids[slot % ids.length]!)
-    for (let n = 0; running; n++) {
-      const input = nextInput(rng, client.id, n)
-      const call = performance.now()
-      const outcome = await attempt(client, toCommand(input), (values) => toOutput(input, values))
-      const returned = performance.now()
-      if (outcome.ok) {
-        counts.ok++
-        successes.push(returned)
-        history.push({ client: client.id, input, output: outcome.output, call, return: returned })
-      } else if (outcome.definite) {
-        counts.failed++
-      } else {
-        counts.unknown++
-        history.push({ client: client.id, input, output: null, call, return: null })
-        client = await pool.fresh(slot, ids[(slot + n) % ids.length]!)
+  const loops = Array.from({ length: clients }, (_, slot) => {
+    const shared = new SharedClient(pool, slot, ids[slot % ids.length]!)
+    return Array.from({ length: inFlight }, async (_, loop) => {
+      const rng = random.fork()
+      let generation = await shared.generation()
+      for (let n = 0; running; n++) {
+        const process = `${generation.client.id}/${loop}`
+        const input = commands.next(rng, process, n)
+        const call = performance.now()
+        const outcome = await attempt(generation.client, commands.toCommand(input), (values) => commands.toOutput(input, values), timeoutMs, generation.abandoned)
+        const returned = performance.now()
+        if (outcome.ok) {
+          counts.ok++
+          successes.push(returned)
+          history.push({ client: process, input, output: outcome.output, call, return: returned })
+        } else if (outcome.definite) {
+          counts.failed++
+        } else {
+          // Never returned: it may take effect at any time, or never; this process ends, the loop goes on as a new one.
+          counts.unknown++
+          history.push({ client: process, input, output: null, call, return: null })
+          generation = await shared.replace(generation, ids[(slot + n + loop) % ids.length]!)
+        }
       }
-    }
-  })
+    })
+  }).flat()
   let stopped: Promise<void> | undefined
   return {
     stop: () => (stopped ??= (async () => {
@@ -121,98 +232,98 @@ function historyWorkload<I>(
     })()),
     async check() {
       // The final reads, from a fresh client, once the cluster healed: they must all succeed.
-      const reader = await pool.fresh(99, ids[0]!)
+      const reader = await pool.fresh('final', ids[0]!)
       const violations: string[] = []
-      for (const input of finalReads()) {
+      const finals: Operation<I>[] = []
+      for (const input of commands.finalReads()) {
         const call = performance.now()
         let outcome: Outcome<unknown> = { ok: false, definite: false }
-        for (let tries = 0; tries < 10 && !outcome.ok; tries++) outcome = await attempt(reader, toCommand(input), (values) => toOutput(input, values))
+        for (let tries = 0; tries < 10 && !outcome.ok; tries++) outcome = await attempt(reader, commands.toCommand(input), (values) => commands.toOutput(input, values), timeoutMs)
         if (!outcome.ok) {
           violations.push(`${name}: the final read ${JSON.stringify(input)} got no answer after the cluster healed`)
           continue
         }
-        history.push({ client: reader.id, input, output: outcome.output, call, return: performance.now() })
+        finals.push({ client: reader.id, input, output: outcome.output, call, return: performance.now() })
       }
+      history.push(...finals)
       await pool.stopAll()
       const model = name === 'kv' ? kvModel : registerModel
       const result = checkLinearizability(history as Operation[], model as never, { timeoutMs: 60_000, now: () => performance.now() })
-      if (result.verdict === 'not-linearizable') violations.push(`${name}: the history of ${history.length} operations is not linearizable`)
+      if (result.verdict === 'not-linearizable') violations.push(`${name}: the history of ${history.length} operations is not linearizable${result.violation ? `: ${result.violation.message}` : ''}`)
       if (result.verdict === 'unknown') violations.push(`${name}: the linearizability check gave up (unknown) on ${history.length} operations`)
-      const lost = lostWrites(history)
+      const lost = commands.lostWrites(history, finals)
       if (lost > 0) violations.push(`${name}: ${lost} acknowledged writes are missing from the final reads`)
-      return { workload: name, operations: counts, violations, lostWrites: lost, successes }
+      return { workload: name, inFlight, operations: counts, violations, lostWrites: lost, successes }
     },
+    history,
   }
 }
 
 type KvInput = { f: 'get'; key: string } | { f: 'append'; key: string; value: string }
 
 /** Appends of unique tokens and reads over a few keys: every acknowledged append must be in the final read of its key. */
-export function kvWorkload(config: LoadedClusterConfig, random: SeededRandom, clients = 4): RunningWorkload {
-  return historyWorkload<KvInput>(
-    'kv',
-    config,
-    random,
-    clients,
-    (rng, client, n) => {
+export function kvWorkload(cluster: WorkloadCluster<WorkloadClient>, random: SeededRandom, options: HistoryWorkloadOptions = {}): HistoryWorkload<KvInput> {
+  return historyWorkload<KvInput>('kv', cluster, random, options, {
+    // A token names its process and its number there: unique in the run, and ';' ends it.
+    next: (rng, process, n) => {
       const key = `k${rng.int(0, KEYS - 1)}`
-      return rng.chance(0.5) ? { f: 'get', key } : { f: 'append', key, value: `${client}.${n};` }
+      return rng.chance(0.5) ? { f: 'get', key } : { f: 'append', key, value: `${process}.${n};` }
     },
-    (input) => (input.f === 'get' ? { name: 'get', args: { key: input.key } } : { name: 'append', args: { key: input.key, value: input.value } }),
-    (input, values) => (input.f === 'get' ? { value: (values[0] as { value: string }).value } : {}),
-    () => Array.from({ length: KEYS }, (_, i) => ({ f: 'get', key: `k${i}` }) as const),
-    (history) => {
-      const final = new Map<string, string>()
-      for (const op of history) if (op.input.f === 'get' && op.output !== null && op.client.toString().startsWith('kv-99-')) final.set(op.input.key, (op.output as { value: string }).value)
+    toCommand: (input) => (input.f === 'get' ? { name: 'get', args: { key: input.key } } : { name: 'append', args: { key: input.key, value: input.value } }),
+    toOutput: (input, values) => (input.f === 'get' ? { value: (values[0] as { value: string }).value } : {}),
+    finalReads: () => Array.from({ length: KEYS }, (_, i) => ({ f: 'get', key: `k${i}` }) as const),
+    lostWrites: (history, finals) => {
+      const tokens = new Map<string, Set<string>>()
+      for (const op of finals) {
+        if (op.input.f === 'get' && op.output !== null) tokens.set(op.input.key, new Set((op.output as { value: string }).value.split(';').map((token) => `${token};`)))
+      }
       let lost = 0
       for (const op of history) {
         if (op.input.f !== 'append' || op.output === null) continue
-        if (!(final.get(op.input.key) ?? '').includes(op.input.value)) lost++
+        if (!tokens.get(op.input.key)?.has(op.input.value)) lost++
       }
       return lost
     },
-  )
+  })
 }
 
 type RegisterInput = { f: 'read' } | { f: 'write'; value: number } | { f: 'cas'; from: number; to: number }
 
 /** Reads, writes and compare-and-sets of one register. */
-export function registerWorkload(config: LoadedClusterConfig, random: SeededRandom, clients = 4): RunningWorkload {
+export function registerWorkload(cluster: WorkloadCluster<WorkloadClient>, random: SeededRandom, options: HistoryWorkloadOptions = {}): HistoryWorkload<RegisterInput> {
   let next = 0
-  return historyWorkload<RegisterInput>(
-    'register',
-    config,
-    random,
-    clients,
-    (rng) => {
+  return historyWorkload<RegisterInput>('register', cluster, random, options, {
+    next: (rng) => {
       const roll = rng.next()
       if (roll < 0.4) return { f: 'read' }
       if (roll < 0.7) return { f: 'write', value: ++next }
       return { f: 'cas', from: rng.int(Math.max(0, next - 2), next), to: ++next }
     },
-    (input) => (input.f === 'read' ? { name: 'read' } : input.f === 'write' ? { name: 'write', args: { value: input.value } } : { name: 'cas', args: { from: input.from, to: input.to } }),
-    (input, values) => {
+    toCommand: (input) => (input.f === 'read' ? { name: 'read' } : input.f === 'write' ? { name: 'write', args: { value: input.value } } : { name: 'cas', args: { from: input.from, to: input.to } }),
+    toOutput: (input, values) => {
       const value = values[0] as { value?: unknown; ok?: boolean }
       return input.f === 'read' ? { value: value.value ?? null } : input.f === 'write' ? {} : { ok: value.ok === true }
     },
-    () => [{ f: 'read' }],
-    () => 0, // a register keeps one value: lost writes show as a linearizability violation
-  )
+    finalReads: () => [{ f: 'read' }],
+    lostWrites: () => 0, // a register keeps one value: lost writes show as a linearizability violation
+  })
 }
 
 /**
  * Clients of the lock service (the safe mutex, specs/safe-mutex.sm) acquire, hold briefly and release; no
  * two may hold the lock at once, and fencing tokens grow strictly in grant order. Lock operations are not
  * given up on (a client that gave up on an acquire could hold the lock without knowing); the clients retry
- * until the cluster answers.
+ * until the cluster answers. Each client has one operation in flight: a lock client holds at most one
+ * acquire or release at a time, and the mutex queues a client id once, so more in flight on one client has
+ * no meaning here (the run's `--in-flight` does not apply to this workload).
  */
-export function lockWorkload(config: LoadedClusterConfig, random: SeededRandom, clients = 3): RunningWorkload {
-  const pool = new ClientPool(config, 'lock-')
+export function lockWorkload(cluster: WorkloadCluster, random: SeededRandom, clients = 3): RunningWorkload {
+  const pool = new ClientPool(cluster, 'lock-')
   const events: WorkloadEvent[] = []
   const tokens: number[] = []
   const counts: OperationCounts = { ok: 0, failed: 0, unknown: 0 }
   const successes: number[] = []
-  const ids = config.replicas.map((r) => r.id)
+  const ids = cluster.replicas
   let running = true
   let tick = 0
   const loops = Array.from({ length: clients }, async (_, slot) => {
@@ -251,7 +362,7 @@ export function lockWorkload(config: LoadedClusterConfig, random: SeededRandom, 
       for (let i = 1; i < tokens.length; i++) {
         if (!(tokens[i]! > tokens[i - 1]!)) violations.push(`lock: fencing token ${tokens[i]} granted after ${tokens[i - 1]} (grant ${i + 1})`)
       }
-      return { workload: 'lock', operations: counts, violations, lostWrites: 0, successes }
+      return { workload: 'lock', inFlight: 1, operations: counts, violations, lostWrites: 0, successes }
     },
   }
 }

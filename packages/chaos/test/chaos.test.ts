@@ -24,14 +24,17 @@ async function processesUnder(dir: string): Promise<string[]> {
 }
 
 describe('chaos: real processes under a nemesis', () => {
-  for (const [seed, workloads, replicas] of [[1, ['kv', 'register'], 3], [2, ['lock', 'kv'], 3], [3, ['kv'], 5]] as [number, Workload[], number][]) {
-    it(`seed ${seed}: ${workloads.join(' and ')} on ${replicas} replicas for 20 s under ${nemeses.join(', ')}${replicas > 3 ? ' (two faults at once)' : ''}: linearizable, exclusive, nothing acknowledged lost, equal digests; every process stopped`, async () => {
+  // The last one pipelines: each client keeps 4 requests in flight (4 loops sharing it, each its own process of the history).
+  for (const [seed, workloads, replicas, inFlight] of [[1, ['kv', 'register'], 3, 1], [2, ['lock', 'kv'], 3, 1], [3, ['kv'], 5, 1], [1, ['kv', 'register'], 3, 4]] as [number, Workload[], number, number][]) {
+    const pipelined = inFlight > 1 ? `, ${inFlight} requests in flight per client` : ''
+    it(`seed ${seed}: ${workloads.join(' and ')} on ${replicas} replicas for 20 s under ${nemeses.join(', ')}${replicas > 3 ? ' (two faults at once)' : ''}${pipelined}: linearizable, exclusive, nothing acknowledged lost, equal digests; every process stopped`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-test-'))
       dirs.push(dir)
-      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, dir })
+      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, dir })
       expect(await processesUnder(dir), 'processes of the run still running').toEqual([])
       expect(result.violations, formatResult(result)).toEqual([])
       expect(result.operations.ok).toBeGreaterThan(100)
+      expect(result.workloads.map((w) => w.inFlight)).toEqual(workloads.map((w) => (w === 'lock' ? 1 : inFlight)))
       expect(Object.values(result.faults).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(4)
     }, 300_000)
   }
