@@ -5,7 +5,7 @@
 //   WAL per batch by default), per Lockstep orderer;
 // - the lock: acquire + release pairs/s with 1 client, with 16 clients contending for one lock, and with 16
 //   clients on distinct locks; Lockstep with the lock service's client (apps/lock-service) on the safe mutex
-//   (apps/lock-service/specs/safe-mutex.sm, file storage), etcd with a lease per client and the mutex of
+//   (apps/lock-service/specs/safe-mutex.sm, file storage; distinct locks on its named locks, specs/named-mutex.sm), etcd with a lease per client and the mutex of
 //   `etcdctl lock` (etcd's concurrency.Mutex: a key under the lock's prefix bound to the lease, granted in the
 //   order of creation revisions, waiting on a watch for the key ahead to go);
 // - Lockstep alone: 3 processes over TCP with memory storage, 64 clients; 3 replicas in one process over the
@@ -56,6 +56,7 @@ const echoMessages = Number(process.env.BENCH_MESSAGES ?? 200_000)
 const sides = (process.env.BENCH_ETCD_SIDES ?? 'lockstep,etcd').split(',')
 const timing = { warmupMs, durationMs }
 const SAFE_MUTEX = join(repoRoot, 'apps', 'lock-service', 'specs', 'safe-mutex.sm')
+const NAMED_MUTEX = join(repoRoot, 'apps', 'lock-service', 'specs', 'named-mutex.sm')
 /** The lease of each etcd lock client, as `etcdctl lock`'s session (its default TTL is 60 s; any is fine here). */
 const LOCK_TTL_S = 30
 const DOC = join(repoRoot, 'docs', 'benchmarks.md')
@@ -153,25 +154,38 @@ async function lockstepPipelinedPuts(order, storage, workers) {
   })
 }
 
-/** Acquire + release pairs with the lock service's client on the safe mutex, file storage (fsync per batch). */
-async function lockstepLocks(order) {
-  return withCluster({ order, machine: SAFE_MUTEX, storage: 'file', ready: { name: 'release' } }, async (cluster) => {
-    const results = {}
-    for (const count of [1, 16]) {
-      const clients = await processClients(cluster, count, `lock-${count}`)
-      const locks = clients.map((client) => new LockClient(client))
-      try {
-        results[count] = await measureOperations(count, async (i) => {
-          await locks[i].acquire()
-          await locks[i].release()
-        }, timing)
-      } finally {
-        await stopAll(clients)
-      }
-      console.error(`  lockstep ${order} lock pairs, ${count} clients: ${results[count]['ops/s']} pairs/s`)
+/** Acquire + release pairs, `count` clients in turn, each with the lock service's client (`lockOf(client, i)`). */
+async function measureLockPairs(cluster, order, counts, tag, lockOf) {
+  const results = {}
+  for (const count of counts) {
+    const clients = await processClients(cluster, count, `${tag}-${count}`)
+    const locks = clients.map(lockOf)
+    try {
+      results[count] = await measureOperations(count, async (i) => {
+        await locks[i].acquire()
+        await locks[i].release()
+      }, timing)
+    } finally {
+      await stopAll(clients)
     }
-    return results
-  })
+    console.error(`  lockstep ${order} ${tag} pairs, ${count} clients: ${results[count]['ops/s']} pairs/s`)
+  }
+  return results
+}
+
+/**
+ * Acquire + release pairs with the lock service's client, file storage (fsync per batch): on the safe mutex
+ * (one lock) with 1 client and 16 contending, then on the named locks of `specs/named-mutex.sm`, 16 clients
+ * each on its own lock.
+ */
+async function lockstepLocks(order) {
+  const oneLock = await withCluster({ order, machine: SAFE_MUTEX, storage: 'file', ready: { name: 'release' } }, (cluster) =>
+    measureLockPairs(cluster, order, [1, 16], 'lock', (client) => new LockClient(client)),
+  )
+  const named = await withCluster({ order, machine: NAMED_MUTEX, storage: 'file', ready: { name: 'release', args: { lock: 'ready' } } }, (cluster) =>
+    measureLockPairs(cluster, order, [16], 'distinct-lock', (client, i) => new LockClient(client, { lock: `lock-${i}` })),
+  )
+  return { ...oneLock, distinct: named[16] }
 }
 
 /** Every replica of a process cluster at the same position with the same state, or the run is not worth reporting. */

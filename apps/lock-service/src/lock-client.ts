@@ -26,6 +26,13 @@ export interface LockClientOptions {
   readonly heartbeatMs?: number
   /** The clock and timers of renewals, polls and deadlines. Default: the real ones; the simulator passes its virtual scheduler. */
   readonly scheduler?: Scheduler
+  /**
+   * The lock's name, on a machine of many named locks (`specs/named-mutex.sm`): every command this client sends
+   * names it (`args.lock`), and locks never affect one another. Absent: the machine is one lock (the seed's,
+   * safe or leased mutex). Named locks have no leases yet, so it cannot be combined with `leases` or `ttlMs`.
+   * One LockClient per LockstepClient still: grants come as the client's notices, which do not say which lock.
+   */
+  readonly lock?: string
   /** Called when a held lease is lost (its `grant.signal` aborts at the same moment). */
   readonly onLost?: (grant: Grant, error: LockstepError) => void
   /**
@@ -126,6 +133,12 @@ export class LockClient {
     this.scheduler = options.scheduler ?? realScheduler()
     this.report = options.onError ?? ((error) => console.error(`lock client '${client.id}': ${error.message}`))
     if (options.ttlMs !== undefined) checkTtl(options.ttlMs, 'LockClient options')
+    if (options.lock !== undefined) {
+      if (typeof options.lock !== 'string' || options.lock.length === 0) throw new LockstepError(ErrorCodes.INVALID_ARGUMENT, `LockClient options: lock must be a non-empty string (the lock's name), not ${JSON.stringify(options.lock)}`)
+      if (options.leases === true || options.ttlMs !== undefined) {
+        throw new LockstepError(ErrorCodes.INVALID_ARGUMENT, `LockClient options: named locks (lock '${options.lock}', specs/named-mutex.sm) have no leases yet; leave out leases and ttlMs`)
+      }
+    }
     if (options.heartbeatMs !== undefined && !(Number.isFinite(options.heartbeatMs) && options.heartbeatMs > 0 && options.heartbeatMs <= MAX_TIMER_MS)) {
       throw new LockstepError(ErrorCodes.INVALID_ARGUMENT, `LockClient options: heartbeatMs must be a positive number of milliseconds, not ${String(options.heartbeatMs)}`)
     }
@@ -153,6 +166,9 @@ export class LockClient {
   async acquire(options: AcquireOptions = {}): Promise<Grant> {
     const leased = this.options.leases ?? (this.options.ttlMs !== undefined || options.ttlMs !== undefined)
     const ttlMs = leased ? (options.ttlMs ?? this.options.ttlMs ?? DEFAULT_TTL_MS) : undefined
+    if (this.options.lock !== undefined && options.ttlMs !== undefined) {
+      throw new LockstepError(ErrorCodes.INVALID_ARGUMENT, `acquire: named locks (lock '${this.options.lock}') have no leases yet; leave out ttlMs`)
+    }
     if (ttlMs !== undefined) checkTtl(ttlMs, 'acquire')
     if (!leased && options.ttlMs !== undefined) {
       throw new LockstepError(ErrorCodes.INVALID_ARGUMENT, `acquire: ttlMs needs leases, but this LockClient was created with leases: false`)
@@ -180,7 +196,7 @@ export class LockClient {
     let deadline: TimerHandle | undefined
     let forgetSignal: (() => void) | undefined
     try {
-      const command = ttlMs === undefined ? { name: 'acquire' } : { name: 'acquire', args: { ttl: ttlMs } }
+      const command = this.command('acquire', ttlMs === undefined ? undefined : { ttl: ttlMs })
       let reply: Reply
       try {
         reply = await this.client.submit(command, { signal, timeoutMs })
@@ -242,7 +258,7 @@ export class LockClient {
     const lease = this.held
     this.held = undefined
     if (lease !== undefined) this.stopLease(lease)
-    const reply = await this.client.submit({ name: 'release' }, options)
+    const reply = await this.client.submit(this.command('release'), options)
     if (!reply.ok) throw new LockstepError(reply.error.code ?? ErrorCodes.COMMAND_FAILED, `release by '${this.client.id}' failed: ${reply.error.message}`)
     const values = reply.outputs.map((o) => o.value)
     // A release by a waiter can end another holder's lease and make it the holder: that is a grant.
@@ -327,7 +343,7 @@ export class LockClient {
       if (!lease.over && this.held === lease && lease.renewTimer === undefined) lease.renewTimer = this.scheduler.setTimer(lease.heartbeatMs, () => this.renew(lease))
     }
     this.client
-      .submit({ name: 'renew', args: { ttl: lease.ttlMs } }, { timeoutMs: Math.min(remainingMs, MAX_TIMER_MS), signal: lease.signal })
+      .submit(this.command('renew', { ttl: lease.ttlMs }), { timeoutMs: Math.min(remainingMs, MAX_TIMER_MS), signal: lease.signal })
       .then((reply) => {
         if (lease.over || this.held !== lease) return
         if (!reply.ok) {
@@ -395,7 +411,7 @@ export class LockClient {
     this.abandoned = false
     if (!expected) this.report(new LockstepError(ErrorCodes.INTERNAL, `lock client '${this.client.id}': a grant (${JSON.stringify(value)}) came with no acquire waiting for it; releasing it`))
     this.client
-      .submit({ name: 'release' })
+      .submit(this.command('release'))
       .then((reply) => {
         if (!reply.ok) this.report(new LockstepError(reply.error.code, `release of a grant nobody waited for failed: ${reply.error.message}`))
         else for (const v of reply.outputs.map((o) => o.value)) if (typeof v === 'number') this.onGrant(v)
@@ -403,6 +419,13 @@ export class LockClient {
       .catch((error: unknown) => {
         if (!(isLockstepError(error) && error.code === ErrorCodes.STOPPED)) this.report(error as Error)
       })
+  }
+
+  /** A command of the lock's machine; with a named lock, its name goes in the arguments. */
+  private command(name: string, args?: Record<string, unknown>): { name: string; args?: Record<string, unknown> } {
+    const lock = this.options.lock
+    if (lock !== undefined) return { name, args: { ...args, lock } }
+    return args === undefined ? { name } : { name, args }
   }
 
   /** Waits (through the client's notices, which it then also fetches if missed) for a grant handed over by another command. */
@@ -429,7 +452,7 @@ export class LockClient {
     const poll = () => {
       if (stop.signal.aborted) return
       this.client
-        .submit({ name: 'expire' }, { signal: stop.signal })
+        .submit(this.command('expire'), { signal: stop.signal })
         .then(
           (reply) => {
             if (!reply.ok) this.report(new LockstepError(reply.error.code, `expire (a waiter's heartbeat) failed: ${reply.error.message}`))

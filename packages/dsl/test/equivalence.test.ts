@@ -75,6 +75,7 @@ describe('interpreter and generated code agree on the example specs', () => {
   const cases: [string, fc.Arbitrary<Step['command']>][] = [
     ['safe-mutex.sm', fc.constantFrom({ name: 'acquire' }, { name: 'release' })],
     ['semaphore.sm', fc.constantFrom({ name: 'acquire' }, { name: 'release' })],
+    ['named-mutex.sm', fc.record({ name: fc.constantFrom('acquire', 'release'), args: fc.record({ lock: fc.constantFrom('a', 'b') }) })],
     ['counter.sm', fc.oneof(
       fc.constantFrom({ name: 'increment' }, { name: 'read' }, { name: 'reset' }),
       fc.integer({ min: -3, max: 2 ** 52 }).map((amount) => ({ name: 'add', args: { amount } })),

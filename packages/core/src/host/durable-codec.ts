@@ -1,5 +1,5 @@
 import { ErrorCodes, LockstepError } from '@lockstep/interface'
-import { Packr, Unpackr } from 'msgpackr'
+import { Packr, Unpackr, type Options } from 'msgpackr'
 import type { EngineSnapshot, LazySnapshot, RecoveredEntry } from '../engine/engine-types'
 import { PieceReader, imagePieces, readImage } from '../engine/image-codec'
 
@@ -18,7 +18,8 @@ const JSON_RECORD_START = 0x7b // `{`
 
 // Plain maps, no shared structures: every record decodes on its own. Fields holding `undefined` are left
 // out, as JSON.stringify leaves them out, so an entry replayed from the disk is the entry that was delivered.
-const packr = new Packr({ useRecords: false, moreTypes: false, skipValues: [undefined] })
+// (`skipValues` is in msgpackr's README, not in its types.)
+const packr = new Packr({ useRecords: false, moreTypes: false, skipValues: [undefined] } as Options)
 // copyBuffers: a binary value in a command never aliases (or pins) the buffer the log was read into.
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true })
 
