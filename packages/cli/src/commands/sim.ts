@@ -3,13 +3,13 @@ import { isLockstepError } from '@lockstep/interface'
 import { builtInMachineNames } from '@lockstep/machines'
 import { lamportSimulation } from '@lockstep/order-lamport'
 import { realtimeSimulation } from '@lockstep/order-realtime'
-import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, lieModes, overlapOnlyFaultKinds, parseFaults, simulate, voterNames, type FaultKind, type OrdererSpec, type SimulationResult, type VoterName } from '@lockstep/testkit'
+import { DEFAULT_DELAY_SPIKE_MAX_MS, DEFAULT_SKEW_BEYOND_MS, MAX_IN_FLIGHT, lieModes, overlapOnlyFaultKinds, parseFaults, simulate, voterNames, type FaultKind, type OrdererSpec, type SimulationResult, type VoterName } from '@lockstep/testkit'
 import { renderTraceHtml, TraceRecorder } from '@lockstep/trace'
 import { intFlag, parseFlags } from '../args'
 import { ExitCode, type Io } from '../io'
 import { loadWorkload, specWorkloads, type SpecWorkloads } from '../machine-loader'
 
-export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport|realtime] [--clients C] [--ops K]
+export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport|realtime] [--clients C] [--in-flight K] [--ops OPS]
              [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart,lie] [--overlap | --no-overlap]
              [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM]
              [--voter first|majority|byzantine] [--liars L] [--lie-mode outputs|state]
@@ -22,6 +22,10 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --replicas  replicas per cluster (default 3)
   --order     ordering strategy: lamport (logical clocks, the default) or realtime (synchronized clocks)
   --clients   concurrent clients (default 3)
+  --in-flight requests each client keeps in flight, 1 to ${MAX_IN_FLIGHT} (default 1); with K, each client runs K
+              loops of the workload at once on its one connection (pipelined: one id, one request
+              numbering), each a process of its own in the history (c1.1 … c1.K); not with --machine
+              mutex (the lock belongs to the client id, so a mutex client keeps one request in flight)
   --ops       requests per run, across all clients (default 100)
   --faults    faults drawn from each seed (default none): crash, restart (replicas restarted with their
               usual options: from their disks with --durable, else without state), amnesia (restarted
@@ -57,7 +61,7 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --invariant with a DSL spec (--machine FILE.sm): a property checked on every replica after every
               delivery, as lockstep check reads it ("forall c: not (c in waiting and c = user)",
               "always token' >= token"); repeat for more
-  --json      print one JSON object (and no progress line): ok, seeds, operations, timing{timingViolations, skewViolations,
+  --json      print one JSON object (and no progress line): ok, clients, inFlight, seeds, operations, timing{timingViolations, skewViolations,
               divergences}, voting{voter, liars, lieMode, outvoted{liars, correct}, wrongAnswers} (with
               liars or a voter; liarIds with --seed),
               failures[{seed, violation}]
@@ -80,6 +84,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     replicas: { type: 'string' },
     order: { type: 'string' },
     clients: { type: 'string' },
+    'in-flight': { type: 'string' },
     ops: { type: 'string' },
     seeds: { type: 'string' },
     seed: { type: 'string' },
@@ -99,7 +104,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
-  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'ops' | 'seeds' | 'seed' | 'faults' | 'skew-beyond-ms' | 'delay-spike-ms' | 'clock-offset-ms' | 'clock-drift-ppm' | 'voter' | 'liars' | 'lie-mode', string>> & {
+  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'in-flight' | 'ops' | 'seeds' | 'seed' | 'faults' | 'skew-beyond-ms' | 'delay-spike-ms' | 'clock-offset-ms' | 'clock-drift-ppm' | 'voter' | 'liars' | 'lie-mode', string>> & {
     json?: boolean
     help?: boolean
     durable?: boolean
@@ -165,6 +170,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     return ExitCode.USAGE
   }
   const clients = intFlag('sim', 'clients', values.clients, 3, 1, 1000)
+  const inFlight = intFlag('sim', 'in-flight', values['in-flight'], 1, 1, MAX_IN_FLIGHT)
   const ops = intFlag('sim', 'ops', values.ops, 100, 1, 10_000_000)
   const skewBeyondMs = intFlag('sim', 'skew-beyond-ms', values['skew-beyond-ms'], DEFAULT_SKEW_BEYOND_MS, 1, 3_600_000)
   const delaySpikeMaxMs = intFlag('sim', 'delay-spike-ms', values['delay-spike-ms'], DEFAULT_DELAY_SPIKE_MAX_MS, 20, 3_600_000)
@@ -185,6 +191,10 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     io.stderr(`lockstep sim: ${(error as Error).message}`)
     return isLockstepError(error) && error.code === 'UNSUPPORTED' ? ExitCode.FAILED : ExitCode.USAGE
   }
+  if (inFlight > 1 && workload.singleRequestInFlight !== undefined) {
+    io.stderr(`lockstep sim: --in-flight ${inFlight} with --machine ${values.machine}: ${workload.singleRequestInFlight}`)
+    return ExitCode.USAGE
+  }
 
   const started = performance.now()
   const failures: SimulationResult[] = []
@@ -204,7 +214,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     const record = traceFile === undefined ? undefined : new TraceRecorder()
     const run = specRuns?.next()
     const machineArg = [values.machine, ...invariants.map((text) => `--invariant '${text.replace(/'/g, "'\\''")}'`)].join(' ')
-    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode, record })
+    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, inFlight, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode, record })
     if (run !== undefined && run.violations.length > 0) result = { ...result, ok: false, violations: [...result.violations, ...run.violations] }
     if (traceFile !== undefined && result.trace) {
       try {
@@ -250,6 +260,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
       order,
       replicas,
       clients,
+      inFlight,
       ops,
       faults: faults.length > 0 ? faults : 'none',
       overlap: faults.length > 0 && overlap,
@@ -267,7 +278,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     const timingText = timing.timingViolations + timing.skewViolations + timing.divergences > 0 ? `; the orderers detected ${timing.timingViolations} late requests and ${timing.skewViolations} skewed clocks, ${timing.divergences} replica divergences` : ''
     const lyingText = liars === undefined ? '' : ` against ${liars} lying (${lieMode}${seeds.length === 1 ? `: ${[...liarIds].join(', ')}` : ', drawn per seed'})`
     const votingText = voting ? `; voter ${voter}${lyingText}: clients outvoted a liar ${outvoted.liars}×, a correct replica ${outvoted.correct}×, and took ${wrongAnswers} wrong answers` : ''
-    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients, machine ${values.machine}${faultText}${timingText}${votingText}; ${(elapsedMs / 1000).toFixed(1)} s`)
+    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients${inFlight > 1 ? ` × ${inFlight} in flight` : ''}, machine ${values.machine}${faultText}${timingText}${votingText}; ${(elapsedMs / 1000).toFixed(1)} s`)
   }
   return ok ? ExitCode.OK : ExitCode.FAILED
 }

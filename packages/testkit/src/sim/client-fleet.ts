@@ -23,6 +23,11 @@ export interface ClientFleetOptions {
   readonly clients: number
   /** Requests across all clients. */
   readonly ops: number
+  /**
+   * Requests each client keeps in flight: that many workload loops share the client's one `LockstepClient` (its
+   * id, incarnation and request numbering), each a sequential process of the history. Default 1.
+   */
+  readonly inFlight?: number
   readonly retryAfterMs: number
   /** Receives workload failures (a client that threw). */
   readonly violations: string[]
@@ -42,6 +47,8 @@ interface ClientRun {
   readonly client: LockstepClient
   /** Requests of this run sent and not answered, by key. */
   readonly inFlight: Set<string>
+  /** Whether each of its loops lets the process stop now (see `WorkloadClient.restartable`); it stops once all do. */
+  readonly loopsRestartable: boolean[]
   restartable: boolean
   /** A restart waits for the workload to allow it; then the next run starts after this downtime. */
   restartAfterMs: number | undefined
@@ -50,12 +57,12 @@ interface ClientRun {
 }
 
 /**
- * The simulated client processes: one per client id, each running the workload, and restarted by the
- * `client-restart` fault. A restart stops the running `LockstepClient` (its request in flight is abandoned:
- * the history records it as never returning) and starts a new one under the same id with a higher
- * incarnation, which carries on with the work its earlier runs left. Records what the checks need: every
- * request submitted and acknowledged (with its position), the ones in flight (for the liveness bound), and
- * the ones abandoned.
+ * The simulated client processes: one per client id, each running the workload (in `inFlight` loops at once that
+ * share its `LockstepClient`, so that it pipelines its requests), and restarted by the `client-restart` fault. A
+ * restart stops the running `LockstepClient` (its requests in flight are abandoned: the history records each as
+ * never returning) and starts a new one under the same id with a higher incarnation, which carries on with the
+ * work its earlier runs left. Records what the checks need: every request submitted and acknowledged (with its
+ * position), the ones in flight (for the liveness bound), and the ones abandoned.
  */
 export class ClientFleet {
   /** With `recordAccepted`: each reply the clients took (by request key) and each output (by output key). */
@@ -85,6 +92,8 @@ export class ClientFleet {
   restartsPending = 0
   /** When the last client restart completed (its new run started). */
   lastRestartAtMs = -Infinity
+  /** The most requests one client run had in flight at once. */
+  peakInFlight = 0
   private readonly options: ClientFleetOptions
   private readonly runs: ClientRun[] = []
   private readonly acknowledgedById = new Map<string, number>()
@@ -158,6 +167,7 @@ export class ClientFleet {
           this.submitted.add(key)
           this.inFlight.set(key, cluster.scheduler.now())
           inFlight.add(key)
+          if (inFlight.size > this.peakInFlight) this.peakInFlight = inFlight.size
         },
         replied: (seq, reply) => {
           const key = requestKey(id, incarnation, seq)
@@ -176,31 +186,42 @@ export class ClientFleet {
     client.onDissent((event) => {
       for (const replica of event.dissenting) this.dissent.set(replica, (this.dissent.get(replica) ?? 0) + 1)
     })
-    const run: ClientRun = { index, id, incarnation, client, inFlight, restartable: true, restartAfterMs: undefined, stopped: false, loop: Promise.resolve() }
+    const loops = this.options.inFlight ?? 1
+    const run: ClientRun = { index, id, incarnation, client, inFlight, loopsRestartable: new Array<boolean>(loops).fill(true), restartable: true, restartAfterMs: undefined, stopped: false, loop: Promise.resolve() }
     this.runs[index] = run
     let journal = this.journals.get(id)
     if (!journal) this.journals.set(id, (journal = new Map()))
     const share = Math.floor(ops / clients) + (index < ops % clients ? 1 : 0)
+    const requests = incarnation === 0 ? share : Math.max(0, share - (this.acknowledgedById.get(id) ?? 0))
     const { scheduler } = cluster
-    run.loop = workload
-      .runClient({
+    // One loop draws from the run's source, as a client always did; several draw from one fork each.
+    const randoms = loops === 1 ? [random] : Array.from({ length: loops }, () => random.fork())
+    const runs = randoms.map((loopRandom, loop) =>
+      workload.runClient({
         id,
         client,
-        random,
-        requests: incarnation === 0 ? share : Math.max(0, share - (this.acknowledgedById.get(id) ?? 0)),
+        random: loopRandom,
+        requests: Math.floor(requests / loops) + (loop < requests % loops ? 1 : 0),
+        ...(loops === 1 ? {} : { process: `${id}.${loop + 1}` }),
         incarnation,
         journal,
         now: () => scheduler.now(),
         tick: () => ++this.counter,
-        // A stopped process sleeps for ever: its loop never goes on.
+        // A stopped process sleeps for ever: its loops never go on.
         sleep: (ms) => new Promise((resolve) => scheduler.setTimer(ms + (this.options.thinkMs?.() ?? 0), () => run.stopped || resolve())),
         record: (operation) => this.history.push(operation),
         note: (event) => run.stopped || this.events.push(event),
         restartable: (ok) => {
-          run.restartable = ok
-          if (ok && run.restartAfterMs !== undefined && !run.stopped) this.options.cluster.background(`stopping client ${id}`, this.stop(run))
+          run.loopsRestartable[loop] = ok
+          run.restartable = run.loopsRestartable.every(Boolean)
+          if (run.restartable && run.restartAfterMs !== undefined && !run.stopped) this.options.cluster.background(`stopping client ${id}`, this.stop(run))
         },
-      })
+      }),
+    )
+    // The run is done when every loop is; the first loop that fails fails it. (One loop is awaited as it is: an
+    // extra turn of promises before `finish` would move the end of every seed's run.)
+    const allLoops: Promise<unknown> = runs.length === 1 ? runs[0]! : Promise.all(runs)
+    run.loop = allLoops
       .then(
         () => this.finish(run),
         (error: unknown) => {

@@ -45,6 +45,15 @@ export interface SimulationOptions {
   readonly clients?: number
   /** Total requests across all clients. Default 100. */
   readonly ops?: number
+  /**
+   * Requests each client keeps in flight, from 1 to 1,000: each client runs this many workload loops at once on its
+   * one `LockstepClient` (one id, one incarnation, one request numbering; the replicas' session table sees a client
+   * that pipelines, acknowledging below its lowest pending request), and the history names each loop as a process
+   * of its own (`c1.1` … `c1.K`). A client restart abandons every request in flight. `ops` stays the total over all
+   * clients. Workloads that need one request in flight per client (the mutex: see `singleRequestInFlight`) refuse
+   * more. Default 1.
+   */
+  readonly inFlight?: number
   /** Faults to inject (drawn from the seed). Default none. Any fault turns on failure detection and view changes. */
   readonly faults?: readonly FaultKind[]
   /**
@@ -128,6 +137,9 @@ function machineArgument(options: SimulationOptions): string {
   return "'<a module exporting machine and randomCommand: give simulate() its path as machineArg>'"
 }
 
+/** The most requests a simulated client keeps in flight (`inFlight`), as `lockstep bench --in-flight` allows. */
+export const MAX_IN_FLIGHT = 1_000
+
 /** Faults overlap unless a run says otherwise. */
 export const OVERLAP_BY_DEFAULT = true
 
@@ -170,6 +182,8 @@ export interface SimulationResult {
   readonly failoverMs: readonly number[]
   /** The client-visible history (register and kv workloads). */
   readonly history: readonly Operation[]
+  /** With `inFlight` above 1: the requests each client was to keep in flight, and the most one client run had at once. */
+  readonly pipelining?: { readonly inFlight: number; readonly peak: number }
   /**
    * Timing faults the orderers detected, over every incarnation: `timingViolations` (a request after its
    * deadline) and `skewViolations` (a clock beyond the skew bound), from orderers with `stats()` (the real-time
@@ -247,9 +261,9 @@ const SETTLE_BOUND_MS = 10_000
 
 /**
  * Runs a whole cluster in one process on virtual time: N replicas over the memory network with seeded delays
- * (messages on different links overtake each other), C clients running the workload, and optionally faults
- * drawn from the seed (crashes, restarts with and without state, partitions, slow replicas, delay spikes,
- * blackouts, client restarts). Then checks the run: no two replicas delivered different requests at the same
+ * (messages on different links overtake each other), C clients running the workload (each with `inFlight`
+ * requests in flight), and optionally faults drawn from the seed (crashes, restarts with and without state,
+ * partitions, slow replicas, delay spikes, blackouts, client restarts). Then checks the run: no two replicas delivered different requests at the same
  * position, no request executed twice, every submitted and every acknowledged request executed, equal state
  * digests on the live replicas, liveness within bounds, and the workload's own checks.
  */
@@ -269,6 +283,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   }
   const overlapOnly = faultKinds.find((kind) => overlapOnlyFaultKinds.includes(kind))
   if (overlapOnly && !overlap) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `the '${overlapOnly}' fault needs overlapping faults (overlap: true, --overlap)`)
+  const inFlight = options.inFlight ?? 1
+  if (!(Number.isInteger(inFlight) && inFlight >= 1 && inFlight <= MAX_IN_FLIGHT)) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `simulate: inFlight must be a whole number of requests per client from 1 to ${MAX_IN_FLIGHT} (got ${String(inFlight)})`, { path: 'inFlight' })
+  }
+  if (inFlight > 1 && options.workload.singleRequestInFlight !== undefined) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `simulate: inFlight ${inFlight} with the ${options.workload.name} workload (--in-flight ${inFlight}): ${options.workload.singleRequestInFlight}`, { path: 'inFlight' })
+  }
   const faultsArg = faultKinds.length > 0 ? ` --faults ${faultKinds.join(',')}${overlap ? ' --overlap' : ' --no-overlap'}` : ''
   const f = Math.floor((replicaCount - 1) / 2)
   const voterName = options.voter ?? 'first'
@@ -291,7 +312,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     faultKinds.includes('skew') && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
     faultKinds.includes('delay') && delaySpikeMaxMs !== DEFAULT_DELAY_SPIKE_MAX_MS ? ` --delay-spike-ms ${delaySpikeMaxMs}` : '',
   ].join('')
-  const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs} --seed ${options.seed}`
+  const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount}${inFlight > 1 ? ` --in-flight ${inFlight}` : ''} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs} --seed ${options.seed}`
 
   // Every draw comes from the seed, in a fixed order: the delay model, the network's own source, the
   // orderer's parameters, (overlapping faults) the disks' sync latency and the clients' pace, the fault
@@ -306,10 +327,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const syncLatencyMaxMs = world && durable ? world.pick([0, 0.5, 1, 2, 5]) : 0
   const syncLatencyMs = syncLatencyMaxMs > 0 ? () => diskRandom!.next() * syncLatencyMaxMs : undefined
   // With overlapping faults the workload paces itself to last about `paceMs`, so that faults strike while it
-  // runs: each client thinks a while between requests.
+  // runs: each client loop thinks a while between requests (with more loops per client, each issues fewer).
   const paceRandom = world?.fork()
   const paceMs = world ? world.pick([300, 1_000, 2_000, 4_000]) : 0
-  const thinkMeanMs = (paceMs * clientCount) / Math.max(1, ops)
+  const thinkMeanMs = (paceMs * clientCount * inFlight) / Math.max(1, ops)
   const thinkMs = paceRandom && thinkMeanMs > 0 ? () => paceRandom.next() * 2 * thinkMeanMs : undefined
 
   const incarnations: LiveIncarnation[] = []
@@ -439,7 +460,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     gated.schedule(drawFaultSchedule(random.fork(), faultKinds, replicaIds, faultWindowMs, { skewBeyondMs, delaySpikeMaxMs }))
   }
   const retryAfterMs = faultKinds.length > 0 ? random.pick([50, 100, 300]) : random.pick([15, 40, 200, 5_000])
-  const fleet = new ClientFleet({ cluster, workload: options.workload, clients: clientCount, ops, retryAfterMs, violations, thinkMs, voter: voterByName(voterName, replicaCount), recordAccepted: voting })
+  const fleet = new ClientFleet({ cluster, workload: options.workload, clients: clientCount, ops, inFlight, retryAfterMs, violations, thinkMs, voter: voterByName(voterName, replicaCount), recordAccepted: voting })
   for (let c = 0; c < clientCount; c++) await fleet.start(c, random.fork())
   overlapping?.start()
 
@@ -572,6 +593,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     viewChanges: viewsInstalled.length,
     failoverMs,
     history: fleet.history,
+    ...(inFlight > 1 ? { pipelining: { inFlight, peak: fleet.peakInFlight } } : {}),
     timing,
     ...(tracer ? { trace: finishTrace(tracer, injected, { seed: options.seed, rerun, violations, locations, clients: clientCount, endMs }) } : {}),
   }

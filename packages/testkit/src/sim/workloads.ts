@@ -13,8 +13,17 @@ export interface WorkloadClient {
   readonly id: string
   readonly client: LockstepClient
   readonly random: SeededRandom
-  /** How many requests this client should issue (a restarted client: what its earlier runs left). */
+  /**
+   * How many requests this loop should issue (a restarted client: its share of what its earlier runs left). A client
+   * that keeps K requests in flight runs K loops, each with its share.
+   */
   readonly requests: number
+  /**
+   * The history's name for this loop, whose operations are sequential: the client id when the client keeps one
+   * request in flight, else `c1.1` … `c1.K`, one per loop sharing the client (simulator option `inFlight`).
+   * Optional: drivers with one loop per client need not provide it (the history then names the client id).
+   */
+  readonly process?: string
   /** Which run of this client id this is: 0 (the default) for the first, then 1, 2, … after each client restart. */
   readonly incarnation?: number
   /**
@@ -36,7 +45,8 @@ export interface WorkloadClient {
    * Tells the simulator whether this client process may be stopped now by a `client-restart` fault (it may,
    * until told otherwise). A stop waits until it may. A workload whose next run could not tell where it stands
    * (the mutex, while the lock's fate hangs on a request in flight) says no meanwhile. Optional: drivers
-   * that never restart clients need not provide it.
+   * that never restart clients need not provide it. With several loops on one client, it stops once every loop
+   * said it may.
    */
   restartable?(ok: boolean): void
 }
@@ -59,8 +69,16 @@ export interface WorkloadRecord {
 export interface Workload {
   readonly name: string
   readonly machine: StateMachine
-  /** Runs one client to completion. */
+  /**
+   * Runs one client loop to completion. A client that keeps K requests in flight (simulator option `inFlight`)
+   * runs K of these at once on its one `LockstepClient`.
+   */
   runClient(ctx: WorkloadClient): Promise<void>
+  /**
+   * Set when each client of this workload must keep a single request in flight: why. The simulator then refuses
+   * `inFlight` above 1 with this reason. Absent: any number of loops may share a client.
+   */
+  readonly singleRequestInFlight?: string
   /** Model-specific violations (linearizability, mutual exclusion); empty when all hold. */
   check(record: WorkloadRecord): string[]
 }
@@ -75,10 +93,13 @@ export type RandomCommand = (random: RandomSource, client: string) => unknown
  * releases it. So a client process may stop only where its next run knows where the id stands: holding the
  * lock (the next run releases it first, as its journal says) or between a release's reply and the next
  * acquire. While an acquire or a release is in flight, or a queued acquire waits for its grant, it may not.
+ * For the same reason each client keeps one request in flight (`singleRequestInFlight`).
  */
 export const mutexWorkload: Workload = {
   name: 'mutex',
   machine: builtInMachines.mutex,
+  singleRequestInFlight:
+    'the lock belongs to the client id, not to one of its loops: loops sharing an id would share one lock, a release pipelined ahead of the next acquire could free the lock the id is about to be granted again, and the mutual-exclusion check could not tell which loop holds it; a mutex client keeps one request in flight',
   async runClient(ctx) {
     let issued = 0
     if (ctx.journal?.get('holding') === true) {
@@ -149,7 +170,8 @@ export const kvWorkload: Workload = {
     for (let i = 0; i < ctx.requests; i++) {
       const key = ctx.random.pick(keys)
       const roll = ctx.random.next()
-      const value = `${ctx.id}.${i}`
+      // Unique among every loop of every client (a loop's name is its client's id with one request in flight).
+      const value = `${ctx.process ?? ctx.id}.${i}`
       const [f, input] = roll < 0.4 ? ['get', { f: 'get', key }] : roll < 0.7 ? ['put', { f: 'put', key, value }] : ['append', { f: 'append', key, value }]
       const command = f === 'get' ? { name: 'get', args: { key } } : { name: f, args: { key, value } }
       await invoke(ctx, command, input)
@@ -195,12 +217,12 @@ async function invoke(ctx: WorkloadClient, command: unknown, input: Record<strin
   } catch (error) {
     // The client process stopped with the request in flight: nobody will know its outcome, and it may still
     // take effect at any time. The history records it as never returning.
-    if (isLockstepError(error) && error.code === ErrorCodes.STOPPED) ctx.record({ client: ctx.id, input, output: null, call, return: null })
+    if (isLockstepError(error) && error.code === ErrorCodes.STOPPED) ctx.record({ client: ctx.process ?? ctx.id, input, output: null, call, return: null })
     throw error
   }
   if (!reply.ok) throw new Error(`${JSON.stringify(command)} failed: ${reply.error.message}`)
   const output = reply.outputs[0]?.value ?? null
-  ctx.record({ client: ctx.id, input, output, call, return: ctx.now() })
+  ctx.record({ client: ctx.process ?? ctx.id, input, output, call, return: ctx.now() })
 }
 
 /** The built-in workloads by machine name: one for every machine of @lockstep/machines' registry. */

@@ -29,4 +29,16 @@ describe('linearizability checker', () => {
     ], kvModel)
     expect(violations).toEqual([expect.stringMatching(/^history of 3 operations is not linearizable/)])
   })
+
+  it('says a history is undecided, not that it is not linearizable, when the search gives up', () => {
+    // Eight concurrent appends to one key, read in an order the search must find among 8! orders.
+    const values = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
+    const history = [
+      ...values.map((value, i) => op(`c1.${i + 1}`, { f: 'append', key: 'k', value }, {}, 0, 10)),
+      op('c2', { f: 'get', key: 'k' }, { value: 'hgfedcba' }, 11, 12),
+    ]
+    expect(checkHistoryLinearizable(history, kvModel)).toEqual([])
+    const violations = checkHistoryLinearizable(history, kvModel, { maxStates: 10 })
+    expect(violations).toEqual([expect.stringMatching(/^linearizability undecided: the checker gave up on the history of 9 operations \(.*\); too many operations were pending at once/)])
+  })
 })
