@@ -61,7 +61,15 @@ export interface HistoryWorkloadOptions {
 
 /** The default of {@link HistoryWorkloadOptions.operationTimeoutMs}. */
 const OPERATION_TIMEOUT_MS = 4000
+/** Keys of one kv key group. */
 const KEYS = 5
+/**
+ * Loops (processes) that share a kv key group, and loops whose register operations keep the workload's mix:
+ * the checker's search grows exponentially with the operations that are concurrent on one key (with blind
+ * writes most of all), so more loops get more key groups (kv) or fewer blind writes (register).
+ */
+const LOOPS_PER_KEY_GROUP = 8
+const REGISTER_FULL_MIX_LOOPS = 16
 
 /** Clients of a workload: a fresh one (new id) replaces one whose operation timed out. */
 class ClientPool<C extends WorkloadClient> {
@@ -172,12 +180,12 @@ export interface HistoryWorkload<I> extends RunningWorkload {
 
 /** A workload's command for one operation, and its output as the model sees it. */
 interface HistoryCommands<I> {
-  /** The next operation of process `process` (a client's loop), its `n`th. */
-  readonly next: (random: SeededRandom, process: string, n: number) => I
+  /** The `n`th operation of process `process`: loop `loop` (counted over all clients) of `loops`. */
+  readonly next: (random: SeededRandom, process: string, n: number, loop: number, loops: number) => I
   readonly toCommand: (input: I) => unknown
   readonly toOutput: (input: I, values: unknown[]) => unknown
-  /** The reads after the run that must see every acknowledged write. */
-  readonly finalReads: () => I[]
+  /** The reads after the run (of `loops` loops) that must see every acknowledged write. */
+  readonly finalReads: (loops: number) => I[]
   /** Acknowledged writes of `history` that the final reads (`finals`, also in `history`) do not show. */
   readonly lostWrites: (history: readonly Operation<I>[], finals: readonly Operation<I>[]) => number
 }
@@ -205,7 +213,7 @@ function historyWorkload<I>(name: 'kv' | 'register', cluster: WorkloadCluster<Wo
       let generation = await shared.generation()
       for (let n = 0; running; n++) {
         const process = `${generation.client.id}/${loop}`
-        const input = commands.next(rng, process, n)
+        const input = commands.next(rng, process, n, slot * inFlight + loop, clients * inFlight)
         const call = performance.now()
         const outcome = await attempt(generation.client, commands.toCommand(input), (values) => commands.toOutput(input, values), timeoutMs, generation.abandoned)
         const returned = performance.now()
@@ -235,7 +243,7 @@ function historyWorkload<I>(name: 'kv' | 'register', cluster: WorkloadCluster<Wo
       const reader = await pool.fresh('final', ids[0]!)
       const violations: string[] = []
       const finals: Operation<I>[] = []
-      for (const input of commands.finalReads()) {
+      for (const input of commands.finalReads(clients * inFlight)) {
         const call = performance.now()
         let outcome: Outcome<unknown> = { ok: false, definite: false }
         for (let tries = 0; tries < 10 && !outcome.ok; tries++) outcome = await attempt(reader, commands.toCommand(input), (values) => commands.toOutput(input, values), timeoutMs)
@@ -261,17 +269,23 @@ function historyWorkload<I>(name: 'kv' | 'register', cluster: WorkloadCluster<Wo
 
 type KvInput = { f: 'get'; key: string } | { f: 'append'; key: string; value: string }
 
-/** Appends of unique tokens and reads over a few keys: every acknowledged append must be in the final read of its key. */
+/**
+ * Appends of unique tokens and reads over a few keys: every acknowledged append must be in the final read of
+ * its key. Every 8 loops (processes) share a group of 5 keys (one group, k0 to k4, up to 8 loops), so that a
+ * key sees about as much concurrency however many operations the clients keep in flight (linearizability is
+ * checked key by key, and is exactly as strict so: it is a local property). Loop i of all the clients' loops
+ * uses group i mod groups: a client's loops spread over the groups, and each group mixes clients.
+ */
 export function kvWorkload(cluster: WorkloadCluster<WorkloadClient>, random: SeededRandom, options: HistoryWorkloadOptions = {}): HistoryWorkload<KvInput> {
   return historyWorkload<KvInput>('kv', cluster, random, options, {
     // A token names its process and its number there: unique in the run, and ';' ends it.
-    next: (rng, process, n) => {
-      const key = `k${rng.int(0, KEYS - 1)}`
+    next: (rng, process, n, loop, loops) => {
+      const key = `k${(loop % keyGroups(loops)) * KEYS + rng.int(0, KEYS - 1)}`
       return rng.chance(0.5) ? { f: 'get', key } : { f: 'append', key, value: `${process}.${n};` }
     },
     toCommand: (input) => (input.f === 'get' ? { name: 'get', args: { key: input.key } } : { name: 'append', args: { key: input.key, value: input.value } }),
     toOutput: (input, values) => (input.f === 'get' ? { value: (values[0] as { value: string }).value } : {}),
-    finalReads: () => Array.from({ length: KEYS }, (_, i) => ({ f: 'get', key: `k${i}` }) as const),
+    finalReads: (loops) => Array.from({ length: keyGroups(loops) * KEYS }, (_, i) => ({ f: 'get', key: `k${i}` }) as const),
     lostWrites: (history, finals) => {
       const tokens = new Map<string, Set<string>>()
       for (const op of finals) {
@@ -289,14 +303,23 @@ export function kvWorkload(cluster: WorkloadCluster<WorkloadClient>, random: See
 
 type RegisterInput = { f: 'read' } | { f: 'write'; value: number } | { f: 'cas'; from: number; to: number }
 
-/** Reads, writes and compare-and-sets of one register. */
+/** The kv workload's key groups for `loops` loops. */
+const keyGroups = (loops: number) => Math.ceil(loops / LOOPS_PER_KEY_GROUP)
+
+/**
+ * Reads, writes and compare-and-sets of one register: 40 % reads, 30 % writes, 30 % compare-and-sets up to 16
+ * loops in all (4 clients with up to 4 in flight); with more loops, writes become rarer (and compare-and-sets
+ * more frequent) in proportion, so that about as many blind writes are concurrent as with 16: the checker's
+ * search grows exponentially with them (a failed compare-and-set changes nothing, a successful one follows
+ * the write of its `from`).
+ */
 export function registerWorkload(cluster: WorkloadCluster<WorkloadClient>, random: SeededRandom, options: HistoryWorkloadOptions = {}): HistoryWorkload<RegisterInput> {
   let next = 0
   return historyWorkload<RegisterInput>('register', cluster, random, options, {
-    next: (rng) => {
+    next: (rng, _process, _n, _loop, loops) => {
       const roll = rng.next()
       if (roll < 0.4) return { f: 'read' }
-      if (roll < 0.7) return { f: 'write', value: ++next }
+      if (roll < 0.4 + 0.3 * Math.min(1, REGISTER_FULL_MIX_LOOPS / loops)) return { f: 'write', value: ++next }
       return { f: 'cas', from: rng.int(Math.max(0, next - 2), next), to: ++next }
     },
     toCommand: (input) => (input.f === 'read' ? { name: 'read' } : input.f === 'write' ? { name: 'write', args: { value: input.value } } : { name: 'cas', args: { from: input.from, to: input.to } }),

@@ -207,6 +207,32 @@ describe('pipelined clients: the recorded history', () => {
     expect(bad.violations.some((v) => v.startsWith('kv: the history of') && v.includes('is not linearizable'))).toBe(true)
   })
 
+  it('kv with many loops: 8 loops to a group of 5 keys, every key read at the end', async () => {
+    const cluster = new FakeCluster()
+    const workload = kvWorkload(cluster, new SeededRandom(8), { clients: 4, inFlight: 16 })
+    const result = await runUntil(workload, 1500)
+    expect(result.violations).toEqual([])
+    const processesByKey = new Map<string, Set<string>>()
+    for (const op of workload.history) {
+      const { key } = op.input as { key: string }
+      if (!String(op.client).includes('-final-')) processesByKey.set(key, (processesByKey.get(key) ?? new Set()).add(String(op.client)))
+    }
+    expect([...processesByKey.keys()].sort()).toEqual(Array.from({ length: 40 }, (_, i) => `k${i}`).sort())
+    for (const [key, names] of processesByKey) expect(names.size, `processes on ${key}`).toBeLessThanOrEqual(8)
+    const finals = workload.history.filter((op) => String(op.client).includes('-final-')).map((op) => (op.input as { key: string }).key)
+    expect(finals.sort()).toEqual([...processesByKey.keys()].sort())
+  })
+
+  it('register with many loops: blind writes are rarer in proportion (the rest compare-and-sets)', async () => {
+    const cluster = new FakeCluster()
+    const workload = registerWorkload(cluster, new SeededRandom(9), { clients: 4, inFlight: 16 })
+    const result = await runUntil(workload, 3000)
+    expect(result.violations).toEqual([])
+    const share = (f: string) => workload.history.filter((op) => (op.input as { f: string }).f === f).length / workload.history.length
+    expect(share('write')).toBeLessThan(0.12) // 0.3 × 16 / 64 = 0.075
+    expect(share('cas')).toBeGreaterThan(0.45) // 0.525
+  })
+
   it('register: K loops per client, one history, linearizable', async () => {
     const cluster = new FakeCluster()
     const workload = registerWorkload(cluster, new SeededRandom(6), { clients: 3, inFlight: 5 })
