@@ -9,6 +9,12 @@ import { orderers } from './orderers'
 // request, completeness, agreed time, diverged replies, equal state, liveness, and linearizability of a history in
 // which every loop is a process of its own.
 //
+// These runs were checked to fail on engine and client bugs that only pipelining shows (the same runs pass with
+// LOCKSTEP_IN_FLIGHT=1): a session table that forgets the replies below the seq it executes instead of below the
+// client's ackedBelow re-executes a retried request ("exactly-once: c1~2#18 executed at positions 79 and 84"), and
+// a client that sends ackedBelow = the seq it sends makes replicas refuse its own earlier pending requests
+// ("client c2 failed: … request c2#6 is older than what client 'c2' acknowledged"; "lost: 2 acknowledged requests").
+//
 // `LOCKSTEP_SEEDS=N` runs N seeds per combination (CI: the default below), `LOCKSTEP_SEED_FROM=S` starts at seed S,
 // `LOCKSTEP_IN_FLIGHT=2,4,8,16` picks the requests in flight per client (CI: 4 and 8), `LOCKSTEP_MAX_LOOPS=32` the
 // most loops of all clients together (CI: 16).
@@ -80,7 +86,7 @@ describe.each(orderers)('pipelined clients in the modelled world ($name)', (orde
     const abandonedAtOnce = results.some((r) =>
       r.faults.some((fault) => fault.kind === 'client-restart' && r.history.filter((op) => op.return === null && String(op.client).startsWith(`${fault.client}.`) && op.call <= fault.atMs).length >= 2),
     )
-    expect(abandonedAtOnce).toBe(true)
+    expect(abandonedAtOnce).toBe(inFlights.some((inFlight) => inFlight > 1))
     expect(results.some((r) => r.viewChanges > 0)).toBe(true)
   })
 
