@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { LockstepClient } from '@lockstep/client'
 import { clusterClient, type LoadedClusterConfig } from '@lockstep/cli'
 import { LockClient } from '@lockstep/lock-service'
@@ -137,6 +138,8 @@ class SharedClient<C extends WorkloadClient> {
 
   private async connect(preferred: string): Promise<ClientGeneration<C>> {
     const controller = new AbortController()
+    // Each of the K loops listens while its operation is in flight: more than the 10 Node.js warns about is expected.
+    setMaxListeners(0, controller.signal)
     const generation = { client: await this.pool.fresh(this.slot, preferred), abandoned: controller.signal }
     this.latest = { generation, controller }
     return generation
