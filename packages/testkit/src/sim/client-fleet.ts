@@ -70,6 +70,8 @@ export class ClientFleet {
   /** How often each replica's answers were outvoted, over every client. */
   readonly dissent = new Map<string, number>()
   readonly history: Operation[] = []
+  /** The request each operation of the history sent, by key (`c1#4`), where the workload said. */
+  readonly operationRequests = new Map<Operation, string>()
   readonly events: WorkloadEvent[] = []
   readonly submitted = new Set<string>()
   readonly acknowledged = new Set<string>()
@@ -155,6 +157,8 @@ export class ClientFleet {
     const inFlight = new Set<string>()
     // The replica whose message the client is handling: the one whose reply it takes.
     let handlingFrom: string | undefined
+    // The request submitted last and not yet asked for by `requestKey` (a submission numbers it at once).
+    let lastSubmitted: string | undefined
     const client = await cluster.client(id, {
       replicas: preference,
       retryAfterMs,
@@ -167,6 +171,7 @@ export class ClientFleet {
           this.submitted.add(key)
           this.inFlight.set(key, cluster.scheduler.now())
           inFlight.add(key)
+          lastSubmitted = key
           if (inFlight.size > this.peakInFlight) this.peakInFlight = inFlight.size
         },
         replied: (seq, reply) => {
@@ -209,7 +214,15 @@ export class ClientFleet {
         tick: () => ++this.counter,
         // A stopped process sleeps for ever: its loops never go on.
         sleep: (ms) => new Promise((resolve) => scheduler.setTimer(ms + (this.options.thinkMs?.() ?? 0), () => run.stopped || resolve())),
-        record: (operation) => this.history.push(operation),
+        record: (operation, request) => {
+          this.history.push(operation)
+          if (request !== undefined) this.operationRequests.set(operation, request)
+        },
+        requestKey: () => {
+          const key = lastSubmitted
+          lastSubmitted = undefined
+          return key
+        },
         note: (event) => run.stopped || this.events.push(event),
         restartable: (ok) => {
           run.loopsRestartable[loop] = ok

@@ -7,7 +7,7 @@ import { checkCompleteness } from './checkers/completeness'
 import { checkDivergedReplies, type SentReply } from './checkers/diverged-replies'
 import { DiskHoldings } from './checkers/disk-holdings'
 import { checkExactlyOnce } from './checkers/exactly-once'
-import type { Delivery, IncarnationRecord } from './checkers/incarnation-record'
+import { isTentative, type Delivery, type IncarnationRecord, type MajorityDurable } from './checkers/incarnation-record'
 import { checkLiveness, describeStall } from './checkers/liveness'
 import { checkStateDigests } from './checkers/state-digests'
 import { ClientFleet, outputKey, requestKey } from './client-fleet'
@@ -557,7 +557,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   if (violations.length === 0) {
     violations.push(...checkStateDigests(serving.map((host) => ({ replica: host.engine.self, position: host.engine.position, digest: host.engine.stateDigest() }))))
   }
-  if (fleet.allFinished) violations.push(...options.workload.check({ history: fleet.history, events: fleet.events }))
+  if (fleet.allFinished) {
+    const positionOf = executedPositions(records, acknowledgedAt, majorityDurable, fleet.operationRequests)
+    violations.push(...options.workload.check({ history: fleet.history, events: fleet.events, positionOf }))
+  }
 
   violations.push(...cluster.failures.map((failure) => `simulator: ${failure}`))
   const injected = overlapping?.injected ?? gated?.injected ?? []
@@ -626,6 +629,42 @@ function describeFault(fault: FaultEvent): string {
   if (fault.kind === 'blackout') return `blackout; restarts after ${JSON.stringify(fault.restartsAfterMs)}`
   const extra = fault.extraMs > 0 ? ` +${fault.extraMs}ms` : ''
   return `${fault.kind} ${fault.replicas.join(',')}${extra} for ${fault.durationMs}ms`
+}
+
+/**
+ * Where the cluster executed each operation's request: the position its reply named, or else (a request its client
+ * abandoned) a position where it executed and that the cluster's order kept for it: every delivery there that the
+ * cluster cannot have lost names it, or, where every delivery there could have been lost (their replicas crashed
+ * before a majority's disks held them, yet one restarted from its disk with them), every delivery does. Built on
+ * first use: only a linearizability check asks.
+ */
+function executedPositions(records: readonly IncarnationRecord[], acknowledgedAt: ReadonlyMap<string, number>, majorityDurable: MajorityDurable | undefined, requests: ReadonlyMap<Operation, string>): (operation: Operation) => number | undefined {
+  let executedAt: Map<string, number[]> | undefined
+  const atPosition = new Map<number, { readonly firm: Set<string>; readonly any: Set<string> }>()
+  return (operation) => {
+    const key = requests.get(operation)
+    if (key === undefined) return undefined
+    const acknowledged = acknowledgedAt.get(key)
+    if (acknowledged !== undefined) return acknowledged
+    if (!executedAt) {
+      executedAt = new Map()
+      for (const record of records) {
+        for (const delivery of record.deliveries) {
+          let there = atPosition.get(delivery.position)
+          if (!there) atPosition.set(delivery.position, (there = { firm: new Set(), any: new Set() }))
+          there.any.add(delivery.key)
+          if (!isTentative(record, delivery, acknowledgedAt, majorityDurable)) there.firm.add(delivery.key)
+          if (delivery.executed) executedAt.set(delivery.key, [...(executedAt.get(delivery.key) ?? []), delivery.position])
+        }
+      }
+    }
+    for (const position of executedAt.get(key) ?? []) {
+      const there = atPosition.get(position)!
+      const keys = there.firm.size > 0 ? there.firm : there.any
+      if (keys.size === 1 && keys.has(key)) return position
+    }
+    return undefined
+  }
 }
 
 /** What the checks see of an incarnation: its deliveries, and its position if it is the one serving now. */

@@ -37,8 +37,17 @@ export interface WorkloadClient {
   tick(): number
   /** Waits `ms` of virtual time. */
   sleep(ms: number): Promise<void>
-  /** Appends to the run's history. */
-  record(operation: Operation): void
+  /**
+   * Appends to the run's history; `request` names the request the operation sent (see {@link requestKey}), so that
+   * the checks can find where the cluster executed it.
+   */
+  record(operation: Operation, request?: string): void
+  /**
+   * The request this client submitted last, as the checks name it (`c1#4`), or undefined if none since the last
+   * call: call it right after `client.submit` (which numbers the request at once) and pass it to `record`.
+   * Optional: drivers that do not place operations in the cluster's order need not provide it.
+   */
+  requestKey?(): string | undefined
   /** Records something only this workload understands (grants, releases). */
   note(event: WorkloadEvent): void
   /**
@@ -63,6 +72,11 @@ export interface WorkloadEvent {
 export interface WorkloadRecord {
   readonly history: readonly Operation[]
   readonly events: readonly WorkloadEvent[]
+  /**
+   * Where the cluster executed each operation's request (its position in the total order), if the driver knows:
+   * a linearizability check that gives up tries that order as a witness. Optional.
+   */
+  readonly positionOf?: (operation: Operation) => number | undefined
 }
 
 /** A machine plus the clients that exercise it and the checks that judge the run. */
@@ -157,7 +171,7 @@ export const registerWorkload: Workload = {
     }
   },
   check(record) {
-    return checkHistoryLinearizable(record.history, registerModel)
+    return checkHistoryLinearizable(record.history, registerModel, { positionOf: record.positionOf })
   },
 }
 
@@ -179,7 +193,7 @@ export const kvWorkload: Workload = {
     }
   },
   check(record) {
-    return checkHistoryLinearizable(record.history, kvModel)
+    return checkHistoryLinearizable(record.history, kvModel, { positionOf: record.positionOf })
   },
 }
 
@@ -211,18 +225,20 @@ async function release(ctx: WorkloadClient): Promise<void> {
 
 async function invoke(ctx: WorkloadClient, command: unknown, input: Record<string, unknown>): Promise<void> {
   const call = ctx.now()
+  const submitted = ctx.client.submit(command)
+  const request = ctx.requestKey?.()
   let reply
   try {
-    reply = await ctx.client.submit(command)
+    reply = await submitted
   } catch (error) {
     // The client process stopped with the request in flight: nobody will know its outcome, and it may still
     // take effect at any time. The history records it as never returning.
-    if (isLockstepError(error) && error.code === ErrorCodes.STOPPED) ctx.record({ client: ctx.process ?? ctx.id, input, output: null, call, return: null })
+    if (isLockstepError(error) && error.code === ErrorCodes.STOPPED) ctx.record({ client: ctx.process ?? ctx.id, input, output: null, call, return: null }, request)
     throw error
   }
   if (!reply.ok) throw new Error(`${JSON.stringify(command)} failed: ${reply.error.message}`)
   const output = reply.outputs[0]?.value ?? null
-  ctx.record({ client: ctx.process ?? ctx.id, input, output, call, return: ctx.now() })
+  ctx.record({ client: ctx.process ?? ctx.id, input, output, call, return: ctx.now() }, request)
 }
 
 /** The built-in workloads by machine name: one for every machine of @lockstep/machines' registry. */

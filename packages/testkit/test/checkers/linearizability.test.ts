@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { checkHistoryLinearizable } from '../../src/sim/checkers/linearizability'
-import { kvModel, registerModel } from '../../src/lincheck/index'
+import { checkHistoryLinearizable, orderWitness } from '../../src/sim/checkers/linearizability'
+import { kvModel, registerModel, type Operation } from '../../src/lincheck/index'
 import { op } from '../lincheck-helpers'
 
 describe('linearizability checker', () => {
@@ -40,5 +40,35 @@ describe('linearizability checker', () => {
     expect(checkHistoryLinearizable(history, kvModel)).toEqual([])
     const violations = checkHistoryLinearizable(history, kvModel, { maxStates: 10 })
     expect(violations).toEqual([expect.stringMatching(/^linearizability undecided: the checker gave up on the history of 9 operations \(.*\); too many operations were pending at once/)])
+  })
+
+  describe('when the search gives up, the order the cluster executed the requests in', () => {
+    // The same eight concurrent appends, executed at positions 8 down to 1, then the get at 9.
+    const values = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
+    const appends = values.map((value, i) => op(`c1.${i + 1}`, { f: 'append', key: 'k', value }, {}, 0, 10))
+    const positions = (history: readonly Operation[], at: (index: number) => number | undefined) => (operation: Operation) => at(history.indexOf(operation))
+
+    it('linearizes a history the search gave up on', () => {
+      const history = [...appends, op('c2', { f: 'get', key: 'k' }, { value: 'hgfedcba' }, 11, 12)]
+      expect(checkHistoryLinearizable(history, kvModel, { maxStates: 10, positionOf: positions(history, (i) => (i < 8 ? 8 - i : 9)) })).toEqual([])
+    })
+
+    it('leaves out an operation that never executed, when its outcome is unknown', () => {
+      const history = [...appends, op('c3', { f: 'put', key: 'k', value: 'x' }, null, 5, null), op('c2', { f: 'get', key: 'k' }, { value: 'hgfedcba' }, 11, 12)]
+      expect(checkHistoryLinearizable(history, kvModel, { maxStates: 10, positionOf: positions(history, (i) => (i < 8 ? 8 - i : i === 8 ? undefined : 9)) })).toEqual([])
+    })
+
+    it('is no witness when it breaks real time or an output, and the verdict stays undecided', () => {
+      // A get of "" placed first, though it was called after every append returned (the search finds it not linearizable).
+      const early = [...appends, op('c2', { f: 'get', key: 'k' }, { value: '' }, 11, 12)]
+      expect(orderWitness(early, kvModel, positions(early, (i) => (i < 8 ? i + 2 : 1)))).toEqual({ ok: false, reason: 'the operation at position 2 (c1.1) returned at 10, before one placed earlier was called at 11' })
+      const history = [...appends, op('c2', { f: 'get', key: 'k' }, { value: 'hgfedcba' }, 11, 12)]
+      // The appends in the other order: the get cannot read what it read, and the run says so.
+      expect(checkHistoryLinearizable(history, kvModel, { maxStates: 10, positionOf: positions(history, (i) => (i < 8 ? i + 1 : 9)) })).toEqual([
+        expect.stringMatching(/^linearizability undecided: .*, and the cluster's own order does not linearize it \(the operation at position 9 \(c2, \{"f":"get","key":"k"\}\) cannot give \{"value":"hgfedcba"\} there\); too many/),
+      ])
+      // An answered operation with no position.
+      expect(orderWitness(history, kvModel, positions(history, (i) => (i < 8 ? i + 1 : undefined)))).toEqual({ ok: false, reason: 'an operation of c2 called at 11 was answered but its position is unknown' })
+    })
   })
 })
