@@ -18,7 +18,7 @@ import { orderers } from './orderers'
 // `LOCKSTEP_SEEDS=N` runs N seeds per combination (CI: the default below), `LOCKSTEP_SEED_FROM=S` starts at seed S,
 // `LOCKSTEP_IN_FLIGHT=2,4,8,16` picks the requests in flight per client (CI: 4 and 8), `LOCKSTEP_MAX_LOOPS=32` the
 // most loops of all clients together (CI: 16).
-const seedsPerCombination = Number(process.env.LOCKSTEP_SEEDS ?? 16)
+const seedsPerCombination = Number(process.env.LOCKSTEP_SEEDS ?? 12)
 const firstSeed = Number(process.env.LOCKSTEP_SEED_FROM ?? 1)
 const inFlights = (process.env.LOCKSTEP_IN_FLIGHT ?? '4,8').split(',').map(Number)
 const maxLoops = Number(process.env.LOCKSTEP_MAX_LOOPS ?? 16)
