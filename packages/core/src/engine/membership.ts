@@ -149,7 +149,9 @@ export class Membership {
     if (status === 'joining') {
       this.maybeStartCluster()
       if (askDue && host.status() === 'joining') {
-        this.ask(this.leftView === undefined ? { kind: 'join', incarnation: host.incarnation, fresh: this.start.isFresh } : { kind: 'join', incarnation: host.incarnation, fresh: false, leftView: this.leftView })
+        const without = this.namedWithoutState()
+        const leftView = this.leftView === undefined ? without : Math.max(this.leftView, without ?? -Infinity)
+        this.ask(leftView === undefined ? { kind: 'join', incarnation: host.incarnation, fresh: this.start.isFresh } : { kind: 'join', incarnation: host.incarnation, fresh: false, leftView })
       }
       return
     }
@@ -486,6 +488,20 @@ export class Membership {
     const status = this.host.status()
     if (status === 'normal' || status === 'frozen') this.stateView = this.host.view()
     else if (status === 'recovering' && this.disk && !this.disk.damaged) this.stateView = this.disk.view
+  }
+
+  /**
+   * The newest chosen view this replica learned of that names it as a plain member though it could not install
+   * it (that view counts on an earlier run of it, or admitted it under another incarnation): undefined if none.
+   * Its joins then say it holds no state of that view (`leftView`), like a member that gave its state up, or the
+   * others take them for late messages of the run they admitted: incarnations are start times, and a clock held
+   * still or set back across a restart (amnesia) gives the new run the same incarnation as the admitted one, or
+   * an older one. Without this the cluster keeps the run as a member it waits for, and never adds it back.
+   */
+  private namedWithoutState(): number | undefined {
+    const known = this.knownValue
+    if (!known || known.view.id <= this.host.view().id || !known.view.members.includes(this.host.self)) return undefined
+    return known.view.id
   }
 
   private ask(message: PeerMessage): void {

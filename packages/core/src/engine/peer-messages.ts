@@ -142,8 +142,10 @@ export interface Join {
    */
   readonly started?: boolean
   /**
-   * Set by a member that gave up its state while in view `leftView` (its orderer lost its guarantee): though the
-   * view names it, it asks to be added back as a joiner, so its ask is not a late message from before it was admitted.
+   * Set by a member that gave up its state while in view `leftView` (its orderer lost its guarantee), or by a run
+   * without state that learned view `leftView` names it as a plain member (it restarted with the incarnation of
+   * an admitted run, or an older one: a clock held still or set back): though the view names it, it asks to be
+   * added back as a joiner, so its ask is not a late message from before it was admitted.
    */
   readonly leftView?: number
 }
