@@ -263,9 +263,10 @@ const SETTLE_BOUND_MS = 10_000
  * Runs a whole cluster in one process on virtual time: N replicas over the memory network with seeded delays
  * (messages on different links overtake each other), C clients running the workload (each with `inFlight`
  * requests in flight), and optionally faults drawn from the seed (crashes, restarts with and without state,
- * partitions, slow replicas, delay spikes, blackouts, client restarts). Then checks the run: no two replicas delivered different requests at the same
- * position, no request executed twice, every submitted and every acknowledged request executed, equal state
- * digests on the live replicas, liveness within bounds, and the workload's own checks.
+ * partitions, slow replicas, delay spikes, blackouts, client restarts). Then checks the run: no two replicas
+ * delivered different requests at the same position, no request executed twice, every submitted and every
+ * acknowledged request executed, equal state digests on the live replicas, liveness within bounds, and the
+ * workload's own checks.
  */
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
   const replicaCount = options.replicas ?? 3
