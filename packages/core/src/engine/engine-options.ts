@@ -17,5 +17,8 @@ export function startAsFor(options: EngineOptions<unknown>): StartAs {
   if (evidenceWindow !== undefined && !(Number.isSafeInteger(evidenceWindow) && evidenceWindow >= 1)) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}': evidenceWindow must be a whole number of positions >= 1, not ${String(evidenceWindow)}`)
   }
+  if (options.incarnation !== undefined && !Number.isFinite(options.incarnation)) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${self}': incarnation must be a finite number (see newIncarnation), not ${String(options.incarnation)}`)
+  }
   return !membership ? 'member' : join ? 'joiner' : (options.startAs ?? 'fresh')
 }

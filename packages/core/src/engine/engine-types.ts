@@ -135,6 +135,13 @@ export interface EngineOptions<S> {
   readonly outputSigner?: OutputSigner
   /** With `outputSigner`: the evidence of the last this many positions of the order is kept. Default 4096. */
   readonly evidenceWindow?: number
+  /**
+   * This run's incarnation, named by its joins and promises and by the views that admit it: it must differ from
+   * every earlier run of this replica, and should grow from one run to the next (see `newIncarnation`, which
+   * `ReplicaHost` uses with a random source). Default: the clock's reading at start, which repeats when the clock
+   * is set back or held still across a restart without state.
+   */
+  readonly incarnation?: number
 }
 
 /** Where a replica stands. */

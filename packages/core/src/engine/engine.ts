@@ -166,7 +166,7 @@ export class ReplicaEngine<S = unknown> {
       clock: this.clock,
       log: this.log,
       effects: this.effects,
-      incarnation: this.clock.now(),
+      incarnation: options.incarnation ?? this.clock.now(),
       orderer,
       requests: this.requests as RequestPath<unknown>,
       replicas: this.replicas,

@@ -6,6 +6,7 @@ import {
   silentLogger,
   type Logger,
   type OrdererFactory,
+  type RandomSource,
   type ReplicaComponents,
   type ReplicaId,
   type Request,
@@ -24,6 +25,7 @@ import type { EngineOptions, MembershipOptions } from '../engine/engine-types'
 import { decodePeerMessage, encodePeerMessage } from '../engine/peer-codec'
 import type { PeerMessage } from '../engine/peer-messages'
 import { DurableLog } from './durable-log'
+import { newIncarnation } from '../engine/incarnation'
 import { readDamagedDisk } from '../engine/disk-contents'
 import type { OutputSigner } from '../engine/output-evidence'
 import { digestOf, privateKeyObject, signOutputDigest, type KeyInput } from '@lockstep/voting'
@@ -41,6 +43,12 @@ export interface ReplicaHostOptions<S> {
   readonly transport: TransportFactory
   /** Clock and timers of the host and of the plug-ins it builds; default: the real ones. The simulator passes virtual time. */
   readonly scheduler?: Scheduler
+  /**
+   * Where the random part of this run's incarnation comes from (see `newIncarnation`): it tells this run apart from
+   * an earlier one that started at the same clock reading (a clock set back or held still across a restart without
+   * state). Default: the platform's cryptographic generator. The simulator passes a seeded source.
+   */
+  readonly random?: RandomSource
   /** How often the engine's tick runs (heartbeats, timeouts). Default 10 ms. */
   readonly tickMs?: number
   /** Where the host, the engine and the plug-ins it builds log. Default: discards. */
@@ -182,6 +190,7 @@ export class ReplicaHost<S = unknown> {
       machine: options.machine,
       orderer: options.orderer,
       clock: this.scheduler,
+      incarnation: newIncarnation(this.scheduler.now(), options.random ?? cryptoRandom),
       view: { id: 1, members },
       log: this.log,
       effects: {
@@ -415,4 +424,9 @@ export class ReplicaHost<S = unknown> {
     this.log.error(`replica '${this.engine.self}': storage failed, stopping: ${(error as Error).message}`)
     void this.stop().catch(() => {})
   }
+}
+
+/** The platform's cryptographic generator as a {@link RandomSource} (Web Crypto: Node and browsers alike). */
+const cryptoRandom: RandomSource = {
+  next: () => globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! / 2 ** 32,
 }

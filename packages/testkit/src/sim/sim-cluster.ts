@@ -86,6 +86,11 @@ export interface SimClusterOptions {
   /** Draws the clocks' offsets and drifts. Default: a source seeded from `seed`, apart from the network's. */
   readonly clockRandom?: RandomSource
   /**
+   * Draws the random part of each replica run's incarnation (`ReplicaHost`'s `random`), as a real host draws it
+   * from its cryptographic generator. Default: a source seeded from `seed`, apart from the others.
+   */
+  readonly incarnationRandom?: RandomSource
+  /**
    * Called as a replica starts, first with incarnation 0, then once per restart; the hooks it returns
    * watch that incarnation until it crashes.
    */
@@ -155,10 +160,13 @@ export class SimCluster {
   readonly clusterId = 'sim'
   /** With `signOutputs`: each configured replica's key pair. */
   private readonly keys = new Map<ReplicaId, ReplicaKeys>()
+  /** Draws the random part of every replica run's incarnation. */
+  private readonly incarnationRandom: RandomSource
 
   constructor(options: SimClusterOptions) {
     this.options = options
     this.membership = options.membership === false ? undefined : (options.membership ?? defaultMembership)
+    this.incarnationRandom = options.incarnationRandom ?? new SeededRandom(((options.seed ?? 1) ^ 0x1b873593) >>> 0)
     this.network = new MemoryNetwork({ scheduler: this.scheduler, random: options.random ?? new SeededRandom(options.seed ?? 1), delay: options.delay ?? { minMs: 1, maxMs: 5 }, observer: options.network })
     this.replicaIds = Array.from({ length: (options.replicas ?? 3) + (options.spares ?? 0) }, (_, i) => `r${i + 1}`)
     this.initialMembers = this.replicaIds.slice(0, options.replicas ?? 3)
@@ -467,6 +475,7 @@ export class SimCluster {
       transport: watchedTransport(lie && lie.mode !== 'state' ? lyingTransport(network, lie) : network, observer),
       // The replica reads its own clock; its timers run on the shared virtual time.
       scheduler: this.clock(id).scheduler(this.scheduler),
+      random: this.incarnationRandom,
       tickMs: 5,
       checkInvariants: true,
       ...this.options.engine,

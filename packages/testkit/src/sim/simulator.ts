@@ -371,6 +371,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // Drawn from a source of their own, so that runs without clocks draw exactly what they always did.
     clocks,
     clockRandom: clocks ? new SeededRandom((options.seed ^ 0x2545f491) >>> 0) : undefined,
+    incarnationRandom: new SeededRandom((options.seed ^ 0x1b873593) >>> 0),
     liars: liarOptions,
     observeReplica: (replica, number) => {
       const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, tookWholeState: false, alive: true }
