@@ -203,6 +203,11 @@ export class SimCluster {
     return sums
   }
 
+  /** True if an orderer built here rests on timing assumptions (`Orderer.timingAssumptions`: real-time ordering). */
+  ordersOnTiming(): boolean {
+    return this.orderers.some(({ orderer }) => orderer.timingAssumptions === true)
+  }
+
   /** How many times an orderer lost its guarantee (`OrdererContext.diverged`), per replica, over all its runs. */
   divergences(): Record<string, number> {
     const counts: Record<string, number> = {}

@@ -201,6 +201,7 @@ interface RecordedDelivery extends Delivery {
   afterWholeStateTransfer?: boolean
   durable?: boolean
   inTransferredState?: boolean
+  answered?: boolean
   /** The replica's digest of the whole order up to this delivery (see `ReplicaEngine.orderDigest`). */
   readonly orderDigest?: string
 }
@@ -418,6 +419,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           const reply = (message as { type?: unknown; reply?: { client: string; incarnation?: number; seq: number; position?: number } }).reply
           if ((message as { type?: unknown }).type !== 'reply' || reply?.position === undefined) return
           const key = requestKey(reply.client, reply.incarnation, reply.seq)
+          const answered = incarnation.current.get(reply.position)
+          if (answered?.key === key) answered.answered = true
           const state: [number, string][] = []
           for (const [position, delivery] of incarnation.current) if (position <= reply.position) state.push([position, delivery.key])
           sentReplies.set(`${replica} ${key} ${reply.position}`, { incarnation, state })
@@ -673,7 +676,8 @@ function executedPositions(records: readonly IncarnationRecord[], acknowledgedAt
 function incarnationRecord(incarnation: LiveIncarnation, cluster: SimCluster, durable: boolean): IncarnationRecord {
   const host = incarnation.alive ? cluster.host(incarnation.replica) : undefined
   const servingAt = host && host.engine.status === 'normal' ? host.engine.position : undefined
-  return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt, lostWithMajority: incarnation.lostWithMajority, crashed: durable && !incarnation.alive }
+  const crashed = (durable || cluster.ordersOnTiming()) && !incarnation.alive
+  return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt, lostWithMajority: incarnation.lostWithMajority, crashed }
 }
 
 /** An answer's digest as the voters compare it (canonical encoding), after the trip a message makes on the wire. */

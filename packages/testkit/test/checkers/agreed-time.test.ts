@@ -45,4 +45,21 @@ describe('checkAgreedTime', () => {
     const rolled: IncarnationRecord = { replica: 'r1', number: 0, deliveries: [delivery(1, 'c#1', 10), delivery(2, 'c#2', 50), delivery(3, 'c#3', 60), delivery(2, 'c#4', 5)] }
     expect(checkAgreedTime([rolled])).toEqual(['agreed time: r1 had time 5 at position 2, below 10 at position 1'])
   })
+
+  it('without disks, an acknowledged request may have had another time at a replica that lost its copy unanswered', () => {
+    // Seed 105 (kv, 5 replicas, real time, skew world): r1, alone behind a partition with its clock set ahead,
+    // delivered its own copy of c1~1#10 at 22 with time 1739, never answered it, dropped its state and crashed; the
+    // others had ordered the copy another replica stamped, time 1678, there, and answered it.
+    const acknowledged = new Map([['c1~1#10', 22]])
+    const kept: IncarnationRecord = { replica: 'r2', number: 0, deliveries: [{ ...delivery(22, 'c1~1#10', 1678), answered: true }], servingAt: 22 }
+    const dropped: IncarnationRecord = { replica: 'r1', number: 0, deliveries: [{ ...delivery(22, 'c1~1#10', 1739), superseded: true }] }
+    expect(checkAgreedTime([kept, dropped], acknowledged)).toEqual([])
+    const crashed: IncarnationRecord = { replica: 'r1', number: 0, deliveries: [delivery(22, 'c1~1#10', 1739)], crashed: true }
+    expect(checkAgreedTime([kept, crashed], acknowledged)).toEqual([])
+    // Had it answered from that copy, or kept it (alive, never rolled back), the two must agree.
+    const answered: IncarnationRecord = { ...dropped, deliveries: [{ ...delivery(22, 'c1~1#10', 1739), superseded: true, answered: true }] }
+    expect(checkAgreedTime([kept, answered], acknowledged)).toEqual(['agreed time: at position 22 r2 had time 1678 but r1 had 1739'])
+    const alive: IncarnationRecord = { replica: 'r1', number: 0, deliveries: [delivery(22, 'c1~1#10', 1739)], servingAt: 22 }
+    expect(checkAgreedTime([kept, alive], acknowledged)).toEqual(['agreed time: at position 22 r2 had time 1678 but r1 had 1739'])
+  })
 })

@@ -59,8 +59,15 @@ export function checkAgreement(incarnations: readonly IncarnationRecord[]): stri
  * disks held it with that time, or if the incarnation that made it could not have lost it.
  */
 function timeIsTentative(incarnation: IncarnationRecord, delivery: Delivery, acknowledgedAt: AcknowledgedAt | undefined, majorityDurable: MajorityDurable | undefined): boolean {
-  if (!majorityDurable) return isTentative(incarnation, delivery, acknowledgedAt)
+  // Without disks, a delivery this incarnation could lose (see `isTentative`) and never answered from binds nobody
+  // to its time: the acknowledgement at its position may be another's, of a retry that entered later.
+  if (!majorityDurable) return isTentative(incarnation, delivery, acknowledgedAt) || (couldLose(incarnation, delivery) && delivery.answered !== true)
   if (majorityDurable(delivery, delivery.time !== undefined)) return false
+  return couldLose(incarnation, delivery)
+}
+
+/** The incarnation died in a blackout, crashed (see `IncarnationRecord.crashed`), or rolled the delivery back. */
+function couldLose(incarnation: IncarnationRecord, delivery: Delivery): boolean {
   return incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true
 }
 

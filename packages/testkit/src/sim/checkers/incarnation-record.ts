@@ -22,6 +22,8 @@ export interface Delivery {
    * the transferred one, not the one its earlier deliveries built.
    */
   readonly afterWholeStateTransfer?: boolean
+  /** The incarnation that made it answered its client from it (a reply at this position). */
+  readonly answered?: boolean
 }
 
 /** What one incarnation of a replica (one run of its process, between a start and a crash) delivered. */
@@ -42,6 +44,10 @@ export interface IncarnationRecord {
   /**
    * It crashed, in a run with disks: what it delivered that no majority's disk held may have been lost with it
    * (the replicas that held it may all fail one after another), and the cluster may have resumed without it.
+   * Also set for a crash in a run whose orderer rests on timing assumptions (`Orderer.timingAssumptions`, real-time
+   * ordering): when they break, such a replica may deliver out of order before it finds out (alone behind a
+   * partition longer than Δ, say), and the engine answers from a delivery only once a majority reported the same
+   * order there; what it delivered alone and never answered binds nobody once it crashed without its state.
    */
   readonly crashed?: boolean
 }
