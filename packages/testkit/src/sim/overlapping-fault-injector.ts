@@ -72,6 +72,12 @@ export class OverlappingFaultInjector {
   /** Clock skews in force, oldest first; each replica's clock goes back to `backTo` once its last one ends. */
   private skews: { readonly id: string; readonly offsetMs: number }[] = []
   private readonly skewBackTo = new Map<string, number>()
+  /**
+   * Clocks whose skew ended but that still read ahead: a clock set back holds still until it catches up (it
+   * never runs backwards), so after a skew ahead it stays off by what it was ahead, shrinking, for as long. Each
+   * stays in the budget as skewed until it caught up (`timer`, ended early by `endAll`).
+   */
+  private catchingUp: { readonly id: string; readonly timer: unknown }[] = []
   private nextStrike: TimerHandle | undefined
   private striking = false
   /** A blackout struck and more than F replicas have been faulty since. */
@@ -133,6 +139,11 @@ export class OverlappingFaultInjector {
     for (const side of this.partitions) this.budget.partitionEnded(side)
     for (const { id } of this.slowdowns) this.budget.slowEnded(id)
     for (const { id } of this.skews) this.budget.skewEnded(id)
+    for (const { id, timer } of this.catchingUp) {
+      this.cluster.scheduler.clearTimer(timer)
+      this.budget.skewEnded(id)
+    }
+    this.catchingUp = []
     for (const [id, offsetMs] of this.skewBackTo) this.cluster.clock(id).setOffset(offsetMs)
     this.partitions = []
     this.slowdowns = []
@@ -334,12 +345,28 @@ export class OverlappingFaultInjector {
       const index = this.skews.indexOf(skew)
       if (index < 0) return // ended by endAll
       this.skews.splice(index, 1)
-      this.budget.skewEnded(id)
       const backTo = this.skewBackTo.get(id)!
       const latest = this.skews.filter((s) => s.id === id).at(-1)
       clock.setOffset(backTo + (latest?.offsetMs ?? 0))
       if (!latest) this.skewBackTo.delete(id)
-      this.checkQuiet()
+      // Set back, it holds still until it reads what its offset says: off (behind the clock it was) until then.
+      const aheadMs = clock.skewMs() - clock.offsetMs
+      if (aheadMs <= 0) {
+        this.budget.skewEnded(id)
+        this.checkQuiet()
+        return
+      }
+      const entry = {
+        id,
+        timer: this.cluster.scheduler.setTimer(aheadMs, () => {
+          const at = this.catchingUp.indexOf(entry)
+          if (at < 0) return // ended by endAll
+          this.catchingUp.splice(at, 1)
+          this.budget.skewEnded(id)
+          this.checkQuiet()
+        }),
+      }
+      this.catchingUp.push(entry)
     })
   }
 
@@ -363,7 +390,7 @@ export class OverlappingFaultInjector {
   /** Once no new fault strikes, notes when the last one healed. */
   private checkQuiet(): void {
     if (this.striking || this.quietAtMs !== undefined) return
-    const lasting = this.partitions.length + this.slowdowns.length + this.spikes.length + this.skews.length + this.restarts.size
+    const lasting = this.partitions.length + this.slowdowns.length + this.spikes.length + this.skews.length + this.catchingUp.length + this.restarts.size
     if (lasting === 0) this.quietAtMs = this.cluster.scheduler.now()
   }
 }
