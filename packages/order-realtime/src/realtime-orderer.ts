@@ -36,6 +36,8 @@ export interface ClockOffset {
   readonly offsetMs: number
   /** The probe's round trip; the estimate is off by at most half of it. */
   readonly roundTripMs: number
+  /** This replica's clock when the probe's answer arrived. */
+  readonly atMs?: number
 }
 
 /** Counters of a real-time orderer (they survive view changes). */
@@ -152,6 +154,13 @@ export function holdersNeeded(viewSize: number): number {
 
 /** How many heartbeat intervals between two clock probes of the same peer. */
 const PROBE_EVERY_HEARTBEATS = 4
+
+/**
+ * An estimate of a peer's clock older than this many probe intervals no longer counts when this replica asks
+ * whether its own clock is the one off: the peer stopped answering (it crashed, or is cut off), and what its
+ * clock read then says nothing of now (it may have been the skewed one, since set right).
+ */
+const ESTIMATE_FRESH_PROBES = 3
 
 /**
  * Total order from real-time clocks (Schneider §3.2.2), made safe for crashes
@@ -558,19 +567,23 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     const roundTripMs = now - sentAtMs
     if (roundTripMs < 0) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `realtime message from '${from}': q answers a probe sent at ${sentAtMs} ms, after now (${now} ms)`, { path: 'q' })
     const offsetMs = peerClockMs - (sentAtMs + now) / 2
-    this.clockOffsets.set(from, { offsetMs, roundTripMs })
+    this.clockOffsets.set(from, { offsetMs, roundTripMs, atMs: now })
     if (!this.beyondBound({ offsetMs, roundTripMs })) return
     // A probe cannot tell whose clock is off. This replica blames itself only when its clock disagrees with a
     // majority of the view (every healthy replica then agrees with a majority, so one skewed replica stops
     // alone); a single peer off is that peer's to find out, and is only counted here.
     const members = this.ctx.view().members
-    const agreeing = members.filter((m) => m === this.ctx.self || !this.beyondBound(this.clockOffsets.get(m))).length
+    const fresh = (m: ReplicaId) => {
+      const estimate = this.clockOffsets.get(m)
+      return estimate?.atMs !== undefined && now - estimate.atMs <= ESTIMATE_FRESH_PROBES * PROBE_EVERY_HEARTBEATS * this.heartbeatMs ? estimate : undefined
+    }
+    const agreeing = members.filter((m) => m === this.ctx.self || !this.beyondBound(fresh(m))).length
     if (agreeing >= Math.floor(members.length / 2) + 1) {
       this.counters.peerSkewSeen++
       this.ctx.log.warn(`replica '${this.ctx.self}' finds the clock of '${from}' off by ${offsetMs.toFixed(3)} ms (round trip ${roundTripMs.toFixed(3)} ms), beyond maxSkewMs ${this.maxSkewMs}; a majority of the view agrees with this replica's clock, so '${from}' is the one off`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs })
       return
     }
-    const off = members.filter((m) => m !== this.ctx.self && this.beyondBound(this.clockOffsets.get(m)))
+    const off = members.filter((m) => m !== this.ctx.self && this.beyondBound(fresh(m)))
     this.timingFault('skewViolations', `replica '${this.ctx.self}' finds its clock off from ${off.map((m) => `'${m}' (${this.clockOffsets.get(m)!.offsetMs.toFixed(3)} ms)`).join(', ')}, a majority of the view, beyond maxSkewMs ${this.maxSkewMs} plus half the round trip: the clock-skew assumption broke here, and this replica stops delivering`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs, off })
   }
 

@@ -115,7 +115,7 @@ describe('clock offsets (Cristian probes)', () => {
 
   it('estimates each peer\'s offset and round trip', () => {
     const c = probe({ r2: 3 }, 5)
-    expect(c.get('r1').offsets()).toEqual({ r2: { offsetMs: 3, roundTripMs: 2 } })
+    expect(c.get('r1').offsets()).toEqual({ r2: { offsetMs: 3, roundTripMs: 2, atMs: 1002 } })
     expect(c.get('r1').stats()).toMatchObject({ skewViolations: 0, stopped: false })
     expect(c.diverged.get('r1')).toEqual([])
   })
@@ -132,7 +132,7 @@ describe('clock offsets (Cristian probes)', () => {
 
   it('an offset beyond maxSkewMs plus half the round trip is a timing fault: delivery stops, diverged is called', () => {
     const c = probe({ r2: 7 }, 5) // 7 > 5 + 2 / 2
-    expect(c.get('r1').offsets().r2).toEqual({ offsetMs: 7, roundTripMs: 2 })
+    expect(c.get('r1').offsets().r2).toEqual({ offsetMs: 7, roundTripMs: 2, atMs: 1002 })
     expect(c.get('r1').stats()).toMatchObject({ skewViolations: 1, timingViolations: 0, stopped: true })
     // With two members, each is off from "a majority" (the other): both stop, as neither can tell whose clock it is.
     expect(c.diverged.get('r1')![0]).toMatch(/finds its clock off from 'r2' \(7\.000 ms\), a majority of the view, beyond maxSkewMs 5/)
@@ -160,6 +160,44 @@ describe('clock offsets (Cristian probes)', () => {
       expect(c.get(id).stats()).toMatchObject({ skewViolations: 0, peerSkewSeen: 1, stopped: false })
       expect(c.diverged.get(id)).toEqual([])
     }
+  })
+
+  it('a replica does not blame its clock on estimates of peers that stopped answering long ago', () => {
+    // r2 and r3 were skewed when r1 last heard their clocks; since then they were set right, and r1 was out of
+    // touch with them (it rejoined, say). Now r4 is skewed: r1 hears only r4. Counting its stale estimates of r2
+    // and r3, r1 would find its own clock off from a majority and stop (seeds 244 and 627 of the skew world: every
+    // replica stopped that way, one after another). Only estimates from the last three probe intervals count.
+    const offsets: Record<string, number> = { r2: 40, r3: 40 }
+    const ids = ['r1', 'r2', 'r3', 'r4', 'r5']
+    const c = cluster(ids, { ...timing, maxSkewMs: 5, clockOffsetMs: offsets })
+    const exchange = (peers: string[]) => {
+      c.get('r1').tick()
+      c.advance(1)
+      for (const peer of peers) c.deliverAll('r1', peer)
+      for (const peer of peers) c.get(peer).flush()
+      c.advance(1)
+      for (const peer of peers) c.deliverAll(peer, 'r1')
+    }
+    exchange(['r2', 'r3', 'r4', 'r5'])
+    expect(c.get('r1').stats()).toMatchObject({ skewViolations: 0, peerSkewSeen: 2, stopped: false })
+    offsets.r2 = 0
+    offsets.r3 = 0
+    c.advance(1000)
+    offsets.r4 = 40
+    exchange(['r4'])
+    expect(c.get('r1').stats()).toMatchObject({ skewViolations: 0, peerSkewSeen: 3, stopped: false })
+    expect(c.diverged.get('r1')).toEqual([])
+    // Fresh estimates still count: heard again within the window, r2 and r3 off with r4 make r1 the one off.
+    offsets.r2 = 40
+    offsets.r3 = 40
+    // (The first exchange also hands over the probes queued for them while r1 was out of touch: answered late,
+    // their round trips are long, and so is the margin they allow.)
+    for (let i = 0; i < 2; i++) {
+      c.advance(4 * timing.heartbeatMs)
+      exchange(['r2', 'r3', 'r4'])
+    }
+    expect(c.get('r1').stats()).toMatchObject({ stopped: true })
+    expect(c.diverged.get('r1')![0]).toMatch(/'r1' finds its clock off from 'r2' \(40\.000 ms\), 'r3' \(40\.000 ms\), 'r4' \(40\.000 ms\), a majority of the view/)
   })
 
   it('an offset within the bound plus half the round trip is not', () => {
