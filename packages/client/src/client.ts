@@ -487,6 +487,7 @@ export class LockstepClient {
 
   /** The error of a client every replica refused (each at least once, and none accepted it since), or undefined. */
   private refusedByAll(): LockstepError | undefined {
+    if (this.refusals.size === 0) return undefined // the usual case, asked at every submit: no list made
     const replicas = [...new Set(this.replicas)]
     const refusals = replicas.map((replica) => this.refusals.get(replica))
     if (refusals.some((refusal) => refusal === undefined)) return undefined

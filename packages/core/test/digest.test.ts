@@ -31,15 +31,16 @@ describe('the order digest chain', () => {
   it('equals chainDigest applied request by request, from the start and from a restored digest', () => {
     let seed = 7
     const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
-    const clients = ['c1', 'client-é', '日本', 'a😀', 'x'.repeat(40)]
+    const clients = ['c1', 'client-é', '日本', 'a😀', 'x'.repeat(40), 'y'.repeat(300)]
     for (const start of ['', 'cbf29ce484222325', '0000000000000000', 'ffffffffffffffff', 'not-a-digest', 'ABCDEF0123456789']) {
       const chain = new DigestChain(start)
       let expected = start
       expect(chain.digest).toBe(expected)
       for (let n = 0; n < 300; n++) {
-        const request = { client: clients[next() % clients.length]!, seq: next() % 100_000, incarnation: next() % 3 === 0 ? undefined : next() % 5, command: null }
+        const request = { client: clients[next() % clients.length]!, seq: next() % 100_000, incarnation: next() % 3 === 0 ? undefined : next() % 5 === 0 ? 1_764_000_000_000 + next() : next() % 5, command: null }
         expected = chainDigest(expected, request)
-        chain.extend(`|${request.client}|${request.seq}|${request.incarnation ?? 0}`)
+        if (n % 2 === 0) chain.extend(`|${request.client}|${request.seq}|${request.incarnation ?? 0}`)
+        else chain.extendDelivery(request.client, request.seq, request.incarnation ?? 0)
         if (n % 7 === 0) expect(chain.digest).toBe(expected) // read now and then: reading must not change the chain
         if (n === 150) chain.reset(expected)
       }

@@ -4,10 +4,10 @@
  */
 export class Fnv1a64 {
   // Four 16-bit limbs, since JavaScript bit operations are 32-bit; offset basis 0xcbf29ce484222325.
-  private h0 = 0x2325
-  private h1 = 0x8422
-  private h2 = 0x9ce4
-  private h3 = 0xcbf2
+  /** @internal */ h0 = 0x2325
+  /** @internal */ h1 = 0x8422
+  /** @internal */ h2 = 0x9ce4
+  /** @internal */ h3 = 0xcbf2
 
   /** Hashes `bytes` (its first `length`) after everything hashed before. */
   update(bytes: Uint8Array, length = bytes.length): this {
@@ -51,6 +51,15 @@ export class Fnv1a64 {
     return i < text.length ? this.update(textEncoder.encode(text.slice(i))) : this
   }
 
+  /** Starts over (the offset basis), for reuse without allocating. */
+  reset(): this {
+    this.h0 = 0x2325
+    this.h1 = 0x8422
+    this.h2 = 0x9ce4
+    this.h3 = 0xcbf2
+    return this
+  }
+
   /** The state as four 16-bit limbs, low first. */
   limbs(): [number, number, number, number] {
     return [this.h0, this.h1, this.h2, this.h3]
@@ -75,6 +84,33 @@ function hex4(limb: number): string {
 }
 
 const HEX_CODES = Array.from(HEX_DIGITS, (c) => c.charCodeAt(0))
+const BAR = '|'.charCodeAt(0)
+const ZERO = '0'.charCodeAt(0)
+/** Decimal digits of the largest safe integer. */
+const MAX_DIGITS = 16
+/** The hasher `extendDelivery` reuses. */
+const scratchHasher = new Fnv1a64()
+
+/** True for a number whose `String()` is its plain decimal digits (a non-negative safe integer). */
+function isDigitable(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0
+}
+
+/** Writes the decimal digits of `n` (see `isDigitable`) at `at`; returns the index after them. */
+function writeDigits(bytes: Uint8Array, at: number, n: number): number {
+  if (n < 10) {
+    bytes[at] = ZERO + n
+    return at + 1
+  }
+  let digits = 0
+  for (let rest = n; rest >= 1; rest = Math.floor(rest / 10)) digits++
+  let rest = n
+  for (let i = at + digits - 1; i >= at; i--) {
+    bytes[i] = ZERO + (rest % 10)
+    rest = Math.floor(rest / 10)
+  }
+  return at + digits
+}
 
 /**
  * A running chain of digests, each the FNV-1a 64-bit hash of the UTF-8 bytes of `previous + suffix` where `previous` is the one before as 16 hex
@@ -119,9 +155,51 @@ export class DigestChain {
       this.setFrom(new Fnv1a64().updateText((this.text ?? '') + suffix))
       return
     }
-    const limbs = [this.h3, this.h2, this.h1, this.h0]
-    for (let l = 0; l < 4; l++) for (let d = 0; d < 4; d++) hexBytes[l * 4 + d] = HEX_CODES[(limbs[l]! >>> (12 - 4 * d)) & 15]!
+    this.writeHex()
     this.setFrom(new Fnv1a64().update(hexBytes).updateText(suffix))
+  }
+
+  /**
+   * `extend('|' + client + '|' + seq + '|' + incarnation)`, without making that string (or any other object) when
+   * the client id is ASCII and both numbers are non-negative safe integers: the bytes go into a scratch buffer and
+   * are hashed from there (one delivery each, at every replica).
+   */
+  extendDelivery(client: string, seq: number, incarnation: number): void {
+    const length = 16 + client.length + 3 + 2 * MAX_DIGITS
+    if (!this.fromLimbs || !isDigitable(seq) || !isDigitable(incarnation)) return this.extend(`|${client}|${seq}|${incarnation}`)
+    if (textBytes.length < length) textBytes = new Uint8Array(Math.max(length, 2 * textBytes.length))
+    const bytes = textBytes
+    this.writeHex()
+    bytes.set(hexBytes)
+    let at = 16
+    bytes[at++] = BAR
+    for (let i = 0; i < client.length; i++) {
+      const code = client.charCodeAt(i)
+      if (code >= 0x80) return this.extend(`|${client}|${seq}|${incarnation}`) // UTF-8 needed: the general way
+      bytes[at++] = code
+    }
+    bytes[at++] = BAR
+    at = writeDigits(bytes, at, seq)
+    bytes[at++] = BAR
+    at = writeDigits(bytes, at, incarnation)
+    const hasher = scratchHasher.reset().update(bytes, at)
+    this.h0 = hasher.h0
+    this.h1 = hasher.h1
+    this.h2 = hasher.h2
+    this.h3 = hasher.h3
+    this.text = undefined
+  }
+
+  /** The current digest's 16 hex digits, from the limbs, into `hexBytes`. */
+  private writeHex(): void {
+    const { h0, h1, h2, h3 } = this
+    for (let d = 0; d < 4; d++) {
+      const shift = 12 - 4 * d
+      hexBytes[d] = HEX_CODES[(h3 >>> shift) & 15]!
+      hexBytes[4 + d] = HEX_CODES[(h2 >>> shift) & 15]!
+      hexBytes[8 + d] = HEX_CODES[(h1 >>> shift) & 15]!
+      hexBytes[12 + d] = HEX_CODES[(h0 >>> shift) & 15]!
+    }
   }
 
   private setFrom(hasher: Fnv1a64): void {

@@ -94,7 +94,7 @@ export class ReplicatedState<S> {
     const position = ++this.delivered
     const { client, seq } = request
     const incarnation = request.incarnation ?? 0
-    this.orderChain.extend(`|${client}|${seq}|${incarnation}`)
+    this.orderChain.extendDelivery(client, seq, incarnation)
     // Every position moves agreed time (duplicates too), so it depends on the order alone.
     if (request.time !== undefined && request.time > this.agreedTime) this.agreedTime = request.time
     const time = this.agreedTime

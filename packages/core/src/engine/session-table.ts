@@ -2,10 +2,11 @@ import type { ClientId, OutputNotice, Reply } from '@lockstep/interface'
 
 /** One client's session: which requests executed, their replies, and the client's outputs. */
 interface Session {
+  readonly client: ClientId
   /** Every seq below this executed or was abandoned, and its reply may be forgotten. */
   floor: number
   /** Replies of executed requests at or above the floor. */
-  readonly replies: Map<number, Reply>
+  readonly replies: Replies
   /** Number of outputs addressed to this client so far. */
   outputSeq: number
   /** Outputs the client has not acknowledged yet, by number: re-sent on request. */
@@ -15,6 +16,9 @@ interface Session {
   outputsFrom: number
   /** The position of the last request the client executed or output it was sent: the table is kept in this order. */
   lastActive: number
+  /** The next less and more recently active sessions (the table's order, kept as a list: see `SessionTable.oldest`). */
+  older: Session | undefined
+  newer: Session | undefined
 }
 
 /** Bounds of the session table. */
@@ -47,8 +51,15 @@ const MAX_RETAINED_OUTPUTS = 1024
  * delivery, identically everywhere, and travels in state transfers.
  */
 export class SessionTable {
-  /** Sessions from the least to the most recently active (a Map keeps insertion order; activity re-inserts). */
+  /** Sessions by client. Their order (least to most recently active) is the list from `oldest` to `newest`. */
   private sessions = new Map<ClientId, Session>()
+  /**
+   * The least and the most recently active sessions, the ends of a list linked through `Session.older` and
+   * `newer`: activity moves a session to the `newest` end without touching the Map (deleting and re-inserting a
+   * Map entry per delivery made V8 rehash the table every few dozen deliveries).
+   */
+  private oldest: Session | undefined
+  private newest: Session | undefined
   /**
    * The highest incarnation of a dropped session: a request without a session from an incarnation at or below
    * it may belong to a dropped one (its retry could have executed already), so it is refused with
@@ -78,11 +89,14 @@ export class SessionTable {
   /** Records an executed request's reply and forgets what the client acknowledged. */
   record(client: ClientId, seq: number, ackedBelow: number, outputsAckedBelow: number | undefined, reply: Reply): void {
     const session = this.session(client)
-    session.replies.set(seq, reply)
-    if (ackedBelow > session.floor) {
+    // The acknowledged replies go before this one is kept (the same as keeping it first, without moving the
+    // previous one aside only to drop it).
+    const forgets = ackedBelow > session.floor
+    if (forgets) {
       session.floor = ackedBelow
-      for (const old of session.replies.keys()) if (old < ackedBelow) session.replies.delete(old)
+      session.replies.dropBelow(ackedBelow)
     }
+    if (!forgets || seq >= ackedBelow) session.replies.add(seq, reply)
     if (outputsAckedBelow !== undefined && session.outputs.size > 0) {
       for (const old of session.outputs.keys()) if (old < outputsAckedBelow) session.outputs.delete(old)
     }
@@ -134,9 +148,10 @@ export class SessionTable {
   touch(client: ClientId, position: number): void {
     const session = this.sessions.get(client)
     if (!session) return
-    this.sessions.delete(client)
     session.lastActive = position
-    this.sessions.set(client, session)
+    if (session === this.newest) return
+    this.unlink(session)
+    this.append(session)
   }
 
   /**
@@ -147,24 +162,29 @@ export class SessionTable {
   dropIdle(position: number): void {
     if (this.sessions.size <= this.capacity) {
       // The usual case, answered from the least recently active session alone.
-      const oldest = this.sessions.values().next().value
+      const oldest = this.oldest
       if (oldest === undefined || position - oldest.lastActive <= this.expireAfter) return
     }
     let scanned = 0
-    for (const [client, session] of this.sessions) {
+    for (let session = this.oldest; session; ) {
+      const next = session.newer
       const over = this.sessions.size > this.capacity
       const expired = position - session.lastActive > this.expireAfter
       if (!over && !expired) return
       if (++scanned > 64) return // bounded work per delivery; the next ones continue
-      if (session.outputs.size > 0) continue
-      this.sessions.delete(client)
-      this.droppedUpTo = Math.max(this.droppedUpTo, session.incarnation)
+      if (session.outputs.size === 0) {
+        this.sessions.delete(session.client)
+        this.unlink(session)
+        this.droppedUpTo = Math.max(this.droppedUpTo, session.incarnation)
+      }
+      session = next
     }
   }
 
   /** Plain data, for snapshots and state transfer, in the table's order (equal tables give equal data). */
   toJSON(): unknown {
-    const sessions = [...this.sessions.entries()].map(([client, s]) => [client, s.floor, s.outputSeq, [...s.replies.values()], [...s.outputs.values()], s.incarnation, s.outputsFrom, s.lastActive])
+    const sessions: unknown[] = []
+    for (let s = this.oldest; s; s = s.newer) sessions.push([s.client, s.floor, s.outputSeq, s.replies.values(), [...s.outputs.values()], s.incarnation, s.outputsFrom, s.lastActive])
     return { droppedUpTo: this.droppedUpTo, sessions }
   }
 
@@ -173,25 +193,123 @@ export class SessionTable {
     const { droppedUpTo, sessions } = Array.isArray(data) ? { droppedUpTo: -1, sessions: data } : (data as { droppedUpTo: number; sessions: unknown[] })
     this.droppedUpTo = droppedUpTo
     this.sessions = new Map()
+    this.oldest = this.newest = undefined
     for (const [client, floor, outputSeq, replies, outputs, incarnation, outputsFrom, lastActive] of sessions as [ClientId, number, number, Reply[], OutputNotice[], number, number, number?][]) {
-      this.sessions.set(client, {
+      const replaced = this.sessions.get(client)
+      const session: Session = {
+        client,
         floor,
         outputSeq,
         incarnation,
         outputsFrom,
         lastActive: lastActive ?? 0,
-        replies: new Map(replies.map((r) => [r.seq, r])),
+        replies: Replies.from(replies),
         outputs: new Map(outputs.map((o) => [o.outputSeq, o])),
-      })
+        older: undefined,
+        newer: undefined,
+      }
+      this.sessions.set(client, session)
+      // A client listed twice: the later entry wins, in the earlier one's place (as a Map's set did).
+      if (replaced) this.replaceInList(replaced, session)
+      else this.append(session)
     }
   }
 
   private session(client: ClientId): Session {
     let session = this.sessions.get(client)
     if (!session) {
-      session = { floor: 0, replies: new Map(), outputSeq: 0, outputs: new Map(), incarnation: 0, outputsFrom: 1, lastActive: 0 }
+      session = { client, floor: 0, replies: new Replies(), outputSeq: 0, outputs: new Map(), incarnation: 0, outputsFrom: 1, lastActive: 0, older: undefined, newer: undefined }
       this.sessions.set(client, session)
+      this.append(session)
     }
     return session
+  }
+
+  /** Puts `session` (in no list) at the most recent end. */
+  private append(session: Session): void {
+    session.older = this.newest
+    session.newer = undefined
+    if (this.newest) this.newest.newer = session
+    else this.oldest = session
+    this.newest = session
+  }
+
+  /** Puts `session` (in no list) where `replaced` is, and takes `replaced` out. */
+  private replaceInList(replaced: Session, session: Session): void {
+    session.older = replaced.older
+    session.newer = replaced.newer
+    if (replaced.older) replaced.older.newer = session
+    else this.oldest = session
+    if (replaced.newer) replaced.newer.older = session
+    else this.newest = session
+    replaced.older = replaced.newer = undefined
+  }
+
+  /** Takes `session` out of the list. */
+  private unlink(session: Session): void {
+    if (session.older) session.older.newer = session.newer
+    else this.oldest = session.newer
+    if (session.newer) session.newer.older = session.older
+    else this.newest = session.older
+    session.older = session.newer = undefined
+  }
+}
+
+/**
+ * A session's kept replies by seq, in the order they were recorded. The latest one sits apart from the others:
+ * a closed-loop client (one request in flight) keeps one reply at a time, replaced at every request, and a Map
+ * with an entry added and one deleted per request is rehashed (reallocated) every few requests.
+ */
+class Replies {
+  /** Every kept reply but the latest, by seq, in the order recorded. */
+  private earlier: Map<number, Reply> | undefined
+  private latestSeq = 0
+  private latest: Reply | undefined
+
+  /** Replies in the order recorded. */
+  static from(replies: readonly Reply[]): Replies {
+    const kept = new Replies()
+    for (const reply of replies) kept.add(reply.seq, reply)
+    return kept
+  }
+
+  get(seq: number): Reply | undefined {
+    if (this.latest !== undefined && this.latestSeq === seq) return this.latest
+    return this.earlier?.get(seq)
+  }
+
+  /** Keeps `reply` as the reply of `seq`; a seq kept already keeps its place (as a Map's set does). */
+  add(seq: number, reply: Reply): void {
+    if (this.latest !== undefined) {
+      if (this.latestSeq === seq) {
+        this.latest = reply
+        return
+      }
+      if (this.earlier?.has(seq)) {
+        this.earlier.set(seq, reply)
+        return
+      }
+      ;(this.earlier ??= new Map()).set(this.latestSeq, this.latest)
+    }
+    this.latestSeq = seq
+    this.latest = reply
+  }
+
+  /** Forgets the replies below `floor`. */
+  dropBelow(floor: number): void {
+    if (this.earlier !== undefined && this.earlier.size > 0) for (const seq of this.earlier.keys()) if (seq < floor) this.earlier.delete(seq)
+    if (this.latest !== undefined && this.latestSeq < floor) this.latest = undefined
+  }
+
+  clear(): void {
+    this.earlier = undefined
+    this.latest = undefined
+  }
+
+  /** The kept replies, in the order recorded. */
+  values(): Reply[] {
+    const values = this.earlier === undefined ? [] : [...this.earlier.values()]
+    if (this.latest !== undefined) values.push(this.latest)
+    return values
   }
 }
