@@ -31,9 +31,10 @@ export interface NetworkObserver {
   dropped?(id: number, from: NodeId, to: NodeId, message: unknown, reason: 'receiver-down' | 'link-reset'): void
 }
 
-/** A message on a link: its id on the network and its contents. */
+/** A message on a link: its id on the network, its number on the link and its contents. */
 interface InFlight {
   readonly id: number
+  readonly n: number
   readonly message: unknown
 }
 
@@ -43,13 +44,75 @@ interface Link {
   /** Virtual time at which the last message on this link is due: delays never reorder a link. */
   lastDeliveryAt: number
   /** Messages waiting in zero-delay mode, delivered in one deferred turn. */
-  queue: [number, InFlight][] | undefined
+  queue: InFlight[] | undefined
   /** Number of messages sent on the link; each carries its number. */
   sent: number
   /** Number of the next message to hand over. */
   next: number
   /** Messages that arrived but wait for a partition to heal (or for an earlier one). */
-  readonly waiting: Map<number, InFlight>
+  readonly waiting: WaitingMessages
+  /** `linkKey(from, to)`. */
+  readonly key: string
+  /** Hands the zero-delay `queue` over (made once per link, deferred once per turn that sent on it). */
+  readonly handOverQueue: () => void
+}
+
+/**
+ * A link's arrived messages by number, lowest first: what a Map of them did, for the few operations a link uses
+ * (an arrival, the lowest one taken, the count, all of them), without allocating per message. (A Map that gains
+ * and loses an entry per message reallocates its table every few messages.)
+ */
+class WaitingMessages {
+  private numbers: number[] = []
+  private messages: InFlight[] = []
+  /** The entries in use are `[head, end)`, in increasing number. */
+  private head = 0
+  private end = 0
+
+  get size(): number {
+    return this.end - this.head
+  }
+
+  /** Adds message `n` (not waiting yet). */
+  set(n: number, message: InFlight): void {
+    if (this.head === this.end) this.head = this.end = 0
+    let at = this.end
+    while (at > this.head && this.numbers[at - 1]! > n) at-- // arrivals come in order but for delays; keep them sorted
+    if (at === this.end) {
+      this.numbers[at] = n
+      this.messages[at] = message
+    } else {
+      this.numbers.splice(at, 0, n)
+      this.messages.splice(at, 0, message)
+    }
+    this.end++
+  }
+
+  /** Takes message `n` out if it is the lowest waiting one. */
+  take(n: number): InFlight | undefined {
+    if (this.head === this.end || this.numbers[this.head] !== n) return undefined
+    const message = this.messages[this.head]!
+    this.messages[this.head] = undefined as unknown as InFlight // not kept alive by the link
+    this.head++
+    if (this.head === this.end) this.head = this.end = 0
+    return message
+  }
+
+  /** The waiting messages' numbers, in order. */
+  keys(): number[] {
+    return this.numbers.slice(this.head, this.end)
+  }
+
+  get(n: number): InFlight | undefined {
+    for (let i = this.head; i < this.end; i++) if (this.numbers[i] === n) return this.messages[i]
+    return undefined
+  }
+
+  clear(): void {
+    this.numbers = []
+    this.messages = []
+    this.head = this.end = 0
+  }
 }
 
 /**
@@ -63,6 +126,8 @@ interface Link {
 export class MemoryNetwork {
   private readonly receivers = new Map<NodeId, Receiver>()
   private readonly links = new Map<string, Link>()
+  /** The same links by their ends, from and to (no key string made per message). */
+  private readonly linksFrom = new Map<NodeId, Map<NodeId, Link>>()
   private readonly blocked = new Set<string>()
   private readonly scheduler: Scheduler
   private readonly random: RandomSource | undefined
@@ -104,6 +169,8 @@ export class MemoryNetwork {
         this.links.delete(key)
       }
     }
+    this.linksFrom.delete(id)
+    for (const byTo of this.linksFrom.values()) byTo.delete(id)
   }
 
   /** True if a node with this id is attached. */
@@ -144,41 +211,57 @@ export class MemoryNetwork {
   /** Sends a message; it arrives after the link's delay, after every earlier message on the same link. */
   send(from: NodeId, to: NodeId, message: unknown): void {
     this.stats.sent++
-    const inFlight: InFlight = { id: this.stats.sent, message }
+    let link = this.linksFrom.get(from)?.get(to)
+    const inFlight: InFlight = { id: this.stats.sent, n: 0, message }
     this.observer?.sent?.(inFlight.id, from, to, message)
-    const key = linkKey(from, to)
-    let link = this.links.get(key)
-    if (!link) {
-      link = { lastDeliveryAt: 0, queue: undefined, sent: 0, next: 1, waiting: new Map() }
-      this.links.set(key, link)
-    }
+    if (!link) link = this.newLink(from, to)
     const extraMs = this.slowNodes.size === 0 ? 0 : (this.slowNodes.get(from) ?? 0) + (this.slowNodes.get(to) ?? 0)
     const now = this.scheduler.now()
     const current = link
     // Zero delay: the link's messages go together in one deferred turn.
-    if (this.delay.maxMs === 0 && extraMs === 0 && link.lastDeliveryAt <= now && link.waiting.size === 0 && !this.blocked.has(key)) {
-      const entry: [number, InFlight] = [++link.sent, inFlight]
+    if (this.delay.maxMs === 0 && extraMs === 0 && link.lastDeliveryAt <= now && link.waiting.size === 0 && (this.blocked.size === 0 || !this.blocked.has(link.key))) {
+      ;(inFlight as { n: number }).n = ++link.sent
       if (link.queue) {
-        link.queue.push(entry)
+        link.queue.push(inFlight)
         return
       }
-      const queue = [entry]
-      link.queue = queue
-      this.scheduler.defer(() => {
-        current.queue = undefined
-        for (const [n, queued] of queue) current.waiting.set(n, queued)
-        this.handOver(key, current, from, to)
-      })
+      link.queue = [inFlight]
+      this.scheduler.defer(link.handOverQueue)
       return
     }
     const n = ++link.sent
+    ;(inFlight as { n: number }).n = n
     const jitterMs = this.delay.maxMs > this.delay.minMs ? this.random!.next() * (this.delay.maxMs - this.delay.minMs) : 0
     const at = Math.max(now + this.delay.minMs + jitterMs + extraMs, link.lastDeliveryAt)
     link.lastDeliveryAt = at
     this.scheduler.setTimer(at - now, () => {
       current.waiting.set(n, inFlight)
-      this.handOver(key, current, from, to)
+      this.handOver(current.key, current, from, to)
     })
+  }
+
+  /** The link from `from` to `to`, new. */
+  private newLink(from: NodeId, to: NodeId): Link {
+    const key = linkKey(from, to)
+    const link: Link = {
+      key,
+      lastDeliveryAt: 0,
+      queue: undefined,
+      sent: 0,
+      next: 1,
+      waiting: new WaitingMessages(),
+      handOverQueue: () => {
+        const queue = link.queue!
+        link.queue = undefined
+        for (const queued of queue) link.waiting.set(queued.n, queued)
+        this.handOver(key, link, from, to)
+      },
+    }
+    this.links.set(key, link)
+    let byTo = this.linksFrom.get(from)
+    if (!byTo) this.linksFrom.set(from, (byTo = new Map()))
+    byTo.set(to, link)
+    return link
   }
 
   /** Hands over a link's waiting messages in order, unless the link is cut or the receiver is gone. */
@@ -191,9 +274,7 @@ export class MemoryNetwork {
       return
     }
     if (this.blocked.has(key)) return
-    while (link.waiting.has(link.next)) {
-      const entry = link.waiting.get(link.next)!
-      link.waiting.delete(link.next)
+    for (let entry = link.waiting.take(link.next); entry !== undefined; entry = link.waiting.take(link.next)) {
       link.next++
       const receiver = this.receivers.get(to)
       if (!receiver) {
