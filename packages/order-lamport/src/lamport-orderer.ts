@@ -21,15 +21,12 @@ export interface LamportOptions {
   readonly maxBatch?: number
 }
 
-interface PendingEntry {
-  readonly time: number
-  readonly n: number
-  readonly request: Request
-}
-
-/** One origin's undelivered requests, in stamp order (FIFO links keep them so). */
+/**
+ * One origin's undelivered requests, in stamp order (FIFO links keep them so), as they came: `[stamp time, n,
+ * request]`, the entries of the messages themselves (read only; no copy per request).
+ */
 class OriginQueue {
-  entries: PendingEntry[] = []
+  entries: StampedEntry[] = []
   head = 0
   /** How many of this origin's requests this replica has received (they are numbered 1, 2, …). */
   received = 0
@@ -38,13 +35,13 @@ class OriginQueue {
   /** How many of this origin's requests this replica has delivered. */
   delivered = 0
 
-  peek(): PendingEntry | undefined {
+  peek(): StampedEntry | undefined {
     return this.entries[this.head]
   }
 
-  shift(): PendingEntry {
+  shift(): StampedEntry {
     const entry = this.entries[this.head++]!
-    this.delivered = entry.n
+    this.delivered = entry[1]
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head)
       this.head = 0
@@ -57,7 +54,7 @@ class OriginQueue {
   }
 
   /** The undelivered entries. */
-  undelivered(): PendingEntry[] {
+  undelivered(): StampedEntry[] {
     return this.entries.slice(this.head)
   }
 }
@@ -130,8 +127,9 @@ export class LamportOrderer implements CrashTolerantOrderer {
     const own = this.queues.get(this.ctx.self)!
     const n = ++own.received
     own.lastTime = time
-    own.entries.push({ time, n, request })
-    this.outbox.push([time, n, request])
+    const entry: StampedEntry = [time, n, request]
+    own.entries.push(entry)
+    this.outbox.push(entry)
     this.deliverStable()
   }
 
@@ -146,11 +144,12 @@ export class LamportOrderer implements CrashTolerantOrderer {
     // LC2: on receipt of a message stamped τ, T := max(T, τ) + 1.
     this.clock.witness(message.c)
     if (message.r) {
-      for (const [time, n, request] of message.r) {
+      for (const entry of message.r) {
+        const n = entry[1]
         if (n <= queue.received) continue // already held (a resent batch)
         queue.received = n
-        queue.lastTime = time
-        queue.entries.push({ time, n, request })
+        queue.lastTime = entry[0]
+        queue.entries.push(entry)
       }
       for (const peer of this.peers) this.ackOwed.add(peer)
     }
@@ -210,7 +209,7 @@ export class LamportOrderer implements CrashTolerantOrderer {
       const origin = this.members[i]!
       const queue = this.queueList[i]!
       delivered[origin] = queue.delivered
-      for (const entry of queue.undelivered()) pending.push([origin, entry.time, entry.n, entry.request])
+      for (const [time, n, request] of queue.undelivered()) pending.push([origin, time, n, request])
     }
     return { delivered, pending }
   }
@@ -239,8 +238,8 @@ export class LamportOrderer implements CrashTolerantOrderer {
     const candidates = new Map<string, readonly [ReplicaId, number, number, Request]>()
     for (let i = 0; i < this.members.length; i++) {
       const origin = this.members[i]!
-      for (const entry of this.queueList[i]!.undelivered()) {
-        if (entry.n <= (boundary.maxDelivered[origin] ?? 0)) candidates.set(`${origin}\u0000${entry.n}`, [origin, entry.time, entry.n, entry.request])
+      for (const [time, n, request] of this.queueList[i]!.undelivered()) {
+        if (n <= (boundary.maxDelivered[origin] ?? 0)) candidates.set(`${origin}\u0000${n}`, [origin, time, n, request])
       }
     }
     for (const entry of boundary.entries) candidates.set(`${entry[0]}\u0000${entry[2]}`, entry)
@@ -296,18 +295,18 @@ export class LamportOrderer implements CrashTolerantOrderer {
     this.delivering = true
     try {
       while (true) {
-        let best: PendingEntry | undefined
+        let best: StampedEntry | undefined
         let bestIndex = -1
         for (let i = 0; i < this.queueList.length; i++) {
           const head = this.queueList[i]!.peek()
-          if (head && (!best || compareStamps(head.time, this.members[i]!, best.time, this.members[bestIndex]!) < 0)) {
+          if (head && (!best || compareStamps(head[0], this.members[i]!, best[0], this.members[bestIndex]!) < 0)) {
             best = head
             bestIndex = i
           }
         }
-        if (!best || !this.isStable(this.members[bestIndex]!, best.n)) return
+        if (!best || !this.isStable(this.members[bestIndex]!, best[1])) return
         this.queueList[bestIndex]!.shift()
-        this.ctx.deliver(best.request)
+        this.ctx.deliver(best[2])
       }
     } finally {
       this.delivering = false

@@ -15,7 +15,7 @@ import { DigestChain } from './digest'
 import { SessionTable, type SessionLimits, type SessionLookup } from './session-table'
 import { captureMachine, checkChunkMethods, machinePieces, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
 
-/** What executing one delivered request produced. */
+/** What executing one delivered request produced (read it before the next one executes: see `execute`). */
 export interface Execution {
   /** Its position in the total order. */
   readonly position: number
@@ -28,6 +28,8 @@ export interface Execution {
   /** Agreed time at its position (`ApplyContext.time`). */
   readonly time: number
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /** The notices of an execution that addressed no other client (most of them): one frozen empty list. */
 const NO_NOTICES: readonly OutputNotice[] = Object.freeze([])
@@ -48,6 +50,8 @@ export class ReplicatedState<S> {
   private readonly orderChain = new DigestChain()
   /** Agreed time after the last delivered request (see `ApplyContext.time`). */
   private agreedTime = 0
+  /** What `execute` returns, filled in anew by each call (one object per replica instead of one per delivery). */
+  private readonly lastExecution: Mutable<Execution> = { position: 0, executed: false, reply: undefined, notices: NO_NOTICES, time: 0 }
 
   constructor(machine: StateMachine<S>, limits: SessionLimits = {}) {
     checkChunkMethods(machine)
@@ -89,7 +93,10 @@ export class ReplicatedState<S> {
     return this.agreedTime
   }
 
-  /** Executes the next request of the total order (once per `(client, seq)`; a duplicate is answered from the table). */
+  /**
+   * Executes the next request of the total order (once per `(client, seq)`; a duplicate is answered from the
+   * table). The result is overwritten by the next call: read what is needed before executing another request.
+   */
   execute(request: Request): Execution {
     const position = ++this.delivered
     const { client, seq } = request
@@ -99,7 +106,7 @@ export class ReplicatedState<S> {
     if (request.time !== undefined && request.time > this.agreedTime) this.agreedTime = request.time
     const time = this.agreedTime
     const known = this.lookup(request)
-    if (known.kind !== 'new') return { position, executed: false, reply: known.kind === 'executed' ? known.reply : undefined, notices: NO_NOTICES, time }
+    if (known.kind !== 'new') return this.executionResult(position, false, known.kind === 'executed' ? known.reply : undefined, NO_NOTICES, time)
     this.executedCount++
     const outputsFrom = this.sessions.beginIncarnation(client, incarnation)
     let notices: OutputNotice[] | undefined
@@ -127,7 +134,17 @@ export class ReplicatedState<S> {
     if (notices) for (const notice of notices) this.sessions.touch(notice.to, position)
     this.sessions.touch(client, position)
     this.sessions.dropIdle(position)
-    return { position, executed: true, reply, notices: notices ?? NO_NOTICES, time }
+    return this.executionResult(position, true, reply, notices ?? NO_NOTICES, time)
+  }
+
+  private executionResult(position: number, executed: boolean, reply: Reply | undefined, notices: readonly OutputNotice[], time: number): Execution {
+    const result = this.lastExecution
+    result.position = position
+    result.executed = executed
+    result.reply = reply
+    result.notices = notices
+    result.time = time
+    return result
   }
 
   /** How many times the state was replaced by an image (see `restore`). */
