@@ -21,6 +21,9 @@ export interface LamportOptions {
   readonly maxBatch?: number
 }
 
+/** What a queue's delivered slots hold until it is compacted. */
+const DELIVERED: StampedEntry = Object.freeze([0, 0, Object.freeze({ client: '', seq: 0, command: null })]) as unknown as StampedEntry
+
 /**
  * One origin's undelivered requests, in stamp order (FIFO links keep them so), as they came: `[stamp time, n,
  * request]`, the entries of the messages themselves (read only; no copy per request).
@@ -40,7 +43,10 @@ class OriginQueue {
   }
 
   shift(): StampedEntry {
-    const entry = this.entries[this.head++]!
+    const entry = this.entries[this.head]!
+    // Not kept alive by the queue until the next compaction (up to a thousand delivered requests per origin, and
+    // everything they hold, would outlive young-generation collections and be promoted only to die there).
+    this.entries[this.head++] = DELIVERED
     this.delivered = entry[1]
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head)

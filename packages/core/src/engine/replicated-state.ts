@@ -113,15 +113,21 @@ export class ReplicatedState<S> {
     let reply: Reply
     try {
       const outputs = this.machine.apply(this.state, request.command, { client, position, time })
-      const own: NumberedOutput[] = []
-      for (const output of outputs) {
-        if (output.to === client) {
-          // The requester's own outputs travel (and are kept) in its reply.
-          own.push({ outputSeq: this.sessions.nextOutputSeq(client), value: output.value })
-          continue
+      let own: NumberedOutput[]
+      if (outputs.length === 1 && outputs[0]!.to === client) {
+        // One output, to the requester (most commands): a list of exactly one (a list grown by a push reserves 17).
+        own = [{ outputSeq: this.sessions.nextOutputSeq(client), value: outputs[0]!.value }]
+      } else {
+        own = []
+        for (const output of outputs) {
+          if (output.to === client) {
+            // The requester's own outputs travel (and are kept) in its reply.
+            own.push({ outputSeq: this.sessions.nextOutputSeq(client), value: output.value })
+            continue
+          }
+          const cause = { client, seq }
+          ;(notices ??= []).push(this.sessions.addOutput(output.to, (outputSeq, to) => ({ outputSeq, value: output.value, to: output.to, cause, position, incarnation: to })))
         }
-        const cause = { client, seq }
-        ;(notices ??= []).push(this.sessions.addOutput(output.to, (outputSeq, to) => ({ outputSeq, value: output.value, to: output.to, cause, position, incarnation: to })))
       }
       reply = outputsFrom > 1 ? { client, seq, ok: true, outputs: own, position, incarnation, outputsFrom } : { client, seq, ok: true, outputs: own, position, incarnation }
     } catch (error) {
