@@ -49,6 +49,25 @@ describe('the order digest chain', () => {
   })
 })
 
+describe('extendDelivery', () => {
+  it('hashes the decimal digits of any seq and incarnation as their text (leading zeros, 2^31, the largest safe integer)', () => {
+    const numbers = [0, 1, 9, 10, 99, 100, 2 ** 31 - 1, 2 ** 31, 1e8 - 1, 1e8, 1e8 + 1, 1_764_000_000_005, 1_764_012_345_678, 123_456_700_000_001, Number.MAX_SAFE_INTEGER]
+    let expected = 'cbf29ce484222325'
+    const chain = new DigestChain(expected)
+    for (const seq of numbers) for (const incarnation of numbers) {
+      expected = chainDigest(expected, { client: 'c7', seq, incarnation, command: null })
+      chain.extendDelivery('c7', seq, incarnation)
+      expect(chain.digest, `${seq} ${incarnation}`).toBe(expected)
+    }
+    // Outside the fast path (not a non-negative safe integer): the same definition, through the text.
+    for (const odd of [-1, 1.5, 2 ** 53, -0]) {
+      expected = chainDigest(expected, { client: 'c7', seq: 3, incarnation: odd, command: null })
+      chain.extendDelivery('c7', 3, odd)
+      expect(chain.digest, String(odd)).toBe(expected)
+    }
+  })
+})
+
 describe('the state digest, hashed a turn at a time', () => {
   it('equals the digest at the position it was taken, while requests execute meanwhile', async () => {
     for (const machine of [kv, register]) {

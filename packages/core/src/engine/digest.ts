@@ -98,16 +98,23 @@ function isDigitable(n: number): boolean {
 
 /** Writes the decimal digits of `n` (see `isDigitable`) at `at`; returns the index after them. */
 function writeDigits(bytes: Uint8Array, at: number, n: number): number {
-  if (n < 10) {
-    bytes[at] = ZERO + n
-    return at + 1
-  }
-  let digits = 0
-  for (let rest = n; rest >= 1; rest = Math.floor(rest / 10)) digits++
-  let rest = n
+  if (n <= 0x7fffffff) return writeSmallDigits(bytes, at, n, 0)
+  // Above 2^31 (incarnations are clock readings): the digits above the last eight, then those eight, in 32-bit steps.
+  const high = Math.floor(n / 1e8)
+  at = writeSmallDigits(bytes, at, high, 0)
+  return writeSmallDigits(bytes, at, n - high * 1e8, 8)
+}
+
+/** Writes the decimal digits of `n` (0 to 2^31 - 1), with leading zeros up to `width` digits. */
+function writeSmallDigits(bytes: Uint8Array, at: number, n: number, width: number): number {
+  let digits = 1
+  for (let rest = (n / 10) | 0; rest > 0; rest = (rest / 10) | 0) digits++
+  if (digits < width) digits = width
+  let rest = n | 0
   for (let i = at + digits - 1; i >= at; i--) {
-    bytes[i] = ZERO + (rest % 10)
-    rest = Math.floor(rest / 10)
+    const tenth = (rest / 10) | 0
+    bytes[i] = ZERO + rest - tenth * 10
+    rest = tenth
   }
   return at + digits
 }
@@ -155,7 +162,7 @@ export class DigestChain {
       this.setFrom(new Fnv1a64().updateText((this.text ?? '') + suffix))
       return
     }
-    this.writeHex()
+    this.writeHex(hexBytes)
     this.setFrom(new Fnv1a64().update(hexBytes).updateText(suffix))
   }
 
@@ -169,8 +176,7 @@ export class DigestChain {
     if (!this.fromLimbs || !isDigitable(seq) || !isDigitable(incarnation)) return this.extend(`|${client}|${seq}|${incarnation}`)
     if (textBytes.length < length) textBytes = new Uint8Array(Math.max(length, 2 * textBytes.length))
     const bytes = textBytes
-    this.writeHex()
-    bytes.set(hexBytes)
+    this.writeHex(bytes)
     let at = 16
     bytes[at++] = BAR
     for (let i = 0; i < client.length; i++) {
@@ -190,15 +196,15 @@ export class DigestChain {
     this.text = undefined
   }
 
-  /** The current digest's 16 hex digits, from the limbs, into `hexBytes`. */
-  private writeHex(): void {
+  /** The current digest's 16 hex digits, from the limbs, into the first 16 of `bytes`. */
+  private writeHex(bytes: Uint8Array): void {
     const { h0, h1, h2, h3 } = this
     for (let d = 0; d < 4; d++) {
       const shift = 12 - 4 * d
-      hexBytes[d] = HEX_CODES[(h3 >>> shift) & 15]!
-      hexBytes[4 + d] = HEX_CODES[(h2 >>> shift) & 15]!
-      hexBytes[8 + d] = HEX_CODES[(h1 >>> shift) & 15]!
-      hexBytes[12 + d] = HEX_CODES[(h0 >>> shift) & 15]!
+      bytes[d] = HEX_CODES[(h3 >>> shift) & 15]!
+      bytes[4 + d] = HEX_CODES[(h2 >>> shift) & 15]!
+      bytes[8 + d] = HEX_CODES[(h1 >>> shift) & 15]!
+      bytes[12 + d] = HEX_CODES[(h0 >>> shift) & 15]!
     }
   }
 
