@@ -22,7 +22,6 @@ export function realScheduler(): Scheduler {
   const host = globalThis as unknown as HostGlobals
   const { performance } = host
   const origin = performance.timeOrigin
-  const defer = host.setImmediate ? (fn: () => void) => host.setImmediate!(fn) : (fn: () => void) => host.setTimeout(fn, 0)
   return {
     now: () => origin + performance.now(),
     setTimer(delayMs: number, fn: () => void): TimerHandle {
@@ -32,7 +31,39 @@ export function realScheduler(): Scheduler {
       host.clearTimeout(handle)
     },
     defer(fn: () => void) {
-      defer(fn)
+      deferred.push(fn)
+      if (!drainScheduled) scheduleDrain()
     },
+  }
+}
+
+/**
+ * The deferred work of every real scheduler in the process, in the order deferred: run by one `setImmediate` per
+ * turn instead of one per call (a busy in-process cluster defers a link's hand-over or a flush several times per
+ * request). Work deferred while the queue runs waits for the next turn, as a `setImmediate` made then would.
+ */
+let deferred: (() => void)[] = []
+let drainScheduled = false
+
+function scheduleDrain(): void {
+  drainScheduled = true
+  const host = globalThis as unknown as HostGlobals
+  if (host.setImmediate) host.setImmediate(drain)
+  else host.setTimeout(drain, 0) // hosts without setImmediate
+}
+
+function drain(): void {
+  drainScheduled = false
+  const batch = deferred
+  deferred = []
+  for (let i = 0; i < batch.length; i++) {
+    try {
+      batch[i]!()
+    } catch (error) {
+      // The rest still run, first in the next turn (as the host runs the immediates after one that threw).
+      deferred = batch.slice(i + 1).concat(deferred)
+      if (deferred.length > 0 && !drainScheduled) scheduleDrain()
+      throw error
+    }
   }
 }

@@ -32,4 +32,27 @@ describe('realScheduler', () => {
     })
     expect(ran).toEqual(['deferred', 'timer'])
   })
+
+  it('runs deferred work in the order deferred, across schedulers; work deferred while it runs waits for the next turn', async () => {
+    const [one, two] = [realScheduler(), realScheduler()]
+    const ran: string[] = []
+    await new Promise<void>((resolve) => {
+      one.defer(() => {
+        ran.push('a')
+        // Deferred now: after everything deferred before, and not in this turn (a timer due now runs first).
+        one.defer(() => {
+          ran.push('d')
+          resolve()
+        })
+        ran.push(`a deferred d`)
+      })
+      two.defer(() => ran.push('b'))
+      one.defer(() => {
+        ran.push('c')
+        queueMicrotask(() => ran.push('c microtask'))
+      })
+    })
+    expect(ran).toEqual(['a', 'a deferred d', 'b', 'c', 'c microtask', 'd'])
+  })
 })
+
