@@ -78,6 +78,21 @@ describe('an amnesiac restart with the incarnation of the run the cluster admitt
     return { replies, run, crash, start, status, submit, now: () => now }
   }
 
+  /**
+   * r3 loses its state; the others remove it (view 2), then add its next run back (view 3). Returns that run's
+   * start time, the clock reading its incarnation was made from.
+   */
+  function readmitR3(c: ReturnType<typeof cluster>): number {
+    c.crash('r3')
+    c.run(200)
+    expect(c.status('r1')).toBe('normal in view 2')
+    const admitted = c.now()
+    c.start('r3', 'fresh')
+    c.run(300)
+    expect(c.status('r3')).toBe('normal in view 3')
+    return admitted
+  }
+
   it.each([
     { incarnation: 'the same incarnation (its clock held still across the restart)', behind: 0 },
     { incarnation: 'an older incarnation (its clock set back across the restart)', behind: 500 },
@@ -88,14 +103,7 @@ describe('an amnesiac restart with the incarnation of the run the cluster admitt
     c.submit('r1', 1)
     c.run(50)
     expect(c.replies.map((r) => r.seq)).toContain(1)
-    // r3 loses its state; the others remove it, then add its next run back (incarnation = its start time).
-    c.crash('r3')
-    c.run(200)
-    expect(c.status('r1')).toBe('normal in view 2')
-    const admitted = c.now()
-    c.start('r3', 'fresh')
-    c.run(300)
-    expect(c.status('r3')).toBe('normal in view 3')
+    const admitted = readmitR3(c)
     // r2 fails for good: the newest view names r3 as a plain member.
     c.crash('r2')
     c.run(300)
@@ -119,13 +127,7 @@ describe('an amnesiac restart with the incarnation of the run the cluster admitt
     const c = cluster()
     for (const r of members) c.start(r, 'member')
     c.run(50)
-    c.crash('r3')
-    c.run(200)
-    expect(c.status('r1')).toBe('normal in view 2')
-    const admitted = c.now()
-    c.start('r3', 'fresh')
-    c.run(300)
-    expect(c.status('r3')).toBe('normal in view 3')
+    const admitted = readmitR3(c)
     c.crash('r3')
     c.start('r3', 'fresh', admitted - c.now())
     const views: string[] = []
