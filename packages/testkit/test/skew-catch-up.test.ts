@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
-import { lamport } from '@lockstep/order-lamport'
+import { sequencer } from './sequencer'
 import { SeededRandom } from '../src/sim/prng'
 import { SimCluster } from '../src/sim/sim-cluster'
 import { OverlappingFaultInjector } from '../src/sim/overlapping-fault-injector'
@@ -13,7 +13,7 @@ import { runPromiseContinuations } from '../src/sim/promise-continuations'
 describe('the overlapping fault injector and clocks that catch up after a skew', () => {
   it('counts a replica as skewed until its clock reads what its offset says again', async () => {
     for (const seed of [1, 2, 3]) {
-      const cluster = new SimCluster({ machine: kv, orderer: lamport({ heartbeatMs: 10 }), replicas: 5, seed, membership: false })
+      const cluster = new SimCluster({ machine: kv, orderer: sequencer, replicas: 5, seed, membership: false })
       await cluster.start()
       const injector = new OverlappingFaultInjector(cluster, { kinds: ['skew'], delay: { minMs: 1, maxMs: 5 }, random: new SeededRandom(seed), striking: () => cluster.scheduler.now() < 20_000, skewBeyondMs: 500 })
       injector.start()
