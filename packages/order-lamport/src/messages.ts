@@ -32,13 +32,15 @@ export function parseLamportMessage(from: string, value: unknown): LamportMessag
   }
   if (message.r !== undefined) {
     if (!Array.isArray(message.r)) throw bad(where, 'r', 'an array of entries')
-    message.r.forEach((entry: unknown, index) => {
+    // An indexed loop, not forEach: forEach skips a sparse array's holes, which the orderer would then read.
+    for (let index = 0; index < message.r.length; index++) {
+      const entry: unknown = message.r[index]
       if (!Array.isArray(entry) || entry.length !== 3) throw bad(where, `r[${index}]`, '[time, n, request]')
       const [time, n, request] = entry as unknown[]
       if (!Number.isSafeInteger(time) || (time as number) < 1) throw bad(where, `r[${index}][0]`, 'a positive integer stamp')
       if (!Number.isSafeInteger(n) || (n as number) < 1) throw bad(where, `r[${index}][1]`, 'a positive integer')
       checkRequest(where, `r[${index}][2]`, request)
-    })
+    }
   }
   return value as unknown as LamportMessage
 }
