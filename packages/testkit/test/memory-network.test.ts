@@ -173,4 +173,48 @@ describe('MemoryNetwork observer', () => {
     expect(seen.slice(-2)).toEqual(['sent 5 a→nobody nowhere', 'dropped 5 a→nobody nowhere receiver-down'])
     expect(net.stats).toEqual({ sent: 5, dropped: 3 })
   })
+
+  // Found: a node detached while its link was handing over a turn's messages (a receiver that crashes a node as it
+  // handles a message: a replica halting on a storage error, a simulator's nemesis) had the rest of that turn
+  // reported dropped, and then also counted dropped again or handed over all the same.
+  for (const crashed of ['sender', 'receiver'] as const) {
+    it(`loses the rest of a turn's messages once, and hands none of them over, when the ${crashed} detaches mid-hand-over`, () => {
+      const scheduler = new VirtualScheduler()
+      const seen: string[] = []
+      const net = new MemoryNetwork({
+        scheduler,
+        observer: {
+          received: (id) => seen.push(`received ${id}`),
+          dropped: (id, _from, _to, _message, reason) => seen.push(`dropped ${id} ${reason}`),
+        },
+      })
+      net.attach('a', () => {})
+      net.attach('b', (_from, message) => {
+        if (message === 1) net.detach(crashed === 'sender' ? 'a' : 'b')
+      })
+      for (const m of [1, 2, 3]) net.send('a', 'b', m)
+      while (scheduler.step());
+      expect(seen).toEqual(['received 1', 'dropped 2 link-reset', 'dropped 3 link-reset'])
+      expect(net.stats).toEqual({ sent: 3, dropped: 2 })
+    })
+  }
+
+  it('holds the rest of a turn when a receiver partitions the link mid-hand-over, and hands it over in order on heal', () => {
+    const scheduler = new VirtualScheduler()
+    const net = new MemoryNetwork({ scheduler })
+    const got: unknown[] = []
+    net.attach('a', () => {})
+    net.attach('b', (_from, message) => {
+      got.push(message)
+      if (message === 1) net.partition(['a'], ['b'])
+    })
+    for (const m of [1, 2, 3]) net.send('a', 'b', m)
+    while (scheduler.step());
+    expect(got).toEqual([1])
+    net.heal()
+    net.send('a', 'b', 4)
+    while (scheduler.step());
+    expect(got).toEqual([1, 2, 3, 4])
+    expect(net.stats.dropped).toBe(0)
+  })
 })

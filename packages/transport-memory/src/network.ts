@@ -166,6 +166,8 @@ export class MemoryNetwork {
       if (key.startsWith(`${id}\u0000`) || key.endsWith(`\u0000${id}`)) {
         this.stats.dropped += link.waiting.size
         this.reportDropped(key, link, 'link-reset')
+        // Emptied, so that a hand-over in progress on this link (the detach came from its receiver) stops here.
+        link.waiting.clear()
         this.links.delete(key)
       }
     }
@@ -273,8 +275,11 @@ export class MemoryNetwork {
       link.waiting.clear()
       return
     }
-    if (this.blocked.has(key)) return
-    for (let entry = link.waiting.take(link.next); entry !== undefined; entry = link.waiting.take(link.next)) {
+    for (;;) {
+      // Checked per message: a receiver may partition the link as it handles one, and the rest waits for the heal.
+      if (this.blocked.size > 0 && this.blocked.has(key)) return
+      const entry = link.waiting.take(link.next)
+      if (entry === undefined) return
       link.next++
       const receiver = this.receivers.get(to)
       if (!receiver) {
