@@ -156,6 +156,11 @@ const foundWithSkew: { bug: string; seed: number; before: string }[] = [
     seed: 109,
     before: 'liveness (real-time orderer): request c2~2#14 got no reply for 10098ms; r4 restarted without state, not serving yet; the others normal in view 22 with 8 pending',
   },
+  {
+    bug: "a replica whose real-time orderer found its order diverged rejoined with its own state and only the order after it, because its order digest matched the others'; it had delivered another copy of a retried request (entered at another replica, with another agreed time) than they had",
+    seed: 244,
+    before: 'agreed time: at position 81 r1 had time 5210 but r4 had 5288',
+  },
 ]
 
 describe.each(orderers)('engine bugs found by the world simulator with clock skew stay fixed ($name)', (orderer) => {

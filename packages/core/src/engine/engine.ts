@@ -520,7 +520,10 @@ export class ReplicaEngine<S = unknown> {
   private orderDiverged(reason: string): void {
     this.divergenceCount++
     this.durableReplies?.dropHeld()
-    const rejoins = this.membership?.discardState() ?? false
+    // The whole state, never just the order after its own: its order's digest names requests by client, number and
+    // incarnation, so it does not tell apart two copies of a retried request that entered at different replicas
+    // with different agreed times, and this replica may have delivered the other copy.
+    const rejoins = this.membership?.discardState({ stateWrong: true }) ?? false
     this.log.error(
       `replica '${this.self}' stops serving: its orderer can no longer guarantee the order (${reason}). ` +
         (rejoins ? 'It drops what it holds and rejoins by state transfer.' : this.membership ? 'It was not serving.' : 'Without membership it cannot rejoin: it stays stopped.'),

@@ -439,7 +439,7 @@ export class Membership {
    * and asks to be added back as a joiner, holding nothing it could vouch for in a view change (its state may
    * lack a request the others delivered), so it takes the state by transfer. Its votes stay: they are on record.
    * False if it serves nothing already (waiting to join, recovering). With `stateWrong` (its state digest differed
-   * from a majority's), it takes the whole state, never just the order after its own.
+   * from a majority's, or its orderer lost its guarantee), it takes the whole state, never just the order after its own.
    */
   discardState(options: { readonly stateWrong?: boolean } = {}): boolean {
     const { host } = this
