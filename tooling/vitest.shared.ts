@@ -1,4 +1,5 @@
 import { readdirSync, existsSync, readFileSync } from 'node:fs'
+import { setPriority } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { defineProject, type UserWorkspaceConfig } from 'vitest/config'
@@ -55,8 +56,25 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 }
 
+/**
+ * A package whose tests are CPU-bound and deterministic (simulator seed sweeps, model checking: virtual time, no
+ * process or socket whose timing matters): its test files run two at a time, at a lower CPU priority. `npm test`
+ * runs two packages' tasks at once on two cores; such a suite then fills the cores the process-level tests of the
+ * other packages leave idle (they wait on sockets and disks) without taking the CPU those tests wait for.
+ */
+export interface Background {
+  readonly background?: boolean
+}
+
 /** A package's vitest project: `export default lockstepProject('core')`. */
-export function lockstepProject(name: string, extra: UserWorkspaceConfig['test'] = {}) {
+export function lockstepProject(name: string, extra: UserWorkspaceConfig['test'] = {}, { background = false }: Background = {}) {
+  if (background) {
+    try {
+      setPriority(10) // this process; the workers it forks inherit it
+    } catch {
+      // Not permitted here (some containers): the tests run at the usual priority.
+    }
+  }
   return defineProject({
     resolve: { alias: workspaceAliases() },
     test: {
@@ -64,6 +82,7 @@ export function lockstepProject(name: string, extra: UserWorkspaceConfig['test']
       include: ['test/**/*.test.ts'],
       testTimeout: 60_000,
       passWithNoTests: true,
+      ...(background ? { maxWorkers: 2 } : {}),
       ...extra,
     },
   })
