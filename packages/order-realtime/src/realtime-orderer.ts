@@ -61,6 +61,11 @@ export interface RealtimeStats {
   readonly relayed: number
   /** True while this replica has stopped delivering after a timing fault (until a state transfer restarts it). */
   readonly stopped: boolean
+  /**
+   * True once probes answered since this replica started (or restarted after a timing fault) put its clock within
+   * the bound of a majority of the view's. Until then it delivers by Test II only, never by its clock alone.
+   */
+  readonly clockChecked: boolean
 }
 
 /** `[origin, stamp, n, request]`: one request in a report or a boundary. */
@@ -233,6 +238,9 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private lastProbeAt = new Map<ReplicaId, number>()
   private readonly clockOffsets = new Map<ReplicaId, ClockOffset>()
   private delivering = false
+  /** Its clock agreed with a majority's by probes taken since `clockCheckFrom` (see `RealtimeStats.clockChecked`). */
+  private clockChecked = false
+  private clockCheckFrom = -Infinity
   private counters = { timingViolations: 0, skewViolations: 0, peerSkewSeen: 0, deliveredByTestI: 0, deliveredByTestII: 0, deliveredByFlush: 0, relayed: 0 }
 
   constructor(ctx: OrdererContext, options: RealtimeOptions = {}) {
@@ -253,6 +261,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1) throw invalid('maxBatch', 'an integer >= 1', options.maxBatch)
     this.deltaMicros = Math.ceil(this.deltaMs * 1000)
     this.startView(ctx.view())
+    this.uncheckClock()
   }
 
   submit(request: Request): void {
@@ -364,8 +373,11 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
 
   viewChanged(view: View): void {
     // A fresh start after state transfer: the state this replica serves from is trusted again.
+    const wasStopped = this.stopped
     this.stopped = false
     this.startView(view)
+    // Its clock is not, if that is what stopped it (or may have): the probes taken before do not count.
+    if (wasStopped) this.uncheckClock()
   }
 
   freeze(): RealtimeReport {
@@ -447,7 +459,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
 
   /** Counters: timing and skew violations, deliveries by Test I, Test II and the flush, relays. */
   stats(): RealtimeStats {
-    return { ...this.counters, stopped: this.stopped }
+    return { ...this.counters, stopped: this.stopped, clockChecked: this.clockChecked }
   }
 
   /** Per peer, the clock offset estimated by the last probe and that probe's round trip. */
@@ -522,9 +534,38 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     }
   }
 
-  /** Test I: the local clock passed the stamp by Δ, so every lower stamp has arrived if the timing assumptions hold. */
+  /**
+   * Test I: the local clock passed the stamp by Δ, so every lower stamp has arrived if the timing assumptions hold.
+   * Only once this replica's clock was checked against a majority's (`clockChecked`): a replica that starts, or
+   * rejoins after a timing fault, with its clock far ahead would otherwise deliver by it before any probe tells.
+   */
   private testI(entry: HeldEntry): boolean {
-    return clockMicros(this.ctx.clock.now()) >= entry.time + this.deltaMicros
+    return this.clockChecked && clockMicros(this.ctx.clock.now()) >= entry.time + this.deltaMicros
+  }
+
+  /** Test I waits for probes answered from now on (see `RealtimeStats.clockChecked`). */
+  private uncheckClock(): void {
+    this.clockCheckFrom = this.ctx.clock.now()
+    this.clockChecked = false
+    this.checkClock()
+  }
+
+  /** Sets `clockChecked` once this replica and peers whose estimates since `clockCheckFrom` are in bound make a majority. */
+  private checkClock(): void {
+    if (this.clockChecked) return
+    const members = this.ctx.view().members
+    let agreeing = 0
+    for (const member of members) {
+      if (member === this.ctx.self) {
+        agreeing++
+        continue
+      }
+      const estimate = this.clockOffsets.get(member)
+      if (estimate?.atMs !== undefined && estimate.atMs >= this.clockCheckFrom && !this.beyondBound(estimate)) agreeing++
+    }
+    if (agreeing < Math.floor(members.length / 2) + 1) return
+    this.clockChecked = true
+    this.ctx.log.debug(`replica '${this.ctx.self}' finds its clock within maxSkewMs ${this.maxSkewMs} of a majority of the view: it may deliver by the clock (Test I)`)
   }
 
   /**
@@ -568,7 +609,10 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     if (roundTripMs < 0) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `realtime message from '${from}': q answers a probe sent at ${sentAtMs} ms, after now (${now} ms)`, { path: 'q' })
     const offsetMs = peerClockMs - (sentAtMs + now) / 2
     this.clockOffsets.set(from, { offsetMs, roundTripMs, atMs: now })
-    if (!this.beyondBound({ offsetMs, roundTripMs })) return
+    if (!this.beyondBound({ offsetMs, roundTripMs })) {
+      this.checkClock()
+      return
+    }
     // A probe cannot tell whose clock is off. This replica blames itself only when its clock disagrees with a
     // majority of the view (every healthy replica then agrees with a majority, so one skewed replica stops
     // alone); a single peer off is that peer's to find out, and is only counted here.

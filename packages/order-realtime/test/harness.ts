@@ -11,6 +11,12 @@ export interface InFlight {
 /** Options of a test cluster: orderer options, and per-replica clock offsets (ms added to the shared time). */
 export interface ClusterOptions extends RealtimeOptions {
   readonly clockOffsetMs?: Readonly<Record<string, number>>
+  /**
+   * Start every orderer as if probes had already put its clock within the bound of a majority's
+   * (`RealtimeStats.clockChecked`), so that a story can use Test I from its first step. Default true; the
+   * tests of that check itself pass false.
+   */
+  readonly clocksChecked?: boolean
 }
 
 /**
@@ -45,7 +51,9 @@ export function cluster(ids: string[], options: ClusterOptions = {}) {
       deliver: (request) => delivered.get(id)!.push(request),
       diverged: (reason) => diverged.get(id)!.push(reason),
     }
-    orderers.set(id, new RealtimeOrderer(ctx, options))
+    const orderer = new RealtimeOrderer(ctx, options)
+    if (options.clocksChecked !== false) (orderer as unknown as { clockChecked: boolean }).clockChecked = true
+    orderers.set(id, orderer)
   }
   const api = {
     orderers,

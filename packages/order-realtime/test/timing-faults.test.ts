@@ -205,3 +205,71 @@ describe('clock offsets (Cristian probes)', () => {
     expect(c.get('r1').stats()).toMatchObject({ skewViolations: 0, stopped: false })
   })
 })
+
+// Found (simulator, skew world seed 244): a replica that stopped because its clock was off rejoined while its clock
+// was still off, and delivered by Test I, on its clock alone, before its first probe of the new start told it.
+describe('Test I waits until probes put this replica\'s clock within the bound of a majority\'s', () => {
+  /** r1 stamps a#1; every member holds it; r2's clock-based floor lags (5 ms behind, within the bound of 5). */
+  function heldByAll(offsets: Record<string, number>) {
+    const c = cluster(['r1', 'r2', 'r3'], { maxDelayMs: 10, maxSkewMs: 5, heartbeatMs: 5, clocksChecked: false, clockOffsetMs: { r2: -5, ...offsets } })
+    c.get('r1').submit(req('a', 1))
+    c.settle()
+    expect(c.keys('r3')).toEqual([])
+    return c
+  }
+
+  it('a replica whose clock is far ahead delivers nothing by it before its probes are answered, and then finds its clock off and stops', () => {
+    const c = heldByAll({ r3: 1000 }) // r3's clock passed a#1's stamp + Δ long ago
+    expect(c.get('r3').stats()).toMatchObject({ clockChecked: false })
+    c.get('r3').tick() // Test I would deliver a#1 here; the tick also probes r1 and r2
+    expect(c.keys('r3')).toEqual([])
+    c.deliverAll('r3', 'r1')
+    c.deliverAll('r3', 'r2')
+    c.get('r1').flush()
+    c.get('r2').flush()
+    c.deliverAll('r1', 'r3')
+    c.deliverAll('r2', 'r3')
+    expect(c.get('r3').stats()).toMatchObject({ skewViolations: 1, stopped: true, clockChecked: false, deliveredByTestI: 0 })
+    expect(c.keys('r3')).toEqual([])
+  })
+
+  it('once a majority\'s answers put its clock within the bound, it delivers by Test I', () => {
+    const c = heldByAll({})
+    c.advance(25)
+    c.get('r3').tick() // stamp + Δ on r3's clock; r2's floor still lags; the tick probes r1 and r2
+    expect(c.keys('r3')).toEqual([])
+    c.deliverAll('r3', 'r1')
+    c.get('r1').flush()
+    c.deliverAll('r1', 'r3') // r1's answer: r3 and r1 make a majority of three
+    expect(c.get('r3').stats()).toMatchObject({ clockChecked: true })
+    c.get('r3').tick()
+    expect(c.keys('r3')).toEqual(['a#1'])
+    expect(c.get('r3').stats()).toMatchObject({ deliveredByTestI: 1 })
+  })
+
+  it('a replica restarted after a timing fault checks its clock again; answers from before the fault do not count', () => {
+    const c = lateRequest()
+    c.deliverAll('r1', 'r3')
+    expect(c.get('r3').stats()).toMatchObject({ stopped: true })
+    // r3's probe of its tick at 1020 ms is answered by r2, whose clock agrees: before the restart.
+    c.deliverAll('r3', 'r2')
+    c.get('r2').flush()
+    c.deliverAll('r2', 'r3')
+    expect(c.get('r3').offsets().r2).toMatchObject({ offsetMs: 0, atMs: 1020 })
+    c.advance(1)
+    c.get('r3').viewChanged({ id: 2, members: ['r1', 'r2', 'r3'] })
+    expect(c.get('r3').stats()).toMatchObject({ stopped: false, clockChecked: false })
+    // A new answer of r2's does.
+    c.advance(20)
+    c.get('r3').tick()
+    c.deliverAll('r3', 'r2')
+    c.get('r2').flush()
+    c.deliverAll('r2', 'r3')
+    expect(c.get('r3').stats()).toMatchObject({ clockChecked: true })
+  })
+
+  it('a replica alone in its view needs no probe', () => {
+    const c = cluster(['r1'], { maxDelayMs: 10, maxSkewMs: 5, heartbeatMs: 5, clocksChecked: false })
+    expect(c.get('r1').stats()).toMatchObject({ clockChecked: true })
+  })
+})
