@@ -228,7 +228,9 @@ async function clusterDown(args: string[], io: Io): Promise<number> {
     .filter((fields): fields is [string, string] => fields.length === 2 && Number.isSafeInteger(Number(fields[1])))
     .map(([id, replicaPid]) => ({ id, pid: Number(replicaPid) }))
   const commandLine = await readFile(`/proc/${pid}/cmdline`, 'utf8').then((text) => text.split('\0').join(' '), () => undefined)
-  if (!isAlive(pid) || (commandLine !== undefined && !/lockstep.* cluster up/.test(commandLine))) {
+  // The pid is still a cluster up (not a process that reused a stale pid): its arguments say `cluster up`, whatever
+  // the path it was started by (`lockstep`, `npx lockstep`, `node path/to/dist/bin.js`).
+  if (!isAlive(pid) || (commandLine !== undefined && !/(^|\s)cluster up(\s|$)/.test(commandLine))) {
     await rm(pidFile, { force: true })
     await rm(replicaPidFile, { force: true })
     const gone = !isAlive(pid) ? `its cluster up (pid ${pid}) is gone` : `pid ${pid} is no longer a cluster up (${commandLine!.trim().slice(0, 120)})`
