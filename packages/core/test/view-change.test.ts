@@ -165,6 +165,40 @@ describe('the view change as an acceptor', () => {
   })
 })
 
+describe('a view change that does not finish', () => {
+  // Found: with 10 MB requests pending, every ballot's messages took longer than the timeout to go between three
+  // replica processes on a loaded machine; each new ballot queued behind the last one's and none finished.
+  it('tries again a timeout apart for the first ballots of a view number, then doubles the wait up to 8 times', async () => {
+    const { ViewChange } = await import('../src/engine/view-change/view-change')
+    let now = 0
+    const prepares: number[] = []
+    const vc = new ViewChange({
+      self: 'r1',
+      incarnation: 1,
+      clock: { now: () => now },
+      log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+      timeoutMs: 100,
+      knownView: () => 1,
+      votesFrom: () => 0,
+      configuration: () => ['r1', 'r2', 'r3'],
+      lastCommit: () => undefined,
+      send: (to, message) => {
+        if (to === 'r2' && message.kind === 'prepare') prepares.push(now)
+      },
+      persistVotes: () => {},
+      promiseHolding: () => ({ kind: 'none' }),
+      acceptedValue: () => {},
+      suspects: () => [],
+      propose: () => undefined,
+      heardOfView: () => {},
+      learnedChosen: () => {},
+    })
+    for (; now <= 6000; now += 10) vc.tick(true, ['r1', 'r2', 'r3'])
+    const gaps = prepares.slice(1).map((at, i) => at - prepares[i]!)
+    expect(gaps.slice(0, 7)).toEqual([100, 100, 200, 400, 800, 800, 800])
+  })
+})
+
 describe('a chosen value that reached no disk as an installed view (world seed 229)', () => {
   it('an acceptor moving on to the next view change keeps the value chosen for the view that change ends', () => {
     const a = new Acceptor()

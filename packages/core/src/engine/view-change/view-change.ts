@@ -5,6 +5,9 @@ import { Coordination, coordinatorTurnDue, highestAccepted } from './coordinator
 import { majorityOf } from './quorum'
 
 /** What the view change needs from the engine around it. */
+/** How many times a view change's timeout doubles at most while ballots for one view number fail (×8). */
+const MAX_BACKOFF_DOUBLINGS = 3
+
 export interface ViewChangeEnvironment {
   readonly self: ReplicaId
   /** This process's incarnation, named in its promises. */
@@ -60,6 +63,11 @@ export class ViewChange {
   private lastSeenAtWork = -Infinity
   /** Attempts this replica made at coordinating the current view number. */
   private attempts = 0
+  /** When this replica first tried to coordinate the current view number, and last said at error level that it cannot. */
+  private firstAttemptAt = 0
+  private errorSaidAt = -Infinity
+  /** Ballots started for one view number, by this replica or seen from others (see `retryTimeoutMs`). */
+  private ballots = { view: 0, count: 0 }
 
   /** The view number a missing configuration was reported for (see `start`). */
   private silentFor: number | undefined
@@ -101,8 +109,26 @@ export class ViewChange {
     this.neededSince ??= now
     if (this.coordination && this.coordination.view <= this.env.knownView()) this.coordination = undefined
     const lastActivity = Math.max(this.coordination?.startedAt ?? -Infinity, this.lastSeenAtWork)
-    const due = coordinatorTurnDue({ self: this.env.self, candidates, needSince: this.neededSince, lastActivity, timeoutMs: this.env.timeoutMs })
+    const due = coordinatorTurnDue({ self: this.env.self, candidates, needSince: this.neededSince, lastActivity, timeoutMs: this.retryTimeoutMs(this.env.knownView() + 1) })
     if (due !== undefined && now >= due) this.start(now)
+  }
+
+  /**
+   * The view-change timeout for view `view`, doubled from the third ballot for it on (seen or started here), up
+   * to 8 times (`MAX_BACKOFF_DOUBLINGS`). Every ballot costs a round of messages that carry the old view's
+   * pending requests; when they take longer than the timeout to go between the replicas (requests of
+   * megabytes, a loaded machine), a fixed timeout starts a new ballot before any finishes, and each one's
+   * messages queue behind the last one's on the links: the view change never ends. A longer wait lets one finish.
+   */
+  private retryTimeoutMs(view: number): number {
+    const count = this.ballots.view === view ? this.ballots.count : 0
+    return this.env.timeoutMs * 2 ** Math.min(Math.max(0, count - 2), MAX_BACKOFF_DOUBLINGS)
+  }
+
+  /** Counts a ballot for view `view` (a newer view number starts the count again). */
+  private countBallot(view: number): void {
+    if (view > this.ballots.view) this.ballots = { view, count: 1 }
+    else if (view === this.ballots.view) this.ballots.count++
   }
 
   /** Phase 1a: a ballot above any seen, sent to every configured replica. */
@@ -123,9 +149,14 @@ export class ViewChange {
     const view = this.env.knownView() + 1
     const previous = this.coordination
     this.attempts = previous?.view === view ? this.attempts + 1 : 1
-    if (previous?.view === view && !previous.value && (this.attempts === 3 || this.attempts % 20 === 0)) {
+    if (this.attempts === 1) this.firstAttemptAt = now
+    // Lasting: 20 timeouts since the first attempt (the attempts thin out as the timeout doubles), then again
+    // every 20 timeouts.
+    const lasting = 20 * this.env.timeoutMs
+    const sayError = now - this.firstAttemptAt >= lasting && now - this.errorSaidAt >= lasting
+    if (previous?.view === view && !previous.value && (this.attempts === 3 || sayError)) {
       // Say why the cluster does not serve: fewer than a majority of the configuration can vote. Once it has
-      // lasted (20 attempts), it is an error: the service is down until the replicas named come back.
+      // lasted, it is an error: the service is down until the replicas named come back.
       const promised = [...previous.promises.keys()].sort()
       const holdings = [...previous.promises.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, p]) => `${id} ${describeHolding(p.holding)}`)
       const missing = configuration.filter((id) => !previous.promises.has(id))
@@ -138,10 +169,13 @@ export class ViewChange {
         `replica '${this.env.self}' cannot finish a view change to view ${view}: votes from ${promised.join(', ') || 'nobody'} of ${configuration.join(', ')}` +
         `${holdings.length > 0 ? ` (${holdings.join('; ')})` : ''}, and it needs a majority of them with a replica that holds the cluster's state ` +
         `(replicas restarted without their state vote only after they rejoin)${needed}; waiting for ${missing.join(', ') || 'a replica holding the state'}`
-      if (this.attempts >= 20) this.env.log.error(line)
-      else this.env.log.warn(line)
+      if (sayError) {
+        this.errorSaidAt = now
+        this.env.log.error(line)
+      } else this.env.log.warn(line)
     }
     this.coordination = new Coordination(view, ballot, now, configuration)
+    this.countBallot(view)
     this.env.log.info(`replica '${this.env.self}' starts a view change to view ${view} (ballot ${ballot.round})`)
     const chosen = this.chosenBefore(view)
     for (const replica of configuration) this.env.send(replica, { kind: 'prepare', view, ballot, ...(chosen ? { previous: chosen } : {}) })
@@ -156,6 +190,7 @@ export class ViewChange {
   /** Phase 1b: promise the ballot (a live member freezes the old view first) unless a higher one was promised. */
   onPrepare(from: ReplicaId, m: PeerMessageOf<'prepare'>): void {
     if (this.refuseStale(from, m.view)) return
+    if (m.ballot.round > this.highestRound && from !== this.env.self) this.countBallot(m.view)
     this.highestRound = Math.max(this.highestRound, m.ballot.round)
     if (from !== this.env.self) this.lastSeenAtWork = this.env.clock.now()
     if (m.previous) this.env.learnedChosen(m.previous)
