@@ -167,36 +167,49 @@ describe('the view change as an acceptor', () => {
 
 describe('a view change that does not finish', () => {
   // Found: with 10 MB requests pending, every ballot's messages took longer than the timeout to go between three
-  // replica processes on a loaded machine; each new ballot queued behind the last one's and none finished.
-  it('tries again a timeout apart for the first ballots of a view number, then doubles the wait up to 8 times', async () => {
-    const { ViewChange } = await import('../src/engine/view-change/view-change')
-    let now = 0
-    const prepares: number[] = []
-    const vc = new ViewChange({
-      self: 'r1',
-      incarnation: 1,
-      clock: { now: () => now },
-      log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-      timeoutMs: 100,
-      knownView: () => 1,
-      votesFrom: () => 0,
-      configuration: () => ['r1', 'r2', 'r3'],
-      lastCommit: () => undefined,
-      send: (to, message) => {
-        if (to === 'r2' && message.kind === 'prepare') prepares.push(now)
-      },
-      persistVotes: () => {},
-      promiseHolding: () => ({ kind: 'none' }),
-      acceptedValue: () => {},
-      suspects: () => [],
-      propose: () => undefined,
-      heardOfView: () => {},
-      learnedChosen: () => {},
+  // replica processes on a loaded machine; each new ballot queued behind the last one's and none finished. A
+  // first fix doubled the timeout on every failed ballot; the world simulator (seed 5230) then found recovery
+  // too slow where ballots failed for want of voters, which waiting longer does not help.
+  for (const late of [true, false]) {
+    it(late ? 'doubles its timeout, up to 8 times, each time a promise for an earlier ballot comes back after the next ballot started' : 'keeps its timeout when ballots fail without late promises (too few replicas answer)', async () => {
+      const { ViewChange } = await import('../src/engine/view-change/view-change')
+      let now = 0
+      const prepares: { at: number; round: number }[] = []
+      const vc = new ViewChange({
+        self: 'r1',
+        incarnation: 1,
+        clock: { now: () => now },
+        log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+        timeoutMs: 100,
+        knownView: () => 1,
+        votesFrom: () => 0,
+        configuration: () => ['r1', 'r2', 'r3'],
+        lastCommit: () => undefined,
+        send: (to, message) => {
+          if (to === 'r2' && message.kind === 'prepare') prepares.push({ at: now, round: message.ballot.round })
+        },
+        persistVotes: () => {},
+        promiseHolding: () => ({ kind: 'none' }),
+        acceptedValue: () => {},
+        suspects: () => [],
+        propose: () => undefined,
+        heardOfView: () => {},
+        learnedChosen: () => {},
+      })
+      let answered = 1
+      for (; now <= 8000; now += 10) {
+        vc.tick(true, ['r1', 'r2', 'r3'])
+        // r2's promise for the ballot before the current one arrives only now.
+        if (late && prepares.length > answered) {
+          const round = prepares[answered - 1]!.round
+          vc.onPromise('r2', { kind: 'promise', view: 2, ballot: { round, coordinator: 'r1' }, holding: { kind: 'none' }, suspects: [], accepted: null, incarnation: 2 })
+          answered = prepares.length
+        }
+      }
+      const gaps = prepares.slice(1, 8).map((p, i) => p.at - prepares[i]!.at)
+      expect(gaps).toEqual(late ? [100, 200, 400, 800, 800, 800, 800] : [100, 100, 100, 100, 100, 100, 100])
     })
-    for (; now <= 6000; now += 10) vc.tick(true, ['r1', 'r2', 'r3'])
-    const gaps = prepares.slice(1).map((at, i) => at - prepares[i]!)
-    expect(gaps.slice(0, 7)).toEqual([100, 100, 200, 400, 800, 800, 800])
-  })
+  }
 })
 
 describe('a chosen value that reached no disk as an installed view (world seed 229)', () => {

@@ -5,7 +5,7 @@ import { Coordination, coordinatorTurnDue, highestAccepted } from './coordinator
 import { majorityOf } from './quorum'
 
 /** What the view change needs from the engine around it. */
-/** How many times a view change's timeout doubles at most while ballots for one view number fail (×8). */
+/** How many times a view change's timeout doubles at most, on late promises (×8). */
 const MAX_BACKOFF_DOUBLINGS = 3
 
 export interface ViewChangeEnvironment {
@@ -66,8 +66,11 @@ export class ViewChange {
   /** When this replica first tried to coordinate the current view number, and last said at error level that it cannot. */
   private firstAttemptAt = 0
   private errorSaidAt = -Infinity
-  /** Ballots started for one view number, by this replica or seen from others (see `retryTimeoutMs`). */
-  private ballots = { view: 0, count: 0 }
+  /**
+   * How many times this replica's view-change timeout doubled for view number `view` (see `retryTimeoutMs`): once
+   * for each of its ballots whose promise came back only after it had moved on to a later ballot.
+   */
+  private backoff = { view: 0, doublings: 0, lateBallot: 0 }
 
   /** The view number a missing configuration was reported for (see `start`). */
   private silentFor: number | undefined
@@ -114,21 +117,26 @@ export class ViewChange {
   }
 
   /**
-   * The view-change timeout for view `view`, doubled from the third ballot for it on (seen or started here), up
-   * to 8 times (`MAX_BACKOFF_DOUBLINGS`). Every ballot costs a round of messages that carry the old view's
-   * pending requests; when they take longer than the timeout to go between the replicas (requests of
-   * megabytes, a loaded machine), a fixed timeout starts a new ballot before any finishes, and each one's
-   * messages queue behind the last one's on the links: the view change never ends. A longer wait lets one finish.
+   * The view-change timeout for view `view`: doubled (up to 8 times, `MAX_BACKOFF_DOUBLINGS`) each time a promise
+   * for an earlier ballot of this replica's came back after it had started a later one. Every ballot costs a
+   * round of messages that carry the old view's pending requests; when they take longer than the timeout to go
+   * between the replicas (requests of megabytes, a loaded machine), a fixed timeout starts a new ballot before any
+   * finishes, each one's messages queue behind the last one's on the links, and the view change never ends. A
+   * late promise is the evidence: the timeout is shorter than a round trip. Ballots that fail because too few
+   * replicas can answer (crashed, cut off, without state) bring no late promise and keep the timeout as it is
+   * (a longer wait there only delays recovery: found by the world simulator, seed 5230).
    */
   private retryTimeoutMs(view: number): number {
-    const count = this.ballots.view === view ? this.ballots.count : 0
-    return this.env.timeoutMs * 2 ** Math.min(Math.max(0, count - 2), MAX_BACKOFF_DOUBLINGS)
+    const doublings = this.backoff.view === view ? this.backoff.doublings : 0
+    return this.env.timeoutMs * 2 ** doublings
   }
 
-  /** Counts a ballot for view `view` (a newer view number starts the count again). */
-  private countBallot(view: number): void {
-    if (view > this.ballots.view) this.ballots = { view, count: 1 }
-    else if (view === this.ballots.view) this.ballots.count++
+  /** A promise for this replica's ballot `round` of view `view` came after it had moved on: its timeout is short. */
+  private latePromise(view: number, round: number): void {
+    if (view > this.backoff.view) this.backoff = { view, doublings: 0, lateBallot: 0 }
+    if (view !== this.backoff.view || round <= this.backoff.lateBallot) return // once per ballot
+    this.backoff.lateBallot = round
+    if (this.backoff.doublings < MAX_BACKOFF_DOUBLINGS) this.backoff.doublings++
   }
 
   /** Phase 1a: a ballot above any seen, sent to every configured replica. */
@@ -175,7 +183,6 @@ export class ViewChange {
       } else this.env.log.warn(line)
     }
     this.coordination = new Coordination(view, ballot, now, configuration)
-    this.countBallot(view)
     this.env.log.info(`replica '${this.env.self}' starts a view change to view ${view} (ballot ${ballot.round})`)
     const chosen = this.chosenBefore(view)
     for (const replica of configuration) this.env.send(replica, { kind: 'prepare', view, ballot, ...(chosen ? { previous: chosen } : {}) })
@@ -190,7 +197,6 @@ export class ViewChange {
   /** Phase 1b: promise the ballot (a live member freezes the old view first) unless a higher one was promised. */
   onPrepare(from: ReplicaId, m: PeerMessageOf<'prepare'>): void {
     if (this.refuseStale(from, m.view)) return
-    if (m.ballot.round > this.highestRound && from !== this.env.self) this.countBallot(m.view)
     this.highestRound = Math.max(this.highestRound, m.ballot.round)
     if (from !== this.env.self) this.lastSeenAtWork = this.env.clock.now()
     if (m.previous) this.env.learnedChosen(m.previous)
@@ -205,6 +211,7 @@ export class ViewChange {
   /** Phase 2a, once a majority of the configuration promised: propose the highest accepted value, or a new one. */
   onPromise(from: ReplicaId, m: PeerMessageOf<'promise'>): void {
     const c = this.coordination
+    if (c && m.view === c.view && m.ballot.coordinator === this.env.self && m.ballot.round < c.ballot.round) this.latePromise(m.view, m.ballot.round)
     if (!c || !c.isFor(m.view, m.ballot) || c.value || !c.configuration.includes(from)) return
     c.promises.set(from, m)
     if (c.promises.size < majorityOf(c.configuration.length)) return
