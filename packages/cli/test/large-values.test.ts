@@ -58,9 +58,9 @@ describe('large values end to end', () => {
     }
     const [got] = await client.call<{ value: string }>({ name: 'get', args: { key: 'vc-r3-1' } })
     expect(got!.value.length).toBe(10 * MiB)
-    // An outcome, not a duration: 10–35 s. Found: it hung about one run in four on a loaded machine (three busy
+    // An outcome, not a duration: 10–70 s. Found: it hung about one run in four on a loaded machine (three busy
     // loops beside it, or a whole CI run). Every ballot of the view change carries the pending 20 MB; ballots a
-    // fixed timeout apart queued behind one another on the links and none finished. The view change's timeout
-    // now doubles from its third ballot on.
+    // fixed timeout apart queued behind one another on the links and none finished. A coordinator's view-change
+    // timeout now doubles each time a promise for its earlier ballot comes back late.
   }, 300_000)
 })
