@@ -13,6 +13,31 @@ const promise = (from: string, suspects: string[], accepted: PromiseMessage['acc
 ]
 const disk = (view: number, position: number): Holding => ({ kind: 'disk', view: { id: view, members: ['r1', 'r2', 'r3'] }, position })
 
+/** A `ViewChange` with a quiet environment: `overrides` replace what a test watches or drives. */
+async function viewChange(overrides: Partial<import('../src/engine/view-change/view-change').ViewChangeEnvironment>) {
+  const { ViewChange } = await import('../src/engine/view-change/view-change')
+  return new ViewChange({
+    self: 'r1',
+    incarnation: 1,
+    clock: { now: () => 0 },
+    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+    timeoutMs: 100,
+    knownView: () => 1,
+    votesFrom: () => 0,
+    configuration: () => ['r1', 'r2', 'r3'],
+    lastCommit: () => undefined,
+    send: () => {},
+    persistVotes: () => {},
+    promiseHolding: () => ({ kind: 'none' }),
+    acceptedValue: () => {},
+    suspects: () => [],
+    propose: () => undefined,
+    heardOfView: () => {},
+    learnedChosen: () => {},
+    ...overrides,
+  })
+}
+
 describe('ballots and quorums', () => {
   it('orders ballots by round, then by coordinator id', () => {
     expect(ballotAbove({ round: 2, coordinator: 'r1' }, { round: 1, coordinator: 'r9' })).toBe(true)
@@ -134,27 +159,13 @@ describe('the coordinator', () => {
 
 describe('the view change as an acceptor', () => {
   it('refuses a value numbered other than its view change (a coordinator that numbered after an older view)', async () => {
-    const { ViewChange } = await import('../src/engine/view-change/view-change')
     const sent: unknown[] = []
     const errors: string[] = []
-    const vc = new ViewChange({
+    const vc = await viewChange({
       self: 'r2',
-      incarnation: 1,
-      clock: { now: () => 0 },
       log: { debug: () => {}, info: () => {}, warn: () => {}, error: (message: string) => errors.push(message) },
-      timeoutMs: 100,
       knownView: () => 19,
-      votesFrom: () => 0,
-      configuration: () => ['r1', 'r2', 'r3'],
-      lastCommit: () => undefined,
       send: (_to, message) => sent.push(message),
-      persistVotes: () => {},
-      promiseHolding: () => ({ kind: 'none' }),
-      acceptedValue: () => {},
-      suspects: () => [],
-      propose: () => undefined,
-      heardOfView: () => {},
-      learnedChosen: () => {},
     })
     const ballot = { round: 1, coordinator: 'r1' }
     vc.onAccept('r1', { kind: 'accept', view: 21, ballot, value: value(20, ['r1', 'r2']) })
@@ -172,29 +183,13 @@ describe('a view change that does not finish', () => {
   // too slow where ballots failed for want of voters, which waiting longer does not help.
   for (const late of [true, false]) {
     it(late ? 'doubles its timeout, up to 8 times, each time a promise for an earlier ballot comes back after the next ballot started' : 'keeps its timeout when ballots fail without late promises (too few replicas answer)', async () => {
-      const { ViewChange } = await import('../src/engine/view-change/view-change')
       let now = 0
       const prepares: { at: number; round: number }[] = []
-      const vc = new ViewChange({
-        self: 'r1',
-        incarnation: 1,
+      const vc = await viewChange({
         clock: { now: () => now },
-        log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-        timeoutMs: 100,
-        knownView: () => 1,
-        votesFrom: () => 0,
-        configuration: () => ['r1', 'r2', 'r3'],
-        lastCommit: () => undefined,
         send: (to, message) => {
           if (to === 'r2' && message.kind === 'prepare') prepares.push({ at: now, round: message.ballot.round })
         },
-        persistVotes: () => {},
-        promiseHolding: () => ({ kind: 'none' }),
-        acceptedValue: () => {},
-        suspects: () => [],
-        propose: () => undefined,
-        heardOfView: () => {},
-        learnedChosen: () => {},
       })
       let answered = 1
       for (; now <= 8000; now += 10) {
