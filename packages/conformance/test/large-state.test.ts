@@ -43,7 +43,7 @@ describe.each(orderers)('large state and many clients (simulated) ($name)', (ord
     await c.restart('r3')
     expect(await c.runUntil(() => c.converged() && c.running().length === 3, 20_000)).toBe(true)
     await c.stop()
-  }, 120_000)
+  })
 
   it('a replica restarted after a short outage with its disk catches up with the suffix of the order (no snapshot is sent); one too far behind takes the state', async () => {
     for (const [missed, suffixWindow, bySuffix] of [[20, 4096, true], [80, 50, false]] as const) {

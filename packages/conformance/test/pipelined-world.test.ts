@@ -111,7 +111,7 @@ describe.each(orderers)('pipelined clients in the modelled world ($name)', (orde
       expect(result.voting!.wrongAnswers).toBe(0)
       for (const replica of Object.keys(result.voting!.dissent)) expect(result.voting!.liars).toContain(replica)
     }
-  }, 120_000)
+  })
 
   it("the cluster's own order linearizes every pipelined history, abandoned requests and all (the witness a search that gives up falls back on)", async () => {
     // In a correct run the order the cluster executed the requests in is a linearization: each operation at the
@@ -133,7 +133,7 @@ describe.each(orderers)('pipelined clients in the modelled world ($name)', (orde
     }
     expect(witnesses).toEqual(Array.from({ length: 8 }, (_, i) => ({ seed: i + 1, ok: true })))
     expect(abandoned).toBeGreaterThan(0)
-  }, 60_000)
+  })
 
   it('reruns a pipelined seed exactly, and prints a rerun command with --in-flight', async () => {
     const first = results.find((r) => pipeliningOf(r).inFlight === inFlights[0] && r.seed % 2 === 0)!
@@ -142,5 +142,5 @@ describe.each(orderers)('pipelined clients in the modelled world ($name)', (orde
     expect(again.rerun).toBe(
       `npx lockstep sim --machine kv --replicas 3 --order ${orderer.name} --clients ${clientsFor(first.seed, inFlights[0]!)}${inFlights[0]! > 1 ? ` --in-flight ${inFlights[0]}` : ''} --ops 120 --faults ${everyFault.join(',')} --overlap --durable --seed ${first.seed}`,
     )
-  }, 60_000)
+  })
 })

@@ -36,7 +36,7 @@ describe.each(orderers)('the world simulator (overlapping faults, virtual disks,
     // Several faults strike while the workload runs.
     const faultsPerRun = results.reduce((sum, r) => sum + r.faults.length, 0) / results.length
     expect(faultsPerRun).toBeGreaterThan(5)
-  }, 120_000)
+  })
 
   it('draws every kind of fault, restarts a blacked-out cluster one replica at a time, and a sync latency per seed', () => {
     const kinds = new Set(results.flatMap((r) => r.faults.map((f) => f.kind)))
@@ -51,7 +51,7 @@ describe.each(orderers)('the world simulator (overlapping faults, virtual disks,
     const again = await worldRun(orderer, results[6]!.seed)
     expect(again).toEqual(results[6])
     expect(again.rerun).toBe(`npx lockstep sim --machine kv --replicas 5 --order ${orderer.name} --clients 8 --ops 120 --faults ${everyFault.join(',')} --overlap --durable --seed 7`)
-  }, 60_000)
+  })
 
   it('a restarted client goes on under its id with a higher incarnation; its abandoned request never returns in the history', async () => {
     let found: SimulationResult | undefined
@@ -66,7 +66,7 @@ describe.each(orderers)('the world simulator (overlapping faults, virtual disks,
     // The history goes on for that client after its restart, and every request of every run was accounted for.
     expect(found!.history.some((op) => op.client === restarted && op.call > restarts[0]!.atMs && op.return !== null)).toBe(true)
     expect(found!.operations).toBeGreaterThanOrEqual(120 - restarts.length)
-  }, 60_000)
+  })
 
   it('names the stuck request and every replica\'s status and view when a request waits beyond the stall bound', async () => {
     // Seed 4 stalls under both orderers (a stall is looked for every few milliseconds, so a lucky seed may have none).
@@ -92,5 +92,5 @@ describe.each(orderers)('the world simulator (overlapping faults, virtual disks,
     // once here, so it takes instant + 7; the real-time orderer may deliver at the other replicas first, whose
     // disks then form the majority while the submitting replica still waits for stability.)
     expect(await answerTime(() => 7)).toBeGreaterThanOrEqual(Math.max(instant, 7))
-  }, 60_000)
+  })
 })
