@@ -9,7 +9,8 @@
 //   `etcdctl lock` (etcd's concurrency.Mutex: a key under the lock's prefix bound to the lease, granted in the
 //   order of creation revisions, waiting on a watch for the key ahead to go);
 // - Lockstep alone: 3 processes over TCP with memory storage, 64 clients; 3 replicas in one process over the
-//   memory transport, 1 and 64 clients; the ceiling, plain node:net + msgpackr echo frames/s.
+//   memory transport, 1 and 64 clients; the ceiling, plain node:net + msgpackr echo frames/s; the floor of 64
+//   separate connections, plain node:net round trips/s.
 // It prints a table and one JSON line, the issue's goals with their measured ratios ("met" / "missed by X"),
 // and rewrites the section of docs/benchmarks.md between <!-- bench:etcd:start --> and <!-- bench:etcd:end -->
 // with a markdown table and docs/images/benchmarks.svg (a vega-lite chart rendered to SVG in Node).
@@ -40,7 +41,7 @@ import { lamport } from '../../packages/order-lamport/dist/index.js'
 import { realtime } from '../../packages/order-realtime/dist/index.js'
 import { MemoryNetwork, memoryClientTransport, memoryTransport } from '../../packages/transport-memory/dist/index.js'
 import { measureOperations } from './closed-loop.mjs'
-import { plainRun } from './plain-net.mjs'
+import { plainRoundTrips, plainRun } from './plain-net.mjs'
 import { MARK_END, MARK_START, etcdReport } from './etcd-report.mjs'
 import { machineInfo, report } from './table.mjs'
 
@@ -468,6 +469,9 @@ let etcdFailure
 
 console.error('the ceiling: plain node:net + msgpackr echo')
 results.echoFramesPerS = await echoCeiling()
+console.error('the floor of 64 separate connections: plain node:net round trips')
+results.roundTrips64 = await plainRoundTrips({ connections: 64, durationMs })
+console.error(`  ${results.roundTrips64['round trips/s']} round trips/s`)
 for (const order of sides.includes('lockstep') ? orders : []) {
   console.error(`lockstep, ${order} ordering`)
   results.inProcess[order] = { 1: await inProcessPuts(order, 1), 64: await inProcessPuts(order, 64) }
@@ -519,6 +523,7 @@ for (const o of orders) {
   tableRows.push({ workload: 'TCP puts, 64 calls on one client, memory', system: `lockstep ${o}`, 'ops/s': p?.['ops/s'] ?? '—', 'p50 ms': p?.['p50 ms'] ?? '—', 'p99 ms': p?.['p99 ms'] ?? '—' })
 }
 tableRows.push({ workload: 'ceiling: node:net + msgpackr echo', system: 'plain', 'ops/s': results.echoFramesPerS, 'p50 ms': '—', 'p99 ms': '—' })
+tableRows.push({ workload: 'floor: 64 node:net connections, round trips', system: 'plain', 'ops/s': results.roundTrips64?.['round trips/s'] ?? '—', 'p50 ms': '—', 'p99 ms': '—' })
 report('Lockstep and etcd side by side: 3 members on 127.0.0.1', tableRows, {
   machine: context.machine,
   loadAverage: { before: context.loadBefore, after: context.loadAfter },
