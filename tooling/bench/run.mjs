@@ -9,6 +9,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const benches = {
   cluster: 'cluster-bench.mjs',
   'process-cluster': 'process-cluster-bench.mjs',
+  'one-process-tcp': 'one-process-tcp.mjs',
   transport: 'transport-bench.mjs',
   storage: 'storage-bench.mjs',
   lincheck: 'lincheck-bench.mjs',
