@@ -73,8 +73,18 @@ export class CatchUp {
     if (rejected) host.log.error(`replica '${host.self}': ${rejected}`)
     this.send(ask)
     if (!image) return
+    const held = host.requests.replicated.position
     host.requests.replicated.restore(image)
     this.transfer.resetKept(image.position, image.orderDigest ?? '')
+    if (held > image.position) {
+      // Its own order went further than the state the cluster resumed from. With intact disks those positions were
+      // never acknowledged (no majority's disks held them); with disks restored from older copies they may have been.
+      host.log.warn(
+        `replica '${host.self}' drops positions ${image.position + 1}..${held} of its own order: the cluster resumed at position ${image.position} without them. ` +
+          'No client was answered for them unless disks were restored from copies older than this replica\'s (see "Backup and restore" in docs/operations.md).',
+        { position: image.position, dropped: held - image.position },
+      )
+    }
     this.taken(`the state of view ${m.view} at position ${image.position} (${totalBytes} bytes)`, configuration, commit, true)
   }
 
