@@ -70,6 +70,26 @@ describe('the durable log', () => {
     expect(log.durablePosition).toBe(27)
   })
 
+  it('Found in the backup test: after drain() the records made since a transferred state are on the storage (a clean stop closed it first, and they were lost)', async () => {
+    const disk = slowDisk()
+    const log = new DurableLog(disk.storage)
+    await log.open()
+    for (let p = 1; p <= 3; p++) log.appendDelivery(p, request(p))
+    const transfer = log.transferred(image(10, 2)) // the state of view 2 at position 10, taken by catch-up
+    log.appendDelivery(11, request(11)) // executed after it: waits for the snapshot
+    log.appendDelivery(12, request(12))
+    const appendedBefore = disk.appended.length
+    const drained = log.drain()
+    await until(() => disk.pending.length > 0)
+    disk.pending.shift()!() // the snapshot is written
+    await drained
+    // Handed once drain() resolves, not later: the host closes the storage right after it.
+    const handed = disk.appended.slice(appendedBefore).map((r) => decodeLogEntry(r.data))
+    expect(handed.map((e) => ('request' in e ? e.request.seq : 'other'))).toEqual([11, 12])
+    await transfer
+    await log.drain() // nothing waits: resolves at once
+  })
+
   it('reads a log written by an earlier version (JSON records) and goes on appending binary records after it', async () => {
     const records: LogRecord[] = [
       { position: 1, data: new TextEncoder().encode(JSON.stringify({ view: { id: 1, members: ['r1', 'r2', 'r3'] }, configuration: ['r1', 'r2', 'r3'] })) },

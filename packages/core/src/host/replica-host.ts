@@ -309,8 +309,13 @@ export class ReplicaHost<S = unknown> {
     })
   }
 
-  /** Stops ticking and closes the transport (and the storage). */
+  /**
+   * Stops ticking and closes the transport (and the storage). Unlike `kill`, it first lets the records that wait for
+   * a transferred state's snapshot reach the storage: a cleanly stopped replica restarts with everything it executed.
+   */
   async stop(): Promise<void> {
+    if (!this.running) return
+    await this.disk?.drain()
     if (!(await this.halt())) return
     if (this.storage) await this.storage.close()
   }
