@@ -58,6 +58,7 @@ export interface ClusterLimits {
   readonly clientSessionRetentionMs?: number
   readonly maxBufferedBytesPerPeer?: number
   readonly maxBufferedBytesPerClient?: number
+  readonly sharedStringCharsPerPeer?: number
 }
 
 /** Bounds of the replicated session table; unset ones keep @lockstep/core's defaults. */

@@ -2,6 +2,7 @@ import { Packr, Unpackr } from 'msgpackr'
 import { LockstepError } from '@lockstep/interface'
 import { crc32 } from 'node:zlib'
 import { FRAME_HEADER_BYTES, encodeFrame } from './frame-codec'
+import { stringRefsDecoded } from './big-strings'
 
 /** The wire protocol version this package speaks; the handshake refuses any other. */
 export const PROTOCOL_VERSION = 1
@@ -44,6 +45,10 @@ export interface DataEnvelope {
   /** Sequence number of `messages[0]`; the others follow consecutively. */
   readonly firstSeq: number
   readonly messages: readonly unknown[]
+  /** The frame's payload size, when it was decoded from bytes (see `decodeEnvelope`). */
+  readonly payloadBytes?: number
+  /** References to large strings its decoding made (see `big-strings.ts`), when it was decoded from bytes. */
+  readonly refs?: number
 }
 /** A validated PART envelope: a piece of one large message. */
 export interface PartEnvelope {
@@ -98,6 +103,11 @@ export interface ResumeEnvelope {
   readonly receivedUpTo: number
   /** Bytes of message `receivedUpTo + 1` received in PART frames so far (absent: none); its parts resume after them. */
   readonly partBytes?: number
+  /**
+   * Characters of large strings the sender keeps from the receiver's messages on this link (absent: none): the
+   * receiver then sends each large string once and refers to it afterwards (see `big-strings.ts`).
+   */
+  readonly sharedStringChars?: number
 }
 /** A validated REFUSE envelope. */
 export interface RefuseEnvelope {
@@ -269,6 +279,7 @@ export function encodeResumeFrame(resume: Omit<ResumeEnvelope, 'type'>): Buffer 
     peerIncarnation: resume.peerIncarnation,
     receivedUpTo: resume.receivedUpTo,
     ...(resume.partBytes ? { partBytes: resume.partBytes } : {}),
+    ...(resume.sharedStringChars ? { sharedStringChars: resume.sharedStringChars } : {}),
   })
 }
 
@@ -288,6 +299,7 @@ function encodeControl(type: number, body: Record<string, unknown>): Buffer {
  */
 export function decodeEnvelope(payload: Uint8Array): Envelope {
   let value: unknown
+  const refsBefore = stringRefsDecoded()
   try {
     value = unpackr.unpack(payload)
   } catch (error) {
@@ -298,11 +310,11 @@ export function decodeEnvelope(payload: Uint8Array): Envelope {
       { cause: error },
     )
   }
-  return validateEnvelope(value)
+  return validateEnvelope(value, payload.length, stringRefsDecoded() - refsBefore)
 }
 
 /** Checks that a decoded value is one of the transport's envelopes. */
-export function validateEnvelope(value: unknown): Envelope {
+export function validateEnvelope(value: unknown, payloadBytes?: number, refs?: number): Envelope {
   if (!Array.isArray(value) || value.length === 0) fail('an envelope must be a non-empty array')
   const type = value[0]
   switch (type) {
@@ -311,7 +323,7 @@ export function validateEnvelope(value: unknown): Envelope {
       if (value.length !== 3 || !Array.isArray(messages) || messages.length === 0) fail('DATA must be [1, firstSeq, [message, ...]]')
       const firstSeq = sequenceNumber(value[1], 'DATA firstSeq', 1)
       if (!Number.isSafeInteger(firstSeq + messages.length)) fail('DATA sequence numbers must stay safe integers')
-      return { type, firstSeq, messages }
+      return payloadBytes === undefined ? { type, firstSeq, messages } : { type, firstSeq, messages, payloadBytes, refs: refs ?? 0 }
     }
     case FrameType.PART: {
       if (value.length !== 5) fail('PART must be [4, seq, offset, totalBytes, bytes]')
@@ -370,6 +382,7 @@ export function validateEnvelope(value: unknown): Envelope {
         peerIncarnation,
         receivedUpTo: sequenceNumber(body.receivedUpTo, 'RESUME receivedUpTo', 0),
         ...(body.partBytes === undefined ? {} : { partBytes: sequenceNumber(body.partBytes, 'RESUME partBytes', 0) }),
+        ...(body.sharedStringChars === undefined ? {} : { sharedStringChars: sequenceNumber(body.sharedStringChars, 'RESUME sharedStringChars', 0) }),
       }
     }
     case FrameType.REFUSE: {

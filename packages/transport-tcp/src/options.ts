@@ -67,6 +67,13 @@ export interface TransportLimits {
   readonly maxConnections?: number
   /** Encoded bytes of unacknowledged messages held per replica link; beyond it `send` throws BACKPRESSURE. Default 64 MiB. */
   readonly maxBufferedBytesPerPeer?: number
+  /**
+   * Characters of large strings (64 Ki characters or more) kept from each replica's messages, so that a replica
+   * sends a large value (a 10 MB request, say) to another once, however many messages carry it: a view change
+   * repeats the requests it holds in each promise, accept and commit. The peer refers to a kept string in a few
+   * bytes. 0 keeps none (every message carries its strings whole). Default 64 Mi characters.
+   */
+  readonly sharedStringCharsPerPeer?: number
   /** Encoded bytes of unacknowledged messages held per client; beyond it the client's session is dropped. Default 8 MiB. */
   readonly maxBufferedBytesPerClient?: number
   /**
@@ -149,6 +156,7 @@ export const DEFAULT_LIMITS: ResolvedLimits = {
   maxConnections: 12_000,
   maxBufferedBytesPerPeer: 64 * MiB,
   maxBufferedBytesPerClient: 8 * MiB,
+  sharedStringCharsPerPeer: 64 * MiB,
   maxClientSessions: 10_000,
   clientSessionRetentionMs: 30_000,
   socketHighWaterBytes: 1 * MiB,
@@ -174,6 +182,7 @@ export function resolveLimits(limits: TransportLimits | undefined, where: string
     resolved.maxPendingHandshakesPerAddress = Math.max(DEFAULT_LIMITS.maxPendingHandshakesPerAddress, Math.floor(resolved.maxConnectionsPerAddress / 4))
   }
   for (const [name, value] of Object.entries(resolved)) {
+    if (name === 'sharedStringCharsPerPeer' && value === 0) continue
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
       invalid(where, `limits.${name} must be a positive number, not ${String(value)}`)
     }

@@ -4,6 +4,7 @@ import type { Logger, Scheduler } from '@lockstep/interface'
 import type { Connection, ConnectionHandler } from './connection'
 import { DATA_FRAME_OVERHEAD_BYTES, FrameType, PART_FRAME_OVERHEAD_BYTES, encodeAckFrame, encodeDataFrame, encodeMessage, encodePartFrame, encodeResumeFrame, unpackValue } from './envelope'
 import type { Envelope, PartEnvelope } from './envelope'
+import { BIG_STRING_CHARS, IncomingStrings, OutgoingStrings } from './big-strings'
 
 /** How a link is set up. */
 export interface ReliableLinkOptions {
@@ -30,6 +31,12 @@ export interface ReliableLinkOptions {
    * write), before it goes alone. Default {@link ACK_DELAY_MS}; 0 acknowledges at the end of every socket read.
    */
   readonly ackDelayMs?: number
+  /**
+   * Characters of large strings this end keeps from the peer's messages, so that the peer sends each one once
+   * and refers to it afterwards (see `big-strings.ts`); announced in this end's RESUME. Default 0: none kept, and
+   * the peer sends every string whole.
+   */
+  readonly sharedStringChars?: number
 }
 
 /**
@@ -77,6 +84,10 @@ export class ReliableLink {
 
   // Outgoing: encoded[head + i] is the message with seq firstSeq + i.
   private encoded: (Buffer | undefined)[] = []
+  /** originals[head + i]: the message itself, kept for a message that holds a large string (encoded again for a new peer). */
+  private originals: unknown[] = []
+  /** The mirror of the peer's table of large strings (its capacity from the peer's RESUME). */
+  private outgoing = new OutgoingStrings(0)
   private head = 0
   private firstSeq = 1
   private nextSeq = 1
@@ -101,6 +112,8 @@ export class ReliableLink {
   private receivedUpTo = 0
   /** The parts received of message `receivedUpTo + 1`, when it is a large one. */
   private partial: { readonly bytes: Buffer; received: number } | undefined
+  /** The large strings this end holds of the peer's messages. */
+  private incoming: IncomingStrings
   private ackedToPeerUpTo = 0
   /** Socket reads since the last acknowledgement that brought messages not yet acknowledged. */
   private readsOwed = 0
@@ -112,6 +125,7 @@ export class ReliableLink {
   private closedForGood = false
 
   constructor(private readonly options: ReliableLinkOptions) {
+    this.incoming = new IncomingStrings(options.sharedStringChars ?? 0)
     this.handler = {
       onFrame: (connection, envelope) => this.onFrame(connection, envelope),
       onChunkEnd: (connection) => this.owe(connection),
@@ -148,16 +162,21 @@ export class ReliableLink {
    */
   send(message: unknown): void {
     if (this.closedForGood) throw new LockstepError('STOPPED', `Link ${this.options.label} is closed; nothing more can be sent on it.`)
-    const bytes = encodeMessage(message)
+    const whole = encodeMessage(message)
+    let bytes = whole
+    // A message that may hold a large string: the ones the peer holds already go as references.
+    const prepared = whole.length >= BIG_STRING_CHARS ? this.outgoing.prepare(message) : undefined
+    if (prepared !== undefined && prepared.refs > 0) bytes = encodeMessage(prepared.value)
     const maxMessageBytes = this.options.maxMessageBytes ?? this.options.maxFrameBytes - DATA_FRAME_OVERHEAD_BYTES
-    if (bytes.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes && bytes.length > maxMessageBytes) {
+    // Checked whole: sent again to a peer that restarted, the message goes whole.
+    if (whole.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes && whole.length > maxMessageBytes) {
       throw new LockstepError(
         'FRAME_TOO_LARGE',
         this.options.maxMessageBytes === undefined
-          ? `Link ${this.options.label}: a message of ${bytes.length} encoded bytes does not fit in one frame ` +
+          ? `Link ${this.options.label}: a message of ${whole.length} encoded bytes does not fit in one frame ` +
               `(limits.maxFrameBytes = ${this.options.maxFrameBytes}); split it, or raise the limit on every node.`
-          : `Link ${this.options.label}: a message of ${bytes.length} encoded bytes is larger than the ${maxMessageBytes} bytes a message may have on this link; split it, or raise the limit on every node.`,
-        { messageBytes: bytes.length, maxFrameBytes: this.options.maxFrameBytes, maxMessageBytes },
+          : `Link ${this.options.label}: a message of ${whole.length} encoded bytes is larger than the ${maxMessageBytes} bytes a message may have on this link; split it, or raise the limit on every node.`,
+        { messageBytes: whole.length, maxFrameBytes: this.options.maxFrameBytes, maxMessageBytes },
       )
     }
     // A message larger than the whole buffer (a large reply, within the frame limit) is let in alone, when
@@ -172,6 +191,8 @@ export class ReliableLink {
       )
     }
     this.encoded.push(bytes)
+    this.originals.push(prepared === undefined ? undefined : message)
+    if (prepared !== undefined) this.outgoing.commit(prepared)
     this.nextSeq += 1
     this.bufferedBytesTotal += bytes.length
     this.scheduleFlush()
@@ -197,6 +218,7 @@ export class ReliableLink {
         peerIncarnation: this.peerIncarnation,
         receivedUpTo: this.receivedUpTo,
         partBytes: this.partial?.received ?? 0,
+        sharedStringChars: this.incoming.capacityChars,
       }),
     )
     this.ackedToPeerUpTo = this.receivedUpTo
@@ -214,6 +236,7 @@ export class ReliableLink {
     this.current?.close(reason, 'debug')
     this.current = undefined
     this.encoded = []
+    this.originals = []
     this.head = 0
     this.bufferedBytesTotal = 0
   }
@@ -232,6 +255,7 @@ export class ReliableLink {
           this.receivedUpTo = envelope.oldestSeq - 1
           this.partial = undefined
           this.ackedToPeerUpTo = this.receivedUpTo
+          this.incoming = new IncomingStrings(this.options.sharedStringChars ?? 0)
         } else if (envelope.oldestSeq - 1 > this.receivedUpTo) {
           return this.violation(connection, `peer dropped messages ${this.receivedUpTo + 1}..${envelope.oldestSeq - 1} that were never acknowledged`)
         }
@@ -250,6 +274,7 @@ export class ReliableLink {
         } else {
           this.writtenUpTo = this.firstSeq - 1
           this.writtenPartBytes = 0
+          this.restartSharedStrings(envelope.sharedStringChars ?? 0)
         }
         if (this.pendingAtLastResume && this.firstSeq - 1 === this.ackedAtLastResume) {
           this.batchBytes = Math.max(MIN_BATCH_BYTES, this.batchBytes >> 2)
@@ -267,11 +292,21 @@ export class ReliableLink {
         if (firstSeq > this.receivedUpTo + 1) {
           return this.violation(connection, `DATA from seq ${firstSeq} after ${this.receivedUpTo} (a gap)`)
         }
+        // Only a frame of at least a large string's size, or one that decoded references, can hold either.
+        const shared = envelope.payloadBytes === undefined || envelope.payloadBytes >= BIG_STRING_CHARS || (envelope.refs ?? 1) > 0
         // Messages up to receivedUpTo are duplicates of ones already delivered: skipped.
         for (let index = this.receivedUpTo + 1 - firstSeq; index < messages.length; index += 1) {
+          let message = messages[index]
+          if (shared) {
+            try {
+              message = this.incoming.receive(message)
+            } catch (error) {
+              return this.violation(connection, `message ${this.receivedUpTo + 1}: ${error instanceof Error ? error.message : String(error)}`)
+            }
+          }
           this.receivedUpTo += 1
           try {
-            this.options.deliver(messages[index])
+            this.options.deliver(message)
           } catch (error) {
             this.options.logger.error(`lockstep tcp: ${this.options.label}: the message handler threw; the message counts as delivered`, {
               error: error instanceof Error ? error.message : String(error),
@@ -328,6 +363,11 @@ export class ReliableLink {
     } catch (error) {
       return this.violation(connection, `the parts of message ${part.seq} are not one msgpack value (${error instanceof Error ? error.message : String(error)})`)
     }
+    try {
+      message = this.incoming.receive(message)
+    } catch (error) {
+      return this.violation(connection, `message ${part.seq}: ${error instanceof Error ? error.message : String(error)}`)
+    }
     this.receivedUpTo += 1
     try {
       this.options.deliver(message)
@@ -380,12 +420,34 @@ export class ReliableLink {
     while (this.firstSeq <= upTo) {
       this.bufferedBytesTotal -= this.encoded[this.head]!.length
       this.encoded[this.head] = undefined
+      this.originals[this.head] = undefined
       this.head += 1
       this.firstSeq += 1
     }
     if (this.head > 4096 && this.head * 2 > this.encoded.length) {
       this.encoded = this.encoded.slice(this.head)
+      this.originals = this.originals.slice(this.head)
       this.head = 0
+    }
+  }
+
+  /**
+   * The peer takes this link's messages from the oldest held one with an empty table of large strings (it is new,
+   * or lost the link's state), announcing `capacityChars`: the mirror starts empty too, and every held message
+   * that holds a large string is encoded again for it, in order, as it would be sent now.
+   */
+  private restartSharedStrings(capacityChars: number): void {
+    const hadTable = this.outgoing.capacityChars > 0
+    this.outgoing = new OutgoingStrings(capacityChars)
+    if (!hadTable && capacityChars === 0) return // nothing was or will be a reference
+    for (let index = this.head; index < this.encoded.length; index++) {
+      const original = this.originals[index]
+      if (original === undefined) continue
+      const prepared = this.outgoing.prepare(original)
+      const bytes = encodeMessage(prepared.value)
+      this.bufferedBytesTotal += bytes.length - this.encoded[index]!.length
+      this.encoded[index] = bytes
+      this.outgoing.commit(prepared)
     }
   }
 

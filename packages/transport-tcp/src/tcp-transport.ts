@@ -177,6 +177,7 @@ class TcpReplicaTransport implements TcpTransport {
         maxBufferedBytes: this.limits.maxBufferedBytesPerPeer,
         maxFrameBytes: this.limits.maxFrameBytes,
         maxMessageBytes: Math.max(this.limits.maxPeerMessageBytes, this.limits.maxFrameBytes),
+        sharedStringChars: this.limits.sharedStringCharsPerPeer,
         logger: this.logger,
         scheduler: this.scheduler,
         deliver: (message) => this.handler!.onPeerMessage(peer.id, message),
