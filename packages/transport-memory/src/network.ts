@@ -18,6 +18,14 @@ export interface MemoryNetworkOptions {
   readonly delay?: LinkDelay
   /** Sees every message sent, handed over and lost (a simulator's trace); it must not send. Default none. */
   readonly observer?: NetworkObserver
+  /**
+   * Most messages a link holds on their way (sent, not yet handed over: delayed, or held by a partition); a send
+   * beyond it throws BACKPRESSURE and the message is not sent, as a TCP link refuses one past its buffer when the
+   * peer is stalled or cut off. Default: no limit.
+   */
+  readonly maxInFlightPerLink?: number
+  /** The links `maxInFlightPerLink` applies to (a simulator: between replicas). Default: every link. */
+  readonly limitsLink?: (from: NodeId, to: NodeId) => boolean
 }
 
 /**
@@ -134,11 +142,16 @@ export class MemoryNetwork {
   private delay: LinkDelay
   /** Extra delay of messages from or to a slow node. */
   private readonly slowNodes = new Map<NodeId, number>()
-  /** Messages sent, and messages dropped because a node detached (crashed) or was never there. */
-  readonly stats = { sent: 0, dropped: 0 }
+  /** Messages sent, messages dropped because a node detached (crashed) or was never there, and sends refused (`maxInFlightPerLink`). */
+  readonly stats = { sent: 0, dropped: 0, refused: 0 }
   private readonly observer: NetworkObserver | undefined
+  private readonly maxInFlight: number
+  private readonly limitsLink: (from: NodeId, to: NodeId) => boolean
 
   constructor(options: MemoryNetworkOptions) {
+    this.maxInFlight = options.maxInFlightPerLink ?? Infinity
+    if (!(this.maxInFlight >= 1)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `MemoryNetwork: maxInFlightPerLink must be >= 1 (got ${String(options.maxInFlightPerLink)})`)
+    this.limitsLink = options.limitsLink ?? (() => true)
     this.scheduler = options.scheduler
     this.random = options.random
     this.delay = options.delay ?? { minMs: 0, maxMs: 0 }
@@ -212,8 +225,12 @@ export class MemoryNetwork {
 
   /** Sends a message; it arrives after the link's delay, after every earlier message on the same link. */
   send(from: NodeId, to: NodeId, message: unknown): void {
-    this.stats.sent++
     let link = this.linksFrom.get(from)?.get(to)
+    if (link && link.sent - link.next + 1 >= this.maxInFlight && this.limitsLink(from, to)) {
+      this.stats.refused++
+      throw new LockstepError(ErrorCodes.BACKPRESSURE, `MemoryNetwork: the link ${from} -> ${to} holds ${link.sent - link.next + 1} messages on their way (maxInFlightPerLink ${this.maxInFlight}); the peer is slow, stalled or cut off`)
+    }
+    this.stats.sent++
     const inFlight: InFlight = { id: this.stats.sent, n: 0, message }
     this.observer?.sent?.(inFlight.id, from, to, message)
     if (!link) link = this.newLink(from, to)

@@ -181,6 +181,7 @@ export class ReplicaEngine<S = unknown> {
       endView: (view: View, boundary: unknown) => this.channel.endView(orderer, view, boundary),
       forgetDurable: (replicas: readonly ReplicaId[]) => this.durableReplies?.forget(replicas),
       dropHeldReplies: () => this.durableReplies?.dropHeld(),
+      repliesWaitForMajority: () => this.durableReplies !== undefined,
     }
     const transfer = { chunkBytes: options.transfer?.chunkBytes ?? 1024 * 1024, window: options.transfer?.window ?? 4, suffixWindow: options.transfer?.suffixWindow ?? 4096 }
     return new Membership(host, options.membership!, startAs, transfer)

@@ -48,6 +48,11 @@ export interface MembershipHost {
   forgetDurable(replicas: readonly ReplicaId[]): void
   /** Drops the replies and outputs still waiting for disks (see `CatchUpHost.dropHeldReplies`). */
   dropHeldReplies(): void
+  /**
+   * True if a reply waits for a majority (its disks, or its deliveries: see `DurableReplies`); false if a replica
+   * answers as soon as it executes (memory storage, an orderer without timing assumptions).
+   */
+  repliesWaitForMajority(): boolean
 }
 
 /**
@@ -357,7 +362,12 @@ export class Membership {
     // its disk: the disk's), plus the part of the order it caught up with since, and everything it acknowledged
     // in this run: it counts like a disk when the replicas that were to send the state are gone too. One that
     // started without state holds nothing of its own (and its earlier runs' acknowledgements are lost).
-    if (this.stateView && (status === 'transferring' || status === 'joining')) return { kind: 'disk', view: this.stateView, position: host.requests.replicated.position }
+    //
+    // Only where replies wait for a majority. Without (memory storage), a view's one member with the state answers
+    // what its flush delivers at once, while the members taking the state hold no part of it: two of them, a
+    // majority, resumed the cluster from one's state of an older view, and acknowledged puts were gone (Found:
+    // large-values.test.ts; joining-majority.test.ts). They hold nothing the cluster may resume from, and wait.
+    if (this.stateView && (status === 'transferring' || status === 'joining') && host.repliesWaitForMajority()) return { kind: 'disk', view: this.stateView, position: host.requests.replicated.position }
     return { kind: 'none' }
   }
 

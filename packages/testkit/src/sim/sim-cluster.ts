@@ -102,6 +102,11 @@ export interface SimClusterOptions {
   readonly liars?: Readonly<Record<ReplicaId, LieOptions>>
   /** Sees every message on the network (a trace: see `simulate`'s `record`). Default none. */
   readonly network?: NetworkObserver
+  /**
+   * Most messages a link between replicas holds on their way before sends on it are refused with BACKPRESSURE,
+   * as a TCP link refuses them past its buffer while the peer is stalled or cut off. Default: no limit.
+   */
+  readonly linkCapacity?: number
   /** Called after each event the cluster runs (and the promise continuations it started), to look at the replicas. */
   readonly afterEvent?: () => void
 }
@@ -167,8 +172,15 @@ export class SimCluster {
     this.options = options
     this.membership = options.membership === false ? undefined : (options.membership ?? defaultMembership)
     this.incarnationRandom = options.incarnationRandom ?? new SeededRandom(((options.seed ?? 1) ^ 0x1b873593) >>> 0)
-    this.network = new MemoryNetwork({ scheduler: this.scheduler, random: options.random ?? new SeededRandom(options.seed ?? 1), delay: options.delay ?? { minMs: 1, maxMs: 5 }, observer: options.network })
     this.replicaIds = Array.from({ length: (options.replicas ?? 3) + (options.spares ?? 0) }, (_, i) => `r${i + 1}`)
+    const replicaSet = new Set(this.replicaIds)
+    this.network = new MemoryNetwork({
+      scheduler: this.scheduler,
+      random: options.random ?? new SeededRandom(options.seed ?? 1),
+      delay: options.delay ?? { minMs: 1, maxMs: 5 },
+      observer: options.network,
+      ...(options.linkCapacity !== undefined && { maxInFlightPerLink: options.linkCapacity, limitsLink: (from: string, to: string) => replicaSet.has(from) && replicaSet.has(to) }),
+    })
     this.initialMembers = this.replicaIds.slice(0, options.replicas ?? 3)
     const { maxOffsetMs = 0, maxDriftPpm = 0 } = options.clocks ?? {}
     if (options.clocks) checkClockOptions(options.clocks)

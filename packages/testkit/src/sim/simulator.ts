@@ -66,6 +66,12 @@ export interface SimulationOptions {
    */
   readonly overlap?: boolean
   /**
+   * Most messages a link between replicas holds on their way before sends on it are refused (BACKPRESSURE), as
+   * a TCP link refuses them past its buffer while the peer is stalled or cut off: the sender suspects the peer,
+   * and the peer misses the refused messages. Default: none (a link holds everything).
+   */
+  readonly linkCapacity?: number
+  /**
    * Give every replica a disk that loses what was not synced when it crashes: replies wait for the sync,
    * and crashed replicas restart from their disks. Needed for the `blackout` fault. Default false.
    */
@@ -364,6 +370,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     replicas: replicaCount,
     random: networkRandom,
     delay,
+    ...(options.linkCapacity !== undefined && { linkCapacity: options.linkCapacity }),
     // Failure detection and view changes (SimCluster's defaults) only in runs where something can fail.
     membership: faultKinds.length > 0 || durable ? undefined : false,
     durable,
