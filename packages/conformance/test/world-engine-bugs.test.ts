@@ -10,7 +10,7 @@ import { orderers } from './orderers'
 // amnesia,partition,slow,delay,blackout,client-restart --overlap --durable --seed S [--trace]
 const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart']
 
-const found: { bug: string; machine: string; replicas: number; seed: number; before: string; ops?: number; clients?: number; inFlight?: number }[] = [
+const found: { bug: string; machine: string; replicas: number; seed: number; before: string; ops?: number; clients?: number; inFlight?: number; linkCapacity?: number }[] = [
   {
     bug: 'A: a coordinator restarted from its disk numbered the next view after its disk view, not the view it ended',
     machine: 'kv',
@@ -127,12 +127,36 @@ const found: { bug: string; machine: string; replicas: number; seed: number; bef
     inFlight: 8,
     before: 'linearizability undecided (Lamport orderer): the checker gave up after 5000044 states in one partition (still undecided after 40,000,000 on key c)',
   },
+  {
+    bug: 'links that refuse sends past 16 messages on their way (a TCP link past its buffer): a refused orderer message was lost but the next ones went through, and an acknowledgement sent after the lost requests told the peer nothing stamped lower was on its way; it delivered past them',
+    machine: 'mutex',
+    replicas: 5,
+    seed: 3,
+    linkCapacity: 16,
+    before: 'order (Lamport orderer): at position 43 r1 delivered c4~1#7 but r2 delivered c3#11',
+  },
+  {
+    bug: 'the same, on the register machine',
+    machine: 'register',
+    replicas: 5,
+    seed: 9,
+    linkCapacity: 16,
+    before: 'order (Lamport orderer): at position 18 r1 delivered c2#6 but r5 delivered c1#6',
+  },
+  {
+    bug: 'a replica that stopped sending orderer messages to a peer after a refused send (one suspicion, no majority) waited for ever: its order stream to the peer had a hole only a new view could close',
+    machine: 'kv',
+    replicas: 3,
+    seed: 9,
+    linkCapacity: 16,
+    before: 'liveness (Lamport orderer): r1 normal in view 12 at 237 (5 pending); r2 and r3 normal in view 12 at 242',
+  },
 ]
 
 describe.each(orderers)('engine bugs found by the world simulator stay fixed ($name)', (orderer) => {
-  for (const { bug, machine, replicas, seed, before, ops = 200, inFlight = 1 } of found) {
-    it(`${bug} (${machine}, ${replicas} replicas${inFlight > 1 ? `, ${inFlight} in flight per client` : ''}, seed ${seed}; before the fix: ${before})`, async () => {
-      const result = await simulate({ seed, workload: workloads[machine]!, orderer: orderer.simulation, replicas, clients: 1 + (seed % 8), inFlight, ops, faults: everyFault, durable: true, overlap: true })
+  for (const { bug, machine, replicas, seed, before, ops = 200, inFlight = 1, linkCapacity } of found) {
+    it(`${bug} (${machine}, ${replicas} replicas${inFlight > 1 ? `, ${inFlight} in flight per client` : ''}${linkCapacity ? `, links of ${linkCapacity} messages` : ''}, seed ${seed}; before the fix: ${before})`, async () => {
+      const result = await simulate({ seed, workload: workloads[machine]!, orderer: orderer.simulation, replicas, clients: 1 + (seed % 8), inFlight, ops, faults: everyFault, durable: true, overlap: true, linkCapacity })
       expect(result.violations, result.rerun).toEqual([])
       expect(result.operations).toBeGreaterThan(ops / 2)
     })

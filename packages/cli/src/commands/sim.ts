@@ -11,7 +11,7 @@ import { loadWorkload, specWorkloads, type SpecWorkloads } from '../machine-load
 
 export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport|realtime] [--clients C] [--in-flight K] [--ops OPS]
              [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart,lie] [--overlap | --no-overlap]
-             [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM]
+             [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM] [--link-capacity M]
              [--voter first|majority|byzantine] [--liars L] [--lie-mode outputs|state]
              [--durable] [--seeds S | --seed X [--trace [FILE.html|FILE.json]]] [--invariant EXPR]... [--json]
 
@@ -45,6 +45,9 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               orderer's skew bound: the realtime orderer's drawn bound is at most 5 ms)
   --delay-spike-ms  the most a delay fault adds to every link, in ms (default 100; above the realtime
               orderer's Δ, requests arrive after their deadline)
+  --link-capacity  the most messages a link between replicas holds on their way (delayed, or held by a
+              partition); a send beyond it is refused (BACKPRESSURE) and the message lost, as a TCP link
+              refuses sends past its buffer while the peer is stalled (default: no limit)
   --clock-offset-ms, --clock-drift-ppm  give each replica its own clock, offset and drift drawn from
               the seed within these bounds (default 0: every replica reads the same time)
   --voter     how every client votes on the replicas' answers: first (the first answer wins, the
@@ -91,6 +94,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     faults: { type: 'string' },
     'skew-beyond-ms': { type: 'string' },
     'delay-spike-ms': { type: 'string' },
+    'link-capacity': { type: 'string' },
     'clock-offset-ms': { type: 'string' },
     'clock-drift-ppm': { type: 'string' },
     voter: { type: 'string' },
@@ -104,7 +108,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
-  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'in-flight' | 'ops' | 'seeds' | 'seed' | 'faults' | 'skew-beyond-ms' | 'delay-spike-ms' | 'clock-offset-ms' | 'clock-drift-ppm' | 'voter' | 'liars' | 'lie-mode', string>> & {
+  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'in-flight' | 'ops' | 'seeds' | 'seed' | 'faults' | 'skew-beyond-ms' | 'delay-spike-ms' | 'link-capacity' | 'clock-offset-ms' | 'clock-drift-ppm' | 'voter' | 'liars' | 'lie-mode', string>> & {
     json?: boolean
     help?: boolean
     durable?: boolean
@@ -174,6 +178,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
   const ops = intFlag('sim', 'ops', values.ops, 100, 1, 10_000_000)
   const skewBeyondMs = intFlag('sim', 'skew-beyond-ms', values['skew-beyond-ms'], DEFAULT_SKEW_BEYOND_MS, 1, 3_600_000)
   const delaySpikeMaxMs = intFlag('sim', 'delay-spike-ms', values['delay-spike-ms'], DEFAULT_DELAY_SPIKE_MAX_MS, 20, 3_600_000)
+  const linkCapacity = values['link-capacity'] === undefined ? undefined : intFlag('sim', 'link-capacity', values['link-capacity'], 1, 1, 1_000_000_000)
   const maxOffsetMs = intFlag('sim', 'clock-offset-ms', values['clock-offset-ms'], 0, 0, 3_600_000)
   const maxDriftPpm = intFlag('sim', 'clock-drift-ppm', values['clock-drift-ppm'], 0, 0, 999_999)
   const clocks = maxOffsetMs > 0 || maxDriftPpm > 0 ? { maxOffsetMs, maxDriftPpm } : undefined
@@ -214,7 +219,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     const record = traceFile === undefined ? undefined : new TraceRecorder()
     const run = specRuns?.next()
     const machineArg = [values.machine, ...invariants.map((text) => `--invariant '${text.replace(/'/g, "'\\''")}'`)].join(' ')
-    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, inFlight, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode, record })
+    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, inFlight, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode, record, linkCapacity })
     if (run !== undefined && run.violations.length > 0) result = { ...result, ok: false, violations: [...result.violations, ...run.violations] }
     if (traceFile !== undefined && result.trace) {
       try {

@@ -53,6 +53,8 @@ export interface MembershipHost {
    * answers as soon as it executes (memory storage, an orderer without timing assumptions).
    */
   repliesWaitForMajority(): boolean
+  /** True if a send to a member was refused in the current view (a full link): its order stream has a hole. */
+  ordererCutOff(): boolean
 }
 
 /**
@@ -183,8 +185,14 @@ export class Membership {
     // half-way. A member still waiting for the view's state takes part only when a member is suspected (the
     // one that was to send the state may be gone for good, and it holds part of the cluster's state itself).
     const members = host.view().members
-    const suspectedByMajority = members.some((m) => m !== host.self && this.detector.suspicionCount(m, suspects) >= majorityOf(members.length))
-    const needed = suspectedByMajority || (status !== 'transferring' && (this.asks.pending(members, this.configuration) || status === 'frozen'))
+    // In a view of two, the one other member is all that can suspect: its suspicion is enough (the view change
+    // still needs a majority of the configuration). Found: r2 crashed in view {r2, r3}; r3, taking the state from
+    // it, never counted two suspicions and waited for ever, while r1 and r3 were a majority.
+    const suspicionsNeeded = Math.min(majorityOf(members.length), members.length - 1)
+    const suspectedByMajority = members.some((m) => m !== host.self && this.detector.suspicionCount(m, suspects) >= suspicionsNeeded)
+    // A member this replica could not send to (a full link) misses part of the view's order stream for good:
+    // only a new view (fresh streams, with it or without it) can go on.
+    const needed = suspectedByMajority || (status !== 'transferring' && (this.asks.pending(members, this.configuration) || status === 'frozen' || (status === 'normal' && host.ordererCutOff())))
     const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m)))
     this.viewChange.tick(needed, candidates)
   }

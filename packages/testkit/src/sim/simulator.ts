@@ -320,7 +320,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     faultKinds.includes('skew') && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
     faultKinds.includes('delay') && delaySpikeMaxMs !== DEFAULT_DELAY_SPIKE_MAX_MS ? ` --delay-spike-ms ${delaySpikeMaxMs}` : '',
   ].join('')
-  const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount}${inFlight > 1 ? ` --in-flight ${inFlight}` : ''} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs} --seed ${options.seed}`
+  const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount}${inFlight > 1 ? ` --in-flight ${inFlight}` : ''} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs}${options.linkCapacity !== undefined ? ` --link-capacity ${options.linkCapacity}` : ''} --seed ${options.seed}`
 
   // Every draw comes from the seed, in a fixed order: the delay model, the network's own source, the
   // orderer's parameters, (overlapping faults) the disks' sync latency and the clients' pace, the fault
