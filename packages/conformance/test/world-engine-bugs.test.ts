@@ -151,6 +151,14 @@ const found: { bug: string; machine: string; replicas: number; seed: number; bef
     linkCapacity: 16,
     before: 'liveness (Lamport orderer): r1 normal in view 12 at 237 (5 pending); r2 and r3 normal in view 12 at 242',
   },
+  {
+    bug: 'in a view of two, r2 crashed; r3, taking the state from it, never counted the two suspicions a view change needed (only one other member can suspect), though r1 and r3 were a majority',
+    machine: 'mutex',
+    replicas: 3,
+    seed: 10,
+    linkCapacity: 16,
+    before: 'liveness (Lamport orderer): r1 joining in view 15 {r2,r3} at 56; r2 down; r3 transferring in view 15 {r2,r3} at 56',
+  },
 ]
 
 describe.each(orderers)('engine bugs found by the world simulator stay fixed ($name)', (orderer) => {
