@@ -85,11 +85,9 @@ export interface PreparedMessage {
   readonly added: readonly string[]
 }
 
-/** The sender's mirror of the receiver's table. */
-export class OutgoingStrings {
-  private readonly table: StringTable
-  /** The newest number of each string in the table. */
-  private readonly ids = new Map<string, number>()
+/** One end's table: the receiver's, or the sender's mirror of it. */
+abstract class TableEnd {
+  protected readonly table: StringTable
 
   /** `capacityChars` is the receiver's capacity (0: it takes no references; every string goes whole). */
   constructor(capacityChars: number) {
@@ -104,6 +102,12 @@ export class OutgoingStrings {
   get heldChars(): number {
     return this.table.chars
   }
+}
+
+/** The sender's mirror of the receiver's table. */
+export class OutgoingStrings extends TableEnd {
+  /** The newest number of each string in the table. */
+  private readonly ids = new Map<string, number>()
 
   /**
    * What `message` becomes on the link, without changing the table: each large string the receiver holds (or
@@ -139,22 +143,7 @@ export class OutgoingStrings {
 }
 
 /** The receiver's table: it replaces references with the strings, and adds the strings that came whole. */
-export class IncomingStrings {
-  private readonly table: StringTable
-
-  constructor(capacityChars: number) {
-    this.table = new StringTable(capacityChars)
-  }
-
-  get capacityChars(): number {
-    return this.table.capacityChars
-  }
-
-  /** Characters of the strings in the table now. */
-  get heldChars(): number {
-    return this.table.chars
-  }
-
+export class IncomingStrings extends TableEnd {
   /**
    * Takes in one received message, in the order of the link: returns it with its references replaced (in place).
    * Throws MALFORMED_MESSAGE for a reference to a string this table does not hold (the peer's mirror is not this

@@ -61,12 +61,20 @@ function linkPair(options: { aTable?: number; bTable?: number } = {}) {
     }
     throw new Error('the links never went quiet')
   }
-  return { a, b, connect, pump, scheduler }
+  /** Sends `messages` from a, carries them over and checks that b got them as sent; returns the bytes a wrote. */
+  const sendAll = (messages: readonly unknown[]): number => {
+    const before = a.socket.writtenBytes
+    for (const message of messages) a.link.send(message)
+    pump()
+    expect(b.delivered.slice(-messages.length)).toEqual(messages)
+    return a.socket.writtenBytes - before
+  }
+  return { a, b, connect, pump, sendAll, scheduler }
 }
 
 describe('large strings on a replica link', () => {
   it('cross the link once: later messages carrying them are a few bytes, and arrive whole and in order', () => {
-    const { a, b, connect, pump } = linkPair()
+    const { connect, pump, sendAll } = linkPair()
     connect()
     pump()
     const s = big('s')
@@ -78,12 +86,9 @@ describe('large strings on a replica link', () => {
       ['small', 4],
       ['commit', 5, { boundary: [s, t], short: 'x'.repeat(BIG_STRING_CHARS - 1) }],
     ]
-    const before = a.socket.writtenBytes
-    for (const message of messages) a.link.send(message)
-    pump()
-    expect(b.delivered).toEqual(messages)
-    // s once, t once, the short string three times is 3 MiB + 192 KiB: every repeat went as a reference.
-    const written = a.socket.writtenBytes - before
+    // s (1 MiB) once, t (2 MiB) once, and the string just under the threshold whole: every repeat went as a
+    // reference.
+    const written = sendAll(messages)
     expect(written).toBeGreaterThan(3 * MiB)
     expect(written).toBeLessThan(3 * MiB + 3 * BIG_STRING_CHARS + 4096)
     // The sender's messages were not changed.
@@ -125,20 +130,15 @@ describe('large strings on a replica link', () => {
   })
 
   it('tables stay the same on both ends past their capacity: the oldest strings are dropped after each message, and go whole again', () => {
-    const { a, b, connect, pump } = linkPair({ bTable: 2 * MiB })
+    const { connect, pump, sendAll } = linkPair({ bTable: 2 * MiB })
     connect()
     pump()
     const x = big('x')
     const y = big('y')
     const z = big('z')
-    const sequence = [{ x }, { y }, { x }, { z }, { x, y }, { y, z, again: y }, { x }]
-    const before = a.socket.writtenBytes
-    for (const message of sequence) a.link.send(message)
-    pump()
-    expect(b.delivered).toEqual(sequence)
+    const written = sendAll([{ x }, { y }, { x }, { z }, { x, y }, { y, z, again: y }, { x }])
     // The table after each message (capacity two strings): [x], [x y], x a reference, [y z] (x dropped), x whole
     // and y a reference: [z x], y whole, z a reference and y again one: [x y], x a reference. Whole: x y z x y.
-    const written = a.socket.writtenBytes - before
     expect(written).toBeGreaterThan(5 * MiB)
     expect(written).toBeLessThan(5 * MiB + 8192)
   })

@@ -47,7 +47,8 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               orderer's Δ, requests arrive after their deadline)
   --link-capacity  the most messages a link between replicas holds on their way (delayed, or held by a
               partition); a send beyond it is refused (BACKPRESSURE) and the message lost, as a TCP link
-              refuses sends past its buffer while the peer is stalled (default: no limit)
+              refuses sends past its buffer while the peer is stalled (default: with overlapping faults,
+              drawn from each seed: no bound, 16 or 64; 0 for no bound)
   --clock-offset-ms, --clock-drift-ppm  give each replica its own clock, offset and drift drawn from
               the seed within these bounds (default 0: every replica reads the same time)
   --voter     how every client votes on the replicas' answers: first (the first answer wins, the
@@ -178,7 +179,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
   const ops = intFlag('sim', 'ops', values.ops, 100, 1, 10_000_000)
   const skewBeyondMs = intFlag('sim', 'skew-beyond-ms', values['skew-beyond-ms'], DEFAULT_SKEW_BEYOND_MS, 1, 3_600_000)
   const delaySpikeMaxMs = intFlag('sim', 'delay-spike-ms', values['delay-spike-ms'], DEFAULT_DELAY_SPIKE_MAX_MS, 20, 3_600_000)
-  const linkCapacity = values['link-capacity'] === undefined ? undefined : intFlag('sim', 'link-capacity', values['link-capacity'], 1, 1, 1_000_000_000)
+  const linkCapacity = values['link-capacity'] === undefined ? undefined : intFlag('sim', 'link-capacity', values['link-capacity'], 0, 0, 1_000_000_000)
   const maxOffsetMs = intFlag('sim', 'clock-offset-ms', values['clock-offset-ms'], 0, 0, 3_600_000)
   const maxDriftPpm = intFlag('sim', 'clock-drift-ppm', values['clock-drift-ppm'], 0, 0, 999_999)
   const clocks = maxOffsetMs > 0 || maxDriftPpm > 0 ? { maxOffsetMs, maxDriftPpm } : undefined

@@ -68,7 +68,8 @@ export interface SimulationOptions {
   /**
    * Most messages a link between replicas holds on their way before sends on it are refused (BACKPRESSURE), as
    * a TCP link refuses them past its buffer while the peer is stalled or cut off: the sender suspects the peer,
-   * and the peer misses the refused messages. Default: none (a link holds everything).
+   * and the peer misses the refused messages. 0: no bound. Default: with overlapping faults, drawn from the seed
+   * (no bound, 16 or 64 messages, a third of the runs each); otherwise no bound.
    */
   readonly linkCapacity?: number
   /**
@@ -341,6 +342,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const thinkMeanMs = (paceMs * clientCount * inFlight) / Math.max(1, ops)
   const thinkMs = paceRandom && thinkMeanMs > 0 ? () => paceRandom.next() * 2 * thinkMeanMs : undefined
 
+  // Drawn from a source of its own, so that the rest of the run draws exactly what it did before links had one.
+  const drawnCapacity = overlap ? new SeededRandom((options.seed ^ 0x6c696e6b) >>> 0).pick([0, 16, 64]) : 0
+  const linkCapacity = (options.linkCapacity ?? drawnCapacity) || undefined
+
   const incarnations: LiveIncarnation[] = []
   /** The replicas whose disk held each delivery. */
   const disks = new DiskHoldings()
@@ -370,7 +375,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     replicas: replicaCount,
     random: networkRandom,
     delay,
-    ...(options.linkCapacity !== undefined && { linkCapacity: options.linkCapacity }),
+    ...(linkCapacity !== undefined && { linkCapacity }),
     // Failure detection and view changes (SimCluster's defaults) only in runs where something can fail.
     membership: faultKinds.length > 0 || durable ? undefined : false,
     durable,
