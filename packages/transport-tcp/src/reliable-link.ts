@@ -292,8 +292,10 @@ export class ReliableLink {
         if (firstSeq > this.receivedUpTo + 1) {
           return this.violation(connection, `DATA from seq ${firstSeq} after ${this.receivedUpTo} (a gap)`)
         }
-        // Only a frame of at least a large string's size, or one that decoded references, can hold either.
-        const shared = envelope.payloadBytes === undefined || envelope.payloadBytes >= BIG_STRING_CHARS || (envelope.refs ?? 1) > 0
+        // Only a frame that decoded references, or one of a single message of at least a large string's size,
+        // can hold either: a message larger than a batch goes in a frame of its own (see \`writeData\`), so full
+        // frames of many small messages are not walked.
+        const shared = envelope.payloadBytes === undefined || (envelope.refs ?? 1) > 0 || (messages.length === 1 && envelope.payloadBytes >= BIG_STRING_CHARS)
         // Messages up to receivedUpTo are duplicates of ones already delivered: skipped.
         for (let index = this.receivedUpTo + 1 - firstSeq; index < messages.length; index += 1) {
           let message = messages[index]

@@ -68,8 +68,8 @@ export interface SimulationOptions {
   /**
    * Most messages a link between replicas holds on their way before sends on it are refused (BACKPRESSURE), as
    * a TCP link refuses them past its buffer while the peer is stalled or cut off: the sender suspects the peer,
-   * and the peer misses the refused messages. 0: no bound. Default: with overlapping faults, drawn from the seed
-   * (no bound, 16 or 64 messages, a third of the runs each); otherwise no bound.
+   * and the peer misses the refused messages. 0: no bound. Default: with overlapping faults and disks, drawn from
+   * the seed (no bound, 16 or 64 messages, a third of the runs each); otherwise no bound.
    */
   readonly linkCapacity?: number
   /**
@@ -343,7 +343,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const thinkMs = paceRandom && thinkMeanMs > 0 ? () => paceRandom.next() * 2 * thinkMeanMs : undefined
 
   // Drawn from a source of its own, so that the rest of the run draws exactly what it did before links had one.
-  const drawnCapacity = overlap ? new SeededRandom((options.seed ^ 0x6c696e6b) >>> 0).pick([0, 16, 64]) : 0
+  // Durable runs only, for now: without disks, two replicas taking the state at once while the third, the only
+  // one with it, crashes leaves the cluster waiting for ever (the state is gone; see the note on link capacity in
+  // docs/simulation.md), and the fault budget does not count a replica taking the state again as faulty.
+  const drawnCapacity = overlap && durable ? new SeededRandom((options.seed ^ 0x6c696e6b) >>> 0).pick([0, 16, 64]) : 0
   const linkCapacity = (options.linkCapacity ?? drawnCapacity) || undefined
 
   const incarnations: LiveIncarnation[] = []
