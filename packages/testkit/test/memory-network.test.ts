@@ -171,7 +171,7 @@ describe('MemoryNetwork observer', () => {
     net.send('a', 'nobody', 'nowhere')
     run()
     expect(seen.slice(-2)).toEqual(['sent 5 a→nobody nowhere', 'dropped 5 a→nobody nowhere receiver-down'])
-    expect(net.stats).toEqual({ sent: 5, dropped: 3 })
+    expect(net.stats).toEqual({ sent: 5, dropped: 3, refused: 0 })
   })
 
   // Found: a node detached while its link was handing over a turn's messages (a receiver that crashes a node as it
@@ -195,7 +195,7 @@ describe('MemoryNetwork observer', () => {
       for (const m of [1, 2, 3]) net.send('a', 'b', m)
       while (scheduler.step());
       expect(seen).toEqual(['received 1', 'dropped 2 link-reset', 'dropped 3 link-reset'])
-      expect(net.stats).toEqual({ sent: 3, dropped: 2 })
+      expect(net.stats).toEqual({ sent: 3, dropped: 2, refused: 0 })
     })
   }
 
