@@ -47,8 +47,8 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               orderer's Δ, requests arrive after their deadline)
   --link-capacity  the most messages a link between replicas holds on their way (delayed, or held by a
               partition); a send beyond it is refused (BACKPRESSURE) and the message lost, as a TCP link
-              refuses sends past its buffer while the peer is stalled (default: with overlapping faults
-              and --durable, drawn from each seed: no bound, 16 or 64; 0 for no bound)
+              refuses sends past its buffer while the peer is stalled (default: with overlapping faults,
+              drawn from each seed: no bound, 16 or 64; 0 for no bound)
   --clock-offset-ms, --clock-drift-ppm  give each replica its own clock, offset and drift drawn from
               the seed within these bounds (default 0: every replica reads the same time)
   --voter     how every client votes on the replicas' answers: first (the first answer wins, the

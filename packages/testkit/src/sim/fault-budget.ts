@@ -32,6 +32,8 @@ export class FaultBudget {
   /** Restarted without state and not yet seen serving. */
   private readonly amnesiac = new Set<string>()
 
+  /** Replicas seen serving (see `faulty`'s `takingState`). */
+  private readonly served = new Set<string>()
   /** Replicas that lie for the whole run: always faulty. */
   private readonly liars: ReadonlySet<string>
 
@@ -41,8 +43,14 @@ export class FaultBudget {
     this.liars = new Set(liars)
   }
 
-  /** The replicas faulty now, each with why (`down`, `partitioned`, `slow`, `clock skewed`, `amnesia`), in configuration order. */
-  faulty(): Map<string, string> {
+  /**
+   * The replicas faulty now, each with why (`down`, `partitioned`, `slow`, `clock skewed`, `amnesia`), in
+   * configuration order. With `takingState`, also replicas that served and now take the cluster's state again in a
+   * run without disks (removed after a partition, or behind): no fault was injected into them, but they hold no
+   * state the cluster could resume from, so with them the members holding the state may be fewer than a majority,
+   * and if those fail the state is gone (`OverlappingFaultInjector.stateMayBeLost`).
+   */
+  faulty(options: { readonly takingState?: boolean } = {}): Map<string, string> {
     const faulty = new Map<string, string>()
     for (const id of this.cluster.initialMembers) {
       const reasons: string[] = []
@@ -51,7 +59,8 @@ export class FaultBudget {
       else if (this.amnesiac.has(id)) {
         if (this.cluster.isServing(id)) this.amnesiac.delete(id)
         else reasons.push('restarted without state, not serving yet')
-      }
+      } else if (this.cluster.isServing(id)) this.served.add(id)
+      else if (options.takingState && !this.cluster.durable && this.served.has(id) && this.cluster.isTakingState(id)) reasons.push('taking the state again (no disk)')
       if (this.partitioned.has(id)) reasons.push('partitioned')
       if (this.slowed.has(id)) reasons.push('slow')
       if (this.skewed.has(id)) reasons.push('clock skewed')
@@ -60,9 +69,9 @@ export class FaultBudget {
     return faulty
   }
 
-  /** How many replicas are faulty now. */
-  count(): number {
-    return this.faulty().size
+  /** How many replicas are faulty now (see `faulty`). */
+  count(options: { readonly takingState?: boolean } = {}): number {
+    return this.faulty(options).size
   }
 
   /** True if striking `victims` keeps the faulty replicas within F (victims already faulty cost nothing). */

@@ -117,7 +117,21 @@ export class OverlappingFaultInjector {
     return false
   }
 
-  /** The last moment a blackout was in force (-Infinity if none was). */
+  /**
+   * True while, in a run without disks, more than F replicas are faulty or taking the state again (see
+   * `FaultBudget.faulty`): the replicas holding the state may be fewer than a majority, and if they failed the
+   * state is gone; the cluster then rightly waits for ever. Like a blackout, it suspends the liveness bound for
+   * single requests (from its end, requests get the whole bound again). Found with links that refuse sends
+   * (`--link-capacity 16 --seed 66`, mutex, 3 replicas): r1 and r2 took the state at once while r3, the only one
+   * with it, crashed.
+   */
+  stateMayBeLost(): boolean {
+    if (this.cluster.durable || this.budget.count({ takingState: true }) <= this.budget.limit) return false
+    this.lastOverBudgetAtMs = this.cluster.scheduler.now()
+    return true
+  }
+
+  /** The last moment a blackout was in force, or the state may have been lost (-Infinity if never). */
   get blackoutEndedAtMs(): number {
     return this.lastOverBudgetAtMs
   }
@@ -175,7 +189,7 @@ export class OverlappingFaultInjector {
 
   /** Describes what is faulty now, for violation messages. */
   describeFaulty(): string {
-    const faulty = this.budget.faulty()
+    const faulty = this.budget.faulty({ takingState: true })
     return faulty.size === 0 ? 'none' : [...faulty].map(([id, why]) => `${id} ${why}`).join('; ')
   }
 

@@ -311,6 +311,17 @@ export class SimCluster {
     await this.startReplica(id, false)
   }
 
+  /** True if the replicas keep their state on (simulated) disks. */
+  get durable(): boolean {
+    return this.options.durable === true
+  }
+
+  /** True when `id` runs and is taking the cluster's state (status joining or transferring): it holds none to serve from. */
+  isTakingState(id: string): boolean {
+    const status = this.replicas.get(id)?.host.engine.status
+    return status === 'joining' || status === 'transferring'
+  }
+
   /** True when `id` runs and serves: status normal, in a view that includes it. */
   isServing(id: string): boolean {
     const host = this.replicas.get(id)?.host

@@ -68,8 +68,8 @@ export interface SimulationOptions {
   /**
    * Most messages a link between replicas holds on their way before sends on it are refused (BACKPRESSURE), as
    * a TCP link refuses them past its buffer while the peer is stalled or cut off: the sender suspects the peer,
-   * and the peer misses the refused messages. 0: no bound. Default: with overlapping faults and disks, drawn from
-   * the seed (no bound, 16 or 64 messages, a third of the runs each); otherwise no bound.
+   * and the peer misses the refused messages. 0: no bound. Default: with overlapping faults, drawn from the seed
+   * (no bound, 16 or 64 messages, a third of the runs each); otherwise no bound.
    */
   readonly linkCapacity?: number
   /**
@@ -174,9 +174,11 @@ export interface SimulationResult {
   readonly faults: readonly FaultEvent[]
   /**
    * Overlapping faults: F, the most replicas seen faulty at once outside blackouts (never above F), and
-   * whether a blackout left more than F replicas without their state until the end (no liveness is owed then).
+   * whether a blackout left more than F replicas without their state until the end (no liveness is owed then);
+   * `stateMayBeLostAtEnd`: without disks, the replicas holding the state failed while the others took it, and the
+   * run ended so (no liveness is owed then either; see `OverlappingFaultInjector.stateMayBeLost`).
    */
-  readonly faultBudget?: { readonly limit: number; readonly peak: number; readonly exceededByBlackoutAtEnd: boolean }
+  readonly faultBudget?: { readonly limit: number; readonly peak: number; readonly exceededByBlackoutAtEnd: boolean; readonly stateMayBeLostAtEnd: boolean }
   /**
    * With liars or a voter other than `first`: the voter, the lying replicas and how they lied, how often each
    * replica's answers were outvoted (over every client), and how many answers the clients took that no correct
@@ -343,10 +345,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const thinkMs = paceRandom && thinkMeanMs > 0 ? () => paceRandom.next() * 2 * thinkMeanMs : undefined
 
   // Drawn from a source of its own, so that the rest of the run draws exactly what it did before links had one.
-  // Durable runs only, for now: without disks, two replicas taking the state at once while the third, the only
-  // one with it, crashes leaves the cluster waiting for ever (the state is gone; see the note on link capacity in
-  // docs/simulation.md), and the fault budget does not count a replica taking the state again as faulty.
-  const drawnCapacity = overlap && durable ? new SeededRandom((options.seed ^ 0x6c696e6b) >>> 0).pick([0, 16, 64]) : 0
+  const drawnCapacity = overlap ? new SeededRandom((options.seed ^ 0x6c696e6b) >>> 0).pick([0, 16, 64]) : 0
   const linkCapacity = (options.linkCapacity ?? drawnCapacity) || undefined
 
   const incarnations: LiveIncarnation[] = []
@@ -458,6 +457,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const violations: string[] = []
   let gated: FaultInjector | undefined
   let overBudgetAtEnd = false
+  let stateMayBeLostAtEnd = false
   let overlapping: OverlappingFaultInjector | undefined
   if (overlap) {
     const striking = options.faultWindowMs !== undefined
@@ -504,10 +504,11 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       const now = scheduler.now()
       const blackout = injector.blackoutInForce()
       if (now >= nextStallCheck) {
+        const stateMayBeLost = injector.stateMayBeLost()
         nextStallCheck = now + STALL_CHECK_EVERY_MS
         const breach = injector.checkBudget()
         if (breach && !violations.includes(breach)) violations.push(breach)
-        const oldest = blackout ? undefined : fleet.oldestInFlight()
+        const oldest = blackout || stateMayBeLost ? undefined : fleet.oldestInFlight()
         if (oldest) {
           const [key, sentAtMs] = oldest
           const waitingSinceMs = Math.max(sentAtMs, injector.blackoutEndedAtMs)
@@ -524,8 +525,11 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // A blackout that left more than F replicas without their state (disks that had not synced yet) takes the
     // cluster beyond what any protocol recovers from: no liveness is owed then (the safety checks still apply).
     overBudgetAtEnd = !fleet.allFinished && injector.blackoutInForce()
+    // So does a run without disks whose replicas holding the state failed while the others took it (see
+    // `stateMayBeLost`).
+    stateMayBeLostAtEnd = !fleet.allFinished && !overBudgetAtEnd && injector.stateMayBeLost()
     if (stall) violations.push(stall)
-    else if (!fleet.allFinished && !overBudgetAtEnd) {
+    else if (!fleet.allFinished && !overBudgetAtEnd && !stateMayBeLostAtEnd) {
       const quiet = quietAt()
       const bound = quiet === undefined ? `${maxTimeMs}ms (faults were still striking or healing)` : `${recoveryBoundMs}ms after the last fault healed (at ${Math.round(quiet)}ms)`
       violations.push(...checkLiveness({ clients: clientCount, finished: fleet.finished, operations: fleet.operations, bound, replicas: cluster.describe() }))
@@ -533,7 +537,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // End every fault, bring back the replicas that were to come back, and let them all catch up.
     await injector.endAll()
     const settled = await cluster.runUntil(() => caughtUp(cluster, 'every replica serves'), SETTLE_BOUND_MS)
-    if (!settled && fleet.allFinished && violations.length === 0 && !injector.blackoutInForce()) {
+    if (!settled && fleet.allFinished && violations.length === 0 && !injector.blackoutInForce() && !injector.stateMayBeLost()) {
       violations.push(`liveness: ${SETTLE_BOUND_MS}ms after every fault ended, the replicas did not all serve again at one position: ${cluster.describe()}`)
     }
   } else {
@@ -611,7 +615,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     delay,
     syncLatencyMaxMs,
     faults: injected,
-    ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd } } : {}),
+    ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd, stateMayBeLostAtEnd } } : {}),
     ...(voting ? { voting: { voter: voterName, liars, lieMode, dissent: Object.fromEntries([...fleet.dissent].sort()), wrongAnswers: wrong.length } } : {}),
     viewChanges: viewsInstalled.length,
     failoverMs,
