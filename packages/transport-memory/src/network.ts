@@ -226,9 +226,10 @@ export class MemoryNetwork {
   /** Sends a message; it arrives after the link's delay, after every earlier message on the same link. */
   send(from: NodeId, to: NodeId, message: unknown): void {
     let link = this.linksFrom.get(from)?.get(to)
-    if (link && link.sent - link.next + 1 >= this.maxInFlight && this.limitsLink(from, to)) {
+    const onTheirWay = link ? link.sent - link.next + 1 : 0
+    if (onTheirWay >= this.maxInFlight && this.limitsLink(from, to)) {
       this.stats.refused++
-      throw new LockstepError(ErrorCodes.BACKPRESSURE, `MemoryNetwork: the link ${from} -> ${to} holds ${link.sent - link.next + 1} messages on their way (maxInFlightPerLink ${this.maxInFlight}); the peer is slow, stalled or cut off`)
+      throw new LockstepError(ErrorCodes.BACKPRESSURE, `MemoryNetwork: the link ${from} -> ${to} holds ${onTheirWay} messages on their way (maxInFlightPerLink ${this.maxInFlight}); the peer is slow, stalled or cut off`)
     }
     this.stats.sent++
     const inFlight: InFlight = { id: this.stats.sent, n: 0, message }

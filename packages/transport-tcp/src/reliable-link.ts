@@ -446,9 +446,12 @@ export class ReliableLink {
       const original = this.originals[index]
       if (original === undefined) continue
       const prepared = this.outgoing.prepare(original)
-      const bytes = encodeMessage(prepared.value)
-      this.bufferedBytesTotal += bytes.length - this.encoded[index]!.length
-      this.encoded[index] = bytes
+      // Encoded whole before and whole now: the bytes held are already right.
+      if (hadTable || prepared.refs > 0) {
+        const bytes = encodeMessage(prepared.value)
+        this.bufferedBytesTotal += bytes.length - this.encoded[index]!.length
+        this.encoded[index] = bytes
+      }
       this.outgoing.commit(prepared)
     }
   }
