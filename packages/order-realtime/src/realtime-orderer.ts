@@ -96,10 +96,9 @@ interface HeldEntry {
 
 /** One origin's requests held and not delivered, by number (so in stamp order); relays may fill them in out of order. */
 class OriginQueue {
-  /** Undelivered entries sorted by n. */
-  private entries: HeldEntry[] = []
+  /** Entries sorted by n; before `head` delivered (their slots cleared, so they can be collected young). */
+  private entries: (HeldEntry | undefined)[] = []
   private head = 0
-  private readonly held = new Set<number>()
   /** Requests 1..received are all held or delivered (what this replica acknowledges). */
   received = 0
   /** Requests 1..delivered are delivered. */
@@ -111,15 +110,23 @@ class OriginQueue {
 
   /** True if request `n` was received before (held or delivered). */
   has(n: number): boolean {
-    return n <= this.delivered || this.held.has(n)
+    return n <= this.delivered || this.indexOf(n) >= 0
   }
 
   add(entry: HeldEntry): void {
     let i = this.entries.length
     while (i > this.head && this.entries[i - 1]!.n > entry.n) i--
-    this.entries.splice(i, 0, entry)
-    this.held.add(entry.n)
-    while (this.held.has(this.received + 1)) this.received++
+    if (i === this.entries.length) this.entries.push(entry)
+    else this.entries.splice(i, 0, entry)
+    // Held entries are sorted by n and distinct, so the run received+1, received+2, … starts at the first held one above it.
+    if (entry.n === this.received + 1) {
+      let j = i + 1
+      this.received = entry.n
+      while (j < this.entries.length && this.entries[j]!.n === this.received + 1) {
+        this.received++
+        j++
+      }
+    }
   }
 
   peek(): HeldEntry | undefined {
@@ -127,8 +134,8 @@ class OriginQueue {
   }
 
   shift(): HeldEntry {
-    const entry = this.entries[this.head++]!
-    this.held.delete(entry.n)
+    const entry = this.entries[this.head]!
+    this.entries[this.head++] = undefined
     this.delivered = entry.n
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head)
@@ -142,7 +149,21 @@ class OriginQueue {
   }
 
   undelivered(): HeldEntry[] {
-    return this.entries.slice(this.head)
+    return this.entries.slice(this.head) as HeldEntry[]
+  }
+
+  /** Index of held request `n` in `entries`, or -1 (binary search of the held part). */
+  private indexOf(n: number): number {
+    let lo = this.head
+    let hi = this.entries.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const at = this.entries[mid]!.n
+      if (at === n) return mid
+      if (at < n) lo = mid + 1
+      else hi = mid - 1
+    }
+    return -1
   }
 }
 
@@ -226,6 +247,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private lastDelivered: { time: number; origin: ReplicaId } | undefined
   /** Entries delivered in this view, oldest first, pruned to the last 2Δ of stamps. */
   private recent: HeldEntry[] = []
+  /** Entries of `recent` before this index are pruned (dropped from the array in bulk, not one slice per event). */
+  private recentHead = 0
   private frozen = false
   private stopped = false
   /** Per peer, requests to send: this replica's own, and relays. */
@@ -391,7 +414,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
       for (const entry of queue.undelivered()) pending.push([origin, entry.time, entry.n, entry.request])
     }
     this.pruneRecent()
-    return { delivered, pending, recent: this.recent.map((e) => [e.origin, e.time, e.n, e.request] as const) }
+    return { delivered, pending, recent: this.recent.slice(this.recentHead).map((e) => [e.origin, e.time, e.n, e.request] as const) }
   }
 
   mergeReports(reports: readonly unknown[]): RealtimeBoundary {
@@ -491,6 +514,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     this.sentFloors = new Map()
     this.lastDelivered = undefined
     this.recent = []
+    this.recentHead = 0
     this.outbox = new Map(this.peers.map((peer) => [peer, []]))
     this.ackOwed = new Set()
     this.lastSentAt = new Map()
@@ -597,9 +621,14 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
 
   private pruneRecent(): void {
     const horizon = clockMicros(this.ctx.clock.now()) - 2 * this.deltaMicros
-    let drop = 0
-    while (drop < this.recent.length && this.recent[drop]!.time < horizon) drop++
-    if (drop > 0) this.recent = this.recent.slice(drop)
+    let head = this.recentHead
+    while (head < this.recent.length && this.recent[head]!.time < horizon) head++
+    this.recentHead = head
+    // Compacted once the pruned part outweighs the rest: amortised O(1) per delivery.
+    if (head > 1024 && head * 2 > this.recent.length) {
+      this.recent = this.recent.slice(head)
+      this.recentHead = 0
+    }
   }
 
   private probeAnswered(from: ReplicaId, sentAtMs: number, peerClockMs: number): void {

@@ -34,8 +34,14 @@ export class DurableReplies {
   private readonly env: DurableRepliesEnvironment
   private readonly durable = new Map<ReplicaId, number>()
   private held: { readonly position: number; readonly to: ClientId; readonly message: ReplicaToClient }[] = []
-  /** This replica's order digest at recent positions (with `confirmOrder`). */
-  private readonly digests = new Map<number, string>()
+  /**
+   * This replica's order digest at its last KEPT_DIGESTS positions (with `confirmOrder`): a ring indexed by
+   * position, each slot with the position it holds. (A Map deleting its oldest entry per delivery is a cliff:
+   * V8's iterator walks the deleted entries at the front of its table before finding the oldest live one.)
+   */
+  private readonly digestAt: (string | undefined)[] = new Array<string | undefined>(KEPT_DIGESTS).fill(undefined)
+  private readonly digestPosition = new Float64Array(KEPT_DIGESTS).fill(-1)
+  private readonly scratch: number[] = []
   /** Each peer's latest report this replica could not check yet (it had not reached that position). */
   private readonly claims = new Map<ReplicaId, { readonly position: number; readonly digest: string }>()
 
@@ -55,7 +61,7 @@ export class DurableReplies {
   /** This replica's disk holds the order up to `position`: the peers are told, and what is covered goes out. True if it moved. */
   ownProgress(position: number): boolean {
     if (!this.record(this.env.self, position)) return false
-    const digest = this.env.confirmOrder ? this.digests.get(position) : undefined
+    const digest = this.env.confirmOrder ? this.ownDigest(position) : undefined
     const message: PeerMessage = digest === undefined ? { kind: 'durable', position } : { kind: 'durable', position, digest }
     for (const member of this.env.members()) if (member !== this.env.self) this.env.sendToPeer(member, message)
     this.releaseCovered()
@@ -78,16 +84,25 @@ export class DurableReplies {
   /** This replica's order digest after the request at `position` (with `confirmOrder`). */
   noteDigest(position: number, digest: string): void {
     if (!this.env.confirmOrder) return
-    this.digests.set(position, digest)
-    if (this.digests.size > KEPT_DIGESTS) this.digests.delete(this.digests.keys().next().value!)
-    for (const peer of [...this.claims.keys()]) this.checkClaim(peer)
+    const slot = position % KEPT_DIGESTS
+    this.digestAt[slot] = digest
+    this.digestPosition[slot] = position
+    if (this.claims.size === 0) return
+    // checkClaim may delete the claim being visited, which a Map's iterator allows.
+    for (const peer of this.claims.keys()) this.checkClaim(peer)
+  }
+
+  /** This replica's digest at `position`, if it is among the last KEPT_DIGESTS noted. */
+  private ownDigest(position: number): string | undefined {
+    const slot = position % KEPT_DIGESTS
+    return this.digestPosition[slot] === position ? this.digestAt[slot] : undefined
   }
 
   /** Counts a peer's report once this replica's own digest at its position is known and the same. */
   private checkClaim(peer: ReplicaId): void {
     const claim = this.claims.get(peer)
     if (!claim) return
-    const own = this.digests.get(claim.position)
+    const own = this.ownDigest(claim.position)
     if (own === undefined) return // not there yet (checked again as this replica delivers), or too far back
     this.claims.delete(peer)
     // A different order there: it does not confirm this replica's (one of the two diverged and stops).
@@ -124,8 +139,20 @@ export class DurableReplies {
 
   /** The highest position held by the disks of `quorum` of `members`. */
   covered(members: readonly ReplicaId[], quorum: number): number {
-    const positions = members.map((m) => this.durable.get(m) ?? 0).sort((a, b) => b - a)
-    return quorum <= positions.length ? positions[quorum - 1]! : 0
+    if (quorum > members.length) return 0
+    // Called for every reply: an insertion sort (descending) into a kept array, no allocation.
+    const positions = this.scratch
+    positions.length = 0
+    for (const member of members) {
+      const position = this.durable.get(member) ?? 0
+      let i = positions.length
+      while (i > 0 && positions[i - 1]! < position) {
+        positions[i] = positions[i - 1]!
+        i--
+      }
+      positions[i] = position
+    }
+    return positions[quorum - 1]!
   }
 
   /** Holds a message answering the request at `position` until `release` covers it. */

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest'
+import type { ReplicaToClient } from '@lockstep/interface'
+import { DurableReplies } from '../src/engine/durable-replies'
+
+const reply = (position: number): ReplicaToClient => ({ type: 'reply', from: 'r1', reply: { client: 'c1', seq: position, ok: true, outputs: [], position } })
+
+/** r1 of three with `confirmOrder` (an orderer resting on timing): replies wait for one peer to confirm the order. */
+function confirming() {
+  const sent: number[] = []
+  const replies = new DurableReplies({
+    self: 'r1',
+    members: () => ['r1', 'r2', 'r3'],
+    quorum: () => 2,
+    sendToClient: (_to, message) => sent.push(message.type === 'reply' ? message.reply.position! : -1),
+    sendToPeer: () => {},
+    confirmOrder: true,
+  })
+  /** r1 delivers up to `position`, its digest at `p` being `d<p>`, and reports it. */
+  const deliver = (from: number, to: number) => {
+    for (let p = from; p <= to; p++) replies.noteDigest(p, `d${p}`)
+    replies.ownProgress(to)
+  }
+  return { replies, sent, deliver }
+}
+
+describe('replies confirmed by the order digests of a majority', () => {
+  it('counts a peer report whose digest matches this replica’s own at that position, after many thousand deliveries', () => {
+    const { replies, sent, deliver } = confirming()
+    deliver(1, 50_000) // the kept digests wrap around three times
+    replies.send('c1', reply(49_990))
+    expect(sent).toEqual([])
+    replies.peerProgress('r2', 49_995, 'd49995')
+    expect(sent).toEqual([49_990])
+    expect(replies.position('r2')).toBe(49_995)
+  })
+
+  it('ignores a report with another digest, and one too far back to check', () => {
+    const { replies, sent, deliver } = confirming()
+    deliver(1, 40_000)
+    replies.send('c1', reply(39_000))
+    replies.peerProgress('r2', 39_500, 'other')
+    // Position 100 shares its slot of the kept digests with 16,484, 32,868, …: the slot no longer holds it.
+    replies.peerProgress('r3', 100, 'd100')
+    // A report for 16,484 must not be checked against the digest now in its slot (that of 32,868).
+    replies.peerProgress('r3', 100 + 16_384, `d${100 + 2 * 16_384}`)
+    expect(replies.position('r3')).toBe(0)
+    replies.peerProgress('r3', 100 + 2 * 16_384, `d${100 + 2 * 16_384}`)
+    expect(sent).toEqual([])
+    expect(replies.position('r2')).toBe(0)
+    expect(replies.position('r3')).toBe(100 + 2 * 16_384)
+  })
+
+  it('checks a report ahead of this replica once it gets there', () => {
+    const { replies, sent, deliver } = confirming()
+    deliver(1, 20_000)
+    replies.send('c1', reply(20_000))
+    replies.peerProgress('r2', 20_010, 'd20010')
+    expect(replies.position('r2')).toBe(0)
+    deliver(20_001, 20_009)
+    expect(replies.position('r2')).toBe(0)
+    deliver(20_010, 20_010)
+    expect(replies.position('r2')).toBe(20_010)
+    expect(sent).toEqual([20_000])
+  })
+})
