@@ -62,4 +62,28 @@ describe('replies confirmed by the order digests of a majority', () => {
     expect(replies.position('r2')).toBe(20_010)
     expect(sent).toEqual([20_000])
   })
+
+  it('releases what a majority’s disks cover, in the order it was held, and keeps the rest', () => {
+    const sent: number[] = []
+    const replies = new DurableReplies({
+      self: 'r1',
+      members: () => ['r1', 'r2', 'r3'],
+      quorum: () => 2,
+      sendToClient: (_to, message) => sent.push(message.type === 'reply' ? message.reply.position! : -1),
+      sendToPeer: () => {},
+    })
+    for (const position of [5, 3, 8, 4]) replies.send('c1', reply(position))
+    replies.ownProgress(9)
+    expect(sent).toEqual([])
+    replies.peerProgress('r3', 4)
+    expect(sent).toEqual([3, 4])
+    expect(replies.waiting).toBe(2)
+    replies.peerProgress('r2', 6)
+    expect(sent).toEqual([3, 4, 5])
+    replies.peerProgress('r2', 8)
+    expect(sent).toEqual([3, 4, 5, 8])
+    expect(replies.waiting).toBe(0)
+    replies.send('c1', reply(7))
+    expect(sent).toEqual([3, 4, 5, 8, 7])
+  })
 })

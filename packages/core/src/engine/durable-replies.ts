@@ -33,7 +33,7 @@ const KEPT_DIGESTS = 16_384
 export class DurableReplies {
   private readonly env: DurableRepliesEnvironment
   private readonly durable = new Map<ReplicaId, number>()
-  private held: { readonly position: number; readonly to: ClientId; readonly message: ReplicaToClient }[] = []
+  private readonly held: { readonly position: number; readonly to: ClientId; readonly message: ReplicaToClient }[] = []
   /**
    * This replica's order digest at its last KEPT_DIGESTS positions (with `confirmOrder`): a ring indexed by
    * position, each slot with the position it holds. (A Map deleting its oldest entry per delivery is a cliff:
@@ -113,8 +113,24 @@ export class DurableReplies {
     return this.covered(this.env.members(), this.env.quorum())
   }
 
+  /** Sends the held messages whose positions are covered, in the order they were held; keeps the rest in place. */
   private releaseCovered(): void {
-    for (const { to, message } of this.release(this.coveredNow())) this.env.sendToClient(to, message)
+    const held = this.held
+    if (held.length === 0) return
+    const covered = this.coveredNow()
+    let kept = 0
+    let i = 0
+    try {
+      for (; i < held.length; i++) {
+        const entry = held[i]!
+        if (entry.position <= covered) this.env.sendToClient(entry.to, entry.message)
+        else held[kept++] = entry
+      }
+    } finally {
+      // If a send threw, the entries after it stay held (the next release sends the covered ones).
+      for (let j = i + 1; j < held.length; j++) held[kept++] = held[j]!
+      held.length = kept
+    }
   }
 
   /** Replica `replica`'s disk holds the order up to `position`. Returns true if that moved it forward. */
@@ -160,17 +176,9 @@ export class DurableReplies {
     this.held.push({ position, to, message })
   }
 
-  /** The held messages whose positions are covered, in the order they were held. */
-  release(covered: number): { readonly to: ClientId; readonly message: ReplicaToClient }[] {
-    if (this.held.length === 0 || this.held.every((m) => m.position > covered)) return []
-    const ready = this.held.filter((m) => m.position <= covered)
-    this.held = this.held.filter((m) => m.position > covered)
-    return ready
-  }
-
   /** Drops every held reply unsent (they may come from a state this replica can no longer vouch for). */
   dropHeld(): void {
-    this.held = []
+    this.held.length = 0
   }
 
   /** Messages waiting for disks. */
