@@ -33,7 +33,10 @@ export function parseRealtimeMessage(from: string, value: unknown): RealtimeMess
   if (message.t !== 'realtime') throw bad(where, 't', "'realtime'")
   if (!Number.isSafeInteger(message.c) || (message.c as number) < 0) throw bad(where, 'c', 'a non-negative integer stamp floor')
   if (typeof message.a !== 'object' || message.a === null || Array.isArray(message.a)) throw bad(where, 'a', 'an object of counts')
-  for (const [origin, count] of Object.entries(message.a)) {
+  const counts = message.a as Record<string, unknown>
+  for (const origin in counts) {
+    if (!Object.hasOwn(counts, origin)) continue
+    const count = counts[origin]
     if (!Number.isSafeInteger(count) || (count as number) < 0) throw bad(where, `a.${origin}`, 'a non-negative integer')
   }
   if (message.r !== undefined) {
