@@ -1,4 +1,4 @@
-/* global process, console */
+/* global process, console, performance, setTimeout, clearTimeout */
 // Lockstep side by side with etcd, in one run on one machine (issue 14, item 2):
 // - puts with 1, 16, 64 and 256 closed-loop clients, fsync per batch on both sides (Lockstep: three
 //   `lockstep replica` processes with file storage, `--storage file`; etcd: three members, which fsync their
@@ -26,7 +26,7 @@
 //   BENCH_ETCD_SIDES=lockstep,etcd               run only one side (and write no docs)
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
