@@ -4,8 +4,8 @@ import { DurableReplies } from '../src/engine/durable-replies'
 
 const reply = (position: number): ReplicaToClient => ({ type: 'reply', from: 'r1', reply: { client: 'c1', seq: position, ok: true, outputs: [], position } })
 
-/** r1 of three with `confirmOrder` (an orderer resting on timing): replies wait for one peer to confirm the order. */
-function confirming() {
+/** r1 of three: replies wait for one peer's disk, or with `confirmOrder` (an orderer resting on timing) for one peer to confirm the order. */
+function replicaOne(confirmOrder: boolean) {
   const sent: number[] = []
   const replies = new DurableReplies({
     self: 'r1',
@@ -13,8 +13,13 @@ function confirming() {
     quorum: () => 2,
     sendToClient: (_to, message) => sent.push(message.type === 'reply' ? message.reply.position! : -1),
     sendToPeer: () => {},
-    confirmOrder: true,
+    confirmOrder,
   })
+  return { replies, sent }
+}
+
+function confirming() {
+  const { replies, sent } = replicaOne(true)
   /** r1 delivers up to `position`, its digest at `p` being `d<p>`, and reports it. */
   const deliver = (from: number, to: number) => {
     for (let p = from; p <= to; p++) replies.noteDigest(p, `d${p}`)
@@ -64,14 +69,7 @@ describe('replies confirmed by the order digests of a majority', () => {
   })
 
   it('releases what a majority’s disks cover, in the order it was held, and keeps the rest', () => {
-    const sent: number[] = []
-    const replies = new DurableReplies({
-      self: 'r1',
-      members: () => ['r1', 'r2', 'r3'],
-      quorum: () => 2,
-      sendToClient: (_to, message) => sent.push(message.type === 'reply' ? message.reply.position! : -1),
-      sendToPeer: () => {},
-    })
+    const { replies, sent } = replicaOne(false)
     for (const position of [5, 3, 8, 4]) replies.send('c1', reply(position))
     replies.ownProgress(9)
     expect(sent).toEqual([])
