@@ -81,6 +81,13 @@ describe('timing faults are detected and contained', () => {
     c.get('r3').tick()
     expect(c.keys('r3')).toEqual(['a#1', 'a#2'])
     expect(c.get('r3').stats()).toMatchObject({ timingViolations: 0, stopped: false })
+    // r3 now acknowledges both (a#2 was held before a#1 arrived): the others deliver them too.
+    c.get('r3').flush()
+    const toR1 = c.links.get('r3>r1')!
+    expect((toR1.at(-1)!.message as { a: Record<string, number> }).a.r1).toBe(2)
+    c.settle()
+    expect(c.keys('r1')).toEqual(['a#1', 'a#2'])
+    expect(c.keys('r2')).toEqual(['a#1', 'a#2'])
   })
 
   it('requests that arrive within their deadline never count as timing faults', () => {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
+import type { Request } from '@lockstep/interface'
 import { cluster, req } from './harness'
+import type { RealtimeMessage } from '../src/messages'
+import { clockMicros } from '../src/stamp'
 
 const timing = { maxDelayMs: 10, maxSkewMs: 0, heartbeatMs: 5 }
 
@@ -135,6 +138,45 @@ describe('the view-change flush', () => {
       }),
       { seed: 424242, numRuns: 300 },
     )
+  })
+})
+
+describe('the recently delivered requests a frozen orderer reports', () => {
+  it('are exactly those stamped within 2Δ of the freeze, after thousands of deliveries (the kept list is pruned and compacted as it goes)', () => {
+    const c = cluster(['r1', 'r2', 'r3'], timing) // Δ = 20 ms
+    const stamps = new Map<string, number>()
+    const noteStamps = () => {
+      for (const queue of c.links.values()) {
+        for (const { message } of queue) for (const [stamp, , , request] of (message as RealtimeMessage).r ?? []) stamps.set(`${request.client}#${request.seq}`, stamp)
+      }
+    }
+    /** What r1 would report now (its kept list past the pruned part), against the deliveries stamped within 2Δ. */
+    const checkWindow = () => {
+      const kept = c.get('r1') as unknown as { recent: { request: Request }[]; recentHead: number }
+      const horizon = clockMicros(c.now()) - 2 * 20_000
+      const window = c.keys('r1').filter((key) => stamps.get(key)! >= horizon)
+      expect(kept.recent.slice(kept.recentHead).map(({ request }) => `${request.client}#${request.seq}`)).toEqual(window)
+    }
+    for (let i = 1; i <= 2_500; i++) {
+      c.get(`r${1 + (i % 3)}`).submit(req('c', i))
+      c.advance(0.05)
+      c.tickAll() // prunes
+      checkWindow()
+      c.flushAll()
+      noteStamps()
+      c.settle()
+    }
+    c.advance(1)
+    c.tickAll()
+    c.settle()
+    const delivered = c.keys('r1')
+    expect(delivered).toHaveLength(2_500)
+    const horizon = clockMicros(c.now()) - 2 * 20_000
+    const expected = delivered.filter((key) => stamps.get(key)! >= horizon)
+    expect(expected.length).toBeGreaterThan(500)
+    expect(expected.length).toBeLessThan(1_000)
+    const report = c.get('r1').freeze()
+    expect(report.recent.map(([, , , request]) => `${request.client}#${request.seq}`)).toEqual(expected)
   })
 })
 
