@@ -43,7 +43,7 @@ import { MemoryNetwork, memoryClientTransport, memoryTransport } from '../../pac
 import { measureOperations } from './closed-loop.mjs'
 import { plainRoundTrips, plainRun } from './plain-net.mjs'
 import { MARK_END, MARK_START, etcdReport } from './etcd-report.mjs'
-import { machineInfo, report } from './table.mjs'
+import { cpuProbe, machineInfo, report } from './table.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repoRoot = join(here, '..', '..')
@@ -459,7 +459,14 @@ async function etcd3TryLock(endpoints) {
 // --- run ----------------------------------------------------------------------------------------
 
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ')
-const context = { date: new Date().toISOString().slice(0, 10), machine: await machineInfo(), loadBefore: load() }
+const context = { date: new Date().toISOString().slice(0, 10), machine: await machineInfo(), loadBefore: load(), cpuProbes: [] }
+/** The CPU's speed now (see `cpuProbe`), kept for the report: on a shared machine it moves during a run. */
+const probe = (label) => {
+  const micros = cpuProbe()
+  context.cpuProbes.push({ label, micros })
+  return micros
+}
+probe('start')
 const results = { lockstepPuts: {}, lockstepLocks: {}, tcpMemory: {}, inProcess: {}, lockstepPipelined: {}, tcpMemoryPipelined: {} }
 const etcd = sides.includes('etcd') ? findEtcd() : undefined
 context.etcd = etcd
@@ -471,7 +478,11 @@ console.error('the ceiling: plain node:net + msgpackr echo')
 results.echoFramesPerS = await echoCeiling()
 for (const order of sides.includes('lockstep') ? orders : []) {
   console.error(`lockstep, ${order} ordering`)
-  results.inProcess[order] = { 1: await inProcessPuts(order, 1), 64: await inProcessPuts(order, 64) }
+  probe(`${order} in-process, 1 client`)
+  const one = await inProcessPuts(order, 1)
+  const probed = probe(`${order} in-process, 64 clients`)
+  results.inProcess[order] = { 1: one, 64: { ...(await inProcessPuts(order, 64)), 'cpu probe µs': probed } }
+  probe(`${order} after in-process`)
   results.tcpMemory[order] = (await lockstepTcpPuts(order, 'memory', [64]))[64]
   results.tcpMemoryPipelined[order] = await lockstepPipelinedPuts(order, 'memory', 64)
   results.lockstepPipelined[order] = await lockstepPipelinedPuts(order, 'file', 64)
@@ -505,6 +516,7 @@ if (etcd) {
     console.error(`etcd-bench: ERROR: the etcd side failed, its rows are missing: ${error.stack ?? error.message}`)
   }
 }
+probe('end')
 context.loadAfter = load()
 results.goals = goals(results, context.etcdNote)
 
@@ -528,6 +540,7 @@ tableRows.push({ workload: 'floor: 64 node:net connections, round trips', system
 report('Lockstep and etcd side by side: 3 members on 127.0.0.1', tableRows, {
   machine: context.machine,
   loadAverage: { before: context.loadBefore, after: context.loadAfter },
+  cpuProbes: context.cpuProbes,
   etcd: etcd ? etcd.version : null,
   durationMs,
   warmupMs,
