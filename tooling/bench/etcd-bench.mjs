@@ -474,47 +474,84 @@ context.etcdNote = etcd ? undefined : '`etcd` is not on the PATH (Debian: `apt-g
 if (!etcd) console.error(`etcd-bench: ${context.etcdNote}: the etcd rows are skipped`)
 let etcdFailure
 
+/**
+ * One pass over the etcd rows on a fresh 3-member etcd. The harness makes two, one before and one after the Lockstep
+ * TCP rows, and shows each row's better pass: the machine's speed moves during a run (see `cpuProbe`), and etcd's
+ * rows must not all fall in a slow stretch that Lockstep's missed.
+ */
+async function etcdPass(label) {
+  console.error(`etcd ${etcd.version} (${etcd.bin}), pass ${label}`)
+  const cluster = await startEtcd(etcd.bin)
+  try {
+    const pass = { puts: await etcdPuts(cluster.endpoints, putClientCounts), pipelined: await etcdPipelinedPuts(cluster.endpoints, 64) }
+    pass.locks = {
+      single: await etcdLocks(cluster.endpoints, 1, false),
+      contended: await etcdLocks(cluster.endpoints, 16, false),
+      distinct: await etcdLocks(cluster.endpoints, 16, true),
+    }
+    for (const [name, m] of Object.entries(pass.locks)) console.error(`  etcd lock pairs, ${name}: ${m['ops/s']} pairs/s`)
+    pass.tryLock = await etcd3TryLock(cluster.endpoints)
+    return pass
+  } finally {
+    await cluster.stop()
+  }
+}
+
+/** Runs an etcd pass; a failure leaves the etcd rows out and says why, instead of ending the run. */
+async function tryEtcdPass(label) {
+  if (!etcd || etcdFailure) return undefined
+  try {
+    return await etcdPass(label)
+  } catch (error) {
+    etcdFailure = error
+    context.etcdNote = `etcd failed: ${error.message}`
+    console.error(`etcd-bench: ERROR: the etcd side failed, its rows are missing: ${error.stack ?? error.message}`)
+    return undefined
+  }
+}
+
+/** Of two measurements of the same row, the one with more operations/s (its latencies with it). */
+const better = (a, b) => (a === undefined ? b : b === undefined ? a : b['ops/s'] > a['ops/s'] ? b : a)
+
 console.error('the ceiling: plain node:net + msgpackr echo')
 results.echoFramesPerS = await echoCeiling()
-for (const order of sides.includes('lockstep') ? orders : []) {
-  console.error(`lockstep, ${order} ordering`)
+const lockstepOrders = sides.includes('lockstep') ? orders : []
+for (const order of lockstepOrders) {
+  console.error(`lockstep, ${order} ordering: in process`)
   probe(`${order} in-process, 1 client`)
   const one = await inProcessPuts(order, 1)
   const probed = probe(`${order} in-process, 64 clients`)
   results.inProcess[order] = { 1: one, 64: { ...(await inProcessPuts(order, 64)), 'cpu probe µs': probed } }
   probe(`${order} after in-process`)
+}
+const etcdBefore = await tryEtcdPass('1 (before the Lockstep TCP rows)')
+probe('after etcd pass 1')
+for (const order of lockstepOrders) {
+  console.error(`lockstep, ${order} ordering: over TCP`)
   results.tcpMemory[order] = (await lockstepTcpPuts(order, 'memory', [64]))[64]
   results.tcpMemoryPipelined[order] = await lockstepPipelinedPuts(order, 'memory', 64)
   results.lockstepPipelined[order] = await lockstepPipelinedPuts(order, 'file', 64)
   results.lockstepPuts[order] = await lockstepTcpPuts(order, 'file', putClientCounts)
   results.lockstepLocks[order] = await lockstepLocks(order)
+  probe(`${order} after TCP rows`)
 }
 // After the in-process rows, so that its sockets and garbage cannot weigh on them.
 console.error('the floor of 64 separate connections: plain node:net round trips')
 results.roundTrips64 = await plainRoundTrips({ connections: 64, durationMs })
 console.error(`  ${results.roundTrips64['round trips/s']} round trips/s`)
-if (etcd) {
-  console.error(`etcd ${etcd.version} (${etcd.bin})`)
-  try {
-    const cluster = await startEtcd(etcd.bin)
-    try {
-      results.etcdPuts = await etcdPuts(cluster.endpoints, putClientCounts)
-      results.etcdPipelined = await etcdPipelinedPuts(cluster.endpoints, 64)
-      results.etcdLocks = {
-        single: await etcdLocks(cluster.endpoints, 1, false),
-        contended: await etcdLocks(cluster.endpoints, 16, false),
-        distinct: await etcdLocks(cluster.endpoints, 16, true),
-      }
-      for (const [name, m] of Object.entries(results.etcdLocks)) console.error(`  etcd lock pairs, ${name}: ${m['ops/s']} pairs/s`)
-      results.etcdTryLock = await etcd3TryLock(cluster.endpoints)
-    } finally {
-      await cluster.stop()
-    }
-  } catch (error) {
-    etcdFailure = error
-    context.etcdNote = `etcd failed: ${error.message}`
-    console.error(`etcd-bench: ERROR: the etcd side failed, its rows are missing: ${error.stack ?? error.message}`)
+const etcdAfter = await tryEtcdPass('2 (after the Lockstep TCP rows)')
+if (etcdBefore || etcdAfter) {
+  const a = etcdBefore ?? {}
+  const b = etcdAfter ?? {}
+  results.etcdPasses = [etcdBefore ?? null, etcdAfter ?? null]
+  results.etcdPuts = Object.fromEntries(putClientCounts.map((count) => [count, better(a.puts?.[count], b.puts?.[count])]))
+  results.etcdPipelined = better(a.pipelined, b.pipelined)
+  results.etcdLocks = {
+    single: better(a.locks?.single, b.locks?.single),
+    contended: better(a.locks?.contended, b.locks?.contended),
+    distinct: better(a.locks?.distinct, b.locks?.distinct),
   }
+  results.etcdTryLock = better(a.tryLock, b.tryLock)
 }
 probe('end')
 context.loadAfter = load()
