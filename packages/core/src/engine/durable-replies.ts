@@ -39,8 +39,9 @@ export class DurableReplies {
    * position, each slot with the position it holds. (A Map deleting its oldest entry per delivery is a cliff:
    * V8's iterator walks the deleted entries at the front of its table before finding the oldest live one.)
    */
-  private readonly digestAt: (string | undefined)[] = new Array<string | undefined>(KEPT_DIGESTS).fill(undefined)
-  private readonly digestPosition = new Float64Array(KEPT_DIGESTS).fill(-1)
+  private readonly digestAt: string[] = []
+  /** The position each slot of `digestAt` was written for (slots fill as positions come: nothing is allocated up front). */
+  private readonly digestPosition: number[] = []
   private readonly scratch: number[] = []
   /** Each peer's latest report this replica could not check yet (it had not reached that position). */
   private readonly claims = new Map<ReplicaId, { readonly position: number; readonly digest: string }>()
