@@ -168,5 +168,5 @@ function probeSentence(probes) {
   if (!probes || probes.length === 0) return ''
   const micros = probes.map((p) => p.micros)
   const inProcess = probes.filter((p) => p.label.endsWith('in-process, 64 clients')).map((p) => `${p.label.split(' ')[0]} ${p.micros} µs`)
-  return ` The CPU's speed moved during the run: a fixed piece of JavaScript (\`cpuProbe\` in tooling/bench/table.mjs, lower is faster) took ${Math.min(...micros)}–${Math.max(...micros)} µs over ${probes.length} probes between rows${inProcess.length > 0 ? ` (just before the in-process 64-client rows: ${inProcess.join(', ')})` : ''}; the same build's in-process figures move with it.`
+  return ` The CPU's speed moved during the run: a fixed piece of JavaScript (\`cpuProbe\` in tooling/bench/table.mjs, lower is faster) took ${Math.min(...micros)}–${Math.max(...micros)} µs over ${probes.length} probes between rows${inProcess.length > 0 ? ` (just before the in-process 64-client rows: ${inProcess.join(', ')})` : ''}. The in-process rows swing between runs more than the probe explains (see "Runs 8–11" below).`
 }

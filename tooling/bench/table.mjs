@@ -27,8 +27,8 @@ export async function machineInfo() {
 
 /**
  * The speed of this machine's CPU right now, for comparing runs: microseconds for a fixed piece of JavaScript (2,000
- * small objects made and read), the median of 301 runs after 2,000 of warm-up. On a shared virtual machine the same
- * build's figures move with it: the project's 2-core machine measured 27–39 µs in one day.
+ * small objects made and read), the median of 301 runs after 2,000 of warm-up. On the project's shared 2-core virtual
+ * machine it read 23–54 µs within one hour, sometimes within seconds.
  */
 export function cpuProbe() {
   const unit = () => {

@@ -92,8 +92,6 @@ interface HeldEntry {
   readonly origin: ReplicaId
   readonly n: number
   readonly request: Request
-  /** The entry as messages carry it (made once, sent to every peer). */
-  readonly wire: RealtimeEntry
 }
 
 /** One origin's requests held and not delivered, by number (so in stamp order); relays may fill them in out of order. */
@@ -293,8 +291,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     if (this.frozen) return // the engine holds submissions during a view change
     const time = this.stamps.next(this.ctx.clock.now())
     const own = this.queues.get(this.ctx.self)!
-    const n = own.received + 1
-    const entry: HeldEntry = { time, origin: this.ctx.self, n, request, wire: [time, this.ctx.self, n, request] }
+    const entry: HeldEntry = { time, origin: this.ctx.self, n: own.received + 1, request }
     own.add(entry)
     own.direct = entry.n
     own.directTime = time
@@ -311,8 +308,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     this.checkEntries(from, message)
     if (message.r) {
       let added = false
-      for (const wire of message.r) {
-        const [time, origin, n, request] = wire
+      for (const [time, origin, n, request] of message.r) {
         const queue = this.queues.get(origin)!
         if (origin === from && n > queue.direct) {
           queue.direct = n
@@ -323,7 +319,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         // stays clock-based (its clock reading, or its last own stamp), so Test II at a peer means what
         // Schneider means, "this member's clock passed r's stamp", and a member whose clock is behind delays
         // Test II (Test I may decide first). Raising it here would make every acknowledgement satisfy Test II.
-        const entry: HeldEntry = { time, origin, n, request, wire }
+        const entry: HeldEntry = { time, origin, n, request }
         const last = this.lastDelivered
         if (last && compareStamps(time, origin, last.time, last.origin) <= 0) {
           this.timingFault('timingViolations', `replica '${this.ctx.self}' received request ${request.client}#${request.seq} (from '${origin}', stamp ${time} µs) from '${from}' at or below the stamp of the last request it delivered (${last.time} µs from '${last.origin}'): it arrived after its deadline, the timing assumption (maxDelayMs ${this.maxDelayMs}, maxSkewMs ${this.maxSkewMs}) broke, and this replica stops delivering`, { request: `${request.client}#${request.seq}`, origin, stamp: time, lastDelivered: last.time, from })
@@ -383,7 +379,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         // An earlier batch may only claim the floor of the own requests it carries: later batches hold more.
         for (const entry of batch) if (entry.origin === this.ctx.self) sentFloor = Math.max(sentFloor, entry.time)
         const message: { -readonly [K in keyof RealtimeMessage]: RealtimeMessage[K] } = { t: 'realtime', c: lastBatch ? floor : sentFloor, a: lastBatch ? vector : {} }
-        if (batch.length > 0) message.r = batch.map((e) => e.wire)
+        if (batch.length > 0) message.r = batch.map((e): RealtimeEntry => [e.time, e.origin, e.n, e.request])
         if (lastBatch && probe) message.p = now
         if (lastBatch && answer !== undefined) message.q = [answer, now]
         this.ctx.send(peer, message)
