@@ -1,12 +1,11 @@
 import { isLockstepError } from '@lockstep/interface'
 import { ExitCode, type Io } from './io'
-import { simCommand } from './commands/sim'
 
 type Command = (args: string[], io: Io) => Promise<number>
 
 /** Every `lockstep` command, loaded on demand so one command's dependencies never slow another. */
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  sim: { summary: 'simulate clusters on virtual time over many seeds and check every run', load: async () => simCommand },
+  sim: { summary: 'simulate clusters on virtual time over many seeds and check every run', load: async () => (await import('./commands/sim')).simCommand },
   compile: { summary: 'compile a DSL spec (.sm) to a TypeScript module', load: async () => (await import('./commands/compile')).compileCommand },
   exec: { summary: 'run DSL commands read from stdin on one instance of a machine', load: async () => (await import('./commands/exec')).execCommand },
   check: { summary: 'model-check a DSL spec: every interleaving up to a depth, against invariants', load: async () => (await import('./commands/check')).checkCommand },

@@ -157,6 +157,11 @@ describe('peer messages', () => {
     expect(() => decodePeerMessage('r2', [99])).toThrow(/kind must be one of the codes/)
     expect(() => decodePeerMessage('r2', [2, 3, -1, 'r2'])).toThrow(/\(prepare\): ballot round must be a non-negative integer/)
     expect(() => decodePeerMessage('r2', [1, 3, [7]])).toThrow(/\(heartbeat\): suspects must be a list of replica ids/)
+    // The orderer's messages have a path of their own (they are nearly all of them); a bad view still fails there.
+    for (const view of [-1, 1.5, '3', undefined, 2 ** 53]) {
+      expect(() => decodePeerMessage('r2', [0, view, {}])).toThrow(/message from replica 'r2' \(orderer\): view must be a non-negative integer/)
+    }
+    expect(decodePeerMessage('r2', [0, 0, { t: 'x' }])).toEqual({ kind: 'orderer', view: 0, message: { t: 'x' } })
     const value = { view: { id: 3, members: ['r1', 'r2'] }, configuration: ['r1', 'r2', 'r3'], joining: ['r2'], incarnations: { r2: 17 }, boundary: { any: 'thing' } }
     const recovery = { ...value, boundary: undefined, source: 'r1' }
     const ballot = { round: 2, coordinator: 'r1' }

@@ -40,6 +40,13 @@ describe('the engine invariants', () => {
       const violations = observations.flatMap((o) => check.afterEvent(o))
       expect(violations.join('; ')).toMatch(expected)
     }
+    // A view whose members list is changed in place, under the same number, is caught too.
+    const view = { id: 4, members: ['r1', 'r2', 'r3'] }
+    const check = new EngineInvariants()
+    expect(check.afterEvent(observe({ view }))).toEqual([])
+    view.members.pop()
+    expect(check.afterEvent(observe({ view }))).toEqual(['view 4 changed its members from [r1,r2,r3] to [r1,r2]'])
+    expect(check.afterEvent(observe({ view: { id: 4, members: ['r1', 'r3', 'r2'] } }))).toEqual(['view 4 changed its members from [r1,r2,r3] to [r1,r3,r2]'])
     expect(new EngineInvariants().onDeliver('frozen', false, false)).toBe('delivered a request while frozen')
     expect(new EngineInvariants().onDeliver('frozen', true, false)).toBeUndefined() // the view-change flush
     expect(new EngineInvariants().onDeliver('recovering', false, true)).toBeUndefined() // replaying the disk's log

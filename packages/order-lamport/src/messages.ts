@@ -21,38 +21,41 @@ export type StampedEntry = readonly [time: number, n: number, request: Request]
 
 /** Validates a message from the network; throws MALFORMED_MESSAGE naming the field. */
 export function parseLamportMessage(from: string, value: unknown): LamportMessage {
-  const where = `lamport message from '${from}'`
-  if (typeof value !== 'object' || value === null) throw bad(where, 'message', 'an object')
+  if (typeof value !== 'object' || value === null) throw bad(from, 'message', 'an object')
   const message = value as Record<string, unknown>
-  if (message.t !== 'lamport') throw bad(where, 't', "'lamport'")
-  if (!Number.isSafeInteger(message.c) || (message.c as number) < 0) throw bad(where, 'c', 'a non-negative integer clock')
-  if (typeof message.a !== 'object' || message.a === null || Array.isArray(message.a)) throw bad(where, 'a', 'an object of counts')
-  for (const [origin, count] of Object.entries(message.a)) {
-    if (!Number.isSafeInteger(count) || (count as number) < 0) throw bad(where, `a.${origin}`, 'a non-negative integer')
+  if (message.t !== 'lamport') throw bad(from, 't', "'lamport'")
+  if (!Number.isSafeInteger(message.c) || (message.c as number) < 0) throw bad(from, 'c', 'a non-negative integer clock')
+  if (typeof message.a !== 'object' || message.a === null || Array.isArray(message.a)) throw bad(from, 'a', 'an object of counts')
+  const counts = message.a as Record<string, unknown>
+  // for…in, not Object.entries: no array per origin (a decoded message is a plain object with no inherited keys).
+  for (const origin in counts) {
+    const count = counts[origin]
+    if (!Number.isSafeInteger(count) || (count as number) < 0) throw bad(from, `a.${origin}`, 'a non-negative integer')
   }
   if (message.r !== undefined) {
-    if (!Array.isArray(message.r)) throw bad(where, 'r', 'an array of entries')
+    if (!Array.isArray(message.r)) throw bad(from, 'r', 'an array of entries')
     // An indexed loop, not forEach: forEach skips a sparse array's holes, which the orderer would then read.
     for (let index = 0; index < message.r.length; index++) {
       const entry: unknown = message.r[index]
-      if (!Array.isArray(entry) || entry.length !== 3) throw bad(where, `r[${index}]`, '[time, n, request]')
+      if (!Array.isArray(entry) || entry.length !== 3) throw bad(from, `r[${index}]`, '[time, n, request]')
       const [time, n, request] = entry as unknown[]
-      if (!Number.isSafeInteger(time) || (time as number) < 1) throw bad(where, `r[${index}][0]`, 'a positive integer stamp')
-      if (!Number.isSafeInteger(n) || (n as number) < 1) throw bad(where, `r[${index}][1]`, 'a positive integer')
-      checkRequest(where, `r[${index}][2]`, request)
+      if (!Number.isSafeInteger(time) || (time as number) < 1) throw bad(from, `r[${index}][0]`, 'a positive integer stamp')
+      if (!Number.isSafeInteger(n) || (n as number) < 1) throw bad(from, `r[${index}][1]`, 'a positive integer')
+      checkRequest(from, `r[${index}][2]`, request)
     }
   }
   return value as unknown as LamportMessage
 }
 
-function checkRequest(where: string, field: string, value: unknown): void {
-  if (typeof value !== 'object' || value === null) throw bad(where, field, 'a request object')
+function checkRequest(from: string, field: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null) throw bad(from, field, 'a request object')
   const request = value as Record<string, unknown>
-  if (typeof request.client !== 'string') throw bad(where, `${field}.client`, 'a string')
-  if (!Number.isSafeInteger(request.seq) || (request.seq as number) < 1) throw bad(where, `${field}.seq`, 'an integer >= 1')
-  if (!('command' in request)) throw bad(where, `${field}.command`, 'present')
+  if (typeof request.client !== 'string') throw bad(from, `${field}.client`, 'a string')
+  if (!Number.isSafeInteger(request.seq) || (request.seq as number) < 1) throw bad(from, `${field}.seq`, 'an integer >= 1')
+  if (!('command' in request)) throw bad(from, `${field}.command`, 'present')
 }
 
-function bad(where: string, field: string, expected: string): LockstepError {
-  return new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `${where}: ${field} must be ${expected}`, { path: field })
+/** The error for a malformed message; its text names the sender (built only then: parsing runs for every message). */
+function bad(from: string, field: string, expected: string): LockstepError {
+  return new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `lamport message from '${from}': ${field} must be ${expected}`, { path: field })
 }

@@ -68,7 +68,8 @@ export class FailureDetector {
   /** How many members suspect `member`: this replica (from `ownSuspects`) and every other member that reported it. */
   suspicionCount(member: ReplicaId, ownSuspects: readonly ReplicaId[]): number {
     let count = ownSuspects.includes(member) ? 1 : 0
-    for (const [peer, suspects] of this.reports) if (peer !== member && this.members.includes(peer) && suspects.includes(member)) count++
+    // Keys, then get: no [key, value] array per report (this runs for every member at every tick).
+    for (const peer of this.reports.keys()) if (peer !== member && this.members.includes(peer) && this.reports.get(peer)!.includes(member)) count++
     return count
   }
 

@@ -24,6 +24,13 @@ export interface EngineObservation {
   readonly restores: number
 }
 
+/** True when two member lists name the same replicas in the same order. */
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 /**
  * The replica engine's invariants, checked after every event when the engine
  * runs with `checkInvariants` (tests, simulations), like TigerBeetle's
@@ -41,7 +48,8 @@ export class EngineInvariants {
   private lastPosition = 0
   private lastRestores = 0
   private lastView = 0
-  private readonly viewMembers = new Map<number, string>()
+  /** The members each view number named when first seen (copies: a view changed in place must not change them). */
+  private readonly viewMembers = new Map<number, readonly string[]>()
 
   /** Checks the state after an event; returns what is violated (empty when all hold). */
   afterEvent(now: EngineObservation): string[] {
@@ -49,15 +57,14 @@ export class EngineInvariants {
     const rolledBack = now.restartedFromDisk || now.restores !== this.lastRestores
     if (now.position < this.lastPosition && !rolledBack) violations.push(`the position went back from ${this.lastPosition} to ${now.position}`)
     if (now.view.id < this.lastView) violations.push(`the view went back from ${this.lastView} to ${now.view.id}`)
-    const members = now.view.members.join(',')
     const known = this.viewMembers.get(now.view.id)
-    if (known !== undefined && known !== members) violations.push(`view ${now.view.id} changed its members from [${known}] to [${members}]`)
+    if (known === undefined) this.viewMembers.set(now.view.id, [...now.view.members])
+    else if (!sameMembers(known, now.view.members)) violations.push(`view ${now.view.id} changed its members from [${known.join(',')}] to [${now.view.members.join(',')}]`)
     if (now.status === 'frozen' && !now.promised) violations.push('frozen without having promised a ballot')
     if (now.coordinating !== undefined && now.coordinating <= now.view.id) violations.push(`coordinating view ${now.coordinating} from view ${now.view.id}`)
     this.lastPosition = rolledBack ? now.position : Math.max(this.lastPosition, now.position)
     this.lastRestores = now.restores
     this.lastView = Math.max(this.lastView, now.view.id)
-    this.viewMembers.set(now.view.id, members)
     return violations
   }
 

@@ -92,6 +92,11 @@ export function encodePeerMessage(message: PeerMessage): Wire {
 
 /** Decodes and checks a peer message from the wire; throws `MALFORMED_MESSAGE` naming what is wrong. */
 export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
+  // The orderer's messages are nearly all of them: a well-formed one is taken without building the texts below,
+  // which only errors use. Anything else, malformed ones included, takes the full path (and its error).
+  if (Array.isArray(raw) && raw[0] === codes.orderer && Number.isSafeInteger(raw[1]) && (raw[1] as number) >= 0) {
+    return { kind: 'orderer', view: raw[1] as number, message: raw[2] }
+  }
   const where = `message from replica '${from}'`
   if (!Array.isArray(raw) || raw.length === 0) throw malformed(where, 'message', 'a non-empty array (kind code first)')
   const kind = kindsByCode[raw[0] as number]

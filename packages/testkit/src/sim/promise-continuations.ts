@@ -20,5 +20,18 @@ export const PROMISE_TURNS_PER_EVENT = 4
  * its seed. So every driver steps the scheduler and then awaits this, never the next event directly.
  */
 export async function runPromiseContinuations(): Promise<void> {
-  for (let turn = 0; turn < PROMISE_TURNS_PER_EVENT; turn++) await undefined
+  for (let turn = 0; turn < PROMISE_TURNS_PER_EVENT; turn++) await alreadyFulfilled
 }
+
+/**
+ * A promise already fulfilled: awaiting it gives one microtask turn, as `await undefined` does, without making a
+ * new promise each time (a simulation awaits several per event, and those promises were half of all it allocated).
+ */
+export const alreadyFulfilled: Promise<void> = Promise.resolve()
+
+/**
+ * The microtask turns after which `await runPromiseContinuations()` resumes its caller: the function's own turns,
+ * then one for its promise. A driver loop that awaits {@link alreadyFulfilled} this many times, inline, waits exactly as
+ * long, without an async call per event.
+ */
+export const AWAITED_TURNS_PER_EVENT = PROMISE_TURNS_PER_EVENT + 1

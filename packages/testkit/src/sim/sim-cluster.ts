@@ -7,7 +7,7 @@ import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay, 
 import { SeededRandom } from './prng'
 import { lyingMachine, lyingTransport, type LieOptions } from './lying-replica'
 import { checkClockOptions, ReplicaClock, type ClockOptions } from './replica-clock'
-import { runPromiseContinuations } from './promise-continuations'
+import { AWAITED_TURNS_PER_EVENT, alreadyFulfilled } from './promise-continuations'
 import { VirtualScheduler } from './virtual-scheduler'
 
 /** Failure detection and view changes when {@link SimClusterOptions.membership} is not given. */
@@ -392,7 +392,7 @@ export class SimCluster {
     const until = this.scheduler.now() + ms
     while ((this.scheduler.peekTime() ?? Infinity) <= until) {
       this.scheduler.step()
-      await runPromiseContinuations()
+      for (let turn = 0; turn < AWAITED_TURNS_PER_EVENT; turn++) await alreadyFulfilled
       this.options.afterEvent?.()
     }
   }
@@ -403,7 +403,7 @@ export class SimCluster {
     while (!condition()) {
       if ((this.scheduler.peekTime() ?? Infinity) > until) return false
       this.scheduler.step()
-      await runPromiseContinuations()
+      for (let turn = 0; turn < AWAITED_TURNS_PER_EVENT; turn++) await alreadyFulfilled
       this.options.afterEvent?.()
     }
     return true
@@ -416,7 +416,7 @@ export class SimCluster {
   async runWhile(condition: () => boolean): Promise<void> {
     while (condition()) {
       if (!this.scheduler.step()) break
-      await runPromiseContinuations()
+      for (let turn = 0; turn < AWAITED_TURNS_PER_EVENT; turn++) await alreadyFulfilled
       this.options.afterEvent?.()
     }
   }
