@@ -1,6 +1,6 @@
 export { SeededRandom } from './sim/prng'
 export { VirtualScheduler } from './sim/virtual-scheduler'
-export { MAX_IN_FLIGHT, OVERLAP_BY_DEFAULT, simulate, voterByName, voterNames } from './sim/simulator'
+export { MAX_IN_FLIGHT, OVERLAP_BY_DEFAULT, noLivenessOwed, simulate, voterByName, voterNames } from './sim/simulator'
 export { arrivalOrderer } from './sim/broken-orderers'
 export type { VoterName } from './sim/simulator'
 export { corruptClientMessage, corruptValue, lieModes, lyingMachine, lyingTransport } from './sim/lying-replica'

@@ -204,6 +204,18 @@ export interface SimulationResult {
   readonly trace?: Trace
 }
 
+/**
+ * Why a run with overlapping faults ended owing no liveness, or undefined if it owed it: a blackout left more
+ * than F replicas without their state, or, without disks, the replicas holding the state failed while the others
+ * took it. Such a run's unfinished requests are not checked, so a stall at that moment passes unseen: callers
+ * count these runs (the compliance suite allows none by default).
+ */
+export function noLivenessOwed(result: SimulationResult): string | undefined {
+  if (result.faultBudget?.exceededByBlackoutAtEnd) return 'a blackout left more than F replicas without their state'
+  if (result.faultBudget?.stateMayBeLostAtEnd) return 'without disks, the replicas holding the state failed while the others took it'
+  return undefined
+}
+
 /** One delivery as the run records it: rolled back later, or held by the incarnation's disk. */
 interface RecordedDelivery extends Delivery {
   superseded?: boolean
