@@ -388,30 +388,23 @@ export class SimCluster {
   }
 
   /** Runs virtual time forward by `ms`. */
-  async runFor(ms: number): Promise<void> {
+  runFor(ms: number): Promise<void> {
     const until = this.scheduler.now() + ms
-    while ((this.scheduler.peekTime() ?? Infinity) <= until) {
-      this.scheduler.step()
-      for (let turn = 0; turn < AWAITED_TURNS_PER_EVENT; turn++) await alreadyFulfilled
-      this.options.afterEvent?.()
-    }
+    return this.runWhile(() => (this.scheduler.peekTime() ?? Infinity) <= until)
   }
 
   /** Runs until `condition` holds or `maxMs` of virtual time passed; returns whether it holds. */
   async runUntil(condition: () => boolean, maxMs: number): Promise<boolean> {
     const until = this.scheduler.now() + maxMs
-    while (!condition()) {
-      if ((this.scheduler.peekTime() ?? Infinity) > until) return false
-      this.scheduler.step()
-      for (let turn = 0; turn < AWAITED_TURNS_PER_EVENT; turn++) await alreadyFulfilled
-      this.options.afterEvent?.()
-    }
-    return true
+    await this.runWhile(() => !condition() && (this.scheduler.peekTime() ?? Infinity) <= until)
+    return condition()
   }
 
   /**
    * Runs events one at a time while `condition` holds and events remain. Unlike `runUntil` it has no time
-   * bound of its own: a condition that reads the clock runs the event that crosses its bound, then stops.
+   * bound of its own: a condition that reads the clock runs the event that crosses its bound, then stops. The one
+   * loop that runs events (`runFor` and `runUntil` use it): after each, the continuations it set off run (see
+   * `runPromiseContinuations`), awaited inline, without an async call per event.
    */
   async runWhile(condition: () => boolean): Promise<void> {
     while (condition()) {
