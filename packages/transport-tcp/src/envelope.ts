@@ -170,10 +170,19 @@ const MAX_RETAINED_BACKING_BYTES = 64 * 1024
  * Encodes one user message as msgpack, once, at send time. Throws
  * MALFORMED_MESSAGE when the message cannot be encoded.
  */
+/** Bytes {@link encodeMessage} produced since the process started (compare before and after, in tests). */
+let messageBytesEncoded = 0
+
+/** The number of message bytes encoded so far: what a send cost in encoding, whatever went on the wire. */
+export function encodedMessageBytes(): number {
+  return messageBytesEncoded
+}
+
 export function encodeMessage(message: unknown): Buffer {
   let encoded: Buffer
   try {
     encoded = packr.pack(message)
+    messageBytesEncoded += encoded.length
   } catch (error) {
     throw new LockstepError(
       'MALFORMED_MESSAGE',
