@@ -81,6 +81,8 @@ export interface PreparedMessage {
   readonly value: unknown
   /** References made. */
   readonly refs: number
+  /** Bytes the referenced strings would take whole (UTF-8 and a 5-byte str32 header each): an upper bound of what the references save. */
+  readonly referencedBytes: number
   /** Large strings that go whole, in order: {@link OutgoingStrings.commit} adds them once the message is queued. */
   readonly added: readonly string[]
 }
@@ -115,21 +117,23 @@ export class OutgoingStrings extends TableEnd {
    * the way to a replaced string are copied.
    */
   prepare(message: unknown): PreparedMessage {
-    if (this.table.capacityChars === 0) return { value: message, refs: 0, added: [] }
+    if (this.table.capacityChars === 0) return { value: message, refs: 0, referencedBytes: 0, added: [] }
     const added: string[] = []
     const local = new Map<string, number>()
     let refs = 0
+    let referencedBytes = 0
     const value = rewrite(message, (text, canRef) => {
       const id = canRef ? (this.ids.get(text) ?? local.get(text)) : undefined
       if (id !== undefined) {
         refs += 1
+        referencedBytes += 5 + Buffer.byteLength(text)
         return new StringRef(id)
       }
       local.set(text, this.table.nextId + added.length)
       added.push(text)
       return text
     })
-    return { value, refs, added }
+    return { value, refs, referencedBytes, added }
   }
 
   /** The prepared message was queued: its whole strings join the table (and the oldest leave it past capacity). */

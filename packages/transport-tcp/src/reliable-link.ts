@@ -162,13 +162,17 @@ export class ReliableLink {
    */
   send(message: unknown): void {
     if (this.closedForGood) throw new LockstepError('STOPPED', `Link ${this.options.label} is closed; nothing more can be sent on it.`)
-    const whole = encodeMessage(message)
-    let bytes = whole
-    // A message that may hold a large string: the ones the peer holds already go as references.
-    const prepared = whole.length >= BIG_STRING_CHARS ? this.outgoing.prepare(message) : undefined
-    if (prepared !== undefined && prepared.refs > 0) bytes = encodeMessage(prepared.value)
+    // A message that may hold a large string: the ones the peer holds already go as references. Found: encoding
+    // such a message whole first (only to learn its size) took 0.3–1.7 s per view-change message of 21–73 MB.
+    const prepared = this.outgoing.capacityChars > 0 ? this.outgoing.prepare(message) : undefined
+    const referenced = prepared !== undefined && prepared.refs > 0
+    const bytes = encodeMessage(referenced ? prepared.value : message)
     const maxMessageBytes = this.options.maxMessageBytes ?? this.options.maxFrameBytes - DATA_FRAME_OVERHEAD_BYTES
-    // Checked whole: sent again to a peer that restarted, the message goes whole.
+    // Checked whole: sent again to a peer that restarted, the message goes whole. With references, the whole size
+    // is bounded from above first, and computed exactly only when the bound passes the limit.
+    let wholeLength = referenced ? bytes.length + prepared.referencedBytes : bytes.length
+    if (referenced && wholeLength + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes && wholeLength > maxMessageBytes) wholeLength = encodeMessage(message).length
+    const whole = { length: wholeLength }
     if (whole.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes && whole.length > maxMessageBytes) {
       throw new LockstepError(
         'FRAME_TOO_LARGE',
@@ -190,9 +194,11 @@ export class ReliableLink {
         { bufferedBytes: this.bufferedBytesTotal, maxBufferedBytes: this.options.maxBufferedBytes },
       )
     }
+    // Only a message holding a large string is kept as sent by the caller (to encode it again for a restarted peer).
+    const holdsLarge = prepared !== undefined && (prepared.refs > 0 || prepared.added.length > 0)
     this.encoded.push(bytes)
-    this.originals.push(prepared === undefined ? undefined : message)
-    if (prepared !== undefined) this.outgoing.commit(prepared)
+    this.originals.push(holdsLarge ? message : undefined)
+    if (holdsLarge) this.outgoing.commit(prepared)
     this.nextSeq += 1
     this.bufferedBytesTotal += bytes.length
     this.scheduleFlush()
