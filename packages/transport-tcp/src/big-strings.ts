@@ -228,3 +228,25 @@ function rewrite(
   }
   return walk(value, true)
 }
+
+/**
+ * Whether `value` may hold a string of {@link BIG_STRING_CHARS} characters or more, found without allocating (the
+ * common message holds none, and is then encoded as it is). It may say yes where {@link rewrite} finds nothing
+ * (it also looks at inherited enumerable properties), never no where there is one.
+ */
+export function mayHoldLargeString(value: unknown): boolean {
+  if (typeof value === 'string') return value.length >= BIG_STRING_CHARS
+  if (typeof value !== 'object' || value === null) return false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (mayHoldLargeString(value[i])) return true
+    return false
+  }
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof StringRef) return false
+  if (value instanceof Map || value instanceof Set) {
+    for (const item of value.values()) if (mayHoldLargeString(item)) return true
+    return false
+  }
+  const record = value as Record<string, unknown>
+  for (const key in record) if (mayHoldLargeString(record[key])) return true
+  return false
+}

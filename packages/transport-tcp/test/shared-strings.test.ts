@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { silentLogger } from '@lockstep/interface'
-import { BIG_STRING_CHARS, IncomingStrings, OutgoingStrings, StringRef } from '../src/big-strings'
+import { BIG_STRING_CHARS, IncomingStrings, OutgoingStrings, StringRef, mayHoldLargeString } from '../src/big-strings'
 import { encodedMessageBytes, packValue, unpackValue } from '../src/envelope'
 import { ReliableLink } from '../src/reliable-link'
 import { ManualScheduler, fakeConnection, type FakeSocket } from './fake-socket'
@@ -73,6 +73,12 @@ function linkPair(options: { aTable?: number; bTable?: number } = {}) {
 }
 
 describe('large strings on a replica link', () => {
+  it('the scan in front of the references finds a large string wherever the message holds one', () => {
+    const s = 'x'.repeat(BIG_STRING_CHARS)
+    for (const holder of [s, [1, [2, s]], { a: { b: [s] } }, new Map([['k', s]]), new Set([s]), [{ args: { value: s } }]]) expect(mayHoldLargeString(holder)).toBe(true)
+    for (const holder of ['x'.repeat(BIG_STRING_CHARS - 1), [1, 'short', { a: null }], new Uint8Array(BIG_STRING_CHARS * 2), new StringRef(3), new Map([[s, 1]]).size]) expect(mayHoldLargeString(holder)).toBe(false)
+  })
+
   it('a message whose large strings go as references is not encoded whole to be sent', () => {
     // Found (session 15): every view-change message was encoded whole (21–73 MB, 0.3–1.7 s each) only to check its
     // size, then sent as a few hundred bytes of references; a replica's event loop stayed blocked for minutes.
