@@ -81,7 +81,7 @@ export interface PreparedMessage {
   readonly value: unknown
   /** References made. */
   readonly refs: number
-  /** Bytes the referenced strings would take whole (UTF-8 and a 5-byte str32 header each): an upper bound of what the references save. */
+  /** At most the bytes the referenced strings would take whole (3 per UTF-16 unit and a 5-byte str32 header each), found without reading them. */
   readonly referencedBytes: number
   /** Large strings that go whole, in order: {@link OutgoingStrings.commit} adds them once the message is queued. */
   readonly added: readonly string[]
@@ -126,7 +126,7 @@ export class OutgoingStrings extends TableEnd {
       const id = canRef ? (this.ids.get(text) ?? local.get(text)) : undefined
       if (id !== undefined) {
         refs += 1
-        referencedBytes += 5 + Buffer.byteLength(text)
+        referencedBytes += 5 + 3 * text.length
         return new StringRef(id)
       }
       local.set(text, this.table.nextId + added.length)

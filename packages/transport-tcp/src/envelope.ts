@@ -166,10 +166,6 @@ export const DATA_FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + 1 + 1 + 9 + 5
 /** Backing stores larger than this are not retained by a queued message (it is copied instead). */
 const MAX_RETAINED_BACKING_BYTES = 64 * 1024
 
-/**
- * Encodes one user message as msgpack, once, at send time. Throws
- * MALFORMED_MESSAGE when the message cannot be encoded.
- */
 /** Bytes {@link encodeMessage} produced since the process started (compare before and after, in tests). */
 let messageBytesEncoded = 0
 
@@ -178,6 +174,10 @@ export function encodedMessageBytes(): number {
   return messageBytesEncoded
 }
 
+/**
+ * Encodes one user message as msgpack, once, at send time. Throws
+ * MALFORMED_MESSAGE when the message cannot be encoded.
+ */
 export function encodeMessage(message: unknown): Buffer {
   let encoded: Buffer
   try {

@@ -170,17 +170,17 @@ export class ReliableLink {
     const maxMessageBytes = this.options.maxMessageBytes ?? this.options.maxFrameBytes - DATA_FRAME_OVERHEAD_BYTES
     // Checked whole: sent again to a peer that restarted, the message goes whole. With references, the whole size
     // is bounded from above first, and computed exactly only when the bound passes the limit.
+    const tooLarge = (length: number) => length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes && length > maxMessageBytes
     let wholeLength = referenced ? bytes.length + prepared.referencedBytes : bytes.length
-    if (referenced && wholeLength + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes && wholeLength > maxMessageBytes) wholeLength = encodeMessage(message).length
-    const whole = { length: wholeLength }
-    if (whole.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes && whole.length > maxMessageBytes) {
+    if (referenced && tooLarge(wholeLength)) wholeLength = encodeMessage(message).length
+    if (tooLarge(wholeLength)) {
       throw new LockstepError(
         'FRAME_TOO_LARGE',
         this.options.maxMessageBytes === undefined
-          ? `Link ${this.options.label}: a message of ${whole.length} encoded bytes does not fit in one frame ` +
+          ? `Link ${this.options.label}: a message of ${wholeLength} encoded bytes does not fit in one frame ` +
               `(limits.maxFrameBytes = ${this.options.maxFrameBytes}); split it, or raise the limit on every node.`
-          : `Link ${this.options.label}: a message of ${whole.length} encoded bytes is larger than the ${maxMessageBytes} bytes a message may have on this link; split it, or raise the limit on every node.`,
-        { messageBytes: whole.length, maxFrameBytes: this.options.maxFrameBytes, maxMessageBytes },
+          : `Link ${this.options.label}: a message of ${wholeLength} encoded bytes is larger than the ${maxMessageBytes} bytes a message may have on this link; split it, or raise the limit on every node.`,
+        { messageBytes: wholeLength, maxFrameBytes: this.options.maxFrameBytes, maxMessageBytes },
       )
     }
     // A message larger than the whole buffer (a large reply, within the frame limit) is let in alone, when
