@@ -170,10 +170,9 @@ export class ReliableLink {
     const maxMessageBytes = this.options.maxMessageBytes ?? this.options.maxFrameBytes - DATA_FRAME_OVERHEAD_BYTES
     // Checked whole: sent again to a peer that restarted, the message goes whole. With references, the whole size
     // is bounded from above first, and computed exactly only when the bound passes the limit.
-    const tooLarge = (length: number) => length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes && length > maxMessageBytes
     let wholeLength = referenced ? bytes.length + prepared.referencedBytes : bytes.length
-    if (referenced && tooLarge(wholeLength)) wholeLength = encodeMessage(message).length
-    if (tooLarge(wholeLength)) {
+    if (referenced && this.tooLarge(wholeLength, maxMessageBytes)) wholeLength = encodeMessage(message).length
+    if (this.tooLarge(wholeLength, maxMessageBytes)) {
       throw new LockstepError(
         'FRAME_TOO_LARGE',
         this.options.maxMessageBytes === undefined
@@ -202,6 +201,11 @@ export class ReliableLink {
     this.nextSeq += 1
     this.bufferedBytesTotal += bytes.length
     this.scheduleFlush()
+  }
+
+  /** Whether a message of `length` encoded bytes is refused: larger than a frame, and than a message may be. */
+  private tooLarge(length: number, maxMessageBytes: number): boolean {
+    return length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes && length > maxMessageBytes
   }
 
   /**
