@@ -23,8 +23,8 @@ export {
   validateClusterConfig,
 } from './cluster-config'
 export type { ClusterConfig, ClusterTimeouts, ConfigProblem, LoadedClusterConfig, ReplicaEntry, SecretSource, VoterName } from './cluster-config'
-export { cliBin, freePorts, startLocalCluster, upLocalCluster, writeLocalClusterConfig } from './local-cluster'
-export type { LocalClientOptions, LocalCluster, LocalClusterSpec, LocalReplica, ReplicaExit } from './local-cluster'
+export { cliBin, describeUncleanStop, freePorts, REPLICA_STOP_GRACE_MS, startLocalCluster, stoppedCleanly, upLocalCluster, writeLocalClusterConfig } from './local-cluster'
+export type { LocalClientOptions, LocalCluster, LocalClusterSpec, LocalReplica, ReplicaExit, ReplicaStopped } from './local-cluster'
 export type { ReplicaProcessEvent, ReplicaProcessRequest, ReplicaStatus } from './replica-ipc'
 export { clusterClient, voterFor } from './cluster-client'
 export type { ClusterClientOptions } from './cluster-client'

@@ -58,6 +58,30 @@ export interface ReplicaExit {
   readonly signal: NodeJS.Signals | null
 }
 
+/** How a replica process that `stop()` sent SIGTERM to ended. */
+export interface ReplicaStopped extends ReplicaExit {
+  /**
+   * True when it had not exited {@link REPLICA_STOP_GRACE_MS} after SIGTERM and was killed with SIGKILL: a
+   * replica that does not stop when asked is a fault (its event loop was blocked, or its shutdown hung).
+   */
+  readonly killed: boolean
+}
+
+/** How long `stop()` waits for a replica to exit after SIGTERM before it kills it with SIGKILL. */
+export const REPLICA_STOP_GRACE_MS = 10_000
+
+/** Whether a replica stopped as asked: it exited by itself with code 0 after SIGTERM. */
+export function stoppedCleanly(stopped: ReplicaStopped): boolean {
+  return !stopped.killed && stopped.code === 0
+}
+
+/** One line on a replica that did not stop cleanly, for an operator; `undefined` for one that did. */
+export function describeUncleanStop(stopped: ReplicaStopped): string | undefined {
+  if (stoppedCleanly(stopped)) return undefined
+  if (stopped.killed) return `replica ${stopped.id} (pid ${stopped.pid}) had not exited ${REPLICA_STOP_GRACE_MS / 1000} s after SIGTERM and was killed with SIGKILL (its event loop was blocked or its shutdown hung; with file storage it recovers its disk as after a crash)`
+  return `replica ${stopped.id} (pid ${stopped.pid}) did not stop cleanly after SIGTERM: ${stopped.signal ? `signal ${stopped.signal}` : `exit code ${stopped.code}`} (its log says why)`
+}
+
 /** One replica process. */
 export interface LocalReplica {
   readonly id: string
@@ -110,9 +134,12 @@ export interface LocalCluster {
   restart(id: string): Promise<LocalReplica>
   /**
    * Stops every client made by `client()`, then sends SIGTERM to every
-   * replica and waits until all exited (SIGKILL after 10 s). Idempotent.
+   * replica and waits until all exited (SIGKILL after
+   * {@link REPLICA_STOP_GRACE_MS}). Resolves with how each replica that was
+   * still running ended (`killed` when it needed SIGKILL; see
+   * {@link stoppedCleanly}). Idempotent: later calls resolve with the same.
    */
-  stop(): Promise<void>
+  stop(): Promise<readonly ReplicaStopped[]>
 }
 
 /**
@@ -169,7 +196,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec & { readonl
  */
 export async function startLocalCluster(config: LoadedClusterConfig, options: Pick<LocalClusterSpec, 'logLevel' | 'onLog' | 'readyTimeoutMs'> = {}): Promise<LocalCluster> {
   const bin = cliBin()
-  let stopping: Promise<void> | undefined
+  let stopping: Promise<readonly ReplicaStopped[]> | undefined
   const exits: ReplicaExit[] = []
   const exitListeners = new Set<(exit: ReplicaExit) => void>()
   const reportExit = (exit: ReplicaExit) => {
@@ -184,7 +211,8 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
   const stop = () =>
     (stopping ??= (async () => {
       await Promise.allSettled(clients.map((client) => client.stop()))
-      await Promise.all(started.map(({ child, exited }) => stopChild(child, exited)))
+      const stopped = await Promise.all(started.map(({ id, child, exited }) => stopChild(id, child, exited)))
+      return stopped.filter((s): s is ReplicaStopped => s !== undefined)
     })())
   /** Starts replica `replica.id` as a child process; resolves once it listens. */
   const startReplica = (replica: LoadedClusterConfig['replicas'][number]): Promise<LocalReplica> => {
@@ -331,8 +359,8 @@ export async function upLocalCluster(spec: LocalClusterSpec): Promise<LocalClust
       throw error
     }
     if (temporaryDir === undefined) return cluster
-    let stopped: Promise<void> | undefined
-    return { ...cluster, stop: () => (stopped ??= cluster.stop().then(removeTemporaryDir)) }
+    let stopped: Promise<readonly ReplicaStopped[]> | undefined
+    return { ...cluster, stop: () => (stopped ??= cluster.stop().then(async (replicas) => (await removeTemporaryDir(), replicas))) }
   }
 }
 
@@ -407,19 +435,23 @@ function forwardLines(child: ChildProcess, onLine: (line: string) => void): void
   })
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
+/** SIGTERM, then SIGKILL after the grace; `undefined` for a child that had already exited. */
+async function stopChild(id: string, child: ChildProcess, exited: Promise<void>): Promise<ReplicaStopped | undefined> {
+  if (child.exitCode !== null || child.signalCode !== null) return undefined
   child.kill('SIGTERM')
+  let killed = false
   let timer: ReturnType<typeof setTimeout> | undefined
-  const killed = new Promise<void>((resolveKilled) => {
+  const grace = new Promise<void>((resolveGrace) => {
     timer = setTimeout(() => {
+      killed = true
       child.kill('SIGKILL')
-      resolveKilled()
-    }, 10_000)
+      resolveGrace()
+    }, REPLICA_STOP_GRACE_MS)
   })
-  await Promise.race([exited, killed])
+  await Promise.race([exited, grace])
   clearTimeout(timer)
   await exited
+  return { id, pid: child.pid ?? 0, code: child.exitCode, signal: child.signalCode, killed }
 }
 
 function withGuard<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

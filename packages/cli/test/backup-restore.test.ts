@@ -4,7 +4,7 @@ import { basename, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LockstepClient } from '@lockstep/client'
 import { startLocalCluster, writeLocalClusterConfig, type LoadedClusterConfig, type LocalCluster, type ReplicaStatus } from '../src/index'
-import { killEverything, requireBuiltCli, trackPid } from './processes'
+import { killEverything, requireBuiltCli, stopClusters, trackPid } from './processes'
 
 // The procedure of docs/operations.md, "Backup and restore", on three replica processes with file storage:
 // a consistent copy (stop, copy, start), restoring one replica from an old copy, and what restoring a majority
@@ -20,10 +20,13 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lockstep-backup-'))
 })
 afterAll(async () => {
-  await cluster?.stop()
-  killEverything()
-  if (dir) await rm(dir, { recursive: true, force: true })
-})
+  try {
+    await stopClusters(cluster)
+  } finally {
+    killEverything()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  }
+}, 60_000)
 
 async function start(config: LoadedClusterConfig): Promise<LocalCluster> {
   const started = await startLocalCluster(config, { logLevel: 'info', onLog: (line) => logs.push(line) })

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseClusterConfig, startLocalCluster, type LocalCluster } from '../src/index'
-import { killEverything, requireBuiltCli, runCli } from './processes'
+import { killEverything, requireBuiltCli, runCli, stopClusters } from './processes'
 
 function opensslAvailable(): boolean {
   try {
@@ -51,10 +51,13 @@ beforeAll(async () => {
 }, 90_000)
 
 afterAll(async () => {
-  await cluster?.stop()
-  killEverything()
-  if (dir) await rm(dir, { recursive: true, force: true })
-}, 30_000)
+  try {
+    await stopClusters(cluster)
+  } finally {
+    killEverything()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  }
+}, 60_000)
 
 describe.skipIf(!canRun)('a cluster with mutual TLS (no secrets)', () => {
   // A certificate names one client session, so each invocation below uses its own (see docs/running-a-cluster.md).

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalCluster, writeLocalClusterConfig, type LocalCluster, type LoadedClusterConfig } from '../src/index'
-import { killEverything, plainLogLine, requireBuiltCli, runCli, trackPid, waitFor } from './processes'
+import { killEverything, plainLogLine, requireBuiltCli, runCli, stopClusters, trackPid, waitFor } from './processes'
 
 // Issue 11, "disk damage is corruption, not a tail", with real `lockstep replica` processes over TCP and file
 // storage: one bit flipped in the middle of the active WAL segment of stopped replicas, which are then restarted.
@@ -16,10 +16,13 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   if (process.env.LOCKSTEP_DEBUG_LINES) await writeFile(process.env.LOCKSTEP_DEBUG_LINES, lines.join('\n'))
-  await cluster?.stop()
-  killEverything()
-  await rm(dir, { recursive: true, force: true })
-})
+  try {
+    await stopClusters(cluster)
+  } finally {
+    killEverything()
+    await rm(dir, { recursive: true, force: true })
+  }
+}, 60_000)
 
 const SEGMENT_HEADER_BYTES = 20
 const FRAME_HEADER_BYTES = 16

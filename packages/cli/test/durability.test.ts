@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalCluster, writeLocalClusterConfig, type LocalCluster, type LoadedClusterConfig } from '../src/index'
-import { killEverything, requireBuiltCli, runCli, trackPid } from './processes'
+import { killEverything, requireBuiltCli, runCli, stopClusters, trackPid } from './processes'
 
 let dir: string
 let cluster: LocalCluster | undefined
@@ -12,10 +12,13 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lockstep-durable-'))
 })
 afterAll(async () => {
-  await cluster?.stop()
-  await killEverything()
-  await rm(dir, { recursive: true, force: true })
-})
+  try {
+    await stopClusters(cluster)
+  } finally {
+    killEverything()
+    await rm(dir, { recursive: true, force: true })
+  }
+}, 60_000)
 
 async function start(config: LoadedClusterConfig): Promise<LocalCluster> {
   const started = await startLocalCluster(config)

@@ -11,7 +11,7 @@ import {
   type Operation,
 } from '@lockstep/testkit'
 import { upLocalCluster, type LocalCluster } from '../src/index'
-import { isRunning, killEverything, requireBuiltCli, runCli, startCli, waitFor } from './processes'
+import { isRunning, killEverything, requireBuiltCli, runCli, startCli, stopClusters, waitFor } from './processes'
 import { runClusterWorkload } from './workload-runner'
 
 // Three replica processes per machine on 127.0.0.1, Lamport ordering, real TCP;
@@ -39,11 +39,14 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
-  await Promise.allSettled([...clusters.values()].map((c) => c.stop()))
-  for (const cluster of clusters.values()) for (const replica of cluster.replicas) if (isRunning(replica.pid)) replica.process.kill('SIGKILL')
-  killEverything()
-  await rm(dir, { recursive: true, force: true })
-  if (replicaLog.some((line) => / (error|warn) /.test(line))) console.log(`replica warnings and errors:\n${replicaLog.filter((l) => / (error|warn) /.test(l)).slice(0, 40).join('\n')}`)
+  try {
+    await stopClusters(...clusters.values())
+  } finally {
+    for (const cluster of clusters.values()) for (const replica of cluster.replicas) if (isRunning(replica.pid)) replica.process.kill('SIGKILL')
+    killEverything()
+    await rm(dir, { recursive: true, force: true })
+    if (replicaLog.some((line) => / (error|warn) /.test(line))) console.log(`replica warnings and errors:\n${replicaLog.filter((l) => / (error|warn) /.test(l)).slice(0, 40).join('\n')}`)
+  }
 }, 60_000)
 
 /** Runs the testkit's workload for `machine` on its cluster (see `runClusterWorkload`). */

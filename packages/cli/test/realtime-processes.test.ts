@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkLinearizability, checkMutualExclusion, kvModel } from '@lockstep/testkit'
 import { upLocalCluster, type LocalCluster } from '../src/index'
-import { killEverything, requireBuiltCli, trackPid, waitFor } from './processes'
+import { killEverything, requireBuiltCli, stopClusters, trackPid, waitFor } from './processes'
 import { runClusterWorkload } from './workload-runner'
 
 // Issue 12: the real-time orderer with real `lockstep replica` processes over TCP, chosen by `order: realtime`
@@ -27,9 +27,12 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
-  await Promise.allSettled([...clusters.values()].map((c) => c.stop()))
-  killEverything()
-  await rm(dir, { recursive: true, force: true })
+  try {
+    await stopClusters(...clusters.values())
+  } finally {
+    killEverything()
+    await rm(dir, { recursive: true, force: true })
+  }
 }, 60_000)
 
 describe('three replica processes over TCP (real-time ordering)', () => {

@@ -5,7 +5,7 @@ import { builtInMachineNames, isBuiltInMachineName, type BuiltInMachineName } fr
 import { intFlag, parseFlags } from '../args'
 import { clusterConfigSchema, orderNames, voterNames, type VoterName } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
-import { upLocalCluster, type LocalCluster } from '../local-cluster'
+import { describeUncleanStop, upLocalCluster, type LocalCluster } from '../local-cluster'
 import { ClusterSupervisor } from './cluster-supervisor'
 import { loadMachine, machineSpecProblem } from '../machine-source'
 import { prettyLogLine } from '../replica-log'
@@ -182,7 +182,10 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   process.on('SIGINT', impatient)
   process.on('SIGTERM', impatient)
   if ('signal' in outcome) io.stderr(`lockstep cluster: ${outcome.signal}: stopping ${cluster.running().length} replicas`)
-  await cluster.stop()
+  for (const stopped of await cluster.stop()) {
+    const problem = describeUncleanStop(stopped)
+    if (problem !== undefined) io.stderr(`lockstep cluster: error: ${problem}`)
+  }
   await rm(replicaPidFile, { force: true })
   await rm(pidFile, { force: true })
   // Replicas restarted by hand run outside this process: say so rather than leave them running unmentioned.
