@@ -1,4 +1,3 @@
-/* global process, console, performance, setTimeout, clearTimeout */
 // Lockstep side by side with etcd, in one run on one machine (issue 14, item 2):
 // - puts with 1, 16, 64 and 256 closed-loop clients, fsync per batch on both sides (Lockstep: three
 //   `lockstep replica` processes with file storage, `--storage file`; etcd: three members, which fsync their

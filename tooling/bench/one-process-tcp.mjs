@@ -1,4 +1,3 @@
-/* global process, performance, setTimeout */
 // Three replicas and their clients in ONE process, talking TCP on 127.0.0.1 (Lamport, kv, memory storage): what
 // the TCP transport and the msgpack codec cost per request without the process boundary (no wake-up of another
 // process per write, no four processes sharing two cores). Beside the process cluster's figures it splits the gap

@@ -1,4 +1,3 @@
-/* global process, console */
 // Lamport against real-time ordering, side by side in one run, 3 replicas, the kv machine:
 // - in the simulator (virtual time, links of 2 ms, no CPU cost): the latency of a request at low load, with
 //   two members idle (one client) and with every member busy (one client per replica), and the throughput of

@@ -1,4 +1,3 @@
-/* global process, console */
 // Committed commands/s of a three-process cluster: `lockstep replica` processes on
 // 127.0.0.1 talking TCP, Lamport ordering, the kv machine; closed-loop clients
 // (one request in flight each) in this process, also over TCP. Runs the built dists.

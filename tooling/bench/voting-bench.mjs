@@ -1,4 +1,3 @@
-/* global process, console */
 // The voters side by side in one run: first (fail-stop), majority and byzantine(1), 3 replicas, kv put/get.
 // - over TCP (three `lockstep replica` processes on 127.0.0.1, Lamport ordering): latency of one client and
 //   throughput and latency of 64 closed-loop clients, with every replica honest;
