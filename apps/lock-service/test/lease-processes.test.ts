@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { upLocalCluster, type LocalCluster } from '@lockstep/cli'
+import { describeUncleanStop, upLocalCluster, type LocalCluster } from '@lockstep/cli'
 import { afterAll, describe, expect, it } from 'vitest'
 import { LockClient, type Grant } from '../src/index'
 
@@ -18,8 +18,10 @@ let holder: ChildProcess | undefined
 
 afterAll(async () => {
   if (holder?.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL')
-  await cluster?.stop()
-}, 30_000)
+  const stopped = (await cluster?.stop()) ?? []
+  const unclean = stopped.map(describeUncleanStop).filter((problem) => problem !== undefined)
+  if (unclean.length > 0) throw new Error(`the cluster did not stop cleanly:\n${unclean.join('\n')}`)
+}, 60_000)
 
 /** The first line the holder prints (its grant), or its stderr when it ends first. */
 function firstLine(child: ChildProcess): Promise<string> {

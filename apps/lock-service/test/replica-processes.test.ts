@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { upLocalCluster, type LocalCluster } from '@lockstep/cli'
+import { describeUncleanStop, upLocalCluster, type LocalCluster } from '@lockstep/cli'
 import { afterAll, describe, expect, it } from 'vitest'
 import { LockClient } from '../src/index'
 
@@ -58,7 +58,9 @@ describe('the lock service on three replica processes over TCP', () => {
     expect(new Set(statuses.map((s) => s.digest)).size).toBe(1)
     expect(statuses.map((s) => s.view)).toEqual(Array(3).fill(['r1', 'r2', 'r3']))
 
-    await cluster.stop()
+    const stopped = await cluster.stop()
+    expect(stopped.map((replica) => replica.id).sort()).toEqual(['r1', 'r2', 'r3'])
+    expect(stopped.map(describeUncleanStop).filter((problem) => problem !== undefined)).toEqual([]) // each exited 0 after SIGTERM
     for (const replica of cluster.replicas) expect(running(replica.pid)).toBe(false)
     expect(existsSync(dirname(cluster.configFile))).toBe(false) // its temporary directory, secrets included
     expect(logs.filter((line) => line.includes('"level":"error"'))).toEqual([]) // replicas log JSON lines
