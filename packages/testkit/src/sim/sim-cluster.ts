@@ -9,6 +9,7 @@ import { lyingMachine, lyingTransport, type LieOptions } from './lying-replica'
 import { checkClockOptions, ReplicaClock, type ClockOptions } from './replica-clock'
 import { AWAITED_TURNS_PER_EVENT, alreadyFulfilled } from './promise-continuations'
 import { VirtualScheduler } from './virtual-scheduler'
+import { PauseGate } from './pause-gate'
 
 /** Failure detection and view changes when {@link SimClusterOptions.membership} is not given. */
 const defaultMembership: MembershipOptions = { heartbeatMs: 20, suspectAfterMs: 150, viewChangeTimeoutMs: 200 }
@@ -157,6 +158,8 @@ export class SimCluster {
   private readonly membership: MembershipOptions | undefined
   /** Each configured replica's clock, kept across its restarts. */
   private readonly clocks = new Map<string, ReplicaClock>()
+  /** Each configured replica's pause gate (see {@link pause}), kept across its restarts. */
+  private readonly gates = new Map<string, PauseGate>()
   /** Every orderer built, by replica, in the order they were built (one per incarnation). */
   private readonly orderers: { readonly replica: string; readonly orderer: Orderer }[] = []
   /** Every host started, crashed ones included (their engines keep their counters). */
@@ -190,6 +193,7 @@ export class SimCluster {
     for (const id of this.replicaIds) {
       const offsetMs = draw(maxOffsetMs)
       this.clocks.set(id, new ReplicaClock(this.scheduler, offsetMs, draw(maxDriftPpm)))
+      this.gates.set(id, new PauseGate())
     }
   }
 
@@ -291,9 +295,29 @@ export class SimCluster {
     const replica = this.replicas.get(id)
     if (!replica) return
     this.replicas.delete(id)
+    this.gates.get(id)!.drop()
     replica.observer?.onCrash?.()
     this.background(`killing ${id}`, replica.host.kill())
     this.disks.get(id)?.crash()
+  }
+
+  /**
+   * Pauses replica `id`, as `kill -STOP` or a long stop-the-world pause would: none of its code runs (timers,
+   * deferred work, its disk's completions, the messages that reach it are held) until {@link resume}, while its
+   * clock and everyone else go on. A paused replica is faulty. Does nothing to a replica that is not running.
+   */
+  pause(id: string): void {
+    if (this.replicas.has(id)) this.gates.get(id)!.pause()
+  }
+
+  /** Resumes a paused replica: what it missed runs at once, in the order it came due (see {@link PauseGate}). */
+  resume(id: string): void {
+    this.gates.get(id)?.resume()
+  }
+
+  /** True while replica `id` is paused. */
+  isPaused(id: string): boolean {
+    return this.gates.get(id)?.paused ?? false
   }
 
   /** Starts a crashed replica again from its disk: it recovers and rejoins (or, if all are back, rebuilds the cluster). */
@@ -457,6 +481,8 @@ export class SimCluster {
    * written: virtual time does not run while it waits (see `ReplicaHost.stop`).
    */
   async stop(): Promise<void> {
+    // A paused replica would never finish stopping (its disk's completions wait for it): resume it first.
+    for (const gate of this.gates.values()) gate.resume()
     for (const client of this.clients) await client.stop()
     for (const host of this.running()) await host.stop({ drain: false })
     this.replicas.clear()
@@ -464,7 +490,8 @@ export class SimCluster {
 
   private newDisk(id: string): MemoryDurableStorage {
     const latency = this.options.syncLatencyMs
-    return memoryDurableStorage(latency ? { syncLatencyMs: latency } : {})({ self: id, scheduler: this.scheduler, log: silentLogger })
+    // Its completions reach a paused replica when it resumes.
+    return memoryDurableStorage(latency ? { syncLatencyMs: latency } : {})({ self: id, scheduler: this.gates.get(id)!.scheduler(this.scheduler), log: silentLogger })
   }
 
   private async startReplica(id: string, join: boolean): Promise<void> {
@@ -485,6 +512,7 @@ export class SimCluster {
     let keys = this.keys.get(id)
     if (this.options.signOutputs && !keys) this.keys.set(id, (keys = generateReplicaKeys()))
     const network = memoryTransport({ network: this.network, replicas: this.replicaIds })
+    const gate = this.gates.get(id)!
     const host: ReplicaHost = new ReplicaHost({
       storage: kept && (() => kept),
       self: id,
@@ -496,9 +524,9 @@ export class SimCluster {
         this.orderers.push({ replica: id, orderer: built })
         return built
       },
-      transport: watchedTransport(lie && lie.mode !== 'state' ? lyingTransport(network, lie) : network, observer),
-      // The replica reads its own clock; its timers run on the shared virtual time.
-      scheduler: this.clock(id).scheduler(this.scheduler),
+      transport: gate.transport(watchedTransport(lie && lie.mode !== 'state' ? lyingTransport(network, lie) : network, observer)),
+      // The replica reads its own clock; its timers run on the shared virtual time, through its pause gate.
+      scheduler: gate.scheduler(this.clock(id).scheduler(this.scheduler)),
       random: this.incarnationRandom,
       tickMs: 5,
       checkInvariants: true,
