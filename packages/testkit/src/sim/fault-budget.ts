@@ -8,6 +8,7 @@ import type { SimCluster } from './sim-cluster'
  * - down (crashed, or not yet restarted),
  * - partitioned away from the others,
  * - slowed,
+ * - paused (its process stopped: none of its code runs),
  * - its clock skewed beyond the orderer's bound (a `skew` fault),
  * - lying to clients (the `lie` fault, for the whole run),
  * - or restarted without its state (amnesia, or a disk that held nothing) and not yet serving again:
@@ -63,6 +64,7 @@ export class FaultBudget {
       else if (options.takingState && !this.cluster.durable && this.served.has(id) && this.cluster.isTakingState(id)) reasons.push('taking the state again (no disk)')
       if (this.partitioned.has(id)) reasons.push('partitioned')
       if (this.slowed.has(id)) reasons.push('slow')
+      if (this.cluster.isPaused(id)) reasons.push('paused')
       if (this.skewed.has(id)) reasons.push('clock skewed')
       if (reasons.length > 0) faulty.set(id, reasons.join(', '))
     }

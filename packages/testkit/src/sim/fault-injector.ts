@@ -67,6 +67,7 @@ export class FaultInjector {
     for (const id of this.cluster.replicaIds) network.setSlow(id, 0)
     for (const [id, offsetMs] of this.skewed) this.cluster.clock(id).setOffset(offsetMs)
     this.skewed.clear()
+    for (const id of this.cluster.replicaIds) this.cluster.resume(id)
     if (this.restarts) for (const id of this.cluster.replicaIds) if (!this.cluster.isRunning(id)) await this.cluster.rejoin(id)
   }
 
@@ -110,6 +111,12 @@ export class FaultInjector {
         this.failoverStarts.push({ atMs: scheduler.now(), victims: fault.replicas })
         cluster.partition(fault.replicas)
         scheduler.setTimer(fault.durationMs, () => network.heal())
+        break
+      case 'pause':
+        for (const id of fault.replicas) cluster.pause(id)
+        scheduler.setTimer(fault.durationMs, () => {
+          for (const id of fault.replicas) cluster.resume(id)
+        })
         break
       case 'slow':
         network.setSlow(fault.replicas[0]!, fault.extraMs)

@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause'] as const
 
 /**
  * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
@@ -15,6 +15,9 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * is faulty (it counts toward F). `delay` adds a spike to every link's delay (up to `delaySpikeMaxMs`, which
  * may exceed the orderer's Δ). `lie` (overlapping faults) makes `liars` replicas lie to clients for the whole run
  * (see `LieOptions`): they count toward F from the start, so the other faults strike only within what is left.
+ * `pause` stops replicas' processes for a while, as `kill -STOP`, a long stop-the-world pause or an event loop
+ * blocked for seconds would: none of their code runs, what reaches them waits, and on resuming they handle it all at
+ * once, finding their clocks moved on (`SimCluster.pause`). A paused replica is faulty.
  */
 export type FaultKind = (typeof faultKinds)[number]
 
@@ -26,7 +29,7 @@ export interface FaultEvent {
   readonly atMs: number
   readonly durationMs: number
   readonly kind: Exclude<FaultKind, 'lie'>
-  /** The replicas it hits (crash, restart, amnesia, partition, slow; every one for a blackout). */
+  /** The replicas it hits (crash, restart, amnesia, partition, slow, pause; every one for a blackout). */
   readonly replicas: readonly string[]
   /** For `slow` and `delay`: the extra delay in ms. */
   readonly extraMs: number
@@ -99,7 +102,7 @@ export function drawFaultSchedule(random: SeededRandom, kinds: readonly FaultKin
         events.push({ atMs: at, durationMs, kind, replicas: victims, extraMs: 0 })
         if (!restart) crashedForGood += victims.length
       }
-    } else if (kind === 'partition' && count > 0) {
+    } else if ((kind === 'partition' || kind === 'pause') && count > 0) {
       events.push({ atMs: at, durationMs, kind, replicas: shuffled.slice(0, count), extraMs: 0 })
     } else if (kind === 'slow') {
       events.push({ atMs: at, durationMs, kind, replicas: shuffled.slice(0, 1), extraMs: random.int(20, 200) })

@@ -68,6 +68,8 @@ export class OverlappingFaultInjector {
   private readonly restarts = new Map<string, PlannedRestart>()
   private partitions: (readonly string[])[] = []
   private slowdowns: { readonly id: string; readonly extraMs: number }[] = []
+  /** Pauses in force (a replica is paused until its last one ends). */
+  private pauses: { readonly id: string }[] = []
   private spikes: number[] = []
   /** Clock skews in force, oldest first; each replica's clock goes back to `backTo` once its last one ends. */
   private skews: { readonly id: string; readonly offsetMs: number }[] = []
@@ -161,6 +163,8 @@ export class OverlappingFaultInjector {
     for (const [id, offsetMs] of this.skewBackTo) this.cluster.clock(id).setOffset(offsetMs)
     this.partitions = []
     this.slowdowns = []
+    for (const { id } of this.pauses) this.cluster.resume(id)
+    this.pauses = []
     this.spikes = []
     this.skews = []
     this.skewBackTo.clear()
@@ -233,6 +237,16 @@ export class OverlappingFaultInjector {
         this.record(fault(durationMs, victims))
         if (kind === 'partition') this.partition(victims, durationMs)
         else for (const id of victims) this.kill(id, kind === 'crash' && !this.crashesRestart ? undefined : { afterMs: durationMs, mode: kind === 'amnesia' ? 'amnesia' : 'disk' })
+        return true
+      }
+      case 'pause': {
+        const count = f === 0 ? 0 : random.int(1, f)
+        const victims = budget.pick(shuffle(random, running), count)
+        // From a GC pause to a process stopped for seconds: past the failure detector's timeouts, or not.
+        const durationMs = random.chance(0.5) ? random.int(5, 200) : random.int(200, 3000)
+        if (victims.length === 0) return false
+        this.record(fault(durationMs, victims))
+        for (const id of victims) this.pause(id, durationMs)
         return true
       }
       case 'slow': {
@@ -343,6 +357,20 @@ export class OverlappingFaultInjector {
     })
   }
 
+  /** Pauses `id` for `durationMs` (see `SimCluster.pause`); it resumes once its last pause ends. */
+  private pause(id: string, durationMs: number): void {
+    const pause = { id }
+    this.pauses.push(pause)
+    this.cluster.pause(id)
+    this.cluster.scheduler.setTimer(durationMs, () => {
+      const index = this.pauses.indexOf(pause)
+      if (index < 0) return // ended by endAll
+      this.pauses.splice(index, 1)
+      if (!this.pauses.some((p) => p.id === id)) this.cluster.resume(id)
+      this.checkQuiet()
+    })
+  }
+
   private applySlow(id: string): void {
     this.cluster.network.setSlow(id, Math.max(0, ...this.slowdowns.filter((s) => s.id === id).map((s) => s.extraMs)))
   }
@@ -404,7 +432,7 @@ export class OverlappingFaultInjector {
   /** Once no new fault strikes, notes when the last one healed. */
   private checkQuiet(): void {
     if (this.striking || this.quietAtMs !== undefined) return
-    const lasting = this.partitions.length + this.slowdowns.length + this.spikes.length + this.skews.length + this.catchingUp.length + this.restarts.size
+    const lasting = this.partitions.length + this.slowdowns.length + this.pauses.length + this.spikes.length + this.skews.length + this.catchingUp.length + this.restarts.size
     if (lasting === 0) this.quietAtMs = this.cluster.scheduler.now()
   }
 }
