@@ -5,7 +5,7 @@ import { orderers } from './orderers'
 
 type Orderer = (typeof orderers)[number]
 
-const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart']
+const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart', 'pause']
 
 /** A durable run with every kind of fault, overlapping. */
 const worldRun = (orderer: Orderer, seed: number, machine = 'kv', replicas = 5, extra: Partial<Parameters<typeof simulate>[0]> = {}) =>

@@ -3,8 +3,9 @@ import { kv, register } from '@lockstep/machines'
 import type { Request } from '@lockstep/interface'
 import { DigestChain, Fnv1a64, fnv1a64 } from '../src/engine/digest'
 
-/** The order digest's definition: the hash of the UTF-8 bytes of `previous|client|seq|incarnation`. */
-const chainDigest = (previous: string, request: Request) => fnv1a64(new TextEncoder().encode(`${previous}|${request.client}|${request.seq}|${request.incarnation ?? 0}`))
+/** The order digest's definition: the hash of the UTF-8 bytes of `previous|client|seq|incarnation`, then `@time` when the request has one. */
+const chainDigest = (previous: string, request: Request) =>
+  fnv1a64(new TextEncoder().encode(`${previous}|${request.client}|${request.seq}|${request.incarnation ?? 0}${request.time === undefined ? '' : `@${request.time}`}`))
 import { singleReplica } from './helpers'
 
 describe('fnv1a64', () => {
@@ -37,10 +38,11 @@ describe('the order digest chain', () => {
       let expected = start
       expect(chain.digest).toBe(expected)
       for (let n = 0; n < 300; n++) {
-        const request = { client: clients[next() % clients.length]!, seq: next() % 100_000, incarnation: next() % 3 === 0 ? undefined : next() % 5 === 0 ? 1_764_000_000_000 + next() : next() % 5, command: null }
+        const time = next() % 4 === 0 ? undefined : next() % 3 === 0 ? next() % 10_000 : 1_764_000_000_000 + next()
+        const request = { client: clients[next() % clients.length]!, seq: next() % 100_000, incarnation: next() % 3 === 0 ? undefined : next() % 5 === 0 ? 1_764_000_000_000 + next() : next() % 5, command: null, ...(time === undefined ? {} : { time }) }
         expected = chainDigest(expected, request)
-        if (n % 2 === 0) chain.extend(`|${request.client}|${request.seq}|${request.incarnation ?? 0}`)
-        else chain.extendDelivery(request.client, request.seq, request.incarnation ?? 0)
+        if (n % 2 === 0) chain.extend(`|${request.client}|${request.seq}|${request.incarnation ?? 0}${time === undefined ? '' : `@${time}`}`)
+        else chain.extendDelivery(request.client, request.seq, request.incarnation ?? 0, request.time)
         if (n % 7 === 0) expect(chain.digest).toBe(expected) // read now and then: reading must not change the chain
         if (n === 150) chain.reset(expected)
       }
@@ -65,6 +67,20 @@ describe('extendDelivery', () => {
       chain.extendDelivery('c7', 3, odd)
       expect(chain.digest, String(odd)).toBe(expected)
     }
+    // The time a request entered, fast path or not (a simulated clock set back may read below zero).
+    for (const time of [...numbers, -5, 2.5, 2 ** 53]) {
+      expected = chainDigest(expected, { client: 'c7', seq: 4, incarnation: 1, command: null, time })
+      chain.extendDelivery('c7', 4, 1, time)
+      expect(chain.digest, `time ${time}`).toBe(expected)
+    }
+  })
+
+  it('tells two copies of one request apart by the time each entered (a retry enters again, later)', () => {
+    const first = new DigestChain('cbf29ce484222325')
+    const retried = new DigestChain('cbf29ce484222325')
+    first.extendDelivery('c1', 12, 1, 2_920)
+    retried.extendDelivery('c1', 12, 1, 4_763)
+    expect(first.digest).not.toBe(retried.digest)
   })
 })
 

@@ -4,10 +4,11 @@ import type { SimCluster } from '../src/sim/sim-cluster'
 
 /** Five replicas as the budget sees them: which run, and which serve. */
 function world(down: string[] = [], notServing: string[] = []) {
-  const state = { down: new Set(down), notServing: new Set(notServing) }
+  const state = { down: new Set(down), notServing: new Set(notServing), paused: new Set<string>() }
   const cluster = {
     initialMembers: ['r1', 'r2', 'r3', 'r4', 'r5'],
     isRunning: (id: string) => !state.down.has(id),
+    isPaused: (id: string) => state.paused.has(id),
     isServing: (id: string) => !state.down.has(id) && !state.notServing.has(id),
   } as unknown as SimCluster
   return { budget: new FaultBudget(cluster), state }
@@ -24,6 +25,15 @@ describe('the fault budget', () => {
     expect(budget.allows(['r3'])).toBe(false)
     budget.partitionEnded(['r1', 'r2'])
     budget.slowEnded('r2')
+    expect(budget.allows(['r3'])).toBe(true)
+  })
+
+  it('counts a paused replica (its process stopped) as faulty while it is paused', () => {
+    const { budget, state } = world(['r1'])
+    state.paused.add('r2')
+    expect([...budget.faulty()]).toEqual([['r1', 'down'], ['r2', 'paused']])
+    expect(budget.allows(['r3'])).toBe(false)
+    state.paused.delete('r2')
     expect(budget.allows(['r3'])).toBe(true)
   })
 

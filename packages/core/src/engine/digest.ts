@@ -85,6 +85,7 @@ function hex4(limb: number): string {
 
 const HEX_CODES = Array.from(HEX_DIGITS, (c) => c.charCodeAt(0))
 const BAR = '|'.charCodeAt(0)
+const AT = '@'.charCodeAt(0)
 const ZERO = '0'.charCodeAt(0)
 /** Decimal digits of the largest safe integer. */
 const MAX_DIGITS = 16
@@ -167,13 +168,16 @@ export class DigestChain {
   }
 
   /**
-   * `extend('|' + client + '|' + seq + '|' + incarnation)`, without making that string (or any other object) when
-   * the client id is ASCII and both numbers are non-negative safe integers: the bytes go into a scratch buffer and
-   * are hashed from there (one delivery each, at every replica).
+   * `extend('|' + client + '|' + seq + '|' + incarnation)`, and `'@' + time` after it when the request carries the
+   * time it entered the cluster (`Request.time`, from which the agreed time follows), without making that string (or
+   * any other object) when the client id is ASCII and the numbers are non-negative safe integers: the bytes go into
+   * a scratch buffer and are hashed from there (one delivery each, at every replica). The time is part of what was
+   * delivered: a client's retry of a request enters again with a later time, and two replicas that delivered the
+   * two copies at one position must not find their orders equal (their agreed times differ from there on).
    */
-  extendDelivery(client: string, seq: number, incarnation: number): void {
-    const length = 16 + client.length + 3 + 2 * MAX_DIGITS
-    if (!this.fromLimbs || !isDigitable(seq) || !isDigitable(incarnation)) return this.extend(`|${client}|${seq}|${incarnation}`)
+  extendDelivery(client: string, seq: number, incarnation: number, time?: number): void {
+    const length = 16 + client.length + 4 + 3 * MAX_DIGITS
+    if (!this.fromLimbs || !isDigitable(seq) || !isDigitable(incarnation) || (time !== undefined && !isDigitable(time))) return this.extend(deliverySuffix(client, seq, incarnation, time))
     if (textBytes.length < length) textBytes = new Uint8Array(Math.max(length, 2 * textBytes.length))
     const bytes = textBytes
     this.writeHex(bytes)
@@ -181,13 +185,17 @@ export class DigestChain {
     bytes[at++] = BAR
     for (let i = 0; i < client.length; i++) {
       const code = client.charCodeAt(i)
-      if (code >= 0x80) return this.extend(`|${client}|${seq}|${incarnation}`) // UTF-8 needed: the general way
+      if (code >= 0x80) return this.extend(deliverySuffix(client, seq, incarnation, time)) // UTF-8 needed: the general way
       bytes[at++] = code
     }
     bytes[at++] = BAR
     at = writeDigits(bytes, at, seq)
     bytes[at++] = BAR
     at = writeDigits(bytes, at, incarnation)
+    if (time !== undefined) {
+      bytes[at++] = AT
+      at = writeDigits(bytes, at, time)
+    }
     const hasher = scratchHasher.reset().update(bytes, at)
     this.h0 = hasher.h0
     this.h1 = hasher.h1
@@ -213,6 +221,11 @@ export class DigestChain {
     this.text = undefined
     this.fromLimbs = true
   }
+}
+
+/** What `extendDelivery` hashes after the previous digest, as text. */
+function deliverySuffix(client: string, seq: number, incarnation: number, time: number | undefined): string {
+  return time === undefined ? `|${client}|${seq}|${incarnation}` : `|${client}|${seq}|${incarnation}@${time}`
 }
 
 /** FNV-1a 64-bit hash of some bytes, as 16 hex digits: a cheap, deterministic state digest. */

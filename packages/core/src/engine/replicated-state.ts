@@ -46,7 +46,7 @@ export class ReplicatedState<S> {
   private readonly sessions: SessionTable
   private delivered = 0
   private executedCount = 0
-  /** The digest of the order: a chain over `|client|seq|incarnation` of each delivery, so equal digests at a position mean equal orders up to it. */
+  /** The digest of the order: a chain over `|client|seq|incarnation@time` of each delivery, so equal digests at a position mean equal orders (and agreed times) up to it. */
   private readonly orderChain = new DigestChain()
   /** Agreed time after the last delivered request (see `ApplyContext.time`). */
   private agreedTime = 0
@@ -101,7 +101,8 @@ export class ReplicatedState<S> {
     const position = ++this.delivered
     const { client, seq } = request
     const incarnation = request.incarnation ?? 0
-    this.orderChain.extendDelivery(client, seq, incarnation)
+    // The time it entered is part of what was delivered (a retry enters again with another): see `extendDelivery`.
+    this.orderChain.extendDelivery(client, seq, incarnation, request.time)
     // Every position moves agreed time (duplicates too), so it depends on the order alone.
     if (request.time !== undefined && request.time > this.agreedTime) this.agreedTime = request.time
     const time = this.agreedTime
