@@ -225,6 +225,23 @@ describe('a replica started with an IPC channel', () => {
     expect(await exited).toBe(0)
     expect(logLines(stderr)).toContainEqual(expect.objectContaining({ level: 'info', replica: 'r1', msg: expect.stringMatching(/^stopping \(the parent process went away\)/) as unknown }))
   })
+
+  // Found by cli/test/unclean-stop.test.ts under load: a replica sent SIGTERM as soon as the cluster listened (a stop
+  // right after the start) ended by the signal, without stopping, because it told its parent it listened before it
+  // handled SIGTERM. The parent here sends SIGTERM the moment the message arrives.
+  it('stops cleanly on a SIGTERM sent the moment it says it listens', async () => {
+    const config = await writeLocalClusterConfig({ dir: join(dir, 'prompt-stop'), replicas: 1, machine: 'kv', basePort: 0, metrics: false })
+    for (let round = 0; round < 8; round++) {
+      const child = spawn(process.execPath, [cliBinPath, 'replica', '--config', config.file, '--id', 'r1', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+      trackPid(child.pid!)
+      child.stderr!.resume()
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+      child.on('message', (message: { event?: string }) => {
+        if (message?.event === 'listening') child.kill('SIGTERM')
+      })
+      expect(await exited, `round ${round}`).toEqual({ code: 0, signal: null })
+    }
+  }, 60_000)
 })
 
 describe('lockstep cluster up: bad usage', () => {

@@ -93,7 +93,6 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     `replica ${id} listening on ${host}:${port}${join ? ', asking to join' : ''}: cluster ${config.clusterId} (${config.replicas.map((r) => r.id).join(', ')}), machine ${replica.machineName}, ${config.order} ordering, pid ${process.pid}` +
       (endpoint === undefined ? '' : `; metrics, health and status on http://${host}:${endpoint.port}`),
   )
-  notifyParent({ lockstep: 'replica', event: 'listening', id, host, port, pid: process.pid, ...(endpoint === undefined ? {} : { metricsPort: endpoint.port }) })
   const onRequest = (request: ReplicaProcessRequest) => {
     if (request?.lockstep !== 'status') return
     const { engine } = replica.host
@@ -147,6 +146,10 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     }
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
+    // Only now, with the signals handled: a parent that stops the cluster as soon as every replica listens sends
+    // SIGTERM at once, and a replica that had not yet installed its handler died of it instead of stopping.
+    // (Found under load: cli/test/unclean-stop.test.ts saw a replica end by SIGTERM, exit code none.)
+    notifyParent({ lockstep: 'replica', event: 'listening', id, host, port, pid: process.pid, ...(endpoint === undefined ? {} : { metricsPort: endpoint.port }) })
     if (process.send) {
       process.once('disconnect', onDisconnect)
       // A parent that went away while this replica was starting left no 'disconnect' to hear.
