@@ -32,7 +32,7 @@ describe('a replica that does not exit after SIGTERM', () => {
         expect(stoppedCleanly(replica)).toBe(false)
         expect(describeUncleanStop(replica)).toMatch(new RegExp(`^replica ${blocked.id} \\(pid ${blocked.pid}\\) had not exited 10 s after SIGTERM and was killed with SIGKILL`))
       } else {
-        expect(replica).toMatchObject({ killed: false, code: 0, signal: null })
+        expect(replica, JSON.stringify(stopped)).toMatchObject({ killed: false, code: 0, signal: null })
         expect(describeUncleanStop(replica)).toBeUndefined()
       }
     }
@@ -48,14 +48,14 @@ describe('a replica that does not exit after SIGTERM', () => {
     await waitFor('cluster up to be ready', () => up.stdout().includes('cluster ready') || up.child.exitCode !== null, 60_000)
     const pids = [...up.stdout().matchAll(/\b(r\d) [^\n]*?pid (\d+)/g)].map((match) => ({ id: match[1]!, pid: Number(match[2]) }))
     for (const { pid } of pids) trackPid(pid)
-    expect(pids.map((p) => p.id)).toEqual(['r1', 'r2', 'r3'])
+    expect(pids.map((p) => p.id), up.stdout() + up.stderr()).toEqual(['r1', 'r2', 'r3'])
     const blocked = pids[2]!
     process.kill(blocked.pid, 'SIGSTOP')
     up.child.kill('SIGINT')
     const { code } = await up.exited
-    expect(up.stderr()).toMatch(new RegExp(`lockstep cluster: error: replica ${blocked.id} \\(pid ${blocked.pid}\\) had not exited 10 s after SIGTERM and was killed with SIGKILL`))
+    expect(up.stderr(), up.stderr()).toMatch(new RegExp(`lockstep cluster: error: replica ${blocked.id} \\(pid ${blocked.pid}\\) had not exited 10 s after SIGTERM and was killed with SIGKILL`))
     // Only the blocked one.
-    expect(up.stderr().match(/lockstep cluster: error: replica/g)).toHaveLength(1)
-    expect(code).toBe(0)
+    expect(up.stderr().match(/lockstep cluster: error: replica/g), up.stderr()).toHaveLength(1)
+    expect(code, up.stderr()).toBe(0)
   }, 90_000)
 })
