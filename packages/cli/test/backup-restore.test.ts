@@ -4,7 +4,7 @@ import { basename, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LockstepClient } from '@lockstep/client'
 import { startLocalCluster, writeLocalClusterConfig, type LoadedClusterConfig, type LocalCluster, type ReplicaStatus } from '../src/index'
-import { killEverything, requireBuiltCli, stopClusters, trackPid } from './processes'
+import { requireBuiltCli, stopEverything, trackPid } from './processes'
 
 // The procedure of docs/operations.md, "Backup and restore", on three replica processes with file storage:
 // a consistent copy (stop, copy, start), restoring one replica from an old copy, and what restoring a majority
@@ -20,12 +20,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lockstep-backup-'))
 })
 afterAll(async () => {
-  try {
-    await stopClusters(cluster)
-  } finally {
-    killEverything()
-    if (dir) await rm(dir, { recursive: true, force: true })
-  }
+  await stopEverything([cluster], dir)
 }, 60_000)
 
 async function start(config: LoadedClusterConfig): Promise<LocalCluster> {

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseClusterConfig, startLocalCluster, type LocalCluster } from '../src/index'
-import { killEverything, requireBuiltCli, runCli, stopClusters } from './processes'
+import { requireBuiltCli, runCli, stopEverything } from './processes'
 
 function opensslAvailable(): boolean {
   try {
@@ -51,12 +51,7 @@ beforeAll(async () => {
 }, 90_000)
 
 afterAll(async () => {
-  try {
-    await stopClusters(cluster)
-  } finally {
-    killEverything()
-    if (dir) await rm(dir, { recursive: true, force: true })
-  }
+  await stopEverything([cluster], dir)
 }, 60_000)
 
 describe.skipIf(!canRun)('a cluster with mutual TLS (no secrets)', () => {

@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalCluster, writeLocalClusterConfig, type LocalCluster, type LoadedClusterConfig } from '../src/index'
-import { killEverything, plainLogLine, requireBuiltCli, runCli, stopClusters, trackPid, waitFor } from './processes'
+import { plainLogLine, requireBuiltCli, runCli, stopEverything, trackPid, waitFor } from './processes'
 
 // Issue 11, "disk damage is corruption, not a tail", with real `lockstep replica` processes over TCP and file
 // storage: one bit flipped in the middle of the active WAL segment of stopped replicas, which are then restarted.
@@ -16,12 +16,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   if (process.env.LOCKSTEP_DEBUG_LINES) await writeFile(process.env.LOCKSTEP_DEBUG_LINES, lines.join('\n'))
-  try {
-    await stopClusters(cluster)
-  } finally {
-    killEverything()
-    await rm(dir, { recursive: true, force: true })
-  }
+  await stopEverything([cluster], dir)
 }, 60_000)
 
 const SEGMENT_HEADER_BYTES = 20

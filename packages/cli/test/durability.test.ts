@@ -1,9 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalCluster, writeLocalClusterConfig, type LocalCluster, type LoadedClusterConfig } from '../src/index'
-import { killEverything, requireBuiltCli, runCli, stopClusters, trackPid } from './processes'
+import { requireBuiltCli, runCli, stopEverything, trackPid } from './processes'
 
 let dir: string
 let cluster: LocalCluster | undefined
@@ -12,12 +12,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lockstep-durable-'))
 })
 afterAll(async () => {
-  try {
-    await stopClusters(cluster)
-  } finally {
-    killEverything()
-    await rm(dir, { recursive: true, force: true })
-  }
+  await stopEverything([cluster], dir)
 }, 60_000)
 
 async function start(config: LoadedClusterConfig): Promise<LocalCluster> {

@@ -1,9 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll } from 'vitest'
 import { upLocalCluster, type LocalCluster, type LocalClusterSpec } from '../src/index'
-import { killEverything, requireBuiltCli, stopClusters } from './processes'
+import { requireBuiltCli, stopEverything } from './processes'
 
 /**
  * A local cluster for a test file: started before its tests in a fresh temporary directory (`prefix`),
@@ -18,12 +18,7 @@ export function useLocalCluster(prefix: string, spec: Omit<LocalClusterSpec, 'di
     cluster = await upLocalCluster({ machine: 'kv', basePort: 0, logLevel: 'warn', ...spec, dir: join(dir, 'cluster') })
   }, 90_000)
   afterAll(async () => {
-    try {
-      await stopClusters(cluster)
-    } finally {
-      killEverything()
-      if (dir) await rm(dir, { recursive: true, force: true })
-    }
+    await stopEverything([cluster], dir)
     // Longer than a stop can take: a replica that has not exited 10 s after SIGTERM is killed (stopChild).
     // Found: the default 10 s failed a CI run when one replica of large-values.test.ts did not exit (it was busy).
   }, 60_000)

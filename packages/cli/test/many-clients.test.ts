@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LockstepClient } from '@lockstep/client'
 import { tcpClient } from '@lockstep/transport-tcp'
 import { upLocalCluster, type LocalCluster } from '../src/index'
-import { killEverything, requireBuiltCli, stopClusters } from './processes'
+import { requireBuiltCli, stopEverything } from './processes'
 
 // Short-lived clients by the hundred thousand against three replica processes over TCP: each one connects,
 // puts once and leaves, like a CLI invocation or a serverless function. The replicated session table must stay
@@ -21,11 +21,7 @@ beforeAll(async () => {
   cluster = await upLocalCluster({ machine: 'kv', basePort: 0, logLevel: 'warn', extra: { sessions: { capacity: CAPACITY } } })
 }, 90_000)
 afterAll(async () => {
-  try {
-    await stopClusters(cluster)
-  } finally {
-    killEverything()
-  }
+  await stopEverything([cluster])
 }, 60_000)
 
 /** Every replica's status once all serve at one position. */

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describeUncleanStop, type LocalCluster } from '../src/index'
@@ -135,4 +136,17 @@ export async function stopClusters(...clusters: (LocalCluster | undefined)[]): P
   }
   const unclean = problems.filter((problem) => problem !== '')
   if (unclean.length > 0) throw new Error(`the cluster did not stop cleanly:\n${unclean.join('\n')}`)
+}
+
+/**
+ * The end of a process test file: stops its clusters (failing on an unclean stop, see {@link stopClusters}), then
+ * kills whatever process it started is left and removes its directory, even when the stop failed.
+ */
+export async function stopEverything(clusters: readonly (LocalCluster | undefined)[], dir?: string): Promise<void> {
+  try {
+    await stopClusters(...clusters)
+  } finally {
+    killEverything()
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  }
 }

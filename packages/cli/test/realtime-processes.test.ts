@@ -1,10 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkLinearizability, checkMutualExclusion, kvModel } from '@lockstep/testkit'
 import { upLocalCluster, type LocalCluster } from '../src/index'
-import { killEverything, requireBuiltCli, stopClusters, trackPid, waitFor } from './processes'
+import { requireBuiltCli, stopEverything, trackPid, waitFor } from './processes'
 import { runClusterWorkload } from './workload-runner'
 
 // Issue 12: the real-time orderer with real `lockstep replica` processes over TCP, chosen by `order: realtime`
@@ -27,12 +27,7 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
-  try {
-    await stopClusters(...clusters.values())
-  } finally {
-    killEverything()
-    await rm(dir, { recursive: true, force: true })
-  }
+  await stopEverything([...clusters.values()], dir)
 }, 60_000)
 
 describe('three replica processes over TCP (real-time ordering)', () => {
