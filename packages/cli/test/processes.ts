@@ -129,12 +129,11 @@ export function plainLogLine(line: string): string {
  */
 export async function stopClusters(...clusters: (LocalCluster | undefined)[]): Promise<void> {
   const results = await Promise.allSettled(clusters.map((cluster) => cluster?.stop() ?? []))
-  const problems: string[] = []
+  const unclean: string[] = []
   for (const result of results) {
-    if (result.status === 'rejected') problems.push(`stop failed: ${(result.reason as Error).message}`)
-    else for (const stopped of result.value) problems.push(describeUncleanStop(stopped) ?? '')
+    if (result.status === 'rejected') unclean.push(`stop failed: ${(result.reason as Error).message}`)
+    else for (const problem of result.value.map(describeUncleanStop)) if (problem !== undefined) unclean.push(problem)
   }
-  const unclean = problems.filter((problem) => problem !== '')
   if (unclean.length > 0) throw new Error(`the cluster did not stop cleanly:\n${unclean.join('\n')}`)
 }
 

@@ -40,18 +40,21 @@ export class PauseGate {
 
   /** Resumes the replica: everything held runs now, in the order it came due. */
   resume(): void {
-    const held = this.held
-    if (held === undefined) return
-    this.held = undefined
-    this.heldTimers.clear()
     // Anything the held callbacks set off runs after them, through the open gate.
-    for (const entry of held) if (!entry.cancelled) entry.run()
+    for (const entry of this.open()) if (!entry.cancelled) entry.run()
   }
 
   /** The process died while paused: what it held is lost, and the next incarnation starts with the gate open. */
   drop(): void {
+    this.open()
+  }
+
+  /** Opens the gate; returns what it held (nothing if it was open). */
+  private open(): Held[] {
+    const held = this.held ?? []
     this.held = undefined
     this.heldTimers.clear()
+    return held
   }
 
   /** Runs `fn` now, or holds it while paused. */
