@@ -236,7 +236,7 @@ describe('real-time deliveries made alone under broken timing and never answered
 // partition,slow,delay,blackout,client-restart,pause --overlap --durable --seed S [--trace]
 const pauseWorld: FaultKind[] = [...everyFault, 'pause']
 
-const foundWithPause: { bug: string; machine: string; replicas: number; seed: number; before: string }[] = [
+const foundWithPause: { bug: string; machine: string; replicas: number; seed: number; before: string; clients?: number }[] = [
   {
     bug: "after a blackout a replica recovered from its disk a delivery no majority's disks held; the cluster ordered a client's retry of the same request at that position, entered later, so with a later agreed time. The orders' digests covered the request but not its time, so the two looked equal: the replica kept its own copy, and the agreed time differed from there on",
     machine: 'kv',
@@ -244,13 +244,21 @@ const foundWithPause: { bug: string; machine: string; replicas: number; seed: nu
     seed: 3075,
     before: 'agreed time (real-time orderer): at position 136 r3 (restart 1) had time 4760 but r1 (restart 1) had 4763',
   },
+  {
+    bug: 'a coordinator installed a view and lost memory and disk before its other member learned of it; both live replicas were joining (one asking to join the old view, one the new), and a joining replica never started a view change, so nobody did',
+    machine: 'mutex',
+    replicas: 3,
+    seed: 277,
+    clients: 4,
+    before: 'liveness: r1 joining in view 32 {r2,r3} at 157; r2 joining in view 33 {r1,r3} at 158; r3 restarted without state',
+  },
 ]
 
 describe.each(orderers)('engine bugs found by the world simulator with paused replicas stay fixed ($name)', (orderer) => {
-  for (const { bug, machine, replicas, seed, before } of foundWithPause) {
+  for (const { bug, machine, replicas, seed, before, clients } of foundWithPause) {
     it(`${bug} (${machine}, ${replicas} replicas, seed ${seed}; before the fix: ${before})`, async () => {
       const ops = 200
-      const result = await simulate({ seed, workload: workloads[machine]!, orderer: orderer.simulation, replicas, clients: 1 + (seed % 8), ops, faults: pauseWorld, durable: true, overlap: true })
+      const result = await simulate({ seed, workload: workloads[machine]!, orderer: orderer.simulation, replicas, clients: clients ?? 1 + (seed % 8), ops, faults: pauseWorld, durable: true, overlap: true })
       expect(result.violations, result.rerun).toEqual([])
       expect(result.operations).toBeGreaterThan(ops / 2)
     })
