@@ -252,6 +252,14 @@ const foundWithPause: { bug: string; machine: string; replicas: number; seed: nu
     clients: 4,
     before: 'liveness: r1 joining in view 32 {r2,r3} at 157; r2 joining in view 33 {r1,r3} at 158; r3 restarted without state',
   },
+  {
+    bug: "r1 restarted from its disk and asked to be brought back; r2, which recorded that, was then left out, and came back in a view where r1 was a plain member. r2 kept r1's request, and since r1 promised with its live state no view ever added it: r2 started a view change on every tick, for ever (found by the check that a settled cluster stops changing views)",
+    machine: 'mutex',
+    replicas: 5,
+    seed: 21,
+    clients: 4,
+    before: 'liveness: with every fault over and every replica serving at one position, the cluster went on changing views: 2000 view installations in 2000ms',
+  },
 ]
 
 describe.each(orderers)('engine bugs found by the world simulator with paused replicas stay fixed ($name)', (orderer) => {

@@ -17,9 +17,11 @@ describe('ReplicaClock', () => {
     scheduler.setTimer(50, () => {})
     scheduler.step()
     expect(clock.now()).toBeCloseTo(105.1, 9) // 150.15 - 50 = 100.15: still held
+    expect(clock.heldMs()).toBeCloseTo(105.1 - 100.15, 9)
     scheduler.setTimer(10, () => {})
     scheduler.step()
     expect(clock.now()).toBeCloseTo(160 * 1.001 - 50, 9)
+    expect(clock.heldMs()).toBe(0)
     clock.setOffset(1000)
     expect(clock.now()).toBeCloseTo(160 * 1.001 + 1000, 9)
   })

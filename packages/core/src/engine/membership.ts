@@ -98,6 +98,8 @@ export class Membership {
   private leftView: number | undefined
   /** Restarted from its disk and not yet serving with the cluster's state. */
   private fromDisk = false
+  /** Since when this replica waits, outside any view, to be added (see `tick`). */
+  private joiningSince: number | undefined
   /**
    * Outside a live view (transferring, or removed), the view whose state this replica holds: the one it served
    * in last, or its disk's when it restarted from it. Undefined when it started without state and took none yet.
@@ -155,13 +157,26 @@ export class Membership {
     const status = host.status()
     if (status === 'joining') {
       this.maybeStartCluster()
-      if (askDue && host.status() === 'joining') {
+      if (host.status() !== 'joining') return
+      if (askDue) {
         const without = this.namedWithoutState()
         const leftView = this.leftView === undefined ? without : Math.max(this.leftView, without ?? -Infinity)
         this.ask(leftView === undefined ? { kind: 'join', incarnation: host.incarnation, fresh: this.start.isFresh } : { kind: 'join', incarnation: host.incarnation, fresh: false, leftView })
       }
+      // A replica left out of a view that still holds a state (the view's it served in last) counts in a view
+      // change like a disk. When nobody adds it back for a view-change timeout, it starts one itself, as a replica
+      // restarted from its disk does: a live cluster (whose view changes it sees) comes first, and without one the
+      // replicas holding states resume the cluster from a majority's. Found (world simulator, seed 277): the
+      // coordinator of view {r1, r3} lost memory and disk before r1 learned of the view; r1 still asked to join the
+      // view before, r2 (left out) to join the new one, both joining: nobody was a member that could start a view
+      // change, though r1 and r2 were a majority of the configuration and r2 held the newest state.
+      this.joiningSince ??= now
+      const waited = now - this.joiningSince >= this.options.viewChangeTimeoutMs
+      const holdsState = this.stateView !== undefined && host.repliesWaitForMajority()
+      this.viewChange.tick(holdsState && waited, this.coordinatorConfiguration() ?? this.configuration)
       return
     }
+    this.joiningSince = undefined
     if (status === 'recovering') {
       const disk = this.disk!
       if (askDue) this.ask({ kind: 'recover', view: disk.view, position: disk.position, incarnation: host.incarnation })
@@ -393,6 +408,11 @@ export class Membership {
     const status = this.host.status()
     if (instance !== this.knownView + 1) return undefined
     if ((status === 'normal' || status === 'frozen' || status === 'transferring') && this.host.view().id === instance - 1) return { view: this.host.view(), configuration: this.configuration }
+    if (status === 'joining') {
+      // Left out of a view, or removed: the newest view it knows was chosen, with that view's configuration.
+      const chosen = this.newestChosen()
+      return chosen?.view.id === instance - 1 ? { view: chosen.view, configuration: chosen.configuration } : undefined
+    }
     if (status !== 'recovering' || !this.disk) return undefined
     if (this.disk.view.id === instance - 1) return { view: this.disk.view, configuration: this.configuration }
     if (this.knownValue?.view.id === instance - 1) return { view: this.knownValue.view, configuration: this.knownValue.configuration }

@@ -43,6 +43,15 @@ export class ReplicaClock implements Clock {
     this.offset = offsetMs
   }
 
+  /**
+   * How long (virtual ms, without drift) this clock still holds still: set back, it reads its last reading until the
+   * time it maps to catches up with it. 0 when it runs.
+   */
+  heldMs(): number {
+    const time = this.drift === 0 ? this.base.now() + this.offset : this.base.now() * (1 + this.drift / 1e6) + this.offset
+    return Math.max(0, this.last - time)
+  }
+
   /** How far this clock reads from the virtual time now (positive: ahead). */
   skewMs(): number {
     return this.now() - this.base.now()

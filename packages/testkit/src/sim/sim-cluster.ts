@@ -204,6 +204,11 @@ export class SimCluster {
     return clock
   }
 
+  /** How long the replica clock held still longest (set back by a skew) takes to run again; 0 when every clock runs. */
+  clocksHeldMs(): number {
+    return Math.max(0, ...[...this.clocks.values()].map((clock) => clock.heldMs()))
+  }
+
   /**
    * The orderers' counters summed over every orderer built (every incarnation of every replica), for orderers
    * with a `stats()` of numbers (the real-time orderer's `timingViolations`, `skewViolations`, …); empty otherwise.

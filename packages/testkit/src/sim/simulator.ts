@@ -9,6 +9,7 @@ import { DiskHoldings } from './checkers/disk-holdings'
 import { checkExactlyOnce } from './checkers/exactly-once'
 import { isTentative, type Delivery, type IncarnationRecord, type MajorityDurable } from './checkers/incarnation-record'
 import { checkLiveness, describeStall } from './checkers/liveness'
+import { checkStaysSettled } from './checkers/stays-settled'
 import { checkStateDigests } from './checkers/state-digests'
 import { ClientFleet, outputKey, requestKey } from './client-fleet'
 import { FaultInjector, failoverTimes, type InstalledView } from './fault-injector'
@@ -552,6 +553,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     if (!settled && fleet.allFinished && violations.length === 0 && !injector.blackoutInForce() && !injector.stateMayBeLost()) {
       violations.push(`liveness: ${SETTLE_BOUND_MS}ms after every fault ended, the replicas did not all serve again at one position: ${cluster.describe()}`)
     }
+    if (settled) violations.push(...(await checkStaysSettled(cluster, () => viewsInstalled.length)))
   } else {
     // Run until every client finished (within the liveness bound).
     await cluster.runWhile(() => !fleet.allFinished && scheduler.now() <= maxTimeMs)
