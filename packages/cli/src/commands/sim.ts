@@ -40,7 +40,8 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               they count as faulty); turns on failure detection and view changes
   --overlap   faults overlap, at most F = (N-1)/2 replicas faulty at once (the default): they strike at
               any moment while the workload runs, disks take time to sync, and a request waiting over
-              10 s while at most F are faulty is a liveness violation
+              10 s while at most F are faulty is a liveness violation, as is a cluster that goes on
+              changing views once every fault ended and every replica serves again
   --no-overlap  one fault at a time, each once the cluster recovered from the last (no amnesia or
               client-restart)
   --skew-beyond-ms  the least clock offset of a skew fault, in ms (default 50; choose it above the
