@@ -118,6 +118,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       // The history as `lockstep lincheck` reads it, to look at a violation closely.
       if (result.violations.length > 0 && 'history' in running) await writeFile(join(cluster.dir, 'history.json'), `${JSON.stringify(running.history)}\n`, 'utf8')
       await settle(cluster)
+      const churn = await viewChurn(cluster)
+      if (churn) violations.push(`${workload}: ${churn}`)
       const digests = await cluster.status(true)
       const positions = new Set(digests.map((s) => s.position))
       if (positions.size === 1 && new Set(digests.map((s) => s.digest)).size !== 1) {
@@ -329,6 +331,27 @@ async function settle(cluster: ChaosCluster): Promise<{ ok: true } | { ok: false
     await sleep(200)
   }
   return { ok: false, problem: `the replicas did not converge within 60 s after the faults healed (${last})` }
+}
+
+/** Once settled, a cluster is given this long to finish what was under way… */
+const SETTLED_GRACE_MS = 1_000
+/** …and then watched this long: it must install at most one view in it (none is due; one is tolerated as late). */
+const SETTLED_WATCH_MS = 3_000
+
+/**
+ * A settled cluster stops changing views: with every fault healed and every replica serving at one position,
+ * nothing is left for a view change to do. One that goes on (a membership request that never clears, a
+ * suspicion that never ends) stops serving for each view change, for ever, and no check of the history shows it.
+ * The simulator checks the same on virtual time; this is the real processes' version.
+ */
+async function viewChurn(cluster: ChaosCluster): Promise<string | undefined> {
+  await sleep(SETTLED_GRACE_MS)
+  const before = await cluster.status(false)
+  await sleep(SETTLED_WATCH_MS)
+  const after = await cluster.status(false)
+  const installed = Math.max(0, ...after.map((s) => s.viewId - (before.find((b) => b.id === s.id)?.viewId ?? s.viewId)))
+  if (installed <= 1) return undefined
+  return `the cluster went on changing views after it settled: ${installed} views installed in ${SETTLED_WATCH_MS / 1000} s with every fault healed (${after.map((s) => `${s.id} ${s.state} in view ${s.viewId} at ${s.position}`).join(', ')})`
 }
 
 /** The longest gap between successful operations, overall and by the kind of fault active when it began. */

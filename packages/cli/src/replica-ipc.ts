@@ -11,6 +11,8 @@ export interface ReplicaStatus {
   readonly digest: string
   /** Members of its current view. */
   readonly view: readonly string[]
+  /** Its current view's number: it grows with every view the replica installs. */
+  readonly viewId: number
   /** Where it stands: 'normal', 'frozen', 'transferring', 'joining' or 'recovering' (see @lockstep/core's EngineStatus). */
   readonly state: string
   /** Client sessions in its replicated session table (bounded by the configuration's `sessions.capacity`). */
