@@ -38,6 +38,8 @@ export interface LocalClusterSpec {
   readonly onLog?: (line: string) => void
   /** Give up when the replicas are not all listening after this long. Default 30 s. */
   readonly readyTimeoutMs?: number
+  /** How long `stop()` waits for a replica to exit after SIGTERM before SIGKILL. Default {@link REPLICA_STOP_GRACE_MS} (10 s). */
+  readonly stopGraceMs?: number
   /** Extra configuration fields (timeouts, clusterId) merged into the generated file. */
   readonly extra?: Record<string, unknown>
   /** Give every replica a free `metricsPort` (its HTTP endpoint for operators: /metrics, /health, /status). Default true. */
@@ -61,10 +63,12 @@ export interface ReplicaExit {
 /** How a replica process that `stop()` sent SIGTERM to ended. */
 export interface ReplicaStopped extends ReplicaExit {
   /**
-   * True when it had not exited {@link REPLICA_STOP_GRACE_MS} after SIGTERM and was killed with SIGKILL: a
-   * replica that does not stop when asked is a fault (its event loop was blocked, or its shutdown hung).
+   * True when it had not exited `graceMs` after SIGTERM and was killed with SIGKILL: a replica that does not
+   * stop when asked is a fault (its event loop was blocked, or its shutdown hung).
    */
   readonly killed: boolean
+  /** How long it was given to exit after SIGTERM (`stopGraceMs`, default {@link REPLICA_STOP_GRACE_MS}). */
+  readonly graceMs: number
 }
 
 /** How long `stop()` waits for a replica to exit after SIGTERM before it kills it with SIGKILL. */
@@ -78,7 +82,7 @@ export function stoppedCleanly(stopped: ReplicaStopped): boolean {
 /** One line on a replica that did not stop cleanly, for an operator; `undefined` for one that did. */
 export function describeUncleanStop(stopped: ReplicaStopped): string | undefined {
   if (stoppedCleanly(stopped)) return undefined
-  if (stopped.killed) return `replica ${stopped.id} (pid ${stopped.pid}) had not exited ${REPLICA_STOP_GRACE_MS / 1000} s after SIGTERM and was killed with SIGKILL (its event loop was blocked or its shutdown hung; with file storage it recovers its disk as after a crash)`
+  if (stopped.killed) return `replica ${stopped.id} (pid ${stopped.pid}) had not exited ${stopped.graceMs / 1000} s after SIGTERM and was killed with SIGKILL (its event loop was blocked or its shutdown hung; with file storage it recovers its disk as after a crash)`
   return `replica ${stopped.id} (pid ${stopped.pid}) did not stop cleanly after SIGTERM: ${stopped.signal ? `signal ${stopped.signal}` : `exit code ${stopped.code}`} (its log says why)`
 }
 
@@ -134,8 +138,8 @@ export interface LocalCluster {
   restart(id: string): Promise<LocalReplica>
   /**
    * Stops every client made by `client()`, then sends SIGTERM to every
-   * replica and waits until all exited (SIGKILL after
-   * {@link REPLICA_STOP_GRACE_MS}). Resolves with how each replica that was
+   * replica and waits until all exited (SIGKILL after `stopGraceMs`,
+   * default {@link REPLICA_STOP_GRACE_MS}). Resolves with how each replica that was
    * still running ended (`killed` when it needed SIGKILL; see
    * {@link stoppedCleanly}). Idempotent: later calls resolve with the same.
    */
@@ -194,7 +198,9 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec & { readonl
  * only this process, which then stops them in order; a child whose parent
  * goes away (its IPC channel closes) stops itself.
  */
-export async function startLocalCluster(config: LoadedClusterConfig, options: Pick<LocalClusterSpec, 'logLevel' | 'onLog' | 'readyTimeoutMs'> = {}): Promise<LocalCluster> {
+export async function startLocalCluster(config: LoadedClusterConfig, options: Pick<LocalClusterSpec, 'logLevel' | 'onLog' | 'readyTimeoutMs' | 'stopGraceMs'> = {}): Promise<LocalCluster> {
+  const graceMs = options.stopGraceMs ?? REPLICA_STOP_GRACE_MS
+  if (!Number.isFinite(graceMs) || graceMs < 0) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `stopGraceMs must be a number of milliseconds, 0 or more (got ${graceMs})`)
   const bin = cliBin()
   let stopping: Promise<readonly ReplicaStopped[]> | undefined
   const exits: ReplicaExit[] = []
@@ -211,7 +217,7 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
   const stop = () =>
     (stopping ??= (async () => {
       await Promise.allSettled(clients.map((client) => client.stop()))
-      const stopped = await Promise.all(started.map(({ id, child, exited }) => stopChild(id, child, exited)))
+      const stopped = await Promise.all(started.map(({ id, child, exited }) => stopChild(id, child, exited, graceMs)))
       return stopped.filter((s): s is ReplicaStopped => s !== undefined)
     })())
   /** Starts replica `replica.id` as a child process; resolves once it listens. */
@@ -436,7 +442,7 @@ function forwardLines(child: ChildProcess, onLine: (line: string) => void): void
 }
 
 /** SIGTERM, then SIGKILL after the grace; `undefined` for a child that had already exited. */
-async function stopChild(id: string, child: ChildProcess, exited: Promise<void>): Promise<ReplicaStopped | undefined> {
+async function stopChild(id: string, child: ChildProcess, exited: Promise<void>, graceMs: number): Promise<ReplicaStopped | undefined> {
   if (child.exitCode !== null || child.signalCode !== null) return undefined
   child.kill('SIGTERM')
   let killed = false
@@ -446,12 +452,12 @@ async function stopChild(id: string, child: ChildProcess, exited: Promise<void>)
       killed = true
       child.kill('SIGKILL')
       resolveGrace()
-    }, REPLICA_STOP_GRACE_MS)
+    }, graceMs)
   })
   await Promise.race([exited, grace])
   clearTimeout(timer)
   await exited
-  return { id, pid: child.pid ?? 0, code: child.exitCode, signal: child.signalCode, killed }
+  return { id, pid: child.pid ?? 0, code: child.exitCode, signal: child.signalCode, killed, graceMs }
 }
 
 function withGuard<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

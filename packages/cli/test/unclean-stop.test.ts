@@ -20,7 +20,8 @@ afterAll(async () => {
 describe('a replica that does not exit after SIGTERM', () => {
   it('is killed by LocalCluster.stop(), which says so for that replica only', async () => {
     requireBuiltCli()
-    const cluster = await upLocalCluster({ machine: 'kv', basePort: 0 })
+    // A grace of 2 s instead of the default 10 s: the test waits it out.
+    const cluster = await upLocalCluster({ machine: 'kv', basePort: 0, stopGraceMs: 2_000 })
     for (const replica of cluster.replicas) trackPid(replica.pid)
     const blocked = cluster.replicas[1]!
     process.kill(blocked.pid, 'SIGSTOP')
@@ -28,17 +29,21 @@ describe('a replica that does not exit after SIGTERM', () => {
     expect(stopped.map((s) => s.id).sort()).toEqual(['r1', 'r2', 'r3'])
     for (const replica of stopped) {
       if (replica.id === blocked.id) {
-        expect(replica).toMatchObject({ pid: blocked.pid, killed: true, signal: 'SIGKILL' })
+        expect(replica).toMatchObject({ pid: blocked.pid, killed: true, signal: 'SIGKILL', graceMs: 2_000 })
         expect(stoppedCleanly(replica)).toBe(false)
-        expect(describeUncleanStop(replica)).toMatch(new RegExp(`^replica ${blocked.id} \\(pid ${blocked.pid}\\) had not exited 10 s after SIGTERM and was killed with SIGKILL`))
+        expect(describeUncleanStop(replica)).toMatch(new RegExp(`^replica ${blocked.id} \\(pid ${blocked.pid}\\) had not exited 2 s after SIGTERM and was killed with SIGKILL`))
       } else {
-        expect(replica, JSON.stringify(stopped)).toMatchObject({ killed: false, code: 0, signal: null })
+        expect(replica, JSON.stringify(stopped)).toMatchObject({ killed: false, code: 0, signal: null, graceMs: 2_000 })
         expect(describeUncleanStop(replica)).toBeUndefined()
       }
     }
     // Idempotent: a second stop answers the same.
     expect(await cluster.stop()).toEqual(stopped)
   }, 60_000)
+
+  it('refuses a grace that is not a number of milliseconds', async () => {
+    await expect(upLocalCluster({ machine: 'kv', basePort: 0, stopGraceMs: -1 })).rejects.toThrow('stopGraceMs must be a number of milliseconds, 0 or more (got -1)')
+  })
 
   it('makes `lockstep cluster up` say so at error level when it stops', async () => {
     requireBuiltCli()
