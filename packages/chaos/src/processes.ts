@@ -22,6 +22,8 @@ export interface ChaosClusterOptions {
   readonly machine: string
   /** Default 3. */
   readonly replicas?: number
+  /** The ordering strategy (default lamport). */
+  readonly order?: 'lamport' | 'realtime'
   /** Timeouts merged into the configuration. */
   readonly timeouts?: Record<string, number>
 }
@@ -54,6 +56,7 @@ export class ChaosCluster {
       dir: options.dir,
       machine: options.machine,
       replicas: options.replicas ?? 3,
+      ...(options.order ? { order: options.order } : {}),
       basePort: 0,
       extra: {
         storage: { type: 'file', dir: 'data', sync: 'batch' },

@@ -17,6 +17,10 @@ export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = {
 export const WORKLOADS = ['kv', 'register', 'lock'] as const
 export type Workload = (typeof WORKLOADS)[number]
 
+/** The ordering strategies a chaos run can give its replicas (`order` of the cluster file). */
+export const ORDERS = ['lamport', 'realtime'] as const
+export type Order = (typeof ORDERS)[number]
+
 /** The most operations a client may keep in flight ({@link ChaosOptions.inFlight}). */
 export const MAX_IN_FLIGHT = 64
 
@@ -36,6 +40,8 @@ export interface ChaosOptions {
    * every operation then in flight on it counts as unknown. `lock` clients always have one operation in flight.
    */
   readonly inFlight?: number
+  /** The replicas' ordering strategy (default `lamport`): `realtime` orders by synchronized clocks. */
+  readonly order?: Order
   /** Where the clusters' files and logs go. Default: a temporary directory, removed after a run without violations. */
   readonly dir?: string
   /** Progress lines. */
@@ -59,6 +65,8 @@ export interface ChaosResult {
   readonly replicas: number
   /** Operations each `kv` and `register` client kept in flight (see each workload's own `inFlight`). */
   readonly inFlight: number
+  /** The replicas' ordering strategy. */
+  readonly order: Order
   readonly nemeses: readonly Nemesis[]
   readonly workloads: readonly WorkloadResult[]
   readonly operations: OperationCounts
@@ -88,6 +96,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const replicas = options.replicas ?? 3
   if (!Number.isSafeInteger(replicas) || replicas < 3 || replicas % 2 === 0) throw new Error(`replicas must be an odd number of at least 3, not ${replicas}`)
   const inFlight = options.inFlight ?? 1
+  const order = options.order ?? 'lamport'
+  if (!(ORDERS as readonly string[]).includes(order)) throw new Error(`order must be one of ${ORDERS.join(', ')}, not ${String(order)}`)
   if (!Number.isSafeInteger(inFlight) || inFlight < 1 || inFlight > MAX_IN_FLIGHT) throw new Error(`inFlight must be an integer from 1 to ${MAX_IN_FLIGHT}, not ${inFlight}`)
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'lockstep-chaos-')))
   await mkdir(dir, { recursive: true })
@@ -99,7 +109,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const violations: string[] = []
   for (const workload of options.workloads) {
     const phaseRandom = random.fork()
-    const cluster = await ChaosCluster.create({ dir: join(dir, workload), machine: workload === 'lock' ? SPEC : workload, replicas })
+    const cluster = await ChaosCluster.create({ dir: join(dir, workload), machine: workload === 'lock' ? SPEC : workload, replicas, order })
     try {
       await Promise.all(cluster.ids.map((id) => cluster.start(id)))
       const target = tcpCluster(await cluster.clientConfig())
@@ -144,6 +154,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     durationS: options.durationS,
     replicas,
     inFlight,
+    order,
     nemeses: options.nemeses,
     workloads: results,
     operations,

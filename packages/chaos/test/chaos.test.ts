@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { NEMESES, UNAVAILABLE_NEMESES, formatResult, runChaos, type Workload } from '../src/index'
+import { NEMESES, UNAVAILABLE_NEMESES, formatResult, runChaos, type Order, type Workload } from '../src/index'
 
 // Two short chaos runs on every `npm test`: real `lockstep replica` processes over TCP through fault-injecting
 // proxies, every nemesis that exists, concurrent clients; a violation fails the test with the table and the
@@ -24,13 +24,23 @@ async function processesUnder(dir: string): Promise<string[]> {
 }
 
 describe('chaos: real processes under a nemesis', () => {
-  // The last one pipelines: each client keeps 4 requests in flight (4 loops sharing it, each its own process of the history).
-  for (const [seed, workloads, replicas, inFlight] of [[1, ['kv', 'register'], 3, 1], [2, ['lock', 'kv'], 3, 1], [3, ['kv'], 5, 1], [1, ['kv', 'register'], 3, 4]] as [number, Workload[], number, number][]) {
+  // The fourth pipelines: each client keeps 4 requests in flight (4 loops sharing it, each its own process of the
+  // history). The last orders by synchronized clocks (the replicas share this machine's clock).
+  const runs: [number, Workload[], number, number, Order][] = [
+    [1, ['kv', 'register'], 3, 1, 'lamport'],
+    [2, ['lock', 'kv'], 3, 1, 'lamport'],
+    [3, ['kv'], 5, 1, 'lamport'],
+    [1, ['kv', 'register'], 3, 4, 'lamport'],
+    [4, ['kv', 'register'], 3, 1, 'realtime'],
+  ]
+  for (const [seed, workloads, replicas, inFlight, order] of runs) {
     const pipelined = inFlight > 1 ? `, ${inFlight} requests in flight per client` : ''
-    it(`seed ${seed}: ${workloads.join(' and ')} on ${replicas} replicas for 20 s under ${nemeses.join(', ')}${replicas > 3 ? ' (two faults at once)' : ''}${pipelined}: linearizable, exclusive, nothing acknowledged lost, equal digests; every process stopped`, async () => {
+    const ordering = order === 'lamport' ? '' : `, ${order} ordering`
+    it(`seed ${seed}: ${workloads.join(' and ')} on ${replicas} replicas for 20 s under ${nemeses.join(', ')}${replicas > 3 ? ' (two faults at once)' : ''}${pipelined}${ordering}: linearizable, exclusive, nothing acknowledged lost, equal digests, views settle; every process stopped`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-test-'))
       dirs.push(dir)
-      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, dir })
+      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, order, dir })
+      expect(result.order).toBe(order)
       expect(await processesUnder(dir), 'processes of the run still running').toEqual([])
       expect(result.violations, formatResult(result)).toEqual([])
       expect(result.operations.ok).toBeGreaterThan(100)

@@ -116,6 +116,7 @@ describe('--in-flight: parsing and reporting', () => {
       durationS: 30,
       replicas: 3,
       inFlight: 4,
+      order: 'realtime',
       nemeses: ['kill', 'pause'],
       workloads: [workload('kv', 4), workload('register', 4), workload('lock', 1)],
       operations: { ok: 30, failed: 0, unknown: 3 },
@@ -129,7 +130,14 @@ describe('--in-flight: parsing and reporting', () => {
     }
     const table = formatResult(result)
     expect(table).toMatch(/^in flight per client +4 \(kv, register\); lock 1: a lock client has one acquire or release at a time$/m)
-    expect(table).toContain('replay: npm run chaos -- --duration 30 --replicas 3 --in-flight 4 --nemesis kill,pause --workload kv,register,lock --seed 5')
+    expect(table).toMatch(/^ordering +realtime$/m)
+    expect(table).toContain('replay: npm run chaos -- --duration 30 --replicas 3 --in-flight 4 --order realtime --nemesis kill,pause --workload kv,register,lock --seed 5')
+  })
+
+  it('--order chooses the ordering strategy (default lamport) and refuses others, naming the choices', () => {
+    expect(parseChaosArgs([]).order).toBe('lamport')
+    expect(parseChaosArgs(['--order', 'realtime']).order).toBe('realtime')
+    expect(() => parseChaosArgs(['--order', 'paxos'])).toThrow("--order must be one of lamport, realtime, not 'paxos'")
   })
 })
 
