@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { cliBin, loadClusterConfig, processIo, writeLocalClusterConfig, type LoadedClusterConfig, type ReplicaProcessEvent, type ReplicaStatus } from '@lockstep/cli'
+import { cliBin, loadClusterConfig, processIo, TEST_CLOCK_VARIABLE, writeLocalClusterConfig, type LoadedClusterConfig, type ReplicaProcessEvent, type ReplicaStatus } from '@lockstep/cli'
 import { LinkProxy } from './proxy'
 
 /** One replica process and how it is doing. */
@@ -42,6 +42,7 @@ export class ChaosCluster {
   private readonly log: WriteStream
   private requestId = 0
   private readonly statusWaiters = new Map<number, (status: ReplicaStatus | undefined) => void>()
+  private readonly skewWaiters = new Map<number, (applied: boolean) => void>()
 
   private constructor(config: LoadedClusterConfig, dir: string, replicas: Replica[], proxies: Map<string, LinkProxy>) {
     this.config = config
@@ -96,6 +97,8 @@ export class ChaosCluster {
     const child = spawn(process.execPath, [cliBin(), 'replica', '--config', replica.configFile, '--id', id, '--log-level', 'info'], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       detached: true,
+      // Its parent may set its clock off (the skew nemesis).
+      env: { ...process.env, [TEST_CLOCK_VARIABLE]: 'skewable' },
     })
     replica.child = child
     replica.paused = false
@@ -113,6 +116,11 @@ export class ChaosCluster {
     })
     child.on('message', (message: unknown) => {
       const event = message as ReplicaProcessEvent
+      if (event?.lockstep === 'replica' && event.event === 'skewed') {
+        this.skewWaiters.get(event.requestId)?.(event.applied)
+        this.skewWaiters.delete(event.requestId)
+        return
+      }
       if (event?.lockstep !== 'replica' || event.event !== 'status') return
       const { lockstep: _l, event: _e, requestId, ...status } = event
       this.statusWaiters.get(requestId)?.(status)
@@ -154,6 +162,30 @@ export class ChaosCluster {
     if (!replica.child?.pid || replica.paused) return
     process.kill(replica.child.pid, 'SIGSTOP')
     replica.paused = true
+  }
+
+  /** Sets replica `id`'s clock `offsetMs` off the machine's (0: right again); false if it is not running or refused. */
+  skew(id: string, offsetMs: number): Promise<boolean> {
+    const replica = this.replica(id)
+    const child = replica.child
+    if (!child?.connected || replica.paused) return Promise.resolve(false)
+    const requestId = ++this.requestId
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.skewWaiters.delete(requestId)
+        resolve(false)
+      }, 5_000)
+      this.skewWaiters.set(requestId, (applied) => {
+        clearTimeout(timer)
+        resolve(applied)
+      })
+      child.send({ lockstep: 'skew', requestId, offsetMs }, (error) => {
+        if (error && this.skewWaiters.delete(requestId)) {
+          clearTimeout(timer)
+          resolve(false)
+        }
+      })
+    })
   }
 
   resume(id: string): void {

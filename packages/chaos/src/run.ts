@@ -10,9 +10,7 @@ import { kvWorkload, lockWorkload, registerWorkload, tcpCluster, type HistoryWor
 export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew'] as const
 export type Nemesis = (typeof NEMESES)[number]
 /** Nemeses that need something not built yet, and what. */
-export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = {
-  skew: "clock skew of real replica processes needs a way to set a running replica's clock offset, which lockstep replica does not have yet (the simulator has it: lockstep sim --order realtime --faults skew)",
-}
+export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = {}
 
 export const WORKLOADS = ['kv', 'register', 'lock'] as const
 export type Workload = (typeof WORKLOADS)[number]
@@ -263,8 +261,20 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         for (const other of others) for (const link of cluster.linksBetween(target, other)) link.reset()
         ;(record as { detail: string }).detail = 'every connection to the others cut'
         break
-      case 'skew':
-        throw new Error('skew is not available')
+      case 'skew': {
+        // Its clock set 50 ms to 1 s ahead or behind the others' (beyond the real-time orderer's skew bound, 10 ms
+        // by default), then right again: set back, it holds still until it catches up, so the replica is not
+        // healed until it serves again.
+        const offsetMs = (random.chance(0.5) ? 1 : -1) * random.int(50, 1000)
+        const applied = await cluster.skew(target, offsetMs)
+        ;(record as { detail: string }).detail = applied ? `clock set ${offsetMs > 0 ? '+' : ''}${offsetMs} ms off, then right` : 'its clock could not be set (not running)'
+        await sleep(holdMs)
+        if (applied) {
+          await cluster.skew(target, 0)
+          if (!(await servesAgain(cluster, target))) (record as { detail: string }).detail += '; it did not serve again within 30 s'
+        }
+        break
+      }
     }
     record.end = now()
     log(`  ${(record.start / 1000).toFixed(1)} s  ${kind} ${target}: ${record.detail} (${((record.end - record.start) / 1000).toFixed(1)} s)`)

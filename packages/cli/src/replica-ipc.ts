@@ -24,14 +24,26 @@ export type ReplicaProcessEvent =
   | { readonly lockstep: 'replica'; readonly event: 'listening'; readonly id: string; readonly host: string; readonly port: number; readonly pid: number; readonly metricsPort?: number }
   | { readonly lockstep: 'replica'; readonly event: 'stopping'; readonly id: string; readonly reason: string }
   | ({ readonly lockstep: 'replica'; readonly event: 'status'; readonly requestId: number } & ReplicaStatus)
+  | { readonly lockstep: 'replica'; readonly event: 'skewed'; readonly requestId: number; readonly id: string; readonly offsetMs: number; readonly applied: boolean }
 
-/** What a local cluster asks a replica over its IPC channel; the answer is a `status` event with the same requestId. */
-export type ReplicaProcessRequest = {
-  readonly lockstep: 'status'
-  readonly requestId: number
-  /** Include the state digest (it reads the whole state: costly for a large one). Default true. */
-  readonly digest?: boolean
-}
+/** What a local cluster asks a replica over its IPC channel; the answer is an event with the same requestId. */
+export type ReplicaProcessRequest =
+  | {
+      readonly lockstep: 'status'
+      readonly requestId: number
+      /** Include the state digest (it reads the whole state: costly for a large one). Default true. */
+      readonly digest?: boolean
+    }
+  | {
+      /**
+       * Chaos tests of clock skew only: set the replica's clock `offsetMs` off the machine's (0 sets it right; a
+       * clock set back holds still until it catches up). Answered by a `skewed` event with the same requestId;
+       * `applied` is false unless the replica was started with `LOCKSTEP_TEST_CLOCK=skewable`.
+       */
+      readonly lockstep: 'skew'
+      readonly requestId: number
+      readonly offsetMs: number
+    }
 
 /** True for a message a replica process sent as a {@link ReplicaProcessEvent}. */
 export function isReplicaProcessEvent(message: unknown): message is ReplicaProcessEvent {

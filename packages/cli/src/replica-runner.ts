@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { fileStorage } from '@lockstep/storage-file'
 import { ReplicaHost } from '@lockstep/core'
-import { ErrorCodes, LockstepError, type Logger, type OrdererFactory, type Transport } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, realScheduler, type Logger, type OrdererFactory, type Transport } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
 import { realtime } from '@lockstep/order-realtime'
 import { lieModes, lyingMachine, lyingTransport, type LieOptions } from '@lockstep/testkit'
@@ -11,6 +11,7 @@ import { authProblems, configError, configPath, readSecret, type ClusterConfig, 
 import type { Io } from './io'
 import { loadMachine } from './machine-source'
 import type { ReplicaMetrics } from './replica-metrics'
+import { SkewableScheduler, TEST_CLOCK_VARIABLE } from './test-clock'
 
 /** A replica process's running parts. */
 export interface RunningReplica {
@@ -23,6 +24,8 @@ export interface RunningReplica {
   transportStats(): TcpTransportStats | undefined
   /** The replica secret (undefined in a TLS cluster): it signs operators' membership requests. */
   readonly replicaSecret: string | undefined
+  /** With `skewableClock`: the clock the replica runs on, which can be set off (chaos tests of clock skew). */
+  readonly clock?: SkewableScheduler
   /** Stops the engine's timer and closes every socket. */
   stop(): Promise<void>
 }
@@ -81,7 +84,7 @@ export function ordererFor(config: ClusterConfig): OrdererFactory {
  * restart a replica, since its state lived in memory.
  * Configuration problems throw INVALID_CONFIG naming the JSON path.
  */
-export async function startReplica(config: LoadedClusterConfig, id: string, io: Io, logger: Logger, options: { join?: boolean; metrics?: ReplicaMetrics; onHostCreated?: (host: ReplicaHost) => void } = {}): Promise<RunningReplica> {
+export async function startReplica(config: LoadedClusterConfig, id: string, io: Io, logger: Logger, options: { join?: boolean; metrics?: ReplicaMetrics; onHostCreated?: (host: ReplicaHost) => void; skewableClock?: boolean } = {}): Promise<RunningReplica> {
   const entry = config.replicas.find((r) => r.id === id)
   if (!entry) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--id ${id}: not a replica of ${config.file} (its replicas: ${config.replicas.map((r) => r.id).join(', ')})`)
@@ -118,8 +121,11 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
   const storage = config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync, onCorruptLog: 'rejoin' }) : undefined
   // The host builds the transport (with its id, scheduler and logger); keep it to bind before starting.
   let transport: TcpTransport | undefined
+  const clock = options.skewableClock ? new SkewableScheduler(realScheduler()) : undefined
+  if (clock) logger.warn(`replica '${id}' runs on a clock its parent process may set off (${TEST_CLOCK_VARIABLE}=skewable): for chaos tests of clock skew only`)
   const host = new ReplicaHost({
     self: id,
+    ...(clock ? { scheduler: clock } : {}),
     replicas: config.replicas.map((r) => r.id),
     machine,
     orderer: ordererFor(config),
@@ -151,7 +157,7 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     throw error
   }
   const replicaSecret = 'secret' in auth && typeof auth.secret === 'string' ? auth.secret : undefined
-  return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, transportStats: () => transport?.stats(), replicaSecret, stop: () => host.stop() }
+  return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, transportStats: () => transport?.stats(), replicaSecret, ...(clock ? { clock } : {}), stop: () => host.stop() }
 }
 
 /** A transport that tells the metrics of every client message received and every message sent to a client. */

@@ -8,6 +8,7 @@ import { replicaLogger } from '../replica-log'
 import { ReplicaMetrics } from '../replica-metrics'
 import { startReplica } from '../replica-runner'
 import { parseLogLevel } from '../stderr-logger'
+import { TEST_CLOCK_VARIABLE, testClockSkewable } from '../test-clock'
 
 /** Help text of `lockstep replica`. */
 export const replicaUsage = `lockstep replica --config <cluster.json> --id <replica id> [--join] [--log-level debug|info|warn|error] [--metrics-port N]
@@ -72,7 +73,7 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   })
   const join = values.join === true
   const metrics = new ReplicaMetrics(id, undefined, { statusSummary: config.statusSummary })
-  const replica = await startReplica(config, id, io, log, { join, metrics, onHostCreated: (created) => (running = created) })
+  const replica = await startReplica(config, id, io, log, { join, metrics, onHostCreated: (created) => (running = created), skewableClock: testClockSkewable() })
   metrics.attach(replica.host, () => replica.transportStats())
   const { host, port } = replica.address
   const metricsPort = metricsPortFlag ?? config.replicas.find((r) => r.id === id)?.metricsPort
@@ -94,6 +95,15 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
       (endpoint === undefined ? '' : `; metrics, health and status on http://${host}:${endpoint.port}`),
   )
   const onRequest = (request: ReplicaProcessRequest) => {
+    if (request?.lockstep === 'skew') {
+      const applied = replica.clock !== undefined && Number.isFinite(request.offsetMs)
+      if (applied) {
+        replica.clock.setOffset(request.offsetMs)
+        log.warn(`clock set ${request.offsetMs} ms off the machine's by the parent process (chaos test of clock skew)`)
+      } else log.error(`the parent asked to set the clock ${String(request.offsetMs)} ms off, which this replica does not allow (started without ${TEST_CLOCK_VARIABLE}=skewable, or not a number)`)
+      notifyParent({ lockstep: 'replica', event: 'skewed', requestId: request.requestId, id, offsetMs: request.offsetMs, applied })
+      return
+    }
     if (request?.lockstep !== 'status') return
     const { engine } = replica.host
     const answer = (position: number, digest: string) =>
