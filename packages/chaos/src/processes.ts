@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { cliBin, loadClusterConfig, processIo, TEST_CLOCK_VARIABLE, writeLocalClusterConfig, type LoadedClusterConfig, type ReplicaProcessEvent, type ReplicaStatus } from '@lockstep/cli'
+import { cliBin, loadClusterConfig, processIo, TEST_CLOCK_VARIABLE, writeLocalClusterConfig, type LoadedClusterConfig, type ReplicaProcessEvent, type ReplicaProcessRequest, type ReplicaStatus } from '@lockstep/cli'
 import { LinkProxy } from './proxy'
 
 /** One replica process and how it is doing. */
@@ -41,8 +41,8 @@ export class ChaosCluster {
   private readonly proxies: Map<string, LinkProxy>
   private readonly log: WriteStream
   private requestId = 0
-  private readonly statusWaiters = new Map<number, (status: ReplicaStatus | undefined) => void>()
-  private readonly skewWaiters = new Map<number, (applied: boolean) => void>()
+  /** Requests over a replica's IPC channel waiting for its answer, by requestId. */
+  private readonly waiters = new Map<number, (answer: ReplicaProcessEvent) => void>()
 
   private constructor(config: LoadedClusterConfig, dir: string, replicas: Replica[], proxies: Map<string, LinkProxy>) {
     this.config = config
@@ -116,15 +116,9 @@ export class ChaosCluster {
     })
     child.on('message', (message: unknown) => {
       const event = message as ReplicaProcessEvent
-      if (event?.lockstep === 'replica' && event.event === 'skewed') {
-        this.skewWaiters.get(event.requestId)?.(event.applied)
-        this.skewWaiters.delete(event.requestId)
-        return
-      }
-      if (event?.lockstep !== 'replica' || event.event !== 'status') return
-      const { lockstep: _l, event: _e, requestId, ...status } = event
-      this.statusWaiters.get(requestId)?.(status)
-      this.statusWaiters.delete(requestId)
+      if (event?.lockstep !== 'replica' || !('requestId' in event)) return
+      this.waiters.get(event.requestId)?.(event)
+      this.waiters.delete(event.requestId)
     })
     child.once('exit', (code, signal) => {
       if (replica.child === child) replica.child = undefined
@@ -165,24 +159,29 @@ export class ChaosCluster {
   }
 
   /** Sets replica `id`'s clock `offsetMs` off the machine's (0: right again); false if it is not running or refused. */
-  skew(id: string, offsetMs: number): Promise<boolean> {
-    const replica = this.replica(id)
+  async skew(id: string, offsetMs: number): Promise<boolean> {
+    const answer = await this.ask(this.replica(id), (requestId) => ({ lockstep: 'skew', requestId, offsetMs }))
+    return answer?.event === 'skewed' && answer.applied
+  }
+
+  /** Sends a request over a running, unpaused replica's IPC channel; its answer, or undefined (not running, 5 s without one). */
+  private ask(replica: Replica, request: (requestId: number) => ReplicaProcessRequest): Promise<ReplicaProcessEvent | undefined> {
     const child = replica.child
-    if (!child?.connected || replica.paused) return Promise.resolve(false)
+    if (!child?.connected || replica.paused) return Promise.resolve(undefined)
     const requestId = ++this.requestId
-    return new Promise<boolean>((resolve) => {
+    return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.skewWaiters.delete(requestId)
-        resolve(false)
+        this.waiters.delete(requestId)
+        resolve(undefined)
       }, 5_000)
-      this.skewWaiters.set(requestId, (applied) => {
+      this.waiters.set(requestId, (answer) => {
         clearTimeout(timer)
-        resolve(applied)
+        resolve(answer)
       })
-      child.send({ lockstep: 'skew', requestId, offsetMs }, (error) => {
-        if (error && this.skewWaiters.delete(requestId)) {
+      child.send(request(requestId), (error) => {
+        if (error && this.waiters.delete(requestId)) {
           clearTimeout(timer)
-          resolve(false)
+          resolve(undefined)
         }
       })
     })
@@ -221,31 +220,14 @@ export class ChaosCluster {
 
   /** The status of every running, unpaused replica (`digest`: also the state digest). */
   async status(digest = true): Promise<ReplicaStatus[]> {
-    const answers = await Promise.all(
-      this.replicas.map(
-        (replica) =>
-          new Promise<ReplicaStatus | undefined>((resolve) => {
-            const child = replica.child
-            if (!child?.connected || replica.paused) return resolve(undefined)
-            const requestId = ++this.requestId
-            const timer = setTimeout(() => {
-              this.statusWaiters.delete(requestId)
-              resolve(undefined)
-            }, 5_000)
-            this.statusWaiters.set(requestId, (status) => {
-              clearTimeout(timer)
-              resolve(status)
-            })
-            child.send({ lockstep: 'status', requestId, digest }, (error) => {
-              if (error && this.statusWaiters.delete(requestId)) {
-                clearTimeout(timer)
-                resolve(undefined)
-              }
-            })
-          }),
-      ),
-    )
-    return answers.filter((s) => s !== undefined)
+    const answers = await Promise.all(this.replicas.map((replica) => this.ask(replica, (requestId) => ({ lockstep: 'status', requestId, digest }))))
+    const statuses: ReplicaStatus[] = []
+    for (const answer of answers) {
+      if (answer?.event !== 'status') continue
+      const { lockstep: _l, event: _e, requestId: _r, ...status } = answer
+      statuses.push(status)
+    }
+    return statuses
   }
 
   /** The configuration clients read (the replicas' own addresses). */
