@@ -355,9 +355,9 @@ async function settle(cluster: ChaosCluster): Promise<{ ok: true } | { ok: false
 }
 
 /** Once settled, a cluster is given this long to finish what was under way… */
-const SETTLED_GRACE_MS = 500
+const SETTLED_GRACE_MS = 1_000
 /** …and then watched this long: it must install at most one view in it (none is due; one is tolerated as late). */
-const SETTLED_WATCH_MS = 2_000
+const SETTLED_WATCH_MS = 3_000
 
 /**
  * A settled cluster stops changing views: with every fault healed and every replica serving at one position,
