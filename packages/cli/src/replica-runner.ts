@@ -4,14 +4,14 @@ import { ReplicaHost } from '@lockstep/core'
 import { ErrorCodes, LockstepError, realScheduler, type Logger, type OrdererFactory, type Transport } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
 import { realtime } from '@lockstep/order-realtime'
-import { lieModes, lyingMachine, lyingTransport, type LieOptions } from '@lockstep/testkit'
+import { lieModes, lyingMachine, lyingTransport, ReplicaClock, type LieOptions } from '@lockstep/testkit'
 import { tcp, type ReplicaAuth, type TcpTransport, type TcpTransportStats, type TlsCredentials } from '@lockstep/transport-tcp'
 import { digestOf, signOutputDigest, verifyEvidence } from '@lockstep/voting'
 import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig, type ReplicaEntry } from './cluster-config'
 import type { Io } from './io'
 import { loadMachine } from './machine-source'
 import type { ReplicaMetrics } from './replica-metrics'
-import { SkewableScheduler, TEST_CLOCK_VARIABLE } from './test-clock'
+import { TEST_CLOCK_VARIABLE } from './test-clock'
 
 /** A replica process's running parts. */
 export interface RunningReplica {
@@ -25,7 +25,7 @@ export interface RunningReplica {
   /** The replica secret (undefined in a TLS cluster): it signs operators' membership requests. */
   readonly replicaSecret: string | undefined
   /** With `skewableClock`: the clock the replica runs on, which can be set off (chaos tests of clock skew). */
-  readonly clock?: SkewableScheduler
+  readonly clock?: ReplicaClock
   /** Stops the engine's timer and closes every socket. */
   stop(): Promise<void>
 }
@@ -121,11 +121,12 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
   const storage = config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync, onCorruptLog: 'rejoin' }) : undefined
   // The host builds the transport (with its id, scheduler and logger); keep it to bind before starting.
   let transport: TcpTransport | undefined
-  const clock = options.skewableClock ? new SkewableScheduler(realScheduler()) : undefined
+  const machineClock = realScheduler()
+  const clock = options.skewableClock ? new ReplicaClock(machineClock) : undefined
   if (clock) logger.warn(`replica '${id}' runs on a clock its parent process may set off (${TEST_CLOCK_VARIABLE}=skewable): for chaos tests of clock skew only`)
   const host = new ReplicaHost({
     self: id,
-    ...(clock ? { scheduler: clock } : {}),
+    ...(clock ? { scheduler: clock.scheduler(machineClock) } : {}),
     replicas: config.replicas.map((r) => r.id),
     machine,
     orderer: ordererFor(config),
