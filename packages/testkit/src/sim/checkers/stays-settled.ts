@@ -1,7 +1,7 @@
 /** A settled cluster may still finish what was under way (a view change a full link or a late join asked for) within this… */
 export const SETTLE_GRACE_MS = 1_000
-/** …and must then install no view for this long (10 view-change timeouts of the simulated replicas). */
-export const STAYS_SETTLED_MS = 2_000
+/** …and must then install no view for this long (5 view-change timeouts of the simulated replicas). A late view change that waited for its coordinator turn (at most 4 view-change timeouts among five candidates) falls within the grace. */
+export const STAYS_SETTLED_MS = 1_000
 
 /** What the check needs of a cluster: to run it on, and to say what its replicas do. */
 export interface SettledCluster {
