@@ -10,6 +10,8 @@ interface HostGlobals {
   clearTimeout(handle: unknown): void
   /** Node's; hosts without it get a zero-delay timer. */
   readonly setImmediate?: (fn: () => void) => unknown
+  /** Runs the next generation of deferred work in the same turn; hosts without it give each generation a turn. */
+  readonly queueMicrotask?: (fn: () => void) => void
 }
 
 /**
@@ -40,20 +42,33 @@ export function realScheduler(): Scheduler {
 /**
  * The deferred work of every real scheduler in the process, in the order deferred: run by one `setImmediate` per
  * turn instead of one per call (a busy in-process cluster defers a link's hand-over or a flush several times per
- * request). Work deferred while the queue runs waits for the next turn, as a `setImmediate` made then would.
+ * request). Work deferred while the queue runs goes in the next generation: after everything of this one, and after
+ * the promise continuations this one set off (a microtask queued behind them), still in the same turn, up to
+ * `GENERATIONS_PER_TURN` generations; then the next turn, so that I/O and timers are never held off for long.
+ * Each generation in a turn of its own left an in-process cluster's event loop polling for a fifth of its time (a
+ * request passes through five or so deferrals: a link's hand-over, the orderer's flush, the peers', the reply), and
+ * it served 4–19 % fewer commands (3 replicas, 64 clients, memory transport).
  */
 let deferred: (() => void)[] = []
 let drainScheduled = false
+/** Generations run in this turn so far. */
+let generations = 0
+/** Deferred work drained back to back in one turn before the rest of the event loop gets its turn. */
+export const GENERATIONS_PER_TURN = 16
 
 function scheduleDrain(): void {
   drainScheduled = true
   const host = globalThis as unknown as HostGlobals
-  if (host.setImmediate) host.setImmediate(drain)
-  else host.setTimeout(drain, 0) // hosts without setImmediate
+  if (host.setImmediate) host.setImmediate(drainTurn)
+  else host.setTimeout(drainTurn, 0) // hosts without setImmediate
+}
+
+function drainTurn(): void {
+  generations = 0
+  drain()
 }
 
 function drain(): void {
-  drainScheduled = false
   const batch = deferred
   deferred = []
   for (let i = 0; i < batch.length; i++) {
@@ -62,8 +77,31 @@ function drain(): void {
     } catch (error) {
       // The rest still run, first in the next turn (as the host runs the immediates after one that threw).
       deferred = batch.slice(i + 1).concat(deferred)
-      if (deferred.length > 0 && !drainScheduled) scheduleDrain()
+      drainScheduled = false
+      if (deferred.length > 0) scheduleDrain()
       throw error
     }
   }
+  // `drainScheduled` stays true while this turn's generations run: work deferred meanwhile (by the batch, or by the
+  // promise continuations it set off) joins the next generation instead of asking for a turn of its own.
+  const { queueMicrotask } = globalThis as unknown as HostGlobals
+  if (++generations < GENERATIONS_PER_TURN && queueMicrotask) queueMicrotask(() => nextGeneration(0))
+  else {
+    drainScheduled = false
+    if (deferred.length > 0) scheduleDrain()
+  }
 }
+
+/**
+ * Runs the next generation once the promise continuations of the last one had their turns (a reply resolves a
+ * client's call, whose caller submits again: a few microtasks later); with nothing deferred by then, the next
+ * `defer` asks for a turn of its own.
+ */
+function nextGeneration(hops: number): void {
+  if (deferred.length > 0) drain()
+  else if (hops < CONTINUATION_HOPS) (globalThis as unknown as HostGlobals).queueMicrotask!(() => nextGeneration(hops + 1))
+  else drainScheduled = false
+}
+
+/** Microtask turns a generation waits for the continuations it set off before the turn ends without them. */
+const CONTINUATION_HOPS = 4

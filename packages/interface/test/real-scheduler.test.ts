@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { realScheduler } from '../src/index'
+import { GENERATIONS_PER_TURN } from '../src/real-scheduler'
 
 describe('realScheduler', () => {
   it('reads time on the epoch scale, so a later process reads larger times (incarnations grow across restarts)', () => {
@@ -33,13 +34,13 @@ describe('realScheduler', () => {
     expect(ran).toEqual(['deferred', 'timer'])
   })
 
-  it('runs deferred work in the order deferred, across schedulers; work deferred while it runs waits for the next turn', async () => {
+  it('runs deferred work in the order deferred, across schedulers; work deferred while it runs comes after it, and after the continuations it set off', async () => {
     const [one, two] = [realScheduler(), realScheduler()]
     const ran: string[] = []
     await new Promise<void>((resolve) => {
       one.defer(() => {
         ran.push('a')
-        // Deferred now: after everything deferred before, and not in this turn (a timer due now runs first).
+        // Deferred now: after everything deferred before, and after the microtasks that work queued.
         one.defer(() => {
           ran.push('d')
           resolve()
@@ -54,5 +55,49 @@ describe('realScheduler', () => {
     })
     expect(ran).toEqual(['a', 'a deferred d', 'b', 'c', 'c microtask', 'd'])
   })
-})
 
+  it(`runs ${GENERATIONS_PER_TURN} generations of deferred work in one turn, then lets the event loop turn (I/O, timers, immediates)`, async () => {
+    const scheduler = realScheduler()
+    const ran: string[] = []
+    await new Promise<void>((resolve) => {
+      const generation = (n: number) => () => {
+        ran.push(`g${n}`)
+        if (n === 0) setImmediate(() => ran.push('immediate'))
+        if (n < GENERATIONS_PER_TURN + 3) scheduler.defer(generation(n + 1))
+        else resolve()
+      }
+      scheduler.defer(generation(0))
+    })
+    // Several generations per turn: one turn each left an in-process cluster's event loop polling a fifth of the time.
+    expect(GENERATIONS_PER_TURN).toBeGreaterThanOrEqual(8)
+    const turn = Array.from({ length: GENERATIONS_PER_TURN }, (_, n) => `g${n}`)
+    expect(ran).toEqual([...turn, 'immediate', ...[0, 1, 2, 3].map((k) => `g${GENERATIONS_PER_TURN + k}`)])
+  })
+
+  it('runs work that the continuations of a generation defer in the same turn', async () => {
+    const scheduler = realScheduler()
+    const ran: string[] = []
+    let reply: () => void = () => {}
+    const answered = new Promise<void>((resolve) => (reply = resolve))
+    let finish: () => void = () => {}
+    const finished = new Promise<void>((resolve) => (finish = resolve))
+    // A caller awaits a reply through two async hops, as a client's submit does, then defers its next request.
+    const caller = (async () => {
+      await (async () => {
+        await answered
+      })()
+      ran.push('continued')
+      scheduler.defer(() => {
+        ran.push('next request')
+        finish()
+      })
+    })()
+    scheduler.defer(() => {
+      ran.push('reply')
+      setImmediate(() => ran.push('immediate'))
+      reply()
+    })
+    await Promise.all([caller, finished])
+    expect(ran).toEqual(['reply', 'continued', 'next request'])
+  })
+})
