@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { realScheduler } from '../src/index'
-import { GENERATIONS_PER_TURN } from '../src/real-scheduler'
+import { GENERATIONS_PER_TURN, realScheduler } from '../src/index'
 
 describe('realScheduler', () => {
   it('reads time on the epoch scale, so a later process reads larger times (incarnations grow across restarts)', () => {
@@ -34,13 +33,13 @@ describe('realScheduler', () => {
     expect(ran).toEqual(['deferred', 'timer'])
   })
 
-  it('runs deferred work in the order deferred, across schedulers; work deferred while it runs comes after it, and after the continuations it set off', async () => {
+  it('runs deferred work in the order deferred, across schedulers; work deferred while it runs waits for the next turn', async () => {
     const [one, two] = [realScheduler(), realScheduler()]
     const ran: string[] = []
     await new Promise<void>((resolve) => {
       one.defer(() => {
         ran.push('a')
-        // Deferred now: after everything deferred before, and after the microtasks that work queued.
+        // Deferred now: after everything deferred before, and not in this turn (a timer due now runs first).
         one.defer(() => {
           ran.push('d')
           resolve()
@@ -56,8 +55,24 @@ describe('realScheduler', () => {
     expect(ran).toEqual(['a', 'a deferred d', 'b', 'c', 'c microtask', 'd'])
   })
 
-  it(`runs ${GENERATIONS_PER_TURN} generations of deferred work in one turn, then lets the event loop turn (I/O, timers, immediates)`, async () => {
+  it('by default runs one generation of deferred work per turn: the I/O of the turn in between joins the next batch', async () => {
     const scheduler = realScheduler()
+    const ran: string[] = []
+    await new Promise<void>((resolve) => {
+      scheduler.defer(() => {
+        ran.push('g0')
+        setImmediate(() => ran.push('immediate'))
+        scheduler.defer(() => {
+          ran.push('g1')
+          resolve()
+        })
+      })
+    })
+    expect(ran).toEqual(['g0', 'immediate', 'g1'])
+  })
+
+  it(`with generationsPerTurn runs that many generations of deferred work in one turn, then lets the event loop turn (I/O, timers, immediates)`, async () => {
+    const scheduler = realScheduler({ generationsPerTurn: GENERATIONS_PER_TURN })
     const ran: string[] = []
     await new Promise<void>((resolve) => {
       const generation = (n: number) => () => {
@@ -74,8 +89,8 @@ describe('realScheduler', () => {
     expect(ran).toEqual([...turn, 'immediate', ...[0, 1, 2, 3].map((k) => `g${GENERATIONS_PER_TURN + k}`)])
   })
 
-  it('runs work that the continuations of a generation defer in the same turn', async () => {
-    const scheduler = realScheduler()
+  it('with generationsPerTurn runs work that the continuations of a generation defer in the same turn', async () => {
+    const scheduler = realScheduler({ generationsPerTurn: GENERATIONS_PER_TURN })
     const ran: string[] = []
     let reply: () => void = () => {}
     const answered = new Promise<void>((resolve) => (reply = resolve))
@@ -99,5 +114,10 @@ describe('realScheduler', () => {
     })
     await Promise.all([caller, finished])
     expect(ran).toEqual(['reply', 'continued', 'next request'])
+  })
+
+  it('refuses a generationsPerTurn that is not a positive integer', () => {
+    expect(() => realScheduler({ generationsPerTurn: 0 })).toThrow('realScheduler: generationsPerTurn must be an integer >= 1 (got 0)')
+    expect(() => realScheduler({ generationsPerTurn: 1.5 })).toThrow(RangeError)
   })
 })
