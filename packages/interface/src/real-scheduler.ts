@@ -22,8 +22,8 @@ export interface RealSchedulerOptions {
    * socket reads) joins the batch it is part of, and a replica over TCP writes fewer, larger frames. A cluster in
    * one process (memory transport) has no such I/O: each generation's turn only polls the event loop, about a fifth
    * of its time with 3 replicas and 64 clients. Give it `GENERATIONS_PER_TURN` (16): it then serves 20–50 % more
-   * commands. (Measured: the same setting on replicas over TCP with file storage made fewer requests share a
-   * write and an fsync, and cost 10–20 % of their throughput.)
+   * commands. Over TCP it is not yet measured well enough to be the default: a first comparison with file storage
+   * showed 10–20 % less, a second none (docs/benchmarks.md, step 17).
    */
   readonly generationsPerTurn?: number
 }
