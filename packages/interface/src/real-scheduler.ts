@@ -81,9 +81,17 @@ class DeferredWork {
   /** Generations run in this turn so far. */
   private generations = 0
   private readonly perTurn: number
+  /** The host's `queueMicrotask`; without it every generation gets a turn of its own. */
+  private readonly microtask: ((fn: () => void) => void) | undefined
+  /** Starts a turn's first generation (made once: a turn is scheduled per burst of work). */
+  private readonly turn = () => {
+    this.generations = 0
+    this.drain()
+  }
 
   constructor(perTurn: number) {
     this.perTurn = perTurn
+    this.microtask = (globalThis as unknown as HostGlobals).queueMicrotask
   }
 
   defer(fn: () => void): void {
@@ -94,12 +102,8 @@ class DeferredWork {
   private scheduleTurn(): void {
     this.scheduled = true
     const host = globalThis as unknown as HostGlobals
-    const turn = () => {
-      this.generations = 0
-      this.drain()
-    }
-    if (host.setImmediate) host.setImmediate(turn)
-    else host.setTimeout(turn, 0) // hosts without setImmediate
+    if (host.setImmediate) host.setImmediate(this.turn)
+    else host.setTimeout(this.turn, 0) // hosts without setImmediate
   }
 
   private drain(): void {
@@ -116,8 +120,8 @@ class DeferredWork {
         throw error
       }
     }
-    const { queueMicrotask } = globalThis as unknown as HostGlobals
-    if (++this.generations < this.perTurn && queueMicrotask) queueMicrotask(() => this.nextGeneration(0))
+    const microtask = this.microtask
+    if (++this.generations < this.perTurn && microtask) microtask(() => this.nextGeneration(0))
     else {
       this.scheduled = false
       if (this.deferred.length > 0) this.scheduleTurn()
@@ -131,7 +135,7 @@ class DeferredWork {
    */
   private nextGeneration(hops: number): void {
     if (this.deferred.length > 0) this.drain()
-    else if (hops < CONTINUATION_HOPS) (globalThis as unknown as HostGlobals).queueMicrotask!(() => this.nextGeneration(hops + 1))
+    else if (hops < CONTINUATION_HOPS) this.microtask!(() => this.nextGeneration(hops + 1))
     else this.scheduled = false
   }
 }
