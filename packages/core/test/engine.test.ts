@@ -164,6 +164,7 @@ describe('peer messages', () => {
     expect(decodePeerMessage('r2', [0, 0, { t: 'x' }])).toEqual({ kind: 'orderer', view: 0, message: { t: 'x' } })
     const value = { view: { id: 3, members: ['r1', 'r2'] }, configuration: ['r1', 'r2', 'r3'], joining: ['r2'], incarnations: { r2: 17 }, boundary: { any: 'thing' } }
     const recovery = { ...value, boundary: undefined, source: 'r1' }
+    const carrying = { ...value, admitted: { r1: 0 } }
     const ballot = { round: 2, coordinator: 'r1' }
     const messages: PeerMessage[] = [
       { kind: 'orderer', view: 2, message: { t: 'x' } },
@@ -178,6 +179,7 @@ describe('peer messages', () => {
       { kind: 'accept', view: 3, ballot, value },
       { kind: 'accepted', view: 3, ballot },
       { kind: 'commit', value },
+      { kind: 'commit', value: carrying },
       { kind: 'query', view: 4 },
       { kind: 'removed', view: { id: 3, members: ['r1'] } },
       { kind: 'join', incarnation: 12.5, fresh: true },
@@ -191,5 +193,9 @@ describe('peer messages', () => {
       { kind: 'stateChunk', view: 3, position: 7, offset: 1048576, bytes: new Uint8Array([1, 2]), end: { totalBytes: 1_048_578, digest: '0123456789abcdef' } },
     ]
     for (const message of messages) expect(decodePeerMessage('r2', encodePeerMessage(message))).toEqual(message)
+    // A value from a version before `admitted` (seven fields) still decodes; a bad `admitted` is named.
+    const wire = [3, ['r1', 'r2'], ['r2'], { r2: 17 }, null, ['r1', 'r2', 'r3'], null]
+    expect(decodePeerMessage('r2', [7, wire])).toEqual({ kind: 'commit', value: { ...value, boundary: null } })
+    expect(() => decodePeerMessage('r2', [7, [...wire, { r1: 'x' }]])).toThrow(/admitted must be an object of numbers/)
   })
 })

@@ -105,9 +105,12 @@ describe('the coordinator', () => {
       removals: new Set(['r5']),
       admissions: new Set(['r6']),
       joinRequests: new Map([['r6', 42]]),
+      admitted: new Map([['r4', 7], ['r5', 8], ['r6', 40]]),
       boundary: 'b',
     })
-    expect(next).toEqual({ view: { id: 2, members: ['r1', 'r2', 'r4', 'r6'] }, configuration: ['r1', 'r2', 'r3', 'r4', 'r6'], joining: ['r6'], incarnations: { r6: 42 }, boundary: 'b' })
+    // The members carried on come with the incarnation they were admitted with (a live promiser's is its own).
+    const admitted = { r1: 101, r2: 102, r4: 7 }
+    expect(next).toEqual({ view: { id: 2, members: ['r1', 'r2', 'r4', 'r6'] }, configuration: ['r1', 'r2', 'r3', 'r4', 'r6'], joining: ['r6'], incarnations: { r6: 42 }, boundary: 'b', admitted })
   })
 
   it('a stale join from a member that promised with its state does not re-add it; one from a member that lost its state does', () => {

@@ -55,6 +55,11 @@ export class MembershipRequests {
     )
   }
 
+  /** The incarnation each replica was admitted with, as far as this replica knows. */
+  admittedIncarnations(): ReadonlyMap<ReplicaId, number> {
+    return this.admitted
+  }
+
   /** A view was installed: the joins it admitted are done, and its joiners' incarnations are remembered. */
   installed(value: ViewValue): void {
     // The view names the incarnation of each replica it admitted: its joiners, and every member of a view that
@@ -62,7 +67,11 @@ export class MembershipRequests {
     // join while it waited outside; with no admitted incarnation on record its join stayed pending after the view
     // was installed, and since it promised with its live state no view added it, so every tick started another
     // view change, for ever.
-    for (const [replica, incarnation] of Object.entries(value.incarnations)) if (value.view.members.includes(replica)) this.admitted.set(replica, Math.max(incarnation, this.admitted.get(replica) ?? -Infinity))
+    // The members it carries on come with the incarnation they were admitted with (`admitted`), so a replica that
+    // enters by this view, and never installed the view that admitted them, knows a late join of theirs for one.
+    for (const [replica, incarnation] of [...Object.entries(value.incarnations), ...Object.entries(value.admitted ?? {})]) {
+      if (value.view.members.includes(replica)) this.admitted.set(replica, Math.max(incarnation, this.admitted.get(replica) ?? -Infinity))
+    }
     for (const joiner of value.joining) {
       const incarnation = value.incarnations[joiner]
       if (this.joins.get(joiner) === incarnation) this.joins.delete(joiner)

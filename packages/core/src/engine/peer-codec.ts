@@ -200,7 +200,9 @@ function encodeBallot(ballot: Ballot): [number, ReplicaId] {
 }
 
 function encodeValue(value: ViewValue): Wire {
-  return [value.view.id, value.view.members, value.joining, value.incarnations, value.boundary, value.configuration, value.source ?? null]
+  const wire: unknown[] = [value.view.id, value.view.members, value.joining, value.incarnations, value.boundary, value.configuration, value.source ?? null]
+  if (value.admitted) wire.push(value.admitted)
+  return wire
 }
 
 function encodeHolding(holding: Holding): Wire {
@@ -232,12 +234,18 @@ function decodeAccepted(raw: unknown, where: string): AcceptedValue {
 function decodeValue(raw: unknown, where: string): ViewValue {
   if (!Array.isArray(raw)) throw malformed(where, 'value', '[view, members, joining, incarnations, boundary]')
   const field = new Fields(raw, where)
-  const incarnations = raw[3]
-  if (typeof incarnations !== 'object' || incarnations === null || Array.isArray(incarnations) || !Object.values(incarnations).every((n) => typeof n === 'number')) {
-    throw malformed(where, 'incarnations', 'an object of numbers')
+  const incarnations = incarnationsField(raw[3], where, 'incarnations')
+  const base: ViewValue = { view: field.view(0), joining: field.ids(2, 'joining'), incarnations, boundary: raw[4], configuration: field.ids(5, 'configuration') }
+  const withSource = raw[6] === null || raw[6] === undefined ? base : { ...base, source: field.id(6, 'source') }
+  // Field 7 (admitted) is absent in values from versions before it.
+  return raw[7] === undefined ? withSource : { ...withSource, admitted: incarnationsField(raw[7], where, 'admitted') }
+}
+
+function incarnationsField(raw: unknown, where: string, name: string): Record<ReplicaId, number> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !Object.values(raw).every((n) => typeof n === 'number')) {
+    throw malformed(where, name, 'an object of numbers')
   }
-  const base = { view: field.view(0), joining: field.ids(2, 'joining'), incarnations: incarnations as Record<ReplicaId, number>, boundary: raw[4], configuration: field.ids(5, 'configuration') }
-  return raw[6] === null || raw[6] === undefined ? base : { ...base, source: field.id(6, 'source') }
+  return raw as Record<ReplicaId, number>
 }
 
 /** Reads the fields of one wire tuple, each checked, errors naming the field. */

@@ -18,6 +18,13 @@ export interface ViewValue {
   readonly joining: readonly ReplicaId[]
   /** The incarnation each joiner asked with: a later incarnation of the same replica is not fooled by an old view. */
   readonly incarnations: Readonly<Record<ReplicaId, number>>
+  /**
+   * The incarnation each member the view carries on (not a joiner) was admitted with, as far as the coordinator
+   * knows: a replica that enters by this view learns them, so a join an admitted run sent while it waited outside,
+   * arriving late, is not taken for a new one. Absent when none is known. Unlike `incarnations`, it does not let
+   * anyone install the view.
+   */
+  readonly admitted?: Readonly<Record<ReplicaId, number>>
   /** The orderer's agreed boundary of the old view (opaque to the engine); absent for a recovery view. */
   readonly boundary: unknown
   /** For a view that resumes a cluster from disks: the member whose state it resumes from (every other member joins). */

@@ -49,6 +49,8 @@ export interface NextViewInputs {
   readonly admissions: ReadonlySet<ReplicaId>
   /** Replicas asking to join, with the incarnation they asked with. */
   readonly joinRequests: ReadonlyMap<ReplicaId, number>
+  /** The incarnation each replica was admitted with, as far as the coordinator knows. */
+  readonly admitted?: ReadonlyMap<ReplicaId, number>
   /** The orderer's merge of the live members' reports: the agreed end of the current view. */
   readonly boundary: unknown
 }
@@ -68,7 +70,19 @@ export function proposeNextView(inputs: NextViewInputs): ViewValue {
   const incarnations = Object.fromEntries(joining.map((r) => [r, inputs.joinRequests.get(r)!]))
   const members = [...new Set([...inputs.current.members.filter((m) => !removed.includes(m)), ...joining])].sort()
   const configuration = [...new Set([...inputs.configuration, ...inputs.admissions])].filter((r) => !inputs.removals.has(r)).sort()
-  return { view: { id: inputs.current.id + 1, members }, configuration, joining, incarnations, boundary: inputs.boundary }
+  // The members carried on, with the incarnation they were admitted with (a live promiser's is its own run's): a
+  // replica entering by this view learns them. Found: a join that a since-admitted replica sent while it waited
+  // outside reached a replica only after that replica entered a later view; with no admitted incarnation on record
+  // it took the join for a new one and changed the view for nothing (realtime-simulator seed 5).
+  const admitted: Record<ReplicaId, number> = {}
+  for (const member of members) {
+    if (joining.includes(member)) continue
+    const promise = inputs.promises.get(member)
+    const known = Math.max(inputs.admitted?.get(member) ?? -Infinity, promise?.holding.kind === 'live' ? promise.incarnation : -Infinity)
+    if (Number.isFinite(known)) admitted[member] = known
+  }
+  const value = { view: { id: inputs.current.id + 1, members }, configuration, joining, incarnations, boundary: inputs.boundary }
+  return Object.keys(admitted).length > 0 ? { ...value, admitted } : value
 }
 
 /**
@@ -144,5 +158,5 @@ export function proposeValue(inputs: {
   const joinRequests = new Map(inputs.asks.joins)
   for (const [replica, promise] of inputs.promises) if (promise.holding.kind !== 'live') joinRequests.set(replica, promise.incarnation)
   const { removals, admissions } = inputs.asks
-  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, admissions, joinRequests, boundary })
+  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, admissions, joinRequests, admitted: inputs.asks.admittedIncarnations(), boundary })
 }
