@@ -157,6 +157,14 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
       io.stderr(`lockstep cluster: cannot write ${replicaPidFile} (cluster down reads it): ${(error as Error).message}`),
     )
   await recordReplicaPids()
+  // The signals are caught before "cluster ready" is printed: a supervisor that reads it and at once sends
+  // SIGINT must find the handler in place. Found: on a loaded machine this process was descheduled right after
+  // printing, the test's SIGINT came first, and Node's default action ended it without stopping the replicas.
+  let signalled: ((signal: string) => void) | undefined
+  let early: string | undefined
+  const onSignal = (signal: string) => (signalled ? signalled(signal) : (early ??= signal))
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   io.stdout(describeCluster(cluster))
 
   const supervisor = new ClusterSupervisor(cluster, {
@@ -165,11 +173,9 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
     restartCommand: (id) => restartCommand(cluster.configFile, id),
     onRestarted: recordReplicaPids,
   })
-  let onSignal: (signal: string) => void = () => {}
   const outcome = await new Promise<{ signal: string } | { lost: true }>((resolveOutcome) => {
-    onSignal = (signal: string) => resolveOutcome({ signal })
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    if (early !== undefined) return resolveOutcome({ signal: early })
+    signalled = (signal: string) => resolveOutcome({ signal })
     supervisor.lost.then(() => resolveOutcome({ lost: true }), () => {})
     supervisor.start()
   })
