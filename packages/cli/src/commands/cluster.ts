@@ -160,9 +160,8 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
   // The signals are caught before "cluster ready" is printed: a supervisor that reads it and at once sends
   // SIGINT must find the handler in place. Found: on a loaded machine this process was descheduled right after
   // printing, the test's SIGINT came first, and Node's default action ended it without stopping the replicas.
-  let signalled: ((signal: string) => void) | undefined
-  let early: string | undefined
-  const onSignal = (signal: string) => (signalled ? signalled(signal) : (early ??= signal))
+  let onSignal: (signal: string) => void = () => {}
+  const signalled = new Promise<{ signal: string }>((resolveSignal) => (onSignal = (signal) => resolveSignal({ signal })))
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   io.stdout(describeCluster(cluster))
@@ -174,8 +173,7 @@ async function clusterUp(args: string[], io: Io): Promise<number> {
     onRestarted: recordReplicaPids,
   })
   const outcome = await new Promise<{ signal: string } | { lost: true }>((resolveOutcome) => {
-    if (early !== undefined) return resolveOutcome({ signal: early })
-    signalled = (signal: string) => resolveOutcome({ signal })
+    signalled.then(resolveOutcome, () => {})
     supervisor.lost.then(() => resolveOutcome({ lost: true }), () => {})
     supervisor.start()
   })

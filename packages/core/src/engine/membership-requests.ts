@@ -15,8 +15,8 @@ export class MembershipRequests {
   readonly removals = new Set<ReplicaId>()
   /** Replicas an operator admitted: they enter the configuration at the next view change. */
   readonly admissions = new Set<ReplicaId>()
-  /** The incarnation each member was admitted with (by the view that added it as a joiner). */
-  private readonly admitted = new Map<ReplicaId, number>()
+  /** The incarnation each member was admitted with (by the view that added it as a joiner, or named it in `admitted`). */
+  readonly admitted = new Map<ReplicaId, number>()
 
   constructor(log: Logger) {
     this.log = log
@@ -53,11 +53,6 @@ export class MembershipRequests {
       [...this.removals].some((r) => members.includes(r) || configuration.includes(r)) ||
       [...this.admissions].some((r) => !configuration.includes(r))
     )
-  }
-
-  /** The incarnation each replica was admitted with, as far as this replica knows. */
-  admittedIncarnations(): ReadonlyMap<ReplicaId, number> {
-    return this.admitted
   }
 
   /** A view was installed: the joins it admitted are done, and its joiners' incarnations are remembered. */

@@ -158,5 +158,5 @@ export function proposeValue(inputs: {
   const joinRequests = new Map(inputs.asks.joins)
   for (const [replica, promise] of inputs.promises) if (promise.holding.kind !== 'live') joinRequests.set(replica, promise.incarnation)
   const { removals, admissions } = inputs.asks
-  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, admissions, joinRequests, admitted: inputs.asks.admittedIncarnations(), boundary })
+  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, admissions, joinRequests, admitted: inputs.asks.admitted, boundary })
 }
