@@ -188,6 +188,13 @@ export interface SimulationResult {
   readonly voting?: { readonly voter: VoterName; readonly liars: readonly string[]; readonly lieMode: 'outputs' | 'state'; readonly dissent: Readonly<Record<string, number>>; readonly wrongAnswers: number }
   /** Views installed (by any replica), beyond the first. */
   readonly viewChanges: number
+  /**
+   * Overlapping runs whose replicas all served again at one position after every fault ended: when that was, and
+   * how many view installations (by any replica) came after it. The check that a settled cluster stops changing views allows a view
+   * change a grace period after settling (one under way may finish late); a seed that once made one for nothing can
+   * demand none.
+   */
+  readonly settled?: { readonly atMs: number; readonly viewsAfter: number }
   /** Virtual time from the start of each crash or partition to the next view installed without the victims. */
   readonly failoverMs: readonly number[]
   /** The client-visible history (register and kv workloads). */
@@ -471,6 +478,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   let gated: FaultInjector | undefined
   let overBudgetAtEnd = false
   let stateMayBeLostAtEnd = false
+  let settledAtMs: number | undefined
   let overlapping: OverlappingFaultInjector | undefined
   if (overlap) {
     const striking = options.faultWindowMs !== undefined
@@ -553,7 +561,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     if (!settled && fleet.allFinished && violations.length === 0 && !injector.blackoutInForce() && !injector.stateMayBeLost()) {
       violations.push(`liveness: ${SETTLE_BOUND_MS}ms after every fault ended, the replicas did not all serve again at one position: ${cluster.describe()}`)
     }
-    if (settled) violations.push(...(await checkStaysSettled(cluster, () => viewsInstalled.length)))
+    if (settled) {
+      settledAtMs = scheduler.now()
+      violations.push(...(await checkStaysSettled(cluster, () => viewsInstalled.length)))
+    }
   } else {
     // Run until every client finished (within the liveness bound).
     await cluster.runWhile(() => !fleet.allFinished && scheduler.now() <= maxTimeMs)
@@ -632,6 +643,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd, stateMayBeLostAtEnd } } : {}),
     ...(voting ? { voting: { voter: voterName, liars, lieMode, dissent: Object.fromEntries([...fleet.dissent].sort()), wrongAnswers: wrong.length } } : {}),
     viewChanges: viewsInstalled.length,
+    ...(settledAtMs === undefined ? {} : { settled: { atMs: settledAtMs, viewsAfter: viewsInstalled.filter((view) => view.atMs > settledAtMs!).length } }),
     failoverMs,
     history: fleet.history,
     ...(inFlight > 1 ? { pipelining: { inFlight, peak: fleet.peakInFlight } } : {}),
