@@ -34,7 +34,7 @@ import { LockClient } from '../../apps/lock-service/dist/index.js'
 import { DEFAULT_TIMEOUTS, freePorts, upLocalCluster } from '../../packages/cli/dist/index.js'
 import { LockstepClient } from '../../packages/client/dist/index.js'
 import { ReplicaHost } from '../../packages/core/dist/index.js'
-import { GENERATIONS_PER_TURN, realScheduler } from '../../packages/interface/dist/index.js'
+import { realScheduler } from '../../packages/interface/dist/index.js'
 import { kv } from '../../packages/machines/dist/index.js'
 import { lamport } from '../../packages/order-lamport/dist/index.js'
 import { realtime } from '../../packages/order-realtime/dist/index.js'
@@ -207,8 +207,7 @@ function ordererFactory(order) {
 
 /** Puts to 3 replicas in this process over the memory transport, memory storage. */
 async function inProcessPuts(order, clientCount) {
-  // One process, no I/O between generations of deferred work: they run back to back (see RealSchedulerOptions).
-  const scheduler = realScheduler({ generationsPerTurn: GENERATIONS_PER_TURN })
+  const scheduler = realScheduler()
   const network = new MemoryNetwork({ scheduler })
   const ids = ['r1', 'r2', 'r3']
   const hosts = ids.map((id) => new ReplicaHost({ self: id, replicas: ids, machine: kv, orderer: ordererFactory(order), transport: memoryTransport({ network, replicas: ids }), scheduler, membership: false }))

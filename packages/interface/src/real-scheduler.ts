@@ -17,18 +17,18 @@ interface HostGlobals {
 /** Options of {@link realScheduler}. */
 export interface RealSchedulerOptions {
   /**
-   * Generations of deferred work run back to back in one event-loop turn (default 1). Work deferred while deferred
-   * work runs is the next generation: with 1 it waits for the next turn, so the I/O of the turn in between (more
-   * socket reads) joins the batch it is part of, and a replica over TCP writes fewer, larger frames. A cluster in
-   * one process (memory transport) has no such I/O: each generation's turn only polls the event loop, about a fifth
-   * of its time with 3 replicas and 64 clients. Give it `GENERATIONS_PER_TURN` (16): it then serves 20–50 % more
-   * commands. Over TCP it is not yet measured well enough to be the default: a first comparison with file storage
-   * showed 10–20 % less, a second none (docs/benchmarks.md, step 17).
+   * Generations of deferred work run back to back in one event-loop turn (default `GENERATIONS_PER_TURN`, 16). Work
+   * deferred while deferred work runs is the next generation: it runs in the same turn, after the promise
+   * continuations the last generation set off, up to this many; then I/O and timers get their turn. A cluster in one
+   * process (memory transport) spent about a fifth of its time polling the event loop with one generation per turn
+   * and serves 20–50 % more with 16; replicas over TCP, measured side by side in ten alternating pairs with file
+   * storage, served the same or ~5 % more (docs/benchmarks.md, step 17). With 1, each generation waits for the next
+   * turn, and the socket reads of the turn in between join its batch.
    */
   readonly generationsPerTurn?: number
 }
 
-/** The generations per turn that suit a cluster in one process (see {@link RealSchedulerOptions.generationsPerTurn}). */
+/** The generations of deferred work a real scheduler runs per event-loop turn by default (see {@link RealSchedulerOptions.generationsPerTurn}). */
 export const GENERATIONS_PER_TURN = 16
 
 /**
@@ -41,7 +41,7 @@ export function realScheduler(options: RealSchedulerOptions = {}): Scheduler {
   const host = globalThis as unknown as HostGlobals
   const { performance } = host
   const origin = performance.timeOrigin
-  const generations = options.generationsPerTurn ?? 1
+  const generations = options.generationsPerTurn ?? GENERATIONS_PER_TURN
   if (!Number.isSafeInteger(generations) || generations < 1) throw new RangeError(`realScheduler: generationsPerTurn must be an integer >= 1 (got ${options.generationsPerTurn})`)
   const queue = queueFor(generations)
   return {

@@ -33,8 +33,8 @@ describe('realScheduler', () => {
     expect(ran).toEqual(['deferred', 'timer'])
   })
 
-  it('runs deferred work in the order deferred, across schedulers; work deferred while it runs waits for the next turn', async () => {
-    const [one, two] = [realScheduler(), realScheduler()]
+  it('runs deferred work in the order deferred, across schedulers; with one generation per turn, work deferred while it runs waits for the next turn', async () => {
+    const [one, two] = [realScheduler({ generationsPerTurn: 1 }), realScheduler({ generationsPerTurn: 1 })]
     const ran: string[] = []
     await new Promise<void>((resolve) => {
       one.defer(() => {
@@ -55,8 +55,8 @@ describe('realScheduler', () => {
     expect(ran).toEqual(['a', 'a deferred d', 'b', 'c', 'c microtask', 'd'])
   })
 
-  it('by default runs one generation of deferred work per turn: the I/O of the turn in between joins the next batch', async () => {
-    const scheduler = realScheduler()
+  it('with generationsPerTurn 1 runs one generation of deferred work per turn: the I/O of the turn in between joins the next batch', async () => {
+    const scheduler = realScheduler({ generationsPerTurn: 1 })
     const ran: string[] = []
     await new Promise<void>((resolve) => {
       scheduler.defer(() => {
@@ -71,8 +71,8 @@ describe('realScheduler', () => {
     expect(ran).toEqual(['g0', 'immediate', 'g1'])
   })
 
-  it(`with generationsPerTurn runs that many generations of deferred work in one turn, then lets the event loop turn (I/O, timers, immediates)`, async () => {
-    const scheduler = realScheduler({ generationsPerTurn: GENERATIONS_PER_TURN })
+  it(`by default runs GENERATIONS_PER_TURN generations of deferred work in one turn, then lets the event loop turn (I/O, timers, immediates)`, async () => {
+    const scheduler = realScheduler()
     const ran: string[] = []
     await new Promise<void>((resolve) => {
       const generation = (n: number) => () => {
