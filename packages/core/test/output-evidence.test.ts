@@ -112,6 +112,45 @@ describe('signed reply digests (evidence for external readers)', () => {
     expect(evidence.answer('c1', 10, 7).status).toBe('unavailable')
   })
 
+  it('finds requests executed after an earlier ask (the index of requests grows when a reader asks)', () => {
+    const { evidence } = store('r1', 4)
+    for (let round = 0; round < 5; round++) {
+      // Each round: 3 positions executed and signed by r2, then a reader asks for one of them; the index holds
+      // stale positions by then (rounds earlier than the window), and is started over when they outnumber it.
+      for (let i = 1; i <= 3; i++) {
+        const position = round * 3 + i
+        evidence.executed(position, request(position), reply(position, position))
+        evidence.onSignatures('r2', [peerSignature('r2', position, position)])
+      }
+      expect(evidence.answer('c1', round * 3 + 2, 7).status).toBe('ok')
+      expect(evidence.answer('c1', round * 3 + 3, 7).status).toBe('ok')
+      if (round > 0) expect(evidence.answer('c1', round * 3 - 2, 7).status).toBe('unavailable') // 4 or more positions back
+    }
+  })
+
+  it('after the order rolls back, what was executed above the new position is no longer served', () => {
+    const { evidence } = store()
+    for (let position = 1; position <= 5; position++) {
+      evidence.executed(position, request(position), reply(position, position))
+      evidence.onSignatures('r2', [peerSignature('r2', position, position)])
+    }
+    expect(evidence.answer('c1', 4, 7).status).toBe('ok')
+    // A transferred state replaced this replica's: position 3 now holds request 40 (its own order was off).
+    evidence.executed(3, request(40), reply(40, 3))
+    expect(evidence.answer('c1', 3, 7).status).toBe('unavailable')
+    expect(evidence.answer('c1', 4, 7).status).toBe('unavailable')
+    expect(evidence.answer('c1', 5, 7).status).toBe('unavailable')
+    expect(evidence.answer('c1', 2, 7).status).toBe('ok')
+    // Nor signed for a member that asks: position 4 is void until executed again.
+    const { evidence: other, sent } = store()
+    for (let position = 1; position <= 5; position++) other.executed(position, request(position), reply(position, position))
+    other.executed(3, request(40), reply(40, 3))
+    other.onSignatureRequest('r2', [2, 4, 5])
+    expect(sent.flatMap((s) => (s.message.kind === 'replySignatures' ? s.message.signatures.map((signature) => signature.position) : []))).toEqual([2])
+    evidence.onSignatures('r2', [peerSignature('r2', 40, 3)])
+    expect(evidence.answer('c1', 40, 7).status).toBe('ok')
+  })
+
   it('the wire codec round-trips the new kinds and refuses malformed signatures with an error naming the field', () => {
     const signature = peerSignature('r2', 3, 9)
     const messages: PeerMessage[] = [

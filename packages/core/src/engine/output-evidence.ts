@@ -31,9 +31,11 @@ export interface OutputEvidenceHost {
 
 /** One position of the order: this replica's own reply (signed when first needed), and the other replicas' signatures. */
 interface PositionEvidence {
+  /** The position this slot of the ring holds now (a slot is reused for the position 2 × window above). */
+  position: number
   own?: OwnReply
-  /** Each other replica's statement about this position (the last one it sent). */
-  readonly peers: Map<ReplicaId, ReplySignature>
+  /** Each other replica's statement about this position (the last one it sent); made with the first one. */
+  peers?: Map<ReplicaId, ReplySignature>
 }
 
 interface OwnReply {
@@ -68,13 +70,23 @@ export const MAX_SIGNATURES_PER_MESSAGE = 100_000
  */
 export class OutputEvidence {
   private readonly host: OutputEvidenceHost
-  private readonly positions = new Map<number, PositionEvidence>()
-  /** Position of each request this replica executed, among those kept. */
-  private readonly byRequest = new Map<string, number>()
+  /**
+   * The positions kept, in a ring of 2 × window slots: position p in slot p mod 2 × window. The positions that
+   * count, (executedUpTo − window, executedUpTo + window], are 2 × window consecutive ones, so they never share
+   * a slot; a slot whose `position` is outside that range is stale and is reused in place (no map, no eviction
+   * pass: recording a delivery allocates one object). A slot is made on first use.
+   */
+  private readonly ring: (PositionEvidence | undefined)[] = []
+  /**
+   * Position of each request this replica executed, for the readers' asks: built when a reader first asks, from
+   * the positions executed since the last ask (`indexedUpTo`), not on every delivery. Entries may be stale (the
+   * position left the window or was executed again): `answer` checks the slot.
+   */
+  private byRequest = new Map<string, number>()
+  /** Positions at or below this are in `byRequest`. */
+  private indexedUpTo = 0
   /** The highest position this replica executed. */
   private executedUpTo = 0
-  /** Every position at or below this was forgotten. */
-  private evictedUpTo = 0
 
   constructor(host: OutputEvidenceHost) {
     this.host = host
@@ -83,13 +95,15 @@ export class OutputEvidence {
   /** This replica executed `request` at `position` with `reply`: keep it, to sign when evidence of it is asked for. */
   executed(position: number, request: Request, reply: Reply): void {
     const name: RequestName = { client: request.client, seq: request.seq, incarnation: request.incarnation ?? 0 }
-    // The order rolled back (a transferred state replaced this replica's): evict by looking at every position kept.
-    if (position <= this.executedUpTo) this.evictedUpTo = 0
-    this.evictBelow(position - this.host.window)
-    const entry = this.entry(position)
-    if (entry.own) this.byRequest.delete(keyOf(entry.own.request))
-    entry.own = { request: name, reply }
-    this.byRequest.set(keyOf(name), position)
+    // The order rolled back (a transferred state replaced this replica's): what it executed above is void, and
+    // the index is rebuilt from the window at the next ask.
+    if (position <= this.executedUpTo) {
+      for (const slot of this.ring) if (slot && slot.position >= position) slot.own = undefined
+      this.byRequest = new Map()
+      this.indexedUpTo = 0
+    }
+    const slot = this.slot(position)
+    slot.own = { request: name, reply }
     this.executedUpTo = position
   }
 
@@ -99,7 +113,8 @@ export class OutputEvidence {
     const highest = this.executedUpTo + this.host.window
     for (const signature of signatures) {
       if (signature.position <= lowest || signature.position > highest) continue
-      this.entry(signature.position).peers.set(from, signature)
+      const slot = this.slot(signature.position)
+      ;(slot.peers ??= new Map()).set(from, signature)
     }
   }
 
@@ -107,7 +122,7 @@ export class OutputEvidence {
   onSignatureRequest(from: ReplicaId, positions: readonly number[]): void {
     const signatures: ReplySignature[] = []
     for (const position of positions) {
-      const own = this.positions.get(position)?.own
+      const own = this.kept(position)?.own
       const signed = own && this.sign(position, own)
       if (signed) signatures.push({ ...own.request, position, digest: signed.digest, signature: signed.signature })
     }
@@ -116,17 +131,18 @@ export class OutputEvidence {
 
   /** This replica gave up its state: what it executed from it is void, and it serves no evidence until it executes again. */
   clear(): void {
-    this.positions.clear()
-    this.byRequest.clear()
+    this.ring.length = 0
+    this.byRequest = new Map()
+    this.indexedUpTo = 0
     this.executedUpTo = 0
-    this.evictedUpTo = 0
   }
 
   /** The answer to a reader asking for the evidence of a request's reply (`pending` asks the members to sign theirs). */
   answer(client: ClientId, seq: number, incarnation: number): EvidenceAnswer {
     const name = { client, seq, incarnation }
+    this.index()
     const position = this.byRequest.get(keyOf(name))
-    const entry = position === undefined ? undefined : this.positions.get(position)
+    const entry = position === undefined ? undefined : this.kept(position)
     const own = entry?.own
     const mine = own && this.sign(position!, own)
     if (position === undefined || !entry || !own || !mine) {
@@ -135,13 +151,13 @@ export class OutputEvidence {
     }
     const { clusterId } = this.host.signer
     const statements: SignedReplyStatement[] = [{ statement: { clusterId, replicaId: this.host.self, ...name, position, digest: mine.digest }, signature: mine.signature }]
-    for (const [replica, peer] of entry.peers) {
+    for (const [replica, peer] of entry.peers ?? []) {
       if (peer.client !== client || peer.seq !== seq || peer.incarnation !== incarnation || peer.digest !== mine.digest) continue
       statements.push({ statement: { clusterId, replicaId: replica, ...name, position, digest: peer.digest }, signature: peer.signature })
     }
     const needed = Math.floor((this.host.configurationSize() - 1) / 2) + 1
     if (statements.length < needed) {
-      for (const member of this.host.members()) if (member !== this.host.self && !entry.peers.has(member)) this.host.send(member, { kind: 'signatureRequest', positions: [position] })
+      for (const member of this.host.members()) if (member !== this.host.self && !entry.peers?.has(member)) this.host.send(member, { kind: 'signatureRequest', positions: [position] })
       return { status: 'pending', ...name, reason: `replica '${this.host.self}' holds ${statements.length} matching signature(s) for ${client}#${seq}; ${needed} (t+1) are needed: ask again` }
     }
     return { status: 'ok', ...name, evidence: { value: own.reply, statements } }
@@ -164,36 +180,51 @@ export class OutputEvidence {
     }
   }
 
-  /** Positions with evidence kept (tests of the bound). */
+  /** Positions with evidence kept (tests of the bound): this replica's reply or another replica's statement. */
   get size(): number {
-    return this.positions.size
+    let size = 0
+    for (const slot of this.ring) if (slot && this.inRange(slot.position) && (slot.own || slot.peers?.size)) size++
+    return size
   }
 
-  private entry(position: number): PositionEvidence {
-    let entry = this.positions.get(position)
-    if (!entry) {
-      entry = { peers: new Map() }
-      this.positions.set(position, entry)
+  /** True for the positions that count: the last `window` executed here, and up to `window` ahead of them. */
+  private inRange(position: number): boolean {
+    return position > this.executedUpTo - this.host.window && position <= this.executedUpTo + this.host.window
+  }
+
+  /** The slot of `position` if it holds that position and the position counts. */
+  private kept(position: number): PositionEvidence | undefined {
+    const slot = this.ring[position % (2 * this.host.window)]
+    return slot && slot.position === position && this.inRange(position) ? slot : undefined
+  }
+
+  /** The slot for `position`, taken over from the stale position it held (whose evidence is dropped). */
+  private slot(position: number): PositionEvidence {
+    const i = position % (2 * this.host.window)
+    let slot = this.ring[i]
+    if (!slot) {
+      slot = { position }
+      this.ring[i] = slot
+    } else if (slot.position !== position) {
+      slot.position = position
+      slot.own = undefined
+      slot.peers = undefined
     }
-    return entry
+    return slot
   }
 
-  /** Forgets every position at or below `floor`: in O(positions forgotten) as the order advances one by one. */
-  private evictBelow(floor: number): void {
-    if (floor <= this.evictedUpTo) return
-    if (floor - this.evictedUpTo <= this.positions.size) {
-      for (let position = this.evictedUpTo + 1; position <= floor; position++) this.forget(position)
-    } else {
-      for (const position of [...this.positions.keys()]) if (position <= floor) this.forget(position)
+  /** Adds the positions executed since the last ask to `byRequest`; starts it over when stale entries outnumber the window. */
+  private index(): void {
+    const low = this.executedUpTo - this.host.window
+    if (this.byRequest.size > 2 * this.host.window) {
+      this.byRequest = new Map()
+      this.indexedUpTo = 0
     }
-    this.evictedUpTo = floor
-  }
-
-  private forget(position: number): void {
-    const entry = this.positions.get(position)
-    if (!entry) return
-    if (entry.own) this.byRequest.delete(keyOf(entry.own.request))
-    this.positions.delete(position)
+    for (let position = Math.max(this.indexedUpTo, low) + 1; position <= this.executedUpTo; position++) {
+      const own = this.kept(position)?.own
+      if (own) this.byRequest.set(keyOf(own.request), position)
+    }
+    this.indexedUpTo = this.executedUpTo
   }
 }
 
