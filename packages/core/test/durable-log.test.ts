@@ -70,6 +70,29 @@ describe('the durable log', () => {
     expect(log.durablePosition).toBe(27)
   })
 
+  it('after a transfer replaced the state at a lower position, the disk never reports the dropped order\'s positions as held (world simulator, seed 2014)', async () => {
+    const disk = slowDisk()
+    const log = new DurableLog(disk.storage)
+    await log.open()
+    for (let p = 1; p <= 140; p++) log.appendDelivery(p, request(p))
+    await log.sync()
+    log.appendDelivery(141, request(141))
+    log.appendDelivery(142, request(142))
+    const syncing = log.sync() // started before the transfer, completes after it
+    const transfer = log.transferred(image(136, 10)) // the cluster resumed at 136 from another order
+    expect(log.durablePosition).toBe(136)
+    await syncing
+    expect(log.durablePosition).toBe(136) // 141 and 142 are on the disk, but they are the dropped order's
+    log.appendDelivery(137, request(1137)) // the new order's 137 waits for the snapshot
+    await log.sync()
+    expect(log.durablePosition).toBe(136)
+    await until(() => disk.pending.length > 0)
+    disk.pending.shift()!()
+    await transfer
+    await log.sync()
+    expect(log.durablePosition).toBe(137)
+  })
+
   it('Found in the backup test: after drain() the records made since a transferred state are on the storage (a clean stop closed it first, and they were lost)', async () => {
     const disk = slowDisk()
     const log = new DurableLog(disk.storage)

@@ -85,3 +85,38 @@ describe('replies confirmed by the order digests of a majority', () => {
     expect(sent).toEqual([3, 4, 5, 8, 7])
   })
 })
+
+describe('a state replaced by a transfer (found by the world simulator, real time, seed 2014)', () => {
+  it('a peer reporting its disk along another branch of the order does not release a reply; one along this replica’s does', () => {
+    const { replies, sent, deliver } = confirming()
+    deliver(1, 136)
+    replies.send('c5', reply(136))
+    replies.peerProgress('r3', 136, 'another branch at 136')
+    expect(sent).toEqual([])
+    replies.peerProgress('r2', 136, 'd136')
+    expect(sent).toEqual([136])
+  })
+
+  it('after the state is replaced, the old replies, the disks known before and the old digests no longer count', () => {
+    const { replies, sent, deliver } = confirming()
+    deliver(1, 142)
+    replies.peerProgress('r2', 142, 'd142')
+    replies.send('c5', reply(140)) // covered at once: r1 and r2 hold up to 142
+    replies.send('c6', reply(143)) // held
+    expect(sent).toEqual([140])
+    // The cluster resumed at 136 from another replica's state: this one takes it (its digest there: t136).
+    replies.orderReplaced(136, 't136')
+    expect(replies.waiting).toBe(0) // the reply held from the old state is dropped
+    replies.send('c7', reply(136))
+    expect(sent).toEqual([140]) // no disk is known to hold the new order at 136 yet
+    // Its disk still reports the old order's positions until the snapshot of the new state is on it: not counted.
+    expect(replies.ownProgress(142)).toBe(false)
+    expect(replies.position('r1')).toBe(0)
+    // A stale report of the old order from a peer: its digest is no longer this replica's.
+    replies.peerProgress('r2', 136, 'd136')
+    expect(sent).toEqual([140])
+    expect(replies.ownProgress(136)).toBe(true)
+    replies.peerProgress('r3', 136, 't136')
+    expect(sent).toEqual([140, 136])
+  })
+})

@@ -16,6 +16,11 @@ export interface CatchUpHost {
   send(to: ReplicaId, message: PeerMessage): void
   /** Drops the replies and outputs still waiting for disks: they answer deliveries this replica no longer vouches for. */
   dropHeldReplies(): void
+  /**
+   * Its state was replaced by a transfer: besides the held replies, what it knew of the disks (checked against its
+   * old order) and its old order's digests no longer count (see `DurableReplies.orderReplaced`).
+   */
+  orderReplaced(): void
 }
 
 /**
@@ -110,7 +115,7 @@ export class CatchUp {
     // Replies held for disks answered deliveries of the state it had before: that state is gone (a majority
     // never held those deliveries, or the replies would have gone out), and a later report that the peers'
     // disks hold those positions would be about other requests. The clients retry and get the real answer.
-    host.dropHeldReplies()
+    host.orderReplaced()
     if (wholeState) this.ownStateWrong = false
     this.transfer.recordViewStart(host.view().id, host.requests.replicated.image())
     host.transitionTo('normal')

@@ -11,9 +11,10 @@ export interface DurableRepliesEnvironment {
   sendToClient(to: ClientId, message: ReplicaToClient): void
   sendToPeer(to: ReplicaId, message: PeerMessage): void
   /**
-   * With an orderer that rests on timing assumptions: progress counts only where the order agrees. Each report
-   * carries the digest of the reporter's order at its position, and a peer's report counts once this replica's
-   * own digest at that position is the same.
+   * Progress counts only where the order agrees: each report carries the digest of the reporter's order at its
+   * position, and a peer's report counts once this replica's own digest at that position is the same. The engine
+   * always sets it. Without it (and for a report without a digest, which only earlier versions send) a report
+   * counts by its position alone.
    */
   readonly confirmOrder?: boolean
 }
@@ -59,10 +60,16 @@ export class DurableReplies {
     else this.hold(position, to, message)
   }
 
-  /** This replica's disk holds the order up to `position`: the peers are told, and what is covered goes out. True if it moved. */
+  /**
+   * This replica's disk holds the order up to `position`: the peers are told, and what is covered goes out. True if
+   * it moved. With `confirmOrder`, only a position whose digest this replica noted in its present order counts (one
+   * it executed since its state was last replaced, or that state's own position): what the disk holds beyond that
+   * belongs to an order this replica no longer has.
+   */
   ownProgress(position: number): boolean {
-    if (!this.record(this.env.self, position)) return false
     const digest = this.env.confirmOrder ? this.ownDigest(position) : undefined
+    if (this.env.confirmOrder && digest === undefined) return false
+    if (!this.record(this.env.self, position)) return false
     const message: PeerMessage = digest === undefined ? { kind: 'durable', position } : { kind: 'durable', position, digest }
     for (const member of this.env.members()) if (member !== this.env.self) this.env.sendToPeer(member, message)
     this.releaseCovered()
@@ -139,6 +146,24 @@ export class DurableReplies {
     if (position <= (this.durable.get(replica) ?? 0)) return false
     this.durable.set(replica, position)
     return true
+  }
+
+  /**
+   * This replica's state was replaced (it took the state, or the order after its own, by transfer) and is now the
+   * one at `position`, whose order has digest `digest`. The replies still held answered the state it had before;
+   * what is known of the disks (its own and the peers', each checked against its old order) and its old digests
+   * are about that state's order, which may have departed from the cluster's: all are dropped, and the disks
+   * count again as they report on the present order. Found (world simulator, real time, seed 2014): a replica
+   * that took a state counted a peer's report on another branch of the order and released a reply that the
+   * cluster then lost.
+   */
+  orderReplaced(position: number, digest: string): void {
+    this.held.length = 0
+    this.durable.clear()
+    this.claims.clear()
+    this.digestAt.length = 0
+    this.digestPosition.length = 0
+    this.noteDigest(position, digest)
   }
 
   /** Replicas that start afresh (joiners): what their disks held before no longer counts. */

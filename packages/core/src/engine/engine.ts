@@ -106,7 +106,9 @@ export class ReplicaEngine<S = unknown> {
     })
     // Replies wait for a majority's disks (durable storage), or, with an orderer that rests on timing
     // assumptions, for a majority that delivered the same order up to them (so no client takes a reply from a
-    // replica whose order departed before it found out).
+    // replica whose order departed before it found out). Either way a report counts only where the reporter's
+    // order is this replica's (same digest at its position): after a view change resumed the cluster from a
+    // majority's older states, a member's disk may hold another branch of the order (world simulator, seed 2014).
     this.confirmsOrder = this.orderer.timingAssumptions === true
     this.durableReplies =
       options.durableReplies || this.confirmsOrder
@@ -116,8 +118,7 @@ export class ReplicaEngine<S = unknown> {
             quorum: () => majorityOf((this.membership?.currentConfiguration ?? this.currentView.members).length),
             sendToClient: (to, message) => this.effects.sendToClient(to, message),
             sendToPeer: (to, message) => this.sendPeer(to, message),
-            // With disks a reply already waits for a majority's disks at its position.
-            confirmOrder: this.confirmsOrder && !options.durableReplies,
+            confirmOrder: true,
           })
         : undefined
     this.reportsDeliveries = this.confirmsOrder && !options.durableReplies
@@ -183,6 +184,7 @@ export class ReplicaEngine<S = unknown> {
       endView: (view: View, boundary: unknown) => this.channel.endView(orderer, view, boundary),
       forgetDurable: (replicas: readonly ReplicaId[]) => this.durableReplies?.forget(replicas),
       dropHeldReplies: () => this.durableReplies?.dropHeld(),
+      orderReplaced: () => this.durableReplies?.orderReplaced(this.requests.replicated.position, this.requests.replicated.orderDigest),
       repliesWaitForMajority: () => this.durableReplies !== undefined,
       ordererCutOff: () => {
         for (const [peer, view] of this.ordererCutOff) if (view === this.currentView.id && this.members.has(peer)) return true
@@ -263,6 +265,7 @@ export class ReplicaEngine<S = unknown> {
     const disk = readDisk(snapshot, log, this.currentView)
     if (snapshot) this.requests.replicated.restore(snapshot)
     this.requests.replay(disk.requests)
+    this.durableReplies?.noteDigest(this.requests.replicated.position, this.requests.replicated.orderDigest)
     this.setView(disk.view)
     membership.restoreConfiguration(disk.configuration ?? [...this.replicas].filter((r) => disk.view.members.includes(r)))
     membership.recovering(disk.votes, disk.commit)

@@ -48,6 +48,8 @@ export interface MembershipHost {
   forgetDurable(replicas: readonly ReplicaId[]): void
   /** Drops the replies and outputs still waiting for disks (see `CatchUpHost.dropHeldReplies`). */
   dropHeldReplies(): void
+  /** Its state was replaced by a transfer (see `CatchUpHost.orderReplaced`). */
+  orderReplaced(): void
   /**
    * True if a reply waits for a majority (its disks, or its deliveries: see `DurableReplies`); false if a replica
    * answers as soon as it executes (memory storage, an orderer without timing assumptions).

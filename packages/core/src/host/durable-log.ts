@@ -61,6 +61,11 @@ export class DurableLog {
   private synced = { record: 0, position: 0 }
   /** Records waiting for a transferred state's snapshot before they may be appended. */
   private waiting: PendingRecord[] | undefined
+  /**
+   * While a transferred state's snapshot is pending, its position: the records already on the disk or handed to it
+   * beyond that position belong to the order the transfer replaced, so no sync counts them toward `durablePosition`.
+   */
+  private replacedAt: number | undefined
   private latestPosition = 0
   private snapshots: Promise<void> = Promise.resolve()
   private readonly nextTurn: () => Promise<void>
@@ -146,7 +151,8 @@ export class DurableLog {
   async sync(): Promise<void> {
     const target = this.handed
     await this.storage.sync()
-    if (target.record > this.synced.record) this.synced = target
+    if (target.record <= this.synced.record) return
+    this.synced = this.replacedAt === undefined ? target : { record: target.record, position: Math.min(target.position, this.replacedAt) }
   }
 
   /**
@@ -165,13 +171,19 @@ export class DurableLog {
    */
   async transferred(snapshot: LazySnapshot): Promise<void> {
     this.waiting ??= []
-    this.latestPosition = Math.max(this.latestPosition, snapshot.position)
+    // The order from here on is the transferred state's: what the disk holds beyond its position is another order's
+    // (found: a replica reported its disk held positions of the order it had dropped, see `DurableReplies.orderReplaced`).
+    this.replacedAt = snapshot.position
+    this.latestPosition = snapshot.position
+    this.synced = { record: this.synced.record, position: Math.min(this.synced.position, snapshot.position) }
+    this.handed = { record: this.handed.record, position: Math.min(this.handed.position, snapshot.position) }
     const number = ++this.madeRecords
     const written = this.writeSnapshot(snapshot)
     await written
     if (this.snapshots !== written) return // a later transfer's snapshot is pending: its completion releases the records
     const waiting = this.waiting ?? []
     this.waiting = undefined
+    this.replacedAt = undefined
     // The snapshot is durable: everything made before it, and it, is on the disk.
     if (number > this.synced.record) this.synced = { record: number, position: snapshot.position }
     if (number > this.handed.record) this.handed = this.synced
