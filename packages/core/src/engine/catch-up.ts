@@ -14,8 +14,6 @@ export interface CatchUpHost {
   view(): View
   transitionTo(status: EngineStatus): void
   send(to: ReplicaId, message: PeerMessage): void
-  /** Drops the replies and outputs still waiting for disks: they answer deliveries this replica no longer vouches for. */
-  dropHeldReplies(): void
   /**
    * Its state was replaced by a transfer: besides the held replies, what it knew of the disks (checked against its
    * old order) and its old order's digests no longer count (see `DurableReplies.orderReplaced`).

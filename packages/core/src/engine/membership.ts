@@ -46,7 +46,7 @@ export interface MembershipHost {
   endView(view: View, boundary: unknown): boolean
   /** These replicas start afresh (joiners): what their disks were known to hold no longer counts. */
   forgetDurable(replicas: readonly ReplicaId[]): void
-  /** Drops the replies and outputs still waiting for disks (see `CatchUpHost.dropHeldReplies`). */
+  /** Drops the replies and outputs still waiting for disks: they answer deliveries this replica no longer vouches for. */
   dropHeldReplies(): void
   /** Its state was replaced by a transfer (see `CatchUpHost.orderReplaced`). */
   orderReplaced(): void
