@@ -33,6 +33,9 @@ export interface ChaosClusterOptions {
  * {@link LinkProxy}s: each replica gets its own configuration file in which the other replicas' addresses
  * are the proxies of its links to them. Clients connect to the replicas directly.
  */
+/** The longest a started replica may take to listen (its recovery from disk included). */
+const START_DEADLINE_MS = 60_000
+
 export class ChaosCluster {
   readonly config: LoadedClusterConfig
   readonly dir: string
@@ -125,17 +128,24 @@ export class ChaosCluster {
       this.log.write(`chaos ${new Date().toISOString()} replica ${id} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}\n`)
     })
     await new Promise<void>((resolve, reject) => {
+      // A replica that neither listens nor exits would hold the run for ever: after START_DEADLINE_MS it fails.
+      const timer = setTimeout(() => {
+        child.off('message', onMessage)
+        reject(new Error(`replica ${id} (pid ${child.pid}) did not listen within ${START_DEADLINE_MS / 1000} s of its start; its last lines:\n  ${[...tail, partial].filter((l) => l !== '').join('\n  ')}\nsee ${join(this.dir, 'replicas.log')}`))
+      }, START_DEADLINE_MS)
       const onMessage = (message: unknown) => {
         const event = message as ReplicaProcessEvent
         if (event?.lockstep === 'replica' && event.event === 'listening') {
           child.off('message', onMessage)
+          clearTimeout(timer)
           resolve()
         }
       }
       child.on('message', onMessage)
-      child.once('exit', (code, signal) =>
-        reject(new Error(`replica ${id} exited before it listened (${signal ?? `code ${code}`}); its last lines:\n  ${[...tail, partial].filter((l) => l !== '').join('\n  ')}\nsee ${join(this.dir, 'replicas.log')}`)),
-      )
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer)
+        reject(new Error(`replica ${id} exited before it listened (${signal ?? `code ${code}`}); its last lines:\n  ${[...tail, partial].filter((l) => l !== '').join('\n  ')}\nsee ${join(this.dir, 'replicas.log')}`))
+      })
     })
   }
 

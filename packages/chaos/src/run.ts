@@ -117,17 +117,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       log(`${workload}: ${replicas} replicas under ${options.nemeses.join(', ') || 'no faults'} for ${(phaseMs / 1000).toFixed(0)} s${perClient} (${cluster.dir})`)
       await nemesis(cluster, options.nemeses, phaseRandom.fork(), phaseMs, faultLog, started, log)
       // Every fault is healed: the traffic stops, the replicas must converge, the final reads see everything.
+      let phaseAt = performance.now()
+      const took = () => {
+        const ms = performance.now() - phaseAt
+        phaseAt = performance.now()
+        return `${(ms / 1000).toFixed(1)} s`
+      }
+      log(`${workload}: faults healed; stopping the traffic`)
       await running.stop()
+      log(`${workload}: traffic stopped in ${took()}; waiting for the replicas to converge`)
       const converged = await settle(cluster)
       if (!converged.ok) violations.push(`${workload}: ${converged.problem}`)
+      log(`${workload}: ${converged.ok ? 'converged' : 'did not converge'} in ${took()}; final reads and the check`)
       const result = await running.check()
+      log(`${workload}: final reads and the check took ${took()}`)
       results.push(result)
       violations.push(...result.violations)
       // The history as `lockstep lincheck` reads it, to look at a violation closely.
       if (result.violations.length > 0 && 'history' in running) await writeFile(join(cluster.dir, 'history.json'), `${JSON.stringify(running.history)}\n`, 'utf8')
-      await settle(cluster)
-      const churn = await viewChurn(cluster)
-      if (churn) violations.push(`${workload}: ${churn}`)
+      // Settled again after the reads (when it settled at all: one that did not is reported already), then watched.
+      if (converged.ok) {
+        await settle(cluster)
+        const churn = await viewChurn(cluster)
+        if (churn) violations.push(`${workload}: ${churn}`)
+      }
       const digests = await cluster.status(true)
       const positions = new Set(digests.map((s) => s.position))
       if (positions.size === 1 && new Set(digests.map((s) => s.digest)).size !== 1) {
@@ -225,6 +238,7 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         if (kind === 'disk') detail = await damageDisk(cluster.dataDir(target), random)
         ;(record as { detail: string }).detail = detail
         await sleep(holdMs)
+        log(`  ${(now() / 1000).toFixed(1)} s  ${kind} ${target}: restarting it`)
         await cluster.start(target)
         // Not healed until it serves again: a replica restarted without its state (or from a damaged disk) holds
         // nothing until it has rejoined, and a second such fault before that would take the cluster beyond F.

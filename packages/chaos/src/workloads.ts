@@ -58,10 +58,14 @@ export interface HistoryWorkloadOptions {
   readonly inFlight?: number
   /** How long one operation may take before its outcome counts as unknown and its client is replaced (default 4000 ms). */
   readonly operationTimeoutMs?: number
+  /** How long the final reads may take, all of them together, once the cluster healed (default 30,000 ms). */
+  readonly finalReadsMs?: number
 }
 
 /** The default of {@link HistoryWorkloadOptions.operationTimeoutMs}. */
 const OPERATION_TIMEOUT_MS = 4000
+/** The default of {@link HistoryWorkloadOptions.finalReadsMs}. */
+const FINAL_READS_MS = 30_000
 /** Keys of one kv key group. */
 const KEYS = 5
 /**
@@ -203,6 +207,7 @@ function historyWorkload<I>(name: 'kv' | 'register', cluster: WorkloadCluster<Wo
   const clients = options.clients ?? 4
   const inFlight = options.inFlight ?? 1
   const timeoutMs = options.operationTimeoutMs ?? OPERATION_TIMEOUT_MS
+  const finalReadsMs = options.finalReadsMs ?? FINAL_READS_MS
   const pool = new ClientPool(cluster, `${name}-`)
   const history: Operation<I>[] = []
   const counts: OperationCounts = { ok: 0, failed: 0, unknown: 0 }
@@ -246,12 +251,15 @@ function historyWorkload<I>(name: 'kv' | 'register', cluster: WorkloadCluster<Wo
       const reader = await pool.fresh('final', ids[0]!)
       const violations: string[] = []
       const finals: Operation<I>[] = []
+      // All of them within `finalReadsMs`: a cluster that does not serve after healing is a violation, reported
+      // as such, not a run that waits for ever (10 tries of every read, one after the other).
+      const deadline = performance.now() + finalReadsMs
       for (const input of commands.finalReads(clients * inFlight)) {
         const call = performance.now()
         let outcome: Outcome<unknown> = { ok: false, definite: false }
-        for (let tries = 0; tries < 10 && !outcome.ok; tries++) outcome = await attempt(reader, commands.toCommand(input), (values) => commands.toOutput(input, values), timeoutMs)
+        for (let tries = 0; tries < 10 && !outcome.ok && performance.now() < deadline; tries++) outcome = await attempt(reader, commands.toCommand(input), (values) => commands.toOutput(input, values), timeoutMs)
         if (!outcome.ok) {
-          violations.push(`${name}: the final read ${JSON.stringify(input)} got no answer after the cluster healed`)
+          violations.push(`${name}: the final read ${JSON.stringify(input)} got no answer after the cluster healed (all final reads had ${finalReadsMs / 1000} s)`)
           continue
         }
         finals.push({ client: reader.id, input, output: outcome.output, call, return: performance.now() })

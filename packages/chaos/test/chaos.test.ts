@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest'
 import { NEMESES, UNAVAILABLE_NEMESES, formatResult, runChaos, type Order, type Workload } from '../src/index'
 
 // Two short chaos runs on every `npm test`: real `lockstep replica` processes over TCP through fault-injecting
@@ -9,8 +9,10 @@ import { NEMESES, UNAVAILABLE_NEMESES, formatResult, runChaos, type Order, type 
 // command that replays the run.
 const nemeses = NEMESES.filter((n) => UNAVAILABLE_NEMESES[n] === undefined)
 const dirs: string[] = []
+/** The folders of failed runs, kept to look at. */
+const kept = new Set<string>()
 afterAll(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+  for (const dir of dirs) if (!kept.has(dir)) await rm(dir, { recursive: true, force: true })
 })
 
 /** Processes still running whose command line names `dir` (Linux: /proc). */
@@ -38,8 +40,16 @@ describe('chaos: real processes under a nemesis', () => {
     const ordering = order === 'lamport' ? '' : `, ${order} ordering`
     it(`seed ${seed}: ${workloads.join(' and ')} on ${replicas} replicas for 20 s under ${nemeses.join(', ')}${replicas > 3 ? ' (two faults at once)' : ''}${pipelined}${ordering}: linearizable, exclusive, nothing acknowledged lost, equal digests, views settle; every process stopped`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-test-'))
+      // The run's own log (faults, phases and how long each took), printed if the test fails, even by timing out;
+      // the files of a failed run (each replica's log, result.json) are kept.
+      const lines: string[] = []
+      onTestFailed(() => {
+        kept.add(dir)
+        console.error(`chaos run, seed ${seed} (files kept in ${dir}):\n  ${lines.join('\n  ')}`)
+      })
       dirs.push(dir)
-      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, order, dir })
+      const log = (line: string) => lines.push(`${new Date().toISOString()} ${line}`)
+      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, order, dir, log })
       expect(result.order).toBe(order)
       expect(await processesUnder(dir), 'processes of the run still running').toEqual([])
       expect(result.violations, formatResult(result)).toEqual([])

@@ -215,6 +215,23 @@ describe('pipelined clients: the recorded history', () => {
     expect(bad.violations.some((v) => v.startsWith('kv: the history of') && v.includes('is not linearizable'))).toBe(true)
   })
 
+  it('a cluster that does not answer the final reads is a violation within their time, not a run that waits for ever', async () => {
+    // Every request of the final reader goes unanswered. Each try waits operationTimeoutMs (20 ms), so in the
+    // reads' 100 ms at most 6 are made, against 10 tries of each of the 5 reads (one key group) without that bound.
+    let finalTries = 0
+    const cluster = new FakeCluster((client) => {
+      if (!client.includes('final')) return 'answer'
+      finalTries++
+      return 'never'
+    })
+    const workload = kvWorkload(cluster, new SeededRandom(5), { clients: 2, inFlight: 4, operationTimeoutMs: 20, finalReadsMs: 100 })
+    const result = await runUntil(workload, 40)
+    const unanswered = result.violations.filter((v) => v.includes('got no answer after the cluster healed (all final reads had 0.1 s)'))
+    expect(unanswered).toHaveLength(5)
+    expect(finalTries).toBeGreaterThanOrEqual(1)
+    expect(finalTries).toBeLessThanOrEqual(6)
+  })
+
   it('kv with many loops: 8 loops to a group of 5 keys, every key read at the end', async () => {
     const cluster = new FakeCluster()
     const workload = kvWorkload(cluster, new SeededRandom(8), { clients: 4, inFlight: 16 })
