@@ -120,3 +120,19 @@ describe('a state replaced by a transfer (found by the world simulator, real tim
     expect(sent).toEqual([140, 136])
   })
 })
+
+describe('reports of a peer ahead of this replica', () => {
+  it('are each counted as this replica reaches its position, not only the latest (a reply does not wait for it to catch up with the newest)', () => {
+    const { replies, sent, deliver } = confirming()
+    deliver(1, 100)
+    replies.send('c1', reply(100))
+    replies.peerProgress('r2', 102, 'd102') // r2 is ahead: not checkable yet
+    replies.peerProgress('r2', 110, 'd110') // and reports again before this replica reaches 102
+    expect(sent).toEqual([])
+    deliver(101, 102)
+    expect(sent).toEqual([100])
+    expect(replies.position('r2')).toBe(102)
+    deliver(103, 110)
+    expect(replies.position('r2')).toBe(110)
+  })
+})

@@ -22,6 +22,9 @@ export interface DurableRepliesEnvironment {
 /** How many of its own order digests (by position) a replica keeps to check the peers' reports against. */
 const KEPT_DIGESTS = 16_384
 
+/** How many reports of one peer a replica keeps while it has not reached their positions. */
+const MAX_PENDING_CLAIMS = 1024
+
 /**
  * Majority-durable replies. With durable storage a reply is a promise that
  * survives any crash the cluster tolerates, including all replicas at once: it
@@ -44,8 +47,14 @@ export class DurableReplies {
   /** The position each slot of `digestAt` was written for (slots fill as positions come: nothing is allocated up front). */
   private readonly digestPosition: number[] = []
   private readonly scratch: number[] = []
-  /** Each peer's latest report this replica could not check yet (it had not reached that position). */
-  private readonly claims = new Map<ReplicaId, { readonly position: number; readonly digest: string }>()
+  /**
+   * Each peer's reports this replica could not check yet (it had not reached their positions), oldest first. All
+   * are kept, not just the latest: a peer ahead reports again before this replica reaches its last report, and
+   * keeping only the latest would leave every reply waiting until this replica caught up with the newest one.
+   */
+  private readonly claims = new Map<ReplicaId, { readonly position: number; readonly digest: string }[]>()
+  /** The highest position whose digest this replica noted in its present order. */
+  private notedUpTo = 0
 
   constructor(env: DurableRepliesEnvironment) {
     this.env = env
@@ -85,7 +94,13 @@ export class DurableReplies {
       if (this.record(from, position)) this.releaseCovered()
       return
     }
-    this.claims.set(from, { position, digest })
+    const pending = this.claims.get(from)
+    if (pending === undefined) this.claims.set(from, [{ position, digest }])
+    else {
+      // Bounded: the oldest go first (a later report covers more).
+      if (pending.length >= MAX_PENDING_CLAIMS) pending.shift()
+      pending.push({ position, digest })
+    }
     this.checkClaim(from)
   }
 
@@ -95,6 +110,7 @@ export class DurableReplies {
     const slot = position % KEPT_DIGESTS
     this.digestAt[slot] = digest
     this.digestPosition[slot] = position
+    if (position > this.notedUpTo) this.notedUpTo = position
     if (this.claims.size === 0) return
     // checkClaim may delete the claim being visited, which a Map's iterator allows.
     for (const peer of this.claims.keys()) this.checkClaim(peer)
@@ -106,15 +122,23 @@ export class DurableReplies {
     return this.digestPosition[slot] === position ? this.digestAt[slot] : undefined
   }
 
-  /** Counts a peer's report once this replica's own digest at its position is known and the same. */
+  /** Counts a peer's reports, oldest first, once this replica's own digest at each one's position is known and the same. */
   private checkClaim(peer: ReplicaId): void {
-    const claim = this.claims.get(peer)
-    if (!claim) return
-    const own = this.ownDigest(claim.position)
-    if (own === undefined) return // not there yet (checked again as this replica delivers), or too far back
-    this.claims.delete(peer)
-    // A different order there: it does not confirm this replica's (one of the two diverged and stops).
-    if (own === claim.digest && this.record(peer, claim.position)) this.releaseCovered()
+    const pending = this.claims.get(peer)
+    if (!pending) return
+    let moved = false
+    let checked = 0
+    for (; checked < pending.length; checked++) {
+      const claim = pending[checked]!
+      if (claim.position > this.notedUpTo) break // not there yet: checked again as this replica delivers
+      const own = this.ownDigest(claim.position)
+      // A different order there does not confirm this replica's (one of the two diverged and stops); one too far
+      // back to check is dropped (a later report covers it).
+      if (own !== undefined && own === claim.digest && this.record(peer, claim.position)) moved = true
+    }
+    if (checked === pending.length) this.claims.delete(peer)
+    else if (checked > 0) pending.splice(0, checked)
+    if (moved) this.releaseCovered()
   }
 
   private coveredNow(): number {
@@ -163,6 +187,7 @@ export class DurableReplies {
     this.claims.clear()
     this.digestAt.length = 0
     this.digestPosition.length = 0
+    this.notedUpTo = 0
     this.noteDigest(position, digest)
   }
 
