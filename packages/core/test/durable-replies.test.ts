@@ -136,3 +136,22 @@ describe('reports of a peer ahead of this replica', () => {
     expect(replies.position('r2')).toBe(110)
   })
 })
+
+describe('a peer whose disk goes back, or holds another order', () => {
+  it('counts up to its latest checked report, even below an earlier one, and not at all after a report on another order', () => {
+    const { replies, sent, deliver } = confirming()
+    deliver(1, 142)
+    replies.peerProgress('r2', 142, 'd142')
+    expect(replies.position('r2')).toBe(142)
+    // r2 took a state at 136 by transfer: its disk now holds this replica's order only up to there.
+    replies.peerProgress('r2', 136, 'd136')
+    expect(replies.position('r2')).toBe(136)
+    replies.send('c1', reply(140))
+    expect(sent).toEqual([])
+    // A report whose digest is not this replica's: r2's disk holds another order.
+    replies.peerProgress('r2', 138, 'another order at 138')
+    expect(replies.position('r2')).toBe(0)
+    replies.peerProgress('r3', 140, 'd140')
+    expect(sent).toEqual([140])
+  })
+})

@@ -132,9 +132,17 @@ export class DurableReplies {
       const claim = pending[checked]!
       if (claim.position > this.notedUpTo) break // not there yet: checked again as this replica delivers
       const own = this.ownDigest(claim.position)
-      // A different order there does not confirm this replica's (one of the two diverged and stops); one too far
-      // back to check is dropped (a later report covers it).
-      if (own !== undefined && own === claim.digest && this.record(peer, claim.position)) moved = true
+      if (own === undefined) continue // too far back to check: dropped (a later report covers it)
+      if (own === claim.digest) {
+        // The peer's latest checked report says how far its disk holds this replica's order, even below an
+        // earlier one: its disk went back when a transfer replaced its state.
+        if (claim.position > this.position(peer)) moved = true
+        this.durable.set(peer, claim.position)
+      } else {
+        // A different order there: the peer's disk does not hold this replica's, so nothing known of it counts
+        // (one of the two diverged; it takes the other's state or stops).
+        this.durable.delete(peer)
+      }
     }
     if (checked === pending.length) this.claims.delete(peer)
     else if (checked > 0) pending.splice(0, checked)
