@@ -155,3 +155,14 @@ describe('a peer whose disk goes back, or holds another order', () => {
     expect(sent).toEqual([140])
   })
 })
+
+describe('a pending report this replica will never reach', () => {
+  it('does not hold back a lower report the peer sends after its disk went back', () => {
+    const { replies, sent, deliver } = confirming()
+    deliver(1, 140)
+    replies.send('c1', reply(140))
+    replies.peerProgress('r2', 150, 'a branch this replica never takes') // pending: this replica is at 140
+    replies.peerProgress('r2', 140, 'd140') // r2 took the cluster's state at 140
+    expect(sent).toEqual([140])
+  })
+})

@@ -97,7 +97,10 @@ export class DurableReplies {
     const pending = this.claims.get(from)
     if (pending === undefined) this.claims.set(from, [{ position, digest }])
     else {
-      // Bounded: the oldest go first (a later report covers more).
+      // A report at or below one still pending makes those obsolete: the peer's disk went back (a transfer replaced
+      // its state), and a pending report this replica may never reach (another branch of the order) must not hold
+      // back the ones after it. Bounded: the oldest go first (a later report covers more).
+      while (pending.length > 0 && pending[pending.length - 1]!.position >= position) pending.pop()
       if (pending.length >= MAX_PENDING_CLAIMS) pending.shift()
       pending.push({ position, digest })
     }
