@@ -28,14 +28,14 @@ export interface ChaosClusterOptions {
   readonly timeouts?: Record<string, number>
 }
 
+/** The longest a started replica may take to listen (its recovery from disk included). */
+const START_DEADLINE_MS = 60_000
+
 /**
  * Replica processes (`lockstep replica`, file storage) whose links to each other all go through
  * {@link LinkProxy}s: each replica gets its own configuration file in which the other replicas' addresses
  * are the proxies of its links to them. Clients connect to the replicas directly.
  */
-/** The longest a started replica may take to listen (its recovery from disk included). */
-const START_DEADLINE_MS = 60_000
-
 export class ChaosCluster {
   readonly config: LoadedClusterConfig
   readonly dir: string
