@@ -127,11 +127,12 @@ export class ChaosCluster {
       if (replica.child === child) replica.child = undefined
       this.log.write(`chaos ${new Date().toISOString()} replica ${id} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}\n`)
     })
+    const lastLines = () => [...tail, partial].filter((l) => l !== '').join('\n  ')
     await new Promise<void>((resolve, reject) => {
       // A replica that neither listens nor exits would hold the run for ever: after START_DEADLINE_MS it fails.
       const timer = setTimeout(() => {
         child.off('message', onMessage)
-        reject(new Error(`replica ${id} (pid ${child.pid}) did not listen within ${START_DEADLINE_MS / 1000} s of its start; its last lines:\n  ${[...tail, partial].filter((l) => l !== '').join('\n  ')}\nsee ${join(this.dir, 'replicas.log')}`))
+        reject(new Error(`replica ${id} (pid ${child.pid}) did not listen within ${START_DEADLINE_MS / 1000} s of its start; its last lines:\n  ${lastLines()}\nsee ${join(this.dir, 'replicas.log')}`))
       }, START_DEADLINE_MS)
       const onMessage = (message: unknown) => {
         const event = message as ReplicaProcessEvent
@@ -144,7 +145,7 @@ export class ChaosCluster {
       child.on('message', onMessage)
       child.once('exit', (code, signal) => {
         clearTimeout(timer)
-        reject(new Error(`replica ${id} exited before it listened (${signal ?? `code ${code}`}); its last lines:\n  ${[...tail, partial].filter((l) => l !== '').join('\n  ')}\nsee ${join(this.dir, 'replicas.log')}`))
+        reject(new Error(`replica ${id} exited before it listened (${signal ?? `code ${code}`}); its last lines:\n  ${lastLines()}\nsee ${join(this.dir, 'replicas.log')}`))
       })
     })
   }
