@@ -3,33 +3,25 @@
  * concatenation, so a large image is hashed as it streams, never whole.
  */
 export class Fnv1a64 {
-  // Four 16-bit limbs, since JavaScript bit operations are 32-bit; offset basis 0xcbf29ce484222325.
-  /** @internal */ h0 = 0x2325
-  /** @internal */ h1 = 0x8422
-  /** @internal */ h2 = 0x9ce4
-  /** @internal */ h3 = 0xcbf2
+  // The state as two 32-bit halves held as signed int32 (`| 0`): `Math.imul` keeps every step in 32-bit integers.
+  // Offset basis 0xcbf29ce484222325.
+  /** @internal */ lo = 0x84222325 | 0
+  /** @internal */ hi = 0xcbf29ce4 | 0
 
   /** Hashes `bytes` (its first `length`) after everything hashed before. */
   update(bytes: Uint8Array, length = bytes.length): this {
-    let h0 = this.h0, h1 = this.h1, h2 = this.h2, h3 = this.h3
+    let lo = this.lo
+    let hi = this.hi
     for (let i = 0; i < length; i++) {
-      h0 ^= bytes[i]!
-      // multiply by the FNV prime 0x100000001b3 in 16-bit limbs
-      const t0 = h0 * 0x1b3
-      const t1 = h1 * 0x1b3
-      const t2 = h2 * 0x1b3 + (h0 << 8)
-      const t3 = h3 * 0x1b3 + (h1 << 8)
-      const c1 = t1 + (t0 >>> 16)
-      const c2 = t2 + (c1 >>> 16)
-      h0 = t0 & 0xffff
-      h1 = c1 & 0xffff
-      h2 = c2 & 0xffff
-      h3 = (t3 + (c2 >>> 16)) & 0xffff
+      lo ^= bytes[i]!
+      // Multiply by the FNV prime 0x100000001b3 = 2^40 + 0x1b3, modulo 2^64: the low half is lo * 0x1b3's low 32
+      // bits; the high half gains hi * 0x1b3, lo << 8 (the 2^40 term) and the carry of lo * 0x1b3 above 32 bits.
+      const carry = ((lo >>> 16) * 0x1b3 + (((lo & 0xffff) * 0x1b3) >>> 16)) >>> 16
+      hi = (Math.imul(hi, 0x1b3) + (lo << 8) + carry) | 0
+      lo = Math.imul(lo, 0x1b3)
     }
-    this.h0 = h0
-    this.h1 = h1
-    this.h2 = h2
-    this.h3 = h3
+    this.lo = lo
+    this.hi = hi
     return this
   }
 
@@ -53,21 +45,19 @@ export class Fnv1a64 {
 
   /** Starts over (the offset basis), for reuse without allocating. */
   reset(): this {
-    this.h0 = 0x2325
-    this.h1 = 0x8422
-    this.h2 = 0x9ce4
-    this.h3 = 0xcbf2
+    this.lo = 0x84222325 | 0
+    this.hi = 0xcbf29ce4 | 0
     return this
   }
 
   /** The state as four 16-bit limbs, low first. */
   limbs(): [number, number, number, number] {
-    return [this.h0, this.h1, this.h2, this.h3]
+    return [this.lo & 0xffff, this.lo >>> 16, this.hi & 0xffff, this.hi >>> 16]
   }
 
   /** The digest of everything hashed so far, as 16 hex digits. */
   digest(): string {
-    return hex4(this.h3) + hex4(this.h2) + hex4(this.h1) + hex4(this.h0)
+    return hex8(this.hi) + hex8(this.lo)
   }
 }
 
@@ -79,8 +69,9 @@ const hexBytes = new Uint8Array(16)
 const HEX_DIGITS = '0123456789abcdef'
 const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >>> 4]! + HEX_DIGITS[b & 15]!)
 
-function hex4(limb: number): string {
-  return HEX_PAIRS[limb >>> 8]! + HEX_PAIRS[limb & 255]!
+/** The 8 hex digits of a 32-bit half (signed or not). */
+function hex8(half: number): string {
+  return HEX_PAIRS[(half >>> 24) & 255]! + HEX_PAIRS[(half >>> 16) & 255]! + HEX_PAIRS[(half >>> 8) & 255]! + HEX_PAIRS[half & 255]!
 }
 
 const HEX_CODES = Array.from(HEX_DIGITS, (c) => c.charCodeAt(0))
@@ -100,25 +91,48 @@ function isDigitable(n: number): boolean {
 /** Writes the decimal digits of `n` (see `isDigitable`) at `at`; returns the index after them. */
 function writeDigits(bytes: Uint8Array, at: number, n: number): number {
   if (n <= 0x7fffffff) return writeSmallDigits(bytes, at, n, 0)
-  // Above 2^31 (incarnations are clock readings): the digits above the last eight, then those eight, in 32-bit steps.
+  // Above 2^31 (incarnations and entry times are clock readings): the digits above the last eight, then those eight,
+  // in 32-bit steps. The digits above the last eight of a reading in milliseconds change once a day: kept.
   const high = Math.floor(n / 1e8)
-  at = writeSmallDigits(bytes, at, high, 0)
-  return writeSmallDigits(bytes, at, n - high * 1e8, 8)
+  if (high !== lastHigh) {
+    lastHighLength = writeSmallDigits(lastHighDigits, 0, high, 0)
+    lastHigh = high
+  }
+  for (let i = 0; i < lastHighLength; i++) bytes[at + i] = lastHighDigits[i]!
+  return writeSmallDigits(bytes, at + lastHighLength, n - high * 1e8, 8)
 }
+
+/** The digits of the last `high` part `writeDigits` wrote (a safe integer's part above 1e8 has at most 8 digits). */
+let lastHigh = -1
+let lastHighLength = 0
+const lastHighDigits = new Uint8Array(MAX_DIGITS)
 
 /** Writes the decimal digits of `n` (0 to 2^31 - 1), with leading zeros up to `width` digits. */
 function writeSmallDigits(bytes: Uint8Array, at: number, n: number, width: number): number {
-  let digits = 1
-  for (let rest = (n / 10) | 0; rest > 0; rest = (rest / 10) | 0) digits++
+  let digits = decimalDigits(n)
   if (digits < width) digits = width
   let rest = n | 0
-  for (let i = at + digits - 1; i >= at; i--) {
-    const tenth = (rest / 10) | 0
-    bytes[i] = ZERO + rest - tenth * 10
-    rest = tenth
+  let i = at + digits - 1
+  // Two digits per step, from a table of the pairs 00–99.
+  for (; i > at; i -= 2) {
+    const hundredth = (rest / 100) | 0
+    const pair = 2 * (rest - hundredth * 100)
+    bytes[i] = DIGIT_PAIRS[pair + 1]!
+    bytes[i - 1] = DIGIT_PAIRS[pair]!
+    rest = hundredth
   }
+  if (i === at) bytes[i] = ZERO + rest
   return at + digits
 }
+
+/** How many decimal digits `n` (0 to 2^31 - 1) has. */
+function decimalDigits(n: number): number {
+  if (n < 100_000) return n < 100 ? (n < 10 ? 1 : 2) : n < 1_000 ? 3 : n < 10_000 ? 4 : 5
+  return n < 10_000_000 ? (n < 1_000_000 ? 6 : 7) : n < 100_000_000 ? 8 : n < 1_000_000_000 ? 9 : 10
+}
+
+/** The character codes of the two-digit numbers 00–99, two per number. */
+const DIGIT_PAIRS = Uint8Array.from({ length: 200 }, (_, i) => ZERO + (i % 2 === 0 ? Math.floor(i / 20) : (i >> 1) % 10))
 
 /**
  * A running chain of digests, each the FNV-1a 64-bit hash of the UTF-8 bytes of `previous + suffix` where `previous` is the one before as 16 hex
@@ -126,10 +140,9 @@ function writeSmallDigits(bytes: Uint8Array, at: number, n: number, width: numbe
  * makes the hex string only when `digest` is read, so a delivery costs no string but its suffix.
  */
 export class DigestChain {
-  private h0 = 0
-  private h1 = 0
-  private h2 = 0
-  private h3 = 0
+  /** The digest's two 32-bit halves, as `Fnv1a64` holds them. */
+  private lo = 0
+  private hi = 0
   /** The digest as text when known: '' at the start, a restored digest that is not 16 hex digits as given. */
   private text: string | undefined
   /** The limbs hold the digest (else `text` is all there is: the start, or a digest that is not 16 hex digits). */
@@ -144,16 +157,14 @@ export class DigestChain {
     this.text = digest
     this.fromLimbs = /^[0-9a-f]{16}$/.test(digest)
     if (this.fromLimbs) {
-      this.h3 = parseInt(digest.slice(0, 4), 16)
-      this.h2 = parseInt(digest.slice(4, 8), 16)
-      this.h1 = parseInt(digest.slice(8, 12), 16)
-      this.h0 = parseInt(digest.slice(12, 16), 16)
+      this.hi = parseInt(digest.slice(0, 8), 16) | 0
+      this.lo = parseInt(digest.slice(8, 16), 16) | 0
     }
   }
 
   /** The current digest: 16 hex digits, or '' before the first `extend`. */
   get digest(): string {
-    return (this.text ??= hex4(this.h3) + hex4(this.h2) + hex4(this.h1) + hex4(this.h0))
+    return (this.text ??= hex8(this.hi) + hex8(this.lo))
   }
 
   /** Moves to the hash of `this.digest + suffix`. */
@@ -197,27 +208,24 @@ export class DigestChain {
       at = writeDigits(bytes, at, time)
     }
     const hasher = scratchHasher.reset().update(bytes, at)
-    this.h0 = hasher.h0
-    this.h1 = hasher.h1
-    this.h2 = hasher.h2
-    this.h3 = hasher.h3
+    this.lo = hasher.lo
+    this.hi = hasher.hi
     this.text = undefined
   }
 
   /** The current digest's 16 hex digits, from the limbs, into the first 16 of `bytes`. */
   private writeHex(bytes: Uint8Array): void {
-    const { h0, h1, h2, h3 } = this
-    for (let d = 0; d < 4; d++) {
-      const shift = 12 - 4 * d
-      bytes[d] = HEX_CODES[(h3 >>> shift) & 15]!
-      bytes[4 + d] = HEX_CODES[(h2 >>> shift) & 15]!
-      bytes[8 + d] = HEX_CODES[(h1 >>> shift) & 15]!
-      bytes[12 + d] = HEX_CODES[(h0 >>> shift) & 15]!
+    const { lo, hi } = this
+    for (let d = 0; d < 8; d++) {
+      const shift = 28 - 4 * d
+      bytes[d] = HEX_CODES[(hi >>> shift) & 15]!
+      bytes[8 + d] = HEX_CODES[(lo >>> shift) & 15]!
     }
   }
 
   private setFrom(hasher: Fnv1a64): void {
-    ;[this.h0, this.h1, this.h2, this.h3] = hasher.limbs()
+    this.lo = hasher.lo
+    this.hi = hasher.hi
     this.text = undefined
     this.fromLimbs = true
   }
