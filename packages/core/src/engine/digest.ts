@@ -57,7 +57,7 @@ export class Fnv1a64 {
 
   /** The digest of everything hashed so far, as 16 hex digits. */
   digest(): string {
-    return hex8(this.hi) + hex8(this.lo)
+    return hex16(this.hi, this.lo)
   }
 }
 
@@ -66,15 +66,20 @@ const textEncoder = new TextEncoder()
 let textBytes = new Uint8Array(256)
 const hexBytes = new Uint8Array(16)
 
-const HEX_DIGITS = '0123456789abcdef'
-const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >>> 4]! + HEX_DIGITS[b & 15]!)
+const HEX_CODES = Array.from('0123456789abcdef', (c) => c.charCodeAt(0))
 
-/** The 8 hex digits of a 32-bit half (signed or not). */
-function hex8(half: number): string {
-  return HEX_PAIRS[(half >>> 24) & 255]! + HEX_PAIRS[(half >>> 16) & 255]! + HEX_PAIRS[(half >>> 8) & 255]! + HEX_PAIRS[half & 255]!
+/**
+ * The 16 hex digits of a digest's halves (signed or not), as one flat string: made at every delivery (the order
+ * digest each replica keeps per position), where eight joined pairs made seven strings to be flattened later.
+ */
+function hex16(hi: number, lo: number): string {
+  const c = HEX_CODES
+  return String.fromCharCode(
+    c[(hi >>> 28) & 15]!, c[(hi >>> 24) & 15]!, c[(hi >>> 20) & 15]!, c[(hi >>> 16) & 15]!, c[(hi >>> 12) & 15]!, c[(hi >>> 8) & 15]!, c[(hi >>> 4) & 15]!, c[hi & 15]!,
+    c[(lo >>> 28) & 15]!, c[(lo >>> 24) & 15]!, c[(lo >>> 20) & 15]!, c[(lo >>> 16) & 15]!, c[(lo >>> 12) & 15]!, c[(lo >>> 8) & 15]!, c[(lo >>> 4) & 15]!, c[lo & 15]!,
+  )
 }
 
-const HEX_CODES = Array.from(HEX_DIGITS, (c) => c.charCodeAt(0))
 const BAR = '|'.charCodeAt(0)
 const AT = '@'.charCodeAt(0)
 const ZERO = '0'.charCodeAt(0)
@@ -164,7 +169,7 @@ export class DigestChain {
 
   /** The current digest: 16 hex digits, or '' before the first `extend`. */
   get digest(): string {
-    return (this.text ??= hex8(this.hi) + hex8(this.lo))
+    return (this.text ??= hex16(this.hi, this.lo))
   }
 
   /** Moves to the hash of `this.digest + suffix`. */
