@@ -127,3 +127,40 @@ describe('streamed state transfer', () => {
     expect(second.digest()).toBe(state.digest())
   })
 })
+
+describe('the requests kept for catching up (suffixWindow)', () => {
+  const request = (n: number, value = `v${n}`) => ({ client: 'c1', seq: n, command: { name: 'put', args: { key: `k${n}`, value } } })
+  const digestAt = (n: number) => `d${n}`
+
+  it('serves the requests after a position it still keeps, with the digest after the last, and nothing before its oldest or on another order', () => {
+    const transfer = new StateTransfer({ chunkBytes: 1 << 20, window: 4, suffixWindow: 4 })
+    transfer.resetKept(10, digestAt(10))
+    // 11..20 delivered: the ring wraps twice and keeps 17..20.
+    for (let n = 11; n <= 20; n++) transfer.recordDelivery(n, request(n), digestAt(n))
+    transfer.recordViewStart(5, { position: 20, sessions: { droppedUpTo: -1, sessions: [] }, orderDigest: digestAt(20), machine: new Uint8Array() })
+    for (let from = 16; from <= 20; from++) {
+      const suffix = transfer.suffix(5, { position: from, digest: digestAt(from) })
+      expect(suffix, `from ${from}`).toEqual({ kind: 'stateSuffix', view: 5, from, target: 20, digest: digestAt(20), requests: Array.from({ length: 20 - from }, (_, i) => request(from + 1 + i)) })
+    }
+    expect(transfer.suffix(5, { position: 15, digest: digestAt(15) }), 'older than the oldest kept').toBeUndefined()
+    expect(transfer.suffix(5, { position: 18, digest: 'another order' })).toBeUndefined()
+    expect(transfer.suffix(4, { position: 18, digest: digestAt(18) }), 'another view').toBeUndefined()
+  })
+
+  it('starts again after a gap or a request too large to keep, and stops a suffix at about a chunk', () => {
+    const transfer = new StateTransfer({ chunkBytes: 100, window: 4, suffixWindow: 8 })
+    transfer.resetKept(0, '')
+    for (let n = 1; n <= 3; n++) transfer.recordDelivery(n, request(n), digestAt(n))
+    transfer.recordDelivery(5, request(5), digestAt(5)) // a gap: kept from after 5
+    transfer.recordDelivery(6, request(6, 'x'.repeat(70 * 1024)), digestAt(6)) // too large: kept from after 6
+    for (let n = 7; n <= 12; n++) transfer.recordDelivery(n, request(n, 'y'.repeat(40)), digestAt(n))
+    transfer.recordViewStart(2, { position: 12, sessions: { droppedUpTo: -1, sessions: [] }, orderDigest: digestAt(12), machine: new Uint8Array() })
+    expect(transfer.suffix(2, { position: 5, digest: digestAt(5) })).toBeUndefined()
+    // Each kept request is about 8 + 4 + 8 + (8 + 2) + (8 + 40) = 78 bytes: two fit under 100 (the second passes it).
+    const first = transfer.suffix(2, { position: 6, digest: digestAt(6) })!
+    expect(first.requests.map((r) => r.seq)).toEqual([7, 8])
+    expect(first.digest).toBe(digestAt(8))
+    const next = transfer.suffix(2, { position: 8, digest: first.digest })!
+    expect(next.requests.map((r) => r.seq)).toEqual([9, 10])
+  })
+})
