@@ -292,6 +292,8 @@ export class ReplicaHost<S = unknown> {
     if (this.engine.status === 'normal' || this.engine.status === 'frozen') {
       this.log.info(`replica '${this.engine.self}' rejoined after disk damage: it took the cluster's state at position ${this.engine.position} (the damaged files stay in ${damage.setAsideIn})`)
       this.damage = undefined
+      if (this.damageTimer !== undefined) this.scheduler.clearTimer(this.damageTimer)
+      this.damageTimer = undefined
       return
     }
     const where = `${damage.file}${damage.offset === undefined ? '' : ` at byte ${damage.offset}`}`
@@ -392,6 +394,8 @@ export class ReplicaHost<S = unknown> {
       if (!this.running) return
       this.engine.flush()
       this.syncDisk()
+      // A replica whose disk was damaged says it serves again as soon as it does (not at its next damage report).
+      if (this.damage && (this.engine.status === 'normal' || this.engine.status === 'frozen')) this.reportDamage()
     })
   }
 
