@@ -2,6 +2,7 @@ import { ErrorCodes, type ClientId, type ErrorInfo, type EvidenceAnswer, type Lo
 import { parseClientMessage } from './client-messages'
 import { createCommandValidator, type CommandValidator } from './command-validator'
 import type { EngineEffects, EngineStatus } from './engine-types'
+import { RequestKeys } from './request-keys'
 import { ReplicatedState } from './replicated-state'
 import type { SessionLimits } from './session-table'
 
@@ -42,12 +43,12 @@ export class RequestPath<S> {
   private readonly env: RequestPathEnvironment
   private readonly validator: CommandValidator
   /** Requests submitted here and not yet delivered: a retry of one is not ordered twice. */
-  private inFlight = new Set<string>()
+  private inFlight = new RequestKeys()
   /**
    * Requests that entered the order here and have not executed yet: this replica answers them. Unlike `inFlight`
    * it outlives a view change (the new view's flush may deliver them); bounded by {@link MAX_ENTERED}.
    */
-  private entered = new Set<string>()
+  private entered = new RequestKeys()
   /** Requests that arrived during a view change: submitted once the next view starts. */
   private held: Request[] = []
   /** Requests executed while replaying a disk's log answer no client (they were answered before, or will be on retry). */
@@ -95,25 +96,25 @@ export class RequestPath<S> {
       const message = `client '${request.client}''s session was dropped (idle, or the session table was full); request #${request.seq} may or may not have executed, and the client goes on under a new incarnation above ${known.resumeAbove}`
       return this.replyError(request, { code: ErrorCodes.SESSION_EXPIRED, message, resumeAbove: known.resumeAbove })
     }
-    const key = requestKey(request)
-    if (this.inFlight.has(key)) return // a retry of a request being ordered: the reply comes when it is delivered
+    const { client, seq } = request
+    if (this.inFlight.has(client, seq)) return // a retry of a request being ordered: the reply comes when it is delivered
     const invalid = this.validator.validate(request.command)
     if (invalid) return this.replyError(request, invalid.toInfo())
-    this.inFlight.add(key)
+    this.inFlight.add(client, seq)
     if (this.entered.size >= MAX_ENTERED) this.entered.clear() // requests lost with a view, never retried here: their clients asked elsewhere
-    this.entered.add(key)
+    this.entered.add(client, seq)
     this.env.order(request)
   }
 
   /** Executes a delivered request and answers its client if it entered here (unless replaying a log). */
   execute(request: Request, answerAnyway = false): void {
-    const key = requestKey(request)
-    this.inFlight.delete(key)
+    const { client, seq } = request
+    this.inFlight.delete(client, seq)
     // The replica the client sent it to answers, and every replica when the client votes on answers: the others
     // executing it silently keep a reply (an encoding, a write, a read at the client) per replica off every request.
     // After a failure (`answerAnyway`: a view change's flush, a catch-up) every replica answers, since the one the
     // client asked may be gone, and the client would otherwise wait for its retry.
-    const answer = this.entered.delete(key) || answerAnyway || request.replyFromAll === true
+    const answer = this.entered.delete(client, seq) || answerAnyway || request.replyFromAll === true
     const { position, executed, reply, notices, time } = this.replicated.execute(request)
     this.env.executed?.(position, request)
     if (this.replaying) return
@@ -145,14 +146,14 @@ export class RequestPath<S> {
 
   /** A new view: requests in flight in the old one were delivered by its flush or are lost with it (clients retry). */
   forgetInFlight(): void {
-    this.inFlight = new Set()
+    this.inFlight = new RequestKeys()
   }
 
   /** This replica left the view: nothing it holds will be ordered here. */
   dropAll(): void {
     this.held = []
-    this.inFlight = new Set()
-    this.entered = new Set()
+    this.inFlight = new RequestKeys()
+    this.entered = new RequestKeys()
   }
 
   private answerEvidence(reader: ClientId, client: ClientId, seq: number, incarnation: number): void {
@@ -177,7 +178,3 @@ export class RequestPath<S> {
 
 /** Most requests remembered as entered here and not executed yet (see `entered`). */
 const MAX_ENTERED = 100_000
-
-function requestKey(request: Request): string {
-  return `${request.client}\u0000${request.seq}`
-}
