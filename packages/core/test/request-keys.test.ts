@@ -37,7 +37,7 @@ describe('RequestKeys', () => {
     })
   }
 
-  it('many clients coming and going: only those with a request kept are found', () => {
+  it('many clients coming and going: only those with a request kept are found (the others are swept past 1,024)', () => {
     const keys = new RequestKeys()
     const clients = Array.from({ length: 3_000 }, (_, i) => `c${i}`)
     for (let round = 1; round <= 3; round++) {
