@@ -135,7 +135,7 @@ describe('the requests kept for catching up (suffixWindow)', () => {
   it('serves the requests after a position it still keeps, with the digest after the last, and nothing before its oldest or on another order', () => {
     const transfer = new StateTransfer({ chunkBytes: 1 << 20, window: 4, suffixWindow: 4 })
     transfer.resetKept(10, digestAt(10))
-    // 11..20 delivered: the ring wraps twice and keeps 17..20.
+    // 11..20 delivered: a window of four keeps 17..20.
     for (let n = 11; n <= 20; n++) transfer.recordDelivery(n, request(n), digestAt(n))
     transfer.recordViewStart(5, { position: 20, sessions: { droppedUpTo: -1, sessions: [] }, orderDigest: digestAt(20), machine: new Uint8Array() })
     for (let from = 16; from <= 20; from++) {

@@ -50,11 +50,6 @@ export class Fnv1a64 {
     return this
   }
 
-  /** The state as four 16-bit limbs, low first. */
-  limbs(): [number, number, number, number] {
-    return [this.lo & 0xffff, this.lo >>> 16, this.hi & 0xffff, this.hi >>> 16]
-  }
-
   /** The digest of everything hashed so far, as 16 hex digits. */
   digest(): string {
     return hex16(this.hi, this.lo)
@@ -97,20 +92,11 @@ function isDigitable(n: number): boolean {
 function writeDigits(bytes: Uint8Array, at: number, n: number): number {
   if (n <= 0x7fffffff) return writeSmallDigits(bytes, at, n, 0)
   // Above 2^31 (incarnations and entry times are clock readings): the digits above the last eight, then those eight,
-  // in 32-bit steps. The digits above the last eight of a reading in milliseconds change once a day: kept.
+  // in 32-bit steps.
   const high = Math.floor(n / 1e8)
-  if (high !== lastHigh) {
-    lastHighLength = writeSmallDigits(lastHighDigits, 0, high, 0)
-    lastHigh = high
-  }
-  for (let i = 0; i < lastHighLength; i++) bytes[at + i] = lastHighDigits[i]!
-  return writeSmallDigits(bytes, at + lastHighLength, n - high * 1e8, 8)
+  at = writeSmallDigits(bytes, at, high, 0)
+  return writeSmallDigits(bytes, at, n - high * 1e8, 8)
 }
-
-/** The digits of the last `high` part `writeDigits` wrote (a safe integer's part above 1e8 has at most 8 digits). */
-let lastHigh = -1
-let lastHighLength = 0
-const lastHighDigits = new Uint8Array(MAX_DIGITS)
 
 /** Writes the decimal digits of `n` (0 to 2^31 - 1), with leading zeros up to `width` digits. */
 function writeSmallDigits(bytes: Uint8Array, at: number, n: number, width: number): number {
@@ -141,7 +127,7 @@ const DIGIT_PAIRS = Uint8Array.from({ length: 200 }, (_, i) => ZERO + (i % 2 ===
 
 /**
  * A running chain of digests, each the FNV-1a 64-bit hash of the UTF-8 bytes of `previous + suffix` where `previous` is the one before as 16 hex
- * digits (the empty string at first): `extend` hashes the previous digest's hex digits from its limbs and
+ * digits (the empty string at first): `extend` hashes the previous digest's hex digits from its halves and
  * makes the hex string only when `digest` is read, so a delivery costs no string but its suffix.
  */
 export class DigestChain {
@@ -150,8 +136,8 @@ export class DigestChain {
   private hi = 0
   /** The digest as text when known: '' at the start, a restored digest that is not 16 hex digits as given. */
   private text: string | undefined
-  /** The limbs hold the digest (else `text` is all there is: the start, or a digest that is not 16 hex digits). */
-  private fromLimbs = false
+  /** The halves hold the digest (else `text` is all there is: the start, or a digest that is not 16 hex digits). */
+  private fromHalves = false
 
   constructor(digest = '') {
     this.reset(digest)
@@ -160,8 +146,8 @@ export class DigestChain {
   /** Starts from `digest` (as `digest` returns it). */
   reset(digest: string): void {
     this.text = digest
-    this.fromLimbs = /^[0-9a-f]{16}$/.test(digest)
-    if (this.fromLimbs) {
+    this.fromHalves = /^[0-9a-f]{16}$/.test(digest)
+    if (this.fromHalves) {
       this.hi = parseInt(digest.slice(0, 8), 16) | 0
       this.lo = parseInt(digest.slice(8, 16), 16) | 0
     }
@@ -174,7 +160,7 @@ export class DigestChain {
 
   /** Moves to the hash of `this.digest + suffix`. */
   extend(suffix: string): void {
-    if (!this.fromLimbs) {
+    if (!this.fromHalves) {
       // at the start, or from a digest that is not ours: hash the text itself
       this.setFrom(new Fnv1a64().updateText((this.text ?? '') + suffix))
       return
@@ -193,7 +179,7 @@ export class DigestChain {
    */
   extendDelivery(client: string, seq: number, incarnation: number, time?: number): void {
     const length = 16 + client.length + 4 + 3 * MAX_DIGITS
-    if (!this.fromLimbs || !isDigitable(seq) || !isDigitable(incarnation) || (time !== undefined && !isDigitable(time))) return this.extend(deliverySuffix(client, seq, incarnation, time))
+    if (!this.fromHalves || !isDigitable(seq) || !isDigitable(incarnation) || (time !== undefined && !isDigitable(time))) return this.extend(deliverySuffix(client, seq, incarnation, time))
     if (textBytes.length < length) textBytes = new Uint8Array(Math.max(length, 2 * textBytes.length))
     const bytes = textBytes
     this.writeHex(bytes)
@@ -218,7 +204,7 @@ export class DigestChain {
     this.text = undefined
   }
 
-  /** The current digest's 16 hex digits, from the limbs, into the first 16 of `bytes`. */
+  /** The current digest's 16 hex digits, from the halves, into the first 16 of `bytes`. */
   private writeHex(bytes: Uint8Array): void {
     const { lo, hi } = this
     for (let d = 0; d < 8; d++) {
@@ -232,7 +218,7 @@ export class DigestChain {
     this.lo = hasher.lo
     this.hi = hasher.hi
     this.text = undefined
-    this.fromLimbs = true
+    this.fromHalves = true
   }
 }
 

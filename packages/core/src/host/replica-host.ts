@@ -288,14 +288,7 @@ export class ReplicaHost<S = unknown> {
    */
   private reportDamage(): void {
     const damage = this.damage
-    if (!damage || !this.running) return
-    if (this.engine.status === 'normal' || this.engine.status === 'frozen') {
-      this.log.info(`replica '${this.engine.self}' rejoined after disk damage: it took the cluster's state at position ${this.engine.position} (the damaged files stay in ${damage.setAsideIn})`)
-      this.damage = undefined
-      if (this.damageTimer !== undefined) this.scheduler.clearTimer(this.damageTimer)
-      this.damageTimer = undefined
-      return
-    }
+    if (!damage || !this.running || this.rejoinedAfterDamage(damage)) return
     const where = `${damage.file}${damage.offset === undefined ? '' : ` at byte ${damage.offset}`}`
     const claim = this.damageClaim
     const waits = claim
@@ -309,6 +302,16 @@ export class ReplicaHost<S = unknown> {
       this.damageTimer = undefined
       this.reportDamage()
     })
+  }
+
+  /** Once a replica whose disk was damaged serves again, says so (once) and stops reporting the damage. */
+  private rejoinedAfterDamage(damage: StorageDamage): boolean {
+    if (this.engine.status !== 'normal' && this.engine.status !== 'frozen') return false
+    this.log.info(`replica '${this.engine.self}' rejoined after disk damage: it took the cluster's state at position ${this.engine.position} (the damaged files stay in ${damage.setAsideIn})`)
+    this.damage = undefined
+    if (this.damageTimer !== undefined) this.scheduler.clearTimer(this.damageTimer)
+    this.damageTimer = undefined
+    return true
   }
 
   /**
@@ -395,7 +398,7 @@ export class ReplicaHost<S = unknown> {
       this.engine.flush()
       this.syncDisk()
       // A replica whose disk was damaged says it serves again as soon as it does (not at its next damage report).
-      if (this.damage && (this.engine.status === 'normal' || this.engine.status === 'frozen')) this.reportDamage()
+      if (this.damage) this.rejoinedAfterDamage(this.damage)
     })
   }
 
