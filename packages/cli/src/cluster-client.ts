@@ -21,6 +21,12 @@ export interface ClusterClientOptions {
   readonly io?: Io
   /** How the client votes on the replicas' answers. Default: the configuration's `voter`. */
   readonly voter?: VoterName
+  /**
+   * Share one connection to each replica with the other clients of this process that share theirs (the
+   * transport's `shareConnections`), as gRPC's clients share their channels. Needs the client secret; not with
+   * TLS (each client proves its id by its certificate there). Default false: a connection of the client's own.
+   */
+  readonly shareConnections?: boolean
 }
 
 /** The voter named, for `replicas` replicas: `byzantine` tolerates t = (n-1)/2 replicas computing wrong outputs. */
@@ -47,6 +53,7 @@ export async function clusterClient(config: LoadedClusterConfig, options: Cluste
     replicas: config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
     auth: { secret, tls: options.tls },
     ...transportTuning(config),
+    ...(options.shareConnections === true ? { shareConnections: true } : {}),
   })
   const order = preferred === undefined ? ids : [preferred, ...ids.filter((r) => r !== preferred)]
   // Every run of a client is a new incarnation (microseconds since the epoch: a later run has a higher one), so

@@ -125,7 +125,8 @@ export class ReplicaMetrics {
     })
     gauge('lockstep_client_sessions', 'Client sessions in the replicated session table.', () => self()?.sessionCount)
     gauge('lockstep_peer_connections', 'Peers with an open, authenticated link.', () => this.transportStats()?.peersConnected.length)
-    gauge('lockstep_client_connections', 'Clients with an open, authenticated connection.', () => this.transportStats()?.clientConnections)
+    gauge('lockstep_client_connections', 'Clients with an open, authenticated connection (their own, or a shared one they spoke on).', () => this.transportStats()?.clientConnections)
+    gauge('lockstep_shared_client_connections', 'Open connections shared by the clients of one process (shareConnections).', () => this.transportStats()?.sharedConnections)
     // Voting on the replicas' side: the state digests every `stateDigestEvery` deliveries outvote a replica whose
     // state differs from a majority's (it then rejoins). Dissent seen by clients' voters is counted by the clients.
     let divergencesSeen = 0

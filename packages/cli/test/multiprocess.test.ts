@@ -100,6 +100,23 @@ describe('three replica processes over TCP (Lamport ordering)', () => {
     expect(result.verdict).toBe('linearizable')
   })
 
+  it('register: 6 clients sharing one connection per replica stay linearizable across kill -9 and restart of a replica', async () => {
+    const cluster = clusters.get('register')!
+    const victim = cluster.replicas[0]!.id
+    const { history } = await runClusterWorkload(cluster, 'register', 11, { clients: 6, opsPerClient: 40, shareConnections: true }, async (soFar) => {
+      // The clients that prefer r1 lose their shared connection to it: they go on through the others, and back.
+      await waitFor('a quarter of the register operations', () => soFar.length >= 60, 60_000)
+      await cluster.kill(victim)
+      await waitFor('half of the register operations', () => soFar.length >= 120, 60_000)
+      await cluster.restart(victim)
+    })
+    expect(history).toHaveLength(6 * 40)
+    expect(history.every((op) => op.output !== null && op.return !== null)).toBe(true)
+    const result = checkLinearizability(history, registerModel)
+    expect(result.violation?.message).toBeUndefined()
+    expect(result.verdict).toBe('linearizable')
+  })
+
   it('lockstep client acquires (at once, or queued until the holder releases) and releases', async () => {
     const configFile = clusters.get('mutex')!.configFile
     const first = await runCli(['client', '--cluster', configFile, '--id', 'alice', 'acquire'])

@@ -164,6 +164,7 @@ describe('an operator with a running cluster (cluster up --storage file)', () =>
     expect(metric(text, 'lockstep_serving')).toBe(1)
     expect(metric(text, 'lockstep_peer_connections')).toBe(2)
     expect(metric(text, 'lockstep_client_connections')).toBeGreaterThanOrEqual(0)
+    expect(metric(text, 'lockstep_shared_client_connections')).toBe(0)
     expect(metric(text, 'lockstep_stability_lag_requests')).toBeGreaterThanOrEqual(0)
     expect(metric(text, 'lockstep_stability_lag_seconds')).toBeGreaterThanOrEqual(0)
     expect(metric(text, 'lockstep_orderer_pending')).toBeGreaterThanOrEqual(0)

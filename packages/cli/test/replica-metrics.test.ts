@@ -26,7 +26,7 @@ function measured(options: { statusSummary?: boolean } = {}) {
   const clock = { nowMs: 1000 }
   const engine = fakeEngine()
   const metrics = new ReplicaMetrics('r1', () => clock.nowMs, options)
-  metrics.attach({ engine } as unknown as ReplicaHost, () => ({ peersConnected: ['r2'], clientConnections: 1, refusedConnections: 3 }), false)
+  metrics.attach({ engine } as unknown as ReplicaHost, () => ({ peersConnected: ['r2'], clientConnections: 1, sharedConnections: 0, refusedConnections: 3 }), false)
   return { clock, engine, metrics }
 }
 

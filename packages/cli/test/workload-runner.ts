@@ -4,8 +4,13 @@ import { SeededRandom, workloads, type Operation, type WorkloadEvent } from '@lo
 import type { LocalCluster, VoterName } from '../src/index'
 
 /** A started client of a cluster that tries replica number `preferred` first. */
-function connect(cluster: LocalCluster, id: string, preferred: number, voter?: VoterName): Promise<LockstepClient> {
-  return cluster.client(id, { preferred: cluster.replicas[preferred % cluster.replicas.length]!.id, retryAfterMs: 500, ...(voter ? { voter } : {}) })
+function connect(cluster: LocalCluster, id: string, preferred: number, voter?: VoterName, shareConnections?: boolean): Promise<LockstepClient> {
+  return cluster.client(id, {
+    preferred: cluster.replicas[preferred % cluster.replicas.length]!.id,
+    retryAfterMs: 500,
+    ...(voter ? { voter } : {}),
+    ...(shareConnections ? { shareConnections } : {}),
+  })
 }
 
 /**
@@ -17,14 +22,14 @@ export async function runClusterWorkload(
   cluster: LocalCluster,
   machine: BuiltInMachineName,
   seed: number,
-  size: { readonly clients: number; readonly opsPerClient: number; readonly voter?: VoterName },
+  size: { readonly clients: number; readonly opsPerClient: number; readonly voter?: VoterName; readonly shareConnections?: boolean },
   during?: (history: Operation[]) => Promise<void>,
 ): Promise<{ history: Operation[]; events: WorkloadEvent[]; dissent: Record<string, number> }> {
   const workload = workloads[machine]!
   const history: Operation[] = []
   const events: WorkloadEvent[] = []
   let ticks = 0
-  const running = await Promise.all(Array.from({ length: size.clients }, (_, i) => connect(cluster, `${machine}-client-${i + 1}`, i, size.voter)))
+  const running = await Promise.all(Array.from({ length: size.clients }, (_, i) => connect(cluster, `${machine}-client-${i + 1}`, i, size.voter, size.shareConnections)))
   await Promise.all([
     ...running.map((client, i) =>
       workload.runClient({

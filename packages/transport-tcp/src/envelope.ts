@@ -36,8 +36,11 @@ export const FrameType = {
   REFUSE: 20,
 } as const
 
-/** The role a node announces in its handshake. */
-export type NodeRole = 'replica' | 'client'
+/**
+ * The role a node announces in its handshake: a replica, a client, or a connection shared by the clients of one
+ * process (`shareConnections`), whose messages each name their client.
+ */
+export type NodeRole = 'replica' | 'client' | 'shared-clients'
 
 /** A validated DATA envelope. */
 export interface DataEnvelope {
@@ -355,7 +358,9 @@ export function validateEnvelope(value: unknown, payloadBytes?: number, refs?: n
     case FrameType.HELLO: {
       const body = controlBody(value, 'HELLO')
       const role = body.role
-      if (role !== 'replica' && role !== 'client') fail(`HELLO role must be "replica" or "client", not ${preview(role)}`)
+      if (role !== 'replica' && role !== 'client' && role !== 'shared-clients') {
+        fail(`HELLO role must be "replica", "client" or "shared-clients", not ${preview(role)}`)
+      }
       return {
         type,
         version: version(body.version),

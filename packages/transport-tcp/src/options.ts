@@ -133,6 +133,14 @@ export interface TcpClientTransportOptions extends CommonOptions {
   readonly replicas: readonly PeerAddress[]
   /** The client secret, a client certificate (mutual TLS), or both when the replicas require both. */
   readonly auth: { readonly secret?: Secret; readonly tls?: TlsCredentials }
+  /**
+   * Share one connection to each replica with the other clients of this process whose options agree (cluster id,
+   * replicas, secret, limits, reconnect), as gRPC's clients share their channels: many clients in one process
+   * then cost the replicas one connection, one socket write per batch of their messages, and one read. Needs
+   * `auth.secret` alone (with TLS each client proves its id by its certificate, over its own connection).
+   * Default false: a connection of the client's own.
+   */
+  readonly shareConnections?: boolean
 }
 
 /** Every limit, with defaults filled in. */

@@ -6,6 +6,7 @@ import { Dialer } from './dialer'
 import { checkId, checkPeers, invalid, resolveLimits, resolveReconnect, secretBytes } from './options'
 import type { PeerAddress, ResolvedLimits, TcpClientTransportOptions, TlsCredentials } from './options'
 import { ReliableLink } from './reliable-link'
+import { sharedClientEndpoint } from './shared-client-connections'
 
 /**
  * A client's TCP (or TLS) transport: `tcpClient(options)` is the factory a
@@ -18,7 +19,26 @@ import { ReliableLink } from './reliable-link'
  * authenticated connections through the events `start` takes.
  */
 export function tcpClient(options: TcpClientTransportOptions): ClientTransportFactory {
-  return (components) => new TcpClientEndpoint(options, components)
+  return (components) => {
+    if (options?.shareConnections !== true) return new TcpClientEndpoint(options, components)
+    const where = `tcpClient(${JSON.stringify(components?.self)})`
+    const self = checkId(components?.self, 'self', where)
+    if (typeof options !== 'object' || options === null) invalid(where, 'options must be an object such as { clusterId, replicas, auth }')
+    checkId(options.clusterId, 'clusterId', where)
+    const limits = resolveLimits(options.limits, where)
+    resolveReconnect(options.reconnect, where)
+    if (options.auth?.tls !== undefined) {
+      invalid(where, 'shareConnections needs the client secret alone: with TLS each client proves its own id by its certificate, over its own connection')
+    }
+    if (options.auth?.secret === undefined) invalid(where, 'shareConnections needs the client secret (`auth.secret`)')
+    const secret = secretBytes(options.auth.secret, 'auth.secret', where)
+    const replicas = checkPeers(options.replicas, 'replicas', where)
+    if (replicas.size === 0) invalid(where, 'replicas must list at least one replica')
+    for (const address of replicas.values()) {
+      if (address.port === 0) invalid(where, `replicas entry "${address.id}" needs a port`)
+    }
+    return sharedClientEndpoint(options, components, self, where, { limits, secret, replicas })
+  }
 }
 
 interface ReplicaState {

@@ -48,8 +48,10 @@ export interface TcpTransport extends Transport {
 export interface TcpTransportStats {
   /** Peers with an open, authenticated link, in id order. */
   readonly peersConnected: readonly ReplicaId[]
-  /** Clients with an open, authenticated connection. */
+  /** Clients with an open, authenticated connection: their own, or a shared one they spoke on. */
   readonly clientConnections: number
+  /** Open connections shared by the clients of one process (`shareConnections` of `tcpClient`). */
+  readonly sharedConnections: number
   /** Connections refused since creation: at the limits, in the handshake (bad secret, wrong cluster, unknown id), or a failed TLS handshake. */
   readonly refusedConnections: number
 }
@@ -90,6 +92,16 @@ interface ClientSession {
   retentionTimer: TimerHandle | undefined
 }
 
+/** A connection shared by the clients of one process: one link, each message `[client id, message]`. */
+interface SharedSession extends ClientSession {
+  readonly id: string
+  /** The clients whose messages last came over this connection (replies to them go back over it). */
+  readonly clients: Set<ClientId>
+}
+
+/** What a message on a shared connection may carry as its client id. */
+const MAX_CLIENT_ID_CHARS = 256
+
 type Phase = 'created' | 'started' | 'stopped'
 
 class TcpReplicaTransport implements TcpTransport {
@@ -110,6 +122,10 @@ class TcpReplicaTransport implements TcpTransport {
   private readonly clients = new Map<ClientId, ClientSession>()
   /** Sessions of clients that disconnected and are kept for a while, the longest disconnected first. */
   private readonly retained = new Map<ClientId, ClientSession>()
+  /** Connections shared by the clients of a process, by the id the process announced. */
+  private readonly shared = new Map<string, SharedSession>()
+  /** The shared connection each client last spoke on (a client with a connection of its own is not here). */
+  private readonly sharedRoutes = new Map<ClientId, SharedSession>()
   private readonly connections = new Set<Connection>()
   private readonly rawSockets = new Map<Socket, Promise<void>>()
   /** Accepted sockets by `address|port`, so that a TLS socket finds what its raw socket counted. */
@@ -243,8 +259,10 @@ class TcpReplicaTransport implements TcpTransport {
 
   stats(): TcpTransportStats {
     const peersConnected = [...this.peers].filter(([, peer]) => peer.link.isOpen).map(([id]) => id).sort()
-    const clientConnections = [...this.clients.values()].filter((session) => session.link.isOpen).length
-    return { peersConnected, clientConnections, refusedConnections: this.refusals.total + this.refusedInHandshake }
+    const openShared = [...this.shared.values()].filter((session) => session.link.isOpen)
+    const clientConnections =
+      [...this.clients.values()].filter((session) => session.link.isOpen).length + openShared.reduce((sum, session) => sum + session.clients.size, 0)
+    return { peersConnected, clientConnections, sharedConnections: openShared.length, refusedConnections: this.refusals.total + this.refusedInHandshake }
   }
 
   async start(handler: TransportHandler): Promise<void> {
@@ -296,7 +314,7 @@ class TcpReplicaTransport implements TcpTransport {
   sendToClient(to: ClientId, message: unknown): void {
     if (this.phase === 'stopped') throw this.stoppedError('sendToClient')
     const session = this.clients.get(to)
-    if (session === undefined) return // not connected here: dropped, the client retries
+    if (session === undefined) return this.sendToSharedClient(to, message)
     try {
       session.link.send(message)
     } catch (error) {
@@ -306,6 +324,22 @@ class TcpReplicaTransport implements TcpTransport {
           'its session is dropped and further messages to it are discarded until it reconnects',
       )
       this.dropClientSession(to, session, 'client too slow')
+    }
+  }
+
+  /** A message to a client on a shared connection, if it spoke on one; otherwise dropped (the client retries). */
+  private sendToSharedClient(to: ClientId, message: unknown): void {
+    const session = this.sharedRoutes.get(to)
+    if (session === undefined) return
+    try {
+      session.link.send([to, message])
+    } catch (error) {
+      if (!isLockstepError(error) || error.code !== 'BACKPRESSURE') throw error
+      this.logger.warn(
+        `lockstep tcp: ${this.self}: shared client connection "${session.id}" (clients ${describeClients(session.clients)}) is not reading ` +
+          `(${session.link.bufferedBytes} bytes unacknowledged); it is dropped and further messages to its clients are discarded until they reconnect`,
+      )
+      this.dropSharedSession(session, 'shared client connection too slow')
     }
   }
 
@@ -321,6 +355,7 @@ class TcpReplicaTransport implements TcpTransport {
       peer.link.close('transport stopping')
     }
     for (const [id, session] of this.clients) this.dropClientSession(id, session, 'transport stopping')
+    for (const session of this.shared.values()) this.dropSharedSession(session, 'transport stopping')
     for (const { connection } of this.parked) connection.close('transport stopping', 'debug')
     this.parked = []
     this.loopback = []
@@ -445,6 +480,7 @@ class TcpReplicaTransport implements TcpTransport {
       }
       return { accept: true, secret: this.replicaSecret }
     }
+    if (hello.role === 'shared-clients') return this.decideShared(id)
     if (!this.acceptClients) return refuse(`client "${id}": this replica accepts no clients (no \`clients\` option)`)
     if (id === this.self || this.peers.has(id)) return refuse(`client "${id}": a client cannot use a replica's id`)
     if (this.tls) {
@@ -459,6 +495,22 @@ class TcpReplicaTransport implements TcpTransport {
     return { accept: true, secret: this.clientSecret }
   }
 
+  /**
+   * A connection shared by the clients of a process proves the client secret, which lets it speak for any client;
+   * with TLS each client proves its own id by its certificate, so shared connections are refused there.
+   */
+  private decideShared(id: string): HelloDecision {
+    const what = `shared client connection "${id}"`
+    if (!this.acceptClients) return refuse(`${what}: this replica accepts no clients (no \`clients\` option)`)
+    if (this.tls !== undefined || this.clientSecret === undefined) {
+      return refuse(`${what}: this replica authenticates clients by certificate (TLS), one connection per client; shared connections need the client secret alone`, 'AUTH_FAILED')
+    }
+    if (!this.shared.has(id) && this.shared.size >= this.limits.maxClientSessions) {
+      return refuse(`${what}: already ${this.shared.size} shared client connections (limits.maxClientSessions = ${this.limits.maxClientSessions})`)
+    }
+    return { accept: true, secret: this.clientSecret }
+  }
+
   private sessionsFull(id: ClientId): string {
     return `client "${id}": already ${this.clients.size} connected client sessions (limits.maxClientSessions = ${this.limits.maxClientSessions})`
   }
@@ -469,6 +521,8 @@ class TcpReplicaTransport implements TcpTransport {
       this.peers.get(id)!.link.attach(connection)
       return
     }
+    if (hello.role === 'shared-clients') return this.attachShared(id, connection)
+    this.forgetSharedRoute(id)
     let session = this.clients.get(id)
     if (session === undefined && this.clients.size >= this.limits.maxClientSessions) {
       // Short-lived clients come and go by the thousand: a new one takes the place of the client that has been
@@ -511,6 +565,86 @@ class TcpReplicaTransport implements TcpTransport {
         if (current.link.connection === undefined) this.dropClientSession(id, current, 'client session expired')
       })
     })
+  }
+
+  private attachShared(id: string, connection: Connection): void {
+    let session = this.shared.get(id)
+    if (session === undefined) {
+      if (this.shared.size >= this.limits.maxClientSessions) {
+        connection.refuse(`shared client connection "${id}": already ${this.shared.size} shared client connections (limits.maxClientSessions = ${this.limits.maxClientSessions})`)
+        return
+      }
+      const created: SharedSession = {
+        id,
+        clients: new Set(),
+        retentionTimer: undefined,
+        link: new ReliableLink({
+          label: `${this.self} -> shared clients ${id}`,
+          // One link for the clients of a process: it may hold what a replica's link holds.
+          maxBufferedBytes: Math.max(this.limits.maxBufferedBytesPerPeer, this.limits.maxBufferedBytesPerClient),
+          maxFrameBytes: this.limits.maxFrameBytes,
+          logger: this.logger,
+          scheduler: this.scheduler,
+          deliver: (message) => this.onSharedMessage(created, message),
+        }),
+      }
+      session = created
+      this.shared.set(id, session)
+    }
+    const current = session
+    if (current.retentionTimer !== undefined) this.scheduler.clearTimer(current.retentionTimer)
+    current.retentionTimer = undefined
+    current.link.attach(connection)
+    connection.whenClosed(() => {
+      if (this.phase !== 'started' || this.shared.get(id) !== current || current.link.connection !== undefined) return
+      current.retentionTimer = this.scheduler.setTimer(this.limits.clientSessionRetentionMs, () => {
+        current.retentionTimer = undefined
+        if (current.link.connection === undefined) this.dropSharedSession(current, 'shared client connection expired')
+      })
+    })
+  }
+
+  /** A message on a shared connection: `[client id, message]`, handed up as the client's. */
+  private onSharedMessage(session: SharedSession, message: unknown): void {
+    const client = Array.isArray(message) && message.length === 2 ? (message[0] as unknown) : undefined
+    if (typeof client !== 'string' || client.length === 0 || client.length > MAX_CLIENT_ID_CHARS || client === this.self || this.peers.has(client)) {
+      const what = typeof client === 'string' ? `client id ${JSON.stringify(client.slice(0, 80))}` : 'a message that is not [client id, message]'
+      this.logger.warn(`lockstep tcp: ${this.self}: shared client connection "${session.id}" sent ${what} (a client id is 1 to ${MAX_CLIENT_ID_CHARS} characters and not a replica's); the message is dropped`)
+      return
+    }
+    if (this.sharedRoutes.get(client) !== session) this.routeShared(client, session)
+    this.handler!.onClientMessage(client, (message as unknown[])[1])
+  }
+
+  /** Replies to `client` go over `session` from now on: the latest connection a client speaks on wins. */
+  private routeShared(client: ClientId, session: SharedSession): void {
+    const direct = this.clients.get(client)
+    if (direct !== undefined) this.dropClientSession(client, direct, 'the client speaks on a shared connection now')
+    this.forgetSharedRoute(client)
+    if (session.clients.size >= this.limits.maxClientSessions) {
+      // The client that spoke first on it leaves the connection's table; a reply to it is dropped, and its retry
+      // (over the same connection) brings it back.
+      const oldest = session.clients.values().next().value as ClientId
+      this.forgetSharedRoute(oldest)
+    }
+    session.clients.add(client)
+    this.sharedRoutes.set(client, session)
+  }
+
+  private forgetSharedRoute(client: ClientId): void {
+    const session = this.sharedRoutes.get(client)
+    if (session === undefined) return
+    session.clients.delete(client)
+    this.sharedRoutes.delete(client)
+  }
+
+  private dropSharedSession(session: SharedSession, reason: string): void {
+    if (session.retentionTimer !== undefined) this.scheduler.clearTimer(session.retentionTimer)
+    session.retentionTimer = undefined
+    session.link.close(reason)
+    for (const client of session.clients) this.sharedRoutes.delete(client)
+    session.clients.clear()
+    if (this.shared.get(session.id) === session) this.shared.delete(session.id)
   }
 
   private dropClientSession(id: ClientId, session: ClientSession, reason: string): void {
@@ -572,6 +706,12 @@ class TcpReplicaTransport implements TcpTransport {
   private stoppedError(operation: string): LockstepError {
     return new LockstepError('STOPPED', `${this.where}: ${operation}() after stop(); create a new transport to restart.`)
   }
+}
+
+/** A few of `clients`, for a log line. */
+function describeClients(clients: ReadonlySet<ClientId>): string {
+  const some = [...clients].slice(0, 5).map((id) => JSON.stringify(id))
+  return clients.size > some.length ? `${some.join(', ')} and ${clients.size - some.length} more` : some.join(', ') || 'none yet'
 }
 
 /** Identifies an accepted socket while it is open: its remote address and port. */

@@ -178,7 +178,7 @@ describe('stats', () => {
   it('count the open peer links, the authenticated clients and every refused connection', async () => {
     const cluster = await runningCluster()
     await expectClusterHealthy(cluster, 'linked')
-    expect(cluster.r2.stats()).toEqual({ peersConnected: ['r1', 'r3'], clientConnections: 0, refusedConnections: 0 })
+    expect(cluster.r2.stats()).toEqual({ peersConnected: ['r1', 'r3'], clientConnections: 0, sharedConnections: 0, refusedConnections: 0 })
     const client = clientFor('c1', [cluster.r1, cluster.r2, cluster.r3])
     cleanups.push(() => client.stop())
     await client.start(() => {})

@@ -51,6 +51,11 @@ export class RawPeer {
     })
   }
 
+  /** Wraps a socket the test connected itself (a TLS socket, say). */
+  static fromSocket(socket: Socket): RawPeer {
+    return new RawPeer(socket)
+  }
+
   /** Writes raw bytes. */
   write(bytes: Uint8Array): void {
     if (!this.isClosed) this.socket.write(bytes)
