@@ -29,7 +29,7 @@ describe('lockstep bench', () => {
     expect(run.stderr).toBe('')
     expect(run.code).toBe(0)
     const result = parseOneObject(run.stdout)
-    expect(result).toMatchObject({ workload: 'put', clients: 4, in_flight: 1, duration_s: 0.5, warmup_s: 0.2, errors: 0, replicas: 3, order: 'lamport', voter: 'first' })
+    expect(result).toMatchObject({ workload: 'put', clients: 4, in_flight: 1, shared_connections: false, duration_s: 0.5, warmup_s: 0.2, errors: 0, replicas: 3, order: 'lamport', voter: 'first' })
     for (const key of ['ops_s', 'p50', 'p99', 'max', 'ops']) expect(typeof result[key], key).toBe('number')
     expect(result.ops_s).toBeGreaterThan(0)
     expect(result.ops).toBeGreaterThan(0)
@@ -50,6 +50,17 @@ describe('lockstep bench', () => {
     expect(result.ops as number).toBeGreaterThan(0)
     const line = await runCli(['bench', '--cluster', kvCluster.cluster.configFile, '--workload', 'put', '--clients', '1', '--in-flight', '4', '--duration', '0.3', '--warmup', '0'])
     expect(line.stdout).toMatch(/^lockstep bench: put, 1 clients × 4 in flight, 0\.3 s on 3 replicas/)
+  }, 60_000)
+
+  it('--shared-connections: the clients share one connection to each replica, and it says so', async () => {
+    const run = await runCli(['bench', '--cluster', kvCluster.cluster.configFile, '--workload', 'put', '--clients', '6', '--shared-connections', '--duration', '0.5', '--warmup', '0.2', '--json'])
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    const result = parseOneObject(run.stdout)
+    expect(result).toMatchObject({ workload: 'put', clients: 6, in_flight: 1, shared_connections: true, errors: 0 })
+    expect(result.ops as number).toBeGreaterThan(0)
+    const line = await runCli(['bench', '--cluster', kvCluster.cluster.configFile, '--workload', 'put', '--clients', '2', '--shared-connections', '--duration', '0.3', '--warmup', '0'])
+    expect(line.stdout).toMatch(/^lockstep bench: put, 2 clients sharing one connection per replica, 0\.3 s on 3 replicas/)
   }, 60_000)
 
   it('--workload lock measures acquire + release pairs on the safe mutex and leaves the lock free', async () => {

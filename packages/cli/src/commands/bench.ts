@@ -9,10 +9,11 @@ import { ExitCode, type Io } from '../io'
 import { loadMachine } from '../machine-source'
 
 /** Help text of `lockstep bench`. */
-export const benchUsage = `lockstep bench --cluster <cluster.json> --workload put|lock [--clients 16] [--in-flight 1] [--duration 10] [--warmup 1] [--voter first|majority|byzantine] [--json]
+export const benchUsage = `lockstep bench --cluster <cluster.json> --workload put|lock [--clients 16] [--in-flight 1] [--duration 10] [--warmup 1] [--voter first|majority|byzantine] [--shared-connections] [--json]
 
 Measures a running cluster from this machine: N closed-loop clients (each
-with its own connection and one request in flight) for --warmup seconds, then
+with its own connection, or with --shared-connections one connection to each
+replica for them all, and one request in flight) for --warmup seconds, then
 for --duration seconds, and prints the committed operations per second and
 the p50/p99 latency of one operation in milliseconds.
   --cluster   the cluster's configuration (as written by \`lockstep cluster up\`)
@@ -31,8 +32,12 @@ the p50/p99 latency of one operation in milliseconds.
   --warmup    seconds run before measuring (default 1; 0 for none)
   --voter     first|majority|byzantine: how the clients decide a result from the
               replicas' answers (default: the configuration's voter)
+  --shared-connections
+              the clients share one connection to each replica (shareConnections),
+              as the clients of one application process can, and as gRPC's clients
+              (etcd's) do by default
   --json      print one JSON object:
-              {"workload":"put","clients":16,"in_flight":1,"duration_s":10,"ops":…,"ops_s":…,"p50":…,"p99":…,"errors":0,…}
+              {"workload":"put","clients":16,"in_flight":1,"shared_connections":false,"duration_s":10,"ops":…,"ops_s":…,"p50":…,"p99":…,"errors":0,…}
               (latencies in milliseconds)
 Exit 0 on success; 1 if the cluster cannot be reached or a request fails (the
 first error on stderr; with --json the object is still printed, with "error");
@@ -54,6 +59,8 @@ export interface BenchResult {
   readonly clients: number
   /** Requests each client keeps in flight (`--in-flight`; 1 for a lock run). */
   readonly in_flight: number
+  /** Whether the clients shared one connection to each replica (`--shared-connections`). */
+  readonly shared_connections: boolean
   readonly duration_s: number
   readonly warmup_s: number
   /** Operations completed while measuring (a lock operation is an acquire + release pair). */
@@ -88,6 +95,7 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
     duration: { type: 'string' },
     warmup: { type: 'string' },
     voter: { type: 'string' },
+    'shared-connections': { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
@@ -126,19 +134,26 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   }
 
   const timeoutMs = config.timeouts.clientTimeoutMs
+  const shareConnections = values['shared-connections'] === true
   const ids = config.replicas.map((r) => r.id)
   const prefix = `bench-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
   const clients: LockstepClient[] = []
   try {
     for (let i = 0; i < clientCount; i++) {
-      const client = await clusterClient(config, { id: `${prefix}-${i}`, preferred: ids[i % ids.length], io, ...(voter === undefined ? {} : { voter: voter as VoterName }) })
+      const client = await clusterClient(config, {
+        id: `${prefix}-${i}`,
+        preferred: ids[i % ids.length],
+        io,
+        shareConnections,
+        ...(voter === undefined ? {} : { voter: voter as VoterName }),
+      })
       await client.start()
       clients.push(client)
     }
     if (!values.json) io.stderr(`lockstep bench: ${workload} with ${clientCount} clients${inFlight > 1 ? `, ${inFlight} requests in flight each` : ''} against ${config.file}: ${warmupS} s warm-up, ${durationS} s measured`)
     const operation = workload === 'put' ? putOperation(timeoutMs) : lockOperation(timeoutMs, clientCount)
     const run = await closedLoop(clients, inFlight, operation, { warmupMs: warmupS * 1000, durationMs: durationS * 1000 })
-    const result = summarize(run, { workload: workload as BenchWorkload, clients: clientCount, in_flight: inFlight, duration_s: durationS, warmup_s: warmupS, config, voter: clients[0]?.voting ?? 'first' })
+    const result = summarize(run, { workload: workload as BenchWorkload, clients: clientCount, in_flight: inFlight, shared_connections: shareConnections, duration_s: durationS, warmup_s: warmupS, config, voter: clients[0]?.voting ?? 'first' })
     if (values.json) io.stdout(JSON.stringify(result))
     else io.stdout(describe(result))
     if (run.firstError !== undefined) {
@@ -303,7 +318,7 @@ export async function closedLoop(clients: readonly LockstepClient[], inFlight: n
   return { ops, elapsedMs, latencies: latencies.slice(0, sampled).sort(), errors, firstError }
 }
 
-function summarize(run: Run, facts: { workload: BenchWorkload; clients: number; in_flight: number; duration_s: number; warmup_s: number; config: LoadedClusterConfig; voter: string }): BenchResult {
+function summarize(run: Run, facts: { workload: BenchWorkload; clients: number; in_flight: number; shared_connections: boolean; duration_s: number; warmup_s: number; config: LoadedClusterConfig; voter: string }): BenchResult {
   const { latencies } = run
   const percentile = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0)
   const error = run.firstError === undefined ? undefined : isLockstepError(run.firstError) ? { code: run.firstError.code, message: run.firstError.message } : { code: ErrorCodes.INTERNAL, message: String(run.firstError) }
@@ -311,6 +326,7 @@ function summarize(run: Run, facts: { workload: BenchWorkload; clients: number; 
     workload: facts.workload,
     clients: facts.clients,
     in_flight: facts.in_flight,
+    shared_connections: facts.shared_connections,
     duration_s: facts.duration_s,
     warmup_s: facts.warmup_s,
     ops: run.ops,
@@ -331,7 +347,7 @@ const round = (ms: number) => Math.round(ms * 1000) / 1000
 
 function describe(result: BenchResult): string {
   const what = result.workload === 'lock' ? 'acquire+release pairs' : 'puts'
-  const inFlight = result.in_flight > 1 ? ` × ${result.in_flight} in flight` : ''
+  const inFlight = `${result.in_flight > 1 ? ` × ${result.in_flight} in flight` : ''}${result.shared_connections ? ' sharing one connection per replica' : ''}`
   return `lockstep bench: ${result.workload}, ${result.clients} clients${inFlight}, ${result.duration_s} s on ${result.replicas} replicas (${result.order} ordering): ${result.ops_s.toLocaleString('en-US')} ${what}/s, p50 ${result.p50} ms, p99 ${result.p99} ms, max ${result.max} ms, ${result.errors} errors`
 }
 
