@@ -66,11 +66,17 @@ const putCommand = (i, n) => ({ name: 'put', args: { key: `k${i}`, value: `v${n}
 
 // --- Lockstep -----------------------------------------------------------------------------------
 
-/** `count` started clients of a process cluster, spread over its replicas (client i prefers replica i mod 3). */
-async function processClients(cluster, count, tag) {
+/**
+ * `count` started clients of a process cluster, spread over its replicas (client i prefers replica i mod 3). They
+ * share one connection to each replica (`shareConnections`), as the etcd3 clients of this process share one to each
+ * member, unless `share` is false: a connection each.
+ */
+async function processClients(cluster, count, tag, share = true) {
   const ids = cluster.replicas.map((r) => r.id)
   const clients = []
-  for (let i = 0; i < count; i++) clients.push(await cluster.client(`bench-${tag}-${i}`, { preferred: ids[i % ids.length], retryAfterMs: 60_000 }))
+  for (let i = 0; i < count; i++) {
+    clients.push(await cluster.client(`bench-${tag}-${i}`, { preferred: ids[i % ids.length], retryAfterMs: 60_000, shareConnections: share }))
+  }
   return clients
 }
 
@@ -120,18 +126,23 @@ async function withCluster({ order, machine, storage, ready }, work) {
   }
 }
 
-/** Puts over TCP to three `lockstep replica` processes, with each count of closed-loop clients in turn. */
-async function lockstepTcpPuts(order, storage, clientCounts) {
+/**
+ * Puts over TCP to three `lockstep replica` processes, with each count of closed-loop clients in turn (sharing one
+ * connection to each replica), then with each count of `ownCounts` clients with a connection each (keyed `<n> own`).
+ */
+async function lockstepTcpPuts(order, storage, clientCounts, ownCounts = []) {
   return withCluster({ order, machine: 'kv', storage, ready: putCommand(0, 0) }, async (cluster) => {
     const results = {}
-    for (const count of clientCounts) {
-      const clients = await processClients(cluster, count, `${storage}-${count}`)
+    const runs = [...clientCounts.map((count) => ({ count, share: true })), ...ownCounts.map((count) => ({ count, share: false }))]
+    for (const { count, share } of runs) {
+      const key = share ? count : `${count} own`
+      const clients = await processClients(cluster, count, `${storage}-${key.toString().replace(' ', '-')}`, share)
       try {
-        results[count] = await measurePuts(clients)
+        results[key] = await measurePuts(clients)
       } finally {
         await stopAll(clients)
       }
-      console.error(`  lockstep ${order} ${storage} puts, ${count} clients: ${results[count]['ops/s']} ops/s`)
+      console.error(`  lockstep ${order} ${storage} puts, ${count} clients${share ? '' : ' with a connection each'}: ${results[key]['ops/s']} ops/s`)
     }
     return results
   })
@@ -337,16 +348,17 @@ async function stopProcess(child) {
 }
 
 /**
- * An etcd3 client of the given endpoints, with its own connections (as a separate client process would have:
- * grpc-js would otherwise share one connection per address among every client of this process).
+ * An etcd3 client of the given endpoints. By default it shares one connection to each member with the other etcd3
+ * clients of this process (grpc-js's global pool of subchannels: 64 clients make one connection per member), as the
+ * Lockstep clients share theirs; with `share` false it has its own connections, as a separate process would.
  */
-function etcdClient(hosts) {
-  return new Etcd3({ hosts, grpcOptions: { 'grpc.use_local_subchannel_pool': 1 } })
+function etcdClient(hosts, share = true) {
+  return new Etcd3(share ? { hosts } : { hosts, grpcOptions: { 'grpc.use_local_subchannel_pool': 1 } })
 }
 
 /** `count` etcd clients, client i talking to member i mod 3 (spread as the Lockstep clients are). */
-function etcdClients(endpoints, count) {
-  return Array.from({ length: count }, (_, i) => etcdClient([endpoints[i % endpoints.length]]))
+function etcdClients(endpoints, count, share = true) {
+  return Array.from({ length: count }, (_, i) => etcdClient([endpoints[i % endpoints.length]], share))
 }
 
 /** Puts from `workers` closed-loop callers sharing one etcd3 client of the three members (gRPC multiplexes them on its connections). */
@@ -361,16 +373,19 @@ async function etcdPipelinedPuts(endpoints, workers) {
   }
 }
 
-async function etcdPuts(endpoints, clientCounts) {
+/** Puts with each count of clients (sharing connections), then each of `ownCounts` with a connection each (`<n> own`). */
+async function etcdPuts(endpoints, clientCounts, ownCounts = []) {
   const results = {}
-  for (const count of clientCounts) {
-    const clients = etcdClients(endpoints, count)
+  const runs = [...clientCounts.map((count) => ({ count, share: true })), ...ownCounts.map((count) => ({ count, share: false }))]
+  for (const { count, share } of runs) {
+    const key = share ? count : `${count} own`
+    const clients = etcdClients(endpoints, count, share)
     try {
-      results[count] = await measureOperations(count, (i, n) => clients[i].put(`k${i}`).value(`v${n}`).exec(), timing)
+      results[key] = await measureOperations(count, (i, n) => clients[i].put(`k${i}`).value(`v${n}`).exec(), timing)
     } finally {
       for (const client of clients) client.close()
     }
-    console.error(`  etcd puts, ${count} clients: ${results[count]['ops/s']} ops/s`)
+    console.error(`  etcd puts, ${count} clients${share ? '' : ' with a connection each'}: ${results[key]['ops/s']} ops/s`)
   }
   return results
 }
@@ -466,7 +481,7 @@ const probe = (label) => {
   return micros
 }
 probe('start')
-const results = { lockstepPuts: {}, lockstepLocks: {}, tcpMemory: {}, inProcess: {}, lockstepPipelined: {}, tcpMemoryPipelined: {} }
+const results = { lockstepPuts: {}, lockstepLocks: {}, tcpMemory: {}, tcpMemoryOwn: {}, inProcess: {}, lockstepPipelined: {}, tcpMemoryPipelined: {} }
 const etcd = sides.includes('etcd') ? findEtcd() : undefined
 context.etcd = etcd
 context.etcdNote = etcd ? undefined : '`etcd` is not on the PATH (Debian: `apt-get install etcd-server`)'
@@ -482,7 +497,7 @@ async function etcdPass(label) {
   console.error(`etcd ${etcd.version} (${etcd.bin}), pass ${label}`)
   const cluster = await startEtcd(etcd.bin)
   try {
-    const pass = { puts: await etcdPuts(cluster.endpoints, putClientCounts), pipelined: await etcdPipelinedPuts(cluster.endpoints, 64) }
+    const pass = { puts: await etcdPuts(cluster.endpoints, putClientCounts, [64]), pipelined: await etcdPipelinedPuts(cluster.endpoints, 64) }
     pass.locks = {
       single: await etcdLocks(cluster.endpoints, 1, false),
       contended: await etcdLocks(cluster.endpoints, 16, false),
@@ -527,10 +542,12 @@ const etcdBefore = await tryEtcdPass('1 (before the Lockstep TCP rows)')
 probe('after etcd pass 1')
 for (const order of lockstepOrders) {
   console.error(`lockstep, ${order} ordering: over TCP`)
-  results.tcpMemory[order] = (await lockstepTcpPuts(order, 'memory', [64]))[64]
+  const memory = await lockstepTcpPuts(order, 'memory', [64], [64])
+  results.tcpMemory[order] = memory[64]
+  results.tcpMemoryOwn[order] = memory['64 own']
   results.tcpMemoryPipelined[order] = await lockstepPipelinedPuts(order, 'memory', 64)
   results.lockstepPipelined[order] = await lockstepPipelinedPuts(order, 'file', 64)
-  results.lockstepPuts[order] = await lockstepTcpPuts(order, 'file', putClientCounts)
+  results.lockstepPuts[order] = await lockstepTcpPuts(order, 'file', putClientCounts, [64])
   results.lockstepLocks[order] = await lockstepLocks(order)
   probe(`${order} after TCP rows`)
 }
@@ -543,7 +560,7 @@ if (etcdBefore || etcdAfter) {
   const a = etcdBefore ?? {}
   const b = etcdAfter ?? {}
   results.etcdPasses = [etcdBefore ?? null, etcdAfter ?? null]
-  results.etcdPuts = Object.fromEntries(putClientCounts.map((count) => [count, better(a.puts?.[count], b.puts?.[count])]))
+  results.etcdPuts = Object.fromEntries([...putClientCounts, '64 own'].map((count) => [count, better(a.puts?.[count], b.puts?.[count])]))
   results.etcdPipelined = better(a.pipelined, b.pipelined)
   results.etcdLocks = {
     single: better(a.locks?.single, b.locks?.single),
@@ -568,6 +585,8 @@ for (const o of orders) {
   }
   const m = results.tcpMemory[o]
   tableRows.push({ workload: 'TCP puts, 64 clients, memory', system: `lockstep ${o}`, 'ops/s': m?.['ops/s'] ?? '—', 'p50 ms': m?.['p50 ms'] ?? '—', 'p99 ms': m?.['p99 ms'] ?? '—' })
+  const own = results.tcpMemoryOwn[o]
+  tableRows.push({ workload: 'TCP puts, 64 clients with a connection each, memory', system: `lockstep ${o}`, 'ops/s': own?.['ops/s'] ?? '—', 'p50 ms': own?.['p50 ms'] ?? '—', 'p99 ms': own?.['p99 ms'] ?? '—' })
   const p = results.tcpMemoryPipelined[o]
   tableRows.push({ workload: 'TCP puts, 64 calls on one client, memory', system: `lockstep ${o}`, 'ops/s': p?.['ops/s'] ?? '—', 'p50 ms': p?.['p50 ms'] ?? '—', 'p99 ms': p?.['p99 ms'] ?? '—' })
 }
