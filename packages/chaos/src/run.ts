@@ -40,6 +40,11 @@ export interface ChaosOptions {
   readonly inFlight?: number
   /** The replicas' ordering strategy (default `lamport`): `realtime` orders by synchronized clocks. */
   readonly order?: Order
+  /**
+   * The clients of the run share one connection to each replica (`shareConnections`), so a fault on it (a reset, a
+   * partition, a replica killed) hits them all at once. Default false: a connection each.
+   */
+  readonly sharedConnections?: boolean
   /** Where the clusters' files and logs go. Default: a temporary directory, removed after a run without violations. */
   readonly dir?: string
   /** Progress lines. */
@@ -65,6 +70,8 @@ export interface ChaosResult {
   readonly inFlight: number
   /** The replicas' ordering strategy. */
   readonly order: Order
+  /** Whether the clients shared one connection to each replica. */
+  readonly sharedConnections: boolean
   readonly nemeses: readonly Nemesis[]
   readonly workloads: readonly WorkloadResult[]
   readonly operations: OperationCounts
@@ -94,6 +101,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const replicas = options.replicas ?? 3
   if (!Number.isSafeInteger(replicas) || replicas < 3 || replicas % 2 === 0) throw new Error(`replicas must be an odd number of at least 3, not ${replicas}`)
   const inFlight = options.inFlight ?? 1
+  const sharedConnections = options.sharedConnections === true
   const order = options.order ?? 'lamport'
   if (!(ORDERS as readonly string[]).includes(order)) throw new Error(`order must be one of ${ORDERS.join(', ')}, not ${String(order)}`)
   if (!Number.isSafeInteger(inFlight) || inFlight < 1 || inFlight > MAX_IN_FLIGHT) throw new Error(`inFlight must be an integer from 1 to ${MAX_IN_FLIGHT}, not ${inFlight}`)
@@ -110,10 +118,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const cluster = await ChaosCluster.create({ dir: join(dir, workload), machine: workload === 'lock' ? SPEC : workload, replicas, order })
     try {
       await Promise.all(cluster.ids.map((id) => cluster.start(id)))
-      const target = tcpCluster(await cluster.clientConfig())
+      const target = tcpCluster(await cluster.clientConfig(), { sharedConnections })
       const running: RunningWorkload | HistoryWorkload<unknown> =
         workload === 'kv' ? kvWorkload(target, phaseRandom.fork(), { inFlight }) : workload === 'register' ? registerWorkload(target, phaseRandom.fork(), { inFlight }) : lockWorkload(target, phaseRandom.fork())
-      const perClient = workload === 'lock' ? '' : `, ${inFlight} in flight per client`
+      const perClient = `${workload === 'lock' ? '' : `, ${inFlight} in flight per client`}${sharedConnections ? ', clients sharing one connection per replica' : ''}`
       log(`${workload}: ${replicas} replicas under ${options.nemeses.join(', ') || 'no faults'} for ${(phaseMs / 1000).toFixed(0)} s${perClient} (${cluster.dir})`)
       await nemesis(cluster, options.nemeses, phaseRandom.fork(), phaseMs, faultLog, started, log)
       // Every fault is healed: the traffic stops, the replicas must converge, the final reads see everything.
@@ -166,6 +174,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     replicas,
     inFlight,
     order,
+    sharedConnections,
     nemeses: options.nemeses,
     workloads: results,
     operations,

@@ -39,11 +39,15 @@ export interface WorkloadCluster<C extends WorkloadClient = LockstepClient> {
   connect(id: string, preferred: string): Promise<C>
 }
 
-/** The cluster of `config`, reached over TCP. */
-export function tcpCluster(config: LoadedClusterConfig): WorkloadCluster {
+/**
+ * The cluster of `config`, reached over TCP: each client with connections of its own, or with `sharedConnections`
+ * all of them over one connection to each replica (the transport's `shareConnections`).
+ */
+export function tcpCluster(config: LoadedClusterConfig, options: { readonly sharedConnections?: boolean } = {}): WorkloadCluster {
+  const shareConnections = options.sharedConnections === true
   return {
     replicas: config.replicas.map((replica) => replica.id),
-    connect: (id, preferred) => clusterClient(config, { id, preferred, retryAfterMs: 300 }),
+    connect: (id, preferred) => clusterClient(config, { id, preferred, retryAfterMs: 300, shareConnections }),
   }
 }
 

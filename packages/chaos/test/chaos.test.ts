@@ -27,17 +27,19 @@ async function processesUnder(dir: string): Promise<string[]> {
 
 describe('chaos: real processes under a nemesis', () => {
   // The fourth pipelines: each client keeps 4 requests in flight (4 loops sharing it, each its own process of the
-  // history). The last orders by synchronized clocks (the replicas share this machine's clock).
-  const runs: [number, Workload[], number, number, Order][] = [
-    [1, ['kv', 'register'], 3, 1, 'lamport'],
-    [2, ['lock', 'kv'], 3, 1, 'lamport'],
-    [3, ['kv'], 5, 1, 'lamport'],
-    [1, ['kv', 'register'], 3, 4, 'lamport'],
-    [4, ['kv', 'register'], 3, 1, 'realtime'],
+  // history). The fifth orders by synchronized clocks (the replicas share this machine's clock). In the last, the
+  // clients share one connection to each replica: a fault on one hits them all.
+  const runs: [number, Workload[], number, number, Order, boolean][] = [
+    [1, ['kv', 'register'], 3, 1, 'lamport', false],
+    [2, ['lock', 'kv'], 3, 1, 'lamport', false],
+    [3, ['kv'], 5, 1, 'lamport', false],
+    [1, ['kv', 'register'], 3, 4, 'lamport', false],
+    [4, ['kv', 'register'], 3, 1, 'realtime', false],
+    [5, ['kv', 'lock'], 3, 2, 'lamport', true],
   ]
-  for (const [seed, workloads, replicas, inFlight, order] of runs) {
+  for (const [seed, workloads, replicas, inFlight, order, sharedConnections] of runs) {
     const pipelined = inFlight > 1 ? `, ${inFlight} requests in flight per client` : ''
-    const ordering = order === 'lamport' ? '' : `, ${order} ordering`
+    const ordering = `${order === 'lamport' ? '' : `, ${order} ordering`}${sharedConnections ? ', clients sharing one connection per replica' : ''}`
     it(`seed ${seed}: ${workloads.join(' and ')} on ${replicas} replicas for 20 s under ${nemeses.join(', ')}${replicas > 3 ? ' (two faults at once)' : ''}${pipelined}${ordering}: linearizable, exclusive, nothing acknowledged lost, equal digests, views settle; every process stopped`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-test-'))
       // The run's own log (faults, phases and how long each took), printed if the test fails, even by timing out;
@@ -49,8 +51,9 @@ describe('chaos: real processes under a nemesis', () => {
       })
       dirs.push(dir)
       const log = (line: string) => lines.push(`${new Date().toISOString()} ${line}`)
-      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, order, dir, log })
+      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, order, sharedConnections, dir, log })
       expect(result.order).toBe(order)
+      expect(result.sharedConnections).toBe(sharedConnections)
       expect(await processesUnder(dir), 'processes of the run still running').toEqual([])
       expect(result.violations, formatResult(result)).toEqual([])
       expect(result.operations.ok).toBeGreaterThan(100)
