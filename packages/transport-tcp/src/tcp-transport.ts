@@ -92,12 +92,20 @@ interface ClientSession {
   retentionTimer: TimerHandle | undefined
 }
 
-/** A connection shared by the clients of one process: one link, each message `[client id, message]`. */
+/**
+ * A connection shared by the clients of one process: one link, each message `[client id, message]`, or
+ * `[client id]` alone: the client speaks over this connection (sent when it starts and whenever the link opens).
+ */
 interface SharedSession extends ClientSession {
   readonly id: string
   /** The clients whose messages last came over this connection (replies to them go back over it). */
   readonly clients: Set<ClientId>
+  /** Malformed messages received, for the warnings (the first few are logged). */
+  malformed: number
 }
+
+/** Malformed messages of one shared connection logged at warn; the rest are counted, every 1,000th logged. */
+const MALFORMED_LOGGED = 10
 
 /** What a message on a shared connection may carry as its client id. */
 const MAX_CLIENT_ID_CHARS = 256
@@ -124,6 +132,8 @@ class TcpReplicaTransport implements TcpTransport {
   private readonly retained = new Map<ClientId, ClientSession>()
   /** Connections shared by the clients of a process, by the id the process announced. */
   private readonly shared = new Map<string, SharedSession>()
+  /** Shared connections that closed and are kept for a while, the longest closed first. */
+  private readonly retainedShared = new Map<string, SharedSession>()
   /** The shared connection each client last spoke on (a client with a connection of its own is not here). */
   private readonly sharedRoutes = new Map<ClientId, SharedSession>()
   private readonly connections = new Set<Connection>()
@@ -489,7 +499,7 @@ class TcpReplicaTransport implements TcpTransport {
     }
     // An early answer only: nothing is dropped for a client that has not authenticated yet. The session is
     // checked and taken in one step after authentication (attachAuthenticated).
-    if (!this.clients.has(id) && this.clients.size >= this.limits.maxClientSessions && this.retained.size === 0) {
+    if (!this.clients.has(id) && this.sessionCount() >= this.limits.maxClientSessions && this.retained.size + this.retainedShared.size === 0) {
       return refuse(this.sessionsFull(id))
     }
     return { accept: true, secret: this.clientSecret }
@@ -505,14 +515,40 @@ class TcpReplicaTransport implements TcpTransport {
     if (this.tls !== undefined || this.clientSecret === undefined) {
       return refuse(`${what}: this replica authenticates clients by certificate (TLS), one connection per client; shared connections need the client secret alone`, 'AUTH_FAILED')
     }
-    if (!this.shared.has(id) && this.shared.size >= this.limits.maxClientSessions) {
-      return refuse(`${what}: already ${this.shared.size} shared client connections (limits.maxClientSessions = ${this.limits.maxClientSessions})`)
+    if (id === this.self || this.peers.has(id)) return refuse(`${what}: a shared connection cannot use a replica's id`)
+    if (!this.shared.has(id) && this.sessionCount() >= this.limits.maxClientSessions && this.retained.size + this.retainedShared.size === 0) {
+      return refuse(this.sessionsFull(what))
     }
     return { accept: true, secret: this.clientSecret }
   }
 
-  private sessionsFull(id: ClientId): string {
-    return `client "${id}": already ${this.clients.size} connected client sessions (limits.maxClientSessions = ${this.limits.maxClientSessions})`
+  /** Client sessions held: clients' own and shared connections', each one session against `maxClientSessions`. */
+  private sessionCount(): number {
+    return this.clients.size + this.shared.size
+  }
+
+  private sessionsFull(what: string): string {
+    const shared = this.shared.size === 0 ? '' : ` and ${this.shared.size} shared client connections`
+    return `${what}: already ${this.clients.size} connected client sessions${shared} (limits.maxClientSessions = ${this.limits.maxClientSessions}${shared === '' ? '' : ', together'})`
+  }
+
+  /**
+   * At the limit of sessions, drops the one disconnected the longest (a client's own before a shared one: a shared
+   * one serves a whole process); false when every session is connected.
+   */
+  private makeRoomForSession(forWhom: string): boolean {
+    const oldest = this.retained.entries().next()
+    if (!oldest.done) {
+      const [dropped, retained] = oldest.value
+      this.logger.debug(`lockstep tcp: ${this.self}: client session dropped for a new client (${forWhom}): "${dropped}" was disconnected the longest (limits.maxClientSessions)`)
+      this.dropClientSession(dropped, retained, 'client session dropped for a new client (limits.maxClientSessions)')
+      return true
+    }
+    const oldestShared = this.retainedShared.values().next()
+    if (oldestShared.done) return false
+    this.logger.debug(`lockstep tcp: ${this.self}: shared client connection "${oldestShared.value.id}" dropped for a new client (${forWhom}): it was disconnected the longest (limits.maxClientSessions)`)
+    this.dropSharedSession(oldestShared.value, 'shared client connection dropped for a new client (limits.maxClientSessions)')
+    return true
   }
 
   private attachAuthenticated(hello: HelloEnvelope, connection: Connection): void {
@@ -522,20 +558,14 @@ class TcpReplicaTransport implements TcpTransport {
       return
     }
     if (hello.role === 'shared-clients') return this.attachShared(id, connection)
-    this.forgetSharedRoute(id)
     let session = this.clients.get(id)
-    if (session === undefined && this.clients.size >= this.limits.maxClientSessions) {
-      // Short-lived clients come and go by the thousand: a new one takes the place of the client that has been
-      // disconnected the longest (its session could only have served a resume); only connected ones refuse it.
-      const oldest = this.retained.entries().next()
-      if (oldest.done) {
-        connection.refuse(this.sessionsFull(id))
-        return
-      }
-      const [dropped, retained] = oldest.value
-      this.logger.debug(`lockstep tcp: ${this.self}: client session dropped for a new client: "${dropped}" was disconnected the longest (limits.maxClientSessions)`)
-      this.dropClientSession(dropped, retained, 'client session dropped for a new client (limits.maxClientSessions)')
+    // Short-lived clients come and go by the thousand: a new one takes the place of the client that has been
+    // disconnected the longest (its session could only have served a resume); only connected ones refuse it.
+    if (session === undefined && this.sessionCount() >= this.limits.maxClientSessions && !this.makeRoomForSession(`client "${id}"`)) {
+      connection.refuse(this.sessionsFull(`client "${id}"`))
+      return
     }
+    this.forgetSharedRoute(id)
     if (session === undefined) {
       const label = `${this.self} -> client ${id}`
       session = {
@@ -569,14 +599,16 @@ class TcpReplicaTransport implements TcpTransport {
 
   private attachShared(id: string, connection: Connection): void {
     let session = this.shared.get(id)
+    const what = `shared client connection "${id}"`
+    if (session === undefined && this.sessionCount() >= this.limits.maxClientSessions && !this.makeRoomForSession(what)) {
+      connection.refuse(this.sessionsFull(what))
+      return
+    }
     if (session === undefined) {
-      if (this.shared.size >= this.limits.maxClientSessions) {
-        connection.refuse(`shared client connection "${id}": already ${this.shared.size} shared client connections (limits.maxClientSessions = ${this.limits.maxClientSessions})`)
-        return
-      }
       const created: SharedSession = {
         id,
         clients: new Set(),
+        malformed: 0,
         retentionTimer: undefined,
         link: new ReliableLink({
           label: `${this.self} -> shared clients ${id}`,
@@ -594,9 +626,12 @@ class TcpReplicaTransport implements TcpTransport {
     const current = session
     if (current.retentionTimer !== undefined) this.scheduler.clearTimer(current.retentionTimer)
     current.retentionTimer = undefined
+    this.retainedShared.delete(id)
     current.link.attach(connection)
     connection.whenClosed(() => {
       if (this.phase !== 'started' || this.shared.get(id) !== current || current.link.connection !== undefined) return
+      this.retainedShared.delete(id)
+      this.retainedShared.set(id, current)
       current.retentionTimer = this.scheduler.setTimer(this.limits.clientSessionRetentionMs, () => {
         current.retentionTimer = undefined
         if (current.link.connection === undefined) this.dropSharedSession(current, 'shared client connection expired')
@@ -604,22 +639,39 @@ class TcpReplicaTransport implements TcpTransport {
     })
   }
 
-  /** A message on a shared connection: `[client id, message]`, handed up as the client's. */
+  /**
+   * A message on a shared connection: `[client id, message]`, handed up as the client's, or `[client id]`, which
+   * only says that the client speaks over this connection.
+   */
   private onSharedMessage(session: SharedSession, message: unknown): void {
-    const client = Array.isArray(message) && message.length === 2 ? (message[0] as unknown) : undefined
+    const client = Array.isArray(message) && (message.length === 2 || message.length === 1) ? (message[0] as unknown) : undefined
     if (typeof client !== 'string' || client.length === 0 || client.length > MAX_CLIENT_ID_CHARS || client === this.self || this.peers.has(client)) {
-      const what = typeof client === 'string' ? `client id ${JSON.stringify(client.slice(0, 80))}` : 'a message that is not [client id, message]'
-      this.logger.warn(`lockstep tcp: ${this.self}: shared client connection "${session.id}" sent ${what} (a client id is 1 to ${MAX_CLIENT_ID_CHARS} characters and not a replica's); the message is dropped`)
+      session.malformed++
+      if (session.malformed <= MALFORMED_LOGGED || session.malformed % 1000 === 0) {
+        const what = typeof client === 'string' ? `client id ${JSON.stringify(client.slice(0, 80))}` : 'a message that is not [client id, message]'
+        const more = session.malformed === MALFORMED_LOGGED ? '; further ones are counted, every 1,000th logged' : ''
+        this.logger.warn(
+          `lockstep tcp: ${this.self}: shared client connection "${session.id}" sent ${what} (a client id is 1 to ${MAX_CLIENT_ID_CHARS} characters and not a replica's); ` +
+            `the message is dropped (${session.malformed} so far${more})`,
+        )
+      }
       return
     }
     if (this.sharedRoutes.get(client) !== session) this.routeShared(client, session)
-    this.handler!.onClientMessage(client, (message as unknown[])[1])
+    if ((message as unknown[]).length === 2) this.handler!.onClientMessage(client, (message as unknown[])[1])
   }
 
-  /** Replies to `client` go over `session` from now on: the latest connection a client speaks on wins. */
+  /**
+   * Replies to `client` go over `session` from now on: the latest connection a client speaks on wins, except that
+   * a connection of the client's own that is open keeps it (a shared connection may replay the messages of a
+   * client that stopped there and now runs on its own connection).
+   */
   private routeShared(client: ClientId, session: SharedSession): void {
     const direct = this.clients.get(client)
-    if (direct !== undefined) this.dropClientSession(client, direct, 'the client speaks on a shared connection now')
+    if (direct !== undefined) {
+      if (direct.link.connection !== undefined) return
+      this.dropClientSession(client, direct, 'the client speaks on a shared connection now')
+    }
     this.forgetSharedRoute(client)
     if (session.clients.size >= this.limits.maxClientSessions) {
       // The client that spoke first on it leaves the connection's table; a reply to it is dropped, and its retry
@@ -641,6 +693,7 @@ class TcpReplicaTransport implements TcpTransport {
   private dropSharedSession(session: SharedSession, reason: string): void {
     if (session.retentionTimer !== undefined) this.scheduler.clearTimer(session.retentionTimer)
     session.retentionTimer = undefined
+    if (this.retainedShared.get(session.id) === session) this.retainedShared.delete(session.id)
     session.link.close(reason)
     for (const client of session.clients) this.sharedRoutes.delete(client)
     session.clients.clear()

@@ -65,7 +65,8 @@ describe('connections shared by the clients of a process (shareConnections)', ()
     for (const transport of transports) {
       const stats = transport.stats()
       expect(stats.sharedConnections, `${transport.self}: shared connections`).toBe(1)
-      expect(stats.clientConnections, `${transport.self}: clients on them`).toBe(10)
+      // Each client announced itself to every replica, as a client with connections of its own is known to each.
+      expect(stats.clientConnections, `${transport.self}: clients on them`).toBe(20)
     }
   })
 
@@ -83,6 +84,51 @@ describe('connections shared by the clients of a process (shareConnections)', ()
     await inbox.waitForCount('o1<-r1', 1)
     expect(inbox.from('o1<-r1')).toEqual([{ n: 2, to: 'o1', by: 'r1' }])
     expect(transports[0].stats()).toMatchObject({ sharedConnections: 1, clientConnections: 2 })
+  })
+
+  it('a replica the client never spoke to reaches it at once (a lock grant, say): each client announces itself to every replica', async () => {
+    const { transports } = await echoPair()
+    const inbox = new MessageInbox('clients')
+    // The connections are open (another client opened them) before this client starts.
+    await sharedClient('early', transports).start(() => {})
+    await until(() => transports[1].stats().clientConnections === 1, 'r2 to know the first client')
+    const quiet = sharedClient('quiet', transports)
+    await quiet.start((from, message) => inbox.push(from, message))
+    await until(() => transports[1].stats().clientConnections === 2, 'r2 to know the client')
+    transports[1].sendToClient('quiet', { grant: 1 })
+    await inbox.waitForCount('r2', 1)
+    expect(inbox.from('r2')).toEqual([{ grant: 1 }])
+  })
+
+  it('a replica that restarted (its state lost) reaches every client again without their speaking first', async () => {
+    const { transports } = await echoPair()
+    const inbox = new MessageInbox('clients')
+    const clients = ['k1', 'k2'].map((id) => sharedClient(id, transports))
+    await Promise.all(clients.map((client, i) => client.start((from, message) => inbox.push(`k${i + 1}<-${from}`, message))))
+    const port = transports[0].address()!.port
+    await until(() => transports[0].stats().clientConnections === 2, 'r1 to know both clients')
+    await transports[0].stop()
+    // The same replica again, on the same port, remembering nothing.
+    const [again] = await bindCluster(['r1'], () => ({ listen: { host: HOST, port }, peers: [{ id: 'r1', host: HOST, port }] }))
+    cleanups.push(() => again!.stop())
+    await again!.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+    await until(() => again!.stats().clientConnections === 2, 'the restarted r1 to know both clients again')
+    again!.sendToClient('k1', { grant: 'k1' })
+    again!.sendToClient('k2', { grant: 'k2' })
+    await inbox.waitForCount('k1<-r1', 1)
+    await inbox.waitForCount('k2<-r1', 1)
+    expect([...inbox.from('k1<-r1'), ...inbox.from('k2<-r1')]).toEqual([{ grant: 'k1' }, { grant: 'k2' }])
+  })
+
+  it('a client may send as soon as start() was called, before it resolves', async () => {
+    const { transports } = await echoPair()
+    const inbox = new MessageInbox('clients')
+    const eager = sharedClient('eager', transports)
+    const started = eager.start((from, message) => inbox.push(from, message))
+    eager.send('r1', { n: 7 })
+    await started
+    await inbox.waitForCount('r1', 1)
+    expect(inbox.from('r1')).toEqual([{ n: 7, to: 'eager', by: 'r1' }])
   })
 
   it('delivers every client\'s messages exactly once and in order while a proxy cuts the shared connection', async () => {
@@ -171,6 +217,46 @@ describe('connections shared by the clients of a process (shareConnections)', ()
     expect(transports[0].stats()).toMatchObject({ sharedConnections: 1, clientConnections: 2 })
   })
 
+  it('a message on a shared connection does not take a client from its own connection while that is open (a replay of a client that moved)', async () => {
+    const { transports, seen } = await echoPair()
+    const atOwn = new MessageInbox('own')
+    const own = clientFor('settled', transports)
+    cleanups.push(() => own.stop())
+    await own.start((from, message) => atOwn.push(from, message))
+    own.send('r1', { n: 1 })
+    await atOwn.waitForCount('r1', 1)
+    const peer = await RawPeer.connect(transports[0].address()!.port)
+    cleanups.push(() => peer.destroy())
+    expect(await peer.authenticate('shared-replay', 'shared-clients', CLIENT_SECRET, 'r1')).toBe(true)
+    peer.write(dataFrame(1, ['settled', { n: 2 }], ['settled']))
+    await seen.waitForCount('settled', 2)
+    await atOwn.waitForCount('r1', 2)
+    expect(atOwn.from('r1')).toEqual([{ n: 1, to: 'settled', by: 'r1' }, { n: 2, to: 'settled', by: 'r1' }])
+    expect(peer.envelopes.filter((e) => e.type === 1)).toEqual([])
+  })
+
+  it('shared connections count against limits.maxClientSessions with the clients\' own; the one closed the longest makes room', async () => {
+    const logger = new RecordingLogger()
+    const transports = await bindCluster(['r1'], () => ({ limits: { maxClientSessions: 2 }, logger }))
+    cleanups.push(() => transports[0]!.stop())
+    await transports[0]!.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+    const port = transports[0]!.address()!.port
+    const a = await RawPeer.connect(port)
+    const b = await RawPeer.connect(port)
+    const c = await RawPeer.connect(port)
+    cleanups.push(() => a.destroy(), () => b.destroy(), () => c.destroy())
+    expect(await a.authenticate('shared-a', 'shared-clients', CLIENT_SECRET, 'r1')).toBe(true)
+    expect(await b.authenticate('own-b', 'client', CLIENT_SECRET, 'r1')).toBe(true)
+    await c.hello('shared-c', 'shared-clients')
+    expect(await c.refusal()).toMatch(/shared client connection "shared-c": already 1 connected client sessions and 1 shared client connections \(limits\.maxClientSessions = 2, together\)/)
+    a.destroy()
+    await until(() => transports[0]!.stats().sharedConnections === 0, 'shared-a to close')
+    const d = await RawPeer.connect(port)
+    cleanups.push(() => d.destroy())
+    expect(await d.authenticate('shared-d', 'shared-clients', CLIENT_SECRET, 'r1')).toBe(true)
+    expect(logger.lines.some((l) => /shared client connection "shared-a" dropped for a new client \(shared client connection "shared-d"\)/.test(l.message))).toBe(true)
+  })
+
   it('refuses options it cannot honour: TLS, or no secret', () => {
     const [stub] = [{ self: 'r1', address: () => ({ host: HOST, port: 1 }) } as unknown as TcpTransport]
     expect(() => clientFor('t', [stub], { shareConnections: true, auth: { secret: CLIENT_SECRET, tls: { ca: 'x', cert: 'y', key: 'z' } } })).toThrow(
@@ -195,6 +281,12 @@ describe('a replica guards its shared client connections', () => {
     expect(warnings).toHaveLength(4)
     expect(warnings[0]).toMatch(/a message that is not \[client id, message\]/)
     expect(warnings[2]).toMatch(/client id "r2"/)
+    // A flood is counted, not logged line by line.
+    peer.write(dataFrame(6, ...Array.from({ length: 2000 }, (_, i) => [i, { n: i }]), ['ok', { n: 5 }]))
+    await seen.waitForCount('ok', 2)
+    const more = logger.lines.filter((l) => l.level === 'warn' && /shared client connection "shared-raw" sent/.test(l.message))
+    expect(more.length).toBeLessThanOrEqual(12)
+    expect(more.at(-1)!.message).toMatch(/\(2000 so far\)/)
   })
 
   it('a replica without the `clients` option refuses a shared connection', async () => {
