@@ -581,18 +581,26 @@ class TcpReplicaTransport implements TcpTransport {
       }
       this.clients.set(id, session)
     }
-    const current = session
-    if (current.retentionTimer !== undefined) this.scheduler.clearTimer(current.retentionTimer)
-    current.retentionTimer = undefined
-    this.retained.delete(id)
-    current.link.attach(connection)
+    this.attachKept(id, session, this.clients, this.retained, connection, (expired) => this.dropClientSession(id, expired, 'client session expired'))
+  }
+
+  /**
+   * Attaches `connection` to `session` (of `table`, under `id`); when the connection closes, the session is kept
+   * in `retained` (the longest disconnected first) for limits.clientSessionRetentionMs, for the client to resume
+   * it, then dropped unless it reconnected.
+   */
+  private attachKept<S extends ClientSession>(id: string, session: S, table: Map<string, S>, retained: Map<string, S>, connection: Connection, drop: (session: S) => void): void {
+    if (session.retentionTimer !== undefined) this.scheduler.clearTimer(session.retentionTimer)
+    session.retentionTimer = undefined
+    retained.delete(id)
+    session.link.attach(connection)
     connection.whenClosed(() => {
-      if (this.phase !== 'started' || this.clients.get(id) !== current || current.link.connection !== undefined) return
-      this.retained.delete(id)
-      this.retained.set(id, current)
-      current.retentionTimer = this.scheduler.setTimer(this.limits.clientSessionRetentionMs, () => {
-        current.retentionTimer = undefined
-        if (current.link.connection === undefined) this.dropClientSession(id, current, 'client session expired')
+      if (this.phase !== 'started' || table.get(id) !== session || session.link.connection !== undefined) return
+      retained.delete(id)
+      retained.set(id, session)
+      session.retentionTimer = this.scheduler.setTimer(this.limits.clientSessionRetentionMs, () => {
+        session.retentionTimer = undefined
+        if (session.link.connection === undefined) drop(session)
       })
     })
   }
@@ -623,20 +631,7 @@ class TcpReplicaTransport implements TcpTransport {
       session = created
       this.shared.set(id, session)
     }
-    const current = session
-    if (current.retentionTimer !== undefined) this.scheduler.clearTimer(current.retentionTimer)
-    current.retentionTimer = undefined
-    this.retainedShared.delete(id)
-    current.link.attach(connection)
-    connection.whenClosed(() => {
-      if (this.phase !== 'started' || this.shared.get(id) !== current || current.link.connection !== undefined) return
-      this.retainedShared.delete(id)
-      this.retainedShared.set(id, current)
-      current.retentionTimer = this.scheduler.setTimer(this.limits.clientSessionRetentionMs, () => {
-        current.retentionTimer = undefined
-        if (current.link.connection === undefined) this.dropSharedSession(current, 'shared client connection expired')
-      })
-    })
+    this.attachKept(id, session, this.shared, this.retainedShared, connection, (expired) => this.dropSharedSession(expired, 'shared client connection expired'))
   }
 
   /**
