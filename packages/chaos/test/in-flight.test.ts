@@ -109,27 +109,30 @@ describe('--in-flight: parsing and reporting', () => {
     }
   })
 
+  /** A run's result for the table, with a violation (so that the replay command is printed). */
+  const reported = (overrides: Partial<ChaosResult>): ChaosResult => ({
+    seed: 5,
+    durationS: 30,
+    replicas: 3,
+    inFlight: 4,
+    order: 'realtime',
+    sharedConnections: false,
+    nemeses: ['kill', 'pause'],
+    workloads: [],
+    operations: { ok: 30, failed: 0, unknown: 3 },
+    faults: { kill: 2 },
+    faultLog: [],
+    violations: ['kv: the history of 12 operations is not linearizable'],
+    lostWrites: 0,
+    longestUnavailableMs: 1200,
+    longestUnavailableByNemesis: {},
+    dir: '/tmp/chaos',
+    ...overrides,
+  })
+  const workload = (name: string, inFlight: number) => ({ workload: name, inFlight, operations: { ok: 10, failed: 0, unknown: 1 }, violations: [], lostWrites: 0, successes: [] })
+
   it('the table shows the operations in flight per client (lock: one) and the replay command repeats --in-flight', () => {
-    const workload = (name: string, inFlight: number) => ({ workload: name, inFlight, operations: { ok: 10, failed: 0, unknown: 1 }, violations: [], lostWrites: 0, successes: [] })
-    const result: ChaosResult = {
-      seed: 5,
-      durationS: 30,
-      replicas: 3,
-      inFlight: 4,
-      order: 'realtime',
-      sharedConnections: false,
-      nemeses: ['kill', 'pause'],
-      workloads: [workload('kv', 4), workload('register', 4), workload('lock', 1)],
-      operations: { ok: 30, failed: 0, unknown: 3 },
-      faults: { kill: 2 },
-      faultLog: [],
-      violations: ['kv: the history of 12 operations is not linearizable'],
-      lostWrites: 0,
-      longestUnavailableMs: 1200,
-      longestUnavailableByNemesis: {},
-      dir: '/tmp/chaos',
-    }
-    const table = formatResult(result)
+    const table = formatResult(reported({ workloads: [workload('kv', 4), workload('register', 4), workload('lock', 1)] }))
     expect(table).toMatch(/^in flight per client +4 \(kv, register\); lock 1: a lock client has one acquire or release at a time$/m)
     expect(table).toMatch(/^ordering +realtime$/m)
     expect(table).toContain('replay: npm run chaos -- --duration 30 --replicas 3 --in-flight 4 --order realtime --nemesis kill,pause --workload kv,register,lock --seed 5')
@@ -138,25 +141,7 @@ describe('--in-flight: parsing and reporting', () => {
   it('--shared-connections (default off) shows in the table and in the replay command', () => {
     expect(parseChaosArgs([]).sharedConnections).toBe(false)
     expect(parseChaosArgs(['--shared-connections']).sharedConnections).toBe(true)
-    const result: ChaosResult = {
-      seed: 7,
-      durationS: 10,
-      replicas: 3,
-      inFlight: 1,
-      order: 'lamport',
-      sharedConnections: true,
-      nemeses: ['reset'],
-      workloads: [{ workload: 'kv', inFlight: 1, operations: { ok: 10, failed: 0, unknown: 0 }, violations: [], lostWrites: 1, successes: [] }],
-      operations: { ok: 10, failed: 0, unknown: 0 },
-      faults: { reset: 1 },
-      faultLog: [],
-      violations: ['kv: 1 acknowledged write lost'],
-      lostWrites: 1,
-      longestUnavailableMs: 100,
-      longestUnavailableByNemesis: {},
-      dir: '/tmp/chaos',
-    }
-    const table = formatResult(result)
+    const table = formatResult(reported({ seed: 7, durationS: 10, inFlight: 1, order: 'lamport', sharedConnections: true, nemeses: ['reset'], workloads: [workload('kv', 1)] }))
     expect(table).toMatch(/^client connections +shared: one per replica for all clients$/m)
     expect(table).toContain('replay: npm run chaos -- --duration 10 --replicas 3 --in-flight 1 --order lamport --shared-connections --nemesis reset --workload kv --seed 7')
   })

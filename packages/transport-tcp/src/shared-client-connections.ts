@@ -4,13 +4,13 @@ import type { ClientComponents, ClientId, ClientTransport, ClientTransportEvents
 import { Backoff, mathRandom } from './backoff'
 import type { Connection } from './connection'
 import { Dialer } from './dialer'
-import { resolveReconnect } from './options'
-import type { PeerAddress, ResolvedLimits, TcpClientTransportOptions } from './options'
+import type { PeerAddress, ResolvedLimits, ResolvedReconnect, TcpClientTransportOptions } from './options'
 import { ReliableLink } from './reliable-link'
 
 /** What the clients sharing connections must agree on, besides their options' fingerprint. */
 interface SharedSettings {
   readonly limits: ResolvedLimits
+  readonly reconnect: ResolvedReconnect
   readonly secret: Buffer
   readonly replicas: ReadonlyMap<ReplicaId, PeerAddress>
 }
@@ -39,7 +39,7 @@ const pools = new Map<string, SharedConnections>()
 function poolKey(options: TcpClientTransportOptions, settings: SharedSettings): string {
   const secret = createHash('sha256').update(settings.secret).digest('hex')
   const replicas = [...settings.replicas.values()].map((r) => [r.id, r.host, r.port]).sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1))
-  return JSON.stringify([options.clusterId, replicas, secret, settings.limits, resolveReconnect(options.reconnect, 'shared')])
+  return JSON.stringify([options.clusterId, replicas, secret, settings.limits, settings.reconnect])
 }
 
 /** The open pool of `key`, made when there is none. */
@@ -83,7 +83,6 @@ class SharedConnections {
     private readonly logger: Logger,
     private readonly forget: () => void,
   ) {
-    const reconnect = resolveReconnect(options.reconnect, 'shared client connections')
     for (const address of settings.replicas.values()) {
       const link: ReliableLink = new ReliableLink({
         label: `shared clients ${this.id} -> ${address.id}`,
@@ -108,7 +107,7 @@ class SharedConnections {
         limits: settings.limits,
         logger,
         scheduler,
-        backoff: new Backoff(reconnect, options.random ?? mathRandom),
+        backoff: new Backoff(settings.reconnect, options.random ?? mathRandom),
         track: (connection) => {
           this.connections.add(connection)
           connection.whenClosed(() => {

@@ -4,7 +4,7 @@ import { Backoff, mathRandom } from './backoff'
 import type { Connection } from './connection'
 import { Dialer } from './dialer'
 import { checkId, checkPeers, invalid, resolveLimits, resolveReconnect, secretBytes } from './options'
-import type { PeerAddress, ResolvedLimits, TcpClientTransportOptions, TlsCredentials } from './options'
+import type { PeerAddress, ResolvedLimits, ResolvedReconnect, TcpClientTransportOptions, TlsCredentials } from './options'
 import { ReliableLink } from './reliable-link'
 import { sharedClientEndpoint } from './shared-client-connections'
 
@@ -20,25 +20,47 @@ import { sharedClientEndpoint } from './shared-client-connections'
  */
 export function tcpClient(options: TcpClientTransportOptions): ClientTransportFactory {
   return (components) => {
-    if (options?.shareConnections !== true) return new TcpClientEndpoint(options, components)
-    const where = `tcpClient(${JSON.stringify(components?.self)})`
-    const self = checkId(components?.self, 'self', where)
-    if (typeof options !== 'object' || options === null) invalid(where, 'options must be an object such as { clusterId, replicas, auth }')
-    checkId(options.clusterId, 'clusterId', where)
-    const limits = resolveLimits(options.limits, where)
-    resolveReconnect(options.reconnect, where)
-    if (options.auth?.tls !== undefined) {
+    const resolved = resolveClientOptions(options, components)
+    if (options.shareConnections !== true) return new TcpClientEndpoint(options, components, resolved)
+    return sharedClientEndpoint(options, components, resolved.self, resolved.where, { ...resolved, secret: resolved.secret! })
+  }
+}
+
+/** A client endpoint's options, checked (INVALID_CONFIG naming what is wrong) and filled in. */
+interface ResolvedClientOptions {
+  readonly where: string
+  readonly self: ClientId
+  readonly limits: ResolvedLimits
+  readonly reconnect: ResolvedReconnect
+  readonly secret: Buffer | undefined
+  readonly tls: TlsCredentials | undefined
+  readonly replicas: ReadonlyMap<ReplicaId, PeerAddress>
+}
+
+function resolveClientOptions(options: TcpClientTransportOptions, components: ClientComponents): ResolvedClientOptions {
+  const where = `tcpClient(${JSON.stringify(components?.self)})`
+  const self = checkId(components?.self, 'self', where)
+  if (typeof options !== 'object' || options === null) invalid(where, 'options must be an object such as { clusterId, replicas, auth }')
+  checkId(options.clusterId, 'clusterId', where)
+  const limits = resolveLimits(options.limits, where)
+  const reconnect = resolveReconnect(options.reconnect, where)
+  const auth = options.auth
+  if (options.shareConnections === true) {
+    if (auth?.tls !== undefined) {
       invalid(where, 'shareConnections needs the client secret alone: with TLS each client proves its own id by its certificate, over its own connection')
     }
-    if (options.auth?.secret === undefined) invalid(where, 'shareConnections needs the client secret (`auth.secret`)')
-    const secret = secretBytes(options.auth.secret, 'auth.secret', where)
-    const replicas = checkPeers(options.replicas, 'replicas', where)
-    if (replicas.size === 0) invalid(where, 'replicas must list at least one replica')
-    for (const address of replicas.values()) {
-      if (address.port === 0) invalid(where, `replicas entry "${address.id}" needs a port`)
-    }
-    return sharedClientEndpoint(options, components, self, where, { limits, secret, replicas })
+    if (auth?.secret === undefined) invalid(where, 'shareConnections needs the client secret (`auth.secret`)')
+  } else if (auth === undefined || (auth.secret === undefined && auth.tls === undefined)) {
+    invalid(where, 'auth needs the client secret (`secret`), a client certificate (`tls`), or both')
   }
+  const secret = auth.secret === undefined ? undefined : secretBytes(auth.secret, 'auth.secret', where)
+  if (auth.tls !== undefined && (!auth.tls.ca || !auth.tls.cert || !auth.tls.key)) invalid(where, 'auth.tls needs ca, cert and key')
+  const replicas = checkPeers(options.replicas, 'replicas', where)
+  if (replicas.size === 0) invalid(where, 'replicas must list at least one replica')
+  for (const address of replicas.values()) {
+    if (address.port === 0) invalid(where, `replicas entry "${address.id}" needs a port`)
+  }
+  return { where, self, limits, reconnect, secret, tls: auth.tls, replicas }
 }
 
 interface ReplicaState {
@@ -53,6 +75,7 @@ class TcpClientEndpoint implements ClientTransport {
   private readonly replicas = new Map<ReplicaId, ReplicaState>()
   private readonly connections = new Set<Connection>()
   private readonly limits: ResolvedLimits
+  private readonly reconnect: ResolvedReconnect
   private readonly logger: Logger
   private readonly scheduler: Scheduler
   private readonly secret: Buffer | undefined
@@ -64,29 +87,17 @@ class TcpClientEndpoint implements ClientTransport {
   constructor(
     private readonly options: TcpClientTransportOptions,
     components: ClientComponents,
+    resolved: ResolvedClientOptions,
   ) {
-    const where = `tcpClient(${JSON.stringify(components?.self)})`
-    this.where = where
-    this.self = checkId(components?.self, 'self', where)
-    if (typeof options !== 'object' || options === null) invalid(where, 'options must be an object such as { clusterId, replicas, auth }')
-    checkId(options.clusterId, 'clusterId', where)
-    this.limits = resolveLimits(options.limits, where)
-    resolveReconnect(options.reconnect, where)
+    this.where = resolved.where
+    this.self = resolved.self
+    this.limits = resolved.limits
+    this.reconnect = resolved.reconnect
     this.logger = components.log
     this.scheduler = components.scheduler
-    const auth = options.auth
-    if (auth === undefined || (auth.secret === undefined && auth.tls === undefined)) {
-      invalid(where, 'auth needs the client secret (`secret`), a client certificate (`tls`), or both')
-    }
-    if (auth.secret !== undefined) this.secret = secretBytes(auth.secret, 'auth.secret', where)
-    if (auth.tls !== undefined) {
-      if (!auth.tls.ca || !auth.tls.cert || !auth.tls.key) invalid(where, 'auth.tls needs ca, cert and key')
-      this.tls = auth.tls
-    }
-    const replicas = checkPeers(options.replicas, 'replicas', where)
-    if (replicas.size === 0) invalid(where, 'replicas must list at least one replica')
-    for (const address of replicas.values()) {
-      if (address.port === 0) invalid(where, `replicas entry "${address.id}" needs a port`)
+    this.secret = resolved.secret
+    this.tls = resolved.tls
+    for (const address of resolved.replicas.values()) {
       const link = new ReliableLink({
         label: `client ${this.self} -> ${address.id}`,
         maxBufferedBytes: this.limits.maxBufferedBytesPerPeer,
@@ -104,7 +115,6 @@ class TcpClientEndpoint implements ClientTransport {
     if (this.phase === 'started') throw new LockstepError('INVALID_CONFIG', `${this.where}: start() was called twice.`)
     this.onMessage = onMessage
     this.phase = 'started'
-    const settings = resolveReconnect(this.options.reconnect, this.where)
     for (const replica of this.replicas.values()) {
       replica.dialer = new Dialer({
         selfId: this.self,
@@ -117,7 +127,7 @@ class TcpClientEndpoint implements ClientTransport {
         limits: this.limits,
         logger: this.logger,
         scheduler: this.scheduler,
-        backoff: new Backoff(settings, this.options.random ?? mathRandom),
+        backoff: new Backoff(this.reconnect, this.options.random ?? mathRandom),
         track: (connection) => {
           this.connections.add(connection)
           connection.whenClosed(() => this.connections.delete(connection))

@@ -324,32 +324,34 @@ class TcpReplicaTransport implements TcpTransport {
   sendToClient(to: ClientId, message: unknown): void {
     if (this.phase === 'stopped') throw this.stoppedError('sendToClient')
     const session = this.clients.get(to)
-    if (session === undefined) return this.sendToSharedClient(to, message)
+    if (session !== undefined) {
+      return this.sendOrDrop(session, message, () => {
+        this.logger.warn(
+          `lockstep tcp: ${this.self}: client "${to}" is not reading (${session.link.bufferedBytes} bytes unacknowledged); ` +
+            'its session is dropped and further messages to it are discarded until it reconnects',
+        )
+        this.dropClientSession(to, session, 'client too slow')
+      })
+    }
+    // On a shared connection, if the client spoke on one; otherwise dropped (the client retries).
+    const shared = this.sharedRoutes.get(to)
+    if (shared === undefined) return
+    this.sendOrDrop(shared, [to, message], () => {
+      this.logger.warn(
+        `lockstep tcp: ${this.self}: shared client connection "${shared.id}" (clients ${describeClients(shared.clients)}) is not reading ` +
+          `(${shared.link.bufferedBytes} bytes unacknowledged); it is dropped and further messages to its clients are discarded until they reconnect`,
+      )
+      this.dropSharedSession(shared, 'shared client connection too slow')
+    })
+  }
+
+  /** Sends on a client session's link; a full link (BACKPRESSURE: the client does not read) calls `tooSlow` instead. */
+  private sendOrDrop(session: ClientSession, message: unknown, tooSlow: () => void): void {
     try {
       session.link.send(message)
     } catch (error) {
       if (!isLockstepError(error) || error.code !== 'BACKPRESSURE') throw error
-      this.logger.warn(
-        `lockstep tcp: ${this.self}: client "${to}" is not reading (${session.link.bufferedBytes} bytes unacknowledged); ` +
-          'its session is dropped and further messages to it are discarded until it reconnects',
-      )
-      this.dropClientSession(to, session, 'client too slow')
-    }
-  }
-
-  /** A message to a client on a shared connection, if it spoke on one; otherwise dropped (the client retries). */
-  private sendToSharedClient(to: ClientId, message: unknown): void {
-    const session = this.sharedRoutes.get(to)
-    if (session === undefined) return
-    try {
-      session.link.send([to, message])
-    } catch (error) {
-      if (!isLockstepError(error) || error.code !== 'BACKPRESSURE') throw error
-      this.logger.warn(
-        `lockstep tcp: ${this.self}: shared client connection "${session.id}" (clients ${describeClients(session.clients)}) is not reading ` +
-          `(${session.link.bufferedBytes} bytes unacknowledged); it is dropped and further messages to its clients are discarded until they reconnect`,
-      )
-      this.dropSharedSession(session, 'shared client connection too slow')
+      tooSlow()
     }
   }
 
