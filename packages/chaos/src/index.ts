@@ -1,5 +1,5 @@
 export { runChaos, MAX_IN_FLIGHT, NEMESES, ORDERS, UNAVAILABLE_NEMESES, WORKLOADS } from './run'
-export type { ChaosOptions, ChaosResult, FaultRecord, Nemesis, Order, Workload } from './run'
+export type { ChaosFloor, ChaosOptions, ChaosResult, FaultRecord, Nemesis, Order, Workload } from './run'
 export { CHAOS_USAGE, formatResult, parseChaosArgs } from './report'
 export { LinkProxy } from './proxy'
 export type { LinkMode } from './proxy'

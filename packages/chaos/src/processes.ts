@@ -28,6 +28,9 @@ export interface ChaosClusterOptions {
   readonly timeouts?: Record<string, number>
 }
 
+/** A replica exited before it listened because its port was taken. */
+class AddressInUse extends Error {}
+
 /** The longest a started replica may take to listen (its recovery from disk included). */
 const START_DEADLINE_MS = 60_000
 
@@ -62,6 +65,9 @@ export class ChaosCluster {
       replicas: options.replicas ?? 3,
       ...(options.order ? { order: options.order } : {}),
       basePort: 0,
+      // No operator endpoint: nothing here reads it, and each is one more port another process could take while its
+      // replica is down (found: a restart failed with EADDRINUSE on its metrics port while other tests ran).
+      metrics: false,
       extra: {
         storage: { type: 'file', dir: 'data', sync: 'batch' },
         timeouts: { reconnectMaxDelayMs: 500, ...options.timeouts },
@@ -93,8 +99,25 @@ export class ChaosCluster {
     return this.replicas.map((r) => r.id)
   }
 
-  /** Starts replica `id` (from its disk, if it has one); resolves once it listens. */
+  /**
+   * Starts replica `id` (from its disk, if it has one); resolves once it listens. Its port is free while it is down,
+   * and another process may hold it a moment (one testing whether a port is free, as `freePorts` does): a start
+   * that fails with EADDRINUSE is tried again, for up to START_DEADLINE_MS.
+   */
   async start(id: string): Promise<void> {
+    const deadline = performance.now() + START_DEADLINE_MS
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce(id)
+      } catch (error) {
+        if (!(error instanceof AddressInUse) || performance.now() >= deadline) throw error
+        this.log.write(`chaos ${new Date().toISOString()} replica ${id}: its port was in use (attempt ${attempt}); trying again\n`)
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * attempt)))
+      }
+    }
+  }
+
+  private async startOnce(id: string): Promise<void> {
     const replica = this.replica(id)
     if (replica.child) return
     const child = spawn(process.execPath, [cliBin(), 'replica', '--config', replica.configFile, '--id', id, '--log-level', 'info'], {
@@ -145,7 +168,11 @@ export class ChaosCluster {
       child.on('message', onMessage)
       child.once('exit', (code, signal) => {
         clearTimeout(timer)
-        reject(new Error(`replica ${id} exited before it listened (${signal ?? `code ${code}`}); its last lines:\n  ${lastLines()}\nsee ${join(this.dir, 'replicas.log')}`))
+        // Its stderr may still hold the reason: read what is left of it before saying why.
+        setImmediate(() => {
+          const message = `replica ${id} exited before it listened (${signal ?? `code ${code}`}); its last lines:\n  ${lastLines()}\nsee ${join(this.dir, 'replicas.log')}`
+          reject(lastLines().includes('EADDRINUSE') ? new AddressInUse(message) : new Error(message))
+        })
       })
     })
   }

@@ -70,7 +70,7 @@ export function parseChaosArgs(args: readonly string[]): ChaosOptions {
 export function formatResult(result: ChaosResult): string {
   const rows: [string, string][] = [
     ['seed', String(result.seed)],
-    ['duration', `${result.durationS} s`],
+    ['duration', result.ranS > result.durationS + 1 ? `${result.durationS} s, ran ${result.ranS} s (the phases went on until they had done enough)` : `${result.durationS} s`],
     ['replicas', `${result.replicas} (up to ${Math.floor((result.replicas - 1) / 2)} faulty at once)`],
     ['in flight per client', inFlightRow(result)],
     ['ordering', result.order],

@@ -45,10 +45,25 @@ export interface ChaosOptions {
    * partition, a replica killed) hits them all at once. Default false: a connection each.
    */
   readonly sharedConnections?: boolean
+  /**
+   * What the run must have done for its check to mean something: at least `operations` successful operations and
+   * `faults` faults in all. A machine too slow to get there within `durationS` (a starved CI machine) extends each
+   * workload's phase, faults and traffic going on, until the phase has done its share (each phase the same part),
+   * never beyond `maxDurationS` in all (default three times `durationS`); the result's `ranS` says how long the
+   * phases took. Default: no floor, the phases last `durationS` in all.
+   */
+  readonly atLeast?: ChaosFloor
   /** Where the clusters' files and logs go. Default: a temporary directory, removed after a run without violations. */
   readonly dir?: string
   /** Progress lines. */
   readonly log?: (line: string) => void
+}
+
+/** See {@link ChaosOptions.atLeast}. */
+export interface ChaosFloor {
+  readonly operations?: number
+  readonly faults?: number
+  readonly maxDurationS?: number
 }
 
 /** One fault as it happened. */
@@ -65,6 +80,8 @@ export interface FaultRecord {
 export interface ChaosResult {
   readonly seed: number
   readonly durationS: number
+  /** Seconds the phases of faults and traffic took: `durationS`, or more when `atLeast` extended them. */
+  readonly ranS: number
   readonly replicas: number
   /** Operations each `kv` and `register` client kept in flight (see each workload's own `inFlight`). */
   readonly inFlight: number
@@ -105,11 +122,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const order = options.order ?? 'lamport'
   if (!(ORDERS as readonly string[]).includes(order)) throw new Error(`order must be one of ${ORDERS.join(', ')}, not ${String(order)}`)
   if (!Number.isSafeInteger(inFlight) || inFlight < 1 || inFlight > MAX_IN_FLIGHT) throw new Error(`inFlight must be an integer from 1 to ${MAX_IN_FLIGHT}, not ${inFlight}`)
+  const floor = phaseFloor(options)
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'lockstep-chaos-')))
   await mkdir(dir, { recursive: true })
   const random = new SeededRandom(options.seed)
   const phaseMs = (options.durationS * 1000) / options.workloads.length
   const started = performance.now()
+  let ranMs = 0
   const faultLog: FaultRecord[] = []
   const results: WorkloadResult[] = []
   const violations: string[] = []
@@ -123,7 +142,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         workload === 'kv' ? kvWorkload(target, phaseRandom.fork(), { inFlight }) : workload === 'register' ? registerWorkload(target, phaseRandom.fork(), { inFlight }) : lockWorkload(target, phaseRandom.fork())
       const perClient = `${workload === 'lock' ? '' : `, ${inFlight} in flight per client`}${sharedConnections ? ', clients sharing one connection per replica' : ''}`
       log(`${workload}: ${replicas} replicas under ${options.nemeses.join(', ') || 'no faults'} for ${(phaseMs / 1000).toFixed(0)} s${perClient} (${cluster.dir})`)
-      await nemesis(cluster, options.nemeses, phaseRandom.fork(), phaseMs, faultLog, started, log)
+      const phaseStart = performance.now()
+      const faultsBefore = faultLog.length
+      const enough = () => running.operations().ok >= floor.operations && faultLog.length - faultsBefore >= floor.faults
+      // A phase that has not done its share by its end goes on until it has, up to its longest.
+      const end = () => (performance.now() < phaseStart + phaseMs || enough() ? phaseStart + phaseMs : phaseStart + floor.maxPhaseMs)
+      await nemesis(cluster, options.nemeses, phaseRandom.fork(), end, faultLog, started, log)
+      const phaseRanMs = performance.now() - phaseStart
+      ranMs += phaseRanMs
+      if (phaseRanMs > phaseMs + 1000) {
+        const ok = running.operations().ok
+        const faults = faultLog.length - faultsBefore
+        log(`${workload}: ${ok} operations ok and ${faults} faults after ${(phaseRanMs / 1000).toFixed(1)} s: the phase went on past its ${(phaseMs / 1000).toFixed(0)} s ${enough() ? 'until it had' : 'and still lacked'} its share (${floor.operations} ok, ${floor.faults} faults)`)
+      }
       // Every fault is healed: the traffic stops, the replicas must converge, the final reads see everything.
       let phaseAt = performance.now()
       const took = () => {
@@ -171,6 +202,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const result: ChaosResult = {
     seed: options.seed,
     durationS: options.durationS,
+    ranS: Math.round(ranMs / 100) / 10,
     replicas,
     inFlight,
     order,
@@ -191,12 +223,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   return result
 }
 
+/** Each phase's share of {@link ChaosOptions.atLeast}, and how long a phase may go on to reach it. */
+function phaseFloor(options: ChaosOptions): { readonly operations: number; readonly faults: number; readonly maxPhaseMs: number } {
+  const { operations = 0, faults = 0, maxDurationS = 3 * options.durationS } = options.atLeast ?? {}
+  for (const [name, value] of [['operations', operations], ['faults', faults]] as const) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new Error(`atLeast.${name} must be a whole number of at least 0, not ${value}`)
+  }
+  if (!Number.isFinite(maxDurationS) || maxDurationS < options.durationS) throw new Error(`atLeast.maxDurationS must be at least durationS (${options.durationS}), not ${maxDurationS}`)
+  const phases = options.workloads.length
+  return { operations: Math.ceil(operations / phases), faults: Math.ceil(faults / phases), maxPhaseMs: (maxDurationS * 1000) / phases }
+}
+
 /**
- * Injects faults for `phaseMs`: F = (n - 1) / 2 fault loops run at once (one with 3 replicas, two with 5:
+ * Injects faults until `end()`: F = (n - 1) / 2 fault loops run at once (one with 3 replicas, two with 5:
  * faults overlap), each on a replica no other loop holds, each fault healed before its loop's next.
  */
-async function nemesis(cluster: ChaosCluster, nemeses: readonly Nemesis[], random: SeededRandom, phaseMs: number, faultLog: FaultRecord[], started: number, log: (line: string) => void): Promise<void> {
-  const end = performance.now() + phaseMs
+async function nemesis(cluster: ChaosCluster, nemeses: readonly Nemesis[], random: SeededRandom, end: () => number, faultLog: FaultRecord[], started: number, log: (line: string) => void): Promise<void> {
   const busy = new Set<string>()
   const partitioned = new Set<string>()
   const loops = Math.floor((cluster.ids.length - 1) / 2)
@@ -209,13 +251,13 @@ interface FaultsHeld {
   readonly partitioned: Set<string>
 }
 
-/** One fault at a time on a replica no other loop holds, until `end`. */
-async function faultLoop(cluster: ChaosCluster, nemeses: readonly Nemesis[], random: SeededRandom, end: number, held: FaultsHeld, faultLog: FaultRecord[], started: number, log: (line: string) => void): Promise<void> {
+/** One fault at a time on a replica no other loop holds, until `end()` (the phase's end as known now). */
+async function faultLoop(cluster: ChaosCluster, nemeses: readonly Nemesis[], random: SeededRandom, end: () => number, held: FaultsHeld, faultLog: FaultRecord[], started: number, log: (line: string) => void): Promise<void> {
   const now = () => performance.now() - started
   const ids = cluster.ids
-  while (performance.now() < end) {
+  while (performance.now() < end()) {
     await sleep(random.int(300, 1500))
-    if (nemeses.length === 0 || performance.now() >= end) continue
+    if (nemeses.length === 0 || performance.now() >= end()) continue
     const kind = random.pick(nemeses)
     const free = ids.filter((id) => !held.busy.has(id))
     if (free.length === 0) continue
@@ -230,11 +272,11 @@ async function faultLoop(cluster: ChaosCluster, nemeses: readonly Nemesis[], ran
 }
 
 /** One fault on `target`, held and healed. */
-async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, random: SeededRandom, end: number, held: FaultsHeld, faultLog: FaultRecord[], now: () => number, log: (line: string) => void): Promise<void> {
+async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, random: SeededRandom, end: () => number, held: FaultsHeld, faultLog: FaultRecord[], now: () => number, log: (line: string) => void): Promise<void> {
   {
     const ids = cluster.ids
     const others = ids.filter((id) => id !== target)
-    const holdMs = Math.min(random.int(800, 4000), Math.max(0, end - performance.now()))
+    const holdMs = Math.min(random.int(800, 4000), Math.max(0, end() - performance.now()))
     const record: FaultRecord = { kind, target, detail: '', start: now(), end: now() }
     faultLog.push(record)
     switch (kind) {

@@ -28,6 +28,8 @@ export interface WorkloadResult {
 export interface RunningWorkload {
   stop(): Promise<void>
   check(): Promise<WorkloadResult>
+  /** How the operations ended so far (a copy). */
+  operations(): OperationCounts
 }
 
 /** What the kv and register workloads use of a client. */
@@ -246,6 +248,7 @@ function historyWorkload<I>(name: 'kv' | 'register', cluster: WorkloadCluster<Wo
   }).flat()
   let stopped: Promise<void> | undefined
   return {
+    operations: () => ({ ...counts }),
     stop: () => (stopped ??= (async () => {
       running = false
       await Promise.all(loops)
@@ -389,6 +392,7 @@ export function lockWorkload(cluster: WorkloadCluster, random: SeededRandom, cli
   })
   let stopped: Promise<void> | undefined
   return {
+    operations: () => ({ ...counts }),
     stop: () => (stopped ??= (async () => {
       running = false
       // A client waiting for a grant waits for a release that will not come: stopping the clients ends it.

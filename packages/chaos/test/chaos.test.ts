@@ -11,9 +11,10 @@ const nemeses = NEMESES.filter((n) => UNAVAILABLE_NEMESES[n] === undefined)
 const dirs: string[] = []
 /** The folders of failed runs, kept to look at. */
 const kept = new Set<string>()
+// Removing the folders took more than the default 10 s once on a starved machine.
 afterAll(async () => {
   for (const dir of dirs) if (!kept.has(dir)) await rm(dir, { recursive: true, force: true })
-})
+}, 120_000)
 
 /** Processes still running whose command line names `dir` (Linux: /proc). */
 async function processesUnder(dir: string): Promise<string[]> {
@@ -51,7 +52,9 @@ describe('chaos: real processes under a nemesis', () => {
       })
       dirs.push(dir)
       const log = (line: string) => lines.push(`${new Date().toISOString()} ${line}`)
-      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, order, sharedConnections, dir, log })
+      // A starved machine (the other tests run alongside) may do too little in 20 s for the run to prove anything:
+      // the phases then go on until they have (up to 60 s), instead of failing the floors below.
+      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, order, sharedConnections, dir, log, atLeast: { operations: 101, faults: 4, maxDurationS: 60 } })
       expect(result.order).toBe(order)
       expect(result.sharedConnections).toBe(sharedConnections)
       expect(await processesUnder(dir), 'processes of the run still running').toEqual([])
@@ -61,4 +64,31 @@ describe('chaos: real processes under a nemesis', () => {
       expect(Object.values(result.faults).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(4)
     }, 300_000)
   }
+})
+
+describe('chaos: a run that did too little goes on', () => {
+  it('a phase short of its share of faults goes on, faults and traffic with it, until it has them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-test-'))
+    dirs.push(dir)
+    const lines: string[] = []
+    onTestFailed(() => {
+      kept.add(dir)
+      console.error(`chaos run (files kept in ${dir}):\n  ${lines.join('\n  ')}`)
+    })
+    // 2 s cannot hold 4 pauses (each waits 0.3 to 1.5 s, then holds 0.8 s or more).
+    const result = await runChaos({ durationS: 2, nemeses: ['pause'], seed: 3, workloads: ['kv'], dir, log: (line) => lines.push(line), atLeast: { faults: 4, maxDurationS: 60 } })
+    expect(result.violations, formatResult(result)).toEqual([])
+    expect(result.faults.pause).toBeGreaterThanOrEqual(4)
+    expect(result.ranS).toBeGreaterThan(2)
+    expect(formatResult(result)).toMatch(/^duration +2 s, ran [\d.]+ s \(the phases went on until they had done enough\)$/m)
+    expect(lines.some((line) => line.includes('the phase went on past its 2 s until it had its share (0 ok, 4 faults)'))).toBe(true)
+    expect(await processesUnder(dir), 'processes of the run still running').toEqual([])
+  }, 300_000)
+
+  it('refuses a floor that is not a whole number, or a longest duration below the duration, before starting anything', async () => {
+    const base = { durationS: 10, nemeses: [], seed: 1, workloads: ['kv'] as const }
+    await expect(runChaos({ ...base, atLeast: { faults: -1 } })).rejects.toThrow('atLeast.faults must be a whole number of at least 0, not -1')
+    await expect(runChaos({ ...base, atLeast: { operations: 2.5 } })).rejects.toThrow('atLeast.operations must be a whole number of at least 0, not 2.5')
+    await expect(runChaos({ ...base, atLeast: { maxDurationS: 5 } })).rejects.toThrow('atLeast.maxDurationS must be at least durationS (10), not 5')
+  })
 })

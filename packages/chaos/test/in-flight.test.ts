@@ -113,6 +113,7 @@ describe('--in-flight: parsing and reporting', () => {
   const reported = (overrides: Partial<ChaosResult>): ChaosResult => ({
     seed: 5,
     durationS: 30,
+    ranS: overrides.ranS ?? overrides.durationS ?? 30,
     replicas: 3,
     inFlight: 4,
     order: 'realtime',

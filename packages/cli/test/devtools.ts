@@ -25,8 +25,11 @@ interface Pending {
 }
 
 /** Opens `url` in a fresh headless Chromium (profile of its own) and resolves once the page loaded. */
-export async function openDevtoolsPage(chromium: string, url: string, options: { readonly width?: number; readonly height?: number; readonly timeoutMs?: number } = {}): Promise<DevtoolsPage> {
+export async function openDevtoolsPage(chromium: string, url: string, options: { readonly width?: number; readonly height?: number; readonly timeoutMs?: number; readonly startTimeoutMs?: number } = {}): Promise<DevtoolsPage> {
   const timeoutMs = options.timeoutMs ?? 30_000
+  // A browser starting on a starved machine (the other tests run alongside) answered its first command after more
+  // than 30 s once: its start has a budget of its own.
+  const startTimeoutMs = options.startTimeoutMs ?? 120_000
   const profile = mkdtempSync(join(tmpdir(), 'lockstep-devtools-'))
   const child = spawn(
     chromium,
@@ -68,13 +71,13 @@ export async function openDevtoolsPage(chromium: string, url: string, options: {
     }
   })
   child.once('exit', () => failAll(new Error(`chromium exited: ${stderr.trim().split('\n').slice(-3).join(' ')}`)))
-  const send = (method: string, params: Record<string, unknown> = {}, sessionId?: string) =>
+  const send = (method: string, params: Record<string, unknown> = {}, sessionId?: string, answerWithinMs = timeoutMs) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const id = ++lastId
       const timer = setTimeout(() => {
         pending.delete(id)
-        reject(new Error(`DevTools: no answer to ${method} within ${timeoutMs} ms`))
-      }, timeoutMs)
+        reject(new Error(`DevTools: no answer to ${method} within ${answerWithinMs} ms`))
+      }, answerWithinMs)
       pending.set(id, {
         resolve: (result) => (clearTimeout(timer), resolve(result)),
         reject: (error) => (clearTimeout(timer), reject(error)),
@@ -97,7 +100,7 @@ export async function openDevtoolsPage(chromium: string, url: string, options: {
   }
   openPages.add(close)
   try {
-    const { targetId } = (await send('Target.createTarget', { url: 'about:blank' })) as { targetId: string }
+    const { targetId } = (await send('Target.createTarget', { url: 'about:blank' }, undefined, startTimeoutMs)) as { targetId: string }
     const { sessionId } = (await send('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string }
     await send('Page.enable', {}, sessionId)
     const loaded = nextEvent('Page.loadEventFired', sessionId)

@@ -1,0 +1,40 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ChaosCluster } from '../src/index'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+describe('ChaosCluster: replica processes', () => {
+  it('a replica restarted while another process holds its port a moment starts once the port is free again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-processes-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const cluster = await ChaosCluster.create({ dir, machine: 'kv' })
+    cleanups.push(() => cluster.stop())
+    await Promise.all(cluster.ids.map((id) => cluster.start(id)))
+    const [id] = cluster.ids
+    const port = cluster.config.replicas.find((r) => r.id === id)!.port
+    await cluster.kill(id!)
+    // Another process takes the port while the replica is down, and lets it go 1.5 s later.
+    const squatter = createServer()
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve))
+    setTimeout(() => squatter.close(), 1500)
+    await cluster.start(id!)
+    expect(cluster.isRunning(id!)).toBe(true)
+    const log = await readFile(join(dir, 'replicas.log'), 'utf8')
+    expect(log).toMatch(new RegExp(`replica ${id}: its port was in use \\(attempt 1\\); trying again`))
+  }, 120_000)
+
+  it('gives the replicas no operator endpoint (one port fewer for another process to take)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-processes-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const cluster = await ChaosCluster.create({ dir, machine: 'kv' })
+    cleanups.push(() => cluster.stop())
+    expect(cluster.config.replicas.map((r) => r.metricsPort)).toEqual([undefined, undefined, undefined])
+  })
+})
