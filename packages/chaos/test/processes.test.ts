@@ -21,7 +21,7 @@ describe('ChaosCluster: replica processes', () => {
     const port = cluster.config.replicas.find((r) => r.id === id)!.port
     await cluster.kill(id!)
     // Another process takes the port while the replica is down, and lets it go 1.5 s later.
-    const squatter = createServer()
+    const squatter = createServer((socket) => socket.destroy())
     await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve))
     setTimeout(() => squatter.close(), 1500)
     await cluster.start(id!)

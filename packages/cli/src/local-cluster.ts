@@ -133,7 +133,9 @@ export interface LocalCluster {
   /**
    * Starts replica `id` again, with the command that started it (after SIGKILL if it still runs); resolves
    * once it listens. With memory storage it comes back without state and rejoins by state transfer; with
-   * file storage it recovers its disk.
+   * file storage it recovers its disk. Its ports were free while it was down: when it exits because one is in use
+   * (EADDRINUSE: another process holds it a moment, such as one checking whether it is free), it is started
+   * again, until it listens or `readyTimeoutMs` has passed.
    */
   restart(id: string): Promise<LocalReplica>
   /**
@@ -304,9 +306,20 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
           current.process.kill('SIGKILL')
           await gone
         }
-        const restarted = await withGuard(startReplica(replica), options.readyTimeoutMs ?? 30_000, `replica ${id} was not listening after ${options.readyTimeoutMs ?? 30_000} ms`)
-        replicas[index] = restarted
-        return restarted
+        const readyMs = options.readyTimeoutMs ?? 30_000
+        const deadline = performance.now() + readyMs
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const restarted = await withGuard(startReplica(replica), Math.max(1, deadline - performance.now()), `replica ${id} was not listening after ${readyMs} ms`)
+            replicas[index] = restarted
+            return restarted
+          } catch (error) {
+            const addressInUse = error instanceof LockstepError && error.details?.addressInUse === true
+            if (!addressInUse || stopping !== undefined || performance.now() >= deadline) throw error
+            // Its own lines (onLog) said which port; the next attempt follows a short wait.
+            await new Promise((resolveLater) => setTimeout(resolveLater, Math.min(1000, 100 * attempt)))
+          }
+        }
       },
       async client(id, clientOptions = {}) {
         if (stopping !== undefined) throw new LockstepError(ErrorCodes.STOPPED, `the cluster of ${config.file} is stopping: no new clients`)

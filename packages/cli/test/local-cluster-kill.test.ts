@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { ErrorCodes } from '@lockstep/interface'
 import { describe, expect, it } from 'vitest'
@@ -49,6 +50,24 @@ describe('LocalCluster.kill and restart', () => {
     expect(rejoined.map((s) => s.id).sort()).toEqual(['r1', 'r2', 'r3'])
     expect(new Set(rejoined.map((s) => s.digest)).size, JSON.stringify(rejoined)).toBe(1)
     expect(rejoined.find((s) => s.id === 'r3')).toMatchObject({ state: 'normal', view: ['r1', 'r2', 'r3'] })
+  }, 120_000)
+
+  it('a replica restarted while another process holds its port a moment is started again once the port is free', async () => {
+    const { cluster } = fixture
+    const port = cluster.config.replicas.find((r) => r.id === 'r2')!.port
+    const killedPid = cluster.replicas.find((r) => r.id === 'r2')!.pid
+    await cluster.kill('r2')
+    // Another process takes the port while r2 is down (one checking whether it is free, say), and lets it go 1.5 s later.
+    // (The others dial it meanwhile: its connections are cut when it goes.)
+    const squatter = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve))
+    const released = new Promise<void>((resolve) => setTimeout(() => squatter.close(() => resolve()), 1500))
+    const restarted = await cluster.restart('r2')
+    await released
+    expect(restarted.pid).not.toBe(killedPid)
+    expect(restarted.port).toBe(port)
+    const rejoined = await settled(3, 10)
+    expect(rejoined.map((s) => s.id).sort()).toEqual(['r1', 'r2', 'r3'])
   }, 120_000)
 
   it('refuses to kill a replica the cluster does not have, with INVALID_ARGUMENT', async () => {
