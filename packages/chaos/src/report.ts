@@ -70,7 +70,7 @@ export function parseChaosArgs(args: readonly string[]): ChaosOptions {
 export function formatResult(result: ChaosResult): string {
   const rows: [string, string][] = [
     ['seed', String(result.seed)],
-    ['duration', result.ranS > result.durationS + 1 ? `${result.durationS} s, ran ${result.ranS} s (the phases went on until they had done enough)` : `${result.durationS} s`],
+    ['duration', durationRow(result)],
     ['replicas', `${result.replicas} (up to ${Math.floor((result.replicas - 1) / 2)} faulty at once)`],
     ['in flight per client', inFlightRow(result)],
     ['ordering', result.order],
@@ -92,6 +92,13 @@ export function formatResult(result: ChaosResult): string {
     lines.push(`replay: npm run chaos -- --duration ${result.durationS} --replicas ${result.replicas} --in-flight ${result.inFlight} --order ${result.order}${result.sharedConnections ? ' --shared-connections' : ''} --nemesis ${result.nemeses.join(',')} --workload ${result.workloads.map((w) => w.workload).join(',')} --seed ${result.seed}`)
   }
   return lines.join('\n')
+}
+
+/** The duration asked for, and how long the phases ran when that differs, saying why. */
+function durationRow(result: ChaosResult): string {
+  if (result.extended) return `${result.durationS} s, ran ${result.ranS} s (a phase went on until it had done its share of the work asked for)`
+  if (result.ranS > result.durationS + 1) return `${result.durationS} s, ran ${result.ranS} s (faults under way at a phase's end healed after it)`
+  return `${result.durationS} s`
 }
 
 /** `4 (kv, register; lock 1: a lock client has one acquire or release at a time)`, as far as the run's workloads go. */

@@ -80,8 +80,13 @@ export interface FaultRecord {
 export interface ChaosResult {
   readonly seed: number
   readonly durationS: number
-  /** Seconds the phases of faults and traffic took: `durationS`, or more when `atLeast` extended them. */
+  /**
+   * Seconds the phases of faults and traffic took: `durationS`, a little more when faults under way at a phase's end
+   * healed after it, more again when `atLeast` extended a phase.
+   */
   readonly ranS: number
+  /** Whether a phase went on past its end to do its share of `atLeast`. */
+  readonly extended: boolean
   readonly replicas: number
   /** Operations each `kv` and `register` client kept in flight (see each workload's own `inFlight`). */
   readonly inFlight: number
@@ -129,6 +134,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const phaseMs = (options.durationS * 1000) / options.workloads.length
   const started = performance.now()
   let ranMs = 0
+  let extended = false
   const faultLog: FaultRecord[] = []
   const results: WorkloadResult[] = []
   const violations: string[] = []
@@ -146,7 +152,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const faultsBefore = faultLog.length
       const enough = () => running.operations().ok >= floor.operations && faultLog.length - faultsBefore >= floor.faults
       // A phase that has not done its share by its end goes on until it has, up to its longest.
-      const end = () => (performance.now() < phaseStart + phaseMs || enough() ? phaseStart + phaseMs : phaseStart + floor.maxPhaseMs)
+      const end = () => {
+        if (performance.now() < phaseStart + phaseMs || enough()) return phaseStart + phaseMs
+        extended = true
+        return phaseStart + floor.maxPhaseMs
+      }
       await nemesis(cluster, options.nemeses, phaseRandom.fork(), end, faultLog, started, log)
       const phaseRanMs = performance.now() - phaseStart
       ranMs += phaseRanMs
@@ -203,6 +213,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     seed: options.seed,
     durationS: options.durationS,
     ranS: Math.round(ranMs / 100) / 10,
+    extended,
     replicas,
     inFlight,
     order,

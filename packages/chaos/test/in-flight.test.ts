@@ -114,6 +114,7 @@ describe('--in-flight: parsing and reporting', () => {
     seed: 5,
     durationS: 30,
     ranS: overrides.ranS ?? overrides.durationS ?? 30,
+    extended: false,
     replicas: 3,
     inFlight: 4,
     order: 'realtime',
@@ -145,6 +146,12 @@ describe('--in-flight: parsing and reporting', () => {
     const table = formatResult(reported({ seed: 7, durationS: 10, inFlight: 1, order: 'lamport', sharedConnections: true, nemeses: ['reset'], workloads: [workload('kv', 1)] }))
     expect(table).toMatch(/^client connections +shared: one per replica for all clients$/m)
     expect(table).toContain('replay: npm run chaos -- --duration 10 --replicas 3 --in-flight 1 --order lamport --shared-connections --nemesis reset --workload kv --seed 7')
+  })
+
+  it('the duration row says how long the phases ran when that differs, and why', () => {
+    expect(formatResult(reported({ durationS: 30, ranS: 30.4 }))).toMatch(/^duration +30 s$/m)
+    expect(formatResult(reported({ durationS: 30, ranS: 33.2 }))).toMatch(/^duration +30 s, ran 33\.2 s \(faults under way at a phase's end healed after it\)$/m)
+    expect(formatResult(reported({ durationS: 30, ranS: 52, extended: true }))).toMatch(/^duration +30 s, ran 52 s \(a phase went on until it had done its share of the work asked for\)$/m)
   })
 
   it('--order chooses the ordering strategy (default lamport) and refuses others, naming the choices', () => {
