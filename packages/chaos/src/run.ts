@@ -241,6 +241,7 @@ function phaseFloor(options: ChaosOptions): { readonly operations: number; reado
     if (!Number.isSafeInteger(value) || value < 0) throw new Error(`atLeast.${name} must be a whole number of at least 0, not ${value}`)
   }
   if (!Number.isFinite(maxDurationS) || maxDurationS < options.durationS) throw new Error(`atLeast.maxDurationS must be at least durationS (${options.durationS}), not ${maxDurationS}`)
+  if (faults > 0 && options.nemeses.length === 0) throw new Error(`atLeast.faults is ${faults}, but the run has no nemesis to inject them`)
   const phases = options.workloads.length
   return { operations: Math.ceil(operations / phases), faults: Math.ceil(faults / phases), maxPhaseMs: (maxDurationS * 1000) / phases }
 }

@@ -91,5 +91,6 @@ describe('chaos: a run that did too little goes on', () => {
     await expect(runChaos({ ...base, atLeast: { faults: -1 } })).rejects.toThrow('atLeast.faults must be a whole number of at least 0, not -1')
     await expect(runChaos({ ...base, atLeast: { operations: 2.5 } })).rejects.toThrow('atLeast.operations must be a whole number of at least 0, not 2.5')
     await expect(runChaos({ ...base, atLeast: { maxDurationS: 5 } })).rejects.toThrow('atLeast.maxDurationS must be at least durationS (10), not 5')
+    await expect(runChaos({ ...base, atLeast: { faults: 2 } })).rejects.toThrow('atLeast.faults is 2, but the run has no nemesis to inject them')
   })
 })
