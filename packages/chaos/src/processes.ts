@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { cliBin, loadClusterConfig, processIo, TEST_CLOCK_VARIABLE, writeLocalClusterConfig, type LoadedClusterConfig, type ReplicaProcessEvent, type ReplicaProcessRequest, type ReplicaStatus } from '@lockstep/cli'
+import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import { cliBin, loadClusterConfig, processIo, retryWhileAddressInUse, TEST_CLOCK_VARIABLE, writeLocalClusterConfig, type LoadedClusterConfig, type ReplicaProcessEvent, type ReplicaProcessRequest, type ReplicaStatus } from '@lockstep/cli'
 import { LinkProxy } from './proxy'
 
 /** One replica process and how it is doing. */
@@ -27,9 +28,6 @@ export interface ChaosClusterOptions {
   /** Timeouts merged into the configuration. */
   readonly timeouts?: Record<string, number>
 }
-
-/** A replica exited before it listened because its port was taken. */
-class AddressInUse extends Error {}
 
 /** The longest a started replica may take to listen (its recovery from disk included). */
 const START_DEADLINE_MS = 60_000
@@ -104,17 +102,11 @@ export class ChaosCluster {
    * and another process may hold it a moment (one testing whether a port is free, as `freePorts` does): a start
    * that fails with EADDRINUSE is tried again, for up to START_DEADLINE_MS.
    */
-  async start(id: string): Promise<void> {
-    const deadline = performance.now() + START_DEADLINE_MS
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.startOnce(id)
-      } catch (error) {
-        if (!(error instanceof AddressInUse) || performance.now() >= deadline) throw error
-        this.log.write(`chaos ${new Date().toISOString()} replica ${id}: its port was in use (attempt ${attempt}); trying again\n`)
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * attempt)))
-      }
-    }
+  start(id: string): Promise<void> {
+    return retryWhileAddressInUse(() => this.startOnce(id), {
+      deadline: performance.now() + START_DEADLINE_MS,
+      onRetry: (attempt) => this.log.write(`chaos ${new Date().toISOString()} replica ${id}: its port was in use (attempt ${attempt}); trying again\n`),
+    })
   }
 
   private async startOnce(id: string): Promise<void> {
@@ -171,7 +163,7 @@ export class ChaosCluster {
         // Its stderr may still hold the reason: read what is left of it before saying why.
         setImmediate(() => {
           const message = `replica ${id} exited before it listened (${signal ?? `code ${code}`}); its last lines:\n  ${lastLines()}\nsee ${join(this.dir, 'replicas.log')}`
-          reject(lastLines().includes('EADDRINUSE') ? new AddressInUse(message) : new Error(message))
+          reject(new LockstepError(ErrorCodes.STOPPED, message, { addressInUse: lastLines().includes('EADDRINUSE') }))
         })
       })
     })

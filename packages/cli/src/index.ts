@@ -23,7 +23,7 @@ export {
   validateClusterConfig,
 } from './cluster-config'
 export type { ClusterConfig, ClusterTimeouts, ConfigProblem, LoadedClusterConfig, ReplicaEntry, SecretSource, VoterName } from './cluster-config'
-export { cliBin, describeUncleanStop, freePorts, REPLICA_STOP_GRACE_MS, startLocalCluster, stoppedCleanly, upLocalCluster, writeLocalClusterConfig } from './local-cluster'
+export { cliBin, describeUncleanStop, freePorts, isAddressInUse, REPLICA_STOP_GRACE_MS, retryWhileAddressInUse, startLocalCluster, stoppedCleanly, upLocalCluster, writeLocalClusterConfig } from './local-cluster'
 export type { LocalClientOptions, LocalCluster, LocalClusterSpec, LocalReplica, ReplicaExit, ReplicaStopped } from './local-cluster'
 export type { ReplicaProcessEvent, ReplicaProcessRequest, ReplicaStatus } from './replica-ipc'
 export { clusterClient, voterFor } from './cluster-client'

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { LockstepClient } from '@lockstep/client'
-import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import { ErrorCodes, isLockstepError, LockstepError } from '@lockstep/interface'
 import { isBuiltInMachineName } from '@lockstep/machines'
 import { generateReplicaKeys } from '@lockstep/voting'
 import { clusterClient, type ClusterClientOptions } from './cluster-client'
@@ -308,18 +308,13 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
         }
         const readyMs = options.readyTimeoutMs ?? 30_000
         const deadline = performance.now() + readyMs
-        for (let attempt = 1; ; attempt++) {
-          try {
-            const restarted = await withGuard(startReplica(replica), Math.max(1, deadline - performance.now()), `replica ${id} was not listening after ${readyMs} ms`)
-            replicas[index] = restarted
-            return restarted
-          } catch (error) {
-            const addressInUse = error instanceof LockstepError && error.details?.addressInUse === true
-            if (!addressInUse || stopping !== undefined || performance.now() >= deadline) throw error
-            // Its own lines (onLog) said which port; the next attempt follows a short wait.
-            await new Promise((resolveLater) => setTimeout(resolveLater, Math.min(1000, 100 * attempt)))
-          }
-        }
+        // Its own lines (onLog) say which port was in use.
+        const restarted = await retryWhileAddressInUse(() => withGuard(startReplica(replica), Math.max(1, deadline - performance.now()), `replica ${id} was not listening after ${readyMs} ms`), {
+          deadline,
+          keepTrying: () => stopping === undefined,
+        })
+        replicas[index] = restarted
+        return restarted
       },
       async client(id, clientOptions = {}) {
         if (stopping !== undefined) throw new LockstepError(ErrorCodes.STOPPED, `the cluster of ${config.file} is stopping: no new clients`)
@@ -372,14 +367,36 @@ export async function upLocalCluster(spec: LocalClusterSpec): Promise<LocalClust
     try {
       cluster = await startLocalCluster(config, spec)
     } catch (error) {
-      const addressInUse = error instanceof LockstepError && error.details?.addressInUse === true
-      if (addressInUse && spec.basePort === 0 && attempt < 3) continue
+      if (isAddressInUse(error) && spec.basePort === 0 && attempt < 3) continue
       await removeTemporaryDir()
       throw error
     }
     if (temporaryDir === undefined) return cluster
     let stopped: Promise<readonly ReplicaStopped[]> | undefined
     return { ...cluster, stop: () => (stopped ??= cluster.stop().then(async (replicas) => (await removeTemporaryDir(), replicas))) }
+  }
+}
+
+/** True for the error of a replica that exited before it listened because a port of its was in use (EADDRINUSE). */
+export function isAddressInUse(error: unknown): boolean {
+  return isLockstepError(error) && error.details?.addressInUse === true
+}
+
+/**
+ * Runs `start` (a replica's start) again while it fails with {@link isAddressInUse}: a port freed while the replica
+ * was down may be held a moment by another process (one checking whether it is free, as {@link freePorts} does).
+ * Waits 100 ms × the attempt (at most 1 s) between tries; gives up, with the last error, at `deadline`
+ * (`performance.now()` time) or when `keepTrying` says no.
+ */
+export async function retryWhileAddressInUse<T>(start: () => Promise<T>, options: { readonly deadline: number; readonly keepTrying?: () => boolean; readonly onRetry?: (attempt: number) => void }): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start()
+    } catch (error) {
+      if (!isAddressInUse(error) || options.keepTrying?.() === false || performance.now() >= options.deadline) throw error
+      options.onRetry?.(attempt)
+      await new Promise((resolveLater) => setTimeout(resolveLater, Math.min(1000, 100 * attempt)))
+    }
   }
 }
 
