@@ -24,6 +24,11 @@ export interface Delivery {
   readonly afterWholeStateTransfer?: boolean
   /** The incarnation that made it answered its client from it (a reply at this position). */
   readonly answered?: boolean
+  /**
+   * The replica's digest of the whole order up to this delivery (`ReplicaEngine.orderDigest`), when recorded: two
+   * disks hold the same delivery only if they hold the same order up to it (see `DiskHoldings`).
+   */
+  readonly orderDigest?: string
 }
 
 /** What one incarnation of a replica (one run of its process, between a start and a crash) delivered. */
@@ -54,12 +59,13 @@ export interface IncarnationRecord {
 
 /**
  * True if a majority of the replicas' disks held `delivery` (in a run with disks): its request at its position,
- * executed there or answered there as a duplicate, as the delivery was (see `DiskHoldings`). Such a delivery
+ * executed there or answered there as a duplicate, as the delivery was, on the same order up to it (see
+ * `DiskHoldings`). Such a delivery
  * survives any failures and must never be contradicted, acknowledged or not. `withTime`: held there with the
  * delivery's agreed time too (a request a client retried enters again with a new time, and may replace a lost
  * delivery of itself at the same position).
  */
-export type MajorityDurable = (delivery: Pick<Delivery, 'position' | 'key' | 'executed' | 'time'>, withTime?: boolean) => boolean
+export type MajorityDurable = (delivery: Pick<Delivery, 'position' | 'key' | 'executed' | 'time' | 'orderDigest'>, withTime?: boolean) => boolean
 
 /** Where each acknowledged request executed, by `client#seq`, as its reply said. */
 export type AcknowledgedAt = ReadonlyMap<string, number>
