@@ -68,3 +68,20 @@ describe.each(orderers)('voting against lying replicas in the simulator ($name)'
     for (const result of wrong) expect(result.violations.some((v) => v.startsWith('voting: a client took'))).toBe(true)
   })
 })
+
+// Found by a sweep beyond CI's seeds (real time, kv, 5 replicas, 1 liar lying on its state, byzantine voter, faults
+// lie, crash, partition, slow): r5 took the order's last 88 requests by transfer while r2's report of its deliveries
+// (position 97) was already in; taking the state dropped every peer report it held, r2's position never moved again
+// (the clients were all waiting for a third identical answer), and r5 held every reply for ever: 61 of 150 requests
+// done. Rerun: npx lockstep sim --machine kv --replicas 5 --order realtime --clients 4 --ops 150 --faults
+// lie,crash,partition,slow --overlap --voter byzantine --liars 1 --lie-mode state --seed 68
+describe('a replica that took a state counts the reports its peers sent before it (real time)', () => {
+  it('answers after taking the order by transfer when the peers report nothing new (kv, 5 replicas, 1 liar on its state, byzantine voter, seed 68; before the fix: liveness: request c3#15 got no reply for 10100ms)', async () => {
+    const realtime = orderers.find((o) => o.name === 'realtime')!
+    const result = await simulate({ seed: 68, workload: workloads.kv!, orderer: realtime.simulation, replicas: 5, clients: 4, ops: 150, faults: ['lie', 'crash', 'partition', 'slow'], overlap: true, voter: 'byzantine', liars: 1, lieMode: 'state' })
+    expect(result.violations, result.rerun).toEqual([])
+    expect(noLivenessOwed(result)).toBeUndefined()
+    expect(result.operations).toBe(150)
+    expect(result.voting!.wrongAnswers).toBe(0)
+  })
+})

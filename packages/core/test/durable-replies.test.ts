@@ -121,6 +121,34 @@ describe('a state replaced by a transfer (found by the world simulator, real tim
   })
 })
 
+describe('reports that came before the state was replaced', () => {
+  it('are checked again against the new order: one at the new state with its digest counts, one of another branch does not', () => {
+    const { replies, sent, deliver } = confirming()
+    deliver(1, 9)
+    // While this replica takes the order up to 97 by transfer, r2 reports 97 (on installing the view) and r3 a
+    // position of another branch; neither peer reports again (their positions do not move).
+    replies.peerProgress('r2', 97, 't97')
+    replies.peerProgress('r3', 97, 'other branch at 97')
+    for (let p = 10; p <= 97; p++) replies.noteDigest(p, `t${p}`) // the replayed suffix counts r2's report…
+    replies.orderReplaced(97, 't97') // …and taking the state drops what was known
+    expect(replies.position('r2')).toBe(97) // checked again: r2's report is about this order
+    expect(replies.position('r3')).toBe(0)
+    replies.send('c1', reply(86)) // a retried request answered from the session table
+    expect(sent).toEqual([])
+    expect(replies.ownProgress(97)).toBe(true)
+    expect(sent).toEqual([86])
+  })
+
+  it('of a joiner are forgotten with its disk', () => {
+    const { replies, deliver } = confirming()
+    deliver(1, 9)
+    replies.peerProgress('r2', 97, 't97')
+    replies.forget(['r2'])
+    replies.orderReplaced(97, 't97')
+    expect(replies.position('r2')).toBe(0)
+  })
+})
+
 describe('reports of a peer ahead of this replica', () => {
   it('are each counted as this replica reaches its position, not only the latest (a reply does not wait for it to catch up with the newest)', () => {
     const { replies, sent, deliver } = confirming()
