@@ -60,10 +60,9 @@ export interface IncarnationRecord {
 /**
  * True if a majority of the replicas' disks held `delivery` (in a run with disks): its request at its position,
  * executed there or answered there as a duplicate, as the delivery was, on the same order up to it (see
- * `DiskHoldings`). Such a delivery
- * survives any failures and must never be contradicted, acknowledged or not. `withTime`: held there with the
- * delivery's agreed time too (a request a client retried enters again with a new time, and may replace a lost
- * delivery of itself at the same position).
+ * `DiskHoldings`). Such a delivery survives any failures and must never be contradicted, acknowledged or not.
+ * `withTime`: held there with the delivery's agreed time too (a request a client retried enters again with a new
+ * time, and may replace a lost delivery of itself at the same position).
  */
 export type MajorityDurable = (delivery: Pick<Delivery, 'position' | 'key' | 'executed' | 'time' | 'orderDigest'>, withTime?: boolean) => boolean
 
