@@ -85,3 +85,23 @@ describe('a replica that took a state counts the reports its peers sent before i
     expect(result.voting!.wrongAnswers).toBe(0)
   })
 })
+
+// Found by the same sweep (real time, mutex, 5 replicas, 2 liars on their state, majority voter, faults lie, crash,
+// partition, delay; links of 16 messages drawn from the seed): r1's report of position 57 to r2 was refused (the
+// link was full under delay spikes), views then changed again and again at 57 with nothing new to deliver, so no
+// report was sent again, and r2 held every reply: the clients needed its answer. Now each replica repeats its
+// latest report on installing a view. Rerun: npx lockstep sim --machine mutex --replicas 5 --order realtime
+// --clients 4 --ops 150 --faults lie,crash,partition,delay --overlap --voter majority --liars 2 --lie-mode state
+// --seed 40 (also seeds 3, 166, 177)
+describe('a report a full link refused is sent again with the next view (real time)', () => {
+  for (const seed of [40, 177]) {
+    it(`answers although a peer's report was lost (mutex, 5 replicas, 2 liars on their state, majority voter, seed ${seed}; before the fix: liveness: a request got no reply for over 10 s)`, async () => {
+      const realtime = orderers.find((o) => o.name === 'realtime')!
+      const result = await simulate({ seed, workload: workloads.mutex!, orderer: realtime.simulation, replicas: 5, clients: 4, ops: 150, faults: ['lie', 'crash', 'partition', 'delay'], overlap: true, voter: 'majority', liars: 2, lieMode: 'state' })
+      expect(result.violations, result.rerun).toEqual([])
+      expect(noLivenessOwed(result)).toBeUndefined()
+      expect(result.operations).toBeGreaterThan(140)
+      expect(result.voting!.wrongAnswers).toBe(0)
+    })
+  }
+})

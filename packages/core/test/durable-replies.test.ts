@@ -149,6 +149,23 @@ describe('reports that came before the state was replaced', () => {
   })
 })
 
+describe('the latest report, repeated on a new view', () => {
+  it('is sent again to every other member, and not once the order it was about was replaced', () => {
+    const sentTo: string[] = []
+    const replies = new DurableReplies({ self: 'r1', members: () => ['r1', 'r2', 'r3'], quorum: () => 2, sendToClient: () => {}, sendToPeer: (to, m) => sentTo.push(`${to} ${(m as { position: number }).position}`), confirmOrder: true })
+    replies.repeatOwnReport()
+    expect(sentTo).toEqual([]) // nothing reported yet
+    for (let p = 1; p <= 57; p++) replies.noteDigest(p, `d${p}`)
+    replies.ownProgress(57)
+    expect(sentTo).toEqual(['r2 57', 'r3 57'])
+    replies.repeatOwnReport() // a link refused the first one: the next view repeats it
+    expect(sentTo).toEqual(['r2 57', 'r3 57', 'r2 57', 'r3 57'])
+    replies.orderReplaced(40, 't40')
+    replies.repeatOwnReport()
+    expect(sentTo).toHaveLength(4)
+  })
+})
+
 describe('reports of a peer ahead of this replica', () => {
   it('are each counted as this replica reaches its position, not only the latest (a reply does not wait for it to catch up with the newest)', () => {
     const { replies, sent, deliver } = confirming()

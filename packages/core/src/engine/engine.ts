@@ -185,6 +185,7 @@ export class ReplicaEngine<S = unknown> {
       forgetDurable: (replicas: readonly ReplicaId[]) => this.durableReplies?.forget(replicas),
       dropHeldReplies: () => this.durableReplies?.dropHeld(),
       orderReplaced: () => this.durableReplies?.orderReplaced(this.requests.replicated.position, this.requests.replicated.orderDigest),
+      repeatDurableReport: () => this.durableReplies?.repeatOwnReport(),
       repliesWaitForMajority: () => this.durableReplies !== undefined,
       ordererCutOff: () => {
         for (const [peer, view] of this.ordererCutOff) if (view === this.currentView.id && this.members.has(peer)) return true

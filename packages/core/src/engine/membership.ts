@@ -50,6 +50,8 @@ export interface MembershipHost {
   dropHeldReplies(): void
   /** Its state was replaced by a transfer (see `CatchUpHost.orderReplaced`). */
   orderReplaced(): void
+  /** Tells the view's members again how far this replica's disk (or delivery) holds the order (see `DurableReplies.repeatOwnReport`). */
+  repeatDurableReport(): void
   /**
    * True if a reply waits for a majority (its disks, or its deliveries: see `DurableReplies`); false if a replica
    * answers as soon as it executes (memory storage, an orderer without timing assumptions).
@@ -450,6 +452,7 @@ export class Membership {
     this.catchUp.transfer.recordViewStart(value.view.id, host.requests.replicated.image())
     host.effects.viewInstalled?.(value.view, host.requests.replicated.position, this.configuration, value)
     host.log.info(`replica '${host.self}' installed view ${value.view.id}: ${value.view.members.join(', ')} at position ${host.requests.replicated.position}`)
+    host.repeatDurableReport()
     host.requests.resubmitHeld()
   }
 
