@@ -360,7 +360,11 @@ async function deadHolder(cluster: LocalCluster, lastToken: number) {
   const doomedClient = await cluster.client('doomed-holder', { preferred: doomedId })
   const doomed = await new LockClient(doomedClient, { ttlMs: SHORT_TTL_MS, onLost: () => {} }).acquire()
   console.log(`\nleases: doomed-holder gets the lock (fencing token ${doomed.token}, after ${lastToken}; lease ${SHORT_TTL_MS} ms) and dies holding it`)
-  const next = new LockClient(await cluster.client('next-holder', { preferred: survivorId }), { ttlMs: SHORT_TTL_MS })
+  // The next holder's lease is the long one: it is counted from the agreed time of the command that hands the
+  // lock over (an `expire`, stamped when a replica received it), so a stall of the ordering longer than a short
+  // lease (a slow fsync, a view change) would end it before its holder even heard of the grant. It polls with
+  // `expire` as often as a waiter of a short lease would, so the dead holder's lock passes on just as soon.
+  const next = new LockClient(await cluster.client('next-holder', { preferred: survivorId }), { ttlMs: TTL_MS, heartbeatMs: SHORT_TTL_MS / 3 })
   const diedAt = performance.now()
   await doomedClient.stop() // as if its process were killed: no renewal, no release
   const grant = await next.acquire()
