@@ -35,6 +35,11 @@ export interface ReplicaStatusReport {
   readonly summary?: JsonValue
   /** Why there is no summary although the machine has one: its `summary` threw, or gave more than 16 KiB of JSON. */
   readonly summaryError?: string
+  /**
+   * Present while the replica, transferring, takes no state because its sources hold different states and none is
+   * held by a majority of the view: the view, the position, and which sources said which digest.
+   */
+  readonly transferRefused?: { readonly view: number; readonly position: number; readonly holders: Readonly<Record<string, readonly string[]>> }
 }
 
 /** The most characters of JSON of a machine's summary that `/status` reports (StateMachine.summary should stay near 4 KB). */
@@ -248,6 +253,7 @@ export class ReplicaMetrics {
       digest: hashed,
       clockOffsets: engine.clockOffsets ?? null,
       ...(this.options.statusSummary === false ? {} : summaryOf(engine)),
+      ...(engine.transferRefused === undefined ? {} : { transferRefused: engine.transferRefused }),
     }
   }
 

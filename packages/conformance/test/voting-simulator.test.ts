@@ -105,3 +105,24 @@ describe('a report a full link refused is sent again with the next view (real ti
     })
   }
 })
+
+// Found by the same sweep (real time, mutex, 3 replicas, 1 liar on its state, majority voter, faults lie, crash,
+// restart, partition, delay, durable): r3 had to take the whole state of view 15 (its own order had gone past the
+// view's start) and took it from the liar r1, its first source. From then on r1 and r3 answered alike from the
+// wrong state: a voting client took their answer over r2's, the one correct replica (the run counted r3's
+// answers as correct, so it showed only as a stall, 92 of 148 requests done). Now a whole state is taken only
+// once the other sources say the same digest; r2 disputed r1's, neither is a majority's, so r3 took none in
+// view 15 (and said so at error level) and took r2's in the next view. Rerun: npx lockstep sim --machine mutex
+// --replicas 3 --order realtime --clients 4 --ops 150 --faults lie,crash,restart,partition,delay --overlap
+// --durable --voter majority --liars 1 --lie-mode state --seed 11
+describe("a replica takes no whole state its other sources dispute (real time)", () => {
+  it("takes no liar's state, and voting clients take no wrong answer (mutex, 3 replicas, 1 liar on its state, majority voter, seed 11; before the fix: a client took 2 wrong answers)", async () => {
+    const realtime = orderers.find((o) => o.name === 'realtime')!
+    const result = await simulate({ seed: 11, workload: workloads.mutex!, orderer: realtime.simulation, replicas: 3, clients: 4, ops: 150, faults: ['lie', 'crash', 'restart', 'partition', 'delay'], overlap: true, durable: true, voter: 'majority', liars: 1, lieMode: 'state' })
+    expect(result.violations, result.rerun).toEqual([])
+    expect(noLivenessOwed(result)).toBeUndefined()
+    expect(result.voting!.stateFromLiars).toEqual([])
+    expect(result.voting!.wrongAnswers).toBe(0)
+    expect(result.operations).toBe(148)
+  })
+})

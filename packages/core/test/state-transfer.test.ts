@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import type { PeerMessageOf } from '../src/engine/peer-messages'
 import { decodeImage, encodeImage } from '../src/engine/image-codec'
-import { StateTransfer, type Outgoing } from '../src/engine/state-transfer'
+import { CONFIRM_RETRIES, StateTransfer, type Outgoing } from '../src/engine/state-transfer'
 import { kv } from '@lockstep/machines'
 import { ReplicatedState } from '../src/engine/replicated-state'
 
-const image = (size: number) => ({ position: 42, sessions: { droppedUpTo: -1, sessions: [['c1', 0, 0, [], [], 7, 1, 40]] }, orderDigest: 'abc', machine: Uint8Array.from({ length: size }, (_, i) => i % 251) })
+const image = (size: number, wrong = false) => ({ position: 42, sessions: { droppedUpTo: -1, sessions: [['c1', 0, 0, [], [], 7, 1, 40]] }, orderDigest: 'abc', machine: Uint8Array.from({ length: size }, (_, i) => (wrong && i === size >> 1 ? 251 : i % 251)) })
 
-/** Sources that each hold the same image at the start of view 3; `down` ones never answer. */
-function cluster(size: number, chunkBytes: number, window = 3) {
-  const sources = new Map(['r1', 'r2', 'r3'].map((id) => {
+/** Sources that each hold the same image at the start of view 3 (but the `wrong` ones); `down` ones never answer. */
+function cluster(size: number, chunkBytes: number, window = 3, { ids = ['r1', 'r2', 'r3'], wrong = [] as string[], slack = 0 } = {}) {
+  const sources = new Map(ids.map((id) => {
     const transfer = new StateTransfer({ chunkBytes, window, suffixWindow: 0 })
-    transfer.recordViewStart(3, image(size))
+    transfer.recordViewStart(3, image(size, wrong.includes(id)))
     return [id, transfer]
   }))
   const joiner = new StateTransfer({ chunkBytes, window, suffixWindow: 0 })
@@ -22,12 +22,13 @@ function cluster(size: number, chunkBytes: number, window = 3) {
     let result: ReturnType<StateTransfer['onChunk']> | undefined
     const queue = [...requests]
     while (queue.length > 0) {
-      expect(queue.length, 'never more than the window asked at once').toBeLessThanOrEqual(window)
+      // (`slack`: asks of an attempt given up are still on their way when the next attempt asks)
+      expect(queue.length, 'never more than the window asked at once').toBeLessThanOrEqual(window + slack)
       const { to, message } = queue.shift()!
       asked.push(to)
       if (down.has(to)) continue
       const chunk = sources.get(to)!.chunk(3, (message as PeerMessageOf<'stateRequest'>).offset, 'r9')!
-      result = joiner.onChunk(chunk)
+      result = joiner.onChunk(chunk, to)
       queue.push(...result.ask)
       if (result.image) return result.image
     }
@@ -52,12 +53,12 @@ describe('streamed state transfer', () => {
 
   it('goes on from another source, at the same offsets, when one stops answering mid-transfer', () => {
     const c = cluster(50_000, 4096)
-    let pending = c.joiner.begin(3, ['r1', 'r2'])
+    const pending = c.joiner.begin(3, ['r1', 'r2'])
     c.down.add('r1') // r1 crashes: what was asked of it never comes
     let got = c.run(pending)
     for (let round = 0; got === undefined && round < 20; round++) {
-      pending = c.joiner.retry() // the tick asks again, from the next sources
-      got = c.run(pending)
+      const step = c.joiner.retry() // the tick asks again, from the next sources
+      got = step.image ?? c.run(step.ask)
     }
     expect(got).toEqual(image(50_000))
     expect(c.joiner.progress).toBeUndefined()
@@ -72,7 +73,7 @@ describe('streamed state transfer', () => {
     let result = c.joiner.onChunk(forged)
     asks.push(...result.ask)
     for (const { to, message } of asks.splice(0)) {
-      result = c.joiner.onChunk(c.sources.get(to)!.chunk(3, (message as PeerMessageOf<'stateRequest'>).offset)!)
+      result = c.joiner.onChunk(c.sources.get(to)!.chunk(3, (message as PeerMessageOf<'stateRequest'>).offset)!, to)
       if (result.rejected) break
       asks.push(...result.ask)
     }
@@ -104,7 +105,7 @@ describe('streamed state transfer', () => {
         let chunk = new Map(sources).get(to)!.chunk(3, (message as PeerMessageOf<'stateRequest'>).offset, 'r9')!
         if (chunk.offset === forgeAt && rejected === undefined) chunk = { ...chunk, bytes: chunk.bytes.map((b) => (b === 0x76 ? 0x77 : b)) }
         received += chunk.bytes.length
-        const result = joiner.onChunk(chunk)
+        const result = joiner.onChunk(chunk, to)
         rejected ??= result.rejected
         if (result.image) return { image: result.image, rejected }
         queue.push(...result.ask)
@@ -162,5 +163,58 @@ describe('the requests kept for catching up (suffixWindow)', () => {
     expect(first.digest).toBe(digestAt(8))
     const next = transfer.suffix(2, { position: 8, digest: first.digest })!
     expect(next.requests.map((r) => r.seq)).toEqual([9, 10])
+  })
+})
+
+describe('a whole state is confirmed by the other sources before it is taken', () => {
+  it('asks the sources that served no chunk for the digest (past the end), and takes the image once they say the same', () => {
+    const c = cluster(3000, 4096) // one chunk: only r1 serves it
+    const got = c.run(c.joiner.begin(3, ['r1', 'r2', 'r3']))
+    expect(got).toEqual(image(3000))
+    expect(c.asked).toEqual(['r1', 'r2', 'r3'])
+  })
+
+  it('takes it without a source that stays silent, after CONFIRM_RETRIES retries (a crash-tolerant cluster takes the state of the one source left)', () => {
+    const c = cluster(3000, 4096)
+    c.down.add('r2')
+    expect(c.run(c.joiner.begin(3, ['r1', 'r2']))).toBeUndefined()
+    for (let round = 1; round < CONFIRM_RETRIES; round++) {
+      const step = c.joiner.retry()
+      expect(step.image).toBeUndefined()
+      expect(c.run(step.ask)).toBeUndefined()
+    }
+    const step = c.joiner.retry()
+    expect(step.image).toEqual(image(3000))
+    expect(step.sources).toEqual(['r1'])
+  })
+
+  it('takes no state when two sources disagree and neither is held by a majority of the view (3 replicas, one wrong)', () => {
+    for (const wrong of ['r1', 'r2']) {
+      const c = cluster(3000, 4096, 3, { ids: ['r1', 'r2'], wrong: [wrong] })
+      expect(c.run(c.joiner.begin(3, ['r1', 'r2'], undefined, 3))).toBeUndefined()
+      const refusal = c.joiner.refusal!
+      expect(refusal).toMatchObject({ view: 3, position: 42 })
+      expect(Object.values(refusal.holders).sort()).toEqual([['r1'], ['r2']])
+      // It asks nothing more in this view, and never takes either.
+      for (let round = 0; round < 5; round++) expect(c.joiner.retry()).toEqual({ ask: [] })
+      expect(c.joiner.refusal).toEqual(refusal)
+    }
+  })
+
+  it("takes the majority's state when one of its sources holds another, whichever served it first (5 replicas, one wrong)", () => {
+    for (const wrong of ['r1', 'r2', 'r4']) {
+      for (const size of [3000, 40_000]) {
+        const c = cluster(size, 4096, 3, { ids: ['r1', 'r2', 'r3', 'r4'], wrong: [wrong], slack: 8 })
+        const got = c.run(c.joiner.begin(3, ['r1', 'r2', 'r3', 'r4'], undefined, 5))
+        expect(got, `wrong ${wrong}, ${size} bytes`).toEqual(image(size))
+        expect(c.joiner.refusal).toBeUndefined()
+      }
+    }
+  })
+
+  it('chunks of two different states never make one: it takes the state again from one source at a time', () => {
+    const c = cluster(40_000, 4096, 3, { ids: ['r1', 'r2', 'r3', 'r4'], wrong: ['r2'], slack: 8 })
+    const got = c.run(c.joiner.begin(3, ['r1', 'r2', 'r3', 'r4'], undefined, 5))
+    expect(got).toEqual(image(40_000))
   })
 })

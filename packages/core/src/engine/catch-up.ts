@@ -1,8 +1,8 @@
-import type { Logger, ReplicaId, View } from '@lockstep/interface'
+import { ErrorCodes, type Logger, type ReplicaId, type View } from '@lockstep/interface'
 import type { EngineEffects, EngineStatus } from './engine-types'
 import type { PeerMessage, PeerMessageOf, ViewValue } from './peer-messages'
 import type { RequestPath } from './request-path'
-import { StateTransfer, transferSources, type Outgoing, type TransferOptions } from './state-transfer'
+import { StateTransfer, transferSources, type Outgoing, type TransferOptions, type TransferStep } from './state-transfer'
 
 /** What catching up needs from the engine around it. */
 export interface CatchUpHost {
@@ -34,6 +34,8 @@ export class CatchUp {
   private startedAt = 0
   /** Its own state is known to be wrong (see `distrustOwnState`): the next catch-up takes the whole state. */
   private ownStateWrong = false
+  /** The sources of the parts of the order taken in this catch-up (see `onSuffix`). */
+  private readonly suffixSources = new Set<ReplicaId>()
 
   constructor(host: CatchUpHost, options: TransferOptions) {
     this.host = host
@@ -46,9 +48,10 @@ export class CatchUp {
     const sources = commit?.source ? [commit.source] : transferSources(view, commit?.joining ?? [], this.host.self)
     const { position, orderDigest } = this.host.requests.replicated
     this.startedAt = position
+    this.suffixSources.clear()
     // A state known to be wrong cannot be caught up by the order after it: its order is right, its state is not.
     const from = this.ownStateWrong ? undefined : { position, digest: orderDigest }
-    this.send(this.transfer.begin(view.id, sources.filter((s) => s !== this.host.self), from))
+    this.send(this.transfer.begin(view.id, sources.filter((s) => s !== this.host.self), from, view.members.length))
   }
 
   /** This replica's state is wrong though its order is right (a state digest differed): take the whole state next. */
@@ -56,9 +59,10 @@ export class CatchUp {
     this.ownStateWrong = true
   }
 
-  /** Asks again for what did not come (a source crashed, a link broke). */
-  retry(): void {
-    this.send(this.transfer.retry())
+  /** Asks again for what did not come (a source crashed, a link broke); takes a whole state its silent sources did not confirm. */
+  retry(configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
+    if (this.host.status() !== 'transferring') return
+    this.step(this.transfer.retry(), configuration, commit)
   }
 
   /** Serves a replica catching up: the suffix it asked for if this replica keeps it, else a chunk of the state. */
@@ -69,13 +73,28 @@ export class CatchUp {
     else if (lastCommit && m.view < lastCommit.view.id) this.host.send(from, { kind: 'commit', value: lastCommit })
   }
 
-  onChunk(m: PeerMessageOf<'stateChunk'>, configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
+  onChunk(from: ReplicaId, m: PeerMessageOf<'stateChunk'>, configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
     const { host } = this
     if (host.status() !== 'transferring' || m.view !== host.view().id) return
-    const { ask, image, totalBytes, rejected } = this.transfer.onChunk(m)
+    this.step(this.transfer.onChunk(m, from), configuration, commit)
+  }
+
+  /** What a chunk or a retry brought: asks sent, what went wrong said, and the state taken once it is whole and confirmed. */
+  private step(step: TransferStep, configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
+    const { host } = this
+    const { ask, image, totalBytes, sources = [], rejected, disputed, refused } = step
     if (rejected) host.log.error(`replica '${host.self}': ${rejected}`)
+    if (refused) {
+      const holders = Object.entries(refused.holders).map(([digest, h]) => `${h.join(', ')} ${h.length === 1 ? 'holds' : 'hold'} ${digest}`).join('; ')
+      host.log.error(
+        `replica '${host.self}' takes no state in view ${refused.view}: its sources hold different states at position ${refused.position} (${holders}) and none is held by a majority of the view, so it cannot tell the right one. ` +
+          'It stays out of service until a view whose sources agree; a replica whose state is wrong must be found (its state digests, GET /status) and restarted without its state.',
+        { code: ErrorCodes.STATE_DIVERGED, view: refused.view, position: refused.position, holders: refused.holders },
+      )
+    }
     this.send(ask)
     if (!image) return
+    const view = host.view().id
     const held = host.requests.replicated.position
     host.requests.replicated.restore(image)
     this.transfer.resetKept(image.position, image.orderDigest ?? '')
@@ -88,11 +107,12 @@ export class CatchUp {
         { position: image.position, dropped: held - image.position },
       )
     }
-    this.taken(`the state of view ${m.view} at position ${image.position} (${totalBytes} bytes)`, configuration, commit, true)
+    if (disputed) host.log.warn(`replica '${host.self}' takes the state of view ${view} that a majority holds (${sources.join(', ')}); its other sources hold other states, which are wrong: ${disputed}`, { code: ErrorCodes.STATE_DIVERGED })
+    this.taken(`the state of view ${view} at position ${image.position} (${totalBytes} bytes) from ${sources.join(', ')}`, configuration, commit, sources)
   }
 
   /** A part of the order after this replica's own state: executed as it was ordered, checked by digest. */
-  onSuffix(m: PeerMessageOf<'stateSuffix'>, configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
+  onSuffix(from: ReplicaId, m: PeerMessageOf<'stateSuffix'>, configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
     const { host } = this
     const part = host.status() === 'transferring' && m.view === host.view().id ? this.transfer.onSuffix(m) : undefined
     if (!part) return
@@ -102,13 +122,18 @@ export class CatchUp {
       host.log.error(`replica '${host.self}': the order after position ${m.from} does not match its digest; taking the whole state instead`)
       return this.send(this.transfer.wholeState())
     }
-    if (part.done) this.taken(`the order's last ${position - this.startedAt} requests, up to position ${position} (no snapshot needed)`, configuration, commit, false)
+    this.suffixSources.add(from)
+    if (part.done) this.taken(`the order's last ${position - this.startedAt} requests, up to position ${position} (no snapshot needed)`, configuration, commit, undefined)
     else this.send(this.transfer.caughtUpTo(position, orderDigest))
   }
 
-  /** This replica holds the state at the start of its view: it executes what it held and serves. */
-  private taken(what: string, configuration: readonly ReplicaId[], commit: ViewValue | undefined, wholeState: boolean): void {
+  /**
+   * This replica holds the state at the start of its view: it executes what it held and serves. `wholeSources`:
+   * the sources of a whole state taken (undefined when it took the order after its own state).
+   */
+  private taken(what: string, configuration: readonly ReplicaId[], commit: ViewValue | undefined, wholeSources: readonly ReplicaId[] | undefined): void {
     const { host } = this
+    const wholeState = wholeSources !== undefined
     const position = host.requests.replicated.position
     // Replies held for disks answered deliveries of the state it had before: that state is gone (a majority
     // never held those deliveries, or the replies would have gone out), and a later report that the peers'
@@ -117,7 +142,7 @@ export class CatchUp {
     if (wholeState) this.ownStateWrong = false
     this.transfer.recordViewStart(host.view().id, host.requests.replicated.image())
     host.transitionTo('normal')
-    host.effects.stateReplaced?.(position, wholeState)
+    host.effects.stateReplaced?.(position, wholeState, wholeSources ?? [...this.suffixSources].sort())
     host.effects.viewInstalled?.(host.view(), position, configuration, commit?.view.id === host.view().id ? commit : undefined)
     host.log.info(`replica '${host.self}' took ${what} and serves again`)
     for (const request of this.transfer.takeHeld()) host.requests.execute(request, true)

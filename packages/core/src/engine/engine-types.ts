@@ -25,9 +25,10 @@ export interface EngineEffects {
   persistVotes?(votes: AcceptorState): void
   /**
    * The replica took the cluster's state up to `position`, the whole state (`wholeState`, replacing its own) or
-   * the order after its own: a durable host writes a snapshot.
+   * the order after its own, from `sources` (the replicas whose chunks or requests it took): a durable host
+   * writes a snapshot.
    */
-  stateReplaced?(position: number, wholeState: boolean): void
+  stateReplaced?(position: number, wholeState: boolean, sources: readonly ReplicaId[]): void
 }
 
 /** What a replica needs to resume besides the replicated state: its view, configuration and votes. */

@@ -13,6 +13,7 @@ import { readDisk, type DiskContents } from './disk-contents'
 import { canTransition } from './statuses'
 import { StateDigestChecks } from './state-digests'
 import { OutputEvidence } from './output-evidence'
+import type { TransferRefusal } from './state-transfer'
 
 /**
  * The deterministic replica engine: events in (client requests, peer messages,
@@ -462,11 +463,11 @@ export class ReplicaEngine<S = unknown> {
     admit: (from, m, membership) => this.members.has(from) && (this.replicas.add(m.replica), membership.asks.admit(m.replica)),
     recover: (from, m, membership) => membership.onRecover(from, m),
     stateRequest: (from, m, membership) => membership.catchUp.onRequest(from, m, membership.committed),
-    stateChunk: (_from, m, membership) => {
-      if (membership.mayTakeState()) membership.catchUp.onChunk(m, membership.currentConfiguration, membership.committed)
+    stateChunk: (from, m, membership) => {
+      if (membership.mayTakeState()) membership.catchUp.onChunk(from, m, membership.currentConfiguration, membership.committed)
     },
-    stateSuffix: (_from, m, membership) => {
-      if (membership.mayTakeState()) membership.catchUp.onSuffix(m, membership.currentConfiguration, membership.committed)
+    stateSuffix: (from, m, membership) => {
+      if (membership.mayTakeState()) membership.catchUp.onSuffix(from, m, membership.currentConfiguration, membership.committed)
     },
     durable: (from, m) => this.durableReplies?.peerProgress(from, m.position, m.digest),
     replySignatures: (from, m) => this.evidence?.onSignatures(from, m.signatures),
@@ -576,6 +577,14 @@ export class ReplicaEngine<S = unknown> {
     const answer = this.evidence!.answer(client, seq, incarnation)
     if (answer.status !== 'unavailable' || this.requests.replicated.lookup({ client, seq, incarnation, command: null }).kind !== 'new') return answer
     return { status: 'pending', client, seq, incarnation, reason: `replica '${this.self}' has not executed ${client}#${seq} (incarnation ${incarnation}) yet: ask again` }
+  }
+
+  /**
+   * While this replica, transferring, takes no state because its sources hold different states and none is a
+   * majority's: the view, the position, and who holds which digest (see `StateTransfer.confirm`).
+   */
+  get transferRefused(): TransferRefusal | undefined {
+    return this.membership?.catchUp.transfer.refusal
   }
 
   /** Positions at which this replica's state digest differed from a majority's (it then rejoined). */

@@ -198,7 +198,7 @@ export class Membership {
     for (const member of this.detector.heartbeatsDue(now)) host.send(member, { kind: 'heartbeat', view: host.view().id, suspects })
     if (status === 'transferring' && askDue) {
       this.lastAskedAt = now
-      this.catchUp.retry()
+      this.catchUp.retry(this.currentConfiguration, this.committed)
     }
     // A view change is needed when a majority suspects a member, there is membership work, or one is stuck
     // half-way. A member still waiting for the view's state takes part only when a member is suspected (the

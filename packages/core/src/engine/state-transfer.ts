@@ -4,6 +4,7 @@ import { ImageStream, imagePieces } from './image-codec'
 import { ImagePass, type ImageEnd } from './image-pass'
 import type { PeerMessage, PeerMessageOf } from './peer-messages'
 import type { LazyImage, StateImage } from './state-image'
+import { majorityOf } from './view-change/quorum'
 
 /**
  * How a state travels: in chunks of at most `chunkBytes`, at most `window` chunks asked for at once; a
@@ -39,13 +40,52 @@ function roughBytes(value: unknown, limit: number): number {
   return total
 }
 
+/**
+ * Retries (see {@link StateTransfer.retry}) a whole state received waits for the sources that have not said its
+ * digest yet, before it goes on without them (they crashed, or their links broke).
+ */
+export const CONFIRM_RETRIES = 2
+
+/** A whole state this replica would not take: its sources hold different states, and none is a majority's. */
+export interface TransferRefusal {
+  readonly view: number
+  readonly position: number
+  /** The sources that said each digest of the state at `position`. */
+  readonly holders: Readonly<Record<string, readonly ReplicaId[]>>
+}
+
+/** What a chunk, or a retry, brought: what to ask for next, and the state once it is taken (or why not). */
+export interface TransferStep {
+  readonly ask: Outgoing[]
+  readonly image?: StateImage
+  readonly totalBytes?: number
+  /** The sources of the image taken: those whose chunks it holds, and those that said the same digest. */
+  readonly sources?: readonly ReplicaId[]
+  /** The image (or the bytes read so far) was dropped and is taken again: why. */
+  readonly rejected?: string
+  /** The image was taken while some sources said another digest (their states are wrong): who. */
+  readonly disputed?: string
+  /** Its sources disagree and no state is a majority's: it takes none in this view. */
+  readonly refused?: TransferRefusal
+}
+
 /** A state on its way in: the chunks received, and those asked for. */
 interface Incoming {
   /** `suffix`: asking for the requests after `from` (this replica's own state); `image`: the whole state, in chunks. */
   mode: 'suffix' | 'image'
   from: { position: number; digest: string } | undefined
   readonly view: number
+  /** Every source: each is asked to confirm a whole state's digest before it is taken. */
   readonly sources: readonly ReplicaId[]
+  /**
+   * The sources chunks are asked of: all of them at first, a single one after a whole did not match its digest
+   * (the next one when it does not answer), the holders of the majority's state after a dispute.
+   */
+  askFrom: readonly ReplicaId[]
+  /** Attempts at the whole state so far in this view (the next single source is chosen by it). */
+  readonly attempt: number
+  /** How many of the view's members must hold a state for it to be taken over another source's. */
+  readonly quorum: number
   nextSource: number
   /** The position of the image, as the first chunk said; every later chunk must say the same. */
   position: number | undefined
@@ -61,6 +101,17 @@ interface Incoming {
   /** Why the bytes read so far cannot be an image, once known. */
   unreadable: string | undefined
   readonly asked: Set<number>
+  /** The sources whose chunks went into the image (a wrong state can be traced to them). */
+  readonly servedBy: Set<ReplicaId>
+  /** The size and digest each source said of its image at `position` (kept over the attempts of a view). */
+  readonly ends: Map<ReplicaId, ImageEnd>
+  /** The image, received whole and matching its digest, while the other sources are asked to confirm it. */
+  verified: { readonly image: StateImage; readonly totalBytes: number; readonly digest: string } | undefined
+  /** Sources asked to say the verified image's digest, and the retries since the asking began. */
+  readonly confirmAsked: Set<ReplicaId>
+  confirmRetries: number
+  /** Set once its sources disagreed with no majority: nothing more is asked in this view. */
+  refused: TransferRefusal | undefined
 }
 
 /** A message to send. */
@@ -174,12 +225,59 @@ export class StateTransfer {
 
   /**
    * Joiner side: starts taking the state at the start of `view` from `sources`; with `from` (this replica's
-   * own position and order digest), first only the requests after it. Returns what to ask for.
+   * own position and order digest), first only the requests after it. `members`: the size of the view (a
+   * state some sources dispute is taken only if a majority of it holds it; default: the sources and this
+   * replica). Returns what to ask for.
    */
-  begin(view: number, sources: readonly ReplicaId[], from?: { position: number; digest: string }): Outgoing[] {
+  begin(view: number, sources: readonly ReplicaId[], from?: { position: number; digest: string }, members = sources.length + 1): Outgoing[] {
+    return this.attemptImage(view, sources, sources, 0, majorityOf(members), from)
+  }
+
+  private attemptImage(view: number, sources: readonly ReplicaId[], askFrom: readonly ReplicaId[], attempt: number, quorum: number, from?: { position: number; digest: string }): Outgoing[] {
+    const ends = this.incoming?.view === view ? this.incoming.ends : new Map<ReplicaId, ImageEnd>()
     const stream = new ImageStream(`the state of view ${view}`, this.restorer)
-    this.incoming = { mode: from ? 'suffix' : 'image', from, view, sources, nextSource: 0, position: undefined, end: undefined, chunks: new Map(), received: 0, hashedUpTo: 0, hasher: new Fnv1a64(), stream, unreadable: undefined, asked: new Set() }
+    this.incoming = {
+      mode: from ? 'suffix' : 'image',
+      from,
+      view,
+      sources,
+      askFrom,
+      attempt,
+      quorum,
+      nextSource: 0,
+      position: undefined,
+      end: undefined,
+      chunks: new Map(),
+      received: 0,
+      hashedUpTo: 0,
+      hasher: new Fnv1a64(),
+      stream,
+      unreadable: undefined,
+      asked: new Set(),
+      servedBy: new Set(),
+      ends,
+      verified: undefined,
+      confirmAsked: new Set(),
+      confirmRetries: 0,
+      refused: undefined,
+    }
     return this.ask([0])
+  }
+
+  /** Takes the whole state again, its chunks from one source only: the next one after the last attempt's. */
+  private again(why: string): TransferStep {
+    const incoming = this.incoming!
+    const attempt = incoming.attempt + 1
+    const single = incoming.sources[(attempt - 1) % incoming.sources.length]!
+    return {
+      ask: this.attemptImage(incoming.view, incoming.sources, [single], attempt, incoming.quorum),
+      rejected: `the state of view ${incoming.view} from ${[...incoming.askFrom].join(', ')} ${why}; taking it again, from ${single}`,
+    }
+  }
+
+  /** Why this replica takes no state in its view (its sources disagree), while it is so. */
+  get refusal(): TransferRefusal | undefined {
+    return this.incoming?.refused
   }
 
   /**
@@ -202,16 +300,17 @@ export class StateTransfer {
 
   /** The suffix did not fit (a digest mismatch): take the whole state instead. */
   wholeState(): Outgoing[] {
-    if (!this.incoming) return []
-    return this.begin(this.incoming.view, this.incoming.sources)
+    const incoming = this.incoming
+    if (!incoming) return []
+    return this.attemptImage(incoming.view, incoming.sources, incoming.sources, incoming.attempt, incoming.quorum)
   }
 
   /**
-   * A chunk arrived. Returns what to ask for next, and the image (with its size in bytes) once every chunk
-   * is in and the digest of the whole matches (a mismatch, or an image that cannot be read, starts the
-   * transfer over, from the next source).
+   * A chunk arrived from `from`. Returns what to ask for next, and the image (with its size in bytes and its
+   * sources) once every chunk is in, the digest of the whole matches, and the other sources confirmed it (see
+   * {@link confirm}). A mismatch, or an image that cannot be read, starts the transfer over, from one source.
    */
-  onChunk(m: PeerMessageOf<'stateChunk'>): { readonly ask: Outgoing[]; readonly image?: StateImage; readonly totalBytes?: number; readonly rejected?: string } {
+  onChunk(m: PeerMessageOf<'stateChunk'>, from: ReplicaId = ''): TransferStep {
     const incoming = this.incoming
     if (!incoming || m.view !== incoming.view) return { ask: [] }
     if (incoming.mode === 'suffix') {
@@ -222,8 +321,14 @@ export class StateTransfer {
     }
     incoming.position ??= m.position
     if (m.position !== incoming.position) return { ask: [] } // another image
+    if (m.end && from !== '') incoming.ends.set(from, m.end)
+    if (incoming.refused) return { ask: [] }
+    if (incoming.verified) return this.confirm()
     if (m.end) {
-      if (incoming.end && (m.end.totalBytes !== incoming.end.totalBytes || m.end.digest !== incoming.end.digest)) return { ask: [] } // another image
+      if (incoming.end && (m.end.totalBytes !== incoming.end.totalBytes || m.end.digest !== incoming.end.digest)) {
+        // Two sources hold different states: chunks of both cannot make one image.
+        return this.again(`came with two digests (${incoming.end.digest}, and ${m.end.digest} from ${from || 'a source'})`)
+      }
       incoming.end ??= m.end
       for (const offset of incoming.asked) if (offset >= m.end.totalBytes) incoming.asked.delete(offset)
     }
@@ -231,6 +336,7 @@ export class StateTransfer {
     if (m.offset >= incoming.hashedUpTo && !incoming.chunks.has(m.offset) && m.bytes.length > 0 && (!incoming.end || m.offset < incoming.end.totalBytes)) {
       incoming.chunks.set(m.offset, m.bytes)
       incoming.received += m.bytes.length
+      if (from !== '') incoming.servedBy.add(from)
       for (let next = incoming.chunks.get(incoming.hashedUpTo); next; next = incoming.chunks.get(incoming.hashedUpTo)) {
         incoming.chunks.delete(incoming.hashedUpTo)
         incoming.hasher.update(next)
@@ -246,31 +352,102 @@ export class StateTransfer {
     }
     const end = incoming.end
     if (!end || incoming.hashedUpTo < end.totalBytes) return { ask: this.fillWindow() }
-    const sources = incoming.sources
-    const again = (why: string) => ({
-      ask: this.begin(incoming.view, [...sources.slice(1), sources[0]!]),
-      rejected: `the state of view ${incoming.view} from ${sources.join(', ')} ${why}; taking it again`,
-    })
-    if (incoming.hasher.digest() !== end.digest) return again(`does not match its digest ${end.digest}`)
-    if (incoming.unreadable !== undefined) return again(`cannot be read (${incoming.unreadable})`)
+    if (incoming.hasher.digest() !== end.digest) return this.again(`does not match its digest ${end.digest}`)
+    if (incoming.unreadable !== undefined) return this.again(`cannot be read (${incoming.unreadable})`)
     let image: StateImage
     try {
       image = incoming.stream.finish()
     } catch (error) {
-      return again(`cannot be read (${(error as Error).message})`)
+      return this.again(`cannot be read (${(error as Error).message})`)
     }
-    this.incoming = undefined
-    return { ask: [], image, totalBytes: end.totalBytes }
+    incoming.verified = { image, totalBytes: end.totalBytes, digest: end.digest }
+    incoming.asked.clear()
+    return this.confirm()
   }
 
-  /** Asks again, from the next sources, for every chunk asked for and not received (a source crashed, a link broke). */
-  retry(): Outgoing[] {
-    if (!this.incoming) return []
-    const started = this.incoming.position !== undefined
-    const again = started ? [...this.incoming.asked] : [0]
-    this.incoming.asked.clear()
+  /**
+   * A whole image received and matching its digest is taken once every source said the same digest (a source
+   * whose chunks went into it counts as saying it), or, after {@link CONFIRM_RETRIES} retries, every source
+   * that answered did (the silent ones crashed or are cut off: a crash-tolerant cluster takes the state of the
+   * one source left). The sources are asked for the digest by asking past the image's end.
+   *
+   * Found: a replica whose machine computed a wrong state (a lying replica in the simulator, as a memory fault or
+   * a bug would) served a rejoining correct replica its state (seed 11 of a 3-replica mutex with one liar); the
+   * two then answered clients alike, and a voting client took their wrong answer over the one correct replica's.
+   * Now when sources say different digests, the state held by a majority of the view is taken (from its
+   * holders), and when none is, no state: the replica stays out of service and says so at error level, since
+   * the cluster cannot tell which state is right (with n = 2t + 1 replicas it cannot; BFT state transfer takes
+   * 3f + 1).
+   */
+  private confirm(): TransferStep {
+    const incoming = this.incoming!
+    const verified = incoming.verified!
+    const holders = new Map<string, Set<ReplicaId>>([[verified.digest, new Set(incoming.servedBy)]])
+    for (const [source, end] of incoming.ends) {
+      if (!incoming.sources.includes(source)) continue
+      if (holders.get(verified.digest)!.has(source)) continue // its chunks made the image
+      const digest = end.totalBytes === verified.totalBytes ? end.digest : `${end.digest} (${end.totalBytes} bytes)`
+      holders.set(digest, (holders.get(digest) ?? new Set()).add(source))
+    }
+    const said = new Set([...holders.values()].flatMap((h) => [...h]))
+    const silent = incoming.sources.filter((source) => !said.has(source))
+    if (silent.length > 0 && incoming.confirmRetries < CONFIRM_RETRIES) {
+      const ask: Outgoing[] = []
+      for (const to of silent) {
+        if (incoming.confirmAsked.has(to)) continue
+        incoming.confirmAsked.add(to)
+        ask.push({ to, message: { kind: 'stateRequest', view: incoming.view, offset: verified.totalBytes } })
+      }
+      return { ask }
+    }
+    const own = holders.get(verified.digest)!
+    const others = [...holders].filter(([digest]) => digest !== verified.digest)
+    const taken = (disputed?: string): TransferStep => {
+      this.incoming = undefined
+      return { ask: [], image: verified.image, totalBytes: verified.totalBytes, sources: [...own].sort(), ...(disputed === undefined ? {} : { disputed }) }
+    }
+    const list = (entries: readonly (readonly [string, ReadonlySet<ReplicaId>])[]) => entries.map(([digest, h]) => `${[...h].sort().join(', ')} ${h.size === 1 ? 'holds' : 'hold'} ${digest}`).join('; ')
+    if (others.length === 0) return taken()
+    if (own.size >= incoming.quorum) return taken(list(others))
+    const majority = others.find(([, h]) => h.size >= incoming.quorum)
+    if (majority) {
+      const [digest, h] = majority
+      const askFrom = [...h].sort()
+      return {
+        ask: this.attemptImage(incoming.view, incoming.sources, askFrom, incoming.attempt + 1, incoming.quorum),
+        rejected: `the state of view ${incoming.view} from ${[...own].sort().join(', ')} (digest ${verified.digest}) is not the majority's (${askFrom.join(', ')} ${askFrom.length === 1 ? 'holds' : 'hold'} ${digest}); taking theirs`,
+      }
+    }
+    incoming.refused = {
+      view: incoming.view,
+      position: verified.image.position,
+      holders: Object.fromEntries([...holders].map(([digest, h]) => [digest, [...h].sort()])),
+    }
+    return { ask: [], refused: incoming.refused }
+  }
+
+  /**
+   * Asks again, from the next sources, for every chunk asked for and not received (a source crashed, a link
+   * broke); with a whole image received, asks the sources that have not confirmed it again, or takes it without
+   * them after {@link CONFIRM_RETRIES} retries.
+   */
+  retry(): TransferStep {
+    const incoming = this.incoming
+    if (!incoming || incoming.refused) return { ask: [] }
+    if (incoming.verified) {
+      incoming.confirmRetries++
+      incoming.confirmAsked.clear()
+      return this.confirm()
+    }
+    const started = incoming.position !== undefined
+    const again = started ? [...incoming.asked] : [0]
+    if (again.length > 0 && incoming.askFrom.length === 1 && incoming.sources.length > 1) {
+      // The one source asked did not answer: the next one.
+      incoming.askFrom = [incoming.sources[(incoming.sources.indexOf(incoming.askFrom[0]!) + 1) % incoming.sources.length]!]
+    }
+    incoming.asked.clear()
     const asks = this.ask(again)
-    return started && this.incoming.mode === 'image' ? [...asks, ...this.fillWindow()] : asks
+    return { ask: started && incoming.mode === 'image' ? [...asks, ...this.fillWindow()] : asks }
   }
 
   /** Bytes of the state received so far, and in all (once a source has said). */
@@ -314,10 +491,10 @@ export class StateTransfer {
 
   private ask(offsets: readonly number[]): Outgoing[] {
     const incoming = this.incoming!
-    if (incoming.sources.length === 0) return []
+    if (incoming.askFrom.length === 0) return []
     return offsets.map((offset) => {
       incoming.asked.add(offset)
-      const to = incoming.sources[incoming.nextSource++ % incoming.sources.length]!
+      const to = incoming.askFrom[incoming.nextSource++ % incoming.askFrom.length]!
       const from = incoming.mode === 'suffix' ? incoming.from : undefined
       return { to, message: from ? { kind: 'stateRequest', view: incoming.view, offset, from: { ...from } } : { kind: 'stateRequest', view: incoming.view, offset } }
     })

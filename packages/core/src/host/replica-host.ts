@@ -61,9 +61,10 @@ export interface ReplicaHostOptions<S> {
   readonly onDurable?: (position: number) => void
   /**
    * Called when this replica took the cluster's state up to `position`: the whole state (replacing its own, which
-   * rolls back what it delivered that no majority held) or only the part of the order after its own.
+   * rolls back what it delivered that no majority held) or only the part of the order after its own, from
+   * `sources` (the replicas whose chunks or requests it took).
    */
-  readonly onStateTransferred?: (position: number, wholeState: boolean) => void
+  readonly onStateTransferred?: (position: number, wholeState: boolean, sources: readonly ReplicaId[]) => void
   /**
    * Failure detection and majority-agreed view changes, on by default: a replica silent for `suspectAfterMs`
    * (default 300 ms) is suspected, and once a majority of the view suspects it the others go on without it.
@@ -154,7 +155,7 @@ export class ReplicaHost<S = unknown> {
   private heldForVotes: { to: ReplicaId; message: PeerMessage; after: number }[] = []
   private syncing = false
   private readonly onDurable: ((position: number) => void) | undefined
-  private readonly onStateTransferred: ((position: number, wholeState: boolean) => void) | undefined
+  private readonly onStateTransferred: ((position: number, wholeState: boolean, sources: readonly ReplicaId[]) => void) | undefined
   /** The damage the storage set aside at start, reported at error level until the replica has rejoined. */
   private damage: StorageDamage | undefined
   /** What the damaged disk still told for sure (its view and how far it held the order), when it did. */
@@ -210,8 +211,8 @@ export class ReplicaHost<S = unknown> {
         persistVotes: (votes) => {
           if (disk) lastVotes = disk.appendVotes(votes)
         },
-        stateReplaced: (position, wholeState) => {
-          this.onStateTransferred?.(position, wholeState)
+        stateReplaced: (position, wholeState, sources) => {
+          this.onStateTransferred?.(position, wholeState, sources)
           if (!disk) return
           disk.transferred(this.engine.lazySnapshot()).then(
             () => this.afterDurable(),

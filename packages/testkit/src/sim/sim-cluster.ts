@@ -27,9 +27,10 @@ export interface ReplicaObserver {
   onDurable?(position: number): void
   /**
    * It took the cluster's state up to `position`: the whole state (replacing its own), or the order after its own;
-   * `orderDigest`: the digest of the order up to `position` of the state it took.
+   * `orderDigest`: the digest of the order up to `position` of the state it took; `sources`: the replicas whose
+   * chunks or requests it took.
    */
-  onStateTransferred?(position: number, wholeState: boolean, orderDigest: string): void
+  onStateTransferred?(position: number, wholeState: boolean, orderDigest: string, sources: readonly string[]): void
   /** This incarnation sent `message` to client `client` (a reply, an output). */
   onClientMessage?(client: string, message: unknown): void
   /** This incarnation crashed. */
@@ -544,7 +545,7 @@ export class SimCluster {
       onDeliver: observer?.onDeliver ? (position, request, executed, time) => observer.onDeliver!(position, request, executed, time, host.engine.orderDigest) : undefined,
       onViewInstalled: observer?.onViewInstalled ? (view, position) => observer.onViewInstalled!(view, position) : undefined,
       onDurable: observer?.onDurable ? (position) => observer.onDurable!(position) : undefined,
-      onStateTransferred: observer?.onStateTransferred ? (position, wholeState) => observer.onStateTransferred!(position, wholeState, host.engine.orderDigest) : undefined,
+      onStateTransferred: observer?.onStateTransferred ? (position, wholeState, sources) => observer.onStateTransferred!(position, wholeState, host.engine.orderDigest, sources) : undefined,
     })
     this.replicas.set(id, { host, observer, fromDisk })
     this.hosts.push(host)

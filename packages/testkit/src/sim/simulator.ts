@@ -185,7 +185,24 @@ export interface SimulationResult {
    * replica's answers were outvoted (over every client), and how many answers the clients took that no correct
    * replica gave (each is also a violation).
    */
-  readonly voting?: { readonly voter: VoterName; readonly liars: readonly string[]; readonly lieMode: 'outputs' | 'state'; readonly dissent: Readonly<Record<string, number>>; readonly wrongAnswers: number }
+  readonly voting?: {
+    readonly voter: VoterName
+    readonly liars: readonly string[]
+    readonly lieMode: 'outputs' | 'state'
+    readonly dissent: Readonly<Record<string, number>>
+    readonly wrongAnswers: number
+    /**
+     * `state` mode: the correct replicas that hold a state taken whole from a liar (or from a replica that took
+     * one) at the end, each said as "r3 took the state at position 110 from r1" (a liar was its only source), and
+     * those that take none because a liar's state disputes the right one ("r3 takes no state in view 15: …").
+     * Such a replica answers from a wrong state or not at all, and then fewer than t + 1 correct replicas may
+     * serve: no liveness is owed (`livenessOwed` false; docs/voting.md, "Limits"), and a holder of a liar's state
+     * is not compared with the others.
+     */
+    readonly stateFromLiars?: readonly string[]
+    /** False when the run ended with clients unfinished while a correct replica held a liar's state. */
+    readonly livenessOwed?: boolean
+  }
   /** Views installed (by any replica), beyond the first. */
   readonly viewChanges: number
   /**
@@ -221,6 +238,7 @@ export interface SimulationResult {
 export function noLivenessOwed(result: SimulationResult): string | undefined {
   if (result.faultBudget?.exceededByBlackoutAtEnd) return 'a blackout left more than F replicas without their state'
   if (result.faultBudget?.stateMayBeLostAtEnd) return 'without disks, the replicas holding the state failed while the others took it'
+  if (result.voting?.livenessOwed === false) return `a correct replica holds a lying replica's state, or takes none because a liar's disputes the right one (${result.voting.stateFromLiars!.join('; ')}): docs/voting.md, "Limits"`
   return undefined
 }
 
@@ -380,6 +398,27 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   // The liars, drawn from a source of their own (runs without them draw exactly what they always did).
   const liars = lying ? shuffle(new SeededRandom((options.seed ^ 0x6c696521) >>> 0), [...Array.from({ length: replicaCount }, (_, i) => `r${i + 1}`)]).slice(0, liarCount).sort() : []
   const liarOptions: Record<string, LieOptions> = Object.fromEntries(liars.map((id, i) => [id, { seed: (options.seed * 31 + i) >>> 0, mode: lieMode }]))
+  /** `state` mode: the correct replicas holding a state taken whole from a liar (or from one of these), and how they got it. */
+  const stateFromLiars = new Map<string, string>()
+  /** A replica that answers from a wrong state by design: a liar in `state` mode, or a correct replica holding one's state. */
+  const wrongStateByDesign = (replica: string) => lieMode === 'state' && (liars.includes(replica) || stateFromLiars.has(replica))
+  /** Correct replicas that take no state because a liar's state disputes the right one (see `StateTransfer.confirm`). */
+  const refusedForLiars = new Map<string, string>()
+  /**
+   * A correct replica holds a liar's state, or takes none because a liar's disputes the right one: then fewer than
+   * t + 1 correct replicas may serve, and no liveness is owed (docs/voting.md, "Limits").
+   */
+  const stuckOnLiarsState = (): boolean => {
+    for (const host of cluster.running()) {
+      const refusal = host.engine.transferRefused
+      const replica = host.engine.self
+      if (refusal === undefined || wrongStateByDesign(replica)) continue
+      const holders = Object.entries(refusal.holders)
+      if (!holders.some(([, h]) => h.some(wrongStateByDesign))) continue
+      refusedForLiars.set(replica, `${replica} takes no state in view ${refusal.view}: ${holders.map(([digest, h]) => `${h.join(', ')} ${h.length === 1 ? 'holds' : 'hold'} ${digest}`).join('; ')}`)
+    }
+    return stateFromLiars.size > 0 || refusedForLiars.size > 0
+  }
   /** With voting checks: the digests of the answers correct replicas sent, by request key and by output key. */
   const voting = liars.length > 0 || voterName !== 'first'
   const correctAnswers = new Map<string, Set<string>>()
@@ -426,7 +465,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         // Likewise for every other incarnation whose order up to that position is the one transferred (a suffix
         // taken from a replica that delivered it in a view change's flush): the requests it delivered up to there
         // are in the state this replica now holds, even if that incarnation later loses its own.
-        onStateTransferred: (position, wholeState, orderDigest) => {
+        onStateTransferred: (position, wholeState, orderDigest, sources) => {
+          if (wholeState && lieMode === 'state' && !liars.includes(replica)) {
+            const wrong = sources.filter(wrongStateByDesign)
+            if (wrong.length > 0) stateFromLiars.set(replica, `${replica} took the state at position ${position} from ${wrong.join(', ')}`)
+            else stateFromLiars.delete(replica)
+          }
           if (orderDigest !== undefined && orderDigest !== '') {
             for (const other of incarnations) {
               if (other.current.get(position)?.orderDigest !== orderDigest) continue
@@ -444,8 +488,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         },
         // A reply at a position: remember the state it came from (the requests this incarnation holds up to there).
         onClientMessage: (_client, message) => {
-          // What a correct replica answers (a liar's engine computes correctly in mode `outputs`: it lies on the way out).
-          if (voting && !(liars.includes(replica) && lieMode === 'state')) {
+          // What a correct replica answers (a liar's engine computes correctly in mode `outputs`: it lies on the way
+          // out; in mode `state` neither a liar nor a replica holding a liar's state answers correctly).
+          if (voting && !wrongStateByDesign(replica)) {
             const m = message as { type?: unknown; reply?: Reply; output?: OutputNotice }
             if (m.type === 'reply' && m.reply) noteCorrect(requestKey(m.reply.client, m.reply.incarnation, m.reply.seq), m.reply)
             if (m.type === 'output' && m.output) noteCorrect(outputKey(m.output.to, m.output.incarnation, m.output.outputSeq), m.output)
@@ -477,6 +522,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const violations: string[] = []
   let gated: FaultInjector | undefined
   let overBudgetAtEnd = false
+  let liarsStateAtEnd = false
   let stateMayBeLostAtEnd = false
   let settledAtMs: number | undefined
   let overlapping: OverlappingFaultInjector | undefined
@@ -549,8 +595,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // So does a run without disks whose replicas holding the state failed while the others took it (see
     // `stateMayBeLost`).
     stateMayBeLostAtEnd = !fleet.allFinished && !overBudgetAtEnd && injector.stateMayBeLost()
-    if (stall) violations.push(stall)
-    else if (!fleet.allFinished && !overBudgetAtEnd && !stateMayBeLostAtEnd) {
+    // So does a correct replica holding a lying replica's state (see `SimulationResult.voting.stateFromLiars`).
+    liarsStateAtEnd = !fleet.allFinished && stuckOnLiarsState()
+    if (stall && !liarsStateAtEnd) violations.push(stall)
+    else if (!fleet.allFinished && !overBudgetAtEnd && !stateMayBeLostAtEnd && !liarsStateAtEnd) {
       const quiet = quietAt()
       const bound = quiet === undefined ? `${maxTimeMs}ms (faults were still striking or healing)` : `${recoveryBoundMs}ms after the last fault healed (at ${Math.round(quiet)}ms)`
       violations.push(...checkLiveness({ clients: clientCount, finished: fleet.finished, operations: fleet.operations, bound, replicas: cluster.describe() }))
@@ -569,7 +617,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // Run until every client finished (within the liveness bound).
     await cluster.runWhile(() => !fleet.allFinished && scheduler.now() <= maxTimeMs)
     const bound = faultKinds.length > 0 ? `${recoveryBoundMs}ms after the faults stopped (at ${faultWindowMs}ms)` : `${maxTimeMs}ms`
-    violations.push(...checkLiveness({ clients: clientCount, finished: fleet.finished, operations: fleet.operations, bound }))
+    liarsStateAtEnd = !fleet.allFinished && stuckOnLiarsState()
+    if (!liarsStateAtEnd) violations.push(...checkLiveness({ clients: clientCount, finished: fleet.finished, operations: fleet.operations, bound }))
     // Heal everything, bring crashed replicas back, and let every live replica catch up.
     await gated?.endAll()
     const settleBy = scheduler.now() + 10_000
@@ -592,15 +641,16 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     )
     const recordOf = new Map(incarnations.map((incarnation, i) => [incarnation, records[i]!]))
     const sent = (replica: string, key: string, position: number): SentReply | undefined => {
-      // A liar whose machine computes a wrong state sends replies from it: only the vote may stop them.
-      if (lieMode === 'state' && liars.includes(replica)) return undefined
+      // A liar whose machine computes a wrong state (or a replica that took one's state) sends replies from it:
+      // only the vote may stop them.
+      if (wrongStateByDesign(replica)) return undefined
       const reply = sentReplies.get(`${replica} ${key} ${position}`)
       return reply && { incarnation: recordOf.get(reply.incarnation)!, state: reply.state }
     }
     violations.push(...checkDivergedReplies(records, { acknowledgedAt, acknowledgedFrom: fleet.acknowledgedFrom, sent, majorityDurable }))
   }
-  // A liar whose machine computes a wrong state has its own digest, by design.
-  const serving = cluster.running().filter((host) => host.engine.status === 'normal' && !(lieMode === 'state' && liars.includes(host.engine.self)))
+  // A liar whose machine computes a wrong state has its own digest, by design; so has a replica that took its state.
+  const serving = cluster.running().filter((host) => host.engine.status === 'normal' && !wrongStateByDesign(host.engine.self))
   const wrong = voting ? checkVotedAnswers(fleet.accepted, correctAnswers, answerDigest) : []
   violations.push(...wrong)
   if (violations.length === 0) {
@@ -641,7 +691,18 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     syncLatencyMaxMs,
     faults: injected,
     ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd, stateMayBeLostAtEnd } } : {}),
-    ...(voting ? { voting: { voter: voterName, liars, lieMode, dissent: Object.fromEntries([...fleet.dissent].sort()), wrongAnswers: wrong.length } } : {}),
+    ...(voting
+      ? {
+          voting: {
+            voter: voterName,
+            liars,
+            lieMode,
+            dissent: Object.fromEntries([...fleet.dissent].sort()),
+            wrongAnswers: wrong.length,
+            ...(lieMode === 'state' ? { stateFromLiars: [...stateFromLiars.values(), ...refusedForLiars.values()].sort(), livenessOwed: !liarsStateAtEnd } : {}),
+          },
+        }
+      : {}),
     viewChanges: viewsInstalled.length,
     ...(settledAtMs === undefined ? {} : { settled: { atMs: settledAtMs, viewsAfter: viewsInstalled.filter((view) => view.atMs > settledAtMs!).length } }),
     failoverMs,
