@@ -84,7 +84,7 @@ for (const grid of chosen) {
             const why = noLivenessOwed(result)
             if (why !== undefined) excused.push({ grid, seed, why, rerun: result.rerun })
           }
-          const label = `${grid}: ${machine}, ${replicas} replicas, ${order}${setting.voter ? `, ${setting.voter} voter, ${setting.liars} liars (${setting.lieMode})` : ''}`
+          const label = `${grid}: ${machine}, ${replicas} replicas, ${order}${setting.voter ? `, ${setting.voter} voter, ${setting.liars} liar${setting.liars === 1 ? '' : 's'} (${setting.lieMode})` : ''}`
           rows.push({ label, passed, seeds, operations })
           if (!values.json) console.log(`${passed === seeds ? 'ok    ' : 'FAILED'} ${label}: ${passed}/${seeds} seeds, ${operations} operations`)
         }
