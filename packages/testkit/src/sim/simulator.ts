@@ -193,11 +193,11 @@ export interface SimulationResult {
     readonly wrongAnswers: number
     /**
      * `state` mode: the correct replicas that hold a state taken whole from a liar (or from a replica that took
-     * one) at the end, each said as "r3 took the state at position 110 from r1" (a liar was its only source), and
-     * those that take none because a liar's state disputes the right one ("r3 takes no state in view 15: …").
-     * Such a replica answers from a wrong state or not at all, and then fewer than t + 1 correct replicas may
-     * serve: no liveness is owed (`livenessOwed` false; docs/voting.md, "Limits"), and a holder of a liar's state
-     * is not compared with the others.
+     * one) at the end, each said as "r3 took the state at position 110 from r1" (every source of it a liar or a
+     * holder of a liar's state), and those that take none because a liar's state disputes the right one ("r3
+     * takes no state in view 15: …"). Such a replica answers from a wrong state or not at all, and then fewer
+     * than t + 1 correct replicas may serve: no liveness is owed (`livenessOwed` false; docs/voting.md,
+     * "Limits"), and a holder of a liar's state is not compared with the others.
      */
     readonly stateFromLiars?: readonly string[]
     /** False when the run ended with clients unfinished while a correct replica held a liar's state. */
@@ -467,8 +467,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         // are in the state this replica now holds, even if that incarnation later loses its own.
         onStateTransferred: (position, wholeState, orderDigest, sources) => {
           if (wholeState && lieMode === 'state' && !liars.includes(replica)) {
-            const wrong = sources.filter(wrongStateByDesign)
-            if (wrong.length > 0) stateFromLiars.set(replica, `${replica} took the state at position ${position} from ${wrong.join(', ')}`)
+            // `sources` hold the state taken (they served it or said its digest): one correct replica among them
+            // vouches for it (a liar that has not drifted yet holds the right state too).
+            if (sources.length > 0 && sources.every(wrongStateByDesign)) stateFromLiars.set(replica, `${replica} took the state at position ${position} from ${sources.join(', ')}`)
             else stateFromLiars.delete(replica)
           }
           if (orderDigest !== undefined && orderDigest !== '') {
