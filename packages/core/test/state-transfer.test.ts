@@ -218,3 +218,39 @@ describe('a whole state is confirmed by the other sources before it is taken', (
     expect(got).toEqual(image(40_000))
   })
 })
+
+describe('a digest asked past the end of a large image', () => {
+  it('is produced a budget at a time: the source answers without bytes until its pass reaches the end, and the joiner asks again at once', () => {
+    const state = new ReplicatedState(kv as never)
+    for (let i = 0; i < 1500; i++) state.execute({ client: 'c', seq: i + 1, command: { name: 'put', args: { key: `k${i}`, value: `${i}:${'v'.repeat(2000)}` } } })
+    const options = { chunkBytes: 65536, window: 1, suffixWindow: 0 } // a budget of 16 × 1 × 64 KiB = 1 MiB per ask
+    const sources = new Map(['r1', 'r2'].map((id) => {
+      const transfer = new StateTransfer(options)
+      transfer.recordViewStart(3, state.image())
+      return [id, transfer] as const
+    }))
+    const joiner = new StateTransfer(options)
+    const queue = joiner.begin(3, ['r1', 'r2'])
+    const digestAsks: number[] = []
+    let got: ReturnType<StateTransfer['onChunk']>['image']
+    let total = Infinity
+    for (let steps = 0; queue.length > 0 && got === undefined; steps++) {
+      expect(steps).toBeLessThan(1000)
+      const { to, message } = queue.shift()!
+      const offset = (message as PeerMessageOf<'stateRequest'>).offset
+      // Every chunk comes from r1 (r2's pass never starts); r2 is asked only for the digest, past the end.
+      const source = offset >= total ? to : 'r1'
+      if (source === 'r2') digestAsks.push(offset)
+      const chunk = sources.get(source)!.chunk(3, offset, 'r9')!
+      if (chunk.end) total = chunk.end.totalBytes
+      const result = joiner.onChunk(chunk, source)
+      queue.push(...result.ask)
+      got = result.image
+    }
+    expect(total).toBeGreaterThan(3_000_000)
+    const restored = new ReplicatedState(kv as never)
+    restored.restore(got!)
+    expect(restored.digest()).toBe(state.digest())
+    expect(digestAsks.length, 'asked again as each answer came without the end').toBeGreaterThanOrEqual(3)
+  })
+})

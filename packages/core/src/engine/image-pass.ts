@@ -36,13 +36,16 @@ export class ImagePass {
 
   /**
    * The bytes at `offset`, at most `length` of them (fewer at the end of the image; none past it), and the
-   * image's size and digest once the pass has reached its end.
+   * image's size and digest once the pass has reached its end. It produces at most about `budget` bytes in
+   * one call: an ask far ahead of the pass (a digest asked for past the end) gets no bytes yet, and the asker
+   * asks again, so a large image is never produced in one turn of the event loop.
    */
-  read(offset: number, length: number): { readonly bytes: Uint8Array; readonly end: ImageEnd | undefined } {
+  read(offset: number, length: number, budget = Infinity): { readonly bytes: Uint8Array; readonly end: ImageEnd | undefined } {
     if (this.end && offset >= this.end.totalBytes) return { bytes: new Uint8Array(0), end: this.end }
     const oldest = this.head < this.kept.length ? this.kept[this.head]!.offset : this.produced
     if (offset < oldest) this.restart()
-    while (!this.finished && this.produced < offset + length) {
+    const until = this.produced + budget
+    while (!this.finished && this.produced < offset + length && this.produced < until) {
       this.produceOne()
       this.forget(offset)
     }

@@ -219,7 +219,9 @@ export class StateTransfer {
       pass = new ImagePass(() => imagePieces(start.image), 2 * this.options.window * this.options.chunkBytes)
       start.passes.set(asker, pass)
     }
-    const { bytes, end } = pass.read(offset, this.options.chunkBytes)
+    // At most this far in one ask: the window's asks stay well within it, a digest asked past the end does not.
+    const budget = 16 * this.options.window * this.options.chunkBytes
+    const { bytes, end } = pass.read(offset, this.options.chunkBytes, budget)
     return { kind: 'stateChunk', view, position: start.image.position, offset, bytes, ...(end ? { end } : {}) }
   }
 
@@ -323,7 +325,11 @@ export class StateTransfer {
     if (m.position !== incoming.position) return { ask: [] } // another image
     if (m.end && from !== '') incoming.ends.set(from, m.end)
     if (incoming.refused) return { ask: [] }
-    if (incoming.verified) return this.confirm()
+    if (incoming.verified) {
+      // A source asked for the digest that has not produced its image that far yet: ask it again at once.
+      if (!m.end && from !== '') incoming.confirmAsked.delete(from)
+      return this.confirm()
+    }
     if (m.end) {
       if (incoming.end && (m.end.totalBytes !== incoming.end.totalBytes || m.end.digest !== incoming.end.digest)) {
         // Two sources hold different states: chunks of both cannot make one image.
