@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { ReplicaHost } from '@lockstep/core'
+import type { ReplicaHost, TransferRefusal } from '@lockstep/core'
 import type { JsonValue, Request, Storage, StorageFactory } from '@lockstep/interface'
 import type { TcpTransportStats } from '@lockstep/transport-tcp'
 
@@ -39,7 +39,7 @@ export interface ReplicaStatusReport {
    * Present while the replica, transferring, takes no state because its sources hold different states and none is
    * held by a majority of the view: the view, the position, and which sources said which digest.
    */
-  readonly transferRefused?: { readonly view: number; readonly position: number; readonly holders: Readonly<Record<string, readonly string[]>> }
+  readonly transferRefused?: TransferRefusal
 }
 
 /** The most characters of JSON of a machine's summary that `/status` reports (StateMachine.summary should stay near 4 KB). */

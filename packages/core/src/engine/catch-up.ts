@@ -2,7 +2,7 @@ import { ErrorCodes, type Logger, type ReplicaId, type View } from '@lockstep/in
 import type { EngineEffects, EngineStatus } from './engine-types'
 import type { PeerMessage, PeerMessageOf, ViewValue } from './peer-messages'
 import type { RequestPath } from './request-path'
-import { StateTransfer, transferSources, type Outgoing, type TransferOptions, type TransferStep } from './state-transfer'
+import { StateTransfer, describeHolders, transferSources, type Outgoing, type TransferOptions, type TransferStep } from './state-transfer'
 
 /** What catching up needs from the engine around it. */
 export interface CatchUpHost {
@@ -34,8 +34,6 @@ export class CatchUp {
   private startedAt = 0
   /** Its own state is known to be wrong (see `distrustOwnState`): the next catch-up takes the whole state. */
   private ownStateWrong = false
-  /** The sources of the parts of the order taken in this catch-up (see `onSuffix`). */
-  private readonly suffixSources = new Set<ReplicaId>()
 
   constructor(host: CatchUpHost, options: TransferOptions) {
     this.host = host
@@ -48,7 +46,6 @@ export class CatchUp {
     const sources = commit?.source ? [commit.source] : transferSources(view, commit?.joining ?? [], this.host.self)
     const { position, orderDigest } = this.host.requests.replicated
     this.startedAt = position
-    this.suffixSources.clear()
     // A state known to be wrong cannot be caught up by the order after it: its order is right, its state is not.
     const from = this.ownStateWrong ? undefined : { position, digest: orderDigest }
     this.send(this.transfer.begin(view.id, sources.filter((s) => s !== this.host.self), from, view.members.length))
@@ -85,9 +82,8 @@ export class CatchUp {
     const { ask, image, totalBytes, sources = [], rejected, disputed, refused } = step
     if (rejected) host.log.error(`replica '${host.self}': ${rejected}`)
     if (refused) {
-      const holders = Object.entries(refused.holders).map(([digest, h]) => `${h.join(', ')} ${h.length === 1 ? 'holds' : 'hold'} ${digest}`).join('; ')
       host.log.error(
-        `replica '${host.self}' takes no state in view ${refused.view}: its sources hold different states at position ${refused.position} (${holders}) and none is held by a majority of the view, so it cannot tell the right one. ` +
+        `replica '${host.self}' takes no state in view ${refused.view}: its sources hold different states at position ${refused.position} (${describeHolders(Object.entries(refused.holders))}) and none is held by a majority of the view, so it cannot tell the right one. ` +
           'It stays out of service until a view whose sources agree; a replica whose state is wrong must be found (its state digests, GET /status) and restarted without its state.',
         { code: ErrorCodes.STATE_DIVERGED, view: refused.view, position: refused.position, holders: refused.holders },
       )
@@ -112,7 +108,7 @@ export class CatchUp {
   }
 
   /** A part of the order after this replica's own state: executed as it was ordered, checked by digest. */
-  onSuffix(from: ReplicaId, m: PeerMessageOf<'stateSuffix'>, configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
+  onSuffix(m: PeerMessageOf<'stateSuffix'>, configuration: readonly ReplicaId[], commit: ViewValue | undefined): void {
     const { host } = this
     const part = host.status() === 'transferring' && m.view === host.view().id ? this.transfer.onSuffix(m) : undefined
     if (!part) return
@@ -122,7 +118,6 @@ export class CatchUp {
       host.log.error(`replica '${host.self}': the order after position ${m.from} does not match its digest; taking the whole state instead`)
       return this.send(this.transfer.wholeState())
     }
-    this.suffixSources.add(from)
     if (part.done) this.taken(`the order's last ${position - this.startedAt} requests, up to position ${position} (no snapshot needed)`, configuration, commit, undefined)
     else this.send(this.transfer.caughtUpTo(position, orderDigest))
   }
@@ -142,7 +137,7 @@ export class CatchUp {
     if (wholeState) this.ownStateWrong = false
     this.transfer.recordViewStart(host.view().id, host.requests.replicated.image())
     host.transitionTo('normal')
-    host.effects.stateReplaced?.(position, wholeState, wholeSources ?? [...this.suffixSources].sort())
+    host.effects.stateReplaced?.(position, wholeState, wholeSources ?? [])
     host.effects.viewInstalled?.(host.view(), position, configuration, commit?.view.id === host.view().id ? commit : undefined)
     host.log.info(`replica '${host.self}' took ${what} and serves again`)
     for (const request of this.transfer.takeHeld()) host.requests.execute(request, true)

@@ -25,8 +25,8 @@ export interface EngineEffects {
   persistVotes?(votes: AcceptorState): void
   /**
    * The replica took the cluster's state up to `position`, the whole state (`wholeState`, replacing its own) or
-   * the order after its own, from `sources` (the replicas whose chunks or requests it took): a durable host
-   * writes a snapshot.
+   * the order after its own; `sources`: the replicas that served or confirmed a whole state (none for the order
+   * after its own, which it executed itself): a durable host writes a snapshot.
    */
   stateReplaced?(position: number, wholeState: boolean, sources: readonly ReplicaId[]): void
 }

@@ -466,8 +466,8 @@ export class ReplicaEngine<S = unknown> {
     stateChunk: (from, m, membership) => {
       if (membership.mayTakeState()) membership.catchUp.onChunk(from, m, membership.currentConfiguration, membership.committed)
     },
-    stateSuffix: (from, m, membership) => {
-      if (membership.mayTakeState()) membership.catchUp.onSuffix(from, m, membership.currentConfiguration, membership.committed)
+    stateSuffix: (_from, m, membership) => {
+      if (membership.mayTakeState()) membership.catchUp.onSuffix(m, membership.currentConfiguration, membership.committed)
     },
     durable: (from, m) => this.durableReplies?.peerProgress(from, m.position, m.digest),
     replySignatures: (from, m) => this.evidence?.onSignatures(from, m.signatures),

@@ -54,6 +54,16 @@ export interface TransferRefusal {
   readonly holders: Readonly<Record<string, readonly ReplicaId[]>>
 }
 
+/** "r1 holds 845a…; r2, r3 hold 40ac…": who holds which digest of a state, for a log line. */
+export function describeHolders(holders: Iterable<readonly [string, Iterable<ReplicaId>]>): string {
+  return [...holders]
+    .map(([digest, h]) => {
+      const ids = [...h].sort()
+      return `${ids.join(', ')} ${ids.length === 1 ? 'holds' : 'hold'} ${digest}`
+    })
+    .join('; ')
+}
+
 /** What a chunk, or a retry, brought: what to ask for next, and the state once it is taken (or why not). */
 export interface TransferStep {
   readonly ask: Outgoing[]
@@ -412,16 +422,14 @@ export class StateTransfer {
       this.incoming = undefined
       return { ask: [], image: verified.image, totalBytes: verified.totalBytes, sources: [...own].sort(), ...(disputed === undefined ? {} : { disputed }) }
     }
-    const list = (entries: readonly (readonly [string, ReadonlySet<ReplicaId>])[]) => entries.map(([digest, h]) => `${[...h].sort().join(', ')} ${h.size === 1 ? 'holds' : 'hold'} ${digest}`).join('; ')
     if (others.length === 0) return taken()
-    if (own.size >= incoming.quorum) return taken(list(others))
+    if (own.size >= incoming.quorum) return taken(describeHolders(others))
     const majority = others.find(([, h]) => h.size >= incoming.quorum)
     if (majority) {
-      const [digest, h] = majority
-      const askFrom = [...h].sort()
+      const askFrom = [...majority[1]].sort()
       return {
         ask: this.attemptImage(incoming.view, incoming.sources, askFrom, incoming.attempt + 1, incoming.quorum),
-        rejected: `the state of view ${incoming.view} from ${[...own].sort().join(', ')} (digest ${verified.digest}) is not the majority's (${askFrom.join(', ')} ${askFrom.length === 1 ? 'holds' : 'hold'} ${digest}); taking theirs`,
+        rejected: `the state of view ${incoming.view} from ${[...own].sort().join(', ')} (digest ${verified.digest}) is not the majority's (${describeHolders([majority])}); taking theirs`,
       }
     }
     incoming.refused = {

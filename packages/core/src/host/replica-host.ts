@@ -61,8 +61,8 @@ export interface ReplicaHostOptions<S> {
   readonly onDurable?: (position: number) => void
   /**
    * Called when this replica took the cluster's state up to `position`: the whole state (replacing its own, which
-   * rolls back what it delivered that no majority held) or only the part of the order after its own, from
-   * `sources` (the replicas whose chunks or requests it took).
+   * rolls back what it delivered that no majority held) or only the part of the order after its own; `sources`:
+   * the replicas that served or confirmed a whole state (none for the part of the order, which it executed itself).
    */
   readonly onStateTransferred?: (position: number, wholeState: boolean, sources: readonly ReplicaId[]) => void
   /**

@@ -1,5 +1,6 @@
 import { ErrorCodes, LockstepError, type OrdererFactory, type OutputNotice, type RandomSource, type Reply } from '@lockstep/interface'
 import type { Trace, TraceRecorder } from '@lockstep/trace'
+import { describeHolders } from '@lockstep/core'
 import { byzantine, digestOf, first, majority, type VoterFactory } from '@lockstep/voting'
 import type { Operation } from '../lincheck/operation'
 import { checkAgreedTime, checkAgreement, checkOrder } from './checkers/agreement-order'
@@ -415,7 +416,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       if (refusal === undefined || wrongStateByDesign(replica)) continue
       const holders = Object.entries(refusal.holders)
       if (!holders.some(([, h]) => h.some(wrongStateByDesign))) continue
-      refusedForLiars.set(replica, `${replica} takes no state in view ${refusal.view}: ${holders.map(([digest, h]) => `${h.join(', ')} ${h.length === 1 ? 'holds' : 'hold'} ${digest}`).join('; ')}`)
+      refusedForLiars.set(replica, `${replica} takes no state in view ${refusal.view}: ${describeHolders(holders)}`)
     }
     return stateFromLiars.size > 0 || refusedForLiars.size > 0
   }
