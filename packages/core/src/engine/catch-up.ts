@@ -112,6 +112,8 @@ export class CatchUp {
     const { host } = this
     const part = host.status() === 'transferring' && m.view === host.view().id ? this.transfer.onSuffix(m) : undefined
     if (!part) return
+    // From position 0 this replica holds no order yet: it continues the source's digest version (1 if unsaid: an earlier version's).
+    if (host.requests.replicated.position === 0 && part.requests.length > 0) host.requests.replicated.continueOrderOf(m.digestVersion ?? 1)
     host.requests.replay(part.requests)
     const { position, orderDigest } = host.requests.replicated
     if (orderDigest !== m.digest) {

@@ -12,6 +12,8 @@ export interface DiskContents {
   readonly commit: ViewValue | undefined
   /** The requests delivered after the snapshot, in order. */
   readonly requests: readonly Request[]
+  /** The order digest version the first of `requests` was delivered with (see `RecoveredEntry`); 1 when its record does not say. */
+  readonly orderDigestVersion: number
 }
 
 /** Reads a snapshot and the log records after it: later records override what the snapshot said. */
@@ -21,15 +23,19 @@ export function readDisk(snapshot: EngineSnapshot | undefined, log: readonly Rec
   let votes = snapshot?.votes
   let commit = snapshot?.commit
   const requests: Request[] = []
+  let orderDigestVersion = 1
   for (const entry of log) {
     if ('view' in entry) {
       view = entry.view
       configuration = entry.configuration ?? configuration
       commit = entry.commit ?? (commit?.view.id === entry.view.id ? commit : undefined)
     } else if ('votes' in entry) votes = entry.votes
-    else requests.push(entry.request)
+    else {
+      if (requests.length === 0) orderDigestVersion = entry.dv ?? 1
+      requests.push(entry.request)
+    }
   }
-  return { view, configuration, votes, commit: commit?.view.id === view.id ? commit : undefined, requests }
+  return { view, configuration, votes, commit: commit?.view.id === view.id ? commit : undefined, requests, orderDigestVersion }
 }
 
 /** A log record of a damaged disk, read around the damage, with its log position. */

@@ -1,4 +1,5 @@
 import type { ClientId, Logger, OrdererFactory, ReplicaId, ReplicaToClient, Request, StateMachine, View, Clock } from '@lockstep/interface'
+import type { OrderDigestVersion } from './digest'
 import type { PeerMessage, ViewValue } from './peer-messages'
 import type { AcceptorState } from './view-change/acceptor'
 import type { SessionLimits } from './session-table'
@@ -58,8 +59,12 @@ export interface LazySnapshot {
 
 /** A record of a disk's log replayed by `recover`: a delivered request, a view installed, or the replica's votes. */
 export type RecoveredEntry =
-  /** `at`: its position in the order (absent in logs of earlier versions). */
-  | { readonly request: Request; readonly at?: number }
+  /**
+   * `at`: its position in the order (absent in logs of earlier versions). `dv`: the order digest's version the
+   * replica extended its chain with at this delivery (see `OrderDigestVersion`), written when it is not 1 (absent
+   * in logs of earlier versions, which knew only 1): a log replayed from position 0 continues that version.
+   */
+  | { readonly request: Request; readonly at?: number; readonly dv?: number }
   | { readonly view: View; readonly configuration?: readonly ReplicaId[]; readonly commit?: ViewValue }
   | { readonly votes: AcceptorState }
 
@@ -117,6 +122,12 @@ export interface EngineOptions<S> {
   readonly checkInvariants?: boolean
   /** Bounds of the client session table (capacity, expiry in positions); identical on every replica. */
   readonly sessions?: SessionLimits
+  /**
+   * The order digest version a new history starts with (see `OrderDigestVersion`; default `ORDER_DIGEST_VERSION`).
+   * A replica continuing a history (its disk, a peer's state or order) keeps that history's version whatever this
+   * says. Set 1 only for a new cluster that replicas of earlier versions, which know only version 1, will join.
+   */
+  readonly orderDigestVersion?: OrderDigestVersion
   /**
    * State transfer: chunks of at most `chunkBytes` (default 1 MiB, under the transport's frame limit),
    * `window` asked for at once (default 4); a replica behind by at most the last `suffixWindow` requests

@@ -10,6 +10,7 @@ import { majorityOf } from './view-change/quorum'
 import { OrdererChannel } from './orderer-channel'
 import { RequestPath } from './request-path'
 import { readDisk, type DiskContents } from './disk-contents'
+import { checkedDigestVersion, type OrderDigestVersion } from './digest'
 import { canTransition } from './statuses'
 import { StateDigestChecks } from './state-digests'
 import { OutputEvidence } from './output-evidence'
@@ -91,7 +92,7 @@ export class ReplicaEngine<S = unknown> {
         if (reply) this.evidence?.executed(position, request, reply)
       },
       evidence: options.outputSigner && ((client, seq, incarnation) => this.answerEvidence(client, seq, incarnation)),
-    }, options.sessions)
+    }, options.sessions, options.orderDigestVersion)
     this.orderer = options.orderer({
       clock: options.clock,
       self: this.self,
@@ -267,6 +268,8 @@ export class ReplicaEngine<S = unknown> {
     const membership = this.requireMembership('recovering from a disk')
     const disk = readDisk(snapshot, log, this.currentView)
     if (snapshot) this.requests.replicated.restore(snapshot)
+    // A log from position 0 continues the order digest version it was written with (earlier versions wrote 1).
+    if (this.requests.replicated.position === 0 && disk.requests.length > 0) this.requests.replicated.continueOrderOf(checkedDigestVersion(disk.orderDigestVersion, `the log of replica '${this.self}'`))
     this.requests.replay(disk.requests)
     this.durableReplies?.noteDigest(this.requests.replicated.position, this.requests.replicated.orderDigest)
     this.setView(disk.view)
@@ -367,6 +370,11 @@ export class ReplicaEngine<S = unknown> {
   /** Number of requests delivered (the position of the last one). */
   get position(): number {
     return this.requests.replicated.position
+  }
+
+  /** How this replica extends its order digest (see `OrderDigestVersion`): its log records say it with each delivery. */
+  get orderDigestVersion(): OrderDigestVersion {
+    return this.requests.replicated.orderDigestVersion
   }
 
   /**

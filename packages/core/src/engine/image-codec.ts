@@ -1,4 +1,5 @@
 import { ErrorCodes, LockstepError, type ChunkRestorer } from '@lockstep/interface'
+import { checkedDigestVersion, type OrderDigestVersion } from './digest'
 import { machinePieces, type LazyImage, type MachineImage, type StateImage } from './state-image'
 
 const encoder = new TextEncoder()
@@ -18,7 +19,7 @@ const decoder = new TextDecoder()
 export function* imagePieces(image: LazyImage, extra: object = {}): Generator<Uint8Array, void, undefined> {
   const machine = image.machine
   const format = machine instanceof Uint8Array ? { machineBytes: machine.length } : { machineChunks: true }
-  const header = encoder.encode(JSON.stringify({ ...extra, position: image.position, sessions: image.sessions, orderDigest: image.orderDigest, ...(image.time === undefined ? {} : { time: image.time }), ...format }))
+  const header = encoder.encode(JSON.stringify({ ...extra, position: image.position, sessions: image.sessions, orderDigest: image.orderDigest, ...(image.orderDigestVersion === undefined || image.orderDigestVersion === 1 ? {} : { orderDigestVersion: image.orderDigestVersion }), ...(image.time === undefined ? {} : { time: image.time }), ...format }))
   const first = new Uint8Array(4 + header.length)
   new DataView(first.buffer).setUint32(0, header.length)
   first.set(header, 4)
@@ -47,13 +48,15 @@ export function readImage(reader: PieceReader, where: string): { readonly image:
   if (header.machineChunks === true) machine = { chunks: framedChunks(reader, where) }
   else if (typeof header.machineBytes === 'number') machine = reader.read(header.machineBytes, where, 'machine state')
   else throw corrupt(where, 'its header says neither machineBytes nor machineChunks')
-  return { image: { position: header.position as number, sessions: header.sessions, machine, ...headerExtras(header) }, header }
+  return { image: { position: header.position as number, sessions: header.sessions, machine, ...headerExtras(header, where) }, header }
 }
 
-/** The order's digest and the agreed time an image's header holds (images of earlier versions may lack them). */
-function headerExtras(header: Record<string, unknown>): { orderDigest?: string; time?: number } {
+/** The order's digest (with its version) and the agreed time an image's header holds (images of earlier versions may lack them). */
+function headerExtras(header: Record<string, unknown>, where: string): { orderDigest?: string; orderDigestVersion?: OrderDigestVersion; time?: number } {
+  const version = header.orderDigestVersion === undefined ? undefined : checkedDigestVersion(header.orderDigestVersion, where)
   return {
     ...(typeof header.orderDigest === 'string' ? { orderDigest: header.orderDigest } : {}),
+    ...(version === undefined ? {} : { orderDigestVersion: version }),
     ...(typeof header.time === 'number' && Number.isFinite(header.time) ? { time: header.time } : {}),
   }
 }
@@ -136,7 +139,7 @@ export class ImageStream {
     if (!this.restorer) return readImage(new PieceReader(this.all ?? []), this.where).image
     if (this.chunkLength !== undefined || this.unread.remaining > 0) throw corrupt(this.where, `it ends inside chunk ${this.chunkIndex}`)
     const header = this.header!
-    return { position: header.position as number, sessions: header.sessions, machine: { chunks: [] }, restored: { state: this.restorer.finish() }, ...headerExtras(header) }
+    return { position: header.position as number, sessions: header.sessions, machine: { chunks: [] }, restored: { state: this.restorer.finish() }, ...headerExtras(header, this.where) }
   }
 }
 

@@ -1,5 +1,6 @@
 import type { ReplicaId, View } from '@lockstep/interface'
 import { malformed, parseRequest } from './client-messages'
+import { isOrderDigestVersion } from './digest'
 import type { AcceptedValue, Ballot, Holding, PeerMessage, PeerMessageKind, ReplySignature, ViewValue } from './peer-messages'
 import { MAX_SIGNATURES_PER_MESSAGE } from './output-evidence'
 
@@ -65,7 +66,9 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'stateRequest':
       return message.from ? [code, message.view, message.offset, message.from.position, message.from.digest] : [code, message.view, message.offset]
     case 'stateSuffix':
-      return [code, message.view, message.from, message.target, message.digest, message.requests]
+      return message.digestVersion === undefined || message.digestVersion === 1
+        ? [code, message.view, message.from, message.target, message.digest, message.requests]
+        : [code, message.view, message.from, message.target, message.digest, message.requests, message.digestVersion]
     case 'removed':
       return [code, message.view.id, message.view.members]
     case 'join':
@@ -138,7 +141,10 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
       const requests = raw[5]
       if (!Array.isArray(requests)) throw malformed(`${where} (stateSuffix)`, 'requests', 'a list of requests')
       const checked = requests.map((request, i) => parseRequest(request, `${where} (stateSuffix) request ${i}`))
-      return { kind, view: field.count(1, 'view'), from: field.count(2, 'from'), target: field.count(3, 'target'), digest: field.text(4, 'digest'), requests: checked }
+      const suffix = { kind, view: field.count(1, 'view'), from: field.count(2, 'from'), target: field.count(3, 'target'), digest: field.text(4, 'digest'), requests: checked }
+      if (raw[6] === undefined) return suffix
+      if (!isOrderDigestVersion(raw[6])) throw malformed(`${where} (stateSuffix)`, 'digestVersion', 'an order digest version this version knows (1 or 2)')
+      return { ...suffix, digestVersion: raw[6] }
     }
     case 'removed':
       return { kind, view: field.view(1) }

@@ -1,4 +1,5 @@
 import type { ClientId, ReplicaId, Request, View } from '@lockstep/interface'
+import type { OrderDigestVersion } from './digest'
 
 /** A Paxos ballot for one view number, ordered by round, then by coordinator id. */
 export interface Ballot {
@@ -207,6 +208,8 @@ export interface StateSuffix {
   readonly target: number
   readonly digest: string
   readonly requests: readonly Request[]
+  /** The version of the source's order digest (see `OrderDigestVersion`), when not 1: an asker at position 0 continues it. */
+  readonly digestVersion?: OrderDigestVersion
 }
 
 /**

@@ -1,6 +1,7 @@
 import {
   ErrorCodes,
   isLockstepError,
+  LockstepError,
   type ChunkRestorer,
   type ClientId,
   type ErrorInfo,
@@ -11,7 +12,7 @@ import {
   type Request,
   type StateMachine,
 } from '@lockstep/interface'
-import { DigestChain } from './digest'
+import { DigestChain, ORDER_DIGEST_VERSION, checkedDigestVersion, type OrderDigestVersion } from './digest'
 import { SessionTable, type SessionLimits, type SessionLookup } from './session-table'
 import { captureMachine, checkChunkMethods, machinePieces, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
 
@@ -47,14 +48,18 @@ export class ReplicatedState<S> {
   private delivered = 0
   private executedCount = 0
   /** The digest of the order: a chain over `|client|seq|incarnation@time` of each delivery, so equal digests at a position mean equal orders (and agreed times) up to it. */
-  private readonly orderChain = new DigestChain()
+  private readonly orderChain: DigestChain
+  /** The order digest version a new history starts with (see `EngineOptions.orderDigestVersion`). */
+  private readonly newHistoryVersion: OrderDigestVersion
   /** Agreed time after the last delivered request (see `ApplyContext.time`). */
   private agreedTime = 0
   /** What `execute` returns, filled in anew by each call (one object per replica instead of one per delivery). */
   private readonly lastExecution: Mutable<Execution> = { position: 0, executed: false, reply: undefined, notices: NO_NOTICES, time: 0 }
 
-  constructor(machine: StateMachine<S>, limits: SessionLimits = {}) {
+  constructor(machine: StateMachine<S>, limits: SessionLimits = {}, orderDigestVersion: OrderDigestVersion = ORDER_DIGEST_VERSION) {
     checkChunkMethods(machine)
+    this.newHistoryVersion = checkedDigestVersion(orderDigestVersion, `machine '${machine.name}': orderDigestVersion`)
+    this.orderChain = new DigestChain('', this.newHistoryVersion)
     this.machine = machine
     this.state = machine.init()
     this.sessions = new SessionTable(limits)
@@ -86,6 +91,24 @@ export class ReplicatedState<S> {
    */
   get orderDigest(): string {
     return this.orderChain.digest
+  }
+
+  /**
+   * How the order digest is extended (see `OrderDigestVersion`): the version of the history this state continues
+   * (its image, its log, the order a peer sent), the current one for a replica that holds no order yet.
+   */
+  get orderDigestVersion(): OrderDigestVersion {
+    return this.orderChain.version
+  }
+
+  /**
+   * Replays a history that holds no image (a log from position 0, the order from a peer from position 0) with
+   * the order digest version it was made with, which replicas holding it compare with. Only before the first
+   * delivery: a chain never changes its version midway.
+   */
+  continueOrderOf(version: OrderDigestVersion): void {
+    if (this.delivered !== 0) throw new LockstepError(ErrorCodes.INTERNAL, `the order digest's version can change only at position 0, not at ${this.delivered}`)
+    this.orderChain.reset(this.orderChain.digest, version)
   }
 
   /** Agreed time after the last delivered request: the same on every replica at a position, never decreasing. */
@@ -163,7 +186,7 @@ export class ReplicatedState<S> {
    * at this position while later requests execute; one without is serialized now (`snapshot`).
    */
   image(): LazyImage {
-    return { position: this.delivered, machine: captureMachine(this.machine, this.state), sessions: this.sessions.toJSON(), orderDigest: this.orderChain.digest, time: this.agreedTime }
+    return { position: this.delivered, machine: captureMachine(this.machine, this.state), sessions: this.sessions.toJSON(), orderDigest: this.orderChain.digest, orderDigestVersion: this.orderChain.version, time: this.agreedTime }
   }
 
   /** Replaces the state with an image taken elsewhere (a transfer) or earlier (a snapshot). */
@@ -173,7 +196,8 @@ export class ReplicatedState<S> {
     this.state = state
     this.sessions.restore(image.sessions)
     this.delivered = image.position
-    this.orderChain.reset(image.orderDigest ?? '')
+    // An image without a version was made by a version that knew only the first; at position 0 there is no order to continue.
+    this.orderChain.reset(image.orderDigest ?? '', image.position === 0 ? this.newHistoryVersion : (image.orderDigestVersion ?? 1))
     this.agreedTime = image.time ?? 0
   }
 

@@ -1,4 +1,5 @@
 import { ErrorCodes, type ClientId, type ErrorInfo, type EvidenceAnswer, type Logger, type ReplicaId, type Reply, type Request, type StateMachine } from '@lockstep/interface'
+import type { OrderDigestVersion } from './digest'
 import { parseClientMessage } from './client-messages'
 import { createCommandValidator, type CommandValidator } from './command-validator'
 import type { EngineEffects, EngineStatus } from './engine-types'
@@ -54,8 +55,8 @@ export class RequestPath<S> {
   /** Requests executed while replaying a disk's log answer no client (they were answered before, or will be on retry). */
   private replaying = false
 
-  constructor(machine: StateMachine<S>, env: RequestPathEnvironment, limits: SessionLimits = {}) {
-    this.replicated = new ReplicatedState(machine, limits)
+  constructor(machine: StateMachine<S>, env: RequestPathEnvironment, limits: SessionLimits = {}, orderDigestVersion?: OrderDigestVersion) {
+    this.replicated = new ReplicatedState(machine, limits, orderDigestVersion)
     this.env = env
     this.validator = createCommandValidator(machine.name, machine.commandSchema)
   }

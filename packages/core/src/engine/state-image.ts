@@ -1,5 +1,5 @@
 import { ErrorCodes, LockstepError, type StateMachine } from '@lockstep/interface'
-import { Fnv1a64 } from './digest'
+import { Fnv1a64, type OrderDigestVersion } from './digest'
 
 /**
  * A machine's state in an image: its `snapshot` bytes, or, for a machine with `snapshotChunks` and
@@ -15,6 +15,8 @@ export interface StateImage {
   readonly sessions: unknown
   /** The digest of the order up to `position` (see `ReplicatedState.orderDigest`); absent in images of earlier versions. */
   readonly orderDigest?: string
+  /** How the order digest is extended after `position` (see `OrderDigestVersion`); absent (1) in images of earlier versions. */
+  readonly orderDigestVersion?: OrderDigestVersion
   /** Agreed time at `position` (see `ApplyContext.time`); absent (0) in images of earlier versions. */
   readonly time?: number
   /** The machine's state already rebuilt from `machine`'s chunks as they arrived (`chunkRestorer`): taken as it is. */

@@ -207,7 +207,8 @@ export class StateTransfer {
       bytes += entry.bytes
       digest = entry.digest
     }
-    return { kind: 'stateSuffix', view, from: from.position, target, digest, requests }
+    const version = this.viewStart.image.orderDigestVersion ?? 1
+    return version === 1 ? { kind: 'stateSuffix', view, from: from.position, target, digest, requests } : { kind: 'stateSuffix', view, from: from.position, target, digest, requests, digestVersion: version }
   }
 
   /** Records the state at the start of `view` (captured, not yet produced), served to its joiners. */

@@ -133,8 +133,8 @@ export class DurableLog {
   }
 
   /** Records the request delivered at `position`; returns the record's number. */
-  appendDelivery(position: number, request: Request): number {
-    return this.append(encodeLogEntry({ request, at: position }), position)
+  appendDelivery(position: number, request: Request, orderDigestVersion = 1): number {
+    return this.append(encodeLogEntry(orderDigestVersion === 1 ? { request, at: position } : { request, at: position, dv: orderDigestVersion }), position)
   }
 
   /** Records a view installed (with the configuration from then on); returns the record's number. */

@@ -94,6 +94,8 @@ export interface ReplicaHostOptions<S> {
   readonly startAsMember?: boolean
   /** Bounds of the client session table (see `EngineOptions.sessions`). */
   readonly sessions?: EngineOptions<S>['sessions']
+  /** The order digest version a new history starts with (see `EngineOptions.orderDigestVersion`). */
+  readonly orderDigestVersion?: EngineOptions<S>['orderDigestVersion']
   /** State transfer chunking (see `EngineOptions.transfer`). */
   readonly transfer?: EngineOptions<S>['transfer']
   /** State digests every this many deliveries, compared across the view (see `EngineOptions.stateDigestEvery`). Default 1000; 0: off. */
@@ -201,7 +203,7 @@ export class ReplicaHost<S = unknown> {
         },
         sendToClient: (to, message) => this.transport.sendToClient(to, message),
         delivered: (position, request, executed, time) => {
-          disk?.appendDelivery(position, request)
+          disk?.appendDelivery(position, request, this.engine.orderDigestVersion)
           options.onDeliver?.(position, request, executed, time)
         },
         viewInstalled: (view, position, configuration, commit) => {
@@ -227,6 +229,7 @@ export class ReplicaHost<S = unknown> {
       durableReplies: this.disk !== undefined,
       checkInvariants: options.checkInvariants,
       sessions: options.sessions,
+      ...(options.orderDigestVersion === undefined ? {} : { orderDigestVersion: options.orderDigestVersion }),
       transfer: options.transfer,
       stateDigestEvery: options.stateDigestEvery,
       outputSigner: options.outputSigning && outputSigner(options.self, options.outputSigning),

@@ -473,7 +473,9 @@ export class InteractionEnv {
         sendToPeer: (to, message) => this.send(id, to, message),
         sendToClient: (to, message) => this.toClient(at(), to, message),
         delivered: (position, request, executed) => {
-          disk?.log.push({ request })
+          // as a replica host's log writes it: with the order digest's version when it is not 1
+          const dv = at().engine.orderDigestVersion
+          disk?.log.push(dv === 1 ? { request } : { request, dv })
           this.checker.delivered(at(), position, requestName(request), executed, at().engine.status)
           this.effect(`${id} delivered ${position}: ${formatRequest(request)}${executed ? '' : ' (a duplicate: not executed again)'}`)
         },
