@@ -13,6 +13,7 @@ const request: Request = {
 
 const entries: [string, LogEntry][] = [
   ['a delivered request', { request, at: 123_456 }],
+  ['a delivered request of a version 2 order digest history', { request, at: 123_457, dv: 2 }],
   ['a view with its configuration and commit', { view: { id: 7, members: ['r1', 'r3'] }, configuration: ['r1', 'r2', 'r3'], commit: { view: { id: 7, members: ['r1', 'r3'] }, configuration: ['r1', 'r2', 'r3'], joining: ['r3'], incarnations: { r3: 2 }, boundary: { counts: { r1: 4 } } } }],
   ['votes', { votes: { instance: 3, promised: { round: 2, replica: 'r2' }, accepted: null } }],
 ] as [string, LogEntry][]

@@ -189,6 +189,8 @@ describe('peer messages', () => {
       { kind: 'recover', view: { id: 2, members: ['r1', 'r2', 'r3'] }, position: 40, incarnation: 9 },
       { kind: 'durable', position: 41 },
       { kind: 'stateRequest', view: 3, offset: 1048576 },
+      { kind: 'stateSuffix', view: 3, from: 0, target: 2, digest: '0123456789abcdef', requests: [{ client: 'c1', seq: 1, command: null }] },
+      { kind: 'stateSuffix', view: 3, from: 0, target: 2, digest: '0123456789abcdef', requests: [], digestVersion: 2 },
       { kind: 'stateChunk', view: 3, position: 7, offset: 1048576, bytes: new Uint8Array([1, 2]) },
       { kind: 'stateChunk', view: 3, position: 7, offset: 1048576, bytes: new Uint8Array([1, 2]), end: { totalBytes: 1_048_578, digest: '0123456789abcdef' } },
     ]
@@ -197,5 +199,8 @@ describe('peer messages', () => {
     const wire = [3, ['r1', 'r2'], ['r2'], { r2: 17 }, null, ['r1', 'r2', 'r3'], null]
     expect(decodePeerMessage('r2', [7, wire])).toEqual({ kind: 'commit', value: { ...value, boundary: null } })
     expect(() => decodePeerMessage('r2', [7, [...wire, { r1: 'x' }]])).toThrow(/admitted must be an object of numbers/)
+    // The order's suffix from a version before order digest versions (no seventh field) is version 1's; an unknown version is named.
+    expect(decodePeerMessage('r2', [17, 3, 0, 2, '0123456789abcdef', []])).not.toHaveProperty('digestVersion')
+    expect(() => decodePeerMessage('r2', [17, 3, 0, 2, '0123456789abcdef', [], 3])).toThrow(/digestVersion must be an order digest version this version knows \(1 or 2\)/)
   })
 })

@@ -51,3 +51,47 @@ describe('snapshot images', () => {
     expect(() => new ReplicatedState(kv as never).restore(decodeSnapshot(damaged))).toThrow(expect.objectContaining({ code: ErrorCodes.STORAGE_CORRUPT }))
   })
 })
+
+describe('the order digest version an image holds', () => {
+  const restoredFrom = (bytes: Uint8Array, newHistories: 1 | 2 = 2) => {
+    const restored = new ReplicatedState(kv as never, {}, newHistories)
+    restored.restore(decodeSnapshot(bytes))
+    return restored
+  }
+
+  it('an image made by a version 2 history says so, and its restorer continues version 2', () => {
+    const { state, snapshot } = kvSnapshot(3)
+    expect(state.orderDigestVersion).toBe(2)
+    const restored = restoredFrom(concat([...snapshotPieces(snapshot)]), 1)
+    expect(restored.orderDigestVersion).toBe(2)
+    expect(restored.orderDigest).toBe(state.orderDigest)
+    // both go on alike
+    for (const s of [state, restored]) s.execute({ client: 'c', seq: 4, command: { name: 'get', args: { key: 'k0' } } })
+    expect(restored.orderDigest).toBe(state.orderDigest)
+  })
+
+  it('an image of a version 1 history (or of an earlier version, which writes none) is continued with version 1', () => {
+    const old = new ReplicatedState(kv as never, {}, 1)
+    for (let i = 0; i < 3; i++) old.execute({ client: 'c', seq: i + 1, command: { name: 'put', args: { key: `k${i}`, value: 'v' } } })
+    const image = old.image()
+    const bytes = concat([...snapshotPieces({ position: image.position, resume: { view: { id: 1, members: ['r1'] } }, image })])
+    expect(new TextDecoder().decode(bytes)).not.toContain('orderDigestVersion') // as earlier versions wrote it
+    const restored = restoredFrom(bytes, 2)
+    expect(restored.orderDigestVersion).toBe(1)
+    for (const s of [old, restored]) s.execute({ client: 'c', seq: 4, command: { name: 'get', args: { key: 'k0' } } })
+    expect(restored.orderDigest).toBe(old.orderDigest)
+  })
+
+  it('an image at position 0 holds no order: its restorer starts a new history with its own version', () => {
+    const empty = new ReplicatedState(kv as never, {}, 1)
+    const image = empty.image()
+    const bytes = concat([...snapshotPieces({ position: 0, resume: { view: { id: 1, members: ['r1'] } }, image })])
+    expect(restoredFrom(bytes, 2).orderDigestVersion).toBe(2)
+  })
+
+  it('an image of a version this build does not know is refused, naming it', () => {
+    const { snapshot } = kvSnapshot(2)
+    const bytes = concat([...snapshotPieces({ ...snapshot, image: { ...snapshot.image, orderDigestVersion: 7 as never } })])
+    expect(() => decodeSnapshot(bytes)).toThrow(expect.objectContaining({ code: ErrorCodes.UNSUPPORTED, message: expect.stringContaining('order digest is version 7') as unknown }))
+  })
+})

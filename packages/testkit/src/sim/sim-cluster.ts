@@ -63,9 +63,11 @@ export interface SimClusterOptions {
   readonly durable?: boolean
   /**
    * Engine settings every replica gets: the session table's bounds, state transfer chunking, state digests
-   * (`stateDigestEvery`), the evidence kept (`evidenceWindow`).
+   * (`stateDigestEvery`), the evidence kept (`evidenceWindow`), snapshots (`snapshotEvery`), the order digest
+   * version of a new history (`orderDigestVersion`). Read at every start of a replica, so a getter can change
+   * a setting between runs (a cluster upgraded to a version with other defaults).
    */
-  readonly engine?: Pick<ReplicaHostOptions<unknown>, 'sessions' | 'transfer' | 'stateDigestEvery' | 'evidenceWindow'>
+  readonly engine?: Pick<ReplicaHostOptions<unknown>, 'sessions' | 'transfer' | 'stateDigestEvery' | 'evidenceWindow' | 'snapshotEvery' | 'orderDigestVersion'>
   /**
    * Give every replica an Ed25519 key pair (made once per cluster, kept across restarts) and have it sign the
    * digests of its replies (on demand), so readers can ask any replica for a reply's evidence (`LockstepClient.verifiedReply`)
