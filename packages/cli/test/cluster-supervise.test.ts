@@ -112,7 +112,7 @@ describe('cluster up supervises every replica of its configuration by id', () =>
       // Reading through r2 first: it rejoined and serves the acknowledged write.
       const get = await client(up, ['--id', 'reader', '--replica', 'r2', 'get', JSON.stringify({ key: 'x' })])
       expect(get.code, get.stderr + up.process.stderr()).toBe(0)
-      expect(JSON.parse(get.stdout).outputs).toEqual([{ value: 'kept' }])
+      expect(JSON.parse(get.stdout).outputs, `${get.stdout}\n${up.process.stderr()}`).toEqual([{ value: 'kept' }])
 
       // Another child dies, and then the replica cluster up restarted in its place: each time it starts it again.
       process.kill(up.pids.get('r3')!, 'SIGKILL')

@@ -84,7 +84,14 @@ describe("a replica restarted without its state takes no liar's state (processes
     await cluster.restart('r5')
     const took = (line: string) => line.includes("replica 'r5' took the state of view")
     expect(await eventually(() => lines.some(took), 30_000), lines.slice(-20).join('\n')).toBe(true)
-    expect(lines.find(took)).not.toMatch(/from r1\b/)
+    // r1's own state is wrong: r5 may name r1 among its sources only when r1 itself took the majority's state at the
+    // start of that view (a state digest check at a multiple of stateDigestEvery found r1 wrong just then, and the
+    // view change that repaired it let r5 in too), so that r1 then held the majority's state.
+    const line = lines.find(took)!
+    if (/from (.*, )?r1\b/.test(line)) {
+      const view = /took the state of view (\d+)/.exec(line)![1]
+      expect(lines.some((l) => l.includes(`replica 'r1' took the state of view ${view} `)), `${line}\n${lines.filter((l) => l.includes("'r1'")).slice(-10).join('\n')}`).toBe(true)
+    }
     expect(
       await eventually(async () => {
         const statuses = await cluster.status()

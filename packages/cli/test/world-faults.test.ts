@@ -85,12 +85,12 @@ describe('the world\'s faults with real processes', () => {
     expect(put.code, put.stderr).toBe(0)
     process.kill(up.pids.get('r2')!, 'SIGKILL')
     await waitFor('cluster up to report the death', () => up.process.stderr().includes('exited unexpectedly'), 30_000)
-    restartReplica(up, 'r2') // a supervisor's usual command line: no --join
+    const r2 = restartReplica(up, 'r2') // a supervisor's usual command line: no --join
     // Reads through r2 first: whatever r2 answers must be the acknowledged write, never "".
     for (let i = 0; i < 5; i++) {
       const get = await client(up, ['--id', `reader${i}`, '--replica', 'r2', '--timeout-ms', '30000', 'get', JSON.stringify({ key: 'x' })])
       expect(get.code, get.stderr).toBe(0)
-      expect(JSON.parse(get.stdout).outputs).toEqual([{ value: 'kept' }])
+      expect(JSON.parse(get.stdout).outputs, `${get.stdout}\ncluster up: ${up.process.stderr()}\nr2: ${r2.stderr()}`).toEqual([{ value: 'kept' }])
     }
     up.process.child.kill('SIGINT')
     await up.process.exited
