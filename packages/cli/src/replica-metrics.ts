@@ -14,6 +14,8 @@ export interface ReplicaStatusReport {
   readonly configuration: readonly string[]
   /** Requests delivered so far. */
   readonly position: number
+  /** How it extends its order digest (`OrderDigestVersion` of @lockstep/core): the version of the history it holds. */
+  readonly orderDigestVersion: number
   /** Requests held here and not delivered yet, and the age of the oldest this replica received from a client. */
   readonly stabilityLag: { readonly pendingRequests: number; readonly oldestPendingMs: number | null }
   readonly queues: { readonly orderer: number; readonly heldForTransfer: number; readonly repliesWaiting: number }
@@ -243,6 +245,7 @@ export class ReplicaMetrics {
       view: { id: engine.view.id, members: [...engine.view.members] },
       configuration: [...engine.configuration],
       position: engine.position,
+      orderDigestVersion: engine.orderDigestVersion,
       stabilityLag: { pendingRequests: engine.pending, oldestPendingMs: this.oldestPendingMs() },
       queues: engine.queueDepths,
       peersConnected: [...(stats?.peersConnected ?? [])],

@@ -73,6 +73,7 @@ describe('replicaSample and metricValue', () => {
     view: { id: 3, members: ['r1', 'r3'] },
     configuration: ['r1', 'r2', 'r3'],
     position: 812,
+    orderDigestVersion: 2,
     stabilityLag: { pendingRequests: 2, oldestPendingMs: 12.5 },
     queues: { orderer: 2, heldForTransfer: 0, repliesWaiting: 1 },
     peersConnected: ['r3'],

@@ -74,6 +74,7 @@ describe('an operator with a running cluster (cluster up --storage file)', () =>
       expect(replica.peersConnected).toEqual(['r1', 'r2', 'r3'].filter((id) => id !== replica.id))
       expect(replica.stabilityLag).toEqual({ pendingRequests: expect.any(Number) as unknown, oldestPendingMs: null })
       expect(replica.requestsPerSecond).toEqual(expect.any(Number))
+      expect(replica.orderDigestVersion, 'a cluster made now extends its order digest with version 2').toBe(2)
     }
     const digests = new Set(report.replicas.map((r) => JSON.stringify(r.digest)))
     expect(digests.size, result.stdout).toBe(1)

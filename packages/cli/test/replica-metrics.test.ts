@@ -11,6 +11,7 @@ function fakeEngine() {
     view: { id: 2, members: ['r1', 'r2', 'r3'] },
     configuration: ['r1', 'r2', 'r3'],
     position: 7,
+    orderDigestVersion: 1,
     pending: 1,
     queueDepths: { orderer: 1, heldForTransfer: 0, repliesWaiting: 0 },
     sessionCount: 2,
@@ -94,6 +95,7 @@ describe('a replica\'s metrics', () => {
       view: { id: 2, members: ['r1', 'r2', 'r3'] },
       configuration: ['r1', 'r2', 'r3'],
       position: 7,
+      orderDigestVersion: 1,
       queues: { orderer: 1, heldForTransfer: 0, repliesWaiting: 0 },
       peersConnected: ['r2'],
       clientConnections: 1,
@@ -128,6 +130,7 @@ describe('a replica\'s metrics', () => {
         const body = (await (await fetch(`http://127.0.0.1:${endpoint.port}/status?digest=false`)).json()) as Record<string, unknown>
         expect(body.summary).toEqual(expected)
         expect(body.position).toBe(7)
+        expect(body.orderDigestVersion).toBe(1) // the engine's, as it says it
       } finally {
         await endpoint.close()
       }
