@@ -184,6 +184,7 @@ describe('peer messages', () => {
       { kind: 'removed', view: { id: 3, members: ['r1'] } },
       { kind: 'join', incarnation: 12.5, fresh: true },
       { kind: 'join', incarnation: 13, fresh: false, started: true },
+      { kind: 'join', incarnation: 14, fresh: true, knows: { r1: 100, r3: 1_764_000_000_123.5 } },
       { kind: 'remove', replica: 'r3' },
       { kind: 'admit', replica: 'r4' },
       { kind: 'recover', view: { id: 2, members: ['r1', 'r2', 'r3'] }, position: 40, incarnation: 9 },
@@ -199,6 +200,9 @@ describe('peer messages', () => {
     const wire = [3, ['r1', 'r2'], ['r2'], { r2: 17 }, null, ['r1', 'r2', 'r3'], null]
     expect(decodePeerMessage('r2', [7, wire])).toEqual({ kind: 'commit', value: { ...value, boundary: null } })
     expect(() => decodePeerMessage('r2', [7, [...wire, { r1: 'x' }]])).toThrow(/admitted must be an object of numbers/)
+    // A fresh join of an earlier version has no `knows` (it confirms nobody); a bad one is named.
+    expect(decodePeerMessage('r2', [10, 7, true])).toEqual({ kind: 'join', incarnation: 7, fresh: true })
+    expect(() => decodePeerMessage('r2', [10, 7, true, { r1: 'x' }])).toThrow(/knows/)
     // The order's suffix from a version before order digest versions (no seventh field) is version 1's; an unknown version is named.
     expect(decodePeerMessage('r2', [17, 3, 0, 2, '0123456789abcdef', []])).not.toHaveProperty('digestVersion')
     expect(() => decodePeerMessage('r2', [17, 3, 0, 2, '0123456789abcdef', [], 3])).toThrow(/digestVersion must be an order digest version this version knows \(1 or 2\)/)

@@ -14,19 +14,37 @@ import { majorityOf } from './view-change/quorum'
  * any joiner: it may be a member that restarted without its state, whose
  * earlier run ordered requests the others count on, so it never takes its
  * place in the initial view by itself.
+ *
+ * A fresh peer counts toward that majority only once it confirmed this run of
+ * this replica: its fresh join names this replica's incarnation (`knows`),
+ * which it can only have heard from this run. A join is no proof by itself
+ * that its sender is fresh now: a link may hold messages for a peer's earlier
+ * run and hand them to the next one (the TCP transport sends a restarted peer
+ * what it holds unacknowledged), so a restarted replica could otherwise count
+ * a running member as fresh from the join it sent when the cluster first
+ * started, and start a new, empty cluster beside the running one. Found with
+ * real processes: r2 restarted without its state about a second after the
+ * cluster started, r3's link to it had never connected, and the new r2 started
+ * view 1 with r3 from r3's first join and answered a read from its empty state.
  */
 export class ClusterStart {
   private readonly self: ReplicaId
   private readonly log: Logger
   private readonly initialView: View
   private fresh: boolean
-  private readonly freshPeers = new Set<ReplicaId>()
+  /** This run's incarnation, which a fresh peer names to confirm it heard this run. */
+  private readonly incarnation: number
+  /** The fresh peers heard from, with the incarnation of their latest fresh join. */
+  private readonly heard = new Map<ReplicaId, number>()
+  /** The fresh peers whose fresh join named this run's incarnation (see the class). */
+  private readonly confirmed = new Set<ReplicaId>()
 
-  constructor(self: ReplicaId, initialView: View, fresh: boolean, log: Logger) {
+  constructor(self: ReplicaId, initialView: View, fresh: boolean, log: Logger, incarnation: number) {
     this.self = self
     this.initialView = initialView
     this.fresh = fresh
     this.log = log
+    this.incarnation = incarnation
   }
 
   /** True while this replica started without state and may still start a new cluster. */
@@ -53,15 +71,31 @@ export class ClusterStart {
     this.log.info(`replica '${this.self}' started without state and hears from a running cluster ('${message.kind}'); it asks to join it`)
   }
 
-  /** A join from `from` while this replica is outside any view: a fresh one counts toward starting. */
-  joinedWhileOutside(from: ReplicaId, m: PeerMessageOf<'join'>): void {
-    if (this.fresh && m.fresh) this.freshPeers.add(from)
+  /**
+   * A join from `from` while this replica is outside any view: a fresh one that names this run counts toward
+   * starting. True when `from` is a fresh peer (or run of one) not heard before: this replica answers it at once with
+   * its own join, naming it, so that the two confirm each other within a round trip.
+   */
+  joinedWhileOutside(from: ReplicaId, m: PeerMessageOf<'join'>): boolean {
+    if (!this.fresh || !m.fresh) return false
+    const known = this.heard.get(from)
+    if (known !== m.incarnation) {
+      this.heard.set(from, m.incarnation)
+      this.confirmed.delete(from)
+    }
+    if (m.knows?.[this.self] === this.incarnation) this.confirmed.add(from)
+    return known !== m.incarnation
   }
 
-  /** True when this fresh replica of the initial view should start it: a majority of `configuration` is fresh. */
+  /** The fresh peers this replica heard, with their incarnations: what its own fresh join says it knows. */
+  knows(): Record<ReplicaId, number> {
+    return Object.fromEntries(this.heard)
+  }
+
+  /** True when this fresh replica of the initial view should start it: a majority of `configuration` is fresh and confirmed it. */
   shouldStart(configuration: readonly ReplicaId[]): boolean {
     if (!this.fresh || !this.initialView.members.includes(this.self)) return false
-    const fresh = [...this.freshPeers, this.self].filter((r) => configuration.includes(r))
+    const fresh = [...this.confirmed, this.self].filter((r) => configuration.includes(r))
     if (new Set(fresh).size < majorityOf(configuration.length)) return false
     this.log.info(`replica '${this.self}' starts a new cluster in view ${this.initialView.id} with ${[...new Set(fresh)].sort().join(', ')} (a majority started without state)`)
     return true

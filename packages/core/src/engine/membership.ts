@@ -122,7 +122,7 @@ export class Membership {
     this.detector = new FailureDetector(host.self, this.options)
     this.detector.watch(host.view().members, host.clock.now())
     this.configuration = [...host.initialConfiguration].sort()
-    this.start = new ClusterStart(host.self, host.initialView, startAs === 'fresh', host.log)
+    this.start = new ClusterStart(host.self, host.initialView, startAs === 'fresh', host.log, host.incarnation)
     this.knownView = startAs === 'member' ? host.initialView.id : 0
     this.votesFrom = startAs === 'member' ? host.initialView.id + 1 : Infinity
     if (startAs === 'member') this.lastCommit = this.initialValue()
@@ -165,7 +165,7 @@ export class Membership {
       if (askDue) {
         const without = this.namedWithoutState()
         const leftView = this.leftView === undefined ? without : Math.max(this.leftView, without ?? -Infinity)
-        this.ask(leftView === undefined ? { kind: 'join', incarnation: host.incarnation, fresh: this.start.isFresh } : { kind: 'join', incarnation: host.incarnation, fresh: false, leftView })
+        this.ask(leftView === undefined ? this.joinMessage() : { kind: 'join', incarnation: host.incarnation, fresh: false, leftView })
       }
       // A replica left out of a view that still holds a state (the view's it served in last) counts in a view
       // change like a disk. When nobody adds it back for a view-change timeout, it starts one itself, as a replica
@@ -314,7 +314,8 @@ export class Membership {
     const { host } = this
     const status = host.status()
     if (status === 'joining' || status === 'recovering') {
-      this.start.joinedWhileOutside(from, m)
+      // A fresh peer heard for the first time gets this replica's join at once, naming it: the two confirm each other.
+      if (this.start.joinedWhileOutside(from, m) && this.leftView === undefined && this.namedWithoutState() === undefined) host.send(from, this.joinMessage())
       this.maybeStartCluster()
       return
     }
@@ -551,6 +552,14 @@ export class Membership {
     const known = this.knownValue
     if (!known || known.view.id <= this.host.view().id || !known.view.members.includes(this.host.self)) return undefined
     return known.view.id
+  }
+
+  /** This replica's plain join: fresh or not, and while fresh, the fresh peers it heard (see `ClusterStart`). */
+  private joinMessage(): PeerMessageOf<'join'> {
+    const { host } = this
+    if (!this.start.isFresh) return { kind: 'join', incarnation: host.incarnation, fresh: false }
+    const knows = this.start.knows()
+    return Object.keys(knows).length === 0 ? { kind: 'join', incarnation: host.incarnation, fresh: true } : { kind: 'join', incarnation: host.incarnation, fresh: true, knows }
   }
 
   private ask(message: PeerMessage): void {

@@ -73,7 +73,9 @@ export function encodePeerMessage(message: PeerMessage): Wire {
       return [code, message.view.id, message.view.members]
     case 'join':
       if (message.leftView !== undefined) return [code, message.incarnation, message.fresh, message.started === true, message.leftView]
-      return message.started ? [code, message.incarnation, message.fresh, true] : [code, message.incarnation, message.fresh]
+      if (message.started) return [code, message.incarnation, message.fresh, true]
+      // `knows` in the slot of `started`, which earlier versions read as not started (anything but true).
+      return message.knows ? [code, message.incarnation, message.fresh, message.knows] : [code, message.incarnation, message.fresh]
     case 'remove':
     case 'admit':
       return [code, message.replica]
@@ -149,7 +151,8 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     case 'removed':
       return { kind, view: field.view(1) }
     case 'join': {
-      const join = raw[3] === true ? { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh'), started: true } : { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh') }
+      const plain = { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh') }
+      const join = raw[3] === true ? { ...plain, started: true } : typeof raw[3] === 'object' && raw[3] !== null ? { ...plain, knows: incarnationsField(raw[3], `${where} (join)`, 'knows') } : plain
       return raw[4] === undefined ? join : { ...join, leftView: field.count(4, 'leftView') }
     }
     case 'remove':

@@ -150,6 +150,11 @@ export interface Join {
    */
   readonly started?: boolean
   /**
+   * In a fresh join: the fresh peers its sender heard, with the incarnation of each (see `ClusterStart`). A fresh
+   * replica counts a peer toward starting a new cluster only once the peer's fresh join names its own incarnation.
+   */
+  readonly knows?: Readonly<Record<ReplicaId, number>>
+  /**
    * Set by a member that gave up its state while in view `leftView` (its orderer lost its guarantee), or by a run
    * without state that learned view `leftView` names it as a plain member (it restarted with the incarnation of
    * an admitted run, or an older one: a clock held still or set back): though the view names it, it asks to be
