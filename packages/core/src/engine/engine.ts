@@ -495,7 +495,7 @@ export class ReplicaEngine<S = unknown> {
       return
     }
     if (this.members.has(from)) this.membership?.detector.heard(from, this.clock.now())
-    this.membership?.noteMessage(message)
+    this.membership?.noteMessage(from, message)
     const handler = this.handlers[message.kind] as ((from: ReplicaId, message: PeerMessage, membership: Membership) => void) | undefined
     if (!handler) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `unknown peer message kind '${String(message.kind)}'`)
     handler(from, message, this.membership as Membership)
