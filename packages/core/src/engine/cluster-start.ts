@@ -38,6 +38,12 @@ export class ClusterStart {
   private readonly heard = new Map<ReplicaId, number>()
   /** The fresh peers whose fresh join named this run's incarnation (see the class). */
   private readonly confirmed = new Set<ReplicaId>()
+  /** Since when a majority of the configuration confirmed each other (see `shouldStart`). */
+  private majoritySince: number | undefined
+  /** Peers heard with more than one incarnation while this replica was fresh: never counted (see `joinedWhileOutside`). */
+  private readonly restarted = new Set<ReplicaId>()
+  /** A peer that confirmed this run serves in the initial view: it started, with this run. */
+  private peerStarted = false
 
   constructor(self: ReplicaId, initialView: View, fresh: boolean, log: Logger, incarnation: number) {
     this.self = self
@@ -58,45 +64,79 @@ export class ClusterStart {
   }
 
   /**
-   * A message arrived. To a fresh replica, anything but another fresh replica's join or the initial view's
-   * traffic is evidence of a cluster that has started already: it stops counting on starting one.
+   * A message from `from` arrived. To a fresh replica, anything but another fresh replica's join or the initial
+   * view's traffic is evidence of a cluster that has started already: it stops counting on starting one. So is
+   * the initial view's traffic from a peer that never confirmed this run: that peer started the initial view
+   * without this run (with an earlier run of this replica, whose promises this one lacks, or without it); a view
+   * change must add it. From a peer that confirmed it, the traffic says that peer started with this run: this
+   * replica starts too, without waiting out the grace (see `shouldStart`).
    */
-  noteMessage(message: PeerMessage): void {
+  noteMessage(from: ReplicaId, message: PeerMessage): void {
     if (!this.fresh) return
-    const startTraffic =
-      (message.kind === 'join' && message.fresh) ||
-      ((message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === this.initialView.id)
-    if (startTraffic) return
+    if (message.kind === 'join' && message.fresh) return
+    if ((message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === this.initialView.id) {
+      if (this.confirmed.has(from)) {
+        this.peerStarted = true
+        return
+      }
+      this.fresh = false
+      this.log.info(`replica '${this.self}' started without state and hears '${from}' serve in view ${this.initialView.id}, which '${from}' started without this run; it asks to join it`)
+      return
+    }
     this.fresh = false
     this.log.info(`replica '${this.self}' started without state and hears from a running cluster ('${message.kind}'); it asks to join it`)
   }
 
   /**
    * A join from `from` while this replica is outside any view: a fresh one that names this run counts toward
-   * starting. True when `from` is a fresh peer (or run of one) not heard before: this replica answers it at once with
-   * its own join, naming it, so that the two confirm each other within a round trip.
+   * starting. True when `from` is a fresh peer not heard before: this replica answers it at once with its own
+   * join, naming it, so that the two confirm each other within a round trip.
+   *
+   * A peer heard with another incarnation before (it restarted while the cluster was starting) never counts:
+   * another replica may have started the cluster counting its earlier run, whose acknowledgements and promises
+   * the new run lacks; a view change adds it (found by the simulator with the start's grace: r1 started with r2
+   * and r3's first run, r3 restarted without state, and r2, still in its grace, started with the new r3, which
+   * then served in view 1 with an empty orderer beside r1's order).
    */
   joinedWhileOutside(from: ReplicaId, m: PeerMessageOf<'join'>): boolean {
     if (!this.fresh || !m.fresh) return false
     const known = this.heard.get(from)
-    if (known !== m.incarnation) {
-      this.heard.set(from, m.incarnation)
+    if (known !== undefined && known !== m.incarnation) {
+      this.restarted.add(from)
       this.confirmed.delete(from)
     }
+    this.heard.set(from, m.incarnation)
+    if (this.restarted.has(from)) return false
     if (m.knows?.[this.self] === this.incarnation) this.confirmed.add(from)
     return known !== m.incarnation
   }
 
-  /** The fresh peers this replica heard, with their incarnations: what its own fresh join says it knows. */
+  /** The fresh peers this replica heard (none that restarted), with their incarnations: what its own fresh join says it knows. */
   knows(): Record<ReplicaId, number> {
-    return Object.fromEntries(this.heard)
+    return Object.fromEntries([...this.heard].filter(([replica]) => !this.restarted.has(replica)))
   }
 
-  /** True when this fresh replica of the initial view should start it: a majority of `configuration` is fresh and confirmed it. */
-  shouldStart(configuration: readonly ReplicaId[]): boolean {
+  /**
+   * True when this fresh replica of the initial view should start it: every replica of `configuration` is fresh
+   * and confirmed it, or a majority did at least `graceMs` ago (at `now`).
+   *
+   * The grace lets a replica that starts a moment after a majority confirmed each other (a process slower to
+   * listen) start with them. Once a majority started without it, it never can by itself (the rest are fewer than
+   * a majority), and the initial view, which names it, cannot deliver without it: a view change must add it,
+   * and a request submitted meanwhile is ordered again in the next view. Found with real processes: r1 and r2
+   * started the cluster 10 ms before r3 listened; a view change added r3 two seconds later (the lock service's
+   * and the dashboard's process tests waited for view 1 for ever). A majority whose other replicas stay silent
+   * through the grace (down, or cut off) starts without them, as before.
+   */
+  shouldStart(configuration: readonly ReplicaId[], now: number, graceMs: number): boolean {
     if (!this.fresh || !this.initialView.members.includes(this.self)) return false
     const fresh = [...this.confirmed, this.self].filter((r) => configuration.includes(r))
-    if (new Set(fresh).size < majorityOf(configuration.length)) return false
+    if (new Set(fresh).size < majorityOf(configuration.length)) {
+      this.majoritySince = undefined
+      return false
+    }
+    this.majoritySince ??= now
+    if (new Set(fresh).size < configuration.length && !this.peerStarted && now - this.majoritySince < graceMs) return false
     this.log.info(`replica '${this.self}' starts a new cluster in view ${this.initialView.id} with ${[...new Set(fresh)].sort().join(', ')} (a majority started without state)`)
     return true
   }

@@ -113,10 +113,6 @@ export class Membership {
   private knownValue: ViewValue | undefined
   /** Fresh joins from members of the initial view, waiting a view-change timeout for them to start in it. */
   private readonly freshJoins = new Map<ReplicaId, { readonly incarnation: number; readonly since: number }>()
-  /** True once this run started the new cluster itself (`maybeStartCluster`): it may confirm a late fresh member. */
-  private startedCluster = false
-  /** Peers heard from in this run, with the run (incarnation) of their fresh joins, or 'spoke' for anything else. */
-  private readonly heardRuns = new Map<ReplicaId, number | 'spoke'>()
 
   constructor(host: MembershipHost, options: MembershipOptions, startAs: StartAs, transfer: TransferOptions) {
     this.host = host
@@ -290,11 +286,7 @@ export class Membership {
 
   /** A message arrived (see `ClusterStart.noteMessage`). */
   noteMessage(from: ReplicaId, message: PeerMessage): void {
-    this.start.noteMessage(message)
-    const heard = this.heardRuns.get(from)
-    if (heard === 'spoke') return
-    if (message.kind === 'join' && message.fresh && (heard === undefined || heard === message.incarnation)) this.heardRuns.set(from, message.incarnation)
-    else this.heardRuns.set(from, 'spoke')
+    this.start.noteMessage(from, message)
   }
 
   onHeartbeat(from: ReplicaId, m: PeerMessageOf<'heartbeat'>): void {
@@ -335,7 +327,6 @@ export class Membership {
     if (m.fresh && host.view().id === host.initialView.id && host.initialView.members.includes(from)) {
       const seen = this.freshJoins.get(from)
       if (seen?.incarnation !== m.incarnation) this.freshJoins.set(from, { incarnation: m.incarnation, since: host.clock.now() })
-      if (this.mayConfirmLateStart(from, m)) host.send(from, { kind: 'join', incarnation: host.incarnation, fresh: true, knows: { [from]: m.incarnation } })
       return
     }
     this.asks.askedToJoin(from, m.incarnation, 'join', host.view(), m.leftView)
@@ -442,27 +433,10 @@ export class Membership {
   /** A fresh replica of the initial view starts a new cluster once a majority of the configuration is fresh too. */
   private maybeStartCluster(): void {
     const { host } = this
-    if (host.status() !== 'joining' || !this.start.shouldStart(this.configuration)) return
-    this.startedCluster = true
+    if (host.status() !== 'joining' || !this.start.shouldStart(this.configuration, host.clock.now(), this.options.suspectAfterMs)) return
     host.orderer.viewChanged(host.initialView)
     this.startView(this.initialValue())
     host.replayFutureMessages()
-  }
-
-  /**
-   * A fresh member of the initial view that started a moment after this replica started the new cluster may
-   * start in it by itself (its join is confirmed as if this replica were still fresh), instead of waiting a
-   * view-change timeout for a view change to add it. Only while nothing can hang on an earlier run of it: this
-   * replica started the cluster in this run, is still in the initial view, has delivered nothing, and heard
-   * nothing from `from` but fresh joins of this one run (an order in which any request was delivered counted on
-   * every member, and a member it heard from otherwise, or from another run, may have acknowledged something).
-   * Found with real processes: r1 and r2 started the cluster before r3 listened; r3, no longer counting their
-   * joins for itself (`ClusterStart`), joined by a view change two seconds later, and a request submitted at
-   * once took two positions.
-   */
-  private mayConfirmLateStart(from: ReplicaId, m: PeerMessageOf<'join'>): boolean {
-    const { host } = this
-    return this.startedCluster && host.status() === 'normal' && host.view().id === host.initialView.id && host.requests.replicated.position === 0 && this.heardRuns.get(from) === m.incarnation
   }
 
   private initialValue(): ViewValue {
