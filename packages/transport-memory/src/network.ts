@@ -26,6 +26,14 @@ export interface MemoryNetworkOptions {
   readonly maxInFlightPerLink?: number
   /** The links `maxInFlightPerLink` applies to (a simulator: between replicas). Default: every link. */
   readonly limitsLink?: (from: NodeId, to: NodeId) => boolean
+  /**
+   * The links whose messages to a detached (crashed) node wait on the link and go, in order, to the next node
+   * attached under its id, as the TCP transport's reliable links send a restarted peer everything they hold
+   * unacknowledged (sent to its earlier run, or while it was down): a restarted replica may first hear what its
+   * peers said to its earlier run. Messages from a detached node are lost either way (its process died). Default:
+   * none (a detach loses everything in flight to and from the node).
+   */
+  readonly holdForRestart?: (from: NodeId, to: NodeId) => boolean
 }
 
 /**
@@ -129,7 +137,9 @@ class WaitingMessages {
  * messages on different links overtake each other. A partition cuts the links
  * between two sides: messages wait and arrive, in order, once it heals (what
  * the TCP transport's reliable links do across reconnects). A node that
- * detaches (crashes) loses everything in flight to and from it.
+ * detaches (crashes) loses everything in flight to and from it, except, on
+ * the links `holdForRestart` names, what was on its way to it: that goes to
+ * the node's next run.
  */
 export class MemoryNetwork {
   private readonly receivers = new Map<NodeId, Receiver>()
@@ -147,8 +157,10 @@ export class MemoryNetwork {
   private readonly observer: NetworkObserver | undefined
   private readonly maxInFlight: number
   private readonly limitsLink: (from: NodeId, to: NodeId) => boolean
+  private readonly holdForRestart: ((from: NodeId, to: NodeId) => boolean) | undefined
 
   constructor(options: MemoryNetworkOptions) {
+    this.holdForRestart = options.holdForRestart
     this.maxInFlight = options.maxInFlightPerLink ?? Infinity
     if (!(this.maxInFlight >= 1)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `MemoryNetwork: maxInFlightPerLink must be >= 1 (got ${String(options.maxInFlightPerLink)})`)
     this.limitsLink = options.limitsLink ?? (() => true)
@@ -170,13 +182,23 @@ export class MemoryNetwork {
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `MemoryNetwork: node '${id}' is already attached`)
     }
     this.receivers.set(id, receiver)
+    if (!this.holdForRestart) return
+    // What its peers' links held for its earlier run (or sent while it was down) goes on, to this run.
+    for (const byTo of this.linksFrom.values()) {
+      const link = byTo.get(id)
+      if (!link || (link.waiting.size === 0 && !link.queue)) continue
+      const [from] = link.key.split('\u0000') as [NodeId]
+      this.scheduler.defer(() => this.handOver(link.key, link, from, id))
+    }
   }
 
   /** Removes a node; messages in flight to it are dropped on arrival. */
   detach(id: NodeId): void {
     this.receivers.delete(id)
     for (const [key, link] of this.links) {
-      if (key.startsWith(`${id}\u0000`) || key.endsWith(`\u0000${id}`)) {
+      const [from, to] = key.split('\u0000') as [NodeId, NodeId]
+      if (to === id && this.holdForRestart?.(from, to)) continue // held for its next run (see `attach`)
+      if (from === id || to === id) {
         this.stats.dropped += link.waiting.size
         this.reportDropped(key, link, 'link-reset')
         // Emptied, so that a hand-over in progress on this link (the detach came from its receiver) stops here.
@@ -185,7 +207,7 @@ export class MemoryNetwork {
       }
     }
     this.linksFrom.delete(id)
-    for (const byTo of this.linksFrom.values()) byTo.delete(id)
+    for (const [from, byTo] of this.linksFrom) if (!this.holdForRestart?.(from, id)) byTo.delete(id)
   }
 
   /** True if a node with this id is attached. */
@@ -296,10 +318,12 @@ export class MemoryNetwork {
     for (;;) {
       // Checked per message: a receiver may partition the link as it handles one, and the rest waits for the heal.
       if (this.blocked.size > 0 && this.blocked.has(key)) return
+      const receiver = this.receivers.get(to)
+      // Held for the receiver's next run (`holdForRestart`): it goes on when a node attaches under its id.
+      if (!receiver && this.holdForRestart?.(from, to)) return
       const entry = link.waiting.take(link.next)
       if (entry === undefined) return
       link.next++
-      const receiver = this.receivers.get(to)
       if (!receiver) {
         this.stats.dropped++
         this.observer?.dropped?.(entry.id, from, to, entry.message, 'receiver-down')

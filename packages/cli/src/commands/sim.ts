@@ -11,7 +11,7 @@ import { loadWorkload, specWorkloads, type SpecWorkloads } from '../machine-load
 
 export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport|realtime] [--clients C] [--in-flight K] [--ops OPS]
              [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart,lie,pause] [--overlap | --no-overlap]
-             [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM] [--link-capacity M]
+             [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM] [--link-capacity M] [--held-for-restart]
              [--voter first|majority|byzantine] [--liars L] [--lie-mode outputs|state]
              [--durable] [--seeds S | --seed X [--trace [FILE.html|FILE.json]]] [--invariant EXPR]... [--json]
 
@@ -52,6 +52,9 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               partition); a send beyond it is refused (BACKPRESSURE) and the message lost, as a TCP link
               refuses sends past its buffer while the peer is stalled (default: with overlapping faults,
               drawn from each seed: no bound, 16 or 64; 0 for no bound)
+  --held-for-restart  links between replicas hold what was on its way to a crashed replica, and what
+              is sent to it while it is down, for its next run, as TCP links send a restarted peer what
+              they hold unacknowledged (default: a crash loses what was in flight to it)
   --clock-offset-ms, --clock-drift-ppm  give each replica its own clock, offset and drift drawn from
               the seed within these bounds (default 0: every replica reads the same time)
   --voter     how every client votes on the replicas' answers: first (the first answer wins, the
@@ -105,6 +108,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     liars: { type: 'string' },
     'lie-mode': { type: 'string' },
     durable: { type: 'boolean' },
+    'held-for-restart': { type: 'boolean' },
     overlap: { type: 'boolean' },
     'no-overlap': { type: 'boolean' },
     trace: { type: 'boolean' },
@@ -116,6 +120,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     json?: boolean
     help?: boolean
     durable?: boolean
+    'held-for-restart'?: boolean
     overlap?: boolean
     'no-overlap'?: boolean
     trace?: boolean
@@ -225,7 +230,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     const record = traceFile === undefined ? undefined : new TraceRecorder()
     const run = specRuns?.next()
     const machineArg = [values.machine, ...invariants.map((text) => `--invariant '${text.replace(/'/g, "'\\''")}'`)].join(' ')
-    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, inFlight, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode, record, linkCapacity })
+    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, inFlight, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode, record, linkCapacity, heldForRestart: values['held-for-restart'] === true })
     if (run !== undefined && run.violations.length > 0) result = { ...result, ok: false, violations: [...result.violations, ...run.violations] }
     if (traceFile !== undefined && result.trace) {
       try {

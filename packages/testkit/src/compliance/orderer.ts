@@ -21,6 +21,8 @@ export interface OrdererComplianceOptions {
   readonly durable?: boolean
   /** Overlapping faults under the strict budget, or one at a time (see `simulate`'s `overlap`). Default: `simulate`'s default. */
   readonly overlap?: boolean
+  /** Links between replicas hold messages for a crashed replica's next run, as TCP links do (see `simulate`'s `heldForRestart`). Default false. */
+  readonly heldForRestart?: boolean
   /**
    * With overlapping faults, how many runs of each configuration may end owing no liveness: a blackout left more
    * than F replicas without their state (`faultBudget.exceededByBlackoutAtEnd`), or, without disks, the replicas
@@ -50,7 +52,8 @@ export function ordererCompliance(spec: OrdererSpec, options: OrdererComplianceO
   const durable = options.durable ?? false
   const overlap = options.overlap
   const livenessExcusesAllowed = options.livenessExcusesAllowed ?? 0
-  const mode = overlap === undefined ? '' : overlap ? ', overlapping' : ', one at a time'
+  const heldForRestart = options.heldForRestart === true
+  const mode = (overlap === undefined ? '' : overlap ? ', overlapping' : ', one at a time') + (heldForRestart ? ', links held for restarts' : '')
   const title = faults.length > 0 ? `orderer compliance under faults (${faults.join(', ')}${durable ? ', durable' : ''}${mode}): ${spec.name}` : `orderer compliance: ${spec.name}`
   describe(title, () => {
     for (const machine of options.machines ?? ['mutex', 'register', 'kv']) {
@@ -61,7 +64,7 @@ export function ordererCompliance(spec: OrdererSpec, options: OrdererComplianceO
           const excused: SimulationResult[] = []
           let operations = 0
           for (const seed of seeds) {
-            const result = await simulate({ seed, workload: workloads[machine]!, orderer: spec, replicas, clients: 1 + (seed % maxClients), ops, faults, durable, overlap })
+            const result = await simulate({ seed, workload: workloads[machine]!, orderer: spec, replicas, clients: 1 + (seed % maxClients), ops, faults, durable, overlap, ...(heldForRestart && { heldForRestart }) })
             operations += result.operations
             if (!result.ok) failures.push(result)
             else if (noLivenessOwed(result) !== undefined) excused.push(result)

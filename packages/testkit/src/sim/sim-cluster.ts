@@ -111,6 +111,13 @@ export interface SimClusterOptions {
    * as a TCP link refuses them past its buffer while the peer is stalled or cut off. Default: no limit.
    */
   readonly linkCapacity?: number
+  /**
+   * Links between replicas hold what was on its way to a crashed replica, and what is sent to it while it is down,
+   * for its next run, as the TCP transport's reliable links send a restarted peer everything they hold
+   * unacknowledged: a restarted replica may first hear what its peers said to its earlier run (see
+   * `MemoryNetworkOptions.holdForRestart`). Default false: a crash loses everything in flight to it.
+   */
+  readonly heldForRestart?: boolean
   /** Called after each event the cluster runs (and the promise continuations it started), to look at the replicas. */
   readonly afterEvent?: () => void
 }
@@ -186,6 +193,7 @@ export class SimCluster {
       delay: options.delay ?? { minMs: 1, maxMs: 5 },
       observer: options.network,
       ...(options.linkCapacity !== undefined && { maxInFlightPerLink: options.linkCapacity, limitsLink: (from: string, to: string) => replicaSet.has(from) && replicaSet.has(to) }),
+      ...(options.heldForRestart === true && { holdForRestart: (from: string, to: string) => replicaSet.has(from) && replicaSet.has(to) }),
     })
     this.initialMembers = this.replicaIds.slice(0, options.replicas ?? 3)
     const { maxOffsetMs = 0, maxDriftPpm = 0 } = options.clocks ?? {}

@@ -75,6 +75,11 @@ export interface SimulationOptions {
    */
   readonly linkCapacity?: number
   /**
+   * Links between replicas hold what was on its way to a crashed replica (and what is sent to it while it is down)
+   * for its next run, as TCP links do (see `SimClusterOptions.heldForRestart`). Default false.
+   */
+  readonly heldForRestart?: boolean
+  /**
    * Give every replica a disk that loses what was not synced when it crashes: replies wait for the sync,
    * and crashed replicas restart from their disks. Needed for the `blackout` fault. Default false.
    */
@@ -362,7 +367,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     faultKinds.includes('skew') && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
     faultKinds.includes('delay') && delaySpikeMaxMs !== DEFAULT_DELAY_SPIKE_MAX_MS ? ` --delay-spike-ms ${delaySpikeMaxMs}` : '',
   ].join('')
-  const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount}${inFlight > 1 ? ` --in-flight ${inFlight}` : ''} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs}${options.linkCapacity !== undefined ? ` --link-capacity ${options.linkCapacity}` : ''} --seed ${options.seed}`
+  const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount}${inFlight > 1 ? ` --in-flight ${inFlight}` : ''} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs}${options.linkCapacity !== undefined ? ` --link-capacity ${options.linkCapacity}` : ''}${options.heldForRestart === true ? ' --held-for-restart' : ''} --seed ${options.seed}`
 
   // Every draw comes from the seed, in a fixed order: the delay model, the network's own source, the
   // orderer's parameters, (overlapping faults) the disks' sync latency and the clients' pace, the fault
@@ -438,6 +443,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     random: networkRandom,
     delay,
     ...(linkCapacity !== undefined && { linkCapacity }),
+    ...(options.heldForRestart === true && { heldForRestart: true }),
     // Failure detection and view changes (SimCluster's defaults) only in runs where something can fail.
     membership: faultKinds.length > 0 || durable ? undefined : false,
     durable,
