@@ -35,6 +35,9 @@ const grids = {
   held: [
     { durable: false, faults: everyFault.filter((f) => f !== 'blackout'), clients: 4, inFlight: 2, machines: ['kv', 'register'], replicas: [3, 5], heldForRestart: true },
     { durable: true, faults: everyFault, clients: 4, inFlight: 2, machines: ['kv'], replicas: [3, 5], heldForRestart: true },
+    // Links slow to connect at first (up to 1.5 s), as TCP connections to a peer slow to listen are: finds liveness
+    // gaps of memory storage not yet closed (docs/simulation.md).
+    { durable: false, faults: everyFault.filter((f) => f !== 'blackout'), clients: 4, inFlight: 1, machines: ['kv', 'mutex'], replicas: [3, 5], heldForRestart: true, connectDelayMaxMs: 1_500 },
   ],
 }
 
@@ -81,6 +84,7 @@ for (const grid of chosen) {
               overlap: true,
               ...(setting.linkCapacity === undefined ? {} : { linkCapacity: setting.linkCapacity }),
               ...(setting.heldForRestart === true ? { heldForRestart: true } : {}),
+              ...(setting.connectDelayMaxMs === undefined ? {} : { connectDelayMaxMs: setting.connectDelayMaxMs }),
               ...(setting.voter === undefined ? {} : { voter: setting.voter, liars: setting.liars, lieMode: setting.lieMode }),
             })
             operations += result.operations

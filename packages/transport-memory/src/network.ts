@@ -34,6 +34,12 @@ export interface MemoryNetworkOptions {
    * none (a detach loses everything in flight to and from the node).
    */
   readonly holdForRestart?: (from: NodeId, to: NodeId) => boolean
+  /**
+   * The virtual time at which the link from `from` to `to` first connects, as a TCP connection may take a while to
+   * set up (a peer slow to listen, connection attempts backing off): nothing sent on it arrives earlier; what was
+   * sent waits, in order. Asked once, when the link is first used. Default: every link is up at once.
+   */
+  readonly connectsAt?: (from: NodeId, to: NodeId) => number
 }
 
 /**
@@ -158,9 +164,11 @@ export class MemoryNetwork {
   private readonly maxInFlight: number
   private readonly limitsLink: (from: NodeId, to: NodeId) => boolean
   private readonly holdForRestart: ((from: NodeId, to: NodeId) => boolean) | undefined
+  private readonly connectsAt: ((from: NodeId, to: NodeId) => number) | undefined
 
   constructor(options: MemoryNetworkOptions) {
     this.holdForRestart = options.holdForRestart
+    this.connectsAt = options.connectsAt
     this.maxInFlight = options.maxInFlightPerLink ?? Infinity
     if (!(this.maxInFlight >= 1)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `MemoryNetwork: maxInFlightPerLink must be >= 1 (got ${String(options.maxInFlightPerLink)})`)
     this.limitsLink = options.limitsLink ?? (() => true)
@@ -287,7 +295,8 @@ export class MemoryNetwork {
     const key = linkKey(from, to)
     const link: Link = {
       key,
-      lastDeliveryAt: 0,
+      // Not before it connects: sends wait for it (see `connectsAt`), in order.
+      lastDeliveryAt: this.connectsAt?.(from, to) ?? 0,
       queue: undefined,
       sent: 0,
       next: 1,

@@ -75,4 +75,24 @@ describe('a memory network holding messages for a restarted node (holdForRestart
       expect(network.stats.dropped).toBe(2) // the reply (to a client) and the request (from the crashed client)
     }
   })
+
+  it('a link that connects late (connectsAt) hands over nothing before it connects; what was sent waits, in order, and goes to the next run of a receiver that crashed meanwhile', () => {
+    const { scheduler, drain } = manualScheduler()
+    const network = new MemoryNetwork({ scheduler, holdForRestart: betweenReplicas, connectsAt: (from, to) => (from === 'r3' && to === 'r2' ? 1_000 : 0) })
+    const got: string[] = []
+    network.attach('r2', (from, m) => got.push(`first run: ${from} ${String(m)}`))
+    network.attach('r3', () => {})
+    network.send('r3', 'r2', 'join (fresh)')
+    network.send('r1', 'r2', 'from r1') // r1 -> r2 is up at once
+    let at = -1
+    scheduler.setTimer(999, () => {
+      at = scheduler.now()
+      expect(got).toEqual(['first run: r1 from r1']) // r3's join still waits for its link
+      network.detach('r2') // r2 crashes before the link from r3 ever connected
+      network.attach('r2', (from, m) => got.push(`next run: ${from} ${String(m)}`))
+    })
+    drain()
+    expect(at).toBe(999)
+    expect(got).toEqual(['first run: r1 from r1', 'next run: r3 join (fresh)'])
+  })
 })

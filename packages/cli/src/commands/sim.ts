@@ -11,7 +11,7 @@ import { loadWorkload, specWorkloads, type SpecWorkloads } from '../machine-load
 
 export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport|realtime] [--clients C] [--in-flight K] [--ops OPS]
              [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart,lie,pause] [--overlap | --no-overlap]
-             [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM] [--link-capacity M] [--held-for-restart]
+             [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM] [--link-capacity M] [--held-for-restart] [--connect-delay-ms MS]
              [--voter first|majority|byzantine] [--liars L] [--lie-mode outputs|state]
              [--durable] [--seeds S | --seed X [--trace [FILE.html|FILE.json]]] [--invariant EXPR]... [--json]
 
@@ -55,6 +55,8 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --held-for-restart  links between replicas hold what was on its way to a crashed replica, and what
               is sent to it while it is down, for its next run, as TCP links send a restarted peer what
               they hold unacknowledged (default: a crash loses what was in flight to it)
+  --connect-delay-ms  each link between replicas first connects at a time drawn from the seed between 0
+              and MS, as TCP connections may take a while to set up; what is sent meanwhile waits (default 0)
   --clock-offset-ms, --clock-drift-ppm  give each replica its own clock, offset and drift drawn from
               the seed within these bounds (default 0: every replica reads the same time)
   --voter     how every client votes on the replicas' answers: first (the first answer wins, the
@@ -102,6 +104,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     'skew-beyond-ms': { type: 'string' },
     'delay-spike-ms': { type: 'string' },
     'link-capacity': { type: 'string' },
+    'connect-delay-ms': { type: 'string' },
     'clock-offset-ms': { type: 'string' },
     'clock-drift-ppm': { type: 'string' },
     voter: { type: 'string' },
@@ -116,7 +119,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
-  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'in-flight' | 'ops' | 'seeds' | 'seed' | 'faults' | 'skew-beyond-ms' | 'delay-spike-ms' | 'link-capacity' | 'clock-offset-ms' | 'clock-drift-ppm' | 'voter' | 'liars' | 'lie-mode', string>> & {
+  const values = flags as Partial<Record<'machine' | 'replicas' | 'order' | 'clients' | 'in-flight' | 'ops' | 'seeds' | 'seed' | 'faults' | 'skew-beyond-ms' | 'delay-spike-ms' | 'link-capacity' | 'connect-delay-ms' | 'clock-offset-ms' | 'clock-drift-ppm' | 'voter' | 'liars' | 'lie-mode', string>> & {
     json?: boolean
     help?: boolean
     durable?: boolean
@@ -188,6 +191,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
   const skewBeyondMs = intFlag('sim', 'skew-beyond-ms', values['skew-beyond-ms'], DEFAULT_SKEW_BEYOND_MS, 1, 3_600_000)
   const delaySpikeMaxMs = intFlag('sim', 'delay-spike-ms', values['delay-spike-ms'], DEFAULT_DELAY_SPIKE_MAX_MS, 20, 3_600_000)
   const linkCapacity = values['link-capacity'] === undefined ? undefined : intFlag('sim', 'link-capacity', values['link-capacity'], 0, 0, 1_000_000_000)
+  const connectDelayMaxMs = values['connect-delay-ms'] === undefined ? undefined : intFlag('sim', 'connect-delay-ms', values['connect-delay-ms'], 0, 0, 600_000)
   const maxOffsetMs = intFlag('sim', 'clock-offset-ms', values['clock-offset-ms'], 0, 0, 3_600_000)
   const maxDriftPpm = intFlag('sim', 'clock-drift-ppm', values['clock-drift-ppm'], 0, 0, 999_999)
   const clocks = maxOffsetMs > 0 || maxDriftPpm > 0 ? { maxOffsetMs, maxDriftPpm } : undefined
@@ -230,7 +234,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     const record = traceFile === undefined ? undefined : new TraceRecorder()
     const run = specRuns?.next()
     const machineArg = [values.machine, ...invariants.map((text) => `--invariant '${text.replace(/'/g, "'\\''")}'`)].join(' ')
-    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, inFlight, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode, record, linkCapacity, heldForRestart: values['held-for-restart'] === true })
+    let result = await simulate({ seed, workload: run?.workload ?? workload, orderer, replicas, clients, inFlight, ops, faults, overlap, durable: values.durable === true, machineArg, trace, clocks, skewBeyondMs, delaySpikeMaxMs, voter, liars, lieMode, record, linkCapacity, heldForRestart: values['held-for-restart'] === true, ...(connectDelayMaxMs !== undefined && { connectDelayMaxMs }) })
     if (run !== undefined && run.violations.length > 0) result = { ...result, ok: false, violations: [...result.violations, ...run.violations] }
     if (traceFile !== undefined && result.trace) {
       try {

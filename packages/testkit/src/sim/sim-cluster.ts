@@ -118,6 +118,14 @@ export interface SimClusterOptions {
    * `MemoryNetworkOptions.holdForRestart`). Default false: a crash loses everything in flight to it.
    */
   readonly heldForRestart?: boolean
+  /**
+   * Each link between replicas first connects at a virtual time drawn (from a source of its own, seeded by `seed`)
+   * between 0 and this many ms, as TCP connections may take a while to set up: what is sent on it earlier waits.
+   * Default 0: every link is up at once.
+   */
+  readonly connectDelayMaxMs?: number
+  /** Draws the links' connect times (see `connectDelayMaxMs`). Default: a source seeded from `seed`. */
+  readonly connectRandom?: RandomSource
   /** Called after each event the cluster runs (and the promise continuations it started), to look at the replicas. */
   readonly afterEvent?: () => void
 }
@@ -187,6 +195,7 @@ export class SimCluster {
     this.incarnationRandom = options.incarnationRandom ?? new SeededRandom(((options.seed ?? 1) ^ 0x1b873593) >>> 0)
     this.replicaIds = Array.from({ length: (options.replicas ?? 3) + (options.spares ?? 0) }, (_, i) => `r${i + 1}`)
     const replicaSet = new Set(this.replicaIds)
+    const connectRandom = (options.connectDelayMaxMs ?? 0) > 0 ? (options.connectRandom ?? new SeededRandom(((options.seed ?? 1) ^ 0x636f6e6e) >>> 0)) : undefined
     this.network = new MemoryNetwork({
       scheduler: this.scheduler,
       random: options.random ?? new SeededRandom(options.seed ?? 1),
@@ -194,6 +203,7 @@ export class SimCluster {
       observer: options.network,
       ...(options.linkCapacity !== undefined && { maxInFlightPerLink: options.linkCapacity, limitsLink: (from: string, to: string) => replicaSet.has(from) && replicaSet.has(to) }),
       ...(options.heldForRestart === true && { holdForRestart: (from: string, to: string) => replicaSet.has(from) && replicaSet.has(to) }),
+      ...(connectRandom && { connectsAt: (from: string, to: string) => (replicaSet.has(from) && replicaSet.has(to) ? connectRandom.next() * options.connectDelayMaxMs! : 0) }),
     })
     this.initialMembers = this.replicaIds.slice(0, options.replicas ?? 3)
     const { maxOffsetMs = 0, maxDriftPpm = 0 } = options.clocks ?? {}

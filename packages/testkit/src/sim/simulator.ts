@@ -80,6 +80,12 @@ export interface SimulationOptions {
    */
   readonly heldForRestart?: boolean
   /**
+   * Links between replicas first connect at a time drawn between 0 and this many ms (see
+   * `SimClusterOptions.connectDelayMaxMs`), as TCP connections may take a while to set up: with `heldForRestart`,
+   * what was sent meanwhile may reach a peer's next run. Default 0.
+   */
+  readonly connectDelayMaxMs?: number
+  /**
    * Give every replica a disk that loses what was not synced when it crashes: replies wait for the sync,
    * and crashed replicas restart from their disks. Needed for the `blackout` fault. Default false.
    */
@@ -367,7 +373,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     faultKinds.includes('skew') && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
     faultKinds.includes('delay') && delaySpikeMaxMs !== DEFAULT_DELAY_SPIKE_MAX_MS ? ` --delay-spike-ms ${delaySpikeMaxMs}` : '',
   ].join('')
-  const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount}${inFlight > 1 ? ` --in-flight ${inFlight}` : ''} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs}${options.linkCapacity !== undefined ? ` --link-capacity ${options.linkCapacity}` : ''}${options.heldForRestart === true ? ' --held-for-restart' : ''} --seed ${options.seed}`
+  const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount}${inFlight > 1 ? ` --in-flight ${inFlight}` : ''} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs}${options.linkCapacity !== undefined ? ` --link-capacity ${options.linkCapacity}` : ''}${options.heldForRestart === true ? ' --held-for-restart' : ''}${(options.connectDelayMaxMs ?? 0) > 0 ? ` --connect-delay-ms ${options.connectDelayMaxMs}` : ''} --seed ${options.seed}`
 
   // Every draw comes from the seed, in a fixed order: the delay model, the network's own source, the
   // orderer's parameters, (overlapping faults) the disks' sync latency and the clients' pace, the fault
@@ -391,6 +397,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   // Drawn from a source of its own, so that the rest of the run draws exactly what it did before links had one.
   const drawnCapacity = overlap ? new SeededRandom((options.seed ^ 0x6c696e6b) >>> 0).pick([0, 16, 64]) : 0
   const linkCapacity = (options.linkCapacity ?? drawnCapacity) || undefined
+  const connectDelayMaxMs = options.connectDelayMaxMs ?? 0
 
   const incarnations: LiveIncarnation[] = []
   /** The replicas whose disk held each delivery. */
@@ -444,6 +451,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     delay,
     ...(linkCapacity !== undefined && { linkCapacity }),
     ...(options.heldForRestart === true && { heldForRestart: true }),
+    ...(connectDelayMaxMs > 0 && { connectDelayMaxMs, connectRandom: new SeededRandom((options.seed ^ 0x636f6e6e) >>> 0) }),
     // Failure detection and view changes (SimCluster's defaults) only in runs where something can fail.
     membership: faultKinds.length > 0 || durable ? undefined : false,
     durable,
