@@ -126,6 +126,8 @@ export interface SimClusterOptions {
   readonly connectDelayMaxMs?: number
   /** Draws the links' connect times (see `connectDelayMaxMs`). Default: a source seeded from `seed`. */
   readonly connectRandom?: RandomSource
+  /** Each link's first connect time, given (a scripted scenario); overrides `connectDelayMaxMs`. See `MemoryNetworkOptions.connectsAt`. */
+  readonly connectsAt?: (from: string, to: string) => number
   /** Called after each event the cluster runs (and the promise continuations it started), to look at the replicas. */
   readonly afterEvent?: () => void
 }
@@ -203,7 +205,8 @@ export class SimCluster {
       observer: options.network,
       ...(options.linkCapacity !== undefined && { maxInFlightPerLink: options.linkCapacity, limitsLink: (from: string, to: string) => replicaSet.has(from) && replicaSet.has(to) }),
       ...(options.heldForRestart === true && { holdForRestart: (from: string, to: string) => replicaSet.has(from) && replicaSet.has(to) }),
-      ...(connectRandom && { connectsAt: (from: string, to: string) => (replicaSet.has(from) && replicaSet.has(to) ? connectRandom.next() * options.connectDelayMaxMs! : 0) }),
+      ...(options.connectsAt && { connectsAt: options.connectsAt }),
+      ...(!options.connectsAt && connectRandom && { connectsAt: (from: string, to: string) => (replicaSet.has(from) && replicaSet.has(to) ? connectRandom.next() * options.connectDelayMaxMs! : 0) }),
     })
     this.initialMembers = this.replicaIds.slice(0, options.replicas ?? 3)
     const { maxOffsetMs = 0, maxDriftPpm = 0 } = options.clocks ?? {}
