@@ -28,8 +28,13 @@ describe('a restarted replica and a fresh join held for it on a link since the c
       await cluster.start()
       const writer = await cluster.client('writer', ['r1', 'r2', 'r3'])
       let acknowledged = false
-      void writer.submit({ name: 'put', args: { key: 'x', value: '1' } }).then((reply) => (acknowledged = reply.ok))
-      expect(await cluster.runUntil(() => acknowledged, 5_000)).toBe(true)
+      let failure: unknown
+      writer.submit({ name: 'put', args: { key: 'x', value: '1' } }).then(
+        (reply) => (acknowledged = reply.ok),
+        (error: unknown) => (failure = error),
+      )
+      expect(await cluster.runUntil(() => acknowledged || failure !== undefined, 5_000)).toBe(true)
+      expect(failure).toBeUndefined()
       await cluster.runFor(restartAt - cluster.scheduler.now())
       cluster.crashNow('r2')
       await cluster.restartWithAmnesia('r2')
@@ -42,7 +47,10 @@ describe('a restarted replica and a fresh join held for it on a link since the c
       expect(new Set(engines.map((e) => e.view.id)).size).toBe(1)
       const reader = await cluster.client('reader', ['r2'])
       let read: unknown
-      void reader.submit({ name: 'get', args: { key: 'x' } }).then((reply) => (read = reply))
+      reader.submit({ name: 'get', args: { key: 'x' } }).then(
+        (reply) => (read = reply),
+        (error: unknown) => (read = error),
+      )
       expect(await cluster.runUntil(() => read !== undefined, 5_000)).toBe(true)
       expect(read).toMatchObject({ ok: true, outputs: [{ value: { value: '1' } }] })
       await cluster.stop()
