@@ -60,6 +60,25 @@ async function eventually(done: () => Promise<boolean> | boolean, timeoutMs: num
   return done()
 }
 
+/**
+ * `replica` took the state of a view (the line `tookLine`): from sources holding the majority's state only, r1 (the
+ * liar) among them only when r1 itself took the majority's state at the start of that same view (a state digest
+ * check found it wrong, and the view change that repaired it let `replica` in too); and it ends with r2's digest.
+ */
+async function expectRightStateTaken(cluster: LocalCluster, lines: string[], replica: string, tookLine: string): Promise<void> {
+  if (/from (.*, )?r1\b/.test(tookLine)) {
+    const view = /took the state of view (\d+)/.exec(tookLine)![1]
+    expect(lines.some((l) => l.includes(`replica 'r1' took the state of view ${view} `)), `${tookLine}\n${lines.filter((l) => l.includes("'r1'")).slice(-10).join('\n')}`).toBe(true)
+  }
+  expect(
+    await eventually(async () => {
+      const statuses = await cluster.status()
+      const [r2, taker] = ['r2', replica].map((id) => statuses.find((s) => s.id === id))
+      return taker?.state === 'normal' && r2 !== undefined && taker.position === r2.position && taker.digest === r2.digest
+    }, 30_000),
+  ).toBe(true)
+}
+
 describe("a replica restarted without its state takes no liar's state (processes over TCP, r1 lying on its state)", () => {
   it('3 replicas: r3 takes none, says so at error level and on /status (transferRefused); r2 keeps the right state (or, once r1 was repaired first, r3 takes the right state)', async () => {
     const { cluster, lines } = await lyingCluster(3)
@@ -72,17 +91,8 @@ describe("a replica restarted without its state takes no liar's state (processes
     if (tookLine !== undefined && !lines.some(refusal)) {
       // Under load r1 may lag so far behind that it took r2's state itself, and a state digest check then found it
       // wrong and a view change repaired it, before r3 asked: no source disputed r2's state (found in a full CI
-      // run: r1 at 2000 while r2 was at 4400). r3 may then take the state, from r2, or from r1 only when r1 took
-      // r2's state at the start of that same view; and it must end with r2's digest.
-      const view = /took the state of view (\d+)/.exec(tookLine)![1]
-      if (/from (.*, )?r1\b/.test(tookLine)) expect(lines.some((l) => l.includes(`replica 'r1' took the state of view ${view} `)), tookLine).toBe(true)
-      expect(
-        await eventually(async () => {
-          const statuses = await cluster.status()
-          const [r2, r3] = ['r2', 'r3'].map((id) => statuses.find((s) => s.id === id))
-          return r3?.state === 'normal' && r2 !== undefined && r3.position === r2.position && r3.digest === r2.digest
-        }, 30_000),
-      ).toBe(true)
+      // run: r1 at 2000 while r2 was at 4400). r3 then takes the right state.
+      await expectRightStateTaken(cluster, lines, 'r3', tookLine)
       return
     }
     expect(lines.find(refusal)).toMatch(/"level":"error"|error/)
@@ -102,21 +112,7 @@ describe("a replica restarted without its state takes no liar's state (processes
     await cluster.restart('r5')
     const took = (line: string) => line.includes("replica 'r5' took the state of view")
     expect(await eventually(() => lines.some(took), 30_000), lines.slice(-20).join('\n')).toBe(true)
-    // r1's own state is wrong: r5 may name r1 among its sources only when r1 itself took the majority's state at the
-    // start of that view (a state digest check at a multiple of stateDigestEvery found r1 wrong just then, and the
-    // view change that repaired it let r5 in too), so that r1 then held the majority's state.
-    const line = lines.find(took)!
-    if (/from (.*, )?r1\b/.test(line)) {
-      const view = /took the state of view (\d+)/.exec(line)![1]
-      expect(lines.some((l) => l.includes(`replica 'r1' took the state of view ${view} `)), `${line}\n${lines.filter((l) => l.includes("'r1'")).slice(-10).join('\n')}`).toBe(true)
-    }
-    expect(
-      await eventually(async () => {
-        const statuses = await cluster.status()
-        const digestOf = (id: string) => statuses.find((s) => s.id === id)
-        const [r2, r5] = [digestOf('r2'), digestOf('r5')]
-        return r5?.state === 'normal' && r2 !== undefined && r5.position === r2.position && r5.digest === r2.digest
-      }, 30_000),
-    ).toBe(true)
+    // r1's own state is wrong: r5 may name r1 among its sources only when r1 itself took the majority's state.
+    await expectRightStateTaken(cluster, lines, 'r5', lines.find(took)!)
   }, 120_000)
 })

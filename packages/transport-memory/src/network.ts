@@ -192,11 +192,9 @@ export class MemoryNetwork {
     this.receivers.set(id, receiver)
     if (!this.holdForRestart) return
     // What its peers' links held for its earlier run (or sent while it was down) goes on, to this run.
-    for (const byTo of this.linksFrom.values()) {
+    for (const [from, byTo] of this.linksFrom) {
       const link = byTo.get(id)
-      if (!link || (link.waiting.size === 0 && !link.queue)) continue
-      const [from] = link.key.split('\u0000') as [NodeId]
-      this.scheduler.defer(() => this.handOver(link.key, link, from, id))
+      if (link && link.waiting.size > 0) this.scheduler.defer(() => this.handOver(link.key, link, from, id))
     }
   }
 

@@ -130,14 +130,15 @@ export class ClusterStart {
    */
   shouldStart(configuration: readonly ReplicaId[], now: number, graceMs: number): boolean {
     if (!this.fresh || !this.initialView.members.includes(this.self)) return false
+    // `confirmed` never holds this replica itself: each id is here once.
     const fresh = [...this.confirmed, this.self].filter((r) => configuration.includes(r))
-    if (new Set(fresh).size < majorityOf(configuration.length)) {
+    if (fresh.length < majorityOf(configuration.length)) {
       this.majoritySince = undefined
       return false
     }
     this.majoritySince ??= now
-    if (new Set(fresh).size < configuration.length && !this.peerStarted && now - this.majoritySince < graceMs) return false
-    this.log.info(`replica '${this.self}' starts a new cluster in view ${this.initialView.id} with ${[...new Set(fresh)].sort().join(', ')} (a majority started without state)`)
+    if (fresh.length < configuration.length && !this.peerStarted && now - this.majoritySince < graceMs) return false
+    this.log.info(`replica '${this.self}' starts a new cluster in view ${this.initialView.id} with ${fresh.sort().join(', ')} (a majority started without state)`)
     return true
   }
 }
