@@ -164,7 +164,8 @@ export class ReliableLink {
     if (this.closedForGood) throw new LockstepError('STOPPED', `Link ${this.options.label} is closed; nothing more can be sent on it.`)
     // A message that may hold a large string: the ones the peer holds already go as references. Found: encoding
     // such a message whole first (only to learn its size) took 0.3–1.7 s per view-change message of 21–73 MB.
-    const prepared = this.outgoing.capacityChars > 0 && mayHoldLargeString(message) ? this.outgoing.prepare(message) : undefined
+    const mayHoldLarge = mayHoldLargeString(message)
+    const prepared = this.outgoing.capacityChars > 0 && mayHoldLarge ? this.outgoing.prepare(message) : undefined
     const referenced = prepared !== undefined && prepared.refs > 0
     const bytes = encodeMessage(referenced ? prepared.value : message)
     const maxMessageBytes = this.options.maxMessageBytes ?? this.options.maxFrameBytes - DATA_FRAME_OVERHEAD_BYTES
@@ -193,11 +194,14 @@ export class ReliableLink {
         { bufferedBytes: this.bufferedBytesTotal, maxBufferedBytes: this.options.maxBufferedBytes },
       )
     }
-    // Only a message holding a large string is kept as sent by the caller (to encode it again for a restarted peer).
-    const holdsLarge = prepared !== undefined && (prepared.refs > 0 || prepared.added.length > 0)
+    // Only a message that may hold a large string is kept as sent by the caller: it is encoded again for a restarted
+    // peer, and its whole strings join the mirror when the peer's table becomes known. Found (seeded fuzz): a message
+    // queued before the first RESUME (no table known yet) was not kept; the peer added its large strings to its
+    // table and the mirror did not, so later references named the wrong strings: a value of the right length and
+    // the wrong content.
     this.encoded.push(bytes)
-    this.originals.push(holdsLarge ? message : undefined)
-    if (holdsLarge) this.outgoing.commit(prepared)
+    this.originals.push(mayHoldLarge ? message : undefined)
+    if (prepared !== undefined && (prepared.refs > 0 || prepared.added.length > 0)) this.outgoing.commit(prepared)
     this.nextSeq += 1
     this.bufferedBytesTotal += bytes.length
     this.scheduleFlush()
@@ -257,7 +261,8 @@ export class ReliableLink {
       case FrameType.RESUME: {
         if (connection.isOpen) return this.violation(connection, 'a second RESUME on an open link')
         // Receiving side: a new peer incarnation starts at its oldest held message.
-        if (envelope.incarnation !== this.peerIncarnation) {
+        const peerIsNew = envelope.incarnation !== this.peerIncarnation
+        if (peerIsNew) {
           if (this.peerIncarnation !== null) {
             this.options.logger.info(`lockstep tcp: ${this.options.label}: peer link state is new (restarted or reset); accepting from seq ${envelope.oldestSeq}`)
           }
@@ -270,7 +275,7 @@ export class ReliableLink {
           return this.violation(connection, `peer dropped messages ${this.receivedUpTo + 1}..${envelope.oldestSeq - 1} that were never acknowledged`)
         }
         // Sending side: resend exactly what the peer lacks.
-        if (envelope.peerIncarnation === this.incarnation) {
+        if (envelope.peerIncarnation === this.incarnation && !peerIsNew) {
           const upTo = envelope.receivedUpTo
           if (upTo < this.firstSeq - 1 || upTo > this.nextSeq - 1) {
             return this.violation(connection, `peer claims to have received up to ${upTo}, outside ${this.firstSeq - 1}..${this.nextSeq - 1}`)
@@ -282,6 +287,18 @@ export class ReliableLink {
           const large = next !== undefined && next.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes
           this.writtenPartBytes = large && (envelope.partBytes ?? 0) < next.length ? (envelope.partBytes ?? 0) : 0
         } else {
+          // A peer new to this side has an empty table of large strings, even when it already knows this side's
+          // incarnation. Found (seeded fuzz): a restarted peer learned it from a RESUME on a connection cut before
+          // its own RESUME got here; on the next one it named this incarnation, the mirror was kept, and references
+          // named strings the new peer never held. It has received nothing yet (this side sends only once resumed
+          // with it): it takes the held messages from the oldest one it lacks, encoded for its empty table.
+          if (envelope.peerIncarnation === this.incarnation) {
+            const upTo = envelope.receivedUpTo
+            if (upTo < this.firstSeq - 1 || upTo > this.nextSeq - 1) {
+              return this.violation(connection, `peer claims to have received up to ${upTo}, outside ${this.firstSeq - 1}..${this.nextSeq - 1}`)
+            }
+            this.trim(upTo)
+          }
           this.writtenUpTo = this.firstSeq - 1
           this.writtenPartBytes = 0
           this.restartSharedStrings(envelope.sharedStringChars ?? 0)

@@ -130,7 +130,7 @@ describe('large strings on a replica link', () => {
     const { a, b, connect, pump } = linkPair()
     const r = big('r')
     a.link.send({ n: 1, r }) // queued before any connection: whole
-    a.link.send({ n: 2, r }) // a reference to n 1's string
+    a.link.send({ n: 2, r }) // a reference to n 1's string, once the peer's table is known
     connect()
     pump()
     expect(b.delivered).toEqual([{ n: 1, r }, { n: 2, r }])
@@ -160,6 +160,47 @@ describe('large strings on a replica link', () => {
     // and y a reference: [z x], y whole, z a reference and y again one: [x y], x a reference. Whole: x y z x y.
     expect(written).toBeGreaterThan(5 * MiB)
     expect(written).toBeLessThan(5 * MiB + 8192)
+  })
+
+  it('messages queued before the peer announced its table count in the mirror (no reference names the wrong string)', () => {
+    // Found (seeded fuzz, shared-strings-fuzz): messages queued before the first RESUME were not kept; the peer
+    // added their strings to its table, the mirror did not, and a later reference named the peer's string #1 (x)
+    // where the sender meant its own #1 (z): a value of the right length and the wrong content.
+    const { a, b, connect, pump } = linkPair()
+    const [x, y, z] = ['x', 'y', 'z'].map((c) => big(c))
+    a.link.send({ n: 1, x })
+    a.link.send({ n: 2, y })
+    connect()
+    pump()
+    a.link.send({ n: 3, z })
+    a.link.send({ n: 4, z })
+    pump()
+    expect(b.delivered).toEqual([{ n: 1, x }, { n: 2, y }, { n: 3, z }, { n: 4, z }])
+  })
+
+  it('a restarted peer that learned this side on a connection cut before its RESUME arrived gets an empty mirror', () => {
+    // Found (seeded fuzz): the new peer named this side's incarnation in its next RESUME (it had taken it from the
+    // cut connection), so the mirror of the old peer's table was kept, and references named strings the new peer
+    // did not hold, or held under other numbers.
+    const { a, b, connect, pump } = linkPair()
+    const [x, y] = ['x', 'y'].map((c) => big(c))
+    connect()
+    pump()
+    a.link.send({ n: 1, x })
+    pump()
+    expect(b.delivered).toEqual([{ n: 1, x }])
+    const reborn: End = { link: new ReliableLink({ label: 'b reborn', maxBufferedBytes: 256 * MiB, maxFrameBytes: 16 * MiB, maxMessageBytes: 256 * MiB, logger: silentLogger, scheduler: new ManualScheduler(), deliver: (m) => reborn.delivered.push(m), sharedStringChars: 64 * MiB }), delivered: [], socket: undefined as unknown as FakeSocket }
+    connect(a, reborn)
+    // Only a's RESUME gets through; the connection breaks before the reborn peer's RESUME reaches a.
+    for (const bytes of a.socket.writes) reborn.socket.emit('data', bytes)
+    a.socket.destroy()
+    reborn.socket.destroy()
+    connect(a, reborn)
+    pump(a, reborn)
+    a.link.send({ n: 2, y })
+    a.link.send({ n: 3, x })
+    pump(a, reborn)
+    expect(reborn.delivered).toEqual([{ n: 2, y }, { n: 3, x }])
   })
 
   it('a reference the receiver does not hold is a protocol violation, not a wrong value', () => {
