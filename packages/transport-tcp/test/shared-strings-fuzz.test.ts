@@ -19,11 +19,10 @@ const describe_ = (body: unknown): string => JSON.stringify(body, (_key, value: 
 
 interface Side {
   link: ReliableLink
-  socket: FakeSocket | undefined
   delivered: { n: number; body: unknown }[]
 }
 
-function run(seed: number, steps: number): { delivered: number; restarts: number; cuts: number } {
+function run(seed: number, steps: number, racing = false): { delivered: number; restarts: number; cuts: number } {
   let state = seed >>> 0 || 1
   const random = () => {
     state ^= state << 13
@@ -53,7 +52,7 @@ function run(seed: number, steps: number): { delivered: number; restarts: number
   const problems: string[] = []
   let aEpoch = 0
   const makeA = (): ReliableLink => new ReliableLink(options('a -> b', () => {}))
-  const b: Side = { link: undefined as unknown as ReliableLink, socket: undefined, delivered: [] }
+  const b: Side = { link: undefined as unknown as ReliableLink, delivered: [] }
   const makeB = (): ReliableLink => {
     // This b's last delivered message of a's current run: numbers only go up (a new b starts again from a's oldest
     // unacknowledged message).
@@ -71,47 +70,78 @@ function run(seed: number, steps: number): { delivered: number; restarts: number
       }),
     )
   }
-  const a: Side = { link: makeA(), socket: undefined, delivered: [] }
+  const a: Side = { link: makeA(), delivered: [] }
   b.link = makeB()
-  let seen = new Map<FakeSocket, number>()
-  const connect = () => {
+  /**
+   * Connections: each a pair of sockets, one end per side. An end's bytes reach the other end once that end is
+   * attached to its side's link. With `racing`, a side may attach a new connection while the other still uses an
+   * older one (both ends dial, or one side sees the break first): each side's link uses its newest attached end.
+   */
+  interface Pair {
+    readonly ends: { readonly a: FakeSocket; readonly b: FakeSocket }
+    attached: { a: boolean; b: boolean }
+    seen: { a: number; b: number }
+  }
+  let pairs: Pair[] = []
+  const open = (): Pair => {
     const ca = fakeConnection()
     const cb = fakeConnection()
-    a.socket = ca.socket
-    b.socket = cb.socket
-    seen = new Map()
-    a.link.attach(ca.connection)
-    b.link.attach(cb.connection)
+    const pair: Pair = { ends: { a: ca.socket, b: cb.socket }, attached: { a: false, b: false }, seen: { a: 0, b: 0 } }
+    const attach = { a: () => a.link.attach(ca.connection), b: () => b.link.attach(cb.connection) }
+    ;(pair as Pair & { attach: typeof attach }).attach = attach
+    pairs.push(pair)
+    return pair
+  }
+  const attachEnd = (pair: Pair, side: 'a' | 'b') => {
+    if (pair.attached[side] || pair.ends[side].destroyed) return
+    pair.attached[side] = true
+    ;(pair as Pair & { attach: Record<'a' | 'b', () => void> }).attach[side]()
+  }
+  const connect = () => {
+    const pair = open()
+    if (racing && random() < 0.5) {
+      // One side attaches now, the other later (a `attach` step), while older connections may still carry bytes.
+      attachEnd(pair, random() < 0.5 ? 'a' : 'b')
+    } else {
+      attachEnd(pair, 'a')
+      attachEnd(pair, 'b')
+    }
   }
   const disconnect = () => {
-    a.socket?.destroy()
-    b.socket?.destroy()
-    a.socket = b.socket = undefined
+    for (const pair of pairs) {
+      pair.ends.a.destroy()
+      pair.ends.b.destroy()
+    }
+    pairs = []
   }
-  /** Carries what each end wrote to the other; with `cut`, one write arrives in part and the connection breaks. */
+  /** Carries what each attached end wrote to the other end, once that one is attached; with `cut`, a write may arrive in part and break its connection. */
   const carry = (rounds: number, cut: boolean) => {
     for (let round = 0; round < rounds; round++) {
       scheduler.runDeferred()
       scheduler.advance(random() < 0.3 ? 50 : 0)
-      if (a.socket === undefined || b.socket === undefined) return
-      for (const [from, to] of [
-        [a, b],
-        [b, a],
-      ] as const) {
-        const socket = from.socket!
-        const start = seen.get(socket) ?? 0
-        const fresh = socket.writes.slice(start)
-        seen.set(socket, socket.writes.length)
-        for (const bytes of fresh) {
-          if (to.socket === undefined || to.socket.destroyed) return
-          if (cut && random() < 0.15) {
-            to.socket.emit('data', bytes.subarray(0, Math.floor(random() * bytes.length)))
-            disconnect()
-            return
+      for (const pair of [...pairs]) {
+        for (const [from, to] of [
+          ['a', 'b'],
+          ['b', 'a'],
+        ] as const) {
+          if (!pair.attached[to]) continue // its bytes wait until that end is taken over
+          const writes = pair.ends[from].writes
+          const fresh = writes.slice(pair.seen[from])
+          pair.seen[from] = writes.length
+          for (const bytes of fresh) {
+            const target = pair.ends[to]
+            if (target.destroyed) break
+            if (cut && random() < 0.15) {
+              target.emit('data', bytes.subarray(0, Math.floor(random() * bytes.length)))
+              pair.ends.a.destroy()
+              pair.ends.b.destroy()
+              break
+            }
+            target.emit('data', bytes)
           }
-          to.socket.emit('data', bytes)
         }
       }
+      pairs = pairs.filter((pair) => !(pair.ends.a.destroyed && pair.ends.b.destroyed))
     }
   }
   let restarts = 0
@@ -128,7 +158,9 @@ function run(seed: number, steps: number): { delivered: number; restarts: number
         sent[n] = undefined // refused (backpressure): never sent
       }
     } else if (action < 0.8) {
-      if (a.socket === undefined) connect()
+      if (pairs.length === 0 || (racing && random() < 0.15)) connect()
+      // A side takes over a connection the other attached first.
+      if (racing && random() < 0.5) for (const pair of pairs) attachEnd(pair, pair.attached.a ? 'b' : 'a')
       carry(1 + Math.floor(random() * 4), random() < 0.5)
       if (random() < 0.1) cuts += 1
     } else if (action < 0.88) {
@@ -149,7 +181,10 @@ function run(seed: number, steps: number): { delivered: number; restarts: number
     }
   }
   // Everything settles on a last clean connection.
-  connect()
+  disconnect()
+  const last = open()
+  attachEnd(last, 'a')
+  attachEnd(last, 'b')
   carry(200, false)
   if (problems.length > 0) throw new Error(`seed ${seed}: ${problems.slice(0, 5).join('; ')}`)
   return { delivered: b.delivered.length, restarts, cuts }
@@ -161,6 +196,13 @@ describe('shared strings under cuts, reconnects and restarts (seeded fuzz)', () 
     // LOCKSTEP_FUZZ_SEEDS=FROM-TO runs others (a longer search outside CI).
     const [from, to] = (process.env.LOCKSTEP_FUZZ_SEEDS ?? '1-40').split('-').map(Number) as [number, number]
     for (let seed = from; seed <= to; seed++) delivered += run(seed, 300).delivered
+    expect(delivered).toBeGreaterThan(20 * (to - from + 1))
+  })
+
+  it('also when the two sides take over new connections at different moments (racing connections)', () => {
+    let delivered = 0
+    const [from, to] = (process.env.LOCKSTEP_FUZZ_SEEDS ?? '1-40').split('-').map(Number) as [number, number]
+    for (let seed = from; seed <= to; seed++) delivered += run(seed, 300, true).delivered
     expect(delivered).toBeGreaterThan(20 * (to - from + 1))
   })
 })
