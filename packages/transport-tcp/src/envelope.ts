@@ -27,7 +27,7 @@ export const FrameType = {
   WELCOME: 17,
   /** `[18, {proof}]`: the dialer proves itself. */
   AUTH: 18,
-  /** `[19, {incarnation, oldestSeq, peerIncarnation, receivedUpTo, partBytes?}]`: resumes a link after authentication. */
+  /** `[19, {incarnation, oldestSeq, peerIncarnation, receivedUpTo, partBytes?, sharedStringChars?, resumeNumber?}]`: resumes a link after authentication. */
   RESUME: 19,
   /**
    * `[20, {reason, code?}]`: the connection is refused; the sender closes it next. `code`, when present, is the
@@ -111,6 +111,12 @@ export interface ResumeEnvelope {
    * receiver then sends each large string once and refers to it afterwards (see `big-strings.ts`).
    */
   readonly sharedStringChars?: number
+  /**
+   * The sender's RESUMEs on this link incarnation are numbered 1, 2, … (absent: an earlier version, which does not
+   * number them). A RESUME numbered at or below one the receiver already took is stale: it was written on a
+   * connection the sender has since replaced, before what the sender learned since.
+   */
+  readonly resumeNumber?: number
 }
 /** A validated REFUSE envelope. */
 export interface RefuseEnvelope {
@@ -292,6 +298,7 @@ export function encodeResumeFrame(resume: Omit<ResumeEnvelope, 'type'>): Buffer 
     receivedUpTo: resume.receivedUpTo,
     ...(resume.partBytes ? { partBytes: resume.partBytes } : {}),
     ...(resume.sharedStringChars ? { sharedStringChars: resume.sharedStringChars } : {}),
+    ...(resume.resumeNumber ? { resumeNumber: resume.resumeNumber } : {}),
   })
 }
 
@@ -397,6 +404,7 @@ export function validateEnvelope(value: unknown, payloadBytes?: number, refs?: n
         receivedUpTo: sequenceNumber(body.receivedUpTo, 'RESUME receivedUpTo', 0),
         ...(body.partBytes === undefined ? {} : { partBytes: sequenceNumber(body.partBytes, 'RESUME partBytes', 0) }),
         ...(body.sharedStringChars === undefined ? {} : { sharedStringChars: sequenceNumber(body.sharedStringChars, 'RESUME sharedStringChars', 0) }),
+        ...(body.resumeNumber === undefined ? {} : { resumeNumber: sequenceNumber(body.resumeNumber, 'RESUME resumeNumber', 1) }),
       }
     }
     case FrameType.REFUSE: {

@@ -106,9 +106,13 @@ export class ReliableLink {
   private batchBytes = MAX_BATCH_BYTES
   private ackedAtLastResume = 0
   private pendingAtLastResume = false
+  /** RESUMEs this side sent (each connection attached sends one, numbered). */
+  private resumesSent = 0
 
   // Incoming.
   private peerIncarnation: string | null = null
+  /** The number of the newest RESUME taken from the peer's incarnation (0: none numbered). */
+  private peerResumeNumber = 0
   private receivedUpTo = 0
   /** The parts received of message `receivedUpTo + 1`, when it is a large one. */
   private partial: { readonly bytes: Buffer; received: number } | undefined
@@ -233,6 +237,7 @@ export class ReliableLink {
         receivedUpTo: this.receivedUpTo,
         partBytes: this.partial?.received ?? 0,
         sharedStringChars: this.incoming.capacityChars,
+        resumeNumber: ++this.resumesSent,
       }),
     )
     this.ackedToPeerUpTo = this.receivedUpTo
@@ -262,6 +267,15 @@ export class ReliableLink {
         if (connection.isOpen) return this.violation(connection, 'a second RESUME on an open link')
         // Receiving side: a new peer incarnation starts at its oldest held message.
         const peerIsNew = envelope.incarnation !== this.peerIncarnation
+        if (!peerIsNew && envelope.resumeNumber !== undefined && envelope.resumeNumber <= this.peerResumeNumber) {
+          // Found (seeded fuzz, racing connections): a RESUME the peer wrote on a connection it then replaced, taken
+          // here after a newer one, said it did not know this side yet; this side started its copy of the peer's
+          // table of large strings afresh while the peer's table held strings, and references named wrong strings.
+          // Nothing the peer says in it is news: the connection is left.
+          connection.close(`a stale RESUME (#${envelope.resumeNumber}, after #${this.peerResumeNumber}): the other side replaced this connection`, 'info')
+          return
+        }
+        if (peerIsNew || envelope.resumeNumber !== undefined) this.peerResumeNumber = envelope.resumeNumber ?? 0
         if (peerIsNew) {
           if (this.peerIncarnation !== null) {
             this.options.logger.info(`lockstep tcp: ${this.options.label}: peer link state is new (restarted or reset); accepting from seq ${envelope.oldestSeq}`)

@@ -203,6 +203,62 @@ describe('large strings on a replica link', () => {
     expect(reborn.delivered).toEqual([{ n: 2, y }, { n: 3, x }])
   })
 
+  it('a stale RESUME (written on a connection the peer then replaced) does not restart the mirror', () => {
+    // Found (seeded fuzz, racing connections, seed 211): b attached a connection and wrote its RESUME (not knowing a
+    // yet), then attached a newer one on which both resumed and x went over. a took the older connection last and
+    // read b's first RESUME there: "I do not know you". a started its mirror afresh while b's table held x, and the
+    // next reference to a's new #1 (y) resolved to b's #1 (x).
+    const scheduler = new ManualScheduler()
+    const delivered: unknown[] = []
+    const make = (label: string, deliver: (m: unknown) => void) =>
+      new ReliableLink({ label, maxBufferedBytes: 256 * MiB, maxFrameBytes: 16 * MiB, maxMessageBytes: 256 * MiB, logger: silentLogger, scheduler, deliver, sharedStringChars: 64 * MiB })
+    const a = make('a -> b', () => {})
+    const b = make('b -> a', (m) => delivered.push(m))
+    const carry = (from: FakeSocket, to: FakeSocket, seen: Map<FakeSocket, number>) => {
+      const fresh = from.writes.slice(seen.get(from) ?? 0)
+      seen.set(from, from.writes.length)
+      for (const bytes of fresh) if (!to.destroyed) to.emit('data', bytes)
+    }
+    const [x, y] = ['x', 'y'].map((c) => big(c))
+    // The older connection: only b has taken it so far.
+    const old = { a: fakeConnection(), b: fakeConnection() }
+    b.attach(old.b.connection)
+    // The newer one: both take it (b's older end closes), resume, and x goes over.
+    const fresh = { a: fakeConnection(), b: fakeConnection() }
+    a.attach(fresh.a.connection)
+    b.attach(fresh.b.connection)
+    const seen = new Map<FakeSocket, number>()
+    const pumpFresh = () => {
+      for (let i = 0; i < 5; i++) {
+        scheduler.runDeferred()
+        scheduler.advance(50)
+        carry(fresh.a.socket, fresh.b.socket, seen)
+        carry(fresh.b.socket, fresh.a.socket, seen)
+      }
+    }
+    pumpFresh()
+    a.send({ n: 1, x })
+    pumpFresh()
+    expect(delivered).toEqual([{ n: 1, x }])
+    // a takes the older connection last, and reads the RESUME b wrote there first.
+    a.attach(old.a.connection)
+    carry(old.b.socket, old.a.socket, seen)
+    scheduler.runDeferred()
+    // A third connection: both take it; y goes over whole, then as a reference.
+    const third = { a: fakeConnection(), b: fakeConnection() }
+    a.attach(third.a.connection)
+    b.attach(third.b.connection)
+    a.send({ n: 2, y })
+    a.send({ n: 3, y })
+    for (let i = 0; i < 5; i++) {
+      scheduler.runDeferred()
+      scheduler.advance(50)
+      carry(third.a.socket, third.b.socket, seen)
+      carry(third.b.socket, third.a.socket, seen)
+    }
+    expect(delivered).toEqual([{ n: 1, x }, { n: 2, y }, { n: 3, y }])
+  })
+
   it('a reference the receiver does not hold is a protocol violation, not a wrong value', () => {
     const incoming = new IncomingStrings(64 * MiB)
     expect(() => incoming.receive([1, new StringRef(3)])).toThrow(/large string #3, which this end of the link does not hold/)
