@@ -187,6 +187,42 @@ describe('relaying', () => {
     expect(c.keys('r3')).toEqual(['a#1'])
   })
 
+  it('a request whose origin crashed mid-broadcast, stamped below one every member acknowledged, keeps the others from delivering past it by the clock', () => {
+    // r1's clock is 5 ms behind (within the bound). r2 stamps b#1 at 1000 ms; r1 acknowledges it to r3 with its
+    // floor (995_000 µs), stamps a#1 at 995_001 µs, below b#1, and crashes after sending it to r2 only. Every member
+    // acknowledged b#1 to r3 and r1's floor stays below it, so Test I decides at r3 at 1025 ms. Without the relay,
+    // r3 delivered b#1 then (session 31, relays switched off on purpose), and the view change's boundary held a#1
+    // below it: a timing fault at r3 though no timing assumption broke.
+    const c = cluster(['r1', 'r2', 'r3'], { ...skewed, clockOffsetMs: { r1: -5 } })
+    c.get('r2').submit(req('b', 1))
+    c.get('r2').flush()
+    c.deliverAll('r2', 'r1')
+    c.deliverAll('r2', 'r3')
+    c.get('r1').flush()
+    c.deliverAll('r1', 'r3')
+    c.deliverAll('r1', 'r2')
+    c.get('r1').submit(req('a', 1))
+    c.get('r1').flush()
+    c.deliverAll('r1', 'r2') // only r2 got a#1
+    c.dropFrom('r1')
+    c.get('r2').flush() // acknowledges a#1 and relays it to r3
+    c.get('r3').flush()
+    c.deliverAll('r2', 'r3')
+    c.deliverAll('r3', 'r2')
+    c.advance(30) // past b#1's stamp + Δ (25 ms)
+    c.get('r2').tick()
+    c.get('r3').tick()
+    expect(c.keys('r3')).toEqual([])
+    expect(c.keys('r2')).toEqual([])
+    const boundary = c.get('r3').mergeReports([c.get('r2').freeze(), c.get('r3').freeze()])
+    const next = { id: 2, members: ['r2', 'r3'] }
+    expect(c.get('r2').install(next, boundary)).toBe(true)
+    expect(c.get('r3').install(next, boundary)).toBe(true)
+    expect(c.keys('r2')).toEqual(['a#1', 'b#1'])
+    expect(c.keys('r3')).toEqual(['a#1', 'b#1'])
+    for (const id of ['r2', 'r3']) expect(c.get(id).stats().timingViolations).toBe(0)
+  })
+
   it('copies of a request (the origin\'s and the relays\') are delivered once', () => {
     const c = cluster(['r1', 'r2', 'r3', 'r4'], timing)
     c.get('r1').submit(req('a', 1))
