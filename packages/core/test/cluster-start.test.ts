@@ -161,4 +161,33 @@ describe('starting a new cluster (replicas without state)', () => {
     r3.tick(5)
     expect(r3.engine.status).toBe('normal')
   })
+
+  it('Found: a peer heard fresh in this run that recovers the initial view at position 0 from its disk is brought back, not joined', () => {
+    // World simulator (real time, tight timing bounds, durable, seed 142): r3 started the cluster and crashed 0.3 ms
+    // later, before r1 and r2 had its confirmation. Back from its disk it asked to be brought back; r1 and r2 took
+    // that for a running cluster and asked to join it, and r3 alone held a state: no view could ever form.
+    const r1 = freshReplica('r1', 100)
+    r1.engine.onPeerMessage('r3', { kind: 'join', incarnation: 300, fresh: true }) // r3, fresh, in this run
+    r1.engine.onPeerMessage('r2', { kind: 'join', incarnation: 200, fresh: true, knows: { r1: 100 } }) // r2 confirmed r1
+    r1.engine.onPeerMessage('r3', { kind: 'recover', view: { id: 1, members: ['r1', 'r2', 'r3'] }, position: 0, incarnation: 301 })
+    r1.tick(100) // past the grace: r1 and r2, a majority, start the initial view; r3 comes back by a view change
+    expect(r1.engine.status).toBe('normal')
+    expect(r1.lines.filter((l) => l.includes('hears from a running cluster'))).toEqual([])
+  })
+
+  it('a recovery that shows a cluster ran (a later view, a position past 0, or a peer not heard fresh in this run) makes a fresh replica join', () => {
+    const cases: { why: string; from: string; view: number; position: number }[] = [
+      { why: 'a later view', from: 'r3', view: 2, position: 0 },
+      { why: 'a position past 0', from: 'r3', view: 1, position: 4 },
+      { why: 'a peer not heard fresh in this run', from: 'r2', view: 1, position: 0 },
+    ]
+    for (const { why, from, view, position } of cases) {
+      const r1 = freshReplica('r1', 100)
+      r1.engine.onPeerMessage('r3', { kind: 'join', incarnation: 300, fresh: true, knows: { r1: 100 } })
+      r1.engine.onPeerMessage(from, { kind: 'recover', view: { id: view, members: ['r1', 'r2', 'r3'] }, position, incarnation: 999 })
+      r1.tick(100)
+      expect(r1.engine.status, why).toBe('joining')
+      expect(r1.lines, why).toContain("replica 'r1' started without state and hears from a running cluster ('recover'); it asks to join it")
+    }
+  })
 })

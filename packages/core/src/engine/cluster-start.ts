@@ -74,6 +74,15 @@ export class ClusterStart {
   noteMessage(from: ReplicaId, message: PeerMessage): void {
     if (!this.fresh) return
     if (message.kind === 'join' && message.fresh) return
+    // A peer heard fresh in this run that now recovers the initial view at position 0 from its disk started the
+    // cluster and restarted before anything was delivered (an orderer delivers in the initial view only once every
+    // member, this replica included, holds the request): no cluster ran without this replica, which starts the
+    // initial view with the other fresh replicas and brings the peer back. Found (world simulator, real time with
+    // tight timing bounds, durable, seed 142): r3 started the cluster and crashed 0.3 ms later, before r1 and r2
+    // had its confirmation; back from its disk it asked to be brought back, r1 and r2 took that for a running
+    // cluster and asked to join it, and r3, the only replica with a state, could never gather a majority of votes:
+    // nobody served, for ever, with every replica up.
+    if (message.kind === 'recover' && message.view.id === this.initialView.id && message.position === 0 && this.heard.has(from) && !this.restarted.has(from)) return
     if ((message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === this.initialView.id) {
       if (this.confirmed.has(from)) {
         this.peerStarted = true
