@@ -263,6 +263,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   /** Its clock agreed with a majority's by probes taken since `clockCheckFrom` (see `RealtimeStats.clockChecked`). */
   private clockChecked = false
   private clockCheckFrom = -Infinity
+  /** The highest clock reading taken (ms): a reading more than `maxSkewMs` below it is a clock that went back. */
+  private clockHigh = -Infinity
   private counters = { timingViolations: 0, skewViolations: 0, peerSkewSeen: 0, deliveredByTestI: 0, deliveredByTestII: 0, deliveredByFlush: 0, relayed: 0 }
 
   constructor(ctx: OrdererContext, options: RealtimeOptions = {}) {
@@ -288,7 +290,11 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
 
   submit(request: Request): void {
     if (this.frozen) return // the engine holds submissions during a view change
-    const time = this.stamps.next(this.ctx.clock.now())
+    const now = this.readClock()
+    // Stopped (its clock went back, or its order departed): a stamp now could reach the others below what they
+    // delivered; the engine rejoins this replica by state transfer, and the client's retry goes to another.
+    if (this.stopped) return
+    const time = this.stamps.next(now)
     const own = this.queues.get(this.ctx.self)!
     const entry: HeldEntry = { time, origin: this.ctx.self, n: own.received + 1, request }
     own.add(entry)
@@ -347,7 +353,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
 
   tick(): void {
     if (this.frozen) return
-    const now = this.ctx.clock.now()
+    const now = this.readClock()
     for (const peer of this.peers) {
       if (now - (this.lastSentAt.get(peer) ?? -Infinity) >= this.heartbeatMs) this.ackOwed.add(peer)
       if (now - (this.lastProbeAt.get(peer) ?? -Infinity) >= PROBE_EVERY_HEARTBEATS * this.heartbeatMs) this.probeOwed.add(peer)
@@ -358,7 +364,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
 
   flush(): void {
     if (this.frozen) return
-    const now = this.ctx.clock.now()
+    const now = this.readClock()
     let floor: number | undefined
     let vector: Record<ReplicaId, number> | undefined
     for (const peer of this.peers) {
@@ -526,7 +532,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     try {
       // This replica's own floor rises to its clock: its later stamps are above it, whatever the clock does next.
       // Test II counts it like a peer's; after Test I it is above the delivered stamp (the clock passed stamp + Δ).
-      this.stamps.advance(this.ctx.clock.now())
+      this.stamps.advance(this.readClock())
       while (!this.stopped) {
         let best: HeldEntry | undefined
         let bestQueue: OriginQueue | undefined
@@ -560,7 +566,48 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
    * rejoins after a timing fault, with its clock far ahead would otherwise deliver by it before any probe tells.
    */
   private testI(entry: HeldEntry): boolean {
-    return this.clockChecked && clockMicros(this.ctx.clock.now()) >= entry.time + this.deltaMicros
+    return this.clockChecked && clockMicros(this.readClock()) >= entry.time + this.deltaMicros && !this.memberClockOff()
+  }
+
+  /**
+   * Whether a fresh probe puts some member's clock beyond the bound. Test I rests on every member stamping within
+   * the bound of real time; a member whose clock is behind may stamp a request below one this replica would
+   * deliver by its own clock, and when that request came this replica would stop as if its own order had departed,
+   * while the member at fault went on. Found (world simulator, tight bounds: Δ 55 ms, r2's clock slowed until it
+   * was 106 ms behind): r1 and r3 saw r2's clock off but delivered c1#2 by Test I at position 7 and answered it;
+   * r2's c2#3 came stamped below it; r1 and r3 stopped and took r2's state, where c2#3 was at position 7 (a history
+   * that is not linearizable). While a member is off, this replica delivers by Test II only (every member's floor
+   * passed the stamp): slower by the skew, in the same order as the member at fault, which finds its clock off by
+   * its own probes and stops.
+   */
+  private memberClockOff(): boolean {
+    const now = this.ctx.clock.now()
+    for (const [member, estimate] of this.clockOffsets) {
+      if (estimate.atMs === undefined || now - estimate.atMs > ESTIMATE_FRESH_PROBES * PROBE_EVERY_HEARTBEATS * this.heartbeatMs) continue
+      if (this.members.includes(member) && this.beyondBound(estimate)) return true
+    }
+    return false
+  }
+
+  /**
+   * The clock, read for a stamp, a floor or Test I. A reading more than `maxSkewMs` below the highest one taken is a
+   * clock that went back (a step of the system clock, or a fault): this replica's stamps would fall behind its
+   * peers' clocks, its requests would reach them below what they delivered by Test I, and they would stop as if
+   * their own order had departed while this replica, the one at fault, went on. Found (world simulator, tight
+   * bounds: Δ 55 ms, a skew fault that set r2's clock back 106 ms): r1 and r3, a majority, delivered c1#2 at
+   * position 7 and answered it; r2's next request came stamped below it; r1 and r3 stopped and took r2's state,
+   * in which c2#3 was at position 7: a history that is not linearizable. Probes find a skew only every few
+   * heartbeats; a clock that went back is found here, before it stamps anything. The highest reading is kept
+   * across a restart: until the clock is back within the bound of it, this replica stops again at once.
+   */
+  private readClock(): number {
+    const now = this.ctx.clock.now()
+    if (now > this.clockHigh) this.clockHigh = now
+    else if (now < this.clockHigh - this.maxSkewMs && !this.stopped) {
+      const back = this.clockHigh - now
+      this.timingFault('skewViolations', `replica '${this.ctx.self}' finds its clock went back by ${back.toFixed(3)} ms, beyond maxSkewMs ${this.maxSkewMs}: its stamps would fall behind its peers' clocks, and this replica stops delivering`, { wentBackMs: back, maxSkewMs: this.maxSkewMs })
+    }
+    return now
   }
 
   /** Test I waits for probes answered from now on (see `RealtimeStats.clockChecked`). */

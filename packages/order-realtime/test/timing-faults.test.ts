@@ -26,6 +26,55 @@ function lateRequest() {
   return c
 }
 
+describe('a member known to be off, a clock that goes back', () => {
+  it('Found: a replica that knows a member\'s clock is off does not deliver by Test I, so the member\'s request stamped below is not late', () => {
+    // lateRequest's story, but r3's probes already put r1's clock 30 ms behind (beyond the bound). World simulator,
+    // tight bounds (Δ 55 ms), a skew fault slowing r2's clock until it was 106 ms behind: r1 and r3 saw it, still
+    // delivered by Test I and answered, r2's next request came stamped below, and r1 and r3 stopped and took r2's
+    // state: a history that is not linearizable.
+    const c = cluster(['r1', 'r2', 'r3'], { ...timing, clockOffsetMs: { r1: -30 } })
+    ;(c.get('r3') as unknown as { clockOffsets: Map<string, unknown> }).clockOffsets.set('r1', { offsetMs: -30, roundTripMs: 1, atMs: c.now() })
+    c.get('r2').submit(req('b', 1))
+    c.get('r2').flush()
+    c.deliverAll('r2', 'r1')
+    c.deliverAll('r2', 'r3')
+    c.get('r1').flush()
+    c.deliverAll('r1', 'r3')
+    c.advance(20)
+    c.get('r3').tick()
+    expect(c.keys('r3')).toEqual([]) // past b#1's stamp + Δ, but r1's clock is off: Test II only
+    c.get('r1').submit(req('a', 1)) // stamped 990_000 µs, below b#1
+    c.get('r1').flush()
+    c.deliverAll('r1', 'r3')
+    expect(c.get('r3').stats()).toMatchObject({ timingViolations: 0, stopped: false })
+    c.settle()
+    c.advance(30) // r1's clock passes b#1's stamp: its floor does, Test II holds everywhere
+    c.tickAll()
+    c.settle()
+    for (const id of ['r1', 'r2', 'r3']) expect(c.keys(id)).toEqual(['a#1', 'b#1'])
+  })
+
+  it('a clock that goes back by more than the bound stops its replica before it stamps anything by it', () => {
+    const offsets: Record<string, number> = {}
+    const c = cluster(['r1', 'r2', 'r3'], { ...timing, maxSkewMs: 5, clockOffsetMs: offsets })
+    c.get('r1').tick()
+    offsets.r1 = -50 // a step of the system clock, 50 ms back
+    c.get('r1').submit(req('a', 1))
+    expect(c.get('r1').stats()).toMatchObject({ skewViolations: 1, stopped: true })
+    expect(c.diverged.get('r1')![0]).toMatch(/finds its clock went back by 50\.000 ms, beyond maxSkewMs 5/)
+    c.get('r1').flush()
+    const sent = [...c.links.entries()].filter(([key]) => key.startsWith('r1>')).flatMap(([, messages]) => messages)
+    expect(sent.some((m) => (m.message as { r?: unknown[] }).r !== undefined)).toBe(false)
+    // Within the bound, a clock that goes back a little is not a fault.
+    const d = cluster(['r1', 'r2', 'r3'], { ...timing, maxSkewMs: 5, clockOffsetMs: offsets })
+    offsets.r1 = 0
+    d.get('r1').tick()
+    offsets.r1 = -4
+    d.get('r1').submit(req('a', 1))
+    expect(d.get('r1').stats()).toMatchObject({ skewViolations: 0, stopped: false })
+  })
+})
+
 describe('timing faults are detected and contained', () => {
   it('a request arriving at or below the last delivered stamp stops delivery, is logged at error level, counted, and reported through diverged', () => {
     const c = lateRequest()
