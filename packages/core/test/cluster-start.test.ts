@@ -162,6 +162,20 @@ describe('starting a new cluster (replicas without state)', () => {
     expect(r3.engine.status).toBe('normal')
   })
 
+  it('Found: the initial view served first by a peer that never confirmed this run, then by one that did: the replica starts, whichever came first', () => {
+    // Chaos (5 real processes under load): r2, r3 and r4 started counting r1; r5 had started without it; r1, 20 ms
+    // late, heard r5 first and asked to join; after two amnesias only r4 and r5 held a state and no view could form.
+    const r1 = freshReplica('r1', 100)
+    r1.engine.onPeerMessage('r2', { kind: 'join', incarnation: 200, fresh: true, knows: { r1: 100 } })
+    r1.engine.onPeerMessage('r3', { kind: 'heartbeat', view: 1, suspects: [] }) // r3 started without naming this run of r1
+    r1.tick(5)
+    expect(r1.engine.status).toBe('joining')
+    r1.engine.onPeerMessage('r2', { kind: 'heartbeat', view: 1, suspects: [] }) // r2 started, with this run
+    r1.tick(5)
+    expect(r1.engine.status).toBe('normal')
+    expect(r1.lines.filter((l) => l.includes('asks to join'))).toEqual([])
+  })
+
   it('Found: a peer heard fresh in this run that recovers the initial view at position 0 from its disk is brought back, not joined', () => {
     // World simulator (real time, tight timing bounds, durable, seed 142): r3 started the cluster and crashed 0.3 ms
     // later, before r1 and r2 had its confirmation. Back from its disk it asked to be brought back; r1 and r2 took

@@ -44,6 +44,8 @@ export class ClusterStart {
   private readonly restarted = new Set<ReplicaId>()
   /** A peer that confirmed this run serves in the initial view: it started, with this run. */
   private peerStarted = false
+  /** A peer that never confirmed this run serves in the initial view (see `noteMessage`), and since when. */
+  private servedWithoutThisRun: { readonly by: ReplicaId; since: number | undefined } | undefined
 
   constructor(self: ReplicaId, initialView: View, fresh: boolean, log: Logger, incarnation: number) {
     this.self = self
@@ -88,8 +90,12 @@ export class ClusterStart {
         this.peerStarted = true
         return
       }
-      this.fresh = false
-      this.log.info(`replica '${this.self}' started without state and hears '${from}' serve in view ${this.initialView.id}, which '${from}' started without this run; it asks to join it`)
+      // It gives up starting only if no peer that confirmed this run is heard serving within the grace: had that
+      // peer's traffic come first, this replica would have started (see above), and which of the two a link brings
+      // first is chance. Found (chaos, 5 real processes under load): r2, r3 and r4 started the cluster counting r1;
+      // r5 had started without it, and r1, 20 ms late, heard r5 first and asked to join instead; two amnesias
+      // later only r4 and r5 held a state and no view could ever form.
+      this.servedWithoutThisRun ??= { by: from, since: undefined }
       return
     }
     this.fresh = false
@@ -139,6 +145,15 @@ export class ClusterStart {
    */
   shouldStart(configuration: readonly ReplicaId[], now: number, graceMs: number): boolean {
     if (!this.fresh || !this.initialView.members.includes(this.self)) return false
+    const served = this.servedWithoutThisRun
+    if (served !== undefined && !this.peerStarted) {
+      served.since ??= now
+      if (now - served.since >= graceMs) {
+        this.fresh = false
+        this.log.info(`replica '${this.self}' started without state and hears '${served.by}' serve in view ${this.initialView.id}, which '${served.by}' started without this run; it asks to join it`)
+      }
+      return false
+    }
     // `confirmed` never holds this replica itself: each id is here once.
     const fresh = [...this.confirmed, this.self].filter((r) => configuration.includes(r))
     if (fresh.length < majorityOf(configuration.length)) {
