@@ -41,8 +41,7 @@ async function row() {
   for (const host of hosts) await host.stop()
   const ops = measured['ops/s']
   const seconds = (timing.durationMs + timing.warmupMs) / 1000
-  console.log(JSON.stringify({ order, clients: clientCount, 'ops/s': ops, p50: measured.p50, 'cpu µs/op': Math.round(((used.user + used.system) / (ops * seconds)) * 100) / 100 }))
+  console.log(JSON.stringify({ order, clients: clientCount, 'ops/s': ops, 'p50 ms': measured['p50 ms'], 'cpu µs/op': Math.round(((used.user + used.system) / (ops * seconds)) * 100) / 100 }))
 }
 
 for (let i = 0; i < rounds; i++) await row()
-if (globalThis.__relays) console.log("relays", globalThis.__relays, "skipped", globalThis.__skipped)

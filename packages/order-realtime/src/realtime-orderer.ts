@@ -566,7 +566,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
    * rejoins after a timing fault, with its clock far ahead would otherwise deliver by it before any probe tells.
    */
   private testI(entry: HeldEntry): boolean {
-    return this.clockChecked && clockMicros(this.readClock()) >= entry.time + this.deltaMicros && !this.memberClockOff()
+    const now = this.readClock()
+    return this.clockChecked && clockMicros(now) >= entry.time + this.deltaMicros && !this.memberClockOff(now)
   }
 
   /**
@@ -580,13 +581,14 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
    * passed the stamp): slower by the skew, in the same order as the member at fault, which finds its clock off by
    * its own probes and stops.
    */
-  private memberClockOff(): boolean {
-    const now = this.ctx.clock.now()
-    for (const [member, estimate] of this.clockOffsets) {
-      if (estimate.atMs === undefined || now - estimate.atMs > ESTIMATE_FRESH_PROBES * PROBE_EVERY_HEARTBEATS * this.heartbeatMs) continue
-      if (this.members.includes(member) && this.beyondBound(estimate)) return true
-    }
-    return false
+  private memberClockOff(now: number): boolean {
+    return this.peers.some((peer) => this.beyondBound(this.freshEstimate(peer, now)))
+  }
+
+  /** `member`'s clock estimate, if a probe answered within the last few probe intervals (an older one says nothing of now). */
+  private freshEstimate(member: ReplicaId, now: number): ClockOffset | undefined {
+    const estimate = this.clockOffsets.get(member)
+    return estimate?.atMs !== undefined && now - estimate.atMs <= ESTIMATE_FRESH_PROBES * PROBE_EVERY_HEARTBEATS * this.heartbeatMs ? estimate : undefined
   }
 
   /**
@@ -677,10 +679,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     // majority of the view (every healthy replica then agrees with a majority, so one skewed replica stops
     // alone); a single peer off is that peer's to find out, and is only counted here.
     const members = this.ctx.view().members
-    const fresh = (m: ReplicaId) => {
-      const estimate = this.clockOffsets.get(m)
-      return estimate?.atMs !== undefined && now - estimate.atMs <= ESTIMATE_FRESH_PROBES * PROBE_EVERY_HEARTBEATS * this.heartbeatMs ? estimate : undefined
-    }
+    const fresh = (m: ReplicaId) => this.freshEstimate(m, now)
     const agreeing = members.filter((m) => m === this.ctx.self || !this.beyondBound(fresh(m))).length
     if (agreeing >= Math.floor(members.length / 2) + 1) {
       this.counters.peerSkewSeen++

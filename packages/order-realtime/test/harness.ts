@@ -80,6 +80,17 @@ export function cluster(ids: string[], options: ClusterOptions = {}) {
     dropFrom(id: string) {
       for (const [key, queue] of links) if (key.startsWith(`${id}>`)) queue.length = 0
     },
+    /**
+     * `origin` stamps `request` and sends it to every other member; `acknowledger` then acknowledges it (with its
+     * floor) to the members other than the origin. The opening of the stories where a member's floor lags.
+     */
+    stampAndAcknowledge(origin: string, request: Request, acknowledger: string) {
+      orderers.get(origin)!.submit(request)
+      orderers.get(origin)!.flush()
+      for (const id of ids) if (id !== origin) api.deliverAll(origin, id)
+      orderers.get(acknowledger)!.flush()
+      for (const id of ids) if (id !== origin && id !== acknowledger) api.deliverAll(acknowledger, id)
+    },
     flushAll() {
       for (const o of orderers.values()) o.flush()
     },

@@ -62,12 +62,7 @@ describe('Test II: a larger clock-based floor from every member', () => {
   it('counts this replica\'s own clock-based floor too: a replica whose clock is behind does not deliver before it, and orders its own later request first', () => {
     // r1's clock is 5 ms behind. r2 stamps b#1 at 1000 ms; r2's and r3's floors pass the stamp, r1's does not.
     const c = cluster(['r1', 'r2', 'r3'], { ...skewed, clockOffsetMs: { r1: -5 } })
-    c.get('r2').submit(req('b', 1))
-    c.get('r2').flush()
-    c.deliverAll('r2', 'r1')
-    c.deliverAll('r2', 'r3')
-    c.get('r3').flush()
-    c.deliverAll('r3', 'r1')
+    c.stampAndAcknowledge('r2', req('b', 1), 'r3')
     expect(c.keys('r1')).toEqual([]) // every member holds b#1, every peer's floor passed it, r1's clock did not
     c.get('r1').submit(req('a', 1)) // stamped 995_000 µs by r1's clock: before b#1
     c.advance(1)
@@ -194,12 +189,7 @@ describe('relaying', () => {
     // r3 delivered b#1 then (session 31, relays switched off on purpose), and the view change's boundary held a#1
     // below it: a timing fault at r3 though no timing assumption broke.
     const c = cluster(['r1', 'r2', 'r3'], { ...skewed, clockOffsetMs: { r1: -5 } })
-    c.get('r2').submit(req('b', 1))
-    c.get('r2').flush()
-    c.deliverAll('r2', 'r1')
-    c.deliverAll('r2', 'r3')
-    c.get('r1').flush()
-    c.deliverAll('r1', 'r3')
+    c.stampAndAcknowledge('r2', req('b', 1), 'r1')
     c.deliverAll('r1', 'r2')
     c.get('r1').submit(req('a', 1))
     c.get('r1').flush()

@@ -11,12 +11,7 @@ const timing = { maxDelayMs: 10, maxSkewMs: 0, heartbeatMs: 5 }
  */
 function lateRequest() {
   const c = cluster(['r1', 'r2', 'r3'], { ...timing, clockOffsetMs: { r1: -30 } })
-  c.get('r2').submit(req('b', 1))
-  c.get('r2').flush()
-  c.deliverAll('r2', 'r1')
-  c.deliverAll('r2', 'r3')
-  c.get('r1').flush() // r1 acknowledges b#1 with floor 970_000 µs
-  c.deliverAll('r1', 'r3')
+  c.stampAndAcknowledge('r2', req('b', 1), 'r1') // r1 acknowledges b#1 with floor 970_000 µs
   c.advance(20)
   c.get('r3').tick()
   expect(c.keys('r3')).toEqual(['b#1'])
@@ -34,12 +29,7 @@ describe('a member known to be off, a clock that goes back', () => {
     // state: a history that is not linearizable.
     const c = cluster(['r1', 'r2', 'r3'], { ...timing, clockOffsetMs: { r1: -30 } })
     ;(c.get('r3') as unknown as { clockOffsets: Map<string, unknown> }).clockOffsets.set('r1', { offsetMs: -30, roundTripMs: 1, atMs: c.now() })
-    c.get('r2').submit(req('b', 1))
-    c.get('r2').flush()
-    c.deliverAll('r2', 'r1')
-    c.deliverAll('r2', 'r3')
-    c.get('r1').flush()
-    c.deliverAll('r1', 'r3')
+    c.stampAndAcknowledge('r2', req('b', 1), 'r1')
     c.advance(20)
     c.get('r3').tick()
     expect(c.keys('r3')).toEqual([]) // past b#1's stamp + Δ, but r1's clock is off: Test II only

@@ -289,15 +289,18 @@ export class ReliableLink {
           return this.violation(connection, `peer dropped messages ${this.receivedUpTo + 1}..${envelope.oldestSeq - 1} that were never acknowledged`)
         }
         // Sending side: resend exactly what the peer lacks.
-        if (envelope.peerIncarnation === this.incarnation && !peerIsNew) {
+        const knowsThisSide = envelope.peerIncarnation === this.incarnation
+        if (knowsThisSide) {
           const upTo = envelope.receivedUpTo
           if (upTo < this.firstSeq - 1 || upTo > this.nextSeq - 1) {
             return this.violation(connection, `peer claims to have received up to ${upTo}, outside ${this.firstSeq - 1}..${this.nextSeq - 1}`)
           }
           this.trim(upTo)
-          this.writtenUpTo = upTo
+        }
+        if (knowsThisSide && !peerIsNew) {
+          this.writtenUpTo = this.firstSeq - 1
           // A large message under way goes on from the bytes the peer already holds.
-          const next = this.encoded[this.head + (upTo + 1 - this.firstSeq)]
+          const next = this.encoded[this.head]
           const large = next !== undefined && next.length + DATA_FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes
           this.writtenPartBytes = large && (envelope.partBytes ?? 0) < next.length ? (envelope.partBytes ?? 0) : 0
         } else {
@@ -306,13 +309,6 @@ export class ReliableLink {
           // its own RESUME got here; on the next one it named this incarnation, the mirror was kept, and references
           // named strings the new peer never held. It has received nothing yet (this side sends only once resumed
           // with it): it takes the held messages from the oldest one it lacks, encoded for its empty table.
-          if (envelope.peerIncarnation === this.incarnation) {
-            const upTo = envelope.receivedUpTo
-            if (upTo < this.firstSeq - 1 || upTo > this.nextSeq - 1) {
-              return this.violation(connection, `peer claims to have received up to ${upTo}, outside ${this.firstSeq - 1}..${this.nextSeq - 1}`)
-            }
-            this.trim(upTo)
-          }
           this.writtenUpTo = this.firstSeq - 1
           this.writtenPartBytes = 0
           this.restartSharedStrings(envelope.sharedStringChars ?? 0)
