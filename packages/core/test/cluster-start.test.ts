@@ -4,7 +4,7 @@ import { lamport } from '@lockstep/order-lamport'
 import { ReplicaEngine, type PeerMessage } from '../src/index'
 
 /** Replica `self` of r1, r2, r3 started without any state (memory storage, no join flag), its messages recorded. */
-function freshReplica(self: string, incarnation: number) {
+function freshReplica(self: string, incarnation: number, replicas: readonly string[] = ['r1', 'r2', 'r3']) {
   const sent: { to: string; message: PeerMessage }[] = []
   const lines: string[] = []
   let now = 1_000
@@ -13,8 +13,8 @@ function freshReplica(self: string, incarnation: number) {
     machine: kv,
     orderer: lamport({ heartbeatMs: 10 }),
     clock: { now: () => now },
-    view: { id: 1, members: ['r1', 'r2', 'r3'] },
-    replicas: ['r1', 'r2', 'r3'],
+    view: { id: 1, members: [...replicas] },
+    replicas: [...replicas],
     membership: { heartbeatMs: 10, suspectAfterMs: 30, viewChangeTimeoutMs: 60 },
     startAs: 'fresh',
     incarnation,
@@ -174,6 +174,47 @@ describe('starting a new cluster (replicas without state)', () => {
     r1.tick(5)
     expect(r1.engine.status).toBe('normal')
     expect(r1.lines.filter((l) => l.includes('asks to join'))).toEqual([])
+  })
+
+  it('Found: a peer that confirmed this run and serves the initial view makes a fresh replica start, though it heard no majority itself', () => {
+    // World simulator (5 durable replicas, links up to 1.5 s slow to connect, no fault at all, seed 13): r1 started
+    // counting r2 and r4, r4 counting r1 and r3; r2 and r3, their other links still connecting, had confirmed too
+    // few peers to start themselves, took r1's view change for a running cluster and asked to join it. Only r1 and r4
+    // were members, fewer than a majority, and nobody was ever served.
+    const five = ['r1', 'r2', 'r3', 'r4', 'r5']
+    const r2 = freshReplica('r2', 200, five)
+    r2.engine.onPeerMessage('r1', { kind: 'join', incarnation: 100, fresh: true, knows: { r2: 200 } }) // r1 confirmed r2
+    r2.tick(5)
+    expect(r2.engine.status).toBe('joining')
+    r2.engine.onPeerMessage('r1', { kind: 'heartbeat', view: 1, suspects: [] }) // r1 started, with this run
+    r2.tick(5)
+    expect(r2.engine.status).toBe('normal')
+    expect(r2.lines).toContain("replica 'r2' starts the new cluster in view 1 that 'r1' started with this run (r1 and r2 confirmed each other)")
+  })
+
+  it("Found: a view change of the initial view by a peer that confirmed this run makes a fresh replica start in the initial view, and promise in the next ballot", () => {
+    const five = ['r1', 'r2', 'r3', 'r4', 'r5']
+    const r2 = freshReplica('r2', 200, five)
+    r2.engine.onPeerMessage('r1', { kind: 'join', incarnation: 100, fresh: true, knows: { r2: 200 } })
+    r2.tick(5)
+    const ballot = { round: 1, coordinator: 'r1' }
+    r2.engine.onPeerMessage('r1', { kind: 'prepare', view: 2, ballot })
+    r2.tick(5)
+    expect(r2.engine.status).toBe('normal')
+    expect(r2.lines.filter((l) => l.includes('asks to join'))).toEqual([])
+    r2.engine.onPeerMessage('r1', { kind: 'prepare', view: 2, ballot: { round: 2, coordinator: 'r1' } })
+    const promise = r2.sent.find((s) => s.to === 'r1' && s.message.kind === 'promise')?.message as Extract<PeerMessage, { kind: 'promise' }> | undefined
+    expect(promise?.holding.kind).toBe('live')
+  })
+
+  it('a view change of the initial view by a peer that never confirmed this run still makes a fresh replica join', () => {
+    const five = ['r1', 'r2', 'r3', 'r4', 'r5']
+    const r2 = freshReplica('r2', 200, five)
+    r2.engine.onPeerMessage('r1', { kind: 'join', incarnation: 100, fresh: true }) // r1 heard, but never named this run
+    r2.engine.onPeerMessage('r1', { kind: 'prepare', view: 2, ballot: { round: 1, coordinator: 'r1' } })
+    r2.tick(100)
+    expect(r2.engine.status).toBe('joining')
+    expect(r2.lines).toContain("replica 'r2' started without state and hears from a running cluster ('prepare'); it asks to join it")
   })
 
   it('Found: a peer heard fresh in this run that recovers the initial view at position 0 from its disk is brought back, not joined', () => {

@@ -15,6 +15,10 @@ import { majorityOf } from './view-change/quorum'
  * earlier run ordered requests the others count on, so it never takes its
  * place in the initial view by itself.
  *
+ * A fresh replica whose peer confirmed this run (see below) and then started the
+ * initial view, or changes it, starts too, without a majority of its own: that
+ * peer saw a majority fresh, and links to the others may still be connecting.
+ *
  * A fresh peer counts toward that majority only once it confirmed this run of
  * this replica: its fresh join names this replica's incarnation (`knows`),
  * which it can only have heard from this run. A join is no proof by itself
@@ -42,8 +46,8 @@ export class ClusterStart {
   private majoritySince: number | undefined
   /** Peers heard with more than one incarnation while this replica was fresh: never counted (see `joinedWhileOutside`). */
   private readonly restarted = new Set<ReplicaId>()
-  /** A peer that confirmed this run serves in the initial view: it started, with this run. */
-  private peerStarted = false
+  /** A peer that confirmed this run and serves in the initial view (or changes it): it started, with this run. */
+  private peerStarted: ReplicaId | undefined
   /** A peer that never confirmed this run serves in the initial view (see `noteMessage`), and since when. */
   private servedWithoutThisRun: { readonly by: ReplicaId; since: number | undefined } | undefined
 
@@ -85,9 +89,14 @@ export class ClusterStart {
     // cluster and asked to join it, and r3, the only replica with a state, could never gather a majority of votes:
     // nobody served, for ever, with every replica up.
     if (message.kind === 'recover' && message.view.id === this.initialView.id && message.position === 0 && this.heard.has(from) && !this.restarted.has(from)) return
+    // A view change ending the initial view, from a peer that confirmed this run: that peer started it (with this run).
+    if (message.kind === 'prepare' && message.view === this.initialView.id + 1 && this.confirmed.has(from)) {
+      this.peerStarted ??= from
+      return
+    }
     if ((message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === this.initialView.id) {
       if (this.confirmed.has(from)) {
-        this.peerStarted = true
+        this.peerStarted ??= from
         return
       }
       // It gives up starting only if no peer that confirmed this run is heard serving within the grace: had that
@@ -145,8 +154,19 @@ export class ClusterStart {
    */
   shouldStart(configuration: readonly ReplicaId[], now: number, graceMs: number): boolean {
     if (!this.fresh || !this.initialView.members.includes(this.self)) return false
+    // A peer that confirmed this run started the initial view: a majority of fresh replicas confirmed each other in
+    // its eyes, and this run may be one it counted (the initial view delivers nothing until every member holds the
+    // request, this one included). This replica starts too, whatever it heard itself: links to the others may still
+    // be connecting. Found (world simulator, 5 durable replicas, links up to 1.5 s slow to connect, no fault, seed
+    // 13): r1 started counting r2 and r4, r4 counting r1 and r3; r2 and r3 had confirmed too few peers to start, took
+    // r1's view change for a running cluster and asked to join it; r1 and r4, fewer than a majority, waited for ever.
+    const started = this.peerStarted
+    if (started !== undefined) {
+      this.log.info(`replica '${this.self}' starts the new cluster in view ${this.initialView.id} that '${started}' started with this run (${[started, this.self].sort().join(' and ')} confirmed each other)`)
+      return true
+    }
     const served = this.servedWithoutThisRun
-    if (served !== undefined && !this.peerStarted) {
+    if (served !== undefined) {
       served.since ??= now
       if (now - served.since >= graceMs) {
         this.fresh = false
@@ -161,7 +181,7 @@ export class ClusterStart {
       return false
     }
     this.majoritySince ??= now
-    if (fresh.length < configuration.length && !this.peerStarted && now - this.majoritySince < graceMs) return false
+    if (fresh.length < configuration.length && now - this.majoritySince < graceMs) return false
     this.log.info(`replica '${this.self}' starts a new cluster in view ${this.initialView.id} with ${fresh.sort().join(', ')} (a majority started without state)`)
     return true
   }
