@@ -19,6 +19,15 @@ import type { SimCluster } from './sim-cluster'
  *
  * A new fault strikes only if the faulty set, with its victims added, stays within F. Blackouts are the one
  * exception: they kill every replica; the budget is then exceeded until enough of them are back.
+ *
+ * A new fault also counts, beside the faulty replicas, those that have not served yet since the run began (a
+ * first start slow to connect): a replica that never held the state is, to every other replica, one restarted
+ * without its state (nothing tells a first run from a run after a wiped disk), so it may not vote or count toward
+ * a majority either, and striking the others before it served could leave fewer than a majority able to go on,
+ * where a stall is the design. They are not faulty (no fault was injected; the cluster owes them liveness, and
+ * a cluster that never forms is a stall): they only hold new faults back. Found (links slow to connect, 3 durable
+ * replicas, seed 16): r1 and r3 started the cluster while r2's links were still connecting, then r3 lost its
+ * disk; r1 alone held the state, r2 could not be told from an amnesiac, and no view could form again.
  */
 export class FaultBudget {
   /** F: the most replicas that may be faulty at once. */
@@ -35,6 +44,8 @@ export class FaultBudget {
 
   /** Replicas seen serving (see `faulty`'s `takingState`). */
   private readonly served = new Set<string>()
+  /** Replicas not seen serving since the run began (see the class): they hold new faults back. */
+  private readonly neverServed: Set<string>
   /** Replicas that lie for the whole run: always faulty. */
   private readonly liars: ReadonlySet<string>
 
@@ -42,6 +53,17 @@ export class FaultBudget {
     this.cluster = cluster
     this.limit = Math.floor((cluster.initialMembers.length - 1) / 2)
     this.liars = new Set(liars)
+    this.neverServed = new Set(cluster.initialMembers)
+  }
+
+  /** Faulty replicas (see `faulty`) and those that have not served yet: what a new fault must leave within F. */
+  private heldBack(): Set<string> {
+    const held = new Set(this.faulty().keys())
+    for (const id of this.neverServed) {
+      if (this.cluster.isRunning(id) && this.cluster.isServing(id)) this.neverServed.delete(id)
+      else held.add(id)
+    }
+    return held
   }
 
   /**
@@ -76,23 +98,27 @@ export class FaultBudget {
     return this.faulty(options).size
   }
 
-  /** True if striking `victims` keeps the faulty replicas within F (victims already faulty cost nothing). */
+  /**
+   * True if striking `victims` keeps the faulty replicas, with those that have not served yet, within F (victims
+   * already counted cost nothing).
+   */
   allows(victims: readonly string[]): boolean {
-    const faulty = new Set(this.faulty().keys())
+    const faulty = this.heldBack()
     for (const victim of victims) faulty.add(victim)
     return faulty.size <= this.limit
   }
 
   /**
    * Picks up to `count` victims from `candidates` (in the order given, which the caller shuffled) so that the
-   * faulty replicas stay within F; replicas already faulty cost nothing. May return fewer, or none.
+   * faulty replicas, with those that have not served yet, stay within F; replicas already counted cost nothing.
+   * May return fewer, or none.
    */
   pick(candidates: readonly string[], count: number): string[] {
-    const faulty = new Set(this.faulty().keys())
+    const faulty = this.heldBack()
     const victims: string[] = []
     for (const candidate of candidates) {
       if (victims.length >= count) break
-      if (faulty.has(candidate) || faulty.size < this.limit) {
+      if (faulty.has(candidate) ? faulty.size <= this.limit : faulty.size < this.limit) {
         victims.push(candidate)
         faulty.add(candidate)
       }
