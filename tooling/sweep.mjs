@@ -35,8 +35,8 @@ const grids = {
   held: [
     { durable: false, faults: everyFault.filter((f) => f !== 'blackout'), clients: 4, inFlight: 2, machines: ['kv', 'register'], replicas: [3, 5], heldForRestart: true },
     { durable: true, faults: everyFault, clients: 4, inFlight: 2, machines: ['kv'], replicas: [3, 5], heldForRestart: true },
-    // Links slow to connect at first (up to 1.5 s), as TCP connections to a peer slow to listen are: finds liveness
-    // gaps of memory storage not yet closed (docs/simulation.md).
+    // Links slow to connect at first (up to 1.5 s), as TCP connections to a peer slow to listen are (docs/simulation.md;
+    // packages/conformance/test/slow-connect.test.ts runs the same world in CI, with disks too).
     { durable: false, faults: everyFault.filter((f) => f !== 'blackout'), clients: 4, inFlight: 1, machines: ['kv', 'mutex'], replicas: [3, 5], heldForRestart: true, connectDelayMaxMs: 1_500 },
   ],
 }
