@@ -110,17 +110,21 @@ export class FaultBudget {
 
   /**
    * Picks up to `count` victims from `candidates` (in the order given, which the caller shuffled) so that the
-   * faulty replicas, with those that have not served yet, stay within F; replicas already counted cost nothing.
+   * faulty replicas, with those that have not served yet, stay within F; replicas already faulty cost nothing.
    * May return fewer, or none.
    */
   pick(candidates: readonly string[], count: number): string[] {
-    const faulty = this.heldBack()
+    const faulty = new Set(this.faulty().keys())
+    const held = this.heldBack()
     const victims: string[] = []
     for (const candidate of candidates) {
       if (victims.length >= count) break
-      if (faulty.has(candidate) ? faulty.size <= this.limit : faulty.size < this.limit) {
+      // A faulty replica costs nothing, even while a blackout keeps the budget exceeded; one that has not served yet
+      // costs nothing only while the count stays within F (else every replica of a cluster still forming would be
+      // free to strike).
+      if (faulty.has(candidate) || (held.has(candidate) ? held.size <= this.limit : held.size < this.limit)) {
         victims.push(candidate)
-        faulty.add(candidate)
+        held.add(candidate)
       }
     }
     return victims
