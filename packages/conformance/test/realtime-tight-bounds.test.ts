@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { realtime } from '@lockstep/order-realtime'
 import { simulate, workloads, type FaultKind, type SimulationResult } from '@lockstep/testkit'
+import { describeFailures } from './failures'
 
 /**
  * The real-time orderer with timing bounds as tight as the simulated network allows (one hop at most 20 ms:
@@ -28,8 +29,6 @@ const run = (seed: number, machine = 'kv', faults: FaultKind[] = ['crash', 'rest
     durable,
     overlap: true,
   })
-
-const describeFailures = (failures: readonly SimulationResult[]) => failures.slice(0, 5).map((f) => `seed ${f.seed}: ${f.violations.slice(0, 2).join('; ')}\n  rerun: ${f.rerun}`).join('\n')
 
 describe('the real-time orderer under tight timing bounds, durable, with crashes and restarts', () => {
   it('Found (seed 142): a replica that started the cluster and crashed at once is brought back by the others, which start without it', async () => {

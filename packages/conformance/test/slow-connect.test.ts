@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { simulate, workloads, type FaultKind, type SimulationResult } from '@lockstep/testkit'
+import { describeFailures } from './failures'
 import { orderers } from './orderers'
 
 /**
@@ -27,8 +28,6 @@ const story = (seed: number, replicas: number) =>
     overlap: true,
     connectDelayMaxMs: 1500,
   })
-
-const describeFailures = (failures: readonly SimulationResult[]) => failures.slice(0, 5).map((f) => `seed ${f.seed}: ${f.violations.slice(0, 2).join('; ')}\n  rerun: ${f.rerun}`).join('\n')
 
 describe('links slow to connect at the start', () => {
   it('Found (5 replicas, seed 13, no fault): replicas that heard too few peers to start start with the peer that counted them', async () => {

@@ -42,10 +42,8 @@ export class FaultBudget {
   /** Restarted without state and not yet seen serving. */
   private readonly amnesiac = new Set<string>()
 
-  /** Replicas seen serving (see `faulty`'s `takingState`). */
+  /** Replicas seen serving since the run began (see `faulty`'s `takingState`); the others hold new faults back (see the class). */
   private readonly served = new Set<string>()
-  /** Replicas not seen serving since the run began (see the class): they hold new faults back. */
-  private readonly neverServed: Set<string>
   /** Replicas that lie for the whole run: always faulty. */
   private readonly liars: ReadonlySet<string>
 
@@ -53,16 +51,12 @@ export class FaultBudget {
     this.cluster = cluster
     this.limit = Math.floor((cluster.initialMembers.length - 1) / 2)
     this.liars = new Set(liars)
-    this.neverServed = new Set(cluster.initialMembers)
   }
 
-  /** Faulty replicas (see `faulty`) and those that have not served yet: what a new fault must leave within F. */
-  private heldBack(): Set<string> {
-    const held = new Set(this.faulty().keys())
-    for (const id of this.neverServed) {
-      if (this.cluster.isRunning(id) && this.cluster.isServing(id)) this.neverServed.delete(id)
-      else held.add(id)
-    }
+  /** The `faulty` replicas (just computed: it notes who serves) and those not seen serving yet: what a new fault must leave within F. */
+  private heldBack(faulty: ReadonlyMap<string, string>): Set<string> {
+    const held = new Set(faulty.keys())
+    for (const id of this.cluster.initialMembers) if (!this.served.has(id)) held.add(id)
     return held
   }
 
@@ -80,8 +74,10 @@ export class FaultBudget {
       if (this.liars.has(id)) reasons.push('lying')
       if (!this.cluster.isRunning(id)) reasons.push('down')
       else if (this.amnesiac.has(id)) {
-        if (this.cluster.isServing(id)) this.amnesiac.delete(id)
-        else reasons.push('restarted without state, not serving yet')
+        if (this.cluster.isServing(id)) {
+          this.amnesiac.delete(id)
+          this.served.add(id)
+        } else reasons.push('restarted without state, not serving yet')
       } else if (this.cluster.isServing(id)) this.served.add(id)
       else if (options.takingState && !this.cluster.durable && this.served.has(id) && this.cluster.isTakingState(id)) reasons.push('taking the state again (no disk)')
       if (this.partitioned.has(id)) reasons.push('partitioned')
@@ -103,9 +99,9 @@ export class FaultBudget {
    * already counted cost nothing).
    */
   allows(victims: readonly string[]): boolean {
-    const faulty = this.heldBack()
-    for (const victim of victims) faulty.add(victim)
-    return faulty.size <= this.limit
+    const held = this.heldBack(this.faulty())
+    for (const victim of victims) held.add(victim)
+    return held.size <= this.limit
   }
 
   /**
@@ -114,8 +110,8 @@ export class FaultBudget {
    * May return fewer, or none.
    */
   pick(candidates: readonly string[], count: number): string[] {
-    const faulty = new Set(this.faulty().keys())
-    const held = this.heldBack()
+    const faulty = this.faulty()
+    const held = this.heldBack(faulty)
     const victims: string[] = []
     for (const candidate of candidates) {
       if (victims.length >= count) break
