@@ -56,4 +56,20 @@ describe('the fault budget', () => {
     budget.slowStarted('r5')
     expect(budget.pick(['r1', 'r3'], 2)).toEqual([])
   })
+
+  it('holds new faults back while a replica has not served yet, without counting it faulty', () => {
+    // r4 and r5 start slow to connect: no replica can tell them from replicas that lost their state.
+    const { budget, state } = world([], ['r4', 'r5'])
+    expect(budget.count()).toBe(0)
+    expect(budget.allows(['r1'])).toBe(false)
+    expect(budget.pick(['r1', 'r4', 'r5'], 3)).toEqual(['r4', 'r5']) // already counted: they cost nothing within F
+    state.notServing.delete('r5')
+    expect(budget.pick(['r1', 'r2'], 2)).toEqual(['r1'])
+    expect(budget.pick(['r4', 'r1'], 2)).toEqual(['r4', 'r1'])
+    // Serving once is enough, as for a replica restarted without its state.
+    state.notServing.delete('r4')
+    expect(budget.count()).toBe(0)
+    state.notServing.add('r4')
+    expect(budget.pick(['r1', 'r2'], 2)).toEqual(['r1', 'r2'])
+  })
 })
