@@ -126,3 +126,24 @@ describe("a replica takes no whole state its other sources dispute (real time)",
     expect(result.operations).toBe(148)
   })
 })
+
+// Found by the sweep (`npm run sweep -- --grid voting`, about one run in a hundred of this setting): r1 lies (its
+// machine loses effects) and caught up by the order after its state to position 134, which wrote a snapshot; it
+// restarted from it. A delay spike got r2 removed from view 34 on r1's suspicion alone (the one live promiser), and
+// r3, a joiner one request behind at 133, had r1 for its only source. r1 kept no request of the order after its
+// restart, so it could not serve r3 the one request r3 lacked, and r3 took r1's whole (wrong) state; then r2 took
+// the state r1 and r3 agreed on, and the voting clients took 6 wrong answers from the two correct replicas. Now a
+// snapshot keeps the last requests of the order before its state (`EngineResume.recent`), a replica restarted from
+// it serves them, and r3 executes the request itself on its own (right) state. Rerun: npx lockstep sim --machine
+// mutex --replicas 3 --order realtime --clients 4 --ops 150 --faults lie,crash,restart,partition,delay --overlap
+// --durable --voter majority --liars 1 --lie-mode state --seed 3000018
+describe('a replica restarted from a snapshot still serves the order after a joiner’s state (real time)', () => {
+  it('a joiner whose only source is the liar keeps its own state (mutex, 3 replicas, 1 liar on its state, majority voter, seed 3000018; before the fix: clients took 6 wrong answers)', async () => {
+    const realtime = orderers.find((o) => o.name === 'realtime')!
+    const result = await simulate({ seed: 3_000_018, workload: workloads.mutex!, orderer: realtime.simulation, replicas: 3, clients: 4, ops: 150, faults: ['lie', 'crash', 'restart', 'partition', 'delay'], overlap: true, durable: true, voter: 'majority', liars: 1, lieMode: 'state' })
+    expect(result.violations, result.rerun).toEqual([])
+    expect(noLivenessOwed(result)).toBeUndefined()
+    expect(result.voting!.stateFromLiars).toEqual([])
+    expect(result.voting!.wrongAnswers).toBe(0)
+  })
+})

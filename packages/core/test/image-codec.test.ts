@@ -52,6 +52,33 @@ describe('snapshot images', () => {
   })
 })
 
+describe('the recent order a snapshot keeps', () => {
+  const request = (n: number) => ({ client: 'c', seq: n, command: { name: 'put', args: { key: `k${n}`, value: n % 2 === 0 ? `v${n}` : Uint8Array.of(n, 0, 255) } }, ackedBelow: n })
+
+  it('reads back the requests as they went in (binary values too), with their digests and where they start', () => {
+    const { snapshot } = kvSnapshot(3)
+    const recent = { from: { position: 0, digest: '' }, requests: [request(1), request(2), request(3)], digests: ['d1', 'd2', 'd3'] }
+    const back = decodeSnapshot(concat([...snapshotPieces({ ...snapshot, resume: { ...snapshot.resume, recent } })]))
+    expect(back.recent!.from).toEqual(recent.from)
+    expect(back.recent!.digests).toEqual(recent.digests)
+    expect(back.recent!.requests[1]).toEqual(request(2))
+    // A binary value comes back binary (a Buffer, as from the log's records), with its bytes.
+    const value = (back.recent!.requests[0]!.command as { args: { value: Uint8Array } }).args.value
+    expect(value).toBeInstanceOf(Uint8Array)
+    expect([...value]).toEqual([1, 0, 255])
+    expect(back.view).toEqual({ id: 4, members: ['r1', 'r2', 'r3'] })
+    expect(decodeSnapshot(concat([...snapshotPieces(snapshot)])).recent, 'none kept: none written').toBeUndefined()
+  })
+
+  it('a recent order that does not decode is STORAGE_CORRUPT, naming it', () => {
+    const { snapshot } = kvSnapshot(2)
+    const bytes = concat([...snapshotPieces({ ...snapshot, resume: { ...snapshot.resume, recent: { from: { position: 0, digest: '' }, requests: [request(1), request(2)], digests: ['d1', 'd2'] } } })])
+    // The same header with a digest that is not a string (of the same length, so the header's length still holds).
+    const text = Buffer.from(bytes).toString('latin1').replace('"digests":["d1","d2"]', '"digests":["d1",1234]')
+    expect(() => decodeSnapshot(Uint8Array.from(Buffer.from(text, 'latin1')))).toThrow(expect.objectContaining({ code: ErrorCodes.STORAGE_CORRUPT, message: expect.stringMatching(/recent order has no valid `digests`/) }))
+  })
+})
+
 describe('the order digest version an image holds', () => {
   const restoredFrom = (bytes: Uint8Array, newHistories: 1 | 2 = 2) => {
     const restored = new ReplicatedState(kv as never, {}, newHistories)

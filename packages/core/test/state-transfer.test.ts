@@ -166,6 +166,48 @@ describe('the requests kept for catching up (suffixWindow)', () => {
   })
 })
 
+describe('the requests kept for catching up, across a restart (a snapshot keeps them)', () => {
+  const request = (n: number) => ({ client: 'c1', seq: n, command: { name: 'put', args: { key: `k${n}`, value: 'v'.repeat(40) } } })
+  const digestAt = (n: number) => `d${n}`
+  const viewStart = (position: number) => ({ position, sessions: { droppedUpTo: -1, sessions: [] }, orderDigest: digestAt(position), machine: new Uint8Array() })
+
+  it('a replica restored with them serves the same suffixes as before it stopped, and the requests replayed after them extend them', () => {
+    const before = new StateTransfer({ chunkBytes: 1 << 20, window: 4, suffixWindow: 6 })
+    before.resetKept(10, digestAt(10))
+    for (let n = 11; n <= 20; n++) before.recordDelivery(n, request(n), digestAt(n))
+    const recent = before.recentOrder(20, 1 << 20)!
+    expect(recent.from).toEqual({ position: 14, digest: digestAt(14) })
+    expect(recent.requests.map((r) => r.seq)).toEqual([15, 16, 17, 18, 19, 20])
+    expect(recent.digests).toEqual([15, 16, 17, 18, 19, 20].map(digestAt))
+
+    const after = new StateTransfer({ chunkBytes: 1 << 20, window: 4, suffixWindow: 6 })
+    expect(after.restoreRecentOrder(recent, 20, digestAt(20))).toBe(true)
+    after.recordDelivery(21, request(21), digestAt(21)) // replayed from the log after the snapshot
+    before.recordDelivery(21, request(21), digestAt(21))
+    before.recordViewStart(7, viewStart(21))
+    after.recordViewStart(7, viewStart(21))
+    for (let from = 16; from <= 21; from++) expect(after.suffix(7, { position: from, digest: digestAt(from) }), `from ${from}`).toEqual(before.suffix(7, { position: from, digest: digestAt(from) }))
+    expect(after.suffix(7, { position: 18, digest: digestAt(18) })!.requests.map((r) => r.seq)).toEqual([19, 20, 21])
+  })
+
+  it('keeps only the newest within the byte budget, none when they do not end at the state, and refuses ones that do not end at its position and digest', () => {
+    const transfer = new StateTransfer({ chunkBytes: 1 << 20, window: 4, suffixWindow: 100 })
+    transfer.resetKept(0, '')
+    for (let n = 1; n <= 10; n++) transfer.recordDelivery(n, request(n), digestAt(n))
+    // Each request is about 78 bytes: two fit in 160.
+    expect(transfer.recentOrder(10, 160)!.requests.map((r) => r.seq)).toEqual([9, 10])
+    expect(transfer.recentOrder(10, 160)!.from).toEqual({ position: 8, digest: digestAt(8) })
+    expect(transfer.recentOrder(10, 10), 'not even one fits').toBeUndefined()
+    expect(transfer.recentOrder(9, 1 << 20), 'the state is not at the last kept request').toBeUndefined()
+    const recent = transfer.recentOrder(10, 1 << 20)!
+    const restored = new StateTransfer({ chunkBytes: 1 << 20, window: 4, suffixWindow: 100 })
+    expect(restored.restoreRecentOrder(recent, 11, digestAt(11)), 'another position').toBe(false)
+    expect(restored.restoreRecentOrder(recent, 10, 'another order'), 'another digest').toBe(false)
+    restored.recordViewStart(2, viewStart(10))
+    expect(restored.suffix(2, { position: 5, digest: digestAt(5) }), 'nothing kept from a refused one').toBeUndefined()
+  })
+})
+
 describe('a whole state is confirmed by the other sources before it is taken', () => {
   it('asks the sources that served no chunk for the digest (past the end), and takes the image once they say the same', () => {
     const c = cluster(3000, 4096) // one chunk: only r1 serves it

@@ -5,6 +5,7 @@ import type { AcceptorState } from './view-change/acceptor'
 import type { SessionLimits } from './session-table'
 import type { LazyImage, StateImage } from './state-image'
 import type { OutputSigner } from './output-evidence'
+import type { RecentOrder } from './state-transfer'
 
 /** Where the engine's effects go. The host turns them into I/O; tests record them. */
 export interface EngineEffects {
@@ -41,6 +42,12 @@ export interface EngineResume {
   readonly votes?: AcceptorState
   /** The value that installed `view` (absent in snapshots of earlier versions). */
   readonly commit?: ViewValue
+  /**
+   * The last requests of the order before the state (absent when none were kept, and in snapshots of earlier
+   * versions): restored with it, so the replica can serve a replica a little behind the order after its own
+   * state rather than its whole state (see `StateTransfer.recentOrder`).
+   */
+  readonly recent?: RecentOrder
 }
 
 /** Everything a replica needs to resume, as written to a snapshot and read back. */

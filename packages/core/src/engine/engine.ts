@@ -14,7 +14,7 @@ import { checkedDigestVersion, type OrderDigestVersion } from './digest'
 import { canTransition } from './statuses'
 import { StateDigestChecks } from './state-digests'
 import { OutputEvidence } from './output-evidence'
-import type { TransferRefusal } from './state-transfer'
+import { RECENT_ORDER_BYTES, type TransferRefusal } from './state-transfer'
 
 /**
  * The deterministic replica engine: events in (client requests, peer messages,
@@ -255,7 +255,10 @@ export class ReplicaEngine<S = unknown> {
     const votes = this.membership?.viewChange.votes
     const commit = this.membership?.committed
     const membership = this.membership ? { configuration: this.membership.currentConfiguration, votes, ...(commit?.view.id === this.currentView.id ? { commit } : {}) } : {}
-    return JSON.parse(JSON.stringify({ view: this.currentView, ...membership })) as EngineResume
+    const resume = JSON.parse(JSON.stringify({ view: this.currentView, ...membership })) as EngineResume
+    // The requests kept for catch-ups go with it (fresh arrays of requests that never change: no deep copy needed).
+    const recent = this.membership?.catchUp.transfer.recentOrder(this.requests.replicated.position, RECENT_ORDER_BYTES)
+    return recent ? { ...resume, recent } : resume
   }
 
   /**
@@ -268,6 +271,8 @@ export class ReplicaEngine<S = unknown> {
     const membership = this.requireMembership('recovering from a disk')
     const disk = readDisk(snapshot, log, this.currentView)
     if (snapshot) this.requests.replicated.restore(snapshot)
+    // The requests before the snapshot's state, kept for catch-ups; those replayed next extend them.
+    if (snapshot?.recent) membership.catchUp.transfer.restoreRecentOrder(snapshot.recent, this.requests.replicated.position, this.requests.replicated.orderDigest)
     // A log from position 0 continues the order digest version it was written with (earlier versions wrote 1).
     if (this.requests.replicated.position === 0 && disk.requests.length > 0) this.requests.replicated.continueOrderOf(checkedDigestVersion(disk.orderDigestVersion, `the log of replica '${this.self}'`))
     this.requests.replay(disk.requests)

@@ -16,6 +16,16 @@ export interface TransferOptions {
   readonly suffixWindow: number
 }
 
+/**
+ * The last requests of the order before a state, as a snapshot keeps them: `requests[i]` was delivered at
+ * `from.position + i + 1`, the order's digest becoming `digests[i]`; `from` is the position and digest before the first.
+ */
+export interface RecentOrder {
+  readonly from: { readonly position: number; readonly digest: string }
+  readonly requests: readonly Request[]
+  readonly digests: readonly string[]
+}
+
 /** A delivered request kept for catching replicas up, with the digest of the order after it. */
 interface Kept {
   readonly position: number
@@ -23,6 +33,12 @@ interface Kept {
   readonly digest: string
   readonly bytes: number
 }
+
+/**
+ * At most this much of the kept requests (by their rough size) goes into a snapshot (see
+ * `StateTransfer.recentOrder`): each snapshot stays small beside the log it compacts.
+ */
+export const RECENT_ORDER_BYTES = 1024 * 1024
 
 /** A request whose command holds more than this is not kept for catch-up (the window stays small in memory). */
 const LARGE_REQUEST_BYTES = 64 * 1024
@@ -177,6 +193,38 @@ export class StateTransfer {
       this.keptBytes -= oldest.bytes
       this.keptFrom = { position: oldest.position, digest: oldest.digest }
     }
+  }
+
+  /**
+   * The kept requests up to `position` (the state's: the last kept one must be at it), newest last, at most
+   * `maxBytes` of them by their rough size: written into a snapshot, so a replica restarted from it can still
+   * serve a replica a little behind the order after its own state instead of its whole state (and a joiner
+   * whose only source is that replica keeps its own state and executes the order after it itself). Undefined
+   * when none are kept.
+   */
+  recentOrder(position: number, maxBytes: number): RecentOrder | undefined {
+    const kept = this.kept
+    if (kept.length === 0 || kept[kept.length - 1]!.position !== position) return undefined
+    let first = kept.length
+    let bytes = 0
+    while (first > 0 && bytes + kept[first - 1]!.bytes <= maxBytes) bytes += kept[--first]!.bytes
+    if (first === kept.length) return undefined
+    const from = first === 0 ? this.keptFrom : { position: kept[first - 1]!.position, digest: kept[first - 1]!.digest }
+    const entries = kept.slice(first)
+    return { from, requests: entries.map((e) => e.request), digests: entries.map((e) => e.digest) }
+  }
+
+  /**
+   * Restarted from a snapshot at `position` with order digest `digest`: keeps the requests the snapshot held
+   * before it (see {@link recentOrder}) if they end there; the requests replayed after it extend them. Returns
+   * whether they were kept.
+   */
+  restoreRecentOrder(recent: RecentOrder, position: number, digest: string): boolean {
+    const { from, requests, digests } = recent
+    if (requests.length === 0 || requests.length !== digests.length || from.position + requests.length !== position || digests[digests.length - 1] !== digest) return false
+    this.resetKept(from.position, from.digest)
+    for (let i = 0; i < requests.length; i++) this.recordDelivery(from.position + i + 1, requests[i]!, digests[i]!)
+    return this.kept.length > 0 && this.kept[this.kept.length - 1]!.position === position
   }
 
   /** The state was replaced (a transfer, a restore): the kept requests start after it. */

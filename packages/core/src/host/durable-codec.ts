@@ -1,7 +1,8 @@
-import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type Request } from '@lockstep/interface'
 import { Packr, Unpackr, type Options } from 'msgpackr'
 import type { EngineSnapshot, LazySnapshot, RecoveredEntry } from '../engine/engine-types'
 import { PieceReader, imagePieces, readImage } from '../engine/image-codec'
+import type { RecentOrder } from '../engine/state-transfer'
 
 /** One durable log entry: a delivered request, a view installed (with the configuration), or the replica's votes. */
 export type LogEntry = RecoveredEntry
@@ -59,7 +60,41 @@ const SNAPSHOT_MAGIC = encoder.encode('LSTPIMG1')
  */
 export function* snapshotPieces(snapshot: LazySnapshot): Generator<Uint8Array, void, undefined> {
   yield SNAPSHOT_MAGIC
-  yield* imagePieces(snapshot.image, snapshot.resume)
+  const { recent, ...resume } = snapshot.resume
+  yield* imagePieces(snapshot.image, recent ? { ...resume, recent: encodeRecent(recent) } : resume)
+}
+
+/**
+ * The requests kept for catch-ups, in a snapshot's (JSON) header: `requests` as msgpack in base64, as the log
+ * records them (so they come back as they went in), `from` and `digests` as they are.
+ */
+interface EncodedRecent {
+  readonly from: { readonly position: number; readonly digest: string }
+  readonly digests: readonly string[]
+  readonly requests: string
+}
+
+function encodeRecent(recent: RecentOrder): EncodedRecent {
+  return { from: recent.from, digests: recent.digests, requests: Buffer.from(packr.pack(recent.requests)).toString('base64') }
+}
+
+function decodeRecent(value: unknown): RecentOrder {
+  const fail = (what: string): never => {
+    throw new LockstepError(ErrorCodes.STORAGE_CORRUPT, `the snapshot could not be decoded: its header's recent order ${what}`)
+  }
+  if (typeof value !== 'object' || value === null) return fail('is not an object')
+  const { from, digests, requests } = value as Partial<EncodedRecent>
+  if (typeof from !== 'object' || from === null || !Number.isSafeInteger(from.position) || typeof from.digest !== 'string') return fail('has no valid `from`')
+  if (!Array.isArray(digests) || !digests.every((d) => typeof d === 'string')) return fail('has no valid `digests`')
+  if (typeof requests !== 'string') return fail('has no `requests`')
+  let decoded: unknown
+  try {
+    decoded = unpackr.unpack(Buffer.from(requests, 'base64'))
+  } catch (cause) {
+    return fail(`holds requests that do not decode: ${(cause as Error).message}`)
+  }
+  if (!Array.isArray(decoded) || decoded.length !== digests.length) return fail(`holds ${Array.isArray(decoded) ? decoded.length : 'no'} requests for ${digests.length} digests`)
+  return { from: { position: from.position, digest: from.digest }, digests, requests: decoded as Request[] }
 }
 
 /** Decodes a snapshot of {@link snapshotPieces}, or of earlier versions (JSON). */
@@ -68,7 +103,8 @@ export function decodeSnapshot(bytes: Uint8Array): EngineSnapshot {
     const { image, header } = readImage(new PieceReader([bytes.subarray(SNAPSHOT_MAGIC.length)]), 'the snapshot')
     const { view, configuration, votes, commit } = header as Partial<EngineSnapshot>
     if (typeof view !== 'object' || view === null) throw new LockstepError(ErrorCodes.STORAGE_CORRUPT, 'the snapshot could not be decoded: its header has no view')
-    return { view, ...(configuration ? { configuration } : {}), ...(votes ? { votes } : {}), ...(commit ? { commit } : {}), ...image }
+    const recent = header.recent === undefined ? undefined : decodeRecent(header.recent)
+    return { view, ...(configuration ? { configuration } : {}), ...(votes ? { votes } : {}), ...(commit ? { commit } : {}), ...(recent ? { recent } : {}), ...image }
   }
   try {
     const raw = JSON.parse(decoder.decode(bytes)) as Omit<EngineSnapshot, 'machine'> & { machine: string }
