@@ -38,7 +38,7 @@ interface Kept {
  * At most this much of the kept requests (by their rough size) goes into a snapshot (see
  * `StateTransfer.recentOrder`): each snapshot stays small beside the log it compacts.
  */
-export const RECENT_ORDER_BYTES = 1024 * 1024
+export const RECENT_ORDER_BYTES = 256 * 1024
 
 /** A request whose command holds more than this is not kept for catch-up (the window stays small in memory). */
 const LARGE_REQUEST_BYTES = 64 * 1024
