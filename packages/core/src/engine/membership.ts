@@ -350,7 +350,12 @@ export class Membership {
     // naming an earlier run of it counted on acknowledgements, votes or a disk that this run does not have.
     if ((status === 'joining' || status === 'recovering') && value.incarnations[host.self] !== host.incarnation) return
     const isMember = value.view.members.includes(host.self)
-    const canFlush = value.view.id === current.id + 1 && isMember && !value.joining.includes(host.self) && value.boundary !== undefined && (status === 'normal' || status === 'frozen')
+    // A member frozen in its view that has since promised in the view change after this one said it holds its own
+    // view's state as it froze it (see `holding`): that must stay so, so it does not end its view into this one by
+    // itself and serve; like a replica too far behind, it waits for the state, and takes none until that view
+    // change ends (`mayTakeState`).
+    const promisedLater = status === 'frozen' && host.repliesWaitForMajority() && this.viewChange.votedAfter(value.view.id)
+    const canFlush = value.view.id === current.id + 1 && isMember && !value.joining.includes(host.self) && value.boundary !== undefined && (status === 'normal' || status === 'frozen') && !promisedLater
     if (value.source === host.self) {
       host.orderer.viewChanged(value.view)
       this.startView(value)
@@ -402,6 +407,10 @@ export class Membership {
     // majority, resumed the cluster from one's state of an older view, and acknowledged puts were gone (Found:
     // large-values.test.ts; joining-majority.test.ts). They hold nothing the cluster may resume from, and wait.
     if (this.stateView && (status === 'transferring' || status === 'joining') && host.repliesWaitForMajority()) return { kind: 'disk', view: this.stateView, position: host.requests.replicated.position }
+    // So does a member frozen for an earlier view change whose value it never heard (that view was chosen and its
+    // installers crashed or lost their disks): it holds its own view's state as it froze it. Found (semaphore spec,
+    // 5 replicas, seed 25): counted as holding nothing, it left the replicas with states one short of a majority.
+    if (status === 'frozen' && instance > host.view().id + 1 && host.repliesWaitForMajority()) return { kind: 'disk', view: host.view(), position: host.requests.replicated.position }
     return { kind: 'none' }
   }
 

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { kv } from '@lockstep/machines'
+import { crashTolerantOrderer } from '@lockstep/interface'
+import { ReplicaEngine } from '../src/index'
+import type { PeerMessage } from '../src/engine/peer-messages'
+import { immediate } from './helpers'
+
+/** r5, a member of view 1 of five replicas whose replies wait for a majority's disks; what it sends, by peer. */
+function member() {
+  const sent: [string, PeerMessage][] = []
+  const engine = new ReplicaEngine({
+    self: 'r5',
+    machine: kv,
+    orderer: (ctx) => ({ ...immediate(ctx), [crashTolerantOrderer]: true as const, freeze: () => ({}), mergeReports: () => ({}), install: () => true }),
+    clock: { now: () => 0 },
+    view: { id: 1, members: ['r1', 'r2', 'r3', 'r4', 'r5'] },
+    effects: { sendToPeer: (to, message) => sent.push([to, message as PeerMessage]), sendToClient: () => {} },
+    membership: {},
+    startAs: 'member',
+    durableReplies: true,
+  })
+  return { engine, sent }
+}
+
+describe('what a frozen member says it holds', () => {
+  it('in the view change it froze for: the live state; in a later one, whose value it never heard: the state of its view as it froze it (Found: semaphore spec, seed 25)', () => {
+    const { engine, sent } = member()
+    engine.onPeerMessage('r1', { kind: 'prepare', view: 2, ballot: { round: 1, coordinator: 'r1' } })
+    expect(engine.status).toBe('frozen')
+    const first = sent.find(([to, m]) => to === 'r1' && m.kind === 'promise')![1]
+    expect(first).toMatchObject({ kind: 'promise', view: 2, holding: { kind: 'live' } })
+    // View 2 was chosen (r1 installed it, then crashed); r5 never heard its value. The next view change asks r5.
+    sent.length = 0
+    engine.onPeerMessage('r2', { kind: 'prepare', view: 3, ballot: { round: 2, coordinator: 'r2' } })
+    const second = sent.find(([to, m]) => to === 'r2' && m.kind === 'promise')?.[1]
+    expect(second).toMatchObject({ kind: 'promise', view: 3, holding: { kind: 'disk', view: { id: 1 }, position: 0 } })
+  })
+
+  it('having said so, it does not end its view into the next by itself when it learns that view, and takes no state until the later view change ends', () => {
+    const { engine, sent } = member()
+    engine.onPeerMessage('r1', { kind: 'prepare', view: 2, ballot: { round: 1, coordinator: 'r1' } })
+    engine.onPeerMessage('r2', { kind: 'prepare', view: 3, ballot: { round: 2, coordinator: 'r2' } })
+    sent.length = 0
+    const members = ['r1', 'r2', 'r3', 'r4', 'r5']
+    engine.onPeerMessage('r1', { kind: 'commit', value: { view: { id: 2, members }, configuration: members, joining: [], incarnations: {}, boundary: {} } })
+    // Without the rule it flushed view 1 into view 2 and served there: what it promised to hold for view 3 would not hold.
+    expect(engine.view.id).toBe(2)
+    expect(engine.status).toBe('transferring')
+    // Asked again in view 3's change, it still says what it said.
+    engine.onPeerMessage('r2', { kind: 'prepare', view: 3, ballot: { round: 3, coordinator: 'r2' } })
+    expect(sent.find(([to, m]) => to === 'r2' && m.kind === 'promise')?.[1]).toMatchObject({ holding: { kind: 'disk', view: { id: 1 }, position: 0 } })
+  })
+})
