@@ -6,9 +6,11 @@ import { builtInMachineNames, isBuiltInMachineName } from '@lockstep/machines'
 import { genericWorkload, workloads, type RandomCommand, type Workload } from '@lockstep/testkit'
 
 /**
- * Resolves `--machine`: a built-in name (@lockstep/machines' registry) or the path
+ * Resolves `--machine`: a built-in name (@lockstep/machines' registry), the path
  * of a JavaScript module exporting `machine` (a StateMachine) and
- * `randomCommand(random, client)` (commands for the simulator).
+ * `randomCommand(random, client)` (commands for the simulator), or the path of a
+ * DSL spec (.sm: its commands with arguments drawn at random). A simulator
+ * workload (`simulate({ workload })` of @lockstep/testkit).
  */
 export async function loadWorkload(spec: string): Promise<Workload> {
   // The testkit has a workload for every built-in machine.
