@@ -19,6 +19,12 @@ import { ViewChange } from './view-change/view-change'
  */
 export type StartAs = 'member' | 'fresh' | 'joiner'
 
+/**
+ * A request to join not asked again for this many view-change timeouts is dropped (see `MembershipRequests.expire`):
+ * the asker repeats it every half timeout while it waits.
+ */
+export const JOIN_EXPIRES_AFTER_TIMEOUTS = 3
+
 /** What membership needs from the engine: its situation, and the one way to change its status. */
 export interface MembershipHost {
   readonly self: ReplicaId
@@ -118,7 +124,7 @@ export class Membership {
     this.host = host
     this.catchUp = new CatchUp({ ...host, transitionTo: (status) => host.transitionTo(status) }, transfer)
     this.options = { ...DEFAULT_MEMBERSHIP, ...options }
-    this.asks = new MembershipRequests(host.log)
+    this.asks = new MembershipRequests(host.log, () => host.clock.now())
     this.detector = new FailureDetector(host.self, this.options)
     this.detector.watch(host.view().members, host.clock.now())
     this.configuration = [...host.initialConfiguration].sort()
@@ -194,6 +200,8 @@ export class Membership {
       this.freshJoins.delete(replica)
       this.asks.askedToJoin(replica, join.incarnation, 'join', host.view())
     }
+    // A replica waiting to be added asks every half view-change timeout: one silent for six of those has stopped.
+    this.asks.expire(JOIN_EXPIRES_AFTER_TIMEOUTS * this.options.viewChangeTimeoutMs)
     const suspects = this.detector.suspects(now)
     for (const member of this.detector.heartbeatsDue(now)) host.send(member, { kind: 'heartbeat', view: host.view().id, suspects })
     if (status === 'transferring' && askDue) {
