@@ -8,18 +8,19 @@ import { immediate } from './helpers'
 /** r5, a member of view 1 of five replicas whose replies wait for a majority's disks; what it sends, by peer. */
 function member() {
   const sent: [string, PeerMessage][] = []
+  const clock = { time: 0, now: () => clock.time }
   const engine = new ReplicaEngine({
     self: 'r5',
     machine: kv,
     orderer: (ctx) => ({ ...immediate(ctx), [crashTolerantOrderer]: true as const, freeze: () => ({}), mergeReports: () => ({}), install: () => true }),
-    clock: { now: () => 0 },
+    clock,
     view: { id: 1, members: ['r1', 'r2', 'r3', 'r4', 'r5'] },
     effects: { sendToPeer: (to, message) => sent.push([to, message as PeerMessage]), sendToClient: () => {} },
     membership: {},
     startAs: 'member',
     durableReplies: true,
   })
-  return { engine, sent }
+  return { engine, sent, clock }
 }
 
 describe('what a frozen member says it holds', () => {
@@ -49,5 +50,24 @@ describe('what a frozen member says it holds', () => {
     // Asked again in view 3's change, it still says what it said.
     engine.onPeerMessage('r2', { kind: 'prepare', view: 3, ballot: { round: 3, coordinator: 'r2' } })
     expect(sent.find(([to, m]) => to === 'r2' && m.kind === 'promise')?.[1]).toMatchObject({ holding: { kind: 'disk', view: { id: 1 }, position: 0 } })
+  })
+
+  it('waiting so, it does not wait for ever: when the later view change does not end (its coordinator is gone), it starts one itself', () => {
+    const { engine, sent, clock } = member()
+    engine.onPeerMessage('r1', { kind: 'prepare', view: 2, ballot: { round: 1, coordinator: 'r1' } })
+    engine.onPeerMessage('r2', { kind: 'prepare', view: 3, ballot: { round: 2, coordinator: 'r2' } })
+    const members = ['r1', 'r2', 'r3', 'r4', 'r5']
+    engine.onPeerMessage('r1', { kind: 'commit', value: { view: { id: 2, members }, configuration: members, joining: [], incarnations: {}, boundary: {} } })
+    expect(engine.status).toBe('transferring')
+    // r2, the coordinator of view 3, crashed; the members of view 2 hear from r5 (it orders and sends heartbeats),
+    // so none of them finds a view change needed. r5 waits a few view-change timeouts (its turn), then starts one.
+    sent.length = 0
+    for (let t = 0; t < 500 && !sent.some(([, m]) => m.kind === 'prepare'); t++) {
+      clock.time += 10
+      for (const peer of ['r1', 'r3', 'r4']) engine.onPeerMessage(peer, { kind: 'heartbeat', view: 2, suspects: [] })
+      engine.tick()
+    }
+    const prepare = sent.find(([, m]) => m.kind === 'prepare')?.[1]
+    expect(prepare, 'r5 started no view change in 5 s').toMatchObject({ kind: 'prepare', view: 3 })
   })
 })

@@ -220,7 +220,10 @@ export class Membership {
     // A member this replica could not send to (a full link) misses part of the view's order stream for good:
     // only a new view (fresh streams, with it or without it) can go on.
     const cutOff = status === 'normal' && host.ordererCutOff()
-    const needed = suspectedByMajority || (status !== 'transferring' && (this.asks.pending(members, this.configuration) || status === 'frozen' || cutOff))
+    // A member waiting for the state that promised in a later view change takes no state until that one ends
+    // (`mayTakeState`): if its coordinator is gone, nobody else may find one needed, so it takes its turn too.
+    const waitsForLaterView = status === 'transferring' && !this.mayTakeState()
+    const needed = suspectedByMajority || waitsForLaterView || (status !== 'transferring' && (this.asks.pending(members, this.configuration) || status === 'frozen' || cutOff))
     const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m)))
     // A full link is known to its sender alone: no other replica will find a view change needed, so waiting for
     // the turns of those ranked before it only stalls the view (its order stream has a hole) for up to a
