@@ -1,4 +1,4 @@
-// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held] [--json]`: runs the simulator over settings
+// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,random] [--json]`: runs the simulator over settings
 // CI's suites do not draw, on seeds they never run (from 1,000,001 by default), and prints every failure with the
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
@@ -11,6 +11,8 @@ import { loadWorkload } from '../packages/cli/dist/index.js'
 
 const orderers = { lamport: lamportSimulation, realtime: realtimeSimulation }
 const everyFault = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart', 'pause']
+/** The lock service's DSL specs (apps/lock-service/specs), run as machines by the `specs` and `random` grids. */
+const specNames = ['counter', 'kv', 'leased-mutex', 'named-mutex', 'safe-mutex', 'seed-mutex', 'semaphore']
 
 /**
  * The grids. Each entry runs every seed for each orderer, replica count and machine it names.
@@ -21,6 +23,7 @@ const everyFault = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay',
  * - links: links of 16 messages, every fault kind, amnesia, five clients with two requests in flight each.
  * - specs: the lock service's DSL specs as machines, durable, every fault (found semaphore.sm seed 25: a member
  *   frozen for a view change whose value it never heard promised no state, and the cluster never resumed).
+ * - random: each seed draws a setting of its own (see `randomSetting`).
  * - held: links that hold what was on its way to a crashed replica for its next run, as TCP links do (found with
  *   real processes, not by the simulator until it modelled this: a replica restarted without its state counted a
  *   fresh join its peer had sent to its earlier run, and started an empty cluster beside the running one); with
@@ -40,7 +43,7 @@ const grids = {
       durable: true,
       faults: everyFault,
       clients: 6,
-      machines: ['counter', 'kv', 'leased-mutex', 'named-mutex', 'safe-mutex', 'seed-mutex', 'semaphore'].map((name) => `apps/lock-service/specs/${name}.sm`),
+      machines: specNames.map((name) => `apps/lock-service/specs/${name}.sm`),
       replicas: [3, 5],
     },
   ],
@@ -51,6 +54,8 @@ const grids = {
     // packages/conformance/test/slow-connect.test.ts runs the same world in CI, with disks too).
     { durable: false, faults: everyFault.filter((f) => f !== 'blackout'), clients: 4, inFlight: 1, machines: ['kv', 'mutex'], replicas: [3, 5], heldForRestart: true, connectDelayMaxMs: 1_500 },
   ],
+  // Each seed draws its own setting (see `randomSetting`).
+  random: 'random',
 }
 
 function usage(message) {
@@ -75,21 +80,88 @@ const startedAt = performance.now()
 const rows = []
 const failures = []
 const excused = []
+
+/** Runs one seed of a grid; records a failure (printed with its rerun command) or a pass that owed no liveness. */
+async function run(grid, options) {
+  const result = await simulate(options)
+  if (!result.ok) {
+    failures.push({ grid, seed: options.seed, violations: result.violations.slice(0, 3), rerun: result.rerun })
+    if (!values.json) console.log(`FAILED ${grid} seed ${options.seed}: ${result.violations.slice(0, 2).join('; ').slice(0, 600)}\n  rerun: ${result.rerun}`)
+    return result
+  }
+  const why = noLivenessOwed(result)
+  if (why !== undefined) excused.push({ grid, seed: options.seed, why, rerun: result.rerun })
+  return result
+}
+
+const specWorkloads = new Map()
+/** A built-in machine's workload, or a DSL spec's (a path from the repository's root, as the rerun command runs). */
+async function workloadOf(machine) {
+  if (!machine.endsWith('.sm')) return workloads[machine]
+  if (!specWorkloads.has(machine)) specWorkloads.set(machine, await loadWorkload(new URL(`../${machine}`, import.meta.url).pathname))
+  return specWorkloads.get(machine)
+}
+
+/**
+ * The `random` grid: each seed draws a setting of its own (machine among the built-in ones and the DSL specs,
+ * orderer, 3, 5 or 7 replicas, clients, requests in flight, a set of fault kinds, disks or not, full links,
+ * links that hold messages for a restart, links slow to connect), from a source seeded by the seed alone, so a
+ * failure reruns from the command printed. Random settings like these found a request to join that reached a replica late put a
+ * replica crashed for good back into a settled cluster (safe-mutex.sm, links of 32, seed 9000186).
+ */
+function randomSetting(seed) {
+  let state = Math.imul(seed, 0x9e3779b1) >>> 0
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = Math.imul(state ^ (state >>> 15), 1 | state)
+    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const pick = (items) => items[Math.floor(next() * items.length)]
+  const machine = pick(['kv', 'register', 'mutex', ...specNames.map((name) => `apps/lock-service/specs/${name}.sm`)])
+  const durable = next() < 0.6
+  const drawn = everyFault.filter((f) => (durable || f !== 'blackout') && next() < 0.55)
+  const lockLike = machine === 'mutex' || machine.endsWith('.sm')
+  return {
+    machine,
+    order: pick(Object.keys(orderers)),
+    replicas: pick([3, 3, 5, 5, 7]),
+    clients: 1 + Math.floor(next() * 7),
+    inFlight: lockLike ? 1 : pick([1, 1, 2, 4]),
+    faults: drawn.length > 0 ? drawn : ['crash'],
+    durable,
+    ...(next() < 0.3 ? { linkCapacity: pick([8, 16, 32]) } : {}),
+    ...(next() < 0.3 ? { heldForRestart: true } : {}),
+    ...(next() < 0.25 ? { connectDelayMaxMs: pick([300, 1_500]) } : {}),
+  }
+}
+
 for (const grid of chosen) {
+  if (grid === 'random') {
+    let passed = 0
+    let operations = 0
+    for (let seed = from; seed < from + seeds; seed++) {
+      const { machine, order, ...setting } = randomSetting(seed)
+      const result = await run(grid, { seed, workload: await workloadOf(machine), ...(machine.endsWith('.sm') ? { machineArg: machine } : {}), orderer: orderers[order], ops: 150, overlap: true, ...setting })
+      operations += result.operations
+      if (result.ok) passed++
+    }
+    rows.push({ label: 'random settings', passed, seeds, operations })
+    if (!values.json) console.log(`${passed === seeds ? 'ok    ' : 'FAILED'} random settings: ${passed}/${seeds} seeds, ${operations} operations`)
+    continue
+  }
   for (const setting of grids[grid]) {
     for (const order of Object.keys(orderers)) {
       for (const replicas of setting.replicas) {
         for (const machine of setting.machines) {
           let passed = 0
           let operations = 0
-          // A built-in machine, or the path of a DSL spec (from the repository's root, as the rerun command runs).
-          const spec = machine.endsWith('.sm')
-          const workload = spec ? await loadWorkload(new URL(`../${machine}`, import.meta.url).pathname) : workloads[machine]
+          const workload = await workloadOf(machine)
           for (let seed = from; seed < from + seeds; seed++) {
-            const result = await simulate({
+            const result = await run(grid, {
               seed,
               workload,
-              ...(spec ? { machineArg: machine } : {}),
+              ...(machine.endsWith('.sm') ? { machineArg: machine } : {}),
               orderer: orderers[order],
               replicas,
               clients: setting.clients,
@@ -104,14 +176,7 @@ for (const grid of chosen) {
               ...(setting.voter === undefined ? {} : { voter: setting.voter, liars: setting.liars, lieMode: setting.lieMode }),
             })
             operations += result.operations
-            if (!result.ok) {
-              failures.push({ grid, seed, violations: result.violations.slice(0, 3), rerun: result.rerun })
-              if (!values.json) console.log(`FAILED ${grid} seed ${seed}: ${result.violations.slice(0, 2).join('; ').slice(0, 600)}\n  rerun: ${result.rerun}`)
-              continue
-            }
-            passed++
-            const why = noLivenessOwed(result)
-            if (why !== undefined) excused.push({ grid, seed, why, rerun: result.rerun })
+            if (result.ok) passed++
           }
           const label = `${grid}: ${machine}, ${replicas} replicas, ${order}${setting.voter ? `, ${setting.voter} voter, ${setting.liars} liar${setting.liars === 1 ? '' : 's'} (${setting.lieMode})` : ''}`
           rows.push({ label, passed, seeds, operations })
