@@ -106,8 +106,8 @@ async function workloadOf(machine) {
  * The `random` grid: each seed draws a setting of its own (machine among the built-in ones and the DSL specs,
  * orderer, 3, 5 or 7 replicas, clients, requests in flight, a set of fault kinds, disks or not, full links,
  * links that hold messages for a restart, links slow to connect), from a source seeded by the seed alone, so a
- * failure reruns from the command printed. Random settings like these found a request to join that reached a replica late put a
- * replica crashed for good back into a settled cluster (safe-mutex.sm, links of 32, seed 9000186).
+ * failure reruns from the command printed. Random settings like these found that a request to join reaching a
+ * replica late put a replica crashed for good back into a settled cluster (safe-mutex.sm, links of 32).
  */
 function randomSetting(seed) {
   let state = Math.imul(seed, 0x9e3779b1) >>> 0
