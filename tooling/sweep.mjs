@@ -3,6 +3,7 @@
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
 // (`npm run sweep` builds them first).
+import { readdirSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { lamportSimulation } from '../packages/order-lamport/dist/index.js'
 import { realtimeSimulation } from '../packages/order-realtime/dist/index.js'
@@ -11,8 +12,11 @@ import { loadWorkload } from '../packages/cli/dist/index.js'
 
 const orderers = { lamport: lamportSimulation, realtime: realtimeSimulation }
 const everyFault = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart', 'pause']
-/** The lock service's DSL specs (apps/lock-service/specs), run as machines by the `specs` and `random` grids. */
-const specNames = ['counter', 'kv', 'leased-mutex', 'named-mutex', 'safe-mutex', 'seed-mutex', 'semaphore']
+/** The lock service's DSL specs, as paths from the repository's root: run as machines by the `specs` and `random` grids. */
+const specPaths = readdirSync(new URL('../apps/lock-service/specs', import.meta.url))
+  .filter((name) => name.endsWith('.sm'))
+  .sort()
+  .map((name) => `apps/lock-service/specs/${name}`)
 
 /**
  * The grids. Each entry runs every seed for each orderer, replica count and machine it names.
@@ -43,7 +47,7 @@ const grids = {
       durable: true,
       faults: everyFault,
       clients: 6,
-      machines: specNames.map((name) => `apps/lock-service/specs/${name}.sm`),
+      machines: specPaths,
       replicas: [3, 5],
     },
   ],
@@ -118,7 +122,7 @@ function randomSetting(seed) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
   const pick = (items) => items[Math.floor(next() * items.length)]
-  const machine = pick(['kv', 'register', 'mutex', ...specNames.map((name) => `apps/lock-service/specs/${name}.sm`)])
+  const machine = pick(['kv', 'register', 'mutex', ...specPaths])
   const durable = next() < 0.6
   const drawn = everyFault.filter((f) => (durable || f !== 'blackout') && next() < 0.55)
   const lockLike = machine === 'mutex' || machine.endsWith('.sm')

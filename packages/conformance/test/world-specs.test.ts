@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { loadWorkload } from '@lockstep/cli'
@@ -13,14 +14,14 @@ import { orderers } from './orderers'
 // `LOCKSTEP_SEEDS=N` runs N seeds per spec and orderer, `LOCKSTEP_SEED_FROM=S` from seed S.
 const seeds = Number(process.env.LOCKSTEP_SEEDS ?? 30)
 const from = Number(process.env.LOCKSTEP_SEED_FROM ?? 1)
-const specs = ['counter', 'kv', 'leased-mutex', 'named-mutex', 'safe-mutex', 'seed-mutex', 'semaphore']
+const specs = readdirSync(fileURLToPath(new URL('../../../apps/lock-service/specs', import.meta.url))).filter((name) => name.endsWith('.sm')).sort()
 const faults: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'pause', 'client-restart', 'blackout']
 
 describe.each(orderers)('the world simulator with DSL specs ($name)', (orderer) => {
   it(`every lock-service spec on 5 replicas with disks passes every check under every fault (${seeds} seeds each)`, async () => {
     const results = []
     for (const spec of specs) {
-      const path = `apps/lock-service/specs/${spec}.sm`
+      const path = `apps/lock-service/specs/${spec}`
       const workload = await loadWorkload(fileURLToPath(new URL(`../../../${path}`, import.meta.url)))
       for (let seed = from; seed < from + seeds; seed++) {
         results.push(await simulate({ seed, workload, machineArg: path, orderer: orderer.simulation, replicas: 5, clients: 6, ops: 150, faults, overlap: true, durable: true }))

@@ -22,7 +22,7 @@ export class MembershipRequests {
   private readonly askedAt = new Map<ReplicaId, number>()
   private readonly now: () => number
 
-  constructor(log: Logger, now: () => number = () => 0) {
+  constructor(log: Logger, now: () => number) {
     this.log = log
     this.now = now
   }

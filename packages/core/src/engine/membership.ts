@@ -365,7 +365,7 @@ export class Membership {
     // view's state as it froze it (see `holding`): that must stay so, so it does not end its view into this one by
     // itself and serve; like a replica too far behind, it waits for the state, and takes none until that view
     // change ends (`mayTakeState`).
-    const promisedLater = status === 'frozen' && host.repliesWaitForMajority() && this.viewChange.votedAfter(value.view.id)
+    const promisedLater = this.viewChange.votedAfter(value.view.id) && this.claimsFrozenState(value.view.id + 1)
     const canFlush = value.view.id === current.id + 1 && isMember && !value.joining.includes(host.self) && value.boundary !== undefined && (status === 'normal' || status === 'frozen') && !promisedLater
     if (value.source === host.self) {
       host.orderer.viewChanged(value.view)
@@ -421,8 +421,13 @@ export class Membership {
     // So does a member frozen for an earlier view change whose value it never heard (that view was chosen and its
     // installers crashed or lost their disks): it holds its own view's state as it froze it. Found (semaphore spec,
     // 5 replicas, seed 25): counted as holding nothing, it left the replicas with states one short of a majority.
-    if (status === 'frozen' && instance > host.view().id + 1 && host.repliesWaitForMajority()) return { kind: 'disk', view: host.view(), position: host.requests.replicated.position }
+    if (this.claimsFrozenState(instance)) return { kind: 'disk', view: host.view(), position: host.requests.replicated.position }
     return { kind: 'none' }
+  }
+
+  /** True when, asked in view change `instance`, this replica promises its own view's state as it froze it (see `holding`). */
+  private claimsFrozenState(instance: number): boolean {
+    return this.host.status() === 'frozen' && instance > this.host.view().id + 1 && this.host.repliesWaitForMajority()
   }
 
   /** The configuration of the view a coordinator would end, when this replica knows it: a live member, or one restarted from the newest disk it heard of. */
