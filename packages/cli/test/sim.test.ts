@@ -227,6 +227,19 @@ export const randomCommand = () => ({})
     expect(code).toBe(0)
   })
 
+  it('Found: a new cluster forms though its links are tiny and slow to connect (leased-mutex spec, 7 replicas, seed 12004351)', async () => {
+    // r6 started view 1 counting r2, r3 and r7; its links to r1 and r5 were full, so it began a view change at once.
+    // r4, not counted, took that for a running cluster and asked to join; its join reached r1, r2 and r3 before
+    // anything of r6's, and they asked to join too: r6 and r7 alone held view 1, and nobody was ever served.
+    const spec = fileURLToPath(new URL('../../../apps/lock-service/specs/leased-mutex.sm', import.meta.url))
+    const { io, stdout } = memoryIo()
+    const flags = ['--replicas', '7', '--order', 'lamport', '--clients', '6', '--ops', '150', '--faults', 'crash,restart,slow,delay,client-restart,pause', '--overlap', '--durable']
+    const code = await main(['sim', '--machine', spec, ...flags, '--link-capacity', '8', '--connect-delay-ms', '1500', '--seed', '12004351', '--json'], io)
+    const result = JSON.parse(stdout())
+    expect(result.failures, result.failures[0]?.violation).toEqual([])
+    expect(code).toBe(0)
+  })
+
   it('works through the installed bin', async () => {
     const bin = fileURLToPath(new URL('../bin/lockstep.js', import.meta.url))
     const { stdout } = await promisify(execFile)(process.execPath, [bin, 'sim', '--machine', 'register', '--seeds', '2', '--ops', '10', '--json'])

@@ -217,6 +217,58 @@ describe('starting a new cluster (replicas without state)', () => {
     expect(r2.lines).toContain("replica 'r2' started without state and hears from a running cluster ('prepare'); it asks to join it")
   })
 
+  it('a replica that started the initial view without state names, on its heartbeats of that view, the fresh peers it had heard', () => {
+    const r1 = freshReplica('r1', 100)
+    r1.engine.onPeerMessage('r3', { kind: 'join', incarnation: 300, fresh: true })
+    r1.engine.onPeerMessage('r2', { kind: 'join', incarnation: 200, fresh: true, knows: { r1: 100 } })
+    r1.tick(40) // past the grace: r1 and r2 start
+    expect(r1.engine.status).toBe('normal')
+    const heartbeats = r1.sent.filter((s) => s.message.kind === 'heartbeat').map((s) => s.message)
+    expect(heartbeats.length).toBeGreaterThan(0)
+    for (const heartbeat of heartbeats) expect(heartbeat).toEqual({ kind: 'heartbeat', view: 1, suspects: expect.any(Array), started: { r2: 200, r3: 300 } })
+  })
+
+  it('Found: a heartbeat of the initial view naming this run makes a fresh replica start, though its sender never confirmed it (the seven replicas whose links were slow to connect)', () => {
+    // World simulator (leased-mutex spec, 7 replicas, links of 8 messages up to 1.5 s slow to connect, seed 12004351):
+    // r6 started view 1 counting r2, r3 and r7, and began a view change at once (its links to r1 and r5 were full).
+    // Its own fresh joins naming r2 and r3 were still on their way: they took its view change, or a peer's plain
+    // join, for a running cluster and asked to join it. r6 and r7 alone held view 1, and nobody was ever served.
+    const seven = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7']
+    const r2 = freshReplica('r2', 200, seven)
+    r2.engine.onPeerMessage('r6', { kind: 'prepare', view: 2, ballot: { round: 1, coordinator: 'r6' } })
+    r2.engine.onPeerMessage('r4', { kind: 'join', incarnation: 400, fresh: false }) // r4 gave up starting
+    r2.tick(10)
+    expect(r2.engine.status).toBe('joining')
+    r2.engine.onPeerMessage('r6', { kind: 'heartbeat', view: 1, suspects: [], started: { r2: 200, r3: 300, r7: 700 } })
+    r2.tick(5)
+    expect(r2.engine.status).toBe('normal')
+    expect(r2.lines).toContain("replica 'r2' starts the new cluster in view 1 that 'r6' started with this run ('r6' named this run)")
+    expect(r2.lines.filter((l) => l.includes('asks to join'))).toEqual([])
+  })
+
+  it('a heartbeat of the initial view naming an earlier run of this replica, or another replica, does not make it start', () => {
+    for (const started of [{ r2: 199 }, { r3: 300 }] as Record<string, number>[]) {
+      const r2 = freshReplica('r2', 200)
+      r2.engine.onPeerMessage('r1', { kind: 'heartbeat', view: 1, suspects: [], started })
+      r2.tick(100)
+      expect(r2.engine.status, JSON.stringify(started)).toBe('joining')
+      expect(r2.lines).toContain("replica 'r2' started without state and hears 'r1' serve in view 1, which 'r1' started without this run; it asks to join it")
+    }
+  })
+
+  it('a plain join (a peer that gave up starting) makes a fresh replica join only after the grace, and without counting its own majority meanwhile', () => {
+    const r1 = freshReplica('r1', 100)
+    r1.engine.onPeerMessage('r2', { kind: 'join', incarnation: 200, fresh: true, knows: { r1: 100 } }) // a majority with r2
+    r1.engine.onPeerMessage('r3', { kind: 'join', incarnation: 300, fresh: false })
+    r1.tick(25)
+    expect(r1.engine.status).toBe('joining')
+    expect(r1.lines.filter((l) => l.includes('asks to join'))).toEqual([])
+    r1.tick(10)
+    expect(r1.engine.status).toBe('joining')
+    expect(r1.lines).toContain("replica 'r1' started without state and hears from a running cluster ('join'); it asks to join it")
+    expect(r1.lines.filter((l) => l.includes('starts a new cluster'))).toEqual([])
+  })
+
   it('Found: a peer heard fresh in this run that recovers the initial view at position 0 from its disk is brought back, not joined', () => {
     // World simulator (real time, tight timing bounds, durable, seed 142): r3 started the cluster and crashed 0.3 ms
     // later, before r1 and r2 had its confirmation. Back from its disk it asked to be brought back; r1 and r2 took

@@ -169,6 +169,7 @@ describe('peer messages', () => {
     const messages: PeerMessage[] = [
       { kind: 'orderer', view: 2, message: { t: 'x' } },
       { kind: 'heartbeat', view: 2, suspects: ['r3'] },
+      { kind: 'heartbeat', view: 1, suspects: [], started: { r2: 200, r3: 1_764_000_000_123.5 } },
       { kind: 'prepare', view: 3, ballot },
       { kind: 'promise', view: 3, ballot, holding: { kind: 'live', report: [1] }, suspects: [], accepted: { ballot, value }, incarnation: 4 },
       { kind: 'promise', view: 3, ballot, holding: { kind: 'disk', view: { id: 2, members: ['r1'] }, position: 9 }, suspects: ['r3'], accepted: null, incarnation: 5 },
@@ -203,6 +204,11 @@ describe('peer messages', () => {
     // A fresh join of an earlier version has no `knows` (it confirms nobody); a bad one is named.
     expect(decodePeerMessage('r2', [10, 7, true])).toEqual({ kind: 'join', incarnation: 7, fresh: true })
     expect(() => decodePeerMessage('r2', [10, 7, true, { r1: 'x' }])).toThrow(/knows/)
+    // A heartbeat of an earlier version names nobody it started with; a bad `started` is named. Earlier versions
+    // read the first three fields only.
+    expect(decodePeerMessage('r2', [1, 1, []])).toEqual({ kind: 'heartbeat', view: 1, suspects: [] })
+    expect(() => decodePeerMessage('r2', [1, 1, [], { r1: 'x' }])).toThrow(/\(heartbeat\): started must be an object of numbers/)
+    expect(encodePeerMessage({ kind: 'heartbeat', view: 1, suspects: ['r3'], started: { r2: 200 } }).slice(0, 3)).toEqual([1, 1, ['r3']])
     // The order's suffix from a version before order digest versions (no seventh field) is version 1's; an unknown version is named.
     expect(decodePeerMessage('r2', [17, 3, 0, 2, '0123456789abcdef', []])).not.toHaveProperty('digestVersion')
     expect(() => decodePeerMessage('r2', [17, 3, 0, 2, '0123456789abcdef', [], 3])).toThrow(/digestVersion must be an order digest version this version knows \(1 or 2\)/)

@@ -46,10 +46,18 @@ export class ClusterStart {
   private majoritySince: number | undefined
   /** Peers heard with more than one incarnation while this replica was fresh: never counted (see `joinedWhileOutside`). */
   private readonly restarted = new Set<ReplicaId>()
-  /** A peer that confirmed this run and serves in the initial view (or changes it): it started, with this run. */
-  private peerStarted: ReplicaId | undefined
-  /** A peer that never confirmed this run serves in the initial view (see `noteMessage`), and since when. */
-  private servedWithoutThisRun: { readonly by: ReplicaId; since: number | undefined } | undefined
+  /**
+   * A peer that started the initial view knowing this run: one that confirmed it and serves in the initial view
+   * (or changes it), or one whose heartbeats of the initial view name this run (`named`).
+   */
+  private peerStarted: { readonly by: ReplicaId; readonly named: boolean } | undefined
+  /**
+   * Evidence, short of proof, that a cluster runs without this run (see `noteMessage`), and since when: the
+   * initial view served, or changed, by a peer that never confirmed this run, or a peer that gave up starting.
+   */
+  private evidence: { readonly by: ReplicaId; readonly what: PeerMessage['kind']; since: number | undefined } | undefined
+  /** When this replica started the initial view without state: the fresh peers it had heard (see `startedKnowing`). */
+  private knewAtStart: Record<ReplicaId, number> | undefined
 
   constructor(self: ReplicaId, initialView: View, fresh: boolean, log: Logger, incarnation: number) {
     this.self = self
@@ -64,6 +72,17 @@ export class ClusterStart {
     return this.fresh
   }
 
+  /**
+   * The fresh peers this replica had heard, with their incarnations, when it started the initial view without
+   * state; undefined if it did not. Its heartbeats of the initial view say so (`Heartbeat.started`): a peer named
+   * with its current incarnation was heard in this run by a replica that then started, exactly what a fresh join
+   * naming it (a confirmation) says, so that peer starts too (see `noteMessage`). Its own fresh joins naming them
+   * may still be on their way, or lost: a link that was full, or still connecting.
+   */
+  get startedKnowing(): Readonly<Record<ReplicaId, number>> | undefined {
+    return this.knewAtStart
+  }
+
   /** This replica installed a view (or recovered one from its disk): it is not fresh any more. */
   ended(): void {
     this.fresh = false
@@ -71,11 +90,13 @@ export class ClusterStart {
 
   /**
    * A message from `from` arrived. To a fresh replica, anything but another fresh replica's join or the initial
-   * view's traffic is evidence of a cluster that has started already: it stops counting on starting one. So is
-   * the initial view's traffic from a peer that never confirmed this run: that peer started the initial view
-   * without this run (with an earlier run of this replica, whose promises this one lacks, or without it); a view
-   * change must add it. From a peer that confirmed it, the traffic says that peer started with this run: this
-   * replica starts too, without waiting out the grace (see `shouldStart`).
+   * view's traffic is evidence of a cluster that has started already: it stops counting on starting one. Some
+   * evidence is only second-hand, and waits out the grace (see `shouldStart`) in case a peer that started knowing
+   * this run shows up: the initial view's traffic, or its view change, from a peer that never confirmed this run
+   * (that peer started without this run: with an earlier run of this replica, whose promises this one lacks, or
+   * without it), and the plain join of a peer that gave up starting. From a peer that confirmed this run, or whose
+   * heartbeats of the initial view name it (`Heartbeat.started`), the traffic says that peer started with this
+   * run: this replica starts too, without waiting out the grace.
    */
   noteMessage(from: ReplicaId, message: PeerMessage): void {
     if (!this.fresh) return
@@ -89,22 +110,30 @@ export class ClusterStart {
     // cluster and asked to join it, and r3, the only replica with a state, could never gather a majority of votes:
     // nobody served, for ever, with every replica up.
     if (message.kind === 'recover' && message.view.id === this.initialView.id && message.position === 0 && this.heard.has(from) && !this.restarted.has(from)) return
-    // A view change ending the initial view, from a peer that confirmed this run: that peer started it (with this run).
-    if (message.kind === 'prepare' && message.view === this.initialView.id + 1 && this.confirmed.has(from)) {
-      this.peerStarted ??= from
+    const initial = (message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === this.initialView.id
+    const endsInitial = message.kind === 'prepare' && message.view === this.initialView.id + 1
+    // The initial view served, or changed, by a peer that confirmed this run: that peer started it (with this run).
+    if ((initial || endsInitial) && this.confirmed.has(from)) {
+      this.peerStarted ??= { by: from, named: false }
       return
     }
-    if ((message.kind === 'heartbeat' || message.kind === 'orderer') && message.view === this.initialView.id) {
-      if (this.confirmed.has(from)) {
-        this.peerStarted ??= from
-        return
-      }
-      // It gives up starting only if no peer that confirmed this run is heard serving within the grace: had that
-      // peer's traffic come first, this replica would have started (see above), and which of the two a link brings
-      // first is chance. Found (chaos, 5 real processes under load): r2, r3 and r4 started the cluster counting r1;
-      // r5 had started without it, and r1, 20 ms late, heard r5 first and asked to join instead; two amnesias
-      // later only r4 and r5 held a state and no view could ever form.
-      this.servedWithoutThisRun ??= { by: from, since: undefined }
+    // Its heartbeats of the initial view name this run: it heard this run fresh, then started (see `startedKnowing`).
+    if (message.kind === 'heartbeat' && initial && message.started?.[this.self] === this.incarnation && !this.restarted.has(from)) {
+      this.peerStarted ??= { by: from, named: true }
+      return
+    }
+    // It gives up starting only if no peer that started knowing this run is heard within the grace: had that peer's
+    // traffic come first, this replica would have started (see above), and which a link brings first is chance.
+    // - The initial view served by a peer that never confirmed this run. Found (chaos, 5 real processes under load):
+    //   r2, r3 and r4 started the cluster counting r1; r5 had started without it, and r1, 20 ms late, heard r5 first
+    //   and asked to join instead; two amnesias later only r4 and r5 held a state and no view could ever form.
+    // - Its view change, or the plain join of a peer that gave up starting on such evidence. Found (world simulator,
+    //   7 replicas, links of 8 messages up to 1.5 s slow to connect, seed 12004351): r6 started counting r2, r3 and r7
+    //   and began a view change at once (two of its links were full); r4 took the view change for a running cluster
+    //   and asked to join, its join reached r1, r2 and r3 before anything of r6's, and they asked to join too: r6 and
+    //   r7 alone held view 1, and no view could ever form.
+    if (initial || endsInitial || (message.kind === 'join' && !message.fresh && message.leftView === undefined)) {
+      this.evidence ??= { by: from, what: message.kind, since: undefined }
       return
     }
     this.fresh = false
@@ -162,15 +191,19 @@ export class ClusterStart {
     // r1's view change for a running cluster and asked to join it; r1 and r4, fewer than a majority, waited for ever.
     const started = this.peerStarted
     if (started !== undefined) {
-      this.log.info(`replica '${this.self}' starts the new cluster in view ${this.initialView.id} that '${started}' started with this run (${[started, this.self].sort().join(' and ')} confirmed each other)`)
+      const why = started.named ? `'${started.by}' named this run` : `${[started.by, this.self].sort().join(' and ')} confirmed each other`
+      this.log.info(`replica '${this.self}' starts the new cluster in view ${this.initialView.id} that '${started.by}' started with this run (${why})`)
+      this.knewAtStart = this.knows()
       return true
     }
-    const served = this.servedWithoutThisRun
-    if (served !== undefined) {
-      served.since ??= now
-      if (now - served.since >= graceMs) {
+    const evidence = this.evidence
+    if (evidence !== undefined) {
+      evidence.since ??= now
+      if (now - evidence.since >= graceMs) {
         this.fresh = false
-        this.log.info(`replica '${this.self}' started without state and hears '${served.by}' serve in view ${this.initialView.id}, which '${served.by}' started without this run; it asks to join it`)
+        if (evidence.what === 'heartbeat' || evidence.what === 'orderer') {
+          this.log.info(`replica '${this.self}' started without state and hears '${evidence.by}' serve in view ${this.initialView.id}, which '${evidence.by}' started without this run; it asks to join it`)
+        } else this.log.info(`replica '${this.self}' started without state and hears from a running cluster ('${evidence.what}'); it asks to join it`)
       }
       return false
     }
@@ -183,6 +216,7 @@ export class ClusterStart {
     this.majoritySince ??= now
     if (fresh.length < configuration.length && now - this.majoritySince < graceMs) return false
     this.log.info(`replica '${this.self}' starts a new cluster in view ${this.initialView.id} with ${fresh.sort().join(', ')} (a majority started without state)`)
+    this.knewAtStart = this.knows()
     return true
   }
 }

@@ -46,7 +46,8 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'orderer':
       return [code, message.view, message.message]
     case 'heartbeat':
-      return [code, message.view, message.suspects]
+      // `started` after the fields earlier versions read, which ignore it.
+      return message.started ? [code, message.view, message.suspects, message.started] : [code, message.view, message.suspects]
     case 'prepare':
       return message.previous ? [code, message.view, ...encodeBallot(message.ballot), encodeValue(message.previous)] : [code, message.view, ...encodeBallot(message.ballot)]
     case 'accepted':
@@ -110,8 +111,10 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
   switch (kind) {
     case 'orderer':
       return { kind, view: field.count(1, 'view'), message: field.any(2) }
-    case 'heartbeat':
-      return { kind, view: field.count(1, 'view'), suspects: field.ids(2, 'suspects') }
+    case 'heartbeat': {
+      const heartbeat = { kind, view: field.count(1, 'view'), suspects: field.ids(2, 'suspects') }
+      return raw[3] === undefined ? heartbeat : { ...heartbeat, started: incarnationsField(raw[3], `${where} (heartbeat)`, 'started') }
+    }
     case 'prepare':
       return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), ...(raw[4] === undefined ? {} : { previous: decodeValue(raw[4], `${where} (prepare) previous`) }) }
     case 'accepted':

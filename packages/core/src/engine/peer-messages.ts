@@ -50,6 +50,12 @@ export interface Heartbeat {
   readonly kind: 'heartbeat'
   readonly view: number
   readonly suspects: readonly ReplicaId[]
+  /**
+   * On the heartbeats of the initial view from a replica that started it without state: the fresh peers it had
+   * heard when it started, with the incarnation of each (its fresh join's `knows`, see `ClusterStart`). A fresh
+   * replica named with this run's incarnation starts the initial view too. Earlier versions ignore it.
+   */
+  readonly started?: Readonly<Record<ReplicaId, number>>
 }
 
 /** Paxos phase 1a: a coordinator asks the members of the old view to promise `ballot` for view `view`. */
