@@ -1,4 +1,4 @@
-// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,random] [--json]`: runs the simulator over settings
+// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random] [--json]`: runs the simulator over settings
 // CI's suites do not draw, on seeds they never run (from 1,000,001 by default), and prints every failure with the
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
@@ -27,6 +27,9 @@ const specPaths = readdirSync(new URL('../apps/lock-service/specs', import.meta.
  * - links: links of 16 messages, every fault kind, amnesia, five clients with two requests in flight each.
  * - specs: the lock service's DSL specs as machines, durable, every fault (found semaphore.sm seed 25: a member
  *   frozen for a view change whose value it never heard promised no state, and the cluster never resumed).
+ * - forming: new clusters over tiny links slow to connect, 3 to 7 replicas (found random seed 12004351: a starter's
+ *   view change, and the plain joins of replicas that took it for a running cluster, made every replica it had
+ *   counted but two ask to join, and the cluster never formed).
  * - random: each seed draws a setting of its own (see `randomSetting`).
  * - held: links that hold what was on its way to a crashed replica for its next run, as TCP links do (found with
  *   real processes, not by the simulator until it modelled this: a replica restarted without its state counted a
@@ -57,6 +60,11 @@ const grids = {
     // Links slow to connect at first (up to 1.5 s), as TCP connections to a peer slow to listen are (docs/simulation.md;
     // packages/conformance/test/slow-connect.test.ts runs the same world in CI, with disks too).
     { durable: false, faults: everyFault.filter((f) => f !== 'blackout'), clients: 4, inFlight: 1, machines: ['kv', 'mutex'], replicas: [3, 5], heldForRestart: true, connectDelayMaxMs: 1_500 },
+  ],
+  // New clusters forming over links of 8 messages, slow to connect (up to 1.5 s): the seven replicas of seed 12004351.
+  forming: [
+    { durable: true, faults: ['crash', 'restart', 'slow', 'delay', 'client-restart', 'pause'], clients: 6, machines: ['kv', 'mutex'], replicas: [5, 7], linkCapacity: 8, connectDelayMaxMs: 1_500 },
+    { durable: false, faults: ['slow', 'delay'], clients: 4, machines: ['kv'], replicas: [3, 5, 7], linkCapacity: 8, connectDelayMaxMs: 1_500 },
   ],
   // Each seed draws its own setting (see `randomSetting`).
   random: 'random',
