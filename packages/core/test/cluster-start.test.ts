@@ -228,6 +228,41 @@ describe('starting a new cluster (replicas without state)', () => {
     for (const heartbeat of heartbeats) expect(heartbeat).toEqual({ kind: 'heartbeat', view: 1, suspects: expect.any(Array), started: { r2: 200, r3: 300 } })
   })
 
+  it('once the initial view delivered a request, its heartbeats name nobody (a member fresh again restarted)', () => {
+    const replicas = { r1: freshReplica('r1', 100), r2: freshReplica('r2', 200), r3: freshReplica('r3', 300) }
+    const handed: Record<string, number> = { r1: 0, r2: 0, r3: 0 }
+    const settle = () => {
+      for (let rounds = 0, moved = 1; moved > 0 && rounds < 50; rounds++) {
+        moved = 0
+        for (const [from, replica] of Object.entries(replicas)) {
+          for (; handed[from]! < replica.sent.length; handed[from]!++) {
+            const { to, message } = replica.sent[handed[from]!]!
+            replicas[to as keyof typeof replicas].engine.onPeerMessage(from, message)
+            moved++
+          }
+        }
+      }
+    }
+    const tickAll = (ms: number) => {
+      for (const r of Object.values(replicas)) r.tick(ms)
+      settle()
+    }
+    tickAll(5)
+    tickAll(5)
+    expect(Object.values(replicas).map((r) => r.engine.status)).toEqual(['normal', 'normal', 'normal'])
+    tickAll(10)
+    const namesBefore = replicas.r1.sent.filter((s) => s.message.kind === 'heartbeat').map((s) => (s.message as Extract<PeerMessage, { kind: 'heartbeat' }>).started)
+    expect(namesBefore.at(-1)).toEqual({ r2: 200, r3: 300 })
+    replicas.r1.engine.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq: 1, command: { name: 'put', args: { key: 'k', value: 'v' } } } })
+    for (let i = 0; i < 10; i++) tickAll(5)
+    expect(replicas.r1.engine.position).toBeGreaterThan(0)
+    const sentBefore = replicas.r1.sent.length
+    tickAll(20)
+    const after = replicas.r1.sent.slice(sentBefore).filter((s) => s.message.kind === 'heartbeat')
+    expect(after.length).toBeGreaterThan(0)
+    for (const { message } of after) expect(message).not.toHaveProperty('started')
+  })
+
   it('Found: a heartbeat of the initial view naming this run makes a fresh replica start, though its sender never confirmed it (the seven replicas whose links were slow to connect)', () => {
     // World simulator (leased-mutex spec, 7 replicas, links of 8 messages up to 1.5 s slow to connect, seed 12004351):
     // r6 started view 1 counting r2, r3 and r7, and began a view change at once (its links to r1 and r5 were full).

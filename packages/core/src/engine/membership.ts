@@ -203,8 +203,10 @@ export class Membership {
     // A replica waiting to be added asks every half view-change timeout: one silent for six of those has stopped.
     this.asks.expire(JOIN_EXPIRES_AFTER_TIMEOUTS * this.options.viewChangeTimeoutMs)
     const suspects = this.detector.suspects(now)
-    // Serving the initial view it started without state, it names the fresh peers it had heard (see `ClusterStart`).
-    const started = host.view().id === host.initialView.id ? this.start.startedKnowing : undefined
+    // Serving the initial view it started without state, it names the fresh peers it had heard (see `ClusterStart`)
+    // while nothing is delivered: the initial view delivers a request only once every member holds it, so after
+    // that a member still fresh with a run named here is one that ran in this view and restarted.
+    const started = host.view().id === host.initialView.id && host.requests.replicated.position === 0 ? this.start.startedKnowing : undefined
     const heartbeat: PeerMessageOf<'heartbeat'> = started ? { kind: 'heartbeat', view: host.view().id, suspects, started } : { kind: 'heartbeat', view: host.view().id, suspects }
     for (const member of this.detector.heartbeatsDue(now)) host.send(member, heartbeat)
     if (status === 'transferring' && askDue) {
