@@ -1,4 +1,4 @@
-// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random] [--json]`: runs the simulator over settings
+// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks] [--json]`: runs the simulator over settings
 // CI's suites do not draw, on seeds they never run (from 1,000,001 by default), and prints every failure with the
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
@@ -30,7 +30,7 @@ const specPaths = readdirSync(new URL('../apps/lock-service/specs', import.meta.
  * - forming: new clusters over tiny links slow to connect, 3 to 7 replicas (found random seed 12004351: a starter's
  *   view change, and the plain joins of replicas that took it for a running cluster, made every replica it had
  *   counted but two ask to join, and the cluster never formed).
- * - random: each seed draws a setting of its own (see `randomSetting`).
+ * - random: each seed draws a setting of its own (see `randomSetting`); clocks: the same, with clocks drawn too.
  * - held: links that hold what was on its way to a crashed replica for its next run, as TCP links do (found with
  *   real processes, not by the simulator until it modelled this: a replica restarted without its state counted a
  *   fresh join its peer had sent to its earlier run, and started an empty cluster beside the running one); with
@@ -65,9 +65,12 @@ const grids = {
   forming: [
     { durable: true, faults: ['crash', 'restart', 'slow', 'delay', 'client-restart', 'pause'], clients: 6, machines: ['kv', 'mutex'], replicas: [5, 7], linkCapacity: 8, connectDelayMaxMs: 1_500 },
     { durable: false, faults: ['slow', 'delay'], clients: 4, machines: ['kv'], replicas: [3, 5, 7], linkCapacity: 8, connectDelayMaxMs: 1_500 },
+    { durable: true, faults: everyFault, clients: 4, inFlight: 2, machines: ['kv'], replicas: [5, 7], linkCapacity: 8, connectDelayMaxMs: 1_500, heldForRestart: true },
   ],
   // Each seed draws its own setting (see `randomSetting`).
   random: 'random',
+  // The same, with clocks drawn too: replicas' own clocks, clock faults beyond the bound, delay spikes.
+  clocks: 'random',
 }
 
 function usage(message) {
@@ -117,11 +120,12 @@ async function workloadOf(machine) {
 /**
  * The `random` grid: each seed draws a setting of its own (machine among the built-in ones and the DSL specs,
  * orderer, 3, 5 or 7 replicas, clients, requests in flight, a set of fault kinds, disks or not, full links,
- * links that hold messages for a restart, links slow to connect), from a source seeded by the seed alone, so a
+ * links that hold messages for a restart, links slow to connect; with `withClocks`, the `clocks` grid's, also
+ * replicas' own clocks, clock faults beyond the bound and delay spikes), from a source seeded by the seed alone, so a
  * failure reruns from the command printed. Random settings like these found that a request to join reaching a
  * replica late put a replica crashed for good back into a settled cluster (safe-mutex.sm, links of 32).
  */
-function randomSetting(seed) {
+function randomSetting(seed, withClocks) {
   let state = Math.imul(seed, 0x9e3779b1) >>> 0
   const next = () => {
     state = (state + 0x6d2b79f5) >>> 0
@@ -134,7 +138,7 @@ function randomSetting(seed) {
   const durable = next() < 0.6
   const drawn = everyFault.filter((f) => (durable || f !== 'blackout') && next() < 0.55)
   const lockLike = machine === 'mutex' || machine.endsWith('.sm')
-  return {
+  const setting = {
     machine,
     order: pick(Object.keys(orderers)),
     replicas: pick([3, 3, 5, 5, 7]),
@@ -146,20 +150,33 @@ function randomSetting(seed) {
     ...(next() < 0.3 ? { heldForRestart: true } : {}),
     ...(next() < 0.25 ? { connectDelayMaxMs: pick([300, 1_500]) } : {}),
   }
+  if (!withClocks) return setting
+  // The `clocks` grid also draws, after everything above (the `random` grid's seeds keep their settings): each
+  // replica's own clock (offset and drift within bounds), clock faults beyond the bound, and larger delay spikes.
+  const clocks = next() < 0.3 ? { maxOffsetMs: pick([1, 2, 5]), maxDriftPpm: pick([0, 50, 200]) } : undefined
+  const skew = next() < 0.25
+  const delaySpikeMaxMs = next() < 0.2 ? pick([20, 300]) : undefined
+  return {
+    ...setting,
+    ...(skew ? { faults: [...setting.faults, 'skew'] } : {}),
+    ...(clocks ? { clocks } : {}),
+    ...(delaySpikeMaxMs === undefined ? {} : { delaySpikeMaxMs }),
+  }
 }
 
 for (const grid of chosen) {
-  if (grid === 'random') {
+  if (grids[grid] === 'random') {
     let passed = 0
     let operations = 0
     for (let seed = from; seed < from + seeds; seed++) {
-      const { machine, order, ...setting } = randomSetting(seed)
+      const { machine, order, ...setting } = randomSetting(seed, grid === 'clocks')
       const result = await run(grid, { seed, workload: await workloadOf(machine), ...(machine.endsWith('.sm') ? { machineArg: machine } : {}), orderer: orderers[order], ops: 150, overlap: true, ...setting })
       operations += result.operations
       if (result.ok) passed++
     }
-    rows.push({ label: 'random settings', passed, seeds, operations })
-    if (!values.json) console.log(`${passed === seeds ? 'ok    ' : 'FAILED'} random settings: ${passed}/${seeds} seeds, ${operations} operations`)
+    const label = grid === 'clocks' ? 'random settings with clocks' : 'random settings'
+    rows.push({ label, passed, seeds, operations })
+    if (!values.json) console.log(`${passed === seeds ? 'ok    ' : 'FAILED'} ${label}: ${passed}/${seeds} seeds, ${operations} operations`)
     continue
   }
   for (const setting of grids[grid]) {
