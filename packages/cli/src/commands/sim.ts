@@ -58,7 +58,8 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
   --connect-delay-ms  each link between replicas first connects at a time drawn from the seed between 0
               and MS, as TCP connections may take a while to set up; what is sent meanwhile waits (default 0)
   --clock-offset-ms, --clock-drift-ppm  give each replica its own clock, offset and drift drawn from
-              the seed within these bounds (default 0: every replica reads the same time)
+              the seed within these bounds (default 0: every replica reads the same time); the
+              realtime orderer's skew bound covers them (clocks beyond it: the skew fault)
   --voter     how every client votes on the replicas' answers: first (the first answer wins, the
               default), majority, or byzantine (t+1 identical answers, t = F); with liars, a check fails
               every run in which a client took an answer no correct replica sent

@@ -32,7 +32,18 @@ import { workloads, type Workload } from './workloads'
  */
 export interface OrdererSpec {
   readonly name: string
-  create(random: RandomSource): OrdererFactory
+  /** `world` says what the run's timing assumptions must cover (an orderer that rests on none may ignore it). */
+  create(random: RandomSource, world?: SimulatedWorld): OrdererFactory
+}
+
+/** What a simulated run's world does, for an orderer with timing assumptions to cover (see `OrdererSpec.create`). */
+export interface SimulatedWorld {
+  /**
+   * The most two replicas' clocks differ during the run, outside clock faults: twice the drawn offset bound, plus
+   * twice the drift bound over the run's horizon (`clocks`). 0 when every clock reads the virtual time. A clock
+   * beyond it is the `skew` fault's.
+   */
+  readonly clockDifferenceMaxMs: number
 }
 
 /** One simulated run's configuration. Everything random is drawn from `seed`. */
@@ -382,7 +393,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const maxDelay = random.pick([0, 1, 2, 5, 10, 20])
   const delay = { minMs: maxDelay === 0 ? 0 : random.int(0, Math.floor(maxDelay / 2)), maxMs: maxDelay }
   const networkRandom = random.fork()
-  const ordererFactory = options.orderer.create(random.fork())
+  const clockDifferenceMaxMs = clocks ? 2 * (clocks.maxOffsetMs ?? 0) + (2 * (clocks.maxDriftPpm ?? 0) * maxTimeMs) / 1e6 : 0
+  const ordererFactory = options.orderer.create(random.fork(), { clockDifferenceMaxMs })
   const world = overlap ? random.fork() : undefined
   const diskRandom = world?.fork()
   const syncLatencyMaxMs = world && durable ? world.pick([0, 0.5, 1, 2, 5]) : 0
