@@ -252,6 +252,19 @@ export const randomCommand = () => ({})
     expect(code).toBe(0)
   })
 
+  it('Found: no fault takes the state of a liar while a replica has not served yet (register, byzantine voter, seed 383)', async () => {
+    // r1 started the cluster with r3 (the liar) while r2's links were still connecting; then r3 lost its state. A liar
+    // counts as faulty for the whole run, so faults on it cost nothing, even while r2, which had not served yet, held
+    // new faults back: r1 alone held the state, r2 could not be told from an amnesiac, and no view could form again,
+    // with one faulty replica of three. Such a fault now waits, as it would on a correct replica, until all served.
+    const { io, stdout } = memoryIo()
+    const flags = ['--machine', 'register', '--replicas', '3', '--order', 'lamport', '--clients', '1', '--in-flight', '2', '--ops', '150', '--faults', 'lie,crash,amnesia,pause,client-restart', '--overlap']
+    const code = await main(['sim', ...flags, '--voter', 'byzantine', '--liars', '1', '--held-for-restart', '--connect-delay-ms', '300', '--seed', '383', '--json'], io)
+    const result = JSON.parse(stdout())
+    expect(result.failures, result.failures[0]?.violation).toEqual([])
+    expect(code).toBe(0)
+  })
+
   it('works through the installed bin', async () => {
     const bin = fileURLToPath(new URL('../bin/lockstep.js', import.meta.url))
     const { stdout } = await promisify(execFile)(process.execPath, [bin, 'sim', '--machine', 'register', '--seeds', '2', '--ops', '10', '--json'])

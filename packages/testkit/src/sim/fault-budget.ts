@@ -117,8 +117,12 @@ export class FaultBudget {
       if (victims.length >= count) break
       // A faulty replica costs nothing, even while a blackout keeps the budget exceeded; one that has not served yet
       // costs nothing only while the count stays within F (else every replica of a cluster still forming would be
-      // free to strike).
-      if (faulty.has(candidate) || (held.has(candidate) ? held.size <= this.limit : held.size < this.limit)) {
+      // free to strike). A liar whose only fault is its lying holds the state and votes like a correct replica: it
+      // costs nothing only as long, too. Found (register, 3 replicas, a byzantine voter, seed 383): r1 started the
+      // cluster with the liar r3 while r2's links were still connecting, r3 then lost its state, and r1 alone held
+      // it; r2, which could not be told from an amnesiac, could not vote, and no view could form again.
+      const free = faulty.has(candidate) && faulty.get(candidate) !== 'lying'
+      if (free || (held.has(candidate) ? held.size <= this.limit : held.size < this.limit)) {
         victims.push(candidate)
         held.add(candidate)
       }
