@@ -120,6 +120,18 @@ async function workloadOf(machine) {
   return specWorkloads.get(machine)
 }
 
+/** A source of draws seeded by `seed` alone (mulberry32, the seed scrambled by `scramble`), and a pick among items. */
+function seededDraws(seed, scramble) {
+  let state = Math.imul(seed, scramble) >>> 0
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = Math.imul(state ^ (state >>> 15), 1 | state)
+    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return { next, pick: (items) => items[Math.floor(next() * items.length)] }
+}
+
 /**
  * The `random` grid: each seed draws a setting of its own (machine among the built-in ones and the DSL specs,
  * orderer, 3, 5 or 7 replicas, clients, requests in flight, a set of fault kinds, disks or not, full links,
@@ -129,14 +141,7 @@ async function workloadOf(machine) {
  * replica late put a replica crashed for good back into a settled cluster (safe-mutex.sm, links of 32).
  */
 function randomSetting(seed, withClocks) {
-  let state = Math.imul(seed, 0x9e3779b1) >>> 0
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const pick = (items) => items[Math.floor(next() * items.length)]
+  const { next, pick } = seededDraws(seed, 0x9e3779b1)
   const machine = pick(['kv', 'register', 'mutex', ...specPaths])
   const durable = next() < 0.6
   const drawn = everyFault.filter((f) => (durable || f !== 'blackout') && next() < 0.55)
@@ -175,14 +180,7 @@ function randomSetting(seed, withClocks) {
  * fault budget).
  */
 function randomLiarSetting(seed) {
-  let state = Math.imul(seed, 0x85ebca6b) >>> 0
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const pick = (items) => items[Math.floor(next() * items.length)]
+  const { next, pick } = seededDraws(seed, 0x85ebca6b)
   const machine = pick(['kv', 'register', 'mutex'])
   const replicas = pick([3, 5, 5, 7])
   const durable = next() < 0.6
