@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { lamportSimulation } from '../packages/order-lamport/dist/index.js'
 import { realtimeSimulation } from '../packages/order-realtime/dist/index.js'
-import { noLivenessOwed, simulate, workloads } from '../packages/testkit/dist/index.js'
+import { SeededRandom, noLivenessOwed, simulate, workloads } from '../packages/testkit/dist/index.js'
 import { loadWorkload } from '../packages/cli/dist/index.js'
 
 const orderers = { lamport: lamportSimulation, realtime: realtimeSimulation }
@@ -69,11 +69,11 @@ const grids = {
     { durable: true, faults: everyFault, clients: 4, inFlight: 2, machines: ['kv'], replicas: [5, 7], linkCapacity: 8, connectDelayMaxMs: 1_500, heldForRestart: true },
   ],
   // Each seed draws its own setting (see `randomSetting`).
-  random: 'random',
+  random: { label: 'random settings', draw: (seed) => randomSetting(seed, false) },
   // The same, with clocks drawn too: replicas' own clocks, clock faults beyond the bound, delay spikes.
-  clocks: 'random',
+  clocks: { label: 'random settings with clocks', draw: (seed) => randomSetting(seed, true) },
   // Each seed draws a setting with lying replicas and a voting client (see `randomLiarSetting`).
-  liars: 'random',
+  liars: { label: 'random settings with liars', draw: (seed) => randomLiarSetting(seed) },
 }
 
 function usage(message) {
@@ -120,16 +120,13 @@ async function workloadOf(machine) {
   return specWorkloads.get(machine)
 }
 
-/** A source of draws seeded by `seed` alone (mulberry32, the seed scrambled by `scramble`), and a pick among items. */
-function seededDraws(seed, scramble) {
-  let state = Math.imul(seed, scramble) >>> 0
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return { next, pick: (items) => items[Math.floor(next() * items.length)] }
+/**
+ * The source a random grid draws a seed's setting from: seeded by the seed alone (scrambled by `scramble`, so that
+ * its draws are not the simulator's own, which start from the same seed), so a failure reruns from its command.
+ */
+function settingSource(seed, scramble) {
+  const random = new SeededRandom(Math.imul(seed, scramble) >>> 0)
+  return { next: () => random.next(), pick: (items) => random.pick(items) }
 }
 
 /**
@@ -141,7 +138,7 @@ function seededDraws(seed, scramble) {
  * replica late put a replica crashed for good back into a settled cluster (safe-mutex.sm, links of 32).
  */
 function randomSetting(seed, withClocks) {
-  const { next, pick } = seededDraws(seed, 0x9e3779b1)
+  const { next, pick } = settingSource(seed, 0x9e3779b1)
   const machine = pick(['kv', 'register', 'mutex', ...specPaths])
   const durable = next() < 0.6
   const drawn = everyFault.filter((f) => (durable || f !== 'blackout') && next() < 0.55)
@@ -176,11 +173,11 @@ function randomSetting(seed, withClocks) {
  * The `liars` grid: each seed draws a setting with lying replicas (1 to F, lying on their outputs or their state)
  * and a voting client (majority or byzantine), with a machine among the built-in ones, either orderer, 3, 5 or 7
  * replicas, a set of fault kinds, disks or not, full links, links that hold messages for a restart or are slow to
- * connect. Found: a fault took the liar's state while a replica had not served yet (seed 383, fixed in testkit's
- * fault budget).
+ * connect. Found: a fault took the liar's state while a replica had not served yet (fixed in testkit's fault
+ * budget; the run is pinned in packages/cli/test/sim.test.ts, `lockstep sim … --seed 383`).
  */
 function randomLiarSetting(seed) {
-  const { next, pick } = seededDraws(seed, 0x85ebca6b)
+  const { next, pick } = settingSource(seed, 0x85ebca6b)
   const machine = pick(['kv', 'register', 'mutex'])
   const replicas = pick([3, 5, 5, 7])
   const durable = next() < 0.6
@@ -207,16 +204,16 @@ function randomLiarSetting(seed) {
 }
 
 for (const grid of chosen) {
-  if (grids[grid] === 'random') {
+  if (!Array.isArray(grids[grid])) {
+    const { draw, label } = grids[grid]
     let passed = 0
     let operations = 0
     for (let seed = from; seed < from + seeds; seed++) {
-      const { machine, order, ...setting } = grid === 'liars' ? randomLiarSetting(seed) : randomSetting(seed, grid === 'clocks')
+      const { machine, order, ...setting } = draw(seed)
       const result = await run(grid, { seed, workload: await workloadOf(machine), ...(machine.endsWith('.sm') ? { machineArg: machine } : {}), orderer: orderers[order], ops: 150, overlap: true, ...setting })
       operations += result.operations
       if (result.ok) passed++
     }
-    const label = { clocks: 'random settings with clocks', liars: 'random settings with liars' }[grid] ?? 'random settings'
     rows.push({ label, passed, seeds, operations })
     if (!values.json) console.log(`${passed === seeds ? 'ok    ' : 'FAILED'} ${label}: ${passed}/${seeds} seeds, ${operations} operations`)
     continue

@@ -192,9 +192,7 @@ export class ClusterStart {
     const started = this.peerStarted
     if (started !== undefined) {
       const why = started.named ? `'${started.by}' named this run` : `${[started.by, this.self].sort().join(' and ')} confirmed each other`
-      this.log.info(`replica '${this.self}' starts the new cluster in view ${this.initialView.id} that '${started.by}' started with this run (${why})`)
-      this.knewAtStart = this.knows()
-      return true
+      return this.starts(`replica '${this.self}' starts the new cluster in view ${this.initialView.id} that '${started.by}' started with this run (${why})`)
     }
     const evidence = this.evidence
     if (evidence !== undefined) {
@@ -215,7 +213,12 @@ export class ClusterStart {
     }
     this.majoritySince ??= now
     if (fresh.length < configuration.length && now - this.majoritySince < graceMs) return false
-    this.log.info(`replica '${this.self}' starts a new cluster in view ${this.initialView.id} with ${fresh.sort().join(', ')} (a majority started without state)`)
+    return this.starts(`replica '${this.self}' starts a new cluster in view ${this.initialView.id} with ${fresh.sort().join(', ')} (a majority started without state)`)
+  }
+
+  /** `shouldStart`'s yes: says why, and keeps the fresh peers heard for its heartbeats (see `startedKnowing`). */
+  private starts(why: string): true {
+    this.log.info(why)
     this.knewAtStart = this.knows()
     return true
   }

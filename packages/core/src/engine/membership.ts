@@ -207,7 +207,7 @@ export class Membership {
     // while nothing is delivered: the initial view delivers a request only once every member holds it, so after
     // that a member still fresh with a run named here is one that ran in this view and restarted.
     const started = host.view().id === host.initialView.id && host.requests.replicated.position === 0 ? this.start.startedKnowing : undefined
-    const heartbeat: PeerMessageOf<'heartbeat'> = started ? { kind: 'heartbeat', view: host.view().id, suspects, started } : { kind: 'heartbeat', view: host.view().id, suspects }
+    const heartbeat: PeerMessageOf<'heartbeat'> = { kind: 'heartbeat', view: host.view().id, suspects, ...(started && { started }) }
     for (const member of this.detector.heartbeatsDue(now)) host.send(member, heartbeat)
     if (status === 'transferring' && askDue) {
       this.lastAskedAt = now

@@ -29,6 +29,9 @@ import type { SimCluster } from './sim-cluster'
  * replicas, seed 16): r1 and r3 started the cluster while r2's links were still connecting, then r3 lost its
  * disk; r1 alone held the state, r2 could not be told from an amnesiac, and no view could form again.
  */
+/** The reason a liar is faulty for the whole run: alone, it leaves the liar holding the state and voting (see `pick`). */
+const LYING = 'lying'
+
 export class FaultBudget {
   /** F: the most replicas that may be faulty at once. */
   readonly limit: number
@@ -71,7 +74,7 @@ export class FaultBudget {
     const faulty = new Map<string, string>()
     for (const id of this.cluster.initialMembers) {
       const reasons: string[] = []
-      if (this.liars.has(id)) reasons.push('lying')
+      if (this.liars.has(id)) reasons.push(LYING)
       if (!this.cluster.isRunning(id)) reasons.push('down')
       else if (this.amnesiac.has(id)) {
         if (this.cluster.isServing(id)) {
@@ -121,7 +124,7 @@ export class FaultBudget {
       // costs nothing only as long, too. Found (register, 3 replicas, a byzantine voter, seed 383): r1 started the
       // cluster with the liar r3 while r2's links were still connecting, r3 then lost its state, and r1 alone held
       // it; r2, which could not be told from an amnesiac, could not vote, and no view could form again.
-      const free = faulty.has(candidate) && faulty.get(candidate) !== 'lying'
+      const free = faulty.has(candidate) && faulty.get(candidate) !== LYING
       if (free || (held.has(candidate) ? held.size <= this.limit : held.size < this.limit)) {
         victims.push(candidate)
         held.add(candidate)
