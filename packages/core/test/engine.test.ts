@@ -165,6 +165,7 @@ describe('peer messages', () => {
     const value = { view: { id: 3, members: ['r1', 'r2'] }, configuration: ['r1', 'r2', 'r3'], joining: ['r2'], incarnations: { r2: 17 }, boundary: { any: 'thing' } }
     const recovery = { ...value, boundary: undefined, source: 'r1' }
     const carrying = { ...value, admitted: { r1: 0 } }
+    const removing = { ...value, removed: ['r4', 'r5'] }
     const ballot = { round: 2, coordinator: 'r1' }
     const messages: PeerMessage[] = [
       { kind: 'orderer', view: 2, message: { t: 'x' } },
@@ -181,6 +182,8 @@ describe('peer messages', () => {
       { kind: 'accepted', view: 3, ballot },
       { kind: 'commit', value },
       { kind: 'commit', value: carrying },
+      { kind: 'commit', value: removing },
+      { kind: 'commit', value: { ...carrying, removed: ['r4'] } },
       { kind: 'query', view: 4 },
       { kind: 'removed', view: { id: 3, members: ['r1'] } },
       { kind: 'join', incarnation: 12.5, fresh: true },
@@ -201,6 +204,10 @@ describe('peer messages', () => {
     const wire = [3, ['r1', 'r2'], ['r2'], { r2: 17 }, null, ['r1', 'r2', 'r3'], null]
     expect(decodePeerMessage('r2', [7, wire])).toEqual({ kind: 'commit', value: { ...value, boundary: null } })
     expect(() => decodePeerMessage('r2', [7, [...wire, { r1: 'x' }]])).toThrow(/admitted must be an object of numbers/)
+    // `removed` (the ninth field) follows an empty `admitted` where a value has none, which an earlier version reads
+    // as no admitted incarnations (and ignores the ninth field); a bad `removed` is named.
+    expect(encodePeerMessage({ kind: 'commit', value: removing })).toEqual([7, [...wire.slice(0, 4), { any: 'thing' }, ...wire.slice(5), {}, ['r4', 'r5']]])
+    expect(() => decodePeerMessage('r2', [7, [...wire, {}, [4]]])).toThrow(/removed must be a list of replica ids/)
     // A fresh join of an earlier version has no `knows` (it confirms nobody); a bad one is named.
     expect(decodePeerMessage('r2', [10, 7, true])).toEqual({ kind: 'join', incarnation: 7, fresh: true })
     expect(() => decodePeerMessage('r2', [10, 7, true, { r1: 'x' }])).toThrow(/knows/)

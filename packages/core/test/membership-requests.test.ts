@@ -28,3 +28,25 @@ describe('requests to join', () => {
     expect([...asks.joins]).toEqual([['r3', 7]])
   })
 })
+
+describe('replicas an operator removed', () => {
+  it('stay refused after a restart, by the removal its view names, until an operator admits them', () => {
+    const asks = new MembershipRequests(silentLogger, () => 0)
+    // Restarted from a disk whose view names r3 as removed: it never heard the operator's command.
+    asks.restoreRemoved(['r3'])
+    expect(asks.refuses('r3')).toBe(true)
+    asks.askedToJoin('r3', 7, 'join', view)
+    expect([...asks.joins]).toEqual([])
+    expect(asks.pending(view.members, ['r1', 'r2', 'r4', 'r5'])).toBe(false)
+    // A member the view names as removed (made by an earlier version) is work for a view change.
+    expect(asks.pending([...view.members, 'r3'], ['r1', 'r2', 'r4', 'r5'])).toBe(true)
+    asks.admit('r3')
+    expect(asks.refuses('r3')).toBe(false)
+    asks.askedToJoin('r3', 7, 'join', view)
+    expect([...asks.joins]).toEqual([['r3', 7]])
+    // The view that admits it no longer names it.
+    asks.installed({ view: { id: 10, members: [...view.members, 'r3'] }, configuration: ['r1', 'r2', 'r3', 'r4', 'r5'], joining: ['r3'], incarnations: { r3: 7 }, boundary: undefined })
+    expect(asks.refuses('r3')).toBe(false)
+    expect(asks.removedInView).toEqual([])
+  })
+})

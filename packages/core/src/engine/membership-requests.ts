@@ -11,8 +11,20 @@ export class MembershipRequests {
   private readonly log: Logger
   /** Replicas asking to join, with the incarnation they asked with. */
   readonly joins = new Map<ReplicaId, number>()
-  /** Replicas an operator removed: they leave the view and the configuration, and may not rejoin until admitted. */
+  /**
+   * Replicas an operator asked this replica to remove: they leave the view and the configuration, and may not rejoin
+   * until admitted. Held in memory; once a view carried the removal out, its value names them (`removedByView`).
+   */
   readonly removals = new Set<ReplicaId>()
+  /**
+   * The replicas the last installed view's value names as removed by an operator and not admitted since (kept on
+   * the disks with that value, and passed on by every later view): their requests to join are refused after this
+   * replica restarts too. Found: the removal lived only in the memory of the replicas that heard the operator's
+   * command; a member restarted from its disk took the removed replica's request to join for a new one and added it
+   * back (a member outside the configuration), a member that still held the removal removed it again, and the
+   * cluster changed views for ever; once every member had restarted, the removed replica was back for good.
+   */
+  private removedByView: ReadonlySet<ReplicaId> = new Set()
   /** Replicas an operator admitted: they enter the configuration at the next view change. */
   readonly admissions = new Set<ReplicaId>()
   /** The incarnation each member was admitted with (by the view that added it as a joiner, or named it in `admitted`). */
@@ -29,7 +41,7 @@ export class MembershipRequests {
 
   /** A replica asks to be added (`join`), or restarted from its disk and must be brought back (`recover`). */
   askedToJoin(replica: ReplicaId, incarnation: number, why: 'join' | 'recover', view: { readonly id: number; readonly members: readonly ReplicaId[] }, leftView?: number): void {
-    if (this.removals.has(replica) || !Number.isFinite(incarnation)) return
+    if (this.refuses(replica) || !Number.isFinite(incarnation)) return
     if (this.joins.get(replica) === incarnation) {
       this.askedAt.set(replica, this.now()) // asked again
       return
@@ -77,11 +89,26 @@ export class MembershipRequests {
     this.admissions.add(replica)
   }
 
+  /** True if `replica` was removed by an operator (by a command this replica heard, or by the view) and not admitted since. */
+  refuses(replica: ReplicaId): boolean {
+    return this.removals.has(replica) || (this.removedByView.has(replica) && !this.admissions.has(replica))
+  }
+
+  /** The replicas the last installed view (or, restarted, the disk's) names as removed; see `removedByView`. */
+  get removedInView(): readonly ReplicaId[] {
+    return [...this.removedByView]
+  }
+
+  /** Restarted from a disk: the removed replicas its view's value names. */
+  restoreRemoved(removed: readonly ReplicaId[]): void {
+    this.removedByView = new Set(removed)
+  }
+
   /** True if a view change has membership work to do, given the current view and configuration. */
   pending(members: readonly ReplicaId[], configuration: readonly ReplicaId[]): boolean {
     return (
       this.joins.size > 0 ||
-      [...this.removals].some((r) => members.includes(r) || configuration.includes(r)) ||
+      [...this.removals, ...this.removedByView].some((r) => this.refuses(r) && (members.includes(r) || configuration.includes(r))) ||
       [...this.admissions].some((r) => !configuration.includes(r))
     )
   }
@@ -110,5 +137,6 @@ export class MembershipRequests {
     // simulator's check that a settled cluster stops changing views (seed 21, mutex, 5 replicas).
     for (const member of value.view.members) if (!value.joining.includes(member) || (this.admitted.get(member) ?? -Infinity) >= (this.joins.get(member) ?? Infinity)) this.joins.delete(member)
     for (const replica of value.configuration) this.admissions.delete(replica)
+    this.removedByView = new Set(value.removed ?? [])
   }
 }

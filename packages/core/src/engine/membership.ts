@@ -152,7 +152,7 @@ export class Membership {
         // disk) a newer one it learned was chosen; never number the next view after an older one.
         const ending = this.endingView(instance)
         if (!ending) return undefined
-        return proposeValue({ view: instance, current: ending.view, configuration: ending.configuration, promises, asks: this.asks, merge: (reports) => host.orderer.mergeReports(reports) })
+        return proposeValue({ view: instance, current: ending.view, configuration: ending.configuration, removed: ending.removed, promises, asks: this.asks, merge: (reports) => host.orderer.mergeReports(reports) })
       },
       heardOfView: (view) => (this.knownView = Math.max(this.knownView, view)),
       learnedChosen: (value) => this.learnedChosen(value),
@@ -244,6 +244,8 @@ export class Membership {
     // The value of its disk's view: it can tell replicas that missed that view (its coordinator may have been
     // this replica, gone before the commit reached anyone).
     if (commit?.view.id === host.view().id) this.lastCommit = commit
+    // The replicas an operator removed stay refused: the disk's view value names them.
+    this.asks.restoreRemoved(commit?.view.id === host.view().id ? (commit.removed ?? []) : [])
     this.disk = { view: host.view(), position: damaged?.position ?? host.requests.replicated.position, since: host.clock.now(), damaged: damaged !== undefined }
     if (damaged) this.damagedClaim = { view: host.view(), position: damaged.position }
     this.fromDisk = true
@@ -445,20 +447,22 @@ export class Membership {
    * knows them: a live member's own view; for a replica restarted from its disk, its disk's view, or a chosen
    * view no live replica installed (the whole cluster went down during that view change).
    */
-  private endingView(instance: number): { readonly view: View; readonly configuration: readonly ReplicaId[] } | undefined {
+  private endingView(instance: number): { readonly view: View; readonly configuration: readonly ReplicaId[]; readonly removed: readonly ReplicaId[] } | undefined {
     const status = this.host.status()
     if (instance !== this.knownView + 1) return undefined
-    if ((status === 'normal' || status === 'frozen' || status === 'transferring') && this.host.view().id === instance - 1) return { view: this.host.view(), configuration: this.configuration }
+    const own = { configuration: this.configuration, removed: this.asks.removedInView }
+    if ((status === 'normal' || status === 'frozen' || status === 'transferring') && this.host.view().id === instance - 1) return { view: this.host.view(), ...own }
     if (status === 'joining') {
       // Left out of a view, or removed: the newest view it knows was chosen, with that view's configuration.
       const chosen = this.newestChosen()
-      return chosen?.view.id === instance - 1 ? { view: chosen.view, configuration: chosen.configuration } : undefined
+      return chosen?.view.id === instance - 1 ? { view: chosen.view, configuration: chosen.configuration, removed: chosen.removed ?? [] } : undefined
     }
     if (status !== 'recovering' || !this.disk) return undefined
-    if (this.disk.view.id === instance - 1) return { view: this.disk.view, configuration: this.configuration }
-    if (this.knownValue?.view.id === instance - 1) return { view: this.knownValue.view, configuration: this.knownValue.configuration }
+    if (this.disk.view.id === instance - 1) return { view: this.disk.view, ...own }
+    if (this.knownValue?.view.id === instance - 1) return { view: this.knownValue.view, configuration: this.knownValue.configuration, removed: this.knownValue.removed ?? [] }
     return undefined
   }
+
 
   /** A fresh replica of the initial view starts a new cluster once a majority of the configuration is fresh too. */
   private maybeStartCluster(): void {

@@ -213,7 +213,9 @@ function encodeBallot(ballot: Ballot): [number, ReplicaId] {
 
 function encodeValue(value: ViewValue): Wire {
   const wire: unknown[] = [value.view.id, value.view.members, value.joining, value.incarnations, value.boundary, value.configuration, value.source ?? null]
-  if (value.admitted) wire.push(value.admitted)
+  // Field 7 (admitted) before field 8 (removed): an empty one where a value has none (earlier versions read it so).
+  if (value.admitted || value.removed) wire.push(value.admitted ?? {})
+  if (value.removed) wire.push(value.removed)
   return wire
 }
 
@@ -249,8 +251,11 @@ function decodeValue(raw: unknown, where: string): ViewValue {
   const incarnations = incarnationsField(raw[3], where, 'incarnations')
   const base: ViewValue = { view: field.view(0), joining: field.ids(2, 'joining'), incarnations, boundary: raw[4], configuration: field.ids(5, 'configuration') }
   const withSource = raw[6] === null || raw[6] === undefined ? base : { ...base, source: field.id(6, 'source') }
-  // Field 7 (admitted) is absent in values from versions before it.
-  return raw[7] === undefined ? withSource : { ...withSource, admitted: incarnationsField(raw[7], where, 'admitted') }
+  // Fields 7 (admitted) and 8 (removed) are absent in values from versions before them.
+  // An empty `admitted` stands in before a `removed` (see `encodeValue`).
+  const admittedField = raw[7] === undefined ? undefined : incarnationsField(raw[7], where, 'admitted')
+  const admitted = admittedField === undefined || (raw[8] !== undefined && Object.keys(admittedField).length === 0) ? withSource : { ...withSource, admitted: admittedField }
+  return raw[8] === undefined ? admitted : { ...admitted, removed: field.ids(8, 'removed') }
 }
 
 function incarnationsField(raw: unknown, where: string, name: string): Record<ReplicaId, number> {

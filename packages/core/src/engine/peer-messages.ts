@@ -26,6 +26,12 @@ export interface ViewValue {
    * anyone install the view.
    */
   readonly admitted?: Readonly<Record<ReplicaId, number>>
+  /**
+   * The replicas an operator removed and did not admit since (sorted; absent when none): every later view passes
+   * them on, so a replica that restarts, or enters by a later view, refuses their requests to join as the replicas
+   * that heard the command did. Earlier versions ignore it.
+   */
+  readonly removed?: readonly ReplicaId[]
   /** The orderer's agreed boundary of the old view (opaque to the engine); absent for a recovery view. */
   readonly boundary: unknown
   /** For a view that resumes a cluster from disks: the member whose state it resumes from (every other member joins). */

@@ -45,6 +45,8 @@ export interface NextViewInputs {
   readonly promises: ReadonlyMap<ReplicaId, PromiseMessage>
   /** Replicas an operator asked to remove (they leave the view and the configuration). */
   readonly removals: ReadonlySet<ReplicaId>
+  /** The replicas the ending view's value names as removed by an operator (`ViewValue.removed`): they stay out unless admitted. */
+  readonly removed?: readonly ReplicaId[]
   /** Replicas an operator admitted (they join the configuration). */
   readonly admissions: ReadonlySet<ReplicaId>
   /** Replicas asking to join, with the incarnation they asked with. */
@@ -63,13 +65,15 @@ export interface NextViewInputs {
 export function proposeNextView(inputs: NextViewInputs): ViewValue {
   const live = [...inputs.promises.values()].filter((p) => p.holding.kind === 'live')
   const suspectedByMajority = (m: ReplicaId) => !inputs.promises.has(m) && live.filter((p) => p.suspects.includes(m)).length >= majorityOf(live.length)
-  const removed = inputs.current.members.filter((m) => inputs.removals.has(m) || suspectedByMajority(m))
+  // Removed by an operator and not admitted since: by a command the coordinator heard, or by an earlier view.
+  const outside = new Set([...inputs.removals, ...(inputs.removed ?? []).filter((r) => !inputs.admissions.has(r))])
+  const removed = inputs.current.members.filter((m) => outside.has(m) || suspectedByMajority(m))
   // A member that promised with its live state is not joining, whatever a late join request says; any other
   // replica that asked (or promised without the view's state) joins and takes the state by transfer.
-  const joining = [...inputs.joinRequests.keys()].filter((r) => !inputs.removals.has(r) && (!inputs.current.members.includes(r) || removed.includes(r) || inputs.promises.get(r)?.holding.kind !== 'live')).sort()
+  const joining = [...inputs.joinRequests.keys()].filter((r) => !outside.has(r) && (!inputs.current.members.includes(r) || removed.includes(r) || inputs.promises.get(r)?.holding.kind !== 'live')).sort()
   const incarnations = Object.fromEntries(joining.map((r) => [r, inputs.joinRequests.get(r)!]))
   const members = [...new Set([...inputs.current.members.filter((m) => !removed.includes(m)), ...joining])].sort()
-  const configuration = [...new Set([...inputs.configuration, ...inputs.admissions])].filter((r) => !inputs.removals.has(r)).sort()
+  const configuration = [...new Set([...inputs.configuration, ...inputs.admissions])].filter((r) => !outside.has(r)).sort()
   // The members carried on, with the incarnation they were admitted with (a live promiser's is its own run's): a
   // replica entering by this view learns them. Found: a join that a since-admitted replica sent while it waited
   // outside reached a replica only after that replica entered a later view; with no admitted incarnation on record
@@ -81,8 +85,13 @@ export function proposeNextView(inputs: NextViewInputs): ViewValue {
     const known = Math.max(inputs.admitted?.get(member) ?? -Infinity, promise?.holding.kind === 'live' ? promise.incarnation : -Infinity)
     if (Number.isFinite(known)) admitted[member] = known
   }
-  const value = { view: { id: inputs.current.id + 1, members }, configuration, joining, incarnations, boundary: inputs.boundary }
-  return Object.keys(admitted).length > 0 ? { ...value, admitted } : value
+  const value: ViewValue = { view: { id: inputs.current.id + 1, members }, configuration, joining, incarnations, boundary: inputs.boundary }
+  return withRemoved(Object.keys(admitted).length > 0 ? { ...value, admitted } : value, [...outside])
+}
+
+/** `value` naming the replicas removed by an operator and not admitted since (none: no field, as earlier versions wrote it). */
+function withRemoved(value: ViewValue, removed: readonly ReplicaId[]): ViewValue {
+  return removed.length > 0 ? { ...value, removed: [...removed].sort() } : value
 }
 
 /**
@@ -97,7 +106,7 @@ export function proposeNextView(inputs: NextViewInputs): ViewValue {
  * in view and position as every damaged one reported, or else (an acknowledged request may sit only on the
  * damaged disks) undefined, to wait for more replicas.
  */
-export function recoveryValue(view: number, configuration: readonly ReplicaId[], promises: ReadonlyMap<ReplicaId, PromiseMessage>): ViewValue | undefined {
+export function recoveryValue(view: number, configuration: readonly ReplicaId[], promises: ReadonlyMap<ReplicaId, PromiseMessage>, removed: readonly ReplicaId[] = []): ViewValue | undefined {
   let source: { replica: ReplicaId; view: number; position: number } | undefined
   let furthestDamaged: { view: number; position: number } | undefined
   let disks = 0
@@ -116,7 +125,7 @@ export function recoveryValue(view: number, configuration: readonly ReplicaId[],
   if (furthestDamaged && (furthestDamaged.view > source.view || furthestDamaged.position > source.position)) return undefined
   const members = [...promises.keys()].sort()
   const incarnations = Object.fromEntries([...promises].map(([replica, promise]) => [replica, promise.incarnation]))
-  return { view: { id: view, members }, configuration: [...configuration], joining: members.filter((m) => m !== source.replica), incarnations, boundary: undefined, source: source.replica }
+  return withRemoved({ view: { id: view, members }, configuration: [...configuration], joining: members.filter((m) => m !== source.replica), incarnations, boundary: undefined, source: source.replica }, removed)
 }
 
 /**
@@ -148,15 +157,17 @@ export function proposeValue(inputs: {
   readonly view: number
   readonly current: View
   readonly configuration: readonly ReplicaId[]
+  /** The replicas the ending view's value names as removed by an operator. */
+  readonly removed: readonly ReplicaId[]
   readonly promises: ReadonlyMap<ReplicaId, PromiseMessage>
   readonly asks: MembershipRequests
   readonly merge: (reports: readonly unknown[]) => unknown
 }): ViewValue | undefined {
   const promises = [...inputs.promises.values()]
-  if (!promises.some((p) => p.holding.kind === 'live')) return recoveryValue(inputs.view, inputs.configuration, inputs.promises)
+  if (!promises.some((p) => p.holding.kind === 'live')) return recoveryValue(inputs.view, inputs.configuration, inputs.promises, inputs.removed)
   const boundary = inputs.merge(promises.flatMap((p) => (p.holding.kind === 'live' ? [p.holding.report] : [])))
   const joinRequests = new Map(inputs.asks.joins)
   for (const [replica, promise] of inputs.promises) if (promise.holding.kind !== 'live') joinRequests.set(replica, promise.incarnation)
   const { removals, admissions } = inputs.asks
-  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, admissions, joinRequests, admitted: inputs.asks.admitted, boundary })
+  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, removed: inputs.removed, admissions, joinRequests, admitted: inputs.asks.admitted, boundary })
 }
