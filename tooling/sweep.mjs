@@ -1,4 +1,4 @@
-// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars] [--json]`: runs the simulator over settings
+// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all] [--json]`: runs the simulator over settings
 // CI's suites do not draw, on seeds they never run (from 1,000,001 by default), and prints every failure with the
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
@@ -74,6 +74,10 @@ const grids = {
   clocks: { label: 'random settings with clocks', draw: (seed) => randomSetting(seed, true) },
   // Each seed draws a setting with lying replicas and a voting client (see `randomLiarSetting`).
   liars: { label: 'random settings with liars', draw: (seed) => randomLiarSetting(seed) },
+  // Random settings (clocks too) on wide clusters: 9 or 11 replicas.
+  wide: { label: 'random settings on 9 or 11 replicas', draw: (seed) => randomSetting(seed, true, [9, 9, 11]) },
+  // Liars with the rest drawn too: the DSL specs as machines, up to 9 replicas, replicas' own clocks.
+  'liars-all': { label: 'random settings with liars, specs, clocks, up to 9 replicas', draw: (seed) => randomLiarSetting(seed, true) },
 }
 
 function usage(message) {
@@ -137,7 +141,7 @@ function settingSource(seed, scramble) {
  * failure reruns from the command printed. Random settings like these found that a request to join reaching a
  * replica late put a replica crashed for good back into a settled cluster (safe-mutex.sm, links of 32).
  */
-function randomSetting(seed, withClocks) {
+function randomSetting(seed, withClocks, sizes = [3, 3, 5, 5, 7]) {
   const { next, pick } = settingSource(seed, 0x9e3779b1)
   const machine = pick(['kv', 'register', 'mutex', ...specPaths])
   const durable = next() < 0.6
@@ -146,7 +150,7 @@ function randomSetting(seed, withClocks) {
   const setting = {
     machine,
     order: pick(Object.keys(orderers)),
-    replicas: pick([3, 3, 5, 5, 7]),
+    replicas: pick(sizes),
     clients: 1 + Math.floor(next() * 7),
     inFlight: lockLike ? 1 : pick([1, 1, 2, 4]),
     faults: drawn.length > 0 ? drawn : ['crash'],
@@ -155,15 +159,19 @@ function randomSetting(seed, withClocks) {
     ...(next() < 0.3 ? { heldForRestart: true } : {}),
     ...(next() < 0.25 ? { connectDelayMaxMs: pick([300, 1_500]) } : {}),
   }
-  if (!withClocks) return setting
-  // The `clocks` grid also draws, after everything above (the `random` grid's seeds keep their settings): each
-  // replica's own clock (offset and drift within bounds), clock faults beyond the bound, and larger delay spikes.
+  return withClocks ? { ...setting, ...clockSetting(next, pick, setting.faults) } : setting
+}
+
+/**
+ * What the `clocks` grid draws after the rest of a setting (so the `random` grid's seeds keep their settings): each
+ * replica's own clock (offset and drift within bounds), clock faults beyond the bound, and larger delay spikes.
+ */
+function clockSetting(next, pick, faults) {
   const clocks = next() < 0.3 ? { maxOffsetMs: pick([1, 2, 5]), maxDriftPpm: pick([0, 50, 200]) } : undefined
   const skew = next() < 0.25
   const delaySpikeMaxMs = next() < 0.2 ? pick([20, 300]) : undefined
   return {
-    ...setting,
-    ...(skew ? { faults: [...setting.faults, 'skew'] } : {}),
+    ...(skew ? { faults: [...faults, 'skew'] } : {}),
     ...(clocks ? { clocks } : {}),
     ...(delaySpikeMaxMs === undefined ? {} : { delaySpikeMaxMs }),
   }
@@ -176,22 +184,22 @@ function randomSetting(seed, withClocks) {
  * connect. Found: a fault took the liar's state while a replica had not served yet (fixed in testkit's fault
  * budget; the run is pinned in packages/cli/test/sim.test.ts, `lockstep sim … --seed 383`).
  */
-function randomLiarSetting(seed) {
+function randomLiarSetting(seed, everything = false) {
   const { next, pick } = settingSource(seed, 0x85ebca6b)
-  const machine = pick(['kv', 'register', 'mutex'])
-  const replicas = pick([3, 5, 5, 7])
+  const machine = pick(everything ? ['kv', 'register', 'mutex', ...specPaths] : ['kv', 'register', 'mutex'])
+  const replicas = pick(everything ? [3, 5, 5, 7, 9] : [3, 5, 5, 7])
   const durable = next() < 0.6
   const extra = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'pause', 'client-restart'].filter(() => next() < 0.45)
   const voter = pick(['majority', 'byzantine'])
   const liars = 1 + Math.floor(next() * ((replicas - 1) / 2))
   const lieMode = pick(['outputs', 'state'])
   const order = pick(Object.keys(orderers))
-  return {
+  const setting = {
     machine,
     order,
     replicas,
     clients: 1 + Math.floor(next() * 5),
-    inFlight: machine === 'mutex' ? 1 : pick([1, 2]),
+    inFlight: machine === 'mutex' || machine.endsWith('.sm') ? 1 : pick([1, 2]),
     faults: ['lie', ...extra],
     durable,
     voter,
@@ -201,6 +209,7 @@ function randomLiarSetting(seed) {
     ...(next() < 0.3 ? { heldForRestart: true } : {}),
     ...(next() < 0.2 ? { connectDelayMaxMs: 300 } : {}),
   }
+  return everything ? { ...setting, ...clockSetting(next, pick, setting.faults) } : setting
 }
 
 for (const grid of chosen) {
