@@ -1,4 +1,4 @@
-// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all] [--json]`: runs the simulator over settings
+// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership] [--json]`: runs the simulator over settings
 // CI's suites do not draw, on seeds they never run (from 1,000,001 by default), and prints every failure with the
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
@@ -76,6 +76,8 @@ const grids = {
   liars: { label: 'random settings with liars', draw: (seed) => randomLiarSetting(seed) },
   // Random settings (clocks too) on wide clusters: 9 or 11 replicas.
   wide: { label: 'random settings on 9 or 11 replicas', draw: (seed) => randomSetting(seed, true, [9, 9, 11]) },
+  // Random settings (clocks too) with an operator removing and admitting replicas (the `membership` fault).
+  membership: { label: 'random settings with membership changes', draw: (seed) => withFault(randomSetting(seed, true), 'membership') },
   // Liars with the rest drawn too: the DSL specs as machines, up to 9 replicas, replicas' own clocks.
   'liars-all': { label: 'random settings with liars, specs, clocks, up to 9 replicas', draw: (seed) => randomLiarSetting(seed, true) },
 }
@@ -160,6 +162,11 @@ function randomSetting(seed, withClocks, sizes = [3, 3, 5, 5, 7]) {
     ...(next() < 0.25 ? { connectDelayMaxMs: pick([300, 1_500]) } : {}),
   }
   return withClocks ? { ...setting, ...clockSetting(next, pick, setting.faults) } : setting
+}
+
+/** `setting` with the fault `kind` added (the draws stay the setting's own). */
+function withFault(setting, kind) {
+  return { ...setting, faults: [...setting.faults, kind] }
 }
 
 /**

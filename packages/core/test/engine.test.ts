@@ -165,7 +165,7 @@ describe('peer messages', () => {
     const value = { view: { id: 3, members: ['r1', 'r2'] }, configuration: ['r1', 'r2', 'r3'], joining: ['r2'], incarnations: { r2: 17 }, boundary: { any: 'thing' } }
     const recovery = { ...value, boundary: undefined, source: 'r1' }
     const carrying = { ...value, admitted: { r1: 0 } }
-    const removing = { ...value, removed: ['r4', 'r5'] }
+    const removing = { ...value, changes: { r4: 2, r5: 3 } }
     const ballot = { round: 2, coordinator: 'r1' }
     const messages: PeerMessage[] = [
       { kind: 'orderer', view: 2, message: { t: 'x' } },
@@ -183,14 +183,16 @@ describe('peer messages', () => {
       { kind: 'commit', value },
       { kind: 'commit', value: carrying },
       { kind: 'commit', value: removing },
-      { kind: 'commit', value: { ...carrying, removed: ['r4'] } },
+      { kind: 'commit', value: { ...carrying, changes: { r4: 2 } } },
       { kind: 'query', view: 4 },
       { kind: 'removed', view: { id: 3, members: ['r1'] } },
       { kind: 'join', incarnation: 12.5, fresh: true },
       { kind: 'join', incarnation: 13, fresh: false, started: true },
       { kind: 'join', incarnation: 14, fresh: true, knows: { r1: 100, r3: 1_764_000_000_123.5 } },
       { kind: 'remove', replica: 'r3' },
+      { kind: 'remove', replica: 'r3', view: 6 },
       { kind: 'admit', replica: 'r4' },
+      { kind: 'admit', replica: 'r4', view: 11 },
       { kind: 'recover', view: { id: 2, members: ['r1', 'r2', 'r3'] }, position: 40, incarnation: 9 },
       { kind: 'durable', position: 41 },
       { kind: 'stateRequest', view: 3, offset: 1048576 },
@@ -204,10 +206,12 @@ describe('peer messages', () => {
     const wire = [3, ['r1', 'r2'], ['r2'], { r2: 17 }, null, ['r1', 'r2', 'r3'], null]
     expect(decodePeerMessage('r2', [7, wire])).toEqual({ kind: 'commit', value: { ...value, boundary: null } })
     expect(() => decodePeerMessage('r2', [7, [...wire, { r1: 'x' }]])).toThrow(/admitted must be an object of numbers/)
-    // `removed` (the ninth field) follows an empty `admitted` where a value has none, which an earlier version reads
-    // as no admitted incarnations (and ignores the ninth field); a bad `removed` is named.
-    expect(encodePeerMessage({ kind: 'commit', value: removing })).toEqual([7, [...wire.slice(0, 4), { any: 'thing' }, ...wire.slice(5), {}, ['r4', 'r5']]])
-    expect(() => decodePeerMessage('r2', [7, [...wire, {}, [4]]])).toThrow(/removed must be a list of replica ids/)
+    // `changes` (the ninth field) follows an empty `admitted` where a value has none, which an earlier version reads
+    // as no admitted incarnations (and ignores the ninth field); bad `changes` are named.
+    expect(encodePeerMessage({ kind: 'commit', value: removing })).toEqual([7, [...wire.slice(0, 4), { any: 'thing' }, ...wire.slice(5), {}, { r4: 2, r5: 3 }]])
+    expect(() => decodePeerMessage('r2', [7, [...wire, {}, ['r4']]])).toThrow(/changes must be an object of numbers/)
+    // An operator's command of an earlier version names no view; a bad view is named.
+    expect(() => decodePeerMessage('r2', [11, 'r3', -1])).toThrow(/view must be a non-negative integer/)
     // A fresh join of an earlier version has no `knows` (it confirms nobody); a bad one is named.
     expect(decodePeerMessage('r2', [10, 7, true])).toEqual({ kind: 'join', incarnation: 7, fresh: true })
     expect(() => decodePeerMessage('r2', [10, 7, true, { r1: 'x' }])).toThrow(/knows/)

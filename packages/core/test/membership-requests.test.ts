@@ -30,23 +30,56 @@ describe('requests to join', () => {
 })
 
 describe('replicas an operator removed', () => {
+  // View 7 removed r3 (its value names it in `changes` and its configuration lacks it).
+  const removedIn7 = { view: { id: 7, members: view.members }, configuration: ['r1', 'r2', 'r4', 'r5'], joining: [], incarnations: {}, boundary: undefined, changes: { r3: 7 } }
+
   it('stay refused after a restart, by the removal its view names, until an operator admits them', () => {
     const asks = new MembershipRequests(silentLogger, () => 0)
-    // Restarted from a disk whose view names r3 as removed: it never heard the operator's command.
-    asks.restoreRemoved(['r3'])
+    // Restarted from a disk whose view removed r3: it never heard the operator's command.
+    asks.restoreChanges(removedIn7)
     expect(asks.refuses('r3')).toBe(true)
     asks.askedToJoin('r3', 7, 'join', view)
     expect([...asks.joins]).toEqual([])
-    expect(asks.pending(view.members, ['r1', 'r2', 'r4', 'r5'])).toBe(false)
+    expect(asks.pending(view.members, removedIn7.configuration)).toBe(false)
     // A member the view names as removed (made by an earlier version) is work for a view change.
-    expect(asks.pending([...view.members, 'r3'], ['r1', 'r2', 'r4', 'r5'])).toBe(true)
-    asks.admit('r3')
+    expect(asks.pending([...view.members, 'r3'], removedIn7.configuration)).toBe(true)
+    asks.admit('r3', 9)
     expect(asks.refuses('r3')).toBe(false)
     asks.askedToJoin('r3', 7, 'join', view)
     expect([...asks.joins]).toEqual([['r3', 7]])
-    // The view that admits it no longer names it.
-    asks.installed({ view: { id: 10, members: [...view.members, 'r3'] }, configuration: ['r1', 'r2', 'r3', 'r4', 'r5'], joining: ['r3'], incarnations: { r3: 7 }, boundary: undefined })
+    // The view that admits it records the change, and no longer refuses it.
+    asks.installed({ view: { id: 10, members: [...view.members, 'r3'] }, configuration: ['r1', 'r2', 'r3', 'r4', 'r5'], joining: ['r3'], incarnations: { r3: 7 }, boundary: undefined, changes: { r3: 10 } })
     expect(asks.refuses('r3')).toBe(false)
-    expect(asks.removedInView).toEqual([])
+    expect(asks.changes).toEqual({ r3: 10 })
+  })
+
+  it('ignore a command issued before the last change of the replica, and drop one still waiting once a view carries out a later change', () => {
+    const asks = new MembershipRequests(silentLogger, () => 0)
+    // r3 held its own removal (issued in view 6) while a view removed it (7) and another admitted it again (11).
+    asks.remove('r3', 6)
+    asks.installed({ view: { id: 11, members: [...view.members, 'r3'] }, configuration: ['r1', 'r2', 'r3', 'r4', 'r5'], joining: ['r3'], incarnations: { r3: 7 }, boundary: undefined, changes: { r3: 11 } })
+    expect([...asks.removals]).toEqual([])
+    expect(asks.pending([...view.members, 'r3'], ['r1', 'r2', 'r3', 'r4', 'r5'])).toBe(false)
+    // A removal issued in view 6 that arrives late is stale; one issued in view 11 or later is not.
+    asks.remove('r3', 6)
+    expect([...asks.removals]).toEqual([])
+    asks.remove('r3', 11)
+    expect([...asks.removals]).toEqual(['r3'])
+    // A command without a view (an earlier version's) counts as before.
+    asks.admit('r3')
+    expect([...asks.admissions]).toEqual(['r3'])
+    // A removal held by a partition that arrives after a later admission of the same replica is stale, though the
+    // admission changed nothing (the replica was still in the configuration).
+    const overtaken = new MembershipRequests(silentLogger, () => 0)
+    overtaken.admit('r5', 5)
+    overtaken.remove('r5', 1)
+    expect([...overtaken.removals]).toEqual([])
+    overtaken.remove('r5', 5) // issued in the same view: taken in the order it arrives
+    expect([...overtaken.removals]).toEqual(['r5'])
+    // An admission issued before the removal that view 7 carried out is stale.
+    const other = new MembershipRequests(silentLogger, () => 0)
+    other.restoreChanges(removedIn7)
+    other.admit('r3', 6)
+    expect(other.refuses('r3')).toBe(true)
   })
 })

@@ -34,6 +34,7 @@ async function viewChange(overrides: Partial<import('../src/engine/view-change/v
     propose: () => undefined,
     heardOfView: () => {},
     learnedChosen: () => {},
+    refusesCoordinator: () => false,
     ...overrides,
   })
 }
@@ -110,19 +111,19 @@ describe('the coordinator', () => {
     })
     // The members carried on come with the incarnation they were admitted with (a live promiser's is its own).
     const admitted = { r1: 101, r2: 102, r4: 7 }
-    // The replica an operator removed is named in the value, so later views keep it out (see the next test).
-    expect(next).toEqual({ view: { id: 2, members: ['r1', 'r2', 'r4', 'r6'] }, configuration: ['r1', 'r2', 'r3', 'r4', 'r6'], joining: ['r6'], incarnations: { r6: 42 }, boundary: 'b', admitted, removed: ['r5'] })
+    // The configuration's changes are recorded with this view, so later views keep r5 out (see the next test).
+    expect(next).toEqual({ view: { id: 2, members: ['r1', 'r2', 'r4', 'r6'] }, configuration: ['r1', 'r2', 'r3', 'r4', 'r6'], joining: ['r6'], incarnations: { r6: 42 }, boundary: 'b', admitted, changes: { r5: 2, r6: 2 } })
   })
 
   it('keeps a replica the ending view names as removed out of the view and the configuration until an operator admits it', () => {
     // A coordinator that never heard the operator's command (restarted since, or entered later) still refuses r3.
     const promises = new Map([promise('r1', []), promise('r2', [])])
-    const inputs = { current: { id: 4, members: ['r1', 'r2'] }, configuration: ['r1', 'r2'], promises, removals: new Set<string>(), removed: ['r3'], admissions: new Set<string>(), joinRequests: new Map([['r3', 9]]), boundary: 'b' }
+    const inputs = { current: { id: 4, members: ['r1', 'r2'] }, configuration: ['r1', 'r2'], promises, removals: new Set<string>(), changes: { r3: 3 }, admissions: new Set<string>(), joinRequests: new Map([['r3', 9]]), boundary: 'b' }
     const kept = proposeNextView(inputs)
     expect(kept.view.members).toEqual(['r1', 'r2'])
     expect(kept.configuration).toEqual(['r1', 'r2'])
     expect(kept.joining).toEqual([])
-    expect(kept.removed).toEqual(['r3'])
+    expect(kept.changes).toEqual({ r3: 3 })
     // A member the value names as removed (a view made by an earlier version) leaves.
     expect(proposeNextView({ ...inputs, current: { id: 4, members: ['r1', 'r2', 'r3'] }, joinRequests: new Map() }).view.members).toEqual(['r1', 'r2'])
     // Admitted, it enters the configuration, joins, and the list no longer names it.
@@ -130,7 +131,7 @@ describe('the coordinator', () => {
     expect(back.view.members).toEqual(['r1', 'r2', 'r3'])
     expect(back.configuration).toEqual(['r1', 'r2', 'r3'])
     expect(back.joining).toEqual(['r3'])
-    expect(back.removed).toBeUndefined()
+    expect(back.changes).toEqual({ r3: 5 })
   })
 
   it('a stale join from a member that promised with its state does not re-add it; one from a member that lost its state does', () => {
@@ -151,8 +152,8 @@ describe('the coordinator', () => {
     })
     const one = new Map([promise('r1', [], null, disk(3, 50)), promise('r2', [], null, { kind: 'none' })])
     expect(recoveryValue(5, ['r1', 'r2', 'r3'], one)).toBeUndefined() // a single disk might lack an acknowledged request
-    // The replicas an operator removed stay named (the whole cluster restarted: nobody holds the command any more).
-    expect(recoveryValue(5, ['r1', 'r2', 'r3'], promises, ['r4'])).toMatchObject({ source: 'r2', removed: ['r4'] })
+    // The operators' changes stay recorded (the whole cluster restarted: nobody holds the command any more).
+    expect(recoveryValue(5, ['r1', 'r2', 'r3'], promises, { r4: 2 })).toMatchObject({ source: 'r2', changes: { r4: 2 } })
   })
 
   it('counts a damaged disk toward the majority with how far it held the order, but never resumes from it', () => {

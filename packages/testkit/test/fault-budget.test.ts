@@ -28,6 +28,15 @@ describe('the fault budget', () => {
     expect(budget.allows(['r3'])).toBe(true)
   })
 
+  it('counts a replica an operator removed until its removal ends (it serves again after its admission)', () => {
+    const { budget } = world(['r1'])
+    budget.removalStarted('r2')
+    expect([...budget.faulty()]).toEqual([['r1', 'down'], ['r2', 'removed by an operator']])
+    expect(budget.allows(['r3'])).toBe(false) // with r2 out, the configuration is one smaller
+    budget.removalEnded('r2')
+    expect(budget.allows(['r3'])).toBe(true)
+  })
+
   it('counts a paused replica (its process stopped) as faulty while it is paused', () => {
     const { budget, state } = world(['r1'])
     state.paused.add('r2')

@@ -29,3 +29,4 @@ describe('the simulator', () => {
     expect(unnamed.rerun).toContain("--machine '<a module exporting machine and randomCommand: give simulate() its path as machineArg>' ")
   })
 })
+

@@ -120,7 +120,8 @@ async function change(config: LoadedClusterConfig, io: Io, json: boolean, action
   }
   if (accepted === undefined) return fail(ErrorCodes.UNREACHABLE, `no serving replica took the request:\n${refusals.map((r) => `  ${r}`).join('\n')}`)
   if (!json) io.stderr(`lockstep member: ${replica} to be ${action === 'add' ? 'added' : 'removed'} (asked ${accepted.id} in view ${accepted.view.id}); waiting for the view change`)
-  const done = (r: ReplicaStatusReport) => r.view.id > accepted.view.id && (action === 'add' ? r.view.members.includes(replica) : !r.view.members.includes(replica))
+  // A removed replica leaves the configuration too (one that had failed and left the view only leaves that).
+  const done = (r: ReplicaStatusReport) => r.view.id > accepted.view.id && (action === 'add' ? r.view.members.includes(replica) : !r.view.members.includes(replica) && !r.configuration.includes(replica))
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const now = await serving(config)

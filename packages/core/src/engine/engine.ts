@@ -317,17 +317,24 @@ export class ReplicaEngine<S = unknown> {
    * Its requests to join are refused until an operator admits it again (`admitReplica`).
    */
   removeReplica(replica: ReplicaId): void {
-    this.requireMembership('removing replicas')
-    if (!this.members.has(replica)) throw new LockstepError(ErrorCodes.NOT_MEMBER, `'${replica}' is not a member of view ${this.currentView.id} (${this.currentView.members.join(', ')})`)
-    if (this.currentView.members.length === 1) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `cannot remove '${replica}': it is the last member`)
-    this.broadcastCommand({ kind: 'remove', replica })
+    const membership = this.requireMembership('removing replicas')
+    // A replica that failed and left the view is still in the configuration (its vote still counts toward every
+    // majority): removing it is the usual way to give up a dead machine, so it may be removed too.
+    const configured = membership.currentConfiguration.includes(replica)
+    if (!this.members.has(replica) && !configured) {
+      throw new LockstepError(ErrorCodes.NOT_MEMBER, `'${replica}' is neither a member of view ${this.currentView.id} (${this.currentView.members.join(', ')}) nor in the configuration (${membership.currentConfiguration.join(', ')})`)
+    }
+    if ((this.members.has(replica) && this.currentView.members.length === 1) || (configured && membership.currentConfiguration.length === 1)) {
+      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `cannot remove '${replica}': it is the last member`)
+    }
+    this.broadcastCommand({ kind: 'remove', replica, view: this.currentView.id })
   }
 
   /** Operator command: let `replica` join and enter the configuration (a spare, one removed before, or a new one). */
   admitReplica(replica: ReplicaId): void {
     this.requireMembership('admitting replicas')
     this.replicas.add(replica)
-    this.broadcastCommand({ kind: 'admit', replica })
+    this.broadcastCommand({ kind: 'admit', replica, view: this.currentView.id })
   }
 
   private broadcastCommand(message: PeerMessage): void {
@@ -472,8 +479,8 @@ export class ReplicaEngine<S = unknown> {
     query: (from, m, membership) => membership.onQuery(from, m),
     removed: (_from, m, membership) => membership.onRemoved(m),
     join: (from, m, membership) => membership.onJoin(from, m),
-    remove: (from, m, membership) => (this.members.has(from) ? membership.asks.remove(m.replica) : undefined),
-    admit: (from, m, membership) => this.members.has(from) && (this.replicas.add(m.replica), membership.asks.admit(m.replica)),
+    remove: (from, m, membership) => (this.members.has(from) ? membership.asks.remove(m.replica, m.view) : undefined),
+    admit: (from, m, membership) => this.members.has(from) && (this.replicas.add(m.replica), membership.asks.admit(m.replica, m.view)),
     recover: (from, m, membership) => membership.onRecover(from, m),
     stateRequest: (from, m, membership) => membership.catchUp.onRequest(from, m, membership.committed),
     stateChunk: (from, m, membership) => {

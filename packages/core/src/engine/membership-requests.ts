@@ -1,5 +1,6 @@
 import type { Logger, ReplicaId } from '@lockstep/interface'
 import type { ViewValue } from './peer-messages'
+import { removedByOperator } from './view-change/coordinator'
 
 /**
  * What the next view change should do besides removing failed members: add
@@ -17,15 +18,26 @@ export class MembershipRequests {
    */
   readonly removals = new Set<ReplicaId>()
   /**
-   * The replicas the last installed view's value names as removed by an operator and not admitted since (kept on
-   * the disks with that value, and passed on by every later view): their requests to join are refused after this
-   * replica restarts too. Found: the removal lived only in the memory of the replicas that heard the operator's
-   * command; a member restarted from its disk took the removed replica's request to join for a new one and added it
-   * back (a member outside the configuration), a member that still held the removal removed it again, and the
-   * cluster changed views for ever; once every member had restarted, the removed replica was back for good.
+   * The replicas the last installed view's value names as removed by an operator and not admitted since (its
+   * `changes` name them, its configuration lacks them; the disks keep that value, and every later view passes it on):
+   * their requests to join are refused after this replica restarts too. Found: the removal lived only in the memory of
+   * the replicas that heard the operator's command; a member restarted from its disk took the removed replica's request
+   * to join for a new one and added it back (a member outside the configuration), a member that still held the
+   * removal removed it again, and the cluster changed views for ever; once every member had restarted, the removed
+   * replica was back for good.
    */
   private removedByView: ReadonlySet<ReplicaId> = new Set()
-  /** Replicas an operator admitted: they enter the configuration at the next view change. */
+  /** The view in which an operator's last change of each replica was carried out (the last installed view's `changes`). */
+  private changedIn: ReadonlyMap<ReplicaId, number> = new Map()
+  /** The view each pending command (`removals`, `admissions`) was issued in, when its message said. */
+  private readonly issuedIn = new Map<ReplicaId, number>()
+  /** The newest view an operator's command about each replica was issued in, of those this replica took (a coordinator records them in `ViewValue.changes`). */
+  private readonly lastIssued = new Map<ReplicaId, number>()
+
+  /** See `lastIssued`. */
+  get commandViews(): ReadonlyMap<ReplicaId, number> {
+    return this.lastIssued
+  }  /** Replicas an operator admitted: they enter the configuration at the next view change. */
   readonly admissions = new Set<ReplicaId>()
   /** The incarnation each member was admitted with (by the view that added it as a joiner, or named it in `admitted`). */
   readonly admitted = new Map<ReplicaId, number>()
@@ -75,33 +87,72 @@ export class MembershipRequests {
     }
   }
 
-  /** An operator asks to remove `replica`. */
-  remove(replica: ReplicaId): void {
-    if (this.removals.has(replica)) return
-    this.log.info(`replica '${replica}' is to be removed`)
+  /**
+   * An operator asks to remove `replica`, by a command issued in view `view` (when the message says). A command issued
+   * before the view that carried out the last change of `replica` is stale (a late message, or one that waited at
+   * this replica while the replica was admitted again), and is ignored. Found by the simulator's `membership` fault:
+   * the removed replica itself held its own removal; admitted again, it carried the removal out a second time.
+   */
+  remove(replica: ReplicaId, view?: number): void {
+    if (this.stale(replica, 'removal', view)) return
+    if (!this.removals.has(replica)) this.log.info(`replica '${replica}' is to be removed`)
     this.removals.add(replica)
     this.admissions.delete(replica)
+    this.noteIssued(replica, view)
   }
 
-  /** An operator admits `replica`: it may join, and enters the configuration. */
-  admit(replica: ReplicaId): void {
+  /** An operator admits `replica` (command issued in view `view`): it may join, and enters the configuration. Stale as `remove`. */
+  admit(replica: ReplicaId, view?: number): void {
+    if (this.stale(replica, 'admission', view)) return
     this.removals.delete(replica)
     this.admissions.add(replica)
+    this.noteIssued(replica, view)
+  }
+
+  /**
+   * A command issued before the view that carried out the last change of `replica`, or before the newest command
+   * about it this replica took (an operator's later command that overtook it, say an admission sent after a removal
+   * still held by a partition), is stale.
+   */
+  private stale(replica: ReplicaId, what: string, view: number | undefined): boolean {
+    if (view === undefined) return false
+    const changed = this.changedIn.get(replica) ?? -Infinity
+    const issued = this.lastIssued.get(replica) ?? -Infinity
+    if (view >= changed && view >= issued) return false
+    const why = view < changed ? `view ${changed} carried out a later change of it` : `a command about it issued in view ${issued} came first`
+    this.log.info(`an operator's ${what} of replica '${replica}' issued in view ${view} is stale: ${why}; ignored`)
+    return true
+  }
+
+  private noteIssued(replica: ReplicaId, view: number | undefined): void {
+    if (view === undefined) {
+      this.issuedIn.delete(replica)
+      return
+    }
+    this.issuedIn.set(replica, view)
+    this.lastIssued.set(replica, Math.max(view, this.lastIssued.get(replica) ?? -Infinity))
   }
 
   /** True if `replica` was removed by an operator (by a command this replica heard, or by the view) and not admitted since. */
   refuses(replica: ReplicaId): boolean {
-    return this.removals.has(replica) || (this.removedByView.has(replica) && !this.admissions.has(replica))
+    return this.removals.has(replica) || this.removedByOperator(replica)
   }
 
-  /** The replicas the last installed view (or, restarted, the disk's) names as removed; see `removedByView`. */
-  get removedInView(): readonly ReplicaId[] {
-    return [...this.removedByView]
+  /** True if the view (see `removedByView`) names `replica` as removed by an operator and no admission of it waits. */
+  removedByOperator(replica: ReplicaId): boolean {
+    return this.removedByView.has(replica) && !this.admissions.has(replica)
   }
 
-  /** Restarted from a disk: the removed replicas its view's value names. */
-  restoreRemoved(removed: readonly ReplicaId[]): void {
-    this.removedByView = new Set(removed)
+
+  /** Restarted from a disk: the operators' changes its view's value names (none when the disk has no value for its view). */
+  restoreChanges(value: ViewValue | undefined): void {
+    this.changedIn = new Map(Object.entries(value?.changes ?? {}))
+    this.removedByView = new Set(value ? removedByOperator(value.changes, value.configuration) : [])
+  }
+
+  /** The ending view's record of operators' changes, for a coordinator (see `ViewValue.changes`). */
+  get changes(): Readonly<Record<ReplicaId, number>> | undefined {
+    return this.changedIn.size > 0 ? Object.fromEntries(this.changedIn) : undefined
   }
 
   /** True if a view change has membership work to do, given the current view and configuration. */
@@ -137,6 +188,22 @@ export class MembershipRequests {
     // simulator's check that a settled cluster stops changing views (seed 21, mutex, 5 replicas).
     for (const member of value.view.members) if (!value.joining.includes(member) || (this.admitted.get(member) ?? -Infinity) >= (this.joins.get(member) ?? Infinity)) this.joins.delete(member)
     for (const replica of value.configuration) this.admissions.delete(replica)
-    this.removedByView = new Set(value.removed ?? [])
+    this.restoreChanges(value)
+    this.dropStale(value)
+  }
+
+  /**
+   * A view was chosen (installed here, or learned of by a replica outside it): the commands waiting here that were
+   * issued before a change it records are done or stale. Found: a replica removed by an operator held its own
+   * removal; outside the views that carried it out, it never installed them, and coordinating a view change it
+   * removed itself again each time an admission put it back.
+   */
+  dropStale(value: ViewValue): void {
+    for (const pending of [this.removals, this.admissions]) {
+      for (const replica of pending) {
+        const issued = this.issuedIn.get(replica)
+        if (issued !== undefined && issued < (value.changes?.[replica] ?? -Infinity)) pending.delete(replica)
+      }
+    }
   }
 }

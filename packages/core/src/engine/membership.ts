@@ -152,10 +152,18 @@ export class Membership {
         // disk) a newer one it learned was chosen; never number the next view after an older one.
         const ending = this.endingView(instance)
         if (!ending) return undefined
-        return proposeValue({ view: instance, current: ending.view, configuration: ending.configuration, removed: ending.removed, promises, asks: this.asks, merge: (reports) => host.orderer.mergeReports(reports) })
+        return proposeValue({ view: instance, current: ending.view, configuration: ending.configuration, changes: ending.changes, promises, asks: this.asks, merge: (reports) => host.orderer.mergeReports(reports) })
       },
       heardOfView: (view) => (this.knownView = Math.max(this.knownView, view)),
       learnedChosen: (value) => this.learnedChosen(value),
+      refusesCoordinator: (coordinator) => {
+        // A replica an operator removed that restarted from a disk older than its removal still counts itself in
+        // the configuration and coordinates view changes; voting in them froze the serving members each time, and
+        // the cluster changed views for ever (found by the simulator's `membership` fault).
+        if (coordinator === host.self || !this.asks.removedByOperator(coordinator)) return false
+        host.send(coordinator, { kind: 'removed', view: host.view() })
+        return true
+      },
     })
   }
 
@@ -245,7 +253,7 @@ export class Membership {
     // this replica, gone before the commit reached anyone).
     if (commit?.view.id === host.view().id) this.lastCommit = commit
     // The replicas an operator removed stay refused: the disk's view value names them.
-    this.asks.restoreRemoved(commit?.view.id === host.view().id ? (commit.removed ?? []) : [])
+    this.asks.restoreChanges(commit?.view.id === host.view().id ? commit : undefined)
     this.disk = { view: host.view(), position: damaged?.position ?? host.requests.replicated.position, since: host.clock.now(), damaged: damaged !== undefined }
     if (damaged) this.damagedClaim = { view: host.view(), position: damaged.position }
     this.fromDisk = true
@@ -264,6 +272,7 @@ export class Membership {
 
   /** A value chosen for a view newer than any this replica knows the value of: it can pass it on and coordinate after it. */
   private learnedChosen(value: ViewValue): void {
+    this.asks.dropStale(value)
     this.knownView = Math.max(this.knownView, value.view.id)
     if (!this.knownValue || value.view.id > this.knownValue.view.id) this.knownValue = value
   }
@@ -363,6 +372,7 @@ export class Membership {
     const current = host.view()
     this.knownView = Math.max(this.knownView, value.view.id)
     if (!this.knownValue || value.view.id > this.knownValue.view.id) this.knownValue = value
+    this.asks.dropStale(value)
     if (value.view.id <= current.id) return
     // A replica outside a view (restarted, or removed) comes in only as the incarnation the view names: a view
     // naming an earlier run of it counted on acknowledgements, votes or a disk that this run does not have.
@@ -447,19 +457,19 @@ export class Membership {
    * knows them: a live member's own view; for a replica restarted from its disk, its disk's view, or a chosen
    * view no live replica installed (the whole cluster went down during that view change).
    */
-  private endingView(instance: number): { readonly view: View; readonly configuration: readonly ReplicaId[]; readonly removed: readonly ReplicaId[] } | undefined {
+  private endingView(instance: number): { readonly view: View; readonly configuration: readonly ReplicaId[]; readonly changes: Readonly<Record<ReplicaId, number>> | undefined } | undefined {
     const status = this.host.status()
     if (instance !== this.knownView + 1) return undefined
-    const own = { configuration: this.configuration, removed: this.asks.removedInView }
+    const own = { configuration: this.configuration, changes: this.asks.changes }
     if ((status === 'normal' || status === 'frozen' || status === 'transferring') && this.host.view().id === instance - 1) return { view: this.host.view(), ...own }
     if (status === 'joining') {
       // Left out of a view, or removed: the newest view it knows was chosen, with that view's configuration.
       const chosen = this.newestChosen()
-      return chosen?.view.id === instance - 1 ? { view: chosen.view, configuration: chosen.configuration, removed: chosen.removed ?? [] } : undefined
+      return chosen?.view.id === instance - 1 ? { view: chosen.view, configuration: chosen.configuration, changes: chosen.changes } : undefined
     }
     if (status !== 'recovering' || !this.disk) return undefined
     if (this.disk.view.id === instance - 1) return { view: this.disk.view, ...own }
-    if (this.knownValue?.view.id === instance - 1) return { view: this.knownValue.view, configuration: this.knownValue.configuration, removed: this.knownValue.removed ?? [] }
+    if (this.knownValue?.view.id === instance - 1) return { view: this.knownValue.view, configuration: this.knownValue.configuration, changes: this.knownValue.changes }
     return undefined
   }
 

@@ -79,7 +79,7 @@ export function encodePeerMessage(message: PeerMessage): Wire {
       return message.knows ? [code, message.incarnation, message.fresh, message.knows] : [code, message.incarnation, message.fresh]
     case 'remove':
     case 'admit':
-      return [code, message.replica]
+      return message.view === undefined ? [code, message.replica] : [code, message.replica, message.view]
     case 'recover':
       return [code, message.view.id, message.view.members, message.position, message.incarnation]
     case 'stateChunk':
@@ -160,7 +160,7 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
     }
     case 'remove':
     case 'admit':
-      return { kind, replica: field.id(1, 'replica') }
+      return raw[2] === undefined ? { kind, replica: field.id(1, 'replica') } : { kind, replica: field.id(1, 'replica'), view: field.count(2, 'view') }
     case 'recover':
       return { kind, view: field.view(1), position: field.count(3, 'position'), incarnation: field.number(4, 'incarnation') }
     case 'stateChunk': {
@@ -213,9 +213,9 @@ function encodeBallot(ballot: Ballot): [number, ReplicaId] {
 
 function encodeValue(value: ViewValue): Wire {
   const wire: unknown[] = [value.view.id, value.view.members, value.joining, value.incarnations, value.boundary, value.configuration, value.source ?? null]
-  // Field 7 (admitted) before field 8 (removed): an empty one where a value has none (earlier versions read it so).
-  if (value.admitted || value.removed) wire.push(value.admitted ?? {})
-  if (value.removed) wire.push(value.removed)
+  // Field 7 (admitted) before field 8 (changes): an empty one where a value has none (earlier versions read it so).
+  if (value.admitted || value.changes) wire.push(value.admitted ?? {})
+  if (value.changes) wire.push(value.changes)
   return wire
 }
 
@@ -251,11 +251,11 @@ function decodeValue(raw: unknown, where: string): ViewValue {
   const incarnations = incarnationsField(raw[3], where, 'incarnations')
   const base: ViewValue = { view: field.view(0), joining: field.ids(2, 'joining'), incarnations, boundary: raw[4], configuration: field.ids(5, 'configuration') }
   const withSource = raw[6] === null || raw[6] === undefined ? base : { ...base, source: field.id(6, 'source') }
-  // Fields 7 (admitted) and 8 (removed) are absent in values from versions before them.
-  // An empty `admitted` stands in before a `removed` (see `encodeValue`).
+  // Fields 7 (admitted) and 8 (changes) are absent in values from versions before them.
+  // An empty `admitted` stands in before `changes` (see `encodeValue`).
   const admittedField = raw[7] === undefined ? undefined : incarnationsField(raw[7], where, 'admitted')
   const admitted = admittedField === undefined || (raw[8] !== undefined && Object.keys(admittedField).length === 0) ? withSource : { ...withSource, admitted: admittedField }
-  return raw[8] === undefined ? admitted : { ...admitted, removed: field.ids(8, 'removed') }
+  return raw[8] === undefined ? admitted : { ...admitted, changes: incarnationsField(raw[8], where, 'changes') }
 }
 
 function incarnationsField(raw: unknown, where: string, name: string): Record<ReplicaId, number> {

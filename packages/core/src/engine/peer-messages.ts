@@ -27,11 +27,15 @@ export interface ViewValue {
    */
   readonly admitted?: Readonly<Record<ReplicaId, number>>
   /**
-   * The replicas an operator removed and did not admit since (sorted; absent when none): every later view passes
-   * them on, so a replica that restarts, or enters by a later view, refuses their requests to join as the replicas
-   * that heard the command did. Earlier versions ignore it.
+   * For each replica an operator removed or admitted, the view whose value carried out the last such change, or the
+   * newest view a command about it was issued in if that is later (absent when there is none): a replica named here
+   * and not in `configuration` was removed by an operator and is refused
+   * until admitted. Every later view passes it on, and the disks keep it with the view, so a replica that restarts, or
+   * enters by a later view, refuses as the replicas that heard the command did; and an operator's command issued in an
+   * earlier view than the change named here (a late message, or one still waiting somewhere) is stale. Earlier
+   * versions ignore it.
    */
-  readonly removed?: readonly ReplicaId[]
+  readonly changes?: Readonly<Record<ReplicaId, number>>
   /** The orderer's agreed boundary of the old view (opaque to the engine); absent for a recovery view. */
   readonly boundary: unknown
   /** For a view that resumes a cluster from disks: the member whose state it resumes from (every other member joins). */
@@ -179,12 +183,16 @@ export interface Join {
 export interface Remove {
   readonly kind: 'remove'
   readonly replica: ReplicaId
+  /** The view the replica that took the command had installed: a removal issued before the replica's last admission is stale. Absent from earlier versions. */
+  readonly view?: number
 }
 
 /** An operator asked to admit `replica` (a configured spare, or one removed before). */
 export interface Admit {
   readonly kind: 'admit'
   readonly replica: ReplicaId
+  /** The view the replica that took the command had installed: an admission issued before the replica's last removal is stale. Absent from earlier versions. */
+  readonly view?: number
 }
 
 /** A replica restarted from its disk asks to be brought back: its last view and position. */

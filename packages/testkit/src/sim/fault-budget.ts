@@ -11,6 +11,8 @@ import type { SimCluster } from './sim-cluster'
  * - paused (its process stopped: none of its code runs),
  * - its clock skewed beyond the orderer's bound (a `skew` fault),
  * - lying to clients (the `lie` fault, for the whole run),
+ * - removed by an operator (the `membership` fault), until it serves again after its admission: while it is out
+ *   the configuration is one smaller, and tolerates one fault fewer,
  * - or restarted without its state (amnesia, or a disk that held nothing) and not yet serving again:
  *   status `normal` in a view that includes it. Until then it must not vote, acknowledge or count toward a
  *   majority, so it is no help to the cluster. A replica restarted from a disk that held its state is not
@@ -44,6 +46,8 @@ export class FaultBudget {
   private readonly skewed = new Map<string, number>()
   /** Restarted without state and not yet seen serving. */
   private readonly amnesiac = new Set<string>()
+  /** Removed by an operator and not yet back (see `OverlappingFaultInjector`'s `membership`). */
+  private readonly removed = new Set<string>()
 
   /** Replicas seen serving since the run began (see `faulty`'s `takingState`); the others hold new faults back (see the class). */
   private readonly served = new Set<string>()
@@ -87,6 +91,7 @@ export class FaultBudget {
       if (this.slowed.has(id)) reasons.push('slow')
       if (this.cluster.isPaused(id)) reasons.push('paused')
       if (this.skewed.has(id)) reasons.push('clock skewed')
+      if (this.removed.has(id)) reasons.push('removed by an operator')
       if (reasons.length > 0) faulty.set(id, reasons.join(', '))
     }
     return faulty
@@ -161,6 +166,14 @@ export class FaultBudget {
 
   skewEnded(id: string): void {
     decrement(this.skewed, id)
+  }
+
+  removalStarted(id: string): void {
+    this.removed.add(id)
+  }
+
+  removalEnded(id: string): void {
+    this.removed.delete(id)
   }
 }
 

@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership'] as const
 
 /**
  * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
@@ -17,12 +17,16 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * (see `LieOptions`): they count toward F from the start, so the other faults strike only within what is left.
  * `pause` stops replicas' processes for a while, as `kill -STOP`, a long stop-the-world pause or an event loop
  * blocked for seconds would: none of their code runs, what reaches them waits, and on resuming they handle it all at
- * once, finding their clocks moved on (`SimCluster.pause`). A paused replica is faulty.
+ * once, finding their clocks moved on (`SimCluster.pause`). A paused replica is faulty. `membership` (overlapping
+ * faults) is an operator's work: it removes a serving member through another serving member (`lockstep member
+ * remove`, `host.removeReplica`), and after a while admits it back (`member add`, `host.admitReplica`, repeated
+ * through serving members until a view takes it in and it serves again). The removed replica keeps running and
+ * counts as faulty until it serves again: with it out, the configuration is one smaller.
  */
 export type FaultKind = (typeof faultKinds)[number]
 
 /** The fault kinds that only the overlapping (world) model injects. */
-export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie']
+export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership']
 
 /** One scheduled fault: it starts at `atMs` and ends (heals, restarts) `durationMs` later. */
 export interface FaultEvent {
@@ -37,6 +41,8 @@ export interface FaultEvent {
   readonly offsetMs?: number
   /** For `client-restart`: the client id. */
   readonly client?: string
+  /** For `membership`: the serving member the operator sent the removal through. */
+  readonly via?: string
   /** For a `blackout` with overlapping faults: when each replica comes back, in ms after the blackout. */
   readonly restartsAfterMs?: Readonly<Record<string, number>>
 }

@@ -36,6 +36,20 @@ export interface OverlappingFaultOptions {
   readonly liars?: readonly string[]
 }
 
+/** A replica an operator removed (the `membership` fault), from the removal until it serves again. */
+interface Removal {
+  /** `removing`: waiting to see it out of the configuration; `out`: out for the fault's duration; `admitting`: being added back. */
+  phase: 'removing' | 'out' | 'admitting'
+  readonly via: string
+  readonly durationMs: number
+  /** When the current phase began. */
+  since: number
+  /** Admissions sent so far (each through the next serving member). */
+  attempts: number
+  /** The newest view the operator saw without the replica (-1 if the removal never showed): only a later view can admit it. */
+  outView: number
+}
+
 /** How a replica that is down comes back. */
 interface PlannedRestart {
   readonly handle: TimerHandle
@@ -49,6 +63,10 @@ const GAP_MS = { min: 20, max: 600 }
 const RETRY_MS = { min: 10, max: 100 }
 /** A blackout is drawn this rarely (a share of the draws that pick it), and never sooner than this after the last one ended. */
 const BLACKOUT_CHANCE = 0.25
+/** How often the operator looks at the cluster while it removes or admits a replica (ms), as `lockstep member` polls. */
+const OPERATOR_POLL_MS = 250
+/** The operator stops waiting for a removal to show after this long (ms), and admits the replica back. */
+const REMOVAL_TIMEOUT_MS = 3_000
 
 /**
  * Injects overlapping faults into a {@link SimCluster}, drawn one by one from the seed while the workload
@@ -80,6 +98,20 @@ export class OverlappingFaultInjector {
    * stays in the budget as skewed until it caught up (`timer`, ended early by `endAll`).
    */
   private catchingUp: { readonly id: string; readonly timer: unknown }[] = []
+  /** Replicas an operator removed and that do not serve again yet (`membership`). */
+  private readonly removals = new Map<string, Removal>()
+  /**
+   * Replicas an operator removed once and admitted back, with the view the operator saw admit it: no later view may
+   * leave it out of its configuration (see `membershipAnomalies`).
+   */
+  private readonly readmitted = new Map<string, number>()
+  /**
+   * What went wrong with the operator's commands: a replica taken out of the configuration after the operator's
+   * admission took effect (with no removal of the operator's in force). Only operators change the configuration, so
+   * each is a bug the simulator reports.
+   */
+  readonly membershipAnomalies: string[] = []
+  private operatorTimer: TimerHandle | undefined
   private nextStrike: TimerHandle | undefined
   private striking = false
   /** A blackout struck and more than F replicas have been faulty since. */
@@ -176,6 +208,8 @@ export class OverlappingFaultInjector {
       this.cluster.scheduler.clearTimer(planned.handle)
       await this.restartNow(id, planned.mode)
     }
+    // Every replica out is admitted back now (the operator keeps at it until it serves, see `operate`).
+    for (const removal of this.removals.values()) if (removal.phase !== 'admitting') this.beginAdmitting(removal)
     this.checkQuiet()
   }
 
@@ -284,6 +318,27 @@ export class OverlappingFaultInjector {
         for (const id of running) this.kill(id, { afterMs: restartsAfterMs[id]!, mode: 'disk' })
         this.overBudget = true
         this.lastOverBudgetAtMs = now
+        return true
+      }
+      case 'membership': {
+        // An operator removes a serving member through another one (`lockstep member remove`); see `operate`.
+        const serving = cluster.initialMembers.filter((id) => cluster.isServing(id) && !this.removals.has(id))
+        const victims = budget.pick(shuffle(random, serving), 1)
+        const durationMs = random.int(100, 3000)
+        const via = serving.filter((id) => !victims.includes(id))
+        if (victims.length === 0 || via.length === 0) return false
+        const victim = victims[0]!
+        const through = random.pick(via)
+        try {
+          cluster.host(through).removeReplica(victim)
+        } catch {
+          return false // refused (no longer a member, or the last one): the operator's command did nothing
+        }
+        this.record(fault(durationMs, victims, { via: through }))
+        this.removals.set(victim, { phase: 'removing', via: through, durationMs, since: now, attempts: 0, outView: -1 })
+        this.readmitted.delete(victim)
+        budget.removalStarted(victim)
+        this.watchMembership()
         return true
       }
       case 'client-restart': {
@@ -412,6 +467,94 @@ export class OverlappingFaultInjector {
     })
   }
 
+  /** The operator's loop: every `OPERATOR_POLL_MS` while a replica is out or was admitted back, see `operate`. */
+  private watchMembership(): void {
+    if (this.operatorTimer !== undefined) return
+    this.operatorTimer = this.cluster.scheduler.setTimer(OPERATOR_POLL_MS, () => {
+      this.operatorTimer = undefined
+      this.operate()
+      if (this.removals.size > 0 || this.readmitted.size > 0) this.watchMembership()
+    })
+  }
+
+  /**
+   * What the operator does on each look: a removal it waits for shows (a serving member's configuration lacks the
+   * replica), or after `REMOVAL_TIMEOUT_MS` it gives up and admits the replica back; a replica out for its time is
+   * admitted, through the next serving member each time, until a serving member's configuration has it again and it
+   * serves (or is down: that is another fault's). A replica admitted back that drops out of the configuration again
+   * is a membership anomaly.
+   */
+  private operate(): void {
+    const { cluster } = this
+    const now = cluster.scheduler.now()
+    for (const [id, removal] of [...this.removals]) {
+      if (removal.phase === 'removing') {
+        if (this.outOfConfiguration(id)) {
+          removal.phase = 'out'
+          removal.since = now
+          removal.outView = this.newestView(id)
+        } else if (now - removal.since >= REMOVAL_TIMEOUT_MS) this.beginAdmitting(removal)
+      }
+      if (removal.phase === 'out' && now - removal.since >= removal.durationMs) this.beginAdmitting(removal)
+      if (removal.phase !== 'admitting') continue
+      // Done once an admission went out and took effect (one is sent even when the removal never showed: it
+      // cancels the removal wherever the command still waits).
+      if (removal.attempts > 0 && this.newestView(id) > removal.outView && this.inConfiguration(id) && (cluster.isServing(id) || !cluster.isRunning(id))) {
+        this.removals.delete(id)
+        this.readmitted.set(id, this.newestView(id))
+        this.budget.removalEnded(id)
+        this.checkQuiet()
+        continue
+      }
+      const via = this.newestServing(id)
+      if (via.length === 0) continue
+      try {
+        cluster.host(via[removal.attempts++ % via.length]!).admitReplica(id)
+      } catch {
+        // refused: the operator tries again on the next look
+      }
+    }
+    for (const [id, admittedIn] of this.readmitted) {
+      const later = cluster.initialMembers.filter((m) => m !== id && cluster.isServing(m) && cluster.host(m).engine.view.id > admittedIn)
+      if (!later.some((m) => !cluster.host(m).engine.configuration.includes(id))) continue
+      this.membershipAnomalies.push(`membership: '${id}' dropped out of the configuration at ${Math.round(now)} ms, after the operator's admission of it took effect, with no removal of the operator's in force (${cluster.describe()})`)
+      this.readmitted.delete(id)
+    }
+  }
+
+  private beginAdmitting(removal: Removal): void {
+    removal.phase = 'admitting'
+    removal.since = this.cluster.scheduler.now()
+    this.watchMembership()
+  }
+
+  /**
+   * The serving members other than `id` in the newest view any of them serves in: whom the operator asks and whose
+   * configuration it reads, as `lockstep member` asks a serving replica of the highest view (a lagging one would
+   * issue a command older than the view that carried out the last change, which replicas ignore as stale).
+   */
+  private newestServing(id: string): string[] {
+    const newest = this.newestView(id)
+    return this.cluster.initialMembers.filter((m) => m !== id && this.cluster.isServing(m) && this.cluster.host(m).engine.view.id === newest)
+  }
+
+  /** The newest view a serving member other than `id` serves in (-Infinity if none serves). */
+  private newestView(id: string): number {
+    return Math.max(...this.cluster.initialMembers.filter((m) => m !== id && this.cluster.isServing(m)).map((m) => this.cluster.host(m).engine.view.id))
+  }
+
+  /** True when the serving members of the newest view (see `newestServing`) have a configuration without `id`. */
+  private outOfConfiguration(id: string): boolean {
+    const serving = this.newestServing(id)
+    return serving.length > 0 && serving.every((m) => !this.cluster.host(m).engine.configuration.includes(id))
+  }
+
+  /** True when the serving members of the newest view have `id` in their configuration. */
+  private inConfiguration(id: string): boolean {
+    const serving = this.newestServing(id)
+    return serving.length > 0 && serving.every((m) => this.cluster.host(m).engine.configuration.includes(id))
+  }
+
   private spike(extraMs: number, durationMs: number): void {
     this.spikes.push(extraMs)
     this.applyDelay()
@@ -432,7 +575,7 @@ export class OverlappingFaultInjector {
   /** Once no new fault strikes, notes when the last one healed. */
   private checkQuiet(): void {
     if (this.striking || this.quietAtMs !== undefined) return
-    const lasting = this.partitions.length + this.slowdowns.length + this.pauses.length + this.spikes.length + this.skews.length + this.catchingUp.length + this.restarts.size
+    const lasting = this.partitions.length + this.slowdowns.length + this.pauses.length + this.spikes.length + this.skews.length + this.catchingUp.length + this.restarts.size + this.removals.size
     if (lasting === 0) this.quietAtMs = this.cluster.scheduler.now()
   }
 }

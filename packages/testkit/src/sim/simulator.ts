@@ -641,6 +641,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       settledAtMs = scheduler.now()
       violations.push(...(await checkStaysSettled(cluster, () => viewsInstalled.length)))
     }
+    violations.push(...injector.membershipAnomalies)
   } else {
     // Run until every client finished (within the liveness bound).
     await cluster.runWhile(() => !fleet.allFinished && scheduler.now() <= maxTimeMs)
@@ -766,6 +767,7 @@ function describeFault(fault: FaultEvent): string {
   if (fault.kind === 'client-restart') return `client-restart ${fault.client} after ${fault.durationMs}ms`
   if (fault.kind === 'skew') return `skew ${fault.replicas.join(',')} ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms for ${fault.durationMs}ms`
   if (fault.kind === 'blackout') return `blackout; restarts after ${JSON.stringify(fault.restartsAfterMs)}`
+  if (fault.kind === 'membership') return `membership: an operator removes ${fault.replicas.join(',')} through ${fault.via}, and admits it back after ${fault.durationMs}ms out`
   const extra = fault.extraMs > 0 ? ` +${fault.extraMs}ms` : ''
   return `${fault.kind} ${fault.replicas.join(',')}${extra} for ${fault.durationMs}ms`
 }

@@ -45,8 +45,10 @@ export interface NextViewInputs {
   readonly promises: ReadonlyMap<ReplicaId, PromiseMessage>
   /** Replicas an operator asked to remove (they leave the view and the configuration). */
   readonly removals: ReadonlySet<ReplicaId>
-  /** The replicas the ending view's value names as removed by an operator (`ViewValue.removed`): they stay out unless admitted. */
-  readonly removed?: readonly ReplicaId[]
+  /** The ending view's record of operators' changes (`ViewValue.changes`): the replicas it names as removed stay out unless admitted. */
+  readonly changes?: Readonly<Record<ReplicaId, number>>
+  /** The newest view an operator's command about each replica was issued in, of those the coordinator took: recorded in `changes` too. */
+  readonly commandViews?: ReadonlyMap<ReplicaId, number>
   /** Replicas an operator admitted (they join the configuration). */
   readonly admissions: ReadonlySet<ReplicaId>
   /** Replicas asking to join, with the incarnation they asked with. */
@@ -66,7 +68,7 @@ export function proposeNextView(inputs: NextViewInputs): ViewValue {
   const live = [...inputs.promises.values()].filter((p) => p.holding.kind === 'live')
   const suspectedByMajority = (m: ReplicaId) => !inputs.promises.has(m) && live.filter((p) => p.suspects.includes(m)).length >= majorityOf(live.length)
   // Removed by an operator and not admitted since: by a command the coordinator heard, or by an earlier view.
-  const outside = new Set([...inputs.removals, ...(inputs.removed ?? []).filter((r) => !inputs.admissions.has(r))])
+  const outside = new Set([...inputs.removals, ...removedByOperator(inputs.changes, inputs.configuration).filter((r) => !inputs.admissions.has(r))])
   const removed = inputs.current.members.filter((m) => outside.has(m) || suspectedByMajority(m))
   // A member that promised with its live state is not joining, whatever a late join request says; any other
   // replica that asked (or promised without the view's state) joins and takes the state by transfer.
@@ -85,13 +87,27 @@ export function proposeNextView(inputs: NextViewInputs): ViewValue {
     const known = Math.max(inputs.admitted?.get(member) ?? -Infinity, promise?.holding.kind === 'live' ? promise.incarnation : -Infinity)
     if (Number.isFinite(known)) admitted[member] = known
   }
-  const value: ViewValue = { view: { id: inputs.current.id + 1, members }, configuration, joining, incarnations, boundary: inputs.boundary }
-  return withRemoved(Object.keys(admitted).length > 0 ? { ...value, admitted } : value, [...outside])
+  const id = inputs.current.id + 1
+  const value: ViewValue = { view: { id, members }, configuration, joining, incarnations, boundary: inputs.boundary }
+  // The configuration changes only by operators' commands: each replica it gains or loses here is one carried out in this view.
+  // And each command the coordinator took is recorded with the view it was issued in, so that a replica still
+  // holding an older command about the same replica (one the later command never reached) drops it on learning of
+  // this view: an admission that changed nothing (the replica was still in the configuration) overtakes a removal
+  // held by a partition.
+  const changes: Record<ReplicaId, number> = { ...inputs.changes }
+  for (const [replica, view] of inputs.commandViews ?? []) changes[replica] = Math.max(view, changes[replica] ?? -Infinity)
+  for (const replica of new Set([...inputs.configuration, ...configuration])) if (inputs.configuration.includes(replica) !== configuration.includes(replica)) changes[replica] = id
+  return withChanges(Object.keys(admitted).length > 0 ? { ...value, admitted } : value, changes)
 }
 
-/** `value` naming the replicas removed by an operator and not admitted since (none: no field, as earlier versions wrote it). */
-function withRemoved(value: ViewValue, removed: readonly ReplicaId[]): ViewValue {
-  return removed.length > 0 ? { ...value, removed: [...removed].sort() } : value
+/** The replicas a view's record of operators' changes names and its configuration lacks: removed by an operator, not admitted since. */
+export function removedByOperator(changes: Readonly<Record<ReplicaId, number>> | undefined, configuration: readonly ReplicaId[]): ReplicaId[] {
+  return Object.keys(changes ?? {}).filter((replica) => !configuration.includes(replica)).sort()
+}
+
+/** `value` with its record of operators' changes (none: no field, as earlier versions wrote it). */
+function withChanges(value: ViewValue, changes: Readonly<Record<ReplicaId, number>> | undefined): ViewValue {
+  return changes && Object.keys(changes).length > 0 ? { ...value, changes } : value
 }
 
 /**
@@ -106,7 +122,7 @@ function withRemoved(value: ViewValue, removed: readonly ReplicaId[]): ViewValue
  * in view and position as every damaged one reported, or else (an acknowledged request may sit only on the
  * damaged disks) undefined, to wait for more replicas.
  */
-export function recoveryValue(view: number, configuration: readonly ReplicaId[], promises: ReadonlyMap<ReplicaId, PromiseMessage>, removed: readonly ReplicaId[] = []): ViewValue | undefined {
+export function recoveryValue(view: number, configuration: readonly ReplicaId[], promises: ReadonlyMap<ReplicaId, PromiseMessage>, changes?: Readonly<Record<ReplicaId, number>>): ViewValue | undefined {
   let source: { replica: ReplicaId; view: number; position: number } | undefined
   let furthestDamaged: { view: number; position: number } | undefined
   let disks = 0
@@ -125,7 +141,7 @@ export function recoveryValue(view: number, configuration: readonly ReplicaId[],
   if (furthestDamaged && (furthestDamaged.view > source.view || furthestDamaged.position > source.position)) return undefined
   const members = [...promises.keys()].sort()
   const incarnations = Object.fromEntries([...promises].map(([replica, promise]) => [replica, promise.incarnation]))
-  return withRemoved({ view: { id: view, members }, configuration: [...configuration], joining: members.filter((m) => m !== source.replica), incarnations, boundary: undefined, source: source.replica }, removed)
+  return withChanges({ view: { id: view, members }, configuration: [...configuration], joining: members.filter((m) => m !== source.replica), incarnations, boundary: undefined, source: source.replica }, changes)
 }
 
 /**
@@ -157,17 +173,17 @@ export function proposeValue(inputs: {
   readonly view: number
   readonly current: View
   readonly configuration: readonly ReplicaId[]
-  /** The replicas the ending view's value names as removed by an operator. */
-  readonly removed: readonly ReplicaId[]
+  /** The ending view's record of operators' changes (`ViewValue.changes`). */
+  readonly changes: Readonly<Record<ReplicaId, number>> | undefined
   readonly promises: ReadonlyMap<ReplicaId, PromiseMessage>
   readonly asks: MembershipRequests
   readonly merge: (reports: readonly unknown[]) => unknown
 }): ViewValue | undefined {
   const promises = [...inputs.promises.values()]
-  if (!promises.some((p) => p.holding.kind === 'live')) return recoveryValue(inputs.view, inputs.configuration, inputs.promises, inputs.removed)
+  if (!promises.some((p) => p.holding.kind === 'live')) return recoveryValue(inputs.view, inputs.configuration, inputs.promises, inputs.changes)
   const boundary = inputs.merge(promises.flatMap((p) => (p.holding.kind === 'live' ? [p.holding.report] : [])))
   const joinRequests = new Map(inputs.asks.joins)
   for (const [replica, promise] of inputs.promises) if (promise.holding.kind !== 'live') joinRequests.set(replica, promise.incarnation)
   const { removals, admissions } = inputs.asks
-  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, removed: inputs.removed, admissions, joinRequests, admitted: inputs.asks.admitted, boundary })
+  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, changes: inputs.changes, commandViews: inputs.asks.commandViews, admissions, joinRequests, admitted: inputs.asks.admitted, boundary })
 }

@@ -39,6 +39,11 @@ export interface ViewChangeEnvironment {
   heardOfView(view: number): void
   /** A coordinator said which value was chosen for a view (its prepare or accept): this replica knows it from now on. */
   learnedChosen(value: ViewValue): void
+  /**
+   * True if `coordinator` is a replica an operator removed (its view names it, see `ViewValue.removed`): this replica
+   * votes in none of its view changes, and tells it it is out. (The environment sends the refusal.)
+   */
+  refusesCoordinator(coordinator: ReplicaId): boolean
 }
 
 /**
@@ -196,7 +201,7 @@ export class ViewChange {
 
   /** Phase 1b: promise the ballot (a live member freezes the old view first) unless a higher one was promised. */
   onPrepare(from: ReplicaId, m: PeerMessageOf<'prepare'>): void {
-    if (this.refuseStale(from, m.view)) return
+    if (this.refuseStale(from, m.view) || this.env.refusesCoordinator(from)) return
     this.highestRound = Math.max(this.highestRound, m.ballot.round)
     if (from !== this.env.self) this.lastSeenAtWork = this.env.clock.now()
     if (m.previous) this.env.learnedChosen(m.previous)
@@ -232,7 +237,7 @@ export class ViewChange {
 
   /** Phase 2b: accept the value unless a higher ballot was promised. */
   onAccept(from: ReplicaId, m: PeerMessageOf<'accept'>): void {
-    if (this.refuseStale(from, m.view)) return
+    if (this.refuseStale(from, m.view) || this.env.refusesCoordinator(from)) return
     if (m.value.view.id !== m.view) {
       // View change N decides view N: a value numbered otherwise would be ignored where it is installed.
       this.env.log.error(`replica '${this.env.self}' refuses a value for view ${m.value.view.id} proposed by '${from}' in view change ${m.view}`)
