@@ -2,31 +2,23 @@
 // remove r3` takes it out of the configuration (before, refused with NOT_MEMBER: it was no longer a member of the
 // view); r1 and r2 then restart from their disks and r3's process comes back, and r3 stays out (before, a restarted member
 // had forgotten the removal; once every member had, r3 was back for good), until `member add r3`.
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseClusterConfig, type LoadedClusterConfig } from '../src/index'
-import { killEverything, requireBuiltCli, runCli, startCli, trackPid, waitFor, type CliProcess } from './processes'
+import type { LoadedClusterConfig } from '../src/index'
+import { clusterUp, killEverything, requireBuiltCli, runCli, startCli, trackPid } from './processes'
 
 let dir: string
 let configFile: string
 let config: LoadedClusterConfig
-let up: CliProcess
-const pids = new Map<string, number>()
+let pids: Map<string, number>
 
 beforeAll(async () => {
   requireBuiltCli()
   dir = await mkdtemp(join(tmpdir(), 'lockstep-member-restarts-'))
   const clusterDir = join(dir, 'cluster')
-  up = startCli(['cluster', 'up', '--storage', 'file', '--dir', clusterDir, '--machine', 'kv', '--base-port', '0', '--log-level', 'warn'])
-  await waitFor('cluster up to be ready', () => up.stdout().includes('cluster ready') || up.child.exitCode !== null, 60_000)
-  for (const match of up.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:\d+\s+pid (\d+)/gm)) {
-    pids.set(match[1]!, Number(match[2]))
-    trackPid(Number(match[2]))
-  }
-  configFile = join(clusterDir, 'cluster.json')
-  config = parseClusterConfig(await readFile(configFile, 'utf8'), configFile)
+  ;({ pids, configFile, config } = await clusterUp(clusterDir, ['--storage', 'file', '--machine', 'kv', '--log-level', 'warn']))
 }, 90_000)
 
 afterAll(async () => {

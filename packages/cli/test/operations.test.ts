@@ -5,28 +5,21 @@ import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseClusterConfig, type LoadedClusterConfig } from '../src/index'
-import { isRunning, killEverything, logLines, requireBuiltCli, runCli, startCli, trackPid, waitFor, type CliProcess } from './processes'
+import type { LoadedClusterConfig } from '../src/index'
+import { clusterUp, isRunning, killEverything, logLines, requireBuiltCli, runCli, type CliProcess } from './processes'
 
 let dir: string
 let clusterDir: string
 let configFile: string
 let config: LoadedClusterConfig
 let up: CliProcess
-const pids = new Map<string, number>()
+let pids: Map<string, number>
 
 beforeAll(async () => {
   requireBuiltCli()
   dir = await mkdtemp(join(tmpdir(), 'lockstep-operations-'))
   clusterDir = join(dir, 'cluster')
-  up = startCli(['cluster', 'up', '--storage', 'file', '--dir', clusterDir, '--machine', 'mutex', '--base-port', '0', '--log-level', 'info'])
-  await waitFor('cluster up to be ready', () => up.stdout().includes('cluster ready') || up.child.exitCode !== null, 60_000)
-  for (const match of up.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:\d+\s+pid (\d+)/gm)) {
-    pids.set(match[1]!, Number(match[2]))
-    trackPid(Number(match[2]))
-  }
-  configFile = join(clusterDir, 'cluster.json')
-  config = parseClusterConfig(await readFile(configFile, 'utf8'), configFile)
+  ;({ up, pids, configFile, config } = await clusterUp(clusterDir, ['--storage', 'file', '--machine', 'mutex', '--log-level', 'info']))
 }, 90_000)
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describeUncleanStop, type LocalCluster } from '../src/index'
+import { describeUncleanStop, parseClusterConfig, type LoadedClusterConfig, type LocalCluster } from '../src/index'
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -148,4 +148,25 @@ export async function stopEverything(clusters: readonly (LocalCluster | undefine
     killEverything()
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
   }
+}
+
+/** A `lockstep cluster up` started by a test: the process, its replicas' pids (tracked for `killEverything`), its cluster file. */
+export interface ClusterUp {
+  readonly up: CliProcess
+  readonly pids: Map<string, number>
+  readonly configFile: string
+  readonly config: LoadedClusterConfig
+}
+
+/** Runs `lockstep cluster up --dir DIR --base-port 0 ARGS` and waits until it reports the cluster ready. */
+export async function clusterUp(clusterDir: string, args: readonly string[]): Promise<ClusterUp> {
+  const up = startCli(['cluster', 'up', '--dir', clusterDir, '--base-port', '0', ...args])
+  await waitFor('cluster up to be ready', () => up.stdout().includes('cluster ready') || up.child.exitCode !== null, 60_000)
+  const pids = new Map<string, number>()
+  for (const match of up.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:\d+\s+pid (\d+)/gm)) {
+    pids.set(match[1]!, Number(match[2]))
+    trackPid(Number(match[2]))
+  }
+  const configFile = join(clusterDir, 'cluster.json')
+  return { up, pids, configFile, config: parseClusterConfig(await readFile(configFile, 'utf8'), configFile) }
 }

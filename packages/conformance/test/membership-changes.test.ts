@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { simulate, workloads, type FaultKind, type SimulationResult } from '@lockstep/testkit'
-import { describeFailures } from './failures'
+import { simulate, workloads, type FaultKind } from '@lockstep/testkit'
+import { describeFailures, runSeeds } from './failures'
 import { orderers } from './orderers'
 
 /**
@@ -27,10 +27,8 @@ const settings: { name: string; replicas: number; durable: boolean; machine: str
 describe('membership changes under faults', () => {
   describe.each(orderers)('$name', (orderer) => {
     it.each(settings)(`every check passes on ${seeds} seeds: $name`, async ({ replicas, durable, machine }) => {
-      const failures: SimulationResult[] = []
-      let removals = 0
-      for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
-        const result = await simulate({
+      const { results, failures } = await runSeeds(firstSeed, seeds, (seed) =>
+        simulate({
           seed,
           workload: workloads[machine]!,
           orderer: orderer.simulation,
@@ -40,10 +38,9 @@ describe('membership changes under faults', () => {
           faults: durable ? [...faults, 'blackout'] : faults,
           durable,
           overlap: true,
-        })
-        removals += result.faults.filter((fault) => fault.kind === 'membership').length
-        if (!result.ok) failures.push(result)
-      }
+        }),
+      )
+      const removals = results.reduce((sum, result) => sum + result.faults.filter((fault) => fault.kind === 'membership').length, 0)
       expect(failures, describeFailures(failures)).toEqual([])
       expect(removals).toBeGreaterThan(seeds / 2)
     })

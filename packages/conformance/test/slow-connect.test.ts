@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { simulate, workloads, type FaultKind, type SimulationResult } from '@lockstep/testkit'
-import { describeFailures } from './failures'
+import { describeFailures, runSeeds } from './failures'
 import { orderers } from './orderers'
 
 /**
@@ -57,10 +57,8 @@ describe('links slow to connect at the start', () => {
   ]
   describe.each(orderers)('$name', (orderer) => {
     it.each(settings)(`every check passes on ${seeds} seeds: $name, every fault`, async ({ replicas, durable, machine }) => {
-      const failures: SimulationResult[] = []
-      let operations = 0
-      for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
-        const result = await simulate({
+      const { results, failures } = await runSeeds(firstSeed, seeds, (seed) =>
+        simulate({
           seed,
           workload: workloads[machine]!,
           orderer: orderer.simulation,
@@ -72,10 +70,9 @@ describe('links slow to connect at the start', () => {
           overlap: true,
           connectDelayMaxMs: 1500,
           heldForRestart: seed % 2 === 0,
-        })
-        operations += result.operations
-        if (!result.ok) failures.push(result)
-      }
+        }),
+      )
+      const operations = results.reduce((sum, result) => sum + result.operations, 0)
       expect(failures, describeFailures(failures)).toEqual([])
       expect(operations).toBeGreaterThan(seeds * 90)
     })
