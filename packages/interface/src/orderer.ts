@@ -30,6 +30,11 @@ export interface OrdererContext {
    * it has stopped delivering by then. `reason` says what broke, for the operator.
    */
   diverged?(reason: string): void
+  /**
+   * Optional. How many replicas the configuration has (the acceptors of view changes; at least the view's members):
+   * a majority of it is what F faulty replicas can never make up, where a majority of a shrunk view can be.
+   */
+  configurationSize?(): number
 }
 
 /**

@@ -51,6 +51,12 @@ export interface RealtimeStats {
   readonly skewViolations: number
   /** Probes that found one peer's clock off while a majority of the view agreed with this replica's clock (that peer stops itself). */
   readonly peerSkewSeen: number
+  /**
+   * Probes that found peers' clocks off while neither this replica's clock nor theirs had a majority on its side (a
+   * view shrunk to a bare majority): this replica then delivers by Test II only, which no clock can mislead, until
+   * its clock agrees with a majority of the view again.
+   */
+  readonly skewUnattributed: number
   /** Requests delivered because the clock passed their stamp + Δ while some member's floor still lagged (Test II did not hold). */
   readonly deliveredByTestI: number
   /** Requests delivered because every member had sent a clock-based stamp floor at or above their stamp. */
@@ -265,7 +271,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private clockCheckFrom = -Infinity
   /** The highest clock reading taken (ms): a reading more than `maxSkewMs` below it is a clock that went back. */
   private clockHigh = -Infinity
-  private counters = { timingViolations: 0, skewViolations: 0, peerSkewSeen: 0, deliveredByTestI: 0, deliveredByTestII: 0, deliveredByFlush: 0, relayed: 0 }
+  private counters = { timingViolations: 0, skewViolations: 0, peerSkewSeen: 0, skewUnattributed: 0, deliveredByTestI: 0, deliveredByTestII: 0, deliveredByFlush: 0, relayed: 0 }
 
   constructor(ctx: OrdererContext, options: RealtimeOptions = {}) {
     this.ctx = ctx
@@ -687,6 +693,21 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
       return
     }
     const off = members.filter((m) => m !== this.ctx.self && this.beyondBound(fresh(m)))
+    // This replica's own clock is off only if a majority of the configuration says so: F skewed clocks can be a
+    // majority of a view shrunk to F + 1 members, never of the configuration. Short of that (two members, one of
+    // them skewed: neither can tell whose clock it is), it stops delivering by its clock and keeps its state: Test II
+    // does not rest on clocks. Found: in such views the correct replica blamed itself and dropped its state while the
+    // skewed one went on; with every member of a later two-member view doing so, an answered request was lost
+    // (`lockstep sim --machine apps/lock-service/specs/semaphore.sm --replicas 3 --order realtime --faults
+    // delay,client-restart,skew,membership --seed 576`), and clusters stalled with every replica asking to join.
+    if (off.length < Math.floor((this.ctx.configurationSize?.() ?? members.length) / 2) + 1) {
+      if (this.clockChecked) {
+        this.counters.skewUnattributed++
+        this.ctx.log.warn(`replica '${this.ctx.self}' finds its clock off from ${off.map((m) => `'${m}' (${this.clockOffsets.get(m)!.offsetMs.toFixed(3)} ms)`).join(', ')} beyond maxSkewMs ${this.maxSkewMs}, and neither side has a majority of the configuration: it delivers by Test II only (never by its clock) until its clock agrees with a majority of the view again`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs, off })
+      }
+      this.uncheckClock()
+      return
+    }
     this.timingFault('skewViolations', `replica '${this.ctx.self}' finds its clock off from ${off.map((m) => `'${m}' (${this.clockOffsets.get(m)!.offsetMs.toFixed(3)} ms)`).join(', ')}, a majority of the view, beyond maxSkewMs ${this.maxSkewMs} plus half the round trip: the clock-skew assumption broke here, and this replica stops delivering`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs, off })
   }
 

@@ -17,6 +17,8 @@ export interface ClusterOptions extends RealtimeOptions {
    * tests of that check itself pass false.
    */
   readonly clocksChecked?: boolean
+  /** The configuration's size the orderers are told (`OrdererContext.configurationSize`); default: not told (the view's). */
+  readonly configurationSize?: number
 }
 
 /**
@@ -50,6 +52,7 @@ export function cluster(ids: string[], options: ClusterOptions = {}) {
       },
       deliver: (request) => delivered.get(id)!.push(request),
       diverged: (reason) => diverged.get(id)!.push(reason),
+      ...(options.configurationSize === undefined ? {} : { configurationSize: () => options.configurationSize! }),
     }
     const orderer = new RealtimeOrderer(ctx, options)
     if (options.clocksChecked !== false) (orderer as unknown as { clockChecked: boolean }).clockChecked = true

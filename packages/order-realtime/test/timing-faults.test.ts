@@ -176,16 +176,35 @@ describe('clock offsets (Cristian probes)', () => {
     expect(probes()).toBe(3)
   })
 
-  it('an offset beyond maxSkewMs plus half the round trip is a timing fault: delivery stops, diverged is called', () => {
+  it('an offset beyond maxSkewMs plus half the round trip, with two members, is nobody\'s to blame: each delivers by Test II only and keeps its state', () => {
     const c = probe({ r2: 7 }, 5) // 7 > 5 + 2 / 2
     expect(c.get('r1').offsets().r2).toEqual({ offsetMs: 7, roundTripMs: 2, atMs: 1002 })
-    expect(c.get('r1').stats()).toMatchObject({ skewViolations: 1, timingViolations: 0, stopped: true })
-    // With two members, each is off from "a majority" (the other): both stop, as neither can tell whose clock it is.
-    expect(c.diverged.get('r1')![0]).toMatch(/finds its clock off from 'r2' \(7\.000 ms\), a majority of the view, beyond maxSkewMs 5/)
-    expect(c.errors.get('r1')).toHaveLength(1)
+    // Neither can tell whose clock it is, and neither has a majority of the configuration on its side: before, both
+    // stopped and dropped their states (in a view of two members of three, the correct one with the skewed one).
+    expect(c.get('r1').stats()).toMatchObject({ skewViolations: 0, skewUnattributed: 1, timingViolations: 0, stopped: false, clockChecked: false })
+    expect(c.diverged.get('r1')).toEqual([])
+    // Test II still delivers: it rests on the members' floors, not on any clock.
     c.get('r1').submit(req('a', 1))
+    c.get('r1').flush()
+    c.advance(30)
+    c.tickAll()
     c.settle()
-    expect(c.keys('r1')).toEqual([])
+    expect(c.keys('r1')).toEqual(['a#1'])
+    expect(c.keys('r2')).toEqual(['a#1'])
+    expect(c.get('r1').stats()).toMatchObject({ deliveredByTestI: 0, deliveredByTestII: 1 })
+  })
+
+  it('counts the configuration, not the view: two members of a configuration of three cannot outvote each other', () => {
+    // r2 is a majority of the view {r1, r2} but not of the configuration: r1 does not blame itself (see the test
+    // with three members for the one that does).
+    const c = cluster(['r1', 'r2'], { ...timing, maxSkewMs: 5, clockOffsetMs: { r2: 7 }, configurationSize: 3 })
+    c.get('r1').tick()
+    c.advance(1)
+    c.deliverAll('r1', 'r2')
+    c.get('r2').flush()
+    c.advance(1)
+    c.deliverAll('r2', 'r1')
+    expect(c.get('r1').stats()).toMatchObject({ skewViolations: 0, skewUnattributed: 1, stopped: false })
   })
 
   it('with three members, only the replica whose clock is off from a majority stops; the others count it and go on', () => {
