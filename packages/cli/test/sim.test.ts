@@ -17,6 +17,17 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
+/** Runs `lockstep sim … --ops 150 --overlap --json` with each set of flags, and expects every run to pass. */
+async function expectEveryRunPasses(runs: readonly string[][]): Promise<void> {
+  for (const flags of runs) {
+    const { io, stdout } = memoryIo()
+    const code = await main(['sim', ...flags, '--ops', '150', '--overlap', '--json'], io)
+    const result = JSON.parse(stdout())
+    expect(result.failures, `${flags.join(' ')}: ${result.failures[0]?.violation}`).toEqual([])
+    expect(code).toBe(0)
+  }
+}
+
 describe('lockstep sim', () => {
   it('runs S seeds and prints the JSON summary, under either orderer; exit 0 when every seed passes', async () => {
     for (const order of ['lamport', 'realtime']) {
@@ -276,13 +287,7 @@ export const randomCommand = () => ({})
       ['--machine', 'kv', '--replicas', '5', '--order', 'lamport', '--clients', '4', '--faults', 'membership,crash,restart,partition', '--durable', '--seed', '13'],
       ['--machine', 'mutex', '--replicas', '3', '--order', 'realtime', '--clients', '3', '--faults', 'membership,crash,restart,amnesia,partition', '--durable', '--seed', '8'],
     ]
-    for (const flags of runs) {
-      const { io, stdout } = memoryIo()
-      const code = await main(['sim', ...flags, '--ops', '150', '--overlap', '--json'], io)
-      const result = JSON.parse(stdout())
-      expect(result.failures, `${flags.join(' ')}: ${result.failures[0]?.violation}`).toEqual([])
-      expect(code).toBe(0)
-    }
+    await expectEveryRunPasses(runs)
   })
 
   it('Found: with the real-time orderer, a skewed clock in a view shrunk to a bare majority makes no correct replica give up its state (seeds 576, 26, 2211)', async () => {
@@ -297,13 +302,7 @@ export const randomCommand = () => ({})
       ['--machine', spec('safe-mutex'), '--replicas', '5', '--clients', '6', '--faults', 'amnesia,partition,skew,membership', '--durable', '--link-capacity', '8', '--seed', '26'],
       ['--machine', spec('leased-mutex'), '--replicas', '3', '--clients', '2', '--faults', 'lie,crash,amnesia,partition,slow,delay,skew', '--durable', '--voter', 'byzantine', '--liars', '1', '--lie-mode', 'state', '--link-capacity', '16', '--connect-delay-ms', '300', '--seed', '2211'],
     ]
-    for (const flags of runs) {
-      const { io, stdout } = memoryIo()
-      const code = await main(['sim', ...flags, '--order', 'realtime', '--ops', '150', '--overlap', '--json'], io)
-      const result = JSON.parse(stdout())
-      expect(result.failures, `${flags.join(' ')}: ${result.failures[0]?.violation}`).toEqual([])
-      expect(code).toBe(0)
-    }
+    await expectEveryRunPasses(runs.map((flags) => [...flags, '--order', 'realtime']))
   })
 
   it('works through the installed bin', async () => {
