@@ -194,6 +194,16 @@ export class ChaosCluster {
     return answer?.event === 'skewed' && answer.applied
   }
 
+  /**
+   * An operator's membership change (`remove` or `add` `replica`) through replica `via`, as `lockstep member` asks a
+   * serving replica: true if `via` took it (it then needs a view change to take effect), false if it refused or did
+   * not answer.
+   */
+  async member(via: string, action: 'remove' | 'add', replica: string): Promise<boolean> {
+    const answer = await this.ask(this.replica(via), (requestId) => ({ lockstep: 'member', requestId, action, replica }))
+    return answer?.event === 'member' && answer.ok
+  }
+
   /** Sends a request over a running, unpaused replica's IPC channel; its answer, or undefined (not running, 5 s without one). */
   private ask(replica: Replica, request: (requestId: number) => ReplicaProcessRequest): Promise<ReplicaProcessEvent | undefined> {
     const child = replica.child

@@ -7,7 +7,7 @@ import { ChaosCluster } from './processes'
 import { kvWorkload, lockWorkload, registerWorkload, tcpCluster, type HistoryWorkload, type OperationCounts, type RunningWorkload, type WorkloadResult } from './workloads'
 
 /** Every nemesis the harness knows. */
-export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew'] as const
+export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew', 'member'] as const
 export type Nemesis = (typeof NEMESES)[number]
 /** Nemeses that need something not built yet, and what. */
 export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = {}
@@ -359,6 +359,12 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         }
         break
       }
+      case 'member': {
+        // An operator removes the target through a serving replica (`lockstep member remove`), waits for a view without
+        // it, keeps it out a while, then admits it (`member add`) through serving replicas until it serves again.
+        ;(record as { detail: string }).detail = await removeAndAdmit(cluster, target, holdMs)
+        break
+      }
     }
     record.end = now()
     log(`  ${(record.start / 1000).toFixed(1)} s  ${kind} ${target}: ${record.detail} (${((record.end - record.start) / 1000).toFixed(1)} s)`)
@@ -409,6 +415,36 @@ async function flipBit(dataDir: string, random: SeededRandom): Promise<string> {
   bytes[offset] = bytes[offset]! ^ (1 << random.int(0, 7))
   await writeFile(file, bytes)
   return `one bit flipped in ${newest} at offset ${offset} of ${bytes.length}`
+}
+
+/**
+ * The `member` nemesis: removes `target` through a serving replica, waits (at most 30 s) for a serving replica's view
+ * without it, keeps it out `holdMs`, then asks serving replicas in turn to admit it until it serves again in a view
+ * (at most 30 s). Says what happened.
+ */
+async function removeAndAdmit(cluster: ChaosCluster, target: string, holdMs: number): Promise<string> {
+  const serving = async () => (await cluster.status(false)).filter((s) => s.id !== target && s.state === 'normal')
+  const via = (await serving()).sort((a, b) => b.viewId - a.viewId)[0]
+  if (!via || !(await cluster.member(via.id, 'remove', target))) return 'no serving replica took the removal'
+  const out = await within(30_000, async () => (await serving()).some((s) => s.viewId > via.viewId && !s.view.includes(target)))
+  await sleep(holdMs)
+  const back = await within(30_000, async () => {
+    if ((await cluster.status(false)).some((s) => s.id === target && s.state === 'normal' && s.view.includes(target))) return true
+    const newest = (await serving()).sort((a, b) => b.viewId - a.viewId)[0]
+    if (newest) await cluster.member(newest.id, 'add', target)
+    return false
+  })
+  return `removed through ${via.id}${out ? '' : ' (no view without it within 30 s)'}, admitted again${back ? '' : '; it did not serve again within 30 s'}`
+}
+
+/** Polls `check` every 200 ms until it holds or `ms` passed; whether it held. */
+async function within(ms: number, check: () => Promise<boolean>): Promise<boolean> {
+  const deadline = performance.now() + ms
+  while (performance.now() < deadline) {
+    if (await check()) return true
+    await sleep(200)
+  }
+  return false
 }
 
 /** Waits (at most 30 s) until replica `id` reports the status `normal`. */

@@ -25,6 +25,7 @@ export type ReplicaProcessEvent =
   | { readonly lockstep: 'replica'; readonly event: 'stopping'; readonly id: string; readonly reason: string }
   | ({ readonly lockstep: 'replica'; readonly event: 'status'; readonly requestId: number } & ReplicaStatus)
   | { readonly lockstep: 'replica'; readonly event: 'skewed'; readonly requestId: number; readonly id: string; readonly offsetMs: number; readonly applied: boolean }
+  | { readonly lockstep: 'replica'; readonly event: 'member'; readonly requestId: number; readonly id: string; readonly ok: boolean; readonly error?: { readonly code: string; readonly message: string } }
 
 /** What a local cluster asks a replica over its IPC channel; the answer is an event with the same requestId. */
 export type ReplicaProcessRequest =
@@ -43,6 +44,18 @@ export type ReplicaProcessRequest =
       readonly lockstep: 'skew'
       readonly requestId: number
       readonly offsetMs: number
+    }
+  | {
+      /**
+       * An operator's membership change through this replica, from the process that started it (chaos tests of
+       * membership changes; `lockstep member` uses the signed HTTP endpoint instead): `remove` or `add` `replica`, as
+       * `host.removeReplica` / `host.admitReplica`. Answered by a `member` event with the same requestId: `ok`, or the
+       * refusal's code and message.
+       */
+      readonly lockstep: 'member'
+      readonly requestId: number
+      readonly action: 'remove' | 'add'
+      readonly replica: string
     }
 
 /** True for a message a replica process sent as a {@link ReplicaProcessEvent}. */

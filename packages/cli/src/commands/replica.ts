@@ -104,6 +104,18 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
       notifyParent({ lockstep: 'replica', event: 'skewed', requestId: request.requestId, id, offsetMs: request.offsetMs, applied })
       return
     }
+    if (request?.lockstep === 'member') {
+      try {
+        if (request.action === 'remove') replica.host.removeReplica(request.replica)
+        else replica.host.admitReplica(request.replica)
+        log.warn(`operator: ${request.action} replica '${request.replica}' requested by the parent process`)
+        notifyParent({ lockstep: 'replica', event: 'member', requestId: request.requestId, id, ok: true })
+      } catch (error) {
+        const { code = 'INTERNAL', message = String(error) } = error as { code?: string; message?: string }
+        notifyParent({ lockstep: 'replica', event: 'member', requestId: request.requestId, id, ok: false, error: { code, message } })
+      }
+      return
+    }
     if (request?.lockstep !== 'status') return
     const { engine } = replica.host
     const answer = (position: number, digest: string) =>
