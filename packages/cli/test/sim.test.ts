@@ -305,6 +305,14 @@ export const randomCommand = () => ({})
     await expectEveryRunPasses(runs.map((flags) => [...flags, '--order', 'realtime']))
   })
 
+  it('Found: a delivery of a replica that ends out of service does not bind the agreed time (two liars on their state, seed 22000303)', async () => {
+    // r4 delivered c1#69 at position 90 (no majority's disks held it); the cluster ordered the client's retry there
+    // with a later time, and r4 could not take the state (its sources, two of them liars, disagreed: docs/voting.md
+    // "Limits"). The checker held r4's copy binding as if r4 served (testkit's agreement-order.ts, `couldLose`).
+    const spec = fileURLToPath(new URL('../../../apps/lock-service/specs/safe-mutex.sm', import.meta.url))
+    await expectEveryRunPasses([['--machine', spec, '--replicas', '5', '--order', 'lamport', '--clients', '1', '--faults', 'lie,partition,delay', '--durable', '--voter', 'byzantine', '--liars', '2', '--lie-mode', 'state', '--link-capacity', '16', '--seed', '22000303']])
+  })
+
   it('works through the installed bin', async () => {
     const bin = fileURLToPath(new URL('../bin/lockstep.js', import.meta.url))
     const { stdout } = await promisify(execFile)(process.execPath, [bin, 'sim', '--machine', 'register', '--seeds', '2', '--ops', '10', '--json'])

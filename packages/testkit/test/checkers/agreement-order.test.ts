@@ -77,7 +77,7 @@ describe('agreed-time checker', () => {
   })
 
   it('flags two replicas with different times at one position, and a time that decreases', () => {
-    expect(checkAgreedTime([timed('r1', 0, [['a#1', 10], ['b#1', 20]]), timed('r2', 0, [['a#1', 10], ['b#1', 25]])])).toEqual(['agreed time: at position 2 r1 had time 20 but r2 had 25'])
+    expect(checkAgreedTime([timed('r1', 0, [['a#1', 10], ['b#1', 20]], { servingAt: 2 }), timed('r2', 0, [['a#1', 10], ['b#1', 25]], { servingAt: 2 })])).toEqual(['agreed time: at position 2 r1 had time 20 but r2 had 25'])
     expect(checkAgreedTime([timed('r1', 0, [['a#1', 10], ['b#1', 5]])])).toEqual(['agreed time: r1 had time 5 at position 2, below 10 at position 1'])
   })
 
@@ -93,8 +93,10 @@ describe('agreed-time checker', () => {
     // A delivery a majority's disks held with its time is binding, crashed or not.
     const durableBoth: MajorityDurable = ({ position }) => position <= 2
     expect(checkAgreedTime([lost, kept], acknowledged, durableBoth)).toEqual(['agreed time: at position 2 r3 had time 630 but r1 (restart 2) had 882'])
-    // So is one made by an incarnation that did not crash.
-    expect(checkAgreedTime([{ ...lost, crashed: false }, kept], acknowledged, durable)).toEqual(['agreed time: at position 2 r3 had time 630 but r1 (restart 2) had 882'])
+    // So is one made by an incarnation that did not crash and serves at the end.
+    expect(checkAgreedTime([{ ...lost, crashed: false, servingAt: 2 }, kept], acknowledged, durable)).toEqual(['agreed time: at position 2 r3 had time 630 but r1 (restart 2) had 882'])
+    // One that did not crash but ends out of service (it could not take the cluster's state) will replace it: not binding.
+    expect(checkAgreedTime([{ ...lost, crashed: false }, kept], acknowledged, durable)).toEqual([])
   })
 })
 

@@ -66,9 +66,16 @@ function timeIsTentative(incarnation: IncarnationRecord, delivery: Delivery, ack
   return couldLose(incarnation, delivery)
 }
 
-/** The incarnation died in a blackout, crashed (see `IncarnationRecord.crashed`), or rolled the delivery back. */
+/**
+ * The incarnation died in a blackout, crashed (see `IncarnationRecord.crashed`), rolled the delivery back, or ended
+ * the run out of service (`servingAt` undefined though it did not crash: waiting to take the cluster's state, which
+ * replaces what it delivered that the cluster did not keep). Found (liars-all seed 22000303, safe-mutex.sm, 5
+ * replicas, two liars on their state): r4 delivered c1#69 at position 90, no majority's disks held it, the cluster
+ * ordered the client's retry there with a later time, and r4 could not take the state (its sources, two of them
+ * liars, disagreed: docs/voting.md "Limits"); its copy was held binding as if r4 served.
+ */
 function couldLose(incarnation: IncarnationRecord, delivery: Delivery): boolean {
-  return incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true
+  return incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true || incarnation.servingAt === undefined
 }
 
 /**
