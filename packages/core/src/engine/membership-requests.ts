@@ -37,7 +37,9 @@ export class MembershipRequests {
   /** See `lastIssued`. */
   get commandViews(): ReadonlyMap<ReplicaId, number> {
     return this.lastIssued
-  }  /** Replicas an operator admitted: they enter the configuration at the next view change. */
+  }
+
+  /** Replicas an operator admitted: they enter the configuration at the next view change. */
   readonly admissions = new Set<ReplicaId>()
   /** The incarnation each member was admitted with (by the view that added it as a joiner, or named it in `admitted`). */
   readonly admitted = new Map<ReplicaId, number>()
@@ -142,7 +144,6 @@ export class MembershipRequests {
   removedByOperator(replica: ReplicaId): boolean {
     return this.removedByView.has(replica) && !this.admissions.has(replica)
   }
-
 
   /** Restarted from a disk: the operators' changes its view's value names (none when the disk has no value for its view). */
   restoreChanges(value: ViewValue | undefined): void {
