@@ -276,15 +276,16 @@ export const randomCommand = () => ({})
     expect(code).toBe(0)
   })
 
-  it('Found: an operator removes and admits replicas under faults; no removal is carried out twice (membership fault, seeds 7, 13 and mutex 8)', async () => {
+  it('Found: an operator removes and admits replicas under faults; no removal is carried out twice (membership fault, seeds 11, 14 and mutex 8)', async () => {
     // The removed replica heard its own removal; outside the views that carried it out it never installed them, so
     // the command waited there; admitted again, it carried the removal out a second time (or, coordinating while
     // outside, removed itself each time an admission put it back: a cluster that changed views for ever). A replica
     // now drops a command issued before the view that carried out a later change of its replica, on learning of
-    // any such view (and ignores one arriving after it).
+    // any such view (and ignores one arriving after it). (Found with seeds 7 and 13; since the operator also gives up
+    // replicas that are down, those seeds draw other runs, and 11 and 14 are two that fail without the fix.)
     const runs = [
-      ['--machine', 'kv', '--replicas', '5', '--order', 'lamport', '--clients', '4', '--faults', 'membership,crash,restart,partition', '--durable', '--seed', '7'],
-      ['--machine', 'kv', '--replicas', '5', '--order', 'lamport', '--clients', '4', '--faults', 'membership,crash,restart,partition', '--durable', '--seed', '13'],
+      ['--machine', 'kv', '--replicas', '5', '--order', 'lamport', '--clients', '4', '--faults', 'membership,crash,restart,partition', '--durable', '--seed', '11'],
+      ['--machine', 'kv', '--replicas', '5', '--order', 'lamport', '--clients', '4', '--faults', 'membership,crash,restart,partition', '--durable', '--seed', '14'],
       ['--machine', 'mutex', '--replicas', '3', '--order', 'realtime', '--clients', '3', '--faults', 'membership,crash,restart,amnesia,partition', '--durable', '--seed', '8'],
     ]
     await expectEveryRunPasses(runs)

@@ -38,8 +38,8 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               (replicas' processes stop for a while, as a GC pause, kill -STOP or a blocked event loop
               would: nothing of theirs runs, and on resuming they handle what waited for them at once;
               they count as faulty), membership (an operator removes a serving replica through another,
-              as lockstep member remove does, and admits it back after a while; it counts as faulty until
-              it serves again); turns on failure detection and view changes
+              as lockstep member remove does, or a replica that is down, and admits it back after a while;
+              it counts as faulty until it serves again); turns on failure detection and view changes
   --overlap   faults overlap, at most F = (N-1)/2 replicas faulty at once (the default): they strike at
               any moment while the workload runs, disks take time to sync, and a request waiting over
               10 s while at most F are faulty is a liveness violation, as is a cluster that goes on

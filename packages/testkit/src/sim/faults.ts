@@ -43,6 +43,8 @@ export interface FaultEvent {
   readonly client?: string
   /** For `membership`: the serving member the operator sent the removal through. */
   readonly via?: string
+  /** For `membership`: true when the removed replica was down (a dead machine given up), not serving. */
+  readonly down?: boolean
   /** For a `blackout` with overlapping faults: when each replica comes back, in ms after the blackout. */
   readonly restartsAfterMs?: Readonly<Record<string, number>>
 }

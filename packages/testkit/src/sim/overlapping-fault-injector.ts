@@ -48,6 +48,8 @@ interface Removal {
   attempts: number
   /** The newest view the operator saw without the replica (-1 if the removal never showed): only a later view can admit it. */
   outView: number
+  /** The replica came back into the configuration while out, before any admission (reported once; see `checkStaysOut`). */
+  backWithoutAdmission?: boolean
 }
 
 /** How a replica that is down comes back. */
@@ -321,10 +323,17 @@ export class OverlappingFaultInjector {
         return true
       }
       case 'membership': {
-        // An operator removes a serving member through another one (`lockstep member remove`); see `operate`.
+        // An operator removes a serving member through another one (`lockstep member remove`); see `operate`. When
+        // the budget has no room for one (F replicas faulty already), a member that is down is removed instead, as
+        // operators give up a dead machine (free in the budget: it is faulty already; it stays faulty, as removed,
+        // after it restarts, until it serves again after its admission).
         const serving = cluster.initialMembers.filter((id) => cluster.isServing(id) && !this.removals.has(id))
-        const victims = budget.pick(shuffle(random, serving), 1)
+        let victims = budget.pick(shuffle(random, serving), 1)
         const durationMs = random.int(100, 3000)
+        if (victims.length === 0) {
+          const down = cluster.initialMembers.filter((id) => !cluster.isRunning(id) && !this.removals.has(id))
+          if (down.length > 0) victims = [random.pick(down)]
+        }
         const via = serving.filter((id) => !victims.includes(id))
         if (victims.length === 0 || via.length === 0) return false
         const victim = victims[0]!
@@ -334,7 +343,7 @@ export class OverlappingFaultInjector {
         } catch {
           return false // refused (no longer a member, or the last one): the operator's command did nothing
         }
-        this.record(fault(durationMs, victims, { via: through }))
+        this.record(fault(durationMs, victims, { via: through, ...(!cluster.isRunning(victim) && { down: true }) }))
         this.removals.set(victim, { phase: 'removing', via: through, durationMs, since: now, attempts: 0, outView: -1 })
         this.readmitted.delete(victim)
         budget.removalStarted(victim)
@@ -495,6 +504,7 @@ export class OverlappingFaultInjector {
           removal.outView = this.newestView(id)
         } else if (now - removal.since >= REMOVAL_TIMEOUT_MS) this.beginAdmitting(removal)
       }
+      if (removal.phase === 'out') this.checkStaysOut(id, removal, now)
       if (removal.phase === 'out' && now - removal.since >= removal.durationMs) this.beginAdmitting(removal)
       if (removal.phase !== 'admitting') continue
       // Done once an admission went out and took effect (one is sent even when the removal never showed: it
@@ -520,6 +530,27 @@ export class OverlappingFaultInjector {
       this.membershipAnomalies.push(`membership: '${id}' dropped out of the configuration at ${Math.round(now)} ms, after the operator's admission of it took effect, with no removal of the operator's in force (${cluster.describe()})`)
       this.readmitted.delete(id)
     }
+  }
+
+  /**
+   * A replica whose removal took effect stays out until the operator admits it: a serving member whose view is newer
+   * than the one the operator saw it out in and that has it in its configuration or among the view's members again is
+   * a membership anomaly (only operators change the configuration). Reported once per removal. Found wanting when a replica restarted from its
+   * disk without the removal (core's `restoreChanges` skipped) took the removed replica's join for a new one and
+   * added it back as a member outside the configuration: the runs passed, as only a drop after an admission was checked.
+   */
+  private checkStaysOut(id: string, removal: Removal, now: number): void {
+    if (removal.backWithoutAdmission) return
+    const { cluster } = this
+    const back = cluster.initialMembers.find((m) => {
+      if (m === id || !cluster.isServing(m)) return false
+      const { view, configuration } = cluster.host(m).engine
+      return view.id > removal.outView && (configuration.includes(id) || view.members.includes(id))
+    })
+    if (back === undefined) return
+    removal.backWithoutAdmission = true
+    const { view } = cluster.host(back).engine
+    this.membershipAnomalies.push(`membership: '${id}' came back ${view.members.includes(id) ? 'as a member of' : 'into the configuration of'} view ${view.id} (at '${back}', ${Math.round(now)} ms), after the operator's removal of it took effect in view ${removal.outView}, with no admission sent (${cluster.describe()})`)
   }
 
   private beginAdmitting(removal: Removal): void {

@@ -767,7 +767,7 @@ function describeFault(fault: FaultEvent): string {
   if (fault.kind === 'client-restart') return `client-restart ${fault.client} after ${fault.durationMs}ms`
   if (fault.kind === 'skew') return `skew ${fault.replicas.join(',')} ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms for ${fault.durationMs}ms`
   if (fault.kind === 'blackout') return `blackout; restarts after ${JSON.stringify(fault.restartsAfterMs)}`
-  if (fault.kind === 'membership') return `membership: an operator removes ${fault.replicas.join(',')} through ${fault.via}, and admits it back after ${fault.durationMs}ms out`
+  if (fault.kind === 'membership') return `membership: an operator removes ${fault.replicas.join(',')}${fault.down ? ' (down)' : ''} through ${fault.via}, and admits it back after ${fault.durationMs}ms out`
   const extra = fault.extraMs > 0 ? ` +${fault.extraMs}ms` : ''
   return `${fault.kind} ${fault.replicas.join(',')}${extra} for ${fault.durationMs}ms`
 }
