@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { ReplicaStatus } from '@lockstep/cli'
 import { SeededRandom } from '@lockstep/testkit'
 import { ChaosCluster } from './processes'
 import { kvWorkload, lockWorkload, registerWorkload, tcpCluster, type HistoryWorkload, type OperationCounts, type RunningWorkload, type WorkloadResult } from './workloads'
@@ -74,6 +75,8 @@ export interface FaultRecord {
   /** ms since the run started. */
   readonly start: number
   end: number
+  /** What the fault's own check found wrong (the `member` nemesis: a removed replica back before its admission); a violation. */
+  anomaly?: string
 }
 
 /** What a run found. */
@@ -163,6 +166,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         return phaseStart + floor.maxPhaseMs
       }
       await nemesis(cluster, options.nemeses, phaseRandom.fork(), end, faultLog, started, log)
+      for (const fault of faultLog.slice(faultsBefore)) if (fault.anomaly !== undefined) violations.push(`${workload}: ${fault.kind} ${fault.target}: ${fault.anomaly}`)
       const phaseRanMs = performance.now() - phaseStart
       ranMs += phaseRanMs
       if (phaseExtended) {
@@ -361,13 +365,20 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
       }
       case 'member': {
         // An operator removes the target through a serving replica (`lockstep member remove`), waits for a view without
-        // it, keeps it out a while, then admits it (`member add`) through serving replicas until it serves again.
-        ;(record as { detail: string }).detail = await removeAndAdmit(cluster, target, holdMs)
+        // it, keeps it out a while, then admits it (`member add`) through serving replicas until it serves again. Half
+        // the time the target is a dead machine given up: killed first, then removed, then started again (from its
+        // disk, which still counts it in, or wiped) while it is out, where it must stay until it is admitted.
+        // No other loop's fault since this one began (with 3 replicas, never): the views then change only for the operator.
+        const faultsSoFar = faultLog.length
+        const alone = () => faultLog.length === faultsSoFar && held.busy.size === 1 && held.partitioned.size === 0
+        const outcome = random.chance(0.5) ? await removeDeadAndAdmit(cluster, target, holdMs, random.chance(0.3), alone) : { detail: await removeAndAdmit(cluster, target, holdMs) }
+        ;(record as { detail: string }).detail = outcome.detail
+        if (outcome.anomaly !== undefined) record.anomaly = outcome.anomaly
         break
       }
     }
     record.end = now()
-    log(`  ${(record.start / 1000).toFixed(1)} s  ${kind} ${target}: ${record.detail} (${((record.end - record.start) / 1000).toFixed(1)} s)`)
+    log(`  ${(record.start / 1000).toFixed(1)} s  ${kind} ${target}: ${record.detail} (${((record.end - record.start) / 1000).toFixed(1)} s)${record.anomaly === undefined ? '' : `; VIOLATION: ${record.anomaly}`}`)
   }
 }
 
@@ -423,18 +434,83 @@ async function flipBit(dataDir: string, random: SeededRandom): Promise<string> {
  * (at most 30 s). Says what happened.
  */
 async function removeAndAdmit(cluster: ChaosCluster, target: string, holdMs: number): Promise<string> {
-  const serving = async () => (await cluster.status(false)).filter((s) => s.id !== target && s.state === 'normal')
-  const via = (await serving()).sort((a, b) => b.viewId - a.viewId)[0]
+  const via = await newestServing(cluster, target)
   if (!via || !(await cluster.member(via.id, 'remove', target))) return 'no serving replica took the removal'
-  const out = await within(30_000, async () => (await serving()).some((s) => s.viewId > via.viewId && !s.view.includes(target)))
+  const out = await within(30_000, async () => (await servingOthers(cluster, target)).some((s) => s.viewId > via.viewId && !s.view.includes(target)))
   await sleep(holdMs)
-  const back = await within(30_000, async () => {
+  const back = await admitUntilServing(cluster, target)
+  return `removed through ${via.id}${out ? '' : ' (no view without it within 30 s)'}, admitted again${back ? '' : '; it did not serve again within 30 s'}`
+}
+
+/**
+ * The `member` nemesis on a dead machine: kills `target` (kill -9), removes it through a serving replica, waits (at
+ * most 30 s) for a view whose configuration lacks it, starts it again (`wipe`: with its disk wiped; otherwise from its
+ * disk, which still counts it in the configuration), and watches it for `holdMs`: no replica's view newer than the one
+ * the removal showed in may have it as a member or in its configuration, as only an operator's admission brings it
+ * back (found in core by the simulator: a replica restarted from its disk forgot the removal and added it back). A
+ * replica added back as a member outside the configuration is removed again at once, too fast to be seen between two
+ * looks, and the cluster changes views for ever; so while no other fault strikes (`alone`), the views installed
+ * during the watch count too: with nothing for a view change to do, more than {@link CHURN_WHILE_OUT} is a violation
+ * (a slow moment of a loaded machine may cost a suspicion and the view change that heals it). Then admits
+ * it as {@link removeAndAdmit} does. Says what happened, and what broke (`anomaly`), if anything did.
+ */
+async function removeDeadAndAdmit(cluster: ChaosCluster, target: string, holdMs: number, wipe: boolean, alone: () => boolean): Promise<{ detail: string; anomaly?: string }> {
+  await cluster.kill(target)
+  const via = await newestServing(cluster, target)
+  if (!via || !(await cluster.member(via.id, 'remove', target))) {
+    await cluster.start(target)
+    const serves = await servesAgain(cluster, target)
+    return { detail: `kill -9; no serving replica took the removal; restarted${serves ? '' : ', and it did not serve again within 30 s'}` }
+  }
+  let outView: number | undefined
+  await within(30_000, async () => {
+    const without = (await servingOthers(cluster, target)).filter((s) => s.viewId > via.viewId && !s.configuration.includes(target))
+    if (without.length > 0) outView = Math.max(...without.map((s) => s.viewId))
+    return outView !== undefined
+  })
+  if (wipe) await cluster.wipe(target)
+  await cluster.start(target)
+  let anomaly: string | undefined
+  if (outView !== undefined) {
+    const outIn = outView
+    const before = await cluster.status(false)
+    await within(holdMs, async () => {
+      const back = (await cluster.status(false)).find((s) => s.viewId > outIn && (s.view.includes(target) || s.configuration.includes(target)))
+      if (back) anomaly = `'${target}' came back into view ${back.viewId} at '${back.id}' (members ${back.view.join(', ')}; configuration ${back.configuration.join(', ')}) after its removal showed in view ${outIn}, with no admission sent`
+      return anomaly !== undefined
+    })
+    const after = await cluster.status(false)
+    const installed = Math.max(0, ...after.filter((s) => s.id !== target).map((s) => s.viewId - (before.find((b) => b.id === s.id)?.viewId ?? s.viewId)))
+    if (anomaly === undefined && installed > CHURN_WHILE_OUT && alone()) {
+      anomaly = `the others installed ${installed} views in ${(holdMs / 1000).toFixed(1)} s while '${target}' was out and no other fault struck, with nothing for a view change to do (${after.map((s) => `${s.id} ${s.state} in view ${s.viewId}`).join(', ')})`
+    }
+  } else await sleep(holdMs)
+  const back = await admitUntilServing(cluster, target)
+  const removal = outView === undefined ? ' (no configuration without it within 30 s)' : `, out from view ${outView}`
+  return { detail: `kill -9, removed through ${via.id}${removal}, restarted ${wipe ? 'with its disk wiped' : 'from its disk'} while out, admitted again${back ? '' : '; it did not serve again within 30 s'}`, anomaly }
+}
+
+/** Views the others may install while a removed replica is watched (see {@link removeDeadAndAdmit}); flapping installs dozens. */
+const CHURN_WHILE_OUT = 3
+
+/** The serving replicas other than `target` (status `normal`). */
+async function servingOthers(cluster: ChaosCluster, target: string): Promise<ReplicaStatus[]> {
+  return (await cluster.status(false)).filter((s) => s.id !== target && s.state === 'normal')
+}
+
+/** The serving replica other than `target` in the newest view (whom an operator asks, as `lockstep member` does). */
+async function newestServing(cluster: ChaosCluster, target: string): Promise<ReplicaStatus | undefined> {
+  return (await servingOthers(cluster, target)).sort((a, b) => b.viewId - a.viewId)[0]
+}
+
+/** Asks the newest serving replica to admit `target` until it serves in a view with itself (at most 30 s); whether it did. */
+async function admitUntilServing(cluster: ChaosCluster, target: string): Promise<boolean> {
+  return within(30_000, async () => {
     if ((await cluster.status(false)).some((s) => s.id === target && s.state === 'normal' && s.view.includes(target))) return true
-    const newest = (await serving()).sort((a, b) => b.viewId - a.viewId)[0]
+    const newest = await newestServing(cluster, target)
     if (newest) await cluster.member(newest.id, 'add', target)
     return false
   })
-  return `removed through ${via.id}${out ? '' : ' (no view without it within 30 s)'}, admitted again${back ? '' : '; it did not serve again within 30 s'}`
 }
 
 /** Polls `check` every 200 ms until it holds or `ms` passed; whether it held. */

@@ -13,6 +13,8 @@ export interface ReplicaStatus {
   readonly view: readonly string[]
   /** Its current view's number: it grows with every view the replica installs. */
   readonly viewId: number
+  /** The configured replicas as its view has them (operators' removals and admissions change it). */
+  readonly configuration: readonly string[]
   /** Where it stands: 'normal', 'frozen', 'transferring', 'joining' or 'recovering' (see @lockstep/core's EngineStatus). */
   readonly state: string
   /** Client sessions in its replicated session table (bounded by the configuration's `sessions.capacity`). */
