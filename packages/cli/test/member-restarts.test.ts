@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LoadedClusterConfig } from '../src/index'
-import { clusterUp, killEverything, requireBuiltCli, runCli, startCli, trackPid } from './processes'
+import { clusterUp, killEverything, requireBuiltCli, runCli, startReplica, untilReport, type ReplicaReport } from './processes'
 
 let dir: string
 let configFile: string
@@ -26,40 +26,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-interface Status {
-  status: string
-  view: { id: number; members: string[] }
-  configuration: string[]
-}
-
-/** A replica's own report (`/status`), or undefined while it does not answer. */
-async function status(id: string): Promise<Status | undefined> {
-  const port = config.replicas.find((r) => r.id === id)!.metricsPort!
-  try {
-    const response = await fetch(`http://127.0.0.1:${port}/status?digest=false`)
-    return (await response.json()) as Status
-  } catch {
-    return undefined
-  }
-}
-
-/** Polls until `check` holds for a replica's report (the guard only turns a hang into a failure). */
-async function until(id: string, what: string, check: (s: Status) => boolean): Promise<Status> {
-  const deadline = performance.now() + 60_000
-  for (;;) {
-    const report = await status(id)
-    if (report && check(report)) return report
-    if (performance.now() > deadline) throw new Error(`gave up waiting for ${id}: ${what} (last report ${JSON.stringify(report)})`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-
-/** Starts a replica's process again, as a supervisor would, with its usual command line (its data directory). */
-function restart(id: string): void {
-  const replica = startCli(['replica', '--config', configFile, '--id', id, '--log-level', 'warn'])
-  trackPid(replica.child.pid!)
-  pids.set(id, replica.child.pid!)
-}
+const until = (id: string, what: string, check: (report: ReplicaReport) => boolean) => untilReport(config, id, what, check)
+const restart = (id: string) => startReplica(configFile, id, pids)
 
 describe('an operator gives up a dead machine (real processes, file storage)', () => {
   it('removes a replica whose process died, keeps it out across a member restart, and admits it again', async () => {

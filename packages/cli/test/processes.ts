@@ -170,3 +170,43 @@ export async function clusterUp(clusterDir: string, args: readonly string[]): Pr
   const configFile = join(clusterDir, 'cluster.json')
   return { up, pids, configFile, config: parseClusterConfig(await readFile(configFile, 'utf8'), configFile) }
 }
+
+/** What a replica's operator endpoint reports (`/status`), the fields the process tests read. */
+export interface ReplicaReport {
+  status: string
+  view: { id: number; members: string[] }
+  configuration: string[]
+  position: number
+  /** The state digest and the position it is of (null unless asked for). */
+  digest: { position: number; digest: string } | null
+}
+
+/** A replica's own report (`/status`; with `digest`, its state digest too), or undefined while it does not answer. */
+export async function replicaReport(config: LoadedClusterConfig, id: string, digest = false): Promise<ReplicaReport | undefined> {
+  const port = config.replicas.find((r) => r.id === id)!.metricsPort!
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/status?digest=${digest}`)
+    return (await response.json()) as ReplicaReport
+  } catch {
+    return undefined
+  }
+}
+
+/** Polls a replica's report until `check` holds for it (the guard only turns a hang into a failure). */
+export async function untilReport(config: LoadedClusterConfig, id: string, what: string, check: (report: ReplicaReport) => boolean, digest = false): Promise<ReplicaReport> {
+  const deadline = performance.now() + 60_000
+  for (;;) {
+    const report = await replicaReport(config, id, digest)
+    if (report && check(report)) return report
+    if (performance.now() > deadline) throw new Error(`gave up waiting for ${id}: ${what} (last report ${JSON.stringify(report)})`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** Starts replica `id`'s process (again), as a supervisor would, with its usual command line; records its pid in `pids`. */
+export function startReplica(configFile: string, id: string, pids: Map<string, number>): CliProcess {
+  const replica = startCli(['replica', '--config', configFile, '--id', id, '--log-level', 'warn'])
+  trackPid(replica.child.pid!)
+  pids.set(id, replica.child.pid!)
+  return replica
+}
