@@ -25,6 +25,28 @@ const settings: { name: string; replicas: number; durable: boolean; machine: str
 ]
 
 describe('membership changes under faults', () => {
+  it('a removed replica restarted from a disk older than its removal starts view changes, and the members refuse to vote in them (kv, 3 replicas, seed 88)', async () => {
+    // r3 is removed while it serves, paused, and restarted from its disk, which predates the removal (a removed
+    // replica never installs the view that removes it), so it counts itself in and coordinates view changes. With
+    // the members voting in them (core's `refusesCoordinator` turned off on purpose), this run ends in view 1001 with
+    // r3 recovering in view 1: the members changed views for ever. The runs above never caught that (only the core
+    // scenario removed-replica-restarts-from-an-old-disk did); this setting, with pauses, does.
+    const result = await simulate({
+      seed: 88,
+      workload: workloads.kv!,
+      orderer: orderers[0].simulation,
+      replicas: 3,
+      clients: 3,
+      ops: 100,
+      faults: ['membership', 'partition', 'crash', 'restart', 'pause'],
+      durable: true,
+      overlap: true,
+    })
+    expect(result.violations).toEqual([])
+    const removal = result.faults.find((fault) => fault.kind === 'membership')!
+    expect(result.faults.some((fault) => fault.kind === 'restart' && fault.atMs > removal.atMs && fault.replicas.includes(removal.replicas[0]!))).toBe(true)
+  })
+
   describe.each(orderers)('$name', (orderer) => {
     it.each(settings)(`every check passes on ${seeds} seeds: $name`, async ({ replicas, durable, machine }) => {
       const { results, failures } = await runSeeds(firstSeed, seeds, (seed) =>
