@@ -48,7 +48,7 @@ interface Removal {
   attempts: number
   /** The newest view the operator saw without the replica (-1 if the removal never showed): only a later view can admit it. */
   outView: number
-  /** The replica came back into the configuration while out, before any admission (reported once; see `checkStaysOut`). */
+  /** The replica came back into a view or the configuration while out, before any admission (reported once; see `checkStaysOut`). */
   backWithoutAdmission?: boolean
 }
 
@@ -535,9 +535,10 @@ export class OverlappingFaultInjector {
   /**
    * A replica whose removal took effect stays out until the operator admits it: a serving member whose view is newer
    * than the one the operator saw it out in and that has it in its configuration or among the view's members again is
-   * a membership anomaly (only operators change the configuration). Reported once per removal. Found wanting when a replica restarted from its
-   * disk without the removal (core's `restoreChanges` skipped) took the removed replica's join for a new one and
-   * added it back as a member outside the configuration: the runs passed, as only a drop after an admission was checked.
+   * a membership anomaly (only operators change the configuration). Reported once per removal. Found wanting when a
+   * replica restarted from its disk without the removal (core's `restoreChanges` skipped) took the removed replica's
+   * join for a new one and added it back as a member outside the configuration: the runs passed, as only a drop after
+   * an admission was checked.
    */
   private checkStaysOut(id: string, removal: Removal, now: number): void {
     if (removal.backWithoutAdmission) return
