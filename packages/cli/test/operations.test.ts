@@ -134,7 +134,7 @@ describe('an operator with a running cluster (cluster up --storage file)', () =>
 
     const again = await runCli(['member', 'add', 'r3', '--cluster', configFile])
     expect(again.code).toBe(1)
-    expect(again.stderr).toMatch(/^lockstep member: INVALID_ARGUMENT: replica r\d: 'r3' is already a member of view \d+$/m)
+    expect(again.stderr).toMatch(/^lockstep member: INVALID_ARGUMENT: replica r\d: 'r3' is already a member of view \d+ and in the configuration$/m)
     const unknown = await runCli(['member', 'remove', 'r9', '--cluster', configFile])
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toMatch(/'r9' is not a replica of .*cluster\.json/)

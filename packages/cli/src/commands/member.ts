@@ -89,7 +89,7 @@ async function list(config: LoadedClusterConfig, io: Io, json: boolean): Promise
     [
       `view ${top.view.id}: ${top.view.members.join(', ')} (reported by ${top.id})`,
       `configuration: ${top.configuration.join(', ')}`,
-      ...replicas.map((r) => `  ${r.id}  ${r.member ? 'member' : r.configured ? 'configured, not a member (down or rejoining)' : 'removed (not in the configuration)'}`),
+      ...replicas.map((r) => `  ${r.id}  ${r.member ? (r.configured ? 'member' : 'member outside the configuration (a spare: no majority counts it until member add)') : r.configured ? 'configured, not a member (down or rejoining)' : 'removed (not in the configuration)'}`),
     ].join('\n'),
   )
   return ExitCode.OK
@@ -120,8 +120,9 @@ async function change(config: LoadedClusterConfig, io: Io, json: boolean, action
   }
   if (accepted === undefined) return fail(ErrorCodes.UNREACHABLE, `no serving replica took the request:\n${refusals.map((r) => `  ${r}`).join('\n')}`)
   if (!json) io.stderr(`lockstep member: ${replica} to be ${action === 'add' ? 'added' : 'removed'} (asked ${accepted.id} in view ${accepted.view.id}); waiting for the view change`)
-  // A removed replica leaves the configuration too (one that had failed and left the view only leaves that).
-  const done = (r: ReplicaStatusReport) => r.view.id > accepted.view.id && (action === 'add' ? r.view.members.includes(replica) : !r.view.members.includes(replica) && !r.configuration.includes(replica))
+  // A removed replica leaves the configuration too (one that had failed and left the view only leaves that); an
+  // admitted one enters both (a configured spare may be a member of the view already, outside the configuration).
+  const done = (r: ReplicaStatusReport) => r.view.id > accepted.view.id && (action === 'add' ? r.view.members.includes(replica) && r.configuration.includes(replica) : !r.view.members.includes(replica) && !r.configuration.includes(replica))
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const now = await serving(config)
