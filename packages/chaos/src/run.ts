@@ -480,7 +480,7 @@ async function removeDeadAndAdmit(cluster: ChaosCluster, target: string, holdMs:
       return anomaly !== undefined
     })
     const after = await cluster.status(false)
-    const installed = Math.max(0, ...after.filter((s) => s.id !== target).map((s) => s.viewId - (before.find((b) => b.id === s.id)?.viewId ?? s.viewId)))
+    const installed = viewsInstalled(before, after.filter((s) => s.id !== target))
     if (anomaly === undefined && installed > CHURN_WHILE_OUT && alone()) {
       anomaly = `the others installed ${installed} views in ${(holdMs / 1000).toFixed(1)} s while '${target}' was out and no other fault struck, with nothing for a view change to do (${after.map((s) => `${s.id} ${s.state} in view ${s.viewId}`).join(', ')})`
     }
@@ -525,12 +525,7 @@ async function within(ms: number, check: () => Promise<boolean>): Promise<boolea
 
 /** Waits (at most 30 s) until replica `id` reports the status `normal`. */
 async function servesAgain(cluster: ChaosCluster, id: string): Promise<boolean> {
-  const deadline = performance.now() + 30_000
-  while (performance.now() < deadline) {
-    if ((await cluster.status(false)).some((s) => s.id === id && s.state === 'normal')) return true
-    await sleep(200)
-  }
-  return false
+  return within(30_000, async () => (await cluster.status(false)).some((s) => s.id === id && s.state === 'normal'))
 }
 
 /**
@@ -591,9 +586,14 @@ async function viewChurn(cluster: ChaosCluster): Promise<string | undefined> {
   const before = await cluster.status(false)
   await sleep(SETTLED_WATCH_MS)
   const after = await cluster.status(false)
-  const installed = Math.max(0, ...after.map((s) => s.viewId - (before.find((b) => b.id === s.id)?.viewId ?? s.viewId)))
+  const installed = viewsInstalled(before, after)
   if (installed <= 1) return undefined
   return `the cluster went on changing views after it settled: ${installed} views installed in ${SETTLED_WATCH_MS / 1000} s with every fault healed (${after.map((s) => `${s.id} ${s.state} in view ${s.viewId} at ${s.position}`).join(', ')})`
+}
+
+/** The most views any replica of `after` installed since `before` (one missing from `before` counts none). */
+function viewsInstalled(before: readonly ReplicaStatus[], after: readonly ReplicaStatus[]): number {
+  return Math.max(0, ...after.map((s) => s.viewId - (before.find((b) => b.id === s.id)?.viewId ?? s.viewId)))
 }
 
 /** The longest gap between successful operations, overall and by the kind of fault active when it began. */

@@ -7,8 +7,8 @@ import { orderers } from './orderers'
  * An operator removes replicas (serving ones, and ones that are down: a dead machine given up) and admits them back
  * (`lockstep member remove|add`; the simulator's `membership` fault) while the other faults strike: a removed replica
  * counts as faulty until it serves again, so the configuration, one smaller while it is out, never has more than it
- * tolerates. Every check holds, and the simulator also checks that no replica drops out of the configuration once its
- * admission took effect. Before the fixes in core (a removal kept with the view that carried it out; no vote for a
+ * tolerates. Every check holds, and the simulator also checks that no removed replica comes back into a view or the
+ * configuration before its admission, and none drops out of the configuration once its admission took effect. Before the fixes in core (a removal kept with the view that carried it out; no vote for a
  * removed replica's view change; operators' commands older than the last change of their replica dropped), such runs
  * changed views for ever, or removed a replica again after its admission. 20 seeds per setting in CI;
  * `LOCKSTEP_SEEDS=500` for a long run, `LOCKSTEP_SEED_FROM=5001` to start elsewhere.
