@@ -43,8 +43,9 @@ const running = new Set<ChildProcess>()
  * has not finished within `timeoutMs`.
  */
 export async function runChromium(chromium: string, url: string, args: readonly string[], timeoutMs = 60_000): Promise<string> {
+  // Its temporary files too (the singleton socket's org.chromium.Chromium.* folder), so that they go with the profile.
   const profile = mkdtempSync(join(tmpdir(), 'lockstep-chromium-'))
-  const child = spawn(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--hide-scrollbars', `--user-data-dir=${profile}`, '--window-size=1400,900', ...args, url], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const child = spawn(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--hide-scrollbars', `--user-data-dir=${profile}`, '--window-size=1400,900', ...args, url], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, TMPDIR: profile } })
   running.add(child)
   let out = ''
   let err = ''

@@ -34,7 +34,8 @@ export async function openDevtoolsPage(chromium: string, url: string, options: {
   const child = spawn(
     chromium,
     ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--hide-scrollbars', '--remote-debugging-pipe', `--user-data-dir=${profile}`, `--window-size=${options.width ?? 1400},${options.height ?? 900}`, 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true },
+    // TMPDIR: its temporary files (the singleton socket's folder) go with the profile.
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true, env: { ...process.env, TMPDIR: profile } },
   )
   const toBrowser = child.stdio[3] as Writable
   const fromBrowser = child.stdio[4] as Readable

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import type { Reply } from '@lockstep/interface'
 import { DataDrivenError, describeMismatches, parseBlocks, rewrite, runBlocks } from './scenario/datadriven'
 import { formatMessage, isRoutine, messageKind } from './scenario/format'
@@ -110,6 +110,7 @@ describe('invariant checks fire on fabricated bad observations', () => {
 
 describe('datadriven files', () => {
   const folder = mkdtempSync(join(tmpdir(), 'lockstep-scenarios-'))
+  afterAll(() => rmSync(folder, { recursive: true, force: true }))
   const file = (name: string, text: string) => {
     const path = join(folder, name)
     writeFileSync(path, text)
