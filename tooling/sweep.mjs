@@ -1,4 +1,4 @@
-// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership] [--json]`: runs the simulator over settings
+// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership,replace] [--json]`: runs the simulator over settings
 // CI's suites do not draw, on seeds they never run (from 1,000,001 by default), and prints every failure with the
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
@@ -78,6 +78,8 @@ const grids = {
   wide: { label: 'random settings on 9 or 11 replicas', draw: (seed) => randomSetting(seed, true, [9, 9, 11]) },
   // Random settings (clocks too) with an operator removing and admitting replicas (the `membership` fault).
   membership: { label: 'random settings with membership changes', draw: (seed) => withFault(randomSetting(seed, true), 'membership') },
+  // The same with an operator replacing machines too: spares brought in for replicas removed (the `replace` fault).
+  replace: { label: 'random settings with machines replaced', draw: (seed) => withFault(withFault(randomSetting(seed, true), 'membership'), 'replace') },
   // Liars with the rest drawn too: the DSL specs as machines, up to 9 replicas, replicas' own clocks.
   'liars-all': { label: 'random settings with liars, specs, clocks, up to 9 replicas', draw: (seed) => randomLiarSetting(seed, true) },
 }

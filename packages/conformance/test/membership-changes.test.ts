@@ -24,6 +24,20 @@ const settings: { name: string; replicas: number; durable: boolean; machine: str
   { name: 'register, 5 replicas, memory', replicas: 5, durable: false, machine: 'register' },
 ]
 
+/**
+ * An operator replaces machines (the simulator's `replace` fault): it removes a member, serving or down, starts a
+ * configured spare (r4…), which joins the view outside the configuration, and admits it with `member add`. The spare
+ * then stands for the replaced replica; the replaced one must stay out for good, also when it restarts from a disk
+ * older than its removal.
+ */
+const replaceFaults: FaultKind[] = ['replace', 'membership', 'crash', 'restart', 'amnesia', 'partition', 'pause', 'client-restart']
+
+const replaceSettings: { name: string; replicas: number; durable: boolean; machine: string }[] = [
+  { name: 'kv, 3 replicas, disks', replicas: 3, durable: true, machine: 'kv' },
+  { name: 'mutex, 5 replicas, disks', replicas: 5, durable: true, machine: 'mutex' },
+  { name: 'register, 3 replicas, memory', replicas: 3, durable: false, machine: 'register' },
+]
+
 describe('membership changes under faults', () => {
   it('a removed replica restarted from a disk older than its removal starts view changes, and the members refuse to vote in them (kv, 3 replicas, seed 88)', async () => {
     // r3 is removed while it serves, paused, and restarted from its disk, which predates the removal (a removed
@@ -68,6 +82,39 @@ describe('membership changes under faults', () => {
       // Both stories: a serving replica taken out and admitted back, and a dead machine given up while it was down.
       expect(removals.filter((removal) => removal.down).length).toBeGreaterThan(0)
       expect(removals.filter((removal) => !removal.down).length).toBeGreaterThan(0)
+    })
+  })
+
+  describe.each(orderers)('replacing machines: $name', (orderer) => {
+    it.each(replaceSettings)(`every check passes on ${seeds} seeds, and the spares take the replaced replicas' places: $name`, async ({ replicas, durable, machine }) => {
+      const { results, failures } = await runSeeds(firstSeed, seeds, (seed) =>
+        simulate({
+          seed,
+          workload: workloads[machine]!,
+          orderer: orderer.simulation,
+          replicas,
+          clients: 1 + (seed % 4),
+          ops: 100,
+          faults: durable ? [...replaceFaults, 'blackout'] : replaceFaults,
+          durable,
+          overlap: true,
+        }),
+      )
+      expect(failures, describeFailures(failures)).toEqual([])
+      const drawn = results.flatMap((result) => result.faults.filter((fault) => fault.kind === 'replace'))
+      const done = results.flatMap((result) => result.replacements!.done)
+      expect(done.length).toBeGreaterThan(seeds / 2)
+      // Both stories: a serving replica replaced, and a dead machine given up while it was down.
+      expect(drawn.filter((fault) => fault.down && done.some((d) => d.replaced === fault.replicas[0] && d.by === fault.spare)).length).toBeGreaterThan(0)
+      expect(drawn.filter((fault) => !fault.down && done.some((d) => d.replaced === fault.replicas[0] && d.by === fault.spare)).length).toBeGreaterThan(0)
+      // A spare that took a place was replaced in turn in some run (r4 standing for r1, then replaced by r5).
+      expect(results.some((result) => result.replacements!.done.some((d) => d.replaced.localeCompare(`r${replicas}`, undefined, { numeric: true }) > 0))).toBe(true)
+      for (const result of results) {
+        for (const { replaced, by } of result.replacements!.done) {
+          expect(result.replacements!.membersAtEnd.includes(replaced), result.rerun).toBe(false)
+          expect(result.replacements!.membersAtEnd.includes(by) || result.replacements!.done.some((d) => d.replaced === by), result.rerun).toBe(true)
+        }
+      }
     })
   })
 })

@@ -7,6 +7,7 @@ function world(down: string[] = [], notServing: string[] = []) {
   const state = { down: new Set(down), notServing: new Set(notServing), paused: new Set<string>() }
   const cluster = {
     initialMembers: ['r1', 'r2', 'r3', 'r4', 'r5'],
+    members: ['r1', 'r2', 'r3', 'r4', 'r5'],
     isRunning: (id: string) => !state.down.has(id),
     isPaused: (id: string) => state.paused.has(id),
     isServing: (id: string) => !state.down.has(id) && !state.notServing.has(id),

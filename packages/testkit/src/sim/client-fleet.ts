@@ -152,8 +152,10 @@ export class ClientFleet {
     const { cluster, workload, clients, ops, retryAfterMs, violations } = this.options
     const replicaIds = cluster.initialMembers
     const id = `c${index + 1}`
-    // Client c prefers replica c (round robin), so the clients spread over the replicas.
-    const preference = [...replicaIds.slice(index % replicaIds.length), ...replicaIds.slice(0, index % replicaIds.length)]
+    // Client c prefers replica c (round robin), so the clients spread over the replicas; the spares an operator may
+    // bring in for replaced replicas (`replace`) come last: the clients' configuration lists every replica.
+    const spares = cluster.replicaIds.filter((replica) => !replicaIds.includes(replica))
+    const preference = [...replicaIds.slice(index % replicaIds.length), ...replicaIds.slice(0, index % replicaIds.length), ...spares]
     const inFlight = new Set<string>()
     // The replica whose message the client is handling: the one whose reply it takes.
     let handlingFrom: string | undefined

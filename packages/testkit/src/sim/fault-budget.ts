@@ -11,13 +11,15 @@ import type { SimCluster } from './sim-cluster'
  * - paused (its process stopped: none of its code runs),
  * - its clock skewed beyond the orderer's bound (a `skew` fault),
  * - lying to clients (the `lie` fault, for the whole run),
- * - removed by an operator (the `membership` fault), until it serves again after its admission: while it is out
- *   the configuration is one smaller, and tolerates one fault fewer,
+ * - removed by an operator (the `membership` and `replace` faults), until it serves again after its admission, or
+ *   until its replacement serves: while it is out the configuration is one smaller, and tolerates one fault fewer,
  * - or restarted without its state (amnesia, or a disk that held nothing) and not yet serving again:
  *   status `normal` in a view that includes it. Until then it must not vote, acknowledge or count toward a
  *   majority, so it is no help to the cluster. A replica restarted from a disk that held its state is not
  *   faulty once it runs: its disk keeps its votes, and the cluster may count on it (recovery from any
  *   majority of disks).
+ *
+ * The replicas counted are the operator's (`SimCluster.members`): a replaced replica is not, its replacement is.
  *
  * A new fault strikes only if the faulty set, with its victims added, stays within F. Blackouts are the one
  * exception: they kill every replica; the budget is then exceeded until enough of them are back.
@@ -56,14 +58,14 @@ export class FaultBudget {
 
   constructor(cluster: SimCluster, liars: readonly string[] = []) {
     this.cluster = cluster
-    this.limit = Math.floor((cluster.initialMembers.length - 1) / 2)
+    this.limit = Math.floor((cluster.members.length - 1) / 2)
     this.liars = new Set(liars)
   }
 
   /** The `faulty` replicas (just computed: it notes who serves) and those not seen serving yet: what a new fault must leave within F. */
   private heldBack(faulty: ReadonlyMap<string, string>): Set<string> {
     const held = new Set(faulty.keys())
-    for (const id of this.cluster.initialMembers) if (!this.served.has(id)) held.add(id)
+    for (const id of this.cluster.members) if (!this.served.has(id)) held.add(id)
     return held
   }
 
@@ -76,7 +78,7 @@ export class FaultBudget {
    */
   faulty(options: { readonly takingState?: boolean } = {}): Map<string, string> {
     const faulty = new Map<string, string>()
-    for (const id of this.cluster.initialMembers) {
+    for (const id of this.cluster.members) {
       const reasons: string[] = []
       if (this.liars.has(id)) reasons.push(LYING)
       if (!this.cluster.isRunning(id)) reasons.push('down')

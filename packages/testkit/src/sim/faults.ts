@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace'] as const
 
 /**
  * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
@@ -21,12 +21,19 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * faults) is an operator's work: it removes a serving member through another serving member (`lockstep member
  * remove`, `host.removeReplica`), and after a while admits it back (`member add`, `host.admitReplica`, repeated
  * through serving members until a view takes it in and it serves again). The removed replica keeps running and
- * counts as faulty until it serves again: with it out, the configuration is one smaller.
+ * counts as faulty until it serves again: with it out, the configuration is one smaller. `replace` (overlapping
+ * faults) is an operator replacing a machine: it removes a member (serving, or down: a dead machine given up) as
+ * `membership` does, starts a configured spare (a new replica id every replica's configuration lists, in no view
+ * yet), which joins the view as a member outside the configuration, and admits the spare (`member add`) until a view
+ * has it in its configuration and it serves; the spare then stands for the replaced replica in the fault budget.
+ * The replaced replica is gone for good: if it comes back (a restart from its disk, older than its removal), a view
+ * that has it as a member or in its configuration again is a violation. Runs with `replace` configure as many spares
+ * as replicas.
  */
 export type FaultKind = (typeof faultKinds)[number]
 
 /** The fault kinds that only the overlapping (world) model injects. */
-export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership']
+export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace']
 
 /** One scheduled fault: it starts at `atMs` and ends (heals, restarts) `durationMs` later. */
 export interface FaultEvent {
@@ -41,10 +48,12 @@ export interface FaultEvent {
   readonly offsetMs?: number
   /** For `client-restart`: the client id. */
   readonly client?: string
-  /** For `membership`: the serving member the operator sent the removal through. */
+  /** For `membership` and `replace`: the serving member the operator sent the removal through. */
   readonly via?: string
-  /** For `membership`: true when the removed replica was down (a dead machine given up), not serving. */
+  /** For `membership` and `replace`: true when the removed replica was down (a dead machine given up), not serving. */
   readonly down?: boolean
+  /** For `replace`: the spare the operator brings in for the removed replica. */
+  readonly spare?: string
   /** For a `blackout` with overlapping faults: when each replica comes back, in ms after the blackout. */
   readonly restartsAfterMs?: Readonly<Record<string, number>>
 }

@@ -36,7 +36,10 @@ export interface OverlappingFaultOptions {
   readonly liars?: readonly string[]
 }
 
-/** A replica an operator removed (the `membership` fault), from the removal until it serves again. */
+/**
+ * A replica an operator removed (the `membership` and `replace` faults), from the removal until it serves again or,
+ * replaced, until its replacement serves.
+ */
 interface Removal {
   /** `removing`: waiting to see it out of the configuration; `out`: out for the fault's duration; `admitting`: being added back. */
   phase: 'removing' | 'out' | 'admitting'
@@ -50,6 +53,14 @@ interface Removal {
   outView: number
   /** The replica came back into a view or the configuration while out, before any admission (reported once; see `checkStaysOut`). */
   backWithoutAdmission?: boolean
+  /**
+   * `replace`: the spare the operator brings in instead, started `spareAfterMs` into the replica's time out (its
+   * admission is then the spare's). Dropped when the removal never shows: the operator admits the replica back.
+   */
+  replacement?: string
+  readonly spareAfterMs?: number
+  /** The spare was started. */
+  spareStarted?: boolean
 }
 
 /** How a replica that is down comes back. */
@@ -100,8 +111,15 @@ export class OverlappingFaultInjector {
    * stays in the budget as skewed until it caught up (`timer`, ended early by `endAll`).
    */
   private catchingUp: { readonly id: string; readonly timer: unknown }[] = []
-  /** Replicas an operator removed and that do not serve again yet (`membership`). */
+  /** Replicas an operator removed and that do not serve again yet (`membership`, `replace`). */
   private readonly removals = new Map<string, Removal>()
+  /**
+   * Replicas an operator replaced (`replace`), with their removals: gone for good, each must stay out of every view
+   * and configuration for the rest of the run (see `checkStaysOut`), whether it comes back or not.
+   */
+  private readonly retired = new Map<string, Removal>()
+  /** The replacements that took effect (`replace`), as the operator saw them. */
+  readonly replacements: { readonly replaced: string; readonly by: string; readonly atMs: number }[] = []
   /**
    * Replicas an operator removed once and admitted back, with the view the operator saw admit it: no later view may
    * leave it out of its configuration (see `membershipAnomalies`).
@@ -227,6 +245,11 @@ export class OverlappingFaultInjector {
     return `simulator: the fault budget was exceeded: ${count} replicas faulty outside a blackout, F=${this.budget.limit} (${this.describeFaulty()})`
   }
 
+  /** The replacements the operator has not finished (`replace`), as `'r2 by r4'`: none once each spare serves in its place. */
+  replacementsPending(): string[] {
+    return [...this.removals].filter(([, removal]) => removal.replacement !== undefined).map(([id, removal]) => `'${id}' by '${removal.replacement!}'`)
+  }
+
   /** Describes what is faulty now, for violation messages. */
   describeFaulty(): string {
     const faulty = this.budget.faulty({ takingState: true })
@@ -258,7 +281,7 @@ export class OverlappingFaultInjector {
     // `lie` is no event: its liars lie for the whole run (the simulator sets them up, the budget counts them).
     if (drawn === 'lie') return false
     const kind = drawn
-    const running = cluster.initialMembers.filter((id) => cluster.isRunning(id))
+    const running = cluster.members.filter((id) => cluster.isRunning(id))
     const f = budget.limit
     const fault = (durationMs: number, replicas: readonly string[], extra: Partial<FaultEvent> = {}): FaultEvent => ({ atMs: now, durationMs, kind, replicas, extraMs: 0, ...extra })
     switch (kind) {
@@ -322,29 +345,34 @@ export class OverlappingFaultInjector {
         this.lastOverBudgetAtMs = now
         return true
       }
-      case 'membership': {
+      case 'membership':
+      case 'replace': {
         // An operator removes a serving member through another one (`lockstep member remove`); see `operate`. When
         // the budget has no room for one (F replicas faulty already), a member that is down is removed instead, as
         // operators give up a dead machine (free in the budget: it is faulty already; it stays faulty, as removed,
-        // after it restarts, until it serves again after its admission).
-        const serving = cluster.initialMembers.filter((id) => cluster.isServing(id) && !this.removals.has(id))
+        // after it restarts, until it serves again after its admission, or its replacement serves).
+        const spare = kind === 'replace' ? cluster.unstartedSpares().find((id) => ![...this.removals.values()].some((r) => r.replacement === id)) : undefined
+        if (kind === 'replace' && spare === undefined) return false // every spare is in use: no new machine to bring in
+        const serving = cluster.members.filter((id) => cluster.isServing(id) && !this.removals.has(id))
         let victims = budget.pick(shuffle(random, serving), 1)
         const durationMs = random.int(100, 3000)
         if (victims.length === 0) {
-          const down = cluster.initialMembers.filter((id) => !cluster.isRunning(id) && !this.removals.has(id))
+          const down = cluster.members.filter((id) => !cluster.isRunning(id) && !this.removals.has(id))
           if (down.length > 0) victims = [random.pick(down)]
         }
         const via = serving.filter((id) => !victims.includes(id))
         if (victims.length === 0 || via.length === 0) return false
         const victim = victims[0]!
         const through = random.pick(via)
+        // The new machine starts (`lockstep replica`) at a drawn moment of the replica's time out, before its `member add`.
+        const spareAfterMs = spare === undefined ? undefined : random.int(0, durationMs)
         try {
           cluster.host(through).removeReplica(victim)
         } catch {
           return false // refused (no longer a member, or the last one): the operator's command did nothing
         }
-        this.record(fault(durationMs, victims, { via: through, ...(!cluster.isRunning(victim) && { down: true }) }))
-        this.removals.set(victim, { phase: 'removing', via: through, durationMs, since: now, attempts: 0, outView: -1 })
+        this.record(fault(durationMs, victims, { via: through, ...(!cluster.isRunning(victim) && { down: true }), ...(spare !== undefined && { spare }) }))
+        this.removals.set(victim, { phase: 'removing', via: through, durationMs, since: now, attempts: 0, outView: -1, ...(spare !== undefined && { replacement: spare, spareAfterMs }) })
         this.readmitted.delete(victim)
         budget.removalStarted(victim)
         this.watchMembership()
@@ -482,7 +510,7 @@ export class OverlappingFaultInjector {
     this.operatorTimer = this.cluster.scheduler.setTimer(OPERATOR_POLL_MS, () => {
       this.operatorTimer = undefined
       this.operate()
-      if (this.removals.size > 0 || this.readmitted.size > 0) this.watchMembership()
+      if (this.removals.size > 0 || this.readmitted.size > 0 || this.retired.size > 0) this.watchMembership()
     })
   }
 
@@ -504,14 +532,24 @@ export class OverlappingFaultInjector {
           removal.outView = this.newestView(id)
         } else if (now - removal.since >= REMOVAL_TIMEOUT_MS) this.beginAdmitting(removal)
       }
-      if (removal.phase === 'out') this.checkStaysOut(id, removal, now)
+      if (removal.phase === 'out') {
+        this.checkStaysOut(id, removal, now)
+        if (removal.replacement !== undefined && !removal.spareStarted && now - removal.since >= removal.spareAfterMs!) this.startSpare(removal)
+      }
       if (removal.phase === 'out' && now - removal.since >= removal.durationMs) this.beginAdmitting(removal)
       if (removal.phase !== 'admitting') continue
+      // The operator admits the replica back, or its replacement (started by now: see `beginAdmitting`).
+      const admitted = removal.replacement ?? id
       // Done once an admission went out and took effect (one is sent even when the removal never showed: it
       // cancels the removal wherever the command still waits).
-      if (removal.attempts > 0 && this.newestView(id) > removal.outView && this.inConfiguration(id) && (cluster.isServing(id) || !cluster.isRunning(id))) {
+      if (removal.attempts > 0 && this.newestView(id) > removal.outView && this.inConfiguration(admitted, id) && (cluster.isServing(admitted) || !cluster.isRunning(admitted))) {
         this.removals.delete(id)
-        this.readmitted.set(id, this.newestView(id))
+        this.readmitted.set(admitted, this.newestView(id))
+        if (admitted !== id) {
+          cluster.replaceMember(id, admitted)
+          this.retired.set(id, removal)
+          this.replacements.push({ replaced: id, by: admitted, atMs: now })
+        }
         this.budget.removalEnded(id)
         this.checkQuiet()
         continue
@@ -519,13 +557,14 @@ export class OverlappingFaultInjector {
       const via = this.newestServing(id)
       if (via.length === 0) continue
       try {
-        cluster.host(via[removal.attempts++ % via.length]!).admitReplica(id)
+        cluster.host(via[removal.attempts++ % via.length]!).admitReplica(admitted)
       } catch {
         // refused: the operator tries again on the next look
       }
     }
+    for (const [id, removal] of this.retired) this.checkStaysOut(id, removal, now)
     for (const [id, admittedIn] of this.readmitted) {
-      const later = cluster.initialMembers.filter((m) => m !== id && cluster.isServing(m) && cluster.host(m).engine.view.id > admittedIn)
+      const later = cluster.members.filter((m) => m !== id && cluster.isServing(m) && cluster.host(m).engine.view.id > admittedIn)
       if (!later.some((m) => !cluster.host(m).engine.configuration.includes(id))) continue
       this.membershipAnomalies.push(`membership: '${id}' dropped out of the configuration at ${Math.round(now)} ms, after the operator's admission of it took effect, with no removal of the operator's in force (${cluster.describe()})`)
       this.readmitted.delete(id)
@@ -543,7 +582,7 @@ export class OverlappingFaultInjector {
   private checkStaysOut(id: string, removal: Removal, now: number): void {
     if (removal.backWithoutAdmission) return
     const { cluster } = this
-    const back = cluster.initialMembers.find((m) => {
+    const back = cluster.members.find((m) => {
       if (m === id || !cluster.isServing(m)) return false
       const { view, configuration } = cluster.host(m).engine
       return view.id > removal.outView && (configuration.includes(id) || view.members.includes(id))
@@ -551,13 +590,27 @@ export class OverlappingFaultInjector {
     if (back === undefined) return
     removal.backWithoutAdmission = true
     const { view } = cluster.host(back).engine
-    this.membershipAnomalies.push(`membership: '${id}' came back ${view.members.includes(id) ? 'as a member of' : 'into the configuration of'} view ${view.id} (at '${back}', ${Math.round(now)} ms), after the operator's removal of it took effect in view ${removal.outView}, with no admission sent (${cluster.describe()})`)
+    const admission = this.retired.has(id) ? `replaced by '${removal.replacement!}' since, and never admitted again` : 'with no admission sent'
+    this.membershipAnomalies.push(`membership: '${id}' came back ${view.members.includes(id) ? 'as a member of' : 'into the configuration of'} view ${view.id} (at '${back}', ${Math.round(now)} ms), after the operator's removal of it took effect in view ${removal.outView}, ${admission} (${cluster.describe()})`)
   }
 
+  /**
+   * The operator admits the removed replica back, or its replacement: a replacement whose removal never showed is
+   * dropped (the replica is admitted back, as a `membership` fault's), one not started yet starts now.
+   */
   private beginAdmitting(removal: Removal): void {
+    if (removal.replacement !== undefined && removal.outView < 0) delete removal.replacement
+    if (removal.replacement !== undefined && !removal.spareStarted) this.startSpare(removal)
     removal.phase = 'admitting'
     removal.since = this.cluster.scheduler.now()
     this.watchMembership()
+  }
+
+  /** Starts the spare of a replacement (`lockstep replica` on the new machine): it joins the view outside the configuration. */
+  private startSpare(removal: Removal): void {
+    removal.spareStarted = true
+    const spare = removal.replacement!
+    this.cluster.background(`starting the spare ${spare}`, this.cluster.startSpare(spare))
   }
 
   /**
@@ -567,12 +620,12 @@ export class OverlappingFaultInjector {
    */
   private newestServing(id: string): string[] {
     const newest = this.newestView(id)
-    return this.cluster.initialMembers.filter((m) => m !== id && this.cluster.isServing(m) && this.cluster.host(m).engine.view.id === newest)
+    return this.cluster.members.filter((m) => m !== id && this.cluster.isServing(m) && this.cluster.host(m).engine.view.id === newest)
   }
 
   /** The newest view a serving member other than `id` serves in (-Infinity if none serves). */
   private newestView(id: string): number {
-    return Math.max(...this.cluster.initialMembers.filter((m) => m !== id && this.cluster.isServing(m)).map((m) => this.cluster.host(m).engine.view.id))
+    return Math.max(...this.cluster.members.filter((m) => m !== id && this.cluster.isServing(m)).map((m) => this.cluster.host(m).engine.view.id))
   }
 
   /** True when the serving members of the newest view (see `newestServing`) have a configuration without `id`. */
@@ -581,10 +634,10 @@ export class OverlappingFaultInjector {
     return serving.length > 0 && serving.every((m) => !this.cluster.host(m).engine.configuration.includes(id))
   }
 
-  /** True when the serving members of the newest view have `id` in their configuration. */
-  private inConfiguration(id: string): boolean {
+  /** True when the serving members of the newest view (`id` left out: see `newestServing`) have `admitted` in their configuration. */
+  private inConfiguration(admitted: string, id = admitted): boolean {
     const serving = this.newestServing(id)
-    return serving.length > 0 && serving.every((m) => this.cluster.host(m).engine.configuration.includes(id))
+    return serving.length > 0 && serving.every((m) => this.cluster.host(m).engine.configuration.includes(admitted))
   }
 
   private spike(extraMs: number, durationMs: number): void {

@@ -168,6 +168,8 @@ export class SimCluster {
   /** Every configured replica, spares included. */
   readonly replicaIds: readonly string[]
   readonly initialMembers: readonly string[]
+  /** The configuration an operator means the cluster to have: see {@link members}. */
+  private roster: string[]
   private readonly replicas = new Map<string, RunningReplica>()
   /** How many times each replica was started: the next start's incarnation number. */
   private readonly starts = new Map<string, number>()
@@ -209,6 +211,7 @@ export class SimCluster {
       ...(!options.connectsAt && connectRandom && { connectsAt: (from: string, to: string) => (replicaSet.has(from) && replicaSet.has(to) ? connectRandom.next() * options.connectDelayMaxMs! : 0) }),
     })
     this.initialMembers = this.replicaIds.slice(0, options.replicas ?? 3)
+    this.roster = [...this.initialMembers]
     const { maxOffsetMs = 0, maxDriftPpm = 0 } = options.clocks ?? {}
     if (options.clocks) checkClockOptions(options.clocks)
     // Drawn only when asked for, so that runs without clocks draw exactly what they always did.
@@ -268,6 +271,27 @@ export class SimCluster {
   /** Starts a configured spare; it asks to join and takes its state by transfer. */
   async startSpare(id: string): Promise<void> {
     await this.startReplica(id, true)
+  }
+
+  /**
+   * The replicas an operator means to be the configuration, in configuration order: the initial members, each one
+   * an operator replaced (see {@link replaceMember}) swapped for its replacement. The fault budget, the operator and
+   * the simulator's liveness checks count these; a replaced replica is nobody's concern any more (but must stay out).
+   */
+  get members(): readonly string[] {
+    return this.roster
+  }
+
+  /** The configured spares never started yet, in configuration order: the machines an operator may bring in. */
+  unstartedSpares(): string[] {
+    return this.replicaIds.filter((id) => !this.initialMembers.includes(id) && !this.starts.has(id))
+  }
+
+  /** An operator's replacement of `replaced` by the spare `replacement` took effect: `members` has the one for the other. */
+  replaceMember(replaced: string, replacement: string): void {
+    const at = this.roster.indexOf(replaced)
+    if (at < 0 || this.roster.includes(replacement)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `SimCluster: cannot replace '${replaced}' by '${replacement}' (members: ${this.roster.join(', ')})`)
+    this.roster[at] = replacement
   }
 
   /**
@@ -563,7 +587,8 @@ export class SimCluster {
       ...(keys ? { outputSigning: { clusterId: this.clusterId, privateKey: keys.privateKey } } : {}),
       // Explicit either way: without membership options a ReplicaHost detects failures with its own defaults.
       membership: this.membership ?? false,
-      join,
+      // A spare is in no initial view: every start of it asks to join (an operator's replacement admitted it, or will).
+      join: join || !this.initialMembers.includes(id),
       log: this.options.trace ? traceLogger(this.options.trace, id, () => this.scheduler.now()) : undefined,
       onDeliver: observer?.onDeliver ? (position, request, executed, time) => observer.onDeliver!(position, request, executed, time, host.engine.orderDigest) : undefined,
       onViewInstalled: observer?.onViewInstalled ? (view, position) => observer.onViewInstalled!(view, position) : undefined,

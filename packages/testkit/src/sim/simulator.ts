@@ -204,6 +204,12 @@ export interface SimulationResult {
    */
   readonly faultBudget?: { readonly limit: number; readonly peak: number; readonly exceededByBlackoutAtEnd: boolean; readonly stateMayBeLostAtEnd: boolean }
   /**
+   * With the `replace` fault: the replacements that took effect (the spare `by` serves in a view that has it in its
+   * configuration, in place of `replaced`), when the operator saw it, and the replicas the operator means to be the
+   * configuration at the end.
+   */
+  readonly replacements?: { readonly done: readonly { readonly replaced: string; readonly by: string; readonly atMs: number }[]; readonly membersAtEnd: readonly string[] }
+  /**
    * With liars or a voter other than `first`: the voter, the lying replicas and how they lied, how often each
    * replica's answers were outvoted (over every client), and how many answers the clients took that no correct
    * replica gave (each is also a violation).
@@ -452,13 +458,16 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     digests.add(answerDigest(value))
     correctAnswers.set(key, digests)
   }
-  const tracer = options.record ? new RunTracer(options.record, () => cluster.scheduler.now(), Array.from({ length: replicaCount }, (_, i) => `r${i + 1}`)) : undefined
+  // `replace` brings in new machines: spares rN+1… (as many as replicas), listed in every replica's configuration.
+  const spareCount = faultKinds.includes('replace') ? replicaCount : 0
+  const tracer = options.record ? new RunTracer(options.record, () => cluster.scheduler.now(), Array.from({ length: replicaCount + spareCount }, (_, i) => `r${i + 1}`)) : undefined
   const cluster: SimCluster = new SimCluster({
     network: tracer?.network,
     afterEvent: tracer && (() => tracer.afterEvent(cluster)),
     machine: options.workload.machine,
     orderer: ordererFactory,
     replicas: replicaCount,
+    ...(spareCount > 0 && { spares: spareCount }),
     random: networkRandom,
     delay,
     ...(linkCapacity !== undefined && { linkCapacity }),
@@ -535,9 +544,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         onCrash: () => {
           tracer?.crashed(replica)
           incarnation.alive = false
-          const down = replicaCount - cluster.running().length
+          const down = cluster.members.filter((id) => !cluster.isRunning(id)).length
           // One at a time, the cluster was whole if this was the only replica down; overlapping, if every other one serves.
-          const wasWhole = overlap ? cluster.initialMembers.every((id) => id === replica || cluster.isServing(id)) : down <= 1
+          const wasWhole = overlap ? cluster.members.every((id) => id === replica || cluster.isServing(id)) : down <= 1
           diedSinceAllUp = wasWhole ? [incarnation] : [...diedSinceAllUp, incarnation]
           if (down > f) for (const lost of diedSinceAllUp) lost.lostWithMajority = true
         },
@@ -633,9 +642,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     }
     // End every fault, bring back the replicas that were to come back, and let them all catch up.
     await injector.endAll()
-    const settled = await cluster.runUntil(() => caughtUp(cluster, 'every replica serves'), SETTLE_BOUND_MS)
+    // A replacement the operator still works on changes the view once more: the cluster has not settled before it is done.
+    const settled = await cluster.runUntil(() => caughtUp(cluster, 'every replica serves') && injector.replacementsPending().length === 0, SETTLE_BOUND_MS)
     if (!settled && fleet.allFinished && violations.length === 0 && !injector.blackoutInForce() && !injector.stateMayBeLost()) {
-      violations.push(`liveness: ${SETTLE_BOUND_MS}ms after every fault ended, the replicas did not all serve again at one position: ${cluster.describe()}`)
+      const pending = injector.replacementsPending()
+      violations.push(pending.length > 0
+        ? `liveness: ${SETTLE_BOUND_MS}ms after every fault ended, the operator's replacement of ${pending.join(', ')} had not taken effect (each admission sent through the serving members of the newest view): ${cluster.describe()}`
+        : `liveness: ${SETTLE_BOUND_MS}ms after every fault ended, the replicas did not all serve again at one position: ${cluster.describe()}`)
     }
     if (settled) {
       settledAtMs = scheduler.now()
@@ -679,7 +692,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     violations.push(...checkDivergedReplies(records, { acknowledgedAt, acknowledgedFrom: fleet.acknowledgedFrom, sent, majorityDurable }))
   }
   // A liar whose machine computes a wrong state has its own digest, by design; so has a replica that took its state.
-  const serving = cluster.running().filter((host) => host.engine.status === 'normal' && !wrongStateByDesign(host.engine.self))
+  // A replica an operator replaced (`replace`) is nobody's concern any more: it may hold an old state.
+  const serving = cluster.running().filter((host) => host.engine.status === 'normal' && !wrongStateByDesign(host.engine.self) && cluster.members.includes(host.engine.self))
   const wrong = voting ? checkVotedAnswers(fleet.accepted, correctAnswers, answerDigest) : []
   violations.push(...wrong)
   if (violations.length === 0) {
@@ -720,6 +734,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     syncLatencyMaxMs,
     faults: injected,
     ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd, stateMayBeLostAtEnd } } : {}),
+    ...(overlapping && spareCount > 0 ? { replacements: { done: overlapping.replacements, membersAtEnd: [...cluster.members] } } : {}),
     ...(voting
       ? {
           voting: {
@@ -759,7 +774,7 @@ function caughtUp(cluster: SimCluster, who: 'the running ones' | 'every replica 
   const positions = new Set(hosts.map((host) => host.engine.position))
   if (positions.size !== 1 || !hosts.every((host) => host.engine.pending === 0)) return false
   if (who === 'every replica runs') return hosts.length === cluster.replicaIds.length
-  return who === 'the running ones' || cluster.initialMembers.every((id) => !cluster.isRunning(id) || cluster.isServing(id))
+  return who === 'the running ones' || cluster.members.every((id) => !cluster.isRunning(id) || cluster.isServing(id))
 }
 
 /** One line per fault for traces: `crash r2 for 340ms`, `client-restart c3 after 12ms`. */
@@ -768,6 +783,7 @@ function describeFault(fault: FaultEvent): string {
   if (fault.kind === 'skew') return `skew ${fault.replicas.join(',')} ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms for ${fault.durationMs}ms`
   if (fault.kind === 'blackout') return `blackout; restarts after ${JSON.stringify(fault.restartsAfterMs)}`
   if (fault.kind === 'membership') return `membership: an operator removes ${fault.replicas.join(',')}${fault.down ? ' (down)' : ''} through ${fault.via}, and admits it back after ${fault.durationMs}ms out`
+  if (fault.kind === 'replace') return `replace: an operator removes ${fault.replicas.join(',')}${fault.down ? ' (down)' : ''} through ${fault.via}, starts the spare ${fault.spare ?? '?'} and admits it after ${fault.durationMs}ms`
   const extra = fault.extraMs > 0 ? ` +${fault.extraMs}ms` : ''
   return `${fault.kind} ${fault.replicas.join(',')}${extra} for ${fault.durationMs}ms`
 }
@@ -810,7 +826,7 @@ function executedPositions(records: readonly IncarnationRecord[], acknowledgedAt
 
 /** What the checks see of an incarnation: its deliveries, and its position if it is the one serving now. */
 function incarnationRecord(incarnation: LiveIncarnation, cluster: SimCluster, durable: boolean): IncarnationRecord {
-  const host = incarnation.alive ? cluster.host(incarnation.replica) : undefined
+  const host = incarnation.alive && cluster.isRunning(incarnation.replica) ? cluster.host(incarnation.replica) : undefined
   const servingAt = host && host.engine.status === 'normal' ? host.engine.position : undefined
   const crashed = (durable || cluster.ordersOnTiming()) && !incarnation.alive
   return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt, lostWithMajority: incarnation.lostWithMajority, crashed }
