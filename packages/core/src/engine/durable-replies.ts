@@ -4,9 +4,14 @@ import type { PeerMessage } from './peer-messages'
 /** What the durable replies need from the engine. */
 export interface DurableRepliesEnvironment {
   readonly self: ReplicaId
-  /** The members of the current view: their disks count. */
+  /** The members of the current view: each is told how far this replica's disk holds the order. */
   members(): readonly ReplicaId[]
-  /** How many of their disks must hold a request (a majority of the configuration). */
+  /**
+   * The members whose disks count: those of the current view in the configuration (a member outside it, a spare
+   * that joined, follows the order but counts toward no majority). Default: every member.
+   */
+  counted?(): readonly ReplicaId[]
+  /** How many of the counted disks must hold a request (a majority of the configuration). */
   quorum(): number
   sendToClient(to: ClientId, message: ReplicaToClient): void
   sendToPeer(to: ReplicaId, message: PeerMessage): void
@@ -181,7 +186,7 @@ export class DurableReplies {
   }
 
   private coveredNow(): number {
-    return this.covered(this.env.members(), this.env.quorum())
+    return this.covered(this.env.counted?.() ?? this.env.members(), this.env.quorum())
   }
 
   /** Sends the held messages whose positions are covered, in the order they were held; keeps the rest in place. */

@@ -37,6 +37,8 @@ export class ReplicaEngine<S = unknown> {
   private readonly clock: Clock
   private currentView: View
   private members: Set<ReplicaId>
+  /** The view and configuration `configuredMembers` last computed its answer from, and the answer. */
+  private configuredMembersOf: { readonly view: View; readonly configuration: readonly ReplicaId[] | undefined; readonly members: readonly ReplicaId[] } | undefined
   /** Every replica this one knows of (configured, spares, admitted): where asks go, and who may send to this one. */
   private readonly replicas: Set<ReplicaId>
   private currentStatus: EngineStatus
@@ -118,6 +120,7 @@ export class ReplicaEngine<S = unknown> {
         ? new DurableReplies({
             self: this.self,
             members: () => this.currentView.members,
+            counted: () => this.configuredMembers(),
             quorum: () => majorityOf((this.membership?.currentConfiguration ?? this.currentView.members).length),
             sendToClient: (to, message) => this.effects.sendToClient(to, message),
             sendToPeer: (to, message) => this.sendPeer(to, message),
@@ -336,6 +339,24 @@ export class ReplicaEngine<S = unknown> {
     this.requireMembership('admitting replicas')
     this.replicas.add(replica)
     this.broadcastCommand({ kind: 'admit', replica, view: this.currentView.id })
+  }
+
+  /**
+   * The members of the current view that are in the configuration: the disks (and the orders) a reply waits for a
+   * majority of. A member outside the configuration (a configured spare that joined, not admitted yet) follows the
+   * order, but no majority counts it. Found by the simulator's `replace` fault (sweep seed 24000306): a spare's disk
+   * counted, so a reply went out while only one of the three configured members' disks held its request; a later
+   * view resumed from the other two and lost the acknowledged request. Computed again only when the view or the
+   * configuration changed (asked for every reply).
+   */
+  private configuredMembers(): readonly ReplicaId[] {
+    const view = this.currentView
+    const configuration = this.membership?.currentConfiguration
+    const known = this.configuredMembersOf
+    if (known?.view === view && known.configuration === configuration) return known.members
+    const members = configuration ? view.members.filter((member) => configuration.includes(member)) : view.members
+    this.configuredMembersOf = { view, configuration, members }
+    return members
   }
 
   private broadcastCommand(message: PeerMessage): void {
