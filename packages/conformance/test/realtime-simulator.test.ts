@@ -6,10 +6,10 @@ import { noLivenessOwed, simulate, workloads, type FaultKind, type SimulationRes
 const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart']
 
 /**
- * Seeds per (machine, replicas, durable, skewed) combination: 40 in CI; `LOCKSTEP_SEEDS=2000` for a long run, and
+ * Seeds per (machine, replicas, durable, skewed) combination: 28 in CI; `LOCKSTEP_SEEDS=2000` for a long run, and
  * `LOCKSTEP_SEED_FROM=5001` to start somewhere else than seed 1 (other seeds than CI's).
  */
-const seedsPerCombination = Number(process.env.LOCKSTEP_SEEDS ?? 40)
+const seedsPerCombination = Number(process.env.LOCKSTEP_SEEDS ?? 28)
 const firstSeed = Number(process.env.LOCKSTEP_SEED_FROM ?? 1)
 
 /** Deliveries by Test I, Test II and the flush, summed over every orderer the runs of one combination made. */

@@ -6,10 +6,10 @@ import { orderers } from './orderers'
 /**
  * Links between replicas that take up to 1.5 s to connect at first (`connectDelayMaxMs`), as TCP connections to
  * processes slow to start and listen do on a loaded machine: the cluster starts while some replicas cannot hear
- * the others yet, and faults strike as soon as the budget lets them. 30 seeds per setting in CI;
+ * the others yet, and faults strike as soon as the budget lets them. 20 seeds per setting in CI;
  * `LOCKSTEP_SEEDS=500` for a long run, `LOCKSTEP_SEED_FROM=5001` to start elsewhere.
  */
-const seeds = Number(process.env.LOCKSTEP_SEEDS ?? 30)
+const seeds = Number(process.env.LOCKSTEP_SEEDS ?? 20)
 const firstSeed = Number(process.env.LOCKSTEP_SEED_FROM ?? 1)
 
 const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'pause', 'client-restart']

@@ -36,10 +36,10 @@ function summary(results: readonly SimulationResult[]): string {
 }
 
 describe.each(orderers)('voting against lying replicas in the simulator ($name)', (orderer) => {
-  for (const [replicas, liars, perMachine] of [[3, 1, seeds || 110], [5, 2, seeds || 45]] as const) {
+  for (const [replicas, liars, perMachine] of [[3, 1, seeds || 75], [5, 2, seeds || 30]] as const) {
     it(`${replicas} replicas, ${liars} lying, byzantine(${liars}): every result and output a client takes is correct, and only liars are reported (${perMachine * 3} seeds)`, async () => {
       const results: SimulationResult[] = []
-      // Every run has a seed of its own: 3 machines × perMachine distinct seeds (in CI 330 for 3 replicas, 135 for 5).
+      // Every run has a seed of its own: 3 machines × perMachine distinct seeds (in CI 225 for 3 replicas, 90 for 5).
       for (const [index, machine] of ['mutex', 'register', 'kv'].entries()) {
         for (let seed = index * perMachine + 1; seed <= (index + 1) * perMachine; seed++) results.push(await run(orderer, seed, machine, replicas, liars, 'byzantine'))
       }
