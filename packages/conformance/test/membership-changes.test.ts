@@ -40,6 +40,23 @@ const replaceSettings: { name: string; replicas: number; durable: boolean; machi
   { name: 'register, 3 replicas, memory', replicas: 3, durable: false, machine: 'register' },
 ]
 
+/** The CI seeds of one setting under `faults` (and blackouts, with disks). */
+function runSetting(orderer: (typeof orderers)[number], { replicas, durable, machine }: { replicas: number; durable: boolean; machine: string }, faults: FaultKind[]) {
+  return runSeeds(firstSeed, seeds, (seed) =>
+    simulate({
+      seed,
+      workload: workloads[machine]!,
+      orderer: orderer.simulation,
+      replicas,
+      clients: 1 + (seed % 4),
+      ops: 100,
+      faults: durable ? [...faults, 'blackout'] : faults,
+      durable,
+      overlap: true,
+    }),
+  )
+}
+
 describe('membership changes under faults', () => {
   it('a removed replica restarted from a disk older than its removal starts view changes, and the members refuse to vote in them (kv, 3 replicas, seed 88)', async () => {
     // r3 is removed while it serves, paused, and restarted from its disk, which predates the removal (a removed
@@ -65,19 +82,7 @@ describe('membership changes under faults', () => {
 
   describe.each(orderers)('$name', (orderer) => {
     it.each(settings)(`every check passes on ${seeds} seeds: $name`, async ({ replicas, durable, machine }) => {
-      const { results, failures } = await runSeeds(firstSeed, seeds, (seed) =>
-        simulate({
-          seed,
-          workload: workloads[machine]!,
-          orderer: orderer.simulation,
-          replicas,
-          clients: 1 + (seed % 4),
-          ops: 100,
-          faults: durable ? [...faults, 'blackout'] : faults,
-          durable,
-          overlap: true,
-        }),
-      )
+      const { results, failures } = await runSetting(orderer, { replicas, durable, machine }, faults)
       const removals = results.flatMap((result) => result.faults.filter((fault) => fault.kind === 'membership'))
       expect(failures, describeFailures(failures)).toEqual([])
       expect(removals.length).toBeGreaterThan(seeds / 2)
@@ -89,19 +94,7 @@ describe('membership changes under faults', () => {
 
   describe.each(orderers)('replacing machines: $name', (orderer) => {
     it.each(replaceSettings)(`every check passes on ${seeds} seeds, and the spares take the replaced replicas' places: $name`, async ({ replicas, durable, machine }) => {
-      const { results, failures } = await runSeeds(firstSeed, seeds, (seed) =>
-        simulate({
-          seed,
-          workload: workloads[machine]!,
-          orderer: orderer.simulation,
-          replicas,
-          clients: 1 + (seed % 4),
-          ops: 100,
-          faults: durable ? [...replaceFaults, 'blackout'] : replaceFaults,
-          durable,
-          overlap: true,
-        }),
-      )
+      const { results, failures } = await runSetting(orderer, { replicas, durable, machine }, replaceFaults)
       expect(failures, describeFailures(failures)).toEqual([])
       const drawn = results.flatMap((result) => result.faults.filter((fault) => fault.kind === 'replace'))
       const done = results.flatMap((result) => result.replacements!.done)
