@@ -102,6 +102,12 @@ describe('membership changes under faults', () => {
       // Both stories: a serving replica replaced, and a dead machine given up while it was down.
       expect(drawn.filter((fault) => fault.down && done.some((d) => d.replaced === fault.replicas[0] && d.by === fault.spare)).length).toBeGreaterThan(0)
       expect(drawn.filter((fault) => !fault.down && done.some((d) => d.replaced === fault.replicas[0] && d.by === fault.spare)).length).toBeGreaterThan(0)
+      // A replaced machine came back in some run: down when it was replaced, it restarted afterwards (from its old
+      // disk, or wiped), and the check that it stays out watched it.
+      const cameBack = results.some((result) =>
+        result.replacements!.done.some((d) => result.faults.some((f) => ['crash', 'restart', 'amnesia', 'blackout'].includes(f.kind) && f.replicas.includes(d.replaced) && f.atMs < d.atMs && f.atMs + f.durationMs > d.atMs)),
+      )
+      expect(cameBack).toBe(true)
       // A spare that took a place was replaced in turn in some run (r4 standing for r1, then replaced by r5).
       expect(results.some((result) => result.replacements!.done.some((d) => d.replaced.localeCompare(`r${replicas}`, undefined, { numeric: true }) > 0))).toBe(true)
       for (const result of results) {
