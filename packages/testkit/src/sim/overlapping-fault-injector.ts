@@ -59,8 +59,6 @@ interface Removal {
    */
   replacement?: string
   readonly spareAfterMs?: number
-  /** The spare was started. */
-  spareStarted?: boolean
 }
 
 /** How a replica that is down comes back. */
@@ -245,7 +243,13 @@ export class OverlappingFaultInjector {
     return `simulator: the fault budget was exceeded: ${count} replicas faulty outside a blackout, F=${this.budget.limit} (${this.describeFaulty()})`
   }
 
-  /** The replacements the operator has not finished (`replace`), as `'r2 by r4'`: none once each spare serves in its place. */
+  /** True while the operator has a replacement to finish (`replace`): asked after every event while the cluster settles. */
+  replacing(): boolean {
+    for (const removal of this.removals.values()) if (removal.replacement !== undefined) return true
+    return false
+  }
+
+  /** The replacements the operator has not finished (`replace`), as `'r2 by r4'`, for violation messages. */
   replacementsPending(): string[] {
     return [...this.removals].filter(([, removal]) => removal.replacement !== undefined).map(([id, removal]) => `'${id}' by '${removal.replacement!}'`)
   }
@@ -534,7 +538,7 @@ export class OverlappingFaultInjector {
       }
       if (removal.phase === 'out') {
         this.checkStaysOut(id, removal, now)
-        if (removal.replacement !== undefined && !removal.spareStarted && now - removal.since >= removal.spareAfterMs!) this.startSpare(removal)
+        if (removal.replacement !== undefined && now - removal.since >= removal.spareAfterMs!) this.startSpare(removal.replacement)
       }
       if (removal.phase === 'out' && now - removal.since >= removal.durationMs) this.beginAdmitting(removal)
       if (removal.phase !== 'admitting') continue
@@ -600,16 +604,15 @@ export class OverlappingFaultInjector {
    */
   private beginAdmitting(removal: Removal): void {
     if (removal.replacement !== undefined && removal.outView < 0) delete removal.replacement
-    if (removal.replacement !== undefined && !removal.spareStarted) this.startSpare(removal)
+    if (removal.replacement !== undefined) this.startSpare(removal.replacement)
     removal.phase = 'admitting'
     removal.since = this.cluster.scheduler.now()
     this.watchMembership()
   }
 
-  /** Starts the spare of a replacement (`lockstep replica` on the new machine): it joins the view outside the configuration. */
-  private startSpare(removal: Removal): void {
-    removal.spareStarted = true
-    const spare = removal.replacement!
+  /** Starts a replacement's spare unless it started already (`lockstep replica` on the new machine): it joins the view outside the configuration. */
+  private startSpare(spare: string): void {
+    if (this.cluster.hasStarted(spare)) return
     this.cluster.background(`starting the spare ${spare}`, this.cluster.startSpare(spare))
   }
 

@@ -282,9 +282,14 @@ export class SimCluster {
     return this.roster
   }
 
+  /** True once replica `id` was started (it may have crashed since). */
+  hasStarted(id: string): boolean {
+    return this.starts.has(id)
+  }
+
   /** The configured spares never started yet, in configuration order: the machines an operator may bring in. */
   unstartedSpares(): string[] {
-    return this.replicaIds.filter((id) => !this.initialMembers.includes(id) && !this.starts.has(id))
+    return this.replicaIds.filter((id) => !this.initialMembers.includes(id) && !this.hasStarted(id))
   }
 
   /** An operator's replacement of `replaced` by the spare `replacement` took effect: `members` has the one for the other. */

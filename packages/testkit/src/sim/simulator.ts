@@ -643,7 +643,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // End every fault, bring back the replicas that were to come back, and let them all catch up.
     await injector.endAll()
     // A replacement the operator still works on changes the view once more: the cluster has not settled before it is done.
-    const settled = await cluster.runUntil(() => caughtUp(cluster, 'every replica serves') && injector.replacementsPending().length === 0, SETTLE_BOUND_MS)
+    const settled = await cluster.runUntil(() => caughtUp(cluster, 'every replica serves') && !injector.replacing(), SETTLE_BOUND_MS)
     if (!settled && fleet.allFinished && violations.length === 0 && !injector.blackoutInForce() && !injector.stateMayBeLost()) {
       const pending = injector.replacementsPending()
       violations.push(pending.length > 0
