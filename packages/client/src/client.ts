@@ -124,6 +124,9 @@ interface PendingRequest {
   refusals: Tally<Reply> | undefined
   /** Sent to every replica already (a retry, or a refusal before ordering that each replica must give itself). */
   fannedOut: boolean
+  /** The replica its last attempt went to (not fanned out), and how many messages had come from it then. */
+  sentTo: ReplicaId | undefined
+  heardThen: number
 }
 
 /** A decided vote, kept a while so that late answers that differ are still reported. */
@@ -184,6 +187,16 @@ export class LockstepClient {
   private readonly listeners = new Set<(notice: OutputNotice) => void>()
   private started = false
   private outputSyncTimer: TimerHandle | undefined
+  /** The replica the last ask for missed outputs went to, and how many messages had come from it then. */
+  private outputAsk: { readonly replica: ReplicaId; readonly heardThen: number } | undefined
+  /** How many messages came from each replica: one that sent none since it was asked stayed silent. */
+  private readonly heard = new Map<ReplicaId, number>()
+  /**
+   * Replicas that were asked (a request, missed outputs) and stayed silent, and sent nothing since: a rotation passes
+   * them over while another replica may answer (a crashed machine, or one not serving, would cost a retry interval
+   * each time its turn came). Any message from one takes it off.
+   */
+  private readonly silent = new Set<ReplicaId>()
   /** The voter, unless it is `first()` (then the first answer is taken as it comes). */
   private readonly voter: Voter | undefined
   /** Outputs addressed to this client, being voted on, by output number. */
@@ -296,6 +309,8 @@ export class LockstepClient {
     for (const waiter of this.noticeWaiters.splice(0)) waiter.reject(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped while waiting for an output`))
     this.evidenceAsks.rejectAll(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped while waiting for evidence`))
     this.refusals.clear()
+    this.silent.clear()
+    this.outputAsk = undefined
     if (this.outputSyncTimer !== undefined) this.scheduler.clearTimer(this.outputSyncTimer)
     this.outputSyncTimer = undefined
     await this.transport.stop()
@@ -322,7 +337,21 @@ export class LockstepClient {
     const seq = this.nextSeq++
     this.observer?.submitted?.(seq, command)
     return new Promise<Reply>((resolve, reject) => {
-      const request: PendingRequest = { seq, command, resolve, reject, attempts: 0, timer: undefined, deadline: undefined, forgetSignal: undefined, tally: this.voter?.tally<Reply>(), refusals: this.voter?.tally<Reply>(), fannedOut: false }
+      const request: PendingRequest = {
+        seq,
+        command,
+        resolve,
+        reject,
+        attempts: 0,
+        timer: undefined,
+        deadline: undefined,
+        forgetSignal: undefined,
+        tally: this.voter?.tally<Reply>(),
+        refusals: this.voter?.tally<Reply>(),
+        fannedOut: false,
+        sentTo: undefined,
+        heardThen: 0,
+      }
       this.pending.set(seq, request)
       if (timeoutMs !== undefined && timeoutMs !== Infinity) {
         request.deadline = this.scheduler.setTimer(timeoutMs, () => {
@@ -368,21 +397,40 @@ export class LockstepClient {
   }
 
   /**
-   * While someone waits for a notice, ask a replica now and then for outputs
-   * this client may have missed (the replica that would have sent them may have
-   * crashed). Replicas keep outputs until the client acknowledges them.
+   * While someone waits for a notice, ask a replica now and then for outputs this client may have missed (the
+   * replica that would have sent them may have crashed). Replicas keep outputs until the client acknowledges them.
+   * The replica asked is the preferred one, as long as it answers (a serving replica answers every ask, with
+   * `no-outputs` when it has nothing to re-send); one that stayed silent since the last ask is passed over for the
+   * next that may answer. (Asking the next replica every time, dead or not, found by the simulator's `replace`
+   * fault: with most replicas of a client's list crashed for good, a waiting client asked dead ones most of the time,
+   * and its requests went where the asks had moved: a lock's clients made no progress for 30 s.)
    */
   private scheduleOutputSync(): void {
     if (this.outputSyncTimer !== undefined) return
     this.outputSyncTimer = this.scheduler.setTimer(this.retryAfterMs, () => {
       this.outputSyncTimer = undefined
-      if (!this.started || this.noticeWaiters.length === 0) return
-      this.rotatePreferred()
+      if (!this.started || this.noticeWaiters.length === 0) {
+        this.outputAsk = undefined
+        return
+      }
+      const last = this.outputAsk
+      if (last !== undefined && this.heardFrom(last.replica) === last.heardThen) {
+        this.silent.add(last.replica)
+        if (this.replicas[this.preferred] === last.replica) this.rotatePreferred()
+      }
+      this.preferred = this.reachableFrom(this.preferred)
+      const replica = this.replicas[this.preferred]!
+      this.outputAsk = { replica, heardThen: this.heardFrom(replica) }
       // Voting needs the missed outputs from enough replicas to decide them: ask every one.
-      const asked = this.voter ? [...new Set(this.replicas)] : [this.replicas[this.preferred]!]
-      for (const replica of asked) this.askForOutputs(replica)
+      const asked = this.voter ? [...new Set(this.replicas)] : [replica]
+      for (const each of asked) this.askForOutputs(each)
       this.scheduleOutputSync()
     })
+  }
+
+  /** How many messages came from `replica` so far. */
+  private heardFrom(replica: ReplicaId): number {
+    return this.heard.get(replica) ?? 0
   }
 
   /** Calls `listener` for every notice as it arrives (notices are still queued for {@link nextNotice}). */
@@ -401,13 +449,18 @@ export class LockstepClient {
       this.settle(request, new LockstepError(ErrorCodes.TIMEOUT, `client '${this.id}': request #${request.seq} got no reply after ${request.attempts} attempts`))
       return
     }
-    // A retry goes to the next replica; the first attempt too when the preferred one refuses connections now.
-    if (request.attempts > 0) this.rotatePreferred()
-    else this.preferred = this.reachableFrom(this.preferred)
+    // A retry goes to the next replica (the one tried stayed silent if nothing came from it since); the first
+    // attempt too when the preferred one refuses connections now.
+    if (request.attempts > 0) {
+      if (request.sentTo !== undefined && this.heardFrom(request.sentTo) === request.heardThen) this.silent.add(request.sentTo)
+      this.rotatePreferred()
+    } else this.preferred = this.reachableFrom(this.preferred)
     // A voting client's retry goes to every replica: those that executed it answer from their session tables,
     // and one that lies or stays silent cannot hold the vote up.
     if (request.attempts > 0 && this.voter) request.fannedOut = true
     request.attempts++
+    request.sentTo = request.fannedOut ? undefined : this.replicas[this.preferred]!
+    if (request.sentTo !== undefined) request.heardThen = this.heardFrom(request.sentTo)
     try {
       for (const replica of request.fannedOut ? [...new Set(this.replicas)] : [this.replicas[this.preferred]!]) this.sendRequest(replica, request)
     } catch (error) {
@@ -435,12 +488,19 @@ export class LockstepClient {
 
   /**
    * The index of the first replica from `index` on, cyclically, that has not refused a connection since it last
-   * accepted one (a crashed replica refuses them: asking it would cost a whole retry interval); `index` itself when
-   * every replica refuses.
+   * accepted one (a crashed replica refuses them: asking it would cost a whole retry interval) and did not stay
+   * silent when last asked; failing that, the first that does not refuse; `index` itself when every replica refuses.
    */
   private reachableFrom(index: number): number {
-    for (let step = 0; step < this.replicas.length; step++) {
-      const candidate = (index + step) % this.replicas.length
+    const count = this.replicas.length
+    if (this.silent.size > 0) {
+      for (let step = 0; step < count; step++) {
+        const replica = this.replicas[(index + step) % count]!
+        if (!this.refusals.has(replica) && !this.silent.has(replica)) return (index + step) % count
+      }
+    }
+    for (let step = 0; step < count; step++) {
+      const candidate = (index + step) % count
       if (!this.refusals.has(this.replicas[candidate]!)) return candidate
     }
     return index
@@ -505,6 +565,8 @@ export class LockstepClient {
   private onMessage(from: ReplicaId, raw: unknown): void {
     const message = raw as ReplicaToClient
     if (typeof message !== 'object' || message === null) return
+    this.heard.set(from, this.heardFrom(from) + 1)
+    if (this.silent.size > 0) this.silent.delete(from)
     if (message.type === 'reply') {
       const reply = message.reply
       // A reply names the run of this id that sent the request: a previous run's late reply is not this run's answer.

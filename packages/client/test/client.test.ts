@@ -49,11 +49,11 @@ describe('LockstepClient', () => {
     h.refused('r1', new LockstepError(ErrorCodes.UNREACHABLE, 'r1: connection refused (ECONNREFUSED)'))
     h.client.submit({ name: 'b' }).catch(() => {})
     expect(h.sent.at(-1)).toMatchObject({ to: 'r3', message: { request: { seq: 2 } } })
-    // Back: r2 is asked again in its turn (r1 still refuses).
+    // Back: r2 is asked again (r1 still refuses; r3 stayed silent when asked, so r2 comes first for both).
     h.connected('r2')
     h.sent.length = 0
     h.advance(100)
-    expect(h.sent.map((s) => [s.to, s.message.request.seq])).toEqual([['r2', 1], ['r3', 2]])
+    expect(h.sent.map((s) => [s.to, s.message.request.seq])).toEqual([['r2', 1], ['r2', 2]])
   })
 
   it('asks a replica that does not refuse connections for missed outputs while it waits for a notice', async () => {
@@ -63,7 +63,8 @@ describe('LockstepClient', () => {
     h.client.nextNotice().catch(() => {})
     h.advance(100)
     h.advance(100)
-    expect(h.sent.filter((s) => s.message.type === 'outputs').map((s) => s.to)).toEqual(['r3', 'r1'])
+    // The preferred r1 first; silent, it is passed over for the next that does not refuse.
+    expect(h.sent.filter((s) => s.message.type === 'outputs').map((s) => s.to)).toEqual(['r1', 'r3'])
   })
 
   it('with every replica refusing connections, it asks each in turn for missed outputs', async () => {
@@ -72,7 +73,51 @@ describe('LockstepClient', () => {
     for (const replica of ['r1', 'r2', 'r3']) h.refused(replica, new LockstepError(ErrorCodes.UNREACHABLE, `${replica}: connection refused`))
     h.client.nextNotice().catch(() => {})
     h.advance(300)
-    expect(h.sent.filter((s) => s.message.type === 'outputs').map((s) => s.to)).toEqual(['r2', 'r3', 'r1'])
+    expect(h.sent.filter((s) => s.message.type === 'outputs').map((s) => s.to)).toEqual(['r1', 'r2', 'r3'])
+  })
+
+  it('keeps asking a replica that answers for missed outputs, and moves on from one that stays silent', async () => {
+    const h = shared({ retryAfterMs: 100, replicas: ['r1', 'r2', 'r3', 'r4'] })
+    await h.client.start()
+    h.client.nextNotice().catch(() => {})
+    const asked = () => h.sent.filter((s) => s.message.type === 'outputs').map((s) => s.to)
+    // r1 answers that it has nothing to re-send: it serves, and is asked again, and again.
+    for (let tick = 0; tick < 3; tick++) {
+      h.advance(100)
+      h.receive('r1', { type: 'no-outputs', from: 'r1', since: 1 })
+    }
+    expect(asked()).toEqual(['r1', 'r1', 'r1'])
+    // r1 dies: silent once, then r2 (silent too), then r3, which answers and is kept.
+    h.advance(100)
+    h.advance(100)
+    h.advance(100)
+    h.receive('r3', { type: 'no-outputs', from: 'r3', since: 1 })
+    h.advance(100)
+    expect(asked()).toEqual(['r1', 'r1', 'r1', 'r1', 'r2', 'r3', 'r3'])
+    // A request goes where the asks are, not back to the silent ones.
+    h.client.submit({ name: 'a' }).catch(() => {})
+    expect(h.sent.at(-1)).toMatchObject({ to: 'r3', message: { type: 'request' } })
+  })
+
+  it('passes over replicas that stayed silent when it retries, while another may answer', async () => {
+    const h = shared({ retryAfterMs: 100, replicas: ['r1', 'r2', 'r3', 'r4'] })
+    await h.client.start()
+    const first = h.client.submit({ name: 'a' })
+    h.advance(100) // r1 silent
+    h.advance(100) // r2 silent
+    h.receive('r3', { type: 'reply', from: 'r3', reply: okReply(1) })
+    await first
+    h.receive('r2', { type: 'reply', from: 'r2', reply: okReply(1) }) // late: r2 lives after all
+    // r3 dies: the retry goes to r4 (never asked), and the next one passes r1 over (silent) for r2.
+    h.client.submit({ name: 'b' }).catch(() => {})
+    h.advance(100)
+    h.advance(100)
+    const to = h.sent.filter((s) => s.message.type === 'request').map((s) => [s.to, s.message.request.seq])
+    expect(to).toEqual([['r1', 1], ['r2', 1], ['r3', 1], ['r3', 2], ['r4', 2], ['r2', 2]])
+    // With every replica silent, they are asked in turn again.
+    h.advance(100)
+    h.advance(100)
+    expect(h.sent.slice(-2).map((s) => s.to)).toEqual(['r3', 'r4'])
   })
 
   it('gives up with TIMEOUT after maxAttempts', async () => {

@@ -108,8 +108,9 @@ describe('membership changes under faults', () => {
         result.replacements!.done.some((d) => result.faults.some((f) => ['crash', 'restart', 'amnesia', 'blackout'].includes(f.kind) && f.replicas.includes(d.replaced) && f.atMs < d.atMs && f.atMs + f.durationMs > d.atMs)),
       )
       expect(cameBack).toBe(true)
-      // A spare that took a place was replaced in turn in some run (r4 standing for r1, then replaced by r5).
-      expect(results.some((result) => result.replacements!.done.some((d) => d.replaced.localeCompare(`r${replicas}`, undefined, { numeric: true }) > 0))).toBe(true)
+      // A spare that took a place was replaced in turn in some run (r4 standing for r1, then replaced by r5): on the
+      // 3-replica settings, where a spare is one member of three (on 5 replicas, 20 seeds draw it in no run or one).
+      if (replicas === 3) expect(results.some((result) => result.replacements!.done.some((d) => d.replaced.localeCompare(`r${replicas}`, undefined, { numeric: true }) > 0))).toBe(true)
       for (const result of results) {
         for (const { replaced, by } of result.replacements!.done) {
           expect(result.replacements!.membersAtEnd.includes(replaced), result.rerun).toBe(false)
@@ -140,6 +141,33 @@ describe('membership changes under faults', () => {
       clocks: { maxOffsetMs: 1, maxDriftPpm: 50 },
       heldForRestart: true,
     })
+    expect(result.violations, result.rerun).toEqual([])
+    expect(result.replacements!.done.length).toBeGreaterThan(0)
+  })
+
+  // Found by `npm run sweep -- --grid replace` (about one run in 800): with crashes that never restart, dead replicas
+  // piled up in the clients' lists (10 of 14 in seed 24200669), and a mutex client waiting for its grant asked the
+  // next replica of its list for missed outputs every retry interval, dead or not; its requests went where the asks
+  // had moved, each trying one dead replica after another. The cluster served, but the clients made no progress for
+  // 30 s (`liveness: 7 of 7 clients did not finish …`). With the client rotating through its list as it did (silent
+  // replicas not passed over, and a replica that answers not kept either), these runs fail so; either half of the fix
+  // alone passes them (the client's unit tests catch each half taken out).
+  const deadReplicaRuns: { seed: number; replicas: number; order: 0 | 1; clients: number; faults: FaultKind[]; durable: boolean; more: object }[] = [
+    { seed: 24000131, replicas: 5, order: 1, clients: 3, faults: ['crash', 'slow', 'delay', 'client-restart', 'membership', 'replace'], durable: true, more: { clocks: { maxOffsetMs: 5, maxDriftPpm: 50 } } },
+    { seed: 24200012, replicas: 3, order: 0, clients: 6, faults: ['crash', 'partition', 'slow', 'delay', 'client-restart', 'membership', 'replace'], durable: true, more: {} },
+    { seed: 24200669, replicas: 7, order: 1, clients: 7, faults: ['crash', 'slow', 'client-restart', 'pause', 'membership', 'replace'], durable: false, more: { linkCapacity: 8 } },
+    {
+      seed: 24200698,
+      replicas: 7,
+      order: 1,
+      clients: 4,
+      faults: ['crash', 'amnesia', 'slow', 'delay', 'blackout', 'client-restart', 'pause', 'membership', 'replace'],
+      durable: true,
+      more: { heldForRestart: true },
+    },
+  ]
+  it.each(deadReplicaRuns)('clients waiting for a lock pass over the dead replicas of their lists (mutex, seed $seed)', async ({ seed, replicas, order, clients, faults, durable, more }) => {
+    const result = await simulate({ seed, workload: workloads.mutex!, orderer: orderers[order].simulation, replicas, clients, ops: 150, faults, durable, overlap: true, ...more })
     expect(result.violations, result.rerun).toEqual([])
     expect(result.replacements!.done.length).toBeGreaterThan(0)
   })

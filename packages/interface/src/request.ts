@@ -137,3 +137,9 @@ export type ReplicaToClient =
   | { readonly type: 'reply'; readonly from: string; readonly reply: Reply }
   | { readonly type: 'output'; readonly from: string; readonly output: OutputNotice }
   | { readonly type: 'evidence'; readonly from: string; readonly answer: EvidenceAnswer }
+  /**
+   * The answer to `{ type: 'outputs', from }` when the replica has nothing to re-send: it serves, and holds no output
+   * for this client numbered `since` (the `from` asked) or above. A client that waits for a notice keeps asking a
+   * replica that answers, and moves on from one that stays silent (crashed, cut off, not serving).
+   */
+  | { readonly type: 'no-outputs'; readonly from: string; readonly since: number }

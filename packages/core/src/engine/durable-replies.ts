@@ -76,7 +76,13 @@ export class DurableReplies {
   send(to: ClientId, message: ReplicaToClient): void {
     // An evidence answer vouches for a reply: it waits like the reply.
     const position =
-      message.type === 'reply' ? message.reply.position : message.type === 'output' ? message.output.position : message.answer.status === 'ok' ? message.answer.evidence.value.position : undefined
+      message.type === 'reply'
+        ? message.reply.position
+        : message.type === 'output'
+          ? message.output.position
+          : message.type === 'evidence' && message.answer.status === 'ok'
+            ? message.answer.evidence.value.position
+            : undefined
     if (position === undefined || position <= this.coveredNow()) this.env.sendToClient(to, message)
     else this.hold(position, to, message)
   }

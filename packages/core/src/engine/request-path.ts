@@ -75,8 +75,12 @@ export class RequestPath<S> {
     // a new hidden class per request, 1–2 µs each; `Object.assign` copies the same fields in the same order.)
     if (parsed.type === 'request') return this.submit(Object.assign({}, parsed.request, { time: Math.floor(this.env.now()) }))
     if (parsed.type === 'evidence') return this.answerEvidence(client, parsed.client, parsed.seq, parsed.incarnation)
+    // A replica that does not serve stays silent: the client asks another. One that serves always answers, with
+    // nothing to re-send too, so that a client can tell it from a dead one (it keeps asking a replica that answers).
     if (this.env.status() !== 'normal') return
-    for (const output of this.replicated.outputsFrom(client, parsed.from)) this.env.effects.sendToClient(client, { type: 'output', from: this.env.self, output })
+    const outputs = this.replicated.outputsFrom(client, parsed.from)
+    if (outputs.length === 0) return this.env.effects.sendToClient(client, { type: 'no-outputs', from: this.env.self, since: parsed.from })
+    for (const output of outputs) this.env.effects.sendToClient(client, { type: 'output', from: this.env.self, output })
   }
 
   /** A request entering at this replica (already shape-checked). */

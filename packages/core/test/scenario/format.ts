@@ -138,6 +138,7 @@ export function formatReply(reply: Reply): string {
 export function formatClientMessage(message: ReplicaToClient): string {
   if (message.type === 'reply') return `reply ${requestName(message.reply)} ${formatReply(message.reply)}`
   if (message.type === 'evidence') return `evidence ${message.answer.client}#${message.answer.seq} ${message.answer.status}`
+  if (message.type === 'no-outputs') return `no-outputs since #${message.since}`
   const o = message.output
   return `output #${o.outputSeq} ${JSON.stringify(o.value)} caused-by=${o.cause.client}#${o.cause.seq} position=${o.position}`
 }

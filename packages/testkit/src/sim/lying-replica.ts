@@ -41,7 +41,8 @@ export function corruptValue(value: unknown, random: SeededRandom): unknown {
 /** A replica-to-client message with its content corrupted: what a lying replica sends instead. */
 export function corruptClientMessage(message: ReplicaToClient, random: SeededRandom): ReplicaToClient {
   if (message.type === 'output') return { ...message, output: { ...message.output, value: corruptValue(message.output.value, random) } }
-  if (message.type === 'evidence') return message // evidence carries signatures: a reader checks it (see voting's verifyEvidence)
+  // Evidence carries signatures: a reader checks it (see voting's verifyEvidence). `no-outputs` carries no answer.
+  if (message.type !== 'reply') return message
   const { reply } = message
   if (!reply.ok) {
     // Claims success for a request that failed (or was refused).
