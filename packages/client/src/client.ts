@@ -124,9 +124,6 @@ interface PendingRequest {
   refusals: Tally<Reply> | undefined
   /** Sent to every replica already (a retry, or a refusal before ordering that each replica must give itself). */
   fannedOut: boolean
-  /** The replica its last attempt went to (not fanned out), and how many messages had come from it then. */
-  sentTo: ReplicaId | undefined
-  heardThen: number
 }
 
 /** A decided vote, kept a while so that late answers that differ are still reported. */
@@ -192,9 +189,9 @@ export class LockstepClient {
   /** How many messages came from each replica: one that sent none since it was asked stayed silent. */
   private readonly heard = new Map<ReplicaId, number>()
   /**
-   * Replicas that were asked (a request, missed outputs) and stayed silent, and sent nothing since: a rotation passes
-   * them over while another replica may answer (a crashed machine, or one not serving, would cost a retry interval
-   * each time its turn came). Any message from one takes it off.
+   * Replicas that were asked for missed outputs and stayed silent, and sent nothing since: a rotation (the asks', and
+   * the retries' of requests) passes them over while another replica may answer (a crashed machine, or one not
+   * serving, would cost a retry interval each time its turn came). Any message from one takes it off.
    */
   private readonly silent = new Set<ReplicaId>()
   /** The voter, unless it is `first()` (then the first answer is taken as it comes). */
@@ -349,8 +346,6 @@ export class LockstepClient {
         tally: this.voter?.tally<Reply>(),
         refusals: this.voter?.tally<Reply>(),
         fannedOut: false,
-        sentTo: undefined,
-        heardThen: 0,
       }
       this.pending.set(seq, request)
       if (timeoutMs !== undefined && timeoutMs !== Infinity) {
@@ -449,18 +444,15 @@ export class LockstepClient {
       this.settle(request, new LockstepError(ErrorCodes.TIMEOUT, `client '${this.id}': request #${request.seq} got no reply after ${request.attempts} attempts`))
       return
     }
-    // A retry goes to the next replica (the one tried stayed silent if nothing came from it since); the first
-    // attempt too when the preferred one refuses connections now.
-    if (request.attempts > 0) {
-      if (request.sentTo !== undefined && this.heardFrom(request.sentTo) === request.heardThen) this.silent.add(request.sentTo)
-      this.rotatePreferred()
-    } else this.preferred = this.reachableFrom(this.preferred)
+    // A retry goes to the next replica; the first attempt too when the preferred one refuses connections now. (A
+    // retry does not mark the replica tried as silent: it may be busy with a view change, and runs without clients
+    // waiting for notices keep their schedules, as the simulator's pinned runs replay them.)
+    if (request.attempts > 0) this.rotatePreferred()
+    else this.preferred = this.reachableFrom(this.preferred)
     // A voting client's retry goes to every replica: those that executed it answer from their session tables,
     // and one that lies or stays silent cannot hold the vote up.
     if (request.attempts > 0 && this.voter) request.fannedOut = true
     request.attempts++
-    request.sentTo = request.fannedOut ? undefined : this.replicas[this.preferred]!
-    if (request.sentTo !== undefined) request.heardThen = this.heardFrom(request.sentTo)
     try {
       for (const replica of request.fannedOut ? [...new Set(this.replicas)] : [this.replicas[this.preferred]!]) this.sendRequest(replica, request)
     } catch (error) {
