@@ -184,10 +184,8 @@ export class LockstepClient {
   private readonly listeners = new Set<(notice: OutputNotice) => void>()
   private started = false
   private outputSyncTimer: TimerHandle | undefined
-  /** The replica the last ask for missed outputs went to, and how many messages had come from it then. */
-  private outputAsk: { readonly replica: ReplicaId; readonly heardThen: number } | undefined
-  /** How many messages came from each replica: one that sent none since it was asked stayed silent. */
-  private readonly heard = new Map<ReplicaId, number>()
+  /** The replica the last ask for missed outputs went to, and whether anything came from it since. */
+  private outputAsk: { readonly replica: ReplicaId; answered: boolean } | undefined
   /**
    * Replicas that were asked for missed outputs and stayed silent, and sent nothing since: a rotation (the asks', and
    * the retries' of requests) passes them over while another replica may answer (a crashed machine, or one not
@@ -409,23 +407,18 @@ export class LockstepClient {
         return
       }
       const last = this.outputAsk
-      if (last !== undefined && this.heardFrom(last.replica) === last.heardThen) {
+      if (last !== undefined && !last.answered) {
         this.silent.add(last.replica)
         if (this.replicas[this.preferred] === last.replica) this.rotatePreferred()
       }
       this.preferred = this.reachableFrom(this.preferred)
       const replica = this.replicas[this.preferred]!
-      this.outputAsk = { replica, heardThen: this.heardFrom(replica) }
+      this.outputAsk = { replica, answered: false }
       // Voting needs the missed outputs from enough replicas to decide them: ask every one.
       const asked = this.voter ? [...new Set(this.replicas)] : [replica]
       for (const each of asked) this.askForOutputs(each)
       this.scheduleOutputSync()
     })
-  }
-
-  /** How many messages came from `replica` so far. */
-  private heardFrom(replica: ReplicaId): number {
-    return this.heard.get(replica) ?? 0
   }
 
   /** Calls `listener` for every notice as it arrives (notices are still queued for {@link nextNotice}). */
@@ -557,7 +550,7 @@ export class LockstepClient {
   private onMessage(from: ReplicaId, raw: unknown): void {
     const message = raw as ReplicaToClient
     if (typeof message !== 'object' || message === null) return
-    this.heard.set(from, this.heardFrom(from) + 1)
+    if (this.outputAsk !== undefined && this.outputAsk.replica === from) this.outputAsk.answered = true
     if (this.silent.size > 0) this.silent.delete(from)
     if (message.type === 'reply') {
       const reply = message.reply
