@@ -1,4 +1,4 @@
-// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership,replace] [--json]`: runs the simulator over settings
+// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership,replace,drift] [--json]`: runs the simulator over settings
 // CI's suites do not draw, on seeds they never run (from 1,000,001 by default), and prints every failure with the
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
@@ -80,6 +80,8 @@ const grids = {
   membership: { label: 'random settings with membership changes', draw: (seed) => withFault(randomSetting(seed, true), 'membership') },
   // The same with an operator replacing machines too: spares brought in for replicas removed (the `replace` fault).
   replace: { label: 'random settings with machines replaced', draw: (seed) => withFault(withFault(randomSetting(seed, true), 'membership'), 'replace') },
+  // The same with clocks that drift past the bound (the `drift` fault: a clock running fast or slow, not set off at once).
+  drift: { label: 'random settings with drifting clocks', draw: (seed) => withFault(randomSetting(seed, true), 'drift') },
   // Liars with the rest drawn too: the DSL specs as machines, up to 9 replicas, replicas' own clocks.
   'liars-all': { label: 'random settings with liars, specs, clocks, up to 9 replicas', draw: (seed) => randomLiarSetting(seed, true) },
 }

@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace', 'drift'] as const
 
 /**
  * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
@@ -28,12 +28,15 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * has it in its configuration and it serves; the spare then stands for the replaced replica in the fault budget.
  * The replaced replica is gone for good: if it comes back (a restart from its disk, older than its removal), a view
  * that has it as a member or in its configuration again is a violation. Runs with `replace` configure as many spares
- * as replicas.
+ * as replicas. `drift` (overlapping faults) makes one replica's clock run fast or slow, so that it wanders off
+ * gradually, past the orderer's skew bound, to the offset a `skew` would set at once (reached over part of the fault,
+ * then kept), and is set back when the fault ends (as NTP steps a clock it finds off): between two of the orderer's
+ * clock probes a drifting clock is off by more than the last probe saw. A drifting replica is faulty from the start.
  */
 export type FaultKind = (typeof faultKinds)[number]
 
 /** The fault kinds that only the overlapping (world) model injects. */
-export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace']
+export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace', 'drift']
 
 /** One scheduled fault: it starts at `atMs` and ends (heals, restarts) `durationMs` later. */
 export interface FaultEvent {
@@ -44,8 +47,10 @@ export interface FaultEvent {
   readonly replicas: readonly string[]
   /** For `slow` and `delay`: the extra delay in ms. */
   readonly extraMs: number
-  /** For `skew`: the clock offset set on the replica during the fault, in ms (negative: behind). */
+  /** For `skew`: the clock offset set on the replica during the fault, in ms (negative: behind); for `drift`, the one it drifts to. */
   readonly offsetMs?: number
+  /** For `drift`: how long the clock takes to drift to `offsetMs`, in ms (it stays there for the rest of the fault). */
+  readonly rampMs?: number
   /** For `client-restart`: the client id. */
   readonly client?: string
   /** For `membership` and `replace`: the serving member the operator sent the removal through. */

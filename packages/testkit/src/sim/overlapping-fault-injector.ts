@@ -76,6 +76,8 @@ const RETRY_MS = { min: 10, max: 100 }
 const BLACKOUT_CHANCE = 0.25
 /** How often the operator looks at the cluster while it removes or admits a replica (ms), as `lockstep member` polls. */
 const OPERATOR_POLL_MS = 250
+/** How often a drifting clock's offset moves on (see `drift`). */
+const DRIFT_STEP_MS = 10
 /** The operator stops waiting for a removal to show after this long (ms), and admits the replica back. */
 const REMOVAL_TIMEOUT_MS = 3_000
 
@@ -100,8 +102,11 @@ export class OverlappingFaultInjector {
   /** Pauses in force (a replica is paused until its last one ends). */
   private pauses: { readonly id: string }[] = []
   private spikes: number[] = []
-  /** Clock skews in force, oldest first; each replica's clock goes back to `backTo` once its last one ends. */
-  private skews: { readonly id: string; readonly offsetMs: number }[] = []
+  /**
+   * Clock skews in force, oldest first; each replica's clock goes back to `backTo` once its last one ends. A drift's
+   * offset grows while it ramps (see `drift`).
+   */
+  private skews: { readonly id: string; offsetMs: number }[] = []
   private readonly skewBackTo = new Map<string, number>()
   /**
    * Clocks whose skew ended but that still read ahead: a clock set back holds still until it catches up (it
@@ -337,6 +342,16 @@ export class OverlappingFaultInjector {
         this.skew(victims[0]!, offsetMs, durationMs)
         return true
       }
+      case 'drift': {
+        const victims = budget.pick(shuffle(random, running), 1)
+        const durationMs = random.int(300, 3000)
+        const offsetMs = drawSkewOffset(random, this.options.skewBeyondMs)
+        const rampMs = random.int(Math.floor(durationMs / 3), durationMs)
+        if (victims.length === 0) return false
+        this.record(fault(durationMs, victims, { offsetMs, rampMs }))
+        this.drift(victims[0]!, offsetMs, rampMs, durationMs)
+        return true
+      }
       case 'blackout': {
         if (!random.chance(BLACKOUT_CHANCE) || this.blackoutInForce()) return false
         if (now < this.lastOverBudgetAtMs + (this.options.blackoutSpacingMs ?? 12_000)) return false
@@ -471,8 +486,28 @@ export class OverlappingFaultInjector {
     this.cluster.network.setSlow(id, Math.max(0, ...this.slowdowns.filter((s) => s.id === id).map((s) => s.extraMs)))
   }
 
+  /**
+   * Makes `id`'s clock wander off to `offsetMs` over `rampMs` (a step of the offset every `DRIFT_STEP_MS`: a clock set
+   * forward a little at a time runs fast, one set back a little at a time holds still a little each time, so runs
+   * slow), keeps it there until `durationMs` ends, and sets it back as a skew's end does.
+   */
+  private drift(id: string, offsetMs: number, rampMs: number, durationMs: number): void {
+    const skew = this.skew(id, 0, durationMs)
+    const clock = this.cluster.clock(id)
+    const startedAt = this.cluster.scheduler.now()
+    const step = () => {
+      if (!this.skews.includes(skew)) return // ended (its time, or endAll)
+      const elapsed = this.cluster.scheduler.now() - startedAt
+      skew.offsetMs = offsetMs * Math.min(1, elapsed / rampMs)
+      // The latest skew of a replica sets its clock (see `skew`); a drift under a later skew only keeps its own offset.
+      if (this.skews.filter((s) => s.id === id).at(-1) === skew) clock.setOffset(this.skewBackTo.get(id)! + skew.offsetMs)
+      if (elapsed < rampMs) this.cluster.scheduler.setTimer(DRIFT_STEP_MS, step)
+    }
+    this.cluster.scheduler.setTimer(DRIFT_STEP_MS, step)
+  }
+
   /** Sets `id`'s clock off by `offsetMs` for `durationMs`; once its last skew ends, it goes back to its own offset. */
-  private skew(id: string, offsetMs: number, durationMs: number): void {
+  private skew(id: string, offsetMs: number, durationMs: number): { readonly id: string; offsetMs: number } {
     const skew = { id, offsetMs }
     const clock = this.cluster.clock(id)
     if (!this.skewBackTo.has(id)) this.skewBackTo.set(id, clock.offsetMs)
@@ -506,6 +541,7 @@ export class OverlappingFaultInjector {
       }
       this.catchingUp.push(entry)
     })
+    return skew
   }
 
   /** The operator's loop: every `OPERATOR_POLL_MS` while a replica is out or was admitted back, see `operate`. */

@@ -387,7 +387,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const timingArgs = [
     clocks?.maxOffsetMs ? ` --clock-offset-ms ${clocks.maxOffsetMs}` : '',
     clocks?.maxDriftPpm ? ` --clock-drift-ppm ${clocks.maxDriftPpm}` : '',
-    faultKinds.includes('skew') && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
+    (faultKinds.includes('skew') || faultKinds.includes('drift')) && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
     faultKinds.includes('delay') && delaySpikeMaxMs !== DEFAULT_DELAY_SPIKE_MAX_MS ? ` --delay-spike-ms ${delaySpikeMaxMs}` : '',
   ].join('')
   const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount}${inFlight > 1 ? ` --in-flight ${inFlight}` : ''} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs}${options.linkCapacity !== undefined ? ` --link-capacity ${options.linkCapacity}` : ''}${options.heldForRestart === true ? ' --held-for-restart' : ''}${(options.connectDelayMaxMs ?? 0) > 0 ? ` --connect-delay-ms ${options.connectDelayMaxMs}` : ''} --seed ${options.seed}`
@@ -781,6 +781,7 @@ function caughtUp(cluster: SimCluster, who: 'the running ones' | 'every replica 
 function describeFault(fault: FaultEvent): string {
   if (fault.kind === 'client-restart') return `client-restart ${fault.client} after ${fault.durationMs}ms`
   if (fault.kind === 'skew') return `skew ${fault.replicas.join(',')} ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms for ${fault.durationMs}ms`
+  if (fault.kind === 'drift') return `drift ${fault.replicas.join(',')} to ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms over ${fault.rampMs ?? 0}ms, for ${fault.durationMs}ms`
   if (fault.kind === 'blackout') return `blackout; restarts after ${JSON.stringify(fault.restartsAfterMs)}`
   if (fault.kind === 'membership') return `membership: an operator removes ${fault.replicas.join(',')}${fault.down ? ' (down)' : ''} through ${fault.via}, and admits it back after ${fault.durationMs}ms out`
   if (fault.kind === 'replace') return `replace: an operator removes ${fault.replicas.join(',')}${fault.down ? ' (down)' : ''} through ${fault.via}, starts the spare ${fault.spare ?? '?'} and admits it after ${fault.durationMs}ms`
