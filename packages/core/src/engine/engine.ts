@@ -120,7 +120,7 @@ export class ReplicaEngine<S = unknown> {
         ? new DurableReplies({
             self: this.self,
             members: () => this.currentView.members,
-            counted: () => this.currentView.members,
+            counted: () => this.configuredMembers(),
             quorum: () => majorityOf((this.membership?.currentConfiguration ?? this.currentView.members).length),
             sendToClient: (to, message) => this.effects.sendToClient(to, message),
             sendToPeer: (to, message) => this.sendPeer(to, message),
