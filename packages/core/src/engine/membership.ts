@@ -217,7 +217,13 @@ export class Membership {
     const started = host.view().id === host.initialView.id && host.requests.replicated.position === 0 ? this.start.startedKnowing : undefined
     const heartbeat: PeerMessageOf<'heartbeat'> = { kind: 'heartbeat', view: host.view().id, suspects, ...(started && { started }) }
     for (const member of this.detector.heartbeatsDue(now)) host.send(member, heartbeat)
-    if (status === 'transferring' && askDue) {
+    // A retry may complete the transfer (the state whole and confirmed by then): like a chunk, only while this
+    // replica may take the state (`mayTakeState`). Found (sweep grid forming, seed 25300059: real time, kv, 7
+    // replicas, memory storage): r5, waiting for view 52's state, promised in the change to view 53 holding its old
+    // state of view 48 at 160 and coordinated it; then a retry completed the transfer of view 52's state at 180, r5
+    // served, and its report made the fourth of seven that released replies at 161; view 53, chosen from promises
+    // none of which held view 52's order, resumed at 160 and put another request at 161.
+    if (status === 'transferring' && askDue && this.mayTakeState()) {
       this.lastAskedAt = now
       this.catchUp.retry(this.currentConfiguration, this.committed)
     }
