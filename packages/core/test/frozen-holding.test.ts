@@ -5,12 +5,12 @@ import { ReplicaEngine } from '../src/index'
 import type { PeerMessage } from '../src/engine/peer-messages'
 import { immediate } from './helpers'
 
-/** r5, a member of view 1 of five replicas whose replies wait for a majority's disks; what it sends, by peer. */
-function member() {
+/** r5 (or `self`), a member of view 1 of five replicas whose replies wait for a majority's disks; what it sends, by peer. */
+function member(self = 'r5') {
   const sent: [string, PeerMessage][] = []
   const clock = { time: 0, now: () => clock.time }
   const engine = new ReplicaEngine({
-    self: 'r5',
+    self,
     machine: kv,
     orderer: (ctx) => ({ ...immediate(ctx), [crashTolerantOrderer]: true as const, freeze: () => ({}), mergeReports: () => ({}), install: () => true }),
     clock,
@@ -69,5 +69,44 @@ describe('what a frozen member says it holds', () => {
     }
     const prepare = sent.find(([, m]) => m.kind === 'prepare')?.[1]
     expect(prepare, 'r5 started no view change in 5 s').toMatchObject({ kind: 'prepare', view: 3 })
+  })
+
+  it('having promised in a later view change, a member taking its view\'s state does not complete the transfer on a retry either (Found: sweep grid forming, seed 25300059)', () => {
+    // r5 executed a request r1 never got, so r1 sends it its whole state (not the order after its own), which r5
+    // then waits for the other sources to confirm, asking again on its ticks. Meanwhile it promised in view 3's
+    // change, holding its state of view 1. Without the rule a tick's retry took r1's state once the confirmations
+    // ran out and r5 served view 2 (status normal): with a state newer than its promise, whose order view 3,
+    // chosen from such promises, may drop after r5 helped a majority release replies from it.
+    const r5 = member()
+    const r1 = member('r1')
+    const members = ['r1', 'r2', 'r3', 'r4', 'r5']
+    r5.engine.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq: 1, command: { name: 'put', args: { key: 'a', value: 'x' } } } })
+    const commit = { view: { id: 2, members }, configuration: members, joining: ['r5'], incarnations: {}, boundary: {} }
+    r5.engine.onPeerMessage('r1', { kind: 'prepare', view: 2, ballot: { round: 1, coordinator: 'r1' } })
+    r1.engine.onPeerMessage('r2', { kind: 'prepare', view: 2, ballot: { round: 1, coordinator: 'r2' } })
+    r1.engine.onPeerMessage('r2', { kind: 'commit', value: commit })
+    r5.engine.onPeerMessage('r1', { kind: 'commit', value: commit })
+    expect(r5.engine.status).toBe('transferring')
+    /** Delivers what r5 and r1 send each other until neither sends more (r2, r3 and r4 never answer). */
+    const exchange = () => {
+      for (let round = 0; round < 20; round++) {
+        const toR1 = r5.sent.splice(0).filter(([to]) => to === 'r1')
+        for (const [, m] of toR1) r1.engine.onPeerMessage('r5', m)
+        const toR5 = r1.sent.splice(0).filter(([to]) => to === 'r5')
+        for (const [, m] of toR5) r5.engine.onPeerMessage('r1', m)
+        if (toR1.length === 0 && toR5.length === 0) return
+      }
+    }
+    exchange()
+    expect(r5.engine.status).toBe('transferring') // the whole state is in, waiting for the others to confirm it
+    r5.engine.onPeerMessage('r2', { kind: 'prepare', view: 3, ballot: { round: 2, coordinator: 'r2' } })
+    for (let t = 0; t < 300; t++) {
+      r5.clock.time += 10
+      r1.clock.time += 10
+      for (const peer of ['r1', 'r3', 'r4']) r5.engine.onPeerMessage(peer, { kind: 'heartbeat', view: 2, suspects: [] })
+      r5.engine.tick()
+      exchange()
+      expect(r5.engine.status, `at ${r5.clock.time} ms`).toBe('transferring')
+    }
   })
 })
