@@ -332,19 +332,7 @@ export class LockstepClient {
     const seq = this.nextSeq++
     this.observer?.submitted?.(seq, command)
     return new Promise<Reply>((resolve, reject) => {
-      const request: PendingRequest = {
-        seq,
-        command,
-        resolve,
-        reject,
-        attempts: 0,
-        timer: undefined,
-        deadline: undefined,
-        forgetSignal: undefined,
-        tally: this.voter?.tally<Reply>(),
-        refusals: this.voter?.tally<Reply>(),
-        fannedOut: false,
-      }
+      const request: PendingRequest = { seq, command, resolve, reject, attempts: 0, timer: undefined, deadline: undefined, forgetSignal: undefined, tally: this.voter?.tally<Reply>(), refusals: this.voter?.tally<Reply>(), fannedOut: false }
       this.pending.set(seq, request)
       if (timeoutMs !== undefined && timeoutMs !== Infinity) {
         request.deadline = this.scheduler.setTimer(timeoutMs, () => {
