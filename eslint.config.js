@@ -50,8 +50,9 @@ export default tseslint.config(
     },
   },
   {
-    // The repository's own scripts (benchmarks, the demo, packaging) are Node programs in plain JavaScript.
-    files: ['tooling/**/*.mjs', 'tooling/**/*.js', '*.mjs', '*.js'],
+    // The repository's own scripts (benchmarks, the demo, packaging, a package's helper scripts and fixtures) are Node
+    // programs in plain JavaScript.
+    files: ['**/*.mjs', 'tooling/**/*.js', '*.js', 'packages/*/bin/*.js'],
     languageOptions: { globals: Object.fromEntries(nodeGlobals.map((name) => [name, 'readonly'])) },
   },
   {

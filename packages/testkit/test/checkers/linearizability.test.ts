@@ -58,6 +58,28 @@ describe('linearizability checker', () => {
       expect(checkHistoryLinearizable(history, kvModel, { maxStates: 10, positionOf: positions(history, (i) => (i < 8 ? 8 - i : i === 8 ? undefined : 9)) })).toEqual([])
     })
 
+    it('is tried after a quick search and before the full one: a history it linearizes costs no full search', () => {
+      const history = [...appends, op('c2', { f: 'get', key: 'k' }, { value: 'hgfedcba' }, 11, 12)]
+      const positionOf = positions(history, (i) => (i < 8 ? 8 - i : 9))
+      /** kvModel, counting its steps: the search's and the order's. */
+      const counted = () => {
+        const model = { ...kvModel, steps: 0, step: (...args: Parameters<typeof kvModel.step>) => (model.steps++, kvModel.step(...args)) }
+        return model
+      }
+      // The quick search gives up after 10 states, the order linearizes the history: 233 steps. Without the quick
+      // search (the full one first, the order only if it gives up): 109,601 steps.
+      const quick = counted()
+      expect(checkHistoryLinearizable(history, quick, { positionOf, quickStates: 10 })).toEqual([])
+      const full = counted()
+      expect(checkHistoryLinearizable(history, full, { positionOf, quickStates: Infinity })).toEqual([])
+      expect({ quick: quick.steps < 1_000, full: full.steps > 100_000 }).toEqual({ quick: true, full: true })
+      // A history the quick search finds not linearizable is not excused by an order: the full search reports it.
+      const stale = [...appends, op('c2', { f: 'get', key: 'k' }, { value: '' }, 11, 12)]
+      expect(checkHistoryLinearizable(stale, kvModel, { positionOf: positions(stale, (i) => (i < 8 ? i + 2 : 1)), quickStates: 10 })).toEqual([
+        expect.stringMatching(/^history of 9 operations is not linearizable/),
+      ])
+    })
+
     it('is no witness when it breaks real time or an output, and the verdict stays undecided', () => {
       // A get of "" placed first, though it was called after every append returned (the search finds it not linearizable).
       const early = [...appends, op('c2', { f: 'get', key: 'k' }, { value: '' }, 11, 12)]
