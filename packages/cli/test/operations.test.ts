@@ -178,8 +178,12 @@ describe('an operator with a running cluster (cluster up --storage file)', () =>
     expect(lines.length).toBeGreaterThan(3)
     const entries = logLines(lines.join('\n'))
     for (const entry of entries) expect(entry).toMatchObject({ level: expect.any(String) as unknown, time: expect.any(String) as unknown, replica: expect.stringMatching(/^r[123]$/) as unknown, msg: expect.any(String) as unknown })
-    const started = entries.filter((e) => typeof e.msg === 'string' && /^replica r\d listening on 127\.0\.0\.1:/.test(e.msg))
-    expect(started.map((e) => e.replica).sort()).toEqual(['r1', 'r2', 'r3'])
+    // The replicas cluster up runs (the pids it recorded) said where they listen, each once. A first try may have
+    // started replicas too: when a port picked for it was taken meanwhile (another test's cluster), cluster up
+    // stops them and starts all three again on other ports (upLocalCluster), and their lines are in the log.
+    const listening = entries.filter((e) => typeof e.msg === 'string' && /^replica r\d listening on 127\.0\.0\.1:/.test(e.msg))
+    const started = listening.filter((e) => pids.get(e.replica as string) === Number(/, pid (\d+)/.exec(e.msg as string)?.[1]))
+    expect(started.map((e) => e.replica).sort(), listening.map((e) => e.msg).join('\n')).toEqual(['r1', 'r2', 'r3'])
     for (const entry of started) expect(entry).toMatchObject({ view: expect.any(Number) as unknown, position: expect.any(Number) as unknown })
     expect(entries).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^operator: remove replica 'r3' requested/) as unknown, view: expect.any(Number) as unknown, position: expect.any(Number) as unknown }))
   })
