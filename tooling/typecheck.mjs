@@ -11,7 +11,9 @@ import ts from 'typescript'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const given = process.argv.slice(2).map((dir) => resolve(dir))
-const dirs = given.length > 0 ? given : ['packages', 'apps'].flatMap((folder) => (existsSync(join(root, folder)) ? readdirSync(join(root, folder)).sort().map((name) => join(root, folder, name)) : []))
+/** Every folder of packages/ and apps/. */
+const workspace = ['packages', 'apps'].flatMap((folder) => (existsSync(join(root, folder)) ? readdirSync(join(root, folder)).sort().map((name) => join(root, folder, name)) : []))
+const dirs = given.length > 0 ? given : workspace
 const projects = dirs.filter((dir) => existsSync(join(dir, 'tsconfig.json')))
 if (projects.length === 0) {
   console.error(`typecheck: no tsconfig.json in ${dirs.map((dir) => relative(root, dir) || '.').join(', ') || 'packages/* or apps/*'}`)
@@ -20,9 +22,7 @@ if (projects.length === 0) {
 
 // The packages read each other's built declarations: a missing build would fail here as a missing module, or worse,
 // race a build still writing them. `npm test` runs this after every build (turbo.json: //#typecheck:repo).
-const unbuilt = ['packages', 'apps']
-  .flatMap((folder) => (existsSync(join(root, folder)) ? readdirSync(join(root, folder)).map((name) => join(root, folder, name)) : []))
-  .filter((dir) => existsSync(join(dir, 'package.json')) && JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).scripts?.build !== undefined && !existsSync(join(dir, 'dist', 'index.d.ts')))
+const unbuilt = workspace.filter((dir) => existsSync(join(dir, 'package.json')) && JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).scripts?.build !== undefined && !existsSync(join(dir, 'dist', 'index.d.ts')))
 if (unbuilt.length > 0) {
   console.error(`typecheck: not built yet (no dist/index.d.ts): ${unbuilt.map((dir) => relative(root, dir)).join(', ')}; run \`npm run build\` first`)
   process.exit(1)

@@ -39,14 +39,18 @@ export const QUICK_SEARCH_STATES = 200_000
  */
 export function checkHistoryLinearizable(history: readonly Operation[], model: Model, options: HistoryCheckOptions = {}): string[] {
   const { positionOf, quickStates = QUICK_SEARCH_STATES, ...limits } = options
+  /** The cluster's order as a witness: worked out once, when a search first gives up. */
+  let witness: ReturnType<typeof orderWitness> | undefined
   if (positionOf && quickStates < (limits.maxStates ?? DEFAULT_MAX_STATES)) {
     const quick = checkLinearizability([...history], model, { ...limits, maxStates: quickStates })
-    if (quick.ok || (quick.verdict === 'unknown' && orderWitness(history, model, positionOf).ok)) return []
+    if (quick.ok) return []
+    if (quick.verdict === 'unknown') witness = orderWitness(history, model, positionOf)
+    if (witness?.ok) return []
   }
   const result = checkLinearizability([...history], model, limits)
   if (result.ok) return []
   if (result.verdict === 'unknown') {
-    const witness = positionOf ? orderWitness(history, model, positionOf) : undefined
+    witness ??= positionOf ? orderWitness(history, model, positionOf) : undefined
     if (witness?.ok) return []
     return [
       `linearizability undecided: the checker gave up on the history of ${history.length} operations (${result.reason ?? 'a limit'})` +
