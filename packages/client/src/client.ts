@@ -13,6 +13,7 @@ import {
   type OutputNotice,
   type ReplicaId,
   type ReplicaToClient,
+  type ClientConfiguration,
   type Reply,
   type Scheduler,
   type TimerHandle,
@@ -192,6 +193,15 @@ export class LockstepClient {
    * serving, would cost a retry interval each time its turn came). Any message from one takes it off.
    */
   private readonly silent = new Set<ReplicaId>()
+  /**
+   * The cluster's configuration as the newest reply carried it (see `ClientConfiguration`): requests and asks go to
+   * its replicas first. The other replicas of this client's list (machines replaced since, spares not admitted) may
+   * never answer, and nothing bounds how many of them there are; among the configured ones at most F are down. (Found
+   * by the simulator's `replace` fault, seed 25800257: with 10 of a client's 14 replicas gone for good, its requests
+   * went round the dead ones, a retry interval each.) Until a reply says, every replica of the list is a candidate;
+   * a voting client never takes one (see `onMessage`).
+   */
+  private configured: { readonly view: number; readonly replicas: ReadonlySet<ReplicaId> } | undefined
   /** The voter, unless it is `first()` (then the first answer is taken as it comes). */
   private readonly voter: Voter | undefined
   /** Outputs addressed to this client, being voted on, by output number. */
@@ -305,6 +315,7 @@ export class LockstepClient {
     this.evidenceAsks.rejectAll(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped while waiting for evidence`))
     this.refusals.clear()
     this.silent.clear()
+    this.configured = undefined
     this.outputAsk = undefined
     if (this.outputSyncTimer !== undefined) this.scheduler.clearTimer(this.outputSyncTimer)
     this.outputSyncTimer = undefined
@@ -460,12 +471,20 @@ export class LockstepClient {
   }
 
   /**
-   * The index of the first replica from `index` on, cyclically, that has not refused a connection since it last
-   * accepted one (a crashed replica refuses them: asking it would cost a whole retry interval) and did not stay
-   * silent when last asked; failing that, the first that does not refuse; `index` itself when every replica refuses.
+   * The index of the first replica from `index` on, cyclically, that is configured (see `configured`), has not
+   * refused a connection since it last accepted one (a crashed replica refuses them: asking it would cost a whole
+   * retry interval) and did not stay silent when last asked; failing that, the first that does not refuse and was not
+   * silent; then the first that does not refuse; `index` itself when every replica refuses.
    */
   private reachableFrom(index: number): number {
     const count = this.replicas.length
+    const configured = this.configured?.replicas
+    if (configured !== undefined) {
+      for (let step = 0; step < count; step++) {
+        const replica = this.replicas[(index + step) % count]!
+        if (configured.has(replica) && !this.refusals.has(replica) && !this.silent.has(replica)) return (index + step) % count
+      }
+    }
     if (this.silent.size > 0) {
       for (let step = 0; step < count; step++) {
         const replica = this.replicas[(index + step) % count]!
@@ -541,6 +560,9 @@ export class LockstepClient {
     if (this.outputAsk !== undefined && this.outputAsk.replica === from) this.outputAsk.answered = true
     if (this.silent.size > 0) this.silent.delete(from)
     if (message.type === 'reply') {
+      // A voting client takes no configuration: one lying replica could name itself alone, under a high view, and
+      // have every first attempt sent to it (its retries go to every replica anyway).
+      if (message.configuration !== undefined && !this.voter) this.noteConfiguration(message.configuration)
       const reply = message.reply
       // A reply names the run of this id that sent the request: a previous run's late reply is not this run's answer.
       if (reply?.client !== this.id || (reply.incarnation ?? 0) !== this.incarnation) return
@@ -553,6 +575,18 @@ export class LockstepClient {
     } else if (message.type === 'evidence') {
       this.evidenceAsks.onAnswer(from, message.answer)
     }
+  }
+
+  /**
+   * Keeps a configuration a reply carried if it is newer than the one kept (a higher view) and names at least one
+   * replica of this client's list; anything malformed is ignored (an older or a faulty replica).
+   */
+  private noteConfiguration(configuration: ClientConfiguration): void {
+    if (typeof configuration !== 'object' || configuration === null) return
+    const { view, replicas } = configuration
+    if (typeof view !== 'number' || !(view > (this.configured?.view ?? -Infinity)) || !Array.isArray(replicas)) return
+    const known = new Set(replicas.filter((replica) => typeof replica === 'string' && this.replicas.includes(replica)))
+    if (known.size > 0) this.configured = { view, replicas: known }
   }
 
   /** A replica's reply, with a voter: it counts as that replica's ballot; the decided reply is taken. */

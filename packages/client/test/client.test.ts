@@ -119,6 +119,35 @@ describe('LockstepClient', () => {
     expect(h.sent.filter((s) => s.message.type === 'request').map((s) => s.to).at(-1)).toBe('r3')
   })
 
+  it('sends its requests to the replicas of the newest configuration replies carry, passing over the rest of its list', async () => {
+    const h = shared({ retryAfterMs: 100, replicas: ['r1', 'r2', 'r3', 'r4'] })
+    await h.client.start()
+    const to = () => h.sent.filter((s) => s.message.type === 'request').map((s) => `${s.to}#${s.message.request.seq}`)
+    // #1: r1 is gone; r2 answers, saying the cluster is configured with r2 and r3 (r1 and r4 replaced, say).
+    const first = h.client.submit({ name: 'a' })
+    h.advance(100)
+    h.receive('r2', { type: 'reply', from: 'r2', reply: okReply(1), configuration: { view: 5, replicas: ['r2', 'r3', 'r9'] } })
+    await first
+    // #2: r2 goes quiet; the retry passes over r4 and r1 for r3.
+    h.client.submit({ name: 'b' }).catch(() => {})
+    h.advance(100)
+    expect(to()).toEqual(['r1#1', 'r2#1', 'r2#2', 'r3#2'])
+    // An older configuration (a replica behind) changes nothing; a malformed one neither.
+    h.receive('r1', { type: 'reply', from: 'r1', reply: okReply(1), configuration: { view: 4, replicas: ['r1', 'r4'] } })
+    h.receive('r1', { type: 'reply', from: 'r1', reply: okReply(1), configuration: { view: 9, replicas: 'r1' } })
+    h.advance(100)
+    expect(to().at(-1)).toBe('r2#2')
+    // With every configured replica refusing connections, the others of the list are tried.
+    h.refused('r2', new LockstepError(ErrorCodes.UNREACHABLE, 'r2: connection refused'))
+    h.refused('r3', new LockstepError(ErrorCodes.UNREACHABLE, 'r3: connection refused'))
+    h.advance(100)
+    expect(to().at(-1)).toBe('r4#2')
+    // A newer configuration replaces the one kept.
+    h.receive('r4', { type: 'reply', from: 'r4', reply: okReply(1), configuration: { view: 6, replicas: ['r1', 'r4'] } })
+    h.advance(100)
+    expect(to().at(-1)).toBe('r1#2')
+  })
+
   it('gives up with TIMEOUT after maxAttempts', async () => {
     const h = harness(10)
     await h.client.start()

@@ -147,6 +147,19 @@ describe('a client that votes on the replicas\' replies', () => {
     expect(requestsTo(h.sent)).toEqual(['r1', 'r1', 'r2', 'r3'])
   })
 
+  it('takes no configuration from a reply: a liar naming itself alone does not get the first attempts', async () => {
+    const h = harness({ voter: byzantine(1), retryAfterMs: 100 })
+    await h.client.start()
+    const first = track(h.client.submit({ name: 'get' }))
+    h.receive('r3', { ...answer('r3', reply(1, 'lie')), configuration: { view: 1_000_000, replicas: ['r3'] } })
+    h.receive('r1', answer('r1', reply(1, 'v')))
+    h.receive('r2', answer('r2', reply(1, 'v')))
+    await flush()
+    expect(first.settled).toBe(true)
+    track(h.client.submit({ name: 'get' }))
+    expect(requestsTo(h.sent).at(-1)).toBe('r1')
+  })
+
   it('votes on the outputs addressed to it: a lying replica\'s notice is outvoted and reported', async () => {
     const h = harness({ voter: byzantine(1) })
     await h.client.start()

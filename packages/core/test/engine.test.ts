@@ -42,6 +42,18 @@ describe('exactly-once client sessions', () => {
     expect(r.replies().map((reply) => reply.client)).toEqual(['c1', 'c1', 'c2'])
   })
 
+  it("a client's first reply carries the cluster's configuration as of the replica's view; later ones do not repeat it", () => {
+    const r = singleReplica(register)
+    r.request('c1', 1, { name: 'write', args: { value: 1 } })
+    r.request('c1', 2, { name: 'read' })
+    r.request('c2', 1, { name: 'drop', args: {} }) // refused before ordering: a reply too
+    r.request('c2', 2, { name: 'read' })
+    const messages = r.toClients.map((m) => m.message as { type: string; configuration?: unknown })
+    expect(messages.map((m) => m.type)).toEqual(['reply', 'reply', 'reply', 'reply'])
+    expect(messages.map((m) => m.configuration)).toEqual([{ view: r.engine.view.id, replicas: ['r1'] }, undefined, { view: r.engine.view.id, replicas: ['r1'] }, undefined])
+    expect(messages[2]!.configuration).toBe(messages[0]!.configuration) // made once while it holds
+  })
+
   it('forgets replies the client acknowledged and answers older retries with SESSION_EXPIRED', () => {
     const r = singleReplica(register)
     r.request('c1', 1, { name: 'write', args: { value: 1 } })

@@ -8,7 +8,7 @@ export type { ClientComponents, Components, ReplicaComponents } from './componen
 export { silentLogger } from './logger'
 export type { Logger } from './logger'
 export type { ApplyContext, ChunkRestorer, JsonValue, Output, StateMachine } from './state-machine'
-export type { ClientToReplica, EvidenceAnswer, NumberedOutput, OutputNotice, Reply, ReplicaToClient, Request, SignedReplyStatement } from './request'
+export type { ClientConfiguration, ClientToReplica, EvidenceAnswer, NumberedOutput, OutputNotice, Reply, ReplicaToClient, Request, SignedReplyStatement } from './request'
 export { crashTolerantOrderer, isCrashTolerant } from './orderer'
 export type { CrashTolerantOrderer, Orderer, OrdererContext, OrdererFactory, View } from './orderer'
 export type { ClientTransport, ClientTransportEvents, ClientTransportFactory, Transport, TransportFactory, TransportHandler } from './transport'

@@ -1,5 +1,5 @@
 import type { ErrorInfo } from './errors'
-import type { ClientId } from './ids'
+import type { ClientId, ReplicaId } from './ids'
 
 /**
  * A client request. `(client, seq)` names it: the engine executes each pair at
@@ -132,9 +132,19 @@ export type EvidenceAnswer =
     }
   | { readonly status: 'pending' | 'unavailable'; readonly client: ClientId; readonly seq: number; readonly incarnation: number; readonly reason: string }
 
+/**
+ * The replicas a cluster is configured with (the members whose majority decides), as of a view: sent with replies
+ * so that a client prefers them to the other replicas of its list (machines replaced since, spares not admitted),
+ * which may never answer. The higher `view` is the newer configuration.
+ */
+export interface ClientConfiguration {
+  readonly view: number
+  readonly replicas: readonly ReplicaId[]
+}
+
 /** Messages from a replica to a client. */
 export type ReplicaToClient =
-  | { readonly type: 'reply'; readonly from: string; readonly reply: Reply }
+  | { readonly type: 'reply'; readonly from: string; readonly reply: Reply; readonly configuration?: ClientConfiguration }
   | { readonly type: 'output'; readonly from: string; readonly output: OutputNotice }
   | { readonly type: 'evidence'; readonly from: string; readonly answer: EvidenceAnswer }
   /**

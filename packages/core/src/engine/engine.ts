@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientId, type EvidenceAnswer, type Clock, type JsonValue, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientConfiguration, type ClientId, type EvidenceAnswer, type Clock, type JsonValue, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
 import type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, RecoveredEntry } from './engine-types'
 import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
@@ -41,6 +41,8 @@ export class ReplicaEngine<S = unknown> {
   private configuredMembersOf: { readonly view: View; readonly configuration: readonly ReplicaId[] | undefined; readonly members: readonly ReplicaId[] } | undefined
   /** Every replica this one knows of (configured, spares, admitted): where asks go, and who may send to this one. */
   private readonly replicas: Set<ReplicaId>
+  /** The configuration replies carry, kept while the view and the configuration stay (see `clientConfiguration`). */
+  private sentConfiguration: ClientConfiguration | undefined
   private currentStatus: EngineStatus
   private readonly membership: Membership | undefined
   private readonly channel: OrdererChannel
@@ -84,6 +86,7 @@ export class ReplicaEngine<S = unknown> {
       order: (request) => this.orderer.submit(request),
       now: () => options.clock.now(),
       startingCluster: () => this.membership?.isFresh === true,
+      configuration: () => this.clientConfiguration(),
       executed: (position, request) => {
         this.membership?.catchUp.transfer.recordDelivery(position, request, this.requests.replicated.orderDigest)
         this.durableReplies?.noteDigest(position, this.requests.replicated.orderDigest)
@@ -438,6 +441,14 @@ export class ReplicaEngine<S = unknown> {
   /** The configured replicas (the quorum is a majority of them): the view's members without membership. */
   get configuration(): readonly ReplicaId[] {
     return this.membership?.currentConfiguration ?? this.currentView.members
+  }
+
+  /** The configuration as replies carry it, made again only when the view or the configuration changed. */
+  private clientConfiguration(): ClientConfiguration {
+    const replicas = this.configuration
+    const known = this.sentConfiguration
+    if (known !== undefined && known.view === this.currentView.id && known.replicas === replicas) return known
+    return (this.sentConfiguration = { view: this.currentView.id, replicas })
   }
 
   /** Members this replica suspects now (silent too long, or unreachable); none without membership. */
