@@ -315,7 +315,6 @@ export class LockstepClient {
     this.evidenceAsks.rejectAll(new LockstepError(ErrorCodes.STOPPED, `client '${this.id}' stopped while waiting for evidence`))
     this.refusals.clear()
     this.silent.clear()
-    this.configured = undefined
     this.outputAsk = undefined
     if (this.outputSyncTimer !== undefined) this.scheduler.clearTimer(this.outputSyncTimer)
     this.outputSyncTimer = undefined
@@ -439,8 +438,12 @@ export class LockstepClient {
     // A retry goes to the next replica; the first attempt too when the preferred one refuses connections now. (A
     // retry does not mark the replica tried as silent: it may be busy with a view change, and runs without clients
     // waiting for notices keep their schedules, as the simulator's pinned runs replay them.)
-    if (request.attempts > 0) this.rotatePreferred()
-    else this.preferred = this.reachableFrom(this.preferred)
+    // A request goes to configured replicas (see `configured`) for as many attempts as there are of them; past that,
+    // to any replica of the list in turn: a configuration that names only replicas that do not answer (one heard of
+    // before they failed or were replaced) must not keep the client from the others, which would tell it the new one.
+    const configuredOnly = request.attempts < (this.configured?.replicas.size ?? 0)
+    if (request.attempts > 0) this.rotatePreferred(configuredOnly)
+    else this.preferred = this.reachableFrom(this.preferred, configuredOnly)
     // A voting client's retry goes to every replica: those that executed it answer from their session tables,
     // and one that lies or stays silent cannot hold the vote up.
     if (request.attempts > 0 && this.voter) request.fannedOut = true
@@ -466,19 +469,20 @@ export class LockstepClient {
   }
 
   /** Moves `preferred` on to the next replica that does not refuse connections now (see {@link reachableFrom}). */
-  private rotatePreferred(): void {
-    this.preferred = this.reachableFrom((this.preferred + 1) % this.replicas.length)
+  private rotatePreferred(configuredFirst = true): void {
+    this.preferred = this.reachableFrom((this.preferred + 1) % this.replicas.length, configuredFirst)
   }
 
   /**
-   * The index of the first replica from `index` on, cyclically, that is configured (see `configured`), has not
+   * The index of the first replica from `index` on, cyclically, that is configured (see `configured`; unless
+   * `configuredFirst` is false), has not
    * refused a connection since it last accepted one (a crashed replica refuses them: asking it would cost a whole
    * retry interval) and did not stay silent when last asked; failing that, the first that does not refuse and was not
    * silent; then the first that does not refuse; `index` itself when every replica refuses.
    */
-  private reachableFrom(index: number): number {
+  private reachableFrom(index: number, configuredFirst = true): number {
     const count = this.replicas.length
-    const configured = this.configured?.replicas
+    const configured = configuredFirst ? this.configured?.replicas : undefined
     if (configured !== undefined) {
       for (let step = 0; step < count; step++) {
         const replica = this.replicas[(index + step) % count]!

@@ -48,7 +48,7 @@ export class RequestPath<S> {
   readonly replicated: ReplicatedState<S>
   private readonly env: RequestPathEnvironment
   /** The clients told the configuration the last reply carried (see `toldConfiguration`). */
-  private told: { configuration: ClientConfiguration | undefined; clients: Set<ClientId> } = { configuration: undefined, clients: new Set() }
+  private told: { configuration: ClientConfiguration | undefined; clients: Map<ClientId, number> } = { configuration: undefined, clients: new Map() }
   private readonly validator: CommandValidator
   /** Requests submitted here and not yet delivered: a retry of one is not ordered twice. */
   private inFlight = new RequestKeys()
@@ -185,21 +185,22 @@ export class RequestPath<S> {
 
   private replyTo(client: ClientId, reply: Reply): void {
     const configuration = this.env.configuration?.()
-    if (configuration !== undefined && this.toldConfiguration(client, configuration)) {
+    if (configuration !== undefined && this.toldConfiguration(client, reply.incarnation ?? 0, configuration)) {
       this.env.effects.sendToClient(client, { type: 'reply', from: this.env.self, reply, configuration })
     } else this.env.effects.sendToClient(client, { type: 'reply', from: this.env.self, reply })
   }
 
   /**
-   * True when `client` is to be told `configuration` with this reply: its first reply from here since the
-   * configuration changed (an encoded configuration on every reply cost a quarter of a microsecond each, for nothing
-   * new). A client that lost that reply hears it from the other replicas, or tries its whole list as before; the set
-   * is emptied when it reaches {@link MAX_TOLD_CLIENTS}, so that clients that went away are not kept.
+   * True when `client` (this run of it: `incarnation`) is to be told `configuration` with this reply: its first
+   * reply from here since the configuration changed (an encoded configuration on every reply cost a quarter of a
+   * microsecond each, for nothing new). A client that lost that reply hears it from the other replicas, or tries its
+   * whole list as before; the map is emptied when it reaches {@link MAX_TOLD_CLIENTS}, so that clients that went away
+   * are not kept.
    */
-  private toldConfiguration(client: ClientId, configuration: ClientConfiguration): boolean {
-    if (this.told.configuration !== configuration || this.told.clients.size >= MAX_TOLD_CLIENTS) this.told = { configuration, clients: new Set() }
-    if (this.told.clients.has(client)) return false
-    this.told.clients.add(client)
+  private toldConfiguration(client: ClientId, incarnation: number, configuration: ClientConfiguration): boolean {
+    if (this.told.configuration !== configuration || this.told.clients.size >= MAX_TOLD_CLIENTS) this.told = { configuration, clients: new Map() }
+    if (this.told.clients.get(client) === incarnation) return false
+    this.told.clients.set(client, incarnation)
     return true
   }
 }
