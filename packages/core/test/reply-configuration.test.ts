@@ -21,7 +21,7 @@ describe('the configuration in replies', () => {
     })
     let seq = 0
     return {
-      request: (client: string) => requestPath.onClientMessage(client, { type: 'request', request: { client, seq: ++seq, command: { name: 'read' } } }),
+      request: (client: string, incarnation = 0) => requestPath.onClientMessage(client, { type: 'request', request: { client, seq: ++seq, command: { name: 'read' }, incarnation } }),
       told: () => sent.map(({ to, message }) => `${to}:${message.type === 'reply' ? (message.configuration?.view ?? '-') : message.type}`),
       change: (next: ClientConfiguration) => (configuration = next),
       sent,
@@ -39,6 +39,15 @@ describe('the configuration in replies', () => {
     p.request('c2')
     expect(p.told()).toEqual(['c1:1', 'c1:-', 'c2:1', 'c1:4', 'c1:-', 'c2:4'])
     expect(p.sent[3]!.message).toMatchObject({ configuration: { view: 4, replicas: ['r1', 'r2', 'r4'] } })
+  })
+
+  it('tells a new run of a client (a higher incarnation, under the same id) again', () => {
+    const p = path()
+    p.request('c1', 100)
+    p.request('c1', 100)
+    p.request('c1', 200)
+    p.request('c1', 200)
+    expect(p.told()).toEqual(['c1:1', 'c1:-', 'c1:1', 'c1:-'])
   })
 
   it('forgets the clients told once 10,000 were, and tells them again', () => {
