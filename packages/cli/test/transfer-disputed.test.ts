@@ -71,8 +71,8 @@ async function expectRightStateTaken(cluster: LocalCluster, lines: string[], rep
   if (/from (.*, )?r1\b/.test(tookLine)) {
     const [, view, position] = /took the state of view (\d+) at position (\d+) /.exec(tookLine)!
     const r1Took = lines.slice(0, lines.indexOf(tookLine)).filter((l) => l.includes("replica 'r1' took the state of view ")).at(-1)
-    const r1At = r1Took === undefined ? undefined : /took the state of view (\d+) at position (\d+) /.exec(r1Took)
-    expect(r1At !== null && r1At !== undefined && Number(r1At[1]) <= Number(view) && r1At[2] === position, `${tookLine}\n${lines.filter((l) => l.includes("'r1'")).slice(-10).join('\n')}`).toBe(true)
+    const r1At = /took the state of view (\d+) at position (\d+) /.exec(r1Took ?? '')
+    expect(r1At !== null && Number(r1At[1]) <= Number(view) && r1At[2] === position, `${tookLine}\n${lines.filter((l) => l.includes("'r1'")).slice(-10).join('\n')}`).toBe(true)
   }
   expect(
     await eventually(async () => {

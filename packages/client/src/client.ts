@@ -4,6 +4,7 @@ import {
   isLockstepError,
   realScheduler,
   silentLogger,
+  type ClientConfiguration,
   type ClientId,
   type ClientTransport,
   type ClientTransportFactory,
@@ -13,7 +14,6 @@ import {
   type OutputNotice,
   type ReplicaId,
   type ReplicaToClient,
-  type ClientConfiguration,
   type Reply,
   type Scheduler,
   type TimerHandle,
@@ -437,10 +437,10 @@ export class LockstepClient {
     }
     // A retry goes to the next replica; the first attempt too when the preferred one refuses connections now. (A
     // retry does not mark the replica tried as silent: it may be busy with a view change, and runs without clients
-    // waiting for notices keep their schedules, as the simulator's pinned runs replay them.)
-    // A request goes to configured replicas (see `configured`) for as many attempts as there are of them; past that,
-    // to any replica of the list in turn: a configuration that names only replicas that do not answer (one heard of
-    // before they failed or were replaced) must not keep the client from the others, which would tell it the new one.
+    // waiting for notices keep their schedules, as the simulator's pinned runs replay them.) A request goes to
+    // configured replicas (see `configured`) for as many attempts as there are of them; past that, to any replica of
+    // the list in turn: a configuration that names only replicas that do not answer (one heard of before they failed
+    // or were replaced) must not keep the client from the others, which would tell it the new one.
     const configuredOnly = request.attempts < (this.configured?.replicas.size ?? 0)
     if (request.attempts > 0) this.rotatePreferred(configuredOnly)
     else this.preferred = this.reachableFrom(this.preferred, configuredOnly)
@@ -474,32 +474,28 @@ export class LockstepClient {
   }
 
   /**
-   * The index of the first replica from `index` on, cyclically, that is configured (see `configured`; unless
-   * `configuredFirst` is false), has not
-   * refused a connection since it last accepted one (a crashed replica refuses them: asking it would cost a whole
-   * retry interval) and did not stay silent when last asked; failing that, the first that does not refuse and was not
-   * silent; then the first that does not refuse; `index` itself when every replica refuses.
+   * The index of the first replica from `index` on, cyclically, that has not refused a connection since it last
+   * accepted one (a crashed replica refuses them: asking it would cost a whole retry interval), did not stay silent
+   * when last asked, and is configured (see `configured`; any replica when `configuredFirst` is false or no
+   * configuration is known); failing that, the first that neither refuses nor was silent; then the first that does not
+   * refuse; `index` itself when every replica refuses. One pass: the usual answer is the first replica looked at.
    */
   private reachableFrom(index: number, configuredFirst = true): number {
     const count = this.replicas.length
     const configured = configuredFirst ? this.configured?.replicas : undefined
-    if (configured !== undefined) {
-      for (let step = 0; step < count; step++) {
-        const replica = this.replicas[(index + step) % count]!
-        if (configured.has(replica) && !this.refusals.has(replica) && !this.silent.has(replica)) return (index + step) % count
-      }
-    }
-    if (this.silent.size > 0) {
-      for (let step = 0; step < count; step++) {
-        const replica = this.replicas[(index + step) % count]!
-        if (!this.refusals.has(replica) && !this.silent.has(replica)) return (index + step) % count
-      }
-    }
+    let notSilent = -1
+    let notRefused = -1
     for (let step = 0; step < count; step++) {
       const candidate = (index + step) % count
-      if (!this.refusals.has(this.replicas[candidate]!)) return candidate
+      const replica = this.replicas[candidate]!
+      if (this.refusals.has(replica)) continue
+      if (!this.silent.has(replica)) {
+        if (configured === undefined || configured.has(replica)) return candidate
+        if (notSilent < 0) notSilent = candidate
+      }
+      if (notRefused < 0) notRefused = candidate
     }
-    return index
+    return notSilent >= 0 ? notSilent : notRefused >= 0 ? notRefused : index
   }
 
   private sendRequest(replica: ReplicaId, request: PendingRequest): void {
