@@ -190,7 +190,8 @@ export class LockstepClient {
   /**
    * Replicas that were asked for missed outputs and stayed silent, and sent nothing since: a rotation (the asks', and
    * the retries' of requests) passes them over while another replica may answer (a crashed machine, or one not
-   * serving, would cost a retry interval each time its turn came). Any message from one takes it off.
+   * serving, would cost a retry interval each time its turn came). Any message from one takes it off, and a
+   * request's retry that finds every replica but the one it left marked forgets them all (see `send`).
    */
   private readonly silent = new Set<ReplicaId>()
   /**
@@ -442,8 +443,19 @@ export class LockstepClient {
     // the list in turn: a configuration that names only replicas that do not answer (one heard of before they failed
     // or were replaced) must not keep the client from the others, which would tell it the new one.
     const configuredOnly = request.attempts < (this.configured?.replicas.size ?? 0)
-    if (request.attempts > 0) this.rotatePreferred(configuredOnly)
-    else this.preferred = this.reachableFrom(this.preferred, configuredOnly)
+    if (request.attempts > 0) {
+      const last = this.preferred
+      this.rotatePreferred(configuredOnly)
+      // Back at the replica that just left this request unanswered, every other one passed over as silent: the marks
+      // are stale (one lasts until its replica speaks, and a marked replica is sent nothing while another is
+      // unmarked), so they are forgotten and the rotation goes on as if there were none. (Found by the simulator's
+      // `replace` fault, seed 24002999: asks went unanswered during a blackout and marked every replica but one, which
+      // was stuck joining and took every retry of a request for 10 s.)
+      if (this.preferred === last && this.silent.size > 0) {
+        this.silent.clear()
+        this.rotatePreferred(configuredOnly)
+      }
+    } else this.preferred = this.reachableFrom(this.preferred, configuredOnly)
     // A voting client's retry goes to every replica: those that executed it answer from their session tables,
     // and one that lies or stays silent cannot hold the vote up.
     if (request.attempts > 0 && this.voter) request.fannedOut = true

@@ -188,4 +188,18 @@ describe('membership changes under faults', () => {
     expect(result.violations, result.rerun).toEqual([])
     expect(result.replacements!.done.length).toBeGreaterThan(0)
   })
+
+  // Found by `npm run sweep -- --grid replace` (seed 24002999 of 3,000; two more near-misses of the same kind before
+  // this fix, 24000468 and 24000560): c6 waited for its lock's grant through a blackout, and its asks for missed
+  // outputs went unanswered and marked every replica of its list but r2 silent. A mark lasted until its replica spoke,
+  // and nothing was sent to a marked replica while r2 was not: r2, stuck joining, took every retry of c6's #10, 60 of
+  // them, while r3, r4 and r5 served (`liveness: request c6#10 got no reply for 10007ms`). A retry that comes back to
+  // the replica it left now forgets the marks.
+  it('a retry that finds every other replica marked silent forgets the marks (mutex, Lamport, seed 24002999)', async () => {
+    // lockstep sim --machine mutex --replicas 3 --order lamport --clients 6 --ops 150 --faults crash,restart,amnesia,partition,slow,delay,blackout,pause,membership,replace --overlap --durable --link-capacity 16 --connect-delay-ms 1500 --seed 24002999
+    const faults: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'pause', 'membership', 'replace']
+    const result = await simulate({ seed: 24002999, workload: workloads.mutex!, orderer: orderers[0].simulation, replicas: 3, clients: 6, ops: 150, faults, overlap: true, durable: true, linkCapacity: 16, connectDelayMaxMs: 1500 })
+    expect(result.violations, result.rerun).toEqual([])
+    expect(result.replacements!.done.length).toBeGreaterThan(0)
+  })
 })

@@ -8,7 +8,9 @@ import { orderers } from './orderers'
 // a seed does, so these only guard against the exact schedules; compliance-world*.test.ts runs 3,000 seeds in CI.
 // (Checked on 2026-12-05 by taking fixes out again: seeds 10 and 21 no longer fail without theirs, with either
 // orderer, already at 674ca67; core's scenarios do: competing-coordinators and joining-replicas-resume-after-
-// coordinator-lost without seed 10's, stale-recover-request-cleared and two others without seed 21's.)
+// coordinator-lost without seed 10's, stale-recover-request-cleared and two others without seed 21's. Seed 3305 no
+// longer fails without its fix, the engine's `mayTakeState()` guards on state chunks and suffixes, with either
+// orderer; core's scenarios promised-replica-takes-no-state and promised-replica-takes-no-chunk do, one per guard.)
 // Rerun one: npx lockstep sim --machine M --replicas N --clients C [--in-flight K] --ops 200 --faults crash,restart,
 // amnesia,partition,slow,delay,blackout,client-restart --overlap --durable --seed S [--trace]
 const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart']

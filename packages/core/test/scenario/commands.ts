@@ -104,8 +104,8 @@ class Args {
 /** Every command of the language, with its usage line. */
 export const commands: Readonly<Record<string, CommandSpec>> = {
   'add-replicas': {
-    usage: 'add-replicas N [spares=K] [membership=on|off] [durable=on|off] [machine=kv|register|mutex] [heartbeat=MS] [suspect=MS] [view-change=MS] [order-heartbeat=MS]',
-    options: ['spares', 'membership', 'durable', 'machine', 'heartbeat', 'suspect', 'view-change', 'order-heartbeat'],
+    usage: 'add-replicas N [spares=K] [membership=on|off] [durable=on|off] [machine=kv|register|mutex] [heartbeat=MS] [suspect=MS] [view-change=MS] [order-heartbeat=MS] [suffix-window=N]',
+    options: ['spares', 'membership', 'durable', 'machine', 'heartbeat', 'suspect', 'view-change', 'order-heartbeat', 'suffix-window'],
     run(env, args) {
       args.atMost(1)
       const replicas = args.integer(args.words[0], 'the number of replicas')
@@ -127,6 +127,7 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
         membership,
         durable: args.onOff('durable', false),
         orderHeartbeatMs: args.integer(args.options.get('order-heartbeat'), 'order-heartbeat', 1000),
+        ...(args.options.has('suffix-window') && { suffixWindow: args.integer(args.options.get('suffix-window'), 'suffix-window') }),
       })
     },
   },

@@ -34,6 +34,8 @@ export interface ClusterOptions {
   readonly durable: boolean
   /** The Lamport orderer's idle heartbeat interval. */
   readonly orderHeartbeatMs: number
+  /** The engine's `transfer.suffixWindow` (its default when absent): 0 makes every transfer a whole state in chunks. */
+  readonly suffixWindow?: number
 }
 
 /**
@@ -155,7 +157,8 @@ export class InteractionEnv {
     const m = options.membership
     lines.push(m ? `membership on: heartbeat ${m.heartbeatMs} ms, suspect after ${m.suspectAfterMs} ms, view-change timeout ${m.viewChangeTimeoutMs} ms` : 'membership off')
     const ordering = this.orderer === 'lamport' ? '' : `, real-time order (Δ = ${SCENARIO_REALTIME_BOUNDS.maxDelayMs} + ${SCENARIO_REALTIME_BOUNDS.maxSkewMs} ms)`
-    lines.push(`machine ${options.machine.name}, ${options.durable ? 'durable disks' : 'no disks'}, order heartbeat ${options.orderHeartbeatMs} ms${ordering}`)
+    const suffixes = options.suffixWindow === undefined ? '' : `, state transfers send at most ${options.suffixWindow} requests (else the whole state in chunks)`
+    lines.push(`machine ${options.machine.name}, ${options.durable ? 'durable disks' : 'no disks'}, order heartbeat ${options.orderHeartbeatMs} ms${ordering}${suffixes}`)
     return [...lines, ...render(events, 'all')]
   }
 
@@ -458,6 +461,7 @@ export class InteractionEnv {
       view: { id: 1, members: this.initialMembers },
       replicas: this.configured,
       membership: options.membership,
+      ...(options.suffixWindow !== undefined && { transfer: { suffixWindow: options.suffixWindow } }),
       // Durable replicas answer only once a majority's disks hold a request (each disk here is written at once).
       durableReplies: options.durable && options.membership !== undefined,
       join: mode === 'join',
