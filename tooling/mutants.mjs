@@ -1,0 +1,163 @@
+// `npm run mutants -- [--only ID,...] [--list] [--no-baseline] [--keep] [--json]`: takes each fix of
+// tooling/mutants.json out again, one at a time, in a worktree of HEAD, and runs the tests that must then fail. A
+// test that still passes with its fix out no longer guards it: a pinned simulator seed whose schedule moved (any
+// change to what replicas or clients send moves them), or a test that never could fail. Before the mutants, each
+// test runs once as committed (the baseline) and must pass, with at least one test run: a test that fails anyway,
+// or a name that matches nothing, proves nothing.
+//
+// Exit 0 when every test failed without its fix; 1 when one passed (SURVIVED), its fix's code is no longer found
+// exactly once (STALE), or a baseline failed; 2 for bad usage. Uncommitted changes are not in the worktree:
+// commit first. Not part of `npm test` (a few minutes); registry.test in conformance checks that the registry's
+// code is still found.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const PNPM = ['-y', 'pnpm@10.34.9']
+
+/** The registry, checked: every mutant has an id, a file, a `find` and a `replace` that differ, and tests. */
+export function loadRegistry(file = join(root, 'tooling', 'mutants.json')) {
+  const registry = JSON.parse(readFileSync(file, 'utf8'))
+  const ids = new Set()
+  for (const [index, mutant] of (registry.mutants ?? []).entries()) {
+    const where = `tooling/mutants.json: mutants[${index}]${typeof mutant.id === 'string' ? ` (${mutant.id})` : ''}`
+    for (const field of ['id', 'fix', 'file', 'find', 'replace']) {
+      if (typeof mutant[field] !== 'string' || mutant[field] === '') throw new Error(`${where}: '${field}' must be a non-empty string`)
+    }
+    if (mutant.find === mutant.replace) throw new Error(`${where}: 'replace' is the same as 'find'`)
+    if (ids.has(mutant.id)) throw new Error(`${where}: the id '${mutant.id}' is used twice`)
+    ids.add(mutant.id)
+    if (!Array.isArray(mutant.caughtBy) || mutant.caughtBy.length === 0) throw new Error(`${where}: 'caughtBy' must list at least one test`)
+    for (const test of mutant.caughtBy) {
+      for (const field of ['package', 'test', 'name']) if (typeof test[field] !== 'string' || test[field] === '') throw new Error(`${where}: caughtBy.${field} must be a non-empty string`)
+    }
+  }
+  return registry.mutants
+}
+
+/** How many times the mutant's `find` occurs in its file under `base` (1 when it can be applied). */
+export function occurrences(mutant, base = root) {
+  return readFileSync(join(base, mutant.file), 'utf8').split(mutant.find).length - 1
+}
+
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** Runs one test (by name) with vitest in `base`; returns the counts vitest reports. */
+function runTest(base, test) {
+  const report = join(base, '.mutants-report.json')
+  rmSync(report, { force: true })
+  const run = spawnSync('npx', ['vitest', 'run', test.test, '-t', escapeRegExp(test.name), '--reporter=json', `--outputFile=${report}`], {
+    cwd: join(base, test.package),
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+  })
+  let counts = { passed: 0, failed: 0 }
+  try {
+    const json = JSON.parse(readFileSync(report, 'utf8'))
+    counts = { passed: json.numPassedTests, failed: json.numFailedTests }
+  } catch {
+    counts = { passed: 0, failed: 0, error: (run.stderr || run.stdout || '').trim().split('\n').slice(-5).join('\n') }
+  }
+  return { ...counts, status: run.status }
+}
+
+function parseArgs(argv) {
+  const options = { only: undefined, list: false, baseline: true, keep: false, json: false }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--only') options.only = new Set((argv[++i] ?? '').split(',').filter(Boolean))
+    else if (arg === '--list') options.list = true
+    else if (arg === '--no-baseline') options.baseline = false
+    else if (arg === '--keep') options.keep = true
+    else if (arg === '--json') options.json = true
+    else throw new Error(`unknown argument '${arg}' (usage: npm run mutants -- [--only ID,...] [--list] [--no-baseline] [--keep] [--json])`)
+  }
+  return options
+}
+
+async function main() {
+  let options
+  try {
+    options = parseArgs(process.argv.slice(2))
+  } catch (error) {
+    console.error(error.message)
+    process.exit(2)
+  }
+  let mutants = loadRegistry()
+  if (options.only) {
+    const unknown = [...options.only].filter((id) => !mutants.some((m) => m.id === id))
+    if (unknown.length > 0) {
+      console.error(`unknown mutant ${unknown.join(', ')} (known: ${mutants.map((m) => m.id).join(', ')})`)
+      process.exit(2)
+    }
+    mutants = mutants.filter((m) => options.only.has(m.id))
+  }
+  if (options.list) {
+    for (const m of mutants) console.log(`${m.id}: ${m.fix}\n  ${m.file}\n${m.caughtBy.map((t) => `  caught by ${t.package}/${t.test} › ${t.name}`).join('\n')}`)
+    return
+  }
+
+  const base = mkdtempSync(join(tmpdir(), 'lockstep-mutants-'))
+  const tree = join(base, 'tree')
+  const log = (line) => options.json || console.log(line)
+  const results = []
+  const baselines = []
+  try {
+    execFileSync('git', ['worktree', 'add', '--detach', tree, 'HEAD'], { cwd: root, stdio: 'ignore' })
+    log(`worktree of ${execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim()} at ${tree}; installing`)
+    const install = (offline) => spawnSync('npx', [...PNPM, 'install', '--frozen-lockfile', ...(offline ? ['--offline'] : [])], { cwd: tree, stdio: 'ignore' }).status === 0
+    if (!install(true) && !install(false)) throw new Error('pnpm install failed in the worktree')
+
+    if (options.baseline) {
+      const seen = new Set()
+      for (const m of mutants) {
+        for (const test of m.caughtBy) {
+          const key = `${test.package}/${test.test} › ${test.name}`
+          if (seen.has(key)) continue
+          seen.add(key)
+          const counts = runTest(tree, test)
+          const ok = counts.failed === 0 && counts.passed > 0
+          baselines.push({ test: key, ...counts, ok })
+          log(`baseline ${ok ? 'passes' : counts.passed === 0 && counts.failed === 0 ? 'RAN NOTHING' : 'FAILS'}: ${key}${counts.error ? `\n${counts.error}` : ''}`)
+        }
+      }
+    }
+
+    for (const m of mutants) {
+      const file = join(tree, m.file)
+      const original = readFileSync(file, 'utf8')
+      const found = original.split(m.find).length - 1
+      if (found !== 1) {
+        results.push({ id: m.id, verdict: 'STALE', detail: `its code is found ${found} times in ${m.file}, not once` })
+        log(`STALE    ${m.id}: its code is found ${found} times in ${m.file}, not once`)
+        continue
+      }
+      writeFileSync(file, original.replace(m.find, m.replace))
+      try {
+        const tests = m.caughtBy.map((test) => ({ test: `${test.package}/${test.test} › ${test.name}`, ...runTest(tree, test) }))
+        const survivors = tests.filter((t) => t.failed === 0)
+        const verdict = survivors.length === 0 ? 'caught' : 'SURVIVED'
+        results.push({ id: m.id, verdict, tests })
+        log(`${verdict.padEnd(8)} ${m.id}: ${m.fix}`)
+        for (const t of tests) log(`           ${t.failed > 0 ? 'fails ' : 'PASSES'} ${t.test}`)
+      } finally {
+        writeFileSync(file, original)
+      }
+    }
+  } finally {
+    if (!options.keep) {
+      spawnSync('git', ['worktree', 'remove', '--force', tree], { cwd: root, stdio: 'ignore' })
+      rmSync(base, { recursive: true, force: true })
+    }
+  }
+  const bad = results.filter((r) => r.verdict !== 'caught').length + baselines.filter((b) => !b.ok).length
+  const summary = { mutants: results.length, caught: results.filter((r) => r.verdict === 'caught').length, survived: results.filter((r) => r.verdict === 'SURVIVED').map((r) => r.id), stale: results.filter((r) => r.verdict === 'STALE').map((r) => r.id), baselineFailures: baselines.filter((b) => !b.ok).map((b) => b.test) }
+  if (options.json) console.log(JSON.stringify({ ...summary, results, baselines }))
+  else console.log(`${bad === 0 ? 'ok' : 'FAILED'}: ${summary.caught}/${summary.mutants} mutants caught by every test listed${summary.survived.length ? `; survived: ${summary.survived.join(', ')}` : ''}${summary.stale.length ? `; stale: ${summary.stale.join(', ')}` : ''}${summary.baselineFailures.length ? `; baselines failing: ${summary.baselineFailures.length}` : ''}`)
+  process.exitCode = bad === 0 ? 0 : 1
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main()
