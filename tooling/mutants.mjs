@@ -1,4 +1,4 @@
-// `npm run mutants -- [--only ID,...] [--list] [--no-baseline] [--keep] [--json]`: takes each fix of
+// `npm run mutants -- [--only ID,...] [--registry FILE] [--list] [--no-baseline] [--keep] [--json]`: takes each fix of
 // tooling/mutants.json out again, one at a time, in a worktree of HEAD, and runs the tests that must then fail. A
 // test that still passes with its fix out no longer guards it: a pinned simulator seed whose schedule moved (any
 // change to what replicas or clients send moves them), or a test that never could fail. Before the mutants, each
@@ -23,7 +23,7 @@ export function loadRegistry(file = join(root, 'tooling', 'mutants.json')) {
   const registry = JSON.parse(readFileSync(file, 'utf8'))
   const ids = new Set()
   for (const [index, mutant] of (registry.mutants ?? []).entries()) {
-    const where = `tooling/mutants.json: mutants[${index}]${typeof mutant.id === 'string' ? ` (${mutant.id})` : ''}`
+    const where = `${file}: mutants[${index}]${typeof mutant.id === 'string' ? ` (${mutant.id})` : ''}`
     for (const field of ['id', 'fix', 'file', 'find', 'replace']) {
       if (typeof mutant[field] !== 'string' || mutant[field] === '') throw new Error(`${where}: '${field}' must be a non-empty string`)
     }
@@ -65,15 +65,16 @@ function runTest(base, test) {
 }
 
 function parseArgs(argv) {
-  const options = { only: undefined, list: false, baseline: true, keep: false, json: false }
+  const options = { only: undefined, registry: undefined, list: false, baseline: true, keep: false, json: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '--only') options.only = new Set((argv[++i] ?? '').split(',').filter(Boolean))
+    else if (arg === '--registry') options.registry = argv[++i]
     else if (arg === '--list') options.list = true
     else if (arg === '--no-baseline') options.baseline = false
     else if (arg === '--keep') options.keep = true
     else if (arg === '--json') options.json = true
-    else throw new Error(`unknown argument '${arg}' (usage: npm run mutants -- [--only ID,...] [--list] [--no-baseline] [--keep] [--json])`)
+    else throw new Error(`unknown argument '${arg}' (usage: npm run mutants -- [--only ID,...] [--registry FILE] [--list] [--no-baseline] [--keep] [--json])`)
   }
   return options
 }
@@ -86,7 +87,8 @@ async function main() {
     console.error(error.message)
     process.exit(2)
   }
-  let mutants = loadRegistry()
+  // Another registry (a candidate's, not committed yet) is read from the working tree; its fixes apply to HEAD's code.
+  let mutants = loadRegistry(options.registry === undefined ? undefined : join(process.cwd(), options.registry))
   if (options.only) {
     const unknown = [...options.only].filter((id) => !mutants.some((m) => m.id === id))
     if (unknown.length > 0) {
