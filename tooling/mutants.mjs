@@ -7,12 +7,12 @@
 //
 // Exit 0 when every test failed without its fix; 1 when one passed (SURVIVED), its fix's code is no longer found
 // exactly once (STALE), or a baseline failed; 2 for bad usage. Uncommitted changes are not in the worktree:
-// commit first. Not part of `npm test` (a few minutes); registry.test in conformance checks that the registry's
+// commit first. Not part of `npm test` (a few minutes); mutants-registry.test.ts in conformance checks that the registry's
 // code is still found.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -88,7 +88,7 @@ async function main() {
     process.exit(2)
   }
   // Another registry (a candidate's, not committed yet) is read from the working tree; its fixes apply to HEAD's code.
-  let mutants = loadRegistry(options.registry === undefined ? undefined : join(process.cwd(), options.registry))
+  let mutants = loadRegistry(options.registry === undefined ? undefined : resolve(options.registry))
   if (options.only) {
     const unknown = [...options.only].filter((id) => !mutants.some((m) => m.id === id))
     if (unknown.length > 0) {
