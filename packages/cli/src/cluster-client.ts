@@ -1,7 +1,8 @@
+import { X509Certificate } from 'node:crypto'
 import { LockstepClient, byzantine, first, majority, type VoterFactory } from '@lockstep/client'
 import { ErrorCodes, LockstepError, type Logger } from '@lockstep/interface'
 import { tcpClient, type TlsCredentials } from '@lockstep/transport-tcp'
-import { readSecret, type LoadedClusterConfig, type VoterName } from './cluster-config'
+import { configPath, readSecret, type LoadedClusterConfig, type VoterName } from './cluster-config'
 import { processIo, type Io } from './io'
 import { transportTuning } from './replica-runner'
 
@@ -62,4 +63,35 @@ export async function clusterClient(config: LoadedClusterConfig, options: Cluste
   const incarnation = Math.floor((performance.timeOrigin + performance.now()) * 1000)
   const voter = voterFor(options.voter ?? config.voter, ids.length)
   return new LockstepClient({ id, transport, replicas: order, log: options.logger, retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs, incarnation, voter })
+}
+
+/**
+ * The client certificate for a TLS cluster (`--cert`, `--key` of `lockstep <command>`), and the id it names (its CN);
+ * undefined for a cluster without TLS. INVALID_CONFIG for a certificate given where the cluster has no TLS, none where
+ * it has, or one that cannot be read.
+ */
+export async function clientTls(command: string, config: LoadedClusterConfig, io: Io, cert: string | undefined, key: string | undefined): Promise<{ credentials: TlsCredentials; commonName: string | undefined } | undefined> {
+  const tls = config.security.tls
+  if (tls === undefined) {
+    if (cert !== undefined) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: --cert was given but ${config.file} has no security.tls; the cluster authenticates clients with the client secret`)
+    return undefined
+  }
+  if (cert === undefined || key === undefined) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: ${config.file} uses TLS (security.tls): pass --cert and --key, this client's certificate (CN = client id, OU = client) and key`)
+  }
+  const read = async (path: string, what: string) => {
+    try {
+      return await io.readFile(path)
+    } catch (cause) {
+      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: cannot read ${what} ${path}: ${(cause as Error).message}`)
+    }
+  }
+  const credentials = { ca: await read(configPath(config, tls.ca), 'the CA certificate (security.tls.ca)'), cert: await read(cert, '--cert'), key: await read(key, '--key') }
+  let commonName: string | undefined
+  try {
+    commonName = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(credentials.cert).subject)?.[1]
+  } catch (cause) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: --cert ${cert} is not a PEM certificate: ${(cause as Error).message}`)
+  }
+  return { credentials, commonName }
 }

@@ -108,6 +108,7 @@ describe('lockstep bench', () => {
       [['--cluster', file, '--workload', 'put', '--in-flight', '0'], /--in-flight must be a whole number from 1 to 1000 \(got '0'\)/],
       [['--cluster', file, '--workload', 'lock', '--in-flight', '2'], /--in-flight applies to --workload put only/],
       [['--cluster', file, '--workload', 'put', '--threads', '2'], /Unknown option '--threads'/],
+      [['--cluster', file, '--workload', 'put', '--cert', 'c.pem', '--key', 'c.key'], /--cert was given but .*cluster\.json has no security\.tls; the cluster authenticates clients with the client secret/],
     ]
     for (const [args, message] of cases) {
       const run = await runCli(['bench', ...args])

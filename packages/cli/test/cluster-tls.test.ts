@@ -37,22 +37,27 @@ beforeEach(() => {
   if (!canRun) throw new Error('no openssl binary on the PATH to make the test certificates: install it (Debian: apt-get install -y openssl)')
 })
 
-beforeAll(async () => {
-  if (!canRun) return
-  requireBuiltCli()
-  dir = await mkdtemp(join(tmpdir(), 'lockstep-tls-'))
-  issueCertificates(dir, [['r1', 'replica'], ['r2', 'replica'], ['r3', 'replica'], ['alice', 'client'], ['bob', 'client']])
+/** Three replicas of `machine` with mutual TLS in `dir`, and certificates for `clients` there. */
+async function startTlsCluster(dir: string, machine: string, clients: string[]): Promise<LocalCluster> {
+  issueCertificates(dir, [['r1', 'replica'], ['r2', 'replica'], ['r3', 'replica'], ...clients.map((id): [string, 'client'] => [id, 'client'])])
   const { freePorts } = await import('../src/index')
   const ports = await freePorts(3)
   const document = {
     clusterId: 'tls-test',
     replicas: ['r1', 'r2', 'r3'].map((id, i) => ({ id, host: '127.0.0.1', port: ports[i], tls: { cert: `${id}.pem`, key: `${id}.key` } })),
-    machine: 'register',
+    machine,
     security: { tls: { ca: 'ca.pem' } },
   }
   const file = join(dir, 'cluster.json')
   await writeFile(file, JSON.stringify(document, null, 2))
-  cluster = await startLocalCluster(parseClusterConfig(JSON.stringify(document), file))
+  return startLocalCluster(parseClusterConfig(JSON.stringify(document), file))
+}
+
+beforeAll(async () => {
+  if (!canRun) return
+  requireBuiltCli()
+  dir = await mkdtemp(join(tmpdir(), 'lockstep-tls-'))
+  cluster = await startTlsCluster(dir, 'register', ['alice', 'bob'])
 }, 90_000)
 
 afterAll(async () => {
@@ -90,4 +95,52 @@ describe('a cluster with mutual TLS (no secrets)', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/^lockstep client: AUTH_FAILED: client 'carol': every replica refused it: carol -> r1 at 127\.0\.0\.1:\d+: TLS: .*certificate/m)
   }, 30_000)
+})
+
+describe('lockstep bench against a cluster with mutual TLS', () => {
+  let benchDir: string
+  let kvCluster: LocalCluster | undefined
+  beforeAll(async () => {
+    if (!canRun) return
+    benchDir = await mkdtemp(join(tmpdir(), 'lockstep-tls-bench-'))
+    kvCluster = await startTlsCluster(benchDir, 'kv', ['carol', 'dave'])
+  }, 90_000)
+  afterAll(async () => {
+    await stopEverything([kvCluster], benchDir)
+  }, 60_000)
+  const pair = (id: string) => ['--cert', join(benchDir, `${id}.pem`), '--key', join(benchDir, `${id}.key`)]
+
+  it('measures with one client per certificate (--clients is their number), each client known by its CN', async () => {
+    const file = kvCluster!.configFile
+    const run = await runCli(['bench', '--cluster', file, '--workload', 'put', ...pair('carol'), ...pair('dave'), '--in-flight', '4', '--duration', '0.5', '--warmup', '0.2', '--json'])
+    expect(run).toMatchObject({ code: 0, stderr: '' })
+    const result = JSON.parse(run.stdout)
+    expect(result).toMatchObject({ workload: 'put', clients: 2, in_flight: 4, errors: 0, replicas: 3 })
+    expect(result.ops).toBeGreaterThan(0)
+    // The puts went in under the certificates' ids: a client reads back what the bench wrote.
+    const get = await runCli(['client', '--cluster', file, ...pair('carol'), 'get', '{"key":"lockstep-bench-0"}'])
+    expect(get).toMatchObject({ code: 0, stderr: '' })
+    expect(JSON.parse(get.stdout)).toMatchObject({ ok: true, client: 'carol' })
+    expect(JSON.parse(get.stdout).outputs[0].value).toBeTypeOf('string')
+  }, 60_000)
+
+  it('refuses a TLS cluster without certificates, more clients than certificates, shared connections, a certificate twice, a certificate without its key (exit 2)', async () => {
+    const file = kvCluster!.configFile
+    const short = ['--workload', 'put', '--duration', '0.2', '--warmup', '0']
+    const none = await runCli(['bench', '--cluster', file, ...short])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/lockstep bench: .*uses TLS \(security\.tls\): pass --cert and --key/)
+    const more = await runCli(['bench', '--cluster', file, ...short, ...pair('carol'), '--clients', '3'])
+    expect(more.code).toBe(2)
+    expect(more.stderr).toMatch(/--clients 3 with 1 certificates: under TLS each client is known by its own certificate/)
+    const shared = await runCli(['bench', '--cluster', file, ...short, ...pair('carol'), '--shared-connections'])
+    expect(shared.code).toBe(2)
+    expect(shared.stderr).toMatch(/--shared-connections with a TLS cluster/)
+    const twice = await runCli(['bench', '--cluster', file, ...short, ...pair('carol'), ...pair('carol')])
+    expect(twice.code).toBe(2)
+    expect(twice.stderr).toMatch(/each --cert must name a client of its own \(its CN\): got carol, carol/)
+    const lonely = await runCli(['bench', '--cluster', file, ...short, '--cert', join(benchDir, 'carol.pem')])
+    expect(lonely.code).toBe(2)
+    expect(lonely.stderr).toMatch(/--cert and --key go together/)
+  }, 60_000)
 })

@@ -3,13 +3,13 @@ import { hostname } from 'node:os'
 import type { LockstepClient } from '@lockstep/client'
 import { ErrorCodes, LockstepError, isLockstepError, type OutputNotice, type Reply, type StateMachine } from '@lockstep/interface'
 import { intFlag, parseFlags } from '../args'
-import { clusterClient } from '../cluster-client'
+import { clientTls, clusterClient } from '../cluster-client'
 import { authProblems, configError, loadClusterConfig, voterNames, type LoadedClusterConfig, type VoterName } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
 import { loadMachine } from '../machine-source'
 
 /** Help text of `lockstep bench`. */
-export const benchUsage = `lockstep bench --cluster <cluster.json> --workload put|lock [--clients 16] [--in-flight 1] [--duration 10] [--warmup 1] [--voter first|majority|byzantine] [--shared-connections] [--json]
+export const benchUsage = `lockstep bench --cluster <cluster.json> --workload put|lock [--clients 16] [--in-flight 1] [--duration 10] [--warmup 1] [--voter first|majority|byzantine] [--shared-connections] [--cert FILE --key FILE]... [--json]
 
 Measures a running cluster from this machine: N closed-loop clients (each
 with its own connection, or with --shared-connections one connection to each
@@ -36,14 +36,18 @@ the p50/p99 latency of one operation in milliseconds.
               the clients share one connection to each replica (shareConnections),
               as the clients of one application process can, and as gRPC's clients
               (etcd's) do by default
+  --cert/--key  with a cluster that uses TLS (security.tls): a client's certificate
+              (CN = client id, OU = client) and key, as for lockstep client; each
+              replica knows a client by its certificate, so give one pair per
+              client, repeated (--clients is then their number); --in-flight K
+              keeps K puts in flight on each, for more load from fewer certificates
   --json      print one JSON object:
               {"workload":"put","clients":16,"in_flight":1,"shared_connections":false,"duration_s":10,"ops":…,"ops_s":…,"p50":…,"p99":…,"errors":0,…}
               (latencies in milliseconds)
 Exit 0 on success; 1 if the cluster cannot be reached or a request fails (the
 first error on stderr; with --json the object is still printed, with "error");
-2 for bad usage, an invalid configuration, or a machine without the workload's
-commands. A cluster with security.tls is not supported yet (each client would
-need its own certificate).
+2 for bad usage, an invalid configuration (a TLS cluster without --cert and
+--key), or a machine without the workload's commands.
 
 Examples:
   lockstep bench --cluster .lockstep/cluster/cluster.json --workload put --clients 64 --duration 5
@@ -96,6 +100,8 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
     warmup: { type: 'string' },
     voter: { type: 'string' },
     'shared-connections': { type: 'boolean' },
+    cert: { type: 'string', multiple: true },
+    key: { type: 'string', multiple: true },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
@@ -112,7 +118,11 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   const workload = values.workload as string | undefined
   if (workload === undefined) return usageError(`--workload is required (${benchWorkloads.join(' or ')})`)
   if (!(benchWorkloads as readonly string[]).includes(workload)) return usageError(`--workload '${workload}' is not a workload; choose from ${benchWorkloads.join(', ')}`)
-  const clientCount = intFlag('bench', 'clients', values.clients as string | undefined, 16, 1, 10_000)
+  const certs = (values.cert as unknown as string[] | undefined) ?? []
+  const keys = (values.key as unknown as string[] | undefined) ?? []
+  if (certs.length !== keys.length) return usageError(`--cert and --key go together, one of each per client (got ${certs.length} --cert and ${keys.length} --key)`)
+  const clientCount = intFlag('bench', 'clients', values.clients as string | undefined, certs.length > 0 ? certs.length : 16, 1, 10_000)
+  if (certs.length > 0 && clientCount !== certs.length) return usageError(`--clients ${clientCount} with ${certs.length} certificates: under TLS each client is known by its own certificate, so give one --cert and --key per client (or --clients ${certs.length})`)
   const inFlight = intFlag('bench', 'in-flight', values['in-flight'] as string | undefined, 1, 1, 1000)
   if (inFlight > 1 && workload === 'lock') return usageError('--in-flight applies to --workload put only: a lock client holds at most one acquire + release pair at a time')
   const durationS = secondsFlag('duration', values.duration as string | undefined, 10, false)
@@ -123,9 +133,15 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   const config = await loadClusterConfig(file, io)
   const problems = authProblems(config, 'client')
   if (problems.length > 0) throw configError(config.file, problems)
-  if (config.security.tls !== undefined) {
-    io.stderr(`lockstep bench: UNSUPPORTED: ${config.file} uses TLS (security.tls); lockstep bench runs many clients and cannot give each its own certificate yet: measure a cluster that authenticates clients with the client secret`)
-    return ExitCode.USAGE
+  // Under TLS each client proves its id by its own certificate (its CN), on connections of its own.
+  const credentials = await Promise.all((certs.length > 0 ? certs : [undefined]).map((cert, i) => clientTls('bench', config, io, cert, keys[i])))
+  const certified = credentials.flatMap((c) => (c === undefined ? [] : [c]))
+  if (certified.length > 0) {
+    if (values['shared-connections'] === true) return usageError('--shared-connections with a TLS cluster: each client proves its id by its certificate, on connections of its own')
+    const names = certified.map((c, i) => c.commonName ?? `(no CN in ${certs[i]!})`)
+    if (certified.some((c) => c.commonName === undefined) || new Set(names).size < names.length) {
+      return usageError(`each --cert must name a client of its own (its CN): got ${names.join(', ')}`)
+    }
   }
   const missing = await missingCommands(config, workload as BenchWorkload, io)
   if (missing !== undefined) {
@@ -141,7 +157,8 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   try {
     for (let i = 0; i < clientCount; i++) {
       const client = await clusterClient(config, {
-        id: `${prefix}-${i}`,
+        id: certified[i]?.commonName ?? `${prefix}-${i}`,
+        ...(certified[i] === undefined ? {} : { tls: certified[i]!.credentials }),
         preferred: ids[i % ids.length],
         io,
         shareConnections,

@@ -1,10 +1,9 @@
-import { randomBytes, X509Certificate } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { ErrorCodes, LockstepError, isLockstepError, type OutputNotice, type Reply } from '@lockstep/interface'
-import type { TlsCredentials } from '@lockstep/transport-tcp'
 import { intFlag, parseFlags } from '../args'
-import { clusterClient } from '../cluster-client'
-import { authProblems, configError, configPath, loadClusterConfig, voterNames, type LoadedClusterConfig, type VoterName } from '../cluster-config'
+import { clientTls, clusterClient } from '../cluster-client'
+import { authProblems, configError, loadClusterConfig, voterNames, type LoadedClusterConfig, type VoterName } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
 import type { LockstepClient } from '@lockstep/client'
 import { stderrLogger } from '../stderr-logger'
@@ -107,7 +106,7 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
   const problems = authProblems(config, 'client')
   if (problems.length > 0) throw configError(config.file, problems)
   const timeoutMs = intFlag('client', 'timeout-ms', values['timeout-ms'] as string | undefined, config.timeouts.clientTimeoutMs, 1, 2_147_483_647)
-  const tls = await clientTls(config, io, values.cert as string | undefined, values.key as string | undefined)
+  const tls = await clientTls('client', config, io, values.cert as string | undefined, values.key as string | undefined)
   const id = (values.id as string | undefined) ?? tls?.commonName ?? `cli-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`
   if (config.replicas.some((r) => r.id === id)) return usageError(`--id ${id} is a replica's id; a client needs its own`)
   const preferred = values.replica as string | undefined
@@ -222,30 +221,3 @@ function timeoutError(config: LoadedClusterConfig, timeoutMs: number): LockstepE
 
 /** The errors of a client every replica refused (see LockstepClient.submit). */
 const refusals: ReadonlySet<string> = new Set([ErrorCodes.AUTH_FAILED, ErrorCodes.CLUSTER_MISMATCH, ErrorCodes.UNREACHABLE])
-
-/** The client certificate for a TLS cluster, and the id it names (its CN). */
-async function clientTls(config: LoadedClusterConfig, io: Io, cert: string | undefined, key: string | undefined): Promise<{ credentials: TlsCredentials; commonName: string | undefined } | undefined> {
-  const tls = config.security.tls
-  if (tls === undefined) {
-    if (cert !== undefined) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep client: --cert was given but ${config.file} has no security.tls; the cluster authenticates clients with the client secret`)
-    return undefined
-  }
-  if (cert === undefined || key === undefined) {
-    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep client: ${config.file} uses TLS (security.tls): pass --cert and --key, this client's certificate (CN = client id, OU = client) and key`)
-  }
-  const read = async (path: string, what: string) => {
-    try {
-      return await io.readFile(path)
-    } catch (cause) {
-      throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep client: cannot read ${what} ${path}: ${(cause as Error).message}`)
-    }
-  }
-  const credentials = { ca: await read(configPath(config, tls.ca), 'the CA certificate (security.tls.ca)'), cert: await read(cert, '--cert'), key: await read(key, '--key') }
-  let commonName: string | undefined
-  try {
-    commonName = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(credentials.cert).subject)?.[1]
-  } catch (cause) {
-    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep client: --cert ${cert} is not a PEM certificate: ${(cause as Error).message}`)
-  }
-  return { credentials, commonName }
-}
