@@ -107,6 +107,16 @@ async function main() {
   const log = (line) => options.json || console.log(line)
   const results = []
   const baselines = []
+  const removeWorktree = () => {
+    spawnSync('git', ['worktree', 'remove', '--force', tree], { cwd: root, stdio: 'ignore' })
+    rmSync(base, { recursive: true, force: true })
+  }
+  // Interrupted (Ctrl-C), the worktree goes too: a mutated copy of the sources is never left behind registered.
+  const interrupted = () => {
+    if (!options.keep) removeWorktree()
+    process.exit(130)
+  }
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted)
   try {
     execFileSync('git', ['worktree', 'add', '--detach', tree, 'HEAD'], { cwd: root, stdio: 'ignore' })
     log(`worktree of ${execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim()} at ${tree}; installing`)
@@ -150,10 +160,8 @@ async function main() {
       }
     }
   } finally {
-    if (!options.keep) {
-      spawnSync('git', ['worktree', 'remove', '--force', tree], { cwd: root, stdio: 'ignore' })
-      rmSync(base, { recursive: true, force: true })
-    }
+    if (!options.keep) removeWorktree()
+    else log(`kept the worktree at ${tree} (remove it with: git worktree remove --force ${tree})`)
   }
   const bad = results.filter((r) => r.verdict !== 'caught').length + baselines.filter((b) => !b.ok).length
   const summary = { mutants: results.length, caught: results.filter((r) => r.verdict === 'caught').length, survived: results.filter((r) => r.verdict === 'SURVIVED').map((r) => r.id), stale: results.filter((r) => r.verdict === 'STALE').map((r) => r.id), baselineFailures: baselines.filter((b) => !b.ok).map((b) => b.test) }
