@@ -28,6 +28,10 @@ export function loadRegistry(file = join(root, 'tooling', 'mutants.json')) {
       if (typeof mutant[field] !== 'string' || mutant[field] === '') throw new Error(`${where}: '${field}' must be a non-empty string`)
     }
     if (mutant.find === mutant.replace) throw new Error(`${where}: 'replace' is the same as 'find'`)
+    if (mutant.also !== undefined && !Array.isArray(mutant.also)) throw new Error(`${where}: 'also' must be a list of { file, find, replace }`)
+    for (const edit of mutant.also ?? []) {
+      for (const field of ['file', 'find', 'replace']) if (typeof edit[field] !== 'string' || edit[field] === '') throw new Error(`${where}: also.${field} must be a non-empty string`)
+    }
     if (ids.has(mutant.id)) throw new Error(`${where}: the id '${mutant.id}' is used twice`)
     ids.add(mutant.id)
     if (!Array.isArray(mutant.caughtBy) || mutant.caughtBy.length === 0) throw new Error(`${where}: 'caughtBy' must list at least one test`)
@@ -38,9 +42,17 @@ export function loadRegistry(file = join(root, 'tooling', 'mutants.json')) {
   return registry.mutants
 }
 
-/** How many times the mutant's `find` occurs in its file under `base` (1 when it can be applied). */
-export function occurrences(mutant, base = root) {
-  return readFileSync(join(base, mutant.file), 'utf8').split(mutant.find).length - 1
+/**
+ * A mutant's edits: its own `find` → `replace` in `file`, then those of `also` (a fix of two halves, each of which
+ * hides the other's absence, is taken out whole), all applied together.
+ */
+export function edits(mutant) {
+  return [{ file: mutant.file, find: mutant.find, replace: mutant.replace }, ...(mutant.also ?? [])]
+}
+
+/** How many times an edit's `find` occurs in its file under `base` (1 when it can be applied). */
+export function occurrences(edit, base = root) {
+  return readFileSync(join(base, edit.file), 'utf8').split(edit.find).length - 1
 }
 
 const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -139,15 +151,20 @@ async function main() {
     }
 
     for (const m of mutants) {
-      const file = join(tree, m.file)
-      const original = readFileSync(file, 'utf8')
-      const found = original.split(m.find).length - 1
-      if (found !== 1) {
-        results.push({ id: m.id, verdict: 'STALE', detail: `its code is found ${found} times in ${m.file}, not once` })
-        log(`STALE    ${m.id}: its code is found ${found} times in ${m.file}, not once`)
+      const stale = edits(m).find((edit) => occurrences(edit, tree) !== 1)
+      if (stale !== undefined) {
+        const detail = `its code is found ${occurrences(stale, tree)} times in ${stale.file}, not once`
+        results.push({ id: m.id, verdict: 'STALE', detail })
+        log(`STALE    ${m.id}: ${detail}`)
         continue
       }
-      writeFileSync(file, original.replace(m.find, m.replace))
+      // Each file as it was, to put back; edits to one file apply in turn.
+      const originals = new Map()
+      for (const edit of edits(m)) {
+        const file = join(tree, edit.file)
+        if (!originals.has(file)) originals.set(file, readFileSync(file, 'utf8'))
+        writeFileSync(file, readFileSync(file, 'utf8').replace(edit.find, edit.replace))
+      }
       try {
         const tests = m.caughtBy.map((test) => ({ test: `${test.package}/${test.test} › ${test.name}`, ...runTest(tree, test) }))
         const survivors = tests.filter((t) => t.failed === 0)
@@ -156,7 +173,7 @@ async function main() {
         log(`${verdict.padEnd(8)} ${m.id}: ${m.fix}`)
         for (const t of tests) log(`           ${t.failed > 0 ? 'fails ' : 'PASSES'} ${t.test}`)
       } finally {
-        writeFileSync(file, original)
+        for (const [file, text] of originals) writeFileSync(file, text)
       }
     }
   } finally {
