@@ -6,14 +6,14 @@ import { orderers } from './orderers'
 // pinned to a seed that failed before its fix, as the compliance runs draw them (clients = 1 + seed % 8,
 // 200 requests, every fault kind, durable, overlapping). A change to the engine or the simulator changes what
 // a seed does, so these only guard against the exact schedules; compliance-world*.test.ts runs 3,000 seeds in CI.
-// (Checked on 2026-12-05 by taking fixes out again: seeds 10 and 21 no longer fail without theirs, with either
-// orderer, already at 674ca67; core's scenarios do: competing-coordinators and joining-replicas-resume-after-
-// coordinator-lost without seed 10's, stale-recover-request-cleared and two others without seed 21's. Seed 3305 no
-// longer fails without its fix, the engine's `mayTakeState()` guards on state chunks and suffixes, with either
-// orderer; core's scenarios promised-replica-takes-no-state and promised-replica-takes-no-chunk do, one per guard.
-// Seed 3213 still fails with half of its fix out, a waiting replica's promise of the state it holds (`holding`), with
-// one orderer; with the other half out (a waiting replica takes part in a view change when a member is suspected)
-// only core's joining-replicas-resume-after-coordinator-lost fails.)
+// Which tests still fail with each fix taken out is recorded in tooling/mutants.json and checked by `npm run
+// mutants` (docs/simulation.md). Checked on 2026-12-05: of these pins only 3008 (both halves of its fix out), 3040,
+// 3213, 3267, register 229 and 25300059 still fail without their fixes (3040 also without 3075's); the others'
+// schedules have moved, and their fixes are caught by core's unit tests and scenarios (see the registry), except
+// four found caught by nothing: 5051's passing on of the newest chosen value and its vote in a decided view change,
+// 7015's drop of held replies on leaving a view, 2014's forgetting of the replaced order's disks (each backed by
+// another check since, as far as we can tell; a schedule-free test for each is open); seed 21's two halves are
+// caught only together.
 // Rerun one: npx lockstep sim --machine M --replicas N --clients C [--in-flight K] --ops 200 --faults crash,restart,
 // amnesia,partition,slow,delay,blackout,client-restart --overlap --durable --seed S [--trace]
 const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart']
