@@ -200,6 +200,24 @@ describe('the view change as an acceptor', () => {
     vc.onAccept('r1', { kind: 'accept', view: 21, ballot, value: value(21, ['r1', 'r2']) })
     expect(sent).toEqual([{ kind: 'accepted', view: 21, ballot }])
   })
+
+  it('answers a prepare for a view it installed with that view, and votes in one it knows was decided but cannot name (world seed 5051)', async () => {
+    // The replica installed view 3 and heard that view 5 was decided (it restarted from its disk, or only heard
+    // of it): it cannot send view 5's value, so it votes, and the coordinator learns the chosen value from a
+    // majority's votes. Refusing, as it once did, left the replicas that missed view 5's commit unable to install it
+    // or to coordinate the next (seed 5051: r5 frozen in view 12, the change to 14 never finished).
+    const sent: { to: string; message: unknown }[] = []
+    const vc = await viewChange({ self: 'r2', knownView: () => 5, lastCommit: () => value(3, ['r1', 'r2', 'r3']), send: (to, message) => sent.push({ to, message }) })
+    const ballot = { round: 7, coordinator: 'r1' }
+    vc.onPrepare('r1', { kind: 'prepare', view: 3, ballot })
+    expect(sent).toEqual([{ to: 'r1', message: { kind: 'commit', value: value(3, ['r1', 'r2', 'r3']) } }])
+    vc.onPrepare('r1', { kind: 'prepare', view: 5, ballot })
+    expect(sent[1]).toMatchObject({ to: 'r1', message: { kind: 'promise', view: 5, ballot } })
+    // A view change below the votes its disk kept (it may have forgotten votes there) gets nothing.
+    const forgetful = await viewChange({ self: 'r2', knownView: () => 5, votesFrom: () => 6, send: (to, message) => sent.push({ to, message }) })
+    forgetful.onPrepare('r1', { kind: 'prepare', view: 5, ballot })
+    expect(sent).toHaveLength(2)
+  })
 })
 
 describe('a view change that does not finish', () => {
@@ -278,5 +296,10 @@ describe('a chosen value that reached no disk as an installed view (world seed 2
     }
     expect(warnings.filter((w) => w.includes('cannot coordinate'))).toEqual([])
     expect(sent.some((s) => s.message.kind === 'prepare' && s.message.view === 4)).toBe(true)
+    // A prepare for view 3 from a replica that missed its commit gets view 3's value, the newest this one knows
+    // was chosen (not the view 1 its disk installed, and not a vote: view 3 is decided). Found: world seed 5051.
+    sent.length = 0
+    engine.onPeerMessage('r2', { kind: 'prepare', view: 3, ballot: { round: 9, coordinator: 'r2' } })
+    expect(sent.filter((s) => s.to === 'r2').map((s) => [s.message.kind, (s.message as { value?: ViewValue }).value?.view.id])).toEqual([['commit', 3]])
   })
 })
