@@ -9,11 +9,11 @@ import { orderers } from './orderers'
 // Which tests still fail with each fix taken out is recorded in tooling/mutants.json and checked by `npm run
 // mutants` (docs/simulation.md). Checked on 2026-12-05: of these pins only 3008 (both halves of its fix out), 3040,
 // 3213, 3267, register 229 and 25300059 still fail without their fixes (3040 also without 3075's); the others'
-// schedules have moved, and their fixes are caught by core's unit tests and scenarios (see the registry), except
-// four found caught by nothing: 5051's passing on of the newest chosen value and its vote in a decided view change,
-// 7015's drop of held replies on leaving a view, 2014's forgetting of the replaced order's disks (each backed by
-// another check since, as far as we can tell; a schedule-free test for each is open); seed 21's two halves are
-// caught only together.
+// schedules have moved, and their fixes are caught by core's unit tests and scenarios (see the registry; 5051's two
+// by view-change.test.ts since that day), except two found caught by nothing: 7015's drop of held replies on leaving
+// a view and 2014's forgetting of the replaced order's disks (each backed by another check since, as far as we can
+// tell: durable reports are checked against order digests; a schedule-free test for each is open); seed 21's two
+// halves are caught only together.
 // Rerun one: npx lockstep sim --machine M --replicas N --clients C [--in-flight K] --ops 200 --faults crash,restart,
 // amnesia,partition,slow,delay,blackout,client-restart --overlap --durable --seed S [--trace]
 const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart']
