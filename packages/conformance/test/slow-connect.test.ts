@@ -30,6 +30,8 @@ const story = (seed: number, replicas: number) =>
   })
 
 describe('links slow to connect at the start', () => {
+  // (Checked on 2026-12-05: seed 13 no longer fails with its fix out, 483f0a5 in either half; core's
+  // cluster-start.test.ts catches each half, as tooling/mutants.json records.)
   it('Found (5 replicas, seed 13, no fault): replicas that heard too few peers to start start with the peer that counted them', async () => {
     // r1 started counting r2 and r4, r4 counting r1 and r3; r2 and r3, their other links still connecting, took
     // r1's view change for a running cluster and asked to join it: r1 and r4 alone were members, fewer than a
