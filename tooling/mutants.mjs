@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const PNPM = ['-y', 'pnpm@10.34.9']
@@ -31,6 +32,7 @@ export function loadRegistry(file = join(root, 'tooling', 'mutants.json')) {
     if (mutant.also !== undefined && !Array.isArray(mutant.also)) throw new Error(`${where}: 'also' must be a list of { file, find, replace }`)
     for (const edit of mutant.also ?? []) {
       for (const field of ['file', 'find', 'replace']) if (typeof edit[field] !== 'string' || edit[field] === '') throw new Error(`${where}: also.${field} must be a non-empty string`)
+      if (edit.find === edit.replace) throw new Error(`${where}: an edit of 'also' replaces its 'find' with itself`)
     }
     if (ids.has(mutant.id)) throw new Error(`${where}: the id '${mutant.id}' is used twice`)
     ids.add(mutant.id)
@@ -66,48 +68,45 @@ function runTest(base, test) {
     encoding: 'utf8',
     env: { ...process.env, CI: 'true' },
   })
-  let counts = { passed: 0, failed: 0 }
   try {
     const json = JSON.parse(readFileSync(report, 'utf8'))
-    counts = { passed: json.numPassedTests, failed: json.numFailedTests }
+    return { passed: json.numPassedTests, failed: json.numFailedTests, status: run.status }
   } catch {
-    counts = { passed: 0, failed: 0, error: (run.stderr || run.stdout || '').trim().split('\n').slice(-5).join('\n') }
+    // No report: vitest did not get to run (the last lines of its output say why).
+    return { passed: 0, failed: 0, status: run.status, error: (run.stderr || run.stdout || '').trim().split('\n').slice(-5).join('\n') }
   }
-  return { ...counts, status: run.status }
 }
 
-function parseArgs(argv) {
-  const options = { only: undefined, registry: undefined, list: false, baseline: true, keep: false, json: false }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    if (arg === '--only') options.only = new Set((argv[++i] ?? '').split(',').filter(Boolean))
-    else if (arg === '--registry') options.registry = argv[++i]
-    else if (arg === '--list') options.list = true
-    else if (arg === '--no-baseline') options.baseline = false
-    else if (arg === '--keep') options.keep = true
-    else if (arg === '--json') options.json = true
-    else throw new Error(`unknown argument '${arg}' (usage: npm run mutants -- [--only ID,...] [--registry FILE] [--list] [--no-baseline] [--keep] [--json])`)
-  }
-  return options
+const usage = 'usage: npm run mutants -- [--only ID,...] [--registry FILE] [--list] [--no-baseline] [--keep] [--json]'
+
+function parseOptions(args) {
+  const { values } = parseArgs({
+    args,
+    options: { only: { type: 'string' }, registry: { type: 'string' }, list: { type: 'boolean' }, 'no-baseline': { type: 'boolean' }, keep: { type: 'boolean' }, json: { type: 'boolean' } },
+    strict: true,
+    allowPositionals: false,
+  })
+  const { only, registry, list = false, keep = false, json = false } = values
+  return { ids: only === undefined ? undefined : new Set(only.split(',').filter(Boolean)), registry, list, baseline: values['no-baseline'] !== true, keep, json }
 }
 
 async function main() {
   let options
   try {
-    options = parseArgs(process.argv.slice(2))
+    options = parseOptions(process.argv.slice(2))
   } catch (error) {
-    console.error(error.message)
+    console.error(`${error.message} (${usage})`)
     process.exit(2)
   }
   // Another registry (a candidate's, not committed yet) is read from the working tree; its fixes apply to HEAD's code.
   let mutants = loadRegistry(options.registry === undefined ? undefined : resolve(options.registry))
-  if (options.only) {
-    const unknown = [...options.only].filter((id) => !mutants.some((m) => m.id === id))
+  if (options.ids) {
+    const unknown = [...options.ids].filter((id) => !mutants.some((m) => m.id === id))
     if (unknown.length > 0) {
       console.error(`unknown mutant ${unknown.join(', ')} (known: ${mutants.map((m) => m.id).join(', ')})`)
       process.exit(2)
     }
-    mutants = mutants.filter((m) => options.only.has(m.id))
+    mutants = mutants.filter((m) => options.ids.has(m.id))
   }
   if (options.list) {
     for (const m of mutants) console.log(`${m.id}: ${m.fix}\n  ${m.file}\n${m.caughtBy.map((t) => `  caught by ${t.package}/${t.test} › ${t.name}`).join('\n')}`)
