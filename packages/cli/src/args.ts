@@ -3,7 +3,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 
 /** Flags and positional arguments of one command. */
 export interface ParsedFlags {
-  readonly values: Record<string, string | boolean | undefined>
+  readonly values: Record<string, string | string[] | boolean | undefined>
   readonly positionals: string[]
 }
 

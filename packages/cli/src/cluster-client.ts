@@ -65,18 +65,24 @@ export async function clusterClient(config: LoadedClusterConfig, options: Cluste
   return new LockstepClient({ id, transport, replicas: order, log: options.logger, retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs, incarnation, voter })
 }
 
+/** A client's certificate and key for a TLS cluster (with the cluster's CA), and the client id it names (its CN). */
+export interface ClientCertificate {
+  readonly credentials: TlsCredentials
+  readonly commonName: string | undefined
+}
+
 /**
- * The client certificate for a TLS cluster (`--cert`, `--key` of `lockstep <command>`), and the id it names (its CN);
- * undefined for a cluster without TLS. INVALID_CONFIG for a certificate given where the cluster has no TLS, none where
- * it has, or one that cannot be read.
+ * The client certificates for a TLS cluster (`--cert`, `--key` of `lockstep <command>`, one pair per client), each
+ * with the id it names (its CN), the CA read once for them all; none for a cluster without TLS. INVALID_CONFIG for a
+ * certificate given where the cluster has no TLS, none where it has, or one that cannot be read.
  */
-export async function clientTls(command: string, config: LoadedClusterConfig, io: Io, cert: string | undefined, key: string | undefined): Promise<{ credentials: TlsCredentials; commonName: string | undefined } | undefined> {
+export async function clientCertificates(command: string, config: LoadedClusterConfig, io: Io, pairs: readonly { readonly cert: string; readonly key: string }[]): Promise<ClientCertificate[]> {
   const tls = config.security.tls
   if (tls === undefined) {
-    if (cert !== undefined) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: --cert was given but ${config.file} has no security.tls; the cluster authenticates clients with the client secret`)
-    return undefined
+    if (pairs.length > 0) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: --cert was given but ${config.file} has no security.tls; the cluster authenticates clients with the client secret`)
+    return []
   }
-  if (cert === undefined || key === undefined) {
+  if (pairs.length === 0) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: ${config.file} uses TLS (security.tls): pass --cert and --key, this client's certificate (CN = client id, OU = client) and key`)
   }
   const read = async (path: string, what: string) => {
@@ -86,12 +92,15 @@ export async function clientTls(command: string, config: LoadedClusterConfig, io
       throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: cannot read ${what} ${path}: ${(cause as Error).message}`)
     }
   }
-  const credentials = { ca: await read(configPath(config, tls.ca), 'the CA certificate (security.tls.ca)'), cert: await read(cert, '--cert'), key: await read(key, '--key') }
-  let commonName: string | undefined
-  try {
-    commonName = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(credentials.cert).subject)?.[1]
-  } catch (cause) {
-    throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: --cert ${cert} is not a PEM certificate: ${(cause as Error).message}`)
-  }
-  return { credentials, commonName }
+  const ca = await read(configPath(config, tls.ca), 'the CA certificate (security.tls.ca)')
+  return Promise.all(
+    pairs.map(async ({ cert, key }) => {
+      const credentials = { ca, cert: await read(cert, '--cert'), key: await read(key, '--key') }
+      try {
+        return { credentials, commonName: /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(credentials.cert).subject)?.[1] }
+      } catch (cause) {
+        throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: --cert ${cert} is not a PEM certificate: ${(cause as Error).message}`)
+      }
+    }),
+  )
 }

@@ -3,7 +3,7 @@ import { hostname } from 'node:os'
 import type { LockstepClient } from '@lockstep/client'
 import { ErrorCodes, LockstepError, isLockstepError, type OutputNotice, type Reply, type StateMachine } from '@lockstep/interface'
 import { intFlag, parseFlags } from '../args'
-import { clientTls, clusterClient } from '../cluster-client'
+import { clientCertificates, clusterClient } from '../cluster-client'
 import { authProblems, configError, loadClusterConfig, voterNames, type LoadedClusterConfig, type VoterName } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
 import { loadMachine } from '../machine-source'
@@ -118,8 +118,8 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   const workload = values.workload as string | undefined
   if (workload === undefined) return usageError(`--workload is required (${benchWorkloads.join(' or ')})`)
   if (!(benchWorkloads as readonly string[]).includes(workload)) return usageError(`--workload '${workload}' is not a workload; choose from ${benchWorkloads.join(', ')}`)
-  const certs = (values.cert as unknown as string[] | undefined) ?? []
-  const keys = (values.key as unknown as string[] | undefined) ?? []
+  const certs = (values.cert as string[] | undefined) ?? []
+  const keys = (values.key as string[] | undefined) ?? []
   if (certs.length !== keys.length) return usageError(`--cert and --key go together, one of each per client (got ${certs.length} --cert and ${keys.length} --key)`)
   const clientCount = intFlag('bench', 'clients', values.clients as string | undefined, certs.length > 0 ? certs.length : 16, 1, 10_000)
   if (certs.length > 0 && clientCount !== certs.length) return usageError(`--clients ${clientCount} with ${certs.length} certificates: under TLS each client is known by its own certificate, so give one --cert and --key per client (or --clients ${certs.length})`)
@@ -134,8 +134,7 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   const problems = authProblems(config, 'client')
   if (problems.length > 0) throw configError(config.file, problems)
   // Under TLS each client proves its id by its own certificate (its CN), on connections of its own.
-  const credentials = await Promise.all((certs.length > 0 ? certs : [undefined]).map((cert, i) => clientTls('bench', config, io, cert, keys[i])))
-  const certified = credentials.flatMap((c) => (c === undefined ? [] : [c]))
+  const certified = await clientCertificates('bench', config, io, certs.map((cert, i) => ({ cert, key: keys[i]! })))
   if (certified.length > 0) {
     if (values['shared-connections'] === true) return usageError('--shared-connections with a TLS cluster: each client proves its id by its certificate, on connections of its own')
     const names = certified.map((c, i) => c.commonName ?? `(no CN in ${certs[i]!})`)

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { ErrorCodes, LockstepError, isLockstepError, type OutputNotice, type Reply } from '@lockstep/interface'
 import { intFlag, parseFlags } from '../args'
-import { clientTls, clusterClient } from '../cluster-client'
+import { clientCertificates, clusterClient } from '../cluster-client'
 import { authProblems, configError, loadClusterConfig, voterNames, type LoadedClusterConfig, type VoterName } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
 import type { LockstepClient } from '@lockstep/client'
@@ -106,7 +106,9 @@ export async function clientCommand(args: string[], io: Io): Promise<number> {
   const problems = authProblems(config, 'client')
   if (problems.length > 0) throw configError(config.file, problems)
   const timeoutMs = intFlag('client', 'timeout-ms', values['timeout-ms'] as string | undefined, config.timeouts.clientTimeoutMs, 1, 2_147_483_647)
-  const tls = await clientTls('client', config, io, values.cert as string | undefined, values.key as string | undefined)
+  // --cert and --key come together (checked above).
+  const cert = values.cert as string | undefined
+  const [tls] = await clientCertificates('client', config, io, cert === undefined ? [] : [{ cert, key: values.key as string }])
   const id = (values.id as string | undefined) ?? tls?.commonName ?? `cli-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`
   if (config.replicas.some((r) => r.id === id)) return usageError(`--id ${id} is a replica's id; a client needs its own`)
   const preferred = values.replica as string | undefined
