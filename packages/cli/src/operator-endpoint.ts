@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { ReplicaHost } from '@lockstep/core'
 import { ErrorCodes, LockstepError, isLockstepError, type Logger } from '@lockstep/interface'
-import { operatorAuthProblem } from './operator-auth'
+import { operatorAuthProblem, operatorCertificateProblem, type OperatorTrust } from './operator-auth'
 import type { ReplicaMetrics } from './replica-metrics'
 
 /** What a replica's operator endpoint serves. */
@@ -12,8 +12,13 @@ export interface OperatorEndpointOptions {
   readonly metrics: ReplicaMetrics
   /** The replicas of the configuration file: the only ones `add` can admit (the transport knows their addresses). */
   readonly knownReplicas: readonly string[]
-  /** The replica secret that signs membership requests; undefined (a TLS cluster): membership changes are refused. */
+  /** The replica secret that signs membership requests; undefined in a TLS cluster (see `operatorTrust`). */
   readonly replicaSecret: string | undefined
+  /**
+   * A TLS cluster's: the certificates that may sign membership requests (issued by its CA, an operator's or a
+   * configured replica's). Without it and without a replica secret, membership changes are refused.
+   */
+  readonly operatorTrust?: OperatorTrust
   readonly log: Logger
 }
 
@@ -81,12 +86,22 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
 
 async function members(request: IncomingMessage, response: ServerResponse, options: OperatorEndpointOptions, seen: Map<string, number>): Promise<void> {
   const refuse = (status: number, code: string, message: string) => sendJson(response, status, { ok: false, error: { code, message: `replica ${options.id}: ${message}` } })
-  if (options.replicaSecret === undefined) {
-    return refuse(501, ErrorCodes.UNSUPPORTED, 'membership changes over HTTP are signed with the replica secret, and this cluster has none (it uses TLS): they are not available')
+  const { replicaSecret, operatorTrust } = options
+  if (replicaSecret === undefined && operatorTrust === undefined) {
+    return refuse(501, ErrorCodes.UNSUPPORTED, 'membership changes over HTTP are signed with the replica secret or a certificate of the cluster, and this replica has neither: they are not available')
   }
   const body = await readBody(request)
   if (body === undefined) return refuse(413, ErrorCodes.MALFORMED_MESSAGE, `the body is larger than ${MAX_BODY_BYTES} bytes`)
-  const problem = operatorAuthProblem(request.headers.authorization, options.replicaSecret, options.clusterId, options.id, 'POST', '/members', body, Date.now(), seen)
+  const { authorization } = request.headers
+  // Who signed, when a certificate did (its CN); a replica secret names no one.
+  let operator: string | undefined
+  let problem: string | undefined
+  if (replicaSecret !== undefined) problem = operatorAuthProblem(authorization, replicaSecret, options.clusterId, options.id, 'POST', '/members', body, Date.now(), seen)
+  else {
+    const verdict = operatorCertificateProblem(authorization, operatorTrust!, options.clusterId, options.id, 'POST', '/members', body, Date.now(), seen)
+    if ('problem' in verdict) problem = verdict.problem
+    else operator = verdict.operator
+  }
   if (problem !== undefined) {
     options.log.warn(`operator endpoint: refused a membership request from ${request.socket.remoteAddress ?? 'unknown'}: ${problem}`, { code: ErrorCodes.AUTH_FAILED })
     return refuse(401, ErrorCodes.AUTH_FAILED, problem)
@@ -120,7 +135,11 @@ async function members(request: IncomingMessage, response: ServerResponse, optio
     if (!isLockstepError(error)) throw error
     return refuse(409, error.code, error.message)
   }
-  options.log.warn(`operator: ${action} replica '${replica}' requested (view ${engine.view.id}); the next view change applies it`, { action, member: replica })
+  options.log.warn(`operator${operator === undefined ? '' : ` '${operator}'`}: ${action} replica '${replica}' requested (view ${engine.view.id}); the next view change applies it`, {
+    action,
+    member: replica,
+    ...(operator === undefined ? {} : { operator }),
+  })
   sendJson(response, 202, { ok: true, action, replica, view: { id: engine.view.id, members: engine.view.members } })
 }
 

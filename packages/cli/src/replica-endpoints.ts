@@ -1,6 +1,6 @@
-import { ErrorCodes, LockstepError } from '@lockstep/interface'
+import { ErrorCodes } from '@lockstep/interface'
 import type { LoadedClusterConfig, ReplicaEntry } from './cluster-config'
-import { signOperatorRequest } from './operator-auth'
+import { signOperatorRequest, signOperatorRequestWithCertificate, type OperatorCertificate } from './operator-auth'
 import type { ReplicaStatusReport } from './replica-metrics'
 
 /** What asking one replica's operator endpoint gave: its answer, or why there was none. */
@@ -28,10 +28,16 @@ export function statusOfAll(config: LoadedClusterConfig, options: { readonly dig
   )
 }
 
-/** POSTs a JSON body to replica `replica`'s endpoint, signed with the replica secret. */
-export function postSigned<T>(config: LoadedClusterConfig, replica: ReplicaEntry, path: string, body: unknown, replicaSecret: string, timeoutMs = ENDPOINT_TIMEOUT_MS): Promise<EndpointAnswer<T> & { readonly httpStatus?: number }> {
+/** What signs an operator's request: the replica secret, or (a TLS cluster) a certificate of the cluster and its key. */
+export type OperatorSigner = { readonly secret: string } | { readonly certificate: OperatorCertificate }
+
+/** POSTs a JSON body to replica `replica`'s endpoint, signed with the replica secret or an operator's certificate. */
+export function postSigned<T>(config: LoadedClusterConfig, replica: ReplicaEntry, path: string, body: unknown, signer: OperatorSigner, timeoutMs = ENDPOINT_TIMEOUT_MS): Promise<EndpointAnswer<T> & { readonly httpStatus?: number }> {
   const text = JSON.stringify(body)
-  const authorization = signOperatorRequest(replicaSecret, config.clusterId, replica.id, 'POST', path, text, Date.now())
+  const authorization =
+    'secret' in signer
+      ? signOperatorRequest(signer.secret, config.clusterId, replica.id, 'POST', path, text, Date.now())
+      : signOperatorRequestWithCertificate(signer.certificate, config.clusterId, replica.id, 'POST', path, text, Date.now())
   return request<T>(config, replica, 'POST', path, text, authorization, timeoutMs)
 }
 
@@ -93,15 +99,5 @@ async function exchange(
     const cause = (error as { cause?: { code?: string } }).cause?.code
     if ((error as Error).name === 'TimeoutError') return { ok: false, error: { code: ErrorCodes.TIMEOUT, message: `replica ${replica.id}: no answer from ${where} within ${timeoutMs} ms` } }
     return { ok: false, error: { code: ErrorCodes.UNREACHABLE, message: `replica ${replica.id}: cannot reach ${where} (${cause ?? (error as Error).message})` } }
-  }
-}
-
-/** The replica secret that signs membership requests; TLS clusters have none (their membership commands are unavailable). */
-export function requireReplicaSecretSource(config: LoadedClusterConfig): void {
-  if (config.security.replicaSecret === undefined) {
-    throw new LockstepError(
-      ErrorCodes.UNSUPPORTED,
-      `${config.file} has no security.replicaSecret (the cluster uses TLS): membership changes are signed with the replica secret, so \`lockstep member add|remove\` is not available for it`,
-    )
   }
 }

@@ -24,6 +24,8 @@ export interface RunningReplica {
   transportStats(): TcpTransportStats | undefined
   /** The replica secret (undefined in a TLS cluster): it signs operators' membership requests. */
   readonly replicaSecret: string | undefined
+  /** The cluster's CA certificates (PEM, `security.tls.ca`; undefined without TLS): they issue the certificates that sign operators' membership requests there. */
+  readonly tlsCa: string | undefined
   /** With `skewableClock`: the clock the replica runs on, which can be set off (chaos tests of clock skew). */
   readonly clock?: ReplicaClock
   /** Stops the engine's timer and closes every socket. */
@@ -98,8 +100,11 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
   const index = config.replicas.indexOf(entry)
   let auth: ReplicaAuth
   let clientSecret: string | undefined
+  let tlsCa: string | undefined
   if (config.security.tls) {
-    auth = { tls: await readTls(config, io, config.security.tls.ca, entry.tls!, `/replicas/${index}/tls`) }
+    const tls = await readTls(config, io, config.security.tls.ca, entry.tls!, `/replicas/${index}/tls`)
+    tlsCa = tls.ca
+    auth = { tls }
     if (config.security.clientSecret) clientSecret = await readSecret(config, 'clientSecret', io)
   } else {
     auth = { secret: await readSecret(config, 'replicaSecret', io) }
@@ -158,7 +163,7 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     throw error
   }
   const replicaSecret = 'secret' in auth && typeof auth.secret === 'string' ? auth.secret : undefined
-  return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, transportStats: () => transport?.stats(), replicaSecret, ...(clock ? { clock } : {}), stop: () => host.stop() }
+  return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, transportStats: () => transport?.stats(), replicaSecret, tlsCa, ...(clock ? { clock } : {}), stop: () => host.stop() }
 }
 
 /** A transport that tells the metrics of every client message received and every message sent to a client. */
@@ -206,7 +211,7 @@ async function readSigningKey(config: LoadedClusterConfig, io: Io, entry: Replic
 }
 
 /** Reads the CA, certificate and key PEM files named by the configuration. */
-export async function readTls(config: LoadedClusterConfig, io: Io, ca: string, own: { cert: string; key: string }, where: string): Promise<TlsCredentials> {
+export async function readTls(config: LoadedClusterConfig, io: Io, ca: string, own: { cert: string; key: string }, where: string): Promise<TlsCredentials & { readonly ca: string }> {
   const read = async (path: string, pointer: string) => {
     try {
       return await io.readFile(configPath(config, path))

@@ -1,32 +1,10 @@
-import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { parseClusterConfig, startLocalCluster, type LocalCluster } from '../src/index'
-import { requireBuiltCli, runCli, stopEverything } from './processes'
-
-function opensslAvailable(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
-
-/** A CA and certificates with CN = node id, OU = role, made with openssl as docs/running-a-cluster.md shows. */
-function issueCertificates(dir: string, nodes: [string, 'replica' | 'client'][]): void {
-  const curve = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  openssl(dir, ['req', '-x509', ...curve, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3650', '-subj', '/CN=lockstep-test-ca'])
-  execFileSync('sh', ['-c', 'printf "basicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth,clientAuth\\n" > leaf.ext'], { cwd: dir })
-  nodes.forEach(([id, role], i) => {
-    openssl(dir, ['req', '-new', ...curve, '-keyout', `${id}.key`, '-out', `${id}.csr`, '-subj', `/CN=${id}/OU=${role}`])
-    openssl(dir, ['x509', '-req', '-in', `${id}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(i + 2), '-days', '3650', '-extfile', 'leaf.ext', '-out', `${id}.pem`])
-  })
-}
+import { issueCertificates, opensslAvailable } from './certificates'
+import { requireBuiltCli, runCli, stopEverything, untilReport, type ReplicaReport } from './processes'
 
 const canRun = opensslAvailable()
 let dir: string
@@ -37,14 +15,17 @@ beforeEach(() => {
   if (!canRun) throw new Error('no openssl binary on the PATH to make the test certificates: install it (Debian: apt-get install -y openssl)')
 })
 
-/** Three replicas of `machine` with mutual TLS in `dir`, and certificates for `clients` there. */
-async function startTlsCluster(dir: string, machine: string, clients: string[]): Promise<LocalCluster> {
-  issueCertificates(dir, [['r1', 'replica'], ['r2', 'replica'], ['r3', 'replica'], ...clients.map((id): [string, 'client'] => [id, 'client'])])
+/**
+ * Three replicas of `machine` with mutual TLS in `dir` (each with an operator endpoint), and certificates for
+ * `clients` and `operators` there.
+ */
+async function startTlsCluster(dir: string, machine: string, clients: string[], operators: string[] = []): Promise<LocalCluster> {
+  issueCertificates(dir, [['r1', 'replica'], ['r2', 'replica'], ['r3', 'replica'], ...clients.map((id) => [id, 'client'] as const), ...operators.map((id) => [id, 'operator'] as const)])
   const { freePorts } = await import('../src/index')
-  const ports = await freePorts(3)
+  const ports = await freePorts(6)
   const document = {
     clusterId: 'tls-test',
-    replicas: ['r1', 'r2', 'r3'].map((id, i) => ({ id, host: '127.0.0.1', port: ports[i], tls: { cert: `${id}.pem`, key: `${id}.key` } })),
+    replicas: ['r1', 'r2', 'r3'].map((id, i) => ({ id, host: '127.0.0.1', port: ports[i], metricsPort: ports[i + 3], tls: { cert: `${id}.pem`, key: `${id}.key` } })),
     machine,
     security: { tls: { ca: 'ca.pem' } },
   }
@@ -57,7 +38,7 @@ beforeAll(async () => {
   if (!canRun) return
   requireBuiltCli()
   dir = await mkdtemp(join(tmpdir(), 'lockstep-tls-'))
-  cluster = await startTlsCluster(dir, 'register', ['alice', 'bob'])
+  cluster = await startTlsCluster(dir, 'register', ['alice', 'bob'], ['ops'])
 }, 90_000)
 
 afterAll(async () => {
@@ -95,6 +76,33 @@ describe('a cluster with mutual TLS (no secrets)', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/^lockstep client: AUTH_FAILED: client 'carol': every replica refused it: carol -> r1 at 127\.0\.0\.1:\d+: TLS: .*certificate/m)
   }, 30_000)
+
+  it("changes membership signed with an operator's certificate, or by default a replica's; refuses a client's (AUTH_FAILED)", async () => {
+    const file = cluster!.configFile
+    const until = (id: string, what: string, check: (report: ReplicaReport) => boolean) => untilReport(cluster!.config, id, what, check)
+    const asClient = await runCli(['member', 'remove', 'r3', '--cluster', file, '--cert', join(dir, 'bob.pem'), '--key', join(dir, 'bob.key'), '--json'])
+    expect(asClient.code).toBe(1)
+    expect(JSON.parse(asClient.stderr)).toMatchObject({ ok: false, error: { code: 'AUTH_FAILED', message: expect.stringMatching(/"CN=bob, OU=client" may not change membership/) as unknown } })
+    const halfPair = await runCli(['member', 'remove', 'r3', '--cluster', file, '--cert', join(dir, 'ops.pem')])
+    expect(halfPair.code).toBe(2)
+    expect(halfPair.stderr).toMatch(/--cert and --key go together/)
+
+    const removed = await runCli(['member', 'remove', 'r3', '--cluster', file, '--cert', join(dir, 'ops.pem'), '--key', join(dir, 'ops.key')])
+    expect(removed.code, removed.stderr).toBe(0)
+    expect(removed.stderr).toMatch(/r3 to be removed \(asked r[12] in view \d+, signed by ops's certificate\)/)
+    expect(removed.stdout).toMatch(/^removed r3: view \d+ is r1, r2$/m)
+    const write = await runCli(['client', '--cluster', file, '--cert', join(dir, 'alice.pem'), '--key', join(dir, 'alice.key'), 'write', '{"value":7}'])
+    expect(write.code, write.stderr).toBe(0)
+
+    // No --cert: the first replica certificate of cluster.json that can be read here (r1's) signs.
+    const added = await runCli(['member', 'add', 'r3', '--cluster', file, '--json'])
+    expect(added.code, added.stderr).toBe(0)
+    expect(JSON.parse(added.stdout)).toMatchObject({ ok: true, action: 'add', replica: 'r3', view: { members: ['r1', 'r2', 'r3'] }, configuration: ['r1', 'r2', 'r3'] })
+    await until('r3', 'r3 serving again', (s) => s.status === 'normal' && s.view.members.includes('r3'))
+    const read = await runCli(['client', '--cluster', file, '--cert', join(dir, 'bob.pem'), '--key', join(dir, 'bob.key'), '--replica', 'r3', 'read'])
+    expect(read.code, read.stderr).toBe(0)
+    expect(JSON.parse(read.stdout)).toMatchObject({ ok: true, outputs: [{ value: 7 }] })
+  }, 120_000)
 })
 
 describe('lockstep bench against a cluster with mutual TLS', () => {

@@ -112,6 +112,12 @@ describe('an operator with a running cluster (cluster up --storage file)', () =>
     expect(status.view.members).toEqual(['r1', 'r2', 'r3'])
   })
 
+  it('refuses --cert and --key for a cluster without TLS (exit 2): its changes are signed with the replica secret', async () => {
+    const result = await runCli(['member', 'remove', 'r3', '--cluster', configFile, '--cert', 'ops.pem', '--key', 'ops.key'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/--cert and --key sign membership changes of a TLS cluster, and .* has no security\.tls/)
+  })
+
   it('lockstep member remove takes a replica out by a view change, and member add brings it back', async () => {
     const removed = await runCli(['member', 'remove', 'r3', '--cluster', configFile, '--json'])
     expect(removed.code, removed.stderr).toBe(0)

@@ -1,5 +1,17 @@
-import { describe, expect, it } from 'vitest'
-import { OPERATOR_AUTH_WINDOW_MS, operatorAuthProblem, signOperatorRequest } from '../src/operator-auth'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  OPERATOR_AUTH_WINDOW_MS,
+  operatorAuthProblem,
+  operatorCertificateProblem,
+  pemCertificates,
+  signOperatorRequest,
+  signOperatorRequestWithCertificate,
+  type OperatorTrust,
+} from '../src/operator-auth'
+import { issueCertificates, opensslAvailable } from './certificates'
 
 const secret = 'r'.repeat(32)
 const body = JSON.stringify({ action: 'remove', replica: 'r3' })
@@ -27,5 +39,61 @@ describe('signed operator requests', () => {
     expect(check(sign({ time: at - OPERATOR_AUTH_WINDOW_MS - 1 }))).toMatch(/^the signature's time is -60 s from this replica's clock/)
     expect(check(sign({ time: at + OPERATOR_AUTH_WINDOW_MS + 1000 }))).toMatch(/^the signature's time is 61 s from/)
     expect(check(sign({ time: at - OPERATOR_AUTH_WINDOW_MS }))).toBeUndefined()
+  })
+})
+
+describe('operator requests signed with a certificate (TLS clusters)', () => {
+  let dir: string
+  let trust: OperatorTrust
+  const pair = (id: string) => ({ cert: readFileSync(join(dir, `${id}.pem`), 'utf8'), key: readFileSync(join(dir, `${id}.key`), 'utf8') })
+  const signed = (id: string, overrides: Partial<{ replica: string; body: string; time: number; key: string }> = {}) =>
+    signOperatorRequestWithCertificate({ ...pair(id), ...(overrides.key === undefined ? {} : { key: readFileSync(join(dir, `${overrides.key}.key`), 'utf8') }) }, 'c', overrides.replica ?? 'r1', 'POST', '/members', overrides.body ?? body, overrides.time ?? at)
+  const verdict = (header: string | undefined, seen = new Map<string, number>(), nowMs = at) => operatorCertificateProblem(header, trust, 'c', 'r1', 'POST', '/members', body, nowMs, seen)
+
+  beforeAll(() => {
+    // Never a skip: without openssl these fail and say why.
+    if (!opensslAvailable()) throw new Error('no openssl binary on the PATH to make the test certificates: install it (Debian: apt-get install -y openssl)')
+    dir = mkdtempSync(join(tmpdir(), 'lockstep-operator-auth-'))
+    issueCertificates(dir, [['alice', 'operator'], ['r2', 'replica'], ['r9', 'replica'], ['bob', 'client'], ['carol', 'operator', 'ed25519']])
+    issueCertificates(dir, [['mallory', 'operator']], 'other-ca')
+    trust = { cas: pemCertificates(readFileSync(join(dir, 'ca.pem'), 'utf8')), replicas: ['r1', 'r2', 'r3'] }
+  })
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("accept a fresh request signed by an operator's or a configured replica's certificate, once, naming who signed", () => {
+    const seen = new Map<string, number>()
+    const header = signed('alice')
+    expect(verdict(header, seen)).toEqual({ operator: 'alice' })
+    expect(verdict(header, seen)).toEqual({ problem: 'this signed request was already used (replayed)' })
+    // Signed again (an ECDSA signature differs each time), the same request is still a replay.
+    expect(verdict(signed('alice'), seen)).toEqual({ problem: 'this signed request was already used (replayed)' })
+    expect(verdict(signed('r2'))).toEqual({ operator: 'r2' })
+    // An Ed25519 key signs without a separate digest.
+    expect(verdict(signed('carol'))).toEqual({ operator: 'carol' })
+  })
+
+  it("refuse a client's certificate, a replica's outside the configuration, and one of another CA", () => {
+    expect(verdict(signed('bob'))).toEqual({ problem: expect.stringMatching(/"CN=bob, OU=client" may not change membership: only an operator's certificate \(OU = operator\) or a replica's/) as unknown })
+    expect(verdict(signed('r9'))).toEqual({ problem: expect.stringMatching(/"CN=r9, OU=replica" may not change membership/) as unknown })
+    expect(verdict(signed('mallory'))).toEqual({ problem: expect.stringMatching(/"CN=mallory, OU=operator" was not issued by the cluster's CA/) as unknown })
+  })
+
+  it('refuse a signature by another key, for another replica or body, out of the window, or by a certificate not valid then', () => {
+    for (const wrong of [{ key: 'r2' }, { replica: 'r2' }, { body: '{}' }]) {
+      expect(verdict(signed('alice', wrong)), JSON.stringify(wrong)).toEqual({ problem: expect.stringMatching(/^the signature does not match the certificate "CN=alice, OU=operator"/) as unknown })
+    }
+    expect(verdict(signed('alice', { time: at - OPERATOR_AUTH_WINDOW_MS - 1 }))).toEqual({ problem: expect.stringMatching(/^the signature's time is -60 s/) as unknown })
+    const late = Date.now() + 20 * 365 * 86_400_000
+    expect(verdict(signed('alice', { time: late }), new Map(), late)).toEqual({ problem: expect.stringMatching(/"CN=alice, OU=operator" is not valid now \(from /) as unknown })
+  })
+
+  it("refuse a missing or malformed header, and one signed with a replica secret, saying what to do", () => {
+    expect(verdict(undefined)).toEqual({ problem: expect.stringMatching(/^no Authorization header: sign the request with an operator's certificate/) as unknown })
+    expect(verdict(sign())).toEqual({ problem: expect.stringMatching(/^the request is signed with a replica secret, and this cluster uses TLS/) as unknown })
+    expect(verdict('Lockstep-Cert-Signature time=1,cert=%%,sig=AA==')).toEqual({ problem: expect.stringMatching(/is not "Lockstep-Cert-Signature time=<ms>,cert=<base64>,sig=<base64>"/) as unknown })
+    expect(verdict(`Lockstep-Cert-Signature time=${at},cert=AAAA,sig=AA==`)).toEqual({ problem: expect.stringMatching(/^the certificate in the Authorization header cannot be read/) as unknown })
   })
 })

@@ -2,6 +2,7 @@ import type { ReplicaHost } from '@lockstep/core'
 import { intFlag, parseFlags } from '../args'
 import { loadClusterConfig } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
+import { pemCertificates } from '../operator-auth'
 import { startOperatorEndpoint } from '../operator-endpoint'
 import type { ReplicaProcessEvent, ReplicaProcessRequest } from '../replica-ipc'
 import { replicaLogger } from '../replica-log'
@@ -82,7 +83,16 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     try {
       endpoint = await startOperatorEndpoint(
         { host, port: metricsPort },
-        { id, clusterId: config.clusterId, host: replica.host, metrics, knownReplicas: config.replicas.map((r) => r.id), replicaSecret: replica.replicaSecret, log },
+        {
+          id,
+          clusterId: config.clusterId,
+          host: replica.host,
+          metrics,
+          knownReplicas: config.replicas.map((r) => r.id),
+          replicaSecret: replica.replicaSecret,
+          ...(replica.tlsCa === undefined ? {} : { operatorTrust: { cas: pemCertificates(replica.tlsCa), replicas: config.replicas.map((r) => r.id) } }),
+          log,
+        },
       )
     } catch (error) {
       metrics.stop()

@@ -1,0 +1,31 @@
+import { execFileSync } from 'node:child_process'
+
+/** Whether an openssl binary is on the PATH (the tests that make certificates need it). */
+export function opensslAvailable(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+
+/** The key of a certificate: an EC P-256 key (the default) or an Ed25519 key. */
+export type CertificateKey = 'ec' | 'ed25519'
+
+const newKey = (key: CertificateKey) => (key === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'] : ['-newkey', 'ed25519', '-nodes'])
+
+/**
+ * A CA (`<ca>.pem`, `<ca>.key`) and, in `dir`, a certificate and key per node (`<id>.pem`, `<id>.key`) with CN =
+ * node id and OU = role, made with openssl as docs/running-a-cluster.md shows.
+ */
+export function issueCertificates(dir: string, nodes: readonly (readonly [id: string, role: string, key?: CertificateKey])[], ca = 'ca'): void {
+  openssl(dir, ['req', '-x509', ...newKey('ec'), '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '3650', '-subj', `/CN=lockstep-test-${ca}`])
+  execFileSync('sh', ['-c', 'printf "basicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth,clientAuth\\n" > leaf.ext'], { cwd: dir })
+  nodes.forEach(([id, role, key], i) => {
+    openssl(dir, ['req', '-new', ...newKey(key ?? 'ec'), '-keyout', `${id}.key`, '-out', `${id}.csr`, '-subj', `/CN=${id}/OU=${role}`])
+    openssl(dir, ['x509', '-req', '-in', `${id}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-set_serial', String(i + 2), '-days', '3650', '-extfile', 'leaf.ext', '-out', `${id}.pem`])
+  })
+}
