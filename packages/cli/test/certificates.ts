@@ -19,13 +19,15 @@ const newKey = (key: CertificateKey) => (key === 'ec' ? ['-newkey', 'ec', '-pkey
 
 /**
  * A CA (`<ca>.pem`, `<ca>.key`) and, in `dir`, a certificate and key per node (`<id>.pem`, `<id>.key`) with CN =
- * node id and OU = role, made with openssl as docs/running-a-cluster.md shows.
+ * node id and OU = role, made with openssl as docs/running-a-cluster.md shows (`issuer`: a node certificate that
+ * is a CA itself, an intermediate).
  */
-export function issueCertificates(dir: string, nodes: readonly (readonly [id: string, role: string, key?: CertificateKey])[], ca = 'ca'): void {
+export function issueCertificates(dir: string, nodes: readonly (readonly [id: string, role: string, key?: CertificateKey, kind?: 'leaf' | 'issuer'])[], ca = 'ca'): void {
   openssl(dir, ['req', '-x509', ...newKey('ec'), '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '3650', '-subj', `/CN=lockstep-test-${ca}`])
   execFileSync('sh', ['-c', 'printf "basicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth,clientAuth\\n" > leaf.ext'], { cwd: dir })
-  nodes.forEach(([id, role, key], i) => {
+  execFileSync('sh', ['-c', 'printf "basicConstraints=critical,CA:TRUE\\nkeyUsage=keyCertSign,digitalSignature\\n" > issuer.ext'], { cwd: dir })
+  nodes.forEach(([id, role, key, kind], i) => {
     openssl(dir, ['req', '-new', ...newKey(key ?? 'ec'), '-keyout', `${id}.key`, '-out', `${id}.csr`, '-subj', `/CN=${id}/OU=${role}`])
-    openssl(dir, ['x509', '-req', '-in', `${id}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-set_serial', String(i + 2), '-days', '3650', '-extfile', 'leaf.ext', '-out', `${id}.pem`])
+    openssl(dir, ['x509', '-req', '-in', `${id}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-set_serial', String(i + 2), '-days', '3650', '-extfile', `${kind ?? 'leaf'}.ext`, '-out', `${id}.pem`])
   })
 }

@@ -54,7 +54,7 @@ describe('operator requests signed with a certificate (TLS clusters)', () => {
     // Never a skip: without openssl these fail and say why.
     if (!opensslAvailable()) throw new Error('no openssl binary on the PATH to make the test certificates: install it (Debian: apt-get install -y openssl)')
     dir = mkdtempSync(join(tmpdir(), 'lockstep-operator-auth-'))
-    issueCertificates(dir, [['alice', 'operator'], ['r2', 'replica'], ['r9', 'replica'], ['bob', 'client'], ['carol', 'operator', 'ed25519']])
+    issueCertificates(dir, [['alice', 'operator'], ['r2', 'replica'], ['r9', 'replica'], ['bob', 'client'], ['carol', 'operator', 'ed25519'], ['dan', 'operator', 'ec', 'issuer']])
     issueCertificates(dir, [['mallory', 'operator']], 'other-ca')
     trust = { cas: pemCertificates(readFileSync(join(dir, 'ca.pem'), 'utf8')), replicas: ['r1', 'r2', 'r3'] }
   })
@@ -75,10 +75,11 @@ describe('operator requests signed with a certificate (TLS clusters)', () => {
     expect(verdict(signed('carol'))).toEqual({ operator: 'carol' })
   })
 
-  it("refuse a client's certificate, a replica's outside the configuration, and one of another CA", () => {
+  it("refuse a client's certificate, a replica's outside the configuration, one of another CA, and a CA's", () => {
     expect(verdict(signed('bob'))).toEqual({ problem: expect.stringMatching(/"CN=bob, OU=client" may not change membership: only an operator's certificate \(OU = operator\) or a replica's/) as unknown })
     expect(verdict(signed('r9'))).toEqual({ problem: expect.stringMatching(/"CN=r9, OU=replica" may not change membership/) as unknown })
     expect(verdict(signed('mallory'))).toEqual({ problem: expect.stringMatching(/"CN=mallory, OU=operator" was not issued by the cluster's CA/) as unknown })
+    expect(verdict(signed('dan'))).toEqual({ problem: expect.stringMatching(/"CN=dan, OU=operator" is a CA's: sign with an operator's certificate/) as unknown })
   })
 
   it('refuse a signature by another key, for another replica or body, out of the window, or by a certificate not valid then', () => {
