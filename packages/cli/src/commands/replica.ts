@@ -27,7 +27,8 @@ terminal. --log-level sets the level (default info).
 (default: the configuration's metricsPort of this replica, or none; 0 picks a
 free port): GET /metrics (Prometheus), /health (200 while it serves in a view,
 503 otherwise), /status (JSON) and POST /members (membership changes signed
-with the replica secret). See docs/operations.md.
+with the replica secret, or in a TLS cluster with an operator's or a replica's
+certificate). See docs/operations.md.
 
 Replicas watch each other: one that stays silent is removed by a view change
 once a majority suspects it, and the others go on. A replica that was stopped
