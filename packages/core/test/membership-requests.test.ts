@@ -29,6 +29,40 @@ describe('requests to join', () => {
   })
 })
 
+describe('an installed view and the requests to join of its members', () => {
+  // Seed 21 (mutex, 5 replicas) needed both halves of its fix in `installed`; each half alone hides the other's
+  // absence in that schedule, so each has a test of its own here.
+  const members = ['r1', 'r2', 'r3']
+
+  it('records the incarnation a view that resumes from disks names for each member: a late request of it is stale', () => {
+    const asks = new MembershipRequests(silentLogger, () => 0)
+    // View 4 resumes the cluster from the disks of r1 and r2 (no joiners): it names each member's incarnation.
+    asks.installed({ view: { id: 4, members }, configuration: members, joining: [], incarnations: { r1: 5, r2: 6 }, boundary: undefined })
+    expect(asks.admitted.get('r2')).toBe(6)
+    // r2's request to join, made while it waited outside and delayed, arrives now: the view already admitted it.
+    asks.askedToJoin('r2', 6, 'join', { id: 4, members })
+    expect([...asks.joins]).toEqual([])
+    expect(asks.pending(members, members)).toBe(false)
+    // A later incarnation of r2 (it restarted with amnesia since) does need to join.
+    asks.askedToJoin('r2', 8, 'join', { id: 4, members })
+    expect([...asks.joins]).toEqual([['r2', 8]])
+  })
+
+  it('drops a request to join held from a member the view carries on (not a joiner): no view would ever add it', () => {
+    const asks = new MembershipRequests(silentLogger, () => 0)
+    // r2 asked to join in view 3 (a late message, or asked while outside); view 4 carries it on with its live state.
+    asks.askedToJoin('r2', 9, 'join', { id: 3, members: ['r1', 'r3'] })
+    expect([...asks.joins]).toEqual([['r2', 9]])
+    asks.installed({ view: { id: 4, members }, configuration: members, joining: [], incarnations: {}, boundary: undefined })
+    expect([...asks.joins]).toEqual([])
+    expect(asks.pending(members, members)).toBe(false)
+    // A joiner's request stays until a view admits the incarnation it asked with.
+    asks.askedToJoin('r4', 2, 'join', { id: 4, members })
+    asks.installed({ view: { id: 5, members: [...members, 'r4'] }, configuration: [...members, 'r4'], joining: ['r4'], incarnations: { r4: 1 }, boundary: undefined })
+    expect([...asks.joins]).toEqual([['r4', 2]])
+  })
+})
+
 describe('replicas an operator removed', () => {
   // View 7 removed r3 (its value names it in `changes` and its configuration lacks it).
   const removedIn7 = { view: { id: 7, members: view.members }, configuration: ['r1', 'r2', 'r4', 'r5'], joining: [], incarnations: {}, boundary: undefined, changes: { r3: 7 } }
