@@ -140,9 +140,9 @@ describe("a replica takes no whole state its other sources dispute (real time)",
 // it serves them, and r3 executes the request itself on its own (right) state. Rerun: npx lockstep sim --machine
 // mutex --replicas 3 --order realtime --clients 4 --ops 150 --faults lie,crash,restart,partition,delay --overlap
 // --durable --voter majority --liars 1 --lie-mode state --seed 3000018
-// (Checked on 2026-12-05: this seed no longer fails with the fix taken out, on the write side or the restore side,
-// and no other test catches it either; its parts have unit tests (state-transfer.test.ts, image-codec.test.ts), the
-// engine's use of them none yet.)
+// (Checked on 2026-12-05: this seed no longer fails with the fix taken out, on the write side or the restore side.
+// Each side is caught by core's state-transfer.test.ts since 2026-12-06: "the engine's snapshot keeps the requests
+// kept for catching up", registered with `npm run mutants`.)
 describe('a replica restarted from a snapshot still serves the order after a joiner’s state (real time)', () => {
   it('a joiner whose only source is the liar keeps its own state (mutex, 3 replicas, 1 liar on its state, majority voter, seed 3000018; before the fix: clients took 6 wrong answers)', async () => {
     const realtime = orderers.find((o) => o.name === 'realtime')!

@@ -213,8 +213,9 @@ describe('the requests kept for catching up, across a restart (a snapshot keeps 
 
 describe("the engine's snapshot keeps the requests kept for catching up, and a replica recovered from it keeps them on", () => {
   // The parts above have tests of their own; this is the engine's use of them (a snapshot writes them, a recovery
-  // restores them). Found by the voting simulator (seed 3000018): without them a replica restarted from a snapshot
-  // could serve a peer a little behind only its whole state.
+  // restores them). Found by the voting simulator (seed 3000018, voting-simulator.test.ts): without them a replica
+  // restarted from a snapshot could not serve the order after a joiner's state, and a joiner whose only other
+  // source lied about its state took the liar's whole state.
   const engine = () =>
     new ReplicaEngine({
       self: 'r1',
