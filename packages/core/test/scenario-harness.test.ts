@@ -67,6 +67,26 @@ describe('invariant checks fire on fabricated bad observations', () => {
     })).toEqual(['delivered sequences agree: r1 (run 2) delivered c2#1 at position 1, but r1 delivered c1#1 there'])
   })
 
+  it('a delivery the disks lost is no violation only if no client was answered for it, no live run holds it, and a crash took it from a lagging disk', () => {
+    const refill = (c: InvariantChecker, setup: (c: InvariantChecker) => void) => {
+      c.delivered(r1, 1, 'c1#1', true, 'normal')
+      setup(c)
+      c.delivered(r1again, 1, 'c2#1', true, 'normal')
+      // The lost request, retried, is executed at another position.
+      c.delivered(r1again, 2, 'c1#1', true, 'normal')
+    }
+    const mayLose = (c: InvariantChecker) => c.disks((position, request) => position === 1 && request === 'c1#1')
+    expect(violations((c) => refill(c, (c) => (mayLose(c), c.dropped(r1))))).toEqual([])
+    const conflict = 'delivered sequences agree: r1 (run 2) delivered c2#1 at position 1, but r1 delivered c1#1 there'
+    const twice = 'executed at most once: r1 (run 2) executed c1#1 at position 2, but r1 executed it at position 1'
+    // Answered: the cluster promised it.
+    expect(violations((c) => refill(c, (c) => (mayLose(c), c.dropped(r1), c.reply('r1', { client: 'c1', seq: 1, ok: true, outputs: [], position: 1 }))))).toEqual([conflict, twice])
+    // Still held by a live run.
+    expect(violations((c) => refill(c, (c) => (mayLose(c), c.delivered(r2, 1, 'c1#1', true, 'normal'), c.dropped(r1))))).toEqual([conflict, twice])
+    // No disk lost it (disks that never lag lose nothing).
+    expect(violations((c) => refill(c, (c) => c.dropped(r1)))).toEqual([conflict, twice])
+  })
+
   it('no request is executed twice', () => {
     expect(violations((c) => {
       c.delivered(r1, 1, 'c1#1', true, 'normal')

@@ -311,6 +311,20 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
       return env.disk(args.word(0, 'the replica'))
     },
   },
+  'hold-disk': {
+    usage: 'hold-disk rN (its disk stops syncing, as a slow fsync: writes wait, a crash loses them; a vote syncs them)',
+    run(env, args) {
+      args.atMost(1)
+      return env.holdDisk(args.word(0, 'the replica'))
+    },
+  },
+  'sync-disk': {
+    usage: 'sync-disk rN (its disk syncs what waited, and syncs at once again)',
+    run(env, args) {
+      args.atMost(1)
+      return env.syncDisk(args.word(0, 'the replica'))
+    },
+  },
 }
 
 /** Runs one command line; unknown commands and bad arguments throw a {@link ScenarioError}. */

@@ -61,7 +61,17 @@ interface EngineEvent {
 /** What a durable replica has on its disk: the host's write-ahead log, kept in memory. */
 interface Disk {
   snapshot: EngineSnapshot | undefined
+  /** What the disk holds synced: a crash keeps it. */
   log: RecoveredEntry[]
+  /**
+   * `hold-disk`: the disk stops syncing, as a slow fsync does. What is written waits in `unsynced` (a crash loses
+   * it) until `sync-disk`, or until a vote is written (the host syncs a vote before it goes out, and with it
+   * everything before it); the engine hears only of the deliveries synced (`durableUpTo`).
+   */
+  held: boolean
+  unsynced: { readonly entry: RecoveredEntry; readonly delivery?: { readonly position: number; readonly request: string } }[]
+  /** The position the disk holds synced (the engine's position while the disk does not lag). */
+  syncedPosition: number
 }
 
 /** One run of a replica, from a start to its crash. */
@@ -121,6 +131,9 @@ export class InteractionEnv {
   private readonly blocked = new Set<string>()
   private readonly clients = new Map<ClientId, ClientState>()
   readonly checker = new InvariantChecker()
+  /** The replicas whose disks held each delivery synced (`position|request`), and the deliveries a crash took from a disk unsynced. */
+  private readonly syncedHolders = new Map<string, Set<string>>()
+  private readonly lostAtCrash = new Set<string>()
   /** Print violations in the output instead of failing (`invariants record`, for scenarios that show a bug). */
   recordViolations = false
   private current: EngineEvent | undefined
@@ -150,6 +163,8 @@ export class InteractionEnv {
     this.configured = Array.from({ length: total }, (_, i) => `r${i + 1}`)
     this.initialMembers = this.configured.slice(0, options.replicas)
     for (const id of this.configured) this.slots.set(id, { id, run: undefined, starts: 0, disk: undefined })
+    const majority = Math.floor(this.initialMembers.length / 2) + 1
+    this.checker.disks((position, request) => this.lostAtCrash.has(`${position}|${request}`) && (this.syncedHolders.get(`${position}|${request}`)?.size ?? 0) < majority)
     const events: EngineEvent[] = []
     for (const id of this.initialMembers) events.push(...this.start(id, 'initial'))
     const lines = [`replicas ${this.initialMembers.join(' ')} in view ${formatView({ id: 1, members: this.initialMembers })}`]
@@ -320,13 +335,22 @@ export class InteractionEnv {
   crash(id: string): string[] {
     const slot = this.slot(id)
     if (!slot.run) throw new ScenarioError(`crash: ${id} is not running`)
+    this.checker.dropped(slot.run)
     slot.run = undefined
+    const disk = slot.disk
+    const unsynced = disk?.unsynced.flatMap((w) => (w.delivery ? [w.delivery] : [])) ?? []
+    for (const { position, request } of unsynced) this.lostAtCrash.add(`${position}|${request}`)
+    if (disk) {
+      // The next run's disk syncs again until told otherwise.
+      disk.unsynced = []
+      disk.held = false
+    }
     const lost = this.pick([{ from: id, to: undefined }, { from: undefined, to: id }], undefined, false)
     for (const message of lost) this.unqueue(message)
     for (const client of this.clients.values()) client.connected.delete(id)
     const notable = lost.filter((m) => !isRoutine(m.message))
     const routine = lost.length - notable.length
-    const lines = [`${id} crashed${notable.length > 0 ? '; lost in flight:' : ''}`]
+    const lines = [`${id} crashed${unsynced.length > 0 ? `; its disk lost the deliveries it had not synced (${positionsText(unsynced[0]!.position, unsynced[unsynced.length - 1]!.position)})` : ''}${notable.length > 0 ? '; lost in flight:' : ''}`]
     for (const m of notable) lines.push(`  ${m.from}->${m.to} ${formatMessage(m.message)}`)
     if (routine > 0) lines.push(`  (and ${routine} heartbeat${routine === 1 ? '' : 's'} or bare acknowledgement${routine === 1 ? '' : 's'})`)
     return lines
@@ -419,7 +443,57 @@ export class InteractionEnv {
       else if ('votes' in entry) lines.push(`votes in view change ${entry.votes.instance}: promised ${entry.votes.promised ? `(${entry.votes.promised.round},${entry.votes.promised.coordinator})` : 'none'}${entry.votes.accepted ? `, accepted view ${formatView(entry.votes.accepted.value.view)}` : ''}`)
       else lines.push(`request ${formatRequest(entry.request)}`)
     }
+    for (const { entry } of slot.disk.unsynced) lines.push(`not synced: ${'request' in entry ? `request ${formatRequest(entry.request)}` : 'view' in entry ? `view ${formatView(entry.view)}` : 'votes'}`)
     return lines
+  }
+
+  /** `hold-disk rN`: its disk stops syncing until `sync-disk rN` (see `Disk.held`). */
+  holdDisk(id: string): string[] {
+    const slot = this.slot(id)
+    if (!slot.run || !slot.disk) throw new ScenarioError(`hold-disk: ${id} ${slot.run ? 'has no disk (set up the cluster with durable=on)' : 'is not running'}`)
+    slot.disk.held = true
+    slot.disk.syncedPosition = slot.run.engine.position
+    return [`${id}'s disk holds position ${slot.disk.syncedPosition} synced; what it writes next waits for sync-disk ${id}`]
+  }
+
+  /** `sync-disk rN`: its disk syncs what waited, and syncs again at once from then on. */
+  syncDisk(id: string): string[] {
+    const slot = this.slot(id)
+    if (!slot.run || !slot.disk) throw new ScenarioError(`sync-disk: ${id} ${slot.run ? 'has no disk (set up the cluster with durable=on)' : 'is not running'}`)
+    const { disk, run } = slot
+    const waited = disk.unsynced.length
+    const event = this.handle(run, undefined, () => {
+      this.sync(id, disk)
+      disk.held = false
+    }, true)
+    return [`${id}'s disk synced ${waited} record${waited === 1 ? '' : 's'}, up to position ${run.engine.position}`, ...render([event], 'all')]
+  }
+
+  /** Writes a record to a durable replica's disk: synced at once, or waiting while the disk is held. */
+  private write(id: string, disk: Disk, entry: RecoveredEntry, delivery?: { readonly position: number; readonly request: string }): void {
+    if (disk.held) {
+      disk.unsynced.push(delivery ? { entry, delivery } : { entry })
+      return
+    }
+    disk.log.push(entry)
+    if (delivery) this.synced(id, disk, delivery)
+  }
+
+  /** Syncs what waited on a held disk (it stays held). */
+  private sync(id: string, disk: Disk): void {
+    for (const { entry, delivery } of disk.unsynced) {
+      disk.log.push(entry)
+      if (delivery) this.synced(id, disk, delivery)
+    }
+    disk.unsynced = []
+  }
+
+  private synced(id: string, disk: Disk, delivery: { readonly position: number; readonly request: string }): void {
+    const key = `${delivery.position}|${delivery.request}`
+    const holders = this.syncedHolders.get(key) ?? new Set<string>()
+    holders.add(id)
+    this.syncedHolders.set(key, holders)
+    disk.syncedPosition = delivery.position
   }
 
   /** The machine the cluster runs. */
@@ -446,7 +520,7 @@ export class InteractionEnv {
   private start(id: string, mode: 'initial' | 'join' | 'disk' | 'amnesia'): EngineEvent[] {
     const options = this.requireCluster()
     const slot = this.slot(id, { allowUnknown: true })
-    if (options.durable && (mode !== 'disk' || !slot.disk)) slot.disk = { snapshot: undefined, log: [] }
+    if (options.durable && (mode !== 'disk' || !slot.disk)) slot.disk = { snapshot: undefined, log: [], held: false, unsynced: [], syncedPosition: 0 }
     const disk = slot.disk
     const recovering = mode === 'disk' && disk !== undefined && (disk.snapshot !== undefined || disk.log.length > 0)
     const incarnation = ++slot.starts
@@ -479,23 +553,30 @@ export class InteractionEnv {
         delivered: (position, request, executed) => {
           // as a replica host's log writes it: with the order digest's version when it is not 1
           const dv = at().engine.orderDigestVersion
-          disk?.log.push(dv === 1 ? { request } : { request, dv })
+          if (disk) this.write(id, disk, dv === 1 ? { request } : { request, dv }, { position, request: requestName(request) })
           this.checker.delivered(at(), position, requestName(request), executed, at().engine.status)
           this.effect(`${id} delivered ${position}: ${formatRequest(request)}${executed ? '' : ' (a duplicate: not executed again)'}`)
         },
         viewInstalled: (view, position, configuration, commit) => {
-          disk?.log.push(commit ? { view, configuration, commit } : { view, configuration })
+          if (disk) this.write(id, disk, commit ? { view, configuration, commit } : { view, configuration })
           this.checker.viewInstalled(at(), view, position)
           this.effect(`${id} installed view ${formatView(view)} at position ${position}`)
         },
         persistVotes: (votes) => {
-          disk?.log.push({ votes })
+          if (!disk) return
+          // The vote goes out once it is synced, and the sync covers what was written before it.
+          this.sync(id, disk)
+          disk.log.push({ votes })
         },
         stateReplaced: (position) => {
           if (disk) {
+            // Written at once (a lagging disk too): it replaces what the log held.
             disk.snapshot = at().engine.snapshotData()
             disk.log = []
+            disk.unsynced = []
+            disk.syncedPosition = position
           }
+          this.checker.dropped(at())
           this.checker.position(at(), position)
           this.effect(`${id} took the state at position ${position}`)
         },
@@ -523,8 +604,9 @@ export class InteractionEnv {
     const before = run.engine.status
     try {
       fn()
-      // A disk here holds what it is given at once: tell the engine, as a host does after its sync.
-      if (this.slots.get(run.replica)?.run === run && this.requireCluster().durable) run.engine.durableUpTo(run.engine.position)
+      // A disk here holds what it is given at once (unless held): tell the engine, as a host does after its sync.
+      const slot = this.slots.get(run.replica)
+      if (slot?.run === run && slot.disk) run.engine.durableUpTo(slot.disk.held ? slot.disk.syncedPosition : run.engine.position)
       if (flush && this.slots.get(run.replica)?.run === run) run.engine.flush()
     } finally {
       this.current = outer
@@ -704,4 +786,9 @@ function compareLinks(a: string, b: string): number {
   const [af, at] = a.split('->') as [string, string]
   const [bf, bt] = b.split('->') as [string, string]
   return compareIds(af, bf) || compareIds(at, bt)
+}
+
+/** `position 3`, or `positions 2-3`. */
+function positionsText(first: number, last: number): string {
+  return first === last ? `position ${first}` : `positions ${first}-${last}`
 }

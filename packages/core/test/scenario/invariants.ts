@@ -34,19 +34,33 @@ export interface Violation {
 const notServing = new Set(['frozen', 'joining', 'recovering', 'transferring'])
 
 /**
+ * Whether the disks may have lost the delivery of `request` at `position`: a crash took it from a disk that had
+ * not synced it (`hold-disk`), and no majority of the configuration's disks ever held it. Disks that never lag
+ * lose nothing: by default no delivery may be lost.
+ */
+export type DisksMayLose = (position: number, request: string) => boolean
+
+/**
  * Checks, from observations:
- * - a replica's position never decreases within an incarnation;
+ * - a replica's position never decreases within an incarnation (but to drop deliveries the cluster may have
+ *   lost, see below);
  * - a replica delivers nothing while its status is `frozen` (except the flush that ends the view, which is
  *   followed by the view's installation in the same event), `joining`, `recovering` or `transferring`;
  * - all replicas that install or report a view with the same number agree on its members;
- * - delivered sequences agree position by position, across replicas and incarnations;
- * - no request is executed at two positions;
+ * - delivered sequences agree position by position, across replicas and incarnations, but for a delivery the
+ *   cluster may lose: one that no client was answered for, that a crash took from a disk that lagged
+ *   (`hold-disk`) and that no majority's disks held (see {@link DisksMayLose}), and that no live replica still
+ *   holds (every run that delivered it crashed or took another state since); the cluster then fills its
+ *   position anew;
+ * - no request is executed at two positions (but the re-execution of a delivery lost so);
  * - every answer a client gets to one ordered request is the same.
  */
 export class InvariantChecker {
   private readonly positions = new Map<string, number>()
   private readonly views = new Map<number, { members: string; seenAt: string }>()
-  private readonly sequence = new Map<number, { request: string; seenAt: string }>()
+  /** The request delivered at each position, and the live runs that delivered it there and still hold it. */
+  private readonly sequence = new Map<number, { request: string; seenAt: string; holders: Set<string> }>()
+  private disksMayLose: DisksMayLose = () => false
   private readonly executions = new Map<string, { position: number; seenAt: string }>()
   private readonly replies = new Map<string, { reply: string; from: string }>()
   /** Deliveries seen while frozen in the current event: allowed only as the flush before a view installs. */
@@ -65,17 +79,42 @@ export class InvariantChecker {
       this.fail('no delivery while not serving', `${who} delivered ${request} at position ${position} while ${status}`)
     }
     const known = this.sequence.get(position)
-    if (!known) this.sequence.set(position, { request, seenAt: who })
+    if (!known || (known.request !== request && this.lost(position, known))) this.sequence.set(position, { request, seenAt: who, holders: new Set([key(at)]) })
     else if (known.request !== request) {
       this.fail('delivered sequences agree', `${who} delivered ${request} at position ${position}, but ${known.seenAt} delivered ${known.request} there`)
-    }
+    } else known.holders.add(key(at))
     if (executed) {
       const first = this.executions.get(request)
-      if (!first) this.executions.set(request, { position, seenAt: who })
+      // A request whose earlier delivery was lost (its position holds another one now) may be executed anew.
+      if (!first || this.sequence.get(first.position)?.request !== request) this.executions.set(request, { position, seenAt: who })
       else if (first.position !== position) {
         this.fail('executed at most once', `${who} executed ${request} at position ${position}, but ${first.seenAt} executed it at position ${first.position}`)
       }
     }
+  }
+
+  /** Says which deliveries the disks may have lost (see {@link DisksMayLose}). */
+  disks(disksMayLose: DisksMayLose): void {
+    this.disksMayLose = disksMayLose
+  }
+
+  /** A run no longer holds what it delivered: it crashed, or took another state. */
+  dropped(at: Incarnation): void {
+    for (const entry of this.sequence.values()) entry.holders.delete(key(at))
+  }
+
+  /** Whether every delivery after `from` up to `to` is one the cluster may have lost. */
+  private lostAfter(from: number, to: number): boolean {
+    for (let position = from + 1; position <= to; position++) {
+      const known = this.sequence.get(position)
+      if (known === undefined || !this.lost(position, known)) return false
+    }
+    return true
+  }
+
+  /** Whether the cluster may have lost the delivery `known` at `position` (see the class's comment). */
+  private lost(position: number, known: { readonly request: string; readonly holders: ReadonlySet<string> }): boolean {
+    return known.holders.size === 0 && !this.replies.has(known.request.replace(/\/.*$/, '')) && this.disksMayLose(position, known.request)
   }
 
   /** A view was installed (or entered, or reported) by a replica. */
@@ -99,7 +138,9 @@ export class InvariantChecker {
   position(at: Incarnation, position: number): void {
     const last = this.positions.get(key(at))
     if (last !== undefined && position < last) {
-      this.fail('position never decreases', `${label(at)} was at position ${last} and is now at position ${position}`)
+      // Back to a state that lacks deliveries the cluster lost (taking the state after its own was dropped) is no violation.
+      if (this.lostAfter(position, last)) this.positions.set(key(at), position)
+      else this.fail('position never decreases', `${label(at)} was at position ${last} and is now at position ${position}`)
     }
     if (last === undefined || position > last) this.positions.set(key(at), position)
   }
