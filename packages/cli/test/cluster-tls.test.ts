@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -86,6 +86,15 @@ describe('a cluster with mutual TLS (no secrets)', () => {
     const halfPair = await runCli(['member', 'remove', 'r3', '--cluster', file, '--cert', join(dir, 'ops.pem')])
     expect(halfPair.code).toBe(2)
     expect(halfPair.stderr).toMatch(/--cert and --key go together/)
+    // On a machine that holds no replica's key, and without --cert: nothing to sign with.
+    const elsewhere = join(dir, 'elsewhere')
+    await mkdir(elsewhere)
+    const copy = JSON.parse(await readFile(file, 'utf8')) as { replicas: { tls: { cert: string; key: string } }[]; security: { tls: { ca: string } } }
+    copy.security.tls.ca = join(dir, 'ca.pem')
+    await writeFile(join(elsewhere, 'cluster.json'), JSON.stringify(copy))
+    const unsigned = await runCli(['member', 'remove', 'r3', '--cluster', join(elsewhere, 'cluster.json')])
+    expect(unsigned.code).toBe(2)
+    expect(unsigned.stderr).toMatch(/uses TLS and none of its replica certificates can be used here \(r1: .*r1\.pem.*\): pass --cert and --key, an operator's certificate/)
 
     const removed = await runCli(['member', 'remove', 'r3', '--cluster', file, '--cert', join(dir, 'ops.pem'), '--key', join(dir, 'ops.key')])
     expect(removed.code, removed.stderr).toBe(0)
