@@ -18,4 +18,4 @@ export declare function loadRegistry(file?: string): Mutant[]
 /** A mutant's edits: its own, then those of `also`. */
 export declare function edits(mutant: Mutant): MutantEdit[]
 /** How many times an edit's `find` occurs in its file under `base` (the repository by default). */
-export declare function occurrences(edit: MutantEdit, base?: string): number
+export declare function occurrences(edit: Pick<MutantEdit, 'file' | 'find'>, base?: string): number

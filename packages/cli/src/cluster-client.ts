@@ -4,6 +4,7 @@ import { ErrorCodes, LockstepError, type Logger } from '@lockstep/interface'
 import { tcpClient, type TlsCredentials } from '@lockstep/transport-tcp'
 import { configPath, readSecret, type LoadedClusterConfig, type VoterName } from './cluster-config'
 import { processIo, type Io } from './io'
+import { subjectFields } from './operator-auth'
 import { transportTuning } from './replica-runner'
 
 /** Options of {@link clusterClient}. */
@@ -97,7 +98,7 @@ export async function clientCertificates(command: string, config: LoadedClusterC
     pairs.map(async ({ cert, key }) => {
       const credentials = { ca, cert: await read(cert, '--cert'), key: await read(key, '--key') }
       try {
-        return { credentials, commonName: /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(credentials.cert).subject)?.[1] }
+        return { credentials, commonName: subjectFields(new X509Certificate(credentials.cert)).get('CN')?.[0] }
       } catch (cause) {
         throw new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep ${command}: --cert ${cert} is not a PEM certificate: ${(cause as Error).message}`)
       }

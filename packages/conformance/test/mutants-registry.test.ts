@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -22,6 +22,15 @@ describe('the registry of fixes taken out by npm run mutants', () => {
         expect(edit.replace).not.toBe(edit.find)
       }
       for (const test of mutant.caughtBy) expect(existsSync(join(root, test.package, test.test)), `${test.package}/${test.test}`).toBe(true)
+    })
+  }
+  // Fixes no test can tell from their absence (defence in depth), each with why: their code must still be where the
+  // registry says, or the reasoning is about code that changed.
+  const equivalent = (JSON.parse(readFileSync(join(root, 'tooling', 'mutants.json'), 'utf8')) as { equivalent?: { fix: string; file: string; find: string; why: string }[] }).equivalent ?? []
+  for (const known of equivalent) {
+    it(`known equivalent: ${known.fix}: its code is found once in ${known.file}, and the registry says why`, () => {
+      expect(occurrences(known), `${known.file}: ${known.find}`).toBe(1)
+      expect(known.why.length).toBeGreaterThan(20)
     })
   }
 })
