@@ -12,18 +12,44 @@ export const OPERATOR_CERT_AUTH_SCHEME = 'Lockstep-Cert-Signature'
 /** How far the time of a signed request may be from the replica's clock. */
 export const OPERATOR_AUTH_WINDOW_MS = 60_000
 
+/** An operator's request to one replica's endpoint, as a signature covers it (with the time it was signed at). */
+export interface OperatorRequest {
+  readonly clusterId: string
+  /** The replica asked. */
+  readonly replica: string
+  readonly method: string
+  readonly path: string
+  readonly body: string
+}
+
 /** What a signature covers: the cluster, the replica asked, the method and path, the time and the body. */
-function signedText(clusterId: string, replica: string, method: string, path: string, timeMs: number, body: string): string {
+function signedText({ clusterId, replica, method, path, body }: OperatorRequest, timeMs: number): string {
   return ['lockstep-operator-v1', clusterId, replica, method.toUpperCase(), path, String(timeMs), body].join('\n')
 }
+
+/** Why a signature's time is refused (too far from this replica's clock), or undefined. */
+function timeProblem(timeMs: number, nowMs: number): string | undefined {
+  if (Math.abs(nowMs - timeMs) <= OPERATOR_AUTH_WINDOW_MS) return undefined
+  return `the signature's time is ${Math.round((timeMs - nowMs) / 1000)} s from this replica's clock (at most ${OPERATOR_AUTH_WINDOW_MS / 1000} s allowed): check the clocks`
+}
+
+/** Records a signed request (`key`) as used; false if it was used within the window before (a replay). */
+function firstUse(seen: Map<string, number>, key: string, nowMs: number): boolean {
+  for (const [used, at] of seen) if (nowMs - at > 2 * OPERATOR_AUTH_WINDOW_MS) seen.delete(used)
+  if (seen.has(key)) return false
+  seen.set(key, nowMs)
+  return true
+}
+
+const REPLAYED = 'this signed request was already used (replayed)'
 
 /**
  * The `Authorization` header value of an operator's request: an HMAC-SHA256, keyed with the replica secret, of
  * the cluster id, the replica asked, the method, the path, the time and the body. The secret itself never
  * travels, a signature fits one replica and one request only, and it expires after {@link OPERATOR_AUTH_WINDOW_MS}.
  */
-export function signOperatorRequest(secret: string, clusterId: string, replica: string, method: string, path: string, body: string, timeMs: number): string {
-  const mac = createHmac('sha256', secret).update(signedText(clusterId, replica, method, path, timeMs, body)).digest('hex')
+export function signOperatorRequest(secret: string, request: OperatorRequest, timeMs: number): string {
+  const mac = createHmac('sha256', secret).update(signedText(request, timeMs)).digest('hex')
   return `${OPERATOR_AUTH_SCHEME} time=${timeMs},mac=${mac}`
 }
 
@@ -31,29 +57,17 @@ export function signOperatorRequest(secret: string, clusterId: string, replica: 
  * Checks an operator's request: undefined when the signature is right and fresh and was not seen before (the
  * caller remembers `seen` signatures for the window), otherwise why it is refused.
  */
-export function operatorAuthProblem(
-  header: string | undefined,
-  secret: string,
-  clusterId: string,
-  replica: string,
-  method: string,
-  path: string,
-  body: string,
-  nowMs: number,
-  seen: Map<string, number>,
-): string | undefined {
+export function operatorAuthProblem(header: string | undefined, secret: string, request: OperatorRequest, nowMs: number, seen: Map<string, number>): string | undefined {
   if (header === undefined) return `no Authorization header: sign the request with the replica secret (${OPERATOR_AUTH_SCHEME}; \`lockstep member\` does)`
   const match = new RegExp(`^${OPERATOR_AUTH_SCHEME} time=(\\d+),mac=([0-9a-f]{64})$`).exec(header)
   if (!match) return `the Authorization header is not "${OPERATOR_AUTH_SCHEME} time=<ms>,mac=<hex>"`
   const timeMs = Number(match[1])
-  if (Math.abs(nowMs - timeMs) > OPERATOR_AUTH_WINDOW_MS) return `the signature's time is ${Math.round((timeMs - nowMs) / 1000)} s from this replica's clock (at most ${OPERATOR_AUTH_WINDOW_MS / 1000} s allowed): check the clocks`
-  const expected = createHmac('sha256', secret).update(signedText(clusterId, replica, method, path, timeMs, body)).digest()
+  const late = timeProblem(timeMs, nowMs)
+  if (late !== undefined) return late
+  const expected = createHmac('sha256', secret).update(signedText(request, timeMs)).digest()
   const given = Buffer.from(match[2]!, 'hex')
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'the signature does not match: a wrong replica secret, or a request meant for another replica or cluster'
-  for (const [mac, at] of seen) if (nowMs - at > 2 * OPERATOR_AUTH_WINDOW_MS) seen.delete(mac)
-  if (seen.has(match[2]!)) return 'this signed request was already used (replayed)'
-  seen.set(match[2]!, nowMs)
-  return undefined
+  return firstUse(seen, match[2]!, nowMs) ? undefined : REPLAYED
 }
 
 /** A certificate (PEM) and its private key (PEM) that sign an operator's requests to a TLS cluster. */
@@ -73,10 +87,10 @@ function digestFor(key: KeyObject): string | null {
  * the method, the path, the time and the body). The key never travels; a signature fits one replica and one
  * request, and expires after {@link OPERATOR_AUTH_WINDOW_MS}. Throws if the certificate or the key cannot be read.
  */
-export function signOperatorRequestWithCertificate(credentials: OperatorCertificate, clusterId: string, replica: string, method: string, path: string, body: string, timeMs: number): string {
+export function signOperatorRequestWithCertificate(credentials: OperatorCertificate, request: OperatorRequest, timeMs: number): string {
   const certificate = new X509Certificate(credentials.cert)
   const key = createPrivateKey(credentials.key)
-  const signature = sign(digestFor(key), Buffer.from(signedText(clusterId, replica, method, path, timeMs, body)), key)
+  const signature = sign(digestFor(key), Buffer.from(signedText(request, timeMs)), key)
   return `${OPERATOR_CERT_AUTH_SCHEME} time=${timeMs},cert=${certificate.raw.toString('base64')},sig=${signature.toString('base64')}`
 }
 
@@ -115,11 +129,7 @@ export interface OperatorTrust {
 export function operatorCertificateProblem(
   header: string | undefined,
   trust: OperatorTrust,
-  clusterId: string,
-  replica: string,
-  method: string,
-  path: string,
-  body: string,
+  request: OperatorRequest,
   nowMs: number,
   seen: Map<string, number>,
 ): { readonly problem: string } | { readonly operator: string } {
@@ -128,7 +138,8 @@ export function operatorCertificateProblem(
   const match = new RegExp(`^${OPERATOR_CERT_AUTH_SCHEME} time=(\\d+),cert=([A-Za-z0-9+/=]+),sig=([A-Za-z0-9+/=]+)$`).exec(header)
   if (!match) return { problem: `the Authorization header is not "${OPERATOR_CERT_AUTH_SCHEME} time=<ms>,cert=<base64>,sig=<base64>"` }
   const timeMs = Number(match[1])
-  if (Math.abs(nowMs - timeMs) > OPERATOR_AUTH_WINDOW_MS) return { problem: `the signature's time is ${Math.round((timeMs - nowMs) / 1000)} s from this replica's clock (at most ${OPERATOR_AUTH_WINDOW_MS / 1000} s allowed): check the clocks` }
+  const late = timeProblem(timeMs, nowMs)
+  if (late !== undefined) return { problem: late }
   let certificate: X509Certificate
   try {
     certificate = new X509Certificate(Buffer.from(match[2]!, 'base64'))
@@ -146,7 +157,7 @@ export function operatorCertificateProblem(
   if (commonName === undefined || (!units.includes('operator') && !replicaOwn)) {
     return { problem: `the ${named} may not change membership: only an operator's certificate (OU = operator) or a replica's (OU = replica, CN = a replica of the configuration) may` }
   }
-  const text = Buffer.from(signedText(clusterId, replica, method, path, timeMs, body))
+  const text = Buffer.from(signedText(request, timeMs))
   let valid: boolean
   try {
     valid = verify(digestFor(certificate.publicKey), text, certificate.publicKey, Buffer.from(match[3]!, 'base64'))
@@ -156,9 +167,6 @@ export function operatorCertificateProblem(
   if (!valid) return { problem: `the signature does not match the ${named}: another key, or a request meant for another replica or cluster` }
   // A replay is known by what was signed, not by the signature: an ECDSA signature has a twin as valid as itself
   // ((r, s) and (r, n - s)), which a captured request could be sent again with.
-  const request = createHash('sha256').update(certificate.raw).update(text).digest('hex')
-  for (const [key, at] of seen) if (nowMs - at > 2 * OPERATOR_AUTH_WINDOW_MS) seen.delete(key)
-  if (seen.has(request)) return { problem: 'this signed request was already used (replayed)' }
-  seen.set(request, nowMs)
-  return { operator: commonName }
+  const signed = createHash('sha256').update(certificate.raw).update(text).digest('hex')
+  return firstUse(seen, signed, nowMs) ? { operator: commonName } : { problem: REPLAYED }
 }

@@ -96,9 +96,10 @@ async function members(request: IncomingMessage, response: ServerResponse, optio
   // Who signed, when a certificate did (its CN); a replica secret names no one.
   let operator: string | undefined
   let problem: string | undefined
-  if (replicaSecret !== undefined) problem = operatorAuthProblem(authorization, replicaSecret, options.clusterId, options.id, 'POST', '/members', body, Date.now(), seen)
+  const signed = { clusterId: options.clusterId, replica: options.id, method: 'POST', path: '/members', body }
+  if (replicaSecret !== undefined) problem = operatorAuthProblem(authorization, replicaSecret, signed, Date.now(), seen)
   else {
-    const verdict = operatorCertificateProblem(authorization, operatorTrust!, options.clusterId, options.id, 'POST', '/members', body, Date.now(), seen)
+    const verdict = operatorCertificateProblem(authorization, operatorTrust!, signed, Date.now(), seen)
     if ('problem' in verdict) problem = verdict.problem
     else operator = verdict.operator
   }

@@ -34,10 +34,8 @@ export type OperatorSigner = { readonly secret: string } | { readonly certificat
 /** POSTs a JSON body to replica `replica`'s endpoint, signed with the replica secret or an operator's certificate. */
 export function postSigned<T>(config: LoadedClusterConfig, replica: ReplicaEntry, path: string, body: unknown, signer: OperatorSigner, timeoutMs = ENDPOINT_TIMEOUT_MS): Promise<EndpointAnswer<T> & { readonly httpStatus?: number }> {
   const text = JSON.stringify(body)
-  const authorization =
-    'secret' in signer
-      ? signOperatorRequest(signer.secret, config.clusterId, replica.id, 'POST', path, text, Date.now())
-      : signOperatorRequestWithCertificate(signer.certificate, config.clusterId, replica.id, 'POST', path, text, Date.now())
+  const signed = { clusterId: config.clusterId, replica: replica.id, method: 'POST', path, body: text }
+  const authorization = 'secret' in signer ? signOperatorRequest(signer.secret, signed, Date.now()) : signOperatorRequestWithCertificate(signer.certificate, signed, Date.now())
   return request<T>(config, replica, 'POST', path, text, authorization, timeoutMs)
 }
 

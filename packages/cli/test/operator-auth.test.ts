@@ -17,8 +17,9 @@ const secret = 'r'.repeat(32)
 const body = JSON.stringify({ action: 'remove', replica: 'r3' })
 const at = 1_800_000_000_000
 const sign = (overrides: Partial<{ secret: string; cluster: string; replica: string; path: string; body: string; time: number }> = {}) =>
-  signOperatorRequest(overrides.secret ?? secret, overrides.cluster ?? 'c', overrides.replica ?? 'r1', 'POST', overrides.path ?? '/members', overrides.body ?? body, overrides.time ?? at)
-const check = (header: string | undefined, seen = new Map<string, number>(), nowMs = at) => operatorAuthProblem(header, secret, 'c', 'r1', 'POST', '/members', body, nowMs, seen)
+  signOperatorRequest(overrides.secret ?? secret, { clusterId: overrides.cluster ?? 'c', replica: overrides.replica ?? 'r1', method: 'POST', path: overrides.path ?? '/members', body: overrides.body ?? body }, overrides.time ?? at)
+const request = { clusterId: 'c', replica: 'r1', method: 'POST', path: '/members', body }
+const check = (header: string | undefined, seen = new Map<string, number>(), nowMs = at) => operatorAuthProblem(header, secret, request, nowMs, seen)
 
 describe('signed operator requests', () => {
   it('accept a fresh request signed with the replica secret, once', () => {
@@ -47,8 +48,8 @@ describe('operator requests signed with a certificate (TLS clusters)', () => {
   let trust: OperatorTrust
   const pair = (id: string) => ({ cert: readFileSync(join(dir, `${id}.pem`), 'utf8'), key: readFileSync(join(dir, `${id}.key`), 'utf8') })
   const signed = (id: string, overrides: Partial<{ replica: string; body: string; time: number; key: string }> = {}) =>
-    signOperatorRequestWithCertificate({ ...pair(id), ...(overrides.key === undefined ? {} : { key: readFileSync(join(dir, `${overrides.key}.key`), 'utf8') }) }, 'c', overrides.replica ?? 'r1', 'POST', '/members', overrides.body ?? body, overrides.time ?? at)
-  const verdict = (header: string | undefined, seen = new Map<string, number>(), nowMs = at) => operatorCertificateProblem(header, trust, 'c', 'r1', 'POST', '/members', body, nowMs, seen)
+    signOperatorRequestWithCertificate({ ...pair(id), ...(overrides.key === undefined ? {} : { key: readFileSync(join(dir, `${overrides.key}.key`), 'utf8') }) }, { ...request, replica: overrides.replica ?? 'r1', body: overrides.body ?? body }, overrides.time ?? at)
+  const verdict = (header: string | undefined, seen = new Map<string, number>(), nowMs = at) => operatorCertificateProblem(header, trust, request, nowMs, seen)
 
   beforeAll(() => {
     // Never a skip: without openssl these fail and say why.
