@@ -193,6 +193,14 @@ describe('the requests kept for catching up, across a restart (a snapshot keeps 
     expect(after.suffix(7, { position: 18, digest: digestAt(18) })!.requests.map((r) => r.seq)).toEqual([19, 20, 21])
   })
 
+  it("says its order's digest at a position it still keeps (or where the kept ones start), and nothing for others", () => {
+    const transfer = new StateTransfer({ chunkBytes: 1 << 20, window: 4, suffixWindow: 3 })
+    transfer.resetKept(10, digestAt(10))
+    for (let n = 11; n <= 15; n++) transfer.recordDelivery(n, request(n), digestAt(n))
+    // The window keeps 13..15, after 12.
+    expect([11, 12, 13, 15, 16].map((n) => transfer.keptDigest(n))).toEqual([undefined, digestAt(12), digestAt(13), digestAt(15), undefined])
+  })
+
   it('keeps only the newest within the byte budget, none when they do not end at the state, and refuses ones that do not end at its position and digest', () => {
     const transfer = new StateTransfer({ chunkBytes: 1 << 20, window: 4, suffixWindow: 100 })
     transfer.resetKept(0, '')

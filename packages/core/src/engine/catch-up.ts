@@ -92,15 +92,19 @@ export class CatchUp {
     if (!image) return
     const view = host.view().id
     const held = host.requests.replicated.position
+    // Whether its own order had already departed from the cluster's where the cluster resumed (when it still keeps its digest there).
+    const own = held > image.position ? this.transfer.keptDigest(image.position) : undefined
+    const departed = own !== undefined && image.orderDigest !== undefined && own !== image.orderDigest
     host.requests.replicated.restore(image)
     this.transfer.resetKept(image.position, image.orderDigest ?? '')
     if (held > image.position) {
       // Its own order went further than the state the cluster resumed from. With intact disks those positions were
       // never acknowledged (no majority's disks held them); with disks restored from older copies they may have been.
       host.log.warn(
-        `replica '${host.self}' drops positions ${image.position + 1}..${held} of its own order: the cluster resumed at position ${image.position} without them. ` +
-          'No client was answered for them unless disks were restored from copies older than this replica\'s (see "Backup and restore" in docs/operations.md).',
-        { position: image.position, dropped: held - image.position },
+        `replica '${host.self}' drops positions ${image.position + 1}..${held} of its own order` +
+          (departed ? `, which had departed from the cluster's by position ${image.position}: the cluster resumed there on another order. ` : `: the cluster resumed at position ${image.position} without them. `) +
+          `No client was answered for ${departed ? 'its own order past the point where they part' : 'them'} unless disks were restored from copies older than this replica's (see "Backup and restore" in docs/operations.md).`,
+        { position: image.position, dropped: held - image.position, ...(departed ? { departed: true } : {}) },
       )
     }
     if (disputed) host.log.warn(`replica '${host.self}' takes the state of view ${view} that a majority holds (${sources.join(', ')}); its other sources hold other states, which are wrong: ${disputed}`, { code: ErrorCodes.STATE_DIVERGED })

@@ -178,6 +178,13 @@ export class StateTransfer {
     this.restorer = restorer
   }
 
+  /** This replica's order digest after the request at `position`, if it still keeps that request (or the kept ones start there). */
+  keptDigest(position: number): string | undefined {
+    if (position === this.keptFrom.position) return this.keptFrom.digest
+    const entry = this.kept[position - this.keptFrom.position - 1]
+    return entry?.position === position ? entry.digest : undefined
+  }
+
   /** A request was delivered at `position`, the order's digest becoming `digest`: kept for catching others up. */
   recordDelivery(position: number, request: Request, digest: string): void {
     const bytes = roughBytes(request.command, LARGE_REQUEST_BYTES)
