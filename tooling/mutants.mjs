@@ -45,6 +45,20 @@ export function loadRegistry(file = join(root, 'tooling', 'mutants.json')) {
 }
 
 /**
+ * The fixes the registry lists as known equivalent mutants (no test can tell them from their absence: defence in
+ * depth), checked: each has a `fix`, a `file`, a `find` and the reasoning (`why`).
+ */
+export function loadEquivalents(file = join(root, 'tooling', 'mutants.json')) {
+  const equivalent = JSON.parse(readFileSync(file, 'utf8')).equivalent ?? []
+  for (const [index, known] of equivalent.entries()) {
+    for (const field of ['fix', 'file', 'find', 'why']) {
+      if (typeof known[field] !== 'string' || known[field] === '') throw new Error(`${file}: equivalent[${index}]: '${field}' must be a non-empty string`)
+    }
+  }
+  return equivalent
+}
+
+/**
  * A mutant's edits: its own `find` → `replace` in `file`, then those of `also` (a fix of two halves, each of which
  * hides the other's absence, is taken out whole), all applied together.
  */
@@ -82,12 +96,14 @@ const usage = 'usage: npm run mutants -- [--only ID,...] [--registry FILE] [--li
 function parseOptions(args) {
   const { values } = parseArgs({
     args,
-    options: { only: { type: 'string' }, registry: { type: 'string' }, list: { type: 'boolean' }, 'no-baseline': { type: 'boolean' }, keep: { type: 'boolean' }, json: { type: 'boolean' } },
+    // `--only ID,...`: the ids of the fixes to take out.
+    options: { 'only': { type: 'string' }, registry: { type: 'string' }, list: { type: 'boolean' }, 'no-baseline': { type: 'boolean' }, keep: { type: 'boolean' }, json: { type: 'boolean' } },
     strict: true,
     allowPositionals: false,
   })
-  const { only, registry, list = false, keep = false, json = false } = values
-  return { ids: only === undefined ? undefined : new Set(only.split(',').filter(Boolean)), registry, list, baseline: values['no-baseline'] !== true, keep, json }
+  const { registry, list = false, keep = false, json = false } = values
+  const chosen = values['only']
+  return { ids: chosen === undefined ? undefined : new Set(chosen.split(',').filter(Boolean)), registry, list, baseline: values['no-baseline'] !== true, keep, json }
 }
 
 async function main() {

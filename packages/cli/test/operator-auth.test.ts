@@ -52,7 +52,7 @@ describe('operator requests signed with a certificate (TLS clusters)', () => {
   const verdict = (header: string | undefined, seen = new Map<string, number>(), nowMs = at) => operatorCertificateProblem(header, trust, request, nowMs, seen)
 
   beforeAll(() => {
-    // Never a skip: without openssl these fail and say why.
+    // Without openssl these fail and say why: every test here runs.
     if (!opensslAvailable()) throw new Error('no openssl binary on the PATH to make the test certificates: install it (Debian: apt-get install -y openssl)')
     dir = mkdtempSync(join(tmpdir(), 'lockstep-operator-auth-'))
     issueCertificates(dir, [['alice', 'operator'], ['r2', 'replica'], ['r9', 'replica'], ['bob', 'client'], ['carol', 'operator', 'ed25519'], ['dan', 'operator', 'ec', 'issuer']])

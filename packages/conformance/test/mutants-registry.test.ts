@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { edits, loadRegistry, occurrences } from '../../../tooling/mutants.mjs'
+import { edits, loadEquivalents, loadRegistry, occurrences } from '../../../tooling/mutants.mjs'
 
 // `npm run mutants` (tooling/mutants.mjs) takes each fix of tooling/mutants.json out again and runs the tests that
 // must then fail. It takes minutes, so it is not part of `npm test`; this checks that the registry still fits the
@@ -26,8 +26,7 @@ describe('the registry of fixes taken out by npm run mutants', () => {
   }
   // Fixes no test can tell from their absence (defence in depth), each with why: their code must still be where the
   // registry says, or the reasoning is about code that changed.
-  const equivalent = (JSON.parse(readFileSync(join(root, 'tooling', 'mutants.json'), 'utf8')) as { equivalent?: { fix: string; file: string; find: string; why: string }[] }).equivalent ?? []
-  for (const known of equivalent) {
+  for (const known of loadEquivalents()) {
     it(`known equivalent: ${known.fix}: its code is found once in ${known.file}, and the registry says why`, () => {
       expect(occurrences(known), `${known.file}: ${known.find}`).toBe(1)
       expect(known.why.length).toBeGreaterThan(20)
