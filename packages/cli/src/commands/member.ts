@@ -82,23 +82,25 @@ export async function memberCommand(args: string[], io: Io): Promise<number> {
  * given, or else the first replica certificate of the configuration whose files can be read here (on a replica's
  * machine, its own). INVALID_CONFIG (exit 2) for a certificate given without TLS, or none to be had with it.
  */
-async function operatorSigner(config: LoadedClusterConfig, io: Io, given: { readonly cert: string; readonly key: string } | undefined): Promise<OperatorSigner & { readonly by?: string }> {
+/** What signs the membership request, and (a certificate) whose it is: its CN, said in the command's output. */
+type Signer = OperatorSigner & { readonly by?: string }
+
+async function operatorSigner(config: LoadedClusterConfig, io: Io, given: { readonly cert: string; readonly key: string } | undefined): Promise<Signer> {
   const fail = (message: string) => new LockstepError(ErrorCodes.INVALID_CONFIG, `lockstep member: ${message}`)
   if (config.security.tls === undefined) {
     if (given !== undefined) throw fail(`--cert and --key sign membership changes of a TLS cluster, and ${config.file} has no security.tls: its changes are signed with the replica secret`)
     return { secret: await readSecret(config, 'replicaSecret', io) }
   }
-  const usable = async (pair: { readonly cert: string; readonly key: string }): Promise<OperatorCertificate & { readonly by: string }> => {
-    const certificate = { cert: await io.readFile(pair.cert), key: await io.readFile(pair.key) }
+  const usable = async (pair: { readonly cert: string; readonly key: string }): Promise<Signer> => {
+    const certificate: OperatorCertificate = { cert: await io.readFile(pair.cert), key: await io.readFile(pair.key) }
     // Checked here, so that a wrong file is named before anything is sent.
     const x509 = new X509Certificate(certificate.cert)
     createPrivateKey(certificate.key)
-    return { ...certificate, by: subjectFields(x509).get('CN')?.[0] ?? x509.subject }
+    return { certificate, by: subjectFields(x509).get('CN')?.[0] ?? x509.subject }
   }
   if (given !== undefined) {
     try {
-      const certificate = await usable(given)
-      return { certificate, by: certificate.by }
+      return await usable(given)
     } catch (cause) {
       throw fail(`cannot use --cert ${given.cert} --key ${given.key}: ${(cause as Error).message}`)
     }
@@ -108,8 +110,7 @@ async function operatorSigner(config: LoadedClusterConfig, io: Io, given: { read
     if (replica.tls === undefined) continue
     const pair = { cert: configPath(config, replica.tls.cert), key: configPath(config, replica.tls.key) }
     try {
-      const certificate = await usable(pair)
-      return { certificate, by: certificate.by }
+      return await usable(pair)
     } catch (cause) {
       tried.push(`${replica.id}: ${(cause as Error).message}`)
     }
@@ -149,7 +150,7 @@ async function list(config: LoadedClusterConfig, io: Io, json: boolean): Promise
   return ExitCode.OK
 }
 
-async function change(config: LoadedClusterConfig, io: Io, json: boolean, action: 'add' | 'remove', replica: string, signer: OperatorSigner & { readonly by?: string }, timeoutMs: number): Promise<number> {
+async function change(config: LoadedClusterConfig, io: Io, json: boolean, action: 'add' | 'remove', replica: string, signer: Signer, timeoutMs: number): Promise<number> {
   const fail = (code: string, message: string) => {
     io.stderr(json ? JSON.stringify({ ok: false, error: { code, message } }) : `lockstep member: ${code}: ${message}`)
     return ExitCode.FAILED

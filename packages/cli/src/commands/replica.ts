@@ -81,6 +81,7 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   const metricsPort = metricsPortFlag ?? config.replicas.find((r) => r.id === id)?.metricsPort
   let endpoint: Awaited<ReturnType<typeof startOperatorEndpoint>> | undefined
   if (metricsPort !== undefined) {
+    const knownReplicas = config.replicas.map((r) => r.id)
     try {
       endpoint = await startOperatorEndpoint(
         { host, port: metricsPort },
@@ -89,9 +90,9 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
           clusterId: config.clusterId,
           host: replica.host,
           metrics,
-          knownReplicas: config.replicas.map((r) => r.id),
+          knownReplicas,
           replicaSecret: replica.replicaSecret,
-          ...(replica.tlsCa === undefined ? {} : { operatorTrust: { cas: pemCertificates(replica.tlsCa), replicas: config.replicas.map((r) => r.id) } }),
+          ...(replica.tlsCa === undefined ? {} : { operatorTrust: { cas: pemCertificates(replica.tlsCa), replicas: knownReplicas } }),
           log,
         },
       )

@@ -449,24 +449,28 @@ export class InteractionEnv {
 
   /** `hold-disk rN`: its disk stops syncing until `sync-disk rN` (see `Disk.held`). */
   holdDisk(id: string): string[] {
-    const slot = this.slot(id)
-    if (!slot.run || !slot.disk) throw new ScenarioError(`hold-disk: ${id} ${slot.run ? 'has no disk (set up the cluster with durable=on)' : 'is not running'}`)
-    slot.disk.held = true
-    slot.disk.syncedPosition = slot.run.engine.position
-    return [`${id}'s disk holds position ${slot.disk.syncedPosition} synced; what it writes next waits for sync-disk ${id}`]
+    const { disk, run } = this.runningDisk('hold-disk', id)
+    disk.held = true
+    disk.syncedPosition = run.engine.position
+    return [`${id}'s disk holds position ${disk.syncedPosition} synced; what it writes next waits for sync-disk ${id}`]
   }
 
   /** `sync-disk rN`: its disk syncs what waited, and syncs again at once from then on. */
   syncDisk(id: string): string[] {
-    const slot = this.slot(id)
-    if (!slot.run || !slot.disk) throw new ScenarioError(`sync-disk: ${id} ${slot.run ? 'has no disk (set up the cluster with durable=on)' : 'is not running'}`)
-    const { disk, run } = slot
+    const { disk, run } = this.runningDisk('sync-disk', id)
     const waited = disk.unsynced.length
     const event = this.handle(run, undefined, () => {
       this.sync(id, disk)
       disk.held = false
     }, true)
     return [`${id}'s disk synced ${waited} record${waited === 1 ? '' : 's'}, up to position ${run.engine.position}`, ...render([event], 'all')]
+  }
+
+  /** A running durable replica's run and disk, for `command`; else a ScenarioError saying which is missing. */
+  private runningDisk(command: string, id: string): { readonly run: Run; readonly disk: Disk } {
+    const { run, disk } = this.slot(id)
+    if (!run || !disk) throw new ScenarioError(`${command}: ${id} ${run ? 'has no disk (set up the cluster with durable=on)' : 'is not running'}`)
+    return { run, disk }
   }
 
   /** Writes a record to a durable replica's disk: synced at once, or waiting while the disk is held. */
