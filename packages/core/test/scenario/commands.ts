@@ -3,8 +3,9 @@
  * Each command checks its arguments and runs against an {@link InteractionEnv},
  * returning the lines it prints.
  */
-import type { StateMachine } from '@lockstep/interface'
+import type { ClientToReplica, ReplicaToClient, StateMachine } from '@lockstep/interface'
 import { kv, mutex, register } from '@lockstep/machines'
+import type { PeerMessageKind } from '../../src/engine/peer-messages'
 import { InteractionEnv, ScenarioError, type Detail, type MessageSelector } from './interaction-env'
 
 /** The machines a scenario may run (`add-replicas 3 machine=mutex`). */
@@ -354,8 +355,25 @@ function detail(args: Args, fallback: Detail = 'brief'): Detail {
   return args.flag('verbose') ? 'all' : args.flag('quiet') ? 'outcomes' : args.flag('brief') ? 'brief' : fallback
 }
 
+/**
+ * Every kind `type=` may name, as {@link messageKind} tells them: the engine's peer messages (the compiler holds this
+ * list to `PeerMessageKind`), the orderers' messages by their own kind, and the messages between clients and replicas.
+ * A kind outside it (a typo, or a kind since renamed: `state?` selected nothing, silently, and a scenario's story of
+ * lost state requests did not happen) is an error.
+ */
+const peerKinds: Readonly<Record<PeerMessageKind, true>> = {
+  orderer: true, heartbeat: true, prepare: true, promise: true, nack: true, accept: true, accepted: true, commit: true, query: true, removed: true,
+  join: true, remove: true, admit: true, recover: true, stateRequest: true, stateChunk: true, durable: true, stateSuffix: true,
+  replySignatures: true, stateDigest: true, signatureRequest: true,
+}
+const clientKinds: Readonly<Record<ClientToReplica['type'] | ReplicaToClient['type'], true>> = { request: true, outputs: true, evidence: true, reply: true, output: true, 'no-outputs': true }
+const messageKinds = new Set([...Object.keys(peerKinds), ...Object.keys(clientKinds), 'lamport', 'realtime'])
+
 function kinds(args: Args): string[] | undefined {
-  return args.options.get('type')?.split(',')
+  const named = args.options.get('type')?.split(',')
+  const unknown = named?.find((kind) => !messageKinds.has(kind))
+  if (unknown !== undefined) throw args.error(`no message is of kind '${unknown}' (kinds: ${[...messageKinds].sort().join(', ')})`)
+  return named
 }
 
 /**

@@ -131,9 +131,8 @@ export class InteractionEnv {
   private readonly blocked = new Set<string>()
   private readonly clients = new Map<ClientId, ClientState>()
   readonly checker = new InvariantChecker()
-  /** The replicas whose disks held each delivery synced (`position|request`), and the deliveries a crash took from a disk unsynced. */
+  /** The replicas whose disks held each delivery synced (`position|request`). */
   private readonly syncedHolders = new Map<string, Set<string>>()
-  private readonly lostAtCrash = new Set<string>()
   /** Print violations in the output instead of failing (`invariants record`, for scenarios that show a bug). */
   recordViolations = false
   private current: EngineEvent | undefined
@@ -164,7 +163,11 @@ export class InteractionEnv {
     this.initialMembers = this.configured.slice(0, options.replicas)
     for (const id of this.configured) this.slots.set(id, { id, run: undefined, starts: 0, disk: undefined })
     const majority = Math.floor(this.initialMembers.length / 2) + 1
-    this.checker.disks((position, request) => this.lostAtCrash.has(`${position}|${request}`) && (this.syncedHolders.get(`${position}|${request}`)?.size ?? 0) < majority)
+    // With disks, a delivery fewer than a majority's disks synced is tentative, as the simulator's checkers hold
+    // (`isTentative`): once every run that made it crashed or took another state, the cluster may resume from a
+    // majority's disks without it. Without disks nothing may be lost (a view change carries what any member held).
+    const durable = options.durable
+    this.checker.disks((position, request) => durable && (this.syncedHolders.get(`${position}|${request}`)?.size ?? 0) < majority)
     const events: EngineEvent[] = []
     for (const id of this.initialMembers) events.push(...this.start(id, 'initial'))
     const lines = [`replicas ${this.initialMembers.join(' ')} in view ${formatView({ id: 1, members: this.initialMembers })}`]
@@ -339,7 +342,6 @@ export class InteractionEnv {
     slot.run = undefined
     const disk = slot.disk
     const unsynced = disk?.unsynced.flatMap((w) => (w.delivery ? [w.delivery] : [])) ?? []
-    for (const { position, request } of unsynced) this.lostAtCrash.add(`${position}|${request}`)
     if (disk) {
       // The next run's disk syncs again until told otherwise.
       disk.unsynced = []

@@ -34,9 +34,10 @@ export interface Violation {
 const notServing = new Set(['frozen', 'joining', 'recovering', 'transferring'])
 
 /**
- * Whether the disks may have lost the delivery of `request` at `position`: a crash took it from a disk that had
- * not synced it (`hold-disk`), and no majority of the configuration's disks ever held it. Disks that never lag
- * lose nothing: by default no delivery may be lost.
+ * Whether the cluster may lose the delivery of `request` at `position` once no live run holds it: in a cluster with
+ * disks, when no majority of the configuration's disks ever held it synced (a crash then takes it from the others'
+ * reach: its disk lagged, `hold-disk`, or the cluster resumes from a majority's disks without the crashed replica's,
+ * or the run that held it dropped it as uncommitted). By default no delivery may be lost.
  */
 export type DisksMayLose = (position: number, request: string) => boolean
 
@@ -48,10 +49,9 @@ export type DisksMayLose = (position: number, request: string) => boolean
  *   followed by the view's installation in the same event), `joining`, `recovering` or `transferring`;
  * - all replicas that install or report a view with the same number agree on its members;
  * - delivered sequences agree position by position, across replicas and incarnations, but for a delivery the
- *   cluster may lose: one that no client was answered for, that a crash took from a disk that lagged
- *   (`hold-disk`) and that no majority's disks held (see {@link DisksMayLose}), and that no live replica still
- *   holds (every run that delivered it crashed or took another state since); the cluster then fills its
- *   position anew;
+ *   cluster may lose: one that no client was answered for, that no majority's disks held (see
+ *   {@link DisksMayLose}), and that no live replica still holds (every run that delivered it crashed or took
+ *   another state since); the cluster then fills its position anew;
  * - no request is executed at two positions (but the re-execution of a delivery lost so);
  * - every answer a client gets to one ordered request is the same.
  */
