@@ -8,8 +8,9 @@ import { orderers } from './orderers'
 // a seed does, so these only guard against the exact schedules; compliance-world*.test.ts runs 3,000 seeds in CI.
 // Which tests still fail with each fix taken out is recorded in tooling/mutants.json and checked by `npm run
 // mutants` (docs/simulation.md). Checked on 2026-12-05: of these pins only 3008 (both halves of its fix out), 3040,
-// 3213, 3267, register 229 and 25300059 still fail without their fixes (3040 also without 3075's; 3267's fix is
-// also caught by core's scenario recovery-source-drops-held since 2026-12-06); the others'
+// 3213, 3267, register 229 and 25300059 still fail without their fixes (3040 also without 3075's; since 2026-12-06
+// 3267's fix is also caught by core's scenario recovery-source-drops-held, and 3008's, whole or its first half
+// alone, by coordinator-numbers-after-the-ending-view); the others'
 // schedules have moved, and their fixes are caught by core's unit tests and scenarios (see the registry; 5051's two
 // by view-change.test.ts since that day), except two found caught by nothing: 7015's drop of held replies on leaving
 // a view and 2014's forgetting of the replaced order's disks (each backed by another check since, as far as we can
