@@ -107,7 +107,9 @@ export async function specWorkloads(spec: string, invariants: readonly string[],
     next() {
       if (properties.length === 0) return { workload: genericWorkload(base as unknown as StateMachine, randomCommand), violations: [] }
       const violations: string[] = []
-      let met = 0
+      // Every replica executes a command the same way, so each finds the same violation: it is reported once,
+      // with how many replicas saw it (a replica that executes the position again, after a restart, counts again).
+      const reported = new Map<string, { readonly index: number; replicas: number }>()
       const machine: typeof base = {
         ...base,
         apply(state, command, ctx) {
@@ -121,9 +123,15 @@ export async function specWorkloads(spec: string, invariants: readonly string[],
               value = (error as Error).message
             }
             if (value === true) continue
-            if (++met > MAX_REPORTED_VIOLATIONS) continue
             const why = value === false ? 'does not hold' : value === null ? 'is Φ' : `cannot be evaluated: ${String(value)}`
-            violations.push(`invariant '${property.text}' ${why} after ${ctx.client} ${command.name} (position ${ctx.position}) on a replica; state ${JSON.stringify(base.toJSON(state))}`)
+            const lead = `invariant '${property.text}' ${why} after ${ctx.client} ${command.name} (position ${ctx.position}) on `
+            const tail = `; state ${JSON.stringify(base.toJSON(state))}`
+            const seen = reported.get(lead + tail)
+            if (seen) violations[seen.index] = `${lead}${++seen.replicas} replicas${tail}`
+            else if (reported.size < MAX_REPORTED_VIOLATIONS) {
+              reported.set(lead + tail, { index: violations.length, replicas: 1 })
+              violations.push(`${lead}a replica${tail}`)
+            }
           }
           return outputs
         },
