@@ -172,6 +172,23 @@ describe('datadriven files', () => {
     expect(() => runScenarioFile(known, 'known.txt', { rewrite: false })).not.toThrow()
   })
 
+  it('a link or replica no message can be on (a typo, a replica to itself) is an error, not a selection of nothing', () => {
+    // `deliver-msgs r1->r1 type=commit` once delivered nothing, silently: a replica sends nothing to itself.
+    const cases: [string, RegExp][] = [
+      ['deliver-msgs r1->r1 type=commit', /deliver-msgs: 'r1->r1' is a link from r1 to itself, which no message is on/],
+      ['drop-msgs r1->r7', /drop-msgs: no replica or client 'r7' \(replicas: r1, r2, r3; clients: none yet\)/],
+      ['msgs c9', /msgs: no replica or client 'c9'/],
+    ]
+    for (const [command, message] of cases) {
+      const path = file('link.txt', `add-replicas 3\n----\nx\n\n${command}\n----\nok\n`)
+      expect(() => runScenarioFile(path, 'link.txt', { rewrite: false })).toThrow(message)
+    }
+    const known = file('link-known.txt', 'add-replicas 3\n----\nx\n\nsubmit r1 c1 put x 1\nmsgs r1->* *->r2 c1->r1 r3\n----\nok\n')
+    // Accepted: rewritten, the block lists the request in flight on the link it names.
+    expect(runScenarioFile(known, 'link-known.txt', { rewrite: true }).failure).toBeUndefined()
+    expect(readFileSync(known, 'utf8')).toMatch(/msgs r1->\* \*->r2 c1->r1 r3\n----\nc1->r1 c1#1 put x 1\n/)
+  })
+
   it('a mismatch reads as a unified diff naming the file and line of the block', () => {
     const path = file('diff.txt', 'add-replicas 1 membership=off\n----\nx\n\nsubmit r1 c1 put k v\nstabilize\n----\nc1->r1 c1#1 put k w\n  r1 delivered 1: c1#1 put k v\n')
     const result = runScenarioFile(path, 'diff.txt', { rewrite: false })

@@ -171,7 +171,7 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
     flags: ['brief', 'quiet'],
     run(env, args) {
       const count = args.options.has('count') ? args.integer(args.options.get('count'), 'count') : undefined
-      return env.deliver(selectors(args), kinds(args), count, detail(args, 'all'))
+      return env.deliver(selectors(env, args), kinds(args), count, detail(args, 'all'))
     },
   },
   'drop-msgs': {
@@ -179,14 +179,14 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
     options: ['type'],
     run(env, args) {
       if (args.words.length === 0 && !args.options.has('type')) throw args.error('say which messages (all, a link r1->r2, a replica, or type=)')
-      return env.drop(selectors(args), kinds(args))
+      return env.drop(selectors(env, args), kinds(args))
     },
   },
   msgs: {
     usage: 'msgs [r1->r2 | r1->* | rN | all]… [verbose] (lists the messages in flight)',
     flags: ['verbose'],
     run(env, args) {
-      return env.messages(selectors(args), args.flag('verbose') ? 'all' : 'brief')
+      return env.messages(selectors(env, args), args.flag('verbose') ? 'all' : 'brief')
     },
   },
   stabilize: {
@@ -337,13 +337,25 @@ export function runCommand(env: InteractionEnv, text: string): string[] {
 }
 
 /** `r1->r2`, `r1->*`, `*->r2`, `r2` (messages to r2), `all`. */
-function selectors(args: Args): MessageSelector[] {
+function selectors(env: InteractionEnv, args: Args): MessageSelector[] {
   const result: MessageSelector[] = []
+  // A name no message can carry (a typo, a replica to itself) would select nothing, silently.
+  const endpoint = (name: string): string | undefined => {
+    if (name === '*') return undefined
+    try {
+      env.checkEndpoint(name)
+    } catch (error) {
+      throw args.error((error as Error).message)
+    }
+    return name
+  }
   for (const word of args.words) {
     if (word === 'all') return []
     const link = /^([\w*]+)->([\w*]+)$/.exec(word)
-    if (link) result.push({ from: link[1] === '*' ? undefined : link[1], to: link[2] === '*' ? undefined : link[2] })
-    else if (/^\w+$/.test(word)) result.push({ from: undefined, to: word })
+    if (link) {
+      if (link[1] === link[2] && link[1] !== '*') throw args.error(`'${word}' is a link from ${link[1]} to itself, which no message is on`)
+      result.push({ from: endpoint(link[1]!), to: endpoint(link[2]!) })
+    } else if (/^\w+$/.test(word)) result.push({ from: undefined, to: endpoint(word) })
     else throw args.error(`'${word}' is not a link (r1->r2), a replica or all`)
   }
   return result

@@ -699,6 +699,13 @@ export class InteractionEnv {
     return [...this.slots.values()].sort((a, b) => compareIds(a.id, b.id)).flatMap((s) => (s.run ? [s.run] : []))
   }
 
+  /** Throws unless `name` is one of the scenario's replicas or a client that sent something: what a message selector may name. */
+  checkEndpoint(name: string): void {
+    if (this.slots.has(name) || this.clients.has(name)) return
+    const clients = [...this.clients.keys()]
+    throw new ScenarioError(`no replica or client '${name}' (replicas: ${[...this.slots.keys()].join(', ')}; clients: ${clients.length > 0 ? clients.join(', ') : 'none yet'})`)
+  }
+
   private liveRun(id: string, command: string): Run {
     const run = this.slot(id).run
     if (!run) throw new ScenarioError(`${command}: ${id} is down`)
