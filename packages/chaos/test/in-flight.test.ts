@@ -268,6 +268,23 @@ describe('pipelined clients: the recorded history', () => {
     expect(finals.sort()).toEqual([...processesByKey.keys()].sort())
   })
 
+  it('kv moves on to new keys every 200 operations of a loop: no key collects the whole run, and every key used is read at the end', async () => {
+    const cluster = new FakeCluster()
+    const workload = kvWorkload(cluster, new SeededRandom(11), { clients: 2, inFlight: 1 })
+    const result = await runUntil(workload, 1300)
+    expect(result.violations).toEqual([])
+    const opsByKey = new Map<string, number>()
+    for (const op of workload.history) {
+      const { key } = op.input as { key: string }
+      if (!String(op.client).includes('-final-')) opsByKey.set(key, (opsByKey.get(key) ?? 0) + 1)
+    }
+    // Two loops of about 650 operations each: epochs 0 to 3, five keys each.
+    expect([...opsByKey.keys()].filter((key) => key.endsWith('.3')).length).toBe(5)
+    for (const [key, count] of opsByKey) expect(count, `operations on ${key}`).toBeLessThanOrEqual(2 * 200)
+    const finals = workload.history.filter((op) => String(op.client).includes('-final-')).map((op) => (op.input as { key: string }).key)
+    expect(finals.sort()).toEqual([...opsByKey.keys()].sort())
+  })
+
   it('register with many loops: 16 loops, 4 on each client, write and compare-and-set; the others only read', async () => {
     const cluster = new FakeCluster()
     const workload = registerWorkload(cluster, new SeededRandom(9), { clients: 4, inFlight: 16 })

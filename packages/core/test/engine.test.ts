@@ -108,6 +108,8 @@ describe('command validation', () => {
     expect(missing).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND', path: '/args/value' } })
     expect(missing!.ok === false && missing!.error.message).toContain('command.args.value is required')
     expect(unknown).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND', path: '/name' } })
+    // The name given, and the machine's commands: what was wrong and what would do.
+    expect(unknown!.ok === false && unknown!.error.message).toBe("invalid command for machine 'kv': command.name 'drop' is not a command of this machine (its commands: append, get, put)")
     expect(extra).toMatchObject({ ok: false, error: { code: 'INVALID_COMMAND', path: '/args/extra' } })
   })
 

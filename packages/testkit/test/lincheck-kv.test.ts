@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { checkLinearizability, kvModel, type KvInput, type KvOutput, type Operation } from '../src/lincheck/index'
+import { checkLinearizability, kvModel, type KvInput, type KvOutput, type KvState, type Operation } from '../src/lincheck/index'
 import { op } from './lincheck-helpers'
 
 type H = Operation<KvInput, KvOutput>[]
@@ -107,5 +107,24 @@ describe('kv model', () => {
     const keys = states.map((state) => kvModel.key(state))
     expect(new Set(keys).size).toBe(keys.length)
     expect(kvModel.key(new Map([['c', 'd'], ['a', 'b']]))).toBe(keys[3])
+  })
+
+  it('keeps the cache keys of long values short: the cache holds one per state, and values grow with every append', () => {
+    // A chaos run's kv history (14,423 operations, values up to 19,690 characters) made the search keep a key
+    // as long as the value for every state it visited, and the checker ran out of memory (a V8 fatal error).
+    const step = (state: KvState, input: KvInput) => kvModel.step(state, input, {}).state
+    let state = kvModel.init()
+    for (let i = 0; i < 2000; i++) state = step(state, append('k', `token-${i};`))
+    expect((kvModel.step(state, get('k'), { value: Array.from({ length: 2000 }, (_, i) => `token-${i};`).join('') })).ok).toBe(true)
+    expect(kvModel.key(state).length).toBeLessThan(64)
+    // Exact: the same operations from the same state give the same key; another value, another key.
+    const a = step(step(state, append('k', 'x;')), append('k', 'y;'))
+    const b = step(step(state, append('k', 'x;')), append('k', 'y;'))
+    const c = step(step(state, append('k', 'y;')), append('k', 'x;'))
+    expect(kvModel.key(a)).toBe(kvModel.key(b))
+    expect(kvModel.key(a)).not.toBe(kvModel.key(c))
+    expect(kvModel.key(a)).not.toBe(kvModel.key(state))
+    // Short values keep their content as the key (states reached in different ways still meet in the cache).
+    expect(kvModel.key(step(step(kvModel.init(), append('k', 'a')), append('k', 'b')))).toBe(kvModel.key(step(kvModel.init(), { f: 'put', key: 'k', value: 'ab' })))
   })
 })
