@@ -47,7 +47,7 @@ interface ValueNode {
   readonly children: Map<string, ValueNode>
 }
 
-/** What the nodes of a state `step` made are: the values' nodes by key, and the search's root (the empty value). */
+/** The nodes of a state that `init` or `step` made: its values' nodes by key, and the search's root (the empty value). */
 interface ValueNodes {
   readonly root: ValueNode
   readonly byKey: ReadonlyMap<string, ValueNode>
