@@ -333,6 +333,8 @@ class PartitionSearch<S> {
     optionalWrites.sort(byCall)
     const pairs: number[] = []
     const seen = new Uint8Array(count)
+    /** Determined reads with no source among the writes concurrent with them. */
+    const noSourceNear: number[] = []
     for (let r = 0; r < count; r++) {
       if (this.readOnly[r] === 0 || this.determined[r] === 0) continue
       const call = this.calls[r]!
@@ -351,6 +353,7 @@ class PartitionSearch<S> {
       const support = model.readSources!(operations[r]!, writes.map((w) => operations[w]!))
       if (support === undefined) continue
       this.reachableFrom[r] = support.reachableFrom
+      if (support.sources.length === 0) noSourceNear.push(r)
       let sources = 0
       for (const position of support.sources) {
         const w = writes[position]
@@ -362,14 +365,12 @@ class PartitionSearch<S> {
       for (const position of support.sources) if (writes[position] !== undefined) seen[writes[position]!] = 0
       this.sourcesLeft[r] = sources
     }
-    // Reads with no source among all the partition's writes, for futureReadDead: a call per read over every write,
-    // so only while that stays cheap (a kv key's appends and gets; not a long register history).
+    // Reads with no source among all the partition's writes, for futureReadDead: of those with none among the
+    // writes concurrent with them (the others have one), a call each over every write, so only while that stays
+    // cheap (a kv key's appends and gets; not a long register history).
     const allWrites = [...determinedWrites, ...optionalWrites].map((w) => operations[w]!)
-    let reads = 0
-    for (let r = 0; r < count; r++) if (this.readOnly[r] === 1 && this.determined[r] === 1) reads++
-    if (reads * allWrites.length <= FUTURE_READS_BUDGET) {
-      for (let r = 0; r < count; r++) {
-        if (this.readOnly[r] === 0 || this.determined[r] === 0) continue
+    if (noSourceNear.length * allWrites.length <= FUTURE_READS_BUDGET) {
+      for (const r of noSourceNear) {
         const support = model.readSources!(operations[r]!, allWrites)
         if (support === undefined || support.sources.length > 0) continue
         this.futureReachable[r] = support.reachableFrom
