@@ -34,29 +34,22 @@ function checkKvOperation(operation: Operation<KvInput, KvOutput>): OperationPro
 }
 
 /**
- * How a value was made: from the empty value (a put, or an append to a missing key), then by appends. Made once
- * per parent and string (`children`), so the same operations from the same value give the same node, and its
- * `id` stands for the value in a cache key exactly (equal ids, equal strings) in a few characters. Two nodes may
- * hold equal strings (appends of "a" then "b", a put of "ab"): their states then do not meet in the cache, which
+ * How a long value was made: a put's value, or a value extended by an append. Made once per parent and string
+ * (`children`), so the same operations from the same value give the same node, and its `id` stands for the value
+ * in a cache key exactly (equal ids, equal strings) in a few characters. A value of at most {@link LONG_VALUE}
+ * characters is its own parent node (`root.children` by its text). Two nodes may hold equal strings (appends of
+ * "a" then "b" to a long value, against one append of "ab"): their states then do not meet in the cache, which
  * costs search, never correctness. (The search keeps a key per state it visits, and values grow with every
- * append: a chaos run's history of 14,423 operations, with values up to 19,690 characters, ran the checker out
- * of memory when keys held the values.)
+ * append: a chaos run's history of 14,423 operations, with values up to 19,690 characters, ran the checker out of
+ * memory when keys held the values.)
  */
 interface ValueNode {
   readonly id: number
   readonly children: Map<string, ValueNode>
 }
 
-/** The nodes of a state that `init` or `step` made: its values' nodes by key, and the search's root (the empty value). */
-interface ValueNodes {
-  readonly root: ValueNode
-  readonly byKey: ReadonlyMap<string, ValueNode>
-}
-
 /** Ids of value nodes: never reused, so an id names one node for the life of the process. */
 let nextValueId = 0
-/** The nodes of the states `init` and `step` made (a state built otherwise has none, and is keyed by its text). */
-const valueNodes = new WeakMap<KvState, ValueNodes>()
 /** Values longer than this are keyed by their node (see {@link ValueNode}), shorter ones by their text. */
 const LONG_VALUE = 64
 
@@ -70,24 +63,43 @@ function childOf(node: ValueNode, text: string): ValueNode {
   return child
 }
 
-/** `state` with `key`'s value set to `value`, made from the empty value (`from` undefined) or `from`'s value by adding `added`. */
-function withValue(state: KvState, key: string, value: string, made: { readonly from?: string; readonly added: string }): KvState {
-  const next = new Map(state)
+/** A state `init` or `step` made: its search's root node, and the nodes of its long values by key. */
+class NodedState extends Map<string, string> {
+  constructor(
+    entries: Iterable<readonly [string, string]> | undefined,
+    readonly root: ValueNode,
+    readonly long: ReadonlyMap<string, ValueNode> | undefined,
+  ) {
+    super(entries)
+  }
+}
+
+/** `state` with `key`'s value set to `value`: put there (`appended` undefined), or extended by `appended`. */
+function withValue(state: KvState, key: string, value: string, appended?: string): KvState {
+  const next = state instanceof NodedState ? new NodedState(state, state.root, nodesAfter(state, key, value, appended)) : new Map(state)
   // A missing key and an empty value read the same, so they are the same state.
   if (value === '') next.delete(key)
   else next.set(key, value)
-  const nodes = valueNodes.get(state)
-  if (nodes) {
-    const byKey = new Map(nodes.byKey)
-    if (value === '') byKey.delete(key)
-    else {
-      const base = made.from === undefined ? nodes.root : nodes.byKey.get(made.from)
-      if (base) byKey.set(key, childOf(base, made.added))
-      else byKey.delete(key)
-    }
-    valueNodes.set(next, { root: nodes.root, byKey })
-  }
   return next
+}
+
+/** The nodes of the long values of `state` once `key`'s value is `value` (see {@link withValue}). */
+function nodesAfter(state: NodedState, key: string, value: string, appended: string | undefined): ReadonlyMap<string, ValueNode> | undefined {
+  let long = state.long
+  if (value.length > LONG_VALUE) {
+    const before = state.get(key) ?? ''
+    const parent = appended === undefined ? state.root : before.length > LONG_VALUE ? state.long?.get(key) : childOf(state.root, before)
+    const node = parent === undefined ? undefined : childOf(parent, appended ?? value)
+    const nodes = new Map(long)
+    if (node) nodes.set(key, node)
+    else nodes.delete(key)
+    long = nodes
+  } else if (long?.has(key)) {
+    const nodes = new Map(long)
+    nodes.delete(key)
+    long = nodes.size === 0 ? undefined : nodes
+  }
+  return long
 }
 
 /**
@@ -97,20 +109,16 @@ function withValue(state: KvState, key: string, value: string, made: { readonly 
  */
 export const kvModel: Model<KvState, KvInput, KvOutput> = {
   name: 'kv',
-  init() {
-    const state: KvState = new Map()
-    valueNodes.set(state, { root: newNode(), byKey: new Map() })
-    return state
-  },
+  init: () => new NodedState(undefined, newNode(), undefined),
   step(state, input, output) {
     const current = state.get(input.key) ?? ''
     switch (input.f) {
       case 'get':
         return { ok: output === null || output.value === current, state }
       case 'put':
-        return { ok: true, state: current === input.value ? state : withValue(state, input.key, input.value, { added: input.value }) }
+        return { ok: true, state: current === input.value ? state : withValue(state, input.key, input.value) }
       case 'append':
-        return { ok: true, state: input.value === '' ? state : withValue(state, input.key, current + input.value, current === '' ? { added: input.value } : { from: input.key, added: input.value }) }
+        return { ok: true, state: input.value === '' ? state : withValue(state, input.key, current + input.value, input.value) }
       default:
         return { ok: false, state }
     }
@@ -146,7 +154,7 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
     // value with a node is written `#id` instead of `length:text` (see ValueNode): after the key, a digit starts
     // the one and '#' the other, so the two never meet.
     if (state.size === 0) return ''
-    const nodes = valueNodes.get(state)?.byKey
+    const nodes = state instanceof NodedState ? state.long : undefined
     const entry = (k: string, v: string) => {
       const node = v.length > LONG_VALUE ? nodes?.get(k) : undefined
       return node ? `${k.length}:${k}#${node.id}` : `${k.length}:${k}${v.length}:${v}`

@@ -1,5 +1,5 @@
 import { DeterminedSet } from './determined-set'
-import type { Model } from './model'
+import type { Model, ReadSources } from './model'
 import { isDetermined, type Operation } from './operation'
 import { StateCache } from './state-cache'
 
@@ -49,11 +49,13 @@ export interface BoundedViolation<S> {
 
 const NIL = -1
 const POLL_INTERVAL = 1024
-/** Most model calls (reads × writes of a partition) spent finding the reads futureReadDead may look at. */
-const FUTURE_READS_BUDGET = 4_000_000
+/** Most writes looked at (over all model calls) in finding the reads futureReadDead may look at. */
+const FUTURE_READS_BUDGET = 1_000_000
 /** How many reads beyond the candidates futureReadDead looks at, and how many entries it walks to find them. */
-const FUTURE_READS = 2
-const FUTURE_ENTRIES = 64
+const FUTURE_READS = 1
+const FUTURE_ENTRIES = 16
+/** Beyond this many candidates futureReadDead does not look (the walk to the reads after them would cost more than it saves). */
+const FUTURE_CANDIDATES = 24
 // Phases of the search within a node.
 const READ_ONLY = 0
 const SCAN = 1
@@ -368,14 +370,20 @@ class PartitionSearch<S> {
     // Reads with no source among all the partition's writes, for futureReadDead: of those with none among the
     // writes concurrent with them (the others have one), a call each over every write, so only while that stays
     // cheap (a kv key's appends and gets; not a long register history).
+    // Reads alike (same input and output) get the same answer from a pure model: one call for all of them.
     const allWrites = [...determinedWrites, ...optionalWrites].map((w) => operations[w]!)
-    if (noSourceNear.length * allWrites.length <= FUTURE_READS_BUDGET) {
-      for (const r of noSourceNear) {
-        const support = model.readSources!(operations[r]!, allWrites)
-        if (support === undefined || support.sources.length > 0) continue
-        this.futureReachable[r] = support.reachableFrom
-        this.hasFutureReads = true
+    const alike = new Map<string, ReadSources<S> | undefined>()
+    for (const r of noSourceNear) {
+      const { input, output } = operations[r]!
+      const same = JSON.stringify([input, output])
+      if (!alike.has(same)) {
+        if ((alike.size + 1) * allWrites.length > FUTURE_READS_BUDGET) continue
+        alike.set(same, model.readSources!(operations[r]!, allWrites))
       }
+      const support = alike.get(same)
+      if (support === undefined || support.sources.length > 0) continue
+      this.futureReachable[r] = support.reachableFrom
+      this.hasFutureReads = true
     }
     // Group the (write, read) pairs by write.
     for (let p = 0; p < pairs.length; p += 2) this.sourcedStart[pairs[p]! + 1]!++
@@ -417,8 +425,9 @@ class PartitionSearch<S> {
    */
   private futureReadDead(): number {
     const { next, entryOperation, futureReachable } = this
+    // Past the candidates (a few, unless the clients are many: then it is not worth a walk at every push).
     let entry = next[this.head]!
-    while (entry !== NIL && (entry & 1) === 0) entry = next[entry]!
+    for (let candidates = 0; entry !== NIL && (entry & 1) === 0; entry = next[entry]!) if (++candidates > FUTURE_CANDIDATES) return NIL
     let reads = 0
     for (let walked = 0; entry !== NIL && walked < FUTURE_ENTRIES && reads < FUTURE_READS; entry = next[entry]!, walked++) {
       if ((entry & 1) === 1) continue
@@ -449,7 +458,8 @@ class PartitionSearch<S> {
   private pruneAfterPush(): boolean {
     const read = this.deadRead()
     if (read === NIL) {
-      const future = this.hasFutureReads ? this.futureReadDead() : NIL
+      // A read-only operation leaves the state as it was, in which no future read was dead.
+      const future = this.hasFutureReads && this.readOnly[this.pathOperation[this.depth - 1]!] === 0 ? this.futureReadDead() : NIL
       if (future === NIL) return false
       // As for a candidate read: the node explains the history only when the operation pushed had to come first.
       if (this.returns[this.pathOperation[this.depth - 1]!]! < this.calls[future]!) this.recordDeadEnd(future, true)
