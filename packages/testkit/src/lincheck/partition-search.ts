@@ -1,5 +1,5 @@
 import { DeterminedSet } from './determined-set'
-import type { Model, ReadSources } from './model'
+import type { Model } from './model'
 import { isDetermined, type Operation } from './operation'
 import { StateCache } from './state-cache'
 
@@ -368,19 +368,13 @@ class PartitionSearch<S> {
       this.sourcesLeft[r] = sources
     }
     // Reads with no source among all the partition's writes, for futureReadDead: of those with none among the
-    // writes concurrent with them (the others have one), a call each over every write, so only while that stays
-    // cheap (a kv key's appends and gets; not a long register history).
-    // Reads alike (same input and output) get the same answer from a pure model: one call for all of them.
+    // writes concurrent with them (the others have one), a call each over every write, in call order, while that
+    // stays cheap (a kv key's appends and gets; not a long register history).
     const allWrites = [...determinedWrites, ...optionalWrites].map((w) => operations[w]!)
-    const alike = new Map<string, ReadSources<S> | undefined>()
-    for (const r of noSourceNear) {
-      const { input, output } = operations[r]!
-      const same = JSON.stringify([input, output])
-      if (!alike.has(same)) {
-        if ((alike.size + 1) * allWrites.length > FUTURE_READS_BUDGET) continue
-        alike.set(same, model.readSources!(operations[r]!, allWrites))
-      }
-      const support = alike.get(same)
+    const calls = Math.floor(FUTURE_READS_BUDGET / Math.max(1, allWrites.length))
+    noSourceNear.sort(byCall)
+    for (const r of noSourceNear.slice(0, calls)) {
+      const support = model.readSources!(operations[r]!, allWrites)
       if (support === undefined || support.sources.length > 0) continue
       this.futureReachable[r] = support.reachableFrom
       this.hasFutureReads = true
@@ -458,7 +452,7 @@ class PartitionSearch<S> {
   private pruneAfterPush(): boolean {
     const read = this.deadRead()
     if (read === NIL) {
-      // A read-only operation leaves the state as it was, in which no future read was dead.
+      // Not after a read-only operation: it leaves the state as it was, and looking again rarely finds more.
       const future = this.hasFutureReads && this.readOnly[this.pathOperation[this.depth - 1]!] === 0 ? this.futureReadDead() : NIL
       if (future === NIL) return false
       // As for a candidate read: the node explains the history only when the operation pushed had to come first.
