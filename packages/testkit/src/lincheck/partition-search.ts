@@ -49,13 +49,6 @@ export interface BoundedViolation<S> {
 
 const NIL = -1
 const POLL_INTERVAL = 1024
-/** Most writes looked at (over all model calls) in finding the reads futureReadDead may look at. */
-const FUTURE_READS_BUDGET = 1_000_000
-/** How many reads beyond the candidates futureReadDead looks at, and how many entries it walks to find them. */
-const FUTURE_READS = 1
-const FUTURE_ENTRIES = 16
-/** Beyond this many candidates futureReadDead does not look (the walk to the reads after them would cost more than it saves). */
-const FUTURE_CANDIDATES = 24
 // Phases of the search within a node.
 const READ_ONLY = 0
 const SCAN = 1
@@ -210,13 +203,6 @@ class PartitionSearch<S> {
   private sourcedReads: Int32Array
   /** Set by deadRead: whether the read it returned was dead before the last push too. */
   private deadReadWasDead = false
-  /**
-   * For a determined read that no write of the whole partition can be a source of (Model.readSources over every
-   * write names none): whether it can still fit, from a state. Such a read rules a node out even before it is a
-   * candidate: nothing left can bring the state back to where it fits (see futureReadDead).
-   */
-  private readonly futureReachable: (((state: S) => boolean) | undefined)[]
-  private hasFutureReads = false
 
   // Determined operations not linearized yet, and the best dead end so far (see recordDeadEnd).
   // Its path is the longest linearizable prefix found; bestPrefix[0, agree) equals the current
@@ -301,7 +287,6 @@ class PartitionSearch<S> {
     this.total = this.remaining = determinedCount
 
     this.reachableFrom = new Array<((state: S) => boolean) | undefined>(count)
-    this.futureReachable = new Array<((state: S) => boolean) | undefined>(count)
     this.sourcesLeft = new Int32Array(count)
     this.sourcedStart = new Int32Array(count + 1)
     this.sourcedReads = new Int32Array(0)
@@ -335,8 +320,6 @@ class PartitionSearch<S> {
     optionalWrites.sort(byCall)
     const pairs: number[] = []
     const seen = new Uint8Array(count)
-    /** Determined reads with no source among the writes concurrent with them. */
-    const noSourceNear: number[] = []
     for (let r = 0; r < count; r++) {
       if (this.readOnly[r] === 0 || this.determined[r] === 0) continue
       const call = this.calls[r]!
@@ -355,7 +338,6 @@ class PartitionSearch<S> {
       const support = model.readSources!(operations[r]!, writes.map((w) => operations[w]!))
       if (support === undefined) continue
       this.reachableFrom[r] = support.reachableFrom
-      if (support.sources.length === 0) noSourceNear.push(r)
       let sources = 0
       for (const position of support.sources) {
         const w = writes[position]
@@ -366,18 +348,6 @@ class PartitionSearch<S> {
       }
       for (const position of support.sources) if (writes[position] !== undefined) seen[writes[position]!] = 0
       this.sourcesLeft[r] = sources
-    }
-    // Reads with no source among all the partition's writes, for futureReadDead: of those with none among the
-    // writes concurrent with them (the others have one), a call each over every write, in call order, while that
-    // stays cheap (a kv key's appends and gets; not a long register history).
-    const allWrites = [...determinedWrites, ...optionalWrites].map((w) => operations[w]!)
-    const calls = Math.floor(FUTURE_READS_BUDGET / Math.max(1, allWrites.length))
-    noSourceNear.sort(byCall)
-    for (const r of noSourceNear.slice(0, calls)) {
-      const support = model.readSources!(operations[r]!, allWrites)
-      if (support === undefined || support.sources.length > 0) continue
-      this.futureReachable[r] = support.reachableFrom
-      this.hasFutureReads = true
     }
     // Group the (write, read) pairs by write.
     for (let p = 0; p < pairs.length; p += 2) this.sourcedStart[pairs[p]! + 1]!++
@@ -410,30 +380,6 @@ class PartitionSearch<S> {
     return found
   }
 
-  /**
-   * One of the first reads called after the candidates (the first pending return) that can never fit any more, or NIL:
-   * one that no write of the partition can be a source of (see futureReachable), in a state it cannot be reached
-   * from. It is not linearized yet (it is not even a candidate), so the node has no completion. Without this, a
-   * window of writes no candidate read constrains is tried in every order before the read that rules all but one
-   * out becomes a candidate (a chaos run's kv key: 739,000 states where its four sibling keys needed 3,000).
-   */
-  private futureReadDead(): number {
-    const { next, entryOperation, futureReachable } = this
-    // Past the candidates (a few, unless the clients are many: then it is not worth a walk at every push).
-    let entry = next[this.head]!
-    for (let candidates = 0; entry !== NIL && (entry & 1) === 0; entry = next[entry]!) if (++candidates > FUTURE_CANDIDATES) return NIL
-    let reads = 0
-    for (let walked = 0; entry !== NIL && walked < FUTURE_ENTRIES && reads < FUTURE_READS; entry = next[entry]!, walked++) {
-      if ((entry & 1) === 1) continue
-      const r = entryOperation[entry]!
-      const reachable = futureReachable[r]
-      if (reachable === undefined) continue
-      reads++
-      if (!reachable(this.state)) return r
-    }
-    return NIL
-  }
-
   /** Whether read r, dead now, was already dead in the parent node's state. */
   private deadBeforeLastPush(r: number, reachable: (state: S) => boolean): boolean {
     const pushed = this.pathOperation[this.depth - 1]!
@@ -451,15 +397,7 @@ class PartitionSearch<S> {
    */
   private pruneAfterPush(): boolean {
     const read = this.deadRead()
-    if (read === NIL) {
-      // Not after a read-only operation: it leaves the state as it was, and looking again rarely finds more.
-      const future = this.hasFutureReads && this.readOnly[this.pathOperation[this.depth - 1]!] === 0 ? this.futureReadDead() : NIL
-      if (future === NIL) return false
-      // As for a candidate read: the node explains the history only when the operation pushed had to come first.
-      if (this.returns[this.pathOperation[this.depth - 1]!]! < this.calls[future]!) this.recordDeadEnd(future, true)
-      this.backtrack()
-      return true
-    }
+    if (read === NIL) return false
     const pushed = this.pathOperation[this.depth - 1]!
     if (this.deadReadWasDead || this.returns[pushed]! < this.calls[read]!) this.recordDeadEnd(read, true)
     this.backtrack()
