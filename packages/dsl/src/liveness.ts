@@ -32,6 +32,9 @@ const OUTSIDE = -2
 const ABORT = -3
 const NO_STEP = -4
 
+/** (state, satisfied actions) pairs the search for the shortest fair cycle may visit before it settles for a longer one. */
+const FAIR_CYCLE_SEARCH_LIMIT = 200_000
+
 interface Goal {
   readonly text: string
   readonly property: CompiledProperty
@@ -236,7 +239,7 @@ export function checkLiveness(compiled: CompiledMachine, search: LivenessSearch)
       for (let node = fired.from; node > 0; node = parents[node]!) steps.push({ label: via[node]!, state: node })
     }
     steps.reverse()
-    const cycle = cycleThrough(best.members, best.entry)
+    const cycle = shortestFairCycle(best.members, best.entry) ?? cycleThrough(best.members, best.entry)
     const prefixTrace = replay(compiled.init(), steps)
     const cycleTrace = replay(prefixTrace.state, cycle)
     const after = goal.afterText === undefined ? 'from the start' : `after ${goal.afterText}`
@@ -272,6 +275,58 @@ export function checkLiveness(compiled: CompiledMachine, search: LivenessSearch)
       if (!ok) return false
     }
     return true
+  }
+
+  /**
+   * The shortest fair cycle from `entry` back to it within the set: breadth first over (state, the actions the
+   * walk so far has satisfied), where an action is satisfied by a state of the walk in which it is disabled or by
+   * a step of the walk that takes it. Undefined when the search passes `FAIR_CYCLE_SEARCH_LIMIT` pairs (the
+   * caller then walks through every state of the set, which is fair but longer).
+   */
+  function shortestFairCycle(members: readonly number[], entry: number): { label: number; state: number }[] | undefined {
+    const inside = new Set(members)
+    // Each action's bit, for the actions the entry state does not satisfy by itself.
+    const bit = new Map<number, bigint>()
+    const disabledIn = (m: number, a: number): boolean => {
+      for (let l = 0; l < labels; l++) {
+        if (labelAction[l] !== a) continue
+        const t = edge(m, l)
+        if (t === OUTSIDE || (t >= 0 && t !== m)) return false
+      }
+      return true
+    }
+    for (let a = 0; a < actions.length; a++) if (!disabledIn(entry, a)) bit.set(a, 1n << BigInt(bit.size))
+    const full = (1n << BigInt(bit.size)) - 1n
+    const disabledMask = new Map<number, bigint>()
+    for (const m of members) {
+      let mask = 0n
+      for (const [a, b] of bit) if (disabledIn(m, a)) mask |= b
+      disabledMask.set(m, mask)
+    }
+    if (full === 0n && members.length === 1) return []
+    const seen = new Map<string, { prev: string | undefined; state: number; label: number }>()
+    const start = `${entry}:0`
+    seen.set(start, { prev: undefined, state: entry, label: -1 })
+    const queue: { state: number; mask: bigint; key: string }[] = [{ state: entry, mask: 0n, key: start }]
+    for (let head = 0; head < queue.length; head++) {
+      const { state, mask, key } = queue[head]!
+      for (let l = 0; l < labels; l++) {
+        const t = edge(state, l)
+        if (t < 0 || t === state || !inside.has(t)) continue
+        const next = mask | (bit.get(labelAction[l]!) ?? 0n) | disabledMask.get(t)!
+        if (t === entry && next === full) {
+          const steps: { label: number; state: number }[] = [{ label: l, state: t }]
+          for (let at = seen.get(key)!; at.prev !== undefined; at = seen.get(at.prev)!) steps.push({ label: at.label, state: at.state })
+          return steps.reverse()
+        }
+        const nextKey = `${t}:${next}`
+        if (seen.has(nextKey)) continue
+        if (seen.size >= FAIR_CYCLE_SEARCH_LIMIT) return undefined
+        seen.set(nextKey, { prev: key, state: t, label: l })
+        queue.push({ state: t, mask: next, key: nextKey })
+      }
+    }
+    return undefined
   }
 
   /** Steps from `entry` through every state of the set, taking each action it must take, back to `entry`. */

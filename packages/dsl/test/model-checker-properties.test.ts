@@ -140,6 +140,22 @@ describe('properties beyond state invariants', () => {
   })
 })
 
+// Anyone may release and the lock goes to whoever asks next, not to the queue: c2 and c3 can pass it between them.
+const unfairSpec = `
+unfair: state_machine
+  var
+    user: client_id
+    asked: list of client_id
+  acquire: command
+    if user = Φ -> user := client
+    if user ≠ Φ and not (client in asked) -> asked := asked ● client
+  end acquire
+  release: command
+    if user = client -> user := Φ
+  end release
+end unfair
+`
+
 describe('liveness under weak fairness', () => {
   it('finds the waiter that is never granted, with a lasso', () => {
     const { machine } = compileOk(fixture('lost-waiter.sm'))
@@ -160,27 +176,52 @@ describe('liveness under weak fairness', () => {
   })
 
   it('reports a lasso with a real cycle when clients can keep the waiter out forever', () => {
-    // Anyone may release and the lock goes to whoever asks next, not to the queue: c2 and c3 can pass it between them.
-    const { machine } = compileOk(`
-unfair: state_machine
-  var
-    user: client_id
-    asked: list of client_id
-  acquire: command
-    if user = Φ -> user := client
-    if user ≠ Φ and not (client in asked) -> asked := asked ● client
-  end acquire
-  release: command
-    if user = client -> user := Φ
-  end release
-end unfair
-`)
+    const { machine } = compileOk(unfairSpec)
     const result = modelCheck(machine, { clients: 3, depth: 8, invariants: [], eventually: [{ property: 'user = c1', after: 'c1 acquire' }] })
     expect(result.violation?.kind).toBe('liveness')
     // Fair: every command that can change the state runs in the cycle or is disabled somewhere in it.
     expect(result.violation!.cycle!.length).toBeGreaterThan(0)
     const lines = result.violation!.cycle!.map((s) => s.line)
     expect(lines).not.toContain('c1 acquire')
+  })
+
+  it('reports the shortest fair cycle through the set, not a walk through every state of it', () => {
+    // From {user: c2, asked: [c1]}: c2 release, c3 acquire, c3 release, c2 acquire is fair (c3's acquire, enabled
+    // everywhere, is taken; c1's is disabled while c2 holds; c3's release while c2 holds; c2's release is taken).
+    // Walking through every state of the strongly connected set made it 6 steps.
+    const { machine } = compileOk(unfairSpec)
+    const result = modelCheck(machine, { clients: 3, depth: 8, invariants: [], eventually: [{ property: 'user = c1', after: 'c1 acquire' }] })
+    expect(result.violation!.trace.map((s) => s.line)).toEqual(['c2 acquire', 'c1 acquire'])
+    expect(result.violation!.cycle!.map((s) => s.line)).toEqual(['c2 release', 'c3 acquire', 'c3 release', 'c2 acquire'])
+  })
+
+  it('reports a two-step cycle where one is fair in a larger set', () => {
+    // Whoever claims first walks x up and down between 0 and 3 (or jumps from 0 to 2); the goal never holds. Every
+    // state of 0..3 is in one strongly connected set, but up then down is fair: up and down are taken, jump is
+    // disabled at 1, the other client's commands change nothing. Walking through every state made it 6 steps.
+    const { machine } = compileOk(`
+ladder: state_machine
+  var
+    owner: client_id
+    x: int init 0
+  claim: command
+    if owner = Φ -> owner := client
+  end claim
+  up: command
+    if client = owner and x < 3 -> x := x + 1
+  end up
+  down: command
+    if client = owner and x > 0 -> x := x - 1
+  end down
+  jump: command
+    if client = owner and x = 0 -> x := 2
+  end jump
+end ladder
+`)
+    const result = modelCheck(machine, { clients: 2, depth: 10, invariants: [], allowAbort: true, eventually: [{ property: 'x > 5' }] })
+    expect(result.violation?.kind).toBe('liveness')
+    expect(result.violation!.trace.map((s) => s.line)).toEqual(['c1 claim'])
+    expect(result.violation!.cycle!.map((s) => s.line)).toEqual(['c1 up', 'c1 down'])
   })
 })
 
