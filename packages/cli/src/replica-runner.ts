@@ -86,7 +86,7 @@ export function ordererFor(config: ClusterConfig): OrdererFactory {
  * restart a replica, since its state lived in memory.
  * Configuration problems throw INVALID_CONFIG naming the JSON path.
  */
-export async function startReplica(config: LoadedClusterConfig, id: string, io: Io, logger: Logger, options: { join?: boolean; metrics?: ReplicaMetrics; onHostCreated?: (host: ReplicaHost) => void; skewableClock?: boolean } = {}): Promise<RunningReplica> {
+export async function startReplica(config: LoadedClusterConfig, id: string, io: Io, logger: Logger, options: { join?: boolean; metrics?: ReplicaMetrics; onHostCreated?: (host: ReplicaHost) => void; skewableClock?: boolean; onFailed?: (error: Error) => void } = {}): Promise<RunningReplica> {
   const entry = config.replicas.find((r) => r.id === id)
   if (!entry) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--id ${id}: not a replica of ${config.file} (its replicas: ${config.replicas.map((r) => r.id).join(', ')})`)
@@ -143,6 +143,7 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     },
     onDeliver: metrics && ((_position, request) => metrics.delivered(request)),
     onViewInstalled: metrics && ((view) => metrics.viewInstalled(view.id)),
+    onFailed: options.onFailed,
     tickMs: config.timeouts.tickMs,
     log: logger,
     membership: { heartbeatMs: config.timeouts.heartbeatMs, suspectAfterMs: config.timeouts.suspectAfterMs, viewChangeTimeoutMs: config.timeouts.viewChangeTimeoutMs },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
 import { lamport } from '@lockstep/order-lamport'
-import type { Logger, ReplicaComponents, Scheduler, StorageFactory, TimerHandle, Transport, TransportFactory } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type Logger, type ReplicaComponents, type Scheduler, type StorageFactory, type TimerHandle, type Transport, type TransportFactory, type TransportHandler } from '@lockstep/interface'
 import { ReplicaHost, memoryStorage } from '../src/index'
 import { immediate } from './helpers'
 
@@ -74,3 +74,54 @@ describe('ReplicaHost builds its plug-ins', () => {
     )
   })
 })
+
+describe('ReplicaHost when its storage fails', () => {
+  it('halts, says so at error level, sends no reply, and calls onFailed once with the error', async () => {
+    const errors: string[] = []
+    const log: Logger = { ...logger, error: (message: string) => void errors.push(message) }
+    let handler: TransportHandler | undefined
+    const sent: unknown[] = []
+    let transportStopped = false
+    const transport: TransportFactory = (components) => ({
+      self: components.self,
+      start: async (h) => void (handler = h),
+      send() {},
+      sendToClient: (_to, message) => void sent.push(message),
+      stop: async () => void (transportStopped = true),
+    })
+    let syncs = 0
+    let full = false
+    const failing: StorageFactory = (components) => {
+      const inner = memoryStorage()(components)
+      const sync = () => (++syncs > 0 && full ? Promise.reject(new LockstepError(ErrorCodes.STOPPED, 'disk: ENOSPC: no space left on device')) : inner.sync())
+      return new Proxy(inner, {
+        get: (target, property) => {
+          if (property === 'sync') return sync
+          const value: unknown = Reflect.get(target, property, target)
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+        },
+      })
+    }
+    const failures: Error[] = []
+    const host = new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: kv, orderer: lamport(), transport, storage: failing, membership: {}, log, onFailed: (error) => void failures.push(error) })
+    await host.start()
+    await until(() => host.engine.status === 'normal')
+    full = true
+    handler!.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq: 1, command: { name: 'put', args: { key: 'k', value: 'v' } } } })
+    await until(() => failures.length > 0, () => `syncs ${syncs}, status ${host.engine.status}, position ${host.engine.position}`)
+    expect(failures).toHaveLength(1)
+    expect(failures[0]!.message).toContain('ENOSPC')
+    expect(host.failure).toBe(failures[0])
+    expect(host.isRunning).toBe(false)
+    expect(transportStopped).toBe(true)
+    expect(errors.some((e) => e.includes('storage failed') && e.includes('ENOSPC'))).toBe(true)
+    // The put was never durable: no reply promised it.
+    expect(sent.filter((m) => (m as { type?: string }).type === 'reply')).toEqual([])
+  })
+})
+
+/** Waits (real time, a few event-loop turns at a time) until `condition` holds; the guard only turns a hang into a failure. */
+async function until(condition: () => boolean, state: () => string = () => ''): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  expect(condition(), state()).toBe(true)
+}

@@ -1,4 +1,5 @@
 import type { ReplicaHost } from '@lockstep/core'
+import { isLockstepError } from '@lockstep/interface'
 import { intFlag, parseFlags } from '../args'
 import { loadClusterConfig } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
@@ -40,7 +41,9 @@ no longer needed.
 SIGINT or SIGTERM stops it cleanly: the engine stops, every socket closes, and
 it exits 0; a second signal exits at once.
 Exit 0 after a clean stop; 2 for bad usage or an invalid configuration (each
-problem with its JSON path); 1 if the replica fails to run.`
+problem with its JSON path); 1 if the replica fails to run, or stops by itself
+because its storage failed (a full disk, an I/O error: said at error level;
+restarted once the cause is fixed, it recovers what its disk holds).`
 
 /** `lockstep replica`: runs one replica process until SIGINT or SIGTERM. */
 export async function replicaCommand(args: string[], io: Io): Promise<number> {
@@ -75,7 +78,15 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   })
   const join = values.join === true
   const metrics = new ReplicaMetrics(id, undefined, { statusSummary: config.statusSummary })
-  const replica = await startReplica(config, id, io, log, { join, metrics, onHostCreated: (created) => (running = created), skewableClock: testClockSkewable() })
+  // A replica that stopped by itself (its storage failed) ends the process with exit 1, once the signal handlers below
+  // are in place; before that, the failure waits for them.
+  let failure: Error | undefined
+  let onFailure: ((error: Error) => void) | undefined
+  const onFailed = (error: Error) => {
+    failure = error
+    onFailure?.(error)
+  }
+  const replica = await startReplica(config, id, io, log, { join, metrics, onHostCreated: (created) => (running = created), skewableClock: testClockSkewable(), onFailed })
   metrics.attach(replica.host, () => replica.transportStats())
   const { host, port } = replica.address
   const metricsPort = metricsPortFlag ?? config.replicas.find((r) => r.id === id)?.metricsPort
@@ -147,19 +158,21 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
 
   return new Promise<number>((resolveExit) => {
     let stopping = false
-    const shutDown = (reason: string) => {
+    const shutDown = (reason: string, code: number = ExitCode.OK) => {
       if (stopping) {
+        if (code !== ExitCode.OK) return
         log.warn(`${reason} while stopping: exiting at once`)
         process.exit(130)
       }
       stopping = true
-      log.info(`stopping (${reason}) at position ${replica.host.engine.position}`)
+      if (code === ExitCode.OK) log.info(`stopping (${reason}) at position ${replica.host.engine.position}`)
+      else log.error(`exiting with code ${code} at position ${replica.host.engine.position}: ${reason}`)
       notifyParent({ lockstep: 'replica', event: 'stopping', id, reason })
       metrics.stop()
       Promise.all([replica.stop(), endpoint?.close()]).then(
         () => {
           log.info('stopped: engine halted, sockets closed')
-          finish(ExitCode.OK)
+          finish(code)
         },
         (error: Error) => {
           log.error(`failed to stop cleanly: ${error.message}`)
@@ -180,6 +193,8 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     }
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
+    onFailure = (error) => shutDown(`its storage failed (${isLockstepError(error) ? error.code : 'error'}, said above); restart it once the cause is fixed: it recovers every complete record its disk holds`, ExitCode.FAILED)
+    if (failure !== undefined) onFailure(failure)
     // Only now, with the signals handled: a parent that stops the cluster as soon as every replica listens sends
     // SIGTERM at once, and a replica that had not yet installed its handler died of it instead of stopping.
     // (Found under load: cli/test/unclean-stop.test.ts saw a replica end by SIGTERM, exit code none.)

@@ -66,6 +66,13 @@ export interface ReplicaHostOptions<S> {
    */
   readonly onStateTransferred?: (position: number, wholeState: boolean, sources: readonly ReplicaId[]) => void
   /**
+   * Called once when the replica stopped by itself because it cannot go on: its storage failed (a full disk, an I/O
+   * error), so answering would promise durability it does not have. The host has halted when this is called (no
+   * more messages, no replies) and said why at error level; `error` is the storage's error. A process running one
+   * replica should exit non-zero here, so that a supervisor sees it and a health check stops passing.
+   */
+  readonly onFailed?: (error: Error) => void
+  /**
    * Failure detection and majority-agreed view changes, on by default: a replica silent for `suspectAfterMs`
    * (default 300 ms) is suspected, and once a majority of the view suspects it the others go on without it.
    * Needs a crash-tolerant orderer (Lamport's and the real-time one are). `false` turns it off: the replicas then
@@ -158,6 +165,8 @@ export class ReplicaHost<S = unknown> {
   private syncing = false
   private readonly onDurable: ((position: number) => void) | undefined
   private readonly onStateTransferred: ((position: number, wholeState: boolean, sources: readonly ReplicaId[]) => void) | undefined
+  private readonly onFailed: ((error: Error) => void) | undefined
+  private failedWith: Error | undefined
   /** The damage the storage set aside at start, reported at error level until the replica has rejoined. */
   private damage: StorageDamage | undefined
   /** What the damaged disk still told for sure (its view and how far it held the order), when it did. */
@@ -170,6 +179,7 @@ export class ReplicaHost<S = unknown> {
     this.log = options.log ?? silentLogger
     this.onDurable = options.onDurable
     this.onStateTransferred = options.onStateTransferred
+    this.onFailed = options.onFailed
     if (!(this.tickMs > 0)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica '${options.self}': tickMs must be > 0 (got ${options.tickMs})`)
     const membership = membershipOf(options)
     if (options.storage && !membership) {
@@ -437,10 +447,22 @@ export class ReplicaHost<S = unknown> {
     this.scheduleFlush()
   }
 
-  /** The disk failed: answering now would promise durability we do not have. Stop serving. */
+  /**
+   * The disk failed: answering now would promise durability we do not have. Stop serving, at once (the storage
+   * rejects every later call, so there is nothing to drain), and tell `onFailed` once halted.
+   */
   private diskFailed(error: unknown): void {
-    this.log.error(`replica '${this.engine.self}': storage failed, stopping: ${(error as Error).message}`)
-    void this.stop().catch(() => {})
+    if (this.failedWith !== undefined) return
+    this.failedWith = error instanceof Error ? error : new Error(String(error))
+    const failed = this.failedWith
+    this.log.error(`replica '${this.engine.self}': storage failed, stopping: ${failed.message}`, { code: isLockstepError(failed) ? failed.code : ErrorCodes.STOPPED })
+    const told = () => this.onFailed?.(failed)
+    this.stop({ drain: false }).then(told, told)
+  }
+
+  /** Why the replica stopped by itself (see `onFailed`), or undefined while it has not. */
+  get failure(): Error | undefined {
+    return this.failedWith
   }
 }
 

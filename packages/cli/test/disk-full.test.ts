@@ -1,0 +1,81 @@
+// A replica whose disk stops taking writes, with real `lockstep replica` processes over TCP and file storage: r3
+// runs with a file-size limit (RLIMIT_FSIZE, `ulimit -f`: a write past it fails with EFBIG, as a full disk fails
+// with ENOSPC). Before, r3 said "storage failed, stopping" at error level and halted its engine, but its process
+// stayed up and its /health kept answering 200 "normal" for good: a supervisor or a load balancer saw a healthy
+// replica. Now the process exits 1 after saying why; restarted on a disk that takes writes, it recovers from what
+// its disk held and catches up; every acknowledged write reads back.
+import { spawn } from 'node:child_process'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startLocalCluster, writeLocalClusterConfig, type LocalCluster } from '../src/index'
+import { cliBinPath, plainLogLine, requireBuiltCli, stopEverything, trackPid, untilReport } from './processes'
+
+let dir: string
+let cluster: LocalCluster | undefined
+beforeAll(async () => {
+  requireBuiltCli()
+  dir = await mkdtemp(join(tmpdir(), 'lockstep-disk-full-'))
+})
+afterAll(async () => {
+  await stopEverything([cluster], dir)
+}, 60_000)
+
+/** Starts replica `id` of `configFile` with files limited to `blocks` 512-byte blocks (POSIX `ulimit -f`). */
+function startLimited(configFile: string, id: string, blocks: number): { stderr: () => string; exited: Promise<number | null> } {
+  const child = spawn('/bin/sh', ['-c', `ulimit -f ${blocks} && exec "$0" "$@"`, process.execPath, cliBinPath, 'replica', '--config', configFile, '--id', id, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  trackPid(child.pid!)
+  let err = ''
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
+  return { stderr: () => err, exited: new Promise((resolve) => child.once('close', (code) => resolve(code))) }
+}
+
+describe('a replica whose disk stops taking writes (real processes, storage "file")', () => {
+  it('says why at error level and exits 1; the others go on; restarted on a disk with room, it catches up and nothing acknowledged is lost', async () => {
+    const lines: string[] = []
+    const config = await writeLocalClusterConfig({ dir: join(dir, 'cluster'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
+    cluster = await startLocalCluster(config, { logLevel: 'warn', onLog: (line) => lines.push(plainLogLine(line)) })
+    for (const replica of cluster.replicas) trackPid(replica.pid)
+    const r3 = cluster.replicas.find((r) => r.id === 'r3')!
+    const gone = new Promise<void>((resolve) => r3.process.once('exit', () => resolve()))
+    process.kill(r3.pid, 'SIGKILL')
+    await gone
+    // 512 blocks: whatever the shell's block size (512 or 1,024 bytes), at most 512 KiB a file.
+    const limited = startLimited(config.file, 'r3', 512)
+    await untilReport(config, 'r3', 'r3 serving again', (s) => s.status === 'normal' && s.view.members.includes('r3'))
+
+    const client = await cluster.client('writer')
+    const value = (i: number) => `${i}:${'v'.repeat(2_000)}`
+    const acknowledged: number[] = []
+    // 1,000 puts of 2 KB: ~2 MB through every replica's log, four times r3's limit.
+    for (let i = 0; i < 1_000; i++) {
+      expect(await client.call({ name: 'put', args: { key: `k${i % 100}`, value: value(i) } })).toEqual([{}])
+      acknowledged.push(i)
+    }
+    // The guard only turns a hang into a failure: the process must end by itself, saying why.
+    const code = await Promise.race([limited.exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 60_000))])
+    const errors = limited.stderr().split('\n').filter((l) => l.includes('"level":"error"'))
+    expect(code, `r3 after its disk refused a write; its error lines:\n${errors.join('\n')}`).toBe(1)
+    expect(errors.some((l) => l.includes('EFBIG') && l.includes('storage failed')), errors.join('\n')).toBe(true)
+
+    // The other two went on without it.
+    expect(await client.call({ name: 'put', args: { key: 'after', value: 'r3 stopped' } })).toEqual([{}])
+    // Restarted without the limit, r3 recovers every complete record its disk holds and catches up.
+    await cluster.restart('r3')
+    const r1 = await untilReport(config, 'r1', 'r1 serving', (s) => s.status === 'normal')
+    await untilReport(config, 'r3', 'r3 caught up with r1', (s) => s.status === 'normal' && s.position >= r1.position)
+    const reader = await cluster.client('reader', { preferred: 'r3' })
+    for (let k = 0; k < 100; k++) {
+      const last = acknowledged.filter((i) => i % 100 === k).at(-1)!
+      expect(await reader.call({ name: 'get', args: { key: `k${k}` } }), `k${k}`).toEqual([{ value: value(last) }])
+    }
+    expect(await reader.call({ name: 'get', args: { key: 'after' } })).toEqual([{ value: 'r3 stopped' }])
+    await reader.stop()
+    await client.stop()
+    const statuses = await cluster.status()
+    expect(new Set(statuses.map((s) => `${s.position}:${s.digest}`)).size, JSON.stringify(statuses)).toBe(1)
+    await cluster.stop()
+    cluster = undefined
+  }, 240_000)
+})
