@@ -120,6 +120,99 @@ describe('ReplicaHost when its storage fails', () => {
   })
 })
 
+describe('ReplicaHost when its storage refuses an append', () => {
+  it('halts at once: the engine goes on with nothing, no reply and no message leaves, and onFailed is called once', async () => {
+    let handler: TransportHandler | undefined
+    const sent: unknown[] = []
+    const transport: TransportFactory = (components) => ({
+      self: components.self,
+      start: async (h) => void (handler = h),
+      send: (_to, message) => void sent.push(message),
+      sendToClient: (_to, message) => void sent.push(message),
+      stop: async () => {},
+    })
+    let full = false
+    // A storage whose write behind failed: every later call throws (file storage's append does so synchronously).
+    const refusing: StorageFactory = (components) => {
+      const inner = memoryStorage()(components)
+      const failure = new LockstepError(ErrorCodes.STOPPED, 'disk: EFBIG: file too large')
+      return new Proxy(inner, {
+        get: (target, property) => {
+          const value: unknown = Reflect.get(target, property, target)
+          if (typeof value !== 'function') return value
+          return (...args: unknown[]) => {
+            if (full && (property === 'append' || property === 'sync')) {
+              if (property === 'sync') return Promise.reject(failure)
+              throw failure
+            }
+            return (value as (...a: unknown[]) => unknown).apply(target, args)
+          }
+        },
+      })
+    }
+    const failures: Error[] = []
+    const host = new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: kv, orderer: lamport(), transport, storage: refusing, membership: {}, log: logger, onFailed: (error) => void failures.push(error) })
+    await host.start()
+    await until(() => host.engine.status === 'normal')
+    sent.length = 0
+    full = true
+    handler!.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq: 1, command: { name: 'put', args: { key: 'k', value: 'v' } } } })
+    expect(host.isRunning).toBe(false)
+    await until(() => failures.length > 0)
+    expect(failures.map((e) => e.message)).toEqual(['disk: EFBIG: file too large'])
+    expect(sent).toEqual([])
+  })
+})
+
+describe('ReplicaHost when its storage refuses a vote', () => {
+  it('sends nothing after it: a message that follows a vote the disk never took must not leave', async () => {
+    let host: ReplicaHost | undefined
+    const leaked: unknown[] = []
+    let sends = 0
+    // r2 and r3 never answer; an operator asks r1 to remove r3: r1 starts a view change, whose vote it must write first.
+    const transport: TransportFactory = (components) => ({
+      self: components.self,
+      start: async () => {},
+      send: (_to, message) => {
+        sends++
+        if (host?.failure) leaked.push(message)
+      },
+      sendToClient: () => {},
+      stop: async () => {},
+    })
+    let votes = 0
+    let full = false
+    const refusing: StorageFactory = (components) => {
+      const inner = memoryStorage()(components)
+      const failure = new LockstepError(ErrorCodes.STOPPED, 'disk: ENOSPC: no space left on device')
+      return new Proxy(inner, {
+        get: (target, property) => {
+          const value: unknown = Reflect.get(target, property, target)
+          if (typeof value !== 'function') return value
+          if (property === 'append') {
+            return (...args: unknown[]) => {
+              if (full) {
+                votes++
+                throw failure
+              }
+              return (value as (...a: unknown[]) => unknown).apply(target, args)
+            }
+          }
+          return (value as (...a: unknown[]) => unknown).bind(target)
+        },
+      })
+    }
+    const failures: Error[] = []
+    host = new ReplicaHost({ self: 'r1', replicas: ['r1', 'r2', 'r3'], machine: kv, orderer: lamport(), transport, storage: refusing, membership: {}, startAsMember: true, log: logger, onFailed: (error) => void failures.push(error) })
+    await host.start()
+    full = true
+    host.removeReplica('r3')
+    await until(() => failures.length > 0, () => `status ${host!.engine.status}, view ${host!.engine.view.id}, sends ${sends}, votes ${votes}`)
+    expect(votes).toBeGreaterThan(0)
+    expect(leaked).toEqual([])
+  })
+})
+
 /** Waits (real time, a few event-loop turns at a time) until `condition` holds; the guard only turns a hang into a failure. */
 async function until(condition: () => boolean, state: () => string = () => ''): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10))

@@ -207,21 +207,25 @@ export class ReplicaHost<S = unknown> {
       view: { id: 1, members },
       log: this.log,
       effects: {
+        // Once the storage failed, nothing leaves: a message may follow a vote the disk never took.
         sendToPeer: (to, message) => {
+          if (this.failedWith) return
           if (disk && (lastVotes > disk.durableRecord || this.heldForVotes.length > 0)) this.heldForVotes.push({ to, message, after: lastVotes })
           else this.sendToPeer(to, message)
         },
-        sendToClient: (to, message) => this.transport.sendToClient(to, message),
+        sendToClient: (to, message) => {
+          if (!this.failedWith) this.transport.sendToClient(to, message)
+        },
         delivered: (position, request, executed, time) => {
-          disk?.appendDelivery(position, request, this.engine.orderDigestVersion)
+          if (disk) this.toDisk(() => disk.appendDelivery(position, request, this.engine.orderDigestVersion))
           options.onDeliver?.(position, request, executed, time)
         },
         viewInstalled: (view, position, configuration, commit) => {
-          disk?.appendView(view, configuration, commit)
+          if (disk) this.toDisk(() => disk.appendView(view, configuration, commit))
           options.onViewInstalled?.(view, position)
         },
         persistVotes: (votes) => {
-          if (disk) lastVotes = disk.appendVotes(votes)
+          if (disk) this.toDisk(() => (lastVotes = disk.appendVotes(votes)))
         },
         stateReplaced: (position, wholeState, sources) => {
           this.onStateTransferred?.(position, wholeState, sources)
@@ -445,6 +449,20 @@ export class ReplicaHost<S = unknown> {
     this.engine.durableUpTo(this.disk.durablePosition)
     this.onDurable?.(this.disk.durablePosition)
     this.scheduleFlush()
+  }
+
+  /**
+   * Hands a record to the storage. A storage that failed refuses it (file storage's append throws once a write
+   * behind failed, before a sync reports it): the replica stops at once, instead of the error breaking off the
+   * engine's handling of a message halfway and the message counting as handled.
+   */
+  private toDisk(append: () => void): void {
+    if (this.failedWith) return
+    try {
+      append()
+    } catch (error) {
+      this.diskFailed(error)
+    }
   }
 
   /**
