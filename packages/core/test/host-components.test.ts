@@ -166,7 +166,7 @@ describe('ReplicaHost when its storage refuses an append', () => {
 
 describe('ReplicaHost when its storage refuses a vote', () => {
   it('sends nothing after it: a message that follows a vote the disk never took must not leave', async () => {
-    let host: ReplicaHost | undefined
+    const at: { host?: ReplicaHost } = {}
     const leaked: unknown[] = []
     let sends = 0
     // r2 and r3 never answer; an operator asks r1 to remove r3: r1 starts a view change, whose vote it must write first.
@@ -175,7 +175,7 @@ describe('ReplicaHost when its storage refuses a vote', () => {
       start: async () => {},
       send: (_to, message) => {
         sends++
-        if (host?.failure) leaked.push(message)
+        if (at.host?.failure) leaked.push(message)
       },
       sendToClient: () => {},
       stop: async () => {},
@@ -203,11 +203,11 @@ describe('ReplicaHost when its storage refuses a vote', () => {
       })
     }
     const failures: Error[] = []
-    host = new ReplicaHost({ self: 'r1', replicas: ['r1', 'r2', 'r3'], machine: kv, orderer: lamport(), transport, storage: refusing, membership: {}, startAsMember: true, log: logger, onFailed: (error) => void failures.push(error) })
+    const host = (at.host = new ReplicaHost({ self: 'r1', replicas: ['r1', 'r2', 'r3'], machine: kv, orderer: lamport(), transport, storage: refusing, membership: {}, startAsMember: true, log: logger, onFailed: (error) => void failures.push(error) }))
     await host.start()
     full = true
     host.removeReplica('r3')
-    await until(() => failures.length > 0, () => `status ${host!.engine.status}, view ${host!.engine.view.id}, sends ${sends}, votes ${votes}`)
+    await until(() => failures.length > 0, () => `status ${host.engine.status}, view ${host.engine.view.id}, sends ${sends}, votes ${votes}`)
     expect(votes).toBeGreaterThan(0)
     expect(leaked).toEqual([])
   })
