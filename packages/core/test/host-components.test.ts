@@ -3,6 +3,7 @@ import { kv } from '@lockstep/machines'
 import { lamport } from '@lockstep/order-lamport'
 import { ErrorCodes, LockstepError, type Logger, type ReplicaComponents, type Scheduler, type StorageFactory, type TimerHandle, type Transport, type TransportFactory, type TransportHandler } from '@lockstep/interface'
 import { ReplicaHost, memoryStorage } from '../src/index'
+import { encodePeerMessage } from '../src/engine/peer-codec'
 import { immediate } from './helpers'
 
 /** A scheduler that only counts what it is asked to do: time never passes in these tests. */
@@ -169,10 +170,11 @@ describe('ReplicaHost when its storage refuses a vote', () => {
     const at: { host?: ReplicaHost } = {}
     const leaked: unknown[] = []
     let sends = 0
-    // r2 and r3 never answer; an operator asks r1 to remove r3: r1 starts a view change, whose vote it must write first.
+    // r2 asks r1 to promise its ballot for view 2: r1 must write the promise (its vote) before it sends it.
+    let handler: TransportHandler | undefined
     const transport: TransportFactory = (components) => ({
       self: components.self,
-      start: async () => {},
+      start: async (h) => void (handler = h),
       send: (_to, message) => {
         sends++
         if (at.host?.failure) leaked.push(message)
@@ -206,7 +208,7 @@ describe('ReplicaHost when its storage refuses a vote', () => {
     const host = (at.host = new ReplicaHost({ self: 'r1', replicas: ['r1', 'r2', 'r3'], machine: kv, orderer: lamport(), transport, storage: refusing, membership: {}, startAsMember: true, log: logger, onFailed: (error) => void failures.push(error) }))
     await host.start()
     full = true
-    host.removeReplica('r3')
+    handler!.onPeerMessage('r2', encodePeerMessage({ kind: 'prepare', view: 2, ballot: { round: 1, coordinator: 'r2' } }))
     await until(() => failures.length > 0, () => `status ${host.engine.status}, view ${host.engine.view.id}, sends ${sends}, votes ${votes}`)
     expect(votes).toBeGreaterThan(0)
     expect(leaked).toEqual([])
