@@ -13,6 +13,10 @@ interface Replica {
   readonly configFile: string
   child: ChildProcess | undefined
   paused: boolean
+  /** Its current run said at error level that its storage failed. */
+  storageFailed: boolean
+  /** How its last run ended (undefined while it runs, or before it ever ran). */
+  lastExit: { readonly code: number | null; readonly signal: NodeJS.Signals | null } | undefined
 }
 
 /** Options of {@link ChaosCluster.create}. */
@@ -88,7 +92,7 @@ export class ChaosCluster {
       }
       const configFile = join(options.dir, `replica-${self.id}.json`)
       await writeFile(configFile, `${JSON.stringify({ ...document, replicas: peers }, null, 2)}\n`, 'utf8')
-      replicas.push({ id: self.id, port: self.port, configFile, child: undefined, paused: false })
+      replicas.push({ id: self.id, port: self.port, configFile, child: undefined, paused: false, storageFailed: false, lastExit: undefined })
     }
     return new ChaosCluster(base, options.dir, replicas, proxies)
   }
@@ -102,17 +106,23 @@ export class ChaosCluster {
    * and another process may hold it a moment (one testing whether a port is free, as `freePorts` does): a start
    * that fails with EADDRINUSE is tried again, for up to START_DEADLINE_MS.
    */
-  start(id: string): Promise<void> {
-    return retryWhileAddressInUse(() => this.startOnce(id), {
+  start(id: string, options: { readonly fileSizeLimitBytes?: number } = {}): Promise<void> {
+    return retryWhileAddressInUse(() => this.startOnce(id, options.fileSizeLimitBytes), {
       deadline: performance.now() + START_DEADLINE_MS,
       onRetry: (attempt) => this.log.write(`chaos ${new Date().toISOString()} replica ${id}: its port was in use (attempt ${attempt}); trying again\n`),
     })
   }
 
-  private async startOnce(id: string): Promise<void> {
+  private async startOnce(id: string, fileSizeLimitBytes?: number): Promise<void> {
     const replica = this.replica(id)
     if (replica.child) return
-    const child = spawn(process.execPath, [cliBin(), 'replica', '--config', replica.configFile, '--id', id, '--log-level', 'info'], {
+    const command = [process.execPath, cliBin(), 'replica', '--config', replica.configFile, '--id', id, '--log-level', 'info']
+    // A disk that fills up: no file of the process may grow past the limit (RLIMIT_FSIZE, set by the POSIX shell's
+    // `ulimit -f` in 512-byte blocks before it becomes the replica); a write past it fails with EFBIG.
+    const [file, ...args] = fileSizeLimitBytes === undefined ? command : ['/bin/sh', '-c', `ulimit -f ${Math.max(1, Math.floor(fileSizeLimitBytes / 512))} && exec "$0" "$@"`, ...command]
+    replica.storageFailed = false
+    replica.lastExit = undefined
+    const child = spawn(file!, args, {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       detached: true,
       // Its parent may set its clock off (the skew nemesis).
@@ -128,6 +138,7 @@ export class ChaosCluster {
       partial = lines.pop() ?? ''
       for (const line of lines) {
         this.log.write(`${line}\n`)
+        if (line.includes('"level":"error"') && line.includes('storage failed')) replica.storageFailed = true
         tail.push(line)
         if (tail.length > 5) tail.shift()
       }
@@ -139,7 +150,10 @@ export class ChaosCluster {
       this.waiters.delete(event.requestId)
     })
     child.once('exit', (code, signal) => {
-      if (replica.child === child) replica.child = undefined
+      if (replica.child === child) {
+        replica.child = undefined
+        replica.lastExit = { code, signal }
+      }
       this.log.write(`chaos ${new Date().toISOString()} replica ${id} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}\n`)
     })
     const lastLines = () => [...tail, partial].filter((l) => l !== '').join('\n  ')
@@ -167,6 +181,31 @@ export class ChaosCluster {
         })
       })
     })
+  }
+
+  /**
+   * Waits up to `ms` for replica `id`'s process to end by itself. Resolves how it ended, or undefined if it still
+   * runs (or never ran).
+   */
+  async exitWithin(id: string, ms: number): Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly storageFailed: boolean } | undefined> {
+    const replica = this.replica(id)
+    const child = replica.child
+    if (child) {
+      // 'close': exited, and its stderr read to the end (the line saying why may come after the exit).
+      const closed = new Promise<void>((resolve) => child.once('close', () => resolve()))
+      const wait = (limitMs: number) => {
+        let timer: NodeJS.Timeout | undefined
+        return Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, limitMs)))]).finally(() => clearTimeout(timer))
+      }
+      await wait(ms)
+      if (replica.child === undefined) await wait(2_000)
+    }
+    return replica.child === undefined && replica.lastExit !== undefined ? { ...replica.lastExit, storageFailed: replica.storageFailed } : undefined
+  }
+
+  /** Replica `id`'s current run said at error level that its storage failed. */
+  storageFailed(id: string): boolean {
+    return this.replica(id).storageFailed
   }
 
   /** Sends `signal` to replica `id`; a SIGKILL resolves once it exited. */

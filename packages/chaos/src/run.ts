@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,7 +8,7 @@ import { ChaosCluster } from './processes'
 import { kvWorkload, lockWorkload, registerWorkload, tcpCluster, type HistoryWorkload, type OperationCounts, type RunningWorkload, type WorkloadResult } from './workloads'
 
 /** Every nemesis the harness knows. */
-export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew', 'member'] as const
+export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew', 'member', 'full'] as const
 export type Nemesis = (typeof NEMESES)[number]
 /** Nemeses that need something not built yet, and what. */
 export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = {}
@@ -268,8 +268,22 @@ async function nemesis(cluster: ChaosCluster, nemeses: readonly Nemesis[], rando
   await Promise.all(Array.from({ length: loops }, () => faultLoop(cluster, nemeses, random.fork(), end, { busy, partitioned }, faultLog, started, log)))
 }
 
+/**
+ * Whether a fault, begun now, stays alone: true when asked only if no other fault was held when it began (the
+ * fault's own target is the one replica held, none partitioned), none began since, and none is held now. A fault
+ * of another loop held when it began counts even once healed: its views may still be installing. (Found: 5
+ * replicas, real-time ordering, seed 44002: r5's clock skew was held when r2's removal began and healed before its
+ * watch ended; the views it caused were taken for churn while r2 was out, a false violation.)
+ */
+export function watchAlone(held: FaultsHeld, faultLog: readonly FaultRecord[]): () => boolean {
+  const quiet = () => held.busy.size === 1 && held.partitioned.size === 0
+  const aloneAtStart = quiet()
+  const faultsSoFar = faultLog.length
+  return () => aloneAtStart && faultLog.length === faultsSoFar && quiet()
+}
+
 /** Replicas some fault loop holds now, and those it keeps partitioned. */
-interface FaultsHeld {
+export interface FaultsHeld {
   readonly busy: Set<string>
   readonly partitioned: Set<string>
 }
@@ -316,6 +330,37 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         await cluster.start(target)
         // Not healed until it serves again: a replica restarted without its state (or from a damaged disk) holds
         // nothing until it has rejoined, and a second such fault before that would take the cluster beyond F.
+        if (!(await servesAgain(cluster, target))) (record as { detail: string }).detail += '; it did not serve again within 30 s'
+        break
+      }
+      case 'full': {
+        // Its disk fills up while it runs: restarted (kill -9, from its disk) with a file-size limit a few KiB above
+        // its newest log segment, so a write soon fails (EFBIG, as ENOSPC on a full disk). It must say so at error
+        // level and exit 1 by itself, never linger as if it served; then it restarts from its disk with room.
+        await cluster.kill(target)
+        const roomBytes = random.int(4, 64) * 1024
+        const limit = (await newestSegmentBytes(cluster.dataDir(target))) + roomBytes
+        let detail = `its disk full ${roomBytes / 1024} KiB on`
+        let ran = true
+        try {
+          await cluster.start(target, { fileSizeLimitBytes: limit })
+        } catch (error) {
+          // Full before it listened (its recovery wrote past the limit): it must have said why and exited 1 as well.
+          ran = false
+          detail += `: exited before it listened (${(error as Error).message.split('\n')[0]})`
+        }
+        const ended = await cluster.exitWithin(target, ran ? Math.max(holdMs, 5_000) : 0)
+        if (ended === undefined) {
+          if (cluster.storageFailed(target)) record.anomaly = `replica ${target} said its storage failed but its process went on running`
+          detail += ', and it wrote less than that while the fault held'
+          await cluster.kill(target)
+        } else {
+          detail += `: it said so and exited ${ended.signal ?? `code ${ended.code}`}`
+          if (!ended.storageFailed || ended.code !== 1) record.anomaly = `replica ${target} ended (${ended.signal ?? `code ${ended.code}`}) ${ended.storageFailed ? 'after saying its storage failed' : 'without saying at error level that its storage failed'}; it must say so and exit 1`
+        }
+        log(`  ${(now() / 1000).toFixed(1)} s  full ${target}: restarting it with room`)
+        await cluster.start(target)
+        ;(record as { detail: string }).detail = `${detail}; restarted from its disk with room`
         if (!(await servesAgain(cluster, target))) (record as { detail: string }).detail += '; it did not serve again within 30 s'
         break
       }
@@ -369,8 +414,7 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         // the time the target is a dead machine given up: killed first, then removed, then started again (from its
         // disk, which still counts it in, or wiped) while it is out, where it must stay until it is admitted.
         // No other loop's fault since this one began (with 3 replicas, never): the views then change only for the operator.
-        const faultsSoFar = faultLog.length
-        const alone = () => faultLog.length === faultsSoFar && held.busy.size === 1 && held.partitioned.size === 0
+        const alone = watchAlone(held, faultLog)
         const outcome = random.chance(0.5) ? await removeDeadAndAdmit(cluster, target, holdMs, random.chance(0.3), alone) : { detail: await removeAndAdmit(cluster, target, holdMs) }
         ;(record as { detail: string }).detail = outcome.detail
         if (outcome.anomaly !== undefined) record.anomaly = outcome.anomaly
@@ -380,6 +424,13 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
     record.end = now()
     log(`  ${(record.start / 1000).toFixed(1)} s  ${kind} ${target}: ${record.detail} (${((record.end - record.start) / 1000).toFixed(1)} s)${record.anomaly === undefined ? '' : `; VIOLATION: ${record.anomaly}`}`)
   }
+}
+
+/** The size of the newest write-ahead log segment in `dataDir` (0 without one). */
+async function newestSegmentBytes(dataDir: string): Promise<number> {
+  const segments = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^wal-\d+\.log$/.test(name)).sort()
+  const newest = segments.at(-1)
+  return newest === undefined ? 0 : (await stat(join(dataDir, newest))).size
 }
 
 /**
