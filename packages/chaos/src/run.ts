@@ -351,8 +351,10 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         }
         const ended = await cluster.exitWithin(target, ran ? Math.max(holdMs, 5_000) : 0)
         if (ended === undefined) {
-          if (cluster.storageFailed(target)) record.anomaly = `replica ${target} said its storage failed but its process went on running`
-          detail += ', and it wrote less than that while the fault held'
+          if (cluster.storageFailed(target)) {
+            record.anomaly = `replica ${target} said its storage failed but its process went on running`
+            detail += ': it said so but went on running'
+          } else detail += ', and it wrote less than that while the fault held'
           await cluster.kill(target)
         } else {
           detail += `: it said so and exited ${ended.signal ?? `code ${ended.code}`}`
