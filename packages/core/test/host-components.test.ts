@@ -90,26 +90,15 @@ describe('ReplicaHost when its storage fails', () => {
       sendToClient: (_to, message) => void sent.push(message),
       stop: async () => void (transportStopped = true),
     })
-    let syncs = 0
     let full = false
-    const failing: StorageFactory = (components) => {
-      const inner = memoryStorage()(components)
-      const sync = () => (++syncs > 0 && full ? Promise.reject(new LockstepError(ErrorCodes.STOPPED, 'disk: ENOSPC: no space left on device')) : inner.sync())
-      return new Proxy(inner, {
-        get: (target, property) => {
-          if (property === 'sync') return sync
-          const value: unknown = Reflect.get(target, property, target)
-          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
-        },
-      })
-    }
+    const failing = refusingStorage((operation) => (full && operation === 'sync' ? new LockstepError(ErrorCodes.STOPPED, 'disk: ENOSPC: no space left on device') : undefined))
     const failures: Error[] = []
     const host = new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: kv, orderer: lamport(), transport, storage: failing, membership: {}, log, onFailed: (error) => void failures.push(error) })
     await host.start()
     await until(() => host.engine.status === 'normal')
     full = true
     handler!.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq: 1, command: { name: 'put', args: { key: 'k', value: 'v' } } } })
-    await until(() => failures.length > 0, () => `syncs ${syncs}, status ${host.engine.status}, position ${host.engine.position}`)
+    await until(() => failures.length > 0, () => `status ${host.engine.status}, position ${host.engine.position}`)
     expect(failures).toHaveLength(1)
     expect(failures[0]!.message).toContain('ENOSPC')
     expect(host.failure).toBe(failures[0])
@@ -134,23 +123,7 @@ describe('ReplicaHost when its storage refuses an append', () => {
     })
     let full = false
     // A storage whose write behind failed: every later call throws (file storage's append does so synchronously).
-    const refusing: StorageFactory = (components) => {
-      const inner = memoryStorage()(components)
-      const failure = new LockstepError(ErrorCodes.STOPPED, 'disk: EFBIG: file too large')
-      return new Proxy(inner, {
-        get: (target, property) => {
-          const value: unknown = Reflect.get(target, property, target)
-          if (typeof value !== 'function') return value
-          return (...args: unknown[]) => {
-            if (full && (property === 'append' || property === 'sync')) {
-              if (property === 'sync') return Promise.reject(failure)
-              throw failure
-            }
-            return (value as (...a: unknown[]) => unknown).apply(target, args)
-          }
-        },
-      })
-    }
+    const refusing = refusingStorage(() => (full ? new LockstepError(ErrorCodes.STOPPED, 'disk: EFBIG: file too large') : undefined))
     const failures: Error[] = []
     const host = new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: kv, orderer: lamport(), transport, storage: refusing, membership: {}, log: logger, onFailed: (error) => void failures.push(error) })
     await host.start()
@@ -184,26 +157,11 @@ describe('ReplicaHost when its storage refuses a vote', () => {
     })
     let votes = 0
     let full = false
-    const refusing: StorageFactory = (components) => {
-      const inner = memoryStorage()(components)
-      const failure = new LockstepError(ErrorCodes.STOPPED, 'disk: ENOSPC: no space left on device')
-      return new Proxy(inner, {
-        get: (target, property) => {
-          const value: unknown = Reflect.get(target, property, target)
-          if (typeof value !== 'function') return value
-          if (property === 'append') {
-            return (...args: unknown[]) => {
-              if (full) {
-                votes++
-                throw failure
-              }
-              return (value as (...a: unknown[]) => unknown).apply(target, args)
-            }
-          }
-          return (value as (...a: unknown[]) => unknown).bind(target)
-        },
-      })
-    }
+    const refusing = refusingStorage((operation) => {
+      if (!full || operation !== 'append') return undefined
+      votes++
+      return new LockstepError(ErrorCodes.STOPPED, 'disk: ENOSPC: no space left on device')
+    })
     const failures: Error[] = []
     const host = (at.host = new ReplicaHost({ self: 'r1', replicas: ['r1', 'r2', 'r3'], machine: kv, orderer: lamport(), transport, storage: refusing, membership: {}, startAsMember: true, log: logger, onFailed: (error) => void failures.push(error) }))
     await host.start()
@@ -214,6 +172,30 @@ describe('ReplicaHost when its storage refuses a vote', () => {
     expect(leaked).toEqual([])
   })
 })
+
+/**
+ * Memory storage whose `append` throws, and whose `sync` rejects, with the error `refusal` returns for the call
+ * (none: the call goes through), as a file storage does once a write failed.
+ */
+function refusingStorage(refusal: (operation: 'append' | 'sync') => Error | undefined): StorageFactory {
+  return (components) => {
+    const inner = memoryStorage()(components)
+    return new Proxy(inner, {
+      get: (target, property) => {
+        const value: unknown = Reflect.get(target, property, target)
+        if (typeof value !== 'function') return value
+        const method = (value as (...args: unknown[]) => unknown).bind(target)
+        if (property !== 'append' && property !== 'sync') return method
+        return (...args: unknown[]) => {
+          const error = refusal(property)
+          if (error === undefined) return method(...args)
+          if (property === 'sync') return Promise.reject(error)
+          throw error
+        }
+      },
+    })
+  }
+}
 
 /** Waits (real time, a few event-loop turns at a time) until `condition` holds; the guard only turns a hang into a failure. */
 async function until(condition: () => boolean, state: () => string = () => ''): Promise<void> {
