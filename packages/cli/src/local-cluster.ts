@@ -58,6 +58,8 @@ export interface ReplicaExit {
   readonly pid: number
   readonly code: number | null
   readonly signal: NodeJS.Signals | null
+  /** Why it stopped by itself, when it said (its storage failed): restarting it before the cause is fixed fails again. */
+  readonly failure?: string
 }
 
 /** How a replica process that `stop()` sent SIGTERM to ended. */
@@ -243,9 +245,11 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
         statusRequests.delete(requestId)
         request.answer(undefined)
       }
-      if (stopping === undefined) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal })
+      if (stopping === undefined) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal, ...(failure === undefined ? {} : { failure }) })
     })
+    let failure: string | undefined
     child.on('message', (message: unknown) => {
+      if (isReplicaProcessEvent(message) && message.event === 'failed') failure = message.reason
       if (isReplicaProcessEvent(message) && message.event === 'status') {
         const { lockstep: _lockstep, event: _event, requestId, ...status } = message
         statusRequests.get(requestId)?.answer(status)

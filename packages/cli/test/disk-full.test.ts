@@ -5,12 +5,12 @@
 // replica. Now the process exits 1 after saying why; restarted on a disk that takes writes, it recovers from what
 // its disk held and catches up; every acknowledged write reads back.
 import { spawn } from 'node:child_process'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalCluster, writeLocalClusterConfig, type LocalCluster } from '../src/index'
-import { cliBinPath, plainLogLine, requireBuiltCli, stopEverything, trackPid, untilReport } from './processes'
+import { clusterClient, parseClusterConfig, startLocalCluster, writeLocalClusterConfig, type LocalCluster } from '../src/index'
+import { cliBinPath, plainLogLine, requireBuiltCli, stopEverything, trackPid, untilReport, waitFor } from './processes'
 
 let dir: string
 let cluster: LocalCluster | undefined
@@ -77,5 +77,48 @@ describe('a replica whose disk stops taking writes (real processes, storage "fil
     expect(new Set(statuses.map((s) => `${s.position}:${s.digest}`)).size, JSON.stringify(statuses)).toBe(1)
     await cluster.stop()
     cluster = undefined
+  }, 240_000)
+})
+
+describe('cluster up --restart and a replica whose disk is full', () => {
+  it('does not restart it (it would fail again, and each restart costs the others a view change): it says why and how to start it once fixed', async () => {
+    // cluster up itself under the limit: its replicas inherit it, and each stops once its log reaches it.
+    const clusterDir = join(dir, 'supervised')
+    const child = spawn('/bin/sh', ['-c', 'ulimit -f 512 && exec "$0" "$@"', process.execPath, cliBinPath, 'cluster', 'up', '--restart', '--storage', 'file', '--machine', 'kv', '--base-port', '0', '--dir', clusterDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    trackPid(child.pid!)
+    let out = ''
+    let err = ''
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
+    try {
+      await waitFor('cluster up to be ready', () => out.includes('cluster ready') || child.exitCode !== null, 60_000)
+      const pids = [...out.matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:\d+\s+pid (\d+)/gm)].map((m) => Number(m[2]))
+      for (const pid of pids) trackPid(pid)
+      expect(pids, out + err).toHaveLength(3)
+      const configFile = join(clusterDir, 'cluster.json')
+      const client = await clusterClient(parseClusterConfig(await readFile(configFile, 'utf8'), configFile), { id: 'writer', retryAfterMs: 200 })
+      await client.start()
+      // Puts of 2 KB until the cluster stops answering: every replica's log reaches the limit (512 KiB at most).
+      for (let i = 0; i < 2_000; i++) {
+        try {
+          await client.call({ name: 'put', args: { key: `k${i % 50}`, value: 'v'.repeat(2_000) } }, { timeoutMs: 5_000 })
+        } catch {
+          break
+        }
+      }
+      await client.stop()
+      await waitFor('cluster up to report the replicas whose storage failed', () => (err.match(/its storage failed/g) ?? []).length >= 2, 60_000)
+      // Let a restart happen if cluster up would make one.
+      await new Promise((resolve) => setTimeout(resolve, 3_000))
+      const failed = [...err.matchAll(/replica (r\d) \(pid \d+\) exited \(exit code 1\): its storage failed/g)].map((m) => m[1])
+      expect(failed.length, err).toBeGreaterThanOrEqual(2)
+      for (const id of failed) expect(err, `cluster up's word on ${id}`).toContain(`cluster up does not restart it (--restart): it would fail again. Once the cause is fixed (a full disk?), start it with: npx lockstep replica --config ${configFile} --id ${id}`)
+      expect(err).not.toMatch(/restarted by cluster up/)
+      expect(child.exitCode, 'cluster up keeps running, the state safe on the disks').toBeNull()
+    } finally {
+      child.kill('SIGINT')
+      await exited
+    }
   }, 240_000)
 })

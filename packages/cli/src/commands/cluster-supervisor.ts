@@ -69,11 +69,15 @@ export class ClusterSupervisor {
 
   /** Starts watching: children's exits, and every other replica's address once per probe interval. */
   start(): void {
-    this.unsubscribe = this.cluster.onUnexpectedExit(({ id, pid, code, signal }) => {
+    this.unsubscribe = this.cluster.onUnexpectedExit(({ id, pid, code, signal, failure }) => {
       // A replica `--restart` is starting that exits before it listens: the failed restart reports it.
       if (this.whereabouts.get(id) === 'restarting') return
       const how = signal ? `signal ${signal}` : `exit code ${code}`
-      this.enqueue(() => this.onDown(id, `replica ${id} (pid ${pid}) exited unexpectedly (${how})`))
+      // Restarting a replica whose disk is full would fail again at its first write, and each restart and exit
+      // costs the others a view change: it stays down until the operator fixes the cause and starts it.
+      if (failure !== undefined) this.gaveUp.add(id)
+      const what = failure === undefined ? `replica ${id} (pid ${pid}) exited unexpectedly (${how})` : `replica ${id} (pid ${pid}) exited (${how}): ${failure}`
+      this.enqueue(() => this.onDown(id, what, failure !== undefined))
     })
     this.timer = setInterval(() => {
       if (this.probing || this.closed) return
@@ -130,7 +134,7 @@ export class ClusterSupervisor {
   }
 
   /** Replica `id` is gone: says so, and decides whether the others go on, whether to restart it, or to stop. */
-  private async onDown(id: string, what: string): Promise<void> {
+  private async onDown(id: string, what: string, failed = false): Promise<void> {
     this.whereabouts.set(id, 'down')
     const running = await this.runningIds()
     if (this.closed) return
@@ -150,7 +154,9 @@ export class ClusterSupervisor {
           : `only ${running.size} of ${total} replicas run, fewer than a majority (${this.majority}): the cluster waits, its state safe on the disks, until enough are back.\n`) +
         (restarting
           ? `  cluster up restarts it (--restart); it rejoins by state transfer.`
-          : `  To bring it back (it rejoins by state transfer): ${this.options.restartCommand(id)}`),
+          : failed
+            ? `  cluster up does not restart it${this.options.restart ? ' (--restart)' : ''}: it would fail again. Once the cause is fixed (a full disk?), start it with: ${this.options.restartCommand(id)}`
+            : `  To bring it back (it rejoins by state transfer): ${this.options.restartCommand(id)}`),
     )
     if (restarting) await this.restart(id)
   }

@@ -193,7 +193,10 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     }
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
-    onFailure = (error) => shutDown(`its storage failed (${isLockstepError(error) ? error.code : 'error'}, said above); restart it once the cause is fixed: it recovers every complete record its disk holds`, ExitCode.FAILED)
+    onFailure = (error) => {
+      notifyParent({ lockstep: 'replica', event: 'failed', id, reason: `its storage failed: ${error.message.replace(/\.$/, '')}` })
+      shutDown(`its storage failed (${isLockstepError(error) ? error.code : 'error'}, said above); restart it once the cause is fixed: it recovers every complete record its disk holds`, ExitCode.FAILED)
+    }
     if (failure !== undefined) onFailure(failure)
     // Only now, with the signals handled: a parent that stops the cluster as soon as every replica listens sends
     // SIGTERM at once, and a replica that had not yet installed its handler died of it instead of stopping.
