@@ -41,7 +41,7 @@ up      Starts a local cluster: one \`lockstep replica\` child process per repli
   --dir        where the configuration and secrets go (default .lockstep/cluster)
   --log-level  the replicas' log level on this terminal (default warn)
   --restart    restart a replica that dies (a child or one restarted by hand) as a child,
-               instead of printing how to
+               instead of printing how to (not one whose storage failed: it would fail again)
 down    Stops the cluster that \`cluster up --dir DIR\` runs: sends it SIGTERM
         (it stops its replicas cleanly), waits until it and every replica it
         started exited, and prints what it stopped. Exit 0 when it stopped;
