@@ -3,7 +3,7 @@ import { watchAlone, type FaultRecord } from '../src/run'
 
 const fault = (kind: FaultRecord['kind'], target: string): FaultRecord => ({ kind, target, detail: '', start: 0, end: 0 })
 
-describe('the member nemesis counts views only while no other fault strikes', () => {
+describe('the member nemesis counts views as churn while no other fault strikes', () => {
   it('a fault of the other loop already held when the watch began counts, even once healed', () => {
     // Found: 5 replicas, real-time ordering, seed 44002: r5's clock skew (held 124.7–130.4 s) was in progress when
     // r2's removal began (127.4 s) and healed before its watch ended; the views the skew caused were taken for

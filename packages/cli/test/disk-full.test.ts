@@ -53,7 +53,7 @@ describe('a replica whose disk stops taking writes (real processes, storage "fil
       expect(await client.call({ name: 'put', args: { key: `k${i % 100}`, value: value(i) } })).toEqual([{}])
       acknowledged.push(i)
     }
-    // The guard only turns a hang into a failure: the process must end by itself, saying why.
+    // The guard turns a hang into a failure, nothing more: the process must end by itself, saying why.
     const code = await Promise.race([limited.exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 60_000))])
     const errors = limited.stderr().split('\n').filter((l) => l.includes('"level":"error"'))
     expect(code, `r3 after its disk refused a write; its error lines:\n${errors.join('\n')}`).toBe(1)

@@ -197,7 +197,7 @@ function refusingStorage(refusal: (operation: 'append' | 'sync') => Error | unde
   }
 }
 
-/** Waits (real time, a few event-loop turns at a time) until `condition` holds; the guard only turns a hang into a failure. */
+/** Waits (real time, a few event-loop turns at a time) until `condition` holds; the guard turns a hang into a failure. */
 async function until(condition: () => boolean, state: () => string = () => ''): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
   expect(condition(), state()).toBe(true)

@@ -73,7 +73,7 @@ describe('linearizability checker', () => {
         return model
       }
       // The quick search gives up after 10 states, the order linearizes the history: 234 steps. Without the quick
-      // search (the full one first, the order only if it gives up): 109,602 steps.
+      // search (the full one first, then the order if it gives up): 109,602 steps.
       const quick = counted()
       expect(checkHistoryLinearizable(history, quick, { positionOf, quickStates: 10 })).toEqual([])
       const full = counted()
