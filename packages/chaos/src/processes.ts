@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ErrorCodes, LockstepError } from '@lockstep/interface'
-import { cliBin, loadClusterConfig, processIo, retryWhileAddressInUse, TEST_CLOCK_VARIABLE, writeLocalClusterConfig, type LoadedClusterConfig, type ReplicaProcessEvent, type ReplicaProcessRequest, type ReplicaStatus } from '@lockstep/cli'
+import { cliBin, loadClusterConfig, processIo, retryWhileAddressInUse, TEST_CLOCK_VARIABLE, withFileSizeLimit, writeLocalClusterConfig, type LoadedClusterConfig, type ReplicaProcessEvent, type ReplicaProcessRequest, type ReplicaStatus } from '@lockstep/cli'
 import { LinkProxy } from './proxy'
 
 /** One replica process and how it is doing. */
@@ -117,9 +117,8 @@ export class ChaosCluster {
     const replica = this.replica(id)
     if (replica.child) return
     const command = [process.execPath, cliBin(), 'replica', '--config', replica.configFile, '--id', id, '--log-level', 'info']
-    // A disk that fills up: no file of the process may grow past the limit (RLIMIT_FSIZE, set by the POSIX shell's
-    // `ulimit -f` in 512-byte blocks before it becomes the replica); a write past it fails with EFBIG.
-    const [file, ...args] = fileSizeLimitBytes === undefined ? command : ['/bin/sh', '-c', `ulimit -f ${Math.max(1, Math.floor(fileSizeLimitBytes / 512))} && exec "$0" "$@"`, ...command]
+    // A disk that fills up: no file of the process may grow past the limit.
+    const [file, ...args] = fileSizeLimitBytes === undefined ? command : withFileSizeLimit(command, fileSizeLimitBytes)
     replica.storageFailed = false
     replica.lastExit = undefined
     const child = spawn(file!, args, {

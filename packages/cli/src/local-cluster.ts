@@ -238,6 +238,8 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
       if (stderrTail.length > 20) stderrTail.shift()
       options.onLog?.(line)
     })
+    /** Why it stopped by itself, when it said so over its IPC channel before exiting (its storage failed). */
+    let failure: string | undefined
     child.once('exit', (code, signal) => {
       // A replica that exits answers no more status requests.
       for (const [requestId, request] of statusRequests) {
@@ -247,7 +249,6 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
       }
       if (stopping === undefined) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal, ...(failure === undefined ? {} : { failure }) })
     })
-    let failure: string | undefined
     child.on('message', (message: unknown) => {
       if (isReplicaProcessEvent(message) && message.event === 'failed') failure = message.reason
       if (isReplicaProcessEvent(message) && message.event === 'status') {

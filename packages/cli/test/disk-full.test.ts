@@ -4,13 +4,13 @@
 // stayed up and its /health kept answering 200 "normal" for good: a supervisor or a load balancer saw a healthy
 // replica. Now the process exits 1 after saying why; restarted on a disk that takes writes, it recovers from what
 // its disk held and catches up; every acknowledged write reads back.
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { clusterClient, parseClusterConfig, startLocalCluster, writeLocalClusterConfig, type LocalCluster } from '../src/index'
-import { cliBinPath, plainLogLine, requireBuiltCli, stopEverything, trackPid, untilReport, waitFor } from './processes'
+import { clusterClient, parseClusterConfig, startLocalCluster, withFileSizeLimit, writeLocalClusterConfig, type LocalCluster } from '../src/index'
+import { cliBinPath, requireBuiltCli, stopEverything, trackPid, untilReport, waitFor } from './processes'
 
 let dir: string
 let cluster: LocalCluster | undefined
@@ -22,33 +22,37 @@ afterAll(async () => {
   await stopEverything([cluster], dir)
 }, 60_000)
 
-/** Starts replica `id` of `configFile` with files limited to `blocks` 512-byte blocks (POSIX `ulimit -f`). */
-function startLimited(configFile: string, id: string, blocks: number): { stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn('/bin/sh', ['-c', `ulimit -f ${blocks} && exec "$0" "$@"`, process.execPath, cliBinPath, 'replica', '--config', configFile, '--id', id, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
+/** No file of a limited process may grow past 256 KiB: far less than the puts below write through each log. */
+const LIMIT_BYTES = 256 * 1024
+
+/** Runs `lockstep ARGS` with no file allowed past {@link LIMIT_BYTES}; its output so far, and its exit. */
+function startLimited(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
+  const [file, ...rest] = withFileSizeLimit([process.execPath, cliBinPath, ...args], LIMIT_BYTES)
+  const child = spawn(file!, rest, { stdio: ['ignore', 'pipe', 'pipe'] })
   trackPid(child.pid!)
+  let out = ''
   let err = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
-  return { stderr: () => err, exited: new Promise((resolve) => child.once('close', (code) => resolve(code))) }
+  return { child, stdout: () => out, stderr: () => err, exited: new Promise((resolve) => child.once('close', (code) => resolve(code))) }
 }
 
 describe('a replica whose disk stops taking writes (real processes, storage "file")', () => {
   it('says why at error level and exits 1; the others go on; restarted on a disk with room, it catches up and nothing acknowledged is lost', async () => {
-    const lines: string[] = []
     const config = await writeLocalClusterConfig({ dir: join(dir, 'cluster'), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
-    cluster = await startLocalCluster(config, { logLevel: 'warn', onLog: (line) => lines.push(plainLogLine(line)) })
+    cluster = await startLocalCluster(config, { logLevel: 'warn' })
     for (const replica of cluster.replicas) trackPid(replica.pid)
     const r3 = cluster.replicas.find((r) => r.id === 'r3')!
     const gone = new Promise<void>((resolve) => r3.process.once('exit', () => resolve()))
     process.kill(r3.pid, 'SIGKILL')
     await gone
-    // 512 blocks: whatever the shell's block size (512 or 1,024 bytes), at most 512 KiB a file.
-    const limited = startLimited(config.file, 'r3', 512)
+    const limited = startLimited(['replica', '--config', config.file, '--id', 'r3', '--log-level', 'warn'])
     await untilReport(config, 'r3', 'r3 serving again', (s) => s.status === 'normal' && s.view.members.includes('r3'))
 
     const client = await cluster.client('writer')
     const value = (i: number) => `${i}:${'v'.repeat(2_000)}`
     const acknowledged: number[] = []
-    // 1,000 puts of 2 KB: ~2 MB through every replica's log, four times r3's limit.
+    // 1,000 puts of 2 KB: ~2 MB through every replica's log, eight times r3's limit.
     for (let i = 0; i < 1_000; i++) {
       expect(await client.call({ name: 'put', args: { key: `k${i % 100}`, value: value(i) } })).toEqual([{}])
       acknowledged.push(i)
@@ -84,22 +88,17 @@ describe('cluster up --restart and a replica whose disk is full', () => {
   it('does not restart it (it would fail again, and each restart costs the others a view change): it says why and how to start it once fixed', async () => {
     // cluster up itself under the limit: its replicas inherit it, and each stops once its log reaches it.
     const clusterDir = join(dir, 'supervised')
-    const child = spawn('/bin/sh', ['-c', 'ulimit -f 512 && exec "$0" "$@"', process.execPath, cliBinPath, 'cluster', 'up', '--restart', '--storage', 'file', '--machine', 'kv', '--base-port', '0', '--dir', clusterDir], { stdio: ['ignore', 'pipe', 'pipe'] })
-    trackPid(child.pid!)
-    let out = ''
-    let err = ''
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
-    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
+    const up = startLimited(['cluster', 'up', '--restart', '--storage', 'file', '--machine', 'kv', '--base-port', '0', '--dir', clusterDir])
+    const { child, exited } = up
     try {
-      await waitFor('cluster up to be ready', () => out.includes('cluster ready') || child.exitCode !== null, 60_000)
-      const pids = [...out.matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:\d+\s+pid (\d+)/gm)].map((m) => Number(m[2]))
+      await waitFor('cluster up to be ready', () => up.stdout().includes('cluster ready') || child.exitCode !== null, 60_000)
+      const pids = [...up.stdout().matchAll(/^ {2}(r\d+)\s+127\.0\.0\.1:\d+\s+pid (\d+)/gm)].map((m) => Number(m[2]))
       for (const pid of pids) trackPid(pid)
-      expect(pids, out + err).toHaveLength(3)
+      expect(pids, up.stdout() + up.stderr()).toHaveLength(3)
       const configFile = join(clusterDir, 'cluster.json')
       const client = await clusterClient(parseClusterConfig(await readFile(configFile, 'utf8'), configFile), { id: 'writer', retryAfterMs: 200 })
       await client.start()
-      // Puts of 2 KB until the cluster stops answering: every replica's log reaches the limit (512 KiB at most).
+      // Puts of 2 KB until the cluster stops answering: every replica's log reaches the limit.
       for (let i = 0; i < 2_000; i++) {
         try {
           await client.call({ name: 'put', args: { key: `k${i % 50}`, value: 'v'.repeat(2_000) } }, { timeoutMs: 5_000 })
@@ -108,9 +107,10 @@ describe('cluster up --restart and a replica whose disk is full', () => {
         }
       }
       await client.stop()
-      await waitFor('cluster up to report the replicas whose storage failed', () => (err.match(/its storage failed/g) ?? []).length >= 2, 60_000)
+      await waitFor('cluster up to report the replicas whose storage failed', () => (up.stderr().match(/its storage failed/g) ?? []).length >= 2, 60_000)
       // Let a restart happen if cluster up would make one.
       await new Promise((resolve) => setTimeout(resolve, 3_000))
+      const err = up.stderr()
       const failed = [...err.matchAll(/replica (r\d) \(pid \d+\) exited \(exit code 1\): its storage failed/g)].map((m) => m[1])
       expect(failed.length, err).toBeGreaterThanOrEqual(2)
       for (const id of failed) expect(err, `cluster up's word on ${id}`).toContain(`cluster up does not restart it (--restart): it would fail again. Once the cause is fixed (a full disk?), start it with: npx lockstep replica --config ${configFile} --id ${id}`)

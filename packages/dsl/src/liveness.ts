@@ -149,6 +149,24 @@ export function checkLiveness(compiled: CompiledMachine, search: LivenessSearch)
     }
   }
   const edge = (state: number, label: number): number => edges[state * labels + label]!
+  /** Action `a` can change `state`: a step of it leads to another state, or out of the explored graph. */
+  const enabledIn = (state: number, a: number): boolean => {
+    for (let l = 0; l < labels; l++) {
+      if (labelAction[l] !== a) continue
+      const t = edge(state, l)
+      if (t === OUTSIDE || (t >= 0 && t !== state)) return true
+    }
+    return false
+  }
+  /** A step of action `a` from `state` stays within `inside`. */
+  const takenWithin = (inside: ReadonlySet<number>, state: number, a: number): boolean => {
+    for (let l = 0; l < labels; l++) {
+      if (labelAction[l] !== a) continue
+      const t = edge(state, l)
+      if (t >= 0 && t !== state && inside.has(t)) return true
+    }
+    return false
+  }
   for (const goal of goals) {
     const violation = findLasso(goal)
     if (violation) return { statesExplored: states.length, violation }
@@ -260,19 +278,7 @@ export function checkLiveness(compiled: CompiledMachine, search: LivenessSearch)
   function isFair(members: readonly number[]): boolean {
     const inside = new Set(members)
     for (let a = 0; a < actions.length; a++) {
-      let ok = false
-      for (const m of members) {
-        let enabled = false
-        for (let l = 0; l < labels && !ok; l++) {
-          if (labelAction[l] !== a) continue
-          const t = edge(m, l)
-          if (t === OUTSIDE || (t >= 0 && t !== m)) enabled = true
-          if (t >= 0 && t !== m && inside.has(t)) ok = true
-        }
-        if (!enabled) ok = true
-        if (ok) break
-      }
-      if (!ok) return false
+      if (!members.some((m) => takenWithin(inside, m, a) || !enabledIn(m, a))) return false
     }
     return true
   }
@@ -287,20 +293,12 @@ export function checkLiveness(compiled: CompiledMachine, search: LivenessSearch)
     const inside = new Set(members)
     // Each action's bit, for the actions the entry state does not satisfy by itself.
     const bit = new Map<number, bigint>()
-    const disabledIn = (m: number, a: number): boolean => {
-      for (let l = 0; l < labels; l++) {
-        if (labelAction[l] !== a) continue
-        const t = edge(m, l)
-        if (t === OUTSIDE || (t >= 0 && t !== m)) return false
-      }
-      return true
-    }
-    for (let a = 0; a < actions.length; a++) if (!disabledIn(entry, a)) bit.set(a, 1n << BigInt(bit.size))
+    for (let a = 0; a < actions.length; a++) if (enabledIn(entry, a)) bit.set(a, 1n << BigInt(bit.size))
     const full = (1n << BigInt(bit.size)) - 1n
     const disabledMask = new Map<number, bigint>()
     for (const m of members) {
       let mask = 0n
-      for (const [a, b] of bit) if (disabledIn(m, a)) mask |= b
+      for (const [a, b] of bit) if (!enabledIn(m, a)) mask |= b
       disabledMask.set(m, mask)
     }
     if (full === 0n && members.length === 1) return []
