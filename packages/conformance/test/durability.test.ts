@@ -32,6 +32,47 @@ describe.each(orderers)('durability (virtual time, disks that lose what was not 
     await c.stop()
   })
 
+  it('over many seeds, a replica whose disk fills up while clients write stops by itself; the others go on, nothing acknowledged is lost, and with room again it rejoins', async () => {
+    // The process-level fault of cli/test/disk-full.test.ts and the chaos `full` nemesis, on virtual time: the
+    // disk refuses the write the engine hands it (an append that throws) or the sync after it, at a random moment.
+    for (let seed = 1; seed <= 12; seed++) {
+      const random = new SeededRandom(seed)
+      const c = new SimCluster({ machine: kv, orderer: orderer.make(), replicas: 3, durable: true, seed })
+      await c.start()
+      const acked = new Map<string, string>()
+      const clients = await Promise.all([0, 1].map((i) => c.client(`c${i}`, i === 0 ? ['r3', 'r1', 'r2'] : ['r1', 'r2', 'r3'], 100)))
+      let n = 0
+      const loops = clients.map(async (client) => {
+        for (;;) {
+          const key = `k${n++}`
+          const value = `${client.id}-${n}`
+          const reply = await client.submit({ name: 'put', args: { key, value } }).catch(() => undefined)
+          if (!reply) return // the client was stopped
+          acked.set(key, value)
+        }
+      })
+      await c.runUntil(() => c.converged(), 5_000)
+      await c.runFor(random.int(20, 200))
+      c.disks.get('r3')!.fill()
+      expect(await c.runUntil(() => c.host('r3').failure !== undefined, 5_000), `seed ${seed}: r3 stops by itself`).toBe(true)
+      expect(c.host('r3').isRunning, `seed ${seed}`).toBe(false)
+      const before = acked.size
+      expect(await c.runUntil(() => acked.size > before + 5, 10_000), `seed ${seed}: r1 and r2 go on`).toBe(true)
+      // Room again: the replica's process is started anew from its disk.
+      await c.crash('r3')
+      await c.restartFromDisk('r3')
+      expect(await c.runUntil(() => c.converged() && c.running().length === 3 && c.host('r1').engine.view.members.length === 3, 20_000), `seed ${seed}: r3 rejoins`).toBe(true)
+      for (const client of clients) await client.stop()
+      await Promise.all(loops)
+      expect(await c.runUntil(() => c.converged(), 10_000), `seed ${seed}: converged`).toBe(true)
+      for (const id of c.replicaIds) {
+        const state = c.host(id).engine.stateJSON() as Record<string, string>
+        for (const [key, value] of acked) expect(state[key], `seed ${seed}: ${id} has acknowledged ${key}`).toBe(value)
+      }
+      await c.stop()
+    }
+  })
+
   it('over many seeds, killing the whole cluster at a random moment never loses an acknowledged request', async () => {
     for (let seed = 1; seed <= 40; seed++) {
       const random = new SeededRandom(seed)

@@ -50,6 +50,12 @@ export interface MemoryDurableStorage extends Storage {
    * opened again.
    */
   crash(options?: CrashOptions): void
+  /**
+   * Simulates a disk that fills up: from now on `append` throws, and `sync` and `writeSnapshot` reject, with
+   * STOPPED naming ENOSPC, as `fileStorage` does once a write failed; what was synced stays. A crash or a close
+   * makes room again: the storage opens as after a crash.
+   */
+  fill(): void
   /** What `open()` would return after a crash right now. */
   durable(): Recovered
   stats(): MemoryDurableStorageStats
@@ -74,6 +80,8 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
   private unsynced: LogRecord[] = []
   private floor = 0
   private readonly counters = { appendedRecords: 0, syncs: 0, snapshotsWritten: 0, lostRecords: 0, crashes: 0 }
+  /** Set by `fill()`: every later write fails with it, until a crash or a close. */
+  private full: LockstepError | undefined
   constructor(
     private readonly log: Logger,
     private readonly options: MemoryDurableStorageOptions,
@@ -90,6 +98,7 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
 
   append(records: readonly LogRecord[]): void {
     this.assertOpen('append')
+    if (this.full) throw this.full
     this.floor = checkAppendedRecords(records, this.floor, 'memoryDurableStorage.append')
     for (const { position, data } of records) this.unsynced.push({ position, data: data.slice() })
     this.counters.appendedRecords += records.length
@@ -97,6 +106,7 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
 
   async sync(): Promise<void> {
     this.assertOpen('sync')
+    if (this.full) throw this.full
     const upTo = this.floor
     await this.settle('sync')
     const index = this.unsynced.findIndex((record) => record.position > upTo)
@@ -107,6 +117,7 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
 
   async writeSnapshot(snapshot: Snapshot): Promise<void> {
     this.assertOpen('writeSnapshot')
+    if (this.full) throw this.full
     checkSnapshot(snapshot, this.durableSnapshot?.position, 'memoryDurableStorage.writeSnapshot')
     const copy: Snapshot = { position: snapshot.position, data: snapshot.data.slice() }
     this.floor = Math.max(this.floor, copy.position)
@@ -117,7 +128,13 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
     this.counters.snapshotsWritten++
   }
 
+  fill(): void {
+    this.full = new LockstepError(ErrorCodes.STOPPED, 'memoryDurableStorage: a write failed (ENOSPC: no space left on device); the storage stopped and rejects every later write until it is opened again')
+    this.log.info('memoryDurableStorage: full')
+  }
+
   async close(): Promise<void> {
+    this.full = undefined
     if (!this.isOpen) return
     // A clean close makes everything durable, like fileStorage's final fsync.
     this.durableRecords.push(...this.unsynced)
@@ -133,6 +150,7 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
     this.log.info('memoryDurableStorage: crashed', { lostRecords: this.unsynced.length - keep, keptUnsynced: keep })
     this.unsynced = []
     this.isOpen = false
+    this.full = undefined
     this.epoch++
   }
 
