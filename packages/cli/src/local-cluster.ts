@@ -58,8 +58,13 @@ export interface ReplicaExit {
   readonly pid: number
   readonly code: number | null
   readonly signal: NodeJS.Signals | null
-  /** Why it stopped by itself, when it said (its storage failed): restarting it before the cause is fixed fails again. */
+  /**
+   * Why it stopped by itself, when it said (its storage failed, or an unexpected error escaped its engine): restarting
+   * it before the cause is fixed fails again.
+   */
   readonly failure?: string
+  /** What failed, with `failure`: its storage, or its engine (a state machine's method that threw outside apply, a bug). */
+  readonly failureCause?: 'storage' | 'engine'
 }
 
 /** How a replica process that `stop()` sent SIGTERM to ended. */
@@ -238,8 +243,8 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
       if (stderrTail.length > 20) stderrTail.shift()
       options.onLog?.(line)
     })
-    /** Why it stopped by itself, when it said so over its IPC channel before exiting (its storage failed). */
-    let failure: string | undefined
+    /** Why it stopped by itself, when it said so over its IPC channel before exiting (its storage or its engine failed). */
+    let failure: { reason: string; cause: 'storage' | 'engine' } | undefined
     child.once('exit', (code, signal) => {
       // A replica that exits answers no more status requests.
       for (const [requestId, request] of statusRequests) {
@@ -247,10 +252,10 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
         statusRequests.delete(requestId)
         request.answer(undefined)
       }
-      if (stopping === undefined) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal, ...(failure === undefined ? {} : { failure }) })
+      if (stopping === undefined) reportExit({ id: replica.id, pid: child.pid ?? 0, code, signal, ...(failure === undefined ? {} : { failure: failure.reason, failureCause: failure.cause }) })
     })
     child.on('message', (message: unknown) => {
-      if (isReplicaProcessEvent(message) && message.event === 'failed') failure = message.reason
+      if (isReplicaProcessEvent(message) && message.event === 'failed') failure = { reason: message.reason, cause: message.cause ?? 'storage' }
       if (isReplicaProcessEvent(message) && message.event === 'status') {
         const { lockstep: _lockstep, event: _event, requestId, ...status } = message
         statusRequests.get(requestId)?.answer(status)

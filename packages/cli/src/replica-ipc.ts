@@ -25,8 +25,12 @@ export interface ReplicaStatus {
 export type ReplicaProcessEvent =
   | { readonly lockstep: 'replica'; readonly event: 'listening'; readonly id: string; readonly host: string; readonly port: number; readonly pid: number; readonly metricsPort?: number }
   | { readonly lockstep: 'replica'; readonly event: 'stopping'; readonly id: string; readonly reason: string }
-  /** It stopped by itself because its storage failed (a full disk, an I/O error): it exits 1 next; restarting it before the cause is fixed would fail again. */
-  | { readonly lockstep: 'replica'; readonly event: 'failed'; readonly id: string; readonly reason: string }
+  /**
+   * It stopped by itself, and exits 1 next: its storage failed (`cause` 'storage': a full disk, an I/O error), or an
+   * unexpected error escaped its engine (`cause` 'engine': a state machine's method that threw outside apply, a bug).
+   * Restarting it before the cause is fixed would fail again.
+   */
+  | { readonly lockstep: 'replica'; readonly event: 'failed'; readonly id: string; readonly reason: string; readonly cause?: 'storage' | 'engine' }
   | ({ readonly lockstep: 'replica'; readonly event: 'status'; readonly requestId: number } & ReplicaStatus)
   | { readonly lockstep: 'replica'; readonly event: 'skewed'; readonly requestId: number; readonly id: string; readonly offsetMs: number; readonly applied: boolean }
   | { readonly lockstep: 'replica'; readonly event: 'member'; readonly requestId: number; readonly id: string; readonly ok: boolean; readonly error?: { readonly code: string; readonly message: string } }

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { fileStorage } from '@lockstep/storage-file'
-import { ReplicaHost } from '@lockstep/core'
+import { ReplicaHost, type FailureCause } from '@lockstep/core'
 import { ErrorCodes, LockstepError, realScheduler, type Logger, type OrdererFactory, type Transport } from '@lockstep/interface'
 import { lamport } from '@lockstep/order-lamport'
 import { realtime } from '@lockstep/order-realtime'
@@ -86,7 +86,7 @@ export function ordererFor(config: ClusterConfig): OrdererFactory {
  * restart a replica, since its state lived in memory.
  * Configuration problems throw INVALID_CONFIG naming the JSON path.
  */
-export async function startReplica(config: LoadedClusterConfig, id: string, io: Io, logger: Logger, options: { join?: boolean; metrics?: ReplicaMetrics; onHostCreated?: (host: ReplicaHost) => void; skewableClock?: boolean; onFailed?: (error: Error) => void } = {}): Promise<RunningReplica> {
+export async function startReplica(config: LoadedClusterConfig, id: string, io: Io, logger: Logger, options: { join?: boolean; metrics?: ReplicaMetrics; onHostCreated?: (host: ReplicaHost) => void; skewableClock?: boolean; onFailed?: (error: Error, cause: FailureCause) => void } = {}): Promise<RunningReplica> {
   const entry = config.replicas.find((r) => r.id === id)
   if (!entry) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `--id ${id}: not a replica of ${config.file} (its replicas: ${config.replicas.map((r) => r.id).join(', ')})`)

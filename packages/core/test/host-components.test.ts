@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
 import { lamport } from '@lockstep/order-lamport'
-import { ErrorCodes, LockstepError, type Logger, type ReplicaComponents, type Scheduler, type StorageFactory, type TimerHandle, type Transport, type TransportFactory, type TransportHandler } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, type Logger, type ReplicaComponents, type Scheduler, type StateMachine, type StorageFactory, type TimerHandle, type Transport, type TransportFactory, type TransportHandler } from '@lockstep/interface'
 import { ReplicaHost, memoryStorage } from '../src/index'
 import { encodePeerMessage } from '../src/engine/peer-codec'
 import { immediate } from './helpers'
@@ -170,6 +170,101 @@ describe('ReplicaHost when its storage refuses a vote', () => {
     await until(() => failures.length > 0, () => `status ${host.engine.status}, view ${host.engine.view.id}, sends ${sends}, votes ${votes}`)
     expect(votes).toBeGreaterThan(0)
     expect(leaked).toEqual([])
+  })
+})
+
+describe('ReplicaHost when its engine throws an unexpected error (a state machine whose snapshot breaks)', () => {
+  /** A counter whose snapshot throws once its state holds a BigInt (from its 3rd command on): a user's bug. */
+  const fragile: StateMachine<{ n: number; big: bigint | null }> = {
+    name: 'fragile-counter',
+    init: () => ({ n: 0, big: null }),
+    apply: (state, _command, ctx) => {
+      state.n += 1
+      if (state.n === 3) state.big = 3n
+      return [{ to: ctx.client, value: state.n }]
+    },
+    snapshot: (state) => new TextEncoder().encode(JSON.stringify(state)),
+    restore: (bytes) => JSON.parse(new TextDecoder().decode(bytes)) as { n: number; big: null },
+  }
+
+  it('stops at once (fail-stop: it does not go on from a state it may have half changed), says why at error level naming the machine, and calls onFailed with the cause', async () => {
+    const errors: { message: string; fields?: Record<string, unknown> }[] = []
+    const log: Logger = { ...logger, error: (message: string, fields?: Record<string, unknown>) => void errors.push({ message, fields }) }
+    let handler: TransportHandler | undefined
+    const replies: unknown[] = []
+    let transportStopped = false
+    const transport: TransportFactory = (components) => ({
+      self: components.self,
+      start: async (h) => void (handler = h),
+      send() {},
+      sendToClient: (_to, message) => void replies.push(message),
+      stop: async () => void (transportStopped = true),
+    })
+    const failures: { error: Error; cause: string }[] = []
+    // Every delivery is a checkpoint: the state's digest (its snapshot) is taken after each command.
+    const host = new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: fragile, orderer: immediate, transport, membership: false, stateDigestEvery: 1, log, onFailed: (error, cause) => void failures.push({ error, cause }) })
+    await host.start()
+    const submit = (seq: number) => handler!.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq, command: {} } })
+    submit(1)
+    submit(2)
+    expect(host.failure).toBeUndefined()
+    // The third command puts a BigInt in the state: JSON.stringify throws in snapshot, inside the delivery.
+    expect(() => submit(3)).not.toThrow()
+    expect(host.isRunning).toBe(false)
+    await until(() => failures.length > 0)
+    expect(failures).toHaveLength(1)
+    expect(failures[0]!.cause).toBe('engine')
+    expect(host.failure).toBe(failures[0]!.error)
+    expect(host.failureCause).toBe('engine')
+    expect(transportStopped).toBe(true)
+    const said = errors.map((e) => e.message).join('\n')
+    expect(said).toContain("replica 'r1' stopped")
+    expect(said).toContain("machine 'fragile-counter' failed in snapshot")
+    expect(said).toContain('Do not know how to serialize a BigInt')
+    expect(said).toContain('position 3')
+    expect(errors.some((e) => e.fields?.code === ErrorCodes.INTERNAL && typeof e.fields?.stack === 'string')).toBe(true)
+    // Nothing more is handled or leaves once it stopped.
+    const before = replies.length
+    submit(4)
+    expect(replies.length).toBe(before)
+  })
+
+  /** The counter again, its state written as chunks: `snapshotChunks` throws while the chunks are made (lazily). */
+  const fragileChunks: StateMachine<{ n: number; big: bigint | null }> = {
+    ...fragile,
+    snapshotChunks: (state) => {
+      const captured = { ...state }
+      return { [Symbol.iterator]: () => [captured].map((s) => new TextEncoder().encode(JSON.stringify(s)))[Symbol.iterator]() }
+    },
+    restoreChunks: (chunks) => {
+      for (const chunk of chunks) return JSON.parse(new TextDecoder().decode(chunk)) as { n: number; big: null }
+      throw new Error('no chunk')
+    },
+  }
+
+  it.each([
+    ['snapshot', fragile],
+    ['snapshotChunks', fragileChunks],
+  ] as const)('a %s that throws for a snapshot of its disk stops it as an engine failure naming the machine, not as a failed disk', async (method, machine) => {
+    const errors: string[] = []
+    const log: Logger = { ...logger, error: (message: string) => void errors.push(message) }
+    let handler: TransportHandler | undefined
+    const transport: TransportFactory = (components) => ({ self: components.self, start: async (h) => void (handler = h), send() {}, sendToClient() {}, stop: async () => {} })
+    const failures: { error: Error; cause: string }[] = []
+    // No state digests: only the disk's snapshots (after every 2 records) call the machine's snapshot.
+    const host = new ReplicaHost({ self: 'r1', replicas: ['r1'], machine, orderer: lamport(), transport, storage: memoryStorage(), membership: {}, snapshotEvery: 2, stateDigestEvery: 0, log, onFailed: (error, cause) => void failures.push({ error, cause }) })
+    await host.start()
+    await until(() => host.engine.status === 'normal')
+    for (let seq = 1; seq <= 6 && failures.length === 0; seq++) {
+      handler!.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq, command: {} } })
+      await until(() => host.engine.position >= seq || failures.length > 0)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    await until(() => failures.length > 0, () => `position ${host.engine.position}, errors ${errors.join(' | ')}`)
+    expect(failures.map((f) => f.cause)).toEqual(['engine'])
+    expect(failures[0]!.error.message).toContain(`machine 'fragile-counter' failed in ${method}: Do not know how to serialize a BigInt`)
+    expect(errors.join('\n')).toContain('a snapshot for its disk')
+    expect(errors.join('\n')).not.toContain('storage failed')
   })
 })
 

@@ -69,15 +69,16 @@ export class ClusterSupervisor {
 
   /** Starts watching: children's exits, and every other replica's address once per probe interval. */
   start(): void {
-    this.unsubscribe = this.cluster.onUnexpectedExit(({ id, pid, code, signal, failure }) => {
+    this.unsubscribe = this.cluster.onUnexpectedExit(({ id, pid, code, signal, failure, failureCause }) => {
       // A replica `--restart` is starting that exits before it listens: the failed restart reports it.
       if (this.whereabouts.get(id) === 'restarting') return
       const how = signal ? `signal ${signal}` : `exit code ${code}`
-      // Restarting a replica whose disk is full would fail again at its first write, and each restart and exit
-      // costs the others a view change: it stays down until the operator fixes the cause and starts it.
+      // Restarting a replica whose disk is full would fail again at its first write, one whose state machine threw would
+      // fail again where it threw, and each restart and exit costs the others a view change: it stays down until the
+      // operator fixes the cause and starts it.
       if (failure !== undefined) this.gaveUp.add(id)
       const what = failure === undefined ? `replica ${id} (pid ${pid}) exited unexpectedly (${how})` : `replica ${id} (pid ${pid}) exited (${how}): ${failure}`
-      this.enqueue(() => this.onDown(id, what, failure !== undefined))
+      this.enqueue(() => this.onDown(id, what, failure === undefined ? undefined : (failureCause ?? 'storage')))
     })
     this.timer = setInterval(() => {
       if (this.probing || this.closed) return
@@ -134,7 +135,7 @@ export class ClusterSupervisor {
   }
 
   /** Replica `id` is gone: says so, and decides whether the others go on, whether to restart it, or to stop. */
-  private async onDown(id: string, what: string, failed = false): Promise<void> {
+  private async onDown(id: string, what: string, failed?: 'storage' | 'engine'): Promise<void> {
     this.whereabouts.set(id, 'down')
     const running = await this.runningIds()
     if (this.closed) return
@@ -155,7 +156,7 @@ export class ClusterSupervisor {
         (restarting
           ? `  cluster up restarts it (--restart); it rejoins by state transfer.`
           : failed
-            ? `  cluster up does not restart it${this.options.restart ? ' (--restart)' : ''}: it would fail again. Once the cause is fixed (a full disk?), start it with: ${this.options.restartCommand(id)}`
+            ? `  cluster up does not restart it${this.options.restart ? ' (--restart)' : ''}: it would fail again. Once the cause is fixed (${failed === 'storage' ? 'a full disk?' : "a state machine's method that throws?"}), start it with: ${this.options.restartCommand(id)}`
             : `  To bring it back (it rejoins by state transfer): ${this.options.restartCommand(id)}`),
     )
     if (restarting) await this.restart(id)

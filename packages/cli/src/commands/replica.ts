@@ -1,4 +1,4 @@
-import type { ReplicaHost } from '@lockstep/core'
+import type { FailureCause, ReplicaHost } from '@lockstep/core'
 import { isLockstepError } from '@lockstep/interface'
 import { intFlag, parseFlags } from '../args'
 import { loadClusterConfig } from '../cluster-config'
@@ -78,13 +78,13 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   })
   const join = values.join === true
   const metrics = new ReplicaMetrics(id, undefined, { statusSummary: config.statusSummary })
-  // A replica that stopped by itself (its storage failed) ends the process with exit 1, once the signal handlers below
-  // are in place; before that, the failure waits for them.
-  let failure: Error | undefined
-  let onFailure: ((error: Error) => void) | undefined
-  const onFailed = (error: Error) => {
-    failure = error
-    onFailure?.(error)
+  // A replica that stopped by itself (its storage failed, or an error escaped its engine) ends the process with exit 1,
+  // once the signal handlers below are in place; before that, the failure waits for them.
+  let failure: { error: Error; cause: FailureCause } | undefined
+  let onFailure: ((error: Error, cause: FailureCause) => void) | undefined
+  const onFailed = (error: Error, cause: FailureCause) => {
+    failure = { error, cause }
+    onFailure?.(error, cause)
   }
   const replica = await startReplica(config, id, io, log, { join, metrics, onHostCreated: (created) => (running = created), skewableClock: testClockSkewable(), onFailed })
   metrics.attach(replica.host, () => replica.transportStats())
@@ -193,11 +193,17 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     }
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
-    onFailure = (error) => {
-      notifyParent({ lockstep: 'replica', event: 'failed', id, reason: `its storage failed: ${error.message.replace(/\.$/, '')}` })
-      shutDown(`its storage failed (${isLockstepError(error) ? error.code : 'error'}, said above); restart it once the cause is fixed: it recovers every complete record its disk holds`, ExitCode.FAILED)
+    onFailure = (error, cause) => {
+      const said = error.message.replace(/\.$/, '')
+      if (cause === 'storage') {
+        notifyParent({ lockstep: 'replica', event: 'failed', id, cause, reason: `its storage failed: ${said}` })
+        shutDown(`its storage failed (${isLockstepError(error) ? error.code : 'error'}, said above); restart it once the cause is fixed: it recovers every complete record its disk holds`, ExitCode.FAILED)
+      } else {
+        notifyParent({ lockstep: 'replica', event: 'failed', id, cause, reason: `it stopped on an unexpected error: ${said}` })
+        shutDown(`it stopped on an unexpected error (said above, with its stack); restart it once the cause is fixed (a state machine's method that throws?): it recovers like a crashed replica`, ExitCode.FAILED)
+      }
     }
-    if (failure !== undefined) onFailure(failure)
+    if (failure !== undefined) onFailure(failure.error, failure.cause)
     // Only now, with the signals handled: a parent that stops the cluster as soon as every replica listens sends
     // SIGTERM at once, and a replica that had not yet installed its handler died of it instead of stopping.
     // (Found under load: cli/test/unclean-stop.test.ts saw a replica end by SIGTERM, exit code none.)

@@ -1,4 +1,4 @@
-import { isLockstepError, type CrashTolerantOrderer, type Logger, type Orderer, type ReplicaId, type View } from '@lockstep/interface'
+import { ErrorCodes, isLockstepError, type CrashTolerantOrderer, type Logger, type Orderer, type ReplicaId, type View } from '@lockstep/interface'
 import type { PeerMessage, PeerMessageOf } from './peer-messages'
 
 /** What the orderer channel needs from the engine. */
@@ -73,7 +73,9 @@ export class OrdererChannel {
     try {
       this.orderer().receive(from, message)
     } catch (error) {
-      const suspected = isLockstepError(error) ? this.env.suspect(from) : undefined
+      // A refusal of the message (a LockstepError) is the sender's doing; INTERNAL is this replica's own failure (a
+      // machine's snapshot that threw inside the delivery the message set off, a broken invariant): not the sender's.
+      const suspected = isLockstepError(error) && error.code !== ErrorCodes.INTERNAL ? this.env.suspect(from) : undefined
       if (suspected === undefined) throw error
       if (suspected) this.env.log.warn(`replica '${this.env.self}' suspects '${from}': its orderer refused its message: ${(error as Error).message}`)
     }

@@ -52,8 +52,22 @@ export function checkChunkMethods(machine: StateMachine): void {
 
 /** The machine's state now, for a lazy image: its chunks (captured, produced later) when it has them, else its snapshot. */
 export function captureMachine<S>(machine: StateMachine<S>, state: S): MachineImage {
-  if (!machine.snapshotChunks || !machine.restoreChunks) return machine.snapshot(state)
-  return { chunks: replayable(machine.snapshotChunks(state)) }
+  const chunked = machine.snapshotChunks !== undefined && machine.restoreChunks !== undefined
+  try {
+    return chunked ? { chunks: namedFailures(machine, replayable(machine.snapshotChunks!(state))) } : machine.snapshot(state)
+  } catch (cause) {
+    throw machineFailed(machine, chunked ? 'snapshotChunks' : 'snapshot', cause)
+  }
+}
+
+/**
+ * A machine's method threw on a state its own `apply` made (a user's bug: a value its snapshot cannot write). Not a
+ * bad message from a peer: `INTERNAL`, so that the replica stops (see `ReplicaHost`) instead of going on from an
+ * event it handled halfway. The message names the machine and the method, and keeps the machine's own words.
+ */
+export function machineFailed(machine: StateMachine, method: string, cause: unknown): LockstepError {
+  const said = cause instanceof Error ? cause.message : String(cause)
+  return new LockstepError(ErrorCodes.INTERNAL, `machine '${machine.name}' failed in ${method}: ${said} (it must take every state its apply makes)`, undefined, { cause })
 }
 
 /** The machine's state from an image: `restore` for bytes, `restoreChunks` for chunks. */
@@ -116,6 +130,32 @@ export function chunkLength(chunk: Uint8Array): Uint8Array {
   const bytes = new Uint8Array(4)
   new DataView(bytes.buffer).setUint32(0, chunk.length)
   return bytes
+}
+
+/**
+ * The chunks of `snapshotChunks`, made as they are read (for a digest, a snapshot on disk, a state transfer): an
+ * error while one is made is the machine's, said as {@link machineFailed} says it, wherever the reading happens.
+ */
+function namedFailures(machine: StateMachine, chunks: Iterable<Uint8Array>): Iterable<Uint8Array> {
+  return {
+    [Symbol.iterator](): Iterator<Uint8Array> {
+      let inner: Iterator<Uint8Array>
+      try {
+        inner = chunks[Symbol.iterator]()
+      } catch (cause) {
+        throw machineFailed(machine, 'snapshotChunks', cause)
+      }
+      return {
+        next(): IteratorResult<Uint8Array> {
+          try {
+            return inner.next()
+          } catch (cause) {
+            throw machineFailed(machine, 'snapshotChunks', cause)
+          }
+        },
+      }
+    },
+  }
 }
 
 /**

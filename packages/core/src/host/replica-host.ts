@@ -66,12 +66,16 @@ export interface ReplicaHostOptions<S> {
    */
   readonly onStateTransferred?: (position: number, wholeState: boolean, sources: readonly ReplicaId[]) => void
   /**
-   * Called once when the replica stopped by itself because it cannot go on: its storage failed (a full disk, an I/O
-   * error), so answering would promise durability it does not have. The host has halted when this is called (no
-   * more messages, no replies) and said why at error level; `error` is the storage's error. A process running one
-   * replica should exit non-zero here, so that a supervisor sees it and a health check stops passing.
+   * Called once when the replica stopped by itself because it cannot go on (fail-stop). `cause` says why:
+   * - `'storage'`: its storage failed (a full disk, an I/O error), so answering would promise durability it does
+   *   not have; `error` is the storage's error.
+   * - `'engine'`: an unexpected error escaped the handling of an event (a message, a tick): a state machine's
+   *   method that threw outside `apply` (a `snapshot` that cannot write a state its `apply` made), or a bug. The
+   *   replica does not go on from an event it handled halfway; `error` is what was thrown.
+   * The host has halted when this is called (no more messages, no replies) and said why at error level. A process
+   * running one replica should exit non-zero here, so that a supervisor sees it and a health check stops passing.
    */
-  readonly onFailed?: (error: Error) => void
+  readonly onFailed?: (error: Error, cause: FailureCause) => void
   /**
    * Failure detection and majority-agreed view changes, on by default: a replica silent for `suspectAfterMs`
    * (default 300 ms) is suspected, and once a majority of the view suspects it the others go on without it.
@@ -165,8 +169,9 @@ export class ReplicaHost<S = unknown> {
   private syncing = false
   private readonly onDurable: ((position: number) => void) | undefined
   private readonly onStateTransferred: ((position: number, wholeState: boolean, sources: readonly ReplicaId[]) => void) | undefined
-  private readonly onFailed: ((error: Error) => void) | undefined
+  private readonly onFailed: ((error: Error, cause: FailureCause) => void) | undefined
   private failedWith: Error | undefined
+  private failedIn: FailureCause | undefined
   /** The damage the storage set aside at start, reported at error level until the replica has rejoined. */
   private damage: StorageDamage | undefined
   /** What the damaged disk still told for sure (its view and how far it held the order), when it did. */
@@ -232,7 +237,7 @@ export class ReplicaHost<S = unknown> {
           if (!disk) return
           disk.transferred(this.engine.lazySnapshot()).then(
             () => this.afterDurable(),
-            (error: unknown) => this.diskFailed(error),
+            (error: unknown) => (isInternal(error) ? this.engineFailed(error, 'the snapshot of a transferred state for its disk') : this.diskFailed(error)),
           )
         },
       },
@@ -286,12 +291,20 @@ export class ReplicaHost<S = unknown> {
           this.log.warn(`replica '${this.engine.self}': dropped a message from replica '${from}': ${(error as Error).message}`)
           return
         }
-        this.engine.onPeerMessage(from, message)
+        try {
+          this.engine.onPeerMessage(from, message)
+        } catch (error) {
+          return this.engineFailed(error, `a message from replica '${from}'`)
+        }
         this.scheduleFlush()
       },
       onClientMessage: (client, message) => {
         if (!this.running) return
-        this.engine.onClientMessage(client, message)
+        try {
+          this.engine.onClientMessage(client, message)
+        } catch (error) {
+          return this.engineFailed(error, `a message from client '${client}'`)
+        }
         this.scheduleFlush()
       },
     })
@@ -401,7 +414,11 @@ export class ReplicaHost<S = unknown> {
   private scheduleTick(): void {
     this.tickTimer = this.scheduler.setTimer(this.tickMs, () => {
       if (!this.running) return
-      this.engine.tick()
+      try {
+        this.engine.tick()
+      } catch (error) {
+        return this.engineFailed(error, 'a tick')
+      }
       this.scheduleFlush()
       this.scheduleTick()
     })
@@ -413,7 +430,11 @@ export class ReplicaHost<S = unknown> {
     this.scheduler.defer(() => {
       this.flushScheduled = false
       if (!this.running) return
-      this.engine.flush()
+      try {
+        this.engine.flush()
+      } catch (error) {
+        return this.engineFailed(error, 'the end of a burst of events')
+      }
       this.syncDisk()
       // A replica whose disk was damaged says it serves again as soon as it does (not at its next damage report).
       if (this.damage) this.rejoinedAfterDamage(this.damage)
@@ -429,7 +450,7 @@ export class ReplicaHost<S = unknown> {
       () => {
         this.syncing = false
         this.afterDurable()
-        if (disk.sinceSnapshot >= this.snapshotEvery) disk.snapshot(this.engine.lazySnapshot()).catch((error: unknown) => this.diskFailed(error))
+        if (disk.sinceSnapshot >= this.snapshotEvery) this.snapshotToDisk(disk)
         this.syncDisk()
       },
       (error: unknown) => {
@@ -439,6 +460,21 @@ export class ReplicaHost<S = unknown> {
     )
   }
 
+  /**
+   * Writes a snapshot, so that the log can be compacted. The machine's part of it is made here (`snapshot`) or as it
+   * is written (`snapshotChunks`): a machine that throws stops the replica as an engine failure, naming the machine,
+   * not as a failed disk.
+   */
+  private snapshotToDisk(disk: DurableLog): void {
+    let snapshot
+    try {
+      snapshot = this.engine.lazySnapshot()
+    } catch (error) {
+      return this.engineFailed(error, 'a snapshot for its disk')
+    }
+    disk.snapshot(snapshot).catch((error: unknown) => (isInternal(error) ? this.engineFailed(error, 'a snapshot for its disk') : this.diskFailed(error)))
+  }
+
   /** The disk holds more: votes waiting for it go out, and the engine releases the replies a majority now holds. */
   private afterDurable(): void {
     if (!this.running || !this.disk) return
@@ -446,7 +482,11 @@ export class ReplicaHost<S = unknown> {
     const ready = this.heldForVotes.filter((m) => m.after <= durable)
     this.heldForVotes = this.heldForVotes.filter((m) => m.after > durable)
     for (const { to, message } of ready) this.sendToPeer(to, message)
-    this.engine.durableUpTo(this.disk.durablePosition)
+    try {
+      this.engine.durableUpTo(this.disk.durablePosition)
+    } catch (error) {
+      return this.engineFailed(error, 'the news that its disk holds more')
+    }
     this.onDurable?.(this.disk.durablePosition)
     this.scheduleFlush()
   }
@@ -471,10 +511,35 @@ export class ReplicaHost<S = unknown> {
    */
   private diskFailed(error: unknown): void {
     if (this.failedWith !== undefined) return
-    this.failedWith = error instanceof Error ? error : new Error(String(error))
-    const failed = this.failedWith
+    const failed = error instanceof Error ? error : new Error(String(error))
     this.log.error(`replica '${this.engine.self}': storage failed, stopping: ${failed.message}`, { code: isLockstepError(failed) ? failed.code : ErrorCodes.STOPPED })
-    const told = () => this.onFailed?.(failed)
+    this.failStop(failed, 'storage')
+  }
+
+  /**
+   * An error escaped the engine's handling of an event: the engine, its orderer and its state may each be halfway
+   * through it (an orderer's batch delivered in part, a vote taken and not sent). Going on from there could answer
+   * from a state no other replica has, or leave the others waiting for a message that counts as handled here; so the
+   * replica stops (fail-stop, as a failed assertion stops a TigerBeetle or etcd replica), says why at error level with
+   * the stack, and tells `onFailed`. Restarted, it recovers from its disk (or rejoins by state transfer) like any
+   * crashed replica. Closes nothing the storage holds: what it wrote is what the engine decided.
+   */
+  private engineFailed(error: unknown, during: string): void {
+    if (this.failedWith !== undefined) return
+    const failed = error instanceof Error ? error : new Error(String(error))
+    const { self, position, view } = this.engine
+    this.log.error(
+      `replica '${self}' stopped: an unexpected error while it handled ${during} at position ${position} (view ${view.id}): ${failed.message}. It does not go on from an event it handled halfway; restarted, it recovers like a crashed replica, and stops again where the same error recurs`,
+      { code: ErrorCodes.INTERNAL, stack: failed.cause instanceof Error ? `${failed.stack}\ncaused by ${failed.cause.stack}` : failed.stack },
+    )
+    this.failStop(failed, 'engine')
+  }
+
+  /** Stops serving at once (nothing to drain: a failed storage rejects every later call), then tells `onFailed` once. */
+  private failStop(failed: Error, cause: FailureCause): void {
+    this.failedWith = failed
+    this.failedIn = cause
+    const told = () => this.onFailed?.(failed, cause)
     this.stop({ drain: false }).then(told, told)
   }
 
@@ -482,7 +547,20 @@ export class ReplicaHost<S = unknown> {
   get failure(): Error | undefined {
     return this.failedWith
   }
+
+  /** What failed when the replica stopped by itself (see `onFailed`), or undefined while it has not. */
+  get failureCause(): FailureCause | undefined {
+    return this.failedIn
+  }
 }
+
+/** An error of this replica's own making (a machine's method that threw, a broken invariant), not the storage's. */
+function isInternal(error: unknown): boolean {
+  return isLockstepError(error) && error.code === ErrorCodes.INTERNAL
+}
+
+/** What made a replica stop by itself: its storage, or an error that escaped its engine (see `onFailed`). */
+export type FailureCause = 'storage' | 'engine'
 
 /** The platform's cryptographic generator as a {@link RandomSource} (Web Crypto: Node and browsers alike). */
 const cryptoRandom: RandomSource = {

@@ -130,6 +130,13 @@ export interface SimClusterOptions {
   readonly connectsAt?: (from: string, to: string) => number
   /** Called after each event the cluster runs (and the promise continuations it started), to look at the replicas. */
   readonly afterEvent?: () => void
+  /**
+   * What happens when an error escapes a replica's engine (a state machine's `snapshot` that throws, an invariant
+   * that fails, a bug): the replica stops by itself (fail-stop, as `ReplicaHost` does everywhere). `'throw'` (the
+   * default): running the cluster on throws that error, with its stack, so a test fails on it at once. `'keep'`: it
+   * is kept in `failures` (a simulation reports it as a violation) and the others go on without that replica.
+   */
+  readonly engineFailures?: 'throw' | 'keep'
 }
 
 /** Options of {@link SimCluster.client}. */
@@ -325,6 +332,8 @@ export class SimCluster {
 
   /** Errors of work started in the background (a kill, a restart from a timer): `simulate` reports them. */
   readonly failures: string[] = []
+  /** A replica's engine failed (see `engineFailures`, `'throw'`): the cluster's next step throws it. */
+  private engineError: Error | undefined
 
   /** Runs `work` without waiting for it; a failure is kept in `failures`, never left unhandled. */
   background(what: string, work: Promise<unknown>): void {
@@ -492,6 +501,11 @@ export class SimCluster {
     while (condition()) {
       if (!this.scheduler.step()) break
       for (let turn = 0; turn < AWAITED_TURNS_PER_EVENT; turn++) await alreadyFulfilled
+      if (this.engineError) {
+        const error = this.engineError
+        this.engineError = undefined
+        throw error
+      }
       this.options.afterEvent?.()
     }
   }
@@ -599,6 +613,11 @@ export class SimCluster {
       onViewInstalled: observer?.onViewInstalled ? (view, position) => observer.onViewInstalled!(view, position) : undefined,
       onDurable: observer?.onDurable ? (position) => observer.onDurable!(position) : undefined,
       onStateTransferred: observer?.onStateTransferred ? (position, wholeState, sources) => observer.onStateTransferred!(position, wholeState, host.engine.orderDigest, sources) : undefined,
+      onFailed: (error, cause) => {
+        if (cause !== 'engine') return // a storage fault a test put there (MemoryDurableStorage.fill): `host.failure` tells it
+        if (this.options.engineFailures === 'keep') this.failures.push(`replica ${id} stopped on an unexpected error: ${error.message}`)
+        else this.engineError ??= error
+      },
     })
     this.replicas.set(id, { host, observer, fromDisk })
     this.hosts.push(host)
