@@ -49,6 +49,8 @@ export class ChaosCluster {
   private readonly proxies: Map<string, LinkProxy>
   private readonly log: WriteStream
   private requestId = 0
+  /** What replicas said when an unexpected error stopped their engine (or escaped into their transport), in order. */
+  private readonly engineErrors: string[] = []
   /** Requests over a replica's IPC channel waiting for its answer, by requestId. */
   private readonly waiters = new Map<number, (answer: ReplicaProcessEvent) => void>()
 
@@ -138,6 +140,8 @@ export class ChaosCluster {
       for (const line of lines) {
         this.log.write(`${line}\n`)
         if (line.includes('"level":"error"') && line.includes('storage failed')) replica.storageFailed = true
+        const engineError = engineErrorIn(line)
+        if (engineError !== undefined) this.engineErrors.push(`replica ${id}: ${engineError}`)
         tail.push(line)
         if (tail.length > 5) tail.shift()
       }
@@ -200,6 +204,14 @@ export class ChaosCluster {
       if (replica.child === undefined) await wait(2_000)
     }
     return replica.child === undefined && replica.lastExit !== undefined ? { ...replica.lastExit, storageFailed: replica.storageFailed } : undefined
+  }
+
+  /**
+   * What the replicas said, so far, when an unexpected error stopped their engine: never part of a fault a nemesis
+   * makes (the built-in machines never throw outside apply), so each is a bug the run must report.
+   */
+  engineFailures(): readonly string[] {
+    return this.engineErrors
   }
 
   /** Replica `id`'s current run said at error level that its storage failed. */
@@ -337,5 +349,20 @@ export class ChaosCluster {
     const replica = this.replicas.find((r) => r.id === id)
     if (!replica) throw new Error(`no replica ${id}`)
     return replica
+  }
+}
+
+/**
+ * The message of a replica's log line that says an unexpected error stopped its engine (`ReplicaHost`: "replica 'r1'
+ * stopped: an unexpected error while …"), or that an error escaped into its transport ("the message handler
+ * threw"); undefined for any other line.
+ */
+export function engineErrorIn(line: string): string | undefined {
+  if (!line.includes('"level":"error"') || !(line.includes('stopped: an unexpected error') || line.includes('the message handler threw'))) return undefined
+  try {
+    const { msg, error } = JSON.parse(line) as { msg?: unknown; error?: unknown }
+    return `${String(msg)}${error === undefined ? '' : ` (${String(error)})`}`.slice(0, 600)
+  } catch {
+    return line.slice(0, 600)
   }
 }

@@ -201,6 +201,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         const churn = await viewChurn(cluster)
         if (churn) violations.push(`${workload}: ${churn}`)
       }
+      // A replica whose engine stopped on an unexpected error is a bug, whatever the faults: the nemeses never cause one.
+      for (const said of cluster.engineFailures()) violations.push(`${workload}: ${said}`)
       const digests = await cluster.status(true)
       const positions = new Set(digests.map((s) => s.position))
       if (positions.size === 1 && new Set(digests.map((s) => s.digest)).size !== 1) {

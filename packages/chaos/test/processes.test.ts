@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,6 +28,23 @@ describe('ChaosCluster: replica processes', () => {
     expect(cluster.isRunning(id!)).toBe(true)
     const log = await readFile(join(dir, 'replicas.log'), 'utf8')
     expect(log).toMatch(new RegExp(`replica ${id}: its port was in use \\(attempt 1\\); trying again`))
+  }, 120_000)
+
+  it("reports what a replica said when an unexpected error stopped its engine (a bug the run must report)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-processes-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    // A machine whose snapshot always throws: each replica calls it as the cluster starts (the view's first image).
+    const machine = join(dir, 'broken-snapshot.mjs')
+    await writeFile(
+      machine,
+      `export const machine = { name: 'broken-snapshot', init: () => ({}), apply: () => [], snapshot: () => { throw new Error('cannot write this state') }, restore: () => ({}) }\n`,
+    )
+    const cluster = await ChaosCluster.create({ dir, machine })
+    cleanups.push(() => cluster.stop())
+    await Promise.all(cluster.ids.map((id) => cluster.start(id)))
+    for (let i = 0; i < 3_000 && cluster.engineFailures().length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(cluster.engineFailures().length, await readFile(join(dir, 'replicas.log'), 'utf8')).toBeGreaterThanOrEqual(2)
+    for (const said of cluster.engineFailures()) expect(said).toMatch(/^replica r\d: replica 'r\d' stopped: an unexpected error while .*machine 'broken-snapshot' failed in snapshot: cannot write this state/)
   }, 120_000)
 
   it('gives the replicas no operator endpoint (one port fewer for another process to take)', async () => {
