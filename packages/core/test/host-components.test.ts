@@ -268,6 +268,27 @@ describe('ReplicaHost when its engine throws an unexpected error (a state machin
   })
 })
 
+describe("ReplicaHost and an operator's command", () => {
+  it('passes a refusal (a LockstepError) on and goes on; an unexpected error stops the replica and is passed on too', async () => {
+    const transport: TransportFactory = (components) => ({ self: components.self, start: async () => {}, send() {}, sendToClient() {}, stop: async () => {} })
+    const failures: string[] = []
+    const host = new ReplicaHost({ self: 'r1', replicas: ['r1', 'r2', 'r3'], machine: kv, orderer: lamport(), transport, membership: {}, startAsMember: true, log: logger, onFailed: (_error, cause) => void failures.push(cause) })
+    await host.start()
+    expect(() => host.removeReplica('r9')).toThrow(expect.objectContaining({ code: expect.any(String) }))
+    expect(host.isRunning).toBe(true)
+    expect(host.failure).toBeUndefined()
+    // An engine that breaks halfway through the command (a bug).
+    host.engine.admitReplica = () => {
+      throw new TypeError('cannot read properties of undefined')
+    }
+    expect(() => host.admitReplica('r4')).toThrow('cannot read properties of undefined')
+    expect(host.isRunning).toBe(false)
+    expect(host.failureCause).toBe('engine')
+    await until(() => failures.length > 0)
+    expect(failures).toEqual(['engine'])
+  })
+})
+
 /**
  * Memory storage whose `append` throws, and whose `sync` rejects, with the error `refusal` returns for the call
  * (none: the call goes through), as a file storage does once a write failed.

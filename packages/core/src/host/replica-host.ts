@@ -360,8 +360,7 @@ export class ReplicaHost<S = unknown> {
 
   /** Operator command: removes a replica from the cluster by a majority-agreed view change. */
   removeReplica(replica: ReplicaId): void {
-    this.engine.removeReplica(replica)
-    this.scheduleFlush()
+    this.operatorCommand(() => this.engine.removeReplica(replica), `the operator's removal of '${replica}'`)
   }
 
   /**
@@ -369,7 +368,22 @@ export class ReplicaHost<S = unknown> {
    * a replica outside the configuration must be admitted here first.
    */
   admitReplica(replica: ReplicaId): void {
-    this.engine.admitReplica(replica)
+    this.operatorCommand(() => this.engine.admitReplica(replica), `the operator's admission of '${replica}'`)
+  }
+
+  /**
+   * Runs an operator's command. One the engine refuses (a LockstepError: an unknown replica, no majority) is the
+   * caller's to hear; any other error escaped the engine halfway, so the replica stops as for an event (and the
+   * caller hears it too).
+   */
+  private operatorCommand(run: () => void, what: string): void {
+    try {
+      run()
+    } catch (error) {
+      if (!isInternal(error) && isLockstepError(error)) throw error
+      this.engineFailed(error, what)
+      throw error
+    }
     this.scheduleFlush()
   }
 
