@@ -268,6 +268,42 @@ describe('ReplicaHost when its engine throws an unexpected error (a state machin
   })
 })
 
+describe('a machine whose apply returns no list of outputs', () => {
+  it.each([
+    ['undefined', () => undefined, 'returned undefined'],
+    ['an output, not a list of them', (ctx: { client: string }) => ({ to: ctx.client, value: 1 }), 'returned an object'],
+    ['an output without its client', () => [{ value: 1 }], "returned output 0 without a client in 'to' (undefined)"],
+  ] as const)('answers COMMAND_FAILED saying what apply returned (%s), and goes on', async (_what, result, said) => {
+    let handler: TransportHandler | undefined
+    const replies: { ok: boolean; error?: { code: string; message: string } }[] = []
+    const transport: TransportFactory = (components) => ({
+      self: components.self,
+      start: async (h) => void (handler = h),
+      send() {},
+      sendToClient: (_to, message) => void replies.push((message as { reply: (typeof replies)[number] }).reply),
+      stop: async () => {},
+    })
+    const careless: StateMachine<{ n: number }> = {
+      name: 'careless',
+      init: () => ({ n: 0 }),
+      apply: (state, _command, ctx) => {
+        state.n += 1
+        return result(ctx) as never
+      },
+      snapshot: (state) => new TextEncoder().encode(JSON.stringify(state)),
+      restore: (bytes) => JSON.parse(new TextDecoder().decode(bytes)) as { n: number },
+    }
+    const host = new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: careless, orderer: immediate, transport, membership: false, log: logger })
+    await host.start()
+    handler!.onClientMessage('c1', { type: 'request', request: { client: 'c1', seq: 1, command: {} } })
+    await until(() => replies.length > 0)
+    expect(replies[0]).toMatchObject({ ok: false, error: { code: ErrorCodes.COMMAND_FAILED } })
+    expect(replies[0]!.error!.message).toContain(`machine 'careless': apply ${said}`)
+    expect(host.isRunning).toBe(true)
+    await host.stop()
+  })
+})
+
 describe("ReplicaHost and an operator's command", () => {
   it('passes a refusal (a LockstepError) on and goes on; an unexpected error stops the replica and is passed on too', async () => {
     const transport: TransportFactory = (components) => ({ self: components.self, start: async () => {}, send() {}, sendToClient() {}, stop: async () => {} })

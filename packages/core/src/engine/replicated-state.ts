@@ -137,12 +137,18 @@ export class ReplicatedState<S> {
     let reply: Reply
     try {
       const outputs = this.machine.apply(this.state, request.command, { client, position, time })
+      if (!Array.isArray(outputs)) throw new LockstepError(ErrorCodes.COMMAND_FAILED, `machine '${this.machine.name}': apply returned ${described(outputs)}, not a list of outputs ({ to, value }); return [] for none`)
       let own: NumberedOutput[]
-      if (outputs.length === 1 && outputs[0]!.to === client) {
+      if (outputs.length === 1 && outputs[0]?.to === client) {
         // One output, to the requester (most commands): a list of exactly one (a list grown by a push reserves 17).
         own = [{ outputSeq: this.sessions.nextOutputSeq(client), value: outputs[0]!.value }]
       } else {
         own = []
+        // Checked before any is kept: a command whose outputs cannot all go anywhere leaves none behind.
+        for (let index = 0; index < outputs.length; index++) {
+          const to: unknown = (outputs[index] as { to?: unknown } | undefined)?.to
+          if (typeof to !== 'string' || to === '') throw new LockstepError(ErrorCodes.COMMAND_FAILED, `machine '${this.machine.name}': apply returned output ${index} without a client in 'to' (${described(to)})`)
+        }
         for (const output of outputs) {
           if (output.to === client) {
             // The requester's own outputs travel (and are kept) in its reply.
@@ -239,4 +245,11 @@ export class ReplicatedState<S> {
   summary(): JsonValue | undefined {
     return this.machine.summary?.(this.state)
   }
+}
+
+/** What a value is, for a message about what a machine returned. */
+function described(value: unknown): string {
+  if (value === null || value === undefined) return String(value)
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }
