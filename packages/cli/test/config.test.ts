@@ -244,6 +244,17 @@ end mutex
     await expect(loadMachine('empty.mjs', dir, io)).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/must export 'machine'/) })
   })
 
+  it("a module whose machine's init throws: the built binary exits 1 naming the machine and the method, with no stack dump", async () => {
+    requireBuiltCli()
+    await writeFile(join(dir, 'needs-config.mjs'), `export const machine = { name: 'needs-config', init: () => { throw new Error('no settings file') }, apply: () => [], snapshot: () => new Uint8Array(), restore: () => ({}) }\n`)
+    const document = validConfig()
+    document.machine = join(dir, 'needs-config.mjs')
+    const { code, stderr } = await runCli(['replica', '--config', await writeConfig(document), '--id', 'r1'])
+    expect(code, stderr).toBe(1)
+    expect(stderr).toContain("machine 'needs-config' failed in init: no settings file")
+    expect(stderr).not.toMatch(/^\s+at /m)
+  })
+
   it('resolves relative paths against the configuration file', () => {
     const config = parseClusterConfig(JSON.stringify({ replicas: [{ id: 'a', host: 'h', port: 1 }], machine: 'specs/lock.sm' }), '/etc/lockstep/cluster.json')
     expect(config.baseDir).toBe('/etc/lockstep')

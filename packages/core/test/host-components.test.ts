@@ -68,6 +68,13 @@ describe('ReplicaHost builds its plug-ins', () => {
     expect(components!.log.info).toBeTypeOf('function')
   })
 
+  it("says which machine failed, and in which method, when the machine's init throws", () => {
+    const needsConfig: StateMachine = { ...kv, name: 'needs-config', init: () => { throw new Error('no settings file') } }
+    expect(() => new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: needsConfig, orderer: immediate, transport: recordingTransport([]), membership: false })).toThrow(
+      expect.objectContaining({ code: ErrorCodes.INTERNAL, message: "machine 'needs-config' failed in init: no settings file" }),
+    )
+  })
+
   it('refuses a transport that was built for another replica', () => {
     const wrong: TransportFactory = (components) => ({ ...recordingTransport([])(components), self: 'r9' })
     expect(() => new ReplicaHost({ self: 'r1', replicas: ['r1'], machine: kv, orderer: immediate, transport: wrong, membership: false })).toThrow(

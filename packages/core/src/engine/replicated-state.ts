@@ -14,7 +14,7 @@ import {
 } from '@lockstep/interface'
 import { DigestChain, ORDER_DIGEST_VERSION, checkedDigestVersion, type OrderDigestVersion } from './digest'
 import { SessionTable, type SessionLimits, type SessionLookup } from './session-table'
-import { captureMachine, checkChunkMethods, machinePieces, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
+import { captureMachine, checkChunkMethods, machineFailed, machinePieces, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
 
 /** What executing one delivered request produced (read it before the next one executes: see `execute`). */
 export interface Execution {
@@ -61,7 +61,11 @@ export class ReplicatedState<S> {
     this.newHistoryVersion = checkedDigestVersion(orderDigestVersion, `machine '${machine.name}': orderDigestVersion`)
     this.orderChain = new DigestChain('', this.newHistoryVersion)
     this.machine = machine
-    this.state = machine.init()
+    try {
+      this.state = machine.init()
+    } catch (cause) {
+      throw machineFailed(machine, 'init', cause)
+    }
     this.sessions = new SessionTable(limits)
   }
 

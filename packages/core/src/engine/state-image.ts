@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError, type StateMachine } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, isLockstepError, type StateMachine } from '@lockstep/interface'
 import { Fnv1a64, type OrderDigestVersion } from './digest'
 
 /**
@@ -67,16 +67,22 @@ export function captureMachine<S>(machine: StateMachine<S>, state: S): MachineIm
  */
 export function machineFailed(machine: StateMachine, method: string, cause: unknown): LockstepError {
   const said = cause instanceof Error ? cause.message : String(cause)
-  return new LockstepError(ErrorCodes.INTERNAL, `machine '${machine.name}' failed in ${method}: ${said} (it must take every state its apply makes)`, undefined, { cause })
+  const hint = method.startsWith('snapshot') ? ' (it must take every state its apply makes)' : method.startsWith('restore') ? ` (it must read every image its snapshot${method === 'restoreChunks' ? 'Chunks' : ''} writes)` : ''
+  return new LockstepError(ErrorCodes.INTERNAL, `machine '${machine.name}' failed in ${method}: ${said}${hint}`, undefined, { cause })
 }
 
 /** The machine's state from an image: `restore` for bytes, `restoreChunks` for chunks. */
 export function restoreMachine<S>(machine: StateMachine<S>, image: MachineImage): S {
-  if (image instanceof Uint8Array) return machine.restore(image)
-  if (!machine.restoreChunks) {
+  if (!(image instanceof Uint8Array) && !machine.restoreChunks) {
     throw new LockstepError(ErrorCodes.UNSUPPORTED, `machine '${machine.name}' cannot read this image: it holds the chunks of a machine's snapshotChunks, and '${machine.name}' has no restoreChunks`)
   }
-  return machine.restoreChunks(image.chunks)
+  try {
+    return image instanceof Uint8Array ? machine.restore(image) : machine.restoreChunks!(image.chunks)
+  } catch (cause) {
+    // A LockstepError says what is wrong with the image (chunks read lazily from a damaged snapshot: STORAGE_CORRUPT).
+    if (isLockstepError(cause)) throw cause
+    throw machineFailed(machine, image instanceof Uint8Array ? 'restore' : 'restoreChunks', cause)
+  }
 }
 
 /**
