@@ -258,7 +258,7 @@ describe('ReplicaHost when its engine throws an unexpected error (a state machin
     let handler: TransportHandler | undefined
     const transport: TransportFactory = (components) => ({ self: components.self, start: async (h) => void (handler = h), send() {}, sendToClient() {}, stop: async () => {} })
     const failures: { error: Error; cause: string }[] = []
-    // No state digests: only the disk's snapshots (after every 2 records) call the machine's snapshot.
+    // No state digests: the disk's snapshots (after every 2 records) are what call the machine's snapshot.
     const host = new ReplicaHost({ self: 'r1', replicas: ['r1'], machine, orderer: lamport(), transport, storage: memoryStorage(), membership: {}, snapshotEvery: 2, stateDigestEvery: 0, log, onFailed: (error, cause) => void failures.push({ error, cause }) })
     await host.start()
     await until(() => host.engine.status === 'normal')
