@@ -51,28 +51,39 @@ describe('a state machine whose snapshot throws (real processes, storage "file")
 
     const client = await cluster.client('counter', { retryAfterMs: 200 })
     const acknowledged: number[] = []
-    // Increments 1 to 9 answer; the 10th position is a state digest's, where snapshot throws on every replica.
+    // Every replica that delivers position 10 calls snapshot there (the state digest); a view change or a state
+    // transfer (a replica slow on a loaded machine) calls it too, from position 7 on. The increments go on until the
+    // replicas stopped by themselves: no timeout decides it. (The guard turns a hang into a failure, nothing more.)
+    const majorityGone = waitFor('a majority of the replicas to exit by itself', () => exits.length >= 2, 120_000)
+    majorityGone.catch(() => {})
     for (let i = 1; i <= 12; i++) {
-      try {
-        const [output] = await client.call({ name: 'inc', args: {} }, { timeoutMs: 4_000 })
-        acknowledged.push(output as number)
-      } catch {
-        break
-      }
+      const answer = await Promise.race([
+        client.call({ name: 'inc', args: {} }, { timeoutMs: 120_000 }).then(
+          ([output]) => output as number,
+          () => undefined,
+        ),
+        majorityGone.then(
+          () => undefined,
+          () => undefined,
+        ),
+      ])
+      if (answer === undefined) break
+      acknowledged.push(answer)
     }
     await client.stop()
-    expect(acknowledged).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
-    // Each replica that delivers position 10 takes the state digest there and stops; once a majority stopped, the
-    // last one cannot deliver it (no majority) and waits. The guard turns a hang into a failure, nothing more: each
-    // process must end by itself, saying why.
-    await waitFor('a majority of the replicas to exit by itself', () => exits.length >= 2, 60_000).catch(() => {})
+    // Increments before the state could not be written all answered, in order; none from position 10 on.
+    expect(acknowledged.length, JSON.stringify(acknowledged)).toBeGreaterThanOrEqual(6)
+    expect(acknowledged).toEqual(Array.from({ length: Math.min(acknowledged.length, 9) }, (_, i) => i + 1))
+    // Once a majority stopped, the last one cannot order anything (no majority) and waits.
+    await majorityGone.catch(() => {})
     const errors = lines.filter((l) => l.includes('"level":"error"'))
     expect(exits.length, `exits ${JSON.stringify(exits)}; the error lines:\n${errors.join('\n')}`).toBeGreaterThanOrEqual(2)
     for (const exit of exits) {
       expect(exit.code, exit.id).toBe(1)
       expect(exit.failure, exit.id).toMatch(/^it stopped on an unexpected error: machine 'fragile-counter' failed in snapshot/)
       const own = errors.filter((l) => l.includes(`"replica":"${exit.id}"`))
-      expect(own.some((l) => l.includes(`replica '${exit.id}' stopped`) && l.includes("machine 'fragile-counter' failed in snapshot") && l.includes('BigInt') && l.includes('position 10')), own.join('\n')).toBe(true)
+      const said = own.find((l) => l.includes(`replica '${exit.id}' stopped`) && l.includes("machine 'fragile-counter' failed in snapshot") && l.includes('BigInt'))
+      expect(said, own.join('\n')).toMatch(/at position (7|8|9|10) \(view \d+\)/)
     }
     expect(errors.join('\n')).not.toContain('the message counts as delivered')
 
@@ -82,10 +93,10 @@ describe('a state machine whose snapshot throws (real processes, storage "file")
     await untilReport(config, 'r1', 'r1 serving again', (s) => s.status === 'normal')
     const after = await cluster.client('after')
     const [next] = await after.call({ name: 'inc', args: {} })
-    // Position 10's increment may have executed before the replicas stopped (never acknowledged): 10 or 11.
-    expect(next as number).toBeGreaterThanOrEqual(10)
+    // Increments that executed but were never answered (the one at position 10, say) count too: at least one more.
+    expect(next as number).toBeGreaterThan(acknowledged.length)
     await after.stop()
-    for (const id of ['r1', 'r2', 'r3']) await untilReport(config, id, `${id} at the count's position`, (s) => s.status === 'normal' && s.position >= 10)
+    for (const id of ['r1', 'r2', 'r3']) await untilReport(config, id, `${id} at the count's position`, (s) => s.status === 'normal' && s.position >= (next as number))
     const statuses = await cluster.status()
     expect(new Set(statuses.map((s) => `${s.position}:${s.digest}`)).size, JSON.stringify(statuses)).toBe(1)
     await cluster.stop()
