@@ -271,7 +271,7 @@ async function nemesis(cluster: ChaosCluster, nemeses: readonly Nemesis[], rando
 }
 
 /**
- * Whether a fault, begun now, stays alone: true when asked only if no other fault was held when it began (the
+ * Whether a fault, begun now, stays alone: true when asked if no other fault was held when it began (the
  * fault's own target is the one replica held, none partitioned), none began since, and none is held now. A fault
  * of another loop held when it began counts even once healed: its views may still be installing. (Found: 5
  * replicas, real-time ordering, seed 44002: r5's clock skew was held when r2's removal began and healed before its

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { LockstepClient } from '@lockstep/client'
+import type { FailureCause } from '@lockstep/core'
 import { ErrorCodes, isLockstepError, LockstepError } from '@lockstep/interface'
 import { isBuiltInMachineName } from '@lockstep/machines'
 import { generateReplicaKeys } from '@lockstep/voting'
@@ -64,7 +65,7 @@ export interface ReplicaExit {
    */
   readonly failure?: string
   /** What failed, with `failure`: its storage, or its engine (a state machine's method that threw outside apply, a bug). */
-  readonly failureCause?: 'storage' | 'engine'
+  readonly failureCause?: FailureCause
 }
 
 /** How a replica process that `stop()` sent SIGTERM to ended. */
@@ -244,7 +245,7 @@ export async function startLocalCluster(config: LoadedClusterConfig, options: Pi
       options.onLog?.(line)
     })
     /** Why it stopped by itself, when it said so over its IPC channel before exiting (its storage or its engine failed). */
-    let failure: { reason: string; cause: 'storage' | 'engine' } | undefined
+    let failure: { reason: string; cause: FailureCause } | undefined
     child.once('exit', (code, signal) => {
       // A replica that exits answers no more status requests.
       for (const [requestId, request] of statusRequests) {

@@ -2,6 +2,8 @@
 // the `lockstep replica` processes it starts. Secrets never travel here: they
 // are in the files cluster.json names.
 
+import type { FailureCause } from '@lockstep/core'
+
 /** What a replica reports about itself when asked (`LocalCluster.status()`). */
 export interface ReplicaStatus {
   readonly id: string
@@ -30,7 +32,7 @@ export type ReplicaProcessEvent =
    * unexpected error escaped its engine (`cause` 'engine': a state machine's method that threw outside apply, a bug).
    * Restarting it before the cause is fixed would fail again.
    */
-  | { readonly lockstep: 'replica'; readonly event: 'failed'; readonly id: string; readonly reason: string; readonly cause?: 'storage' | 'engine' }
+  | { readonly lockstep: 'replica'; readonly event: 'failed'; readonly id: string; readonly reason: string; readonly cause?: FailureCause }
   | ({ readonly lockstep: 'replica'; readonly event: 'status'; readonly requestId: number } & ReplicaStatus)
   | { readonly lockstep: 'replica'; readonly event: 'skewed'; readonly requestId: number; readonly id: string; readonly offsetMs: number; readonly applied: boolean }
   | { readonly lockstep: 'replica'; readonly event: 'member'; readonly requestId: number; readonly id: string; readonly ok: boolean; readonly error?: { readonly code: string; readonly message: string } }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { kv } from '@lockstep/machines'
+import type { LockstepClient } from '@lockstep/client'
 import { SeededRandom, SimCluster } from '@lockstep/testkit'
 import { orderers } from './orderers'
 
@@ -41,16 +42,7 @@ describe.each(orderers)('durability (virtual time, disks that lose what was not 
       await c.start()
       const acked = new Map<string, string>()
       const clients = await Promise.all([0, 1].map((i) => c.client(`c${i}`, i === 0 ? ['r3', 'r1', 'r2'] : ['r1', 'r2', 'r3'], 100)))
-      let n = 0
-      const loops = clients.map(async (client) => {
-        for (;;) {
-          const key = `k${n++}`
-          const value = `${client.id}-${n}`
-          const reply = await client.submit({ name: 'put', args: { key, value } }).catch(() => undefined)
-          if (!reply) return // the client was stopped
-          acked.set(key, value)
-        }
-      })
+      const loops = putUntilStopped(clients, acked)
       await c.runUntil(() => c.converged(), 5_000)
       await c.runFor(random.int(20, 200))
       c.disks.get('r3')!.fill()
@@ -80,16 +72,7 @@ describe.each(orderers)('durability (virtual time, disks that lose what was not 
       await c.start()
       const acked = new Map<string, string>()
       const clients = await Promise.all([0, 1, 2].map((i) => c.client(`c${i}`, [...c.replicaIds.slice(i % 3), ...c.replicaIds.slice(0, i % 3)], 100)))
-      let n = 0
-      const loops = clients.map(async (client) => {
-        for (;;) {
-          const key = `k${n++}`
-          const value = `${client.id}-${n}`
-          const reply = await client.submit({ name: 'put', args: { key, value } }).catch(() => undefined)
-          if (!reply) return // the client was stopped
-          acked.set(key, value)
-        }
-      })
+      const loops = putUntilStopped(clients, acked)
       await c.runUntil(() => c.converged(), 5_000) // the new cluster has started
       await c.runFor(random.int(60, 400))
       for (const id of c.replicaIds) await c.crash(id)
@@ -103,3 +86,20 @@ describe.each(orderers)('durability (virtual time, disks that lose what was not 
     }
   })
 })
+
+/**
+ * Each client puts fresh keys (k0, k1, … across all of them) one after another until it is stopped; `acked` gets
+ * every put answered. Resolves, one promise per client, once each is stopped.
+ */
+function putUntilStopped(clients: readonly LockstepClient[], acked: Map<string, string>): Promise<void>[] {
+  let n = 0
+  return clients.map(async (client) => {
+    for (;;) {
+      const key = `k${n++}`
+      const value = `${client.id}-${n}`
+      const reply = await client.submit({ name: 'put', args: { key, value } }).catch(() => undefined)
+      if (!reply) return // the client was stopped
+      acked.set(key, value)
+    }
+  })
+}

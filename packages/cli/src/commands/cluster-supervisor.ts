@@ -1,4 +1,5 @@
 import { connect } from 'node:net'
+import type { FailureCause } from '@lockstep/core'
 import type { Io } from '../io'
 import type { LocalCluster } from '../local-cluster'
 
@@ -76,9 +77,9 @@ export class ClusterSupervisor {
       // Restarting a replica whose disk is full would fail again at its first write, one whose state machine threw would
       // fail again where it threw, and each restart and exit costs the others a view change: it stays down until the
       // operator fixes the cause and starts it.
-      if (failure !== undefined) this.gaveUp.add(id)
+      if (failureCause !== undefined) this.gaveUp.add(id)
       const what = failure === undefined ? `replica ${id} (pid ${pid}) exited unexpectedly (${how})` : `replica ${id} (pid ${pid}) exited (${how}): ${failure}`
-      this.enqueue(() => this.onDown(id, what, failure === undefined ? undefined : (failureCause ?? 'storage')))
+      this.enqueue(() => this.onDown(id, what, failureCause))
     })
     this.timer = setInterval(() => {
       if (this.probing || this.closed) return
@@ -135,7 +136,7 @@ export class ClusterSupervisor {
   }
 
   /** Replica `id` is gone: says so, and decides whether the others go on, whether to restart it, or to stop. */
-  private async onDown(id: string, what: string, failed?: 'storage' | 'engine'): Promise<void> {
+  private async onDown(id: string, what: string, failed?: FailureCause): Promise<void> {
     this.whereabouts.set(id, 'down')
     const running = await this.runningIds()
     if (this.closed) return

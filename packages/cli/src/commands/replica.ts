@@ -195,13 +195,12 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     process.on('SIGTERM', onSigterm)
     onFailure = (error, cause) => {
       const said = error.message.replace(/\.$/, '')
-      if (cause === 'storage') {
-        notifyParent({ lockstep: 'replica', event: 'failed', id, cause, reason: `its storage failed: ${said}` })
-        shutDown(`its storage failed (${isLockstepError(error) ? error.code : 'error'}, said above); restart it once the cause is fixed: it recovers every complete record its disk holds`, ExitCode.FAILED)
-      } else {
-        notifyParent({ lockstep: 'replica', event: 'failed', id, cause, reason: `it stopped on an unexpected error: ${said}` })
-        shutDown(`it stopped on an unexpected error (said above, with its stack); restart it once the cause is fixed (a state machine's method that throws?): it recovers like a crashed replica`, ExitCode.FAILED)
-      }
+      const [reason, why] =
+        cause === 'storage'
+          ? [`its storage failed: ${said}`, `its storage failed (${isLockstepError(error) ? error.code : 'error'}, said above); restart it once the cause is fixed: it recovers every complete record its disk holds`]
+          : [`it stopped on an unexpected error: ${said}`, `it stopped on an unexpected error (said above, with its stack); restart it once the cause is fixed (a state machine's method that throws?): it recovers like a crashed replica`]
+      notifyParent({ lockstep: 'replica', event: 'failed', id, cause, reason })
+      shutDown(why, ExitCode.FAILED)
     }
     if (failure !== undefined) onFailure(failure.error, failure.cause)
     // Only now, with the signals handled: a parent that stops the cluster as soon as every replica listens sends

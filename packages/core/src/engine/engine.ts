@@ -1,4 +1,4 @@
-import { ErrorCodes, LockstepError, isCrashTolerant, isLockstepError, silentLogger, type ClientConfiguration, type ClientId, type EvidenceAnswer, type Clock, type JsonValue, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, isCrashTolerant, silentLogger, type ClientConfiguration, type ClientId, type EvidenceAnswer, type Clock, type JsonValue, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
 import type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, RecoveredEntry } from './engine-types'
 import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
@@ -13,6 +13,7 @@ import { readDisk, type DiskContents } from './disk-contents'
 import { checkedDigestVersion, type OrderDigestVersion } from './digest'
 import { canTransition } from './statuses'
 import { StateDigestChecks } from './state-digests'
+import { isRefusal } from './refusals'
 import { OutputEvidence } from './output-evidence'
 import { RECENT_ORDER_BYTES, type TransferRefusal } from './state-transfer'
 
@@ -219,7 +220,7 @@ export class ReplicaEngine<S = unknown> {
       this.handlePeer(from, message)
       this.drainSelf()
     } catch (error) {
-      if (!isLockstepError(error) || error.code === ErrorCodes.INTERNAL) throw error
+      if (!isRefusal(error)) throw error
       this.log.warn(`dropped a message from replica '${from}': ${error.message}`, { code: error.code })
     }
     this.afterEvent()

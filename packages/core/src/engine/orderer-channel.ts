@@ -1,5 +1,6 @@
-import { ErrorCodes, isLockstepError, type CrashTolerantOrderer, type Logger, type Orderer, type ReplicaId, type View } from '@lockstep/interface'
+import { type CrashTolerantOrderer, type Logger, type Orderer, type ReplicaId, type View } from '@lockstep/interface'
 import type { PeerMessage, PeerMessageOf } from './peer-messages'
+import { isRefusal } from './refusals'
 
 /** What the orderer channel needs from the engine. */
 export interface OrdererChannelEnvironment {
@@ -75,7 +76,7 @@ export class OrdererChannel {
     } catch (error) {
       // A refusal of the message (a LockstepError) is the sender's doing; INTERNAL is this replica's own failure (a
       // machine's snapshot that threw inside the delivery the message set off, a broken invariant): not the sender's.
-      const suspected = isLockstepError(error) && error.code !== ErrorCodes.INTERNAL ? this.env.suspect(from) : undefined
+      const suspected = isRefusal(error) ? this.env.suspect(from) : undefined
       if (suspected === undefined) throw error
       if (suspected) this.env.log.warn(`replica '${this.env.self}' suspects '${from}': its orderer refused its message: ${(error as Error).message}`)
     }

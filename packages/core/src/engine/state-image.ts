@@ -65,11 +65,19 @@ export function captureMachine<S>(machine: StateMachine<S>, state: S): MachineIm
  * bad message from a peer: `INTERNAL`, so that the replica stops (see `ReplicaHost`) instead of going on from an
  * event it handled halfway. The message names the machine and the method, and keeps the machine's own words.
  */
-export function machineFailed(machine: StateMachine, method: string, cause: unknown): LockstepError {
+export function machineFailed(machine: StateMachine, method: keyof typeof MACHINE_METHOD_HINTS, cause: unknown): LockstepError {
   const said = cause instanceof Error ? cause.message : String(cause)
-  const hint = method.startsWith('snapshot') ? ' (it must take every state its apply makes)' : method.startsWith('restore') ? ` (it must read every image its snapshot${method === 'restoreChunks' ? 'Chunks' : ''} writes)` : ''
-  return new LockstepError(ErrorCodes.INTERNAL, `machine '${machine.name}' failed in ${method}: ${said}${hint}`, undefined, { cause })
+  return new LockstepError(ErrorCodes.INTERNAL, `machine '${machine.name}' failed in ${method}: ${said}${MACHINE_METHOD_HINTS[method]}`, undefined, { cause })
 }
+
+/** What a machine's method owes, said after its failure. */
+const MACHINE_METHOD_HINTS = {
+  init: '',
+  snapshot: ' (it must take every state its apply makes)',
+  snapshotChunks: ' (it must take every state its apply makes)',
+  restore: ' (it must read every image its snapshot writes)',
+  restoreChunks: ' (it must read every image its snapshotChunks writes)',
+} as const
 
 /** The machine's state from an image: `restore` for bytes, `restoreChunks` for chunks. */
 export function restoreMachine<S>(machine: StateMachine<S>, image: MachineImage): S {

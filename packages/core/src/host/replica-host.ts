@@ -25,6 +25,7 @@ import type { EngineOptions, MembershipOptions } from '../engine/engine-types'
 import { decodePeerMessage, encodePeerMessage } from '../engine/peer-codec'
 import type { PeerMessage } from '../engine/peer-messages'
 import { DurableLog } from './durable-log'
+import { isInternal, isRefusal } from '../engine/refusals'
 import { newIncarnation } from '../engine/incarnation'
 import { readDamagedDisk } from '../engine/disk-contents'
 import type { OutputSigner } from '../engine/output-evidence'
@@ -170,8 +171,8 @@ export class ReplicaHost<S = unknown> {
   private readonly onDurable: ((position: number) => void) | undefined
   private readonly onStateTransferred: ((position: number, wholeState: boolean, sources: readonly ReplicaId[]) => void) | undefined
   private readonly onFailed: ((error: Error, cause: FailureCause) => void) | undefined
-  private failedWith: Error | undefined
-  private failedIn: FailureCause | undefined
+  /** Set once the replica stopped by itself (see `onFailed`). */
+  private failed: { readonly error: Error; readonly cause: FailureCause } | undefined
   /** The damage the storage set aside at start, reported at error level until the replica has rejoined. */
   private damage: StorageDamage | undefined
   /** What the damaged disk still told for sure (its view and how far it held the order), when it did. */
@@ -214,12 +215,12 @@ export class ReplicaHost<S = unknown> {
       effects: {
         // Once the storage failed, nothing leaves: a message may follow a vote the disk never took.
         sendToPeer: (to, message) => {
-          if (this.failedWith) return
+          if (this.failed) return
           if (disk && (lastVotes > disk.durableRecord || this.heldForVotes.length > 0)) this.heldForVotes.push({ to, message, after: lastVotes })
           else this.sendToPeer(to, message)
         },
         sendToClient: (to, message) => {
-          if (!this.failedWith) this.transport.sendToClient(to, message)
+          if (!this.failed) this.transport.sendToClient(to, message)
         },
         delivered: (position, request, executed, time) => {
           if (disk) this.toDisk(() => disk.appendDelivery(position, request, this.engine.orderDigestVersion))
@@ -237,7 +238,7 @@ export class ReplicaHost<S = unknown> {
           if (!disk) return
           disk.transferred(this.engine.lazySnapshot()).then(
             () => this.afterDurable(),
-            (error: unknown) => (isInternal(error) ? this.engineFailed(error, 'the snapshot of a transferred state for its disk') : this.diskFailed(error)),
+            (error: unknown) => this.snapshotFailed(error, 'the snapshot of a transferred state for its disk'),
           )
         },
       },
@@ -380,7 +381,7 @@ export class ReplicaHost<S = unknown> {
     try {
       run()
     } catch (error) {
-      if (!isInternal(error) && isLockstepError(error)) throw error
+      if (isRefusal(error)) throw error
       this.engineFailed(error, what)
       throw error
     }
@@ -486,7 +487,13 @@ export class ReplicaHost<S = unknown> {
     } catch (error) {
       return this.engineFailed(error, 'a snapshot for its disk')
     }
-    disk.snapshot(snapshot).catch((error: unknown) => (isInternal(error) ? this.engineFailed(error, 'a snapshot for its disk') : this.diskFailed(error)))
+    disk.snapshot(snapshot).catch((error: unknown) => this.snapshotFailed(error, 'a snapshot for its disk'))
+  }
+
+  /** A snapshot for the disk failed: the machine's doing (INTERNAL, see `machineFailed`), or the disk's. */
+  private snapshotFailed(error: unknown, what: string): void {
+    if (isInternal(error)) this.engineFailed(error, what)
+    else this.diskFailed(error)
   }
 
   /** The disk holds more: votes waiting for it go out, and the engine releases the replies a majority now holds. */
@@ -511,7 +518,7 @@ export class ReplicaHost<S = unknown> {
    * engine's handling of a message halfway and the message counting as handled.
    */
   private toDisk(append: () => void): void {
-    if (this.failedWith) return
+    if (this.failed) return
     try {
       append()
     } catch (error) {
@@ -524,10 +531,9 @@ export class ReplicaHost<S = unknown> {
    * rejects every later call, so there is nothing to drain), and tell `onFailed` once halted.
    */
   private diskFailed(error: unknown): void {
-    if (this.failedWith !== undefined) return
-    const failed = error instanceof Error ? error : new Error(String(error))
-    this.log.error(`replica '${this.engine.self}': storage failed, stopping: ${failed.message}`, { code: isLockstepError(failed) ? failed.code : ErrorCodes.STOPPED })
-    this.failStop(failed, 'storage')
+    this.failStop(error, 'storage', (failed) =>
+      this.log.error(`replica '${this.engine.self}': storage failed, stopping: ${failed.message}`, { code: isLockstepError(failed) ? failed.code : ErrorCodes.STOPPED }),
+    )
   }
 
   /**
@@ -539,38 +545,37 @@ export class ReplicaHost<S = unknown> {
    * crashed replica. Closes nothing the storage holds: what it wrote is what the engine decided.
    */
   private engineFailed(error: unknown, during: string): void {
-    if (this.failedWith !== undefined) return
-    const failed = error instanceof Error ? error : new Error(String(error))
-    const { self, position, view } = this.engine
-    this.log.error(
-      `replica '${self}' stopped: an unexpected error while it handled ${during} at position ${position} (view ${view.id}): ${failed.message}. It does not go on from an event it handled halfway; restarted, it recovers like a crashed replica, and stops again where the same error recurs`,
-      { code: ErrorCodes.INTERNAL, stack: failed.cause instanceof Error ? `${failed.stack}\ncaused by ${failed.cause.stack}` : failed.stack },
-    )
-    this.failStop(failed, 'engine')
+    this.failStop(error, 'engine', (failed) => {
+      const { self, position, view } = this.engine
+      this.log.error(
+        `replica '${self}' stopped: an unexpected error while it handled ${during} at position ${position} (view ${view.id}): ${failed.message}. It does not go on from an event it handled halfway; restarted, it recovers like a crashed replica, and stops again where the same error recurs`,
+        { code: ErrorCodes.INTERNAL, stack: failed.cause instanceof Error ? `${failed.stack}\ncaused by ${failed.cause.stack}` : failed.stack },
+      )
+    })
   }
 
-  /** Stops serving at once (nothing to drain: a failed storage rejects every later call), then tells `onFailed` once. */
-  private failStop(failed: Error, cause: FailureCause): void {
-    this.failedWith = failed
-    this.failedIn = cause
-    const told = () => this.onFailed?.(failed, cause)
+  /**
+   * The first failure stops the replica (later ones are its echoes): says why (`say`), stops serving at once (nothing
+   * to drain: a failed storage rejects every later call), then tells `onFailed` once.
+   */
+  private failStop(error: unknown, cause: FailureCause, say: (failed: Error) => void): void {
+    if (this.failed) return
+    const failed = { error: error instanceof Error ? error : new Error(String(error)), cause }
+    this.failed = failed
+    say(failed.error)
+    const told = () => this.onFailed?.(failed.error, cause)
     this.stop({ drain: false }).then(told, told)
   }
 
   /** Why the replica stopped by itself (see `onFailed`), or undefined while it has not. */
   get failure(): Error | undefined {
-    return this.failedWith
+    return this.failed?.error
   }
 
   /** What failed when the replica stopped by itself (see `onFailed`), or undefined while it has not. */
   get failureCause(): FailureCause | undefined {
-    return this.failedIn
+    return this.failed?.cause
   }
-}
-
-/** An error of this replica's own making (a machine's method that threw, a broken invariant), not the storage's. */
-function isInternal(error: unknown): boolean {
-  return isLockstepError(error) && error.code === ErrorCodes.INTERNAL
 }
 
 /** What made a replica stop by itself: its storage, or an error that escaped its engine (see `onFailed`). */
