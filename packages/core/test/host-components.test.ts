@@ -141,6 +141,8 @@ describe('ReplicaHost when its storage refuses an append', () => {
     expect(host.isRunning).toBe(false)
     await until(() => failures.length > 0)
     expect(failures.map((e) => e.message)).toEqual(['disk: EFBIG: file too large'])
+    // Said as what it is, a failed storage: not as an error escaping the engine (which would stop it too).
+    expect(host.failureCause).toBe('storage')
     expect(sent).toEqual([])
   })
 })
