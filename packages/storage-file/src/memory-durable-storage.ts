@@ -2,6 +2,17 @@ import { ErrorCodes, LockstepError, type Logger, type LogRecord, type Recovered,
 import { checkAppendedRecords, checkSnapshot } from './record-checks'
 
 /** Options of {@link MemoryDurableStorage.crash}. */
+/** Options of {@link MemoryDurableStorage.fill}. */
+export interface FillOptions {
+  /**
+   * Which call finds the disk full first. `'append'` (the default): the next `append` throws, as `fileStorage`'s does
+   * once a write behind it failed. `'write'`: appends are still taken until a `sync` or `writeSnapshot` writes to the
+   * disk and is refused, as `fileStorage`'s sync is when it writes the small records appended since the last one;
+   * from then on `append` throws too.
+   */
+  readonly failsFirst?: 'append' | 'write'
+}
+
 export interface CrashOptions {
   /**
    * How many of the oldest unsynced records survive anyway, as if the OS had
@@ -51,11 +62,16 @@ export interface MemoryDurableStorage extends Storage {
    */
   crash(options?: CrashOptions): void
   /**
-   * Simulates a disk that fills up: from now on `append` throws, and `sync` and `writeSnapshot` reject, with
-   * STOPPED naming ENOSPC, as `fileStorage` does once a write failed; what was synced stays. A crash or a close
-   * makes room again: the storage opens as after a crash.
+   * Simulates a disk that fills up: `sync` and `writeSnapshot` reject, and `append` throws (at once, or once a write
+   * was refused: see {@link FillOptions.failsFirst}), with STOPPED naming ENOSPC, as `fileStorage` does once a write
+   * failed; what was synced stays. A crash or a close makes room again: the storage opens as after a crash.
    */
-  fill(): void
+  fill(options?: FillOptions): void
+  /**
+   * The disk has room again (after {@link fill}). A storage that already refused a write stays stopped until it is
+   * opened again, as `fileStorage` does after a failed write; one that refused nothing never noticed the disk was full.
+   */
+  makeRoom(): void
   /** What `open()` would return after a crash right now. */
   durable(): Recovered
   stats(): MemoryDurableStorageStats
@@ -82,6 +98,10 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
   private readonly counters = { appendedRecords: 0, syncs: 0, snapshotsWritten: 0, lostRecords: 0, crashes: 0 }
   /** Set by `fill()`: every later write fails with it, until a crash or a close. */
   private full: LockstepError | undefined
+  /** A write failed on the full disk since `fill()`: `makeRoom` leaves the storage stopped. */
+  private refusedWrite = false
+  /** `append` throws on the full disk before any write was refused (`FillOptions.failsFirst`). */
+  private appendsRefused = true
   constructor(
     private readonly log: Logger,
     private readonly options: MemoryDurableStorageOptions,
@@ -98,7 +118,7 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
 
   append(records: readonly LogRecord[]): void {
     this.assertOpen('append')
-    if (this.full) throw this.full
+    if (this.full && (this.appendsRefused || this.refusedWrite)) throw this.refuse(this.full)
     this.floor = checkAppendedRecords(records, this.floor, 'memoryDurableStorage.append')
     for (const { position, data } of records) this.unsynced.push({ position, data: data.slice() })
     this.counters.appendedRecords += records.length
@@ -106,7 +126,7 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
 
   async sync(): Promise<void> {
     this.assertOpen('sync')
-    if (this.full) throw this.full
+    if (this.full) throw this.refuse(this.full)
     const upTo = this.floor
     await this.settle('sync')
     const index = this.unsynced.findIndex((record) => record.position > upTo)
@@ -117,7 +137,7 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
 
   async writeSnapshot(snapshot: Snapshot): Promise<void> {
     this.assertOpen('writeSnapshot')
-    if (this.full) throw this.full
+    if (this.full) throw this.refuse(this.full)
     checkSnapshot(snapshot, this.durableSnapshot?.position, 'memoryDurableStorage.writeSnapshot')
     const copy: Snapshot = { position: snapshot.position, data: snapshot.data.slice() }
     this.floor = Math.max(this.floor, copy.position)
@@ -128,18 +148,41 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
     this.counters.snapshotsWritten++
   }
 
-  fill(): void {
+  fill(options: FillOptions = {}): void {
     this.full = new LockstepError(ErrorCodes.STOPPED, 'memoryDurableStorage: a write failed (ENOSPC: no space left on device); the storage stopped and rejects every later write until it is opened again')
+    this.refusedWrite = false
+    this.appendsRefused = options.failsFirst !== 'write'
     this.log.info('memoryDurableStorage: full')
   }
 
+  makeRoom(): void {
+    if (this.full === undefined || this.refusedWrite) return
+    this.full = undefined
+    this.log.info('memoryDurableStorage: room again')
+  }
+
+  private refuse(full: LockstepError): LockstepError {
+    this.refusedWrite = true
+    return full
+  }
+
   async close(): Promise<void> {
+    const full = this.full
     this.full = undefined
     if (!this.isOpen) return
+    this.isOpen = false
+    if (full) {
+      // What was not synced is lost: the final write is refused on the full disk (the close rejects, as fileStorage's
+      // does), or was never tried (a write was refused before: the storage had stopped).
+      const lost = this.unsynced.length
+      this.counters.lostRecords += lost
+      this.unsynced = []
+      if (lost > 0 && !this.refusedWrite) throw this.refuse(full)
+      return
+    }
     // A clean close makes everything durable, like fileStorage's final fsync.
     this.durableRecords.push(...this.unsynced)
     this.unsynced = []
-    this.isOpen = false
   }
 
   crash(options: CrashOptions = {}): void {
