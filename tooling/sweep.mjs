@@ -1,4 +1,4 @@
-// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership,replace,drift] [--json]`: runs the simulator over settings
+// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership,replace,drift,full] [--json]`: runs the simulator over settings
 // CI's suites do not draw, on seeds they never run (from 1,000,001 by default), and prints every failure with the
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
@@ -82,6 +82,9 @@ const grids = {
   replace: { label: 'random settings with machines replaced', draw: (seed) => withFault(withFault(randomSetting(seed, true), 'membership'), 'replace') },
   // The same with clocks that drift past the bound (the `drift` fault: a clock running fast or slow, not set off at once).
   drift: { label: 'random settings with drifting clocks', draw: (seed) => withFault(randomSetting(seed, true), 'drift') },
+  // Random settings (clocks too), always with disks, with disks that fill up (the `full` fault: the replica stops at its
+  // first refused write and comes back from its disk once there is room).
+  full: { label: 'random settings with disks that fill up', draw: (seed) => withFault(withDisks(randomSetting(seed, true)), 'full') },
   // Liars with the rest drawn too: the DSL specs as machines, up to 9 replicas, replicas' own clocks.
   'liars-all': { label: 'random settings with liars, specs, clocks, up to 9 replicas', draw: (seed) => randomLiarSetting(seed, true) },
 }
@@ -171,6 +174,11 @@ function randomSetting(seed, withClocks, sizes = [3, 3, 5, 5, 7]) {
 /** `setting` with the fault `kind` added (the draws stay the setting's own). */
 function withFault(setting, kind) {
   return { ...setting, faults: [...setting.faults, kind] }
+}
+
+/** A drawn setting with disks (a full disk needs one). */
+function withDisks(setting) {
+  return { ...setting, durable: true }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ErrorCodes, type StateMachine } from '@lockstep/interface'
-import { SimCluster } from '@lockstep/testkit'
+import { genericWorkload, SimCluster, simulate } from '@lockstep/testkit'
 import { orderers } from './orderers'
 
 interface Counter {
@@ -98,5 +98,21 @@ describe.each(orderers)('a state machine whose snapshot throws (virtual time) ($
     expect(c.failures).toHaveLength(2)
     await again.stop()
     await c.stop()
+  })
+})
+
+describe('simulate, with a state machine whose snapshot throws', () => {
+  it('reports each replica that stopped on it as a failed run with its rerun command, instead of throwing out of simulate', async () => {
+    const workload = genericWorkload(counter({ on: true }), () => ({ name: 'inc' }))
+    const result = await simulate({ seed: 3, workload, orderer: orderers[0].simulation, replicas: 3, ops: 40, faults: ['crash', 'restart'], durable: true, overlap: true, machineArg: 'fragile-counter.mjs' })
+    expect(result.ok).toBe(false)
+    // First what the replicas stopped on (each once, with how often), then what followed from it.
+    const stops = result.violations.filter((v) => v.startsWith('replica '))
+    expect(stops.length).toBeGreaterThan(0)
+    expect(result.violations.slice(0, stops.length)).toEqual(stops)
+    for (const stop of stops) expect(stop).toMatch(/^replica r\d stopped on an unexpected error: machine 'fragile-counter' failed in snapshot: Do not know how to serialize a BigInt/)
+    expect(new Set(stops.map((stop) => stop.split(':')[0])).size).toBe(stops.length)
+    expect(result.violations.filter((v) => v.startsWith('simulator:'))).toEqual([])
+    expect(result.rerun).toBe('npx lockstep sim --machine fragile-counter.mjs --replicas 3 --order lamport --clients 3 --ops 40 --faults crash,restart --overlap --durable --seed 3')
   })
 })

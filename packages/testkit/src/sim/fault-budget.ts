@@ -11,6 +11,8 @@ import type { SimCluster } from './sim-cluster'
  * - paused (its process stopped: none of its code runs),
  * - its clock skewed beyond the orderer's bound (a `skew` fault),
  * - lying to clients (the `lie` fault, for the whole run),
+ * - its disk full (the `full` fault), from the moment it fills until the operator made room (and restarted it, if it
+ *   stopped on it),
  * - removed by an operator (the `membership` and `replace` faults), until it serves again after its admission, or
  *   until its replacement serves: while it is out the configuration is one smaller, and tolerates one fault fewer,
  * - or restarted without its state (amnesia, or a disk that held nothing) and not yet serving again:
@@ -48,6 +50,8 @@ export class FaultBudget {
   private readonly skewed = new Map<string, number>()
   /** Restarted without state and not yet seen serving. */
   private readonly amnesiac = new Set<string>()
+  /** Disks full (`full`), until the operator made room. */
+  private readonly full = new Set<string>()
   /** Removed by an operator and not yet back (see `OverlappingFaultInjector`'s `membership`). */
   private readonly removed = new Set<string>()
 
@@ -93,6 +97,7 @@ export class FaultBudget {
       if (this.slowed.has(id)) reasons.push('slow')
       if (this.cluster.isPaused(id)) reasons.push('paused')
       if (this.skewed.has(id)) reasons.push('clock skewed')
+      if (this.full.has(id)) reasons.push('disk full')
       if (this.removed.has(id)) reasons.push('removed by an operator')
       if (reasons.length > 0) faulty.set(id, reasons.join(', '))
     }
@@ -168,6 +173,14 @@ export class FaultBudget {
 
   skewEnded(id: string): void {
     decrement(this.skewed, id)
+  }
+
+  diskFilled(id: string): void {
+    this.full.add(id)
+  }
+
+  roomMade(id: string): void {
+    this.full.delete(id)
   }
 
   removalStarted(id: string): void {

@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace', 'drift'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace', 'drift', 'full'] as const
 
 /**
  * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
@@ -32,11 +32,16 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * gradually, past the orderer's skew bound, to the offset a `skew` would set at once (reached over part of the fault,
  * then kept), and is set back when the fault ends (as NTP steps a clock it finds off): between two of the orderer's
  * clock probes a drifting clock is off by more than the last probe saw. A drifting replica is faulty from the start.
+ * `full` (overlapping faults, durable runs) fills one replica's disk: its next write is refused (ENOSPC), and the
+ * replica stops at once and says so, as it must when it cannot keep what it is asked to (what its disk had not synced
+ * is lost with the process). When the fault ends the operator has made room: a replica that stopped is started again
+ * from its disk (a supervisor's restart); one that wrote nothing meanwhile never noticed. A replica whose disk is full
+ * is faulty from the start of the fault.
  */
 export type FaultKind = (typeof faultKinds)[number]
 
 /** The fault kinds that only the overlapping (world) model injects. */
-export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace', 'drift']
+export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace', 'drift', 'full']
 
 /** One scheduled fault: it starts at `atMs` and ends (heals, restarts) `durationMs` later. */
 export interface FaultEvent {

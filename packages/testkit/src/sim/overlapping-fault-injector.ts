@@ -114,6 +114,13 @@ export class OverlappingFaultInjector {
    * stays in the budget as skewed until it caught up (`timer`, ended early by `endAll`).
    */
   private catchingUp: { readonly id: string; readonly timer: unknown }[] = []
+  /** Full disks (`full`), each with the timer of the moment the operator makes room on it. */
+  private readonly fullDisks = new Map<string, TimerHandle>()
+  /**
+   * The `full` faults that struck, and how many of them stopped their replica (a write refused) before the operator
+   * made room: each of those was started again from its disk.
+   */
+  readonly diskFull = { struck: 0, stopped: 0 }
   /** Replicas an operator removed and that do not serve again yet (`membership`, `replace`). */
   private readonly removals = new Map<string, Removal>()
   /**
@@ -230,6 +237,10 @@ export class OverlappingFaultInjector {
     for (const [id, planned] of [...this.restarts]) {
       this.cluster.scheduler.clearTimer(planned.handle)
       await this.restartNow(id, planned.mode)
+    }
+    for (const [id, handle] of [...this.fullDisks]) {
+      this.cluster.scheduler.clearTimer(handle)
+      await this.makeRoom(id)
     }
     // Every replica out is admitted back now (the operator keeps at it until it serves, see `operate`).
     for (const removal of this.removals.values()) if (removal.phase !== 'admitting') this.beginAdmitting(removal)
@@ -397,6 +408,17 @@ export class OverlappingFaultInjector {
         this.watchMembership()
         return true
       }
+      case 'full': {
+        // A disk fills up (logs, a runaway file, a volume shared with something else): the replica finds out at its next write.
+        const victims = budget.pick(shuffle(random, running.filter((id) => !this.fullDisks.has(id))), 1)
+        const durationMs = random.int(50, 2000)
+        // The replica finds out at an append (a write behind it failed) or at the sync that writes what it appended.
+        const failsFirst = random.chance(0.5) ? 'append' : 'write'
+        if (victims.length === 0) return false
+        this.record(fault(durationMs, victims))
+        this.fill(victims[0]!, durationMs, failsFirst)
+        return true
+      }
       case 'client-restart': {
         const downtimeMs = random.int(1, 50)
         const client = this.options.restartClient?.(random, downtimeMs)
@@ -435,6 +457,41 @@ export class OverlappingFaultInjector {
     // The replica is registered (and its disk read) before the start's first await.
     this.budget.restarted(id, this.cluster.startedFromDisk(id))
     await started
+  }
+
+  /** Fills `id`'s disk; after `durationMs` the operator makes room (see `makeRoom`). */
+  private fill(id: string, durationMs: number, failsFirst: 'append' | 'write'): void {
+    this.cluster.disks.get(id)!.fill({ failsFirst })
+    this.budget.diskFilled(id)
+    this.diskFull.struck++
+    const handle = this.cluster.scheduler.setTimer(durationMs, () => {
+      this.cluster.background(`making room on the disk of ${id}`, this.makeRoom(id).then(() => this.checkQuiet()))
+    })
+    this.fullDisks.set(id, handle)
+  }
+
+  /**
+   * The operator made room on `id`'s disk. A replica that stopped on it (a write refused: it must stop, since it
+   * cannot keep what it is asked to) is started again from its disk, as a supervisor restarts an exited process; what
+   * its disk had not synced went with the process. A replica that wrote nothing meanwhile goes on as it was. One that
+   * crashed meanwhile came back, or will, with room (a crash reopens the disk).
+   */
+  private async makeRoom(id: string): Promise<void> {
+    this.fullDisks.delete(id)
+    this.budget.roomMade(id)
+    if (!this.cluster.isRunning(id)) return
+    const host = this.cluster.host(id)
+    if (host.failure === undefined) {
+      this.cluster.disks.get(id)!.makeRoom()
+      return
+    }
+    this.diskFull.stopped++
+    // Its process exits first (it closes what it can), then the next one opens the disk. Found: restarted at once, the
+    // stopping run closed the disk under its successor, which stopped in turn on a storage that was not open.
+    await this.cluster.exited(id)
+    if (!this.cluster.isRunning(id) || this.cluster.host(id) !== host) return // another fault took it down meanwhile
+    this.cluster.crashNow(id)
+    await this.restartNow(id, 'disk')
   }
 
   private partition(side: readonly string[], durationMs: number): void {
@@ -699,7 +756,7 @@ export class OverlappingFaultInjector {
   /** Once no new fault strikes, notes when the last one healed. */
   private checkQuiet(): void {
     if (this.striking || this.quietAtMs !== undefined) return
-    const lasting = this.partitions.length + this.slowdowns.length + this.pauses.length + this.spikes.length + this.skews.length + this.catchingUp.length + this.restarts.size + this.removals.size
+    const lasting = this.partitions.length + this.slowdowns.length + this.pauses.length + this.spikes.length + this.skews.length + this.catchingUp.length + this.restarts.size + this.removals.size + this.fullDisks.size
     if (lasting === 0) this.quietAtMs = this.cluster.scheduler.now()
   }
 }

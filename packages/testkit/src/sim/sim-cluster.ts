@@ -35,6 +35,8 @@ export interface ReplicaObserver {
   onClientMessage?(client: string, message: unknown): void
   /** This incarnation crashed. */
   onCrash?(): void
+  /** This incarnation started: `position` is how far its engine holds the order once it read its disk (0 without one). */
+  onStarted?(position: number): void
 }
 
 /** Options of {@link SimCluster}. */
@@ -161,6 +163,8 @@ interface RunningReplica {
   readonly observer: ReplicaObserver | undefined
   /** It started with something on its disk (it recovers); false for a start without state. */
   readonly fromDisk: boolean
+  /** Resolves once it stopped on a failure and its `onFailed` ran: the process exited. */
+  readonly exited: Promise<void>
 }
 
 /**
@@ -332,12 +336,24 @@ export class SimCluster {
 
   /** Errors of work started in the background (a kill, a restart from a timer): `simulate` reports them. */
   readonly failures: string[] = []
+  /** With `engineFailures: 'keep'`: the replicas that stopped on an unexpected error, as kept in `failures` too. */
+  readonly stoppedOnErrors: string[] = []
   /** A replica's engine failed (see `engineFailures`, `'throw'`): the cluster's next step throws it. */
   private engineError: Error | undefined
 
   /** Runs `work` without waiting for it; a failure is kept in `failures`, never left unhandled. */
   background(what: string, work: Promise<unknown>): void {
     work.catch((error: unknown) => this.failures.push(`${what}: ${(error as Error).message}`))
+  }
+
+  /**
+   * Resolves once the run of `id` that stopped on a failure (its storage's, its engine's) has exited: it closed what
+   * it could and told `onFailed`, as a process does before a supervisor starts the next one on the same disk. At
+   * once when it has not failed, or is not running.
+   */
+  async exited(id: string): Promise<void> {
+    const replica = this.replicas.get(id)
+    if (replica && replica.host.failure !== undefined) await replica.exited
   }
 
   /** True while `id` runs (started, and not crashed or stopped since). */
@@ -585,6 +601,8 @@ export class SimCluster {
     if (this.options.signOutputs && !keys) this.keys.set(id, (keys = generateReplicaKeys()))
     const network = memoryTransport({ network: this.network, replicas: this.replicaIds })
     const gate = this.gates.get(id)!
+    let exit!: () => void
+    const exited = new Promise<void>((resolve) => (exit = resolve))
     const host: ReplicaHost = new ReplicaHost({
       storage: kept && (() => kept),
       self: id,
@@ -614,14 +632,19 @@ export class SimCluster {
       onDurable: observer?.onDurable ? (position) => observer.onDurable!(position) : undefined,
       onStateTransferred: observer?.onStateTransferred ? (position, wholeState, sources) => observer.onStateTransferred!(position, wholeState, host.engine.orderDigest, sources) : undefined,
       onFailed: (error, cause) => {
+        exit()
         if (cause !== 'engine') return // a storage fault a test put there (MemoryDurableStorage.fill): `host.failure` tells it
-        if (this.options.engineFailures === 'keep') this.failures.push(`replica ${id} stopped on an unexpected error: ${error.message}`)
-        else this.engineError ??= error
+        if (this.options.engineFailures === 'keep') {
+          const failure = `replica ${id} stopped on an unexpected error: ${error.message}`
+          this.failures.push(failure)
+          this.stoppedOnErrors.push(failure)
+        } else this.engineError ??= error
       },
     })
-    this.replicas.set(id, { host, observer, fromDisk })
+    this.replicas.set(id, { host, observer, fromDisk, exited })
     this.hosts.push(host)
     await host.start()
+    observer?.onStarted?.(host.engine.position)
   }
 }
 

@@ -210,6 +210,11 @@ export interface SimulationResult {
    */
   readonly replacements?: { readonly done: readonly { readonly replaced: string; readonly by: string; readonly atMs: number }[]; readonly membersAtEnd: readonly string[] }
   /**
+   * With the `full` fault: how many disks filled up, and how many of those stopped their replica (a write refused)
+   * before the operator made room (each was then started again from its disk).
+   */
+  readonly diskFull?: { readonly struck: number; readonly stopped: number }
+  /**
    * With liars or a voter other than `first`: the voter, the lying replicas and how they lied, how often each
    * replica's answers were outvoted (over every client), and how many answers the clients took that no correct
    * replica gave (each is also a violation).
@@ -294,6 +299,8 @@ interface LiveIncarnation {
   tookWholeState: boolean
   alive: boolean
   lostWithMajority?: boolean
+  /** The highest position it reported its disk held (`onDurable`), since it last took a whole state. */
+  reportedDurable: number
 }
 
 /**
@@ -359,6 +366,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   if (faultKinds.includes('blackout') && !durable) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, "the 'blackout' fault needs durable replicas (durable: true, --durable): without disks nothing survives it")
   }
+  if (faultKinds.includes('full') && !durable) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, "the 'full' fault needs durable replicas (durable: true, --durable): it fills a replica's disk")
+  }
   const overlapOnly = faultKinds.find((kind) => overlapOnlyFaultKinds.includes(kind))
   if (overlapOnly && !overlap) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `the '${overlapOnly}' fault needs overlapping faults (overlap: true, --overlap)`)
   const inFlight = options.inFlight ?? 1
@@ -420,6 +430,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const incarnations: LiveIncarnation[] = []
   /** The replicas whose disk held each delivery. */
   const disks = new DiskHoldings()
+  /** Replicas that reported their disk held more of the order than they found on it when they started again (see `onStarted`). */
+  const durabilityClaims: string[] = []
+  /** Each crashed replica's last report of how far its disk held the order, with that disk. */
+  const lastClaims = new Map<string, { readonly run: number; readonly position: number; readonly disk: object; readonly atMs: number }>()
   // A blackout (more than F replicas down at once) loses a majority's memory: every incarnation that died
   // since the cluster was last whole may have lost deliveries nobody acknowledged.
   let diedSinceAllUp: LiveIncarnation[] = []
@@ -462,6 +476,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const spareCount = faultKinds.includes('replace') ? replicaCount : 0
   const tracer = options.record ? new RunTracer(options.record, () => cluster.scheduler.now(), Array.from({ length: replicaCount + spareCount }, (_, i) => `r${i + 1}`)) : undefined
   const cluster: SimCluster = new SimCluster({
+    // A replica that stops on an unexpected error (a machine's method that throws, a bug) is a failed run with its
+    // rerun command, not an exception out of `simulate`: the others go on without it, as in a real cluster.
+    engineFailures: 'keep',
     network: tracer?.network,
     afterEvent: tracer && (() => tracer.afterEvent(cluster)),
     machine: options.workload.machine,
@@ -484,14 +501,25 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     incarnationRandom: new SeededRandom((options.seed ^ 0x1b873593) >>> 0),
     liars: liarOptions,
     observeReplica: (replica, number) => {
-      const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, tookWholeState: false, alive: true }
+      const incarnation: LiveIncarnation = { replica, number, deliveries: [], current: new Map(), notDurableFrom: 1, tookWholeState: false, alive: true, reportedDurable: 0 }
       incarnations.push(incarnation)
       return {
         onDeliver: (position, request, executed, time, orderDigest) => {
           tracer?.delivered(replica, number, position, request, executed)
           recordDelivery(incarnation, { position, key: requestKey(request.client, request.incarnation, request.seq), executed, time, orderDigest })
         },
-        onDurable: (position) => recordDurable(incarnation, position, disks),
+        // Whatever a replica reported its disk held, the others counted toward a majority (replies, view changes):
+        // started again from the same disk, it must hold at least that much of the order (a wiped disk is a new one).
+        onStarted: (position) => {
+          const claim = lastClaims.get(replica)
+          lastClaims.delete(replica)
+          if (!claim || claim.disk !== cluster.disks.get(replica) || position >= claim.position) return
+          durabilityClaims.push(`durability: ${replica} (run ${claim.run}) reported that its disk held the order up to position ${claim.position}, but started again from that disk (run ${number}, after a crash at ${claim.atMs.toFixed(1)} ms) it held the order only up to ${position}: the others may have counted what it lost toward a majority`)
+        },
+        onDurable: (position) => {
+          incarnation.reportedDurable = Math.max(incarnation.reportedDurable, position)
+          recordDurable(incarnation, position, disks)
+        },
         // The whole state replaced its own: what it delivered before is not its state any more (its disk's
         // snapshot holds the transferred state, whose deliveries other incarnations recorded). But when its own
         // order up to that position was the state's (equal digests of the order there), the requests it delivered
@@ -518,6 +546,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           rollBack(incarnation, 1)
           incarnation.notDurableFrom = position + 1
           incarnation.tookWholeState = true
+          incarnation.reportedDurable = 0
         },
         onViewInstalled: (view, position) => {
           tracer?.viewInstalled(replica, view, position)
@@ -544,6 +573,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         onCrash: () => {
           tracer?.crashed(replica)
           incarnation.alive = false
+          // What it reported its disk held must come back when it restarts from that disk (see `onStarted`).
+          const disk = cluster.disks.get(replica)
+          if (disk && incarnation.reportedDurable > 0) lastClaims.set(replica, { run: number, position: incarnation.reportedDurable, disk, atMs: cluster.scheduler.now() })
+          else lastClaims.delete(replica)
           const down = cluster.members.filter((id) => !cluster.isRunning(id)).length
           // One at a time, the cluster was whole if this was the only replica down; overlapping, if every other one serves.
           const wasWhole = overlap ? cluster.members.every((id) => id === replica || cluster.isServing(id)) : down <= 1
@@ -704,7 +737,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     violations.push(...options.workload.check({ history: fleet.history, events: fleet.events, positionOf }))
   }
 
-  violations.push(...cluster.failures.map((failure) => `simulator: ${failure}`))
+  violations.push(...durabilityClaims)
+  // Replicas that stopped on an unexpected error come first: what follows from them (a stall) comes after. A replica
+  // that stops again on the same error after its restarts is told once, with how often.
+  const stopped = new Map<string, number>()
+  for (const failure of cluster.stoppedOnErrors) stopped.set(failure, (stopped.get(failure) ?? 0) + 1)
+  violations.unshift(...[...stopped].map(([failure, times]) => (times === 1 ? failure : `${failure} (${times} times)`)))
+  violations.push(...cluster.failures.filter((failure) => !stopped.has(failure)).map((failure) => `simulator: ${failure}`))
   const injected = overlapping?.injected ?? gated?.injected ?? []
   const failoverMs = overlapping ? failoverTimes(injected.filter((fault) => fault.kind === 'crash' || fault.kind === 'partition').map((fault) => ({ atMs: fault.atMs, victims: fault.replicas })), viewsInstalled) : (gated?.failoverMs(viewsInstalled) ?? [])
   const ordererStats = cluster.ordererStats()
@@ -735,6 +774,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     faults: injected,
     ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd, stateMayBeLostAtEnd } } : {}),
     ...(overlapping && spareCount > 0 ? { replacements: { done: overlapping.replacements, membersAtEnd: [...cluster.members] } } : {}),
+    ...(overlapping && faultKinds.includes('full') ? { diskFull: { ...overlapping.diskFull } } : {}),
     ...(voting
       ? {
           voting: {
@@ -783,6 +823,7 @@ function describeFault(fault: FaultEvent): string {
   if (fault.kind === 'skew') return `skew ${fault.replicas.join(',')} ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms for ${fault.durationMs}ms`
   if (fault.kind === 'drift') return `drift ${fault.replicas.join(',')} to ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms over ${fault.rampMs ?? 0}ms, for ${fault.durationMs}ms`
   if (fault.kind === 'blackout') return `blackout; restarts after ${JSON.stringify(fault.restartsAfterMs)}`
+  if (fault.kind === 'full') return `full: the disk of ${fault.replicas.join(',')} fills up; room again after ${fault.durationMs}ms`
   if (fault.kind === 'membership') return `membership: an operator removes ${fault.replicas.join(',')}${fault.down ? ' (down)' : ''} through ${fault.via}, and admits it back after ${fault.durationMs}ms out`
   if (fault.kind === 'replace') return `replace: an operator removes ${fault.replicas.join(',')}${fault.down ? ' (down)' : ''} through ${fault.via}, starts the spare ${fault.spare ?? '?'} and admits it after ${fault.durationMs}ms`
   const extra = fault.extraMs > 0 ? ` +${fault.extraMs}ms` : ''

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { simulate, workloads, type FaultKind, type SimulationResult } from '@lockstep/testkit'
+import { orderers } from './orderers'
+
+// The world simulator's `full` fault: a replica's disk fills up while every other kind of fault strikes too. The
+// replica must stop at its first refused write (it cannot keep what it is asked to), send nothing after it, and come
+// back from its disk once the operator made room; the cluster goes on without it meanwhile, within F.
+const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart', 'pause', 'full']
+
+// Fewer kinds beside it, so that disks fill up more often in a run.
+const fewFaults: FaultKind[] = ['crash', 'restart', 'partition', 'pause', 'full']
+
+const fullRun = (orderer: (typeof orderers)[number], seed: number, machine: string, replicas: number, faults = everyFault) =>
+  simulate({ seed, workload: workloads[machine]!, orderer: orderer.simulation, replicas, clients: 1 + (seed % 5), ops: 100, faults, durable: true, overlap: true })
+
+describe.each(orderers)('disks that fill up, among every other fault (the world simulator, $name)', (orderer) => {
+  it('stops each replica whose disk refused a write, restarts it from its disk once there is room, and loses nothing acknowledged', async () => {
+    const results: SimulationResult[] = []
+    for (let seed = 1; seed <= 8; seed++) {
+      results.push(await fullRun(orderer, seed, seed % 2 === 0 ? 'kv' : 'register', seed % 4 < 2 ? 3 : 5))
+      results.push(await fullRun(orderer, seed, seed % 2 === 0 ? 'register' : 'kv', seed % 4 < 2 ? 5 : 3, fewFaults))
+    }
+    for (const result of results) {
+      expect(result.violations, `seed ${result.seed}: ${result.rerun}`).toEqual([])
+      expect(result.faultBudget!.peak, `seed ${result.seed}`).toBeLessThanOrEqual(result.faultBudget!.limit)
+    }
+    // The fault strikes, and many of the disks it fills refuse a write before the operator makes room: those
+    // replicas stopped and were started again from their disks (the others wrote nothing meanwhile: the fault struck
+    // late in the workload, or while the replica was cut off or down).
+    const struck = results.reduce((sum, r) => sum + r.diskFull!.struck, 0)
+    const stopped = results.reduce((sum, r) => sum + r.diskFull!.stopped, 0)
+    expect(struck).toBeGreaterThanOrEqual(results.length / 2)
+    expect(stopped).toBeGreaterThanOrEqual(results.length / 4)
+    expect(results.filter((r) => r.diskFull!.stopped > 0).length).toBeGreaterThanOrEqual(results.length / 4)
+  })
+
+  it('reruns a seed exactly, with the fault in its rerun command', async () => {
+    const first = await fullRun(orderer, 5, 'register', 5)
+    expect(await fullRun(orderer, 5, 'register', 5)).toEqual(first)
+    expect(first.rerun).toContain(`--faults ${everyFault.join(',')} --overlap --durable`)
+  })
+})
+
+describe('the full fault needs disks and overlapping faults', () => {
+  const base = { seed: 1, workload: workloads.kv!, orderer: orderers[0].simulation, faults: ['full'] as FaultKind[] }
+  it('refuses a run without disks, naming the fault', async () => {
+    await expect(simulate({ ...base, overlap: true })).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/'full' fault needs durable replicas/) })
+  })
+
+  it('refuses a run without overlapping faults', async () => {
+    await expect(simulate({ ...base, durable: true, overlap: false })).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/'full' fault needs overlapping faults/) })
+  })
+})
