@@ -34,6 +34,15 @@ describe.each(orderers)('disks that fill up, among every other fault (the world 
     expect(results.filter((r) => r.diskFull!.stopped > 0).length).toBeGreaterThanOrEqual(results.length / 4)
   })
 
+  it('starts a replica that stopped on its full disk again only once the stopped run exited (seed 63)', async () => {
+    // Found by the first sweep with this fault: r5 stopped on its full disk as every fault ended, was started again at
+    // once, and the stopping run then closed the disk under its successor, which stopped on a storage that was not
+    // open and never served again (a liveness violation after every fault ended).
+    const result = await simulate({ seed: 63, workload: workloads.kv!, orderer: orderer.simulation, replicas: 5, clients: 4, inFlight: 2, ops: 100, faults: everyFault, durable: true, overlap: true })
+    expect(result.violations, result.rerun).toEqual([])
+    if (orderer.name === 'realtime') expect(result.diskFull).toEqual({ struck: 2, stopped: 1 })
+  })
+
   it('reruns a seed exactly, with the fault in its rerun command', async () => {
     const first = await fullRun(orderer, 5, 'register', 5)
     expect(await fullRun(orderer, 5, 'register', 5)).toEqual(first)
