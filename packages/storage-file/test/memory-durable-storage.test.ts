@@ -29,10 +29,7 @@ describe('memoryDurableStorage', () => {
   })
 
   it('a full disk refuses every write; room made before any write refused leaves the storage as it was', async () => {
-    const storage = buildMemoryDurableStorage()
-    await storage.open()
-    storage.append([record(1)])
-    await storage.sync()
+    const storage = await withRecordOneSynced()
     storage.fill()
     storage.makeRoom()
     storage.append([record(2)])
@@ -41,10 +38,7 @@ describe('memoryDurableStorage', () => {
   })
 
   it('a storage that refused a write on a full disk stays stopped when room is made, until it is opened again', async () => {
-    const storage = buildMemoryDurableStorage()
-    await storage.open()
-    storage.append([record(1)])
-    await storage.sync()
+    const storage = await withRecordOneSynced()
     storage.append([record(2)])
     storage.fill()
     expect(() => storage.append([record(3)])).toThrow(/ENOSPC/)
@@ -60,10 +54,7 @@ describe('memoryDurableStorage', () => {
   })
 
   it("with failsFirst 'write', appends are taken until a sync writes to the full disk; from then on they throw too", async () => {
-    const storage = buildMemoryDurableStorage()
-    await storage.open()
-    storage.append([record(1)])
-    await storage.sync()
+    const storage = await withRecordOneSynced()
     storage.fill({ failsFirst: 'write' })
     storage.append([record(2)])
     await expect(storage.sync()).rejects.toThrow(/ENOSPC/)
@@ -75,10 +66,7 @@ describe('memoryDurableStorage', () => {
   })
 
   it('a close on a full disk loses what was not synced: it rejects when its final write is refused, and the rest stays', async () => {
-    const storage = buildMemoryDurableStorage()
-    await storage.open()
-    storage.append([record(1)])
-    await storage.sync()
+    const storage = await withRecordOneSynced()
     storage.fill({ failsFirst: 'write' })
     storage.append([record(2)])
     await expect(storage.close()).rejects.toThrow(/ENOSPC/)
@@ -194,3 +182,12 @@ describe('memoryDurableStorage', () => {
     })
   })
 })
+
+/** An open storage holding record 1, synced. */
+async function withRecordOneSynced(): Promise<ReturnType<typeof buildMemoryDurableStorage>> {
+  const storage = buildMemoryDurableStorage()
+  await storage.open()
+  storage.append([record(1)])
+  await storage.sync()
+  return storage
+}
