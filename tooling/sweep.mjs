@@ -114,7 +114,15 @@ const excused = []
 
 /** Runs one seed of a grid; records a failure (printed with its rerun command) or a pass that owed no liveness. */
 async function run(grid, options) {
-  const result = await simulate(options)
+  let result
+  try {
+    result = await simulate(options)
+  } catch (error) {
+    // A simulation that throws (a simulator bug, or options it refuses) fails this run, and the sweep goes on.
+    const { workload, orderer, ...setting } = options
+    const rerun = `simulate(${JSON.stringify({ ...setting, workload: workload?.name, orderer: orderer?.name })}) threw; no rerun command`
+    result = { ok: false, violations: [`the simulation threw: ${error?.stack ?? error}`], rerun, operations: 0, faults: [] }
+  }
   if (!result.ok) {
     failures.push({ grid, seed: options.seed, violations: result.violations.slice(0, 3), rerun: result.rerun })
     if (!values.json) console.log(`FAILED ${grid} seed ${options.seed}: ${result.violations.slice(0, 2).join('; ').slice(0, 600)}\n  rerun: ${result.rerun}`)
