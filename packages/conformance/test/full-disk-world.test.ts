@@ -34,7 +34,7 @@ describe.each(orderers)('disks that fill up, among every other fault (the world 
     expect(results.filter((r) => r.diskFull!.stopped > 0).length).toBeGreaterThanOrEqual(results.length / 4)
   })
 
-  it('starts a replica that stopped on its full disk again only once the stopped run exited (seed 63)', async () => {
+  it('waits for the stopped run to exit before it starts a replica that stopped on its full disk again (seed 63)', async () => {
     // Found by the first sweep with this fault: r5 stopped on its full disk as every fault ended, was started again at
     // once, and the stopping run then closed the disk under its successor, which stopped on a storage that was not
     // open and never served again (a liveness violation after every fault ended).

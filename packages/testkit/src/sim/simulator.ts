@@ -514,7 +514,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           const claim = lastClaims.get(replica)
           lastClaims.delete(replica)
           if (!claim || claim.disk !== cluster.disks.get(replica) || position >= claim.position) return
-          durabilityClaims.push(`durability: ${replica} (run ${claim.run}) reported that its disk held the order up to position ${claim.position}, but started again from that disk (run ${number}, after a crash at ${claim.atMs.toFixed(1)} ms) it held the order only up to ${position}: the others may have counted what it lost toward a majority`)
+          durabilityClaims.push(`durability: ${replica} (run ${claim.run}) reported that its disk held the order up to position ${claim.position}, but started again from that disk (run ${number}, after a crash at ${claim.atMs.toFixed(1)} ms) it held the order up to ${position} and no further: the others may have counted what it lost toward a majority`)
         },
         onDurable: (position) => {
           incarnation.reportedDurable = Math.max(incarnation.reportedDurable, position)
