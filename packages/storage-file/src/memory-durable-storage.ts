@@ -1,7 +1,6 @@
 import { ErrorCodes, LockstepError, type Logger, type LogRecord, type Recovered, type ReplicaComponents, type Scheduler, type Snapshot, type Storage, type StorageFactory } from '@lockstep/interface'
 import { checkAppendedRecords, checkSnapshot } from './record-checks'
 
-/** Options of {@link MemoryDurableStorage.crash}. */
 /** Options of {@link MemoryDurableStorage.fill}. */
 export interface FillOptions {
   /**
@@ -13,6 +12,7 @@ export interface FillOptions {
   readonly failsFirst?: 'append' | 'write'
 }
 
+/** Options of {@link MemoryDurableStorage.crash}. */
 export interface CrashOptions {
   /**
    * How many of the oldest unsynced records survive anyway, as if the OS had

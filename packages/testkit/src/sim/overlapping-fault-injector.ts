@@ -116,11 +116,8 @@ export class OverlappingFaultInjector {
   private catchingUp: { readonly id: string; readonly timer: unknown }[] = []
   /** Full disks (`full`), each with the timer of the moment the operator makes room on it. */
   private readonly fullDisks = new Map<string, TimerHandle>()
-  /**
-   * The `full` faults that struck, and how many of them stopped their replica (a write refused) before the operator
-   * made room: each of those was started again from its disk.
-   */
-  readonly diskFull = { struck: 0, stopped: 0 }
+  /** How many `full` faults stopped their replica (a write refused) before the operator made room: each was started again from its disk. */
+  diskFullStops = 0
   /** Replicas an operator removed and that do not serve again yet (`membership`, `replace`). */
   private readonly removals = new Map<string, Removal>()
   /**
@@ -409,10 +406,10 @@ export class OverlappingFaultInjector {
         return true
       }
       case 'full': {
-        // A disk fills up (logs, a runaway file, a volume shared with something else): the replica finds out at its next write.
+        // A disk fills up (logs, a runaway file, a volume shared with something else): the replica finds out at its next
+        // write, an append (a write behind it failed) or the sync that writes what it appended.
         const victims = budget.pick(shuffle(random, running.filter((id) => !this.fullDisks.has(id))), 1)
         const durationMs = random.int(50, 2000)
-        // The replica finds out at an append (a write behind it failed) or at the sync that writes what it appended.
         const failsFirst = random.chance(0.5) ? 'append' : 'write'
         if (victims.length === 0) return false
         this.record(fault(durationMs, victims))
@@ -463,7 +460,6 @@ export class OverlappingFaultInjector {
   private fill(id: string, durationMs: number, failsFirst: 'append' | 'write'): void {
     this.cluster.disks.get(id)!.fill({ failsFirst })
     this.budget.diskFilled(id)
-    this.diskFull.struck++
     const handle = this.cluster.scheduler.setTimer(durationMs, () => {
       this.cluster.background(`making room on the disk of ${id}`, this.makeRoom(id).then(() => this.checkQuiet()))
     })
@@ -480,16 +476,11 @@ export class OverlappingFaultInjector {
     this.fullDisks.delete(id)
     this.budget.roomMade(id)
     if (!this.cluster.isRunning(id)) return
-    const host = this.cluster.host(id)
-    if (host.failure === undefined) {
+    if (this.cluster.host(id).failure === undefined) {
       this.cluster.disks.get(id)!.makeRoom()
       return
     }
-    this.diskFull.stopped++
-    // Its process exits first (it closes what it can), then the next one opens the disk. Found: restarted at once, the
-    // stopping run closed the disk under its successor, which stopped in turn on a storage that was not open.
-    await this.cluster.exited(id)
-    if (!this.cluster.isRunning(id) || this.cluster.host(id) !== host) return // another fault took it down meanwhile
+    this.diskFullStops++
     this.cluster.crashNow(id)
     await this.restartNow(id, 'disk')
   }

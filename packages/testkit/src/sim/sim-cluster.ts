@@ -1,7 +1,7 @@
 import { LockstepClient, type ClientObserver } from '@lockstep/client'
 import { generateReplicaKeys, type ReplicaKeys, type VoterFactory } from '@lockstep/voting'
 import { ReplicaHost, type MembershipOptions, type ReplicaHostOptions } from '@lockstep/core'
-import { ErrorCodes, LockstepError, silentLogger, type ClientTransport, type Logger, type Orderer, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type TransportFactory, type View } from '@lockstep/interface'
+import { ErrorCodes, LockstepError, silentLogger, type ClientTransport, type Logger, type Orderer, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type Storage, type TransportFactory, type View } from '@lockstep/interface'
 import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay, type NetworkObserver } from '@lockstep/transport-memory'
 import { SeededRandom } from './prng'
@@ -163,8 +163,8 @@ interface RunningReplica {
   readonly observer: ReplicaObserver | undefined
   /** It started with something on its disk (it recovers); false for a start without state. */
   readonly fromDisk: boolean
-  /** Resolves once it stopped on a failure and its `onFailed` ran: the process exited. */
-  readonly exited: Promise<void>
+  /** Its view of the disk: cut off when the run crashes (see `runDisk`). */
+  readonly run: { gone: boolean }
 }
 
 /**
@@ -346,16 +346,6 @@ export class SimCluster {
     work.catch((error: unknown) => this.failures.push(`${what}: ${(error as Error).message}`))
   }
 
-  /**
-   * Resolves once the run of `id` that stopped on a failure (its storage's, its engine's) has exited: it closed what
-   * it could and told `onFailed`, as a process does before a supervisor starts the next one on the same disk. At
-   * once when it has not failed, or is not running.
-   */
-  async exited(id: string): Promise<void> {
-    const replica = this.replicas.get(id)
-    if (replica && replica.host.failure !== undefined) await replica.exited
-  }
-
   /** True while `id` runs (started, and not crashed or stopped since). */
   isRunning(id: string): boolean {
     return this.replicas.has(id)
@@ -365,6 +355,7 @@ export class SimCluster {
   async crash(id: string): Promise<void> {
     const replica = this.replicas.get(id)
     this.replicas.delete(id)
+    if (replica) replica.run.gone = true
     replica?.observer?.onCrash?.()
     await replica?.host.kill()
     this.disks.get(id)?.crash()
@@ -378,6 +369,7 @@ export class SimCluster {
     const replica = this.replicas.get(id)
     if (!replica) return
     this.replicas.delete(id)
+    replica.run.gone = true
     this.gates.get(id)!.drop()
     replica.observer?.onCrash?.()
     this.background(`killing ${id}`, replica.host.kill())
@@ -593,16 +585,15 @@ export class SimCluster {
     const incarnation = this.starts.get(id) ?? 0
     this.starts.set(id, incarnation + 1)
     const observer = this.options.observeReplica?.(id, incarnation)
-    // The disk outlives this incarnation: the host is given a factory that returns it.
-    const kept = disk
+    // The disk outlives this incarnation: the host is given a factory that returns this run's view of it.
+    const run = { gone: false }
+    const kept = disk && runDisk(disk, run)
     const { orderer } = this.options
     const lie = this.options.liars?.[id]
     let keys = this.keys.get(id)
     if (this.options.signOutputs && !keys) this.keys.set(id, (keys = generateReplicaKeys()))
     const network = memoryTransport({ network: this.network, replicas: this.replicaIds })
     const gate = this.gates.get(id)!
-    let exit!: () => void
-    const exited = new Promise<void>((resolve) => (exit = resolve))
     const host: ReplicaHost = new ReplicaHost({
       storage: kept && (() => kept),
       self: id,
@@ -632,7 +623,6 @@ export class SimCluster {
       onDurable: observer?.onDurable ? (position) => observer.onDurable!(position) : undefined,
       onStateTransferred: observer?.onStateTransferred ? (position, wholeState, sources) => observer.onStateTransferred!(position, wholeState, host.engine.orderDigest, sources) : undefined,
       onFailed: (error, cause) => {
-        exit()
         if (cause !== 'engine') return // a storage fault a test put there (MemoryDurableStorage.fill): `host.failure` tells it
         if (this.options.engineFailures === 'keep') {
           const failure = `replica ${id} stopped on an unexpected error: ${error.message}`
@@ -641,10 +631,30 @@ export class SimCluster {
         } else this.engineError ??= error
       },
     })
-    this.replicas.set(id, { host, observer, fromDisk, exited })
+    this.replicas.set(id, { host, observer, fromDisk, run })
     this.hosts.push(host)
     await host.start()
     observer?.onStarted?.(host.engine.position)
+  }
+}
+
+/**
+ * One run's view of a disk that outlives it: once the run crashed, nothing it still has under way reaches the disk
+ * (its process is gone), which the next run may have opened. Found (the `full` fault, seed 63): a run that stopped on
+ * its full disk was still stopping when the operator started the next one, and its late `close` closed the disk under
+ * its successor, which then stopped on a storage that was not open.
+ */
+function runDisk(disk: Storage, run: { readonly gone: boolean }): Storage {
+  const gone = () => new LockstepError(ErrorCodes.STOPPED, 'this run of the replica crashed: its disk is not its own any more')
+  return {
+    open: () => (run.gone ? Promise.reject(gone()) : disk.open()),
+    append: (records) => {
+      if (run.gone) throw gone()
+      disk.append(records)
+    },
+    sync: () => (run.gone ? Promise.reject(gone()) : disk.sync()),
+    writeSnapshot: (snapshot) => (run.gone ? Promise.reject(gone()) : disk.writeSnapshot(snapshot)),
+    close: () => (run.gone ? Promise.resolve() : disk.close()),
   }
 }
 

@@ -774,7 +774,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     faults: injected,
     ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd, stateMayBeLostAtEnd } } : {}),
     ...(overlapping && spareCount > 0 ? { replacements: { done: overlapping.replacements, membersAtEnd: [...cluster.members] } } : {}),
-    ...(overlapping && faultKinds.includes('full') ? { diskFull: { ...overlapping.diskFull } } : {}),
+    ...(overlapping && faultKinds.includes('full') ? { diskFull: { struck: injected.filter((fault) => fault.kind === 'full').length, stopped: overlapping.diskFullStops } } : {}),
     ...(voting
       ? {
           voting: {
