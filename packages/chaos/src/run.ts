@@ -531,9 +531,10 @@ async function removeDeadAndAdmit(cluster: ChaosCluster, target: string, holdMs:
     const before = await cluster.status(false)
     await within(holdMs, async () => {
       // A replica that serves in its view speaks for that view's configuration, and no other: one that heard of a newer
-      // view it is not a member of (it rejoins by state transfer) still reports the configuration it knew before. Found (seed
+      // view it is not a member of (it rejoins by state transfer) may know only an older view's configuration. Found (seed
       // 46003, 5 replicas, real time): r3, left out of view 310, reported view 310 with its older configuration, which
-      // still had r5; the replicas serving in view 310 had it out. The simulator's check looks at serving members too.
+      // still had r5; the replicas serving in view 310 had it out. The status now names the view its configuration is
+      // from (`configurationViewId`), and the simulator's check looks at serving members too.
       const back = (await cluster.status(false)).find((s) => s.state === 'normal' && s.view.includes(s.id) && s.viewId > outIn && (s.view.includes(target) || s.configuration.includes(target)))
       if (back) anomaly = `'${target}' came back into view ${back.viewId} at '${back.id}' (members ${back.view.join(', ')}; configuration ${back.configuration.join(', ')}) after its removal showed in view ${outIn}, with no admission sent`
       return anomaly !== undefined

@@ -15,8 +15,14 @@ export interface ReplicaStatus {
   readonly view: readonly string[]
   /** Its current view's number: it grows with every view the replica installs. */
   readonly viewId: number
-  /** The configured replicas as its view has them (operators' removals and admissions change it). */
+  /**
+   * The configured replicas as its view has them (operators' removals and admissions change it): the view
+   * `configurationViewId`'s, which is `viewId` except while the replica joins a newer view whose configuration it has
+   * not learned (it was told only that it is not a member).
+   */
   readonly configuration: readonly string[]
+  /** The view whose configuration `configuration` is (see there). */
+  readonly configurationViewId: number
   /** Where it stands: 'normal', 'frozen', 'transferring', 'joining' or 'recovering' (see @lockstep/core's EngineStatus). */
   readonly state: string
   /** Client sessions in its replicated session table (bounded by the configuration's `sessions.capacity`). */

@@ -10,8 +10,14 @@ export interface ReplicaStatusReport {
   /** Where it stands: 'normal' (serving in a view), 'frozen', 'transferring', 'joining' or 'recovering'. */
   readonly status: string
   readonly view: { readonly id: number; readonly members: readonly string[] }
-  /** The configured replicas (a majority of them is the quorum). */
+  /**
+   * The configured replicas (a majority of them is the quorum) of the view `configurationView`: `view`'s, except
+   * while the replica joins a newer view whose configuration it has not learned (it was told only that it is not a
+   * member).
+   */
   readonly configuration: readonly string[]
+  /** The view whose configuration `configuration` is: `view.id` but in the case above. */
+  readonly configurationView: number
   /** Requests delivered so far. */
   readonly position: number
   /** How it extends its order digest (`OrderDigestVersion` of @lockstep/core): the version of the history it holds. */
@@ -243,7 +249,8 @@ export class ReplicaMetrics {
       pid: process.pid,
       status: engine.status,
       view: { id: engine.view.id, members: [...engine.view.members] },
-      configuration: [...engine.configuration],
+      configuration: [...engine.viewConfiguration.replicas],
+      configurationView: engine.viewConfiguration.view,
       position: engine.position,
       orderDigestVersion: engine.orderDigestVersion,
       stabilityLag: { pendingRequests: engine.pending, oldestPendingMs: this.oldestPendingMs() },

@@ -72,6 +72,7 @@ describe('replicaSample and metricValue', () => {
     status: 'normal',
     view: { id: 3, members: ['r1', 'r3'] },
     configuration: ['r1', 'r2', 'r3'],
+    configurationView: 3,
     position: 812,
     orderDigestVersion: 2,
     stabilityLag: { pendingRequests: 2, oldestPendingMs: 12.5 },

@@ -10,6 +10,8 @@ function fakeEngine() {
     status: 'normal',
     view: { id: 2, members: ['r1', 'r2', 'r3'] },
     configuration: ['r1', 'r2', 'r3'],
+    /** What /status reports as the configuration: the view's (Engine.viewConfiguration). */
+    viewConfiguration: { view: 2, replicas: ['r1', 'r2', 'r3'] },
     position: 7,
     orderDigestVersion: 1,
     pending: 1,
@@ -94,6 +96,7 @@ describe('a replica\'s metrics', () => {
       status: 'normal',
       view: { id: 2, members: ['r1', 'r2', 'r3'] },
       configuration: ['r1', 'r2', 'r3'],
+      configurationView: 2,
       position: 7,
       orderDigestVersion: 1,
       queues: { orderer: 1, heldForTransfer: 0, repliesWaiting: 0 },
@@ -103,6 +106,12 @@ describe('a replica\'s metrics', () => {
       digest: null,
       clockOffsets: null,
     })
+  })
+
+  it('a replica joining a view whose configuration it has not learned names the view its configuration is from', async () => {
+    const { metrics, engine } = measured()
+    Object.assign(engine, { status: 'joining', view: { id: 5, members: ['r2', 'r3'] }, viewConfiguration: { view: 2, replicas: ['r1', 'r2', 'r3'] } })
+    expect(await metrics.status(false)).toMatchObject({ status: 'joining', view: { id: 5 }, configuration: ['r1', 'r2', 'r3'], configurationView: 2 })
   })
 
   it('/status includes the machine\'s summary of its state, unless the configuration says statusSummary: false', async () => {

@@ -46,3 +46,25 @@ describe('clock offsets', () => {
     expect(loneMember({ membership: { heartbeatMs: 50, suspectAfterMs: 500 } }).host.engine.clockOffsets).toBeUndefined()
   })
 })
+
+describe('the configuration a replica reports with its view', () => {
+  it('a replica told of a newer view it is not a member of reports that view\'s configuration, not its older one', () => {
+    // r1 serves in view 1 (r1..r4); views 2 (an operator removed r4) and 3 (r1 left out) pass it by. It learns of
+    // view 3 from its chosen value: it joins that view, and the configuration it reports is view 3's.
+    const { host } = loneMember({ replicas: ['r1', 'r2', 'r3', 'r4'], membership: { heartbeatMs: 50, suspectAfterMs: 500 } })
+    expect(host.engine.viewConfiguration).toEqual({ view: 1, replicas: ['r1', 'r2', 'r3', 'r4'] })
+    const value = { view: { id: 3, members: ['r2', 'r3'] }, configuration: ['r1', 'r2', 'r3'], joining: [], incarnations: {}, boundary: undefined }
+    host.engine.onPeerMessage('r2', { kind: 'commit', value })
+    expect(host.engine.status).toBe('joining')
+    expect(host.engine.view.id).toBe(3)
+    expect(host.engine.viewConfiguration).toEqual({ view: 3, replicas: ['r1', 'r2', 'r3'] })
+  })
+
+  it('one told only that it was removed names the view its configuration is from', () => {
+    const { host } = loneMember({ replicas: ['r1', 'r2', 'r3', 'r4'], membership: { heartbeatMs: 50, suspectAfterMs: 500 } })
+    host.engine.onPeerMessage('r2', { kind: 'removed', view: { id: 3, members: ['r2', 'r3'] } })
+    expect(host.engine.status).toBe('joining')
+    expect(host.engine.view.id).toBe(3)
+    expect(host.engine.viewConfiguration).toEqual({ view: 1, replicas: ['r1', 'r2', 'r3', 'r4'] })
+  })
+})

@@ -141,8 +141,10 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     }
     if (request?.lockstep !== 'status') return
     const { engine } = replica.host
-    const answer = (position: number, digest: string) =>
-      notifyParent({ lockstep: 'replica', event: 'status', requestId: request.requestId, id, position, digest, view: engine.view.members, viewId: engine.view.id, configuration: engine.configuration, state: engine.status, sessions: engine.sessionCount })
+    const answer = (position: number, digest: string) => {
+      const configured = engine.viewConfiguration
+      notifyParent({ lockstep: 'replica', event: 'status', requestId: request.requestId, id, position, digest, view: engine.view.members, viewId: engine.view.id, configuration: configured.replicas, configurationViewId: configured.view, state: engine.status, sessions: engine.sessionCount })
+    }
     if (request.digest === false) {
       answer(engine.position, '')
       return

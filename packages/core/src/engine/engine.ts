@@ -444,6 +444,15 @@ export class ReplicaEngine<S = unknown> {
     return this.membership?.currentConfiguration ?? this.currentView.members
   }
 
+  /**
+   * What an operator reads as the configuration of `view`: the configured replicas and the id of the view they are
+   * from, which is `view`'s except while this replica joins a newer view whose configuration it has not learned
+   * (see `Membership.viewConfiguration`). Without membership, the view's members.
+   */
+  get viewConfiguration(): { readonly view: number; readonly replicas: readonly ReplicaId[] } {
+    return this.membership?.viewConfiguration ?? { view: this.currentView.id, replicas: this.currentView.members }
+  }
+
   /** The configuration as replies carry it, made again only when the view or the configuration changed. */
   private clientConfiguration(): ClientConfiguration {
     const replicas = this.configuration

@@ -117,6 +117,8 @@ export class Membership {
   private stateView: View | undefined
   /** The newest value this replica learned was chosen, even one it could not install (while it recovers). */
   private knownValue: ViewValue | undefined
+  /** The view whose value (or disk, or the initial view) gave `configuration`. */
+  private configurationView: number
   /** Fresh joins from members of the initial view, waiting a view-change timeout for them to start in it. */
   private readonly freshJoins = new Map<ReplicaId, { readonly incarnation: number; readonly since: number }>()
 
@@ -128,6 +130,7 @@ export class Membership {
     this.detector = new FailureDetector(host.self, this.options)
     this.detector.watch(host.view().members, host.clock.now())
     this.configuration = [...host.initialConfiguration].sort()
+    this.configurationView = host.initialView.id
     this.start = new ClusterStart(host.self, host.initialView, startAs === 'fresh', host.log, host.incarnation)
     this.knownView = startAs === 'member' ? host.initialView.id : 0
     this.votesFrom = startAs === 'member' ? host.initialView.id + 1 : Infinity
@@ -286,6 +289,7 @@ export class Membership {
   /** The configured replicas (from the disk's view records) when restarting: the quorum of the next view change. */
   restoreConfiguration(configuration: readonly ReplicaId[]): void {
     this.configuration = [...configuration].sort()
+    this.configurationView = this.host.view().id
   }
 
   /**
@@ -305,6 +309,18 @@ export class Membership {
   /** The replicas whose majority decides the next view change. */
   get currentConfiguration(): readonly ReplicaId[] {
     return this.configuration
+  }
+
+  /**
+   * The configuration of the view this replica is in, or joins, with the id of the view it is from: the current
+   * view's once installed; while it joins a newer view it learned of by that view's chosen value, that value's; told
+   * only that it was left out of a newer view (`removed`), the configuration it had, named by its older view's id.
+   */
+  get viewConfiguration(): { readonly view: number; readonly replicas: readonly ReplicaId[] } {
+    const view = this.host.view().id
+    const known = this.knownValue
+    if (view !== this.configurationView && known?.view.id === view) return { view, replicas: [...known.configuration].sort() }
+    return { view: this.configurationView, replicas: this.configuration }
   }
 
   /** True while this replica started without state and may still start a new cluster. */
@@ -525,6 +541,7 @@ export class Membership {
     this.disk = undefined
     this.leftView = undefined
     this.configuration = [...value.configuration].sort()
+    this.configurationView = value.view.id
     for (const replica of value.configuration) this.host.replicas.add(replica)
     this.frozenReport = undefined
     this.viewChange.reset()
