@@ -44,6 +44,16 @@ describe.each(orderers)('disks that fill up, among every other fault (the world 
     if (orderer.name === 'realtime') expect(result.diskFull).toEqual({ struck: 2, stopped: 1 })
   })
 
+  it('a replica that stopped on its full disk sends nothing more (seed 25, the fail-stop check)', async () => {
+    // Every run checks it (a `fail-stop:` violation): once a replica's disk refused a write, no message may leave it,
+    // since one may follow a vote the disk never took. In this seed r2's disk fills up during a view change and
+    // refuses the record of its vote: a replica whose vote ('accepted') left anyway breaks it.
+    const trace: string[] = []
+    const result = await simulate({ seed: 25, workload: workloads.kv!, orderer: orderer.simulation, replicas: 3, clients: 1, ops: 100, faults: fewFaults, durable: true, overlap: true, trace: (line) => trace.push(line) })
+    expect(result.violations, result.rerun).toEqual([])
+    expect(trace.filter((line) => line.includes("replica 'r2': storage failed, stopping"))).toHaveLength(1)
+  })
+
   it('reruns a seed exactly, with the fault in its rerun command', async () => {
     const first = await fullRun(orderer, 5, 'register', 5)
     expect(await fullRun(orderer, 5, 'register', 5)).toEqual(first)

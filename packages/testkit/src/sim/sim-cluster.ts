@@ -10,6 +10,7 @@ import { checkClockOptions, ReplicaClock, type ClockOptions } from './replica-cl
 import { AWAITED_TURNS_PER_EVENT, alreadyFulfilled } from './promise-continuations'
 import { VirtualScheduler } from './virtual-scheduler'
 import { PauseGate } from './pause-gate'
+import { describeMessage } from './message-summary'
 
 /** Failure detection and view changes when {@link SimClusterOptions.membership} is not given. */
 const defaultMembership: MembershipOptions = { heartbeatMs: 20, suspectAfterMs: 150, viewChangeTimeoutMs: 200 }
@@ -338,6 +339,11 @@ export class SimCluster {
   readonly failures: string[] = []
   /** With `engineFailures: 'keep'`: the replicas that stopped on an unexpected error, as kept in `failures` too. */
   readonly stoppedOnErrors: string[] = []
+  /**
+   * Fail-stop broken: a run of a replica sent a message after it stopped by itself (its storage refused a write, or
+   * an unexpected error), once per run. Nothing may leave then: the message may follow a vote its disk never took.
+   */
+  readonly sentAfterStop: string[] = []
   /** A replica's engine failed (see `engineFailures`, `'throw'`): the cluster's next step throws it. */
   private engineError: Error | undefined
 
@@ -605,7 +611,12 @@ export class SimCluster {
         this.orderers.push({ replica: id, orderer: built })
         return built
       },
-      transport: gate.transport(watchedTransport(lie && lie.mode !== 'state' ? lyingTransport(network, lie) : network, observer)),
+      transport: gate.transport(
+        stoppedSendsNothing(watchedTransport(lie && lie.mode !== 'state' ? lyingTransport(network, lie) : network, observer), () => host.failure, (to, message) => {
+          const what = describeMessage(id, to, message, (replica) => this.replicaIds.includes(replica))
+          this.sentAfterStop.push(`replica ${id} (run ${incarnation}) sent ${what.kind === 'malformed' ? 'a message' : `'${what.kind}'`} to ${to} after it stopped (${host.failure?.message ?? 'a failure'}); nothing may leave a replica that stopped`)
+        }),
+      ),
       // The replica reads its own clock; its timers run on the shared virtual time, through its pause gate.
       scheduler: gate.scheduler(this.clock(id).scheduler(this.scheduler)),
       random: this.incarnationRandom,
@@ -655,6 +666,35 @@ function runDisk(disk: Storage, run: { readonly gone: boolean }): Storage {
     sync: () => (run.gone ? Promise.reject(gone()) : disk.sync()),
     writeSnapshot: (snapshot) => (run.gone ? Promise.reject(gone()) : disk.writeSnapshot(snapshot)),
     close: () => (run.gone ? Promise.resolve() : disk.close()),
+  }
+}
+
+/**
+ * A replica's transport that tells `breach` of the first message (to a peer or a client) the replica sends once
+ * `failure` says it stopped by itself: fail-stop means nothing leaves from then on.
+ */
+function stoppedSendsNothing(inner: TransportFactory, failure: () => Error | undefined, breach: (to: string, message: unknown) => void): TransportFactory {
+  return (components) => {
+    const transport = inner(components)
+    let told = false
+    const check = (to: string, message: unknown) => {
+      if (told || failure() === undefined) return
+      told = true
+      breach(to, message)
+    }
+    return {
+      self: transport.self,
+      start: (handler) => transport.start(handler),
+      send: (to, message) => {
+        check(to, message)
+        transport.send(to, message)
+      },
+      sendToClient: (to, message) => {
+        check(to, message)
+        transport.sendToClient(to, message)
+      },
+      stop: () => transport.stop(),
+    }
   }
 }
 

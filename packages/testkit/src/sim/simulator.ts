@@ -744,6 +744,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   for (const failure of cluster.stoppedOnErrors) stopped.set(failure, (stopped.get(failure) ?? 0) + 1)
   violations.unshift(...[...stopped].map(([failure, times]) => (times === 1 ? failure : `${failure} (${times} times)`)))
   violations.push(...cluster.failures.filter((failure) => !stopped.has(failure)).map((failure) => `simulator: ${failure}`))
+  violations.push(...cluster.sentAfterStop.map((breach) => `fail-stop: ${breach}`))
   const injected = overlapping?.injected ?? gated?.injected ?? []
   const failoverMs = overlapping ? failoverTimes(injected.filter((fault) => fault.kind === 'crash' || fault.kind === 'partition').map((fault) => ({ atMs: fault.atMs, victims: fault.replicas })), viewsInstalled) : (gated?.failoverMs(viewsInstalled) ?? [])
   const ordererStats = cluster.ordererStats()
