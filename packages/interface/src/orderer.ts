@@ -35,6 +35,12 @@ export interface OrdererContext {
    * a majority of it is what F faulty replicas can never make up, where a majority of a shrunk view can be.
    */
   configurationSize?(): number
+  /**
+   * Optional. The configured replicas themselves (see `configurationSize`): a member of the view outside them (a
+   * spare) is in no majority of the configuration, so an orderer counting a majority of the configuration among the
+   * view's members counts these only.
+   */
+  configuration?(): readonly ReplicaId[]
 }
 
 /**

@@ -692,7 +692,9 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
       this.ctx.log.warn(`replica '${this.ctx.self}' finds the clock of '${from}' off by ${offsetMs.toFixed(3)} ms (round trip ${roundTripMs.toFixed(3)} ms), beyond maxSkewMs ${this.maxSkewMs}; a majority of the view agrees with this replica's clock, so '${from}' is the one off`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs })
       return
     }
-    const off = members.filter((m) => m !== this.ctx.self && this.beyondBound(fresh(m)))
+    // Spares (members outside the configuration) are in no majority of it: only configured replicas count.
+    const configured = this.ctx.configuration?.()
+    const off = members.filter((m) => m !== this.ctx.self && (configured === undefined || configured.includes(m)) && this.beyondBound(fresh(m)))
     // This replica's own clock is off only if a majority of the configuration says so: F skewed clocks can be a
     // majority of a view shrunk to F + 1 members, never of the configuration. Short of that (two members, one of
     // them skewed: neither can tell whose clock it is), it stops delivering by its clock and keeps its state: Test II
@@ -700,7 +702,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     // skewed one went on; with every member of a later two-member view doing so, an answered request was lost
     // (`lockstep sim --machine apps/lock-service/specs/semaphore.sm --replicas 3 --order realtime --faults
     // delay,client-restart,skew,membership --seed 576`), and clusters stalled with every replica asking to join.
-    if (off.length < Math.floor((this.ctx.configurationSize?.() ?? members.length) / 2) + 1) {
+    if (off.length < Math.floor((configured?.length ?? this.ctx.configurationSize?.() ?? members.length) / 2) + 1) {
       if (this.clockChecked) {
         this.counters.skewUnattributed++
         this.ctx.log.warn(`replica '${this.ctx.self}' finds its clock off from ${off.map((m) => `'${m}' (${this.clockOffsets.get(m)!.offsetMs.toFixed(3)} ms)`).join(', ')} beyond maxSkewMs ${this.maxSkewMs}, and neither side has a majority of the configuration: it delivers by Test II only (never by its clock) until its clock agrees with a majority of the view again`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs, off })

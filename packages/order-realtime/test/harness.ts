@@ -19,6 +19,8 @@ export interface ClusterOptions extends RealtimeOptions {
   readonly clocksChecked?: boolean
   /** The configuration's size the orderers are told (`OrdererContext.configurationSize`); default: not told (the view's). */
   readonly configurationSize?: number
+  /** The configured replicas the orderers are told (`OrdererContext.configuration`); default: not told. */
+  readonly configuration?: readonly string[]
 }
 
 /**
@@ -53,6 +55,7 @@ export function cluster(ids: string[], options: ClusterOptions = {}) {
       deliver: (request) => delivered.get(id)!.push(request),
       diverged: (reason) => diverged.get(id)!.push(reason),
       ...(options.configurationSize === undefined ? {} : { configurationSize: () => options.configurationSize! }),
+      ...(options.configuration === undefined ? {} : { configuration: () => options.configuration! }),
     }
     const orderer = new RealtimeOrderer(ctx, options)
     if (options.clocksChecked !== false) (orderer as unknown as { clockChecked: boolean }).clockChecked = true

@@ -112,6 +112,7 @@ export class ReplicaEngine<S = unknown> {
       deliver: (request) => this.deliver(request),
       diverged: (reason) => this.orderDiverged(reason),
       configurationSize: () => (this.membership?.currentConfiguration ?? this.currentView.members).length,
+      configuration: () => this.membership?.currentConfiguration ?? this.currentView.members,
     })
     // Replies wait for a majority's disks (durable storage), or, with an orderer that rests on timing
     // assumptions, for a majority that delivered the same order up to them (so no client takes a reply from a
