@@ -15,3 +15,5 @@ export type {
   TransportLimits,
 } from './options'
 export { PROTOCOL_VERSION } from './envelope'
+export { certificatesOf, readRevocationLists, revocationListsProblem, revokedBy } from './crl'
+export type { RevocationList } from './crl'

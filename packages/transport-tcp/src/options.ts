@@ -16,6 +16,12 @@ export interface TlsCredentials {
   readonly cert: Pem
   /** This node's private key. */
   readonly key: Pem
+  /**
+   * Certificate revocation lists (PEM, `-----BEGIN X509 CRL-----`), one signed by each CA of `ca`: a peer whose
+   * certificate a list names is refused in the handshake. Optional; once given, every CA needs its list, and a list
+   * past its next update makes node:tls refuse every certificate of its CA (renew it in time).
+   */
+  readonly crl?: Pem | readonly Pem[]
 }
 
 /** How replicas authenticate each other: a shared cluster secret (HMAC) or mutual TLS. */

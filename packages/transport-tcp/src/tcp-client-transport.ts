@@ -7,6 +7,7 @@ import { checkId, checkPeers, invalid, resolveLimits, resolveReconnect, secretBy
 import type { PeerAddress, ResolvedLimits, ResolvedReconnect, TcpClientTransportOptions, TlsCredentials } from './options'
 import { ReliableLink } from './reliable-link'
 import { sharedClientEndpoint } from './shared-client-connections'
+import { checkTlsRevocationLists } from './tls-options'
 
 /**
  * A client's TCP (or TLS) transport: `tcpClient(options)` is the factory a
@@ -55,6 +56,7 @@ function resolveClientOptions(options: TcpClientTransportOptions, components: Cl
   }
   const secret = auth.secret === undefined ? undefined : secretBytes(auth.secret, 'auth.secret', where)
   if (auth.tls !== undefined && (!auth.tls.ca || !auth.tls.cert || !auth.tls.key)) invalid(where, 'auth.tls needs ca, cert and key')
+  if (auth.tls !== undefined) checkTlsRevocationLists(auth.tls, where)
   const replicas = checkPeers(options.replicas, 'replicas', where)
   if (replicas.size === 0) invalid(where, 'replicas must list at least one replica')
   for (const address of replicas.values()) {

@@ -25,7 +25,7 @@ import {
 import type { PeerAddress, ResolvedLimits, TcpTransportOptions, TlsCredentials } from './options'
 import { RefusalLog } from './refusal-log'
 import { ReliableLink } from './reliable-link'
-import { tlsSecureContextOptions } from './tls-options'
+import { checkTlsRevocationLists, tlsSecureContextOptions } from './tls-options'
 
 /** A replica's TCP endpoint: a {@link Transport} plus what TCP needs (binding, addresses). */
 export interface TcpTransport extends Transport {
@@ -181,6 +181,7 @@ class TcpReplicaTransport implements TcpTransport {
     if (auth.tls !== undefined) {
       const { ca, cert, key } = auth.tls
       if (!ca || !cert || !key) invalid(where, 'auth.tls needs ca, cert and key')
+      checkTlsRevocationLists(auth.tls, where)
       this.tls = auth.tls
     } else {
       this.replicaSecret = secretBytes(auth.secret as string, 'auth.secret', where)
@@ -220,7 +221,9 @@ class TcpReplicaTransport implements TcpTransport {
         ? tlsCreateServer({
             ...tlsSecureContextOptions(this.tls),
             requestCert: true,
-            rejectUnauthorized: true,
+            // Checked in 'secureConnection' instead, to say why: node:tls closes the connection of a peer whose
+            // certificate fails without telling the server the reason (the peer sees a reset).
+            rejectUnauthorized: false,
             handshakeTimeout: this.limits.handshakeTimeoutMs,
             minVersion: 'TLSv1.2',
           })
@@ -229,7 +232,17 @@ class TcpReplicaTransport implements TcpTransport {
       this.serverClosed = new Promise((resolveClosed) => server.once('close', () => resolveClosed()))
       server.on('connection', (socket: Socket) => this.onRawConnection(socket))
       if (this.tls) {
-        server.on('secureConnection', (socket: TLSSocket) => this.onSocket(socket))
+        server.on('secureConnection', (socket: TLSSocket) => {
+          if (!socket.authorized) {
+            // Nothing is read from it: it is closed before any frame.
+            this.refusedInHandshake++
+            const reason = socket.authorizationError === undefined ? 'no reason given' : String(socket.authorizationError)
+            this.logger.warn(`lockstep tcp: refused ${this.self} <- ${socket.remoteAddress ?? 'unknown'}: TLS handshake failed: its certificate was not accepted (${reason}${/revoked/i.test(reason) ? ': a revocation list names it' : ''})`, { code: reason })
+            socket.destroy()
+            return
+          }
+          this.onSocket(socket)
+        })
         server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
           this.refusedInHandshake++
           const level = error.code === 'ECONNRESET' ? 'debug' : 'warn'

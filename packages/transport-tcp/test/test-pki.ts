@@ -24,6 +24,10 @@ export interface TestCa {
   readonly cert: string
   /** Issues a certificate with subject CN = `commonName`, OU = `unit`. */
   issue(commonName: string, unit: string): KeyPair
+  /** Revokes a certificate it issued: the next `crl()` lists it. */
+  revoke(pair: KeyPair): void
+  /** Its certificate revocation list (PEM), due for renewal after `seconds` (default 30 days). */
+  crl(seconds?: number): string
 }
 
 /**
@@ -43,9 +47,25 @@ export class TestPki {
     const key = join(this.dir, `${name}.key`)
     const cert = join(this.dir, `${name}.crt`)
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '36500', '-subj', `/CN=${name}`])
+    // What `openssl ca` needs to revoke and to make revocation lists: a database of what it revoked, a list number.
+    const config = join(this.dir, `${name}.cnf`)
+    writeFileSync(join(this.dir, `${name}.index`), '')
+    writeFileSync(join(this.dir, `${name}.crlnumber`), '01\n')
+    writeFileSync(config, `[ca]\ndefault_ca = ca_default\n[ca_default]\ndatabase = ${join(this.dir, `${name}.index`)}\ncrlnumber = ${join(this.dir, `${name}.crlnumber`)}\ndefault_md = sha256\n`)
+    const ca = ['ca', '-config', config, '-keyfile', key, '-cert', cert]
     return {
       cert: readFileSync(cert, 'utf8'),
       issue: (commonName, unit) => this.issue(key, cert, `${name}-${commonName}-${unit}`, commonName, unit),
+      revoke: (pair) => {
+        const file = join(this.dir, `${name}-revoked-${this.serial++}.crt`)
+        writeFileSync(file, pair.cert)
+        openssl([...ca, '-revoke', file])
+      },
+      crl: (seconds = 30 * 24 * 3600) => {
+        const out = join(this.dir, `${name}.crl`)
+        openssl([...ca, '-gencrl', '-crlsec', String(seconds), '-out', out])
+        return readFileSync(out, 'utf8')
+      },
     }
   }
 

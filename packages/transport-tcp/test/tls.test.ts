@@ -140,6 +140,49 @@ if (!hasOpenssl) {
       await pair.logger.waitFor(/TLS handshake failed: .*certificate/i)
     })
 
+    it('with the CA\'s revocation list, refuses a revoked certificate of a replica and of a client, and takes the others', async () => {
+      // r1's old key was compromised: the operator gave r1 a new certificate and revoked the old one. Whoever holds
+      // the old one can no longer pose as r1, to a replica or as a client.
+      const { clusterCa: ca } = setup()
+      const old = ca.issue('r1', 'replica')
+      const oldClient = ca.issue('c9', 'client')
+      ca.revoke(old)
+      ca.revoke(oldClient)
+      const crl = ca.crl()
+      const logger = new RecordingLogger()
+      const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => ({
+        auth: { tls: { ...credentials(id, 'replica'), crl } },
+        clients: {},
+        ...(id === 'r2' ? { logger } : {}),
+      }))) as [TcpTransport, TcpTransport]
+      cleanups.push(() => Promise.all([r1.stop(), r2.stop()]).then(() => {}))
+      const atR2 = new MessageInbox('r2')
+      await r1.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+      await r2.start({ onPeerMessage: (from, m) => atR2.push(from, m), onClientMessage: (from, m) => atR2.push(from, m) })
+      r1.send('r2', { n: 1 })
+      await atR2.waitForCount('r1', 1)
+      const port = r2.address()!.port
+      const rogue = rogueReplica('r1', port, { ca: ca.cert, cert: old.cert, key: old.key }, new RecordingLogger())
+      await rogue.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+      rogue.send('r2', { evil: true })
+      await logger.waitFor(/TLS handshake failed: its certificate was not accepted \(CERT_REVOKED: a revocation list names it\)/)
+      const revokedClient = clientFor('c9', [r2], { auth: { tls: { ca: ca.cert, cert: oldClient.cert, key: oldClient.key } } })
+      cleanups.push(() => revokedClient.stop())
+      const refusedBefore = logger.lines.filter((l) => /TLS handshake failed: its certificate was not accepted \(CERT_REVOKED: a revocation list names it\)/.test(l.message)).length
+      await revokedClient.start(() => {})
+      revokedClient.send('r2', { evil: 'client' })
+      await waitUntil(() => logger.lines.filter((l) => /TLS handshake failed: its certificate was not accepted \(CERT_REVOKED: a revocation list names it\)/.test(l.message)).length > refusedBefore)
+      const client = clientFor('c1', [r2], { auth: { tls: { ...credentials('c1', 'client'), crl } } })
+      cleanups.push(() => client.stop())
+      const replies = new MessageInbox('c1')
+      await client.start((from, m) => replies.push(from, m))
+      client.send('r2', { hello: true })
+      await atR2.waitForCount('c1', 1)
+      r1.send('r2', { n: 2 })
+      await atR2.waitForCount('r1', 2)
+      expect(atR2.received.some((r) => (r.message as { evil?: unknown }).evil !== undefined)).toBe(false)
+    })
+
     it('a dialer refuses a listener whose certificate names another replica', async () => {
       const logger = new RecordingLogger()
       const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => ({
@@ -153,4 +196,9 @@ if (!hasOpenssl) {
       await logger.waitFor(/TLS peer is not replica "r2": certificate CN "r3" does not match node id "r2"/)
     })
   })
+}
+
+/** Polls a condition on the event loop (a guard against hangs is the test's own timeout). */
+async function waitUntil(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5))
 }
