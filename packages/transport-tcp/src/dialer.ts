@@ -143,7 +143,7 @@ export class Dialer {
         // replica that rejects it closes the connection without a word (no TLS alert, no REFUSE frame).
         refusedFor(
           ErrorCodes.AUTH_FAILED,
-          "TLS: the replica closed the connection right after the TLS handshake, before answering: it did not accept this node's certificate (is it issued by the cluster's CA?)",
+          "TLS: the replica closed the connection right after the TLS handshake, before answering: it did not accept this node's certificate (is it issued by the cluster's CA, and not revoked?)",
         )
       }
       if (!connection.everOpened && refusal !== undefined) params.refused?.(new LockstepError(refusal.code, `${label}: ${refusal.reason}`, { peer: address.id }))

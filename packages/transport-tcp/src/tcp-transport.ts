@@ -234,10 +234,14 @@ class TcpReplicaTransport implements TcpTransport {
       if (this.tls) {
         server.on('secureConnection', (socket: TLSSocket) => {
           if (!socket.authorized) {
-            // Nothing is read from it: it is closed before any frame.
+            // Closed before anything is read from it. No REFUSE frame: a write to a TLS socket refused in its
+            // 'secureConnection' crashed Node 20 (a segmentation fault, with the peer closing at the same time). The
+            // dialer takes a close right after its handshake for a refused certificate.
             this.refusedInHandshake++
-            const reason = socket.authorizationError === undefined ? 'no reason given' : String(socket.authorizationError)
-            this.logger.warn(`lockstep tcp: refused ${this.self} <- ${socket.remoteAddress ?? 'unknown'}: TLS handshake failed: its certificate was not accepted (${reason}${/revoked/i.test(reason) ? ': a revocation list names it' : ''})`, { code: reason })
+            const code = Object.keys(socket.getPeerCertificate()).length === 0 ? 'it presented none' : socket.authorizationError === undefined ? 'no reason given' : String(socket.authorizationError)
+            const reason = `its certificate was not accepted (${code}${/revoked/i.test(code) ? ': a revocation list names it' : ''})`
+            this.logger.warn(`lockstep tcp: refused ${this.self} <- ${socket.remoteAddress ?? 'unknown'}: TLS handshake failed: ${reason}`, { code })
+            socket.on('error', () => {}) // the peer may reset first; the refusal is logged already
             socket.destroy()
             return
           }
