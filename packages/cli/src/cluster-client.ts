@@ -5,6 +5,7 @@ import { tcpClient, type TlsCredentials } from '@lockstep/transport-tcp'
 import { configPath, readSecret, type LoadedClusterConfig, type VoterName } from './cluster-config'
 import { processIo, type Io } from './io'
 import { subjectFields } from './operator-auth'
+import { readClusterRevocationLists } from './revocation-lists'
 import { transportTuning } from './replica-runner'
 
 /** Options of {@link clusterClient}. */
@@ -94,9 +95,10 @@ export async function clientCertificates(command: string, config: LoadedClusterC
     }
   }
   const ca = await read(configPath(config, tls.ca), 'the CA certificate (security.tls.ca)')
+  const revocation = await readClusterRevocationLists(config, io, ca, new Date())
   return Promise.all(
     pairs.map(async ({ cert, key }) => {
-      const credentials = { ca, cert: await read(cert, '--cert'), key: await read(key, '--key') }
+      const credentials = { ca, cert: await read(cert, '--cert'), key: await read(key, '--key'), ...(revocation === undefined ? {} : { crl: revocation.pems }) }
       try {
         return { credentials, commonName: subjectFields(new X509Certificate(credentials.cert)).get('CN')?.[0] }
       } catch (cause) {

@@ -82,7 +82,8 @@ export interface ClusterConfig {
   readonly security: {
     readonly replicaSecret?: SecretSource
     readonly clientSecret?: SecretSource
-    readonly tls?: { readonly ca: string }
+    /** `crl`: the path of a PEM revocation list file, or several. */
+    readonly tls?: { readonly ca: string; readonly crl?: string | readonly string[] }
   }
   readonly timeouts: ClusterTimeouts
   readonly limits: ClusterLimits

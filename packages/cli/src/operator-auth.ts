@@ -1,4 +1,5 @@
 import { X509Certificate, createHash, createHmac, createPrivateKey, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto'
+import { revokedBy, type RevocationList } from '@lockstep/transport-tcp'
 
 /** The scheme of the `Authorization` header of an operator's request to a replica's HTTP endpoint. */
 export const OPERATOR_AUTH_SCHEME = 'Lockstep-HMAC-SHA256'
@@ -117,6 +118,8 @@ export interface OperatorTrust {
   readonly cas: readonly X509Certificate[]
   /** The replicas of the configuration: a replica's certificate (OU = replica, CN = its id) may sign. */
   readonly replicas: readonly string[]
+  /** The cluster's revocation lists (`security.tls.crl`): a certificate one of its CA's lists names may not sign. */
+  readonly revocationLists?: readonly RevocationList[]
 }
 
 /**
@@ -147,7 +150,10 @@ export function operatorCertificateProblem(
     return { problem: `the certificate in the Authorization header cannot be read: ${(error as Error).message}` }
   }
   const named = `certificate ${JSON.stringify(certificate.subject.replace(/\n/g, ', '))}`
-  if (!trust.cas.some((ca) => certificate.checkIssued(ca) && certificate.verify(ca.publicKey))) return { problem: `the ${named} was not issued by the cluster's CA (security.tls.ca)` }
+  const issuer = trust.cas.find((ca) => certificate.checkIssued(ca) && certificate.verify(ca.publicKey))
+  if (issuer === undefined) return { problem: `the ${named} was not issued by the cluster's CA (security.tls.ca)` }
+  const revoked = trust.revocationLists && revokedBy(certificate, issuer, trust.revocationLists)
+  if (revoked) return { problem: `the ${named} was revoked: the revocation list of ${revoked.issuer} (security.tls.crl) names its serial number ${certificate.serialNumber}` }
   if (certificate.ca) return { problem: `the ${named} is a CA's: sign with an operator's certificate` }
   if (nowMs < Date.parse(certificate.validFrom) || nowMs > Date.parse(certificate.validTo)) return { problem: `the ${named} is not valid now (from ${certificate.validFrom} to ${certificate.validTo})` }
   const subject = subjectFields(certificate)

@@ -5,12 +5,13 @@ import { ErrorCodes, LockstepError, realScheduler, type Logger, type OrdererFact
 import { lamport } from '@lockstep/order-lamport'
 import { realtime } from '@lockstep/order-realtime'
 import { lieModes, lyingMachine, lyingTransport, ReplicaClock, type LieOptions } from '@lockstep/testkit'
-import { tcp, type ReplicaAuth, type TcpTransport, type TcpTransportStats, type TlsCredentials } from '@lockstep/transport-tcp'
+import { tcp, type ReplicaAuth, type RevocationList, type TcpTransport, type TcpTransportStats, type TlsCredentials } from '@lockstep/transport-tcp'
 import { digestOf, signOutputDigest, verifyEvidence } from '@lockstep/voting'
 import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig, type ReplicaEntry } from './cluster-config'
 import type { Io } from './io'
 import { loadMachine } from './machine-source'
 import type { ReplicaMetrics } from './replica-metrics'
+import { readClusterRevocationLists } from './revocation-lists'
 import { TEST_CLOCK_VARIABLE } from './test-clock'
 
 /** A replica process's running parts. */
@@ -26,6 +27,8 @@ export interface RunningReplica {
   readonly replicaSecret: string | undefined
   /** The cluster's CA certificates (PEM, `security.tls.ca`; undefined without TLS): they issue the certificates that sign operators' membership requests there. */
   readonly tlsCa: string | undefined
+  /** The cluster's revocation lists (`security.tls.crl`; undefined without): a certificate they name signs nothing. */
+  readonly tlsRevocationLists: readonly RevocationList[] | undefined
   /** With `skewableClock`: the clock the replica runs on, which can be set off (chaos tests of clock skew). */
   readonly clock?: ReplicaClock
   /** Stops the engine's timer and closes every socket. */
@@ -101,10 +104,13 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
   let auth: ReplicaAuth
   let clientSecret: string | undefined
   let tlsCa: string | undefined
+  let tlsRevocationLists: readonly RevocationList[] | undefined
   if (config.security.tls) {
     const tls = await readTls(config, io, config.security.tls.ca, entry.tls!, `/replicas/${index}/tls`)
+    const revocation = await readClusterRevocationLists(config, io, tls.ca, new Date())
     tlsCa = tls.ca
-    auth = { tls }
+    tlsRevocationLists = revocation?.lists
+    auth = { tls: revocation === undefined ? tls : { ...tls, crl: revocation.pems } }
     if (config.security.clientSecret) clientSecret = await readSecret(config, 'clientSecret', io)
   } else {
     auth = { secret: await readSecret(config, 'replicaSecret', io) }
@@ -164,7 +170,7 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     throw error
   }
   const replicaSecret = 'secret' in auth && typeof auth.secret === 'string' ? auth.secret : undefined
-  return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, transportStats: () => transport?.stats(), replicaSecret, tlsCa, ...(clock ? { clock } : {}), stop: () => host.stop() }
+  return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, transportStats: () => transport?.stats(), replicaSecret, tlsCa, tlsRevocationLists, ...(clock ? { clock } : {}), stop: () => host.stop() }
 }
 
 /** A transport that tells the metrics of every client message received and every message sent to a client. */

@@ -31,3 +31,17 @@ export function issueCertificates(dir: string, nodes: readonly (readonly [id: st
     openssl(dir, ['x509', '-req', '-in', `${id}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-set_serial', String(i + 2), '-days', '3650', '-extfile', `${kind ?? 'leaf'}.ext`, '-out', `${id}.pem`])
   })
 }
+
+/**
+ * Revokes the certificates of `ids` (made by `issueCertificates` in `dir`) and writes the CA's revocation list to
+ * `<ca>.crl` with `openssl ca`, as docs/operations.md shows; the list is due for renewal after `seconds`.
+ */
+export function revokeCertificates(dir: string, ids: readonly string[], ca = 'ca', seconds = 30 * 86_400): string {
+  const config = `${ca}-crl.cnf`
+  execFileSync('sh', ['-c', `test -f ${ca}.index || : > ${ca}.index; test -f ${ca}.crlnumber || echo 01 > ${ca}.crlnumber`], { cwd: dir })
+  execFileSync('sh', ['-c', `printf "[ca]\\ndefault_ca = ca_default\\n[ca_default]\\ndatabase = ${ca}.index\\ncrlnumber = ${ca}.crlnumber\\ndefault_md = sha256\\n" > ${config}`], { cwd: dir })
+  const base = ['ca', '-config', config, '-keyfile', `${ca}.key`, '-cert', `${ca}.pem`]
+  for (const id of ids) openssl(dir, [...base, '-revoke', `${id}.pem`])
+  openssl(dir, [...base, '-gencrl', '-crlsec', String(seconds), '-out', `${ca}.crl`])
+  return `${ca}.crl`
+}

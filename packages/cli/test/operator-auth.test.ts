@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +12,8 @@ import {
   signOperatorRequestWithCertificate,
   type OperatorTrust,
 } from '../src/operator-auth'
-import { issueCertificates, opensslAvailable } from './certificates'
+import { readRevocationLists } from '@lockstep/transport-tcp'
+import { issueCertificates, opensslAvailable, revokeCertificates } from './certificates'
 
 const secret = 'r'.repeat(32)
 const body = JSON.stringify({ action: 'remove', replica: 'r3' })
@@ -55,7 +57,7 @@ describe('operator requests signed with a certificate (TLS clusters)', () => {
     // Without openssl these fail and say why: every test here runs.
     if (!opensslAvailable()) throw new Error('no openssl binary on the PATH to make the test certificates: install it (Debian: apt-get install -y openssl)')
     dir = mkdtempSync(join(tmpdir(), 'lockstep-operator-auth-'))
-    issueCertificates(dir, [['alice', 'operator'], ['r2', 'replica'], ['r9', 'replica'], ['bob', 'client'], ['carol', 'operator', 'ed25519'], ['dan', 'operator', 'ec', 'issuer']])
+    issueCertificates(dir, [['alice', 'operator'], ['r2', 'replica'], ['r9', 'replica'], ['bob', 'client'], ['carol', 'operator', 'ed25519'], ['dan', 'operator', 'ec', 'issuer'], ['erin', 'operator']])
     issueCertificates(dir, [['mallory', 'operator']], 'other-ca')
     trust = { cas: pemCertificates(readFileSync(join(dir, 'ca.pem'), 'utf8')), replicas: ['r1', 'r2', 'r3'] }
   })
@@ -90,6 +92,16 @@ describe('operator requests signed with a certificate (TLS clusters)', () => {
     expect(verdict(signed('alice', { time: at - OPERATOR_AUTH_WINDOW_MS - 1 }))).toEqual({ problem: expect.stringMatching(/^the signature's time is -60 s/) as unknown })
     const late = Date.now() + 20 * 365 * 86_400_000
     expect(verdict(signed('alice', { time: late }), new Map(), late)).toEqual({ problem: expect.stringMatching(/"CN=alice, OU=operator" is not valid now \(from /) as unknown })
+  })
+
+  it('refuse a certificate the CA\'s revocation list names, and take the others', () => {
+    const lists = readRevocationLists(readFileSync(join(dir, revokeCertificates(dir, ['erin'])), 'utf8'), 'ca.crl')
+    const revoking = { ...trust, revocationLists: lists }
+    const serial = new X509Certificate(pair('erin').cert).serialNumber
+    expect(operatorCertificateProblem(signed('erin'), revoking, request, at, new Map())).toEqual({ problem: `the certificate "CN=erin, OU=operator" was revoked: the revocation list of CN=lockstep-test-ca (security.tls.crl) names its serial number ${serial}` })
+    expect(operatorCertificateProblem(signed('alice'), revoking, request, at, new Map())).toEqual({ operator: 'alice' })
+    // Without the list, the same certificate signs.
+    expect(verdict(signed('erin'))).toEqual({ operator: 'erin' })
   })
 
   it("refuse a missing or malformed header, and one signed with a replica secret, saying what to do", () => {

@@ -183,6 +183,24 @@ if (!hasOpenssl) {
       expect(atR2.received.some((r) => (r.message as { evil?: unknown }).evil !== undefined)).toBe(false)
     })
 
+    it('with the CA\'s revocation list, a dialer refuses a listener whose certificate is revoked', async () => {
+      const { clusterCa: ca } = setup()
+      const old = ca.issue('r2', 'replica')
+      ca.revoke(old)
+      const crl = ca.crl()
+      const logger = new RecordingLogger()
+      const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => ({
+        auth: { tls: id === 'r2' ? { ca: ca.cert, cert: old.cert, key: old.key } : { ...credentials(id, 'replica'), crl } },
+        clients: {},
+        ...(id === 'r1' ? { logger } : {}),
+      }))) as [TcpTransport, TcpTransport]
+      cleanups.push(() => Promise.all([r1.stop(), r2.stop()]).then(() => {}))
+      await r2.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+      await r1.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
+      r1.send('r2', { n: 1 })
+      await logger.waitFor(/closed r1 -> r2 at .*: socket error: CERT_REVOKED certificate revoked/)
+    })
+
     it('a dialer refuses a listener whose certificate names another replica', async () => {
       const logger = new RecordingLogger()
       const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => ({

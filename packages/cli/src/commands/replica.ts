@@ -103,7 +103,7 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
           metrics,
           knownReplicas,
           replicaSecret: replica.replicaSecret,
-          ...(replica.tlsCa === undefined ? {} : { operatorTrust: { cas: pemCertificates(replica.tlsCa), replicas: knownReplicas } }),
+          ...(replica.tlsCa === undefined ? {} : { operatorTrust: { cas: pemCertificates(replica.tlsCa), replicas: knownReplicas, revocationLists: replica.tlsRevocationLists ?? [] } }),
           log,
         },
       )

@@ -1,0 +1,82 @@
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { parseClusterConfig, startLocalCluster, type LocalCluster } from '../src/index'
+import { issueCertificates, opensslAvailable, revokeCertificates } from './certificates'
+import { requireBuiltCli, runCli, stopEverything } from './processes'
+
+// A TLS cluster with a certificate revocation list (security.tls.crl): what the list names, a client or an operator,
+// is refused; the others are not; a list that does not fit the cluster's CA stops a replica from starting.
+const canRun = opensslAvailable()
+let dir: string
+let cluster: LocalCluster | undefined
+let document: Record<string, unknown>
+
+// Never a skip: without openssl every test here fails and says why.
+beforeEach(() => {
+  if (!canRun) throw new Error('no openssl binary on the PATH to make the test certificates: install it (Debian: apt-get install -y openssl)')
+})
+
+beforeAll(async () => {
+  if (!canRun) return
+  requireBuiltCli()
+  dir = await mkdtemp(join(tmpdir(), 'lockstep-tls-crl-'))
+  issueCertificates(dir, [['r1', 'replica'], ['r2', 'replica'], ['r3', 'replica'], ['alice', 'client'], ['eve', 'client'], ['ops', 'operator'], ['oscar', 'operator']])
+  // eve's and oscar's keys leaked: the operator revoked their certificates.
+  const crl = revokeCertificates(dir, ['eve', 'oscar'])
+  const { freePorts } = await import('../src/index')
+  const ports = await freePorts(6)
+  document = {
+    clusterId: 'tls-crl-test',
+    replicas: ['r1', 'r2', 'r3'].map((id, i) => ({ id, host: '127.0.0.1', port: ports[i], metricsPort: ports[i + 3], tls: { cert: `${id}.pem`, key: `${id}.key` } })),
+    machine: 'register',
+    security: { tls: { ca: 'ca.pem', crl } },
+  }
+  const file = join(dir, 'cluster.json')
+  await writeFile(file, JSON.stringify(document, null, 2))
+  cluster = await startLocalCluster(parseClusterConfig(JSON.stringify(document), file))
+}, 90_000)
+
+afterAll(async () => {
+  await stopEverything([cluster], dir)
+}, 60_000)
+
+const pair = (id: string) => ['--cert', join(dir, `${id}.pem`), '--key', join(dir, `${id}.key`)]
+
+describe('a TLS cluster with a certificate revocation list', () => {
+  it('serves a client whose certificate is not revoked, and refuses at once one whose certificate is (AUTH_FAILED)', async () => {
+    const file = cluster!.configFile
+    const write = await runCli(['client', '--cluster', file, ...pair('alice'), 'write', '{"value":5}'])
+    expect(write).toMatchObject({ code: 0, stderr: '' })
+    // Ten minutes: a client that waited for its timeout would hang past the test's own timeout.
+    const revoked = await runCli(['client', '--cluster', file, ...pair('eve'), '--timeout-ms', '600000', 'read'])
+    expect(revoked.code).toBe(1)
+    expect(revoked.stderr).toMatch(/^lockstep client: AUTH_FAILED: client 'eve': every replica refused it: eve -> r1 at 127\.0\.0\.1:\d+: TLS: the replica closed the connection right after the TLS handshake, before answering: it did not accept this node's certificate \(is it issued by the cluster's CA, and not revoked\?\)/m)
+  }, 30_000)
+
+  it("refuses a membership change signed with a revoked operator's certificate, naming the list", async () => {
+    const file = cluster!.configFile
+    const revoked = await runCli(['member', 'remove', 'r3', '--cluster', file, ...pair('oscar'), '--json'])
+    expect(revoked.code).toBe(1)
+    expect(JSON.parse(revoked.stderr)).toMatchObject({ ok: false, error: { code: 'AUTH_FAILED', message: expect.stringMatching(/"CN=oscar, OU=operator" was revoked: the revocation list of CN=lockstep-test-ca \(security\.tls\.crl\) names its serial number /) as unknown } })
+    const listed = await runCli(['member', 'list', '--cluster', file, '--json'])
+    expect(listed.code, listed.stderr).toBe(0)
+    expect(JSON.parse(listed.stdout)).toMatchObject({ configuration: ['r1', 'r2', 'r3'] })
+  }, 60_000)
+
+  it('a replica and a client refuse a list that does not fit the cluster (another CA\'s), naming it (exit 2)', async () => {
+    const other = join(dir, 'other')
+    await mkdir(other)
+    issueCertificates(other, [['x', 'client']], 'other-ca')
+    revokeCertificates(other, ['x'], 'other-ca')
+    const file = join(dir, 'foreign-crl.json')
+    await writeFile(file, JSON.stringify({ ...document, security: { tls: { ca: 'ca.pem', crl: ['ca.crl', 'other/other-ca.crl'] } } }))
+    const replica = await runCli(['replica', '--config', file, '--id', 'r1'])
+    expect(replica.code).toBe(2)
+    expect(replica.stderr).toMatch(/\/security\/tls\/crl: the revocation list of CN=lockstep-test-other-ca was not signed by a CA of the cluster/)
+    const client = await runCli(['client', '--cluster', file, ...pair('alice'), 'read'])
+    expect(client.code).toBe(2)
+    expect(client.stderr).toMatch(/\/security\/tls\/crl: the revocation list of CN=lockstep-test-other-ca was not signed by a CA of the cluster/)
+  }, 30_000)
+})
