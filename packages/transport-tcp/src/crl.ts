@@ -122,33 +122,29 @@ function expect(element: Element | undefined, tag: number, what: string): Elemen
   return element
 }
 
-const SEQUENCE = 0x30
-const INTEGER = 0x02
-const BIT_STRING = 0x03
-const OID = 0x06
-const UTC_TIME = 0x17
-const GENERALIZED_TIME = 0x18
+/** The DER tags read here. */
+const Tag = { SEQUENCE: 0x30, INTEGER: 0x02, BIT_STRING: 0x03, OID: 0x06, UTC_TIME: 0x17, GENERALIZED_TIME: 0x18 } as const
 
 function parseCrl(der: Buffer): RevocationList {
   const [list, rest] = elements(der)
   if (rest !== undefined) throw new Error('bytes after the list')
-  const [tbs, algorithm, signature] = elements(expect(list, SEQUENCE, 'a SEQUENCE').body)
-  const signed = expect(tbs, SEQUENCE, 'the list to be signed').whole
-  const hash = signatureHash(expect(elements(expect(algorithm, SEQUENCE, 'the signature algorithm').body)[0], OID, 'an algorithm identifier').body)
-  const bits = expect(signature, BIT_STRING, 'the signature').body
+  const [tbs, algorithm, signature] = elements(expect(list, Tag.SEQUENCE, 'a SEQUENCE').body)
+  const signed = expect(tbs, Tag.SEQUENCE, 'the list to be signed').whole
+  const hash = signatureHash(expect(elements(expect(algorithm, Tag.SEQUENCE, 'the signature algorithm').body)[0], Tag.OID, 'an algorithm identifier').body)
+  const bits = expect(signature, Tag.BIT_STRING, 'the signature').body
   if (bits[0] !== 0) throw new Error('a signature with unused bits')
   const signatureValue = bits.subarray(1)
   const fields = elements(tbs!.body)
-  let at = fields[0]?.tag === INTEGER ? 1 : 0 // the version (v2), optional
-  expect(fields[at++], SEQUENCE, 'the signature algorithm of the list')
-  const issuerName = expect(fields[at++], SEQUENCE, "the issuer's name")
+  let at = fields[0]?.tag === Tag.INTEGER ? 1 : 0 // the version (v2), optional
+  expect(fields[at++], Tag.SEQUENCE, 'the signature algorithm of the list')
+  const issuerName = expect(fields[at++], Tag.SEQUENCE, "the issuer's name")
   const thisUpdate = time(fields[at++], 'thisUpdate')
   let nextUpdate: Date | undefined
-  if (fields[at]?.tag === UTC_TIME || fields[at]?.tag === GENERALIZED_TIME) nextUpdate = time(fields[at++], 'nextUpdate')
+  if (fields[at]?.tag === Tag.UTC_TIME || fields[at]?.tag === Tag.GENERALIZED_TIME) nextUpdate = time(fields[at++], 'nextUpdate')
   const revoked = new Set<string>()
-  if (fields[at]?.tag === SEQUENCE) {
+  if (fields[at]?.tag === Tag.SEQUENCE) {
     for (const entry of elements(fields[at++]!.body)) {
-      const serial = expect(elements(expect(entry, SEQUENCE, 'a revoked certificate').body)[0], INTEGER, 'a serial number').body
+      const serial = expect(elements(expect(entry, Tag.SEQUENCE, 'a revoked certificate').body)[0], Tag.INTEGER, 'a serial number').body
       revoked.add(serialHex(serial))
     }
   }
@@ -207,11 +203,11 @@ function serialHex(bytes: Buffer): string {
 }
 
 function time(element: Element | undefined, what: string): Date {
-  if (element?.tag !== UTC_TIME && element?.tag !== GENERALIZED_TIME) throw new Error(`expected ${what}`)
+  if (element?.tag !== Tag.UTC_TIME && element?.tag !== Tag.GENERALIZED_TIME) throw new Error(`expected ${what}`)
   const text = element.body.toString('latin1')
-  const match = element.tag === UTC_TIME ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text) : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+  const match = element.tag === Tag.UTC_TIME ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text) : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
   if (!match) throw new Error(`${what} is not a time in UTC ('${text}')`)
-  const year = element.tag === UTC_TIME ? (Number(match[1]) < 50 ? 2000 : 1900) + Number(match[1]) : Number(match[1])
+  const year = element.tag === Tag.UTC_TIME ? (Number(match[1]) < 50 ? 2000 : 1900) + Number(match[1]) : Number(match[1])
   return new Date(Date.UTC(year, Number(match[2]) - 1, Number(match[3]), Number(match[4]), Number(match[5]), Number(match[6])))
 }
 
@@ -222,7 +218,7 @@ function describeName(name: Element): string {
   for (const set of elements(name.body)) {
     for (const attribute of elements(set.body)) {
       const [type, value] = elements(attribute.body)
-      if (type?.tag !== OID || value === undefined) continue
+      if (type?.tag !== Tag.OID || value === undefined) continue
       const oid = oidText(type.body)
       // A BMPString (0x1e) is UTF-16 big-endian.
       parts.push(`${short[oid] ?? oid}=${value.tag === 0x1e ? Buffer.from(value.body).swap16().toString('utf16le') : value.body.toString('utf8')}`)

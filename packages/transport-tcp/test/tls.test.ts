@@ -43,9 +43,9 @@ if (!hasOpenssl) {
   }
   afterAll(() => pki?.dispose())
 
-  const tlsCluster = (ids: string[], logger?: (id: string) => RecordingLogger | undefined) =>
+  const tlsCluster = (ids: string[], logger?: (id: string) => RecordingLogger | undefined, crl?: string) =>
     bindCluster(ids, (id) => ({
-      auth: { tls: credentials(id, 'replica') },
+      auth: { tls: { ...credentials(id, 'replica'), ...(crl === undefined ? {} : { crl }) } },
       clients: {},
       ...(logger?.(id) ? { logger: logger(id) } : {}),
     }))
@@ -74,9 +74,10 @@ if (!hasOpenssl) {
       while (cleanups.length > 0) await cleanups.pop()!()
     })
 
-    async function runningPair() {
+    /** r1 and r2, r2 logging to `logger`, r1's first message delivered (with `crl`: both given that revocation list). */
+    async function runningPair(crl?: string) {
       const logger = new RecordingLogger()
-      const [r1, r2] = (await tlsCluster(['r1', 'r2'], (id) => (id === 'r2' ? logger : undefined))) as [TcpTransport, TcpTransport]
+      const [r1, r2] = (await tlsCluster(['r1', 'r2'], (id) => (id === 'r2' ? logger : undefined), crl)) as [TcpTransport, TcpTransport]
       cleanups.push(() => Promise.all([r1.stop(), r2.stop()]).then(() => {}))
       const atR2 = new MessageInbox('r2')
       await r1.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
@@ -149,19 +150,7 @@ if (!hasOpenssl) {
       ca.revoke(old)
       ca.revoke(oldClient)
       const crl = ca.crl()
-      const logger = new RecordingLogger()
-      const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => ({
-        auth: { tls: { ...credentials(id, 'replica'), crl } },
-        clients: {},
-        ...(id === 'r2' ? { logger } : {}),
-      }))) as [TcpTransport, TcpTransport]
-      cleanups.push(() => Promise.all([r1.stop(), r2.stop()]).then(() => {}))
-      const atR2 = new MessageInbox('r2')
-      await r1.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
-      await r2.start({ onPeerMessage: (from, m) => atR2.push(from, m), onClientMessage: (from, m) => atR2.push(from, m) })
-      r1.send('r2', { n: 1 })
-      await atR2.waitForCount('r1', 1)
-      const port = r2.address()!.port
+      const { r1, r2, logger, atR2, port } = await runningPair(crl)
       const rogue = rogueReplica('r1', port, { ca: ca.cert, cert: old.cert, key: old.key }, new RecordingLogger())
       await rogue.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
       rogue.send('r2', { evil: true })
@@ -188,31 +177,25 @@ if (!hasOpenssl) {
       const old = ca.issue('r2', 'replica')
       ca.revoke(old)
       const crl = ca.crl()
-      const logger = new RecordingLogger()
-      const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => ({
-        auth: { tls: id === 'r2' ? { ca: ca.cert, cert: old.cert, key: old.key } : { ...credentials(id, 'replica'), crl } },
-        clients: {},
-        ...(id === 'r1' ? { logger } : {}),
-      }))) as [TcpTransport, TcpTransport]
-      cleanups.push(() => Promise.all([r1.stop(), r2.stop()]).then(() => {}))
-      await r2.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
-      await r1.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
-      r1.send('r2', { n: 1 })
+      const logger = await dialerAndListener((id) => (id === 'r2' ? { ca: ca.cert, cert: old.cert, key: old.key } : { ...credentials(id, 'replica'), crl }))
       await logger.waitFor(/closed r1 -> r2 at .*: socket error: CERT_REVOKED certificate revoked/)
     })
 
     it('a dialer refuses a listener whose certificate names another replica', async () => {
+      const logger = await dialerAndListener((id) => credentials(id === 'r2' ? 'r3' : id, 'replica'))
+      await logger.waitFor(/TLS peer is not replica "r2": certificate CN "r3" does not match node id "r2"/)
+    })
+
+    /** r2 listening and r1 dialling it, each with the credentials `tls` gives it; r1's log. */
+    async function dialerAndListener(tls: (id: string) => TlsCredentials): Promise<RecordingLogger> {
       const logger = new RecordingLogger()
-      const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => ({
-        auth: { tls: credentials(id === 'r2' ? 'r3' : id, 'replica') },
-        clients: {},
-        ...(id === 'r1' ? { logger } : {}),
-      }))) as [TcpTransport, TcpTransport]
+      const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => ({ auth: { tls: tls(id) }, clients: {}, ...(id === 'r1' ? { logger } : {}) }))) as [TcpTransport, TcpTransport]
       cleanups.push(() => Promise.all([r1.stop(), r2.stop()]).then(() => {}))
       await r2.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
       await r1.start({ onPeerMessage: () => {}, onClientMessage: () => {} })
-      await logger.waitFor(/TLS peer is not replica "r2": certificate CN "r3" does not match node id "r2"/)
-    })
+      r1.send('r2', { n: 1 })
+      return logger
+    }
   })
 }
 
