@@ -626,9 +626,19 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   }
 
   /** Sets `clockChecked` once this replica and peers whose estimates since `clockCheckFrom` are in bound make a majority. */
+  /**
+   * The members whose clocks count when this replica judges its own: the view's, but for spares (members outside
+   * the configuration, which no majority counts, see `OrdererContext.configuration`); this replica always.
+   */
+  private clockJudges(): readonly ReplicaId[] {
+    const members = this.ctx.view().members
+    const configured = this.ctx.configuration?.()
+    return configured === undefined ? members : members.filter((m) => m === this.ctx.self || configured.includes(m))
+  }
+
   private checkClock(): void {
     if (this.clockChecked) return
-    const members = this.ctx.view().members
+    const members = this.clockJudges()
     let agreeing = 0
     for (const member of members) {
       if (member === this.ctx.self) {
@@ -683,8 +693,9 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     }
     // A probe cannot tell whose clock is off. This replica blames itself only when its clock disagrees with a
     // majority of the view (every healthy replica then agrees with a majority, so one skewed replica stops
-    // alone); a single peer off is that peer's to find out, and is only counted here.
-    const members = this.ctx.view().members
+    // alone); a single peer off is that peer's to find out, and is only counted here. Spares do not count, either
+    // way: skewed spares agreeing with a skewed member would keep it going.
+    const members = this.clockJudges()
     const fresh = (m: ReplicaId) => this.freshEstimate(m, now)
     const agreeing = members.filter((m) => m === this.ctx.self || !this.beyondBound(fresh(m))).length
     if (agreeing >= Math.floor(members.length / 2) + 1) {
@@ -692,9 +703,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
       this.ctx.log.warn(`replica '${this.ctx.self}' finds the clock of '${from}' off by ${offsetMs.toFixed(3)} ms (round trip ${roundTripMs.toFixed(3)} ms), beyond maxSkewMs ${this.maxSkewMs}; a majority of the view agrees with this replica's clock, so '${from}' is the one off`, { peer: from, offsetMs, roundTripMs, maxSkewMs: this.maxSkewMs })
       return
     }
-    // Spares (members outside the configuration) are in no majority of it: only configured replicas count.
     const configured = this.ctx.configuration?.()
-    const off = members.filter((m) => m !== this.ctx.self && (configured === undefined || configured.includes(m)) && this.beyondBound(fresh(m)))
+    const off = members.filter((m) => m !== this.ctx.self && this.beyondBound(fresh(m)))
     // This replica's own clock is off only if a majority of the configuration says so: F skewed clocks can be a
     // majority of a view shrunk to F + 1 members, never of the configuration. Short of that (two members, one of
     // them skewed: neither can tell whose clock it is), it stops delivering by its clock and keeps its state: Test II
