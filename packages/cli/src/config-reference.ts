@@ -14,6 +14,8 @@ interface SchemaNode {
   readonly maxItems?: number
   readonly pattern?: string
   readonly $ref?: string
+  /** Alternatives (`string, or array of 1– of string`). */
+  readonly anyOf?: readonly SchemaNode[]
   readonly definitions?: Readonly<Record<string, SchemaNode>>
 }
 
@@ -46,8 +48,9 @@ function resolveRef(root: SchemaNode, node: SchemaNode): SchemaNode {
   return target ? { ...target, ...node, $ref: undefined, description: node.description ?? target.description } : node
 }
 
-/** `integer 1–65535`, `string: memory, file`, `array of 1–64`. */
+/** `integer 1–65535`, `string: memory, file`, `array of 1–64`, `string, or array of 1– of string`. */
 function typeOf(node: SchemaNode): string {
+  if (node.type === undefined && node.anyOf) return node.anyOf.map((alternative) => typeOf(alternative) + (alternative.items ? ` of ${typeOf(alternative.items)}` : '')).join(', or ')
   const type = Array.isArray(node.type) ? node.type.join(' or ') : (node.type as string | undefined) ?? 'any'
   const parts = [type]
   if (node.enum) parts.push(`: ${node.enum.map((v) => `\`${String(v)}\``).join(', ')}`)
