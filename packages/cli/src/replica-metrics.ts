@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ReplicaHost, TransferRefusal } from '@lockstep/core'
 import type { JsonValue, Request, Storage, StorageFactory } from '@lockstep/interface'
-import type { TcpTransportStats } from '@lockstep/transport-tcp'
+import type { RevocationList, TcpTransportStats } from '@lockstep/transport-tcp'
 
 /** What `/status` answers about a replica (and `lockstep status --json` prints per replica). */
 export interface ReplicaStatusReport {
@@ -182,6 +182,20 @@ export class ReplicaMetrics {
   }
 
   /** Stops the sampler. */
+  /**
+   * The next update of each of the cluster's revocation lists (`security.tls.crl`), as a Unix time in seconds, by
+   * issuer: past it, TLS refuses every certificate of that CA (alert on it ahead).
+   */
+  revocationLists(lists: readonly RevocationList[]): void {
+    const gauge = new Gauge({
+      name: 'lockstep_tls_revocation_list_next_update_seconds',
+      help: 'When each revocation list of security.tls.crl is due for renewal (Unix time, seconds): past it, TLS refuses every certificate of its CA.',
+      labelNames: ['issuer'],
+      registers: [this.registry],
+    })
+    for (const list of lists) if (list.nextUpdate !== undefined) gauge.set({ issuer: list.issuer }, list.nextUpdate.getTime() / 1000)
+  }
+
   stop(): void {
     clearInterval(this.timer)
     this.timer = undefined

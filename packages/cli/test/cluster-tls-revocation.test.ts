@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -64,6 +64,18 @@ describe('a TLS cluster with a certificate revocation list', () => {
     expect(listed.code, listed.stderr).toBe(0)
     expect(JSON.parse(listed.stdout)).toMatchObject({ configuration: ['r1', 'r2', 'r3'] })
   }, 60_000)
+
+  it("shows when each list is due for renewal on every replica's /metrics", async () => {
+    const { replicas } = document as { replicas: { id: string; metricsPort: number }[] }
+    const crl = (await import('@lockstep/transport-tcp')).readRevocationLists(await readFile(join(dir, 'ca.crl'), 'utf8'), 'ca.crl')
+    const due = crl[0]!.nextUpdate!.getTime() / 1000
+    for (const replica of replicas) {
+      const text = await (await fetch(`http://127.0.0.1:${replica.metricsPort}/metrics`)).text()
+      const line = text.split('\n').find((l) => l.startsWith('lockstep_tls_revocation_list_next_update_seconds{'))
+      expect(line, replica.id).toMatch(/issuer="CN=lockstep-test-ca"/)
+      expect(Number(line!.split(' ').pop())).toBe(due)
+    }
+  }, 30_000)
 
   it('a replica and a client refuse a list that does not fit the cluster (another CA\'s), naming it (exit 2)', async () => {
     const other = join(dir, 'other')

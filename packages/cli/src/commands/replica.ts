@@ -9,6 +9,7 @@ import type { ReplicaProcessEvent, ReplicaProcessRequest } from '../replica-ipc'
 import { replicaLogger } from '../replica-log'
 import { ReplicaMetrics } from '../replica-metrics'
 import { startReplica } from '../replica-runner'
+import { watchRevocationLists } from '../revocation-watch'
 import { parseLogLevel } from '../stderr-logger'
 import { TEST_CLOCK_VARIABLE, testClockSkewable } from '../test-clock'
 
@@ -88,6 +89,13 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   }
   const replica = await startReplica(config, id, io, log, { join, metrics, onHostCreated: (created) => (running = created), skewableClock: testClockSkewable(), onFailed })
   metrics.attach(replica.host, () => replica.transportStats())
+  let stopRevocationWatch = () => {}
+  if (replica.tlsRevocationLists !== undefined) {
+    const lists = replica.tlsRevocationLists
+    log.info(`revocation lists (security.tls.crl): ${lists.map((list) => `${list.issuer}, ${list.revoked.size} revoked, next update ${list.nextUpdate?.toISOString() ?? 'none'}`).join('; ')}`)
+    metrics.revocationLists(lists)
+    stopRevocationWatch = watchRevocationLists(lists, { nowMs: () => Date.now(), setTimer: (ms, run) => setTimeout(run, ms).unref(), clearTimer: (timer) => clearTimeout(timer as NodeJS.Timeout) }, log)
+  }
   const { host, port } = replica.address
   const metricsPort = metricsPortFlag ?? config.replicas.find((r) => r.id === id)?.metricsPort
   let endpoint: Awaited<ReturnType<typeof startOperatorEndpoint>> | undefined
@@ -170,6 +178,7 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
       if (code === ExitCode.OK) log.info(`stopping (${reason}) at position ${replica.host.engine.position}`)
       else log.error(`exiting with code ${code} at position ${replica.host.engine.position}: ${reason}`)
       notifyParent({ lockstep: 'replica', event: 'stopping', id, reason })
+      stopRevocationWatch()
       metrics.stop()
       Promise.all([replica.stop(), endpoint?.close()]).then(
         () => {
