@@ -87,6 +87,9 @@ export class ReplicaMetrics {
    * `statusSummary` false: `/status` leaves out the machine's summary of its state (the configuration's
    * `statusSummary`).
    */
+  /** The next updates of the revocation lists (see `revocationLists`), made at the first call. */
+  private revocationGauge: Gauge | undefined
+
   constructor(
     readonly id: string,
     private readonly nowMs: () => number = () => performance.now(),
@@ -187,12 +190,14 @@ export class ReplicaMetrics {
    * issuer: past it, TLS refuses every certificate of that CA (alert on it ahead).
    */
   revocationLists(lists: readonly RevocationList[]): void {
-    const gauge = new Gauge({
+    this.revocationGauge ??= new Gauge({
       name: 'lockstep_tls_revocation_list_next_update_seconds',
       help: 'When each revocation list of security.tls.crl is due for renewal (Unix time, seconds): past it, TLS refuses every certificate of its CA.',
       labelNames: ['issuer'],
       registers: [this.registry],
     })
+    const gauge = this.revocationGauge
+    gauge.reset()
     for (const list of lists) if (list.nextUpdate !== undefined) gauge.set({ issuer: list.issuer }, list.nextUpdate.getTime() / 1000)
   }
 

@@ -29,6 +29,12 @@ export interface RunningReplica {
   readonly tlsCa: string | undefined
   /** The cluster's revocation lists (`security.tls.crl`; undefined without): a certificate they name signs nothing. */
   readonly tlsRevocationLists: readonly RevocationList[] | undefined
+  /**
+   * Reads the files of `security.tls.crl` again and, once they fit the cluster (see `readClusterRevocationLists`;
+   * INVALID_CONFIG otherwise, and the lists in use stay), hands them to the transport, which closes the open
+   * connections of the certificates they revoke. Undefined without `security.tls.crl`.
+   */
+  reloadRevocationLists(): Promise<{ readonly lists: readonly RevocationList[]; readonly closed: number } | undefined>
   /** With `skewableClock`: the clock the replica runs on, which can be set off (chaos tests of clock skew). */
   readonly clock?: ReplicaClock
   /** Stops the engine's timer and closes every socket. */
@@ -170,7 +176,27 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
     throw error
   }
   const replicaSecret = 'secret' in auth && typeof auth.secret === 'string' ? auth.secret : undefined
-  return { id, host, address: { host: entry.host, port: entry.port }, machineName: machine.name, transportStats: () => transport?.stats(), replicaSecret, tlsCa, tlsRevocationLists, ...(clock ? { clock } : {}), stop: () => host.stop() }
+  return {
+    id,
+    host,
+    address: { host: entry.host, port: entry.port },
+    machineName: machine.name,
+    transportStats: () => transport?.stats(),
+    replicaSecret,
+    tlsCa,
+    get tlsRevocationLists() {
+      return tlsRevocationLists
+    },
+    async reloadRevocationLists() {
+      if (tlsCa === undefined || config.security.tls?.crl === undefined || transport === undefined) return undefined
+      const revocation = (await readClusterRevocationLists(config, io, tlsCa, new Date()))!
+      const closed = transport.setRevocationLists(revocation.pems)
+      tlsRevocationLists = revocation.lists
+      return { lists: revocation.lists, closed }
+    },
+    ...(clock ? { clock } : {}),
+    stop: () => host.stop(),
+  }
 }
 
 /** A transport that tells the metrics of every client message received and every message sent to a client. */

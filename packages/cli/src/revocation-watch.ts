@@ -34,7 +34,7 @@ export function watchRevocationLists(lists: readonly RevocationList[], clock: Re
     const now = clock.nowMs()
     if (now >= at) {
       log.error(
-        `the revocation list of ${due.issuer} (security.tls.crl) expired at ${when}: TLS now refuses every certificate of its CA, so no new connection (a peer reconnecting, a client) succeeds; install a new list on every replica and restart them one at a time`,
+        `the revocation list of ${due.issuer} (security.tls.crl) expired at ${when}: TLS now refuses every certificate of its CA, so no new connection (a peer reconnecting, a client) succeeds; install a new list on every replica and send each one SIGHUP`,
         { code: 'CRL_EXPIRED', issuer: due.issuer, nextUpdate: when },
       )
       return
@@ -42,7 +42,7 @@ export function watchRevocationLists(lists: readonly RevocationList[], clock: Re
     if (!warned && now >= at - warnAheadMs) {
       warned = true
       log.warn(
-        `the revocation list of ${due.issuer} (security.tls.crl) is due for renewal at ${when}, in ${Math.ceil((at - now) / 60_000)} min: past it, TLS refuses every certificate of its CA; install a new list on every replica and restart them one at a time before then`,
+        `the revocation list of ${due.issuer} (security.tls.crl) is due for renewal at ${when}, in ${Math.ceil((at - now) / 60_000)} min: past it, TLS refuses every certificate of its CA; install a new list on every replica and send each one SIGHUP before then`,
         { code: 'CRL_DUE', issuer: due.issuer, nextUpdate: when },
       )
     }

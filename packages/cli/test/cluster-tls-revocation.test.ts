@@ -12,6 +12,8 @@ const canRun = opensslAvailable()
 let dir: string
 let cluster: LocalCluster | undefined
 let document: Record<string, unknown>
+/** The replicas' log lines (warn and error). */
+const logged: string[] = []
 
 // Never a skip: without openssl every test here fails and says why.
 beforeEach(() => {
@@ -22,7 +24,7 @@ beforeAll(async () => {
   if (!canRun) return
   requireBuiltCli()
   dir = await mkdtemp(join(tmpdir(), 'lockstep-tls-crl-'))
-  issueCertificates(dir, [['r1', 'replica'], ['r2', 'replica'], ['r3', 'replica'], ['alice', 'client'], ['eve', 'client'], ['ops', 'operator'], ['oscar', 'operator']])
+  issueCertificates(dir, [['r1', 'replica'], ['r2', 'replica'], ['r3', 'replica'], ['alice', 'client'], ['bob', 'client'], ['eve', 'client'], ['ops', 'operator'], ['oscar', 'operator']])
   // eve's and oscar's keys leaked: the operator revoked their certificates.
   const crl = revokeCertificates(dir, ['eve', 'oscar'])
   const { freePorts } = await import('../src/index')
@@ -35,7 +37,7 @@ beforeAll(async () => {
   }
   const file = join(dir, 'cluster.json')
   await writeFile(file, JSON.stringify(document, null, 2))
-  cluster = await startLocalCluster(parseClusterConfig(JSON.stringify(document), file))
+  cluster = await startLocalCluster(parseClusterConfig(JSON.stringify(document), file), { onLog: (line) => logged.push(line) })
 }, 90_000)
 
 afterAll(async () => {
@@ -91,4 +93,38 @@ describe('a TLS cluster with a certificate revocation list', () => {
     expect(client.code).toBe(2)
     expect(client.stderr).toMatch(/\/security\/tls\/crl: the revocation list of CN=lockstep-test-other-ca was not signed by a CA of the cluster/)
   }, 30_000)
+
+  it('reads the lists again on SIGHUP: a certificate revoked since is refused; an unfit list is refused and the lists in use stay', async () => {
+    const file = cluster!.configFile
+    const before = await runCli(['client', '--cluster', file, ...pair('alice'), 'read'])
+    expect(before.code, before.stderr).toBe(0)
+    const nextUpdate = async (port: number) => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+      return Number(text.split('\n').find((l) => l.startsWith('lockstep_tls_revocation_list_next_update_seconds{'))!.split(' ').pop())
+    }
+    const { replicas } = document as { replicas: { id: string; metricsPort: number }[] }
+    const first = await nextUpdate(replicas[0]!.metricsPort)
+    // A list that is not one: every replica says so at error level and keeps its lists.
+    const crl = join(dir, 'ca.crl')
+    const good = await readFile(crl, 'utf8')
+    await writeFile(crl, 'not a list')
+    for (const replica of cluster!.replicas) process.kill(replica.pid, 'SIGHUP')
+    await until(() => logged.filter((line) => line.includes('SIGHUP: the revocation lists were not read again, the ones in use stay')).length === 3)
+    expect(logged.find((line) => line.includes('SIGHUP: the revocation lists were not read again'))).toMatch(/\/security\/tls\/crl: .*ca\.crl: holds no certificate revocation list/)
+    await writeFile(crl, good)
+    // alice's key leaked too: a new list revokes her certificate as well (due a day later than the first).
+    revokeCertificates(dir, ['alice'], 'ca', 31 * 86_400)
+    for (const replica of cluster!.replicas) process.kill(replica.pid, 'SIGHUP')
+    for (const replica of replicas) await until(async () => (await nextUpdate(replica.metricsPort)) > first)
+    const after = await runCli(['client', '--cluster', file, ...pair('alice'), '--timeout-ms', '600000', 'read'])
+    expect(after.code).toBe(1)
+    expect(after.stderr).toMatch(/AUTH_FAILED: client 'alice': every replica refused it: .*it did not accept this node's certificate/)
+    const write = await runCli(['client', '--cluster', file, ...pair('bob'), 'write', '{"value":6}'])
+    expect(write.code, write.stderr).toBe(0)
+  }, 60_000)
 })
+
+/** Polls `condition` every 50 ms (the test's timeout guards against a hang). */
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50))
+}

@@ -18,7 +18,8 @@ export interface DialerParams {
   readonly clusterId: string
   /** The replica's current address (it may change between attempts). */
   readonly target: () => PeerAddress
-  readonly tls: TlsCredentials | undefined
+  /** The TLS material of the next attempt (it may change between attempts: new revocation lists), or none. */
+  readonly tls: () => TlsCredentials | undefined
   /** The secret both sides prove, if one applies to this role. */
   readonly secret: Uint8Array | undefined
   readonly link: ReliableLink
@@ -86,11 +87,12 @@ export class Dialer {
       return
     }
     const label = `${params.selfId} -> ${address.id} at ${address.host}:${address.port}`
-    const socket = params.tls
+    const tls = params.tls()
+    const socket = tls
       ? tlsConnect({
           host: address.host,
           port: address.port,
-          ...tlsSecureContextOptions(params.tls),
+          ...tlsSecureContextOptions(tls),
           // The node id is checked against the certificate CN after the TLS
           // handshake; host names are not part of a node's identity here.
           checkServerIdentity: () => undefined,
@@ -107,11 +109,11 @@ export class Dialer {
     const refusedFor = (code: ErrorCode, reason: string) => void (refusal ??= { code, reason })
     socket.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'ECONNREFUSED') refusedFor(ErrorCodes.UNREACHABLE, 'connection refused (ECONNREFUSED): nothing accepts connections there')
-      else if (params.tls && isTlsAuthenticationError(error)) refusedFor(ErrorCodes.AUTH_FAILED, `TLS: ${error.message}`)
+      else if (tls && isTlsAuthenticationError(error)) refusedFor(ErrorCodes.AUTH_FAILED, `TLS: ${error.message}`)
     })
-    socket.once(params.tls ? 'secureConnect' : 'connect', () => {
+    socket.once(tls ? 'secureConnect' : 'connect', () => {
       secured = true
-      if (params.tls) {
+      if (tls) {
         const mismatch = certificateMismatch(peerCertificateIdentity(socket as TLSSocket), address.id, 'replica')
         if (mismatch !== undefined) {
           const reason = `TLS peer is not replica "${address.id}": ${mismatch}`
@@ -138,7 +140,7 @@ export class Dialer {
     connection.whenClosed(() => {
       if (this.connection === connection) this.connection = undefined
       if (this.stopped) return
-      if (params.tls && secured && !authenticated && refusal === undefined && closedByPeer(connection.closeReason)) {
+      if (tls && secured && !authenticated && refusal === undefined && closedByPeer(connection.closeReason)) {
         // With TLS 1.3 the client finishes its handshake before the replica checks the client's certificate; a
         // replica that rejects it closes the connection without a word (no TLS alert, no REFUSE frame).
         refusedFor(

@@ -101,7 +101,7 @@ class SharedConnections {
         role: 'shared-clients',
         clusterId: options.clusterId,
         target: () => address,
-        tls: undefined,
+        tls: () => undefined,
         secret: settings.secret,
         link,
         limits: settings.limits,

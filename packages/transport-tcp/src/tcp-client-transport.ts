@@ -123,7 +123,7 @@ class TcpClientEndpoint implements ClientTransport {
         role: 'client',
         clusterId: this.options.clusterId,
         target: () => replica.address,
-        tls: this.tls,
+        tls: () => this.tls,
         secret: this.secret,
         link: replica.link,
         limits: this.limits,

@@ -1,7 +1,7 @@
 import { createServer as netCreateServer } from 'node:net'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import { createServer as tlsCreateServer } from 'node:tls'
-import type { TLSSocket } from 'node:tls'
+import type { Server as TlsServer, TLSSocket } from 'node:tls'
 import { LockstepError, isLockstepError } from '@lockstep/interface'
 import type { ClientId, Logger, ReplicaComponents, ReplicaId, Scheduler, TimerHandle, Transport, TransportFactory, TransportHandler } from '@lockstep/interface'
 import { Backoff, mathRandom } from './backoff'
@@ -22,9 +22,10 @@ import {
   resolveReconnect,
   secretBytes,
 } from './options'
-import type { PeerAddress, ResolvedLimits, TcpTransportOptions, TlsCredentials } from './options'
+import type { Pem, PeerAddress, ResolvedLimits, TcpTransportOptions, TlsCredentials } from './options'
 import { RefusalLog } from './refusal-log'
 import { ReliableLink } from './reliable-link'
+import { certificatesOf, readRevocationLists, revokedBy } from './crl'
 import { checkTlsRevocationLists, tlsSecureContextOptions } from './tls-options'
 
 /** A replica's TCP endpoint: a {@link Transport} plus what TCP needs (binding, addresses). */
@@ -42,6 +43,13 @@ export interface TcpTransport extends Transport {
   setPeerAddress(id: ReplicaId, host: string, port: number): void
   /** What the endpoint holds now, and how many connections it refused since it was created (metrics, status). */
   stats(): TcpTransportStats
+  /**
+   * Replaces the revocation lists of `auth.tls` (`crl`; undefined: none) while the endpoint runs: new connections,
+   * accepted and dialled, are checked against them, and every open connection whose peer's certificate they name is
+   * closed now. Checked first as `tcp()` checks them (`INVALID_CONFIG`, nothing changed); `INVALID_CONFIG` without
+   * TLS. Returns how many connections it closed.
+   */
+  setRevocationLists(crl: Pem | readonly Pem[] | undefined): number
 }
 
 /** A snapshot of a replica's TCP endpoint (see {@link TcpTransport.stats}). */
@@ -124,7 +132,7 @@ class TcpReplicaTransport implements TcpTransport {
   private readonly listen: { host: string; port: number }
   private readonly replicaSecret: Buffer | undefined
   private readonly clientSecret: Buffer | undefined
-  private readonly tls: TlsCredentials | undefined
+  private tls: TlsCredentials | undefined
   private readonly acceptClients: boolean
   private readonly peers = new Map<ReplicaId, PeerState>()
   private readonly clients = new Map<ClientId, ClientSession>()
@@ -212,6 +220,30 @@ class TcpReplicaTransport implements TcpTransport {
       })
       this.peers.set(peer.id, { address: peer, link, dialer: undefined })
     }
+  }
+
+  setRevocationLists(crl: Pem | readonly Pem[] | undefined): number {
+    const current = this.tls
+    if (current === undefined) invalid(this.where, 'setRevocationLists needs mutual TLS (auth.tls)')
+    const { crl: _old, ...without } = current
+    const next: TlsCredentials = crl === undefined ? without : { ...without, crl }
+    checkTlsRevocationLists(next, this.where)
+    this.tls = next
+    // The listener's next handshakes; the dialers read `tls` at each attempt.
+    if (this.server !== undefined && 'setSecureContext' in this.server) (this.server as TlsServer).setSecureContext({ ...tlsSecureContextOptions(next), minVersion: 'TLSv1.2' })
+    if (crl === undefined) return 0
+    const cas = certificatesOf(next.ca)
+    const lists = (Array.isArray(crl) ? (crl as readonly Pem[]) : [crl as Pem]).flatMap((pem) => readRevocationLists(pem, `${this.where}: auth.tls.crl`))
+    let closed = 0
+    for (const connection of [...this.connections]) {
+      const certificate = (connection.socket as TLSSocket).getPeerX509Certificate?.()
+      const issuer = certificate && cas.find((ca) => certificate.checkIssued(ca))
+      const list = issuer && revokedBy(certificate, issuer, lists)
+      if (!list) continue
+      closed++
+      connection.close(`its certificate (serial number ${certificate.serialNumber}) is revoked: the revocation list of ${list.issuer} names it`, 'warn')
+    }
+    return closed
   }
 
   bind(): Promise<{ host: string; port: number }> {
@@ -315,7 +347,7 @@ class TcpReplicaTransport implements TcpTransport {
           role: 'replica',
           clusterId: this.clusterId,
           target: () => peer.address,
-          tls: this.tls,
+          tls: () => this.tls,
           secret: this.replicaSecret,
           link: peer.link,
           limits: this.limits,

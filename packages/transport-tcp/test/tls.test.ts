@@ -172,6 +172,27 @@ if (!hasOpenssl) {
       expect(atR2.received.some((r) => (r.message as { evil?: unknown }).evil !== undefined)).toBe(false)
     })
 
+    it('new revocation lists while running: open connections of a revoked certificate close, new ones are refused, the others go on', async () => {
+      const { clusterCa: ca, otherCa: other } = setup()
+      const pair = await runningPair()
+      const late = ca.issue('c7', 'client')
+      const client = clientFor('c7', [pair.r2], { auth: { tls: { ca: ca.cert, cert: late.cert, key: late.key } } })
+      cleanups.push(() => client.stop())
+      await client.start(() => {})
+      client.send('r2', { before: true })
+      await pair.atR2.waitForCount('c7', 1)
+      // The lists must fit first: another CA's changes nothing.
+      expect(() => pair.r2.setRevocationLists(other.crl())).toThrow(/auth\.tls\.crl: the revocation list of CN=some-other-ca was not signed by a CA of the cluster/)
+      ca.revoke(late)
+      expect(pair.r2.setRevocationLists(ca.crl())).toBe(1)
+      await pair.logger.waitFor(/its certificate \(serial number [0-9A-F]+\) is revoked: the revocation list of CN=lockstep-test-cluster-ca names it/)
+      await pair.logger.waitFor(/TLS handshake failed: its certificate was not accepted \(CERT_REVOKED: a revocation list names it\)/)
+      pair.r1.send('r2', { n: 2 })
+      await pair.atR2.waitForCount('r1', 2)
+      expect(pair.r2.stats().peersConnected).toEqual(['r1'])
+      expect(() => pair.r2.setRevocationLists(undefined)).not.toThrow()
+    })
+
     it('with the CA\'s revocation list, a dialer refuses a listener whose certificate is revoked', async () => {
       const { clusterCa: ca } = setup()
       const old = ca.issue('r2', 'replica')

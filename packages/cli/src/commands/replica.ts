@@ -10,6 +10,7 @@ import { replicaLogger } from '../replica-log'
 import { ReplicaMetrics } from '../replica-metrics'
 import { startReplica } from '../replica-runner'
 import { watchRevocationLists } from '../revocation-watch'
+import type { RevocationList } from '@lockstep/transport-tcp'
 import { parseLogLevel } from '../stderr-logger'
 import { TEST_CLOCK_VARIABLE, testClockSkewable } from '../test-clock'
 
@@ -40,7 +41,8 @@ running replicas add it back, sending it their state. --join is accepted and
 no longer needed.
 
 SIGINT or SIGTERM stops it cleanly: the engine stops, every socket closes, and
-it exits 0; a second signal exits at once.
+it exits 0; a second signal exits at once. SIGHUP reads the certificate
+revocation lists (security.tls.crl) again; other settings need a restart.
 Exit 0 after a clean stop; 2 for bad usage or an invalid configuration (each
 problem with its JSON path); 1 if the replica fails to run, or stops by itself
 because its storage failed (a full disk, an I/O error: said at error level;
@@ -90,13 +92,17 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   const replica = await startReplica(config, id, io, log, { join, metrics, onHostCreated: (created) => (running = created), skewableClock: testClockSkewable(), onFailed })
   metrics.attach(replica.host, () => replica.transportStats())
   let stopRevocationWatch = () => {}
-  if (replica.tlsRevocationLists !== undefined) {
-    const lists = replica.tlsRevocationLists
-    log.info(`revocation lists (security.tls.crl): ${lists.map((list) => `${list.issuer}, ${list.revoked.size} revoked, next update ${list.nextUpdate?.toISOString() ?? 'none'}`).join('; ')}`)
+  /** Says which revocation lists are in use, shows their next updates on /metrics and watches them. */
+  const useRevocationLists = (lists: readonly RevocationList[], how: string) => {
+    log.info(`revocation lists (security.tls.crl) ${how}: ${lists.map((list) => `${list.issuer}, ${list.revoked.size} revoked, next update ${list.nextUpdate?.toISOString() ?? 'none'}`).join('; ')}`)
     metrics.revocationLists(lists)
+    stopRevocationWatch()
     stopRevocationWatch = watchRevocationLists(lists, { nowMs: () => Date.now(), setTimer: (ms, run) => setTimeout(run, ms).unref(), clearTimer: (timer) => clearTimeout(timer as NodeJS.Timeout) }, log)
   }
+  if (replica.tlsRevocationLists !== undefined) useRevocationLists(replica.tlsRevocationLists, 'in use')
   const { host, port } = replica.address
+  // The revocation lists can change while the replica runs (SIGHUP): the endpoint reads them at each request.
+  const operatorTrust = replica.tlsCa === undefined ? undefined : { cas: pemCertificates(replica.tlsCa), replicas: config.replicas.map((r) => r.id), revocationLists: replica.tlsRevocationLists ?? [] }
   const metricsPort = metricsPortFlag ?? config.replicas.find((r) => r.id === id)?.metricsPort
   let endpoint: Awaited<ReturnType<typeof startOperatorEndpoint>> | undefined
   if (metricsPort !== undefined) {
@@ -111,7 +117,7 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
           metrics,
           knownReplicas,
           replicaSecret: replica.replicaSecret,
-          ...(replica.tlsCa === undefined ? {} : { operatorTrust: { cas: pemCertificates(replica.tlsCa), replicas: knownReplicas, revocationLists: replica.tlsRevocationLists ?? [] } }),
+          ...(operatorTrust === undefined ? {} : { operatorTrust }),
           log,
         },
       )
@@ -197,13 +203,29 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
     const finish = (code: number) => {
       process.off('message', onRequest)
       process.off('SIGTERM', onSigterm)
+      process.off('SIGHUP', onSighup)
       process.off('disconnect', onDisconnect)
       if (process.connected) process.disconnect()
       // A second SIGINT stays caught (it would exit at once) until the process ends by itself.
       resolveExit(code)
     }
+    // SIGHUP: the revocation lists are read again from their files (security.tls.crl); the other settings need a restart.
+    const onSighup = () => {
+      replica.reloadRevocationLists().then(
+        (reloaded) => {
+          if (reloaded === undefined) {
+            log.warn('SIGHUP: no revocation lists to read again (security.tls.crl is not set); other changes of the configuration need a restart')
+            return
+          }
+          if (operatorTrust !== undefined) operatorTrust.revocationLists = reloaded.lists
+          useRevocationLists(reloaded.lists, `read again (SIGHUP), ${reloaded.closed} connection(s) of revoked certificates closed`)
+        },
+        (error: Error) => log.error(`SIGHUP: the revocation lists were not read again, the ones in use stay: ${error.message}`, { code: isLockstepError(error) ? error.code : undefined }),
+      )
+    }
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
+    process.on('SIGHUP', onSighup)
     onFailure = (error, cause) => {
       const said = error.message.replace(/\.$/, '')
       const [reason, why] =
