@@ -19,9 +19,11 @@ function manual(startMs: number) {
     setTimer: (ms: number, run: () => void) => (timer = { at: now + ms, run }),
     clearTimer: () => void (timer = undefined),
   }
-  /** Moves time to `ms`, running the timer whenever it falls due on the way. */
+  /** Moves time to `ms`, running the timer whenever it falls due on the way (a watch that re-arms without end fails). */
   const advanceTo = (ms: number) => {
+    let runs = 0
     while (timer !== undefined && timer.at <= ms) {
+      if (++runs > 100) throw new Error(`the watch's timer ran 100 times by ${new Date(now).toISOString()}: it re-arms without end`)
       const due = timer
       timer = undefined
       now = due.at
