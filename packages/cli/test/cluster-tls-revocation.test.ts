@@ -15,7 +15,7 @@ let document: Record<string, unknown>
 /** The replicas' log lines (warn and error). */
 const logged: string[] = []
 
-// Never a skip: without openssl every test here fails and says why.
+// Without openssl every test here fails and says why: none is left out.
 beforeEach(() => {
   if (!canRun) throw new Error('no openssl binary on the PATH to make the test certificates: install it (Debian: apt-get install -y openssl)')
 })

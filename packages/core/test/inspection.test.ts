@@ -60,7 +60,7 @@ describe('the configuration a replica reports with its view', () => {
     expect(host.engine.viewConfiguration).toEqual({ view: 3, replicas: ['r1', 'r2', 'r3'] })
   })
 
-  it('one told only that it was removed names the view its configuration is from', () => {
+  it('one told just that it was removed names the view its configuration is from', () => {
     const { host } = loneMember({ replicas: ['r1', 'r2', 'r3', 'r4'], membership: { heartbeatMs: 50, suspectAfterMs: 500 } })
     host.engine.onPeerMessage('r2', { kind: 'removed', view: { id: 3, members: ['r2', 'r3'] } })
     expect(host.engine.status).toBe('joining')

@@ -207,19 +207,25 @@ describe('clock offsets (Cristian probes)', () => {
     expect(c.get('r1').stats()).toMatchObject({ skewViolations: 0, skewUnattributed: 1, stopped: false })
   })
 
-  it('counts configured replicas, not spares: a skewed member of the configuration and two skewed spares do not make a correct replica blame itself', () => {
-    // View r1..r5, configuration r1..r3 (r4 and r5 are spares: members of the view outside the configuration, that no
-    // majority counts). r2's clock is off (F = 1 of the configuration), and so are the spares'. Of the configured
-    // members r1 agrees with r3, a majority: r2 is the one off. Counting the spares (three off of a configuration of
-    // three, and r1 with r3 no majority of the view), r1 blamed its own clock and stopped.
+  /** View r1..r5, configuration r1..r3 (r4, r5 spares), clocks off by `clockOffsetMs`: r1 probes every peer, and hears each answer in turn. */
+  function probedWithSpares(clockOffsetMs: Record<string, number>) {
     const ids = ['r1', 'r2', 'r3', 'r4', 'r5']
-    const c = cluster(ids, { ...timing, maxSkewMs: 5, clockOffsetMs: { r2: 40, r4: 40, r5: 40 }, configurationSize: 3, configuration: ['r1', 'r2', 'r3'] })
+    const c = cluster(ids, { ...timing, maxSkewMs: 5, clockOffsetMs, configurationSize: 3, configuration: ['r1', 'r2', 'r3'] })
     c.get('r1').tick() // the first heartbeat carries a probe
     c.advance(1)
     for (const to of ids.slice(1)) c.deliverAll('r1', to)
     for (const id of ids.slice(1)) c.get(id).flush() // the answers
     c.advance(1)
     for (const from of ids.slice(1)) c.deliverAll(from, 'r1')
+    return c
+  }
+
+  it('counts configured replicas, not spares: a skewed member of the configuration and two skewed spares do not make a correct replica blame itself', () => {
+    // View r1..r5, configuration r1..r3 (r4 and r5 are spares: members of the view outside the configuration, that no
+    // majority counts). r2's clock is off (F = 1 of the configuration), and so are the spares'. Of the configured
+    // members r1 agrees with r3, a majority: r2 is the one off. Counting the spares (three off of a configuration of
+    // three, and r1 with r3 no majority of the view), r1 blamed its own clock and stopped.
+    const c = probedWithSpares({ r2: 40, r4: 40, r5: 40 })
     expect(Object.keys(c.get('r1').offsets()).sort()).toEqual(['r2', 'r3', 'r4', 'r5'])
     expect(c.get('r1').stats()).toMatchObject({ skewViolations: 0, skewUnattributed: 0, peerSkewSeen: 3, stopped: false })
     expect(c.diverged.get('r1')).toEqual([])
@@ -228,14 +234,7 @@ describe('clock offsets (Cristian probes)', () => {
   it('spares do not vouch for a clock: a member off from the configured majority stops, though two spares agree with it', () => {
     // View r1..r5, configuration r1..r3: r1's clock is off from r2's and r3's, and the spares r4 and r5 share r1's.
     // Counting the spares, r1 found a majority of the view on its side and went on delivering by its clock.
-    const ids = ['r1', 'r2', 'r3', 'r4', 'r5']
-    const c = cluster(ids, { ...timing, maxSkewMs: 5, clockOffsetMs: { r2: 40, r3: 40 }, configurationSize: 3, configuration: ['r1', 'r2', 'r3'] })
-    c.get('r1').tick() // the first heartbeat carries a probe
-    c.advance(1)
-    for (const to of ids.slice(1)) c.deliverAll('r1', to)
-    for (const id of ids.slice(1)) c.get(id).flush() // the answers
-    c.advance(1)
-    for (const from of ids.slice(1)) c.deliverAll(from, 'r1')
+    const c = probedWithSpares({ r2: 40, r3: 40 })
     // r2's answer came first: with r3 not heard yet, r1 could not tell whose clock was off.
     expect(c.get('r1').stats()).toMatchObject({ skewViolations: 1, peerSkewSeen: 1, stopped: true })
     expect(c.diverged.get('r1')![0]).toMatch(/'r1' finds its clock off from 'r2' \(40\.000 ms\), 'r3' \(40\.000 ms\), a majority of the view/)

@@ -6,7 +6,7 @@ import { CLUSTER, HOST } from './helpers'
 import { TestPki, opensslAvailable } from './test-pki'
 
 if (!opensslAvailable()) {
-  // Never a skip: without openssl these tests fail and say why.
+  // Without openssl these tests fail and say why: none is left out.
   describe('certificate revocation lists', () => {
     it('makes its test lists with openssl', () => {
       throw new Error('no openssl binary on the PATH to make the test certificates: install it (Debian: apt-get install -y openssl)')
