@@ -1,4 +1,5 @@
-// The certificate revocation lists of a TLS cluster (`security.tls.crl`), read and checked once for a process.
+// The certificate revocation lists of a TLS cluster (`security.tls.crl`), read and checked as a process starts (a
+// replica reads them again on SIGHUP).
 
 import { certificatesOf, readRevocationLists, revocationListsProblem, type RevocationList } from '@lockstep/transport-tcp'
 import { configError, configPath, type LoadedClusterConfig } from './cluster-config'

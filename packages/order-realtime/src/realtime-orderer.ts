@@ -625,7 +625,6 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     this.checkClock()
   }
 
-  /** Sets `clockChecked` once this replica and peers whose estimates since `clockCheckFrom` are in bound make a majority. */
   /**
    * The members whose clocks count when this replica judges its own: the view's, but for spares (members outside
    * the configuration, which no majority counts, see `OrdererContext.configuration`); this replica always.
@@ -636,6 +635,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     return configured === undefined ? members : members.filter((m) => m === this.ctx.self || configured.includes(m))
   }
 
+  /** Sets `clockChecked` once this replica and peers whose estimates since `clockCheckFrom` are in bound make a majority of the judges. */
   private checkClock(): void {
     if (this.clockChecked) return
     const members = this.clockJudges()
