@@ -1,5 +1,5 @@
 import { X509Certificate, createHash, createHmac, createPrivateKey, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto'
-import { revokedBy, type RevocationList } from '@lockstep/transport-tcp'
+import { certificatesOf, revokedBy, type RevocationList } from '@lockstep/transport-tcp'
 
 /** The scheme of the `Authorization` header of an operator's request to a replica's HTTP endpoint. */
 export const OPERATOR_AUTH_SCHEME = 'Lockstep-HMAC-SHA256'
@@ -97,7 +97,7 @@ export function signOperatorRequestWithCertificate(credentials: OperatorCertific
 
 /** The certificates of a PEM text (a CA file may hold several). Throws if one cannot be read. */
 export function pemCertificates(pem: string): X509Certificate[] {
-  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block))
+  return certificatesOf(pem)
 }
 
 /** A certificate's subject fields (`CN`, `OU`, ...), each with all its values. */

@@ -27,8 +27,7 @@ export interface RevocationList {
  * `INVALID_CONFIG` when there is none, or one is not a well-formed CRL.
  */
 export function readRevocationLists(pem: Pem, where: string): RevocationList[] {
-  const text = typeof pem === 'string' ? pem : Buffer.from(pem).toString('latin1')
-  const blocks = [...text.matchAll(/-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/g)]
+  const blocks = [...pemText(pem).matchAll(/-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/g)]
   if (blocks.length === 0) throw invalid(where, 'holds no certificate revocation list (a PEM block "-----BEGIN X509 CRL-----")')
   return blocks.map((block, index) => {
     const der = Buffer.from(block[1]!.replace(/\s+/g, ''), 'base64')
@@ -62,11 +61,16 @@ export function revocationListsProblem(cas: readonly X509Certificate[], lists: r
 
 /** The certificates of a PEM bundle (one or more `-----BEGIN CERTIFICATE-----` blocks), each on its own. */
 export function certificatesOf(pem: Pem | readonly Pem[]): X509Certificate[] {
-  const bundles = Array.isArray(pem) ? (pem as readonly Pem[]) : [pem as Pem]
-  return bundles.flatMap((bundle) => {
-    const text = typeof bundle === 'string' ? bundle : Buffer.from(bundle).toString('latin1')
-    return [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((block) => new X509Certificate(block[0]))
-  })
+  return pemItems(pem).flatMap((bundle) => [...pemText(bundle).matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((block) => new X509Certificate(block[0])))
+}
+
+/** One PEM or several, as a list. */
+export function pemItems(pem: Pem | readonly Pem[]): readonly Pem[] {
+  return Array.isArray(pem) ? (pem as readonly Pem[]) : [pem as Pem]
+}
+
+function pemText(pem: Pem): string {
+  return typeof pem === 'string' ? pem : Buffer.from(pem).toString('latin1')
 }
 
 /** The list among `lists` signed by `ca` that revokes `certificate`, if any. */

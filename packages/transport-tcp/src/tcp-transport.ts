@@ -25,7 +25,7 @@ import {
 import type { Pem, PeerAddress, ResolvedLimits, TcpTransportOptions, TlsCredentials } from './options'
 import { RefusalLog } from './refusal-log'
 import { ReliableLink } from './reliable-link'
-import { certificatesOf, readRevocationLists, revokedBy } from './crl'
+import { certificatesOf, revokedBy } from './crl'
 import { checkTlsRevocationLists, tlsSecureContextOptions } from './tls-options'
 
 /** A replica's TCP endpoint: a {@link Transport} plus what TCP needs (binding, addresses). */
@@ -227,13 +227,12 @@ class TcpReplicaTransport implements TcpTransport {
     if (current === undefined) invalid(this.where, 'setRevocationLists needs mutual TLS (auth.tls)')
     const { crl: _old, ...without } = current
     const next: TlsCredentials = crl === undefined ? without : { ...without, crl }
-    checkTlsRevocationLists(next, this.where)
+    const lists = checkTlsRevocationLists(next, this.where)
     this.tls = next
     // The listener's next handshakes; the dialers read `tls` at each attempt.
     if (this.server !== undefined && 'setSecureContext' in this.server) (this.server as TlsServer).setSecureContext({ ...tlsSecureContextOptions(next), minVersion: 'TLSv1.2' })
-    if (crl === undefined) return 0
+    if (lists.length === 0) return 0
     const cas = certificatesOf(next.ca)
-    const lists = (Array.isArray(crl) ? (crl as readonly Pem[]) : [crl as Pem]).flatMap((pem) => readRevocationLists(pem, `${this.where}: auth.tls.crl`))
     let closed = 0
     for (const connection of [...this.connections]) {
       const certificate = (connection.socket as TLSSocket).getPeerX509Certificate?.()

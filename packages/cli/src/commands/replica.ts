@@ -102,11 +102,11 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   if (replica.tlsRevocationLists !== undefined) useRevocationLists(replica.tlsRevocationLists, 'in use')
   const { host, port } = replica.address
   // The revocation lists can change while the replica runs (SIGHUP): the endpoint reads them at each request.
-  const operatorTrust = replica.tlsCa === undefined ? undefined : { cas: pemCertificates(replica.tlsCa), replicas: config.replicas.map((r) => r.id), revocationLists: replica.tlsRevocationLists ?? [] }
+  const knownReplicas = config.replicas.map((r) => r.id)
+  const operatorTrust = replica.tlsCa === undefined ? undefined : { cas: pemCertificates(replica.tlsCa), replicas: knownReplicas, revocationLists: replica.tlsRevocationLists ?? [] }
   const metricsPort = metricsPortFlag ?? config.replicas.find((r) => r.id === id)?.metricsPort
   let endpoint: Awaited<ReturnType<typeof startOperatorEndpoint>> | undefined
   if (metricsPort !== undefined) {
-    const knownReplicas = config.replicas.map((r) => r.id)
     try {
       endpoint = await startOperatorEndpoint(
         { host, port: metricsPort },
