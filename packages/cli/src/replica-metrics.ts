@@ -263,13 +263,15 @@ export class ReplicaMetrics {
     const engine = host.engine
     const stats = this.transportStats()
     const hashed = digest ? await engine.stateDigestInTurns(() => new Promise<void>((resolve) => setImmediate(resolve))) : null
+    // Read after the digest's turns, with the view it is paired with.
+    const configured = engine.viewConfiguration
     return {
       id: this.id,
       pid: process.pid,
       status: engine.status,
       view: { id: engine.view.id, members: [...engine.view.members] },
-      configuration: [...engine.viewConfiguration.replicas],
-      configurationView: engine.viewConfiguration.view,
+      configuration: [...configured.replicas],
+      configurationView: configured.view,
       position: engine.position,
       orderDigestVersion: engine.orderDigestVersion,
       stabilityLag: { pendingRequests: engine.pending, oldestPendingMs: this.oldestPendingMs() },
