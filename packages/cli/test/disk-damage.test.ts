@@ -54,7 +54,9 @@ async function activeSegment(dataDir: string, id: string): Promise<{ file: strin
   const file = join(dataDir, id, segments.at(-1)!)
   const bytes = await readFile(file)
   const frames: number[] = []
-  for (let offset = SEGMENT_HEADER_BYTES; offset + FRAME_HEADER_BYTES <= bytes.length; offset += FRAME_HEADER_BYTES + bytes.readUInt32LE(offset + 4)) frames.push(offset)
+  // Frames up to the zeros written ahead of the records (a frame's position, bytes 8 to 15, is never 0).
+  const isFrame = (offset: number) => offset + FRAME_HEADER_BYTES <= bytes.length && bytes.subarray(offset + 8, offset + 16).some((b) => b !== 0)
+  for (let offset = SEGMENT_HEADER_BYTES; isFrame(offset); offset += FRAME_HEADER_BYTES + bytes.readUInt32LE(offset + 4)) frames.push(offset)
   return { file, bytes, frames }
 }
 

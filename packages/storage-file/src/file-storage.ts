@@ -34,6 +34,8 @@ export interface FileStorageStats {
   /** Write calls to log segments. */
   readonly logWrites: number
   readonly logBytesWritten: number
+  /** Zeros written into segment files ahead of their records (`preallocateBytes`), in bytes; not in `logBytesWritten`. */
+  readonly logBytesPreallocated: number
   /** fsyncs of log segment files (group commits, interval ticks, segment rollovers and new segment headers). */
   readonly logFsyncs: number
   /** fsyncs of snapshot files. */
@@ -67,6 +69,9 @@ export function fileStorage(options: FileStorageOptions): StorageFactory<FileSto
   const fs = options.fs ?? nodeFileSystem()
   return (components: ReplicaComponents) => new FileStorageImpl(resolved, fs, components.scheduler, components.log)
 }
+
+/** Zeros to write ahead of the records, at most this many bytes per write. */
+const ZEROS = new Uint8Array(1024 * 1024)
 
 /** Pending records are written to the OS in the background beyond this many bytes. */
 const WRITE_BEHIND_BYTES = 1024 * 1024
@@ -120,8 +125,10 @@ class FileStorageImpl implements FileStorage {
   private queuedRound: Round | undefined
   private waiters: SyncWaiter[] = []
   private timer: TimerHandle | undefined
+  /** The segment (by number) in which zeros could not be written ahead of the records (no room): none are tried again there. */
+  private unpreallocated: number | undefined
   private lastTickAtMs = 0
-  private readonly counters = { logWrites: 0, logBytesWritten: 0, logFsyncs: 0, snapshotFsyncs: 0, directoryFsyncs: 0, snapshotsWritten: 0, segmentsDeleted: 0 }
+  private readonly counters = { logWrites: 0, logBytesWritten: 0, logBytesPreallocated: 0, logFsyncs: 0, snapshotFsyncs: 0, directoryFsyncs: 0, snapshotsWritten: 0, segmentsDeleted: 0 }
 
   constructor(
     private readonly options: ResolvedFileStorageOptions,
@@ -337,6 +344,8 @@ class FileStorageImpl implements FileStorage {
         }
         await this.activeHandle!.write(concatFrames(frames, start, end, bytes), segment.sizeBytes)
         segment.sizeBytes += bytes
+        segment.fileBytes = Math.max(segment.fileBytes, segment.sizeBytes)
+        await this.preallocate(this.activeHandle!, segment)
         segment.recordCount += end - start
         segment.lastPosition = frames[end - 1]!.position
         this.written += end - start
@@ -345,6 +354,35 @@ class FileStorageImpl implements FileStorage {
         start = end
       }
     }
+  }
+
+  /**
+   * Keeps zeros ahead of the active segment's records: once fewer than half of `preallocateBytes` are left
+   * before the file's end, writes `preallocateBytes` more (not past `segmentBytes`). The fsync that follows
+   * commits the new size once; the writes after it land in bytes the file holds, and their fsyncs commit
+   * data only. A crash before that fsync leaves zeros or nothing, both read as the end of the log.
+   */
+  private async preallocate(handle: StorageFileHandle, segment: ChainSegment): Promise<void> {
+    const { preallocateBytes, segmentBytes } = this.options
+    if (preallocateBytes === 0 || this.unpreallocated === segment.seq || segment.fileBytes - segment.sizeBytes >= preallocateBytes / 2) return
+    const end = Math.min(segment.fileBytes + preallocateBytes, Math.max(segmentBytes, segment.fileBytes))
+    try {
+      for (let at = segment.fileBytes; at < end; ) {
+        const length = Math.min(end - at, ZEROS.length)
+        await handle.write(ZEROS.subarray(0, length), at)
+        at += length
+      }
+    } catch (error) {
+      // Zeros ahead only save time: without room for them the log goes on where it is, and stops only when a
+      // record finds no room. The zeros that were written (if some were) are past the records, where zeros belong.
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'ENOSPC' && code !== 'EFBIG' && code !== 'EDQUOT') throw error
+      this.unpreallocated = segment.seq
+      this.log.warn(`storage-file: no room to write zeros ahead of the log in ${segment.name} (${code}); it goes on without them until the next segment`, { dir: this.dir, file: segment.name, code })
+      return
+    }
+    this.counters.logBytesPreallocated += end - segment.fileBytes
+    segment.fileBytes = end
   }
 
   private async fsyncActive(): Promise<void> {
@@ -376,8 +414,10 @@ class FileStorageImpl implements FileStorage {
     const seq = this.nextSeq++
     const name = segmentFileName(seq)
     const handle = await this.fs.open(join(this.dir, name), 'wx')
+    const segment: ChainSegment = { seq, name, prevPosition, lastPosition: prevPosition, recordCount: 0, sizeBytes: SEGMENT_HEADER_BYTES, fileBytes: SEGMENT_HEADER_BYTES }
     try {
       await handle.write(encodeSegmentHeader(prevPosition), 0)
+      await this.preallocate(handle, segment)
       await handle.sync()
       this.counters.logFsyncs++
       await this.syncDirectory()
@@ -386,7 +426,7 @@ class FileStorageImpl implements FileStorage {
       throw error
     }
     this.activeHandle = handle
-    this.chain.push({ seq, name, prevPosition, lastPosition: prevPosition, recordCount: 0, sizeBytes: SEGMENT_HEADER_BYTES })
+    this.chain.push(segment)
   }
 
   /**

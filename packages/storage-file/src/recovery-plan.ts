@@ -27,7 +27,10 @@ export interface ChainSegment {
   /** Position of its last record; `prevPosition` when it holds none. */
   lastPosition: number
   recordCount: number
+  /** Where its records end: the next one is written here. */
   sizeBytes: number
+  /** The file's size: past `sizeBytes` it holds zeros written ahead of the records (preallocation). */
+  fileBytes: number
 }
 
 /** Where the log ended before the end of the files, and why. */
@@ -55,7 +58,8 @@ export interface RecoveryPlan {
   readonly damage: LogDamage | undefined
 }
 
-const hasRecordBytes = (segment: FoundSegment) => segment.sizeBytes > SEGMENT_HEADER_BYTES
+/** Whether a segment holds anything past its header but zeros (zeros are written ahead of records: preallocation). */
+const hasRecordBytes = (segment: FoundSegment) => segment.parsed.dataEnd > SEGMENT_HEADER_BYTES
 
 /**
  * Decides what survives in the log, given the segment files (in sequence order)
@@ -101,7 +105,7 @@ export function planLogRecovery(found: readonly FoundSegment[], base: number, po
   let damage: (LogDamage & { index: number; cutBytes: number | undefined; validFrameAt: number | undefined }) | undefined
   let lastPosition = segments[start]!.parsed.prevPosition!
   for (let i = start; i < segments.length; i++) {
-    const { name, seq, parsed } = segments[i]!
+    const { name, seq, parsed, sizeBytes } = segments[i]!
     if (parsed.prevPosition === undefined) {
       damage = { index: i, name, offset: 0, reason: 'invalid or missing segment header', cutBytes: undefined, validFrameAt: undefined }
       break
@@ -119,7 +123,7 @@ export function planLogRecovery(found: readonly FoundSegment[], base: number, po
     }
     for (const record of parsed.records) if (record.position > base) records.push(record)
     lastPosition = parsed.records.at(-1)?.position ?? lastPosition
-    chain.push({ seq, name, prevPosition: parsed.prevPosition, lastPosition, recordCount: parsed.records.length, sizeBytes: parsed.validBytes })
+    chain.push({ seq, name, prevPosition: parsed.prevPosition, lastPosition, recordCount: parsed.records.length, sizeBytes: parsed.validBytes, fileBytes: sizeBytes })
     if (parsed.damage !== undefined) {
       damage = {
         index: i,
@@ -168,6 +172,7 @@ export function planLogRecovery(found: readonly FoundSegment[], base: number, po
   const quarantine = withData.map((s) => s.name)
   for (const empty of after) if (!hasRecordBytes(empty)) remove.push(empty.name)
   const truncate = damage.cutBytes === undefined ? undefined : { name: damage.name, lengthBytes: damage.cutBytes }
+  if (truncate !== undefined) chain.at(-1)!.fileBytes = truncate.lengthBytes
   const preserve = damage.validFrameAt === undefined ? undefined : damage.name
   return { records, chain, remove, truncate, quarantine, preserve, damage: { name: damage.name, offset: damage.offset, reason: damage.reason } }
 }

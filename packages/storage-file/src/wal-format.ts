@@ -21,6 +21,12 @@
  * breaks the position order: that frame and everything after it are not records.
  * A valid frame found after that point (by trying every byte offset) shows the
  * damage is not a torn tail but corruption in the middle of the log.
+ *
+ * A segment may end in zeros: the writer fills the file with zeros ahead of its
+ * records (preallocation), so that an fsync after a write need not also commit a
+ * new file size. Zeros from the end of the last valid frame to the end of the
+ * file are the end of the log, not damage (no frame is all zeros: its position
+ * is at least 1). Any other byte there is damage, as above.
  */
 
 import type { LogRecord } from '@lockstep/interface'
@@ -94,6 +100,11 @@ export interface ParsedSegment {
   /** Bytes from the start of the file up to the end of the last valid record (or header). */
   readonly validBytes: number
   /**
+   * Bytes from the start of the file up to its last byte that is not zero: the file holds only zeros (a
+   * preallocated tail) from here on. At most `validBytes` when the segment ends cleanly.
+   */
+  readonly dataEnd: number
+  /**
    * Set when the file holds bytes beyond `validBytes`: where and why reading stopped, and `validFrameAt`, the
    * offset of the first valid frame found after the damage (complete, checksum matching, position above the
    * last valid record's), if any. A valid frame after the damage means the damage is not a torn tail.
@@ -112,14 +123,23 @@ export function framePosition(bytes: Uint8Array, offset: number): number | undef
  */
 export function parseSegment(bytes: Uint8Array): ParsedSegment {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const dataEnd = endOfData(bytes)
   const prevPosition = readSegmentHeader(bytes, view)
   if (prevPosition === undefined) {
-    return { prevPosition: undefined, records: [], validBytes: 0, damage: { offset: 0, reason: 'header', validFrameAt: undefined } }
+    return { prevPosition: undefined, records: [], validBytes: 0, dataEnd, damage: { offset: 0, reason: 'header', validFrameAt: undefined } }
   }
   const read = readFrames(bytes, SEGMENT_HEADER_BYTES, prevPosition)
-  if (read.damage === undefined) return { prevPosition, records: read.records, validBytes: read.validBytes, damage: undefined }
+  // Only zeros after the last valid frame: the preallocated rest of the segment, where the log ends.
+  if (read.damage === undefined || dataEnd <= read.validBytes) return { prevPosition, records: read.records, validBytes: read.validBytes, dataEnd, damage: undefined }
   const validFrameAt = findValidFrame(bytes, view, read.validBytes + 1, read.lastPosition)
-  return { prevPosition, records: read.records, validBytes: read.validBytes, damage: { reason: read.damage, offset: read.validBytes, validFrameAt } }
+  return { prevPosition, records: read.records, validBytes: read.validBytes, dataEnd, damage: { reason: read.damage, offset: read.validBytes, validFrameAt } }
+}
+
+/** One past the last byte of `bytes` that is not zero (0 when every byte is). */
+export function endOfData(bytes: Uint8Array): number {
+  let end = bytes.length
+  while (end > 0 && bytes[end - 1] === 0) end--
+  return end
 }
 
 /** The frames read from `offset` on (see {@link readFrames}). */

@@ -99,7 +99,11 @@ export interface CountingFileSystem extends StorageFileSystem {
   fileSyncsOf(suffix: string): number
   /** Return an error to make that operation fail. */
   failWhen: ((operation: string, path: string) => Error | undefined) | undefined
-  /** Worst-case power loss: cut every file back to its size at its last fsync; drop files created since the last directory fsync. */
+  /**
+   * Worst-case power loss: every file back to its contents at its last fsync (bytes written since are lost,
+   * whether they grew the file or overwrote bytes it held, such as the zeros of a preallocated segment); drop
+   * files created since the last directory fsync.
+   */
   powerLoss(): Promise<void>
 }
 
@@ -107,8 +111,8 @@ export interface CountingFileSystem extends StorageFileSystem {
 export function countingFileSystem(options: { realFsync?: boolean } = {}): CountingFileSystem {
   const inner = nodeFileSystem()
   const counts: FileSystemCounts = { fileSyncs: new Map(), directorySyncs: 0, writes: 0 }
-  /** Per path: the size known durable (from its last fsync). */
-  const durableSize = new Map<string, number>()
+  /** Per path: the contents known durable (at its last fsync). */
+  const durable = new Map<string, Uint8Array>()
   /** Paths created since the directory was last fsynced. */
   const createdSinceDirectorySync = new Set<string>()
   const check = (operation: string, path: string) => {
@@ -127,26 +131,25 @@ export function countingFileSystem(options: { realFsync?: boolean } = {}): Count
       const handle: StorageFileHandle = await inner.open(path, flags)
       if (flags !== 'r+') {
         createdSinceDirectorySync.add(path)
-        durableSize.set(path, 0)
+        durable.set(path, new Uint8Array())
+      } else if (!durable.has(path)) {
+        durable.set(path, await inner.readFile(path))
       }
-      let size = flags === 'r+' ? (await inner.readFile(path)).length : 0
       return {
         async write(bytes, position) {
           check('write', path)
           counts.writes++
           await handle.write(bytes, position)
-          size = Math.max(size, position + bytes.length)
         },
         async sync() {
           check('sync', path)
           counts.fileSyncs.set(basename(path), (counts.fileSyncs.get(basename(path)) ?? 0) + 1)
           if (options.realFsync === true) await handle.sync()
-          durableSize.set(path, size)
+          durable.set(path, await inner.readFile(path))
         },
         async truncate(lengthBytes) {
           check('truncate', path)
           await handle.truncate(lengthBytes)
-          size = lengthBytes
         },
         close: () => handle.close(),
       }
@@ -154,14 +157,14 @@ export function countingFileSystem(options: { realFsync?: boolean } = {}): Count
     async rename(from, to) {
       check('rename', from)
       await inner.rename(from, to)
-      if (durableSize.has(from)) durableSize.set(to, durableSize.get(from)!)
-      durableSize.delete(from)
+      if (durable.has(from)) durable.set(to, durable.get(from)!)
+      durable.delete(from)
       createdSinceDirectorySync.add(to)
     },
     async unlink(path) {
       check('unlink', path)
       await inner.unlink(path)
-      durableSize.delete(path)
+      durable.delete(path)
       createdSinceDirectorySync.delete(path)
     },
     async syncDirectory(path) {
@@ -172,10 +175,10 @@ export function countingFileSystem(options: { realFsync?: boolean } = {}): Count
     },
     async powerLoss() {
       for (const path of createdSinceDirectorySync) await rm(path, { force: true })
-      for (const [path, size] of durableSize) {
+      for (const [path, contents] of durable) {
         if (createdSinceDirectorySync.has(path)) continue
         const bytes = await readFile(path).catch(() => undefined)
-        if (bytes !== undefined && bytes.length > size) await writeFile(path, bytes.subarray(0, size))
+        if (bytes !== undefined && !Buffer.from(bytes).equals(contents)) await writeFile(path, contents)
       }
       createdSinceDirectorySync.clear()
     },
