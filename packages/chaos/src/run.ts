@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -430,11 +430,15 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
   }
 }
 
-/** The size of the newest write-ahead log segment in `dataDir` (0 without one). */
+/**
+ * Where the records of the newest write-ahead log segment in `dataDir` end (0 without one): past it the file holds
+ * zeros written ahead of them, or nothing. A file-size limit applies to the offset written, so a limit above this
+ * stops the records there, whatever the file's size.
+ */
 async function newestSegmentBytes(dataDir: string): Promise<number> {
   const segments = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^wal-\d+\.log$/.test(name)).sort()
   const newest = segments.at(-1)
-  return newest === undefined ? 0 : (await stat(join(dataDir, newest))).size
+  return newest === undefined ? 0 : endOfData(await readFile(join(dataDir, newest)))
 }
 
 /**
@@ -456,15 +460,32 @@ async function damageDisk(dataDir: string, random: SeededRandom): Promise<string
   return flipBit(dataDir, random)
 }
 
-/** Cuts the last 1 to 40 bytes off the newest write-ahead log segment, as a crash in the middle of a write does. */
+/** One past the last byte of `bytes` that is not zero: where a segment's records end (zeros are written ahead of them). */
+function endOfData(bytes: Uint8Array): number {
+  let end = bytes.length
+  while (end > 0 && bytes[end - 1] === 0) end--
+  return end
+}
+
+/**
+ * Tears the newest write-ahead log segment as a crash in the middle of a write does: the last 1 to 40 bytes of
+ * its records did not land. In a segment with zeros written ahead of its records they read as zeros (the file
+ * keeps its size); in one without, the file is cut short.
+ */
 async function tearTail(dataDir: string, random: SeededRandom): Promise<string> {
   const segments = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^wal-\d+\.log$/.test(name)).sort()
   const newest = segments.at(-1)
   if (!newest) return 'no log segment to tear'
   const file = join(dataDir, newest)
   const bytes = await readFile(file)
-  if (bytes.length < 64) return `${newest} too short to tear`
+  const end = endOfData(bytes)
+  if (end < 64) return `${newest} too short to tear`
   const cut = random.int(1, 40)
+  if (end < bytes.length) {
+    bytes.fill(0, end - cut, end)
+    await writeFile(file, bytes)
+    return `torn tail: the last ${cut} bytes of the records in ${newest} zeroed (bytes ${end - cut} to ${end})`
+  }
   await writeFile(file, bytes.subarray(0, bytes.length - cut))
   return `torn tail: the last ${cut} bytes of ${newest} cut off`
 }
@@ -476,11 +497,13 @@ async function flipBit(dataDir: string, random: SeededRandom): Promise<string> {
   if (!newest) return 'no log segment to damage'
   const file = join(dataDir, newest)
   const bytes = await readFile(file)
-  if (bytes.length < 64) return `${newest} too short to damage`
-  const offset = Math.floor(bytes.length / 4) + random.int(0, Math.floor(bytes.length / 2))
+  // In the middle of its records, not in the zeros written ahead of them.
+  const end = endOfData(bytes)
+  if (end < 64) return `${newest} too short to damage`
+  const offset = Math.floor(end / 4) + random.int(0, Math.floor(end / 2))
   bytes[offset] = bytes[offset]! ^ (1 << random.int(0, 7))
   await writeFile(file, bytes)
-  return `one bit flipped in ${newest} at offset ${offset} of ${bytes.length}`
+  return `one bit flipped in ${newest} at offset ${offset} of the ${end} bytes of its records`
 }
 
 /**
