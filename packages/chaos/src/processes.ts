@@ -4,6 +4,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import { cliBin, loadClusterConfig, processIo, retryWhileAddressInUse, TEST_CLOCK_VARIABLE, withFileSizeLimit, writeLocalClusterConfig, type LoadedClusterConfig, type ReplicaProcessEvent, type ReplicaProcessRequest, type ReplicaStatus } from '@lockstep/cli'
+import { ChaosPki, type ClientCredentials } from './pki'
 import { LinkProxy } from './proxy'
 
 /** One replica process and how it is doing. */
@@ -31,6 +32,11 @@ export interface ChaosClusterOptions {
   readonly order?: 'lamport' | 'realtime'
   /** Timeouts merged into the configuration. */
   readonly timeouts?: Record<string, number>
+  /**
+   * Mutual TLS between every node (default false: the cluster's secrets): the run makes a CA and a certificate
+   * per replica with openssl (in `<dir>/pki`), and one per client as it connects ({@link ChaosCluster.clientCredentials}).
+   */
+  readonly tls?: boolean
 }
 
 /** The longest a started replica may take to listen (its recovery from disk included). */
@@ -54,11 +60,15 @@ export class ChaosCluster {
   /** Requests over a replica's IPC channel waiting for its answer, by requestId. */
   private readonly waiters = new Map<number, (answer: ReplicaProcessEvent) => void>()
 
-  private constructor(config: LoadedClusterConfig, dir: string, replicas: Replica[], proxies: Map<string, LinkProxy>) {
+  /** The run's certificates, with TLS. */
+  private readonly pki: ChaosPki | undefined
+
+  private constructor(config: LoadedClusterConfig, dir: string, replicas: Replica[], proxies: Map<string, LinkProxy>, pki: ChaosPki | undefined) {
     this.config = config
     this.dir = dir
     this.replicas = replicas
     this.proxies = proxies
+    this.pki = pki
     this.log = createWriteStream(join(dir, 'replicas.log'), { flags: 'a' })
   }
 
@@ -77,7 +87,13 @@ export class ChaosCluster {
         timeouts: { reconnectMaxDelayMs: 500, ...options.timeouts },
       },
     })
-    const document = JSON.parse(await readFile(base.file, 'utf8')) as { replicas: { id: string; host: string; port: number }[] }
+    let document = JSON.parse(await readFile(base.file, 'utf8')) as { replicas: { id: string; host: string; port: number }[]; security?: Record<string, unknown> }
+    const pki = options.tls === true ? await ChaosPki.create(join(options.dir, 'pki'), document.replicas.map((r) => r.id)) : undefined
+    if (pki !== undefined) {
+      // Replicas and clients prove who they are with their certificates, not with the cluster's secrets.
+      document = { ...document, security: { tls: { ca: pki.caFile } }, replicas: document.replicas.map((r) => ({ ...r, tls: pki.files(r.id) })) }
+      await writeFile(base.file, `${JSON.stringify(document, null, 2)}\n`, 'utf8')
+    }
     const proxies = new Map<string, LinkProxy>()
     const ports = new Map(document.replicas.map((r) => [r.id, r.port]))
     const replicas: Replica[] = []
@@ -96,7 +112,17 @@ export class ChaosCluster {
       await writeFile(configFile, `${JSON.stringify({ ...document, replicas: peers }, null, 2)}\n`, 'utf8')
       replicas.push({ id: self.id, port: self.port, configFile, child: undefined, paused: false, storageFailed: false, lastExit: undefined })
     }
-    return new ChaosCluster(base, options.dir, replicas, proxies)
+    return new ChaosCluster(pki === undefined ? base : await loadClusterConfig(base.file, processIo), options.dir, replicas, proxies, pki)
+  }
+
+  /** Whether the nodes use mutual TLS ({@link ChaosClusterOptions.tls}). */
+  get tls(): boolean {
+    return this.pki !== undefined
+  }
+
+  /** The TLS credentials of a new client `id` (a certificate made for it), or undefined without TLS. */
+  async clientCredentials(id: string): Promise<ClientCredentials | undefined> {
+    return this.pki?.client(id)
   }
 
   get ids(): string[] {

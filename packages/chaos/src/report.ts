@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { MAX_IN_FLIGHT, NEMESES, ORDERS, UNAVAILABLE_NEMESES, WORKLOADS, type ChaosOptions, type ChaosResult, type Nemesis, type Order, type Workload } from './run'
 
 /** What `npm run chaos -- --help` prints, and bad usage after its error. */
-export const CHAOS_USAGE = `usage: npm run chaos -- [--duration S] [--replicas N] [--in-flight K] [--order lamport|realtime] [--shared-connections] [--nemesis LIST] [--workload LIST] [--seed N] [--dir DIR]
+export const CHAOS_USAGE = `usage: npm run chaos -- [--duration S] [--replicas N] [--in-flight K] [--order lamport|realtime] [--shared-connections] [--tls] [--nemesis LIST] [--workload LIST] [--seed N] [--dir DIR]
 
   --duration S    seconds of faults and traffic, split evenly over the workloads (default 60)
   --replicas N    replicas per cluster, odd, at least 3 (default 3); (N - 1) / 2 faults at once
@@ -16,6 +16,9 @@ export const CHAOS_USAGE = `usage: npm run chaos -- [--duration S] [--replicas N
   --shared-connections
                   the clients share one connection to each replica (shareConnections), so a fault
                   on it hits them all at once (default: a connection each)
+  --tls           mutual TLS between every node (default: the cluster's secrets): a CA of the run,
+                  a certificate per replica and per client, made with openssl (it must be on the
+                  PATH); not with --shared-connections (each client proves its id over its own connection)
   --nemesis LIST  comma-separated, from ${NEMESES.join(', ')} (default: every one available)
   --workload LIST comma-separated, from ${WORKLOADS.join(', ')} (default: all)
   --seed N        the fault schedule and the workloads' choices (default: random; printed)
@@ -37,6 +40,7 @@ export function parseChaosArgs(args: readonly string[]): ChaosOptions {
       'in-flight': { type: 'string', default: '1' },
       order: { type: 'string', default: 'lamport' },
       'shared-connections': { type: 'boolean', default: false },
+      tls: { type: 'boolean', default: false },
       dir: { type: 'string' },
     },
     strict: true,
@@ -63,7 +67,8 @@ export function parseChaosArgs(args: readonly string[]): ChaosOptions {
     throw new Error(`--in-flight must be an integer from 1 to ${MAX_IN_FLIGHT} (operations each kv and register client keeps in flight), not '${inFlightText}'`)
   }
   if (!(ORDERS as readonly string[]).includes(values.order)) throw new Error(`--order must be one of ${ORDERS.join(', ')}, not '${values.order}'`)
-  return { durationS, nemeses: nemeses as Nemesis[], seed, workloads: workloads as Workload[], replicas, inFlight, order: values.order as Order, sharedConnections: values['shared-connections'] === true, ...(values.dir ? { dir: values.dir } : {}) }
+  if (values.tls === true && values['shared-connections'] === true) throw new Error('--tls and --shared-connections do not go together: with TLS each client proves its id by its own certificate, over its own connection')
+  return { durationS, nemeses: nemeses as Nemesis[], seed, workloads: workloads as Workload[], replicas, inFlight, order: values.order as Order, sharedConnections: values['shared-connections'] === true, tls: values.tls === true, ...(values.dir ? { dir: values.dir } : {}) }
 }
 
 /** The run as a table, then the command that replays its fault schedule. */
@@ -75,6 +80,7 @@ export function formatResult(result: ChaosResult): string {
     ['in flight per client', inFlightRow(result)],
     ['ordering', result.order],
     ['client connections', result.sharedConnections ? 'shared: one per replica for all clients' : 'one per client'],
+    ['authentication', result.tls ? 'mutual TLS (a certificate per replica and per client)' : "the cluster's secrets"],
     ['workloads', result.workloads.map((w) => w.workload).join(', ')],
     ['operations ok / failed / unknown', `${result.operations.ok} / ${result.operations.failed} / ${result.operations.unknown}`],
     ...result.workloads.map((w): [string, string] => [`  ${w.workload}`, `${w.operations.ok} / ${w.operations.failed} / ${w.operations.unknown}`]),
@@ -89,7 +95,7 @@ export function formatResult(result: ChaosResult): string {
   for (const v of result.violations) lines.push(`VIOLATION: ${v}`)
   if (result.violations.length > 0) {
     lines.push(`logs and result.json: ${result.dir}`)
-    lines.push(`replay: npm run chaos -- --duration ${result.durationS} --replicas ${result.replicas} --in-flight ${result.inFlight} --order ${result.order}${result.sharedConnections ? ' --shared-connections' : ''} --nemesis ${result.nemeses.join(',')} --workload ${result.workloads.map((w) => w.workload).join(',')} --seed ${result.seed}`)
+    lines.push(`replay: npm run chaos -- --duration ${result.durationS} --replicas ${result.replicas} --in-flight ${result.inFlight} --order ${result.order}${result.sharedConnections ? ' --shared-connections' : ''}${result.tls ? ' --tls' : ''} --nemesis ${result.nemeses.join(',')} --workload ${result.workloads.map((w) => w.workload).join(',')} --seed ${result.seed}`)
   }
   return lines.join('\n')
 }

@@ -47,6 +47,12 @@ export interface ChaosOptions {
    */
   readonly sharedConnections?: boolean
   /**
+   * Mutual TLS between every node, replicas and clients (default false: the cluster's secrets). The run makes its
+   * certificates with openssl (which must be on the PATH): a CA, one per replica, one per client as it connects
+   * (CN = its id). Not with `sharedConnections`: with TLS each client proves its id over its own connection.
+   */
+  readonly tls?: boolean
+  /**
    * What the run must have done for its check to mean something: at least `operations` successful operations and
    * `faults` faults in all. A machine too slow to get there within `durationS` (a starved CI machine) extends each
    * workload's phase, faults and traffic going on, until the phase has done its share (each phase the same part),
@@ -97,6 +103,8 @@ export interface ChaosResult {
   readonly order: Order
   /** Whether the clients shared one connection to each replica. */
   readonly sharedConnections: boolean
+  /** Whether the nodes used mutual TLS. */
+  readonly tls: boolean
   readonly nemeses: readonly Nemesis[]
   readonly workloads: readonly WorkloadResult[]
   readonly operations: OperationCounts
@@ -127,6 +135,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   if (!Number.isSafeInteger(replicas) || replicas < 3 || replicas % 2 === 0) throw new Error(`replicas must be an odd number of at least 3, not ${replicas}`)
   const inFlight = options.inFlight ?? 1
   const sharedConnections = options.sharedConnections === true
+  const tls = options.tls === true
+  if (tls && sharedConnections) throw new Error('tls and sharedConnections do not go together: with TLS each client proves its id by its own certificate, over its own connection')
   const order = options.order ?? 'lamport'
   if (!(ORDERS as readonly string[]).includes(order)) throw new Error(`order must be one of ${ORDERS.join(', ')}, not ${String(order)}`)
   if (!Number.isSafeInteger(inFlight) || inFlight < 1 || inFlight > MAX_IN_FLIGHT) throw new Error(`inFlight must be an integer from 1 to ${MAX_IN_FLIGHT}, not ${inFlight}`)
@@ -143,13 +153,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const violations: string[] = []
   for (const workload of options.workloads) {
     const phaseRandom = random.fork()
-    const cluster = await ChaosCluster.create({ dir: join(dir, workload), machine: workload === 'lock' ? SPEC : workload, replicas, order })
+    const cluster = await ChaosCluster.create({ dir: join(dir, workload), machine: workload === 'lock' ? SPEC : workload, replicas, order, tls })
     try {
       await Promise.all(cluster.ids.map((id) => cluster.start(id)))
-      const target = tcpCluster(await cluster.clientConfig(), { sharedConnections })
+      const target = tcpCluster(await cluster.clientConfig(), { sharedConnections, credentials: (id) => cluster.clientCredentials(id) })
       const running: RunningWorkload | HistoryWorkload<unknown> =
         workload === 'kv' ? kvWorkload(target, phaseRandom.fork(), { inFlight }) : workload === 'register' ? registerWorkload(target, phaseRandom.fork(), { inFlight }) : lockWorkload(target, phaseRandom.fork())
-      const perClient = `${workload === 'lock' ? '' : `, ${inFlight} in flight per client`}${sharedConnections ? ', clients sharing one connection per replica' : ''}`
+      const perClient = `${workload === 'lock' ? '' : `, ${inFlight} in flight per client`}${sharedConnections ? ', clients sharing one connection per replica' : ''}${tls ? ', mutual TLS' : ''}`
       log(`${workload}: ${replicas} replicas under ${options.nemeses.join(', ') || 'no faults'} for ${(phaseMs / 1000).toFixed(0)} s${perClient} (${cluster.dir})`)
       // The faults start once every replica has served: see `formed`.
       const formation = await formed(cluster)
@@ -231,6 +241,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     inFlight,
     order,
     sharedConnections,
+    tls,
     nemeses: options.nemeses,
     workloads: results,
     operations,

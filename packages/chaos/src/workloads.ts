@@ -3,6 +3,7 @@ import type { LockstepClient } from '@lockstep/client'
 import { clusterClient, type LoadedClusterConfig } from '@lockstep/cli'
 import { LockClient } from '@lockstep/lock-service'
 import { SeededRandom, checkLinearizability, checkMutualExclusion, kvModel, registerModel, type Operation, type WorkloadEvent } from '@lockstep/testkit'
+import type { ClientCredentials } from './pki'
 
 /** How a workload's operations ended. */
 export interface OperationCounts {
@@ -45,11 +46,17 @@ export interface WorkloadCluster<C extends WorkloadClient = LockstepClient> {
  * The cluster of `config`, reached over TCP: each client with connections of its own, or with `sharedConnections`
  * all of them over one connection to each replica (the transport's `shareConnections`).
  */
-export function tcpCluster(config: LoadedClusterConfig, options: { readonly sharedConnections?: boolean } = {}): WorkloadCluster {
+export function tcpCluster(
+  config: LoadedClusterConfig,
+  options: { readonly sharedConnections?: boolean; readonly credentials?: (id: string) => Promise<ClientCredentials | undefined> } = {},
+): WorkloadCluster {
   const shareConnections = options.sharedConnections === true
   return {
     replicas: config.replicas.map((replica) => replica.id),
-    connect: (id, preferred) => clusterClient(config, { id, preferred, retryAfterMs: 300, shareConnections }),
+    connect: async (id, preferred) => {
+      const tls = await options.credentials?.(id)
+      return clusterClient(config, { id, preferred, retryAfterMs: 300, shareConnections, ...(tls === undefined ? {} : { tls }) })
+    },
   }
 }
 

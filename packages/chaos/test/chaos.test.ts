@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,6 +17,16 @@ afterAll(async () => {
   for (const dir of dirs) if (!kept.has(dir)) await rm(dir, { recursive: true, force: true })
 }, 120_000)
 
+/** Whether an openssl binary is on the PATH (the run with TLS makes its certificates with it). */
+function opensslAvailable(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** Processes still running whose command line names `dir` (Linux: /proc). */
 async function processesUnder(dir: string): Promise<string[]> {
   const found: string[] = []
@@ -28,20 +39,22 @@ async function processesUnder(dir: string): Promise<string[]> {
 
 describe('chaos: real processes under a nemesis', () => {
   // The fourth pipelines: each client keeps 4 requests in flight (4 loops sharing it, each its own process of the
-  // history). The fifth orders by synchronized clocks (the replicas share this machine's clock). In the last, the
-  // clients share one connection to each replica: a fault on one hits them all.
-  const runs: [number, Workload[], number, number, Order, boolean][] = [
-    [1, ['kv', 'register'], 3, 1, 'lamport', false],
-    [2, ['lock', 'kv'], 3, 1, 'lamport', false],
-    [3, ['kv'], 5, 1, 'lamport', false],
-    [1, ['kv', 'register'], 3, 4, 'lamport', false],
-    [4, ['kv', 'register'], 3, 1, 'realtime', false],
-    [5, ['kv', 'lock'], 3, 2, 'lamport', true],
+  // history). The fifth orders by synchronized clocks (the replicas share this machine's clock). In the sixth, the
+  // clients share one connection to each replica: a fault on one hits them all. In the last, every node proves
+  // who it is with a certificate (mutual TLS; the run makes them with openssl, so it needs openssl on the PATH).
+  const runs: [number, Workload[], number, number, Order, boolean, boolean][] = [
+    [1, ['kv', 'register'], 3, 1, 'lamport', false, false],
+    [2, ['lock', 'kv'], 3, 1, 'lamport', false, false],
+    [3, ['kv'], 5, 1, 'lamport', false, false],
+    [1, ['kv', 'register'], 3, 4, 'lamport', false, false],
+    [4, ['kv', 'register'], 3, 1, 'realtime', false, false],
+    [5, ['kv', 'lock'], 3, 2, 'lamport', true, false],
+    [6, ['kv', 'lock'], 3, 2, 'lamport', false, true],
   ]
-  for (const [seed, workloads, replicas, inFlight, order, sharedConnections] of runs) {
+  for (const [seed, workloads, replicas, inFlight, order, sharedConnections, tls] of runs) {
     const pipelined = inFlight > 1 ? `, ${inFlight} requests in flight per client` : ''
-    const ordering = `${order === 'lamport' ? '' : `, ${order} ordering`}${sharedConnections ? ', clients sharing one connection per replica' : ''}`
-    it(`seed ${seed}: ${workloads.join(' and ')} on ${replicas} replicas for 20 s under ${nemeses.join(', ')}${replicas > 3 ? ' (two faults at once)' : ''}${pipelined}${ordering}: linearizable, exclusive, nothing acknowledged lost, equal digests, views settle; every process stopped`, async () => {
+    const ordering = `${order === 'lamport' ? '' : `, ${order} ordering`}${sharedConnections ? ', clients sharing one connection per replica' : ''}${tls ? ', mutual TLS' : ''}`
+    it.skipIf(tls && !opensslAvailable())(`seed ${seed}: ${workloads.join(' and ')} on ${replicas} replicas for 20 s under ${nemeses.join(', ')}${replicas > 3 ? ' (two faults at once)' : ''}${pipelined}${ordering}: linearizable, exclusive, nothing acknowledged lost, equal digests, views settle; every process stopped`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-test-'))
       // The run's own log (faults, phases and how long each took), printed if the test fails, even by timing out;
       // the files of a failed run (each replica's log, result.json) are kept.
@@ -54,9 +67,10 @@ describe('chaos: real processes under a nemesis', () => {
       const log = (line: string) => lines.push(`${new Date().toISOString()} ${line}`)
       // A starved machine (the other tests run alongside) may do too little in 20 s for the run to prove anything:
       // the phases then go on until they have (up to 60 s), instead of failing the floors below.
-      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, order, sharedConnections, dir, log, atLeast: { operations: 101, faults: 4, maxDurationS: 60 } })
+      const result = await runChaos({ durationS: 20, nemeses, seed, workloads, replicas, inFlight, order, sharedConnections, tls, dir, log, atLeast: { operations: 101, faults: 4, maxDurationS: 60 } })
       expect(result.order).toBe(order)
       expect(result.sharedConnections).toBe(sharedConnections)
+      expect(result.tls).toBe(tls)
       expect(await processesUnder(dir), 'processes of the run still running').toEqual([])
       expect(result.violations, formatResult(result)).toEqual([])
       expect(result.operations.ok).toBeGreaterThan(100)

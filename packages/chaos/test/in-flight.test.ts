@@ -119,6 +119,7 @@ describe('--in-flight: parsing and reporting', () => {
     inFlight: 4,
     order: 'realtime',
     sharedConnections: false,
+    tls: false,
     nemeses: ['kill', 'pause'],
     workloads: [],
     operations: { ok: 30, failed: 0, unknown: 3 },
@@ -301,5 +302,43 @@ describe('pipelined clients: the recorded history', () => {
     expect(result.violations).toEqual([])
     expect(processes(workload.history).size).toBe(15)
     for (const id of ['register-0-1', 'register-1-2', 'register-2-3']) expect(cluster.mostInFlight.get(id)).toBe(5)
+  })
+})
+
+describe('--tls: parsing and reporting', () => {
+  const result = (tls: boolean): ChaosResult => ({
+    seed: 7,
+    durationS: 20,
+    ranS: 20,
+    extended: false,
+    replicas: 3,
+    inFlight: 1,
+    order: 'lamport',
+    sharedConnections: false,
+    tls,
+    nemeses: ['reset'],
+    workloads: [],
+    operations: { ok: 30, failed: 0, unknown: 0 },
+    faults: { reset: 2 },
+    faultLog: [],
+    violations: ['kv: the history of 12 operations is not linearizable'],
+    lostWrites: 0,
+    longestUnavailableMs: 800,
+    longestUnavailableByNemesis: {},
+    dir: '/tmp/chaos',
+  })
+
+  it('is off by default, on with --tls, and refused beside --shared-connections (each client proves its id over its own connection)', () => {
+    expect(parseChaosArgs([]).tls).toBe(false)
+    expect(parseChaosArgs(['--tls']).tls).toBe(true)
+    expect(() => parseChaosArgs(['--tls', '--shared-connections'])).toThrow('--tls and --shared-connections do not go together')
+  })
+
+  it('the table says how the nodes authenticate, and the replay command repeats --tls', () => {
+    const table = formatResult(result(true))
+    expect(table).toMatch(/^authentication +mutual TLS \(a certificate per replica and per client\)$/m)
+    expect(table).toContain('replay: npm run chaos -- --duration 20 --replicas 3 --in-flight 1 --order lamport --tls --nemesis reset --workload  --seed 7')
+    expect(formatResult(result(false))).toMatch(/^authentication +the cluster's secrets$/m)
+    expect(formatResult(result(false))).not.toContain('--tls')
   })
 })
