@@ -95,6 +95,29 @@ function processes(history: readonly Operation[]): Map<string, Operation[]> {
 /** The client id of a process `<client id>/<loop>`. */
 const clientOf = (process: string) => process.slice(0, process.lastIndexOf('/'))
 
+/** A run's result for the table, with a violation (so that the replay command is printed). */
+const reported = (overrides: Partial<ChaosResult>): ChaosResult => ({
+  seed: 5,
+  durationS: 30,
+  ranS: overrides.ranS ?? overrides.durationS ?? 30,
+  extended: false,
+  replicas: 3,
+  inFlight: 4,
+  order: 'realtime',
+  sharedConnections: false,
+  tls: false,
+  nemeses: ['kill', 'pause'],
+  workloads: [],
+  operations: { ok: 30, failed: 0, unknown: 3 },
+  faults: { kill: 2 },
+  faultLog: [],
+  violations: ['kv: the history of 12 operations is not linearizable'],
+  lostWrites: 0,
+  longestUnavailableMs: 1200,
+  longestUnavailableByNemesis: {},
+  dir: '/tmp/chaos',
+  ...overrides,
+})
 describe('--in-flight: parsing and reporting', () => {
   it('defaults to 1 and takes an integer from 1 to 64', () => {
     expect(parseChaosArgs([]).inFlight).toBe(1)
@@ -109,29 +132,6 @@ describe('--in-flight: parsing and reporting', () => {
     }
   })
 
-  /** A run's result for the table, with a violation (so that the replay command is printed). */
-  const reported = (overrides: Partial<ChaosResult>): ChaosResult => ({
-    seed: 5,
-    durationS: 30,
-    ranS: overrides.ranS ?? overrides.durationS ?? 30,
-    extended: false,
-    replicas: 3,
-    inFlight: 4,
-    order: 'realtime',
-    sharedConnections: false,
-    tls: false,
-    nemeses: ['kill', 'pause'],
-    workloads: [],
-    operations: { ok: 30, failed: 0, unknown: 3 },
-    faults: { kill: 2 },
-    faultLog: [],
-    violations: ['kv: the history of 12 operations is not linearizable'],
-    lostWrites: 0,
-    longestUnavailableMs: 1200,
-    longestUnavailableByNemesis: {},
-    dir: '/tmp/chaos',
-    ...overrides,
-  })
   const workload = (name: string, inFlight: number) => ({ workload: name, inFlight, operations: { ok: 10, failed: 0, unknown: 1 }, violations: [], lostWrites: 0, successes: [] })
 
   it('the table shows the operations in flight per client (lock: one) and the replay command repeats --in-flight', () => {
@@ -306,28 +306,6 @@ describe('pipelined clients: the recorded history', () => {
 })
 
 describe('--tls: parsing and reporting', () => {
-  const result = (tls: boolean): ChaosResult => ({
-    seed: 7,
-    durationS: 20,
-    ranS: 20,
-    extended: false,
-    replicas: 3,
-    inFlight: 1,
-    order: 'lamport',
-    sharedConnections: false,
-    tls,
-    nemeses: ['reset'],
-    workloads: [],
-    operations: { ok: 30, failed: 0, unknown: 0 },
-    faults: { reset: 2 },
-    faultLog: [],
-    violations: ['kv: the history of 12 operations is not linearizable'],
-    lostWrites: 0,
-    longestUnavailableMs: 800,
-    longestUnavailableByNemesis: {},
-    dir: '/tmp/chaos',
-  })
-
   it('is off by default, on with --tls, and refused beside --shared-connections (each client proves its id over its own connection)', () => {
     expect(parseChaosArgs([]).tls).toBe(false)
     expect(parseChaosArgs(['--tls']).tls).toBe(true)
@@ -335,10 +313,10 @@ describe('--tls: parsing and reporting', () => {
   })
 
   it('the table says how the nodes authenticate, and the replay command repeats --tls', () => {
-    const table = formatResult(result(true))
+    const table = formatResult(reported({ tls: true, durationS: 20, ranS: 20, inFlight: 1, order: 'lamport', nemeses: ['reset'], seed: 7 }))
     expect(table).toMatch(/^authentication +mutual TLS \(a certificate per replica and per client\)$/m)
     expect(table).toContain('replay: npm run chaos -- --duration 20 --replicas 3 --in-flight 1 --order lamport --tls --nemesis reset --workload  --seed 7')
-    expect(formatResult(result(false))).toMatch(/^authentication +the cluster's secrets$/m)
-    expect(formatResult(result(false))).not.toContain('--tls')
+    expect(formatResult(reported({}))).toMatch(/^authentication +the cluster's secrets$/m)
+    expect(formatResult(reported({}))).not.toContain('--tls')
   })
 })

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FileStorageOptions } from '../src/index'
 import { planLogRecovery, type FoundSegment } from '../src/recovery-plan'
 import { encodeFrame, encodeSegmentHeader, parseSegment, segmentFileName } from '../src/wal-format'
-import { buildFileStorage, countingFileSystem, filesEndingWith, plain, readDirectory, record, removeTempDirs, seededRandom, tempDir, writeDirectory } from './helpers'
+import { buildFileStorage, countingFileSystem, expectRecovery, filesEndingWith, randomRecords, record, removeTempDirs, tempDir, writeDirectory, writeLog } from './helpers'
 
 const HEADER = 20
 const FRAME_HEADER = 16
@@ -38,27 +38,8 @@ async function sizeOf(path: string): Promise<number> {
   return (await readFile(path)).length
 }
 
-function randomRecords(seed: number, count: number): LogRecord[] {
-  const random = seededRandom(seed)
-  let position = 0
-  return Array.from({ length: count }, () => {
-    position += 1 + Math.floor(random() * 3)
-    return record(position, Math.floor(random() * 41))
-  })
-}
-
 /** Writes `records` through a preallocating storage and returns the directory's files. */
-async function buildLog(records: readonly LogRecord[]): Promise<Map<string, Uint8Array>> {
-  await writeDirectory(dir, new Map())
-  const storage = buildFileStorage(options())
-  await storage.open()
-  for (const r of records) {
-    storage.append([r])
-    if (r.position % 3 === 0) await storage.sync()
-  }
-  await storage.close()
-  return readDirectory(dir)
-}
+const buildLog = (records: readonly LogRecord[]) => writeLog(dir, options(), records)
 
 interface Layout {
   name: string
@@ -93,24 +74,9 @@ function layoutOf(image: Map<string, Uint8Array>, records: readonly LogRecord[])
   return layouts
 }
 
-/**
- * Opens the image and checks what comes back; then appends one record and checks a second restart. The
- * appended record has the length of the first lost one, so that old frames after it, if any were left,
- * would line up and come back.
- */
-async function expectRecovery(image: Map<string, Uint8Array>, expected: readonly LogRecord[], firstLost: LogRecord | undefined, logger = recorder()): Promise<void> {
-  await writeDirectory(dir, image)
-  const storage = buildFileStorage({ ...options(), logger })
-  const recovered = await storage.open()
-  expect(plain(recovered.records)).toEqual(plain(expected))
-  const next = record((expected.at(-1)?.position ?? 0) + 1, firstLost?.data.length ?? 3)
-  storage.append([next])
-  await storage.sync()
-  await storage.close()
-  const again = buildFileStorage(options())
-  expect(plain((await again.open()).records)).toEqual(plain([...expected, next]))
-  await again.close()
-}
+/** Recovery of `image` as `expectRecovery` checks it, logging to `logger`. */
+const expectRecovered = (image: Map<string, Uint8Array>, expected: readonly LogRecord[], firstLost: LogRecord | undefined, logger = recorder()) =>
+  expectRecovery(dir, () => ({ ...options(), logger }), image, expected, firstLost)
 
 describe('preallocated log segments', () => {
   it('a segment is written full of zeros ahead of its records, the file keeps its size while records fit, and a restart reads the zeros as the end of the log', async () => {
@@ -208,7 +174,7 @@ describe('preallocated log segments', () => {
           .flatMap((l) => l.frames)
           .concat(last.frames.filter((f) => f.end <= cut))
         const logger = recorder()
-        await expectRecovery(damaged, complete.map((f) => records[f.index]!), records[complete.length], logger)
+        await expectRecovered(damaged, complete.map((f) => records[f.index]!), records[complete.length], logger)
         // Zeros after the last complete record are the end of the log, nothing to warn about; the first bytes of
         // a record that did land are a torn tail, warned about (a header that did not land is a segment never created).
         if (cut < HEADER) continue
@@ -250,7 +216,7 @@ describe('preallocated log segments', () => {
           if (!intactAfter) {
             outcomes = { ...outcomes, tornTails: outcomes.tornTails + 1 }
             const logger = recorder()
-            await expectRecovery(damaged, survivors.map((f) => records[f.index]!), records[survivors.length], logger)
+            await expectRecovered(damaged, survivors.map((f) => records[f.index]!), records[survivors.length], logger)
             expect(logger.lines.join('\n')).toContain('the log ends early')
             return
           }

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import type { LockstepError, LogRecord } from '@lockstep/interface'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FileStorageOptions } from '../src/index'
-import { buildFileStorage, countingFileSystem, plain, readDirectory, record, removeTempDirs, seededRandom, tempDir, writeDirectory } from './helpers'
+import { buildFileStorage, countingFileSystem, expectRecovery, plain, randomRecords, readDirectory, removeTempDirs, tempDir, writeDirectory, writeLog } from './helpers'
 
 const SEGMENT_BYTES = 256
 const HEADER = 20
@@ -19,17 +19,7 @@ afterAll(removeTempDirs)
 const options = (extra: Partial<FileStorageOptions> = {}): FileStorageOptions => ({ dir, segmentBytes: SEGMENT_BYTES, preallocateBytes: 0, fs: countingFileSystem(), ...extra })
 
 /** Writes `records` through the storage and returns the directory's files. */
-async function buildLog(records: readonly LogRecord[]): Promise<Map<string, Uint8Array>> {
-  await writeDirectory(dir, new Map())
-  const storage = buildFileStorage(options())
-  await storage.open()
-  for (const r of records) {
-    storage.append([r])
-    if (r.position % 3 === 0) await storage.sync()
-  }
-  await storage.close()
-  return readDirectory(dir)
-}
+const buildLog = (records: readonly LogRecord[]) => writeLog(dir, options(), records)
 
 interface Layout {
   name: string
@@ -59,35 +49,14 @@ function layoutOf(image: Map<string, Uint8Array>, records: readonly LogRecord[])
 }
 
 /**
- * Opens the damaged image and checks what comes back and that the damaged tail
- * was cut off on disk; then appends one record after it and checks a second
- * restart. The appended record has the length of the first lost one: were the
- * tail not truncated, the old frames after it would line up and come back.
+ * Opens the damaged image and checks what comes back and that the damaged tail was cut off on disk; then appends
+ * one record after it and checks a second restart (see `expectRecovery`).
  */
-async function expectRecovery(image: Map<string, Uint8Array>, expected: readonly LogRecord[], firstLost: LogRecord | undefined): Promise<void> {
-  await writeDirectory(dir, image)
-  const storage = buildFileStorage(options())
-  const recovered = await storage.open()
-  expect(plain(recovered.records)).toEqual(plain(expected))
-  const segments = [...(await readDirectory(dir))].filter(([name]) => name.endsWith('.log'))
-  const onDisk = segments.reduce((n, [, bytes]) => n + bytes.length, 0)
-  expect(onDisk, 'segment bytes after recovery').toBe(HEADER * segments.length + expected.reduce((n, r) => n + FRAME_HEADER + r.data.length, 0))
-  const next = record((expected.at(-1)?.position ?? 0) + 1, firstLost?.data.length ?? 3)
-  storage.append([next])
-  await storage.sync()
-  await storage.close()
-  const again = buildFileStorage(options())
-  const reopened = await again.open()
-  expect(plain(reopened.records)).toEqual(plain([...expected, next]))
-  await again.close()
-}
-
-function randomRecords(seed: number, count: number): LogRecord[] {
-  const random = seededRandom(seed)
-  let position = 0
-  return Array.from({ length: count }, () => {
-    position += 1 + Math.floor(random() * 3)
-    return record(position, Math.floor(random() * 41))
+async function expectTruncated(image: Map<string, Uint8Array>, expected: readonly LogRecord[], firstLost: LogRecord | undefined): Promise<void> {
+  await expectRecovery(dir, options, image, expected, firstLost, async () => {
+    const segments = [...(await readDirectory(dir))].filter(([name]) => name.endsWith('.log'))
+    const onDisk = segments.reduce((n, [, bytes]) => n + bytes.length, 0)
+    expect(onDisk, 'segment bytes after recovery').toBe(HEADER * segments.length + expected.reduce((n, r) => n + FRAME_HEADER + r.data.length, 0))
   })
 }
 
@@ -108,7 +77,7 @@ describe('torn-tail recovery', () => {
         for (const earlier of layouts.slice(0, k)) damaged.set(earlier.name, earlier.bytes)
         damaged.set(layout.name, layout.bytes.subarray(0, cut))
         const complete = layouts.slice(0, k).flatMap((l) => l.frames).concat(layout.frames.filter((f) => f.end <= cut))
-        await expectRecovery(damaged, complete.map((f) => records[f.index]!), records[complete.length])
+        await expectTruncated(damaged, complete.map((f) => records[f.index]!), records[complete.length])
         cuts++
       }
     }
@@ -147,7 +116,7 @@ describe('torn-tail recovery', () => {
           const intactAfter = tail.frames.some((f) => f.start > firstBad && f.end <= cutAt && offsets.every((o) => o < f.start || o >= f.end))
           if (!intactAfter) {
             outcomes = { ...outcomes, tornTails: outcomes.tornTails + 1 }
-            await expectRecovery(damaged, survivors.map((f) => records[f.index]!), records[survivors.length])
+            await expectTruncated(damaged, survivors.map((f) => records[f.index]!), records[survivors.length])
             return
           }
           outcomes = { ...outcomes, corrupt: outcomes.corrupt + 1 }
