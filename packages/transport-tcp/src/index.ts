@@ -1,6 +1,7 @@
 export { tcp } from './tcp-transport'
 export type { TcpTransport, TcpTransportStats } from './tcp-transport'
 export { tcpClient } from './tcp-client-transport'
+export type { TcpClientTransportFactory } from './tcp-client-transport'
 export { DEFAULT_LIMITS, DEFAULT_RECONNECT, MIN_SECRET_BYTES } from './options'
 export type {
   CommonOptions,

@@ -1,13 +1,14 @@
 import { LockstepError } from '@lockstep/interface'
 import type { ClientComponents, ClientId, ClientTransport, ClientTransportEvents, ClientTransportFactory, Logger, ReplicaId, Scheduler } from '@lockstep/interface'
+import type { RevocationList } from './crl'
 import { Backoff, mathRandom } from './backoff'
 import type { Connection } from './connection'
 import { Dialer } from './dialer'
 import { checkId, checkPeers, invalid, resolveLimits, resolveReconnect, secretBytes } from './options'
-import type { PeerAddress, ResolvedLimits, ResolvedReconnect, TcpClientTransportOptions, TlsCredentials } from './options'
+import type { Pem, PeerAddress, ResolvedLimits, ResolvedReconnect, TcpClientTransportOptions, TlsCredentials } from './options'
 import { ReliableLink } from './reliable-link'
 import { sharedClientEndpoint } from './shared-client-connections'
-import { checkTlsRevocationLists } from './tls-options'
+import { checkTlsRevocationLists, closeRevoked, withRevocationLists } from './tls-options'
 
 /**
  * A client's TCP (or TLS) transport: `tcpClient(options)` is the factory a
@@ -19,12 +20,44 @@ import { checkTlsRevocationLists } from './tls-options'
  * secret or certificate, another cluster id, connection refused) and of
  * authenticated connections through the events `start` takes.
  */
-export function tcpClient(options: TcpClientTransportOptions): ClientTransportFactory {
-  return (components) => {
+export function tcpClient(options: TcpClientTransportOptions): TcpClientTransportFactory {
+  /** The endpoints it built that have not stopped. */
+  const endpoints = new Set<TcpClientEndpoint>()
+  /** The credentials with the lists `setRevocationLists` put in place, once it has. */
+  let replaced: TlsCredentials | undefined
+  const factory = (components: ClientComponents): ClientTransport => {
     const resolved = resolveClientOptions(options, components)
-    if (options.shareConnections !== true) return new TcpClientEndpoint(options, components, resolved)
+    if (options.shareConnections !== true) {
+      const endpoint = new TcpClientEndpoint(options, components, { ...resolved, tls: replaced ?? resolved.tls }, () => endpoints.delete(endpoint))
+      endpoints.add(endpoint)
+      return endpoint
+    }
     return sharedClientEndpoint(options, components, resolved.self, resolved.where, { ...resolved, secret: resolved.secret! })
   }
+  return Object.assign(factory, {
+    setRevocationLists(crl: Pem | readonly Pem[] | undefined): number {
+      const { tls, lists } = withRevocationLists(replaced ?? options?.auth?.tls, crl, 'tcpClient(…).setRevocationLists')
+      replaced = tls
+      let closed = 0
+      for (const endpoint of endpoints) closed += endpoint.setRevocationLists(tls, lists)
+      return closed
+    },
+  })
+}
+
+/**
+ * What {@link tcpClient} returns: the factory a `LockstepClient` takes, which can also replace the certificate
+ * revocation lists of its clients while they run (a long-running program that reads renewed lists, on SIGHUP say).
+ */
+export interface TcpClientTransportFactory extends ClientTransportFactory {
+  /**
+   * Replaces the revocation lists of `auth.tls` (`crl`; undefined: none) for every endpoint this factory built and
+   * builds: new connections check the replicas' certificates against them, and each open connection to a replica
+   * whose certificate they name is closed (its reconnection then fails the handshake, `CERT_REVOKED`). Returns how
+   * many connections it closed. Throws `INVALID_CONFIG`, changing nothing, without `auth.tls` or when the lists do
+   * not fit (each well-formed and signed by a CA of `ca`, every CA with one).
+   */
+  setRevocationLists(crl: Pem | readonly Pem[] | undefined): number
 }
 
 /** A client endpoint's options, checked (INVALID_CONFIG naming what is wrong) and filled in. */
@@ -81,7 +114,7 @@ class TcpClientEndpoint implements ClientTransport {
   private readonly logger: Logger
   private readonly scheduler: Scheduler
   private readonly secret: Buffer | undefined
-  private readonly tls: TlsCredentials | undefined
+  private tls: TlsCredentials | undefined
   private onMessage: ((from: ReplicaId, message: unknown) => void) | undefined
   private phase: 'created' | 'started' | 'stopped' = 'created'
   private stopping: Promise<void> | undefined
@@ -90,6 +123,7 @@ class TcpClientEndpoint implements ClientTransport {
     private readonly options: TcpClientTransportOptions,
     components: ClientComponents,
     resolved: ResolvedClientOptions,
+    private readonly onStop: () => void,
   ) {
     this.where = resolved.where
     this.self = resolved.self
@@ -158,9 +192,16 @@ class TcpClientEndpoint implements ClientTransport {
     replica.link.send(message)
   }
 
+  /** New credentials (their revocation lists `lists`, already checked) for the next handshakes; closes the connections they revoke. */
+  setRevocationLists(tls: TlsCredentials, lists: readonly RevocationList[]): number {
+    this.tls = tls
+    return closeRevoked(this.connections, tls, lists)
+  }
+
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.phase = 'stopped'
+      this.onStop()
       for (const replica of this.replicas.values()) {
         replica.dialer?.stop()
         replica.link.close('client transport stopping')

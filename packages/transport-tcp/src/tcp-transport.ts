@@ -25,8 +25,7 @@ import {
 import type { Pem, PeerAddress, ResolvedLimits, TcpTransportOptions, TlsCredentials } from './options'
 import { RefusalLog } from './refusal-log'
 import { ReliableLink } from './reliable-link'
-import { certificatesOf, revokedBy } from './crl'
-import { checkTlsRevocationLists, tlsSecureContextOptions } from './tls-options'
+import { checkTlsRevocationLists, closeRevoked, tlsSecureContextOptions, withRevocationLists } from './tls-options'
 
 /** A replica's TCP endpoint: a {@link Transport} plus what TCP needs (binding, addresses). */
 export interface TcpTransport extends Transport {
@@ -223,26 +222,11 @@ class TcpReplicaTransport implements TcpTransport {
   }
 
   setRevocationLists(crl: Pem | readonly Pem[] | undefined): number {
-    const current = this.tls
-    if (current === undefined) invalid(this.where, 'setRevocationLists needs mutual TLS (auth.tls)')
-    const { crl: _old, ...without } = current
-    const next: TlsCredentials = crl === undefined ? without : { ...without, crl }
-    const lists = checkTlsRevocationLists(next, this.where)
+    const { tls: next, lists } = withRevocationLists(this.tls, crl, this.where)
     this.tls = next
     // The listener's next handshakes; the dialers read `tls` at each attempt.
     if (this.server !== undefined && 'setSecureContext' in this.server) (this.server as TlsServer).setSecureContext({ ...tlsSecureContextOptions(next), minVersion: 'TLSv1.2' })
-    if (lists.length === 0) return 0
-    const cas = certificatesOf(next.ca)
-    let closed = 0
-    for (const connection of [...this.connections]) {
-      const certificate = (connection.socket as TLSSocket).getPeerX509Certificate?.()
-      const issuer = certificate && cas.find((ca) => certificate.checkIssued(ca))
-      const list = issuer && revokedBy(certificate, issuer, lists)
-      if (!list) continue
-      closed++
-      connection.close(`its certificate (serial number ${certificate.serialNumber}) is revoked: the revocation list of ${list.issuer} names it`, 'warn')
-    }
-    return closed
+    return closeRevoked(this.connections, next, lists)
   }
 
   bind(): Promise<{ host: string; port: number }> {

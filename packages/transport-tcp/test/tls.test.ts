@@ -2,7 +2,8 @@ import { connect as tlsConnect } from 'node:tls'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { ClientTransport } from '@lockstep/interface'
 import { MessageInbox, transportCompliance } from '@lockstep/testkit/compliance'
-import type { TcpTransport, TlsCredentials } from '../src/index'
+import { realScheduler } from '@lockstep/interface'
+import { tcpClient, type TcpTransport, type TlsCredentials } from '../src/index'
 import { CLUSTER, FAST_RECONNECT, HOST, RecordingLogger, bindCluster, buildTcp, clientFor } from './helpers'
 import { TestPki, opensslAvailable } from './test-pki'
 import type { TestCa } from './test-pki'
@@ -191,6 +192,42 @@ if (!hasOpenssl) {
       await pair.atR2.waitForCount('r1', 2)
       expect(pair.r2.stats().peersConnected).toEqual(['r1'])
       expect(() => pair.r2.setRevocationLists(undefined)).not.toThrow()
+    })
+
+    it("a client's new revocation lists while running: its connection to a replica whose certificate they name closes, reconnecting is refused, its other replicas go on; endpoints built later use them too", async () => {
+      const { clusterCa: ca, otherCa: other } = setup()
+      const stolen = ca.issue('r2', 'replica')
+      const [r1, r2] = (await bindCluster(['r1', 'r2'], (id) => ({ auth: { tls: id === 'r2' ? { ca: ca.cert, cert: stolen.cert, key: stolen.key } : credentials(id, 'replica') }, clients: {} }))) as [TcpTransport, TcpTransport]
+      cleanups.push(() => Promise.all([r1.stop(), r2.stop()]).then(() => {}))
+      const inbox = new MessageInbox('replicas')
+      for (const replica of [r1, r2]) await replica.start({ onPeerMessage: () => {}, onClientMessage: (from, m) => inbox.push(`${replica.self}<-${from}`, m) })
+      const logger = new RecordingLogger()
+      const transport = tcpClient({ clusterId: CLUSTER, replicas: [r1, r2].map((t) => ({ id: t.self, host: HOST, port: t.address()!.port })), auth: { tls: credentials('c5', 'client') }, reconnect: FAST_RECONNECT })
+      const client = transport({ self: 'c5', scheduler: realScheduler(), log: logger })
+      cleanups.push(() => client.stop())
+      await client.start(() => {})
+      client.send('r1', { n: 1 })
+      client.send('r2', { n: 1 })
+      await inbox.waitForCount('r1<-c5', 1)
+      await inbox.waitForCount('r2<-c5', 1)
+      // Lists that do not fit change nothing.
+      expect(() => transport.setRevocationLists(other.crl())).toThrow(/auth\.tls\.crl: the revocation list of CN=some-other-ca was not signed by a CA of the cluster/)
+      ca.revoke(stolen)
+      expect(transport.setRevocationLists(ca.crl())).toBe(1)
+      await logger.waitFor(/its certificate \(serial number [0-9A-F]+\) is revoked: the revocation list of CN=lockstep-test-cluster-ca names it/)
+      await logger.waitFor(/CERT_REVOKED/)
+      client.send('r1', { n: 2 })
+      client.send('r2', { n: 2 })
+      await inbox.waitForCount('r1<-c5', 2)
+      expect(inbox.received.filter((r) => r.from === 'r2<-c5')).toHaveLength(1)
+      // An endpoint the factory builds later checks the replicas against the new lists from its first handshake.
+      const laterLogger = new RecordingLogger()
+      const later = transport({ self: 'c5', scheduler: realScheduler(), log: laterLogger })
+      cleanups.push(() => later.stop())
+      await later.start(() => {})
+      later.send('r2', { n: 3 })
+      await laterLogger.waitFor(/CERT_REVOKED/)
+      expect(() => tcpClient({ clusterId: CLUSTER, replicas: [{ id: 'r1', host: HOST, port: 1 }], auth: { secret: 'client-secret-0123456789abcdef!' } }).setRevocationLists(undefined)).toThrow(/setRevocationLists needs mutual TLS \(auth\.tls\)/)
     })
 
     it('with the CA\'s revocation list, a dialer refuses a listener whose certificate is revoked', async () => {
