@@ -345,12 +345,12 @@ class FileStorageImpl implements FileStorage {
         await this.activeHandle!.write(concatFrames(frames, start, end, bytes), segment.sizeBytes)
         segment.sizeBytes += bytes
         segment.fileBytes = Math.max(segment.fileBytes, segment.sizeBytes)
-        await this.preallocate(this.activeHandle!, segment)
         segment.recordCount += end - start
         segment.lastPosition = frames[end - 1]!.position
         this.written += end - start
         this.counters.logWrites++
         this.counters.logBytesWritten += bytes
+        await this.preallocate(this.activeHandle!, segment)
         start = end
       }
     }
