@@ -112,6 +112,29 @@ export async function expectRecovery(
   await again.close()
 }
 
+/** Where a record's frame sits in a segment file: its index in the records written, its first byte and one past its last. */
+export interface FramePlace {
+  readonly index: number
+  readonly start: number
+  readonly end: number
+}
+
+/**
+ * Damages the last segment of a log: `corruptions` ([at, xor]) each XOR one byte of `bytes` (in place) past the
+ * 20-byte segment header. Returns the offsets damaged, the first of them, and the frames that survive it (every
+ * frame of the earlier segments `before`, and the last segment's `frames` that end before the first damage).
+ */
+export function corruptTail(bytes: Uint8Array, corruptions: readonly (readonly [number, number])[], before: readonly { readonly frames: readonly FramePlace[] }[], frames: readonly FramePlace[]): { offsets: number[]; firstBad: number; survivors: FramePlace[] } {
+  const offsets = corruptions.map(([at, xor]) => {
+    const offset = 20 + (at % (bytes.length - 20))
+    bytes[offset]! ^= xor
+    return offset
+  })
+  const firstBad = Math.min(...offsets)
+  const survivors = before.flatMap((l) => l.frames).concat(frames.filter((f) => f.end <= firstBad))
+  return { offsets, firstBad, survivors }
+}
+
 /** Plain, comparable form of records. */
 export function plain(records: readonly LogRecord[]): { position: number; data: number[] }[] {
   return records.map((r) => ({ position: r.position, data: [...r.data] }))

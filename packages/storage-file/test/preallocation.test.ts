@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FileStorageOptions } from '../src/index'
 import { planLogRecovery, type FoundSegment } from '../src/recovery-plan'
 import { encodeFrame, encodeSegmentHeader, parseSegment, segmentFileName } from '../src/wal-format'
-import { buildFileStorage, countingFileSystem, expectRecovery, filesEndingWith, randomRecords, record, removeTempDirs, tempDir, writeDirectory, writeLog } from './helpers'
+import { buildFileStorage, corruptTail, countingFileSystem, expectRecovery, filesEndingWith, randomRecords, record, removeTempDirs, tempDir, writeDirectory, writeLog } from './helpers'
 
 const HEADER = 20
 const FRAME_HEADER = 16
@@ -200,18 +200,9 @@ describe('preallocated log segments', () => {
           fc.pre(tail.frames.length > 0)
           const bytes = tail.bytes.slice()
           // Anywhere past the header: in the records or in the zeros after them.
-          const offsets = corruptions.map(([at, xor]) => {
-            const offset = HEADER + (at % (bytes.length - HEADER))
-            bytes[offset]! ^= xor
-            return offset
-          })
-          const firstBad = Math.min(...offsets)
+          const { offsets, firstBad, survivors } = corruptTail(bytes, corruptions, layouts.slice(0, -1), tail.frames)
           const damaged = new Map(image)
           damaged.set(tail.name, bytes)
-          const survivors = layouts
-            .slice(0, -1)
-            .flatMap((l) => l.frames)
-            .concat(tail.frames.filter((f) => f.end <= firstBad))
           const intactAfter = tail.frames.some((f) => f.start > firstBad && offsets.every((o) => o < f.start || o >= f.end))
           if (!intactAfter) {
             outcomes = { ...outcomes, tornTails: outcomes.tornTails + 1 }

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import type { LockstepError, LogRecord } from '@lockstep/interface'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FileStorageOptions } from '../src/index'
-import { buildFileStorage, countingFileSystem, expectRecovery, plain, randomRecords, readDirectory, removeTempDirs, tempDir, writeDirectory, writeLog } from './helpers'
+import { buildFileStorage, corruptTail, countingFileSystem, expectRecovery, plain, randomRecords, readDirectory, removeTempDirs, tempDir, writeDirectory, writeLog } from './helpers'
 
 const SEGMENT_BYTES = 256
 const HEADER = 20
@@ -99,19 +99,10 @@ describe('torn-tail recovery', () => {
           const tail = layouts.at(-1)!
           fc.pre(tail.frames.length > 0)
           const bytes = tail.bytes.slice()
-          const offsets = corruptions.map(([at, xor]) => {
-            const offset = HEADER + (at % (bytes.length - HEADER))
-            bytes[offset]! ^= xor
-            return offset
-          })
-          const firstBad = Math.min(...offsets)
+          const { offsets, firstBad, survivors } = corruptTail(bytes, corruptions, layouts.slice(0, -1), tail.frames)
           const cutAt = alsoCut ? firstBad + 1 + ((seed >>> 3) % (bytes.length - firstBad)) : bytes.length
           const damaged = new Map(image)
           damaged.set(tail.name, bytes.subarray(0, cutAt))
-          const survivors = layouts
-            .slice(0, -1)
-            .flatMap((l) => l.frames)
-            .concat(tail.frames.filter((f) => f.end <= firstBad))
           // A frame after the first damaged one that no corruption touched and the cut left whole.
           const intactAfter = tail.frames.some((f) => f.start > firstBad && f.end <= cutAt && offsets.every((o) => o < f.start || o >= f.end))
           if (!intactAfter) {
