@@ -1,5 +1,5 @@
 import { X509Certificate, createHash, createHmac, createPrivateKey, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto'
-import { certificatesOf, revokedBy, type RevocationList } from '@lockstep/transport-tcp'
+import { revokedBy, type RevocationList } from '@lockstep/transport-tcp'
 
 /** The scheme of the `Authorization` header of an operator's request to a replica's HTTP endpoint. */
 export const OPERATOR_AUTH_SCHEME = 'Lockstep-HMAC-SHA256'
@@ -93,11 +93,6 @@ export function signOperatorRequestWithCertificate(credentials: OperatorCertific
   const key = createPrivateKey(credentials.key)
   const signature = sign(digestFor(key), Buffer.from(signedText(request, timeMs)), key)
   return `${OPERATOR_CERT_AUTH_SCHEME} time=${timeMs},cert=${certificate.raw.toString('base64')},sig=${signature.toString('base64')}`
-}
-
-/** The certificates of a PEM text (a CA file may hold several). Throws if one cannot be read. */
-export function pemCertificates(pem: string): X509Certificate[] {
-  return certificatesOf(pem)
 }
 
 /** A certificate's subject fields (`CN`, `OU`, ...), each with all its values. */

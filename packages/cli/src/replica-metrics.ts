@@ -83,13 +83,13 @@ export class ReplicaMetrics {
   private suspectedBefore = new Set<string>()
   private timer: ReturnType<typeof setInterval> | undefined
 
+  /** The next updates of the revocation lists (see `revocationLists`), made at the first call. */
+  private revocationGauge: Gauge | undefined
+
   /**
    * `statusSummary` false: `/status` leaves out the machine's summary of its state (the configuration's
    * `statusSummary`).
    */
-  /** The next updates of the revocation lists (see `revocationLists`), made at the first call. */
-  private revocationGauge: Gauge | undefined
-
   constructor(
     readonly id: string,
     private readonly nowMs: () => number = () => performance.now(),
@@ -184,7 +184,6 @@ export class ReplicaMetrics {
     this.timer.unref()
   }
 
-  /** Stops the sampler. */
   /**
    * The next update of each of the cluster's revocation lists (`security.tls.crl`), as a Unix time in seconds, by
    * issuer: past it, TLS refuses every certificate of that CA (alert on it ahead).
@@ -201,6 +200,7 @@ export class ReplicaMetrics {
     for (const list of lists) if (list.nextUpdate !== undefined) gauge.set({ issuer: list.issuer }, list.nextUpdate.getTime() / 1000)
   }
 
+  /** Stops the sampler. */
   stop(): void {
     clearInterval(this.timer)
     this.timer = undefined

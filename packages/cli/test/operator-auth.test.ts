@@ -7,12 +7,11 @@ import {
   OPERATOR_AUTH_WINDOW_MS,
   operatorAuthProblem,
   operatorCertificateProblem,
-  pemCertificates,
   signOperatorRequest,
   signOperatorRequestWithCertificate,
   type OperatorTrust,
 } from '../src/operator-auth'
-import { readRevocationLists } from '@lockstep/transport-tcp'
+import { certificatesOf, readRevocationLists } from '@lockstep/transport-tcp'
 import { issueCertificates, opensslAvailable, revokeCertificates } from './certificates'
 
 const secret = 'r'.repeat(32)
@@ -59,7 +58,7 @@ describe('operator requests signed with a certificate (TLS clusters)', () => {
     dir = mkdtempSync(join(tmpdir(), 'lockstep-operator-auth-'))
     issueCertificates(dir, [['alice', 'operator'], ['r2', 'replica'], ['r9', 'replica'], ['bob', 'client'], ['carol', 'operator', 'ed25519'], ['dan', 'operator', 'ec', 'issuer'], ['erin', 'operator']])
     issueCertificates(dir, [['mallory', 'operator']], 'other-ca')
-    trust = { cas: pemCertificates(readFileSync(join(dir, 'ca.pem'), 'utf8')), replicas: ['r1', 'r2', 'r3'] }
+    trust = { cas: certificatesOf(readFileSync(join(dir, 'ca.pem'), 'utf8')), replicas: ['r1', 'r2', 'r3'] }
   })
 
   afterAll(() => {

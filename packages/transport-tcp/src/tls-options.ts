@@ -29,8 +29,8 @@ function pem(value: Pem): string | Buffer {
 
 /**
  * The credentials `current` with the revocation lists `crl` in place of its own (undefined: none), checked as
- * {@link checkTlsRevocationLists} checks them (`INVALID_CONFIG` naming `where`, `needs` saying why when there is no
- * TLS); returns them with the lists read.
+ * {@link checkTlsRevocationLists} checks them (`INVALID_CONFIG` naming `where`, also when there is no TLS to put
+ * them in); returns them with the lists read.
  */
 export function withRevocationLists(current: TlsCredentials | undefined, crl: Pem | readonly Pem[] | undefined, where: string): { readonly tls: TlsCredentials; readonly lists: RevocationList[] } {
   if (current === undefined) invalid(where, 'setRevocationLists needs mutual TLS (auth.tls)')

@@ -3,14 +3,13 @@ import { isLockstepError } from '@lockstep/interface'
 import { intFlag, parseFlags } from '../args'
 import { loadClusterConfig } from '../cluster-config'
 import { ExitCode, type Io } from '../io'
-import { pemCertificates } from '../operator-auth'
 import { startOperatorEndpoint } from '../operator-endpoint'
 import type { ReplicaProcessEvent, ReplicaProcessRequest } from '../replica-ipc'
 import { replicaLogger } from '../replica-log'
 import { ReplicaMetrics } from '../replica-metrics'
 import { startReplica } from '../replica-runner'
 import { watchRevocationLists } from '../revocation-watch'
-import type { RevocationList } from '@lockstep/transport-tcp'
+import { certificatesOf, type RevocationList } from '@lockstep/transport-tcp'
 import { parseLogLevel } from '../stderr-logger'
 import { TEST_CLOCK_VARIABLE, testClockSkewable } from '../test-clock'
 
@@ -103,7 +102,7 @@ export async function replicaCommand(args: string[], io: Io): Promise<number> {
   const { host, port } = replica.address
   // The revocation lists can change while the replica runs (SIGHUP): the endpoint reads them at each request.
   const knownReplicas = config.replicas.map((r) => r.id)
-  const operatorTrust = replica.tlsCa === undefined ? undefined : { cas: pemCertificates(replica.tlsCa), replicas: knownReplicas, revocationLists: replica.tlsRevocationLists ?? [] }
+  const operatorTrust = replica.tlsCa === undefined ? undefined : { cas: certificatesOf(replica.tlsCa), replicas: knownReplicas, revocationLists: replica.tlsRevocationLists ?? [] }
   const metricsPort = metricsPortFlag ?? config.replicas.find((r) => r.id === id)?.metricsPort
   let endpoint: Awaited<ReturnType<typeof startOperatorEndpoint>> | undefined
   if (metricsPort !== undefined) {
