@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto'
-import { LockstepClient, byzantine, first, majority, type VoterFactory } from '@lockstep/client'
+import { LockstepClient, byzantine, first, majority, type ClientOptions, type VoterFactory } from '@lockstep/client'
 import { ErrorCodes, LockstepError, type Logger } from '@lockstep/interface'
-import { tcpClient, type TlsCredentials } from '@lockstep/transport-tcp'
+import { tcpClient, type RevocationList, type TlsCredentials } from '@lockstep/transport-tcp'
 import { configPath, readSecret, type LoadedClusterConfig, type VoterName } from './cluster-config'
 import { processIo, type Io } from './io'
 import { subjectFields } from './operator-auth'
@@ -32,6 +32,37 @@ export interface ClusterClientOptions {
   readonly shareConnections?: boolean
 }
 
+/** What {@link ClusterClient.reloadRevocationLists} put in place: the lists, and how many connections it closed. */
+export interface ReloadedRevocationLists {
+  readonly lists: readonly RevocationList[]
+  readonly closed: number
+}
+
+/**
+ * A client of a configured cluster ({@link clusterClient}): a `LockstepClient` that can also read the cluster's
+ * certificate revocation lists again while it runs, as a replica does on SIGHUP.
+ */
+export class ClusterClient extends LockstepClient {
+  private readonly reload: () => Promise<ReloadedRevocationLists | undefined>
+
+  constructor(options: ClientOptions, reload: () => Promise<ReloadedRevocationLists | undefined>) {
+    super(options)
+    this.reload = reload
+  }
+
+  /**
+   * Reads the files of `security.tls.crl` again and, once they fit the cluster (well-formed, signed by its CA, none
+   * past its next update; INVALID_CONFIG naming `/security/tls/crl` otherwise, and the lists in use stay), checks
+   * the replicas against them from the next handshake on and closes this client's open connections to replicas
+   * whose certificates they revoke (its requests go on through the others). Undefined for a client without TLS
+   * credentials or a cluster without `security.tls.crl`. A long-running program calls it when the lists are
+   * renewed, on SIGHUP say: without it, a client keeps the lists it read as it was made.
+   */
+  reloadRevocationLists(): Promise<ReloadedRevocationLists | undefined> {
+    return this.reload()
+  }
+}
+
 /** The voter named, for `replicas` replicas: `byzantine` tolerates t = (n-1)/2 replicas computing wrong outputs. */
 export function voterFor(name: VoterName, replicas: number): VoterFactory {
   if (name === 'byzantine') return byzantine(Math.floor((replicas - 1) / 2))
@@ -43,14 +74,15 @@ export function voterFor(name: VoterName, replicas: number): VoterFactory {
  * authenticated with the client secret cluster.json names, or with `tls`.
  * Throws INVALID_CONFIG when the id is a replica's or `preferred` is not one.
  */
-export async function clusterClient(config: LoadedClusterConfig, options: ClusterClientOptions): Promise<LockstepClient> {
+export async function clusterClient(config: LoadedClusterConfig, options: ClusterClientOptions): Promise<ClusterClient> {
   const { id, preferred } = options
   const ids = config.replicas.map((r) => r.id)
   if (ids.includes(id)) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `client id ${id} is a replica's id in ${config.file}; a client needs its own`)
   if (preferred !== undefined && !ids.includes(preferred)) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `replica ${preferred} is not a replica of ${config.file} (${ids.join(', ')})`)
   }
-  const secret = config.security.clientSecret ? await readSecret(config, 'clientSecret', options.io ?? processIo) : undefined
+  const io = options.io ?? processIo
+  const secret = config.security.clientSecret ? await readSecret(config, 'clientSecret', io) : undefined
   const transport = tcpClient({
     clusterId: config.clusterId,
     replicas: config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
@@ -64,7 +96,14 @@ export async function clusterClient(config: LoadedClusterConfig, options: Cluste
   // its transport on the real scheduler, with this logger.
   const incarnation = Math.floor((performance.timeOrigin + performance.now()) * 1000)
   const voter = voterFor(options.voter ?? config.voter, ids.length)
-  return new LockstepClient({ id, transport, replicas: order, log: options.logger, retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs, incarnation, voter })
+  const tls = options.tls
+  const reload = async (): Promise<ReloadedRevocationLists | undefined> => {
+    if (tls === undefined || config.security.tls?.crl === undefined) return undefined
+    const ca = typeof tls.ca === 'string' ? tls.ca : tls.ca.join('\n')
+    const revocation = (await readClusterRevocationLists(config, io, ca, new Date()))!
+    return { lists: revocation.lists, closed: transport.setRevocationLists(revocation.pems) }
+  }
+  return new ClusterClient({ id, transport, replicas: order, log: options.logger, retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs, incarnation, voter }, reload)
 }
 
 /** A client's certificate and key for a TLS cluster (with the cluster's CA), and the client id it names (its CN). */

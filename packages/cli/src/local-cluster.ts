@@ -11,7 +11,7 @@ import type { FailureCause } from '@lockstep/core'
 import { ErrorCodes, isLockstepError, LockstepError } from '@lockstep/interface'
 import { isBuiltInMachineName } from '@lockstep/machines'
 import { generateReplicaKeys } from '@lockstep/voting'
-import { clusterClient, type ClusterClientOptions } from './cluster-client'
+import { clusterClient, type ClusterClient, type ClusterClientOptions } from './cluster-client'
 import { parseClusterConfig, type LoadedClusterConfig, type VoterName } from './cluster-config'
 import { isReplicaProcessEvent, type ReplicaProcessRequest, type ReplicaStatus } from './replica-ipc'
 import type { LogLevel } from './stderr-logger'
@@ -119,7 +119,7 @@ export interface LocalCluster {
    * secret; `options.preferred` names the replica it tries first. `stop()`
    * stops it.
    */
-  client(id: string, options?: LocalClientOptions): Promise<LockstepClient>
+  client(id: string, options?: LocalClientOptions): Promise<ClusterClient>
   /**
    * Asks every running replica, over its IPC channel, for its position, state
    * digest (unless `digest: false`: it reads the whole state), view and status.

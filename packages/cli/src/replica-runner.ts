@@ -7,6 +7,7 @@ import { realtime } from '@lockstep/order-realtime'
 import { lieModes, lyingMachine, lyingTransport, ReplicaClock, type LieOptions } from '@lockstep/testkit'
 import { tcp, type ReplicaAuth, type RevocationList, type TcpTransport, type TcpTransportStats, type TlsCredentials } from '@lockstep/transport-tcp'
 import { digestOf, signOutputDigest, verifyEvidence } from '@lockstep/voting'
+import type { ReloadedRevocationLists } from './cluster-client'
 import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig, type ReplicaEntry } from './cluster-config'
 import type { Io } from './io'
 import { loadMachine } from './machine-source'
@@ -34,7 +35,7 @@ export interface RunningReplica {
    * INVALID_CONFIG otherwise, and the lists in use stay), hands them to the transport, which closes the open
    * connections of the certificates they revoke. Undefined without `security.tls.crl`.
    */
-  reloadRevocationLists(): Promise<{ readonly lists: readonly RevocationList[]; readonly closed: number } | undefined>
+  reloadRevocationLists(): Promise<ReloadedRevocationLists | undefined>
   /** With `skewableClock`: the clock the replica runs on, which can be set off (chaos tests of clock skew). */
   readonly clock?: ReplicaClock
   /** Stops the engine's timer and closes every socket. */
