@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { clusterClient, parseClusterConfig, startLocalCluster, type LocalCluster } from '../src/index'
+import { parseClusterConfig, startLocalCluster, type LocalCluster } from '../src/index'
 import { issueCertificates, opensslAvailable, revokeCertificates } from './certificates'
 import { requireBuiltCli, runCli, stopEverything } from './processes'
 
@@ -121,42 +121,6 @@ describe('a TLS cluster with a certificate revocation list', () => {
     expect(after.stderr).toMatch(/AUTH_FAILED: client 'alice': every replica refused it: .*it did not accept this node's certificate/)
     const write = await runCli(['client', '--cluster', file, ...pair('bob'), 'write', '{"value":6}'])
     expect(write.code, write.stderr).toBe(0)
-  }, 60_000)
-
-  it("a long-running client program reads the lists again: its connection to a replica they revoke closes and it goes on with the others; an unfit list is refused and the lists in use stay", async () => {
-    const file = cluster!.configFile
-    const config = parseClusterConfig(await readFile(file, 'utf8'), file)
-    const lines: string[] = []
-    const record = (message: string) => lines.push(message)
-    const client = await clusterClient(config, {
-      id: 'bob',
-      preferred: 'r3',
-      tls: { ca: await readFile(join(dir, 'ca.pem'), 'utf8'), cert: await readFile(join(dir, 'bob.pem'), 'utf8'), key: await readFile(join(dir, 'bob.key'), 'utf8') },
-      logger: { debug: record, info: record, warn: record, error: record },
-      retryAfterMs: 500,
-    })
-    await client.start()
-    try {
-      expect((await client.submit({ name: 'write', args: { value: 7 } })).ok).toBe(true)
-      // A list that is not one: refused, naming it; the lists in use stay and the client goes on.
-      const crl = join(dir, 'ca.crl')
-      const good = await readFile(crl, 'utf8')
-      await writeFile(crl, 'not a list')
-      await expect(client.reloadRevocationLists()).rejects.toThrow(/\/security\/tls\/crl: .*ca\.crl: holds no certificate revocation list/)
-      await writeFile(crl, good)
-      expect((await client.submit({ name: 'write', args: { value: 8 } })).ok).toBe(true)
-      // r3's key leaked: the new list revokes its certificate. The client's connection to it closes, and the client
-      // refuses it when it reconnects; its requests go to r1 and r2.
-      revokeCertificates(dir, ['r3'], 'ca', 32 * 86_400)
-      const reloaded = await client.reloadRevocationLists()
-      expect(reloaded?.closed).toBe(1)
-      expect(reloaded?.lists.length).toBeGreaterThan(0)
-      const reply = await client.submit({ name: 'write', args: { value: 9 } })
-      expect(reply.ok).toBe(true)
-      await until(() => lines.some((line) => /CERT_REVOKED|is revoked: the revocation list/.test(line)))
-    } finally {
-      await client.stop()
-    }
   }, 60_000)
 })
 
