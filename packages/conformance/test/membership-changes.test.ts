@@ -80,6 +80,17 @@ describe('membership changes under faults', () => {
     expect(result.faults.some((fault) => fault.kind === 'restart' && fault.atMs > removal.atMs && fault.replicas.includes(removal.replicas[0]!))).toBe(true)
   })
 
+  it("what each replica reports as its view's configuration (lockstep status) is that view's configuration, also while it joins a newer view or was left out of one (kv, 3 replicas, seed 1)", async () => {
+    // The simulator reads every replica's report every millisecond and checks it against what the serving members
+    // of the view it names report. With the report of a replica told of a newer view pairing that view with the
+    // configuration it had before (the fault chaos seed 46003 found), every run with membership changes fails.
+    const result = await simulate({ seed: 1, workload: workloads.kv!, orderer: orderers[0].simulation, replicas: 3, clients: 3, ops: 100, faults: ['membership'], durable: false, overlap: true })
+    expect(result.violations).toEqual([])
+    expect(result.faults.filter((fault) => fault.kind === 'membership').length).toBeGreaterThan(0)
+    expect(result.configurationReports.reportsChecked).toBeGreaterThan(0)
+    expect(result.configurationReports.views).toBeGreaterThan(1)
+  })
+
   describe.each(orderers)('$name', (orderer) => {
     it.each(settings)(`every check passes on ${seeds} seeds: $name`, async ({ replicas, durable, machine }) => {
       const { results, failures } = await runSetting(orderer, { replicas, durable, machine }, faults)

@@ -329,10 +329,12 @@ export class SimCluster {
 
   /** Hosts of the running replicas, in configuration order. */
   running(): ReplicaHost[] {
-    return this.replicaIds.flatMap((id) => {
+    const hosts: ReplicaHost[] = []
+    for (const id of this.replicaIds) {
       const replica = this.replicas.get(id)
-      return replica ? [replica.host] : []
-    })
+      if (replica) hosts.push(replica.host)
+    }
+    return hosts
   }
 
   /** Errors of work started in the background (a kill, a restart from a timer): `simulate` reports them. */

@@ -5,6 +5,7 @@ import { byzantine, digestOf, first, majority, type VoterFactory } from '@lockst
 import type { Operation } from '../lincheck/operation'
 import { checkAgreedTime, checkAgreement, checkOrder } from './checkers/agreement-order'
 import { checkCompleteness } from './checkers/completeness'
+import { ConfigurationReports } from './checkers/configuration-reports'
 import { checkDivergedReplies, type SentReply } from './checkers/diverged-replies'
 import { DiskHoldings } from './checkers/disk-holdings'
 import { checkExactlyOnce } from './checkers/exactly-once'
@@ -215,6 +216,12 @@ export interface SimulationResult {
    */
   readonly diskFull?: { readonly struck: number; readonly stopped: number }
   /**
+   * What the replicas reported as their views' configurations (what `lockstep status` shows), read every
+   * millisecond: how many views had a serving member report one, and how many reports of replicas not serving in
+   * the view they named (joining it, or naming their older view once left out) were checked against those.
+   */
+  readonly configurationReports: { readonly views: number; readonly reportsChecked: number }
+  /**
    * With liars or a voter other than `first`: the voter, the lying replicas and how they lied, how often each
    * replica's answers were outvoted (over every client), and how many answers the clients took that no correct
    * replica gave (each is also a violation).
@@ -340,6 +347,8 @@ const FAULTS_UNTIL_SHARE_DONE = 0.9
 const FAULT_WINDOW_CAP_MS = 20_000
 /** How often (virtual ms) the simulator looks for a request stuck beyond the stall bound. */
 const STALL_CHECK_EVERY_MS = 100
+/** How often (virtual time) the replicas' reported configurations are read (see `ConfigurationReports`). */
+const CONFIGURATION_SAMPLE_EVERY_MS = 1
 /** After the clients finished and every fault ended, the replicas must all serve again within this. */
 const SETTLE_BOUND_MS = 10_000
 
@@ -438,6 +447,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   // since the cluster was last whole may have lost deliveries nobody acknowledged.
   let diedSinceAllUp: LiveIncarnation[] = []
   const viewsInstalled: InstalledView[] = []
+  // What each replica reports as its view's configuration, read after every event (see `ConfigurationReports`).
+  const configurationReports = new ConfigurationReports()
+  let configurationSampledAtMs = -Infinity
   /** The last reply each replica sent for each `key position`, with the state it came from. */
   const sentReplies = new Map<string, { readonly incarnation: LiveIncarnation; readonly state: [number, string][] }>()
   // The liars, drawn from a source of their own (runs without them draw exactly what they always did).
@@ -480,7 +492,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // rerun command, not an exception out of `simulate`: the others go on without it, as in a real cluster.
     engineFailures: 'keep',
     network: tracer?.network,
-    afterEvent: tracer && (() => tracer.afterEvent(cluster)),
+    afterEvent: () => {
+      tracer?.afterEvent(cluster)
+      const now = cluster.scheduler.now()
+      // Once per millisecond of virtual time: a report lasts as long as the replica's view or status (milliseconds at least).
+      if (now < configurationSampledAtMs + CONFIGURATION_SAMPLE_EVERY_MS) return
+      configurationSampledAtMs = now
+      for (const host of cluster.running()) configurationReports.sample(host.engine, now)
+    },
     machine: options.workload.machine,
     orderer: ordererFactory,
     replicas: replicaCount,
@@ -737,6 +756,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     violations.push(...options.workload.check({ history: fleet.history, events: fleet.events, positionOf }))
   }
 
+  violations.push(...configurationReports.violations())
   violations.push(...durabilityClaims)
   // Replicas that stopped on an unexpected error come first: what follows from them (a stall) comes after. A replica
   // that stops again on the same error after its restarts is told once, with how often.
@@ -775,6 +795,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     faults: injected,
     ...(overlapping ? { faultBudget: { limit: overlapping.budget.limit, peak: overlapping.peakFaulty, exceededByBlackoutAtEnd: overBudgetAtEnd, stateMayBeLostAtEnd } } : {}),
     ...(overlapping && spareCount > 0 ? { replacements: { done: overlapping.replacements, membersAtEnd: [...cluster.members] } } : {}),
+    configurationReports: configurationReports.counts(),
     ...(overlapping && faultKinds.includes('full') ? { diskFull: { struck: injected.filter((fault) => fault.kind === 'full').length, stopped: overlapping.diskFullStops } } : {}),
     ...(voting
       ? {
