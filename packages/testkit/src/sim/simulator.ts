@@ -308,6 +308,8 @@ interface LiveIncarnation {
   lostWithMajority?: boolean
   /** The highest position it reported its disk held (`onDurable`), since it last took a whole state. */
   reportedDurable: number
+  /** How many times its orderer had lost its guarantee (`ReplicaEngine.divergences`) when it last took a transferred state. */
+  divergencesAtLastTransfer?: number
 }
 
 /**
@@ -549,6 +551,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         // taken from a replica that delivered it in a view change's flush): the requests it delivered up to there
         // are in the state this replica now holds, even if that incarnation later loses its own.
         onStateTransferred: (position, wholeState, orderDigest, sources) => {
+          incarnation.divergencesAtLastTransfer = cluster.host(replica).engine.divergences
           if (wholeState && lieMode === 'state' && !liars.includes(replica)) {
             // `sources` hold the state taken (they served it or said its digest): one correct replica among them
             // vouches for it (a liar that has not drifted yet holds the right state too).
@@ -893,7 +896,9 @@ function incarnationRecord(incarnation: LiveIncarnation, cluster: SimCluster, du
   const host = incarnation.alive && cluster.isRunning(incarnation.replica) ? cluster.host(incarnation.replica) : undefined
   const servingAt = host && host.engine.status === 'normal' ? host.engine.position : undefined
   const crashed = (durable || cluster.ordersOnTiming()) && !incarnation.alive
-  return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt, lostWithMajority: incarnation.lostWithMajority, crashed }
+  // Its orderer lost its guarantee since it last took a state, and it is still taking the cluster's: it dropped its own.
+  const droppedState = host !== undefined && host.engine.divergences > (incarnation.divergencesAtLastTransfer ?? 0) && cluster.isTakingState(incarnation.replica)
+  return { replica: incarnation.replica, number: incarnation.number, deliveries: incarnation.deliveries, servingAt, lostWithMajority: incarnation.lostWithMajority, crashed, droppedState }
 }
 
 /** An answer's digest as the voters compare it (canonical encoding), after the trip a message makes on the wire. */

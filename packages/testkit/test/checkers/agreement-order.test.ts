@@ -40,6 +40,14 @@ describe('order checker', () => {
     expect(checkOrder([survivors, incarnation('r1', 0, ['a#1', 'x#1'])], new Map(), () => false)).toEqual(['order: at position 2 r2 delivered b#1 but r1 delivered x#1'])
   })
 
+  it('lets the cluster lose what an incarnation that dropped its state on finding its order diverged delivered and never answered, and nothing else', () => {
+    const survivors = incarnation('r2', 0, ['a#1', 'b#1'])
+    const dropped = { ...incarnation('r1', 0, ['a#1', 'x#1']), droppedState: true }
+    expect(checkOrder([survivors, dropped], new Map(), () => false)).toEqual([])
+    expect(checkOrder([survivors, dropped], new Map([['x#1', 2]]), () => false)).toEqual(['order: at position 2 r2 delivered b#1 but r1 delivered x#1'])
+    expect(checkOrder([survivors, dropped], new Map(), ({ position, key }) => position === 2 && key === 'x#1')).toEqual(['order: at position 2 r2 delivered b#1 but r1 delivered x#1'])
+  })
+
   it('reports only the first divergence', () => {
     expect(checkOrder([
       incarnation('r1', 0, ['a#1', 'b#1', 'c#1']),

@@ -55,6 +55,13 @@ export interface IncarnationRecord {
    * order there; what it delivered alone and never answered binds nobody once it crashed without its state.
    */
   readonly crashed?: boolean
+  /**
+   * Its orderer lost its guarantee (`OrdererContext.diverged`: real-time ordering whose timing assumptions broke
+   * here), it dropped its state to take the cluster's by transfer, and it had not taken one when the run ended (an
+   * operator replaced it meanwhile, so it is never let back in, say). The transfer would have rolled back what it
+   * delivered out of order before it found out; what it delivered and never answered binds nobody, as after a crash.
+   */
+  readonly droppedState?: boolean
 }
 
 /**
@@ -72,14 +79,15 @@ export type AcknowledgedAt = ReadonlyMap<string, number>
 /**
  * A delivery the cluster may legitimately have lost: never acknowledged at that position, never on a majority's
  * disks, and made by an incarnation that died in a loss of a majority's memory (a blackout), that crashed in a
- * run with disks, or that rolled it back by taking a transferred state. A reply waits for a majority's disks,
+ * run with disks, that rolled it back by taking a transferred state, or that dropped its state when its order
+ * diverged and took none since (`droppedState`). A reply waits for a majority's disks,
  * so every acknowledged request survives; an unacknowledged one that no majority held may not, and the
  * cluster may then order another request at its position (as Raft truncates uncommitted entries).
  */
 export function isTentative(incarnation: IncarnationRecord, delivery: Delivery, acknowledgedAt: AcknowledgedAt | undefined, majorityDurable?: MajorityDurable): boolean {
   if (acknowledgedAt?.get(delivery.key) === delivery.position) return false
   if (majorityDurable?.(delivery)) return false
-  return incarnation.lostWithMajority === true || incarnation.crashed === true || delivery.superseded === true
+  return incarnation.lostWithMajority === true || incarnation.crashed === true || incarnation.droppedState === true || delivery.superseded === true
 }
 
 /** How violations name an incarnation: `r2`, or `r2 (restart 1)`. */
