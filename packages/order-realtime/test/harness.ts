@@ -69,7 +69,20 @@ export function cluster(ids: string[], options: ClusterOptions = {}) {
     links,
     get: (id: string) => orderers.get(id)!,
     now: () => now,
-    advance: (ms: number) => (now += ms),
+    /**
+     * Time passes, and each replica reads its clock at least every heartbeat as an engine's tick would (without
+     * the tick's sends and deliveries): readings further apart are a stall of the replica (see `stall`).
+     */
+    advance: (ms: number) => {
+      const every = Math.min(options.heartbeatMs ?? 20, options.maxDelayMs ?? 100)
+      for (let left = ms; left > 0; left -= every) {
+        now += Math.min(left, every)
+        for (const orderer of orderers.values()) (orderer as unknown as { readClock(): number }).readClock()
+      }
+      return now
+    },
+    /** Time passes while no replica runs (a GC pause or SIGSTOP of every process): no clock is read. */
+    stall: (ms: number) => (now += ms),
     /** Delivers the oldest message on link from→to; false if none. */
     deliverOne(from: string, to: string): boolean {
       const queue = links.get(`${from}>${to}`)

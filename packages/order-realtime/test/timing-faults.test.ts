@@ -371,3 +371,46 @@ describe('Test I waits until probes put this replica\'s clock within the bound o
     expect(c.get('r1').stats()).toMatchObject({ clockChecked: true })
   })
 })
+
+describe('a replica that stalled (a long GC pause, SIGSTOP)', () => {
+  // Δ = 2 * 10 + 5 = 25 ms; r2's clock is 5 ms behind, within the bound.
+  const skewed = { maxDelayMs: 10, maxSkewMs: 5, heartbeatMs: 5, clockOffsetMs: { r2: -5 } }
+
+  it('does not deliver by Test I before it read the messages that waited for it: a request stamped lower waited unread', () => {
+    // Found (world simulator, seed 368 of real time, skew, drift, replace, delay and pause, durable): r1, woken after a
+    // 2.5 s pause, delivered by its clock before it read what had waited for it, out of the others' order.
+    const c = cluster(['r1', 'r2', 'r3'], skewed)
+    c.stampAndAcknowledge('r3', req('b', 1), 'r2') // stamp 1_000_000 µs; r2 acknowledges it to r1
+    c.get('r1').flush()
+    c.deliverAll('r1', 'r2')
+    c.deliverAll('r1', 'r3')
+    c.advance(1)
+    // r2's clock (996 ms) is behind r3's: it stamps a#1 below b#1, after it acknowledged b#1.
+    c.get('r2').submit(req('a', 1))
+    c.get('r2').flush()
+    c.deliverAll('r2', 'r3')
+    c.get('r3').flush()
+    // r1 stalls for 30 ms (more than Δ): r2's and r3's messages wait unread.
+    c.stall(30)
+    c.get('r1').tick() // the clock passed b#1's stamp + Δ, but r1 has not read what waited
+    expect(c.keys('r1')).toEqual([])
+    c.deliverAll('r2', 'r1')
+    c.deliverAll('r3', 'r1')
+    c.advance(10)
+    c.get('r1').tick()
+    expect(c.keys('r1')).toEqual(['a#1', 'b#1'])
+    expect(c.get('r1').stats()).toMatchObject({ timingViolations: 0, stopped: false })
+    expect(c.diverged.get('r1')).toEqual([])
+  })
+
+  it('a replica that reads its clock every heartbeat delivers by Test I as soon as the clock passes stamp + Δ', () => {
+    const c = cluster(['r1', 'r2', 'r3'], skewed)
+    c.stampAndAcknowledge('r3', req('b', 1), 'r2')
+    c.advance(24.999)
+    c.get('r1').tick()
+    expect(c.keys('r1')).toEqual([])
+    c.advance(0.001)
+    c.get('r1').tick()
+    expect(c.keys('r1')).toEqual(['b#1'])
+  })
+})
