@@ -449,7 +449,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   // since the cluster was last whole may have lost deliveries nobody acknowledged.
   let diedSinceAllUp: LiveIncarnation[] = []
   const viewsInstalled: InstalledView[] = []
-  // What each replica reports as its view's configuration, read after every event (see `ConfigurationReports`).
+  // What each replica reports as its view's configuration, read every millisecond of virtual time (see `ConfigurationReports`).
   const configurationReports = new ConfigurationReports()
   let configurationSampledAtMs = -Infinity
   /** The last reply each replica sent for each `key position`, with the state it came from. */
