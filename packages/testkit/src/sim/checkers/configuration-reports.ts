@@ -21,9 +21,9 @@ interface Seen {
  * against the configuration the view was installed with. A replica that serves in its view speaks for that view's
  * configuration; every serving member of one view must report the same one (configurations agree), and every
  * other report that names a view (a replica joining a newer view it learned of, or one told it was left out,
- * naming its older view) must match what that view's serving members report. Reports are read after every event
- * (`sample`, every millisecond of virtual time) and checked at the end (`violations`): a report that came before any serving member of its view was
- * seen is checked then. A view no serving member was ever seen in cannot be checked. Found by a chaos run (seed
+ * naming its older view) must match what that view's serving members report. Reports are read every millisecond of
+ * virtual time (`sample`) and checked at the end (`violations`): a report that came before any serving member of
+ * its view was seen is checked then. A view no serving member was ever seen in cannot be checked. Found by a chaos run (seed
  * 46003): a replica that learned of view 310, which left it out, reported view 310 with the configuration of view
  * 308 (which still had a removed replica).
  */
