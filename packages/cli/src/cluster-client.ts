@@ -1,11 +1,11 @@
 import { X509Certificate } from 'node:crypto'
 import { LockstepClient, byzantine, first, majority, type ClientOptions, type VoterFactory } from '@lockstep/client'
 import { ErrorCodes, LockstepError, type Logger } from '@lockstep/interface'
-import { tcpClient, type RevocationList, type TlsCredentials } from '@lockstep/transport-tcp'
+import { tcpClient, type TlsCredentials } from '@lockstep/transport-tcp'
 import { configPath, readSecret, type LoadedClusterConfig, type VoterName } from './cluster-config'
 import { processIo, type Io } from './io'
 import { subjectFields } from './operator-auth'
-import { readClusterRevocationLists } from './revocation-lists'
+import { readClusterRevocationLists, reloadRevocationLists, type ReloadedRevocationLists } from './revocation-lists'
 import { transportTuning } from './replica-runner'
 
 /** Options of {@link clusterClient}. */
@@ -30,12 +30,6 @@ export interface ClusterClientOptions {
    * TLS (each client proves its id by its certificate there). Default false: a connection of the client's own.
    */
   readonly shareConnections?: boolean
-}
-
-/** What {@link ClusterClient.reloadRevocationLists} put in place: the lists, and how many connections it closed. */
-export interface ReloadedRevocationLists {
-  readonly lists: readonly RevocationList[]
-  readonly closed: number
 }
 
 /**
@@ -97,12 +91,7 @@ export async function clusterClient(config: LoadedClusterConfig, options: Cluste
   const incarnation = Math.floor((performance.timeOrigin + performance.now()) * 1000)
   const voter = voterFor(options.voter ?? config.voter, ids.length)
   const tls = options.tls
-  const reload = async (): Promise<ReloadedRevocationLists | undefined> => {
-    if (tls === undefined || config.security.tls?.crl === undefined) return undefined
-    const ca = typeof tls.ca === 'string' ? tls.ca : tls.ca.join('\n')
-    const revocation = (await readClusterRevocationLists(config, io, ca, new Date()))!
-    return { lists: revocation.lists, closed: transport.setRevocationLists(revocation.pems) }
-  }
+  const reload = async () => (tls === undefined ? undefined : reloadRevocationLists(config, io, tls.ca, transport))
   return new ClusterClient({ id, transport, replicas: order, log: options.logger, retryAfterMs: options.retryAfterMs ?? config.timeouts.clientRetryMs, incarnation, voter }, reload)
 }
 

@@ -7,12 +7,11 @@ import { realtime } from '@lockstep/order-realtime'
 import { lieModes, lyingMachine, lyingTransport, ReplicaClock, type LieOptions } from '@lockstep/testkit'
 import { tcp, type ReplicaAuth, type RevocationList, type TcpTransport, type TcpTransportStats, type TlsCredentials } from '@lockstep/transport-tcp'
 import { digestOf, signOutputDigest, verifyEvidence } from '@lockstep/voting'
-import type { ReloadedRevocationLists } from './cluster-client'
 import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig, type ReplicaEntry } from './cluster-config'
 import type { Io } from './io'
 import { loadMachine } from './machine-source'
 import type { ReplicaMetrics } from './replica-metrics'
-import { readClusterRevocationLists } from './revocation-lists'
+import { readClusterRevocationLists, reloadRevocationLists, type ReloadedRevocationLists } from './revocation-lists'
 import { TEST_CLOCK_VARIABLE } from './test-clock'
 
 /** A replica process's running parts. */
@@ -189,11 +188,10 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
       return tlsRevocationLists
     },
     async reloadRevocationLists() {
-      if (tlsCa === undefined || config.security.tls?.crl === undefined || transport === undefined) return undefined
-      const revocation = (await readClusterRevocationLists(config, io, tlsCa, new Date()))!
-      const closed = transport.setRevocationLists(revocation.pems)
-      tlsRevocationLists = revocation.lists
-      return { lists: revocation.lists, closed }
+      if (tlsCa === undefined || transport === undefined) return undefined
+      const reloaded = await reloadRevocationLists(config, io, tlsCa, transport)
+      if (reloaded !== undefined) tlsRevocationLists = reloaded.lists
+      return reloaded
     },
     ...(clock ? { clock } : {}),
     stop: () => host.stop(),

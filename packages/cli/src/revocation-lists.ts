@@ -1,7 +1,7 @@
-// The certificate revocation lists of a TLS cluster (`security.tls.crl`), read and checked as a process starts (a
-// replica reads them again on SIGHUP).
+// The certificate revocation lists of a TLS cluster (`security.tls.crl`), read and checked as a process starts, and
+// again while it runs (a replica on SIGHUP, a client program when it asks).
 
-import { certificatesOf, readRevocationLists, revocationListsProblem, type RevocationList } from '@lockstep/transport-tcp'
+import { certificatesOf, readRevocationLists, revocationListsProblem, type Pem, type RevocationList } from '@lockstep/transport-tcp'
 import { configError, configPath, type LoadedClusterConfig } from './cluster-config'
 import type { Io } from './io'
 
@@ -12,12 +12,12 @@ export interface ClusterRevocationLists {
 }
 
 /**
- * Reads the files of `security.tls.crl` and checks them against the cluster's CA certificates (`ca`, PEM) at `now`:
+ * Reads the files of `security.tls.crl` and checks them against the cluster's CA certificates (`ca`, PEM: one text or several) at `now`:
  * each file holds well-formed lists signed by a CA of the cluster, every CA has one, and none is past its next
  * update (node:tls would then refuse every certificate of its CA). Undefined without `security.tls.crl`; throws
  * INVALID_CONFIG naming `/security/tls/crl` otherwise.
  */
-export async function readClusterRevocationLists(config: LoadedClusterConfig, io: Io, ca: string, now: Date): Promise<ClusterRevocationLists | undefined> {
+export async function readClusterRevocationLists(config: LoadedClusterConfig, io: Io, ca: Pem | readonly Pem[], now: Date): Promise<ClusterRevocationLists | undefined> {
   const crl = config.security.tls?.crl
   if (crl === undefined) return undefined
   const files = typeof crl === 'string' ? [crl] : crl
@@ -37,4 +37,21 @@ export async function readClusterRevocationLists(config: LoadedClusterConfig, io
   const problem = revocationListsProblem(certificatesOf(ca), lists, now)
   if (problem !== undefined) throw configError(config.file, [{ path: '/security/tls/crl', message: problem }])
   return { pems, lists }
+}
+
+/** What a reload of the revocation lists put in place: the lists, and how many connections it closed. */
+export interface ReloadedRevocationLists {
+  readonly lists: readonly RevocationList[]
+  readonly closed: number
+}
+
+/**
+ * Reads the files of `security.tls.crl` again ({@link readClusterRevocationLists}: INVALID_CONFIG when they do not
+ * fit, and nothing changes) and hands them to `transport`, which closes the connections they revoke. Undefined
+ * without `security.tls.crl`. A replica does it on SIGHUP, a client program when it asks (`ClusterClient`).
+ */
+export async function reloadRevocationLists(config: LoadedClusterConfig, io: Io, ca: Pem | readonly Pem[], transport: { setRevocationLists(crl: readonly string[]): number }): Promise<ReloadedRevocationLists | undefined> {
+  if (config.security.tls?.crl === undefined) return undefined
+  const revocation = (await readClusterRevocationLists(config, io, ca, new Date()))!
+  return { lists: revocation.lists, closed: transport.setRevocationLists(revocation.pems) }
 }
