@@ -246,19 +246,25 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   /** How many members must hold a request before it is delivered: every member (see `holdersNeeded`). */
   private holders = 1
   private queues = new Map<ReplicaId, OriginQueue>()
+  /** The queues in the order of `members` (an origin's index in `members` is its queue's here). */
   private queueList: OriginQueue[] = []
-  /** acks.get(m).get(o): how many of origin o's requests member m reported holding without a gap. */
-  private acks = new Map<ReplicaId, Map<ReplicaId, number>>()
-  /** The largest stamp floor each peer advertised in this view. */
-  private peerFloors = new Map<ReplicaId, number>()
+  /** Each peer's index in `peers`: the per-peer arrays below are indexed by it (no `Map` lookup per request). */
+  private peerIndex = new Map<ReplicaId, number>()
+  /** acks[p][o]: how many of origin `members[o]`'s requests peer `peers[p]` reported holding without a gap. */
+  private acks: number[][] = []
+  /** The largest stamp floor each peer (by index in `peers`) advertised in this view; -1 before its first. */
+  private peerFloors: number[] = []
   /** The last floor this replica sent each peer. */
   private sentFloors = new Map<ReplicaId, number>()
-  private lastDelivered: { time: number; origin: ReplicaId } | undefined
+  /** The stamp of the last request delivered in this view (`lastOrigin` undefined before the first). */
+  private lastTime = 0
+  private lastOrigin: ReplicaId | undefined
   private frozen = false
   private stopped = false
-  /** Per peer, requests to send: this replica's own, and relays. */
-  private outbox = new Map<ReplicaId, HeldEntry[]>()
-  private ackOwed = new Set<ReplicaId>()
+  /** Per peer (by index in `peers`), requests to send: this replica's own, and relays. */
+  private outbox: HeldEntry[][] = []
+  /** Per peer (by index in `peers`), whether it is owed a message even without requests (acknowledgements, a heartbeat). */
+  private ackOwed: boolean[] = []
   private lastSentAt = new Map<ReplicaId, number>()
   /** Per peer, the clock reading of a probe it sent that this replica has not answered yet. */
   private probeAnswers = new Map<ReplicaId, number>()
@@ -312,8 +318,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     own.add(entry)
     own.direct = entry.n
     own.directTime = time
-    for (const peer of this.peers) this.outbox.get(peer)!.push(entry)
-    this.deliverStable()
+    for (const out of this.outbox) out.push(entry)
+    this.deliverStable(now)
   }
 
   receive(from: ReplicaId, raw: unknown): void {
@@ -324,6 +330,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     const message = parseRealtimeMessage(from, raw)
     this.checkEntries(from, message)
     if (message.r) {
+      const peers = this.peers
       let added = false
       for (const [time, origin, n, request] of message.r) {
         const queue = this.queues.get(origin)!
@@ -337,26 +344,29 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         // Schneider means, "this member's clock passed r's stamp", and a member whose clock is behind delays
         // Test II (Test I may decide first). Raising it here would make every acknowledgement satisfy Test II.
         const entry: HeldEntry = { time, origin, n, request }
-        const last = this.lastDelivered
-        if (last && compareStamps(time, origin, last.time, last.origin) <= 0) {
-          this.timingFault('timingViolations', `replica '${this.ctx.self}' received request ${request.client}#${request.seq} (from '${origin}', stamp ${time} µs) from '${from}' at or below the stamp of the last request it delivered (${last.time} µs from '${last.origin}'): it arrived after its deadline, the timing assumption (maxDelayMs ${this.maxDelayMs}, maxSkewMs ${this.maxSkewMs}) broke, and this replica stops delivering`, { request: `${request.client}#${request.seq}`, origin, stamp: time, lastDelivered: last.time, from })
+        const lastOrigin = this.lastOrigin
+        if (lastOrigin !== undefined && compareStamps(time, origin, this.lastTime, lastOrigin) <= 0) {
+          this.timingFault('timingViolations', `replica '${this.ctx.self}' received request ${request.client}#${request.seq} (from '${origin}', stamp ${time} µs) from '${from}' at or below the stamp of the last request it delivered (${this.lastTime} µs from '${lastOrigin}'): it arrived after its deadline, the timing assumption (maxDelayMs ${this.maxDelayMs}, maxSkewMs ${this.maxSkewMs}) broke, and this replica stops delivering`, { request: `${request.client}#${request.seq}`, origin, stamp: time, lastDelivered: this.lastTime, from })
         }
         queue.add(entry)
         added = true
         // Relay on first receipt, so every member holds it within two hops even if its origin crashed mid-broadcast.
-        for (const peer of this.peers) {
+        for (let p = 0; p < peers.length; p++) {
+          const peer = peers[p]!
           if (peer === from || peer === origin) continue
-          this.outbox.get(peer)!.push(entry)
+          this.outbox[p]!.push(entry)
           this.counters.relayed++
         }
       }
-      if (added) for (const peer of this.peers) this.ackOwed.add(peer)
+      if (added) this.ackOwed.fill(true)
     }
-    if (message.c > (this.peerFloors.get(from) ?? -1)) this.peerFloors.set(from, message.c)
-    const acked = this.acks.get(from)!
-    for (const origin of this.members) {
-      const count = message.a[origin]
-      if (count !== undefined && count > (acked.get(origin) ?? 0)) acked.set(origin, count)
+    const fromIndex = this.peerIndex.get(from)!
+    if (message.c > this.peerFloors[fromIndex]!) this.peerFloors[fromIndex] = message.c
+    const acked = this.acks[fromIndex]!
+    const members = this.members
+    for (let o = 0; o < members.length; o++) {
+      const count = message.a[members[o]!]
+      if (count !== undefined && count > acked[o]!) acked[o] = count
     }
     if (message.p !== undefined) this.probeAnswers.set(from, message.p)
     if (message.q !== undefined) this.probeAnswered(from, message.q[0], message.q[1])
@@ -366,11 +376,12 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   tick(): void {
     if (this.frozen) return
     const now = this.readClock()
-    for (const peer of this.peers) {
-      if (now - (this.lastSentAt.get(peer) ?? -Infinity) >= this.heartbeatMs) this.ackOwed.add(peer)
+    for (let p = 0; p < this.peers.length; p++) {
+      const peer = this.peers[p]!
+      if (now - (this.lastSentAt.get(peer) ?? -Infinity) >= this.heartbeatMs) this.ackOwed[p] = true
       if (now - (this.lastProbeAt.get(peer) ?? -Infinity) >= PROBE_EVERY_HEARTBEATS * this.heartbeatMs) this.probeOwed.add(peer)
     }
-    this.deliverStable() // Test I: time alone may have made requests stable
+    this.deliverStable(now) // Test I: time alone may have made requests stable
     this.flush()
   }
 
@@ -379,11 +390,12 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     const now = this.readClock()
     let floor: number | undefined
     let vector: Record<ReplicaId, number> | undefined
-    for (const peer of this.peers) {
-      const out = this.outbox.get(peer)!
+    for (let p = 0; p < this.peers.length; p++) {
+      const peer = this.peers[p]!
+      const out = this.outbox[p]!
       const answer = this.probeAnswers.get(peer)
       const probe = this.probeOwed.has(peer)
-      if (out.length === 0 && !this.ackOwed.has(peer) && answer === undefined && !probe) continue
+      if (out.length === 0 && !this.ackOwed[p] && answer === undefined && !probe) continue
       // The floor is advertised after every request this replica stamped below it (FIFO): Test II at the peer.
       floor ??= this.stamps.advance(now)
       vector ??= this.ackVector()
@@ -392,8 +404,9 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
       for (let i = 0; i < batches; i++) {
         const batch = batches === 1 ? out : out.slice(i * this.maxBatch, (i + 1) * this.maxBatch)
         const lastBatch = i === batches - 1
-        // An earlier batch may only claim the floor of the own requests it carries: later batches hold more.
-        for (const entry of batch) if (entry.origin === this.ctx.self) sentFloor = Math.max(sentFloor, entry.time)
+        // An earlier batch may only claim the floor of the own requests it carries: later batches hold more (the
+        // last one claims `floor`, so a single batch needs no scan).
+        if (!lastBatch) for (const entry of batch) if (entry.origin === this.ctx.self) sentFloor = Math.max(sentFloor, entry.time)
         const message: { -readonly [K in keyof RealtimeMessage]: RealtimeMessage[K] } = { t: 'realtime', c: lastBatch ? floor : sentFloor, a: lastBatch ? vector : {} }
         if (batch.length > 0) message.r = batch.map((e): RealtimeEntry => [e.time, e.origin, e.n, e.request])
         if (lastBatch && probe) message.p = now
@@ -401,11 +414,11 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         this.ctx.send(peer, message)
       }
       this.sentFloors.set(peer, floor)
-      this.outbox.set(peer, [])
+      out.length = 0 // sent: the message holds its own array of entries
       this.lastSentAt.set(peer, now)
       if (probe) this.lastProbeAt.set(peer, now)
     }
-    this.ackOwed.clear()
+    this.ackOwed.fill(false)
     this.probeOwed.clear()
     this.probeAnswers.clear()
   }
@@ -475,11 +488,12 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     const toDeliver = [...candidates.values()]
       .filter(([origin, , n]) => n > deliveredCount(origin))
       .sort((a, b) => compareStamps(a[1], a[0], b[1], b[0]))
-    const last = this.lastDelivered
-    const late = last && toDeliver.find(([origin, time]) => compareStamps(time, origin, last.time, last.origin) <= 0)
+    const lastOrigin = this.lastOrigin
+    const lastTime = this.lastTime
+    const late = lastOrigin !== undefined && toDeliver.find(([origin, time]) => compareStamps(time, origin, lastTime, lastOrigin) <= 0)
     if (late) {
       // The old view delivered a request this replica never received, below what it delivered itself: its order diverged.
-      this.timingFault('timingViolations', `replica '${this.ctx.self}' ends view ${this.ctx.view().id} with request ${late[3].client}#${late[3].seq} (from '${late[0]}', stamp ${late[1]} µs), which it never received, at or below the stamp of the last request it delivered (${last.time} µs from '${last.origin}'): its order diverged, it needs state transfer`, { request: `${late[3].client}#${late[3].seq}`, origin: late[0], stamp: late[1], lastDelivered: last.time })
+      this.timingFault('timingViolations', `replica '${this.ctx.self}' ends view ${this.ctx.view().id} with request ${late[3].client}#${late[3].seq} (from '${late[0]}', stamp ${late[1]} µs), which it never received, at or below the stamp of the last request it delivered (${lastTime} µs from '${lastOrigin}'): its order diverged, it needs state transfer`, { request: `${late[3].client}#${late[3].seq}`, origin: late[0], stamp: late[1], lastDelivered: lastTime })
       return false
     }
     this.frozen = true
@@ -517,52 +531,56 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     this.frozen = false
     this.members = [...view.members]
     this.peers = this.members.filter((m) => m !== this.ctx.self)
+    this.peerIndex = new Map(this.peers.map((peer, p) => [peer, p]))
     this.holders = holdersNeeded(this.members.length)
     this.queues = new Map()
     this.queueList = []
-    this.acks = new Map()
     for (const member of this.members) {
       const queue = new OriginQueue()
       this.queues.set(member, queue)
       this.queueList.push(queue)
-      this.acks.set(member, new Map())
     }
-    this.peerFloors = new Map()
+    this.acks = this.peers.map(() => this.members.map(() => 0))
+    this.peerFloors = this.peers.map(() => -1)
     this.sentFloors = new Map()
-    this.lastDelivered = undefined
-    this.outbox = new Map(this.peers.map((peer) => [peer, []]))
-    this.ackOwed = new Set()
+    this.lastTime = 0
+    this.lastOrigin = undefined
+    this.outbox = this.peers.map(() => [])
+    this.ackOwed = this.peers.map(() => false)
     this.lastSentAt = new Map()
     this.probeAnswers = new Map()
     this.probeOwed = new Set()
   }
 
-  /** Delivers, in stamp order, every request that is stable. */
-  private deliverStable(): void {
+  /** Delivers, in stamp order, every request that is stable. `now`: the clock as the caller just read it. */
+  private deliverStable(now: number = this.readClock()): void {
     if (this.delivering || this.frozen || this.stopped) return // deliver() may re-enter through the engine; the outer loop continues
     this.delivering = true
     try {
       // This replica's own floor rises to its clock: its later stamps are above it, whatever the clock does next.
       // Test II counts it like a peer's; after Test I it is above the delivered stamp (the clock passed stamp + Δ).
-      this.stamps.advance(this.readClock())
+      this.stamps.advance(now)
+      const queues = this.queueList
       while (!this.stopped) {
         let best: HeldEntry | undefined
-        let bestQueue: OriginQueue | undefined
-        for (const queue of this.queueList) {
-          const head = queue.peek()
+        let bestIndex = -1
+        for (let o = 0; o < queues.length; o++) {
+          const head = queues[o]!.peek()
           if (head && (!best || compareStamps(head.time, head.origin, best.time, best.origin) < 0)) {
             best = head
-            bestQueue = queue
+            bestIndex = o
           }
         }
-        if (!best || !bestQueue) return
+        if (!best) return
+        const bestQueue = queues[bestIndex]!
         // An earlier request of the same origin (a lower stamp) has not arrived yet.
         if (best.n !== bestQueue.delivered + 1) return
-        if (!this.heldByEnough(best)) return
+        if (!this.heldByEnough(best, bestIndex)) return
         const byTestII = this.testII(best)
         if (!byTestII && !this.testI(best)) return
         bestQueue.shift()
-        this.lastDelivered = { time: best.time, origin: best.origin }
+        this.lastTime = best.time
+        this.lastOrigin = best.origin
         if (byTestII) this.counters.deliveredByTestII++
         else this.counters.deliveredByTestI++
         this.ctx.deliver(best.request)
@@ -671,18 +689,14 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
    */
   private testII(entry: HeldEntry): boolean {
     if (this.stamps.floor < entry.time) return false
-    for (const peer of this.peers) {
-      if ((this.peerFloors.get(peer) ?? -1) < entry.time) return false
-    }
+    for (const floor of this.peerFloors) if (floor < entry.time) return false
     return true
   }
 
-  /** Every member holds the request, this replica included (see `holdersNeeded`). */
-  private heldByEnough(entry: HeldEntry): boolean {
+  /** Every member holds the request (of origin `members[origin]`), this replica included (see `holdersNeeded`). */
+  private heldByEnough(entry: HeldEntry, origin: number): boolean {
     let holders = 1
-    for (const peer of this.peers) {
-      if ((this.acks.get(peer)!.get(entry.origin) ?? 0) >= entry.n) holders++
-    }
+    for (const acked of this.acks) if (acked[origin]! >= entry.n) holders++
     return holders >= this.holders
   }
 

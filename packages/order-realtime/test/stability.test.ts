@@ -41,9 +41,10 @@ describe('Test I: the clock passed the stamp by Δ', () => {
 
   it('receiving a request does not raise a replica\'s floor: r3 acknowledges a#1 with a floor below its stamp', () => {
     const c = heldByAllWithLaggingFloor()
-    const ack = c.get('r1') as unknown as { peerFloors: Map<string, number>; acks: Map<string, Map<string, number>> }
-    expect(ack.acks.get('r3')!.get('r1')).toBe(1)
-    expect(ack.peerFloors.get('r3')).toBe(995_000)
+    const r1 = c.get('r1') as unknown as { members: string[]; peerIndex: Map<string, number>; peerFloors: number[]; acks: number[][] }
+    const r3 = r1.peerIndex.get('r3')!
+    expect(r1.acks[r3]![r1.members.indexOf('r1')]).toBe(1)
+    expect(r1.peerFloors[r3]).toBe(995_000)
   })
 })
 
