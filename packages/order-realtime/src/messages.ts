@@ -27,46 +27,49 @@ export type RealtimeEntry = readonly [stamp: number, origin: string, n: number, 
 
 /** Validates a message from the network; throws MALFORMED_MESSAGE naming the field. */
 export function parseRealtimeMessage(from: string, value: unknown): RealtimeMessage {
-  const where = `realtime message from '${from}'`
-  if (typeof value !== 'object' || value === null) throw bad(where, 'message', 'an object')
+  if (typeof value !== 'object' || value === null) throw bad(from, 'message', 'an object')
   const message = value as Record<string, unknown>
-  if (message.t !== 'realtime') throw bad(where, 't', "'realtime'")
-  if (!Number.isSafeInteger(message.c) || (message.c as number) < 0) throw bad(where, 'c', 'a non-negative integer stamp floor')
-  if (typeof message.a !== 'object' || message.a === null || Array.isArray(message.a)) throw bad(where, 'a', 'an object of counts')
+  if (message.t !== 'realtime') throw bad(from, 't', "'realtime'")
+  if (!Number.isSafeInteger(message.c) || (message.c as number) < 0) throw bad(from, 'c', 'a non-negative integer stamp floor')
+  if (typeof message.a !== 'object' || message.a === null || Array.isArray(message.a)) throw bad(from, 'a', 'an object of counts')
   const counts = message.a as Record<string, unknown>
   for (const origin in counts) {
     if (!Object.hasOwn(counts, origin)) continue
     const count = counts[origin]
-    if (!Number.isSafeInteger(count) || (count as number) < 0) throw bad(where, `a.${origin}`, 'a non-negative integer')
+    if (!Number.isSafeInteger(count) || (count as number) < 0) throw bad(from, `a.${origin}`, 'a non-negative integer')
   }
   if (message.r !== undefined) {
-    if (!Array.isArray(message.r)) throw bad(where, 'r', 'an array of entries')
+    if (!Array.isArray(message.r)) throw bad(from, 'r', 'an array of entries')
     // Indexed loops, not forEach or every: those skip a sparse array's holes, which the orderer would then read.
     for (let index = 0; index < message.r.length; index++) {
       const entry: unknown = message.r[index]
-      if (!Array.isArray(entry) || entry.length !== 4) throw bad(where, `r[${index}]`, '[stamp, origin, n, request]')
-      const [stamp, origin, n, request] = entry as unknown[]
-      if (!Number.isSafeInteger(stamp) || (stamp as number) < 1) throw bad(where, `r[${index}][0]`, 'a positive integer stamp')
-      if (typeof origin !== 'string' || origin === '') throw bad(where, `r[${index}][1]`, 'a replica id')
-      if (!Number.isSafeInteger(n) || (n as number) < 1) throw bad(where, `r[${index}][2]`, 'a positive integer')
-      checkRequest(where, `r[${index}][3]`, request)
+      if (!Array.isArray(entry) || entry.length !== 4) throw bad(from, `r[${index}]`, '[stamp, origin, n, request]')
+      const stamp: unknown = entry[0]
+      const origin: unknown = entry[1]
+      const n: unknown = entry[2]
+      const request: unknown = entry[3]
+      if (!Number.isSafeInteger(stamp) || (stamp as number) < 1) throw bad(from, `r[${index}][0]`, 'a positive integer stamp')
+      if (typeof origin !== 'string' || origin === '') throw bad(from, `r[${index}][1]`, 'a replica id')
+      if (!Number.isSafeInteger(n) || (n as number) < 1) throw bad(from, `r[${index}][2]`, 'a positive integer')
+      checkRequest(from, `r[${index}][3]`, request)
     }
   }
-  if (message.p !== undefined && !Number.isFinite(message.p)) throw bad(where, 'p', 'a clock reading')
+  if (message.p !== undefined && !Number.isFinite(message.p)) throw bad(from, 'p', 'a clock reading')
   if (message.q !== undefined) {
-    if (!Array.isArray(message.q) || message.q.length !== 2 || !Number.isFinite(message.q[0]) || !Number.isFinite(message.q[1])) throw bad(where, 'q', '[probe reading, clock reading]')
+    if (!Array.isArray(message.q) || message.q.length !== 2 || !Number.isFinite(message.q[0]) || !Number.isFinite(message.q[1])) throw bad(from, 'q', '[probe reading, clock reading]')
   }
   return value as unknown as RealtimeMessage
 }
 
-function checkRequest(where: string, field: string, value: unknown): void {
-  if (typeof value !== 'object' || value === null) throw bad(where, field, 'a request object')
+function checkRequest(from: string, field: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null) throw bad(from, field, 'a request object')
   const request = value as Record<string, unknown>
-  if (typeof request.client !== 'string') throw bad(where, `${field}.client`, 'a string')
-  if (!Number.isSafeInteger(request.seq) || (request.seq as number) < 1) throw bad(where, `${field}.seq`, 'an integer >= 1')
-  if (!('command' in request)) throw bad(where, `${field}.command`, 'present')
+  if (typeof request.client !== 'string') throw bad(from, `${field}.client`, 'a string')
+  if (!Number.isSafeInteger(request.seq) || (request.seq as number) < 1) throw bad(from, `${field}.seq`, 'an integer >= 1')
+  if (!('command' in request)) throw bad(from, `${field}.command`, 'present')
 }
 
-function bad(where: string, field: string, expected: string): LockstepError {
-  return new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `${where}: ${field} must be ${expected}`, { path: field })
+/** The error for a field of `from`'s message (the text is made only then: parsing runs for every message). */
+function bad(from: string, field: string, expected: string): LockstepError {
+  return new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `realtime message from '${from}': ${field} must be ${expected}`, { path: field })
 }

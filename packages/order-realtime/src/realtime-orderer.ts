@@ -261,8 +261,11 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private lastOrigin: ReplicaId | undefined
   private frozen = false
   private stopped = false
-  /** Per peer (by index in `peers`), requests to send: this replica's own, and relays. */
-  private outbox: HeldEntry[][] = []
+  /**
+   * Per peer (by index in `peers`), requests to send, in their wire form: this replica's own (one tuple for every
+   * peer), and relays (the tuple as it arrived).
+   */
+  private outbox: RealtimeEntry[][] = []
   /** Per peer (by index in `peers`), whether it is owed a message even without requests (acknowledgements, a heartbeat). */
   private ackOwed: boolean[] = []
   private lastSentAt = new Map<ReplicaId, number>()
@@ -314,11 +317,12 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     if (this.stopped) return
     const time = this.stamps.next(now)
     const own = this.queues.get(this.ctx.self)!
-    const entry: HeldEntry = { time, origin: this.ctx.self, n: own.received + 1, request }
-    own.add(entry)
-    own.direct = entry.n
+    const n = own.received + 1
+    own.add({ time, origin: this.ctx.self, n, request })
+    own.direct = n
     own.directTime = time
-    for (const out of this.outbox) out.push(entry)
+    const wire: RealtimeEntry = [time, this.ctx.self, n, request]
+    for (const out of this.outbox) out.push(wire)
     this.deliverStable(now)
   }
 
@@ -332,7 +336,13 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     if (message.r) {
       const peers = this.peers
       let added = false
-      for (const [time, origin, n, request] of message.r) {
+      const entries = message.r
+      for (let i = 0; i < entries.length; i++) {
+        const wire = entries[i]!
+        const time = wire[0]
+        const origin = wire[1]
+        const n = wire[2]
+        const request = wire[3]
         const queue = this.queues.get(origin)!
         if (origin === from && n > queue.direct) {
           queue.direct = n
@@ -354,7 +364,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         for (let p = 0; p < peers.length; p++) {
           const peer = peers[p]!
           if (peer === from || peer === origin) continue
-          this.outbox[p]!.push(entry)
+          this.outbox[p]!.push(wire)
           this.counters.relayed++
         }
       }
@@ -406,15 +416,15 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         const lastBatch = i === batches - 1
         // An earlier batch may only claim the floor of the own requests it carries: later batches hold more (the
         // last one claims `floor`, so a single batch needs no scan).
-        if (!lastBatch) for (const entry of batch) if (entry.origin === this.ctx.self) sentFloor = Math.max(sentFloor, entry.time)
+        if (!lastBatch) for (const entry of batch) if (entry[1] === this.ctx.self) sentFloor = Math.max(sentFloor, entry[0])
         const message: { -readonly [K in keyof RealtimeMessage]: RealtimeMessage[K] } = { t: 'realtime', c: lastBatch ? floor : sentFloor, a: lastBatch ? vector : {} }
-        if (batch.length > 0) message.r = batch.map((e): RealtimeEntry => [e.time, e.origin, e.n, e.request])
+        if (batch.length > 0) message.r = batch
         if (lastBatch && probe) message.p = now
         if (lastBatch && answer !== undefined) message.q = [answer, now]
         this.ctx.send(peer, message)
       }
       this.sentFloors.set(peer, floor)
-      out.length = 0 // sent: the message holds its own array of entries
+      if (out.length > 0) this.outbox[p] = [] // the message holds the array sent
       this.lastSentAt.set(peer, now)
       if (probe) this.lastProbeAt.set(peer, now)
     }
@@ -772,7 +782,12 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     const fromQueue = this.queues.get(from)!
     let expected = fromQueue.direct + 1
     let lastTime = fromQueue.directTime
-    for (const [time, origin, n] of message.r) {
+    const entries = message.r
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!
+      const time = entry[0]
+      const origin = entry[1]
+      const n = entry[2]
       const queue = this.queues.get(origin)
       if (!queue) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `realtime message from '${from}': request ${n} of '${origin}', which is not a member of view ${this.ctx.view().id}`, { path: 'r' })
       if (origin === this.ctx.self) {
