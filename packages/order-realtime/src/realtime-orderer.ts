@@ -96,12 +96,11 @@ export interface RealtimeBoundary {
   readonly entries: readonly RealtimeReportEntry[]
 }
 
-interface HeldEntry {
-  readonly time: number
-  readonly origin: ReplicaId
-  readonly n: number
-  readonly request: Request
-}
+/**
+ * A request held until delivered: its wire form, `[stamp, origin, n, request]`, the one tuple a replica sends its
+ * peers (its own requests) or received (relays forward it as it came), so holding it allocates nothing more.
+ */
+type HeldEntry = RealtimeEntry
 
 /** One origin's requests held and not delivered, by number (so in stamp order); relays may fill them in out of order. */
 class OriginQueue {
@@ -124,14 +123,14 @@ class OriginQueue {
 
   add(entry: HeldEntry): void {
     let i = this.entries.length
-    while (i > this.head && this.entries[i - 1]!.n > entry.n) i--
+    while (i > this.head && this.entries[i - 1]![2] > entry[2]) i--
     if (i === this.entries.length) this.entries.push(entry)
     else this.entries.splice(i, 0, entry)
     // Held entries are sorted by n and distinct, so the run received+1, received+2, … starts at the first held one above it.
-    if (entry.n === this.received + 1) {
+    if (entry[2] === this.received + 1) {
       let j = i + 1
-      this.received = entry.n
-      while (j < this.entries.length && this.entries[j]!.n === this.received + 1) {
+      this.received = entry[2]
+      while (j < this.entries.length && this.entries[j]![2] === this.received + 1) {
         this.received++
         j++
       }
@@ -145,7 +144,7 @@ class OriginQueue {
   shift(): HeldEntry {
     const entry = this.entries[this.head]!
     this.entries[this.head++] = undefined
-    this.delivered = entry.n
+    this.delivered = entry[2]
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head)
       this.head = 0
@@ -167,7 +166,7 @@ class OriginQueue {
     let hi = this.entries.length - 1
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1
-      const at = this.entries[mid]!.n
+      const at = this.entries[mid]![2]
       if (at === n) return mid
       if (at < n) lo = mid + 1
       else hi = mid - 1
@@ -318,11 +317,11 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     const time = this.stamps.next(now)
     const own = this.queues.get(this.ctx.self)!
     const n = own.received + 1
-    own.add({ time, origin: this.ctx.self, n, request })
+    const entry: HeldEntry = [time, this.ctx.self, n, request]
+    own.add(entry)
     own.direct = n
     own.directTime = time
-    const wire: RealtimeEntry = [time, this.ctx.self, n, request]
-    for (const out of this.outbox) out.push(wire)
+    for (const out of this.outbox) out.push(entry)
     this.deliverStable(now)
   }
 
@@ -353,12 +352,11 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         // stays clock-based (its clock reading, or its last own stamp), so Test II at a peer means what
         // Schneider means, "this member's clock passed r's stamp", and a member whose clock is behind delays
         // Test II (Test I may decide first). Raising it here would make every acknowledgement satisfy Test II.
-        const entry: HeldEntry = { time, origin, n, request }
         const lastOrigin = this.lastOrigin
         if (lastOrigin !== undefined && compareStamps(time, origin, this.lastTime, lastOrigin) <= 0) {
           this.timingFault('timingViolations', `replica '${this.ctx.self}' received request ${request.client}#${request.seq} (from '${origin}', stamp ${time} µs) from '${from}' at or below the stamp of the last request it delivered (${this.lastTime} µs from '${lastOrigin}'): it arrived after its deadline, the timing assumption (maxDelayMs ${this.maxDelayMs}, maxSkewMs ${this.maxSkewMs}) broke, and this replica stops delivering`, { request: `${request.client}#${request.seq}`, origin, stamp: time, lastDelivered: this.lastTime, from })
         }
-        queue.add(entry)
+        queue.add(wire)
         added = true
         // Relay on first receipt, so every member holds it within two hops even if its origin crashed mid-broadcast.
         for (let p = 0; p < peers.length; p++) {
@@ -450,7 +448,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
       const origin = this.members[i]!
       const queue = this.queueList[i]!
       delivered[origin] = queue.delivered
-      for (const entry of queue.undelivered()) pending.push([origin, entry.time, entry.n, entry.request])
+      for (const [time, , n, request] of queue.undelivered()) pending.push([origin, time, n, request])
     }
     return { delivered, pending }
   }
@@ -485,7 +483,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     for (let i = 0; i < this.members.length; i++) {
       const origin = this.members[i]!
       for (const entry of this.queueList[i]!.undelivered()) {
-        if (entry.n <= (boundary.maxDelivered[origin] ?? 0)) candidates.set(`${origin}\u0000${entry.n}`, [origin, entry.time, entry.n, entry.request])
+        const [time, , n, request] = entry
+        if (n <= (boundary.maxDelivered[origin] ?? 0)) candidates.set(`${origin}\u0000${n}`, [origin, time, n, request])
       }
     }
     for (const entry of boundary.entries) candidates.set(`${entry[0]}\u0000${entry[2]}`, entry)
@@ -576,7 +575,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         let bestIndex = -1
         for (let o = 0; o < queues.length; o++) {
           const head = queues[o]!.peek()
-          if (head && (!best || compareStamps(head.time, head.origin, best.time, best.origin) < 0)) {
+          if (head && (!best || compareStamps(head[0], head[1], best[0], best[1]) < 0)) {
             best = head
             bestIndex = o
           }
@@ -584,16 +583,16 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         if (!best) return
         const bestQueue = queues[bestIndex]!
         // An earlier request of the same origin (a lower stamp) has not arrived yet.
-        if (best.n !== bestQueue.delivered + 1) return
+        if (best[2] !== bestQueue.delivered + 1) return
         if (!this.heldByEnough(best, bestIndex)) return
         const byTestII = this.testII(best)
         if (!byTestII && !this.testI(best)) return
         bestQueue.shift()
-        this.lastTime = best.time
-        this.lastOrigin = best.origin
+        this.lastTime = best[0]
+        this.lastOrigin = best[1]
         if (byTestII) this.counters.deliveredByTestII++
         else this.counters.deliveredByTestI++
-        this.ctx.deliver(best.request)
+        this.ctx.deliver(best[3])
       }
     } finally {
       this.delivering = false
@@ -607,7 +606,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
    */
   private testI(entry: HeldEntry): boolean {
     const now = this.readClock()
-    return this.clockChecked && now >= this.testIHeldUntil && clockMicros(now) >= entry.time + this.deltaMicros && !this.memberClockOff(now)
+    return this.clockChecked && now >= this.testIHeldUntil && clockMicros(now) >= entry[0] + this.deltaMicros && !this.memberClockOff(now)
   }
 
   /**
@@ -698,15 +697,17 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
    * floor passed the stamp), and sent everything it stamped below over its FIFO link.
    */
   private testII(entry: HeldEntry): boolean {
-    if (this.stamps.floor < entry.time) return false
-    for (const floor of this.peerFloors) if (floor < entry.time) return false
+    const time = entry[0]
+    if (this.stamps.floor < time) return false
+    for (const floor of this.peerFloors) if (floor < time) return false
     return true
   }
 
   /** Every member holds the request (of origin `members[origin]`), this replica included (see `holdersNeeded`). */
   private heldByEnough(entry: HeldEntry, origin: number): boolean {
     let holders = 1
-    for (const acked of this.acks) if (acked[origin]! >= entry.n) holders++
+    const n = entry[2]
+    for (const acked of this.acks) if (acked[origin]! >= n) holders++
     return holders >= this.holders
   }
 
