@@ -69,7 +69,7 @@ const HEX_CODES = Array.from('0123456789abcdef', (c) => c.charCodeAt(0))
  * The 16 hex digits of a digest's halves (signed or not), as one flat string: made at every delivery (the order
  * digest each replica keeps per position), where eight joined pairs made seven strings to be flattened later.
  */
-function hex16(hi: number, lo: number): string {
+export function hex16(hi: number, lo: number): string {
   const c = HEX_CODES
   return String.fromCharCode(
     c[(hi >>> 28) & 15]!, c[(hi >>> 24) & 15]!, c[(hi >>> 20) & 15]!, c[(hi >>> 16) & 15]!, c[(hi >>> 12) & 15]!, c[(hi >>> 8) & 15]!, c[(hi >>> 4) & 15]!, c[hi & 15]!,
@@ -160,7 +160,21 @@ export function checkedDigestVersion(value: unknown, where: string): OrderDigest
  * digest's hex digits from its halves and makes the hex string only when `digest` is read, so a delivery costs no
  * string but its suffix. Version 2: `extendDelivery` mixes the delivery's fields into the two halves as 32-bit words.
  */
-export class DigestChain {
+/**
+ * An order digest as its keeper holds it: its text, and when that text is 16 hex digits its two 32-bit halves, which
+ * a reader may keep instead of the text (a string per delivery, kept for thousands of deliveries, is garbage the
+ * collector carries into its old generation).
+ */
+export interface OrderDigestView {
+  /** The digest as text (made on first read). */
+  readonly digest: string
+  /** True when `high` and `low` hold the digest: its text is `hex16(high, low)`. */
+  readonly hasHalves: boolean
+  readonly high: number
+  readonly low: number
+}
+
+export class DigestChain implements OrderDigestView {
   /** The digest's two 32-bit halves, as `Fnv1a64` holds them. */
   private lo = 0
   private hi = 0
@@ -195,6 +209,18 @@ export class DigestChain {
   /** The current digest: 16 hex digits, or '' before the first `extend`. */
   get digest(): string {
     return (this.text ??= hex16(this.hi, this.lo))
+  }
+
+  get hasHalves(): boolean {
+    return this.fromHalves
+  }
+
+  get high(): number {
+    return this.hi
+  }
+
+  get low(): number {
+    return this.lo
   }
 
   /** Moves to the hash of `this.digest + suffix`: version 1's step (a version 2 chain moves by `extendDelivery` alone). */

@@ -1,4 +1,5 @@
 import type { ClientId, ReplicaId, ReplicaToClient } from '@lockstep/interface'
+import { hex16, type OrderDigestView } from './digest'
 import type { PeerMessage } from './peer-messages'
 
 /** What the durable replies need from the engine. */
@@ -46,9 +47,14 @@ export class DurableReplies {
   /**
    * This replica's order digest at its last KEPT_DIGESTS positions (with `confirmOrder`): a ring indexed by
    * position, each slot with the position it holds. (A Map deleting its oldest entry per delivery is a cliff:
-   * V8's iterator walks the deleted entries at the front of its table before finding the oldest live one.)
+   * V8's iterator walks the deleted entries at the front of its table before finding the oldest live one.) A digest
+   * given as halves is kept as two numbers (`digestHigh`, `digestLow`; its slot in `digestAt` undefined), its text
+   * made only when a report is checked against it: a string per delivery, each kept for KEPT_DIGESTS deliveries,
+   * was a third of what the collector promoted to its old generation under the real-time orderer in one process.
    */
-  private readonly digestAt: string[] = []
+  private readonly digestAt: (string | undefined)[] = []
+  private readonly digestHigh: number[] = []
+  private readonly digestLow: number[] = []
   /** The position each slot of `digestAt` was written for (slots fill as positions come: nothing is allocated up front). */
   private readonly digestPosition: number[] = []
   private readonly scratch: number[] = []
@@ -60,6 +66,12 @@ export class DurableReplies {
   private readonly claims = new Map<ReplicaId, { readonly position: number; readonly digest: string }[]>()
   /** The highest position whose digest this replica noted in its present order. */
   private notedUpTo = 0
+  /**
+   * At most the lowest position of a pending claim (`Infinity` when none is known): until `notedUpTo` reaches it, a
+   * delivery has no claim to check (every pending one is beyond it). It may lag below (a claim dropped): then one
+   * pass over the claims sets it again.
+   */
+  private nextClaimAt = Infinity
   /**
    * Each peer's latest report with a digest, whatever this replica's order was when it came: when that order is
    * replaced, the reports are checked again against the new one (a peer reports only when its position moves).
@@ -134,6 +146,7 @@ export class DurableReplies {
 
   /** Keeps peer `from`'s report to be checked as this replica's order reaches its position. */
   private addClaim(from: ReplicaId, position: number, digest: string): void {
+    if (position < this.nextClaimAt) this.nextClaimAt = position
     const pending = this.claims.get(from)
     if (pending === undefined) this.claims.set(from, [{ position, digest }])
     else {
@@ -146,22 +159,33 @@ export class DurableReplies {
     }
   }
 
-  /** This replica's order digest after the request at `position` (with `confirmOrder`). */
-  noteDigest(position: number, digest: string): void {
+  /** This replica's order digest after the request at `position` (with `confirmOrder`): its text, or its keeper's view. */
+  noteDigest(position: number, digest: string | OrderDigestView): void {
     if (!this.env.confirmOrder) return
     const slot = position % KEPT_DIGESTS
-    this.digestAt[slot] = digest
+    if (typeof digest === 'string') this.digestAt[slot] = digest
+    else if (!digest.hasHalves) this.digestAt[slot] = digest.digest
+    else {
+      this.digestAt[slot] = undefined
+      this.digestHigh[slot] = digest.high
+      this.digestLow[slot] = digest.low
+    }
     this.digestPosition[slot] = position
     if (position > this.notedUpTo) this.notedUpTo = position
-    if (this.claims.size === 0) return
+    // Once per delivery: a pass over the claims only when one may be reached.
+    if (this.claims.size === 0 || this.notedUpTo < this.nextClaimAt) return
     // checkClaim may delete the claim being visited, which a Map's iterator allows.
     for (const peer of this.claims.keys()) this.checkClaim(peer)
+    let next = Infinity
+    for (const pending of this.claims.values()) if (pending[0]!.position < next) next = pending[0]!.position
+    this.nextClaimAt = next
   }
 
   /** This replica's digest at `position`, if it is among the last KEPT_DIGESTS noted. */
   private ownDigest(position: number): string | undefined {
     const slot = position % KEPT_DIGESTS
-    return this.digestPosition[slot] === position ? this.digestAt[slot] : undefined
+    if (this.digestPosition[slot] !== position) return undefined
+    return this.digestAt[slot] ?? hex16(this.digestHigh[slot]!, this.digestLow[slot]!)
   }
 
   /** Counts a peer's reports, oldest first, once this replica's own digest at each one's position is known and the same. */
@@ -243,6 +267,8 @@ export class DurableReplies {
     this.durable.clear()
     this.claims.clear()
     this.digestAt.length = 0
+    this.digestHigh.length = 0
+    this.digestLow.length = 0
     this.digestPosition.length = 0
     this.notedUpTo = 0
     this.lastOwnReport = undefined

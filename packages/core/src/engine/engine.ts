@@ -90,7 +90,7 @@ export class ReplicaEngine<S = unknown> {
       configuration: () => this.clientConfiguration(),
       executed: (position, request) => {
         this.membership?.catchUp.transfer.recordDelivery(position, request, this.requests.replicated.orderDigest)
-        this.durableReplies?.noteDigest(position, this.requests.replicated.orderDigest)
+        this.durableReplies?.noteDigest(position, this.requests.replicated.orderDigestView)
         // The digest is of the state at exactly this position; it is sent and compared once the event ends.
         if (!this.requests.isReplaying && this.digestChecks.isCheckpoint(position)) this.digestsTaken.push({ position, digest: this.requests.replicated.digest() })
       },

@@ -12,7 +12,7 @@ import {
   type Request,
   type StateMachine,
 } from '@lockstep/interface'
-import { DigestChain, ORDER_DIGEST_VERSION, checkedDigestVersion, type OrderDigestVersion } from './digest'
+import { DigestChain, ORDER_DIGEST_VERSION, checkedDigestVersion, type OrderDigestVersion, type OrderDigestView } from './digest'
 import { SessionTable, type SessionLimits, type SessionLookup } from './session-table'
 import { captureMachine, checkChunkMethods, machineFailed, machinePieces, machineDigest, restoreMachine, type LazyImage, type StateImage } from './state-image'
 
@@ -95,6 +95,11 @@ export class ReplicatedState<S> {
    */
   get orderDigest(): string {
     return this.orderChain.digest
+  }
+
+  /** The order digest as the chain holds it (its halves, without making its text: see `OrderDigestView`). */
+  get orderDigestView(): OrderDigestView {
+    return this.orderChain
   }
 
   /**
