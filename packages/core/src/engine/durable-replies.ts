@@ -43,6 +43,9 @@ const MAX_PENDING_CLAIMS = 1024
 export class DurableReplies {
   private readonly env: DurableRepliesEnvironment
   private readonly durable = new Map<ReplicaId, number>()
+  /** Bumped whenever `durable` changes: `coveredNow` reuses its last answer while this and its inputs stay the same. */
+  private durableVersion = 0
+  private coveredMemo = { version: -1, members: undefined as readonly ReplicaId[] | undefined, quorum: 0, covered: 0 }
   private readonly held: { readonly position: number; readonly to: ClientId; readonly message: ReplicaToClient }[] = []
   /**
    * This replica's order digest at its last KEPT_DIGESTS positions (with `confirmOrder`): a ring indexed by
@@ -204,10 +207,12 @@ export class DurableReplies {
         // earlier one: its disk went back when a transfer replaced its state.
         if (claim.position > this.position(peer)) moved = true
         this.durable.set(peer, claim.position)
+        this.durableVersion++
       } else {
         // A different order there: the peer's disk does not hold this replica's, so nothing known of it counts
         // (one of the two diverged; it takes the other's state or stops).
         this.durable.delete(peer)
+        this.durableVersion++
       }
     }
     if (checked === pending.length) this.claims.delete(peer)
@@ -215,8 +220,17 @@ export class DurableReplies {
     if (moved) this.releaseCovered()
   }
 
+  /** `covered` over the counted members (once per reply sent: the answer is kept while nothing it reads changed). */
   private coveredNow(): number {
-    return this.covered(this.env.counted?.() ?? this.env.members(), this.env.quorum())
+    const members = this.env.counted?.() ?? this.env.members()
+    const quorum = this.env.quorum()
+    const memo = this.coveredMemo
+    if (memo.version === this.durableVersion && memo.members === members && memo.quorum === quorum) return memo.covered
+    memo.covered = this.covered(members, quorum)
+    memo.version = this.durableVersion
+    memo.members = members
+    memo.quorum = quorum
+    return memo.covered
   }
 
   /** Sends the held messages whose positions are covered, in the order they were held; keeps the rest in place. */
@@ -243,6 +257,7 @@ export class DurableReplies {
   record(replica: ReplicaId, position: number): boolean {
     if (position <= (this.durable.get(replica) ?? 0)) return false
     this.durable.set(replica, position)
+    this.durableVersion++
     return true
   }
 
@@ -265,6 +280,7 @@ export class DurableReplies {
   orderReplaced(position: number, digest: string): void {
     this.held.length = 0
     this.durable.clear()
+    this.durableVersion++
     this.claims.clear()
     this.digestAt.length = 0
     this.digestHigh.length = 0
@@ -280,6 +296,7 @@ export class DurableReplies {
   forget(replicas: readonly ReplicaId[]): void {
     for (const replica of replicas) {
       this.durable.delete(replica)
+      this.durableVersion++
       this.claims.delete(replica)
       this.lastReports.delete(replica)
     }
