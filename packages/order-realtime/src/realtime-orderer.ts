@@ -118,7 +118,9 @@ class OriginQueue {
 
   /** True if request `n` was received before (held or delivered). */
   has(n: number): boolean {
-    return n <= this.delivered || this.indexOf(n) >= 0
+    // 1..received are all held or delivered, received + 1 is not; above it only a search tells (relays fill gaps).
+    if (n <= this.received) return true
+    return n > this.received + 1 && this.indexOf(n) >= 0
   }
 
   add(entry: HeldEntry): void {
@@ -336,13 +338,19 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
       const peers = this.peers
       let added = false
       const entries = message.r
+      // Entries come in runs of one origin: its queue is looked up once per run.
+      let queueOrigin: ReplicaId | undefined
+      let queue!: OriginQueue // set at the first entry (checkEntries found every origin a member)
       for (let i = 0; i < entries.length; i++) {
         const wire = entries[i]!
         const time = wire[0]
         const origin = wire[1]
         const n = wire[2]
         const request = wire[3]
-        const queue = this.queues.get(origin)!
+        if (origin !== queueOrigin) {
+          queue = this.queues.get(origin)!
+          queueOrigin = origin
+        }
         if (origin === from && n > queue.direct) {
           queue.direct = n
           queue.directTime = time
