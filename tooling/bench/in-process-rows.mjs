@@ -1,6 +1,7 @@
 // The in-process rows of the etcd benchmark alone, for profiling: 3 replicas over the memory transport, memory
-// storage, closed-loop clients. `node tooling/bench/in-process-rows.mjs [lamport|realtime] [clients]`, e.g. under
-// `node --cpu-prof`. BENCH_DURATION_MS / BENCH_WARMUP_MS as in the other benchmarks; ROUNDS repeats the row.
+// storage, closed-loop clients. `node tooling/bench/in-process-rows.mjs [lamport|realtime|lamport,realtime] [clients]`,
+// e.g. under `node --cpu-prof` (several orders run one after the other in this process, as `npm run bench` runs
+// them). BENCH_DURATION_MS / BENCH_WARMUP_MS as in the other benchmarks; ROUNDS repeats the rows.
 import { DEFAULT_TIMEOUTS } from '../../packages/cli/dist/index.js'
 import { LockstepClient } from '../../packages/client/dist/index.js'
 import { ReplicaHost } from '../../packages/core/dist/index.js'
@@ -11,12 +12,12 @@ import { realtime } from '../../packages/order-realtime/dist/index.js'
 import { MemoryNetwork, memoryClientTransport, memoryTransport } from '../../packages/transport-memory/dist/index.js'
 import { measureOperations } from './closed-loop.mjs'
 
-const order = process.argv[2] ?? 'realtime'
+const orders = (process.argv[2] ?? 'realtime').split(',')
 const clientCount = Number(process.argv[3] ?? 64)
 const timing = { warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 500), durationMs: Number(process.env.BENCH_DURATION_MS ?? 3000) }
 const rounds = Number(process.env.ROUNDS ?? 1)
 
-async function row() {
+async function row(order) {
   const scheduler = realScheduler()
   const network = new MemoryNetwork({ scheduler })
   const ids = ['r1', 'r2', 'r3']
@@ -44,4 +45,4 @@ async function row() {
   console.log(JSON.stringify({ order, clients: clientCount, 'ops/s': ops, 'p50 ms': measured['p50 ms'], 'cpu µs/op': Math.round(((used.user + used.system) / (ops * seconds)) * 100) / 100 }))
 }
 
-for (let i = 0; i < rounds; i++) await row()
+for (let i = 0; i < rounds; i++) for (const order of orders) await row(order)
