@@ -7,9 +7,11 @@ const reply = (position: number): ReplicaToClient => ({ type: 'reply', from: 'r1
 /** r1 of three: replies wait for one peer's disk, or with `confirmOrder` (an orderer resting on timing) for one peer to confirm the order. */
 function replicaOne(confirmOrder: boolean) {
   const sent: number[] = []
+  // One array for the view, as the engine passes its view's members (the covered position is reused while it is the same).
+  const members = ['r1', 'r2', 'r3']
   const replies = new DurableReplies({
     self: 'r1',
-    members: () => ['r1', 'r2', 'r3'],
+    members: () => members,
     quorum: () => 2,
     sendToClient: (_to, message) => sent.push(message.type === 'reply' ? message.reply.position! : -1),
     sendToPeer: () => {},
@@ -147,6 +149,17 @@ describe('reports that came before the state was replaced', () => {
     replies.orderReplaced(97, 't97')
     expect(replies.position('r2')).toBe(0)
   })
+
+  it('no longer cover a reply once its disk is forgotten', () => {
+    const { replies, sent, deliver } = confirming()
+    deliver(1, 9)
+    replies.peerProgress('r2', 9, 'd9')
+    replies.send('c1', reply(8)) // this replica's disk and r2's hold it
+    expect(sent).toEqual([8])
+    replies.forget(['r2']) // r2 rejoins afresh: what its disk held no longer counts
+    replies.send('c1', reply(9))
+    expect(sent).toEqual([8])
+  })
 })
 
 describe('the latest report, repeated on a new view', () => {
@@ -194,10 +207,14 @@ describe('a peer whose disk goes back, or holds another order', () => {
     replies.send('c1', reply(140))
     expect(sent).toEqual([])
     // A report whose digest is not this replica's: r2's disk holds another order.
+    replies.send('c1', reply(130)) // covered while r2's disk held this order up to 136
+    expect(sent).toEqual([130])
     replies.peerProgress('r2', 138, 'another order at 138')
     expect(replies.position('r2')).toBe(0)
+    replies.send('c1', reply(131)) // no longer: only this replica's disk is known to hold it
+    expect(sent).toEqual([130])
     replies.peerProgress('r3', 140, 'd140')
-    expect(sent).toEqual([140])
+    expect(sent).toEqual([130, 140, 131]) // in the order held
   })
 })
 
