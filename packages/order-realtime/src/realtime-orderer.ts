@@ -255,8 +255,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private acks: number[][] = []
   /** The largest stamp floor each peer (by index in `peers`) advertised in this view; -1 before its first. */
   private peerFloors: number[] = []
-  /** The last floor this replica sent each peer. */
-  private sentFloors = new Map<ReplicaId, number>()
+  /** The last floor this replica sent each peer (by index in `peers`). */
+  private sentFloors: number[] = []
   /** The stamp of the last request delivered in this view (`lastOrigin` undefined before the first). */
   private lastTime = 0
   private lastOrigin: ReplicaId | undefined
@@ -269,10 +269,13 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private outbox: RealtimeEntry[][] = []
   /** Per peer (by index in `peers`), whether it is owed a message even without requests (acknowledgements, a heartbeat). */
   private ackOwed: boolean[] = []
-  private lastSentAt = new Map<ReplicaId, number>()
-  /** Per peer, the clock reading of a probe it sent that this replica has not answered yet. */
-  private probeAnswers = new Map<ReplicaId, number>()
-  private probeOwed = new Set<ReplicaId>()
+  /** Per peer (by index in `peers`), when this replica last sent it a message in this view. */
+  private lastSentAt: number[] = []
+  /** Per peer (by index in `peers`), the clock reading of a probe it sent that this replica has not answered yet. */
+  private probeAnswers: (number | undefined)[] = []
+  /** Per peer (by index in `peers`), whether the next message carries a probe. */
+  private probeOwed: boolean[] = []
+  /** Per peer, when this replica last probed its clock (kept across views). */
   private lastProbeAt = new Map<ReplicaId, number>()
   private readonly clockOffsets = new Map<ReplicaId, ClockOffset>()
   private delivering = false
@@ -384,7 +387,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
       const count = message.a[members[o]!]
       if (count !== undefined && count > acked[o]!) acked[o] = count
     }
-    if (message.p !== undefined) this.probeAnswers.set(from, message.p)
+    if (message.p !== undefined) this.probeAnswers[fromIndex] = message.p
     if (message.q !== undefined) this.probeAnswered(from, message.q[0], message.q[1])
     this.deliverStable()
   }
@@ -394,8 +397,8 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     const now = this.readClock()
     for (let p = 0; p < this.peers.length; p++) {
       const peer = this.peers[p]!
-      if (now - (this.lastSentAt.get(peer) ?? -Infinity) >= this.heartbeatMs) this.ackOwed[p] = true
-      if (now - (this.lastProbeAt.get(peer) ?? -Infinity) >= PROBE_EVERY_HEARTBEATS * this.heartbeatMs) this.probeOwed.add(peer)
+      if (now - this.lastSentAt[p]! >= this.heartbeatMs) this.ackOwed[p] = true
+      if (now - (this.lastProbeAt.get(peer) ?? -Infinity) >= PROBE_EVERY_HEARTBEATS * this.heartbeatMs) this.probeOwed[p] = true
     }
     this.deliverStable(now) // Test I: time alone may have made requests stable
     this.flush()
@@ -409,13 +412,13 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     for (let p = 0; p < this.peers.length; p++) {
       const peer = this.peers[p]!
       const out = this.outbox[p]!
-      const answer = this.probeAnswers.get(peer)
-      const probe = this.probeOwed.has(peer)
+      const answer = this.probeAnswers[p]
+      const probe = this.probeOwed[p]!
       if (out.length === 0 && !this.ackOwed[p] && answer === undefined && !probe) continue
       // The floor is advertised after every request this replica stamped below it (FIFO): Test II at the peer.
       floor ??= this.stamps.advance(now)
       vector ??= this.ackVector()
-      let sentFloor = this.sentFloors.get(peer) ?? 0
+      let sentFloor = this.sentFloors[p]!
       const batches = Math.max(1, Math.ceil(out.length / this.maxBatch))
       for (let i = 0; i < batches; i++) {
         const batch = batches === 1 ? out : out.slice(i * this.maxBatch, (i + 1) * this.maxBatch)
@@ -429,14 +432,14 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         if (lastBatch && answer !== undefined) message.q = [answer, now]
         this.ctx.send(peer, message)
       }
-      this.sentFloors.set(peer, floor)
+      this.sentFloors[p] = floor
       if (out.length > 0) this.outbox[p] = [] // the message holds the array sent
-      this.lastSentAt.set(peer, now)
+      this.lastSentAt[p] = now
       if (probe) this.lastProbeAt.set(peer, now)
     }
     this.ackOwed.fill(false)
-    this.probeOwed.clear()
-    this.probeAnswers.clear()
+    this.probeOwed.fill(false)
+    this.probeAnswers.fill(undefined)
   }
 
   viewChanged(view: View): void {
@@ -559,14 +562,14 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     }
     this.acks = this.peers.map(() => this.members.map(() => 0))
     this.peerFloors = this.peers.map(() => -1)
-    this.sentFloors = new Map()
+    this.sentFloors = this.peers.map(() => 0)
     this.lastTime = 0
     this.lastOrigin = undefined
     this.outbox = this.peers.map(() => [])
     this.ackOwed = this.peers.map(() => false)
-    this.lastSentAt = new Map()
-    this.probeAnswers = new Map()
-    this.probeOwed = new Set()
+    this.lastSentAt = this.peers.map(() => -Infinity)
+    this.probeAnswers = this.peers.map(() => undefined)
+    this.probeOwed = this.peers.map(() => false)
   }
 
   /** Delivers, in stamp order, every request that is stable. `now`: the clock as the caller just read it. */
