@@ -214,6 +214,18 @@ describe('relaying', () => {
     for (const id of ['r2', 'r3']) expect(c.get(id).stats().timingViolations).toBe(0)
   })
 
+  it('copies of a request relayed ahead of an earlier one of its origin are held once', () => {
+    // FIFO links and first-receipt relaying never bring an origin's request before an earlier one, but a relay is
+    // not checked for order (only the origin's own link is): two relays of r3's #2, then r3's #1 and #2 themselves.
+    const c = cluster(['r1', 'r2', 'r3', 'r4'], timing)
+    const relay = { t: 'realtime', c: 0, a: {}, r: [[999_500, 'r3', 2, req('b', 2)]] }
+    c.get('r1').receive('r2', relay)
+    c.get('r1').receive('r4', relay)
+    expect(c.get('r1').pendingCount()).toBe(1)
+    c.get('r1').receive('r3', { t: 'realtime', c: 999_500, a: {}, r: [[999_000, 'r3', 1, req('b', 1)], [999_500, 'r3', 2, req('b', 2)]] })
+    expect(c.get('r1').pendingCount()).toBe(2)
+  })
+
   it('copies of a request (the origin\'s and the relays\') are delivered once', () => {
     const c = cluster(['r1', 'r2', 'r3', 'r4'], timing)
     c.get('r1').submit(req('a', 1))
