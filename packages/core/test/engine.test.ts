@@ -177,6 +177,12 @@ describe('peer messages', () => {
       expect(() => decodePeerMessage('r2', [0, view, {}])).toThrow(/message from replica 'r2' \(orderer\): view must be a non-negative integer/)
     }
     expect(decodePeerMessage('r2', [0, 0, { t: 'x' }])).toEqual({ kind: 'orderer', view: 0, message: { t: 'x' } })
+    // So have the reports of how far a disk or a delivery reached; a bad position or digest still fails there.
+    for (const position of [-1, 1.5, '3', undefined]) {
+      expect(() => decodePeerMessage('r2', [16, position])).toThrow(/message from replica 'r2' \(durable\): position must be a non-negative integer/)
+    }
+    expect(() => decodePeerMessage('r2', [16, 4, 17])).toThrow(/message from replica 'r2' \(durable\): digest must be a string/)
+    expect(decodePeerMessage('r2', [16, 4, 'ab', 'later field'])).toEqual({ kind: 'durable', position: 4, digest: 'ab' })
     const value = { view: { id: 3, members: ['r1', 'r2'] }, configuration: ['r1', 'r2', 'r3'], joining: ['r2'], incarnations: { r2: 17 }, boundary: { any: 'thing' } }
     const recovery = { ...value, boundary: undefined, source: 'r1' }
     const carrying = { ...value, admitted: { r1: 0 } }

@@ -103,6 +103,12 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
   if (Array.isArray(raw) && raw[0] === codes.orderer && Number.isSafeInteger(raw[1]) && (raw[1] as number) >= 0) {
     return { kind: 'orderer', view: raw[1] as number, message: raw[2] }
   }
+  // So are the reports of how far a disk (or, with an orderer resting on timing, a delivery) reached: one per flush.
+  if (Array.isArray(raw) && raw[0] === codes.durable && Number.isSafeInteger(raw[1]) && (raw[1] as number) >= 0) {
+    const digest: unknown = raw[2]
+    if (digest === undefined) return { kind: 'durable', position: raw[1] as number }
+    if (typeof digest === 'string') return { kind: 'durable', position: raw[1] as number, digest }
+  }
   const where = `message from replica '${from}'`
   if (!Array.isArray(raw) || raw.length === 0) throw malformed(where, 'message', 'a non-empty array (kind code first)')
   const kind = kindsByCode[raw[0] as number]

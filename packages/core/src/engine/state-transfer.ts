@@ -48,9 +48,18 @@ function roughBytes(value: unknown, limit: number): number {
   if (typeof value === 'string') return value.length
   if (value instanceof Uint8Array) return value.length
   if (typeof value !== 'object' || value === null) return 8
+  // Once per delivery (whether to keep the request for catch-up): no list of values made per object.
   let total = 0
-  for (const item of Array.isArray(value) ? value : Object.values(value)) {
-    total += 8 + roughBytes(item, limit - total)
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      total += 8 + roughBytes(value[i], limit - total)
+      if (total > limit) return total
+    }
+    return total
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue
+    total += 8 + roughBytes((value as Record<string, unknown>)[key], limit - total)
     if (total > limit) return total
   }
   return total
