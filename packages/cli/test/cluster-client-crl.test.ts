@@ -80,6 +80,13 @@ describe("a client program's revocation lists (clusterClient)", () => {
     }
   }, 60_000)
 
+  it('checks the lists it reads again against its CA given as bytes, as it was given', async () => {
+    const client = await clusterClient(config, { id: 'dave', tls: { ca: await readFile(join(dir, 'ca.pem')), cert: await readFile(join(dir, 'bob.pem')), key: await readFile(join(dir, 'bob.key')) } })
+    const reloaded = await client.reloadRevocationLists()
+    expect(reloaded?.lists).toHaveLength(1)
+    expect(reloaded?.closed).toBe(0)
+  })
+
   it('a client of a cluster without lists has none to read again', async () => {
     const { crl: _, ...tls } = document.security.tls
     const withoutLists = parseClusterConfig(JSON.stringify({ ...document, security: { tls } }), join(dir, 'cluster.json'))
