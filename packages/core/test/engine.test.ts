@@ -177,7 +177,7 @@ describe('peer messages', () => {
       expect(() => decodePeerMessage('r2', [0, view, {}])).toThrow(/message from replica 'r2' \(orderer\): view must be a non-negative integer/)
     }
     expect(decodePeerMessage('r2', [0, 0, { t: 'x' }])).toEqual({ kind: 'orderer', view: 0, message: { t: 'x' } })
-    // So have the reports of how far a disk or a delivery reached; a bad position or digest still fails there.
+    // A report of how far a disk or a delivery reached; a bad position or digest is named.
     for (const position of [-1, 1.5, '3', undefined]) {
       expect(() => decodePeerMessage('r2', [16, position])).toThrow(/message from replica 'r2' \(durable\): position must be a non-negative integer/)
     }

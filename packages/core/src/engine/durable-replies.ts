@@ -42,6 +42,7 @@ const MAX_PENDING_CLAIMS = 1024
  */
 export class DurableReplies {
   private readonly env: DurableRepliesEnvironment
+  /** How far each replica's disk is known to hold the order; changed only through `setDurable` and `dropDurable`. */
   private readonly durable = new Map<ReplicaId, number>()
   /** Bumped whenever `durable` changes: `coveredNow` reuses its last answer while this and its inputs stay the same. */
   private durableVersion = 0
@@ -206,13 +207,11 @@ export class DurableReplies {
         // The peer's latest checked report says how far its disk holds this replica's order, even below an
         // earlier one: its disk went back when a transfer replaced its state.
         if (claim.position > this.position(peer)) moved = true
-        this.durable.set(peer, claim.position)
-        this.durableVersion++
+        this.setDurable(peer, claim.position)
       } else {
         // A different order there: the peer's disk does not hold this replica's, so nothing known of it counts
         // (one of the two diverged; it takes the other's state or stops).
-        this.durable.delete(peer)
-        this.durableVersion++
+        this.dropDurable(peer)
       }
     }
     if (checked === pending.length) this.claims.delete(peer)
@@ -256,9 +255,20 @@ export class DurableReplies {
   /** Replica `replica`'s disk holds the order up to `position`. Returns true if that moved it forward. */
   record(replica: ReplicaId, position: number): boolean {
     if (position <= (this.durable.get(replica) ?? 0)) return false
+    this.setDurable(replica, position)
+    return true
+  }
+
+  private setDurable(replica: ReplicaId, position: number): void {
     this.durable.set(replica, position)
     this.durableVersion++
-    return true
+  }
+
+  /** Nothing is known of `replica`'s disk any more (all of them without an argument). */
+  private dropDurable(replica?: ReplicaId): void {
+    if (replica === undefined) this.durable.clear()
+    else this.durable.delete(replica)
+    this.durableVersion++
   }
 
   /**
@@ -279,8 +289,7 @@ export class DurableReplies {
    */
   orderReplaced(position: number, digest: string): void {
     this.held.length = 0
-    this.durable.clear()
-    this.durableVersion++
+    this.dropDurable()
     this.claims.clear()
     this.digestAt.length = 0
     this.digestHigh.length = 0
@@ -295,8 +304,7 @@ export class DurableReplies {
   /** Replicas that start afresh (joiners): what their disks held before no longer counts. */
   forget(replicas: readonly ReplicaId[]): void {
     for (const replica of replicas) {
-      this.durable.delete(replica)
-      this.durableVersion++
+      this.dropDurable(replica)
       this.claims.delete(replica)
       this.lastReports.delete(replica)
     }

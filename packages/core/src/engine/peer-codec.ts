@@ -98,38 +98,34 @@ export function encodePeerMessage(message: PeerMessage): Wire {
 
 /** Decodes and checks a peer message from the wire; throws `MALFORMED_MESSAGE` naming what is wrong. */
 export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
-  // The orderer's messages are nearly all of them: a well-formed one is taken without building the texts below,
-  // which only errors use. Anything else, malformed ones included, takes the full path (and its error).
+  // The orderer's messages are nearly all of them: a well-formed one is taken without the kind's table or a field
+  // reader. Anything else, malformed ones included, takes the full path (and its error).
   if (Array.isArray(raw) && raw[0] === codes.orderer && Number.isSafeInteger(raw[1]) && (raw[1] as number) >= 0) {
     return { kind: 'orderer', view: raw[1] as number, message: raw[2] }
   }
-  // So are the reports of how far a disk (or, with an orderer resting on timing, a delivery) reached: one per flush.
-  if (Array.isArray(raw) && raw[0] === codes.durable && Number.isSafeInteger(raw[1]) && (raw[1] as number) >= 0) {
-    const digest: unknown = raw[2]
-    if (digest === undefined) return { kind: 'durable', position: raw[1] as number }
-    if (typeof digest === 'string') return { kind: 'durable', position: raw[1] as number, digest }
-  }
-  const where = `message from replica '${from}'`
-  if (!Array.isArray(raw) || raw.length === 0) throw malformed(where, 'message', 'a non-empty array (kind code first)')
+  // The texts that name where a field is are made only for an error (or for a nested value's checks): a report of
+  // how far a disk or a delivery reached comes once per flush and peer, a heartbeat once per tick.
+  const where = () => messageFrom(from)
+  if (!Array.isArray(raw) || raw.length === 0) throw malformed(where(), 'message', 'a non-empty array (kind code first)')
   const kind = kindsByCode[raw[0] as number]
-  if (kind === undefined) throw malformed(where, 'kind', `one of the codes 0–${Object.keys(codes).length - 1} (got ${String(raw[0])})`)
-  const field = new Fields(raw, `${where} (${kind})`)
+  if (kind === undefined) throw malformed(where(), 'kind', `one of the codes 0–${Object.keys(codes).length - 1} (got ${String(raw[0])})`)
+  const field = new Fields(raw, kind, from)
   switch (kind) {
     case 'orderer':
       return { kind, view: field.count(1, 'view'), message: field.any(2) }
     case 'heartbeat': {
       const heartbeat = { kind, view: field.count(1, 'view'), suspects: field.ids(2, 'suspects') }
-      return raw[3] === undefined ? heartbeat : { ...heartbeat, started: incarnationsField(raw[3], `${where} (heartbeat)`, 'started') }
+      return raw[3] === undefined ? heartbeat : { ...heartbeat, started: incarnationsField(raw[3], `${where()} (heartbeat)`, 'started') }
     }
     case 'prepare':
-      return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), ...(raw[4] === undefined ? {} : { previous: decodeValue(raw[4], `${where} (prepare) previous`) }) }
+      return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), ...(raw[4] === undefined ? {} : { previous: decodeValue(raw[4], `${where()} (prepare) previous`) }) }
     case 'accepted':
       return { kind, view: field.count(1, 'view'), ballot: field.ballot(2) }
     case 'nack':
       return { kind, view: field.count(1, 'view'), ballot: raw[2] === null ? null : field.ballot(2), knownView: field.count(4, 'knownView') }
     case 'promise': {
-      const accepted = raw[6] === null ? null : decodeAccepted(raw[6], `${where} (promise) accepted`)
-      const holding = decodeHolding(raw[4], `${where} (promise) holding`)
+      const accepted = raw[6] === null ? null : decodeAccepted(raw[6], `${where()} (promise) accepted`)
+      const holding = decodeHolding(raw[4], `${where()} (promise) holding`)
       return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), holding, suspects: field.ids(5, 'suspects'), accepted, incarnation: field.number(7, 'incarnation') }
     }
     case 'accept':
@@ -137,11 +133,11 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
         kind,
         view: field.count(1, 'view'),
         ballot: field.ballot(2),
-        value: decodeValue(raw[4], `${where} (accept) value`),
-        ...(raw[5] === undefined ? {} : { previous: decodeValue(raw[5], `${where} (accept) previous`) }),
+        value: decodeValue(raw[4], `${where()} (accept) value`),
+        ...(raw[5] === undefined ? {} : { previous: decodeValue(raw[5], `${where()} (accept) previous`) }),
       }
     case 'commit':
-      return { kind, value: decodeValue(raw[1], `${where} (commit) value`) }
+      return { kind, value: decodeValue(raw[1], `${where()} (commit) value`) }
     case 'query':
       return { kind, view: field.count(1, 'view') }
     case 'stateRequest':
@@ -150,18 +146,18 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
         : { kind, view: field.count(1, 'view'), offset: field.count(2, 'offset') }
     case 'stateSuffix': {
       const requests = raw[5]
-      if (!Array.isArray(requests)) throw malformed(`${where} (stateSuffix)`, 'requests', 'a list of requests')
-      const checked = requests.map((request, i) => parseRequest(request, `${where} (stateSuffix) request ${i}`))
+      if (!Array.isArray(requests)) throw malformed(`${where()} (stateSuffix)`, 'requests', 'a list of requests')
+      const checked = requests.map((request, i) => parseRequest(request, `${where()} (stateSuffix) request ${i}`))
       const suffix = { kind, view: field.count(1, 'view'), from: field.count(2, 'from'), target: field.count(3, 'target'), digest: field.text(4, 'digest'), requests: checked }
       if (raw[6] === undefined) return suffix
-      if (!isOrderDigestVersion(raw[6])) throw malformed(`${where} (stateSuffix)`, 'digestVersion', 'an order digest version this version knows (1 or 2)')
+      if (!isOrderDigestVersion(raw[6])) throw malformed(`${where()} (stateSuffix)`, 'digestVersion', 'an order digest version this version knows (1 or 2)')
       return { ...suffix, digestVersion: raw[6] }
     }
     case 'removed':
       return { kind, view: field.view(1) }
     case 'join': {
       const plain = { kind, incarnation: field.number(1, 'incarnation'), fresh: field.boolean(2, 'fresh') }
-      const join = raw[3] === true ? { ...plain, started: true } : typeof raw[3] === 'object' && raw[3] !== null ? { ...plain, knows: incarnationsField(raw[3], `${where} (join)`, 'knows') } : plain
+      const join = raw[3] === true ? { ...plain, started: true } : typeof raw[3] === 'object' && raw[3] !== null ? { ...plain, knows: incarnationsField(raw[3], `${where()} (join)`, 'knows') } : plain
       return raw[4] === undefined ? join : { ...join, leftView: field.count(4, 'leftView') }
     }
     case 'remove':
@@ -178,15 +174,15 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
       return raw[2] === undefined ? { kind, position: field.count(1, 'position') } : { kind, position: field.count(1, 'position'), digest: field.text(2, 'digest') }
     case 'replySignatures': {
       const list = raw[1]
-      if (!Array.isArray(list) || list.length > MAX_SIGNATURES_PER_MESSAGE) throw malformed(`${where} (replySignatures)`, 'signatures', `a list of at most ${MAX_SIGNATURES_PER_MESSAGE} signatures`)
-      return { kind, signatures: list.map((item, i) => decodeReplySignature(item, `${where} (replySignatures) signature ${i}`)) }
+      if (!Array.isArray(list) || list.length > MAX_SIGNATURES_PER_MESSAGE) throw malformed(`${where()} (replySignatures)`, 'signatures', `a list of at most ${MAX_SIGNATURES_PER_MESSAGE} signatures`)
+      return { kind, signatures: list.map((item, i) => decodeReplySignature(item, `${where()} (replySignatures) signature ${i}`)) }
     }
     case 'stateDigest':
       return { kind, position: field.count(1, 'position'), digest: field.text(2, 'digest') }
     case 'signatureRequest': {
       const list = raw[1]
       const valid = Array.isArray(list) && list.length <= MAX_SIGNATURES_PER_MESSAGE && list.every((p) => Number.isSafeInteger(p) && (p as number) >= 1)
-      if (!valid) throw malformed(`${where} (signatureRequest)`, 'positions', `a list of at most ${MAX_SIGNATURES_PER_MESSAGE} positions >= 1`)
+      if (!valid) throw malformed(`${where()} (signatureRequest)`, 'positions', `a list of at most ${MAX_SIGNATURES_PER_MESSAGE} positions >= 1`)
       return { kind, positions: list as number[] }
     }
   }
@@ -271,12 +267,26 @@ function incarnationsField(raw: unknown, where: string, name: string): Record<Re
   return raw as Record<ReplicaId, number>
 }
 
+/** "message from replica 'r2'": the start of every decoding error's text. */
+function messageFrom(from: ReplicaId): string {
+  return `message from replica '${from}'`
+}
+
 /** Reads the fields of one wire tuple, each checked, errors naming the field. */
 class Fields {
+  /**
+   * `context` says where the tuple is, for an error's text: with `from`, the tuple is the message of that replica and
+   * `context` its kind (the text is made only for an error); without, `context` is the whole text.
+   */
   constructor(
     private readonly raw: readonly unknown[],
-    private readonly where: string,
+    private readonly context: string,
+    private readonly from?: ReplicaId,
   ) {}
+
+  private get where(): string {
+    return this.from === undefined ? this.context : `${messageFrom(this.from)} (${this.context})`
+  }
 
   any(index: number): unknown {
     return this.raw[index]
