@@ -102,6 +102,31 @@ export interface RealtimeBoundary {
  */
 type HeldEntry = RealtimeEntry
 
+/** What a replica keeps of one peer in a view. */
+interface PeerLink {
+  readonly id: ReplicaId
+  /** acks[o]: how many of origin `members[o]`'s requests the peer reported holding without a gap. */
+  readonly acks: number[]
+  /** The largest stamp floor the peer advertised in this view; -1 before its first. */
+  floor: number
+  /** The last floor this replica sent it. */
+  sentFloor: number
+  /** Requests to send it, in their wire form: this replica's own (one tuple for every peer), and relays (as they arrived). */
+  outbox: RealtimeEntry[]
+  /** It is owed a message even without requests (acknowledgements, a heartbeat). */
+  ackOwed: boolean
+  /** When this replica last sent it a message in this view. */
+  lastSentAt: number
+  /** The clock reading of a probe it sent that this replica has not answered yet. */
+  probeAnswer: number | undefined
+  /** The next message to it carries a probe. */
+  probeOwed: boolean
+}
+
+function newLink(id: ReplicaId, members: readonly ReplicaId[]): PeerLink {
+  return { id, acks: members.map(() => 0), floor: -1, sentFloor: 0, outbox: [], ackOwed: false, lastSentAt: -Infinity, probeAnswer: undefined, probeOwed: false }
+}
+
 /** One origin's requests held and not delivered, by number (so in stamp order); relays may fill them in out of order. */
 class OriginQueue {
   /** Entries sorted by n; before `head` delivered (their slots cleared, so they can be collected young). */
@@ -249,32 +274,15 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private queues = new Map<ReplicaId, OriginQueue>()
   /** The queues in the order of `members` (an origin's index in `members` is its queue's here). */
   private queueList: OriginQueue[] = []
-  /** Each peer's index in `peers`: the per-peer arrays below are indexed by it (no `Map` lookup per request). */
-  private peerIndex = new Map<ReplicaId, number>()
-  /** acks[p][o]: how many of origin `members[o]`'s requests peer `peers[p]` reported holding without a gap. */
-  private acks: number[][] = []
-  /** The largest stamp floor each peer (by index in `peers`) advertised in this view; -1 before its first. */
-  private peerFloors: number[] = []
-  /** The last floor this replica sent each peer (by index in `peers`). */
-  private sentFloors: number[] = []
+  /** What this replica keeps of each peer in this view, in the order of `peers` (looped over per request: no `Map`). */
+  private links: PeerLink[] = []
+  /** Each peer's link by id (once per message received). */
+  private linkOf = new Map<ReplicaId, PeerLink>()
   /** The stamp of the last request delivered in this view (`lastOrigin` undefined before the first). */
   private lastTime = 0
   private lastOrigin: ReplicaId | undefined
   private frozen = false
   private stopped = false
-  /**
-   * Per peer (by index in `peers`), requests to send, in their wire form: this replica's own (one tuple for every
-   * peer), and relays (the tuple as it arrived).
-   */
-  private outbox: RealtimeEntry[][] = []
-  /** Per peer (by index in `peers`), whether it is owed a message even without requests (acknowledgements, a heartbeat). */
-  private ackOwed: boolean[] = []
-  /** Per peer (by index in `peers`), when this replica last sent it a message in this view. */
-  private lastSentAt: number[] = []
-  /** Per peer (by index in `peers`), the clock reading of a probe it sent that this replica has not answered yet. */
-  private probeAnswers: (number | undefined)[] = []
-  /** Per peer (by index in `peers`), whether the next message carries a probe. */
-  private probeOwed: boolean[] = []
   /** Per peer, when this replica last probed its clock (kept across views). */
   private lastProbeAt = new Map<ReplicaId, number>()
   private readonly clockOffsets = new Map<ReplicaId, ClockOffset>()
@@ -326,7 +334,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     own.add(entry)
     own.direct = n
     own.directTime = time
-    for (const out of this.outbox) out.push(entry)
+    for (const link of this.links) link.outbox.push(entry)
     this.deliverStable(now)
   }
 
@@ -338,7 +346,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     const message = parseRealtimeMessage(from, raw)
     this.checkEntries(from, message)
     if (message.r) {
-      const peers = this.peers
+      const links = this.links
       let added = false
       const entries = message.r
       // Entries come in runs of one origin: its queue is looked up once per run.
@@ -370,24 +378,23 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         queue.add(wire)
         added = true
         // Relay on first receipt, so every member holds it within two hops even if its origin crashed mid-broadcast.
-        for (let p = 0; p < peers.length; p++) {
-          const peer = peers[p]!
-          if (peer === from || peer === origin) continue
-          this.outbox[p]!.push(wire)
+        for (const link of links) {
+          if (link.id === from || link.id === origin) continue
+          link.outbox.push(wire)
           this.counters.relayed++
         }
       }
-      if (added) this.ackOwed.fill(true)
+      if (added) for (const link of links) link.ackOwed = true
     }
-    const fromIndex = this.peerIndex.get(from)!
-    if (message.c > this.peerFloors[fromIndex]!) this.peerFloors[fromIndex] = message.c
-    const acked = this.acks[fromIndex]!
+    const sender = this.linkOf.get(from)!
+    if (message.c > sender.floor) sender.floor = message.c
+    const acked = sender.acks
     const members = this.members
     for (let o = 0; o < members.length; o++) {
       const count = message.a[members[o]!]
       if (count !== undefined && count > acked[o]!) acked[o] = count
     }
-    if (message.p !== undefined) this.probeAnswers[fromIndex] = message.p
+    if (message.p !== undefined) sender.probeAnswer = message.p
     if (message.q !== undefined) this.probeAnswered(from, message.q[0], message.q[1])
     this.deliverStable()
   }
@@ -395,10 +402,9 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   tick(): void {
     if (this.frozen) return
     const now = this.readClock()
-    for (let p = 0; p < this.peers.length; p++) {
-      const peer = this.peers[p]!
-      if (now - this.lastSentAt[p]! >= this.heartbeatMs) this.ackOwed[p] = true
-      if (now - (this.lastProbeAt.get(peer) ?? -Infinity) >= PROBE_EVERY_HEARTBEATS * this.heartbeatMs) this.probeOwed[p] = true
+    for (const link of this.links) {
+      if (now - link.lastSentAt >= this.heartbeatMs) link.ackOwed = true
+      if (now - (this.lastProbeAt.get(link.id) ?? -Infinity) >= PROBE_EVERY_HEARTBEATS * this.heartbeatMs) link.probeOwed = true
     }
     this.deliverStable(now) // Test I: time alone may have made requests stable
     this.flush()
@@ -409,16 +415,16 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     const now = this.readClock()
     let floor: number | undefined
     let vector: Record<ReplicaId, number> | undefined
-    for (let p = 0; p < this.peers.length; p++) {
-      const peer = this.peers[p]!
-      const out = this.outbox[p]!
-      const answer = this.probeAnswers[p]
-      const probe = this.probeOwed[p]!
-      if (out.length === 0 && !this.ackOwed[p] && answer === undefined && !probe) continue
+    for (const link of this.links) {
+      const peer = link.id
+      const out = link.outbox
+      const answer = link.probeAnswer
+      const probe = link.probeOwed
+      if (out.length === 0 && !link.ackOwed && answer === undefined && !probe) continue
       // The floor is advertised after every request this replica stamped below it (FIFO): Test II at the peer.
       floor ??= this.stamps.advance(now)
       vector ??= this.ackVector()
-      let sentFloor = this.sentFloors[p]!
+      let sentFloor = link.sentFloor
       const batches = Math.max(1, Math.ceil(out.length / this.maxBatch))
       for (let i = 0; i < batches; i++) {
         const batch = batches === 1 ? out : out.slice(i * this.maxBatch, (i + 1) * this.maxBatch)
@@ -432,14 +438,16 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
         if (lastBatch && answer !== undefined) message.q = [answer, now]
         this.ctx.send(peer, message)
       }
-      this.sentFloors[p] = floor
-      if (out.length > 0) this.outbox[p] = [] // the message holds the array sent
-      this.lastSentAt[p] = now
+      link.sentFloor = floor
+      if (out.length > 0) link.outbox = [] // the message holds the array sent
+      link.lastSentAt = now
       if (probe) this.lastProbeAt.set(peer, now)
     }
-    this.ackOwed.fill(false)
-    this.probeOwed.fill(false)
-    this.probeAnswers.fill(undefined)
+    for (const link of this.links) {
+      link.ackOwed = false
+      link.probeOwed = false
+      link.probeAnswer = undefined
+    }
   }
 
   viewChanged(view: View): void {
@@ -551,7 +559,6 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
     this.frozen = false
     this.members = [...view.members]
     this.peers = this.members.filter((m) => m !== this.ctx.self)
-    this.peerIndex = new Map(this.peers.map((peer, p) => [peer, p]))
     this.holders = holdersNeeded(this.members.length)
     this.queues = new Map()
     this.queueList = []
@@ -560,16 +567,10 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
       this.queues.set(member, queue)
       this.queueList.push(queue)
     }
-    this.acks = this.peers.map(() => this.members.map(() => 0))
-    this.peerFloors = this.peers.map(() => -1)
-    this.sentFloors = this.peers.map(() => 0)
+    this.links = this.peers.map((id) => newLink(id, this.members))
+    this.linkOf = new Map(this.links.map((link) => [link.id, link]))
     this.lastTime = 0
     this.lastOrigin = undefined
-    this.outbox = this.peers.map(() => [])
-    this.ackOwed = this.peers.map(() => false)
-    this.lastSentAt = this.peers.map(() => -Infinity)
-    this.probeAnswers = this.peers.map(() => undefined)
-    this.probeOwed = this.peers.map(() => false)
   }
 
   /** Delivers, in stamp order, every request that is stable. `now`: the clock as the caller just read it. */
@@ -710,7 +711,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private testII(entry: HeldEntry): boolean {
     const time = entry[0]
     if (this.stamps.floor < time) return false
-    for (const floor of this.peerFloors) if (floor < time) return false
+    for (const link of this.links) if (link.floor < time) return false
     return true
   }
 
@@ -718,7 +719,7 @@ export class RealtimeOrderer implements CrashTolerantOrderer {
   private heldByEnough(entry: HeldEntry, origin: number): boolean {
     let holders = 1
     const n = entry[2]
-    for (const acked of this.acks) if (acked[origin]! >= n) holders++
+    for (const link of this.links) if (link.acks[origin]! >= n) holders++
     return holders >= this.holders
   }
 

@@ -41,10 +41,10 @@ describe('Test I: the clock passed the stamp by Δ', () => {
 
   it('receiving a request does not raise a replica\'s floor: r3 acknowledges a#1 with a floor below its stamp', () => {
     const c = heldByAllWithLaggingFloor()
-    const r1 = c.get('r1') as unknown as { members: string[]; peerIndex: Map<string, number>; peerFloors: number[]; acks: number[][] }
-    const r3 = r1.peerIndex.get('r3')!
-    expect(r1.acks[r3]![r1.members.indexOf('r1')]).toBe(1)
-    expect(r1.peerFloors[r3]).toBe(995_000)
+    const r1 = c.get('r1') as unknown as { members: string[]; linkOf: Map<string, { floor: number; acks: number[] }> }
+    const r3 = r1.linkOf.get('r3')!
+    expect(r3.acks[r1.members.indexOf('r1')]).toBe(1)
+    expect(r3.floor).toBe(995_000)
   })
 })
 
