@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace', 'drift', 'full'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace', 'drift', 'full', 'spare-clock'] as const
 
 /**
  * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
@@ -36,12 +36,16 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * replica stops at once and says so, as it must when it cannot keep what it is asked to (what its disk had not synced
  * is lost with the process). When the fault ends the operator has made room: a replica that stopped is started again
  * from its disk (a supervisor's restart); one that wrote nothing meanwhile never noticed. A replica whose disk is full
- * is faulty from the start of the fault.
+ * is faulty from the start of the fault. `spare-clock` (overlapping faults, with `replace`) sets the clock of a spare
+ * the operator started and has not admitted yet off beyond the orderer's bound, at once (as `skew`) or gradually (as
+ * `drift`): a new machine whose clock nobody checked. The spare is in the view, outside the configuration, so its
+ * fault is outside the budget (it is no replica the configuration counts); once admitted it stands for the replica it
+ * replaces, and counts as skewed until its clock is back, in the slot the removed replica held.
  */
 export type FaultKind = (typeof faultKinds)[number]
 
 /** The fault kinds that only the overlapping (world) model injects. */
-export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace', 'drift', 'full']
+export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace', 'drift', 'full', 'spare-clock']
 
 /** One scheduled fault: it starts at `atMs` and ends (heals, restarts) `durationMs` later. */
 export interface FaultEvent {
@@ -52,9 +56,9 @@ export interface FaultEvent {
   readonly replicas: readonly string[]
   /** For `slow` and `delay`: the extra delay in ms. */
   readonly extraMs: number
-  /** For `skew`: the clock offset set on the replica during the fault, in ms (negative: behind); for `drift`, the one it drifts to. */
+  /** For `skew`: the clock offset set on the replica during the fault, in ms (negative: behind); for `drift`, the one it drifts to (and for `spare-clock`, either). */
   readonly offsetMs?: number
-  /** For `drift`: how long the clock takes to drift to `offsetMs`, in ms (it stays there for the rest of the fault). */
+  /** For `drift` (and a drifting `spare-clock`): how long the clock takes to drift to `offsetMs`, in ms (it stays there for the rest of the fault). */
   readonly rampMs?: number
   /** For `client-restart`: the client id. */
   readonly client?: string

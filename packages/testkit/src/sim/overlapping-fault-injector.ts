@@ -360,6 +360,26 @@ export class OverlappingFaultInjector {
         this.drift(victims[0]!, offsetMs, rampMs, durationMs)
         return true
       }
+      case 'spare-clock': {
+        // A new machine started for a replacement, its clock unchecked: running in the view, outside the configuration,
+        // until the operator's admission takes effect. Outside the budget (see `FaultKind`): the configuration does not
+        // count it; admitted while still off, it is a skewed member in the slot of the replica it replaces.
+        const spares = [...this.removals.values()].flatMap((r) => (r.replacement !== undefined && cluster.isRunning(r.replacement) && !cluster.members.includes(r.replacement) ? [r.replacement] : []))
+        if (spares.length === 0) return false
+        const victim = random.pick(spares)
+        const offsetMs = drawSkewOffset(random, this.options.skewBeyondMs)
+        if (random.chance(0.5)) {
+          const durationMs = random.int(50, 3000)
+          this.record(fault(durationMs, [victim], { offsetMs }))
+          this.skew(victim, offsetMs, durationMs)
+        } else {
+          const durationMs = random.int(300, 3000)
+          const rampMs = random.int(Math.floor(durationMs / 3), durationMs)
+          this.record(fault(durationMs, [victim], { offsetMs, rampMs }))
+          this.drift(victim, offsetMs, rampMs, durationMs)
+        }
+        return true
+      }
       case 'blackout': {
         if (!random.chance(BLACKOUT_CHANCE) || this.blackoutInForce()) return false
         if (now < this.lastOverBudgetAtMs + (this.options.blackoutSpacingMs ?? 12_000)) return false

@@ -196,6 +196,8 @@ export class SimCluster {
   private readonly gates = new Map<string, PauseGate>()
   /** Every orderer built, by replica, in the order they were built (one per incarnation). */
   private readonly orderers: { readonly replica: string; readonly orderer: Orderer }[] = []
+  /** Orderer divergences in a replica outside its configuration, by replica (see {@link divergencesOutsideConfiguration}). */
+  private readonly outsideDivergences: Record<string, number> = {}
   /** Every host started, crashed ones included (their engines keep their counters). */
   private readonly hosts: ReplicaHost[] = []
   /** The cluster id replicas sign their reply digests with (see {@link SimClusterOptions.signOutputs}). */
@@ -273,6 +275,15 @@ export class SimCluster {
     const counts: Record<string, number> = {}
     for (const host of this.hosts) if (host.engine.divergences > 0) counts[host.engine.self] = (counts[host.engine.self] ?? 0) + host.engine.divergences
     return counts
+  }
+
+  /**
+   * How many times an orderer lost its guarantee in a replica outside its own configuration at that moment (a spare
+   * not admitted yet, or a replica removed), per replica: a spare whose clock is off must find out before it is
+   * admitted (the `spare-clock` fault).
+   */
+  divergencesOutsideConfiguration(): Record<string, number> {
+    return { ...this.outsideDivergences }
   }
 
   /** Starts every replica. */
@@ -609,7 +620,14 @@ export class SimCluster {
       initialMembers: this.initialMembers,
       machine: lie?.mode === 'state' ? lyingMachine(this.options.machine, lie) : this.options.machine,
       orderer: (ctx) => {
-        const built = orderer(ctx)
+        // The engine's context, with its `diverged` watched: where the replica stood (see `divergencesOutsideConfiguration`).
+        const built = orderer({
+          ...ctx,
+          diverged: (reason) => {
+            if (!(ctx.configuration?.() ?? ctx.view().members).includes(id)) this.outsideDivergences[id] = (this.outsideDivergences[id] ?? 0) + 1
+            ctx.diverged?.(reason)
+          },
+        })
         this.orderers.push({ replica: id, orderer: built })
         return built
       },

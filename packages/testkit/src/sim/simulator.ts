@@ -263,9 +263,11 @@ export interface SimulationResult {
    * Timing faults the orderers detected, over every incarnation: `timingViolations` (a request after its
    * deadline) and `skewViolations` (a clock beyond the skew bound), from orderers with `stats()` (the real-time
    * orderer; 0 otherwise), and `divergences`: how many times a replica's orderer lost its guarantee and the
-   * engine stopped it serving (`OrdererContext.diverged`), with the replicas it happened to.
+   * engine stopped it serving (`OrdererContext.diverged`), with the replicas it happened to; of them,
+   * `divergencesOutsideConfiguration` struck a replica outside its own configuration at that moment (a spare not
+   * admitted yet, or a replica removed: see the `spare-clock` fault).
    */
-  readonly timing: { readonly timingViolations: number; readonly skewViolations: number; readonly divergences: number; readonly divergedReplicas: readonly string[] }
+  readonly timing: { readonly timingViolations: number; readonly skewViolations: number; readonly divergences: number; readonly divergedReplicas: readonly string[]; readonly divergencesOutsideConfiguration: number }
   /** With `record`: the run's trace. */
   readonly trace?: Trace
 }
@@ -382,6 +384,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   }
   const overlapOnly = faultKinds.find((kind) => overlapOnlyFaultKinds.includes(kind))
   if (overlapOnly && !overlap) throw new LockstepError(ErrorCodes.INVALID_CONFIG, `the '${overlapOnly}' fault needs overlapping faults (overlap: true, --overlap)`)
+  if (faultKinds.includes('spare-clock') && !faultKinds.includes('replace')) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, "the 'spare-clock' fault sets the clocks of spares an operator brings in: it needs the 'replace' fault too (faults: [..., 'replace', 'spare-clock'], --faults replace,spare-clock)", { path: 'faults' })
+  }
   const inFlight = options.inFlight ?? 1
   if (!(Number.isInteger(inFlight) && inFlight >= 1 && inFlight <= MAX_IN_FLIGHT)) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, `simulate: inFlight must be a whole number of requests per client from 1 to ${MAX_IN_FLIGHT} (got ${String(inFlight)})`, { path: 'inFlight' })
@@ -408,7 +413,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const timingArgs = [
     clocks?.maxOffsetMs ? ` --clock-offset-ms ${clocks.maxOffsetMs}` : '',
     clocks?.maxDriftPpm ? ` --clock-drift-ppm ${clocks.maxDriftPpm}` : '',
-    (faultKinds.includes('skew') || faultKinds.includes('drift')) && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
+    (faultKinds.includes('skew') || faultKinds.includes('drift') || faultKinds.includes('spare-clock')) && skewBeyondMs !== DEFAULT_SKEW_BEYOND_MS ? ` --skew-beyond-ms ${skewBeyondMs}` : '',
     faultKinds.includes('delay') && delaySpikeMaxMs !== DEFAULT_DELAY_SPIKE_MAX_MS ? ` --delay-spike-ms ${delaySpikeMaxMs}` : '',
   ].join('')
   const rerun = `npx lockstep sim --machine ${machineArgument(options)} --replicas ${replicaCount} --order ${options.orderer.name} --clients ${clientCount}${inFlight > 1 ? ` --in-flight ${inFlight}` : ''} --ops ${ops}${faultsArg}${durable ? ' --durable' : ''}${timingArgs}${votingArgs}${options.linkCapacity !== undefined ? ` --link-capacity ${options.linkCapacity}` : ''}${options.heldForRestart === true ? ' --held-for-restart' : ''}${(options.connectDelayMaxMs ?? 0) > 0 ? ` --connect-delay-ms ${options.connectDelayMaxMs}` : ''} --seed ${options.seed}`
@@ -777,6 +782,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     skewViolations: ordererStats.skewViolations ?? 0,
     divergences: Object.values(divergedBy).reduce((sum, count) => sum + count, 0),
     divergedReplicas: Object.keys(divergedBy).sort(),
+    divergencesOutsideConfiguration: Object.values(cluster.divergencesOutsideConfiguration()).reduce((sum, count) => sum + count, 0),
   }
   const endMs = scheduler.now()
   fleet.close()
@@ -847,6 +853,10 @@ function describeFault(fault: FaultEvent): string {
   if (fault.kind === 'client-restart') return `client-restart ${fault.client} after ${fault.durationMs}ms`
   if (fault.kind === 'skew') return `skew ${fault.replicas.join(',')} ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms for ${fault.durationMs}ms`
   if (fault.kind === 'drift') return `drift ${fault.replicas.join(',')} to ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms over ${fault.rampMs ?? 0}ms, for ${fault.durationMs}ms`
+  if (fault.kind === 'spare-clock') {
+    const how = fault.rampMs === undefined ? 'set' : `drifting over ${fault.rampMs}ms`
+    return `spare-clock: the clock of the spare ${fault.replicas.join(',')} ${how} to ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms, for ${fault.durationMs}ms`
+  }
   if (fault.kind === 'blackout') return `blackout; restarts after ${JSON.stringify(fault.restartsAfterMs)}`
   if (fault.kind === 'full') return `full: the disk of ${fault.replicas.join(',')} fills up; room again after ${fault.durationMs}ms`
   if (fault.kind === 'membership') return `membership: an operator removes ${fault.replicas.join(',')}${fault.down ? ' (down)' : ''} through ${fault.via}, and admits it back after ${fault.durationMs}ms out`
