@@ -1,4 +1,4 @@
-// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership,replace,spare-clocks,drift,full] [--json]`: runs the simulator over settings
+// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership,replace,spare-clocks,cuts,drift,full] [--json]`: runs the simulator over settings
 // CI's suites do not draw, on seeds they never run (from 1,000,001 by default), and prints every failure with the
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
@@ -82,6 +82,8 @@ const grids = {
   replace: { label: 'random settings with machines replaced', draw: (seed) => withFault(withFault(randomSetting(seed, true), 'membership'), 'replace') },
   // The same with the clocks of the spares brought in set off before their admission (the `spare-clock` fault).
   'spare-clocks': { label: 'random settings with machines replaced, the spares\' clocks off', draw: (seed) => withFault(withFault(withFault(randomSetting(seed, true), 'membership'), 'replace'), 'spare-clock') },
+  // Random settings (clocks too) with links between two replicas cut, one way or both (the `cut` fault).
+  cuts: { label: 'random settings with links cut one way or both', draw: (seed) => withFault(randomSetting(seed, true), 'cut') },
   // The same with clocks that drift past the bound (the `drift` fault: a clock running fast or slow, not set off at once).
   drift: { label: 'random settings with drifting clocks', draw: (seed) => withFault(randomSetting(seed, true), 'drift') },
   // Random settings (clocks too), always with disks, with disks that fill up (the `full` fault: the replica stops at its

@@ -241,6 +241,14 @@ export class MemoryNetwork {
     }
   }
 
+  /**
+   * Cuts the link from `from` to `to`, one way: what `from` sends to `to` is held (as a partition holds it) while
+   * `to`'s messages to `from` go on. `heal` restores it.
+   */
+  cutLink(from: NodeId, to: NodeId): void {
+    this.blocked.add(linkKey(from, to))
+  }
+
   /** Restores every link; messages held by the partition go on, in order. */
   heal(): void {
     this.blocked.clear()

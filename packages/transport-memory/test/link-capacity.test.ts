@@ -43,4 +43,22 @@ describe('a memory network with a link capacity', () => {
     drain()
     expect(got).toEqual([1, 2, 3, 5])
   })
+
+  it('cutLink holds what one node sends to another, one way, until heal; the other way goes on', () => {
+    const { scheduler, drain } = manualScheduler()
+    const network = new MemoryNetwork({ scheduler })
+    const got: string[] = []
+    network.attach('a', (from, message) => got.push(`a<-${from}:${String(message)}`))
+    network.attach('b', (from, message) => got.push(`b<-${from}:${String(message)}`))
+    network.cutLink('a', 'b')
+    network.send('a', 'b', 'held')
+    network.send('b', 'a', 'through')
+    drain()
+    drain()
+    expect(got).toEqual(['a<-b:through'])
+    network.heal()
+    drain()
+    drain()
+    expect(got).toEqual(['a<-b:through', 'b<-a:held'])
+  })
 })

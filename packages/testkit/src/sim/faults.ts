@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace', 'drift', 'full', 'spare-clock'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace', 'drift', 'full', 'spare-clock', 'cut'] as const
 
 /**
  * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
@@ -40,12 +40,17 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * the operator started and has not admitted yet off beyond the orderer's bound, at once (as `skew`) or gradually (as
  * `drift`): a new machine whose clock nobody checked. The spare is in the view, outside the configuration, so its
  * fault is outside the budget (it is no replica the configuration counts); once admitted it stands for the replica it
- * replaces, and counts as skewed until its clock is back, in the slot the removed replica held.
+ * replaces, and counts as skewed until its clock is back, in the slot the removed replica held. `cut` (overlapping
+ * faults) stops the link between two replicas, one way or both (a firewall rule, a route gone, a network card that
+ * drops what it sends or what it receives), while both still reach every other replica: the partitions that are not
+ * a clean split (with both ways cut, the third replica of three is a bridge between two that cannot talk; with one
+ * way, one of them hears the other and is not heard). Held messages go on when it heals, as a partition's do. One
+ * end, the victim, counts as partitioned in the budget: every other replica is connected to all.
  */
 export type FaultKind = (typeof faultKinds)[number]
 
 /** The fault kinds that only the overlapping (world) model injects. */
-export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace', 'drift', 'full', 'spare-clock']
+export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace', 'drift', 'full', 'spare-clock', 'cut']
 
 /** One scheduled fault: it starts at `atMs` and ends (heals, restarts) `durationMs` later. */
 export interface FaultEvent {
@@ -66,6 +71,10 @@ export interface FaultEvent {
   readonly via?: string
   /** For `membership` and `replace`: true when the removed replica was down (a dead machine given up), not serving. */
   readonly down?: boolean
+  /** For `cut`: the other end of the link cut (the victim is `replicas[0]`). */
+  readonly peer?: string
+  /** For `cut`: which way the link stops: `both`, `out` (the victim's messages to `peer` are held), `in` (`peer`'s to the victim). */
+  readonly way?: 'both' | 'out' | 'in'
   /** For `replace`: the spare the operator brings in for the removed replica. */
   readonly spare?: string
   /** For a `blackout` with overlapping faults: when each replica comes back, in ms after the blackout. */

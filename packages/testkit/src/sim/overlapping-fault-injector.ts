@@ -5,6 +5,13 @@ import { drawSkewOffset, DEFAULT_DELAY_SPIKE_MAX_MS, shuffle, type FaultEvent, t
 import type { SeededRandom } from './prng'
 import type { SimCluster } from './sim-cluster'
 
+/** A `cut` fault in force: the link between `victim` and `peer`, stopped `both` ways, `out` of the victim or `in`to it. */
+interface LinkCut {
+  readonly victim: string
+  readonly peer: string
+  readonly way: 'both' | 'out' | 'in'
+}
+
 /** Options of {@link OverlappingFaultInjector}. */
 export interface OverlappingFaultOptions {
   /** The fault kinds of the run. */
@@ -98,6 +105,8 @@ export class OverlappingFaultInjector {
   private readonly random: SeededRandom
   private readonly restarts = new Map<string, PlannedRestart>()
   private partitions: (readonly string[])[] = []
+  /** Links between two replicas cut (`cut`), one way or both. */
+  private cuts: LinkCut[] = []
   private slowdowns: { readonly id: string; readonly extraMs: number }[] = []
   /** Pauses in force (a replica is paused until its last one ends). */
   private pauses: { readonly id: string }[] = []
@@ -212,6 +221,8 @@ export class OverlappingFaultInjector {
     this.striking = false
     if (this.nextStrike !== undefined) this.cluster.scheduler.clearTimer(this.nextStrike)
     for (const side of this.partitions) this.budget.partitionEnded(side)
+    for (const { victim } of this.cuts) this.budget.partitionEnded([victim])
+    this.cuts = []
     for (const { id } of this.slowdowns) this.budget.slowEnded(id)
     for (const { id } of this.skews) this.budget.skewEnded(id)
     for (const { id, timer } of this.catchingUp) {
@@ -358,6 +369,18 @@ export class OverlappingFaultInjector {
         if (victims.length === 0) return false
         this.record(fault(durationMs, victims, { offsetMs, rampMs }))
         this.drift(victims[0]!, offsetMs, rampMs, durationMs)
+        return true
+      }
+      case 'cut': {
+        // A link between two replicas stops, one way or both; both still reach every other replica (see `FaultKind`).
+        const victims = budget.pick(shuffle(random, running), 1)
+        if (victims.length === 0) return false
+        const victim = victims[0]!
+        const peer = random.pick(cluster.replicaIds.filter((id) => id !== victim && cluster.hasStarted(id)))
+        const way = random.pick(['both', 'out', 'in'] as const)
+        const durationMs = random.int(50, 3000)
+        this.record(fault(durationMs, victims, { peer, way }))
+        this.cut({ victim, peer, way }, durationMs)
         return true
       }
       case 'spare-clock': {
@@ -514,11 +537,36 @@ export class OverlappingFaultInjector {
       if (index < 0) return // ended by endAll
       this.partitions.splice(index, 1)
       this.budget.partitionEnded(side)
-      // Heal every link, then cut again what other partitions still cut.
-      this.cluster.network.heal()
-      for (const other of this.partitions) this.cluster.partition(other)
+      this.relink()
       this.checkQuiet()
     })
+  }
+
+  /** Stops the link between `cut.victim` and `cut.peer` (one way or both) for `durationMs`; see the `cut` fault. */
+  private cut(cut: LinkCut, durationMs: number): void {
+    this.cuts.push(cut)
+    this.budget.partitionStarted([cut.victim])
+    this.applyCut(cut)
+    this.cluster.scheduler.setTimer(durationMs, () => {
+      const index = this.cuts.indexOf(cut)
+      if (index < 0) return // ended by endAll
+      this.cuts.splice(index, 1)
+      this.budget.partitionEnded([cut.victim])
+      this.relink()
+      this.checkQuiet()
+    })
+  }
+
+  private applyCut({ victim, peer, way }: LinkCut): void {
+    if (way !== 'in') this.cluster.network.cutLink(victim, peer)
+    if (way !== 'out') this.cluster.network.cutLink(peer, victim)
+  }
+
+  /** Heals every link, then cuts again what the partitions and link cuts still in force cut. */
+  private relink(): void {
+    this.cluster.network.heal()
+    for (const side of this.partitions) this.cluster.partition(side)
+    for (const cut of this.cuts) this.applyCut(cut)
   }
 
   private slow(id: string, extraMs: number, durationMs: number): void {
@@ -767,7 +815,7 @@ export class OverlappingFaultInjector {
   /** Once no new fault strikes, notes when the last one healed. */
   private checkQuiet(): void {
     if (this.striking || this.quietAtMs !== undefined) return
-    const lasting = this.partitions.length + this.slowdowns.length + this.pauses.length + this.spikes.length + this.skews.length + this.catchingUp.length + this.restarts.size + this.removals.size + this.fullDisks.size
+    const lasting = this.partitions.length + this.cuts.length + this.slowdowns.length + this.pauses.length + this.spikes.length + this.skews.length + this.catchingUp.length + this.restarts.size + this.removals.size + this.fullDisks.size
     if (lasting === 0) this.quietAtMs = this.cluster.scheduler.now()
   }
 }

@@ -853,6 +853,7 @@ function describeFault(fault: FaultEvent): string {
   if (fault.kind === 'client-restart') return `client-restart ${fault.client} after ${fault.durationMs}ms`
   if (fault.kind === 'skew') return `skew ${fault.replicas.join(',')} ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms for ${fault.durationMs}ms`
   if (fault.kind === 'drift') return `drift ${fault.replicas.join(',')} to ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms over ${fault.rampMs ?? 0}ms, for ${fault.durationMs}ms`
+  if (fault.kind === 'cut') return `cut: the link ${fault.replicas.join(',')} ${fault.way === 'out' ? '->' : fault.way === 'in' ? '<-' : '<->'} ${fault.peer ?? '?'} stops for ${fault.durationMs}ms`
   if (fault.kind === 'spare-clock') {
     const how = fault.rampMs === undefined ? 'set' : `drifting over ${fault.rampMs}ms`
     return `spare-clock: the clock of the spare ${fault.replicas.join(',')} ${how} to ${(fault.offsetMs ?? 0) > 0 ? '+' : ''}${fault.offsetMs ?? 0}ms, for ${fault.durationMs}ms`
