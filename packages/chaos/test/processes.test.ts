@@ -2,8 +2,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ChaosCluster } from '../src/index'
+import { waitForExit } from '../src/processes'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -53,5 +54,47 @@ describe('ChaosCluster: replica processes', () => {
     const cluster = await ChaosCluster.create({ dir, machine: 'kv' })
     cleanups.push(() => cluster.stop())
     expect(cluster.config.replicas.map((r) => r.metricsPort)).toEqual([undefined, undefined, undefined])
+  })
+})
+
+describe('waitForExit: how long the full nemesis waits for a replica whose disk filled', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  /** A replica process as the wait sees it: it says its storage failed at `saysAtMs` and exits at `exitsAtMs`, if ever. */
+  function replica(saysAtMs: number | undefined, exitsAtMs: number | undefined) {
+    let running = true
+    let said = false
+    if (saysAtMs !== undefined) setTimeout(() => (said = true), saysAtMs)
+    const closed = new Promise<void>((resolve) => {
+      if (exitsAtMs === undefined) return
+      setTimeout(() => {
+        running = false
+        resolve()
+      }, exitsAtMs)
+    })
+    return { closed, running: () => running, storageFailed: () => said }
+  }
+
+  /** Runs the wait on virtual timers; resolves whether the replica still ran when the wait ended, and when that was. */
+  async function waitOn(process: ReturnType<typeof replica>, ms: number, graceMs: number) {
+    let ended: { readonly running: boolean; readonly atMs: number } | undefined
+    const started = Date.now()
+    void waitForExit(process, ms, graceMs).then(() => (ended = { running: process.running(), atMs: Date.now() - started }))
+    await vi.advanceTimersByTimeAsync(ms + graceMs + 3_000)
+    return ended
+  }
+
+  it('gives one that said its storage failed just before the wait ended the time to exit (chaos seed 51002)', async () => {
+    vi.useFakeTimers()
+    expect(await waitOn(replica(90, 160), 100, 1_000)).toEqual({ running: false, atMs: 160 })
+  })
+
+  it('ends the wait for one that said so and goes on running once the grace is over, and at once for one that said nothing', async () => {
+    vi.useFakeTimers()
+    expect(await waitOn(replica(20, undefined), 50, 100)).toEqual({ running: true, atMs: 150 })
+    expect(await waitOn(replica(undefined, undefined), 50, 100_000)).toEqual({ running: true, atMs: 50 })
+    expect(await waitOn(replica(undefined, 30), 50, 100)).toEqual({ running: false, atMs: 30 })
   })
 })
