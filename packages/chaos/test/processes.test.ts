@@ -81,8 +81,9 @@ describe('waitForExit: how long the full nemesis waits for a replica whose disk 
   async function waitOn(process: ReturnType<typeof replica>, ms: number, graceMs: number) {
     let ended: { readonly running: boolean; readonly atMs: number } | undefined
     const started = Date.now()
-    void waitForExit(process, ms, graceMs).then(() => (ended = { running: process.running(), atMs: Date.now() - started }))
+    const waiting = waitForExit(process, ms, graceMs).then(() => (ended = { running: process.running(), atMs: Date.now() - started }))
     await vi.advanceTimersByTimeAsync(ms + graceMs + 3_000)
+    await waiting
     return ended
   }
 
