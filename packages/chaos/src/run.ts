@@ -8,7 +8,7 @@ import { ChaosCluster } from './processes'
 import { kvWorkload, lockWorkload, registerWorkload, tcpCluster, type HistoryWorkload, type OperationCounts, type RunningWorkload, type WorkloadResult } from './workloads'
 
 /** Every nemesis the harness knows. */
-export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew', 'member', 'full'] as const
+export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew', 'member', 'full', 'cut'] as const
 export type Nemesis = (typeof NEMESES)[number]
 /** Nemeses that need something not built yet, and what. */
 export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = {}
@@ -405,6 +405,19 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         for (const other of others) if (!held.partitioned.has(other)) for (const link of cluster.linksBetween(target, other)) link.set({ kind: 'pass' })
         break
       }
+      case 'cut': {
+        // One link between the target and one other replica stops, both ways or one way, while both still reach the
+        // rest (the simulator's `cut`): a partition that is no clean split. The target is the fault; the other end
+        // is not held, so another loop may strike it (it is then the other loop's fault).
+        const other = random.pick(others)
+        const way = random.pick(['both', 'out', 'in'] as const)
+        ;(record as { detail: string }).detail = cutLink(cluster, target, other, way)
+        held.partitioned.add(target)
+        await sleep(holdMs)
+        held.partitioned.delete(target)
+        healCut(cluster, target, other, held.partitioned)
+        break
+      }
       case 'reset':
         for (const other of others) for (const link of cluster.linksBetween(target, other)) link.reset()
         ;(record as { detail: string }).detail = 'every connection to the others cut'
@@ -439,6 +452,31 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
     record.end = now()
     log(`  ${(record.start / 1000).toFixed(1)} s  ${kind} ${target}: ${record.detail} (${((record.end - record.start) / 1000).toFixed(1)} s)${record.anomaly === undefined ? '' : `; VIOLATION: ${record.anomaly}`}`)
   }
+}
+
+/** The links of a cluster, as the `cut` nemesis sets them. */
+export type ClusterLinks = Pick<ChaosCluster, 'link' | 'linksBetween'>
+
+/**
+ * The `cut` nemesis: the link between `target` and `other` stops, `both` ways (down: open connections cut, new ones
+ * refused), or one way, `out` of the target (its bytes to `other` are lost, whichever side dialed) or `in`to it. Says
+ * what it did.
+ */
+export function cutLink(cluster: ClusterLinks, target: string, other: string, way: 'both' | 'out' | 'in'): string {
+  if (way === 'both') {
+    for (const link of cluster.linksBetween(target, other)) link.set({ kind: 'down' })
+    return `its link to ${other} down`
+  }
+  // A proxy's `forward` bytes come from the side that dialed it.
+  cluster.link(target, other).set({ kind: 'drop', direction: way === 'out' ? 'forward' : 'backward' })
+  cluster.link(other, target).set({ kind: 'drop', direction: way === 'out' ? 'backward' : 'forward' })
+  return `its link to ${other} one way (${way === 'out' ? 'from' : 'to'} it) lost`
+}
+
+/** Heals what {@link cutLink} did, unless another loop keeps `other` partitioned (its links stay as that loop set them). */
+export function healCut(cluster: ClusterLinks, target: string, other: string, partitioned: ReadonlySet<string>): void {
+  if (partitioned.has(other)) return
+  for (const link of cluster.linksBetween(target, other)) link.set({ kind: 'pass' })
 }
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { watchAlone, type FaultRecord } from '../src/run'
+import { LinkProxy } from '../src/proxy'
+import { cutLink, healCut, watchAlone, type FaultRecord } from '../src/run'
 
 const fault = (kind: FaultRecord['kind'], target: string): FaultRecord => ({ kind, target, detail: '', start: 0, end: 0 })
 
@@ -32,5 +33,42 @@ describe('the member nemesis counts views as churn while no other fault strikes'
     const alone = watchAlone(held, [fault('member', 'r2')])
     held.partitioned.clear()
     expect(alone()).toBe(false)
+  })
+})
+
+describe('the cut nemesis stops one link between two replicas, both ways or one way', () => {
+  /** Three replicas' links (a proxy per dialing direction), as the chaos cluster holds them, not listening. */
+  function links() {
+    const proxies = new Map<string, LinkProxy>()
+    for (const from of ['r1', 'r2', 'r3']) for (const to of ['r1', 'r2', 'r3']) if (from !== to) proxies.set(`${from}>${to}`, new LinkProxy(from, to, () => 0))
+    const link = (from: string, to: string) => proxies.get(`${from}>${to}`)!
+    return { link, linksBetween: (a: string, b: string) => [link(a, b), link(b, a)], modes: () => Object.fromEntries([...proxies].map(([key, proxy]) => [key, proxy.current])) }
+  }
+  const pass = { kind: 'pass' }
+
+  it('both ways: the two proxies between them down, every other link passes; healed, all pass', () => {
+    const cluster = links()
+    expect(cutLink(cluster, 'r1', 'r3', 'both')).toBe('its link to r3 down')
+    expect(cluster.modes()).toEqual({ 'r1>r2': pass, 'r1>r3': { kind: 'down' }, 'r2>r1': pass, 'r2>r3': pass, 'r3>r1': { kind: 'down' }, 'r3>r2': pass })
+    healCut(cluster, 'r1', 'r3', new Set())
+    expect(Object.values(cluster.modes())).toEqual(Array(6).fill(pass))
+  })
+
+  it("one way: the target's bytes to the other lost (out) or the other's to it (in), whichever side dialed", () => {
+    const out = links()
+    expect(cutLink(out, 'r2', 'r1', 'out')).toBe('its link to r1 one way (from it) lost')
+    expect(out.link('r2', 'r1').current).toEqual({ kind: 'drop', direction: 'forward' })
+    expect(out.link('r1', 'r2').current).toEqual({ kind: 'drop', direction: 'backward' })
+    const into = links()
+    expect(cutLink(into, 'r2', 'r1', 'in')).toBe('its link to r1 one way (to it) lost')
+    expect(into.link('r2', 'r1').current).toEqual({ kind: 'drop', direction: 'backward' })
+    expect(into.link('r1', 'r2').current).toEqual({ kind: 'drop', direction: 'forward' })
+  })
+
+  it('leaves the links of a replica another loop keeps partitioned as that loop set them', () => {
+    const cluster = links()
+    cutLink(cluster, 'r1', 'r3', 'both')
+    healCut(cluster, 'r1', 'r3', new Set(['r3']))
+    expect(cluster.link('r1', 'r3').current).toEqual({ kind: 'down' })
   })
 })
