@@ -386,23 +386,16 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         cluster.resume(target)
         break
       case 'partition': {
+        // Every link of the target cut as `cut` cuts one: both ways, or, one time in three, one way (the bytes from
+        // the target to the others lost, or to it; the other way passes).
         const oneWay = random.chance(0.3)
-        const direction = random.chance(0.5) ? 'forward' : 'backward'
-        for (const other of others) {
-          if (oneWay) {
-            // Bytes from the target to the others are lost (or to it), the other way passes.
-            cluster.link(target, other).set({ kind: 'drop', direction: direction === 'forward' ? 'forward' : 'backward' })
-            cluster.link(other, target).set({ kind: 'drop', direction: direction === 'forward' ? 'backward' : 'forward' })
-          } else {
-            for (const link of cluster.linksBetween(target, other)) link.set({ kind: 'down' })
-          }
-        }
-        ;(record as { detail: string }).detail = oneWay ? `one way (${direction === 'forward' ? 'from' : 'to'} it) lost` : 'isolated from the others'
+        const direction = random.chance(0.5) ? 'out' : 'in'
+        for (const other of others) cutLink(cluster, target, other, oneWay ? direction : 'both')
+        ;(record as { detail: string }).detail = oneWay ? `one way (${direction === 'out' ? 'from' : 'to'} it) lost` : 'isolated from the others'
         held.partitioned.add(target)
         await sleep(holdMs)
         held.partitioned.delete(target)
-        // Links to a replica another loop still keeps apart stay as that loop set them.
-        for (const other of others) if (!held.partitioned.has(other)) for (const link of cluster.linksBetween(target, other)) link.set({ kind: 'pass' })
+        for (const other of others) healCut(cluster, target, other, held.partitioned)
         break
       }
       case 'cut': {

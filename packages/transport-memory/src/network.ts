@@ -236,8 +236,8 @@ export class MemoryNetwork {
   /** Cuts the links between every node of `a` and every node of `b`, both ways. */
   partition(a: readonly NodeId[], b: readonly NodeId[]): void {
     for (const x of a) for (const y of b) {
-      this.blocked.add(linkKey(x, y))
-      this.blocked.add(linkKey(y, x))
+      this.cutLink(x, y)
+      this.cutLink(y, x)
     }
   }
 
