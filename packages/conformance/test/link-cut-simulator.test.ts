@@ -39,5 +39,43 @@ describe('links cut one way or both (the cut fault)', () => {
       expect(struck.length, 'runs of cuts alone where a cut struck').toBeGreaterThanOrEqual(seeds)
       expect(changed.length, `runs of cuts alone whose views changed, of ${struck.length}`).toBeGreaterThanOrEqual(Math.ceil(struck.length / 2))
     }, 300_000)
+
+    it(`${name}: a cut link costs about what a partition costs: no churn of views, no stall until a link fills (kv, 3 and 5 replicas, cuts alone)`, async () => {
+      for (const replicas of [3, 5]) {
+        const measured = { cut: measure(), partition: measure() }
+        for (let seed = 1; seed <= 2 * seeds; seed++) {
+          for (const fault of ['cut', 'partition'] as const) {
+            const result = await simulate({ seed, workload: workloads.kv!, orderer, replicas, clients: 3, ops: 120, faults: [fault], overlap: true })
+            expect(result.violations, result.rerun).toEqual([])
+            measured[fault].add(result)
+          }
+        }
+        const cut = measured.cut.summary()
+        const partition = measured.partition.summary()
+        const what = `${replicas} replicas: cuts ${JSON.stringify(cut)}, partitions ${JSON.stringify(partition)}`
+        expect(cut.viewsPerVirtualSecond, what).toBeLessThanOrEqual(3 * partition.viewsPerVirtualSecond)
+        expect(cut.p99Ms, what).toBeLessThanOrEqual(3 * partition.p99Ms)
+        expect(cut.maxMs, what).toBeLessThanOrEqual(4 * partition.maxMs)
+      }
+    }, 300_000)
   }
 })
+
+/** View changes per virtual second and the latency of answered requests, over several runs. */
+function measure() {
+  let views = 0
+  let virtualMs = 0
+  const latencies: number[] = []
+  return {
+    add(result: { viewChanges: number; virtualTimeMs: number; history: readonly { call: number; return: number | null }[] }) {
+      views += result.viewChanges
+      virtualMs += result.virtualTimeMs
+      for (const op of result.history) if (op.return !== null) latencies.push(op.return - op.call)
+    },
+    summary() {
+      latencies.sort((a, b) => a - b)
+      const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!)
+      return { viewsPerVirtualSecond: Number(((views / virtualMs) * 1000).toFixed(2)), p99Ms: at(0.99), maxMs: at(1) }
+    },
+  }
+}

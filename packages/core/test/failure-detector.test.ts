@@ -36,6 +36,42 @@ describe('the failure detector', () => {
     expect(d.suspicionCount('r3', [])).toBe(0)
   })
 
+  it('counts a replica that left the view silent as unheard until its next message, and one that left it unreachable until a probe goes through', () => {
+    const d = detector()
+    d.heard('r2', 10)
+    d.heard('r3', 45)
+    d.watch(['r1', 'r3'], 70) // r2 left silent (60 ms > 50)
+    expect(d.unheard()).toEqual(['r2'])
+    expect(d.probe('r2')).toBe(false) // silent, not unreachable: no probe lifts it
+    d.heard('r2', 80)
+    expect(d.unheard()).toEqual([])
+    // A replica that left unreachable stays unheard however often it is heard, until a probe is sent to it.
+    d.watch(['r1', 'r2', 'r3'], 90)
+    d.markUnreachable('r3')
+    d.watch(['r1', 'r2'], 95)
+    d.heard('r3', 96)
+    expect(d.unheard()).toEqual(['r3'])
+    expect(d.probe('r3')).toBe(true)
+    expect(d.unheard()).toEqual([])
+    // The probe could not be sent either: unheard again.
+    d.markUnreachable('r3')
+    expect(d.unheard()).toEqual(['r3'])
+    // A member is never unheard (it is suspected or not).
+    d.watch(['r1', 'r2', 'r3'], 100)
+    expect(d.unheard()).toEqual([])
+  })
+
+  it("keeps what the members that stay reported of the replicas outside the new view, and nothing else", () => {
+    const d = detector()
+    d.reported('r2', ['r3'])
+    d.reported('r3', ['r2'])
+    d.watch(['r1', 'r2'], 100) // r3 leaves: r2's report of it stays, r3's reports go
+    expect(d.reportedByAnother('r3')).toBe(true)
+    expect(d.suspicionCount('r2', [])).toBe(0)
+    d.reported('r2', [])
+    expect(d.reportedByAnother('r3')).toBe(false)
+  })
+
   it('sends each member a heartbeat every heartbeatMs, on its own schedule', () => {
     const d = detector()
     expect(d.heartbeatsDue(0)).toEqual(['r2', 'r3'])

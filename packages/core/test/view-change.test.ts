@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { Holding, PeerMessage, PromiseMessage, ViewValue } from '../src/engine/peer-messages'
 import { Acceptor } from '../src/engine/view-change/acceptor'
 import { ballotAbove, sameBallot } from '../src/engine/view-change/ballot'
-import { coordinatorTurnDue, highestAccepted, proposeNextView, recoveryValue } from '../src/engine/view-change/coordinator'
+import { coordinatorTurnDue, highestAccepted, proposeNextView, recoveryValue, unheardMembers } from '../src/engine/view-change/coordinator'
 import { majorityOf } from '../src/engine/view-change/quorum'
 
 const value = (id: number, members: string[]): ViewValue => ({ view: { id, members }, configuration: ['r1', 'r2', 'r3'], joining: [], incarnations: {}, boundary: id })
@@ -98,7 +98,7 @@ describe('the coordinator', () => {
   })
 
   it('removes members a majority of live promisers suspect and that did not promise, adds joiners, and applies operator commands to the configuration', () => {
-    const promises = new Map([promise('r1', ['r3']), promise('r2', ['r3', 'r4'])])
+    const promises = new Map([promise('r1', ['r3']), promise('r2', ['r3'])])
     const next = proposeNextView({
       current: { id: 1, members: ['r1', 'r2', 'r3', 'r4', 'r5'] },
       configuration: ['r1', 'r2', 'r3', 'r4', 'r5'],
@@ -113,6 +113,39 @@ describe('the coordinator', () => {
     const admitted = { r1: 101, r2: 102, r4: 7 }
     // The configuration's changes are recorded with this view, so later views keep r5 out (see the next test).
     expect(next).toEqual({ view: { id: 2, members: ['r1', 'r2', 'r4', 'r6'] }, configuration: ['r1', 'r2', 'r3', 'r4', 'r6'], joining: ['r6'], incarnations: { r6: 42 }, boundary: 'b', admitted, changes: { r5: 2, r6: 2 } })
+  })
+
+  it('leaves out one end of each pair of members that cannot hear each other, and a joiner a live promiser that stays cannot hear (a link cut, one way or both)', () => {
+    const inputs = { current: { id: 1, members: ['r1', 'r2', 'r3'] }, configuration: ['r1', 'r2', 'r3'], removals: new Set<string>(), admissions: new Set<string>(), joinRequests: new Map<string, number>(), boundary: 'b' }
+    // Cut both ways between r1 and r2, r3 the bridge: all three promised (r3 coordinates). One end leaves, the
+    // last by name; the coordinator would stay were it one of them.
+    const both = new Map([promise('r1', ['r2']), promise('r2', ['r1']), promise('r3', [])])
+    expect(proposeNextView({ ...inputs, promises: both, coordinator: 'r3' }).view.members).toEqual(['r1', 'r3'])
+    expect(proposeNextView({ ...inputs, promises: both, coordinator: 'r2' }).view.members).toEqual(['r2', 'r3'])
+    // Cut one way: r2 does not hear r1, r1 hears r2. The one not heard leaves, whoever coordinates: with r2 left
+    // out instead, r1 would hear its join and let it back into a view whose order r2 cannot follow.
+    const oneWay = new Map([promise('r1', []), promise('r2', ['r1']), promise('r3', [])])
+    expect(proposeNextView({ ...inputs, promises: oneWay, coordinator: 'r1' }).view.members).toEqual(['r2', 'r3'])
+    // A member that did not promise leaves when one live promiser that stays does not hear it (a majority of the
+    // promisers need not: the others hear it through links that work).
+    const bridge = new Map([promise('r2', ['r1']), promise('r3', [])])
+    expect(proposeNextView({ ...inputs, promises: bridge, coordinator: 'r2' }).view.members).toEqual(['r2', 'r3'])
+    // A suspicion by a member that leaves counts for nothing: r1 leaves (two do not hear it), and r2, which only
+    // r1 did not hear, stays.
+    const five = { ...inputs, current: { id: 1, members: ['r1', 'r2', 'r3', 'r4', 'r5'] }, configuration: ['r1', 'r2', 'r3', 'r4', 'r5'] }
+    const star = new Map([promise('r1', ['r2']), promise('r2', ['r1']), promise('r3', ['r1']), promise('r4', []), promise('r5', [])])
+    expect(proposeNextView({ ...five, promises: star }).view.members).toEqual(['r2', 'r3', 'r4', 'r5'])
+    // Where what would stay is no majority of the configuration (everyone misses everyone: a delay spike), nobody
+    // leaves for it; on its own, the rule keeps at least one live promiser.
+    const all = new Map([promise('r1', ['r2', 'r3']), promise('r2', ['r1', 'r3']), promise('r3', ['r1', 'r2'])])
+    expect(proposeNextView({ ...inputs, promises: all, coordinator: 'r1' }).view.members).toEqual(['r1', 'r2', 'r3'])
+    expect(unheardMembers(['r1', 'r2', 'r3'], all, 'r1')).toEqual(['r3', 'r2'])
+    expect(proposeNextView({ ...inputs, current: { id: 1, members: ['r1', 'r2'] }, promises: new Map([promise('r1', ['r2']), promise('r2', [])]) }).view.members).toEqual(['r1', 'r2'])
+    // A replica asking to join waits while a live promiser that stays has not heard from it since it left; one
+    // that only a member leaving did not hear joins.
+    const outside = { ...inputs, current: { id: 1, members: ['r1', 'r2'] }, joinRequests: new Map([['r3', 9]]) }
+    expect(proposeNextView({ ...outside, promises: new Map([promise('r1', []), promise('r2', ['r3'])]) }).joining).toEqual([])
+    expect(proposeNextView({ ...outside, promises: new Map([promise('r1', []), promise('r2', [])]) }).joining).toEqual(['r3'])
   })
 
   it('keeps a replica the ending view names as removed out of the view and the configuration until an operator admits it', () => {

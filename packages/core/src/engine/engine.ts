@@ -550,7 +550,9 @@ export class ReplicaEngine<S = unknown> {
       this.log.warn(`dropped a '${message.kind}' message from replica '${from}': membership changes are not enabled on this replica`)
       return
     }
-    if (this.members.has(from)) this.membership?.detector.heard(from, this.clock.now())
+    // Every replica's messages count as heard, a member's or not: a replica asking to join enters a view only once
+    // its members hear it (`Membership.tick`).
+    this.membership?.heardFrom(from)
     this.membership?.noteMessage(from, message)
     const handler = this.handlers[message.kind] as ((from: ReplicaId, message: PeerMessage, membership: Membership) => void) | undefined
     if (!handler) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `unknown peer message kind '${String(message.kind)}'`)

@@ -22,6 +22,14 @@ export class FailureDetector {
   private readonly options: FailureDetectorOptions
   private members: readonly ReplicaId[] = []
   private readonly lastHeard = new Map<ReplicaId, number>()
+  /** When each replica's last message came (`lastHeard` also counts every member as heard at a view's start). */
+  private readonly lastMessage = new Map<ReplicaId, number>()
+  /**
+   * Replicas outside the view that this one does not count as heard (see `unheard`): one that left the view silent
+   * until its next message, one that left it unreachable (or could not be sent to since) until a send to it goes
+   * through (see `probed`).
+   */
+  private readonly silenced = new Map<ReplicaId, 'silent' | 'unreachable'>()
   private readonly lastHeartbeatSent = new Map<ReplicaId, number>()
   /** What each member last said it suspects (from its heartbeats and promises). */
   private readonly reports = new Map<ReplicaId, readonly ReplicaId[]>()
@@ -33,18 +41,35 @@ export class FailureDetector {
     this.options = options
   }
 
-  /** Starts watching the members of a new view: all count as heard from `now`; old suspicions are dropped. */
+  /**
+   * Starts watching the members of a new view: all count as heard from `now`; old suspicions are dropped. Replicas
+   * outside the view keep the time they were last heard from (see `unheard`), and what the members that stay last
+   * reported of them (see `reportedByAnother`): a replica some member could not hear waits outside until that
+   * member reports hearing it. Found: the join of a replica the coordinator heard and another member did not was
+   * left out of the view, and with that member's reports forgotten the coordinator started the next view change
+   * at once, every 5 ms.
+   */
   watch(members: readonly ReplicaId[], now: number): void {
+    for (const m of this.members) {
+      if (m === this.self || members.includes(m)) continue
+      if (this.unreachable.has(m)) this.silenced.set(m, 'unreachable')
+      else if (now - (this.lastMessage.get(m) ?? -Infinity) > this.options.suspectAfterMs) this.silenced.set(m, 'silent')
+    }
     this.members = members
-    this.lastHeard.clear()
     for (const member of members) this.lastHeard.set(member, now)
-    this.reports.clear()
+    for (const [peer, suspects] of this.reports) {
+      const outside = members.includes(peer) ? suspects.filter((r) => !members.includes(r)) : []
+      if (outside.length > 0) this.reports.set(peer, outside)
+      else this.reports.delete(peer)
+    }
     this.unreachable.clear()
   }
 
-  /** A message arrived from member `from`. */
+  /** A message arrived from `from` (a member, or a replica outside the view). */
   heard(from: ReplicaId, now: number): void {
     this.lastHeard.set(from, now)
+    this.lastMessage.set(from, now)
+    if (this.silenced.get(from) === 'silent') this.silenced.delete(from)
   }
 
   /** Member `from` reported whom it suspects. */
@@ -54,15 +79,27 @@ export class FailureDetector {
 
   /** The link to `peer` failed; returns false if it was already marked. */
   markUnreachable(peer: ReplicaId): boolean {
+    if (!this.members.includes(peer)) this.silenced.set(peer, 'unreachable')
     if (this.unreachable.has(peer)) return false
     this.unreachable.add(peer)
     return true
   }
 
-  /** Members this replica suspects: silent for longer than `suspectAfterMs`, or unreachable. */
-  suspects(now: number): ReplicaId[] {
-    const limit = this.options.suspectAfterMs
+  /** Members this replica suspects: silent for longer than `limit` (default `suspectAfterMs`), or unreachable. */
+  suspects(now: number, limit = this.options.suspectAfterMs): ReplicaId[] {
     return this.members.filter((m) => m !== this.self && (this.unreachable.has(m) || now - (this.lastHeard.get(m) ?? now) > limit))
+  }
+
+  /**
+   * The replicas outside the view that left it silent here and sent nothing since, or left it unreachable and took
+   * no message since (see `probe`): one asking to join would stall the next view's order the moment it entered
+   * (see `Membership.tick`). A replica never a member here is not counted unheard: were its link to this one cut,
+   * the view that admits it leaves it out again (it is silent here), and from then on it counts. Found: counting a
+   * member left out for a cut link as heard from the start of each view it was in, views alternated with it and
+   * without it every 25 ms.
+   */
+  unheard(): ReplicaId[] {
+    return [...this.silenced.keys()].filter((r) => !this.members.includes(r)).sort()
   }
 
   /** How many members suspect `member`: this replica (from `ownSuspects`) and every other member that reported it. */
@@ -71,6 +108,34 @@ export class FailureDetector {
     // Keys, then get: no [key, value] array per report (this runs for every member at every tick).
     for (const peer of this.reports.keys()) if (peer !== member && this.members.includes(peer) && this.reports.get(peer)!.includes(member)) count++
     return count
+  }
+
+  /**
+   * A replica outside the view that this one could not send to asked for something (to join): true if it is to be
+   * probed, a message sent to it to learn whether its link takes messages again. Its mark is lifted first; a send
+   * that fails puts it back (`markUnreachable`). Found: r1's link to r2 filled (cut one way), the view left r2 out,
+   * and r2, which r1 still heard, came back at once; its link filled again, every 20 ms until the cut healed.
+   */
+  probe(replica: ReplicaId): boolean {
+    if (this.silenced.get(replica) !== 'unreachable') return false
+    this.silenced.delete(replica)
+    return true
+  }
+
+  /** True if `replica` is outside the view and unheard here (see `unheard`). */
+  isUnheard(replica: ReplicaId): boolean {
+    return this.silenced.has(replica) && !this.members.includes(replica)
+  }
+
+  /** What member `replica` last reported it does not hear (in this view, and of replicas outside it before). */
+  reportOf(replica: ReplicaId): readonly ReplicaId[] | undefined {
+    return this.reports.get(replica)
+  }
+
+  /** True if a member other than `replica` reported it, in its latest report of this view. */
+  reportedByAnother(replica: ReplicaId): boolean {
+    for (const peer of this.reports.keys()) if (peer !== replica && this.members.includes(peer) && this.reports.get(peer)!.includes(replica)) return true
+    return false
   }
 
   /** Members owed a heartbeat at `now` (heartbeats go out on their own schedule, whatever else flows); marks them sent. */

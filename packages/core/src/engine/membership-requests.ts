@@ -156,10 +156,13 @@ export class MembershipRequests {
     return this.changedIn.size > 0 ? Object.fromEntries(this.changedIn) : undefined
   }
 
-  /** True if a view change has membership work to do, given the current view and configuration. */
-  pending(members: readonly ReplicaId[], configuration: readonly ReplicaId[]): boolean {
+  /**
+   * True if a view change has membership work to do, given the current view and configuration. A join from a
+   * replica outside the view that a member has not heard from lately (`unheard`) waits: it would stall the order.
+   */
+  pending(members: readonly ReplicaId[], configuration: readonly ReplicaId[], unheard: (replica: ReplicaId) => boolean = () => false): boolean {
     return (
-      this.joins.size > 0 ||
+      [...this.joins.keys()].some((r) => members.includes(r) || !unheard(r)) ||
       [...this.removals, ...this.removedByView].some((r) => this.refuses(r) && (members.includes(r) || configuration.includes(r))) ||
       [...this.admissions].some((r) => !configuration.includes(r))
     )

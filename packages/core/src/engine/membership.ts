@@ -119,6 +119,10 @@ export class Membership {
   private knownValue: ViewValue | undefined
   /** The view whose value (or disk, or the initial view) gave `configuration`. */
   private configurationView: number
+  /** Whether the last tick found this replica's view working (see `ignoresPrepare`). */
+  private viewWorks = false
+  /** The last view change from outside the view this replica left unanswered (said once each). */
+  private ignoredPrepare: { readonly coordinator: ReplicaId; readonly view: number } | undefined
   /** Fresh joins from members of the initial view, waiting a view-change timeout for them to start in it. */
   private readonly freshJoins = new Map<ReplicaId, { readonly incarnation: number; readonly since: number }>()
 
@@ -149,16 +153,27 @@ export class Membership {
       persistVotes: (state) => host.effects.persistVotes?.(state),
       promiseHolding: (instance) => this.holding(instance),
       acceptedValue: (instance) => (instance === host.view().id + 1 ? this.freeze() : undefined),
-      suspects: () => this.detector.suspects(host.clock.now()),
+      suspects: () => this.reportedSuspects(host.clock.now()),
       propose: (instance, promises) => {
         // The view the change ends is the one numbered just below it: this replica's own, or (restarted from its
         // disk) a newer one it learned was chosen; never number the next view after an older one.
         const ending = this.endingView(instance)
         if (!ending) return undefined
-        return proposeValue({ view: instance, current: ending.view, configuration: ending.configuration, changes: ending.changes, promises, asks: this.asks, merge: (reports) => host.orderer.mergeReports(reports) })
+        // Its own promise says whom it did not hear when it promised; it knows better now (a member it did not hear
+        // then may have promised since). Found: r2 suspected r1 behind a partition, coordinated, and after the heal
+        // left r1 out of the view r1 had just promised in.
+        const own = promises.get(host.self)
+        const current = own ? new Map(promises).set(host.self, { ...own, suspects: this.reportedSuspects(host.clock.now()) }) : promises
+        const reports = new Map<ReplicaId, readonly ReplicaId[]>()
+        for (const member of ending.view.members) {
+          const report = promises.has(member) ? undefined : this.detector.reportOf(member)
+          if (report) reports.set(member, report)
+        }
+        return proposeValue({ view: instance, current: ending.view, configuration: ending.configuration, changes: ending.changes, promises: current, asks: this.asks, merge: (reports) => host.orderer.mergeReports(reports), coordinator: host.self, reports })
       },
       heardOfView: (view) => (this.knownView = Math.max(this.knownView, view)),
       learnedChosen: (value) => this.learnedChosen(value),
+      ignoresPrepare: (coordinator, view) => this.ignoresPrepare(coordinator, view),
       refusesCoordinator: (coordinator) => {
         // A replica an operator removed that restarted from a disk older than its removal still counts itself in
         // the configuration and coordinates view changes; voting in them froze the serving members each time, and
@@ -214,12 +229,11 @@ export class Membership {
     // A replica waiting to be added asks every half view-change timeout: one silent for six of those has stopped.
     this.asks.expire(JOIN_EXPIRES_AFTER_TIMEOUTS * this.options.viewChangeTimeoutMs)
     const suspects = this.detector.suspects(now)
+    const unheard = this.unheardOutside()
     // Serving the initial view it started without state, it names the fresh peers it had heard (see `ClusterStart`)
     // while nothing is delivered: the initial view delivers a request only once every member holds it, so after
     // that a member still fresh with a run named here is one that ran in this view and restarted.
-    const started = host.view().id === host.initialView.id && host.requests.replicated.position === 0 ? this.start.startedKnowing : undefined
-    const heartbeat: PeerMessageOf<'heartbeat'> = { kind: 'heartbeat', view: host.view().id, suspects, ...(started && { started }) }
-    for (const member of this.detector.heartbeatsDue(now)) host.send(member, heartbeat)
+    this.sendHeartbeat(this.detector.heartbeatsDue(now), unheard.length > 0 ? [...suspects, ...unheard] : suspects)
     // A retry may complete the transfer (the state whole and confirmed by then): like a chunk, only while this
     // replica may take the state (`mayTakeState`). Found (sweep grid forming, seed 25300059: real time, kv, 7
     // replicas, memory storage): r5, waiting for view 52's state, promised in the change to view 53 holding its old
@@ -245,14 +259,55 @@ export class Membership {
     // A member waiting for the state that promised in a later view change takes no state until that one ends
     // (`mayTakeState`): if its coordinator is gone, nobody else may find one needed, so it takes its turn too.
     const waitsForLaterView = status === 'transferring' && !this.mayTakeState()
-    const needed = suspectedByMajority || waitsForLaterView || (status !== 'transferring' && (this.asks.pending(members, this.configuration) || status === 'frozen' || cutOff))
+    // A member this replica has not heard from, while it hears a majority of the view and its order waits: the link
+    // between them is cut (one way or both), and each orderer waits for every member. Nobody else may suspect it (the
+    // others hear it), so no majority ever will: it asks for the view change itself, which leaves out one end of
+    // the cut (`proposeNextView`). It waits two heartbeats past the suspicion first, so that a member every replica
+    // lost (a crash) goes by the majority's suspicion, with the usual turns, instead of each replica coordinating at
+    // once. Found by the simulator's `cut` fault: no majority suspected either end of a link cut both ways, the
+    // order stopped until the link filled (670 ms), and then views churned every 10 to 15 ms until the cut healed.
+    const stalled =
+      status === 'normal' &&
+      !suspectedByMajority &&
+      host.orderer.pendingCount() > 0 &&
+      members.length - suspects.length >= majorityOf(members.length) &&
+      this.detector.suspects(now, this.options.suspectAfterMs + 2 * this.options.heartbeatMs).length > 0
+    const needed =
+      suspectedByMajority || waitsForLaterView || (status !== 'transferring' && (this.asks.pending(members, this.configuration, (r) => unheard.includes(r) || this.detector.reportedByAnother(r)) || status === 'frozen' || cutOff || stalled))
     const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m)))
     // A full link is known to its sender alone: no other replica will find a view change needed, so waiting for
     // the turns of those ranked before it only stalls the view (its order stream has a hole) for up to a
     // view-change timeout per rank. It goes first. Found: r5 of five waited 600 ms for its turn after its link to
-    // r3 filled (the simulator's settled-cluster check, voting-simulator seed 112).
-    const ranked = cutOff && !suspectedByMajority ? [host.self, ...candidates.filter((m) => m !== host.self)] : candidates
+    // r3 filled (the simulator's settled-cluster check, voting-simulator seed 112). So does a replica whose order
+    // waits on a member only it cannot hear.
+    const ranked = (cutOff || stalled) && !suspectedByMajority ? [host.self, ...candidates.filter((m) => m !== host.self)] : candidates
+    // Its view works: it serves, hears every member, and needs no view change but for membership work (a join, an
+    // operator's command), which its members carry out themselves.
+    this.viewWorks = status === 'normal' && suspects.length === 0 && !suspectedByMajority && !cutOff && !stalled
     this.viewChange.tick(needed, ranked)
+  }
+
+  /**
+   * A member whose view works (it serves, hears every member, and needs no view change but for membership work)
+   * leaves a prepare unanswered from a replica outside the view that a member does not hear: the members admit it
+   * themselves once each of them hears it, and a promise would freeze a view that works for a view change that
+   * cannot end while that member does not hear it. Found by
+   * the simulator's `cut` fault (realtime, seed 14): r1, left out because r2 could not hear it and holding a
+   * state, started view changes of its own after waiting a view-change timeout (as a replica outside a view that
+   * holds a state does, for when no live cluster is left); r3 promised each one, its promises were held by a cut
+   * of its own link to r1, and the view {r2, r3} stood frozen for 1.3 s while r1's ballots, every 200 ms, kept r3
+   * from taking its turn.
+   */
+  private ignoresPrepare(coordinator: ReplicaId, view: number): boolean {
+    const { host } = this
+    if (host.status() !== 'normal' || host.isMember(coordinator) || !this.viewWorks || this.detector.suspects(host.clock.now()).length > 0) return false
+    // Only one whose join waits because a member does not hear it: any other is added by the members at once.
+    if (!this.detector.isUnheard(coordinator) && !this.detector.reportedByAnother(coordinator)) return false
+    if (this.ignoredPrepare?.coordinator !== coordinator || this.ignoredPrepare.view !== view) {
+      this.ignoredPrepare = { coordinator, view }
+      host.log.info(`replica '${host.self}' leaves the view change to view ${view} by '${coordinator}' unanswered: '${coordinator}' is outside view ${host.view().id}, which works; the members add a replica that asks to join once each of them hears it`)
+    }
+    return true
   }
 
   /** A replica restarted from its disk (holding `view` and `position`, its votes and the view's value): it waits to be brought back. */
@@ -304,6 +359,50 @@ export class Membership {
   /** The value of the view this replica installed last. */
   get committed(): ViewValue | undefined {
     return this.lastCommit
+  }
+
+  private sendHeartbeat(to: readonly ReplicaId[], suspects: readonly ReplicaId[]): void {
+    const { host } = this
+    if (to.length === 0) return
+    const started = host.view().id === host.initialView.id && host.requests.replicated.position === 0 ? this.start.startedKnowing : undefined
+    const heartbeat: PeerMessageOf<'heartbeat'> = { kind: 'heartbeat', view: host.view().id, suspects, ...(started && { started }) }
+    for (const member of to) host.send(member, heartbeat)
+  }
+
+  /**
+   * A message came from `from`. A replica outside the view that this one could not send to gets a probe: a
+   * heartbeat (which a replica outside a view ignores) tells whether its link takes messages again. One this
+   * replica reported unheard and now hears (or reaches) is reported heard at once, in a heartbeat to the members
+   * out of turn: the members let a replica asking to join in once none of them reports it unheard, and would
+   * otherwise wait a heartbeat for it.
+   */
+  heardFrom(from: ReplicaId): void {
+    const { host } = this
+    const wasUnheard = this.detector.isUnheard(from)
+    this.detector.heard(from, host.clock.now())
+    // Found: a replica restarted from its disk, whose link had filled while it was down and cut off, was never
+    // brought back (nothing probed the link).
+    if (!host.isMember(from) && this.detector.probe(from)) host.send(from, { kind: 'heartbeat', view: host.view().id, suspects: [] })
+    if (!wasUnheard || this.detector.isUnheard(from)) return
+    const status = host.status()
+    if (status !== 'normal' && status !== 'frozen' && status !== 'transferring') return
+    this.sendHeartbeat(host.view().members.filter((m) => m !== host.self), this.reportedSuspects(host.clock.now()))
+  }
+
+  /**
+   * Whom this replica reports it has not heard from (in heartbeats and promises): members it suspects, and replicas
+   * outside the view it has not heard from since they left it silent or unreachable (`FailureDetector.unheard`).
+   */
+  private reportedSuspects(now: number): ReplicaId[] {
+    const unheard = this.unheardOutside()
+    const suspects = this.detector.suspects(now)
+    return unheard.length > 0 ? [...suspects, ...unheard] : suspects
+  }
+
+  /** The configured replicas outside the view this one has not heard since they left it (an operator's removal is not reported for ever). */
+  private unheardOutside(): ReplicaId[] {
+    const unheard = this.detector.unheard()
+    return unheard.length === 0 ? unheard : unheard.filter((r) => this.configuration.includes(r))
   }
 
   /** The replicas whose majority decides the next view change. */

@@ -252,6 +252,14 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
       return env.partition(groups)
     },
   },
+  cut: {
+    usage: 'cut r1 -> r2 (cuts the link one way: what r1 sends r2 waits, what r2 sends r1 goes on; heal restores it)',
+    run(env, args) {
+      args.atMost(3)
+      if (args.words[1] !== '->') throw args.error('the link is written FROM -> TO')
+      return env.cut(args.word(0, 'the sender'), args.word(2, 'the receiver'))
+    },
+  },
   heal: {
     usage: 'heal (restores every link; held messages go on)',
     run(env, args) {

@@ -274,6 +274,15 @@ export class InteractionEnv {
     return [`partitioned ${sides.map((s) => s.join(' ')).join(' | ')}`]
   }
 
+  /** Cuts the link from `from` to `to` only (the other way goes on): what `from` sends `to` waits until `heal`. */
+  cut(from: string, to: string): string[] {
+    this.slot(from)
+    this.slot(to)
+    if (from === to) throw new Error(`cut: a replica has no link to itself ('${from}')`)
+    this.blocked.add(linkKey(from, to))
+    return [`cut ${from} -> ${to}`]
+  }
+
   /** Restores every link: held messages go on, in order. */
   heal(): string[] {
     const held = this.pick([], undefined, false).filter((m) => this.blocked.has(linkKey(m.from, m.to))).length

@@ -57,22 +57,45 @@ export interface NextViewInputs {
   readonly admitted?: ReadonlyMap<ReplicaId, number>
   /** The orderer's merge of the live members' reports: the agreed end of the current view. */
   readonly boundary: unknown
+  /** The coordinator: of two members that cannot hear each other, it stays (see `unheardMembers`). */
+  readonly coordinator?: ReplicaId
+  /**
+   * What the members that did not promise last reported they do not hear (their heartbeats, as the coordinator
+   * got them): a replica asking to join that one of them does not hear waits too.
+   */
+  readonly reports?: ReadonlyMap<ReplicaId, readonly ReplicaId[]>
 }
 
 /**
- * The next view after a live one: members an operator removed, and members that did not promise and that a
- * majority of the live promisers suspect, leave; replicas that asked to join come in and take their state by
- * transfer. The configuration changes only by the operator's removals and admissions.
+ * The next view after a live one: members an operator removed, members that did not promise and that a majority
+ * of the live promisers suspect, and members some live promiser that stays has not heard from (`unheardMembers`)
+ * leave; replicas that asked to join come in and take their state by transfer, once every live promiser that stays
+ * hears them. The configuration changes only by the operator's removals and admissions.
  */
 export function proposeNextView(inputs: NextViewInputs): ViewValue {
   const live = [...inputs.promises.values()].filter((p) => p.holding.kind === 'live')
   const suspectedByMajority = (m: ReplicaId) => !inputs.promises.has(m) && live.filter((p) => p.suspects.includes(m)).length >= majorityOf(live.length)
   // Removed by an operator and not admitted since: by a command the coordinator heard, or by an earlier view.
   const outside = new Set([...inputs.removals, ...removedByOperator(inputs.changes, inputs.configuration).filter((r) => !inputs.admissions.has(r))])
-  const removed = inputs.current.members.filter((m) => outside.has(m) || suspectedByMajority(m))
+  const candidates = inputs.current.members.filter((m) => !outside.has(m) && !suspectedByMajority(m))
+  // Members that cannot all hear each other leave only when what stays, all hearing each other, is a majority of
+  // the configuration: where everyone misses everyone (a slow network, a delay spike), no view would hear itself,
+  // and leaving members out only loses the copies of the state they hold. Found: a delay spike while a cluster of
+  // three formed made each replica miss the others, and the view kept one member, whose crash then lost the state.
+  const unheard = unheardMembers(candidates, inputs.promises, inputs.coordinator)
+  const leaveOut = candidates.length - unheard.length >= majorityOf(inputs.configuration.length) ? unheard : []
+  const removed = inputs.current.members.filter((m) => outside.has(m) || suspectedByMajority(m) || leaveOut.includes(m))
   // A member that promised with its live state is not joining, whatever a late join request says; any other
-  // replica that asked (or promised without the view's state) joins and takes the state by transfer.
-  const joining = [...inputs.joinRequests.keys()].filter((r) => !outside.has(r) && (!inputs.current.members.includes(r) || removed.includes(r) || inputs.promises.get(r)?.holding.kind !== 'live')).sort()
+  // replica that asked (or promised without the view's state) joins and takes the state by transfer, unless a
+  // member that stays does not hear it, by its promise (a live promiser) or by its last report (one that did not
+  // promise): it would stall the new view's order, so it waits until it is heard.
+  // (A member asking to join again, having lost its state, is no such replica: it is in the view already, and its
+  // last report, from before, counts for nothing.)
+  const reportsOf = (member: ReplicaId) => (inputs.promises.has(member) ? (inputs.promises.get(member)!.holding.kind === 'live' ? inputs.promises.get(member)!.suspects : []) : (inputs.reports?.get(member) ?? []))
+  const asking = [...inputs.joinRequests.keys()].filter((r) => !outside.has(r) && (!inputs.current.members.includes(r) || removed.includes(r) || inputs.promises.get(r)?.holding.kind !== 'live'))
+  const staying = inputs.current.members.filter((m) => !removed.includes(m) && !asking.includes(m))
+  const entering = (r: ReplicaId) => !inputs.current.members.includes(r) || removed.includes(r)
+  const joining = asking.filter((r) => !entering(r) || !staying.some((m) => m !== r && reportsOf(m).includes(r))).sort()
   const incarnations = Object.fromEntries(joining.map((r) => [r, inputs.joinRequests.get(r)!]))
   const members = [...new Set([...inputs.current.members.filter((m) => !removed.includes(m)), ...joining])].sort()
   const configuration = [...new Set([...inputs.configuration, ...inputs.admissions])].filter((r) => !outside.has(r)).sort()
@@ -98,6 +121,34 @@ export function proposeNextView(inputs: NextViewInputs): ViewValue {
   for (const [replica, view] of inputs.commandViews ?? []) changes[replica] = Math.max(view, changes[replica] ?? -Infinity)
   for (const replica of new Set([...inputs.configuration, ...configuration])) if (inputs.configuration.includes(replica) !== configuration.includes(replica)) changes[replica] = id
   return withChanges(Object.keys(admitted).length > 0 ? { ...value, admitted } : value, changes)
+}
+
+/**
+ * The members to leave out of the next view so that every live promiser kept hears every member kept: each
+ * orderer waits for every member, so two members that cannot hear each other (a link cut, one way or both, while
+ * both reach the rest) stop the order of any view that holds both. One at a time, the member the most kept live
+ * promisers report unheard leaves (of equals, one that did not promise with its live state, then not the
+ * coordinator, then the last by name), until no kept live promiser reports a kept member. The one that reports
+ * stays, so at least one live promiser always does. Found by the simulator's `cut` fault: views kept both ends of
+ * a cut link, and changed every 10 to 15 ms until the link healed.
+ */
+export function unheardMembers(members: readonly ReplicaId[], promises: ReadonlyMap<ReplicaId, PromiseMessage>, coordinator?: ReplicaId): ReplicaId[] {
+  const kept = [...members].sort()
+  const removed: ReplicaId[] = []
+  for (;;) {
+    const listeners = kept.filter((p) => promises.get(p)?.holding.kind === 'live')
+    const rank = (m: ReplicaId) => [listeners.filter((p) => p !== m && promises.get(p)!.suspects.includes(m)).length, listeners.includes(m) ? 0 : 1, m === coordinator ? 0 : 1]
+    let worst: ReplicaId | undefined
+    for (const m of kept) {
+      const r = rank(m)
+      if (r[0] === 0) continue
+      const w = worst === undefined ? undefined : rank(worst)
+      if (!w || r[0]! > w[0]! || (r[0] === w[0] && (r[1]! > w[1]! || (r[1] === w[1] && r[2]! >= w[2]!)))) worst = m
+    }
+    if (worst === undefined) return removed
+    kept.splice(kept.indexOf(worst), 1)
+    removed.push(worst)
+  }
 }
 
 /** The replicas a view's record of operators' changes names and its configuration lacks: removed by an operator, not admitted since. */
@@ -178,6 +229,10 @@ export function proposeValue(inputs: {
   readonly promises: ReadonlyMap<ReplicaId, PromiseMessage>
   readonly asks: MembershipRequests
   readonly merge: (reports: readonly unknown[]) => unknown
+  /** The coordinator (see `NextViewInputs.coordinator`). */
+  readonly coordinator?: ReplicaId
+  /** See `NextViewInputs.reports`. */
+  readonly reports?: ReadonlyMap<ReplicaId, readonly ReplicaId[]>
 }): ViewValue | undefined {
   const promises = [...inputs.promises.values()]
   if (!promises.some((p) => p.holding.kind === 'live')) return recoveryValue(inputs.view, inputs.configuration, inputs.promises, inputs.changes)
@@ -185,5 +240,5 @@ export function proposeValue(inputs: {
   const joinRequests = new Map(inputs.asks.joins)
   for (const [replica, promise] of inputs.promises) if (promise.holding.kind !== 'live') joinRequests.set(replica, promise.incarnation)
   const { removals, admissions } = inputs.asks
-  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, changes: inputs.changes, commandViews: inputs.asks.commandViews, admissions, joinRequests, admitted: inputs.asks.admitted, boundary })
+  return proposeNextView({ current: inputs.current, configuration: inputs.configuration, promises: inputs.promises, removals, changes: inputs.changes, commandViews: inputs.asks.commandViews, admissions, joinRequests, admitted: inputs.asks.admitted, boundary, ...(inputs.coordinator !== undefined && { coordinator: inputs.coordinator }), ...(inputs.reports && { reports: inputs.reports }) })
 }

@@ -44,6 +44,11 @@ export interface ViewChangeEnvironment {
    * votes in none of its view changes, and tells it it is out. (The environment sends the refusal.)
    */
   refusesCoordinator(coordinator: ReplicaId): boolean
+  /**
+   * True if this replica lets a prepare from `coordinator` go unanswered (Paxos lets an acceptor ignore any): a
+   * member whose view works ignores a replica outside it that asks for a view change (see `Membership`).
+   */
+  ignoresPrepare?(coordinator: ReplicaId, view: number): boolean
 }
 
 /**
@@ -201,7 +206,7 @@ export class ViewChange {
 
   /** Phase 1b: promise the ballot (a live member freezes the old view first) unless a higher one was promised. */
   onPrepare(from: ReplicaId, m: PeerMessageOf<'prepare'>): void {
-    if (this.refuseStale(from, m.view) || this.env.refusesCoordinator(from)) return
+    if (this.refuseStale(from, m.view) || this.env.refusesCoordinator(from) || this.env.ignoresPrepare?.(from, m.view)) return
     this.highestRound = Math.max(this.highestRound, m.ballot.round)
     if (from !== this.env.self) this.lastSeenAtWork = this.env.clock.now()
     if (m.previous) this.env.learnedChosen(m.previous)
