@@ -119,6 +119,8 @@ export class Membership {
   private knownValue: ViewValue | undefined
   /** The view whose value (or disk, or the initial view) gave `configuration`. */
   private configurationView: number
+  /** When this replica entered its view, and whether the view change kept the members it had (see `tick`). */
+  private viewEntered: { readonly at: number; readonly sameMembers: boolean } | undefined
   /** Whether the last tick found this replica's view working (see `ignoresPrepare`). */
   private viewWorks = false
   /** The last view change from outside the view this replica left unanswered (said once each). */
@@ -255,7 +257,12 @@ export class Membership {
     const suspectedByMajority = members.some((m) => m !== host.self && this.detector.suspicionCount(m, suspects) >= suspicionsNeeded)
     // A member this replica could not send to (a full link) misses part of the view's order stream for good:
     // only a new view (fresh streams, with it or without it) can go on.
-    const cutOff = status === 'normal' && host.ordererCutOff()
+    // A view change that kept every member could not help a cut it was for (one that leaves an end out would take
+    // fewer than a majority of the configuration along: see `proposeNextView`): the next one for the same cause
+    // waits a view-change timeout. Found: a cluster of five with three members left, two of them cut apart, changed
+    // its view every 5 ms while the cut lasted.
+    const retrying = this.viewEntered !== undefined && this.viewEntered.sameMembers && now - this.viewEntered.at < this.options.viewChangeTimeoutMs
+    const cutOff = status === 'normal' && host.ordererCutOff() && !retrying
     // A member waiting for the state that promised in a later view change takes no state until that one ends
     // (`mayTakeState`): if its coordinator is gone, nobody else may find one needed, so it takes its turn too.
     const waitsForLaterView = status === 'transferring' && !this.mayTakeState()
@@ -268,6 +275,7 @@ export class Membership {
     // order stopped until the link filled (670 ms), and then views churned every 10 to 15 ms until the cut healed.
     const stalled =
       status === 'normal' &&
+      !retrying &&
       !suspectedByMajority &&
       host.orderer.pendingCount() > 0 &&
       members.length - suspects.length >= majorityOf(members.length) &&
@@ -632,6 +640,8 @@ export class Membership {
   }
 
   private enterView(value: ViewValue, status: 'normal' | 'transferring'): void {
+    const before = this.host.view().members
+    this.viewEntered = { at: this.host.clock.now(), sameMembers: before.length === value.view.members.length && before.every((m) => value.view.members.includes(m)) }
     this.host.transitionTo(status, value.view)
     this.lastCommit = value
     this.knownView = Math.max(this.knownView, value.view.id)
