@@ -280,8 +280,8 @@ export class Membership {
       host.orderer.pendingCount() > 0 &&
       members.length - suspects.length >= majorityOf(members.length) &&
       this.detector.suspects(now, this.options.suspectAfterMs + 2 * this.options.heartbeatMs).length > 0
-    const needed =
-      suspectedByMajority || waitsForLaterView || (status !== 'transferring' && (this.asks.pending(members, this.configuration, (r) => unheard.includes(r) || this.detector.reportedByAnother(r)) || status === 'frozen' || cutOff || stalled))
+    const membershipWork = this.asks.pending(members, this.configuration, (r) => unheard.includes(r) || this.detector.reportedByAnother(r))
+    const needed = suspectedByMajority || waitsForLaterView || (status !== 'transferring' && (membershipWork || status === 'frozen' || cutOff || stalled))
     const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m)))
     // A full link is known to its sender alone: no other replica will find a view change needed, so waiting for
     // the turns of those ranked before it only stalls the view (its order stream has a hole) for up to a
