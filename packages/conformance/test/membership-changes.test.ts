@@ -205,11 +205,14 @@ describe('membership changes under faults', () => {
   // outputs went unanswered and marked every replica of its list but r2 silent. A mark lasted until its replica spoke,
   // and nothing was sent to a marked replica while r2 was not: r2, stuck joining, took every retry of c6's #10, 60 of
   // them, while r3, r4 and r5 served (`liveness: request c6#10 got no reply for 10007ms`). A retry that comes back to
-  // the replica it left now forgets the marks.
-  it('a retry that finds every other replica marked silent forgets the marks (mutex, Lamport, seed 24002999)', async () => {
-    // lockstep sim --machine mutex --replicas 3 --order lamport --clients 6 --ops 150 --faults crash,restart,amnesia,partition,slow,delay,blackout,pause,membership,replace --overlap --durable --link-capacity 16 --connect-delay-ms 1500 --seed 24002999
+  // the replica it left now forgets the marks. (Seed 24002999 until the view rules for cut links moved its schedule:
+  // a replica waits outside the view until every member hears it, so clients meet replicas that do not serve more
+  // often. Of seeds 24000000-24000090, ten fail with the fix taken out; 24000008 is the first: c2's request got no
+  // reply for 10 s while r1 and r6 served.)
+  it('a retry that finds every other replica marked silent forgets the marks (mutex, Lamport, seed 24000008)', async () => {
+    // lockstep sim --machine mutex --replicas 3 --order lamport --clients 6 --ops 150 --faults crash,restart,amnesia,partition,slow,delay,blackout,pause,membership,replace --overlap --durable --link-capacity 16 --connect-delay-ms 1500 --seed 24000008
     const faults: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'pause', 'membership', 'replace']
-    const result = await simulate({ seed: 24002999, workload: workloads.mutex!, orderer: orderers[0].simulation, replicas: 3, clients: 6, ops: 150, faults, overlap: true, durable: true, linkCapacity: 16, connectDelayMaxMs: 1500 })
+    const result = await simulate({ seed: 24000008, workload: workloads.mutex!, orderer: orderers[0].simulation, replicas: 3, clients: 6, ops: 150, faults, overlap: true, durable: true, linkCapacity: 16, connectDelayMaxMs: 1500 })
     expect(result.violations, result.rerun).toEqual([])
     expect(result.replacements!.done.length).toBeGreaterThan(0)
   })
