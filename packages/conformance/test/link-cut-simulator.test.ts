@@ -8,14 +8,18 @@ import { simulate, workloads, type FaultKind } from '@lockstep/testkit'
 // both ways cut, the third replica of three is a bridge between two that cannot talk; with one way, one of them hears
 // the other and is not heard. One end counts as faulty in the budget, so a majority stays fully connected.
 //
-// Every check passes, liveness included (no request waits over 10 s while at most F are faulty), but the cluster pays
-// while a cut lasts: the orderers wait for every member, the link to the unheard end fills, its sender starts a view
-// change, and the new view keeps both ends (suspicion starts afresh in each view, and a member that did not promise
-// leaves only when a majority of the promisers suspect it), so views follow each other until the cut heals. Measured (kv, 3
-// replicas, no disks, seeds 1–20): 15.9 (Lamport) and 21.5 (real time) view changes per virtual second under cuts
-// alone, against 1.8 under clean partitions; p99 latency 712 and 616 ms against 152 and 150 ms (docs/simulation.md).
+// Every check passes, liveness included (no request waits over 10 s while at most F are faulty). Until session 52
+// the cluster paid dearly while a cut lasted: the orderers wait for every member, no majority suspected either end,
+// the order stopped until the link to the unheard end filled, and then the new view kept both ends (suspicion started
+// afresh in each view, and a member that did not promise left only when a majority of the promisers suspected it),
+// so views followed each other every 10 to 15 ms until the cut healed: 15.9 (Lamport) and 21.5 (real time) view
+// changes per virtual second under cuts alone against 1.8 under clean partitions, p99 latency 712 and 616 ms against
+// 152 and 150 ms (kv, 3 replicas, no disks, seeds 1-20). Now a member that does not hear another asks for the view
+// change itself, the view leaves one end out, and that end comes back once every member hears it
+// (docs/fault-tolerance.md): the second test holds cuts to about what partitions cost. It fails on the code before
+// (19.3 view changes per virtual second against 2.0 on its seeds).
 // With `MemoryNetwork.cutLink` doing nothing, cuts alone change no view after the cluster formed (3 views with 3
-// replicas, 5 with 5, against 8–671 and 51–1,756 with the cuts on seeds 1–6) and the last assertion fails.
+// replicas, 5 with 5) and the first test's last assertion fails.
 
 const seeds = Number(process.env.LOCKSTEP_SEEDS ?? 6)
 
@@ -32,7 +36,7 @@ describe('links cut one way or both (the cut fault)', () => {
             if (faults.length > 1 || !result.faults.some((fault) => fault.kind === 'cut')) continue
             struck.push(seed)
             // Forming the cluster takes a view per replica; with cutLink doing nothing, cuts alone add none.
-            if (result.viewChanges >= 2 * replicas + 2) changed.push(seed)
+            if (result.viewChanges >= replicas + 2) changed.push(seed)
           }
         }
       }
@@ -43,7 +47,7 @@ describe('links cut one way or both (the cut fault)', () => {
     it(`${name}: a cut link costs about what a partition costs: no churn of views, no stall until a link fills (kv, 3 and 5 replicas, cuts alone)`, async () => {
       for (const replicas of [3, 5]) {
         const measured = { cut: measure(), partition: measure() }
-        for (let seed = 1; seed <= 2 * seeds; seed++) {
+        for (let seed = 1; seed <= 20; seed++) {
           for (const fault of ['cut', 'partition'] as const) {
             const result = await simulate({ seed, workload: workloads.kv!, orderer, replicas, clients: 3, ops: 120, faults: [fault], overlap: true })
             expect(result.violations, result.rerun).toEqual([])
@@ -53,9 +57,13 @@ describe('links cut one way or both (the cut fault)', () => {
         const cut = measured.cut.summary()
         const partition = measured.partition.summary()
         const what = `${replicas} replicas: cuts ${JSON.stringify(cut)}, partitions ${JSON.stringify(partition)}`
-        expect(cut.viewsPerVirtualSecond, what).toBeLessThanOrEqual(3 * partition.viewsPerVirtualSecond)
+        expect(cut.viewsPerVirtualSecond, what).toBeLessThanOrEqual(2 * partition.viewsPerVirtualSecond)
+        expect(cut.p50Ms, what).toBeLessThanOrEqual(1.5 * partition.p50Ms)
         expect(cut.p99Ms, what).toBeLessThanOrEqual(3 * partition.p99Ms)
         expect(cut.maxMs, what).toBeLessThanOrEqual(4 * partition.maxMs)
+        // No run churns: a view change that could not help waits a timeout before the next (5 replicas, seed 16:
+        // 422 view changes in 7.3 virtual seconds without).
+        expect(cut.peakViewsPerVirtualSecond, what).toBeLessThanOrEqual(4 * partition.viewsPerVirtualSecond)
       }
     }, 300_000)
   }
@@ -65,17 +73,19 @@ describe('links cut one way or both (the cut fault)', () => {
 function measure() {
   let views = 0
   let virtualMs = 0
+  let peak = 0
   const latencies: number[] = []
   return {
     add(result: { viewChanges: number; virtualTimeMs: number; history: readonly { call: number; return: number | null }[] }) {
       views += result.viewChanges
       virtualMs += result.virtualTimeMs
+      peak = Math.max(peak, (result.viewChanges / result.virtualTimeMs) * 1000)
       for (const op of result.history) if (op.return !== null) latencies.push(op.return - op.call)
     },
     summary() {
       latencies.sort((a, b) => a - b)
-      const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!)
-      return { viewsPerVirtualSecond: Number(((views / virtualMs) * 1000).toFixed(2)), p99Ms: at(0.99), maxMs: at(1) }
+      const at = (q: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1))
+      return { viewsPerVirtualSecond: Number(((views / virtualMs) * 1000).toFixed(2)), p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1), peakViewsPerVirtualSecond: Number(peak.toFixed(2)) }
     },
   }
 }
