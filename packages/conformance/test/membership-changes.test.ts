@@ -193,6 +193,8 @@ describe('membership changes under faults', () => {
   // them replaced by spares, out of the configuration) each of its requests still went round the dead ones, a retry
   // interval each (`liveness: request c1#20 got no reply for 10090ms … (bound 10000ms)`). Replies now carry the
   // cluster's configuration, and a client sends to the configured replicas first: at most F of those are down.
+  // Since 2026-12-07 (the view rules for cut links) this seed no longer fails without the fix; the fix stays caught
+  // by core's reply-configuration.test.ts (tooling/mutants.json); a new seed is not found yet.
   it("clients send to the replicas of the configuration replies carry, passing over machines replaced since (mutex, real time, seed 25800257)", async () => {
     // lockstep sim --machine mutex --replicas 7 --order realtime --clients 6 --ops 150 --faults crash,membership,replace --overlap --clock-offset-ms 5 --link-capacity 32 --connect-delay-ms 1500 --seed 25800257
     const result = await simulate({ seed: 25800257, workload: workloads.mutex!, orderer: orderers[1].simulation, replicas: 7, clients: 6, ops: 150, faults: ['crash', 'membership', 'replace'], overlap: true, clocks: { maxOffsetMs: 5, maxDriftPpm: 0 }, linkCapacity: 32, connectDelayMaxMs: 1500 })
