@@ -112,6 +112,8 @@ describe('a new cluster over tiny links slow to connect', () => {
       expect(result.operations).toBe(150)
     })
 
+    // Since 2026-12-07 (the view rules for cut links) seed 32 no longer fails without its fix (second-hand evidence
+    // of a running cluster is final); the fix stays caught by core's cluster-start.test.ts (tooling/mutants.json).
     it('Found (7 replicas, seed 32; 5 replicas with disks, mutex, seed 148): a starter\'s view change makes the replicas it counted wait out the grace, not give up', async () => {
       // The starter began a view change at once (two of its links were full); replicas that had not heard its
       // confirmation yet took the view change, or a peer's plain join sent on it, for a running cluster and asked to
