@@ -21,9 +21,9 @@ export class FailureDetector {
   private readonly self: ReplicaId
   private readonly options: FailureDetectorOptions
   private members: readonly ReplicaId[] = []
-  private readonly lastHeard = new Map<ReplicaId, number>()
-  /** When each replica's last message came (`lastHeard` also counts every member as heard at a view's start). */
+  /** When each replica's last message came; a member counts as heard at the start of its view too (`viewStartedAt`). */
   private readonly lastMessage = new Map<ReplicaId, number>()
+  private viewStartedAt = 0
   /**
    * Replicas outside the view that this one does not count as heard (see `unheard`): one that left the view silent
    * until its next message, one that left it unreachable (or could not be sent to since) until a send to it goes
@@ -56,7 +56,7 @@ export class FailureDetector {
       else if (now - (this.lastMessage.get(m) ?? -Infinity) > this.options.suspectAfterMs) this.silenced.set(m, 'silent')
     }
     this.members = members
-    for (const member of members) this.lastHeard.set(member, now)
+    this.viewStartedAt = now
     for (const [peer, suspects] of this.reports) {
       const outside = members.includes(peer) ? suspects.filter((r) => !members.includes(r)) : []
       if (outside.length > 0) this.reports.set(peer, outside)
@@ -67,7 +67,6 @@ export class FailureDetector {
 
   /** A message arrived from `from` (a member, or a replica outside the view). */
   heard(from: ReplicaId, now: number): void {
-    this.lastHeard.set(from, now)
     this.lastMessage.set(from, now)
     if (this.silenced.get(from) === 'silent') this.silenced.delete(from)
   }
@@ -87,7 +86,7 @@ export class FailureDetector {
 
   /** Members this replica suspects: silent for longer than `limit` (default `suspectAfterMs`), or unreachable. */
   suspects(now: number, limit = this.options.suspectAfterMs): ReplicaId[] {
-    return this.members.filter((m) => m !== this.self && (this.unreachable.has(m) || now - (this.lastHeard.get(m) ?? now) > limit))
+    return this.members.filter((m) => m !== this.self && (this.unreachable.has(m) || now - Math.max(this.lastMessage.get(m) ?? -Infinity, this.viewStartedAt) > limit))
   }
 
   /**
@@ -99,7 +98,7 @@ export class FailureDetector {
    * without it every 25 ms.
    */
   unheard(): ReplicaId[] {
-    return [...this.silenced.keys()].filter((r) => !this.members.includes(r)).sort()
+    return [...this.silenced.keys()].filter((r) => this.isUnheard(r)).sort()
   }
 
   /** How many members suspect `member`: this replica (from `ownSuspects`) and every other member that reported it. */

@@ -91,7 +91,11 @@ export function proposeNextView(inputs: NextViewInputs): ViewValue {
   // promise): it would stall the new view's order, so it waits until it is heard.
   // (A member asking to join again, having lost its state, is no such replica: it is in the view already, and its
   // last report, from before, counts for nothing.)
-  const reportsOf = (member: ReplicaId) => (inputs.promises.has(member) ? (inputs.promises.get(member)!.holding.kind === 'live' ? inputs.promises.get(member)!.suspects : []) : (inputs.reports?.get(member) ?? []))
+  const reportsOf = (member: ReplicaId) => {
+    const promise = inputs.promises.get(member)
+    if (!promise) return inputs.reports?.get(member) ?? []
+    return promise.holding.kind === 'live' ? promise.suspects : []
+  }
   const asking = [...inputs.joinRequests.keys()].filter((r) => !outside.has(r) && (!inputs.current.members.includes(r) || removed.includes(r) || inputs.promises.get(r)?.holding.kind !== 'live'))
   const staying = inputs.current.members.filter((m) => !removed.includes(m) && !asking.includes(m))
   const entering = (r: ReplicaId) => !inputs.current.members.includes(r) || removed.includes(r)
@@ -137,13 +141,14 @@ export function unheardMembers(members: readonly ReplicaId[], promises: Readonly
   const removed: ReplicaId[] = []
   for (;;) {
     const listeners = kept.filter((p) => promises.get(p)?.holding.kind === 'live')
-    const rank = (m: ReplicaId) => [listeners.filter((p) => p !== m && promises.get(p)!.suspects.includes(m)).length, listeners.includes(m) ? 0 : 1, m === coordinator ? 0 : 1]
+    // Ranked by how many listeners do not hear it, then not a listener, then not the coordinator, then by name
+    // (`kept` is sorted, so the last of equals wins).
+    const rank = (m: ReplicaId) => listeners.filter((p) => p !== m && promises.get(p)!.suspects.includes(m)).length * 4 + (listeners.includes(m) ? 0 : 2) + (m === coordinator ? 0 : 1)
     let worst: ReplicaId | undefined
+    let worstRank = 4 // the least rank of a member some listener does not hear: one all hear never leaves
     for (const m of kept) {
       const r = rank(m)
-      if (r[0] === 0) continue
-      const w = worst === undefined ? undefined : rank(worst)
-      if (!w || r[0]! > w[0]! || (r[0] === w[0] && (r[1]! > w[1]! || (r[1] === w[1] && r[2]! >= w[2]!)))) worst = m
+      if (r >= worstRank) [worst, worstRank] = [m, r]
     }
     if (worst === undefined) return removed
     kept.splice(kept.indexOf(worst), 1)
