@@ -41,24 +41,58 @@ describe('the failure detector', () => {
     d.heard('r2', 10)
     d.heard('r3', 45)
     d.watch(['r1', 'r3'], 70) // r2 left silent (60 ms > 50)
-    expect(d.unheard()).toEqual(['r2'])
+    expect(d.unheard(70)).toEqual(['r2'])
     expect(d.probe('r2')).toBe(false) // silent, not unreachable: no probe lifts it
     d.heard('r2', 80)
-    expect(d.unheard()).toEqual([])
+    expect(d.unheard(80)).toEqual([])
     // A replica that left unreachable stays unheard however often it is heard, until a probe is sent to it.
     d.watch(['r1', 'r2', 'r3'], 90)
     d.markUnreachable('r3')
     d.watch(['r1', 'r2'], 95)
     d.heard('r3', 96)
-    expect(d.unheard()).toEqual(['r3'])
+    expect(d.unheard(96)).toEqual(['r3'])
     expect(d.probe('r3')).toBe(true)
-    expect(d.unheard()).toEqual([])
+    expect(d.unheard(96)).toEqual([])
     // The probe could not be sent either: unheard again.
     d.markUnreachable('r3')
-    expect(d.unheard()).toEqual(['r3'])
+    expect(d.unheard(97)).toEqual(['r3'])
+    // Without outsideSilentAfterMs, silence alone never makes a replica outside the view unheard.
+    expect(d.unheard(10_000)).toEqual(['r3'])
     // A member is never unheard (it is suspected or not).
     d.watch(['r1', 'r2', 'r3'], 100)
-    expect(d.unheard()).toEqual([])
+    expect(d.unheard(100)).toEqual([])
+  })
+
+  it('counts a replica outside the view that it heard and then did not hear for outsideSilentAfterMs as unheard, until its next message', () => {
+    const d = new FailureDetector('r1', { heartbeatMs: 10, suspectAfterMs: 50, outsideSilentAfterMs: 80 })
+    d.watch(['r1', 'r2', 'r3'], 0)
+    d.heard('r3', 40)
+    d.watch(['r1', 'r2'], 45) // r3 leaves heard: not silenced
+    expect(d.unheard(100)).toEqual([])
+    expect(d.isUnheard('r3', 120)).toBe(false)
+    expect(d.unheard(121)).toEqual(['r3']) // 81 ms since its last message
+    expect(d.isUnheard('r3', 121)).toBe(true)
+    d.heard('r3', 130)
+    expect(d.unheard(130)).toEqual([])
+    // Never heard here: not counted; a member: never counted.
+    expect(d.isUnheard('r4', 1000)).toBe(false)
+    expect(d.isUnheard('r2', 1000)).toBe(false)
+    d.watch(['r1', 'r2', 'r3'], 300)
+    expect(d.unheard(1000)).toEqual([])
+  })
+
+  it('names the members that report this replica unheard and hear less than a majority of the view (every link into them cut)', () => {
+    const d = detector()
+    d.watch(['r1', 'r2', 'r3', 'r4', 'r5'], 0)
+    d.reported('r2', ['r1', 'r3', 'r4']) // hears itself and r5: 2 of 5
+    d.reported('r3', ['r1', 'r2']) // hears 3 of 5: it can ask for the view change itself
+    d.reported('r4', ['r2', 'r3', 'r5']) // does not name r1
+    expect(d.deafMembers()).toEqual(['r2'])
+    d.reported('r2', ['r1', 'r3']) // hears 3 of 5 now
+    expect(d.deafMembers()).toEqual([])
+    d.reported('r2', ['r1', 'r3', 'r4'])
+    d.watch(['r1', 'r2', 'r3', 'r4', 'r5'], 100) // a new view: reports of this one are gone
+    expect(d.deafMembers()).toEqual([])
   })
 
   it("keeps what the members that stay reported of the replicas outside the new view, and nothing else", () => {

@@ -552,7 +552,7 @@ export class ReplicaEngine<S = unknown> {
     }
     // Every replica's messages count as heard, a member's or not: a replica asking to join enters a view only once
     // its members hear it (`Membership.tick`).
-    this.membership?.heardFrom(from)
+    this.membership?.heardFrom(from, message)
     this.membership?.noteMessage(from, message)
     const handler = this.handlers[message.kind] as ((from: ReplicaId, message: PeerMessage, membership: Membership) => void) | undefined
     if (!handler) throw new LockstepError(ErrorCodes.MALFORMED_MESSAGE, `unknown peer message kind '${String(message.kind)}'`)

@@ -6,6 +6,11 @@ export interface FailureDetectorOptions {
   readonly heartbeatMs: number
   /** A member silent this long is suspected. */
   readonly suspectAfterMs: number
+  /**
+   * A replica outside the view that was heard and then silent this long counts as unheard (see `unheard`); a replica
+   * waiting to be added asks every half view-change timeout. Default: never by silence alone.
+   */
+  readonly outsideSilentAfterMs?: number
 }
 
 /**
@@ -97,8 +102,11 @@ export class FailureDetector {
    * member left out for a cut link as heard from the start of each view it was in, views alternated with it and
    * without it every 25 ms.
    */
-  unheard(): ReplicaId[] {
-    return [...this.silenced.keys()].filter((r) => this.isUnheard(r)).sort()
+  unheard(now: number): ReplicaId[] {
+    const unheard = [...this.silenced.keys()].filter((r) => this.isUnheard(r, now))
+    const limit = this.options.outsideSilentAfterMs
+    if (limit !== undefined) for (const [r, at] of this.lastMessage) if (!this.silenced.has(r) && r !== this.self && !this.members.includes(r) && now - at > limit) unheard.push(r)
+    return unheard.sort()
   }
 
   /** How many members suspect `member`: this replica (from `ownSuspects`) and every other member that reported it. */
@@ -122,8 +130,12 @@ export class FailureDetector {
   }
 
   /** True if `replica` is outside the view and unheard here (see `unheard`). */
-  isUnheard(replica: ReplicaId): boolean {
-    return this.silenced.has(replica) && !this.members.includes(replica)
+  isUnheard(replica: ReplicaId, now: number): boolean {
+    if (replica === this.self || this.members.includes(replica)) return false
+    if (this.silenced.has(replica)) return true
+    const limit = this.options.outsideSilentAfterMs
+    const last = this.lastMessage.get(replica)
+    return limit !== undefined && last !== undefined && now - last > limit
   }
 
   /** What member `replica` last reported it does not hear (in this view, and of replicas outside it before). */
@@ -135,6 +147,22 @@ export class FailureDetector {
   reportedByAnother(replica: ReplicaId): boolean {
     for (const peer of this.reports.keys()) if (peer !== replica && this.members.includes(peer) && this.reports.get(peer)!.includes(replica)) return true
     return false
+  }
+
+  /**
+   * Members whose latest report of this view names this replica and so many others that they hear less than a
+   * majority of the view: they cannot ask for a view change themselves (see `Membership.tick`).
+   */
+  deafMembers(): ReplicaId[] {
+    const deaf: ReplicaId[] = []
+    const majority = Math.floor(this.members.length / 2) + 1
+    for (const [peer, suspects] of this.reports) {
+      if (peer === this.self || !this.members.includes(peer) || !suspects.includes(this.self)) continue
+      let heard = 1 // itself
+      for (const m of this.members) if (m !== peer && !suspects.includes(m)) heard++
+      if (heard < majority) deaf.push(peer)
+    }
+    return deaf
   }
 
   /** Members owed a heartbeat at `now` (heartbeats go out on their own schedule, whatever else flows); marks them sent. */

@@ -133,7 +133,7 @@ export class Membership {
     this.catchUp = new CatchUp({ ...host, transitionTo: (status) => host.transitionTo(status) }, transfer)
     this.options = { ...DEFAULT_MEMBERSHIP, ...options }
     this.asks = new MembershipRequests(host.log, () => host.clock.now())
-    this.detector = new FailureDetector(host.self, this.options)
+    this.detector = new FailureDetector(host.self, { ...this.options, outsideSilentAfterMs: this.options.suspectAfterMs + this.options.viewChangeTimeoutMs / 2 })
     this.detector.watch(host.view().members, host.clock.now())
     this.configuration = [...host.initialConfiguration].sort()
     this.configurationView = host.initialView.id
@@ -231,7 +231,7 @@ export class Membership {
     // A replica waiting to be added asks every half view-change timeout: one silent for six of those has stopped.
     this.asks.expire(JOIN_EXPIRES_AFTER_TIMEOUTS * this.options.viewChangeTimeoutMs)
     const suspects = this.detector.suspects(now)
-    const unheard = this.unheardOutside()
+    const unheard = this.unheardOutside(now)
     // Serving the initial view it started without state, it names the fresh peers it had heard (see `ClusterStart`)
     // while nothing is delivered: the initial view delivers a request only once every member holds it, so after
     // that a member still fresh with a run named here is one that ran in this view and restarted.
@@ -273,13 +273,16 @@ export class Membership {
     // lost (a crash) goes by the majority's suspicion, with the usual turns, instead of each replica coordinating at
     // once. Found by the simulator's `cut` fault: no majority suspected either end of a link cut both ways, the
     // order stopped until the link filled (670 ms), and then views churned every 10 to 15 ms until the cut healed.
+    // So does a replica a member reports it does not hear when that member hears less than a majority (every link
+    // into it cut: it cannot ask itself, and everyone hears it); the view that follows keeps it, it never installs
+    // that view, and the members suspect it then (`heardFrom`). Found: Lamport, seed 128, a wait of 1.4 s.
     const stalled =
       status === 'normal' &&
       !retrying &&
       !suspectedByMajority &&
       host.orderer.pendingCount() > 0 &&
       members.length - suspects.length >= majorityOf(members.length) &&
-      this.detector.suspects(now, this.options.suspectAfterMs + 2 * this.options.heartbeatMs).length > 0
+      (this.detector.suspects(now, this.options.suspectAfterMs + 2 * this.options.heartbeatMs).length > 0 || this.detector.deafMembers().length > 0)
     const membershipWork = this.asks.pending(members, this.configuration, (r) => unheard.includes(r) || this.detector.reportedByAnother(r))
     const needed = suspectedByMajority || waitsForLaterView || (status !== 'transferring' && (membershipWork || status === 'frozen' || cutOff || stalled))
     const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m)))
@@ -310,7 +313,7 @@ export class Membership {
     const { host } = this
     if (host.status() !== 'normal' || host.isMember(coordinator) || !this.viewWorks || this.detector.suspects(host.clock.now()).length > 0) return false
     // Only one whose join waits because a member does not hear it: any other is added by the members at once.
-    if (!this.detector.isUnheard(coordinator) && !this.detector.reportedByAnother(coordinator)) return false
+    if (!this.detector.isUnheard(coordinator, host.clock.now()) && !this.detector.reportedByAnother(coordinator)) return false
     if (this.ignoredPrepare?.coordinator !== coordinator || this.ignoredPrepare.view !== view) {
       this.ignoredPrepare = { coordinator, view }
       host.log.info(`replica '${host.self}' leaves the view change to view ${view} by '${coordinator}' unanswered: '${coordinator}' is outside view ${host.view().id}, which works; the members add a replica that asks to join once each of them hears it`)
@@ -384,14 +387,21 @@ export class Membership {
    * out of turn: the members let a replica asking to join in once none of them reports it unheard, and would
    * otherwise wait a heartbeat for it.
    */
-  heardFrom(from: ReplicaId): void {
+  heardFrom(from: ReplicaId, message: PeerMessage): void {
     const { host } = this
-    const wasUnheard = this.detector.isUnheard(from)
-    this.detector.heard(from, host.clock.now())
+    // A member is heard in its view only by what shows it there: one whose messages say it is behind (it never got
+    // the commit of the view) serves no part of the view's order, which waits for it. Found
+    // by the simulator's `cut` fault (Lamport, seed 128): every link into r3 cut, r3 stayed frozen in view 1 and
+    // the others' view 2 kept it, since its heartbeats and ballots of view 1 came through; the order waited 1.4 s
+    // until their links to r3 filled.
+    if (host.isMember(from) && this.showsBehind(message)) return
+    const now = host.clock.now()
+    const wasUnheard = this.detector.isUnheard(from, now)
+    this.detector.heard(from, now)
     // Found: a replica restarted from its disk, whose link had filled while it was down and cut off, was never
     // brought back (nothing probed the link).
     if (!host.isMember(from) && this.detector.probe(from)) host.send(from, { kind: 'heartbeat', view: host.view().id, suspects: [] })
-    if (!wasUnheard || this.detector.isUnheard(from)) return
+    if (!wasUnheard || this.detector.isUnheard(from, now)) return
     const status = host.status()
     if (status !== 'normal' && status !== 'frozen' && status !== 'transferring') return
     this.sendHeartbeat(host.view().members.filter((m) => m !== host.self), this.reportedSuspects(host.clock.now()))
@@ -402,14 +412,14 @@ export class Membership {
    * outside the view it has not heard from since they left it silent or unreachable (`FailureDetector.unheard`).
    */
   private reportedSuspects(now: number): ReplicaId[] {
-    const unheard = this.unheardOutside()
+    const unheard = this.unheardOutside(now)
     const suspects = this.detector.suspects(now)
     return unheard.length > 0 ? [...suspects, ...unheard] : suspects
   }
 
   /** The configured replicas outside the view this one has not heard since they left it (an operator's removal is not reported for ever). */
-  private unheardOutside(): ReplicaId[] {
-    const unheard = this.detector.unheard()
+  private unheardOutside(now: number): ReplicaId[] {
+    const unheard = this.detector.unheard(now)
     return unheard.length === 0 ? unheard : unheard.filter((r) => this.configuration.includes(r))
   }
 
@@ -438,6 +448,23 @@ export class Membership {
   /** This replica lost a state it had (a damaged disk): it may only be added by a running cluster, never start one. */
   neverStartCluster(): void {
     this.start.ended()
+  }
+
+  /** True if `message`, from a member, shows its sender behind this replica's view (see `heardFrom`). */
+  private showsBehind(message: PeerMessage): boolean {
+    const view = this.host.view().id
+    switch (message.kind) {
+      case 'heartbeat':
+      case 'orderer':
+        return message.view < view
+      case 'prepare':
+      case 'promise':
+      case 'accept':
+      case 'accepted':
+        return message.view <= view
+      default:
+        return false
+    }
   }
 
   /** A message arrived (see `ClusterStart.noteMessage`). */

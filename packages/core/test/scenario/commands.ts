@@ -261,10 +261,12 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
     },
   },
   heal: {
-    usage: 'heal (restores every link; held messages go on)',
+    usage: 'heal [r1 -> r2] (restores every link, or the one link named; held messages go on)',
     run(env, args) {
-      args.atMost(0)
-      return env.heal()
+      args.atMost(3)
+      if (args.words.length === 0) return env.heal()
+      if (args.words[1] !== '->') throw args.error('the link is written FROM -> TO')
+      return env.heal(args.word(0, 'the sender'), args.word(2, 'the receiver'))
     },
   },
   unreachable: {

@@ -283,8 +283,17 @@ export class InteractionEnv {
     return [`cut ${from} -> ${to}`]
   }
 
-  /** Restores every link: held messages go on, in order. */
-  heal(): string[] {
+  /** Restores every link, or the link from `from` to `to` only: held messages go on, in order. */
+  heal(from?: string, to?: string): string[] {
+    if (from !== undefined && to !== undefined) {
+      this.slot(from)
+      this.slot(to)
+      const key = linkKey(from, to)
+      if (!this.blocked.has(key)) throw new Error(`heal: the link ${from} -> ${to} is not cut`)
+      const held = this.pick([], undefined, false).filter((m) => linkKey(m.from, m.to) === key).length
+      this.blocked.delete(key)
+      return [`healed ${from} -> ${to} (${held} held message${held === 1 ? '' : 's'} can move again)`]
+    }
     const held = this.pick([], undefined, false).filter((m) => this.blocked.has(linkKey(m.from, m.to))).length
     this.blocked.clear()
     return [`healed (${held} held message${held === 1 ? '' : 's'} can move again)`]
