@@ -143,11 +143,6 @@ export class FailureDetector {
     return this.reports.get(replica)
   }
 
-  /** True if the host could not send to `replica` (a member, until the next view; one outside the view, until a probe goes through). */
-  cannotSendTo(replica: ReplicaId): boolean {
-    return this.unreachable.has(replica) || this.silenced.get(replica) === 'unreachable'
-  }
-
   /** True if a member other than `replica` reported it, in its latest report of this view. */
   reportedByAnother(replica: ReplicaId): boolean {
     for (const peer of this.reports.keys()) if (peer !== replica && this.members.includes(peer) && this.reports.get(peer)!.includes(replica)) return true
