@@ -95,6 +95,23 @@ describe('the failure detector', () => {
     expect(d.deafMembers()).toEqual([])
   })
 
+  it('cannot send to a member marked unreachable until the next view, nor to a replica outside the view until a probe; counts every failed send', () => {
+    const d = detector()
+    d.watch(['r1', 'r2', 'r3'], 0)
+    expect(d.cannotSendTo('r2')).toBe(false)
+    d.markUnreachable('r2')
+    expect(d.cannotSendTo('r2')).toBe(true)
+    expect(d.markUnreachable('r2')).toBe(false) // marked already, yet counted
+    expect(d.failedSends('r2')).toBe(2)
+    d.watch(['r1', 'r3'], 10) // r2 leaves unreachable
+    expect(d.cannotSendTo('r2')).toBe(true)
+    expect(d.probe('r2')).toBe(true)
+    expect(d.cannotSendTo('r2')).toBe(false)
+    d.markUnreachable('r3')
+    d.watch(['r1', 'r3'], 20) // a new view: members start reachable
+    expect(d.cannotSendTo('r3')).toBe(false)
+  })
+
   it("keeps what the members that stay reported of the replicas outside the new view, and nothing else", () => {
     const d = detector()
     d.reported('r2', ['r3'])

@@ -40,6 +40,8 @@ export class FailureDetector {
   private readonly reports = new Map<ReplicaId, readonly ReplicaId[]>()
   /** Members the host could not send to: suspected until the next view. */
   private readonly unreachable = new Set<ReplicaId>()
+  /** How many sends to each replica the host reported failed (see `failedSends`). */
+  private readonly failures = new Map<ReplicaId, number>()
 
   constructor(self: ReplicaId, options: FailureDetectorOptions) {
     this.self = self
@@ -83,6 +85,7 @@ export class FailureDetector {
 
   /** The link to `peer` failed; returns false if it was already marked. */
   markUnreachable(peer: ReplicaId): boolean {
+    this.failures.set(peer, (this.failures.get(peer) ?? 0) + 1)
     if (!this.members.includes(peer)) this.silenced.set(peer, 'unreachable')
     if (this.unreachable.has(peer)) return false
     this.unreachable.add(peer)
@@ -141,6 +144,16 @@ export class FailureDetector {
   /** What member `replica` last reported it does not hear (in this view, and of replicas outside it before). */
   reportOf(replica: ReplicaId): readonly ReplicaId[] | undefined {
     return this.reports.get(replica)
+  }
+
+  /** True if the host could not send to `replica` (a member, since this view started; one outside the view, since a probe). */
+  cannotSendTo(replica: ReplicaId): boolean {
+    return this.unreachable.has(replica) || this.silenced.get(replica) === 'unreachable'
+  }
+
+  /** How many sends to `peer` the host reported failed so far: a send that raises it did not go out. */
+  failedSends(peer: ReplicaId): number {
+    return this.failures.get(peer) ?? 0
   }
 
   /** True if a member other than `replica` reported it, in its latest report of this view. */

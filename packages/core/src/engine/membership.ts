@@ -311,6 +311,17 @@ export class Membership {
    */
   private ignoresPrepare(coordinator: ReplicaId, view: number): boolean {
     const { host } = this
+    // A promise to a replica this one cannot send to (its link full) would be lost: promising would only freeze
+    // this replica and let that coordinator's ballots outrank the ones that can finish. Whether the link takes
+    // messages again is tried first, with a heartbeat (the mark of a member lasts the view). Found by the
+    // simulator's `cut` fault (Lamport, seed 156): r1's link to r3 filled and r1 coordinated; r3, which did not hear
+    // r1, coordinated too, with ballots that outranked r1's; r1 promised each (its promises lost), its own ballots
+    // failed, and the view waited 550 ms until the cut between r3 and r2 healed.
+    if (coordinator !== host.self && this.detector.cannotSendTo(coordinator)) {
+      const failed = this.detector.failedSends(coordinator)
+      host.send(coordinator, { kind: 'heartbeat', view: host.view().id, suspects: this.reportedSuspects(host.clock.now()) })
+      if (this.detector.failedSends(coordinator) > failed) return true
+    }
     if (host.status() !== 'normal' || host.isMember(coordinator) || !this.viewWorks || this.detector.suspects(host.clock.now()).length > 0) return false
     // Only one whose join waits because a member does not hear it: any other is added by the members at once.
     if (!this.detector.isUnheard(coordinator, host.clock.now()) && !this.detector.reportedByAnother(coordinator)) return false

@@ -270,10 +270,11 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
     },
   },
   unreachable: {
-    usage: 'unreachable rN PEER (rN\'s host could not send to PEER)',
+    usage: 'unreachable rN PEER [full] (rN\'s host could not send to PEER; full: nor any later message, until heal)',
     run(env, args) {
-      args.atMost(2)
-      return env.unreachable(args.word(0, 'the replica'), args.word(1, 'the peer'))
+      args.atMost(3)
+      if (args.words.length === 3 && args.words[2] !== 'full') throw args.error("the third word can only be 'full'")
+      return env.unreachable(args.word(0, 'the replica'), args.word(1, 'the peer'), args.words[2] === 'full')
     },
   },
   remove: {

@@ -129,6 +129,8 @@ export class InteractionEnv {
   /** Queued messages per link `from->to`, in FIFO order. */
   private readonly links = new Map<string, QueuedMessage[]>()
   private readonly blocked = new Set<string>()
+  /** Links whose sender's host refuses every send (a full link) until healed: `unreachable rN PEER full`. */
+  private readonly full = new Set<string>()
   private readonly clients = new Map<ClientId, ClientState>()
   readonly checker = new InvariantChecker()
   /** The replicas whose disks held each delivery synced (`position|request`). */
@@ -289,13 +291,15 @@ export class InteractionEnv {
       this.slot(from)
       this.slot(to)
       const key = linkKey(from, to)
-      if (!this.blocked.has(key)) throw new Error(`heal: the link ${from} -> ${to} is not cut`)
+      if (!this.blocked.has(key) && !this.full.has(key)) throw new Error(`heal: the link ${from} -> ${to} is not cut`)
       const held = this.pick([], undefined, false).filter((m) => linkKey(m.from, m.to) === key).length
       this.blocked.delete(key)
+      this.full.delete(key)
       return [`healed ${from} -> ${to} (${held} held message${held === 1 ? '' : 's'} can move again)`]
     }
     const held = this.pick([], undefined, false).filter((m) => this.blocked.has(linkKey(m.from, m.to))).length
     this.blocked.clear()
+    this.full.clear()
     return [`healed (${held} held message${held === 1 ? '' : 's'} can move again)`]
   }
 
@@ -389,10 +393,12 @@ export class InteractionEnv {
     return [`${label(run)} starts ${where}: ${run.engine.status} in view ${formatView(run.engine.view)} at position ${run.engine.position}`, ...render(events, 'all')]
   }
 
-  /** The host could not send from `replica` to `peer`. */
-  unreachable(replica: string, peer: string): string[] {
+  /** The host could not send from `replica` to `peer` (with `full`: nor can it until `heal`, every send refused). */
+  unreachable(replica: string, peer: string, full = false): string[] {
     const run = this.liveRun(replica, 'unreachable')
-    return render([this.handle(run, { text: `${replica} cannot send to ${peer}`, routine: false }, () => run.engine.peerUnreachable(peer), true)], 'all')
+    this.slot(peer)
+    if (full) this.full.add(linkKey(replica, peer))
+    return render([this.handle(run, { text: `${replica} cannot send to ${peer}${full ? ' (its link stays full until healed)' : ''}`, routine: false }, () => run.engine.peerUnreachable(peer), true)], 'all')
   }
 
   // -------------------------------------------------------- operators
@@ -658,6 +664,12 @@ export class InteractionEnv {
       return
     }
     const key = linkKey(from, to)
+    if (this.full.has(key)) {
+      // The host's transport refuses it, and the host tells the engine at once (as ReplicaHost does).
+      this.effect(`${text} (refused: the link is full)`, routine, true)
+      this.slots.get(from)?.run?.engine.peerUnreachable(to)
+      return
+    }
     const queue = this.links.get(key) ?? []
     queue.push({ from, to, message })
     this.links.set(key, queue)
