@@ -18,6 +18,10 @@ import { simulate, workloads, type FaultKind } from '@lockstep/testkit'
 // change itself, the view leaves one end out, and that end comes back once every member hears it
 // (docs/fault-tolerance.md): the second test holds cuts to about what partitions cost. It fails on the code before
 // (19.3 view changes per virtual second against 2.0 on its seeds).
+// Session 53 took the p99 bound from 3x to 1.5x a partition's: a member reports a replica outside the view it stopped
+// hearing (without: real time, 3 replicas, p99 300 ms against 153), and a replica leaves a prepare unanswered from a
+// coordinator it cannot send to (without: 245 ms). Its two other rules (a deaf member) show on other seeds; the engine
+// scenarios deaf-member-left-out and prepare-from-an-unreachable-coordinator pin them.
 // With `MemoryNetwork.cutLink` doing nothing, cuts alone change no view after the cluster formed (3 views with 3
 // replicas, 5 with 5) and the first test's last assertion fails.
 
@@ -59,7 +63,8 @@ describe('links cut one way or both (the cut fault)', () => {
         const what = `${replicas} replicas: cuts ${JSON.stringify(cut)}, partitions ${JSON.stringify(partition)}`
         expect(cut.viewsPerVirtualSecond, what).toBeLessThanOrEqual(2 * partition.viewsPerVirtualSecond)
         expect(cut.p50Ms, what).toBeLessThanOrEqual(1.5 * partition.p50Ms)
-        expect(cut.p99Ms, what).toBeLessThanOrEqual(3 * partition.p99Ms)
+        // Session 53 brought p99 from 3x down to 1.5x (real time, 3 replicas: 301 ms against 156 before, 185 after).
+        expect(cut.p99Ms, what).toBeLessThanOrEqual(1.5 * partition.p99Ms)
         expect(cut.maxMs, what).toBeLessThanOrEqual(4 * partition.maxMs)
         // No run churns: a view change that could not help waits a timeout before the next (5 replicas, seed 16:
         // 422 view changes in 7.3 virtual seconds without).
