@@ -20,8 +20,8 @@ import { simulate, workloads, type FaultKind } from '@lockstep/testkit'
 // (19.3 view changes per virtual second against 2.0 on its seeds).
 // Session 53 took the p99 bound from 3x to 1.5x a partition's: a member reports a replica outside the view it stopped
 // hearing (without: real time, 3 replicas, p99 300 ms against 153), and a replica leaves a prepare unanswered from a
-// coordinator it cannot send to (without: 245 ms). Its two other rules (a deaf member) show on other seeds; the engine
-// scenarios deaf-member-left-out and prepare-from-an-unreachable-coordinator pin them.
+// coordinator it cannot send to (without: 245 ms). Its two rules for a member that hears nobody show on other seeds
+// (Lamport 128 of 100-160); the engine scenario deaf-member-left-out pins them.
 // With `MemoryNetwork.cutLink` doing nothing, cuts alone change no view after the cluster formed (3 views with 3
 // replicas, 5 with 5) and the first test's last assertion fails.
 
