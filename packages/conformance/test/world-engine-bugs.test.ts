@@ -22,7 +22,7 @@ import { orderers } from './orderers'
 // messages show it behind the view counts as silent; a replica outside the view a member stopped hearing is
 // reported; no promise to a coordinator this replica cannot send to) 3008 passes with its whole fix out and 3040
 // with 3075's out (3040 still fails without its own): caught by core's coordinator-numbers-after-the-ending-view
-// and retry-after-crash-exactly-once.
+// and retry-after-crash-exactly-once, and by the new pins 53030 and 53018 (found by sweeping with each fix out).
 // Rerun one: npx lockstep sim --machine M --replicas N --clients C [--in-flight K] --ops 200 --faults crash,restart,
 // amnesia,partition,slow,delay,blackout,client-restart --overlap --durable --seed S [--trace]
 const everyFault: FaultKind[] = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'blackout', 'client-restart']
@@ -183,6 +183,20 @@ const found: { bug: string; machine: string; replicas: number; seed: number; bef
     seed: 10,
     linkCapacity: 16,
     before: 'liveness (Lamport orderer): r1 joining in view 15 {r2,r3} at 56; r2 down; r3 transferring in view 15 {r2,r3} at 56',
+  },
+  {
+    bug: "A, found again in session 53 (3008's schedule had moved): a coordinator restarted from its disk numbered the next view after its disk view, not the view it ended, and an acceptor took a value numbered other than its view change",
+    machine: 'kv',
+    replicas: 3,
+    seed: 53030,
+    before: 'liveness: two views numbered 8: r1 and r2 frozen in view 8 {r1,r2} at 219, r3 transferring in view 8 {r1,r2,r3} at 117',
+  },
+  {
+    bug: "3075's, found again without pauses in session 53: the orders' digests covered a request but not the time it entered, so a client's retry ordered at the position of a copy no majority held looked like the same order, and the agreed time differed from there on",
+    machine: 'mutex',
+    replicas: 3,
+    seed: 53018,
+    before: 'agreed time: at position 49 r3 (restart 1) had time 2818 but r2 (restart 3) had 3418',
   },
 ]
 
