@@ -428,7 +428,7 @@ export class Membership {
     return unheard.length > 0 ? [...suspects, ...unheard] : suspects
   }
 
-  /** The configured replicas outside the view this one has not heard since they left it (an operator's removal is not reported for ever). */
+  /** The configured replicas outside the view this one counts unheard (`FailureDetector.unheard`; an operator's removal is not reported for ever). */
   private unheardOutside(now: number): ReplicaId[] {
     const unheard = this.detector.unheard(now)
     return unheard.length === 0 ? unheard : unheard.filter((r) => this.configuration.includes(r))
