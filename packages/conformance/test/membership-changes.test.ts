@@ -197,13 +197,17 @@ describe('membership changes under faults', () => {
   // interval each (`liveness: request c1#20 got no reply for 10090ms … (bound 10000ms)`). Replies now carry the
   // cluster's configuration, and a client sends to the configured replicas first: at most F of those are down.
   // Since 2026-12-07 (the view rules for cut links) this seed no longer fails without the fix; the fix stays caught
-  // by core's reply-configuration.test.ts (tooling/mutants.json); a new seed is not found yet.
-  it("clients send to the replicas of the configuration replies carry, passing over machines replaced since (mutex, real time, seed 25800257)", async () => {
-    // lockstep sim --machine mutex --replicas 7 --order realtime --clients 6 --ops 150 --faults crash,membership,replace --overlap --clock-offset-ms 5 --link-capacity 32 --connect-delay-ms 1500 --seed 25800257
-    const result = await simulate({ seed: 25800257, workload: workloads.mutex!, orderer: orderers[1].simulation, replicas: 7, clients: 6, ops: 150, faults: ['crash', 'membership', 'replace'], overlap: true, clocks: { maxOffsetMs: 5, maxDriftPpm: 0 }, linkCapacity: 32, connectDelayMaxMs: 1500 })
-    expect(result.violations, result.rerun).toEqual([])
-    expect(result.replacements!.done.length).toBeGreaterThan(0)
-  })
+  // by core's reply-configuration.test.ts (tooling/mutants.json). Session 53 found 53000196 the same way (3 of
+  // 53000000-53000474 fail with replies carrying no configuration, or with clients not preferring it: `liveness:
+  // request c4#22 got no reply for 10078ms`, r11…r14 serving, most of the first ten replicas down or replaced).
+  for (const seed of [25800257, 53000196]) {
+    it(`clients send to the replicas of the configuration replies carry, passing over machines replaced since (mutex, real time, seed ${seed})`, async () => {
+      // lockstep sim --machine mutex --replicas 7 --order realtime --clients 6 --ops 150 --faults crash,membership,replace --overlap --clock-offset-ms 5 --link-capacity 32 --connect-delay-ms 1500 --seed S
+      const result = await simulate({ seed, workload: workloads.mutex!, orderer: orderers[1].simulation, replicas: 7, clients: 6, ops: 150, faults: ['crash', 'membership', 'replace'], overlap: true, clocks: { maxOffsetMs: 5, maxDriftPpm: 0 }, linkCapacity: 32, connectDelayMaxMs: 1500 })
+      expect(result.violations, result.rerun).toEqual([])
+      expect(result.replacements!.done.length).toBeGreaterThan(0)
+    })
+  }
 
   // Found by `npm run sweep -- --grid replace` (seed 24002999 of 3,000; two more near-misses of the same kind before
   // this fix, 24000468 and 24000560): c6 waited for its lock's grant through a blackout, and its asks for missed
