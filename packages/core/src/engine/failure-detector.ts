@@ -1,4 +1,5 @@
 import type { ReplicaId } from '@lockstep/interface'
+import { majorityOf } from './view-change/quorum'
 
 /** Timing of failure detection. */
 export interface FailureDetectorOptions {
@@ -108,10 +109,7 @@ export class FailureDetector {
    * member heard it, was reported by nobody; its ballots, which it could never finish, froze the view 1.9 s.
    */
   unheard(now: number): ReplicaId[] {
-    const unheard = [...this.silenced.keys()].filter((r) => this.isUnheard(r, now))
-    const limit = this.options.outsideSilentAfterMs
-    if (limit !== undefined) for (const [r, at] of this.lastMessage) if (!this.silenced.has(r) && r !== this.self && !this.members.includes(r) && now - at > limit) unheard.push(r)
-    return unheard.sort()
+    return [...new Set([...this.silenced.keys(), ...this.lastMessage.keys()])].filter((r) => this.isUnheard(r, now)).sort()
   }
 
   /** How many members suspect `member`: this replica (from `ownSuspects`) and every other member that reported it. */
@@ -171,7 +169,7 @@ export class FailureDetector {
    */
   deafMembers(): ReplicaId[] {
     const deaf: ReplicaId[] = []
-    const majority = Math.floor(this.members.length / 2) + 1
+    const majority = majorityOf(this.members.length)
     for (const [peer, suspects] of this.reports) {
       if (peer === this.self || !this.members.includes(peer) || !suspects.includes(this.self)) continue
       let heard = 1 // itself
