@@ -39,6 +39,8 @@ export class FailureDetector {
   private readonly lastHeartbeatSent = new Map<ReplicaId, number>()
   /** What each member last said it suspects (from its heartbeats and promises). */
   private readonly reports = new Map<ReplicaId, readonly ReplicaId[]>()
+  /** When each member's latest report came (see `freshReportOf`), for reports given a time. */
+  private readonly reportedAt = new Map<ReplicaId, number>()
   /** Members the host could not send to: suspected until the next view. */
   private readonly unreachable = new Set<ReplicaId>()
   /** How many sends to each replica the host reported failed (see `failedSends`). */
@@ -69,6 +71,7 @@ export class FailureDetector {
       const outside = members.includes(peer) ? suspects.filter((r) => !members.includes(r)) : []
       if (outside.length > 0) this.reports.set(peer, outside)
       else this.reports.delete(peer)
+      this.reportedAt.delete(peer)
     }
     this.unreachable.clear()
   }
@@ -79,9 +82,11 @@ export class FailureDetector {
     if (this.silenced.get(from) === 'silent') this.silenced.delete(from)
   }
 
-  /** Member `from` reported whom it suspects. */
-  reported(from: ReplicaId, suspects: readonly ReplicaId[]): void {
+  /** Member `from` reported whom it suspects (at `now`, when given: see `freshReportOf`). */
+  reported(from: ReplicaId, suspects: readonly ReplicaId[], now?: number): void {
     this.reports.set(from, suspects)
+    if (now === undefined) this.reportedAt.delete(from)
+    else this.reportedAt.set(from, now)
   }
 
   /** The link to `peer` failed; returns false if it was already marked. */
@@ -144,6 +149,17 @@ export class FailureDetector {
 
   /** What member `replica` last reported it does not hear (in this view, and of replicas outside it before). */
   reportOf(replica: ReplicaId): readonly ReplicaId[] | undefined {
+    return this.reports.get(replica)
+  }
+
+  /**
+   * What member `replica` reported it does not hear, if that report came in this view no longer than
+   * `suspectAfterMs` ago: a member reports with every heartbeat, so an older report is one from before a silence
+   * (or a restart) and says nothing of now.
+   */
+  freshReportOf(replica: ReplicaId, now: number): readonly ReplicaId[] | undefined {
+    const at = this.reportedAt.get(replica)
+    if (at === undefined || now - at > this.options.suspectAfterMs || !this.members.includes(replica)) return undefined
     return this.reports.get(replica)
   }
 

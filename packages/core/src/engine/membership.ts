@@ -123,6 +123,10 @@ export class Membership {
   private viewEntered: { readonly at: number; readonly sameMembers: boolean } | undefined
   /** Whether the last tick found this replica's view working (see `ignoresPrepare`). */
   private viewWorks = false
+  /** The view number of each coordinator's latest prepare here (see `ignoresPrepare`). */
+  private readonly preparedBy = new Map<ReplicaId, number>()
+  /** The last coordinator that tried a view number again while it reported itself deaf, left unanswered (see `ignoresPrepare`). */
+  private deafRetry: { readonly coordinator: ReplicaId; readonly view: number } | undefined
   /** The last view change from outside the view this replica left unanswered (said once each). */
   private ignoredPrepare: { readonly coordinator: ReplicaId; readonly view: number } | undefined
   /** Fresh joins from members of the initial view, waiting a view-change timeout for them to start in it. */
@@ -285,7 +289,12 @@ export class Membership {
       (this.detector.suspects(now, this.options.suspectAfterMs + 2 * this.options.heartbeatMs).length > 0 || this.detector.deafMembers().length > 0)
     const membershipWork = this.asks.pending(members, this.configuration, (r) => unheard.includes(r) || this.detector.reportedByAnother(r))
     const needed = suspectedByMajority || waitsForLaterView || (status !== 'transferring' && (membershipWork || status === 'frozen' || cutOff || stalled))
-    const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m)))
+    // A member that tries a view number again while it reports it does not hear this one and hears less than a
+    // majority of the configuration can finish no view change: its ballots go unanswered (see `ignoresPrepare`), and
+    // its turn is not waited for. (Its report alone is not enough: a partition's held messages bring every member's
+    // report of the partition at once, after it healed, and every member would go first.)
+    const deafRetrying = this.deafRetry?.view === this.knownView + 1 && this.deafCoordinator(this.deafRetry.coordinator) ? this.deafRetry.coordinator : undefined
+    const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m) && m !== deafRetrying))
     // A full link is known to its sender alone: no other replica will find a view change needed, so waiting for
     // the turns of those ranked before it only stalls the view (its order stream has a hole) for up to a
     // view-change timeout per rank. It goes first. Found: r5 of five waited 600 ms for its turn after its link to
@@ -317,6 +326,27 @@ export class Membership {
     // simulator's `cut` fault (Lamport, seed 156): r1's link to r3 filled and r1 coordinated; r3, which did not hear
     // r1, coordinated too, with ballots that outranked r1's; r1 promised each (its promises lost), its own ballots
     // failed, and the view waited 550 ms until the cut between r3 and r2 healed.
+    // A coordinator that says it does not hear this replica, and hears less than a majority of the configuration,
+    // gets no promise it could use and no majority: its ballots, one every view-change timeout, would each freeze this
+    // replica and put off its own turn by as long, for as long as the coordinator stays deaf (its view changes fail,
+    // so it tries again). Found by the simulator's `cut` fault (Lamport, seed 144): in view {r2, r3}, r1 outside,
+    // every link into r2 was cut while r2 could send; r2 coordinated every 200 ms, r3 promised each time and the view
+    // stood frozen until r2's link to r3 was cut too, 1 s later (in the scenario, for as long as the cut lasted).
+    // Its first ballot of a view number is answered: messages held by a partition arrive late and together, the
+    // report that the coordinator heard nobody with its prepare, when it may hear everyone again by now (the
+    // scenario competing-coordinators); a later ballot of the same view number, when the coordinator still says it
+    // is deaf, is not. (And the members do not wait for its turn: see `tick`.)
+    if (coordinator !== host.self) {
+      const repeated = this.preparedBy.get(coordinator) === view
+      this.preparedBy.set(coordinator, view)
+      if (repeated && this.deafCoordinator(coordinator)) {
+        if (this.deafRetry?.coordinator !== coordinator || this.deafRetry.view !== view) {
+          this.deafRetry = { coordinator, view }
+          host.log.info(`replica '${host.self}' leaves the view change to view ${view} by '${coordinator}' unanswered: '${coordinator}' tries again while it reports it does not hear '${host.self}' and hears less than a majority of ${this.configuration.join(', ')}`)
+        }
+        return true
+      }
+    }
     if (coordinator !== host.self && this.detector.cannotSendTo(coordinator)) {
       const failed = this.detector.failedSends(coordinator)
       host.send(coordinator, { kind: 'heartbeat', view: host.view().id, suspects: this.reportedSuspects(host.clock.now()) })
@@ -330,6 +360,18 @@ export class Membership {
       host.log.info(`replica '${host.self}' leaves the view change to view ${view} by '${coordinator}' unanswered: '${coordinator}' is outside view ${host.view().id}, which works; the members add a replica that asks to join once each of them hears it`)
     }
     return true
+  }
+
+  /**
+   * True if member `coordinator`'s latest report, fresh (`FailureDetector.freshReportOf`), names this replica and so
+   * many of the configuration that it hears less than a majority of it (itself counted): it can finish no view change.
+   */
+  private deafCoordinator(coordinator: ReplicaId): boolean {
+    const report = this.detector.freshReportOf(coordinator, this.host.clock.now())
+    if (!report || !report.includes(this.host.self)) return false
+    let heard = 0
+    for (const r of this.configuration) if (r === coordinator || !report.includes(r)) heard++
+    return heard < majorityOf(this.configuration.length)
   }
 
   /** A replica restarted from its disk (holding `view` and `position`, its votes and the view's value): it waits to be brought back. */
@@ -488,7 +530,7 @@ export class Membership {
     if (this.host.status() === 'joining' || this.host.status() === 'recovering') return
     // It serves in the initial view: it started the new cluster by itself.
     if (m.view === this.host.initialView.id) this.freshJoins.delete(from)
-    if (m.view === view.id && this.host.isMember(from)) this.detector.reported(from, m.suspects)
+    if (m.view === view.id && this.host.isMember(from)) this.detector.reported(from, m.suspects, this.host.clock.now())
     else if (m.view > view.id) this.host.send(from, { kind: 'query', view: m.view })
     else if (m.view < view.id) this.host.send(from, this.lastCommit && this.host.isMember(from) ? { kind: 'commit', value: this.lastCommit } : { kind: 'removed', view })
   }
