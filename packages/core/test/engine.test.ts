@@ -241,6 +241,11 @@ describe('peer messages', () => {
     expect(decodePeerMessage('r2', [1, 1, []])).toEqual({ kind: 'heartbeat', view: 1, suspects: [] })
     expect(() => decodePeerMessage('r2', [1, 1, [], { r1: 'x' }])).toThrow(/\(heartbeat\): started must be an object of numbers/)
     expect(encodePeerMessage({ kind: 'heartbeat', view: 1, suspects: ['r3'], started: { r2: 200 } }).slice(0, 3)).toEqual([1, 1, ['r3']])
+    // `silent` comes fifth, after an empty `started` (names nobody, as none does) where there is none; a bad one is named.
+    expect(encodePeerMessage({ kind: 'heartbeat', view: 1, suspects: ['r3'], silent: ['r3'] })).toEqual([1, 1, ['r3'], {}, ['r3']])
+    expect(decodePeerMessage('r2', [1, 1, ['r3'], {}, ['r3']])).toEqual({ kind: 'heartbeat', view: 1, suspects: ['r3'], silent: ['r3'] })
+    expect(decodePeerMessage('r2', encodePeerMessage({ kind: 'heartbeat', view: 2, suspects: [], started: { r2: 200 }, silent: ['r1'] }))).toEqual({ kind: 'heartbeat', view: 2, suspects: [], started: { r2: 200 }, silent: ['r1'] })
+    expect(() => decodePeerMessage('r2', [1, 1, [], {}, [7]])).toThrow(/\(heartbeat\): silent must be a list of replica ids/)
     // The order's suffix from a version before order digest versions (no seventh field) is version 1's; an unknown version is named.
     expect(decodePeerMessage('r2', [17, 3, 0, 2, '0123456789abcdef', []])).not.toHaveProperty('digestVersion')
     expect(() => decodePeerMessage('r2', [17, 3, 0, 2, '0123456789abcdef', [], 3])).toThrow(/digestVersion must be an order digest version this version knows \(1 or 2\)/)

@@ -95,21 +95,30 @@ describe('the failure detector', () => {
     expect(d.deafMembers()).toEqual([])
   })
 
-  it("gives a member's report as fresh only for suspectAfterMs after it came, only in its view, and only when it came with a time", () => {
+  it("names the replicas it has not heard from by hearing alone, not the ones it could not send to", () => {
     const d = detector()
-    d.reported('r2', ['r1', 'r3'], 100)
-    expect(d.freshReportOf('r2', 150)).toEqual(['r1', 'r3'])
-    expect(d.freshReportOf('r2', 151)).toBeUndefined() // from before a silence or a restart
-    d.reported('r2', ['r3'], 160)
-    expect(d.freshReportOf('r2', 170)).toEqual(['r3'])
-    d.reported('r2', ['r3']) // no time: never fresh
-    expect(d.freshReportOf('r2', 170)).toBeUndefined()
-    d.reported('r3', ['r1', 'r2'], 180)
+    d.heard('r2', 30)
+    d.markUnreachable('r2') // suspected until the next view, yet heard
+    expect(d.suspects(60)).toEqual(['r2', 'r3'])
+    expect(d.silent(60, ['r1', 'r2', 'r3', 'r4'])).toEqual(['r3', 'r4']) // r4: outside the view, never heard
+    d.heard('r4', 70)
+    expect(d.silent(81, ['r1', 'r2', 'r3', 'r4'])).toEqual(['r2', 'r3'])
+  })
+
+  it("gives a member's report of whom it has not heard as fresh only for suspectAfterMs after it came, and only in its view", () => {
+    const d = detector()
+    d.reportedSilent('r2', ['r1', 'r3'], 100)
+    expect(d.freshSilentOf('r2', 150)).toEqual(['r1', 'r3'])
+    expect(d.freshSilentOf('r2', 151)).toBeUndefined() // from before a silence or a restart
+    d.reportedSilent('r2', ['r3'], 160)
+    expect(d.freshSilentOf('r2', 170)).toEqual(['r3'])
+    d.reportedSilent('r3', ['r1', 'r2'], 180)
     d.watch(['r1', 'r2', 'r3'], 190) // a new view: reports of the last one say nothing of it
-    expect(d.freshReportOf('r3', 190)).toBeUndefined()
-    d.reported('r3', ['r1'], 200)
+    expect(d.freshSilentOf('r3', 190)).toBeUndefined()
+    d.reportedSilent('r3', ['r1'], 200)
     d.watch(['r1', 'r2'], 210) // r3 leaves: its report is a member's no longer
-    expect(d.freshReportOf('r3', 210)).toBeUndefined()
+    d.reportedSilent('r3', ['r1'], 210)
+    expect(d.freshSilentOf('r3', 210)).toBeUndefined()
   })
 
   it('cannot send to a member marked unreachable until the next view, nor to a replica outside the view until a probe; counts every failed send', () => {

@@ -39,8 +39,8 @@ export class FailureDetector {
   private readonly lastHeartbeatSent = new Map<ReplicaId, number>()
   /** What each member last said it suspects (from its heartbeats and promises). */
   private readonly reports = new Map<ReplicaId, readonly ReplicaId[]>()
-  /** When each member's latest report came (see `freshReportOf`), for reports given a time. */
-  private readonly reportedAt = new Map<ReplicaId, number>()
+  /** What each member last said it has not heard from for `suspectAfterMs`, and when (see `freshSilentOf`). */
+  private readonly hearing = new Map<ReplicaId, { readonly at: number; readonly silent: readonly ReplicaId[] }>()
   /** Members the host could not send to: suspected until the next view. */
   private readonly unreachable = new Set<ReplicaId>()
   /** How many sends to each replica the host reported failed (see `failedSends`). */
@@ -71,8 +71,8 @@ export class FailureDetector {
       const outside = members.includes(peer) ? suspects.filter((r) => !members.includes(r)) : []
       if (outside.length > 0) this.reports.set(peer, outside)
       else this.reports.delete(peer)
-      this.reportedAt.delete(peer)
     }
+    this.hearing.clear()
     this.unreachable.clear()
   }
 
@@ -82,11 +82,24 @@ export class FailureDetector {
     if (this.silenced.get(from) === 'silent') this.silenced.delete(from)
   }
 
-  /** Member `from` reported whom it suspects (at `now`, when given: see `freshReportOf`). */
-  reported(from: ReplicaId, suspects: readonly ReplicaId[], now?: number): void {
+  /** Member `from` reported whom it suspects. */
+  reported(from: ReplicaId, suspects: readonly ReplicaId[]): void {
     this.reports.set(from, suspects)
-    if (now === undefined) this.reportedAt.delete(from)
-    else this.reportedAt.set(from, now)
+  }
+
+  /** Member `from` reported, at `now`, the replicas it has not heard from for `suspectAfterMs` (see `silent`). */
+  reportedSilent(from: ReplicaId, silent: readonly ReplicaId[], now: number): void {
+    this.hearing.set(from, { at: now, silent })
+  }
+
+  /**
+   * The replicas of `among` (but this one) this replica has not heard from for longer than `suspectAfterMs`: a
+   * member counts as heard at the start of its view, a replica outside it only by its messages. Unlike `suspects`,
+   * hearing alone: a member this replica could not send to is not in it for that.
+   */
+  silent(now: number, among: readonly ReplicaId[]): ReplicaId[] {
+    const limit = this.options.suspectAfterMs
+    return among.filter((r) => r !== this.self && now - Math.max(this.lastMessage.get(r) ?? -Infinity, this.members.includes(r) ? this.viewStartedAt : -Infinity) > limit)
   }
 
   /** The link to `peer` failed; returns false if it was already marked. */
@@ -153,14 +166,14 @@ export class FailureDetector {
   }
 
   /**
-   * What member `replica` reported it does not hear, if that report came in this view no longer than
-   * `suspectAfterMs` ago: a member reports with every heartbeat, so an older report is one from before a silence
-   * (or a restart) and says nothing of now.
+   * What member `replica` last reported it has not heard from (`reportedSilent`), if that report came in this view
+   * no longer than `suspectAfterMs` ago: a member reports with every heartbeat, so an older report is one from
+   * before a silence (or a restart) and says nothing of now.
    */
-  freshReportOf(replica: ReplicaId, now: number): readonly ReplicaId[] | undefined {
-    const at = this.reportedAt.get(replica)
-    if (at === undefined || now - at > this.options.suspectAfterMs || !this.members.includes(replica)) return undefined
-    return this.reports.get(replica)
+  freshSilentOf(replica: ReplicaId, now: number): readonly ReplicaId[] | undefined {
+    const report = this.hearing.get(replica)
+    if (report === undefined || now - report.at > this.options.suspectAfterMs || !this.members.includes(replica)) return undefined
+    return report.silent
   }
 
   /** True if the host could not send to `replica` (a member, since this view started; one outside the view, since a probe). */

@@ -363,14 +363,15 @@ export class Membership {
   }
 
   /**
-   * True if member `coordinator`'s latest report, fresh (`FailureDetector.freshReportOf`), names this replica and so
-   * many of the configuration that it hears less than a majority of it (itself counted): it can finish no view change.
+   * True if member `coordinator`'s latest report of whom it has not heard, fresh (`FailureDetector.freshSilentOf`),
+   * names this replica and so many of the configuration that it hears less than a majority of it (itself counted):
+   * it can finish no view change.
    */
   private deafCoordinator(coordinator: ReplicaId): boolean {
-    const report = this.detector.freshReportOf(coordinator, this.host.clock.now())
-    if (!report || !report.includes(this.host.self)) return false
+    const silent = this.detector.freshSilentOf(coordinator, this.host.clock.now())
+    if (!silent || !silent.includes(this.host.self)) return false
     let heard = 0
-    for (const r of this.configuration) if (r === coordinator || !report.includes(r)) heard++
+    for (const r of this.configuration) if (r === coordinator || !silent.includes(r)) heard++
     return heard < majorityOf(this.configuration.length)
   }
 
@@ -429,7 +430,8 @@ export class Membership {
     const { host } = this
     if (to.length === 0) return
     const started = host.view().id === host.initialView.id && host.requests.replicated.position === 0 ? this.start.startedKnowing : undefined
-    const heartbeat: PeerMessageOf<'heartbeat'> = { kind: 'heartbeat', view: host.view().id, suspects, ...(started && { started }) }
+    const silent = this.detector.silent(host.clock.now(), this.configuration)
+    const heartbeat: PeerMessageOf<'heartbeat'> = { kind: 'heartbeat', view: host.view().id, suspects, ...(started && { started }), ...(silent.length > 0 && { silent }) }
     for (const member of to) host.send(member, heartbeat)
   }
 
@@ -530,7 +532,10 @@ export class Membership {
     if (this.host.status() === 'joining' || this.host.status() === 'recovering') return
     // It serves in the initial view: it started the new cluster by itself.
     if (m.view === this.host.initialView.id) this.freshJoins.delete(from)
-    if (m.view === view.id && this.host.isMember(from)) this.detector.reported(from, m.suspects, this.host.clock.now())
+    if (m.view === view.id && this.host.isMember(from)) {
+      this.detector.reported(from, m.suspects)
+      this.detector.reportedSilent(from, m.silent ?? [], this.host.clock.now())
+    }
     else if (m.view > view.id) this.host.send(from, { kind: 'query', view: m.view })
     else if (m.view < view.id) this.host.send(from, this.lastCommit && this.host.isMember(from) ? { kind: 'commit', value: this.lastCommit } : { kind: 'removed', view })
   }

@@ -46,7 +46,9 @@ export function encodePeerMessage(message: PeerMessage): Wire {
     case 'orderer':
       return [code, message.view, message.message]
     case 'heartbeat':
-      // `started` after the fields earlier versions read, which ignore it.
+      // `started` and `silent` after the fields earlier versions read, which ignore them (an empty `started`, where
+      // `silent` needs its place, names nobody: the same as none).
+      if (message.silent && message.silent.length > 0) return [code, message.view, message.suspects, message.started ?? {}, message.silent]
       return message.started ? [code, message.view, message.suspects, message.started] : [code, message.view, message.suspects]
     case 'prepare':
       return message.previous ? [code, message.view, ...encodeBallot(message.ballot), encodeValue(message.previous)] : [code, message.view, ...encodeBallot(message.ballot)]
@@ -115,7 +117,10 @@ export function decodePeerMessage(from: ReplicaId, raw: unknown): PeerMessage {
       return { kind, view: field.count(1, 'view'), message: field.any(2) }
     case 'heartbeat': {
       const heartbeat = { kind, view: field.count(1, 'view'), suspects: field.ids(2, 'suspects') }
-      return raw[3] === undefined ? heartbeat : { ...heartbeat, started: incarnationsField(raw[3], `${where()} (heartbeat)`, 'started') }
+      if (raw[3] === undefined && raw[4] === undefined) return heartbeat
+      const started = incarnationsField(raw[3], `${where()} (heartbeat)`, 'started')
+      const silent = raw[4] === undefined ? [] : field.ids(4, 'silent')
+      return { ...heartbeat, ...(Object.keys(started).length > 0 && { started }), ...(silent.length > 0 && { silent }) }
     }
     case 'prepare':
       return { kind, view: field.count(1, 'view'), ballot: field.ballot(2), ...(raw[4] === undefined ? {} : { previous: decodeValue(raw[4], `${where()} (prepare) previous`) }) }

@@ -66,6 +66,13 @@ export interface Heartbeat {
    * replica named with this run's incarnation starts the initial view too. Earlier versions ignore it.
    */
   readonly started?: Readonly<Record<ReplicaId, number>>
+  /**
+   * The configured replicas the sender has not heard from for the suspicion time (hearing alone: `suspects` also
+   * names members it could not send to, until the next view), when there are any. A replica leaves unanswered the
+   * repeated ballots of a coordinator that does not hear it and hears less than a majority (see `Membership`).
+   * Earlier versions ignore it.
+   */
+  readonly silent?: readonly ReplicaId[]
 }
 
 /** Paxos phase 1a: a coordinator asks the members of the old view to promise `ballot` for view `view`. */
