@@ -125,7 +125,7 @@ export class Membership {
   private viewWorks = false
   /** The view number of each coordinator's latest prepare here (see `ignoresPrepare`). */
   private readonly preparedBy = new Map<ReplicaId, number>()
-  /** The last coordinator that tried a view number again while it reported itself deaf, left unanswered (see `ignoresPrepare`). */
+  /** The last coordinator that tried a view number again while it reported itself deaf, left unanswered (said once each). */
   private deafRetry: { readonly coordinator: ReplicaId; readonly view: number } | undefined
   /** The last view change from outside the view this replica left unanswered (said once each). */
   private ignoredPrepare: { readonly coordinator: ReplicaId; readonly view: number } | undefined
@@ -289,12 +289,7 @@ export class Membership {
       (this.detector.suspects(now, this.options.suspectAfterMs + 2 * this.options.heartbeatMs).length > 0 || this.detector.deafMembers().length > 0)
     const membershipWork = this.asks.pending(members, this.configuration, (r) => unheard.includes(r) || this.detector.reportedByAnother(r))
     const needed = suspectedByMajority || waitsForLaterView || (status !== 'transferring' && (membershipWork || status === 'frozen' || cutOff || stalled))
-    // A member that tries a view number again while it reports it does not hear this one and hears less than a
-    // majority of the configuration can finish no view change: its ballots go unanswered (see `ignoresPrepare`), and
-    // its turn is not waited for. (Its report alone is not enough: a partition's held messages bring every member's
-    // report of the partition at once, after it healed, and every member would go first.)
-    const deafRetrying = this.deafRetry?.view === this.knownView + 1 && this.deafCoordinator(this.deafRetry.coordinator) ? this.deafRetry.coordinator : undefined
-    const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m) && m !== deafRetrying))
+    const candidates = members.filter((m) => m === host.self || (!suspects.includes(m) && !this.asks.joins.has(m)))
     // A full link is known to its sender alone: no other replica will find a view change needed, so waiting for
     // the turns of those ranked before it only stalls the view (its order stream has a hole) for up to a
     // view-change timeout per rank. It goes first. Found: r5 of five waited 600 ms for its turn after its link to
@@ -335,7 +330,7 @@ export class Membership {
     // Its first ballot of a view number is answered: messages held by a partition arrive late and together, the
     // report that the coordinator heard nobody with its prepare, when it may hear everyone again by now (the
     // scenario competing-coordinators); a later ballot of the same view number, when the coordinator still says it
-    // is deaf, is not. (And the members do not wait for its turn: see `tick`.)
+    // is deaf, is not, and does not put this replica's own turn to coordinate off.
     if (coordinator !== host.self) {
       const repeated = this.preparedBy.get(coordinator) === view
       this.preparedBy.set(coordinator, view)
