@@ -26,7 +26,7 @@ export function describeMessage(from: string, to: string, message: unknown, isRe
       return { kind: 'malformed', summary: clip(compact(message, requests)), requests }
     }
     if (peer.kind === 'orderer') return { kind: 'orderer', summary: clip(`v${peer.view} ${ordererPayload(peer.message, requests)}`), requests }
-    if (peer.kind === 'heartbeat') return { kind: 'heartbeat', summary: `v${peer.view} suspects {${peer.suspects.join(',')}}`, requests }
+    if (peer.kind === 'heartbeat') return { kind: 'heartbeat', summary: `v${peer.view} suspects {${peer.suspects.join(',')}}${peer.silent ? ` silent {${peer.silent.join(',')}}` : ''}`, requests }
     const { kind, ...fields } = peer
     const view = 'view' in fields ? `v${String(fields.view)} ` : ''
     if (kind === 'stateChunk' || kind === 'stateSuffix') return { kind, summary: `${view}(state transfer data)`, requests }
