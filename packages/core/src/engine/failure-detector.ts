@@ -98,8 +98,7 @@ export class FailureDetector {
    * hearing alone: a member this replica could not send to is not in it for that.
    */
   silent(now: number, among: readonly ReplicaId[]): ReplicaId[] {
-    const limit = this.options.suspectAfterMs
-    return among.filter((r) => r !== this.self && now - Math.max(this.lastMessage.get(r) ?? -Infinity, this.members.includes(r) ? this.viewStartedAt : -Infinity) > limit)
+    return among.filter((r) => r !== this.self && now - this.heardAt(r, this.members.includes(r)) > this.options.suspectAfterMs)
   }
 
   /** The link to `peer` failed; returns false if it was already marked. */
@@ -113,7 +112,13 @@ export class FailureDetector {
 
   /** Members this replica suspects: silent for longer than `limit` (default `suspectAfterMs`), or unreachable. */
   suspects(now: number, limit = this.options.suspectAfterMs): ReplicaId[] {
-    return this.members.filter((m) => m !== this.self && (this.unreachable.has(m) || now - Math.max(this.lastMessage.get(m) ?? -Infinity, this.viewStartedAt) > limit))
+    return this.members.filter((m) => m !== this.self && (this.unreachable.has(m) || now - this.heardAt(m, true) > limit))
+  }
+
+  /** When `replica` was last heard here: a member counts as heard at the start of its view, one outside it only by its messages. */
+  private heardAt(replica: ReplicaId, member: boolean): number {
+    const last = this.lastMessage.get(replica) ?? -Infinity
+    return member ? Math.max(last, this.viewStartedAt) : last
   }
 
   /**
@@ -176,6 +181,15 @@ export class FailureDetector {
     return report.silent
   }
 
+  /**
+   * True if member `replica`'s fresh report of whom it has not heard (`freshSilentOf`) names this replica and so many
+   * of `configuration` that it hears less than a majority of it (itself counted): it can finish no view change.
+   */
+  deafTo(replica: ReplicaId, now: number, configuration: readonly ReplicaId[]): boolean {
+    const silent = this.freshSilentOf(replica, now)
+    return silent !== undefined && silent.includes(this.self) && hearsLessThanMajority(replica, silent, configuration)
+  }
+
   /** True if the host could not send to `replica` (a member, since this view started; one outside the view, since a probe). */
   cannotSendTo(replica: ReplicaId): boolean {
     return this.unreachable.has(replica) || this.silenced.get(replica) === 'unreachable'
@@ -198,12 +212,9 @@ export class FailureDetector {
    */
   deafMembers(): ReplicaId[] {
     const deaf: ReplicaId[] = []
-    const majority = majorityOf(this.members.length)
     for (const [peer, suspects] of this.reports) {
       if (peer === this.self || !this.members.includes(peer) || !suspects.includes(this.self)) continue
-      let heard = 1 // itself
-      for (const m of this.members) if (m !== peer && !suspects.includes(m)) heard++
-      if (heard < majority) deaf.push(peer)
+      if (hearsLessThanMajority(peer, suspects, this.members)) deaf.push(peer)
     }
     return deaf
   }
@@ -214,4 +225,11 @@ export class FailureDetector {
     for (const member of due) this.lastHeartbeatSent.set(member, now)
     return due
   }
+}
+
+/** True if `peer`, not hearing the replicas `unheard` names, hears less than a majority of `among` (itself counted). */
+function hearsLessThanMajority(peer: ReplicaId, unheard: readonly ReplicaId[], among: readonly ReplicaId[]): boolean {
+  let heard = 0
+  for (const r of among) if (r === peer || !unheard.includes(r)) heard++
+  return heard < majorityOf(among.length)
 }

@@ -125,9 +125,7 @@ export class Membership {
   private viewWorks = false
   /** The view number of each coordinator's latest prepare here (see `ignoresPrepare`). */
   private readonly preparedBy = new Map<ReplicaId, number>()
-  /** The last coordinator that tried a view number again while it reported itself deaf, left unanswered (said once each). */
-  private deafRetry: { readonly coordinator: ReplicaId; readonly view: number } | undefined
-  /** The last view change from outside the view this replica left unanswered (said once each). */
+  /** The last view change this replica left unanswered (said once each: see `leaveUnanswered`). */
   private ignoredPrepare: { readonly coordinator: ReplicaId; readonly view: number } | undefined
   /** Fresh joins from members of the initial view, waiting a view-change timeout for them to start in it. */
   private readonly freshJoins = new Map<ReplicaId, { readonly incarnation: number; readonly since: number }>()
@@ -334,12 +332,8 @@ export class Membership {
     if (coordinator !== host.self) {
       const repeated = this.preparedBy.get(coordinator) === view
       this.preparedBy.set(coordinator, view)
-      if (repeated && this.deafCoordinator(coordinator)) {
-        if (this.deafRetry?.coordinator !== coordinator || this.deafRetry.view !== view) {
-          this.deafRetry = { coordinator, view }
-          host.log.info(`replica '${host.self}' leaves the view change to view ${view} by '${coordinator}' unanswered: '${coordinator}' tries again while it reports it does not hear '${host.self}' and hears less than a majority of ${this.configuration.join(', ')}`)
-        }
-        return true
+      if (repeated && this.detector.deafTo(coordinator, host.clock.now(), this.configuration)) {
+        return this.leaveUnanswered(coordinator, view, `'${coordinator}' tries again while it reports it does not hear '${host.self}' and hears less than a majority of ${this.configuration.join(', ')}`)
       }
     }
     if (coordinator !== host.self && this.detector.cannotSendTo(coordinator)) {
@@ -350,24 +344,16 @@ export class Membership {
     if (host.status() !== 'normal' || host.isMember(coordinator) || !this.viewWorks || this.detector.suspects(host.clock.now()).length > 0) return false
     // Only one whose join waits because a member does not hear it: any other is added by the members at once.
     if (!this.detector.isUnheard(coordinator, host.clock.now()) && !this.detector.reportedByAnother(coordinator)) return false
-    if (this.ignoredPrepare?.coordinator !== coordinator || this.ignoredPrepare.view !== view) {
-      this.ignoredPrepare = { coordinator, view }
-      host.log.info(`replica '${host.self}' leaves the view change to view ${view} by '${coordinator}' unanswered: '${coordinator}' is outside view ${host.view().id}, which works; the members add a replica that asks to join once each of them hears it`)
-    }
-    return true
+    return this.leaveUnanswered(coordinator, view, `'${coordinator}' is outside view ${host.view().id}, which works; the members add a replica that asks to join once each of them hears it`)
   }
 
-  /**
-   * True if member `coordinator`'s latest report of whom it has not heard, fresh (`FailureDetector.freshSilentOf`),
-   * names this replica and so many of the configuration that it hears less than a majority of it (itself counted):
-   * it can finish no view change.
-   */
-  private deafCoordinator(coordinator: ReplicaId): boolean {
-    const silent = this.detector.freshSilentOf(coordinator, this.host.clock.now())
-    if (!silent || !silent.includes(this.host.self)) return false
-    let heard = 0
-    for (const r of this.configuration) if (r === coordinator || !silent.includes(r)) heard++
-    return heard < majorityOf(this.configuration.length)
+  /** Says (once per coordinator and view number) why a prepare goes unanswered; true. */
+  private leaveUnanswered(coordinator: ReplicaId, view: number, why: string): true {
+    if (this.ignoredPrepare?.coordinator !== coordinator || this.ignoredPrepare.view !== view) {
+      this.ignoredPrepare = { coordinator, view }
+      this.host.log.info(`replica '${this.host.self}' leaves the view change to view ${view} by '${coordinator}' unanswered: ${why}`)
+    }
+    return true
   }
 
   /** A replica restarted from its disk (holding `view` and `position`, its votes and the view's value): it waits to be brought back. */
