@@ -13,7 +13,7 @@ import { requireBuiltCli, stopEverything } from './processes'
 // rejoins afterwards must catch up.
 const CLIENTS = Number(process.env.LOCKSTEP_ONE_SHOT_CLIENTS ?? 100_000)
 const CAPACITY = 1000
-const CONCURRENCY = 16
+const CONCURRENCY = 48
 
 let cluster: LocalCluster
 beforeAll(async () => {
