@@ -160,7 +160,7 @@ describe('reliable link, acknowledgements', () => {
   it('between idle replicas, rides on the next heartbeat going back: no write of its own at any phase of the two heartbeats', () => {
     // `lockstep replica`'s defaults: a heartbeat to each peer every 50 ms, checked on ticks of 10 ms, so up to 60 ms
     // apart. Found: with acknowledgements waiting 20 ms, an idle replica wrote one alone for most heartbeats it got
-    // (45 timers and writes a second of its ~525 wake-ups, strace): 6 % of a core per idle replica with them, ~5 % without.
+    // (45 timers and writes a second of its ~525 wake-ups, strace).
     for (let phase = 0; phase <= 60; phase += 5) {
       const { scheduler, socket, link, writes } = resumedLink()
       let seq = 0
