@@ -5,9 +5,9 @@ import { ErrorCodes, LockstepError, realScheduler, type Logger, type OrdererFact
 import { lamport } from '@lockstep/order-lamport'
 import { realtime } from '@lockstep/order-realtime'
 import { lieModes, lyingMachine, lyingTransport, ReplicaClock, type LieOptions } from '@lockstep/testkit'
-import { tcp, type ReplicaAuth, type RevocationList, type TcpTransport, type TcpTransportStats, type TlsCredentials } from '@lockstep/transport-tcp'
+import { tcp, type ReplicaAuth, type RevocationList, type TcpTransport, type TcpTransportOptions, type TcpTransportStats, type TlsCredentials } from '@lockstep/transport-tcp'
 import { digestOf, signOutputDigest, verifyEvidence } from '@lockstep/voting'
-import { authProblems, configError, configPath, readSecret, type ClusterConfig, type LoadedClusterConfig, type ReplicaEntry } from './cluster-config'
+import { authProblems, configError, configPath, readSecret, type ClusterConfig, type ClusterTimeouts, type LoadedClusterConfig, type ReplicaEntry } from './cluster-config'
 import type { Io } from './io'
 import { loadMachine } from './machine-source'
 import type { ReplicaMetrics } from './replica-metrics'
@@ -47,6 +47,34 @@ export function transportTuning(config: ClusterConfig) {
   return {
     limits: { ...config.limits, handshakeTimeoutMs, idleTimeoutMs },
     reconnect: { initialDelayMs: Math.min(100, reconnectMaxDelayMs), maxDelayMs: reconnectMaxDelayMs },
+  }
+}
+
+/** Timer drift allowed for in {@link peerAckDelayMs}: a heartbeat is checked on a tick, and a tick can run late. */
+const ACK_DELAY_MARGIN_MS = 15
+/** The longest {@link peerAckDelayMs}: after a reconnect, what the peer has not acknowledged is sent again. */
+const MAX_PEER_ACK_DELAY_MS = 1000
+
+/**
+ * How long an acknowledgement to another replica waits for a message going back to ride on (the transport's
+ * `peerAckDelayMs`): a little longer than an idle replica goes without sending its peers anything (a heartbeat every
+ * `heartbeatMs`, checked on the engine's ticks of `tickMs`), so that idle links acknowledge on heartbeats and neither
+ * end wakes for an acknowledgement of its own. 75 ms with the default timeouts; at most 1 s.
+ */
+export function peerAckDelayMs(timeouts: Pick<ClusterTimeouts, 'heartbeatMs' | 'tickMs'>): number {
+  return Math.min(timeouts.heartbeatMs + timeouts.tickMs + ACK_DELAY_MARGIN_MS, MAX_PEER_ACK_DELAY_MS)
+}
+
+/** The options of replica `entry`'s TCP endpoint, from the configuration. */
+export function replicaTransportOptions(config: ClusterConfig, entry: ReplicaEntry, auth: ReplicaAuth, clientSecret: string | undefined): TcpTransportOptions {
+  return {
+    clusterId: config.clusterId,
+    listen: { host: entry.host, port: entry.port },
+    peers: config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
+    auth,
+    clients: { secret: clientSecret },
+    ...transportTuning(config),
+    peerAckDelayMs: peerAckDelayMs(config.timeouts),
   }
 }
 
@@ -125,14 +153,7 @@ export async function startReplica(config: LoadedClusterConfig, id: string, io: 
   if (clientSecret !== undefined && 'secret' in auth && clientSecret === auth.secret) {
     throw configError(config.file, [{ path: '/security/clientSecret', message: 'must differ from security.replicaSecret, or a client could authenticate as a replica' }])
   }
-  const transportFactory = tcp({
-    clusterId: config.clusterId,
-    listen: { host: entry.host, port: entry.port },
-    peers: config.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port })),
-    auth,
-    clients: { secret: clientSecret },
-    ...transportTuning(config),
-  })
+  const transportFactory = tcp(replicaTransportOptions(config, entry, auth, clientSecret))
   const metrics = options.metrics
   // Each replica keeps its write-ahead log and snapshots in its own folder under storage.dir.
   const storage = config.storage.type === 'file' ? fileStorage({ dir: resolve(config.baseDir, config.storage.dir, id), sync: config.storage.sync, onCorruptLog: 'rejoin' }) : undefined

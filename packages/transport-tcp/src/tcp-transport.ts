@@ -24,7 +24,7 @@ import {
 } from './options'
 import type { Pem, PeerAddress, ResolvedLimits, TcpTransportOptions, TlsCredentials } from './options'
 import { RefusalLog } from './refusal-log'
-import { ReliableLink } from './reliable-link'
+import { ACK_DELAY_MS, ReliableLink } from './reliable-link'
 import { checkTlsRevocationLists, closeRevoked, tlsSecureContextOptions, withRevocationLists } from './tls-options'
 
 /** A replica's TCP endpoint: a {@link Transport} plus what TCP needs (binding, addresses). */
@@ -203,6 +203,10 @@ class TcpReplicaTransport implements TcpTransport {
       invalid(where, 'clients.secret is required to accept clients without TLS')
     }
 
+    const peerAckDelayMs = options.peerAckDelayMs ?? ACK_DELAY_MS
+    if (typeof peerAckDelayMs !== 'number' || !Number.isFinite(peerAckDelayMs) || peerAckDelayMs < 0) {
+      invalid(where, `peerAckDelayMs must be a number of milliseconds >= 0, not ${String(peerAckDelayMs)}`)
+    }
     for (const peer of checkPeers(options.peers, 'peers', where).values()) {
       if (peer.id === this.self) continue
       const label = `${this.self} -> ${peer.id}`
@@ -212,6 +216,7 @@ class TcpReplicaTransport implements TcpTransport {
         maxFrameBytes: this.limits.maxFrameBytes,
         maxMessageBytes: Math.max(this.limits.maxPeerMessageBytes, this.limits.maxFrameBytes),
         sharedStringChars: this.limits.sharedStringCharsPerPeer,
+        ackDelayMs: peerAckDelayMs,
         logger: this.logger,
         scheduler: this.scheduler,
         deliver: (message) => this.handler!.onPeerMessage(peer.id, message),
