@@ -6,7 +6,7 @@ import { configPath, readSecret, type LoadedClusterConfig, type VoterName } from
 import { processIo, type Io } from './io'
 import { subjectFields } from './operator-auth'
 import { readClusterRevocationLists, reloadRevocationLists, type ReloadedRevocationLists } from './revocation-lists'
-import { transportTuning } from './replica-runner'
+import { transportTuning } from './transport-tuning'
 
 /** Options of {@link clusterClient}. */
 export interface ClusterClientOptions {

@@ -13,6 +13,7 @@ import { loadMachine } from './machine-source'
 import type { ReplicaMetrics } from './replica-metrics'
 import { readClusterRevocationLists, reloadRevocationLists, type ReloadedRevocationLists } from './revocation-lists'
 import { TEST_CLOCK_VARIABLE } from './test-clock'
+import { transportTuning } from './transport-tuning'
 
 /** A replica process's running parts. */
 export interface RunningReplica {
@@ -39,15 +40,6 @@ export interface RunningReplica {
   readonly clock?: ReplicaClock
   /** Stops the engine's timer and closes every socket. */
   stop(): Promise<void>
-}
-
-/** The transport settings every node of a cluster shares, from the configured timeouts. */
-export function transportTuning(config: ClusterConfig) {
-  const { handshakeTimeoutMs, idleTimeoutMs, reconnectMaxDelayMs } = config.timeouts
-  return {
-    limits: { ...config.limits, handshakeTimeoutMs, idleTimeoutMs },
-    reconnect: { initialDelayMs: Math.min(100, reconnectMaxDelayMs), maxDelayMs: reconnectMaxDelayMs },
-  }
 }
 
 /** Timer drift allowed for in {@link peerAckDelayMs}: a heartbeat is checked on a tick, and a tick can run late. */
