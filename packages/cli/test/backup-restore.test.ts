@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LockstepClient } from '@lockstep/client'
-import { startLocalCluster, writeLocalClusterConfig, type LoadedClusterConfig, type LocalCluster, type ReplicaStatus } from '../src/index'
+import { startLocalCluster, writeLocalClusterConfig, type LocalCluster } from '../src/local-cluster'
+import type { LoadedClusterConfig } from '../src/cluster-config'
+import type { ReplicaStatus } from '../src/replica-ipc'
 import { requireBuiltCli, stopEverything, trackPid } from './processes'
 
 // The procedure of docs/operations.md, "Backup and restore", on three replica processes with file storage:

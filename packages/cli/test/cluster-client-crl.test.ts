@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { silentLogger } from '@lockstep/interface'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { clusterClient, freePorts, parseClusterConfig, processIo, startReplica, type ClusterClient, type LoadedClusterConfig, type RunningReplica } from '../src/index'
+import { clusterClient, type ClusterClient } from '../src/cluster-client'
+import { freePorts } from '../src/local-cluster'
+import { parseClusterConfig, type LoadedClusterConfig } from '../src/cluster-config'
+import { processIo } from '../src/io'
+import { startReplica, type RunningReplica } from '../src/replica-runner'
 import { issueCertificates, opensslAvailable, revokeCertificates } from './certificates'
 
 // A long-running client program of a TLS cluster with revocation lists (security.tls.crl) takes renewed lists

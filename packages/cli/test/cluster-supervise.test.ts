@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseClusterConfig } from '../src/index'
+import { parseClusterConfig } from '../src/cluster-config'
 import { isRunning, killEverything, requireBuiltCli, runCli, startCli, trackPid, untilReport, waitFor, type CliProcess } from './processes'
 
 // `lockstep cluster up` supervises its replicas by id, whether it started them or not: real processes over TCP

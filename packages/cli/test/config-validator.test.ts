@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { ajvOptions, generateConfigValidator, validatorFile } from '../scripts/generate-config-validator.mjs'
 import type { ValidateFunction } from 'ajv'
 import { validate } from '../src/cluster-config-validator.generated'
-import { clusterConfigSchema, validateClusterConfig } from '../src/index'
+import { clusterConfigSchema, validateClusterConfig } from '../src/cluster-config'
 
 // The schema's validator is compiled ahead of time and kept in the repository, so that no command compiles it
 // when it starts. It must be exactly what the schema compiles to now.

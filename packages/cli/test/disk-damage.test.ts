@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
-import { startLocalCluster, writeLocalClusterConfig, type LocalCluster, type LoadedClusterConfig } from '../src/index'
+import { startLocalCluster, writeLocalClusterConfig, type LocalCluster } from '../src/local-cluster'
+import type { LoadedClusterConfig } from '../src/cluster-config'
 import { plainLogLine, requireBuiltCli, runCli, stopEverything, trackPid, waitFor } from './processes'
 
 // Issue 11, "disk damage is corruption, not a tail", with real `lockstep replica` processes over TCP and file

@@ -9,7 +9,10 @@ import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { clusterClient, parseClusterConfig, startLocalCluster, withFileSizeLimit, writeLocalClusterConfig, type LocalCluster } from '../src/index'
+import { clusterClient } from '../src/cluster-client'
+import { parseClusterConfig } from '../src/cluster-config'
+import { startLocalCluster, writeLocalClusterConfig, type LocalCluster } from '../src/local-cluster'
+import { withFileSizeLimit } from '../src/file-size-limit'
 import { cliBinPath, requireBuiltCli, stopEverything, trackPid, untilReport, waitFor } from './processes'
 
 let dir: string

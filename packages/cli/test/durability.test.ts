@@ -2,7 +2,8 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalCluster, writeLocalClusterConfig, type LocalCluster, type LoadedClusterConfig } from '../src/index'
+import { startLocalCluster, writeLocalClusterConfig, type LocalCluster } from '../src/local-cluster'
+import type { LoadedClusterConfig } from '../src/cluster-config'
 import { requireBuiltCli, runCli, stopEverything, trackPid } from './processes'
 
 let dir: string

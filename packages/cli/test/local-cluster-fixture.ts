@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll } from 'vitest'
-import { upLocalCluster, type LocalCluster, type LocalClusterSpec } from '../src/index'
+import { upLocalCluster, type LocalCluster, type LocalClusterSpec } from '../src/local-cluster'
 import { requireBuiltCli, stopEverything } from './processes'
 
 /**

@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { ErrorCodes } from '@lockstep/interface'
 import { describe, expect, it } from 'vitest'
-import type { ReplicaExit } from '../src/index'
+import type { ReplicaExit } from '../src/local-cluster'
 import { useLocalCluster } from './local-cluster-fixture'
 
 // LocalCluster.kill(id) and restart(id) on a cluster with file storage: a replica killed with SIGKILL is gone

@@ -10,7 +10,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalCluster, writeLocalClusterConfig, type LocalCluster, type ReplicaExit } from '../src/index'
+import { startLocalCluster, writeLocalClusterConfig, type LocalCluster, type ReplicaExit } from '../src/local-cluster'
 import { requireBuiltCli, stopEverything, trackPid, untilReport, waitFor } from './processes'
 
 let dir: string

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LockstepClient } from '@lockstep/client'
 import { tcpClient } from '@lockstep/transport-tcp'
-import { upLocalCluster, type LocalCluster } from '../src/index'
+import { upLocalCluster, type LocalCluster } from '../src/local-cluster'
 import { requireBuiltCli, stopEverything } from './processes'
 
 // Short-lived clients by the hundred thousand against three replica processes over TCP: each one connects,

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { LoadedClusterConfig } from '../src/index'
+import type { LoadedClusterConfig } from '../src/cluster-config'
 import { clusterUp, killEverything, requireBuiltCli, runCli, startReplica, untilReport, type ReplicaReport } from './processes'
 
 let dir: string

@@ -10,7 +10,7 @@ import {
   registerModel,
   type Operation,
 } from '@lockstep/testkit'
-import { upLocalCluster, type LocalCluster } from '../src/index'
+import { upLocalCluster, type LocalCluster } from '../src/local-cluster'
 import { isRunning, killEverything, requireBuiltCli, runCli, startCli, stopClusters, waitFor } from './processes'
 import { runClusterWorkload } from './workload-runner'
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { LoadedClusterConfig } from '../src/index'
+import type { LoadedClusterConfig } from '../src/cluster-config'
 import { clusterUp, isRunning, killEverything, logLines, requireBuiltCli, runCli, type CliProcess } from './processes'
 
 let dir: string

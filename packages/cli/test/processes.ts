@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describeUncleanStop, parseClusterConfig, type LoadedClusterConfig, type LocalCluster } from '../src/index'
+import { describeUncleanStop, type LocalCluster } from '../src/local-cluster'
+import { parseClusterConfig, type LoadedClusterConfig } from '../src/cluster-config'
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkLinearizability, checkMutualExclusion, kvModel } from '@lockstep/testkit'
-import { upLocalCluster, type LocalCluster } from '../src/index'
+import { upLocalCluster, type LocalCluster } from '../src/local-cluster'
 import { requireBuiltCli, stopEverything, trackPid, waitFor } from './processes'
 import { runClusterWorkload } from './workload-runner'
 

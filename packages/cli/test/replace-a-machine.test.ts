@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateReplicaKeys } from '@lockstep/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePorts, parseClusterConfig, type LoadedClusterConfig } from '../src/index'
+import { freePorts } from '../src/local-cluster'
+import { parseClusterConfig, type LoadedClusterConfig } from '../src/cluster-config'
 import { clusterUp, isRunning, killEverything, requireBuiltCli, runCli, startReplica, untilReport, waitFor, type ReplicaReport } from './processes'
 
 let dir: string

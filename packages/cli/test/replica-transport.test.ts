@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { realScheduler, silentLogger } from '@lockstep/interface'
 import { tcp } from '@lockstep/transport-tcp'
-import { parseClusterConfig } from '../src/index'
+import { parseClusterConfig } from '../src/cluster-config'
 import { peerAckDelayMs, replicaTransportOptions } from '../src/replica-runner'
 
 function configWith(timeouts: Record<string, number>) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { main } from '../src/index'
+import { main } from '../src/main'
 import { memoryIo } from './io'
 
 describe('lockstep sim --in-flight', () => {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { builtInMachineNames } from '@lockstep/machines'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../src/index'
+import { main } from '../src/main'
 import { memoryIo } from './io'
 
 let dir: string

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { testClockSkewable } from '../src/index'
+import { testClockSkewable } from '../src/test-clock'
 
 // The clock itself is the simulator's ReplicaClock (testkit/test/replica-clock.test.ts: set forward it jumps, set
 // back it holds still until it catches up); here, only when a replica process runs on it.

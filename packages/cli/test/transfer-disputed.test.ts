@@ -2,7 +2,8 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { TEST_LIE_VARIABLE, upLocalCluster, type LocalCluster } from '../src/index'
+import { TEST_LIE_VARIABLE } from '../src/replica-runner'
+import { upLocalCluster, type LocalCluster } from '../src/local-cluster'
 import { requireBuiltCli, stopEverything } from './processes'
 
 // A replica whose machine computes a wrong state must not hand it on: real `lockstep replica` processes over TCP

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { describeUncleanStop, stoppedCleanly, upLocalCluster } from '../src/index'
+import { describeUncleanStop, stoppedCleanly, upLocalCluster } from '../src/local-cluster'
 import { killEverything, requireBuiltCli, startCli, trackPid, waitFor } from './processes'
 
 let dir: string | undefined

@@ -2,7 +2,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateReplicaKeys } from '@lockstep/voting'
-import { parseClusterConfig, validateClusterConfig } from '../src/index'
+import { parseClusterConfig, validateClusterConfig } from '../src/cluster-config'
 import { useLocalCluster } from './local-cluster-fixture'
 import { runCli } from './processes'
 

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { checkLinearizability, checkMutualExclusion, kvModel } from '@lockstep/testkit'
-import { TEST_LIE_VARIABLE } from '../src/index'
+import { TEST_LIE_VARIABLE } from '../src/replica-runner'
 import { useLocalCluster } from './local-cluster-fixture'
 import { runCli } from './processes'
 import { runClusterWorkload } from './workload-runner'

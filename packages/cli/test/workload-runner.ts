@@ -1,7 +1,8 @@
 import type { LockstepClient } from '@lockstep/client'
 import type { BuiltInMachineName } from '@lockstep/machines'
 import { SeededRandom, workloads, type Operation, type WorkloadEvent } from '@lockstep/testkit'
-import type { LocalCluster, VoterName } from '../src/index'
+import type { LocalCluster } from '../src/local-cluster'
+import type { VoterName } from '../src/cluster-config'
 
 /** A started client of a cluster that tries replica number `preferred` first. */
 function connect(cluster: LocalCluster, id: string, preferred: number, voter?: VoterName, shareConnections?: boolean): Promise<LockstepClient> {
