@@ -224,6 +224,15 @@ export function resolveReconnect(reconnect: ReconnectOptions | undefined, where:
   return resolved
 }
 
+/** Checks `peerAckDelayMs` and fills in its default. */
+export function resolvePeerAckDelay(peerAckDelayMs: number | undefined, defaultMs: number, where: string): number {
+  const resolved = peerAckDelayMs ?? defaultMs
+  if (typeof resolved !== 'number' || !Number.isFinite(resolved) || resolved < 0) {
+    invalid(where, `peerAckDelayMs must be a number of milliseconds >= 0, not ${String(resolved)}`)
+  }
+  return resolved
+}
+
 /** Turns a secret into bytes and checks its length. */
 export function secretBytes(secret: Secret, what: string, where: string): Buffer {
   const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret)

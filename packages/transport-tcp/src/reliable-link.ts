@@ -44,8 +44,9 @@ export interface ReliableLinkOptions {
  * reply to a request, usually leaves within it, and so does an idle replica's next heartbeat (with the default
  * timeouts of `lockstep replica`, one to each peer every 50 ms, checked on ticks of 10 ms: at most 60 ms apart, plus
  * the timers' drift), so most acknowledgements cost no write of their own. Replica links take theirs from the
- * transport's `peerAckDelayMs`, which `lockstep replica` derives from its configured timeouts. Found: at 20 ms an idle replica wrote an acknowledgement alone
- * for most heartbeats it got: 45 timers and writes a second, of the ~525 wake-ups a second an idle replica made.
+ * transport's `peerAckDelayMs`, which `lockstep replica` derives from its configured timeouts. Found: at 20 ms an
+ * idle replica wrote an acknowledgement alone for most heartbeats it got: 45 timers and writes a second, of the ~525
+ * wake-ups a second an idle replica made.
  */
 export const ACK_DELAY_MS = 75
 /** An acknowledgement owed for this many socket reads goes at once, whatever the delay (the sender's buffer frees). */

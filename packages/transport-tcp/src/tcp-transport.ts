@@ -19,6 +19,7 @@ import {
   checkPeers,
   invalid,
   resolveLimits,
+  resolvePeerAckDelay,
   resolveReconnect,
   secretBytes,
 } from './options'
@@ -203,10 +204,7 @@ class TcpReplicaTransport implements TcpTransport {
       invalid(where, 'clients.secret is required to accept clients without TLS')
     }
 
-    const peerAckDelayMs = options.peerAckDelayMs ?? ACK_DELAY_MS
-    if (typeof peerAckDelayMs !== 'number' || !Number.isFinite(peerAckDelayMs) || peerAckDelayMs < 0) {
-      invalid(where, `peerAckDelayMs must be a number of milliseconds >= 0, not ${String(peerAckDelayMs)}`)
-    }
+    const peerAckDelayMs = resolvePeerAckDelay(options.peerAckDelayMs, ACK_DELAY_MS, where)
     for (const peer of checkPeers(options.peers, 'peers', where).values()) {
       if (peer.id === this.self) continue
       const label = `${this.self} -> ${peer.id}`
