@@ -1,5 +1,5 @@
 export { ReplicaEngine } from './engine/engine'
-export type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, MembershipOptions, RecoveredEntry } from './engine/engine-types'
+export type { DiskLoss, EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, MembershipOptions, RecoveredEntry } from './engine/engine-types'
 export { DEFAULT_MEMBERSHIP } from './engine/engine-types'
 export type { LazyImage, MachineImage, StateImage } from './engine/state-image'
 export { ORDER_DIGEST_VERSION } from './engine/digest'

@@ -228,3 +228,50 @@ describe('a pending report this replica will never reach', () => {
     expect(sent).toEqual([140])
   })
 })
+
+describe('a peer disk that reports less than it held', () => {
+  /** r1 of three with the digests of positions 1–20 noted, recording each disk loss it is told of. */
+  function watching() {
+    const losses: string[] = []
+    const replies = new DurableReplies({
+      self: 'r1',
+      members: () => ['r1', 'r2', 'r3'],
+      quorum: () => 2,
+      sendToClient: () => {},
+      sendToPeer: () => {},
+      confirmOrder: true,
+      diskWentBack: (replica, position, held) => losses.push(`${replica} ${position} < ${held}`),
+    })
+    for (let p = 1; p <= 20; p++) replies.noteDigest(p, `d${p}`)
+    replies.ownProgress(20)
+    return { replies, losses }
+  }
+
+  it('is a disk that lost what it had synced, said once, by a report or by a restarted replica’s recover', () => {
+    const { replies, losses } = watching()
+    replies.peerProgress('r2', 12, 'd12')
+    replies.peerProgress('r2', 15, 'd15')
+    replies.peerProgress('r2', 15, 'd15') // said again (a new view): no loss
+    expect(losses).toEqual([])
+    replies.peerProgress('r2', 11, 'd11') // r2 restarted from a disk that ends at 11
+    expect(losses).toEqual(['r2 11 < 15'])
+    replies.peerProgress('r2', 11, 'd11') // and says so again: told once
+    expect(losses).toEqual(['r2 11 < 15'])
+    replies.peerProgress('r3', 9, 'd9')
+    replies.diskClaim('r3', 0) // a recover at position 0 (nothing reported after the restart)
+    expect(losses).toEqual(['r2 11 < 15', 'r3 0 < 9'])
+  })
+
+  it('is no loss when the peer starts afresh, or its reports were of another order, or this replica’s order was replaced', () => {
+    const { replies, losses } = watching()
+    replies.peerProgress('r2', 15, 'd15')
+    replies.forget(['r2']) // r2 joins a view by transfer: what its disk held before no longer counts
+    replies.peerProgress('r2', 4, 'd4')
+    replies.peerProgress('r3', 15, 'other') // another order at 15: r3's disk never held this replica's
+    replies.peerProgress('r3', 5, 'd5')
+    replies.peerProgress('r3', 8, 'd8')
+    replies.orderReplaced(3, 'd3') // this replica took a state: what it knew of the disks was of its old order
+    replies.diskClaim('r3', 2)
+    expect(losses).toEqual([])
+  })
+})

@@ -23,6 +23,11 @@ export interface DurableRepliesEnvironment {
    * counts by its position alone.
    */
   readonly confirmOrder?: boolean
+  /**
+   * Peer `replica` reported that its disk holds the order up to `position`, below `held`, how far it had reported
+   * its disk held this replica's order: its disk lost records it had synced (see {@link DurableReplies.peerProgress}).
+   */
+  diskWentBack?(replica: ReplicaId, position: number, held: number): void
 }
 
 /** How many of its own order digests (by position) a replica keeps to check the peers' reports against. */
@@ -81,6 +86,11 @@ export class DurableReplies {
    * replaced, the reports are checked again against the new one (a peer reports only when its position moves).
    */
   private readonly lastReports = new Map<ReplicaId, { readonly position: number; readonly digest: string }>()
+  /**
+   * How far each peer's disk held this replica's order, by the peer's own checked reports: the highest since the
+   * peer started afresh here (`forget`), this replica's order was replaced, or the peer's order was found another.
+   */
+  private readonly peaks = new Map<ReplicaId, number>()
   /** This replica's latest report to its peers, on its present order. */
   private lastOwnReport: PeerMessage | undefined
 
@@ -139,6 +149,7 @@ export class DurableReplies {
    * `digest` is its order's digest there; it counts once this replica's own order is the same up to there).
    */
   peerProgress(from: ReplicaId, position: number, digest?: string): void {
+    this.diskClaim(from, position)
     if (!this.env.confirmOrder || digest === undefined) {
       if (this.record(from, position)) this.releaseCovered()
       return
@@ -146,6 +157,21 @@ export class DurableReplies {
     this.lastReports.set(from, { position, digest })
     this.addClaim(from, position, digest)
     this.checkClaim(from)
+  }
+
+  /**
+   * Peer `from` says its disk holds the order up to `position` (a report, or a restarted replica's `recover`). A disk
+   * reports how far it holds the order only after syncing it, and holds it from then on, through restarts: one that
+   * says less than it had reported (a restart from a disk that lost its last writes, zeros read as the end of its log)
+   * lost what it had synced, acknowledged writes perhaps among it. The next report of that disk counts as a first
+   * one. (Its state comes by transfer, as after any restart, so nothing is lost while the other disks of a majority
+   * hold it; this makes sure it is not lost silently.)
+   */
+  diskClaim(from: ReplicaId, position: number): void {
+    const peak = this.peaks.get(from)
+    if (peak === undefined || position >= peak) return
+    this.peaks.delete(from)
+    this.env.diskWentBack?.(from, position, peak)
   }
 
   /** Keeps peer `from`'s report to be checked as this replica's order reaches its position. */
@@ -208,6 +234,7 @@ export class DurableReplies {
         // earlier one: its disk went back when a transfer replaced its state.
         if (claim.position > this.position(peer)) moved = true
         this.setDurable(peer, claim.position)
+        if (claim.position > (this.peaks.get(peer) ?? 0)) this.peaks.set(peer, claim.position)
       } else {
         // A different order there: the peer's disk does not hold this replica's, so nothing known of it counts
         // (one of the two diverged; it takes the other's state or stops).
@@ -268,6 +295,8 @@ export class DurableReplies {
   private dropDurable(replica?: ReplicaId): void {
     if (replica === undefined) this.durable.clear()
     else this.durable.delete(replica)
+    if (replica === undefined) this.peaks.clear()
+    else this.peaks.delete(replica)
     this.durableVersion++
   }
 

@@ -175,3 +175,12 @@ export type EngineStatus =
   | 'joining'
   /** Restarted from its disk, waiting for every member of its last view to report (whole-cluster recovery). */
   | 'recovering'
+
+/** A peer's disk that reported holding less of the order than it had reported before: it lost records it had synced. */
+export interface DiskLoss {
+  readonly replica: ReplicaId
+  /** How far the disk holds the order now, by its report. */
+  readonly position: number
+  /** How far it had reported holding it. */
+  readonly held: number
+}

@@ -1,5 +1,5 @@
 import { ErrorCodes, LockstepError, isCrashTolerant, silentLogger, type ClientConfiguration, type ClientId, type EvidenceAnswer, type Clock, type JsonValue, type Logger, type Orderer, type ReplicaId, type Request, type View } from '@lockstep/interface'
-import type { EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, RecoveredEntry } from './engine-types'
+import type { DiskLoss, EngineEffects, EngineOptions, EngineResume, EngineSnapshot, EngineStatus, LazySnapshot, RecoveredEntry } from './engine-types'
 import { DurableReplies } from './durable-replies'
 import { EngineInvariants } from './invariants'
 import { startAsFor } from './engine-options'
@@ -57,6 +57,8 @@ export class ReplicaEngine<S = unknown> {
   private readonly invariants: EngineInvariants | undefined
   /** With durable storage: replies wait for a majority's disks. */
   private readonly durableReplies: DurableReplies | undefined
+  /** Peers whose disks reported less than they had held (`diskLosses`). */
+  private readonly seenDiskLosses: DiskLoss[] = []
   /** The orderer rests on timing assumptions: replies wait for a majority that delivered the same order. */
   private readonly confirmsOrder: boolean
   /** Without disks, with such an orderer: this replica reports its deliveries (see `reportDeliveries`). */
@@ -130,6 +132,7 @@ export class ReplicaEngine<S = unknown> {
             sendToClient: (to, message) => this.effects.sendToClient(to, message),
             sendToPeer: (to, message) => this.sendPeer(to, message),
             confirmOrder: true,
+            ...(options.durableReplies && { diskWentBack: (replica: ReplicaId, position: number, held: number) => this.peerDiskWentBack(replica, position, held) }),
           })
         : undefined
     this.reportsDeliveries = this.confirmsOrder && !options.durableReplies
@@ -402,6 +405,26 @@ export class ReplicaEngine<S = unknown> {
   }
 
   /** Where this replica stands. */
+  /**
+   * The peers whose disks this replica saw lose records they had synced (each time it saw it): a peer reported that
+   * its disk holds the order up to `position`, after reporting it held `held`.
+   */
+  get diskLosses(): readonly DiskLoss[] {
+    return this.seenDiskLosses
+  }
+
+  /** A peer's disk reported less than it held: it lost records it had synced (see `DurableReplies.peerProgress`). */
+  private peerDiskWentBack(replica: ReplicaId, position: number, held: number): void {
+    this.seenDiskLosses.push({ replica, position, held })
+    const lost = held - position
+    const positions = lost === 1 ? `position ${held}` : `positions ${position + 1}–${held}`
+    this.log.error(
+      `replica '${replica}' reports that its disk holds the order up to position ${position}, but it had reported that its disk held ${held}: ` +
+        `its storage lost ${positions}, which it had synced (acknowledged writes perhaps among them). It takes the state by transfer; what was ` +
+        `acknowledged is kept while the other disks of a majority hold it. Check the disk of '${replica}': it does not keep what it syncs`,
+    )
+  }
+
   get status(): EngineStatus {
     return this.currentStatus
   }
@@ -525,7 +548,10 @@ export class ReplicaEngine<S = unknown> {
     join: (from, m, membership) => membership.onJoin(from, m),
     remove: (from, m, membership) => (this.members.has(from) ? membership.asks.remove(m.replica, m.view) : undefined),
     admit: (from, m, membership) => this.members.has(from) && (this.replicas.add(m.replica), membership.asks.admit(m.replica, m.view)),
-    recover: (from, m, membership) => membership.onRecover(from, m),
+    recover: (from, m, membership) => {
+      this.durableReplies?.diskClaim(from, m.position)
+      membership.onRecover(from, m)
+    },
     stateRequest: (from, m, membership) => membership.catchUp.onRequest(from, m, membership.committed),
     stateChunk: (from, m, membership) => {
       if (membership.mayTakeState()) membership.catchUp.onChunk(from, m, membership.currentConfiguration, membership.committed)

@@ -330,6 +330,14 @@ export const commands: Readonly<Record<string, CommandSpec>> = {
       return env.holdDisk(args.word(0, 'the replica'))
     },
   },
+  'lose-disk-tail': {
+    usage: 'lose-disk-tail rN requests=K (a crashed replica\'s disk loses the last K requests it had synced, and all after them, with no trace: the log just ends earlier)',
+    options: ['requests'],
+    run(env, args) {
+      args.atMost(1)
+      return env.loseDiskTail(args.word(0, 'the replica'), args.integer(args.options.get('requests'), 'requests'))
+    },
+  },
   'sync-disk': {
     usage: 'sync-disk rN (its disk syncs what waited, and syncs at once again)',
     run(env, args) {

@@ -481,6 +481,27 @@ export class InteractionEnv {
     return [`${id}'s disk holds position ${disk.syncedPosition} synced; what it writes next waits for sync-disk ${id}`]
   }
 
+  /**
+   * `lose-disk-tail rN requests=K`: the disk of a crashed replica loses the last K requests it had synced and every
+   * record after them, leaving no trace (a disk that acknowledged an fsync and did not keep the writes; zeros where
+   * they were read as the end of the log). Its next run starts from the shorter log, believing it whole.
+   */
+  loseDiskTail(id: string, requests: number): string[] {
+    const slot = this.slot(id)
+    if (slot.run) throw new ScenarioError(`lose-disk-tail: ${id} is running; crash it first`)
+    if (!slot.disk) throw new ScenarioError(`lose-disk-tail: ${id} has no disk (set up the cluster with durable=on)`)
+    if (requests < 1) throw new ScenarioError(`lose-disk-tail: requests must be at least 1, got ${requests}`)
+    const log = slot.disk.log
+    let cut = log.length
+    for (let found = 0; found < requests; ) {
+      cut--
+      if (cut < 0) throw new ScenarioError(`lose-disk-tail: ${id}'s log holds fewer than ${requests} requests`)
+      if ('request' in log[cut]!) found++
+    }
+    const lost = log.splice(cut)
+    return [`${id}'s disk lost its last ${lost.length} record${lost.length === 1 ? '' : 's'} (${requests} request${requests === 1 ? '' : 's'}), with no trace`]
+  }
+
   /** `sync-disk rN`: its disk syncs what waited, and syncs again at once from then on. */
   syncDisk(id: string): string[] {
     const { disk, run } = this.runningDisk('sync-disk', id)
