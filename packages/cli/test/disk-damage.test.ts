@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { startLocalCluster, writeLocalClusterConfig, type LocalCluster } from '../src/local-cluster'
 import type { LoadedClusterConfig } from '../src/cluster-config'
-import { plainLogLine, requireBuiltCli, runCli, stopEverything, trackPid, waitFor } from './processes'
+import { plainLogLine, requireBuiltCli, runCli, stopEverything, trackPid, untilReport, waitFor } from './processes'
 
 // Issue 11, "disk damage is corruption, not a tail", with real `lockstep replica` processes over TCP and file
 // storage: one bit flipped in the middle of the active WAL segment of stopped replicas, which are then restarted.
@@ -27,10 +27,10 @@ const FRAME_HEADER_BYTES = 16
  * Starts a 3-replica kv cluster with file storage (fsync per batch) in `dir/name`, forgetting earlier log lines;
  * returns it and its data directory.
  */
-async function startFileCluster(name: string): Promise<{ started: LocalCluster; dataDir: string }> {
+async function startFileCluster(name: string): Promise<{ started: LocalCluster; dataDir: string; config: LoadedClusterConfig }> {
   lines.length = 0
   const config = await writeLocalClusterConfig({ dir: join(dir, name), basePort: 0, machine: 'kv', extra: { storage: { type: 'file', dir: 'data', sync: 'batch' } } })
-  return { started: await start(config), dataDir: join(dir, name, 'data') }
+  return { started: await start(config), dataDir: join(dir, name, 'data'), config }
 }
 
 /** Every line the replica processes wrote to stderr. */
@@ -79,10 +79,10 @@ async function flipBitMidSegment(dataDir: string, id: string): Promise<{ file: s
 const damageReports = (id: string, file: string, offset: number) =>
   lines.filter((l) => l.startsWith(`${id} `) && / error /.test(l) && l.includes('does not serve') && l.includes(`${file} at byte ${offset}`))
 
-async function writeKeys(running: LocalCluster, count: number): Promise<string[]> {
-  const client = await running.client('writer')
+async function writeKeys(running: LocalCluster, count: number, from = 0): Promise<string[]> {
+  const client = await running.client(`writer-${from}`)
   const acknowledged: string[] = []
-  for (let i = 0; i < count; i++) {
+  for (let i = from; i < from + count; i++) {
     expect(await client.call({ name: 'put', args: { key: `k${i}`, value: `v${i}` } })).toEqual([{}])
     acknowledged.push(`k${i}`)
   }
@@ -215,6 +215,42 @@ describe('disk damage with real replica processes (storage "file", sync per batc
     await cluster.stop()
     cluster = undefined
   }, 480_000)
+})
+
+describe('a disk that loses what it synced (storage "file", sync per batch)', () => {
+  it('a replica restarted from a disk whose last synced records became zeros: a peer says so at error level, naming it and the positions; it rejoins and every acknowledged write reads back', async () => {
+    const { started, dataDir, config } = await startFileCluster('lost-tail')
+    cluster = started
+    const acknowledged = await writeKeys(cluster, 30)
+    // With r2 down, every write is acknowledged only once r3 reported that its disk holds it: r1 then knows that r3's
+    // disk held all of them.
+    await kill(cluster, ['r2'])
+    acknowledged.push(...(await writeKeys(cluster, 30, 30)))
+    await cluster.restart('r2')
+    await untilReport(config, 'r2', 'to rejoin and serve', (report) => report.status === 'normal' && report.view.members.includes('r2'))
+    await kill(cluster, ['r3'])
+    // r3's disk loses its last 15 records (the last writes among them) as a disk that acknowledged an fsync without
+    // keeping the data does: zeros where they were, which recovery reads as the end of the log (no damage to see).
+    const { file, bytes, frames } = await activeSegment(dataDir, 'r3')
+    expect(frames.length, `records in ${file}`).toBeGreaterThan(40)
+    const from = frames.at(-15)!
+    const end = frames.at(-1)! + FRAME_HEADER_BYTES + bytes.readUInt32LE(frames.at(-1)! + 4)
+    bytes.fill(0, from, end)
+    await writeFile(file, bytes)
+    const restartedAt = lines.length
+    onTestFailed(() => console.error(`the replicas' log since r3's restart:\n  ${lines.slice(restartedAt).slice(-200).map((l) => l.slice(0, 400)).join('\n  ')}`))
+    await cluster.restart('r3')
+    const said = (l: string) => l.startsWith('r1 ') && / error /.test(l) && /replica 'r3' reports that its disk holds the order up to position \d+, but it had reported that its disk held \d+, which a majority's disks held: its storage lost position/.test(l)
+    await waitFor('r1 to say at error level that the disk of r3 lost what it had synced', () => lines.slice(restartedAt).some(said), 30_000)
+    // It never saw damage: the zeros read as the end of its log.
+    expect(lines.slice(restartedAt).filter((l) => l.startsWith('r3 ') && (l.includes('damaged') || l.includes('the log ends early')))).toEqual([])
+    await untilReport(config, 'r3', 'to rejoin and serve', (report) => report.status === 'normal' && report.view.members.includes('r3'))
+    const reader = await cluster.client('reader', { preferred: 'r3' })
+    for (const key of acknowledged) expect(await reader.call({ name: 'get', args: { key } }), key).toEqual([{ value: key.replace('k', 'v') }])
+    await reader.stop()
+    await cluster.stop()
+    cluster = undefined
+  }, 240_000)
 })
 
 describe('a replica whose disk cannot be opened', () => {

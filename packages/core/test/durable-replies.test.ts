@@ -274,4 +274,25 @@ describe('a peer disk that reports less than it held', () => {
     replies.diskClaim('r3', 2)
     expect(losses).toEqual([])
   })
+
+  it('is no loss when the disk goes back only below what it reported and no majority’s disks held (the cluster resumed without it)', () => {
+    const losses: string[] = []
+    const replies = new DurableReplies({
+      self: 'r1',
+      members: () => ['r1', 'r2', 'r3', 'r4', 'r5'],
+      quorum: () => 3,
+      sendToClient: () => {},
+      sendToPeer: () => {},
+      confirmOrder: true,
+      diskWentBack: (replica, position, held) => losses.push(`${replica} ${position} < ${held}`),
+    })
+    for (let p = 1; p <= 31; p++) replies.noteDigest(p, `d${p}`)
+    replies.ownProgress(31)
+    replies.peerProgress('r2', 30, 'd30')
+    replies.peerProgress('r3', 31, 'd31') // r1's and r3's disks hold 31, r2's 30: a majority holds 30
+    replies.peerProgress('r3', 30, 'd30') // the cluster resumed at 30 from a majority's disks: r3 dropped 31
+    expect(losses).toEqual([])
+    replies.peerProgress('r3', 29, 'd29') // but 30 was on a majority's disks: r3's disk lost it
+    expect(losses).toEqual(['r3 29 < 30'])
+  })
 })

@@ -181,6 +181,6 @@ export interface DiskLoss {
   readonly replica: ReplicaId
   /** How far the disk holds the order now, by its report. */
   readonly position: number
-  /** How far it had reported holding it. */
+  /** How far it had reported holding it, and a majority's disks held it. */
   readonly held: number
 }

@@ -404,27 +404,27 @@ export class ReplicaEngine<S = unknown> {
     return this.currentView
   }
 
-  /** Where this replica stands. */
   /**
    * The peers whose disks this replica saw lose records they had synced (each time it saw it): a peer reported that
-   * its disk holds the order up to `position`, after reporting it held `held`.
+   * its disk holds the order up to `position`, after reporting that it held `held`, which a majority's disks held.
    */
   get diskLosses(): readonly DiskLoss[] {
     return this.seenDiskLosses
   }
 
-  /** A peer's disk reported less than it held: it lost records it had synced (see `DurableReplies.peerProgress`). */
+  /** A peer's disk reported less than it held, and a majority held: it lost records it had synced (see `DurableReplies.diskClaim`). */
   private peerDiskWentBack(replica: ReplicaId, position: number, held: number): void {
     this.seenDiskLosses.push({ replica, position, held })
     const lost = held - position
     const positions = lost === 1 ? `position ${held}` : `positions ${position + 1}–${held}`
     this.log.error(
-      `replica '${replica}' reports that its disk holds the order up to position ${position}, but it had reported that its disk held ${held}: ` +
+      `replica '${replica}' reports that its disk holds the order up to position ${position}, but it had reported that its disk held ${held}, which a majority's disks held: ` +
         `its storage lost ${positions}, which it had synced (acknowledged writes perhaps among them). It takes the state by transfer; what was ` +
         `acknowledged is kept while the other disks of a majority hold it. Check the disk of '${replica}': it does not keep what it syncs`,
     )
   }
 
+  /** Where this replica stands. */
   get status(): EngineStatus {
     return this.currentStatus
   }

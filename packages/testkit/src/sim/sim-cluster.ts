@@ -278,6 +278,14 @@ export class SimCluster {
   }
 
   /**
+   * Each time a replica (any of its runs) saw a peer's disk report less of the order than it had reported holding
+   * (`ReplicaEngine.diskLosses`): `r1 saw r3's disk at 11 after 15`.
+   */
+  diskLosses(): string[] {
+    return this.hosts.flatMap((host) => host.engine.diskLosses.map((loss) => `${host.engine.self} saw ${loss.replica}'s disk at ${loss.position} after ${loss.held}`))
+  }
+
+  /**
    * How many times an orderer lost its guarantee in a replica outside its own configuration at that moment (a spare
    * not admitted yet, or a replica removed), per replica: a spare whose clock is off must find out before it is
    * admitted (the `spare-clock` fault).

@@ -766,6 +766,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   violations.push(...configurationReports.violations())
   violations.push(...durabilityClaims)
+  // No fault of the simulator makes a disk lose what it synced: a replica that says a peer's disk did is wrong, and an
+  // operator told so at error level would look for a fault that is not there.
+  const diskLosses = cluster.diskLosses()
+  if (diskLosses.length > 0) violations.push(`storage: a replica said a peer's disk lost records it had synced, but no disk lost any: ${diskLosses.join('; ')}`)
   // Replicas that stopped on an unexpected error come first: what follows from them (a stall) comes after. A replica
   // that stops again on the same error after its restarts is told once, with how often.
   const stopped = new Map<string, number>()
