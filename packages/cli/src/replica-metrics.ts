@@ -157,6 +157,21 @@ export class ReplicaMetrics {
         divergencesSeen = total
       },
     })
+    // A peer's disk that reported less of the order than it had reported holding, and a majority's disks held: it
+    // lost what it had synced (the engine says so at error level). By peer, so that an alert names the disk.
+    let diskLossesSeen = 0
+    new Counter({
+      name: 'lockstep_peer_disk_losses_total',
+      help: "Times a peer (label peer) restarted from a disk holding less of the order than it had reported syncing, below what a majority's disks held: that disk lost records it had synced.",
+      labelNames: ['peer'],
+      registers: [registry],
+      collect() {
+        const losses = self()?.diskLosses
+        if (losses === undefined || losses.length <= diskLossesSeen) return
+        for (const loss of losses.slice(diskLossesSeen)) this.inc({ peer: loss.replica })
+        diskLossesSeen = losses.length
+      },
+    })
     const transportStats = () => this.transportStats()
     let refusedSeen = 0
     new Counter({

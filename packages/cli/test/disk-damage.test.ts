@@ -242,6 +242,9 @@ describe('a disk that loses what it synced (storage "file", sync per batch)', ()
     await cluster.restart('r3')
     const said = (l: string) => l.startsWith('r1 ') && / error /.test(l) && /replica 'r3' reports that its disk holds the order up to position \d+, but it had reported that its disk held \d+, which a majority's disks held: its storage lost position/.test(l)
     await waitFor('r1 to say at error level that the disk of r3 lost what it had synced', () => lines.slice(restartedAt).some(said), 30_000)
+    // And counts it, by peer, for an alert.
+    const metrics = await (await fetch(`http://127.0.0.1:${config.replicas.find((r) => r.id === 'r1')!.metricsPort!}/metrics`)).text()
+    expect(metrics).toMatch(/^lockstep_peer_disk_losses_total\{peer="r3",replica="r1"\} 1$/m)
     // It never saw damage: the zeros read as the end of its log.
     expect(lines.slice(restartedAt).filter((l) => l.startsWith('r3 ') && (l.includes('damaged') || l.includes('the log ends early')))).toEqual([])
     await untilReport(config, 'r3', 'to rejoin and serve', (report) => report.status === 'normal' && report.view.members.includes('r3'))

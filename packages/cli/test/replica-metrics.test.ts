@@ -20,6 +20,7 @@ function fakeEngine() {
     suspected: [] as string[],
     clockOffsets: undefined,
     stateDivergences: 0,
+    diskLosses: [] as { replica: string; position: number; held: number }[],
     /** The machine's summary (StateMachine.summary); undefined: the machine has none. */
     stateSummary: (): JsonValue | undefined => undefined,
   }
@@ -87,6 +88,17 @@ describe('a replica\'s metrics', () => {
     expect(await metrics.registry.metrics()).toMatch(/^lockstep_state_divergences_total\{replica="r1"\} 2$/m)
     engine.stateDivergences = 3
     expect(await metrics.registry.metrics()).toMatch(/^lockstep_state_divergences_total\{replica="r1"\} 3$/m)
+  })
+
+  it('counts, by peer, the disks that lost records they had synced', async () => {
+    const { engine, metrics } = measured()
+    expect(await metrics.registry.metrics()).not.toMatch(/^lockstep_peer_disk_losses_total\{/m)
+    engine.diskLosses.push({ replica: 'r3', position: 10, held: 12 })
+    expect(await metrics.registry.metrics()).toMatch(/^lockstep_peer_disk_losses_total\{peer="r3",replica="r1"\} 1$/m)
+    engine.diskLosses.push({ replica: 'r2', position: 4, held: 9 }, { replica: 'r3', position: 20, held: 30 })
+    const text = await metrics.registry.metrics()
+    expect(text).toMatch(/^lockstep_peer_disk_losses_total\{peer="r3",replica="r1"\} 2$/m)
+    expect(text).toMatch(/^lockstep_peer_disk_losses_total\{peer="r2",replica="r1"\} 1$/m)
   })
 
   it('reports the status figures of the engine and the transport', async () => {
