@@ -230,20 +230,21 @@ describe('a pending report this replica will never reach', () => {
 })
 
 describe('a peer disk that reports less than it held', () => {
-  /** r1 of three with the digests of positions 1–20 noted, recording each disk loss it is told of. */
-  function watching() {
+  /** r1 of `replicas` with the digests of positions 1 to `delivered` noted, recording each disk loss it is told of. */
+  function watching(replicas = 3, delivered = 20) {
     const losses: string[] = []
+    const members = Array.from({ length: replicas }, (_, i) => `r${i + 1}`)
     const replies = new DurableReplies({
       self: 'r1',
-      members: () => ['r1', 'r2', 'r3'],
-      quorum: () => 2,
+      members: () => members,
+      quorum: () => Math.floor(replicas / 2) + 1,
       sendToClient: () => {},
       sendToPeer: () => {},
       confirmOrder: true,
       diskWentBack: (replica, position, held) => losses.push(`${replica} ${position} < ${held}`),
     })
-    for (let p = 1; p <= 20; p++) replies.noteDigest(p, `d${p}`)
-    replies.ownProgress(20)
+    for (let p = 1; p <= delivered; p++) replies.noteDigest(p, `d${p}`)
+    replies.ownProgress(delivered)
     return { replies, losses }
   }
 
@@ -276,18 +277,7 @@ describe('a peer disk that reports less than it held', () => {
   })
 
   it('is no loss when the disk goes back only below what it reported and no majority’s disks held (the cluster resumed without it)', () => {
-    const losses: string[] = []
-    const replies = new DurableReplies({
-      self: 'r1',
-      members: () => ['r1', 'r2', 'r3', 'r4', 'r5'],
-      quorum: () => 3,
-      sendToClient: () => {},
-      sendToPeer: () => {},
-      confirmOrder: true,
-      diskWentBack: (replica, position, held) => losses.push(`${replica} ${position} < ${held}`),
-    })
-    for (let p = 1; p <= 31; p++) replies.noteDigest(p, `d${p}`)
-    replies.ownProgress(31)
+    const { replies, losses } = watching(5, 31)
     replies.peerProgress('r2', 30, 'd30')
     replies.peerProgress('r3', 31, 'd31') // r1's and r3's disks hold 31, r2's 30: a majority holds 30
     replies.peerProgress('r3', 30, 'd30') // the cluster resumed at 30 from a majority's disks: r3 dropped 31
