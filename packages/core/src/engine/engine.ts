@@ -419,8 +419,9 @@ export class ReplicaEngine<S = unknown> {
     const positions = lost === 1 ? `position ${held}` : `positions ${position + 1}–${held}`
     this.log.error(
       `replica '${replica}' reports that its disk holds the order up to position ${position}, but it had reported that its disk held ${held}, which a majority's disks held: ` +
-        `its storage lost ${positions}, which it had synced (acknowledged writes perhaps among them). It takes the state by transfer; what was ` +
-        `acknowledged is kept while the other disks of a majority hold it. Check the disk of '${replica}': it does not keep what it syncs`,
+        `its storage lost ${positions}, which it had synced (acknowledged writes perhaps among them), or its data directory was restored from an older copy. ` +
+        `It takes the state by transfer; what was acknowledged is kept while the other disks of a majority hold it. Unless it was restored, check the disk of '${replica}': ` +
+        `it does not keep what it syncs`,
     )
   }
 
