@@ -24,8 +24,9 @@ export interface DurableRepliesEnvironment {
    */
   readonly confirmOrder?: boolean
   /**
-   * Peer `replica` reported that its disk holds the order up to `position`, below `held`, how far it had reported
-   * its disk held this replica's order: its disk lost records it had synced (see {@link DurableReplies.peerProgress}).
+   * Peer `replica` reported that its disk holds the order up to `position`, below `held`: how far it had reported
+   * that its disk held this replica's order, and a majority's disks held it. Its disk lost records it had synced (or
+   * was restored from an older copy; see {@link DurableReplies.diskClaim}).
    */
   diskWentBack?(replica: ReplicaId, position: number, held: number): void
 }
