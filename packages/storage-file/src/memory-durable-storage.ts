@@ -20,6 +20,13 @@ export interface CrashOptions {
    * file storage never returns a record after a lost one.
    */
   readonly keepUnsynced?: number
+  /**
+   * How many records at the end of what the disk holds after the crash (`keepUnsynced` included) are lost as well
+   * (default 0), synced ones among them, with no trace: a disk (or its controller's write cache) that acknowledged a
+   * sync it did not keep, the records read back as zeros, which is where the log ends. The snapshot stays. A replica
+   * cannot tell on its own; its peers can (`ReplicaEngine.diskLosses`).
+   */
+  readonly loseSynced?: number
 }
 
 /** Options of {@link memoryDurableStorage}. */
@@ -188,9 +195,11 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
   crash(options: CrashOptions = {}): void {
     const keep = Math.max(0, Math.min(options.keepUnsynced ?? 0, this.unsynced.length))
     this.durableRecords.push(...this.unsynced.slice(0, keep))
-    this.counters.lostRecords += this.unsynced.length - keep
+    const loseSynced = Math.max(0, Math.min(options.loseSynced ?? 0, this.durableRecords.length))
+    this.durableRecords.length -= loseSynced
+    this.counters.lostRecords += this.unsynced.length - keep + loseSynced
     this.counters.crashes++
-    this.log.info('memoryDurableStorage: crashed', { lostRecords: this.unsynced.length - keep, keptUnsynced: keep })
+    this.log.info('memoryDurableStorage: crashed', { lostRecords: this.unsynced.length - keep, keptUnsynced: keep, lostSynced: loseSynced })
     this.unsynced = []
     this.isOpen = false
     this.full = undefined

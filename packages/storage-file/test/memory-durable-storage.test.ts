@@ -88,6 +88,24 @@ describe('memoryDurableStorage', () => {
     expect((await storage.open()).records.map((r) => r.position)).toEqual([1, 2])
   })
 
+  it('loseSynced models a disk that acknowledged syncs it did not keep: the last records go, synced or not, the snapshot stays', async () => {
+    const storage = buildMemoryDurableStorage()
+    await storage.open()
+    storage.append([record(1), record(2)])
+    await storage.writeSnapshot({ position: 2, data: new Uint8Array([2]) })
+    storage.append([record(3), record(4), record(5)])
+    await storage.sync()
+    storage.append([record(6)])
+    storage.crash({ keepUnsynced: 1, loseSynced: 2 })
+    const recovered = await storage.open()
+    expect(recovered.records.map((r) => r.position)).toEqual([3, 4])
+    expect(recovered.snapshot?.position).toBe(2)
+    storage.append([record(5)]) // the log goes on from where it now ends
+    storage.crash({ loseSynced: 10 })
+    expect((await storage.open()).records).toEqual([])
+    expect(storage.stats().lostRecords).toBe(2 + 3)
+  })
+
   it('a snapshot is durable at once and drops the records it covers, synced or not', async () => {
     const storage = buildMemoryDurableStorage()
     await storage.open()

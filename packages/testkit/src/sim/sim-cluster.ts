@@ -2,7 +2,7 @@ import { LockstepClient, type ClientObserver } from '@lockstep/client'
 import { generateReplicaKeys, type ReplicaKeys, type VoterFactory } from '@lockstep/voting'
 import { ReplicaHost, type MembershipOptions, type ReplicaHostOptions } from '@lockstep/core'
 import { ErrorCodes, LockstepError, silentLogger, type ClientTransport, type Logger, type Orderer, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type Storage, type TransportFactory, type View } from '@lockstep/interface'
-import { memoryDurableStorage, type MemoryDurableStorage } from '@lockstep/storage-file'
+import { memoryDurableStorage, type CrashOptions, type MemoryDurableStorage } from '@lockstep/storage-file'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay, type NetworkObserver } from '@lockstep/transport-memory'
 import { SeededRandom } from './prng'
 import { lyingMachine, lyingTransport, type LieOptions } from './lying-replica'
@@ -378,14 +378,17 @@ export class SimCluster {
     return this.replicas.has(id)
   }
 
-  /** Stops a replica at once (kill -9): it loses its memory, and what its disk had not synced once it stopped. */
-  async crash(id: string): Promise<void> {
+  /**
+   * Stops a replica at once (kill -9): it loses its memory, and what its disk had not synced once it stopped (with
+   * `disk`, what the disk does in the crash: `loseSynced` makes it lose synced records as well).
+   */
+  async crash(id: string, disk?: CrashOptions): Promise<void> {
     const replica = this.replicas.get(id)
     this.replicas.delete(id)
     if (replica) replica.run.gone = true
     replica?.observer?.onCrash?.()
     await replica?.host.kill()
-    this.disks.get(id)?.crash()
+    this.disks.get(id)?.crash(disk)
   }
 
   /**
