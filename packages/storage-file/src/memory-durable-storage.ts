@@ -199,7 +199,7 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
     this.durableRecords.length -= loseSynced
     this.counters.lostRecords += this.unsynced.length - keep + loseSynced
     this.counters.crashes++
-    this.log.info('memoryDurableStorage: crashed', { lostRecords: this.unsynced.length - keep, keptUnsynced: keep, lostSynced: loseSynced })
+    this.log.info('memoryDurableStorage: crashed', { lostRecords: this.unsynced.length - keep, keptUnsynced: keep, ...(loseSynced > 0 && { lostSynced: loseSynced }) })
     this.unsynced = []
     this.isOpen = false
     this.full = undefined
