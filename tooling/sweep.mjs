@@ -1,4 +1,4 @@
-// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership,replace,spare-clocks,cuts,drift,full] [--json]`: runs the simulator over settings
+// `npm run sweep -- [--from N] [--seeds N] [--grid world,voting,links,specs,held,forming,random,clocks,liars,wide,liars-all,membership,replace,spare-clocks,cuts,drift,full,lost-tails] [--json]`: runs the simulator over settings
 // CI's suites do not draw, on seeds they never run (from 1,000,001 by default), and prints every failure with the
 // command that reruns it. Each grid is the kind of sweep that found a bug CI's seeds had not (docs/simulation.md,
 // "Sweeps"). Exit 0 when every run passed, 1 when one failed, 2 on bad arguments. Needs the packages built
@@ -89,6 +89,9 @@ const grids = {
   // Random settings (clocks too), always with disks, with disks that fill up (the `full` fault: the replica stops at its
   // first refused write and comes back from its disk once there is room).
   full: { label: 'random settings with disks that fill up', draw: (seed) => withFault(withDisks(randomSetting(seed, true)), 'full') },
+  // Random settings (clocks too), always with disks, with disks that lose records they had synced (the `lost-tail`
+  // fault: the replica is killed and starts again from a shorter log it believes whole).
+  'lost-tails': { label: 'random settings with disks that lose what they synced', draw: (seed) => withFault(withDisks(randomSetting(seed, true)), 'lost-tail') },
   // Liars with the rest drawn too: the DSL specs as machines, up to 9 replicas, replicas' own clocks.
   'liars-all': { label: 'random settings with liars, specs, clocks, up to 9 replicas', draw: (seed) => randomLiarSetting(seed, true) },
 }

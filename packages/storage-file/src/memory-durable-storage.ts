@@ -81,6 +81,11 @@ export interface MemoryDurableStorage extends Storage {
   makeRoom(): void
   /** What `open()` would return after a crash right now. */
   durable(): Recovered
+  /**
+   * How far the order reaches on the disk after a crash right now: the position of its last synced record, or of its
+   * snapshot if that is further (0 for an empty disk). Cheaper than {@link durable}: nothing is copied.
+   */
+  durablePosition(): number
   stats(): MemoryDurableStorageStats
 }
 
@@ -204,6 +209,12 @@ class MemoryDurableStorageImpl implements MemoryDurableStorage {
     this.isOpen = false
     this.full = undefined
     this.epoch++
+  }
+
+  durablePosition(): number {
+    let position = this.durableSnapshot?.position ?? 0
+    for (const record of this.durableRecords) position = Math.max(position, record.position)
+    return position
   }
 
   durable(): Recovered {

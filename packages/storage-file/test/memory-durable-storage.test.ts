@@ -96,12 +96,15 @@ describe('memoryDurableStorage', () => {
     storage.append([record(3), record(4), record(5)])
     await storage.sync()
     storage.append([record(6)])
+    expect(storage.durablePosition()).toBe(5) // synced: 3, 4, 5; 6 is not
     storage.crash({ keepUnsynced: 1, loseSynced: 2 })
+    expect(storage.durablePosition()).toBe(4)
     const recovered = await storage.open()
     expect(recovered.records.map((r) => r.position)).toEqual([3, 4])
     expect(recovered.snapshot?.position).toBe(2)
     storage.append([record(5)]) // the log goes on from where it now ends
     storage.crash({ loseSynced: 10 })
+    expect(storage.durablePosition()).toBe(2) // the snapshot's
     expect((await storage.open()).records).toEqual([])
     expect(storage.stats().lostRecords).toBe(2 + 3)
   })

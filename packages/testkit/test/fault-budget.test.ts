@@ -4,13 +4,14 @@ import type { SimCluster } from '../src/sim/sim-cluster'
 
 /** Five replicas as the budget sees them: which run, and which serve. */
 function world(down: string[] = [], notServing: string[] = []) {
-  const state = { down: new Set(down), notServing: new Set(notServing), paused: new Set<string>() }
+  const state = { down: new Set(down), notServing: new Set(notServing), paused: new Set<string>(), diskAt: new Map<string, number>() }
   const cluster = {
     initialMembers: ['r1', 'r2', 'r3', 'r4', 'r5'],
     members: ['r1', 'r2', 'r3', 'r4', 'r5'],
     isRunning: (id: string) => !state.down.has(id),
     isPaused: (id: string) => state.paused.has(id),
     isServing: (id: string) => !state.down.has(id) && !state.notServing.has(id),
+    diskPosition: (id: string) => state.diskAt.get(id) ?? 0,
   } as unknown as SimCluster
   return { budget: new FaultBudget(cluster), state }
 }
@@ -57,6 +58,27 @@ describe('the fault budget', () => {
     // Serving once is enough: the replica is an ordinary member again.
     state.notServing.add('r4')
     expect(budget.count()).toBe(0)
+  })
+
+  it('counts a replica whose disk lost synced records until it serves again and its disk holds what it held', () => {
+    const { budget, state } = world(['r2'])
+    expect(budget.disksShort()).toBe(false)
+    budget.tailLost('r2', 40) // killed with its disk at 40; the disk then lost its tail
+    state.diskAt.set('r2', 33)
+    expect([...budget.faulty()]).toEqual([['r2', 'down, its disk lost synced records (it held the order up to 40)']])
+    expect(budget.disksShort()).toBe(true)
+    // Started again from the shorter log: taking the state, then serving, its disk still short of 40.
+    state.down.delete('r2')
+    state.notServing.add('r2')
+    expect([...budget.faulty().keys()]).toEqual(['r2'])
+    state.notServing.delete('r2')
+    expect([...budget.faulty().keys()]).toEqual(['r2'])
+    expect(budget.allows(['r1', 'r3'])).toBe(false)
+    // Its disk holds the order to 40 again (the transferred state's snapshot): an ordinary member.
+    state.diskAt.set('r2', 41)
+    expect(budget.count()).toBe(0)
+    expect(budget.disksShort()).toBe(false)
+    expect(budget.allows(['r1', 'r3'])).toBe(true)
   })
 
   it('picks victims within the budget, taking faulty replicas for free', () => {

@@ -10,7 +10,7 @@ import { ExitCode, type Io } from '../io'
 import { loadWorkload, specWorkloads, type SpecWorkloads } from '../machine-loader'
 
 export const simUsage = `lockstep sim [--machine <${builtInMachineNames.join('|')}|PATH>] [--replicas N] [--order lamport|realtime] [--clients C] [--in-flight K] [--ops OPS]
-             [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart,lie,pause,membership,replace,drift,full,spare-clock,cut] [--overlap | --no-overlap]
+             [--faults none|crash,restart,amnesia,partition,slow,delay,skew,blackout,client-restart,lie,pause,membership,replace,drift,full,spare-clock,cut,lost-tail] [--overlap | --no-overlap]
              [--skew-beyond-ms MS] [--delay-spike-ms MS] [--clock-offset-ms MS] [--clock-drift-ppm PPM] [--link-capacity M] [--held-for-restart] [--connect-delay-ms MS]
              [--voter first|majority|byzantine] [--liars L] [--lie-mode outputs|state]
              [--durable] [--seeds S | --seed X [--trace [FILE.html|FILE.json]]] [--invariant EXPR]... [--json]
@@ -49,7 +49,10 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               drifting, as skew and drift set a replica's; outside the budget until the spare is
               admitted; needs replace), cut (the link between two replicas stops, one way or both,
               while both still reach the others: a partition that is no clean split; one end counts
-              as faulty); turns on failure detection and view changes
+              as faulty), lost-tail (a replica is killed and its disk loses the last 1 to 20 records it
+              had synced, as a disk that acknowledged flushes it never made; it restarts from the shorter
+              log and counts as faulty until it serves again and its disk holds what it held; strikes
+              only while a majority serves; needs --durable); turns on failure detection and view changes
   --overlap   faults overlap, at most F = (N-1)/2 replicas faulty at once (the default): they strike at
               any moment while the workload runs, disks take time to sync, and a request waiting over
               10 s while at most F are faulty is a liveness violation, as is a cluster that goes on

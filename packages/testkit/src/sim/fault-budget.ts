@@ -15,6 +15,9 @@ import type { SimCluster } from './sim-cluster'
  *   stopped on it),
  * - removed by an operator (the `membership` and `replace` faults), until it serves again after its admission, or
  *   until its replacement serves: while it is out the configuration is one smaller, and tolerates one fault fewer,
+ * - its disk lost records it had synced (the `lost-tail` fault), from the kill until it serves again and its disk holds
+ *   the order again as far as it held it before the loss: restarted from the shorter log, it believes it whole, and
+ *   the others counted what it lost toward a majority,
  * - or restarted without its state (amnesia, or a disk that held nothing) and not yet serving again:
  *   status `normal` in a view that includes it. Until then it must not vote, acknowledge or count toward a
  *   majority, so it is no help to the cluster. A replica restarted from a disk that held its state is not
@@ -52,6 +55,8 @@ export class FaultBudget {
   private readonly amnesiac = new Set<string>()
   /** Disks full (`full`), until the operator made room. */
   private readonly full = new Set<string>()
+  /** Replicas whose disk lost synced records (`lost-tail`), with how far the disk held the order before the loss. */
+  private readonly tailLostAt = new Map<string, number>()
   /** Removed by an operator and not yet back (see `OverlappingFaultInjector`'s `membership`). */
   private readonly removed = new Set<string>()
 
@@ -93,6 +98,11 @@ export class FaultBudget {
         } else reasons.push('restarted without state, not serving yet')
       } else if (this.cluster.isServing(id)) this.served.add(id)
       else if (options.takingState && !this.cluster.durable && this.served.has(id) && this.cluster.isTakingState(id)) reasons.push('taking the state again (no disk)')
+      const heldBefore = this.tailLostAt.get(id)
+      if (heldBefore !== undefined) {
+        if (this.cluster.isServing(id) && this.cluster.diskPosition(id) >= heldBefore) this.tailLostAt.delete(id)
+        else reasons.push(`its disk lost synced records (it held the order up to ${heldBefore})`)
+      }
       if (this.partitioned.has(id)) reasons.push('partitioned')
       if (this.slowed.has(id)) reasons.push('slow')
       if (this.cluster.isPaused(id)) reasons.push('paused')
@@ -173,6 +183,19 @@ export class FaultBudget {
 
   skewEnded(id: string): void {
     decrement(this.skewed, id)
+  }
+
+  /** `id`'s disk lost synced records in a crash; it held the order up to `heldBefore` (see `faulty`). */
+  tailLost(id: string, heldBefore: number): void {
+    this.tailLostAt.set(id, Math.max(heldBefore, this.tailLostAt.get(id) ?? 0))
+  }
+
+  /** True while some replica's disk holds less of the order than it did before it lost synced records (see `faulty`). */
+  disksShort(): boolean {
+    if (this.tailLostAt.size === 0) return false // no `lost-tail` fault struck: the budget is not looked at (runs without one draw as before)
+    this.faulty()
+    for (const id of this.tailLostAt.keys()) if (this.cluster.members.includes(id)) return true
+    return false
   }
 
   diskFilled(id: string): void {

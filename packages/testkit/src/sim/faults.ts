@@ -2,7 +2,7 @@ import { ErrorCodes, LockstepError } from '@lockstep/interface'
 import type { SeededRandom } from './prng'
 
 /** The kinds of fault the simulator can inject. */
-export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace', 'drift', 'full', 'spare-clock', 'cut'] as const
+export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', 'delay', 'skew', 'blackout', 'client-restart', 'lie', 'pause', 'membership', 'replace', 'drift', 'full', 'spare-clock', 'cut', 'lost-tail'] as const
 
 /**
  * One kind of fault. `crash` stops replicas (they come back after a while, with their usual options, when
@@ -46,11 +46,17 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * a clean split (with both ways cut, the third replica of three is a bridge between two that cannot talk; with one
  * way, one of them hears the other and is not heard). Held messages go on when it heals, as a partition's do. One
  * end, the victim, counts as partitioned in the budget: every other replica is connected to all.
+ * `lost-tail` (overlapping faults, durable runs) kills a replica whose disk then loses the last records it had synced
+ * (1 to 20 of them: a disk or a virtual machine's cache that acknowledged a flush it never made, a restore from a
+ * slightly older copy), and starts it again from that disk after a while: it finds a shorter log and believes it
+ * whole. It is faulty from the kill until it serves again and its disk holds again as far as it had held before the
+ * loss (its peers counted those records toward a majority); no blackout strikes meanwhile, since recovering from the
+ * disks of a majority that includes it could miss what it lost.
  */
 export type FaultKind = (typeof faultKinds)[number]
 
 /** The fault kinds that only the overlapping (world) model injects. */
-export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace', 'drift', 'full', 'spare-clock', 'cut']
+export const overlapOnlyFaultKinds: readonly FaultKind[] = ['amnesia', 'client-restart', 'lie', 'membership', 'replace', 'drift', 'full', 'spare-clock', 'cut', 'lost-tail']
 
 /** One scheduled fault: it starts at `atMs` and ends (heals, restarts) `durationMs` later. */
 export interface FaultEvent {
@@ -77,6 +83,8 @@ export interface FaultEvent {
   readonly way?: 'both' | 'out' | 'in'
   /** For `replace`: the spare the operator brings in for the removed replica. */
   readonly spare?: string
+  /** For `lost-tail`: how many of its last synced records the victim's disk loses. */
+  readonly lostRecords?: number
   /** For a `blackout` with overlapping faults: when each replica comes back, in ms after the blackout. */
   readonly restartsAfterMs?: Readonly<Record<string, number>>
 }

@@ -1,4 +1,5 @@
 import type { TimerHandle } from '@lockstep/interface'
+import type { CrashOptions } from '@lockstep/storage-file'
 import type { LinkDelay } from '@lockstep/transport-memory'
 import { FaultBudget } from './fault-budget'
 import { drawSkewOffset, DEFAULT_DELAY_SPIKE_MAX_MS, shuffle, type FaultEvent, type FaultKind } from './faults'
@@ -405,6 +406,9 @@ export class OverlappingFaultInjector {
       }
       case 'blackout': {
         if (!random.chance(BLACKOUT_CHANCE) || this.blackoutInForce()) return false
+        // Resuming from a majority's disks needs each to hold what it reported: one that lost synced records must first
+        // hold them again (see `lost-tail`).
+        if (budget.disksShort()) return false
         if (now < this.lastOverBudgetAtMs + (this.options.blackoutSpacingMs ?? 12_000)) return false
         const restartsAfterMs: Record<string, number> = {}
         // Each replica comes back at its own time; now and then one stays down a while.
@@ -459,6 +463,26 @@ export class OverlappingFaultInjector {
         this.fill(victims[0]!, durationMs, failsFirst)
         return true
       }
+      case 'lost-tail': {
+        // The disk acknowledged syncs it did not keep (a lying cache), or the machine came back from an older copy: the
+        // replica is killed, and its disk holds a few records fewer than it had synced when it starts again.
+        // Only while a majority serves: their memory then holds the whole order, and the view change that takes the
+        // victim back trusts no disk. While the cluster resumes from disks after a blackout, a disk that lost what
+        // it synced may be the only one of a majority to hold an acknowledged write (found: kv, 5 replicas, seed 24:
+        // c1#84 was on the disks of r1, r4 and r5; after a blackout r4 stayed down, r5's disk lost its tail, and
+        // r2, r3 and r5 resumed the cluster from r5's disk without it). Disks are trusted there, as in every
+        // Paxos-style protocol (docs/fault-tolerance.md, "Limits").
+        const serving = cluster.members.filter((id) => cluster.isServing(id)).length
+        const victims = budget.pick(shuffle(random, running), 1)
+        const lostRecords = random.int(1, 20)
+        const durationMs = random.int(1, 300)
+        if (victims.length === 0 || budget.disksShort() || serving < Math.floor(cluster.members.length / 2) + 1) return false
+        const victim = victims[0]!
+        this.record(fault(durationMs, victims, { lostRecords }))
+        budget.tailLost(victim, cluster.diskPosition(victim))
+        this.kill(victim, { afterMs: durationMs, mode: 'disk' }, { loseSynced: lostRecords })
+        return true
+      }
       case 'client-restart': {
         const downtimeMs = random.int(1, 50)
         const client = this.options.restartClient?.(random, downtimeMs)
@@ -480,8 +504,8 @@ export class OverlappingFaultInjector {
   }
 
   /** Kills a replica; with `restart`, it comes back after `afterMs` (with its disk, or with amnesia). */
-  private kill(id: string, restart: { afterMs: number; mode: 'disk' | 'amnesia' } | undefined): void {
-    this.cluster.crashNow(id)
+  private kill(id: string, restart: { afterMs: number; mode: 'disk' | 'amnesia' } | undefined, disk?: CrashOptions): void {
+    this.cluster.crashNow(id, disk)
     if (!restart || this.restarts.has(id)) return
     const handle = this.cluster.scheduler.setTimer(restart.afterMs, () => {
       this.restarts.delete(id)

@@ -1,6 +1,6 @@
 import { LockstepClient, type ClientObserver } from '@lockstep/client'
 import { generateReplicaKeys, type ReplicaKeys, type VoterFactory } from '@lockstep/voting'
-import { ReplicaHost, type MembershipOptions, type ReplicaHostOptions } from '@lockstep/core'
+import { ReplicaHost, type DiskLoss, type MembershipOptions, type ReplicaHostOptions } from '@lockstep/core'
 import { ErrorCodes, LockstepError, silentLogger, type ClientTransport, type Logger, type Orderer, type OrdererFactory, type RandomSource, type ReplicaId, type Request, type StateMachine, type Storage, type TransportFactory, type View } from '@lockstep/interface'
 import { memoryDurableStorage, type CrashOptions, type MemoryDurableStorage } from '@lockstep/storage-file'
 import { MemoryNetwork, memoryClientTransport, memoryTransport, type LinkDelay, type NetworkObserver } from '@lockstep/transport-memory'
@@ -282,7 +282,12 @@ export class SimCluster {
    * (`ReplicaEngine.diskLosses`): `r1 saw r3's disk at 11 after 15`.
    */
   diskLosses(): string[] {
-    return this.hosts.flatMap((host) => host.engine.diskLosses.map((loss) => `${host.engine.self} saw ${loss.replica}'s disk at ${loss.position} after ${loss.held}`))
+    return this.diskLossReports().map((loss) => `${loss.by} saw ${loss.replica}'s disk at ${loss.position} after ${loss.held}`)
+  }
+
+  /** The same as {@link diskLosses}, each with the replica that said it (`by`). */
+  diskLossReports(): (DiskLoss & { readonly by: string })[] {
+    return this.hosts.flatMap((host) => host.engine.diskLosses.map((loss) => ({ ...loss, by: host.engine.self })))
   }
 
   /**
@@ -393,9 +398,10 @@ export class SimCluster {
 
   /**
    * Crashes a running replica within the current event (a fault injected from a timer): its disk loses what
-   * it had not synced at this instant, before a sync in flight can complete. No-op if it is down.
+   * it had not synced at this instant, before a sync in flight can complete (with `disk`, what else the disk does in
+   * the crash: `loseSynced` makes it lose synced records as well). No-op if it is down.
    */
-  crashNow(id: string): void {
+  crashNow(id: string, disk?: CrashOptions): void {
     const replica = this.replicas.get(id)
     if (!replica) return
     this.replicas.delete(id)
@@ -403,7 +409,12 @@ export class SimCluster {
     this.gates.get(id)!.drop()
     replica.observer?.onCrash?.()
     this.background(`killing ${id}`, replica.host.kill())
-    this.disks.get(id)?.crash()
+    this.disks.get(id)?.crash(disk)
+  }
+
+  /** How far the order reaches on `id`'s (simulated) disk, synced (`MemoryDurableStorage.durablePosition`); 0 without one. */
+  diskPosition(id: string): number {
+    return this.disks.get(id)?.durablePosition() ?? 0
   }
 
   /**

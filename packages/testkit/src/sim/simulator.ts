@@ -216,6 +216,12 @@ export interface SimulationResult {
    */
   readonly diskFull?: { readonly struck: number; readonly stopped: number }
   /**
+   * With `lost-tail` faults: how many struck, how many synced records their disks lost in all, and what the replicas
+   * said of it (`ReplicaEngine.diskLosses`: `r1 saw r3's disk at 30 after 41`): a loss is seen only when a peer heard
+   * the replica report more than a majority held before, and its report after the restart.
+   */
+  readonly lostTail?: { readonly struck: number; readonly records: number; readonly said: readonly string[] }
+  /**
    * What the replicas reported as their views' configurations (what `lockstep status` shows), read every
    * millisecond: how many views had a serving member report one, and how many reports of replicas not serving in
    * the view they named (joining it, or naming their older view once left out) were checked against those.
@@ -379,6 +385,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   if (faultKinds.includes('blackout') && !durable) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, "the 'blackout' fault needs durable replicas (durable: true, --durable): without disks nothing survives it")
   }
+  if (faultKinds.includes('lost-tail') && !durable) {
+    throw new LockstepError(ErrorCodes.INVALID_CONFIG, "the 'lost-tail' fault needs durable replicas (durable: true, --durable): it makes a replica's disk lose records it had synced")
+  }
   if (faultKinds.includes('full') && !durable) {
     throw new LockstepError(ErrorCodes.INVALID_CONFIG, "the 'full' fault needs durable replicas (durable: true, --durable): it fills a replica's disk")
   }
@@ -448,6 +457,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const disks = new DiskHoldings()
   /** Replicas that reported their disk held more of the order than they found on it when they started again (see `onStarted`). */
   const durabilityClaims: string[] = []
+  /**
+   * Replicas whose disk lost synced records (`lost-tail`) since they last started: the next start from that disk may
+   * hold less than they reported, by the fault's design (see `onStarted`).
+   */
+  const lostTails = new Map<string, true>()
+  /** Every replica a `lost-tail` fault hit: the only ones a replica may say lost what its disk had synced. */
+  const lostTailVictims = new Set<string>()
   /** Each crashed replica's last report of how far its disk held the order, with that disk. */
   const lastClaims = new Map<string, { readonly run: number; readonly position: number; readonly disk: object; readonly atMs: number }>()
   // A blackout (more than F replicas down at once) loses a majority's memory: every incarnation that died
@@ -539,6 +555,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         onStarted: (position) => {
           const claim = lastClaims.get(replica)
           lastClaims.delete(replica)
+          if (lostTails.delete(replica)) {
+            // Its disk lost what it had synced past `position` (a `lost-tail` fault): it no longer holds those deliveries,
+            // and one that a majority's disks held with it may now be held by fewer.
+            disks.lost(replica, position)
+            return
+          }
           if (!claim || claim.disk !== cluster.disks.get(replica) || position >= claim.position) return
           durabilityClaims.push(`durability: ${replica} (run ${claim.run}) reported that its disk held the order up to position ${claim.position}, but started again from that disk (run ${number}, after a crash at ${claim.atMs.toFixed(1)} ms) it held the order up to ${position} and no further: the others may have counted what it lost toward a majority`)
         },
@@ -637,7 +659,15 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       restartClient: (r, downtimeMs) => fleet.restart(r, downtimeMs),
       skewBeyondMs,
       delaySpikeMaxMs,
-      onFault: options.trace && ((fault) => options.trace!(`${scheduler.now().toFixed(1).padStart(8)} FAULT ${describeFault(fault)}`)),
+      onFault: (fault) => {
+        if (fault.kind === 'lost-tail') {
+          for (const victim of fault.replicas) {
+            lostTails.set(victim, true)
+            lostTailVictims.add(victim)
+          }
+        }
+        options.trace?.(`${scheduler.now().toFixed(1).padStart(8)} FAULT ${describeFault(fault)}`)
+      },
     })
   } else {
     gated = new FaultInjector(cluster, { kinds: faultKinds, windowMs: faultWindowMs, delay })
@@ -766,10 +796,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   violations.push(...configurationReports.violations())
   violations.push(...durabilityClaims)
-  // No fault of the simulator makes a disk lose what it synced: a replica that says a peer's disk did is wrong, and an
-  // operator told so at error level would look for a fault that is not there.
-  const diskLosses = cluster.diskLosses()
-  if (diskLosses.length > 0) violations.push(`storage: a replica said a peer's disk lost records it had synced, but no disk lost any: ${diskLosses.join('; ')}`)
+  // Only the `lost-tail` fault makes a disk lose what it synced: a replica that says another replica's disk did is
+  // wrong, and an operator told so at error level would look for a fault that is not there.
+  const falseLosses = cluster.diskLossReports().filter((loss) => !lostTailVictims.has(loss.replica))
+  if (falseLosses.length > 0) {
+    const said = falseLosses.map((loss) => `${loss.by} saw ${loss.replica}'s disk at ${loss.position} after ${loss.held}`).join('; ')
+    violations.push(`storage: a replica said a peer's disk lost records it had synced, but no disk lost any${lostTailVictims.size > 0 ? ` but ${[...lostTailVictims].sort().join(', ')}'s` : ''}: ${said}`)
+  }
   // Replicas that stopped on an unexpected error come first: what follows from them (a stall) comes after. A replica
   // that stops again on the same error after its restarts is told once, with how often.
   const stopped = new Map<string, number>()
@@ -810,6 +843,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     ...(overlapping && spareCount > 0 ? { replacements: { done: overlapping.replacements, membersAtEnd: [...cluster.members] } } : {}),
     configurationReports: configurationReports.counts(),
     ...(overlapping && faultKinds.includes('full') ? { diskFull: { struck: injected.filter((fault) => fault.kind === 'full').length, stopped: overlapping.diskFullStops } } : {}),
+    ...(overlapping && faultKinds.includes('lost-tail') ? { lostTail: lostTailStats(injected, cluster.diskLosses()) } : {}),
     ...(voting
       ? {
           voting: {
@@ -852,6 +886,12 @@ function caughtUp(cluster: SimCluster, who: 'the running ones' | 'every replica 
   return who === 'the running ones' || cluster.members.every((id) => !cluster.isRunning(id) || cluster.isServing(id))
 }
 
+/** `SimulationResult.lostTail`. */
+function lostTailStats(injected: readonly FaultEvent[], said: readonly string[]): NonNullable<SimulationResult['lostTail']> {
+  const struck = injected.filter((fault) => fault.kind === 'lost-tail')
+  return { struck: struck.length, records: struck.reduce((sum, fault) => sum + (fault.lostRecords ?? 0), 0), said }
+}
+
 /** One line per fault for traces: `crash r2 for 340ms`, `client-restart c3 after 12ms`. */
 function describeFault(fault: FaultEvent): string {
   if (fault.kind === 'client-restart') return `client-restart ${fault.client} after ${fault.durationMs}ms`
@@ -864,6 +904,7 @@ function describeFault(fault: FaultEvent): string {
   }
   if (fault.kind === 'blackout') return `blackout; restarts after ${JSON.stringify(fault.restartsAfterMs)}`
   if (fault.kind === 'full') return `full: the disk of ${fault.replicas.join(',')} fills up; room again after ${fault.durationMs}ms`
+  if (fault.kind === 'lost-tail') return `lost-tail: ${fault.replicas.join(',')} is killed, its disk loses its last ${fault.lostRecords ?? 0} synced records; restart after ${fault.durationMs}ms`
   if (fault.kind === 'membership') return `membership: an operator removes ${fault.replicas.join(',')}${fault.down ? ' (down)' : ''} through ${fault.via}, and admits it back after ${fault.durationMs}ms out`
   if (fault.kind === 'replace') return `replace: an operator removes ${fault.replicas.join(',')}${fault.down ? ' (down)' : ''} through ${fault.via}, starts the spare ${fault.spare ?? '?'} and admits it after ${fault.durationMs}ms`
   const extra = fault.extraMs > 0 ? ` +${fault.extraMs}ms` : ''

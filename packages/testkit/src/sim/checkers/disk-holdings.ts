@@ -25,6 +25,11 @@ export class DiskHoldings {
     }
   }
 
+  /** `replica`'s disk lost every delivery past `position` it held (synced records lost: the `lost-tail` fault). */
+  lost(replica: string, position: number): void {
+    for (const [at, replicas] of this.holders) if (Number.parseInt(at, 10) > position) replicas.delete(replica)
+  }
+
   /** The `MajorityDurable` of a cluster in which `majority` disks are a majority. */
   majorityDurable(majority: number): MajorityDurable {
     return (delivery, withTime = false) => (this.holders.get(holdingKey(delivery, withTime))?.size ?? 0) >= majority
