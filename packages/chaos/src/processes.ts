@@ -57,6 +57,8 @@ export class ChaosCluster {
   private requestId = 0
   /** What replicas said when an unexpected error stopped their engine (or escaped into their transport), in order. */
   private readonly engineErrors: string[] = []
+  /** Each time a replica said at error level that a peer's disk lost records it had synced, in order. */
+  private readonly diskLosses: DiskLossSaid[] = []
   /** Requests over a replica's IPC channel waiting for its answer, by requestId. */
   private readonly waiters = new Map<number, (answer: ReplicaProcessEvent) => void>()
 
@@ -168,6 +170,8 @@ export class ChaosCluster {
         if (line.includes('"level":"error"') && line.includes('storage failed')) replica.storageFailed = true
         const engineError = engineErrorIn(line)
         if (engineError !== undefined) this.engineErrors.push(`replica ${id}: ${engineError}`)
+        const diskLoss = diskLossIn(line)
+        if (diskLoss !== undefined) this.diskLosses.push({ by: id, ...diskLoss, at: performance.now() })
         tail.push(line)
         if (tail.length > 5) tail.shift()
       }
@@ -233,6 +237,14 @@ export class ChaosCluster {
    */
   engineFailures(): readonly string[] {
     return this.engineErrors
+  }
+
+  /**
+   * What the replicas said, so far, of their peers' disks going back (`replica 'r2' reports that its disk holds the
+   * order up to position 40, but it had reported that its disk held 52 …`), with when (`performance.now()`).
+   */
+  diskLossesSaid(): readonly DiskLossSaid[] {
+    return this.diskLosses
   }
 
   /** Replica `id`'s current run said at error level that its storage failed. */
@@ -391,6 +403,30 @@ export async function waitForExit(replica: { readonly closed: Promise<void>; rea
   await wait(ms)
   if (replica.running() && replica.storageFailed()) await wait(graceMs)
   if (!replica.running()) await wait(2_000)
+}
+
+/** A replica said at error level that the disk of `of` lost records it had synced (see {@link diskLossIn}). */
+export interface DiskLossSaid {
+  /** The replica that said it. */
+  readonly by: string
+  /** The replica whose disk went back. */
+  readonly of: string
+  /** How far that disk holds the order now, by its report. */
+  readonly position: number
+  /** How far it had reported holding it. */
+  readonly held: number
+  /** When it was said (`performance.now()` of the harness). */
+  readonly at: number
+}
+
+/**
+ * The peer and positions of a replica's log line saying that a peer's disk reports less of the order than it had
+ * reported holding (`ReplicaEngine.diskLosses`, at error level), or undefined for any other line.
+ */
+export function diskLossIn(line: string): Omit<DiskLossSaid, 'by' | 'at'> | undefined {
+  if (!line.includes('"level":"error"') || !line.includes('reports that its disk holds the order up to position')) return undefined
+  const match = /replica '([^']+)' reports that its disk holds the order up to position (\d+), but it had reported that its disk held (\d+)/.exec(line)
+  return match ? { of: match[1]!, position: Number(match[2]), held: Number(match[3]) } : undefined
 }
 
 /**

@@ -4,11 +4,11 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ReplicaStatus } from '@lockstep/cli'
 import { SeededRandom } from '@lockstep/testkit'
-import { ChaosCluster } from './processes'
+import { ChaosCluster, type DiskLossSaid } from './processes'
 import { kvWorkload, lockWorkload, registerWorkload, tcpCluster, type HistoryWorkload, type OperationCounts, type RunningWorkload, type WorkloadResult } from './workloads'
 
 /** Every nemesis the harness knows. */
-export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew', 'member', 'full', 'cut'] as const
+export const NEMESES = ['kill', 'pause', 'partition', 'reset', 'amnesia', 'disk', 'skew', 'member', 'full', 'cut', 'lost-tail'] as const
 export type Nemesis = (typeof NEMESES)[number]
 /** Nemeses that need something not built yet, and what. */
 export const UNAVAILABLE_NEMESES: Partial<Record<Nemesis, string>> = {}
@@ -213,6 +213,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
       // A replica whose engine stopped on an unexpected error is a bug, whatever the faults: the nemeses never cause one.
       for (const said of cluster.engineFailures()) violations.push(`${workload}: ${said}`)
+      // Only the `disk` and `lost-tail` nemeses make a disk lose what it synced: a replica that says another's disk did,
+      // when no fault touched that disk, would send an operator after a fault that is not there.
+      violations.push(...falseDiskLosses(cluster.diskLossesSaid(), faultLog.slice(faultsBefore), started).map((problem) => `${workload}: ${problem}`))
       const digests = await cluster.status(true)
       const positions = new Set(digests.map((s) => s.position))
       if (positions.size === 1 && new Set(digests.map((s) => s.digest)).size !== 1) {
@@ -256,6 +259,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   await writeFile(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`, 'utf8')
   if (violations.length === 0 && options.dir === undefined) await rm(dir, { recursive: true, force: true })
   return result
+}
+
+/**
+ * The disk losses said (`ChaosCluster.diskLossesSaid`) of a replica whose disk no `disk` or `lost-tail` fault touched
+ * before, each as a violation. `started` is the run's start (`performance.now()`), which the faults' times count from.
+ */
+export function falseDiskLosses(said: readonly DiskLossSaid[], faults: readonly FaultRecord[], started: number): string[] {
+  return said
+    .filter((loss) => !faults.some((fault) => (fault.kind === 'disk' || fault.kind === 'lost-tail') && fault.target === loss.of && fault.start <= loss.at - started))
+    .map((loss) => `replica ${loss.by} said at error level that the disk of ${loss.of} lost records it had synced (it reports the order up to ${loss.position}, after ${loss.held}), but no fault touched that disk`)
 }
 
 /** Each phase's share of {@link ChaosOptions.atLeast}, and how long a phase may go on to reach it. */
@@ -332,11 +345,14 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
     switch (kind) {
       case 'kill':
       case 'amnesia':
-      case 'disk': {
+      case 'disk':
+      case 'lost-tail': {
         await cluster.kill(target)
+        const saidBefore = cluster.diskLossesSaid().length
         let detail = kind === 'kill' ? 'kill -9, restart from its disk' : kind === 'amnesia' ? 'kill -9, disk wiped, restart' : ''
         if (kind === 'amnesia') await cluster.wipe(target)
         if (kind === 'disk') detail = await damageDisk(cluster.dataDir(target), random)
+        if (kind === 'lost-tail') detail = await loseTail(cluster.dataDir(target), random)
         ;(record as { detail: string }).detail = detail
         await sleep(holdMs)
         log(`  ${(now() / 1000).toFixed(1)} s  ${kind} ${target}: restarting it`)
@@ -344,6 +360,11 @@ async function inject(cluster: ChaosCluster, kind: Nemesis, target: string, rand
         // Not healed until it serves again: a replica restarted without its state (or from a damaged disk) holds
         // nothing until it has rejoined, and a second such fault before that would take the cluster beyond F.
         if (!(await servesAgain(cluster, target))) (record as { detail: string }).detail += '; it did not serve again within 30 s'
+        // A disk that went back: the peers that had its reports of how far it held the order say so at error level.
+        if (kind === 'disk' || kind === 'lost-tail') {
+          const sayers = [...new Set(cluster.diskLossesSaid().slice(saidBefore).filter((loss) => loss.of === target).map((loss) => loss.by))].sort()
+          ;(record as { detail: string }).detail += sayers.length > 0 ? `; ${sayers.join(', ')} said at error level that its disk lost what it had synced` : '; no replica said its disk lost what it had synced'
+        }
         break
       }
       case 'full': {
@@ -501,6 +522,47 @@ async function damageDisk(dataDir: string, random: SeededRandom): Promise<string
   }
   return flipBit(dataDir, random)
 }
+
+/**
+ * Makes the disk of a stopped replica lose the last records it had synced, as a disk (or a virtual machine's cache)
+ * that acknowledged flushes it never made does: the last 1 to 20 whole records of its newest write-ahead log segment
+ * become zeros, which recovery reads as the end of the log (nothing looks damaged). Says what it did.
+ */
+async function loseTail(dataDir: string, random: SeededRandom): Promise<string> {
+  const segments = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^wal-\d+\.log$/.test(name)).sort()
+  const newest = segments.at(-1)
+  if (!newest) return 'no log segment to lose records from'
+  const file = join(dataDir, newest)
+  const bytes = await readFile(file)
+  const frames = recordFrames(bytes)
+  if (frames.length === 0) return `no records in ${newest} to lose`
+  const lost = Math.min(random.int(1, 20), frames.length)
+  const first = frames[frames.length - lost]!
+  const last = frames.at(-1)!
+  bytes.fill(0, first.offset, last.end)
+  await writeFile(file, bytes)
+  const records = lost === 1 ? `record ${last.position}` : `records ${first.position}–${last.position}`
+  return `its disk lost the last ${lost} record${lost === 1 ? '' : 's'} of ${newest} (${records} of its log): zeros where they were`
+}
+
+/** The record frames of a write-ahead log segment, up to its end or the zeros written ahead of them (docs/storage.md). */
+function recordFrames(bytes: Buffer): { readonly offset: number; readonly end: number; readonly position: number }[] {
+  const frames: { offset: number; end: number; position: number }[] = []
+  // A frame is 16 bytes of header (checksum, length, position) and its data, after the segment's 20-byte header; no
+  // frame's position (bytes 8 to 15) is 0, so the zeros written ahead of the records end them.
+  for (let offset = SEGMENT_HEADER_BYTES; offset + FRAME_HEADER_BYTES <= bytes.length; ) {
+    const position = Number(bytes.readBigUInt64LE(offset + 8))
+    const end = offset + FRAME_HEADER_BYTES + bytes.readUInt32LE(offset + 4)
+    if (position === 0 || end > bytes.length) break
+    frames.push({ offset, end, position })
+    offset = end
+  }
+  return frames
+}
+
+/** The write-ahead log's segment header and record frame header, in bytes (`@lockstep/storage-file`'s format, version 1). */
+const SEGMENT_HEADER_BYTES = 20
+const FRAME_HEADER_BYTES = 16
 
 /** One past the last byte of `bytes` that is not zero: where a segment's records end (zeros are written ahead of them). */
 function endOfData(bytes: Uint8Array): number {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { LinkProxy } from '../src/proxy'
-import { cutLink, healCut, watchAlone, type FaultRecord } from '../src/run'
+import { diskLossIn } from '../src/processes'
+import { cutLink, falseDiskLosses, healCut, watchAlone, type FaultRecord } from '../src/run'
 
 const fault = (kind: FaultRecord['kind'], target: string): FaultRecord => ({ kind, target, detail: '', start: 0, end: 0 })
 
@@ -70,5 +71,28 @@ describe('the cut nemesis stops one link between two replicas, both ways or one 
     cutLink(cluster, 'r1', 'r3', 'both')
     healCut(cluster, 'r1', 'r3', new Set(['r3']))
     expect(cluster.link('r1', 'r3').current).toEqual({ kind: 'down' })
+  })
+})
+
+describe('a disk said to have lost what it synced is one a fault touched', () => {
+  const line = (msg: string, level = 'error') => JSON.stringify({ level, time: '2026-12-07T23:32:53.629Z', replica: 'r3', msg })
+  const said = "replica 'r1' reports that its disk holds the order up to position 101, but it had reported that its disk held 105, which a majority's disks held: its storage lost positions 102–105, …"
+
+  it('reads the peer and the positions from the replicas\' error line, and nothing from other lines', () => {
+    expect(diskLossIn(line(said))).toEqual({ of: 'r1', position: 101, held: 105 })
+    expect(diskLossIn(line(said, 'info'))).toBeUndefined()
+    expect(diskLossIn(line("replica 'r1' restarted from its disk; it rejoins by state transfer"))).toBeUndefined()
+  })
+
+  it('a loss said of a replica no disk or lost-tail fault touched before is a violation; one after such a fault is not', () => {
+    const started = 1_000
+    const loss = (of: string, at: number) => ({ by: 'r3', of, position: 101, held: 105, at: started + at })
+    const faults = [{ ...fault('kill', 'r2'), start: 100 }, { ...fault('lost-tail', 'r1'), start: 500 }, { ...fault('disk', 'r2'), start: 900 }]
+    expect(falseDiskLosses([loss('r1', 600), loss('r2', 950)], faults, started)).toEqual([])
+    // Said of r1 before its disk lost anything, and of r3, whose disk no fault touched (r2's kill does not count).
+    expect(falseDiskLosses([loss('r1', 400), loss('r3', 950)], faults, started)).toEqual([
+      'replica r3 said at error level that the disk of r1 lost records it had synced (it reports the order up to 101, after 105), but no fault touched that disk',
+      'replica r3 said at error level that the disk of r3 lost records it had synced (it reports the order up to 101, after 105), but no fault touched that disk',
+    ])
   })
 })
