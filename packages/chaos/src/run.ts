@@ -499,9 +499,17 @@ export function healCut(cluster: ClusterLinks, target: string, other: string, pa
  * stops the records there, whatever the file's size.
  */
 async function newestSegmentBytes(dataDir: string): Promise<number> {
+  const newest = await newestSegment(dataDir)
+  return newest === undefined ? 0 : endOfData(newest.bytes)
+}
+
+/** The newest write-ahead log segment of a replica's data directory: its name, path and bytes (undefined if none). */
+async function newestSegment(dataDir: string): Promise<{ readonly name: string; readonly file: string; readonly bytes: Buffer } | undefined> {
   const segments = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^wal-\d+\.log$/.test(name)).sort()
-  const newest = segments.at(-1)
-  return newest === undefined ? 0 : endOfData(await readFile(join(dataDir, newest)))
+  const name = segments.at(-1)
+  if (name === undefined) return undefined
+  const file = join(dataDir, name)
+  return { name, file, bytes: await readFile(file) }
 }
 
 /**
@@ -529,11 +537,9 @@ async function damageDisk(dataDir: string, random: SeededRandom): Promise<string
  * become zeros, which recovery reads as the end of the log (nothing looks damaged). Says what it did.
  */
 async function loseTail(dataDir: string, random: SeededRandom): Promise<string> {
-  const segments = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^wal-\d+\.log$/.test(name)).sort()
-  const newest = segments.at(-1)
-  if (!newest) return 'no log segment to lose records from'
-  const file = join(dataDir, newest)
-  const bytes = await readFile(file)
+  const segment = await newestSegment(dataDir)
+  if (!segment) return 'no log segment to lose records from'
+  const { name: newest, file, bytes } = segment
   const frames = recordFrames(bytes)
   if (frames.length === 0) return `no records in ${newest} to lose`
   const lost = Math.min(random.int(1, 20), frames.length)
@@ -577,11 +583,9 @@ function endOfData(bytes: Uint8Array): number {
  * keeps its size); in one without, the file is cut short.
  */
 async function tearTail(dataDir: string, random: SeededRandom): Promise<string> {
-  const segments = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^wal-\d+\.log$/.test(name)).sort()
-  const newest = segments.at(-1)
-  if (!newest) return 'no log segment to tear'
-  const file = join(dataDir, newest)
-  const bytes = await readFile(file)
+  const segment = await newestSegment(dataDir)
+  if (!segment) return 'no log segment to tear'
+  const { name: newest, file, bytes } = segment
   const end = endOfData(bytes)
   if (end < 64) return `${newest} too short to tear`
   const cut = random.int(1, 40)
@@ -596,11 +600,9 @@ async function tearTail(dataDir: string, random: SeededRandom): Promise<string> 
 
 /** Flips one bit in the middle of the newest write-ahead log segment of a stopped replica; says where. */
 async function flipBit(dataDir: string, random: SeededRandom): Promise<string> {
-  const segments = (await readdir(dataDir).catch(() => [] as string[])).filter((name) => /^wal-\d+\.log$/.test(name)).sort()
-  const newest = segments.at(-1)
-  if (!newest) return 'no log segment to damage'
-  const file = join(dataDir, newest)
-  const bytes = await readFile(file)
+  const segment = await newestSegment(dataDir)
+  if (!segment) return 'no log segment to damage'
+  const { name: newest, file, bytes } = segment
   // In the middle of its records, not in the zeros written ahead of them.
   const end = endOfData(bytes)
   if (end < 64) return `${newest} too short to damage`
