@@ -189,6 +189,23 @@ export const randomCommand = () => ({})
     }
   })
 
+  it('runs disks that lose what they synced (lost-tail), counting the losses and what the replicas said of them', async () => {
+    const { io, stdout } = memoryIo()
+    const code = await main(['sim', '--machine', 'kv', '--replicas', '3', '--clients', '3', '--ops', '150', '--faults', 'crash,restart,partition,lost-tail', '--durable', '--seeds', '6', '--json'], io)
+    const summary = JSON.parse(stdout())
+    expect(summary).toMatchObject({ ok: true, seeds: 6, overlap: true, durable: true })
+    expect(code).toBe(0)
+    expect(summary.lostTail.struck).toBeGreaterThan(0)
+    expect(summary.lostTail.records).toBeGreaterThanOrEqual(summary.lostTail.struck)
+    expect(summary.lostTail.said).toBeGreaterThan(0)
+  })
+
+  it('refuses lost-tail without --durable', async () => {
+    const { io, stderr } = memoryIo()
+    expect(await main(['sim', '--machine', 'kv', '--faults', 'crash,lost-tail'], io)).toBe(2)
+    expect(stderr()).toMatch(/'lost-tail' fault needs durable replicas/)
+  })
+
   it('refuses blackouts without --durable', async () => {
     const { io, stderr } = memoryIo()
     expect(await main(['sim', '--machine', 'kv', '--faults', 'blackout'], io)).toBe(2)

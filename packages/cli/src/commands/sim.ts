@@ -90,8 +90,9 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               delivery, as lockstep check reads it ("forall c: not (c in waiting and c = user)",
               "always token' >= token"); repeat for more
   --json      print one JSON object (and no progress line): ok, clients, inFlight, seeds, operations, timing{timingViolations, skewViolations,
-              divergences}, voting{voter, liars, lieMode, outvoted{liars, correct}, wrongAnswers} (with
-              liars or a voter; liarIds with --seed),
+              divergences}, lostTail{struck, records, said} (with lost-tail: the times a disk lost synced
+              records, the records, the times a replica said so), voting{voter, liars, lieMode,
+              outvoted{liars, correct}, wrongAnswers} (with liars or a voter; liarIds with --seed),
               failures[{seed, violation}]
 On a terminal, a progress line on stderr counts the seeds as they run (none on
 a pipe, with --json or with --trace).
@@ -237,6 +238,8 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
   let operations = 0
   let virtualTimeMs = 0
   const timing = { timingViolations: 0, skewViolations: 0, divergences: 0 }
+  /** With `lost-tail`: the disks that lost synced records, how many records, and how often a replica said so. */
+  const lostTail = { struck: 0, records: 0, said: 0 }
   /** How often clients outvoted a lying replica, and a correct one (which would be a false accusation). */
   const outvoted = { liars: 0, correct: 0 }
   const liarIds = new Set<string>()
@@ -267,6 +270,11 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
       wrongAnswers += result.voting.wrongAnswers
       for (const liar of result.voting.liars) liarIds.add(liar)
       for (const [replica, count] of Object.entries(result.voting.dissent)) outvoted[result.voting.liars.includes(replica) ? 'liars' : 'correct'] += count
+    }
+    if (result.lostTail) {
+      lostTail.struck += result.lostTail.struck
+      lostTail.records += result.lostTail.records
+      lostTail.said += result.lostTail.said.length
     }
     operations += result.operations
     timing.timingViolations += result.timing.timingViolations
@@ -306,6 +314,7 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
       seeds: seeds.length,
       operations,
       timing,
+      ...(faults.includes('lost-tail') ? { lostTail } : {}),
       ...(voting ? { voting: { voter, ...(liars === undefined ? {} : { liars, lieMode }), ...(seeds.length === 1 ? { liarIds: [...liarIds] } : {}), outvoted, wrongAnswers } } : {}),
       failures: failures.flatMap((f) => f.violations.map((violation) => ({ seed: f.seed, violation, rerun: f.rerun }))),
       noLivenessOwed: excused,
@@ -317,8 +326,9 @@ export async function simCommand(argv: string[], io: Io): Promise<number> {
     const timingText = timing.timingViolations + timing.skewViolations + timing.divergences > 0 ? `; the orderers detected ${timing.timingViolations} late requests and ${timing.skewViolations} skewed clocks, ${timing.divergences} replica divergences` : ''
     const lyingText = liars === undefined ? '' : ` against ${liars} lying (${lieMode}${seeds.length === 1 ? `: ${[...liarIds].join(', ')}` : ', drawn per seed'})`
     const votingText = voting ? `; voter ${voter}${lyingText}: clients outvoted a liar ${outvoted.liars}×, a correct replica ${outvoted.correct}×, and took ${wrongAnswers} wrong answers` : ''
+    const lostTailText = faults.includes('lost-tail') ? `; disks lost synced records ${lostTail.struck} times (${lostTail.records} records), and replicas said so ${lostTail.said} times` : ''
     const excusedText = excused.length === 0 ? '' : `; ${excused.length} passed owing no liveness at the end (seed ${excused.map((e) => e.seed).join(', ')}: ${excused[0]!.why}${excused.length > 1 ? '; --json lists each' : ''})`
-    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients${inFlight > 1 ? ` × ${inFlight} in flight` : ''}, machine ${values.machine}${faultText}${timingText}${votingText}${excusedText}; ${(elapsedMs / 1000).toFixed(1)} s`)
+    io.stdout(`${ok ? 'ok' : 'FAILED'}: ${seeds.length - failures.length}/${seeds.length} seeds passed; ${operations} operations on ${replicas} replicas (${order}), ${clients} clients${inFlight > 1 ? ` × ${inFlight} in flight` : ''}, machine ${values.machine}${faultText}${timingText}${lostTailText}${votingText}${excusedText}; ${(elapsedMs / 1000).toFixed(1)} s`)
   }
   return ok ? ExitCode.OK : ExitCode.FAILED
 }
