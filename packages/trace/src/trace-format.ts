@@ -105,7 +105,7 @@ export interface ViewEvent {
 export interface FaultTraceEvent {
   readonly type: 'fault'
   readonly t: number
-  /** `crash`, `restart`, `amnesia`, `partition`, `slow`, `delay`, `skew`, `blackout`, `client-restart`. */
+  /** The simulator's fault kind (`FaultKind` of `@lockstep/testkit`): `crash`, `restart`, `amnesia`, `partition`, `blackout`, `lost-tail`, … */
   readonly kind: string
   /** The replicas it hits (every one for a blackout; none for a network-wide delay). */
   readonly replicas: readonly string[]
