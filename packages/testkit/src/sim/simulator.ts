@@ -801,7 +801,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const falseLosses = cluster.diskLossReports().filter((loss) => !lostTailVictims.has(loss.replica))
   if (falseLosses.length > 0) {
     const said = falseLosses.map((loss) => `${loss.by} saw ${loss.replica}'s disk at ${loss.position} after ${loss.held}`).join('; ')
-    violations.push(`storage: a replica said a peer's disk lost records it had synced, but no disk lost any${lostTailVictims.size > 0 ? ` but ${[...lostTailVictims].sort().join(', ')}'s` : ''}: ${said}`)
+    const others = lostTailVictims.size > 0 ? ` (only the disks of ${[...lostTailVictims].sort().join(', ')} lost some, by the lost-tail fault)` : ''
+    violations.push(`storage: a replica said a peer's disk lost records it had synced, but no disk lost any${others}: ${said}`)
   }
   // Replicas that stopped on an unexpected error come first: what follows from them (a stall) comes after. A replica
   // that stops again on the same error after its restarts is told once, with how often.
