@@ -82,8 +82,9 @@ export interface MemoryDurableStorage extends Storage {
   /** What `open()` would return after a crash right now. */
   durable(): Recovered
   /**
-   * How far the order reaches on the disk after a crash right now: the position of its last synced record, or of its
-   * snapshot if that is further (0 for an empty disk). Cheaper than {@link durable}: nothing is copied.
+   * The highest position (log sequence number, as the writer numbered its records and snapshots) the disk would
+   * return after a crash right now: its last synced record's, or its snapshot's if that is higher (0 for an empty
+   * disk). Cheaper than {@link durable}: nothing is copied.
    */
   durablePosition(): number
   stats(): MemoryDurableStorageStats

@@ -51,7 +51,7 @@ digests, and linearizability (register, kv) or mutual exclusion (mutex).
               while both still reach the others: a partition that is no clean split; one end counts
               as faulty), lost-tail (a replica is killed and its disk loses the last 1 to 20 records it
               had synced, as a disk that acknowledged flushes it never made; it restarts from the shorter
-              log and counts as faulty until it serves again and its disk holds what it held; strikes
+              log and counts as faulty until it serves again and its disk holds as many records as before; strikes
               only while a majority serves; needs --durable); turns on failure detection and view changes
   --overlap   faults overlap, at most F = (N-1)/2 replicas faulty at once (the default): they strike at
               any moment while the workload runs, disks take time to sync, and a request waiting over

@@ -15,9 +15,10 @@ import type { SimCluster } from './sim-cluster'
  *   stopped on it),
  * - removed by an operator (the `membership` and `replace` faults), until it serves again after its admission, or
  *   until its replacement serves: while it is out the configuration is one smaller, and tolerates one fault fewer,
- * - its disk lost records it had synced (the `lost-tail` fault), from the kill until it serves again and its disk holds
- *   the order again as far as it held it before the loss: restarted from the shorter log, it believes it whole, and
- *   the others counted what it lost toward a majority,
+ * - its disk lost records it had synced (the `lost-tail` fault), from the kill until it serves again and its disk is
+ *   back to the log sequence number it had before the loss (as many records and snapshots written again; a proxy for
+ *   holding the order that far, which its writes after the restart reach first): restarted from the shorter log, it
+ *   believes it whole, and the others counted what it lost toward a majority,
  * - or restarted without its state (amnesia, or a disk that held nothing) and not yet serving again:
  *   status `normal` in a view that includes it. Until then it must not vote, acknowledge or count toward a
  *   majority, so it is no help to the cluster. A replica restarted from a disk that held its state is not
@@ -55,7 +56,7 @@ export class FaultBudget {
   private readonly amnesiac = new Set<string>()
   /** Disks full (`full`), until the operator made room. */
   private readonly full = new Set<string>()
-  /** Replicas whose disk lost synced records (`lost-tail`), with how far the disk held the order before the loss. */
+  /** Replicas whose disk lost synced records (`lost-tail`), with the disk's log sequence number before the loss (`SimCluster.diskPosition`). */
   private readonly tailLostAt = new Map<string, number>()
   /** Removed by an operator and not yet back (see `OverlappingFaultInjector`'s `membership`). */
   private readonly removed = new Set<string>()
@@ -185,12 +186,12 @@ export class FaultBudget {
     decrement(this.skewed, id)
   }
 
-  /** `id`'s disk lost synced records in a crash; it held the order up to `heldBefore` (see `faulty`). */
+  /** `id`'s disk lost synced records in a crash; it held records up to `heldBefore`, a log sequence number (see `faulty`). */
   tailLost(id: string, heldBefore: number): void {
     this.tailLostAt.set(id, Math.max(heldBefore, this.tailLostAt.get(id) ?? 0))
   }
 
-  /** True while some replica's disk holds less of the order than it did before it lost synced records (see `faulty`). */
+  /** True while some replica's disk is short of the records it held before it lost synced ones (see `faulty`). */
   disksShort(): boolean {
     if (this.tailLostAt.size === 0) return false // no `lost-tail` fault struck: the budget is not looked at (runs without one draw as before)
     this.faulty()

@@ -49,7 +49,7 @@ export const faultKinds = ['crash', 'restart', 'amnesia', 'partition', 'slow', '
  * `lost-tail` (overlapping faults, durable runs) kills a replica whose disk then loses the last records it had synced
  * (1 to 20 of them: a disk or a virtual machine's cache that acknowledged a flush it never made, a restore from a
  * slightly older copy), and starts it again from that disk after a while: it finds a shorter log and believes it
- * whole. It is faulty from the kill until it serves again and its disk holds again as far as it had held before the
+ * whole. It is faulty from the kill until it serves again and its disk holds as many records again as before the
  * loss (its peers counted those records toward a majority); no blackout strikes meanwhile, since recovering from the
  * disks of a majority that includes it could miss what it lost.
  */

@@ -282,7 +282,7 @@ export class SimCluster {
    * (`ReplicaEngine.diskLosses`): `r1 saw r3's disk at 11 after 15`.
    */
   diskLosses(): string[] {
-    return this.diskLossReports().map((loss) => `${loss.by} saw ${loss.replica}'s disk at ${loss.position} after ${loss.held}`)
+    return this.diskLossReports().map(describeDiskLoss)
   }
 
   /** The same as {@link diskLosses}, each with the replica that said it (`by`). */
@@ -412,7 +412,10 @@ export class SimCluster {
     this.disks.get(id)?.crash(disk)
   }
 
-  /** How far the order reaches on `id`'s (simulated) disk, synced (`MemoryDurableStorage.durablePosition`); 0 without one. */
+  /**
+   * The highest log sequence number `id`'s (simulated) disk holds synced (`MemoryDurableStorage.durablePosition`: records
+   * and snapshots as its host numbered them, not positions of the order); 0 without one.
+   */
   diskPosition(id: string): number {
     return this.disks.get(id)?.durablePosition() ?? 0
   }
@@ -781,4 +784,9 @@ function isReplicaList(value: readonly string[] | SimClientOptions): value is re
 function traceLogger(trace: (line: string) => void, id: string, now: () => number): Logger {
   const line = (level: string) => (message: string) => trace(`${now().toFixed(1).padStart(8)} ${id} ${level} ${message}`)
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') }
+}
+
+/** One disk loss a replica said, as {@link SimCluster.diskLosses} lists it: `r1 saw r3's disk at 11 after 15`. */
+export function describeDiskLoss(loss: DiskLoss & { readonly by: string }): string {
+  return `${loss.by} saw ${loss.replica}'s disk at ${loss.position} after ${loss.held}`
 }

@@ -23,7 +23,7 @@ import { OverlappingFaultInjector } from './overlapping-fault-injector'
 import { SeededRandom } from './prng'
 import type { ClockOptions } from './replica-clock'
 import { RunTracer } from './run-tracer'
-import { SimCluster } from './sim-cluster'
+import { describeDiskLoss, SimCluster } from './sim-cluster'
 import { workloads, type Workload } from './workloads'
 
 /**
@@ -461,7 +461,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
    * Replicas whose disk lost synced records (`lost-tail`) since they last started: the next start from that disk may
    * hold less than they reported, by the fault's design (see `onStarted`).
    */
-  const lostTails = new Map<string, true>()
+  const lostTails = new Set<string>()
   /** Every replica a `lost-tail` fault hit: the only ones a replica may say lost what its disk had synced. */
   const lostTailVictims = new Set<string>()
   /** Each crashed replica's last report of how far its disk held the order, with that disk. */
@@ -662,7 +662,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       onFault: (fault) => {
         if (fault.kind === 'lost-tail') {
           for (const victim of fault.replicas) {
-            lostTails.set(victim, true)
+            lostTails.add(victim)
             lostTailVictims.add(victim)
           }
         }
@@ -798,9 +798,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   violations.push(...durabilityClaims)
   // Only the `lost-tail` fault makes a disk lose what it synced: a replica that says another replica's disk did is
   // wrong, and an operator told so at error level would look for a fault that is not there.
-  const falseLosses = cluster.diskLossReports().filter((loss) => !lostTailVictims.has(loss.replica))
+  const lossReports = cluster.diskLossReports()
+  const falseLosses = lossReports.filter((loss) => !lostTailVictims.has(loss.replica))
   if (falseLosses.length > 0) {
-    const said = falseLosses.map((loss) => `${loss.by} saw ${loss.replica}'s disk at ${loss.position} after ${loss.held}`).join('; ')
+    const said = falseLosses.map(describeDiskLoss).join('; ')
     const others = lostTailVictims.size > 0 ? ` (only the disks of ${[...lostTailVictims].sort().join(', ')} lost some, by the lost-tail fault)` : ''
     violations.push(`storage: a replica said a peer's disk lost records it had synced, but no disk lost any${others}: ${said}`)
   }
@@ -844,7 +845,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     ...(overlapping && spareCount > 0 ? { replacements: { done: overlapping.replacements, membersAtEnd: [...cluster.members] } } : {}),
     configurationReports: configurationReports.counts(),
     ...(overlapping && faultKinds.includes('full') ? { diskFull: { struck: injected.filter((fault) => fault.kind === 'full').length, stopped: overlapping.diskFullStops } } : {}),
-    ...(overlapping && faultKinds.includes('lost-tail') ? { lostTail: lostTailStats(injected, cluster.diskLosses()) } : {}),
+    ...(overlapping && faultKinds.includes('lost-tail') ? { lostTail: lostTailStats(injected, lossReports.map(describeDiskLoss)) } : {}),
     ...(voting
       ? {
           voting: {
